@@ -1,0 +1,37 @@
+/**
+ * @module
+ * The model host's HTTP application: Open Inference Protocol v2 routes on
+ * Hono. Every error leaves as `{"error": "..."}` with its status.
+ */
+import { Hono } from 'hono'
+import { InferenceError } from './errors.ts'
+import type { Logger } from './logger.ts'
+import type { ModelManager } from './model-manager.ts'
+import { healthRoutes } from './routes/health.ts'
+import { inferRoutes } from './routes/infer.ts'
+import { modelRoutes } from './routes/models.ts'
+import { repositoryRoutes } from './routes/repository.ts'
+
+export interface AppOptions {
+  manager: ModelManager
+  logger: Logger
+  version: string
+}
+
+export function createApp({ manager, logger, version }: AppOptions): Hono {
+  const app = new Hono()
+  app.route('/', healthRoutes(manager, version))
+  app.route('/', inferRoutes(manager))
+  app.route('/', modelRoutes(manager))
+  app.route('/', repositoryRoutes(manager))
+  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404))
+  app.onError((err, c) => {
+    if (err instanceof InferenceError) {
+      if (err.retryAfterSeconds !== undefined) c.header('retry-after', String(err.retryAfterSeconds))
+      return c.json({ error: err.message }, err.status as 400)
+    }
+    logger.error({ err: err.message, stack: err.stack, path: c.req.path }, 'unhandled error')
+    return c.json({ error: `internal error: ${err.message}` }, 500)
+  })
+  return app
+}

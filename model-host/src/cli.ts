@@ -1,0 +1,64 @@
+/**
+ * @module
+ * `model-host --models <dir> --port <port>`: serves a model repository over
+ * the Open Inference Protocol. Logs are JSON lines on stdout.
+ */
+import { parseArgs } from 'node:util'
+import { resolve } from 'node:path'
+import { createLogger } from './logger.ts'
+import { startHost } from './server.ts'
+
+const USAGE = `Usage: model-host --models <repository dir> [--port <port>] [--host <address>]
+
+Serves every model in the repository over the Open Inference Protocol (KServe v2 REST).
+
+Options:
+  --models <dir>   model repository: <dir>/<model>/config.yaml and <dir>/<model>/<version>/
+  --port <port>    port to listen on (default 8000; 0 picks a free one)
+  --host <addr>    address to bind (default 127.0.0.1)
+  -h, --help       show this help
+
+Environment: LOG_LEVEL (default info).`
+
+export async function main(argv: string[]): Promise<void> {
+  let args
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        models: { type: 'string' },
+        port: { type: 'string', default: '8000' },
+        host: { type: 'string', default: '127.0.0.1' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${USAGE}\n`)
+    process.exit(2)
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`)
+    return
+  }
+  const port = Number(args.port)
+  if (!args.models || !Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write(`${!args.models ? '--models is required' : `--port must be 0-65535, got "${args.port}"`}\n\n${USAGE}\n`)
+    process.exit(2)
+  }
+  const logger = createLogger()
+  const host = await startHost({ models: resolve(args.models), port, hostname: args.host, logger })
+  // Parent processes (tests, the local mesh) read the bound port from this line.
+  process.stdout.write(`${JSON.stringify({ msg: 'ready', url: host.url, port: host.port })}\n`)
+  let closing = false
+  const shutdown = (signal: string) => {
+    if (closing) return
+    closing = true
+    logger.info({ signal }, 'shutting down')
+    host.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
+  }
+  process.on('SIGINT', shutdown)
+  process.on('SIGTERM', shutdown)
+}

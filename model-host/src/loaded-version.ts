@@ -1,0 +1,139 @@
+/**
+ * @module
+ * One loaded model version: its sessions (one per instance), its batcher and
+ * its statistics. Immutable once built; replacing a version builds a new one.
+ */
+import { Batcher } from './batcher.ts'
+import type { ModelConfig } from './config.ts'
+import type { Logger } from './logger.ts'
+import { concatBatch, splitBatch, type RequestTensors } from './runtime/tensor-batch.ts'
+import { WorkerSession, type OrtTensor } from './runtime/session.ts'
+import type { HostEmitter } from './telemetry.ts'
+
+export interface BatchPayload {
+  requestId: string
+  rows: number
+  tensors: RequestTensors
+}
+
+export type BatchResult = Record<string, OrtTensor>
+
+/** Triton-style statistics for `GET /v2/models/{m}/versions/{v}/stats`. */
+export interface VersionStats {
+  inference_count: number
+  execution_count: number
+  failed_executions: number
+  /** batch size (rows) -> how many batches of that size ran */
+  batch_stats: Map<number, number>
+  queue_ms_total: number
+  compute_ms_total: number
+}
+
+export class LoadedVersion {
+  readonly stats: VersionStats = {
+    inference_count: 0,
+    execution_count: 0,
+    failed_executions: 0,
+    batch_stats: new Map(),
+    queue_ms_total: 0,
+    compute_ms_total: 0,
+  }
+  readonly batcher: Batcher<BatchPayload, BatchResult>
+
+  private constructor(
+    readonly model: string,
+    readonly version: string,
+    readonly config: ModelConfig,
+    readonly digest: string,
+    readonly sessions: WorkerSession[],
+    emitter: HostEmitter,
+  ) {
+    const b = config.dynamic_batching
+    const outputNames = config.outputs.map((o) => o.name)
+    const device = sessions[0]!.device
+    this.batcher = new Batcher<BatchPayload, BatchResult>(
+      {
+        maxBatchSize: config.max_batch_size,
+        maxQueueDelayMs: b.max_queue_delay_ms,
+        preferredBatchSizes: b.preferred_batch_sizes,
+        maxQueueSize: b.max_queue_size,
+        priorityLevels: b.priority_levels,
+        instances: sessions.length,
+      },
+      async (payloads, info) => {
+        const rows = payloads.map((p) => p.rows)
+        const total = rows.reduce((a, r) => a + r, 0)
+        const stats = this.stats
+        stats.batch_stats.set(total, (stats.batch_stats.get(total) ?? 0) + 1)
+        stats.execution_count++
+        stats.queue_ms_total += info.oldestWaitMs
+        let ok = false
+        let executionMs = 0
+        try {
+          const result = await sessions[info.instance]!.run(concatBatch(payloads.map((p) => p.tensors)), outputNames)
+          executionMs = result.executionMs
+          stats.compute_ms_total += executionMs
+          stats.inference_count += total
+          ok = true
+          return splitBatch(result.outputs, rows)
+        } catch (e) {
+          stats.failed_executions++
+          throw e
+        } finally {
+          emitter.emit({
+            kind: 'batch',
+            model,
+            version,
+            batchId: `${model}/${version}/${info.batchId}`,
+            requestIds: payloads.map((p) => p.requestId),
+            rows: total,
+            requests: payloads.length,
+            queueWaitMs: info.oldestWaitMs,
+            executionMs,
+            queueDepth: this.batcher.queueDepth,
+            device,
+            ok,
+          })
+        }
+      },
+    )
+  }
+
+  get device(): string {
+    return this.sessions[0]!.device
+  }
+
+  /** Creates the version's sessions; each checks the model's tensor names against the config. */
+  static async create(
+    model: string,
+    version: string,
+    config: ModelConfig,
+    modelBytes: Uint8Array,
+    digest: string,
+    deps: { emitter: HostEmitter; logger: Logger },
+  ): Promise<LoadedVersion> {
+    const sessions: WorkerSession[] = []
+    try {
+      for (let i = 0; i < config.instance_count; i++) {
+        sessions.push(await WorkerSession.create(modelBytes, { providers: config.execution_providers, intraOpThreads: config.intra_op_threads }))
+      }
+      const s = sessions[0]!
+      for (const note of s.notes) deps.logger.warn({ model, version }, note)
+      for (const [key, names] of [['inputs', s.inputNames], ['outputs', s.outputNames]] as const) {
+        config[key].forEach((spec, i) => {
+          if (!names.includes(spec.name)) throw new Error(`config ${key}[${i}].name: "${spec.name}" is not in the model (it has ${names.join(', ')})`)
+        })
+      }
+      return new LoadedVersion(model, version, config, digest, sessions, deps.emitter)
+    } catch (e) {
+      await Promise.all(sessions.map((s) => s.close()))
+      throw e
+    }
+  }
+
+  /** Lets queued and running requests finish, then frees the sessions. */
+  async retire(): Promise<void> {
+    await this.batcher.drain()
+    await Promise.all(this.sessions.map((s) => s.close()))
+  }
+}

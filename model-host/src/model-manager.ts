@@ -1,0 +1,297 @@
+/**
+ * @module
+ * The models this host serves: loading from the repository, switching the
+ * live version, unloading, and answering a request with its primary model or,
+ * when that cannot serve it, the model's fallback.
+ *
+ * A model's state is replaced as a whole (one assignment), so a request
+ * either sees the old versions or the new ones; requests already queued keep
+ * the version they were given and finish before it is retired.
+ */
+import { join } from 'node:path'
+import type { ModelConfig, TensorSpec } from './config.ts'
+import { BatchRejection, InferenceError, IntegrityError, type RejectReason } from './errors.ts'
+import { LoadedVersion, type BatchResult } from './loaded-version.ts'
+import type { Logger } from './logger.ts'
+import { verifyVersion } from './repository/manifest.ts'
+import { listModels, listVersions, pruneVersions, readEntryConfig, type ModelEntry } from './repository/repository.ts'
+import type { RequestTensors } from './runtime/tensor-batch.ts'
+import type { HostEmitter } from './telemetry.ts'
+
+export type ModelStateName = 'READY' | 'UNAVAILABLE' | 'UNLOADING'
+
+export interface ModelState {
+  name: string
+  state: ModelStateName
+  reason?: string
+  config?: ModelConfig
+  live?: string
+  versions: ReadonlyMap<string, LoadedVersion>
+  /** Versions on disk that could not be loaded, with why. */
+  versionErrors: ReadonlyMap<string, string>
+}
+
+export interface InferInput {
+  requestId: string
+  rows: number
+  tensors: RequestTensors
+  shapeKey: string
+  /** Absolute deadline in performance.now() milliseconds. */
+  deadline: number
+  priority: number | undefined
+  signal?: AbortSignal
+}
+
+export interface InferOutcome {
+  served: LoadedVersion
+  outputs: BatchResult
+  /** Set when a fallback model answered, with why. */
+  fallbackReason?: RejectReason
+}
+
+/** Requests answered by fallback (by reason) and refused, per model. */
+export interface ModelCounters {
+  fallback: Partial<Record<RejectReason, number>>
+  refused: Partial<Record<RejectReason, number>>
+}
+
+export class ModelManager {
+  readonly #repo: string
+  readonly #deps: { emitter: HostEmitter; logger: Logger }
+  readonly #models = new Map<string, ModelState>()
+  readonly counters = new Map<string, ModelCounters>()
+  /** Serialises load/unload per model. */
+  readonly #locks = new Map<string, Promise<unknown>>()
+
+  constructor(repo: string, deps: { emitter: HostEmitter; logger: Logger }) {
+    this.#repo = repo
+    this.#deps = deps
+  }
+
+  get repository(): string {
+    return this.#repo
+  }
+
+  /** Loads every model of the repository; failures leave that model UNAVAILABLE with a reason. */
+  async loadAll(): Promise<void> {
+    const entries = await listModels(this.#repo)
+    await Promise.all(entries.map((e) => this.load(e.name).catch(() => {})))
+  }
+
+  models(): ModelState[] {
+    return [...this.#models.values()].sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  get(name: string): ModelState | undefined {
+    return this.#models.get(name)
+  }
+
+  /** Ready when every known model is; a host with no model is not ready. */
+  ready(): boolean {
+    return this.#models.size > 0 && [...this.#models.values()].every((m) => m.state === 'READY')
+  }
+
+  /** The version that answers a request for `name` (and optionally `version`). */
+  resolve(name: string, version?: string): LoadedVersion {
+    const m = this.#models.get(name)
+    if (!m || m.state === 'UNLOADING') throw new InferenceError(`unknown model "${name}"`, 404)
+    if (m.state !== 'READY') throw new InferenceError(`model "${name}" is not ready: ${m.reason ?? 'unavailable'}`, 503, 1)
+    const v = version ?? m.live!
+    const loaded = m.versions.get(v)
+    if (!loaded) {
+      const why = m.versionErrors.get(v)
+      throw new InferenceError(`unknown version "${v}" of model "${name}"${why ? `: ${why}` : ''}`, 404)
+    }
+    return loaded
+  }
+
+  /**
+   * (Re)loads a model from disk: reads its config, prunes old versions, verifies
+   * and loads versions (reusing unchanged ones), then swaps it in at once. On a
+   * config error the previous state keeps serving and the error is thrown.
+   */
+  load(name: string): Promise<ModelState> {
+    return this.#serialise(name, () => this.#load(name))
+  }
+
+  unload(name: string): Promise<void> {
+    return this.#serialise(name, async () => {
+      const m = this.#models.get(name)
+      if (!m) throw new InferenceError(`unknown model "${name}"`, 404)
+      this.#models.set(name, { ...m, state: 'UNLOADING' })
+      await Promise.all([...m.versions.values()].map((v) => v.retire()))
+      this.#models.delete(name)
+      this.#deps.logger.info({ model: name }, 'model unloaded')
+    })
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#models.keys()].map((n) => this.unload(n).catch(() => {})))
+  }
+
+  async #load(name: string): Promise<ModelState> {
+    const log = this.#deps.logger.child({ model: name })
+    const entry: ModelEntry = { name, dir: join(this.#repo, name), configFile: join(this.#repo, name, 'config.yaml') }
+    const previous = this.#models.get(name)
+    let config: ModelConfig
+    try {
+      config = await readEntryConfig(entry)
+    } catch (e) {
+      const reason = (e as Error).message
+      log.error({ err: reason }, 'model config refused')
+      if (!previous) this.#models.set(name, { name, state: 'UNAVAILABLE', reason, versions: new Map(), versionErrors: new Map() })
+      throw new InferenceError(`failed to load "${name}": ${reason}`, previous ? 400 : 404)
+    }
+
+    const onDisk = await listVersions(entry.dir).catch(() => [] as string[])
+    const highest = onDisk.at(-1)
+    const pruned = await pruneVersions(entry.dir, config.retained_versions, new Set([config.live_version ?? highest ?? ''].filter(Boolean)))
+    if (pruned.length) log.info({ pruned }, `pruned versions beyond the last ${config.retained_versions}`)
+
+    const wanted = (config.versions ?? (await listVersions(entry.dir))).filter((v) => !pruned.includes(v))
+    const versions = new Map<string, LoadedVersion>()
+    const versionErrors = new Map<string, string>()
+    const reused = new Set<LoadedVersion>()
+    for (const v of wanted) {
+      try {
+        const { manifest, modelBytes } = await verifyVersion(join(entry.dir, v), name, v)
+        const digest = manifest.files['model.onnx']!
+        const old = previous?.versions.get(v)
+        if (old && old.digest === digest && sameRuntime(old.config, config)) {
+          versions.set(v, old)
+          reused.add(old)
+          continue
+        }
+        const loaded = await LoadedVersion.create(name, v, config, modelBytes, digest, this.#deps)
+        versions.set(v, loaded)
+        log.info({ version: v, device: loaded.device, instances: config.instance_count }, 'version loaded')
+      } catch (e) {
+        const reason = e instanceof IntegrityError ? e.reason : (e as Error).message
+        versionErrors.set(v, reason)
+        log.error({ version: v, err: reason }, 'version refused')
+      }
+    }
+
+    const live = config.live_version ?? [...versions.keys()].sort((a, b) => Number(a) - Number(b)).at(-1)
+    const liveProblem = !live
+      ? 'no loadable version'
+      : !versions.has(live)
+        ? `live version "${live}" is not loadable${versionErrors.has(live) ? `: ${versionErrors.get(live)}` : ''}`
+        : undefined
+    if (liveProblem) {
+      await Promise.all([...versions.values()].filter((v) => !reused.has(v)).map((v) => v.retire()))
+      if (!previous || previous.state !== 'READY') {
+        this.#models.set(name, { name, state: 'UNAVAILABLE', reason: liveProblem, config, versions: new Map(), versionErrors })
+      }
+      log.error({ reason: liveProblem }, 'model load refused')
+      throw new InferenceError(`failed to load "${name}": ${liveProblem}`, 400)
+    }
+
+    const state: ModelState = { name, state: 'READY', config, live, versions, versionErrors }
+    this.#models.set(name, state)
+    if (!this.counters.has(name)) this.counters.set(name, { fallback: {}, refused: {} })
+    log.info({ live, versions: [...versions.keys()] }, 'model ready')
+    // Replaced versions finish what they hold, then free their sessions.
+    for (const old of previous?.versions.values() ?? []) if (!reused.has(old)) void old.retire()
+    return state
+  }
+
+  /**
+   * Answers with the primary version, or with the model's fallback when the
+   * primary cannot: its queue is full, the deadline cannot be met, or the run failed.
+   */
+  async infer(target: LoadedVersion, input: InferInput): Promise<InferOutcome> {
+    const expected = target.batcher.estimateCompletionMs(input.rows)
+    if (expected !== undefined && performance.now() + expected > input.deadline) {
+      return this.#fallback(target, input, 'deadline')
+    }
+    try {
+      const outputs = await target.batcher.submit(payloadOf(input), submitOptions(target, input))
+      return { served: target, outputs }
+    } catch (e) {
+      if (!(e instanceof BatchRejection)) throw e
+      if (e.reason === 'cancelled') throw new InferenceError('client closed the request', 499)
+      if (e.reason === 'runtime_error') {
+        this.#deps.logger.error({ model: target.model, version: target.version, err: String((e.cause as Error)?.message ?? e.cause) }, 'batch failed; failing over per request')
+      }
+      return this.#fallback(target, input, e.reason, e)
+    }
+  }
+
+  /** The fallback's live version, if configured, loaded and compatible. */
+  fallbackFor(target: LoadedVersion, rows = 1): LoadedVersion | undefined {
+    const name = this.#models.get(target.model)?.config?.fallback ?? target.config.fallback
+    if (!name) return undefined
+    const m = this.#models.get(name)
+    if (!m || m.state !== 'READY') return undefined
+    const fb = m.versions.get(m.live!)
+    return fb && compatible(target.config, fb.config) && rows <= fb.config.max_batch_size ? fb : undefined
+  }
+
+  async #fallback(target: LoadedVersion, input: InferInput, reason: RejectReason, cause?: unknown): Promise<InferOutcome> {
+    const counters = this.counters.get(target.model)
+    const fb = this.fallbackFor(target, input.rows)
+    this.#deps.emitter.emit({ kind: 'fallback', model: target.model, version: target.version, fallbackModel: fb?.model ?? null, requestId: input.requestId, reason })
+    if (fb) {
+      try {
+        const outputs = await fb.batcher.submit(payloadOf(input), submitOptions(fb, input))
+        if (counters) counters.fallback[reason] = (counters.fallback[reason] ?? 0) + 1
+        return { served: fb, outputs, fallbackReason: reason }
+      } catch (e) {
+        if (e instanceof BatchRejection && e.reason === 'cancelled') throw new InferenceError('client closed the request', 499)
+        cause = e
+      }
+    }
+    if (counters) counters.refused[reason] = (counters.refused[reason] ?? 0) + 1
+    throw refusal(target, reason, cause)
+  }
+
+  #serialise<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(name) ?? Promise.resolve()
+    const next = prev.catch(() => {}).then(work)
+    this.#locks.set(name, next)
+    return next
+  }
+}
+
+const payloadOf = (input: InferInput) => ({ requestId: input.requestId, rows: input.rows, tensors: input.tensors })
+
+function submitOptions(v: LoadedVersion, input: InferInput) {
+  const b = v.config.dynamic_batching
+  return {
+    rows: input.rows,
+    priority: input.priority ?? b.default_priority_level,
+    deadline: input.deadline,
+    signal: input.signal,
+    shapeKey: input.shapeKey,
+  }
+}
+
+function refusal(target: LoadedVersion, reason: RejectReason, cause: unknown): InferenceError {
+  const who = `model "${target.model}" version "${target.version}"`
+  switch (reason) {
+    case 'queue_full':
+      return new InferenceError(`${who}: queue is full (max_queue_size ${target.config.dynamic_batching.max_queue_size}) and no fallback could answer`, 503, 1)
+    case 'deadline':
+      return new InferenceError(`${who}: the request deadline cannot be met and no fallback could answer`, 504)
+    case 'unloaded':
+      return new InferenceError(`${who} was unloaded`, 503, 1)
+    default:
+      return new InferenceError(`${who}: inference failed: ${String((cause as Error)?.message ?? cause)}`, 500)
+  }
+}
+
+/** Config fields that decide how a version's sessions and batcher are built. */
+function sameRuntime(a: ModelConfig, b: ModelConfig): boolean {
+  const pick = (c: ModelConfig) =>
+    JSON.stringify([c.max_batch_size, c.instance_count, c.execution_providers, c.intra_op_threads, c.inputs, c.outputs, c.dynamic_batching])
+  return pick(a) === pick(b)
+}
+
+const sameTensors = (a: TensorSpec[], b: TensorSpec[]) =>
+  a.length === b.length && a.every((t) => b.some((u) => u.name === t.name && u.datatype === t.datatype && JSON.stringify(u.shape) === JSON.stringify(t.shape)))
+
+/** A fallback must take the same inputs and give the same outputs. */
+export function compatible(primary: ModelConfig, fallback: ModelConfig): boolean {
+  return sameTensors(primary.inputs, fallback.inputs) && sameTensors(primary.outputs, fallback.outputs)
+}

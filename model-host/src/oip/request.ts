@@ -1,0 +1,193 @@
+/**
+ * @module
+ * Decoding and validating an Open Inference Protocol infer request, JSON or
+ * with the binary tensor data extension, against a model's configuration.
+ * Everything is checked here, before the request joins a batch, so one bad
+ * request can never fail its batch-mates. Errors name the offending field.
+ */
+import { z } from 'zod'
+import type { ModelConfig, TensorSpec } from '../config.ts'
+import { formatPath } from '../config.ts'
+import { InferenceError } from '../errors.ts'
+import type { RequestTensors } from '../runtime/tensor-batch.ts'
+import { DATATYPE_INFO, isNumericDatatype, type NumericDatatype, type TensorData } from './datatypes.ts'
+
+/** Header of the binary tensor data extension: length of the JSON part of the body. */
+export const INFERENCE_HEADER_CONTENT_LENGTH = 'inference-header-content-length'
+
+const parameters = z.record(z.string(), z.unknown())
+
+const requestInput = z.object({
+  name: z.string(),
+  shape: z.array(z.number().int().nonnegative()),
+  datatype: z.string(),
+  parameters: parameters.optional(),
+  data: z.unknown().optional(),
+})
+
+const requestOutput = z.object({
+  name: z.string(),
+  parameters: parameters.optional(),
+})
+
+const inferRequestSchema = z.object({
+  id: z.string().optional(),
+  parameters: parameters.optional(),
+  inputs: z.array(requestInput).min(1),
+  outputs: z.array(requestOutput).optional(),
+})
+
+export type InferRequestBody = z.output<typeof inferRequestSchema>
+
+export interface DecodedRequest {
+  id: string | undefined
+  rows: number
+  tensors: RequestTensors
+  /** Outputs to return, in order, each with whether it goes as binary data. */
+  outputs: { name: string; binary: boolean }[]
+  /** Request `timeout` parameter in microseconds (Triton's convention), if given. */
+  timeoutUs: number | undefined
+  priority: number | undefined
+  /** Row shapes joined: requests batch only with same-shaped requests. */
+  shapeKey: string
+}
+
+const bad = (field: string, reason: string) => new InferenceError(`${field}: ${reason}`, 400)
+
+/** Splits a body into its JSON part and binary part per the binary tensor data extension. */
+export function splitBody(body: Uint8Array, headerLength: string | undefined): { json: unknown; binary: Uint8Array } {
+  let jsonBytes = body
+  let binary: Uint8Array = new Uint8Array(0)
+  if (headerLength !== undefined) {
+    const n = Number(headerLength)
+    if (!Number.isInteger(n) || n < 0 || n > body.length) {
+      throw bad('Inference-Header-Content-Length', `must be an integer between 0 and the body length (${body.length}), got "${headerLength}"`)
+    }
+    jsonBytes = body.subarray(0, n)
+    binary = body.subarray(n)
+  }
+  try {
+    return { json: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(jsonBytes)), binary }
+  } catch (e) {
+    throw new InferenceError(`malformed JSON in request body: ${(e as Error).message}`, 400)
+  }
+}
+
+/** Validates the request against the model's inputs and outputs and builds its tensors. */
+export function decodeInferRequest(json: unknown, binary: Uint8Array, config: ModelConfig): DecodedRequest {
+  const parsed = inferRequestSchema.safeParse(json)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    throw bad(formatPath(issue.path) || 'body', issue.message)
+  }
+  const req = parsed.data
+  const tensors: RequestTensors = {}
+  let binaryOffset = 0
+  let rows: number | undefined
+  const shapeKeys: string[] = []
+
+  req.inputs.forEach((input, i) => {
+    const field = `inputs[${i}]`
+    const spec = config.inputs.find((s) => s.name === input.name)
+    if (!spec) throw bad(`${field}.name`, `unknown input "${input.name}"; model "${config.name}" expects ${config.inputs.map((s) => `"${s.name}"`).join(', ')}`)
+    if (tensors[input.name]) throw bad(`${field}.name`, `input "${input.name}" given more than once`)
+    if (input.datatype !== spec.datatype) throw bad(`${field}.datatype`, `input "${spec.name}" is ${spec.datatype}, got ${input.datatype}`)
+    checkShape(input.shape, spec, config.max_batch_size, `${field}.shape`)
+    const n = input.shape[0]!
+    if (rows !== undefined && n !== rows) throw bad(`${field}.shape`, `batch size ${n} differs from the other inputs' ${rows}`)
+    rows = n
+    if (!isNumericDatatype(spec.datatype)) throw bad(`${field}.datatype`, `${spec.datatype} tensors are not supported by this host`)
+    const count = input.shape.reduce((a, b) => a * b, 1)
+    const size = input.parameters?.binary_data_size
+    let data: TensorData
+    if (size !== undefined) {
+      if (input.data !== undefined) throw bad(`${field}.data`, 'must be absent when parameters.binary_data_size is set')
+      const expected = count * DATATYPE_INFO[spec.datatype].bytes
+      if (size !== expected) throw bad(`${field}.parameters.binary_data_size`, `shape ${fmtShape(input.shape)} of ${spec.datatype} needs ${expected} bytes, got ${String(size)}`)
+      if (binaryOffset + expected > binary.length) throw bad(`${field}.parameters.binary_data_size`, `body holds ${binary.length - binaryOffset} bytes of binary data for this input, needs ${expected}`)
+      data = fromBinary(binary.subarray(binaryOffset, binaryOffset + expected), spec.datatype)
+      binaryOffset += expected
+    } else {
+      if (input.data === undefined) throw bad(`${field}.data`, 'missing (give data, or parameters.binary_data_size with a binary body)')
+      data = fromJson(input.data, spec.datatype, count, input.shape, `${field}.data`)
+    }
+    if (!spec.allow_non_finite && (spec.datatype === 'FP32' || spec.datatype === 'FP64')) {
+      const at = (data as Float32Array).findIndex((x) => !Number.isFinite(x))
+      if (at >= 0) throw bad(`${field}.data[${at}]`, `${(data as Float32Array)[at]} is not allowed (input "${spec.name}" accepts finite numbers only)`)
+    }
+    tensors[spec.name] = { type: DATATYPE_INFO[spec.datatype].ort, dims: input.shape, data }
+    shapeKeys.push(input.shape.slice(1).join('x'))
+  })
+  if (binaryOffset !== binary.length) throw bad('body', `${binary.length - binaryOffset} bytes of binary data are not claimed by any input's binary_data_size`)
+  const missing = config.inputs.filter((s) => !tensors[s.name])
+  if (missing.length) throw bad('inputs', `missing input ${missing.map((s) => `"${s.name}"`).join(', ')} for model "${config.name}"`)
+
+  const binaryAll = req.parameters?.binary_data_output === true
+  const outputs = (req.outputs ?? config.outputs.map((o) => ({ name: o.name, parameters: undefined }))).map((o, i) => {
+    if (!config.outputs.some((s) => s.name === o.name)) {
+      throw bad(`outputs[${i}].name`, `unknown output "${o.name}"; model "${config.name}" has ${config.outputs.map((s) => `"${s.name}"`).join(', ')}`)
+    }
+    const flag = o.parameters?.binary_data
+    return { name: o.name, binary: flag === undefined ? binaryAll : flag === true }
+  })
+
+  return {
+    id: req.id,
+    rows: rows!,
+    tensors,
+    outputs,
+    timeoutUs: positiveNumber(req.parameters?.timeout, 'parameters.timeout'),
+    priority: positiveInteger(req.parameters?.priority, 'parameters.priority'),
+    shapeKey: shapeKeys.join(';'),
+  }
+}
+
+function checkShape(shape: number[], spec: TensorSpec, maxBatch: number, field: string): void {
+  const expected = `[n, ${spec.shape.map((d) => (d < 0 ? '*' : d)).join(', ')}] with 1 <= n <= ${maxBatch}`
+  const ok =
+    shape.length === spec.shape.length + 1 &&
+    shape[0]! >= 1 &&
+    shape[0]! <= maxBatch &&
+    spec.shape.every((d, i) => d < 0 || shape[i + 1] === d)
+  if (!ok) throw bad(field, `input "${spec.name}" expects shape ${expected}, got ${fmtShape(shape)}`)
+}
+
+const fmtShape = (s: readonly number[]) => `[${s.join(', ')}]`
+
+/** Copies little-endian bytes into an aligned typed array. */
+function fromBinary(bytes: Uint8Array, datatype: NumericDatatype): TensorData {
+  const copy = bytes.slice()
+  const info = DATATYPE_INFO[datatype]
+  return info.create(copy.buffer, 0, copy.length / info.bytes)
+}
+
+/** Flattens nested or flat JSON data, checking each element's type and range. */
+function fromJson(data: unknown, datatype: NumericDatatype, count: number, shape: number[], field: string): TensorData {
+  const flat: unknown[] = Array.isArray(data) ? (data as unknown[]).flat(Infinity) : [data]
+  if (flat.length !== count) throw bad(field, `shape ${fmtShape(shape)} needs ${count} elements, got ${flat.length}`)
+  const info = DATATYPE_INFO[datatype]
+  const out = info.create(count)
+  for (let i = 0; i < count; i++) {
+    let v = flat[i]
+    if (datatype === 'BOOL' && typeof v === 'boolean') v = v ? 1 : 0
+    if (typeof v !== 'number') throw bad(`${field}[${i}]`, `expected a number for ${datatype}, got ${v === null ? 'null' : typeof v}`)
+    if (info.integer && (!Number.isInteger(v) || v < info.min! || v > info.max!)) {
+      throw bad(`${field}[${i}]`, `${v} is not a valid ${datatype}`)
+    }
+    if (info.big) (out as BigInt64Array)[i] = BigInt(v)
+    else (out as Float64Array)[i] = v
+  }
+  return out
+}
+
+function positiveNumber(v: unknown, field: string): number | undefined {
+  if (v === undefined) return undefined
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw bad(field, 'must be a positive number')
+  return v
+}
+
+function positiveInteger(v: unknown, field: string): number | undefined {
+  if (v === undefined) return undefined
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw bad(field, 'must be a positive integer')
+  return v
+}

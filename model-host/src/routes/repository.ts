@@ -1,0 +1,41 @@
+/**
+ * @module
+ * Model repository extension: `POST /v2/repository/index`,
+ * `/v2/repository/models/{m}/load` (re-reads the model's config and versions
+ * from disk, so editing `live_version` and loading switches versions live) and
+ * `/v2/repository/models/{m}/unload`.
+ */
+import { Hono } from 'hono'
+import type { ModelManager } from '../model-manager.ts'
+import { listModels, listVersions } from '../repository/repository.ts'
+
+export function repositoryRoutes(manager: ModelManager): Hono {
+  return new Hono()
+    .post('/v2/repository/index', async (c) => {
+      const onDisk = await listModels(manager.repository)
+      const rows: { name: string; version?: string; state: string; reason?: string }[] = []
+      for (const entry of onDisk) {
+        const m = manager.get(entry.name)
+        const versions = await listVersions(entry.dir).catch(() => [])
+        if (!m) {
+          rows.push({ name: entry.name, state: 'UNAVAILABLE', reason: 'unloaded' })
+          continue
+        }
+        for (const v of versions) {
+          const reason = m.versionErrors.get(v) ?? (m.state !== 'READY' ? m.reason : undefined)
+          const state = m.versions.has(v) && m.state === 'READY' ? 'READY' : 'UNAVAILABLE'
+          rows.push({ name: entry.name, version: v, state, ...(state === 'READY' ? {} : { reason: reason ?? 'not loaded (not in config versions)' }) })
+        }
+        if (versions.length === 0) rows.push({ name: entry.name, state: 'UNAVAILABLE', reason: m.reason ?? 'no versions' })
+      }
+      return c.json(rows)
+    })
+    .post('/v2/repository/models/:model/load', async (c) => {
+      await manager.load(c.req.param('model'))
+      return c.json({})
+    })
+    .post('/v2/repository/models/:model/unload', async (c) => {
+      await manager.unload(c.req.param('model'))
+      return c.json({})
+    })
+}
