@@ -27,7 +27,22 @@ const options = (o: Partial<BatcherOptions> = {}): BatcherOptions => ({
   instances: 1,
   ...o,
 })
-const job = (rows = 1, extra: Partial<{ priority: number; deadline: number; signal: AbortSignal }> = {}) => ({
+/** A client the test can make go away. */
+function client() {
+  let gone = false
+  const listeners: (() => void)[] = []
+  return {
+    get gone() {
+      return gone
+    },
+    onGone: (l: () => void) => void listeners.push(l),
+    leave() {
+      gone = true
+      listeners.forEach((l) => l())
+    },
+  }
+}
+const job = (rows = 1, extra: Partial<{ priority: number; deadline: number; client: ReturnType<typeof client> }> = {}) => ({
   rows,
   priority: 1,
   deadline: performance.now() + 60_000,
@@ -131,10 +146,10 @@ describe('Batcher', () => {
     const b = new Batcher(options(), ex.execute)
     void b.submit(0, job())
     const running = await ex.nextBatch(1)
-    const ctl = new AbortController()
-    const gone = b.submit(1, job(1, { signal: ctl.signal }))
+    const c = client()
+    const gone = b.submit(1, job(1, { client: c }))
     const kept = b.submit(2, job())
-    ctl.abort()
+    c.leave()
     await expect(gone).rejects.toMatchObject({ reason: 'cancelled' })
     expect(b.queueDepth).toBe(1)
     running.release()

@@ -31,12 +31,19 @@ export interface BatcherOptions {
 /** Runs one batch on one instance; returns one result per payload, in order. */
 export type Executor<P, R> = (payloads: P[], batch: BatchInfo) => Promise<R[]>
 
+/** How a queued request learns that its client went away (cheaper than an AbortSignal per request). */
+export interface ClientGone {
+  readonly gone: boolean
+  /** Called at most once, possibly after the request left the queue (then it is ignored). */
+  onGone(listener: () => void): void
+}
+
 export interface SubmitOptions {
   rows: number
   priority: number
   /** Absolute deadline, in `performance.now()` milliseconds. */
   deadline: number
-  signal?: AbortSignal
+  client?: ClientGone
   /** Jobs batch together only with jobs of the same key (e.g. their per-row shapes). */
   shapeKey?: string
 }
@@ -46,7 +53,6 @@ interface Job<P, R> extends SubmitOptions {
   enqueuedAt: number
   resolve(r: R): void
   reject(e: Error): void
-  onAbort?: () => void
 }
 
 export interface BatchInfo {
@@ -63,6 +69,7 @@ export class Batcher<P, R> {
   readonly #queues: Job<P, R>[][]
   readonly #free: number[]
   #queued = 0
+  #queuedRowCount = 0
   #busy = 0
   #nextBatchId = 1
   #lastCompletion = -Infinity
@@ -92,19 +99,27 @@ export class Batcher<P, R> {
    * BatchRejection ('queue_full', 'deadline', 'cancelled', 'runtime_error').
    */
   submit(payload: P, options: SubmitOptions): Promise<R> {
-    if (options.signal?.aborted) return Promise.reject(new BatchRejection('cancelled'))
+    if (options.client?.gone) return Promise.reject(new BatchRejection('cancelled'))
     if (this.#queued >= this.#opts.maxQueueSize) return Promise.reject(new BatchRejection('queue_full'))
     const level = Math.min(Math.max(options.priority, 1), this.#opts.priorityLevels) - 1
     return new Promise<R>((resolve, reject) => {
-      const job: Job<P, R> = { ...options, payload, enqueuedAt: performance.now(), resolve, reject }
-      if (options.signal) {
-        job.onAbort = () => {
-          if (this.#remove(job, level)) job.reject(new BatchRejection('cancelled'))
-        }
-        options.signal.addEventListener('abort', job.onAbort, { once: true })
+      const job: Job<P, R> = {
+        payload,
+        rows: options.rows,
+        priority: options.priority,
+        deadline: options.deadline,
+        client: options.client,
+        shapeKey: options.shapeKey,
+        enqueuedAt: performance.now(),
+        resolve,
+        reject,
       }
       this.#queues[level]!.push(job)
       this.#queued++
+      this.#queuedRowCount += job.rows
+      job.client?.onGone(() => {
+        if (this.#remove(job, level)) job.reject(new BatchRejection('cancelled'))
+      })
       this.#schedulePump()
     })
   }
@@ -115,8 +130,7 @@ export class Batcher<P, R> {
    */
   estimateCompletionMs(rows: number): number | undefined {
     if (this.#batchMsEwma === undefined) return undefined
-    const queuedRows = this.#queues.reduce((n, q) => n + q.reduce((m, j) => m + j.rows, 0), 0)
-    const batchesAhead = Math.ceil((queuedRows + rows) / this.#opts.maxBatchSize)
+    const batchesAhead = Math.ceil((this.#queuedRowCount + rows) / this.#opts.maxBatchSize)
     const waves = Math.ceil(batchesAhead / this.#opts.instances) + (this.#free.length === 0 ? 1 : 0)
     return waves * this.#batchMsEwma
   }
@@ -133,6 +147,7 @@ export class Batcher<P, R> {
     if (i < 0) return false
     q.splice(i, 1)
     this.#queued--
+    this.#queuedRowCount -= job.rows
     this.#settleIdle()
     return true
   }
@@ -170,16 +185,10 @@ export class Batcher<P, R> {
   #waitLeft(oldest: Job<P, R>, now: number): number {
     if (this.#busy === 0) return 0
     if (oldest.enqueuedAt <= this.#lastCompletion) return 0
-    const rows = this.#queuedRows()
+    const rows = this.#queuedRowCount
     const target = this.#opts.preferredBatchSizes.length ? Math.min(...this.#opts.preferredBatchSizes) : this.#opts.maxBatchSize
     if (rows >= target || rows >= this.#opts.maxBatchSize) return 0
     return oldest.enqueuedAt + this.#opts.maxQueueDelayMs - now
-  }
-
-  #queuedRows(): number {
-    let n = 0
-    for (const q of this.#queues) for (const j of q) n += j.rows
-    return n
   }
 
   #oldest(): Job<P, R> | undefined {
@@ -198,7 +207,7 @@ export class Batcher<P, R> {
         if (job.deadline <= now + runMs) {
           q.splice(i, 1)
           this.#queued--
-          this.#detach(job)
+          this.#queuedRowCount -= job.rows
           job.reject(new BatchRejection('deadline'))
         }
       }
@@ -220,7 +229,7 @@ export class Batcher<P, R> {
         }
         q.splice(i, 1)
         this.#queued--
-        this.#detach(job)
+        this.#queuedRowCount -= job.rows
         batch.push(job)
         rows += job.rows
       }
@@ -263,10 +272,6 @@ export class Batcher<P, R> {
         this.#schedulePump()
         this.#settleIdle()
       })
-  }
-
-  #detach(job: Job<P, R>): void {
-    if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort)
   }
 
   #settleIdle(): void {

@@ -50,6 +50,8 @@ export const modelConfigSchema = z
     max_batch_size: positiveInt.max(65_536),
     instance_count: positiveInt.max(64).default(1),
     execution_providers: z.array(z.enum(['cuda', 'cpu'])).min(1).default(['cpu']),
+    /** Where sessions run: `worker` threads, or `main` (the event loop) for models that run in microseconds. */
+    session_thread: z.enum(['worker', 'main']).default('worker'),
     /** Threads per onnxruntime session; 1 keeps outputs bitwise identical across batch sizes. */
     intra_op_threads: positiveInt.max(64).default(1),
     inputs: z.array(tensorSpec).min(1),

@@ -7,7 +7,7 @@ import { Batcher } from './batcher.ts'
 import type { ModelConfig } from './config.ts'
 import type { Logger } from './logger.ts'
 import { concatBatch, splitBatch, type RequestTensors } from './runtime/tensor-batch.ts'
-import { WorkerSession, type OrtTensor } from './runtime/session.ts'
+import { createSession, type OrtTensor, type Session } from './runtime/session.ts'
 import type { HostEmitter } from './telemetry.ts'
 
 export interface BatchPayload {
@@ -29,6 +29,9 @@ export interface VersionStats {
   compute_ms_total: number
 }
 
+/** Why CUDA could not be used, once a session found out: later sessions go straight to the CPU. */
+let cudaUnavailable: string | undefined
+
 export class LoadedVersion {
   readonly stats: VersionStats = {
     inference_count: 0,
@@ -45,7 +48,7 @@ export class LoadedVersion {
     readonly version: string,
     readonly config: ModelConfig,
     readonly digest: string,
-    readonly sessions: WorkerSession[],
+    readonly sessions: Session[],
     emitter: HostEmitter,
   ) {
     const b = config.dynamic_batching
@@ -112,13 +115,17 @@ export class LoadedVersion {
     digest: string,
     deps: { emitter: HostEmitter; logger: Logger },
   ): Promise<LoadedVersion> {
-    const sessions: WorkerSession[] = []
+    const sessions: Session[] = []
     try {
+      const providers = cudaUnavailable ? config.execution_providers.filter((p) => p !== 'cuda') : config.execution_providers
       for (let i = 0; i < config.instance_count; i++) {
-        sessions.push(await WorkerSession.create(modelBytes, { providers: config.execution_providers, intraOpThreads: config.intra_op_threads }))
+        sessions.push(await createSession(modelBytes, { providers: providers.length ? providers : ['cpu'], intraOpThreads: config.intra_op_threads, thread: config.session_thread }))
       }
       const s = sessions[0]!
-      for (const note of s.notes) deps.logger.warn({ model, version }, note)
+      if (s.notes.length && !cudaUnavailable) {
+        cudaUnavailable = s.notes.join('; ')
+        deps.logger.warn({ model, version }, cudaUnavailable)
+      }
       for (const [key, names] of [['inputs', s.inputNames], ['outputs', s.outputNames]] as const) {
         config[key].forEach((spec, i) => {
           if (!names.includes(spec.name)) throw new Error(`config ${key}[${i}].name: "${spec.name}" is not in the model (it has ${names.join(', ')})`)

@@ -10,6 +10,7 @@
  */
 import { join } from 'node:path'
 import type { ModelConfig, TensorSpec } from './config.ts'
+import type { ClientGone } from './batcher.ts'
 import { BatchRejection, InferenceError, IntegrityError, type RejectReason } from './errors.ts'
 import { LoadedVersion, type BatchResult } from './loaded-version.ts'
 import type { Logger } from './logger.ts'
@@ -39,7 +40,7 @@ export interface InferInput {
   /** Absolute deadline in performance.now() milliseconds. */
   deadline: number
   priority: number | undefined
-  signal?: AbortSignal
+  client?: ClientGone
 }
 
 export interface InferOutcome {
@@ -262,7 +263,7 @@ function submitOptions(v: LoadedVersion, input: InferInput) {
     rows: input.rows,
     priority: input.priority ?? b.default_priority_level,
     deadline: input.deadline,
-    signal: input.signal,
+    client: input.client,
     shapeKey: input.shapeKey,
   }
 }
@@ -284,7 +285,7 @@ function refusal(target: LoadedVersion, reason: RejectReason, cause: unknown): I
 /** Config fields that decide how a version's sessions and batcher are built. */
 function sameRuntime(a: ModelConfig, b: ModelConfig): boolean {
   const pick = (c: ModelConfig) =>
-    JSON.stringify([c.max_batch_size, c.instance_count, c.execution_providers, c.intra_op_threads, c.inputs, c.outputs, c.dynamic_batching])
+    JSON.stringify([c.max_batch_size, c.instance_count, c.session_thread, c.execution_providers, c.intra_op_threads, c.inputs, c.outputs, c.dynamic_batching])
   return pick(a) === pick(b)
 }
 

@@ -67,7 +67,7 @@ export function splitBody(body: Uint8Array, headerLength: string | undefined): {
     binary = body.subarray(n)
   }
   try {
-    return { json: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(jsonBytes)), binary }
+    return { json: JSON.parse(Buffer.from(jsonBytes.buffer, jsonBytes.byteOffset, jsonBytes.byteLength).toString('utf8')), binary }
   } catch (e) {
     throw new InferenceError(`malformed JSON in request body: ${(e as Error).message}`, 400)
   }
@@ -163,7 +163,7 @@ function fromBinary(bytes: Uint8Array, datatype: NumericDatatype): TensorData {
 
 /** Flattens nested or flat JSON data, checking each element's type and range. */
 function fromJson(data: unknown, datatype: NumericDatatype, count: number, shape: number[], field: string): TensorData {
-  const flat: unknown[] = Array.isArray(data) ? (data as unknown[]).flat(Infinity) : [data]
+  const flat: unknown[] = !Array.isArray(data) ? [data] : Array.isArray(data[0]) ? (data as unknown[]).flat(Infinity) : data
   if (flat.length !== count) throw bad(field, `shape ${fmtShape(shape)} needs ${count} elements, got ${flat.length}`)
   const info = DATATYPE_INFO[datatype]
   const out = info.create(count)

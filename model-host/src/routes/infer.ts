@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 import { Hono, type Context } from 'hono'
 import * as H from '../../../contracts/headers.ts'
 import type { ModelManager } from '../model-manager.ts'
-import { readBodyLimited } from '../oip/body.ts'
+import { clientGone, header, readBodyLimited } from '../oip/node-request.ts'
 import { decodeInferRequest, INFERENCE_HEADER_CONTENT_LENGTH, splitBody } from '../oip/request.ts'
 import { confidenceOf, encodeInferResponse } from '../oip/response.ts'
 
@@ -15,10 +15,10 @@ export function inferRoutes(manager: ModelManager): Hono {
   const infer = async (c: Context, model: string, version?: string) => {
     const target = manager.resolve(model, version)
     const cfg = target.config
-    const body = await readBodyLimited(c.req.raw, cfg.max_request_bytes, `max_request_bytes of "${model}"`)
-    const { json, binary } = splitBody(body, c.req.header(INFERENCE_HEADER_CONTENT_LENGTH))
+    const body = await readBodyLimited(c, cfg.max_request_bytes, `max_request_bytes of "${model}"`)
+    const { json, binary } = splitBody(body, header(c, INFERENCE_HEADER_CONTENT_LENGTH))
     const decoded = decodeInferRequest(json, binary, cfg)
-    const requestId = c.req.header(H.REQUEST_ID) ?? decoded.id ?? randomUUID()
+    const requestId = header(c, H.REQUEST_ID) ?? decoded.id ?? randomUUID()
 
     const outcome = await manager.infer(target, {
       requestId,
@@ -27,7 +27,7 @@ export function inferRoutes(manager: ModelManager): Hono {
       shapeKey: decoded.shapeKey,
       deadline: performance.now() + timeoutMs(c, cfg.dynamic_batching, decoded.timeoutUs),
       priority: decoded.priority,
-      signal: c.req.raw.signal,
+      client: clientGone(c),
     })
 
     const served = outcome.served
@@ -49,14 +49,17 @@ export function inferRoutes(manager: ModelManager): Hono {
       parameters,
       outputs: decoded.outputs.map((o) => ({ ...o, tensor: outcome.outputs[o.name]! })),
     })
-    c.header(H.MODEL_NAME, served.model)
-    c.header(H.MODEL_VERSION, served.version)
-    c.header(H.MODEL_FALLBACK, String(fallback))
-    c.header(H.REQUEST_ID, requestId)
-    if (confidence !== undefined) c.header(H.MODEL_CONFIDENCE, String(confidence))
-    if (encoded.headerLength !== undefined) c.header(INFERENCE_HEADER_CONTENT_LENGTH, String(encoded.headerLength))
-    c.header('content-type', encoded.contentType)
-    return c.body(encoded.body as string)
+    // A plain header object lets @hono/node-server write the response without building web Headers.
+    const headers: Record<string, string> = {
+      'content-type': encoded.contentType,
+      [H.MODEL_NAME]: served.model,
+      [H.MODEL_VERSION]: served.version,
+      [H.MODEL_FALLBACK]: String(fallback),
+      [H.REQUEST_ID]: requestId,
+    }
+    if (confidence !== undefined) headers[H.MODEL_CONFIDENCE] = String(confidence)
+    if (encoded.headerLength !== undefined) headers[INFERENCE_HEADER_CONTENT_LENGTH] = String(encoded.headerLength)
+    return new Response(encoded.body as string, { status: 200, headers })
   }
 
   return new Hono()
@@ -70,7 +73,7 @@ export function inferRoutes(manager: ModelManager): Hono {
  */
 function timeoutMs(c: Context, b: { default_timeout_ms: number; allow_timeout_override: boolean }, timeoutUs: number | undefined): number {
   if (!b.allow_timeout_override) return b.default_timeout_ms
-  const envoy = Number(c.req.header(H.ENVOY_EXPECTED_TIMEOUT_MS))
+  const envoy = Number(header(c, H.ENVOY_EXPECTED_TIMEOUT_MS))
   if (Number.isFinite(envoy) && envoy > 0) return envoy
   if (timeoutUs !== undefined) return timeoutUs / 1000
   return b.default_timeout_ms

@@ -1,11 +1,15 @@
 /**
  * @module
- * A model session running on a worker thread (see session-worker.mjs).
- * Ownership: the typed arrays passed to `run` are transferred to the worker
- * and must not be used by the caller afterwards.
+ * A model session: where a version's batches run. Two placements:
+ * - `worker` (default): on its own thread, so the event loop keeps serving
+ *   HTTP and health checks while a batch runs (onnxruntime-node runs
+ *   synchronously on the calling thread);
+ * - `main`: on the event loop, for models whose batch runs in microseconds,
+ *   where the two thread hops per batch cost more than the run itself.
  */
-import { Worker } from 'node:worker_threads'
 import type { TensorData } from '../oip/datatypes.ts'
+import { InlineSession } from './inline-session.ts'
+import { WorkerSession } from './worker-session.ts'
 
 export interface OrtTensor {
   type: string
@@ -23,70 +27,20 @@ export interface RunResult {
 export interface SessionOptions {
   providers: readonly string[]
   intraOpThreads: number
+  thread: 'worker' | 'main'
 }
 
-type Pending = { resolve(r: RunResult): void; reject(e: Error): void }
-
-export class WorkerSession {
+export interface Session {
   readonly device: string
-  readonly notes: string[]
-  readonly inputNames: string[]
-  readonly outputNames: string[]
-  readonly #worker: Worker
-  readonly #pending = new Map<number, Pending>()
-  #nextId = 0
-  #dead: Error | undefined
+  /** Why a requested provider was not used, if one was not. */
+  readonly notes: readonly string[]
+  readonly inputNames: readonly string[]
+  readonly outputNames: readonly string[]
+  /** Ownership: the feeds' arrays pass to the session and must not be used afterwards. */
+  run(feeds: Feeds, outputNames: readonly string[]): Promise<RunResult>
+  close(): Promise<void>
+}
 
-  private constructor(worker: Worker, ready: { device: string; notes: string[]; inputNames: string[]; outputNames: string[] }) {
-    this.#worker = worker
-    this.device = ready.device
-    this.notes = ready.notes
-    this.inputNames = ready.inputNames
-    this.outputNames = ready.outputNames
-    worker.on('message', (msg) => {
-      const p = this.#pending.get(msg.id)
-      if (!p) return
-      this.#pending.delete(msg.id)
-      if (msg.error) p.reject(new Error(msg.error))
-      else p.resolve({ outputs: msg.outputs, executionMs: msg.executionMs })
-    })
-    const die = (err: Error) => {
-      this.#dead = err
-      for (const p of this.#pending.values()) p.reject(err)
-      this.#pending.clear()
-    }
-    worker.on('error', die)
-    worker.on('exit', (code) => die(new Error(`session worker exited (code ${code})`)))
-  }
-
-  /** Starts a worker and waits until its session is created. */
-  static async create(modelBytes: Uint8Array, options: SessionOptions): Promise<WorkerSession> {
-    const worker = new Worker(new URL('./session-worker.mjs', import.meta.url), {
-      workerData: { modelBytes, providers: options.providers, intraOpThreads: options.intraOpThreads },
-    })
-    const ready = await new Promise<any>((resolve, reject) => {
-      worker.once('message', (msg) => (msg.type === 'ready' ? resolve(msg) : reject(new Error(msg.error))))
-      worker.once('error', reject)
-    }).catch(async (e) => {
-      await worker.terminate()
-      throw e
-    })
-    return new WorkerSession(worker, ready)
-  }
-
-  run(feeds: Feeds, outputNames: readonly string[]): Promise<RunResult> {
-    if (this.#dead) return Promise.reject(this.#dead)
-    const id = this.#nextId++
-    const transfer = Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer)
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject })
-      this.#worker.postMessage({ type: 'run', id, feeds, outputNames }, transfer)
-    })
-  }
-
-  async close(): Promise<void> {
-    if (this.#dead) return
-    this.#worker.postMessage({ type: 'close' })
-    await new Promise((r) => this.#worker.once('exit', r))
-  }
+export function createSession(modelBytes: Uint8Array, options: SessionOptions): Promise<Session> {
+  return options.thread === 'main' ? InlineSession.create(modelBytes, options) : WorkerSession.create(modelBytes, options)
 }

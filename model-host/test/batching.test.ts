@@ -1,0 +1,124 @@
+/**
+ * Integration: dynamic batching, bounded queues, deadlines and fallback in a
+ * real host serving the heavy example model (credit-risk-xl).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { sampleRows } from '../training/dataset.ts'
+import { jsonInfer, postJson } from './client.ts'
+import { copyRepository, editConfig, spawnHost, type HostProcess } from './host-process.ts'
+
+const XL = 'credit-risk-xl'
+const big = sampleRows(128, 1)
+const one = sampleRows(1, 2)
+
+type Repo = Awaited<ReturnType<typeof copyRepository>>
+const stats = (host: HostProcess, model = XL) => fetch(`${host.url}/v2/models/${model}/stats`).then((r) => r.json())
+const infer = (host: HostProcess, rows: number[][], headers: Record<string, string> = {}, init: { signal?: AbortSignal } = {}) =>
+  postJson(`${host.url}/v2/models/${XL}/infer`, jsonInfer(rows), headers).catch((e) => (init.signal?.aborted ? null : Promise.reject(e)))
+const batchSizes = (s: any): Record<number, number> => Object.fromEntries(s.model_stats[0].batch_stats.map((b: any) => [b.batch_size, b.count]))
+
+describe('batching (fallback configured)', () => {
+  let host: HostProcess
+  let repo: Repo
+  beforeAll(async () => {
+    repo = await copyRepository([XL, 'credit-risk-fallback'])
+    await editConfig(repo.dir, XL, (c) => {
+      c.fallback = 'credit-risk-fallback'
+      c.dynamic_batching.max_queue_delay_ms = 1000
+      c.dynamic_batching.max_queue_size = 4
+    })
+    host = await spawnHost(repo.dir)
+    await infer(host, big) // warm-up: also gives the deadline estimate a batch time
+  })
+  afterAll(async () => {
+    await host?.stop()
+    await repo?.remove()
+  })
+
+  it('does not make a lone request wait out max_queue_delay_ms (1000 ms here)', async () => {
+    const times: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now()
+      const r = await infer(host, one)
+      times.push(performance.now() - t0)
+      expect(r!.status).toBe(200)
+      expect(r!.headers.get('x-model-fallback')).toBe('false')
+    }
+    times.sort((a, b) => a - b)
+    expect(times[2]).toBeLessThan(250)
+  })
+
+  it('sends requests that queued while a batch ran together into the next batch', async () => {
+    const before = batchSizes(await stats(host))
+    const running = infer(host, big)
+    await new Promise((r) => setTimeout(r, 2))
+    const singles = await Promise.all([0, 1, 2].map(() => infer(host, one)))
+    await running
+    expect(singles.map((r) => r!.status)).toEqual([200, 200, 200])
+    expect(singles.every((r) => r!.headers.get('x-model-fallback') === 'false')).toBe(true)
+    const after = batchSizes(await stats(host))
+    // The three singles ran as one batch of 3, not three batches of 1.
+    expect((after[3] ?? 0) - (before[3] ?? 0)).toBe(1)
+    expect(after[1] ?? 0).toBe(before[1] ?? 0)
+  })
+
+  it('answers from the fallback when the queue is full, and counts it', async () => {
+    const responses = await Promise.all(Array.from({ length: 24 }, () => infer(host, big)))
+    expect(responses.map((r) => r!.status).every((s) => s === 200)).toBe(true)
+    const fallbacks = responses.filter((r) => r!.headers.get('x-model-fallback') === 'true')
+    expect(fallbacks.length).toBeGreaterThan(0)
+    for (const r of fallbacks) {
+      expect(r!.headers.get('x-model-name')).toBe('credit-risk-fallback')
+      expect(r!.json.parameters).toMatchObject({ fallback: true, fallback_reason: 'queue_full', requested_model: XL })
+    }
+    const s = await stats(host)
+    expect(s.fallback.queue_full).toBeGreaterThanOrEqual(fallbacks.length)
+    expect(Math.max(...Object.keys(batchSizes(s)).map(Number))).toBeLessThanOrEqual(128)
+  })
+
+  it('answers from the fallback when Envoy\'s deadline cannot be met', async () => {
+    const running = infer(host, big)
+    await new Promise((r) => setTimeout(r, 1))
+    const late = await infer(host, one, { 'x-envoy-expected-rq-timeout-ms': '2' })
+    await running
+    expect(late!.status).toBe(200)
+    expect(late!.headers.get('x-model-fallback')).toBe('true')
+    expect(late!.json.parameters.fallback_reason).toBe('deadline')
+  })
+
+  it('drops a queued request whose client went away, without running it', async () => {
+    const before = (await stats(host)).model_stats[0].inference_count
+    const first = infer(host, big)
+    await new Promise((r) => setTimeout(r, 1))
+    const second = infer(host, big)
+    await new Promise((r) => setTimeout(r, 1))
+    const ctl = new AbortController()
+    const gone = fetch(`${host.url}/v2/models/${XL}/infer`, { method: 'POST', body: JSON.stringify(jsonInfer(one)), signal: ctl.signal }).catch(() => 'aborted')
+    await new Promise((r) => setTimeout(r, 3))
+    ctl.abort()
+    expect(await gone).toBe('aborted')
+    await Promise.all([first, second])
+    await new Promise((r) => setTimeout(r, 50))
+    expect((await stats(host)).model_stats[0].inference_count - before).toBe(256)
+  })
+})
+
+describe('batching (no fallback)', () => {
+  it('answers 503 with Retry-After when the queue is full', async () => {
+    const repo = await copyRepository([XL])
+    await editConfig(repo.dir, XL, (c) => (c.dynamic_batching.max_queue_size = 2))
+    const host = await spawnHost(repo.dir)
+    try {
+      const responses = await Promise.all(Array.from({ length: 16 }, () => infer(host, big)))
+      const refused = responses.filter((r) => r!.status === 503)
+      expect(refused.length).toBeGreaterThan(0)
+      expect(responses.every((r) => r!.status === 200 || r!.status === 503)).toBe(true)
+      expect(refused[0]!.headers.get('retry-after')).toBe('1')
+      expect(refused[0]!.json.error).toMatch(/queue is full/)
+      expect((await stats(host)).refused.queue_full).toBe(refused.length)
+    } finally {
+      await host.stop()
+      await repo.remove()
+    }
+  })
+})
