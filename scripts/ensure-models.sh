@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${MODELS_DIR:-models}
-stamp=$(find model-host/training -name '*.ts' ! -name '*.test.ts' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+stamp=$(find model-host/example-models -name '*.ts' ! -name '*.test.ts' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 if [ -f "$out/.build-stamp" ] && [ "$(cat "$out/.build-stamp")" = "$stamp" ]; then
   exit 0
 fi
 printf '[setup] building example models into %s/\n' "$out" >&2
 rm -rf "$out"
-npx tsx model-host/training/build-models.ts --out "$out"
+npx tsx model-host/example-models/build-models.ts --out "$out"
 echo "$stamp" > "$out/.build-stamp"

@@ -235,7 +235,9 @@ export class ModelManager {
     this.#deps.emitter.emit({ kind: 'fallback', model: target.model, version: target.version, fallbackModel: fb?.model ?? null, requestId: input.requestId, reason })
     if (fb) {
       try {
-        const outputs = await fb.batcher.submit(payloadOf(input), submitOptions(fb, input))
+        // The fallback gets a budget of its own: it is there to answer when the primary cannot.
+        const budget = { ...input, deadline: performance.now() + fb.config.dynamic_batching.default_timeout_ms }
+        const outputs = await fb.batcher.submit(payloadOf(input), submitOptions(fb, budget))
         if (counters) counters.fallback[reason] = (counters.fallback[reason] ?? 0) + 1
         return { served: fb, outputs, fallbackReason: reason }
       } catch (e) {

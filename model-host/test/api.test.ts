@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { sampleRows } from '../training/dataset.ts'
+import { sampleRows } from '../example-models/dataset.ts'
 import { binaryInfer, jsonInfer, postJson, readBinaryResponse } from './client.ts'
 import { copyRepository, editConfig, spawnHost, type HostProcess } from './host-process.ts'
 

@@ -3,7 +3,7 @@
  * real host serving the heavy example model (credit-risk-xl).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { sampleRows } from '../training/dataset.ts'
+import { sampleRows } from '../example-models/dataset.ts'
 import { jsonInfer, postJson } from './client.ts'
 import { copyRepository, editConfig, spawnHost, type HostProcess } from './host-process.ts'
 

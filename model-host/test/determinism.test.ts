@@ -3,7 +3,7 @@
  * host processes and across restarts, whatever batch it lands in.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { sampleRows } from '../training/dataset.ts'
+import { sampleRows } from '../example-models/dataset.ts'
 import { binaryInfer, readBinaryResponse } from './client.ts'
 import { copyRepository, spawnHost, type HostProcess } from './host-process.ts'
 

@@ -5,7 +5,7 @@
 import { appendFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { sampleRows } from '../training/dataset.ts'
+import { sampleRows } from '../example-models/dataset.ts'
 import { jsonInfer, postJson } from './client.ts'
 import { cloneVersion, copyRepository, editConfig, spawnHost, type HostProcess } from './host-process.ts'
 

@@ -38,6 +38,13 @@ describe('decodeInferRequest', () => {
     expect(d.outputs).toEqual([{ name: 'probabilities', binary: true }])
   })
 
+  it('copies binary data out of a pooled Buffer at any offset', () => {
+    const pool = Buffer.alloc(200, 0xff)
+    Buffer.from(new Float32Array(row).buffer).copy(pool, 13)
+    const d = decode({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], parameters: { binary_data_size: 64 } }] }, pool.subarray(13, 77))
+    expect(Array.from(d.tensors.features!.data as Float32Array)).toEqual(row)
+  })
+
   it('splits a body by Inference-Header-Content-Length', () => {
     const json = new TextEncoder().encode('{"a":1}')
     const body = new Uint8Array([...json, 1, 2, 3])

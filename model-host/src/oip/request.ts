@@ -154,9 +154,10 @@ function checkShape(shape: number[], spec: TensorSpec, maxBatch: number, field: 
 
 const fmtShape = (s: readonly number[]) => `[${s.join(', ')}]`
 
-/** Copies little-endian bytes into an aligned typed array. */
+/** Copies little-endian bytes into an aligned typed array of their own. */
 function fromBinary(bytes: Uint8Array, datatype: NumericDatatype): TensorData {
-  const copy = bytes.slice()
+  // Uint8Array's slice copies; a Buffer's would return a view into the body's pool.
+  const copy = Uint8Array.prototype.slice.call(bytes)
   const info = DATATYPE_INFO[datatype]
   return info.create(copy.buffer, 0, copy.length / info.bytes)
 }

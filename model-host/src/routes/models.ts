@@ -5,6 +5,7 @@
  */
 import { Hono } from 'hono'
 import type { TensorSpec } from '../config.ts'
+import { InferenceError } from '../errors.ts'
 import type { LoadedVersion } from '../loaded-version.ts'
 import type { ModelManager } from '../model-manager.ts'
 
@@ -29,16 +30,16 @@ export function modelRoutes(manager: ModelManager): Hono {
 
   const ready = (model: string, version?: string) => {
     const m = manager.get(model)
-    if (!m) return manager.resolve(model) // throws the 404
+    if (!m) throw new InferenceError(`unknown model "${model}"`, 404)
     const isReady = m.state === 'READY' && m.versions.has(version ?? m.live!)
-    return { body: { name: model, ...(version ? { version } : {}), ready: isReady }, status: isReady ? 200 : 503 }
+    return { body: { name: model, ...(version ? { version } : {}), ready: isReady }, status: isReady ? (200 as const) : (503 as const) }
   }
   app.get('/v2/models/:model/ready', (c) => {
-    const r = ready(c.req.param('model')) as { body: object; status: 200 | 503 }
+    const r = ready(c.req.param('model'))
     return c.json(r.body, r.status)
   })
   app.get('/v2/models/:model/versions/:version/ready', (c) => {
-    const r = ready(c.req.param('model'), c.req.param('version')) as { body: object; status: 200 | 503 }
+    const r = ready(c.req.param('model'), c.req.param('version'))
     return c.json(r.body, r.status)
   })
 
