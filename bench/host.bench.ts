@@ -22,22 +22,23 @@ import { sampleRows } from '../model-host/example-models/dataset.ts'
 import { jsonInfer } from '../model-host/test/client.ts'
 import { copyRepository, editConfig, EXAMPLE_MODELS, ROOT, spawnHost } from '../model-host/test/host-process.ts'
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '1,8,64,256').split(',').map(Number)
 const XL = 'credit-risk-xl'
 const XL_MAX_BATCH = 128
 
 interface Row {
   target: string
-  concurrency: number | string
+  concurrency: number | '-'
   rowsPerSec: number
   p50Ms: number
   p99Ms: number
   errors?: number
 }
-const rows: Row[] = []
 
 const body = JSON.stringify(jsonInfer(sampleRows(1, 5)))
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 /** One autocannon run in a child process (so the load generator never shares an event loop with a server). */
 async function load(url: string, concurrency: number, seconds = SECONDS): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
@@ -50,29 +51,24 @@ async function load(url: string, concurrency: number, seconds = SECONDS): Promis
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx }
 }
 
-async function measureHttp(target: string, url: string) {
-  await load(url, 8, 1) // warm-up: JIT, sessions, batch-time estimate
-  for (const c of CONCURRENCIES) {
-    const r = await load(url, c)
-    rows.push({ target, concurrency: c, rowsPerSec: r.rps, p50Ms: r.p50, p99Ms: r.p99, errors: r.errors })
-    process.stderr.write(`  ${target} c=${c}: ${r.rps.toFixed(0)} rows/s p50 ${r.p50} ms p99 ${r.p99} ms\n`)
-  }
-}
-
-async function bareHono(): Promise<{ url: string; stop(): void }> {
+async function bareHono(): Promise<{ url: string; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/bare-hono.ts')], { stdio: ['ignore', 'pipe', 'inherit'] })
   const url = await new Promise<string>((resolve) => {
     createInterface({ input: child.stdout! }).on('line', (l) => l.includes('"ready"') && resolve(JSON.parse(l).url))
   })
-  return { url, stop: () => child.kill('SIGTERM') }
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGTERM')
+      await new Promise((r) => child.once('exit', r))
+    },
+  }
 }
 
-/** onnxruntime in-process, one thread, as the host's sessions run. */
-async function computeCeiling(batch: number) {
-  const session = await ort.InferenceSession.create(await readFile(join(EXAMPLE_MODELS, XL, '1', 'model.onnx')), { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' })
-  const data = new Float32Array(sampleRows(batch, 9).flat())
-  const feeds = { features: new ort.Tensor('float32', data, [batch, 16]) }
-  for (let i = 0; i < 5; i++) await session.run(feeds)
+/** onnxruntime in-process, one thread, as the host's sessions run: one timed pass. */
+async function computePass(session: ort.InferenceSession, batch: number) {
+  const feeds = { features: new ort.Tensor('float32', new Float32Array(sampleRows(batch, 9).flat()), [batch, 16]) }
+  for (let i = 0; i < 3; i++) await session.run(feeds)
   const times: number[] = []
   const end = performance.now() + SECONDS * 1000
   while (performance.now() < end) {
@@ -80,64 +76,94 @@ async function computeCeiling(batch: number) {
     await session.run(feeds)
     times.push(performance.now() - t0)
   }
-  await session.release()
   times.sort((a, b) => a - b)
   const total = times.reduce((a, b) => a + b, 0)
-  return { rowsPerSec: (times.length * batch) / (total / 1000), p50: times[Math.floor(times.length / 2)]!, p99: times[Math.floor(times.length * 0.99)]! }
+  return { rps: (times.length * batch) / (total / 1000), p50: times[Math.floor(times.length / 2)]!, p99: times[Math.floor(times.length * 0.99)]!, errors: 0 }
 }
 
-async function withHost(target: string, models: string[], edit: (repo: string) => Promise<void>, model: string) {
+async function hostWith(models: string[], model: string, edit: (c: Record<string, any>) => void) {
   const repo = await copyRepository(models)
-  await edit(repo.dir)
+  await editConfig(repo.dir, model, edit)
   const host = await spawnHost(repo.dir, { LOG_LEVEL: 'warn' })
-  try {
-    await measureHttp(target, `${host.url}/v2/models/${model}/infer`)
-  } finally {
-    await host.stop()
-    await repo.remove()
+  return {
+    url: `${host.url}/v2/models/${model}/infer`,
+    stop: async () => {
+      await host.stop()
+      await repo.remove()
+    },
   }
 }
 
-const pick = (target: string, c: number): Row => rows.find((r) => r.target === target && r.concurrency === c)!
+type Sample = { rps: number; p50: number; p99: number; errors: number }
+
+function summarise(target: string, concurrency: number | '-', samples: Sample[]): Row {
+  return {
+    target,
+    concurrency,
+    rowsPerSec: median(samples.map((s) => s.rps)),
+    p50Ms: median(samples.map((s) => s.p50)),
+    p99Ms: median(samples.map((s) => s.p99)),
+    errors: samples.reduce((n, s) => n + s.errors, 0),
+  }
+}
 
 async function main() {
-  process.stderr.write(`bench:host: ${SECONDS}s per run, concurrency ${CONCURRENCIES.join(', ')}\n`)
-  const bare = await bareHono()
+  process.stderr.write(`bench:host: ${ROUNDS} interleaved rounds of ${SECONDS}s per target and concurrency (${CONCURRENCIES.join(', ')})\n`)
+  const queue = { max_queue_size: 4096 }
+  const servers = {
+    a_http_ceiling: await bareHono(),
+    c_host_xl_unbatched: await hostWith([XL], XL, (c) => {
+      c.max_batch_size = 1
+      c.dynamic_batching = { ...c.dynamic_batching, ...queue, preferred_batch_sizes: [] }
+    }),
+    d_host_xl_batched: await hostWith([XL], XL, (c) => (c.dynamic_batching = { ...c.dynamic_batching, ...queue })),
+    e_host_credit_risk_batched: await hostWith(['credit-risk', 'credit-risk-fallback'], 'credit-risk', (c) => (c.dynamic_batching = { ...c.dynamic_batching, ...queue })),
+  }
+  const session = await ort.InferenceSession.create(await readFile(join(EXAMPLE_MODELS, XL, '1', 'model.onnx')), { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' })
+  const rows: Row[] = []
   try {
-    await measureHttp('a_http_ceiling', `${bare.url}/v2/models/credit-risk/infer`)
+    for (const s of Object.values(servers)) if ('url' in s && s.url.includes('/v2/')) await load(s.url, 8, 1) // warm-up
+    await load(`${servers.a_http_ceiling.url}/v2/models/credit-risk/infer`, 8, 1)
+    // Rounds interleave the targets, so a slow spell of the shared machine hits them all alike.
+    const compute: Record<number, Sample[]> = { 1: [], [XL_MAX_BATCH]: [] }
+    for (let round = 0; round < ROUNDS; round++) for (const batch of [1, XL_MAX_BATCH]) compute[batch]!.push(await computePass(session, batch))
+    for (const batch of [1, XL_MAX_BATCH]) rows.push(summarise(`b_compute_ceiling_batch${batch}`, '-', compute[batch]!))
+    for (const c of CONCURRENCIES) {
+      const samples: Record<string, Sample[]> = {}
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [target, s] of Object.entries(servers)) {
+          const url = target === 'a_http_ceiling' ? `${s.url}/v2/models/credit-risk/infer` : s.url
+          ;(samples[target] ??= []).push(await load(url, c))
+        }
+      }
+      for (const [target, xs] of Object.entries(samples)) {
+        const row = summarise(target, c, xs)
+        rows.push(row)
+        process.stderr.write(`  ${target} c=${c}: ${row.rowsPerSec.toFixed(0)} rows/s p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms\n`)
+      }
+    }
   } finally {
-    bare.stop()
+    await session.release()
+    for (const s of Object.values(servers)) await s.stop()
   }
-  for (const batch of [1, XL_MAX_BATCH]) {
-    const r = await computeCeiling(batch)
-    rows.push({ target: `b_compute_ceiling_batch${batch}`, concurrency: '-', rowsPerSec: r.rowsPerSec, p50Ms: r.p50, p99Ms: r.p99 })
-    process.stderr.write(`  compute batch ${batch}: ${r.rowsPerSec.toFixed(0)} rows/s\n`)
-  }
-  await withHost('c_host_xl_unbatched', [XL], (dir) => editConfig(dir, XL, (c) => {
-    c.max_batch_size = 1
-    c.dynamic_batching.preferred_batch_sizes = []
-    c.dynamic_batching.max_queue_size = 4096
-  }), XL)
-  await withHost('d_host_xl_batched', [XL], (dir) => editConfig(dir, XL, (c) => (c.dynamic_batching.max_queue_size = 4096)), XL)
-  await withHost('e_host_credit_risk_batched', ['credit-risk', 'credit-risk-fallback'], (dir) => editConfig(dir, 'credit-risk', (c) => (c.dynamic_batching.max_queue_size = 4096)), 'credit-risk')
 
   const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2))
   console.log(`\n${'target'.padEnd(30)} ${'conc'.padStart(5)} ${'rows/s'.padStart(10)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'errors'.padStart(7)}`)
   for (const r of rows) console.log(`${r.target.padEnd(30)} ${String(r.concurrency).padStart(5)} ${fmt(r.rowsPerSec).padStart(10)} ${fmt(r.p50Ms).padStart(9)} ${fmt(r.p99Ms).padStart(9)} ${String(r.errors ?? '-').padStart(7)}`)
 
+  const at = (target: string, c: number | '-') => rows.find((r) => r.target === target && r.concurrency === c)!
+  const best = (target: string) => Math.max(...rows.filter((r) => r.target === target).map((r) => r.rowsPerSec))
   const c64 = CONCURRENCIES.includes(64) ? 64 : CONCURRENCIES.at(-1)!
-  const bestOf = (t: string) => Math.max(...rows.filter((r) => r.target === t).map((r) => r.rowsPerSec))
-  const d64 = pick('d_host_xl_batched', c64)
   const ratios = {
-    d_over_c_at_64: d64.rowsPerSec / pick('c_host_xl_unbatched', c64).rowsPerSec,
-    d_p99_ms_at_64: d64.p99Ms,
-    d_best_over_b_max_batch: bestOf('d_host_xl_batched') / bestOf(`b_compute_ceiling_batch${XL_MAX_BATCH}`),
-    e_over_a_at_64: pick('e_host_credit_risk_batched', c64).rowsPerSec / pick('a_http_ceiling', c64).rowsPerSec,
-    e_best_over_a_best: bestOf('e_host_credit_risk_batched') / bestOf('a_http_ceiling'),
+    d_over_c_at_64: at('d_host_xl_batched', c64).rowsPerSec / at('c_host_xl_unbatched', c64).rowsPerSec,
+    d_p99_ms_at_64: at('d_host_xl_batched', c64).p99Ms,
+    d_best_over_b_max_batch: best('d_host_xl_batched') / at(`b_compute_ceiling_batch${XL_MAX_BATCH}`, '-').rowsPerSec,
+    e_over_a_at_64: at('e_host_credit_risk_batched', c64).rowsPerSec / at('a_http_ceiling', c64).rowsPerSec,
+    e_best_over_a_best: best('e_host_credit_risk_batched') / best('a_http_ceiling'),
   }
   const targets = { d_over_c_at_64: 2.5, d_p99_ms_at_64_max: 200, d_best_over_b_max_batch: 0.7, e_over_a_at_64: 0.6 }
-  console.log('\nratios:', Object.entries(ratios).map(([k, v]) => `${k}=${v.toFixed(2)}`).join('  '))
-  console.log(JSON.stringify({ bench: 'host', seconds: SECONDS, ratios, targets, rows }))
+  console.log('\nratios (medians of interleaved rounds):', Object.entries(ratios).map(([k, v]) => `${k}=${v.toFixed(2)}`).join('  '))
+  console.log(JSON.stringify({ bench: 'host', seconds: SECONDS, rounds: ROUNDS, ratios, targets, rows }))
 }
 
 await main()

@@ -250,28 +250,32 @@ export class Batcher<P, R> {
     } catch (e) {
       run = Promise.reject(e)
     }
-    run
-      .then(
-        (results) => {
-          if (results.length !== batch.length) throw new Error(`executor returned ${results.length} results for ${batch.length} requests`)
-          batch.forEach((job, i) => job.resolve(results[i]!))
-        },
-        (cause) => {
+    run.then(
+      (results) => {
+        this.#finish(instance, started)
+        if (results.length !== batch.length) {
+          const cause = new Error(`executor returned ${results.length} results for ${batch.length} requests`)
           for (const job of batch) job.reject(new BatchRejection('runtime_error', { cause }))
-        },
-      )
-      .catch((cause) => {
+        } else batch.forEach((job, i) => job.resolve(results[i]!))
+      },
+      (cause) => {
+        this.#finish(instance, started)
         for (const job of batch) job.reject(new BatchRejection('runtime_error', { cause }))
-      })
-      .finally(() => {
-        const ms = performance.now() - started
-        this.#batchMsEwma = this.#batchMsEwma === undefined ? ms : 0.8 * this.#batchMsEwma + 0.2 * ms
-        this.#busy--
-        this.#free.push(instance)
-        this.#lastCompletion = performance.now()
-        this.#schedulePump()
-        this.#settleIdle()
-      })
+      },
+    )
+  }
+
+  /**
+   * Frees the instance and starts the next batch before this batch's requests
+   * are answered: the instance computes while the event loop writes responses.
+   */
+  #finish(instance: number, started: number): void {
+    const ms = performance.now() - started
+    this.#batchMsEwma = this.#batchMsEwma === undefined ? ms : 0.8 * this.#batchMsEwma + 0.2 * ms
+    this.#busy--
+    this.#free.push(instance)
+    this.#lastCompletion = performance.now()
+    this.#pump()
   }
 
   #settleIdle(): void {

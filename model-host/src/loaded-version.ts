@@ -18,7 +18,7 @@ export interface BatchPayload {
 
 export type BatchResult = Record<string, OrtTensor>
 
-/** Triton-style statistics for `GET /v2/models/{m}/versions/{v}/stats`. */
+/** Triton-style statistics, served at `GET /v2/models/{m}/stats`. */
 export interface VersionStats {
   inference_count: number
   execution_count: number

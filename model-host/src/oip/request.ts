@@ -162,22 +162,28 @@ function fromBinary(bytes: Uint8Array, datatype: NumericDatatype): TensorData {
   return info.create(copy.buffer, 0, copy.length / info.bytes)
 }
 
-/** Flattens nested or flat JSON data, checking each element's type and range. */
+/** Writes nested or flat JSON data into a typed array, checking each element's type and range. */
 function fromJson(data: unknown, datatype: NumericDatatype, count: number, shape: number[], field: string): TensorData {
-  const flat: unknown[] = !Array.isArray(data) ? [data] : Array.isArray(data[0]) ? (data as unknown[]).flat(Infinity) : data
-  if (flat.length !== count) throw bad(field, `shape ${fmtShape(shape)} needs ${count} elements, got ${flat.length}`)
   const info = DATATYPE_INFO[datatype]
   const out = info.create(count)
-  for (let i = 0; i < count; i++) {
-    let v = flat[i]
-    if (datatype === 'BOOL' && typeof v === 'boolean') v = v ? 1 : 0
-    if (typeof v !== 'number') throw bad(`${field}[${i}]`, `expected a number for ${datatype}, got ${v === null ? 'null' : typeof v}`)
-    if (info.integer && (!Number.isInteger(v) || v < info.min! || v > info.max!)) {
-      throw bad(`${field}[${i}]`, `${v} is not a valid ${datatype}`)
+  let n = 0
+  // Depth-first over nested arrays, no intermediate flattened copy: this runs for every request.
+  const fill = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) fill(value[i])
+      return
     }
-    if (info.big) (out as BigInt64Array)[i] = BigInt(v)
-    else (out as Float64Array)[i] = v
+    const at = n++
+    if (at >= count) return
+    let v = value
+    if (datatype === 'BOOL' && typeof v === 'boolean') v = v ? 1 : 0
+    if (typeof v !== 'number') throw bad(`${field}[${at}]`, `expected a number for ${datatype}, got ${v === null ? 'null' : typeof v}`)
+    if (info.integer && (!Number.isInteger(v) || v < info.min! || v > info.max!)) throw bad(`${field}[${at}]`, `${v} is not a valid ${datatype}`)
+    if (info.big) (out as BigInt64Array)[at] = BigInt(v)
+    else (out as Float64Array)[at] = v
   }
+  fill(data)
+  if (n !== count) throw bad(field, `shape ${fmtShape(shape)} needs ${count} elements, got ${n}`)
   return out
 }
 
