@@ -46,7 +46,14 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(2)
   }
   const logger = createLogger()
-  const host = await startHost({ models: resolve(args.models), port, hostname: args.host, logger })
+  let host
+  try {
+    host = await startHost({ models: resolve(args.models), port, hostname: args.host, logger })
+  } catch (e) {
+    logger.fatal({ err: (e as Error).message }, 'model host could not start')
+    process.stderr.write(`model-host: ${(e as Error).message}\n`)
+    process.exit(1)
+  }
   // Parent processes (tests, the local mesh) read the bound port from this line.
   process.stdout.write(`${JSON.stringify({ msg: 'ready', url: host.url, port: host.port })}\n`)
   let closing = false

@@ -75,7 +75,9 @@ export class ModelManager {
 
   /** Loads every model of the repository; failures leave that model UNAVAILABLE with a reason. */
   async loadAll(): Promise<void> {
-    const entries = await listModels(this.#repo)
+    const entries = await listModels(this.#repo).catch((e: NodeJS.ErrnoException) => {
+      throw new Error(`cannot read the model repository ${this.#repo}: ${e.code === 'ENOENT' ? 'no such directory' : e.message}`)
+    })
     await Promise.all(entries.map((e) => this.load(e.name).catch(() => {})))
   }
 

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest'
+import { noopEmitter, safeEmitter, type HostEvent } from './telemetry.ts'
+
+const event: HostEvent = { kind: 'fallback', model: 'm', version: '1', fallbackModel: null, requestId: 'r', reason: 'queue_full' }
+
+describe('host emitter', () => {
+  it('never lets an emitter that throws reach the request path, and counts it', () => {
+    const guarded = safeEmitter({
+      emit() {
+        throw new Error('broker down')
+      },
+    })
+    expect(() => guarded.emit(event)).not.toThrow()
+    expect(() => guarded.emit(event)).not.toThrow()
+    expect(guarded.failures).toBe(2)
+  })
+
+  it('passes events through to a well-behaved emitter', () => {
+    const seen: HostEvent[] = []
+    const guarded = safeEmitter({ emit: (e) => void seen.push(e) })
+    guarded.emit(event)
+    expect(seen).toEqual([event])
+    expect(guarded.failures).toBe(0)
+    expect(() => noopEmitter.emit(event)).not.toThrow()
+  })
+})
