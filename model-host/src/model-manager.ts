@@ -15,7 +15,7 @@ import { BatchRejection, InferenceError, IntegrityError, type RejectReason } fro
 import { LoadedVersion, type BatchResult } from './loaded-version.ts'
 import type { Logger } from './logger.ts'
 import { verifyVersion } from './repository/manifest.ts'
-import { listModels, listVersions, pruneVersions, readEntryConfig, type ModelEntry } from './repository/repository.ts'
+import { CONFIG_FILE, listModels, listVersions, pruneVersions, readEntryConfig } from './repository/repository.ts'
 import type { RequestTensors } from './runtime/tensor-batch.ts'
 import type { HostEmitter } from './telemetry.ts'
 
@@ -134,7 +134,8 @@ export class ModelManager {
 
   async #load(name: string): Promise<ModelState> {
     const log = this.#deps.logger.child({ model: name })
-    const entry: ModelEntry = { name, dir: join(this.#repo, name), configFile: join(this.#repo, name, 'config.yaml') }
+    const entry = (await listModels(this.#repo)).find((e) => e.name === name)
+    if (!entry) throw new InferenceError(`no model "${name}" in the repository (no ${name}/${CONFIG_FILE})`, 404)
     const previous = this.#models.get(name)
     let config: ModelConfig
     try {
@@ -143,7 +144,7 @@ export class ModelManager {
       const reason = (e as Error).message
       log.error({ err: reason }, 'model config refused')
       if (!previous) this.#models.set(name, { name, state: 'UNAVAILABLE', reason, versions: new Map(), versionErrors: new Map() })
-      throw new InferenceError(`failed to load "${name}": ${reason}`, previous ? 400 : 404)
+      throw new InferenceError(`failed to load "${name}": ${reason}`, 400)
     }
 
     const onDisk = await listVersions(entry.dir).catch(() => [] as string[])

@@ -64,6 +64,16 @@ describe('model lifecycle', () => {
     expect(infer.status).toBe(200)
   })
 
+  it('refuses to load a model that is not in the repository, staying ready', async () => {
+    const { host } = await start()
+    for (const name of ['bogus', '..%2F..%2Fetc']) {
+      const res = await post(host.url, `/v2/repository/models/${name}/load`)
+      expect(res.status).toBe(404)
+      expect(res.json.error).toMatch(/no model ".*" in the repository/)
+    }
+    expect((await fetch(`${host.url}/v2/health/ready`)).status).toBe(200)
+  })
+
   it('unloads and reloads a model', async () => {
     const { host } = await start()
     expect(await post(host.url, '/v2/repository/models/credit-risk/unload')).toMatchObject({ status: 200 })
