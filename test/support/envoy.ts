@@ -1,0 +1,155 @@
+/**
+ * @module
+ * Runs a real Envoy (the project-local one installed by scripts/setup.sh)
+ * with a generated bootstrap on ephemeral loopback ports, waits until it is
+ * ready, and stops it. For integration tests and benchmarks.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+export const ENVOY_BIN = join(ROOT, '.local/venv/bin/envoy')
+
+export interface RunningEnvoy {
+  adminUrl: string
+  /** Base URL of a listener, by name. */
+  listenerUrl(name: string): string
+  logs(): string
+  child: ChildProcess
+  stop(): Promise<void>
+}
+
+/** `envoy --version`, e.g. "1.40.0"; throws with a clear message when Envoy is not installed. */
+export async function envoyVersion(): Promise<string> {
+  if (!existsSync(ENVOY_BIN)) throw new Error(`Envoy is not installed at ${ENVOY_BIN}: run \`bash scripts/setup.sh\``)
+  const { stdout } = await promisify(execFile)(ENVOY_BIN, ['--version'])
+  return /\/(\d+\.\d+\.\d+)\//.exec(stdout)?.[1] ?? stdout.trim()
+}
+
+/** A static cluster with one loopback endpoint. */
+export function staticCluster(name: string, port: number) {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
+  }
+}
+
+/** Starts Envoy with `bootstrap` (admin and listeners may use port 0) and waits for /ready. */
+export async function startEnvoy(bootstrap: Record<string, unknown>, options: { concurrency?: number } = {}): Promise<RunningEnvoy> {
+  const dir = await mkdtemp(join(tmpdir(), 'envoy-'))
+  const configPath = join(dir, 'envoy.json')
+  const adminPath = join(dir, 'admin-address')
+  const config = { admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } }, ...bootstrap }
+  await writeFile(configPath, JSON.stringify(config, null, 2))
+  const child = spawn(
+    ENVOY_BIN,
+    ['-c', configPath, '--admin-address-path', adminPath, '--disable-hot-restart', '--concurrency', String(options.concurrency ?? 2), '--log-level', 'warn', '--component-log-level', 'wasm:info'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  let output = ''
+  child.stdout!.on('data', (d) => (output += d))
+  child.stderr!.on('data', (d) => (output += d))
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  const cleanup = () => rm(dir, { recursive: true, force: true })
+
+  const deadline = Date.now() + 30_000
+  let adminUrl = ''
+  for (;;) {
+    if (child.exitCode !== null) {
+      await cleanup()
+      throw new EnvoyExitError(child.exitCode, output)
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      await cleanup()
+      throw new Error(`Envoy was not ready within 30 s:\n${output}`)
+    }
+    if (!adminUrl && existsSync(adminPath)) adminUrl = `http://${(await readFile(adminPath, 'utf8')).trim()}`
+    if (adminUrl) {
+      const ready = await fetch(`${adminUrl}/ready`).then((r) => r.status === 200, () => false)
+      if (ready) break
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  const listeners = (await fetch(`${adminUrl}/listeners?format=json`).then((r) => r.json())) as {
+    listener_statuses: { name: string; local_address: { socket_address: { address: string; port_value: number } } }[]
+  }
+  const ports = new Map(listeners.listener_statuses.map((l) => [l.name, l.local_address.socket_address.port_value]))
+  return {
+    adminUrl,
+    child,
+    logs: () => output,
+    listenerUrl(name) {
+      const port = ports.get(name)
+      if (!port) throw new Error(`no listener "${name}" (have ${[...ports.keys()].join(', ')})`)
+      return `http://127.0.0.1:${port}`
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM')
+      await exited
+      await cleanup()
+    },
+  }
+}
+
+/** Envoy exited before it was ready (for example, a filter refused its configuration). */
+export class EnvoyExitError extends Error {
+  override name = 'EnvoyExitError'
+  constructor(
+    readonly code: number,
+    readonly output: string,
+  ) {
+    super(`Envoy exited with code ${code} before it was ready:\n${output.slice(-4000)}`)
+  }
+}
+
+/** An HTTP filter entry running a proxy-wasm module with a JSON configuration. */
+export function wasmHttpFilter(name: string, wasmFile: string, configuration: unknown) {
+  return {
+    name,
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm',
+      config: {
+        name,
+        root_id: name,
+        configuration: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: JSON.stringify(configuration) },
+        vm_config: { vm_id: name, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename: wasmFile } } },
+      },
+    },
+  }
+}
+
+export const routerFilter = {
+  name: 'envoy.filters.http.router',
+  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+}
+
+/** A loopback HTTP listener on an ephemeral port. */
+export function httpListener(name: string, routes: unknown[], httpFilters: unknown[]) {
+  return {
+    name,
+    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              stat_prefix: name,
+              route_config: { name: `${name}-routes`, virtual_hosts: [{ name: 'all', domains: ['*'], routes }] },
+              http_filters: [...httpFilters, routerFilter],
+            },
+          },
+        ],
+      },
+    ],
+  }
+}

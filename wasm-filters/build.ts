@@ -1,0 +1,78 @@
+/**
+ * @module
+ * `npm run build:filters`: compiles every filter (`<filter>/assembly/index.ts`)
+ * with AssemblyScript into `build/<filter>.wasm`, optimised, and reports sizes.
+ * A filter is rebuilt only when its sources or the SDK changed (a stamp of
+ * their hashes sits beside each module); `--force` rebuilds all.
+ */
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+export const FILTERS_DIR = fileURLToPath(new URL('.', import.meta.url))
+export const BUILD_DIR = join(FILTERS_DIR, 'build')
+const ROOT = join(FILTERS_DIR, '..')
+
+export async function filterNames(): Promise<string[]> {
+  const names: string[] = []
+  for (const e of await readdir(FILTERS_DIR, { withFileTypes: true })) {
+    if (e.isDirectory() && (await exists(join(FILTERS_DIR, e.name, 'assembly', 'index.ts')))) names.push(e.name)
+  }
+  return names.sort()
+}
+
+export const wasmPath = (filter: string) => join(BUILD_DIR, `${filter}.wasm`)
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(() => true, () => false)
+}
+
+async function sourcesDigest(filter: string): Promise<string> {
+  const hash = createHash('sha256')
+  for (const dir of [join(FILTERS_DIR, 'sdk', 'assembly'), join(FILTERS_DIR, filter, 'assembly')]) {
+    for (const f of (await readdir(dir)).filter((n) => n.endsWith('.ts')).sort()) {
+      hash.update(relative(FILTERS_DIR, join(dir, f))).update(await readFile(join(dir, f)))
+    }
+  }
+  hash.update(await readFile(join(ROOT, 'node_modules/assemblyscript/package.json')))
+  return hash.digest('hex')
+}
+
+export async function buildFilter(filter: string, force = false): Promise<{ filter: string; bytes: number; built: boolean }> {
+  const out = wasmPath(filter)
+  const stampFile = `${out}.stamp`
+  const digest = await sourcesDigest(filter)
+  const current = (await exists(out)) && (await readFile(stampFile, 'utf8').catch(() => '')) === digest
+  if (!current || force) {
+    await mkdir(BUILD_DIR, { recursive: true })
+    // Paths relative to the root: the WASI shim's config resolves its library from there.
+    await promisify(execFile)(
+      process.execPath,
+      [
+        'node_modules/assemblyscript/bin/asc.js',
+        relative(ROOT, join(FILTERS_DIR, filter, 'assembly', 'index.ts')),
+        '--config', 'node_modules/@assemblyscript/wasi-shim/asconfig.json',
+        '--optimizeLevel', '3', '--shrinkLevel', '1', '--noAssert', '--runtime', 'incremental',
+        '--outFile', relative(ROOT, out),
+      ],
+      { cwd: ROOT },
+    )
+    await writeFile(stampFile, digest)
+  }
+  return { filter, bytes: (await stat(out)).size, built: !current || force }
+}
+
+export async function buildAll(force = false) {
+  const results = []
+  for (const f of await filterNames()) results.push(await buildFilter(f, force))
+  return results
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const r of await buildAll(process.argv.includes('--force'))) {
+    console.log(`${r.filter.padEnd(20)} ${(r.bytes / 1024).toFixed(1).padStart(7)} KiB  ${r.built ? 'built' : 'up to date'}`)
+  }
+}

@@ -1,0 +1,64 @@
+// @module
+// canary-router: picks stable or canary for each request to a configured
+// model, sticky by a key, and says so in x-mesh-variant and x-model-version;
+// Envoy's route table matches those headers to choose the cluster.
+// Fails open: with no route or no usable key the request goes to stable.
+import { Action, LogLevel, MapType } from "../../sdk/assembly/constants"
+import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
+import { getHeader, log, removeHeader, setHeader } from "../../sdk/assembly/host"
+import { CanaryConfig, parseConfig } from "./config"
+import { chooseVariant, modelOfPath } from "./router"
+
+export * from "../../sdk/assembly/exports"
+
+const VARIANT_HEADER = "x-mesh-variant"
+const VERSION_HEADER = "x-model-version"
+const REQUEST_ID_HEADER = "x-request-id"
+
+function orEmpty(s: string | null): string {
+  return s === null ? "" : s
+}
+
+class CanaryRouterRoot extends RootContext {
+  config: CanaryConfig = new CanaryConfig()
+
+  onConfigure(configuration: string): bool {
+    const parsed = parseConfig(configuration)
+    if (parsed.error.length > 0) {
+      log(LogLevel.Error, "canary-router: invalid configuration: " + parsed.error)
+      return false
+    }
+    this.config = parsed
+    log(LogLevel.Info, "canary-router: configured " + parsed.routes.length.toString() + " route(s)")
+    return true
+  }
+
+  newHttpContext(id: u32): HttpContext {
+    return new CanaryRouterStream(id, this)
+  }
+}
+
+class CanaryRouterStream extends HttpContext {
+  constructor(id: u32, readonly root: CanaryRouterRoot) {
+    super(id)
+  }
+
+  onRequestHeaders(headers: u32, endOfStream: bool): Action {
+    const path = getHeader(MapType.RequestHeaders, ":path")
+    const route = this.root.config.route(modelOfPath(orEmpty(path)))
+    if (route === null) {
+      // Not ours to route; callers must not steer the route table themselves.
+      removeHeader(MapType.RequestHeaders, VARIANT_HEADER)
+      return Action.Continue
+    }
+    const key = getHeader(MapType.RequestHeaders, route.stickyHeader)
+    const requestId = getHeader(MapType.RequestHeaders, REQUEST_ID_HEADER)
+    const overrideValue = route.allowOverride ? getHeader(MapType.RequestHeaders, route.overrideHeader) : null
+    const variant = chooseVariant(route, orEmpty(key), orEmpty(requestId), orEmpty(overrideValue))
+    setHeader(MapType.RequestHeaders, VARIANT_HEADER, variant)
+    setHeader(MapType.RequestHeaders, VERSION_HEADER, variant == "canary" ? route.canaryVersion : route.stableVersion)
+    return Action.Continue
+  }
+}
+
+setRootContextFactory((id: u32): RootContext => new CanaryRouterRoot(id))

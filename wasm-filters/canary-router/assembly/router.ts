@@ -1,0 +1,40 @@
+// @module
+// The routing decision, free of host calls: which variant a request gets.
+import { stableHash } from "../../sdk/assembly/hash"
+import { MISSING_KEY_STABLE, RouteConfig } from "./config"
+
+export const STABLE = "stable"
+export const CANARY = "canary"
+
+/** The model named by an Open Inference Protocol path (/v2/models/{m}/...), or "". */
+export function modelOfPath(path: string): string {
+  const prefix = "/v2/models/"
+  if (!path.startsWith(prefix)) return ""
+  let end = prefix.length
+  while (end < path.length) {
+    const c = path.charCodeAt(end)
+    if (c == 47 || c == 63) break // '/' or '?'
+    end++
+  }
+  return path.substring(prefix.length, end)
+}
+
+/** Bucket 0..9999 of a sticky key for a model: the same everywhere and always. */
+export function bucketOf(model: string, key: string): i32 {
+  return <i32>(stableHash(model + "\n" + key) % 10000)
+}
+
+/**
+ * stable or canary. `requested` is the override header's value ("" if none),
+ * `key` the sticky header's value ("" if none), `requestId` x-request-id.
+ */
+export function chooseVariant(route: RouteConfig, key: string, requestId: string, requested: string): string {
+  if (route.allowOverride && (requested == STABLE || requested == CANARY)) return requested
+  if (route.canaryWeightBp == 0) return STABLE
+  let k = key
+  if (k.length == 0) {
+    if (route.missingKey == MISSING_KEY_STABLE || requestId.length == 0) return STABLE
+    k = requestId
+  }
+  return bucketOf(route.model, k) < route.canaryWeightBp ? CANARY : STABLE
+}

@@ -1,0 +1,153 @@
+/**
+ * canary-router in real Envoy: the variant it picks is what the route table
+ * acts on (the route cache is recomputed after the header change), the
+ * split matches the weight, keys are sticky across workers and instances,
+ * and a bad configuration is refused.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { envoyVersion, EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../test/support/envoy.ts'
+import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
+import { wasmPath } from '../build.ts'
+
+const config = {
+  routes: [
+    { model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 1000, sticky_header: 'x-user-id' },
+    { model: 'credit-risk-xl', stable_version: '1', canary_version: '7', canary_weight_bp: 5000, allow_override: true },
+    { model: 'no-key-stable', stable_version: '1', canary_version: '2', canary_weight_bp: 5000, missing_key: 'stable' },
+  ],
+}
+
+function bootstrap(stable: Upstream, canary: Upstream, filterConfig: unknown = config) {
+  const routes = [
+    { match: { prefix: '/', headers: [{ name: 'x-mesh-variant', string_match: { exact: 'canary' } }] }, route: { cluster: 'canary' } },
+    { match: { prefix: '/' }, route: { cluster: 'stable' } },
+  ]
+  return {
+    static_resources: {
+      listeners: [httpListener('gateway', routes, [wasmHttpFilter('canary-router', wasmPath('canary-router'), filterConfig)])],
+      clusters: [staticCluster('stable', stable.port), staticCluster('canary', canary.port)],
+    },
+  }
+}
+
+interface Seen {
+  upstream: string
+  variant: string
+  version: string
+}
+
+async function send(base: string, model: string, headers: Record<string, string> = {}): Promise<Seen> {
+  const res = await fetch(`${base}/v2/models/${model}/infer`, { method: 'POST', headers, body: '{}' })
+  const body = (await res.json()) as { upstream: string; headers: Record<string, string> }
+  return { upstream: body.upstream, variant: body.headers['x-mesh-variant'] ?? '', version: body.headers['x-model-version'] ?? '' }
+}
+
+/** Runs `count` requests with bounded concurrency. */
+async function many<T>(count: number, concurrency: number, one: (i: number) => Promise<T>): Promise<T[]> {
+  const results = new Array<T>(count)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++
+        results[i] = await one(i)
+      }
+    }),
+  )
+  return results
+}
+
+describe('canary-router in Envoy', () => {
+  let stable: Upstream
+  let canary: Upstream
+  let envoy: RunningEnvoy
+  let gateway: string
+
+  beforeAll(async () => {
+    console.log(`Envoy ${await envoyVersion()}`)
+    stable = await startUpstream('stable')
+    canary = await startUpstream('canary')
+    envoy = await startEnvoy(bootstrap(stable, canary))
+    gateway = envoy.listenerUrl('gateway')
+  })
+  afterAll(async () => {
+    await envoy?.stop()
+    await stable?.close()
+    await canary?.close()
+  })
+
+  it('splits 10,000 keys within one percentage point of the weight, and the route follows the header', async () => {
+    const seen = await many(10_000, 16, (i) => send(gateway, 'credit-risk', { 'x-user-id': `user-${i}` }))
+    for (const s of seen) {
+      expect(s.upstream).toBe(s.variant) // the cluster chosen is the variant the filter set
+      expect(s.version).toBe(s.variant === 'canary' ? '2' : '1')
+    }
+    const share = seen.filter((s) => s.variant === 'canary').length / seen.length
+    expect(Math.abs(share - 0.1)).toBeLessThan(0.01)
+  }, 120_000)
+
+  it('keeps a key on its variant across connections, workers and Envoy instances', async () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `sticky-${i}`)
+    const first = await Promise.all(keys.map((k) => send(gateway, 'credit-risk-xl', { 'x-user-id': k })))
+    for (let round = 0; round < 3; round++) {
+      const again = await Promise.all(keys.map((k) => send(gateway, 'credit-risk-xl', { 'x-user-id': k })))
+      expect(again.map((s) => s.variant)).toEqual(first.map((s) => s.variant))
+    }
+    const other = await startEnvoy(bootstrap(stable, canary), { concurrency: 1 })
+    try {
+      const elsewhere = await Promise.all(keys.map((k) => send(other.listenerUrl('gateway'), 'credit-risk-xl', { 'x-user-id': k })))
+      expect(elsewhere.map((s) => s.variant)).toEqual(first.map((s) => s.variant))
+    } finally {
+      await other.stop()
+    }
+    // At 50% both variants occur among 40 keys.
+    expect(new Set(first.map((s) => s.variant))).toEqual(new Set(['stable', 'canary']))
+  })
+
+  it('honours the override header only where the configuration allows it', async () => {
+    const allowed = await Promise.all(Array.from({ length: 10 }, (_, i) => send(gateway, 'credit-risk-xl', { 'x-user-id': `o-${i}`, 'x-mesh-variant-override': 'canary' })))
+    expect(allowed.every((s) => s.upstream === 'canary' && s.version === '7')).toBe(true)
+    const refused = await Promise.all(Array.from({ length: 200 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `o-${i}`, 'x-mesh-variant-override': 'canary' })))
+    const withoutOverride = await Promise.all(Array.from({ length: 200 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `o-${i}` })))
+    expect(refused.map((s) => s.variant)).toEqual(withoutOverride.map((s) => s.variant))
+  })
+
+  it('ignores a variant the caller set, and routes unconfigured models to stable', async () => {
+    const s = await send(gateway, 'other-model', { 'x-mesh-variant': 'canary' })
+    expect(s.upstream).toBe('stable')
+    expect(s.variant).toBe('')
+    const forged = await Promise.all(Array.from({ length: 50 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `f-${i}`, 'x-mesh-variant': 'canary' })))
+    const honest = await Promise.all(Array.from({ length: 50 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `f-${i}` })))
+    expect(forged.map((x) => x.upstream)).toEqual(honest.map((x) => x.upstream))
+  })
+
+  it('without the sticky header, splits by request id, or sends to stable when so configured', async () => {
+    const byRequestId = await many(400, 8, () => send(gateway, 'credit-risk-xl'))
+    const share = byRequestId.filter((s) => s.variant === 'canary').length / byRequestId.length
+    expect(share).toBeGreaterThan(0.4)
+    expect(share).toBeLessThan(0.6)
+    const toStable = await many(100, 8, () => send(gateway, 'no-key-stable'))
+    expect(toStable.every((s) => s.upstream === 'stable')).toBe(true)
+  })
+
+  it.each([
+    [{ routes: [{ ...config.routes[0], canary_weight_bp: 10_001 }] }, 'routes[0].canary_weight_bp: required, an integer from 0 to 10000'],
+    [{ routes: [{ ...config.routes[0], stable_version: '' }] }, 'routes[0].stable_version: required, a non-empty string'],
+    [{ routes: [{ ...config.routes[0], colour: 'blue' }] }, 'routes[0].colour: unknown field'],
+    [{ routes: [] }, 'routes: required, a non-empty array'],
+    ['{"routes": [', '(configuration): invalid JSON'],
+  ])('refuses a bad configuration, naming the field (%#)', async (bad, message) => {
+    const raw = typeof bad === 'string'
+    const boot = bootstrap(stable, canary, raw ? {} : bad)
+    if (raw) (boot.static_resources.listeners[0] as any).filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.config.configuration.value = bad
+    const err = await startEnvoy(boot).then(
+      async (e) => {
+        await e.stop()
+        return undefined
+      },
+      (e) => e,
+    )
+    expect(err).toBeInstanceOf(EnvoyExitError)
+    expect(err.output).toContain(`canary-router: invalid configuration: ${message}`)
+  })
+})

@@ -1,0 +1,26 @@
+// @module
+// Host functions of the proxy-wasm ABI 0.2.1 that the SDK uses. Every one
+// returns a proxy_status_t; values come back through pointer arguments.
+// Only ABI 0.2.1 names: a module importing anything Envoy does not provide
+// (such as 0.1.0's proxy_clear_route_cache) fails to load.
+
+@external("env", "proxy_log")
+export declare function proxy_log(level: u32, message: usize, size: usize): u32
+
+@external("env", "proxy_get_buffer_bytes")
+export declare function proxy_get_buffer_bytes(buffer: u32, start: usize, max: usize, returnData: usize, returnSize: usize): u32
+
+@external("env", "proxy_get_header_map_value")
+export declare function proxy_get_header_map_value(map: u32, key: usize, keySize: usize, returnData: usize, returnSize: usize): u32
+
+@external("env", "proxy_replace_header_map_value")
+export declare function proxy_replace_header_map_value(map: u32, key: usize, keySize: usize, value: usize, valueSize: usize): u32
+
+@external("env", "proxy_remove_header_map_value")
+export declare function proxy_remove_header_map_value(map: u32, key: usize, keySize: usize): u32
+
+@external("env", "proxy_get_property")
+export declare function proxy_get_property(path: usize, pathSize: usize, returnData: usize, returnSize: usize): u32
+
+@external("env", "proxy_call_foreign_function")
+export declare function proxy_call_foreign_function(name: usize, nameSize: usize, args: usize, argsSize: usize, returnData: usize, returnSize: usize): u32
