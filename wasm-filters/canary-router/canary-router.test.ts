@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { envoyVersion, EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../test/support/envoy.ts'
 import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
 import { wasmPath } from '../build.ts'
+import { ProxyWasmHost } from '../host/proxy-wasm-host.ts'
 
 const config = {
   routes: [
@@ -85,6 +86,18 @@ describe('canary-router in Envoy', () => {
     const share = seen.filter((s) => s.variant === 'canary').length / seen.length
     expect(Math.abs(share - 0.1)).toBeLessThan(0.01)
   }, 120_000)
+
+  it('decides exactly as the TypeScript host does, key by key', async () => {
+    const ts = await ProxyWasmHost.load(wasmPath('canary-router'), { pluginConfiguration: JSON.stringify(config) })
+    const keys = Array.from({ length: 300 }, (_, i) => `agree-${i}`)
+    const inEnvoy = await many(keys.length, 8, (i) => send(gateway, 'credit-risk-xl', { 'x-user-id': keys[i]! }))
+    const inHost = keys.map((k) => {
+      const stream = ts.newStream()
+      stream.sendRequestHeaders({ ':path': '/v2/models/credit-risk-xl/infer', 'x-user-id': k })
+      return stream.requestHeaders.get('x-mesh-variant')
+    })
+    expect(inEnvoy.map((s) => s.variant)).toEqual(inHost)
+  })
 
   it('keeps a key on its variant across connections, workers and Envoy instances', async () => {
     const keys = Array.from({ length: 40 }, (_, i) => `sticky-${i}`)
