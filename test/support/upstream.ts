@@ -1,7 +1,8 @@
 /**
  * @module
  * A loopback HTTP upstream for mesh tests: answers every request with its
- * own name and the request headers it saw, as JSON.
+ * own name and the request headers it saw, as JSON. A request may ask for a
+ * status (`x-test-status`) and a delay (`x-test-delay-ms`).
  */
 import { createServer, type Server } from 'node:http'
 
@@ -18,8 +19,12 @@ export async function startUpstream(name: string): Promise<Upstream> {
     upstream.requests++
     req.resume()
     req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': name })
-      res.end(JSON.stringify({ upstream: name, headers: req.headers }))
+      const status = Number(req.headers['x-test-status'] ?? 200)
+      const delay = Number(req.headers['x-test-delay-ms'] ?? 0)
+      setTimeout(() => {
+        res.writeHead(status, { 'content-type': 'application/json', 'x-upstream': name })
+        res.end(JSON.stringify({ upstream: name, headers: req.headers }))
+      }, delay)
     })
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))

@@ -7,7 +7,8 @@ import { Action, LogLevel, MapType } from "../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
 import { getHeader, log, removeHeader, setHeader } from "../../sdk/assembly/host"
 import { CanaryConfig, parseConfig } from "./config"
-import { chooseVariant, modelOfPath } from "./router"
+import { modelOfPath } from "../../sdk/assembly/oip"
+import { chooseVariant } from "./router"
 
 export * from "../../sdk/assembly/exports"
 

@@ -6,19 +6,6 @@ import { MISSING_KEY_STABLE, RouteConfig } from "./config"
 export const STABLE = "stable"
 export const CANARY = "canary"
 
-/** The model named by an Open Inference Protocol path (/v2/models/{m}/...), or "". */
-export function modelOfPath(path: string): string {
-  const prefix = "/v2/models/"
-  if (!path.startsWith(prefix)) return ""
-  let end = prefix.length
-  while (end < path.length) {
-    const c = path.charCodeAt(end)
-    if (c == 47 || c == 63) break // '/' or '?'
-    end++
-  }
-  return path.substring(prefix.length, end)
-}
-
 /** Bucket 0..9999 of a sticky key for a model: the same everywhere and always. */
 export function bucketOf(model: string, key: string): i32 {
   return <i32>(stableHash(model + "\n" + key) % 10000)

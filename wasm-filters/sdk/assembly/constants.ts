@@ -44,3 +44,9 @@ export const enum BufferType {
   PluginConfiguration = 7,
   CallData = 8,
 }
+
+export const enum MetricType {
+  Counter = 0,
+  Gauge = 1,
+  Histogram = 2,
+}

@@ -70,3 +70,69 @@ export function callForeign(name: string, args: string): Status {
   if (status == Status.Ok) takeString()
   return status
 }
+
+const returnId = memory.data(8)
+const returnCas = memory.data(8)
+
+/** A numeric property (Envoy encodes integers and durations as 8 little-endian bytes); -1 when absent. */
+export function getPropertyInt64(path: string[]): i64 {
+  const p = utf8(path.join("\0"))
+  const status = abi.proxy_get_property(changetype<usize>(p), p.byteLength, returnData, returnSize)
+  if (status != Status.Ok) return -1
+  const ptr = load<usize>(returnData)
+  const size = load<usize>(returnSize)
+  const value: i64 = size >= 8 ? load<i64>(ptr) : -1
+  if (ptr != 0) heap.free(ptr)
+  return value
+}
+
+/** Defines (or finds) a metric by name; returns its id, 0 on failure. */
+export function defineMetric(type: u32, name: string): u32 {
+  const n = utf8(name)
+  if (abi.proxy_define_metric(type, changetype<usize>(n), n.byteLength, returnId) != Status.Ok) return 0
+  return load<u32>(returnId)
+}
+
+export function incrementMetric(id: u32, offset: i64): void {
+  abi.proxy_increment_metric(id, offset)
+}
+
+export function recordMetric(id: u32, value: u64): void {
+  abi.proxy_record_metric(id, value)
+}
+
+/** The id of a queue another VM registered, or 0 when it does not exist (yet). */
+export function resolveQueue(vmId: string, name: string): u32 {
+  const v = utf8(vmId)
+  const n = utf8(name)
+  if (abi.proxy_resolve_shared_queue(changetype<usize>(v), v.byteLength, changetype<usize>(n), n.byteLength, returnId) != Status.Ok) return 0
+  return load<u32>(returnId)
+}
+
+export function enqueue(queue: u32, data: string): Status {
+  const d = utf8(data)
+  return abi.proxy_enqueue_shared_queue(queue, changetype<usize>(d), d.byteLength)
+}
+
+/** A shared counter (decimal text) and its CAS token; value -1 when absent. */
+export class SharedCounter {
+  constructor(
+    readonly value: i64,
+    readonly cas: u32,
+  ) {}
+}
+
+export function getSharedCounter(key: string): SharedCounter {
+  const k = utf8(key)
+  const status = abi.proxy_get_shared_data(changetype<usize>(k), k.byteLength, returnData, returnSize, returnCas)
+  if (status != Status.Ok) return new SharedCounter(-1, 0)
+  const text = takeString()
+  return new SharedCounter(I64.parseInt(text), load<u32>(returnCas))
+}
+
+/** Sets a shared counter if nobody changed it since `cas` was read (0: unconditionally). */
+export function setSharedCounter(key: string, value: i64, cas: u32): bool {
+  const k = utf8(key)
+  const v = utf8(value.toString())
+  return abi.proxy_set_shared_data(changetype<usize>(k), k.byteLength, changetype<usize>(v), v.byteLength, cas) == Status.Ok
+}

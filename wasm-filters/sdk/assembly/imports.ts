@@ -24,3 +24,24 @@ export declare function proxy_get_property(path: usize, pathSize: usize, returnD
 
 @external("env", "proxy_call_foreign_function")
 export declare function proxy_call_foreign_function(name: usize, nameSize: usize, args: usize, argsSize: usize, returnData: usize, returnSize: usize): u32
+
+@external("env", "proxy_define_metric")
+export declare function proxy_define_metric(type: u32, name: usize, nameSize: usize, returnId: usize): u32
+
+@external("env", "proxy_increment_metric")
+export declare function proxy_increment_metric(id: u32, offset: i64): u32
+
+@external("env", "proxy_record_metric")
+export declare function proxy_record_metric(id: u32, value: u64): u32
+
+@external("env", "proxy_resolve_shared_queue")
+export declare function proxy_resolve_shared_queue(vmId: usize, vmIdSize: usize, name: usize, nameSize: usize, returnId: usize): u32
+
+@external("env", "proxy_enqueue_shared_queue")
+export declare function proxy_enqueue_shared_queue(id: u32, data: usize, size: usize): u32
+
+@external("env", "proxy_get_shared_data")
+export declare function proxy_get_shared_data(key: usize, keySize: usize, returnData: usize, returnSize: usize, returnCas: usize): u32
+
+@external("env", "proxy_set_shared_data")
+export declare function proxy_set_shared_data(key: usize, keySize: usize, value: usize, valueSize: usize, cas: u32): u32

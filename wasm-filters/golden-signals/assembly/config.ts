@@ -1,0 +1,47 @@
+// @module
+// golden-signals configuration, checked once in proxy_on_configure.
+import { JsonKind, parseJson } from "../../sdk/assembly/json"
+
+export class GoldenConfig {
+  /** Who is reporting (the Envoy's role: gateway, sidecar of X). */
+  service: string = "gateway"
+  /** Where the telemetry exporter registered its queue. */
+  exporterVmId: string = "telemetry-exporter"
+  queueName: string = "mesh.telemetry"
+  /** Events waiting for the exporter beyond which new ones are dropped (and counted). */
+  maxPendingEvents: i64 = 10000
+  error: string = ""
+}
+
+function invalid(c: GoldenConfig, field: string, reason: string): GoldenConfig {
+  c.error = field + ": " + reason
+  return c
+}
+
+const KNOWN = ["service", "exporter_vm_id", "queue_name", "max_pending_events"]
+
+export function parseConfig(text: string): GoldenConfig {
+  const c = new GoldenConfig()
+  if (text.length == 0) return c
+  const parsed = parseJson(text)
+  if (parsed.value === null) return invalid(c, "(configuration)", "invalid JSON: " + parsed.error)
+  const root = parsed.value!
+  if (root.kind != JsonKind.Object) return invalid(c, "(configuration)", "must be a JSON object")
+  for (let i = 0; i < root.keys.length; i++) {
+    const key = root.keys[i]
+    const v = root.values[i]
+    if (!KNOWN.includes(key)) return invalid(c, key, "unknown field")
+    if (key == "max_pending_events") {
+      if (v.kind != JsonKind.Number || v.number != Math.floor(v.number) || v.number < 1 || v.number > 1e7) {
+        return invalid(c, key, "must be an integer from 1 to 10000000")
+      }
+      c.maxPendingEvents = <i64>v.number
+      continue
+    }
+    if (v.kind != JsonKind.String || v.str.length == 0) return invalid(c, key, "must be a non-empty string")
+    if (key == "service") c.service = v.str
+    else if (key == "exporter_vm_id") c.exporterVmId = v.str
+    else c.queueName = v.str
+  }
+  return c
+}

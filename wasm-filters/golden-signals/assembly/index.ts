@@ -1,0 +1,100 @@
+// @module
+// golden-signals: at log time, for every request, records labelled
+// proxy-wasm metrics (requests by status class, latency) and hands one
+// compact event to the telemetry exporter's shared queue. Never delays a
+// request: everything happens in proxy_on_log, after the response was sent,
+// and a full or missing queue drops the event and counts it.
+import { LogLevel, MapType } from "../../sdk/assembly/constants"
+import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
+import { enqueue, getHeader, getProperty, getPropertyInt64, getSharedCounter, log, resolveQueue, setSharedCounter } from "../../sdk/assembly/host"
+import { increment, record } from "../../sdk/assembly/metrics"
+import { modelOfPath } from "../../sdk/assembly/oip"
+import { GoldenConfig, parseConfig } from "./config"
+import { eventJson, latencyHistogramName, RequestRecord, requestCounterName } from "./signals"
+
+export * from "../../sdk/assembly/exports"
+
+/** Events enqueued and not yet drained; the exporter subtracts what it drains. */
+const PENDING_KEY_SUFFIX = ".pending"
+
+function orEmpty(s: string | null): string {
+  return s === null ? "" : s
+}
+
+class GoldenSignalsRoot extends RootContext {
+  config: GoldenConfig = new GoldenConfig()
+  queue: u32 = 0
+
+  onConfigure(configuration: string): bool {
+    const parsed = parseConfig(configuration)
+    if (parsed.error.length > 0) {
+      log(LogLevel.Error, "golden-signals: invalid configuration: " + parsed.error)
+      return false
+    }
+    this.config = parsed
+    return true
+  }
+
+  newHttpContext(id: u32): HttpContext {
+    return new GoldenSignalsStream(id, this)
+  }
+
+  /** Hands an event to the exporter, or drops it (counted) when the queue is missing or full. */
+  emit(event: string): void {
+    // Envoy guarantees no start-up order between VMs: resolve the queue lazily.
+    if (this.queue == 0) this.queue = resolveQueue(this.config.exporterVmId, this.config.queueName)
+    if (this.queue == 0) {
+      increment("golden.events.dropped_no_exporter")
+      return
+    }
+    // Envoy's shared queues are unbounded: bound them with a shared counter.
+    const key = this.config.queueName + PENDING_KEY_SUFFIX
+    const pending = getSharedCounter(key)
+    const count = pending.value < 0 ? 0 : pending.value
+    if (count >= this.config.maxPendingEvents) {
+      increment("golden.events.dropped_queue_full")
+      return
+    }
+    // A lost CAS race only makes the bound approximate; the event still goes.
+    setSharedCounter(key, count + 1, pending.cas)
+    if (enqueue(this.queue, event) != 0) {
+      this.queue = 0
+      increment("golden.events.dropped_no_exporter")
+      return
+    }
+    increment("golden.events.enqueued")
+  }
+}
+
+class GoldenSignalsStream extends HttpContext {
+  constructor(id: u32, readonly root: GoldenSignalsRoot) {
+    super(id)
+  }
+
+  onLog(): void {
+    const r = new RequestRecord()
+    r.route = orEmpty(getProperty(["xds", "route_name"]))
+    r.cluster = orEmpty(getProperty(["xds", "cluster_name"]))
+    r.upstream = orEmpty(getProperty(["upstream", "address"]))
+    const code = getPropertyInt64(["response", "code"])
+    r.code = code < 0 ? 0 : code
+    const flags = getPropertyInt64(["response", "flags"])
+    r.flags = flags < 0 ? 0 : flags
+    const duration = getPropertyInt64(["request", "duration"])
+    r.durationNs = duration < 0 ? 0 : duration
+    r.model = modelOfPath(orEmpty(getHeader(MapType.RequestHeaders, ":path")))
+    r.variant = orEmpty(getHeader(MapType.RequestHeaders, "x-mesh-variant"))
+    // The version that answered, as the host says; else the one the router chose.
+    const answered = getHeader(MapType.ResponseHeaders, "x-model-version")
+    r.version = answered !== null ? answered : orEmpty(getHeader(MapType.RequestHeaders, "x-model-version"))
+    r.fallback = orEmpty(getHeader(MapType.ResponseHeaders, "x-model-fallback")) == "true"
+    r.requestId = orEmpty(getHeader(MapType.RequestHeaders, "x-request-id"))
+    r.traceparent = orEmpty(getHeader(MapType.RequestHeaders, "traceparent"))
+
+    increment(requestCounterName(r))
+    record(latencyHistogramName(r), <u64>(r.durationNs / 1000000))
+    this.root.emit(eventJson(this.root.config.service, r, Date.now()))
+  }
+}
+
+setRootContextFactory((id: u32): RootContext => new GoldenSignalsRoot(id))

@@ -1,0 +1,107 @@
+/**
+ * golden-signals in the TypeScript proxy-wasm host: labelled metric names,
+ * latency records, the event it hands to the exporter's queue, and the
+ * bounded queue dropping (and counting) when the exporter is missing or behind.
+ */
+import { describe, expect, it } from 'vitest'
+import type { GoldenSignalEvent } from '../../contracts/events.ts'
+import { wasmPath } from '../build.ts'
+import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
+
+const load = (config: unknown = {}, shared = new SharedState()) =>
+  ProxyWasmHost.load(wasmPath('golden-signals'), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config) }, shared)
+
+/** Registers the exporter's queue the way the telemetry exporter will. */
+function exporterQueue(shared: SharedState, name = 'mesh.telemetry') {
+  const id = shared.nextQueueId++
+  shared.queues.set(id, { vmId: 'telemetry-exporter', name, items: [] })
+  return shared.queues.get(id)!
+}
+
+function request(host: ProxyWasmHost, o: { code?: number; durationMs?: number; variant?: string; answered?: string; fallback?: boolean; route?: string } = {}) {
+  const s = host.newStream()
+  s.setProperty('xds.route_name', o.route ?? 'credit-risk')
+    .setProperty('xds.cluster_name', 'stable')
+    .setProperty('upstream.address', '127.0.0.1:8001')
+    .setProperty('request.duration', int64Property(BigInt(o.durationMs ?? 12) * 1_000_000n))
+    .setProperty('response.flags', int64Property(0))
+  if (o.code !== undefined) s.setProperty('response.code', int64Property(o.code))
+  s.sendRequestHeaders({ ':path': '/v2/models/credit-risk/infer', 'x-request-id': 'rid-1', traceparent: '00-abc-def-01', 'x-mesh-variant': o.variant ?? 'stable', 'x-model-version': '1' })
+  const response: Record<string, string> = { ':status': String(o.code ?? 200) }
+  if (o.answered) response['x-model-version'] = o.answered
+  if (o.fallback) response['x-model-fallback'] = 'true'
+  s.sendResponseHeaders(response)
+  s.complete()
+}
+
+describe('golden-signals (TypeScript host)', () => {
+  it('counts requests by status class and records latency under labelled names', async () => {
+    const host = await load()
+    request(host, { code: 200, durationMs: 12 })
+    request(host, { code: 200, durationMs: 30 })
+    request(host, { code: 503, durationMs: 5 })
+    request(host, { code: 200, variant: 'canary', answered: '2' })
+    const base = 'golden.rt.credit-risk.md.credit-risk.vs.1.vr.stable'
+    expect(host.metricByName(`${base}.rq.sc.2xx`)?.value).toBe(2n)
+    expect(host.metricByName(`${base}.rq.sc.5xx`)?.value).toBe(1n)
+    expect(host.metricByName(`${base}.latency_ms`)?.samples).toEqual([12n, 30n, 5n])
+    expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.2.vr.canary.rq.sc.2xx')?.value).toBe(1n)
+  })
+
+  it('labels a request that got no response as status class none', async () => {
+    const host = await load()
+    request(host, {})
+    expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.1.vr.stable.rq.sc.none')?.value).toBe(1n)
+  })
+
+  it('hands one event per request to the exporter queue, with the correlation ids', async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const host = await load({ service: 'edge-gateway' }, shared)
+    request(host, { code: 200, durationMs: 42, answered: '1', fallback: true })
+    expect(queue.items).toHaveLength(1)
+    const event = JSON.parse(new TextDecoder().decode(queue.items[0])) as GoldenSignalEvent
+    expect(event).toMatchObject({
+      v: 1, kind: 'request', service: 'edge-gateway', request_id: 'rid-1', traceparent: '00-abc-def-01', route: 'credit-risk',
+      model: 'credit-risk', version: '1', variant: 'stable', cluster: 'stable', upstream: '127.0.0.1:8001', status: 200, flags: 0,
+      fallback: true, duration_us: 42_000,
+    })
+    expect(host.metricByName('golden.events.enqueued')?.value).toBe(1n)
+  })
+
+  it('drops and counts events while no exporter queue exists, then finds it lazily', async () => {
+    const shared = new SharedState()
+    const host = await load({}, shared)
+    request(host, { code: 200 })
+    request(host, { code: 200 })
+    expect(host.metricByName('golden.events.dropped_no_exporter')?.value).toBe(2n)
+    const queue = exporterQueue(shared)
+    request(host, { code: 200 })
+    expect(queue.items).toHaveLength(1)
+  })
+
+  it('bounds the queue: beyond max_pending_events it drops and counts', async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const host = await load({ max_pending_events: 3 }, shared)
+    for (let i = 0; i < 5; i++) request(host, { code: 200 })
+    expect(queue.items).toHaveLength(3)
+    expect(host.metricByName('golden.events.dropped_queue_full')?.value).toBe(2n)
+    // The exporter drains and lowers the pending count: events flow again.
+    queue.items.length = 0
+    shared.data.set('mesh.telemetry.pending', { value: new TextEncoder().encode('0'), cas: 99 })
+    request(host, { code: 200 })
+    expect(queue.items).toHaveLength(1)
+  })
+
+  it.each([
+    [{ max_pending_events: 0 }, 'max_pending_events: must be an integer from 1 to 10000000'],
+    [{ service: '' }, 'service: must be a non-empty string'],
+    [{ sevrice: 'x' }, 'sevrice: unknown field'],
+    ['[1', '(configuration): invalid JSON'],
+  ])('refuses configuration %#, naming the field', async (bad, message) => {
+    const host = await load(bad)
+    expect(host.configured).toBe(false)
+    expect(host.logText()).toContain(`golden-signals: invalid configuration: ${message}`)
+  })
+})
