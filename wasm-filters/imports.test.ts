@@ -16,7 +16,7 @@ const ABI_0_2_1 = new Set([
   'proxy_continue_stream', 'proxy_close_stream', 'proxy_send_local_response', 'proxy_get_status',
   'proxy_get_property', 'proxy_set_property', 'proxy_done', 'proxy_set_effective_context',
   'proxy_get_shared_data', 'proxy_set_shared_data', 'proxy_register_shared_queue', 'proxy_resolve_shared_queue',
-  'proxy_enqueue_shared_queue', 'proxy_dequeue_shared_queue', 'proxy_http_call', 'proxy_dispatch_http_call',
+  'proxy_enqueue_shared_queue', 'proxy_dequeue_shared_queue', 'proxy_http_call',
   'proxy_define_metric', 'proxy_increment_metric', 'proxy_record_metric', 'proxy_get_metric', 'proxy_call_foreign_function',
 ])
 

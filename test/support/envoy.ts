@@ -153,3 +153,38 @@ export function httpListener(name: string, routes: unknown[], httpFilters: unkno
     ],
   }
 }
+
+/** A singleton Wasm service (envoy.bootstrap.wasm) with its VM id and JSON configuration. */
+export function wasmService(name: string, wasmFile: string, configuration: unknown) {
+  return {
+    name: 'envoy.bootstrap.wasm',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.wasm.v3.WasmService',
+      singleton: true,
+      config: {
+        name,
+        root_id: name,
+        configuration: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: JSON.stringify(configuration) },
+        vm_config: { vm_id: name, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename: wasmFile } } },
+      },
+    },
+  }
+}
+
+/** Prometheus text as { name, labels, value } samples. */
+export function prometheusSamples(text: string): { name: string; labels: Record<string, string>; value: number }[] {
+  return text
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const m = /^([^{ ]+)(?:\{([^}]*)\})? (\S+)$/.exec(l)!
+      const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!]))
+      return { name: m[1]!, labels, value: Number(m[3]) }
+    })
+}
+
+/** The value of an unlabelled Prometheus metric at Envoy's admin, 0 when absent. */
+export async function promValue(envoy: RunningEnvoy, name: string): Promise<number> {
+  const samples = prometheusSamples(await fetch(`${envoy.adminUrl}/stats/prometheus`).then((r) => r.text()))
+  return samples.find((s) => s.name === name)?.value ?? 0
+}

@@ -4,24 +4,14 @@
  * with what the client saw.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { envoyVersion, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../test/support/envoy.ts'
+import { envoyVersion, httpListener, prometheusSamples, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../test/support/envoy.ts'
 import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
 import { wasmPath } from '../build.ts'
 import { GOLDEN_STATS_TAGS } from './stats-tags.ts'
 
 const canaryConfig = { routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 5000 }] }
 
-/** Parses Prometheus text into { name, labels, value } samples. */
-function samples(text: string) {
-  return text
-    .split('\n')
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => {
-      const m = /^([^{ ]+)(?:\{([^}]*)\})? (\S+)$/.exec(l)!
-      const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]))
-      return { name: m[1]!, labels, value: Number(m[3]) }
-    })
-}
+const samples = prometheusSamples
 
 describe('golden-signals in Envoy', () => {
   let stable: Upstream

@@ -70,6 +70,8 @@ export interface HostOptions {
   now?: () => bigint
   /** The VM id this plugin's queues are registered under. */
   vmId?: string
+  /** Makes proxy_http_call fail at once, as Envoy does for a cluster with no healthy host. */
+  dispatchFails?: boolean
 }
 
 const encoder = new TextEncoder()
@@ -77,7 +79,8 @@ const decoder = new TextDecoder()
 
 /** Shared between hosts of one test, as Envoy shares them between VMs. */
 export class SharedState {
-  readonly queues = new Map<number, { vmId: string; name: string; items: Uint8Array[] }>()
+  /** `owner` registered the queue and hears proxy_on_queue_ready. */
+  readonly queues = new Map<number, { vmId: string; name: string; items: Uint8Array[]; owner?: ProxyWasmHost }>()
   readonly data = new Map<string, { value: Uint8Array; cas: number }>()
   nextQueueId = 1
 }
@@ -142,6 +145,11 @@ export class ProxyWasmHost {
 
   tick(): void {
     this.#call('proxy_on_tick', this.rootId)
+  }
+
+  /** @internal Envoy tells the queue's owner that an item arrived. */
+  queueReady(queueId: number): void {
+    this.#call('proxy_on_queue_ready', this.rootId, queueId)
   }
 
   /** Answers an HTTP call the plugin dispatched. */
@@ -356,6 +364,7 @@ export class ProxyWasmHost {
           id = host.shared.nextQueueId++
           host.shared.queues.set(id, { vmId, name, items: [] })
         }
+        host.shared.queues.get(id)!.owner = host
         host.#u32(idPtr, id)
         return Status.Ok
       },
@@ -371,6 +380,7 @@ export class ProxyWasmHost {
         const q = host.shared.queues.get(id)
         if (!q) return Status.NotFound
         q.items.push(host.#bytes(ptr, size))
+        q.owner?.queueReady(id)
         return Status.Ok
       },
       proxy_dequeue_shared_queue(id: number, ptrPtr: number, sizePtr: number) {
@@ -393,10 +403,8 @@ export class ProxyWasmHost {
         host.shared.data.set(key, { value: host.#bytes(vPtr, vSize), cas: (entry?.cas ?? 0) + 1 })
         return Status.Ok
       },
-      proxy_http_call(...args: number[]) {
-        return env.proxy_dispatch_http_call(...(args as [number, number, number, number, number, number, number, number, number, number]))
-      },
-      proxy_dispatch_http_call(cPtr: number, cSize: number, hPtr: number, hSize: number, bPtr: number, bSize: number, _tPtr: number, _tSize: number, timeoutMs: number, tokenPtr: number) {
+      proxy_http_call(cPtr: number, cSize: number, hPtr: number, hSize: number, bPtr: number, bSize: number, _tPtr: number, _tSize: number, timeoutMs: number, tokenPtr: number) {
+        if (host.#options.dispatchFails) return Status.BadArgument
         const token = host.#nextToken++
         host.httpCalls.push({ token, cluster: host.#string(cPtr, cSize), headers: deserializePairs(host.#bytes(hPtr, hSize)), body: host.#bytes(bPtr, bSize), timeoutMs })
         host.#u32(tokenPtr, token)

@@ -1,13 +1,14 @@
 // @module
 // golden-signals configuration, checked once in proxy_on_configure.
 import { JsonKind, parseJson } from "../../sdk/assembly/json"
+import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE } from "../../sdk/assembly/telemetry-queue"
 
 export class GoldenConfig {
   /** Who is reporting (the Envoy's role: gateway, sidecar of X). */
   service: string = "gateway"
   /** Where the telemetry exporter registered its queue. */
-  exporterVmId: string = "telemetry-exporter"
-  queueName: string = "mesh.telemetry"
+  exporterVmId: string = DEFAULT_EXPORTER_VM_ID
+  queueName: string = DEFAULT_QUEUE
   /** Events waiting for the exporter beyond which new ones are dropped (and counted). */
   maxPendingEvents: i64 = 10000
   error: string = ""

@@ -6,16 +6,14 @@
 // and a full or missing queue drops the event and counts it.
 import { LogLevel, MapType } from "../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
-import { enqueue, getHeader, getProperty, getPropertyInt64, getSharedCounter, log, resolveQueue, setSharedCounter } from "../../sdk/assembly/host"
+import { enqueue, getHeader, getProperty, getPropertyInt64, log, resolveQueue } from "../../sdk/assembly/host"
 import { increment, record } from "../../sdk/assembly/metrics"
 import { modelOfPath } from "../../sdk/assembly/oip"
+import { reserveSlot } from "../../sdk/assembly/telemetry-queue"
 import { GoldenConfig, parseConfig } from "./config"
 import { eventJson, latencyHistogramName, RequestRecord, requestCounterName } from "./signals"
 
 export * from "../../sdk/assembly/exports"
-
-/** Events enqueued and not yet drained; the exporter subtracts what it drains. */
-const PENDING_KEY_SUFFIX = ".pending"
 
 function orEmpty(s: string | null): string {
   return s === null ? "" : s
@@ -48,15 +46,10 @@ class GoldenSignalsRoot extends RootContext {
       return
     }
     // Envoy's shared queues are unbounded: bound them with a shared counter.
-    const key = this.config.queueName + PENDING_KEY_SUFFIX
-    const pending = getSharedCounter(key)
-    const count = pending.value < 0 ? 0 : pending.value
-    if (count >= this.config.maxPendingEvents) {
+    if (!reserveSlot(this.config.queueName, this.config.maxPendingEvents)) {
       increment("golden.events.dropped_queue_full")
       return
     }
-    // A lost CAS race only makes the bound approximate; the event still goes.
-    setSharedCounter(key, count + 1, pending.cas)
     if (enqueue(this.queue, event) != 0) {
       this.queue = 0
       increment("golden.events.dropped_no_exporter")

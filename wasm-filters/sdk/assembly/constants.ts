@@ -31,6 +31,7 @@ export const enum MapType {
   RequestTrailers = 1,
   ResponseHeaders = 2,
   ResponseTrailers = 3,
+  HttpCallResponseHeaders = 6,
 }
 
 export const enum BufferType {

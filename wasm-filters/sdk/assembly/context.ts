@@ -33,6 +33,9 @@ export class RootContext {
   newHttpContext(id: u32): HttpContext {
     return new HttpContext(id)
   }
+  onTick(): void {}
+  onQueueReady(queue: u32): void {}
+  onHttpCallResponse(token: u32, headers: u32, bodySize: usize, trailers: u32): void {}
 }
 
 export type RootFactory = (id: u32) => RootContext

@@ -136,3 +136,67 @@ export function setSharedCounter(key: string, value: i64, cas: u32): bool {
   const v = utf8(value.toString())
   return abi.proxy_set_shared_data(changetype<usize>(k), k.byteLength, changetype<usize>(v), v.byteLength, cas) == Status.Ok
 }
+
+export function registerQueue(name: string): u32 {
+  const n = utf8(name)
+  if (abi.proxy_register_shared_queue(changetype<usize>(n), n.byteLength, returnId) != Status.Ok) return 0
+  return load<u32>(returnId)
+}
+
+/** The next item of a queue, or null when it is empty (or gone). */
+export function dequeue(queue: u32): string | null {
+  if (abi.proxy_dequeue_shared_queue(queue, returnData, returnSize) != Status.Ok) return null
+  return takeString()
+}
+
+export function setTickPeriod(ms: u32): void {
+  abi.proxy_set_tick_period_milliseconds(ms)
+}
+
+/** Serialises header pairs in the proxy-wasm map format. */
+function serializePairs(keys: string[], values: string[]): ArrayBuffer {
+  const ks = new Array<ArrayBuffer>(keys.length)
+  const vs = new Array<ArrayBuffer>(keys.length)
+  let size = 4 + keys.length * 8
+  for (let i = 0; i < keys.length; i++) {
+    ks[i] = utf8(keys[i])
+    vs[i] = utf8(values[i])
+    size += ks[i].byteLength + vs[i].byteLength + 2
+  }
+  const out = new ArrayBuffer(size)
+  const base = changetype<usize>(out)
+  store<u32>(base, keys.length)
+  let offset: usize = 4
+  for (let i = 0; i < keys.length; i++) {
+    store<u32>(base + offset, ks[i].byteLength)
+    store<u32>(base + offset + 4, vs[i].byteLength)
+    offset += 8
+  }
+  for (let i = 0; i < keys.length; i++) {
+    memory.copy(base + offset, changetype<usize>(ks[i]), ks[i].byteLength)
+    offset += ks[i].byteLength
+    store<u8>(base + offset, 0)
+    offset += 1
+    memory.copy(base + offset, changetype<usize>(vs[i]), vs[i].byteLength)
+    offset += vs[i].byteLength
+    store<u8>(base + offset, 0)
+    offset += 1
+  }
+  return out
+}
+
+/**
+ * Starts an HTTP call to a cluster; returns its token, or 0 when the host
+ * refused it at once (unknown cluster, no healthy host): then no callback comes.
+ */
+export function dispatchHttpCall(cluster: string, headerKeys: string[], headerValues: string[], body: string, timeoutMs: u32): u32 {
+  const c = utf8(cluster)
+  const h = serializePairs(headerKeys, headerValues)
+  const b = utf8(body)
+  const t = serializePairs([], [])
+  const status = abi.proxy_http_call(
+    changetype<usize>(c), c.byteLength, changetype<usize>(h), h.byteLength,
+    changetype<usize>(b), b.byteLength, changetype<usize>(t), t.byteLength, timeoutMs, returnId,
+  )
+  return status == Status.Ok ? load<u32>(returnId) : 0
+}

@@ -45,3 +45,21 @@ export declare function proxy_get_shared_data(key: usize, keySize: usize, return
 
 @external("env", "proxy_set_shared_data")
 export declare function proxy_set_shared_data(key: usize, keySize: usize, value: usize, valueSize: usize, cas: u32): u32
+
+@external("env", "proxy_register_shared_queue")
+export declare function proxy_register_shared_queue(name: usize, nameSize: usize, returnId: usize): u32
+
+@external("env", "proxy_dequeue_shared_queue")
+export declare function proxy_dequeue_shared_queue(id: u32, returnData: usize, returnSize: usize): u32
+
+@external("env", "proxy_set_tick_period_milliseconds")
+export declare function proxy_set_tick_period_milliseconds(period: u32): u32
+
+@external("env", "proxy_http_call")
+export declare function proxy_http_call(
+  upstream: usize, upstreamSize: usize,
+  headers: usize, headersSize: usize,
+  body: usize, bodySize: usize,
+  trailers: usize, trailersSize: usize,
+  timeoutMs: u32, returnToken: usize,
+): u32

@@ -1,0 +1,59 @@
+// @module
+// telemetry-exporter configuration, checked once in proxy_on_configure.
+import { JsonKind, parseJson } from "../../sdk/assembly/json"
+import { DEFAULT_QUEUE } from "../../sdk/assembly/telemetry-queue"
+
+export class ExporterConfig {
+  /** Envoy cluster of the local telemetry agent. */
+  cluster: string = ""
+  path: string = "/v1/events"
+  authority: string = "telemetry-agent"
+  queueName: string = DEFAULT_QUEUE
+  /** Drain at least this often. */
+  flushIntervalMs: i32 = 500
+  /** Flush early once this many events wait; also the most events one batch carries. */
+  maxBatchEvents: i32 = 500
+  timeoutMs: i32 = 2000
+  /** Calls in flight at once; beyond, events wait in the (bounded) queue. */
+  maxInFlight: i32 = 2
+  error: string = ""
+}
+
+function invalid(c: ExporterConfig, field: string, reason: string): ExporterConfig {
+  c.error = field + ": " + reason
+  return c
+}
+
+const STRINGS = ["cluster", "path", "authority", "queue_name"]
+const INTEGERS = ["flush_interval_ms", "max_batch_events", "timeout_ms", "max_in_flight"]
+
+export function parseConfig(text: string): ExporterConfig {
+  const c = new ExporterConfig()
+  const parsed = parseJson(text)
+  if (parsed.value === null) return invalid(c, "(configuration)", "invalid JSON: " + parsed.error)
+  const root = parsed.value!
+  if (root.kind != JsonKind.Object) return invalid(c, "(configuration)", "must be a JSON object")
+  for (let i = 0; i < root.keys.length; i++) {
+    const key = root.keys[i]
+    const v = root.values[i]
+    if (STRINGS.includes(key)) {
+      if (v.kind != JsonKind.String || v.str.length == 0) return invalid(c, key, "must be a non-empty string")
+      if (key == "cluster") c.cluster = v.str
+      else if (key == "path") c.path = v.str
+      else if (key == "authority") c.authority = v.str
+      else c.queueName = v.str
+    } else if (INTEGERS.includes(key)) {
+      if (v.kind != JsonKind.Number || v.number != Math.floor(v.number) || v.number < 1 || v.number > 600000) {
+        return invalid(c, key, "must be an integer from 1 to 600000")
+      }
+      const n = <i32>v.number
+      if (key == "flush_interval_ms") c.flushIntervalMs = n
+      else if (key == "max_batch_events") c.maxBatchEvents = n
+      else if (key == "timeout_ms") c.timeoutMs = n
+      else c.maxInFlight = n
+    } else return invalid(c, key, "unknown field")
+  }
+  if (c.cluster.length == 0) return invalid(c, "cluster", "required, the telemetry agent's cluster")
+  if (!c.path.startsWith("/")) return invalid(c, "path", "must start with /")
+  return c
+}

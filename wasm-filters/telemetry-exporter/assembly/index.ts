@@ -1,0 +1,100 @@
+// @module
+// telemetry-exporter: a singleton Wasm service (envoy.bootstrap.wasm) that
+// owns the telemetry queue the filters write to, drains it on a timer or
+// when a batch has gathered, and posts each batch (NDJSON) to the local
+// telemetry agent with proxy_http_call (ABI 0.2.1's name for 0.1.0's
+// proxy_dispatch_http_call). It never retries: a batch
+// the agent cannot take is dropped and counted, so memory cannot grow.
+import { LogLevel, MapType } from "../../sdk/assembly/constants"
+import { RootContext, setRootContextFactory } from "../../sdk/assembly/context"
+import { dequeue, dispatchHttpCall, getHeader, log, registerQueue, setTickPeriod } from "../../sdk/assembly/host"
+import { increment } from "../../sdk/assembly/metrics"
+import { releaseSlots } from "../../sdk/assembly/telemetry-queue"
+import { ExporterConfig, parseConfig } from "./config"
+
+export * from "../../sdk/assembly/exports"
+
+class ExporterRoot extends RootContext {
+  config: ExporterConfig = new ExporterConfig()
+  queue: u32 = 0
+  inFlight: i32 = 0
+  /** Events per outstanding call, by token. */
+  batches: Map<u32, i32> = new Map<u32, i32>()
+  waiting: i32 = 0
+
+  onConfigure(configuration: string): bool {
+    const parsed = parseConfig(configuration)
+    if (parsed.error.length > 0) {
+      log(LogLevel.Error, "telemetry-exporter: invalid configuration: " + parsed.error)
+      return false
+    }
+    this.config = parsed
+    this.queue = registerQueue(parsed.queueName)
+    if (this.queue == 0) {
+      log(LogLevel.Error, "telemetry-exporter: could not register queue " + parsed.queueName)
+      return false
+    }
+    setTickPeriod(<u32>parsed.flushIntervalMs)
+    log(LogLevel.Info, "telemetry-exporter: draining " + parsed.queueName + " to cluster " + parsed.cluster)
+    return true
+  }
+
+  onQueueReady(queue: u32): void {
+    if (queue != this.queue) return
+    // Flush early once a full batch has gathered; otherwise the tick will.
+    this.waiting++
+    if (this.waiting >= this.config.maxBatchEvents) this.flush()
+  }
+
+  onTick(): void {
+    this.flush()
+  }
+
+  flush(): void {
+    while (this.inFlight < this.config.maxInFlight) {
+      let body = ""
+      let count: i32 = 0
+      while (count < this.config.maxBatchEvents) {
+        const event = dequeue(this.queue)
+        if (event === null) break
+        body += event + "\n"
+        count++
+      }
+      this.waiting = 0
+      if (count == 0) return
+      releaseSlots(this.config.queueName, count)
+      const token = dispatchHttpCall(
+        this.config.cluster,
+        [":method", ":path", ":authority", "content-type", "x-event-count"],
+        ["POST", this.config.path, this.config.authority, "application/x-ndjson", count.toString()],
+        body,
+        <u32>this.config.timeoutMs,
+      )
+      if (token == 0) {
+        // No callback will come (unknown cluster, no healthy host): drop, count, move on.
+        increment("exporter.batches_dropped")
+        increment("exporter.events_dropped", count)
+        continue
+      }
+      this.inFlight++
+      this.batches.set(token, count)
+    }
+  }
+
+  onHttpCallResponse(token: u32, headers: u32, bodySize: usize, trailers: u32): void {
+    if (!this.batches.has(token)) return
+    const count = this.batches.get(token)
+    this.batches.delete(token)
+    this.inFlight--
+    const status = getHeader(MapType.HttpCallResponseHeaders, ":status")
+    if (status !== null && status.startsWith("2")) {
+      increment("exporter.batches_sent")
+      increment("exporter.events_sent", count)
+    } else {
+      increment("exporter.batches_failed")
+      increment("exporter.events_dropped", count)
+    }
+  }
+}
+
+setRootContextFactory((id: u32): RootContext => new ExporterRoot(id))

@@ -1,0 +1,79 @@
+/**
+ * telemetry-exporter as a singleton Wasm service in real Envoy, fed by
+ * golden-signals: batches of events reach a loopback receiver, and while the
+ * receiver is down requests are unaffected and the lost events are counted.
+ */
+import { createServer, type Server } from 'node:http'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { GoldenSignalEvent } from '../../contracts/events.ts'
+import { envoyVersion, httpListener, promValue, startEnvoy, staticCluster, wasmHttpFilter, wasmService, type RunningEnvoy } from '../../test/support/envoy.ts'
+import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
+import { wasmPath } from '../build.ts'
+
+/** A loopback stand-in for the telemetry agent: collects NDJSON batches. */
+async function startReceiver(port = 0) {
+  const batches: GoldenSignalEvent[][] = []
+  const server: Server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (d) => (body += d))
+    req.on('end', () => {
+      batches.push(body.trim().split('\n').map((l) => JSON.parse(l)))
+      res.writeHead(202).end()
+    })
+  })
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r))
+  return { batches, port: (server.address() as { port: number }).port, close: () => new Promise<void>((r) => server.close(() => r())) }
+}
+
+async function until(check: () => Promise<boolean> | boolean, ms = 5000) {
+  const end = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > end) return false
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return true
+}
+
+describe('telemetry-exporter in Envoy', () => {
+  let upstream: Upstream
+  let receiver: Awaited<ReturnType<typeof startReceiver>>
+  let envoy: RunningEnvoy
+  let gateway: string
+
+  beforeAll(async () => {
+    console.log(`Envoy ${await envoyVersion()}`)
+    upstream = await startUpstream('stable')
+    receiver = await startReceiver()
+    envoy = await startEnvoy({
+      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', flush_interval_ms: 100, max_batch_events: 50 })],
+      static_resources: {
+        listeners: [httpListener('gateway', [{ name: 'models', match: { prefix: '/' }, route: { cluster: 'stable' } }], [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'gateway' })])],
+        clusters: [staticCluster('stable', upstream.port), staticCluster('telemetry-agent', receiver.port)],
+      },
+    })
+    gateway = envoy.listenerUrl('gateway')
+  })
+  afterAll(async () => {
+    await envoy?.stop()
+    await upstream?.close()
+    await receiver?.close().catch(() => {})
+  })
+
+  it('delivers one event per request, in batches, with the request ids', async () => {
+    const ids = Array.from({ length: 30 }, (_, i) => `exp-${i}`)
+    await Promise.all(ids.map((id) => fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': id }, body: '{}' }).then((r) => r.text())))
+    expect(await until(() => receiver.batches.flat().length >= ids.length)).toBe(true)
+    const events = receiver.batches.flat()
+    expect(events.map((e) => e.request_id).sort()).toEqual([...ids].sort())
+    expect(events.every((e) => e.v === 1 && e.kind === 'request' && e.status === 200 && e.model === 'credit-risk' && e.service === 'gateway')).toBe(true)
+    expect(await until(async () => (await promValue(envoy, 'exporter_events_sent')) >= ids.length)).toBe(true)
+  })
+
+  it('while the agent is down, requests still succeed and the lost events are counted', async () => {
+    await receiver.close()
+    const droppedBefore = await promValue(envoy, 'exporter_events_dropped')
+    const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': `down-${i}` }, body: '{}' }).then((r) => r.status)))
+    expect(statuses.every((s) => s === 200)).toBe(true)
+    expect(await until(async () => (await promValue(envoy, 'exporter_events_dropped')) - droppedBefore >= 20)).toBe(true)
+  })
+})

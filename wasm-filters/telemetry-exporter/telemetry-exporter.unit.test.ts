@@ -1,0 +1,103 @@
+/**
+ * telemetry-exporter with golden-signals in the TypeScript proxy-wasm host:
+ * events flow from the filter's queue into NDJSON batches, the pending
+ * bound is released as the exporter drains, and failures drop and count
+ * rather than retry.
+ */
+import { describe, expect, it } from 'vitest'
+import type { GoldenSignalEvent } from '../../contracts/events.ts'
+import { wasmPath } from '../build.ts'
+import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
+
+const exporterConfig = { cluster: 'telemetry-agent', path: '/v1/events', max_batch_events: 3, flush_interval_ms: 200, max_in_flight: 1 }
+
+async function mesh(options: { dispatchFails?: boolean; exporter?: object; golden?: object } = {}) {
+  const shared = new SharedState()
+  const exporter = await ProxyWasmHost.load(
+    wasmPath('telemetry-exporter'),
+    { pluginConfiguration: JSON.stringify({ ...exporterConfig, ...options.exporter }), vmId: 'telemetry-exporter', dispatchFails: options.dispatchFails },
+    shared,
+  )
+  const golden = await ProxyWasmHost.load(wasmPath('golden-signals'), { pluginConfiguration: JSON.stringify(options.golden ?? {}) }, shared)
+  let n = 0
+  const request = () => {
+    const s = golden.newStream()
+    s.setProperty('response.code', int64Property(200)).setProperty('request.duration', int64Property(1_000_000))
+    s.sendRequestHeaders({ ':path': '/v2/models/credit-risk/infer', 'x-request-id': `rid-${n++}` })
+    s.complete()
+  }
+  const pending = () => Number(new TextDecoder().decode(shared.data.get('mesh.telemetry.pending')?.value ?? new Uint8Array()) || 0)
+  return { shared, exporter, golden, request, pending }
+}
+
+const events = (body: Uint8Array) => new TextDecoder().decode(body).trim().split('\n').map((l) => JSON.parse(l) as GoldenSignalEvent)
+
+describe('telemetry-exporter (TypeScript host)', () => {
+  it('registers its queue and its tick on configure', async () => {
+    const { exporter } = await mesh()
+    expect(exporter.configured).toBe(true)
+    expect(exporter.tickPeriodMs).toBe(200)
+    expect(exporter.logText()).toContain('telemetry-exporter: draining mesh.telemetry to cluster telemetry-agent')
+  })
+
+  it('posts a batch as soon as max_batch_events gathered, and the rest on the tick', async () => {
+    const { exporter, request, pending } = await mesh()
+    request()
+    request()
+    expect(exporter.httpCalls).toHaveLength(0)
+    request() // third event: a full batch leaves at once
+    expect(exporter.httpCalls).toHaveLength(1)
+    const call = exporter.httpCalls[0]!
+    expect(call.cluster).toBe('telemetry-agent')
+    expect(call.headers).toEqual(expect.arrayContaining([[':method', 'POST'], [':path', '/v1/events'], ['content-type', 'application/x-ndjson'], ['x-event-count', '3']]))
+    expect(events(call.body).map((e) => e.request_id)).toEqual(['rid-0', 'rid-1', 'rid-2'])
+    expect(pending()).toBe(0)
+    exporter.respondToHttpCall(call.token, [[':status', '202']])
+    request()
+    exporter.tick()
+    expect(exporter.httpCalls).toHaveLength(2)
+    exporter.respondToHttpCall(exporter.httpCalls[1]!.token, [[':status', '202']])
+    expect(exporter.metricByName('exporter.events_sent')?.value).toBe(4n)
+    expect(exporter.metricByName('exporter.batches_sent')?.value).toBe(2n)
+  })
+
+  it('keeps at most max_in_flight calls; later events wait in the bounded queue', async () => {
+    const { exporter, golden, request } = await mesh({ golden: { max_pending_events: 5 } })
+    for (let i = 0; i < 12; i++) request()
+    expect(exporter.httpCalls).toHaveLength(1) // one in flight, nothing more sent
+    expect(golden.metricByName('golden.events.dropped_queue_full')?.value).toBe(4n) // 3 sent + 5 waiting of 12
+    exporter.respondToHttpCall(exporter.httpCalls[0]!.token, [[':status', '200']])
+    exporter.tick()
+    expect(exporter.httpCalls).toHaveLength(2)
+  })
+
+  it('drops and counts a batch the agent refuses, without retrying it', async () => {
+    const { exporter, request } = await mesh()
+    for (let i = 0; i < 3; i++) request()
+    exporter.respondToHttpCall(exporter.httpCalls[0]!.token, [[':status', '503']])
+    exporter.tick()
+    expect(exporter.httpCalls).toHaveLength(1)
+    expect(exporter.metricByName('exporter.batches_failed')?.value).toBe(1n)
+    expect(exporter.metricByName('exporter.events_dropped')?.value).toBe(3n)
+  })
+
+  it('drops and counts when the call fails at once (no healthy host), and keeps draining', async () => {
+    const { exporter, request, pending } = await mesh({ dispatchFails: true })
+    for (let i = 0; i < 7; i++) request()
+    exporter.tick()
+    expect(exporter.metricByName('exporter.batches_dropped')?.value).toBe(3n)
+    expect(exporter.metricByName('exporter.events_dropped')?.value).toBe(7n)
+    expect(pending()).toBe(0)
+  })
+
+  it.each([
+    [{}, 'cluster: required'],
+    [{ cluster: 'a', path: 'v1' }, 'path: must start with /'],
+    [{ cluster: 'a', max_batch_events: 0 }, 'max_batch_events: must be an integer from 1 to 600000'],
+    [{ cluster: 'a', colour: 1 }, 'colour: unknown field'],
+  ])('refuses configuration %#, naming the field', async (bad, message) => {
+    const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), { pluginConfiguration: JSON.stringify(bad), vmId: 'telemetry-exporter' })
+    expect(host.configured).toBe(false)
+    expect(host.logText()).toContain(`telemetry-exporter: invalid configuration: ${message}`)
+  })
+})
