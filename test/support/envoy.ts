@@ -110,8 +110,12 @@ export class EnvoyExitError extends Error {
   }
 }
 
-/** An HTTP filter entry running a proxy-wasm module with a JSON configuration. */
-export function wasmHttpFilter(name: string, wasmFile: string, configuration: unknown) {
+/**
+ * An HTTP filter entry running a proxy-wasm module with a JSON configuration.
+ * `vmId` defaults to the name; filters that share data or queues with
+ * another module must share its VM id (Envoy scopes both by VM id).
+ */
+export function wasmHttpFilter(name: string, wasmFile: string, configuration: unknown, vmId = name) {
   return {
     name,
     typed_config: {
@@ -120,11 +124,14 @@ export function wasmHttpFilter(name: string, wasmFile: string, configuration: un
         name,
         root_id: name,
         configuration: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: JSON.stringify(configuration) },
-        vm_config: { vm_id: name, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename: wasmFile } } },
+        vm_config: { vm_id: vmId, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename: wasmFile } } },
       },
     },
   }
 }
+
+/** The VM id golden-signals and telemetry-exporter share (wasm-filters/sdk/assembly/telemetry-queue.ts). */
+export const TELEMETRY_VM_ID = 'mesh-telemetry'
 
 export const routerFilter = {
   name: 'envoy.filters.http.router',
@@ -155,7 +162,7 @@ export function httpListener(name: string, routes: unknown[], httpFilters: unkno
 }
 
 /** A singleton Wasm service (envoy.bootstrap.wasm) with its VM id and JSON configuration. */
-export function wasmService(name: string, wasmFile: string, configuration: unknown) {
+export function wasmService(name: string, wasmFile: string, configuration: unknown, vmId = name) {
   return {
     name: 'envoy.bootstrap.wasm',
     typed_config: {
@@ -165,7 +172,7 @@ export function wasmService(name: string, wasmFile: string, configuration: unkno
         name,
         root_id: name,
         configuration: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: JSON.stringify(configuration) },
-        vm_config: { vm_id: name, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename: wasmFile } } },
+        vm_config: { vm_id: vmId, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename: wasmFile } } },
       },
     },
   }

@@ -4,7 +4,7 @@
  * with what the client saw.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { envoyVersion, httpListener, prometheusSamples, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../test/support/envoy.ts'
+import { TELEMETRY_VM_ID, envoyVersion, httpListener, prometheusSamples, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../test/support/envoy.ts'
 import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
 import { wasmPath } from '../build.ts'
 import { GOLDEN_STATS_TAGS } from './stats-tags.ts'
@@ -36,7 +36,7 @@ describe('golden-signals in Envoy', () => {
         listeners: [
           httpListener('gateway', routes, [
             wasmHttpFilter('canary-router', wasmPath('canary-router'), canaryConfig),
-            wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'gateway' }),
+            wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'gateway' }, TELEMETRY_VM_ID),
           ]),
         ],
         clusters: [staticCluster('stable', stable.port), staticCluster('canary', canary.port)],

@@ -8,13 +8,16 @@ import type { GoldenSignalEvent } from '../../contracts/events.ts'
 import { wasmPath } from '../build.ts'
 import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
 
+/** golden-signals and the exporter share a VM id: Envoy scopes shared data and queues by it. */
+const VM_ID = 'mesh-telemetry'
+
 const load = (config: unknown = {}, shared = new SharedState()) =>
-  ProxyWasmHost.load(wasmPath('golden-signals'), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config) }, shared)
+  ProxyWasmHost.load(wasmPath('golden-signals'), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config), vmId: VM_ID }, shared)
 
 /** Registers the exporter's queue the way the telemetry exporter will. */
 function exporterQueue(shared: SharedState, name = 'mesh.telemetry') {
   const id = shared.nextQueueId++
-  shared.queues.set(id, { vmId: 'telemetry-exporter', name, items: [] })
+  shared.queues.set(id, { vmId: VM_ID, name, items: [] })
   return shared.queues.get(id)!
 }
 
@@ -59,8 +62,11 @@ describe('golden-signals (TypeScript host)', () => {
     const queue = exporterQueue(shared)
     const host = await load({ service: 'edge-gateway' }, shared)
     request(host, { code: 200, durationMs: 42, answered: '1', fallback: true })
+    expect(queue.items).toHaveLength(0) // gathered in the worker until the batch fills or the tick
+    expect(host.tickPeriodMs).toBe(200)
+    host.tick()
     expect(queue.items).toHaveLength(1)
-    const event = JSON.parse(new TextDecoder().decode(queue.items[0])) as GoldenSignalEvent
+    const event = JSON.parse(new TextDecoder().decode(queue.items[0]).trim()) as GoldenSignalEvent
     expect(event).toMatchObject({
       v: 1, kind: 'request', service: 'edge-gateway', request_id: 'rid-1', traceparent: '00-abc-def-01', route: 'credit-risk',
       model: 'credit-risk', version: '1', variant: 'stable', cluster: 'stable', upstream: '127.0.0.1:8001', status: 200, flags: 0,
@@ -69,14 +75,27 @@ describe('golden-signals (TypeScript host)', () => {
     expect(host.metricByName('golden.events.enqueued')?.value).toBe(1n)
   })
 
+  it('sends one NDJSON message per batch_events requests', async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const host = await load({ batch_events: 4 }, shared)
+    for (let i = 0; i < 9; i++) request(host, { code: 200 })
+    expect(queue.items.map((m) => new TextDecoder().decode(m).trim().split('\n').length)).toEqual([4, 4])
+    host.tick()
+    expect(queue.items).toHaveLength(3)
+    expect(host.metricByName('golden.events.enqueued')?.value).toBe(9n)
+  })
+
   it('drops and counts events while no exporter queue exists, then finds it lazily', async () => {
     const shared = new SharedState()
     const host = await load({}, shared)
     request(host, { code: 200 })
     request(host, { code: 200 })
+    host.tick()
     expect(host.metricByName('golden.events.dropped_no_exporter')?.value).toBe(2n)
     const queue = exporterQueue(shared)
     request(host, { code: 200 })
+    host.tick()
     expect(queue.items).toHaveLength(1)
   })
 
@@ -85,12 +104,15 @@ describe('golden-signals (TypeScript host)', () => {
     const queue = exporterQueue(shared)
     const host = await load({ max_pending_events: 3 }, shared)
     for (let i = 0; i < 5; i++) request(host, { code: 200 })
-    expect(queue.items).toHaveLength(3)
+    host.tick()
+    expect(queue.items).toHaveLength(1)
+    expect(new TextDecoder().decode(queue.items[0]).trim().split('\n')).toHaveLength(3)
     expect(host.metricByName('golden.events.dropped_queue_full')?.value).toBe(2n)
     // The exporter drains and lowers the pending count: events flow again.
     queue.items.length = 0
-    shared.data.set('mesh.telemetry.pending', { value: new TextEncoder().encode('0'), cas: 99 })
+    shared.setData(VM_ID, 'mesh.telemetry.pending', '0')
     request(host, { code: 200 })
+    host.tick()
     expect(queue.items).toHaveLength(1)
   })
 
@@ -98,6 +120,7 @@ describe('golden-signals (TypeScript host)', () => {
     [{ max_pending_events: 0 }, 'max_pending_events: must be an integer from 1 to 10000000'],
     [{ service: '' }, 'service: must be a non-empty string'],
     [{ sevrice: 'x' }, 'sevrice: unknown field'],
+    [{ batch_events: 0 }, 'batch_events: must be an integer from 1 to 60000'],
     ['[1', '(configuration): invalid JSON'],
   ])('refuses configuration %#, naming the field', async (bad, message) => {
     const host = await load(bad)

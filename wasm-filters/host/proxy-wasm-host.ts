@@ -77,12 +77,23 @@ export interface HostOptions {
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-/** Shared between hosts of one test, as Envoy shares them between VMs. */
+/** Shared between hosts of one test, as Envoy shares them between VMs; data keys are scoped by VM id. */
 export class SharedState {
   /** `owner` registered the queue and hears proxy_on_queue_ready. */
   readonly queues = new Map<number, { vmId: string; name: string; items: Uint8Array[]; owner?: ProxyWasmHost }>()
   readonly data = new Map<string, { value: Uint8Array; cas: number }>()
   nextQueueId = 1
+
+  /** Shared data as plugins with VM id `vmId` see it. */
+  getData(vmId: string, key: string): string | undefined {
+    const entry = this.data.get(`${vmId}\u0000${key}`)
+    return entry && new TextDecoder().decode(entry.value)
+  }
+
+  setData(vmId: string, key: string, value: string): void {
+    const k = `${vmId}\u0000${key}`
+    this.data.set(k, { value: new TextEncoder().encode(value), cas: (this.data.get(k)?.cas ?? 0) + 1 })
+  }
 }
 
 export class ProxyWasmHost {
@@ -391,13 +402,13 @@ export class ProxyWasmHost {
         return host.#return(item, ptrPtr, sizePtr)
       },
       proxy_get_shared_data(kPtr: number, kSize: number, ptrPtr: number, sizePtr: number, casPtr: number) {
-        const entry = host.shared.data.get(host.#string(kPtr, kSize))
+        const entry = host.shared.data.get(host.#sharedKey(host.#string(kPtr, kSize)))
         if (!entry) return Status.NotFound
         host.#u32(casPtr, entry.cas)
         return host.#return(entry.value, ptrPtr, sizePtr)
       },
       proxy_set_shared_data(kPtr: number, kSize: number, vPtr: number, vSize: number, cas: number) {
-        const key = host.#string(kPtr, kSize)
+        const key = host.#sharedKey(host.#string(kPtr, kSize))
         const entry = host.shared.data.get(key)
         if (cas !== 0 && entry && entry.cas !== cas) return 8 // CAS_MISMATCH
         host.shared.data.set(key, { value: host.#bytes(vPtr, vSize), cas: (entry?.cas ?? 0) + 1 })
@@ -440,6 +451,12 @@ export class ProxyWasmHost {
     }
     return { env, wasi_snapshot_preview1: wasi }
   }
+
+  /** Envoy scopes shared data by VM id: plugins see each other's data only with the same VM id. */
+  #sharedKey(key: string): string {
+    return `${this.#options.vmId ?? ''}\u0000${key}`
+  }
+
 
   #now(): bigint {
     return this.#options.now?.() ?? BigInt(Date.now()) * 1_000_000n

@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { GoldenSignalEvent } from '../../contracts/events.ts'
-import { envoyVersion, httpListener, promValue, startEnvoy, staticCluster, wasmHttpFilter, wasmService, type RunningEnvoy } from '../../test/support/envoy.ts'
+import { TELEMETRY_VM_ID, envoyVersion, httpListener, promValue, startEnvoy, staticCluster, wasmHttpFilter, wasmService, type RunningEnvoy } from '../../test/support/envoy.ts'
 import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
 import { wasmPath } from '../build.ts'
 
@@ -45,9 +45,9 @@ describe('telemetry-exporter in Envoy', () => {
     upstream = await startUpstream('stable')
     receiver = await startReceiver()
     envoy = await startEnvoy({
-      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', flush_interval_ms: 100, max_batch_events: 50 })],
+      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', flush_interval_ms: 100, max_batch_events: 50 }, TELEMETRY_VM_ID)],
       static_resources: {
-        listeners: [httpListener('gateway', [{ name: 'models', match: { prefix: '/' }, route: { cluster: 'stable' } }], [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'gateway' })])],
+        listeners: [httpListener('gateway', [{ name: 'models', match: { prefix: '/' }, route: { cluster: 'stable' } }], [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'gateway', max_pending_events: 100, batch_events: 8 }, TELEMETRY_VM_ID)])],
         clusters: [staticCluster('stable', upstream.port), staticCluster('telemetry-agent', receiver.port)],
       },
     })
@@ -67,6 +67,15 @@ describe('telemetry-exporter in Envoy', () => {
     expect(events.map((e) => e.request_id).sort()).toEqual([...ids].sort())
     expect(events.every((e) => e.v === 1 && e.kind === 'request' && e.status === 200 && e.model === 'credit-risk' && e.service === 'gateway')).toBe(true)
     expect(await until(async () => (await promValue(envoy, 'exporter_events_sent')) >= ids.length)).toBe(true)
+  })
+
+  it('releases the queue bound as it drains: far more events than max_pending_events (100) flow over time', async () => {
+    const before = receiver.batches.flat().length
+    for (let wave = 0; wave < 5; wave++) {
+      await Promise.all(Array.from({ length: 30 }, (_, i) => fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': `wave-${wave}-${i}` }, body: '{}' }).then((r) => r.text())))
+      expect(await until(() => receiver.batches.flat().length - before >= (wave + 1) * 30)).toBe(true)
+    }
+    expect(await promValue(envoy, 'golden_events_dropped_queue_full')).toBe(0)
   })
 
   it('while the agent is down, requests still succeed and the lost events are counted', async () => {

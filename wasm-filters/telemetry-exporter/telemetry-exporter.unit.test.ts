@@ -9,16 +9,20 @@ import type { GoldenSignalEvent } from '../../contracts/events.ts'
 import { wasmPath } from '../build.ts'
 import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
 
+/** Producers and the exporter share a VM id: Envoy scopes shared data and queues by it. */
+const VM_ID = 'mesh-telemetry'
+
 const exporterConfig = { cluster: 'telemetry-agent', path: '/v1/events', max_batch_events: 3, flush_interval_ms: 200, max_in_flight: 1 }
 
 async function mesh(options: { dispatchFails?: boolean; exporter?: object; golden?: object } = {}) {
   const shared = new SharedState()
   const exporter = await ProxyWasmHost.load(
     wasmPath('telemetry-exporter'),
-    { pluginConfiguration: JSON.stringify({ ...exporterConfig, ...options.exporter }), vmId: 'telemetry-exporter', dispatchFails: options.dispatchFails },
+    { pluginConfiguration: JSON.stringify({ ...exporterConfig, ...options.exporter }), vmId: VM_ID, dispatchFails: options.dispatchFails },
     shared,
   )
-  const golden = await ProxyWasmHost.load(wasmPath('golden-signals'), { pluginConfiguration: JSON.stringify(options.golden ?? {}) }, shared)
+  // One event per message, so each request reaches the queue at once.
+  const golden = await ProxyWasmHost.load(wasmPath('golden-signals'), { pluginConfiguration: JSON.stringify({ batch_events: 1, ...options.golden }), vmId: VM_ID }, shared)
   let n = 0
   const request = () => {
     const s = golden.newStream()
@@ -26,7 +30,7 @@ async function mesh(options: { dispatchFails?: boolean; exporter?: object; golde
     s.sendRequestHeaders({ ':path': '/v2/models/credit-risk/infer', 'x-request-id': `rid-${n++}` })
     s.complete()
   }
-  const pending = () => Number(new TextDecoder().decode(shared.data.get('mesh.telemetry.pending')?.value ?? new Uint8Array()) || 0)
+  const pending = () => Number(shared.getData(VM_ID, 'mesh.telemetry.pending') ?? 0)
   return { shared, exporter, golden, request, pending }
 }
 
@@ -40,30 +44,34 @@ describe('telemetry-exporter (TypeScript host)', () => {
     expect(exporter.logText()).toContain('telemetry-exporter: draining mesh.telemetry to cluster telemetry-agent')
   })
 
-  it('posts a batch as soon as max_batch_events gathered, and the rest on the tick', async () => {
+  it('posts what gathered on the tick, at most max_batch_events a call, and early once 16 messages wait', async () => {
     const { exporter, request, pending } = await mesh()
-    request()
-    request()
+    for (let i = 0; i < 4; i++) request()
     expect(exporter.httpCalls).toHaveLength(0)
-    request() // third event: a full batch leaves at once
+    exporter.tick() // 3 events go (max_batch_events), max_in_flight 1 holds the rest
     expect(exporter.httpCalls).toHaveLength(1)
     const call = exporter.httpCalls[0]!
     expect(call.cluster).toBe('telemetry-agent')
     expect(call.headers).toEqual(expect.arrayContaining([[':method', 'POST'], [':path', '/v1/events'], ['content-type', 'application/x-ndjson'], ['x-event-count', '3']]))
     expect(events(call.body).map((e) => e.request_id)).toEqual(['rid-0', 'rid-1', 'rid-2'])
-    expect(pending()).toBe(0)
+    // Drained events are released; what remains is the filter's unused block of reserved slots.
+    expect(pending()).toBe(32 - 3)
     exporter.respondToHttpCall(call.token, [[':status', '202']])
-    request()
     exporter.tick()
-    expect(exporter.httpCalls).toHaveLength(2)
+    expect(events(exporter.httpCalls[1]!.body).map((e) => e.request_id)).toEqual(['rid-3'])
     exporter.respondToHttpCall(exporter.httpCalls[1]!.token, [[':status', '202']])
     expect(exporter.metricByName('exporter.events_sent')?.value).toBe(4n)
     expect(exporter.metricByName('exporter.batches_sent')?.value).toBe(2n)
+    for (let i = 0; i < 16; i++) request()
+    expect(exporter.httpCalls).toHaveLength(3) // flushed without waiting for the tick
   })
 
   it('keeps at most max_in_flight calls; later events wait in the bounded queue', async () => {
     const { exporter, golden, request } = await mesh({ golden: { max_pending_events: 5 } })
-    for (let i = 0; i < 12; i++) request()
+    for (let i = 0; i < 3; i++) request()
+    exporter.tick()
+    for (let i = 0; i < 9; i++) request()
+    exporter.tick()
     expect(exporter.httpCalls).toHaveLength(1) // one in flight, nothing more sent
     expect(golden.metricByName('golden.events.dropped_queue_full')?.value).toBe(4n) // 3 sent + 5 waiting of 12
     exporter.respondToHttpCall(exporter.httpCalls[0]!.token, [[':status', '200']])
@@ -74,6 +82,7 @@ describe('telemetry-exporter (TypeScript host)', () => {
   it('drops and counts a batch the agent refuses, without retrying it', async () => {
     const { exporter, request } = await mesh()
     for (let i = 0; i < 3; i++) request()
+    exporter.tick()
     exporter.respondToHttpCall(exporter.httpCalls[0]!.token, [[':status', '503']])
     exporter.tick()
     expect(exporter.httpCalls).toHaveLength(1)
@@ -87,7 +96,7 @@ describe('telemetry-exporter (TypeScript host)', () => {
     exporter.tick()
     expect(exporter.metricByName('exporter.batches_dropped')?.value).toBe(3n)
     expect(exporter.metricByName('exporter.events_dropped')?.value).toBe(7n)
-    expect(pending()).toBe(0)
+    expect(pending()).toBe(32 - 7)
   })
 
   it.each([
@@ -96,7 +105,7 @@ describe('telemetry-exporter (TypeScript host)', () => {
     [{ cluster: 'a', max_batch_events: 0 }, 'max_batch_events: must be an integer from 1 to 600000'],
     [{ cluster: 'a', colour: 1 }, 'colour: unknown field'],
   ])('refuses configuration %#, naming the field', async (bad, message) => {
-    const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), { pluginConfiguration: JSON.stringify(bad), vmId: 'telemetry-exporter' })
+    const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), { pluginConfiguration: JSON.stringify(bad), vmId: VM_ID })
     expect(host.configured).toBe(false)
     expect(host.logText()).toContain(`telemetry-exporter: invalid configuration: ${message}`)
   })

@@ -11,6 +11,7 @@ import { modelOfPath } from "../../sdk/assembly/oip"
 import { chooseVariant } from "./router"
 
 export * from "../../sdk/assembly/exports"
+export { proxy_on_request_headers } from "../../sdk/assembly/exports-http"
 
 const VARIANT_HEADER = "x-mesh-variant"
 const VERSION_HEADER = "x-model-version"

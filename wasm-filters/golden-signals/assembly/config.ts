@@ -11,6 +11,10 @@ export class GoldenConfig {
   queueName: string = DEFAULT_QUEUE
   /** Events waiting for the exporter beyond which new ones are dropped (and counted). */
   maxPendingEvents: i64 = 10000
+  /** Events gathered per worker before they go to the queue as one message. */
+  batchEvents: i32 = 32
+  /** The longest an event waits in its worker before going to the queue. */
+  flushIntervalMs: i32 = 200
   error: string = ""
 }
 
@@ -19,7 +23,7 @@ function invalid(c: GoldenConfig, field: string, reason: string): GoldenConfig {
   return c
 }
 
-const KNOWN = ["service", "exporter_vm_id", "queue_name", "max_pending_events"]
+const KNOWN = ["service", "exporter_vm_id", "queue_name", "max_pending_events", "batch_events", "flush_interval_ms"]
 
 export function parseConfig(text: string): GoldenConfig {
   const c = new GoldenConfig()
@@ -37,6 +41,14 @@ export function parseConfig(text: string): GoldenConfig {
         return invalid(c, key, "must be an integer from 1 to 10000000")
       }
       c.maxPendingEvents = <i64>v.number
+      continue
+    }
+    if (key == "batch_events" || key == "flush_interval_ms") {
+      if (v.kind != JsonKind.Number || v.number != Math.floor(v.number) || v.number < 1 || v.number > 60000) {
+        return invalid(c, key, "must be an integer from 1 to 60000")
+      }
+      if (key == "batch_events") c.batchEvents = <i32>v.number
+      else c.flushIntervalMs = <i32>v.number
       continue
     }
     if (v.kind != JsonKind.String || v.str.length == 0) return invalid(c, key, "must be a non-empty string")

@@ -1,7 +1,10 @@
 // @module
-// The callbacks the host calls (proxy-wasm ABI 0.2.1), dispatched to
-// contexts. A filter's entry file re-exports everything from here.
-import { Action, BufferType } from "./constants"
+// The lifecycle callbacks every plugin exports (proxy-wasm ABI 0.2.1),
+// dispatched to contexts. A filter's entry file re-exports everything from
+// here, plus only the optional callbacks it needs from exports-http.ts and
+// exports-service.ts: Envoy calls only what a module exports, and each call
+// into the VM costs microseconds on every request.
+import { BufferType } from "./constants"
 import { createContext, roots, streams } from "./context"
 import { getBuffer } from "./host"
 
@@ -27,26 +30,6 @@ export function proxy_on_configure(id: u32, size: usize): bool {
   return roots.get(id).onConfigure(config === null ? "" : config)
 }
 
-export function proxy_on_request_headers(id: u32, headers: u32, endOfStream: bool): Action {
-  return streams.has(id) ? streams.get(id).onRequestHeaders(headers, endOfStream) : Action.Continue
-}
-
-export function proxy_on_response_headers(id: u32, headers: u32, endOfStream: bool): Action {
-  return streams.has(id) ? streams.get(id).onResponseHeaders(headers, endOfStream) : Action.Continue
-}
-
-export function proxy_on_request_body(id: u32, size: usize, endOfStream: bool): Action {
-  return streams.has(id) ? streams.get(id).onRequestBody(size, endOfStream) : Action.Continue
-}
-
-export function proxy_on_response_body(id: u32, size: usize, endOfStream: bool): Action {
-  return streams.has(id) ? streams.get(id).onResponseBody(size, endOfStream) : Action.Continue
-}
-
-export function proxy_on_log(id: u32): void {
-  if (streams.has(id)) streams.get(id).onLog()
-}
-
 export function proxy_on_done(id: u32): bool {
   return true
 }
@@ -54,16 +37,4 @@ export function proxy_on_done(id: u32): bool {
 export function proxy_on_delete(id: u32): void {
   if (streams.has(id)) streams.delete(id)
   else if (roots.has(id)) roots.delete(id)
-}
-
-export function proxy_on_tick(id: u32): void {
-  if (roots.has(id)) roots.get(id).onTick()
-}
-
-export function proxy_on_queue_ready(id: u32, queue: u32): void {
-  if (roots.has(id)) roots.get(id).onQueueReady(queue)
-}
-
-export function proxy_on_http_call_response(id: u32, token: u32, headers: u32, bodySize: usize, trailers: u32): void {
-  if (roots.has(id)) roots.get(id).onHttpCallResponse(token, headers, bodySize, trailers)
 }

@@ -11,7 +11,7 @@ export class ExporterConfig {
   queueName: string = DEFAULT_QUEUE
   /** Drain at least this often. */
   flushIntervalMs: i32 = 500
-  /** Flush early once this many events wait; also the most events one batch carries. */
+  /** The most events one POST carries (it carries whole producer messages, so it may end a little over). */
   maxBatchEvents: i32 = 500
   timeoutMs: i32 = 2000
   /** Calls in flight at once; beyond, events wait in the (bounded) queue. */

@@ -13,6 +13,16 @@ import { releaseSlots } from "../../sdk/assembly/telemetry-queue"
 import { ExporterConfig, parseConfig } from "./config"
 
 export * from "../../sdk/assembly/exports"
+export { proxy_on_http_call_response, proxy_on_queue_ready, proxy_on_tick } from "../../sdk/assembly/exports-service"
+
+/** Producer messages that trigger a flush before the tick. */
+const EARLY_FLUSH_MESSAGES = 16
+
+function lines(ndjson: string): i32 {
+  let n = 0
+  for (let i = 0; i < ndjson.length; i++) if (ndjson.charCodeAt(i) == 10) n++
+  return n
+}
 
 class ExporterRoot extends RootContext {
   config: ExporterConfig = new ExporterConfig()
@@ -20,6 +30,7 @@ class ExporterRoot extends RootContext {
   inFlight: i32 = 0
   /** Events per outstanding call, by token. */
   batches: Map<u32, i32> = new Map<u32, i32>()
+  /** Messages (each a producer's batch of events) waiting since the last flush. */
   waiting: i32 = 0
 
   onConfigure(configuration: string): bool {
@@ -41,9 +52,9 @@ class ExporterRoot extends RootContext {
 
   onQueueReady(queue: u32): void {
     if (queue != this.queue) return
-    // Flush early once a full batch has gathered; otherwise the tick will.
+    // Flush early once enough producer batches have gathered; otherwise the tick will.
     this.waiting++
-    if (this.waiting >= this.config.maxBatchEvents) this.flush()
+    if (this.waiting >= EARLY_FLUSH_MESSAGES) this.flush()
   }
 
   onTick(): void {
@@ -54,11 +65,12 @@ class ExporterRoot extends RootContext {
     while (this.inFlight < this.config.maxInFlight) {
       let body = ""
       let count: i32 = 0
+      // Messages are producers' NDJSON batches; a POST carries whole messages.
       while (count < this.config.maxBatchEvents) {
-        const event = dequeue(this.queue)
-        if (event === null) break
-        body += event + "\n"
-        count++
+        const message = dequeue(this.queue)
+        if (message === null) break
+        body += message
+        count += lines(message)
       }
       this.waiting = 0
       if (count == 0) return

@@ -1,0 +1,114 @@
+/**
+ * @module
+ * bench:mesh: the cost of the Wasm filters in Envoy. One Envoy proxy with two
+ * listeners routing to the same upstream: `plain` (router only) and
+ * `filtered` (canary-router, golden-signals, and the telemetry-exporter
+ * service draining to an agent). The upstream is a second Envoy answering
+ * with direct_response, so neither the upstream nor a Node server caps the
+ * comparison. autocannon (its own process) drives both listeners in
+ * interleaved rounds; medians are reported with the ratios.
+ *
+ * Prints a table and one JSON summary line. BENCH_SECONDS, BENCH_ROUNDS,
+ * BENCH_CONCURRENCY and BENCH_FILTERS (comma-separated) tune it.
+ */
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { TELEMETRY_VM_ID, envoyVersion, httpListener, ROOT, startEnvoy, staticCluster, wasmHttpFilter, wasmService } from '../test/support/envoy.ts'
+import { wasmPath } from '../wasm-filters/build.ts'
+import { GOLDEN_STATS_TAGS } from '../wasm-filters/golden-signals/stats-tags.ts'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').map(Number)
+/** Which filters the `filtered` listener runs (all by default), to see each one's cost. */
+const FILTERS = (process.env.BENCH_FILTERS ?? 'canary-router,golden-signals').split(',').filter(Boolean)
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+const body = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: Array.from({ length: 16 }, (_, i) => i) }] })
+
+async function load(url: string, concurrency: number) {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [join(ROOT, 'node_modules/autocannon/autocannon.js'), '-c', String(concurrency), '-d', String(SECONDS), '-m', 'POST', '-H', 'content-type=application/json', '-H', 'x-user-id=bench-user', '-b', body, '--json', url],
+    { maxBuffer: 64 * 1024 * 1024 },
+  )
+  const r = JSON.parse(stdout)
+  return { rps: r.requests.average as number, p50: r.latency.p50 as number, p99: r.latency.p99 as number, errors: (r.errors + r.non2xx) as number }
+}
+
+async function main() {
+  process.stderr.write(`bench:mesh: Envoy ${await envoyVersion()}, ${ROUNDS} interleaved rounds of ${SECONDS}s, concurrency ${CONCURRENCIES.join(', ')}\n`)
+  // The buffer filter reads the whole request before the direct response goes
+  // out; answering a POST early makes Envoy close the connection after its
+  // delayed-close timeout, which would dominate the measurement.
+  const buffer = { name: 'envoy.filters.http.buffer', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer', max_request_bytes: 1_048_576 } }
+  const response = JSON.stringify({ model_name: 'credit-risk', model_version: '1', outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [1, 2], data: [0.9, 0.1] }] })
+  const upstream = await startEnvoy(
+    {
+      static_resources: {
+        listeners: [
+          httpListener('model', [{ match: { prefix: '/' }, direct_response: { status: 200, body: { inline_string: response } }, response_headers_to_add: [{ header: { key: 'x-model-version', value: '1' } }] }], [buffer]),
+          httpListener('agent', [{ match: { prefix: '/' }, direct_response: { status: 202 } }], [buffer]),
+        ],
+      },
+    },
+    { concurrency: 1 },
+  )
+  const port = (name: string) => Number(new URL(upstream.listenerUrl(name)).port)
+  const route = [{ name: 'credit-risk', match: { prefix: '/' }, route: { cluster: 'model' } }]
+  const canary = { routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 1000 }] }
+  const proxy = await startEnvoy(
+    {
+      stats_config: { stats_tags: GOLDEN_STATS_TAGS },
+      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'agent' }, TELEMETRY_VM_ID)],
+      static_resources: {
+        listeners: [
+          httpListener('plain', route, []),
+          httpListener('filtered', route, [
+            ...(FILTERS.includes('canary-router') ? [wasmHttpFilter('canary-router', wasmPath('canary-router'), canary)] : []),
+            ...(FILTERS.includes('golden-signals') ? [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'bench' }, TELEMETRY_VM_ID)] : []),
+          ]),
+        ],
+        clusters: [staticCluster('model', port('model')), staticCluster('agent', port('agent'))],
+      },
+    },
+    { concurrency: 1 },
+  )
+  const url = (listener: string) => `${proxy.listenerUrl(listener)}/v2/models/credit-risk/infer`
+  const rows: { target: string; concurrency: number; rps: number; p50Ms: number; p99Ms: number; errors: number }[] = []
+  try {
+    for (const l of ['plain', 'filtered']) await load(url(l), 8) // warm-up
+    for (const c of CONCURRENCIES) {
+      const samples: Record<string, Awaited<ReturnType<typeof load>>[]> = { plain: [], filtered: [] }
+      for (let round = 0; round < ROUNDS; round++) for (const l of ['plain', 'filtered']) samples[l]!.push(await load(url(l), c))
+      for (const [target, xs] of Object.entries(samples)) {
+        const row = { target, concurrency: c, rps: median(xs.map((x) => x.rps)), p50Ms: median(xs.map((x) => x.p50)), p99Ms: median(xs.map((x) => x.p99)), errors: xs.reduce((n, x) => n + x.errors, 0) }
+        rows.push(row)
+        process.stderr.write(`  ${target} c=${c}: ${row.rps.toFixed(0)} rps p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms\n`)
+      }
+    }
+    const sent = await fetch(`${proxy.adminUrl}/stats?filter=exporter|golden.events&format=json`).then((r) => r.json())
+    process.stderr.write(`  telemetry: ${JSON.stringify(sent.stats?.map((s: { name: string; value: number }) => `${s.name}=${s.value}`))}\n`)
+  } finally {
+    await proxy.stop()
+    await upstream.stop()
+  }
+  console.log(`\n${'listener'.padEnd(10)} ${'conc'.padStart(5)} ${'rps'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)}`)
+  for (const r of rows) console.log(`${r.target.padEnd(10)} ${String(r.concurrency).padStart(5)} ${r.rps.toFixed(0).padStart(9)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)}`)
+  const ratios = Object.fromEntries(
+    CONCURRENCIES.flatMap((c) => {
+      const plain = rows.find((r) => r.target === 'plain' && r.concurrency === c)!
+      const filtered = rows.find((r) => r.target === 'filtered' && r.concurrency === c)!
+      return [
+        [`throughput_ratio_c${c}`, filtered.rps / plain.rps],
+        [`p50_added_us_c${c}`, (filtered.p50Ms - plain.p50Ms) * 1000],
+      ]
+    }),
+  )
+  const targets = { throughput_ratio_min: 0.9, p50_added_us_max: 100 }
+  console.log('\nratios (medians of interleaved rounds):', Object.entries(ratios).map(([k, v]) => `${k}=${(v as number).toFixed(2)}`).join('  '))
+  console.log(JSON.stringify({ bench: 'mesh', filters: [...FILTERS, 'telemetry-exporter (service)'], seconds: SECONDS, rounds: ROUNDS, ratios, targets, rows }))
+}
+
+await main()
