@@ -1,7 +1,7 @@
 // @module
 // canary-router configuration: parsed and checked once, in proxy_on_configure.
 // Every problem names its field, e.g. "routes[0].canary_weight_bp: ...".
-import { JsonKind, JsonValue, parseJson } from "../../sdk/assembly/json"
+import { JsonKind, JsonValue, parseConfigObject } from "../../sdk/assembly/json"
 
 export const MISSING_KEY_REQUEST_ID = "request_id"
 export const MISSING_KEY_STABLE = "stable"
@@ -69,10 +69,12 @@ const KNOWN = ["model", "stable_version", "canary_version", "canary_weight_bp", 
 
 export function parseConfig(text: string): CanaryConfig {
   const c = new CanaryConfig()
-  const parsed = parseJson(text)
-  if (parsed.value === null) return invalid(c, "(configuration)", "invalid JSON: " + parsed.error)
+  const parsed = parseConfigObject(text)
+  if (parsed.value === null) {
+    c.error = parsed.error
+    return c
+  }
   const root = parsed.value!
-  if (root.kind != JsonKind.Object) return invalid(c, "(configuration)", "must be a JSON object")
   const routes = root.get("routes")
   if (routes === null || routes.kind != JsonKind.Array || routes.items.length == 0) return invalid(c, "routes", "required, a non-empty array")
   for (let i = 0; i < routes.items.length; i++) {

@@ -1,6 +1,6 @@
 // @module
 // golden-signals configuration, checked once in proxy_on_configure.
-import { JsonKind, parseJson } from "../../sdk/assembly/json"
+import { JsonKind, parseConfigObject } from "../../sdk/assembly/json"
 import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE } from "../../sdk/assembly/telemetry-queue"
 
 export class GoldenConfig {
@@ -28,10 +28,12 @@ const KNOWN = ["service", "exporter_vm_id", "queue_name", "max_pending_events", 
 export function parseConfig(text: string): GoldenConfig {
   const c = new GoldenConfig()
   if (text.length == 0) return c
-  const parsed = parseJson(text)
-  if (parsed.value === null) return invalid(c, "(configuration)", "invalid JSON: " + parsed.error)
+  const parsed = parseConfigObject(text)
+  if (parsed.value === null) {
+    c.error = parsed.error
+    return c
+  }
   const root = parsed.value!
-  if (root.kind != JsonKind.Object) return invalid(c, "(configuration)", "must be a JSON object")
   for (let i = 0; i < root.keys.length; i++) {
     const key = root.keys[i]
     const v = root.values[i]

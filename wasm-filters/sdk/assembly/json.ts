@@ -218,3 +218,11 @@ export function jsonString(s: string): string {
   }
   return out + s.substring(start) + "\""
 }
+
+/** Parses a plugin configuration, which must be a JSON object; errors name "(configuration)". */
+export function parseConfigObject(text: string): JsonResult {
+  const parsed = parseJson(text)
+  if (parsed.value === null) return new JsonResult(null, "(configuration): invalid JSON: " + parsed.error)
+  if (parsed.value!.kind != JsonKind.Object) return new JsonResult(null, "(configuration): must be a JSON object")
+  return parsed
+}

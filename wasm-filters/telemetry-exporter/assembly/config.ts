@@ -1,6 +1,6 @@
 // @module
 // telemetry-exporter configuration, checked once in proxy_on_configure.
-import { JsonKind, parseJson } from "../../sdk/assembly/json"
+import { JsonKind, parseConfigObject } from "../../sdk/assembly/json"
 import { DEFAULT_QUEUE } from "../../sdk/assembly/telemetry-queue"
 
 export class ExporterConfig {
@@ -29,10 +29,12 @@ const INTEGERS = ["flush_interval_ms", "max_batch_events", "timeout_ms", "max_in
 
 export function parseConfig(text: string): ExporterConfig {
   const c = new ExporterConfig()
-  const parsed = parseJson(text)
-  if (parsed.value === null) return invalid(c, "(configuration)", "invalid JSON: " + parsed.error)
+  const parsed = parseConfigObject(text)
+  if (parsed.value === null) {
+    c.error = parsed.error
+    return c
+  }
   const root = parsed.value!
-  if (root.kind != JsonKind.Object) return invalid(c, "(configuration)", "must be a JSON object")
   for (let i = 0; i < root.keys.length; i++) {
     const key = root.keys[i]
     const v = root.values[i]
