@@ -1,7 +1,9 @@
 /**
  * @module
  * `npm run build:filters`: compiles every filter (`<filter>/assembly/index.ts`)
- * with AssemblyScript into `build/<filter>.wasm`, optimised, and reports sizes.
+ * with AssemblyScript into `build/<filter>.wasm`, optimised, and reports sizes;
+ * test fixtures (`test-fixtures/<name>/assembly/index.ts`) become
+ * `build/fixture-<name>.wasm`.
  * A filter is rebuilt only when its sources or the SDK changed (a stamp of
  * their hashes sits beside each module); `--force` rebuilds all.
  */
@@ -24,7 +26,21 @@ export async function filterNames(): Promise<string[]> {
   return names.sort()
 }
 
+/** Test-only modules, built as `fixture-<name>`. */
+export async function fixtureNames(): Promise<string[]> {
+  const dir = join(FILTERS_DIR, 'test-fixtures')
+  if (!(await exists(dir))) return []
+  const names: string[] = []
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isDirectory() && (await exists(join(dir, e.name, 'assembly', 'index.ts')))) names.push(`fixture-${e.name}`)
+  }
+  return names.sort()
+}
+
 export const wasmPath = (filter: string) => join(BUILD_DIR, `${filter}.wasm`)
+
+/** Where a module's sources live: `<filter>/` or `test-fixtures/<name>/`. */
+const sourceDir = (module: string) => (module.startsWith('fixture-') ? join(FILTERS_DIR, 'test-fixtures', module.slice('fixture-'.length)) : join(FILTERS_DIR, module))
 
 async function exists(p: string): Promise<boolean> {
   return stat(p).then(() => true, () => false)
@@ -32,7 +48,7 @@ async function exists(p: string): Promise<boolean> {
 
 async function sourcesDigest(filter: string): Promise<string> {
   const hash = createHash('sha256')
-  for (const dir of [join(FILTERS_DIR, 'sdk', 'assembly'), join(FILTERS_DIR, filter, 'assembly')]) {
+  for (const dir of [join(FILTERS_DIR, 'sdk', 'assembly'), join(sourceDir(filter), 'assembly')]) {
     for (const f of (await readdir(dir)).filter((n) => n.endsWith('.ts')).sort()) {
       hash.update(relative(FILTERS_DIR, join(dir, f))).update(await readFile(join(dir, f)))
     }
@@ -53,7 +69,7 @@ export async function buildFilter(filter: string, force = false): Promise<{ filt
       process.execPath,
       [
         'node_modules/assemblyscript/bin/asc.js',
-        relative(ROOT, join(FILTERS_DIR, filter, 'assembly', 'index.ts')),
+        relative(ROOT, join(sourceDir(filter), 'assembly', 'index.ts')),
         '--config', 'node_modules/@assemblyscript/wasi-shim/asconfig.json',
         '--optimizeLevel', '3', '--shrinkLevel', '1', '--noAssert', '--runtime', 'incremental',
         '--outFile', relative(ROOT, out),
@@ -67,7 +83,7 @@ export async function buildFilter(filter: string, force = false): Promise<{ filt
 
 export async function buildAll(force = false) {
   const results = []
-  for (const f of await filterNames()) results.push(await buildFilter(f, force))
+  for (const f of [...(await filterNames()), ...(await fixtureNames())]) results.push(await buildFilter(f, force))
   return results
 }
 

@@ -1,0 +1,71 @@
+/**
+ * How Envoy treats a filter's own failure, and the policy the mesh takes.
+ * The mesh runs every filter with failure_policy FAIL_OPEN. When a VM traps,
+ * Envoy fails the one request that was in it (503) and from then on skips
+ * the broken VM on that worker, so everything after passes. Hence the
+ * filters are written not to trap at all (no throws; errors are values) and
+ * fail open in their own logic. A configuration a filter refuses still stops
+ * Envoy from starting with it, FAIL_OPEN or not: bad config is caught at
+ * load, never by silently running without the filter.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../test/support/envoy.ts'
+import { startUpstream, type Upstream } from '../test/support/upstream.ts'
+import { wasmPath } from './build.ts'
+
+const withPolicy = (filter: ReturnType<typeof wasmHttpFilter>, policy: 'FAIL_OPEN' | 'FAIL_CLOSED') => {
+  ;(filter.typed_config.config as Record<string, unknown>).failure_policy = policy
+  return filter
+}
+
+describe('failure policy in Envoy', () => {
+  let upstream: Upstream
+  let envoy: RunningEnvoy
+  beforeAll(async () => {
+    upstream = await startUpstream('stable')
+    const route = [{ match: { prefix: '/' }, route: { cluster: 'stable' } }]
+    envoy = await startEnvoy({
+      static_resources: {
+        listeners: [
+          httpListener('open', route, [withPolicy(wasmHttpFilter('trap-open', wasmPath('fixture-trap'), {}), 'FAIL_OPEN')]),
+          httpListener('closed', route, [withPolicy(wasmHttpFilter('trap-closed', wasmPath('fixture-trap'), {}), 'FAIL_CLOSED')]),
+        ],
+        clusters: [staticCluster('stable', upstream.port)],
+      },
+    })
+  })
+  afterAll(async () => {
+    await envoy?.stop()
+    await upstream?.close()
+  })
+
+  it('FAIL_OPEN: after the request that trapped, requests pass the broken filter', async () => {
+    const before = upstream.requests
+    const statuses: number[] = []
+    for (let i = 0; i < 20; i++) statuses.push(await fetch(`${envoy.listenerUrl('open')}/v2/models/m/infer`, { method: 'POST', body: '{}' }).then((r) => r.status))
+    // At most the one request per worker that was inside the VM when it trapped.
+    expect(statuses.filter((s) => s !== 200).length).toBeLessThanOrEqual(2)
+    expect(statuses.slice(-15).every((s) => s === 200)).toBe(true)
+    expect(upstream.requests - before).toBe(statuses.filter((s) => s === 200).length)
+    expect(envoy.logs()).toContain('proxy_on_request_headers failed: Uncaught RuntimeError: unreachable')
+  })
+
+  it('FAIL_CLOSED (not what the mesh renders): the broken filter fails every request', async () => {
+    const statuses: number[] = []
+    for (let i = 0; i < 6; i++) statuses.push(await fetch(`${envoy.listenerUrl('closed')}/v2/models/m/infer`, { method: 'POST', body: '{}' }).then((r) => r.status))
+    expect(statuses.every((s) => s >= 500)).toBe(true)
+  })
+
+  it('FAIL_OPEN still refuses to start with a configuration the filter rejects', async () => {
+    const bad = withPolicy(wasmHttpFilter('canary-router', wasmPath('canary-router'), { routes: [] }), 'FAIL_OPEN')
+    const err = await startEnvoy({ static_resources: { listeners: [httpListener('gw', [{ match: { prefix: '/' }, route: { cluster: 'stable' } }], [bad])], clusters: [staticCluster('stable', upstream.port)] } }).then(
+      async (e) => {
+        await e.stop()
+        return undefined
+      },
+      (e) => e,
+    )
+    expect(err).toBeInstanceOf(EnvoyExitError)
+    expect(err.output).toContain('canary-router: invalid configuration: routes: required, a non-empty array')
+  })
+})
