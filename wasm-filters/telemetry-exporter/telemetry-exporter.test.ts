@@ -69,6 +69,16 @@ describe('telemetry-exporter in Envoy', () => {
     expect(await until(async () => (await promValue(envoy, 'exporter_events_sent')) >= ids.length)).toBe(true)
   })
 
+  it('passes x-request-id and traceparent through to the upstream and into the event', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    const res = await fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': 'corr-1', traceparent }, body: '{}' })
+    const seen = (await res.json()) as { headers: Record<string, string> }
+    expect(seen.headers['x-request-id']).toBe('corr-1')
+    expect(seen.headers.traceparent).toBe(traceparent)
+    expect(await until(() => receiver.batches.flat().some((e) => e.request_id === 'corr-1'))).toBe(true)
+    expect(receiver.batches.flat().find((e) => e.request_id === 'corr-1')).toMatchObject({ traceparent })
+  })
+
   it('releases the queue bound as it drains: far more events than max_pending_events (100) flow over time', async () => {
     const before = receiver.batches.flat().length
     for (let wave = 0; wave < 5; wave++) {
