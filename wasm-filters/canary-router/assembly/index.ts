@@ -5,7 +5,7 @@
 // Fails open: with no route or no usable key the request goes to stable.
 import { Action, LogLevel, MapType } from "../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
-import { getHeader, log, removeHeader, setHeader } from "../../sdk/assembly/host"
+import { getHeader, log, orEmpty, removeHeader, setHeader } from "../../sdk/assembly/host"
 import { CanaryConfig, parseConfig } from "./config"
 import { modelOfPath } from "../../sdk/assembly/oip"
 import { chooseVariant } from "./router"
@@ -16,10 +16,6 @@ export { proxy_on_request_headers } from "../../sdk/assembly/exports-http"
 const VARIANT_HEADER = "x-mesh-variant"
 const VERSION_HEADER = "x-model-version"
 const REQUEST_ID_HEADER = "x-request-id"
-
-function orEmpty(s: string | null): string {
-  return s === null ? "" : s
-}
 
 class CanaryRouterRoot extends RootContext {
   config: CanaryConfig = new CanaryConfig()

@@ -9,10 +9,10 @@
 // missing queue drops the events and counts them.
 import { LogLevel, MapType } from "../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
-import { enqueue, getHeader, getProperty, getPropertyInt64, log, resolveQueue, setTickPeriod } from "../../sdk/assembly/host"
+import { getHeader, getProperty, getPropertyInt64, log, orEmpty, setTickPeriod } from "../../sdk/assembly/host"
 import { increment, record } from "../../sdk/assembly/metrics"
 import { modelOfPath } from "../../sdk/assembly/oip"
-import { releaseSlots, reserveSlots } from "../../sdk/assembly/telemetry-queue"
+import { EventBatcher } from "../../sdk/assembly/telemetry-queue"
 import { GoldenConfig, parseConfig } from "./config"
 import { eventJson, latencyHistogramName, RequestRecord, requestCounterName } from "./signals"
 
@@ -20,21 +20,9 @@ export * from "../../sdk/assembly/exports"
 export { proxy_on_log } from "../../sdk/assembly/exports-http"
 export { proxy_on_tick } from "../../sdk/assembly/exports-service"
 
-/** Queue slots reserved per shared-data round trip. */
-const SLOT_BLOCK: i64 = 32
-
-function orEmpty(s: string | null): string {
-  return s === null ? "" : s
-}
-
 class GoldenSignalsRoot extends RootContext {
   config: GoldenConfig = new GoldenConfig()
-  queue: u32 = 0
-  /** Queue slots this VM reserved and has not used yet. */
-  slots: i64 = 0
-  /** Events gathered since the last flush, NDJSON. */
-  batch: string = ""
-  batchCount: i32 = 0
+  events: EventBatcher | null = null
 
   onConfigure(configuration: string): bool {
     const parsed = parseConfig(configuration)
@@ -43,48 +31,17 @@ class GoldenSignalsRoot extends RootContext {
       return false
     }
     this.config = parsed
+    this.events = new EventBatcher("golden", parsed.exporterVmId, parsed.queueName, parsed.maxPendingEvents, parsed.batchEvents)
     setTickPeriod(<u32>parsed.flushIntervalMs)
     return true
   }
 
   onTick(): void {
-    this.flush()
+    if (this.events !== null) this.events!.flush()
   }
 
   newHttpContext(id: u32): HttpContext {
     return new GoldenSignalsStream(id, this)
-  }
-
-  /** Takes an event into the worker's batch, or drops it (counted) when the queue is full. */
-  add(event: string): void {
-    // Envoy's shared queues are unbounded: bound them with a shared counter.
-    if (this.slots == 0) this.slots = reserveSlots(this.config.queueName, this.config.maxPendingEvents, min(SLOT_BLOCK, this.config.maxPendingEvents))
-    if (this.slots == 0) {
-      increment("golden.events.dropped_queue_full")
-      return
-    }
-    this.slots--
-    this.batch += event + "\n"
-    this.batchCount++
-    if (this.batchCount >= this.config.batchEvents) this.flush()
-  }
-
-  /** Hands the batch to the exporter, or drops it (counted) when no exporter queue exists. */
-  flush(): void {
-    if (this.batchCount == 0) return
-    const count = this.batchCount
-    const batch = this.batch
-    this.batch = ""
-    this.batchCount = 0
-    // Envoy guarantees no start-up order between VMs: resolve the queue lazily.
-    if (this.queue == 0) this.queue = resolveQueue(this.config.exporterVmId, this.config.queueName)
-    if (this.queue == 0 || enqueue(this.queue, batch) != 0) {
-      this.queue = 0
-      releaseSlots(this.config.queueName, count)
-      increment("golden.events.dropped_no_exporter", count)
-      return
-    }
-    increment("golden.events.enqueued", count)
   }
 }
 
@@ -115,7 +72,7 @@ class GoldenSignalsStream extends HttpContext {
 
     increment(requestCounterName(r))
     record(latencyHistogramName(r), <u64>(r.durationNs / 1000000))
-    this.root.add(eventJson(this.root.config.service, r, Date.now()))
+    if (this.root.events !== null) this.root.events!.add(eventJson(this.root.config.service, r, Date.now()))
   }
 }
 

@@ -18,6 +18,11 @@ function takeString(): string {
   return s
 }
 
+/** "" for an absent header or property. */
+export function orEmpty(s: string | null): string {
+  return s === null ? "" : s
+}
+
 function utf8(s: string): ArrayBuffer {
   return String.UTF8.encode(s)
 }

@@ -226,3 +226,4 @@ export function parseConfigObject(text: string): JsonResult {
   if (parsed.value!.kind != JsonKind.Object) return new JsonResult(null, "(configuration): must be a JSON object")
   return parsed
 }
+

@@ -6,7 +6,8 @@
 // slots as it drains. Envoy scopes shared data (and queue names) by VM id,
 // so producers and the exporter must run with the same vm_config.vm_id,
 // DEFAULT_VM_ID unless configured otherwise.
-import { getSharedCounter, setSharedCounter } from "./host"
+import { enqueue, getSharedCounter, resolveQueue, setSharedCounter } from "./host"
+import { increment } from "./metrics"
 
 export const DEFAULT_EXPORTER_VM_ID = "mesh-telemetry"
 export const DEFAULT_QUEUE = "mesh.telemetry"
@@ -44,3 +45,59 @@ export function releaseSlots(queue: string, count: i64): void {
     if (setSharedCounter(key, n > count ? n - count : 0, c.cas)) return
   }
 }
+
+/**
+ * Gathers a producer's events (NDJSON lines) per worker and hands them to
+ * the exporter's queue as one message per `batchEvents` or per flush: every
+ * enqueue wakes the exporter's thread, so one message per event would cost
+ * more than the event. Counts, under `<prefix>.events.*`, what it enqueued
+ * and what it dropped (queue full, or no exporter).
+ */
+export class EventBatcher {
+  queue: u32 = 0
+  /** Queue slots this VM reserved and has not used yet. */
+  slots: i64 = 0
+  batch: string = ""
+  count: i32 = 0
+
+  constructor(
+    readonly prefix: string,
+    readonly vmId: string,
+    readonly queueName: string,
+    readonly maxPending: i64,
+    readonly batchEvents: i32,
+  ) {}
+
+  add(event: string): void {
+    // Envoy's shared queues are unbounded: bound them with a shared counter.
+    if (this.slots == 0) this.slots = reserveSlots(this.queueName, this.maxPending, min(SLOT_BLOCK, this.maxPending))
+    if (this.slots == 0) {
+      increment(this.prefix + ".events.dropped_queue_full")
+      return
+    }
+    this.slots--
+    this.batch += event + "\n"
+    this.count++
+    if (this.count >= this.batchEvents) this.flush()
+  }
+
+  flush(): void {
+    if (this.count == 0) return
+    const count = this.count
+    const batch = this.batch
+    this.batch = ""
+    this.count = 0
+    // Envoy guarantees no start-up order between VMs: resolve the queue lazily.
+    if (this.queue == 0) this.queue = resolveQueue(this.vmId, this.queueName)
+    if (this.queue == 0 || enqueue(this.queue, batch) != 0) {
+      this.queue = 0
+      releaseSlots(this.queueName, count)
+      increment(this.prefix + ".events.dropped_no_exporter", count)
+      return
+    }
+    increment(this.prefix + ".events.enqueued", count)
+  }
+}
+
+/** Queue slots reserved per shared-data round trip. */
+const SLOT_BLOCK: i64 = 32
