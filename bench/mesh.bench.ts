@@ -2,8 +2,8 @@
  * @module
  * bench:mesh: the cost of the Wasm filters in Envoy. One Envoy proxy with two
  * listeners routing to the same upstream: `plain` (router only) and
- * `filtered` (canary-router, golden-signals, and the telemetry-exporter
- * service draining to an agent). The upstream is a second Envoy answering
+ * `filtered` (canary-router, payload-sampler at 5%, golden-signals, and the
+ * telemetry-exporter service draining to an agent). The upstream is a second Envoy answering
  * with direct_response, so neither the upstream nor a Node server caps the
  * comparison. autocannon (its own process) drives both listeners in
  * interleaved rounds; medians are reported with the ratios.
@@ -22,7 +22,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').map(Number)
 /** Which filters the `filtered` listener runs (all by default), to see each one's cost. */
-const FILTERS = (process.env.BENCH_FILTERS ?? 'canary-router,golden-signals').split(',').filter(Boolean)
+const FILTERS = (process.env.BENCH_FILTERS ?? 'canary-router,payload-sampler,golden-signals').split(',').filter(Boolean)
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 const body = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: Array.from({ length: 16 }, (_, i) => i) }] })
@@ -67,6 +67,7 @@ async function main() {
           httpListener('plain', route, []),
           httpListener('filtered', route, [
             ...(FILTERS.includes('canary-router') ? [wasmHttpFilter('canary-router', wasmPath('canary-router'), canary)] : []),
+            ...(FILTERS.includes('payload-sampler') ? [wasmHttpFilter('payload-sampler', wasmPath('payload-sampler'), { routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.5 }] }, TELEMETRY_VM_ID)] : []),
             ...(FILTERS.includes('golden-signals') ? [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'bench' }, TELEMETRY_VM_ID)] : []),
           ]),
         ],

@@ -35,3 +35,26 @@ export interface GoldenSignalEvent {
   fallback: boolean
   duration_us: number
 }
+
+/** A sampled request and response, PII masked, emitted by the payload-sampler filter at log time. */
+export interface PayloadSampleEvent {
+  v: 1
+  kind: 'sample'
+  ts: number
+  request_id: string
+  traceparent: string
+  model: string
+  /** The version that answered (x-model-version on the response). */
+  version: string
+  variant: string
+  /** Why it was sampled: the request id's hash fell under the rate, the confidence under the threshold, or both. */
+  reason: 'rate' | 'low_confidence' | 'rate+low_confidence'
+  /** x-model-confidence of the response, null when absent. */
+  confidence: number | null
+  status: number
+  /** Captured bodies (UTF-8 text, up to max_capture_bytes each), PII masked. */
+  request: string
+  request_truncated: boolean
+  response: string
+  response_truncated: boolean
+}

@@ -10,35 +10,43 @@ export const REDACTED = "[REDACTED]"
 
 /**
  * Masks the values of configured JSON field names (case-insensitive) at any
- * depth. It scans the text rather than parsing it, so a capture cut off
- * mid-document (the byte cap) is masked as well as a whole one. A value that
- * is an object or array is replaced whole.
+ * depth, also in JSON that sits escaped inside a JSON string (a body that
+ * echoes or logs another). It scans the text rather than parsing it, so a
+ * capture cut off mid-document (the byte cap) is masked as well as a whole
+ * one. A value that is an object or array is replaced whole.
  */
 export function maskJsonFields(text: string, fields: string[]): string {
+  return maskFieldsQuotedBy(maskFieldsQuotedBy(text, fields, "\""), fields, "\\\"")
+}
+
+/** One pass with `quote` as the string delimiter: `"` for JSON, `\"` for JSON escaped in a string. */
+function maskFieldsQuotedBy(text: string, fields: string[], quote: string): string {
   let out = ""
   let copied = 0
-  let i = 0
+  let i = text.indexOf(quote)
   const n = text.length
-  while (i < n) {
-    if (text.charCodeAt(i) != 34) {
-      i++
+  const q = quote.length
+  while (i >= 0 && i < n) {
+    // In plain JSON, a quote preceded by a backslash is inside a string.
+    if (q == 1 && i > 0 && text.charCodeAt(i - 1) == 92) {
+      i = text.indexOf(quote, i + 1)
       continue
     }
-    const keyEnd = stringEnd(text, i)
+    const keyEnd = quotedEnd(text, i, quote)
     if (keyEnd < 0) break
     let j = keyEnd
     while (j < n && isSpace(text.charCodeAt(j))) j++
-    const key = text.substring(i + 1, keyEnd - 1).toLowerCase()
+    const key = text.substring(i + q, keyEnd - q).toLowerCase()
     if (j < n && text.charCodeAt(j) == 58 && fields.includes(key)) {
       j++
       while (j < n && isSpace(text.charCodeAt(j))) j++
-      const valueEnd = valueEndAt(text, j)
-      out += text.substring(copied, j) + "\"" + REDACTED + "\""
+      const valueEnd = valueEndAt(text, j, quote)
+      out += text.substring(copied, j) + quote + REDACTED + quote
       copied = valueEnd
-      i = valueEnd
+      i = text.indexOf(quote, valueEnd)
       continue
     }
-    i = keyEnd
+    i = text.indexOf(quote, keyEnd)
   }
   return out + text.substring(copied)
 }
@@ -47,38 +55,50 @@ function isSpace(c: i32): bool {
   return c == 32 || c == 9 || c == 10 || c == 13
 }
 
-/** Index just past the string starting at `start` (a quote), or -1 when unterminated. */
-function stringEnd(text: string, start: i32): i32 {
-  let i = start + 1
+/** Index just past the string opened by `quote` at `start`, or -1 when unterminated. */
+function quotedEnd(text: string, start: i32, quote: string): i32 {
+  const q = quote.length
+  let i = start + q
   while (i < text.length) {
-    const c = text.charCodeAt(i)
-    if (c == 92) i += 2
-    else if (c == 34) return i + 1
-    else i++
+    if (q == 1) {
+      const c = text.charCodeAt(i)
+      if (c == 92) i += 2
+      else if (c == 34) return i + 1
+      else i++
+    } else {
+      // Escaped JSON: the string ends at the next \" that is not itself escaped (\\\").
+      const at = text.indexOf(quote, i)
+      if (at < 0) return -1
+      if (at > 0 && text.charCodeAt(at - 1) == 92) {
+        i = at + q
+        continue
+      }
+      return at + q
+    }
   }
   return -1
 }
 
 /** Index just past the JSON value at `start`; the text's end when cut off. */
-function valueEndAt(text: string, start: i32): i32 {
+function valueEndAt(text: string, start: i32, quote: string): i32 {
   const n = text.length
   if (start >= n) return n
-  const c = text.charCodeAt(start)
-  if (c == 34) {
-    const e = stringEnd(text, start)
+  if (text.startsWith(quote, start)) {
+    const e = quotedEnd(text, start, quote)
     return e < 0 ? n : e
   }
+  const c = text.charCodeAt(start)
   if (c == 123 || c == 91) {
     let depth = 0
     let i = start
     while (i < n) {
-      const ch = text.charCodeAt(i)
-      if (ch == 34) {
-        const e = stringEnd(text, i)
+      if (text.startsWith(quote, i)) {
+        const e = quotedEnd(text, i, quote)
         if (e < 0) return n
         i = e
         continue
       }
+      const ch = text.charCodeAt(i)
       if (ch == 123 || ch == 91) depth++
       else if (ch == 125 || ch == 93) {
         depth--
@@ -91,7 +111,7 @@ function valueEndAt(text: string, start: i32): i32 {
   let i = start
   while (i < n) {
     const ch = text.charCodeAt(i)
-    if (ch == 44 || ch == 125 || ch == 93 || isSpace(ch)) break
+    if (ch == 44 || ch == 125 || ch == 93 || isSpace(ch) || text.startsWith(quote, i)) break
     i++
   }
   return i
@@ -167,6 +187,8 @@ export function maskPatterns(text: string): string {
         e++
       }
       while (e > i + 1 && text.charCodeAt(e - 1) == 46) e-- // a sentence's full stop
+      dot = -1
+      for (let k = i + 1; k < e; k++) if (text.charCodeAt(k) == 46) dot = k
       if (s < i && dot > i + 1 && dot < e - 2 && s >= copied) {
         out += text.substring(copied, s) + "[EMAIL]"
         copied = e
@@ -174,18 +196,27 @@ export function maskPatterns(text: string): string {
         continue
       }
     } else if (boundary && isUpper(c) && i + 3 < n && isUpper(text.charCodeAt(i + 1)) && isDigit(text.charCodeAt(i + 2)) && isDigit(text.charCodeAt(i + 3))) {
-      // IBAN: CCdd then alphanumerics, spaces allowed between groups.
+      // IBAN: CCdd then alphanumerics, spaces allowed between groups; the
+      // longest stretch that passes mod-97 is the IBAN.
       let compact = ""
+      const ends: i32[] = []
       let e = i
-      while (e < n && (isAlnum(text.charCodeAt(e)) || (text.charCodeAt(e) == 32 && e + 1 < n && isAlnum(text.charCodeAt(e + 1))))) {
+      while (e < n && compact.length < 34) {
         const ch = text.charCodeAt(e)
-        if (ch != 32) compact += String.fromCharCode(ch >= 97 ? ch - 32 : ch)
+        if (isAlnum(ch)) {
+          compact += String.fromCharCode(ch >= 97 ? ch - 32 : ch)
+          ends.push(e + 1)
+        } else if (!(ch == 32 && e + 1 < n && isAlnum(text.charCodeAt(e + 1)))) break
         e++
-        if (compact.length >= 34) break
       }
-      if (ibanValid(compact)) {
-        end = e
-        label = "[IBAN]"
+      for (let len = compact.length; len >= 15; len--) {
+        const stop = ends[len - 1]
+        const next = stop < n ? text.charCodeAt(stop) : 32
+        if (!isAlnum(next) && ibanValid(compact.substring(0, len))) {
+          end = stop
+          label = "[IBAN]"
+          break
+        }
       }
     } else if (boundary && (isDigit(c) || c == 43 || c == 40)) {
       // Digits with single spaces, dashes, dots or parentheses between them.
