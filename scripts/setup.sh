@@ -39,6 +39,15 @@ if [ ! -x "$envoy_bin" ] || ! "$envoy_bin" --version 2>/dev/null | grep -q "/$EN
   "$envoy_bin" --version >/dev/null || fail "the installed Envoy does not run on this machine (it needs x86-64 glibc Linux)"
 fi
 
+# Triton's HTTP client, in the same venv: the tests drive the model host with
+# it, unmodified, to show OIP clients work against it.
+TRITONCLIENT_VERSION=2.73.0
+if ! .local/venv/bin/python -c "import tritonclient.http, numpy" 2>/dev/null; then
+  say "installing tritonclient[http] $TRITONCLIENT_VERSION into .local/venv (for the client compatibility test)"
+  .local/venv/bin/pip install --quiet --disable-pip-version-check "tritonclient[http]==$TRITONCLIENT_VERSION" \
+    || fail "could not install tritonclient[http]==$TRITONCLIENT_VERSION from PyPI"
+fi
+
 # Example models, when missing or built by older training code.
 bash scripts/ensure-models.sh
 
