@@ -5,7 +5,7 @@
 // Fails open: with no route or no usable key the request goes to stable.
 import { Action, LogLevel, MapType } from "../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
-import { getHeader, log, orEmpty, removeHeader, setHeader } from "../../sdk/assembly/host"
+import { getHeaderMap, headerOf, log, removeHeader, setHeader } from "../../sdk/assembly/host"
 import { CanaryConfig, parseConfig } from "./config"
 import { modelOfPath } from "../../sdk/assembly/oip"
 import { chooseVariant } from "./router"
@@ -42,17 +42,16 @@ class CanaryRouterStream extends HttpContext {
   }
 
   onRequestHeaders(headers: u32, endOfStream: bool): Action {
-    const path = getHeader(MapType.RequestHeaders, ":path")
-    const route = this.root.config.route(modelOfPath(orEmpty(path)))
+    // One host call for all headers, rather than one per header.
+    const request = getHeaderMap(MapType.RequestHeaders)
+    const route = this.root.config.route(modelOfPath(headerOf(request, ":path")))
     if (route === null) {
       // Not ours to route; callers must not steer the route table themselves.
-      removeHeader(MapType.RequestHeaders, VARIANT_HEADER)
+      if (request.has(VARIANT_HEADER)) removeHeader(MapType.RequestHeaders, VARIANT_HEADER)
       return Action.Continue
     }
-    const key = getHeader(MapType.RequestHeaders, route.stickyHeader)
-    const requestId = getHeader(MapType.RequestHeaders, REQUEST_ID_HEADER)
-    const overrideValue = route.allowOverride ? getHeader(MapType.RequestHeaders, route.overrideHeader) : null
-    const variant = chooseVariant(route, orEmpty(key), orEmpty(requestId), orEmpty(overrideValue))
+    const requested = route.allowOverride ? headerOf(request, route.overrideHeader) : ""
+    const variant = chooseVariant(route, headerOf(request, route.stickyHeader), headerOf(request, REQUEST_ID_HEADER), requested)
     setHeader(MapType.RequestHeaders, VARIANT_HEADER, variant)
     setHeader(MapType.RequestHeaders, VERSION_HEADER, variant == "canary" ? route.canaryVersion : route.stableVersion)
     return Action.Continue

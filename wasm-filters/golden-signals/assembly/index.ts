@@ -9,7 +9,7 @@
 // missing queue drops the events and counts them.
 import { LogLevel, MapType } from "../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
-import { getHeader, getProperty, getPropertyInt64, log, orEmpty, setTickPeriod } from "../../sdk/assembly/host"
+import { getHeaderMap, getProperty, getPropertyInt64, headerOf, log, orEmpty, setTickPeriod } from "../../sdk/assembly/host"
 import { increment, record } from "../../sdk/assembly/metrics"
 import { modelOfPath } from "../../sdk/assembly/oip"
 import { EventBatcher } from "../../sdk/assembly/telemetry-queue"
@@ -61,14 +61,16 @@ class GoldenSignalsStream extends HttpContext {
     r.flags = flags < 0 ? 0 : flags
     const duration = getPropertyInt64(["request", "duration"])
     r.durationNs = duration < 0 ? 0 : duration
-    r.model = modelOfPath(orEmpty(getHeader(MapType.RequestHeaders, ":path")))
-    r.variant = orEmpty(getHeader(MapType.RequestHeaders, "x-mesh-variant"))
+    // Two host calls for all headers, rather than one per header.
+    const request = getHeaderMap(MapType.RequestHeaders)
+    const response = getHeaderMap(MapType.ResponseHeaders)
+    r.model = modelOfPath(headerOf(request, ":path"))
+    r.variant = headerOf(request, "x-mesh-variant")
     // The version that answered, as the host says; else the one the router chose.
-    const answered = getHeader(MapType.ResponseHeaders, "x-model-version")
-    r.version = answered !== null ? answered : orEmpty(getHeader(MapType.RequestHeaders, "x-model-version"))
-    r.fallback = orEmpty(getHeader(MapType.ResponseHeaders, "x-model-fallback")) == "true"
-    r.requestId = orEmpty(getHeader(MapType.RequestHeaders, "x-request-id"))
-    r.traceparent = orEmpty(getHeader(MapType.RequestHeaders, "traceparent"))
+    r.version = response.has("x-model-version") ? response.get("x-model-version") : headerOf(request, "x-model-version")
+    r.fallback = headerOf(response, "x-model-fallback") == "true"
+    r.requestId = headerOf(request, "x-request-id")
+    r.traceparent = headerOf(request, "traceparent")
 
     increment(requestCounterName(r))
     record(latencyHistogramName(r), <u64>(r.durationNs / 1000000))

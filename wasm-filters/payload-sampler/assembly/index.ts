@@ -8,7 +8,7 @@
 // route's threshold (for the review queue).
 import { Action, BufferType, LogLevel, MapType } from "../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
-import { getBuffer, getHeader, getPropertyInt64, log, orEmpty, setTickPeriod } from "../../sdk/assembly/host"
+import { getBuffer, getHeaderMap, getPropertyInt64, headerOf, log, setTickPeriod } from "../../sdk/assembly/host"
 import { jsonString } from "../../sdk/assembly/json"
 import { modelOfPath } from "../../sdk/assembly/oip"
 import { maskPii } from "../../sdk/assembly/pii"
@@ -86,10 +86,15 @@ class SamplerStream extends HttpContext {
     return this.byRate || this.lowConfidence
   }
 
+  /** Request headers, read once (one host call) for the decision and the event. */
+  requestHeaders: Map<string, string> = new Map<string, string>()
+  version: string = ""
+
   onRequestHeaders(headers: u32, endOfStream: bool): Action {
-    this.route = this.root.config.route(modelOfPath(orEmpty(getHeader(MapType.RequestHeaders, ":path"))))
+    this.requestHeaders = getHeaderMap(MapType.RequestHeaders)
+    this.route = this.root.config.route(modelOfPath(headerOf(this.requestHeaders, ":path")))
     if (this.route === null) return Action.Continue
-    this.requestId = orEmpty(getHeader(MapType.RequestHeaders, "x-request-id"))
+    this.requestId = headerOf(this.requestHeaders, "x-request-id")
     this.byRate = sampledByRate(this.requestId, this.route!.sampleRateBp)
     // With a confidence threshold, any request may end up sampled: keep its (capped) body until the response says.
     this.captureRequest = this.byRate || this.route!.confidenceThreshold > 0
@@ -103,9 +108,10 @@ class SamplerStream extends HttpContext {
 
   onResponseHeaders(headers: u32, endOfStream: bool): Action {
     if (this.route === null) return Action.Continue
-    const header = getHeader(MapType.ResponseHeaders, "x-model-confidence")
-    if (header !== null) {
-      const c = parseFloat(header!)
+    const response = getHeaderMap(MapType.ResponseHeaders)
+    this.version = headerOf(response, "x-model-version")
+    if (response.has("x-model-confidence")) {
+      const c = parseFloat(response.get("x-model-confidence"))
       if (!isNaN(c)) {
         this.confidence = c
         this.lowConfidence = this.route!.confidenceThreshold > 0 && c < this.route!.confidenceThreshold
@@ -130,10 +136,10 @@ class SamplerStream extends HttpContext {
     const status = getPropertyInt64(["response", "code"])
     const event = "{\"v\":1,\"kind\":\"sample\",\"ts\":" + Date.now().toString() +
       ",\"request_id\":" + jsonString(this.requestId) +
-      ",\"traceparent\":" + jsonString(orEmpty(getHeader(MapType.RequestHeaders, "traceparent"))) +
+      ",\"traceparent\":" + jsonString(headerOf(this.requestHeaders, "traceparent")) +
       ",\"model\":" + jsonString(this.route!.model) +
-      ",\"version\":" + jsonString(orEmpty(getHeader(MapType.ResponseHeaders, "x-model-version"))) +
-      ",\"variant\":" + jsonString(orEmpty(getHeader(MapType.RequestHeaders, "x-mesh-variant"))) +
+      ",\"version\":" + jsonString(this.version) +
+      ",\"variant\":" + jsonString(headerOf(this.requestHeaders, "x-mesh-variant")) +
       ",\"reason\":\"" + reason + "\"" +
       ",\"confidence\":" + (this.confidence < 0 ? "null" : this.confidence.toString()) +
       ",\"status\":" + (status < 0 ? "0" : status.toString()) +

@@ -205,3 +205,36 @@ export function dispatchHttpCall(cluster: string, headerKeys: string[], headerVa
   )
   return status == Status.Ok ? load<u32>(returnId) : 0
 }
+
+/**
+ * All pairs of a header map in one host call (lower-case names). Cheaper
+ * than one proxy_get_header_map_value per header when a callback reads
+ * several: each host call crosses into Envoy and back.
+ */
+export function getHeaderMap(map: MapType): Map<string, string> {
+  const pairs = new Map<string, string>()
+  if (abi.proxy_get_header_map_pairs(map, returnData, returnSize) != Status.Ok) return pairs
+  const ptr = load<usize>(returnData)
+  const size = load<usize>(returnSize)
+  if (ptr == 0 || size < 4) return pairs
+  const count = load<u32>(ptr)
+  let sizes = ptr + 4
+  let data = ptr + 4 + <usize>count * 8
+  for (let i: u32 = 0; i < count; i++) {
+    const k = load<u32>(sizes)
+    const v = load<u32>(sizes + 4)
+    sizes += 8
+    const key = String.UTF8.decodeUnsafe(data, k)
+    data += k + 1
+    const value = String.UTF8.decodeUnsafe(data, v)
+    data += v + 1
+    pairs.set(key, value)
+  }
+  heap.free(ptr)
+  return pairs
+}
+
+/** A header from a map read with getHeaderMap, "" when absent. */
+export function headerOf(headers: Map<string, string>, name: string): string {
+  return headers.has(name) ? headers.get(name) : ""
+}

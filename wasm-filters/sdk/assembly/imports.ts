@@ -63,3 +63,6 @@ export declare function proxy_http_call(
   trailers: usize, trailersSize: usize,
   timeoutMs: u32, returnToken: usize,
 ): u32
+
+@external("env", "proxy_get_header_map_pairs")
+export declare function proxy_get_header_map_pairs(map: u32, returnData: usize, returnSize: usize): u32
