@@ -1,6 +1,7 @@
 // @module
 // canary-router configuration: parsed and checked once, in proxy_on_configure.
 // Every problem names its field, e.g. "routes[0].canary_weight_bp: ...".
+import { FilterConfig, invalid } from "../../sdk/assembly/config"
 import { JsonKind, JsonValue, parseConfigObject } from "../../sdk/assembly/json"
 
 export const MISSING_KEY_REQUEST_ID = "request_id"
@@ -20,9 +21,8 @@ export class RouteConfig {
   overrideHeader: string = "x-mesh-variant-override"
 }
 
-export class CanaryConfig {
+export class CanaryConfig extends FilterConfig {
   routes: RouteConfig[] = []
-  error: string = ""
 
   route(model: string): RouteConfig | null {
     for (let i = 0; i < this.routes.length; i++) if (this.routes[i].model == model) return this.routes[i]
@@ -30,10 +30,6 @@ export class CanaryConfig {
   }
 }
 
-function invalid(c: CanaryConfig, field: string, reason: string): CanaryConfig {
-  c.error = field + ": " + reason
-  return c
-}
 
 function isHeaderName(s: string): bool {
   if (s.length == 0) return false

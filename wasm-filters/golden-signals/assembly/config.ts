@@ -1,9 +1,10 @@
 // @module
 // golden-signals configuration, checked once in proxy_on_configure.
+import { FilterConfig, invalid } from "../../sdk/assembly/config"
 import { JsonKind, parseConfigObject } from "../../sdk/assembly/json"
 import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE } from "../../sdk/assembly/telemetry-queue"
 
-export class GoldenConfig {
+export class GoldenConfig extends FilterConfig {
   /** Who is reporting (the Envoy's role: gateway, sidecar of X). */
   service: string = "gateway"
   /** Where the telemetry exporter registered its queue. */
@@ -15,13 +16,8 @@ export class GoldenConfig {
   batchEvents: i32 = 32
   /** The longest an event waits in its worker before going to the queue. */
   flushIntervalMs: i32 = 200
-  error: string = ""
 }
 
-function invalid(c: GoldenConfig, field: string, reason: string): GoldenConfig {
-  c.error = field + ": " + reason
-  return c
-}
 
 const KNOWN = ["service", "exporter_vm_id", "queue_name", "max_pending_events", "batch_events", "flush_interval_ms"]
 

@@ -1,5 +1,6 @@
 // @module
 // payload-sampler configuration, checked once in proxy_on_configure.
+import { FilterConfig, invalid } from "../../sdk/assembly/config"
 import { JsonKind, JsonValue, parseConfigObject } from "../../sdk/assembly/json"
 import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE } from "../../sdk/assembly/telemetry-queue"
 
@@ -11,7 +12,7 @@ export class SampleRoute {
   confidenceThreshold: f64 = 0
 }
 
-export class SamplerConfig {
+export class SamplerConfig extends FilterConfig {
   routes: SampleRoute[] = []
   /** Bytes captured per body; beyond, the sample says truncated. */
   maxCaptureBytes: i32 = 16384
@@ -20,7 +21,6 @@ export class SamplerConfig {
   exporterVmId: string = DEFAULT_EXPORTER_VM_ID
   queueName: string = DEFAULT_QUEUE
   maxPendingEvents: i64 = 10000
-  error: string = ""
 
   route(model: string): SampleRoute | null {
     for (let i = 0; i < this.routes.length; i++) if (this.routes[i].model == model) return this.routes[i]
@@ -28,10 +28,6 @@ export class SamplerConfig {
   }
 }
 
-function invalid(c: SamplerConfig, field: string, reason: string): SamplerConfig {
-  c.error = field + ": " + reason
-  return c
-}
 
 function intIn(v: JsonValue, lo: f64, hi: f64): bool {
   return v.kind == JsonKind.Number && v.number == Math.floor(v.number) && v.number >= lo && v.number <= hi

@@ -1,9 +1,10 @@
 // @module
 // telemetry-exporter configuration, checked once in proxy_on_configure.
+import { FilterConfig, invalid } from "../../sdk/assembly/config"
 import { JsonKind, parseConfigObject } from "../../sdk/assembly/json"
 import { DEFAULT_QUEUE } from "../../sdk/assembly/telemetry-queue"
 
-export class ExporterConfig {
+export class ExporterConfig extends FilterConfig {
   /** Envoy cluster of the local telemetry agent. */
   cluster: string = ""
   path: string = "/v1/events"
@@ -16,13 +17,8 @@ export class ExporterConfig {
   timeoutMs: i32 = 2000
   /** Calls in flight at once; beyond, events wait in the (bounded) queue. */
   maxInFlight: i32 = 2
-  error: string = ""
 }
 
-function invalid(c: ExporterConfig, field: string, reason: string): ExporterConfig {
-  c.error = field + ": " + reason
-  return c
-}
 
 const STRINGS = ["cluster", "path", "authority", "queue_name"]
 const INTEGERS = ["flush_interval_ms", "max_batch_events", "timeout_ms", "max_in_flight"]
