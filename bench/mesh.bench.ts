@@ -61,14 +61,14 @@ async function main() {
   const proxy = await startEnvoy(
     {
       stats_config: { stats_tags: GOLDEN_STATS_TAGS },
-      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'agent' }, TELEMETRY_VM_ID)],
+      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'agent' }, { vmId: TELEMETRY_VM_ID })],
       static_resources: {
         listeners: [
           httpListener('plain', route, []),
           httpListener('filtered', route, [
             ...(FILTERS.includes('canary-router') ? [wasmHttpFilter('canary-router', wasmPath('canary-router'), canary)] : []),
-            ...(FILTERS.includes('payload-sampler') ? [wasmHttpFilter('payload-sampler', wasmPath('payload-sampler'), { routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.5 }] }, TELEMETRY_VM_ID)] : []),
-            ...(FILTERS.includes('golden-signals') ? [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'bench' }, TELEMETRY_VM_ID)] : []),
+            ...(FILTERS.includes('payload-sampler') ? [wasmHttpFilter('payload-sampler', wasmPath('payload-sampler'), { routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.5 }] }, { vmId: TELEMETRY_VM_ID })] : []),
+            ...(FILTERS.includes('golden-signals') ? [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'bench' }, { vmId: TELEMETRY_VM_ID })] : []),
           ]),
         ],
         clusters: [staticCluster('model', port('model')), staticCluster('agent', port('agent'))],

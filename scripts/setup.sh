@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs whatever the project is missing, idempotently: npm packages and the
-# example model repository. Later components add their system parts here.
+# example model repository, Envoy, nats-server and the Wasm filters.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +46,17 @@ if ! .local/venv/bin/python -c "import tritonclient.http, numpy" 2>/dev/null; th
   say "installing tritonclient[http] $TRITONCLIENT_VERSION into .local/venv (for the client compatibility test)"
   .local/venv/bin/pip install --quiet --disable-pip-version-check "tritonclient[http]==$TRITONCLIENT_VERSION" \
     || fail "could not install tritonclient[http]==$TRITONCLIENT_VERSION from PyPI"
+fi
+
+# nats-server with JetStream, from Debian: the local mesh's telemetry bus.
+if ! command -v nats-server >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing nats-server (Debian package)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null; } \
+      || fail "could not install nats-server with apt-get; install it (Debian: apt-get install nats-server, or https://nats.io/download) and run again"
+  else
+    fail "nats-server is missing: install it as root (Debian: apt-get install nats-server, or https://nats.io/download) and run again"
+  fi
 fi
 
 # Example models, when missing or built by older training code.

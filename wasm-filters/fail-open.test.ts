@@ -13,11 +13,6 @@ import { EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter
 import { startUpstream, type Upstream } from '../test/support/upstream.ts'
 import { wasmPath } from './build.ts'
 
-const withPolicy = (filter: ReturnType<typeof wasmHttpFilter>, policy: 'FAIL_OPEN' | 'FAIL_CLOSED') => {
-  ;(filter.typed_config.config as Record<string, unknown>).failure_policy = policy
-  return filter
-}
-
 describe('failure policy in Envoy', () => {
   let upstream: Upstream
   let envoy: RunningEnvoy
@@ -27,8 +22,8 @@ describe('failure policy in Envoy', () => {
     envoy = await startEnvoy({
       static_resources: {
         listeners: [
-          httpListener('open', route, [withPolicy(wasmHttpFilter('trap-open', wasmPath('fixture-trap'), {}), 'FAIL_OPEN')]),
-          httpListener('closed', route, [withPolicy(wasmHttpFilter('trap-closed', wasmPath('fixture-trap'), {}), 'FAIL_CLOSED')]),
+          httpListener('open', route, [wasmHttpFilter('trap-open', wasmPath('fixture-trap'), {}, { failurePolicy: 'FAIL_OPEN' })]),
+          httpListener('closed', route, [wasmHttpFilter('trap-closed', wasmPath('fixture-trap'), {}, { failurePolicy: 'FAIL_CLOSED' })]),
         ],
         clusters: [staticCluster('stable', upstream.port)],
       },
@@ -57,7 +52,7 @@ describe('failure policy in Envoy', () => {
   })
 
   it('FAIL_OPEN still refuses to start with a configuration the filter rejects', async () => {
-    const bad = withPolicy(wasmHttpFilter('canary-router', wasmPath('canary-router'), { routes: [] }), 'FAIL_OPEN')
+    const bad = wasmHttpFilter('canary-router', wasmPath('canary-router'), { routes: [] }, { failurePolicy: 'FAIL_OPEN' })
     const err = await startEnvoy({ static_resources: { listeners: [httpListener('gw', [{ match: { prefix: '/' }, route: { cluster: 'stable' } }], [bad])], clusters: [staticCluster('stable', upstream.port)] } }).then(
       async (e) => {
         await e.stop()

@@ -8,7 +8,7 @@ import { resolve } from 'node:path'
 import { createLogger } from './logger.ts'
 import { startHost } from './server.ts'
 
-const USAGE = `Usage: model-host --models <repository dir> [--port <port>] [--host <address>]
+const USAGE = `Usage: model-host --models <repository dir> [--port <port>] [--host <address>] [--role primary|fallback]
 
 Serves every model in the repository over the Open Inference Protocol (KServe v2 REST).
 
@@ -16,6 +16,8 @@ Options:
   --models <dir>   model repository: <dir>/<model>/config.yaml and <dir>/<model>/<version>/
   --port <port>    port to listen on (default 8000; 0 picks a free one)
   --host <addr>    address to bind (default 127.0.0.1)
+  --role <role>    primary (default), or fallback: answer every request with
+                   the requested model's fallback (the mesh's fallback pool)
   -h, --help       show this help
 
 Environment: LOG_LEVEL (default info).`
@@ -29,6 +31,7 @@ export async function main(argv: string[]): Promise<void> {
         models: { type: 'string' },
         port: { type: 'string', default: '8000' },
         host: { type: 'string', default: '127.0.0.1' },
+        role: { type: 'string', default: 'primary' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -41,14 +44,21 @@ export async function main(argv: string[]): Promise<void> {
     return
   }
   const port = Number(args.port)
-  if (!args.models || !Number.isInteger(port) || port < 0 || port > 65535) {
-    process.stderr.write(`${!args.models ? '--models is required' : `--port must be 0-65535, got "${args.port}"`}\n\n${USAGE}\n`)
+  const problem = !args.models
+    ? '--models is required'
+    : !Number.isInteger(port) || port < 0 || port > 65535
+      ? `--port must be 0-65535, got "${args.port}"`
+      : args.role !== 'primary' && args.role !== 'fallback'
+        ? `--role must be primary or fallback, got "${args.role}"`
+        : undefined
+  if (problem) {
+    process.stderr.write(`${problem}\n\n${USAGE}\n`)
     process.exit(2)
   }
   const logger = createLogger()
   let host
   try {
-    host = await startHost({ models: resolve(args.models), port, hostname: args.host, logger })
+    host = await startHost({ models: resolve(args.models!), port, hostname: args.host, logger, role: args.role as 'primary' | 'fallback' })
   } catch (e) {
     logger.fatal({ err: (e as Error).message }, 'model host could not start')
     process.stderr.write(`model-host: ${(e as Error).message}\n`)

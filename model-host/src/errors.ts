@@ -40,7 +40,8 @@ export class IntegrityError extends Error {
 }
 
 /** Why a batcher gave a request back without running it. */
-export type RejectReason = 'queue_full' | 'deadline' | 'cancelled' | 'runtime_error' | 'unloaded'
+/** Why a request left its model's batcher unanswered, or (`fallback_role`) never went to it. */
+export type RejectReason = 'queue_full' | 'deadline' | 'cancelled' | 'runtime_error' | 'unloaded' | 'fallback_role'
 
 /** A request that left the batcher without a result. */
 export class BatchRejection extends Error {

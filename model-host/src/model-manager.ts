@@ -56,15 +56,26 @@ export interface ModelCounters {
   refused: Partial<Record<RejectReason, number>>
 }
 
+export interface ManagerDeps {
+  emitter: HostEmitter
+  logger: Logger
+  /**
+   * `fallback`: a host in the mesh's fallback pool, which Envoy uses when a
+   * model's own hosts are all down. It answers every request with the
+   * requested model's fallback, marked as such.
+   */
+  role?: 'primary' | 'fallback'
+}
+
 export class ModelManager {
   readonly #repo: string
-  readonly #deps: { emitter: HostEmitter; logger: Logger }
+  readonly #deps: ManagerDeps
   readonly #models = new Map<string, ModelState>()
   readonly counters = new Map<string, ModelCounters>()
   /** Serialises load/unload per model. */
   readonly #locks = new Map<string, Promise<unknown>>()
 
-  constructor(repo: string, deps: { emitter: HostEmitter; logger: Logger }) {
+  constructor(repo: string, deps: ManagerDeps) {
     this.#repo = repo
     this.#deps = deps
   }
@@ -205,6 +216,7 @@ export class ModelManager {
    * primary cannot: its queue is full, the deadline cannot be met, or the run failed.
    */
   async infer(target: LoadedVersion, input: InferInput): Promise<InferOutcome> {
+    if (this.#deps.role === 'fallback') return this.#fallback(target, input, 'fallback_role')
     const expected = target.batcher.estimateCompletionMs(input.rows)
     if (expected !== undefined && performance.now() + expected > input.deadline) {
       return this.#fallback(target, input, 'deadline')
@@ -282,6 +294,8 @@ function refusal(target: LoadedVersion, reason: RejectReason, cause: unknown): I
       return new InferenceError(`${who}: the request deadline cannot be met and no fallback could answer`, 504)
     case 'unloaded':
       return new InferenceError(`${who} was unloaded`, 503, 1)
+    case 'fallback_role':
+      return new InferenceError(`${who}: this host answers only with fallbacks, and the model has none that can answer`, 503)
     default:
       return new InferenceError(`${who}: inference failed: ${String((cause as Error)?.message ?? cause)}`, 500)
   }

@@ -17,6 +17,8 @@ export interface HostOptions {
   hostname?: string
   emitter?: HostEmitter
   logger?: Logger
+  /** See ManagerDeps.role. */
+  role?: 'primary' | 'fallback'
 }
 
 export interface RunningHost {
@@ -33,7 +35,7 @@ const packageVersion = (): string => {
 
 export async function startHost(options: HostOptions): Promise<RunningHost> {
   const logger = options.logger ?? createLogger()
-  const manager = new ModelManager(options.models, { emitter: safeEmitter(options.emitter ?? noopEmitter), logger })
+  const manager = new ModelManager(options.models, { emitter: safeEmitter(options.emitter ?? noopEmitter), logger, role: options.role })
   await manager.loadAll()
   const app = createApp({ manager, logger, version: packageVersion() })
   const hostname = options.hostname ?? '127.0.0.1'
@@ -43,7 +45,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : options.port
   const url = `http://${hostname}:${port}`
-  logger.info({ url, models: manager.models().map((m) => ({ name: m.name, state: m.state, live: m.live, reason: m.reason })) }, 'model host listening')
+  logger.info({ url, role: options.role ?? 'primary', models: manager.models().map((m) => ({ name: m.name, state: m.state, live: m.live, reason: m.reason })) }, 'model host listening')
   return {
     url,
     port,

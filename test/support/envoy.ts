@@ -11,6 +11,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { hcmListener } from '../../mesh-config/src/envoy-resources.ts'
+
+export { routerFilter, staticCluster, TELEMETRY_VM_ID, wasmHttpFilter, wasmService } from '../../mesh-config/src/envoy-resources.ts'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const ENVOY_BIN = join(ROOT, '.local/venv/bin/envoy')
@@ -29,16 +32,6 @@ export async function envoyVersion(): Promise<string> {
   if (!existsSync(ENVOY_BIN)) throw new Error(`Envoy is not installed at ${ENVOY_BIN}: run \`bash scripts/setup.sh\``)
   const { stdout } = await promisify(execFile)(ENVOY_BIN, ['--version'])
   return /\/(\d+\.\d+\.\d+)\//.exec(stdout)?.[1] ?? stdout.trim()
-}
-
-/** A static cluster with one loopback endpoint. */
-export function staticCluster(name: string, port: number) {
-  return {
-    name,
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
-  }
 }
 
 /** Starts Envoy with `bootstrap` (admin and listeners may use port 0) and waits for /ready. */
@@ -110,72 +103,9 @@ export class EnvoyExitError extends Error {
   }
 }
 
-/**
- * An HTTP filter entry running a proxy-wasm module with a JSON configuration.
- * `vmId` defaults to the name; filters that share data or queues with
- * another module must share its VM id (Envoy scopes both by VM id).
- */
-export function wasmHttpFilter(name: string, wasmFile: string, configuration: unknown, vmId = name) {
-  return {
-    name,
-    typed_config: {
-      '@type': 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm',
-      config: {
-        name,
-        root_id: name,
-        configuration: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: JSON.stringify(configuration) },
-        vm_config: { vm_id: vmId, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename: wasmFile } } },
-      },
-    },
-  }
-}
-
-/** The VM id golden-signals and telemetry-exporter share (wasm-filters/sdk/assembly/telemetry-queue.ts). */
-export const TELEMETRY_VM_ID = 'mesh-telemetry'
-
-export const routerFilter = {
-  name: 'envoy.filters.http.router',
-  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
-}
-
 /** A loopback HTTP listener on an ephemeral port. */
 export function httpListener(name: string, routes: unknown[], httpFilters: unknown[]) {
-  return {
-    name,
-    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-    filter_chains: [
-      {
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-              stat_prefix: name,
-              route_config: { name: `${name}-routes`, virtual_hosts: [{ name: 'all', domains: ['*'], routes }] },
-              http_filters: [...httpFilters, routerFilter],
-            },
-          },
-        ],
-      },
-    ],
-  }
-}
-
-/** A singleton Wasm service (envoy.bootstrap.wasm) with its VM id and JSON configuration. */
-export function wasmService(name: string, wasmFile: string, configuration: unknown, vmId = name) {
-  return {
-    name: 'envoy.bootstrap.wasm',
-    typed_config: {
-      '@type': 'type.googleapis.com/envoy.extensions.wasm.v3.WasmService',
-      singleton: true,
-      config: {
-        name,
-        root_id: name,
-        configuration: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: JSON.stringify(configuration) },
-        vm_config: { vm_id: vmId, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename: wasmFile } } },
-      },
-    },
-  }
+  return hcmListener(name, '127.0.0.1', 0, routes, httpFilters)
 }
 
 /** Prometheus text as { name, labels, value } samples. */

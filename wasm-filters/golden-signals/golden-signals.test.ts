@@ -36,7 +36,7 @@ describe('golden-signals in Envoy', () => {
         listeners: [
           httpListener('gateway', routes, [
             wasmHttpFilter('canary-router', wasmPath('canary-router'), canaryConfig),
-            wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'gateway' }, TELEMETRY_VM_ID),
+            wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'gateway' }, { vmId: TELEMETRY_VM_ID }),
           ]),
         ],
         clusters: [staticCluster('stable', stable.port), staticCluster('canary', canary.port)],

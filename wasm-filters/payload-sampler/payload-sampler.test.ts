@@ -73,9 +73,9 @@ describe('payload-sampler in Envoy', () => {
       pii_fields: ['name', 'email', 'ssn'],
     }
     envoy = await startEnvoy({
-      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'agent', flush_interval_ms: 100 }, TELEMETRY_VM_ID)],
+      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'agent', flush_interval_ms: 100 }, { vmId: TELEMETRY_VM_ID })],
       static_resources: {
-        listeners: [httpListener('gateway', [{ match: { prefix: '/' }, route: { cluster: 'model' } }], [wasmHttpFilter('payload-sampler', wasmPath('payload-sampler'), samplerConfig, TELEMETRY_VM_ID)])],
+        listeners: [httpListener('gateway', [{ match: { prefix: '/' }, route: { cluster: 'model' } }], [wasmHttpFilter('payload-sampler', wasmPath('payload-sampler'), samplerConfig, { vmId: TELEMETRY_VM_ID })])],
         clusters: [staticCluster('model', upstream.port), staticCluster('agent', agent.port)],
       },
     })

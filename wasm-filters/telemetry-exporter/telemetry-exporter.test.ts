@@ -45,9 +45,9 @@ describe('telemetry-exporter in Envoy', () => {
     upstream = await startUpstream('stable')
     receiver = await startReceiver()
     envoy = await startEnvoy({
-      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', flush_interval_ms: 100, max_batch_events: 50 }, TELEMETRY_VM_ID)],
+      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', flush_interval_ms: 100, max_batch_events: 50 }, { vmId: TELEMETRY_VM_ID })],
       static_resources: {
-        listeners: [httpListener('gateway', [{ name: 'models', match: { prefix: '/' }, route: { cluster: 'stable' } }], [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'gateway', max_pending_events: 100, batch_events: 8 }, TELEMETRY_VM_ID)])],
+        listeners: [httpListener('gateway', [{ name: 'models', match: { prefix: '/' }, route: { cluster: 'stable' } }], [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'gateway', max_pending_events: 100, batch_events: 8 }, { vmId: TELEMETRY_VM_ID })])],
         clusters: [staticCluster('stable', upstream.port), staticCluster('telemetry-agent', receiver.port)],
       },
     })

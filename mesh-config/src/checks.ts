@@ -1,0 +1,119 @@
+/**
+ * @module
+ * Cross-checks that zod cannot make field by field: names unique, references
+ * resolve, ports distinct, and the routes agree with the model repository.
+ * Pure: the repository arrives already read (see repository-view.ts).
+ */
+import { formatPath, type ConfigPath } from './issues.ts'
+import type { MeshConfig } from './schema.ts'
+
+export interface ModelView {
+  versions: ReadonlySet<string>
+  /** Inputs and outputs as `name:datatype:shape` strings, to compare models. */
+  signature: string
+}
+
+/** What the checks need to know of the model repository, by model name. */
+export type RepositoryView = ReadonlyMap<string, ModelView>
+
+export interface CheckIssue {
+  path: ConfigPath
+  message: string
+}
+
+export function crossCheck(config: MeshConfig, repository: RepositoryView | { error: string }): CheckIssue[] {
+  const issues: CheckIssue[] = []
+  const add = (path: ConfigPath, message: string) => issues.push({ path, message })
+
+  unique(config.hosts.map((h) => h.name), (i, first) => add(['hosts', i, 'name'], `duplicate host name (first at hosts[${first}])`))
+  unique(config.routes.map((r) => r.name), (i, first) => add(['routes', i, 'name'], `duplicate route name (first at routes[${first}])`))
+  unique(config.auth?.api_keys.map((k) => k.client) ?? [], (i, first) => add(['auth', 'api_keys', i, 'client'], `duplicate client (first at auth.api_keys[${first}])`))
+  unique(config.routes.map((r) => matchKey(r.match)), (i, first) => add(['routes', i, 'match'], `same match as routes[${first}]: this route could never be reached`))
+
+  // Every listening port on the machine must be distinct (port 0 lets the OS pick).
+  const ports: [ConfigPath, number][] = [
+    [['gateway', 'port'], config.gateway.port],
+    [['gateway', 'admin_port'], config.gateway.admin_port],
+    [['telemetry', 'agent', 'port'], config.telemetry.agent.port],
+    [['telemetry', 'nats_url'], natsPort(config.telemetry.nats_url)],
+    ...config.hosts.map((h, i): [ConfigPath, number] => [['hosts', i, 'port'], h.port]),
+  ]
+  const seenPorts = new Map<number, ConfigPath>()
+  for (const [path, port] of ports) {
+    if (port === 0) continue
+    const first = seenPorts.get(port)
+    if (first) add(path, `port ${port} is already used by ${formatPath(first)}`)
+    else seenPorts.set(port, path)
+  }
+
+  const hosts = new Map(config.hosts.map((h) => [h.name, h]))
+  const clients = new Set(config.auth?.api_keys.map((k) => k.client) ?? [])
+  const byModel = new Map<string, number>()
+  config.routes.forEach((r, i) => {
+    const at = (...p: (string | number)[]) => ['routes', i, ...p]
+    const pools = [['stable', r.stable.hosts, 'primary'], ['canary', r.canary?.hosts ?? [], 'primary'], ['fallback', r.fallback?.hosts ?? [], 'fallback']] as const
+    for (const [pool, refs, role] of pools) {
+      refs.forEach((ref, j) => {
+        const h = hosts.get(ref)
+        if (!h) add(at(pool, 'hosts', j), `no host named "${ref}" in hosts`)
+        else if (h.role !== role) add(at(pool, 'hosts', j), `host "${ref}" has role ${h.role}; ${pool} hosts need role ${role}`)
+      })
+    }
+    if (r.match.model !== undefined && r.match.model !== r.model) add(at('match', 'model'), `matches model "${r.match.model}" but routes to model "${r.model}"`)
+    // A promoted canary keeps its section at weight 0 until the next one; only a live canary must differ.
+    if (r.canary && r.canary.weight > 0 && r.canary.version === r.stable.version) add(at('canary', 'version'), `is the stable version (${r.stable.version}); a canary with weight needs another version`)
+    if (r.auth) {
+      if (!config.auth) add(at('auth'), 'needs the top-level auth section with api_keys')
+      else r.auth.clients.forEach((c, j) => clients.has(c) || add(at('auth', 'clients', j), `no client "${c}" in auth.api_keys`))
+    }
+    if (r.retries?.per_try_timeout_ms !== undefined && r.retries.per_try_timeout_ms > r.timeout_ms) {
+      add(at('retries', 'per_try_timeout_ms'), `must be at most the route's timeout_ms (${r.timeout_ms})`)
+    }
+    // The canary-router decides per model: routes to one model must agree on its versions and weight.
+    const first = byModel.get(r.model)
+    if (first === undefined) byModel.set(r.model, i)
+    else if (variantsKey(config.routes[first]!) !== variantsKey(r)) add(at('model'), `routes[${first}] also serves "${r.model}" with other versions or canary settings; routes to one model must agree`)
+
+    if ('error' in repository) return
+    const model = repository.get(r.model as string)
+    if (!model) {
+      add(at('model'), `no model "${r.model}" in the repository (have ${[...repository.keys()].join(', ') || 'none'})`)
+      return
+    }
+    for (const v of ['stable', 'canary'] as const) {
+      const version = r[v]?.version
+      if (version !== undefined && !model.versions.has(version)) add(at(v, 'version'), `model "${r.model}" has no version ${version} (have ${[...model.versions].join(', ')})`)
+    }
+    if (r.fallback) {
+      const fb = repository.get(r.fallback.model)
+      if (r.fallback.model === r.model) add(at('fallback', 'model'), 'a model cannot be its own fallback')
+      else if (!fb) add(at('fallback', 'model'), `no model "${r.fallback.model}" in the repository`)
+      else if (fb.signature !== model.signature) add(at('fallback', 'model'), `"${r.fallback.model}" takes or gives other tensors than "${r.model}" (${fb.signature} vs ${model.signature})`)
+    }
+  })
+  if ('error' in repository) add(['repository'], repository.error)
+  return issues
+}
+
+function unique(values: readonly string[], onDuplicate: (index: number, first: number) => void): void {
+  const seen = new Map<string, number>()
+  values.forEach((v, i) => {
+    const first = seen.get(v)
+    if (first !== undefined) onDuplicate(i, first)
+    else seen.set(v, i)
+  })
+}
+
+function matchKey(m: MeshConfig['routes'][number]['match']): string {
+  return m.model !== undefined ? `model:${m.model}` : m.prefix !== undefined ? `prefix:${m.prefix}` : `header:${m.header!.name}=${m.header!.value ?? '*'}`
+}
+
+function variantsKey(r: MeshConfig['routes'][number]): string {
+  const c = r.canary
+  return JSON.stringify([r.stable.version, c?.version, c?.weight, c?.sticky_header, c?.when_missing, c?.allow_override])
+}
+
+function natsPort(url: string): number {
+  const port = /:(\d+)$/.exec(url)?.[1]
+  return port === undefined ? 4222 : Number(port)
+}

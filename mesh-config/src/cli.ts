@@ -1,0 +1,330 @@
+/**
+ * @module
+ * `mesh`: the operators' command line. Every command reads mesh.yaml
+ * (`--config`, default ./mesh.yaml), refuses anything invalid before it
+ * touches the running mesh, and says what it did. Exit codes: 0 done,
+ * 1 invalid config or refused change, 2 bad usage, 3 the mesh could not be
+ * reached or run.
+ */
+import { writeFile, mkdir } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { applyMesh, historyText, type ApplyResult } from './apply.ts'
+import { runDemoTraffic } from './demo-traffic.ts'
+import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from './edit.ts'
+import { diffMesh, meshStatus } from './inspect.ts'
+import { formatIssue } from './issues.ts'
+import { loadMeshFile, parseMesh, type LoadedMesh } from './load.ts'
+import { startLocalMesh } from './local-mesh.ts'
+import { CDS_FILE, discoveryResponse, LDS_FILE, renderMesh } from './render.ts'
+import { defaultActor, readHistory, writeAtomic } from './state.ts'
+
+export const EXIT = { ok: 0, invalid: 1, usage: 2, unavailable: 3 } as const
+
+export interface Io {
+  out(text: string): void
+  err(text: string): void
+}
+
+const stdio: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }
+
+const HELP: Record<string, string> = {
+  '': `Usage: mesh <command> [options]
+
+Commands:
+  validate [config]              check mesh.yaml against the schema and the model repository
+  render [config] --out <dir>    write the Envoy bootstrap and xDS files to <dir>
+  apply [config]                 validate, render and hand the result to the running Envoy
+  diff [config]                  what apply would change
+  status [config]                routes, versions, weights, host health, the config Envoy runs
+  history [config]               every applied config
+  revert <id>                    put a past config back in mesh.yaml and apply it
+  canary set <route> <weight>    canary weight in basis points (2500) or percent (25%)
+  canary promote <route>         the canary becomes stable, weight 0
+  canary rollback <route>        canary weight 0 at once
+  up [config] [--demo]           run the whole local mesh (nats-server, model hosts, Envoy)
+  demo [config]                  send demo traffic through the gateway
+
+Options (every command):
+  -c, --config <file>   mesh.yaml to use (default ./mesh.yaml, or $MESH_CONFIG)
+      --json            machine-readable output
+      --by <name>       who applies (default $MESH_ACTOR or user@host), kept in the history
+  -h, --help            help for a command
+
+Exit codes: 0 done, 1 invalid config or refused change, 2 bad usage, 3 the mesh could not be reached or run.`,
+  validate: 'Usage: mesh validate [config] [--json]\n\nChecks the config: YAML, schema, cross-checks against the model repository.\nPrints every problem as file:line:col: path: reason, and exits 1 if there is one.',
+  render: 'Usage: mesh render [config] --out <dir> [--json]\n\nWrites bootstrap.json, lds.json and cds.json to <dir>; the bootstrap reads the\nxDS files from <dir>. Run Envoy with: envoy -c <dir>/bootstrap.json',
+  apply: 'Usage: mesh apply [config] [--by <name>] [--json]\n\nValidates, renders and writes the xDS files atomically; the running Envoy takes\nthem without a restart. A refused config leaves the running one as it was.',
+  diff: 'Usage: mesh diff [config] [--json]\n\nShows how mesh.yaml differs from the last applied config, and which Envoy\nlisteners and clusters apply would add, change or remove.',
+  status: 'Usage: mesh status [config] [--json]\n\nShows routes with their versions and weights, host health (as Envoy and the\nhosts see it), and whether Envoy runs the config in mesh.yaml.',
+  history: 'Usage: mesh history [config] [--json]\n\nLists applied configs: id, time, who, what, digest of mesh.yaml, Envoy version.',
+  revert: 'Usage: mesh revert <id> [--config <file>] [--by <name>] [--json]\n\nWrites config <id> from the history back to mesh.yaml and applies it.',
+  canary: 'Usage: mesh canary set <route> <weight> | promote <route> | rollback <route> [--json]\n\nEdits mesh.yaml (keeping its comments and layout), validates and applies.\n<weight> is basis points (0-10000) or a percentage (25%).',
+  up: 'Usage: mesh up [config] [--demo]\n\nRuns the whole local mesh from mesh.yaml: nats-server (JetStream), the model\nhosts and Envoy; restarts a child that dies; Ctrl-C stops everything.\n--demo also sends demo traffic.',
+  demo: 'Usage: mesh demo [config] [--seconds <n>] [--rps <n>] [--users <n>]\n\nSends realistic traffic through the gateway: many users (so stickiness shows),\na share of low-confidence inputs.',
+}
+
+export async function run(argv: string[], io: Io = stdio): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        out: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        by: { type: 'string' },
+        demo: { type: 'boolean', default: false },
+        seconds: { type: 'string' },
+        rps: { type: 'string' },
+        users: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    })
+  } catch (e) {
+    io.err(`${(e as Error).message}\n\n${HELP['']}\n`)
+    return EXIT.usage
+  }
+  const { values, positionals } = parsed
+  const [command = '', ...rest] = positionals
+  if (values.help || command === 'help' || command === '') {
+    const topic = command === 'help' ? (rest[0] ?? '') : command
+    io.out(`${HELP[topic] ?? HELP['']}\n`)
+    return values.help || command === 'help' ? EXIT.ok : EXIT.usage
+  }
+  const takesFile = ['validate', 'render', 'apply', 'diff', 'status', 'history', 'up', 'demo'].includes(command)
+  const file = resolve(values.config ?? (takesFile ? rest[0] : undefined) ?? process.env.MESH_CONFIG ?? 'mesh.yaml')
+  const ctx: Ctx = { io, json: values.json!, by: values.by ?? defaultActor(), file }
+  const usage = (message: string) => {
+    io.err(`${message}\n\n${HELP[command] ?? HELP['']}\n`)
+    return EXIT.usage
+  }
+
+  try {
+    switch (command) {
+      case 'validate':
+        return await validate(ctx)
+      case 'render':
+        if (!values.out) return usage('render needs --out <dir>')
+        return await render(ctx, resolve(values.out))
+      case 'apply':
+        return await withMesh(ctx, (mesh) => apply(ctx, mesh, 'apply'))
+      case 'diff':
+        return await withMesh(ctx, (mesh) => diff(ctx, mesh))
+      case 'status':
+        return await withMesh(ctx, (mesh) => status(ctx, mesh))
+      case 'history':
+        return await withMesh(ctx, (mesh) => history(ctx, mesh))
+      case 'revert': {
+        const id = Number(rest[0])
+        if (!Number.isInteger(id) || id < 1) return usage('revert needs the id of a history entry (mesh history lists them)')
+        return await withMesh(ctx, (mesh) => revert(ctx, mesh, id))
+      }
+      case 'canary': {
+        const [action, route, weight] = rest
+        if (action === 'set' && route && weight !== undefined) return await editAndApply(ctx, `canary set ${route} ${weight}`, (text) => setCanaryWeight(text, route, parseWeight(weight)))
+        if (action === 'promote' && route) return await editAndApply(ctx, `canary promote ${route}`, (text) => promoteCanary(text, route).text)
+        if (action === 'rollback' && route) return await editAndApply(ctx, `canary rollback ${route}`, (text) => rollbackCanary(text, route))
+        return usage('canary needs: set <route> <weight> | promote <route> | rollback <route>')
+      }
+      case 'up':
+        return await withMesh(ctx, (mesh) => up(ctx, mesh, values.demo!))
+      case 'demo':
+        return await withMesh(ctx, async (mesh) => {
+          const report = await runDemoTraffic(mesh, { seconds: Number(values.seconds ?? 30), rps: Number(values.rps ?? 50), users: Number(values.users ?? 200), log: (t) => io.err(t) })
+          io.out(`${ctx.json ? JSON.stringify(report) : formatDemoReport(report)}\n`)
+          return report.failed === 0 ? EXIT.ok : EXIT.unavailable
+        })
+      default:
+        return usage(`unknown command "${command}"`)
+    }
+  } catch (e) {
+    if (e instanceof EditError) {
+      io.err(`mesh ${command}: ${e.message}\n`)
+      return EXIT.invalid
+    }
+    io.err(`mesh ${command}: ${(e as Error).message}\n`)
+    return EXIT.unavailable
+  }
+}
+
+interface Ctx {
+  io: Io
+  json: boolean
+  by: string
+  file: string
+}
+
+async function withMesh(ctx: Ctx, body: (mesh: LoadedMesh) => Promise<number>): Promise<number> {
+  const result = await loadMeshFile(ctx.file)
+  if (!result.ok) {
+    reportIssues(ctx, result.issues)
+    return EXIT.invalid
+  }
+  return body(result.mesh)
+}
+
+function reportIssues(ctx: Ctx, issues: Parameters<typeof formatIssue>[0][]): void {
+  if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: false, issues })}\n`)
+  else ctx.io.err(`${issues.map(formatIssue).join('\n')}\n${issues.length} problem${issues.length === 1 ? '' : 's'}; nothing was changed.\n`)
+}
+
+async function validate(ctx: Ctx): Promise<number> {
+  const result = await loadMeshFile(ctx.file)
+  if (!result.ok) {
+    reportIssues(ctx, result.issues)
+    return EXIT.invalid
+  }
+  const c = result.mesh.config
+  if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: true, routes: c.routes.length, hosts: c.hosts.length })}\n`)
+  else ctx.io.out(`${ctx.file}: valid (${c.routes.length} route${c.routes.length === 1 ? '' : 's'}, ${c.hosts.length} host${c.hosts.length === 1 ? '' : 's'})\n`)
+  return EXIT.ok
+}
+
+async function render(ctx: Ctx, out: string): Promise<number> {
+  return withMesh(ctx, async (mesh) => {
+    const rendered = renderMesh(mesh.config, { xdsDir: out })
+    await mkdir(out, { recursive: true })
+    const files = { 'bootstrap.json': rendered.bootstrap, [LDS_FILE]: discoveryResponse('listeners', rendered), [CDS_FILE]: discoveryResponse('clusters', rendered) }
+    for (const [name, body] of Object.entries(files)) await writeFile(join(out, name), `${JSON.stringify(body, null, 2)}\n`)
+    if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: true, version: rendered.version, files: Object.keys(files).map((f) => join(out, f)) })}\n`)
+    else ctx.io.out(`rendered version ${rendered.version} to ${out}: ${Object.keys(files).join(', ')}\nrun: envoy -c ${join(out, 'bootstrap.json')}\n`)
+    return EXIT.ok
+  })
+}
+
+async function apply(ctx: Ctx, mesh: LoadedMesh, action: string): Promise<number> {
+  const result = await applyMesh(mesh, { by: ctx.by, action })
+  report(ctx, result)
+  return result.status === 'refused' ? EXIT.invalid : EXIT.ok
+}
+
+function report(ctx: Ctx, result: ApplyResult): void {
+  if (ctx.json) return ctx.io.out(`${JSON.stringify(result)}\n`)
+  if (result.status === 'unchanged') return ctx.io.out(`unchanged: Envoy config version ${result.version} is already applied\n`)
+  if (result.status === 'refused') return ctx.io.err(`refused: ${result.reason}\nThe running config is unchanged.\n`)
+  const e = result.entry
+  ctx.io.out(`applied #${e.id} (version ${e.version}, mesh.yaml ${e.digest}) by ${e.by}: ${e.action}; Envoy ${result.envoy === 'updated' ? 'runs it now' : 'is not running; it will read it at start'}\n`)
+  if (result.bootstrapChanged) ctx.io.out('note: the bootstrap changed (admin port, workers or telemetry exporter): restart Envoy to take that part\n')
+}
+
+async function diff(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
+  const d = await diffMesh(mesh)
+  if (ctx.json) {
+    ctx.io.out(`${JSON.stringify(d)}\n`)
+  } else {
+    ctx.io.out(d.text || 'mesh.yaml is as last applied\n')
+    for (const r of d.resources) ctx.io.out(`${r.change.padEnd(8)} ${r.kind} ${r.name}\n`)
+    if (d.resources.length === 0) ctx.io.out('Envoy resources: no change\n')
+  }
+  return EXIT.ok
+}
+
+async function status(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
+  const s = await meshStatus(mesh)
+  if (ctx.json) {
+    ctx.io.out(`${JSON.stringify(s)}\n`)
+    return s.envoy.running ? EXIT.ok : EXIT.unavailable
+  }
+  const lines: string[] = []
+  const a = s.config.applied
+  lines.push(`config   ${s.config.file} renders version ${s.config.version}${a ? `; last applied #${a.id} ${a.time} by ${a.by} (${a.action})` : '; never applied'}`)
+  if (s.envoy.running) lines.push(`envoy    ${s.envoy.version} ${s.envoy.state}, runs listeners ${s.envoy.listeners} clusters ${s.envoy.clusters} ${s.envoy.inSync ? '(in sync with mesh.yaml)' : '(NOT in sync: run mesh diff, then mesh apply)'}; admin ${s.envoy.adminUrl}`)
+  else lines.push(`envoy    not reachable at ${s.envoy.adminUrl}`)
+  for (const r of s.routes) {
+    lines.push(`route    ${r.name}: model ${r.model}, stable v${r.stable}${r.canary ? `, canary v${r.canary.version} at ${r.canary.weight / 100}%` : ''}${r.fallback ? `, fallback ${r.fallback}` : ''}`)
+    for (const [cluster, hosts] of Object.entries(r.clusters)) {
+      lines.push(`           ${cluster}: ${hosts.length === 0 ? 'no data' : hosts.map((h) => `${h.address} ${h.healthy ? 'healthy' : `unhealthy (${h.flags})`}`).join(', ')}`)
+    }
+  }
+  for (const h of s.hosts) lines.push(`host     ${h.name} (${h.role}) ${h.url} ${h.ready ? 'ready' : 'NOT ready'}`)
+  ctx.io.out(`${lines.join('\n')}\n`)
+  return s.envoy.running ? EXIT.ok : EXIT.unavailable
+}
+
+async function history(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
+  const entries = await readHistory(mesh.stateDir)
+  if (ctx.json) ctx.io.out(`${JSON.stringify(entries)}\n`)
+  else if (entries.length === 0) ctx.io.out('nothing applied yet\n')
+  else for (const e of entries) ctx.io.out(`${String(e.id).padStart(4)}  ${e.time}  ${e.digest}  ${e.version}  ${e.by}  ${e.action}\n`)
+  return EXIT.ok
+}
+
+async function revert(ctx: Ctx, mesh: LoadedMesh, id: number): Promise<number> {
+  const entries = await readHistory(mesh.stateDir)
+  if (!entries.some((e) => e.id === id)) {
+    ctx.io.err(`mesh revert: no history entry ${id} (have ${entries.map((e) => e.id).join(', ') || 'none'})\n`)
+    return EXIT.invalid
+  }
+  return editAndApply(ctx, `revert ${id}`, async () => historyText(mesh.stateDir, id))
+}
+
+/** Edits mesh.yaml, validates the result, writes it only if valid, then applies. */
+async function editAndApply(ctx: Ctx, action: string, edit: (text: string) => string | Promise<string>): Promise<number> {
+  const current = await loadMeshFile(ctx.file)
+  if (!current.ok) {
+    reportIssues(ctx, current.issues)
+    return EXIT.invalid
+  }
+  const text = await edit(current.mesh.text)
+  const next = await parseMesh(text, ctx.file)
+  if (!next.ok) {
+    reportIssues(ctx, next.issues)
+    return EXIT.invalid
+  }
+  const result = await applyMesh(next.mesh, { by: ctx.by, action })
+  if (result.status !== 'refused') await writeAtomic(ctx.file, text)
+  report(ctx, result)
+  return result.status === 'refused' ? EXIT.invalid : EXIT.ok
+}
+
+async function up(ctx: Ctx, mesh: LoadedMesh, demo: boolean): Promise<number> {
+  const say = (t: string) => ctx.io.err(`[mesh] ${t}\n`)
+  say(`starting the local mesh from ${mesh.file} (logs in ${join(mesh.stateDir, 'logs')})`)
+  const local = await startLocalMesh(mesh, {
+    by: ctx.by,
+    onEvent: (e) => {
+      if (e.kind === 'exited') say(`${e.name} exited (${e.signal ?? `code ${e.code}`}); restarting in ${e.restartInMs} ms`)
+      else if (e.kind === 'healthy') say(`${e.name} is up`)
+    },
+  })
+  const route = mesh.config.routes[0]!
+  const example = join('model-host/examples', `${route.model}-request.json`)
+  ctx.io.out(
+    [
+      '',
+      `The mesh is up. Gateway: ${local.gatewayUrl}`,
+      '',
+      'One inference through the mesh:',
+      `  curl -s ${local.gatewayUrl}/v2/models/${route.model}/infer -H 'content-type: application/json' -H 'x-user-id: alice' -d @${example} -D - `,
+      '',
+      `Envoy admin:  ${local.adminUrl}  (golden signals: ${local.adminUrl}/stats/prometheus)`,
+      `Dashboard:    not built yet (the telemetry collector is the next component)`,
+      `Operate:      npx mesh status | npx mesh canary set ${route.name} 25% | npx mesh canary rollback ${route.name}`,
+      'Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  )
+  const stopped = new Promise<void>((resolveStop) => {
+    const stop = (signal: string) => {
+      say(`${signal}: stopping`)
+      local.stop().then(resolveStop, resolveStop)
+    }
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => stop('SIGTERM'))
+  })
+  if (demo) void runDemoTraffic(mesh, { gatewayUrl: local.gatewayUrl, seconds: Number.POSITIVE_INFINITY, rps: 50, users: 200, log: say, until: stopped })
+  await stopped
+  say('stopped')
+  return EXIT.ok
+}
+
+function formatDemoReport(r: Awaited<ReturnType<typeof runDemoTraffic>>): string {
+  return [
+    `sent ${r.sent} requests in ${r.seconds.toFixed(1)} s from ${r.users} users: ${r.ok} ok, ${r.failed} failed`,
+    `answered by: ${Object.entries(r.byVersion).map(([v, n]) => `${v} ${n}`).join(', ')}`,
+    `users seen on more than one version: ${r.usersOnSeveralVersions}`,
+    `low-confidence answers (< 0.6): ${r.lowConfidence}`,
+  ].join('\n')
+}

@@ -1,0 +1,56 @@
+/**
+ * @module
+ * Operator edits of mesh.yaml (canary set, promote, rollback) through the
+ * yaml package's Document API, so comments, order and layout survive. Pure:
+ * text in, text out; the caller validates and applies the result.
+ */
+import { isMap, parseDocument, type Document } from 'yaml'
+
+export class EditError extends Error {
+  override name = 'EditError'
+}
+
+/** Parses a weight: basis points (`2500`) or a percentage (`25%`, `2.5%`). */
+export function parseWeight(input: string): number {
+  const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(input.trim())
+  if (!m) throw new EditError(`weight "${input}" must be basis points (0-10000) or a percentage such as 25%`)
+  const bp = m[2] ? Math.round(Number(m[1]) * 100) : Number(m[1])
+  if (!Number.isInteger(bp) || bp < 0 || bp > 10_000) throw new EditError(`weight "${input}" must be 0-10000 basis points (0%-100%)`)
+  return bp
+}
+
+export function setCanaryWeight(text: string, route: string, weight: number): string {
+  const doc = parseDocument(text)
+  const i = routeIndex(doc, route)
+  if (!doc.hasIn(['routes', i, 'canary'])) throw new EditError(`route "${route}" has no canary: add routes[${i}].canary (version, weight, hosts) first`)
+  doc.setIn(['routes', i, 'canary', 'weight'], weight)
+  return doc.toString()
+}
+
+/** The canary becomes stable; its weight drops to 0 (the canary section stays for the next one). */
+export function promoteCanary(text: string, route: string): { text: string; version: string } {
+  const doc = parseDocument(text)
+  const i = routeIndex(doc, route)
+  const version = doc.getIn(['routes', i, 'canary', 'version'])
+  if (version === undefined) throw new EditError(`route "${route}" has no canary to promote`)
+  doc.setIn(['routes', i, 'stable', 'version'], version)
+  doc.setIn(['routes', i, 'canary', 'weight'], 0)
+  return { text: doc.toString(), version: String(version) }
+}
+
+/** Weight 0 at once: every caller back on stable. */
+export function rollbackCanary(text: string, route: string): string {
+  return setCanaryWeight(text, route, 0)
+}
+
+function routeIndex(doc: Document, route: string): number {
+  if (doc.errors.length > 0) throw new EditError(`the config is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`)
+  const routes = doc.get('routes')
+  const items = routes && typeof routes === 'object' && 'items' in routes ? (routes.items as unknown[]) : []
+  const i = items.findIndex((r) => isMap(r) && r.get('name') === route)
+  if (i < 0) {
+    const names = items.flatMap((r) => (isMap(r) ? [String(r.get('name'))] : []))
+    throw new EditError(`no route "${route}" (routes: ${names.join(', ') || 'none'})`)
+  }
+  return i
+}

@@ -1,0 +1,96 @@
+/**
+ * @module
+ * Small builders for the Envoy v3 resources the mesh uses, shared by the
+ * renderer, the tests and the benchmarks. Plain JSON objects: Envoy checks
+ * them (`envoy --mode validate` in the tests).
+ */
+
+const TYPE = 'type.googleapis.com/'
+
+/** The VM id the telemetry producers (golden-signals, payload-sampler) and the exporter share: Envoy scopes shared data and queues by VM id (wasm-filters/sdk/assembly/telemetry-queue.ts). */
+export const TELEMETRY_VM_ID = 'mesh-telemetry'
+
+export const routerFilter = {
+  name: 'envoy.filters.http.router',
+  typed_config: { '@type': `${TYPE}envoy.extensions.filters.http.router.v3.Router` },
+}
+
+export function socketAddress(address: string, port: number) {
+  return { socket_address: { address, port_value: port } }
+}
+
+/** `1500` → `"1.5s"`, Envoy's Duration in JSON. */
+export function duration(ms: number): string {
+  return `${ms / 1000}s`
+}
+
+/** A static cluster over loopback endpoints (`port` or `[address, port]` pairs). */
+export function staticCluster(name: string, endpoints: number | readonly (readonly [string, number])[], extra: Record<string, unknown> = {}) {
+  const list = typeof endpoints === 'number' ? [['127.0.0.1', endpoints] as const] : endpoints
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: list.map(([address, port]) => ({ endpoint: { address: socketAddress(address, port) } })) }] },
+    ...extra,
+  }
+}
+
+interface PluginOptions {
+  /** Defaults to the name; modules that share data or queues with another must share its VM id. */
+  vmId?: string
+  /** What Envoy does when the VM has failed: the mesh serves on (FAIL_OPEN); tests may choose otherwise. */
+  failurePolicy?: 'FAIL_OPEN' | 'FAIL_CLOSED'
+}
+
+function pluginConfig(name: string, wasmFile: string, configuration: unknown, options: PluginOptions) {
+  return {
+    name,
+    root_id: name,
+    configuration: { '@type': `${TYPE}google.protobuf.StringValue`, value: JSON.stringify(configuration) },
+    vm_config: { vm_id: options.vmId ?? name, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename: wasmFile } } },
+    ...(options.failurePolicy ? { failure_policy: options.failurePolicy } : {}),
+  }
+}
+
+/** An HTTP filter running a proxy-wasm module with a JSON configuration. */
+export function wasmHttpFilter(name: string, wasmFile: string, configuration: unknown, options: PluginOptions = {}) {
+  return {
+    name,
+    typed_config: { '@type': `${TYPE}envoy.extensions.filters.http.wasm.v3.Wasm`, config: pluginConfig(name, wasmFile, configuration, options) },
+  }
+}
+
+/** A singleton Wasm service (envoy.bootstrap.wasm), for the bootstrap's bootstrap_extensions. */
+export function wasmService(name: string, wasmFile: string, configuration: unknown, options: PluginOptions = {}) {
+  return {
+    name: 'envoy.bootstrap.wasm',
+    typed_config: { '@type': `${TYPE}envoy.extensions.wasm.v3.WasmService`, singleton: true, config: pluginConfig(name, wasmFile, configuration, options) },
+  }
+}
+
+/** An HTTP connection manager listener with one catch-all virtual host. */
+export function hcmListener(name: string, address: string, port: number, routes: unknown[], httpFilters: unknown[], extra: Record<string, unknown> = {}) {
+  return {
+    name,
+    address: socketAddress(address, port),
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': `${TYPE}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
+              stat_prefix: name,
+              route_config: { name: `${name}-routes`, virtual_hosts: [{ name: 'all', domains: ['*'], routes }] },
+              http_filters: [...httpFilters, routerFilter],
+              ...extra,
+            },
+          },
+        ],
+      },
+    ],
+  }
+}
+
+export const typed = (type: string, body: Record<string, unknown>) => ({ '@type': `${TYPE}${type}`, ...body })

@@ -1,0 +1,92 @@
+/**
+ * @module
+ * Read-only views for operators: what would change (`mesh diff`) and what
+ * runs now (`mesh status`).
+ */
+import { createTwoFilesPatch } from 'diff'
+import { join } from 'node:path'
+import { adminFor, renderFor } from './apply.ts'
+import type { LoadedMesh } from './load.ts'
+import { CDS_FILE, LDS_FILE } from './render.ts'
+import { paths, readHistory, readIfExists } from './state.ts'
+
+export interface MeshDiff {
+  /** Unified diff of the last applied mesh.yaml against the file now. */
+  text: string
+  /** Envoy resources by kind and name. */
+  resources: { kind: 'listener' | 'cluster'; name: string; change: 'added' | 'removed' | 'changed' }[]
+  version: { applied?: string; now: string }
+}
+
+export async function diffMesh(mesh: LoadedMesh): Promise<MeshDiff> {
+  const p = paths(mesh.stateDir)
+  const last = (await readHistory(mesh.stateDir)).at(-1)
+  const appliedText = last ? ((await readIfExists(p.historyText(last.id))) ?? '') : ''
+  const text = appliedText === mesh.text ? '' : createTwoFilesPatch(last ? `applied #${last.id}` : '(nothing applied)', mesh.file, appliedText, mesh.text, undefined, undefined, { context: 2 })
+  const rendered = renderFor(mesh)
+  const resources: MeshDiff['resources'] = []
+  for (const [kind, file, now] of [['listener', LDS_FILE, rendered.listeners], ['cluster', CDS_FILE, rendered.clusters]] as const) {
+    const before = new Map<string, string>()
+    const applied = await readIfExists(join(p.xdsDir, file))
+    for (const r of applied ? (JSON.parse(applied) as { resources: Record<string, unknown>[] }).resources : []) {
+      const { ['@type']: _type, ...rest } = r
+      before.set(String(rest.name), JSON.stringify(rest))
+    }
+    for (const r of now) {
+      const name = String(r.name)
+      const old = before.get(name)
+      if (old === undefined) resources.push({ kind, name, change: 'added' })
+      else if (old !== JSON.stringify(r)) resources.push({ kind, name, change: 'changed' })
+      before.delete(name)
+    }
+    for (const name of before.keys()) resources.push({ kind, name, change: 'removed' })
+  }
+  return { text, resources, version: { applied: last?.version, now: rendered.version } }
+}
+
+export interface MeshStatus {
+  config: { file: string; version: string; applied?: { id: number; time: string; by: string; action: string; version: string } }
+  envoy: { running: false; adminUrl: string } | { running: true; adminUrl: string; version: string; state: string; listeners?: string; clusters?: string; inSync: boolean }
+  routes: { name: string; model: string; stable: string; canary?: { version: string; weight: number }; fallback?: string; clusters: Record<string, { address: string; healthy: boolean; flags: string }[]> }[]
+  hosts: { name: string; role: string; url: string; ready: boolean }[]
+}
+
+export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
+  const rendered = renderFor(mesh)
+  const last = (await readHistory(mesh.stateDir)).at(-1)
+  const admin = await adminFor(mesh)
+  const running = await admin.reachable()
+  const health = running ? await admin.clusterHealth() : new Map()
+  let envoy: MeshStatus['envoy'] = { running: false, adminUrl: admin.url }
+  if (running) {
+    const [info, xds] = await Promise.all([admin.serverInfo(), admin.xdsState()])
+    envoy = { running: true, adminUrl: admin.url, ...info, listeners: xds.listeners, clusters: xds.clusters, inSync: xds.listeners === rendered.version && xds.clusters === rendered.version }
+  }
+  const hosts = await Promise.all(
+    mesh.config.hosts.map(async (h) => {
+      const url = `http://${h.address}:${h.port}`
+      const ready = await fetch(`${url}/v2/health/ready`, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.ok,
+        () => false,
+      )
+      return { name: h.name, role: h.role, url, ready }
+    }),
+  )
+  const routes = mesh.config.routes.map((r) => {
+    const names = [`${r.name}.stable`, ...(r.canary ? [`${r.name}.canary`] : []), ...(r.fallback ? [`${r.name}.fallback`] : [])]
+    return {
+      name: r.name,
+      model: r.model,
+      stable: r.stable.version,
+      ...(r.canary ? { canary: { version: r.canary.version, weight: r.canary.weight } } : {}),
+      ...(r.fallback ? { fallback: r.fallback.model } : {}),
+      clusters: Object.fromEntries(names.map((n) => [n, health.get(n) ?? []])),
+    }
+  })
+  return {
+    config: { file: mesh.file, version: rendered.version, ...(last ? { applied: { id: last.id, time: last.time, by: last.by, action: last.action, version: last.version } } : {}) },
+    envoy,
+    routes,
+    hosts,
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * @module
+ * Reads mesh.yaml and reports every problem at once, in a stable order:
+ * YAML syntax, then the schema, then the cross-checks against the whole
+ * file and the model repository. Nothing is applied unless this comes back
+ * without issues.
+ */
+import { readFile } from 'node:fs/promises'
+import { dirname, isAbsolute, relative, resolve } from 'node:path'
+import { LineCounter, parseDocument } from 'yaml'
+import { listModels, listVersions, readEntryConfig } from '../../model-host/src/repository/repository.ts'
+import { crossCheck, type RepositoryView } from './checks.ts'
+import { formatIssue, sortIssues, SourceMap, type ConfigIssue } from './issues.ts'
+import { meshConfigSchema, type MeshConfig } from './schema.ts'
+
+export interface LoadedMesh {
+  config: MeshConfig
+  /** The file as written, for history and digests. */
+  text: string
+  file: string
+  /** Absolute paths the config names relative to its file. */
+  repositoryDir: string
+  stateDir: string
+}
+
+export type LoadResult = { ok: true; mesh: LoadedMesh } | { ok: false; issues: ConfigIssue[] }
+
+/** Thrown by commands that need a valid config; the message lists every issue. */
+export class MeshConfigError extends Error {
+  override name = 'MeshConfigError'
+  constructor(readonly issues: ConfigIssue[]) {
+    super(issues.map(formatIssue).join('\n'))
+  }
+}
+
+export async function loadMeshFile(file: string): Promise<LoadResult> {
+  const shown = displayName(file)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (e) {
+    return { ok: false, issues: [{ file: shown, line: 1, col: 1, path: '', message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }] }
+  }
+  return parseMesh(text, file)
+}
+
+/** Validates `text` as the contents of `file` (relative paths resolve against the file's folder). */
+export async function parseMesh(text: string, file: string): Promise<LoadResult> {
+  const shown = displayName(file)
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    const issues = doc.errors.map((e) => {
+      const pos = e.linePos?.[0] ?? { line: 1, col: 1 }
+      return { file: shown, line: pos.line, col: pos.col, path: '', message: `invalid YAML: ${e.message.split('\n')[0]}` }
+    })
+    return { ok: false, issues: sortIssues(issues) }
+  }
+  const source = new SourceMap(shown, doc, lines)
+  const parsed = meshConfigSchema.safeParse(doc.toJS())
+  if (!parsed.success) {
+    return { ok: false, issues: sortIssues(parsed.error.issues.map((i) => source.issue(i.path as (string | number)[], messageOf(i)))) }
+  }
+  const config = parsed.data
+  const base = dirname(resolve(file))
+  const repositoryDir = resolve(base, config.repository)
+  const issues = crossCheck(config, await readRepositoryView(repositoryDir)).map((i) => source.issue(i.path, i.message))
+  if (issues.length > 0) return { ok: false, issues: sortIssues(issues) }
+  return { ok: true, mesh: { config, text, file: resolve(file), repositoryDir, stateDir: resolve(base, config.state_dir) } }
+}
+
+/** Like loadMeshFile, for commands that cannot go on without a valid config. */
+export async function requireMesh(file: string): Promise<LoadedMesh> {
+  const result = await loadMeshFile(file)
+  if (!result.ok) throw new MeshConfigError(result.issues)
+  return result.mesh
+}
+
+/** What the cross-checks need from the model repository: versions and tensor signatures. */
+export async function readRepositoryView(dir: string): Promise<RepositoryView | { error: string }> {
+  let entries
+  try {
+    entries = await listModels(dir)
+  } catch (e) {
+    return { error: `cannot read the model repository ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (npm run models:build builds the example one)` }
+  }
+  const view = new Map<string, { versions: Set<string>; signature: string }>()
+  for (const entry of entries) {
+    try {
+      const config = await readEntryConfig(entry)
+      const tensors = (ts: typeof config.inputs) => ts.map((t) => `${t.name}:${t.datatype}:[${t.shape.join(',')}]`).join(' ')
+      view.set(entry.name, { versions: new Set(await listVersions(entry.dir)), signature: `${tensors(config.inputs)} -> ${tensors(config.outputs)}` })
+    } catch {
+      // A model whose own config is broken is the host's to report; routes to it fail as "no model".
+    }
+  }
+  return view
+}
+
+/** zod's messages, phrased for operators. */
+function messageOf(issue: { code: string; message: string; keys?: string[]; expected?: string; input?: unknown }): string {
+  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys!.length > 1 ? 's' : ''} ${issue.keys!.map((k) => `"${k}"`).join(', ')}`
+  if (issue.code === 'invalid_type' && issue.input === undefined) return `required (${issue.expected})`
+  if (issue.code === 'invalid_type') return `must be ${issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'a mapping' : `a ${issue.expected}`}, got ${describe(issue.input)}`
+  return issue.message
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'a list'
+  if (typeof v === 'object') return 'a mapping'
+  return `${typeof v} ${JSON.stringify(v)}`
+}
+
+function displayName(file: string): string {
+  const rel = relative(process.cwd(), resolve(file))
+  return rel.startsWith('..') || isAbsolute(rel) ? resolve(file) : rel
+}

@@ -1,0 +1,124 @@
+/**
+ * @module
+ * The whole mesh on this machine, from mesh.yaml: nats-server with
+ * JetStream, the model hosts, and Envoy with the rendered config. Each is a
+ * supervised child; `mesh up` (npm start) runs this until Ctrl-C.
+ */
+import { rm } from 'node:fs/promises'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { adminFor, applyMesh } from './apply.ts'
+import type { LoadedMesh } from './load.ts'
+import { paths } from './state.ts'
+import { Supervisor, type ChildSpec, type SupervisorEvent } from './supervisor.ts'
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+export const ENVOY_BIN = join(ROOT, '.local/venv/bin/envoy')
+const MODEL_HOST_BIN = join(ROOT, 'bin/model-host.mjs')
+
+export interface LocalMesh {
+  supervisor: Supervisor
+  gatewayUrl: string
+  adminUrl: string
+  stop(): Promise<void>
+}
+
+export interface StartOptions {
+  by: string
+  onEvent?: (e: SupervisorEvent) => void
+  /** nats-server binary (default: from PATH). */
+  natsServer?: string
+}
+
+export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): Promise<LocalMesh> {
+  const { config, stateDir } = mesh
+  const p = paths(stateDir)
+  // Render and write what Envoy will read; recorded in the history like any apply.
+  const applied = await applyMesh(mesh, { by: options.by, action: 'up' })
+  if (applied.status === 'refused') throw new Error(`cannot render the mesh: ${applied.reason}`)
+
+  const supervisor = new Supervisor(join(stateDir, 'logs'), options.onEvent)
+  try {
+    const nats = new URL(config.telemetry.nats_url.replace(/^nats:/, 'http:'))
+    const natsPort = Number(nats.port || 4222)
+    await supervisor.start({
+      name: 'nats',
+      command: options.natsServer ?? 'nats-server',
+      args: ['--jetstream', '--store_dir', join(stateDir, 'nats'), '--addr', nats.hostname, '--port', String(natsPort), '--server_name', 'mesh-local'],
+      healthy: () => natsReady(nats.hostname, natsPort),
+    })
+    await Promise.all(
+      config.hosts.map((h) =>
+        supervisor.start(
+          {
+            name: `host-${h.name}`,
+            command: process.execPath,
+            args: [MODEL_HOST_BIN, '--models', mesh.repositoryDir, '--port', String(h.port), '--host', h.address, '--role', h.role],
+            healthy: () => httpOk(`http://${h.address}:${h.port}/v2/health/ready`),
+            env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+          },
+          120_000,
+        ),
+      ),
+    )
+    const envoy: ChildSpec = {
+      name: 'envoy',
+      command: ENVOY_BIN,
+      args: [
+        '-c', p.bootstrap,
+        '--admin-address-path', p.adminAddress,
+        '--disable-hot-restart',
+        '--concurrency', String(config.gateway.workers),
+        // On a listener change, connections to the old listener are told to close
+        // at their next response, so every caller is on the new config within moments.
+        '--drain-strategy', 'immediate',
+        '--drain-time-s', '5',
+        '--log-level', 'warn',
+        '--component-log-level', 'wasm:info',
+      ],
+      healthy: async () => (await adminFor(mesh)).reachable(),
+    }
+    await rm(p.adminAddress, { force: true })
+    await supervisor.start(envoy)
+    const admin = await adminFor(mesh)
+    const gatewayPort = config.gateway.port || (await listenerPort(admin.url, 'gateway'))
+    return {
+      supervisor,
+      gatewayUrl: `http://${config.gateway.address}:${gatewayPort}`,
+      adminUrl: admin.url,
+      stop: () => supervisor.stop(),
+    }
+  } catch (e) {
+    await supervisor.stop()
+    throw e
+  }
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  return fetch(url, { signal: AbortSignal.timeout(1000) }).then(
+    (r) => r.ok,
+    () => false,
+  )
+}
+
+/** nats-server greets every client with an INFO line. */
+function natsReady(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.once('data', (d) => done(d.toString().startsWith('INFO ')))
+    socket.once('error', () => done(false))
+  })
+}
+
+async function listenerPort(adminUrl: string, name: string): Promise<number> {
+  const body = (await fetch(`${adminUrl}/listeners?format=json`).then((r) => r.json())) as { listener_statuses: { name: string; local_address: { socket_address: { port_value: number } } }[] }
+  const port = body.listener_statuses.find((l) => l.name === name)?.local_address.socket_address.port_value
+  if (!port) throw new Error(`Envoy has no listener "${name}"`)
+  return port
+}

@@ -1,0 +1,263 @@
+/**
+ * @module
+ * mesh.yaml → Envoy. Pure: the same config renders the same bytes. The
+ * output is a bootstrap (admin on loopback, stats tags, the telemetry
+ * exporter service) that reads listeners and clusters from two files,
+ * file-based xDS (LDS and CDS through path_config_source), so a changed
+ * mesh reaches a running Envoy by replacing those files.
+ *
+ * Per route, Envoy's route table holds two entries under the route's name:
+ * `x-mesh-variant: canary` (set by the canary-router filter) → the canary
+ * cluster, anything else → the stable cluster. Each entry rewrites the OIP
+ * infer path to the variant's version, so the hosts need no routing logic.
+ * With a fallback, each variant's cluster is an aggregate of its own pool
+ * and the fallback pool: Envoy moves traffic to the fallback hosts when
+ * the pool has no healthy host left (health checks, outlier detection).
+ */
+import { createHash } from 'node:crypto'
+import { join } from 'node:path'
+import * as H from '../../contracts/headers.ts'
+import { wasmPath } from '../../wasm-filters/build.ts'
+import { GOLDEN_STATS_TAGS } from '../../wasm-filters/golden-signals/stats-tags.ts'
+import { duration, hcmListener, socketAddress, staticCluster, TELEMETRY_VM_ID, typed, wasmHttpFilter, wasmService } from './envoy-resources.ts'
+import type { Host, MeshConfig, Route } from './schema.ts'
+
+export const GATEWAY_LISTENER = 'gateway'
+export const AGENT_CLUSTER = 'telemetry-agent'
+export const LDS_FILE = 'lds.json'
+export const CDS_FILE = 'cds.json'
+
+export interface RenderOptions {
+  /** Where the LDS and CDS files live (the bootstrap names them). */
+  xdsDir: string
+  /** Resolves a filter name to its .wasm file; defaults to wasm-filters/build/. */
+  wasmFile?: (filter: string) => string
+  /** API keys from `key_env` variables. */
+  env?: Record<string, string | undefined>
+}
+
+export interface RenderedMesh {
+  bootstrap: Record<string, unknown>
+  listeners: Record<string, unknown>[]
+  clusters: Record<string, unknown>[]
+  /** Digest of listeners and clusters: the xDS version_info Envoy reports back. */
+  version: string
+}
+
+type Variant = 'stable' | 'canary'
+
+export function renderMesh(config: MeshConfig, options: RenderOptions): RenderedMesh {
+  const wasmFile = options.wasmFile ?? wasmPath
+  const listeners = [renderGateway(config, wasmFile, options.env ?? process.env)]
+  const clusters = renderClusters(config)
+  const version = createHash('sha256').update(JSON.stringify({ listeners, clusters })).digest('hex').slice(0, 16)
+  const pathSource = (file: string) => ({ resource_api_version: 'V3', path_config_source: { path: join(options.xdsDir, file) } })
+  const bootstrap = {
+    node: { id: `${config.gateway.service}-envoy`, cluster: config.gateway.service },
+    admin: { address: socketAddress('127.0.0.1', config.gateway.admin_port) },
+    stats_config: { stats_tags: GOLDEN_STATS_TAGS },
+    dynamic_resources: { lds_config: pathSource(LDS_FILE), cds_config: pathSource(CDS_FILE) },
+    bootstrap_extensions: [
+      wasmService('telemetry-exporter', wasmFile('telemetry-exporter'), { cluster: AGENT_CLUSTER }, { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN' }),
+    ],
+  }
+  return { bootstrap, listeners, clusters, version }
+}
+
+/** An xDS file: a DiscoveryResponse Envoy reads from disk. */
+export function discoveryResponse(kind: 'listeners' | 'clusters', rendered: RenderedMesh) {
+  const type = kind === 'listeners' ? 'envoy.config.listener.v3.Listener' : 'envoy.config.cluster.v3.Cluster'
+  return { version_info: rendered.version, resources: rendered[kind].map((r) => typed(type, r)) }
+}
+
+function renderGateway(config: MeshConfig, wasmFile: (filter: string) => string, env: Record<string, string | undefined>) {
+  const telemetry = { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN' } as const
+  const sampled = config.routes.filter((r) => r.sampling && (r.sampling.rate_bp > 0 || r.sampling.confidence_threshold > 0))
+  const filters: unknown[] = []
+  if (config.routes.some((r) => r.rate_limit)) {
+    // Off unless a route turns it on with its own bucket.
+    filters.push({ name: LOCAL_RATELIMIT, typed_config: typed(LOCAL_RATELIMIT_TYPE, { stat_prefix: 'gateway_rate_limit' }) })
+  }
+  if (config.auth) {
+    const credentials = config.auth.api_keys.map((k) => ({ client: k.client, key: k.key ?? requireEnv(env, k.key_env!) }))
+    filters.push({ name: API_KEY_AUTH, typed_config: typed(API_KEY_AUTH_TYPE, { credentials, key_sources: [{ header: config.auth.header }] }) })
+  }
+  filters.push(wasmHttpFilter('canary-router', wasmFile('canary-router'), canaryRouterConfig(config), { failurePolicy: 'FAIL_OPEN' }))
+  if (sampled.length > 0) filters.push(wasmHttpFilter('payload-sampler', wasmFile('payload-sampler'), payloadSamplerConfig(config, sampled), telemetry))
+  filters.push(wasmHttpFilter('golden-signals', wasmFile('golden-signals'), { service: config.gateway.service }, telemetry))
+
+  const routes = config.routes.flatMap((r) => (r.canary ? [envoyRoute(config, r, 'canary'), envoyRoute(config, r, 'stable')] : [envoyRoute(config, r, 'stable')]))
+  return hcmListener(GATEWAY_LISTENER, config.gateway.address, config.gateway.port, routes, filters, {
+    // Callers' ids are kept (the correlation id everywhere); Envoy makes one when absent.
+    preserve_external_request_id: true,
+    common_http_protocol_options: { idle_timeout: '60s' },
+  })
+}
+
+function envoyRoute(config: MeshConfig, r: Route, variant: Variant) {
+  const version = variant === 'canary' ? r.canary!.version : r.stable.version
+  const model = escapeRegex(r.model)
+  const headers = variant === 'canary' ? [{ name: H.MESH_VARIANT, string_match: { exact: 'canary' } }] : []
+  const perFilter: Record<string, unknown> = {}
+  if (r.rate_limit) {
+    const pct = { default_value: { numerator: 100, denominator: 'HUNDRED' }, runtime_key: `mesh.rate_limit.${r.name}` }
+    perFilter[LOCAL_RATELIMIT] = typed(LOCAL_RATELIMIT_TYPE, {
+      stat_prefix: `route_${r.name}`,
+      token_bucket: { max_tokens: r.rate_limit.burst ?? r.rate_limit.requests_per_second, tokens_per_fill: r.rate_limit.requests_per_second, fill_interval: '1s' },
+      filter_enabled: pct,
+      filter_enforced: pct,
+    })
+  }
+  if (config.auth) {
+    perFilter[API_KEY_AUTH] = r.auth ? typed(API_KEY_AUTH_PER_ROUTE_TYPE, { allowed_clients: r.auth.clients }) : typed('envoy.config.route.v3.FilterConfig', { disabled: true })
+  }
+  return {
+    // Both entries carry the mesh route's name: golden-signals labels by it.
+    name: r.name,
+    match: { ...pathMatch(r), ...(headers.length > 0 || r.match.header ? { headers: [...headers, ...headerMatch(r)] } : {}) },
+    route: {
+      cluster: clusterName(r, variant),
+      timeout: duration(r.timeout_ms),
+      regex_rewrite: { pattern: { regex: `^/v2/models/${model}(?:/versions/[^/]+)?/infer$` }, substitution: `/v2/models/${r.model}/versions/${version}/infer` },
+      ...(r.retries || r.fallback ? { retry_policy: retryPolicy(r) } : {}),
+    },
+    ...(Object.keys(perFilter).length > 0 ? { typed_per_filter_config: perFilter } : {}),
+  }
+}
+
+function pathMatch(r: Route) {
+  if (r.match.model !== undefined) return { path_separated_prefix: `/v2/models/${r.match.model}` }
+  return { prefix: r.match.prefix ?? '/' }
+}
+
+function headerMatch(r: Route) {
+  const h = r.match.header
+  if (!h) return []
+  return [h.value === undefined ? { name: h.name, present_match: true } : { name: h.name, string_match: { exact: h.value } }]
+}
+
+/**
+ * The route's retries. With a fallback, a failed attempt is retried at the
+ * next priority of the aggregate cluster (the fallback pool), so a request
+ * whose host just died is answered by the fallback instead of failing.
+ */
+function retryPolicy(r: Route) {
+  const retryOn = new Set(r.retries?.retry_on ?? [])
+  if (r.fallback) for (const c of ['connect-failure', 'refused-stream', 'reset'] as const) retryOn.add(c)
+  return {
+    retry_on: [...retryOn].join(','),
+    num_retries: Math.max(r.retries?.attempts ?? 0, r.fallback ? 1 : 0),
+    ...(r.retries?.per_try_timeout_ms ? { per_try_timeout: duration(r.retries.per_try_timeout_ms) } : {}),
+    retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: typed('envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate', {}) }],
+    host_selection_retry_max_attempts: 3,
+    ...(r.fallback
+      ? { retry_priority: { name: 'envoy.retry_priorities.previous_priorities', typed_config: typed('envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig', { update_frequency: 1 }) } }
+      : {}),
+  }
+}
+
+/** The cluster a variant's requests go to: its pool, or the aggregate of its pool and the fallback pool. */
+export function clusterName(r: Route, variant: Variant): string {
+  return r.fallback ? `${r.name}.${variant}-or-fallback` : `${r.name}.${variant}`
+}
+
+function renderClusters(config: MeshConfig) {
+  const hosts = new Map(config.hosts.map((h) => [h.name, h]))
+  const clusters: Record<string, unknown>[] = []
+  for (const r of config.routes) {
+    const pools: [string, readonly string[]][] = [[`${r.name}.stable`, r.stable.hosts]]
+    if (r.canary) pools.push([`${r.name}.canary`, r.canary.hosts])
+    if (r.fallback) pools.push([`${r.name}.fallback`, r.fallback.hosts])
+    for (const [name, refs] of pools) clusters.push(hostPool(name, refs.map((ref) => hosts.get(ref)!), r))
+    if (r.fallback) {
+      for (const variant of r.canary ? (['stable', 'canary'] as const) : (['stable'] as const)) {
+        clusters.push({
+          name: clusterName(r, variant),
+          connect_timeout: '1s',
+          lb_policy: 'CLUSTER_PROVIDED',
+          cluster_type: { name: 'envoy.clusters.aggregate', typed_config: typed('envoy.extensions.clusters.aggregate.v3.ClusterConfig', { clusters: [`${r.name}.${variant}`, `${r.name}.fallback`] }) },
+        })
+      }
+    }
+  }
+  clusters.push(staticCluster(AGENT_CLUSTER, [[config.telemetry.agent.address, config.telemetry.agent.port]]))
+  return clusters
+}
+
+function hostPool(name: string, hosts: Host[], r: Route) {
+  const od = r.outlier_detection
+  return staticCluster(
+    name,
+    hosts.map((h) => [h.address, h.port] as const),
+    {
+      connect_timeout: '0.5s',
+      // Active checks against the host's readiness: a stopped host leaves its pool within seconds, traffic or not.
+      health_checks: [{ timeout: '1s', interval: '2s', unhealthy_threshold: 2, healthy_threshold: 1, http_health_check: { path: '/v2/health/ready' } }],
+      ...(od
+        ? {
+            outlier_detection: {
+              consecutive_5xx: od.consecutive_5xx,
+              interval: duration(od.interval_ms),
+              base_ejection_time: duration(od.base_ejection_ms),
+              max_ejection_percent: od.max_ejection_percent,
+            },
+          }
+        : {}),
+      ...(r.retries
+        ? { circuit_breakers: { thresholds: [{ priority: 'DEFAULT', retry_budget: { budget_percent: { value: r.retries.budget_percent }, min_retry_concurrency: 3 } }] } }
+        : {}),
+    },
+  )
+}
+
+function canaryRouterConfig(config: MeshConfig) {
+  const seen = new Set<string>()
+  const routes = []
+  for (const r of config.routes) {
+    // Routes to one model agree on its variants (checks.ts): one entry per model.
+    if (seen.has(r.model)) continue
+    seen.add(r.model)
+    const c = r.canary
+    routes.push({
+      model: r.model,
+      stable_version: r.stable.version,
+      canary_version: c?.version ?? r.stable.version,
+      canary_weight_bp: c?.weight ?? 0,
+      sticky_header: c?.sticky_header ?? 'x-user-id',
+      missing_key: c?.when_missing ?? 'request_id',
+      allow_override: c?.allow_override ?? false,
+    })
+  }
+  return { routes }
+}
+
+function payloadSamplerConfig(config: MeshConfig, sampled: Route[]) {
+  const seen = new Set<string>()
+  const routes = []
+  for (const r of sampled) {
+    if (seen.has(r.model)) continue
+    seen.add(r.model)
+    routes.push({ model: r.model, sample_rate_bp: r.sampling!.rate_bp, confidence_threshold: r.sampling!.confidence_threshold })
+  }
+  return {
+    routes,
+    max_capture_bytes: config.sampling.max_capture_bytes,
+    ...(config.sampling.pii_fields ? { pii_fields: config.sampling.pii_fields } : {}),
+  }
+}
+
+function requireEnv(env: Record<string, string | undefined>, name: string): string {
+  const value = env[name]
+  if (!value) throw new Error(`auth.api_keys: environment variable ${name} is not set`)
+  return value
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+const LOCAL_RATELIMIT = 'envoy.filters.http.local_ratelimit'
+const LOCAL_RATELIMIT_TYPE = 'envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit'
+const API_KEY_AUTH = 'envoy.filters.http.api_key_auth'
+const API_KEY_AUTH_TYPE = 'envoy.extensions.filters.http.api_key_auth.v3.ApiKeyAuth'
+const API_KEY_AUTH_PER_ROUTE_TYPE = 'envoy.extensions.filters.http.api_key_auth.v3.ApiKeyAuthPerRoute'

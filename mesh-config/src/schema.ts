@@ -1,0 +1,172 @@
+/**
+ * @module
+ * The shape of mesh.yaml: the one file operators edit. zod checks each field
+ * on its own; cross-checks that need the whole file or the model repository
+ * live in checks.ts. `npm run mesh:schema` publishes this as JSON Schema
+ * (mesh-config/mesh.schema.json) for editors.
+ */
+import { z } from 'zod'
+
+/** Names that appear in Envoy resource names and metric tags: keep them plain. */
+const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "_" or "-", starting with a letter or digit')
+const modelName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits, "_", "." or "-"')
+/** Versions are decimal folder names in the model repository; YAML may give them as numbers. */
+const version = z
+  .union([z.string(), z.number().int()])
+  .transform(String)
+  .pipe(z.string().regex(/^[1-9][0-9]*$/, 'must be a positive whole number, such as "2"'))
+/** RFC 7230 token, lower case (Envoy and the filters compare header names in lower case). */
+const headerName = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lower-case HTTP header name')
+const port = z.number().int().min(0).max(65_535)
+const address = z.string().regex(/^[0-9.]+$|^[0-9a-fA-F:]+$/, 'must be an IP address, such as 127.0.0.1')
+const positiveInt = z.number().int().positive()
+const basisPoints = z.number().int().min(0, 'must be 0-10000 (basis points)').max(10_000, 'must be 0-10000 (basis points)')
+const hostRefs = z.array(name).min(1, 'must name at least one host')
+
+const match = z
+  .strictObject({
+    /** Matches the Open Inference Protocol paths of this model: /v2/models/<model>/... */
+    model: modelName.optional(),
+    prefix: z.string().startsWith('/', 'must start with "/"').optional(),
+    header: z.strictObject({ name: headerName, value: z.string().min(1).optional() }).optional(),
+  })
+  .refine((m) => [m.model, m.prefix, m.header].filter((x) => x !== undefined).length === 1, 'needs exactly one of model, prefix or header')
+
+const stable = z.strictObject({
+  version,
+  hosts: hostRefs,
+})
+
+const canary = z.strictObject({
+  version,
+  /** Canary share in basis points: 1000 is 10%. */
+  weight: basisPoints,
+  hosts: hostRefs,
+  /** The header whose value keeps a caller on one variant. */
+  sticky_header: headerName.default('x-user-id'),
+  /** Without the sticky header: hash the request id, or send to stable. */
+  when_missing: z.enum(['request_id', 'stable']).default('request_id'),
+  /** Whether callers may pick the variant with `x-mesh-variant-override`. */
+  allow_override: z.boolean().default(false),
+})
+
+const fallback = z.strictObject({
+  /** The fallback model; its hosts answer every request with it, marked x-model-fallback. */
+  model: modelName,
+  hosts: hostRefs,
+})
+
+const retries = z.strictObject({
+  attempts: z.number().int().min(0).max(10).default(1),
+  /** Envoy's retry_on conditions. */
+  retry_on: z.array(z.enum(['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes'])).min(1).default(['connect-failure', 'reset', 'gateway-error']),
+  per_try_timeout_ms: positiveInt.optional(),
+  /** Retries allowed as a share of active requests (Envoy's retry budget), so retries cannot swamp a sick host. */
+  budget_percent: z.number().min(0).max(100).default(20),
+})
+
+const outlierDetection = z.strictObject({
+  consecutive_5xx: positiveInt.default(5),
+  interval_ms: positiveInt.default(10_000),
+  base_ejection_ms: positiveInt.default(30_000),
+  max_ejection_percent: z.number().int().min(0).max(100).default(50),
+})
+
+const rateLimit = z.strictObject({
+  /** Sustained requests per second for the route, per Envoy (its workers share one token bucket). */
+  requests_per_second: positiveInt,
+  /** Requests allowed at once above the rate. */
+  burst: positiveInt.optional(),
+})
+
+const sampling = z.strictObject({
+  /** Sampled share of requests in basis points (500 is 5%), decided from the request id. */
+  rate_bp: basisPoints.default(0),
+  /** Also sample responses whose x-model-confidence is below this (0 turns it off). */
+  confidence_threshold: z.number().min(0).max(1).default(0),
+})
+
+const slo = z.strictObject({
+  /** p99 latency objective at the gateway. */
+  p99_ms: positiveInt,
+  /** Share of requests that must succeed, such as 0.999. */
+  availability: z.number().gt(0).lt(1),
+  /** The window the error budget is counted over. */
+  window_days: positiveInt.max(90).default(28),
+})
+
+const route = z.strictObject({
+  name,
+  match,
+  model: modelName,
+  stable,
+  canary: canary.optional(),
+  fallback: fallback.optional(),
+  /** Whole-request timeout at the gateway; also the model host's deadline (x-envoy-expected-rq-timeout-ms). */
+  timeout_ms: positiveInt.default(2_000),
+  retries: retries.optional(),
+  outlier_detection: outlierDetection.optional(),
+  rate_limit: rateLimit.optional(),
+  /** API key clients (from auth.api_keys) allowed on this route; absent: no key needed. */
+  auth: z.strictObject({ clients: z.array(name).min(1) }).optional(),
+  sampling: sampling.optional(),
+  slo: slo.optional(),
+})
+
+const host = z.strictObject({
+  name,
+  address: address.default('127.0.0.1'),
+  port,
+  /** `fallback` hosts answer every request with the requested model's fallback (the last pool of an aggregate cluster). */
+  role: z.enum(['primary', 'fallback']).default('primary'),
+})
+
+const apiKey = z
+  .strictObject({
+    client: name,
+    /** The key itself (for local use), or the environment variable that holds it. */
+    key: z.string().min(16, 'must be at least 16 characters').optional(),
+    key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name').optional(),
+  })
+  .refine((k) => (k.key === undefined) !== (k.key_env === undefined), 'needs exactly one of key or key_env')
+
+export const meshConfigSchema = z.strictObject({
+  /** The format of this file; bumped only for incompatible changes. */
+  version: z.literal(1),
+  gateway: z.strictObject({
+    address: address.default('127.0.0.1'),
+    port,
+    /** Envoy's admin interface: always on loopback. */
+    admin_port: port,
+    /** Envoy worker threads. */
+    workers: positiveInt.max(64).default(2),
+    /** The reporting Envoy's name in telemetry events. */
+    service: name.default('gateway'),
+  }),
+  /** The model repository the hosts serve and the validator checks routes against, relative to this file. */
+  repository: z.string().min(1),
+  hosts: z.array(host).min(1),
+  routes: z.array(route).min(1),
+  auth: z.strictObject({ header: headerName.default('x-api-key'), api_keys: z.array(apiKey).min(1) }).optional(),
+  sampling: z
+    .strictObject({
+      /** Bytes copied from each body of a sampled request. */
+      max_capture_bytes: positiveInt.max(1_048_576).default(16_384),
+      /** JSON keys whose values are masked at any depth, in addition to the patterns the sampler always masks (e-mail, card, phone, IBAN). */
+      pii_fields: z.array(z.string().min(1)).optional(),
+    })
+    .default({ max_capture_bytes: 16_384 }),
+  telemetry: z
+    .strictObject({
+      nats_url: z.string().regex(/^nats:\/\/[^/\s]+$/, 'must be a nats:// URL, such as nats://127.0.0.1:4222').default('nats://127.0.0.1:4222'),
+      /** Where the telemetry exporter in Envoy posts its batches. */
+      agent: z.strictObject({ address: address.default('127.0.0.1'), port }).default({ address: '127.0.0.1', port: 4195 }),
+    })
+    .default({ nats_url: 'nats://127.0.0.1:4222', agent: { address: '127.0.0.1', port: 4195 } }),
+  /** Where apply keeps the rendered Envoy config and the history, relative to this file. */
+  state_dir: z.string().min(1).default('.local/mesh'),
+})
+
+export type MeshConfig = z.output<typeof meshConfigSchema>
+export type Route = MeshConfig['routes'][number]
+export type Host = MeshConfig['hosts'][number]

@@ -1,0 +1,85 @@
+/**
+ * @module
+ * The state directory apply owns (mesh.yaml's `state_dir`):
+ *
+ *   bootstrap.json         Envoy's bootstrap (the local mesh starts Envoy with it)
+ *   xds/lds.json, cds.json the live listeners and clusters Envoy watches
+ *   admin-address          written by Envoy: where its admin interface listens
+ *   history.jsonl          one line per applied config
+ *   history/<id>.yaml      the mesh.yaml text of each applied config
+ *
+ * Every file is replaced atomically (written beside, then renamed), so
+ * Envoy and readers never see half a file.
+ */
+import { createHash } from 'node:crypto'
+import { mkdir, readFile, rename, writeFile, appendFile } from 'node:fs/promises'
+import { hostname, userInfo } from 'node:os'
+import { dirname, join } from 'node:path'
+
+export interface HistoryEntry {
+  id: number
+  time: string
+  /** sha256 of the mesh.yaml text (first 16 hex digits). */
+  digest: string
+  /** The rendered xDS version Envoy reports. */
+  version: string
+  /** Who or what applied it: `--by`, $MESH_ACTOR, or user@host. */
+  by: string
+  /** What was done: apply, canary set credit-risk 2500, revert 3... */
+  action: string
+}
+
+export const paths = (stateDir: string) => ({
+  bootstrap: join(stateDir, 'bootstrap.json'),
+  xdsDir: join(stateDir, 'xds'),
+  adminAddress: join(stateDir, 'admin-address'),
+  historyIndex: join(stateDir, 'history.jsonl'),
+  historyText: (id: number) => join(stateDir, 'history', `${id}.yaml`),
+})
+
+export function digestOf(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16)
+}
+
+export function defaultActor(): string {
+  if (process.env.MESH_ACTOR) return process.env.MESH_ACTOR
+  try {
+    return `${userInfo().username}@${hostname()}`
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}@${hostname()}`
+  }
+}
+
+/** Write beside, then rename: readers see the old file or the new one, never a mix. */
+export async function writeAtomic(file: string, contents: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true })
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`
+  await writeFile(tmp, contents)
+  await rename(tmp, file)
+}
+
+export async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw e
+  }
+}
+
+export async function readHistory(stateDir: string): Promise<HistoryEntry[]> {
+  const text = (await readIfExists(paths(stateDir).historyIndex)) ?? ''
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as HistoryEntry)
+}
+
+export async function recordHistory(stateDir: string, text: string, entry: Omit<HistoryEntry, 'id' | 'time' | 'digest'>): Promise<HistoryEntry> {
+  const history = await readHistory(stateDir)
+  const full: HistoryEntry = { id: (history.at(-1)?.id ?? 0) + 1, time: new Date().toISOString(), digest: digestOf(text), ...entry }
+  const p = paths(stateDir)
+  await writeAtomic(p.historyText(full.id), text)
+  await appendFile(p.historyIndex, `${JSON.stringify(full)}\n`)
+  return full
+}

@@ -1,0 +1,125 @@
+/**
+ * @module
+ * Keeps a set of child processes running: starts each, waits until its
+ * health check passes, restarts one that dies (with backoff, reset once it
+ * has stayed up), and stops them all in reverse order. Children's output
+ * goes to one log file each, so the terminal shows only what matters.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
+import { join } from 'node:path'
+
+export interface ChildSpec {
+  name: string
+  command: string
+  args: string[]
+  /** Resolves true once the child serves. */
+  healthy(): Promise<boolean>
+  env?: Record<string, string>
+}
+
+export type SupervisorEvent =
+  | { kind: 'started'; name: string; pid: number }
+  | { kind: 'exited'; name: string; code: number | null; signal: string | null; restartInMs: number }
+  | { kind: 'healthy'; name: string }
+
+const MIN_BACKOFF_MS = 500
+const MAX_BACKOFF_MS = 30_000
+/** A child that stayed up this long has its backoff reset. */
+const STABLE_AFTER_MS = 30_000
+
+class Supervised {
+  child?: ChildProcess
+  backoffMs = MIN_BACKOFF_MS
+  startedAt = 0
+  restartTimer?: NodeJS.Timeout
+  restarts = 0
+
+  constructor(
+    readonly spec: ChildSpec,
+    readonly log: WriteStream,
+  ) {}
+}
+
+export class Supervisor {
+  readonly #children: Supervised[] = []
+  #stopping = false
+
+  constructor(
+    readonly logDir: string,
+    readonly onEvent: (e: SupervisorEvent) => void = () => {},
+  ) {
+    mkdirSync(logDir, { recursive: true })
+  }
+
+  /** Starts a child and waits until it is healthy (or fails if it cannot get there in time). */
+  async start(spec: ChildSpec, timeoutMs = 60_000): Promise<void> {
+    const s = new Supervised(spec, createWriteStream(join(this.logDir, `${spec.name}.log`), { flags: 'a' }))
+    this.#children.push(s)
+    this.#spawn(s)
+    await this.waitHealthy(spec.name, timeoutMs)
+  }
+
+  async waitHealthy(name: string, timeoutMs = 60_000): Promise<void> {
+    const s = this.#find(name)
+    const deadline = Date.now() + timeoutMs
+    while (!(await s.spec.healthy().catch(() => false))) {
+      if (this.#stopping) throw new Error(`stopped while waiting for ${name}`)
+      if (Date.now() > deadline) throw new Error(`${name} was not healthy within ${timeoutMs / 1000} s; see ${join(this.logDir, `${name}.log`)}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    this.onEvent({ kind: 'healthy', name })
+  }
+
+  pid(name: string): number | undefined {
+    return this.#find(name).child?.pid
+  }
+
+  restarts(name: string): number {
+    return this.#find(name).restarts
+  }
+
+  /** Stops every child, last started first: SIGTERM, then SIGKILL after a grace period. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.#stopping = true
+    for (const s of [...this.#children].reverse()) {
+      clearTimeout(s.restartTimer)
+      const child = s.child
+      if (child && child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r))
+        child.kill('SIGTERM')
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+        await exited
+        clearTimeout(timer)
+      }
+      s.log.end()
+    }
+  }
+
+  #find(name: string): Supervised {
+    const s = this.#children.find((c) => c.spec.name === name)
+    if (!s) throw new Error(`no child named ${name}`)
+    return s
+  }
+
+  #spawn(s: Supervised): void {
+    const child = spawn(s.spec.command, s.spec.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...s.spec.env } })
+    s.child = child
+    s.startedAt = Date.now()
+    child.stdout!.pipe(s.log, { end: false })
+    child.stderr!.pipe(s.log, { end: false })
+    child.once('spawn', () => this.onEvent({ kind: 'started', name: s.spec.name, pid: child.pid! }))
+    child.once('error', (e) => s.log.write(`[supervisor] could not start ${s.spec.command}: ${e.message}\n`))
+    child.once('close', (code, signal) => {
+      if (this.#stopping) return
+      if (Date.now() - s.startedAt > STABLE_AFTER_MS) s.backoffMs = MIN_BACKOFF_MS
+      const delay = s.backoffMs
+      s.backoffMs = Math.min(s.backoffMs * 2, MAX_BACKOFF_MS)
+      this.onEvent({ kind: 'exited', name: s.spec.name, code, signal, restartInMs: delay })
+      s.restartTimer = setTimeout(() => {
+        s.restarts++
+        this.#spawn(s)
+      }, delay)
+    })
+  }
+}
