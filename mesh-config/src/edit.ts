@@ -1,10 +1,12 @@
 /**
  * @module
- * Operator edits of mesh.yaml (canary set, promote, rollback) through the
- * yaml package's Document API, so comments, order and layout survive. Pure:
- * text in, text out; the caller validates and applies the result.
+ * Operator edits of mesh.yaml (canary set, promote, rollback). The yaml
+ * package's Document API finds the values to change; only those values'
+ * characters are replaced in the text, so comments, order, spacing and
+ * alignment stay exactly as the operator wrote them. Pure: text in, text
+ * out; the caller validates and applies the result.
  */
-import { isMap, parseDocument, type Document } from 'yaml'
+import { isMap, isScalar, parseDocument, type Document } from 'yaml'
 
 export class EditError extends Error {
   override name = 'EditError'
@@ -23,8 +25,7 @@ export function setCanaryWeight(text: string, route: string, weight: number): st
   const doc = parseDocument(text)
   const i = routeIndex(doc, route)
   if (!doc.hasIn(['routes', i, 'canary'])) throw new EditError(`route "${route}" has no canary: add routes[${i}].canary (version, weight, hosts) first`)
-  doc.setIn(['routes', i, 'canary', 'weight'], weight)
-  return doc.toString()
+  return replaceValues(text, doc, [[['routes', i, 'canary', 'weight'], weight]])
 }
 
 /** The canary becomes stable; its weight drops to 0 (the canary section stays for the next one). */
@@ -33,9 +34,11 @@ export function promoteCanary(text: string, route: string): { text: string; vers
   const i = routeIndex(doc, route)
   const version = doc.getIn(['routes', i, 'canary', 'version'])
   if (version === undefined) throw new EditError(`route "${route}" has no canary to promote`)
-  doc.setIn(['routes', i, 'stable', 'version'], version)
-  doc.setIn(['routes', i, 'canary', 'weight'], 0)
-  return { text: doc.toString(), version: String(version) }
+  const text2 = replaceValues(text, doc, [
+    [['routes', i, 'stable', 'version'], version],
+    [['routes', i, 'canary', 'weight'], 0],
+  ])
+  return { text: text2, version: String(version) }
 }
 
 /** Weight 0 at once: every caller back on stable. */
@@ -53,4 +56,23 @@ function routeIndex(doc: Document, route: string): number {
     throw new EditError(`no route "${route}" (routes: ${names.join(', ') || 'none'})`)
   }
   return i
+}
+
+/**
+ * Replaces scalar values in place, by their source ranges. A value that is
+ * not yet in the file is set through the Document API instead, which
+ * re-prints the file (comments kept, spacing normalised).
+ */
+function replaceValues(text: string, doc: Document, edits: [(string | number)[], unknown][]): string {
+  const spans: [number, number, string][] = []
+  for (const [path, value] of edits) {
+    const node = doc.getIn(path, true)
+    if (!isScalar(node) || !node.range) {
+      for (const [p, v] of edits) doc.setIn(p, v)
+      return doc.toString()
+    }
+    spans.push([node.range[0], node.range[1], typeof value === 'string' && !/^[\w.-]+$/.test(value) ? JSON.stringify(value) : String(value)])
+  }
+  // From the end, so earlier offsets stay valid.
+  return spans.sort((a, b) => b[0] - a[0]).reduce((t, [start, end, value]) => t.slice(0, start) + value + t.slice(end), text)
 }

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, relative, resolve } from 'node:path'
 import { LineCounter, parseDocument } from 'yaml'
+import type { z } from 'zod'
 import { listModels, listVersions, readEntryConfig } from '../../model-host/src/repository/repository.ts'
 import { crossCheck, type RepositoryView } from './checks.ts'
 import { formatIssue, sortIssues, SourceMap, type ConfigIssue } from './issues.ts'
@@ -48,23 +49,23 @@ export async function loadMeshFile(file: string): Promise<LoadResult> {
 export async function parseMesh(text: string, file: string): Promise<LoadResult> {
   const shown = displayName(file)
   const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true })
   if (doc.errors.length > 0) {
     const issues = doc.errors.map((e) => {
       const pos = e.linePos?.[0] ?? { line: 1, col: 1 }
-      return { file: shown, line: pos.line, col: pos.col, path: '', message: `invalid YAML: ${e.message.split('\n')[0]}` }
+      return { file: shown, line: pos.line, col: pos.col, path: '', message: `invalid YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}` }
     })
     return { ok: false, issues: sortIssues(issues) }
   }
   const source = new SourceMap(shown, doc, lines)
-  const parsed = meshConfigSchema.safeParse(doc.toJS())
+  const parsed = meshConfigSchema.safeParse(doc.toJS(), { reportInput: true })
   if (!parsed.success) {
     return { ok: false, issues: sortIssues(parsed.error.issues.map((i) => source.issue(i.path as (string | number)[], messageOf(i)))) }
   }
   const config = parsed.data
   const base = dirname(resolve(file))
   const repositoryDir = resolve(base, config.repository)
-  const issues = crossCheck(config, await readRepositoryView(repositoryDir)).map((i) => source.issue(i.path, i.message))
+  const issues = crossCheck(config, await readRepositoryView(repositoryDir, config.repository)).map((i) => source.issue(i.path, i.message))
   if (issues.length > 0) return { ok: false, issues: sortIssues(issues) }
   return { ok: true, mesh: { config, text, file: resolve(file), repositoryDir, stateDir: resolve(base, config.state_dir) } }
 }
@@ -77,12 +78,13 @@ export async function requireMesh(file: string): Promise<LoadedMesh> {
 }
 
 /** What the cross-checks need from the model repository: versions and tensor signatures. */
-export async function readRepositoryView(dir: string): Promise<RepositoryView | { error: string }> {
+export async function readRepositoryView(dir: string, shown = dir): Promise<RepositoryView | { error: string }> {
   let entries
   try {
     entries = await listModels(dir)
   } catch (e) {
-    return { error: `cannot read the model repository ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (npm run models:build builds the example one)` }
+    const code = (e as NodeJS.ErrnoException).code
+    return { error: `cannot read the model repository "${shown}": ${code === 'ENOENT' ? 'no such directory' : (code ?? (e as Error).message)} (npm run models:build builds the example one)` }
   }
   const view = new Map<string, { versions: Set<string>; signature: string }>()
   for (const entry of entries) {
@@ -98,12 +100,24 @@ export async function readRepositoryView(dir: string): Promise<RepositoryView | 
 }
 
 /** zod's messages, phrased for operators. */
-function messageOf(issue: { code: string; message: string; keys?: string[]; expected?: string; input?: unknown }): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys!.length > 1 ? 's' : ''} ${issue.keys!.map((k) => `"${k}"`).join(', ')}`
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `required (${issue.expected})`
-  if (issue.code === 'invalid_type') return `must be ${issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'a mapping' : `a ${issue.expected}`}, got ${describe(issue.input)}`
-  return issue.message
+function messageOf(issue: z.core.$ZodIssue): string {
+  const i = issue as z.core.$ZodIssue & { input?: unknown; keys?: string[]; expected?: string; values?: unknown[]; maximum?: number | bigint; minimum?: number | bigint; inclusive?: boolean; origin?: string }
+  if (i.code === 'unrecognized_keys') return `unknown field${i.keys!.length > 1 ? 's' : ''} ${i.keys!.map((k) => `"${k}"`).join(', ')}`
+  if (i.input === undefined && (i.code === 'invalid_type' || i.code === 'invalid_value')) return 'required'
+  if (i.code === 'invalid_type') return `must be ${EXPECTED[i.expected!] ?? `a ${i.expected}`}, got ${describe(i.input)}`
+  if (i.code === 'invalid_value' && i.values && !i.message.startsWith('must')) return `must be ${i.values.length === 1 ? JSON.stringify(i.values[0]) : `one of ${i.values.map((v) => JSON.stringify(v)).join(', ')}`}, got ${describe(i.input)}`
+  if (i.code === 'too_big' && !i.message.startsWith('must')) {
+    return i.origin === 'array' ? `must have at most ${i.maximum} items` : `must be ${i.inclusive ? 'at most' : 'less than'} ${i.maximum}`
+  }
+  if (i.code === 'too_small' && !i.message.startsWith('must')) {
+    if (i.origin === 'array') return `must have at least ${i.minimum} item${Number(i.minimum) === 1 ? '' : 's'}`
+    if (i.origin === 'string') return i.minimum === 1 ? 'must not be empty' : `must be at least ${i.minimum} characters`
+    return `must be ${i.inclusive ? 'at least' : 'more than'} ${i.minimum}`
+  }
+  return i.message
 }
+
+const EXPECTED: Record<string, string> = { array: 'a list', object: 'a mapping', int: 'a whole number', number: 'a number', string: 'a string', boolean: 'true or false' }
 
 function describe(v: unknown): string {
   if (v === null) return 'null'

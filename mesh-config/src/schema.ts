@@ -5,6 +5,7 @@
  * live in checks.ts. `npm run mesh:schema` publishes this as JSON Schema
  * (mesh-config/mesh.schema.json) for editors.
  */
+import { isIP } from 'node:net'
 import { z } from 'zod'
 
 /** Names that appear in Envoy resource names and metric tags: keep them plain. */
@@ -18,7 +19,7 @@ const version = z
 /** RFC 7230 token, lower case (Envoy and the filters compare header names in lower case). */
 const headerName = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lower-case HTTP header name')
 const port = z.number().int().min(0).max(65_535)
-const address = z.string().regex(/^[0-9.]+$|^[0-9a-fA-F:]+$/, 'must be an IP address, such as 127.0.0.1')
+const address = z.string().refine((a) => isIP(a) !== 0, 'must be an IP address, such as 127.0.0.1')
 const positiveInt = z.number().int().positive()
 const basisPoints = z.number().int().min(0, 'must be 0-10000 (basis points)').max(10_000, 'must be 0-10000 (basis points)')
 const hostRefs = z.array(name).min(1, 'must name at least one host')
@@ -132,7 +133,7 @@ const apiKey = z
 
 export const meshConfigSchema = z.strictObject({
   /** The format of this file; bumped only for incompatible changes. */
-  version: z.literal(1),
+  version: z.literal(1, 'must be 1, the only format version so far'),
   gateway: z.strictObject({
     address: address.default('127.0.0.1'),
     port,

@@ -9,14 +9,13 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { hcmListener } from '../../mesh-config/src/envoy-resources.ts'
+import { ENVOY_BIN } from '../../mesh-config/src/local-mesh.ts'
 
 export { routerFilter, staticCluster, TELEMETRY_VM_ID, wasmHttpFilter, wasmService } from '../../mesh-config/src/envoy-resources.ts'
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-export const ENVOY_BIN = join(ROOT, '.local/venv/bin/envoy')
+export { ENVOY_BIN, ROOT } from '../../mesh-config/src/local-mesh.ts'
 
 export interface RunningEnvoy {
   adminUrl: string
