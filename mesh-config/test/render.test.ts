@@ -1,0 +1,142 @@
+/**
+ * Rendering: what Envoy gets from mesh.yaml, and that real Envoy accepts it
+ * (`envoy --mode validate`, for the bootstrap with its xDS files and for
+ * the same resources inlined, which makes Envoy build every listener,
+ * filter and cluster).
+ */
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { writeFile } from 'node:fs/promises'
+import { run } from '../src/cli.ts'
+import { requireMesh, type LoadedMesh } from '../src/load.ts'
+import { ENVOY_BIN, ROOT } from '../src/local-mesh.ts'
+import { discoveryResponse, renderMesh } from '../src/render.ts'
+import { envoyVersion } from '../../test/support/envoy.ts'
+
+const FULL = join(import.meta.dirname, 'fixtures/full-mesh.yaml')
+const env = { MESH_TEST_BATCH_KEY: 'batch-key-0123456789abcdef' }
+
+async function envoyValidate(bootstrapFile: string): Promise<string> {
+  const { stdout, stderr } = await promisify(execFile)(ENVOY_BIN, ['--mode', 'validate', '-c', bootstrapFile, '--disable-hot-restart', '--log-level', 'error'])
+  return stdout + stderr
+}
+
+type Json = Record<string, any>
+
+describe('render', () => {
+  let dir: string
+  let full: LoadedMesh
+  beforeAll(async () => {
+    process.stderr.write(`render tests: Envoy ${await envoyVersion()}\n`)
+    dir = await mkdtemp(join(tmpdir(), 'mesh-render-'))
+    full = await requireMesh(FULL)
+  })
+  afterAll(() => rm(dir, { recursive: true, force: true }))
+
+  it('mesh render writes a bootstrap and xDS files that envoy --mode validate accepts', async () => {
+    const out = join(dir, 'example')
+    const lines: string[] = []
+    expect(await run(['render', join(ROOT, 'mesh.yaml'), '--out', out, '--json'], { out: (t) => void lines.push(t), err: (t) => void lines.push(t) })).toBe(0)
+    const report = JSON.parse(lines.join('')) as { version: string; files: string[] }
+    expect(report.files.map((f) => f.slice(out.length + 1))).toEqual(['bootstrap.json', 'lds.json', 'cds.json'])
+    const bootstrap = JSON.parse(await readFile(join(out, 'bootstrap.json'), 'utf8')) as Json
+    expect(bootstrap.dynamic_resources.lds_config.path_config_source.path).toBe(join(out, 'lds.json'))
+    expect(bootstrap.admin.address.socket_address.address).toBe('127.0.0.1')
+    expect((JSON.parse(await readFile(join(out, 'lds.json'), 'utf8')) as Json).version_info).toBe(report.version)
+    expect(await envoyValidate(join(out, 'bootstrap.json'))).toContain('OK')
+  })
+
+  it.each([
+    ['the example mesh.yaml', join(ROOT, 'mesh.yaml')],
+    ['a mesh with every feature (auth, rate limits, header and prefix routes, retries, outlier detection)', FULL],
+  ])('Envoy builds every listener, filter and cluster of %s', async (_, file) => {
+    const mesh = await requireMesh(file)
+    const r = renderMesh(mesh.config, { xdsDir: dir, env })
+    const inlined = join(dir, `inlined-${r.version}.json`)
+    const { dynamic_resources: _dynamic, ...bootstrap } = r.bootstrap
+    await writeFile(inlined, JSON.stringify({ ...bootstrap, static_resources: { listeners: r.listeners, clusters: r.clusters } }))
+    expect(await envoyValidate(inlined)).toContain('OK')
+  })
+
+  it('is deterministic, and any change gives a new version', () => {
+    const a = renderMesh(full.config, { xdsDir: dir, env })
+    const b = renderMesh(structuredClone(full.config), { xdsDir: dir, env })
+    expect(JSON.stringify(b)).toBe(JSON.stringify(a))
+    const changed = structuredClone(full.config)
+    changed.routes[0]!.canary!.weight = 2600
+    expect(renderMesh(changed, { xdsDir: dir, env }).version).not.toBe(a.version)
+    expect(discoveryResponse('clusters', a).version_info).toBe(a.version)
+  })
+
+  it('routes canary-marked requests to the canary cluster and rewrites the infer path to each variant version', () => {
+    const r = renderMesh(full.config, { xdsDir: dir, env })
+    const hcm = (r.listeners[0] as Json).filter_chains[0].filters[0].typed_config
+    const routes = hcm.route_config.virtual_hosts[0].routes as Json[]
+    expect(routes.map((x) => [x.name, x.route.cluster])).toEqual([
+      ['credit-risk', 'credit-risk.canary-or-fallback'],
+      ['credit-risk', 'credit-risk.stable-or-fallback'],
+      ['scoring-by-header', 'scoring-by-header.canary'],
+      ['scoring-by-header', 'scoring-by-header.stable'],
+      ['fallback-direct', 'fallback-direct.stable'],
+    ])
+    expect(routes[0]!.match).toEqual({ path_separated_prefix: '/v2/models/credit-risk', headers: [{ name: 'x-mesh-variant', string_match: { exact: 'canary' } }] })
+    expect(routes[2]!.match.headers).toEqual([
+      { name: 'x-mesh-variant', string_match: { exact: 'canary' } },
+      { name: 'x-model', string_match: { exact: 'credit-risk' } },
+    ])
+    expect(routes[0]!.route.regex_rewrite.substitution).toBe('/v2/models/credit-risk/versions/2/infer')
+    expect(routes[1]!.route.regex_rewrite.substitution).toBe('/v2/models/credit-risk/versions/1/infer')
+    const pattern = new RegExp(routes[0]!.route.regex_rewrite.pattern.regex)
+    expect(['/v2/models/credit-risk/infer', '/v2/models/credit-risk/versions/7/infer', '/v2/models/credit-risk/ready', '/v2/models/credit-riskX/infer'].map((p) => pattern.test(p))).toEqual([true, true, false, false])
+    // A fallback adds fail-over retries to the next priority (the fallback pool).
+    expect(routes[0]!.route.retry_policy).toMatchObject({ num_retries: 2, per_try_timeout: '0.7s', retry_priority: { name: 'envoy.retry_priorities.previous_priorities' } })
+    expect(routes[0]!.route.retry_policy.retry_on.split(',').sort()).toEqual(['5xx', 'connect-failure', 'refused-stream', 'reset'])
+    expect(routes[4]!.route.retry_policy).toBeUndefined()
+    // Auth is off where a route asks for none; the rate limit is per route.
+    expect(routes[4]!.typed_per_filter_config['envoy.filters.http.api_key_auth']).toMatchObject({ disabled: true })
+    expect(routes[0]!.typed_per_filter_config['envoy.filters.http.api_key_auth']).toMatchObject({ allowed_clients: ['web-app', 'batch'] })
+    expect(routes[0]!.typed_per_filter_config['envoy.filters.http.local_ratelimit'].token_bucket).toEqual({ max_tokens: 200, tokens_per_fill: 100, fill_interval: '1s' })
+  })
+
+  it('configures the Wasm filters from the mesh, fail-open, telemetry producers on the exporter VM', () => {
+    const r = renderMesh(full.config, { xdsDir: dir, env })
+    const filters = (r.listeners[0] as Json).filter_chains[0].filters[0].typed_config.http_filters as Json[]
+    expect(filters.map((f) => f.name)).toEqual([
+      'envoy.filters.http.local_ratelimit',
+      'envoy.filters.http.api_key_auth',
+      'canary-router',
+      'payload-sampler',
+      'golden-signals',
+      'envoy.filters.http.router',
+    ])
+    const config = (name: string) => filters.find((f) => f.name === name)!.typed_config.config
+    expect(JSON.parse(config('canary-router').configuration.value)).toEqual({
+      routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 2500, sticky_header: 'x-account', missing_key: 'stable', allow_override: true }, { model: 'credit-risk-fallback', stable_version: '1', canary_version: '1', canary_weight_bp: 0, sticky_header: 'x-user-id', missing_key: 'request_id', allow_override: false }],
+    })
+    expect(JSON.parse(config('payload-sampler').configuration.value)).toEqual({ routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.6 }], max_capture_bytes: 4096, pii_fields: ['email', 'ssn'] })
+    for (const name of ['canary-router', 'payload-sampler', 'golden-signals']) expect(config(name).failure_policy).toBe('FAIL_OPEN')
+    expect(config('payload-sampler').vm_config.vm_id).toBe('mesh-telemetry')
+    expect(config('golden-signals').vm_config.vm_id).toBe('mesh-telemetry')
+    const exporter = (r.bootstrap.bootstrap_extensions as Json[])[0]!.typed_config
+    expect(exporter).toMatchObject({ singleton: true, config: { vm_config: { vm_id: 'mesh-telemetry' } } })
+    expect((r.bootstrap.stats_config as Json).stats_tags.map((t: Json) => t.tag_name)).toEqual(['route', 'model', 'version', 'variant', 'status_class'])
+  })
+
+  it('builds an aggregate cluster per variant: own pool first, then the fallback pool', () => {
+    const r = renderMesh(full.config, { xdsDir: dir, env })
+    const cluster = (name: string) => r.clusters.find((c) => c.name === name) as Json
+    expect(cluster('credit-risk.canary-or-fallback').cluster_type.typed_config.clusters).toEqual(['credit-risk.canary', 'credit-risk.fallback'])
+    expect(cluster('credit-risk.stable').load_assignment.endpoints[0].lb_endpoints.map((e: Json) => e.endpoint.address.socket_address.port_value)).toEqual([18101, 18102])
+    expect(cluster('credit-risk.stable').outlier_detection).toEqual({ consecutive_5xx: 3, interval: '2s', base_ejection_time: '10s', max_ejection_percent: 100 })
+    expect(cluster('credit-risk.stable').circuit_breakers.thresholds[0].retry_budget.budget_percent).toEqual({ value: 25 })
+    expect(cluster('telemetry-agent').load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value).toBe(14195)
+  })
+
+  it('refuses to render an API key whose environment variable is unset', () => {
+    expect(() => renderMesh(full.config, { xdsDir: dir, env: {} })).toThrow('auth.api_keys: environment variable MESH_TEST_BATCH_KEY is not set')
+  })
+})
