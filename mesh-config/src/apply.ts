@@ -2,19 +2,20 @@
  * @module
  * Applying a validated mesh to a running Envoy without dropping a request.
  *
- * Envoy watches the xDS files and swaps in what it reads. Routes name
- * clusters, so the order matters: clusters first (old and new together, so
- * routes of either config resolve), then listeners, then the final set of
- * clusters once no route names the removed ones. Each step waits for Envoy
- * to report the version; if Envoy refuses a step, the files it had are put
- * back and the running config stays exactly as it was.
+ * Envoy watches the xDS files and swaps in what it reads. Only files whose
+ * contents changed are written, one at a time, each followed by a wait
+ * until Envoy's stats show it took that version. The order keeps every
+ * reference resolvable: clusters first (old and new together, when some go
+ * away), then filter configurations, routes and the listener, then the
+ * final clusters once no route names the removed ones. If Envoy refuses a
+ * step, every file written so far is put back, and Envoy, which ignored the
+ * refused file and took the others back, runs exactly what it ran before.
  */
-import { readFile } from 'node:fs/promises'
-import { CDS_FILE, discoveryResponse, LDS_FILE, renderMesh, type RenderedMesh } from './render.ts'
-import { EnvoyAdmin } from './envoy-admin.ts'
-import type { LoadedMesh } from './load.ts'
-import { paths, readIfExists, recordHistory, writeAtomic, type HistoryEntry } from './state.ts'
 import { join } from 'node:path'
+import { EnvoyAdmin, type Subscription } from './envoy-admin.ts'
+import type { LoadedMesh } from './load.ts'
+import { renderMesh, xdsFile, type RenderedMesh, type XdsFile } from './render.ts'
+import { paths, readIfExists, recordHistory, writeAtomic, type HistoryEntry } from './state.ts'
 
 export interface ApplyOptions {
   by: string
@@ -38,6 +39,15 @@ export async function adminFor(mesh: LoadedMesh): Promise<EnvoyAdmin> {
   return new EnvoyAdmin(`http://${written || `127.0.0.1:${mesh.config.gateway.admin_port}`}`)
 }
 
+export const fileText = (f: XdsFile) => `${JSON.stringify(f.response, null, 2)}\n`
+
+interface Step {
+  file: XdsFile
+  text: string
+  /** Whether Envoy already has a subscription for it that will report the version. */
+  watched: boolean
+}
+
 export async function applyMesh(mesh: LoadedMesh, options: ApplyOptions): Promise<ApplyResult> {
   let rendered: RenderedMesh
   try {
@@ -46,54 +56,54 @@ export async function applyMesh(mesh: LoadedMesh, options: ApplyOptions): Promis
     return { status: 'refused', reason: (e as Error).message }
   }
   const p = paths(mesh.stateDir)
-  const lds = join(p.xdsDir, LDS_FILE)
-  const cds = join(p.xdsDir, CDS_FILE)
-  const previous = { lds: await readIfExists(lds), cds: await readIfExists(cds) }
+  const path = (f: XdsFile) => join(p.xdsDir, f.file)
+  const previous = new Map<string, string | undefined>()
+  for (const f of rendered.files) previous.set(f.file, await readIfExists(path(f)))
   const bootstrapText = `${JSON.stringify(rendered.bootstrap, null, 2)}\n`
-  const bootstrapChanged = (await readIfExists(p.bootstrap)) !== bootstrapText
-  const ldsText = `${JSON.stringify(discoveryResponse('listeners', rendered), null, 2)}\n`
-  const cdsText = `${JSON.stringify(discoveryResponse('clusters', rendered), null, 2)}\n`
-  if (!bootstrapChanged && previous.lds === ldsText && previous.cds === cdsText) return { status: 'unchanged', version: rendered.version }
+  const previousBootstrap = await readIfExists(p.bootstrap)
+  const changed = rendered.files.filter((f) => previous.get(f.file) !== fileText(f))
+  if (changed.length === 0 && previousBootstrap === bootstrapText) return { status: 'unchanged', version: rendered.version }
 
   const admin = await adminFor(mesh)
   const running = await admin.reachable()
   if (running) {
     const timeoutMs = options.timeoutMs ?? 10_000
-    const before = (await admin.xdsState()).rejected
-    const oldClusters = previous.cds ? (JSON.parse(previous.cds) as { resources: { name: string }[] }).resources : []
-    const names = new Set(rendered.clusters.map((c) => c.name))
-    const bridge = { ...rendered, version: `${rendered.version}-bridge`, clusters: [...rendered.clusters, ...oldClusters.filter((c) => !names.has(c.name)).map(stripType)] }
-    const steps: [string, string, string, 'listeners' | 'clusters'][] = [
-      [cds, `${JSON.stringify(discoveryResponse('clusters', bridge), null, 2)}\n`, bridge.version, 'clusters'],
-      [lds, ldsText, rendered.version, 'listeners'],
-      [cds, cdsText, rendered.version, 'clusters'],
-    ]
-    for (const [file, text, version, kind] of steps) {
-      await writeAtomic(file, text)
-      const taken = await admin.waitForVersion(version, [kind], timeoutMs, before)
+    const before = await admin.subscriptions()
+    const written: string[] = []
+    for (const step of plan(rendered, changed, previous, before)) {
+      await writeAtomic(path(step.file), step.text)
+      written.push(step.file.file)
+      if (!step.watched) continue
+      const taken = await admin.waitForVersion(step.file.statPrefix, step.file.response.version_info, before, timeoutMs)
       if (!taken.ok) {
-        // Put back what Envoy ran; it keeps running it (a refused file changes nothing in Envoy).
-        if (previous.cds !== undefined) await writeAtomic(cds, previous.cds)
-        if (previous.lds !== undefined) await writeAtomic(lds, previous.lds)
+        for (const file of written.reverse()) {
+          const old = previous.get(file)
+          if (old !== undefined) await writeAtomic(join(p.xdsDir, file), old)
+        }
         return { status: 'refused', reason: taken.reason }
       }
     }
   } else {
-    await writeAtomic(cds, cdsText)
-    await writeAtomic(lds, ldsText)
+    for (const f of changed) await writeAtomic(path(f), fileText(f))
   }
   await writeAtomic(p.bootstrap, bootstrapText)
   const entry = await recordHistory(mesh.stateDir, mesh.text, { version: rendered.version, by: options.by, action: options.action })
-  return { status: 'applied', entry, envoy: running ? 'updated' : 'not running', bootstrapChanged: bootstrapChanged && previous.lds !== undefined }
+  return { status: 'applied', entry, envoy: running ? 'updated' : 'not running', bootstrapChanged: previousBootstrap !== undefined && previousBootstrap !== bootstrapText }
 }
 
-/** The cluster as rendered, without the DiscoveryResponse's @type. */
-function stripType(resource: { name: string }): Record<string, unknown> {
-  const { ['@type']: _type, ...rest } = resource as Record<string, unknown>
-  return rest
-}
-
-/** The mesh.yaml text of a history entry. */
-export async function historyText(stateDir: string, id: number): Promise<string> {
-  return readFile(paths(stateDir).historyText(id), 'utf8')
+/** The order of writes for a running Envoy (see the module comment). */
+function plan(rendered: RenderedMesh, changed: XdsFile[], previous: Map<string, string | undefined>, subscriptions: Map<string, Subscription>): Step[] {
+  const steps: Step[] = []
+  const step = (file: XdsFile): Step => ({ file, text: fileText(file), watched: subscriptions.get(file.statPrefix)?.version !== undefined })
+  const clusters = changed.find((f) => f.kind === 'clusters')
+  if (clusters) {
+    const old = previous.get(clusters.file)
+    const names = new Set(rendered.clusters.map((c) => c.name))
+    const removed = old ? (JSON.parse(old) as XdsFile['response']).resources.filter((c) => !names.has(c.name as string)) : []
+    // Old and new together first, so routes of either config find their clusters.
+    steps.push(step(removed.length > 0 ? xdsFile(clusters.file, 'clusters', clusters.statPrefix, [...clusters.response.resources, ...removed]) : clusters))
+  }
+  for (const kind of ['extension', 'routes', 'listeners'] as const) for (const f of changed) if (f.kind === kind) steps.push(step(f))
+  if (clusters && steps[0]!.file !== clusters) steps.push(step(clusters))
+  return steps
 }

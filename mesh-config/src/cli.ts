@@ -9,15 +9,15 @@
 import { writeFile, mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { applyMesh, historyText, type ApplyResult } from './apply.ts'
+import { applyMesh, fileText, type ApplyResult } from './apply.ts'
 import { runDemoTraffic } from './demo-traffic.ts'
 import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from './edit.ts'
 import { diffMesh, meshStatus } from './inspect.ts'
 import { formatIssue } from './issues.ts'
 import { loadMeshFile, parseMesh, type LoadedMesh } from './load.ts'
 import { startLocalMesh } from './local-mesh.ts'
-import { CDS_FILE, discoveryResponse, LDS_FILE, renderMesh } from './render.ts'
-import { defaultActor, readHistory, writeAtomic } from './state.ts'
+import { renderMesh } from './render.ts'
+import { defaultActor, historyText, readHistory, writeAtomic } from './state.ts'
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2, unavailable: 3 } as const
 
@@ -186,8 +186,9 @@ async function render(ctx: Ctx, out: string): Promise<number> {
   return withMesh(ctx, async (mesh) => {
     const rendered = renderMesh(mesh.config, { xdsDir: out })
     await mkdir(out, { recursive: true })
-    const files = { 'bootstrap.json': rendered.bootstrap, [LDS_FILE]: discoveryResponse('listeners', rendered), [CDS_FILE]: discoveryResponse('clusters', rendered) }
-    for (const [name, body] of Object.entries(files)) await writeFile(join(out, name), `${JSON.stringify(body, null, 2)}\n`)
+    const files: Record<string, string> = { 'bootstrap.json': `${JSON.stringify(rendered.bootstrap, null, 2)}\n` }
+    for (const f of rendered.files) files[f.file] = fileText(f)
+    for (const [name, text] of Object.entries(files)) await writeFile(join(out, name), text)
     if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: true, version: rendered.version, files: Object.keys(files).map((f) => join(out, f)) })}\n`)
     else ctx.io.out(`rendered version ${rendered.version} to ${out}: ${Object.keys(files).join(', ')}\nrun: envoy -c ${join(out, 'bootstrap.json')}\n`)
     return EXIT.ok
@@ -230,7 +231,10 @@ async function status(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
   const lines: string[] = []
   const a = s.config.applied
   lines.push(`config   ${s.config.file} renders version ${s.config.version}${a ? `; last applied #${a.id} ${a.time} by ${a.by} (${a.action})` : '; never applied'}`)
-  if (s.envoy.running) lines.push(`envoy    ${s.envoy.version} ${s.envoy.state}, runs listeners ${s.envoy.listeners} clusters ${s.envoy.clusters} ${s.envoy.inSync ? '(in sync with mesh.yaml)' : '(NOT in sync: run mesh diff, then mesh apply)'}; admin ${s.envoy.adminUrl}`)
+  if (s.envoy.running) {
+    lines.push(`envoy    ${s.envoy.version} ${s.envoy.state}, admin ${s.envoy.adminUrl}; ${s.envoy.inSync ? 'runs the config in mesh.yaml' : 'does NOT run the config in mesh.yaml (mesh diff shows what differs; mesh apply applies it)'}`)
+    for (const f of s.envoy.files) if (f.running !== f.wanted) lines.push(`           ${f.file}: runs ${f.running ?? 'nothing'}, mesh.yaml renders ${f.wanted}`)
+  }
   else lines.push(`envoy    not reachable at ${s.envoy.adminUrl}`)
   for (const r of s.routes) {
     lines.push(`route    ${r.name}: model ${r.model}, stable v${r.stable}${r.canary ? `, canary v${r.canary.version} at ${r.canary.weight / 100}%` : ''}${r.fallback ? `, fallback ${r.fallback}` : ''}`)

@@ -4,14 +4,12 @@
  * which xDS versions it runs, why it refused one, and its hosts' health.
  */
 
-export interface XdsState {
-  /** The last listeners and clusters versions Envoy accepted. */
-  listeners?: string
-  clusters?: string
-  /** Updates Envoy refused so far, by kind. */
-  rejected: { lds: number; cds: number }
-  /** Envoy's reasons for refusing the newest files, when it did. */
-  errors: string[]
+/** One xDS subscription as Envoy's stats show it. */
+export interface Subscription {
+  /** The version_info Envoy last took. */
+  version?: string
+  /** Updates it refused so far. */
+  rejected: number
 }
 
 interface DynamicListener {
@@ -30,22 +28,26 @@ export class EnvoyAdmin {
   }
 
   /**
-   * The xDS versions Envoy took, from its stats: the config dump's
+   * Every xDS subscription's version and refusals, by stat prefix (such as
+   * `listener_manager.lds`). From the stats, not the config dump: a dump's
    * version_info stays put when an update changes no resource.
    */
-  async xdsState(): Promise<XdsState> {
-    const [stats, dump] = await Promise.all([
-      fetch(`${this.url}/stats?filter=(version_text|update_rejected)`).then((r) => r.text()),
-      this.json('/config_dump?resource=dynamic_listeners') as Promise<{ configs: DynamicListener[] }>,
-    ])
-    const text = (name: string) => new RegExp(`^${name.replace(/\./g, '\\.')}: "?([^"\n]*)"?$`, 'm').exec(stats)?.[1]
-    const errors = dump.configs.flatMap((l) => (l.error_state?.details ? [`listener ${l.name}: ${l.error_state.details}`] : []))
-    return {
-      listeners: text('listener_manager.lds.version_text') || undefined,
-      clusters: text('cluster_manager.cds.version_text') || undefined,
-      rejected: { lds: Number(text('listener_manager.lds.update_rejected') ?? 0), cds: Number(text('cluster_manager.cds.update_rejected') ?? 0) },
-      errors,
+  async subscriptions(): Promise<Map<string, Subscription>> {
+    const stats = await fetch(`${this.url}/stats?filter=(version_text|update_rejected|config_fail)$`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text())
+    const subs = new Map<string, Subscription>()
+    for (const [, prefix, stat, value] of stats.matchAll(/^(.+)\.(version_text|update_rejected|config_fail): "?([^"\n]*)"?$/gm)) {
+      const sub = subs.get(prefix!) ?? { rejected: 0 }
+      if (stat === 'version_text') sub.version = value || undefined
+      else sub.rejected += Number(value)
+      subs.set(prefix!, sub)
     }
+    return subs
+  }
+
+  /** Envoy's reasons for refusing listeners, when it gives them. */
+  async listenerErrors(): Promise<string[]> {
+    const dump = (await this.json('/config_dump?resource=dynamic_listeners')) as { configs: DynamicListener[] }
+    return dump.configs.flatMap((l) => (l.error_state?.details ? [`listener ${l.name}: ${l.error_state.details}`] : []))
   }
 
   /** Health of every cluster's hosts, as Envoy sees it. */
@@ -73,17 +75,21 @@ export class EnvoyAdmin {
     return { version: /\/(\d+\.\d+\.\d+)\//.exec(info.version)?.[1] ?? info.version, state: info.state, uptime: info.uptime_current_epoch }
   }
 
-  /** Waits until Envoy runs `version` for both listeners and clusters, or reports why not. */
-  async waitForVersion(version: string, kinds: ('listeners' | 'clusters')[], timeoutMs: number, before: { lds: number; cds: number }): Promise<{ ok: true } | { ok: false; reason: string }> {
+  /**
+   * Waits until the subscription at `prefix` runs `version`. Fails at once
+   * when Envoy refuses an update there (its refusal count passes `before`).
+   */
+  async waitForVersion(prefix: string, version: string, before: Map<string, Subscription>, timeoutMs: number): Promise<{ ok: true } | { ok: false; reason: string }> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
-      const state = await this.xdsState()
-      if (kinds.every((k) => state[k] === version)) return { ok: true }
-      if (state.rejected.lds > before.lds || state.rejected.cds > before.cds) {
-        return { ok: false, reason: state.errors.join('; ') || 'Envoy refused the update (see its log)' }
+      const sub = (await this.subscriptions()).get(prefix)
+      if (sub?.version === version) return { ok: true }
+      if (sub && sub.rejected > (before.get(prefix)?.rejected ?? 0)) {
+        const errors = await this.listenerErrors()
+        return { ok: false, reason: `Envoy refused the update of ${prefix}${errors.length > 0 ? `: ${errors.join('; ')}` : ' (its log says why)'}` }
       }
-      if (Date.now() > deadline) return { ok: false, reason: `Envoy did not take version ${version} within ${timeoutMs} ms (it runs listeners ${state.listeners}, clusters ${state.clusters})` }
-      await new Promise((r) => setTimeout(r, 25))
+      if (Date.now() > deadline) return { ok: false, reason: `Envoy did not take version ${version} of ${prefix} within ${timeoutMs} ms (it runs ${sub?.version ?? 'none'})` }
+      await new Promise((r) => setTimeout(r, 20))
     }
   }
 

@@ -7,14 +7,14 @@ import { createTwoFilesPatch } from 'diff'
 import { join } from 'node:path'
 import { adminFor, renderFor } from './apply.ts'
 import type { LoadedMesh } from './load.ts'
-import { CDS_FILE, LDS_FILE } from './render.ts'
+import type { XdsFile } from './render.ts'
 import { paths, readHistory, readIfExists } from './state.ts'
 
 export interface MeshDiff {
   /** Unified diff of the last applied mesh.yaml against the file now. */
   text: string
   /** Envoy resources by kind and name. */
-  resources: { kind: 'listener' | 'cluster'; name: string; change: 'added' | 'removed' | 'changed' }[]
+  resources: { kind: XdsFile['kind']; name: string; change: 'added' | 'removed' | 'changed' }[]
   version: { applied?: string; now: string }
 }
 
@@ -23,30 +23,36 @@ export async function diffMesh(mesh: LoadedMesh): Promise<MeshDiff> {
   const last = (await readHistory(mesh.stateDir)).at(-1)
   const appliedText = last ? ((await readIfExists(p.historyText(last.id))) ?? '') : ''
   const text = appliedText === mesh.text ? '' : createTwoFilesPatch(last ? `applied #${last.id}` : '(nothing applied)', mesh.file, appliedText, mesh.text, undefined, undefined, { context: 2 })
-  const rendered = renderFor(mesh)
   const resources: MeshDiff['resources'] = []
-  for (const [kind, file, now] of [['listener', LDS_FILE, rendered.listeners], ['cluster', CDS_FILE, rendered.clusters]] as const) {
+  for (const f of renderFor(mesh).files) {
     const before = new Map<string, string>()
-    const applied = await readIfExists(join(p.xdsDir, file))
-    for (const r of applied ? (JSON.parse(applied) as { resources: Record<string, unknown>[] }).resources : []) {
-      const { ['@type']: _type, ...rest } = r
-      before.set(String(rest.name), JSON.stringify(rest))
-    }
-    for (const r of now) {
+    const applied = await readIfExists(join(p.xdsDir, f.file))
+    for (const r of applied ? (JSON.parse(applied) as XdsFile['response']).resources : []) before.set(String(r.name), JSON.stringify(r))
+    for (const r of f.response.resources) {
       const name = String(r.name)
       const old = before.get(name)
-      if (old === undefined) resources.push({ kind, name, change: 'added' })
-      else if (old !== JSON.stringify(r)) resources.push({ kind, name, change: 'changed' })
+      if (old === undefined) resources.push({ kind: f.kind, name, change: 'added' })
+      else if (old !== JSON.stringify(r)) resources.push({ kind: f.kind, name, change: 'changed' })
       before.delete(name)
     }
-    for (const name of before.keys()) resources.push({ kind, name, change: 'removed' })
+    for (const name of before.keys()) resources.push({ kind: f.kind, name, change: 'removed' })
   }
-  return { text, resources, version: { applied: last?.version, now: rendered.version } }
+  return { text, resources, version: { applied: last?.version, now: renderFor(mesh).version } }
 }
 
 export interface MeshStatus {
   config: { file: string; version: string; applied?: { id: number; time: string; by: string; action: string; version: string } }
-  envoy: { running: false; adminUrl: string } | { running: true; adminUrl: string; version: string; state: string; listeners?: string; clusters?: string; inSync: boolean }
+  envoy:
+    | { running: false; adminUrl: string }
+    | {
+        running: true
+        adminUrl: string
+        version: string
+        state: string
+        /** Per xDS file: the version mesh.yaml renders and the one Envoy runs. */
+        files: { file: string; wanted: string; running?: string }[]
+        inSync: boolean
+      }
   routes: { name: string; model: string; stable: string; canary?: { version: string; weight: number }; fallback?: string; clusters: Record<string, { address: string; healthy: boolean; flags: string }[]> }[]
   hosts: { name: string; role: string; url: string; ready: boolean }[]
 }
@@ -59,8 +65,9 @@ export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
   const health = running ? await admin.clusterHealth() : new Map()
   let envoy: MeshStatus['envoy'] = { running: false, adminUrl: admin.url }
   if (running) {
-    const [info, xds] = await Promise.all([admin.serverInfo(), admin.xdsState()])
-    envoy = { running: true, adminUrl: admin.url, ...info, listeners: xds.listeners, clusters: xds.clusters, inSync: xds.listeners === rendered.version && xds.clusters === rendered.version }
+    const [info, subs] = await Promise.all([admin.serverInfo(), admin.subscriptions()])
+    const files = rendered.files.map((f) => ({ file: f.file, wanted: f.response.version_info, running: subs.get(f.statPrefix)?.version }))
+    envoy = { running: true, adminUrl: admin.url, ...info, files, inSync: files.every((f) => f.wanted === f.running) }
   }
   const hosts = await Promise.all(
     mesh.config.hosts.map(async (h) => {

@@ -2,9 +2,19 @@
  * @module
  * mesh.yaml → Envoy. Pure: the same config renders the same bytes. The
  * output is a bootstrap (admin on loopback, stats tags, the telemetry
- * exporter service) that reads listeners and clusters from two files,
- * file-based xDS (LDS and CDS through path_config_source), so a changed
- * mesh reaches a running Envoy by replacing those files.
+ * exporter service) that reads everything else from files, file-based xDS
+ * through path_config_source, so a changed mesh reaches a running Envoy by
+ * replacing files:
+ *
+ *   lds.json   the gateway listener: HTTP filters, routes by RDS
+ *   rds.json   the route table
+ *   ecds-<filter>.json  each Wasm filter's configuration (ECDS)
+ *   cds.json   the clusters
+ *
+ * Routes (RDS) and filter configurations (ECDS) change in place: the next
+ * request on every open connection sees them. Only a change to the
+ * listener itself (auth keys, rate limiting or sampling switched on or off,
+ * the port) replaces the listener, whose connections then drain.
  *
  * Per route, Envoy's route table holds two entries under the route's name:
  * `x-mesh-variant: canary` (set by the canary-router filter) → the canary
@@ -26,6 +36,9 @@ export const GATEWAY_LISTENER = 'gateway'
 export const AGENT_CLUSTER = 'telemetry-agent'
 export const LDS_FILE = 'lds.json'
 export const CDS_FILE = 'cds.json'
+export const RDS_FILE = 'rds.json'
+export const ROUTE_CONFIG = 'gateway-routes'
+export const ecdsFile = (filter: string) => `ecds-${filter}.json`
 
 export interface RenderOptions {
   /** Where the LDS and CDS files live (the bootstrap names them). */
@@ -36,11 +49,26 @@ export interface RenderOptions {
   env?: Record<string, string | undefined>
 }
 
+type Json = Record<string, unknown>
+
+/** One file-based xDS resource file: a DiscoveryResponse whose version_info is the digest of its resources. */
+export interface XdsFile {
+  file: string
+  kind: 'listeners' | 'clusters' | 'routes' | 'extension'
+  /** Where Envoy's stats say which version it took (`<prefix>.version_text`) and what it refused. */
+  statPrefix: string
+  response: { version_info: string; resources: Json[] }
+}
+
 export interface RenderedMesh {
-  bootstrap: Record<string, unknown>
-  listeners: Record<string, unknown>[]
-  clusters: Record<string, unknown>[]
-  /** Digest of listeners and clusters: the xDS version_info Envoy reports back. */
+  bootstrap: Json
+  listeners: Json[]
+  clusters: Json[]
+  routes: Json
+  /** Wasm filter configurations served by ECDS, by filter name. */
+  extensions: Record<string, Json>
+  files: XdsFile[]
+  /** Digest of everything Envoy reads from the files. */
   version: string
 }
 
@@ -48,10 +76,20 @@ type Variant = 'stable' | 'canary'
 
 export function renderMesh(config: MeshConfig, options: RenderOptions): RenderedMesh {
   const wasmFile = options.wasmFile ?? wasmPath
-  const listeners = [renderGateway(config, wasmFile, options.env ?? process.env)]
-  const clusters = renderClusters(config)
-  const version = createHash('sha256').update(JSON.stringify({ listeners, clusters })).digest('hex').slice(0, 16)
   const pathSource = (file: string) => ({ resource_api_version: 'V3', path_config_source: { path: join(options.xdsDir, file) } })
+  const extensions = wasmFilters(config, wasmFile)
+  const listeners = [renderGateway(config, Object.keys(extensions), pathSource, options.env ?? process.env)]
+  const routes = renderRoutes(config)
+  const clusters = renderClusters(config)
+  const files: XdsFile[] = [
+    xdsFile(LDS_FILE, 'listeners', 'listener_manager.lds', listeners.map((l) => typed(LISTENER_TYPE, l))),
+    xdsFile(RDS_FILE, 'routes', `http.${GATEWAY_LISTENER}.rds.${ROUTE_CONFIG}`, [typed(ROUTE_CONFIG_TYPE, routes)]),
+    ...Object.entries(extensions).map(([name, filter]) =>
+      xdsFile(ecdsFile(name), 'extension', `extension_config_discovery.http_filter.${name}`, [typed(EXTENSION_TYPE, { name, typed_config: filter })]),
+    ),
+    xdsFile(CDS_FILE, 'clusters', 'cluster_manager.cds', clusters.map((c) => typed(CLUSTER_TYPE, c))),
+  ]
+  const version = digest(files.map((f) => f.response.version_info))
   const bootstrap = {
     node: { id: `${config.gateway.service}-envoy`, cluster: config.gateway.service },
     admin: { address: socketAddress('127.0.0.1', config.gateway.admin_port) },
@@ -61,18 +99,49 @@ export function renderMesh(config: MeshConfig, options: RenderOptions): Rendered
       wasmService('telemetry-exporter', wasmFile('telemetry-exporter'), { cluster: AGENT_CLUSTER }, { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN' }),
     ],
   }
-  return { bootstrap, listeners, clusters, version }
+  return { bootstrap, listeners, clusters, routes, extensions, files, version }
 }
 
-/** An xDS file: a DiscoveryResponse Envoy reads from disk. */
-export function discoveryResponse(kind: 'listeners' | 'clusters', rendered: RenderedMesh) {
-  const type = kind === 'listeners' ? 'envoy.config.listener.v3.Listener' : 'envoy.config.cluster.v3.Cluster'
-  return { version_info: rendered.version, resources: rendered[kind].map((r) => typed(type, r)) }
+/**
+ * The same resources as one static bootstrap (no files): `envoy --mode
+ * validate` then builds every listener, filter and cluster, which it does
+ * not do for resources it would read from files.
+ */
+export function inlinedBootstrap(rendered: RenderedMesh): Json {
+  const inline = (listener: Json): Json =>
+    JSON.parse(JSON.stringify(listener), (key, value) => {
+      if (value && typeof value === 'object' && 'rds' in value) {
+        const { rds: _rds, ...rest } = value as Json
+        return { ...rest, route_config: rendered.routes }
+      }
+      if (value && typeof value === 'object' && 'config_discovery' in value) return { name: value.name, typed_config: rendered.extensions[value.name] }
+      return value
+    })
+  const { dynamic_resources: _dynamic, ...bootstrap } = rendered.bootstrap
+  return { ...bootstrap, static_resources: { listeners: rendered.listeners.map(inline), clusters: rendered.clusters } }
 }
 
-function renderGateway(config: MeshConfig, wasmFile: (filter: string) => string, env: Record<string, string | undefined>) {
+export function xdsFile(file: string, kind: XdsFile['kind'], statPrefix: string, resources: Json[]): XdsFile {
+  return { file, kind, statPrefix, response: { version_info: digest(resources), resources } }
+}
+
+function digest(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16)
+}
+
+/** The Wasm HTTP filters and their configurations, in chain order. */
+function wasmFilters(config: MeshConfig, wasmFile: (filter: string) => string): Record<string, Json> {
   const telemetry = { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN' } as const
   const sampled = config.routes.filter((r) => r.sampling && (r.sampling.rate_bp > 0 || r.sampling.confidence_threshold > 0))
+  const filters = [
+    wasmHttpFilter('canary-router', wasmFile('canary-router'), canaryRouterConfig(config), { failurePolicy: 'FAIL_OPEN' }),
+    ...(sampled.length > 0 ? [wasmHttpFilter('payload-sampler', wasmFile('payload-sampler'), payloadSamplerConfig(config, sampled), telemetry)] : []),
+    wasmHttpFilter('golden-signals', wasmFile('golden-signals'), { service: config.gateway.service }, telemetry),
+  ]
+  return Object.fromEntries(filters.map((f) => [f.name, f.typed_config]))
+}
+
+function renderGateway(config: MeshConfig, wasm: string[], pathSource: (file: string) => Json, env: Record<string, string | undefined>) {
   const filters: unknown[] = []
   if (config.routes.some((r) => r.rate_limit)) {
     // Off unless a route turns it on with its own bucket.
@@ -82,16 +151,24 @@ function renderGateway(config: MeshConfig, wasmFile: (filter: string) => string,
     const credentials = config.auth.api_keys.map((k) => ({ client: k.client, key: k.key ?? requireEnv(env, k.key_env!) }))
     filters.push({ name: API_KEY_AUTH, typed_config: typed(API_KEY_AUTH_TYPE, { credentials, key_sources: [{ header: config.auth.header }] }) })
   }
-  filters.push(wasmHttpFilter('canary-router', wasmFile('canary-router'), canaryRouterConfig(config), { failurePolicy: 'FAIL_OPEN' }))
-  if (sampled.length > 0) filters.push(wasmHttpFilter('payload-sampler', wasmFile('payload-sampler'), payloadSamplerConfig(config, sampled), telemetry))
-  filters.push(wasmHttpFilter('golden-signals', wasmFile('golden-signals'), { service: config.gateway.service }, telemetry))
-
-  const routes = config.routes.flatMap((r) => (r.canary ? [envoyRoute(config, r, 'canary'), envoyRoute(config, r, 'stable')] : [envoyRoute(config, r, 'stable')]))
-  return hcmListener(GATEWAY_LISTENER, config.gateway.address, config.gateway.port, routes, filters, {
+  for (const name of wasm) {
+    filters.push({ name, config_discovery: { config_source: pathSource(ecdsFile(name)), type_urls: [`type.googleapis.com/${WASM_TYPE}`] } })
+  }
+  const listener = hcmListener(GATEWAY_LISTENER, config.gateway.address, config.gateway.port, [], filters, {
+    rds: { route_config_name: ROUTE_CONFIG, config_source: pathSource(RDS_FILE) },
     // Callers' ids are kept (the correlation id everywhere); Envoy makes one when absent.
     preserve_external_request_id: true,
     common_http_protocol_options: { idle_timeout: '60s' },
   })
+  // The route table comes by RDS.
+  const hcm = (listener.filter_chains[0]!.filters[0]!.typed_config as Json)
+  delete hcm.route_config
+  return listener
+}
+
+function renderRoutes(config: MeshConfig): Json {
+  const routes = config.routes.flatMap((r) => (r.canary ? [envoyRoute(config, r, 'canary'), envoyRoute(config, r, 'stable')] : [envoyRoute(config, r, 'stable')]))
+  return { name: ROUTE_CONFIG, virtual_hosts: [{ name: 'all', domains: ['*'], routes }] }
 }
 
 function envoyRoute(config: MeshConfig, r: Route, variant: Variant) {
@@ -256,6 +333,11 @@ function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
+const LISTENER_TYPE = 'envoy.config.listener.v3.Listener'
+const CLUSTER_TYPE = 'envoy.config.cluster.v3.Cluster'
+const ROUTE_CONFIG_TYPE = 'envoy.config.route.v3.RouteConfiguration'
+const EXTENSION_TYPE = 'envoy.config.core.v3.TypedExtensionConfig'
+const WASM_TYPE = 'envoy.extensions.filters.http.wasm.v3.Wasm'
 const LOCAL_RATELIMIT = 'envoy.filters.http.local_ratelimit'
 const LOCAL_RATELIMIT_TYPE = 'envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit'
 const API_KEY_AUTH = 'envoy.filters.http.api_key_auth'

@@ -83,3 +83,8 @@ export async function recordHistory(stateDir: string, text: string, entry: Omit<
   await appendFile(p.historyIndex, `${JSON.stringify(full)}\n`)
   return full
 }
+
+/** The mesh.yaml text of a history entry. */
+export async function historyText(stateDir: string, id: number): Promise<string> {
+  return readFile(paths(stateDir).historyText(id), 'utf8')
+}

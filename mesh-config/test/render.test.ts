@@ -14,7 +14,7 @@ import { writeFile } from 'node:fs/promises'
 import { run } from '../src/cli.ts'
 import { requireMesh, type LoadedMesh } from '../src/load.ts'
 import { ENVOY_BIN, ROOT } from '../src/local-mesh.ts'
-import { discoveryResponse, renderMesh } from '../src/render.ts'
+import { inlinedBootstrap, renderMesh } from '../src/render.ts'
 import { envoyVersion } from '../../test/support/envoy.ts'
 
 const FULL = join(import.meta.dirname, 'fixtures/full-mesh.yaml')
@@ -42,11 +42,11 @@ describe('render', () => {
     const lines: string[] = []
     expect(await run(['render', join(ROOT, 'mesh.yaml'), '--out', out, '--json'], { out: (t) => void lines.push(t), err: (t) => void lines.push(t) })).toBe(0)
     const report = JSON.parse(lines.join('')) as { version: string; files: string[] }
-    expect(report.files.map((f) => f.slice(out.length + 1))).toEqual(['bootstrap.json', 'lds.json', 'cds.json'])
+    expect(report.files.map((f) => f.slice(out.length + 1))).toEqual(['bootstrap.json', 'lds.json', 'rds.json', 'ecds-canary-router.json', 'ecds-payload-sampler.json', 'ecds-golden-signals.json', 'cds.json'])
     const bootstrap = JSON.parse(await readFile(join(out, 'bootstrap.json'), 'utf8')) as Json
     expect(bootstrap.dynamic_resources.lds_config.path_config_source.path).toBe(join(out, 'lds.json'))
     expect(bootstrap.admin.address.socket_address.address).toBe('127.0.0.1')
-    expect((JSON.parse(await readFile(join(out, 'lds.json'), 'utf8')) as Json).version_info).toBe(report.version)
+    expect((JSON.parse(await readFile(join(out, 'rds.json'), 'utf8')) as Json).resources[0].name).toBe('gateway-routes')
     expect(await envoyValidate(join(out, 'bootstrap.json'))).toContain('OK')
   })
 
@@ -57,8 +57,7 @@ describe('render', () => {
     const mesh = await requireMesh(file)
     const r = renderMesh(mesh.config, { xdsDir: dir, env })
     const inlined = join(dir, `inlined-${r.version}.json`)
-    const { dynamic_resources: _dynamic, ...bootstrap } = r.bootstrap
-    await writeFile(inlined, JSON.stringify({ ...bootstrap, static_resources: { listeners: r.listeners, clusters: r.clusters } }))
+    await writeFile(inlined, JSON.stringify(inlinedBootstrap(r)))
     expect(await envoyValidate(inlined)).toContain('OK')
   })
 
@@ -69,13 +68,16 @@ describe('render', () => {
     const changed = structuredClone(full.config)
     changed.routes[0]!.canary!.weight = 2600
     expect(renderMesh(changed, { xdsDir: dir, env }).version).not.toBe(a.version)
-    expect(discoveryResponse('clusters', a).version_info).toBe(a.version)
+    // Only the canary-router's configuration changed: one file, served by ECDS, changes version.
+    const c = renderMesh(changed, { xdsDir: dir, env })
+    expect(c.files.filter((f, i) => f.response.version_info !== a.files[i]!.response.version_info).map((f) => f.file)).toEqual(['ecds-canary-router.json'])
   })
 
   it('routes canary-marked requests to the canary cluster and rewrites the infer path to each variant version', () => {
     const r = renderMesh(full.config, { xdsDir: dir, env })
     const hcm = (r.listeners[0] as Json).filter_chains[0].filters[0].typed_config
-    const routes = hcm.route_config.virtual_hosts[0].routes as Json[]
+    expect(hcm.rds).toMatchObject({ route_config_name: 'gateway-routes' })
+    const routes = (r.routes as Json).virtual_hosts[0].routes as Json[]
     expect(routes.map((x) => [x.name, x.route.cluster])).toEqual([
       ['credit-risk', 'credit-risk.canary-or-fallback'],
       ['credit-risk', 'credit-risk.stable-or-fallback'],
@@ -113,7 +115,8 @@ describe('render', () => {
       'golden-signals',
       'envoy.filters.http.router',
     ])
-    const config = (name: string) => filters.find((f) => f.name === name)!.typed_config.config
+    expect(filters.find((f) => f.name === 'golden-signals')!.config_discovery.config_source.path_config_source.path).toBe(join(dir, 'ecds-golden-signals.json'))
+    const config = (name: string) => (r.extensions[name] as Json).config
     expect(JSON.parse(config('canary-router').configuration.value)).toEqual({
       routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 2500, sticky_header: 'x-account', missing_key: 'stable', allow_override: true }, { model: 'credit-risk-fallback', stable_version: '1', canary_version: '1', canary_weight_bp: 0, sticky_header: 'x-user-id', missing_key: 'request_id', allow_override: false }],
     })
