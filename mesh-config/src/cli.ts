@@ -291,6 +291,7 @@ async function up(ctx: Ctx, mesh: LoadedMesh, demo: boolean): Promise<number> {
     onEvent: (e) => {
       if (e.kind === 'exited') say(`${e.name} exited (${e.signal ?? `code ${e.code}`}); restarting in ${e.restartInMs} ms`)
       else if (e.kind === 'healthy') say(`${e.name} is up`)
+      else if (e.kind === 'started') say(`${e.name} started (pid ${e.pid})`)
     },
   })
   const route = mesh.config.routes[0]!

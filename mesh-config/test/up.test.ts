@@ -1,0 +1,91 @@
+/**
+ * `mesh up`, the command behind `npm start`, as a user runs it: a process
+ * that brings the mesh up, prints where it is, serves, and on Ctrl-C
+ * (SIGINT) stops every child it started.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import * as H from '../../contracts/headers.ts'
+import { freePorts } from '../../test/support/ports.ts'
+import { ROOT } from '../src/local-mesh.ts'
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe('mesh up', () => {
+  let dir = ''
+  afterAll(() => rm(dir, { recursive: true, force: true }))
+
+  it('brings the mesh up, prints the gateway and a working curl, and stops everything on SIGINT', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mesh-up-'))
+    const [gateway, admin, stable, fallback, nats, agent] = await freePorts(6)
+    const file = join(dir, 'mesh.yaml')
+    await writeFile(
+      file,
+      `version: 1
+gateway: { port: ${gateway}, admin_port: ${admin}, workers: 1 }
+repository: ${join(ROOT, 'models')}
+hosts:
+  - { name: stable, port: ${stable} }
+  - { name: fallback, port: ${fallback}, role: fallback }
+routes:
+  - name: credit-risk
+    match: { model: credit-risk }
+    model: credit-risk
+    stable: { version: 1, hosts: [stable] }
+    fallback: { model: credit-risk-fallback, hosts: [fallback] }
+telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} } }
+`,
+    )
+    const child = spawn(process.execPath, [join(ROOT, 'bin/mesh.mjs'), 'up', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    try {
+      const deadline = Date.now() + 120_000
+      while (!out.includes('The mesh is up')) {
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mesh up did not come up:\n${out}\n${err}`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      expect(out).toContain(`Gateway: http://127.0.0.1:${gateway}`)
+      expect(out).toContain(`Envoy admin:  http://127.0.0.1:${admin}`)
+      for (const name of ['nats', 'host-stable', 'host-fallback', 'envoy']) expect(err).toContain(`[mesh] ${name} is up`)
+
+      // The printed curl, run as printed (from the repository root).
+      const curl = /^\s+(curl .*)$/m.exec(out)![1]!
+      const headers = new Map<string, string>()
+      const args = [...curl.matchAll(/-H '([^:]+): ([^']*)'/g)]
+      for (const [, k, v] of args) headers.set(k!, v!)
+      const url = /curl -s (\S+)/.exec(curl)![1]!
+      const bodyFile = /-d @(\S+)/.exec(curl)![1]!
+      const res = await fetch(url, { method: 'POST', headers: Object.fromEntries(headers), body: await readFile(join(ROOT, bodyFile)) })
+      expect(res.status).toBe(200)
+      expect(res.headers.get(H.MODEL_VERSION)).toBe('1')
+      expect(((await res.json()) as { outputs: { name: string }[] }).outputs[0]!.name).toBe('probabilities')
+
+      const pids = [...err.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]))
+      expect(pids).toHaveLength(4)
+      child.kill('SIGINT')
+      expect(await exited).toBe(0)
+      expect(err).toContain('[mesh] stopped')
+      // Every child is gone: nothing listens on the mesh's ports any more.
+      for (const port of [gateway, stable, fallback, nats]) {
+        await expect(fetch(`http://127.0.0.1:${port}/`).then(() => 'open', () => 'closed')).resolves.toBe('closed')
+      }
+      for (const pid of pids) expect(alive(pid)).toBe(false)
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    }
+  }, 180_000)
+})
