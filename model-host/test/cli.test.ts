@@ -20,7 +20,7 @@ describe('model-host CLI', () => {
     expect(r.stdout).toMatch(/^Usage: model-host --models <repository dir>/)
   })
 
-  it('refuses a missing --models or a bad port with exit code 2', async () => {
+  it('refuses a missing --models, a bad port or a bad role with exit code 2', async () => {
     const missing = await run('--port', '1234')
     expect(missing.code).toBe(2)
     expect(missing.stderr).toMatch(/--models is required/)
@@ -29,6 +29,9 @@ describe('model-host CLI', () => {
     expect(badPort.stderr).toMatch(/--port must be 0-65535, got "x"/)
     const unknown = await run('--modles', 'x')
     expect(unknown.code).toBe(2)
+    const badRole = await run('--models', '.', '--role', 'backup')
+    expect(badRole.code).toBe(2)
+    expect(badRole.stderr).toMatch(/--role must be primary or fallback, got "backup"/)
   })
 })
 

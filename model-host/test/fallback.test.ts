@@ -1,12 +1,13 @@
 /**
  * Integration: a batch that fails at run time fails over per request to the
- * model's fallback, never silently and never failing its batch-mates.
+ * model's fallback, never silently and never failing its batch-mates; and a
+ * host in the mesh's fallback pool (--role fallback) answers with fallbacks.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
 import { writeFragileModel } from './broken-model.ts'
 import { jsonInfer, postJson } from './client.ts'
-import { copyRepository, spawnHost, type HostProcess } from './host-process.ts'
+import { copyRepository, EXAMPLE_MODELS, spawnHost, type HostProcess } from './host-process.ts'
 
 describe('fallback on a runtime failure', () => {
   let host: HostProcess
@@ -48,5 +49,27 @@ describe('fallback on a runtime failure', () => {
     for (const r of responses.filter((res) => res.headers.get('x-model-fallback') === 'true')) {
       expect(r.json.parameters.fallback_reason).toBe('runtime_error')
     }
+  })
+})
+
+describe('a host with --role fallback', () => {
+  let host: HostProcess
+  beforeAll(async () => {
+    host = await spawnHost(EXAMPLE_MODELS, {}, ['--role', 'fallback'])
+  })
+  afterAll(() => host?.stop())
+
+  it("answers every request with the requested model's fallback, marked", async () => {
+    const r = await postJson(`${host.url}/v2/models/credit-risk/versions/2/infer`, jsonInfer(sampleRows(3, 8)))
+    expect(r.status).toBe(200)
+    expect([r.headers.get('x-model-name'), r.headers.get('x-model-fallback')]).toEqual(['credit-risk-fallback', 'true'])
+    expect(r.json.parameters).toMatchObject({ fallback: true, fallback_reason: 'fallback_role', requested_model: 'credit-risk', requested_version: '2' })
+    expect(r.json.outputs[0].shape).toEqual([3, 2])
+  })
+
+  it('refuses, naming why, a model that has no fallback', async () => {
+    const r = await postJson(`${host.url}/v2/models/credit-risk-fallback/infer`, jsonInfer(sampleRows(1, 8)))
+    expect(r.status).toBe(503)
+    expect(r.json.error).toBe('model "credit-risk-fallback" version "1": this host answers only with fallbacks, and the model has none that can answer')
   })
 })

@@ -22,8 +22,8 @@ export interface HostProcess {
   stop(): Promise<void>
 }
 
-export async function spawnHost(models: string, env: Record<string, string> = {}): Promise<HostProcess> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/model-host.mjs'), '--models', models, '--port', '0'], {
+export async function spawnHost(models: string, env: Record<string, string> = {}, args: string[] = []): Promise<HostProcess> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/model-host.mjs'), '--models', models, '--port', '0', ...args], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
