@@ -3,15 +3,22 @@
  * bench:mesh: the cost of the Wasm filters in Envoy. One Envoy proxy with two
  * listeners routing to the same upstream: `plain` (router only) and
  * `filtered` (canary-router, payload-sampler at 5%, golden-signals, and the
- * telemetry-exporter service draining to an agent). The upstream is a second Envoy answering
- * with direct_response, so neither the upstream nor a Node server caps the
- * comparison. autocannon (its own process) drives both listeners in
- * interleaved rounds; medians are reported with the ratios.
+ * telemetry-exporter service draining to an agent). By default the upstream
+ * is a second Envoy answering with direct_response, so the upstream costs
+ * next to nothing and the comparison shows the filters' whole cost;
+ * BENCH_UPSTREAM=host puts a real model host (credit-risk) behind both
+ * listeners instead, the mesh as it runs. autocannon (its own process)
+ * drives both listeners in interleaved rounds; medians are reported with
+ * the ratios. Then one client sends requests one at a time (no queueing)
+ * to measure, in microseconds, the latency the filters add to a request.
  *
  * Prints a table and one JSON summary line. BENCH_SECONDS, BENCH_ROUNDS,
- * BENCH_CONCURRENCY and BENCH_FILTERS (comma-separated) tune it.
+ * BENCH_CONCURRENCY, BENCH_FILTERS (comma-separated), BENCH_UPSTREAM
+ * (envoy|host) and BENCH_SEQUENTIAL (requests per listener) tune it.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import { Agent, request as httpRequest } from 'node:http'
+import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { TELEMETRY_VM_ID, envoyVersion, httpListener, ROOT, startEnvoy, staticCluster, wasmHttpFilter, wasmService } from '../test/support/envoy.ts'
@@ -23,7 +30,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').map(Number)
 /** Which filters the `filtered` listener runs (all by default), to see each one's cost. */
 const FILTERS = (process.env.BENCH_FILTERS ?? 'canary-router,payload-sampler,golden-signals').split(',').filter(Boolean)
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const UPSTREAM = process.env.BENCH_UPSTREAM ?? 'envoy'
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 3000)
+const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))]!
+const median = (xs: number[]) => quantile(xs, 0.5)
 
 const body = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: Array.from({ length: 16 }, (_, i) => i) }] })
 
@@ -37,8 +47,37 @@ async function load(url: string, concurrency: number) {
   return { rps: r.requests.average as number, p50: r.latency.p50 as number, p99: r.latency.p99 as number, errors: (r.errors + r.non2xx) as number }
 }
 
+/** Latencies (µs) of `n` requests sent one after another on one keep-alive connection. */
+async function sequentialLatencies(url: string, n: number, agent: Agent): Promise<number[]> {
+  const out: number[] = []
+  const u = new URL(url)
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint()
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-user-id': `u${i % 100}` } }, (res) => {
+        res.resume()
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))))
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+    out.push(Number(process.hrtime.bigint() - t0) / 1000)
+  }
+  return out
+}
+
+/** A real model host serving the example models, as the mesh's upstream. */
+async function startModelHost(): Promise<{ port: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/model-host.mjs'), '--models', join(ROOT, 'models'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } })
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => line.includes('"msg":"ready"') && resolve(JSON.parse(line).port))
+    child.once('exit', (code) => reject(new Error(`model host exited (${code})`)))
+  })
+  return { port, stop: () => new Promise((r) => (child.kill('SIGTERM'), child.once('exit', () => r()))) }
+}
+
 async function main() {
-  process.stderr.write(`bench:mesh: Envoy ${await envoyVersion()}, ${ROUNDS} interleaved rounds of ${SECONDS}s, concurrency ${CONCURRENCIES.join(', ')}\n`)
+  process.stderr.write(`bench:mesh: Envoy ${await envoyVersion()}, upstream ${UPSTREAM}, ${ROUNDS} interleaved rounds of ${SECONDS}s, concurrency ${CONCURRENCIES.join(', ')}\n`)
   // The buffer filter reads the whole request before the direct response goes
   // out; answering a POST early makes Envoy close the connection after its
   // delayed-close timeout, which would dominate the measurement.
@@ -55,7 +94,8 @@ async function main() {
     },
     { concurrency: 1 },
   )
-  const port = (name: string) => Number(new URL(upstream.listenerUrl(name)).port)
+  const host = UPSTREAM === 'host' ? await startModelHost() : undefined
+  const port = (name: string) => (name === 'model' && host ? host.port : Number(new URL(upstream.listenerUrl(name)).port))
   const route = [{ name: 'credit-risk', match: { prefix: '/' }, route: { cluster: 'model' } }]
   const canary = { routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 1000 }] }
   const proxy = await startEnvoy(
@@ -78,6 +118,7 @@ async function main() {
   )
   const url = (listener: string) => `${proxy.listenerUrl(listener)}/v2/models/credit-risk/infer`
   const rows: { target: string; concurrency: number; rps: number; p50Ms: number; p99Ms: number; errors: number }[] = []
+  let sequential: Record<string, { p50Us: number; p99Us: number }> = {}
   try {
     for (const l of ['plain', 'filtered']) await load(url(l), 8) // warm-up
     for (const c of CONCURRENCIES) {
@@ -89,15 +130,23 @@ async function main() {
         process.stderr.write(`  ${target} c=${c}: ${row.rps.toFixed(0)} rps p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms\n`)
       }
     }
+    // One request at a time, interleaved in blocks: the latency each request pays, without queueing.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const latencies: Record<string, number[]> = { plain: [], filtered: [] }
+    for (let done = 0; done < SEQUENTIAL; done += 250) for (const l of ['plain', 'filtered']) latencies[l]!.push(...(await sequentialLatencies(url(l), Math.min(250, SEQUENTIAL - done), agent)))
+    agent.destroy()
+    sequential = Object.fromEntries(Object.entries(latencies).map(([l, xs]) => [l, { p50Us: quantile(xs, 0.5), p99Us: quantile(xs, 0.99) }]))
+    process.stderr.write(`  one at a time: ${Object.entries(sequential).map(([l, q]) => `${l} p50 ${q.p50Us.toFixed(0)} µs p99 ${q.p99Us.toFixed(0)} µs`).join(', ')}\n`)
     const sent = await fetch(`${proxy.adminUrl}/stats?filter=exporter|golden.events&format=json`).then((r) => r.json())
     process.stderr.write(`  telemetry: ${JSON.stringify(sent.stats?.map((s: { name: string; value: number }) => `${s.name}=${s.value}`))}\n`)
   } finally {
     await proxy.stop()
     await upstream.stop()
+    await host?.stop()
   }
   console.log(`\n${'listener'.padEnd(10)} ${'conc'.padStart(5)} ${'rps'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)}`)
   for (const r of rows) console.log(`${r.target.padEnd(10)} ${String(r.concurrency).padStart(5)} ${r.rps.toFixed(0).padStart(9)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)}`)
-  const ratios = Object.fromEntries(
+  const ratios: Record<string, number> = Object.fromEntries(
     CONCURRENCIES.flatMap((c) => {
       const plain = rows.find((r) => r.target === 'plain' && r.concurrency === c)!
       const filtered = rows.find((r) => r.target === 'filtered' && r.concurrency === c)!
@@ -107,9 +156,10 @@ async function main() {
       ]
     }),
   )
+  ratios.p50_added_us_one_at_a_time = sequential.filtered!.p50Us - sequential.plain!.p50Us
   const targets = { throughput_ratio_min: 0.9, p50_added_us_max: 100 }
   console.log('\nratios (medians of interleaved rounds):', Object.entries(ratios).map(([k, v]) => `${k}=${(v as number).toFixed(2)}`).join('  '))
-  console.log(JSON.stringify({ bench: 'mesh', filters: [...FILTERS, 'telemetry-exporter (service)'], seconds: SECONDS, rounds: ROUNDS, ratios, targets, rows }))
+  console.log(JSON.stringify({ bench: 'mesh', upstream: UPSTREAM, filters: [...FILTERS, 'telemetry-exporter (service)'], seconds: SECONDS, rounds: ROUNDS, ratios, targets, rows, sequential }))
 }
 
 await main()
