@@ -18,6 +18,7 @@
  */
 import { execFile, spawn } from 'node:child_process'
 import { Agent, request as httpRequest } from 'node:http'
+import { readdir, readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -27,7 +28,7 @@ import { GOLDEN_STATS_TAGS } from '../wasm-filters/golden-signals/stats-tags.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').map(Number)
+const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').filter(Boolean).map(Number)
 /** Which filters the `filtered` listener runs (all by default), to see each one's cost. */
 const FILTERS = (process.env.BENCH_FILTERS ?? 'canary-router,payload-sampler,golden-signals').split(',').filter(Boolean)
 const UPSTREAM = process.env.BENCH_UPSTREAM ?? 'envoy'
@@ -64,6 +65,15 @@ async function sequentialLatencies(url: string, n: number, agent: Agent): Promis
     out.push(Number(process.hrtime.bigint() - t0) / 1000)
   }
   return out
+}
+
+/** CPU time a process's threads have run, in µs (/proc/<pid>/task/<tid>/schedstat, nanoseconds). */
+async function cpuMicros(pid: number): Promise<number> {
+  let ns = 0
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    ns += Number((await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').catch(() => '0')).split(' ')[0])
+  }
+  return ns / 1000
 }
 
 /** A real model host serving the example models, as the mesh's upstream. */
@@ -118,7 +128,7 @@ async function main() {
   )
   const url = (listener: string) => `${proxy.listenerUrl(listener)}/v2/models/credit-risk/infer`
   const rows: { target: string; concurrency: number; rps: number; p50Ms: number; p99Ms: number; errors: number }[] = []
-  let sequential: Record<string, { p50Us: number; p99Us: number }> = {}
+  let sequential: Record<string, { p50Us: number; p99Us: number; envoyCpuUsPerRequest: number }> = {}
   try {
     for (const l of ['plain', 'filtered']) await load(url(l), 8) // warm-up
     for (const c of CONCURRENCIES) {
@@ -133,10 +143,18 @@ async function main() {
     // One request at a time, interleaved in blocks: the latency each request pays, without queueing.
     const agent = new Agent({ keepAlive: true, maxSockets: 1 })
     const latencies: Record<string, number[]> = { plain: [], filtered: [] }
-    for (let done = 0; done < SEQUENTIAL; done += 250) for (const l of ['plain', 'filtered']) latencies[l]!.push(...(await sequentialLatencies(url(l), Math.min(250, SEQUENTIAL - done), agent)))
+    // Envoy's own CPU time per request: steadier than latency on a shared machine.
+    const cpuUs: Record<string, number> = { plain: 0, filtered: 0 }
+    for (let done = 0; done < SEQUENTIAL; done += 100) {
+      for (const l of ['plain', 'filtered']) {
+        const before = await cpuMicros(proxy.child.pid!)
+        latencies[l]!.push(...(await sequentialLatencies(url(l), Math.min(100, SEQUENTIAL - done), agent)))
+        cpuUs[l]! += (await cpuMicros(proxy.child.pid!)) - before
+      }
+    }
     agent.destroy()
-    sequential = Object.fromEntries(Object.entries(latencies).map(([l, xs]) => [l, { p50Us: quantile(xs, 0.5), p99Us: quantile(xs, 0.99) }]))
-    process.stderr.write(`  one at a time: ${Object.entries(sequential).map(([l, q]) => `${l} p50 ${q.p50Us.toFixed(0)} µs p99 ${q.p99Us.toFixed(0)} µs`).join(', ')}\n`)
+    sequential = Object.fromEntries(Object.entries(latencies).map(([l, xs]) => [l, { p50Us: quantile(xs, 0.5), p99Us: quantile(xs, 0.99), envoyCpuUsPerRequest: cpuUs[l]! / xs.length }]))
+    process.stderr.write(`  one at a time: ${Object.entries(sequential).map(([l, q]) => `${l} p50 ${q.p50Us.toFixed(0)} µs p99 ${q.p99Us.toFixed(0)} µs, Envoy CPU ${q.envoyCpuUsPerRequest.toFixed(0)} µs/request`).join('; ')}\n`)
     const sent = await fetch(`${proxy.adminUrl}/stats?filter=exporter|golden.events&format=json`).then((r) => r.json())
     process.stderr.write(`  telemetry: ${JSON.stringify(sent.stats?.map((s: { name: string; value: number }) => `${s.name}=${s.value}`))}\n`)
   } finally {
@@ -157,6 +175,7 @@ async function main() {
     }),
   )
   ratios.p50_added_us_one_at_a_time = sequential.filtered!.p50Us - sequential.plain!.p50Us
+  ratios.envoy_cpu_added_us_per_request = sequential.filtered!.envoyCpuUsPerRequest - sequential.plain!.envoyCpuUsPerRequest
   const targets = { throughput_ratio_min: 0.9, p50_added_us_max: 100 }
   console.log('\nratios (medians of interleaved rounds):', Object.entries(ratios).map(([k, v]) => `${k}=${(v as number).toFixed(2)}`).join('  '))
   console.log(JSON.stringify({ bench: 'mesh', upstream: UPSTREAM, filters: [...FILTERS, 'telemetry-exporter (service)'], seconds: SECONDS, rounds: ROUNDS, ratios, targets, rows, sequential }))

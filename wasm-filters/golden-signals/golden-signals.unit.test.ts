@@ -21,19 +21,22 @@ function exporterQueue(shared: SharedState, name = 'mesh.telemetry') {
   return shared.queues.get(id)!
 }
 
-function request(host: ProxyWasmHost, o: { code?: number; durationMs?: number; variant?: string; answered?: string; fallback?: boolean; route?: string } = {}) {
+/** One request through the filter; without `code` no response is sent (a reset before the response). */
+function request(host: ProxyWasmHost, o: { code?: number; flags?: number; durationMs?: number; variant?: string; answered?: string; fallback?: boolean; route?: string } = {}) {
   const s = host.newStream()
   s.setProperty('xds.route_name', o.route ?? 'credit-risk')
     .setProperty('xds.cluster_name', 'stable')
     .setProperty('upstream.address', '127.0.0.1:8001')
     .setProperty('request.duration', int64Property(BigInt(o.durationMs ?? 12) * 1_000_000n))
-    .setProperty('response.flags', int64Property(0))
+    .setProperty('response.flags', int64Property(o.flags ?? 0))
   if (o.code !== undefined) s.setProperty('response.code', int64Property(o.code))
   s.sendRequestHeaders({ ':path': '/v2/models/credit-risk/infer', 'x-request-id': 'rid-1', traceparent: '00-abc-def-01', 'x-mesh-variant': o.variant ?? 'stable', 'x-model-version': '1' })
-  const response: Record<string, string> = { ':status': String(o.code ?? 200) }
-  if (o.answered) response['x-model-version'] = o.answered
-  if (o.fallback) response['x-model-fallback'] = 'true'
-  s.sendResponseHeaders(response)
+  if (o.code !== undefined) {
+    const response: Record<string, string> = { ':status': String(o.code) }
+    if (o.answered) response['x-model-version'] = o.answered
+    if (o.fallback) response['x-model-fallback'] = 'true'
+    s.sendResponseHeaders(response)
+  }
   s.complete()
 }
 
@@ -55,6 +58,21 @@ describe('golden-signals (TypeScript host)', () => {
     const host = await load()
     request(host, {})
     expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.1.vr.stable.rq.sc.none')?.value).toBe(1n)
+  })
+
+  it("reports Envoy's response flags for failures, and none for successes", async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const host = await load({}, shared)
+    // UH (no healthy upstream) is bit 0x2; a success with a stray flag reports none.
+    request(host, { code: 503, flags: 0x2 })
+    request(host, { code: 200, flags: 0x2 })
+    host.tick()
+    const events = new TextDecoder().decode(queue.items[0]).trim().split('\n').map((l) => JSON.parse(l) as GoldenSignalEvent)
+    expect(events.map((e) => [e.status, e.flags])).toEqual([
+      [503, 2],
+      [200, 0],
+    ])
   })
 
   it('hands one event per request to the exporter queue, with the correlation ids', async () => {

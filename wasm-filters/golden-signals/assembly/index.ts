@@ -7,22 +7,42 @@
 // event would cost more than the event. Never delays a request: everything
 // happens in proxy_on_log, after the response was sent, and a full or
 // missing queue drops the events and counts them.
-import { LogLevel, MapType } from "../../sdk/assembly/constants"
+import { LogLevel, MapType, MetricType } from "../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
-import { getHeaderMap, getProperty, getPropertyInt64, headerOf, log, orEmpty, setTickPeriod } from "../../sdk/assembly/host"
-import { increment, record } from "../../sdk/assembly/metrics"
+import { defineMetric, getHeaderMap, getProperty, getPropertyInt64, headerOf, incrementMetric, log, orEmpty, recordMetric, setTickPeriod } from "../../sdk/assembly/host"
 import { modelOfPath } from "../../sdk/assembly/oip"
 import { EventBatcher } from "../../sdk/assembly/telemetry-queue"
 import { GoldenConfig, parseConfig } from "./config"
-import { eventJson, latencyHistogramName, RequestRecord, requestCounterName } from "./signals"
+import { eventJson, latencyHistogramName, RequestRecord, requestCounterName, statusClass, statusOf } from "./signals"
 
 export * from "../../sdk/assembly/exports"
 export { proxy_on_log } from "../../sdk/assembly/exports-http"
 export { proxy_on_tick } from "../../sdk/assembly/exports-service"
 
+/** The metric ids of one label set: defined once, then only incremented and recorded. */
+class SeriesIds {
+  constructor(
+    readonly requests: u32,
+    readonly latency: u32,
+  ) {}
+}
+
+/** Label sets whose metric ids are cached; beyond it (runaway model names in paths) names are built per request. */
+const MAX_CACHED_SERIES = 4096
+
 class GoldenSignalsRoot extends RootContext {
   config: GoldenConfig = new GoldenConfig()
   events: EventBatcher | null = null
+  /** By the raw label values: building the escaped metric names costs more than the rest of onLog. */
+  series: Map<string, SeriesIds> = new Map()
+
+  seriesOf(r: RequestRecord): SeriesIds {
+    const key = r.route + "\x1f" + r.model + "\x1f" + r.version + "\x1f" + r.variant + "\x1f" + statusClass(r.code)
+    if (this.series.has(key)) return this.series.get(key)
+    const ids = new SeriesIds(defineMetric(MetricType.Counter, requestCounterName(r)), defineMetric(MetricType.Histogram, latencyHistogramName(r)))
+    if (this.series.size < MAX_CACHED_SERIES && ids.requests != 0 && ids.latency != 0) this.series.set(key, ids)
+    return ids
+  }
 
   onConfigure(configuration: string): bool {
     const parsed = parseConfig(configuration)
@@ -55,15 +75,19 @@ class GoldenSignalsStream extends HttpContext {
     r.route = orEmpty(getProperty(["xds", "route_name"]))
     r.cluster = orEmpty(getProperty(["xds", "cluster_name"]))
     r.upstream = orEmpty(getProperty(["upstream", "address"]))
-    const code = getPropertyInt64(["response", "code"])
-    r.code = code < 0 ? 0 : code
-    const flags = getPropertyInt64(["response", "flags"])
-    r.flags = flags < 0 ? 0 : flags
     const duration = getPropertyInt64(["request", "duration"])
     r.durationNs = duration < 0 ? 0 : duration
     // Two host calls for all headers, rather than one per header.
     const request = getHeaderMap(MapType.RequestHeaders)
     const response = getHeaderMap(MapType.ResponseHeaders)
+    // response.code is the :status Envoy sent (0 when it sent none); property
+    // reads are the costliest host calls, so read the header map we have.
+    r.code = statusOf(headerOf(response, ":status"))
+    // Response flags explain failures (UH, UF, UT, NR...); a success has none worth a host call.
+    if (r.code < 200 || r.code >= 400) {
+      const flags = getPropertyInt64(["response", "flags"])
+      r.flags = flags < 0 ? 0 : flags
+    }
     r.model = modelOfPath(headerOf(request, ":path"))
     r.variant = headerOf(request, "x-mesh-variant")
     // The version that answered, as the host says; else the one the router chose.
@@ -72,8 +96,9 @@ class GoldenSignalsStream extends HttpContext {
     r.requestId = headerOf(request, "x-request-id")
     r.traceparent = headerOf(request, "traceparent")
 
-    increment(requestCounterName(r))
-    record(latencyHistogramName(r), <u64>(r.durationNs / 1000000))
+    const ids = this.root.seriesOf(r)
+    if (ids.requests != 0) incrementMetric(ids.requests, 1)
+    if (ids.latency != 0) recordMetric(ids.latency, <u64>(r.durationNs / 1000000))
     if (this.root.events !== null) this.root.events!.add(eventJson(this.root.config.service, r, Date.now()))
   }
 }

@@ -22,6 +22,18 @@ export class RequestRecord {
   fallback: bool = false
 }
 
+/** A :status value as a number; 0 when absent or not three digits. */
+export function statusOf(status: string): i64 {
+  if (status.length != 3) return 0
+  let code: i64 = 0
+  for (let i = 0; i < 3; i++) {
+    const c = status.charCodeAt(i) - 48
+    if (c < 0 || c > 9) return 0
+    code = code * 10 + c
+  }
+  return code
+}
+
 /** "2xx".."5xx", or "none" when no status was sent. */
 export function statusClass(code: i64): string {
   if (code < 100 || code > 599) return "none"
