@@ -5,7 +5,7 @@
 // Fails open: with no route or no usable key the request goes to stable.
 import { Action, LogLevel, MapType } from "../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
-import { getHeaderMap, headerOf, log, removeHeader, setHeader } from "../../sdk/assembly/host"
+import { getHeader, log, orEmpty, removeHeader, setHeader } from "../../sdk/assembly/host"
 import { CanaryConfig, parseConfig } from "./config"
 import { modelOfPath } from "../../sdk/assembly/oip"
 import { chooseVariant } from "./router"
@@ -42,16 +42,18 @@ class CanaryRouterStream extends HttpContext {
   }
 
   onRequestHeaders(headers: u32, endOfStream: bool): Action {
-    // One host call for all headers, rather than one per header.
-    const request = getHeaderMap(MapType.RequestHeaders)
-    const route = this.root.config.route(modelOfPath(headerOf(request, ":path")))
+    // Only the headers the decision needs, each when it needs it: usually two host calls.
+    const route = this.root.config.route(modelOfPath(orEmpty(getHeader(MapType.RequestHeaders, ":path"))))
     if (route === null) {
       // Not ours to route; callers must not steer the route table themselves.
-      if (request.has(VARIANT_HEADER)) removeHeader(MapType.RequestHeaders, VARIANT_HEADER)
+      if (getHeader(MapType.RequestHeaders, VARIANT_HEADER) !== null) removeHeader(MapType.RequestHeaders, VARIANT_HEADER)
       return Action.Continue
     }
-    const requested = route.allowOverride ? headerOf(request, route.overrideHeader) : ""
-    const variant = chooseVariant(route, headerOf(request, route.stickyHeader), headerOf(request, REQUEST_ID_HEADER), requested)
+    const requested = route.allowOverride ? orEmpty(getHeader(MapType.RequestHeaders, route.overrideHeader)) : ""
+    const overridden = requested == "stable" || requested == "canary"
+    const sticky = overridden ? "" : orEmpty(getHeader(MapType.RequestHeaders, route.stickyHeader))
+    const requestId = overridden || sticky.length > 0 ? "" : orEmpty(getHeader(MapType.RequestHeaders, REQUEST_ID_HEADER))
+    const variant = chooseVariant(route, sticky, requestId, requested)
     setHeader(MapType.RequestHeaders, VARIANT_HEADER, variant)
     setHeader(MapType.RequestHeaders, VERSION_HEADER, variant == "canary" ? route.canaryVersion : route.stableVersion)
     return Action.Continue
