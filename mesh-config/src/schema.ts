@@ -26,8 +26,7 @@ const hostRefs = z.array(name).min(1, 'must name at least one host')
 
 const match = z
   .strictObject({
-    /** Matches the Open Inference Protocol paths of this model: /v2/models/<model>/... */
-    model: modelName.optional(),
+    model: modelName.optional().describe('Matches the Open Inference Protocol paths of this model: /v2/models/<model>/...'),
     prefix: z.string().startsWith('/', 'must start with "/"').optional(),
     header: z.strictObject({ name: headerName, value: z.string().min(1).optional() }).optional(),
   })
@@ -40,30 +39,23 @@ const stable = z.strictObject({
 
 const canary = z.strictObject({
   version,
-  /** Canary share in basis points: 1000 is 10%. */
-  weight: basisPoints,
+  weight: basisPoints.describe('Canary share in basis points: 1000 is 10%.'),
   hosts: hostRefs,
-  /** The header whose value keeps a caller on one variant. */
-  sticky_header: headerName.default('x-user-id'),
-  /** Without the sticky header: hash the request id, or send to stable. */
-  when_missing: z.enum(['request_id', 'stable']).default('request_id'),
-  /** Whether callers may pick the variant with `x-mesh-variant-override`. */
-  allow_override: z.boolean().default(false),
+  sticky_header: headerName.default('x-user-id').describe('The header whose value keeps a caller on one variant.'),
+  when_missing: z.enum(['request_id', 'stable']).default('request_id').describe('Without the sticky header: hash the request id, or send to stable.'),
+  allow_override: z.boolean().default(false).describe('Whether callers may pick the variant with `x-mesh-variant-override`.'),
 })
 
 const fallback = z.strictObject({
-  /** The fallback model; its hosts answer every request with it, marked x-model-fallback. */
-  model: modelName,
+  model: modelName.describe('The fallback model; its hosts answer every request with it, marked x-model-fallback.'),
   hosts: hostRefs,
 })
 
 const retries = z.strictObject({
   attempts: z.number().int().min(0).max(10).default(1),
-  /** Envoy's retry_on conditions. */
-  retry_on: z.array(z.enum(['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes'])).min(1).default(['connect-failure', 'reset', 'gateway-error']),
+  retry_on: z.array(z.enum(['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes'])).min(1).default(['connect-failure', 'reset', 'gateway-error']).describe('Envoy\'s retry_on conditions.'),
   per_try_timeout_ms: positiveInt.optional(),
-  /** Retries allowed as a share of active requests (Envoy's retry budget), so retries cannot swamp a sick host. */
-  budget_percent: z.number().min(0).max(100).default(20),
+  budget_percent: z.number().min(0).max(100).default(20).describe('Retries allowed as a share of active requests (Envoy\'s retry budget), so retries cannot swamp a sick host.'),
 })
 
 const outlierDetection = z.strictObject({
@@ -74,26 +66,19 @@ const outlierDetection = z.strictObject({
 })
 
 const rateLimit = z.strictObject({
-  /** Sustained requests per second for the route, per Envoy (its workers share one token bucket). */
-  requests_per_second: positiveInt,
-  /** Requests allowed at once above the rate. */
-  burst: positiveInt.optional(),
+  requests_per_second: positiveInt.describe('Sustained requests per second for the route, per Envoy (its workers share one token bucket).'),
+  burst: positiveInt.optional().describe('Requests allowed at once above the rate.'),
 })
 
 const sampling = z.strictObject({
-  /** Sampled share of requests in basis points (500 is 5%), decided from the request id. */
-  rate_bp: basisPoints.default(0),
-  /** Also sample responses whose x-model-confidence is below this (0 turns it off). */
-  confidence_threshold: z.number().min(0).max(1).default(0),
+  rate_bp: basisPoints.default(0).describe('Sampled share of requests in basis points (500 is 5%), decided from the request id.'),
+  confidence_threshold: z.number().min(0).max(1).default(0).describe('Also sample responses whose x-model-confidence is below this (0 turns it off).'),
 })
 
 const slo = z.strictObject({
-  /** p99 latency objective at the gateway. */
-  p99_ms: positiveInt,
-  /** Share of requests that must succeed, such as 0.999. */
-  availability: z.number().gt(0).lt(1),
-  /** The window the error budget is counted over. */
-  window_days: positiveInt.max(90).default(28),
+  p99_ms: positiveInt.describe('p99 latency objective at the gateway.'),
+  availability: z.number().gt(0).lt(1).describe('Share of requests that must succeed, such as 0.999.'),
+  window_days: positiveInt.max(90).default(28).describe('The window the error budget is counted over.'),
 })
 
 const route = z.strictObject({
@@ -101,71 +86,58 @@ const route = z.strictObject({
   match,
   model: modelName,
   stable,
-  canary: canary.optional(),
-  fallback: fallback.optional(),
-  /** Whole-request timeout at the gateway; also the model host's deadline (x-envoy-expected-rq-timeout-ms). */
-  timeout_ms: positiveInt.default(2_000),
-  retries: retries.optional(),
-  outlier_detection: outlierDetection.optional(),
-  rate_limit: rateLimit.optional(),
-  /** API key clients (from auth.api_keys) allowed on this route; absent: no key needed. */
-  auth: z.strictObject({ clients: z.array(name).min(1) }).optional(),
-  sampling: sampling.optional(),
-  slo: slo.optional(),
+  canary: canary.optional().describe('A second version taking a sticky share of callers.'),
+  fallback: fallback.optional().describe('Where requests go when the variant\'s hosts fail or none is healthy.'),
+  timeout_ms: positiveInt.default(2_000).describe('Whole-request timeout at the gateway; also the model host\'s deadline (x-envoy-expected-rq-timeout-ms).'),
+  retries: retries.optional().describe('Envoy retries, bounded by a retry budget.'),
+  outlier_detection: outlierDetection.optional().describe('Ejects hosts that keep failing.'),
+  rate_limit: rateLimit.optional().describe('Envoy\'s local rate limit for this route (429 beyond it).'),
+  auth: z.strictObject({ clients: z.array(name).min(1) }).optional().describe('API key clients (from auth.api_keys) allowed on this route; absent: no key needed.'),
+  sampling: sampling.optional().describe('Payload sampling for review and drift analysis (PII masked in Envoy).'),
+  slo: slo.optional().describe('Objectives alerting and canary analysis use.'),
 })
 
 const host = z.strictObject({
   name,
   address: address.default('127.0.0.1'),
   port,
-  /** `fallback` hosts answer every request with the requested model's fallback (the last pool of an aggregate cluster). */
-  role: z.enum(['primary', 'fallback']).default('primary'),
+  role: z.enum(['primary', 'fallback']).default('primary').describe('`fallback` hosts answer every request with the requested model\'s fallback (the last pool of an aggregate cluster).'),
 })
 
 const apiKey = z
   .strictObject({
     client: name,
-    /** The key itself (for local use), or the environment variable that holds it. */
-    key: z.string().min(16, 'must be at least 16 characters').optional(),
-    key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name').optional(),
+    key: z.string().min(16, 'must be at least 16 characters').optional().describe('The key itself (for local use); or give key_env.'),
+    key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name').optional().describe('The environment variable that holds the key, read when the config is rendered.'),
   })
   .refine((k) => (k.key === undefined) !== (k.key_env === undefined), 'needs exactly one of key or key_env')
 
 export const meshConfigSchema = z.strictObject({
-  /** The format of this file; bumped only for incompatible changes. */
-  version: z.literal(1, 'must be 1, the only format version so far'),
+  version: z.literal(1, 'must be 1, the only format version so far').describe('The format of this file; bumped only for incompatible changes.'),
   gateway: z.strictObject({
     address: address.default('127.0.0.1'),
-    port,
-    /** Envoy's admin interface: always on loopback. */
-    admin_port: port,
-    /** Envoy worker threads. */
-    workers: positiveInt.max(64).default(2),
-    /** The reporting Envoy's name in telemetry events. */
-    service: name.default('gateway'),
+    port: port.describe('Where services send inference calls (0: any free port).'),
+    admin_port: port.describe('Envoy\'s admin interface: always on loopback.'),
+    workers: positiveInt.max(64).default(2).describe('Envoy worker threads.'),
+    service: name.default('gateway').describe('The reporting Envoy\'s name in telemetry events.'),
   }),
-  /** The model repository the hosts serve and the validator checks routes against, relative to this file. */
-  repository: z.string().min(1),
-  hosts: z.array(host).min(1),
-  routes: z.array(route).min(1),
-  auth: z.strictObject({ header: headerName.default('x-api-key'), api_keys: z.array(apiKey).min(1) }).optional(),
+  repository: z.string().min(1).describe('The model repository the hosts serve and the validator checks routes against, relative to this file.'),
+  hosts: z.array(host).min(1).describe('Model host processes; every primary host serves the whole repository.'),
+  routes: z.array(route).min(1).describe('Requests to models, matched in order.'),
+  auth: z.strictObject({ header: headerName.default('x-api-key'), api_keys: z.array(apiKey).min(1) }).optional().describe('API keys checked by Envoy\'s api_key_auth filter on routes that name clients.'),
   sampling: z
     .strictObject({
-      /** Bytes copied from each body of a sampled request. */
-      max_capture_bytes: positiveInt.max(1_048_576).default(16_384),
-      /** JSON keys whose values are masked at any depth, in addition to the patterns the sampler always masks (e-mail, card, phone, IBAN). */
-      pii_fields: z.array(z.string().min(1)).optional(),
+      max_capture_bytes: positiveInt.max(1_048_576).default(16_384).describe('Bytes copied from each body of a sampled request.'),
+      pii_fields: z.array(z.string().min(1)).optional().describe('JSON keys whose values are masked at any depth, in addition to the patterns the sampler always masks (e-mail, card, phone, IBAN).'),
     })
     .default({ max_capture_bytes: 16_384 }),
   telemetry: z
     .strictObject({
-      nats_url: z.string().regex(/^nats:\/\/[^/\s]+$/, 'must be a nats:// URL, such as nats://127.0.0.1:4222').default('nats://127.0.0.1:4222'),
-      /** Where the telemetry exporter in Envoy posts its batches. */
-      agent: z.strictObject({ address: address.default('127.0.0.1'), port }).default({ address: '127.0.0.1', port: 4195 }),
+      nats_url: z.string().regex(/^nats:\/\/[^/\s]+$/, 'must be a nats:// URL, such as nats://127.0.0.1:4222').default('nats://127.0.0.1:4222').describe('The NATS server (JetStream) telemetry goes to; the local mesh runs it.'),
+      agent: z.strictObject({ address: address.default('127.0.0.1'), port }).default({ address: '127.0.0.1', port: 4195 }).describe('Where the telemetry exporter in Envoy posts its batches.'),
     })
     .default({ nats_url: 'nats://127.0.0.1:4222', agent: { address: '127.0.0.1', port: 4195 } }),
-  /** Where apply keeps the rendered Envoy config and the history, relative to this file. */
-  state_dir: z.string().min(1).default('.local/mesh'),
+  state_dir: z.string().min(1).default('.local/mesh').describe('Where apply keeps the rendered Envoy config and the history, relative to this file.'),
 })
 
 export type MeshConfig = z.output<typeof meshConfigSchema>

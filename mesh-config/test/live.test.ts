@@ -147,6 +147,13 @@ describe('the local mesh, live', () => {
       '  - name: fallback-model\n    match: { model: credit-risk-fallback }\n    model: credit-risk-fallback\n    stable: { version: 1, hosts: [stable] }\ntelemetry:\n',
     )
     await writeFile(file, withRoute)
+    const diff = JSON.parse((await cli('diff', '--json')).out) as { text: string; resources: { kind: string; name: string; change: string }[] }
+    expect(diff.text).toContain('+  - name: fallback-model')
+    expect(diff.resources).toEqual([
+      { kind: 'routes', name: 'gateway-routes', change: 'changed' },
+      { kind: 'extension', name: 'canary-router', change: 'changed' },
+      { kind: 'clusters', name: 'fallback-model.stable', change: 'added' },
+    ])
     const applied = await cli('apply')
     expect(applied.code, applied.err).toBe(0)
     newRouteLive = true
