@@ -8,7 +8,7 @@
 // route's threshold (for the review queue).
 import { Action, BufferType, LogLevel, MapType } from "../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
-import { getBuffer, getHeaderMap, getPropertyInt64, headerOf, log, setTickPeriod } from "../../sdk/assembly/host"
+import { getBuffer, getHeader, getPropertyInt64, log, orEmpty, setTickPeriod } from "../../sdk/assembly/host"
 import { jsonString } from "../../sdk/assembly/json"
 import { modelOfPath } from "../../sdk/assembly/oip"
 import { maskPii } from "../../sdk/assembly/pii"
@@ -86,15 +86,12 @@ class SamplerStream extends HttpContext {
     return this.byRate || this.lowConfidence
   }
 
-  /** Request headers, read once (one host call) for the decision and the event. */
-  requestHeaders: Map<string, string> = new Map<string, string>()
-  version: string = ""
-
+  // Headers are read one at a time, and only when needed: most requests are
+  // not sampled, and what only the sample needs is read at log time.
   onRequestHeaders(headers: u32, endOfStream: bool): Action {
-    this.requestHeaders = getHeaderMap(MapType.RequestHeaders)
-    this.route = this.root.config.route(modelOfPath(headerOf(this.requestHeaders, ":path")))
+    this.route = this.root.config.route(modelOfPath(orEmpty(getHeader(MapType.RequestHeaders, ":path"))))
     if (this.route === null) return Action.Continue
-    this.requestId = headerOf(this.requestHeaders, "x-request-id")
+    this.requestId = orEmpty(getHeader(MapType.RequestHeaders, "x-request-id"))
     this.byRate = sampledByRate(this.requestId, this.route!.sampleRateBp)
     // With a confidence threshold, any request may end up sampled: keep its (capped) body until the response says.
     this.captureRequest = this.byRate || this.route!.confidenceThreshold > 0
@@ -108,10 +105,9 @@ class SamplerStream extends HttpContext {
 
   onResponseHeaders(headers: u32, endOfStream: bool): Action {
     if (this.route === null) return Action.Continue
-    const response = getHeaderMap(MapType.ResponseHeaders)
-    this.version = headerOf(response, "x-model-version")
-    if (response.has("x-model-confidence")) {
-      const c = parseFloat(response.get("x-model-confidence"))
+    const confidence = getHeader(MapType.ResponseHeaders, "x-model-confidence")
+    if (confidence !== null) {
+      const c = parseFloat(confidence)
       if (!isNaN(c)) {
         this.confidence = c
         this.lowConfidence = this.route!.confidenceThreshold > 0 && c < this.route!.confidenceThreshold
@@ -136,10 +132,10 @@ class SamplerStream extends HttpContext {
     const status = getPropertyInt64(["response", "code"])
     const event = "{\"v\":1,\"kind\":\"sample\",\"ts\":" + Date.now().toString() +
       ",\"request_id\":" + jsonString(this.requestId) +
-      ",\"traceparent\":" + jsonString(headerOf(this.requestHeaders, "traceparent")) +
+      ",\"traceparent\":" + jsonString(orEmpty(getHeader(MapType.RequestHeaders, "traceparent"))) +
       ",\"model\":" + jsonString(this.route!.model) +
-      ",\"version\":" + jsonString(this.version) +
-      ",\"variant\":" + jsonString(headerOf(this.requestHeaders, "x-mesh-variant")) +
+      ",\"version\":" + jsonString(orEmpty(getHeader(MapType.ResponseHeaders, "x-model-version"))) +
+      ",\"variant\":" + jsonString(orEmpty(getHeader(MapType.RequestHeaders, "x-mesh-variant"))) +
       ",\"reason\":\"" + reason + "\"" +
       ",\"confidence\":" + (this.confidence < 0 ? "null" : this.confidence.toString()) +
       ",\"status\":" + (status < 0 ? "0" : status.toString()) +
