@@ -14,7 +14,8 @@
 import { join } from 'node:path'
 import { EnvoyAdmin, type Subscription } from './envoy-admin.ts'
 import type { LoadedMesh } from './load.ts'
-import { renderMesh, xdsFile, type RenderedMesh, type XdsFile } from './render.ts'
+import { rm } from 'node:fs/promises'
+import { LDS_FILE, renderMesh, xdsFile, type RenderedMesh, type XdsFile } from './render.ts'
 import { paths, readIfExists, recordHistory, writeAtomic, type HistoryEntry } from './state.ts'
 
 export interface ApplyOptions {
@@ -22,6 +23,8 @@ export interface ApplyOptions {
   action: string
   /** How long to wait for Envoy to take each step. */
   timeoutMs?: number
+  /** Write the files without asking any Envoy (the local mesh, before it starts its own). */
+  offline?: boolean
 }
 
 export type ApplyResult =
@@ -65,36 +68,58 @@ export async function applyMesh(mesh: LoadedMesh, options: ApplyOptions): Promis
   if (changed.length === 0 && previousBootstrap === bootstrapText) return { status: 'unchanged', version: rendered.version }
 
   const admin = await adminFor(mesh)
-  const running = await admin.reachable()
-  if (running) {
-    const timeoutMs = options.timeoutMs ?? 10_000
-    const before = await admin.subscriptions()
-    const written: string[] = []
-    for (const step of plan(rendered, changed, previous, before)) {
-      await writeAtomic(path(step.file), step.text)
-      written.push(step.file.file)
-      if (!step.watched) continue
-      const taken = await admin.waitForVersion(step.file.statPrefix, step.file.response.version_info, before, timeoutMs)
-      if (!taken.ok) {
-        for (const file of written.reverse()) {
-          const old = previous.get(file)
-          if (old !== undefined) await writeAtomic(join(p.xdsDir, file), old)
+  const running = !options.offline && (await admin.running())
+  const written: string[] = []
+  /** Puts back what Envoy had: old files restored, new ones removed. */
+  const rollBack = async () => {
+    for (const file of written.reverse()) {
+      const old = previous.get(file)
+      if (old !== undefined) await writeAtomic(join(p.xdsDir, file), old, SECRET_MODE)
+      else await rm(join(p.xdsDir, file), { force: true })
+    }
+  }
+  try {
+    if (running) {
+      const timeoutMs = options.timeoutMs ?? 10_000
+      const before = await admin.subscriptions()
+      for (const step of plan(rendered, changed, previous, before)) {
+        written.push(step.file.file)
+        await writeAtomic(path(step.file), step.text, SECRET_MODE)
+        if (!step.watched) continue
+        const taken = await admin.waitForVersion(step.file.statPrefix, step.file.response.version_info, before, timeoutMs)
+        if (!taken.ok) {
+          await rollBack()
+          return { status: 'refused', reason: taken.reason }
         }
-        return { status: 'refused', reason: taken.reason }
+      }
+    } else {
+      for (const f of changed) {
+        written.push(f.file)
+        await writeAtomic(path(f), fileText(f), SECRET_MODE)
       }
     }
-  } else {
-    for (const f of changed) await writeAtomic(path(f), fileText(f))
+  } catch (e) {
+    // Whatever failed (the disk, Envoy's admin), Envoy is handed back what it ran.
+    await rollBack().catch(() => {})
+    return { status: 'refused', reason: `apply failed and was rolled back: ${(e as Error).message}` }
   }
-  await writeAtomic(p.bootstrap, bootstrapText)
+  await writeAtomic(p.bootstrap, bootstrapText, SECRET_MODE)
   const entry = await recordHistory(mesh.stateDir, mesh.text, { version: rendered.version, by: options.by, action: options.action })
   return { status: 'applied', entry, envoy: running ? 'updated' : 'not running', bootstrapChanged: previousBootstrap !== undefined && previousBootstrap !== bootstrapText }
 }
 
+/** Rendered files may hold API keys: readable by their owner only. */
+const SECRET_MODE = 0o600
+
 /** The order of writes for a running Envoy (see the module comment). */
 function plan(rendered: RenderedMesh, changed: XdsFile[], previous: Map<string, string | undefined>, subscriptions: Map<string, Subscription>): Step[] {
   const steps: Step[] = []
-  const step = (file: XdsFile): Step => ({ file, text: fileText(file), watched: subscriptions.get(file.statPrefix)?.version !== undefined })
+  // A filter's ECDS subscription exists only while the running listener names the filter:
+  // a filter the new listener adds is read when that listener is built, and not waited for.
+  const runningListener = previous.get(LDS_FILE) ?? ''
+  const watched = (file: XdsFile) =>
+    file.kind === 'extension' ? runningListener.includes(`"${file.statPrefix.split('.').at(-1)}"`) && subscriptions.get(file.statPrefix)?.version !== undefined : subscriptions.get(file.statPrefix)?.version !== undefined
+  const step = (file: XdsFile): Step => ({ file, text: fileText(file), watched: watched(file) })
   const clusters = changed.find((f) => f.kind === 'clusters')
   if (clusters) {
     const old = previous.get(clusters.file)

@@ -21,13 +21,16 @@ export interface CheckIssue {
   message: string
 }
 
-export function crossCheck(config: MeshConfig, repository: RepositoryView | { error: string }): CheckIssue[] {
+export function crossCheck(config: MeshConfig, repository: RepositoryView | { error: string }, env: Record<string, string | undefined> = process.env): CheckIssue[] {
   const issues: CheckIssue[] = []
   const add = (path: ConfigPath, message: string) => issues.push({ path, message })
 
   unique(config.hosts.map((h) => h.name), (i, first) => add(['hosts', i, 'name'], `duplicate host name (first at hosts[${first}])`))
   unique(config.routes.map((r) => r.name), (i, first) => add(['routes', i, 'name'], `duplicate route name (first at routes[${first}])`))
   unique(config.auth?.api_keys.map((k) => k.client) ?? [], (i, first) => add(['auth', 'api_keys', i, 'client'], `duplicate client (first at auth.api_keys[${first}])`))
+  config.auth?.api_keys.forEach((k, i) => {
+    if (k.key_env !== undefined && !env[k.key_env]) add(['auth', 'api_keys', i, 'key_env'], `environment variable ${k.key_env} is not set (Envoy gets the key from it when the config is rendered)`)
+  })
   unique(config.routes.map((r) => matchKey(r.match)), (i, first) => add(['routes', i, 'match'], `same match as routes[${first}]: this route could never be reached`))
 
   // Every listening port on the machine must be distinct (port 0 lets the OS pick).
@@ -69,10 +72,10 @@ export function crossCheck(config: MeshConfig, repository: RepositoryView | { er
     if (r.retries?.per_try_timeout_ms !== undefined && r.retries.per_try_timeout_ms > r.timeout_ms) {
       add(at('retries', 'per_try_timeout_ms'), `must be at most the route's timeout_ms (${r.timeout_ms})`)
     }
-    // The canary-router decides per model: routes to one model must agree on its versions and weight.
+    // The canary-router and the sampler decide per model: routes to one model must agree on both.
     const first = byModel.get(r.model)
     if (first === undefined) byModel.set(r.model, i)
-    else if (variantsKey(config.routes[first]!) !== variantsKey(r)) add(at('model'), `routes[${first}] also serves "${r.model}" with other versions or canary settings; routes to one model must agree`)
+    else if (perModelKey(config.routes[first]!) !== perModelKey(r)) add(at('model'), `routes[${first}] also serves "${r.model}" with other versions, canary or sampling settings; routes to one model must agree`)
 
     if ('error' in repository) return
     const model = repository.get(r.model as string)
@@ -108,9 +111,9 @@ function matchKey(m: MeshConfig['routes'][number]['match']): string {
   return m.model !== undefined ? `model:${m.model}` : m.prefix !== undefined ? `prefix:${m.prefix}` : `header:${m.header!.name}=${m.header!.value ?? '*'}`
 }
 
-function variantsKey(r: MeshConfig['routes'][number]): string {
+function perModelKey(r: MeshConfig['routes'][number]): string {
   const c = r.canary
-  return JSON.stringify([r.stable.version, c?.version, c?.weight, c?.sticky_header, c?.when_missing, c?.allow_override])
+  return JSON.stringify([r.stable.version, c?.version, c?.weight, c?.sticky_header, c?.when_missing, c?.allow_override, r.sampling?.rate_bp ?? 0, r.sampling?.confidence_threshold ?? 0])
 }
 
 function natsPort(url: string): number {

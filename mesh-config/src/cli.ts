@@ -14,10 +14,10 @@ import { runDemoTraffic } from './demo-traffic.ts'
 import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from './edit.ts'
 import { diffMesh, meshStatus } from './inspect.ts'
 import { formatIssue } from './issues.ts'
-import { loadMeshFile, parseMesh, type LoadedMesh } from './load.ts'
+import { loadMeshFile, parseMesh, stateDirOf, type LoadedMesh } from './load.ts'
 import { startLocalMesh } from './local-mesh.ts'
 import { renderMesh } from './render.ts'
-import { defaultActor, historyText, readHistory, writeAtomic } from './state.ts'
+import { defaultActor, paths, readHistory, readIfExists, writeAtomic } from './state.ts'
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2, unavailable: 3 } as const
 
@@ -53,7 +53,7 @@ Options (every command):
 
 Exit codes: 0 done, 1 invalid config or refused change, 2 bad usage, 3 the mesh could not be reached or run.`,
   validate: 'Usage: mesh validate [config] [--json]\n\nChecks the config: YAML, schema, cross-checks against the model repository.\nPrints every problem as file:line:col: path: reason, and exits 1 if there is one.',
-  render: 'Usage: mesh render [config] --out <dir> [--json]\n\nWrites bootstrap.json, lds.json and cds.json to <dir>; the bootstrap reads the\nxDS files from <dir>. Run Envoy with: envoy -c <dir>/bootstrap.json',
+  render: 'Usage: mesh render [config] --out <dir> [--json]\n\nWrites bootstrap.json and the xDS files (lds.json, rds.json, ecds-<filter>.json,\ncds.json) to <dir>; the bootstrap reads them from <dir>.\nRun Envoy with: envoy -c <dir>/bootstrap.json',
   apply: 'Usage: mesh apply [config] [--by <name>] [--json]\n\nValidates, renders and writes the xDS files atomically; the running Envoy takes\nthem without a restart. A refused config leaves the running one as it was.',
   diff: 'Usage: mesh diff [config] [--json]\n\nShows how mesh.yaml differs from the last applied config, and which Envoy\nlisteners and clusters apply would add, change or remove.',
   status: 'Usage: mesh status [config] [--json]\n\nShows routes with their versions and weights, host health (as Envoy and the\nhosts see it), and whether Envoy runs the config in mesh.yaml.',
@@ -119,7 +119,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
       case 'revert': {
         const id = Number(rest[0])
         if (!Number.isInteger(id) || id < 1) return usage('revert needs the id of a history entry (mesh history lists them)')
-        return await withMesh(ctx, (mesh) => revert(ctx, mesh, id))
+        return await revert(ctx, id)
       }
       case 'canary': {
         const [action, route, weight] = rest
@@ -131,8 +131,11 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
       case 'up':
         return await withMesh(ctx, (mesh) => up(ctx, mesh, values.demo!))
       case 'demo':
+        const demo = { seconds: Number(values.seconds ?? 30), rps: Number(values.rps ?? 50), users: Number(values.users ?? 200) }
+        const bad = Object.entries(demo).find(([, v]) => !(v > 0 && Number.isFinite(v)))
+        if (bad) return usage(`--${bad[0]} must be a positive number`)
         return await withMesh(ctx, async (mesh) => {
-          const report = await runDemoTraffic(mesh, { seconds: Number(values.seconds ?? 30), rps: Number(values.rps ?? 50), users: Number(values.users ?? 200), log: (t) => io.err(t) })
+          const report = await runDemoTraffic(mesh, { ...demo, log: (t) => io.err(t) })
           io.out(`${ctx.json ? JSON.stringify(report) : formatDemoReport(report)}\n`)
           return report.failed === 0 ? EXIT.ok : EXIT.unavailable
         })
@@ -207,7 +210,7 @@ function report(ctx: Ctx, result: ApplyResult): void {
   if (result.status === 'refused') return ctx.io.err(`refused: ${result.reason}\nThe running config is unchanged.\n`)
   const e = result.entry
   ctx.io.out(`applied #${e.id} (version ${e.version}, mesh.yaml ${e.digest}) by ${e.by}: ${e.action}; Envoy ${result.envoy === 'updated' ? 'runs it now' : 'is not running; it will read it at start'}\n`)
-  if (result.bootstrapChanged) ctx.io.out('note: the bootstrap changed (admin port, workers or telemetry exporter): restart Envoy to take that part\n')
+  if (result.bootstrapChanged) ctx.io.out('note: the bootstrap changed (admin port, telemetry exporter): restart Envoy to take that part\n')
 }
 
 async function diff(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
@@ -255,25 +258,33 @@ async function history(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
   return EXIT.ok
 }
 
-async function revert(ctx: Ctx, mesh: LoadedMesh, id: number): Promise<number> {
-  const entries = await readHistory(mesh.stateDir)
-  if (!entries.some((e) => e.id === id)) {
-    ctx.io.err(`mesh revert: no history entry ${id} (have ${entries.map((e) => e.id).join(', ') || 'none'})\n`)
+/** Works even when the current mesh.yaml is broken: that is when a revert is wanted most. */
+async function revert(ctx: Ctx, id: number): Promise<number> {
+  const stateDir = await stateDirOf(ctx.file)
+  const entries = await readHistory(stateDir)
+  const text = entries.some((e) => e.id === id) ? await readIfExists(paths(stateDir).historyText(id)) : undefined
+  if (text === undefined) {
+    ctx.io.err(`mesh revert: no history entry ${id} in ${stateDir} (have ${entries.map((e) => e.id).join(', ') || 'none'})\n`)
     return EXIT.invalid
   }
-  return editAndApply(ctx, `revert ${id}`, async () => historyText(mesh.stateDir, id))
+  return applyText(ctx, text, `revert ${id}`)
 }
 
-/** Edits mesh.yaml, validates the result, writes it only if valid, then applies. */
-async function editAndApply(ctx: Ctx, action: string, edit: (text: string) => string | Promise<string>): Promise<number> {
+/** Edits mesh.yaml (which must be valid), then validates, applies and writes the result. */
+async function editAndApply(ctx: Ctx, action: string, edit: (text: string) => string): Promise<number> {
   const current = await loadMeshFile(ctx.file)
   if (!current.ok) {
     reportIssues(ctx, current.issues)
     return EXIT.invalid
   }
-  const text = await edit(current.mesh.text)
+  return applyText(ctx, edit(current.mesh.text), action)
+}
+
+/** Validates `text` as mesh.yaml's next contents, applies it, and writes it to mesh.yaml only if applied. */
+async function applyText(ctx: Ctx, text: string, action: string): Promise<number> {
   const next = await parseMesh(text, ctx.file)
   if (!next.ok) {
+    if (!ctx.json) ctx.io.err(`mesh.yaml as "${action}" would leave it is not valid:\n`)
     reportIssues(ctx, next.issues)
     return EXIT.invalid
   }

@@ -8,7 +8,10 @@
 import { randomUUID } from 'node:crypto'
 import * as H from '../../contracts/headers.ts'
 import { defaultProbability, sampleRows } from '../../model-host/example-models/dataset.ts'
+import { adminFor } from './apply.ts'
 import type { LoadedMesh } from './load.ts'
+import { listenerPort } from './local-mesh.ts'
+import { GATEWAY_LISTENER } from './render.ts'
 
 export interface DemoOptions {
   gatewayUrl?: string
@@ -35,7 +38,9 @@ export interface DemoReport {
 }
 
 export async function runDemoTraffic(mesh: LoadedMesh, options: DemoOptions): Promise<DemoReport> {
-  const gateway = options.gatewayUrl ?? `http://${mesh.config.gateway.address}:${mesh.config.gateway.port}`
+  // A gateway on port 0 got its port from the OS: Envoy's admin knows it.
+  const port = mesh.config.gateway.port || (await listenerPort((await adminFor(mesh)).url, GATEWAY_LISTENER))
+  const gateway = options.gatewayUrl ?? `http://${mesh.config.gateway.address}:${port}`
   const route = mesh.config.routes.find((r) => r.match.model !== undefined) ?? mesh.config.routes[0]!
   const rows = sampleRows(3000, 7)
   const unsure = rows.filter((r) => Math.abs(defaultProbability(r) - 0.5) < 0.15)

@@ -21,24 +21,32 @@ export function parseWeight(input: string): number {
   return bp
 }
 
+/*
+ * The canary-router decides per model, so routes to one model share their
+ * canary (checks.ts insists): an edit of one route's canary is made to every
+ * route that serves the same model.
+ */
+
 export function setCanaryWeight(text: string, route: string, weight: number): string {
   const doc = parseDocument(text)
-  const i = routeIndex(doc, route)
-  if (!doc.hasIn(['routes', i, 'canary'])) throw new EditError(`route "${route}" has no canary: add routes[${i}].canary (version, weight, hosts) first`)
-  return replaceValues(text, doc, [[['routes', i, 'canary', 'weight'], weight]])
+  const indexes = sameModelRoutes(doc, route)
+  for (const i of indexes) {
+    if (!doc.hasIn(['routes', i, 'canary'])) throw new EditError(`route "${routeName(doc, i)}" has no canary: add routes[${i}].canary (version, weight, hosts) first`)
+  }
+  return replaceValues(text, doc, indexes.map((i) => [['routes', i, 'canary', 'weight'], weight]))
 }
 
 /** The canary becomes stable; its weight drops to 0 (the canary section stays for the next one). */
 export function promoteCanary(text: string, route: string): { text: string; version: string } {
   const doc = parseDocument(text)
-  const i = routeIndex(doc, route)
-  const version = doc.getIn(['routes', i, 'canary', 'version'])
+  const indexes = sameModelRoutes(doc, route)
+  const version = doc.getIn(['routes', indexes[0]!, 'canary', 'version'])
   if (version === undefined) throw new EditError(`route "${route}" has no canary to promote`)
-  const text2 = replaceValues(text, doc, [
+  const edits = indexes.flatMap((i): [(string | number)[], unknown][] => [
     [['routes', i, 'stable', 'version'], version],
     [['routes', i, 'canary', 'weight'], 0],
   ])
-  return { text: text2, version: String(version) }
+  return { text: replaceValues(text, doc, edits), version: String(version) }
 }
 
 /** Weight 0 at once: every caller back on stable. */
@@ -46,7 +54,8 @@ export function rollbackCanary(text: string, route: string): string {
   return setCanaryWeight(text, route, 0)
 }
 
-function routeIndex(doc: Document, route: string): number {
+/** The named route first, then the other routes to its model. */
+function sameModelRoutes(doc: Document, route: string): number[] {
   if (doc.errors.length > 0) throw new EditError(`the config is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`)
   const routes = doc.get('routes')
   const items = routes && typeof routes === 'object' && 'items' in routes ? (routes.items as unknown[]) : []
@@ -55,7 +64,13 @@ function routeIndex(doc: Document, route: string): number {
     const names = items.flatMap((r) => (isMap(r) ? [String(r.get('name'))] : []))
     throw new EditError(`no route "${route}" (routes: ${names.join(', ') || 'none'})`)
   }
-  return i
+  const model = (items[i] as { get(k: string): unknown }).get('model')
+  const others = items.flatMap((r, j) => (j !== i && isMap(r) && model !== undefined && r.get('model') === model ? [j] : []))
+  return [i, ...others]
+}
+
+function routeName(doc: Document, i: number): string {
+  return String(doc.getIn(['routes', i, 'name']))
 }
 
 /**

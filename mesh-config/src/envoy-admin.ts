@@ -20,9 +20,18 @@ interface DynamicListener {
 export class EnvoyAdmin {
   constructor(readonly url: string) {}
 
-  async reachable(): Promise<boolean> {
+  /** Envoy answers at all (it may still be starting, warming or draining). */
+  async running(): Promise<boolean> {
+    return fetch(`${this.url}/server_info`, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => (r.body?.cancel(), true),
+      () => false,
+    )
+  }
+
+  /** Envoy is live and serves (its /ready). */
+  async ready(): Promise<boolean> {
     return fetch(`${this.url}/ready`, { signal: AbortSignal.timeout(1000) }).then(
-      (r) => r.ok,
+      (r) => (r.body?.cancel(), r.ok),
       () => false,
     )
   }

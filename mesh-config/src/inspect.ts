@@ -24,7 +24,8 @@ export async function diffMesh(mesh: LoadedMesh): Promise<MeshDiff> {
   const appliedText = last ? ((await readIfExists(p.historyText(last.id))) ?? '') : ''
   const text = appliedText === mesh.text ? '' : createTwoFilesPatch(last ? `applied #${last.id}` : '(nothing applied)', mesh.file, appliedText, mesh.text, undefined, undefined, { context: 2 })
   const resources: MeshDiff['resources'] = []
-  for (const f of renderFor(mesh).files) {
+  const rendered = renderFor(mesh)
+  for (const f of rendered.files) {
     const before = new Map<string, string>()
     const applied = await readIfExists(join(p.xdsDir, f.file))
     for (const r of applied ? (JSON.parse(applied) as XdsFile['response']).resources : []) before.set(String(r.name), JSON.stringify(r))
@@ -37,7 +38,7 @@ export async function diffMesh(mesh: LoadedMesh): Promise<MeshDiff> {
     }
     for (const name of before.keys()) resources.push({ kind: f.kind, name, change: 'removed' })
   }
-  return { text, resources, version: { applied: last?.version, now: renderFor(mesh).version } }
+  return { text, resources, version: { applied: last?.version, now: rendered.version } }
 }
 
 export interface MeshStatus {
@@ -61,7 +62,7 @@ export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
   const rendered = renderFor(mesh)
   const last = (await readHistory(mesh.stateDir)).at(-1)
   const admin = await adminFor(mesh)
-  const running = await admin.reachable()
+  const running = await admin.running()
   const health = running ? await admin.clusterHealth() : new Map()
   let envoy: MeshStatus['envoy'] = { running: false, adminUrl: admin.url }
   if (running) {

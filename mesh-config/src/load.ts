@@ -12,7 +12,7 @@ import type { z } from 'zod'
 import { listModels, listVersions, readEntryConfig } from '../../model-host/src/repository/repository.ts'
 import { crossCheck, type RepositoryView } from './checks.ts'
 import { formatIssue, sortIssues, SourceMap, type ConfigIssue } from './issues.ts'
-import { meshConfigSchema, type MeshConfig } from './schema.ts'
+import { DEFAULT_STATE_DIR, meshConfigSchema, type MeshConfig } from './schema.ts'
 
 export interface LoadedMesh {
   config: MeshConfig
@@ -75,6 +75,21 @@ export async function requireMesh(file: string): Promise<LoadedMesh> {
   const result = await loadMeshFile(file)
   if (!result.ok) throw new MeshConfigError(result.issues)
   return result.mesh
+}
+
+/**
+ * The state directory a mesh.yaml names, read leniently: revert must work
+ * when the file it replaces is broken.
+ */
+export async function stateDirOf(file: string): Promise<string> {
+  let configured: unknown
+  try {
+    // parseDocument keeps what it could read around a syntax error.
+    configured = parseDocument(await readFile(file, 'utf8')).get('state_dir')
+  } catch {
+    configured = undefined
+  }
+  return resolve(dirname(resolve(file)), typeof configured === 'string' && configured ? configured : DEFAULT_STATE_DIR)
 }
 
 /** What the cross-checks need from the model repository: versions and tensor signatures. */

@@ -4,6 +4,7 @@
  * JetStream, the model hosts, and Envoy with the rendered config. Each is a
  * supervised child; `mesh up` (npm start) runs this until Ctrl-C.
  */
+import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
@@ -34,8 +35,10 @@ export interface StartOptions {
 export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): Promise<LocalMesh> {
   const { config, stateDir } = mesh
   const p = paths(stateDir)
-  // Render and write what Envoy will read; recorded in the history like any apply.
-  const applied = await applyMesh(mesh, { by: options.by, action: 'up' })
+  // Whatever Envoy ran here before is gone: only the one started below writes this file again.
+  await rm(p.adminAddress, { force: true })
+  // Render and write what Envoy will read, without asking any Envoy; recorded in the history like any apply.
+  const applied = await applyMesh(mesh, { by: options.by, action: 'up', offline: true })
   if (applied.status === 'refused') throw new Error(`cannot render the mesh: ${applied.reason}`)
 
   const supervisor = new Supervisor(join(stateDir, 'logs'), options.onEvent)
@@ -77,9 +80,9 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
         '--log-level', 'warn',
         '--component-log-level', 'wasm:info',
       ],
-      healthy: async () => (await adminFor(mesh)).reachable(),
+      // Ready, and ours: the admin address file is written by the Envoy started here.
+      healthy: async () => existsSync(p.adminAddress) && (await adminFor(mesh)).ready(),
     }
-    await rm(p.adminAddress, { force: true })
     await supervisor.start(envoy)
     const admin = await adminFor(mesh)
     const gatewayPort = config.gateway.port || (await listenerPort(admin.url, 'gateway'))
@@ -116,7 +119,8 @@ function natsReady(host: string, port: number): Promise<boolean> {
   })
 }
 
-async function listenerPort(adminUrl: string, name: string): Promise<number> {
+/** The port Envoy bound for a listener (for listeners configured with port 0). */
+export async function listenerPort(adminUrl: string, name: string): Promise<number> {
   const body = (await fetch(`${adminUrl}/listeners?format=json`).then((r) => r.json())) as { listener_statuses: { name: string; local_address: { socket_address: { port_value: number } } }[] }
   const port = body.listener_statuses.find((l) => l.name === name)?.local_address.socket_address.port_value
   if (!port) throw new Error(`Envoy has no listener "${name}"`)

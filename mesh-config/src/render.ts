@@ -41,7 +41,7 @@ export const ROUTE_CONFIG = 'gateway-routes'
 export const ecdsFile = (filter: string) => `ecds-${filter}.json`
 
 export interface RenderOptions {
-  /** Where the LDS and CDS files live (the bootstrap names them). */
+  /** Where the xDS files live (the bootstrap names them). */
   xdsDir: string
   /** Resolves a filter name to its .wasm file; defaults to wasm-filters/build/. */
   wasmFile?: (filter: string) => string

@@ -18,7 +18,9 @@ const version = z
   .pipe(z.string().regex(/^[1-9][0-9]*$/, 'must be a positive whole number, such as "2"'))
 /** RFC 7230 token, lower case (Envoy and the filters compare header names in lower case). */
 const headerName = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lower-case HTTP header name')
-const port = z.number().int().min(0).max(65_535)
+/** Listening ports of processes the mesh starts; 0 (any free port) is only for Envoy's own, which it reports back. */
+const port = z.number().int().min(1).max(65_535)
+const envoyPort = z.number().int().min(0).max(65_535)
 const address = z.string().refine((a) => isIP(a) !== 0, 'must be an IP address, such as 127.0.0.1')
 const positiveInt = z.number().int().positive()
 const basisPoints = z.number().int().min(0, 'must be 0-10000 (basis points)').max(10_000, 'must be 0-10000 (basis points)')
@@ -66,7 +68,7 @@ const outlierDetection = z.strictObject({
 })
 
 const rateLimit = z.strictObject({
-  requests_per_second: positiveInt.describe('Sustained requests per second for the route, per Envoy (its workers share one token bucket).'),
+  requests_per_second: positiveInt.describe('Sustained requests per second, per Envoy (its workers share the bucket) and per variant: stable and canary each have their own bucket.'),
   burst: positiveInt.optional().describe('Requests allowed at once above the rate.'),
 })
 
@@ -112,12 +114,14 @@ const apiKey = z
   })
   .refine((k) => (k.key === undefined) !== (k.key_env === undefined), 'needs exactly one of key or key_env')
 
+export const DEFAULT_STATE_DIR = '.local/mesh'
+
 export const meshConfigSchema = z.strictObject({
   version: z.literal(1, 'must be 1, the only format version so far').describe('The format of this file; bumped only for incompatible changes.'),
   gateway: z.strictObject({
     address: address.default('127.0.0.1'),
-    port: port.describe('Where services send inference calls (0: any free port).'),
-    admin_port: port.describe('Envoy\'s admin interface: always on loopback.'),
+    port: envoyPort.describe('Where services send inference calls (0: any free port).'),
+    admin_port: envoyPort.describe('Envoy\'s admin interface: always on loopback (0: any free port).'),
     workers: positiveInt.max(64).default(2).describe('Envoy worker threads.'),
     service: name.default('gateway').describe('The reporting Envoy\'s name in telemetry events.'),
   }),
@@ -137,7 +141,7 @@ export const meshConfigSchema = z.strictObject({
       agent: z.strictObject({ address: address.default('127.0.0.1'), port }).default({ address: '127.0.0.1', port: 4195 }).describe('Where the telemetry exporter in Envoy posts its batches.'),
     })
     .default({ nats_url: 'nats://127.0.0.1:4222', agent: { address: '127.0.0.1', port: 4195 } }),
-  state_dir: z.string().min(1).default('.local/mesh').describe('Where apply keeps the rendered Envoy config and the history, relative to this file.'),
+  state_dir: z.string().min(1).default(DEFAULT_STATE_DIR).describe('Where apply keeps the rendered Envoy config and the history, relative to this file.'),
 })
 
 export type MeshConfig = z.output<typeof meshConfigSchema>

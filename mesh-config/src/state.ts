@@ -12,7 +12,7 @@
  * Envoy and readers never see half a file.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile, appendFile } from 'node:fs/promises'
+import { appendFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { hostname, userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 
@@ -51,11 +51,16 @@ export function defaultActor(): string {
 }
 
 /** Write beside, then rename: readers see the old file or the new one, never a mix. */
-export async function writeAtomic(file: string, contents: string): Promise<void> {
+export async function writeAtomic(file: string, contents: string, mode?: number): Promise<void> {
   await mkdir(dirname(file), { recursive: true })
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`
-  await writeFile(tmp, contents)
-  await rename(tmp, file)
+  try {
+    await writeFile(tmp, contents, mode === undefined ? undefined : { mode })
+    await rename(tmp, file)
+  } catch (e) {
+    await rm(tmp, { force: true })
+    throw e
+  }
 }
 
 export async function readIfExists(file: string): Promise<string | undefined> {
@@ -67,12 +72,18 @@ export async function readIfExists(file: string): Promise<string | undefined> {
   }
 }
 
+/** The history, oldest first. A line that does not parse (a write cut short) is skipped, not fatal. */
 export async function readHistory(stateDir: string): Promise<HistoryEntry[]> {
   const text = (await readIfExists(paths(stateDir).historyIndex)) ?? ''
-  return text
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as HistoryEntry)
+  return text.split('\n').flatMap((line) => {
+    if (!line.trim()) return []
+    try {
+      const entry = JSON.parse(line) as HistoryEntry
+      return Number.isInteger(entry.id) ? [entry] : []
+    } catch {
+      return []
+    }
+  })
 }
 
 export async function recordHistory(stateDir: string, text: string, entry: Omit<HistoryEntry, 'id' | 'time' | 'digest'>): Promise<HistoryEntry> {
@@ -80,7 +91,9 @@ export async function recordHistory(stateDir: string, text: string, entry: Omit<
   const full: HistoryEntry = { id: (history.at(-1)?.id ?? 0) + 1, time: new Date().toISOString(), digest: digestOf(text), ...entry }
   const p = paths(stateDir)
   await writeAtomic(p.historyText(full.id), text)
-  await appendFile(p.historyIndex, `${JSON.stringify(full)}\n`)
+  // A cut-short line from an earlier crash gets its own line end first, so this entry stays readable.
+  const index = (await readIfExists(p.historyIndex)) ?? ''
+  await appendFile(p.historyIndex, `${index && !index.endsWith('\n') ? '\n' : ''}${JSON.stringify(full)}\n`)
   return full
 }
 

@@ -34,6 +34,8 @@ class Supervised {
   startedAt = 0
   restartTimer?: NodeJS.Timeout
   restarts = 0
+  /** The current child has exited and its output is drained. */
+  closed = true
 
   constructor(
     readonly spec: ChildSpec,
@@ -54,7 +56,10 @@ export class Supervisor {
 
   /** Starts a child and waits until it is healthy (or fails if it cannot get there in time). */
   async start(spec: ChildSpec, timeoutMs = 60_000): Promise<void> {
-    const s = new Supervised(spec, createWriteStream(join(this.logDir, `${spec.name}.log`), { flags: 'a' }))
+    const log = createWriteStream(join(this.logDir, `${spec.name}.log`), { flags: 'a' })
+    // A log that cannot be written must not take the supervisor down.
+    log.on('error', () => {})
+    const s = new Supervised(spec, log)
     this.#children.push(s)
     this.#spawn(s)
     await this.waitHealthy(spec.name, timeoutMs)
@@ -85,11 +90,12 @@ export class Supervisor {
     for (const s of [...this.#children].reverse()) {
       clearTimeout(s.restartTimer)
       const child = s.child
-      if (child && child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once('exit', r))
+      if (child && !s.closed) {
+        // 'close' comes after the child's output is drained, so nothing writes to the log after it ends.
+        const closed = new Promise((r) => child.once('close', r))
         child.kill('SIGTERM')
         const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
-        await exited
+        await closed
         clearTimeout(timer)
       }
       s.log.end()
@@ -105,12 +111,14 @@ export class Supervisor {
   #spawn(s: Supervised): void {
     const child = spawn(s.spec.command, s.spec.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...s.spec.env } })
     s.child = child
+    s.closed = false
     s.startedAt = Date.now()
     child.stdout!.pipe(s.log, { end: false })
     child.stderr!.pipe(s.log, { end: false })
     child.once('spawn', () => this.onEvent({ kind: 'started', name: s.spec.name, pid: child.pid! }))
     child.once('error', (e) => s.log.write(`[supervisor] could not start ${s.spec.command}: ${e.message}\n`))
     child.once('close', (code, signal) => {
+      s.closed = true
       if (this.#stopping) return
       if (Date.now() - s.startedAt > STABLE_AFTER_MS) s.backoffMs = MIN_BACKOFF_MS
       const delay = s.backoffMs

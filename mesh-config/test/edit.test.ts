@@ -43,6 +43,33 @@ describe('canary edits', () => {
   })
 })
 
+describe('canary edits of a model served by several routes', () => {
+  const twoRoutes = `routes:
+  - name: by-path
+    model: credit-risk
+    stable: { version: 1, hosts: [a] }
+    canary: { version: 2, weight: 100, hosts: [b] }   # by path
+  - name: other
+    model: fraud
+    canary: { version: 5, weight: 100, hosts: [b] }
+  - name: by-header
+    model: credit-risk
+    stable: { version: 1, hosts: [a] }
+    canary: { version: 2, weight: 100, hosts: [b] }
+`
+
+  it('set and promote change every route to the same model, and only those', () => {
+    const set = setCanaryWeight(twoRoutes, 'by-header', 700)
+    expect(changedLines(twoRoutes, set)).toEqual([
+      ['    canary: { version: 2, weight: 100, hosts: [b] }   # by path', '    canary: { version: 2, weight: 700, hosts: [b] }   # by path'],
+      ['    canary: { version: 2, weight: 100, hosts: [b] }', '    canary: { version: 2, weight: 700, hosts: [b] }'],
+    ])
+    const promoted = promoteCanary(twoRoutes, 'by-path').text
+    expect(promoted.match(/stable: \{ version: 2/g)).toHaveLength(2)
+    expect(promoted).toContain('canary: { version: 5, weight: 100, hosts: [b] }')
+  })
+})
+
 describe('parseWeight', () => {
   it.each([
     ['2500', 2500],

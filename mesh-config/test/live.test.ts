@@ -219,8 +219,13 @@ describe('the local mesh, live', () => {
     const entries = JSON.parse(history.out) as { id: number; by: string; action: string; version: string }[]
     expect(entries.map((e) => e.action)).toEqual(['up', 'canary set credit-risk 5000', 'apply', 'canary set credit-risk 100%', 'canary rollback credit-risk', 'canary promote credit-risk'])
     expect(new Set(entries.map((e) => e.by))).toEqual(new Set(['live-test']))
+    // A line cut short by a crash does not break the history; a broken mesh.yaml does not stop a revert.
+    await writeFile(join(dir, 'state/history.jsonl'), `${await readFile(join(dir, 'state/history.jsonl'), 'utf8')}{"id": 99, "ti`)
+    expect(JSON.parse((await cli('history', '--json')).out)).toHaveLength(entries.length)
+    await writeFile(file, 'version: 1\nstate_dir: state\nroutes: [oops\n')
     const reverted = await cli('revert', '1')
     expect(reverted.code, reverted.err).toBe(0)
+    expect((JSON.parse((await cli('history', '--json')).out) as { id: number; action: string }[]).at(-1)).toMatchObject({ id: entries.length + 1, action: 'revert 1' })
     expect(await readFile(file, 'utf8')).toBe(meshYaml(ports))
     const s = JSON.parse((await cli('status', '--json')).out) as MeshStatus
     expect(s.config.version).toBe(entries[0]!.version)

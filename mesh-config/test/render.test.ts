@@ -33,9 +33,14 @@ describe('render', () => {
   beforeAll(async () => {
     process.stderr.write(`render tests: Envoy ${await envoyVersion()}\n`)
     dir = await mkdtemp(join(tmpdir(), 'mesh-render-'))
+    // Validation checks that key_env variables are set, as rendering needs them.
+    process.env.MESH_TEST_BATCH_KEY = env.MESH_TEST_BATCH_KEY
     full = await requireMesh(FULL)
   })
-  afterAll(() => rm(dir, { recursive: true, force: true }))
+  afterAll(async () => {
+    delete process.env.MESH_TEST_BATCH_KEY
+    await rm(dir, { recursive: true, force: true })
+  })
 
   it('mesh render writes a bootstrap and xDS files that envoy --mode validate accepts', async () => {
     const out = join(dir, 'example')
