@@ -4,8 +4,8 @@
  * resolve, ports distinct, and the routes agree with the model repository.
  * Pure: the repository arrives already read (see repository-view.ts).
  */
-import { formatPath, type ConfigPath } from './issues.ts'
-import type { MeshConfig } from './schema.ts'
+import type { ConfigPath } from './issues.ts'
+import { instancesOf, type MeshConfig } from './schema.ts'
 
 export interface ModelView {
   versions: ReadonlySet<string>
@@ -34,20 +34,25 @@ export function crossCheck(config: MeshConfig, repository: RepositoryView | { er
   unique(config.routes.map((r) => matchKey(r.match)), (i, first) => add(['routes', i, 'match'], `same match as routes[${first}]: this route could never be reached`))
 
   // Every listening port on the machine must be distinct (port 0 lets the OS pick).
-  const ports: [ConfigPath, number][] = [
-    [['gateway', 'port'], config.gateway.port],
-    [['gateway', 'admin_port'], config.gateway.admin_port],
-    [['telemetry', 'agent', 'port'], config.telemetry.agent.port],
-    [['telemetry', 'nats_url'], natsPort(config.telemetry.nats_url)],
-    ...config.hosts.map((h, i): [ConfigPath, number] => [['hosts', i, 'port'], h.port]),
+  const ports: [ConfigPath, number, string][] = [
+    [['gateway', 'port'], config.gateway.port, 'gateway.port'],
+    [['gateway', 'admin_port'], config.gateway.admin_port, 'gateway.admin_port'],
+    [['telemetry', 'agent', 'port'], config.telemetry.agent.port, 'telemetry.agent.port'],
+    [['telemetry', 'nats_url'], natsPort(config.telemetry.nats_url), 'telemetry.nats_url'],
+    ...config.hosts.flatMap((h, i) =>
+      instancesOf(h).map((inst, n): [ConfigPath, number, string] => [['hosts', i, 'port'], inst.port, n === 0 ? `hosts[${i}].port` : `hosts[${i}] instance ${n + 1} (port + ${n})`]),
+    ),
   ]
-  const seenPorts = new Map<number, ConfigPath>()
-  for (const [path, port] of ports) {
+  const seenPorts = new Map<number, string>()
+  for (const [path, port, label] of ports) {
     if (port === 0) continue
     const first = seenPorts.get(port)
-    if (first) add(path, `port ${port} is already used by ${formatPath(first)}`)
-    else seenPorts.set(port, path)
+    if (first) add(path, `port ${port} is already used by ${first}`)
+    else seenPorts.set(port, label)
   }
+  config.hosts.forEach((h, i) => {
+    if (h.port + h.instances - 1 > 65_535) add(['hosts', i, 'instances'], `ports ${h.port}-${h.port + h.instances - 1} run past 65535`)
+  })
 
   const hosts = new Map(config.hosts.map((h) => [h.name, h]))
   const clients = new Set(config.auth?.api_keys.map((k) => k.client) ?? [])

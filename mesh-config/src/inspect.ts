@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { adminFor, renderFor } from './apply.ts'
 import type { LoadedMesh } from './load.ts'
 import type { XdsFile } from './render.ts'
+import { instancesOf } from './schema.ts'
 import { paths, readHistory, readIfExists } from './state.ts'
 
 export interface MeshDiff {
@@ -71,13 +72,13 @@ export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
     envoy = { running: true, adminUrl: admin.url, ...info, files, inSync: files.every((f) => f.wanted === f.running) }
   }
   const hosts = await Promise.all(
-    mesh.config.hosts.map(async (h) => {
-      const url = `http://${h.address}:${h.port}`
+    mesh.config.hosts.flatMap(instancesOf).map(async (i) => {
+      const url = `http://${i.address}:${i.port}`
       const ready = await fetch(`${url}/v2/health/ready`, { signal: AbortSignal.timeout(1000) }).then(
-        (r) => r.ok,
+        (r) => (r.body?.cancel(), r.ok),
         () => false,
       )
-      return { name: h.name, role: h.role, url, ready }
+      return { name: i.name, role: i.host.role, url, ready }
     }),
   )
   const routes = mesh.config.routes.map((r) => {

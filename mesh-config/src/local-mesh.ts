@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { adminFor, applyMesh } from './apply.ts'
 import type { LoadedMesh } from './load.ts'
+import { instancesOf } from './schema.ts'
 import { paths } from './state.ts'
 import { Supervisor, type ChildSpec, type SupervisorEvent } from './supervisor.ts'
 
@@ -52,13 +53,13 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
       healthy: () => natsReady(nats.hostname, natsPort),
     })
     await Promise.all(
-      config.hosts.map((h) =>
+      config.hosts.flatMap(instancesOf).map((i) =>
         supervisor.start(
           {
-            name: `host-${h.name}`,
+            name: `host-${i.name}`,
             command: process.execPath,
-            args: [MODEL_HOST_BIN, '--models', mesh.repositoryDir, '--port', String(h.port), '--host', h.address, '--role', h.role],
-            healthy: () => httpOk(`http://${h.address}:${h.port}/v2/health/ready`),
+            args: [MODEL_HOST_BIN, '--models', mesh.repositoryDir, '--port', String(i.port), '--host', i.address, '--role', i.host.role],
+            healthy: () => httpOk(`http://${i.address}:${i.port}/v2/health/ready`),
             env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
           },
           120_000,

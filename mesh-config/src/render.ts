@@ -30,7 +30,7 @@ import * as H from '../../contracts/headers.ts'
 import { wasmPath } from '../../wasm-filters/build.ts'
 import { GOLDEN_STATS_TAGS } from '../../wasm-filters/golden-signals/stats-tags.ts'
 import { duration, hcmListener, socketAddress, staticCluster, TELEMETRY_VM_ID, typed, wasmHttpFilter, wasmService } from './envoy-resources.ts'
-import type { Host, MeshConfig, Route } from './schema.ts'
+import { instancesOf, type Host, type MeshConfig, type Route } from './schema.ts'
 
 export const GATEWAY_LISTENER = 'gateway'
 export const AGENT_CLUSTER = 'telemetry-agent'
@@ -265,7 +265,7 @@ function hostPool(name: string, hosts: Host[], r: Route) {
   const od = r.outlier_detection
   return staticCluster(
     name,
-    hosts.map((h) => [h.address, h.port] as const),
+    hosts.flatMap(instancesOf).map((i) => [i.address, i.port] as const),
     {
       connect_timeout: '0.5s',
       // Active checks against the host's readiness: a stopped host leaves its pool within seconds, traffic or not.

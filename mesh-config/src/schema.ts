@@ -103,6 +103,7 @@ const host = z.strictObject({
   name,
   address: address.default('127.0.0.1'),
   port,
+  instances: z.number().int().min(1).max(16).default(1).describe('Processes of this host, listening on port, port+1, ...: Envoy balances over them.'),
   role: z.enum(['primary', 'fallback']).default('primary').describe('`fallback` hosts answer every request with the requested model\'s fallback (the last pool of an aggregate cluster).'),
 })
 
@@ -147,3 +148,16 @@ export const meshConfigSchema = z.strictObject({
 export type MeshConfig = z.output<typeof meshConfigSchema>
 export type Route = MeshConfig['routes'][number]
 export type Host = MeshConfig['hosts'][number]
+
+/** One process of a host: `instances` processes listen on consecutive ports. */
+export interface HostInstance {
+  /** `<host>` for a single instance, `<host>-<n>` (from 1) for several. */
+  name: string
+  host: Host
+  address: string
+  port: number
+}
+
+export function instancesOf(h: Host): HostInstance[] {
+  return Array.from({ length: h.instances }, (_, i) => ({ name: h.instances === 1 ? h.name : `${h.name}-${i + 1}`, host: h, address: h.address, port: h.port + i }))
+}

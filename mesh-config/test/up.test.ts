@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import * as H from '../../contracts/headers.ts'
-import { freePorts } from '../../test/support/ports.ts'
+import { freeConsecutivePorts, freePorts } from '../../test/support/ports.ts'
 import { ROOT } from '../src/local-mesh.ts'
 
 const alive = (pid: number) => {
@@ -27,7 +27,11 @@ describe('mesh up', () => {
 
   it('brings the mesh up, prints the gateway and a working curl, and stops everything on SIGINT', async () => {
     dir = await mkdtemp(join(tmpdir(), 'mesh-up-'))
-    const [gateway, admin, stable, fallback, nats, agent] = await freePorts(6)
+    // Two instances of the stable host listen on consecutive ports, apart from the others.
+    const stable = await freeConsecutivePorts(2)
+    let others = await freePorts(5)
+    while (others.some((p) => p === stable || p === stable + 1)) others = await freePorts(5)
+    const [gateway, admin, fallback, nats, agent] = others
     const file = join(dir, 'mesh.yaml')
     await writeFile(
       file,
@@ -35,7 +39,7 @@ describe('mesh up', () => {
 gateway: { port: ${gateway}, admin_port: ${admin}, workers: 1 }
 repository: ${join(ROOT, 'models')}
 hosts:
-  - { name: stable, port: ${stable} }
+  - { name: stable, port: ${stable}, instances: 2 }
   - { name: fallback, port: ${fallback}, role: fallback }
 routes:
   - name: credit-risk
@@ -60,7 +64,7 @@ telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} } }
       }
       expect(out).toContain(`Gateway: http://127.0.0.1:${gateway}`)
       expect(out).toContain(`Envoy admin:  http://127.0.0.1:${admin}`)
-      for (const name of ['nats', 'host-stable', 'host-fallback', 'envoy']) expect(err).toContain(`[mesh] ${name} is up`)
+      for (const name of ['nats', 'host-stable-1', 'host-stable-2', 'host-fallback', 'envoy']) expect(err).toContain(`[mesh] ${name} is up`)
 
       // The printed curl, run as printed (from the repository root).
       const curl = /^\s+(curl .*)$/m.exec(out)![1]!
@@ -75,12 +79,12 @@ telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} } }
       expect(((await res.json()) as { outputs: { name: string }[] }).outputs[0]!.name).toBe('probabilities')
 
       const pids = [...err.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]))
-      expect(pids).toHaveLength(4)
+      expect(pids).toHaveLength(5)
       child.kill('SIGINT')
       expect(await exited).toBe(0)
       expect(err).toContain('[mesh] stopped')
       // Every child is gone: nothing listens on the mesh's ports any more.
-      for (const port of [gateway, stable, fallback, nats]) {
+      for (const port of [gateway, stable, stable + 1, fallback, nats]) {
         await expect(fetch(`http://127.0.0.1:${port}/`).then(() => 'open', () => 'closed')).resolves.toBe('closed')
       }
       for (const pid of pids) expect(alive(pid)).toBe(false)
