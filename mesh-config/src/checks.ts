@@ -92,6 +92,13 @@ export function crossCheck(config: MeshConfig, repository: RepositoryView | { er
       const version = r[v]?.version
       if (version !== undefined && !model.versions.has(version)) add(at(v, 'version'), `model "${r.model}" has no version ${version} (have ${[...model.versions].join(', ')})`)
     }
+    // A host with its own model list must load what its routes send it.
+    for (const [pool, refs, needs] of [['stable', r.stable.hosts, r.model], ['canary', r.canary?.hosts ?? [], r.model], ['fallback', r.fallback?.hosts ?? [], r.fallback?.model]] as const) {
+      refs.forEach((ref, j) => {
+        const h = hosts.get(ref)
+        if (h?.models && needs !== undefined && !h.models.includes(needs)) add(at(pool, 'hosts', j), `host "${ref}" does not load "${needs}" (its models: ${h.models.join(', ')})`)
+      })
+    }
     if (r.fallback) {
       const fb = repository.get(r.fallback.model)
       if (r.fallback.model === r.model) add(at('fallback', 'model'), 'a model cannot be its own fallback')
@@ -100,6 +107,11 @@ export function crossCheck(config: MeshConfig, repository: RepositoryView | { er
     }
   })
   if ('error' in repository) add(['repository'], repository.error)
+  else {
+    config.hosts.forEach((h, i) =>
+      h.models?.forEach((m, j) => repository.has(m) || add(['hosts', i, 'models', j], `no model "${m}" in the repository`)),
+    )
+  }
   return issues
 }
 

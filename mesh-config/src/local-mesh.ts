@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { adminFor, applyMesh } from './apply.ts'
 import type { LoadedMesh } from './load.ts'
-import { instancesOf } from './schema.ts'
+import { instancesOf, modelsOf } from './schema.ts'
 import { paths } from './state.ts'
 import { Supervisor, type ChildSpec, type SupervisorEvent } from './supervisor.ts'
 
@@ -58,7 +58,7 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
           {
             name: `host-${i.name}`,
             command: process.execPath,
-            args: [MODEL_HOST_BIN, '--models', mesh.repositoryDir, '--port', String(i.port), '--host', i.address, '--role', i.host.role],
+            args: [MODEL_HOST_BIN, '--models', mesh.repositoryDir, '--port', String(i.port), '--host', i.address, '--role', i.host.role, ...onlyArgs(modelsOf(config, i.host))],
             healthy: () => httpOk(`http://${i.address}:${i.port}/v2/health/ready`),
             env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
           },
@@ -98,6 +98,8 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
     throw e
   }
 }
+
+const onlyArgs = (models: string[] | undefined) => (models ? ['--only', models.join(',')] : [])
 
 async function httpOk(url: string): Promise<boolean> {
   return fetch(url, { signal: AbortSignal.timeout(1000) }).then(

@@ -103,6 +103,7 @@ const host = z.strictObject({
   name,
   address: address.default('127.0.0.1'),
   port,
+  models: z.array(modelName).min(1).optional().describe('Models this host loads; default: those of the routes that use it (and their fallbacks), or all when no route does.'),
   instances: z.number().int().min(1).max(16).default(1).describe('Processes of this host, listening on port, port+1, ...: Envoy balances over them.'),
   role: z.enum(['primary', 'fallback']).default('primary').describe('`fallback` hosts answer every request with the requested model\'s fallback (the last pool of an aggregate cluster).'),
 })
@@ -160,4 +161,23 @@ export interface HostInstance {
 
 export function instancesOf(h: Host): HostInstance[] {
   return Array.from({ length: h.instances }, (_, i) => ({ name: h.instances === 1 ? h.name : `${h.name}-${i + 1}`, host: h, address: h.address, port: h.port + i }))
+}
+
+/**
+ * The models a host loads: its `models`, else those its routes need (the
+ * route's model on stable and canary hosts, with the route's fallback model
+ * so the host can fall back in-process; the fallback model on fallback
+ * hosts, with the route's model, which it answers for); undefined (all)
+ * when no route uses the host.
+ */
+export function modelsOf(config: MeshConfig, h: Host): string[] | undefined {
+  if (h.models) return h.models
+  const models = new Set<string>()
+  for (const r of config.routes) {
+    const serves = [...r.stable.hosts, ...(r.canary?.hosts ?? [])].includes(h.name) || (r.fallback?.hosts.includes(h.name) ?? false)
+    if (!serves) continue
+    models.add(r.model)
+    if (r.fallback) models.add(r.fallback.model)
+  }
+  return models.size > 0 ? [...models].sort() : undefined
 }

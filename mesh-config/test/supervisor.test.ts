@@ -42,9 +42,11 @@ describe('Supervisor', () => {
   })
 
   it('stops a child that ignores SIGTERM with SIGKILL after the grace period', async () => {
-    const s = new Supervisor(await logDir())
-    await s.start({ name: 'stubborn', command: process.execPath, args: ['-e', 'process.on("SIGTERM", () => {}); console.log("up"); setInterval(() => {}, 1000)'], healthy: async () => true })
-    await new Promise((r) => setTimeout(r, 200))
+    const dir = await logDir()
+    const s = new Supervisor(dir)
+    // Healthy once it says so: its SIGTERM handler is in place by then.
+    const healthy = () => readFile(join(dir, 'stubborn.log'), 'utf8').then((t) => t.includes('up'), () => false)
+    await s.start({ name: 'stubborn', command: process.execPath, args: ['-e', 'process.on("SIGTERM", () => {}); console.log("up"); setInterval(() => {}, 1000)'], healthy })
     const pid = s.pid('stubborn')!
     const t = performance.now()
     await s.stop(300)

@@ -8,9 +8,9 @@ import { resolve } from 'node:path'
 import { createLogger } from './logger.ts'
 import { startHost } from './server.ts'
 
-const USAGE = `Usage: model-host --models <repository dir> [--port <port>] [--host <address>] [--role primary|fallback]
+const USAGE = `Usage: model-host --models <repository dir> [--port <port>] [--host <address>] [--role primary|fallback] [--only <model,...>]
 
-Serves every model in the repository over the Open Inference Protocol (KServe v2 REST).
+Serves the models of a repository over the Open Inference Protocol (KServe v2 REST).
 
 Options:
   --models <dir>   model repository: <dir>/<model>/config.yaml and <dir>/<model>/<version>/
@@ -18,6 +18,7 @@ Options:
   --host <addr>    address to bind (default 127.0.0.1)
   --role <role>    primary (default), or fallback: answer every request with
                    the requested model's fallback (the mesh's fallback pool)
+  --only <list>    load only these models (comma-separated; default: all)
   -h, --help       show this help
 
 Environment: LOG_LEVEL (default info).`
@@ -32,6 +33,7 @@ export async function main(argv: string[]): Promise<void> {
         port: { type: 'string', default: '8000' },
         host: { type: 'string', default: '127.0.0.1' },
         role: { type: 'string', default: 'primary' },
+        only: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -58,7 +60,14 @@ export async function main(argv: string[]): Promise<void> {
   const logger = createLogger()
   let host
   try {
-    host = await startHost({ models: resolve(args.models!), port, hostname: args.host, logger, role: args.role as 'primary' | 'fallback' })
+    host = await startHost({
+      models: resolve(args.models!),
+      port,
+      hostname: args.host,
+      logger,
+      role: args.role as 'primary' | 'fallback',
+      only: args.only?.split(',').map((m) => m.trim()).filter(Boolean),
+    })
   } catch (e) {
     logger.fatal({ err: (e as Error).message }, 'model host could not start')
     process.stderr.write(`model-host: ${(e as Error).message}\n`)

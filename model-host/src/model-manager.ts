@@ -84,12 +84,24 @@ export class ModelManager {
     return this.#repo
   }
 
-  /** Loads every model of the repository; failures leave that model UNAVAILABLE with a reason. */
-  async loadAll(): Promise<void> {
+  /**
+   * Loads every model of the repository, or only those named in `only`
+   * (with their fallbacks); failures leave that model UNAVAILABLE with a reason.
+   */
+  async loadAll(only?: readonly string[]): Promise<void> {
     const entries = await listModels(this.#repo).catch((e: NodeJS.ErrnoException) => {
       throw new Error(`cannot read the model repository ${this.#repo}: ${e.code === 'ENOENT' ? 'no such directory' : e.message}`)
     })
-    await Promise.all(entries.map((e) => this.load(e.name).catch(() => {})))
+    const missing = only?.filter((name) => !entries.some((e) => e.name === name)) ?? []
+    if (missing.length > 0) throw new Error(`no model ${missing.map((m) => `"${m}"`).join(', ')} in the repository ${this.#repo}`)
+    // A model comes with its fallback, so the host can still fall back in-process.
+    const wanted = new Set(only ?? entries.map((e) => e.name))
+    for (const e of entries) {
+      if (!only?.includes(e.name)) continue
+      const fallback = await readEntryConfig(e).then((c) => c.fallback, () => undefined)
+      if (fallback) wanted.add(fallback)
+    }
+    await Promise.all(entries.filter((e) => wanted.has(e.name)).map((e) => this.load(e.name).catch(() => {})))
   }
 
   models(): ModelState[] {

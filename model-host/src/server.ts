@@ -19,6 +19,8 @@ export interface HostOptions {
   logger?: Logger
   /** See ManagerDeps.role. */
   role?: 'primary' | 'fallback'
+  /** Load only these models of the repository (default: all). */
+  only?: string[]
 }
 
 export interface RunningHost {
@@ -36,7 +38,7 @@ const packageVersion = (): string => {
 export async function startHost(options: HostOptions): Promise<RunningHost> {
   const logger = options.logger ?? createLogger()
   const manager = new ModelManager(options.models, { emitter: safeEmitter(options.emitter ?? noopEmitter), logger, role: options.role })
-  await manager.loadAll()
+  await manager.loadAll(options.only)
   const app = createApp({ manager, logger, version: packageVersion() })
   const hostname = options.hostname ?? '127.0.0.1'
   const server: ServerType = await new Promise((resolve) => {

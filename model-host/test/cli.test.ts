@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { ROOT } from './host-process.ts'
+import { EXAMPLE_MODELS, ROOT, spawnHost } from './host-process.ts'
 
 const run = (...args: string[]) =>
   promisify(execFile)(process.execPath, [join(ROOT, 'bin/model-host.mjs'), ...args]).then(
@@ -40,5 +40,28 @@ describe('model-host CLI start-up errors', () => {
     const r = await run('--models', '/nonexistent/models', '--port', '0')
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/cannot read the model repository \/nonexistent\/models: no such directory/)
+  })
+
+  it('exits 1 naming the models --only asks for that the repository lacks', async () => {
+    const r = await run('--models', EXAMPLE_MODELS, '--port', '0', '--only', 'credit-risk,fraud')
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(`no model "fraud" in the repository ${EXAMPLE_MODELS}`)
+  })
+})
+
+describe('model-host --only', () => {
+  it('loads the models named and their fallbacks, and leaves the others unloaded', async () => {
+    const host = await spawnHost(EXAMPLE_MODELS, {}, ['--only', 'credit-risk'])
+    try {
+      const index = (await fetch(`${host.url}/v2/repository/index`, { method: 'POST' }).then((r) => r.json())) as { name: string; version?: string; state: string }[]
+      expect(index.map((m) => [m.name, m.version ?? '', m.state])).toEqual([
+        ['credit-risk', '1', 'READY'],
+        ['credit-risk', '2', 'READY'],
+        ['credit-risk-fallback', '1', 'READY'],
+        ['credit-risk-xl', '', 'UNAVAILABLE'],
+      ])
+    } finally {
+      await host.stop()
+    }
   })
 })
