@@ -16,7 +16,7 @@ import { EnvoyAdmin, type Subscription } from './envoy-admin.ts'
 import type { LoadedMesh } from './load.ts'
 import { rm } from 'node:fs/promises'
 import { LDS_FILE, renderMesh, xdsFile, type RenderedMesh, type XdsFile } from './render.ts'
-import { paths, readIfExists, recordHistory, writeAtomic, type HistoryEntry } from './state.ts'
+import { paths, readIfExists, recordHistory, withStateLock, writeAtomic, type HistoryEntry } from './state.ts'
 
 export interface ApplyOptions {
   by: string
@@ -51,7 +51,12 @@ interface Step {
   watched: boolean
 }
 
+/** Applies under the state directory's lock: one apply at a time. */
 export async function applyMesh(mesh: LoadedMesh, options: ApplyOptions): Promise<ApplyResult> {
+  return withStateLock(mesh.stateDir, () => applyLocked(mesh, options))
+}
+
+async function applyLocked(mesh: LoadedMesh, options: ApplyOptions): Promise<ApplyResult> {
   let rendered: RenderedMesh
   try {
     rendered = renderFor(mesh)

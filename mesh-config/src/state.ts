@@ -7,6 +7,7 @@
  *   admin-address          written by Envoy: where its admin interface listens
  *   history.jsonl          one line per applied config
  *   history/<id>.yaml      the mesh.yaml text of each applied config
+ *   apply.lock             held (with the pid) while an apply runs
  *
  * Every file is replaced atomically (written beside, then renamed), so
  * Envoy and readers never see half a file.
@@ -100,4 +101,44 @@ export async function recordHistory(stateDir: string, text: string, entry: Omit<
 /** The mesh.yaml text of a history entry. */
 export async function historyText(stateDir: string, id: number): Promise<string> {
   return readFile(paths(stateDir).historyText(id), 'utf8')
+}
+
+/**
+ * Runs `work` holding the state directory's apply lock (`apply.lock`, created
+ * exclusively, holding the pid), so two applies never interleave their
+ * writes or history ids. A lock left by a process that is gone is taken over.
+ */
+export async function withStateLock<T>(stateDir: string, work: () => Promise<T>): Promise<T> {
+  const lock = join(stateDir, 'apply.lock')
+  await mkdir(stateDir, { recursive: true })
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx' })
+      break
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      const holder = Number(await readIfExists(lock))
+      if (!isAlive(holder)) {
+        await rm(lock, { force: true })
+        continue
+      }
+      if (attempt >= 100) throw new Error(`another mesh command (pid ${holder}) is applying to ${stateDir}; try again when it is done`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  try {
+    return await work()
+  } finally {
+    await rm(lock, { force: true })
+  }
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
