@@ -42,7 +42,9 @@ export async function adminFor(mesh: LoadedMesh): Promise<EnvoyAdmin> {
   return new EnvoyAdmin(`http://${written || `127.0.0.1:${mesh.config.gateway.admin_port}`}`)
 }
 
+/** The text written for an xDS file, and for the bootstrap. */
 export const fileText = (f: XdsFile) => `${JSON.stringify(f.response, null, 2)}\n`
+export const bootstrapText = (r: RenderedMesh) => `${JSON.stringify(r.bootstrap, null, 2)}\n`
 
 interface Step {
   file: XdsFile
@@ -67,10 +69,10 @@ async function applyLocked(mesh: LoadedMesh, options: ApplyOptions): Promise<App
   const path = (f: XdsFile) => join(p.xdsDir, f.file)
   const previous = new Map<string, string | undefined>()
   for (const f of rendered.files) previous.set(f.file, await readIfExists(path(f)))
-  const bootstrapText = `${JSON.stringify(rendered.bootstrap, null, 2)}\n`
+  const bootstrap = bootstrapText(rendered)
   const previousBootstrap = await readIfExists(p.bootstrap)
   const changed = rendered.files.filter((f) => previous.get(f.file) !== fileText(f))
-  if (changed.length === 0 && previousBootstrap === bootstrapText) return { status: 'unchanged', version: rendered.version }
+  if (changed.length === 0 && previousBootstrap === bootstrap) return { status: 'unchanged', version: rendered.version }
 
   const admin = await adminFor(mesh)
   const running = !options.offline && (await admin.running())
@@ -108,9 +110,9 @@ async function applyLocked(mesh: LoadedMesh, options: ApplyOptions): Promise<App
     await rollBack().catch(() => {})
     return { status: 'refused', reason: `apply failed and was rolled back: ${(e as Error).message}` }
   }
-  await writeAtomic(p.bootstrap, bootstrapText, SECRET_MODE)
+  await writeAtomic(p.bootstrap, bootstrap, SECRET_MODE)
   const entry = await recordHistory(mesh.stateDir, mesh.text, { version: rendered.version, by: options.by, action: options.action })
-  return { status: 'applied', entry, envoy: running ? 'updated' : 'not running', bootstrapChanged: previousBootstrap !== undefined && previousBootstrap !== bootstrapText }
+  return { status: 'applied', entry, envoy: running ? 'updated' : 'not running', bootstrapChanged: previousBootstrap !== undefined && previousBootstrap !== bootstrap }
 }
 
 /** Rendered files may hold API keys: readable by their owner only. */

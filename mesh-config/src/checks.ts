@@ -5,7 +5,7 @@
  * Pure: the repository arrives already read (see repository-view.ts).
  */
 import type { ConfigPath } from './issues.ts'
-import { instancesOf, type MeshConfig } from './schema.ts'
+import { instancesOf, natsEndpoint, type MeshConfig } from './schema.ts'
 
 export interface ModelView {
   versions: ReadonlySet<string>
@@ -38,7 +38,7 @@ export function crossCheck(config: MeshConfig, repository: RepositoryView | { er
     [['gateway', 'port'], config.gateway.port, 'gateway.port'],
     [['gateway', 'admin_port'], config.gateway.admin_port, 'gateway.admin_port'],
     [['telemetry', 'agent', 'port'], config.telemetry.agent.port, 'telemetry.agent.port'],
-    [['telemetry', 'nats_url'], natsPort(config.telemetry.nats_url), 'telemetry.nats_url'],
+    [['telemetry', 'nats_url'], natsEndpoint(config.telemetry.nats_url).port, 'telemetry.nats_url'],
     ...config.hosts.flatMap((h, i) =>
       instancesOf(h).map((inst, n): [ConfigPath, number, string] => [['hosts', i, 'port'], inst.port, n === 0 ? `hosts[${i}].port` : `hosts[${i}] instance ${n + 1} (port + ${n})`]),
     ),
@@ -131,9 +131,4 @@ function matchKey(m: MeshConfig['routes'][number]['match']): string {
 function perModelKey(r: MeshConfig['routes'][number]): string {
   const c = r.canary
   return JSON.stringify([r.stable.version, c?.version, c?.weight, c?.sticky_header, c?.when_missing, c?.allow_override, r.sampling?.rate_bp ?? 0, r.sampling?.confidence_threshold ?? 0])
-}
-
-function natsPort(url: string): number {
-  const port = /:(\d+)$/.exec(url)?.[1]
-  return port === undefined ? 4222 : Number(port)
 }

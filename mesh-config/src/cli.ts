@@ -9,7 +9,7 @@
 import { writeFile, mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { applyMesh, fileText, type ApplyResult } from './apply.ts'
+import { applyMesh, bootstrapText, fileText, type ApplyResult } from './apply.ts'
 import { runDemoTraffic } from './demo-traffic.ts'
 import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from './edit.ts'
 import { diffMesh, meshStatus } from './inspect.ts'
@@ -189,7 +189,7 @@ async function render(ctx: Ctx, out: string): Promise<number> {
   return withMesh(ctx, async (mesh) => {
     const rendered = renderMesh(mesh.config, { xdsDir: out })
     await mkdir(out, { recursive: true })
-    const files: Record<string, string> = { 'bootstrap.json': `${JSON.stringify(rendered.bootstrap, null, 2)}\n` }
+    const files: Record<string, string> = { 'bootstrap.json': bootstrapText(rendered) }
     for (const f of rendered.files) files[f.file] = fileText(f)
     for (const [name, text] of Object.entries(files)) await writeFile(join(out, name), text)
     if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: true, version: rendered.version, files: Object.keys(files).map((f) => join(out, f)) })}\n`)

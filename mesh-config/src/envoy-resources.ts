@@ -69,8 +69,11 @@ export function wasmService(name: string, wasmFile: string, configuration: unkno
   }
 }
 
-/** An HTTP connection manager listener with one catch-all virtual host. */
-export function hcmListener(name: string, address: string, port: number, routes: unknown[], httpFilters: unknown[], extra: Record<string, unknown> = {}) {
+/** Where an HTTP connection manager gets its routes: inline, or by RDS. */
+export type RouteSource = { routes: unknown[] } | { rds: Record<string, unknown> }
+
+/** An HTTP connection manager listener: inline routes in one catch-all virtual host, or a route table by RDS. */
+export function hcmListener(name: string, address: string, port: number, routing: RouteSource, httpFilters: unknown[], extra: Record<string, unknown> = {}) {
   return {
     name,
     address: socketAddress(address, port),
@@ -82,7 +85,7 @@ export function hcmListener(name: string, address: string, port: number, routes:
             typed_config: {
               '@type': `${TYPE}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
               stat_prefix: name,
-              route_config: { name: `${name}-routes`, virtual_hosts: [{ name: 'all', domains: ['*'], routes }] },
+              ...('rds' in routing ? { rds: routing.rds } : { route_config: { name: `${name}-routes`, virtual_hosts: [{ name: 'all', domains: ['*'], routes: routing.routes }] } }),
               http_filters: [...httpFilters, routerFilter],
               ...extra,
             },

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { adminFor, renderFor } from './apply.ts'
 import type { LoadedMesh } from './load.ts'
 import type { XdsFile } from './render.ts'
+import { httpOk } from './local-mesh.ts'
 import { instancesOf } from './schema.ts'
 import { paths, readHistory, readIfExists } from './state.ts'
 
@@ -74,11 +75,7 @@ export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
   const hosts = await Promise.all(
     mesh.config.hosts.flatMap(instancesOf).map(async (i) => {
       const url = `http://${i.address}:${i.port}`
-      const ready = await fetch(`${url}/v2/health/ready`, { signal: AbortSignal.timeout(1000) }).then(
-        (r) => (r.body?.cancel(), r.ok),
-        () => false,
-      )
-      return { name: i.name, role: i.host.role, url, ready }
+      return { name: i.name, role: i.host.role, url, ready: await httpOk(`${url}/v2/health/ready`) }
     }),
   )
   const routes = mesh.config.routes.map((r) => {

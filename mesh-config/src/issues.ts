@@ -17,8 +17,6 @@ export interface ConfigIssue {
   message: string
 }
 
-/** Formats a path the way operators write it: `routes[2].canary.weight`. */
-export { formatPath }
 
 export function formatIssue(i: ConfigIssue): string {
   return `${i.file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ''}${i.message}`

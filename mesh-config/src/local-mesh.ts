@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { adminFor, applyMesh } from './apply.ts'
 import type { LoadedMesh } from './load.ts'
-import { instancesOf, modelsOf } from './schema.ts'
+import { instancesOf, modelsOf, natsEndpoint } from './schema.ts'
 import { paths } from './state.ts'
 import { Supervisor, type ChildSpec, type SupervisorEvent } from './supervisor.ts'
 
@@ -44,13 +44,12 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
 
   const supervisor = new Supervisor(join(stateDir, 'logs'), options.onEvent)
   try {
-    const nats = new URL(config.telemetry.nats_url.replace(/^nats:/, 'http:'))
-    const natsPort = Number(nats.port || 4222)
+    const nats = natsEndpoint(config.telemetry.nats_url)
     await supervisor.start({
       name: 'nats',
       command: options.natsServer ?? 'nats-server',
-      args: ['--jetstream', '--store_dir', join(stateDir, 'nats'), '--addr', nats.hostname, '--port', String(natsPort), '--server_name', 'mesh-local'],
-      healthy: () => natsReady(nats.hostname, natsPort),
+      args: ['--jetstream', '--store_dir', join(stateDir, 'nats'), '--addr', nats.host, '--port', String(nats.port), '--server_name', 'mesh-local'],
+      healthy: () => natsReady(nats.host, nats.port),
     })
     await Promise.all(
       config.hosts.flatMap(instancesOf).map((i) =>
@@ -101,9 +100,10 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
 
 const onlyArgs = (models: string[] | undefined) => (models ? ['--only', models.join(',')] : [])
 
-async function httpOk(url: string): Promise<boolean> {
+/** Whether `url` answers 2xx within a second (a host's readiness). */
+export async function httpOk(url: string): Promise<boolean> {
   return fetch(url, { signal: AbortSignal.timeout(1000) }).then(
-    (r) => r.ok,
+    (r) => (r.body?.cancel(), r.ok),
     () => false,
   )
 }

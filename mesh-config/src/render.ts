@@ -154,16 +154,11 @@ function renderGateway(config: MeshConfig, wasm: string[], pathSource: (file: st
   for (const name of wasm) {
     filters.push({ name, config_discovery: { config_source: pathSource(ecdsFile(name)), type_urls: [`type.googleapis.com/${WASM_TYPE}`] } })
   }
-  const listener = hcmListener(GATEWAY_LISTENER, config.gateway.address, config.gateway.port, [], filters, {
-    rds: { route_config_name: ROUTE_CONFIG, config_source: pathSource(RDS_FILE) },
+  return hcmListener(GATEWAY_LISTENER, config.gateway.address, config.gateway.port, { rds: { route_config_name: ROUTE_CONFIG, config_source: pathSource(RDS_FILE) } }, filters, {
     // Callers' ids are kept (the correlation id everywhere); Envoy makes one when absent.
     preserve_external_request_id: true,
     common_http_protocol_options: { idle_timeout: '60s' },
   })
-  // The route table comes by RDS.
-  const hcm = (listener.filter_chains[0]!.filters[0]!.typed_config as Json)
-  delete hcm.route_config
-  return listener
 }
 
 function renderRoutes(config: MeshConfig): Json {

@@ -181,3 +181,9 @@ export function modelsOf(config: MeshConfig, h: Host): string[] | undefined {
   }
   return models.size > 0 ? [...models].sort() : undefined
 }
+
+/** Host and port of a `nats://host[:port]` URL (4222 when absent). */
+export function natsEndpoint(url: string): { host: string; port: number } {
+  const u = new URL(url.replace(/^nats:/, 'http:'))
+  return { host: u.hostname, port: Number(u.port || 4222) }
+}

@@ -98,11 +98,6 @@ export async function recordHistory(stateDir: string, text: string, entry: Omit<
   return full
 }
 
-/** The mesh.yaml text of a history entry. */
-export async function historyText(stateDir: string, id: number): Promise<string> {
-  return readFile(paths(stateDir).historyText(id), 'utf8')
-}
-
 /**
  * Runs `work` holding the state directory's apply lock (`apply.lock`, created
  * exclusively, holding the pid), so two applies never interleave their

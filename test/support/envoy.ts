@@ -13,7 +13,7 @@ import { promisify } from 'node:util'
 import { hcmListener } from '../../mesh-config/src/envoy-resources.ts'
 import { ENVOY_BIN } from '../../mesh-config/src/local-mesh.ts'
 
-export { routerFilter, staticCluster, TELEMETRY_VM_ID, wasmHttpFilter, wasmService } from '../../mesh-config/src/envoy-resources.ts'
+export { staticCluster, TELEMETRY_VM_ID, wasmHttpFilter, wasmService } from '../../mesh-config/src/envoy-resources.ts'
 
 export { ENVOY_BIN, ROOT } from '../../mesh-config/src/local-mesh.ts'
 
@@ -104,7 +104,7 @@ export class EnvoyExitError extends Error {
 
 /** A loopback HTTP listener on an ephemeral port. */
 export function httpListener(name: string, routes: unknown[], httpFilters: unknown[]) {
-  return hcmListener(name, '127.0.0.1', 0, routes, httpFilters)
+  return hcmListener(name, '127.0.0.1', 0, { routes }, httpFilters)
 }
 
 /** Prometheus text as { name, labels, value } samples. */
