@@ -9,7 +9,7 @@
 // missing queue drops the events and counts them.
 import { LogLevel, MapType, MetricType } from "../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
-import { defineMetric, getHeaderMap, getProperty, getPropertyInt64, headerOf, incrementMetric, log, orEmpty, recordMetric, setTickPeriod } from "../../sdk/assembly/host"
+import { defineMetric, getHeaderPairs, getProperty, getPropertyInt64, incrementMetric, log, orEmpty, recordMetric, setTickPeriod } from "../../sdk/assembly/host"
 import { modelOfPath } from "../../sdk/assembly/oip"
 import { EventBatcher } from "../../sdk/assembly/telemetry-queue"
 import { GoldenConfig, parseConfig } from "./config"
@@ -78,23 +78,24 @@ class GoldenSignalsStream extends HttpContext {
     const duration = getPropertyInt64(["request", "duration"])
     r.durationNs = duration < 0 ? 0 : duration
     // Two host calls for all headers, rather than one per header.
-    const request = getHeaderMap(MapType.RequestHeaders)
-    const response = getHeaderMap(MapType.ResponseHeaders)
+    const request = getHeaderPairs(MapType.RequestHeaders)
+    const response = getHeaderPairs(MapType.ResponseHeaders)
     // response.code is the :status Envoy sent (0 when it sent none); property
     // reads are the costliest host calls, so read the header map we have.
-    r.code = statusOf(headerOf(response, ":status"))
+    r.code = statusOf(response.value(":status"))
     // Response flags explain failures (UH, UF, UT, NR...); a success has none worth a host call.
     if (r.code < 200 || r.code >= 400) {
       const flags = getPropertyInt64(["response", "flags"])
       r.flags = flags < 0 ? 0 : flags
     }
-    r.model = modelOfPath(headerOf(request, ":path"))
-    r.variant = headerOf(request, "x-mesh-variant")
+    r.model = modelOfPath(request.value(":path"))
+    r.variant = request.value("x-mesh-variant")
     // The version that answered, as the host says; else the one the router chose.
-    r.version = response.has("x-model-version") ? response.get("x-model-version") : headerOf(request, "x-model-version")
-    r.fallback = headerOf(response, "x-model-fallback") == "true"
-    r.requestId = headerOf(request, "x-request-id")
-    r.traceparent = headerOf(request, "traceparent")
+    const answered = response.get("x-model-version")
+    r.version = answered !== null ? answered : request.value("x-model-version")
+    r.fallback = response.value("x-model-fallback") == "true"
+    r.requestId = request.value("x-request-id")
+    r.traceparent = request.value("traceparent")
 
     const ids = this.root.seriesOf(r)
     if (ids.requests != 0) incrementMetric(ids.requests, 1)

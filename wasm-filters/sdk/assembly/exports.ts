@@ -30,10 +30,6 @@ export function proxy_on_configure(id: u32, size: usize): bool {
   return roots.get(id).onConfigure(config === null ? "" : config)
 }
 
-export function proxy_on_done(id: u32): bool {
-  return true
-}
-
 export function proxy_on_delete(id: u32): void {
   if (streams.has(id)) streams.delete(id)
   else if (roots.has(id)) roots.delete(id)

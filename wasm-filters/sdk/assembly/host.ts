@@ -207,34 +207,57 @@ export function dispatchHttpCall(cluster: string, headerKeys: string[], headerVa
 }
 
 /**
- * All pairs of a header map in one host call (lower-case names). Cheaper
- * than one proxy_get_header_map_value per header when a callback reads
- * several: each host call crosses into Envoy and back.
+ * A header map read in one host call (cheaper than one
+ * proxy_get_header_map_value per header when a callback reads several),
+ * kept in the host's serialized form and searched in place: only the values
+ * asked for become strings, so reading a map allocates once.
  */
-export function getHeaderMap(map: MapType): Map<string, string> {
-  const pairs = new Map<string, string>()
-  if (abi.proxy_get_header_map_pairs(map, returnData, returnSize) != Status.Ok) return pairs
-  const ptr = load<usize>(returnData)
-  const size = load<usize>(returnSize)
-  if (ptr == 0 || size < 4) return pairs
-  const count = load<u32>(ptr)
-  let sizes = ptr + 4
-  let data = ptr + 4 + <usize>count * 8
-  for (let i: u32 = 0; i < count; i++) {
-    const k = load<u32>(sizes)
-    const v = load<u32>(sizes + 4)
-    sizes += 8
-    const key = String.UTF8.decodeUnsafe(data, k)
-    data += k + 1
-    const value = String.UTF8.decodeUnsafe(data, v)
-    data += v + 1
-    pairs.set(key, value)
+export class HeaderPairs {
+  constructor(private readonly pairs: ArrayBuffer) {}
+
+  /** A header's value (names are lower-case ASCII), null when absent. */
+  get(name: string): string | null {
+    const base = changetype<usize>(this.pairs)
+    const end = base + <usize>this.pairs.byteLength
+    if (end - base < 4) return null
+    const count = load<u32>(base)
+    let sizes = base + 4
+    let at = sizes + <usize>count * 8
+    for (let i: u32 = 0; i < count && at <= end; i++) {
+      const k = <usize>load<u32>(sizes)
+      const v = <usize>load<u32>(sizes + 4)
+      sizes += 8
+      // Each name and value is followed by a NUL.
+      if (at + k + v + 2 > end) return null
+      if (asciiEquals(at, k, name)) return String.UTF8.decodeUnsafe(at + k + 1, v)
+      at += k + v + 2
+    }
+    return null
   }
-  heap.free(ptr)
-  return pairs
+
+  /** A header's value, "" when absent. */
+  value(name: string): string {
+    return orEmpty(this.get(name))
+  }
 }
 
-/** A header from a map read with getHeaderMap, "" when absent. */
-export function headerOf(headers: Map<string, string>, name: string): string {
-  return headers.has(name) ? headers.get(name) : ""
+function asciiEquals(bytes: usize, length: usize, s: string): bool {
+  if (length != <usize>s.length) return false
+  for (let i = 0; i < s.length; i++) {
+    if (<i32>load<u8>(bytes + i) != s.charCodeAt(i)) return false
+  }
+  return true
+}
+
+/** All pairs of a header map (empty when the map is unavailable). */
+export function getHeaderPairs(map: MapType): HeaderPairs {
+  if (abi.proxy_get_header_map_pairs(map, returnData, returnSize) != Status.Ok) return new HeaderPairs(new ArrayBuffer(0))
+  const ptr = load<usize>(returnData)
+  const size = load<usize>(returnSize)
+  const copy = new ArrayBuffer(<i32>size)
+  if (ptr != 0) {
+    memory.copy(changetype<usize>(copy), ptr, size)
+    heap.free(ptr)
+  }
+  return new HeaderPairs(copy)
 }

@@ -57,8 +57,8 @@ export class EventBatcher {
   queue: u32 = 0
   /** Queue slots this VM reserved and has not used yet. */
   slots: i64 = 0
-  batch: string = ""
-  count: i32 = 0
+  /** Events waiting in this worker; joined once per flush, not appended to a growing string per event. */
+  batch: string[] = []
 
   constructor(
     readonly prefix: string,
@@ -76,17 +76,15 @@ export class EventBatcher {
       return
     }
     this.slots--
-    this.batch += event + "\n"
-    this.count++
-    if (this.count >= this.batchEvents) this.flush()
+    this.batch.push(event)
+    if (this.batch.length >= this.batchEvents) this.flush()
   }
 
   flush(): void {
-    if (this.count == 0) return
-    const count = this.count
-    const batch = this.batch
-    this.batch = ""
-    this.count = 0
+    const count = this.batch.length
+    if (count == 0) return
+    const batch = this.batch.join("\n") + "\n"
+    this.batch = []
     // Envoy guarantees no start-up order between VMs: resolve the queue lazily.
     if (this.queue == 0) this.queue = resolveQueue(this.vmId, this.queueName)
     if (this.queue == 0 || enqueue(this.queue, batch) != 0) {
