@@ -1,37 +1,52 @@
 // @module
 // Benchmark fixture, not a filter: exports every HTTP stream callback
 // (context create and delete, headers and bodies both ways, log) and does
-// nothing in them but read `:path` as many times per request as its
-// configuration says (a number; none when empty). bench:mesh runs it to
-// price a call into the VM and a host call on their own.
+// nothing in them but the reads its configuration asks for:
+// `{"header_reads": N}` reads `:path` N times at request headers,
+// `{"property_reads": M}` reads `xds.route_name` M times at log time (where
+// golden-signals reads its properties). bench:mesh runs it to price a call
+// into the VM, a header read and a property read on their own.
 import { HttpContext, RootContext, setRootContextFactory } from "../../../sdk/assembly/context"
 import { Action, MapType } from "../../../sdk/assembly/constants"
-import { getHeader } from "../../../sdk/assembly/host"
+import { getHeader, getProperty } from "../../../sdk/assembly/host"
+import { parseConfigObject } from "../../../sdk/assembly/json"
 
 export * from "../../../sdk/assembly/exports"
 export { proxy_on_log, proxy_on_request_body, proxy_on_request_headers, proxy_on_response_body, proxy_on_response_headers } from "../../../sdk/assembly/exports-http"
 
 class ReadsStream extends HttpContext {
-  constructor(id: u32, readonly reads: i32) {
+  constructor(id: u32, readonly root: ReadsRoot) {
     super(id)
   }
 
   onRequestHeaders(headers: u32, endOfStream: bool): Action {
-    for (let i = 0; i < this.reads; i++) getHeader(MapType.RequestHeaders, ":path")
+    for (let i = 0; i < this.root.headerReads; i++) getHeader(MapType.RequestHeaders, ":path")
     return Action.Continue
+  }
+
+  onLog(): void {
+    for (let i = 0; i < this.root.propertyReads; i++) getProperty(["xds", "route_name"])
   }
 }
 
 class ReadsRoot extends RootContext {
-  reads: i32 = 0
+  headerReads: i32 = 0
+  propertyReads: i32 = 0
 
   onConfigure(configuration: string): bool {
-    this.reads = max(0, I32.parseInt(configuration))
+    const parsed = parseConfigObject(configuration)
+    if (parsed.value === null) return false
+    const root = parsed.value!
+    for (let i = 0; i < root.keys.length; i++) {
+      const n = <i32>root.values[i].number
+      if (root.keys[i] == "header_reads") this.headerReads = n
+      else if (root.keys[i] == "property_reads") this.propertyReads = n
+    }
     return true
   }
 
   newHttpContext(id: u32): HttpContext {
-    return new ReadsStream(id, this.reads)
+    return new ReadsStream(id, this)
   }
 }
 
