@@ -120,10 +120,10 @@ async function main() {
             ...(FILTERS.includes('payload-sampler') ? [wasmHttpFilter('payload-sampler', wasmPath('payload-sampler'), { routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.5 }] }, { vmId: TELEMETRY_VM_ID })] : []),
             ...(FILTERS.includes('golden-signals') ? [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'bench' }, { vmId: TELEMETRY_VM_ID })] : []),
             // Fixtures, any number of times: `noop` prices being a Wasm filter at all,
-            // `callbacks` every stream callback, `callbacks:H:P` with H header reads and P property reads on top.
+            // `callbacks` every stream callback, `callbacks:H:P[:path]` with H header reads and P reads of a property on top.
             ...FILTERS.flatMap((f, i) => {
-              const [fixture, headers, properties] = f.split(':')
-              const reads = { header_reads: Number(headers ?? 0), property_reads: Number(properties ?? 0) }
+              const [fixture, headers, properties, property] = f.split(':')
+              const reads = { header_reads: Number(headers ?? 0), property_reads: Number(properties ?? 0), ...(property ? { property } : {}) }
               return fixture === 'noop' || fixture === 'callbacks' ? [wasmHttpFilter(`${fixture}-${i}`, wasmPath(`fixture-${fixture}`), reads)] : []
             }),
           ]),

@@ -3,8 +3,9 @@
 // (context create and delete, headers and bodies both ways, log) and does
 // nothing in them but the reads its configuration asks for:
 // `{"header_reads": N}` reads `:path` N times at request headers,
-// `{"property_reads": M}` reads `xds.route_name` M times at log time (where
-// golden-signals reads its properties). bench:mesh runs it to price a call
+// `{"property_reads": M}` reads a property M times at log time, where
+// golden-signals reads its properties (`"property"`: its dotted path,
+// `xds.route_name` by default). bench:mesh runs it to price a call
 // into the VM, a header read and a property read on their own.
 import { HttpContext, RootContext, setRootContextFactory } from "../../../sdk/assembly/context"
 import { Action, MapType } from "../../../sdk/assembly/constants"
@@ -25,22 +26,24 @@ class ReadsStream extends HttpContext {
   }
 
   onLog(): void {
-    for (let i = 0; i < this.root.propertyReads; i++) getProperty(["xds", "route_name"])
+    for (let i = 0; i < this.root.propertyReads; i++) getProperty(this.root.property)
   }
 }
 
 class ReadsRoot extends RootContext {
   headerReads: i32 = 0
   propertyReads: i32 = 0
+  property: string[] = ["xds", "route_name"]
 
   onConfigure(configuration: string): bool {
     const parsed = parseConfigObject(configuration)
     if (parsed.value === null) return false
     const root = parsed.value!
     for (let i = 0; i < root.keys.length; i++) {
-      const n = <i32>root.values[i].number
-      if (root.keys[i] == "header_reads") this.headerReads = n
-      else if (root.keys[i] == "property_reads") this.propertyReads = n
+      const v = root.values[i]
+      if (root.keys[i] == "header_reads") this.headerReads = <i32>v.number
+      else if (root.keys[i] == "property_reads") this.propertyReads = <i32>v.number
+      else if (root.keys[i] == "property") this.property = v.str.split(".")
     }
     return true
   }
