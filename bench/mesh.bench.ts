@@ -14,7 +14,11 @@
  *
  * Prints a table and one JSON summary line. BENCH_SECONDS, BENCH_ROUNDS,
  * BENCH_CONCURRENCY, BENCH_FILTERS (comma-separated), BENCH_UPSTREAM
- * (envoy|host) and BENCH_SEQUENTIAL (requests per listener) tune it.
+ * (envoy|host), BENCH_SEQUENTIAL (requests per listener) and BENCH_PIN
+ * tune it. BENCH_PIN=1 gives the proxy a core of its own (taskset: the
+ * proxy on CPU 0, everything else on CPU 1), as a sidecar or gateway with
+ * reserved cores runs: the filters then cost throughput only when they
+ * make the proxy the bottleneck.
  */
 import { execFile, spawn } from 'node:child_process'
 import { Agent, request as httpRequest } from 'node:http'
@@ -33,10 +37,16 @@ const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').filt
 const FILTERS = (process.env.BENCH_FILTERS ?? 'canary-router,payload-sampler,golden-signals').split(',').filter(Boolean)
 const UPSTREAM = process.env.BENCH_UPSTREAM ?? 'envoy'
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 3000)
+const PIN = process.env.BENCH_PIN === '1'
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))]!
 const median = (xs: number[]) => quantile(xs, 0.5)
 
 const body = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: Array.from({ length: 16 }, (_, i) => i) }] })
+
+/** Moves a process, all its threads and their future children, onto the given CPUs. */
+async function pin(pid: number, cpus: string) {
+  await promisify(execFile)('taskset', ['--all-tasks', '--pid', '--cpu-list', cpus, String(pid)])
+}
 
 async function load(url: string, concurrency: number) {
   const { stdout } = await promisify(execFile)(
@@ -77,17 +87,17 @@ async function cpuMicros(pid: number): Promise<number> {
 }
 
 /** A real model host serving the example models, as the mesh's upstream. */
-async function startModelHost(): Promise<{ port: number; stop(): Promise<void> }> {
+async function startModelHost(): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [join(ROOT, 'bin/model-host.mjs'), '--models', join(ROOT, 'models'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } })
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => line.includes('"msg":"ready"') && resolve(JSON.parse(line).port))
     child.once('exit', (code) => reject(new Error(`model host exited (${code})`)))
   })
-  return { port, stop: () => new Promise((r) => (child.kill('SIGTERM'), child.once('exit', () => r()))) }
+  return { port, pid: child.pid!, stop: () => new Promise((r) => (child.kill('SIGTERM'), child.once('exit', () => r()))) }
 }
 
 async function main() {
-  process.stderr.write(`bench:mesh: Envoy ${await envoyVersion()}, upstream ${UPSTREAM}, ${ROUNDS} interleaved rounds of ${SECONDS}s, concurrency ${CONCURRENCIES.join(', ')}\n`)
+  process.stderr.write(`bench:mesh: Envoy ${await envoyVersion()}, upstream ${UPSTREAM}, ${ROUNDS} interleaved rounds of ${SECONDS}s, concurrency ${CONCURRENCIES.join(', ')}${PIN ? ', proxy pinned to CPU 0, the rest to CPU 1' : ''}\n`)
   // The buffer filter reads the whole request before the direct response goes
   // out; answering a POST early makes Envoy close the connection after its
   // delayed-close timeout, which would dominate the measurement.
@@ -133,6 +143,11 @@ async function main() {
     },
     { concurrency: 1 },
   )
+  if (PIN) {
+    await pin(proxy.child.pid!, '0')
+    // This process too: the load generator and the one-at-a-time client are its children and itself.
+    for (const pid of [process.pid, upstream.child.pid!, ...(host ? [host.pid] : [])]) await pin(pid, '1')
+  }
   const url = (listener: string) => `${proxy.listenerUrl(listener)}/v2/models/credit-risk/infer`
   const rows: { target: string; concurrency: number; rps: number; p50Ms: number; p99Ms: number; errors: number }[] = []
   let sequential: Record<string, { p50Us: number; p99Us: number; envoyCpuUsPerRequest: number }> = {}
@@ -185,7 +200,7 @@ async function main() {
   ratios.envoy_cpu_added_us_per_request = sequential.filtered!.envoyCpuUsPerRequest - sequential.plain!.envoyCpuUsPerRequest
   const targets = { throughput_ratio_min: 0.9, p50_added_us_max: 100 }
   console.log('\nratios (medians of interleaved rounds):', Object.entries(ratios).map(([k, v]) => `${k}=${(v as number).toFixed(2)}`).join('  '))
-  console.log(JSON.stringify({ bench: 'mesh', upstream: UPSTREAM, filters: [...FILTERS, 'telemetry-exporter (service)'], seconds: SECONDS, rounds: ROUNDS, ratios, targets, rows, sequential }))
+  console.log(JSON.stringify({ bench: 'mesh', upstream: UPSTREAM, pinned: PIN, filters: [...FILTERS, 'telemetry-exporter (service)'], seconds: SECONDS, rounds: ROUNDS, ratios, targets, rows, sequential }))
 }
 
 await main()
