@@ -30,17 +30,34 @@ class SeriesIds {
 /** Label sets whose metric ids are cached; beyond it (runaway model names in paths) names are built per request. */
 const MAX_CACHED_SERIES = 4096
 
+function sameSeries(a: RequestRecord, b: RequestRecord): bool {
+  return a.route == b.route && a.model == b.model && a.version == b.version && a.variant == b.variant && statusClass(a.code) == statusClass(b.code)
+}
+
 class GoldenSignalsRoot extends RootContext {
   config: GoldenConfig = new GoldenConfig()
   events: EventBatcher | null = null
   /** By the raw label values: building the escaped metric names costs more than the rest of onLog. */
   series: Map<string, SeriesIds> = new Map()
 
+  /** The label set of the previous request and its ids: consecutive requests mostly share one, found without building a key. */
+  last: RequestRecord | null = null
+  lastIds: SeriesIds | null = null
+
   seriesOf(r: RequestRecord): SeriesIds {
+    const last = this.last
+    if (last !== null && sameSeries(last, r)) return this.lastIds!
     const key = r.route + "\x1f" + r.model + "\x1f" + r.version + "\x1f" + r.variant + "\x1f" + statusClass(r.code)
-    if (this.series.has(key)) return this.series.get(key)
-    const ids = new SeriesIds(defineMetric(MetricType.Counter, requestCounterName(r)), defineMetric(MetricType.Histogram, latencyHistogramName(r)))
-    if (this.series.size < MAX_CACHED_SERIES && ids.requests != 0 && ids.latency != 0) this.series.set(key, ids)
+    let ids: SeriesIds
+    if (this.series.has(key)) {
+      ids = this.series.get(key)
+    } else {
+      ids = new SeriesIds(defineMetric(MetricType.Counter, requestCounterName(r)), defineMetric(MetricType.Histogram, latencyHistogramName(r)))
+      if (ids.requests == 0 || ids.latency == 0) return ids
+      if (this.series.size < MAX_CACHED_SERIES) this.series.set(key, ids)
+    }
+    this.last = r
+    this.lastIds = ids
     return ids
   }
 

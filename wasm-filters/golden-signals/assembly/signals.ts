@@ -34,11 +34,14 @@ export function statusOf(status: string): i64 {
   return code
 }
 
-/** "2xx".."5xx", or "none" when no status was sent. */
+/** "1xx".."5xx", or "none" when no status was sent. */
 export function statusClass(code: i64): string {
   if (code < 100 || code > 599) return "none"
-  return (code / 100).toString() + "xx"
+  return STATUS_CLASSES[<i32>(code / 100) - 1]
 }
+
+// Constants, so that classifying a request allocates nothing.
+const STATUS_CLASSES: string[] = ["1xx", "2xx", "3xx", "4xx", "5xx"]
 
 /** The label part of every metric name; stats_tags in the rendered bootstrap turn it into tags. */
 export function labels(r: RequestRecord): string {

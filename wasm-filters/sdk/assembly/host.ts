@@ -253,11 +253,10 @@ function asciiEquals(bytes: usize, length: usize, s: string): bool {
 export function getHeaderPairs(map: MapType): HeaderPairs {
   if (abi.proxy_get_header_map_pairs(map, returnData, returnSize) != Status.Ok) return new HeaderPairs(new ArrayBuffer(0))
   const ptr = load<usize>(returnData)
+  if (ptr == 0) return new HeaderPairs(new ArrayBuffer(0))
   const size = load<usize>(returnSize)
   const copy = new ArrayBuffer(<i32>size)
-  if (ptr != 0) {
-    memory.copy(changetype<usize>(copy), ptr, size)
-    heap.free(ptr)
-  }
+  memory.copy(changetype<usize>(copy), ptr, size)
+  heap.free(ptr)
   return new HeaderPairs(copy)
 }
