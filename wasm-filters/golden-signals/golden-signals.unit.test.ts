@@ -3,6 +3,7 @@
  * latency records, the event it hands to the exporter's queue, and the
  * bounded queue dropping (and counting) when the exporter is missing or behind.
  */
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { GoldenSignalEvent } from '../../contracts/events.ts'
 import { wasmPath } from '../build.ts'
@@ -22,7 +23,7 @@ function exporterQueue(shared: SharedState, name = 'mesh.telemetry') {
 }
 
 /** One request through the filter; without `code` no response is sent (a reset before the response). */
-function request(host: ProxyWasmHost, o: { code?: number; flags?: number; durationMs?: number; variant?: string; answered?: string; fallback?: boolean; route?: string } = {}) {
+function request(host: ProxyWasmHost, o: { code?: number; flags?: number; durationMs?: number; variant?: string; answered?: string; fallback?: boolean; route?: string; requestId?: string } = {}) {
   const s = host.newStream()
   s.setProperty('xds.route_name', o.route ?? 'credit-risk')
     .setProperty('xds.cluster_name', 'stable')
@@ -30,7 +31,7 @@ function request(host: ProxyWasmHost, o: { code?: number; flags?: number; durati
     .setProperty('request.duration', int64Property(BigInt(o.durationMs ?? 12) * 1_000_000n))
     .setProperty('response.flags', int64Property(o.flags ?? 0))
   if (o.code !== undefined) s.setProperty('response.code', int64Property(o.code))
-  s.sendRequestHeaders({ ':path': '/v2/models/credit-risk/infer', 'x-request-id': 'rid-1', traceparent: '00-abc-def-01', 'x-mesh-variant': o.variant ?? 'stable', 'x-model-version': '1' })
+  s.sendRequestHeaders({ ':path': '/v2/models/credit-risk/infer', 'x-request-id': o.requestId ?? 'rid-1', traceparent: '00-abc-def-01', 'x-mesh-variant': o.variant ?? 'stable', 'x-model-version': '1' })
   if (o.code !== undefined) {
     const response: Record<string, string> = { ':status': String(o.code) }
     if (o.answered) response['x-model-version'] = o.answered
@@ -91,6 +92,21 @@ describe('golden-signals (TypeScript host)', () => {
       fallback: true, duration_us: 42_000,
     })
     expect(host.metricByName('golden.events.enqueued')?.value).toBe(1n)
+  })
+
+  it('writes any text into the event as valid JSON that reads back the same', async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const host = await load({ batch_events: 1 }, shared)
+    // Quotes, backslashes, control characters, multi-byte and astral characters, lone surrogates.
+    const ids = fc.sample(fc.string({ unit: 'binary', maxLength: 40 }), { numRuns: 300, seed: 7 })
+    ids.push('"\\\n\t\u0001', 'é€😀', '\ud800x')
+    for (const id of ids) {
+      request(host, { code: 200, requestId: id })
+      const line = new TextDecoder('utf-8', { fatal: true }).decode(queue.items.pop()!).trim()
+      // The host hands the filter UTF-8, as Envoy does: what a lone surrogate becomes there is what must come back.
+      expect((JSON.parse(line) as GoldenSignalEvent).request_id).toBe(new TextDecoder().decode(new TextEncoder().encode(id)))
+    }
   })
 
   it('sends one NDJSON message per batch_events requests', async () => {

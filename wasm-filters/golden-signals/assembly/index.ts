@@ -13,7 +13,7 @@ import { defineMetric, getHeaderPairs, getProperty, getPropertyInt64, incrementM
 import { modelOfPath } from "../../sdk/assembly/oip"
 import { EventBatcher } from "../../sdk/assembly/telemetry-queue"
 import { GoldenConfig, parseConfig } from "./config"
-import { eventJson, latencyHistogramName, RequestRecord, requestCounterName, statusClass, statusOf } from "./signals"
+import { latencyHistogramName, RequestRecord, requestCounterName, statusClass, statusOf, writeEvent } from "./signals"
 
 export * from "../../sdk/assembly/exports"
 export { proxy_on_log } from "../../sdk/assembly/exports-http"
@@ -117,7 +117,12 @@ class GoldenSignalsStream extends HttpContext {
     const ids = this.root.seriesOf(r)
     if (ids.requests != 0) incrementMetric(ids.requests, 1)
     if (ids.latency != 0) recordMetric(ids.latency, <u64>(r.durationNs / 1000000))
-    if (this.root.events !== null) this.root.events!.add(eventJson(this.root.config.service, r, Date.now()))
+    const events = this.root.events
+    if (events === null) return
+    const w = events.begin()
+    if (w === null) return
+    writeEvent(w, this.root.config.service, r, Date.now())
+    events.end()
   }
 }
 

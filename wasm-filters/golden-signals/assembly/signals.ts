@@ -2,8 +2,8 @@
 // What golden-signals derives from one finished request, free of host calls:
 // the labelled metric names and the compact event. The event's schema is
 // owned by contracts/events.ts (GoldenSignalEvent, version 1).
-import { jsonString } from "../../sdk/assembly/json"
 import { labelValue } from "../../sdk/assembly/metrics"
+import { Utf8Writer } from "../../sdk/assembly/utf8-writer"
 
 export class RequestRecord {
   route: string = ""
@@ -56,19 +56,21 @@ export function latencyHistogramName(r: RequestRecord): string {
   return "golden." + labels(r) + ".latency_ms"
 }
 
-export function eventJson(service: string, r: RequestRecord, timestampMs: i64): string {
-  return "{\"v\":1,\"kind\":\"request\",\"ts\":" + timestampMs.toString() +
-    ",\"service\":" + jsonString(service) +
-    ",\"request_id\":" + jsonString(r.requestId) +
-    ",\"traceparent\":" + jsonString(r.traceparent) +
-    ",\"route\":" + jsonString(r.route) +
-    ",\"model\":" + jsonString(r.model) +
-    ",\"version\":" + jsonString(r.version) +
-    ",\"variant\":" + jsonString(r.variant) +
-    ",\"cluster\":" + jsonString(r.cluster) +
-    ",\"upstream\":" + jsonString(r.upstream) +
-    ",\"status\":" + r.code.toString() +
-    ",\"flags\":" + r.flags.toString() +
-    ",\"fallback\":" + (r.fallback ? "true" : "false") +
-    ",\"duration_us\":" + (r.durationNs / 1000).toString() + "}"
+/** Writes the event (GoldenSignalEvent, version 1) for one request. */
+export function writeEvent(w: Utf8Writer, service: string, r: RequestRecord, timestampMs: i64): void {
+  w.text("{\"v\":1,\"kind\":\"request\",\"ts\":").int(timestampMs)
+  w.text(",\"service\":").jsonString(service)
+  w.text(",\"request_id\":").jsonString(r.requestId)
+  w.text(",\"traceparent\":").jsonString(r.traceparent)
+  w.text(",\"route\":").jsonString(r.route)
+  w.text(",\"model\":").jsonString(r.model)
+  w.text(",\"version\":").jsonString(r.version)
+  w.text(",\"variant\":").jsonString(r.variant)
+  w.text(",\"cluster\":").jsonString(r.cluster)
+  w.text(",\"upstream\":").jsonString(r.upstream)
+  w.text(",\"status\":").int(r.code)
+  w.text(",\"flags\":").int(r.flags)
+  w.text(",\"fallback\":").bool(r.fallback)
+  w.text(",\"duration_us\":").int(r.durationNs / 1000)
+  w.text("}")
 }

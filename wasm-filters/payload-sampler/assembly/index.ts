@@ -9,7 +9,6 @@
 import { Action, BufferType, LogLevel, MapType } from "../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
 import { getBuffer, getHeader, getPropertyInt64, log, orEmpty, setTickPeriod } from "../../sdk/assembly/host"
-import { jsonString } from "../../sdk/assembly/json"
 import { modelOfPath } from "../../sdk/assembly/oip"
 import { maskPii } from "../../sdk/assembly/pii"
 import { EventBatcher } from "../../sdk/assembly/telemetry-queue"
@@ -129,21 +128,24 @@ class SamplerStream extends HttpContext {
     if (this.route === null || !this.sampled || this.root.events === null) return
     const fields = this.root.config.piiFields
     const reason = this.byRate ? (this.lowConfidence ? "rate+low_confidence" : "rate") : "low_confidence"
+    const w = this.root.events!.begin()
+    if (w === null) return
     const status = getPropertyInt64(["response", "code"])
-    const event = "{\"v\":1,\"kind\":\"sample\",\"ts\":" + Date.now().toString() +
-      ",\"request_id\":" + jsonString(this.requestId) +
-      ",\"traceparent\":" + jsonString(orEmpty(getHeader(MapType.RequestHeaders, "traceparent"))) +
-      ",\"model\":" + jsonString(this.route!.model) +
-      ",\"version\":" + jsonString(orEmpty(getHeader(MapType.ResponseHeaders, "x-model-version"))) +
-      ",\"variant\":" + jsonString(orEmpty(getHeader(MapType.RequestHeaders, "x-mesh-variant"))) +
-      ",\"reason\":\"" + reason + "\"" +
-      ",\"confidence\":" + (this.confidence < 0 ? "null" : this.confidence.toString()) +
-      ",\"status\":" + (status < 0 ? "0" : status.toString()) +
-      ",\"request\":" + jsonString(maskPii(this.request.text, fields)) +
-      ",\"request_truncated\":" + (this.request.truncated ? "true" : "false") +
-      ",\"response\":" + jsonString(maskPii(this.response.text, fields)) +
-      ",\"response_truncated\":" + (this.response.truncated ? "true" : "false") + "}"
-    this.root.events!.add(event)
+    w.text("{\"v\":1,\"kind\":\"sample\",\"ts\":").int(Date.now())
+    w.text(",\"request_id\":").jsonString(this.requestId)
+    w.text(",\"traceparent\":").jsonString(orEmpty(getHeader(MapType.RequestHeaders, "traceparent")))
+    w.text(",\"model\":").jsonString(this.route!.model)
+    w.text(",\"version\":").jsonString(orEmpty(getHeader(MapType.ResponseHeaders, "x-model-version")))
+    w.text(",\"variant\":").jsonString(orEmpty(getHeader(MapType.RequestHeaders, "x-mesh-variant")))
+    w.text(",\"reason\":\"").text(reason).text("\"")
+    w.text(",\"confidence\":").text(this.confidence < 0 ? "null" : this.confidence.toString())
+    w.text(",\"status\":").int(status < 0 ? 0 : status)
+    w.text(",\"request\":").jsonString(maskPii(this.request.text, fields))
+    w.text(",\"request_truncated\":").bool(this.request.truncated)
+    w.text(",\"response\":").jsonString(maskPii(this.response.text, fields))
+    w.text(",\"response_truncated\":").bool(this.response.truncated)
+    w.text("}")
+    this.root.events!.end()
   }
 }
 

@@ -114,9 +114,9 @@ export function resolveQueue(vmId: string, name: string): u32 {
   return load<u32>(returnId)
 }
 
-export function enqueue(queue: u32, data: string): Status {
-  const d = utf8(data)
-  return abi.proxy_enqueue_shared_queue(queue, changetype<usize>(d), d.byteLength)
+/** Enqueues `length` bytes at `data`. */
+export function enqueue(queue: u32, data: usize, length: usize): Status {
+  return abi.proxy_enqueue_shared_queue(queue, data, length)
 }
 
 /** A shared counter (decimal text) and its CAS token; value -1 when absent. */

@@ -199,26 +199,6 @@ export function parseJson(text: string): JsonResult {
   return new JsonResult(v, "")
 }
 
-/** A JSON string literal for `s`, quotes included. */
-export function jsonString(s: string): string {
-  let out = "\""
-  let start = 0
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c == 34 || c == 92 || c < 32) {
-      out += s.substring(start, i)
-      if (c == 34) out += "\\\""
-      else if (c == 92) out += "\\\\"
-      else if (c == 10) out += "\\n"
-      else if (c == 13) out += "\\r"
-      else if (c == 9) out += "\\t"
-      else out += "\\u00" + (c < 16 ? "0" : "") + c.toString(16)
-      start = i + 1
-    }
-  }
-  return out + s.substring(start) + "\""
-}
-
 /** Parses a plugin configuration, which must be a JSON object; errors name "(configuration)". */
 export function parseConfigObject(text: string): JsonResult {
   const parsed = parseJson(text)

@@ -6,8 +6,10 @@
 // slots as it drains. Envoy scopes shared data (and queue names) by VM id,
 // so producers and the exporter must run with the same vm_config.vm_id,
 // DEFAULT_VM_ID unless configured otherwise.
+import { Status } from "./constants"
 import { enqueue, getSharedCounter, resolveQueue, setSharedCounter } from "./host"
 import { increment } from "./metrics"
+import { Utf8Writer } from "./utf8-writer"
 
 export const DEFAULT_EXPORTER_VM_ID = "mesh-telemetry"
 export const DEFAULT_QUEUE = "mesh.telemetry"
@@ -50,15 +52,19 @@ export function releaseSlots(queue: string, count: i64): void {
  * Gathers a producer's events (NDJSON lines) per worker and hands them to
  * the exporter's queue as one message per `batchEvents` or per flush: every
  * enqueue wakes the exporter's thread, so one message per event would cost
- * more than the event. Counts, under `<prefix>.events.*`, what it enqueued
- * and what it dropped (queue full, or no exporter).
+ * more than the event. Events are written straight into the batch
+ * (`begin`, write, `end`). Counts, under `<prefix>.events.*`, what it
+ * enqueued and what it dropped (queue full, or no exporter).
  */
 export class EventBatcher {
   queue: u32 = 0
   /** Queue slots this VM reserved and has not used yet. */
   slots: i64 = 0
-  /** Events waiting in this worker; joined once per flush, not appended to a growing string per event. */
-  batch: string[] = []
+  /** The batch so far: whole events, each ending in a newline. */
+  readonly out: Utf8Writer = new Utf8Writer(4096)
+  /** Bytes of `out` that hold finished events. */
+  private finished: i32 = 0
+  count: i32 = 0
 
   constructor(
     readonly prefix: string,
@@ -68,26 +74,42 @@ export class EventBatcher {
     readonly batchEvents: i32,
   ) {}
 
-  add(event: string): void {
+  /**
+   * Starts an event: returns the writer to write it with, then call end();
+   * null when the queue is full (the drop is counted).
+   */
+  begin(): Utf8Writer | null {
     // Envoy's shared queues are unbounded: bound them with a shared counter.
     if (this.slots == 0) this.slots = reserveSlots(this.queueName, this.maxPending, min(SLOT_BLOCK, this.maxPending))
     if (this.slots == 0) {
       increment(this.prefix + ".events.dropped_queue_full")
-      return
+      return null
     }
+    // An event begun and never ended is forgotten.
+    this.out.truncate(this.finished)
+    return this.out
+  }
+
+  /** Finishes the event begun with begin(). */
+  end(): void {
+    this.out.text("\n")
+    this.finished = this.out.length
     this.slots--
-    this.batch.push(event)
-    if (this.batch.length >= this.batchEvents) this.flush()
+    this.count++
+    if (this.count >= this.batchEvents) this.flush()
   }
 
   flush(): void {
-    const count = this.batch.length
+    this.out.truncate(this.finished)
+    const count = this.count
     if (count == 0) return
-    const batch = this.batch.join("\n") + "\n"
-    this.batch = []
+    this.count = 0
     // Envoy guarantees no start-up order between VMs: resolve the queue lazily.
     if (this.queue == 0) this.queue = resolveQueue(this.vmId, this.queueName)
-    if (this.queue == 0 || enqueue(this.queue, batch) != 0) {
+    const status = this.queue == 0 ? Status.NotFound : enqueue(this.queue, this.out.dataStart, <usize>this.out.length)
+    this.out.truncate(0)
+    this.finished = 0
+    if (status != Status.Ok) {
       this.queue = 0
       releaseSlots(this.queueName, count)
       increment(this.prefix + ".events.dropped_no_exporter", count)
