@@ -24,7 +24,11 @@ export class Utf8Writer {
   /** `s` as UTF-8; a lone surrogate becomes U+FFFD. */
   text(s: string): Utf8Writer {
     this.reserve(s.length * 3)
-    for (let i = 0; i < s.length; i++) i = this.codePoint(s, i)
+    for (let i = 0; i < s.length; i++) {
+      const c = <u32>s.charCodeAt(i)
+      if (c < 0x80) this.put(c)
+      else i = this.codePoint(s, i)
+    }
     return this
   }
 
@@ -50,6 +54,8 @@ export class Utf8Writer {
           this.put(hexDigit(c >> 4))
           this.put(hexDigit(c & 15))
         }
+      } else if (c < 0x80) {
+        this.put(c)
       } else {
         i = this.codePoint(s, i)
       }
@@ -98,13 +104,9 @@ export class Utf8Writer {
     return this
   }
 
-  /** Writes the code point at `i` (two code units for a surrogate pair); returns the index of its last code unit. */
+  /** Writes the non-ASCII code point at `i` (two code units for a surrogate pair); returns the index of its last code unit. */
   private codePoint(s: string, i: i32): i32 {
     let c = <u32>s.charCodeAt(i)
-    if (c < 0x80) {
-      this.put(c)
-      return i
-    }
     if (c < 0x800) {
       this.put(0xc0 | (c >> 6))
       this.put(0x80 | (c & 0x3f))
