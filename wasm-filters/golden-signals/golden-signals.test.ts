@@ -92,8 +92,10 @@ describe('golden-signals in Envoy', () => {
     }
     expect(h.count).toBe(delays.length)
     // Each record is Envoy's duration in whole ms: at least the upstream's delay, at most what the client waited.
+    // Envoy's histograms keep two significant digits and sum their bins' midpoints, so the sum may
+    // overstate each record by up to half a bin: 5% of it.
     expect(h.sum).toBeGreaterThanOrEqual(delays.reduce((a, b) => a + b, 0))
-    expect(h.sum).toBeLessThanOrEqual(observed)
+    expect(h.sum).toBeLessThanOrEqual(observed * 1.05)
   })
 
   it('counts events dropped while no exporter is running', async () => {

@@ -133,6 +133,24 @@ describe('golden-signals (TypeScript host)', () => {
     expect(queue.items).toHaveLength(1)
   })
 
+  it('once the queue is full, drops without asking again until the next tick', async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const host = await load({ max_pending_events: 2, batch_events: 10 }, shared)
+    for (let i = 0; i < 3; i++) request(host, { code: 200 })
+    expect(host.metricByName('golden.events.dropped_queue_full')?.value).toBe(1n)
+    // The exporter drains, but this worker learns it only at its next flush.
+    shared.setData(VM_ID, 'mesh.telemetry.pending', '0')
+    request(host, { code: 200 })
+    expect(host.metricByName('golden.events.dropped_queue_full')?.value).toBe(2n)
+    host.tick()
+    expect(queue.items).toHaveLength(1)
+    request(host, { code: 200 })
+    host.tick()
+    expect(queue.items).toHaveLength(2)
+    expect(host.metricByName('golden.events.enqueued')?.value).toBe(3n)
+  })
+
   it('bounds the queue: beyond max_pending_events it drops and counts', async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)

@@ -65,6 +65,12 @@ export class EventBatcher {
   /** Bytes of `out` that hold finished events. */
   private finished: i32 = 0
   count: i32 = 0
+  /**
+   * The queue was full at the last reservation: events drop without asking
+   * again until the next flush, so a stalled exporter does not make every
+   * request take the cross-worker lock of shared data.
+   */
+  private full: bool = false
 
   constructor(
     readonly prefix: string,
@@ -80,7 +86,10 @@ export class EventBatcher {
    */
   begin(): Utf8Writer | null {
     // Envoy's shared queues are unbounded: bound them with a shared counter.
-    if (this.slots == 0) this.slots = reserveSlots(this.queueName, this.maxPending, min(SLOT_BLOCK, this.maxPending))
+    if (this.slots == 0 && !this.full) {
+      this.slots = reserveSlots(this.queueName, this.maxPending, min(SLOT_BLOCK, this.maxPending))
+      this.full = this.slots == 0
+    }
     if (this.slots == 0) {
       increment(this.prefix + ".events.dropped_queue_full")
       return null
@@ -100,6 +109,7 @@ export class EventBatcher {
   }
 
   flush(): void {
+    this.full = false
     this.out.truncate(this.finished)
     const count = this.count
     if (count == 0) return
