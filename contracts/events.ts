@@ -1,60 +1,242 @@
 /**
  * @module
  * Telemetry event schemas shared by the mesh's producers (Wasm filters, the
- * model host) and consumers (agent, collector). Consumers accept unknown
- * fields; `v` is bumped on incompatible changes. The AssemblyScript filters
- * cannot import this file: wasm-filters/golden-signals/assembly/signals.ts
- * writes exactly these fields and its tests parse them against this type.
+ * model host) and consumers (agent, collector), and the one decoder every
+ * consumer uses. Events are newline-delimited JSON objects with a `kind` and
+ * a schema version `v`. Decoding accepts unknown fields (producers may be
+ * newer) and the previous version of each kind (producers may be older,
+ * during a rolling upgrade); anything else is refused with a reason, never
+ * thrown.
+ *
+ * The AssemblyScript filters cannot import this file:
+ * wasm-filters/golden-signals/assembly/signals.ts and the payload sampler
+ * write exactly these fields, and their tests parse them with `decodeEvent`.
  */
+import { z } from 'zod'
 
 export const GOLDEN_SIGNAL_EVENT_VERSION = 1
+export const PAYLOAD_SAMPLE_EVENT_VERSION = 1
+/** Host events are at version 2: version 1 was the host's in-process shape (camelCase, no `v`), still accepted. */
+export const HOST_EVENT_VERSION = 2
+
+const str = z.string()
+const count = z.number().int().nonnegative()
+const ms = z.number().nonnegative()
 
 /** One request as Envoy saw it, emitted by the golden-signals filter at log time. */
-export interface GoldenSignalEvent {
-  v: typeof GOLDEN_SIGNAL_EVENT_VERSION
-  kind: 'request'
+const goldenSignalEvent = z.object({
+  v: z.literal(GOLDEN_SIGNAL_EVENT_VERSION),
+  kind: z.literal('request'),
   /** Milliseconds since the epoch, when the request was logged. */
-  ts: number
+  ts: count,
   /** The reporting Envoy's role, from the filter configuration. */
-  service: string
-  request_id: string
-  traceparent: string
-  route: string
-  model: string
+  service: str,
+  request_id: str,
+  traceparent: str,
+  route: str,
+  /** The model of the OIP path; "" when the path named none. */
+  model: str,
   /** The version that answered (the host's x-model-version), else the one the router chose. */
-  version: string
+  version: str,
   /** stable, canary, or "" when the canary router did not route it. */
-  variant: string
-  cluster: string
-  upstream: string
+  variant: str,
+  cluster: str,
+  upstream: str,
   /** HTTP status; 0 when no response was sent. */
-  status: number
-  /** Envoy's response flags bitmask. */
-  flags: number
+  status: z.number().int().min(0).max(999),
+  /** Envoy's response flags bitmask (see ENVOY_RESPONSE_FLAGS). */
+  flags: count,
   /** A fallback model answered (x-model-fallback: true). */
-  fallback: boolean
-  duration_us: number
-}
+  fallback: z.boolean(),
+  duration_us: count,
+})
+export type GoldenSignalEvent = z.output<typeof goldenSignalEvent>
 
 /** A sampled request and response, PII masked, emitted by the payload-sampler filter at log time. */
-export interface PayloadSampleEvent {
-  v: 1
-  kind: 'sample'
-  ts: number
-  request_id: string
-  traceparent: string
-  model: string
+const payloadSampleEvent = z.object({
+  v: z.literal(PAYLOAD_SAMPLE_EVENT_VERSION),
+  kind: z.literal('sample'),
+  ts: count,
+  request_id: str,
+  traceparent: str,
+  model: str,
   /** The version that answered (x-model-version on the response). */
-  version: string
-  variant: string
+  version: str,
+  variant: str,
   /** Why it was sampled: the request id's hash fell under the rate, the confidence under the threshold, or both. */
-  reason: 'rate' | 'low_confidence' | 'rate+low_confidence'
+  reason: z.enum(['rate', 'low_confidence', 'rate+low_confidence']),
   /** x-model-confidence of the response, null when absent. */
-  confidence: number | null
-  status: number
+  confidence: z.number().nullable(),
+  status: z.number().int().min(0).max(999),
   /** Captured bodies (UTF-8 text, up to max_capture_bytes each), PII masked. */
-  request: string
-  request_truncated: boolean
-  response: string
-  response_truncated: boolean
+  request: str,
+  request_truncated: z.boolean(),
+  response: str,
+  response_truncated: z.boolean(),
+})
+export type PayloadSampleEvent = z.output<typeof payloadSampleEvent>
+
+const hostCommon = {
+  v: z.literal(HOST_EVENT_VERSION),
+  ts: count,
+  /** The reporting host process (`<mesh host name>` or `<address>:<port>`). */
+  host: str,
+  model: str,
+  version: str,
+}
+
+/** One executed batch on a model host. */
+const hostBatchEvent = z.object({
+  ...hostCommon,
+  kind: z.literal('host_batch'),
+  batch_id: str,
+  request_ids: z.array(str),
+  /** Each request's W3C traceparent ("" when it had none), in the order of request_ids. */
+  traceparents: z.array(str),
+  rows: count,
+  /** The most rows a batch of this version may hold (batch fill ratio = rows / max_batch_rows). */
+  max_batch_rows: count,
+  queue_wait_ms: ms,
+  execution_ms: ms,
+  queue_depth: count,
+  device: str,
+  ok: z.boolean(),
+})
+export type HostBatchEvent = z.output<typeof hostBatchEvent>
+
+/** One request the host served with a fallback model, or refused. */
+const hostFallbackEvent = z.object({
+  ...hostCommon,
+  kind: z.literal('host_fallback'),
+  request_id: str,
+  traceparent: str,
+  /** The fallback model that answered; null when the request was refused. */
+  fallback_model: str.nullable(),
+  /** Why the primary did not answer: queue_full, deadline, runtime_error, fallback_role... */
+  reason: str,
+})
+export type HostFallbackEvent = z.output<typeof hostFallbackEvent>
+
+/** Periodic saturation of one model version on a host. */
+const hostSaturationEvent = z.object({
+  ...hostCommon,
+  kind: z.literal('host_saturation'),
+  queue_depth: count,
+  busy_instances: count,
+  instances: count,
+})
+export type HostSaturationEvent = z.output<typeof hostSaturationEvent>
+
+export type HostEvent = HostBatchEvent | HostFallbackEvent | HostSaturationEvent
+export type TelemetryEvent = GoldenSignalEvent | PayloadSampleEvent | HostEvent
+export type EventKind = TelemetryEvent['kind']
+
+/**
+ * Version 1 of the host events: the host's in-process shape before events
+ * left the process (camelCase, no `v`, no timestamp or host). Upgraded on
+ * decode with what it lacks left empty.
+ */
+const hostBatchEventV1 = z.object({
+  kind: z.literal('batch'),
+  model: str,
+  version: str,
+  batchId: str,
+  requestIds: z.array(str),
+  rows: count,
+  queueWaitMs: ms,
+  executionMs: ms,
+  queueDepth: count,
+  device: str,
+  ok: z.boolean(),
+})
+const hostFallbackEventV1 = z.object({
+  kind: z.literal('fallback'),
+  model: str,
+  version: str,
+  fallbackModel: str.nullable(),
+  requestId: str,
+  reason: str,
+})
+
+function upgradeHostV1(e: unknown, receivedAt: number): HostEvent | z.ZodError {
+  const kind = (e as { kind?: unknown }).kind
+  if (kind === 'batch') {
+    const r = hostBatchEventV1.safeParse(e)
+    if (!r.success) return r.error
+    const b = r.data
+    return {
+      v: HOST_EVENT_VERSION, kind: 'host_batch', ts: receivedAt, host: '', model: b.model, version: b.version, batch_id: b.batchId,
+      request_ids: b.requestIds, traceparents: b.requestIds.map(() => ''), rows: b.rows, max_batch_rows: 0,
+      queue_wait_ms: b.queueWaitMs, execution_ms: b.executionMs, queue_depth: b.queueDepth, device: b.device, ok: b.ok,
+    }
+  }
+  const r = hostFallbackEventV1.safeParse(e)
+  if (!r.success) return r.error
+  const f = r.data
+  return { v: HOST_EVENT_VERSION, kind: 'host_fallback', ts: receivedAt, host: '', model: f.model, version: f.version, request_id: f.requestId, traceparent: '', fallback_model: f.fallbackModel, reason: f.reason }
+}
+
+const CURRENT = {
+  request: { version: GOLDEN_SIGNAL_EVENT_VERSION, schema: goldenSignalEvent },
+  sample: { version: PAYLOAD_SAMPLE_EVENT_VERSION, schema: payloadSampleEvent },
+  host_batch: { version: HOST_EVENT_VERSION, schema: hostBatchEvent },
+  host_fallback: { version: HOST_EVENT_VERSION, schema: hostFallbackEvent },
+  host_saturation: { version: HOST_EVENT_VERSION, schema: hostSaturationEvent },
+} as const satisfies Record<EventKind, { version: number; schema: z.ZodType }>
+
+/** Why an event was refused: counted by reason, never thrown. */
+export type RefusalReason = 'malformed' | 'unknown_kind' | 'unknown_version' | 'invalid'
+
+export type Decoded = { ok: true; event: TelemetryEvent } | { ok: false; reason: RefusalReason; detail: string }
+
+/**
+ * Checks one parsed JSON value against the schemas: the current version of
+ * its kind, or the previous one (upgraded). `receivedAt` stands in for the
+ * timestamp a previous version lacked.
+ */
+export function decodeEvent(value: unknown, receivedAt = Date.now()): Decoded {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'malformed', detail: 'not a JSON object' }
+  const { kind, v } = value as { kind?: unknown; v?: unknown }
+  if ((kind === 'batch' || kind === 'fallback') && v === undefined) {
+    const e = upgradeHostV1(value, receivedAt)
+    return e instanceof z.ZodError ? refusal(e) : { ok: true, event: e }
+  }
+  const current = typeof kind === 'string' ? CURRENT[kind as EventKind] : undefined
+  if (!current) return { ok: false, reason: 'unknown_kind', detail: `kind: ${JSON.stringify(kind)}` }
+  if (v !== current.version) return { ok: false, reason: 'unknown_version', detail: `${kind} v: ${JSON.stringify(v)} (this reader knows ${current.version})` }
+  const r = current.schema.safeParse(value)
+  return r.success ? { ok: true, event: r.data as TelemetryEvent } : refusal(r.error)
+}
+
+function refusal(e: z.ZodError): Decoded {
+  const first = e.issues[0]!
+  return { ok: false, reason: 'invalid', detail: `${first.path.join('.') || '(event)'}: ${first.message}` }
+}
+
+/** Decodes one NDJSON line; never throws. */
+export function decodeLine(line: string, receivedAt = Date.now()): Decoded {
+  let value: unknown
+  try {
+    value = JSON.parse(line)
+  } catch {
+    return { ok: false, reason: 'malformed', detail: 'not JSON' }
+  }
+  return decodeEvent(value, receivedAt)
+}
+
+/**
+ * Envoy's response flags (StreamInfo::CoreResponseFlag), by bit, with the
+ * short names Envoy's access logs use. The golden-signal event carries the
+ * bitmask; consumers name the flags with this table.
+ */
+export const ENVOY_RESPONSE_FLAGS: readonly string[] = [
+  'LH', 'UH', 'UT', 'LR', 'UR', 'UF', 'UC', 'UO', 'NR', 'DI', 'FI', 'RL', 'UAEX', 'RLSE', 'DC', 'URX', 'SI', 'IH', 'DPE',
+  'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DO', 'DR', 'UDO',
+]
+
+/** The short names of the flags set in a bitmask, in bit order. */
+export function responseFlagNames(flags: number): string[] {
+  const names: string[] = []
+  for (let bit = 0; bit < ENVOY_RESPONSE_FLAGS.length; bit++) if (flags & (1 << bit)) names.push(ENVOY_RESPONSE_FLAGS[bit]!)
+  return names
 }

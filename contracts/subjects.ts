@@ -1,0 +1,80 @@
+/**
+ * @module
+ * NATS subjects and JetStream streams of the telemetry pipeline: the
+ * contract between the telemetry agent (the one publisher on a node) and
+ * the collectors (the consumers). Each message carries one or more events
+ * of one kind for one model, as NDJSON (see WIRE_CONTENT_TYPE).
+ */
+import type { EventKind } from './events.ts'
+
+/** What a message's payload is: newline-delimited JSON events (contracts/events.ts). */
+export const WIRE_CONTENT_TYPE = 'application/x-ndjson'
+/** NATS header naming the producer of a message, `<agent id>` (the message id says the rest). */
+export const SOURCE_HEADER = 'Mesh-Source'
+/** NATS header with the number of events in a message. */
+export const EVENT_COUNT_HEADER = 'Mesh-Events'
+
+/** The subject token of events whose model the mesh config does not name (a client's typo in a URL, say). */
+export const OTHER_MODEL_TOKEN = '_other'
+
+/**
+ * A model name as one subject token. Names mesh.yaml allows
+ * (`[A-Za-z0-9][A-Za-z0-9_.-]*`) keep every character but ".", which
+ * separates tokens; it and anything else outside `[A-Za-z0-9_-]` become
+ * `~` and the UTF-8 bytes in hex, so distinct names stay distinct.
+ */
+export function subjectToken(model: string): string {
+  if (/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(model)) return model
+  let out = ''
+  for (const byte of new TextEncoder().encode(model)) {
+    const c = String.fromCharCode(byte)
+    out += /[A-Za-z0-9_-]/.test(c) ? c : `~${byte.toString(16).padStart(2, '0')}`
+  }
+  // "" stands for the empty name: no other name encodes to it.
+  return out === '' ? '~' : out
+}
+
+export type StreamKey = 'requests' | 'payloads' | 'host' | 'review'
+
+export interface StreamSpec {
+  key: StreamKey
+  /** The JetStream stream's name. */
+  name: string
+  /** Subjects are `<prefix>.<model token>`. */
+  prefix: string
+  /** Default retention: how long messages are kept. */
+  maxAgeDays: number
+  /** `workqueue` streams keep a message until a consumer acknowledges it. */
+  retention: 'limits' | 'workqueue'
+}
+
+export const STREAMS: Record<StreamKey, StreamSpec> = {
+  requests: { key: 'requests', name: 'MESH_REQUESTS', prefix: 'mesh.requests', maxAgeDays: 30, retention: 'limits' },
+  payloads: { key: 'payloads', name: 'MESH_PAYLOADS', prefix: 'mesh.payloads', maxAgeDays: 14, retention: 'limits' },
+  host: { key: 'host', name: 'MESH_HOST', prefix: 'mesh.host', maxAgeDays: 30, retention: 'limits' },
+  review: { key: 'review', name: 'MESH_REVIEW', prefix: 'mesh.review', maxAgeDays: 30, retention: 'workqueue' },
+}
+
+/** Which stream each kind of event is published to. */
+export const STREAM_OF_KIND: Record<EventKind, StreamKey> = {
+  request: 'requests',
+  sample: 'payloads',
+  host_batch: 'host',
+  host_fallback: 'host',
+  host_saturation: 'host',
+}
+
+export function subjectOf(stream: StreamKey, modelToken: string): string {
+  return `${STREAMS[stream].prefix}.${modelToken}`
+}
+
+/** The model token of a subject of one of the streams, or undefined. */
+export function tokenOfSubject(subject: string): string | undefined {
+  const dot = subject.lastIndexOf('.')
+  return dot < 0 ? undefined : subject.slice(dot + 1)
+}
+
+/** Where the telemetry agent takes NDJSON event batches over loopback (Envoy's exporter and the model hosts). */
+export const AGENT_EVENTS_PATH = '/v1/events'
+/** HTTP header naming who posted a batch to the agent (`envoy:<service>`, `host:<name>`). */
+export const AGENT_SOURCE_HEADER = 'x-mesh-source'
