@@ -4,11 +4,13 @@
  * Hono. Every error leaves as `{"error": "..."}` with its status.
  */
 import { Hono } from 'hono'
+import type { Registry } from 'prom-client'
 import { InferenceError } from './errors.ts'
 import type { Logger } from './logger.ts'
 import type { ModelManager } from './model-manager.ts'
 import { healthRoutes } from './routes/health.ts'
 import { inferRoutes } from './routes/infer.ts'
+import { metricsRoutes } from './routes/metrics.ts'
 import { modelRoutes } from './routes/models.ts'
 import { repositoryRoutes } from './routes/repository.ts'
 
@@ -16,14 +18,17 @@ export interface AppOptions {
   manager: ModelManager
   logger: Logger
   version: string
+  /** Served at `GET /metrics` (see metrics.ts). */
+  metrics: Registry
 }
 
-export function createApp({ manager, logger, version }: AppOptions): Hono {
+export function createApp({ manager, logger, version, metrics }: AppOptions): Hono {
   const app = new Hono()
   app.route('/', healthRoutes(manager, version))
   app.route('/', inferRoutes(manager))
   app.route('/', modelRoutes(manager))
   app.route('/', repositoryRoutes(manager))
+  app.route('/', metricsRoutes(metrics))
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404))
   app.onError((err, c) => {
     if (err instanceof InferenceError) {

@@ -9,6 +9,7 @@ import { createLogger } from './logger.ts'
 import { startHost } from './server.ts'
 
 const USAGE = `Usage: model-host --models <repository dir> [--port <port>] [--host <address>] [--role primary|fallback] [--only <model,...>]
+                  [--telemetry-agent <url>] [--name <host name>]
 
 Serves the models of a repository over the Open Inference Protocol (KServe v2 REST).
 
@@ -19,9 +20,16 @@ Options:
   --role <role>    primary (default), or fallback: answer every request with
                    the requested model's fallback (the mesh's fallback pool)
   --only <list>    load only these models (comma-separated; default: all)
+  --telemetry-agent <url>
+                   post host events (batches, fallbacks, saturation) to the
+                   node's telemetry agent, e.g. http://127.0.0.1:4195
+                   (default: none; events are discarded)
+  --name <name>    this host's name in its events (default <address>:<port>)
   -h, --help       show this help
 
 Environment: LOG_LEVEL (default info).`
+
+const isHttpUrl = (s: string): boolean => URL.canParse(s) && new URL(s).protocol === 'http:'
 
 export async function main(argv: string[]): Promise<void> {
   let args
@@ -34,6 +42,8 @@ export async function main(argv: string[]): Promise<void> {
         host: { type: 'string', default: '127.0.0.1' },
         role: { type: 'string', default: 'primary' },
         only: { type: 'string' },
+        'telemetry-agent': { type: 'string' },
+        name: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -52,7 +62,11 @@ export async function main(argv: string[]): Promise<void> {
       ? `--port must be 0-65535, got "${args.port}"`
       : args.role !== 'primary' && args.role !== 'fallback'
         ? `--role must be primary or fallback, got "${args.role}"`
-        : undefined
+        : args['telemetry-agent'] !== undefined && !isHttpUrl(args['telemetry-agent'])
+          ? `--telemetry-agent must be an http:// URL, got "${args['telemetry-agent']}"`
+          : args.name !== undefined && !/^[\x21-\x7e]+$/.test(args.name)
+            ? `--name must be printable ASCII without spaces, got ${JSON.stringify(args.name)}`
+            : undefined
   if (problem) {
     process.stderr.write(`${problem}\n\n${USAGE}\n`)
     process.exit(2)
@@ -67,6 +81,8 @@ export async function main(argv: string[]): Promise<void> {
       logger,
       role: args.role as 'primary' | 'fallback',
       only: args.only?.split(',').map((m) => m.trim()).filter(Boolean),
+      telemetryAgent: args['telemetry-agent'],
+      name: args.name,
     })
   } catch (e) {
     logger.fatal({ err: (e as Error).message }, 'model host could not start')

@@ -3,6 +3,7 @@
  * One loaded model version: its sessions (one per instance), its batcher and
  * its statistics. Immutable once built; replacing a version builds a new one.
  */
+import { HOST_EVENT_VERSION } from '../../contracts/events.ts'
 import { Batcher } from './batcher.ts'
 import type { ModelConfig } from './config.ts'
 import type { Logger } from './logger.ts'
@@ -12,11 +13,21 @@ import type { HostEmitter } from './telemetry.ts'
 
 export interface BatchPayload {
   requestId: string
+  /** The request's W3C traceparent header, "" when it had none. */
+  traceparent: string
   rows: number
   tensors: RequestTensors
 }
 
 export type BatchResult = Record<string, OrtTensor>
+
+/** What a version needs to report its batches. */
+export interface VersionDeps {
+  emitter: HostEmitter
+  logger: Logger
+  /** The name events carry in `host`; read per event, since the default (`<address>:<port>`) is known only once the server listens. */
+  hostName: () => string
+}
 
 /** Triton-style statistics, served at `GET /v2/models/{m}/stats`. */
 export interface VersionStats {
@@ -49,7 +60,7 @@ export class LoadedVersion {
     readonly config: ModelConfig,
     readonly digest: string,
     readonly sessions: Session[],
-    emitter: HostEmitter,
+    deps: VersionDeps,
   ) {
     const b = config.dynamic_batching
     const outputNames = config.outputs.map((o) => o.name)
@@ -83,17 +94,21 @@ export class LoadedVersion {
           stats.failed_executions++
           throw e
         } finally {
-          emitter.emit({
-            kind: 'batch',
+          deps.emitter.emit({
+            v: HOST_EVENT_VERSION,
+            kind: 'host_batch',
+            ts: Date.now(),
+            host: deps.hostName(),
             model,
             version,
-            batchId: `${model}/${version}/${info.batchId}`,
-            requestIds: payloads.map((p) => p.requestId),
+            batch_id: `${model}/${version}/${info.batchId}`,
+            request_ids: payloads.map((p) => p.requestId),
+            traceparents: payloads.map((p) => p.traceparent),
             rows: total,
-            requests: payloads.length,
-            queueWaitMs: info.oldestWaitMs,
-            executionMs,
-            queueDepth: this.batcher.queueDepth,
+            max_batch_rows: config.max_batch_size,
+            queue_wait_ms: info.oldestWaitMs,
+            execution_ms: executionMs,
+            queue_depth: this.batcher.queueDepth,
             device,
             ok,
           })
@@ -113,7 +128,7 @@ export class LoadedVersion {
     config: ModelConfig,
     modelBytes: Uint8Array,
     digest: string,
-    deps: { emitter: HostEmitter; logger: Logger },
+    deps: VersionDeps,
   ): Promise<LoadedVersion> {
     const sessions: Session[] = []
     try {
@@ -131,7 +146,7 @@ export class LoadedVersion {
           if (!names.includes(spec.name)) throw new Error(`config ${key}[${i}].name: "${spec.name}" is not in the model (it has ${names.join(', ')})`)
         })
       }
-      return new LoadedVersion(model, version, config, digest, sessions, deps.emitter)
+      return new LoadedVersion(model, version, config, digest, sessions, deps)
     } catch (e) {
       await Promise.all(sessions.map((s) => s.close()))
       throw e

@@ -9,15 +9,15 @@
  * the version they were given and finish before it is retired.
  */
 import { join } from 'node:path'
+import { HOST_EVENT_VERSION } from '../../contracts/events.ts'
 import type { ModelConfig, TensorSpec } from './config.ts'
 import type { ClientGone } from './batcher.ts'
 import { BatchRejection, InferenceError, IntegrityError, type RejectReason } from './errors.ts'
-import { LoadedVersion, type BatchResult } from './loaded-version.ts'
+import { LoadedVersion, type BatchResult, type VersionDeps } from './loaded-version.ts'
 import type { Logger } from './logger.ts'
 import { verifyVersion } from './repository/manifest.ts'
 import { CONFIG_FILE, listModels, listVersions, pruneVersions, readEntryConfig } from './repository/repository.ts'
 import type { RequestTensors } from './runtime/tensor-batch.ts'
-import type { HostEmitter } from './telemetry.ts'
 
 export type ModelStateName = 'READY' | 'UNAVAILABLE' | 'UNLOADING'
 
@@ -34,6 +34,8 @@ export interface ModelState {
 
 export interface InferInput {
   requestId: string
+  /** The request's W3C traceparent header as it arrived, "" when it had none (reported in events). */
+  traceparent: string
   rows: number
   tensors: RequestTensors
   shapeKey: string
@@ -56,9 +58,7 @@ export interface ModelCounters {
   refused: Partial<Record<RejectReason, number>>
 }
 
-export interface ManagerDeps {
-  emitter: HostEmitter
-  logger: Logger
+export interface ManagerDeps extends VersionDeps {
   /**
    * `fallback`: a host in the mesh's fallback pool, which Envoy uses when a
    * model's own hosts are all down. It answers every request with the
@@ -259,7 +259,18 @@ export class ModelManager {
   async #fallback(target: LoadedVersion, input: InferInput, reason: RejectReason, cause?: unknown): Promise<InferOutcome> {
     const counters = this.counters.get(target.model)
     const fb = this.fallbackFor(target, input.rows)
-    this.#deps.emitter.emit({ kind: 'fallback', model: target.model, version: target.version, fallbackModel: fb?.model ?? null, requestId: input.requestId, reason })
+    this.#deps.emitter.emit({
+      v: HOST_EVENT_VERSION,
+      kind: 'host_fallback',
+      ts: Date.now(),
+      host: this.#deps.hostName(),
+      model: target.model,
+      version: target.version,
+      request_id: input.requestId,
+      traceparent: input.traceparent,
+      fallback_model: fb?.model ?? null,
+      reason,
+    })
     if (fb) {
       try {
         // The fallback gets a budget of its own: it is there to answer when the primary cannot.
@@ -284,7 +295,7 @@ export class ModelManager {
   }
 }
 
-const payloadOf = (input: InferInput) => ({ requestId: input.requestId, rows: input.rows, tensors: input.tensors })
+const payloadOf = (input: InferInput) => ({ requestId: input.requestId, traceparent: input.traceparent, rows: input.rows, tensors: input.tensors })
 
 function submitOptions(v: LoadedVersion, input: InferInput) {
   const b = v.config.dynamic_batching

@@ -1,21 +1,32 @@
 /**
  * @module
  * Starts a model host: loads the repository, serves the app on a port, and
- * closes cleanly (stop accepting, let in-flight requests finish, free sessions).
+ * closes cleanly (stop accepting, let in-flight requests finish, free sessions,
+ * hand the last telemetry events to the agent).
  */
 import { createServer } from 'node:http'
 import { readFileSync } from 'node:fs'
 import { serve, type ServerType } from '@hono/node-server'
 import { createApp } from './app.ts'
 import { createLogger, type Logger } from './logger.ts'
+import { hostMetrics } from './metrics.ts'
 import { ModelManager } from './model-manager.ts'
+import { reportSaturation } from './saturation.ts'
+import { AgentEmitter } from './telemetry-agent-emitter.ts'
 import { noopEmitter, safeEmitter, type HostEmitter } from './telemetry.ts'
 
 export interface HostOptions {
   models: string
   port: number
   hostname?: string
+  /** The node's telemetry agent (e.g. http://127.0.0.1:4195): host events are posted there. */
+  telemetryAgent?: string
+  /** Host events go here instead of to `telemetryAgent` (in-process tests). Default: the agent's emitter, else none. */
   emitter?: HostEmitter
+  /** The host's name in events (`host`) and in the agent's x-mesh-source; default `<address>:<port>`. */
+  name?: string
+  /** How often each loaded version reports its saturation, in ms (default 1000). */
+  saturationIntervalMs?: number
   logger?: Logger
   /** See ManagerDeps.role. */
   role?: 'primary' | 'fallback'
@@ -26,6 +37,8 @@ export interface HostOptions {
 export interface RunningHost {
   url: string
   port: number
+  /** The name events carry in `host`. */
+  name: string
   manager: ModelManager
   close(): Promise<void>
 }
@@ -37,24 +50,40 @@ const packageVersion = (): string => {
 
 export async function startHost(options: HostOptions): Promise<RunningHost> {
   const logger = options.logger ?? createLogger()
-  const manager = new ModelManager(options.models, { emitter: safeEmitter(options.emitter ?? noopEmitter), logger, role: options.role })
-  await manager.loadAll(options.only)
-  const app = createApp({ manager, logger, version: packageVersion() })
   const hostname = options.hostname ?? '127.0.0.1'
+  // Set once listening when not given: with port 0 the port is known only then. Nothing emits before.
+  let name = options.name ?? ''
+  const hostName = () => name
+  const agent = options.telemetryAgent && !options.emitter ? new AgentEmitter({ url: options.telemetryAgent, hostName, logger }) : undefined
+  const emitter = options.emitter ?? agent ?? noopEmitter
+  const guarded = safeEmitter(emitter)
+  const manager = new ModelManager(options.models, { emitter: guarded, logger, role: options.role, hostName })
+  await manager.loadAll(options.only)
+  const metrics = hostMetrics(agent ? () => agent.counters : undefined)
+  const app = createApp({ manager, logger, version: packageVersion(), metrics })
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname, createServer }, () => resolve(s))
   })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : options.port
   const url = `http://${hostname}:${port}`
-  logger.info({ url, role: options.role ?? 'primary', models: manager.models().map((m) => ({ name: m.name, state: m.state, live: m.live, reason: m.reason })) }, 'model host listening')
+  name ||= `${hostname}:${port}`
+  const saturation = emitter === noopEmitter ? undefined : reportSaturation(manager, guarded, hostName, options.saturationIntervalMs ?? 1000)
+  logger.info(
+    { url, name, role: options.role ?? 'primary', telemetryAgent: agent ? options.telemetryAgent : undefined, models: manager.models().map((m) => ({ name: m.name, state: m.state, live: m.live, reason: m.reason })) },
+    'model host listening',
+  )
   return {
     url,
     port,
+    name,
     manager,
     async close() {
+      saturation?.stop()
       await new Promise<void>((r) => server.close(() => r()))
       await manager.close()
+      // Last: the batches that finished while closing are among what it sends.
+      await agent?.close()
     },
   }
 }

@@ -1,13 +1,25 @@
 import { describe, expect, it } from 'vitest'
-import { noopEmitter, safeEmitter, type HostEvent } from './telemetry.ts'
+import { HOST_EVENT_VERSION, type HostEvent } from '../../contracts/events.ts'
+import { noopEmitter, safeEmitter } from './telemetry.ts'
 
-const event: HostEvent = { kind: 'fallback', model: 'm', version: '1', fallbackModel: null, requestId: 'r', reason: 'queue_full' }
+const event: HostEvent = {
+  v: HOST_EVENT_VERSION,
+  kind: 'host_fallback',
+  ts: 1,
+  host: 'h',
+  model: 'm',
+  version: '1',
+  request_id: 'r',
+  traceparent: '',
+  fallback_model: null,
+  reason: 'queue_full',
+}
 
 describe('host emitter', () => {
   it('never lets an emitter that throws reach the request path, and counts it', () => {
     const guarded = safeEmitter({
       emit() {
-        throw new Error('broker down')
+        throw new Error('agent down')
       },
     })
     expect(() => guarded.emit(event)).not.toThrow()

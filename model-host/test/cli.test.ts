@@ -20,7 +20,7 @@ describe('model-host CLI', () => {
     expect(r.stdout).toMatch(/^Usage: model-host --models <repository dir>/)
   })
 
-  it('refuses a missing --models, a bad port or a bad role with exit code 2', async () => {
+  it('refuses a missing --models, a bad port, role or agent URL with exit code 2', async () => {
     const missing = await run('--port', '1234')
     expect(missing.code).toBe(2)
     expect(missing.stderr).toMatch(/--models is required/)
@@ -32,6 +32,9 @@ describe('model-host CLI', () => {
     const badRole = await run('--models', '.', '--role', 'backup')
     expect(badRole.code).toBe(2)
     expect(badRole.stderr).toMatch(/--role must be primary or fallback, got "backup"/)
+    const badAgent = await run('--models', '.', '--telemetry-agent', 'nats://127.0.0.1:4222')
+    expect(badAgent.code).toBe(2)
+    expect(badAgent.stderr).toMatch(/--telemetry-agent must be an http:\/\/ URL, got "nats:\/\/127.0.0.1:4222"/)
   })
 })
 

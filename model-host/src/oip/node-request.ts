@@ -7,7 +7,7 @@
  * everything else the host does for a small inference request.
  * Without Node bindings (e.g. `app.request()` in tests) the web API is used.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Context } from 'hono'
 import type { ClientGone } from '../batcher.ts'
 import { InferenceError } from '../errors.ts'
@@ -27,6 +27,14 @@ export function header(c: Context, name: string): string | undefined {
   const v = incoming.headers[name]
   return Array.isArray(v) ? v.join(', ') : v
 }
+
+/** All request headers in Node's form (lower-case names), for trace context extraction. */
+export function requestHeaders(c: Context): IncomingHttpHeaders {
+  return bindings(c).incoming?.headers ?? Object.fromEntries(c.req.raw.headers)
+}
+
+/** Node's response object, when the host runs on @hono/node-server. */
+export const nodeResponse = (c: Context): ServerResponse | undefined => bindings(c).outgoing
 
 /** Reads the body, refusing with 413 once it exceeds `limit` bytes (before buffering the rest). */
 export async function readBodyLimited(c: Context, limit: number, limitName: string): Promise<Uint8Array> {

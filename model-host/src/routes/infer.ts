@@ -2,16 +2,32 @@
  * @module
  * `POST /v2/models/{m}[/versions/{v}]/infer`: read and validate the request,
  * hand it to the model manager, and say in headers and parameters who answered.
+ * Each inference is an OpenTelemetry SERVER span, the child of the incoming
+ * trace context (a no-op unless the process registers an SDK).
  */
 import { randomUUID } from 'node:crypto'
 import { Hono, type Context } from 'hono'
 import * as H from '../../../contracts/headers.ts'
+import { InferenceError } from '../errors.ts'
 import type { ModelManager } from '../model-manager.ts'
-import { clientGone, header, readBodyLimited } from '../oip/node-request.ts'
+import { clientGone, header, nodeResponse, readBodyLimited, requestHeaders } from '../oip/node-request.ts'
 import { decodeInferRequest, INFERENCE_HEADER_CONTENT_LENGTH, splitBody } from '../oip/request.ts'
 import { confidenceOf, encodeInferResponse } from '../oip/response.ts'
+import { endInferSpan, startInferSpan } from '../tracing.ts'
 
 export function inferRoutes(manager: ModelManager): Hono {
+  const traced = async (c: Context, model: string, version?: string) => {
+    const span = startInferSpan(requestHeaders(c), model)
+    try {
+      const answer = await infer(c, model, version)
+      endInferSpan(span, nodeResponse(c), { status: 200, version: answer.version, fallback: answer.fallback })
+      return answer.response
+    } catch (e) {
+      endInferSpan(span, nodeResponse(c), { status: e instanceof InferenceError ? e.status : 500, fallback: false })
+      throw e
+    }
+  }
+
   const infer = async (c: Context, model: string, version?: string) => {
     const target = manager.resolve(model, version)
     const cfg = target.config
@@ -22,6 +38,8 @@ export function inferRoutes(manager: ModelManager): Hono {
 
     const outcome = await manager.infer(target, {
       requestId,
+      // As it arrived (what Envoy forwarded), for the host's events.
+      traceparent: header(c, H.TRACEPARENT) ?? '',
       rows: decoded.rows,
       tensors: decoded.tensors,
       shapeKey: decoded.shapeKey,
@@ -59,12 +77,13 @@ export function inferRoutes(manager: ModelManager): Hono {
     }
     if (confidence !== undefined) headers[H.MODEL_CONFIDENCE] = String(confidence)
     if (encoded.headerLength !== undefined) headers[INFERENCE_HEADER_CONTENT_LENGTH] = String(encoded.headerLength)
-    return new Response(encoded.body as string, { status: 200, headers })
+    // The span names the requested model, so its version is the one resolved for it; `fallback` says whether another answered.
+    return { response: new Response(encoded.body as string, { status: 200, headers }), version: target.version, fallback }
   }
 
   return new Hono()
-    .post('/v2/models/:model/infer', (c) => infer(c, c.req.param('model')))
-    .post('/v2/models/:model/versions/:version/infer', (c) => infer(c, c.req.param('model'), c.req.param('version')))
+    .post('/v2/models/:model/infer', (c) => traced(c, c.req.param('model')))
+    .post('/v2/models/:model/versions/:version/infer', (c) => traced(c, c.req.param('model'), c.req.param('version')))
 }
 
 /**

@@ -1,0 +1,47 @@
+/**
+ * @module
+ * Periodic saturation reports: every interval, one `host_saturation` event
+ * per loaded model version (queue depth, instances running a batch, instances),
+ * so the collector sees a saturated host even while no batch completes.
+ */
+import { HOST_EVENT_VERSION, type HostSaturationEvent } from '../../contracts/events.ts'
+import type { ModelState } from './model-manager.ts'
+import type { HostEmitter } from './telemetry.ts'
+
+/** One event per loaded version of every model, as things stand now. */
+export function saturationEvents(models: readonly ModelState[], host: string, ts: number): HostSaturationEvent[] {
+  const events: HostSaturationEvent[] = []
+  for (const m of models) {
+    for (const v of m.versions.values()) {
+      events.push({
+        v: HOST_EVENT_VERSION,
+        kind: 'host_saturation',
+        ts,
+        host,
+        model: v.model,
+        version: v.version,
+        queue_depth: v.batcher.queueDepth,
+        busy_instances: v.batcher.running,
+        instances: v.sessions.length,
+      })
+    }
+  }
+  return events
+}
+
+export interface SaturationReporter {
+  stop(): void
+}
+
+/** Emits `saturationEvents` every `intervalMs` on an unref'd timer (it never keeps the process alive). */
+export function reportSaturation(
+  source: { models(): ModelState[] },
+  emitter: HostEmitter,
+  hostName: () => string,
+  intervalMs: number,
+): SaturationReporter {
+  const timer = setInterval(() => {
+    for (const e of saturationEvents(source.models(), hostName(), Date.now())) emitter.emit(e)
+  }, intervalMs).unref()
+  return { stop: () => clearInterval(timer) }
+}
