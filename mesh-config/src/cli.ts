@@ -42,7 +42,7 @@ Commands:
   canary set <route> <weight>    canary weight in basis points (2500) or percent (25%)
   canary promote <route>         the canary becomes stable, weight 0
   canary rollback <route>        canary weight 0 at once
-  up [config] [--demo]           run the whole local mesh (nats-server, model hosts, Envoy)
+  up [config] [--demo]           run the whole local mesh (nats-server, telemetry, model hosts, Envoy)
   demo [config]                  send demo traffic through the gateway
 
 Options (every command):
@@ -60,7 +60,7 @@ Exit codes: 0 done, 1 invalid config or refused change, 2 bad usage, 3 the mesh 
   history: 'Usage: mesh history [config] [--json]\n\nLists applied configs: id, time, who, what, digest of mesh.yaml, Envoy version.',
   revert: 'Usage: mesh revert <id> [--config <file>] [--by <name>] [--json]\n\nWrites config <id> from the history back to mesh.yaml and applies it.',
   canary: 'Usage: mesh canary set <route> <weight> | promote <route> | rollback <route> [--json]\n\nEdits mesh.yaml (keeping its comments and layout), validates and applies.\n<weight> is basis points (0-10000) or a percentage (25%).',
-  up: 'Usage: mesh up [config] [--demo]\n\nRuns the whole local mesh from mesh.yaml: nats-server (JetStream), the model\nhosts and Envoy; restarts a child that dies; Ctrl-C stops everything.\n--demo also sends demo traffic.',
+  up: 'Usage: mesh up [config] [--demo]\n\nRuns the whole local mesh from mesh.yaml: nats-server (JetStream), the\ntelemetry collector and agent, the model hosts and Envoy; restarts a child\nthat dies; Ctrl-C stops everything.\n--demo also sends demo traffic.',
   demo: 'Usage: mesh demo [config] [--seconds <n>] [--rps <n>] [--users <n>]\n\nSends realistic traffic through the gateway: many users (so stickiness shows),\na share of low-confidence inputs.',
 }
 
@@ -316,7 +316,7 @@ async function up(ctx: Ctx, mesh: LoadedMesh, demo: boolean): Promise<number> {
       `  curl -s ${local.gatewayUrl}/v2/models/${route.model}/infer -H 'content-type: application/json' -H 'x-user-id: alice' -d @${example} -D - `,
       '',
       `Envoy admin:  ${local.adminUrl}  (golden signals: ${local.adminUrl}/stats/prometheus)`,
-      `Dashboard:    not built yet (the telemetry collector is the next component)`,
+      `Collector:    ${local.collectorUrl}  (metrics: /metrics, API: /api/v1/...)`,
       `Operate:      npx mesh status | npx mesh canary set ${route.name} 25% | npx mesh canary rollback ${route.name}`,
       'Ctrl-C stops everything.',
       '',

@@ -6,7 +6,7 @@
  * without issues.
  */
 import { readFile } from 'node:fs/promises'
-import { dirname, isAbsolute, relative, resolve } from 'node:path'
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { LineCounter, parseDocument } from 'yaml'
 import type { z } from 'zod'
 import { listModels, listVersions, readEntryConfig } from '../../model-host/src/repository/repository.ts'
@@ -18,6 +18,7 @@ export interface LoadedMesh {
   config: MeshConfig
   /** The file as written, for history and digests. */
   text: string
+  /** Absolute. */
   file: string
   /** Absolute paths the config names relative to its file. */
   repositoryDir: string
@@ -68,6 +69,29 @@ export async function parseMesh(text: string, file: string): Promise<LoadResult>
   const issues = crossCheck(config, await readRepositoryView(repositoryDir, config.repository)).map((i) => source.issue(i.path, i.message))
   if (issues.length > 0) return { ok: false, issues: sortIssues(issues) }
   return { ok: true, mesh: { config, text, file: resolve(file), repositoryDir, stateDir: resolve(base, config.state_dir) } }
+}
+
+/** Absolute folders of the telemetry pipeline's state. */
+export interface TelemetryPaths {
+  /** The agent's disk spool: `telemetry.agent.spool.dir`, default `<state_dir>/agent-spool`. */
+  spoolDir: string
+  /** The collector's store: `telemetry.collector.store_dir`, default `<state_dir>/collector`. */
+  storeDir: string
+}
+
+/**
+ * Where the telemetry agent spools and the collector stores, as absolute
+ * paths: configured ones relative to mesh.yaml's folder, like state_dir.
+ *
+ * @example telemetryPaths(mesh).spoolDir // '/srv/mesh/.local/mesh/agent-spool'
+ */
+export function telemetryPaths(mesh: LoadedMesh): TelemetryPaths {
+  const base = dirname(resolve(mesh.file))
+  const { agent, collector } = mesh.config.telemetry
+  return {
+    spoolDir: agent.spool.dir === undefined ? join(mesh.stateDir, 'agent-spool') : resolve(base, agent.spool.dir),
+    storeDir: collector.store_dir === undefined ? join(mesh.stateDir, 'collector') : resolve(base, collector.store_dir),
+  }
 }
 
 /** Like loadMeshFile, for commands that cannot go on without a valid config. */

@@ -1,12 +1,13 @@
 /**
  * @module
  * The whole mesh on this machine, from mesh.yaml: nats-server with
- * JetStream, the model hosts, and Envoy with the rendered config. Each is a
- * supervised child; `mesh up` (npm start) runs this until Ctrl-C.
+ * JetStream, the telemetry collector and agent, the model hosts, and Envoy
+ * with the rendered config. Each is a supervised child, started once the
+ * ones it talks to are healthy; `mesh up` (npm start) runs this until Ctrl-C.
  */
 import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
-import { connect } from 'node:net'
+import { connect, isIPv6 } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { adminFor, applyMesh } from './apply.ts'
@@ -18,11 +19,17 @@ import { Supervisor, type ChildSpec, type SupervisorEvent } from './supervisor.t
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const ENVOY_BIN = join(ROOT, '.local/venv/bin/envoy')
 const MODEL_HOST_BIN = join(ROOT, 'bin/model-host.mjs')
+const AGENT_BIN = join(ROOT, 'bin/telemetry-agent.mjs')
+const COLLECTOR_BIN = join(ROOT, 'bin/telemetry-collector.mjs')
 
 export interface LocalMesh {
   supervisor: Supervisor
   gatewayUrl: string
   adminUrl: string
+  /** Where Envoy's exporter and the hosts post telemetry events. */
+  agentUrl: string
+  /** The collector: /metrics, the JSON API (/api/v1/...), /healthz. */
+  collectorUrl: string
   stop(): Promise<void>
 }
 
@@ -43,6 +50,10 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
   if (applied.status === 'refused') throw new Error(`cannot render the mesh: ${applied.reason}`)
 
   const supervisor = new Supervisor(join(stateDir, 'logs'), options.onEvent)
+  const logLevel = { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' }
+  const { agent, collector } = config.telemetry
+  const agentUrl = httpUrl(agent.address, agent.port)
+  const collectorUrl = httpUrl(collector.address, collector.port)
   try {
     const nats = natsEndpoint(config.telemetry.nats_url)
     await supervisor.start({
@@ -51,15 +62,23 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
       args: ['--jetstream', '--store_dir', join(stateDir, 'nats'), '--addr', nats.host, '--port', String(nats.port), '--server_name', 'mesh-local'],
       healthy: () => natsReady(nats.host, nats.port),
     })
+    // The collector first, so its streams exist when the agent publishes; the
+    // agent before the hosts and Envoy, which post to it (it serves while NATS is down too).
+    // Stopping goes newest first: the agent hands over what it holds before the collector stops.
+    await supervisor.start(telemetryChild('telemetry-collector', COLLECTOR_BIN, mesh, collectorUrl, logLevel))
+    await supervisor.start(telemetryChild('telemetry-agent', AGENT_BIN, mesh, agentUrl, logLevel))
     await Promise.all(
       config.hosts.flatMap(instancesOf).map((i) =>
         supervisor.start(
           {
             name: `host-${i.name}`,
             command: process.execPath,
-            args: [MODEL_HOST_BIN, '--models', mesh.repositoryDir, '--port', String(i.port), '--host', i.address, '--role', i.host.role, ...onlyArgs(modelsOf(config, i.host))],
-            healthy: () => httpOk(`http://${i.address}:${i.port}/v2/health/ready`),
-            env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+            args: [
+              MODEL_HOST_BIN, '--models', mesh.repositoryDir, '--port', String(i.port), '--host', i.address, '--role', i.host.role, ...onlyArgs(modelsOf(config, i.host)),
+              '--telemetry-agent', agentUrl, '--name', i.name,
+            ],
+            healthy: () => httpOk(`${httpUrl(i.address, i.port)}/v2/health/ready`),
+            env: logLevel,
           },
           120_000,
         ),
@@ -90,6 +109,8 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
       supervisor,
       gatewayUrl: `http://${config.gateway.address}:${gatewayPort}`,
       adminUrl: admin.url,
+      agentUrl,
+      collectorUrl,
       stop: () => supervisor.stop(),
     }
   } catch (e) {
@@ -99,6 +120,16 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
 }
 
 const onlyArgs = (models: string[] | undefined) => (models ? ['--only', models.join(',')] : [])
+
+/** The agent or the collector: a node process that reads mesh.yaml itself and answers /healthz once serving. */
+function telemetryChild(name: string, bin: string, mesh: LoadedMesh, url: string, env: Record<string, string>): ChildSpec {
+  return { name, command: process.execPath, args: [bin, '--config', mesh.file], healthy: () => httpOk(`${url}/healthz`), env }
+}
+
+/** `http://address:port`, with an IPv6 address in brackets. */
+export function httpUrl(address: string, port: number): string {
+  return `http://${isIPv6(address) ? `[${address}]` : address}:${port}`
+}
 
 /** Whether `url` answers 2xx within a second (a host's readiness). */
 export async function httpOk(url: string): Promise<boolean> {

@@ -7,6 +7,7 @@
  */
 import { isIP } from 'node:net'
 import { z } from 'zod'
+import type { StreamKey } from '../../contracts/subjects.ts'
 
 /** Names that appear in Envoy resource names and metric tags: keep them plain. */
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "_" or "-", starting with a letter or digit')
@@ -116,6 +117,50 @@ const apiKey = z
   })
   .refine((k) => (k.key === undefined) !== (k.key_env === undefined), 'needs exactly one of key or key_env')
 
+/** Sizes in megabytes; fractions allowed, such as 0.5. */
+const megabytes = z.number().positive()
+
+const spool = z.strictObject({
+  memory_mb: megabytes.default(64).describe('Events waiting for NATS, held in memory first.'),
+  disk_mb: megabytes.default(1024).describe('Then spooled to disk; past this the oldest events are dropped and counted.'),
+  dir: z.string().min(1).optional().describe('The disk spool, relative to this file; default <state_dir>/agent-spool.'),
+})
+
+/** Size limit of each JetStream stream (contracts/subjects.ts names them). */
+const streamSizes = {
+  requests: megabytes.default(4096).describe('MESH_REQUESTS: a request event per request, from Envoy.'),
+  payloads: megabytes.default(2048).describe('MESH_PAYLOADS: sampled payloads, from Envoy.'),
+  host: megabytes.default(2048).describe('MESH_HOST: batch, fallback and saturation events, from the model hosts.'),
+  review: megabytes.default(512).describe('MESH_REVIEW: a work queue (messages stay until a consumer takes them).'),
+} satisfies Record<StreamKey, z.ZodType>
+
+const telemetry = z.strictObject({
+  nats_url: z.string().regex(/^nats:\/\/[^/\s]+$/, 'must be a nats:// URL, such as nats://127.0.0.1:4222').default('nats://127.0.0.1:4222').describe('The NATS server (JetStream) telemetry goes to; the local mesh runs it.'),
+  agent: z
+    .strictObject({
+      address: address.default('127.0.0.1'),
+      port: port.default(4195).describe('Where the agent takes event batches (POST /v1/events) and answers /healthz.'),
+      spool: spool.prefault({}).describe('Where events wait while NATS cannot take them: memory, then disk.'),
+    })
+    .prefault({})
+    .describe('The telemetry agent on this node: Envoy\'s telemetry exporter and the model hosts post event batches to it; it publishes them to NATS.'),
+  collector: z
+    .strictObject({
+      address: address.default('127.0.0.1'),
+      port: port.default(4196).describe('Where the collector serves /metrics, the JSON API and /healthz.'),
+      store_dir: z.string().min(1).optional().describe('Where the collector keeps its aggregates (DuckDB), relative to this file; default <state_dir>/collector.'),
+    })
+    .prefault({})
+    .describe('The telemetry collector: consumes the streams, serves /metrics and the JSON API (/api/v1/...).'),
+  streams: z
+    .strictObject({
+      duplicate_window_s: z.number().int().min(1).max(86_400).default(120).describe('JetStream\'s duplicate window: a message id seen again within it is stored once.'),
+      max_mb: z.strictObject(streamSizes).prefault({}).describe('Size limit of each stream, in megabytes.'),
+    })
+    .prefault({})
+    .describe('The JetStream streams the collector creates.'),
+})
+
 export const DEFAULT_STATE_DIR = '.local/mesh'
 
 export const meshConfigSchema = z.strictObject({
@@ -137,18 +182,14 @@ export const meshConfigSchema = z.strictObject({
       pii_fields: z.array(z.string().min(1)).optional().describe('JSON keys whose values are masked at any depth, in addition to the patterns the sampler always masks (e-mail, card, phone, IBAN).'),
     })
     .default({ max_capture_bytes: 16_384 }),
-  telemetry: z
-    .strictObject({
-      nats_url: z.string().regex(/^nats:\/\/[^/\s]+$/, 'must be a nats:// URL, such as nats://127.0.0.1:4222').default('nats://127.0.0.1:4222').describe('The NATS server (JetStream) telemetry goes to; the local mesh runs it.'),
-      agent: z.strictObject({ address: address.default('127.0.0.1'), port }).default({ address: '127.0.0.1', port: 4195 }).describe('Where the telemetry exporter in Envoy posts its batches.'),
-    })
-    .default({ nats_url: 'nats://127.0.0.1:4222', agent: { address: '127.0.0.1', port: 4195 } }),
+  telemetry: telemetry.prefault({}).describe('The telemetry pipeline: per-node agent, NATS JetStream, collector.'),
   state_dir: z.string().min(1).default(DEFAULT_STATE_DIR).describe('Where apply keeps the rendered Envoy config and the history, relative to this file.'),
 })
 
 export type MeshConfig = z.output<typeof meshConfigSchema>
 export type Route = MeshConfig['routes'][number]
 export type Host = MeshConfig['hosts'][number]
+export type TelemetryConfig = MeshConfig['telemetry']
 
 /** One process of a host: `instances` processes listen on consecutive ports. */
 export interface HostInstance {
@@ -180,6 +221,23 @@ export function modelsOf(config: MeshConfig, h: Host): string[] | undefined {
     if (r.fallback) models.add(r.fallback.model)
   }
   return models.size > 0 ? [...models].sort() : undefined
+}
+
+/**
+ * Every model mesh.yaml names (routes' models and fallbacks, hosts' model
+ * lists), sorted: telemetry labels metrics and subjects with these only,
+ * and counts any other as "other".
+ *
+ * @example meshModels(config) // ['credit-risk', 'credit-risk-fallback']
+ */
+export function meshModels(config: MeshConfig): string[] {
+  const models = new Set<string>()
+  for (const r of config.routes) {
+    models.add(r.model)
+    if (r.fallback) models.add(r.fallback.model)
+  }
+  for (const h of config.hosts) for (const m of h.models ?? []) models.add(m)
+  return [...models].sort()
 }
 
 /** Host and port of a `nats://host[:port]` URL (4222 when absent). */

@@ -27,7 +27,7 @@ const rows = sampleRows(64, 3)
 const body = (i: number) => JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[i % rows.length] }] })
 const USERS = Array.from({ length: 40 }, (_, i) => `user-${i}`)
 
-function meshYaml(p: { gateway: number; stable: number; canary: number; fallback: number; nats: number; agent: number }, extraRoutes = ''): string {
+function meshYaml(p: { gateway: number; stable: number; canary: number; fallback: number; nats: number; agent: number; collector: number }, extraRoutes = ''): string {
   return `version: 1
 gateway: { port: ${p.gateway}, admin_port: 0, workers: 2 }
 repository: ${join(ROOT, 'models')}
@@ -51,6 +51,7 @@ routes:
 ${extraRoutes}telemetry:
   nats_url: nats://127.0.0.1:${p.nats}
   agent: { port: ${p.agent} }
+  collector: { port: ${p.collector} }
 `
 }
 
@@ -84,8 +85,8 @@ describe('the local mesh, live', () => {
     process.stderr.write(`live mesh: Envoy ${await envoyVersion()}\n`)
     dir = await mkdtemp(join(tmpdir(), 'mesh-live-'))
     file = join(dir, 'mesh.yaml')
-    const [gateway, stable, canary, fallback, nats, agent] = await freePorts(6)
-    ports = { gateway: gateway!, stable: stable!, canary: canary!, fallback: fallback!, nats: nats!, agent: agent! }
+    const [gateway, stable, canary, fallback, nats, agent, collector] = await freePorts(7)
+    ports = { gateway: gateway!, stable: stable!, canary: canary!, fallback: fallback!, nats: nats!, agent: agent!, collector: collector! }
     await writeFile(file, meshYaml(ports))
     mesh = await startLocalMesh(await requireMesh(file), { by: 'live-test', onEvent: (e) => events.push(e) })
   }, 180_000)

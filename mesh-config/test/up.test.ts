@@ -25,13 +25,13 @@ describe('mesh up', () => {
   let dir = ''
   afterAll(() => rm(dir, { recursive: true, force: true }))
 
-  it('brings the mesh up, prints the gateway and a working curl, and stops everything on SIGINT', async () => {
+  it('brings the mesh up, prints the gateway, a working curl and the collector, and stops everything on SIGINT', async () => {
     dir = await mkdtemp(join(tmpdir(), 'mesh-up-'))
     // Two instances of the stable host listen on consecutive ports, apart from the others.
     const stable = await freeConsecutivePorts(2)
-    let others = await freePorts(5)
-    while (others.some((p) => p === stable || p === stable + 1)) others = await freePorts(5)
-    const [gateway, admin, fallback, nats, agent] = others
+    let others = await freePorts(6)
+    while (others.some((p) => p === stable || p === stable + 1)) others = await freePorts(6)
+    const [gateway, admin, fallback, nats, agent, collector] = others
     const file = join(dir, 'mesh.yaml')
     await writeFile(
       file,
@@ -47,7 +47,7 @@ routes:
     model: credit-risk
     stable: { version: 1, hosts: [stable] }
     fallback: { model: credit-risk-fallback, hosts: [fallback] }
-telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} } }
+telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} }, collector: { port: ${collector} } }
 `,
     )
     const child = spawn(process.execPath, [join(ROOT, 'bin/mesh.mjs'), 'up', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -64,7 +64,15 @@ telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} } }
       }
       expect(out).toContain(`Gateway: http://127.0.0.1:${gateway}`)
       expect(out).toContain(`Envoy admin:  http://127.0.0.1:${admin}`)
-      for (const name of ['nats', 'host-stable-1', 'host-stable-2', 'host-fallback', 'envoy']) expect(err).toContain(`[mesh] ${name} is up`)
+      for (const name of ['nats', 'telemetry-collector', 'telemetry-agent', 'host-stable-1', 'host-stable-2', 'host-fallback', 'envoy']) expect(err).toContain(`[mesh] ${name} is up`)
+
+      // The printed collector URL serves: healthy, with metrics.
+      const collectorUrl = /^Collector:\s+(http:\/\/\S+)/m.exec(out)?.[1]
+      expect(collectorUrl).toBe(`http://127.0.0.1:${collector}`)
+      expect((await fetch(`${collectorUrl}/healthz`)).status).toBe(200)
+      const metrics = await fetch(`${collectorUrl}/metrics`)
+      expect(metrics.status).toBe(200)
+      await metrics.arrayBuffer()
 
       // The printed curl, run as printed (from the repository root).
       const curl = /^\s+(curl .*)$/m.exec(out)![1]!
@@ -83,12 +91,12 @@ telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} } }
       expect(index.filter((m) => m.state === 'READY').map((m) => m.name)).toEqual(['credit-risk', 'credit-risk', 'credit-risk-fallback'])
 
       const pids = [...err.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]))
-      expect(pids).toHaveLength(5)
+      expect(pids, err).toHaveLength(7)
       child.kill('SIGINT')
       expect(await exited).toBe(0)
       expect(err).toContain('[mesh] stopped')
       // Every child is gone: nothing listens on the mesh's ports any more.
-      for (const port of [gateway, stable, stable + 1, fallback, nats]) {
+      for (const port of [gateway, stable, stable + 1, fallback, nats, agent, collector]) {
         await expect(fetch(`http://127.0.0.1:${port}/`).then(() => 'open', () => 'closed')).resolves.toBe('closed')
       }
       for (const pid of pids) expect(alive(pid)).toBe(false)

@@ -8,8 +8,9 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { run } from '../src/cli.ts'
 import { meshJsonSchema, SCHEMA_FILE } from '../src/json-schema.ts'
-import { loadMeshFile } from '../src/load.ts'
+import { loadMeshFile, parseMesh, telemetryPaths, type LoadedMesh } from '../src/load.ts'
 import { ROOT } from '../src/local-mesh.ts'
+import { meshModels } from '../src/schema.ts'
 
 const CORPUS = join(import.meta.dirname, 'malformed')
 const files = readdirSync(CORPUS)
@@ -80,6 +81,56 @@ describe('mesh validate', () => {
     const h = capture()
     expect(await run(['canary', '--help'], h.io)).toBe(0)
     expect(h.out()).toContain('mesh canary set <route> <weight>')
+  })
+})
+
+describe('telemetry settings', () => {
+  const FIXTURES = join(import.meta.dirname, 'fixtures')
+  const mesh = async (telemetry: string, extra = ''): Promise<LoadedMesh> => {
+    const text = `version: 1
+gateway: { port: 18080, admin_port: 19901 }
+repository: repository
+hosts:
+  - { name: stable, port: 18001 }
+  - { name: fallback, port: 18003, role: fallback }
+  - { name: scorer, port: 18004, models: [text-scorer, credit-risk] }
+routes:
+  - name: credit-risk
+    match: { model: credit-risk }
+    model: credit-risk
+    stable: { version: 1, hosts: [stable] }
+    fallback: { model: credit-risk-fallback, hosts: [fallback] }
+${extra}${telemetry}`
+    const result = await parseMesh(text, join(FIXTURES, 'mesh.yaml'))
+    if (!result.ok) throw new Error(result.issues.map((i) => `${i.line}:${i.col}: ${i.path}: ${i.message}`).join('\n'))
+    return result.mesh
+  }
+
+  it('defaults every field, so a file without telemetry stays valid', async () => {
+    const m = await mesh('')
+    expect(m.config.telemetry).toEqual({
+      nats_url: 'nats://127.0.0.1:4222',
+      agent: { address: '127.0.0.1', port: 4195, spool: { memory_mb: 64, disk_mb: 1024 } },
+      collector: { address: '127.0.0.1', port: 4196 },
+      streams: { duplicate_window_s: 120, max_mb: { requests: 4096, payloads: 2048, host: 2048, review: 512 } },
+    })
+    expect(telemetryPaths(m)).toEqual({ spoolDir: join(FIXTURES, '.local/mesh/agent-spool'), storeDir: join(FIXTURES, '.local/mesh/collector') })
+  })
+
+  it('takes partial sections and fractional sizes; spool and store dirs resolve against the file like state_dir', async () => {
+    const m = await mesh('telemetry:\n  agent: { spool: { memory_mb: 0.5, dir: spool } }\n  collector: { port: 14196, store_dir: /var/lib/mesh-collector }\n  streams: { max_mb: { review: 0.25 } }\n', 'state_dir: state\n')
+    expect(m.config.telemetry.agent).toEqual({ address: '127.0.0.1', port: 4195, spool: { memory_mb: 0.5, disk_mb: 1024, dir: 'spool' } })
+    expect(m.config.telemetry.collector.port).toBe(14196)
+    expect(m.config.telemetry.streams).toEqual({ duplicate_window_s: 120, max_mb: { requests: 4096, payloads: 2048, host: 2048, review: 0.25 } })
+    expect(telemetryPaths(m)).toEqual({ spoolDir: join(FIXTURES, 'spool'), storeDir: '/var/lib/mesh-collector' })
+    expect((await mesh('', 'state_dir: state\n')).stateDir).toBe(join(FIXTURES, 'state'))
+    expect(telemetryPaths(await mesh('', 'state_dir: state\n')).spoolDir).toBe(join(FIXTURES, 'state/agent-spool'))
+  })
+
+  it('meshModels lists every model the file names, sorted, once each', async () => {
+    expect(meshModels((await mesh('')).config)).toEqual(['credit-risk', 'credit-risk-fallback', 'text-scorer'])
+    const example = await loadMeshFile(join(ROOT, 'mesh.yaml'))
+    expect(example.ok && meshModels(example.mesh.config)).toEqual(['credit-risk', 'credit-risk-fallback'])
   })
 })
 
