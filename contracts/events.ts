@@ -201,7 +201,7 @@ export function decodeEvent(value: unknown, receivedAt = Date.now()): Decoded {
     const e = upgradeHostV1(value, receivedAt)
     return e instanceof z.ZodError ? refusal(e) : { ok: true, event: e }
   }
-  const current = typeof kind === 'string' ? CURRENT[kind as EventKind] : undefined
+  const current = typeof kind === 'string' && Object.hasOwn(CURRENT, kind) ? CURRENT[kind as EventKind] : undefined
   if (!current) return { ok: false, reason: 'unknown_kind', detail: `kind: ${JSON.stringify(kind)}` }
   if (v !== current.version) return { ok: false, reason: 'unknown_version', detail: `${kind} v: ${JSON.stringify(v)} (this reader knows ${current.version})` }
   const r = current.schema.safeParse(value)

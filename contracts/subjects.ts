@@ -9,6 +9,14 @@ import type { EventKind } from './events.ts'
 
 /** What a message's payload is: newline-delimited JSON events (contracts/events.ts). */
 export const WIRE_CONTENT_TYPE = 'application/x-ndjson'
+/**
+ * NATS header saying how the payload is compressed: `deflate` (raw DEFLATE,
+ * RFC 1951) or absent (plain NDJSON). The agent compresses every message:
+ * about 6x fewer bytes kept for 30 days, for about 1.5 µs per event on each
+ * side (bench/encoding.bench.ts).
+ */
+export const ENCODING_HEADER = 'Content-Encoding'
+export const DEFLATE = 'deflate'
 /** NATS header naming the producer of a message, `<agent id>` (the message id says the rest). */
 export const SOURCE_HEADER = 'Mesh-Source'
 /** NATS header with the number of events in a message. */
@@ -21,14 +29,24 @@ export const OTHER_MODEL_TOKEN = '_other'
  * A model name as one subject token. Names mesh.yaml allows
  * (`[A-Za-z0-9][A-Za-z0-9_.-]*`) keep every character but ".", which
  * separates tokens; it and anything else outside `[A-Za-z0-9_-]` become
- * `~` and the UTF-8 bytes in hex, so distinct names stay distinct.
+ * `~` and the UTF-8 bytes in hex (a lone surrogate, which has no UTF-8:
+ * `~u` and its code unit in hex), so distinct names stay distinct.
  */
 export function subjectToken(model: string): string {
   if (/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(model)) return model
+  const utf8 = new TextEncoder()
   let out = ''
-  for (const byte of new TextEncoder().encode(model)) {
-    const c = String.fromCharCode(byte)
-    out += /[A-Za-z0-9_-]/.test(c) ? c : `~${byte.toString(16).padStart(2, '0')}`
+  for (const ch of model) {
+    const cp = ch.codePointAt(0)!
+    // A lone surrogate has no UTF-8 (TextEncoder would make each one U+FFFD): `~u` and its 4 hex digits.
+    if (cp >= 0xd800 && cp <= 0xdfff) {
+      out += `~u${cp.toString(16)}`
+      continue
+    }
+    for (const byte of utf8.encode(ch)) {
+      const c = String.fromCharCode(byte)
+      out += /[A-Za-z0-9_-]/.test(c) ? c : `~${byte.toString(16).padStart(2, '0')}`
+    }
   }
   // "" stands for the empty name: no other name encodes to it.
   return out === '' ? '~' : out

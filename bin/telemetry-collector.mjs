@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// Entry of `npx telemetry-collector`: runs the TypeScript sources through tsx.
+import { register } from 'tsx/esm/api'
+
+register()
+const { main } = await import('../telemetry-collector/src/cli.ts')
+await main('collector', process.argv.slice(2))

@@ -1,0 +1,191 @@
+/**
+ * @module
+ * The telemetry agent: the one process on a node that talks to NATS.
+ * Envoy's telemetry exporter and the model hosts POST NDJSON event batches
+ * to it over loopback; it routes each event to its subject, spools the
+ * messages (written through to disk) and answers at once, whatever NATS is
+ * doing. The publisher drains the spool into JetStream.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { deflateRawSync } from 'node:zlib'
+import { Counter, Gauge, Registry } from 'prom-client'
+import { AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER } from '../../contracts/subjects.ts'
+import { Publisher } from './publisher.ts'
+import { chunkGroup, ModelTokens, routeBatch } from './route-events.ts'
+import { Spool, type SpooledMessage } from './spool.ts'
+
+export interface AgentOptions {
+  /** This agent's id in message ids and the Mesh-Source header (default: the host name). */
+  id: string
+  address: string
+  port: number
+  natsUrl: string
+  /** The models mesh.yaml names; events of any other model go to the `_other` subjects. */
+  models: string[]
+  spool: { dir: string; memoryBytes: number; diskBytes: number; segmentBytes?: number }
+  /** Largest message payload published (characters of NDJSON); NATS' default max_payload is 1 MiB. */
+  maxMessageChars?: number
+  /** Largest request body accepted. */
+  maxBodyBytes?: number
+  log?: (level: 'info' | 'warn', msg: string) => void
+}
+
+export interface RunningAgent {
+  url: string
+  port: number
+  registry: Registry
+  close(): Promise<void>
+}
+
+/** Dropped-event reasons, as the `reason` label of mesh_agent_events_dropped_total. */
+export type DropReason = 'spool_full' | 'malformed' | 'unknown_kind' | 'body_too_large'
+
+export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
+  const log = opts.log ?? ((level, msg) => process.stderr.write(`${JSON.stringify({ level, msg, component: 'telemetry-agent' })}\n`))
+  const models = new ModelTokens(opts.models)
+  const maxChars = opts.maxMessageChars ?? 256 * 1024
+  const maxBody = opts.maxBodyBytes ?? 16 << 20
+  // Message ids: a republish after a reconnect or a restart lands once (JetStream's duplicate window).
+  const boot = Date.now().toString(36)
+  let seq = 0
+
+  const registry = new Registry()
+  const m = agentMetrics(registry)
+  const spool = new Spool(opts.spool)
+  spool.onDrop = (events) => m.dropped.inc({ reason: 'spool_full' }, events)
+  const publisher = new Publisher(spool, { natsUrl: opts.natsUrl, source: opts.id, log }, {
+    published(msg, duplicate) {
+      m.published.inc(msg.events)
+      if (msg.spooled) m.replayed.inc(msg.events)
+      if (duplicate) m.duplicates.inc(msg.events)
+    },
+    failed() {
+      m.publishFailures.inc()
+    },
+  })
+  new Gauge({ name: 'mesh_agent_spool_bytes', help: 'Bytes of messages waiting for JetStream, by tier (memory holds what it can; every message is also on disk).', labelNames: ['tier'], registers: [registry], collect() {
+    const s = spool.stats
+    this.set({ tier: 'memory' }, s.memoryBytes)
+    this.set({ tier: 'disk' }, s.diskBytes)
+  } })
+  new Gauge({ name: 'mesh_agent_spool_events', help: 'Events waiting for JetStream.', registers: [registry], collect() {
+    this.set(spool.stats.events)
+  } })
+  new Gauge({ name: 'mesh_agent_oldest_unpublished_age_seconds', help: 'Age of the oldest event not yet in JetStream (0 when none waits).', registers: [registry], collect() {
+    const oldest = spool.stats.oldestReceivedAt
+    this.set(oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000))
+  } })
+  new Gauge({ name: 'mesh_agent_nats_connected', help: '1 while connected to NATS.', registers: [registry], collect() {
+    this.set(publisher.connected ? 1 : 0)
+  } })
+
+  // Coalesced: the checkpoint needs to be current only to within the duplicate window.
+  const checkpoints = setInterval(() => spool.checkpoint(), 100)
+  checkpoints.unref()
+
+  function accept(body: string, source: string): number {
+    const routed = routeBatch(body, models)
+    for (const [reason, n] of Object.entries(routed.unroutable)) m.dropped.inc({ reason }, n)
+    m.received.inc({ source: sourceKind(source) }, routed.events + Object.values(routed.unroutable).reduce((a, n) => a + n, 0))
+    const waiting = !publisher.connected || spool.stats.messages > 0
+    const receivedAt = Date.now()
+    for (const group of routed.groups) {
+      for (const chunk of chunkGroup(group, maxChars)) {
+        // Compressed once, here: the spool and JetStream both keep the smaller form.
+        const data = deflateRawSync(chunk.data, { level: 1 })
+        const msg: SpooledMessage = { id: `${opts.id}.${boot}.${++seq}`, subject: group.subject, events: chunk.events, receivedAt, data, spooled: waiting }
+        spool.append(msg)
+        if (waiting) m.spooled.inc(chunk.events)
+      }
+    }
+    publisher.notify()
+    return routed.events
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((e) => {
+      log('warn', `request failed: ${(e as Error).message}`)
+      if (!res.headersSent) reply(res, 500, { error: 'internal error' })
+    })
+  })
+  server.keepAliveTimeout = 60_000
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]
+    if (req.method === 'POST' && path === AGENT_EVENTS_PATH) {
+      const body = await readBody(req, maxBody)
+      if (body === null) {
+        m.dropped.inc({ reason: 'body_too_large' }, Number(req.headers['x-event-count']) || 1)
+        return reply(res, 413, { error: `body: larger than ${maxBody} bytes` })
+      }
+      const accepted = accept(body, String(req.headers[AGENT_SOURCE_HEADER] ?? 'envoy'))
+      return reply(res, 202, { accepted })
+    }
+    if (req.method === 'GET' && path === '/metrics') {
+      const text = await registry.metrics()
+      res.writeHead(200, { 'content-type': registry.contentType })
+      res.end(text)
+      return
+    }
+    if (req.method === 'GET' && path === '/healthz') return reply(res, 200, { ok: true, nats: publisher.connected, spooled_events: spool.stats.events })
+    reply(res, 404, { error: `no route ${req.method} ${path}` })
+  }
+
+  publisher.start()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port, opts.address, () => resolve())
+  })
+  const port = (server.address() as AddressInfo).port
+  log('info', `listening on http://${opts.address}:${port}${AGENT_EVENTS_PATH}; spool in ${opts.spool.dir}`)
+  return {
+    url: `http://${opts.address}:${port}`,
+    port,
+    registry,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeAllConnections()
+      clearInterval(checkpoints)
+      await publisher.close()
+      spool.close()
+    },
+  }
+}
+
+function agentMetrics(registry: Registry) {
+  const registers = [registry]
+  return {
+    received: new Counter({ name: 'mesh_agent_events_received_total', help: 'Events posted to the agent, by source kind (envoy, host).', labelNames: ['source'], registers }),
+    published: new Counter({ name: 'mesh_agent_events_published_total', help: 'Events JetStream acknowledged.', registers }),
+    spooled: new Counter({ name: 'mesh_agent_events_spooled_total', help: 'Events that had to wait in the spool (NATS down, slow, or behind).', registers }),
+    replayed: new Counter({ name: 'mesh_agent_events_replayed_total', help: 'Spooled events later published.', registers }),
+    duplicates: new Counter({ name: 'mesh_agent_events_duplicate_total', help: 'Events of republished messages JetStream had already stored (its duplicate window at work).', registers }),
+    dropped: new Counter({ name: 'mesh_agent_events_dropped_total', help: 'Events the agent could not keep, by reason.', labelNames: ['reason'], registers }),
+    publishFailures: new Counter({ name: 'mesh_agent_publish_failures_total', help: 'Publish attempts that failed (and were retried).', registers }),
+  }
+}
+
+const sourceKind = (source: string) => (source.startsWith('host') ? 'host' : 'envoy')
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+/** The body as text, or null past `limit` bytes (the rest is drained, not kept). */
+function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    let over = false
+    req.on('data', (c: Buffer) => {
+      size += c.length
+      if (size > limit) over = true
+      else chunks.push(c)
+    })
+    req.on('end', () => resolve(over ? null : Buffer.concat(chunks).toString('utf8')))
+    req.on('error', reject)
+  })
+}

@@ -1,0 +1,157 @@
+/**
+ * @module
+ * Publishes the spool to JetStream over one long-lived connection, oldest
+ * first, one message at a time (JetStream acknowledges each; one loopback
+ * round trip per message of hundreds of events is far from the limit). A
+ * message leaves the spool only once JetStream has acknowledged it; any
+ * failure (NATS down, stopped, slow, a stream missing) leaves it first in
+ * line and the loop backs off. Nothing here ever waits on a source.
+ */
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream'
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node'
+import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, SOURCE_HEADER, WIRE_CONTENT_TYPE } from '../../contracts/subjects.ts'
+import { missingStreams } from '../src/streams.ts'
+import type { Spool, SpooledMessage } from './spool.ts'
+
+export interface PublisherOptions {
+  natsUrl: string
+  /** The agent's id, in the Mesh-Source header. */
+  source: string
+  /** A publish not acknowledged within this is retried (default 2 s). */
+  publishTimeoutMs?: number
+  log: (level: 'info' | 'warn', msg: string) => void
+}
+
+export interface PublisherEvents {
+  published(m: SpooledMessage, duplicate: boolean): void
+  failed(m: SpooledMessage, error: string): void
+}
+
+const BACKOFF_MIN_MS = 50
+const BACKOFF_MAX_MS = 1000
+
+export class Publisher {
+  #nc: NatsConnection | null = null
+  #js: JetStreamClient | null = null
+  #closed = false
+  #wake: (() => void) | null = null
+  #loop: Promise<void> | null = null
+  #connected = false
+  #lastWarning = ''
+
+  constructor(
+    readonly spool: Spool,
+    readonly opts: PublisherOptions,
+    readonly on: PublisherEvents,
+  ) {}
+
+  get connected(): boolean {
+    return this.#connected
+  }
+
+  /** Connects in the background (retrying forever) and starts publishing. */
+  start(): void {
+    void this.#connect()
+    this.#loop = this.#run()
+  }
+
+  /** New messages are in the spool. */
+  notify(): void {
+    this.#wake?.()
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    this.notify()
+    await this.#loop
+    await this.#nc?.close().catch(() => {})
+  }
+
+  async #connect(): Promise<void> {
+    const servers = this.opts.natsUrl
+    while (!this.#closed) {
+      try {
+        const nc = await connect({ servers, name: `telemetry-agent ${this.opts.source}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 5000, maxPingOut: 2, timeout: 2000 })
+        this.#nc = nc
+        this.#js = jetstream(nc, { timeout: this.opts.publishTimeoutMs ?? 2000 })
+        this.#connected = true
+        this.opts.log('info', `connected to NATS at ${servers}`)
+        void this.#watch(nc)
+        void this.#checkStreams(nc)
+        this.notify()
+        return
+      } catch (e) {
+        this.#warnOnce(`NATS at ${servers} unreachable (${(e as Error).message}); events wait in the spool`)
+        await sleep(500)
+      }
+    }
+  }
+
+  async #watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') {
+        this.#connected = false
+        this.#warnOnce('disconnected from NATS; events wait in the spool')
+      } else if (s.type === 'reconnect') {
+        this.#connected = true
+        this.#lastWarning = ''
+        this.opts.log('info', 'reconnected to NATS')
+        void this.#checkStreams(nc)
+        this.notify()
+      }
+    }
+  }
+
+  async #checkStreams(nc: NatsConnection): Promise<void> {
+    try {
+      const missing = await missingStreams(await jetstreamManager(nc, { timeout: 2000 }))
+      if (missing.length > 0) this.opts.log('warn', `JetStream streams missing: ${missing.join(', ')}; their events wait in the spool until the collector creates them`)
+    } catch (e) {
+      this.opts.log('warn', `could not check JetStream streams: ${(e as Error).message}`)
+    }
+  }
+
+  async #run(): Promise<void> {
+    let backoff = BACKOFF_MIN_MS
+    while (!this.#closed) {
+      const m = this.#connected ? this.spool.next() : undefined
+      if (!m) {
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve
+          // Also look again now and then: a reconnect may come without a notify.
+          setTimeout(resolve, 250).unref()
+        })
+        this.#wake = null
+        continue
+      }
+      try {
+        const h = headers()
+        h.set(SOURCE_HEADER, this.opts.source)
+        h.set(EVENT_COUNT_HEADER, String(m.events))
+        h.set('Content-Type', WIRE_CONTENT_TYPE)
+        // Spooled messages are compressed when they are formed (agent.ts).
+        h.set(ENCODING_HEADER, DEFLATE)
+        const ack = await this.#js!.publish(m.subject, m.data, { msgID: m.id, headers: h })
+        this.spool.ack(m)
+        this.on.published(m, ack.duplicate)
+        backoff = BACKOFF_MIN_MS
+        this.#lastWarning = ''
+      } catch (e) {
+        this.spool.release(m)
+        const error = (e as Error).message
+        this.on.failed(m, error)
+        this.#warnOnce(`publishing to ${m.subject} failed (${error}); retrying`)
+        await sleep(backoff)
+        backoff = Math.min(BACKOFF_MAX_MS, backoff * 2)
+      }
+    }
+  }
+
+  #warnOnce(msg: string): void {
+    if (msg === this.#lastWarning) return
+    this.#lastWarning = msg
+    this.opts.log('warn', msg)
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref())

@@ -1,0 +1,92 @@
+/**
+ * @module
+ * Which subject each posted event goes to: pure, so the HTTP shell stays
+ * thin. The agent reads only what routing needs (`kind` and `model`); the
+ * schema itself is the collector's to check, so a newer producer's events
+ * pass through an older agent.
+ */
+import type { EventKind } from '../../contracts/events.ts'
+import { OTHER_MODEL_TOKEN, STREAM_OF_KIND, subjectOf, subjectToken } from '../../contracts/subjects.ts'
+
+/** Why the agent could not route a line (counted, never forwarded). */
+export type UnroutableReason = 'malformed' | 'unknown_kind'
+
+export interface RoutedGroup {
+  subject: string
+  lines: string[]
+  /** Length of the lines joined with newlines, in UTF-16 units (a bound's proxy for bytes: keep bounds well under NATS' max_payload). */
+  bytes: number
+}
+
+export interface RoutedBatch {
+  groups: RoutedGroup[]
+  events: number
+  unroutable: Partial<Record<UnroutableReason, number>>
+}
+
+/** Subject tokens of the models mesh.yaml names; any other model is `_other`, so a client cannot mint subjects. */
+export class ModelTokens {
+  readonly #tokens = new Map<string, string>()
+  constructor(models: Iterable<string>) {
+    for (const m of models) this.#tokens.set(m, subjectToken(m))
+  }
+  tokenOf(model: unknown): string {
+    return (typeof model === 'string' && this.#tokens.get(model)) || OTHER_MODEL_TOKEN
+  }
+  get tokens(): string[] {
+    return [...new Set(this.#tokens.values()), OTHER_MODEL_TOKEN]
+  }
+}
+
+/** Splits an NDJSON body into one group per subject, keeping each line's text as posted. */
+export function routeBatch(body: string, models: ModelTokens): RoutedBatch {
+  const bySubject = new Map<string, RoutedGroup>()
+  const unroutable: RoutedBatch['unroutable'] = {}
+  let events = 0
+  for (const raw of body.split('\n')) {
+    const line = raw.trim()
+    if (line === '') continue
+    let value: { kind?: unknown; model?: unknown }
+    try {
+      value = JSON.parse(line)
+    } catch {
+      unroutable.malformed = (unroutable.malformed ?? 0) + 1
+      continue
+    }
+    const stream = typeof value === 'object' && value !== null ? (typeof value.kind === 'string' && Object.hasOwn(STREAM_OF_KIND, value.kind) ? STREAM_OF_KIND[value.kind as EventKind] : legacyStream(value.kind)) : undefined
+    if (!stream) {
+      const reason = typeof value === 'object' && value !== null ? 'unknown_kind' : 'malformed'
+      unroutable[reason] = (unroutable[reason] ?? 0) + 1
+      continue
+    }
+    const subject = subjectOf(stream, models.tokenOf(value.model))
+    let group = bySubject.get(subject)
+    if (!group) bySubject.set(subject, (group = { subject, lines: [], bytes: 0 }))
+    group.bytes += line.length + (group.lines.length > 0 ? 1 : 0)
+    group.lines.push(line)
+    events++
+  }
+  return { groups: [...bySubject.values()], events, unroutable }
+}
+
+/** Host events of version 1 said `batch` and `fallback`. */
+const legacyStream = (kind: unknown) => (kind === 'batch' || kind === 'fallback' ? 'host' : undefined)
+
+/** Splits a group into message payloads of at most `maxBytes` (a line longer than that travels alone). */
+export function chunkGroup(group: RoutedGroup, maxBytes: number): { data: string; events: number }[] {
+  if (group.bytes <= maxBytes) return [{ data: group.lines.join('\n'), events: group.lines.length }]
+  const out: { data: string; events: number }[] = []
+  let lines: string[] = []
+  let bytes = 0
+  for (const line of group.lines) {
+    if (lines.length > 0 && bytes + 1 + line.length > maxBytes) {
+      out.push({ data: lines.join('\n'), events: lines.length })
+      lines = []
+      bytes = 0
+    }
+    bytes += line.length + (lines.length > 0 ? 1 : 0)
+    lines.push(line)
+  }
+  if (lines.length > 0) out.push({ data: lines.join('\n'), events: lines.length })
+  return out
+}

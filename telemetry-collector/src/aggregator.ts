@@ -1,0 +1,233 @@
+/**
+ * @module
+ * The collector's state in memory: all-time totals (what /metrics reports),
+ * minute rollups (what the store keeps 30 days), 10-second buckets (the
+ * short windows), host batches and saturation, and the pipeline's own
+ * counts. Applying an event only changes memory and marks what changed; the
+ * store writes the marked rows together with the stream sequences in one
+ * transaction. Buckets are by event time, so a replay after an outage lands
+ * in the minutes the requests happened.
+ */
+import type { GoldenSignalEvent, HostBatchEvent, HostFallbackEvent, PayloadSampleEvent, RefusalReason, TelemetryEvent } from '../../contracts/events.ts'
+import { HostBucket, saturationOf, type HostLabels, type Saturation } from './host-signals.ts'
+import { addToTotal, codeClass, newTotal, SignalBucket, type CodeClass, type SeriesLabels, type SeriesTotal } from './signals.ts'
+
+export const MINUTE_MS = 60_000
+export const TEN_S_MS = 10_000
+/** Minute rollups kept in memory (for the 5 min and 1 h windows); older ones are read from the store when a late event needs them. */
+export const MEMORY_HORIZON_MS = 2 * 3_600_000
+const SHORT_HORIZON_MS = 2 * MINUTE_MS
+
+export const OTHER = 'other'
+const ROUTE = /^[a-z0-9][a-z0-9_-]*$/
+const VERSION = /^[0-9]{1,9}$/
+const VARIANTS = new Set(['', 'stable', 'canary'])
+
+/** Label values a client cannot multiply: unknown models, versions and variants become `other`. */
+export class LabelPolicy {
+  readonly #models: Set<string>
+  constructor(models: Iterable<string>) {
+    this.#models = new Set(models)
+  }
+  model(m: string): string {
+    return this.#models.has(m) ? m : OTHER
+  }
+  series(e: { route?: string; model: string; version: string; variant?: string }): SeriesLabels {
+    const route = e.route ?? ''
+    return {
+      route: route === '' || ROUTE.test(route) ? route : OTHER,
+      model: this.model(e.model),
+      version: e.version === '' || VERSION.test(e.version) ? e.version : OTHER,
+      variant: VARIANTS.has(e.variant ?? '') ? (e.variant ?? '') : OTHER,
+    }
+  }
+}
+
+export const seriesKey = (l: SeriesLabels) => `${l.route}\x1f${l.model}\x1f${l.version}\x1f${l.variant}`
+export const hostKey = (l: HostLabels) => `${l.model}\x1f${l.version}`
+export const minuteOf = (ts: number) => ts - (ts % MINUTE_MS)
+
+export interface MinuteEntry {
+  minute: number
+  labels: SeriesLabels
+  bucket: SignalBucket
+}
+export interface HostMinuteEntry {
+  minute: number
+  labels: HostLabels
+  bucket: HostBucket
+}
+export interface TotalEntry {
+  labels: SeriesLabels
+  code: CodeClass
+  total: SeriesTotal
+}
+export interface HostTotalEntry {
+  labels: HostLabels
+  bucket: HostBucket
+}
+
+/** Pipeline counters, persisted with the rest so they survive restarts. */
+export interface PipelineTotals {
+  applied: Record<string, number>
+  refused: Record<string, number>
+  /** Messages delivered more than once. */
+  redelivered: number
+  /** Messages already applied (redelivered after a crash), acknowledged without applying them again. */
+  skipped: number
+  /** Newest event time seen (ms). */
+  newestEventTs: number
+}
+
+/** Raw events kept for one request's story (a shorter retention than the rollups). */
+export interface RawEvents {
+  requests: GoldenSignalEvent[]
+  batches: HostBatchEvent[]
+  fallbacks: HostFallbackEvent[]
+  samples: PayloadSampleEvent[]
+}
+
+export class Aggregator {
+  readonly labels: LabelPolicy
+  readonly totals = new Map<string, TotalEntry>()
+  readonly minutes = new Map<string, MinuteEntry>()
+  readonly tens = new Map<string, MinuteEntry>()
+  readonly hostMinutes = new Map<string, HostMinuteEntry>()
+  readonly hostTotals = new Map<string, HostTotalEntry>()
+  readonly saturation = new Map<string, Saturation>()
+  pipeline: PipelineTotals = { applied: {}, refused: {}, redelivered: 0, skipped: 0, newestEventTs: 0 }
+
+  /** Keys changed since the last `takeChanges`. */
+  #dirty = { totals: new Set<string>(), minutes: new Set<string>(), hostMinutes: new Set<string>(), hostTotals: new Set<string>(), saturation: new Set<string>() }
+  #raw: RawEvents = { requests: [], batches: [], fallbacks: [], samples: [] }
+
+  constructor(models: Iterable<string>) {
+    this.labels = new LabelPolicy(models)
+  }
+
+  apply(e: TelemetryEvent): void {
+    this.pipeline.applied[e.kind] = (this.pipeline.applied[e.kind] ?? 0) + 1
+    if (e.ts > this.pipeline.newestEventTs) this.pipeline.newestEventTs = e.ts
+    switch (e.kind) {
+      case 'request':
+        return this.#request(e)
+      case 'sample':
+        this.#raw.samples.push(e)
+        return
+      case 'host_batch':
+        this.#host(e).addBatch(e)
+        this.#hostTotal(e).addBatch(e)
+        this.#raw.batches.push(e)
+        return
+      case 'host_fallback':
+        this.#host(e).addFallback(e)
+        this.#hostTotal(e).addFallback(e)
+        this.#raw.fallbacks.push(e)
+        return
+      case 'host_saturation': {
+        const s = saturationOf(e, this.labels.model(e.model))
+        const key = `${s.host}\x1f${s.model}\x1f${s.version}`
+        const prev = this.saturation.get(key)
+        if (!prev || prev.ts <= s.ts) {
+          this.saturation.set(key, s)
+          this.#dirty.saturation.add(key)
+        }
+      }
+    }
+  }
+
+  refuse(reason: RefusalReason | string, n = 1): void {
+    this.pipeline.refused[reason] = (this.pipeline.refused[reason] ?? 0) + n
+  }
+
+  /** Minute rollups a late event needs that are not in memory: the store loads them first. */
+  missingMinutes(events: TelemetryEvent[], now = Date.now()): { minute: number; labels: SeriesLabels }[] {
+    const out = new Map<string, { minute: number; labels: SeriesLabels }>()
+    for (const e of events) {
+      if (e.kind !== 'request' || e.ts >= now - MEMORY_HORIZON_MS) continue
+      const minute = minuteOf(e.ts)
+      const labels = this.labels.series(e)
+      const key = `${minute}\x1f${seriesKey(labels)}`
+      if (!this.minutes.has(key)) out.set(key, { minute, labels })
+    }
+    return [...out.values()]
+  }
+
+  restoreMinute(entry: MinuteEntry): void {
+    this.minutes.set(`${entry.minute}\x1f${seriesKey(entry.labels)}`, entry)
+  }
+
+  restoreHostMinute(entry: HostMinuteEntry): void {
+    this.hostMinutes.set(`${entry.minute}\x1f${hostKey(entry.labels)}`, entry)
+  }
+
+  /** What changed since the last call, for the store; and memory beyond the horizons is let go. */
+  takeChanges(now = Date.now()) {
+    const d = this.#dirty
+    const changes = {
+      totals: [...d.totals].map((k) => this.totals.get(k)!),
+      minutes: [...d.minutes].map((k) => this.minutes.get(k)!),
+      hostMinutes: [...d.hostMinutes].map((k) => this.hostMinutes.get(k)!),
+      hostTotals: [...d.hostTotals].map((k) => this.hostTotals.get(k)!),
+      saturation: [...d.saturation].map((k) => this.saturation.get(k)!),
+      pipeline: this.pipeline,
+      raw: this.#raw,
+    }
+    this.#dirty = { totals: new Set(), minutes: new Set(), hostMinutes: new Set(), hostTotals: new Set(), saturation: new Set() }
+    this.#raw = { requests: [], batches: [], fallbacks: [], samples: [] }
+    this.#evict(now)
+    return changes
+  }
+
+  #request(e: GoldenSignalEvent): void {
+    const labels = this.labels.series(e)
+    const sk = seriesKey(labels)
+    const code = codeClass(e.status)
+    const tk = `${sk}\x1f${code}`
+    let t = this.totals.get(tk)
+    if (!t) this.totals.set(tk, (t = { labels, code, total: newTotal() }))
+    addToTotal(t.total, e)
+    this.#dirty.totals.add(tk)
+
+    const minute = minuteOf(e.ts)
+    const mk = `${minute}\x1f${sk}`
+    let m = this.minutes.get(mk)
+    if (!m) this.minutes.set(mk, (m = { minute, labels, bucket: new SignalBucket() }))
+    m.bucket.add(e)
+    this.#dirty.minutes.add(mk)
+
+    const ten = e.ts - (e.ts % TEN_S_MS)
+    const ttk = `${ten}\x1f${sk}`
+    let s = this.tens.get(ttk)
+    if (!s) this.tens.set(ttk, (s = { minute: ten, labels, bucket: new SignalBucket() }))
+    s.bucket.add(e)
+    this.#raw.requests.push(e)
+  }
+
+  #host(e: { ts: number; model: string; version: string }): HostBucket {
+    const labels = { model: this.labels.model(e.model), version: this.labels.series(e).version }
+    const minute = minuteOf(e.ts)
+    const key = `${minute}\x1f${hostKey(labels)}`
+    let m = this.hostMinutes.get(key)
+    if (!m) this.hostMinutes.set(key, (m = { minute, labels, bucket: new HostBucket() }))
+    this.#dirty.hostMinutes.add(key)
+    return m.bucket
+  }
+
+  #hostTotal(e: { model: string; version: string }): HostBucket {
+    const labels = { model: this.labels.model(e.model), version: this.labels.series(e).version }
+    const key = hostKey(labels)
+    let t = this.hostTotals.get(key)
+    if (!t) this.hostTotals.set(key, (t = { labels, bucket: new HostBucket() }))
+    this.#dirty.hostTotals.add(key)
+    return t.bucket
+  }
+
+  #evict(now: number): void {
+    for (const [k, m] of this.minutes) if (m.minute < now - MEMORY_HORIZON_MS - MINUTE_MS) this.minutes.delete(k)
+    for (const [k, m] of this.hostMinutes) if (m.minute < now - MEMORY_HORIZON_MS - MINUTE_MS) this.hostMinutes.delete(k)
+    for (const [k, m] of this.tens) if (m.minute < now - SHORT_HORIZON_MS) this.tens.delete(k)
+  }
+}
+
+export type Changes = ReturnType<Aggregator['takeChanges']>

@@ -1,0 +1,96 @@
+/**
+ * @module
+ * `telemetry-collector --config mesh.yaml` and `telemetry-agent --config
+ * mesh.yaml`: the two processes of the telemetry pipeline, configured from
+ * mesh.yaml; flags override single settings (tests run several on one
+ * machine). Logs are JSON lines on stderr.
+ */
+import { parseArgs } from 'node:util'
+import { startAgent } from '../agent/agent.ts'
+import { startCollector } from './collector.ts'
+import { agentOptionsOf, collectorOptionsOf, loadMeshOrExit } from './mesh-settings.ts'
+
+const COMMON = `  --config <file>   mesh.yaml (default: mesh.yaml)
+  --port <port>     listen here instead of mesh.yaml's port (0: any free port)
+  --nats <url>      NATS server instead of mesh.yaml's telemetry.nats_url
+  -h, --help        show this help`
+
+const USAGE = {
+  agent: `Usage: telemetry-agent [--config mesh.yaml] [--port N] [--nats URL] [--spool-dir DIR] [--id ID]
+
+Takes event batches from Envoy's telemetry exporter and the model hosts
+(POST /v1/events, NDJSON) and publishes them to NATS JetStream, spooling to
+memory and disk while NATS cannot take them. Serves /metrics and /healthz.
+
+${COMMON}
+  --spool-dir <dir> the disk spool instead of mesh.yaml's
+  --id <id>         this agent's id in message ids (default: host name and service)`,
+  collector: `Usage: telemetry-collector [--config mesh.yaml] [--port N] [--nats URL] [--store DIR] [--models a,b]
+
+Creates the JetStream streams, consumes them, keeps golden signals in an
+embedded store (DuckDB) and serves /metrics, /api/v1/... and /healthz.
+
+${COMMON}
+  --store <dir>     the store folder instead of mesh.yaml's
+  --models <list>   consume only these models' events (_other: models mesh.yaml
+                    does not name); collectors sharing the work own disjoint lists`,
+}
+
+export async function main(which: 'agent' | 'collector', argv: string[]): Promise<void> {
+  let args
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', default: 'mesh.yaml' },
+        port: { type: 'string' },
+        nats: { type: 'string' },
+        'spool-dir': { type: 'string' },
+        id: { type: 'string' },
+        store: { type: 'string' },
+        models: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${USAGE[which]}\n`)
+    process.exit(2)
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE[which]}\n`)
+    return
+  }
+  const port = args.port === undefined ? undefined : Number(args.port)
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+    process.stderr.write(`--port must be 0-65535, got "${args.port}"\n`)
+    process.exit(2)
+  }
+  const mesh = await loadMeshOrExit(args.config!)
+  let running: { url: string; close(): Promise<void> }
+  try {
+    if (which === 'agent') {
+      const o = agentOptionsOf(mesh)
+      running = await startAgent({ ...o, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, id: args.id ?? o.id, spool: { ...o.spool, dir: args['spool-dir'] ?? o.spool.dir } })
+    } else {
+      const o = collectorOptionsOf(mesh)
+      const owns = args.models?.split(',').map((m) => m.trim()).filter(Boolean)
+      running = await startCollector({ ...o, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, storeDir: args.store ?? o.storeDir, owns })
+    }
+  } catch (e) {
+    process.stderr.write(`telemetry-${which}: ${(e as Error).message}\n`)
+    process.exit(1)
+  }
+  // Parent processes (tests, the local mesh) read the bound URL from this line.
+  process.stdout.write(`${JSON.stringify({ msg: 'ready', url: running.url })}\n`)
+  let closing = false
+  const shutdown = () => {
+    if (closing) return
+    closing = true
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
+  }
+  process.on('SIGINT', shutdown)
+  process.on('SIGTERM', shutdown)
+}

@@ -1,0 +1,156 @@
+/**
+ * @module
+ * The telemetry collector: creates the JetStream streams, loads its state
+ * from the store, consumes the models it owns, and serves /metrics and the
+ * JSON API. It runs entirely outside the inference path: nothing here is
+ * ever waited on by a request.
+ */
+import { serve, type ServerType } from '@hono/node-server'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { Hono } from 'hono'
+import type { AddressInfo } from 'node:net'
+import { OTHER_MODEL_TOKEN, subjectToken } from '../../contracts/subjects.ts'
+import { Aggregator } from './aggregator.ts'
+import { consumerSpecs, Ingest } from './ingest.ts'
+import { collectorMetrics } from './metrics.ts'
+import { Store, DEFAULT_RETENTION, type Retention } from './store.ts'
+import { ensureStreams, type StreamLimits } from './streams.ts'
+import { rollupSteps, STEP_MS, WINDOWS, windowOf, type WindowName } from './windows.ts'
+
+export interface CollectorOptions {
+  address: string
+  port: number
+  natsUrl: string
+  storeDir: string
+  /** The models mesh.yaml names (labels for any other model read `other`). */
+  models: string[]
+  /** The models whose events this collector consumes (default: all of `models` and `_other`). */
+  owns?: string[]
+  streams: StreamLimits
+  retention?: Retention
+  log?: (level: 'info' | 'warn' | 'error', msg: string) => void
+  /** The store failed: the process must restart (default: exit 1). */
+  onFatal?: (e: Error) => void
+}
+
+export interface RunningCollector {
+  url: string
+  port: number
+  aggregator: Aggregator
+  /** Resolves once the streams exist and the consumers run. */
+  ready: Promise<void>
+  close(): Promise<void>
+}
+
+export async function startCollector(opts: CollectorOptions): Promise<RunningCollector> {
+  const log = opts.log ?? ((level, msg) => process.stderr.write(`${JSON.stringify({ level, msg, component: 'telemetry-collector' })}\n`))
+  const store = await Store.open(opts.storeDir, opts.retention ?? DEFAULT_RETENTION)
+  const agg = new Aggregator(opts.models)
+  const seqs = await store.load(agg)
+  let ingest: Ingest | undefined
+  let nc: NatsConnection | undefined
+
+  const app = new Hono()
+  const registry = collectorMetrics(agg, () => ingest)
+  app.get('/healthz', (c) => c.json({ ok: ingest !== undefined, nats: nc !== undefined && !nc.isClosed() }, ingest ? 200 : 503))
+  app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }))
+  app.get('/api/v1/windows', (c) => {
+    const name = (c.req.query('window') ?? '1m') as WindowName
+    if (!(name in WINDOWS)) return c.json({ error: `window: must be one of ${Object.keys(WINDOWS).join(', ')}` }, 400)
+    return c.json(windowOf(agg, name))
+  })
+  app.get('/api/v1/rollups', async (c) => {
+    const step = (c.req.query('step') ?? '1m') as keyof typeof STEP_MS
+    if (!(step in STEP_MS)) return c.json({ error: `step: must be one of ${Object.keys(STEP_MS).join(', ')}` }, 400)
+    const to = timeParam(c.req.query('to'), Date.now())
+    const from = timeParam(c.req.query('from'), (to ?? Date.now()) - 3_600_000)
+    if (from === null) return c.json({ error: 'from: must be milliseconds since the epoch or an ISO 8601 time' }, 400)
+    if (to === null) return c.json({ error: 'to: must be milliseconds since the epoch or an ISO 8601 time' }, 400)
+    if (to <= from) return c.json({ error: 'to: must be after from' }, 400)
+    return c.json({ from, to, step, steps: rollupSteps(await store.minutes(from, to), from, to, STEP_MS[step]) })
+  })
+  app.get('/api/v1/requests/:id', async (c) => {
+    const story = await store.story(c.req.param('id'))
+    const found = story.request.length + story.batches.length + story.fallbacks.length + story.samples.length > 0
+    return c.json(found ? { request_id: c.req.param('id'), ...jsonSafe(story) } : { error: `request_id: no events for ${c.req.param('id')}` }, found ? 200 : 404)
+  })
+  app.get('/api/v1/pipeline', (c) =>
+    c.json({
+      ...agg.pipeline,
+      newest_event_age_s: agg.pipeline.newestEventTs > 0 ? (Date.now() - agg.pipeline.newestEventTs) / 1000 : null,
+      lag_messages: Object.fromEntries(ingest?.pending ?? []),
+      last_apply_at: ingest?.lastApplyAt ?? null,
+    }),
+  )
+
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.address }, () => resolve(s))
+  })
+  const port = (server.address() as AddressInfo).port
+
+  // NATS may come later than the collector: retry until it answers, serving /metrics meanwhile.
+  let closed = false
+  const ready = (async () => {
+    while (!closed) {
+      try {
+        nc = await connect({ servers: opts.natsUrl, name: 'telemetry-collector', maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 2000 })
+        const jsm = await jetstreamManager(nc, { timeout: 5000 })
+        for (const o of await ensureStreams(jsm, opts.streams)) if (o.action !== 'unchanged') log('info', `stream ${o.name} ${o.action}${o.changed.length ? `: ${o.changed.join(', ')}` : ''}`)
+        const owned = (opts.owns ?? [...opts.models, OTHER_MODEL_TOKEN]).map((m) => (m === OTHER_MODEL_TOKEN ? m : subjectToken(m)))
+        const i = new Ingest(jetstream(nc), jsm, store, agg, seqs, consumerSpecs([...new Set(owned)]), {
+          log,
+          onFatal: (e) => (opts.onFatal ?? defaultFatal(log))(e),
+        })
+        await i.start()
+        ingest = i
+        log('info', `consuming ${owned.join(', ')} from ${opts.natsUrl}`)
+        return
+      } catch (e) {
+        await nc?.close().catch(() => {})
+        nc = undefined
+        // A stream JetStream refuses to change is a configuration problem: say so and stop trying.
+        if (/^stream /.test((e as Error).message)) {
+          log('error', (e as Error).message)
+          throw e
+        }
+        log('warn', `NATS at ${opts.natsUrl}: ${(e as Error).message}; retrying`)
+        await new Promise((r) => setTimeout(r, 1000))
+      }
+    }
+  })()
+  const pruner = setInterval(() => void store.prune().catch((e) => log('warn', `prune failed: ${(e as Error).message}`)), 600_000)
+  pruner.unref()
+
+  return {
+    url: `http://${opts.address}:${port}`,
+    port,
+    aggregator: agg,
+    ready,
+    async close() {
+      closed = true
+      clearInterval(pruner)
+      await ready.catch(() => {})
+      await ingest?.close()
+      await nc?.drain().catch(() => {})
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      store.close()
+    },
+  }
+}
+
+const defaultFatal = (log: NonNullable<CollectorOptions['log']>) => (e: Error) => {
+  log('error', `store failed, restarting to resume from the store: ${e.message}`)
+  process.exit(1)
+}
+
+function timeParam(v: string | undefined, fallback: number): number | null {
+  if (v === undefined) return fallback
+  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v)
+  return Number.isFinite(n) ? n : null
+}
+
+/** DuckDB gives BIGINTs as bigint and blobs as objects: plain JSON for the API. */
+function jsonSafe<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? Number(x) : x)))
+}

@@ -1,0 +1,98 @@
+/**
+ * @module
+ * What the model hosts report, as mergeable values: batches (fill ratio,
+ * queue wait, execution time), fallbacks and refusals by reason, and the
+ * latest saturation of each host's model version.
+ */
+import type { HostBatchEvent, HostFallbackEvent, HostSaturationEvent } from '../../contracts/events.ts'
+
+export interface HostLabels {
+  model: string
+  version: string
+}
+
+export class HostBucket {
+  batches = 0
+  failedBatches = 0
+  rows = 0
+  /** Sum of rows / max_batch_rows over batches that said their maximum. */
+  fillSum = 0
+  fillCount = 0
+  queueWaitSumMs = 0
+  executionSumMs = 0
+  maxQueueDepth = 0
+  /** Requests the host served with a fallback, by reason. */
+  fallbacks: Record<string, number> = {}
+  /** Requests it refused (no fallback could answer), by reason. */
+  refusals: Record<string, number> = {}
+
+  addBatch(e: HostBatchEvent): void {
+    this.batches++
+    if (!e.ok) this.failedBatches++
+    this.rows += e.rows
+    if (e.max_batch_rows > 0) {
+      this.fillSum += Math.min(1, e.rows / e.max_batch_rows)
+      this.fillCount++
+    }
+    this.queueWaitSumMs += e.queue_wait_ms
+    this.executionSumMs += e.execution_ms
+    this.maxQueueDepth = Math.max(this.maxQueueDepth, e.queue_depth)
+  }
+
+  addFallback(e: HostFallbackEvent): void {
+    const into = e.fallback_model === null ? this.refusals : this.fallbacks
+    into[e.reason] = (into[e.reason] ?? 0) + 1
+  }
+
+  merge(o: HostBucket): this {
+    this.batches += o.batches
+    this.failedBatches += o.failedBatches
+    this.rows += o.rows
+    this.fillSum += o.fillSum
+    this.fillCount += o.fillCount
+    this.queueWaitSumMs += o.queueWaitSumMs
+    this.executionSumMs += o.executionSumMs
+    this.maxQueueDepth = Math.max(this.maxQueueDepth, o.maxQueueDepth)
+    for (const [r, n] of Object.entries(o.fallbacks)) this.fallbacks[r] = (this.fallbacks[r] ?? 0) + n
+    for (const [r, n] of Object.entries(o.refusals)) this.refusals[r] = (this.refusals[r] ?? 0) + n
+    return this
+  }
+
+  summary() {
+    return {
+      batches: this.batches,
+      failed_batches: this.failedBatches,
+      rows: this.rows,
+      batch_fill_ratio: this.fillCount > 0 ? this.fillSum / this.fillCount : null,
+      mean_queue_wait_ms: this.batches > 0 ? this.queueWaitSumMs / this.batches : null,
+      mean_execution_ms: this.batches > 0 ? this.executionSumMs / this.batches : null,
+      max_queue_depth: this.maxQueueDepth,
+      fallbacks: { ...this.fallbacks },
+      refusals: { ...this.refusals },
+    }
+  }
+}
+
+/** The persisted form: everything is counts, so one JSON column holds it. */
+export function hostBucketToJson(b: HostBucket): string {
+  return JSON.stringify(b)
+}
+
+export function hostBucketFromJson(text: string): HostBucket {
+  return Object.assign(new HostBucket(), JSON.parse(text))
+}
+
+/** The latest saturation report of one host's model version. */
+export interface Saturation {
+  host: string
+  model: string
+  version: string
+  ts: number
+  queue_depth: number
+  busy_instances: number
+  instances: number
+}
+
+export const saturationOf = (e: HostSaturationEvent, model: string): Saturation => ({
+  host: e.host, model, version: e.version, ts: e.ts, queue_depth: e.queue_depth, busy_instances: e.busy_instances, instances: e.instances,
+})

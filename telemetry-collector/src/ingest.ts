@@ -1,0 +1,184 @@
+/**
+ * @module
+ * From JetStream to the store. One durable pull consumer per stream and
+ * model token this collector owns (collectors share the work by owning
+ * disjoint models; the sequence each consumer applied is stored with the
+ * state). Messages gather in an inbox; the applier takes them all, applies
+ * them in delivery order, commits once, then acknowledges them. A message
+ * whose sequence is not past the consumer's stored one was applied before
+ * a crash: it is acknowledged and skipped. A bad line is counted and
+ * skipped, never failing its message; a store failure stops the process,
+ * since memory is then ahead of the store (the supervisor restarts it and
+ * JetStream redelivers what was not acknowledged).
+ */
+import { AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
+import { nanos } from '@nats-io/transport-node'
+import { inflateRawSync } from 'node:zlib'
+import { decodeLine, type TelemetryEvent } from '../../contracts/events.ts'
+import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, STREAMS, subjectOf, type StreamKey } from '../../contracts/subjects.ts'
+import type { Aggregator } from './aggregator.ts'
+import type { Store } from './store.ts'
+
+/** The streams a collector reads (the review queue is read by the review workflow, not here). */
+export const CONSUMED_STREAMS: StreamKey[] = ['requests', 'host', 'payloads']
+
+export interface ConsumerSpec {
+  /** Durable consumer name, also the key of its stored sequence. */
+  durable: string
+  stream: string
+  filter: string
+  key: StreamKey
+  token: string
+}
+
+export function consumerSpecs(tokens: string[]): ConsumerSpec[] {
+  return CONSUMED_STREAMS.flatMap((key) =>
+    tokens.map((token) => ({ durable: `collector-${key}-${token}`, stream: STREAMS[key].name, filter: subjectOf(key, token), key, token })),
+  )
+}
+
+interface Delivered {
+  spec: ConsumerSpec
+  msg: JsMsg
+}
+
+export interface IngestOptions {
+  /** Apply at least this often while messages wait (ms). */
+  applyIntervalMs?: number
+  /** Apply at once when this many messages wait. */
+  applyBatchMessages?: number
+  log: (level: 'info' | 'warn' | 'error', msg: string) => void
+  /** Called when the store failed: memory is ahead of it, so the process must restart. */
+  onFatal: (e: Error) => void
+}
+
+export class Ingest {
+  readonly #inbox: Delivered[] = []
+  readonly #consumers = new Map<string, Consumer>()
+  /** Pending messages per consumer, from its info (refreshed every few seconds). */
+  readonly pending = new Map<string, number>()
+  #closed = false
+  #applying: Promise<void> = Promise.resolve()
+  #timer: NodeJS.Timeout | null = null
+  #lagTimer: NodeJS.Timeout | null = null
+  #stops: (() => void)[] = []
+  lastApplyAt = 0
+
+  constructor(
+    readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+    readonly store: Store,
+    readonly agg: Aggregator,
+    /** Applied stream sequence per durable, from the store. */
+    readonly seqs: Map<string, number>,
+    readonly specs: ConsumerSpec[],
+    readonly opts: IngestOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    for (const spec of this.specs) {
+      await this.jsm.consumers.add(spec.stream, {
+        durable_name: spec.durable,
+        filter_subject: spec.filter,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: nanos(30_000),
+        max_ack_pending: 2000,
+      })
+      const consumer = await this.js.consumers.get(spec.stream, spec.durable)
+      this.#consumers.set(spec.durable, consumer)
+      void this.#pull(spec, consumer)
+    }
+    const interval = this.opts.applyIntervalMs ?? 25
+    this.#timer = setInterval(() => this.#kick(), interval)
+    this.#lagTimer = setInterval(() => void this.#refreshLag(), 2000)
+    void this.#refreshLag()
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    if (this.#timer) clearInterval(this.#timer)
+    if (this.#lagTimer) clearInterval(this.#lagTimer)
+    for (const stop of this.#stops) stop()
+    await this.#applying
+  }
+
+  async #pull(spec: ConsumerSpec, consumer: Consumer): Promise<void> {
+    while (!this.#closed) {
+      try {
+        const messages = await consumer.consume({ max_messages: 500 })
+        this.#stops.push(() => void messages.close())
+        for await (const msg of messages) {
+          this.#inbox.push({ spec, msg })
+          if (this.#inbox.length >= (this.opts.applyBatchMessages ?? 200)) this.#kick()
+        }
+      } catch (e) {
+        if (this.#closed) return
+        this.opts.log('warn', `consumer ${spec.durable}: ${(e as Error).message}; pulling again`)
+        await new Promise((r) => setTimeout(r, 500))
+      }
+    }
+  }
+
+  #kick(): void {
+    if (this.#inbox.length === 0) return
+    this.#applying = this.#applying.then(() => this.#applyInbox()).catch((e) => this.opts.onFatal(e as Error))
+  }
+
+  async #applyInbox(): Promise<void> {
+    const delivered = this.#inbox.splice(0)
+    if (delivered.length === 0) return
+    const changedSeqs = new Map<string, number>()
+    const toApply: TelemetryEvent[] = []
+    const now = Date.now()
+    for (const { spec, msg } of delivered) {
+      if (msg.redelivered) this.agg.pipeline.redelivered++
+      const applied = changedSeqs.get(spec.durable) ?? this.seqs.get(spec.durable) ?? 0
+      if (msg.seq <= applied) {
+        this.agg.pipeline.skipped++
+        continue
+      }
+      changedSeqs.set(spec.durable, msg.seq)
+      const text = payloadText(msg)
+      if (text === null) {
+        this.agg.refuse('malformed', Number(msg.headers?.get(EVENT_COUNT_HEADER)) || 1)
+        continue
+      }
+      for (const line of text.split('\n')) {
+        if (line.trim() === '') continue
+        const d = decodeLine(line, now)
+        if (d.ok) toApply.push(d.event)
+        else this.agg.refuse(d.reason)
+      }
+    }
+    // Late events whose minutes memory no longer holds merge into the stored rollups.
+    const missing = this.agg.missingMinutes(toApply, now)
+    if (missing.length > 0) for (const entry of await this.store.loadMinutes(missing)) this.agg.restoreMinute(entry)
+    for (const e of toApply) this.agg.apply(e)
+    await this.store.commit(this.agg.takeChanges(now), changedSeqs)
+    for (const [durable, seq] of changedSeqs) this.seqs.set(durable, seq)
+    this.lastApplyAt = Date.now()
+    for (const { msg } of delivered) msg.ack()
+  }
+
+  async #refreshLag(): Promise<void> {
+    for (const [durable, consumer] of this.#consumers) {
+      try {
+        const info = await consumer.info(false)
+        this.pending.set(durable, info.num_pending + info.num_ack_pending)
+      } catch {
+        // NATS away: the last figure stands until it answers.
+      }
+    }
+  }
+}
+
+/** A message's NDJSON, inflated when the agent compressed it; null when it cannot be read. */
+function payloadText(msg: JsMsg): string | null {
+  try {
+    const data = msg.headers?.get(ENCODING_HEADER) === DEFLATE ? inflateRawSync(msg.data) : msg.data
+    return new TextDecoder().decode(data)
+  } catch {
+    return null
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * @module
+ * The agent's and collector's settings, from mesh.yaml (validated by
+ * mesh-config's loader, so both read the same file the same way).
+ */
+import { hostname } from 'node:os'
+import { loadMeshFile, telemetryPaths, type LoadedMesh } from '../../mesh-config/src/load.ts'
+import { meshModels } from '../../mesh-config/src/schema.ts'
+import type { AgentOptions } from '../agent/agent.ts'
+import type { CollectorOptions } from './collector.ts'
+import type { StreamLimits } from './streams.ts'
+
+const MB = 1024 * 1024
+
+/** Loads mesh.yaml or exits 1 with every issue, located, as the mesh CLI does. */
+export async function loadMeshOrExit(file: string): Promise<LoadedMesh> {
+  const loaded = await loadMeshFile(file)
+  if (!loaded.ok) {
+    process.stderr.write(`${loaded.issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.path}: ${i.message}`).join('\n')}\n`)
+    process.exit(1)
+  }
+  return loaded.mesh
+}
+
+export function streamLimitsOf(mesh: LoadedMesh): StreamLimits {
+  const s = mesh.config.telemetry.streams
+  return {
+    duplicateWindowS: s.duplicate_window_s,
+    maxBytes: { requests: Math.round(s.max_mb.requests * MB), payloads: Math.round(s.max_mb.payloads * MB), host: Math.round(s.max_mb.host * MB), review: Math.round(s.max_mb.review * MB) },
+  }
+}
+
+export function agentOptionsOf(mesh: LoadedMesh): AgentOptions {
+  const t = mesh.config.telemetry
+  return {
+    id: `${hostname()}-${mesh.config.gateway.service}`.replace(/[^A-Za-z0-9_-]/g, '_'),
+    address: t.agent.address,
+    port: t.agent.port,
+    natsUrl: t.nats_url,
+    models: meshModels(mesh.config),
+    spool: { dir: telemetryPaths(mesh).spoolDir, memoryBytes: Math.round(t.agent.spool.memory_mb * MB), diskBytes: Math.round(t.agent.spool.disk_mb * MB) },
+  }
+}
+
+export function collectorOptionsOf(mesh: LoadedMesh): CollectorOptions {
+  const t = mesh.config.telemetry
+  return {
+    address: t.collector.address,
+    port: t.collector.port,
+    natsUrl: t.nats_url,
+    storeDir: telemetryPaths(mesh).storeDir,
+    models: meshModels(mesh.config),
+    streams: streamLimitsOf(mesh),
+  }
+}

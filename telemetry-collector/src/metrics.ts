@@ -1,0 +1,110 @@
+/**
+ * @module
+ * /metrics: the collector's state as Prometheus series, registered in a
+ * prom-client Registry as collectors that read the aggregator when scraped.
+ * Counters carry the stored all-time totals, so they do not reset when the
+ * collector restarts; collectors that own disjoint models export disjoint
+ * series, which Prometheus sums.
+ */
+import { Registry } from 'prom-client'
+import type { Aggregator } from './aggregator.ts'
+import type { Ingest } from './ingest.ts'
+import { DURATION_BUCKETS_S } from './signals.ts'
+
+/** One sample: `metricName` for a histogram's _bucket, _sum and _count. */
+interface Sample {
+  labels: object
+  value: number
+  metricName?: string
+}
+type Values = Sample[]
+
+/**
+ * One metric whose values are computed at scrape time. prom-client's own
+ * metric types keep their values themselves; these read the aggregator,
+ * which restores its totals from the store.
+ */
+function stateMetric(registry: Registry, name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => Values): void {
+  const metric = { name, help, type, aggregator: 'sum', get: async () => ({ name, help, type, aggregator: 'sum', values: values() }), reset() {} }
+  registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0])
+}
+
+export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefined): Registry {
+  const r = new Registry()
+
+  stateMetric(r, 'mesh_requests_total', 'Requests through the mesh, as Envoy saw them, by route, model, version, variant and status class (none: no response was sent).', 'counter', () =>
+    [...agg.totals.values()].map((t) => ({ labels: { ...t.labels, code_class: t.code }, value: t.total.requests })),
+  )
+  stateMetric(r, 'mesh_request_duration_seconds', 'Request duration at the gateway, from the request\'s first byte to its log.', 'histogram', () =>
+    [...agg.totals.values()].flatMap((t) => {
+      const labels = { ...t.labels, code_class: t.code }
+      let cumulative = 0
+      const buckets: Values = DURATION_BUCKETS_S.map((le, i) => {
+        cumulative += t.total.buckets[i]!
+        return { metricName: 'mesh_request_duration_seconds_bucket', labels: { ...labels, le }, value: cumulative }
+      })
+      buckets.push({ metricName: 'mesh_request_duration_seconds_bucket', labels: { ...labels, le: '+Inf' }, value: t.total.requests })
+      buckets.push({ metricName: 'mesh_request_duration_seconds_sum', labels, value: t.total.durationSumS })
+      buckets.push({ metricName: 'mesh_request_duration_seconds_count', labels, value: t.total.requests })
+      return buckets
+    }),
+  )
+  stateMetric(r, 'mesh_fallbacks_total', 'Requests a fallback model answered (x-model-fallback: true), by route, model, version and variant.', 'counter', () => {
+    const by = new Map<string, { labels: Record<string, string>; value: number }>()
+    for (const t of agg.totals.values()) {
+      const key = `${t.labels.route}\x1f${t.labels.model}\x1f${t.labels.version}\x1f${t.labels.variant}`
+      const e = by.get(key) ?? { labels: { ...t.labels }, value: 0 }
+      e.value += t.total.fallbacks
+      by.set(key, e)
+    }
+    return [...by.values()]
+  })
+
+  stateMetric(r, 'mesh_host_batches_total', 'Batches the model hosts executed, by model, version and outcome.', 'counter', () =>
+    [...agg.hostTotals.values()].flatMap((t) => [
+      { labels: { ...t.labels, ok: 'true' }, value: t.bucket.batches - t.bucket.failedBatches },
+      { labels: { ...t.labels, ok: 'false' }, value: t.bucket.failedBatches },
+    ]),
+  )
+  stateMetric(r, 'mesh_host_batch_rows_total', 'Rows the model hosts executed in batches.', 'counter', () => [...agg.hostTotals.values()].map((t) => ({ labels: t.labels, value: t.bucket.rows })))
+  stateMetric(r, 'mesh_host_fallbacks_total', 'Requests a host answered with a fallback model, by reason.', 'counter', () =>
+    [...agg.hostTotals.values()].flatMap((t) => Object.entries(t.bucket.fallbacks).map(([reason, value]) => ({ labels: { ...t.labels, reason }, value }))),
+  )
+  stateMetric(r, 'mesh_host_refusals_total', 'Requests a host refused with no fallback to answer them, by reason.', 'counter', () =>
+    [...agg.hostTotals.values()].flatMap((t) => Object.entries(t.bucket.refusals).map(([reason, value]) => ({ labels: { ...t.labels, reason }, value }))),
+  )
+  stateMetric(r, 'mesh_host_batch_fill_ratio', 'Mean rows per batch over the batch size limit, over the last 5 minutes.', 'gauge', () => {
+    const since = Date.now() - 5 * 60_000
+    const by = new Map<string, { labels: Record<string, string>; sum: number; n: number }>()
+    for (const m of agg.hostMinutes.values()) {
+      if (m.minute < since - 60_000) continue
+      const key = `${m.labels.model}\x1f${m.labels.version}`
+      const e = by.get(key) ?? { labels: { ...m.labels }, sum: 0, n: 0 }
+      e.sum += m.bucket.fillSum
+      e.n += m.bucket.fillCount
+      by.set(key, e)
+    }
+    return [...by.values()].filter((e) => e.n > 0).map((e) => ({ labels: e.labels, value: e.sum / e.n }))
+  })
+  const saturation = (field: 'queue_depth' | 'busy_instances' | 'instances') => () =>
+    [...agg.saturation.values()].map((s) => ({ labels: { host: s.host, model: s.model, version: s.version }, value: s[field] }))
+  stateMetric(r, 'mesh_host_queue_depth', 'Requests waiting in a host\'s batcher, as last reported.', 'gauge', saturation('queue_depth'))
+  stateMetric(r, 'mesh_host_busy_instances', 'Model instances running a batch, as last reported.', 'gauge', saturation('busy_instances'))
+  stateMetric(r, 'mesh_host_instances', 'Model instances (sessions) of a host\'s model version.', 'gauge', saturation('instances'))
+
+  stateMetric(r, 'mesh_collector_events_applied_total', 'Telemetry events applied to the store, by kind.', 'counter', () =>
+    Object.entries(agg.pipeline.applied).map(([kind, value]) => ({ labels: { kind }, value })),
+  )
+  stateMetric(r, 'mesh_collector_events_refused_total', 'Telemetry events skipped as malformed, of an unknown kind or version, or invalid.', 'counter', () =>
+    Object.entries(agg.pipeline.refused).map(([reason, value]) => ({ labels: { reason }, value })),
+  )
+  stateMetric(r, 'mesh_collector_messages_redelivered_total', 'JetStream messages delivered more than once.', 'counter', () => [{ value: agg.pipeline.redelivered, labels: {} }])
+  stateMetric(r, 'mesh_collector_messages_skipped_total', 'Redelivered messages already applied before (not counted again).', 'counter', () => [{ value: agg.pipeline.skipped, labels: {} }])
+  stateMetric(r, 'mesh_collector_lag_messages', 'Messages in the stream this collector has not applied yet, per consumer.', 'gauge', () =>
+    [...(ingest()?.pending ?? new Map<string, number>())].map(([consumer, value]) => ({ labels: { consumer }, value })),
+  )
+  stateMetric(r, 'mesh_collector_newest_event_age_seconds', 'Age of the newest event applied (by its own timestamp); stale numbers show here first.', 'gauge', () =>
+    agg.pipeline.newestEventTs > 0 ? [{ value: Math.max(0, (Date.now() - agg.pipeline.newestEventTs) / 1000), labels: {} }] : [],
+  )
+  return r
+}

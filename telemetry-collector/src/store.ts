@@ -1,0 +1,248 @@
+/**
+ * @module
+ * The collector's embedded store (DuckDB): totals, minute rollups, host
+ * rollups and saturation, the pipeline's counters, raw events for one
+ * request's story, and, in the same transaction, the stream sequence each
+ * consumer has applied. A message is acknowledged to JetStream only after
+ * the transaction holding its effect committed, and one whose sequence is
+ * not past the stored one is not applied again: so a redelivery never
+ * counts twice and a SIGKILLed collector resumes with exact totals.
+ */
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { blobValue, DuckDBConnection, DuckDBInstance, type DuckDBAppender, type DuckDBValue } from '@duckdb/node-api'
+import { MEMORY_HORIZON_MS, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry } from './aggregator.ts'
+import { hostBucketFromJson, hostBucketToJson } from './host-signals.ts'
+import { bucketFromRow, bucketToRow, type CodeClass, type SeriesLabels } from './signals.ts'
+
+export interface Retention {
+  /** Minute rollups (default 30 days). */
+  rollupDays: number
+  /** Raw request, batch and fallback events, for one request's story (default 24 hours). */
+  rawHours: number
+  /** Sampled payloads (default 14 days). */
+  sampleDays: number
+}
+
+export const DEFAULT_RETENTION: Retention = { rollupDays: 30, rawHours: 24, sampleDays: 14 }
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS consumer_state (consumer VARCHAR PRIMARY KEY, stream_seq UBIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS pipeline_totals (id INTEGER PRIMARY KEY, state VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS signal_totals (
+  route VARCHAR, model VARCHAR, version VARCHAR, variant VARCHAR, code_class VARCHAR,
+  requests UBIGINT, fallbacks UBIGINT, duration_sum_s DOUBLE, buckets VARCHAR,
+  PRIMARY KEY (route, model, version, variant, code_class));
+CREATE TABLE IF NOT EXISTS signal_minutes (
+  minute_ms BIGINT, route VARCHAR, model VARCHAR, version VARCHAR, variant VARCHAR,
+  requests UBIGINT, codes VARCHAR, flags VARCHAR, fallbacks UBIGINT, duration_sum_ms DOUBLE, sketch BLOB,
+  PRIMARY KEY (minute_ms, route, model, version, variant));
+CREATE TABLE IF NOT EXISTS host_minutes (minute_ms BIGINT, model VARCHAR, version VARCHAR, bucket VARCHAR, PRIMARY KEY (minute_ms, model, version));
+CREATE TABLE IF NOT EXISTS host_totals (model VARCHAR, version VARCHAR, bucket VARCHAR, PRIMARY KEY (model, version));
+CREATE TABLE IF NOT EXISTS host_saturation (
+  host VARCHAR, model VARCHAR, version VARCHAR, ts BIGINT, queue_depth UBIGINT, busy_instances UBIGINT, instances UBIGINT,
+  PRIMARY KEY (host, model, version));
+CREATE TABLE IF NOT EXISTS request_events (
+  ts BIGINT, request_id VARCHAR, service VARCHAR, route VARCHAR, model VARCHAR, version VARCHAR, variant VARCHAR,
+  cluster VARCHAR, upstream VARCHAR, status INTEGER, flags UBIGINT, fallback BOOLEAN, duration_us UBIGINT, traceparent VARCHAR);
+CREATE TABLE IF NOT EXISTS host_batches (
+  ts BIGINT, batch_id VARCHAR, host VARCHAR, model VARCHAR, version VARCHAR, requests UINTEGER, rows UINTEGER, max_batch_rows UINTEGER,
+  queue_wait_ms DOUBLE, execution_ms DOUBLE, queue_depth UINTEGER, device VARCHAR, ok BOOLEAN);
+CREATE TABLE IF NOT EXISTS host_batch_requests (ts BIGINT, batch_id VARCHAR, request_id VARCHAR, traceparent VARCHAR);
+CREATE TABLE IF NOT EXISTS host_fallbacks (
+  ts BIGINT, host VARCHAR, model VARCHAR, version VARCHAR, request_id VARCHAR, traceparent VARCHAR, fallback_model VARCHAR, reason VARCHAR);
+CREATE TABLE IF NOT EXISTS samples (
+  ts BIGINT, request_id VARCHAR, traceparent VARCHAR, model VARCHAR, version VARCHAR, variant VARCHAR, reason VARCHAR,
+  confidence DOUBLE, status INTEGER, request VARCHAR, request_truncated BOOLEAN, response VARCHAR, response_truncated BOOLEAN);
+`
+
+type Row = Record<string, DuckDBValue>
+
+export class Store {
+  private constructor(
+    readonly instance: DuckDBInstance,
+    readonly db: DuckDBConnection,
+    readonly retention: Retention,
+  ) {}
+
+  static async open(dir: string, retention: Retention = DEFAULT_RETENTION): Promise<Store> {
+    mkdirSync(dir, { recursive: true })
+    const instance = await DuckDBInstance.create(join(dir, 'collector.duckdb'))
+    const db = await instance.connect()
+    await db.run(SCHEMA)
+    return new Store(instance, db, retention)
+  }
+
+  close(): void {
+    this.db.closeSync()
+    this.instance.closeSync()
+  }
+
+  /** Fills the aggregator from the store; returns each consumer's applied stream sequence. */
+  async load(agg: Aggregator, now = Date.now()): Promise<Map<string, number>> {
+    for (const r of await this.#rows('SELECT * FROM signal_totals')) {
+      const labels = labelsOf(r)
+      const code = r.code_class as CodeClass
+      agg.totals.set(`${r.route}\x1f${r.model}\x1f${r.version}\x1f${r.variant}\x1f${code}`, {
+        labels, code, total: { requests: Number(r.requests), fallbacks: Number(r.fallbacks), durationSumS: Number(r.duration_sum_s), buckets: JSON.parse(String(r.buckets)) },
+      })
+    }
+    for (const r of await this.#rows('SELECT * FROM signal_minutes WHERE minute_ms >= $1', [now - MEMORY_HORIZON_MS])) agg.restoreMinute(minuteEntry(r))
+    for (const r of await this.#rows('SELECT * FROM host_minutes WHERE minute_ms >= $1', [now - MEMORY_HORIZON_MS])) agg.restoreHostMinute(hostMinuteEntry(r))
+    for (const r of await this.#rows('SELECT * FROM host_totals')) {
+      agg.hostTotals.set(`${r.model}\x1f${r.version}`, { labels: { model: String(r.model), version: String(r.version) }, bucket: hostBucketFromJson(String(r.bucket)) })
+    }
+    for (const r of await this.#rows('SELECT * FROM host_saturation')) {
+      const s = { host: String(r.host), model: String(r.model), version: String(r.version), ts: Number(r.ts), queue_depth: Number(r.queue_depth), busy_instances: Number(r.busy_instances), instances: Number(r.instances) }
+      agg.saturation.set(`${s.host}\x1f${s.model}\x1f${s.version}`, s)
+    }
+    const pipeline = await this.#rows('SELECT state FROM pipeline_totals WHERE id = 1')
+    if (pipeline[0]) agg.pipeline = { ...agg.pipeline, ...JSON.parse(String(pipeline[0].state)) }
+    const seqs = new Map<string, number>()
+    for (const r of await this.#rows('SELECT * FROM consumer_state')) seqs.set(String(r.consumer), Number(r.stream_seq))
+    return seqs
+  }
+
+  /** Minute rollups older than memory holds, for late events. */
+  async loadMinutes(keys: { minute: number; labels: SeriesLabels }[]): Promise<MinuteEntry[]> {
+    const out: MinuteEntry[] = []
+    for (const k of keys) {
+      const rows = await this.#rows('SELECT * FROM signal_minutes WHERE minute_ms = $1 AND route = $2 AND model = $3 AND version = $4 AND variant = $5', [k.minute, k.labels.route, k.labels.model, k.labels.version, k.labels.variant])
+      if (rows[0]) out.push(minuteEntry(rows[0]))
+    }
+    return out
+  }
+
+  /** Writes what changed and the consumers' sequences in one transaction. */
+  async commit(changes: Changes, seqs: Map<string, number>): Promise<void> {
+    const db = this.db
+    await db.run('BEGIN TRANSACTION')
+    try {
+      for (const t of changes.totals) {
+        const l = t.labels
+        await db.run('INSERT OR REPLACE INTO signal_totals VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [l.route, l.model, l.version, l.variant, t.code, t.total.requests, t.total.fallbacks, t.total.durationSumS, JSON.stringify(t.total.buckets)])
+      }
+      for (const m of changes.minutes) {
+        const l = m.labels
+        const r = bucketToRow(m.bucket)
+        await db.run('INSERT OR REPLACE INTO signal_minutes VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)', [m.minute, l.route, l.model, l.version, l.variant, r.requests, r.codes, r.flags, r.fallbacks, r.duration_sum_ms, blobValue(r.sketch)])
+      }
+      for (const m of changes.hostMinutes) await db.run('INSERT OR REPLACE INTO host_minutes VALUES ($1, $2, $3, $4)', [m.minute, m.labels.model, m.labels.version, hostBucketToJson(m.bucket)])
+      for (const t of changes.hostTotals) await db.run('INSERT OR REPLACE INTO host_totals VALUES ($1, $2, $3)', [t.labels.model, t.labels.version, hostBucketToJson(t.bucket)])
+      for (const s of changes.saturation) await db.run('INSERT OR REPLACE INTO host_saturation VALUES ($1, $2, $3, $4, $5, $6, $7)', [s.host, s.model, s.version, s.ts, s.queue_depth, s.busy_instances, s.instances])
+      await db.run('INSERT OR REPLACE INTO pipeline_totals VALUES (1, $1)', [JSON.stringify(changes.pipeline)])
+      for (const [consumer, seq] of seqs) await db.run('INSERT OR REPLACE INTO consumer_state VALUES ($1, $2)', [consumer, seq])
+      await this.#appendRaw(changes.raw)
+      await db.run('COMMIT')
+    } catch (e) {
+      await db.run('ROLLBACK').catch(() => {})
+      throw e
+    }
+  }
+
+  /** Deletes what is past its retention. */
+  async prune(now = Date.now()): Promise<void> {
+    const r = this.retention
+    const rollups = now - r.rollupDays * 86_400_000
+    const raw = now - r.rawHours * 3_600_000
+    await this.db.run('DELETE FROM signal_minutes WHERE minute_ms < $1', [rollups])
+    await this.db.run('DELETE FROM host_minutes WHERE minute_ms < $1', [rollups])
+    for (const t of ['request_events', 'host_batches', 'host_batch_requests', 'host_fallbacks']) await this.db.run(`DELETE FROM ${t} WHERE ts < $1`, [raw])
+    await this.db.run('DELETE FROM samples WHERE ts < $1', [now - r.sampleDays * 86_400_000])
+  }
+
+  /** Minute rollups in [from, to), for the API and windows older than memory. */
+  async minutes(from: number, to: number): Promise<MinuteEntry[]> {
+    return (await this.#rows('SELECT * FROM signal_minutes WHERE minute_ms >= $1 AND minute_ms < $2 ORDER BY minute_ms', [from, to])).map(minuteEntry)
+  }
+
+  async hostMinutes(from: number, to: number): Promise<HostMinuteEntry[]> {
+    return (await this.#rows('SELECT * FROM host_minutes WHERE minute_ms >= $1 AND minute_ms < $2 ORDER BY minute_ms', [from, to])).map(hostMinuteEntry)
+  }
+
+  /** Everything the store knows of one request. */
+  async story(requestId: string) {
+    const request = await this.#rows('SELECT * FROM request_events WHERE request_id = $1 ORDER BY ts', [requestId])
+    const batches = await this.#rows(
+      `SELECT b.*, (SELECT count(*) FROM host_batch_requests o WHERE o.batch_id = b.batch_id AND o.ts = b.ts) - 1 AS batch_mates
+       FROM host_batch_requests r JOIN host_batches b ON b.batch_id = r.batch_id AND b.ts = r.ts WHERE r.request_id = $1 ORDER BY b.ts`,
+      [requestId],
+    )
+    const fallbacks = await this.#rows('SELECT * FROM host_fallbacks WHERE request_id = $1 ORDER BY ts', [requestId])
+    const samples = await this.#rows('SELECT * FROM samples WHERE request_id = $1 ORDER BY ts', [requestId])
+    return { request, batches, fallbacks, samples }
+  }
+
+  async #appendRaw(raw: Changes['raw']): Promise<void> {
+    if (raw.requests.length > 0) {
+      await this.#append('request_events', raw.requests, (a, e) => {
+        a.appendBigInt(BigInt(e.ts)); a.appendVarchar(e.request_id); a.appendVarchar(e.service); a.appendVarchar(e.route); a.appendVarchar(e.model)
+        a.appendVarchar(e.version); a.appendVarchar(e.variant); a.appendVarchar(e.cluster); a.appendVarchar(e.upstream); a.appendInteger(e.status)
+        a.appendUBigInt(BigInt(e.flags)); a.appendBoolean(e.fallback); a.appendUBigInt(BigInt(e.duration_us)); a.appendVarchar(e.traceparent)
+      })
+    }
+    if (raw.batches.length > 0) {
+      await this.#append('host_batches', raw.batches, (a, e) => {
+        a.appendBigInt(BigInt(e.ts)); a.appendVarchar(e.batch_id); a.appendVarchar(e.host); a.appendVarchar(e.model); a.appendVarchar(e.version)
+        a.appendUInteger(e.request_ids.length); a.appendUInteger(e.rows); a.appendUInteger(e.max_batch_rows); a.appendDouble(e.queue_wait_ms)
+        a.appendDouble(e.execution_ms); a.appendUInteger(e.queue_depth); a.appendVarchar(e.device); a.appendBoolean(e.ok)
+      })
+      const members = raw.batches.flatMap((b) => b.request_ids.map((id, i) => ({ ts: b.ts, batch: b.batch_id, id, tp: b.traceparents[i] ?? '' })))
+      await this.#append('host_batch_requests', members, (a, m) => {
+        a.appendBigInt(BigInt(m.ts)); a.appendVarchar(m.batch); a.appendVarchar(m.id); a.appendVarchar(m.tp)
+      })
+    }
+    if (raw.fallbacks.length > 0) {
+      await this.#append('host_fallbacks', raw.fallbacks, (a, e) => {
+        a.appendBigInt(BigInt(e.ts)); a.appendVarchar(e.host); a.appendVarchar(e.model); a.appendVarchar(e.version); a.appendVarchar(e.request_id)
+        a.appendVarchar(e.traceparent); appendNullable(a, e.fallback_model); a.appendVarchar(e.reason)
+      })
+    }
+    if (raw.samples.length > 0) {
+      await this.#append('samples', raw.samples, (a, e) => {
+        a.appendBigInt(BigInt(e.ts)); a.appendVarchar(e.request_id); a.appendVarchar(e.traceparent); a.appendVarchar(e.model); a.appendVarchar(e.version)
+        a.appendVarchar(e.variant); a.appendVarchar(e.reason)
+        if (e.confidence === null) a.appendNull()
+        else a.appendDouble(e.confidence)
+        a.appendInteger(e.status); a.appendVarchar(e.request); a.appendBoolean(e.request_truncated); a.appendVarchar(e.response); a.appendBoolean(e.response_truncated)
+      })
+    }
+  }
+
+  async #append<T>(table: string, items: T[], row: (a: DuckDBAppender, item: T) => void): Promise<void> {
+    const a = await this.db.createAppender(table)
+    try {
+      for (const item of items) {
+        row(a, item)
+        a.endRow()
+      }
+      a.flushSync()
+    } finally {
+      a.closeSync()
+    }
+  }
+
+  async #rows(sql: string, values?: DuckDBValue[]): Promise<Row[]> {
+    return (await this.db.runAndReadAll(sql, values)).getRowObjects()
+  }
+}
+
+function appendNullable(a: DuckDBAppender, v: string | null): void {
+  if (v === null) a.appendNull()
+  else a.appendVarchar(v)
+}
+
+const labelsOf = (r: Row): SeriesLabels => ({ route: String(r.route), model: String(r.model), version: String(r.version), variant: String(r.variant) })
+
+function minuteEntry(r: Row): MinuteEntry {
+  const sketch = r.sketch as { bytes: Uint8Array } | null
+  return {
+    minute: Number(r.minute_ms),
+    labels: labelsOf(r),
+    bucket: bucketFromRow({ requests: Number(r.requests), codes: String(r.codes), flags: String(r.flags), fallbacks: Number(r.fallbacks), duration_sum_ms: Number(r.duration_sum_ms), sketch: sketch?.bytes ?? new Uint8Array() }),
+  }
+}
+
+function hostMinuteEntry(r: Row): HostMinuteEntry {
+  return { minute: Number(r.minute_ms), labels: { model: String(r.model), version: String(r.version) }, bucket: hostBucketFromJson(String(r.bucket)) }
+}

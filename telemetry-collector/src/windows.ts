@@ -1,0 +1,86 @@
+/**
+ * @module
+ * Rolling windows and rollup ranges: buckets merged per series. Pure.
+ */
+import { HostBucket, type HostLabels } from './host-signals.ts'
+import { MINUTE_MS, TEN_S_MS, hostKey, minuteOf, seriesKey, type Aggregator, type HostMinuteEntry, type MinuteEntry } from './aggregator.ts'
+import { SignalBucket, summarise, type SeriesLabels, type SignalSummary } from './signals.ts'
+
+/** The windows the API serves, in seconds. */
+export const WINDOWS = { '10s': 10, '1m': 60, '5m': 300, '1h': 3600 } as const
+export type WindowName = keyof typeof WINDOWS
+
+export interface SeriesSummary extends SignalSummary {
+  labels: SeriesLabels
+}
+
+export interface HostSummary extends ReturnType<HostBucket['summary']> {
+  labels: HostLabels
+}
+
+/** Merges entries per series. */
+export function mergeBySeries(entries: Iterable<MinuteEntry>): Map<string, { labels: SeriesLabels; bucket: SignalBucket }> {
+  const out = new Map<string, { labels: SeriesLabels; bucket: SignalBucket }>()
+  for (const e of entries) {
+    const k = seriesKey(e.labels)
+    let m = out.get(k)
+    if (!m) out.set(k, (m = { labels: e.labels, bucket: new SignalBucket() }))
+    m.bucket.merge(e.bucket)
+  }
+  return out
+}
+
+export function mergeByHost(entries: Iterable<HostMinuteEntry>): Map<string, { labels: HostLabels; bucket: HostBucket }> {
+  const out = new Map<string, { labels: HostLabels; bucket: HostBucket }>()
+  for (const e of entries) {
+    const k = hostKey(e.labels)
+    let m = out.get(k)
+    if (!m) out.set(k, (m = { labels: e.labels, bucket: new HostBucket() }))
+    m.bucket.merge(e.bucket)
+  }
+  return out
+}
+
+/**
+ * One window ending now: 10 s and 1 min from the 10-second buckets, 5 min
+ * and 1 h from the minute rollups (the bucket holding the window's start
+ * counts whole).
+ */
+export function windowOf(agg: Aggregator, name: WindowName, now = Date.now()): { window: WindowName; seconds: number; series: SeriesSummary[]; hosts: HostSummary[] } {
+  const seconds = WINDOWS[name]
+  const start = now - seconds * 1000
+  const fine = seconds <= 60
+  const from = fine ? start - (start % TEN_S_MS) : minuteOf(start)
+  const source = fine ? agg.tens.values() : agg.minutes.values()
+  const series = [...mergeBySeries(filter(source, (e) => e.minute >= from && e.minute <= now)).values()].map((s) => ({ labels: s.labels, ...summarise(s.bucket, seconds) }))
+  const hosts = [...mergeByHost(filter(agg.hostMinutes.values(), (e) => e.minute >= minuteOf(start) && e.minute <= now)).values()].map((h) => ({ labels: h.labels, ...h.bucket.summary() }))
+  return { window: name, seconds, series: sortByLabels(series), hosts }
+}
+
+/** Rollups from `from` to `to` in steps of `stepMs` (a multiple of a minute), per series. */
+export function rollupSteps(entries: MinuteEntry[], from: number, to: number, stepMs: number) {
+  const steps = new Map<number, MinuteEntry[]>()
+  for (const e of entries) {
+    if (e.minute < from || e.minute >= to) continue
+    const step = from + Math.floor((e.minute - from) / stepMs) * stepMs
+    let list = steps.get(step)
+    if (!list) steps.set(step, (list = []))
+    list.push(e)
+  }
+  return [...steps.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([start, list]) => ({
+      start,
+      series: sortByLabels([...mergeBySeries(list).values()].map((s) => ({ labels: s.labels, ...summarise(s.bucket, stepMs / 1000) }))),
+    }))
+}
+
+export const STEP_MS = { '1m': MINUTE_MS, '5m': 5 * MINUTE_MS, '1h': 60 * MINUTE_MS, '1d': 1440 * MINUTE_MS } as const
+
+function* filter<T>(items: Iterable<T>, keep: (t: T) => boolean): Iterable<T> {
+  for (const t of items) if (keep(t)) yield t
+}
+
+function sortByLabels<T extends { labels: object }>(items: T[]): T[] {
+  return items.sort((a, b) => JSON.stringify(a.labels).localeCompare(JSON.stringify(b.labels)))
+}

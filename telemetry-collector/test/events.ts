@@ -1,0 +1,58 @@
+/**
+ * @module
+ * Test events as the producers write them (golden-signals, the payload
+ * sampler, the model host), and helpers to post them and to read
+ * Prometheus text.
+ */
+import { randomUUID } from 'node:crypto'
+import type { GoldenSignalEvent, HostBatchEvent } from '../../contracts/events.ts'
+
+export function requestEvent(o: Partial<GoldenSignalEvent> = {}): GoldenSignalEvent {
+  return {
+    v: 1, kind: 'request', ts: Date.now(), service: 'gateway', request_id: randomUUID(), traceparent: '', route: 'credit-risk', model: 'credit-risk',
+    version: '1', variant: 'stable', cluster: 'credit-risk-stable', upstream: '127.0.0.1:8001', status: 200, flags: 0, fallback: false, duration_us: 1500, ...o,
+  }
+}
+
+export function batchEvent(o: Partial<HostBatchEvent> = {}): HostBatchEvent {
+  const ids = o.request_ids ?? [randomUUID()]
+  return {
+    v: 2, kind: 'host_batch', ts: Date.now(), host: 'stable', model: 'credit-risk', version: '1', batch_id: `credit-risk/1/${randomUUID()}`,
+    request_ids: ids, traceparents: ids.map(() => ''), rows: ids.length, max_batch_rows: 64, queue_wait_ms: 0.5, execution_ms: 0.2, queue_depth: 0, device: 'cpu', ok: true, ...o,
+  }
+}
+
+export const ndjson = (events: unknown[]) => events.map((e) => (typeof e === 'string' ? e : JSON.stringify(e))).join('\n') + '\n'
+
+export async function post(agentUrl: string, body: string, source = 'envoy:gateway'): Promise<Response> {
+  return fetch(`${agentUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'x-mesh-source': source }, body })
+}
+
+/** Sum of a metric's samples whose labels include `match`. */
+export function metricSum(text: string, name: string, match: Record<string, string> = {}): number {
+  let sum = 0
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (!m || m[1] !== name) continue
+    const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]))
+    if (Object.entries(match).every(([k, v]) => labels[k] === v)) sum += Number(m[3])
+  }
+  return sum
+}
+
+export async function metrics(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`)).text()
+}
+
+/** Polls until `check` is true (or throws the last failure after `timeoutMs`). */
+export async function eventually<T>(read: () => Promise<T>, check: (t: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: T
+  for (;;) {
+    last = await read()
+    if (check(last)) return last
+    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms; last: ${typeof last === 'string' ? last.slice(0, 2000) : JSON.stringify(last)}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
