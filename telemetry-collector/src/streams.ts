@@ -17,7 +17,8 @@ export interface StreamLimits {
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   duplicateWindowS: 120,
-  maxBytes: { requests: 4096 << 20, payloads: 2048 << 20, host: 2048 << 20, review: 512 << 20 },
+  // Not `<<`: it works in 32 bits, and 4096 << 20 is 0 (unlimited to JetStream), 2048 << 20 negative.
+  maxBytes: { requests: 4096 * 2 ** 20, payloads: 2048 * 2 ** 20, host: 2048 * 2 ** 20, review: 512 * 2 ** 20 },
 }
 
 const DAY_NS = nanos(86_400_000)

@@ -1,0 +1,248 @@
+/**
+ * @module
+ * The one event decoder: every kind's current version, unknown fields, the
+ * previous host-event version upgraded, and each refusal with its reason —
+ * never a throw.
+ */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  decodeEvent,
+  decodeLine,
+  ENVOY_RESPONSE_FLAGS,
+  GOLDEN_SIGNAL_EVENT_VERSION,
+  HOST_EVENT_VERSION,
+  PAYLOAD_SAMPLE_EVENT_VERSION,
+  responseFlagNames,
+  type Decoded,
+  type TelemetryEvent,
+} from './events.ts'
+
+const request = {
+  v: 1, kind: 'request', ts: 1_700_000_000_000, service: 'gateway', request_id: 'r-1', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  route: 'credit-risk', model: 'credit-risk', version: '1', variant: 'stable', cluster: 'credit-risk-stable', upstream: '127.0.0.1:8001',
+  status: 200, flags: 0, fallback: false, duration_us: 1500,
+} as const
+const sample = {
+  v: 1, kind: 'sample', ts: 1_700_000_000_001, request_id: 'r-2', traceparent: '', model: 'credit-risk', version: '2', variant: 'canary',
+  reason: 'rate+low_confidence', confidence: 0.31, status: 200, request: '{"inputs":[]}', request_truncated: false, response: '{"outputs":[]}', response_truncated: true,
+} as const
+const hostBatch = {
+  v: 2, kind: 'host_batch', ts: 1_700_000_000_002, host: 'stable', model: 'credit-risk', version: '1', batch_id: 'credit-risk/1/7',
+  request_ids: ['a', 'b'], traceparents: ['', '00-x-y-01'], rows: 5, max_batch_rows: 64, queue_wait_ms: 0.5, execution_ms: 1.25, queue_depth: 3, device: 'cpu', ok: true,
+} as const
+const hostFallback = {
+  v: 2, kind: 'host_fallback', ts: 1_700_000_000_003, host: 'stable', model: 'credit-risk', version: '1', request_id: 'r-3', traceparent: '',
+  fallback_model: 'credit-risk-fallback', reason: 'queue_full',
+} as const
+const hostSaturation = {
+  v: 2, kind: 'host_saturation', ts: 1_700_000_000_004, host: '127.0.0.1:8001', model: 'credit-risk', version: '1', queue_depth: 12, busy_instances: 2, instances: 2,
+} as const
+
+const CURRENT = { request, sample, host_batch: hostBatch, host_fallback: hostFallback, host_saturation: hostSaturation }
+
+function ok(d: Decoded): TelemetryEvent {
+  if (!d.ok) throw new Error(`refused: ${d.reason} ${d.detail}`)
+  return d.event
+}
+
+function refused(d: Decoded): { reason: string; detail: string } {
+  if (d.ok) throw new Error(`accepted: ${JSON.stringify(d.event)}`)
+  return { reason: d.reason, detail: d.detail }
+}
+
+describe('decodeEvent: current versions', () => {
+  it('the version constants are what the fixtures carry', () => {
+    expect([GOLDEN_SIGNAL_EVENT_VERSION, PAYLOAD_SAMPLE_EVENT_VERSION, HOST_EVENT_VERSION]).toEqual([1, 1, 2])
+  })
+
+  for (const [kind, event] of Object.entries(CURRENT)) {
+    it(`decodes ${kind} to the same event, from a value and from a line`, () => {
+      expect(ok(decodeEvent(structuredClone(event)))).toEqual(event)
+      expect(ok(decodeLine(JSON.stringify(event)))).toEqual(event)
+    })
+
+    it(`accepts ${kind} with unknown extra fields, and the event is still usable`, () => {
+      const newer = { ...event, added_in_v9: { nested: [1, 2] }, zz: 'x' }
+      const e = ok(decodeLine(JSON.stringify(newer)))
+      expect(e.kind).toBe(kind)
+      expect(e.model).toBe('credit-risk')
+      // Every known field is there with its value; the unknown ones are dropped, not passed on.
+      expect(e).toEqual(event)
+      expect(e).not.toHaveProperty('added_in_v9')
+    })
+  }
+
+  it('accepts a null confidence and a null fallback model', () => {
+    expect(ok(decodeEvent({ ...sample, confidence: null }))).toMatchObject({ kind: 'sample', confidence: null })
+    expect(ok(decodeEvent({ ...hostFallback, fallback_model: null }))).toMatchObject({ kind: 'host_fallback', fallback_model: null })
+  })
+})
+
+describe('decodeEvent: host events v1 (camelCase, no v)', () => {
+  it('upgrades a v1 batch to host_batch v2, mapping each field', () => {
+    const v1 = { kind: 'batch', model: 'credit-risk', version: '3', batchId: 'credit-risk/3/9', requestIds: ['a', 'b', 'c'], rows: 7, queueWaitMs: 0.75, executionMs: 2.5, queueDepth: 4, device: 'cuda:0', ok: false }
+    expect(ok(decodeLine(JSON.stringify(v1), 1234))).toEqual({
+      v: 2, kind: 'host_batch', ts: 1234, host: '', model: 'credit-risk', version: '3', batch_id: 'credit-risk/3/9',
+      request_ids: ['a', 'b', 'c'], traceparents: ['', '', ''], rows: 7, max_batch_rows: 0,
+      queue_wait_ms: 0.75, execution_ms: 2.5, queue_depth: 4, device: 'cuda:0', ok: false,
+    })
+  })
+
+  it('upgrades a v1 fallback to host_fallback v2, mapping each field', () => {
+    const v1 = { kind: 'fallback', model: 'credit-risk', version: '1', fallbackModel: 'credit-risk-fallback', requestId: 'r-9', reason: 'deadline' }
+    expect(ok(decodeEvent(v1, 99))).toEqual({
+      v: 2, kind: 'host_fallback', ts: 99, host: '', model: 'credit-risk', version: '1', request_id: 'r-9', traceparent: '', fallback_model: 'credit-risk-fallback', reason: 'deadline',
+    })
+    expect(ok(decodeEvent({ ...v1, fallbackModel: null }, 99))).toMatchObject({ kind: 'host_fallback', fallback_model: null })
+  })
+
+  it('a v1 event without a receive time takes now as its timestamp', () => {
+    const before = Date.now()
+    const e = ok(decodeEvent({ kind: 'fallback', model: 'm', version: '1', fallbackModel: null, requestId: 'r', reason: 'queue_full' }))
+    expect(e.ts).toBeGreaterThanOrEqual(before)
+    expect(e.ts).toBeLessThanOrEqual(Date.now())
+  })
+
+  it('refuses a v1 event with a bad field, naming the camelCase field', () => {
+    const r = refused(decodeEvent({ kind: 'batch', model: 'm', version: '1', batchId: 'b', requestIds: 'a', rows: 1, queueWaitMs: 0, executionMs: 0, queueDepth: 0, device: 'cpu', ok: true }))
+    expect(r.reason).toBe('invalid')
+    expect(r.detail).toMatch(/^requestIds: /)
+    const f = refused(decodeEvent({ kind: 'fallback', model: 'm', version: '1', fallbackModel: null, reason: 'x' }))
+    expect(f).toMatchObject({ reason: 'invalid' })
+    expect(f.detail).toMatch(/^requestId: /)
+  })
+
+  it('a host event in the v1 shape but carrying a v is not upgraded', () => {
+    expect(refused(decodeEvent({ kind: 'batch', v: 1, model: 'm' })).reason).toBe('unknown_kind')
+  })
+})
+
+describe('decodeEvent: refusals', () => {
+  it('refuses an unknown kind', () => {
+    expect(refused(decodeLine(JSON.stringify({ ...request, kind: 'metric' })))).toEqual({ reason: 'unknown_kind', detail: 'kind: "metric"' })
+    expect(refused(decodeEvent({ v: 1 }))).toEqual({ reason: 'unknown_kind', detail: 'kind: undefined' })
+    expect(refused(decodeEvent({ v: 1, kind: 7 })).reason).toBe('unknown_kind')
+  })
+
+  it('refuses kinds that are names on Object.prototype as unknown, without throwing', () => {
+    for (const kind of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      const line = `{"v":1,"kind":${JSON.stringify(kind)},"model":"m"}`
+      expect(() => decodeLine(line)).not.toThrow()
+      expect(refused(decodeLine(line)).reason).toBe('unknown_kind')
+      expect(refused(decodeEvent({ kind })).reason).toBe('unknown_kind')
+    }
+  })
+
+  it('refuses an unknown version, saying which it knows', () => {
+    const r = refused(decodeEvent({ ...request, v: 2 }))
+    expect(r.reason).toBe('unknown_version')
+    expect(r.detail).toBe('request v: 2 (this reader knows 1)')
+    expect(refused(decodeEvent({ ...hostBatch, v: 1 })).reason).toBe('unknown_version')
+    expect(refused(decodeEvent({ ...hostSaturation, v: 3 })).detail).toContain('host_saturation v: 3')
+    const { v: _, ...noVersion } = sample
+    expect(refused(decodeEvent(noVersion))).toMatchObject({ reason: 'unknown_version', detail: 'sample v: undefined (this reader knows 1)' })
+    expect(refused(decodeEvent({ ...request, v: '1' })).reason).toBe('unknown_version')
+  })
+
+  it('refuses a wrong field type, naming the field', () => {
+    const status = refused(decodeLine(JSON.stringify({ ...request, status: 'x' })))
+    expect(status.reason).toBe('invalid')
+    expect(status.detail).toMatch(/^status: /)
+    expect(refused(decodeEvent({ ...hostBatch, traceparents: ['', 5] })).detail).toMatch(/^traceparents\.1: /)
+    expect(refused(decodeEvent({ ...request, duration_us: -1 })).detail).toMatch(/^duration_us: /)
+    expect(refused(decodeEvent({ ...request, ts: 1.5 })).detail).toMatch(/^ts: /)
+    expect(refused(decodeEvent({ ...request, status: 1000 })).detail).toMatch(/^status: /)
+    expect(refused(decodeEvent({ ...sample, reason: 'because' })).detail).toMatch(/^reason: /)
+    expect(refused(decodeEvent({ ...hostSaturation, instances: null })).detail).toMatch(/^instances: /)
+  })
+
+  it('refuses a missing field, naming it', () => {
+    for (const [kind, event] of Object.entries(CURRENT)) {
+      for (const field of Object.keys(event).filter((k) => k !== 'kind' && k !== 'v')) {
+        const partial: Record<string, unknown> = { ...event }
+        delete partial[field]
+        const r = refused(decodeEvent(partial))
+        expect(r.reason, `${kind} without ${field}`).toBe('invalid')
+        expect(r.detail, `${kind} without ${field}`).toMatch(new RegExp(`^${field}: `))
+      }
+    }
+  })
+
+  it('refuses non-JSON as malformed', () => {
+    for (const line of ['', '{"v":1,"kind":"request",', 'not json', '{v:1}', "{'kind':'request'}"]) {
+      expect(refused(decodeLine(line))).toEqual({ reason: 'malformed', detail: 'not JSON' })
+    }
+  })
+
+  it('refuses a JSON value that is not an object as malformed', () => {
+    for (const line of ['null', '1', '"request"', 'true', '[]', `[${JSON.stringify(request)}]`]) {
+      expect(refused(decodeLine(line))).toEqual({ reason: 'malformed', detail: 'not a JSON object' })
+    }
+    expect(refused(decodeEvent(undefined)).reason).toBe('malformed')
+  })
+
+  it('never throws on arbitrary strings', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (line) => {
+        const d = decodeLine(line)
+        expect(typeof d.ok).toBe('boolean')
+        if (!d.ok) expect(['malformed', 'unknown_kind', 'unknown_version', 'invalid']).toContain(d.reason)
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('never throws on arbitrary JSON, nor on known kinds with arbitrary fields', () => {
+    const kinds = fc.constantFrom('request', 'sample', 'host_batch', 'host_fallback', 'host_saturation', 'batch', 'fallback', 'constructor', '__proto__', 'toString', '')
+    const mangled = fc.record({ kind: kinds, v: fc.oneof(fc.constantFrom(1, 2, undefined), fc.jsonValue()) }).chain((head) =>
+      fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 8 }).map((rest) => JSON.stringify({ ...rest, ...head })),
+    )
+    fc.assert(
+      fc.property(fc.oneof(fc.json({ maxDepth: 3 }), mangled), (line) => {
+        const d = decodeLine(line)
+        expect(typeof d.ok).toBe('boolean')
+        if (!d.ok) expect(d.detail.length).toBeGreaterThan(0)
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('accepts every valid event whatever extra fields it carries (property)', () => {
+    const extra = fc.dictionary(fc.string({ maxLength: 10 }).filter((k) => !(k in request) && k !== '__proto__'), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 })
+    fc.assert(
+      fc.property(fc.constantFrom(...Object.values(CURRENT)), extra, (event, more) => {
+        expect(ok(decodeLine(JSON.stringify({ ...more, ...event })))).toMatchObject(event)
+      }),
+    )
+  })
+})
+
+describe('responseFlagNames', () => {
+  it('names the flags set in a bitmask, in bit order', () => {
+    expect(responseFlagNames(0)).toEqual([])
+    expect(responseFlagNames(1)).toEqual(['LH'])
+    expect(responseFlagNames(2)).toEqual(['UH'])
+    expect(responseFlagNames(1 << 11)).toEqual(['RL'])
+    expect(responseFlagNames(1 << 14)).toEqual(['DC'])
+    expect(responseFlagNames((1 << 11) | 2 | (1 << 5))).toEqual(['UH', 'UF', 'RL'])
+    expect(responseFlagNames(1 << 29)).toEqual(['UDO'])
+  })
+
+  it('ignores bits past the table', () => {
+    expect(ENVOY_RESPONSE_FLAGS).toHaveLength(30)
+    expect(responseFlagNames(1 << 30)).toEqual([])
+    expect(responseFlagNames((1 << 30) | 4)).toEqual(['UT'])
+  })
+
+  it('names exactly the set bits (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: (1 << 30) - 1 }), (flags) => {
+        const names = responseFlagNames(flags)
+        const bits = names.map((n) => ENVOY_RESPONSE_FLAGS.indexOf(n))
+        expect(bits.reduce((a, b) => a | (1 << b), 0)).toBe(flags)
+        expect([...bits].sort((a, b) => a - b)).toEqual(bits)
+      }),
+    )
+  })
+})

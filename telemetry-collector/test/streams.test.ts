@@ -1,0 +1,159 @@
+/**
+ * @module
+ * The pipeline's JetStream streams against a real nats-server: created with
+ * the contract's settings, left alone when current, updated in place when
+ * they can be, refused with what to do when they cannot; the agent's check
+ * for missing ones; and JetStream's dedupe by message id, which replays rely on.
+ */
+import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream'
+import { connect, nanos, type NatsConnection } from '@nats-io/transport-node'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { startNats, type RunningNats } from '../../test/support/nats.ts'
+import { STREAMS, subjectOf } from '../../contracts/subjects.ts'
+import { DEFAULT_STREAM_LIMITS, ensureStreams, missingStreams, streamConfig, type StreamLimits } from '../src/streams.ts'
+
+const MiB = 1024 * 1024
+const DAY_NS = 86_400 * 1e9
+const NAMES = Object.values(STREAMS).map((s) => s.name)
+
+const limits = (o: Partial<StreamLimits> = {}): StreamLimits => ({
+  duplicateWindowS: 60,
+  maxBytes: { requests: 64 * MiB, payloads: 32 * MiB, host: 16 * MiB, review: 8 * MiB },
+  ...o,
+})
+
+describe('streamConfig', () => {
+  it('derives each stream from the contract and the limits', () => {
+    const c = streamConfig(STREAMS.review, limits())
+    expect(c).toMatchObject({ name: 'MESH_REVIEW', subjects: ['mesh.review.*'], retention: 'workqueue', storage: 'file', discard: 'old', max_age: 30 * DAY_NS, max_bytes: 8 * MiB, duplicate_window: 60e9, num_replicas: 1 })
+    expect(streamConfig(STREAMS.payloads, limits())).toMatchObject({ retention: 'limits', max_age: 14 * DAY_NS, max_bytes: 32 * MiB })
+  })
+
+  it('the default limits are the sizes they say, positive and exact', () => {
+    expect(DEFAULT_STREAM_LIMITS.maxBytes).toEqual({ requests: 4096 * MiB, payloads: 2048 * MiB, host: 2048 * MiB, review: 512 * MiB })
+    for (const spec of Object.values(STREAMS)) expect(streamConfig(spec, DEFAULT_STREAM_LIMITS).max_bytes).toBeGreaterThan(0)
+  })
+})
+
+describe('ensureStreams against nats-server', () => {
+  let nats: RunningNats
+  let nc: NatsConnection
+  let jsm: JetStreamManager
+
+  beforeAll(async () => {
+    nats = await startNats()
+    nc = await connect({ servers: nats.url })
+    jsm = await jetstreamManager(nc)
+  })
+  afterAll(async () => {
+    await nc?.close()
+    await nats?.stop()
+  })
+  beforeEach(async () => {
+    for await (const name of jsm.streams.names()) await jsm.streams.delete(name)
+  })
+  afterEach(async () => {
+    for await (const name of jsm.streams.names()) await jsm.streams.delete(name)
+  })
+
+  it('creates the four streams with the contract’s settings', async () => {
+    const l = limits()
+    const out = await ensureStreams(jsm, l)
+    expect(out).toEqual(NAMES.map((name) => ({ name, action: 'created', changed: [] })))
+    for (const spec of Object.values(STREAMS)) {
+      const { config } = await jsm.streams.info(spec.name)
+      expect(config.subjects).toEqual([`${spec.prefix}.*`])
+      expect(config.retention).toBe(spec.retention)
+      expect(config.storage).toBe('file')
+      expect(config.discard).toBe('old')
+      expect(config.max_age).toBe(spec.maxAgeDays * DAY_NS)
+      expect(config.max_bytes).toBe(l.maxBytes[spec.key])
+      expect(config.duplicate_window).toBe(nanos(60_000))
+      expect(config.num_replicas).toBe(1)
+    }
+    expect((await jsm.streams.info('MESH_REVIEW')).config.retention).toBe('workqueue')
+  })
+
+  it('reports a second call as unchanged', async () => {
+    await ensureStreams(jsm, limits())
+    expect(await ensureStreams(jsm, limits())).toEqual(NAMES.map((name) => ({ name, action: 'unchanged', changed: [] })))
+  })
+
+  it('creates the default limits as they are, and then leaves them alone', async () => {
+    await ensureStreams(jsm, DEFAULT_STREAM_LIMITS)
+    for (const spec of Object.values(STREAMS)) expect((await jsm.streams.info(spec.name)).config.max_bytes).toBe(DEFAULT_STREAM_LIMITS.maxBytes[spec.key])
+    expect((await ensureStreams(jsm, DEFAULT_STREAM_LIMITS)).map((o) => o.action)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged'])
+  })
+
+  it('updates max_bytes and the duplicate window in place, keeping the messages', async () => {
+    await ensureStreams(jsm, limits())
+    const js = jetstream(nc)
+    await js.publish(subjectOf('requests', 'credit-risk'), new TextEncoder().encode('{}'), { msgID: 'keep-me' })
+    const l = limits({ duplicateWindowS: 30, maxBytes: { ...limits().maxBytes, requests: 128 * MiB } })
+    const out = await ensureStreams(jsm, l)
+    expect(out).toEqual([
+      { name: 'MESH_REQUESTS', action: 'updated', changed: ['max_bytes', 'duplicate_window'] },
+      { name: 'MESH_PAYLOADS', action: 'updated', changed: ['duplicate_window'] },
+      { name: 'MESH_HOST', action: 'updated', changed: ['duplicate_window'] },
+      { name: 'MESH_REVIEW', action: 'updated', changed: ['duplicate_window'] },
+    ])
+    const requests = await jsm.streams.info('MESH_REQUESTS')
+    expect(requests.config.max_bytes).toBe(128 * MiB)
+    expect(requests.config.duplicate_window).toBe(30e9)
+    expect(requests.state.messages).toBe(1)
+    expect((await jsm.streams.info('MESH_HOST')).config).toMatchObject({ max_bytes: 16 * MiB, duplicate_window: 30e9 })
+    expect((await ensureStreams(jsm, l)).every((o) => o.action === 'unchanged')).toBe(true)
+  })
+
+  it('refuses a stream with a retention JetStream cannot change, naming the stream, the field and what to do', async () => {
+    await jsm.streams.add({ ...streamConfig(STREAMS.review, limits()), retention: RetentionPolicy.Limits })
+    const err = await ensureStreams(jsm, limits()).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(Error)
+    const message = (err as Error).message
+    expect(message).toContain('MESH_REVIEW')
+    expect(message).toContain('retention=limits')
+    expect(message).toContain('retention=workqueue')
+    expect(message).toContain('nats stream rm MESH_REVIEW')
+    // Left as it was.
+    expect((await jsm.streams.info('MESH_REVIEW')).config.retention).toBe('limits')
+  })
+
+  it('refuses a stream with another storage the same way', async () => {
+    await jsm.streams.add({ ...streamConfig(STREAMS.host, limits()), storage: StorageType.Memory })
+    await expect(ensureStreams(jsm, limits())).rejects.toThrow(/stream MESH_HOST exists with storage=memory, but the mesh wants storage=file.*nats stream rm MESH_HOST/)
+  })
+
+  it('missingStreams lists exactly the missing ones', async () => {
+    expect(await missingStreams(jsm)).toEqual(NAMES)
+    await ensureStreams(jsm, limits())
+    expect(await missingStreams(jsm)).toEqual([])
+    await jsm.streams.delete('MESH_PAYLOADS')
+    await jsm.streams.delete('MESH_REVIEW')
+    expect(await missingStreams(jsm)).toEqual(['MESH_PAYLOADS', 'MESH_REVIEW'])
+    const out = await ensureStreams(jsm, limits())
+    expect(out.map((o) => [o.name, o.action])).toEqual([
+      ['MESH_REQUESTS', 'unchanged'],
+      ['MESH_PAYLOADS', 'created'],
+      ['MESH_HOST', 'unchanged'],
+      ['MESH_REVIEW', 'created'],
+    ])
+  })
+
+  it('stores a message published twice with the same id within the window once', async () => {
+    await ensureStreams(jsm, limits())
+    const js = jetstream(nc)
+    const subject = subjectOf('host', 'credit-risk')
+    const data = new TextEncoder().encode('{"kind":"host_saturation"}')
+    const first = await js.publish(subject, data, { msgID: 'agent.boot.1' })
+    const again = await js.publish(subject, data, { msgID: 'agent.boot.1' })
+    const other = await js.publish(subject, data, { msgID: 'agent.boot.2' })
+    expect(first.duplicate).toBe(false)
+    expect(again.duplicate).toBe(true)
+    expect(again.seq).toBe(first.seq)
+    expect(other.duplicate).toBe(false)
+    expect((await jsm.streams.info('MESH_HOST')).state.messages).toBe(2)
+  })
+})
