@@ -33,7 +33,9 @@ embedded store (DuckDB) and serves /metrics, /api/v1/... and /healthz.
 ${COMMON}
   --store <dir>     the store folder instead of mesh.yaml's
   --models <list>   consume only these models' events (_other: models mesh.yaml
-                    does not name); collectors sharing the work own disjoint lists`,
+                    does not name); collectors sharing the work own disjoint lists
+  --name <name>     prefix of its durable consumers (default: collector); a
+                    collector with another name reads everything again`,
 }
 
 export async function main(which: 'agent' | 'collector', argv: string[]): Promise<void> {
@@ -49,6 +51,7 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
         id: { type: 'string' },
         store: { type: 'string' },
         models: { type: 'string' },
+        name: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -74,7 +77,7 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
     } else {
       const o = collectorOptionsOf(mesh)
       const owns = args.models?.split(',').map((m) => m.trim()).filter(Boolean)
-      running = await startCollector({ ...o, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, storeDir: args.store ?? o.storeDir, owns })
+      running = await startCollector({ ...o, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, storeDir: args.store ?? o.storeDir, owns, name: args.name })
     }
   } catch (e) {
     process.stderr.write(`telemetry-${which}: ${(e as Error).message}\n`)

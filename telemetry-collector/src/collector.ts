@@ -27,6 +27,8 @@ export interface CollectorOptions {
   models: string[]
   /** The models whose events this collector consumes (default: all of `models` and `_other`). */
   owns?: string[]
+  /** Prefix of its durable consumers (default `collector`): collectors sharing the work share it and own disjoint models. */
+  name?: string
   streams: StreamLimits
   retention?: Retention
   log?: (level: 'info' | 'warn' | 'error', msg: string) => void
@@ -98,12 +100,15 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
         const jsm = await jetstreamManager(nc, { timeout: 5000 })
         for (const o of await ensureStreams(jsm, opts.streams)) if (o.action !== 'unchanged') log('info', `stream ${o.name} ${o.action}${o.changed.length ? `: ${o.changed.join(', ')}` : ''}`)
         const owned = (opts.owns ?? [...opts.models, OTHER_MODEL_TOKEN]).map((m) => (m === OTHER_MODEL_TOKEN ? m : subjectToken(m)))
-        const i = new Ingest(jetstream(nc), jsm, store, agg, seqs, consumerSpecs([...new Set(owned)]), {
+        const i = new Ingest(jetstream(nc), jsm, store, agg, seqs, consumerSpecs(opts.name ?? 'collector', [...new Set(owned)]), {
           log,
           onFatal: (e) => (opts.onFatal ?? defaultFatal(log))(e),
         })
         await i.start()
         ingest = i
+        void (async () => {
+          for await (const s of nc!.status()) if (s.type === 'reconnect') i.reposition()
+        })()
         log('info', `consuming ${owned.join(', ')} from ${opts.natsUrl}`)
         return
       } catch (e) {

@@ -3,7 +3,7 @@
  * From JetStream to the store. One durable pull consumer per stream and
  * model token this collector owns (collectors share the work by owning
  * disjoint models; the sequence each consumer applied is stored with the
- * state). Messages gather in an inbox; the applier takes them all, applies
+ * state, and each start positions the consumer just past it). Messages gather in an inbox; the applier takes them all, applies
  * them in delivery order, commits once, then acknowledges them. A message
  * whose sequence is not past the consumer's stored one was applied before
  * a crash: it is acknowledged and skipped. A bad line is counted and
@@ -31,9 +31,14 @@ export interface ConsumerSpec {
   token: string
 }
 
-export function consumerSpecs(tokens: string[]): ConsumerSpec[] {
+/**
+ * The consumers of a collector named `name` owning `tokens`. Collectors with
+ * different names each read everything (a replica); collectors sharing the
+ * work have one name and disjoint tokens, so each message is applied once.
+ */
+export function consumerSpecs(name: string, tokens: string[]): ConsumerSpec[] {
   return CONSUMED_STREAMS.flatMap((key) =>
-    tokens.map((token) => ({ durable: `collector-${key}-${token}`, stream: STREAMS[key].name, filter: subjectOf(key, token), key, token })),
+    tokens.map((token) => ({ durable: `${name}-${key}-${token}`, stream: STREAMS[key].name, filter: subjectOf(key, token), key, token })),
   )
 }
 
@@ -61,7 +66,7 @@ export class Ingest {
   #applying: Promise<void> = Promise.resolve()
   #timer: NodeJS.Timeout | null = null
   #lagTimer: NodeJS.Timeout | null = null
-  #stops: (() => void)[] = []
+  readonly #pulling = new Map<string, { close(): Promise<void | Error> }>()
   lastApplyAt = 0
 
   constructor(
@@ -76,38 +81,64 @@ export class Ingest {
   ) {}
 
   async start(): Promise<void> {
-    for (const spec of this.specs) {
-      await this.jsm.consumers.add(spec.stream, {
-        durable_name: spec.durable,
-        filter_subject: spec.filter,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        ack_wait: nanos(30_000),
-        max_ack_pending: 2000,
-      })
-      const consumer = await this.js.consumers.get(spec.stream, spec.durable)
-      this.#consumers.set(spec.durable, consumer)
-      void this.#pull(spec, consumer)
-    }
+    // Positioned before any pulling starts, so a bad setting fails the start, not a loop.
+    for (const spec of this.specs) this.#consumers.set(spec.durable, await this.#resume(spec))
+    for (const spec of this.specs) void this.#pull(spec)
     const interval = this.opts.applyIntervalMs ?? 25
     this.#timer = setInterval(() => this.#kick(), interval)
     this.#lagTimer = setInterval(() => void this.#refreshLag(), 2000)
     void this.#refreshLag()
   }
 
+  /**
+   * The durable consumer, positioned just past the sequence the store says
+   * was applied. JetStream's own ack state cannot be trusted after a crash:
+   * messages the dead process held unacknowledged would come back only after
+   * ack_wait, behind newer ones, and be mistaken for applied. The store is
+   * the truth, so the consumer is created anew from it at every start.
+   */
+  async #resume(spec: ConsumerSpec): Promise<Consumer> {
+    const applied = this.seqs.get(spec.durable) ?? 0
+    await this.jsm.consumers.delete(spec.stream, spec.durable).catch(() => false)
+    await this.jsm.consumers.add(spec.stream, {
+      durable_name: spec.durable,
+      filter_subject: spec.filter,
+      ack_policy: AckPolicy.Explicit,
+      ...(applied > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: applied + 1 } : { deliver_policy: DeliverPolicy.All }),
+      ack_wait: nanos(30_000),
+      max_ack_pending: 2000,
+    })
+    return this.js.consumers.get(spec.stream, spec.durable)
+  }
+
   async close(): Promise<void> {
     this.#closed = true
     if (this.#timer) clearInterval(this.#timer)
     if (this.#lagTimer) clearInterval(this.#lagTimer)
-    for (const stop of this.#stops) stop()
+    for (const messages of this.#pulling.values()) await messages.close()
     await this.#applying
   }
 
-  async #pull(spec: ConsumerSpec, consumer: Consumer): Promise<void> {
+  /**
+   * NATS came back: messages in flight when the connection dropped may be
+   * lost, and JetStream would send them again only after ack_wait, behind
+   * newer ones. Every consumer is positioned again from the store.
+   */
+  reposition(): void {
+    for (const messages of this.#pulling.values()) void messages.close()
+  }
+
+  async #pull(spec: ConsumerSpec): Promise<void> {
+    let consumer = this.#consumers.get(spec.durable)
     while (!this.#closed) {
       try {
+        if (!consumer) {
+          // What is in the inbox is applied first, so the stored position is current.
+          await this.#applying
+          this.#consumers.set(spec.durable, (consumer = await this.#resume(spec)))
+        }
         const messages = await consumer.consume({ max_messages: 500 })
-        this.#stops.push(() => void messages.close())
+        this.#pulling.set(spec.durable, messages)
         for await (const msg of messages) {
           this.#inbox.push({ spec, msg })
           if (this.#inbox.length >= (this.opts.applyBatchMessages ?? 200)) this.#kick()
@@ -117,6 +148,8 @@ export class Ingest {
         this.opts.log('warn', `consumer ${spec.durable}: ${(e as Error).message}; pulling again`)
         await new Promise((r) => setTimeout(r, 500))
       }
+      this.#pulling.delete(spec.durable)
+      consumer = undefined
     }
   }
 

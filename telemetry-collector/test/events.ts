@@ -45,14 +45,22 @@ export async function metrics(url: string): Promise<string> {
   return (await fetch(`${url}/metrics`)).text()
 }
 
-/** Polls until `check` is true (or throws the last failure after `timeoutMs`). */
+/**
+ * Polls until `check` is true; a read that throws (a process restarting)
+ * counts as not yet. Throws with the last reading after `timeoutMs`.
+ */
 export async function eventually<T>(read: () => Promise<T>, check: (t: T) => boolean, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
-  let last: T
+  let last: unknown
   for (;;) {
-    last = await read()
-    if (check(last)) return last
-    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms; last: ${typeof last === 'string' ? last.slice(0, 2000) : JSON.stringify(last)}`)
+    try {
+      const value = await read()
+      if (check(value)) return value
+      last = value
+    } catch (e) {
+      last = e
+    }
+    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms; last: ${typeof last === 'string' ? last.slice(0, 2000) : last instanceof Error ? last.message : JSON.stringify(last)}`)
     await new Promise((r) => setTimeout(r, 100))
   }
 }

@@ -1,7 +1,11 @@
+import { jetstream } from '@nats-io/jetstream'
+import { connect, headers } from '@nats-io/transport-node'
+import { spawnSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER } from '../../contracts/subjects.ts'
 import { startNats, type RunningNats } from '../../test/support/nats.ts'
 import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
@@ -82,5 +86,114 @@ describe('agent → JetStream → collector', () => {
     expect(stable.requests).toBeGreaterThanOrEqual(30)
     expect(stable.latency_ms.p50).toBeCloseTo(1.5, 1)
     expect((await fetch(`${collector.url}/api/v1/windows?window=2m`)).status).toBe(400)
+  })
+})
+
+describe('faults and sharing, in process', () => {
+  let nats: RunningNats
+  let dir: string
+  const closers: (() => Promise<void>)[] = []
+  /** Its total once it has caught up with what the stream already holds (earlier tests' events). */
+  const caughtUp = async (c: RunningCollector) => {
+    const lagZero = async () => {
+      const lag = Object.values((await (await fetch(`${c.url}/api/v1/pipeline`)).json()).lag_messages as Record<string, number>)
+      return lag.length > 0 && lag.every((n) => n === 0)
+    }
+    await eventually(lagZero, (ok) => ok)
+    return metricSum(await metrics(c.url), 'mesh_requests_total')
+  }
+  /** A collector with its own store; `consumers` names its durables (collectors sharing the work share it). */
+  const collectorOn = async (owns: string[] | undefined, name: string, consumers = name) => {
+    const c = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, name), models: MODELS, owns, name: consumers, streams: DEFAULT_STREAM_LIMITS, log: () => {} })
+    closers.push(() => c.close())
+    await c.ready
+    return c
+  }
+
+  beforeAll(async () => {
+    nats = await startNats()
+    dir = await mkdtemp(join(tmpdir(), 'pipeline-faults-'))
+  })
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close()
+    await nats?.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('two collectors owning disjoint models give exact merged totals', async () => {
+    const a = await collectorOn(['credit-risk'], 'a', 'shared')
+    const b = await collectorOn(['credit-risk-fallback', '_other'], 'b', 'shared')
+    const agent = await startAgent({ id: 'share', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-share'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    closers.push(() => agent.close())
+    const events = [
+      ...Array.from({ length: 50 }, () => requestEvent()),
+      ...Array.from({ length: 20 }, () => requestEvent({ model: 'credit-risk-fallback', route: 'fallback-direct' })),
+      ...Array.from({ length: 5 }, () => requestEvent({ model: 'typo-model', route: '' })),
+    ]
+    for (let i = 0; i < events.length; i += 10) await post(agent.url, ndjson(events.slice(i, i + 10)))
+    const total = async () => metricSum(await metrics(a.url), 'mesh_requests_total') + metricSum(await metrics(b.url), 'mesh_requests_total')
+    await eventually(total, (n) => n === events.length)
+    const [ta, tb] = [await metrics(a.url), await metrics(b.url)]
+    expect(metricSum(ta, 'mesh_requests_total', { model: 'credit-risk' })).toBe(50)
+    expect(metricSum(ta, 'mesh_requests_total')).toBe(50)
+    expect(metricSum(tb, 'mesh_requests_total', { model: 'credit-risk-fallback' })).toBe(20)
+    expect(metricSum(tb, 'mesh_requests_total', { model: 'other' })).toBe(5)
+  })
+
+  it('past the spool bound the oldest are dropped and counted: applied plus dropped equals sent', async () => {
+    const c = await collectorOn(['credit-risk'], 'bound')
+    const before = await caughtUp(c)
+    const agent = await startAgent({ id: 'bound', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-bound'), memoryBytes: 8000, diskBytes: 20_000, segmentBytes: 4000 }, log: () => {} })
+    closers.push(() => agent.close())
+    nats.pause()
+    let sent = 0
+    try {
+      for (let i = 0; i < 150; i++) {
+        const res = await post(agent.url, ndjson(Array.from({ length: 20 }, () => requestEvent())))
+        expect(res.status).toBe(202)
+        sent += 20
+      }
+    } finally {
+      nats.resume()
+    }
+    const dropped = async () => metricSum(await metrics(agent.url), 'mesh_agent_events_dropped_total', { reason: 'spool_full' })
+    await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total') - before + (await dropped()), (n) => n === sent, 30_000)
+    expect(await dropped()).toBeGreaterThan(0)
+    expect(metricSum(await metrics(agent.url), 'mesh_agent_spool_bytes', { tier: 'disk' })).toBeLessThanOrEqual(20_000)
+  })
+
+  it('a message that cannot be read, or has a bad line, is counted and skipped; the consumer goes on', async () => {
+    const c = await collectorOn(['credit-risk'], 'poison')
+    const before = await caughtUp(c)
+    const nc = await connect({ servers: nats.url })
+    try {
+      const js = jetstream(nc)
+      const h = headers()
+      h.set(ENCODING_HEADER, DEFLATE)
+      h.set(EVENT_COUNT_HEADER, '3')
+      await js.publish('mesh.requests.credit-risk', new TextEncoder().encode('not deflate at all'), { headers: h })
+      await js.publish('mesh.requests.credit-risk', new TextEncoder().encode(ndjson([requestEvent(), '\u0000garbage', requestEvent({ kind: 'telepathy' } as never)])))
+      await js.publish('mesh.requests.credit-risk', new TextEncoder().encode(ndjson([requestEvent()])))
+    } finally {
+      await nc.close()
+    }
+    const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === before + 2)
+    expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'malformed' })).toBe(4)
+    expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'unknown_kind' })).toBe(1)
+  })
+
+  it('/metrics of the collector and the agent pass promtool check metrics', async () => {
+    const c = await collectorOn(['credit-risk'], 'promtool')
+    const agent = await startAgent({ id: 'promtool', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-promtool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    closers.push(() => agent.close())
+    await post(agent.url, ndjson([requestEvent(), requestEvent({ status: 503, flags: 2 }), batchEvent()]))
+    await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') >= 2)
+    for (const url of [c.url, agent.url]) {
+      const text = await metrics(url)
+      const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+      if (r.error) throw new Error(`promtool is not installed (bash scripts/setup.sh --for-tests installs Debian's prometheus): ${r.error.message}`)
+      expect(`${r.stdout}${r.stderr}`, url).toBe('')
+      expect(r.status).toBe(0)
+    }
   })
 })
