@@ -140,7 +140,7 @@ export async function httpOk(url: string): Promise<boolean> {
 }
 
 /** nats-server greets every client with an INFO line. */
-function natsReady(host: string, port: number): Promise<boolean> {
+export function natsReady(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port })
     const done = (ok: boolean) => {

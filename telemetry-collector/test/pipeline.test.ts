@@ -87,6 +87,29 @@ describe('agent → JetStream → collector', () => {
     expect(stable.latency_ms.p50).toBeCloseTo(1.5, 1)
     expect((await fetch(`${collector.url}/api/v1/windows?window=2m`)).status).toBe(400)
   })
+
+  it('answers a range from the stored minute rollups, and names a bad parameter', async () => {
+    const text = await metrics(collector.url)
+    const now = Date.now()
+    const r = await (await fetch(`${collector.url}/api/v1/rollups?from=${now - 3_600_000}&to=${now + 60_000}&step=1h`)).json()
+    const stored = r.steps.flatMap((s: { series: { requests: number }[] }) => s.series).reduce((a: number, s: { requests: number }) => a + s.requests, 0)
+    expect(stored).toBe(metricSum(text, 'mesh_requests_total'))
+    const bad = await fetch(`${collector.url}/api/v1/rollups?from=yesterday`)
+    expect(bad.status).toBe(400)
+    expect((await bad.json()).error).toMatch(/^from: /)
+  })
+
+  it('a collector restarted on its store reports the same totals (counters do not reset)', async () => {
+    const before = await metrics(collector.url)
+    await collector.close()
+    collector = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {} })
+    await collector.ready
+    const after = await metrics(collector.url)
+    for (const name of ['mesh_requests_total', 'mesh_request_duration_seconds_count', 'mesh_host_batch_rows_total', 'mesh_collector_events_applied_total']) {
+      expect(metricSum(after, name), name).toBe(metricSum(before, name))
+    }
+    expect(metricSum(after, 'mesh_requests_total')).toBeGreaterThan(0)
+  })
 })
 
 describe('faults and sharing, in process', () => {

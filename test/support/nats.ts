@@ -7,9 +7,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { natsReady } from '../../mesh-config/src/local-mesh.ts'
 import { freePorts } from './ports.ts'
 
 export interface RunningNats {
@@ -36,7 +36,7 @@ export async function startNats(): Promise<RunningNats> {
     let output = ''
     child.stderr!.on('data', (d) => (output += d))
     const deadline = Date.now() + 15_000
-    while (!(await greets(port!))) {
+    while (!(await natsReady('127.0.0.1', port!))) {
       if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}: ${output}`)
       if (Date.now() > deadline) throw new Error(`nats-server did not answer on port ${port} within 15 s: ${output}`)
       await new Promise((r) => setTimeout(r, 50))
@@ -62,18 +62,4 @@ export async function startNats(): Promise<RunningNats> {
       await rm(storeDir, { recursive: true, force: true })
     },
   }
-}
-
-/** nats-server greets every client with an INFO line. */
-function greets(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(1000, () => done(false))
-    socket.once('data', (d) => done(d.toString().startsWith('INFO ')))
-    socket.once('error', () => done(false))
-  })
 }
