@@ -96,3 +96,5 @@ export function tokenOfSubject(subject: string): string | undefined {
 export const AGENT_EVENTS_PATH = '/v1/events'
 /** HTTP header naming who posted a batch to the agent (`envoy:<service>`, `host:<name>`). */
 export const AGENT_SOURCE_HEADER = 'x-mesh-source'
+/** HTTP header with the number of events in a posted batch (the Wasm exporter writes it too: it cannot import this). */
+export const AGENT_EVENT_COUNT_HEADER = 'x-event-count'

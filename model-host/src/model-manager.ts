@@ -259,24 +259,27 @@ export class ModelManager {
   async #fallback(target: LoadedVersion, input: InferInput, reason: RejectReason, cause?: unknown): Promise<InferOutcome> {
     const counters = this.counters.get(target.model)
     const fb = this.fallbackFor(target, input.rows)
-    this.#deps.emitter.emit({
-      v: HOST_EVENT_VERSION,
-      kind: 'host_fallback',
-      ts: Date.now(),
-      host: this.#deps.hostName(),
-      model: target.model,
-      version: target.version,
-      request_id: input.requestId,
-      traceparent: input.traceparent,
-      fallback_model: fb?.model ?? null,
-      reason,
-    })
+    // Reported once the outcome is known: a fallback that fails too makes it a refusal.
+    const report = (fallbackModel: string | null) =>
+      this.#deps.emitter.emit({
+        v: HOST_EVENT_VERSION,
+        kind: 'host_fallback',
+        ts: Date.now(),
+        host: this.#deps.hostName(),
+        model: target.model,
+        version: target.version,
+        request_id: input.requestId,
+        traceparent: input.traceparent,
+        fallback_model: fallbackModel,
+        reason,
+      })
     if (fb) {
       try {
         // The fallback gets a budget of its own: it is there to answer when the primary cannot.
         const budget = { ...input, deadline: performance.now() + fb.config.dynamic_batching.default_timeout_ms }
         const outputs = await fb.batcher.submit(payloadOf(input), submitOptions(fb, budget))
         if (counters) counters.fallback[reason] = (counters.fallback[reason] ?? 0) + 1
+        report(fb.model)
         return { served: fb, outputs, fallbackReason: reason }
       } catch (e) {
         if (e instanceof BatchRejection && e.reason === 'cancelled') throw new InferenceError('client closed the request', 499)
@@ -284,6 +287,7 @@ export class ModelManager {
       }
     }
     if (counters) counters.refused[reason] = (counters.refused[reason] ?? 0) + 1
+    report(null)
     throw refusal(target, reason, cause)
   }
 

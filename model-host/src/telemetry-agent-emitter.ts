@@ -16,7 +16,7 @@
  */
 import { Agent, request, type ClientRequest } from 'node:http'
 import type { HostEvent } from '../../contracts/events.ts'
-import { AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, WIRE_CONTENT_TYPE } from '../../contracts/subjects.ts'
+import { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, WIRE_CONTENT_TYPE } from '../../contracts/subjects.ts'
 import type { Logger } from './logger.ts'
 import type { HostEmitter } from './telemetry.ts'
 
@@ -189,7 +189,7 @@ export class AgentEmitter implements HostEmitter {
     const headers = {
       'content-type': WIRE_CONTENT_TYPE,
       [AGENT_SOURCE_HEADER]: `host:${this.#hostName()}`,
-      'x-event-count': String(batch.length),
+      [AGENT_EVENT_COUNT_HEADER]: String(batch.length),
     }
     this.#inFlight = postBatch(this.#url, this.#agent, headers, encodeBatch(batch), timeoutMs).then((outcome) => {
       if (outcome === 'sent') this.#sent += batch.length

@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { deflateRawSync } from 'node:zlib'
 import { Counter, Gauge, Registry } from 'prom-client'
-import { AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER } from '../../contracts/subjects.ts'
+import { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER } from '../../contracts/subjects.ts'
 import { Publisher } from './publisher.ts'
 import { chunkGroup, ModelTokens, routeBatch } from './route-events.ts'
 import { Spool, type SpooledMessage } from './spool.ts'
@@ -116,7 +116,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     if (req.method === 'POST' && path === AGENT_EVENTS_PATH) {
       const body = await readBody(req, maxBody)
       if (body === null) {
-        m.dropped.inc({ reason: 'body_too_large' }, Number(req.headers['x-event-count']) || 1)
+        m.dropped.inc({ reason: 'body_too_large' }, Number(req.headers[AGENT_EVENT_COUNT_HEADER]) || 1)
         return reply(res, 413, { error: `body: larger than ${maxBody} bytes` })
       }
       const accepted = accept(body, String(req.headers[AGENT_SOURCE_HEADER] ?? 'envoy'))
