@@ -315,7 +315,7 @@ async function up(ctx: Ctx, mesh: LoadedMesh, demo: boolean): Promise<number> {
       'One inference through the mesh:',
       `  curl -s ${local.gatewayUrl}/v2/models/${route.model}/infer -H 'content-type: application/json' -H 'x-user-id: alice' -d @${example} -D - `,
       '',
-      `Envoy admin:  ${local.adminUrl}  (golden signals: ${local.adminUrl}/stats/prometheus)`,
+      `Envoy admin:  ${local.adminUrl}  (the filters' own metrics: ${local.adminUrl}/stats/prometheus)`,
       `Collector:    ${local.collectorUrl}  (metrics: /metrics, API: /api/v1/...)`,
       `Operate:      npx mesh status | npx mesh canary set ${route.name} 25% | npx mesh canary rollback ${route.name}`,
       'Ctrl-C stops everything.',
