@@ -246,3 +246,19 @@ describe('responseFlagNames', () => {
     )
   })
 })
+
+describe('decodeEvent, bounds a store can hold', () => {
+  const batch = { v: 2, kind: 'host_batch', ts: Date.now(), host: 'h', model: 'm', version: '1', batch_id: 'b', request_ids: ['r'], traceparents: [''], rows: 1, max_batch_rows: 8, queue_wait_ms: 0, execution_ms: 0, queue_depth: 0, device: 'cpu', ok: true }
+  it('refuses counts past 32 bits, naming the field', () => {
+    const d = decodeEvent({ ...batch, rows: 2 ** 32 })
+    expect(d).toMatchObject({ ok: false, reason: 'invalid' })
+    expect(!d.ok && d.detail).toMatch(/^rows: /)
+  })
+  it('refuses an event stamped far ahead of the reader (a wrong unit or clock), naming ts', () => {
+    const now = Date.now()
+    const d = decodeEvent({ ...batch, ts: now * 1000 }, now)
+    expect(d).toMatchObject({ ok: false, reason: 'invalid' })
+    expect(!d.ok && d.detail).toMatch(/^ts: /)
+    expect(decodeEvent({ ...batch, ts: now + 60_000 }, now).ok).toBe(true)
+  })
+})

@@ -21,14 +21,21 @@ export const HOST_EVENT_VERSION = 2
 
 const str = z.string()
 const count = z.number().int().nonnegative()
+/** Counts a host reports per batch or per instance: 32-bit, as they are stored. */
+const u32 = z.number().int().min(0).max(0xffff_ffff)
+/** Milliseconds since the epoch. */
+const timestamp = z.number().int().nonnegative()
 const ms = z.number().nonnegative()
+
+/** An event stamped further ahead of its reader's clock than this is refused (a wrong unit or clock): it would live in the future forever. */
+export const MAX_CLOCK_SKEW_MS = 10 * 60_000
 
 /** One request as Envoy saw it, emitted by the golden-signals filter at log time. */
 const goldenSignalEvent = z.object({
   v: z.literal(GOLDEN_SIGNAL_EVENT_VERSION),
   kind: z.literal('request'),
   /** Milliseconds since the epoch, when the request was logged. */
-  ts: count,
+  ts: timestamp,
   /** The reporting Envoy's role, from the filter configuration. */
   service: str,
   request_id: str,
@@ -56,7 +63,7 @@ export type GoldenSignalEvent = z.output<typeof goldenSignalEvent>
 const payloadSampleEvent = z.object({
   v: z.literal(PAYLOAD_SAMPLE_EVENT_VERSION),
   kind: z.literal('sample'),
-  ts: count,
+  ts: timestamp,
   request_id: str,
   traceparent: str,
   model: str,
@@ -78,7 +85,7 @@ export type PayloadSampleEvent = z.output<typeof payloadSampleEvent>
 
 const hostCommon = {
   v: z.literal(HOST_EVENT_VERSION),
-  ts: count,
+  ts: timestamp,
   /** The reporting host process (`<mesh host name>` or `<address>:<port>`). */
   host: str,
   model: str,
@@ -93,12 +100,12 @@ const hostBatchEvent = z.object({
   request_ids: z.array(str),
   /** Each request's W3C traceparent ("" when it had none), in the order of request_ids. */
   traceparents: z.array(str),
-  rows: count,
+  rows: u32,
   /** The most rows a batch of this version may hold (batch fill ratio = rows / max_batch_rows). */
-  max_batch_rows: count,
+  max_batch_rows: u32,
   queue_wait_ms: ms,
   execution_ms: ms,
-  queue_depth: count,
+  queue_depth: u32,
   device: str,
   ok: z.boolean(),
 })
@@ -121,9 +128,9 @@ export type HostFallbackEvent = z.output<typeof hostFallbackEvent>
 const hostSaturationEvent = z.object({
   ...hostCommon,
   kind: z.literal('host_saturation'),
-  queue_depth: count,
-  busy_instances: count,
-  instances: count,
+  queue_depth: u32,
+  busy_instances: u32,
+  instances: u32,
 })
 export type HostSaturationEvent = z.output<typeof hostSaturationEvent>
 
@@ -142,10 +149,10 @@ const hostBatchEventV1 = z.object({
   version: str,
   batchId: str,
   requestIds: z.array(str),
-  rows: count,
+  rows: u32,
   queueWaitMs: ms,
   executionMs: ms,
-  queueDepth: count,
+  queueDepth: u32,
   device: str,
   ok: z.boolean(),
 })
@@ -205,7 +212,9 @@ export function decodeEvent(value: unknown, receivedAt = Date.now()): Decoded {
   if (!current) return { ok: false, reason: 'unknown_kind', detail: `kind: ${JSON.stringify(kind)}` }
   if (v !== current.version) return { ok: false, reason: 'unknown_version', detail: `${kind} v: ${JSON.stringify(v)} (this reader knows ${current.version})` }
   const r = current.schema.safeParse(value)
-  return r.success ? { ok: true, event: r.data as TelemetryEvent } : refusal(r.error)
+  if (!r.success) return refusal(r.error)
+  if (r.data.ts > receivedAt + MAX_CLOCK_SKEW_MS) return { ok: false, reason: 'invalid', detail: `ts: ${r.data.ts} is more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes ahead of this reader's clock` }
+  return { ok: true, event: r.data as TelemetryEvent }
 }
 
 function refusal(e: z.ZodError): Decoded {

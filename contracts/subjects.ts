@@ -98,3 +98,9 @@ export const AGENT_EVENTS_PATH = '/v1/events'
 export const AGENT_SOURCE_HEADER = 'x-mesh-source'
 /** HTTP header with the number of events in a posted batch (the Wasm exporter writes it too: it cannot import this). */
 export const AGENT_EVENT_COUNT_HEADER = 'x-event-count'
+
+/** The event count a header claims (Mesh-Events, x-event-count), when it is a sane one; else 1. */
+export function eventCount(header: string | string[] | undefined): number {
+  const n = Number(header)
+  return Number.isSafeInteger(n) && n > 0 && n <= 1_000_000 ? n : 1
+}

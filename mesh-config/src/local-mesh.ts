@@ -64,7 +64,7 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
     })
     // The collector first, so its streams exist when the agent publishes; the
     // agent before the hosts and Envoy, which post to it (it serves while NATS is down too).
-    // Stopping goes newest first: the agent hands over what it holds before the collector stops.
+    // Stopping goes newest first: the agent checkpoints its spool (kept on disk) before the collector stops.
     await supervisor.start(telemetryChild('telemetry-collector', COLLECTOR_BIN, mesh, collectorUrl, logLevel))
     await supervisor.start(telemetryChild('telemetry-agent', AGENT_BIN, mesh, agentUrl, logLevel))
     await Promise.all(

@@ -10,9 +10,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { deflateRawSync } from 'node:zlib'
 import { Counter, Gauge, Registry } from 'prom-client'
-import { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER } from '../../contracts/subjects.ts'
+import { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, eventCount } from '../../contracts/subjects.ts'
 import { Publisher } from './publisher.ts'
-import { chunkGroup, ModelTokens, routeBatch } from './route-events.ts'
+import { chunkGroup, ModelTokens, routeBatch, type UnroutableReason } from './route-events.ts'
 import { Spool, type SpooledMessage } from './spool.ts'
 
 export interface AgentOptions {
@@ -39,7 +39,10 @@ export interface RunningAgent {
 }
 
 /** Dropped-event reasons, as the `reason` label of mesh_agent_events_dropped_total. */
-export type DropReason = 'spool_full' | 'malformed' | 'unknown_kind' | 'body_too_large'
+export type DropReason = 'spool_full' | 'body_too_large' | 'too_large' | UnroutableReason
+
+/** NATS' default max_payload: a message past it can never be published, so it is never spooled. */
+const MAX_PAYLOAD_BYTES = 1 << 20
 
 export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = opts.log ?? ((level, msg) => process.stderr.write(`${JSON.stringify({ level, msg, component: 'telemetry-agent' })}\n`))
@@ -62,6 +65,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     },
     failed() {
       m.publishFailures.inc()
+    },
+    refused(msg, error) {
+      m.dropped.inc({ reason: 'too_large' }, msg.events)
+      log('warn', `dropped a message NATS refuses (${error}): ${msg.events} events`)
     },
   })
   new Gauge({ name: 'mesh_agent_spool_bytes', help: 'Bytes of messages waiting for JetStream, by tier (memory holds what it can; every message is also on disk).', labelNames: ['tier'], registers: [registry], collect() {
@@ -94,6 +101,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       for (const chunk of chunkGroup(group, maxChars)) {
         // Compressed once, here: the spool and JetStream both keep the smaller form.
         const data = deflateRawSync(chunk.data, { level: 1 })
+        if (data.length > MAX_PAYLOAD_BYTES) {
+          m.dropped.inc({ reason: 'too_large' }, chunk.events)
+          continue
+        }
         const msg: SpooledMessage = { id: `${opts.id}.${boot}.${++seq}`, subject: group.subject, events: chunk.events, receivedAt, data, spooled: waiting }
         spool.append(msg)
         if (waiting) m.spooled.inc(chunk.events)
@@ -116,7 +127,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     if (req.method === 'POST' && path === AGENT_EVENTS_PATH) {
       const body = await readBody(req, maxBody)
       if (body === null) {
-        m.dropped.inc({ reason: 'body_too_large' }, Number(req.headers[AGENT_EVENT_COUNT_HEADER]) || 1)
+        m.dropped.inc({ reason: 'body_too_large' }, eventCount(req.headers[AGENT_EVENT_COUNT_HEADER]))
         return reply(res, 413, { error: `body: larger than ${maxBody} bytes` })
       }
       const accepted = accept(body, String(req.headers[AGENT_SOURCE_HEADER] ?? 'envoy'))
@@ -144,8 +155,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     port,
     registry,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-      server.closeAllConnections()
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      // Idle keep-alive connections (Envoy's, the hosts') would hold close() open for a minute.
+      server.closeIdleConnections()
+      await closed
       clearInterval(checkpoints)
       await publisher.close()
       spool.close()

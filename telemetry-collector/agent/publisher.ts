@@ -25,6 +25,8 @@ export interface PublisherOptions {
 export interface PublisherEvents {
   published(m: SpooledMessage, duplicate: boolean): void
   failed(m: SpooledMessage, error: string): void
+  /** NATS can never take it (larger than its max_payload): it left the spool unpublished. */
+  refused(m: SpooledMessage, error: string): void
 }
 
 const BACKOFF_MIN_MS = 50
@@ -137,8 +139,14 @@ export class Publisher {
         backoff = BACKOFF_MIN_MS
         this.#lastWarning = ''
       } catch (e) {
-        this.spool.release(m)
         const error = (e as Error).message
+        if (/maximum payload|max_payload/i.test(error)) {
+          // NATS will never take it: waiting would hold up everything behind it.
+          this.spool.ack(m)
+          this.on.refused(m, error)
+          continue
+        }
+        this.spool.release(m)
         this.on.failed(m, error)
         this.#warnOnce(`publishing to ${m.subject} failed (${error}); retrying`)
         await sleep(backoff)

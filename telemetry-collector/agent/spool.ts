@@ -13,7 +13,7 @@
  * Record: u32 header length, header JSON, u32 data length, data.
  * The checkpoint file says which segment and record come next.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 
 export interface SpooledMessage {
@@ -96,7 +96,12 @@ export class Spool {
     const record = encodeRecord(m)
     let tail = this.#segments.at(-1)
     if (!tail || this.#tailFd < 0 || tail.bytes >= this.#opts.segmentBytes) tail = this.#newTail(m.receivedAt)
-    writeSync(this.#tailFd, record)
+    const written = writeSync(this.#tailFd, record)
+    if (written !== record.length) {
+      // A short write (disk full): cut the partial record off so what follows stays readable, and refuse this one.
+      ftruncateSync(this.#tailFd, tail.bytes)
+      throw new Error(`spool: wrote ${written} of ${record.length} bytes to ${tail.file}`)
+    }
     tail.bytes += record.length
     tail.count++
     tail.pendingEvents += m.events
@@ -128,11 +133,16 @@ export class Spool {
     const head = this.#segments[0]
     if (!head || head.acked >= head.count) return undefined
     if (!head.cached) {
-      head.cached = readSegment(head.file)
-      // A torn last record (killed mid-write) is not a message.
-      head.count = Math.min(head.count, head.cached.length)
+      // Unreadable now (out of descriptors, say): try again on the next call rather than lose the segment.
+      const read = readSegment(head.file)
+      if (read === null) return undefined
+      head.cached = read
+      if (read.length < head.count) this.#lose(head, read)
       for (const m of head.cached.slice(head.acked)) this.#memoryBytes += m.data.length
-      if (head.acked >= head.count) return undefined
+      if (head.acked >= head.count) {
+        this.#removeHead()
+        return undefined
+      }
     }
     this.#inFlight = head.cached[head.acked]!
     this.#inFlightDropped = false
@@ -193,6 +203,18 @@ export class Spool {
 
   #lastSegmentNumber = 0
 
+  /** Records of `s` that could not be read back (torn by a crash mid-write): dropped, and counted. */
+  #lose(s: Segment, read: SpooledMessage[]): void {
+    const kept = read.slice(s.acked).reduce((a, m) => a + m.events, 0)
+    const lostMessages = s.count - Math.max(read.length, s.acked)
+    const lostEvents = Math.max(0, s.pendingEvents - kept)
+    s.count = read.length
+    s.pendingEvents = kept
+    this.#messages -= lostMessages
+    this.#events -= lostEvents
+    if (lostEvents > 0) this.onDrop(lostEvents, lostMessages)
+  }
+
   #uncache(s: Segment): void {
     if (!s.cached) return
     for (const m of s.cached.slice(s.acked)) this.#memoryBytes -= m.data.length
@@ -249,6 +271,8 @@ export class Spool {
         continue
       }
       const messages = readSegment(file)
+      // Better not to start than to delete a segment that could not be read.
+      if (messages === null) throw new Error(`spool: cannot read ${file}`)
       const acked = n === checkpoint.segment ? Math.min(checkpoint.acked, messages.length) : 0
       const pending = messages.slice(acked)
       if (pending.length === 0) {
@@ -276,13 +300,13 @@ function encodeRecord(m: SpooledMessage): Buffer {
   return out
 }
 
-/** The whole records of a segment file; stops at a torn one. */
-export function readSegment(file: string): SpooledMessage[] {
+/** The whole records of a segment file (stopping at a torn one); null when the file cannot be read now. */
+export function readSegment(file: string): SpooledMessage[] | null {
   let buf: Buffer
   try {
     buf = readFileSync(file)
   } catch {
-    return []
+    return null
   }
   const out: SpooledMessage[] = []
   let at = 0

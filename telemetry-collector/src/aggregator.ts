@@ -34,10 +34,12 @@ export class LabelPolicy {
   }
   series(e: { route?: string; model: string; version: string; variant?: string }): SeriesLabels {
     const route = e.route ?? ''
+    const model = this.model(e.model)
     return {
       route: route === '' || ROUTE.test(route) ? route : OTHER,
-      model: this.model(e.model),
-      version: e.version === '' || VERSION.test(e.version) ? e.version : OTHER,
+      model,
+      // A model the mesh does not know has no versions worth a series (and a client may have named it).
+      version: e.version === '' || (model !== OTHER && VERSION.test(e.version)) ? e.version : OTHER,
       variant: VARIANTS.has(e.variant ?? '') ? (e.variant ?? '') : OTHER,
     }
   }
@@ -96,6 +98,12 @@ export class Aggregator {
   readonly hostTotals = new Map<string, HostTotalEntry>()
   readonly saturation = new Map<string, Saturation>()
   pipeline: PipelineTotals = { applied: {}, refused: {}, redelivered: 0, skipped: 0, newestEventTs: 0 }
+  /**
+   * Memory holds every minute rollup from this minute on (what the store
+   * loaded, and all applied since); an event for an older minute merges into
+   * the stored row, read first.
+   */
+  memoryFloor = 0
 
   /** Keys changed since the last `takeChanges`. */
   #dirty = { totals: new Set<string>(), minutes: new Set<string>(), hostMinutes: new Set<string>(), hostTotals: new Set<string>(), saturation: new Set<string>() }
@@ -140,17 +148,24 @@ export class Aggregator {
     this.pipeline.refused[reason] = (this.pipeline.refused[reason] ?? 0) + n
   }
 
-  /** Minute rollups a late event needs that are not in memory: the store loads them first. */
-  missingMinutes(events: TelemetryEvent[], now = Date.now()): { minute: number; labels: SeriesLabels }[] {
-    const out = new Map<string, { minute: number; labels: SeriesLabels }>()
+  /** Minute rollups late events need that memory does not hold: the store loads them first. */
+  missingMinutes(events: TelemetryEvent[]): { requests: { minute: number; labels: SeriesLabels }[]; hosts: { minute: number; labels: HostLabels }[] } {
+    const requests = new Map<string, { minute: number; labels: SeriesLabels }>()
+    const hosts = new Map<string, { minute: number; labels: HostLabels }>()
     for (const e of events) {
-      if (e.kind !== 'request' || e.ts >= now - MEMORY_HORIZON_MS) continue
       const minute = minuteOf(e.ts)
-      const labels = this.labels.series(e)
-      const key = `${minute}\x1f${seriesKey(labels)}`
-      if (!this.minutes.has(key)) out.set(key, { minute, labels })
+      if (minute >= this.memoryFloor) continue
+      if (e.kind === 'request') {
+        const labels = this.labels.series(e)
+        const key = `${minute}\x1f${seriesKey(labels)}`
+        if (!this.minutes.has(key)) requests.set(key, { minute, labels })
+      } else if (e.kind === 'host_batch' || e.kind === 'host_fallback') {
+        const labels = this.#hostLabels(e)
+        const key = `${minute}\x1f${hostKey(labels)}`
+        if (!this.hostMinutes.has(key)) hosts.set(key, { minute, labels })
+      }
     }
-    return [...out.values()]
+    return { requests: [...requests.values()], hosts: [...hosts.values()] }
   }
 
   restoreMinute(entry: MinuteEntry): void {
@@ -204,8 +219,13 @@ export class Aggregator {
     this.#raw.requests.push(e)
   }
 
+  #hostLabels(e: { model: string; version: string }): HostLabels {
+    const model = this.labels.model(e.model)
+    return { model, version: this.labels.series({ model: e.model, version: e.version }).version }
+  }
+
   #host(e: { ts: number; model: string; version: string }): HostBucket {
-    const labels = { model: this.labels.model(e.model), version: this.labels.series(e).version }
+    const labels = this.#hostLabels(e)
     const minute = minuteOf(e.ts)
     const key = `${minute}\x1f${hostKey(labels)}`
     let m = this.hostMinutes.get(key)
@@ -215,7 +235,7 @@ export class Aggregator {
   }
 
   #hostTotal(e: { model: string; version: string }): HostBucket {
-    const labels = { model: this.labels.model(e.model), version: this.labels.series(e).version }
+    const labels = this.#hostLabels(e)
     const key = hostKey(labels)
     let t = this.hostTotals.get(key)
     if (!t) this.hostTotals.set(key, (t = { labels, bucket: new HostBucket() }))
@@ -224,8 +244,10 @@ export class Aggregator {
   }
 
   #evict(now: number): void {
-    for (const [k, m] of this.minutes) if (m.minute < now - MEMORY_HORIZON_MS - MINUTE_MS) this.minutes.delete(k)
-    for (const [k, m] of this.hostMinutes) if (m.minute < now - MEMORY_HORIZON_MS - MINUTE_MS) this.hostMinutes.delete(k)
+    const floor = Math.max(this.memoryFloor, minuteOf(now - MEMORY_HORIZON_MS))
+    for (const [k, m] of this.minutes) if (m.minute < floor) this.minutes.delete(k)
+    for (const [k, m] of this.hostMinutes) if (m.minute < floor) this.hostMinutes.delete(k)
+    this.memoryFloor = floor
     for (const [k, m] of this.tens) if (m.minute < now - SHORT_HORIZON_MS) this.tens.delete(k)
   }
 }

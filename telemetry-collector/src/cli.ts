@@ -77,7 +77,13 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
     } else {
       const o = collectorOptionsOf(mesh)
       const owns = args.models?.split(',').map((m) => m.trim()).filter(Boolean)
-      running = await startCollector({ ...o, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, storeDir: args.store ?? o.storeDir, owns, name: args.name })
+      const collector = await startCollector({ ...o, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, storeDir: args.store ?? o.storeDir, owns, name: args.name })
+      // A stream JetStream cannot change is a configuration problem: say so and exit, rather than serve nothing.
+      collector.ready.catch((e) => {
+        process.stderr.write(`telemetry-collector: ${(e as Error).message}\n`)
+        process.exit(1)
+      })
+      running = collector
     }
   } catch (e) {
     process.stderr.write(`telemetry-${which}: ${(e as Error).message}\n`)

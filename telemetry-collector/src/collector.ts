@@ -59,12 +59,12 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }))
   app.get('/api/v1/windows', (c) => {
     const name = (c.req.query('window') ?? '1m') as WindowName
-    if (!(name in WINDOWS)) return c.json({ error: `window: must be one of ${Object.keys(WINDOWS).join(', ')}` }, 400)
+    if (!Object.hasOwn(WINDOWS, name)) return c.json({ error: `window: must be one of ${Object.keys(WINDOWS).join(', ')}` }, 400)
     return c.json(windowOf(agg, name))
   })
   app.get('/api/v1/rollups', async (c) => {
     const step = (c.req.query('step') ?? '1m') as keyof typeof STEP_MS
-    if (!(step in STEP_MS)) return c.json({ error: `step: must be one of ${Object.keys(STEP_MS).join(', ')}` }, 400)
+    if (!Object.hasOwn(STEP_MS, step)) return c.json({ error: `step: must be one of ${Object.keys(STEP_MS).join(', ')}` }, 400)
     const to = timeParam(c.req.query('to'), Date.now())
     const from = timeParam(c.req.query('from'), (to ?? Date.now()) - 3_600_000)
     if (from === null) return c.json({ error: 'from: must be milliseconds since the epoch or an ISO 8601 time' }, 400)
@@ -124,7 +124,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
       }
     }
   })()
-  const pruner = setInterval(() => void store.prune().catch((e) => log('warn', `prune failed: ${(e as Error).message}`)), 600_000)
+  const pruner = setInterval(() => void ingest?.exclusive(() => store.prune()).catch((e) => log('warn', `prune failed: ${(e as Error).message}`)), 600_000)
   pruner.unref()
 
   return {
@@ -149,9 +149,12 @@ const defaultFatal = (log: NonNullable<CollectorOptions['log']>) => (e: Error) =
   process.exit(1)
 }
 
+/** Milliseconds since the epoch, or an ISO 8601 date or time (nothing else `Date.parse` would guess at). */
 function timeParam(v: string | undefined, fallback: number): number | null {
   if (v === undefined) return fallback
-  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v)
+  if (/^\d+$/.test(v)) return Number(v)
+  if (!/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) return null
+  const n = Date.parse(v)
   return Number.isFinite(n) ? n : null
 }
 

@@ -15,7 +15,7 @@ import { AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type Jet
 import { nanos } from '@nats-io/transport-node'
 import { inflateRawSync } from 'node:zlib'
 import { decodeLine, type TelemetryEvent } from '../../contracts/events.ts'
-import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, STREAMS, subjectOf, type StreamKey } from '../../contracts/subjects.ts'
+import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, eventCount, STREAMS, subjectOf, type StreamKey } from '../../contracts/subjects.ts'
 import type { Aggregator } from './aggregator.ts'
 import type { Store } from './store.ts'
 
@@ -45,6 +45,8 @@ export function consumerSpecs(name: string, tokens: string[]): ConsumerSpec[] {
 interface Delivered {
   spec: ConsumerSpec
   msg: JsMsg
+  /** The consumer's generation when delivered: deliveries from before a reposition are dropped. */
+  generation: number
 }
 
 export interface IngestOptions {
@@ -67,6 +69,8 @@ export class Ingest {
   #timer: NodeJS.Timeout | null = null
   #lagTimer: NodeJS.Timeout | null = null
   readonly #pulling = new Map<string, { close(): Promise<void | Error> }>()
+  /** Per consumer, bumped at each reposition. */
+  readonly #generation = new Map<string, number>()
   lastApplyAt = 0
 
   constructor(
@@ -81,6 +85,7 @@ export class Ingest {
   ) {}
 
   async start(): Promise<void> {
+    await this.#checkStreamIdentity()
     // Positioned before any pulling starts, so a bad setting fails the start, not a loop.
     for (const spec of this.specs) this.#consumers.set(spec.durable, await this.#resume(spec))
     for (const spec of this.specs) void this.#pull(spec)
@@ -98,6 +103,7 @@ export class Ingest {
    * the truth, so the consumer is created anew from it at every start.
    */
   async #resume(spec: ConsumerSpec): Promise<Consumer> {
+    this.#generation.set(spec.durable, (this.#generation.get(spec.durable) ?? 0) + 1)
     const applied = this.seqs.get(spec.durable) ?? 0
     await this.jsm.consumers.delete(spec.stream, spec.durable).catch(() => false)
     await this.jsm.consumers.add(spec.stream, {
@@ -109,6 +115,34 @@ export class Ingest {
       max_ack_pending: 2000,
     })
     return this.js.consumers.get(spec.stream, spec.durable)
+  }
+
+  /**
+   * A stream deleted and created again starts its sequences at 1: positions
+   * stored for the old one would skip the new one's messages. The stream's
+   * creation time is stored with the positions; when it differs, they are
+   * reset, in one transaction.
+   */
+  async #checkStreamIdentity(): Promise<void> {
+    for (const stream of new Set(this.specs.map((s) => s.stream))) {
+      const created = (await this.jsm.streams.info(stream)).created
+      const stored = await this.store.streamCreated(stream)
+      if (stored === created) continue
+      const durables = this.specs.filter((s) => s.stream === stream).map((s) => s.durable)
+      if (stored !== undefined) this.opts.log('warn', `stream ${stream} was created anew (${stored} -> ${created}): reading it from its start`)
+      await this.store.resetStream(stream, created, durables)
+      for (const d of durables) this.seqs.delete(d)
+    }
+  }
+
+  /** Runs `work` between applies, never inside one (the store's connection is one transaction at a time). */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#applying.then(work)
+    this.#applying = run.then(
+      () => {},
+      () => {},
+    )
+    return run
   }
 
   async close(): Promise<void> {
@@ -133,14 +167,17 @@ export class Ingest {
     while (!this.#closed) {
       try {
         if (!consumer) {
-          // What is in the inbox is applied first, so the stored position is current.
+          // What the inbox holds is applied first, so the stored position is as far as it can be.
+          this.#kick()
           await this.#applying
           this.#consumers.set(spec.durable, (consumer = await this.#resume(spec)))
         }
-        const messages = await consumer.consume({ max_messages: 500 })
+        // A deleted consumer ends the loop (and is created again) rather than waiting forever.
+        const messages = await consumer.consume({ max_messages: 500, abort_on_missing_resource: true })
         this.#pulling.set(spec.durable, messages)
+        const generation = this.#generation.get(spec.durable)!
         for await (const msg of messages) {
-          this.#inbox.push({ spec, msg })
+          this.#inbox.push({ spec, msg, generation })
           if (this.#inbox.length >= (this.opts.applyBatchMessages ?? 200)) this.#kick()
         }
       } catch (e) {
@@ -164,7 +201,8 @@ export class Ingest {
     const changedSeqs = new Map<string, number>()
     const toApply: TelemetryEvent[] = []
     const now = Date.now()
-    for (const { spec, msg } of delivered) {
+    const current = delivered.filter((d) => d.generation === this.#generation.get(d.spec.durable))
+    for (const { spec, msg } of current) {
       if (msg.redelivered) this.agg.pipeline.redelivered++
       const applied = changedSeqs.get(spec.durable) ?? this.seqs.get(spec.durable) ?? 0
       if (msg.seq <= applied) {
@@ -174,7 +212,7 @@ export class Ingest {
       changedSeqs.set(spec.durable, msg.seq)
       const text = payloadText(msg)
       if (text === null) {
-        this.agg.refuse('malformed', Number(msg.headers?.get(EVENT_COUNT_HEADER)) || 1)
+        this.agg.refuse('malformed', eventCount(msg.headers?.get(EVENT_COUNT_HEADER)))
         continue
       }
       for (const line of text.split('\n')) {
@@ -185,13 +223,15 @@ export class Ingest {
       }
     }
     // Late events whose minutes memory no longer holds merge into the stored rollups.
-    const missing = this.agg.missingMinutes(toApply, now)
-    if (missing.length > 0) for (const entry of await this.store.loadMinutes(missing)) this.agg.restoreMinute(entry)
+    const missing = this.agg.missingMinutes(toApply)
+    if (missing.requests.length > 0) for (const entry of await this.store.loadMinutes(missing.requests)) this.agg.restoreMinute(entry)
+    if (missing.hosts.length > 0) for (const entry of await this.store.loadHostMinutes(missing.hosts)) this.agg.restoreHostMinute(entry)
     for (const e of toApply) this.agg.apply(e)
     await this.store.commit(this.agg.takeChanges(now), changedSeqs)
     for (const [durable, seq] of changedSeqs) this.seqs.set(durable, seq)
     this.lastApplyAt = Date.now()
-    for (const { msg } of delivered) msg.ack()
+    // Deliveries from before a reposition are neither applied nor acknowledged: the new consumer sends them again.
+    for (const { msg } of current) msg.ack()
   }
 
   async #refreshLag(): Promise<void> {

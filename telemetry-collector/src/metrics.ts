@@ -19,6 +19,9 @@ interface Sample {
 }
 type Values = Sample[]
 
+/** Hosts report saturation every second; a report older than this is stale. */
+const SATURATION_FRESH_MS = 30_000
+
 /**
  * One metric whose values are computed at scrape time. prom-client's own
  * metric types keep their values themselves; these read the aggregator,
@@ -86,8 +89,11 @@ export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefin
     }
     return [...by.values()].filter((e) => e.n > 0).map((e) => ({ labels: e.labels, value: e.sum / e.n }))
   })
+  // A host that stopped reporting (gone, or its agent) has no current saturation: its last figure is not shown as one.
   const saturation = (field: 'queue_depth' | 'busy_instances' | 'instances') => () =>
-    [...agg.saturation.values()].map((s) => ({ labels: { host: s.host, model: s.model, version: s.version }, value: s[field] }))
+    [...agg.saturation.values()]
+      .filter((s) => s.ts >= Date.now() - SATURATION_FRESH_MS)
+      .map((s) => ({ labels: { host: s.host, model: s.model, version: s.version }, value: s[field] }))
   stateMetric(r, 'mesh_host_queue_depth', 'Requests waiting in a host\'s batcher, as last reported.', 'gauge', saturation('queue_depth'))
   stateMetric(r, 'mesh_host_busy_instances', 'Model instances running a batch, as last reported.', 'gauge', saturation('busy_instances'))
   stateMetric(r, 'mesh_host_instances', 'Model instances (sessions) of a host\'s model version.', 'gauge', saturation('instances'))

@@ -11,7 +11,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { blobValue, DuckDBConnection, DuckDBInstance, type DuckDBAppender, type DuckDBValue } from '@duckdb/node-api'
-import { MEMORY_HORIZON_MS, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry } from './aggregator.ts'
+import { MEMORY_HORIZON_MS, minuteOf, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry } from './aggregator.ts'
 import { hostBucketFromJson, hostBucketToJson } from './host-signals.ts'
 import { bucketFromRow, bucketToRow, type CodeClass, type SeriesLabels } from './signals.ts'
 
@@ -28,6 +28,7 @@ export const DEFAULT_RETENTION: Retention = { rollupDays: 30, rawHours: 24, samp
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS consumer_state (consumer VARCHAR PRIMARY KEY, stream_seq UBIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS stream_identity (stream VARCHAR PRIMARY KEY, created VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS pipeline_totals (id INTEGER PRIMARY KEY, state VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS signal_totals (
   route VARCHAR, model VARCHAR, version VARCHAR, variant VARCHAR, code_class VARCHAR,
@@ -61,7 +62,10 @@ type Row = Record<string, DuckDBValue>
 export class Store {
   private constructor(
     readonly instance: DuckDBInstance,
+    /** The applier's: one transaction at a time, never shared with readers. */
     readonly db: DuckDBConnection,
+    /** The API's: it sees only what was committed. */
+    readonly reader: DuckDBConnection,
     readonly retention: Retention,
   ) {}
 
@@ -70,10 +74,11 @@ export class Store {
     const instance = await DuckDBInstance.create(join(dir, 'collector.duckdb'))
     const db = await instance.connect()
     await db.run(SCHEMA)
-    return new Store(instance, db, retention)
+    return new Store(instance, db, await instance.connect(), retention)
   }
 
   close(): void {
+    this.reader.closeSync()
     this.db.closeSync()
     this.instance.closeSync()
   }
@@ -87,8 +92,11 @@ export class Store {
         labels, code, total: { requests: Number(r.requests), fallbacks: Number(r.fallbacks), durationSumS: Number(r.duration_sum_s), buckets: JSON.parse(String(r.buckets)) },
       })
     }
-    for (const r of await this.#rows('SELECT * FROM signal_minutes WHERE minute_ms >= $1', [now - MEMORY_HORIZON_MS])) agg.restoreMinute(minuteEntry(r))
-    for (const r of await this.#rows('SELECT * FROM host_minutes WHERE minute_ms >= $1', [now - MEMORY_HORIZON_MS])) agg.restoreHostMinute(hostMinuteEntry(r))
+    // Memory holds every minute from the floor on; older ones are read when a late event needs them.
+    const floor = minuteOf(now - MEMORY_HORIZON_MS)
+    agg.memoryFloor = floor
+    for (const r of await this.#rows('SELECT * FROM signal_minutes WHERE minute_ms >= $1', [floor])) agg.restoreMinute(minuteEntry(r))
+    for (const r of await this.#rows('SELECT * FROM host_minutes WHERE minute_ms >= $1', [floor])) agg.restoreHostMinute(hostMinuteEntry(r))
     for (const r of await this.#rows('SELECT * FROM host_totals')) {
       agg.hostTotals.set(`${r.model}\x1f${r.version}`, { labels: { model: String(r.model), version: String(r.version) }, bucket: hostBucketFromJson(String(r.bucket)) })
     }
@@ -109,6 +117,16 @@ export class Store {
     for (const k of keys) {
       const rows = await this.#rows('SELECT * FROM signal_minutes WHERE minute_ms = $1 AND route = $2 AND model = $3 AND version = $4 AND variant = $5', [k.minute, k.labels.route, k.labels.model, k.labels.version, k.labels.variant])
       if (rows[0]) out.push(minuteEntry(rows[0]))
+    }
+    return out
+  }
+
+  /** Host rollups older than memory holds, for late host events. */
+  async loadHostMinutes(keys: { minute: number; labels: { model: string; version: string } }[]): Promise<HostMinuteEntry[]> {
+    const out: HostMinuteEntry[] = []
+    for (const k of keys) {
+      const rows = await this.#rows('SELECT * FROM host_minutes WHERE minute_ms = $1 AND model = $2 AND version = $3', [k.minute, k.labels.model, k.labels.version])
+      if (rows[0]) out.push(hostMinuteEntry(rows[0]))
     }
     return out
   }
@@ -140,6 +158,25 @@ export class Store {
     }
   }
 
+  /** When the stream the stored positions refer to was created. */
+  async streamCreated(stream: string): Promise<string | undefined> {
+    const rows = await this.#rows('SELECT created FROM stream_identity WHERE stream = $1', [stream])
+    return rows[0] ? String(rows[0].created) : undefined
+  }
+
+  /** A stream was created anew: its consumers start from its beginning. */
+  async resetStream(stream: string, created: string, durables: string[]): Promise<void> {
+    await this.db.run('BEGIN TRANSACTION')
+    try {
+      await this.db.run('INSERT OR REPLACE INTO stream_identity VALUES ($1, $2)', [stream, created])
+      for (const d of durables) await this.db.run('DELETE FROM consumer_state WHERE consumer = $1', [d])
+      await this.db.run('COMMIT')
+    } catch (e) {
+      await this.db.run('ROLLBACK').catch(() => {})
+      throw e
+    }
+  }
+
   /** Deletes what is past its retention. */
   async prune(now = Date.now()): Promise<void> {
     const r = this.retention
@@ -153,23 +190,25 @@ export class Store {
 
   /** Minute rollups in [from, to), for the API and windows older than memory. */
   async minutes(from: number, to: number): Promise<MinuteEntry[]> {
-    return (await this.#rows('SELECT * FROM signal_minutes WHERE minute_ms >= $1 AND minute_ms < $2 ORDER BY minute_ms', [from, to])).map(minuteEntry)
+    return (await this.#rows('SELECT * FROM signal_minutes WHERE minute_ms >= $1 AND minute_ms < $2 ORDER BY minute_ms', [from, to], this.reader)).map(minuteEntry)
   }
 
   async hostMinutes(from: number, to: number): Promise<HostMinuteEntry[]> {
-    return (await this.#rows('SELECT * FROM host_minutes WHERE minute_ms >= $1 AND minute_ms < $2 ORDER BY minute_ms', [from, to])).map(hostMinuteEntry)
+    return (await this.#rows('SELECT * FROM host_minutes WHERE minute_ms >= $1 AND minute_ms < $2 ORDER BY minute_ms', [from, to], this.reader)).map(hostMinuteEntry)
   }
 
   /** Everything the store knows of one request. */
   async story(requestId: string) {
-    const request = await this.#rows('SELECT * FROM request_events WHERE request_id = $1 ORDER BY ts', [requestId])
+    const r = this.reader
+    const request = await this.#rows('SELECT * FROM request_events WHERE request_id = $1 ORDER BY ts', [requestId], r)
     const batches = await this.#rows(
       `SELECT b.*, (SELECT count(*) FROM host_batch_requests o WHERE o.batch_id = b.batch_id AND o.ts = b.ts) - 1 AS batch_mates
        FROM host_batch_requests r JOIN host_batches b ON b.batch_id = r.batch_id AND b.ts = r.ts WHERE r.request_id = $1 ORDER BY b.ts`,
       [requestId],
+      r,
     )
-    const fallbacks = await this.#rows('SELECT * FROM host_fallbacks WHERE request_id = $1 ORDER BY ts', [requestId])
-    const samples = await this.#rows('SELECT * FROM samples WHERE request_id = $1 ORDER BY ts', [requestId])
+    const fallbacks = await this.#rows('SELECT * FROM host_fallbacks WHERE request_id = $1 ORDER BY ts', [requestId], r)
+    const samples = await this.#rows('SELECT * FROM samples WHERE request_id = $1 ORDER BY ts', [requestId], r)
     return { request, batches, fallbacks, samples }
   }
 
@@ -222,8 +261,8 @@ export class Store {
     }
   }
 
-  async #rows(sql: string, values?: DuckDBValue[]): Promise<Row[]> {
-    return (await this.db.runAndReadAll(sql, values)).getRowObjects()
+  async #rows(sql: string, values?: DuckDBValue[], connection = this.db): Promise<Row[]> {
+    return (await connection.runAndReadAll(sql, values)).getRowObjects()
   }
 }
 

@@ -43,18 +43,21 @@ export function mergeByHost(entries: Iterable<HostMinuteEntry>): Map<string, { l
 
 /**
  * One window ending now: 10 s and 1 min from the 10-second buckets, 5 min
- * and 1 h from the minute rollups (the bucket holding the window's start
- * counts whole).
+ * and 1 h from the minute rollups. The bucket holding the window's start
+ * counts whole, so the span covered (`covered_seconds`) is a little longer
+ * than the window, and rates are over that span.
  */
-export function windowOf(agg: Aggregator, name: WindowName, now = Date.now()): { window: WindowName; seconds: number; series: SeriesSummary[]; hosts: HostSummary[] } {
+export function windowOf(agg: Aggregator, name: WindowName, now = Date.now()): { window: WindowName; seconds: number; covered_seconds: number; series: SeriesSummary[]; hosts: HostSummary[] } {
   const seconds = WINDOWS[name]
   const start = now - seconds * 1000
   const fine = seconds <= 60
   const from = fine ? start - (start % TEN_S_MS) : minuteOf(start)
   const source = fine ? agg.tens.values() : agg.minutes.values()
-  const series = [...mergeBySeries(filter(source, (e) => e.minute >= from && e.minute <= now)).values()].map((s) => ({ labels: s.labels, ...summarise(s.bucket, seconds) }))
+  // Rates over the span the buckets cover, which starts at the first bucket's start.
+  const span = Math.max(1, (now - from) / 1000)
+  const series = [...mergeBySeries(filter(source, (e) => e.minute >= from && e.minute <= now)).values()].map((s) => ({ labels: s.labels, ...summarise(s.bucket, span) }))
   const hosts = [...mergeByHost(filter(agg.hostMinutes.values(), (e) => e.minute >= minuteOf(start) && e.minute <= now)).values()].map((h) => ({ labels: h.labels, ...h.bucket.summary() }))
-  return { window: name, seconds, series: sortByLabels(series), hosts }
+  return { window: name, seconds, covered_seconds: span, series: sortByLabels(series), hosts }
 }
 
 /** Rollups from `from` to `to` in steps of `stepMs` (a multiple of a minute), per series. */

@@ -1,6 +1,7 @@
-import { jetstream } from '@nats-io/jetstream'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect, headers } from '@nats-io/transport-node'
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -203,6 +204,48 @@ describe('faults and sharing, in process', () => {
     const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === before + 2)
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'malformed' })).toBe(4)
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'unknown_kind' })).toBe(1)
+  })
+
+  it('a consumer deleted under a running collector is created again from the store, and nothing is lost', async () => {
+    const c = await collectorOn(['credit-risk'], 'deleted')
+    const before = await caughtUp(c)
+    const agent = await startAgent({ id: 'deleted', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-deleted'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    closers.push(() => agent.close())
+    await post(agent.url, ndjson(Array.from({ length: 5 }, () => requestEvent())))
+    await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total'), (n) => n === before + 5)
+    const nc = await connect({ servers: nats.url })
+    await (await jetstreamManager(nc)).consumers.delete('MESH_REQUESTS', 'deleted-requests-credit-risk')
+    await nc.close()
+    await post(agent.url, ndjson(Array.from({ length: 6 }, () => requestEvent())))
+    await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total'), (n) => n === before + 11)
+  })
+
+  it('an event too large for NATS is dropped and counted, and does not hold up those behind it', async () => {
+    const c = await collectorOn(['credit-risk'], 'large')
+    const before = await caughtUp(c)
+    const agent = await startAgent({ id: 'large', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-large'), memoryBytes: 1 << 20, diskBytes: 64 << 20 }, log: () => {} })
+    closers.push(() => agent.close())
+    // Random bytes as hex do not deflate below NATS' 1 MiB max_payload.
+    const huge = requestEvent({ traceparent: randomBytes(1_500_000).toString('hex') })
+    expect((await post(agent.url, ndjson([huge]))).status).toBe(202)
+    await post(agent.url, ndjson(Array.from({ length: 4 }, () => requestEvent())))
+    await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total'), (n) => n === before + 4)
+    expect(metricSum(await metrics(agent.url), 'mesh_agent_events_dropped_total', { reason: 'too_large' })).toBe(1)
+  })
+
+  it('a stream deleted and created again is read from its start, not skipped by the stored position', async () => {
+    const first = await collectorOn(['credit-risk'], 'recreated')
+    await caughtUp(first)
+    const agent = await startAgent({ id: 'recreated', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-recreated'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    closers.push(() => agent.close())
+    await first.close()
+    const nc = await connect({ servers: nats.url })
+    await (await jetstreamManager(nc)).streams.delete('MESH_REQUESTS')
+    await nc.close()
+    const again = await collectorOn(['credit-risk'], 'recreated')
+    const before = metricSum(await metrics(again.url), 'mesh_requests_total')
+    await post(agent.url, ndjson(Array.from({ length: 3 }, () => requestEvent())))
+    await eventually(async () => metricSum(await metrics(again.url), 'mesh_requests_total'), (n) => n === before + 3)
   })
 
   it('/metrics of the collector and the agent pass promtool check metrics', async () => {
