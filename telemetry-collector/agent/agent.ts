@@ -87,8 +87,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     this.set(publisher.connected ? 1 : 0)
   } })
 
-  // Coalesced: the checkpoint needs to be current only to within the duplicate window.
-  const checkpoints = setInterval(() => spool.checkpoint(), 100)
+  // Coalesced: the checkpoint needs to be current only to within the duplicate window (a republish of what it missed lands once).
+  const checkpoints = setInterval(() => spool.checkpoint(), 500)
   checkpoints.unref()
 
   function accept(body: string, source: string): number {

@@ -8,7 +8,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { OTHER_MODEL_TOKEN } from '../../contracts/subjects.ts'
 import { batchEvent, requestEvent } from '../test/events.ts'
-import { chunkGroup, ModelTokens, routeBatch, type RoutedGroup } from './route-events.ts'
+import { chunkGroup, ModelTokens, routeBatch, scanRoutingFields, type RoutedGroup } from './route-events.ts'
 
 const models = new ModelTokens(['credit-risk', 'credit-risk-fallback', 'resnet.v2'])
 const line = (e: unknown) => JSON.stringify(e)
@@ -183,6 +183,35 @@ describe('chunkGroup', () => {
         })
       }),
       { numRuns: 1000 },
+    )
+  })
+})
+
+describe('scanRoutingFields', () => {
+  it('finds kind and model in the lines the producers write, as JSON.parse would', () => {
+    for (const e of [
+      { v: 1, kind: 'request', ts: 1, service: 'gateway', request_id: 'r', route: 'credit-risk', model: 'credit-risk', version: '1' },
+      { v: 2, kind: 'host_batch', ts: 1, host: 'stable', model: 'credit-risk-fallback', version: '1', request_ids: ['a', 'b'] },
+      { v: 1, kind: 'sample', request: '{"model":"decoy","kind":"decoy"}', model: 'credit-risk' },
+    ]) {
+      const line = JSON.stringify(e)
+      expect(scanRoutingFields(line)).toEqual({ kind: e.kind, model: e.model })
+    }
+  })
+  it('gives up (null) on anything less plain, so the line is parsed in full', () => {
+    expect(scanRoutingFields('{"kind":"request","model":"a\\"b"}')).toBeNull()
+    expect(scanRoutingFields('{"kind":"request"}')).toBeNull()
+    expect(scanRoutingFields('[{"kind":"request","model":"m"}]')).toBeNull()
+    expect(scanRoutingFields('{"v":1,"kind":"request",')).toBeNull()
+  })
+  it('never routes differently from a full parse, for any object of string fields (property)', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom('kind', 'model', 'x', 'request', 'note'), fc.string()), (o) => {
+        const line = JSON.stringify(o)
+        const scanned = scanRoutingFields(line)
+        if (scanned !== null) expect(scanned).toEqual({ kind: o.kind, model: o.model })
+      }),
+      { numRuns: 2000 },
     )
   })
 })

@@ -46,14 +46,16 @@ export function routeBatch(body: string, models: ModelTokens): RoutedBatch {
   for (const raw of body.split('\n')) {
     const line = raw.trim()
     if (line === '') continue
-    let value: { kind?: unknown; model?: unknown }
-    try {
-      value = JSON.parse(line)
-    } catch {
-      unroutable.malformed = (unroutable.malformed ?? 0) + 1
-      continue
+    let value: { kind?: unknown; model?: unknown } | null = scanRoutingFields(line)
+    if (value === null) {
+      try {
+        value = JSON.parse(line)
+      } catch {
+        unroutable.malformed = (unroutable.malformed ?? 0) + 1
+        continue
+      }
     }
-    const stream = typeof value === 'object' && value !== null ? (typeof value.kind === 'string' && Object.hasOwn(STREAM_OF_KIND, value.kind) ? STREAM_OF_KIND[value.kind as EventKind] : legacyStream(value.kind)) : undefined
+    const stream = typeof value === 'object' && value !== null && !Array.isArray(value) ? (typeof value.kind === 'string' && Object.hasOwn(STREAM_OF_KIND, value.kind) ? STREAM_OF_KIND[value.kind as EventKind] : legacyStream(value.kind)) : undefined
     if (!stream) {
       const reason = typeof value === 'object' && value !== null ? 'unknown_kind' : 'malformed'
       unroutable[reason] = (unroutable[reason] ?? 0) + 1
@@ -67,6 +69,35 @@ export function routeBatch(body: string, models: ModelTokens): RoutedBatch {
     events++
   }
   return { groups: [...bySubject.values()], events, unroutable }
+}
+
+/**
+ * `kind` and `model` of a line as the mesh's producers write it (a flat
+ * object, both plain strings), found without parsing the line: parsing is
+ * most of the agent's cost per event, and routing needs only these two. A
+ * key inside a string value is escaped (`\"model\"`), so it is not
+ * mistaken for one. Anything less plain returns null, to be parsed in full;
+ * the collector checks the whole event either way.
+ */
+export function scanRoutingFields(line: string): { kind: string; model: string } | null {
+  if (line.charCodeAt(0) !== 0x7b || line.charCodeAt(line.length - 1) !== 0x7d) return null
+  const kind = plainStringField(line, '"kind":"')
+  if (kind === null) return null
+  const model = plainStringField(line, '"model":"')
+  return model === null ? null : { kind, model }
+}
+
+function plainStringField(line: string, key: string): string | null {
+  const at = line.indexOf(key)
+  if (at < 1) return null
+  const before = line.charCodeAt(at - 1)
+  // After "{" or ",": a key, not the tail of an escaped string.
+  if (before !== 0x7b && before !== 0x2c) return null
+  const start = at + key.length
+  const end = line.indexOf('"', start)
+  if (end < 0) return null
+  const value = line.slice(start, end)
+  return value.includes('\\') ? null : value
 }
 
 /** Host events of version 1 said `batch` and `fallback`. */

@@ -50,9 +50,13 @@ interface Delivered {
 }
 
 export interface IngestOptions {
-  /** Apply at least this often while messages wait (ms). */
+  /**
+   * Apply at least this often while messages wait (ms; default 500). A
+   * commit costs DuckDB a few ms per statement whatever it holds, so
+   * committing often is what costs CPU, not the events.
+   */
   applyIntervalMs?: number
-  /** Apply at once when this many messages wait. */
+  /** Apply at once when this many messages wait (default 2000). */
   applyBatchMessages?: number
   log: (level: 'info' | 'warn' | 'error', msg: string) => void
   /** Called when the store failed: memory is ahead of it, so the process must restart. */
@@ -89,7 +93,7 @@ export class Ingest {
     // Positioned before any pulling starts, so a bad setting fails the start, not a loop.
     for (const spec of this.specs) this.#consumers.set(spec.durable, await this.#resume(spec))
     for (const spec of this.specs) void this.#pull(spec)
-    const interval = this.opts.applyIntervalMs ?? 25
+    const interval = this.opts.applyIntervalMs ?? 500
     this.#timer = setInterval(() => this.#kick(), interval)
     this.#lagTimer = setInterval(() => void this.#refreshLag(), 2000)
     void this.#refreshLag()
@@ -178,7 +182,7 @@ export class Ingest {
         const generation = this.#generation.get(spec.durable)!
         for await (const msg of messages) {
           this.#inbox.push({ spec, msg, generation })
-          if (this.#inbox.length >= (this.opts.applyBatchMessages ?? 200)) this.#kick()
+          if (this.#inbox.length >= (this.opts.applyBatchMessages ?? 2000)) this.#kick()
         }
       } catch (e) {
         if (this.#closed) return

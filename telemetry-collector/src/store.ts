@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS samples (
 
 type Row = Record<string, DuckDBValue>
 
+const UPSERT_CHUNK = 500
+
 export class Store {
   private constructor(
     readonly instance: DuckDBInstance,
@@ -73,6 +75,8 @@ export class Store {
     mkdirSync(dir, { recursive: true })
     const instance = await DuckDBInstance.create(join(dir, 'collector.duckdb'))
     const db = await instance.connect()
+    // One thread: the collector's statements are small, and DuckDB's pool would take the cores Envoy and the hosts need.
+    await db.run('SET threads = 1')
     await db.run(SCHEMA)
     return new Store(instance, db, await instance.connect(), retention)
   }
@@ -136,25 +140,36 @@ export class Store {
     const db = this.db
     await db.run('BEGIN TRANSACTION')
     try {
-      for (const t of changes.totals) {
+      // One statement per table: DuckDB's cost is per statement far more than per row.
+      await this.#upsert('signal_totals', changes.totals.map((t) => {
         const l = t.labels
-        await db.run('INSERT OR REPLACE INTO signal_totals VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [l.route, l.model, l.version, l.variant, t.code, t.total.requests, t.total.fallbacks, t.total.durationSumS, JSON.stringify(t.total.buckets)])
-      }
-      for (const m of changes.minutes) {
+        return [l.route, l.model, l.version, l.variant, t.code, t.total.requests, t.total.fallbacks, t.total.durationSumS, JSON.stringify(t.total.buckets)]
+      }))
+      await this.#upsert('signal_minutes', changes.minutes.map((m) => {
         const l = m.labels
         const r = bucketToRow(m.bucket)
-        await db.run('INSERT OR REPLACE INTO signal_minutes VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)', [m.minute, l.route, l.model, l.version, l.variant, r.requests, r.codes, r.flags, r.fallbacks, r.duration_sum_ms, blobValue(r.sketch)])
-      }
-      for (const m of changes.hostMinutes) await db.run('INSERT OR REPLACE INTO host_minutes VALUES ($1, $2, $3, $4)', [m.minute, m.labels.model, m.labels.version, hostBucketToJson(m.bucket)])
-      for (const t of changes.hostTotals) await db.run('INSERT OR REPLACE INTO host_totals VALUES ($1, $2, $3)', [t.labels.model, t.labels.version, hostBucketToJson(t.bucket)])
-      for (const s of changes.saturation) await db.run('INSERT OR REPLACE INTO host_saturation VALUES ($1, $2, $3, $4, $5, $6, $7)', [s.host, s.model, s.version, s.ts, s.queue_depth, s.busy_instances, s.instances])
-      await db.run('INSERT OR REPLACE INTO pipeline_totals VALUES (1, $1)', [JSON.stringify(changes.pipeline)])
-      for (const [consumer, seq] of seqs) await db.run('INSERT OR REPLACE INTO consumer_state VALUES ($1, $2)', [consumer, seq])
+        return [m.minute, l.route, l.model, l.version, l.variant, r.requests, r.codes, r.flags, r.fallbacks, r.duration_sum_ms, blobValue(r.sketch)]
+      }))
+      await this.#upsert('host_minutes', changes.hostMinutes.map((m) => [m.minute, m.labels.model, m.labels.version, hostBucketToJson(m.bucket)]))
+      await this.#upsert('host_totals', changes.hostTotals.map((t) => [t.labels.model, t.labels.version, hostBucketToJson(t.bucket)]))
+      await this.#upsert('host_saturation', changes.saturation.map((s) => [s.host, s.model, s.version, s.ts, s.queue_depth, s.busy_instances, s.instances]))
+      await this.#upsert('pipeline_totals', [[1, JSON.stringify(changes.pipeline)]])
+      await this.#upsert('consumer_state', [...seqs].map(([consumer, seq]) => [consumer, seq]))
       await this.#appendRaw(changes.raw)
       await db.run('COMMIT')
     } catch (e) {
       await db.run('ROLLBACK').catch(() => {})
       throw e
+    }
+  }
+
+  /** INSERT OR REPLACE of many rows in one statement (in chunks, so a statement stays a sane size). */
+  async #upsert(table: string, rows: DuckDBValue[][]): Promise<void> {
+    for (let at = 0; at < rows.length; at += UPSERT_CHUNK) {
+      const chunk = rows.slice(at, at + UPSERT_CHUNK)
+      const width = chunk[0]!.length
+      const tuples = chunk.map((_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}`).join(', ')})`)
+      await this.db.run(`INSERT OR REPLACE INTO ${table} VALUES ${tuples.join(', ')}`, chunk.flat())
     }
   }
 
