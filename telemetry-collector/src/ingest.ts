@@ -51,7 +51,7 @@ interface Delivered {
 
 export interface IngestOptions {
   /**
-   * Apply at least this often while messages wait (ms; default 500). A
+   * Apply at least this often while messages wait (ms; default 1000). A
    * commit costs DuckDB a few ms per statement whatever it holds, so
    * committing often is what costs CPU, not the events.
    */
@@ -93,7 +93,7 @@ export class Ingest {
     // Positioned before any pulling starts, so a bad setting fails the start, not a loop.
     for (const spec of this.specs) this.#consumers.set(spec.durable, await this.#resume(spec))
     for (const spec of this.specs) void this.#pull(spec)
-    const interval = this.opts.applyIntervalMs ?? 500
+    const interval = this.opts.applyIntervalMs ?? 1000
     this.#timer = setInterval(() => this.#kick(), interval)
     this.#lagTimer = setInterval(() => void this.#refreshLag(), 2000)
     void this.#refreshLag()
