@@ -55,10 +55,14 @@ export function routeBatch(body: string, models: ModelTokens): RoutedBatch {
         continue
       }
     }
-    const stream = typeof value === 'object' && value !== null && !Array.isArray(value) ? (typeof value.kind === 'string' && Object.hasOwn(STREAM_OF_KIND, value.kind) ? STREAM_OF_KIND[value.kind as EventKind] : legacyStream(value.kind)) : undefined
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      unroutable.malformed = (unroutable.malformed ?? 0) + 1
+      continue
+    }
+    const kind = value.kind
+    const stream = typeof kind === 'string' && Object.hasOwn(STREAM_OF_KIND, kind) ? STREAM_OF_KIND[kind as EventKind] : legacyStream(kind)
     if (!stream) {
-      const reason = typeof value === 'object' && value !== null ? 'unknown_kind' : 'malformed'
-      unroutable[reason] = (unroutable[reason] ?? 0) + 1
+      unroutable.unknown_kind = (unroutable.unknown_kind ?? 0) + 1
       continue
     }
     const subject = subjectOf(stream, models.tokenOf(value.model))
