@@ -30,7 +30,7 @@ import * as H from '../../contracts/headers.ts'
 import { wasmPath } from '../../wasm-filters/build.ts'
 import { GOLDEN_STATS_TAGS } from '../../wasm-filters/golden-signals/stats-tags.ts'
 import { duration, hcmListener, socketAddress, staticCluster, TELEMETRY_VM_ID, typed, wasmHttpFilter, wasmService } from './envoy-resources.ts'
-import { instancesOf, type Host, type MeshConfig, type Route } from './schema.ts'
+import { instancesOf, meshModels, type Host, type MeshConfig, type Route } from './schema.ts'
 
 export const GATEWAY_LISTENER = 'gateway'
 export const AGENT_CLUSTER = 'telemetry-agent'
@@ -136,7 +136,7 @@ function wasmFilters(config: MeshConfig, wasmFile: (filter: string) => string): 
   const filters = [
     wasmHttpFilter('canary-router', wasmFile('canary-router'), canaryRouterConfig(config), { failurePolicy: 'FAIL_OPEN' }),
     ...(sampled.length > 0 ? [wasmHttpFilter('payload-sampler', wasmFile('payload-sampler'), payloadSamplerConfig(config, sampled), telemetry)] : []),
-    wasmHttpFilter('golden-signals', wasmFile('golden-signals'), { service: config.gateway.service }, telemetry),
+    wasmHttpFilter('golden-signals', wasmFile('golden-signals'), goldenSignalsConfig(config), telemetry),
   ]
   return Object.fromEntries(filters.map((f) => [f.name, f.typed_config]))
 }
@@ -301,6 +301,11 @@ function canaryRouterConfig(config: MeshConfig) {
     })
   }
   return { routes }
+}
+
+/** Metric names label only the models the mesh names (routes, fallbacks, host lists); any other is "other". */
+function goldenSignalsConfig(config: MeshConfig) {
+  return { service: config.gateway.service, models: meshModels(config) }
 }
 
 function payloadSamplerConfig(config: MeshConfig, sampled: Route[]) {

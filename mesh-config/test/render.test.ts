@@ -125,6 +125,8 @@ describe('render', () => {
     expect(JSON.parse(config('canary-router').configuration.value)).toEqual({
       routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 2500, sticky_header: 'x-account', missing_key: 'stable', allow_override: true }, { model: 'credit-risk-fallback', stable_version: '1', canary_version: '1', canary_weight_bp: 0, sticky_header: 'x-user-id', missing_key: 'request_id', allow_override: false }],
     })
+    // Golden-signals labels metrics with the models mesh.yaml names (fallbacks too), "other" for the rest.
+    expect(JSON.parse(config('golden-signals').configuration.value)).toEqual({ service: full.config.gateway.service, models: ['credit-risk', 'credit-risk-fallback'] })
     expect(JSON.parse(config('payload-sampler').configuration.value)).toEqual({ routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.6 }], max_capture_bytes: 4096, pii_fields: ['email', 'ssn'] })
     for (const name of ['canary-router', 'payload-sampler', 'golden-signals']) expect(config(name).failure_policy).toBe('FAIL_OPEN')
     expect(config('payload-sampler').vm_config.vm_id).toBe('mesh-telemetry')

@@ -125,10 +125,12 @@ describe('canary-router in Envoy', () => {
     expect(refused.map((s) => s.variant)).toEqual(withoutOverride.map((s) => s.variant))
   })
 
-  it('ignores a variant the caller set, and routes unconfigured models to stable', async () => {
-    const s = await send(gateway, 'other-model', { 'x-mesh-variant': 'canary' })
+  it('ignores a variant and version the caller set, and routes unconfigured models to stable', async () => {
+    const s = await send(gateway, 'other-model', { 'x-mesh-variant': 'canary', 'x-model-version': '99' })
     expect(s.upstream).toBe('stable')
     expect(s.variant).toBe('')
+    // Later filters (golden-signals) trust x-model-version only from the router: a caller's does not pass.
+    expect(s.version).toBe('')
     const forged = await Promise.all(Array.from({ length: 50 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `f-${i}`, 'x-mesh-variant': 'canary' })))
     const honest = await Promise.all(Array.from({ length: 50 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `f-${i}` })))
     expect(forged.map((x) => x.upstream)).toEqual(honest.map((x) => x.upstream))
@@ -148,7 +150,9 @@ describe('canary-router in Envoy', () => {
     [{ routes: [{ ...config.routes[0], stable_version: '' }] }, 'routes[0].stable_version: required, a non-empty string'],
     [{ routes: [{ ...config.routes[0], colour: 'blue' }] }, 'routes[0].colour: unknown field'],
     [{ routes: [] }, 'routes: required, a non-empty array'],
-    ['{"routes": [', '(configuration): invalid JSON'],
+    ['{"routes": [', 'routes[0]: invalid JSON: unexpected end of input'],
+    ['{"routes": [{"model": "m", "stable_version": "1", "canary_version": "2", "canary_weight_bp": 10-00}]}', 'routes[0].canary_weight_bp: invalid JSON: malformed number'],
+    [{ ...config, alow_override: true }, 'alow_override: unknown field'],
   ])('refuses a bad configuration, naming the field (%#)', async (bad, message) => {
     const raw = typeof bad === 'string'
     const boot = bootstrap(stable, canary, raw ? {} : bad)

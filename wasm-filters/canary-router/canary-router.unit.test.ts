@@ -58,6 +58,14 @@ describe('canary-router (TypeScript host)', () => {
     expect(route(host, { ':path': '/health', 'x-mesh-variant': 'canary' }).variant).toBeUndefined()
   })
 
+  it("removes a caller's x-mesh-variant and x-model-version for models it does not route, and overwrites them for those it does", async () => {
+    const host = await load()
+    const forged = { 'x-mesh-variant': 'canary', 'x-model-version': '99', 'x-user-id': 'u' }
+    expect(route(host, { ':path': '/v2/models/unknown/infer', ...forged })).toMatchObject({ variant: undefined, version: undefined })
+    const r = route(host, { ':path': '/v2/models/credit-risk/infer', ...forged })
+    expect([r.variant, r.version]).toEqual(r.variant === 'canary' ? ['canary', '2'] : ['stable', '1'])
+  })
+
   it('weight 0 sends everyone to stable; weight 10000 everyone to canary', async () => {
     const none = await load({ routes: [{ ...config.routes[0], canary_weight_bp: 0 }] })
     const all = await load({ routes: [{ ...config.routes[0], canary_weight_bp: 10_000 }] })
@@ -86,6 +94,8 @@ describe('canary-router (TypeScript host)', () => {
     [[1, 2], '(configuration): must be a JSON object'],
     ['', '(configuration): invalid JSON: unexpected end of input'],
     ['{"routes": [{"model": "a\\u00e9"}]', '(configuration): invalid JSON'],
+    [{ ...config, alow_override: true }, 'alow_override: unknown field'],
+    [{ ...config, routes: [], extra: 1 }, 'extra: unknown field'],
   ])('refuses configuration %#, naming the field', async (bad, message) => {
     const host = await load(bad)
     expect(host.configured).toBe(false)

@@ -1,10 +1,11 @@
 /**
  * golden-signals in real Envoy, behind canary-router: per-request counts by
  * status class and latency, as labelled metrics at /stats/prometheus, agree
- * with what the client saw.
+ * with what the client saw; callers cannot add stats by inventing model
+ * names or versions; a producer under the wrong VM id is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { TELEMETRY_VM_ID, envoyVersion, httpListener, prometheusSamples, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../test/support/envoy.ts'
+import { TELEMETRY_VM_ID, envoyVersion, EnvoyExitError, httpListener, prometheusSamples, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../test/support/envoy.ts'
 import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
 import { wasmPath } from '../build.ts'
 import { GOLDEN_STATS_TAGS } from './stats-tags.ts'
@@ -12,6 +13,7 @@ import { GOLDEN_STATS_TAGS } from './stats-tags.ts'
 const canaryConfig = { routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 5000 }] }
 
 const samples = prometheusSamples
+const goldenConfig = { service: 'gateway', models: ['credit-risk', 'latency-probe'] }
 
 describe('golden-signals in Envoy', () => {
   let stable: Upstream
@@ -27,6 +29,7 @@ describe('golden-signals in Envoy', () => {
       { name: 'credit-risk', match: { prefix: '/v2/models/credit-risk/', headers: [{ name: 'x-mesh-variant', string_match: { exact: 'canary' } }] }, route: { cluster: 'canary' } },
       { name: 'credit-risk', match: { prefix: '/v2/models/credit-risk/' }, route: { cluster: 'stable' } },
       { name: 'latency', match: { prefix: '/v2/models/latency-probe/' }, route: { cluster: 'stable' } },
+      { name: 'any', match: { prefix: '/v2/models/' }, route: { cluster: 'stable' } },
     ]
     envoy = await startEnvoy({
       stats_config: { stats_tags: GOLDEN_STATS_TAGS },
@@ -36,7 +39,7 @@ describe('golden-signals in Envoy', () => {
         listeners: [
           httpListener('gateway', routes, [
             wasmHttpFilter('canary-router', wasmPath('canary-router'), canaryConfig),
-            wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'gateway' }, { vmId: TELEMETRY_VM_ID }),
+            wasmHttpFilter('golden-signals', wasmPath('golden-signals'), goldenConfig, { vmId: TELEMETRY_VM_ID }),
           ]),
         ],
         clusters: [staticCluster('stable', stable.port), staticCluster('canary', canary.port)],
@@ -96,6 +99,42 @@ describe('golden-signals in Envoy', () => {
     // overstate each record by up to half a bin: 5% of it.
     expect(h.sum).toBeGreaterThanOrEqual(delays.reduce((a, b) => a + b, 0))
     expect(h.sum).toBeLessThanOrEqual(observed * 1.05)
+  })
+
+  it('1,000 requests to random model names, with made-up variants and versions, define a bounded number of Envoy stats', async () => {
+    const stats = async () => (await fetch(`${envoy.adminUrl}/stats?filter=^wasmcustom\\.golden\\.rt\\.`).then((r) => r.text())).split('\n').filter(Boolean)
+    const before = await stats()
+    const statuses: number[] = []
+    for (let wave = 0; wave < 20; wave++) {
+      const sent = Array.from({ length: 50 }, (_, k) => {
+        const i = wave * 50 + k
+        const headers = { 'x-mesh-variant': `v${i}`, 'x-model-version': `${i}` }
+        return fetch(`${gateway}/v2/models/m-${i}-${Math.random().toString(36).slice(2)}/infer`, { method: 'POST', headers, body: '{}' }).then((r) => (r.body?.cancel(), r.status))
+      })
+      statuses.push(...(await Promise.all(sent)))
+    }
+    expect(statuses.filter((s) => s !== 200)).toEqual([])
+    const names = (lines: string[]) => lines.map((l) => l.slice(0, l.indexOf(':')))
+    const added = names(await stats()).filter((n) => !names(before).includes(n))
+    // The one series of unknown models on that route (a counter and a histogram): no version, no variant.
+    expect(added.sort()).toEqual(['wasmcustom.golden.rt.any.md.other.vs.none.vr.none.latency_ms', 'wasmcustom.golden.rt.any.md.other.vs.none.vr.none.rq.sc.2xx'])
+    const metrics = samples(await fetch(`${envoy.adminUrl}/stats/prometheus`).then((r) => r.text()))
+    expect(metrics.find((s) => s.name === 'golden_rq' && s.labels.route === 'any')).toMatchObject({ labels: { model: 'other', version: 'none', variant: 'none', status_class: '2xx' }, value: 1000 })
+  })
+
+  it("refuses to start a producer whose VM id is not the exporter's, naming exporter_vm_id", async () => {
+    const err = await startEnvoy({
+      static_resources: {
+        listeners: [httpListener('gateway', [{ match: { prefix: '/' }, route: { cluster: 'stable' } }], [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), goldenConfig)])],
+        clusters: [staticCluster('stable', stable.port)],
+      },
+    }).then(
+      async (e) => (await e.stop(), undefined),
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(EnvoyExitError)
+    // Envoy 1.40 gives an ABI 0.2.1 module its vm_config.vm_id as the plugin_vm_id property.
+    expect((err as EnvoyExitError).output).toContain('golden-signals: invalid configuration: exporter_vm_id: is "mesh-telemetry" but this plugin runs with vm_config.vm_id "golden-signals"')
   })
 
   it('counts events dropped while no exporter is running', async () => {

@@ -1,7 +1,8 @@
 /**
- * golden-signals in the TypeScript proxy-wasm host: labelled metric names,
- * latency records, the event it hands to the exporter's queue, and the
- * bounded queue dropping (and counting) when the exporter is missing or behind.
+ * golden-signals in the TypeScript proxy-wasm host: labelled metric names
+ * (bounded by the configuration, whatever callers send), latency records,
+ * the event it hands to the exporter's queue, and the bounded queue
+ * dropping (and counting) when the exporter is missing or behind.
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -12,8 +13,9 @@ import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-ho
 /** golden-signals and the exporter share a VM id: Envoy scopes shared data and queues by it. */
 const VM_ID = 'mesh-telemetry'
 
-const load = (config: unknown = {}, shared = new SharedState()) =>
-  ProxyWasmHost.load(wasmPath('golden-signals'), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config), vmId: VM_ID }, shared)
+/** Loads the filter; an object configuration lists the model the requests name unless it lists its own. */
+const load = (config: unknown = {}, shared = new SharedState(), vmId = VM_ID) =>
+  ProxyWasmHost.load(wasmPath('golden-signals'), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify({ models: ['credit-risk'], ...(config as object) }), vmId }, shared)
 
 /** Registers the exporter's queue the way the telemetry exporter will. */
 function exporterQueue(shared: SharedState, name = 'mesh.telemetry') {
@@ -23,7 +25,10 @@ function exporterQueue(shared: SharedState, name = 'mesh.telemetry') {
 }
 
 /** One request through the filter; without `code` no response is sent (a reset before the response). */
-function request(host: ProxyWasmHost, o: { code?: number; flags?: number; durationMs?: number; variant?: string; answered?: string; fallback?: boolean; route?: string; requestId?: string } = {}) {
+function request(
+  host: ProxyWasmHost,
+  o: { code?: number; flags?: number; durationMs?: number; variant?: string; answered?: string; fallback?: boolean; route?: string; requestId?: string; model?: string; headers?: Record<string, string> } = {},
+) {
   const s = host.newStream()
   s.setProperty('xds.route_name', o.route ?? 'credit-risk')
     .setProperty('xds.cluster_name', 'stable')
@@ -31,7 +36,9 @@ function request(host: ProxyWasmHost, o: { code?: number; flags?: number; durati
     .setProperty('request.duration', int64Property(BigInt(o.durationMs ?? 12) * 1_000_000n))
     .setProperty('response.flags', int64Property(o.flags ?? 0))
   if (o.code !== undefined) s.setProperty('response.code', int64Property(o.code))
-  s.sendRequestHeaders({ ':path': '/v2/models/credit-risk/infer', 'x-request-id': o.requestId ?? 'rid-1', traceparent: '00-abc-def-01', 'x-mesh-variant': o.variant ?? 'stable', 'x-model-version': '1' })
+  s.sendRequestHeaders(
+    o.headers ?? { ':path': `/v2/models/${o.model ?? 'credit-risk'}/infer`, 'x-request-id': o.requestId ?? 'rid-1', traceparent: '00-abc-def-01', 'x-mesh-variant': o.variant ?? 'stable', 'x-model-version': '1' },
+  )
   if (o.code !== undefined) {
     const response: Record<string, string> = { ':status': String(o.code) }
     if (o.answered) response['x-model-version'] = o.answered
@@ -59,6 +66,66 @@ describe('golden-signals (TypeScript host)', () => {
     const host = await load()
     request(host, {})
     expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.1.vr.stable.rq.sc.none')?.value).toBe(1n)
+  })
+
+  it('labels only the models the configuration lists: any other is "other", while the event keeps the path\'s model', async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const host = await load({ models: ['credit-risk', 'credit-risk-fallback'], batch_events: 1 }, shared)
+    request(host, { code: 200, model: 'credit-risk-fallback' })
+    request(host, { code: 404, model: 'no-such-model' })
+    request(host, { code: 404, model: 'another.one' })
+    expect(host.metricByName('golden.rt.credit-risk.md.credit-risk-fallback.vs.1.vr.stable.rq.sc.2xx')?.value).toBe(1n)
+    // Unknown models share one series, and the version a caller might claim for them is not a label.
+    expect(host.metricByName('golden.rt.credit-risk.md.other.vs.none.vr.stable.rq.sc.4xx')?.value).toBe(2n)
+    expect([...host.metrics.values()].map((m) => m.name).filter((n) => n.includes('no-such') || n.includes('another'))).toEqual([])
+    const models = queue.items.map((m) => (JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent).model)
+    expect(models).toEqual(['credit-risk-fallback', 'no-such-model', 'another.one'])
+  })
+
+  it('labels every model "other" when the configuration lists none', async () => {
+    const host = await load({ models: [] })
+    request(host, { code: 200 })
+    expect(host.metricByName('golden.rt.credit-risk.md.other.vs.none.vr.stable.rq.sc.2xx')?.value).toBe(1n)
+  })
+
+  it("takes the version from the host or the router, never from a caller's header", async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const host = await load({ batch_events: 1 }, shared)
+    const versions = () => queue.items.splice(0).map((m) => (JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent).version)
+    // No x-mesh-variant: the router did not route it (it removes a caller's), so x-model-version is the caller's.
+    request(host, { code: 200, headers: { ':path': '/v2/models/credit-risk/infer', 'x-model-version': 'evil-1' } })
+    expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.none.vr.none.rq.sc.2xx')?.value).toBe(1n)
+    expect(versions()).toEqual([''])
+    // A variant the router never sets is no label either.
+    request(host, { code: 200, headers: { ':path': '/v2/models/credit-risk/infer', 'x-mesh-variant': 'evil', 'x-model-version': 'evil-2' } })
+    expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.none.vr.none.rq.sc.2xx')?.value).toBe(2n)
+    // The router's choice, then the host's answer.
+    request(host, { code: 200, variant: 'canary' })
+    request(host, { code: 200, variant: 'canary', answered: '3' })
+    expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.1.vr.canary.rq.sc.2xx')?.value).toBe(1n)
+    expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.3.vr.canary.rq.sc.2xx')?.value).toBe(1n)
+    expect(versions()).toEqual(['', '1', '3'])
+    expect([...host.metrics.values()].some((m) => m.name.includes('evil'))).toBe(false)
+  })
+
+  it('1,000 requests to random model names define a bounded number of metrics', async () => {
+    const host = await load()
+    const series = () => [...host.metrics.values()].filter((m) => m.name.startsWith('golden.rt.')).length
+    request(host, { code: 200 })
+    const before = series()
+    for (let i = 0; i < 1000; i++) request(host, { code: 404, model: `m-${Math.random().toString(36).slice(2)}`, variant: i % 2 ? 'stable' : 'x' })
+    // One new series per variant label (stable, none): a counter and a histogram each.
+    expect(series() - before).toBe(4)
+  })
+
+  it('past 4,096 label sets (callers setting variant and version with no router in front), counts under one overflow series', async () => {
+    const host = await load()
+    for (let i = 0; i < 5000; i++) request(host, { code: 200, headers: { ':path': '/v2/models/credit-risk/infer', 'x-mesh-variant': 'stable', 'x-model-version': `v${i}` } })
+    const names = [...host.metrics.values()].map((m) => m.name).filter((n) => n.startsWith('golden.rt.'))
+    expect(names.length).toBeLessThanOrEqual(2 * 4096 + 2)
+    expect(host.metricByName('golden.rt.other.md.other.vs.other.vr.other.rq.sc.2xx')?.value).toBe(BigInt(5000 - 4096))
   })
 
   it("reports Envoy's response flags for failures, and none for successes", async () => {
@@ -133,11 +200,14 @@ describe('golden-signals (TypeScript host)', () => {
     expect(queue.items).toHaveLength(1)
   })
 
-  it('once the queue is full, drops without asking again until the next tick', async () => {
+  it('checks the bound once per batch; once the queue is full, drops without writing until the next tick', async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load({ max_pending_events: 2, batch_events: 10 }, shared)
+    const host = await load({ max_pending_events: 2, batch_events: 3 }, shared)
+    // The third request fills the batch: 2 of its 3 events fit under the bound.
     for (let i = 0; i < 3; i++) request(host, { code: 200 })
+    expect(queue.items).toHaveLength(1)
+    expect(new TextDecoder().decode(queue.items[0]).trim().split('\n')).toHaveLength(2)
     expect(host.metricByName('golden.events.dropped_queue_full')?.value).toBe(1n)
     // The exporter drains, but this worker learns it only at its next flush.
     shared.setData(VM_ID, 'mesh.telemetry.pending', '0')
@@ -149,6 +219,7 @@ describe('golden-signals (TypeScript host)', () => {
     host.tick()
     expect(queue.items).toHaveLength(2)
     expect(host.metricByName('golden.events.enqueued')?.value).toBe(3n)
+    expect(shared.getData(VM_ID, 'mesh.telemetry.pending')).toBe('1')
   })
 
   it('bounds the queue: beyond max_pending_events it drops and counts', async () => {
@@ -160,9 +231,11 @@ describe('golden-signals (TypeScript host)', () => {
     expect(queue.items).toHaveLength(1)
     expect(new TextDecoder().decode(queue.items[0]).trim().split('\n')).toHaveLength(3)
     expect(host.metricByName('golden.events.dropped_queue_full')?.value).toBe(2n)
-    // The exporter drains and lowers the pending count: events flow again.
+    expect(shared.getData(VM_ID, 'mesh.telemetry.pending')).toBe('3')
+    // The exporter drains and lowers the pending count: after the next tick, events flow again.
     queue.items.length = 0
     shared.setData(VM_ID, 'mesh.telemetry.pending', '0')
+    host.tick()
     request(host, { code: 200 })
     host.tick()
     expect(queue.items).toHaveLength(1)
@@ -173,10 +246,22 @@ describe('golden-signals (TypeScript host)', () => {
     [{ service: '' }, 'service: must be a non-empty string'],
     [{ sevrice: 'x' }, 'sevrice: unknown field'],
     [{ batch_events: 0 }, 'batch_events: must be an integer from 1 to 60000'],
+    [{ models: 'credit-risk' }, 'models: must be an array of model names'],
+    [{ models: ['a', ''] }, 'models[1]: must be a non-empty string'],
+    [{ models: ['other'] }, 'models[0]: "other" is the label of the models not listed'],
     ['[1', '(configuration): invalid JSON'],
   ])('refuses configuration %#, naming the field', async (bad, message) => {
     const host = await load(bad)
     expect(host.configured).toBe(false)
     expect(host.logText()).toContain(`golden-signals: invalid configuration: ${message}`)
+  })
+
+  it("refuses to run under a VM id other than the exporter's, naming exporter_vm_id", async () => {
+    // Envoy scopes shared data by VM id: the exporter would never count these events out of the bound.
+    const host = await load({}, new SharedState(), 'golden-signals')
+    expect(host.configured).toBe(false)
+    expect(host.logText()).toContain('golden-signals: invalid configuration: exporter_vm_id: is "mesh-telemetry" but this plugin runs with vm_config.vm_id "golden-signals"')
+    expect((await load({ exporter_vm_id: 'telemetry-b' }, new SharedState(), 'telemetry-b')).configured).toBe(true)
+    expect((await load('', new SharedState(), 'other-vm')).configured).toBe(false)
   })
 })

@@ -83,6 +83,11 @@ export class SharedState {
   readonly queues = new Map<number, { vmId: string; name: string; items: Uint8Array[]; owner?: ProxyWasmHost }>()
   readonly data = new Map<string, { value: Uint8Array; cas: number }>()
   nextQueueId = 1
+  /**
+   * Contention, for tests: this many of the next conditional (CAS) writes to
+   * shared data fail with CAS_MISMATCH, as when another worker wrote first.
+   */
+  casMismatches = 0
 
   /** Shared data as plugins with VM id `vmId` see it. */
   getData(vmId: string, key: string): string | undefined {
@@ -102,7 +107,8 @@ export class ProxyWasmHost {
   readonly httpCalls: HttpCall[] = []
   readonly properties = new Map<string, Uint8Array>()
   tickPeriodMs = 0
-  readonly rootId = 1
+  /** The current root context; replaceRoot() moves it on, as a live configuration update does. */
+  rootId = 1
   configured = false
 
   #instance!: WebAssembly.Instance
@@ -117,6 +123,8 @@ export class ProxyWasmHost {
   private constructor(options: HostOptions, shared: SharedState) {
     this.#options = options
     this.shared = shared
+    // Envoy exposes the plugin's vm_config.vm_id as a property.
+    if (options.vmId !== undefined) this.setProperty('plugin_vm_id', options.vmId)
     for (const [k, v] of Object.entries(options.properties ?? {})) this.setProperty(k, v)
   }
 
@@ -136,12 +144,39 @@ export class ProxyWasmHost {
     return host
   }
 
+  /**
+   * A live update of the plugin configuration (ECDS), as Envoy 1.40 does it:
+   * in the same VM, a new root context is created, started and configured;
+   * when it accepts the configuration, the old root gets proxy_on_done and
+   * proxy_on_delete and later streams belong to the new one. When it refuses,
+   * Envoy rejects the update: the new root is deleted and the old one stays.
+   */
+  replaceRoot(pluginConfiguration: string): boolean {
+    const old = this.rootId
+    const id = this.#nextContextId++
+    this.#call('proxy_on_context_create', id, 0)
+    const vm = this.#buffers.get(BufferType.VmConfiguration) ?? new Uint8Array(0)
+    const plugin = encoder.encode(pluginConfiguration)
+    this.#buffers.set(BufferType.PluginConfiguration, plugin)
+    const accepted = Boolean(this.#call('proxy_on_vm_start', id, vm.length)) && Boolean(this.#call('proxy_on_configure', id, plugin.length))
+    const gone = accepted ? old : id
+    if (accepted) this.rootId = id
+    this.#call('proxy_on_done', gone)
+    this.#call('proxy_on_delete', gone)
+    return accepted
+  }
+
   setProperty(path: string, value: Uint8Array | string): void {
     this.properties.set(path, typeof value === 'string' ? encoder.encode(value) : value)
   }
 
   logText(): string {
     return this.logs.map((l) => l.message).join('\n')
+  }
+
+  /** The plugin's linear memory in bytes (its high-water mark: Wasm memory never shrinks). */
+  get memoryBytes(): number {
+    return this.#memory.buffer.byteLength
   }
 
   metricByName(name: string): Metric | undefined {
@@ -410,6 +445,10 @@ export class ProxyWasmHost {
       proxy_set_shared_data(kPtr: number, kSize: number, vPtr: number, vSize: number, cas: number) {
         const key = host.#sharedKey(host.#string(kPtr, kSize))
         const entry = host.shared.data.get(key)
+        if (cas !== 0 && host.shared.casMismatches > 0) {
+          host.shared.casMismatches--
+          return 8 // CAS_MISMATCH
+        }
         if (cas !== 0 && entry && entry.cas !== cas) return 8 // CAS_MISMATCH
         host.shared.data.set(key, { value: host.#bytes(vPtr, vSize), cas: (entry?.cas ?? 0) + 1 })
         return Status.Ok

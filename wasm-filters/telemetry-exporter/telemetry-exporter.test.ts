@@ -1,11 +1,20 @@
 /**
  * telemetry-exporter as a singleton Wasm service in real Envoy, fed by
- * golden-signals: batches of events reach a loopback receiver, and while the
- * receiver is down requests are unaffected and the lost events are counted.
+ * golden-signals: batches of events reach a loopback receiver, while the
+ * receiver is down requests are unaffected and the lost events are counted,
+ * and the queue bound holds across repeated live (ECDS) updates of the
+ * producer's configuration.
  */
+import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { GoldenSignalEvent } from '../../contracts/events.ts'
+import { fileText } from '../../mesh-config/src/apply.ts'
+import { EnvoyAdmin } from '../../mesh-config/src/envoy-admin.ts'
+import { xdsFile } from '../../mesh-config/src/render.ts'
+import { writeAtomic } from '../../mesh-config/src/state.ts'
 import { TELEMETRY_VM_ID, envoyVersion, httpListener, promValue, startEnvoy, staticCluster, wasmHttpFilter, wasmService, type RunningEnvoy } from '../../test/support/envoy.ts'
 import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
 import { wasmPath } from '../build.ts'
@@ -95,4 +104,84 @@ describe('telemetry-exporter in Envoy', () => {
     expect(statuses.every((s) => s === 200)).toBe(true)
     expect(await until(async () => (await promValue(envoy, 'exporter_events_dropped')) - droppedBefore >= 20)).toBe(true)
   })
+})
+
+describe('telemetry-exporter in Envoy, with the producer replaced by live updates', () => {
+  let upstream: Upstream
+  let receiver: Awaited<ReturnType<typeof startReceiver>>
+  let envoy: RunningEnvoy
+  let gateway: string
+  let dir: string
+  const ecds = () => join(dir, 'ecds-golden-signals.json')
+  const prefix = 'extension_config_discovery.http_filter.golden-signals'
+
+  /** Serves golden-signals' configuration by ECDS, as mesh-config's live apply does, and waits until Envoy runs it. */
+  async function configure(config: object) {
+    const filter = wasmHttpFilter('golden-signals', wasmPath('golden-signals'), config, { vmId: TELEMETRY_VM_ID })
+    const file = xdsFile('ecds-golden-signals.json', 'extension', prefix, [
+      { '@type': 'type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig', name: 'golden-signals', typed_config: filter.typed_config },
+    ])
+    await writeAtomic(ecds(), fileText(file))
+    if (!envoy) return
+    const admin = new EnvoyAdmin(envoy.adminUrl)
+    const taken = await admin.waitForVersion(prefix, file.response.version_info, await admin.subscriptions(), 10_000)
+    expect(taken).toEqual({ ok: true })
+  }
+
+  beforeAll(async () => {
+    upstream = await startUpstream('stable')
+    receiver = await startReceiver()
+    dir = await mkdtemp(join(tmpdir(), 'exporter-ecds-'))
+    await configure(generation(0))
+    const listener = httpListener('gateway', [{ match: { prefix: '/' }, route: { cluster: 'stable' } }], [
+      {
+        name: 'golden-signals',
+        config_discovery: { config_source: { resource_api_version: 'V3', path_config_source: { path: ecds() } }, type_urls: ['type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm'] },
+      },
+    ])
+    envoy = await startEnvoy({
+      node: { id: 'exporter-ecds-test', cluster: 'exporter-ecds-test' },
+      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', flush_interval_ms: 50, max_batch_events: 50 }, { vmId: TELEMETRY_VM_ID })],
+      static_resources: { listeners: [listener], clusters: [staticCluster('stable', upstream.port), staticCluster('telemetry-agent', receiver.port)] },
+    })
+    gateway = envoy.listenerUrl('gateway')
+  })
+  afterAll(async () => {
+    await envoy?.stop()
+    await upstream?.close()
+    await receiver?.close().catch(() => {})
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  /**
+   * A configuration whose events never leave the worker on their own
+   * (batch_events 1000, a tick a minute): they reach the exporter only when
+   * the root context that gathered them is deleted.
+   */
+  const generation = (g: number) => ({ service: `gen-${g}`, max_pending_events: 50, batch_events: 1000, flush_interval_ms: 60_000 })
+  const send = (n: number, id: (i: number) => string) =>
+    Promise.all(Array.from({ length: n }, (_, i) => fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': id(i) }, body: '{}' }).then((r) => r.status)))
+
+  it('20 updates with traffic between them: each old root flushes its events, nothing stays counted, the queue takes events after', async () => {
+    const received = () => receiver.batches.flat()
+    for (let g = 1; g <= 20; g++) {
+      expect(await send(10, (i) => `g${g - 1}-${i}`)).toEqual(Array(10).fill(200))
+      await configure(generation(g))
+      // Envoy 1.40 calls proxy_on_done and proxy_on_delete on the old root contexts: their batches arrive.
+      expect(await until(() => received().length >= g * 10), `after update ${g}: ${received().length} events`).toBe(true)
+    }
+    const events = received()
+    expect(events.every((e) => e.request_id.startsWith(`g${e.service.slice("gen-".length)}-`))).toBe(true)
+    // Then a configuration that flushes on its own: 90 events through a bound of 50, in waves the exporter drains.
+    await configure({ service: 'final', max_pending_events: 50, batch_events: 8, flush_interval_ms: 50 })
+    for (let wave = 0; wave < 3; wave++) {
+      expect(await send(30, (i) => `final-${wave}-${i}`)).toEqual(Array(30).fill(200))
+      expect(await until(() => received().length >= 200 + (wave + 1) * 30)).toBe(true)
+    }
+    expect(received()).toHaveLength(290)
+    expect(await until(async () => (await promValue(envoy, 'exporter_events_sent')) === 290)).toBe(true)
+    expect(await promValue(envoy, 'golden_events_enqueued')).toBe(290)
+    expect(await promValue(envoy, 'golden_events_dropped_queue_full')).toBe(0)
+    expect(await promValue(envoy, 'golden_events_dropped_no_exporter')).toBe(0)
+  }, 120_000)
 })

@@ -1,8 +1,9 @@
 /**
  * telemetry-exporter with golden-signals in the TypeScript proxy-wasm host:
  * events flow from the filter's queue into NDJSON batches, the pending
- * bound is released as the exporter drains, and failures drop and count
- * rather than retry.
+ * bound counts exactly the events in the queue (also across producers that
+ * are replaced or go away, and under contention), and failures drop and
+ * count rather than retry.
  */
 import { describe, expect, it } from 'vitest'
 import type { GoldenSignalEvent } from '../../contracts/events.ts'
@@ -31,7 +32,25 @@ async function mesh(options: { dispatchFails?: boolean; exporter?: object; golde
     s.complete()
   }
   const pending = () => Number(shared.getData(VM_ID, 'mesh.telemetry.pending') ?? 0)
-  return { shared, exporter, golden, request, pending }
+  /** Ticks the exporter and answers its calls until the queue is empty. */
+  const drain = () => {
+    for (;;) {
+      const calls = exporter.httpCalls.length
+      exporter.tick()
+      if (exporter.httpCalls.length === calls) return
+      for (const call of exporter.httpCalls.slice(calls)) exporter.respondToHttpCall(call.token, [[':status', '202']])
+    }
+  }
+  const sent = () => exporter.metricByName('exporter.events_sent')?.value ?? 0n
+  return { shared, exporter, golden, request, pending, drain, sent }
+}
+
+/** One request through a golden-signals host. */
+function requestThrough(golden: ProxyWasmHost, id: string) {
+  const s = golden.newStream()
+  s.setProperty('response.code', int64Property(200)).setProperty('request.duration', int64Property(1_000_000))
+  s.sendRequestHeaders({ ':path': '/v2/models/credit-risk/infer', 'x-request-id': id })
+  s.complete()
 }
 
 const events = (body: Uint8Array) => new TextDecoder().decode(body).trim().split('\n').map((l) => JSON.parse(l) as GoldenSignalEvent)
@@ -54,8 +73,8 @@ describe('telemetry-exporter (TypeScript host)', () => {
     expect(call.cluster).toBe('telemetry-agent')
     expect(call.headers).toEqual(expect.arrayContaining([[':method', 'POST'], [':path', '/v1/events'], ['content-type', 'application/x-ndjson'], ['x-event-count', '3']]))
     expect(events(call.body).map((e) => e.request_id)).toEqual(['rid-0', 'rid-1', 'rid-2'])
-    // Drained events are released; what remains is the filter's unused block of reserved slots.
-    expect(pending()).toBe(32 - 3)
+    // The bound counts the events in the queue: 4 enqueued, 3 drained.
+    expect(pending()).toBe(1)
     exporter.respondToHttpCall(call.token, [[':status', '202']])
     exporter.tick()
     expect(events(exporter.httpCalls[1]!.body).map((e) => e.request_id)).toEqual(['rid-3'])
@@ -96,7 +115,60 @@ describe('telemetry-exporter (TypeScript host)', () => {
     exporter.tick()
     expect(exporter.metricByName('exporter.batches_dropped')?.value).toBe(3n)
     expect(exporter.metricByName('exporter.events_dropped')?.value).toBe(7n)
-    expect(pending()).toBe(32 - 7)
+    expect(pending()).toBe(0)
+  })
+
+  it('keeps the bound across live updates that replace the producer root context: what it gathered is flushed, nothing stays counted', async () => {
+    const config = (generation: number) => JSON.stringify({ service: `gen-${generation}`, max_pending_events: 20, batch_events: 100 })
+    const { exporter, golden, request, pending, drain, sent } = await mesh({ golden: JSON.parse(config(0)) })
+    for (let generation = 1; generation <= 10; generation++) {
+      for (let i = 0; i < 5; i++) request()
+      // batch_events 100 and no tick: the 5 events are still in the old root's batch.
+      expect(golden.replaceRoot(config(generation))).toBe(true)
+      drain()
+      expect(pending()).toBe(0)
+      expect(sent()).toBe(BigInt(generation * 5))
+    }
+    expect(exporter.metricByName('exporter.events_dropped')).toBeUndefined()
+    expect(golden.metricByName('golden.events.dropped_queue_full')).toBeUndefined()
+    // The services of the events say which root gathered them.
+    const services = exporter.httpCalls.flatMap((c) => events(c.body).map((e) => e.service))
+    expect(new Set(services)).toEqual(new Set(Array.from({ length: 10 }, (_, g) => `gen-${g}`)))
+  })
+
+  it('keeps the bound across producer VMs that go away without a word: nothing they held stays counted', async () => {
+    const { shared, pending, drain, sent } = await mesh()
+    const producer = () => ProxyWasmHost.load(wasmPath('golden-signals'), { pluginConfiguration: JSON.stringify({ max_pending_events: 100, batch_events: 1 }), vmId: VM_ID }, shared)
+    for (let generation = 0; generation < 5; generation++) {
+      requestThrough(await producer(), `vm-${generation}`)
+      drain()
+      expect(pending()).toBe(0)
+    }
+    const last = await producer()
+    for (let i = 0; i < 10; i++) requestThrough(last, `last-${i}`)
+    drain()
+    expect(last.metricByName('golden.events.dropped_queue_full')).toBeUndefined()
+    expect(sent()).toBe(15n)
+  })
+
+  it('under contention, a reservation is counted before its event is enqueued', async () => {
+    const { shared, request, pending } = await mesh()
+    shared.setData(VM_ID, 'mesh.telemetry.pending', '0')
+    // The next 20 CAS writes fail, as when other workers keep writing first.
+    shared.casMismatches = 20
+    request()
+    expect(shared.queues.get(1)!.items).toHaveLength(1)
+    expect(pending()).toBe(1)
+  })
+
+  it('under contention, a release is never lost', async () => {
+    const { shared, request, pending, drain } = await mesh()
+    for (let i = 0; i < 3; i++) request()
+    const before = pending()
+    shared.casMismatches = 20
+    drain()
+    expect(shared.casMismatches).toBe(0)
+    expect(pending()).toBe(before - 3)
   })
 
   it.each([

@@ -71,6 +71,9 @@ export function parseConfig(text: string): CanaryConfig {
     return c
   }
   const root = parsed.value!
+  for (let k = 0; k < root.keys.length; k++) {
+    if (root.keys[k] != "routes") return invalid(c, root.keys[k], "unknown field")
+  }
   const routes = root.get("routes")
   if (routes === null || routes.kind != JsonKind.Array || routes.items.length == 0) return invalid(c, "routes", "required, a non-empty array")
   for (let i = 0; i < routes.items.length; i++) {

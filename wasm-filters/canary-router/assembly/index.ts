@@ -45,8 +45,11 @@ class CanaryRouterStream extends HttpContext {
     // Only the headers the decision needs, each when it needs it: usually two host calls.
     const route = this.root.config.route(modelOfPath(orEmpty(getHeader(MapType.RequestHeaders, ":path"))))
     if (route === null) {
-      // Not ours to route; callers must not steer the route table themselves.
+      // Not ours to route; callers must not steer the route table, nor pass for
+      // the router in what later filters (golden-signals) trust. Every change
+      // to request headers makes Envoy recompute the route: remove only what is there.
       if (getHeader(MapType.RequestHeaders, VARIANT_HEADER) !== null) removeHeader(MapType.RequestHeaders, VARIANT_HEADER)
+      if (getHeader(MapType.RequestHeaders, VERSION_HEADER) !== null) removeHeader(MapType.RequestHeaders, VERSION_HEADER)
       return Action.Continue
     }
     const requested = route.allowOverride ? orEmpty(getHeader(MapType.RequestHeaders, route.overrideHeader)) : ""

@@ -2,11 +2,17 @@
 // golden-signals configuration, checked once in proxy_on_configure.
 import { FilterConfig, invalid } from "../../sdk/assembly/config"
 import { JsonKind, parseConfigObject } from "../../sdk/assembly/json"
-import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE } from "../../sdk/assembly/telemetry-queue"
+import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE, exporterVmIdError } from "../../sdk/assembly/telemetry-queue"
+import { OTHER_MODEL } from "./signals"
 
 export class GoldenConfig extends FilterConfig {
   /** Who is reporting (the Envoy's role: gateway, sidecar of X). */
   service: string = "gateway"
+  /**
+   * The models metric names may carry; any other model of a path is labelled
+   * "other", so a client cannot add stats by inventing model names.
+   */
+  models: Set<string> = new Set()
   /** Where the telemetry exporter registered its queue. */
   exporterVmId: string = DEFAULT_EXPORTER_VM_ID
   queueName: string = DEFAULT_QUEUE
@@ -18,12 +24,19 @@ export class GoldenConfig extends FilterConfig {
   flushIntervalMs: i32 = 200
 }
 
+const KNOWN = ["service", "models", "exporter_vm_id", "queue_name", "max_pending_events", "batch_events", "flush_interval_ms"]
 
-const KNOWN = ["service", "exporter_vm_id", "queue_name", "max_pending_events", "batch_events", "flush_interval_ms"]
-
+/** The configuration, or the first problem found in it (an empty configuration takes every default). */
 export function parseConfig(text: string): GoldenConfig {
+  const c = text.length == 0 ? new GoldenConfig() : parseFields(text)
+  if (c.error.length > 0) return c
+  const vm = exporterVmIdError(c.exporterVmId)
+  if (vm.length > 0) return invalid(c, "exporter_vm_id", vm)
+  return c
+}
+
+function parseFields(text: string): GoldenConfig {
   const c = new GoldenConfig()
-  if (text.length == 0) return c
   const parsed = parseConfigObject(text)
   if (parsed.value === null) {
     c.error = parsed.error
@@ -47,6 +60,18 @@ export function parseConfig(text: string): GoldenConfig {
       }
       if (key == "batch_events") c.batchEvents = <i32>v.number
       else c.flushIntervalMs = <i32>v.number
+      continue
+    }
+    if (key == "models") {
+      if (v.kind != JsonKind.Array) return invalid(c, key, "must be an array of model names")
+      for (let k = 0; k < v.items.length; k++) {
+        const at = key + "[" + k.toString() + "]"
+        const m = v.items[k]
+        if (m.kind != JsonKind.String || m.str.length == 0) return invalid(c, at, "must be a non-empty string")
+        if (m.str == OTHER_MODEL) return invalid(c, at, "\"other\" is the label of the models not listed")
+        if (c.models.has(m.str)) return invalid(c, at, "duplicate model \"" + m.str + "\"")
+        c.models.add(m.str)
+      }
       continue
     }
     if (v.kind != JsonKind.String || v.str.length == 0) return invalid(c, key, "must be a non-empty string")

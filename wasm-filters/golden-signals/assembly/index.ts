@@ -13,7 +13,7 @@ import { defineMetric, getHeaderPairs, getProperty, getPropertyInt64, incrementM
 import { modelOfPath } from "../../sdk/assembly/oip"
 import { EventBatcher } from "../../sdk/assembly/telemetry-queue"
 import { GoldenConfig, parseConfig } from "./config"
-import { latencyHistogramName, RequestRecord, requestCounterName, statusClass, statusOf, writeEvent } from "./signals"
+import { latencyHistogramName, OTHER_MODEL, RequestRecord, requestCounterName, statusClass, statusOf, variantOf, versionLabel, writeEvent } from "./signals"
 
 export * from "../../sdk/assembly/exports"
 export { proxy_on_log } from "../../sdk/assembly/exports-http"
@@ -27,11 +27,20 @@ class SeriesIds {
   ) {}
 }
 
-/** Label sets whose metric ids are cached; beyond it (runaway model names in paths) names are built per request. */
-const MAX_CACHED_SERIES = 4096
+/**
+ * Label sets one VM defines metrics for. The configuration bounds every
+ * label, so a mesh stays far below it; past it (callers setting the variant
+ * and version headers with no canary router in front), requests count under
+ * the one overflow series, so no request can add stats to Envoy's store.
+ */
+const MAX_SERIES = 4096
 
 function sameSeries(a: RequestRecord, b: RequestRecord): bool {
-  return a.route == b.route && a.model == b.model && a.version == b.version && a.variant == b.variant && statusClass(a.code) == statusClass(b.code)
+  return a.route == b.route && a.modelLabel == b.modelLabel && versionLabel(a) == versionLabel(b) && a.variant == b.variant && a.overflow == b.overflow && statusClass(a.code) == statusClass(b.code)
+}
+
+function seriesKey(r: RequestRecord): string {
+  return r.overflow ? "\x1f" + statusClass(r.code) : r.route + "\x1f" + r.modelLabel + "\x1f" + versionLabel(r) + "\x1f" + r.variant + "\x1f" + statusClass(r.code)
 }
 
 class GoldenSignalsRoot extends RootContext {
@@ -47,14 +56,18 @@ class GoldenSignalsRoot extends RootContext {
   seriesOf(r: RequestRecord): SeriesIds {
     const last = this.last
     if (last !== null && sameSeries(last, r)) return this.lastIds!
-    const key = r.route + "\x1f" + r.model + "\x1f" + r.version + "\x1f" + r.variant + "\x1f" + statusClass(r.code)
+    let key = seriesKey(r)
+    if (!this.series.has(key) && this.series.size >= MAX_SERIES) {
+      r.overflow = true
+      key = seriesKey(r)
+    }
     let ids: SeriesIds
     if (this.series.has(key)) {
       ids = this.series.get(key)
     } else {
       ids = new SeriesIds(defineMetric(MetricType.Counter, requestCounterName(r)), defineMetric(MetricType.Histogram, latencyHistogramName(r)))
       if (ids.requests == 0 || ids.latency == 0) return ids
-      if (this.series.size < MAX_CACHED_SERIES) this.series.set(key, ids)
+      this.series.set(key, ids)
     }
     this.last = r
     this.lastIds = ids
@@ -74,6 +87,11 @@ class GoldenSignalsRoot extends RootContext {
   }
 
   onTick(): void {
+    if (this.events !== null) this.events!.flush()
+  }
+
+  /** A live update replaced this root (or the VM stops): what it gathered goes now, not never. */
+  onDelete(): void {
     if (this.events !== null) this.events!.flush()
   }
 
@@ -106,10 +124,14 @@ class GoldenSignalsStream extends HttpContext {
       r.flags = flags < 0 ? 0 : flags
     }
     r.model = modelOfPath(request.value(":path"))
-    r.variant = request.value("x-mesh-variant")
+    r.modelLabel = r.model.length == 0 || this.root.config.models.has(r.model) ? r.model : OTHER_MODEL
+    // The canary router sets x-mesh-variant with x-model-version, and removes both
+    // headers when a caller sends them for a model it does not route: without the
+    // variant, x-model-version on the request is a caller's, and is not used.
+    r.variant = variantOf(request.value("x-mesh-variant"))
     // The version that answered, as the host says; else the one the router chose.
     const answered = response.get("x-model-version")
-    r.version = answered !== null ? answered : request.value("x-model-version")
+    r.version = answered !== null ? answered : r.variant.length > 0 ? request.value("x-model-version") : ""
     r.fallback = response.value("x-model-fallback") == "true"
     r.requestId = request.value("x-request-id")
     r.traceparent = request.value("traceparent")

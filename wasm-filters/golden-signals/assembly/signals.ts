@@ -5,11 +5,25 @@
 import { labelValue } from "../../sdk/assembly/metrics"
 import { Utf8Writer } from "../../sdk/assembly/utf8-writer"
 
+/** The model label of every model the configuration does not list. */
+export const OTHER_MODEL = "other"
+
 export class RequestRecord {
   route: string = ""
+  /** The model of the OIP path, as the event reports it. */
   model: string = ""
+  /** The model as metric names label it: `model` when the configuration lists it (or ""), else "other". */
+  modelLabel: string = ""
+  /** The version that answered (the host's), else the one the router chose; never a caller's. */
   version: string = ""
+  /** stable or canary as the router set it; "" otherwise. */
   variant: string = ""
+  /**
+   * Past the cap on label sets, a request is counted under one series whose
+   * labels are all "other" (only a deployment without the canary router,
+   * where callers set the variant and version headers, could get there).
+   */
+  overflow: bool = false
   cluster: string = ""
   upstream: string = ""
   requestId: string = ""
@@ -43,10 +57,29 @@ export function statusClass(code: i64): string {
 // Constants, so that classifying a request allocates nothing.
 const STATUS_CLASSES: string[] = ["1xx", "2xx", "3xx", "4xx", "5xx"]
 
-/** The label part of every metric name; stats_tags in the rendered bootstrap turn it into tags. */
-export function labels(r: RequestRecord): string {
-  return "rt." + labelValue(r.route) + ".md." + labelValue(r.model) + ".vs." + labelValue(r.version) + ".vr." + labelValue(r.variant)
+/** stable or canary, as the canary router sets x-mesh-variant; "" for anything else. */
+export function variantOf(header: string): string {
+  return header == "stable" || header == "canary" ? header : ""
 }
+
+/**
+ * The label part of every metric name; stats_tags in the rendered bootstrap
+ * turn it into tags. Every label is bounded by configuration: the route
+ * (Envoy's route names), the model (golden-signals' `models`, else
+ * "other"), the version (the host's or the router's; none for "other"
+ * models) and the variant (stable, canary or none).
+ */
+export function labels(r: RequestRecord): string {
+  if (r.overflow) return OVERFLOW_LABELS
+  return "rt." + labelValue(r.route) + ".md." + labelValue(r.modelLabel) + ".vs." + labelValue(versionLabel(r)) + ".vr." + labelValue(r.variant)
+}
+
+/** The version as metric names label it: none for models the configuration does not list. */
+export function versionLabel(r: RequestRecord): string {
+  return r.modelLabel == OTHER_MODEL ? "" : r.version
+}
+
+const OVERFLOW_LABELS = "rt.other.md.other.vs.other.vr.other"
 
 export function requestCounterName(r: RequestRecord): string {
   return "golden." + labels(r) + ".rq.sc." + statusClass(r.code)

@@ -2,7 +2,7 @@
 // payload-sampler configuration, checked once in proxy_on_configure.
 import { FilterConfig, invalid } from "../../sdk/assembly/config"
 import { JsonKind, JsonValue, parseConfigObject } from "../../sdk/assembly/json"
-import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE } from "../../sdk/assembly/telemetry-queue"
+import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE, exporterVmIdError } from "../../sdk/assembly/telemetry-queue"
 
 export class SampleRoute {
   model: string = ""
@@ -93,5 +93,7 @@ export function parseConfig(text: string): SamplerConfig {
     }
   }
   if (c.routes.length == 0) return invalid(c, "routes", "required, a non-empty array")
+  const vm = exporterVmIdError(c.exporterVmId)
+  if (vm.length > 0) return invalid(c, "exporter_vm_id", vm)
   return c
 }

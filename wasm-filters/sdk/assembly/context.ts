@@ -33,6 +33,15 @@ export class RootContext {
   newHttpContext(id: u32): HttpContext {
     return new HttpContext(id)
   }
+  /**
+   * Envoy is done with this root context: a live (ECDS) update replaced its
+   * configuration, or the VM is shutting down. Give back what it holds
+   * (flush gathered events). Envoy 1.40 calls proxy_on_done and then
+   * proxy_on_delete for the root's id; the SDK exports only proxy_on_delete,
+   * since an exported proxy_on_done would be called for every stream too.
+   * Host calls still work here.
+   */
+  onDelete(): void {}
   onTick(): void {}
   onQueueReady(queue: u32): void {}
   onHttpCallResponse(token: u32, headers: u32, bodySize: usize, trailers: u32): void {}

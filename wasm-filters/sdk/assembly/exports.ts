@@ -31,6 +31,10 @@ export function proxy_on_configure(id: u32, size: usize): bool {
 }
 
 export function proxy_on_delete(id: u32): void {
-  if (streams.has(id)) streams.delete(id)
-  else if (roots.has(id)) roots.delete(id)
+  if (streams.has(id)) {
+    streams.delete(id)
+  } else if (roots.has(id)) {
+    roots.get(id).onDelete()
+    roots.delete(id)
+  }
 }

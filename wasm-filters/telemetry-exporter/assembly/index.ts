@@ -9,7 +9,7 @@ import { LogLevel, MapType } from "../../sdk/assembly/constants"
 import { RootContext, setRootContextFactory } from "../../sdk/assembly/context"
 import { dequeue, dispatchHttpCall, getHeader, log, registerQueue, setTickPeriod } from "../../sdk/assembly/host"
 import { increment } from "../../sdk/assembly/metrics"
-import { releaseSlots } from "../../sdk/assembly/telemetry-queue"
+import { releaseSlots, resetSlots } from "../../sdk/assembly/telemetry-queue"
 import { ExporterConfig, parseConfig } from "./config"
 
 export * from "../../sdk/assembly/exports"
@@ -40,6 +40,11 @@ class ExporterRoot extends RootContext {
       return false
     }
     this.config = parsed
+    // The bound counts the events in the queue, which starts empty: set it to 0
+    // before producers can find the queue. (Only an earlier exporter VM of this
+    // process could have left events in it; they are counted out as they
+    // drain, the count stopping at 0, so the bound is loose until they are gone.)
+    resetSlots(parsed.queueName)
     this.queue = registerQueue(parsed.queueName)
     if (this.queue == 0) {
       log(LogLevel.Error, "telemetry-exporter: could not register queue " + parsed.queueName)
