@@ -1,9 +1,11 @@
 /**
  * payload-sampler in real Envoy, with the telemetry exporter: the sampled
  * share over 10,000 requests, bodies copied without touching the stream,
- * and no planted PII reaching the receiver.
+ * and no planted PII reaching the receiver, also from chunked bodies cut
+ * inside characters and values, bodies that are not UTF-8 and bodies over
+ * the cap. The receiver decodes what it gets strictly (UTF-8, then JSON).
  */
-import { createServer, type Server } from 'node:http'
+import { createServer, request, type Server } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { PayloadSampleEvent } from '../../contracts/events.ts'
 import { envoyVersion, httpListener, startEnvoy, staticCluster, TELEMETRY_VM_ID, wasmHttpFilter, wasmService, type RunningEnvoy } from '../../test/support/envoy.ts'
@@ -23,21 +25,49 @@ async function echoUpstream() {
   return { port: (server.address() as { port: number }).port, close: () => new Promise<void>((r) => server.close(() => r())) }
 }
 
+/** The agent's stand-in: keeps the sample events; a batch that is not UTF-8 JSON is kept as an error. */
 async function receiver() {
   const samples: PayloadSampleEvent[] = []
+  const invalid: string[] = []
+  const strict = new TextDecoder('utf-8', { fatal: true })
   const server: Server = createServer((req, res) => {
-    let body = ''
-    req.on('data', (d) => (body += d))
+    const chunks: Buffer[] = []
+    req.on('data', (d: Buffer) => chunks.push(d))
     req.on('end', () => {
-      for (const line of body.trim().split('\n')) {
-        const e = JSON.parse(line)
-        if (e.kind === 'sample') samples.push(e)
+      try {
+        for (const line of strict.decode(Buffer.concat(chunks)).trim().split('\n')) {
+          const e = JSON.parse(line)
+          if (e.kind === 'sample') samples.push(e)
+        }
+      } catch (e) {
+        invalid.push(String(e))
       }
       res.writeHead(202).end()
     })
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  return { samples, port: (server.address() as { port: number }).port, close: () => new Promise<void>((r) => server.close(() => r())) }
+  return { samples, invalid, port: (server.address() as { port: number }).port, close: () => new Promise<void>((r) => server.close(() => r())) }
+}
+
+/** POSTs a chunked body, one write per chunk, pausing between them so that Envoy reads (and the filter sees) each on its own. */
+function postInChunks(url: string, headers: Record<string, string>, chunks: Uint8Array[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { ...headers, 'transfer-encoding': 'chunked' } }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (d) => (text += d))
+      res.on('end', () => resolve(text))
+    })
+    req.on('error', reject)
+    req.flushHeaders()
+    void (async () => {
+      for (const c of chunks) {
+        req.write(c)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      req.end()
+    })()
+  })
 }
 
 async function many<T>(count: number, concurrency: number, one: (i: number) => Promise<T>): Promise<T[]> {
@@ -117,4 +147,44 @@ describe('payload-sampler in Envoy', () => {
     expect(exported).toContain('[CARD]')
     expect(exported).toContain('[IBAN]')
   })
+
+  it('leaves no planted PII from chunked bodies cut at every byte of multi-byte characters and PII values, bodies not UTF-8, or over the cap', async () => {
+    const planted = ['Jane Q. Doe', 'jane.doe@example.com', '4111 1111 1111 1111', '+44 20 7946 0958', 'DE89 3704 0044 0532 0130 00']
+    const body = JSON.stringify({ note: 'é € 😀 中', name: planted[0], email: planted[1], memo: `paid with ${planted[2]} · call ${planted[3]} · IBAN ${planted[4]} ✓` })
+    const utf8 = new TextEncoder()
+    const bytes = utf8.encode(body)
+    // Every byte offset inside a multi-byte character or a planted value.
+    const byteRange = (v: string) => {
+      const start = utf8.encode(body.slice(0, body.indexOf(v))).length
+      return [start, start + utf8.encode(v).length] as const
+    }
+    const insideValue = (at: number) => planted.some((v) => at > byteRange(v)[0] && at < byteRange(v)[1])
+    const offsets = [...bytes.keys()].filter((at) => at > 0 && ((bytes[at]! & 0xc0) === 0x80 || insideValue(at)))
+    expect(offsets.length).toBe(100)
+    const headers = (id: string) => ({ 'x-request-id': id, 'x-test-confidence': '0.3', 'content-type': 'application/json' })
+    await many(offsets.length, 8, (i) => postInChunks(`${gateway}/v2/models/credit-risk/infer`, headers(`chunked-${offsets[i]}`), [bytes.subarray(0, offsets[i]), bytes.subarray(offsets[i])]))
+    // Not UTF-8 (Latin-1), and over the cap (16 KiB) with an e-mail cut by it.
+    const latin1 = Uint8Array.from('{"city":"Mont\xe9","name":"Jane Q. Doe","x":1}', (c) => c.charCodeAt(0))
+    await postInChunks(`${gateway}/v2/models/credit-risk/infer`, headers('latin-1'), [latin1])
+    const over = utf8.encode(`${'x'.repeat(16374)} jane.doe@example.com and more`)
+    await postInChunks(`${gateway}/v2/models/credit-risk/infer`, headers('over-cap'), [over.subarray(0, 8000), over.subarray(8000)])
+
+    const ours = () => agent.samples.filter((s) => s.request_id.startsWith('chunked-') || s.request_id === 'latin-1' || s.request_id === 'over-cap')
+    const arrived = await until(() => ours().length === offsets.length + 2, 10_000)
+    if (!arrived) console.log('DEBUG', ours().length, agent.invalid.length, ours().filter((s) => !s.request_id.startsWith('chunked')).map((s) => s.request_id), envoy.logs().slice(-3000))
+    expect(arrived).toBe(true)
+    expect(agent.invalid).toEqual([])
+    for (const s of ours()) for (const v of planted) {
+      expect(s.request, `${s.request_id}: ${v}`).not.toContain(v)
+      expect(s.response, `${s.request_id}: ${v}`).not.toContain(v)
+    }
+    // However the body was cut, the sample is the same.
+    const chunked = ours().filter((s) => s.request_id.startsWith('chunked-'))
+    expect(new Set(chunked.map((s) => s.request))).toEqual(new Set(['{"note":"é € 😀 中","name":"[REDACTED]","email":"[REDACTED]","memo":"paid with [CARD] · call [PHONE] · IBAN [IBAN] ✓"}']))
+    expect(ours().find((s) => s.request_id === 'latin-1')!.request).toBe('{"city":"Mont\ufffd","name":"[REDACTED]","x":1}')
+    const cut = ours().find((s) => s.request_id === 'over-cap')!
+    expect(cut).toMatchObject({ request_truncated: true })
+    expect(cut.request.endsWith(' [TRUNCATED]')).toBe(true)
+    expect(cut.request).not.toContain('jane.doe')
+  }, 60_000)
 })

@@ -1,39 +1,16 @@
 /**
  * payload-sampler in the TypeScript proxy-wasm host: the deterministic rate,
- * low-confidence sampling, capped copies of streamed bodies, and no planted
- * PII in any exported sample.
+ * low-confidence sampling (and a confidence header that is not a number in
+ * [0, 1]), capped copies of streamed bodies, and no planted PII in any
+ * exported sample. Samples are decoded strictly (UTF-8 and JSON).
  */
 import { describe, expect, it } from 'vitest'
-import type { PayloadSampleEvent } from '../../contracts/events.ts'
 import { wasmPath } from '../build.ts'
-import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
+import { ProxyWasmHost } from '../host/proxy-wasm-host.ts'
+import { exchange, sampler as samplerWith, VM_ID } from './sampler-host.ts'
 
-const VM_ID = 'mesh-telemetry'
 const config = { routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.6 }], max_capture_bytes: 4096 }
-
-async function sampler(c: unknown = config) {
-  const shared = new SharedState()
-  const id = shared.nextQueueId++
-  shared.queues.set(id, { vmId: VM_ID, name: 'mesh.telemetry', items: [] })
-  const host = await ProxyWasmHost.load(wasmPath('payload-sampler'), { pluginConfiguration: JSON.stringify(c), vmId: VM_ID }, shared)
-  const samples = () => shared.queues.get(id)!.items.flatMap((m) => new TextDecoder().decode(m).trim().split('\n').map((l) => JSON.parse(l) as PayloadSampleEvent))
-  return { host, samples }
-}
-
-function exchange(host: ProxyWasmHost, o: { requestId: string; request?: string | string[]; response?: string; confidence?: string; path?: string }) {
-  const s = host.newStream()
-  const actions: number[] = []
-  actions.push(s.sendRequestHeaders({ ':path': o.path ?? '/v2/models/credit-risk/infer', 'x-request-id': o.requestId }))
-  const chunks = Array.isArray(o.request) ? o.request : [o.request ?? '{"inputs":[]}']
-  chunks.forEach((c, i) => actions.push(s.sendRequestBody(c, i === chunks.length - 1)))
-  const headers: Record<string, string> = { ':status': '200', 'x-model-version': '1' }
-  if (o.confidence) headers['x-model-confidence'] = o.confidence
-  actions.push(s.sendResponseHeaders(headers))
-  actions.push(s.sendResponseBody(o.response ?? '{"outputs":[]}', true))
-  s.setProperty('response.code', int64Property(200))
-  s.complete()
-  return actions
-}
+const sampler = (c: unknown = config) => samplerWith(c)
 
 describe('payload-sampler (TypeScript host)', () => {
   it('samples 5% of 10,000 requests by request id, within one percentage point, and never pauses the stream', async () => {
@@ -64,6 +41,33 @@ describe('payload-sampler (TypeScript host)', () => {
     host.tick()
     expect(samples()).toHaveLength(1)
     expect(samples()[0]).toMatchObject({ request_id: 'unsure', reason: 'low_confidence', confidence: 0.52, model: 'credit-risk', version: '1', status: 200, request: '{"inputs":[1,2]}', response: '{"outputs":[0.48,0.52]}' })
+  })
+
+  it.each(['1e999', 'Infinity', '-Infinity', 'NaN', '-0.5', '1.5', '0.5abc', '0x1', '', ' '])(
+    'treats x-model-confidence %j as absent: not sampled as low confidence, reported as null, the event valid JSON',
+    async (value) => {
+      const { host, samples } = await sampler({ routes: [{ model: 'credit-risk', sample_rate_bp: 10_000, confidence_threshold: 0.6 }] })
+      exchange(host, { requestId: 'by-rate', confidence: value })
+      expect(samples()).toHaveLength(1)
+      expect(samples()[0]).toMatchObject({ reason: 'rate', confidence: null })
+      const onlyLow = await sampler({ routes: [{ model: 'credit-risk', confidence_threshold: 0.6 }] })
+      exchange(onlyLow.host, { requestId: 'not-low', confidence: value })
+      expect(onlyLow.samples()).toHaveLength(0)
+    },
+  )
+
+  it.each([
+    ['0', 0],
+    ['1', 1],
+    ['0.25', 0.25],
+    ['5e-1', 0.5],
+    [' 0.3 ', 0.3],
+    ['.5', 0.5],
+  ])('reports x-model-confidence %j as %s', async (value, expected) => {
+    const { host, samples } = await sampler({ routes: [{ model: 'credit-risk', sample_rate_bp: 10_000, confidence_threshold: 0.6 }] })
+    exchange(host, { requestId: 'r', confidence: value })
+    expect(samples()[0]!.confidence).toBe(expected)
+    expect(samples()[0]!.reason).toBe(expected < 0.6 ? 'rate+low_confidence' : 'rate')
   })
 
   it('copies bodies across chunks and caps them, saying so', async () => {

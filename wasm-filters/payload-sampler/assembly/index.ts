@@ -8,12 +8,14 @@
 // route's threshold (for the review queue).
 import { Action, BufferType, LogLevel, MapType } from "../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
-import { getBuffer, getHeader, getPropertyInt64, log, orEmpty, setTickPeriod } from "../../sdk/assembly/host"
+import { ByteBuffer } from "../../sdk/assembly/byte-buffer"
+import { appendBuffer, getHeader, getPropertyInt64, log, orEmpty, setTickPeriod } from "../../sdk/assembly/host"
 import { modelOfPath } from "../../sdk/assembly/oip"
-import { maskPii } from "../../sdk/assembly/pii"
+import { isFormContentType, maskBody } from "../../sdk/assembly/pii"
 import { EventBatcher } from "../../sdk/assembly/telemetry-queue"
+import { completeLength, decodeUtf8 } from "../../sdk/assembly/utf8"
 import { parseConfig, SampleRoute, SamplerConfig } from "./config"
-import { sampledByRate } from "./sampling"
+import { parseConfidence, sampledByRate } from "./sampling"
 
 export * from "../../sdk/assembly/exports"
 export { proxy_on_log, proxy_on_request_body, proxy_on_request_headers, proxy_on_response_body, proxy_on_response_headers } from "../../sdk/assembly/exports-http"
@@ -45,25 +47,32 @@ class SamplerRoot extends RootContext {
   }
 }
 
+/**
+ * A body's copy: raw bytes up to the cap, decoded once when the sample is
+ * written. Bytes, because a chunk can end inside a character (decoding
+ * chunks one by one breaks those) and hold half the memory of a string.
+ */
 class Capture {
-  text: string = ""
-  bytes: i32 = 0
+  bytes: ByteBuffer | null = null
   truncated: bool = false
 
   /** Copies (part of) the current body chunk, up to the cap. */
   take(type: BufferType, size: usize, cap: i32): void {
     if (size == 0) return
-    const room = cap - this.bytes
-    if (room <= 0) {
-      this.truncated = true
-      return
-    }
-    const n = <i32>size < room ? <i32>size : room
-    const chunk = getBuffer(type, <usize>n)
-    if (chunk === null) return
-    this.text += chunk!
-    this.bytes += n
-    if (<i32>size > n) this.truncated = true
+    if (this.bytes === null) this.bytes = new ByteBuffer(cap)
+    const bytes = this.bytes!
+    const room = bytes.room
+    if (<usize>room < size) this.truncated = true
+    if (room > 0) appendBuffer(type, min(size, <usize>room), bytes)
+  }
+
+  /** The copy as text: invalid UTF-8 becomes U+FFFD; a character the cap cut in two is left out. */
+  text(): string {
+    if (this.bytes === null) return ""
+    const bytes = this.bytes!
+    const ptr = changetype<usize>(bytes.contiguous())
+    const length = this.truncated ? completeLength(ptr, <usize>bytes.length) : <usize>bytes.length
+    return decodeUtf8(ptr, length)
   }
 }
 
@@ -104,14 +113,9 @@ class SamplerStream extends HttpContext {
 
   onResponseHeaders(headers: u32, endOfStream: bool): Action {
     if (this.route === null) return Action.Continue
-    const confidence = getHeader(MapType.ResponseHeaders, "x-model-confidence")
-    if (confidence !== null) {
-      const c = parseFloat(confidence)
-      if (!isNaN(c)) {
-        this.confidence = c
-        this.lowConfidence = this.route!.confidenceThreshold > 0 && c < this.route!.confidenceThreshold
-      }
-    }
+    // Anything but a number in [0, 1] counts as absent: neither sampled as low confidence nor reported.
+    this.confidence = parseConfidence(getHeader(MapType.ResponseHeaders, "x-model-confidence"))
+    this.lowConfidence = this.confidence >= 0 && this.route!.confidenceThreshold > 0 && this.confidence < this.route!.confidenceThreshold
     if (!this.sampled) {
       this.captureRequest = false
       this.request = new Capture() // not sampled: let go of the copy now
@@ -126,7 +130,6 @@ class SamplerStream extends HttpContext {
 
   onLog(): void {
     if (this.route === null || !this.sampled || this.root.events === null) return
-    const fields = this.root.config.piiFields
     const reason = this.byRate ? (this.lowConfidence ? "rate+low_confidence" : "rate") : "low_confidence"
     const w = this.root.events!.begin()
     if (w === null) return
@@ -140,12 +143,20 @@ class SamplerStream extends HttpContext {
     w.text(",\"reason\":\"").text(reason).text("\"")
     w.text(",\"confidence\":").text(this.confidence < 0 ? "null" : this.confidence.toString())
     w.text(",\"status\":").int(status < 0 ? 0 : status)
-    w.text(",\"request\":").jsonString(maskPii(this.request.text, fields))
+    w.text(",\"request\":").jsonString(this.masked(this.request, MapType.RequestHeaders))
     w.text(",\"request_truncated\":").bool(this.request.truncated)
-    w.text(",\"response\":").jsonString(maskPii(this.response.text, fields))
+    w.text(",\"response\":").jsonString(this.masked(this.response, MapType.ResponseHeaders))
     w.text(",\"response_truncated\":").bool(this.response.truncated)
     w.text("}")
     this.root.events!.end()
+  }
+
+  /** A capture decoded and masked; the content-type (read only now, for sampled requests) says whether it is a form. */
+  private masked(capture: Capture, headers: MapType): string {
+    const text = capture.text()
+    if (text.length == 0) return text
+    const form = isFormContentType(orEmpty(getHeader(headers, "content-type")))
+    return maskBody(text, this.root.config.piiFields, form, capture.truncated)
   }
 }
 

@@ -1,9 +1,13 @@
 // @module
 // Typed wrappers over the host functions: strings in, strings out. Memory
 // the host returns was allocated through proxy_on_memory_allocate; it is
-// copied into a string and freed here, so callers own nothing.
+// copied into a string (or a ByteBuffer) and freed here, so callers own
+// nothing. Text from the host is decoded as UTF-8 with validation: an
+// invalid byte becomes U+FFFD and never swallows the bytes after it.
 import * as abi from "./imports"
+import { ByteBuffer } from "./byte-buffer"
 import { BufferType, LogLevel, MapType, Status } from "./constants"
+import { decodeUtf8 } from "./utf8"
 
 // Scratch slots for the host's (pointer, size) return values.
 const returnData = memory.data(8)
@@ -13,7 +17,7 @@ function takeString(): string {
   const ptr = load<usize>(returnData)
   const size = load<usize>(returnSize)
   if (ptr == 0) return ""
-  const s = String.UTF8.decodeUnsafe(ptr, size)
+  const s = decodeUtf8(ptr, size)
   heap.free(ptr)
   return s
 }
@@ -38,6 +42,23 @@ export function getBuffer(type: BufferType, size: usize): string | null {
   const status = abi.proxy_get_buffer_bytes(type, 0, size, returnData, returnSize)
   if (status != Status.Ok) return null
   return takeString()
+}
+
+/**
+ * Appends the first `size` bytes of a buffer (a body chunk) to `into`, as
+ * bytes, up to its cap: no decoding, which a chunk boundary inside a
+ * character would break. False when the host has no such buffer.
+ */
+export function appendBuffer(type: BufferType, size: usize, into: ByteBuffer): bool {
+  // Room first, then the host's copy: see ByteBuffer on allocation order.
+  const n = into.reserve(<i32>min(size, <usize>i32.MAX_VALUE))
+  if (n == 0) return true
+  if (abi.proxy_get_buffer_bytes(type, 0, <usize>n, returnData, returnSize) != Status.Ok) return false
+  const ptr = load<usize>(returnData)
+  if (ptr == 0) return true
+  into.append(ptr, <i32>load<usize>(returnSize))
+  heap.free(ptr)
+  return true
 }
 
 export function getHeader(map: MapType, name: string): string | null {
@@ -229,7 +250,7 @@ export class HeaderPairs {
       sizes += 8
       // Each name and value is followed by a NUL.
       if (at + k + v + 2 > end) return null
-      if (asciiEquals(at, k, name)) return String.UTF8.decodeUnsafe(at + k + 1, v)
+      if (asciiEquals(at, k, name)) return decodeUtf8(at + k + 1, v)
       at += k + v + 2
     }
     return null

@@ -1,0 +1,85 @@
+// @module
+// The end of a capture the byte cap cut off: a value cut there is masked
+// when its start could be PII, since a pattern cannot recognise what it
+// does not see whole ("jane.doe@exam", "4111 1111 11"). Recognisable starts:
+// an e-mail with its @; a run of digits that could begin a card or phone
+// (a leading + or parenthesis, a separator, or a first digit 2-6, as cards
+// have); an IBAN's country and check digits. A word cut before anything
+// recognisable (an e-mail cut before its @) stays: it cannot be told from
+// a word. JSON field values cut off are masked by the field masker.
+import { AT, CLOSE_PAREN, DASH, DOT, isAlnum, isDigit, isEmailLocal, isLetter, OPEN_PAREN, PLUS, SPACE, unit } from "./pii-chars"
+
+export const TRUNCATED = "[TRUNCATED]"
+
+/** How far back from the cut a card, phone or IBAN may start: the longest, an IBAN in groups, has 42 characters. */
+const LONGEST_GROUPED = 48
+/** How far back an e-mail address may start (64 + 1 + 255 characters, RFC 5321). */
+const LONGEST_EMAIL = 320
+
+/** `text` with the value the cut ended inside replaced by [TRUNCATED], when it could be PII. */
+export function maskCutTail(text: string): string {
+  const n = text.length
+  const from = min(cutEmailStart(text), min(cutNumberStart(text), cutIbanStart(text)))
+  return from < n ? text.substring(0, from) + TRUNCATED : text
+}
+
+/** The start of a cut e-mail address (a word with an @ in it), or the text's length. */
+function cutEmailStart(text: string): i32 {
+  const n = text.length
+  let s = n
+  let at = false
+  while (s > 0 && n - s < LONGEST_EMAIL) {
+    const c = unit(text, s - 1)
+    if (c == AT) at = true
+    else if (!isEmailLocal(c)) break
+    s--
+  }
+  return at ? s : n
+}
+
+function isNumberChar(c: i32): bool {
+  return isDigit(c) || c == SPACE || c == DASH || c == DOT || c == OPEN_PAREN || c == CLOSE_PAREN
+}
+
+/** The start of a cut run of digits that could begin a card or phone, or the text's length. */
+function cutNumberStart(text: string): i32 {
+  const n = text.length
+  let s = n
+  while (s > 0 && n - s < LONGEST_GROUPED && isNumberChar(unit(text, s - 1))) s--
+  // Stopped by the bound: inside a run longer than any card or phone, whose last part is masked.
+  const inRun = s > 0 && isNumberChar(unit(text, s - 1))
+  if (!inRun && s > 0 && unit(text, s - 1) == PLUS) s--
+  while (s < n && !isDigit(unit(text, s)) && unit(text, s) != OPEN_PAREN && unit(text, s) != PLUS) s++
+  if (s >= n || (!inRun && s > 0 && isAlnum(unit(text, s - 1)))) return n // nothing, or inside a word
+  let digits = 0
+  let separated = false
+  for (let k = s; k < n; k++) {
+    if (isDigit(unit(text, k))) digits++
+    else if (digits > 0) separated = true
+  }
+  if (digits == 0) return n
+  const c = unit(text, s)
+  let firstDigit = s
+  while (!isDigit(unit(text, firstDigit))) firstDigit++
+  const d = unit(text, firstDigit)
+  return inRun || c == PLUS || c == OPEN_PAREN || separated || (d >= 50 && d <= 54) ? s : n
+}
+
+/** The start of a cut IBAN (CCdd, then alphanumerics and single spaces to the cut), or the text's length. */
+function cutIbanStart(text: string): i32 {
+  const n = text.length
+  let s = n
+  while (s > 0 && n - s < LONGEST_GROUPED) {
+    const c = unit(text, s - 1)
+    const singleSpace = c == SPACE && s >= 2 && isAlnum(unit(text, s - 2)) && (s == n || isAlnum(unit(text, s)))
+    if (!isAlnum(c) && !singleSpace) break
+    s--
+  }
+  // The earliest word start from there that reads CCdd.
+  for (let w = s; w + 4 <= n; w++) {
+    const wordStart = w == s ? w == 0 || !isAlnum(unit(text, w - 1)) || n - s >= LONGEST_GROUPED : unit(text, w - 1) == SPACE
+    if (!wordStart) continue
+    if (isLetter(unit(text, w)) && isLetter(unit(text, w + 1)) && isDigit(unit(text, w + 2)) && isDigit(unit(text, w + 3))) return w
+  }
+  return n
+}
