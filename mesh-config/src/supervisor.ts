@@ -2,8 +2,10 @@
  * @module
  * Keeps a set of child processes running: starts each, waits until its
  * health check passes, restarts one that dies (with backoff, reset once it
- * has stayed up), and stops them all in reverse order. Children's output
- * goes to one log file each, so the terminal shows only what matters.
+ * has stayed up), and stops them all in reverse order. One child can be
+ * stopped on purpose (it stays down) and started again from its spec while
+ * the others run. Children's output goes to one log file each, so the
+ * terminal shows only what matters.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
@@ -22,6 +24,8 @@ export type SupervisorEvent =
   | { kind: 'started'; name: string; pid: number }
   | { kind: 'exited'; name: string; code: number | null; signal: string | null; restartInMs: number }
   | { kind: 'healthy'; name: string }
+  /** Stopped with stopChild(): it has exited (code and signal null if it was already down) and stays down until startChild(). */
+  | { kind: 'stopped'; name: string; code: number | null; signal: string | null }
 
 const MIN_BACKOFF_MS = 500
 const MAX_BACKOFF_MS = 30_000
@@ -36,6 +40,8 @@ class Supervised {
   restarts = 0
   /** The current child has exited and its output is drained. */
   closed = true
+  /** Set by stopChild() (the stop under way, then done), cleared by startChild(): while set, an exit is not restarted. */
+  stopped?: Promise<void>
 
   constructor(
     readonly spec: ChildSpec,
@@ -69,13 +75,14 @@ export class Supervisor {
     const s = this.#find(name)
     const deadline = Date.now() + timeoutMs
     while (!(await s.spec.healthy().catch(() => false))) {
-      if (this.#stopping) throw new Error(`stopped while waiting for ${name}`)
+      if (this.#stopping || s.stopped) throw new Error(`stopped while waiting for ${name}`)
       if (Date.now() > deadline) throw new Error(`${name} was not healthy within ${timeoutMs / 1000} s; see ${join(this.logDir, `${name}.log`)}`)
       await new Promise((r) => setTimeout(r, 100))
     }
     this.onEvent({ kind: 'healthy', name })
   }
 
+  /** The current child's pid (a dead one's until it is restarted); undefined once stopChild() has stopped it. */
   pid(name: string): number | undefined {
     return this.#find(name).child?.pid
   }
@@ -84,22 +91,69 @@ export class Supervisor {
     return this.#find(name).restarts
   }
 
+  /**
+   * Stops one child and keeps it stopped while the others run: SIGTERM, then
+   * SIGKILL after the grace period, as stop() does; resolves once it has
+   * exited (a pending restart is cancelled). Stopping a stopped child waits
+   * for that stop. Its log stays open for startChild().
+   *
+   * @example
+   *   await supervisor.stopChild('telemetry-agent')
+   *   // ... the mesh runs without it ...
+   *   await supervisor.startChild('telemetry-agent')
+   */
+  stopChild(name: string, graceMs = 5000): Promise<void> {
+    const s = this.#find(name)
+    s.stopped ??= (async () => {
+      clearTimeout(s.restartTimer)
+      const exit = await this.#terminate(s, graceMs)
+      s.child = undefined
+      this.onEvent({ kind: 'stopped', name, code: exit?.code ?? null, signal: exit?.signal ?? null })
+    })()
+    return s.stopped
+  }
+
+  /**
+   * Starts a child stopped with stopChild() again, from its original spec,
+   * and waits until it is healthy, as start() does. Its backoff starts
+   * afresh; restarts() counts only restarts after unexpected exits.
+   */
+  async startChild(name: string, timeoutMs = 60_000): Promise<void> {
+    const s = this.#find(name)
+    if (this.#stopping) throw new Error(`the supervisor is stopped; cannot start ${name}`)
+    if (!s.stopped) throw new Error(`${name} is not stopped`)
+    await s.stopped
+    // Another startChild() may have got here first while the stop finished.
+    if (!s.stopped || this.#stopping) throw new Error(`${name} is not stopped`)
+    s.stopped = undefined
+    s.backoffMs = MIN_BACKOFF_MS
+    this.#spawn(s)
+    await this.waitHealthy(name, timeoutMs)
+  }
+
   /** Stops every child, last started first: SIGTERM, then SIGKILL after a grace period. */
   async stop(graceMs = 5000): Promise<void> {
     this.#stopping = true
     for (const s of [...this.#children].reverse()) {
       clearTimeout(s.restartTimer)
-      const child = s.child
-      if (child && !s.closed) {
-        // 'close' comes after the child's output is drained, so nothing writes to the log after it ends.
-        const closed = new Promise((r) => child.once('close', r))
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
-        await closed
-        clearTimeout(timer)
-      }
+      // A stopChild() under way finishes first, so nothing writes to the log after it ends.
+      await s.stopped
+      await this.#terminate(s, graceMs)
       s.log.end()
     }
+  }
+
+  /** SIGTERM, SIGKILL after `graceMs`; resolves with how it exited once it has (undefined if it was not running). */
+  async #terminate(s: Supervised, graceMs: number): Promise<{ code: number | null; signal: string | null } | undefined> {
+    const child = s.child
+    if (!child || s.closed) return undefined
+    // 'close' comes after the child's output is drained, so nothing writes to the log after it ends.
+    const closed = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('close', (code, signal) => r({ code, signal })))
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+    const exit = await closed
+    clearTimeout(timer)
+    return exit
   }
 
   #find(name: string): Supervised {
@@ -119,7 +173,7 @@ export class Supervisor {
     child.once('error', (e) => s.log.write(`[supervisor] could not start ${s.spec.command}: ${e.message}\n`))
     child.once('close', (code, signal) => {
       s.closed = true
-      if (this.#stopping) return
+      if (this.#stopping || s.stopped) return
       if (Date.now() - s.startedAt > STABLE_AFTER_MS) s.backoffMs = MIN_BACKOFF_MS
       const delay = s.backoffMs
       s.backoffMs = Math.min(s.backoffMs * 2, MAX_BACKOFF_MS)

@@ -1,0 +1,526 @@
+/**
+ * @module
+ * bench:telemetry: what the telemetry pipeline costs the mesh, and what the
+ * collector can take.
+ *
+ *   1. Inference through Envoy to real model hosts (credit-risk, OIP JSON,
+ *      sticky x-user-id from a pool of users), autocannon at fixed
+ *      concurrency, in interleaved rounds (order a b c, then c b a, ...):
+ *        (a) the pipeline up: agent, collector, NATS;
+ *        (b) agent and collector stopped (the exporter and the hosts drop and count):
+ *            the mesh is `npm start`'s (startLocalMesh), and its supervisor
+ *            stops the two (SIGTERM, drained) and starts them again while
+ *            NATS, the hosts and Envoy keep running;
+ *        (c) NATS paused (SIGSTOP from 10% to 90% of each round): the agent spools.
+ *      Throughput and p99 of (a) over (b); failed inferences in (c).
+ *   2. CPU per event of the agent and the collector during (a): utime+stime
+ *      from /proc/<pid>/stat against the events their /metrics counted; and
+ *      the pipeline's CPU per request next to Envoy's and the hosts'.
+ *   3. The collector's ingest on one core: a fresh nats-server whose
+ *      MESH_REQUESTS stream holds BENCH_EVENTS request events (deflated
+ *      NDJSON, as the agent publishes them), then a collector process,
+ *      pinned to one CPU, timed until JetStream has every message acknowledged.
+ *      BENCH_PROFILE=1 runs it under --cpu-prof and prints where the time goes.
+ *
+ * Prints a table and one JSON summary line. Knobs: BENCH_SECONDS,
+ * BENCH_ROUNDS, BENCH_CONCURRENCY (empty: skip 1 and 2), BENCH_USERS,
+ * BENCH_EVENTS (0: skip 3), BENCH_MESSAGE_EVENTS, BENCH_PROFILE; KEEP=1
+ * keeps the temporary folder (the children's logs are in state/logs).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { deflateRawSync } from 'node:zlib'
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream'
+import { connect, headers } from '@nats-io/transport-node'
+import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, SOURCE_HEADER, STREAMS, subjectOf, subjectToken, WIRE_CONTENT_TYPE } from '../contracts/subjects.ts'
+import { requireMesh } from '../mesh-config/src/load.ts'
+import { ROOT, startLocalMesh } from '../mesh-config/src/local-mesh.ts'
+import { instancesOf } from '../mesh-config/src/schema.ts'
+import { CONSUMED_STREAMS, consumerSpecs } from '../telemetry-collector/src/ingest.ts'
+import { streamLimitsOf } from '../telemetry-collector/src/mesh-settings.ts'
+import { ensureStreams } from '../telemetry-collector/src/streams.ts'
+import { metrics, metricSum, requestEvent } from '../telemetry-collector/test/events.ts'
+import { startNats } from '../test/support/nats.ts'
+import { freePorts } from '../test/support/ports.ts'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').filter(Boolean).map(Number)
+const USERS = Number(process.env.BENCH_USERS ?? 100)
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 300_000)
+const MESSAGE_EVENTS = Number(process.env.BENCH_MESSAGE_EVENTS ?? 500)
+const PROFILE = process.env.BENCH_PROFILE === '1'
+/** Read once: pinning this process for part 3 narrows what availableParallelism() says. */
+const CPUS = availableParallelism()
+const TARGETS = { throughput_ratio_min: 0.95, p99_ratio_max: 1.05, failed_inferences_nats_paused: 0, ingest_events_per_s_min: 50_000 }
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const log = (line: string) => process.stderr.write(`  ${line}\n`)
+
+/** CPU seconds a process has run, all its threads (utime + stime, fields 14 and 15 of /proc/<pid>/stat). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // The command name (field 2) may hold spaces: count fields from after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+}
+
+function meshYaml(ports: number[]): string {
+  const [gateway, stable, canary, fallback, nats, agent, collector] = ports
+  // The shipped mesh.yaml's route, without its rate limit (2,000 rps would answer 429 here).
+  return `version: 1
+gateway: { port: ${gateway}, admin_port: 0, workers: 2 }
+repository: ${join(ROOT, 'models')}
+state_dir: state
+hosts:
+  - { name: stable, port: ${stable} }
+  - { name: canary, port: ${canary} }
+  - { name: fallback, port: ${fallback}, role: fallback }
+routes:
+  - name: credit-risk
+    match: { model: credit-risk }
+    model: credit-risk
+    stable: { version: 1, hosts: [stable] }
+    canary: { version: 2, weight: 1000, hosts: [canary], sticky_header: x-user-id, when_missing: request_id }
+    fallback: { model: credit-risk-fallback, hosts: [fallback] }
+    timeout_ms: 1000
+    retries: { attempts: 1, retry_on: [connect-failure, reset, gateway-error], budget_percent: 20 }
+    outlier_detection: { consecutive_5xx: 5, interval_ms: 5000, base_ejection_ms: 30000 }
+    sampling: { rate_bp: 500, confidence_threshold: 0.6 }
+telemetry:
+  nats_url: nats://127.0.0.1:${nats}
+  agent: { port: ${agent} }
+  collector: { port: ${collector} }
+`
+}
+
+interface Load {
+  rps: number
+  p50: number
+  p99: number
+  failed: number
+  requests: number
+}
+
+/**
+ * One autocannon run from a pool of users, in its own process
+ * (bench/users-load.ts); `onStart` runs once the load is on, so faults can
+ * be timed from it rather than from the child's start-up.
+ */
+function load(url: string, connections: number, seconds = SECONDS, onStart: () => void = () => {}): Promise<Load> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/users-load.ts'), JSON.stringify({ url, connections, seconds, users: USERS })], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const msg = JSON.parse(line)
+      if (msg.started) onStart()
+      else resolve(msg)
+    })
+    child.once('exit', (code) => code !== 0 && reject(new Error(`load generator exited (${code})`)))
+  })
+}
+
+type Condition = 'a' | 'b' | 'c'
+const CONDITIONS: Condition[] = ['a', 'b', 'c']
+const LABEL: Record<Condition, string> = { a: 'a pipeline up', b: 'b agent+collector stopped', c: 'c NATS paused' }
+
+interface Row extends Load {
+  condition: Condition
+  concurrency: number
+  /** Events the agent had to spool. */
+  spooled: number
+  /** Telemetry events Envoy dropped (its exporter, or golden-signals' full queue). */
+  dropped: number
+  /** Seconds after the load until the pipeline had published and applied the round's events. */
+  catchUpS: number
+}
+
+/** CPU over one (a) round (through its catch-up), against the events each counted and the requests served. */
+interface CpuSample {
+  concurrency: number
+  agentUs: number
+  collectorUs: number
+  agentEvents: number
+  requests: number
+  /** agent + collector + nats-server, per request. */
+  pipelineUsPerRequest: number
+  /** Envoy + the model hosts, per request: what the telemetry competes with for the cores. */
+  requestPathUsPerRequest: number
+}
+
+/** Parts 1 and 2: the mesh under load in the three conditions. */
+async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] }> {
+  const file = join(dir, 'mesh.yaml')
+  await writeFile(file, meshYaml(await freePorts(7)))
+  const loaded = await requireMesh(file)
+  const mesh = await startLocalMesh(loaded, { by: 'bench:telemetry' })
+  const { supervisor } = mesh
+  const pid = (name: string) => {
+    const p = supervisor.pid(name)
+    if (!p) throw new Error(`${name} is not running`)
+    return p
+  }
+  // Stopped newest first, as the mesh stops (the agent checkpoints its spool before the collector goes); started in the mesh's order.
+  const stopTelemetry = async () => {
+    await supervisor.stopChild('telemetry-agent')
+    await supervisor.stopChild('telemetry-collector')
+  }
+  const startTelemetry = async () => {
+    await supervisor.startChild('telemetry-collector')
+    await supervisor.startChild('telemetry-agent')
+  }
+  const url = `${mesh.gatewayUrl}/v2/models/credit-risk/infer`
+  const agentSum = async (name: string) => metricSum(await metrics(mesh.agentUrl), name)
+  const applied = async () => metricSum(await metrics(mesh.collectorUrl), 'mesh_collector_events_applied_total')
+  const envoyDropped = async () => {
+    const { stats } = (await (await fetch(`${mesh.adminUrl}/stats?format=json&filter=exporter\\.events_dropped|golden\\.events\\.dropped`)).json()) as { stats: { name: string; value?: number }[] }
+    return stats.reduce((n, s) => n + (s.value ?? 0), 0)
+  }
+  // The bench's own look at JetStream: what the collector's consumers have been delivered and acknowledged (exact, and free for the collector).
+  const nc = await connect({ servers: loaded.config.telemetry.nats_url, maxReconnectAttempts: -1 }).catch(async (e) => {
+    await mesh.stop()
+    throw e
+  })
+  const jsm = await jetstreamManager(nc)
+  const consumers = async () => {
+    const cs = []
+    for (const key of CONSUMED_STREAMS) for await (const c of jsm.consumers.list(STREAMS[key].name)) cs.push(c)
+    return cs
+  }
+  /**
+   * Until every event produced so far is published and applied: nothing in
+   * the agent's spool and nothing left to deliver to the collector, twice in
+   * a row (the exporter flushes every 500 ms, the hosts every 100 ms); then
+   * until the collector has acknowledged (committed) what it had been
+   * delivered by then. Not "nothing unacknowledged": the hosts report
+   * saturation every second and the collector commits on a timer (once a
+   * second), so even an idle mesh has messages awaiting their commit most
+   * of the time.
+   * Returns the seconds it took.
+   */
+  const settle = async () => {
+    const t0 = performance.now()
+    const check = () => {
+      if (performance.now() - t0 > 120_000) throw new Error('the pipeline did not catch up within 120 s')
+    }
+    await sleep(600)
+    let delivered = new Map<string, number>()
+    for (let calm = 0; calm < 2; ) {
+      const cs = await consumers()
+      calm = (await agentSum('mesh_agent_spool_events')) === 0 && cs.every((c) => c.num_pending === 0) ? calm + 1 : 0
+      delivered = new Map(cs.map((c) => [c.name, c.delivered.stream_seq]))
+      if (calm < 2) await sleep(250)
+      check()
+    }
+    // Acknowledgements are in order of the stream's sequence: the floor past a mark means everything up to it is committed.
+    while (!(await consumers()).every((c) => c.num_ack_pending === 0 || c.ack_floor.stream_seq >= (delivered.get(c.name) ?? 0))) {
+      await sleep(50)
+      check()
+    }
+    return (performance.now() - t0) / 1000
+  }
+  const rows: Row[] = []
+  const cpu: CpuSample[] = []
+  const requestPath = ['envoy', ...loaded.config.hosts.flatMap(instancesOf).map((i) => `host-${i.name}`)]
+  const cpuOf = async (names: string[]) => (await Promise.all(names.map((n) => cpuSeconds(pid(n))))).reduce((a, b) => a + b, 0)
+
+  const round = async (condition: Condition, concurrency: number): Promise<Row> => {
+    const up = condition !== 'b'
+    if (up) await settle()
+    const before = {
+      dropped: await envoyDropped(),
+      spooled: up ? await agentSum('mesh_agent_events_spooled_total') : 0,
+      received: up ? await agentSum('mesh_agent_events_received_total') : 0,
+      applied: up ? await applied() : 0,
+      agentCpu: up ? await cpuSeconds(pid('telemetry-agent')) : 0,
+      collectorCpu: up ? await cpuSeconds(pid('telemetry-collector')) : 0,
+      natsCpu: await cpuSeconds(pid('nats')),
+      pathCpu: await cpuOf(requestPath),
+    }
+    const nats = pid('nats')
+    const timers: NodeJS.Timeout[] = []
+    let r: Load
+    try {
+      r = await load(url, concurrency, SECONDS, () => {
+        if (condition !== 'c') return
+        // Paused and resumed under load: both transitions are part of the fault.
+        timers.push(setTimeout(() => process.kill(nats, 'SIGSTOP'), SECONDS * 100))
+        timers.push(setTimeout(() => process.kill(nats, 'SIGCONT'), SECONDS * 900))
+      })
+    } finally {
+      for (const t of timers) clearTimeout(t)
+      if (condition === 'c') process.kill(nats, 'SIGCONT')
+    }
+    // The round's own events all through before anything is read, so CPU and counts cover the same work.
+    const catchUpS = up ? await settle() : 0
+    const row: Row = { condition, concurrency, ...r, catchUpS, dropped: (await envoyDropped()) - before.dropped, spooled: up ? (await agentSum('mesh_agent_events_spooled_total')) - before.spooled : 0 }
+    if (condition === 'a') {
+      const agentCpu = (await cpuSeconds(pid('telemetry-agent'))) - before.agentCpu
+      const collectorCpu = (await cpuSeconds(pid('telemetry-collector'))) - before.collectorCpu
+      const natsCpu = (await cpuSeconds(pid('nats'))) - before.natsCpu
+      const pathCpu = (await cpuOf(requestPath)) - before.pathCpu
+      const agentEvents = (await agentSum('mesh_agent_events_received_total')) - before.received
+      const collectorEvents = (await applied()) - before.applied
+      cpu.push({
+        concurrency,
+        agentUs: (agentCpu * 1e6) / agentEvents,
+        collectorUs: (collectorCpu * 1e6) / collectorEvents,
+        agentEvents,
+        requests: r.requests,
+        pipelineUsPerRequest: ((agentCpu + collectorCpu + natsCpu) * 1e6) / r.requests,
+        requestPathUsPerRequest: (pathCpu * 1e6) / r.requests,
+      })
+    }
+    log(`${LABEL[condition]} c=${concurrency}: ${r.rps.toFixed(0)} rps, p99 ${r.p99} ms, failed ${r.failed}, spooled ${row.spooled}, Envoy dropped ${row.dropped}, caught up ${catchUpS.toFixed(1)} s after`)
+    return row
+  }
+
+  let telemetryUp = true
+  try {
+    // Warm-up: connections, JIT, the hosts' batchers, the collector's store.
+    for (const c of CONCURRENCIES) await load(url, c, SECONDS)
+    for (let i = 0; i < ROUNDS; i++) {
+      for (const condition of i % 2 === 0 ? CONDITIONS : [...CONDITIONS].reverse()) {
+        if (condition === 'b' && telemetryUp) await stopTelemetry()
+        if (condition !== 'b' && !telemetryUp) await startTelemetry()
+        telemetryUp = condition !== 'b'
+        for (const c of CONCURRENCIES) rows.push(await round(condition, c))
+      }
+    }
+  } finally {
+    await nc.close()
+    await mesh.stop()
+  }
+  return { rows, cpu }
+}
+
+/** Request events as golden-signals writes them: both variants, a few errors, realistic durations, timestamps over the last minute. */
+function requestLines(n: number, now: number): string[] {
+  return Array.from({ length: n }, (_, i) => {
+    const canary = i % 10 === 0
+    const status = i % 200 === 0 ? 503 : i % 150 === 0 ? 400 : 200
+    return JSON.stringify(
+      requestEvent({
+        ts: now - 60_000 + Math.floor((i / n) * 60_000),
+        traceparent: `00-${randomUUID().replace(/-/g, '')}-${randomUUID().slice(0, 18).replace(/-/g, '')}-01`,
+        version: canary ? '2' : '1',
+        variant: canary ? 'canary' : 'stable',
+        cluster: canary ? 'credit-risk-canary' : 'credit-risk-stable',
+        status,
+        duration_us: Math.round(800 + Math.random() ** 3 * 20_000),
+      }),
+    )
+  })
+}
+
+/** Publishes `lines` to MESH_REQUESTS exactly as the agent does: NDJSON deflated at level 1, the same headers, a message id each. */
+async function preload(js: JetStreamClient, lines: string[]): Promise<{ messages: number; bytes: number }> {
+  const subject = subjectOf('requests', subjectToken('credit-risk'))
+  const messages = Array.from({ length: Math.ceil(lines.length / MESSAGE_EVENTS) }, (_, i) => lines.slice(i * MESSAGE_EVENTS, (i + 1) * MESSAGE_EVENTS))
+  let bytes = 0
+  // 32 in flight: loopback round trips would otherwise make the preload the slow part.
+  for (let i = 0; i < messages.length; i += 32) {
+    await Promise.all(
+      messages.slice(i, i + 32).map((batch, j) => {
+        const h = headers()
+        h.set(SOURCE_HEADER, 'bench')
+        h.set(EVENT_COUNT_HEADER, String(batch.length))
+        h.set('Content-Type', WIRE_CONTENT_TYPE)
+        h.set(ENCODING_HEADER, DEFLATE)
+        const data = deflateRawSync(batch.join('\n'), { level: 1 })
+        bytes += data.length
+        return js.publish(subject, data, { msgID: `bench.${i + j}`, headers: h })
+      }),
+    )
+  }
+  return { messages: messages.length, bytes }
+}
+
+/** Part 3: a collector process alone against a stream that already holds EVENTS events. */
+async function ingest(dir: string) {
+  // The collector gets the last CPU to itself; nats-server (which inherits this process's CPUs) and this process the others.
+  const core = CPUS >= 2 && hasTaskset() ? String(CPUS - 1) : undefined
+  if (core) execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', `0-${CPUS - 2}`, String(process.pid)], { stdio: 'ignore' })
+  const nats = await startNats()
+  const file = join(dir, 'ingest.yaml')
+  await writeFile(file, meshYaml(await freePorts(7)).replace(/nats_url: .*/, `nats_url: ${nats.url}`))
+  const mesh = await requireMesh(file)
+  const nc = await connect({ servers: nats.url })
+  let child: ChildProcess | undefined
+  let stderr = ''
+  try {
+    const jsm = await jetstreamManager(nc)
+    await ensureStreams(jsm, streamLimitsOf(mesh))
+    const t0 = performance.now()
+    const { messages, bytes } = await preload(jetstream(nc), requestLines(EVENTS, Date.now()))
+    const lastSeq = (await jsm.streams.info(STREAMS.requests.name)).state.last_seq
+    log(`preloaded ${EVENTS} events in ${messages} messages (${(bytes / 1e6).toFixed(1)} MB deflated) in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+
+    const profileDir = join(dir, 'profile')
+    const node = [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), join(ROOT, 'bin/telemetry-collector.mjs'), '--config', file, '--port', '0', '--nats', nats.url, '--store', join(dir, 'ingest-store')]
+    const [command, args] = core ? ['taskset', ['--cpu-list', core, process.execPath, ...node]] : [process.execPath, node]
+    child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    child.stderr!.on('data', (d) => (stderr += d))
+    const url = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child!.stdout! }).on('line', (l) => l.includes('"ready"') && resolve(JSON.parse(l).url))
+      child!.once('exit', (code) => reject(new Error(`collector exited (${code})`)))
+    })
+    // From the moment it serves: connecting, creating its consumers and applying are all the ingest's.
+    const start = { wall: performance.now(), cpu: await cpuSeconds(child.pid!) }
+    // Done once JetStream has every message acknowledged: the collector acknowledges only after its store
+    // committed them (its applied counter moves before the commit). Asking NATS costs the collector nothing.
+    const durable = consumerSpecs('collector', [subjectToken('credit-risk')]).find((c) => c.key === 'requests')!.durable
+    const acked = () => jsm.consumers.info(STREAMS.requests.name, durable).then((i) => i.ack_floor.stream_seq, () => 0)
+    while ((await acked()) < lastSeq) await sleep(20)
+    const end = performance.now()
+    const wallS = (end - start.wall) / 1000
+    const cpuS = (await cpuSeconds(child.pid!)) - start.cpu
+    const done = metricSum(await metrics(url), 'mesh_collector_events_applied_total')
+    if (done !== EVENTS) throw new Error(`the collector applied ${done} events, not ${EVENTS}`)
+    const result = { events: done, messageEvents: MESSAGE_EVENTS, wallS, cpuS, eventsPerS: done / wallS, eventsPerCpuS: done / cpuS, pinnedCpu: core ?? null }
+    log(`collector applied and committed ${done} events in ${wallS.toFixed(2)} s (${cpuS.toFixed(2)} CPU s): ${result.eventsPerS.toFixed(0)} events/s, ${result.eventsPerCpuS.toFixed(0)} per CPU second`)
+    const exited = new Promise((r) => child!.once('exit', r))
+    child.kill('SIGTERM')
+    await exited
+    child = undefined
+    const top = PROFILE ? await topFunctions(profileDir, { from: start.wall, to: end, exitedAt: performance.now() }) : undefined
+    return { ...result, ...(top ? { profileTop: top } : {}) }
+  } catch (e) {
+    if (stderr) process.stderr.write(stderr)
+    throw e
+  } finally {
+    child?.kill('SIGKILL')
+    await nc.close()
+    await nats.stop()
+  }
+}
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['--version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string } }[]
+  samples: number[]
+  timeDeltas: number[]
+  endTime: number
+}
+
+/**
+ * The functions the collector spent its own time in (self time), from the
+ * V8 CPU profile it wrote on exit, counting only the samples taken in
+ * [from, to] (performance.now() ms here; the profile ended at `exitedAt`),
+ * so start-up and the store's close stay out.
+ */
+async function topFunctions(profileDir: string, window: { from: number; to: number; exitedAt: number }, n = 15): Promise<{ fn: string; selfPct: number }[]> {
+  const [name] = (await readdir(profileDir)).filter((f) => f.endsWith('.cpuprofile'))
+  if (!name) return []
+  const profile = JSON.parse(await readFile(join(profileDir, name), 'utf8')) as CpuProfile
+  const toProfileUs = (ms: number) => profile.endTime - (window.exitedAt - ms) * 1000
+  const [from, to] = [toProfileUs(window.from), toProfileUs(window.to)]
+  const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]))
+  const self = new Map<string, number>()
+  let total = 0
+  // Sample times are the profile's start plus the running sum of the deltas; the last delta ends at endTime.
+  let t = profile.endTime - profile.timeDeltas.reduce((a, d) => a + d, 0)
+  profile.samples.forEach((id, i) => {
+    t += profile.timeDeltas[i]!
+    const frame = frames.get(id)!
+    if (t < from || t > to || frame.functionName === '(idle)') return
+    // Line numbers are those of tsx's output, not of the sources: the file says enough.
+    const key = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*?\/(?=telemetry-collector|contracts|mesh-config)/, '')}`
+    self.set(key, (self.get(key) ?? 0) + 1)
+    total++
+  })
+  return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([fn, hits]) => ({ fn, selfPct: Math.round((hits / total) * 1000) / 10 }))
+}
+
+/** Medians over the rounds of one concurrency; failed, spooled and dropped summed. */
+function summarize(rows: Row[], cpu: CpuSample[], concurrency: number) {
+  const of = (condition: Condition) => {
+    const xs = rows.filter((r) => r.condition === condition)
+    const sum = (k: 'failed' | 'spooled' | 'dropped') => xs.reduce((n, r) => n + r[k], 0)
+    const med = (k: 'rps' | 'p50' | 'p99' | 'catchUpS') => median(xs.map((r) => r[k]))
+    return { rps: med('rps'), p50: med('p50'), p99: med('p99'), catchUpS: med('catchUpS'), failed: sum('failed'), spooled: sum('spooled'), dropped: sum('dropped') }
+  }
+  return {
+    concurrency,
+    a: of('a'),
+    b: of('b'),
+    c: of('c'),
+    agentCpuUsPerEvent: median(cpu.map((x) => x.agentUs)),
+    collectorCpuUsPerEvent: median(cpu.map((x) => x.collectorUs)),
+    pipelineCpuUsPerRequest: median(cpu.map((x) => x.pipelineUsPerRequest)),
+    requestPathCpuUsPerRequest: median(cpu.map((x) => x.requestPathUsPerRequest)),
+    eventsPerRequest: median(cpu.map((x) => x.agentEvents / x.requests)),
+  }
+}
+
+async function main() {
+  process.stderr.write(`bench:telemetry: ${ROUNDS} interleaved rounds of ${SECONDS} s at concurrency ${CONCURRENCIES.join(', ') || '-'}, ${USERS} users; ingest of ${EVENTS} events in messages of ${MESSAGE_EVENTS}; ${CPUS} CPUs\n`)
+  const dir = await mkdtemp(join(tmpdir(), 'bench-telemetry-'))
+  try {
+    const { rows, cpu } = CONCURRENCIES.length > 0 ? await meshRounds(dir) : { rows: [], cpu: [] }
+    const ingested = EVENTS > 0 ? await ingest(dir) : undefined
+
+    const summary = CONCURRENCIES.map((c) => summarize(rows.filter((r) => r.concurrency === c), cpu.filter((x) => x.concurrency === c), c))
+    if (summary.length > 0) {
+      console.log(`\n${'condition'.padEnd(27)} ${'conc'.padStart(5)} ${'rps'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)} ${'spooled'.padStart(8)} ${'dropped'.padStart(8)} ${'catch-up s'.padStart(10)}`)
+      for (const s of summary) {
+        for (const k of CONDITIONS) {
+          const x = s[k]
+          console.log(`${LABEL[k].padEnd(27)} ${String(s.concurrency).padStart(5)} ${x.rps.toFixed(0).padStart(8)} ${x.p50.toFixed(1).padStart(7)} ${x.p99.toFixed(1).padStart(7)} ${String(x.failed).padStart(7)} ${String(x.spooled).padStart(8)} ${String(x.dropped).padStart(8)} ${x.catchUpS.toFixed(1).padStart(10)}`)
+        }
+      }
+      console.log(`\n(medians of ${ROUNDS} rounds; failed inferences, events spooled by the agent and telemetry events Envoy dropped summed over them;`)
+      console.log(' catch-up: seconds after the load until every event was published and applied)')
+      for (const s of summary) {
+        console.log(
+          `c=${s.concurrency}: throughput a/b ${(s.a.rps / s.b.rps).toFixed(3)}, p99 a/b ${(s.a.p99 / s.b.p99).toFixed(3)}, failed in c ${s.c.failed}; ` +
+            `CPU per event in a: agent ${s.agentCpuUsPerEvent.toFixed(1)} µs, collector ${s.collectorCpuUsPerEvent.toFixed(1)} µs (${s.eventsPerRequest.toFixed(2)} events per request); ` +
+            `per request: pipeline (agent, collector, NATS) ${s.pipelineCpuUsPerRequest.toFixed(0)} µs, request path (Envoy, hosts) ${s.requestPathCpuUsPerRequest.toFixed(0)} µs`,
+        )
+      }
+    }
+    if (ingested) {
+      console.log(`collector ingest: ${ingested.events} events in ${ingested.wallS.toFixed(2)} s, ${ingested.eventsPerS.toFixed(0)} events/s wall, ${ingested.eventsPerCpuS.toFixed(0)} events per CPU second${ingested.pinnedCpu ? ` (pinned to CPU ${ingested.pinnedCpu})` : ''}`)
+      for (const f of ingested.profileTop ?? []) console.log(`  ${f.selfPct.toFixed(1).padStart(5)}%  ${f.fn}`)
+    }
+
+    const ratios: Record<string, number> = {}
+    for (const s of summary) {
+      ratios[`throughput_a_over_b_c${s.concurrency}`] = s.a.rps / s.b.rps
+      ratios[`p99_a_over_b_c${s.concurrency}`] = s.a.p99 / s.b.p99
+      ratios[`failed_inferences_c_c${s.concurrency}`] = s.c.failed
+      ratios[`agent_cpu_us_per_event_c${s.concurrency}`] = s.agentCpuUsPerEvent
+      ratios[`collector_cpu_us_per_event_c${s.concurrency}`] = s.collectorCpuUsPerEvent
+      ratios[`pipeline_cpu_over_request_path_c${s.concurrency}`] = s.pipelineCpuUsPerRequest / s.requestPathCpuUsPerRequest
+    }
+    if (ingested) {
+      ratios.ingest_events_per_s = ingested.eventsPerS
+      ratios.ingest_events_per_cpu_s = ingested.eventsPerCpuS
+    }
+    console.log(JSON.stringify({ bench: 'telemetry', seconds: SECONDS, rounds: ROUNDS, users: USERS, cpus: CPUS, ratios, targets: TARGETS, summary, ingest: ingested ?? null }))
+  } finally {
+    if (!process.env.KEEP) await rm(dir, { recursive: true, force: true })
+    else process.stderr.write(`kept ${dir}\n`)
+  }
+}
+
+await main()
