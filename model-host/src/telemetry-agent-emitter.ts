@@ -36,7 +36,7 @@ export interface AgentEmitterOptions {
   maxBufferedEvents?: number
   /** The most events one POST carries; a full batch is sent without waiting for the timer (default 500). */
   maxBatchEvents?: number
-  /** Buffered events are sent at least this often (default 100 ms). */
+  /** Buffered events are sent at least this often (default 500 ms: host events are not urgent, and each POST costs the agent more than its events). */
   flushIntervalMs?: number
   /** A POST that has not been answered by then is abandoned and its batch dropped (default 2000 ms). */
   timeoutMs?: number
@@ -129,7 +129,7 @@ export class AgentEmitter implements HostEmitter {
     this.#timeoutMs = options.timeoutMs ?? 2000
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 1000
     this.#logger = options.logger
-    this.#timer = setInterval(() => this.#flush(), options.flushIntervalMs ?? 100).unref()
+    this.#timer = setInterval(() => this.#flush(), options.flushIntervalMs ?? 500).unref()
   }
 
   /** Appends to the buffer and returns; never does I/O, never throws. */

@@ -41,6 +41,9 @@ export interface RunningAgent {
 /** Dropped-event reasons, as the `reason` label of mesh_agent_events_dropped_total. */
 export type DropReason = 'spool_full' | 'body_too_large' | 'too_large' | UnroutableReason
 
+/** Events count as spooled when the oldest unpublished one is older than this (NATS acknowledges in about a millisecond). */
+const SPOOLED_AFTER_MS = 1000
+
 /** NATS' default max_payload: a message past it can never be published, so it is never spooled. */
 const MAX_PAYLOAD_BYTES = 1 << 20
 
@@ -95,7 +98,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const routed = routeBatch(body, models)
     for (const [reason, n] of Object.entries(routed.unroutable)) m.dropped.inc({ reason }, n)
     m.received.inc({ source: sourceKind(source) }, routed.events + Object.values(routed.unroutable).reduce((a, n) => a + n, 0))
-    const waiting = !publisher.connected || spool.stats.messages > 0
+    // Spooled: it will wait for NATS, not just behind the message being published now.
+    const oldest = spool.stats.oldestReceivedAt
+    const waiting = !publisher.connected || (oldest !== null && Date.now() - oldest > SPOOLED_AFTER_MS)
     const receivedAt = Date.now()
     for (const group of routed.groups) {
       for (const chunk of chunkGroup(group, maxChars)) {
@@ -171,7 +176,7 @@ function agentMetrics(registry: Registry) {
   return {
     received: new Counter({ name: 'mesh_agent_events_received_total', help: 'Events posted to the agent, by source kind (envoy, host).', labelNames: ['source'], registers }),
     published: new Counter({ name: 'mesh_agent_events_published_total', help: 'Events JetStream acknowledged.', registers }),
-    spooled: new Counter({ name: 'mesh_agent_events_spooled_total', help: 'Events that had to wait in the spool (NATS down, slow, or behind).', registers }),
+    spooled: new Counter({ name: 'mesh_agent_events_spooled_total', help: 'Events that had to wait in the spool: NATS down, or the oldest unpublished event older than a second.', registers }),
     replayed: new Counter({ name: 'mesh_agent_events_replayed_total', help: 'Spooled events later published.', registers }),
     duplicates: new Counter({ name: 'mesh_agent_events_duplicate_total', help: 'Events of republished messages JetStream had already stored (its duplicate window at work).', registers }),
     dropped: new Counter({ name: 'mesh_agent_events_dropped_total', help: 'Events the agent could not keep, by reason.', labelNames: ['reason'], registers }),
