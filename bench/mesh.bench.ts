@@ -128,7 +128,7 @@ async function main() {
           httpListener('filtered', route, [
             ...(FILTERS.includes('canary-router') ? [wasmHttpFilter('canary-router', wasmPath('canary-router'), canary)] : []),
             ...(FILTERS.includes('payload-sampler') ? [wasmHttpFilter('payload-sampler', wasmPath('payload-sampler'), { routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.5 }] }, { vmId: TELEMETRY_VM_ID })] : []),
-            ...(FILTERS.includes('golden-signals') ? [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'bench' }, { vmId: TELEMETRY_VM_ID })] : []),
+            ...(FILTERS.includes('golden-signals') ? [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'bench', models: ['credit-risk'] }, { vmId: TELEMETRY_VM_ID })] : []),
             // Fixtures, any number of times: `noop` prices being a Wasm filter at all,
             // `callbacks` every stream callback, `callbacks:H:P[:path]` with H header reads and P reads of a property on top.
             ...FILTERS.flatMap((f, i) => {
