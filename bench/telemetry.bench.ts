@@ -24,7 +24,7 @@
  *
  * Prints a table and one JSON summary line. Knobs: BENCH_SECONDS,
  * BENCH_ROUNDS, BENCH_CONCURRENCY (empty: skip 1 and 2), BENCH_USERS,
- * BENCH_EVENTS (0: skip 3), BENCH_MESSAGE_EVENTS, BENCH_PROFILE; KEEP=1
+ * BENCH_EVENTS (0: skip 3), BENCH_MESSAGE_EVENTS, BENCH_PROFILE, BENCH_PIN; KEEP=1
  * keeps the temporary folder (the children's logs are in state/logs).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
@@ -54,6 +54,14 @@ const USERS = Number(process.env.BENCH_USERS ?? 100)
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 300_000)
 const MESSAGE_EVENTS = Number(process.env.BENCH_MESSAGE_EVENTS ?? 500)
 const PROFILE = process.env.BENCH_PROFILE === '1'
+/**
+ * BENCH_PIN=1: the node as deployed, on a 2-core machine: CPU 0 holds the
+ * data plane (Envoy, the hosts) and the agent beside it; CPU 1 holds what a
+ * deployment runs elsewhere (nats-server, the collector) and the client.
+ */
+const PIN = process.env.BENCH_PIN === '1'
+const NODE_CPU = '0'
+const ELSEWHERE_CPU = '1'
 /** Read once: pinning this process for part 3 narrows what availableParallelism() says. */
 const CPUS = availableParallelism()
 const TARGETS = { throughput_ratio_min: 0.95, p99_ratio_max: 1.05, failed_inferences_nats_paused: 0, ingest_events_per_s_min: 50_000 }
@@ -120,7 +128,9 @@ interface Load {
  * be timed from it rather than from the child's start-up.
  */
 function load(url: string, connections: number, seconds = SECONDS, onStart: () => void = () => {}): Promise<Load> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/users-load.ts'), JSON.stringify({ url, connections, seconds, users: USERS })], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+  const node = ['--import', 'tsx', join(ROOT, 'bench/users-load.ts'), JSON.stringify({ url, connections, seconds, users: USERS })]
+  const [command, args] = PIN ? ['taskset', ['--cpu-list', ELSEWHERE_CPU, process.execPath, ...node]] : [process.execPath, node]
+  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const msg = JSON.parse(line)
@@ -176,10 +186,20 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
     await supervisor.stopChild('telemetry-agent')
     await supervisor.stopChild('telemetry-collector')
   }
+  const pin = (names: string[], cpu: string) => {
+    if (!PIN) return
+    for (const name of names) execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', cpu, String(pid(name))], { stdio: 'ignore' })
+  }
+  const pinAll = () => {
+    pin(['envoy', ...loaded.config.hosts.flatMap(instancesOf).map((i) => `host-${i.name}`), 'telemetry-agent'], NODE_CPU)
+    pin(['nats', 'telemetry-collector'], ELSEWHERE_CPU)
+  }
   const startTelemetry = async () => {
     await supervisor.startChild('telemetry-collector')
     await supervisor.startChild('telemetry-agent')
+    pinAll()
   }
+  pinAll()
   const url = `${mesh.gatewayUrl}/v2/models/credit-risk/infer`
   const agentSum = async (name: string) => metricSum(await metrics(mesh.agentUrl), name)
   const applied = async () => metricSum(await metrics(mesh.collectorUrl), 'mesh_collector_events_applied_total')
@@ -516,7 +536,7 @@ async function main() {
       ratios.ingest_events_per_s = ingested.eventsPerS
       ratios.ingest_events_per_cpu_s = ingested.eventsPerCpuS
     }
-    console.log(JSON.stringify({ bench: 'telemetry', seconds: SECONDS, rounds: ROUNDS, users: USERS, cpus: CPUS, ratios, targets: TARGETS, summary, ingest: ingested ?? null }))
+    console.log(JSON.stringify({ bench: 'telemetry', seconds: SECONDS, rounds: ROUNDS, users: USERS, cpus: CPUS, pinned: PIN, ratios, targets: TARGETS, summary, ingest: ingested ?? null }))
   } finally {
     if (!process.env.KEEP) await rm(dir, { recursive: true, force: true })
     else process.stderr.write(`kept ${dir}\n`)
