@@ -1,21 +1,28 @@
 /**
  * @module
- * bench:mesh: the cost of the Wasm filters in Envoy. One Envoy proxy with two
- * listeners routing to the same upstream: `plain` (router only) and
- * `filtered` (canary-router, payload-sampler at 5%, golden-signals, and the
- * telemetry-exporter service draining to an agent). By default the upstream
+ * bench:mesh: the cost of the Wasm filters in Envoy. One Envoy proxy with three
+ * listeners routing to the same upstream: `none` (router only), `native`
+ * (Envoy doing as much of the filters' work as it can on its own: sticky
+ * weighted clusters, route and cluster stats with tags, a JSON access log
+ * line per request, a 5% sampled access log of headers; see
+ * native-envoy.ts) and `filtered` (canary-router, payload-sampler at 5%,
+ * golden-signals, and the telemetry-exporter service draining to an
+ * agent). By default the upstream
  * is a second Envoy answering with direct_response, so the upstream costs
  * next to nothing and the comparison shows the filters' whole cost;
  * BENCH_UPSTREAM=host puts a real model host (credit-risk) behind both
  * listeners instead, the mesh as it runs. autocannon (its own process)
- * drives both listeners in interleaved rounds; medians are reported with
- * the ratios. Then one client sends requests one at a time (no queueing)
- * to measure, in microseconds, the latency the filters add to a request.
+ * drives the three listeners in interleaved rounds; medians are reported
+ * with the ratios (filtered/none, filtered/native, native/none). Then one
+ * client sends requests one at a time (no queueing) to measure, in
+ * microseconds, the latency each listener adds to a request over `none`,
+ * and Envoy's CPU time per request.
  *
  * Prints a table and one JSON summary line. BENCH_SECONDS, BENCH_ROUNDS,
  * BENCH_CONCURRENCY, BENCH_FILTERS (comma-separated), BENCH_UPSTREAM
- * (envoy|host), BENCH_SEQUENTIAL (requests per listener) and BENCH_PIN
- * tune it. BENCH_PIN=1 gives the proxy a core of its own (taskset: the
+ * (envoy|host), BENCH_SEQUENTIAL (requests per listener), BENCH_PIN and
+ * BENCH_NATIVE_LOG_DIR (write the native access logs there, not to
+ * /dev/null) tune it. BENCH_PIN=1 gives the proxy a core of its own (taskset: the
  * proxy on CPU 0, everything else on CPU 1), as a sidecar or gateway with
  * reserved cores runs: the filters then cost throughput only when they
  * make the proxy the bottleneck.
@@ -29,6 +36,7 @@ import { promisify } from 'node:util'
 import { TELEMETRY_VM_ID, envoyVersion, httpListener, ROOT, startEnvoy, staticCluster, wasmHttpFilter, wasmService } from '../test/support/envoy.ts'
 import { wasmPath } from '../wasm-filters/build.ts'
 import { GOLDEN_STATS_TAGS } from '../wasm-filters/golden-signals/stats-tags.ts'
+import { NATIVE_LISTENER, NATIVE_STATS_TAGS, nativeListener } from './native-envoy.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -38,6 +46,9 @@ const FILTERS = (process.env.BENCH_FILTERS ?? 'canary-router,payload-sampler,gol
 const UPSTREAM = process.env.BENCH_UPSTREAM ?? 'envoy'
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 3000)
 const PIN = process.env.BENCH_PIN === '1'
+const NATIVE_LOG_DIR = process.env.BENCH_NATIVE_LOG_DIR
+/** The three listeners, in the order each round runs them. */
+const LISTENERS = ['none', NATIVE_LISTENER, 'filtered'] as const
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))]!
 const median = (xs: number[]) => quantile(xs, 0.5)
 
@@ -117,15 +128,31 @@ async function main() {
   const host = UPSTREAM === 'host' ? await startModelHost() : undefined
   const port = (name: string) => (name === 'model' && host ? host.port : Number(new URL(upstream.listenerUrl(name)).port))
   const route = [{ name: 'credit-risk', match: { prefix: '/' }, route: { cluster: 'model' } }]
+  // As mesh-config renders it: the canary router's x-mesh-variant picks the variant's cluster.
+  const canaryRoutes = [
+    { name: 'credit-risk', match: { prefix: '/', headers: [{ name: 'x-mesh-variant', string_match: { exact: 'canary' } }] }, route: { cluster: 'model-canary' } },
+    { name: 'credit-risk', match: { prefix: '/' }, route: { cluster: 'model-stable' } },
+  ]
   const canary = { routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 1000 }] }
+  const native = nativeListener({
+    route: 'credit-risk',
+    stable: { cluster: 'native-stable', version: '1' },
+    canary: { cluster: 'native-canary', version: '2' },
+    canaryWeightBp: 1000,
+    stickyHeader: 'x-user-id',
+    sampleRatePercent: 5,
+    confidenceThreshold: 0.5,
+    logDir: NATIVE_LOG_DIR,
+  })
   const proxy = await startEnvoy(
     {
-      stats_config: { stats_tags: GOLDEN_STATS_TAGS },
+      stats_config: { stats_tags: [...GOLDEN_STATS_TAGS, ...NATIVE_STATS_TAGS] },
       bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'agent' }, { vmId: TELEMETRY_VM_ID })],
       static_resources: {
         listeners: [
-          httpListener('plain', route, []),
-          httpListener('filtered', route, [
+          httpListener('none', route, []),
+          native,
+          httpListener('filtered', canaryRoutes, [
             ...(FILTERS.includes('canary-router') ? [wasmHttpFilter('canary-router', wasmPath('canary-router'), canary)] : []),
             ...(FILTERS.includes('payload-sampler') ? [wasmHttpFilter('payload-sampler', wasmPath('payload-sampler'), { routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.5 }] }, { vmId: TELEMETRY_VM_ID })] : []),
             ...(FILTERS.includes('golden-signals') ? [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'bench', models: ['credit-risk'] }, { vmId: TELEMETRY_VM_ID })] : []),
@@ -138,7 +165,7 @@ async function main() {
             }),
           ]),
         ],
-        clusters: [staticCluster('model', port('model')), staticCluster('agent', port('agent'))],
+        clusters: [...['model', 'model-stable', 'model-canary', 'native-stable', 'native-canary'].map((c) => staticCluster(c, port('model'))), staticCluster('agent', port('agent'))],
       },
     },
     { concurrency: 1 },
@@ -151,11 +178,17 @@ async function main() {
   const url = (listener: string) => `${proxy.listenerUrl(listener)}/v2/models/credit-risk/infer`
   const rows: { target: string; concurrency: number; rps: number; p50Ms: number; p99Ms: number; errors: number }[] = []
   let sequential: Record<string, { p50Us: number; p99Us: number; envoyCpuUsPerRequest: number }> = {}
+  const statValues = async (filter: string): Promise<Record<string, number>> => {
+    const json = (await fetch(`${proxy.adminUrl}/stats?format=json&filter=${encodeURIComponent(filter)}`).then((r) => r.json())) as { stats?: { name: string; value?: number }[] }
+    return Object.fromEntries((json.stats ?? []).filter((s) => typeof s.value === 'number').map((s) => [s.name, s.value!]))
+  }
+  const VARIANT_STATS = '^cluster\\.(model|native)-(stable|canary)\\.upstream_rq_total$'
   try {
-    for (const l of ['plain', 'filtered']) await load(url(l), 8) // warm-up
+    for (const l of LISTENERS) await load(url(l), 8) // warm-up
     for (const c of CONCURRENCIES) {
-      const samples: Record<string, Awaited<ReturnType<typeof load>>[]> = { plain: [], filtered: [] }
-      for (let round = 0; round < ROUNDS; round++) for (const l of ['plain', 'filtered']) samples[l]!.push(await load(url(l), c))
+      const samples: Record<string, Awaited<ReturnType<typeof load>>[]> = Object.fromEntries(LISTENERS.map((l) => [l, []]))
+      // Rounds alternate the order (a b c, c b a, ...) so no listener always runs after the same one.
+      for (let round = 0; round < ROUNDS; round++) for (const l of round % 2 ? [...LISTENERS].reverse() : LISTENERS) samples[l]!.push(await load(url(l), c))
       for (const [target, xs] of Object.entries(samples)) {
         const row = { target, concurrency: c, rps: median(xs.map((x) => x.rps)), p50Ms: median(xs.map((x) => x.p50)), p99Ms: median(xs.map((x) => x.p99)), errors: xs.reduce((n, x) => n + x.errors, 0) }
         rows.push(row)
@@ -164,11 +197,12 @@ async function main() {
     }
     // One request at a time, interleaved in blocks: the latency each request pays, without queueing.
     const agent = new Agent({ keepAlive: true, maxSockets: 1 })
-    const latencies: Record<string, number[]> = { plain: [], filtered: [] }
+    const latencies: Record<string, number[]> = Object.fromEntries(LISTENERS.map((l) => [l, []]))
     // Envoy's own CPU time per request: steadier than latency on a shared machine.
-    const cpuUs: Record<string, number> = { plain: 0, filtered: 0 }
-    for (let done = 0; done < SEQUENTIAL; done += 100) {
-      for (const l of ['plain', 'filtered']) {
+    const cpuUs: Record<string, number> = Object.fromEntries(LISTENERS.map((l) => [l, 0]))
+    const variantsBefore = await statValues(VARIANT_STATS)
+    for (let done = 0, block = 0; done < SEQUENTIAL; done += 100, block++) {
+      for (const l of block % 2 ? [...LISTENERS].reverse() : LISTENERS) {
         const before = await cpuMicros(proxy.child.pid!)
         latencies[l]!.push(...(await sequentialLatencies(url(l), Math.min(100, SEQUENTIAL - done), agent)))
         cpuUs[l]! += (await cpuMicros(proxy.child.pid!)) - before
@@ -177,8 +211,16 @@ async function main() {
     agent.destroy()
     sequential = Object.fromEntries(Object.entries(latencies).map(([l, xs]) => [l, { p50Us: quantile(xs, 0.5), p99Us: quantile(xs, 0.99), envoyCpuUsPerRequest: cpuUs[l]! / xs.length }]))
     process.stderr.write(`  one at a time: ${Object.entries(sequential).map(([l, q]) => `${l} p50 ${q.p50Us.toFixed(0)} µs p99 ${q.p99Us.toFixed(0)} µs, Envoy CPU ${q.envoyCpuUsPerRequest.toFixed(0)} µs/request`).join('; ')}\n`)
-    const sent = await fetch(`${proxy.adminUrl}/stats?filter=exporter|golden.events&format=json`).then((r) => r.json())
-    process.stderr.write(`  telemetry: ${JSON.stringify(sent.stats?.map((s: { name: string; value: number }) => `${s.name}=${s.value}`))}\n`)
+    // The canary share over the one-at-a-time requests (100 sticky keys; the load phase sends one key, so one variant).
+    const variantsAfter = await statValues(VARIANT_STATS)
+    const sent = (prefix: string, variant: string) => (variantsAfter[`cluster.${prefix}-${variant}.upstream_rq_total`] ?? 0) - (variantsBefore[`cluster.${prefix}-${variant}.upstream_rq_total`] ?? 0)
+    const share = (prefix: string) => sent(prefix, 'canary') / Math.max(1, sent(prefix, 'canary') + sent(prefix, 'stable'))
+    process.stderr.write(`  canary share one at a time (target 10%): native ${(share('native') * 100).toFixed(1)}%, filtered ${(share('model') * 100).toFixed(1)}%${FILTERS.includes('canary-router') ? '' : ' (no canary-router)'}\n`)
+    const telemetry = await statValues('exporter|golden.events')
+    process.stderr.write(`  telemetry: ${JSON.stringify(Object.entries(telemetry).map(([k, v]) => `${k}=${v}`))}\n`)
+    const native = await fetch(`${proxy.adminUrl}/stats/prometheus`).then((r) => r.text())
+    const nativeSeries = native.split('\n').filter((l) => /^envoy_(cluster_upstream_rq_xx\{.*variant=|vhost_route_upstream_rq_xx\{|vhost_vcluster_upstream_rq_xx\{.*"infer")/.test(l))
+    process.stderr.write(`  native stats: ${nativeSeries.join(' | ')}\n`)
   } finally {
     await proxy.stop()
     await upstream.stop()
@@ -186,21 +228,34 @@ async function main() {
   }
   console.log(`\n${'listener'.padEnd(10)} ${'conc'.padStart(5)} ${'rps'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)}`)
   for (const r of rows) console.log(`${r.target.padEnd(10)} ${String(r.concurrency).padStart(5)} ${r.rps.toFixed(0).padStart(9)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)}`)
+  console.log(`\n${'one at a time'.padEnd(14)} ${'p50 µs'.padStart(8)} ${'p99 µs'.padStart(8)} ${'added p50'.padStart(10)} ${'CPU µs/rq'.padStart(10)} ${'CPU ratio'.padStart(10)}`)
+  for (const [l, q] of Object.entries(sequential)) {
+    const none = sequential.none!
+    console.log(`${l.padEnd(14)} ${q.p50Us.toFixed(0).padStart(8)} ${q.p99Us.toFixed(0).padStart(8)} ${(q.p50Us - none.p50Us).toFixed(0).padStart(10)} ${q.envoyCpuUsPerRequest.toFixed(0).padStart(10)} ${(q.envoyCpuUsPerRequest / none.envoyCpuUsPerRequest).toFixed(2).padStart(10)}`)
+  }
+  const at = (target: string, c: number) => rows.find((r) => r.target === target && r.concurrency === c)!
   const ratios: Record<string, number> = Object.fromEntries(
-    CONCURRENCIES.flatMap((c) => {
-      const plain = rows.find((r) => r.target === 'plain' && r.concurrency === c)!
-      const filtered = rows.find((r) => r.target === 'filtered' && r.concurrency === c)!
-      return [
-        [`throughput_ratio_c${c}`, filtered.rps / plain.rps],
-        [`p50_added_us_c${c}`, (filtered.p50Ms - plain.p50Ms) * 1000],
-      ]
-    }),
+    CONCURRENCIES.flatMap((c) => [
+      // filtered over none, under the names earlier runs used.
+      [`throughput_ratio_c${c}`, at('filtered', c).rps / at('none', c).rps],
+      [`throughput_filtered_over_native_c${c}`, at('filtered', c).rps / at(NATIVE_LISTENER, c).rps],
+      [`throughput_native_over_none_c${c}`, at(NATIVE_LISTENER, c).rps / at('none', c).rps],
+      [`p50_added_us_c${c}`, (at('filtered', c).p50Ms - at('none', c).p50Ms) * 1000],
+      [`p50_native_added_us_c${c}`, (at(NATIVE_LISTENER, c).p50Ms - at('none', c).p50Ms) * 1000],
+    ]),
   )
-  ratios.p50_added_us_one_at_a_time = sequential.filtered!.p50Us - sequential.plain!.p50Us
-  ratios.envoy_cpu_added_us_per_request = sequential.filtered!.envoyCpuUsPerRequest - sequential.plain!.envoyCpuUsPerRequest
-  const targets = { throughput_ratio_min: 0.9, p50_added_us_max: 100 }
+  const [none, nat, filtered] = LISTENERS.map((l) => sequential[l]!)
+  ratios.p50_added_us_one_at_a_time = filtered!.p50Us - none!.p50Us
+  ratios.p50_native_added_us_one_at_a_time = nat!.p50Us - none!.p50Us
+  ratios.envoy_cpu_added_us_per_request = filtered!.envoyCpuUsPerRequest - none!.envoyCpuUsPerRequest
+  ratios.envoy_cpu_native_added_us_per_request = nat!.envoyCpuUsPerRequest - none!.envoyCpuUsPerRequest
+  ratios.envoy_cpu_ratio_filtered_over_none = filtered!.envoyCpuUsPerRequest / none!.envoyCpuUsPerRequest
+  ratios.envoy_cpu_ratio_filtered_over_native = filtered!.envoyCpuUsPerRequest / nat!.envoyCpuUsPerRequest
+  ratios.envoy_cpu_ratio_native_over_none = nat!.envoyCpuUsPerRequest / none!.envoyCpuUsPerRequest
+  // Issue 10, section 3: throughput proxy-bound (direct-response upstream); 0.9 of none as deployed (model host, BENCH_PIN=1).
+  const targets = { throughput_filtered_over_native_min: 0.9, throughput_filtered_over_none_min: UPSTREAM === 'host' && PIN ? 0.9 : 0.8, p50_added_us_one_at_a_time_max: 60 }
   console.log('\nratios (medians of interleaved rounds):', Object.entries(ratios).map(([k, v]) => `${k}=${(v as number).toFixed(2)}`).join('  '))
-  console.log(JSON.stringify({ bench: 'mesh', upstream: UPSTREAM, pinned: PIN, filters: [...FILTERS, 'telemetry-exporter (service)'], seconds: SECONDS, rounds: ROUNDS, ratios, targets, rows, sequential }))
+  console.log(JSON.stringify({ bench: 'mesh', upstream: UPSTREAM, pinned: PIN, filters: [...FILTERS, 'telemetry-exporter (service)'], native: 'sticky weighted_clusters (use_hash_policy), route stat_prefix + virtual cluster + stats_tags, JSON access log per request, 5% sampled header access log', seconds: SECONDS, rounds: ROUNDS, ratios, targets, rows, sequential }))
 }
 
 await main()
