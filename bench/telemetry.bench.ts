@@ -39,6 +39,7 @@ import { connect, headers } from '@nats-io/transport-node'
 import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, SOURCE_HEADER, STREAMS, subjectOf, subjectToken, WIRE_CONTENT_TYPE } from '../contracts/subjects.ts'
 import { requireMesh } from '../mesh-config/src/load.ts'
 import { ROOT, startLocalMesh } from '../mesh-config/src/local-mesh.ts'
+import { localMeshYaml, portsOf } from '../test/support/mesh-yaml.ts'
 import { instancesOf } from '../mesh-config/src/schema.ts'
 import { CONSUMED_STREAMS, consumerSpecs } from '../telemetry-collector/src/ingest.ts'
 import { streamLimitsOf } from '../telemetry-collector/src/mesh-settings.ts'
@@ -86,18 +87,10 @@ async function cpuSeconds(pid: number): Promise<number> {
 }
 
 function meshYaml(ports: number[]): string {
-  const [gateway, stable, canary, fallback, nats, agent, collector] = ports
   // The shipped mesh.yaml's route, without its rate limit (2,000 rps would answer 429 here).
-  return `version: 1
-gateway: { port: ${gateway}, admin_port: 0, workers: 2 }
-repository: ${join(ROOT, 'models')}
-state_dir: state
-hosts:
-  - { name: stable, port: ${stable} }
-  - { name: canary, port: ${canary} }
-  - { name: fallback, port: ${fallback}, role: fallback }
-routes:
-  - name: credit-risk
+  return localMeshYaml(
+    portsOf(ports),
+    `  - name: credit-risk
     match: { model: credit-risk }
     model: credit-risk
     stable: { version: 1, hosts: [stable] }
@@ -107,11 +100,8 @@ routes:
     retries: { attempts: 1, retry_on: [connect-failure, reset, gateway-error], budget_percent: 20 }
     outlier_detection: { consecutive_5xx: 5, interval_ms: 5000, base_ejection_ms: 30000 }
     sampling: { rate_bp: 500, confidence_threshold: 0.6 }
-telemetry:
-  nats_url: nats://127.0.0.1:${nats}
-  agent: { port: ${agent} }
-  collector: { port: ${collector} }
-`
+`,
+  )
 }
 
 interface Load {

@@ -12,9 +12,10 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as H from '../contracts/headers.ts'
 import { requireMesh } from '../mesh-config/src/load.ts'
-import { ROOT, startLocalMesh, type LocalMesh } from '../mesh-config/src/local-mesh.ts'
+import { startLocalMesh, type LocalMesh } from '../mesh-config/src/local-mesh.ts'
 import { sampleRows } from '../model-host/example-models/dataset.ts'
 import { eventually, metrics, metricSum } from '../telemetry-collector/test/events.ts'
+import { localMeshYaml, portsOf } from './support/mesh-yaml.ts'
 import { freePorts } from './support/ports.ts'
 
 const rows = sampleRows(64, 7)
@@ -24,24 +25,14 @@ const PAUSE_MS = Number(process.env.TELEMETRY_PAUSE_S ?? 30) * 1000
 const ROUTE_TIMEOUT_MS = 2000
 
 const canary = `canary: { version: 2, weight: 3000, hosts: [canary], sticky_header: x-user-id }`
-function meshYaml(p: number[]): string {
-  const [gateway, stable, canaryPort, fallback, nats, agent, collector] = p
+function meshYaml(ports: number[]): string {
   const route = (name: string, extra: string) => `  - name: ${name}
     model: credit-risk
     stable: { version: 1, hosts: [stable] }
     ${canary}
     fallback: { model: credit-risk-fallback, hosts: [fallback] }
 ${extra}`
-  return `version: 1
-gateway: { port: ${gateway}, admin_port: 0, workers: 2 }
-repository: ${join(ROOT, 'models')}
-state_dir: state
-hosts:
-  - { name: stable, port: ${stable} }
-  - { name: canary, port: ${canaryPort} }
-  - { name: fallback, port: ${fallback}, role: fallback }
-routes:
-${route('limited', '    match: { header: { name: x-test, value: limited } }\n    rate_limit: { requests_per_second: 1, burst: 2 }\n')}
+  const routes = `${route('limited', '    match: { header: { name: x-test, value: limited } }\n    rate_limit: { requests_per_second: 1, burst: 2 }\n')}
 ${route('keyed', '    match: { header: { name: x-test, value: keyed } }\n    auth: { clients: [web] }\n')}
   # The heavy model with a 1 ms budget: Envoy answers 504 itself.
   - name: tight
@@ -49,15 +40,12 @@ ${route('keyed', '    match: { header: { name: x-test, value: keyed } }\n    aut
     model: credit-risk-xl
     stable: { version: 1, hosts: [stable] }
     timeout_ms: 1
-${route('credit-risk', `    match: { model: credit-risk }\n    timeout_ms: ${ROUTE_TIMEOUT_MS}\n`)}
-auth:
+${route('credit-risk', `    match: { model: credit-risk }\n    timeout_ms: ${ROUTE_TIMEOUT_MS}\n`)}`
+  const extra = `auth:
   api_keys:
     - { client: web, key: web-key-0123456789abcdef }
-telemetry:
-  nats_url: nats://127.0.0.1:${nats}
-  agent: { port: ${agent}, spool: { memory_mb: 1, disk_mb: 64 } }
-  collector: { port: ${collector} }
 `
+  return localMeshYaml(portsOf(ports), routes, { extra, agent: 'spool: { memory_mb: 1, disk_mb: 64 }' })
 }
 
 interface Seen {

@@ -14,12 +14,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as H from '../../contracts/headers.ts'
 import { sampleRows } from '../../model-host/example-models/dataset.ts'
 import { envoyVersion } from '../../test/support/envoy.ts'
+import { localMeshYaml, type LocalMeshPorts } from '../../test/support/mesh-yaml.ts'
 import { freePorts } from '../../test/support/ports.ts'
 import { applyMesh } from '../src/apply.ts'
 import { run } from '../src/cli.ts'
 import type { MeshStatus } from '../src/inspect.ts'
 import { requireMesh } from '../src/load.ts'
-import { ROOT, startLocalMesh, type LocalMesh } from '../src/local-mesh.ts'
+import { startLocalMesh, type LocalMesh } from '../src/local-mesh.ts'
 import { paths, readHistory } from '../src/state.ts'
 import type { SupervisorEvent } from '../src/supervisor.ts'
 
@@ -27,17 +28,10 @@ const rows = sampleRows(64, 3)
 const body = (i: number) => JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[i % rows.length] }] })
 const USERS = Array.from({ length: 40 }, (_, i) => `user-${i}`)
 
-function meshYaml(p: { gateway: number; stable: number; canary: number; fallback: number; nats: number; agent: number; collector: number }, extraRoutes = ''): string {
-  return `version: 1
-gateway: { port: ${p.gateway}, admin_port: 0, workers: 2 }
-repository: ${join(ROOT, 'models')}
-state_dir: state
-hosts:
-  - { name: stable, port: ${p.stable} }
-  - { name: canary, port: ${p.canary} }
-  - { name: fallback, port: ${p.fallback}, role: fallback }
-routes:
-  - name: credit-risk
+function meshYaml(p: LocalMeshPorts, extraRoutes = ''): string {
+  return localMeshYaml(
+    p,
+    `  - name: credit-risk
     match: { model: credit-risk }
     model: credit-risk
     stable: { version: 1, hosts: [stable] }
@@ -48,11 +42,8 @@ routes:
       allow_override: true
     fallback: { model: credit-risk-fallback, hosts: [fallback] }
     timeout_ms: 2000
-${extraRoutes}telemetry:
-  nats_url: nats://127.0.0.1:${p.nats}
-  agent: { port: ${p.agent} }
-  collector: { port: ${p.collector} }
-`
+${extraRoutes}`,
+  )
 }
 
 describe('the local mesh, live', () => {
