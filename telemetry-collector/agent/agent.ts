@@ -12,7 +12,7 @@ import { deflateRawSync } from 'node:zlib'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, eventCount } from '../../contracts/subjects.ts'
 import { Publisher } from './publisher.ts'
-import { chunkGroup, ModelTokens, routeBatch, type UnroutableReason } from './route-events.ts'
+import { chunkGroup, ModelTokens, routeBatch } from './route-events.ts'
 import { Spool, type SpooledMessage } from './spool.ts'
 
 export interface AgentOptions {
@@ -37,9 +37,6 @@ export interface RunningAgent {
   registry: Registry
   close(): Promise<void>
 }
-
-/** Dropped-event reasons, as the `reason` label of mesh_agent_events_dropped_total. */
-export type DropReason = 'spool_full' | 'body_too_large' | 'too_large' | UnroutableReason
 
 /** Events count as spooled when the oldest unpublished one is older than this (NATS acknowledges in about a millisecond). */
 const SPOOLED_AFTER_MS = 1000
@@ -179,7 +176,7 @@ function agentMetrics(registry: Registry) {
     spooled: new Counter({ name: 'mesh_agent_events_spooled_total', help: 'Events that had to wait in the spool: NATS down, or the oldest unpublished event older than a second.', registers }),
     replayed: new Counter({ name: 'mesh_agent_events_replayed_total', help: 'Spooled events later published.', registers }),
     duplicates: new Counter({ name: 'mesh_agent_events_duplicate_total', help: 'Events of republished messages JetStream had already stored (its duplicate window at work).', registers }),
-    dropped: new Counter({ name: 'mesh_agent_events_dropped_total', help: 'Events the agent could not keep, by reason.', labelNames: ['reason'], registers }),
+    dropped: new Counter({ name: 'mesh_agent_events_dropped_total', help: 'Events the agent could not keep, by reason: spool_full, too_large, body_too_large, malformed, unknown_kind.', labelNames: ['reason'], registers }),
     publishFailures: new Counter({ name: 'mesh_agent_publish_failures_total', help: 'Publish attempts that failed (and were retried).', registers }),
   }
 }

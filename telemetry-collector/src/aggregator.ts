@@ -32,21 +32,30 @@ export class LabelPolicy {
   model(m: string): string {
     return this.#models.has(m) ? m : OTHER
   }
-  series(e: { route?: string; model: string; version: string; variant?: string }): SeriesLabels {
-    const route = e.route ?? ''
+  /** `model` as labelled already: a model the mesh does not know has no versions worth a series (and a client may have named it). */
+  version(model: string, version: string): string {
+    return version === '' || (model !== OTHER && VERSION.test(version)) ? version : OTHER
+  }
+  series(e: { route: string; model: string; version: string; variant: string }): SeriesLabels {
     const model = this.model(e.model)
     return {
-      route: route === '' || ROUTE.test(route) ? route : OTHER,
+      route: e.route === '' || ROUTE.test(e.route) ? e.route : OTHER,
       model,
-      // A model the mesh does not know has no versions worth a series (and a client may have named it).
-      version: e.version === '' || (model !== OTHER && VERSION.test(e.version)) ? e.version : OTHER,
-      variant: VARIANTS.has(e.variant ?? '') ? (e.variant ?? '') : OTHER,
+      version: this.version(model, e.version),
+      variant: VARIANTS.has(e.variant) ? e.variant : OTHER,
     }
+  }
+  host(e: { model: string; version: string }): HostLabels {
+    const model = this.model(e.model)
+    return { model, version: this.version(model, e.version) }
   }
 }
 
 export const seriesKey = (l: SeriesLabels) => `${l.route}\x1f${l.model}\x1f${l.version}\x1f${l.variant}`
 export const hostKey = (l: HostLabels) => `${l.model}\x1f${l.version}`
+const totalKey = (l: SeriesLabels, code: CodeClass) => `${seriesKey(l)}\x1f${code}`
+const saturationKey = (s: Saturation) => `${s.host}\x1f${hostKey(s)}`
+const bucketKey = (start: number, key: string) => `${start}\x1f${key}`
 export const minuteOf = (ts: number) => ts - (ts % MINUTE_MS)
 
 export interface MinuteEntry {
@@ -122,23 +131,26 @@ export class Aggregator {
       case 'sample':
         this.#raw.samples.push(e)
         return
-      case 'host_batch':
-        this.#host(e).addBatch(e)
-        this.#hostTotal(e).addBatch(e)
+      case 'host_batch': {
+        const labels = this.labels.host(e)
+        this.#hostMinute(labels, e.ts).addBatch(e)
+        this.#hostTotal(labels).addBatch(e)
         this.#raw.batches.push(e)
         return
-      case 'host_fallback':
-        this.#host(e).addFallback(e)
-        this.#hostTotal(e).addFallback(e)
+      }
+      case 'host_fallback': {
+        const labels = this.labels.host(e)
+        this.#hostMinute(labels, e.ts).addFallback(e)
+        this.#hostTotal(labels).addFallback(e)
         this.#raw.fallbacks.push(e)
         return
+      }
       case 'host_saturation': {
         const s = saturationOf(e, this.labels.model(e.model))
-        const key = `${s.host}\x1f${s.model}\x1f${s.version}`
-        const prev = this.saturation.get(key)
+        const prev = this.saturation.get(saturationKey(s))
         if (!prev || prev.ts <= s.ts) {
-          this.saturation.set(key, s)
-          this.#dirty.saturation.add(key)
+          this.restoreSaturation(s)
+          this.#dirty.saturation.add(saturationKey(s))
         }
       }
     }
@@ -157,23 +169,36 @@ export class Aggregator {
       if (minute >= this.memoryFloor) continue
       if (e.kind === 'request') {
         const labels = this.labels.series(e)
-        const key = `${minute}\x1f${seriesKey(labels)}`
+        const key = bucketKey(minute, seriesKey(labels))
         if (!this.minutes.has(key)) requests.set(key, { minute, labels })
       } else if (e.kind === 'host_batch' || e.kind === 'host_fallback') {
-        const labels = this.#hostLabels(e)
-        const key = `${minute}\x1f${hostKey(labels)}`
+        const labels = this.labels.host(e)
+        const key = bucketKey(minute, hostKey(labels))
         if (!this.hostMinutes.has(key)) hosts.set(key, { minute, labels })
       }
     }
     return { requests: [...requests.values()], hosts: [...hosts.values()] }
   }
 
+  // What the store loads goes in through these, so the keys are built in one place.
   restoreMinute(entry: MinuteEntry): void {
-    this.minutes.set(`${entry.minute}\x1f${seriesKey(entry.labels)}`, entry)
+    this.minutes.set(bucketKey(entry.minute, seriesKey(entry.labels)), entry)
   }
 
   restoreHostMinute(entry: HostMinuteEntry): void {
-    this.hostMinutes.set(`${entry.minute}\x1f${hostKey(entry.labels)}`, entry)
+    this.hostMinutes.set(bucketKey(entry.minute, hostKey(entry.labels)), entry)
+  }
+
+  restoreTotal(entry: TotalEntry): void {
+    this.totals.set(totalKey(entry.labels, entry.code), entry)
+  }
+
+  restoreHostTotal(entry: HostTotalEntry): void {
+    this.hostTotals.set(hostKey(entry.labels), entry)
+  }
+
+  restoreSaturation(s: Saturation): void {
+    this.saturation.set(saturationKey(s), s)
   }
 
   /** What changed since the last call, for the store; and memory beyond the horizons is let go. */
@@ -198,44 +223,37 @@ export class Aggregator {
     const labels = this.labels.series(e)
     const sk = seriesKey(labels)
     const code = codeClass(e.status)
-    const tk = `${sk}\x1f${code}`
+    const tk = totalKey(labels, code)
     let t = this.totals.get(tk)
     if (!t) this.totals.set(tk, (t = { labels, code, total: newTotal() }))
     addToTotal(t.total, e)
     this.#dirty.totals.add(tk)
 
     const minute = minuteOf(e.ts)
-    const mk = `${minute}\x1f${sk}`
+    const mk = bucketKey(minute, sk)
     let m = this.minutes.get(mk)
     if (!m) this.minutes.set(mk, (m = { minute, labels, bucket: new SignalBucket() }))
     m.bucket.add(e)
     this.#dirty.minutes.add(mk)
 
     const ten = e.ts - (e.ts % TEN_S_MS)
-    const ttk = `${ten}\x1f${sk}`
+    const ttk = bucketKey(ten, sk)
     let s = this.tens.get(ttk)
     if (!s) this.tens.set(ttk, (s = { minute: ten, labels, bucket: new SignalBucket() }))
     s.bucket.add(e)
     this.#raw.requests.push(e)
   }
 
-  #hostLabels(e: { model: string; version: string }): HostLabels {
-    const model = this.labels.model(e.model)
-    return { model, version: this.labels.series({ model: e.model, version: e.version }).version }
-  }
-
-  #host(e: { ts: number; model: string; version: string }): HostBucket {
-    const labels = this.#hostLabels(e)
-    const minute = minuteOf(e.ts)
-    const key = `${minute}\x1f${hostKey(labels)}`
+  #hostMinute(labels: HostLabels, ts: number): HostBucket {
+    const minute = minuteOf(ts)
+    const key = bucketKey(minute, hostKey(labels))
     let m = this.hostMinutes.get(key)
     if (!m) this.hostMinutes.set(key, (m = { minute, labels, bucket: new HostBucket() }))
     this.#dirty.hostMinutes.add(key)
     return m.bucket
   }
 
-  #hostTotal(e: { model: string; version: string }): HostBucket {
-    const labels = this.#hostLabels(e)
+  #hostTotal(labels: HostLabels): HostBucket {
     const key = hostKey(labels)
     let t = this.hostTotals.get(key)
     if (!t) this.hostTotals.set(key, (t = { labels, bucket: new HostBucket() }))

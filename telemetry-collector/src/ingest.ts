@@ -196,7 +196,7 @@ export class Ingest {
 
   #kick(): void {
     if (this.#inbox.length === 0) return
-    this.#applying = this.#applying.then(() => this.#applyInbox()).catch((e) => this.opts.onFatal(e as Error))
+    this.exclusive(() => this.#applyInbox()).catch((e) => this.opts.onFatal(e as Error))
   }
 
   async #applyInbox(): Promise<void> {
@@ -228,8 +228,8 @@ export class Ingest {
     }
     // Late events whose minutes memory no longer holds merge into the stored rollups.
     const missing = this.agg.missingMinutes(toApply)
-    if (missing.requests.length > 0) for (const entry of await this.store.loadMinutes(missing.requests)) this.agg.restoreMinute(entry)
-    if (missing.hosts.length > 0) for (const entry of await this.store.loadHostMinutes(missing.hosts)) this.agg.restoreHostMinute(entry)
+    for (const entry of await this.store.loadMinutes(missing.requests)) this.agg.restoreMinute(entry)
+    for (const entry of await this.store.loadHostMinutes(missing.hosts)) this.agg.restoreHostMinute(entry)
     for (const e of toApply) this.agg.apply(e)
     await this.store.commit(this.agg.takeChanges(now), changedSeqs)
     for (const [durable, seq] of changedSeqs) this.seqs.set(durable, seq)

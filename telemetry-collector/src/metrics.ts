@@ -7,9 +7,10 @@
  * series, which Prometheus sums.
  */
 import { Registry } from 'prom-client'
-import type { Aggregator } from './aggregator.ts'
+import { seriesKey, type Aggregator } from './aggregator.ts'
 import type { Ingest } from './ingest.ts'
 import { DURATION_BUCKETS_S } from './signals.ts'
+import { mergeByHost } from './windows.ts'
 
 /** One sample: `metricName` for a histogram's _bucket, _sum and _count. */
 interface Sample {
@@ -55,7 +56,7 @@ export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefin
   stateMetric(r, 'mesh_fallbacks_total', 'Requests a fallback model answered (x-model-fallback: true), by route, model, version and variant.', 'counter', () => {
     const by = new Map<string, { labels: Record<string, string>; value: number }>()
     for (const t of agg.totals.values()) {
-      const key = `${t.labels.route}\x1f${t.labels.model}\x1f${t.labels.version}\x1f${t.labels.variant}`
+      const key = seriesKey(t.labels)
       const e = by.get(key) ?? { labels: { ...t.labels }, value: 0 }
       e.value += t.total.fallbacks
       by.set(key, e)
@@ -77,17 +78,13 @@ export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefin
     [...agg.hostTotals.values()].flatMap((t) => Object.entries(t.bucket.refusals).map(([reason, value]) => ({ labels: { ...t.labels, reason }, value }))),
   )
   stateMetric(r, 'mesh_host_batch_fill_ratio', 'Mean rows per batch over the batch size limit, over the last 5 minutes.', 'gauge', () => {
-    const since = Date.now() - 5 * 60_000
-    const by = new Map<string, { labels: Record<string, string>; sum: number; n: number }>()
-    for (const m of agg.hostMinutes.values()) {
-      if (m.minute < since - 60_000) continue
-      const key = `${m.labels.model}\x1f${m.labels.version}`
-      const e = by.get(key) ?? { labels: { ...m.labels }, sum: 0, n: 0 }
-      e.sum += m.bucket.fillSum
-      e.n += m.bucket.fillCount
-      by.set(key, e)
-    }
-    return [...by.values()].filter((e) => e.n > 0).map((e) => ({ labels: e.labels, value: e.sum / e.n }))
+    // The minute holding the window's start counts whole.
+    const from = Date.now() - 6 * 60_000
+    const recent = [...agg.hostMinutes.values()].filter((m) => m.minute >= from)
+    return [...mergeByHost(recent).values()].flatMap((h) => {
+      const ratio = h.bucket.summary().batch_fill_ratio
+      return ratio === null ? [] : [{ labels: h.labels, value: ratio }]
+    })
   })
   // A host that stopped reporting (gone, or its agent) has no current saturation: its last figure is not shown as one.
   const saturation = (field: 'queue_depth' | 'busy_instances' | 'instances') => () =>

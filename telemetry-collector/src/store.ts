@@ -90,10 +90,10 @@ export class Store {
   /** Fills the aggregator from the store; returns each consumer's applied stream sequence. */
   async load(agg: Aggregator, now = Date.now()): Promise<Map<string, number>> {
     for (const r of await this.#rows('SELECT * FROM signal_totals')) {
-      const labels = labelsOf(r)
-      const code = r.code_class as CodeClass
-      agg.totals.set(`${r.route}\x1f${r.model}\x1f${r.version}\x1f${r.variant}\x1f${code}`, {
-        labels, code, total: { requests: Number(r.requests), fallbacks: Number(r.fallbacks), durationSumS: Number(r.duration_sum_s), buckets: JSON.parse(String(r.buckets)) },
+      agg.restoreTotal({
+        labels: labelsOf(r),
+        code: r.code_class as CodeClass,
+        total: { requests: Number(r.requests), fallbacks: Number(r.fallbacks), durationSumS: Number(r.duration_sum_s), buckets: JSON.parse(String(r.buckets)) },
       })
     }
     // Memory holds every minute from the floor on; older ones are read when a late event needs them.
@@ -102,11 +102,10 @@ export class Store {
     for (const r of await this.#rows('SELECT * FROM signal_minutes WHERE minute_ms >= $1', [floor])) agg.restoreMinute(minuteEntry(r))
     for (const r of await this.#rows('SELECT * FROM host_minutes WHERE minute_ms >= $1', [floor])) agg.restoreHostMinute(hostMinuteEntry(r))
     for (const r of await this.#rows('SELECT * FROM host_totals')) {
-      agg.hostTotals.set(`${r.model}\x1f${r.version}`, { labels: { model: String(r.model), version: String(r.version) }, bucket: hostBucketFromJson(String(r.bucket)) })
+      agg.restoreHostTotal({ labels: { model: String(r.model), version: String(r.version) }, bucket: hostBucketFromJson(String(r.bucket)) })
     }
     for (const r of await this.#rows('SELECT * FROM host_saturation')) {
-      const s = { host: String(r.host), model: String(r.model), version: String(r.version), ts: Number(r.ts), queue_depth: Number(r.queue_depth), busy_instances: Number(r.busy_instances), instances: Number(r.instances) }
-      agg.saturation.set(`${s.host}\x1f${s.model}\x1f${s.version}`, s)
+      agg.restoreSaturation({ host: String(r.host), model: String(r.model), version: String(r.version), ts: Number(r.ts), queue_depth: Number(r.queue_depth), busy_instances: Number(r.busy_instances), instances: Number(r.instances) })
     }
     const pipeline = await this.#rows('SELECT state FROM pipeline_totals WHERE id = 1')
     if (pipeline[0]) agg.pipeline = { ...agg.pipeline, ...JSON.parse(String(pipeline[0].state)) }

@@ -18,28 +18,20 @@ export interface HostSummary extends ReturnType<HostBucket['summary']> {
   labels: HostLabels
 }
 
-/** Merges entries per series. */
-export function mergeBySeries(entries: Iterable<MinuteEntry>): Map<string, { labels: SeriesLabels; bucket: SignalBucket }> {
-  const out = new Map<string, { labels: SeriesLabels; bucket: SignalBucket }>()
+/** Merges entries with the same labels into one bucket each. */
+function mergeBy<L, B extends { merge(o: B): B }>(entries: Iterable<{ labels: L; bucket: B }>, key: (l: L) => string, empty: () => B): Map<string, { labels: L; bucket: B }> {
+  const out = new Map<string, { labels: L; bucket: B }>()
   for (const e of entries) {
-    const k = seriesKey(e.labels)
+    const k = key(e.labels)
     let m = out.get(k)
-    if (!m) out.set(k, (m = { labels: e.labels, bucket: new SignalBucket() }))
+    if (!m) out.set(k, (m = { labels: e.labels, bucket: empty() }))
     m.bucket.merge(e.bucket)
   }
   return out
 }
 
-export function mergeByHost(entries: Iterable<HostMinuteEntry>): Map<string, { labels: HostLabels; bucket: HostBucket }> {
-  const out = new Map<string, { labels: HostLabels; bucket: HostBucket }>()
-  for (const e of entries) {
-    const k = hostKey(e.labels)
-    let m = out.get(k)
-    if (!m) out.set(k, (m = { labels: e.labels, bucket: new HostBucket() }))
-    m.bucket.merge(e.bucket)
-  }
-  return out
-}
+export const mergeBySeries = (entries: Iterable<MinuteEntry>) => mergeBy(entries, seriesKey, () => new SignalBucket())
+export const mergeByHost = (entries: Iterable<HostMinuteEntry>) => mergeBy(entries, hostKey, () => new HostBucket())
 
 /**
  * One window ending now: 10 s and 1 min from the 10-second buckets, 5 min
