@@ -171,7 +171,6 @@ describe('payload-sampler in Envoy', () => {
 
     const ours = () => agent.samples.filter((s) => s.request_id.startsWith('chunked-') || s.request_id === 'latin-1' || s.request_id === 'over-cap')
     const arrived = await until(() => ours().length === offsets.length + 2, 10_000)
-    if (!arrived) console.log('DEBUG', ours().length, agent.invalid.length, ours().filter((s) => !s.request_id.startsWith('chunked')).map((s) => s.request_id), envoy.logs().slice(-3000))
     expect(arrived).toBe(true)
     expect(agent.invalid).toEqual([])
     for (const s of ours()) for (const v of planted) {

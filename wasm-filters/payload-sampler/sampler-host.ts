@@ -5,7 +5,7 @@
  * test chooses, and samples decoded strictly (invalid UTF-8 or JSON fails).
  */
 import type { PayloadSampleEvent } from '../../contracts/events.ts'
-import { decodeEvent } from '../../contracts/events.ts'
+import { decodeLine } from '../../contracts/events.ts'
 import { wasmPath } from '../build.ts'
 import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
 
@@ -23,7 +23,7 @@ export const utf8 = (s: string) => encoder.encode(s)
 export function decodeSamples(items: Uint8Array[]): PayloadSampleEvent[] {
   return items.flatMap((m) =>
     strictUtf8.decode(m).trim().split('\n').map((line) => {
-      const decoded = decodeEvent(JSON.parse(line))
+      const decoded = decodeLine(line)
       if (!decoded.ok) throw new Error(`not a sample event (${decoded.detail}): ${line}`)
       return decoded.event as PayloadSampleEvent
     }),

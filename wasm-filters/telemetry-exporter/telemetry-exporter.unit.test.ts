@@ -25,12 +25,7 @@ async function mesh(options: { dispatchFails?: boolean; exporter?: object; golde
   // One event per message, so each request reaches the queue at once.
   const golden = await ProxyWasmHost.load(wasmPath('golden-signals'), { pluginConfiguration: JSON.stringify({ batch_events: 1, ...options.golden }), vmId: VM_ID }, shared)
   let n = 0
-  const request = () => {
-    const s = golden.newStream()
-    s.setProperty('response.code', int64Property(200)).setProperty('request.duration', int64Property(1_000_000))
-    s.sendRequestHeaders({ ':path': '/v2/models/credit-risk/infer', 'x-request-id': `rid-${n++}` })
-    s.complete()
-  }
+  const request = () => requestThrough(golden, `rid-${n++}`)
   const pending = () => Number(shared.getData(VM_ID, 'mesh.telemetry.pending') ?? 0)
   /** Ticks the exporter and answers its calls until the queue is empty. */
   const drain = () => {

@@ -61,9 +61,15 @@ class Capture {
     if (size == 0) return
     if (this.bytes === null) this.bytes = new ByteBuffer(cap)
     const bytes = this.bytes!
-    const room = bytes.room
-    if (<usize>room < size) this.truncated = true
-    if (room > 0) appendBuffer(type, min(size, <usize>room), bytes)
+    if (<usize>bytes.room < size) this.truncated = true
+    // It takes what the cap leaves room for, and asks the host for nothing when that is none.
+    appendBuffer(type, size, bytes)
+  }
+
+  /** Lets go of the copy (the request was not sampled after all). */
+  release(): void {
+    this.bytes = null
+    this.truncated = false
   }
 
   /** The copy as text: invalid UTF-8 becomes U+FFFD; a character the cap cut in two is left out. */
@@ -118,7 +124,7 @@ class SamplerStream extends HttpContext {
     this.lowConfidence = this.confidence >= 0 && this.route!.confidenceThreshold > 0 && this.confidence < this.route!.confidenceThreshold
     if (!this.sampled) {
       this.captureRequest = false
-      this.request = new Capture() // not sampled: let go of the copy now
+      this.request.release()
     }
     return Action.Continue
   }

@@ -41,7 +41,7 @@ export class ByteBuffer {
 
   /** Appends the `size` bytes at `ptr`, or as many as the cap leaves room for; returns how many it took. */
   append(ptr: usize, size: i32): i32 {
-    const n = this.reserve(size)
+    const n = min(size, this.room)
     let done = 0
     while (done < n) {
       if (this.free == 0) this.nextBlock()

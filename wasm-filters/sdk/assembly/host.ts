@@ -49,16 +49,15 @@ export function getBuffer(type: BufferType, size: usize): string | null {
  * bytes, up to its cap: no decoding, which a chunk boundary inside a
  * character would break. False when the host has no such buffer.
  */
-export function appendBuffer(type: BufferType, size: usize, into: ByteBuffer): bool {
+export function appendBuffer(type: BufferType, size: usize, into: ByteBuffer): void {
   // Room first, then the host's copy: see ByteBuffer on allocation order.
   const n = into.reserve(<i32>min(size, <usize>i32.MAX_VALUE))
-  if (n == 0) return true
-  if (abi.proxy_get_buffer_bytes(type, 0, <usize>n, returnData, returnSize) != Status.Ok) return false
+  if (n == 0) return
+  if (abi.proxy_get_buffer_bytes(type, 0, <usize>n, returnData, returnSize) != Status.Ok) return
   const ptr = load<usize>(returnData)
-  if (ptr == 0) return true
+  if (ptr == 0) return
   into.append(ptr, <i32>load<usize>(returnSize))
   heap.free(ptr)
-  return true
 }
 
 export function getHeader(map: MapType, name: string): string | null {

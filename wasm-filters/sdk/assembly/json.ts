@@ -5,6 +5,7 @@
 // the VM), so errors come back as values that name the field where parsing
 // stopped ("routes[0].canary_weight_bp: invalid JSON: malformed number at
 // offset 57"), "(configuration)" at the top.
+import { hexValue, isDigit } from "./pii-chars"
 
 export const enum JsonKind {
   Null,
@@ -47,17 +48,6 @@ function fieldPath(segments: string[]): string {
     out += s
   }
   return out
-}
-
-function isDigit(c: i32): bool {
-  return c >= 48 && c <= 57
-}
-
-function hexValue(c: i32): i32 {
-  if (c >= 48 && c <= 57) return c - 48
-  if (c >= 97 && c <= 102) return c - 87
-  if (c >= 65 && c <= 70) return c - 55
-  return -1
 }
 
 class Parser {

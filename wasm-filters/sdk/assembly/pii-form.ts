@@ -67,7 +67,7 @@ function isFieldName(name: string, fields: string[]): bool {
 }
 
 /** Percent- and plus-decoded, as UTF-8 (invalid bytes become U+FFFD); a % without two hex digits stays. */
-export function formDecode(raw: string): string {
+function formDecode(raw: string): string {
   if (raw.indexOf("%") < 0 && raw.indexOf("+") < 0) return raw
   const bytes = String.UTF8.encode(raw)
   const base = changetype<usize>(bytes)
@@ -90,7 +90,7 @@ export function formDecode(raw: string): string {
 }
 
 /** Form-encoded as URLSearchParams writes it, except that [ and ] stay, so the masks read [EMAIL]. */
-export function formEncode(s: string): string {
+function formEncode(s: string): string {
   const bytes = String.UTF8.encode(s)
   return encodeBytes(changetype<usize>(bytes), bytes.byteLength)
 }

@@ -127,11 +127,6 @@ function letterValue(c: i32): i32 {
   return c >= 97 ? c - 87 : c - 55
 }
 
-/** IBAN mod-97 check over compact text (either case). */
-export function ibanValid(iban: string): bool {
-  return iban.length >= 15 && iban.length <= MAX_IBAN && iban.indexOf(" ") < 0 && ibanEnd(iban, 0) == iban.length
-}
-
 // --- digit runs: cards and phones ---
 
 // The kind of separator before a group.
@@ -372,17 +367,6 @@ function luhn(text: string, last: i32): bool {
       sum += luhnDigit(unit(text, p) - 48, double)
       double = !double
     }
-  }
-  return sum % 10 == 0
-}
-
-/** Luhn checksum over a string of digits. */
-export function luhnValid(digits: string): bool {
-  let sum = 0
-  let double = false
-  for (let i = digits.length - 1; i >= 0; i--) {
-    sum += luhnDigit(unit(digits, i) - 48, double)
-    double = !double
   }
   return sum % 10 == 0
 }

@@ -13,9 +13,6 @@ import { maskJsonFields } from "./pii-json"
 import { maskPatterns } from "./pii-patterns"
 
 export { isFormContentType } from "./pii-form"
-export { maskJsonFields, REDACTED } from "./pii-json"
-export { ibanValid, luhnValid, maskPatterns } from "./pii-patterns"
-export { TRUNCATED } from "./pii-cut"
 
 /** Field values first, then patterns everywhere. */
 export function maskPii(text: string, fields: string[]): string {

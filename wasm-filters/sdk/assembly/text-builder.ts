@@ -17,10 +17,6 @@ export class TextBuilder {
     return this.copied
   }
 
-  get changed(): bool {
-    return this.parts.length > 0
-  }
-
   /** Replaces source[from, to) with `text`; `from` is at least `copiedTo`. */
   replace(from: i32, to: i32, text: string): void {
     if (from > this.copied) this.parts.push(this.source.substring(this.copied, from))
