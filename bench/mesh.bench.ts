@@ -218,8 +218,8 @@ async function main() {
     process.stderr.write(`  canary share one at a time (target 10%): native ${(share('native') * 100).toFixed(1)}%, filtered ${(share('model') * 100).toFixed(1)}%${FILTERS.includes('canary-router') ? '' : ' (no canary-router)'}\n`)
     const telemetry = await statValues('exporter|golden.events')
     process.stderr.write(`  telemetry: ${JSON.stringify(Object.entries(telemetry).map(([k, v]) => `${k}=${v}`))}\n`)
-    const native = await fetch(`${proxy.adminUrl}/stats/prometheus`).then((r) => r.text())
-    const nativeSeries = native.split('\n').filter((l) => /^envoy_(cluster_upstream_rq_xx\{.*variant=|vhost_route_upstream_rq_xx\{|vhost_vcluster_upstream_rq_xx\{.*"infer")/.test(l))
+    const stats = await fetch(`${proxy.adminUrl}/stats/prometheus`).then((r) => r.text())
+    const nativeSeries = stats.split('\n').filter((l) => /^envoy_(cluster_upstream_rq_xx\{.*variant=|vhost_route_upstream_rq_xx\{|vhost_vcluster_upstream_rq_xx\{.*"infer")/.test(l))
     process.stderr.write(`  native stats: ${nativeSeries.join(' | ')}\n`)
   } finally {
     await proxy.stop()

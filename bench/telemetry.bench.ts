@@ -35,8 +35,9 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { deflateRawSync } from 'node:zlib'
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream'
-import { connect, headers } from '@nats-io/transport-node'
-import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, SOURCE_HEADER, STREAMS, subjectOf, subjectToken, WIRE_CONTENT_TYPE } from '../contracts/subjects.ts'
+import { connect } from '@nats-io/transport-node'
+import { STREAMS, subjectOf, subjectToken } from '../contracts/subjects.ts'
+import { messageHeaders } from '../telemetry-collector/agent/publisher.ts'
 import { requireMesh } from '../mesh-config/src/load.ts'
 import { ROOT, startLocalMesh } from '../mesh-config/src/local-mesh.ts'
 import { localMeshYaml, portsOf } from '../test/support/mesh-yaml.ts'
@@ -211,7 +212,7 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
   /**
    * Until every event produced so far is published and applied: nothing in
    * the agent's spool and nothing left to deliver to the collector, twice in
-   * a row (the exporter flushes every 500 ms, the hosts every 100 ms); then
+   * a row (the exporter flushes every 500 ms, the hosts every 500 ms); then
    * until the collector has acknowledged (committed) what it had been
    * delivered by then. Not "nothing unacknowledged": the hosts report
    * saturation every second and the collector commits on a timer (once a
@@ -343,11 +344,7 @@ async function preload(js: JetStreamClient, lines: string[]): Promise<{ messages
   for (let i = 0; i < messages.length; i += 32) {
     await Promise.all(
       messages.slice(i, i + 32).map((batch, j) => {
-        const h = headers()
-        h.set(SOURCE_HEADER, 'bench')
-        h.set(EVENT_COUNT_HEADER, String(batch.length))
-        h.set('Content-Type', WIRE_CONTENT_TYPE)
-        h.set(ENCODING_HEADER, DEFLATE)
+        const h = messageHeaders('bench', batch.length)
         const data = deflateRawSync(batch.join('\n'), { level: 1 })
         bytes += data.length
         return js.publish(subject, data, { msgID: `bench.${i + j}`, headers: h })

@@ -59,7 +59,7 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
     await supervisor.start({
       name: 'nats',
       command: options.natsServer ?? 'nats-server',
-      args: ['--jetstream', '--store_dir', join(stateDir, 'nats'), '--addr', nats.host, '--port', String(nats.port), '--server_name', 'mesh-local'],
+      args: natsServerArgs(join(stateDir, 'nats'), nats.host, nats.port, 'mesh-local'),
       healthy: () => natsReady(nats.host, nats.port),
     })
     // The collector first, so its streams exist when the agent publishes; the
@@ -107,7 +107,7 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
     const gatewayPort = config.gateway.port || (await listenerPort(admin.url, 'gateway'))
     return {
       supervisor,
-      gatewayUrl: `http://${config.gateway.address}:${gatewayPort}`,
+      gatewayUrl: httpUrl(config.gateway.address, gatewayPort),
       adminUrl: admin.url,
       agentUrl,
       collectorUrl,
@@ -137,6 +137,11 @@ export async function httpOk(url: string): Promise<boolean> {
     (r) => (r.body?.cancel(), r.ok),
     () => false,
   )
+}
+
+/** nats-server's arguments: JetStream on, its store, where it listens, its name. */
+export function natsServerArgs(storeDir: string, host: string, port: number, name: string): string[] {
+  return ['--jetstream', '--store_dir', storeDir, '--addr', host, '--port', String(port), '--server_name', name]
 }
 
 /** nats-server greets every client with an INFO line. */

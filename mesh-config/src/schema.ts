@@ -189,7 +189,6 @@ export const meshConfigSchema = z.strictObject({
 export type MeshConfig = z.output<typeof meshConfigSchema>
 export type Route = MeshConfig['routes'][number]
 export type Host = MeshConfig['hosts'][number]
-export type TelemetryConfig = MeshConfig['telemetry']
 
 /** One process of a host: `instances` processes listen on consecutive ports. */
 export interface HostInstance {

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as H from '../../contracts/headers.ts'
 import { sampleRows } from '../../model-host/example-models/dataset.ts'
 import { envoyVersion } from '../../test/support/envoy.ts'
-import { localMeshYaml, type LocalMeshPorts } from '../../test/support/mesh-yaml.ts'
+import { localMeshYaml, portsOf, type LocalMeshPorts } from '../../test/support/mesh-yaml.ts'
 import { freePorts } from '../../test/support/ports.ts'
 import { applyMesh } from '../src/apply.ts'
 import { run } from '../src/cli.ts'
@@ -76,8 +76,7 @@ describe('the local mesh, live', () => {
     process.stderr.write(`live mesh: Envoy ${await envoyVersion()}\n`)
     dir = await mkdtemp(join(tmpdir(), 'mesh-live-'))
     file = join(dir, 'mesh.yaml')
-    const [gateway, stable, canary, fallback, nats, agent, collector] = await freePorts(7)
-    ports = { gateway: gateway!, stable: stable!, canary: canary!, fallback: fallback!, nats: nats!, agent: agent!, collector: collector! }
+    ports = portsOf(await freePorts(7))
     await writeFile(file, meshYaml(ports))
     mesh = await startLocalMesh(await requireMesh(file), { by: 'live-test', onEvent: (e) => events.push(e) })
   }, 180_000)

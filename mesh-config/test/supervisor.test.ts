@@ -4,15 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Supervisor, type ChildSpec, type SupervisorEvent } from '../src/supervisor.ts'
+import { alive } from '../../test/support/process.ts'
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe('Supervisor', () => {

@@ -11,15 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import * as H from '../../contracts/headers.ts'
 import { freeConsecutivePorts, freePorts } from '../../test/support/ports.ts'
 import { ROOT } from '../src/local-mesh.ts'
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+import { alive } from '../../test/support/process.ts'
 
 describe('mesh up', () => {
   let dir = ''

@@ -6,10 +6,10 @@
  * added to the request path.
  */
 import { Counter, Gauge, Registry } from 'prom-client'
-import { DROP_REASONS, type EmitterCounters } from './telemetry-agent-emitter.ts'
+import { DROP_REASONS, noDrops, type EmitterCounters } from './telemetry-agent-emitter.ts'
 
 /** Counters of a host with no telemetry agent: nothing sent, nothing dropped. */
-const NO_AGENT: EmitterCounters = { emitted: 0, sent: 0, dropped: { buffer_full: 0, agent_unreachable: 0, agent_refused: 0, timeout: 0 }, buffered: 0, inFlight: 0 }
+const NO_AGENT: EmitterCounters = { emitted: 0, sent: 0, dropped: noDrops(), buffered: 0, inFlight: 0 }
 
 /** A registry whose metrics read `counters()` at each scrape. */
 export function hostMetrics(counters: () => EmitterCounters = () => NO_AGENT): Registry {

@@ -21,8 +21,11 @@ import type { Logger } from './logger.ts'
 import type { HostEmitter } from './telemetry.ts'
 
 /** Why events were dropped. */
-export type DropReason = 'buffer_full' | 'agent_unreachable' | 'agent_refused' | 'timeout'
-export const DROP_REASONS: readonly DropReason[] = ['buffer_full', 'agent_unreachable', 'agent_refused', 'timeout']
+export const DROP_REASONS = ['buffer_full', 'agent_unreachable', 'agent_refused', 'timeout'] as const
+export type DropReason = (typeof DROP_REASONS)[number]
+
+/** A count of zero for every drop reason. */
+export const noDrops = (): Record<DropReason, number> => Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>
 
 /** How one POST ended. */
 export type PostOutcome = 'sent' | Exclude<DropReason, 'buffer_full'>
@@ -119,7 +122,7 @@ export class AgentEmitter implements HostEmitter {
   #closed = false
   #emitted = 0
   #sent = 0
-  readonly #dropped: Record<DropReason, number> = { buffer_full: 0, agent_unreachable: 0, agent_refused: 0, timeout: 0 }
+  readonly #dropped = noDrops()
 
   constructor(options: AgentEmitterOptions) {
     this.#url = new URL(AGENT_EVENTS_PATH, options.url)

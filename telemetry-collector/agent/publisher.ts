@@ -8,7 +8,7 @@
  * line and the loop backs off. Nothing here ever waits on a source.
  */
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream'
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node'
+import { connect, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node'
 import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, SOURCE_HEADER, WIRE_CONTENT_TYPE } from '../../contracts/subjects.ts'
 import { missingStreams } from '../src/streams.ts'
 import type { Spool, SpooledMessage } from './spool.ts'
@@ -127,13 +127,7 @@ export class Publisher {
         continue
       }
       try {
-        const h = headers()
-        h.set(SOURCE_HEADER, this.opts.source)
-        h.set(EVENT_COUNT_HEADER, String(m.events))
-        h.set('Content-Type', WIRE_CONTENT_TYPE)
-        // Spooled messages are compressed when they are formed (agent.ts).
-        h.set(ENCODING_HEADER, DEFLATE)
-        const ack = await this.#js!.publish(m.subject, m.data, { msgID: m.id, headers: h })
+        const ack = await this.#js!.publish(m.subject, m.data, { msgID: m.id, headers: messageHeaders(this.opts.source, m.events) })
         this.spool.ack(m)
         this.on.published(m, ack.duplicate)
         backoff = BACKOFF_MIN_MS
@@ -160,6 +154,16 @@ export class Publisher {
     this.#lastWarning = msg
     this.opts.log('warn', msg)
   }
+}
+
+/** The headers of a message the agent publishes: who, how many events, and how the payload is encoded (compressed when the message was formed, agent.ts). */
+export function messageHeaders(source: string, events: number): MsgHdrs {
+  const h = headers()
+  h.set(SOURCE_HEADER, source)
+  h.set(EVENT_COUNT_HEADER, String(events))
+  h.set('Content-Type', WIRE_CONTENT_TYPE)
+  h.set(ENCODING_HEADER, DEFLATE)
+  return h
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref())

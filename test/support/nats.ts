@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { natsReady } from '../../mesh-config/src/local-mesh.ts'
+import { natsReady, natsServerArgs } from '../../mesh-config/src/local-mesh.ts'
 import { freePorts } from './ports.ts'
 
 export interface RunningNats {
@@ -32,7 +32,7 @@ export async function startNats(): Promise<RunningNats> {
   const storeDir = await mkdtemp(join(tmpdir(), 'nats-'))
   let child: ChildProcess
   const launch = async () => {
-    child = spawn('nats-server', ['--jetstream', '--store_dir', storeDir, '--addr', '127.0.0.1', '--port', String(port), '--server_name', `test-${port}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+    child = spawn('nats-server', natsServerArgs(storeDir, '127.0.0.1', port!, `test-${port}`), { stdio: ['ignore', 'ignore', 'pipe'] })
     let output = ''
     child.stderr!.on('data', (d) => (output += d))
     const deadline = Date.now() + 15_000
