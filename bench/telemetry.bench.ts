@@ -12,7 +12,11 @@
  *            stops the two (SIGTERM, drained) and starts them again while
  *            NATS, the hosts and Envoy keep running;
  *        (c) NATS paused (SIGSTOP from 10% to 90% of each round): the agent spools.
- *      Throughput and p99 of (a) over (b); failed inferences in (c).
+ *      Throughput and p99 of (a) over (b); failed inferences in (c). Each
+ *      round also offers a fixed rate (BENCH_RATE_FRACTION of the warm-up's
+ *      best throughput, open loop): a closed loop at saturation only shows
+ *      the throughput ratio again in its p99 (Little's law); at a rate the
+ *      mesh can serve, the p99 shows what the pipeline does to latency.
  *   2. CPU per event of the agent and the collector during (a): utime+stime
  *      from /proc/<pid>/stat against the events their /metrics counted; and
  *      the pipeline's CPU per request next to Envoy's and the hosts'.
@@ -24,7 +28,8 @@
  *
  * Prints a table and one JSON summary line. Knobs: BENCH_SECONDS,
  * BENCH_ROUNDS, BENCH_CONCURRENCY (empty: skip 1 and 2), BENCH_USERS,
- * BENCH_EVENTS (0: skip 3), BENCH_MESSAGE_EVENTS, BENCH_PROFILE, BENCH_PIN; KEEP=1
+ * BENCH_RATE_FRACTION (0: no fixed rate), BENCH_EVENTS (0: skip 3),
+ * BENCH_MESSAGE_EVENTS, BENCH_PROFILE, BENCH_PIN; KEEP=1
  * keeps the temporary folder (the children's logs are in state/logs).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
@@ -53,6 +58,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').filter(Boolean).map(Number)
 const USERS = Number(process.env.BENCH_USERS ?? 100)
+const RATE_FRACTION = Number(process.env.BENCH_RATE_FRACTION ?? 0.5)
+/** Connections for the fixed-rate load: enough that none waits for another's answer at the rate. */
+const RATE_CONNECTIONS = 64
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 300_000)
 const MESSAGE_EVENTS = Number(process.env.BENCH_MESSAGE_EVENTS ?? 500)
 const PROFILE = process.env.BENCH_PROFILE === '1'
@@ -118,8 +126,8 @@ interface Load {
  * (bench/users-load.ts); `onStart` runs once the load is on, so faults can
  * be timed from it rather than from the child's start-up.
  */
-function load(url: string, connections: number, seconds = SECONDS, onStart: () => void = () => {}): Promise<Load> {
-  const node = ['--import', 'tsx', join(ROOT, 'bench/users-load.ts'), JSON.stringify({ url, connections, seconds, users: USERS })]
+function load(url: string, shape: Shape, seconds = SECONDS, onStart: () => void = () => {}): Promise<Load> {
+  const node = ['--import', 'tsx', join(ROOT, 'bench/users-load.ts'), JSON.stringify({ url, connections: shape.connections, rate: shape.rate, seconds, users: USERS })]
   const [command, args] = PIN ? ['taskset', ['--cpu-list', ELSEWHERE_CPU, process.execPath, ...node]] : [process.execPath, node]
   const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
@@ -132,13 +140,20 @@ function load(url: string, connections: number, seconds = SECONDS, onStart: () =
   })
 }
 
+/** A load: `connections` as fast as answers come (rate 0), or `rate` requests a second between them. */
+interface Shape {
+  connections: number
+  rate: number
+}
+const shapeLabel = (s: Shape) => (s.rate > 0 ? `r=${s.rate}` : `c=${s.connections}`)
+
 type Condition = 'a' | 'b' | 'c'
 const CONDITIONS: Condition[] = ['a', 'b', 'c']
 const LABEL: Record<Condition, string> = { a: 'a pipeline up', b: 'b agent+collector stopped', c: 'c NATS paused' }
 
 interface Row extends Load {
   condition: Condition
-  concurrency: number
+  shape: string
   /** Events the agent had to spool. */
   spooled: number
   /** Telemetry events Envoy dropped (its exporter, or golden-signals' full queue). */
@@ -149,7 +164,7 @@ interface Row extends Load {
 
 /** CPU over one (a) round (through its catch-up), against the events each counted and the requests served. */
 interface CpuSample {
-  concurrency: number
+  shape: string
   agentUs: number
   collectorUs: number
   agentEvents: number
@@ -246,7 +261,7 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
   const requestPath = ['envoy', ...loaded.config.hosts.flatMap(instancesOf).map((i) => `host-${i.name}`)]
   const cpuOf = async (names: string[]) => (await Promise.all(names.map((n) => cpuSeconds(pid(n))))).reduce((a, b) => a + b, 0)
 
-  const round = async (condition: Condition, concurrency: number): Promise<Row> => {
+  const round = async (condition: Condition, shape: Shape): Promise<Row> => {
     const up = condition !== 'b'
     if (up) await settle()
     const before = {
@@ -263,7 +278,7 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
     const timers: NodeJS.Timeout[] = []
     let r: Load
     try {
-      r = await load(url, concurrency, SECONDS, () => {
+      r = await load(url, shape, SECONDS, () => {
         if (condition !== 'c') return
         // Paused and resumed under load: both transitions are part of the fault.
         timers.push(setTimeout(() => process.kill(nats, 'SIGSTOP'), SECONDS * 100))
@@ -275,7 +290,7 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
     }
     // The round's own events all through before anything is read, so CPU and counts cover the same work.
     const catchUpS = up ? await settle() : 0
-    const row: Row = { condition, concurrency, ...r, catchUpS, dropped: (await envoyDropped()) - before.dropped, spooled: up ? (await agentSum('mesh_agent_events_spooled_total')) - before.spooled : 0 }
+    const row: Row = { condition, shape: shapeLabel(shape), ...r, catchUpS, dropped: (await envoyDropped()) - before.dropped, spooled: up ? (await agentSum('mesh_agent_events_spooled_total')) - before.spooled : 0 }
     if (condition === 'a') {
       const agentCpu = (await cpuSeconds(pid('telemetry-agent'))) - before.agentCpu
       const collectorCpu = (await cpuSeconds(pid('telemetry-collector'))) - before.collectorCpu
@@ -284,7 +299,7 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
       const agentEvents = (await agentSum('mesh_agent_events_received_total')) - before.received
       const collectorEvents = (await applied()) - before.applied
       cpu.push({
-        concurrency,
+        shape: shapeLabel(shape),
         agentUs: (agentCpu * 1e6) / agentEvents,
         collectorUs: (collectorCpu * 1e6) / collectorEvents,
         agentEvents,
@@ -293,20 +308,23 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
         requestPathUsPerRequest: (pathCpu * 1e6) / r.requests,
       })
     }
-    log(`${LABEL[condition]} c=${concurrency}: ${r.rps.toFixed(0)} rps, p99 ${r.p99} ms, failed ${r.failed}, spooled ${row.spooled}, Envoy dropped ${row.dropped}, caught up ${catchUpS.toFixed(1)} s after`)
+    log(`${LABEL[condition]} ${shapeLabel(shape)}: ${r.rps.toFixed(0)} rps, p99 ${r.p99} ms, failed ${r.failed}, spooled ${row.spooled}, Envoy dropped ${row.dropped}, caught up ${catchUpS.toFixed(1)} s after`)
     return row
   }
 
   let telemetryUp = true
   try {
     // Warm-up: connections, JIT, the hosts' batchers, the collector's store.
-    for (const c of CONCURRENCIES) await load(url, c, SECONDS)
+    let best = 0
+    for (const c of CONCURRENCIES) best = Math.max(best, (await load(url, { connections: c, rate: 0 }, SECONDS)).rps)
+    const shapes: Shape[] = CONCURRENCIES.map((c) => ({ connections: c, rate: 0 }))
+    if (RATE_FRACTION > 0) shapes.push({ connections: RATE_CONNECTIONS, rate: Math.round((best * RATE_FRACTION) / 50) * 50 })
     for (let i = 0; i < ROUNDS; i++) {
       for (const condition of i % 2 === 0 ? CONDITIONS : [...CONDITIONS].reverse()) {
         if (condition === 'b' && telemetryUp) await stopTelemetry()
         if (condition !== 'b' && !telemetryUp) await startTelemetry()
         telemetryUp = condition !== 'b'
-        for (const c of CONCURRENCIES) rows.push(await round(condition, c))
+        for (const shape of shapes) rows.push(await round(condition, shape))
       }
     }
   } finally {
@@ -458,8 +476,8 @@ async function topFunctions(profileDir: string, window: { from: number; to: numb
   return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([fn, hits]) => ({ fn, selfPct: Math.round((hits / total) * 1000) / 10 }))
 }
 
-/** Medians over the rounds of one concurrency; failed, spooled and dropped summed. */
-function summarize(rows: Row[], cpu: CpuSample[], concurrency: number) {
+/** Medians over the rounds of one load shape; failed, spooled and dropped summed. */
+function summarize(rows: Row[], cpu: CpuSample[], shape: string) {
   const of = (condition: Condition) => {
     const xs = rows.filter((r) => r.condition === condition)
     const sum = (k: 'failed' | 'spooled' | 'dropped') => xs.reduce((n, r) => n + r[k], 0)
@@ -467,7 +485,7 @@ function summarize(rows: Row[], cpu: CpuSample[], concurrency: number) {
     return { rps: med('rps'), p50: med('p50'), p99: med('p99'), catchUpS: med('catchUpS'), failed: sum('failed'), spooled: sum('spooled'), dropped: sum('dropped') }
   }
   return {
-    concurrency,
+    shape,
     a: of('a'),
     b: of('b'),
     c: of('c'),
@@ -486,20 +504,21 @@ async function main() {
     const { rows, cpu } = CONCURRENCIES.length > 0 ? await meshRounds(dir) : { rows: [], cpu: [] }
     const ingested = EVENTS > 0 ? await ingest(dir) : undefined
 
-    const summary = CONCURRENCIES.map((c) => summarize(rows.filter((r) => r.concurrency === c), cpu.filter((x) => x.concurrency === c), c))
+    const shapes = [...new Set(rows.map((r) => r.shape))]
+    const summary = shapes.map((s) => summarize(rows.filter((r) => r.shape === s), cpu.filter((x) => x.shape === s), s))
     if (summary.length > 0) {
-      console.log(`\n${'condition'.padEnd(27)} ${'conc'.padStart(5)} ${'rps'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)} ${'spooled'.padStart(8)} ${'dropped'.padStart(8)} ${'catch-up s'.padStart(10)}`)
+      console.log(`\n${'condition'.padEnd(27)} ${'load'.padStart(7)} ${'rps'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)} ${'spooled'.padStart(8)} ${'dropped'.padStart(8)} ${'catch-up s'.padStart(10)}`)
       for (const s of summary) {
         for (const k of CONDITIONS) {
           const x = s[k]
-          console.log(`${LABEL[k].padEnd(27)} ${String(s.concurrency).padStart(5)} ${x.rps.toFixed(0).padStart(8)} ${x.p50.toFixed(1).padStart(7)} ${x.p99.toFixed(1).padStart(7)} ${String(x.failed).padStart(7)} ${String(x.spooled).padStart(8)} ${String(x.dropped).padStart(8)} ${x.catchUpS.toFixed(1).padStart(10)}`)
+          console.log(`${LABEL[k].padEnd(27)} ${s.shape.padStart(7)} ${x.rps.toFixed(0).padStart(8)} ${x.p50.toFixed(1).padStart(7)} ${x.p99.toFixed(1).padStart(7)} ${String(x.failed).padStart(7)} ${String(x.spooled).padStart(8)} ${String(x.dropped).padStart(8)} ${x.catchUpS.toFixed(1).padStart(10)}`)
         }
       }
       console.log(`\n(medians of ${ROUNDS} rounds; failed inferences, events spooled by the agent and telemetry events Envoy dropped summed over them;`)
       console.log(' catch-up: seconds after the load until every event was published and applied)')
       for (const s of summary) {
         console.log(
-          `c=${s.concurrency}: throughput a/b ${(s.a.rps / s.b.rps).toFixed(3)}, p99 a/b ${(s.a.p99 / s.b.p99).toFixed(3)}, failed in c ${s.c.failed}; ` +
+          `${s.shape}: throughput a/b ${(s.a.rps / s.b.rps).toFixed(3)}, p99 a/b ${(s.a.p99 / s.b.p99).toFixed(3)}, failed in c ${s.c.failed}; ` +
             `CPU per event in a: agent ${s.agentCpuUsPerEvent.toFixed(1)} µs, collector ${s.collectorCpuUsPerEvent.toFixed(1)} µs (${s.eventsPerRequest.toFixed(2)} events per request); ` +
             `per request: pipeline (agent, collector, NATS) ${s.pipelineCpuUsPerRequest.toFixed(0)} µs, request path (Envoy, hosts) ${s.requestPathCpuUsPerRequest.toFixed(0)} µs`,
         )
@@ -512,12 +531,14 @@ async function main() {
 
     const ratios: Record<string, number> = {}
     for (const s of summary) {
-      ratios[`throughput_a_over_b_c${s.concurrency}`] = s.a.rps / s.b.rps
-      ratios[`p99_a_over_b_c${s.concurrency}`] = s.a.p99 / s.b.p99
-      ratios[`failed_inferences_c_c${s.concurrency}`] = s.c.failed
-      ratios[`agent_cpu_us_per_event_c${s.concurrency}`] = s.agentCpuUsPerEvent
-      ratios[`collector_cpu_us_per_event_c${s.concurrency}`] = s.collectorCpuUsPerEvent
-      ratios[`pipeline_cpu_over_request_path_c${s.concurrency}`] = s.pipelineCpuUsPerRequest / s.requestPathCpuUsPerRequest
+      // c16, c64, or rate for the fixed-rate load (its rate is in the summary).
+      const key = s.shape.startsWith('r=') ? 'rate' : s.shape.replace('=', '')
+      ratios[`throughput_a_over_b_${key}`] = s.a.rps / s.b.rps
+      ratios[`p99_a_over_b_${key}`] = s.a.p99 / s.b.p99
+      ratios[`failed_inferences_c_${key}`] = s.c.failed
+      ratios[`agent_cpu_us_per_event_${key}`] = s.agentCpuUsPerEvent
+      ratios[`collector_cpu_us_per_event_${key}`] = s.collectorCpuUsPerEvent
+      ratios[`pipeline_cpu_over_request_path_${key}`] = s.pipelineCpuUsPerRequest / s.requestPathCpuUsPerRequest
     }
     if (ingested) {
       ratios.ingest_events_per_s = ingested.eventsPerS

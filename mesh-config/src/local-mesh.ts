@@ -61,6 +61,8 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
       command: options.natsServer ?? 'nats-server',
       args: natsServerArgs(join(stateDir, 'nats'), nats.host, nats.port, 'mesh-local'),
       healthy: () => natsReady(nats.host, nats.port),
+      // Only telemetry goes through NATS here: where cores are short, it waits for the data plane.
+      nice: 10,
     })
     // The collector first, so its streams exist when the agent publishes; the
     // agent before the hosts and Envoy, which post to it (it serves while NATS is down too).

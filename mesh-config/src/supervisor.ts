@@ -9,6 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
+import { setPriority } from 'node:os'
 import { join } from 'node:path'
 
 export interface ChildSpec {
@@ -18,6 +19,8 @@ export interface ChildSpec {
   /** Resolves true once the child serves. */
   healthy(): Promise<boolean>
   env?: Record<string, string>
+  /** Nice value to run at (a child that must never take the CPU from the data plane). */
+  nice?: number
 }
 
 export type SupervisorEvent =
@@ -169,7 +172,10 @@ export class Supervisor {
     s.startedAt = Date.now()
     child.stdout!.pipe(s.log, { end: false })
     child.stderr!.pipe(s.log, { end: false })
-    child.once('spawn', () => this.onEvent({ kind: 'started', name: s.spec.name, pid: child.pid! }))
+    child.once('spawn', () => {
+      if (s.spec.nice !== undefined) setPriority(child.pid!, s.spec.nice)
+      this.onEvent({ kind: 'started', name: s.spec.name, pid: child.pid! })
+    })
     child.once('error', (e) => s.log.write(`[supervisor] could not start ${s.spec.command}: ${e.message}\n`))
     child.once('close', (code, signal) => {
       s.closed = true

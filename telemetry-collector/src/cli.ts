@@ -7,8 +7,6 @@
  */
 import { constants, setPriority } from 'node:os'
 import { parseArgs } from 'node:util'
-import { startAgent } from '../agent/agent.ts'
-import { startCollector } from './collector.ts'
 import { agentOptionsOf, collectorOptionsOf, loadMeshOrExit } from './mesh-settings.ts'
 
 const COMMON = `  --config <file>   mesh.yaml (default: mesh.yaml)
@@ -44,7 +42,7 @@ ${COMMON}
  * and must keep up, so it is only a little below them; the collector can
  * fall behind for a while (JetStream holds the backlog) and catch up.
  */
-const NICE = { agent: 5, collector: constants.priority.PRIORITY_BELOW_NORMAL }
+const NICE = { agent: 5, collector: constants.priority.PRIORITY_LOW }
 
 export async function main(which: 'agent' | 'collector', argv: string[]): Promise<void> {
   let args
@@ -81,10 +79,13 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
   const mesh = await loadMeshOrExit(args.config!)
   let running: { url: string; close(): Promise<void> }
   try {
+    // Imported here, each only where it runs: the agent beside Envoy never loads the collector's DuckDB.
     if (which === 'agent') {
+      const { startAgent } = await import('../agent/agent.ts')
       const o = agentOptionsOf(mesh)
       running = await startAgent({ ...o, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, id: args.id ?? o.id, spool: { ...o.spool, dir: args['spool-dir'] ?? o.spool.dir } })
     } else {
+      const { startCollector } = await import('./collector.ts')
       const o = collectorOptionsOf(mesh)
       const owns = args.models?.split(',').map((m) => m.trim()).filter(Boolean)
       const collector = await startCollector({ ...o, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, storeDir: args.store ?? o.storeDir, owns, name: args.name })
