@@ -5,9 +5,9 @@
  * (Envoy doing as much of the filters' work as it can on its own: sticky
  * weighted clusters, route and cluster stats with tags, a JSON access log
  * line per request, a 5% sampled access log of headers; see
- * native-envoy.ts) and `filtered` (canary-router, payload-sampler at 5%,
- * golden-signals, and the telemetry-exporter service draining to an
- * agent). By default the upstream
+ * native-envoy.ts) and `filtered` (the mesh filter with its three plugins:
+ * canary, sampling at 5% plus the confidence threshold, golden signals;
+ * and the telemetry-exporter service draining to an agent). By default the upstream
  * is a second Envoy answering with direct_response, so the upstream costs
  * next to nothing and the comparison shows the filters' whole cost;
  * BENCH_UPSTREAM=host puts a real model host (credit-risk) behind both
@@ -19,7 +19,8 @@
  * and Envoy's CPU time per request.
  *
  * Prints a table and one JSON summary line. BENCH_SECONDS, BENCH_ROUNDS,
- * BENCH_CONCURRENCY, BENCH_FILTERS (comma-separated), BENCH_UPSTREAM
+ * BENCH_CONCURRENCY, BENCH_PLUGINS (the mesh filter's, comma-separated;
+ * empty: no mesh filter), BENCH_FIXTURES (fixture modules, comma-separated), BENCH_UPSTREAM
  * (envoy|host), BENCH_SEQUENTIAL (requests per listener), BENCH_PIN and
  * BENCH_NATIVE_LOG_DIR (write the native access logs there, not to
  * /dev/null) tune it. BENCH_PIN=1 gives the proxy a core of its own (taskset: the
@@ -36,13 +37,19 @@ import { promisify } from 'node:util'
 import { TELEMETRY_VM_ID, envoyVersion, httpListener, ROOT, startEnvoy, staticCluster, wasmHttpFilter, wasmService } from '../test/support/envoy.ts'
 import { wasmPath } from '../wasm-filters/build.ts'
 import { GOLDEN_STATS_TAGS } from '../wasm-filters/golden-signals/stats-tags.ts'
+import { MESH_FILTER, meshFilterWasm, type MeshFilterConfig } from '../wasm-filters/mesh-filter/config.ts'
 import { NATIVE_LISTENER, NATIVE_STATS_TAGS, nativeListener } from './native-envoy.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').filter(Boolean).map(Number)
-/** Which filters the `filtered` listener runs (all by default), to see each one's cost. */
-const FILTERS = (process.env.BENCH_FILTERS ?? 'canary-router,payload-sampler,golden-signals').split(',').filter(Boolean)
+/** Which plugins the `filtered` listener's mesh filter runs (all by default), to see each one's cost. */
+const PLUGINS = (process.env.BENCH_PLUGINS ?? 'canary,sampling,golden_signals').split(',').filter(Boolean)
+/**
+ * Fixture modules after it, any number of times: `noop` prices being a Wasm filter at all,
+ * `callbacks` every stream callback, `callbacks:H:P[:path]` with H header reads and P reads of a property on top.
+ */
+const FIXTURES = (process.env.BENCH_FIXTURES ?? '').split(',').filter(Boolean)
 const UPSTREAM = process.env.BENCH_UPSTREAM ?? 'envoy'
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 3000)
 const PIN = process.env.BENCH_PIN === '1'
@@ -133,7 +140,11 @@ async function main() {
     { name: 'credit-risk', match: { prefix: '/', headers: [{ name: 'x-mesh-variant', string_match: { exact: 'canary' } }] }, route: { cluster: 'model-canary' } },
     { name: 'credit-risk', match: { prefix: '/' }, route: { cluster: 'model-stable' } },
   ]
-  const canary = { routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 1000 }] }
+  const meshFilter: MeshFilterConfig = {
+    ...(PLUGINS.includes('canary') ? { canary: { routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 1000 }] } } : {}),
+    ...(PLUGINS.includes('sampling') ? { sampling: { routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.5 }] } } : {}),
+    ...(PLUGINS.includes('golden_signals') ? { golden_signals: { service: 'bench', models: ['credit-risk'] } } : {}),
+  }
   const native = nativeListener({
     route: 'credit-risk',
     stable: { cluster: 'native-stable', version: '1' },
@@ -153,12 +164,8 @@ async function main() {
           httpListener('none', route, []),
           native,
           httpListener('filtered', canaryRoutes, [
-            ...(FILTERS.includes('canary-router') ? [wasmHttpFilter('canary-router', wasmPath('canary-router'), canary)] : []),
-            ...(FILTERS.includes('payload-sampler') ? [wasmHttpFilter('payload-sampler', wasmPath('payload-sampler'), { routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.5 }] }, { vmId: TELEMETRY_VM_ID })] : []),
-            ...(FILTERS.includes('golden-signals') ? [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'bench', models: ['credit-risk'] }, { vmId: TELEMETRY_VM_ID })] : []),
-            // Fixtures, any number of times: `noop` prices being a Wasm filter at all,
-            // `callbacks` every stream callback, `callbacks:H:P[:path]` with H header reads and P reads of a property on top.
-            ...FILTERS.flatMap((f, i) => {
+            ...(PLUGINS.length > 0 ? [wasmHttpFilter(MESH_FILTER, meshFilterWasm(), meshFilter, { vmId: TELEMETRY_VM_ID })] : []),
+            ...FIXTURES.flatMap((f, i) => {
               const [fixture, headers, properties, property] = f.split(':')
               const reads = { header_reads: Number(headers ?? 0), property_reads: Number(properties ?? 0), ...(property ? { property } : {}) }
               return fixture === 'noop' || fixture === 'callbacks' ? [wasmHttpFilter(`${fixture}-${i}`, wasmPath(`fixture-${fixture}`), reads)] : []
@@ -215,7 +222,7 @@ async function main() {
     const variantsAfter = await statValues(VARIANT_STATS)
     const sent = (prefix: string, variant: string) => (variantsAfter[`cluster.${prefix}-${variant}.upstream_rq_total`] ?? 0) - (variantsBefore[`cluster.${prefix}-${variant}.upstream_rq_total`] ?? 0)
     const share = (prefix: string) => sent(prefix, 'canary') / Math.max(1, sent(prefix, 'canary') + sent(prefix, 'stable'))
-    process.stderr.write(`  canary share one at a time (target 10%): native ${(share('native') * 100).toFixed(1)}%, filtered ${(share('model') * 100).toFixed(1)}%${FILTERS.includes('canary-router') ? '' : ' (no canary-router)'}\n`)
+    process.stderr.write(`  canary share one at a time (target 10%): native ${(share('native') * 100).toFixed(1)}%, filtered ${(share('model') * 100).toFixed(1)}%${PLUGINS.includes('canary') ? '' : ' (no canary plugin)'}\n`)
     const telemetry = await statValues('exporter|golden.events')
     process.stderr.write(`  telemetry: ${JSON.stringify(Object.entries(telemetry).map(([k, v]) => `${k}=${v}`))}\n`)
     const stats = await fetch(`${proxy.adminUrl}/stats/prometheus`).then((r) => r.text())
@@ -255,7 +262,7 @@ async function main() {
   // Issue 10, section 3: throughput proxy-bound (direct-response upstream); 0.9 of none as deployed (model host, BENCH_PIN=1).
   const targets = { throughput_filtered_over_native_min: 0.9, throughput_filtered_over_none_min: UPSTREAM === 'host' && PIN ? 0.9 : 0.8, p50_added_us_one_at_a_time_max: 60 }
   console.log('\nratios (medians of interleaved rounds):', Object.entries(ratios).map(([k, v]) => `${k}=${(v as number).toFixed(2)}`).join('  '))
-  console.log(JSON.stringify({ bench: 'mesh', upstream: UPSTREAM, pinned: PIN, filters: [...FILTERS, 'telemetry-exporter (service)'], native: 'sticky weighted_clusters (use_hash_policy), route stat_prefix + virtual cluster + stats_tags, JSON access log per request, 5% sampled header access log', seconds: SECONDS, rounds: ROUNDS, ratios, targets, rows, sequential }))
+  console.log(JSON.stringify({ bench: 'mesh', upstream: UPSTREAM, pinned: PIN, filters: [...(PLUGINS.length > 0 ? [`${MESH_FILTER} (${PLUGINS.join(', ')})`] : []), ...FIXTURES, 'telemetry-exporter (service)'], native: 'sticky weighted_clusters (use_hash_policy), route stat_prefix + virtual cluster + stats_tags, JSON access log per request, 5% sampled header access log', seconds: SECONDS, rounds: ROUNDS, ratios, targets, rows, sequential }))
 }
 
 await main()

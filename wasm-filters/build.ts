@@ -1,11 +1,13 @@
 /**
  * @module
- * `npm run build:filters`: compiles every filter (`<filter>/assembly/index.ts`)
- * with AssemblyScript into `build/<filter>.wasm`, optimised, and reports sizes;
- * test fixtures (`test-fixtures/<name>/assembly/index.ts`) become
- * `build/fixture-<name>.wasm`.
- * A filter is rebuilt only when its sources or the SDK changed (a stamp of
- * their hashes sits beside each module); `--force` rebuilds all.
+ * `npm run build:filters`: compiles every module (`<module>/assembly/index.ts`:
+ * the mesh filter and the telemetry exporter) with AssemblyScript into
+ * `build/<module>.wasm`, optimised, and reports sizes; test fixtures
+ * (`test-fixtures/<name>/assembly/index.ts`) become `build/fixture-<name>.wasm`.
+ * The mesh filter's plugins (`<plugin>/assembly/plugin.ts`) are compiled
+ * into it. A module is rebuilt only when its sources, its plugins' or the
+ * SDK's changed (a stamp of their hashes sits beside each module);
+ * `--force` rebuilds all.
  */
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -25,6 +27,18 @@ export async function filterNames(): Promise<string[]> {
   }
   return names.sort()
 }
+
+/** The folders of the mesh filter's plugins. */
+export async function pluginNames(): Promise<string[]> {
+  const names: string[] = []
+  for (const e of await readdir(FILTERS_DIR, { withFileTypes: true })) {
+    if (e.isDirectory() && (await exists(join(FILTERS_DIR, e.name, 'assembly', 'plugin.ts')))) names.push(e.name)
+  }
+  return names.sort()
+}
+
+/** The module that runs the plugins. */
+export const MESH_FILTER = 'mesh-filter'
 
 /** Test-only modules, built as `fixture-<name>`. */
 export async function fixtureNames(): Promise<string[]> {
@@ -48,7 +62,8 @@ async function exists(p: string): Promise<boolean> {
 
 async function sourcesDigest(filter: string): Promise<string> {
   const hash = createHash('sha256')
-  for (const dir of [join(FILTERS_DIR, 'sdk', 'assembly'), join(sourceDir(filter), 'assembly')]) {
+  const plugins = filter === MESH_FILTER ? (await pluginNames()).map((p) => join(FILTERS_DIR, p, 'assembly')) : []
+  for (const dir of [join(FILTERS_DIR, 'sdk', 'assembly'), join(sourceDir(filter), 'assembly'), ...plugins]) {
     for (const f of (await readdir(dir)).filter((n) => n.endsWith('.ts')).sort()) {
       hash.update(relative(FILTERS_DIR, join(dir, f))).update(await readFile(join(dir, f)))
     }

@@ -1,19 +1,23 @@
 /**
- * Every filter's configuration parser against one corpus of bad
- * configurations, in the TypeScript proxy-wasm host: malformed numbers and
- * escapes (RFC 8259's grammar, not parseFloat's), duplicate keys and unknown
- * keys, at the top and nested, are refused, and the log names the field.
- * Good edge cases of the grammar are accepted. And the telemetry producers
- * refuse a VM id the exporter's counter cannot be shared under.
+ * Every configuration parser against one corpus of bad configurations, in
+ * the TypeScript proxy-wasm host: each section of the mesh filter's one
+ * configuration and the telemetry exporter's. Malformed numbers and escapes
+ * (RFC 8259's grammar, not parseFloat's), duplicate keys and unknown keys,
+ * at the top and nested, are refused, and the log names the field with its
+ * full path. Good edge cases of the grammar are accepted. And the telemetry
+ * producers refuse a VM id the exporter's counter cannot be shared under.
  */
 import { describe, expect, it } from 'vitest'
 import { wasmPath } from './build.ts'
 import { ProxyWasmHost } from './host/proxy-wasm-host.ts'
+import { MESH_FILTER } from './mesh-filter/config.ts'
 
 /** Producers and the exporter share a VM id (telemetry-queue.ts). */
 const VM_ID = 'mesh-telemetry'
 
-interface Filter {
+interface Corpus {
+  /** The module that parses it. */
+  module: string
   /** A valid configuration with a number field (`$N`), a string field (`$S`) and a nested object. */
   template: string
   /** The path of `$N` and of `$S` as an error names them. */
@@ -24,39 +28,57 @@ interface Filter {
 }
 
 const route = '{"model":"m","stable_version":"1","canary_version":"2","canary_weight_bp":1}'
-const FILTERS: Record<string, Filter> = {
-  'canary-router': {
-    template: '{"routes":[{"model":$S,"stable_version":"1","canary_version":"2","canary_weight_bp":$N}]}',
-    numberField: 'routes[0].canary_weight_bp',
-    stringField: 'routes[0].model',
+const CORPORA: Record<string, Corpus> = {
+  'mesh-filter canary': {
+    module: MESH_FILTER,
+    template: '{"canary":{"routes":[{"model":$S,"stable_version":"1","canary_version":"2","canary_weight_bp":$N}]}}',
+    numberField: 'canary.routes[0].canary_weight_bp',
+    stringField: 'canary.routes[0].model',
     bad: [
-      [`{"routes":[${route}],"routes":[]}`, 'routes: duplicate key'],
-      [`{"routes":[${route}],"alow_override":true}`, 'alow_override: unknown field'],
-      ['{"routes":[{"model":"m","model":"n","stable_version":"1","canary_version":"2","canary_weight_bp":1}]}', 'routes[0].model: duplicate key'],
-      [`{"routes":[${route}, {"model":"n","stable_version":"1","canary_version":"2","canary_weight_bp":1,"canary_weight_bp":2}]}`, 'routes[1].canary_weight_bp: duplicate key'],
+      [`{"canary":{"routes":[${route}],"routes":[]}}`, 'canary.routes: duplicate key'],
+      [`{"canary":{"routes":[${route}],"alow_override":true}}`, 'canary.alow_override: unknown field'],
+      ['{"canary":{"routes":[{"model":"m","model":"n","stable_version":"1","canary_version":"2","canary_weight_bp":1}]}}', 'canary.routes[0].model: duplicate key'],
+      [`{"canary":{"routes":[${route}, {"model":"n","stable_version":"1","canary_version":"2","canary_weight_bp":1,"canary_weight_bp":2}]}}`, 'canary.routes[1].canary_weight_bp: duplicate key'],
+      [`{"canary":{"routes":[${route}]},"canary":{"routes":[${route}]}}`, 'canary: duplicate key'],
+      [`{"canary":{"routes":[${route}]},"canery":{}}`, 'canery: unknown field (sections: telemetry, canary, sampling, golden_signals)'],
     ],
   },
-  'golden-signals': {
-    template: '{"service":$S,"max_pending_events":$N,"models":["m"]}',
-    numberField: 'max_pending_events',
-    stringField: 'service',
+  'mesh-filter golden_signals': {
+    module: MESH_FILTER,
+    template: '{"golden_signals":{"service":$S,"batch_events":$N,"models":["m"]}}',
+    numberField: 'golden_signals.batch_events',
+    stringField: 'golden_signals.service',
     bad: [
-      ['{"service":"a","service":"b"}', 'service: duplicate key'],
-      ['{"sevrice":"a"}', 'sevrice: unknown field'],
-      ['{"models":["a","a"]}', 'models[1]: duplicate model "a"'],
+      ['{"golden_signals":{"service":"a","service":"b"}}', 'golden_signals.service: duplicate key'],
+      ['{"golden_signals":{"sevrice":"a"}}', 'golden_signals.sevrice: unknown field'],
+      ['{"golden_signals":{"models":["a","a"]}}', 'golden_signals.models[1]: duplicate model "a"'],
+      ['{"golden_signals":{"max_pending_events":5}}', 'golden_signals.max_pending_events: unknown field'],
     ],
   },
-  'payload-sampler': {
-    template: '{"routes":[{"model":$S,"sample_rate_bp":$N}]}',
-    numberField: 'routes[0].sample_rate_bp',
-    stringField: 'routes[0].model',
+  'mesh-filter sampling': {
+    module: MESH_FILTER,
+    template: '{"sampling":{"routes":[{"model":$S,"sample_rate_bp":$N}]}}',
+    numberField: 'sampling.routes[0].sample_rate_bp',
+    stringField: 'sampling.routes[0].model',
     bad: [
-      ['{"routes":[{"model":"m"}],"max_capture_bytes":1,"max_capture_bytes":2}', 'max_capture_bytes: duplicate key'],
-      ['{"routes":[{"model":"m"}],"pii_feilds":[]}', 'pii_feilds: unknown field'],
-      ['{"routes":[{"model":"m","sample_rate_bp":1,"sample_rate_bp":2}]}', 'routes[0].sample_rate_bp: duplicate key'],
+      ['{"sampling":{"routes":[{"model":"m"}],"max_capture_bytes":1,"max_capture_bytes":2}}', 'sampling.max_capture_bytes: duplicate key'],
+      ['{"sampling":{"routes":[{"model":"m"}],"pii_feilds":[]}}', 'sampling.pii_feilds: unknown field'],
+      ['{"sampling":{"routes":[{"model":"m","sample_rate_bp":1,"sample_rate_bp":2}]}}', 'sampling.routes[0].sample_rate_bp: duplicate key'],
+    ],
+  },
+  'mesh-filter telemetry': {
+    module: MESH_FILTER,
+    template: '{"telemetry":{"queue_name":$S,"max_pending_events":$N},"golden_signals":{}}',
+    numberField: 'telemetry.max_pending_events',
+    stringField: 'telemetry.queue_name',
+    bad: [
+      ['{"telemetry":{"queue_name":"a","queue_name":"b"},"golden_signals":{}}', 'telemetry.queue_name: duplicate key'],
+      ['{"telemetry":{"queue":"a"},"golden_signals":{}}', 'telemetry.queue: unknown field'],
+      ['{"telemetry":[],"golden_signals":{}}', 'telemetry: must be an object'],
     ],
   },
   'telemetry-exporter': {
+    module: 'telemetry-exporter',
     template: '{"cluster":$S,"timeout_ms":$N}',
     numberField: 'timeout_ms',
     stringField: 'cluster',
@@ -72,19 +94,20 @@ const BAD_NUMBERS = ['10-00', '2-1', '1e', '1e+', '0100', '01', '-', '--1', '1.'
 /** Not escapes in RFC 8259. */
 const BAD_ESCAPES = ['\\uZZZZ', '\\u12', '\\u12G4', '\\x41', "\\'", '\\U0041']
 
-const load = (filter: string, text: string) => ProxyWasmHost.load(wasmPath(filter), { pluginConfiguration: text, vmId: VM_ID })
-const fill = (f: Filter, n: string, s = '"m"') => f.template.replace('$N', n).replace('$S', s)
+const load = (module: string, text: string, vmId = VM_ID) => ProxyWasmHost.load(wasmPath(module), { pluginConfiguration: text, vmId })
+const fill = (c: Corpus, n: string, s = '"m"') => c.template.replace('$N', n).replace('$S', s)
 
-async function refusal(filter: string, text: string): Promise<string> {
-  const host = await load(filter, text)
+async function refusal(module: string, text: string): Promise<string> {
+  const host = await load(module, text)
   expect(host.configured, text).toBe(false)
-  const line = host.logText().split('\n').find((l) => l.includes(`${filter}: invalid configuration: `))
+  const line = host.logText().split('\n').find((l) => l.includes(`${module}: invalid configuration: `))
   expect(line, host.logText()).toBeDefined()
   return line!.slice(line!.indexOf('invalid configuration: ') + 'invalid configuration: '.length)
 }
 
-describe.each(Object.keys(FILTERS))('%s configuration (TypeScript host)', (filter) => {
-  const f = FILTERS[filter]!
+describe.each(Object.keys(CORPORA))('%s configuration (TypeScript host)', (name) => {
+  const f = CORPORA[name]!
+  const filter = f.module
 
   it('accepts the template with good numbers and escapes', async () => {
     for (const n of ['1', '1e3', '1E+3', '10.0e0', '1000.0', '2e-0']) expect((await load(filter, fill(f, n))).configured, n).toBe(true)
@@ -105,17 +128,23 @@ describe.each(Object.keys(FILTERS))('%s configuration (TypeScript host)', (filte
 })
 
 describe.each([
-  ['golden-signals', '{}'],
-  ['payload-sampler', '{"routes":[{"model":"m"}]}'],
-])('%s, a telemetry producer (TypeScript host)', (filter, config) => {
-  it("refuses to run under a VM id other than the exporter's, naming exporter_vm_id", async () => {
+  ['golden_signals', '{"golden_signals":{}}'],
+  ['sampling', '{"sampling":{"routes":[{"model":"m"}]}}'],
+])('the mesh filter with %s, a telemetry producer (TypeScript host)', (_, config) => {
+  it("refuses to run under a VM id other than the exporter's, naming telemetry.exporter_vm_id", async () => {
     // Envoy scopes shared data by VM id: the exporter would never count this producer's events out of the bound.
-    const wrong = await ProxyWasmHost.load(wasmPath(filter), { pluginConfiguration: config, vmId: filter })
+    const wrong = await load(MESH_FILTER, config, 'elsewhere')
     expect(wrong.configured).toBe(false)
-    expect(wrong.logText()).toContain(`${filter}: invalid configuration: exporter_vm_id: is "mesh-telemetry" but this plugin runs with vm_config.vm_id "${filter}"`)
-    const moved = JSON.stringify({ ...JSON.parse(config), exporter_vm_id: 'telemetry-b' })
-    expect((await ProxyWasmHost.load(wasmPath(filter), { pluginConfiguration: moved, vmId: 'telemetry-b' })).configured).toBe(true)
-    expect((await load(filter, config)).configured).toBe(true)
+    expect(wrong.logText()).toContain('mesh-filter: invalid configuration: telemetry.exporter_vm_id: is "mesh-telemetry" but this plugin runs with vm_config.vm_id "elsewhere"')
+    const moved = JSON.stringify({ ...JSON.parse(config), telemetry: { exporter_vm_id: 'telemetry-b' } })
+    expect((await load(MESH_FILTER, moved, 'telemetry-b')).configured).toBe(true)
+    expect((await load(MESH_FILTER, config)).configured).toBe(true)
+  })
+})
+
+describe('the mesh filter with the canary plugin alone (TypeScript host)', () => {
+  it('runs under any VM id: it produces no telemetry', async () => {
+    expect((await load(MESH_FILTER, fill(CORPORA['mesh-filter canary']!, '1'), 'canary-only')).configured).toBe(true)
   })
 })
 

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../test/support/envoy.ts'
 import { startUpstream, type Upstream } from '../test/support/upstream.ts'
 import { wasmPath } from './build.ts'
+import { MESH_FILTER, meshFilterWasm } from './mesh-filter/config.ts'
 
 describe('failure policy in Envoy', () => {
   let upstream: Upstream
@@ -52,7 +53,7 @@ describe('failure policy in Envoy', () => {
   })
 
   it('FAIL_OPEN still refuses to start with a configuration the filter rejects', async () => {
-    const bad = wasmHttpFilter('canary-router', wasmPath('canary-router'), { routes: [] }, { failurePolicy: 'FAIL_OPEN' })
+    const bad = wasmHttpFilter(MESH_FILTER, meshFilterWasm(), { canary: { routes: [] } }, { failurePolicy: 'FAIL_OPEN' })
     const err = await startEnvoy({ static_resources: { listeners: [httpListener('gw', [{ match: { prefix: '/' }, route: { cluster: 'stable' } }], [bad])], clusters: [staticCluster('stable', upstream.port)] } }).then(
       async (e) => {
         await e.stop()
@@ -61,6 +62,6 @@ describe('failure policy in Envoy', () => {
       (e) => e,
     )
     expect(err).toBeInstanceOf(EnvoyExitError)
-    expect(err.output).toContain('canary-router: invalid configuration: routes: required, a non-empty array')
+    expect(err.output).toContain('mesh-filter: invalid configuration: canary.routes: required, a non-empty array')
   })
 })

@@ -78,7 +78,7 @@ export function crossCheck(config: MeshConfig, repository: RepositoryView | { er
     if (r.retries?.per_try_timeout_ms !== undefined && r.retries.per_try_timeout_ms > r.timeout_ms) {
       add(at('retries', 'per_try_timeout_ms'), `must be at most the route's timeout_ms (${r.timeout_ms})`)
     }
-    // The canary-router and the sampler decide per model: routes to one model must agree on both.
+    // The canary and sampling plugins decide per model: routes to one model must agree on both.
     const first = byModel.get(r.model)
     if (first === undefined) byModel.set(r.model, i)
     else if (perModelKey(config.routes[first]!) !== perModelKey(r)) add(at('model'), `routes[${first}] also serves "${r.model}" with other versions, canary or sampling settings; routes to one model must agree`)

@@ -22,7 +22,7 @@ export function parseWeight(input: string): number {
 }
 
 /*
- * The canary-router decides per model, so routes to one model share their
+ * The canary plugin decides per model, so routes to one model share their
  * canary (checks.ts insists): an edit of one route's canary is made to every
  * route that serves the same model.
  */

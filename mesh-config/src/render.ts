@@ -8,16 +8,16 @@
  *
  *   lds.json   the gateway listener: HTTP filters, routes by RDS
  *   rds.json   the route table
- *   ecds-<filter>.json  each Wasm filter's configuration (ECDS)
+ *   ecds-mesh-filter.json  the mesh filter's configuration (ECDS)
  *   cds.json   the clusters
  *
  * Routes (RDS) and filter configurations (ECDS) change in place: the next
  * request on every open connection sees them. Only a change to the
- * listener itself (auth keys, rate limiting or sampling switched on or off,
+ * listener itself (auth keys, rate limiting switched on or off,
  * the port) replaces the listener, whose connections then drain.
  *
  * Per route, Envoy's route table holds two entries under the route's name:
- * `x-mesh-variant: canary` (set by the canary-router filter) → the canary
+ * `x-mesh-variant: canary` (set by the mesh filter's canary plugin) → the canary
  * cluster, anything else → the stable cluster. Each entry rewrites the OIP
  * infer path to the variant's version, so the hosts need no routing logic.
  * With a fallback, each variant's cluster is an aggregate of its own pool
@@ -29,6 +29,7 @@ import { join } from 'node:path'
 import * as H from '../../contracts/headers.ts'
 import { wasmPath } from '../../wasm-filters/build.ts'
 import { GOLDEN_STATS_TAGS } from '../../wasm-filters/golden-signals/stats-tags.ts'
+import { MESH_FILTER, type MeshFilterConfig } from '../../wasm-filters/mesh-filter/config.ts'
 import { duration, hcmListener, socketAddress, staticCluster, TELEMETRY_VM_ID, typed, wasmHttpFilter, wasmService } from './envoy-resources.ts'
 import { instancesOf, meshModels, type Host, type MeshConfig, type Route } from './schema.ts'
 
@@ -129,16 +130,21 @@ function digest(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16)
 }
 
-/** The Wasm HTTP filters and their configurations, in chain order. */
+/**
+ * The Wasm HTTP filters and their configurations, in chain order: the one
+ * mesh filter, its plugins configured by section (sampling only when a
+ * route samples), under the exporter's VM id, which its producers share.
+ */
 function wasmFilters(config: MeshConfig, wasmFile: (filter: string) => string): Record<string, Json> {
-  const telemetry = { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN' } as const
   const sampled = config.routes.filter((r) => r.sampling && (r.sampling.rate_bp > 0 || r.sampling.confidence_threshold > 0))
-  const filters = [
-    wasmHttpFilter('canary-router', wasmFile('canary-router'), canaryRouterConfig(config), { failurePolicy: 'FAIL_OPEN' }),
-    ...(sampled.length > 0 ? [wasmHttpFilter('payload-sampler', wasmFile('payload-sampler'), payloadSamplerConfig(config, sampled), telemetry)] : []),
-    wasmHttpFilter('golden-signals', wasmFile('golden-signals'), goldenSignalsConfig(config), telemetry),
-  ]
-  return Object.fromEntries(filters.map((f) => [f.name, f.typed_config]))
+  const meshFilter: MeshFilterConfig = {
+    telemetry: { exporter_vm_id: TELEMETRY_VM_ID },
+    canary: canaryConfig(config),
+    ...(sampled.length > 0 ? { sampling: samplingConfig(config, sampled) } : {}),
+    golden_signals: goldenSignalsConfig(config),
+  }
+  const filter = wasmHttpFilter(MESH_FILTER, wasmFile(MESH_FILTER), meshFilter, { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN' })
+  return { [filter.name]: filter.typed_config }
 }
 
 function renderGateway(config: MeshConfig, wasm: string[], pathSource: (file: string) => Json, env: Record<string, string | undefined>) {
@@ -184,7 +190,7 @@ function envoyRoute(config: MeshConfig, r: Route, variant: Variant) {
     perFilter[API_KEY_AUTH] = r.auth ? typed(API_KEY_AUTH_PER_ROUTE_TYPE, { allowed_clients: r.auth.clients }) : typed('envoy.config.route.v3.FilterConfig', { disabled: true })
   }
   return {
-    // Both entries carry the mesh route's name: golden-signals labels by it.
+    // Both entries carry the mesh route's name: the golden-signals plugin labels by it.
     name: r.name,
     match: { ...pathMatch(r), ...(headers.length > 0 || r.match.header ? { headers: [...headers, ...headerMatch(r)] } : {}) },
     route: {
@@ -282,7 +288,7 @@ function hostPool(name: string, hosts: Host[], r: Route) {
   )
 }
 
-function canaryRouterConfig(config: MeshConfig) {
+function canaryConfig(config: MeshConfig): MeshFilterConfig['canary'] {
   const seen = new Set<string>()
   const routes = []
   for (const r of config.routes) {
@@ -304,11 +310,11 @@ function canaryRouterConfig(config: MeshConfig) {
 }
 
 /** Metric names label only the models the mesh names (routes, fallbacks, host lists); any other is "other". */
-function goldenSignalsConfig(config: MeshConfig) {
+function goldenSignalsConfig(config: MeshConfig): MeshFilterConfig['golden_signals'] {
   return { service: config.gateway.service, models: meshModels(config) }
 }
 
-function payloadSamplerConfig(config: MeshConfig, sampled: Route[]) {
+function samplingConfig(config: MeshConfig, sampled: Route[]): MeshFilterConfig['sampling'] {
   const seen = new Set<string>()
   const routes = []
   for (const r of sampled) {

@@ -142,7 +142,7 @@ describe('the local mesh, live', () => {
     expect(diff.text).toContain('+  - name: fallback-model')
     expect(diff.resources).toEqual([
       { kind: 'routes', name: 'gateway-routes', change: 'changed' },
-      { kind: 'extension', name: 'canary-router', change: 'changed' },
+      { kind: 'extension', name: 'mesh-filter', change: 'changed' },
       { kind: 'clusters', name: 'fallback-model.stable', change: 'added' },
     ])
     const applied = await cli('apply')

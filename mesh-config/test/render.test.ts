@@ -47,7 +47,7 @@ describe('render', () => {
     const lines: string[] = []
     expect(await run(['render', join(ROOT, 'mesh.yaml'), '--out', out, '--json'], { out: (t) => void lines.push(t), err: (t) => void lines.push(t) })).toBe(0)
     const report = JSON.parse(lines.join('')) as { version: string; files: string[] }
-    expect(report.files.map((f) => f.slice(out.length + 1))).toEqual(['bootstrap.json', 'lds.json', 'rds.json', 'ecds-canary-router.json', 'ecds-payload-sampler.json', 'ecds-golden-signals.json', 'cds.json'])
+    expect(report.files.map((f) => f.slice(out.length + 1))).toEqual(['bootstrap.json', 'lds.json', 'rds.json', 'ecds-mesh-filter.json', 'cds.json'])
     const bootstrap = JSON.parse(await readFile(join(out, 'bootstrap.json'), 'utf8')) as Json
     expect(bootstrap.dynamic_resources.lds_config.path_config_source.path).toBe(join(out, 'lds.json'))
     expect(bootstrap.admin.address.socket_address.address).toBe('127.0.0.1')
@@ -73,9 +73,14 @@ describe('render', () => {
     const changed = structuredClone(full.config)
     changed.routes[0]!.canary!.weight = 2600
     expect(renderMesh(changed, { xdsDir: dir, env }).version).not.toBe(a.version)
-    // Only the canary-router's configuration changed: one file, served by ECDS, changes version.
+    // Only the mesh filter's configuration changed: one file, served by ECDS, changes version.
     const c = renderMesh(changed, { xdsDir: dir, env })
-    expect(c.files.filter((f, i) => f.response.version_info !== a.files[i]!.response.version_info).map((f) => f.file)).toEqual(['ecds-canary-router.json'])
+    expect(c.files.filter((f, i) => f.response.version_info !== a.files[i]!.response.version_info).map((f) => f.file)).toEqual(['ecds-mesh-filter.json'])
+    // So does sampling switched off: the listener keeps its filters (and its connections).
+    const unsampled = structuredClone(full.config)
+    for (const route of unsampled.routes) delete route.sampling
+    const d = renderMesh(unsampled, { xdsDir: dir, env })
+    expect(d.files.filter((f, i) => f.response.version_info !== a.files[i]!.response.version_info).map((f) => f.file)).toEqual(['ecds-mesh-filter.json'])
   })
 
   it('routes canary-marked requests to the canary cluster and rewrites the infer path to each variant version', () => {
@@ -109,28 +114,26 @@ describe('render', () => {
     expect(routes[0]!.typed_per_filter_config['envoy.filters.http.local_ratelimit'].token_bucket).toEqual({ max_tokens: 200, tokens_per_fill: 100, fill_interval: '1s' })
   })
 
-  it('configures the Wasm filters from the mesh, fail-open, telemetry producers on the exporter VM', () => {
+  it('configures the one mesh filter from the mesh, fail-open, on the exporter VM', () => {
     const r = renderMesh(full.config, { xdsDir: dir, env })
     const filters = (r.listeners[0] as Json).filter_chains[0].filters[0].typed_config.http_filters as Json[]
-    expect(filters.map((f) => f.name)).toEqual([
-      'envoy.filters.http.local_ratelimit',
-      'envoy.filters.http.api_key_auth',
-      'canary-router',
-      'payload-sampler',
-      'golden-signals',
-      'envoy.filters.http.router',
-    ])
-    expect(filters.find((f) => f.name === 'golden-signals')!.config_discovery.config_source.path_config_source.path).toBe(join(dir, 'ecds-golden-signals.json'))
-    const config = (name: string) => (r.extensions[name] as Json).config
-    expect(JSON.parse(config('canary-router').configuration.value)).toEqual({
-      routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 2500, sticky_header: 'x-account', missing_key: 'stable', allow_override: true }, { model: 'credit-risk-fallback', stable_version: '1', canary_version: '1', canary_weight_bp: 0, sticky_header: 'x-user-id', missing_key: 'request_id', allow_override: false }],
+    expect(filters.map((f) => f.name)).toEqual(['envoy.filters.http.local_ratelimit', 'envoy.filters.http.api_key_auth', 'mesh-filter', 'envoy.filters.http.router'])
+    expect(filters.find((f) => f.name === 'mesh-filter')!.config_discovery.config_source.path_config_source.path).toBe(join(dir, 'ecds-mesh-filter.json'))
+    const config = (r.extensions['mesh-filter'] as Json).config
+    expect(JSON.parse(config.configuration.value)).toEqual({
+      telemetry: { exporter_vm_id: 'mesh-telemetry' },
+      canary: {
+        routes: [
+          { model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 2500, sticky_header: 'x-account', missing_key: 'stable', allow_override: true },
+          { model: 'credit-risk-fallback', stable_version: '1', canary_version: '1', canary_weight_bp: 0, sticky_header: 'x-user-id', missing_key: 'request_id', allow_override: false },
+        ],
+      },
+      sampling: { routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.6 }], max_capture_bytes: 4096, pii_fields: ['email', 'ssn'] },
+      // Golden signals label metrics with the models mesh.yaml names (fallbacks too), "other" for the rest.
+      golden_signals: { service: full.config.gateway.service, models: ['credit-risk', 'credit-risk-fallback'] },
     })
-    // Golden-signals labels metrics with the models mesh.yaml names (fallbacks too), "other" for the rest.
-    expect(JSON.parse(config('golden-signals').configuration.value)).toEqual({ service: full.config.gateway.service, models: ['credit-risk', 'credit-risk-fallback'] })
-    expect(JSON.parse(config('payload-sampler').configuration.value)).toEqual({ routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.6 }], max_capture_bytes: 4096, pii_fields: ['email', 'ssn'] })
-    for (const name of ['canary-router', 'payload-sampler', 'golden-signals']) expect(config(name).failure_policy).toBe('FAIL_OPEN')
-    expect(config('payload-sampler').vm_config.vm_id).toBe('mesh-telemetry')
-    expect(config('golden-signals').vm_config.vm_id).toBe('mesh-telemetry')
+    expect(config.failure_policy).toBe('FAIL_OPEN')
+    expect(config.vm_config.vm_id).toBe('mesh-telemetry')
     const exporter = (r.bootstrap.bootstrap_extensions as Json[])[0]!.typed_config
     expect(exporter).toMatchObject({ singleton: true, config: { vm_config: { vm_id: 'mesh-telemetry' } } })
     expect((r.bootstrap.stats_config as Json).stats_tags.map((t: Json) => t.tag_name)).toEqual(['route', 'model', 'version', 'variant', 'status_class'])

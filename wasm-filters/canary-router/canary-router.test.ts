@@ -1,5 +1,5 @@
 /**
- * canary-router in real Envoy: the variant it picks is what the route table
+ * The mesh filter's canary plugin in real Envoy: the variant it picks is what the route table
  * acts on (the route cache is recomputed after the header change), the
  * split matches the weight, keys are sticky across workers and instances,
  * and a bad configuration is refused.
@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { envoyVersion, EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../test/support/envoy.ts'
 import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
-import { wasmPath } from '../build.ts'
 import { ProxyWasmHost } from '../host/proxy-wasm-host.ts'
+import { MESH_FILTER, meshFilterWasm } from '../mesh-filter/config.ts'
 
 const config = {
   routes: [
@@ -25,7 +25,7 @@ function bootstrap(stable: Upstream, canary: Upstream, filterConfig: unknown = c
   ]
   return {
     static_resources: {
-      listeners: [httpListener('gateway', routes, [wasmHttpFilter('canary-router', wasmPath('canary-router'), filterConfig)])],
+      listeners: [httpListener('gateway', routes, [wasmHttpFilter(MESH_FILTER, meshFilterWasm(), { canary: filterConfig })])],
       clusters: [staticCluster('stable', stable.port), staticCluster('canary', canary.port)],
     },
   }
@@ -58,7 +58,7 @@ async function many<T>(count: number, concurrency: number, one: (i: number) => P
   return results
 }
 
-describe('canary-router in Envoy', () => {
+describe('canary plugin in Envoy', () => {
   let stable: Upstream
   let canary: Upstream
   let envoy: RunningEnvoy
@@ -88,7 +88,7 @@ describe('canary-router in Envoy', () => {
   }, 120_000)
 
   it('decides exactly as the TypeScript host does, key by key', async () => {
-    const ts = await ProxyWasmHost.load(wasmPath('canary-router'), { pluginConfiguration: JSON.stringify(config) })
+    const ts = await ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: JSON.stringify({ canary: config }) })
     const keys = Array.from({ length: 300 }, (_, i) => `agree-${i}`)
     const inEnvoy = await many(keys.length, 8, (i) => send(gateway, 'credit-risk-xl', { 'x-user-id': keys[i]! }))
     const inHost = keys.map((k) => {
@@ -129,7 +129,7 @@ describe('canary-router in Envoy', () => {
     const s = await send(gateway, 'other-model', { 'x-mesh-variant': 'canary', 'x-model-version': '99' })
     expect(s.upstream).toBe('stable')
     expect(s.variant).toBe('')
-    // Later filters (golden-signals) trust x-model-version only from the router: a caller's does not pass.
+    // What is reported (golden signals) trusts x-model-version only from the router: a caller's does not pass.
     expect(s.version).toBe('')
     const forged = await Promise.all(Array.from({ length: 50 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `f-${i}`, 'x-mesh-variant': 'canary' })))
     const honest = await Promise.all(Array.from({ length: 50 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `f-${i}` })))
@@ -146,13 +146,13 @@ describe('canary-router in Envoy', () => {
   })
 
   it.each([
-    [{ routes: [{ ...config.routes[0], canary_weight_bp: 10_001 }] }, 'routes[0].canary_weight_bp: required, an integer from 0 to 10000'],
-    [{ routes: [{ ...config.routes[0], stable_version: '' }] }, 'routes[0].stable_version: required, a non-empty string'],
-    [{ routes: [{ ...config.routes[0], colour: 'blue' }] }, 'routes[0].colour: unknown field'],
-    [{ routes: [] }, 'routes: required, a non-empty array'],
-    ['{"routes": [', 'routes[0]: invalid JSON: unexpected end of input'],
-    ['{"routes": [{"model": "m", "stable_version": "1", "canary_version": "2", "canary_weight_bp": 10-00}]}', 'routes[0].canary_weight_bp: invalid JSON: malformed number'],
-    [{ ...config, alow_override: true }, 'alow_override: unknown field'],
+    [{ routes: [{ ...config.routes[0], canary_weight_bp: 10_001 }] }, 'canary.routes[0].canary_weight_bp: required, an integer from 0 to 10000'],
+    [{ routes: [{ ...config.routes[0], stable_version: '' }] }, 'canary.routes[0].stable_version: required, a non-empty string'],
+    [{ routes: [{ ...config.routes[0], colour: 'blue' }] }, 'canary.routes[0].colour: unknown field'],
+    [{ routes: [] }, 'canary.routes: required, a non-empty array'],
+    ['{"canary": {"routes": [', 'canary.routes[0]: invalid JSON: unexpected end of input'],
+    ['{"canary": {"routes": [{"model": "m", "stable_version": "1", "canary_version": "2", "canary_weight_bp": 10-00}]}}', 'canary.routes[0].canary_weight_bp: invalid JSON: malformed number'],
+    [{ ...config, alow_override: true }, 'canary.alow_override: unknown field'],
   ])('refuses a bad configuration, naming the field (%#)', async (bad, message) => {
     const raw = typeof bad === 'string'
     const boot = bootstrap(stable, canary, raw ? {} : bad)
@@ -165,6 +165,6 @@ describe('canary-router in Envoy', () => {
       (e) => e,
     )
     expect(err).toBeInstanceOf(EnvoyExitError)
-    expect(err.output).toContain(`canary-router: invalid configuration: ${message}`)
+    expect(err.output).toContain(`mesh-filter: invalid configuration: ${message}`)
   })
 })

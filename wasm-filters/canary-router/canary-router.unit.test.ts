@@ -1,11 +1,11 @@
 /**
- * canary-router in the TypeScript proxy-wasm host: the decisions, the
- * 10,000-key split and configuration refusal, fast and without Envoy.
- * canary-router.test.ts runs the same scenarios in real Envoy.
+ * The mesh filter's canary plugin in the TypeScript proxy-wasm host: the
+ * decisions, the 10,000-key split and configuration refusal, fast and
+ * without Envoy. canary-router.test.ts runs the same scenarios in real Envoy.
  */
 import { describe, expect, it } from 'vitest'
-import { wasmPath } from '../build.ts'
 import { ProxyWasmHost } from '../host/proxy-wasm-host.ts'
+import { meshFilterWasm } from '../mesh-filter/config.ts'
 
 const config = {
   routes: [
@@ -13,7 +13,8 @@ const config = {
     { model: 'credit-risk-xl', stable_version: '1', canary_version: '7', canary_weight_bp: 5000, allow_override: true },
   ],
 }
-const load = (c: unknown = config) => ProxyWasmHost.load(wasmPath('canary-router'), { pluginConfiguration: typeof c === 'string' ? c : JSON.stringify(c) })
+/** The mesh filter with only the canary plugin (`c` its section); a string is the whole configuration as written. */
+const load = (c: unknown = config) => ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: typeof c === 'string' ? c : JSON.stringify({ canary: c }) })
 
 function route(host: ProxyWasmHost, headers: Record<string, string>) {
   const stream = host.newStream()
@@ -22,11 +23,11 @@ function route(host: ProxyWasmHost, headers: Record<string, string>) {
   return { action, variant: stream.requestHeaders.get('x-mesh-variant'), version: stream.requestHeaders.get('x-model-version') }
 }
 
-describe('canary-router (TypeScript host)', () => {
+describe('canary plugin (TypeScript host)', () => {
   it('configures and continues every request', async () => {
     const host = await load()
     expect(host.configured).toBe(true)
-    expect(host.logText()).toContain('canary-router: configured 2 route(s)')
+    expect(host.logText()).toContain('mesh-filter: configured canary')
     expect(route(host, { ':path': '/v2/models/credit-risk/infer', 'x-user-id': 'u1' }).action).toBe(0)
   })
 
@@ -86,19 +87,22 @@ describe('canary-router (TypeScript host)', () => {
   })
 
   it.each([
-    [{ routes: [{ ...config.routes[0], canary_weight_bp: 10.5 }] }, 'routes[0].canary_weight_bp: required, an integer from 0 to 10000'],
-    [{ routes: [{ ...config.routes[0], sticky_header: 'X-User' }] }, 'routes[0].sticky_header: must be a lower-case header name'],
-    [{ routes: [config.routes[0], config.routes[0]] }, 'routes[1].model: duplicate model "credit-risk"'],
-    [{ routes: [{ ...config.routes[0], missing_key: 'random' }] }, 'routes[0].missing_key: must be "request_id" or "stable"'],
-    [{ routes: [{ ...config.routes[0], allow_override: 'yes' }] }, 'routes[0].allow_override: must be true or false'],
-    [[1, 2], '(configuration): must be a JSON object'],
+    [{ routes: [{ ...config.routes[0], canary_weight_bp: 10.5 }] }, 'canary.routes[0].canary_weight_bp: required, an integer from 0 to 10000'],
+    [{ routes: [{ ...config.routes[0], sticky_header: 'X-User' }] }, 'canary.routes[0].sticky_header: must be a lower-case header name'],
+    [{ routes: [config.routes[0], config.routes[0]] }, 'canary.routes[1].model: duplicate model "credit-risk"'],
+    [{ routes: [{ ...config.routes[0], missing_key: 'random' }] }, 'canary.routes[0].missing_key: must be "request_id" or "stable"'],
+    [{ routes: [{ ...config.routes[0], allow_override: 'yes' }] }, 'canary.routes[0].allow_override: must be true or false'],
+    ['[1, 2]', '(configuration): must be a JSON object'],
     ['', '(configuration): invalid JSON: unexpected end of input'],
-    ['{"routes": [{"model": "a\\u00e9"}]', '(configuration): invalid JSON'],
-    [{ ...config, alow_override: true }, 'alow_override: unknown field'],
-    [{ ...config, routes: [], extra: 1 }, 'extra: unknown field'],
+    ['{"canary": {"routes": [{"model": "a\\u00e9"}]}', '(configuration): invalid JSON'],
+    [{ ...config, alow_override: true }, 'canary.alow_override: unknown field'],
+    [{ ...config, routes: [], extra: 1 }, 'canary.extra: unknown field'],
+    [[1, 2], 'canary: must be an object'],
+    [JSON.stringify({ canary: config, canery: config }), 'canery: unknown field (sections: telemetry, canary, sampling, golden_signals)'],
+    ['{}', '(configuration): names no plugin: give one of canary, sampling, golden_signals'],
   ])('refuses configuration %#, naming the field', async (bad, message) => {
     const host = await load(bad)
     expect(host.configured).toBe(false)
-    expect(host.logText()).toContain(`canary-router: invalid configuration: ${message}`)
+    expect(host.logText()).toContain(`mesh-filter: invalid configuration: ${message}`)
   })
 })

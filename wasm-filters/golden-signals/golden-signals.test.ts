@@ -1,19 +1,22 @@
 /**
- * golden-signals in real Envoy, behind canary-router: per-request counts by
- * status class and latency, as labelled metrics at /stats/prometheus, agree
- * with what the client saw; callers cannot add stats by inventing model
- * names or versions; a producer under the wrong VM id is refused.
+ * The mesh filter's golden-signals plugin in real Envoy, after the canary
+ * plugin in the same filter: per-request counts by status class and latency,
+ * as labelled metrics at /stats/prometheus, agree with what the client saw;
+ * callers cannot add stats by inventing model names or versions; a producer
+ * under the wrong VM id is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TELEMETRY_VM_ID, envoyVersion, EnvoyExitError, httpListener, prometheusSamples, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../test/support/envoy.ts'
 import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
-import { wasmPath } from '../build.ts'
+import { MESH_FILTER, type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 import { GOLDEN_STATS_TAGS } from './stats-tags.ts'
 
 const canaryConfig = { routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 5000 }] }
 
 const samples = prometheusSamples
 const goldenConfig = { service: 'gateway', models: ['credit-risk', 'latency-probe'] }
+/** One filter: the canary plugin chooses the variant, the golden-signals plugin reports it. */
+const meshConfig: MeshFilterConfig = { canary: canaryConfig, golden_signals: goldenConfig }
 
 describe('golden-signals in Envoy', () => {
   let stable: Upstream
@@ -37,10 +40,7 @@ describe('golden-signals in Envoy', () => {
       stats_flush_interval: '0.1s',
       static_resources: {
         listeners: [
-          httpListener('gateway', routes, [
-            wasmHttpFilter('canary-router', wasmPath('canary-router'), canaryConfig),
-            wasmHttpFilter('golden-signals', wasmPath('golden-signals'), goldenConfig, { vmId: TELEMETRY_VM_ID }),
-          ]),
+          httpListener('gateway', routes, [wasmHttpFilter(MESH_FILTER, meshFilterWasm(), meshConfig, { vmId: TELEMETRY_VM_ID })]),
         ],
         clusters: [staticCluster('stable', stable.port), staticCluster('canary', canary.port)],
       },
@@ -122,10 +122,11 @@ describe('golden-signals in Envoy', () => {
     expect(metrics.find((s) => s.name === 'golden_rq' && s.labels.route === 'any')).toMatchObject({ labels: { model: 'other', version: 'none', variant: 'none', status_class: '2xx' }, value: 1000 })
   })
 
-  it("refuses to start a producer whose VM id is not the exporter's, naming exporter_vm_id", async () => {
+  it("refuses to start a producer whose VM id is not the exporter's, naming telemetry.exporter_vm_id", async () => {
+    // No vmId: the filter's VM id defaults to its name, mesh-filter.
     const err = await startEnvoy({
       static_resources: {
-        listeners: [httpListener('gateway', [{ match: { prefix: '/' }, route: { cluster: 'stable' } }], [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), goldenConfig)])],
+        listeners: [httpListener('gateway', [{ match: { prefix: '/' }, route: { cluster: 'stable' } }], [wasmHttpFilter(MESH_FILTER, meshFilterWasm(), meshConfig)])],
         clusters: [staticCluster('stable', stable.port)],
       },
     }).then(
@@ -134,7 +135,7 @@ describe('golden-signals in Envoy', () => {
     )
     expect(err).toBeInstanceOf(EnvoyExitError)
     // Envoy 1.40 gives an ABI 0.2.1 module its vm_config.vm_id as the plugin_vm_id property.
-    expect((err as EnvoyExitError).output).toContain('golden-signals: invalid configuration: exporter_vm_id: is "mesh-telemetry" but this plugin runs with vm_config.vm_id "golden-signals"')
+    expect((err as EnvoyExitError).output).toContain('mesh-filter: invalid configuration: telemetry.exporter_vm_id: is "mesh-telemetry" but this plugin runs with vm_config.vm_id "mesh-filter"')
   })
 
   it('counts events dropped while no exporter is running', async () => {

@@ -1,21 +1,35 @@
 /**
- * golden-signals in the TypeScript proxy-wasm host: labelled metric names
- * (bounded by the configuration, whatever callers send), latency records,
- * the event it hands to the exporter's queue, and the bounded queue
+ * The mesh filter's golden-signals plugin (its `golden_signals` section) in
+ * the TypeScript proxy-wasm host: labelled metric names (bounded by the
+ * configuration, whatever callers send), latency records, the event it hands
+ * to the exporter's queue, and the bounded queue (the `telemetry` section)
  * dropping (and counting) when the exporter is missing or behind.
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { GoldenSignalEvent } from '../../contracts/events.ts'
-import { wasmPath } from '../build.ts'
 import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
+import { type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 
-/** golden-signals and the exporter share a VM id: Envoy scopes shared data and queues by it. */
+/** The mesh filter (its telemetry producers) and the exporter share a VM id: Envoy scopes shared data and queues by it. */
 const VM_ID = 'mesh-telemetry'
 
-/** Loads the filter; an object configuration lists the model the requests name unless it lists its own. */
-const load = (config: unknown = {}, shared = new SharedState(), vmId = VM_ID) =>
-  ProxyWasmHost.load(wasmPath('golden-signals'), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify({ models: ['credit-risk'], ...(config as object) }), vmId }, shared)
+type GoldenSection = NonNullable<MeshFilterConfig['golden_signals']>
+type TelemetrySection = NonNullable<MeshFilterConfig['telemetry']>
+
+/**
+ * A mesh filter configuration with a golden_signals section (listing the
+ * model the requests name unless it lists its own), and a telemetry section
+ * when given. Fields of the wrong type pass through: the module must refuse them.
+ */
+const golden = (section: Record<string, unknown> = {}, telemetry?: Record<string, unknown>): MeshFilterConfig => ({
+  ...(telemetry ? { telemetry: telemetry as TelemetrySection } : {}),
+  golden_signals: { models: ['credit-risk'], ...section } as GoldenSection,
+})
+
+/** Loads the mesh filter with a configuration: text as it is, an object as JSON. */
+const load = (config: MeshFilterConfig | string = golden(), shared = new SharedState(), vmId = VM_ID) =>
+  ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config), vmId }, shared)
 
 /** Registers the exporter's queue the way the telemetry exporter will. */
 function exporterQueue(shared: SharedState, name = 'mesh.telemetry') {
@@ -51,6 +65,7 @@ function request(
 describe('golden-signals (TypeScript host)', () => {
   it('counts requests by status class and records latency under labelled names', async () => {
     const host = await load()
+    expect(host.logText()).toContain('mesh-filter: configured golden_signals')
     request(host, { code: 200, durationMs: 12 })
     request(host, { code: 200, durationMs: 30 })
     request(host, { code: 503, durationMs: 5 })
@@ -71,7 +86,7 @@ describe('golden-signals (TypeScript host)', () => {
   it('labels only the models the configuration lists: any other is "other", while the event keeps the path\'s model', async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load({ models: ['credit-risk', 'credit-risk-fallback'], batch_events: 1 }, shared)
+    const host = await load(golden({ models: ['credit-risk', 'credit-risk-fallback'], batch_events: 1 }), shared)
     request(host, { code: 200, model: 'credit-risk-fallback' })
     request(host, { code: 404, model: 'no-such-model' })
     request(host, { code: 404, model: 'another.one' })
@@ -84,7 +99,7 @@ describe('golden-signals (TypeScript host)', () => {
   })
 
   it('labels every model "other" when the configuration lists none', async () => {
-    const host = await load({ models: [] })
+    const host = await load(golden({ models: [] }))
     request(host, { code: 200 })
     expect(host.metricByName('golden.rt.credit-risk.md.other.vs.none.vr.stable.rq.sc.2xx')?.value).toBe(1n)
   })
@@ -92,7 +107,7 @@ describe('golden-signals (TypeScript host)', () => {
   it("takes the version from the host or the router, never from a caller's header", async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load({ batch_events: 1 }, shared)
+    const host = await load(golden({ batch_events: 1 }), shared)
     const versions = () => queue.items.splice(0).map((m) => (JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent).version)
     // No x-mesh-variant: the router did not route it (it removes a caller's), so x-model-version is the caller's.
     request(host, { code: 200, headers: { ':path': '/v2/models/credit-risk/infer', 'x-model-version': 'evil-1' } })
@@ -107,6 +122,26 @@ describe('golden-signals (TypeScript host)', () => {
     expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.1.vr.canary.rq.sc.2xx')?.value).toBe(1n)
     expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.3.vr.canary.rq.sc.2xx')?.value).toBe(1n)
     expect(versions()).toEqual(['', '1', '3'])
+    expect([...host.metrics.values()].some((m) => m.name.includes('evil'))).toBe(false)
+  })
+
+  it("with the canary plugin in the chain, labels the variant and version it chose, never a caller's", async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const canary = { routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 10_000 }] }
+    const host = await load({ canary, golden_signals: { models: ['credit-risk', 'unrouted'], batch_events: 1 } }, shared)
+    expect(host.logText()).toContain('mesh-filter: configured canary, golden_signals')
+    const events = () => queue.items.splice(0).map((m) => JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent)
+    // Weight 10000: every request to the routed model with a key to bucket goes to canary, whatever the caller claims.
+    request(host, { code: 200, headers: { ':path': '/v2/models/credit-risk/infer', 'x-request-id': 'rid-1', 'x-mesh-variant': 'stable', 'x-model-version': 'evil-1' } })
+    expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.2.vr.canary.rq.sc.2xx')?.value).toBe(1n)
+    // A model the plugin does not route has no variant, even when the caller sends both headers.
+    request(host, { code: 200, headers: { ':path': '/v2/models/unrouted/infer', 'x-mesh-variant': 'canary', 'x-model-version': 'evil-2' } })
+    expect(host.metricByName('golden.rt.credit-risk.md.unrouted.vs.none.vr.none.rq.sc.2xx')?.value).toBe(1n)
+    expect(events().map((e) => [e.model, e.variant, e.version])).toEqual([
+      ['credit-risk', 'canary', '2'],
+      ['unrouted', '', ''],
+    ])
     expect([...host.metrics.values()].some((m) => m.name.includes('evil'))).toBe(false)
   })
 
@@ -131,7 +166,7 @@ describe('golden-signals (TypeScript host)', () => {
   it("reports Envoy's response flags for failures, and none for successes", async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load({}, shared)
+    const host = await load(golden(), shared)
     // UH (no healthy upstream) is bit 0x2; a success with a stray flag reports none.
     request(host, { code: 503, flags: 0x2 })
     request(host, { code: 200, flags: 0x2 })
@@ -146,7 +181,7 @@ describe('golden-signals (TypeScript host)', () => {
   it('hands one event per request to the exporter queue, with the correlation ids', async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load({ service: 'edge-gateway' }, shared)
+    const host = await load(golden({ service: 'edge-gateway' }), shared)
     request(host, { code: 200, durationMs: 42, answered: '1', fallback: true })
     expect(queue.items).toHaveLength(0) // gathered in the worker until the batch fills or the tick
     expect(host.tickPeriodMs).toBe(200)
@@ -164,7 +199,7 @@ describe('golden-signals (TypeScript host)', () => {
   it('writes any text into the event as valid JSON that reads back the same', async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load({ batch_events: 1 }, shared)
+    const host = await load(golden({ batch_events: 1 }), shared)
     // Quotes, backslashes, control characters, multi-byte and astral characters, lone surrogates.
     const ids = fc.sample(fc.string({ unit: 'binary', maxLength: 40 }), { numRuns: 300, seed: 7 })
     ids.push('"\\\n\t\u0001', 'é€😀', '\ud800x')
@@ -179,7 +214,7 @@ describe('golden-signals (TypeScript host)', () => {
   it('sends one NDJSON message per batch_events requests', async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load({ batch_events: 4 }, shared)
+    const host = await load(golden({ batch_events: 4 }), shared)
     for (let i = 0; i < 9; i++) request(host, { code: 200 })
     expect(queue.items.map((m) => new TextDecoder().decode(m).trim().split('\n').length)).toEqual([4, 4])
     host.tick()
@@ -189,7 +224,7 @@ describe('golden-signals (TypeScript host)', () => {
 
   it('drops and counts events while no exporter queue exists, then finds it lazily', async () => {
     const shared = new SharedState()
-    const host = await load({}, shared)
+    const host = await load(golden(), shared)
     request(host, { code: 200 })
     request(host, { code: 200 })
     host.tick()
@@ -203,7 +238,7 @@ describe('golden-signals (TypeScript host)', () => {
   it('checks the bound once per batch; once the queue is full, drops without writing until the next tick', async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load({ max_pending_events: 2, batch_events: 3 }, shared)
+    const host = await load(golden({ batch_events: 3 }, { max_pending_events: 2 }), shared)
     // The third request fills the batch: 2 of its 3 events fit under the bound.
     for (let i = 0; i < 3; i++) request(host, { code: 200 })
     expect(queue.items).toHaveLength(1)
@@ -225,7 +260,7 @@ describe('golden-signals (TypeScript host)', () => {
   it('bounds the queue: beyond max_pending_events it drops and counts', async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load({ max_pending_events: 3 }, shared)
+    const host = await load(golden({}, { max_pending_events: 3 }), shared)
     for (let i = 0; i < 5; i++) request(host, { code: 200 })
     host.tick()
     expect(queue.items).toHaveLength(1)
@@ -242,26 +277,29 @@ describe('golden-signals (TypeScript host)', () => {
   })
 
   it.each([
-    [{ max_pending_events: 0 }, 'max_pending_events: must be an integer from 1 to 10000000'],
-    [{ service: '' }, 'service: must be a non-empty string'],
-    [{ sevrice: 'x' }, 'sevrice: unknown field'],
-    [{ batch_events: 0 }, 'batch_events: must be an integer from 1 to 60000'],
-    [{ models: 'credit-risk' }, 'models: must be an array of model names'],
-    [{ models: ['a', ''] }, 'models[1]: must be a non-empty string'],
-    [{ models: ['other'] }, 'models[0]: "other" is the label of the models not listed'],
+    [golden({}, { max_pending_events: 0 }), 'telemetry.max_pending_events: must be an integer from 1 to 10000000'],
+    [golden({}, { max_pending: 10 }), 'telemetry.max_pending: unknown field'],
+    [golden({ service: '' }), 'golden_signals.service: must be a non-empty string'],
+    [golden({ sevrice: 'x' }), 'golden_signals.sevrice: unknown field'],
+    [golden({ batch_events: 0 }), 'golden_signals.batch_events: must be an integer from 1 to 60000'],
+    [golden({ models: 'credit-risk' }), 'golden_signals.models: must be an array of model names'],
+    [golden({ models: ['a', ''] }), 'golden_signals.models[1]: must be a non-empty string'],
+    [golden({ models: ['other'] }), 'golden_signals.models[0]: "other" is the label of the models not listed'],
     ['[1', '(configuration): invalid JSON'],
   ])('refuses configuration %#, naming the field', async (bad, message) => {
     const host = await load(bad)
     expect(host.configured).toBe(false)
-    expect(host.logText()).toContain(`golden-signals: invalid configuration: ${message}`)
+    expect(host.logText()).toContain(`mesh-filter: invalid configuration: ${message}`)
   })
 
-  it("refuses to run under a VM id other than the exporter's, naming exporter_vm_id", async () => {
+  it("refuses to run under a VM id other than the exporter's, naming telemetry.exporter_vm_id", async () => {
     // Envoy scopes shared data by VM id: the exporter would never count these events out of the bound.
-    const host = await load({}, new SharedState(), 'golden-signals')
+    const host = await load(golden(), new SharedState(), 'golden-signals')
     expect(host.configured).toBe(false)
-    expect(host.logText()).toContain('golden-signals: invalid configuration: exporter_vm_id: is "mesh-telemetry" but this plugin runs with vm_config.vm_id "golden-signals"')
-    expect((await load({ exporter_vm_id: 'telemetry-b' }, new SharedState(), 'telemetry-b')).configured).toBe(true)
-    expect((await load('', new SharedState(), 'other-vm')).configured).toBe(false)
+    expect(host.logText()).toContain('mesh-filter: invalid configuration: telemetry.exporter_vm_id: is "mesh-telemetry" but this plugin runs with vm_config.vm_id "golden-signals"')
+    expect((await load(golden({}, { exporter_vm_id: 'telemetry-b' }), new SharedState(), 'telemetry-b')).configured).toBe(true)
+    // An empty section takes every default, the exporter's VM id included.
+    expect((await load({ golden_signals: {} }, new SharedState(), 'other-vm')).configured).toBe(false)
+    expect((await load({ golden_signals: {} })).configured).toBe(true)
   })
 })

@@ -1,5 +1,5 @@
 /**
- * payload-sampler's captures in the TypeScript host: bodies are held as bytes
+ * The mesh filter's sampling plugin's captures in the TypeScript host: bodies are held as bytes
  * and decoded once, with invalid UTF-8 replaced (never swallowing what follows),
  * whatever the chunking; cut at the cap on a character boundary, with a
  * value the cap cut off masked when it could be PII; and little memory per
@@ -34,7 +34,7 @@ function expectNoPlanted(text: string) {
   }
 }
 
-describe('payload-sampler captures (TypeScript host)', () => {
+describe('mesh-filter sampling plugin captures (TypeScript host)', () => {
   it('masks the corpus in one chunk', async () => {
     const { mask } = await masker()
     expect(mask(body).request).toBe(masked)

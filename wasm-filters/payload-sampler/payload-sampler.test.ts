@@ -1,5 +1,6 @@
 /**
- * payload-sampler in real Envoy, with the telemetry exporter: the sampled
+ * The mesh filter's sampling plugin in real Envoy (the filter configured
+ * with a `sampling` section), with the telemetry exporter: the sampled
  * share over 10,000 requests, bodies copied without touching the stream,
  * and no planted PII reaching the receiver, also from chunked bodies cut
  * inside characters and values, bodies that are not UTF-8 and bodies over
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { PayloadSampleEvent } from '../../contracts/events.ts'
 import { envoyVersion, httpListener, startEnvoy, staticCluster, TELEMETRY_VM_ID, wasmHttpFilter, wasmService, type RunningEnvoy } from '../../test/support/envoy.ts'
 import { wasmPath } from '../build.ts'
+import { MESH_FILTER, type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 
 /** An upstream that echoes the request body and reports a confidence the request asks for. */
 async function echoUpstream() {
@@ -88,7 +90,7 @@ async function until(check: () => boolean, ms = 5000) {
   return check()
 }
 
-describe('payload-sampler in Envoy', () => {
+describe('mesh-filter sampling plugin in Envoy', () => {
   let upstream: Awaited<ReturnType<typeof echoUpstream>>
   let agent: Awaited<ReturnType<typeof receiver>>
   let envoy: RunningEnvoy
@@ -98,14 +100,16 @@ describe('payload-sampler in Envoy', () => {
     console.log(`Envoy ${await envoyVersion()}`)
     upstream = await echoUpstream()
     agent = await receiver()
-    const samplerConfig = {
-      routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.6 }],
-      pii_fields: ['name', 'email', 'ssn'],
+    const meshConfig: MeshFilterConfig = {
+      sampling: {
+        routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.6 }],
+        pii_fields: ['name', 'email', 'ssn'],
+      },
     }
     envoy = await startEnvoy({
       bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'agent', flush_interval_ms: 100 }, { vmId: TELEMETRY_VM_ID })],
       static_resources: {
-        listeners: [httpListener('gateway', [{ match: { prefix: '/' }, route: { cluster: 'model' } }], [wasmHttpFilter('payload-sampler', wasmPath('payload-sampler'), samplerConfig, { vmId: TELEMETRY_VM_ID })])],
+        listeners: [httpListener('gateway', [{ match: { prefix: '/' }, route: { cluster: 'model' } }], [wasmHttpFilter(MESH_FILTER, meshFilterWasm(), meshConfig, { vmId: TELEMETRY_VM_ID })])],
         clusters: [staticCluster('model', upstream.port), staticCluster('agent', agent.port)],
       },
     })
@@ -115,6 +119,11 @@ describe('payload-sampler in Envoy', () => {
     await envoy?.stop()
     await upstream?.close()
     await agent?.close()
+  })
+
+  it('runs the sampling plugin alone in the mesh filter', () => {
+    expect(envoy.logs()).toContain('mesh-filter: configured sampling')
+    expect(envoy.logs()).not.toContain('invalid configuration')
   })
 
   it('samples 5% of 10,000 requests by request id, within one percentage point, bodies intact for the client', async () => {

@@ -1,18 +1,18 @@
 /**
- * payload-sampler in the TypeScript proxy-wasm host: the deterministic rate,
- * low-confidence sampling (and a confidence header that is not a number in
- * [0, 1]), capped copies of streamed bodies, and no planted PII in any
- * exported sample. Samples are decoded strictly (UTF-8 and JSON).
+ * The mesh filter's sampling plugin in the TypeScript proxy-wasm host: the
+ * deterministic rate, low-confidence sampling (and a confidence header that
+ * is not a number in [0, 1]), capped copies of streamed bodies, the sample's
+ * variant and status, no planted PII in any exported sample, and the
+ * `sampling` and `telemetry` sections refused with the field named.
+ * Samples are decoded strictly (UTF-8 and JSON).
  */
 import { describe, expect, it } from 'vitest'
-import { wasmPath } from '../build.ts'
-import { ProxyWasmHost } from '../host/proxy-wasm-host.ts'
-import { exchange, sampler as samplerWith, VM_ID } from './sampler-host.ts'
+import { exchange, loadMeshFilter, sampler as samplerWith, type SamplingSection } from './sampler-host.ts'
 
-const config = { routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.6 }], max_capture_bytes: 4096 }
-const sampler = (c: unknown = config) => samplerWith(c)
+const config: SamplingSection = { routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.6 }], max_capture_bytes: 4096 }
+const sampler = (c: SamplingSection = config) => samplerWith(c)
 
-describe('payload-sampler (TypeScript host)', () => {
+describe('mesh-filter sampling plugin (TypeScript host)', () => {
   it('samples 5% of 10,000 requests by request id, within one percentage point, and never pauses the stream', async () => {
     const { host, samples } = await sampler({ routes: [{ model: 'credit-risk', sample_rate_bp: 500 }] })
     for (let i = 0; i < 10_000; i++) expect(exchange(host, { requestId: `req-${i}`, confidence: '0.99' }).every((a) => a === 0)).toBe(true)
@@ -131,15 +131,74 @@ describe('payload-sampler (TypeScript host)', () => {
     expect(samples()[1]!.request).toContain('[EMAIL].')
   })
 
+  it('logs the chain it configured', async () => {
+    const { host } = await sampler()
+    expect(host.logText()).toContain('mesh-filter: configured sampling')
+  })
+
+  it('hands samples to the queue and under the bound the telemetry section names, counting drops', async () => {
+    const { host, samples } = await samplerWith({ routes: [{ model: 'credit-risk', sample_rate_bp: 10_000 }] }, { queue_name: 'mesh.samples', max_pending_events: 2 })
+    for (const id of ['a', 'b', 'c']) exchange(host, { requestId: id })
+    host.tick()
+    expect(samples().map((s) => s.request_id)).toEqual(['a', 'b'])
+    expect(host.metricByName('sampler.events.enqueued')?.value).toBe(2n)
+    expect(host.metricByName('sampler.events.dropped_queue_full')?.value).toBe(1n)
+  })
+
+  it('reports the response :status, and the caller\'s x-mesh-variant only when it is stable or canary', async () => {
+    const { host, take } = await sampler({ routes: [{ model: 'credit-risk', sample_rate_bp: 10_000 }] })
+    exchange(host, { requestId: 'ok', requestHeaders: { 'x-mesh-variant': 'canary' } })
+    exchange(host, { requestId: 'not-found', responseHeaders: { ':status': '404' }, requestHeaders: { 'x-mesh-variant': 'stable' } })
+    exchange(host, { requestId: 'odd', requestHeaders: { 'x-mesh-variant': 'blue' } })
+    expect(take().map((s) => [s.request_id, s.status, s.variant])).toEqual([
+      ['ok', 200, 'canary'],
+      ['not-found', 404, 'stable'],
+      ['odd', 200, ''],
+    ])
+  })
+
+  it('reports the canary plugin\'s decision as the variant when canary routing is in the chain, never the caller\'s header', async () => {
+    const canary = { routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 10_000 }] }
+    const { host, take } = await samplerWith({ routes: [{ model: 'credit-risk', sample_rate_bp: 10_000 }, { model: 'other', sample_rate_bp: 10_000 }] }, undefined, { canary })
+    expect(host.logText()).toContain('mesh-filter: configured canary, sampling')
+    exchange(host, { requestId: 'routed', requestHeaders: { 'x-mesh-variant': 'stable' } })
+    exchange(host, { requestId: 'unrouted', path: '/v2/models/other/infer', requestHeaders: { 'x-mesh-variant': 'canary' } })
+    expect(take().map((s) => [s.request_id, s.variant])).toEqual([
+      ['routed', 'canary'],
+      ['unrouted', ''],
+    ])
+  })
+
   it.each([
-    [{ routes: [] }, 'routes: required, a non-empty array'],
-    [{ routes: [{ model: 'm', sample_rate_bp: 20_000 }] }, 'routes[0].sample_rate_bp: must be an integer from 0 to 10000'],
-    [{ routes: [{ model: 'm', confidence_threshold: 2 }] }, 'routes[0].confidence_threshold: must be a number from 0 to 1'],
-    [{ routes: [{ model: 'm' }], pii_fields: ['ok', 3] }, 'pii_fields[1]: must be a non-empty string'],
-    [{ routes: [{ model: 'm' }], max_capture_bytes: -1 }, 'max_capture_bytes: must be an integer from 0 to 1048576'],
+    [{ sampling: { routes: [] } }, 'sampling.routes: required, a non-empty array'],
+    [{ sampling: {} }, 'sampling.routes: required, a non-empty array'],
+    [{ sampling: { routes: [{ model: 'm', sample_rate_bp: 20_000 }] } }, 'sampling.routes[0].sample_rate_bp: must be an integer from 0 to 10000'],
+    [{ sampling: { routes: [{ model: 'm', confidence_threshold: 2 }] } }, 'sampling.routes[0].confidence_threshold: must be a number from 0 to 1'],
+    [{ sampling: { routes: [{ model: 'm' }], pii_fields: ['ok', 3] } }, 'sampling.pii_fields[1]: must be a non-empty string'],
+    [{ sampling: { routes: [{ model: 'm' }], max_capture_bytes: -1 } }, 'sampling.max_capture_bytes: must be an integer from 0 to 1048576'],
+    [{ sampling: { routes: [{ model: 'm' }], foo: 1 } }, 'sampling.foo: unknown field'],
+    // What was the sampler's own is the telemetry section's now.
+    [{ sampling: { routes: [{ model: 'm' }], max_pending_events: 10 } }, 'sampling.max_pending_events: unknown field'],
+    [{ sampling: ['routes'] }, 'sampling: must be an object'],
+    [{ sampling: 'routes' }, 'sampling: must be an object'],
+    [{ sampling: { routes: [{ model: 'm' }] }, telemetry: 'mesh-telemetry' }, 'telemetry: must be an object'],
+    [{ sampling: { routes: [{ model: 'm' }] }, payload_sampler: {} }, 'payload_sampler: unknown field (sections: telemetry, canary, sampling, golden_signals)'],
+    [{ telemetry: { max_pending_events: 10 } }, '(configuration): names no plugin: give one of canary, sampling, golden_signals'],
+    [{ sampling: { routes: [{ model: 'm' }] }, telemetry: { max_pending_events: 0 } }, 'telemetry.max_pending_events: must be an integer from 1 to 10000000'],
+    [{ sampling: { routes: [{ model: 'm' }] }, telemetry: { flush_interval_ms: 100 } }, 'telemetry.flush_interval_ms: unknown field'],
+    [{ sampling: { routes: [{ model: 'm' }] }, telemetry: { exporter_vm_id: 'elsewhere' } }, 'telemetry.exporter_vm_id: is "elsewhere" but this plugin runs with vm_config.vm_id "mesh-telemetry"'],
   ])('refuses configuration %#, naming the field', async (bad, message) => {
-    const host = await ProxyWasmHost.load(wasmPath('payload-sampler'), { pluginConfiguration: JSON.stringify(bad), vmId: VM_ID })
+    const host = await loadMeshFilter(bad)
     expect(host.configured).toBe(false)
-    expect(host.logText()).toContain(`payload-sampler: invalid configuration: ${message}`)
+    expect(host.logText()).toContain(`mesh-filter: invalid configuration: ${message}`)
+  })
+
+  it.each([
+    ['nope', "(configuration): invalid JSON: unexpected character 'n' at offset 0"],
+    ['{"sampling": {"routes": [', 'sampling.routes[0]: invalid JSON: unexpected end of input at offset 25'],
+  ])('refuses configuration %j that is not JSON, naming where parsing stopped', async (text, message) => {
+    const host = await loadMeshFilter(text)
+    expect(host.configured).toBe(false)
+    expect(host.logText()).toContain(`mesh-filter: invalid configuration: ${message}`)
   })
 })

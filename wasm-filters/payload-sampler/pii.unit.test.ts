@@ -1,5 +1,5 @@
 /**
- * payload-sampler's PII masking in the TypeScript host: the patterns
+ * The mesh filter's sampling plugin's PII masking in the TypeScript host: the patterns
  * (cards, phones, IBANs, e-mails), JSON fields also when escaped, form
  * bodies, what must survive (tensor data, timestamps), a time bound that
  * holds for adversarial bodies, and a property over random bodies with
@@ -11,7 +11,7 @@ import { masker, splitAt, utf8 } from './sampler-host.ts'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }
 
-describe('payload-sampler PII masking (TypeScript host)', () => {
+describe('mesh-filter sampling plugin PII masking (TypeScript host)', () => {
   it.each([
     ['two cards in a row', '{"cards":"4111111111111111 5500000000000004"}', '{"cards":"[CARD] [CARD]"}'],
     ['two grouped cards in a row', 'cards 4111 1111 1111 1111 5500 0000 0000 0004 ok', 'cards [CARD] [CARD] ok'],

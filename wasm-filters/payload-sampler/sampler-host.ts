@@ -1,15 +1,30 @@
 /**
  * @module
- * Test support for payload-sampler's unit tests: the built module in the
- * TypeScript proxy-wasm host, exchanges whose bodies arrive in the chunks a
- * test chooses, and samples decoded strictly (invalid UTF-8 or JSON fails).
+ * Test support for the sampling plugin's unit tests: the mesh filter with a
+ * `sampling` section (and, when a test gives one, a `telemetry` section) in
+ * the TypeScript proxy-wasm host, exchanges whose bodies arrive in the chunks
+ * a test chooses, and samples decoded strictly (invalid UTF-8 or JSON fails).
  */
 import type { PayloadSampleEvent } from '../../contracts/events.ts'
 import { decodeLine } from '../../contracts/events.ts'
-import { wasmPath } from '../build.ts'
-import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
+import { ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
+import { type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 
 export const VM_ID = 'mesh-telemetry'
+
+export type SamplingSection = NonNullable<MeshFilterConfig['sampling']>
+export type TelemetrySection = NonNullable<MeshFilterConfig['telemetry']>
+
+/** Sections of the other plugins, for tests of the sampler in a chain. */
+export type OtherSections = Omit<MeshFilterConfig, 'sampling' | 'telemetry'>
+
+/** The mesh filter's configuration that runs the sampling plugin (alone, unless `others` names more). */
+export const samplingConfig = (sampling: SamplingSection, telemetry?: TelemetrySection, others: OtherSections = {}): MeshFilterConfig =>
+  telemetry === undefined ? { ...others, sampling } : { ...others, telemetry, sampling }
+
+/** The mesh filter loaded with a configuration given whole (as JSON text, or a value to encode). */
+export const loadMeshFilter = (config: unknown, shared?: SharedState) =>
+  ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config), vmId: VM_ID }, shared)
 
 /** A body chunk: text (sent as UTF-8) or raw bytes. */
 export type Chunk = string | Uint8Array
@@ -30,11 +45,13 @@ export function decodeSamples(items: Uint8Array[]): PayloadSampleEvent[] {
   )
 }
 
-export async function sampler(config: unknown) {
+/** The mesh filter running the sampling plugin with this `sampling` section (and `telemetry` section, and other plugins' sections, if given). */
+export async function sampler(sampling: SamplingSection, telemetry?: TelemetrySection, others?: OtherSections) {
   const shared = new SharedState()
   const id = shared.nextQueueId++
-  shared.queues.set(id, { vmId: VM_ID, name: 'mesh.telemetry', items: [] })
-  const host = await ProxyWasmHost.load(wasmPath('payload-sampler'), { pluginConfiguration: JSON.stringify(config), vmId: VM_ID }, shared)
+  shared.queues.set(id, { vmId: VM_ID, name: telemetry?.queue_name ?? 'mesh.telemetry', items: [] })
+  const host = await loadMeshFilter(samplingConfig(sampling, telemetry, others), shared)
+  if (!host.configured) throw new Error(`the mesh filter refused its configuration:\n${host.logText()}`)
   const items = () => shared.queues.get(id)!.items
   const samples = () => decodeSamples(items())
   /** Removes and returns the samples exported so far. */
@@ -65,8 +82,8 @@ export function exchange(host: ProxyWasmHost, o: Exchange): number[] {
   const headers: Record<string, string> = { ':status': '200', 'x-model-version': '1', ...o.responseHeaders }
   if (o.confidence !== undefined) headers['x-model-confidence'] = o.confidence
   actions.push(s.sendResponseHeaders(headers))
+  // The sample's status is the response's :status (no response.code property is set).
   sendChunks(o.response ?? '{"outputs":[]}', (c, end) => actions.push(s.sendResponseBody(c, end)))
-  s.setProperty('response.code', int64Property(200))
   s.complete()
   return actions
 }
@@ -95,9 +112,9 @@ export const byteChunks = (bytes: Uint8Array) => Array.from(bytes, (b) => Uint8A
  * A sampler that samples every request by low confidence, for masking tests:
  * `mask(body)` sends one body (as the request) and returns its sample.
  */
-export async function masker(config: Record<string, unknown> = {}) {
-  // No exporter drains the queue here: a bound no test reaches.
-  const s = await sampler({ routes: [{ model: 'credit-risk', confidence_threshold: 0.9 }], max_capture_bytes: 65536, max_pending_events: 10_000_000, ...config })
+export async function masker(config: Partial<SamplingSection> = {}) {
+  // No exporter drains the queue here: a bound (the telemetry section's) no test reaches.
+  const s = await sampler({ routes: [{ model: 'credit-risk', confidence_threshold: 0.9 }], max_capture_bytes: 65536, ...config }, { max_pending_events: 10_000_000 })
   let n = 0
   const mask = (request: Chunk | Chunk[], requestHeaders?: Record<string, string>): PayloadSampleEvent => {
     exchange(s.host, { requestId: `m-${n++}`, confidence: '0.1', request, requestHeaders, response: '' })

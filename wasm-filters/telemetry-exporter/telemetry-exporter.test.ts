@@ -1,9 +1,9 @@
 /**
- * telemetry-exporter as a singleton Wasm service in real Envoy, fed by
- * golden-signals: batches of events reach a loopback receiver, while the
- * receiver is down requests are unaffected and the lost events are counted,
- * and the queue bound holds across repeated live (ECDS) updates of the
- * producer's configuration.
+ * telemetry-exporter as a singleton Wasm service in real Envoy, fed by the
+ * mesh filter's golden-signals plugin: batches of events reach a loopback
+ * receiver, while the receiver is down requests are unaffected and the lost
+ * events are counted, and the queue bound holds across repeated live (ECDS)
+ * updates of the producer's configuration.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
@@ -18,6 +18,7 @@ import { writeAtomic } from '../../mesh-config/src/state.ts'
 import { TELEMETRY_VM_ID, envoyVersion, httpListener, promValue, startEnvoy, staticCluster, wasmHttpFilter, wasmService, type RunningEnvoy } from '../../test/support/envoy.ts'
 import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
 import { wasmPath } from '../build.ts'
+import { MESH_FILTER, type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 
 /** A loopback stand-in for the telemetry agent: collects NDJSON batches. */
 async function startReceiver(port = 0) {
@@ -56,7 +57,7 @@ describe('telemetry-exporter in Envoy', () => {
     envoy = await startEnvoy({
       bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', flush_interval_ms: 100, max_batch_events: 50 }, { vmId: TELEMETRY_VM_ID })],
       static_resources: {
-        listeners: [httpListener('gateway', [{ name: 'models', match: { prefix: '/' }, route: { cluster: 'stable' } }], [wasmHttpFilter('golden-signals', wasmPath('golden-signals'), { service: 'gateway', max_pending_events: 100, batch_events: 8 }, { vmId: TELEMETRY_VM_ID })])],
+        listeners: [httpListener('gateway', [{ name: 'models', match: { prefix: '/' }, route: { cluster: 'stable' } }], [wasmHttpFilter(MESH_FILTER, meshFilterWasm(), { telemetry: { max_pending_events: 100 }, golden_signals: { service: 'gateway', batch_events: 8 } } satisfies MeshFilterConfig, { vmId: TELEMETRY_VM_ID })])],
         clusters: [staticCluster('stable', upstream.port), staticCluster('telemetry-agent', receiver.port)],
       },
     })
@@ -112,14 +113,14 @@ describe('telemetry-exporter in Envoy, with the producer replaced by live update
   let envoy: RunningEnvoy
   let gateway: string
   let dir: string
-  const ecds = () => join(dir, 'ecds-golden-signals.json')
-  const prefix = 'extension_config_discovery.http_filter.golden-signals'
+  const ecds = () => join(dir, `ecds-${MESH_FILTER}.json`)
+  const prefix = `extension_config_discovery.http_filter.${MESH_FILTER}`
 
-  /** Serves golden-signals' configuration by ECDS, as mesh-config's live apply does, and waits until Envoy runs it. */
-  async function configure(config: object) {
-    const filter = wasmHttpFilter('golden-signals', wasmPath('golden-signals'), config, { vmId: TELEMETRY_VM_ID })
-    const file = xdsFile('ecds-golden-signals.json', 'extension', prefix, [
-      { '@type': 'type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig', name: 'golden-signals', typed_config: filter.typed_config },
+  /** Serves the mesh filter's configuration by ECDS, as mesh-config's live apply does, and waits until Envoy runs it. */
+  async function configure(config: MeshFilterConfig) {
+    const filter = wasmHttpFilter(MESH_FILTER, meshFilterWasm(), config, { vmId: TELEMETRY_VM_ID })
+    const file = xdsFile(`ecds-${MESH_FILTER}.json`, 'extension', prefix, [
+      { '@type': 'type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig', name: MESH_FILTER, typed_config: filter.typed_config },
     ])
     await writeAtomic(ecds(), fileText(file))
     if (!envoy) return
@@ -135,7 +136,7 @@ describe('telemetry-exporter in Envoy, with the producer replaced by live update
     await configure(generation(0))
     const listener = httpListener('gateway', [{ match: { prefix: '/' }, route: { cluster: 'stable' } }], [
       {
-        name: 'golden-signals',
+        name: MESH_FILTER,
         config_discovery: { config_source: { resource_api_version: 'V3', path_config_source: { path: ecds() } }, type_urls: ['type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm'] },
       },
     ])
@@ -158,7 +159,7 @@ describe('telemetry-exporter in Envoy, with the producer replaced by live update
    * (batch_events 1000, a tick a minute): they reach the exporter only when
    * the root context that gathered them is deleted.
    */
-  const generation = (g: number) => ({ service: `gen-${g}`, max_pending_events: 50, batch_events: 1000, flush_interval_ms: 60_000 })
+  const generation = (g: number): MeshFilterConfig => ({ telemetry: { max_pending_events: 50 }, golden_signals: { service: `gen-${g}`, batch_events: 1000, flush_interval_ms: 60_000 } })
   const send = (n: number, id: (i: number) => string) =>
     Promise.all(Array.from({ length: n }, (_, i) => fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': id(i) }, body: '{}' }).then((r) => r.status)))
 
@@ -173,7 +174,7 @@ describe('telemetry-exporter in Envoy, with the producer replaced by live update
     const events = received()
     expect(events.every((e) => e.request_id.startsWith(`g${e.service.slice("gen-".length)}-`))).toBe(true)
     // Then a configuration that flushes on its own: 90 events through a bound of 50, in waves the exporter drains.
-    await configure({ service: 'final', max_pending_events: 50, batch_events: 8, flush_interval_ms: 50 })
+    await configure({ telemetry: { max_pending_events: 50 }, golden_signals: { service: 'final', batch_events: 8, flush_interval_ms: 50 } })
     for (let wave = 0; wave < 3; wave++) {
       expect(await send(30, (i) => `final-${wave}-${i}`)).toEqual(Array(30).fill(200))
       expect(await until(() => received().length >= 200 + (wave + 1) * 30)).toBe(true)

@@ -1,6 +1,7 @@
 /**
- * telemetry-exporter with golden-signals in the TypeScript proxy-wasm host:
- * events flow from the filter's queue into NDJSON batches, the pending
+ * telemetry-exporter with the mesh filter's golden-signals plugin as the
+ * producer, in the TypeScript proxy-wasm host: events flow from the filter's
+ * queue into NDJSON batches, the pending
  * bound counts exactly the events in the queue (also across producers that
  * are replaced or go away, and under contention), and failures drop and
  * count rather than retry.
@@ -9,13 +10,22 @@ import { describe, expect, it } from 'vitest'
 import type { GoldenSignalEvent } from '../../contracts/events.ts'
 import { wasmPath } from '../build.ts'
 import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
+import { type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 
 /** Producers and the exporter share a VM id: Envoy scopes shared data and queues by it. */
 const VM_ID = 'mesh-telemetry'
 
 const exporterConfig = { cluster: 'telemetry-agent', path: '/v1/events', max_batch_events: 3, flush_interval_ms: 200, max_in_flight: 1 }
 
-async function mesh(options: { dispatchFails?: boolean; exporter?: object; golden?: object } = {}) {
+/** A mesh filter producing golden signals: its golden_signals section, and its telemetry section when given. */
+function producerConfig(golden: MeshFilterConfig['golden_signals'] = {}, telemetry?: MeshFilterConfig['telemetry']): string {
+  const config: MeshFilterConfig = { ...(telemetry ? { telemetry } : {}), golden_signals: golden }
+  return JSON.stringify(config)
+}
+
+const loadProducer = (shared: SharedState, config: string) => ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: config, vmId: VM_ID }, shared)
+
+async function mesh(options: { dispatchFails?: boolean; exporter?: object; golden?: MeshFilterConfig['golden_signals']; telemetry?: MeshFilterConfig['telemetry'] } = {}) {
   const shared = new SharedState()
   const exporter = await ProxyWasmHost.load(
     wasmPath('telemetry-exporter'),
@@ -23,7 +33,7 @@ async function mesh(options: { dispatchFails?: boolean; exporter?: object; golde
     shared,
   )
   // One event per message, so each request reaches the queue at once.
-  const golden = await ProxyWasmHost.load(wasmPath('golden-signals'), { pluginConfiguration: JSON.stringify({ batch_events: 1, ...options.golden }), vmId: VM_ID }, shared)
+  const golden = await loadProducer(shared, producerConfig({ batch_events: 1, ...options.golden }, options.telemetry))
   let n = 0
   const request = () => requestThrough(golden, `rid-${n++}`)
   const pending = () => Number(shared.getData(VM_ID, 'mesh.telemetry.pending') ?? 0)
@@ -40,7 +50,7 @@ async function mesh(options: { dispatchFails?: boolean; exporter?: object; golde
   return { shared, exporter, golden, request, pending, drain, sent }
 }
 
-/** One request through a golden-signals host. */
+/** One request through a mesh filter host running the golden-signals plugin. */
 function requestThrough(golden: ProxyWasmHost, id: string) {
   const s = golden.newStream()
   s.setProperty('response.code', int64Property(200)).setProperty('request.duration', int64Property(1_000_000))
@@ -81,7 +91,7 @@ describe('telemetry-exporter (TypeScript host)', () => {
   })
 
   it('keeps at most max_in_flight calls; later events wait in the bounded queue', async () => {
-    const { exporter, golden, request } = await mesh({ golden: { max_pending_events: 5 } })
+    const { exporter, golden, request } = await mesh({ telemetry: { max_pending_events: 5 } })
     for (let i = 0; i < 3; i++) request()
     exporter.tick()
     for (let i = 0; i < 9; i++) request()
@@ -114,8 +124,10 @@ describe('telemetry-exporter (TypeScript host)', () => {
   })
 
   it('keeps the bound across live updates that replace the producer root context: what it gathered is flushed, nothing stays counted', async () => {
-    const config = (generation: number) => JSON.stringify({ service: `gen-${generation}`, max_pending_events: 20, batch_events: 100 })
-    const { exporter, golden, request, pending, drain, sent } = await mesh({ golden: JSON.parse(config(0)) })
+    const section = (generation: number) => ({ service: `gen-${generation}`, batch_events: 100 })
+    const telemetry = { max_pending_events: 20 }
+    const config = (generation: number) => producerConfig(section(generation), telemetry)
+    const { exporter, golden, request, pending, drain, sent } = await mesh({ golden: section(0), telemetry })
     for (let generation = 1; generation <= 10; generation++) {
       for (let i = 0; i < 5; i++) request()
       // batch_events 100 and no tick: the 5 events are still in the old root's batch.
@@ -133,7 +145,7 @@ describe('telemetry-exporter (TypeScript host)', () => {
 
   it('keeps the bound across producer VMs that go away without a word: nothing they held stays counted', async () => {
     const { shared, pending, drain, sent } = await mesh()
-    const producer = () => ProxyWasmHost.load(wasmPath('golden-signals'), { pluginConfiguration: JSON.stringify({ max_pending_events: 100, batch_events: 1 }), vmId: VM_ID }, shared)
+    const producer = () => loadProducer(shared, producerConfig({ batch_events: 1 }, { max_pending_events: 100 }))
     for (let generation = 0; generation < 5; generation++) {
       requestThrough(await producer(), `vm-${generation}`)
       drain()

@@ -1,8 +1,9 @@
 // @module
-// canary-router configuration: parsed and checked once, in proxy_on_configure.
+// The canary plugin's configuration (the mesh filter's `canary` section),
+// checked once, in proxy_on_configure.
 // Every problem names its field, e.g. "routes[0].canary_weight_bp: ...".
-import { FilterConfig, invalid } from "../../sdk/assembly/config"
-import { JsonKind, JsonValue, parseConfigObject } from "../../sdk/assembly/json"
+import { FilterConfig, invalid, unknownField } from "../../sdk/assembly/config"
+import { JsonKind, JsonValue } from "../../sdk/assembly/json"
 
 export const MISSING_KEY_REQUEST_ID = "request_id"
 export const MISSING_KEY_STABLE = "stable"
@@ -63,26 +64,19 @@ function requiredString(c: CanaryConfig, obj: JsonValue, key: string, field: str
 
 const KNOWN = ["model", "stable_version", "canary_version", "canary_weight_bp", "sticky_header", "missing_key", "allow_override", "override_header"]
 
-export function parseConfig(text: string): CanaryConfig {
+/** The plugin's section of the mesh filter's configuration (an object), or the first problem in it. */
+export function parseCanaryConfig(root: JsonValue): CanaryConfig {
   const c = new CanaryConfig()
-  const parsed = parseConfigObject(text)
-  if (parsed.value === null) {
-    c.error = parsed.error
-    return c
-  }
-  const root = parsed.value!
-  for (let k = 0; k < root.keys.length; k++) {
-    if (root.keys[k] != "routes") return invalid(c, root.keys[k], "unknown field")
-  }
+  const unknown = unknownField(root, ["routes"])
+  if (unknown !== null) return invalid(c, unknown, "unknown field")
   const routes = root.get("routes")
   if (routes === null || routes.kind != JsonKind.Array || routes.items.length == 0) return invalid(c, "routes", "required, a non-empty array")
   for (let i = 0; i < routes.items.length; i++) {
     const at = "routes[" + i.toString() + "]"
     const r = routes.items[i]
     if (r.kind != JsonKind.Object) return invalid(c, at, "must be an object")
-    for (let k = 0; k < r.keys.length; k++) {
-      if (!KNOWN.includes(r.keys[k])) return invalid(c, at + "." + r.keys[k], "unknown field")
-    }
+    const unknownKey = unknownField(r, KNOWN)
+    if (unknownKey !== null) return invalid(c, at + "." + unknownKey, "unknown field")
     const route = new RouteConfig()
     const model = requiredString(c, r, "model", at + ".model")
     if (model === null) return c

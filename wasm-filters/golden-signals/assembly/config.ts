@@ -1,8 +1,8 @@
 // @module
-// golden-signals configuration, checked once in proxy_on_configure.
-import { FilterConfig, invalid } from "../../sdk/assembly/config"
-import { JsonKind, parseConfigObject } from "../../sdk/assembly/json"
-import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE, exporterVmIdError } from "../../sdk/assembly/telemetry-queue"
+// The golden-signals plugin's configuration (the mesh filter's
+// `golden_signals` section), checked once in proxy_on_configure.
+import { FilterConfig, invalid, unknownField } from "../../sdk/assembly/config"
+import { JsonKind, JsonValue } from "../../sdk/assembly/json"
 import { OTHER_MODEL } from "./signals"
 
 export class GoldenConfig extends FilterConfig {
@@ -13,56 +13,29 @@ export class GoldenConfig extends FilterConfig {
    * "other", so a client cannot add stats by inventing model names.
    */
   models: Set<string> = new Set()
-  /** Where the telemetry exporter registered its queue. */
-  exporterVmId: string = DEFAULT_EXPORTER_VM_ID
-  queueName: string = DEFAULT_QUEUE
-  /** Events waiting for the exporter beyond which new ones are dropped (and counted). */
-  maxPendingEvents: i64 = 10000
   /** Events gathered per worker before they go to the queue as one message. */
   batchEvents: i32 = 32
   /** The longest an event waits in its worker before going to the queue. */
   flushIntervalMs: i32 = 200
 }
 
-const KNOWN = ["service", "models", "exporter_vm_id", "queue_name", "max_pending_events", "batch_events", "flush_interval_ms"]
+const KNOWN = ["service", "models", "batch_events", "flush_interval_ms"]
 
-/** The configuration, or the first problem found in it (an empty configuration takes every default). */
-export function parseConfig(text: string): GoldenConfig {
-  const c = text.length == 0 ? new GoldenConfig() : parseFields(text)
-  if (c.error.length > 0) return c
-  const vm = exporterVmIdError(c.exporterVmId)
-  if (vm.length > 0) return invalid(c, "exporter_vm_id", vm)
-  return c
-}
-
-function parseFields(text: string): GoldenConfig {
+/** The section (an object; empty takes every default), or the first problem in it. */
+export function parseGoldenConfig(root: JsonValue): GoldenConfig {
   const c = new GoldenConfig()
-  const parsed = parseConfigObject(text)
-  if (parsed.value === null) {
-    c.error = parsed.error
-    return c
-  }
-  const root = parsed.value!
+  const unknown = unknownField(root, KNOWN)
+  if (unknown !== null) return invalid(c, unknown, "unknown field")
   for (let i = 0; i < root.keys.length; i++) {
     const key = root.keys[i]
     const v = root.values[i]
-    if (!KNOWN.includes(key)) return invalid(c, key, "unknown field")
-    if (key == "max_pending_events") {
-      if (v.kind != JsonKind.Number || v.number != Math.floor(v.number) || v.number < 1 || v.number > 1e7) {
-        return invalid(c, key, "must be an integer from 1 to 10000000")
-      }
-      c.maxPendingEvents = <i64>v.number
-      continue
-    }
     if (key == "batch_events" || key == "flush_interval_ms") {
       if (v.kind != JsonKind.Number || v.number != Math.floor(v.number) || v.number < 1 || v.number > 60000) {
         return invalid(c, key, "must be an integer from 1 to 60000")
       }
       if (key == "batch_events") c.batchEvents = <i32>v.number
       else c.flushIntervalMs = <i32>v.number
-      continue
-    }
-    if (key == "models") {
+    } else if (key == "models") {
       if (v.kind != JsonKind.Array) return invalid(c, key, "must be an array of model names")
       for (let k = 0; k < v.items.length; k++) {
         const at = key + "[" + k.toString() + "]"
@@ -72,12 +45,10 @@ function parseFields(text: string): GoldenConfig {
         if (c.models.has(m.str)) return invalid(c, at, "duplicate model \"" + m.str + "\"")
         c.models.add(m.str)
       }
-      continue
+    } else {
+      if (v.kind != JsonKind.String || v.str.length == 0) return invalid(c, key, "must be a non-empty string")
+      c.service = v.str
     }
-    if (v.kind != JsonKind.String || v.str.length == 0) return invalid(c, key, "must be a non-empty string")
-    if (key == "service") c.service = v.str
-    else if (key == "exporter_vm_id") c.exporterVmId = v.str
-    else c.queueName = v.str
   }
   return c
 }

@@ -1,5 +1,5 @@
 // @module
-// What golden-signals derives from one finished request, free of host calls:
+// What the golden-signals plugin derives from one finished request, free of host calls:
 // the labelled metric names and the compact event. The event's schema is
 // owned by contracts/events.ts (GoldenSignalEvent, version 1).
 import { labelValue } from "../../sdk/assembly/metrics"
@@ -36,18 +36,6 @@ export class RequestRecord {
   fallback: bool = false
 }
 
-/** A :status value as a number; 0 when absent or not three digits. */
-export function statusOf(status: string): i64 {
-  if (status.length != 3) return 0
-  let code: i64 = 0
-  for (let i = 0; i < 3; i++) {
-    const c = status.charCodeAt(i) - 48
-    if (c < 0 || c > 9) return 0
-    code = code * 10 + c
-  }
-  return code
-}
-
 /** "1xx".."5xx", or "none" when no status was sent. */
 export function statusClass(code: i64): string {
   if (code < 100 || code > 599) return "none"
@@ -56,11 +44,6 @@ export function statusClass(code: i64): string {
 
 // Constants, so that classifying a request allocates nothing.
 const STATUS_CLASSES: string[] = ["1xx", "2xx", "3xx", "4xx", "5xx"]
-
-/** stable or canary, as the canary router sets x-mesh-variant; "" for anything else. */
-export function variantOf(header: string): string {
-  return header == "stable" || header == "canary" ? header : ""
-}
 
 /**
  * The label part of every metric name; stats_tags in the rendered bootstrap

@@ -1,8 +1,8 @@
 // @module
-// payload-sampler configuration, checked once in proxy_on_configure.
-import { FilterConfig, invalid } from "../../sdk/assembly/config"
-import { JsonKind, JsonValue, parseConfigObject } from "../../sdk/assembly/json"
-import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE, exporterVmIdError } from "../../sdk/assembly/telemetry-queue"
+// The payload-sampling plugin's configuration (the mesh filter's `sampling`
+// section), checked once in proxy_on_configure.
+import { FilterConfig, invalid, unknownField } from "../../sdk/assembly/config"
+import { JsonKind, JsonValue } from "../../sdk/assembly/json"
 
 export class SampleRoute {
   model: string = ""
@@ -18,9 +18,6 @@ export class SamplerConfig extends FilterConfig {
   maxCaptureBytes: i32 = 16384
   /** JSON field names (lower case) whose values are masked at any depth. */
   piiFields: string[] = ["full_name", "first_name", "last_name", "email", "phone", "ssn", "address", "iban", "card_number", "date_of_birth"]
-  exporterVmId: string = DEFAULT_EXPORTER_VM_ID
-  queueName: string = DEFAULT_QUEUE
-  maxPendingEvents: i64 = 10000
 
   route(model: string): SampleRoute | null {
     for (let i = 0; i < this.routes.length; i++) if (this.routes[i].model == model) return this.routes[i]
@@ -33,27 +30,20 @@ function intIn(v: JsonValue, lo: f64, hi: f64): bool {
   return v.kind == JsonKind.Number && v.number == Math.floor(v.number) && v.number >= lo && v.number <= hi
 }
 
-const KNOWN = ["routes", "max_capture_bytes", "pii_fields", "exporter_vm_id", "queue_name", "max_pending_events"]
+const KNOWN = ["routes", "max_capture_bytes", "pii_fields"]
 const ROUTE_KNOWN = ["model", "sample_rate_bp", "confidence_threshold"]
 
-export function parseConfig(text: string): SamplerConfig {
+/** The section (an object), or the first problem in it. */
+export function parseSamplerConfig(root: JsonValue): SamplerConfig {
   const c = new SamplerConfig()
-  const parsed = parseConfigObject(text)
-  if (parsed.value === null) {
-    c.error = parsed.error
-    return c
-  }
-  const root = parsed.value!
+  const unknown = unknownField(root, KNOWN)
+  if (unknown !== null) return invalid(c, unknown, "unknown field")
   for (let i = 0; i < root.keys.length; i++) {
     const key = root.keys[i]
     const v = root.values[i]
-    if (!KNOWN.includes(key)) return invalid(c, key, "unknown field")
     if (key == "max_capture_bytes") {
       if (!intIn(v, 0, 1048576)) return invalid(c, key, "must be an integer from 0 to 1048576")
       c.maxCaptureBytes = <i32>v.number
-    } else if (key == "max_pending_events") {
-      if (!intIn(v, 1, 1e7)) return invalid(c, key, "must be an integer from 1 to 10000000")
-      c.maxPendingEvents = <i64>v.number
     } else if (key == "pii_fields") {
       if (v.kind != JsonKind.Array) return invalid(c, key, "must be an array of strings")
       const fields: string[] = []
@@ -62,13 +52,15 @@ export function parseConfig(text: string): SamplerConfig {
         fields.push(v.items[k].str.toLowerCase())
       }
       c.piiFields = fields
-    } else if (key == "routes") {
+    } else {
+      // routes
       if (v.kind != JsonKind.Array || v.items.length == 0) return invalid(c, key, "required, a non-empty array")
       for (let k = 0; k < v.items.length; k++) {
         const at = "routes[" + k.toString() + "]"
         const r = v.items[k]
         if (r.kind != JsonKind.Object) return invalid(c, at, "must be an object")
-        for (let f = 0; f < r.keys.length; f++) if (!ROUTE_KNOWN.includes(r.keys[f])) return invalid(c, at + "." + r.keys[f], "unknown field")
+        const unknownKey = unknownField(r, ROUTE_KNOWN)
+        if (unknownKey !== null) return invalid(c, at + "." + unknownKey, "unknown field")
         const route = new SampleRoute()
         const model = r.get("model")
         if (model === null || model.kind != JsonKind.String || model.str.length == 0) return invalid(c, at + ".model", "required, a non-empty string")
@@ -86,14 +78,8 @@ export function parseConfig(text: string): SamplerConfig {
         }
         c.routes.push(route)
       }
-    } else {
-      if (v.kind != JsonKind.String || v.str.length == 0) return invalid(c, key, "must be a non-empty string")
-      if (key == "exporter_vm_id") c.exporterVmId = v.str
-      else c.queueName = v.str
     }
   }
   if (c.routes.length == 0) return invalid(c, "routes", "required, a non-empty array")
-  const vm = exporterVmIdError(c.exporterVmId)
-  if (vm.length > 0) return invalid(c, "exporter_vm_id", vm)
   return c
 }

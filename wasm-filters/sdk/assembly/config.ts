@@ -1,6 +1,7 @@
 // @module
 // What every filter configuration shares: the first problem found, as
 // "<field path>: <reason>", which the filter logs when it refuses the config.
+import { JsonValue } from "./json"
 
 export class FilterConfig {
   error: string = ""
@@ -10,4 +11,10 @@ export class FilterConfig {
 export function invalid<T extends FilterConfig>(c: T, field: string, reason: string): T {
   c.error = field + ": " + reason
   return c
+}
+
+/** The first key of `obj` not in `known`, or null: every configuration refuses fields it does not know. */
+export function unknownField(obj: JsonValue, known: string[]): string | null {
+  for (let i = 0; i < obj.keys.length; i++) if (!known.includes(obj.keys[i])) return obj.keys[i]
+  return null
 }

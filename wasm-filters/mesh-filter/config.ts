@@ -1,0 +1,35 @@
+/**
+ * @module
+ * The mesh filter's configuration as TypeScript sees it: what mesh-config
+ * renders, what the tests and benchmarks write. The module checks it again
+ * (assembly/config.ts), refusing unknown fields with their full path.
+ */
+import { MESH_FILTER, wasmPath } from '../build.ts'
+
+export { MESH_FILTER }
+export const meshFilterWasm = () => wasmPath(MESH_FILTER)
+
+export interface CanaryRouteConfig {
+  model: string
+  stable_version: string
+  canary_version: string
+  canary_weight_bp: number
+  sticky_header?: string
+  missing_key?: 'request_id' | 'stable'
+  allow_override?: boolean
+  override_header?: string
+}
+
+export interface SampleRouteConfig {
+  model: string
+  sample_rate_bp?: number
+  confidence_threshold?: number
+}
+
+export interface MeshFilterConfig {
+  /** Where sampling and golden signals hand events to the telemetry exporter (defaults: its VM id and queue). */
+  telemetry?: { exporter_vm_id?: string; queue_name?: string; max_pending_events?: number }
+  canary?: { routes: CanaryRouteConfig[] }
+  sampling?: { routes: SampleRouteConfig[]; max_capture_bytes?: number; pii_fields?: string[] }
+  golden_signals?: { service?: string; models?: string[]; batch_events?: number; flush_interval_ms?: number }
+}
