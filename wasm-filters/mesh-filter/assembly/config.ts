@@ -13,8 +13,8 @@
 //   }
 //
 // A plugin runs when its section is there; a configuration with none is refused.
-import { FilterConfig, invalid, unknownField } from "../../sdk/assembly/config"
-import { JsonKind, JsonValue, parseConfigObject } from "../../sdk/assembly/json"
+import { configObject, FilterConfig, invalid, unknownField } from "../../sdk/assembly/config"
+import { JsonKind, JsonValue } from "../../sdk/assembly/json"
 import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE, exporterVmIdError } from "../../sdk/assembly/telemetry-queue"
 import { CanaryConfig, parseCanaryConfig } from "../../canary-router/assembly/config"
 import { GoldenConfig, parseGoldenConfig } from "../../golden-signals/assembly/config"
@@ -40,12 +40,9 @@ export const SECTIONS = ["telemetry", "canary", "sampling", "golden_signals"]
 
 export function parseMeshConfig(text: string): MeshConfig {
   const c = new MeshConfig()
-  const parsed = parseConfigObject(text)
-  if (parsed.value === null) {
-    c.error = parsed.error
-    return c
-  }
-  const root = parsed.value!
+  const parsed = configObject(c, text)
+  if (parsed === null) return c
+  const root = parsed!
   const unknown = unknownField(root, SECTIONS)
   if (unknown !== null) return invalid(c, unknown, "unknown field (sections: " + SECTIONS.join(", ") + ")")
   for (let i = 0; i < root.keys.length; i++) {

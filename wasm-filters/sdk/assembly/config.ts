@@ -1,7 +1,7 @@
 // @module
 // What every filter configuration shares: the first problem found, as
 // "<field path>: <reason>", which the filter logs when it refuses the config.
-import { JsonValue } from "./json"
+import { JsonValue, parseConfigObject } from "./json"
 
 export class FilterConfig {
   error: string = ""
@@ -17,4 +17,14 @@ export function invalid<T extends FilterConfig>(c: T, field: string, reason: str
 export function unknownField(obj: JsonValue, known: string[]): string | null {
   for (let i = 0; i < obj.keys.length; i++) if (!known.includes(obj.keys[i])) return obj.keys[i]
   return null
+}
+
+/**
+ * A configuration's text as its top-level object, or null with the parse
+ * error recorded on `c` (which the caller returns).
+ */
+export function configObject<T extends FilterConfig>(c: T, text: string): JsonValue | null {
+  const parsed = parseConfigObject(text)
+  if (parsed.value === null) c.error = parsed.error
+  return parsed.value
 }

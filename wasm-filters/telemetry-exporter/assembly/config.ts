@@ -1,7 +1,7 @@
 // @module
 // telemetry-exporter configuration, checked once in proxy_on_configure.
-import { FilterConfig, invalid } from "../../sdk/assembly/config"
-import { JsonKind, parseConfigObject } from "../../sdk/assembly/json"
+import { configObject, FilterConfig, invalid } from "../../sdk/assembly/config"
+import { JsonKind } from "../../sdk/assembly/json"
 import { DEFAULT_QUEUE } from "../../sdk/assembly/telemetry-queue"
 
 export class ExporterConfig extends FilterConfig {
@@ -25,12 +25,9 @@ const INTEGERS = ["flush_interval_ms", "max_batch_events", "timeout_ms", "max_in
 
 export function parseConfig(text: string): ExporterConfig {
   const c = new ExporterConfig()
-  const parsed = parseConfigObject(text)
-  if (parsed.value === null) {
-    c.error = parsed.error
-    return c
-  }
-  const root = parsed.value!
+  const parsed = configObject(c, text)
+  if (parsed === null) return c
+  const root = parsed!
   for (let i = 0; i < root.keys.length; i++) {
     const key = root.keys[i]
     const v = root.values[i]

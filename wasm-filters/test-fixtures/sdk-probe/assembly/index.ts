@@ -12,12 +12,12 @@
 // x-model (the OIP path's model), and removes x-remove-me. It captures the
 // request body up to capture_bytes and logs it, decoded, at log time.
 import { ByteBuffer } from "../../../sdk/assembly/byte-buffer"
-import { FilterConfig, invalid, unknownField } from "../../../sdk/assembly/config"
+import { configObject, FilterConfig, invalid, unknownField } from "../../../sdk/assembly/config"
 import { Action, BufferType, LogLevel, MapType } from "../../../sdk/assembly/constants"
 import { HttpContext, RootContext, setRootContextFactory } from "../../../sdk/assembly/context"
 import { appendBuffer, getHeader, getHeaderPairs, getPropertyInt64, log, orEmpty, removeHeader, setHeader, setTickPeriod } from "../../../sdk/assembly/host"
 import { stableHash } from "../../../sdk/assembly/hash"
-import { JsonKind, parseConfigObject } from "../../../sdk/assembly/json"
+import { JsonKind } from "../../../sdk/assembly/json"
 import { increment } from "../../../sdk/assembly/metrics"
 import { modelOfPath } from "../../../sdk/assembly/oip"
 import { completeLength, decodeUtf8 } from "../../../sdk/assembly/utf8"
@@ -35,12 +35,9 @@ class ProbeConfig extends FilterConfig {
 
 function parse(text: string): ProbeConfig {
   const c = new ProbeConfig()
-  const parsed = parseConfigObject(text)
-  if (parsed.value === null) {
-    c.error = parsed.error
-    return c
-  }
-  const root = parsed.value!
+  const parsed = configObject(c, text)
+  if (parsed === null) return c
+  const root = parsed!
   const unknown = unknownField(root, ["echo", "hash_header", "tick_ms", "capture_bytes"])
   if (unknown !== null) return invalid(c, unknown, "unknown field")
   const echo = root.get("echo")
