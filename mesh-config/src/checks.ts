@@ -5,7 +5,7 @@
  * Pure: the repository arrives already read (see repository-view.ts).
  */
 import type { ConfigPath } from './issues.ts'
-import { instancesOf, natsEndpoint, type MeshConfig } from './schema.ts'
+import { instancesOf, meshModels, natsEndpoint, type MeshConfig } from './schema.ts'
 
 export interface ModelView {
   versions: ReadonlySet<string>
@@ -32,6 +32,10 @@ export function crossCheck(config: MeshConfig, repository: RepositoryView | { er
     if (k.key_env !== undefined && !env[k.key_env]) add(['auth', 'api_keys', i, 'key_env'], `environment variable ${k.key_env} is not set (Envoy gets the key from it when the config is rendered)`)
   })
   unique(config.routes.map((r) => matchKey(r.match)), (i, first) => add(['routes', i, 'match'], `same match as routes[${first}]: this route could never be reached`))
+  const named = new Set(meshModels(config))
+  for (const model of Object.keys(config.quality.models)) {
+    if (!named.has(model)) add(['quality', 'models', model], `not a model this mesh serves (${[...named].join(', ')})`)
+  }
 
   // Every listening port on the machine must be distinct (port 0 lets the OS pick).
   const ports: [ConfigPath, number, string][] = [

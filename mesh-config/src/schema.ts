@@ -161,6 +161,30 @@ const telemetry = z.strictObject({
     .describe('The JetStream streams the collector creates.'),
 })
 
+/** Drift thresholds; the defaults under quality.drift, a model's own under quality.models. */
+const driftThresholds = {
+  min_samples: positiveInt.max(1_000_000).describe('Fewest sampled rows of a model version before any drift verdict (below: "insufficient data").'),
+  psi: z.number().positive().max(10).describe('Population stability index over the baseline\'s decile bins at or above which a feature (or the predictions) has drifted.'),
+  ks: z.number().positive().max(1).describe('Kolmogorov-Smirnov distance to the baseline at or above which a feature (or the predictions) has drifted.'),
+}
+
+const quality = z.strictObject({
+  drift: z
+    .strictObject({
+      window_minutes: positiveInt.max(10_080).default(60).describe('Sampled inputs of the last this many minutes are compared with the training baseline.'),
+      max_rows: positiveInt.max(100_000).default(5000).describe('At most this many of the newest rows per model version are kept for the comparison.'),
+      min_samples: driftThresholds.min_samples.default(200),
+      psi: driftThresholds.psi.default(0.2),
+      ks: driftThresholds.ks.default(0.15),
+    })
+    .prefault({})
+    .describe('Drift of sampled inputs and predictions against the baseline.json each model version ships with (rate-sampled requests only: low-confidence samples are not a fair draw).'),
+  models: z
+    .record(modelName, z.strictObject({ drift: z.strictObject(driftThresholds).partial().optional().describe('This model\'s thresholds, over quality.drift\'s.') }))
+    .default({})
+    .describe('Per model, by name: what differs from the defaults.'),
+})
+
 export const DEFAULT_STATE_DIR = '.local/mesh'
 
 export const meshConfigSchema = z.strictObject({
@@ -183,6 +207,7 @@ export const meshConfigSchema = z.strictObject({
     })
     .default({ max_capture_bytes: 16_384 }),
   telemetry: telemetry.prefault({}).describe('The telemetry pipeline: per-node agent, NATS JetStream, collector.'),
+  quality: quality.prefault({}).describe('Model quality, judged by the collector: drift against the training baseline.'),
   state_dir: z.string().min(1).default(DEFAULT_STATE_DIR).describe('Where apply keeps the rendered Envoy config and the history, relative to this file.'),
 })
 

@@ -6,7 +6,8 @@ import ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EXAMPLE_MODELS } from '../test/host-process.ts'
 import { buildModels } from './build-models.ts'
-import { FEATURE_COUNT, generateApplicants } from './dataset.ts'
+import { baselineSchema } from '../../contracts/baseline.ts'
+import { FEATURE_COUNT, FEATURE_NAMES, generateApplicants } from './dataset.ts'
 import { auc } from './mlp.ts'
 
 async function files(dir: string): Promise<string[]> {
@@ -56,15 +57,18 @@ describe('example model repository', () => {
     }
   })
 
-  it('ships a baseline of decile bins and a prediction histogram', async () => {
-    const baseline = JSON.parse(await readFile(join(EXAMPLE_MODELS, 'credit-risk', '1', 'baseline.json'), 'utf8'))
-    expect(baseline.features).toHaveLength(FEATURE_COUNT)
-    for (const f of baseline.features) {
-      expect(f.quantile_edges).toHaveLength(11)
-      expect([...f.quantile_edges].sort((x: number, y: number) => x - y)).toEqual(f.quantile_edges)
-      expect(f.bin_fractions.reduce((s: number, x: number) => s + x, 0)).toBeCloseTo(1, 9)
+  it('ships a baseline (contracts/baseline.ts) of decile bins and percentiles, per feature in input order and for the predictions', async () => {
+    const baseline = baselineSchema.parse(JSON.parse(await readFile(join(EXAMPLE_MODELS, 'credit-risk', '1', 'baseline.json'), 'utf8')))
+    expect(baseline.features.map((f) => f.name)).toEqual([...FEATURE_NAMES])
+    const ascending = (xs: number[]) => expect([...xs].sort((x, y) => x - y)).toEqual(xs)
+    for (const d of [...baseline.features, baseline.prediction]) {
+      ascending(d.quantile_edges)
+      ascending(d.percentiles)
+      expect(d.percentiles[0]).toBe(d.quantile_edges[0])
+      expect(d.percentiles[100]).toBe(d.quantile_edges[10])
+      expect(d.bin_fractions.reduce((s, x) => s + x, 0)).toBeCloseTo(1, 9)
     }
-    expect(baseline.prediction.bin_fractions.reduce((s: number, x: number) => s + x, 0)).toBeCloseTo(1, 9)
+    expect(baseline.prediction).toMatchObject({ output: 'probabilities', class_index: 1 })
   })
 
   it('trains classifiers that beat chance on held-out data, and a fallback that agrees with v1', async () => {

@@ -113,6 +113,8 @@ export class Aggregator {
    * the stored row, read first.
    */
   memoryFloor = 0
+  /** Called with every sample event applied, in stream order (the drift monitor). */
+  onSample: (e: PayloadSampleEvent) => void = () => {}
 
   /** Keys changed since the last `takeChanges`. */
   #dirty = { totals: new Set<string>(), minutes: new Set<string>(), hostMinutes: new Set<string>(), hostTotals: new Set<string>(), saturation: new Set<string>() }
@@ -130,6 +132,7 @@ export class Aggregator {
         return this.#request(e)
       case 'sample':
         this.#raw.samples.push(e)
+        this.onSample(e)
         return
       case 'host_batch': {
         const labels = this.labels.host(e)

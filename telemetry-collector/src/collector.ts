@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net'
 import { OTHER_MODEL_TOKEN, subjectToken } from '../../contracts/subjects.ts'
 import { Aggregator } from './aggregator.ts'
 import { consumerSpecs, Ingest } from './ingest.ts'
+import { DriftMonitor, type DriftConfig } from './drift-monitor.ts'
 import { collectorMetrics } from './metrics.ts'
 import { Store, DEFAULT_RETENTION, type Retention } from './store.ts'
 import { ensureStreams, type StreamLimits } from './streams.ts'
@@ -31,6 +32,10 @@ export interface CollectorOptions {
   name?: string
   streams: StreamLimits
   retention?: Retention
+  /** The model repository, where each version's baseline.json is (drift detection); none: no drift detection. */
+  repository?: string
+  /** Drift settings, by model (default: DEFAULT_DRIFT_SETTINGS for all). */
+  drift?: DriftConfig
   log?: (level: 'info' | 'warn' | 'error', msg: string) => void
   /** The store failed: the process must restart (default: exit 1). */
   onFatal?: (e: Error) => void
@@ -50,11 +55,13 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   const store = await Store.open(opts.storeDir, opts.retention ?? DEFAULT_RETENTION)
   const agg = new Aggregator(opts.models)
   const seqs = await store.load(agg)
+  const drift = opts.repository ? await driftMonitor(opts.repository, opts.drift, store) : undefined
+  if (drift) agg.onSample = (e) => drift.observe(e)
   let ingest: Ingest | undefined
   let nc: NatsConnection | undefined
 
   const app = new Hono()
-  const registry = collectorMetrics(agg, () => ingest)
+  const registry = collectorMetrics(agg, () => ingest, drift)
   app.get('/healthz', (c) => c.json({ ok: ingest !== undefined, nats: nc !== undefined && !nc.isClosed() }, ingest ? 200 : 503))
   app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }))
   app.get('/api/v1/windows', (c) => {
@@ -76,6 +83,13 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     const story = await store.story(c.req.param('id'))
     const found = story.request.length + story.batches.length + story.fallbacks.length + story.samples.length > 0
     return c.json(found ? { request_id: c.req.param('id'), ...jsonSafe(story) } : { error: `request_id: no events for ${c.req.param('id')}` }, found ? 200 : 404)
+  })
+  app.get('/api/v1/drift', (c) => {
+    if (!drift) return c.json({ error: 'drift: no model repository configured for this collector' }, 404)
+    const model = c.req.query('model')
+    const version = c.req.query('version')
+    const versions = drift.report().filter((v) => (model === undefined || v.model === model) && (version === undefined || v.version === version))
+    return c.json({ generated_at: Date.now(), versions })
   })
   app.get('/api/v1/pipeline', (c) =>
     c.json({
@@ -142,6 +156,14 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
       store.close()
     },
   }
+}
+
+/** A drift monitor with its windows as they were before a restart: the window's rate samples, from the store. */
+async function driftMonitor(repository: string, config: DriftConfig | undefined, store: Store): Promise<DriftMonitor> {
+  const monitor = new DriftMonitor(repository, config)
+  const { since, limit } = monitor.restoreWindow()
+  for (const e of await store.rateSamplesSince(since, limit)) monitor.observe(e)
+  return monitor
 }
 
 const defaultFatal = (log: NonNullable<CollectorOptions['log']>) => (e: Error) => {

@@ -8,6 +8,7 @@ import { loadMeshFile, telemetryPaths, type LoadedMesh } from '../../mesh-config
 import { meshModels } from '../../mesh-config/src/schema.ts'
 import type { AgentOptions } from '../agent/agent.ts'
 import type { CollectorOptions } from './collector.ts'
+import type { DriftConfig, DriftSettings } from './drift-monitor.ts'
 import type { StreamLimits } from './streams.ts'
 
 const MB = 1024 * 1024
@@ -51,5 +52,18 @@ export function collectorOptionsOf(mesh: LoadedMesh): CollectorOptions {
     storeDir: telemetryPaths(mesh).storeDir,
     models: meshModels(mesh.config),
     streams: streamLimitsOf(mesh),
+    repository: mesh.repositoryDir,
+    drift: driftConfigOf(mesh),
   }
+}
+
+/** quality.drift as the defaults, each of quality.models' drift over them. */
+export function driftConfigOf(mesh: LoadedMesh): DriftConfig {
+  const q = mesh.config.quality
+  const defaults: DriftSettings = { windowMs: q.drift.window_minutes * 60_000, maxRows: q.drift.max_rows, minSamples: q.drift.min_samples, psi: q.drift.psi, ks: q.drift.ks }
+  const models: Record<string, DriftSettings> = {}
+  for (const [model, { drift: own = {} }] of Object.entries(q.models)) {
+    models[model] = { ...defaults, minSamples: own.min_samples ?? defaults.minSamples, psi: own.psi ?? defaults.psi, ks: own.ks ?? defaults.ks }
+  }
+  return { defaults, models }
 }

@@ -8,6 +8,7 @@
  */
 import { Registry } from 'prom-client'
 import { seriesKey, type Aggregator } from './aggregator.ts'
+import type { DriftMonitor, VersionDrift } from './drift-monitor.ts'
 import type { Ingest } from './ingest.ts'
 import { DURATION_BUCKETS_S } from './signals.ts'
 import { mergeByHost } from './windows.ts'
@@ -33,8 +34,9 @@ function stateMetric(registry: Registry, name: string, help: string, type: 'coun
   registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0])
 }
 
-export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefined): Registry {
+export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefined, drift?: DriftMonitor): Registry {
   const r = new Registry()
+  if (drift) driftMetrics(r, drift)
 
   stateMetric(r, 'mesh_requests_total', 'Requests through the mesh, as Envoy saw them, by route, model, version, variant and status class (none: no response was sent).', 'counter', () =>
     [...agg.totals.values()].map((t) => ({ labels: { ...t.labels, code_class: t.code }, value: t.total.requests })),
@@ -110,4 +112,37 @@ export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefin
     agg.pipeline.newestEventTs > 0 ? [{ value: Math.max(0, (Date.now() - agg.pipeline.newestEventTs) / 1000), labels: {} }] : [],
   )
   return r
+}
+
+/** The feature label of the predicted score's distribution in the drift metrics. */
+export const PREDICTION_FEATURE = '_prediction'
+
+/**
+ * Drift, judged when scraped (one judgement serves every drift metric of a
+ * scrape: they are read within a second of each other). A version with too
+ * few samples has no PSI or KS series, and 1 in mesh_drift_insufficient_data.
+ */
+function driftMetrics(r: Registry, drift: DriftMonitor): void {
+  let cached: { at: number; report: VersionDrift[] } | undefined
+  const report = () => {
+    if (!cached || Date.now() - cached.at > 1000) cached = { at: Date.now(), report: drift.report() }
+    return cached.report
+  }
+  const perDistribution = (value: (d: { psi: number | null; ksStatistic: number | null; verdict: string }) => number | null) => () =>
+    report().flatMap((v) =>
+      [...v.features, ...(v.prediction ? [{ feature: PREDICTION_FEATURE, ...v.prediction }] : [])].flatMap((f) => {
+        const x = value(f)
+        return x === null ? [] : [{ labels: { model: v.model, version: v.version, feature: f.feature }, value: x }]
+      }),
+    )
+  stateMetric(r, 'mesh_drift_psi', `Population stability index of a feature's sampled values (feature="${PREDICTION_FEATURE}": the predicted score) against the version's training baseline.`, 'gauge', perDistribution((d) => d.psi))
+  stateMetric(r, 'mesh_drift_ks_statistic', 'Kolmogorov-Smirnov distance of a feature\'s sampled values against the training baseline.', 'gauge', perDistribution((d) => d.ksStatistic))
+  stateMetric(r, 'mesh_drift_alert', 'Drift verdict per feature: 1 drifted past the model\'s PSI or KS threshold, 0 within them (absent while data is insufficient).', 'gauge', perDistribution((d) => (d.verdict === 'insufficient_data' ? null : d.verdict === 'drift' ? 1 : 0)))
+  stateMetric(r, 'mesh_drift_sample_rows', 'Rate-sampled rows in a model version\'s drift window.', 'gauge', () => report().map((v) => ({ labels: { model: v.model, version: v.version }, value: v.rows })))
+  stateMetric(r, 'mesh_drift_insufficient_data', '1 while a model version has fewer sampled rows than its minimum for a drift verdict (or no baseline).', 'gauge', () =>
+    report().map((v) => ({ labels: { model: v.model, version: v.version }, value: v.status === 'insufficient_data' || v.status === 'no_baseline' ? 1 : 0 })),
+  )
+  stateMetric(r, 'mesh_model_confidence_mean', 'Mean x-model-confidence of a model version\'s rate-sampled responses in the drift window.', 'gauge', () =>
+    report().flatMap((v) => (v.meanConfidence === null ? [] : [{ labels: { model: v.model, version: v.version }, value: v.meanConfidence }])),
+  )
 }

@@ -11,6 +11,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { blobValue, DuckDBConnection, DuckDBInstance, type DuckDBAppender, type DuckDBValue } from '@duckdb/node-api'
+import type { PayloadSampleEvent } from '../../contracts/events.ts'
 import { MEMORY_HORIZON_MS, minuteOf, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry } from './aggregator.ts'
 import { hostBucketFromJson, hostBucketToJson } from './host-signals.ts'
 import { bucketFromRow, bucketToRow, type CodeClass, type SeriesLabels } from './signals.ts'
@@ -224,6 +225,24 @@ export class Store {
     const fallbacks = await this.#rows('SELECT * FROM host_fallbacks WHERE request_id = $1 ORDER BY ts', [requestId], r)
     const samples = await this.#rows('SELECT * FROM samples WHERE request_id = $1 ORDER BY ts', [requestId], r)
     return { request, batches, fallbacks, samples }
+  }
+
+  /**
+   * The newest `limit` sample events since `since` (ms), oldest first: what
+   * the drift monitor had in its window before a restart. Only those taken
+   * by rate: the others never enter it.
+   */
+  async rateSamplesSince(since: number, limit: number): Promise<PayloadSampleEvent[]> {
+    const rows = await this.#rows(
+      `SELECT * FROM (SELECT * FROM samples WHERE ts >= $1 AND reason LIKE 'rate%' ORDER BY ts DESC LIMIT $2) ORDER BY ts`,
+      [since, limit],
+      this.reader,
+    )
+    return rows.map((r) => ({
+      v: 1, kind: 'sample', ts: Number(r.ts), request_id: String(r.request_id), traceparent: String(r.traceparent), model: String(r.model), version: String(r.version),
+      variant: String(r.variant), reason: String(r.reason) as PayloadSampleEvent['reason'], confidence: r.confidence === null ? null : Number(r.confidence), status: Number(r.status),
+      request: String(r.request), request_truncated: Boolean(r.request_truncated), response: String(r.response), response_truncated: Boolean(r.response_truncated),
+    }))
   }
 
   async #appendRaw(raw: Changes['raw']): Promise<void> {

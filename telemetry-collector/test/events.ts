@@ -5,7 +5,8 @@
  * Prometheus text.
  */
 import { randomUUID } from 'node:crypto'
-import type { GoldenSignalEvent, HostBatchEvent } from '../../contracts/events.ts'
+import type { GoldenSignalEvent, HostBatchEvent, PayloadSampleEvent } from '../../contracts/events.ts'
+import { FEATURE_COUNT, FEATURE_NAMES, generateApplicants } from '../../model-host/example-models/dataset.ts'
 
 export function requestEvent(o: Partial<GoldenSignalEvent> = {}): GoldenSignalEvent {
   return {
@@ -19,6 +20,26 @@ export function batchEvent(o: Partial<HostBatchEvent> = {}): HostBatchEvent {
   return {
     v: 2, kind: 'host_batch', ts: Date.now(), host: 'stable', model: 'credit-risk', version: '1', batch_id: `credit-risk/1/${randomUUID()}`,
     request_ids: ids, traceparents: ids.map(() => ''), rows: ids.length, max_batch_rows: 64, queue_wait_ms: 0.5, execution_ms: 0.2, queue_depth: 0, device: 'cpu', ok: true, ...o,
+  }
+}
+
+/** Feature rows of credit applicants drawn as the training rows were (another seed: not the same rows), optionally with features shifted. */
+export function applicantRows(n: number, seed: number, shift: Partial<Record<(typeof FEATURE_NAMES)[number], number>> = {}): number[][] {
+  const d = generateApplicants(n, seed)
+  return Array.from({ length: n }, (_, i) => {
+    const row = Array.from(d.features.subarray(i * FEATURE_COUNT, (i + 1) * FEATURE_COUNT))
+    for (const [name, by] of Object.entries(shift)) row[FEATURE_NAMES.indexOf(name as (typeof FEATURE_NAMES)[number])]! += by!
+    return row
+  })
+}
+
+/** A sample event as the payload sampler writes it, for one OIP JSON request of these rows to credit-risk (each scored `score`). */
+export function sampleEvent(rows: number[][], o: Partial<PayloadSampleEvent> = {}, score = 0.1): PayloadSampleEvent {
+  const request = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [rows.length, FEATURE_COUNT], data: rows.flat() }] })
+  const response = JSON.stringify({ model_name: 'credit-risk', model_version: o.version ?? '1', outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [rows.length, 2], data: rows.flatMap(() => [1 - score, score]) }] })
+  return {
+    v: 1, kind: 'sample', ts: Date.now(), request_id: randomUUID(), traceparent: '', model: 'credit-risk', version: '1', variant: 'stable', reason: 'rate', confidence: 0.8, status: 200,
+    request, request_truncated: false, response, response_truncated: false, ...o,
   }
 }
 

@@ -1,0 +1,97 @@
+/**
+ * Drift through the real pipeline: sample events posted to the agent, through
+ * a real nats-server (JetStream) to the collector, judged against the
+ * baselines of the example model repository (models/, built by setup), and
+ * read back from /api/v1/drift and /metrics (promtool-clean); after a
+ * restart the collector's windows come back from its store.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { EXAMPLE_MODELS } from '../../model-host/test/host-process.ts'
+import { startNats, type RunningNats } from '../../test/support/nats.ts'
+import { startAgent, type RunningAgent } from '../agent/agent.ts'
+import { startCollector, type RunningCollector } from '../src/collector.ts'
+import { DEFAULT_DRIFT_SETTINGS, type VersionDrift } from '../src/drift-monitor.ts'
+import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
+import { applicantRows, eventually, metrics, metricSum, ndjson, post, sampleEvent } from './events.ts'
+
+const MODELS = ['credit-risk', 'credit-risk-fallback']
+
+describe('drift: agent → JetStream → collector', () => {
+  let nats: RunningNats
+  let agent: RunningAgent
+  let collector: RunningCollector
+  let dir: string
+  const start = () =>
+    startCollector({
+      address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {},
+      repository: EXAMPLE_MODELS,
+      // The fallback model asks for more samples than it gets.
+      drift: { defaults: DEFAULT_DRIFT_SETTINGS, models: { 'credit-risk-fallback': { ...DEFAULT_DRIFT_SETTINGS, minSamples: 1000 } } },
+    })
+  const drift = async (): Promise<VersionDrift[]> => ((await (await fetch(`${collector.url}/api/v1/drift`)).json()) as { versions: VersionDrift[] }).versions
+  const of = (vs: VersionDrift[], model: string, version: string) => vs.find((v) => v.model === model && v.version === version)
+
+  beforeAll(async () => {
+    nats = await startNats()
+    dir = await mkdtemp(join(tmpdir(), 'drift-'))
+    collector = await start()
+    await collector.ready
+    agent = await startAgent({ id: 'drift', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    // credit-risk v1: the training distribution; v2: debt_to_income shifted; the fallback: from training, but fewer rows than it asks for.
+    const events = [
+      ...applicantRows(400, 101).map((r) => sampleEvent([r], { version: '1' })),
+      ...applicantRows(400, 102, { debt_to_income: 0.25 }).map((r) => sampleEvent([r], { version: '2' })),
+      ...applicantRows(300, 103).map((r) => sampleEvent([r], { model: 'credit-risk-fallback', version: '1' })),
+      // Low-confidence samples are not a fair draw: even wildly off, they change nothing.
+      ...applicantRows(300, 104, { age: 40 }).map((r) => sampleEvent([r], { version: '1', reason: 'low_confidence', confidence: 0.1 })),
+    ]
+    for (let i = 0; i < events.length; i += 200) expect((await post(agent.url, ndjson(events.slice(i, i + 200)))).status).toBe(202)
+    await eventually(drift, (vs) => of(vs, 'credit-risk', '1')?.rows === 400 && of(vs, 'credit-risk', '2')?.rows === 400 && of(vs, 'credit-risk-fallback', '1')?.rows === 300)
+  })
+  afterAll(async () => {
+    await agent?.close()
+    await collector?.close()
+    await nats?.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('raises no drift for traffic from the training distribution, drift on the shifted feature and no other, and "insufficient data" below the minimum', async () => {
+    const vs = await drift()
+    expect(of(vs, 'credit-risk', '1')).toMatchObject({ status: 'ok', drifting: [] })
+    expect(of(vs, 'credit-risk', '2')).toMatchObject({ status: 'drift', drifting: ['debt_to_income'] })
+    const fallback = of(vs, 'credit-risk-fallback', '1')!
+    expect(fallback).toMatchObject({ status: 'insufficient_data', rows: 300, drifting: [] })
+    expect(fallback.features.every((f) => f.verdict === 'insufficient_data' && f.psi === null)).toBe(true)
+    expect(of(vs, 'credit-risk', '1')!.meanConfidence).toBeCloseTo(0.8, 9)
+    const filtered = (await (await fetch(`${collector.url}/api/v1/drift?model=credit-risk&version=2`)).json()) as { versions: VersionDrift[] }
+    expect(filtered.versions.map((v) => [v.model, v.version])).toEqual([['credit-risk', '2']])
+  })
+
+  it('shows the alert in /metrics, naming model, version and feature, and passes promtool check metrics', async () => {
+    const text = await metrics(collector.url)
+    expect(metricSum(text, 'mesh_drift_alert', { model: 'credit-risk', version: '2', feature: 'debt_to_income' })).toBe(1)
+    expect(metricSum(text, 'mesh_drift_alert', { model: 'credit-risk', version: '2' })).toBeGreaterThanOrEqual(1)
+    // Every feature of v1 is judged, none drifted; the fallback has no verdicts, only its flag.
+    expect(text.match(/^mesh_drift_alert\{model="credit-risk",version="1",feature="(?!_prediction)[^"]+"\} 0$/gm)).toHaveLength(16)
+    expect(text).not.toMatch(/^mesh_drift_alert\{model="credit-risk-fallback"/m)
+    expect(metricSum(text, 'mesh_drift_insufficient_data', { model: 'credit-risk-fallback', version: '1' })).toBe(1)
+    expect(metricSum(text, 'mesh_drift_sample_rows', { model: 'credit-risk', version: '1' })).toBe(400)
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+    if (r.error) throw new Error(`promtool is not installed (bash scripts/setup.sh --for-tests installs Debian's prometheus): ${r.error.message}`)
+    expect(r.stdout + r.stderr).toBe('')
+  })
+
+  it('comes back after a restart with the same windows and verdicts, from its store', async () => {
+    const before = await drift()
+    await collector.close()
+    collector = await start()
+    await collector.ready
+    const after = await drift()
+    const summary = (vs: VersionDrift[]) => vs.map((v) => [v.model, v.version, v.status, v.rows, v.drifting]).sort()
+    expect(summary(after)).toEqual(summary(before))
+  })
+})
