@@ -53,6 +53,15 @@ if [ "${1:-}" = --for-tests ] && ! .local/venv/bin/python -c "import tritonclien
     || fail "could not install tritonclient[http]==$TRITONCLIENT_VERSION from PyPI"
 fi
 
+# pyarrow, in the same venv, for the test suite (--for-tests): the payload
+# sink's Parquet files are read back with a reader the collector does not use.
+PYARROW_VERSION=26.0.1
+if [ "${1:-}" = --for-tests ] && ! .local/venv/bin/python -c "import pyarrow.parquet" 2>/dev/null; then
+  say "installing pyarrow $PYARROW_VERSION into .local/venv (to read the payload sink's Parquet files in the tests)"
+  .local/venv/bin/pip install --quiet --disable-pip-version-check "pyarrow==$PYARROW_VERSION" \
+    || fail "could not install pyarrow==$PYARROW_VERSION from PyPI"
+fi
+
 # nats-server with JetStream, from Debian: the local mesh's telemetry bus.
 if ! command -v nats-server >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -77,6 +77,8 @@ export interface TelemetryPaths {
   spoolDir: string
   /** The collector's store: `telemetry.collector.store_dir`, default `<state_dir>/collector`. */
   storeDir: string
+  /** The payload sink's Parquet files: `telemetry.collector.payloads.dir`, default `<state_dir>/payloads`. */
+  payloadsDir: string
 }
 
 /**
@@ -91,6 +93,7 @@ export function telemetryPaths(mesh: LoadedMesh): TelemetryPaths {
   return {
     spoolDir: agent.spool.dir === undefined ? join(mesh.stateDir, 'agent-spool') : resolve(base, agent.spool.dir),
     storeDir: collector.store_dir === undefined ? join(mesh.stateDir, 'collector') : resolve(base, collector.store_dir),
+    payloadsDir: collector.payloads.dir === undefined ? join(mesh.stateDir, 'payloads') : resolve(base, collector.payloads.dir),
   }
 }
 

@@ -149,6 +149,15 @@ const telemetry = z.strictObject({
       address: address.default('127.0.0.1'),
       port: port.default(4196).describe('Where the collector serves /metrics, the JSON API and /healthz.'),
       store_dir: z.string().min(1).optional().describe('Where the collector keeps its aggregates (DuckDB), relative to this file; default <state_dir>/collector.'),
+      payloads: z
+        .strictObject({
+          dir: z.string().min(1).optional().describe('Where the Parquet files go (model=/date=/hour= partitions), relative to this file; default <state_dir>/payloads.'),
+          flush_s: positiveInt.max(86_400).default(60).describe('Sampled payloads are written at least this often (seconds).'),
+          max_rows: positiveInt.max(1_000_000).default(10_000).describe('At most this many rows per write; as many waiting make a write sooner.'),
+          retention_days: positiveInt.max(3650).default(14).describe('Hour partitions older than this many days are deleted.'),
+        })
+        .prefault({})
+        .describe('The payload sink: sampled, masked payloads as zstd Parquet files for analysts.'),
     })
     .prefault({})
     .describe('The telemetry collector: consumes the streams, serves /metrics and the JSON API (/api/v1/...).'),

@@ -15,6 +15,7 @@ import { Aggregator } from './aggregator.ts'
 import { consumerSpecs, Ingest } from './ingest.ts'
 import { DriftMonitor, type DriftConfig } from './drift-monitor.ts'
 import { collectorMetrics } from './metrics.ts'
+import { DEFAULT_PAYLOAD_SINK, PayloadSink } from './payload-sink.ts'
 import { Store, DEFAULT_RETENTION, type Retention } from './store.ts'
 import { ensureStreams, type StreamLimits } from './streams.ts'
 import { rollupSteps, STEP_MS, WINDOWS, windowOf, type WindowName } from './windows.ts'
@@ -36,6 +37,8 @@ export interface CollectorOptions {
   repository?: string
   /** Drift settings, by model (default: DEFAULT_DRIFT_SETTINGS for all). */
   drift?: DriftConfig
+  /** The payload sink (sampled payloads as Parquet); none: no sink. */
+  payloads?: { dir: string; flushMs?: number; maxRows?: number; retentionDays?: number }
   log?: (level: 'info' | 'warn' | 'error', msg: string) => void
   /** The store failed: the process must restart (default: exit 1). */
   onFatal?: (e: Error) => void
@@ -59,6 +62,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   if (drift) agg.onSample = (e) => drift.observe(e)
   let ingest: Ingest | undefined
   let nc: NatsConnection | undefined
+  let sink: PayloadSink | undefined
 
   const app = new Hono()
   const registry = collectorMetrics(agg, () => ingest, drift)
@@ -91,12 +95,13 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     const versions = drift.report().filter((v) => (model === undefined || v.model === model) && (version === undefined || v.version === version))
     return c.json({ generated_at: Date.now(), versions })
   })
-  app.get('/api/v1/pipeline', (c) =>
+  app.get('/api/v1/pipeline', async (c) =>
     c.json({
       ...agg.pipeline,
       newest_event_age_s: agg.pipeline.newestEventTs > 0 ? (Date.now() - agg.pipeline.newestEventTs) / 1000 : null,
       lag_messages: Object.fromEntries(ingest?.pending ?? []),
       last_apply_at: ingest?.lastApplyAt ?? null,
+      payload_sink: sink ? { dir: sink.opts.dir, written_since_start: sink.written, waiting: await store.unexportedSamples() } : null,
     }),
   )
 
@@ -120,6 +125,20 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
         })
         await i.start()
         ingest = i
+        // Started once the ingest runs: its writes and the sink's take turns on the store's one writer.
+        if (opts.payloads) {
+          sink = new PayloadSink(store, {
+            ...DEFAULT_PAYLOAD_SINK,
+            ...opts.payloads,
+            baselineOf: (model, version) => {
+              const b = drift?.baseline(model, version)
+              return b && 'baseline' in b ? b.baseline : null
+            },
+            exclusive: (work) => i.exclusive(work),
+            log,
+          })
+          sink.start()
+        }
         void (async () => {
           for await (const s of nc!.status()) if (s.type === 'reconnect') i.reposition()
         })()
@@ -150,6 +169,9 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
       closed = true
       clearInterval(pruner)
       await ready.catch(() => {})
+      await sink?.close()
+      // What waits goes out now: a stopped collector leaves nothing to the next start's first flush.
+      await sink?.flush().catch((e) => log('warn', `payload sink: ${(e as Error).message}`))
       await ingest?.close()
       await nc?.drain().catch(() => {})
       await new Promise<void>((resolve) => server.close(() => resolve()))

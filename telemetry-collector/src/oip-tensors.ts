@@ -36,10 +36,12 @@ function tensors(body: string, key: 'inputs' | 'outputs'): Tensor[] | null {
   return out
 }
 
-/** Rows of `width` values each: the first input whose last dimension is `width` (one row per leading index). */
-export function inputRows(body: string, width: number): number[][] | null {
-  const t = tensors(body, 'inputs')?.find((x) => x.shape.at(-1) === width)
+/** Rows of `width` values each: the first input whose last dimension is `width` (one row per leading index); without `width`, the first input's. */
+export function inputRows(body: string, width?: number): number[][] | null {
+  const t = tensors(body, 'inputs')?.find((x) => width === undefined || x.shape.at(-1) === width)
   if (!t) return null
+  width ??= t.shape.at(-1) ?? 0
+  if (width === 0) return null
   return Array.from({ length: t.data.length / width }, (_, i) => t.data.slice(i * width, (i + 1) * width))
 }
 

@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS host_fallbacks (
 CREATE TABLE IF NOT EXISTS samples (
   ts BIGINT, request_id VARCHAR, traceparent VARCHAR, model VARCHAR, version VARCHAR, variant VARCHAR, reason VARCHAR,
   confidence DOUBLE, status INTEGER, request VARCHAR, request_truncated BOOLEAN, response VARCHAR, response_truncated BOOLEAN);
+-- Written to the payload sink's Parquet files (a store from before the sink gains the column).
+ALTER TABLE samples ADD COLUMN IF NOT EXISTS exported BOOLEAN DEFAULT FALSE;
 `
 
 type Row = Record<string, DuckDBValue>
@@ -227,6 +229,17 @@ export class Store {
     return { request, batches, fallbacks, samples }
   }
 
+  /** Samples the payload sink has not written yet. */
+  async unexportedSamples(): Promise<number> {
+    return Number((await this.#rows('SELECT count(*) AS n FROM samples WHERE NOT exported', [], this.reader))[0]!.n)
+  }
+
+  /** The oldest `limit` samples the payload sink has not written, with their rowids (on the writer's connection: call it inside exclusive()). */
+  async samplesToExport(limit: number): Promise<{ rowid: number; sample: PayloadSampleEvent }[]> {
+    const rows = await this.#rows('SELECT rowid AS _rowid, * FROM samples WHERE NOT exported ORDER BY ts LIMIT $1', [limit])
+    return rows.map((r) => ({ rowid: Number(r._rowid), sample: sampleOf(r) }))
+  }
+
   /**
    * The newest `limit` sample events since `since` (ms), oldest first: what
    * the drift monitor had in its window before a restart. Only those taken
@@ -238,11 +251,7 @@ export class Store {
       [since, limit],
       this.reader,
     )
-    return rows.map((r) => ({
-      v: 1, kind: 'sample', ts: Number(r.ts), request_id: String(r.request_id), traceparent: String(r.traceparent), model: String(r.model), version: String(r.version),
-      variant: String(r.variant), reason: String(r.reason) as PayloadSampleEvent['reason'], confidence: r.confidence === null ? null : Number(r.confidence), status: Number(r.status),
-      request: String(r.request), request_truncated: Boolean(r.request_truncated), response: String(r.response), response_truncated: Boolean(r.response_truncated),
-    }))
+    return rows.map(sampleOf)
   }
 
   async #appendRaw(raw: Changes['raw']): Promise<void> {
@@ -277,6 +286,7 @@ export class Store {
         if (e.confidence === null) a.appendNull()
         else a.appendDouble(e.confidence)
         a.appendInteger(e.status); a.appendVarchar(e.request); a.appendBoolean(e.request_truncated); a.appendVarchar(e.response); a.appendBoolean(e.response_truncated)
+        a.appendBoolean(false) // exported
       })
     }
   }
@@ -296,6 +306,15 @@ export class Store {
 
   async #rows(sql: string, values?: DuckDBValue[], connection = this.db): Promise<Row[]> {
     return (await connection.runAndReadAll(sql, values)).getRowObjects()
+  }
+}
+
+/** A samples row as the event it was. */
+function sampleOf(r: Row): PayloadSampleEvent {
+  return {
+    v: 1, kind: 'sample', ts: Number(r.ts), request_id: String(r.request_id), traceparent: String(r.traceparent), model: String(r.model), version: String(r.version),
+    variant: String(r.variant), reason: String(r.reason) as PayloadSampleEvent['reason'], confidence: r.confidence === null ? null : Number(r.confidence), status: Number(r.status),
+    request: String(r.request), request_truncated: Boolean(r.request_truncated), response: String(r.response), response_truncated: Boolean(r.response_truncated),
   }
 }
 

@@ -1,0 +1,171 @@
+/**
+ * @module
+ * The payload sink: sampled payloads (masked by the sampler) as Parquet
+ * files for analysts, enriched with what the event knows (request and
+ * trace id, model, version, variant, status, confidence) and, where the
+ * body is OIP JSON, the decoded input rows with their feature names and the
+ * predicted scores. Hive-partitioned by model, date and hour
+ * (`model=credit-risk/date=2026-12-01/hour=10/part-<uuid>.parquet`), zstd
+ * compressed, written by DuckDB from the store's samples table: every
+ * `flushMs`, or sooner once `maxRows` wait, at most `maxRows` rows per
+ * write. A sample leaves the queue (its `exported` flag) only once its file
+ * is written; a crash between the two writes that batch again, so a row
+ * can appear twice (its request_id says so), never not at all. Partitions
+ * past `retentionDays` are deleted.
+ */
+import { readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { DOUBLE, LIST, listValue, VARCHAR, type DuckDBAppender } from '@duckdb/node-api'
+import type { Baseline } from '../../contracts/baseline.ts'
+import type { PayloadSampleEvent } from '../../contracts/events.ts'
+import { inputRows, outputColumn } from './oip-tensors.ts'
+import type { Store } from './store.ts'
+
+export interface PayloadSinkOptions {
+  dir: string
+  flushMs: number
+  maxRows: number
+  retentionDays: number
+  /** The version's baseline, for feature names and the score column; null when it has none. */
+  baselineOf: (model: string, version: string) => Baseline | null
+  /** Runs `work` with the store's writer to itself (the ingest's exclusive()). */
+  exclusive: <T>(work: () => Promise<T>) => Promise<T>
+  log: (level: 'info' | 'warn', msg: string) => void
+}
+
+export const DEFAULT_PAYLOAD_SINK = { flushMs: 60_000, maxRows: 10_000, retentionDays: 14 }
+
+/** The batch being written, on the writer's connection. */
+const BATCH_TABLE = `CREATE TEMP TABLE IF NOT EXISTS sink_batch (
+  _rowid BIGINT, ts BIGINT, date VARCHAR, hour VARCHAR, request_id VARCHAR, trace_id VARCHAR, traceparent VARCHAR,
+  model VARCHAR, version VARCHAR, variant VARCHAR, status INTEGER, confidence DOUBLE, reason VARCHAR,
+  feature_names VARCHAR[], input_rows DOUBLE[][], scores DOUBLE[],
+  request VARCHAR, request_truncated BOOLEAN, response VARCHAR, response_truncated BOOLEAN)`
+
+/** The trace id of a W3C traceparent (version-traceid-parentid-flags), "" when there is none. */
+export function traceIdOf(traceparent: string): string {
+  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(traceparent)
+  return m ? m[1]! : ''
+}
+
+export class PayloadSink {
+  #timer: NodeJS.Timeout | undefined
+  #lastFlush = Date.now()
+  #lastRetention = 0
+  #running: Promise<void> = Promise.resolve()
+  /** Rows written to Parquet since the start. */
+  written = 0
+
+  constructor(
+    readonly store: Store,
+    readonly opts: PayloadSinkOptions,
+  ) {}
+
+  start(): void {
+    this.#timer = setInterval(() => void this.tick(), Math.min(this.opts.flushMs, 5000))
+    this.#timer.unref()
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer)
+    await this.#running
+  }
+
+  /** A flush when it is time or enough rows wait; the retention now and then. */
+  tick(now = Date.now()): Promise<void> {
+    this.#running = this.#running.then(async () => {
+      try {
+        if (now - this.#lastFlush >= this.opts.flushMs || (await this.store.unexportedSamples()) >= this.opts.maxRows) await this.flush(now)
+        if (now - this.#lastRetention >= 3_600_000) {
+          this.#lastRetention = now
+          await this.enforceRetention(now)
+        }
+      } catch (e) {
+        this.opts.log('warn', `payload sink: ${(e as Error).message}; trying again at the next flush`)
+      }
+    })
+    return this.#running
+  }
+
+  /** Writes every sample not yet exported, `maxRows` at a time. */
+  async flush(now = Date.now()): Promise<number> {
+    this.#lastFlush = now
+    let total = 0
+    for (;;) {
+      const n = await this.opts.exclusive(() => this.#writeBatch())
+      total += n
+      if (n < this.opts.maxRows) return total
+    }
+  }
+
+  async #writeBatch(): Promise<number> {
+    const db = this.store.db
+    const rows = await this.store.samplesToExport(this.opts.maxRows)
+    if (rows.length === 0) return 0
+    await db.run(BATCH_TABLE)
+    await db.run('DELETE FROM sink_batch')
+    const a = await db.createAppender('sink_batch', 'main', 'temp')
+    try {
+      for (const { rowid, sample } of rows) appendSample(a, rowid, sample, this.opts.baselineOf(sample.model, sample.version))
+      a.flushSync()
+    } finally {
+      a.closeSync()
+    }
+    const dir = this.opts.dir.replace(/'/g, "''")
+    await db.run(`COPY (SELECT to_timestamp(ts / 1000.0) AS time, * EXCLUDE (_rowid) FROM sink_batch) TO '${dir}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (model, date, hour), FILENAME_PATTERN 'part-{uuid}', OVERWRITE_OR_IGNORE)`)
+    await db.run('UPDATE samples SET exported = TRUE FROM sink_batch WHERE samples.rowid = sink_batch._rowid')
+    await db.run('DELETE FROM sink_batch')
+    this.written += rows.length
+    return rows.length
+  }
+
+  /** Deletes the hour partitions older than the retention. */
+  async enforceRetention(now = Date.now()): Promise<void> {
+    const cutoff = now - this.opts.retentionDays * 86_400_000
+    for (const model of await dirs(this.opts.dir, 'model=')) {
+      for (const date of await dirs(join(this.opts.dir, model), 'date=')) {
+        for (const hour of await dirs(join(this.opts.dir, model, date), 'hour=')) {
+          const start = Date.parse(`${date.slice(5)}T${hour.slice(5).padStart(2, '0')}:00:00Z`)
+          // An hour whose every row is past the retention (its end before the cutoff).
+          if (Number.isFinite(start) && start + 3_600_000 <= cutoff) await rm(join(this.opts.dir, model, date, hour), { recursive: true, force: true })
+        }
+        if ((await readdir(join(this.opts.dir, model, date))).length === 0) await rm(join(this.opts.dir, model, date), { recursive: true, force: true })
+      }
+    }
+  }
+}
+
+async function dirs(dir: string, prefix: string): Promise<string[]> {
+  return (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory() && e.name.startsWith(prefix)).map((e) => e.name)
+}
+
+function appendSample(a: DuckDBAppender, rowid: number, s: PayloadSampleEvent, baseline: Baseline | null): void {
+  const time = new Date(s.ts)
+  const rows = s.request_truncated ? null : inputRows(s.request, baseline?.features.length)
+  const scores = baseline && !s.response_truncated ? outputColumn(s.response, baseline.prediction.output, baseline.prediction.class_index) : null
+  a.appendBigInt(BigInt(rowid))
+  a.appendBigInt(BigInt(s.ts))
+  a.appendVarchar(time.toISOString().slice(0, 10))
+  a.appendVarchar(String(time.getUTCHours()).padStart(2, '0'))
+  a.appendVarchar(s.request_id)
+  a.appendVarchar(traceIdOf(s.traceparent))
+  a.appendVarchar(s.traceparent)
+  a.appendVarchar(s.model)
+  a.appendVarchar(s.version)
+  a.appendVarchar(s.variant)
+  a.appendInteger(s.status)
+  if (s.confidence === null) a.appendNull()
+  else a.appendDouble(s.confidence)
+  a.appendVarchar(s.reason)
+  if (baseline && rows) a.appendList(baseline.features.map((f) => f.name), LIST(VARCHAR))
+  else a.appendNull()
+  if (rows) a.appendList(rows.map((r) => listValue(r)), LIST(LIST(DOUBLE)))
+  else a.appendNull()
+  if (scores) a.appendList(scores, LIST(DOUBLE))
+  else a.appendNull()
+  a.appendVarchar(s.request)
+  a.appendBoolean(s.request_truncated)
+  a.appendVarchar(s.response)
+  a.appendBoolean(s.response_truncated)
+  a.endRow()
+}
