@@ -9,6 +9,7 @@
 import { writeFile, mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { alertRulesText } from './alert-rules.ts'
 import { applyMesh, bootstrapText, fileText, type ApplyResult } from './apply.ts'
 import { runDemoTraffic } from './demo-traffic.ts'
 import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from './edit.ts'
@@ -44,6 +45,7 @@ Commands:
   canary rollback <route>        canary weight 0 at once
   up [config] [--demo]           run the whole local mesh (nats-server, telemetry, model hosts, Envoy)
   demo [config]                  send demo traffic through the gateway
+  rules [config] [--out <file>]  the Prometheus alert rules of the SLOs, drift and telemetry health
 
 Options (every command):
   -c, --config <file>   mesh.yaml to use (default ./mesh.yaml, or $MESH_CONFIG)
@@ -61,6 +63,7 @@ Exit codes: 0 done, 1 invalid config or refused change, 2 bad usage, 3 the mesh 
   revert: 'Usage: mesh revert <id> [--config <file>] [--by <name>] [--json]\n\nWrites config <id> from the history back to mesh.yaml and applies it.',
   canary: 'Usage: mesh canary set <route> <weight> | promote <route> | rollback <route> [--json]\n\nEdits mesh.yaml (keeping its comments and layout), validates and applies.\n<weight> is basis points (0-10000) or a percentage (25%).',
   up: 'Usage: mesh up [config] [--demo]\n\nRuns the whole local mesh from mesh.yaml: nats-server (JetStream), the\ntelemetry collector and agent, the model hosts and Envoy; restarts a child\nthat dies; Ctrl-C stops everything.\n--demo also sends demo traffic.',
+  rules: 'Usage: mesh rules [config] [--out <file>]\n\nPrints the Prometheus rules file mesh.yaml gives: error-budget burn-rate and p99\nalerts for each route with an slo, model drift, and the telemetry pipeline\'s\nown lag, staleness and drops (--out writes it to <file>).',
   demo: 'Usage: mesh demo [config] [--seconds <n>] [--rps <n>] [--users <n>]\n\nSends realistic traffic through the gateway: many users (so stickiness shows),\na share of low-confidence inputs.',
 }
 
@@ -93,7 +96,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     io.out(`${HELP[topic] ?? HELP['']}\n`)
     return values.help || command === 'help' ? EXIT.ok : EXIT.usage
   }
-  const takesFile = ['validate', 'render', 'apply', 'diff', 'status', 'history', 'up', 'demo'].includes(command)
+  const takesFile = ['validate', 'render', 'apply', 'diff', 'status', 'history', 'up', 'demo', 'rules'].includes(command)
   const file = resolve(values.config ?? (takesFile ? rest[0] : undefined) ?? process.env.MESH_CONFIG ?? 'mesh.yaml')
   const ctx: Ctx = { io, json: values.json!, by: values.by ?? defaultActor(), file }
   const usage = (message: string) => {
@@ -130,6 +133,15 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
       }
       case 'up':
         return await withMesh(ctx, (mesh) => up(ctx, mesh, values.demo!))
+      case 'rules':
+        return await withMesh(ctx, async (mesh) => {
+          const text = alertRulesText(mesh.config)
+          if (values.out) {
+            await writeFile(resolve(values.out), text)
+            io.err(`wrote ${resolve(values.out)}\n`)
+          } else io.out(text)
+          return EXIT.ok
+        })
       case 'demo':
         const demo = { seconds: Number(values.seconds ?? 30), rps: Number(values.rps ?? 50), users: Number(values.users ?? 200) }
         const bad = Object.entries(demo).find(([, v]) => !(v > 0 && Number.isFinite(v)))
