@@ -16,6 +16,7 @@ import { z } from 'zod'
 
 export const GOLDEN_SIGNAL_EVENT_VERSION = 1
 export const PAYLOAD_SAMPLE_EVENT_VERSION = 1
+export const REVIEW_ITEM_EVENT_VERSION = 1
 /** Host events are at version 2: version 1 was the host's in-process shape (camelCase, no `v`), still accepted. */
 export const HOST_EVENT_VERSION = 2
 
@@ -83,6 +84,14 @@ const payloadSampleEvent = z.object({
 })
 export type PayloadSampleEvent = z.output<typeof payloadSampleEvent>
 
+/**
+ * A low-confidence prediction for a person to label: the sample, as the
+ * agent copies it to the review queue (mesh.review.<model>) when its
+ * confidence is under the model's review threshold.
+ */
+const reviewItemEvent = payloadSampleEvent.extend({ v: z.literal(REVIEW_ITEM_EVENT_VERSION), kind: z.literal('review') })
+export type ReviewItemEvent = z.output<typeof reviewItemEvent>
+
 const hostCommon = {
   v: z.literal(HOST_EVENT_VERSION),
   ts: timestamp,
@@ -135,7 +144,7 @@ const hostSaturationEvent = z.object({
 export type HostSaturationEvent = z.output<typeof hostSaturationEvent>
 
 export type HostEvent = HostBatchEvent | HostFallbackEvent | HostSaturationEvent
-export type TelemetryEvent = GoldenSignalEvent | PayloadSampleEvent | HostEvent
+export type TelemetryEvent = GoldenSignalEvent | PayloadSampleEvent | ReviewItemEvent | HostEvent
 export type EventKind = TelemetryEvent['kind']
 
 /**
@@ -186,6 +195,7 @@ function upgradeHostV1(e: unknown, receivedAt: number): HostEvent | z.ZodError {
 const CURRENT = {
   request: { version: GOLDEN_SIGNAL_EVENT_VERSION, schema: goldenSignalEvent },
   sample: { version: PAYLOAD_SAMPLE_EVENT_VERSION, schema: payloadSampleEvent },
+  review: { version: REVIEW_ITEM_EVENT_VERSION, schema: reviewItemEvent },
   host_batch: { version: HOST_EVENT_VERSION, schema: hostBatchEvent },
   host_fallback: { version: HOST_EVENT_VERSION, schema: hostFallbackEvent },
   host_saturation: { version: HOST_EVENT_VERSION, schema: hostSaturationEvent },

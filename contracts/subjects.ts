@@ -77,6 +77,7 @@ export const STREAMS: Record<StreamKey, StreamSpec> = {
 export const STREAM_OF_KIND: Record<EventKind, StreamKey> = {
   request: 'requests',
   sample: 'payloads',
+  review: 'review',
   host_batch: 'host',
   host_fallback: 'host',
   host_saturation: 'host',

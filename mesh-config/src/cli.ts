@@ -16,7 +16,7 @@ import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight 
 import { diffMesh, meshStatus } from './inspect.ts'
 import { formatIssue } from './issues.ts'
 import { loadMeshFile, parseMesh, stateDirOf, type LoadedMesh } from './load.ts'
-import { startLocalMesh } from './local-mesh.ts'
+import { httpUrl, startLocalMesh } from './local-mesh.ts'
 import { renderMesh } from './render.ts'
 import { defaultActor, paths, readHistory, readIfExists, writeAtomic } from './state.ts'
 
@@ -46,6 +46,7 @@ Commands:
   up [config] [--demo]           run the whole local mesh (nats-server, telemetry, model hosts, Envoy)
   demo [config]                  send demo traffic through the gateway
   rules [config] [--out <file>]  the Prometheus alert rules of the SLOs, drift and telemetry health
+  review export <model>          the labelled review items as Parquet (--out <file>)
 
 Options (every command):
   -c, --config <file>   mesh.yaml to use (default ./mesh.yaml, or $MESH_CONFIG)
@@ -63,6 +64,7 @@ Exit codes: 0 done, 1 invalid config or refused change, 2 bad usage, 3 the mesh 
   revert: 'Usage: mesh revert <id> [--config <file>] [--by <name>] [--json]\n\nWrites config <id> from the history back to mesh.yaml and applies it.',
   canary: 'Usage: mesh canary set <route> <weight> | promote <route> | rollback <route> [--json]\n\nEdits mesh.yaml (keeping its comments and layout), validates and applies.\n<weight> is basis points (0-10000) or a percentage (25%).',
   up: 'Usage: mesh up [config] [--demo]\n\nRuns the whole local mesh from mesh.yaml: nats-server (JetStream), the\ntelemetry collector and agent, the model hosts and Envoy; restarts a child\nthat dies; Ctrl-C stops everything.\n--demo also sends demo traffic.',
+  review: 'Usage: mesh review export <model> [--out <file>] [--config <file>]\n\nWrites the labelled review items of <model> (low-confidence predictions people\nlabelled, with their masked payloads and decoded features) as Parquet, from\nthe collector mesh.yaml names (default file: <model>-labelled.parquet).',
   rules: 'Usage: mesh rules [config] [--out <file>]\n\nPrints the Prometheus rules file mesh.yaml gives: error-budget burn-rate and p99\nalerts for each route with an slo, model drift, and the telemetry pipeline\'s\nown lag, staleness and drops (--out writes it to <file>).',
   demo: 'Usage: mesh demo [config] [--seconds <n>] [--rps <n>] [--users <n>]\n\nSends realistic traffic through the gateway: many users (so stickiness shows),\na share of low-confidence inputs.',
 }
@@ -133,6 +135,25 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
       }
       case 'up':
         return await withMesh(ctx, (mesh) => up(ctx, mesh, values.demo!))
+      case 'review': {
+        const [action, model] = rest
+        if (action !== 'export' || !model) return usage('review needs: export <model>')
+        return await withMesh(ctx, async (mesh) => {
+          const { address, port } = mesh.config.telemetry.collector
+          const url = `${httpUrl(address, port)}/api/v1/review/export?model=${encodeURIComponent(model)}`
+          const res = await fetch(url).catch((e: Error) => {
+            throw new Error(`the collector at ${httpUrl(address, port)} did not answer (${e.message}); is the mesh running?`)
+          })
+          if (!res.ok) {
+            io.err(`mesh review export: ${((await res.json().catch(() => ({}))) as { error?: string }).error ?? `collector answered ${res.status}`}\n`)
+            return res.status === 404 || res.status === 400 ? EXIT.invalid : EXIT.unavailable
+          }
+          const out = resolve(values.out ?? `${model}-labelled.parquet`)
+          await writeFile(out, Buffer.from(await res.arrayBuffer()))
+          io.out(ctx.json ? `${JSON.stringify({ ok: true, file: out, items: Number(res.headers.get('x-review-items')) })}\n` : `wrote ${res.headers.get('x-review-items')} labelled items of ${model} to ${out}\n`)
+          return EXIT.ok
+        })
+      }
       case 'rules':
         return await withMesh(ctx, async (mesh) => {
           const text = alertRulesText(mesh.config)

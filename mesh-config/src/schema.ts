@@ -189,7 +189,13 @@ const quality = z.strictObject({
     .prefault({})
     .describe('Drift of sampled inputs and predictions against the baseline.json each model version ships with (rate-sampled requests only: low-confidence samples are not a fair draw).'),
   models: z
-    .record(modelName, z.strictObject({ drift: z.strictObject(driftThresholds).partial().optional().describe('This model\'s thresholds, over quality.drift\'s.') }))
+    .record(
+      modelName,
+      z.strictObject({
+        drift: z.strictObject(driftThresholds).partial().optional().describe('This model\'s thresholds, over quality.drift\'s.'),
+        review_confidence: z.number().min(0).max(1).optional().describe('Sampled predictions with x-model-confidence under this go to the review queue; default: its routes\' sampling.confidence_threshold.'),
+      }),
+    )
     .default({})
     .describe('Per model, by name: what differs from the defaults.'),
 })

@@ -12,7 +12,7 @@ import { deflateRawSync } from 'node:zlib'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, eventCount } from '../../contracts/subjects.ts'
 import { Publisher } from './publisher.ts'
-import { chunkGroup, ModelTokens, routeBatch } from './route-events.ts'
+import { chunkGroup, ModelTokens, routeBatch, type ReviewThresholds } from './route-events.ts'
 import { Spool, type SpooledMessage } from './spool.ts'
 
 export interface AgentOptions {
@@ -23,6 +23,8 @@ export interface AgentOptions {
   natsUrl: string
   /** The models mesh.yaml names; events of any other model go to the `_other` subjects. */
   models: string[]
+  /** Review thresholds by model: a sample whose confidence is under its model's is also sent to the review queue. */
+  reviewThresholds?: Record<string, number>
   spool: { dir: string; memoryBytes: number; diskBytes: number; segmentBytes?: number }
   /** Largest message payload published (characters of NDJSON); NATS' default max_payload is 1 MiB. */
   maxMessageChars?: number
@@ -47,6 +49,7 @@ const MAX_PAYLOAD_BYTES = 1 << 20
 export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = opts.log ?? ((level, msg) => process.stderr.write(`${JSON.stringify({ level, msg, component: 'telemetry-agent' })}\n`))
   const models = new ModelTokens(opts.models)
+  const review: ReviewThresholds = new Map(Object.entries(opts.reviewThresholds ?? {}))
   const maxChars = opts.maxMessageChars ?? 256 * 1024
   const maxBody = opts.maxBodyBytes ?? 16 << 20
   // Message ids: a republish after a reconnect or a restart lands once (JetStream's duplicate window).
@@ -92,7 +95,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   checkpoints.unref()
 
   function accept(body: string, source: string): number {
-    const routed = routeBatch(body, models)
+    const routed = routeBatch(body, models, review)
+    if (routed.reviewItems > 0) m.reviewItems.inc(routed.reviewItems)
     for (const [reason, n] of Object.entries(routed.unroutable)) m.dropped.inc({ reason }, n)
     m.received.inc({ source: sourceKind(source) }, routed.events + Object.values(routed.unroutable).reduce((a, n) => a + n, 0))
     // Spooled: it will wait for NATS, not just behind the message being published now.
@@ -177,6 +181,7 @@ function agentMetrics(registry: Registry) {
     replayed: new Counter({ name: 'mesh_agent_events_replayed_total', help: 'Spooled events later published.', registers }),
     duplicates: new Counter({ name: 'mesh_agent_events_duplicate_total', help: 'Events of republished messages JetStream had already stored (its duplicate window at work).', registers }),
     dropped: new Counter({ name: 'mesh_agent_events_dropped_total', help: 'Events the agent could not keep, by reason: spool_full, too_large, body_too_large, malformed, unknown_kind.', labelNames: ['reason'], registers }),
+    reviewItems: new Counter({ name: 'mesh_agent_review_items_total', help: 'Samples under their model\'s review threshold, also sent to the review queue (mesh.review.<model>).', registers }),
     publishFailures: new Counter({ name: 'mesh_agent_publish_failures_total', help: 'Publish attempts that failed (and were retried).', registers }),
   }
 }

@@ -8,7 +8,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { OTHER_MODEL_TOKEN } from '../../contracts/subjects.ts'
 import { batchEvent, requestEvent } from '../test/events.ts'
-import { chunkGroup, ModelTokens, routeBatch, scanRoutingFields, type RoutedGroup } from './route-events.ts'
+import { chunkGroup, ModelTokens, reviewItemOf, routeBatch, scanRoutingFields, type RoutedGroup } from './route-events.ts'
 
 const models = new ModelTokens(['credit-risk', 'credit-risk-fallback', 'resnet.v2'])
 const line = (e: unknown) => JSON.stringify(e)
@@ -93,7 +93,7 @@ describe('routeBatch', () => {
     const body = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'].map((kind) => `{"v":1,"kind":${JSON.stringify(kind)},"model":"credit-risk"}`).join('\n')
     expect(() => routeBatch(body, models)).not.toThrow()
     const out = routeBatch(body, models)
-    expect(out).toEqual({ groups: [], events: 0, unroutable: { unknown_kind: 5 } })
+    expect(out).toEqual({ groups: [], events: 0, reviewItems: 0, unroutable: { unknown_kind: 5 } })
   })
 
   it('ignores blank lines and trims each line, keeping its text as posted', () => {
@@ -103,8 +103,8 @@ describe('routeBatch', () => {
     expect(out.groups).toEqual([{ subject: 'mesh.requests.credit-risk', lines: [a, b], bytes: a.length + 1 + b.length }])
     expect(out.events).toBe(2)
     expect(out.unroutable).toEqual({})
-    expect(routeBatch('', models)).toEqual({ groups: [], events: 0, unroutable: {} })
-    expect(routeBatch('\n \n\r\n', models)).toEqual({ groups: [], events: 0, unroutable: {} })
+    expect(routeBatch('', models)).toEqual({ groups: [], events: 0, reviewItems: 0, unroutable: {} })
+    expect(routeBatch('\n \n\r\n', models)).toEqual({ groups: [], events: 0, reviewItems: 0, unroutable: {} })
   })
 
   it('keeps order within a subject and counts bytes as the joined length (property)', () => {
@@ -138,6 +138,28 @@ describe('routeBatch', () => {
 function group(lines: string[]): RoutedGroup {
   return { subject: 'mesh.requests.m', lines, bytes: lines.join('\n').length }
 }
+
+describe('routeBatch and the review queue', () => {
+  const thresholds = new Map([['credit-risk', 0.6]])
+  const low = (o: Record<string, unknown> = {}) => line(sample({ confidence: 0.5, reason: 'low_confidence', ...o }))
+
+  it('copies a sample under its model\'s threshold to mesh.review.<model> as a review item, and keeps the sample', () => {
+    const text = low()
+    const out = routeBatch(text, models, thresholds)
+    expect(out.events).toBe(1)
+    expect(out.reviewItems).toBe(1)
+    expect(out.groups.find((g) => g.subject === 'mesh.payloads.credit-risk')!.lines).toEqual([text])
+    expect(JSON.parse(out.groups.find((g) => g.subject === 'mesh.review.credit-risk')!.lines[0]!)).toEqual({ ...JSON.parse(text), kind: 'review' })
+  })
+
+  it('copies nothing at or over the threshold, without a confidence, for a model without a threshold, or for other kinds', () => {
+    const lines = [low({ confidence: 0.6 }), low({ confidence: 0.9 }), low({ confidence: null }), low({ model: 'credit-risk-fallback', confidence: 0.1 }), line({ v: 1, kind: 'request', model: 'credit-risk', confidence: 0.1 })]
+    const out = routeBatch(lines.join('\n'), models, thresholds)
+    expect(out.reviewItems).toBe(0)
+    expect(out.groups.some((g) => g.subject.startsWith('mesh.review.'))).toBe(false)
+    expect(reviewItemOf('{not json', thresholds)).toBeNull()
+  })
+})
 
 describe('chunkGroup', () => {
   it('keeps a group within the bound as one payload', () => {

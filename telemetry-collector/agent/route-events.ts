@@ -3,9 +3,10 @@
  * Which subject each posted event goes to: pure, so the HTTP shell stays
  * thin. The agent reads only what routing needs (`kind` and `model`); the
  * schema itself is the collector's to check, so a newer producer's events
- * pass through an older agent.
+ * pass through an older agent. A sample under its model's review threshold
+ * also goes to the review queue.
  */
-import type { EventKind } from '../../contracts/events.ts'
+import { REVIEW_ITEM_EVENT_VERSION, type EventKind } from '../../contracts/events.ts'
 import { OTHER_MODEL_TOKEN, STREAM_OF_KIND, subjectOf, subjectToken } from '../../contracts/subjects.ts'
 
 /** Why the agent could not route a line (counted, never forwarded). */
@@ -20,8 +21,31 @@ export interface RoutedGroup {
 
 export interface RoutedBatch {
   groups: RoutedGroup[]
+  /** Lines routed (as posted; the review copies are not among them). */
   events: number
+  /** Samples copied to the review queue as well. */
+  reviewItems: number
   unroutable: Partial<Record<UnroutableReason, number>>
+}
+
+/** Each model's review threshold: a sample whose confidence is under it is also a review item. */
+export type ReviewThresholds = ReadonlyMap<string, number>
+
+/**
+ * The review item of a sample line, or null: a sample whose x-model-confidence
+ * is under its model's threshold, as the review queue holds it (the same
+ * event, kind `review`). Samples are rare, so this one parses in full.
+ */
+export function reviewItemOf(line: string, thresholds: ReviewThresholds): string | null {
+  let e: Record<string, unknown>
+  try {
+    e = JSON.parse(line)
+  } catch {
+    return null
+  }
+  const threshold = typeof e.model === 'string' ? thresholds.get(e.model) : undefined
+  if (threshold === undefined || typeof e.confidence !== 'number' || !(e.confidence < threshold)) return null
+  return JSON.stringify({ ...e, v: REVIEW_ITEM_EVENT_VERSION, kind: 'review' })
 }
 
 /** Subject tokens of the models mesh.yaml names; any other model is `_other`, so a client cannot mint subjects. */
@@ -39,10 +63,17 @@ export class ModelTokens {
 }
 
 /** Splits an NDJSON body into one group per subject, keeping each line's text as posted. */
-export function routeBatch(body: string, models: ModelTokens): RoutedBatch {
+export function routeBatch(body: string, models: ModelTokens, review: ReviewThresholds = new Map()): RoutedBatch {
   const bySubject = new Map<string, RoutedGroup>()
   const unroutable: RoutedBatch['unroutable'] = {}
   let events = 0
+  let reviewItems = 0
+  const add = (subject: string, line: string) => {
+    let group = bySubject.get(subject)
+    if (!group) bySubject.set(subject, (group = { subject, lines: [], bytes: 0 }))
+    group.bytes += line.length + (group.lines.length > 0 ? 1 : 0)
+    group.lines.push(line)
+  }
   for (const raw of body.split('\n')) {
     const line = raw.trim()
     if (line === '') continue
@@ -65,14 +96,18 @@ export function routeBatch(body: string, models: ModelTokens): RoutedBatch {
       unroutable.unknown_kind = (unroutable.unknown_kind ?? 0) + 1
       continue
     }
-    const subject = subjectOf(stream, models.tokenOf(value.model))
-    let group = bySubject.get(subject)
-    if (!group) bySubject.set(subject, (group = { subject, lines: [], bytes: 0 }))
-    group.bytes += line.length + (group.lines.length > 0 ? 1 : 0)
-    group.lines.push(line)
+    const token = models.tokenOf(value.model)
+    add(subjectOf(stream, token), line)
     events++
+    if (kind === 'sample' && review.size > 0) {
+      const item = reviewItemOf(line, review)
+      if (item !== null) {
+        add(subjectOf('review', token), item)
+        reviewItems++
+      }
+    }
   }
-  return { groups: [...bySubject.values()], events, unroutable }
+  return { groups: [...bySubject.values()], events, reviewItems, unroutable }
 }
 
 /**

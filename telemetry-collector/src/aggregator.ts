@@ -8,7 +8,7 @@
  * transaction. Buckets are by event time, so a replay after an outage lands
  * in the minutes the requests happened.
  */
-import type { GoldenSignalEvent, HostBatchEvent, HostFallbackEvent, PayloadSampleEvent, RefusalReason, TelemetryEvent } from '../../contracts/events.ts'
+import type { GoldenSignalEvent, HostBatchEvent, HostFallbackEvent, PayloadSampleEvent, RefusalReason, ReviewItemEvent, TelemetryEvent } from '../../contracts/events.ts'
 import { HostBucket, saturationOf, type HostLabels, type Saturation } from './host-signals.ts'
 import { addToTotal, codeClass, newTotal, SignalBucket, type CodeClass, type SeriesLabels, type SeriesTotal } from './signals.ts'
 
@@ -96,6 +96,8 @@ export interface RawEvents {
   batches: HostBatchEvent[]
   fallbacks: HostFallbackEvent[]
   samples: PayloadSampleEvent[]
+  /** Review items: kept until labelled (and after), not by retention. */
+  reviews: ReviewItemEvent[]
 }
 
 export class Aggregator {
@@ -118,7 +120,7 @@ export class Aggregator {
 
   /** Keys changed since the last `takeChanges`. */
   #dirty = { totals: new Set<string>(), minutes: new Set<string>(), hostMinutes: new Set<string>(), hostTotals: new Set<string>(), saturation: new Set<string>() }
-  #raw: RawEvents = { requests: [], batches: [], fallbacks: [], samples: [] }
+  #raw: RawEvents = { requests: [], batches: [], fallbacks: [], samples: [], reviews: [] }
 
   constructor(models: Iterable<string>) {
     this.labels = new LabelPolicy(models)
@@ -133,6 +135,9 @@ export class Aggregator {
       case 'sample':
         this.#raw.samples.push(e)
         this.onSample(e)
+        return
+      case 'review':
+        this.#raw.reviews.push(e)
         return
       case 'host_batch': {
         const labels = this.labels.host(e)
@@ -217,7 +222,7 @@ export class Aggregator {
       raw: this.#raw,
     }
     this.#dirty = { totals: new Set(), minutes: new Set(), hostMinutes: new Set(), hostTotals: new Set(), saturation: new Set() }
-    this.#raw = { requests: [], batches: [], fallbacks: [], samples: [] }
+    this.#raw = { requests: [], batches: [], fallbacks: [], samples: [], reviews: [] }
     this.#evict(now)
     return changes
   }

@@ -9,14 +9,17 @@ import { serve, type ServerType } from '@hono/node-server'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { Hono } from 'hono'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { OTHER_MODEL_TOKEN, subjectToken } from '../../contracts/subjects.ts'
 import { Aggregator } from './aggregator.ts'
 import { consumerSpecs, Ingest } from './ingest.ts'
 import { DriftMonitor, type DriftConfig } from './drift-monitor.ts'
 import { collectorMetrics } from './metrics.ts'
-import { DEFAULT_PAYLOAD_SINK, PayloadSink } from './payload-sink.ts'
-import { Store, DEFAULT_RETENTION, type Retention } from './store.ts'
+import { DEFAULT_PAYLOAD_SINK, PayloadSink, writeLabelled } from './payload-sink.ts'
+import { Store, DEFAULT_RETENTION, type Retention, type ReviewItem } from './store.ts'
 import { ensureStreams, type StreamLimits } from './streams.ts'
 import { rollupSteps, STEP_MS, WINDOWS, windowOf, type WindowName } from './windows.ts'
 
@@ -60,6 +63,11 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   const seqs = await store.load(agg)
   const drift = opts.repository ? await driftMonitor(opts.repository, opts.drift, store) : undefined
   if (drift) agg.onSample = (e) => drift.observe(e)
+  /** A version's baseline, for feature names and scores in the Parquet files; null without one. */
+  const baselineOf = (model: string, version: string) => {
+    const b = drift?.baseline(model, version)
+    return b && 'baseline' in b ? b.baseline : null
+  }
   let ingest: Ingest | undefined
   let nc: NatsConnection | undefined
   let sink: PayloadSink | undefined
@@ -94,6 +102,43 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     const version = c.req.query('version')
     const versions = drift.report().filter((v) => (model === undefined || v.model === model) && (version === undefined || v.version === version))
     return c.json({ generated_at: Date.now(), versions })
+  })
+  app.get('/api/v1/review', async (c) => {
+    const status = c.req.query('status') ?? 'pending'
+    if (status !== 'pending' && status !== 'labelled' && status !== 'all') return c.json({ error: 'status: must be pending, labelled or all' }, 400)
+    const limit = Number(c.req.query('limit') ?? 100)
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return c.json({ error: 'limit: must be a whole number from 1 to 1000' }, 400)
+    const items = await store.reviewItems({ model: c.req.query('model'), status, limit })
+    return c.json({ items: items.map(reviewJson) })
+  })
+  app.post('/api/v1/review/:id/label', async (c) => {
+    let body: { label?: unknown; by?: unknown }
+    try {
+      body = await c.req.json()
+    } catch {
+      return c.json({ error: 'body: must be a JSON object { "label": ..., "by": "..." }' }, 400)
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return c.json({ error: 'body: must be a JSON object { "label": ..., "by": "..." }' }, 400)
+    if (body.label === undefined || body.label === null) return c.json({ error: 'label: required (a class name, number or any JSON value but null)' }, 400)
+    if (typeof body.by !== 'string' || body.by.trim() === '') return c.json({ error: 'by: required, who labelled it' }, 400)
+    if (!ingest) return c.json({ error: 'not ready: the collector is not consuming yet' }, 503)
+    const item = await ingest.exclusive(() => store.labelReviewItem(c.req.param('id'), body.label, String(body.by).trim(), Date.now()))
+    return item ? c.json(reviewJson(item)) : c.json({ error: `request_id: no review item ${c.req.param('id')}` }, 404)
+  })
+  app.get('/api/v1/review/export', async (c) => {
+    const model = c.req.query('model')
+    if (!model) return c.json({ error: 'model: required, the model whose labelled items to export' }, 400)
+    if (!ingest) return c.json({ error: 'not ready: the collector is not consuming yet' }, 503)
+    const items = await store.reviewItems({ model, status: 'labelled', limit: Number.MAX_SAFE_INTEGER })
+    if (items.length === 0) return c.json({ error: `model: no labelled review items for ${model}` }, 404)
+    const dir = await mkdtemp(join(tmpdir(), 'review-export-'))
+    try {
+      const file = join(dir, 'labelled.parquet')
+      await ingest.exclusive(() => writeLabelled(store, items, file, baselineOf))
+      return c.body(await readFile(file), 200, { 'content-type': 'application/vnd.apache.parquet', 'content-disposition': `attachment; filename="${subjectToken(model)}-labelled.parquet"`, 'x-review-items': String(items.length) })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
   app.get('/api/v1/pipeline', async (c) =>
     c.json({
@@ -130,10 +175,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
           sink = new PayloadSink(store, {
             ...DEFAULT_PAYLOAD_SINK,
             ...opts.payloads,
-            baselineOf: (model, version) => {
-              const b = drift?.baseline(model, version)
-              return b && 'baseline' in b ? b.baseline : null
-            },
+            baselineOf,
             exclusive: (work) => i.exclusive(work),
             log,
           })
@@ -178,6 +220,12 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
       store.close()
     },
   }
+}
+
+/** A review item as the API shows it: the sample's fields, flat, and its label. */
+function reviewJson(item: ReviewItem) {
+  const { v: _v, kind: _kind, ...sample } = item.sample
+  return { ...sample, label: item.label, labelled_by: item.labelled_by, labelled_at: item.labelled_at }
 }
 
 /** A drift monitor with its windows as they were before a restart: the window's rate samples, from the store. */

@@ -19,8 +19,8 @@ import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, eventCount, STREAMS, subj
 import type { Aggregator } from './aggregator.ts'
 import type { Store } from './store.ts'
 
-/** The streams a collector reads (the review queue is read by the review workflow, not here). */
-export const CONSUMED_STREAMS: StreamKey[] = ['requests', 'host', 'payloads']
+/** The streams a collector reads. */
+export const CONSUMED_STREAMS: StreamKey[] = ['requests', 'host', 'payloads', 'review']
 
 export interface ConsumerSpec {
   /** Durable consumer name, also the key of its stored sequence. */
@@ -91,8 +91,18 @@ export class Ingest {
   async start(): Promise<void> {
     await this.#checkStreamIdentity()
     // Positioned before any pulling starts, so a bad setting fails the start, not a loop.
-    for (const spec of this.specs) this.#consumers.set(spec.durable, await this.#resume(spec))
-    for (const spec of this.specs) void this.#pull(spec)
+    const skipped = new Set<string>()
+    for (const spec of this.specs) {
+      try {
+        this.#consumers.set(spec.durable, await this.#resume(spec))
+      } catch (e) {
+        // A work queue hands each item to one consumer: a replica (another collector name) cannot read it too.
+        if (spec.key !== 'review' || !/unique/i.test((e as Error).message)) throw e
+        this.opts.log('warn', `review queue ${spec.filter} is read by another collector (${(e as Error).message}); this one lists none of its items`)
+        skipped.add(spec.durable)
+      }
+    }
+    for (const spec of this.specs) if (!skipped.has(spec.durable)) void this.#pull(spec)
     const interval = this.opts.applyIntervalMs ?? 1000
     this.#timer = setInterval(() => this.#kick(), interval)
     this.#lagTimer = setInterval(() => void this.#refreshLag(), 2000)
@@ -114,7 +124,8 @@ export class Ingest {
       durable_name: spec.durable,
       filter_subject: spec.filter,
       ack_policy: AckPolicy.Explicit,
-      ...(applied > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: applied + 1 } : { deliver_policy: DeliverPolicy.All }),
+      // A work queue holds only what no one acknowledged and takes no start position: from its start, the applied ones skipped by sequence.
+      ...(applied > 0 && STREAMS[spec.key].retention !== 'workqueue' ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: applied + 1 } : { deliver_policy: DeliverPolicy.All }),
       ack_wait: nanos(30_000),
       max_ack_pending: 2000,
     })

@@ -39,6 +39,7 @@ export function agentOptionsOf(mesh: LoadedMesh): AgentOptions {
     port: t.agent.port,
     natsUrl: t.nats_url,
     models: meshModels(mesh.config),
+    reviewThresholds: reviewThresholdsOf(mesh),
     spool: { dir: telemetryPaths(mesh).spoolDir, memoryBytes: Math.round(t.agent.spool.memory_mb * MB), diskBytes: Math.round(t.agent.spool.disk_mb * MB) },
   }
 }
@@ -56,6 +57,17 @@ export function collectorOptionsOf(mesh: LoadedMesh): CollectorOptions {
     drift: driftConfigOf(mesh),
     payloads: { dir: telemetryPaths(mesh).payloadsDir, flushMs: t.collector.payloads.flush_s * 1000, maxRows: t.collector.payloads.max_rows, retentionDays: t.collector.payloads.retention_days },
   }
+}
+
+/**
+ * The review threshold of each model that has one: quality.models' own, else
+ * the confidence threshold its routes sample under (the routes of a model agree on it).
+ */
+export function reviewThresholdsOf(mesh: LoadedMesh): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const r of mesh.config.routes) if (r.sampling && r.sampling.confidence_threshold > 0) out[r.model] = r.sampling.confidence_threshold
+  for (const [model, q] of Object.entries(mesh.config.quality.models)) if (q.review_confidence !== undefined) out[model] = q.review_confidence
+  return out
 }
 
 /** quality.drift as the defaults, each of quality.models' drift over them. */

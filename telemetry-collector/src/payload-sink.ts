@@ -19,7 +19,7 @@ import { DOUBLE, LIST, listValue, VARCHAR, type DuckDBAppender } from '@duckdb/n
 import type { Baseline } from '../../contracts/baseline.ts'
 import type { PayloadSampleEvent } from '../../contracts/events.ts'
 import { inputRows, outputColumn } from './oip-tensors.ts'
-import type { Store } from './store.ts'
+import type { ReviewItem, Store } from './store.ts'
 
 export interface PayloadSinkOptions {
   dir: string
@@ -35,12 +35,18 @@ export interface PayloadSinkOptions {
 
 export const DEFAULT_PAYLOAD_SINK = { flushMs: 60_000, maxRows: 10_000, retentionDays: 14 }
 
-/** The batch being written, on the writer's connection. */
-const BATCH_TABLE = `CREATE TEMP TABLE IF NOT EXISTS sink_batch (
-  _rowid BIGINT, ts BIGINT, date VARCHAR, hour VARCHAR, request_id VARCHAR, trace_id VARCHAR, traceparent VARCHAR,
+/** The columns of an enriched sample (appendEnriched writes them in this order). */
+const ENRICHED_COLUMNS = `ts BIGINT, date VARCHAR, hour VARCHAR, request_id VARCHAR, trace_id VARCHAR, traceparent VARCHAR,
   model VARCHAR, version VARCHAR, variant VARCHAR, status INTEGER, confidence DOUBLE, reason VARCHAR,
   feature_names VARCHAR[], input_rows DOUBLE[][], scores DOUBLE[],
-  request VARCHAR, request_truncated BOOLEAN, response VARCHAR, response_truncated BOOLEAN)`
+  request VARCHAR, request_truncated BOOLEAN, response VARCHAR, response_truncated BOOLEAN`
+
+/** The batch being written, on the writer's connection. */
+const BATCH_TABLE = `CREATE TEMP TABLE IF NOT EXISTS sink_batch (_rowid BIGINT, ${ENRICHED_COLUMNS})`
+/** A labelled set being exported. */
+const LABELLED_TABLE = `CREATE TEMP TABLE IF NOT EXISTS labelled_export (${ENRICHED_COLUMNS}, label VARCHAR, labelled_by VARCHAR, labelled_at BIGINT)`
+
+const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`
 
 /** The trace id of a W3C traceparent (version-traceid-parentid-flags), "" when there is none. */
 export function traceIdOf(traceparent: string): string {
@@ -106,13 +112,16 @@ export class PayloadSink {
     await db.run('DELETE FROM sink_batch')
     const a = await db.createAppender('sink_batch', 'main', 'temp')
     try {
-      for (const { rowid, sample } of rows) appendSample(a, rowid, sample, this.opts.baselineOf(sample.model, sample.version))
+      for (const { rowid, sample } of rows) {
+        a.appendBigInt(BigInt(rowid))
+        appendEnriched(a, sample, this.opts.baselineOf(sample.model, sample.version))
+        a.endRow()
+      }
       a.flushSync()
     } finally {
       a.closeSync()
     }
-    const dir = this.opts.dir.replace(/'/g, "''")
-    await db.run(`COPY (SELECT to_timestamp(ts / 1000.0) AS time, * EXCLUDE (_rowid) FROM sink_batch) TO '${dir}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (model, date, hour), FILENAME_PATTERN 'part-{uuid}', OVERWRITE_OR_IGNORE)`)
+    await db.run(`COPY (SELECT to_timestamp(ts / 1000.0) AS time, * EXCLUDE (_rowid) FROM sink_batch) TO ${sqlString(this.opts.dir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (model, date, hour), FILENAME_PATTERN 'part-{uuid}', OVERWRITE_OR_IGNORE)`)
     await db.run('UPDATE samples SET exported = TRUE FROM sink_batch WHERE samples.rowid = sink_batch._rowid')
     await db.run('DELETE FROM sink_batch')
     this.written += rows.length
@@ -139,11 +148,37 @@ async function dirs(dir: string, prefix: string): Promise<string[]> {
   return (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory() && e.name.startsWith(prefix)).map((e) => e.name)
 }
 
-function appendSample(a: DuckDBAppender, rowid: number, s: PayloadSampleEvent, baseline: Baseline | null): void {
+/**
+ * Writes labelled review items to one Parquet file (zstd): the sink's
+ * columns, then label (JSON text), labelled_by and labelled_at. On the
+ * store's writer: call it inside exclusive().
+ */
+export async function writeLabelled(store: Store, items: ReviewItem[], file: string, baselineOf: PayloadSinkOptions['baselineOf']): Promise<void> {
+  const db = store.db
+  await db.run(LABELLED_TABLE)
+  await db.run('DELETE FROM labelled_export')
+  const a = await db.createAppender('labelled_export', 'main', 'temp')
+  try {
+    for (const item of items) {
+      appendEnriched(a, item.sample, baselineOf(item.sample.model, item.sample.version))
+      a.appendVarchar(JSON.stringify(item.label))
+      a.appendVarchar(item.labelled_by ?? '')
+      a.appendBigInt(BigInt(item.labelled_at ?? 0))
+      a.endRow()
+    }
+    a.flushSync()
+  } finally {
+    a.closeSync()
+  }
+  await db.run(`COPY (SELECT to_timestamp(ts / 1000.0) AS time, * FROM labelled_export ORDER BY ts) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`)
+  await db.run('DELETE FROM labelled_export')
+}
+
+/** One sample's ENRICHED_COLUMNS: what the event says, and what its OIP bodies hold. */
+function appendEnriched(a: DuckDBAppender, s: PayloadSampleEvent, baseline: Baseline | null): void {
   const time = new Date(s.ts)
   const rows = s.request_truncated ? null : inputRows(s.request, baseline?.features.length)
   const scores = baseline && !s.response_truncated ? outputColumn(s.response, baseline.prediction.output, baseline.prediction.class_index) : null
-  a.appendBigInt(BigInt(rowid))
   a.appendBigInt(BigInt(s.ts))
   a.appendVarchar(time.toISOString().slice(0, 10))
   a.appendVarchar(String(time.getUTCHours()).padStart(2, '0'))
@@ -167,5 +202,4 @@ function appendSample(a: DuckDBAppender, rowid: number, s: PayloadSampleEvent, b
   a.appendBoolean(s.request_truncated)
   a.appendVarchar(s.response)
   a.appendBoolean(s.response_truncated)
-  a.endRow()
 }

@@ -11,7 +11,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { blobValue, DuckDBConnection, DuckDBInstance, type DuckDBAppender, type DuckDBValue } from '@duckdb/node-api'
-import type { PayloadSampleEvent } from '../../contracts/events.ts'
+import type { PayloadSampleEvent, ReviewItemEvent } from '../../contracts/events.ts'
 import { MEMORY_HORIZON_MS, minuteOf, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry } from './aggregator.ts'
 import { hostBucketFromJson, hostBucketToJson } from './host-signals.ts'
 import { bucketFromRow, bucketToRow, type CodeClass, type SeriesLabels } from './signals.ts'
@@ -58,6 +58,11 @@ CREATE TABLE IF NOT EXISTS samples (
   confidence DOUBLE, status INTEGER, request VARCHAR, request_truncated BOOLEAN, response VARCHAR, response_truncated BOOLEAN);
 -- Written to the payload sink's Parquet files (a store from before the sink gains the column).
 ALTER TABLE samples ADD COLUMN IF NOT EXISTS exported BOOLEAN DEFAULT FALSE;
+-- Low-confidence predictions for a person to label; label is JSON text, null while pending.
+CREATE TABLE IF NOT EXISTS review_items (
+  request_id VARCHAR PRIMARY KEY, ts BIGINT, traceparent VARCHAR, model VARCHAR, version VARCHAR, variant VARCHAR, reason VARCHAR,
+  confidence DOUBLE, status INTEGER, request VARCHAR, request_truncated BOOLEAN, response VARCHAR, response_truncated BOOLEAN,
+  label VARCHAR, labelled_by VARCHAR, labelled_at BIGINT);
 `
 
 type Row = Record<string, DuckDBValue>
@@ -158,6 +163,7 @@ export class Store {
       await this.#upsert('pipeline_totals', [[1, JSON.stringify(changes.pipeline)]])
       await this.#upsert('consumer_state', [...seqs].map(([consumer, seq]) => [consumer, seq]))
       await this.#appendRaw(changes.raw)
+      await this.#addReviewItems(changes.raw.reviews)
       await db.run('COMMIT')
     } catch (e) {
       await db.run('ROLLBACK').catch(() => {})
@@ -173,6 +179,31 @@ export class Store {
       const tuples = chunk.map((_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}`).join(', ')})`)
       await this.db.run(`INSERT OR REPLACE INTO ${table} VALUES ${tuples.join(', ')}`, chunk.flat())
     }
+  }
+
+  /** New review items; one already there (a redelivery, or labelled) is left as it is. */
+  async #addReviewItems(items: ReviewItemEvent[]): Promise<void> {
+    for (let at = 0; at < items.length; at += UPSERT_CHUNK) {
+      const chunk = items.slice(at, at + UPSERT_CHUNK).map((e) => [e.request_id, e.ts, e.traceparent, e.model, e.version, e.variant, e.reason, e.confidence, e.status, e.request, e.request_truncated, e.response, e.response_truncated])
+      const tuples = chunk.map((_, r) => `(${Array.from({ length: 13 }, (_, c) => `$${r * 13 + c + 1}`).join(', ')})`)
+      await this.db.run(
+        `INSERT OR IGNORE INTO review_items (request_id, ts, traceparent, model, version, variant, reason, confidence, status, request, request_truncated, response, response_truncated) VALUES ${tuples.join(', ')}`,
+        chunk.flat() as DuckDBValue[],
+      )
+    }
+  }
+
+  /** Review items, oldest first: pending ones (no label yet), labelled ones, or all. */
+  async reviewItems(o: { model?: string; status: 'pending' | 'labelled' | 'all'; limit: number }): Promise<ReviewItem[]> {
+    const where = [o.model !== undefined ? 'model = $2' : 'TRUE', o.status === 'pending' ? 'label IS NULL' : o.status === 'labelled' ? 'label IS NOT NULL' : 'TRUE'].join(' AND ')
+    const rows = await this.#rows(`SELECT * FROM review_items WHERE ${where} ORDER BY ts, request_id LIMIT $1`, o.model !== undefined ? [o.limit, o.model] : [o.limit], this.reader)
+    return rows.map(reviewItemOf)
+  }
+
+  /** Labels one item (again, if it was: the latest label stands); null when there is no such item. Writes: call it inside exclusive(). */
+  async labelReviewItem(requestId: string, label: unknown, by: string, at: number): Promise<ReviewItem | null> {
+    const rows = await this.#rows('UPDATE review_items SET label = $2, labelled_by = $3, labelled_at = $4 WHERE request_id = $1 RETURNING *', [requestId, JSON.stringify(label), by, at])
+    return rows[0] ? reviewItemOf(rows[0]) : null
   }
 
   /** When the stream the stored positions refer to was created. */
@@ -306,6 +337,23 @@ export class Store {
 
   async #rows(sql: string, values?: DuckDBValue[], connection = this.db): Promise<Row[]> {
     return (await connection.runAndReadAll(sql, values)).getRowObjects()
+  }
+}
+
+export interface ReviewItem {
+  sample: PayloadSampleEvent
+  /** The label a person gave (any JSON value), null while pending. */
+  label: unknown
+  labelled_by: string | null
+  labelled_at: number | null
+}
+
+function reviewItemOf(r: Row): ReviewItem {
+  return {
+    sample: sampleOf(r),
+    label: r.label === null ? null : JSON.parse(String(r.label)),
+    labelled_by: r.labelled_by === null ? null : String(r.labelled_by),
+    labelled_at: r.labelled_at === null ? null : Number(r.labelled_at),
   }
 }
 
