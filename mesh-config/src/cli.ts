@@ -43,6 +43,7 @@ Commands:
   canary set <route> <weight>    canary weight in basis points (2500) or percent (25%)
   canary promote <route>         the canary becomes stable, weight 0
   canary rollback <route>        canary weight 0 at once
+  canary status <route>          the collector's analysis: promote, hold or rollback, and why
   up [config] [--demo]           run the whole local mesh (nats-server, telemetry, model hosts, Envoy)
   demo [config]                  send demo traffic through the gateway
   rules [config] [--out <file>]  the Prometheus alert rules of the SLOs, drift and telemetry health
@@ -62,7 +63,7 @@ Exit codes: 0 done, 1 invalid config or refused change, 2 bad usage, 3 the mesh 
   status: 'Usage: mesh status [config] [--json]\n\nShows routes with their versions and weights, host health (as Envoy and the\nhosts see it), and whether Envoy runs the config in mesh.yaml.',
   history: 'Usage: mesh history [config] [--json]\n\nLists applied configs: id, time, who, what, digest of mesh.yaml, Envoy version.',
   revert: 'Usage: mesh revert <id> [--config <file>] [--by <name>] [--json]\n\nWrites config <id> from the history back to mesh.yaml and applies it.',
-  canary: 'Usage: mesh canary set <route> <weight> | promote <route> | rollback <route> [--json]\n\nEdits mesh.yaml (keeping its comments and layout), validates and applies.\n<weight> is basis points (0-10000) or a percentage (25%).',
+  canary: 'Usage: mesh canary set <route> <weight> | promote <route> | rollback <route> | status <route> [--json]\n\nset, promote and rollback edit mesh.yaml (keeping its comments and layout),\nvalidate and apply. <weight> is basis points (0-10000) or a percentage (25%).\nstatus asks the collector how the canary compares with stable (canary.analysis).',
   up: 'Usage: mesh up [config] [--demo]\n\nRuns the whole local mesh from mesh.yaml: nats-server (JetStream), the\ntelemetry collector and agent, the model hosts and Envoy; restarts a child\nthat dies; Ctrl-C stops everything.\n--demo also sends demo traffic.',
   review: 'Usage: mesh review export <model> [--out <file>] [--config <file>]\n\nWrites the labelled review items of <model> (low-confidence predictions people\nlabelled, with their masked payloads and decoded features) as Parquet, from\nthe collector mesh.yaml names (default file: <model>-labelled.parquet).',
   rules: 'Usage: mesh rules [config] [--out <file>]\n\nPrints the Prometheus rules file mesh.yaml gives: error-budget burn-rate and p99\nalerts for each route with an slo, model drift, and the telemetry pipeline\'s\nown lag, staleness and drops (--out writes it to <file>).',
@@ -131,7 +132,8 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         if (action === 'set' && route && weight !== undefined) return await editAndApply(ctx, `canary set ${route} ${weight}`, (text) => setCanaryWeight(text, route, parseWeight(weight)))
         if (action === 'promote' && route) return await editAndApply(ctx, `canary promote ${route}`, (text) => promoteCanary(text, route).text)
         if (action === 'rollback' && route) return await editAndApply(ctx, `canary rollback ${route}`, (text) => rollbackCanary(text, route))
-        return usage('canary needs: set <route> <weight> | promote <route> | rollback <route>')
+        if (action === 'status' && route) return await withMesh(ctx, (mesh) => canaryStatus(ctx, mesh, route))
+        return usage('canary needs: set <route> <weight> | promote <route> | rollback <route> | status <route>')
       }
       case 'up':
         return await withMesh(ctx, (mesh) => up(ctx, mesh, values.demo!))
@@ -183,6 +185,43 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     io.err(`mesh ${command}: ${(e as Error).message}\n`)
     return EXIT.unavailable
   }
+}
+
+/** The collector's canary analysis of a route, as the collector mesh.yaml names serves it. */
+async function canaryStatus(ctx: Ctx, mesh: LoadedMesh, route: string): Promise<number> {
+  const { address, port } = mesh.config.telemetry.collector
+  const base = httpUrl(address, port)
+  const res = await fetch(`${base}/api/v1/canary/${encodeURIComponent(route)}`).catch((e: Error) => {
+    throw new Error(`the collector at ${base} did not answer (${e.message}); is the mesh running?`)
+  })
+  const body = (await res.json()) as CanaryStatusJson & { error?: string }
+  if (!res.ok) {
+    ctx.io.err(`mesh canary status: ${body.error ?? `collector answered ${res.status}`}\n`)
+    return res.status === 404 ? EXIT.invalid : EXIT.unavailable
+  }
+  if (ctx.json) {
+    ctx.io.out(`${JSON.stringify(body)}\n`)
+    return EXIT.ok
+  }
+  const lines = [
+    `route ${body.route}: canary v${body.canary.version} (weight ${body.weight}) against stable v${body.stable.version}, last ${body.interval_s} s: ${body.verdict.toUpperCase()}`,
+    ...body.reasons.map((r) => `  ${r}`),
+    '',
+    ...body.checks.map((c) => `  ${c.result === 'pass' ? 'pass   ' : c.result === 'fail' ? 'FAIL   ' : 'no data'}  ${c.name.padEnd(17)} ${c.reason}`),
+  ]
+  ctx.io.out(`${lines.join('\n')}\n`)
+  return EXIT.ok
+}
+
+interface CanaryStatusJson {
+  route: string
+  weight: number
+  interval_s: number
+  verdict: string
+  reasons: string[]
+  checks: { name: string; result: string; reason: string }[]
+  stable: { version: string }
+  canary: { version: string }
 }
 
 interface Ctx {

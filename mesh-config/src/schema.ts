@@ -40,6 +40,19 @@ const stable = z.strictObject({
   hosts: hostRefs,
 })
 
+/** How a canary is judged against stable (the collector's canary analysis); every field has a default. */
+const canaryAnalysis = z.strictObject({
+  interval_s: positiveInt.max(86_400).default(300).describe('The analysis compares canary and stable over the last this many seconds.'),
+  min_requests: positiveInt.default(200).describe('Fewest requests each variant must have served in the interval for any verdict but hold.'),
+  min_samples: positiveInt.default(100).describe('Fewest rate-sampled predictions each version needs for the model-quality checks (else they hold).'),
+  max_error_rate_increase: z.number().min(0).max(1).default(0.01).describe('Canary error rate (5xx and no response) may exceed stable\'s by at most this (0.01: one percentage point).'),
+  max_p99_ratio: z.number().min(1).default(1.5).describe('Canary p99 latency may be at most this multiple of stable\'s...'),
+  p99_slack_ms: z.number().min(0).default(10).describe('...or at most this many milliseconds over it.'),
+  max_fallback_rate_increase: z.number().min(0).max(1).default(0.01).describe('Canary fallback rate may exceed stable\'s by at most this.'),
+  max_prediction_psi: z.number().positive().default(0.25).describe('Population stability index of canary\'s predicted scores against stable\'s, at most.'),
+  max_confidence_drop: z.number().min(0).max(1).default(0.05).describe('Canary mean confidence may be at most this much below stable\'s.'),
+})
+
 const canary = z.strictObject({
   version,
   weight: basisPoints.describe('Canary share in basis points: 1000 is 10%.'),
@@ -47,6 +60,7 @@ const canary = z.strictObject({
   sticky_header: headerName.default('x-user-id').describe('The header whose value keeps a caller on one variant.'),
   when_missing: z.enum(['request_id', 'stable']).default('request_id').describe('Without the sticky header: hash the request id, or send to stable.'),
   allow_override: z.boolean().default(false).describe('Whether callers may pick the variant with `x-mesh-variant-override`.'),
+  analysis: canaryAnalysis.prefault({}).describe('How the collector judges this canary against stable: promote, hold or rollback.'),
 })
 
 const fallback = z.strictObject({

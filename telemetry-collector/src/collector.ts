@@ -14,8 +14,11 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { OTHER_MODEL_TOKEN, subjectToken } from '../../contracts/subjects.ts'
+import { loadMeshFile } from '../../mesh-config/src/load.ts'
 import { Aggregator } from './aggregator.ts'
 import { consumerSpecs, Ingest } from './ingest.ts'
+import { judgeCanary, type VariantStats } from './canary-analysis.ts'
+import { variantStats } from './canary-stats.ts'
 import { DriftMonitor, type DriftConfig } from './drift-monitor.ts'
 import { collectorMetrics } from './metrics.ts'
 import { DEFAULT_PAYLOAD_SINK, PayloadSink, writeLabelled } from './payload-sink.ts'
@@ -40,6 +43,8 @@ export interface CollectorOptions {
   repository?: string
   /** Drift settings, by model (default: DEFAULT_DRIFT_SETTINGS for all). */
   drift?: DriftConfig
+  /** mesh.yaml, read again for each canary analysis (its routes' versions and thresholds change while the collector runs). */
+  meshFile?: string
   /** The payload sink (sampled payloads as Parquet); none: no sink. */
   payloads?: { dir: string; flushMs?: number; maxRows?: number; retentionDays?: number }
   log?: (level: 'info' | 'warn' | 'error', msg: string) => void
@@ -139,6 +144,22 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  })
+  app.get('/api/v1/canary/:route', async (c) => {
+    if (!opts.meshFile) return c.json({ error: 'canary: this collector was started without a mesh.yaml' }, 404)
+    const loaded = await loadMeshFile(opts.meshFile)
+    if (!loaded.ok) return c.json({ error: `mesh.yaml: ${loaded.issues.length} problems (npx mesh validate lists them)` }, 503)
+    const route = loaded.mesh.config.routes.find((r) => r.name === c.req.param('route'))
+    if (!route) return c.json({ error: `route: no route ${c.req.param('route')} in mesh.yaml` }, 404)
+    if (!route.canary) return c.json({ error: `route: ${route.name} has no canary` }, 404)
+    const settings = route.canary.analysis
+    const now = Date.now()
+    const key = { route: route.name, model: route.model }
+    const stable = variantStats(agg, drift, { ...key, variant: 'stable', version: route.stable.version }, settings.interval_s * 1000, now)
+    const canary = variantStats(agg, drift, { ...key, variant: 'canary', version: route.canary.version }, settings.interval_s * 1000, now)
+    const judged = judgeCanary(stable, canary, settings)
+    const figures = (v: VariantStats) => ({ version: v.version, requests: v.requests, errors: v.errors, fallbacks: v.fallbacks, p99_ms: v.p99Ms, sampled_predictions: v.scores.length, mean_confidence: v.meanConfidence })
+    return c.json({ route: route.name, model: route.model, weight: route.canary.weight, interval_s: settings.interval_s, from: now - settings.interval_s * 1000, to: now, ...judged, stable: figures(stable), canary: figures(canary) })
   })
   app.get('/api/v1/pipeline', async (c) =>
     c.json({

@@ -71,6 +71,13 @@ interface VersionWindow {
 
 const MINUTE_MS = 60_000
 
+/** Whether an OIP response's model_name is the sample's model ("other": a fallback answered), or says nothing. */
+function answeredBy(response: string, model: string): 'model' | 'other' | 'unknown' {
+  const m = /"model_name"\s*:\s*"((?:[^"\\]|\\.)*)"/.exec(response)
+  if (!m) return 'unknown'
+  return m[1] === model ? 'model' : 'other'
+}
+
 /** Samples taken by the request id's hash (reason rate or rate+low_confidence). */
 export const isRateSample = (e: Pick<PayloadSampleEvent, 'reason'>) => e.reason.startsWith('rate')
 
@@ -98,7 +105,8 @@ export class DriftMonitor {
   observe(e: PayloadSampleEvent): void {
     if (!e.version) return
     const w = this.#window(e.model, e.version)
-    if (!isRateSample(e)) return
+    // Only a fair draw counts; and a fallback model's answer (the response names it) says nothing of this version.
+    if (!isRateSample(e) || answeredBy(e.response, e.model) === 'other') return
     if (e.confidence !== null) {
       const minute = e.ts - (e.ts % MINUTE_MS)
       const last = w.confidence.at(-1)
@@ -116,6 +124,15 @@ export class DriftMonitor {
     w.observations.push({ ts: e.ts, rows, scores: scores && scores.length === rows.length ? scores : null })
     w.rows += rows.length
     this.#trim(w, Date.now())
+  }
+
+  /** A version's rate-sampled scores and mean confidence since `from` (ms): what canary analysis compares. */
+  recent(model: string, version: string, from: number): { scores: number[]; meanConfidence: number | null } {
+    const w = this.#windows.get(`${model}\u0000${version}`)
+    if (!w) return { scores: [], meanConfidence: null }
+    const scores = w.observations.slice(w.first).filter((o) => o.ts >= from).flatMap((o) => o.scores ?? [])
+    const c = w.confidence.filter((m) => m.minute + MINUTE_MS > from).reduce((a, m) => ({ sum: a.sum + m.sum, n: a.n + m.n }), { sum: 0, n: 0 })
+    return { scores, meanConfidence: c.n > 0 ? c.sum / c.n : null }
   }
 
   /** Every model version seen, judged now. */

@@ -54,6 +54,7 @@ export function collectorOptionsOf(mesh: LoadedMesh): CollectorOptions {
     models: meshModels(mesh.config),
     streams: streamLimitsOf(mesh),
     repository: mesh.repositoryDir,
+    meshFile: mesh.file,
     drift: driftConfigOf(mesh),
     payloads: { dir: telemetryPaths(mesh).payloadsDir, flushMs: t.collector.payloads.flush_s * 1000, maxRows: t.collector.payloads.max_rows, retentionDays: t.collector.payloads.retention_days },
   }

@@ -36,7 +36,7 @@ export function applicantRows(n: number, seed: number, shift: Partial<Record<(ty
 /** A sample event as the payload sampler writes it, for one OIP JSON request of these rows to credit-risk (each scored `score`). */
 export function sampleEvent(rows: number[][], o: Partial<PayloadSampleEvent> = {}, score = 0.1): PayloadSampleEvent {
   const request = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [rows.length, FEATURE_COUNT], data: rows.flat() }] })
-  const response = JSON.stringify({ model_name: 'credit-risk', model_version: o.version ?? '1', outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [rows.length, 2], data: rows.flatMap(() => [1 - score, score]) }] })
+  const response = JSON.stringify({ model_name: o.model ?? 'credit-risk', model_version: o.version ?? '1', outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [rows.length, 2], data: rows.flatMap(() => [1 - score, score]) }] })
   return {
     v: 1, kind: 'sample', ts: Date.now(), request_id: randomUUID(), traceparent: '', model: 'credit-risk', version: '1', variant: 'stable', reason: 'rate', confidence: 0.8, status: 200,
     request, request_truncated: false, response, response_truncated: false, ...o,
