@@ -11,14 +11,15 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { alertRulesText } from './alert-rules.ts'
 import { applyMesh, bootstrapText, fileText, type ApplyResult } from './apply.ts'
+import { applyMeshText } from './edit-apply.ts'
 import { runDemoTraffic } from './demo-traffic.ts'
 import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from './edit.ts'
 import { diffMesh, meshStatus } from './inspect.ts'
 import { formatIssue } from './issues.ts'
-import { loadMeshFile, parseMesh, stateDirOf, type LoadedMesh } from './load.ts'
+import { loadMeshFile, stateDirOf, type LoadedMesh } from './load.ts'
 import { httpUrl, startLocalMesh } from './local-mesh.ts'
 import { renderMesh } from './render.ts'
-import { defaultActor, paths, readHistory, readIfExists, writeAtomic } from './state.ts'
+import { defaultActor, paths, readHistory, readIfExists } from './state.ts'
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2, unavailable: 3 } as const
 
@@ -209,6 +210,11 @@ async function canaryStatus(ctx: Ctx, mesh: LoadedMesh, route: string): Promise<
     '',
     ...body.checks.map((c) => `  ${c.result === 'pass' ? 'pass   ' : c.result === 'fail' ? 'FAIL   ' : 'no data'}  ${c.name.padEnd(17)} ${c.reason}`),
   ]
+  if (body.walk) {
+    const w = body.walk
+    lines.push('', `walk of canary v${w.canary_version}: ${w.status}, step ${w.step + 1} of ${w.steps.length} (weights ${w.steps.join(', ')})`)
+    for (const e of w.history) lines.push(`  ${new Date(e.ts).toISOString()}  ${e.action.padEnd(10)} weight ${String(e.weight).padStart(5)}  ${e.verdict ?? ''}${e.reasons.length ? `  ${e.reasons.join('; ')}` : ''}`)
+  }
   ctx.io.out(`${lines.join('\n')}\n`)
   return EXIT.ok
 }
@@ -222,6 +228,7 @@ interface CanaryStatusJson {
   checks: { name: string; result: string; reason: string }[]
   stable: { version: string }
   canary: { version: string }
+  walk: null | { canary_version: string; status: string; step: number; steps: number[]; history: { ts: number; action: string; weight: number; verdict: string | null; reasons: string[] }[] }
 }
 
 interface Ctx {
@@ -354,16 +361,14 @@ async function editAndApply(ctx: Ctx, action: string, edit: (text: string) => st
 
 /** Validates `text` as mesh.yaml's next contents, applies it, and writes it to mesh.yaml only if applied. */
 async function applyText(ctx: Ctx, text: string, action: string): Promise<number> {
-  const next = await parseMesh(text, ctx.file)
-  if (!next.ok) {
+  const outcome = await applyMeshText(ctx.file, text, action, ctx.by)
+  if (outcome.status === 'invalid') {
     if (!ctx.json) ctx.io.err(`mesh.yaml as "${action}" would leave it is not valid:\n`)
-    reportIssues(ctx, next.issues)
+    reportIssues(ctx, outcome.issues)
     return EXIT.invalid
   }
-  const result = await applyMesh(next.mesh, { by: ctx.by, action })
-  if (result.status !== 'refused') await writeAtomic(ctx.file, text)
-  report(ctx, result)
-  return result.status === 'refused' ? EXIT.invalid : EXIT.ok
+  report(ctx, outcome.result)
+  return outcome.status === 'refused' ? EXIT.invalid : EXIT.ok
 }
 
 async function up(ctx: Ctx, mesh: LoadedMesh, demo: boolean): Promise<number> {

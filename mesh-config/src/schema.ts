@@ -44,13 +44,23 @@ const stable = z.strictObject({
 const canaryAnalysis = z.strictObject({
   interval_s: positiveInt.max(86_400).default(300).describe('The analysis compares canary and stable over the last this many seconds.'),
   min_requests: positiveInt.default(200).describe('Fewest requests each variant must have served in the interval for any verdict but hold.'),
-  min_samples: positiveInt.default(100).describe('Fewest rate-sampled predictions each version needs for the model-quality checks (else they hold).'),
+  min_samples: positiveInt.default(200).describe('Fewest rate-sampled predictions each version needs for the model-quality checks (else they hold): PSI over ten bins of fewer is mostly noise.'),
   max_error_rate_increase: z.number().min(0).max(1).default(0.01).describe('Canary error rate (5xx and no response) may exceed stable\'s by at most this (0.01: one percentage point).'),
   max_p99_ratio: z.number().min(1).default(1.5).describe('Canary p99 latency may be at most this multiple of stable\'s...'),
   p99_slack_ms: z.number().min(0).default(10).describe('...or at most this many milliseconds over it.'),
   max_fallback_rate_increase: z.number().min(0).max(1).default(0.01).describe('Canary fallback rate may exceed stable\'s by at most this.'),
   max_prediction_psi: z.number().positive().default(0.25).describe('Population stability index of canary\'s predicted scores against stable\'s, at most.'),
   max_confidence_drop: z.number().min(0).max(1).default(0.05).describe('Canary mean confidence may be at most this much below stable\'s.'),
+  mode: z.enum(['manual', 'auto']).default('manual').describe('auto: the collector walks the weight up through steps while the analysis passes, promotes at the end, rolls back on a failed check.'),
+  steps: z
+    .array(basisPoints)
+    .min(1)
+    .refine((xs) => xs.every((x, i) => i === 0 || x > xs[i - 1]!), 'must rise step by step')
+    .default([1000, 2500, 5000])
+    .describe('auto: the canary weights to walk through, in basis points.'),
+  step_interval_s: positiveInt.max(86_400).default(300).describe('auto: a step lasts at least this long, and moves on only on a promote verdict.'),
+  check_interval_s: positiveInt.max(3600).default(10).describe('auto: the analysis runs this often.'),
+  failure_threshold: positiveInt.max(100).default(1).describe('auto: this many failed checks in a row roll back (1: at once).'),
 })
 
 const canary = z.strictObject({

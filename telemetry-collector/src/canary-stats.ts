@@ -10,7 +10,8 @@
  * fallbacks. Predictions count by the variant's version.
  */
 import { TEN_S_MS, minuteOf, type Aggregator } from './aggregator.ts'
-import type { VariantStats } from './canary-analysis.ts'
+import type { Route } from '../../mesh-config/src/schema.ts'
+import { judgeCanary, type CanaryJudgement, type VariantStats } from './canary-analysis.ts'
 import type { DriftMonitor } from './drift-monitor.ts'
 import { SignalBucket } from './signals.ts'
 
@@ -43,4 +44,35 @@ export function variantStats(agg: Aggregator, drift: DriftMonitor | undefined, k
     scores: quality.scores,
     meanConfidence: quality.meanConfidence,
   }
+}
+
+export interface CanaryAnalysis extends CanaryJudgement {
+  route: string
+  model: string
+  weight: number
+  interval_s: number
+  from: number
+  to: number
+  stable: VariantFigures
+  canary: VariantFigures
+}
+
+interface VariantFigures {
+  version: string
+  requests: number
+  errors: number
+  fallbacks: number
+  p99_ms: number | null
+  sampled_predictions: number
+  mean_confidence: number | null
+}
+
+/** A route's canary against its stable, now, as mesh.yaml's canary.analysis says. */
+export function analyseCanary(agg: Aggregator, drift: DriftMonitor | undefined, route: Route & { canary: NonNullable<Route['canary']> }, now = Date.now()): CanaryAnalysis {
+  const settings = route.canary.analysis
+  const key = { route: route.name, model: route.model }
+  const stable = variantStats(agg, drift, { ...key, variant: 'stable', version: route.stable.version }, settings.interval_s * 1000, now)
+  const canary = variantStats(agg, drift, { ...key, variant: 'canary', version: route.canary.version }, settings.interval_s * 1000, now)
+  const figures = (v: VariantStats): VariantFigures => ({ version: v.version, requests: v.requests, errors: v.errors, fallbacks: v.fallbacks, p99_ms: v.p99Ms, sampled_predictions: v.scores.length, mean_confidence: v.meanConfidence })
+  return { route: route.name, model: route.model, weight: route.canary.weight, interval_s: settings.interval_s, from: now - settings.interval_s * 1000, to: now, ...judgeCanary(stable, canary, settings), stable: figures(stable), canary: figures(canary) }
 }

@@ -17,8 +17,8 @@ import { OTHER_MODEL_TOKEN, subjectToken } from '../../contracts/subjects.ts'
 import { loadMeshFile } from '../../mesh-config/src/load.ts'
 import { Aggregator } from './aggregator.ts'
 import { consumerSpecs, Ingest } from './ingest.ts'
-import { judgeCanary, type VariantStats } from './canary-analysis.ts'
-import { variantStats } from './canary-stats.ts'
+import { analyseCanary } from './canary-stats.ts'
+import { CanaryWalker } from './canary-walk.ts'
 import { DriftMonitor, type DriftConfig } from './drift-monitor.ts'
 import { collectorMetrics } from './metrics.ts'
 import { DEFAULT_PAYLOAD_SINK, PayloadSink, writeLabelled } from './payload-sink.ts'
@@ -76,6 +76,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   let ingest: Ingest | undefined
   let nc: NatsConnection | undefined
   let sink: PayloadSink | undefined
+  let walker: CanaryWalker | undefined
 
   const app = new Hono()
   const registry = collectorMetrics(agg, () => ingest, drift)
@@ -152,14 +153,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     const route = loaded.mesh.config.routes.find((r) => r.name === c.req.param('route'))
     if (!route) return c.json({ error: `route: no route ${c.req.param('route')} in mesh.yaml` }, 404)
     if (!route.canary) return c.json({ error: `route: ${route.name} has no canary` }, 404)
-    const settings = route.canary.analysis
-    const now = Date.now()
-    const key = { route: route.name, model: route.model }
-    const stable = variantStats(agg, drift, { ...key, variant: 'stable', version: route.stable.version }, settings.interval_s * 1000, now)
-    const canary = variantStats(agg, drift, { ...key, variant: 'canary', version: route.canary.version }, settings.interval_s * 1000, now)
-    const judged = judgeCanary(stable, canary, settings)
-    const figures = (v: VariantStats) => ({ version: v.version, requests: v.requests, errors: v.errors, fallbacks: v.fallbacks, p99_ms: v.p99Ms, sampled_predictions: v.scores.length, mean_confidence: v.meanConfidence })
-    return c.json({ route: route.name, model: route.model, weight: route.canary.weight, interval_s: settings.interval_s, from: now - settings.interval_s * 1000, to: now, ...judged, stable: figures(stable), canary: figures(canary) })
+    return c.json({ ...analyseCanary(agg, drift, { ...route, canary: route.canary }), walk: walker ? await walker.walkOf(route.name) : null })
   })
   app.get('/api/v1/pipeline', async (c) =>
     c.json({
@@ -202,6 +196,16 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
           })
           sink.start()
         }
+        // Canary walks change mesh.yaml: only where this collector was given one.
+        if (opts.meshFile) {
+          walker = new CanaryWalker({
+            meshFile: opts.meshFile,
+            analyse: (route, now) => analyseCanary(agg, drift, route, now),
+            store: { loadWalks: () => store.loadWalks(), saveWalk: (w, e) => i.exclusive(() => store.saveWalk(w, e)), walkEvents: (route) => store.walkEvents(route) },
+            log,
+          })
+          await walker.start()
+        }
         void (async () => {
           for await (const s of nc!.status()) if (s.type === 'reconnect') i.reposition()
         })()
@@ -232,6 +236,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
       closed = true
       clearInterval(pruner)
       await ready.catch(() => {})
+      await walker?.close()
       await sink?.close()
       // What waits goes out now: a stopped collector leaves nothing to the next start's first flush.
       await sink?.flush().catch((e) => log('warn', `payload sink: ${(e as Error).message}`))

@@ -12,6 +12,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { blobValue, DuckDBConnection, DuckDBInstance, type DuckDBAppender, type DuckDBValue } from '@duckdb/node-api'
 import type { PayloadSampleEvent, ReviewItemEvent } from '../../contracts/events.ts'
+import type { Walk, WalkEvent } from './canary-walk.ts'
 import { MEMORY_HORIZON_MS, minuteOf, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry } from './aggregator.ts'
 import { hostBucketFromJson, hostBucketToJson } from './host-signals.ts'
 import { bucketFromRow, bucketToRow, type CodeClass, type SeriesLabels } from './signals.ts'
@@ -63,6 +64,9 @@ CREATE TABLE IF NOT EXISTS review_items (
   request_id VARCHAR PRIMARY KEY, ts BIGINT, traceparent VARCHAR, model VARCHAR, version VARCHAR, variant VARCHAR, reason VARCHAR,
   confidence DOUBLE, status INTEGER, request VARCHAR, request_truncated BOOLEAN, response VARCHAR, response_truncated BOOLEAN,
   label VARCHAR, labelled_by VARCHAR, labelled_at BIGINT);
+-- Canary walks (one per route and canary version, its state as JSON) and everything each did.
+CREATE TABLE IF NOT EXISTS canary_walks (route VARCHAR, canary_version VARCHAR, state VARCHAR, PRIMARY KEY (route, canary_version));
+CREATE TABLE IF NOT EXISTS canary_walk_events (ts BIGINT, route VARCHAR, canary_version VARCHAR, event VARCHAR);
 `
 
 type Row = Record<string, DuckDBValue>
@@ -204,6 +208,28 @@ export class Store {
   async labelReviewItem(requestId: string, label: unknown, by: string, at: number): Promise<ReviewItem | null> {
     const rows = await this.#rows('UPDATE review_items SET label = $2, labelled_by = $3, labelled_at = $4 WHERE request_id = $1 RETURNING *', [requestId, JSON.stringify(label), by, at])
     return rows[0] ? reviewItemOf(rows[0]) : null
+  }
+
+  async loadWalks(): Promise<Walk[]> {
+    return (await this.#rows('SELECT state FROM canary_walks', [], this.reader)).map((r) => JSON.parse(String(r.state)) as Walk)
+  }
+
+  /** A walk's state and what it just did, together. Writes: call it inside exclusive(). */
+  async saveWalk(w: Walk, e: WalkEvent): Promise<void> {
+    await this.db.run('BEGIN TRANSACTION')
+    try {
+      await this.db.run('INSERT OR REPLACE INTO canary_walks VALUES ($1, $2, $3)', [w.route, w.canary_version, JSON.stringify(w)])
+      await this.db.run('INSERT INTO canary_walk_events VALUES ($1, $2, $3, $4)', [e.ts, e.route, e.canary_version, JSON.stringify(e)])
+      await this.db.run('COMMIT')
+    } catch (err) {
+      await this.db.run('ROLLBACK').catch(() => {})
+      throw err
+    }
+  }
+
+  /** Everything the walks of a route did, oldest first. */
+  async walkEvents(route: string): Promise<WalkEvent[]> {
+    return (await this.#rows('SELECT event FROM canary_walk_events WHERE route = $1 ORDER BY ts, rowid', [route], this.reader)).map((r) => JSON.parse(String(r.event)) as WalkEvent)
   }
 
   /** When the stream the stored positions refer to was created. */
