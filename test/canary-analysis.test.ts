@@ -14,7 +14,7 @@ import { run } from '../mesh-config/src/cli.ts'
 import { requireMesh } from '../mesh-config/src/load.ts'
 import { startLocalMesh, type LocalMesh } from '../mesh-config/src/local-mesh.ts'
 import { applicantRows, eventually } from '../telemetry-collector/test/events.ts'
-import { localMeshYaml, portsOf } from './support/mesh-yaml.ts'
+import { canaryRouteYaml, localMeshYaml, portsOf } from './support/mesh-yaml.ts'
 import { freePorts } from './support/ports.ts'
 
 interface Analysis {
@@ -63,19 +63,7 @@ describe('canary analysis through the local mesh', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'canary-e2e-'))
     file = join(dir, 'mesh.yaml')
-    const routes = `  - name: credit-risk
-    match: { model: credit-risk }
-    model: credit-risk
-    stable: { version: 1, hosts: [stable] }
-    canary:
-      version: 2
-      weight: 5000
-      hosts: [canary]
-      analysis: { interval_s: 60, min_requests: 100, min_samples: 80 }
-    fallback: { model: credit-risk-fallback, hosts: [fallback] }
-    retries: { attempts: 2, retry_on: [connect-failure, reset, gateway-error] }
-    sampling: { rate_bp: 10000 }
-`
+    const routes = canaryRouteYaml(5000, 'interval_s: 60, min_requests: 100, min_samples: 80')
     await writeFile(file, localMeshYaml(portsOf(await freePorts(7)), routes))
     mesh = await startLocalMesh(await requireMesh(file), { by: 'canary-test' })
   }, 180_000)

@@ -16,8 +16,8 @@ import { run } from '../mesh-config/src/cli.ts'
 import { requireMesh } from '../mesh-config/src/load.ts'
 import { startLocalMesh, type LocalMesh } from '../mesh-config/src/local-mesh.ts'
 import type { WalkEvent } from '../telemetry-collector/src/canary-walk.ts'
-import { applicantRows, eventually } from '../telemetry-collector/test/events.ts'
-import { localMeshYaml, portsOf } from './support/mesh-yaml.ts'
+import { applicantRows, eventually, metrics, metricSum } from '../telemetry-collector/test/events.ts'
+import { canaryRouteYaml, localMeshYaml, portsOf } from './support/mesh-yaml.ts'
 import { freePorts } from './support/ports.ts'
 
 interface Status {
@@ -42,19 +42,7 @@ describe('canary walk through the local mesh', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'walk-e2e-'))
     file = join(dir, 'mesh.yaml')
-    const routes = `  - name: credit-risk
-    match: { model: credit-risk }
-    model: credit-risk
-    stable: { version: 1, hosts: [stable] }
-    canary:
-      version: 2
-      weight: 0
-      hosts: [canary]
-      analysis: { mode: auto, steps: [2500, 5000], step_interval_s: 4, check_interval_s: 1, interval_s: 60, min_requests: 100, min_samples: 200 }
-    fallback: { model: credit-risk-fallback, hosts: [fallback] }
-    retries: { attempts: 2, retry_on: [connect-failure, reset, gateway-error] }
-    sampling: { rate_bp: 10000 }
-`
+    const routes = canaryRouteYaml(0, 'mode: auto, steps: [2500, 5000], step_interval_s: 4, check_interval_s: 1, interval_s: 60, min_requests: 100, min_samples: 200')
     await writeFile(file, localMeshYaml(portsOf(await freePorts(7)), routes))
     mesh = await startLocalMesh(await requireMesh(file), { by: 'walk-test' })
     // Steady callers, each sticky by its user id, until the tests end.
@@ -112,5 +100,8 @@ describe('canary walk through the local mesh', () => {
     expect(rollback).toMatchObject({ action: 'rollback', weight: 0, verdict: 'rollback' })
     expect(rollback.reasons.join('\n')).toMatch(/^(fallback|error) rate [\d.]+% against stable's [\d.]+% \(at most [\d.]+%\)$/m)
     expect(await routeOf()).toEqual({ stable: '2', canary: '1', weight: 0 })
+    const text = await metrics(mesh.collectorUrl)
+    expect(metricSum(text, 'mesh_canary_rollbacks_total', { route: 'credit-risk' })).toBe(1)
+    expect(metricSum(text, 'mesh_canary_walks', { route: 'credit-risk', status: 'promoted' })).toBe(1)
   }, 90_000)
 })

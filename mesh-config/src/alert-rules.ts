@@ -4,7 +4,7 @@
  * multi-window, multi-burn-rate alerts on its availability error budget
  * (the Google SRE workbook's: a fast burn pages when both a long and a
  * short window burn, so it fires quickly and stops soon after the burn
- * does), and p99 over its objective; then model drift, and the telemetry
+ * does), and p99 over its objective; then model drift, canary rollbacks, and the telemetry
  * pipeline's own lag, staleness and drops, whatever the routes. Pure: the
  * same config gives the same text. `mesh rules` prints it; `promtool check
  * rules` and `promtool test rules` check it (mesh-config/test/alert-rules.test.ts).
@@ -80,6 +80,12 @@ const MESH_RULES: Rule[] = [
     for: '15m',
     labels: { severity: 'ticket' },
     annotations: { summary: 'Model {{ $labels.model }} v{{ $labels.version }}: feature {{ $labels.feature }} drifted from its training baseline', description: 'The sampled values of {{ $labels.feature }} have been past the model\'s PSI or KS threshold for 15 minutes (GET /api/v1/drift on the collector has the numbers).' },
+  },
+  {
+    alert: 'MeshCanaryRolledBack',
+    expr: 'increase(mesh_canary_rollbacks_total[15m]) > 0',
+    labels: { severity: 'ticket' },
+    annotations: { summary: 'The canary of route {{ $labels.route }} was rolled back', description: 'A canary walk of route {{ $labels.route }} failed its analysis and was rolled back (npx mesh canary status {{ $labels.route }} says why).' },
   },
   {
     alert: 'MeshTelemetryLag',

@@ -51,7 +51,7 @@ describe('alert rules from mesh.yaml', async () => {
   it('gives each route with an slo burn-rate and latency alerts, and passes promtool check rules', () => {
     expect(route.slo).toEqual({ p99_ms: 100, availability: 0.999, window_days: 28 })
     const names = rules.groups.flatMap((g) => g.rules.map((r) => r.alert ?? r.record))
-    expect(names).toEqual(expect.arrayContaining(['MeshErrorBudgetBurn', 'MeshErrorBudgetSlowBurn', 'MeshLatencyP99OverObjective', 'MeshModelDrift', 'MeshTelemetryLag', 'MeshTelemetryStale', 'MeshTelemetryDropped', 'mesh:route_error_ratio:rate5m', 'mesh:route_error_ratio:rate3d']))
+    expect(names).toEqual(expect.arrayContaining(['MeshErrorBudgetBurn', 'MeshErrorBudgetSlowBurn', 'MeshLatencyP99OverObjective', 'MeshModelDrift', 'MeshCanaryRolledBack', 'MeshTelemetryLag', 'MeshTelemetryStale', 'MeshTelemetryDropped', 'mesh:route_error_ratio:rate5m', 'mesh:route_error_ratio:rate3d']))
     // 2% of a 28-day budget in an hour: a burn rate of 13.44, over an error budget of 0.1%.
     const fast = rules.groups[0]!.rules.find((r) => r.labels?.long_window === '1h')!
     expect(fast.expr).toContain('> 0.01344')
@@ -106,6 +106,7 @@ describe('alert rules from mesh.yaml', async () => {
             { series: 'mesh_collector_lag_messages{consumer="collector-requests-credit-risk"}', values: '5000x30' },
             { series: 'mesh_collector_newest_event_age_seconds', values: '600x30' },
             { series: 'envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix="gateway"}', values: '0+100x30' },
+            { series: 'mesh_canary_rollbacks_total{route="credit-risk"}', values: '0 0 0 0 0 0 0 0 0 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1' },
             { series: 'mesh_agent_events_dropped_total{reason="spool_full"}', values: '0 0 0 0 0 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50' },
           ],
           alert_rule_test: [
@@ -123,6 +124,12 @@ describe('alert rules from mesh.yaml', async () => {
               eval_time: '10m',
               alertname: 'MeshTelemetryStale',
               exp_alerts: [{ exp_labels: { severity: 'page' }, exp_annotations: { summary: 'No telemetry event newer than 600 s while the gateway serves requests', description: annotationsOf('MeshTelemetryStale').description! } }],
+            },
+            { eval_time: '9m', alertname: 'MeshCanaryRolledBack', exp_alerts: [] },
+            {
+              eval_time: '12m',
+              alertname: 'MeshCanaryRolledBack',
+              exp_alerts: [{ exp_labels: { severity: 'ticket', route: 'credit-risk' }, exp_annotations: { summary: 'The canary of route credit-risk was rolled back', description: annotationsOf('MeshCanaryRolledBack').description!.replaceAll('{{ $labels.route }}', 'credit-risk') } }],
             },
             { eval_time: '8m', alertname: 'MeshTelemetryDropped', exp_alerts: [{ exp_labels: { severity: 'ticket' }, exp_annotations: annotationsOf('MeshTelemetryDropped') }] },
             // Ten minutes after the last drop, the increase is 0 again.

@@ -85,6 +85,18 @@ export class CanaryWalker {
     await this.#running
   }
 
+  /** Walks by route and status (every walk the store holds, so counts survive restarts). */
+  counts(): { route: string; status: WalkStatus; walks: number }[] {
+    const by = new Map<string, { route: string; status: WalkStatus; walks: number }>()
+    for (const w of this.#walks.values()) {
+      const k = keyOf(w.route, w.status)
+      const e = by.get(k) ?? { route: w.route, status: w.status, walks: 0 }
+      e.walks++
+      by.set(k, e)
+    }
+    return [...by.values()]
+  }
+
   /** The newest walk of a route, with its history; null when it never had one. */
   async walkOf(route: string): Promise<(Walk & { history: WalkEvent[] }) | null> {
     const walks = [...this.#walks.values()].filter((w) => w.route === route).sort((a, b) => b.started_at - a.started_at)

@@ -79,7 +79,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   let walker: CanaryWalker | undefined
 
   const app = new Hono()
-  const registry = collectorMetrics(agg, () => ingest, drift)
+  const registry = collectorMetrics(agg, () => ingest, drift, () => walker)
   app.get('/healthz', (c) => c.json({ ok: ingest !== undefined, nats: nc !== undefined && !nc.isClosed() }, ingest ? 200 : 503))
   app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }))
   app.get('/api/v1/windows', (c) => {

@@ -8,6 +8,7 @@
  */
 import { Registry } from 'prom-client'
 import { seriesKey, type Aggregator } from './aggregator.ts'
+import type { CanaryWalker } from './canary-walk.ts'
 import type { DriftMonitor, VersionDrift } from './drift-monitor.ts'
 import type { Ingest } from './ingest.ts'
 import { DURATION_BUCKETS_S } from './signals.ts'
@@ -34,9 +35,15 @@ function stateMetric(registry: Registry, name: string, help: string, type: 'coun
   registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0])
 }
 
-export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefined, drift?: DriftMonitor): Registry {
+export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefined, drift?: DriftMonitor, walker: () => CanaryWalker | undefined = () => undefined): Registry {
   const r = new Registry()
   if (drift) driftMetrics(r, drift)
+  stateMetric(r, 'mesh_canary_rollbacks_total', 'Canary walks (auto mode) that ended in a rollback, by route.', 'counter', () =>
+    (walker()?.counts() ?? []).filter((c) => c.status === 'rolled_back').map((c) => ({ labels: { route: c.route }, value: c.walks })),
+  )
+  stateMetric(r, 'mesh_canary_walks', 'Canary walks by route and how they stand: walking, promoted, rolled_back, overridden (a manual change took over), failed (a change was refused).', 'gauge', () =>
+    (walker()?.counts() ?? []).map((c) => ({ labels: { route: c.route, status: c.status }, value: c.walks })),
+  )
 
   stateMetric(r, 'mesh_requests_total', 'Requests through the mesh, as Envoy saw them, by route, model, version, variant and status class (none: no response was sent).', 'counter', () =>
     [...agg.totals.values()].map((t) => ({ labels: { ...t.labels, code_class: t.code }, value: t.total.requests })),

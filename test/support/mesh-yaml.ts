@@ -41,3 +41,24 @@ ${routes}${options.extra ?? ''}telemetry:
   collector: { port: ${p.collector} }
 `
 }
+
+/**
+ * The route the canary tests run: credit-risk, stable v1, canary v2 at
+ * `weight` with its `analysis`, the fallback model behind both, retries on
+ * connection failures, and every request sampled.
+ */
+export function canaryRouteYaml(weight: number, analysis: string): string {
+  return `  - name: credit-risk
+    match: { model: credit-risk }
+    model: credit-risk
+    stable: { version: 1, hosts: [stable] }
+    canary:
+      version: 2
+      weight: ${weight}
+      hosts: [canary]
+      analysis: { ${analysis} }
+    fallback: { model: credit-risk-fallback, hosts: [fallback] }
+    retries: { attempts: 2, retry_on: [connect-failure, reset, gateway-error] }
+    sampling: { rate_bp: 10000 }
+`
+}
