@@ -3,8 +3,10 @@
  * canary in auto mode, callers sending steady traffic, and the collector
  * walking the weight through mesh-config's validated path, which Envoy
  * takes live. A good canary (v2) is walked to promotion and the gateway
- * then serves it to everyone; a canary whose host goes away is rolled back
- * at once, with the reason. `mesh canary status` lists every step.
+ * then serves it to everyone; a worse model (v3, built to predict defaults
+ * too often) is rolled back on the shift of its predictions against
+ * stable's; and a canary whose host goes away, at once, with the reason.
+ * `mesh canary status` lists every step.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -86,8 +88,20 @@ describe('canary walk through the local mesh', () => {
     expect(out.join('')).toMatch(/promote\s+weight\s+0\s+promote/)
   }, 90_000)
 
+  it('rolls back a worse model on the shift of its predictions, with the numbers', async () => {
+    const doc = parseDocument(await readFile(file, 'utf8'))
+    doc.setIn(['routes', 0, 'canary', 'version'], 3)
+    await writeFile(file, doc.toString())
+    expect(await run(['apply', file], { out: () => {}, err: () => {} })).toBe(0)
+    const done = await eventually(status, (s) => s.walk?.canary_version === '3' && s.walk.status !== 'walking', 60_000)
+    expect(done.walk!.status).toBe('rolled_back')
+    const rollback = done.walk!.history.filter((e) => e.canary_version === '3').at(-1)!
+    expect(rollback).toMatchObject({ action: 'rollback', weight: 0 })
+    expect(rollback.reasons.join('\n')).toMatch(/^canary's predicted scores against stable's: PSI [\d.]+ \(at most 0.25\)$/m)
+    expect(await routeOf()).toEqual({ stable: '2', canary: '3', weight: 0 })
+  }, 90_000)
   it('rolls back a canary whose host goes away, at once, naming why', async () => {
-    // A new canary for the route (v1, now that v2 is stable), walked the same way; then its host goes.
+    // Another canary for the route (v1, now that v2 is stable), walked the same way; then its host goes.
     const doc = parseDocument(await readFile(file, 'utf8'))
     doc.setIn(['routes', 0, 'canary', 'version'], 1)
     await writeFile(file, doc.toString())
@@ -101,7 +115,8 @@ describe('canary walk through the local mesh', () => {
     expect(rollback.reasons.join('\n')).toMatch(/^(fallback|error) rate [\d.]+% against stable's [\d.]+% \(at most [\d.]+%\)$/m)
     expect(await routeOf()).toEqual({ stable: '2', canary: '1', weight: 0 })
     const text = await metrics(mesh.collectorUrl)
-    expect(metricSum(text, 'mesh_canary_rollbacks_total', { route: 'credit-risk' })).toBe(1)
+    expect(metricSum(text, 'mesh_canary_rollbacks_total', { route: 'credit-risk' })).toBe(2)
     expect(metricSum(text, 'mesh_canary_walks', { route: 'credit-risk', status: 'promoted' })).toBe(1)
   }, 90_000)
+
 })

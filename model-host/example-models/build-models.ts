@@ -70,6 +70,15 @@ async function writeModelVersion(repo: string, name: string, version: string, mo
   })
 }
 
+/** A copy of `m` whose output layer favours class 1 (default) by `by` in the logits. */
+function shiftedDefault(m: Mlp, by: number): Mlp {
+  const layers = m.layers.map((l) => ({ ...l, weights: Float64Array.from(l.weights), bias: Float64Array.from(l.bias) }))
+  const out = layers[layers.length - 1]!
+  out.bias[1]! += by / 2
+  out.bias[0]! -= by / 2
+  return { ...m, layers }
+}
+
 export async function buildModels(repo: string, log: (line: string) => void = console.log): Promise<void> {
   const data = generateApplicants(TRAIN_ROWS, 20261101)
   const test = generateApplicants(TEST_ROWS, 20261102)
@@ -85,6 +94,10 @@ export async function buildModels(repo: string, log: (line: string) => void = co
   const v2 = train(data.features, FEATURE_COUNT, data.labels, { hidden: [48, 24], epochs: 16, batchSize: 64, learningRate: 0.002, seed: 2 })
   await writeModelVersion(repo, 'credit-risk', '2', v2, data, 'MLP 16-48-24-2, retrained: the canary')
   report('credit-risk v2 (MLP)', v2)
+  // v1 with the default logit raised: the same ranking, every probability of default higher. A canary to roll back.
+  const v3 = shiftedDefault(v1, 1.5)
+  await writeModelVersion(repo, 'credit-risk', '3', v3, data, 'v1 with its default logit raised by 1.5: a deliberately worse canary, for the canary tests')
+  report('credit-risk v3 (shifted v1)', v3)
   await writeConfig(repo, 'credit-risk', config({ name: 'credit-risk', fallback: 'credit-risk-fallback', maxBatch: 64, preferred: [16, 32, 64], queue: 512, timeoutMs: 1000, thread: 'main', note: 'Credit-risk classifier: p(default) for a loan applicant.' }))
 
   // Distilled: a logistic regression trained on v1's probabilities as soft targets.

@@ -39,7 +39,7 @@ describe('server and health', () => {
     expect(m.status).toBe(200)
     expect(m.json).toMatchObject({
       name: 'credit-risk',
-      versions: ['1', '2'],
+      versions: ['1', '2', '3'],
       platform: 'onnxruntime_onnx',
       inputs: [{ name: 'features', datatype: 'FP32', shape: [-1, 16] }],
       outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 2] }],

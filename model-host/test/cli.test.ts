@@ -60,6 +60,7 @@ describe('model-host --only', () => {
       expect(index.map((m) => [m.name, m.version ?? '', m.state])).toEqual([
         ['credit-risk', '1', 'READY'],
         ['credit-risk', '2', 'READY'],
+        ['credit-risk', '3', 'READY'],
         ['credit-risk-fallback', '1', 'READY'],
         ['credit-risk-xl', '', 'UNAVAILABLE'],
       ])

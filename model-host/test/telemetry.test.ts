@@ -127,7 +127,7 @@ describe('host events to the telemetry agent', () => {
     const saturation = () => agent.events.filter((e) => e.kind === 'host_saturation')
     await until(() => new Set(saturation().map((e) => e.ts)).size >= 2)
     const latest = new Map(saturation().map((e) => [`${e.model}/${e.version}`, e]))
-    expect([...latest.keys()].sort()).toEqual(['credit-risk-fallback/1', 'credit-risk/1', 'credit-risk/2'])
+    expect([...latest.keys()].sort()).toEqual(['credit-risk-fallback/1', 'credit-risk/1', 'credit-risk/2', 'credit-risk/3'])
     for (const e of latest.values()) expect(e).toMatchObject({ v: 2, host: 'host-a', queue_depth: 0, busy_instances: 0, instances: 1 })
   })
 

@@ -25,9 +25,9 @@ export interface VariantKey {
   version: string
 }
 
-export function variantStats(agg: Aggregator, drift: DriftMonitor | undefined, k: VariantKey, intervalMs: number, now = Date.now()): VariantStats {
-  const start = now - intervalMs
-  const fine = intervalMs <= FINE_INTERVAL_MS
+export function variantStats(agg: Aggregator, drift: DriftMonitor | undefined, k: VariantKey, intervalMs: number, now = Date.now(), since = 0): VariantStats {
+  const start = Math.max(now - intervalMs, since)
+  const fine = now - start <= FINE_INTERVAL_MS
   const from = fine ? start - (start % TEN_S_MS) : minuteOf(start)
   const bucket = new SignalBucket()
   for (const e of (fine ? agg.tens : agg.minutes).values()) {
@@ -67,12 +67,17 @@ interface VariantFigures {
   mean_confidence: number | null
 }
 
-/** A route's canary against its stable, now, as mesh.yaml's canary.analysis says. */
-export function analyseCanary(agg: Aggregator, drift: DriftMonitor | undefined, route: Route & { canary: NonNullable<Route['canary']> }, now = Date.now()): CanaryAnalysis {
+/**
+ * A route's canary against its stable, now, as mesh.yaml's canary.analysis
+ * says, over its interval or since `since` if that is later (a walk judges
+ * only what came after it started: the variant's requests before may have
+ * gone to another canary version).
+ */
+export function analyseCanary(agg: Aggregator, drift: DriftMonitor | undefined, route: Route & { canary: NonNullable<Route['canary']> }, now = Date.now(), since = 0): CanaryAnalysis {
   const settings = route.canary.analysis
   const key = { route: route.name, model: route.model }
-  const stable = variantStats(agg, drift, { ...key, variant: 'stable', version: route.stable.version }, settings.interval_s * 1000, now)
-  const canary = variantStats(agg, drift, { ...key, variant: 'canary', version: route.canary.version }, settings.interval_s * 1000, now)
+  const stable = variantStats(agg, drift, { ...key, variant: 'stable', version: route.stable.version }, settings.interval_s * 1000, now, since)
+  const canary = variantStats(agg, drift, { ...key, variant: 'canary', version: route.canary.version }, settings.interval_s * 1000, now, since)
   const figures = (v: VariantStats): VariantFigures => ({ version: v.version, requests: v.requests, errors: v.errors, fallbacks: v.fallbacks, p99_ms: v.p99Ms, sampled_predictions: v.scores.length, mean_confidence: v.meanConfidence })
-  return { route: route.name, model: route.model, weight: route.canary.weight, interval_s: settings.interval_s, from: now - settings.interval_s * 1000, to: now, ...judgeCanary(stable, canary, settings), stable: figures(stable), canary: figures(canary) }
+  return { route: route.name, model: route.model, weight: route.canary.weight, interval_s: settings.interval_s, from: Math.max(now - settings.interval_s * 1000, since), to: now, ...judgeCanary(stable, canary, settings), stable: figures(stable), canary: figures(canary) }
 }

@@ -55,7 +55,8 @@ export interface WalkStore {
 
 export interface WalkerOptions {
   meshFile: string
-  analyse: (route: Route & { canary: NonNullable<Route['canary']> }, now: number) => CanaryAnalysis
+  /** The analysis of a route's canary now, counting only what came `since` (the walk's start). */
+  analyse: (route: Route & { canary: NonNullable<Route['canary']> }, now: number, since: number) => CanaryAnalysis
   store: WalkStore
   /** Who the history names as having applied the changes. */
   by?: string
@@ -97,6 +98,12 @@ export class CanaryWalker {
     return [...by.values()]
   }
 
+  /** When the walk of this route's current canary version started (what its analysis counts from), if one is under way. */
+  walkingSince(route: string, canaryVersion: string): number | undefined {
+    const w = this.#walks.get(keyOf(route, canaryVersion))
+    return w?.status === 'walking' ? w.started_at : undefined
+  }
+
   /** The newest walk of a route, with its history; null when it never had one. */
   async walkOf(route: string): Promise<(Walk & { history: WalkEvent[] }) | null> {
     const walks = [...this.#walks.values()].filter((w) => w.route === route).sort((a, b) => b.started_at - a.started_at)
@@ -134,7 +141,7 @@ export class CanaryWalker {
     }
     if (now - w.last_check_at < a.check_interval_s * 1000) return
     w.last_check_at = now
-    const judged = this.opts.analyse(r, now)
+    const judged = this.opts.analyse(r, now, w.started_at)
     if (judged.verdict === 'rollback') {
       w.failures++
       if (w.failures >= a.failure_threshold) {

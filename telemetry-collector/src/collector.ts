@@ -153,7 +153,9 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     const route = loaded.mesh.config.routes.find((r) => r.name === c.req.param('route'))
     if (!route) return c.json({ error: `route: no route ${c.req.param('route')} in mesh.yaml` }, 404)
     if (!route.canary) return c.json({ error: `route: ${route.name} has no canary` }, 404)
-    return c.json({ ...analyseCanary(agg, drift, { ...route, canary: route.canary }), walk: walker ? await walker.walkOf(route.name) : null })
+    // While a walk is under way, the analysis is the walk's: from its start.
+    const since = walker?.walkingSince(route.name, route.canary.version) ?? 0
+    return c.json({ ...analyseCanary(agg, drift, { ...route, canary: route.canary }, Date.now(), since), walk: walker ? await walker.walkOf(route.name) : null })
   })
   app.get('/api/v1/pipeline', async (c) =>
     c.json({
@@ -200,7 +202,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
         if (opts.meshFile) {
           walker = new CanaryWalker({
             meshFile: opts.meshFile,
-            analyse: (route, now) => analyseCanary(agg, drift, route, now),
+            analyse: (route, now, since) => analyseCanary(agg, drift, route, now, since),
             store: { loadWalks: () => store.loadWalks(), saveWalk: (w, e) => i.exclusive(() => store.saveWalk(w, e)), walkEvents: (route) => store.walkEvents(route) },
             log,
           })
