@@ -78,9 +78,9 @@ telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} }, co
       expect(res.headers.get(H.MODEL_VERSION)).toBe('1')
       expect(((await res.json()) as { outputs: { name: string }[] }).outputs[0]!.name).toBe('probabilities')
 
-      // Each host loads what its routes need: the stable hosts credit-risk and its fallback, not credit-risk-xl.
+      // Each host loads what its routes need: the stable hosts credit-risk (its three versions) and its fallback, not credit-risk-xl.
       const index = (await fetch(`http://127.0.0.1:${stable}/v2/repository/index`, { method: 'POST' }).then((r) => r.json())) as { name: string; state: string }[]
-      expect(index.filter((m) => m.state === 'READY').map((m) => m.name)).toEqual(['credit-risk', 'credit-risk', 'credit-risk-fallback'])
+      expect(index.filter((m) => m.state === 'READY').map((m) => m.name)).toEqual(['credit-risk', 'credit-risk', 'credit-risk', 'credit-risk-fallback'])
 
       const pids = [...err.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]))
       expect(pids, err).toHaveLength(7)
