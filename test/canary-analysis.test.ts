@@ -63,7 +63,8 @@ describe('canary analysis through the local mesh', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'canary-e2e-'))
     file = join(dir, 'mesh.yaml')
-    const routes = canaryRouteYaml(5000, 'interval_s: 60, min_requests: 100, min_samples: 80')
+    // Latency is not what these tests judge: a loaded test machine's p99 swings by tens of milliseconds.
+    const routes = canaryRouteYaml(5000, 'interval_s: 60, min_requests: 100, min_samples: 80, p99_slack_ms: 50')
     await writeFile(file, localMeshYaml(portsOf(await freePorts(7)), routes))
     mesh = await startLocalMesh(await requireMesh(file), { by: 'canary-test' })
   }, 180_000)

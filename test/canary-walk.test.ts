@@ -44,7 +44,8 @@ describe('canary walk through the local mesh', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'walk-e2e-'))
     file = join(dir, 'mesh.yaml')
-    const routes = canaryRouteYaml(0, 'mode: auto, steps: [2500, 5000], step_interval_s: 4, check_interval_s: 1, interval_s: 60, min_requests: 100, min_samples: 200')
+    // Latency is not what these tests judge: a loaded test machine's p99 swings by tens of milliseconds.
+    const routes = canaryRouteYaml(0, 'mode: auto, steps: [2500, 5000], step_interval_s: 4, check_interval_s: 1, interval_s: 60, min_requests: 100, min_samples: 200, p99_slack_ms: 50')
     await writeFile(file, localMeshYaml(portsOf(await freePorts(7)), routes))
     mesh = await startLocalMesh(await requireMesh(file), { by: 'walk-test' })
     // Steady callers, each sticky by its user id, until the tests end.
