@@ -90,17 +90,14 @@ describe('canary analysis through the local mesh', () => {
     expect((await status()).text).toContain('last 60 s: PROMOTE')
   })
 
-  it('rolls back once the canary host is gone and the fallback answers its callers, naming the fallback rate', async () => {
+  it('rolls back once the canary host is gone and the fallback answers its callers (every one), naming the fallback rate', async () => {
     await mesh.supervisor.stopChild('host-canary')
-    // Until Envoy finds the host gone, a canary caller may get a 503; the fallback pool answers the others.
-    const statuses = await send(300)
-    const failed = statuses.filter((s) => s !== 200).length
-    expect(failed).toBeLessThan(150)
+    // Every caller is answered: the canary's, by the fallback pool (a retry each until the health checks see the host gone).
+    expect(new Set(await send(300))).toEqual(new Set([200]))
     const a = await eventually(analysis, (x) => x.stable.requests + x.canary.requests === 800, 30_000)
     expect(a.canary.fallbacks).toBeGreaterThan(30)
     expect(a.verdict).toBe('rollback')
     expect(a.reasons.join('\n')).toMatch(/^fallback rate [\d.]+% against stable's 0% \(at most 1%\)$/m)
-    if (failed > 0) expect(a.reasons.join('\n')).toMatch(/^error rate [\d.]+% against stable's 0% \(at most 1%\)$/m)
     const { text } = await status()
     expect(text).toContain('last 60 s: ROLLBACK')
     expect(text).toMatch(/FAIL\s+fallback_rate/)

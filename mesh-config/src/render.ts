@@ -234,6 +234,9 @@ function retryPolicy(r: Route) {
   }
 }
 
+/** Retries at once a variant's aggregate cluster allows: enough for every request in flight to fail over. */
+const FAILOVER_MAX_RETRIES = 10_000
+
 /** The cluster a variant's requests go to: its pool, or the aggregate of its pool and the fallback pool. */
 export function clusterName(r: Route, variant: Variant): string {
   return r.fallback ? `${r.name}.${variant}-or-fallback` : `${r.name}.${variant}`
@@ -254,6 +257,12 @@ function renderClusters(config: MeshConfig) {
           connect_timeout: '1s',
           lb_policy: 'CLUSTER_PROVIDED',
           cluster_type: { name: 'envoy.clusters.aggregate', typed_config: typed('envoy.extensions.clusters.aggregate.v3.ClusterConfig', { clusters: [`${r.name}.${variant}`, `${r.name}.fallback`] }) },
+          // Retries are counted against the route's cluster, this one, and its retries are the failover:
+          // when the variant's pool dies, every one of its requests needs one until the health checks see it,
+          // and Envoy's default (3 retries at once) would answer the rest 503. A retry budget cannot serve here:
+          // an aggregate counts no active requests of its own (they are its pools'), so its budget is always the minimum.
+          // Each request still retries at most `attempts` times.
+          circuit_breakers: { thresholds: [{ priority: 'DEFAULT', max_retries: FAILOVER_MAX_RETRIES }] },
         })
       }
     }

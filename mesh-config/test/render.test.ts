@@ -143,6 +143,8 @@ describe('render', () => {
     const r = renderMesh(full.config, { xdsDir: dir, env })
     const cluster = (name: string) => r.clusters.find((c) => c.name === name) as Json
     expect(cluster('credit-risk.canary-or-fallback').cluster_type.typed_config.clusters).toEqual(['credit-risk.canary', 'credit-risk.fallback'])
+    // Its retries are the failover: not capped at Envoy's default of 3 at once (the outage test in test/canary-analysis.test.ts).
+    expect(cluster('credit-risk.canary-or-fallback').circuit_breakers).toEqual({ thresholds: [{ priority: 'DEFAULT', max_retries: 10_000 }] })
     expect(cluster('credit-risk.stable').load_assignment.endpoints[0].lb_endpoints.map((e: Json) => e.endpoint.address.socket_address.port_value)).toEqual([18101, 18102, 18103])
     expect(cluster('credit-risk.stable').outlier_detection).toEqual({ consecutive_5xx: 3, interval: '2s', base_ejection_time: '10s', max_ejection_percent: 100 })
     expect(cluster('credit-risk.stable').circuit_breakers.thresholds[0].retry_budget.budget_percent).toEqual({ value: 25 })
