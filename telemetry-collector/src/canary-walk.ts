@@ -104,9 +104,13 @@ export class CanaryWalker {
     return w?.status === 'walking' ? w.started_at : undefined
   }
 
-  /** The newest walk of a route, with its history; null when it never had one. */
+  /**
+   * The newest walk of a route, with its history; null when it never had
+   * one. From the store, where a walk's state and its events are committed
+   * together: memory may be a step ahead of what is recorded.
+   */
   async walkOf(route: string): Promise<(Walk & { history: WalkEvent[] }) | null> {
-    const walks = [...this.#walks.values()].filter((w) => w.route === route).sort((a, b) => b.started_at - a.started_at)
+    const walks = (await this.opts.store.loadWalks()).filter((w) => w.route === route).sort((a, b) => b.started_at - a.started_at)
     return walks[0] ? { ...walks[0], history: await this.opts.store.walkEvents(route) } : null
   }
 
