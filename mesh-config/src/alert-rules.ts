@@ -96,7 +96,8 @@ const MESH_RULES: Rule[] = [
   },
   {
     alert: 'MeshTelemetryStale',
-    expr: 'max(mesh_collector_newest_event_age_seconds) > 300 and sum(rate(envoy_http_downstream_rq_total[5m])) > 0',
+    // Requests to the gateway, not to Envoy's admin interface (Prometheus' own scrapes would keep that rate up).
+    expr: 'max(mesh_collector_newest_event_age_seconds) > 300 and sum(rate(envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix!="admin"}[5m])) > 0',
     for: '5m',
     labels: { severity: 'page' },
     annotations: { summary: 'No telemetry event newer than {{ $value }} s while the gateway serves requests', description: 'The collector\'s newest event is over 5 minutes old although Envoy is serving: the dashboards and alerts are reading stale numbers.' },

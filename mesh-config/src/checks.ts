@@ -32,6 +32,14 @@ export function crossCheck(config: MeshConfig, repository: RepositoryView | { er
     if (k.key_env !== undefined && !env[k.key_env]) add(['auth', 'api_keys', i, 'key_env'], `environment variable ${k.key_env} is not set (Envoy gets the key from it when the config is rendered)`)
   })
   unique(config.routes.map((r) => matchKey(r.match)), (i, first) => add(['routes', i, 'match'], `same match as routes[${first}]: this route could never be reached`))
+  // A walk edits the weight of every route to its model (they agree on it): two walks of one model would fight.
+  const walked = new Map<string, number>()
+  config.routes.forEach((r, i) => {
+    if (r.canary?.analysis.mode !== 'auto') return
+    const first = walked.get(r.model)
+    if (first !== undefined) add(['routes', i, 'canary', 'analysis', 'mode'], `routes[${first}] already walks model ${r.model} in auto mode; one route per model may`)
+    else walked.set(r.model, i)
+  })
   const named = new Set(meshModels(config))
   for (const model of Object.keys(config.quality.models)) {
     if (!named.has(model)) add(['quality', 'models', model], `not a model this mesh serves (${[...named].join(', ')})`)

@@ -87,6 +87,15 @@ describe('alert rules from mesh.yaml', async () => {
           ],
         },
         {
+          // A quiet gateway: only Prometheus scrapes Envoy's admin interface. Old telemetry is not stale then.
+          interval: '1m',
+          input_series: [
+            { series: 'mesh_collector_newest_event_age_seconds', values: '600x30' },
+            { series: 'envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix="admin"}', values: '0+10x30' },
+          ],
+          alert_rule_test: [{ eval_time: '15m', alertname: 'MeshTelemetryStale', exp_alerts: [] }],
+        },
+        {
           // Every request in the 0.25-0.5 s bucket: p99 far over 100 ms, for more than 10 minutes.
           interval: '1m',
           input_series: [

@@ -172,18 +172,23 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   }
 }
 
+/** Why the agent drops events; each starts at 0, so the first drop is an increase (alerts read increase()). */
+const DROP_REASONS = ['spool_full', 'too_large', 'body_too_large', 'malformed', 'unknown_kind'] as const
+
 function agentMetrics(registry: Registry) {
   const registers = [registry]
-  return {
+  const m = {
     received: new Counter({ name: 'mesh_agent_events_received_total', help: 'Events posted to the agent, by source kind (envoy, host).', labelNames: ['source'], registers }),
     published: new Counter({ name: 'mesh_agent_events_published_total', help: 'Events JetStream acknowledged.', registers }),
     spooled: new Counter({ name: 'mesh_agent_events_spooled_total', help: 'Events that had to wait in the spool: NATS down, or the oldest unpublished event older than a second.', registers }),
     replayed: new Counter({ name: 'mesh_agent_events_replayed_total', help: 'Spooled events later published.', registers }),
     duplicates: new Counter({ name: 'mesh_agent_events_duplicate_total', help: 'Events of republished messages JetStream had already stored (its duplicate window at work).', registers }),
-    dropped: new Counter({ name: 'mesh_agent_events_dropped_total', help: 'Events the agent could not keep, by reason: spool_full, too_large, body_too_large, malformed, unknown_kind.', labelNames: ['reason'], registers }),
+    dropped: new Counter({ name: 'mesh_agent_events_dropped_total', help: `Events the agent could not keep, by reason: ${DROP_REASONS.join(', ')}.`, labelNames: ['reason'], registers }),
     reviewItems: new Counter({ name: 'mesh_agent_review_items_total', help: 'Samples under their model\'s review threshold, also sent to the review queue (mesh.review.<model>).', registers }),
     publishFailures: new Counter({ name: 'mesh_agent_publish_failures_total', help: 'Publish attempts that failed (and were retried).', registers }),
   }
+  for (const reason of DROP_REASONS) m.dropped.inc({ reason }, 0)
+  return m
 }
 
 const sourceKind = (source: string) => (source.startsWith('host') ? 'host' : 'envoy')

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { parseDocument } from 'yaml'
 import { applyMeshText } from '../../mesh-config/src/edit-apply.ts'
-import { setCanaryWeight } from '../../mesh-config/src/edit.ts'
+import { promoteCanary, setCanaryWeight } from '../../mesh-config/src/edit.ts'
 import { localMeshYaml, portsOf } from '../../test/support/mesh-yaml.ts'
 import type { CanaryJudgement, Verdict } from './canary-analysis.ts'
 import type { CanaryAnalysis } from './canary-stats.ts'
@@ -107,5 +107,16 @@ describe('CanaryWalker', () => {
     expect(last.reasons[0]).toMatch(/^a manual change took over \(weight 1234, stable v1; the walk had set weight 1000\): the walk stopped$/)
     await t.walker.tick(10_000)
     expect((await t.canary()).weight).toBe(1234)
+  })
+
+  it('ends as overridden when someone promotes the canary (or changes its version) by hand, never to pick it up again', async () => {
+    const t = await setup('steps: [1000, 5000], step_interval_s: 1, check_interval_s: 1')
+    await t.walker.tick(0)
+    const text = await readFile(t.file, 'utf8')
+    expect((await applyMeshText(t.file, promoteCanary(text, 'credit-risk').text, 'canary promote credit-risk', 'operator')).status).toBe('applied')
+    await t.walker.tick(5_000)
+    expect(t.events.at(-1)).toMatchObject({ action: 'overridden', reasons: ['a manual change took over (canary v2, stable v2): the walk stopped'] })
+    expect((await t.walker.walkOf('credit-risk'))!.status).toBe('overridden')
+    expect(await t.canary()).toEqual({ stable: '2', version: '2', weight: 0 })
   })
 })

@@ -114,8 +114,9 @@ export class CanaryWalker {
     return walks[0] ? { ...walks[0], history: await this.opts.store.walkEvents(route) } : null
   }
 
-  tick(now = Date.now()): Promise<void> {
-    this.#running = this.#running.then(() => this.#tick(now)).catch((e) => this.opts.log('warn', `canary walk: ${(e as Error).message}`))
+  /** One look at every auto route; `now` is read when the tick runs (tests pass their own). */
+  tick(now?: number): Promise<void> {
+    this.#running = this.#running.then(() => this.#tick(now ?? Date.now())).catch((e) => this.opts.log('warn', `canary walk: ${(e as Error).message}`))
     return this.#running
   }
 
@@ -123,11 +124,12 @@ export class CanaryWalker {
     const loaded = await loadMeshFile(this.opts.meshFile)
     if (!loaded.ok) return
     const routes = loaded.mesh.config.routes
-    // Walks in progress whose route went away or left auto mode stop.
+    // Walks in progress whose route went away, left auto mode, or whose canary or stable version someone changed, stop.
     for (const w of this.#walks.values()) {
       if (w.status !== 'walking') continue
       const r = routes.find((x) => x.name === w.route)
-      if (!r?.canary || r.canary.analysis.mode !== 'auto') await this.#end(w, 'overridden', now, [`the route ${r ? 'left auto mode' : 'is gone from mesh.yaml'}: the walk stopped`])
+      const why = !r ? 'the route is gone from mesh.yaml' : !r.canary || r.canary.analysis.mode !== 'auto' ? 'the route left auto mode' : r.canary.version !== w.canary_version || r.stable.version !== w.stable_version ? `a manual change took over (canary v${r.canary.version}, stable v${r.stable.version})` : null
+      if (why) await this.#end(w, 'overridden', now, [`${why}: the walk stopped`])
     }
     for (const r of routes) {
       if (!r.canary || r.canary.analysis.mode !== 'auto' || r.canary.version === r.stable.version) continue
@@ -181,8 +183,9 @@ export class CanaryWalker {
 
   async #begin(r: CanaryRoute, now: number): Promise<void> {
     const steps = r.canary.analysis.steps
-    // From the first step at or above where the canary stands.
-    const step = Math.max(0, steps.findIndex((s) => s >= r.canary.weight))
+    // From the first step at or above where the canary stands (the last, if it stands above them all).
+    const at = steps.findIndex((s) => s >= r.canary.weight)
+    const step = at < 0 ? steps.length - 1 : at
     const w: Walk = {
       route: r.name, canary_version: r.canary.version, stable_version: r.stable.version, steps, step, weight: steps[step]!, status: 'walking',
       started_at: now, step_started_at: now, last_check_at: now, failures: 0, last_verdict: null,
@@ -199,13 +202,21 @@ export class CanaryWalker {
 
   /** One edit of mesh.yaml through the validated path; false (the walk failed, and says why) when refused. */
   async #change(w: Walk, r: CanaryRoute, edit: (text: string, route: string) => string, action: string, now: number): Promise<boolean> {
-    const loaded = await loadMeshFile(this.opts.meshFile)
-    const outcome = loaded.ok ? await applyMeshText(this.opts.meshFile, edit(loaded.mesh.text, r.name), action, this.by) : null
+    let outcome: Awaited<ReturnType<typeof applyMeshText>> | null = null
+    let why = 'mesh.yaml is not valid'
+    try {
+      const loaded = await loadMeshFile(this.opts.meshFile)
+      if (loaded.ok) outcome = await applyMeshText(this.opts.meshFile, edit(loaded.mesh.text, r.name), action, this.by)
+    } catch (e) {
+      // The edit itself refused (EditError: the route is not in the file as expected).
+      why = (e as Error).message
+    }
     if (outcome && (outcome.status === 'applied' || outcome.status === 'unchanged')) {
       this.opts.log('info', action)
       return true
     }
-    const why = !outcome ? 'mesh.yaml is not valid' : outcome.status === 'invalid' ? outcome.issues.map((i) => i.message).join('; ') : outcome.status === 'refused' ? outcome.result.status === 'refused' ? outcome.result.reason : 'refused' : 'refused'
+    if (outcome?.status === 'invalid') why = outcome.issues.map((i) => i.message).join('; ')
+    else if (outcome?.result.status === 'refused') why = outcome.result.reason
     await this.#end(w, 'failed', now, [`${action}: ${why}`], 'error')
     return false
   }

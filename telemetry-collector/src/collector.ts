@@ -64,6 +64,7 @@ export interface RunningCollector {
 export async function startCollector(opts: CollectorOptions): Promise<RunningCollector> {
   const log = opts.log ?? ((level, msg) => process.stderr.write(`${JSON.stringify({ level, msg, component: 'telemetry-collector' })}\n`))
   const store = await Store.open(opts.storeDir, opts.retention ?? DEFAULT_RETENTION)
+  store.keepUnexported = opts.payloads !== undefined
   const agg = new Aggregator(opts.models)
   const seqs = await store.load(agg)
   const drift = opts.repository ? await driftMonitor(opts.repository, opts.drift, store) : undefined

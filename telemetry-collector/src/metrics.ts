@@ -38,9 +38,12 @@ function stateMetric(registry: Registry, name: string, help: string, type: 'coun
 export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefined, drift?: DriftMonitor, walker: () => CanaryWalker | undefined = () => undefined): Registry {
   const r = new Registry()
   if (drift) driftMetrics(r, drift)
-  stateMetric(r, 'mesh_canary_rollbacks_total', 'Canary walks (auto mode) that ended in a rollback, by route.', 'counter', () =>
-    (walker()?.counts() ?? []).filter((c) => c.status === 'rolled_back').map((c) => ({ labels: { route: c.route }, value: c.walks })),
-  )
+  // 0 for every route that has had a walk, so the first rollback is an increase (alerts read increase()).
+  stateMetric(r, 'mesh_canary_rollbacks_total', 'Canary walks (auto mode) that ended in a rollback, by route.', 'counter', () => {
+    const by = new Map<string, number>()
+    for (const c of walker()?.counts() ?? []) by.set(c.route, (by.get(c.route) ?? 0) + (c.status === 'rolled_back' ? c.walks : 0))
+    return [...by].map(([route, value]) => ({ labels: { route }, value }))
+  })
   stateMetric(r, 'mesh_canary_walks', 'Canary walks by route and how they stand: walking, promoted, rolled_back, overridden (a manual change took over), failed (a change was refused).', 'gauge', () =>
     (walker()?.counts() ?? []).map((c) => ({ labels: { route: c.route, status: c.status }, value: c.walks })),
   )

@@ -83,6 +83,9 @@ export class Store {
     readonly retention: Retention,
   ) {}
 
+  /** A payload sink writes the samples: pruning leaves those it has not written yet. */
+  keepUnexported = false
+
   static async open(dir: string, retention: Retention = DEFAULT_RETENTION): Promise<Store> {
     mkdirSync(dir, { recursive: true })
     const instance = await DuckDBInstance.create(join(dir, 'collector.duckdb'))
@@ -259,7 +262,8 @@ export class Store {
     await this.db.run('DELETE FROM signal_minutes WHERE minute_ms < $1', [rollups])
     await this.db.run('DELETE FROM host_minutes WHERE minute_ms < $1', [rollups])
     for (const t of ['request_events', 'host_batches', 'host_batch_requests', 'host_fallbacks']) await this.db.run(`DELETE FROM ${t} WHERE ts < $1`, [raw])
-    await this.db.run('DELETE FROM samples WHERE ts < $1', [now - r.sampleDays * 86_400_000])
+    // With a payload sink, a sample it has not written yet stays until it has (the sink's promise: never lost).
+    await this.db.run(`DELETE FROM samples WHERE ts < $1${this.keepUnexported ? ' AND exported' : ''}`, [now - r.sampleDays * 86_400_000])
   }
 
   /** Minute rollups in [from, to), for the API and windows older than memory. */
