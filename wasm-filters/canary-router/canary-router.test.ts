@@ -35,12 +35,13 @@ interface Seen {
   upstream: string
   variant: string
   version: string
+  requestId: string
 }
 
 async function send(base: string, model: string, headers: Record<string, string> = {}): Promise<Seen> {
   const res = await fetch(`${base}/v2/models/${model}/infer`, { method: 'POST', headers, body: '{}' })
   const body = (await res.json()) as { upstream: string; headers: Record<string, string> }
-  return { upstream: body.upstream, variant: body.headers['x-mesh-variant'] ?? '', version: body.headers['x-model-version'] ?? '' }
+  return { upstream: body.upstream, variant: body.headers['x-mesh-variant'] ?? '', version: body.headers['x-model-version'] ?? '', requestId: body.headers['x-request-id'] ?? '' }
 }
 
 /** Runs `count` requests with bounded concurrency. */
@@ -138,9 +139,17 @@ describe('canary plugin in Envoy', () => {
 
   it('without the sticky header, splits by request id, or sends to stable when so configured', async () => {
     const byRequestId = await many(400, 8, () => send(gateway, 'credit-risk-xl'))
+    // Each request as its id decides (the TypeScript host hashing the id Envoy generated), not just a share near the weight.
+    const ts = await ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: JSON.stringify({ canary: config }) })
+    for (const s of byRequestId) {
+      const stream = ts.newStream()
+      stream.sendRequestHeaders({ ':path': '/v2/models/credit-risk-xl/infer', 'x-request-id': s.requestId })
+      expect([s.requestId.length > 0, s.variant]).toEqual([true, stream.requestHeaders.get('x-mesh-variant')])
+    }
+    // At 50%, both variants among 400 ids (a share outside 0.3-0.7 would take 8 standard deviations).
     const share = byRequestId.filter((s) => s.variant === 'canary').length / byRequestId.length
-    expect(share).toBeGreaterThan(0.4)
-    expect(share).toBeLessThan(0.6)
+    expect(share).toBeGreaterThan(0.3)
+    expect(share).toBeLessThan(0.7)
     const toStable = await many(100, 8, () => send(gateway, 'no-key-stable'))
     expect(toStable.every((s) => s.upstream === 'stable')).toBe(true)
   })
