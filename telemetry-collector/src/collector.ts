@@ -194,6 +194,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
             ...DEFAULT_PAYLOAD_SINK,
             ...opts.payloads,
             baselineOf,
+            modelLabel: (model) => agg.labels.model(model),
             exclusive: (work) => i.exclusive(work),
             log,
           })

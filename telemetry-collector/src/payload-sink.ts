@@ -28,6 +28,12 @@ export interface PayloadSinkOptions {
   retentionDays: number
   /** The version's baseline, for feature names and the score column; null when it has none. */
   baselineOf: (model: string, version: string) => Baseline | null
+  /**
+   * The model as the files name it: one mesh.yaml names, else "other"
+   * (the partition directory is named after it, so a posted event's model
+   * name never picks a path). Default: as the event says.
+   */
+  modelLabel?: (model: string) => string
   /** Runs `work` with the store's writer to itself (the ingest's exclusive()). */
   exclusive: <T>(work: () => Promise<T>) => Promise<T>
   log: (level: 'info' | 'warn', msg: string) => void
@@ -114,7 +120,7 @@ export class PayloadSink {
     try {
       for (const { rowid, sample } of rows) {
         a.appendBigInt(BigInt(rowid))
-        appendEnriched(a, sample, this.opts.baselineOf(sample.model, sample.version))
+        appendEnriched(a, { ...sample, model: this.opts.modelLabel?.(sample.model) ?? sample.model }, this.opts.baselineOf(sample.model, sample.version))
         a.endRow()
       }
       a.flushSync()

@@ -63,6 +63,8 @@ describe('payload sink: agent → JetStream → collector → Parquet', () => {
     // Not every body is OIP JSON, nor whole: the row is kept, without features.
     sampleEvent([], { request: '{"text": "[EMAIL] wrote in"}', response: '{"error": "inputs: required"}', model: 'credit-risk-fallback', status: 400 }),
     sampleEvent(applicantRows(1, 303), { request_truncated: true }),
+    // A model mesh.yaml does not name (a posted event may say anything) is filed as "other": it never names a directory.
+    sampleEvent(applicantRows(1, 304), { model: '../../escape' }),
   ]
 
   beforeAll(async () => {
@@ -95,8 +97,9 @@ describe('payload sink: agent → JetStream → collector → Parquet', () => {
     expect(new Set(back.rows.map((r) => r.request_id))).toEqual(new Set(sent.map((s) => s.request_id)))
     expect(back.codecs).toEqual(['ZSTD'])
     const hour = new Date(sent[0]!.ts).toISOString().slice(0, 13).split('T')
-    for (const f of back.files) expect(f).toMatch(new RegExp(`^model=credit-risk(-fallback)?/date=${hour[0]}/hour=${hour[1]}/part-[0-9a-f-]+\\.parquet$`))
-    // 107 rows in batches of at most 40: three writes at least.
+    for (const f of back.files) expect(f).toMatch(new RegExp(`^model=(credit-risk(-fallback)?|other)/date=${hour[0]}/hour=${hour[1]}/part-[0-9a-f-]+\\.parquet$`))
+    expect(back.rows.find((r) => r.request_id === sent.at(-1)!.request_id)).toMatchObject({ model: 'other' })
+    // 108 rows in batches of at most 40: three writes at least.
     expect(back.files.length).toBeGreaterThanOrEqual(3)
   })
 
