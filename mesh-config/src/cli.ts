@@ -142,11 +142,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         const [action, model] = rest
         if (action !== 'export' || !model) return usage('review needs: export <model>')
         return await withMesh(ctx, async (mesh) => {
-          const { address, port } = mesh.config.telemetry.collector
-          const url = `${httpUrl(address, port)}/api/v1/review/export?model=${encodeURIComponent(model)}`
-          const res = await fetch(url).catch((e: Error) => {
-            throw new Error(`the collector at ${httpUrl(address, port)} did not answer (${e.message}); is the mesh running?`)
-          })
+          const res = await fromCollector(mesh, `/api/v1/review/export?model=${encodeURIComponent(model)}`)
           if (!res.ok) {
             io.err(`mesh review export: ${((await res.json().catch(() => ({}))) as { error?: string }).error ?? `collector answered ${res.status}`}\n`)
             return res.status === 404 || res.status === 400 ? EXIT.invalid : EXIT.unavailable
@@ -188,13 +184,18 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
   }
 }
 
-/** The collector's canary analysis of a route, as the collector mesh.yaml names serves it. */
-async function canaryStatus(ctx: Ctx, mesh: LoadedMesh, route: string): Promise<number> {
+/** GET `path` from the collector mesh.yaml names; a collector that does not answer is an error saying so. */
+async function fromCollector(mesh: LoadedMesh, path: string): Promise<Response> {
   const { address, port } = mesh.config.telemetry.collector
   const base = httpUrl(address, port)
-  const res = await fetch(`${base}/api/v1/canary/${encodeURIComponent(route)}`).catch((e: Error) => {
+  return fetch(`${base}${path}`).catch((e: Error) => {
     throw new Error(`the collector at ${base} did not answer (${e.message}); is the mesh running?`)
   })
+}
+
+/** The collector's canary analysis of a route, as the collector mesh.yaml names serves it. */
+async function canaryStatus(ctx: Ctx, mesh: LoadedMesh, route: string): Promise<number> {
+  const res = await fromCollector(mesh, `/api/v1/canary/${encodeURIComponent(route)}`)
   const body = (await res.json()) as CanaryStatusJson & { error?: string }
   if (!res.ok) {
     ctx.io.err(`mesh canary status: ${body.error ?? `collector answered ${res.status}`}\n`)

@@ -16,7 +16,8 @@ export const MINUTE_MS = 60_000
 export const TEN_S_MS = 10_000
 /** Minute rollups kept in memory (for the 5 min and 1 h windows); older ones are read from the store when a late event needs them. */
 export const MEMORY_HORIZON_MS = 2 * 3_600_000
-const SHORT_HORIZON_MS = 2 * MINUTE_MS
+/** How long the 10-second buckets are kept. */
+export const SHORT_HORIZON_MS = 2 * MINUTE_MS
 
 export const OTHER = 'other'
 const ROUTE = /^[a-z0-9][a-z0-9_-]*$/

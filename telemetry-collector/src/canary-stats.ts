@@ -9,14 +9,12 @@
  * fallback answers under its own version, and its answers are the variant's
  * fallbacks. Predictions count by the variant's version.
  */
-import { TEN_S_MS, minuteOf, type Aggregator } from './aggregator.ts'
+import { SHORT_HORIZON_MS, type Aggregator } from './aggregator.ts'
 import type { Route } from '../../mesh-config/src/schema.ts'
 import { judgeCanary, type CanaryJudgement, type VariantStats } from './canary-analysis.ts'
 import type { DriftMonitor } from './drift-monitor.ts'
 import { SignalBucket } from './signals.ts'
-
-/** Ten-second buckets are kept this long (aggregator.ts); longer intervals read minutes. */
-const FINE_INTERVAL_MS = 120_000
+import { signalBuckets } from './windows.ts'
 
 export interface VariantKey {
   route: string
@@ -27,12 +25,10 @@ export interface VariantKey {
 
 export function variantStats(agg: Aggregator, drift: DriftMonitor | undefined, k: VariantKey, intervalMs: number, now = Date.now(), since = 0): VariantStats {
   const start = Math.max(now - intervalMs, since)
-  const fine = now - start <= FINE_INTERVAL_MS
-  const from = fine ? start - (start % TEN_S_MS) : minuteOf(start)
+  // 10-second buckets while they are kept, minute rollups beyond.
   const bucket = new SignalBucket()
-  for (const e of (fine ? agg.tens : agg.minutes).values()) {
-    const l = e.labels
-    if (e.minute >= from && e.minute <= now && l.route === k.route && l.variant === k.variant) bucket.merge(e.bucket)
+  for (const e of signalBuckets(agg, start, now, now - start <= SHORT_HORIZON_MS).entries) {
+    if (e.labels.route === k.route && e.labels.variant === k.variant) bucket.merge(e.bucket)
   }
   const quality = drift?.recent(k.model, k.version, start) ?? { scores: [], meanConfidence: null }
   return {

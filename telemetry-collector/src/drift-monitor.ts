@@ -70,6 +70,7 @@ interface VersionWindow {
 }
 
 const MINUTE_MS = 60_000
+const versionKey = (model: string, version: string) => `${model}\u0000${version}`
 
 /** Whether an OIP response's model_name is the sample's model ("other": a fallback answered), or says nothing. */
 function answeredBy(response: string, model: string): 'model' | 'other' | 'unknown' {
@@ -128,7 +129,7 @@ export class DriftMonitor {
 
   /** A version's rate-sampled scores and mean confidence since `from` (ms): what canary analysis compares. */
   recent(model: string, version: string, from: number): { scores: number[]; meanConfidence: number | null } {
-    const w = this.#windows.get(`${model}\u0000${version}`)
+    const w = this.#windows.get(versionKey(model, version))
     if (!w) return { scores: [], meanConfidence: null }
     const scores = w.observations.slice(w.first).filter((o) => o.ts >= from).flatMap((o) => o.scores ?? [])
     const c = w.confidence.filter((m) => m.minute + MINUTE_MS > from).reduce((a, m) => ({ sum: a.sum + m.sum, n: a.n + m.n }), { sum: 0, n: 0 })
@@ -141,7 +142,7 @@ export class DriftMonitor {
   }
 
   baseline(model: string, version: string): { baseline: Baseline } | { error: string } {
-    const key = `${model}\u0000${version}`
+    const key = versionKey(model, version)
     let b = this.#baselines.get(key)
     if (!b) {
       const file = join(this.repository, model, version, 'baseline.json')
@@ -157,7 +158,7 @@ export class DriftMonitor {
   }
 
   #window(model: string, version: string): VersionWindow {
-    const key = `${model}\u0000${version}`
+    const key = versionKey(model, version)
     let w = this.#windows.get(key)
     if (!w) this.#windows.set(key, (w = { model, version, observations: [], first: 0, rows: 0, confidence: [] }))
     return w

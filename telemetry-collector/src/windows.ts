@@ -34,6 +34,16 @@ export const mergeBySeries = (entries: Iterable<MinuteEntry>) => mergeBy(entries
 export const mergeByHost = (entries: Iterable<HostMinuteEntry>) => mergeBy(entries, hostKey, () => new HostBucket())
 
 /**
+ * The signal buckets from `start` to `now`: the 10-second ones when `fine`,
+ * else the minute rollups. The bucket holding `start` counts whole: `from`
+ * is where it starts.
+ */
+export function signalBuckets(agg: Aggregator, start: number, now: number, fine: boolean): { from: number; entries: MinuteEntry[] } {
+  const from = fine ? start - (start % TEN_S_MS) : minuteOf(start)
+  return { from, entries: [...filter((fine ? agg.tens : agg.minutes).values(), (e) => e.minute >= from && e.minute <= now)] }
+}
+
+/**
  * One window ending now: 10 s and 1 min from the 10-second buckets, 5 min
  * and 1 h from the minute rollups. The bucket holding the window's start
  * counts whole, so the span covered (`covered_seconds`) is a little longer
@@ -42,12 +52,10 @@ export const mergeByHost = (entries: Iterable<HostMinuteEntry>) => mergeBy(entri
 export function windowOf(agg: Aggregator, name: WindowName, now = Date.now()): { window: WindowName; seconds: number; covered_seconds: number; series: SeriesSummary[]; hosts: HostSummary[] } {
   const seconds = WINDOWS[name]
   const start = now - seconds * 1000
-  const fine = seconds <= 60
-  const from = fine ? start - (start % TEN_S_MS) : minuteOf(start)
-  const source = fine ? agg.tens.values() : agg.minutes.values()
+  const { from, entries } = signalBuckets(agg, start, now, seconds <= 60)
   // Rates over the span the buckets cover, which starts at the first bucket's start.
   const span = Math.max(1, (now - from) / 1000)
-  const series = [...mergeBySeries(filter(source, (e) => e.minute >= from && e.minute <= now)).values()].map((s) => ({ labels: s.labels, ...summarise(s.bucket, span) }))
+  const series = [...mergeBySeries(entries).values()].map((s) => ({ labels: s.labels, ...summarise(s.bucket, span) }))
   const hosts = [...mergeByHost(filter(agg.hostMinutes.values(), (e) => e.minute >= minuteOf(start) && e.minute <= now)).values()].map((h) => ({ labels: h.labels, ...h.bucket.summary() }))
   return { window: name, seconds, covered_seconds: span, series: sortByLabels(series), hosts }
 }
