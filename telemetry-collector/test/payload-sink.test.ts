@@ -5,15 +5,14 @@
  * does not use): every sample once, enriched, its OIP features decoded.
  * Then the retention, on a real store.
  */
-import { spawnSync } from 'node:child_process'
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ROOT } from '../../mesh-config/src/local-mesh.ts'
 import { FEATURE_NAMES } from '../../model-host/example-models/dataset.ts'
 import { EXAMPLE_MODELS } from '../../model-host/test/host-process.ts'
 import { startNats, type RunningNats } from '../../test/support/nats.ts'
+import { python } from '../../test/support/pyarrow.ts'
 import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { PayloadSink, traceIdOf } from '../src/payload-sink.ts'
@@ -21,16 +20,8 @@ import { Store } from '../src/store.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
 import { applicantRows, eventually, ndjson, post, sampleEvent } from './events.ts'
 
-const PYTHON = join(ROOT, '.local/venv/bin/python')
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 
-/** Runs a Python snippet with pyarrow; its last stdout line is JSON. */
-function python(code: string, ...args: string[]): unknown {
-  const r = spawnSync(PYTHON, ['-c', code, ...args], { encoding: 'utf8' })
-  if (r.error) throw new Error(`no Python venv with pyarrow (bash scripts/setup.sh --for-tests installs it): ${r.error.message}`)
-  if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`)
-  return JSON.parse(r.stdout.trim().split('\n').at(-1)!)
-}
 
 const READ = `
 import json, sys, pathlib

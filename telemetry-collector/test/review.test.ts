@@ -6,7 +6,6 @@
  * and exported as Parquet by the API and by `mesh review export`, read back
  * with pyarrow.
  */
-import { spawnSync } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,11 +14,11 @@ import { connect } from '@nats-io/transport-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { STREAMS } from '../../contracts/subjects.ts'
 import { run } from '../../mesh-config/src/cli.ts'
-import { ROOT } from '../../mesh-config/src/local-mesh.ts'
 import { FEATURE_NAMES } from '../../model-host/example-models/dataset.ts'
 import { EXAMPLE_MODELS } from '../../model-host/test/host-process.ts'
 import { localMeshYaml } from '../../test/support/mesh-yaml.ts'
 import { startNats, type RunningNats } from '../../test/support/nats.ts'
+import { python } from '../../test/support/pyarrow.ts'
 import { freePorts } from '../../test/support/ports.ts'
 import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
@@ -27,8 +26,6 @@ import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
 import { applicantRows, eventually, metrics, metricSum, ndjson, post, sampleEvent } from './events.ts'
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']
-const PYTHON = join(ROOT, '.local/venv/bin/python')
-
 interface Item {
   request_id: string
   model: string
@@ -46,9 +43,7 @@ assert pq.ParquetFile(sys.argv[1]).metadata.row_group(0).column(0).compression =
 rows = t.to_pylist()
 for r in rows: r['time'] = r['time'].isoformat()
 print(json.dumps(rows))`
-  const r = spawnSync(PYTHON, ['-c', code, file], { encoding: 'utf8' })
-  if (r.error || r.status !== 0) throw new Error(`pyarrow could not read ${file} (bash scripts/setup.sh --for-tests installs it): ${r.error?.message ?? r.stderr}`)
-  return JSON.parse(r.stdout)
+  return python(code, file) as Record<string, unknown>[]
 }
 
 describe('review queue: agent → MESH_REVIEW → collector → API → Parquet', () => {
