@@ -51,10 +51,13 @@ export function defaultActor(): string {
   }
 }
 
+let tmpSeq = 0
+
 /** Write beside, then rename: readers see the old file or the new one, never a mix. */
 export async function writeAtomic(file: string, contents: string, mode?: number): Promise<void> {
   await mkdir(dirname(file), { recursive: true })
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`
+  // Unique per write, even two in one millisecond of one process.
+  const tmp = `${file}.${process.pid}.${Date.now()}.${++tmpSeq}.tmp`
   try {
     await writeFile(tmp, contents, mode === undefined ? undefined : { mode })
     await rename(tmp, file)
@@ -112,8 +115,12 @@ export async function withStateLock<T>(stateDir: string, work: () => Promise<T>)
       break
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-      const holder = Number(await readIfExists(lock))
-      if (!isAlive(holder)) {
+      const text = await readIfExists(lock)
+      // Gone (just released) or empty (just created, its pid not written yet): someone else's turn; look again.
+      // Only a lock naming a process that is gone is taken over: removing any other would let two in.
+      if (text === undefined) continue
+      const holder = text ? Number(text) : NaN
+      if (Number.isInteger(holder) && holder > 0 && !isAlive(holder)) {
         await rm(lock, { force: true })
         continue
       }
