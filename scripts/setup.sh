@@ -2,7 +2,7 @@
 # Installs whatever the project is missing, idempotently: npm packages and the
 # example model repository, Envoy, nats-server and the Wasm filters;
 # `--for-tests` adds what only the test suite uses (Triton's Python client,
-# promtool).
+# pyarrow, promtool, Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,16 +73,29 @@ if ! command -v nats-server >/dev/null; then
   fi
 fi
 
-# promtool, from Debian's prometheus package, for the test suite (--for-tests):
-# the tests check the telemetry collector's /metrics with `promtool check metrics`.
-if [ "${1:-}" = --for-tests ] && ! command -v promtool >/dev/null; then
+# Prometheus and promtool, from Debian's prometheus package, for the test
+# suite (--for-tests): the tests check /metrics and the rules with promtool,
+# and run the Grafana dashboard's queries on a real Prometheus server.
+if [ "${1:-}" = --for-tests ] && ! { command -v promtool >/dev/null && command -v prometheus >/dev/null; }; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing promtool (Debian package prometheus, for the metrics format test)"
+    say "installing prometheus and promtool (Debian package prometheus, for the metrics, rules and dashboard tests)"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
-      || fail "could not install prometheus (for promtool) with apt-get; install it (Debian: apt-get install prometheus, or https://prometheus.io/download) and run again"
-    command -v promtool >/dev/null || fail "Debian's prometheus package did not provide promtool; install promtool (https://prometheus.io/download) and run again"
+      || fail "could not install prometheus with apt-get; install it (Debian: apt-get install prometheus, or https://prometheus.io/download) and run again"
+    command -v promtool >/dev/null && command -v prometheus >/dev/null || fail "Debian's prometheus package did not provide prometheus and promtool; install them (https://prometheus.io/download) and run again"
   else
-    fail "promtool is missing (the tests check /metrics with it): install it as root (Debian: apt-get install prometheus, or https://prometheus.io/download) and run again"
+    fail "prometheus or promtool is missing (the tests use both): install them as root (Debian: apt-get install prometheus, or https://prometheus.io/download) and run again"
+  fi
+fi
+
+# Chromium, from Debian, for the test suite (--for-tests): the dashboard's
+# browser tests drive it with playwright-core (no browser download).
+if [ "${1:-}" = --for-tests ] && ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing chromium (Debian package, for the dashboard's browser tests)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+      || fail "could not install chromium with apt-get; install it (Debian: apt-get install chromium) and run again"
+  else
+    fail "chromium is missing (the dashboard's browser tests drive it): install it as root (Debian: apt-get install chromium) and run again"
   fi
 fi
 
@@ -91,3 +104,6 @@ bash scripts/ensure-models.sh
 
 # Wasm filters, when missing or older than their sources.
 npx tsx wasm-filters/build.ts
+
+# The SRE dashboard's page (Preact, uPlot), bundled into telemetry-collector/dashboard/dist.
+npx tsx telemetry-collector/dashboard/build.ts

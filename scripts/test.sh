@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --for-tests
 npx tsc --noEmit
+# The dashboard page runs in a browser: its own settings (DOM, JSX).
+npx tsc --noEmit -p telemetry-collector/dashboard/app
 npx vitest run "$@"

@@ -26,6 +26,30 @@ export const BURN_ALERTS = [
   { severity: 'ticket', budgetShare: 0.1, long: '3d', longHours: 72, short: '6h' },
 ] as const
 
+export type BurnAlert = (typeof BURN_ALERTS)[number]
+
+/** The alert each severity of burn-rate alert raises. */
+export const BURN_ALERT_NAMES = { page: 'MeshErrorBudgetBurn', ticket: 'MeshErrorBudgetSlowBurn' } as const
+
+/**
+ * A burn-rate alert's numbers for an objective: `burn`, the rate (times
+ * the sustainable one) that spends the alert's share of the budget within
+ * its long window, and `threshold`, the error ratio that burns at it (both
+ * windows must be over it). The one formula: the rules file and the
+ * collector's own alerts (telemetry-collector/src/alerts.ts) both call it.
+ *
+ * @example burnThreshold(BURN_ALERTS[0], { availability: 0.999, window_days: 28 }) // { burn: 13.44 (to float precision), threshold: 0.01344 }
+ */
+export function burnThreshold(a: Pick<BurnAlert, 'budgetShare' | 'longHours'>, slo: { availability: number; window_days: number }): { burn: number; threshold: number } {
+  const burn = (a.budgetShare * (slo.window_days * 24)) / a.longHours
+  return { burn, threshold: +(burn * (1 - slo.availability)).toPrecision(6) }
+}
+
+/** MeshTelemetryStale: the newest event applied is older than this (seconds) while the gateway serves. */
+export const TELEMETRY_STALE_S = 300
+/** MeshTelemetryLag: a consumer is more than this many messages behind its stream. */
+export const TELEMETRY_LAG_MESSAGES = 1000
+
 /** Every window a burn-rate alert reads, each a recording rule. */
 const RATE_WINDOWS = [...new Set(BURN_ALERTS.flatMap((a) => [a.short, a.long]))]
 
@@ -43,17 +67,14 @@ const errorRatio = (window: string) => `mesh:route_error_ratio:rate${window}`
 
 function routeRules(r: Route & { slo: NonNullable<Route['slo']> }): Rule[] {
   const sel = `route=${quote(r.name)}`
-  const budget = 1 - r.slo.availability
-  const windowHours = r.slo.window_days * 24
   const rules: Rule[] = RATE_WINDOWS.map((w) => ({
     record: errorRatio(w),
     expr: `sum by (route) (rate(mesh_requests_total{${sel},code_class=~"${FAILED_CODE_CLASSES}"}[${w}])) / sum by (route) (rate(mesh_requests_total{${sel}}[${w}]))`,
   }))
   for (const a of BURN_ALERTS) {
-    const burn = (a.budgetShare * windowHours) / a.longHours
-    const threshold = +(burn * budget).toPrecision(6)
+    const { burn, threshold } = burnThreshold(a, r.slo)
     rules.push({
-      alert: a.severity === 'page' ? 'MeshErrorBudgetBurn' : 'MeshErrorBudgetSlowBurn',
+      alert: BURN_ALERT_NAMES[a.severity],
       expr: `${errorRatio(a.long)}{${sel}} > ${threshold} and ${errorRatio(a.short)}{${sel}} > ${threshold}`,
       labels: { severity: a.severity, route: r.name, long_window: a.long },
       annotations: {
@@ -89,7 +110,7 @@ const MESH_RULES: Rule[] = [
   },
   {
     alert: 'MeshTelemetryLag',
-    expr: 'max by (consumer) (mesh_collector_lag_messages) > 1000',
+    expr: `max by (consumer) (mesh_collector_lag_messages) > ${TELEMETRY_LAG_MESSAGES}`,
     for: '10m',
     labels: { severity: 'ticket' },
     annotations: { summary: 'The telemetry collector is {{ $value }} messages behind on {{ $labels.consumer }}', description: 'The collector has not kept up with its stream for 10 minutes: its numbers are behind the mesh.' },
@@ -97,7 +118,7 @@ const MESH_RULES: Rule[] = [
   {
     alert: 'MeshTelemetryStale',
     // Requests to the gateway, not to Envoy's admin interface (Prometheus' own scrapes would keep that rate up).
-    expr: 'max(mesh_collector_newest_event_age_seconds) > 300 and sum(rate(envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix!="admin"}[5m])) > 0',
+    expr: `max(mesh_collector_newest_event_age_seconds) > ${TELEMETRY_STALE_S} and sum(rate(envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix!="admin"}[5m])) > 0`,
     for: '5m',
     labels: { severity: 'page' },
     annotations: { summary: 'No telemetry event newer than {{ $value }} s while the gateway serves requests', description: 'The collector\'s newest event is over 5 minutes old although Envoy is serving: the dashboards and alerts are reading stale numbers.' },

@@ -7,7 +7,7 @@
  * reached or run.
  */
 import { writeFile, mkdir } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { alertRulesText } from './alert-rules.ts'
 import { applyMesh, bootstrapText, fileText, type ApplyResult } from './apply.ts'
@@ -18,6 +18,7 @@ import { diffMesh, meshStatus } from './inspect.ts'
 import { formatIssue } from './issues.ts'
 import { loadMeshFile, stateDirOf, type LoadedMesh } from './load.ts'
 import { httpUrl, startLocalMesh } from './local-mesh.ts'
+import { prometheusConfig, PrometheusConfigError } from './prometheus-config.ts'
 import { renderMesh } from './render.ts'
 import { defaultActor, paths, readHistory, readIfExists } from './state.ts'
 
@@ -29,6 +30,9 @@ export interface Io {
 }
 
 const stdio: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }
+
+/** The rules file prometheus.yml names when --rules does not say: relative to its own folder, as Prometheus reads it. */
+const DEFAULT_RULES_FILE = 'mesh-rules.yml'
 
 const HELP: Record<string, string> = {
   '': `Usage: mesh <command> [options]
@@ -48,6 +52,8 @@ Commands:
   up [config] [--demo]           run the whole local mesh (nats-server, telemetry, model hosts, Envoy)
   demo [config]                  send demo traffic through the gateway
   rules [config] [--out <file>]  the Prometheus alert rules of the SLOs, drift and telemetry health
+  prometheus [config] [--out <file>] [--rules <file>]
+                                 a Prometheus scrape config for Envoy, the telemetry agent and collector, the hosts
   review export <model>          the labelled review items as Parquet (--out <file>)
 
 Options (every command):
@@ -68,6 +74,13 @@ Exit codes: 0 done, 1 invalid config or refused change, 2 bad usage, 3 the mesh 
   up: 'Usage: mesh up [config] [--demo]\n\nRuns the whole local mesh from mesh.yaml: nats-server (JetStream), the\ntelemetry collector and agent, the model hosts and Envoy; restarts a child\nthat dies; Ctrl-C stops everything.\n--demo also sends demo traffic.',
   review: 'Usage: mesh review export <model> [--out <file>] [--config <file>]\n\nWrites the labelled review items of <model> (low-confidence predictions people\nlabelled, with their masked payloads and decoded features) as Parquet, from\nthe collector mesh.yaml names (default file: <model>-labelled.parquet).',
   rules: 'Usage: mesh rules [config] [--out <file>]\n\nPrints the Prometheus rules file mesh.yaml gives: error-budget burn-rate and p99\nalerts for each route with an slo, model drift, and the telemetry pipeline\'s\nown lag, staleness and drops (--out writes it to <file>).',
+  prometheus: `Usage: mesh prometheus [config] [--out <file>] [--rules <file>]
+
+Prints a prometheus.yml for the mesh: scrape jobs for Envoy's admin
+(/stats/prometheus), the telemetry agent, the telemetry collector and every model
+host instance (/metrics), and rule_files naming the rules file (default
+${DEFAULT_RULES_FILE}, relative to the config's folder). --out writes the config to <file>
+and the rules file (mesh rules) beside it; then: prometheus --config.file=<file>`,
   demo: 'Usage: mesh demo [config] [--seconds <n>] [--rps <n>] [--users <n>]\n\nSends realistic traffic through the gateway: many users (so stickiness shows),\na share of low-confidence inputs.',
 }
 
@@ -80,6 +93,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         out: { type: 'string' },
+        rules: { type: 'string' },
         json: { type: 'boolean', default: false },
         by: { type: 'string' },
         demo: { type: 'boolean', default: false },
@@ -100,7 +114,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     io.out(`${HELP[topic] ?? HELP['']}\n`)
     return values.help || command === 'help' ? EXIT.ok : EXIT.usage
   }
-  const takesFile = ['validate', 'render', 'apply', 'diff', 'status', 'history', 'up', 'demo', 'rules'].includes(command)
+  const takesFile = ['validate', 'render', 'apply', 'diff', 'status', 'history', 'up', 'demo', 'rules', 'prometheus'].includes(command)
   const file = resolve(values.config ?? (takesFile ? rest[0] : undefined) ?? process.env.MESH_CONFIG ?? 'mesh.yaml')
   const ctx: Ctx = { io, json: values.json!, by: values.by ?? defaultActor(), file }
   const usage = (message: string) => {
@@ -162,6 +176,8 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
           } else io.out(text)
           return EXIT.ok
         })
+      case 'prometheus':
+        return await withMesh(ctx, (mesh) => prometheus(ctx, mesh, values.rules ?? DEFAULT_RULES_FILE, values.out))
       case 'demo':
         const demo = { seconds: Number(values.seconds ?? 30), rps: Number(values.rps ?? 50), users: Number(values.users ?? 200) }
         const bad = Object.entries(demo).find(([, v]) => !(v > 0 && Number.isFinite(v)))
@@ -182,6 +198,35 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     io.err(`mesh ${command}: ${(e as Error).message}\n`)
     return EXIT.unavailable
   }
+}
+
+/**
+ * The scrape config, printed or (with `out`) written with the rules file
+ * beside it, where rule_files finds it: the pair loads (and passes
+ * `promtool check config`) as written.
+ */
+async function prometheus(ctx: Ctx, mesh: LoadedMesh, rulesFile: string, out: string | undefined): Promise<number> {
+  let text: string
+  try {
+    text = prometheusConfig(mesh.config, { rulesFile })
+  } catch (e) {
+    if (!(e instanceof PrometheusConfigError)) throw e
+    ctx.io.err(`mesh prometheus: ${e.message}\n`)
+    return EXIT.invalid
+  }
+  if (!out) {
+    ctx.io.out(text)
+    ctx.io.err(`rule_files names ${rulesFile}: write it beside the config with npx mesh rules --out ${rulesFile}\n`)
+    return EXIT.ok
+  }
+  const configFile = resolve(out)
+  // As Prometheus reads rule_files: relative to the config's folder (an absolute path stays as it is).
+  const rules = resolve(dirname(configFile), rulesFile)
+  await writeFile(configFile, text)
+  await writeFile(rules, alertRulesText(mesh.config))
+  if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: true, config: configFile, rules })}\n`)
+  else ctx.io.out(`wrote ${configFile} and its rules file ${rules} (npx mesh rules --out ${rules} writes that one alone)\nrun: prometheus --config.file=${configFile}\n`)
+  return EXIT.ok
 }
 
 /** GET `path` from the collector mesh.yaml names; a collector that does not answer is an error saying so. */
@@ -395,6 +440,7 @@ async function up(ctx: Ctx, mesh: LoadedMesh, demo: boolean): Promise<number> {
       '',
       `Envoy admin:  ${local.adminUrl}  (the filters' own metrics: ${local.adminUrl}/stats/prometheus)`,
       `Collector:    ${local.collectorUrl}  (metrics: /metrics, API: /api/v1/...)`,
+      ...(local.dashboardUrl ? [`Dashboard:    ${local.dashboardUrl}  (changes need the operator token in ${local.tokenFile})`] : []),
       `Operate:      npx mesh status | npx mesh canary set ${route.name} 25% | npx mesh canary rollback ${route.name}`,
       'Ctrl-C stops everything.',
       '',

@@ -79,6 +79,8 @@ export interface TelemetryPaths {
   storeDir: string
   /** The payload sink's Parquet files: `telemetry.collector.payloads.dir`, default `<state_dir>/payloads`. */
   payloadsDir: string
+  /** The dashboard's operator token: `telemetry.collector.dashboard.token_file`, default `<state_dir>/dashboard-token`. */
+  tokenFile: string
 }
 
 /**
@@ -94,6 +96,7 @@ export function telemetryPaths(mesh: LoadedMesh): TelemetryPaths {
     spoolDir: agent.spool.dir === undefined ? join(mesh.stateDir, 'agent-spool') : resolve(base, agent.spool.dir),
     storeDir: collector.store_dir === undefined ? join(mesh.stateDir, 'collector') : resolve(base, collector.store_dir),
     payloadsDir: collector.payloads.dir === undefined ? join(mesh.stateDir, 'payloads') : resolve(base, collector.payloads.dir),
+    tokenFile: collector.dashboard.token_file === undefined ? join(mesh.stateDir, 'dashboard-token') : resolve(base, collector.dashboard.token_file),
   }
 }
 

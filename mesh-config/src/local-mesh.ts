@@ -11,7 +11,7 @@ import { connect, isIPv6 } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { adminFor, applyMesh } from './apply.ts'
-import type { LoadedMesh } from './load.ts'
+import { telemetryPaths, type LoadedMesh } from './load.ts'
 import { instancesOf, modelsOf, natsEndpoint } from './schema.ts'
 import { paths } from './state.ts'
 import { Supervisor, type ChildSpec, type SupervisorEvent } from './supervisor.ts'
@@ -30,6 +30,10 @@ export interface LocalMesh {
   agentUrl: string
   /** The collector: /metrics, the JSON API (/api/v1/...), /healthz. */
   collectorUrl: string
+  /** The SRE dashboard, when mesh.yaml has it on. */
+  dashboardUrl: string | null
+  /** The operator token the dashboard's changes need. */
+  tokenFile: string
   stop(): Promise<void>
 }
 
@@ -113,6 +117,8 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
       adminUrl: admin.url,
       agentUrl,
       collectorUrl,
+      dashboardUrl: collector.dashboard.enabled ? httpUrl(collector.dashboard.address, collector.dashboard.port) : null,
+      tokenFile: telemetryPaths(mesh).tokenFile,
       stop: () => supervisor.stop(),
     }
   } catch (e) {

@@ -182,6 +182,16 @@ const telemetry = z.strictObject({
         })
         .prefault({})
         .describe('The payload sink: sampled, masked payloads as zstd Parquet files for analysts.'),
+      dashboard: z
+        .strictObject({
+          enabled: z.boolean().default(true).describe('Serve the SRE dashboard (a web page) on its own port.'),
+          address: address.default('127.0.0.1'),
+          port: port.default(4197).describe('Where the dashboard page, its live stream and the JSON API are served.'),
+          refresh_ms: z.number().int().min(250).max(60_000).default(1000).describe('How often the page\'s live stream pushes new figures (milliseconds).'),
+          token_file: z.string().min(1).optional().describe('The operator token (one line, at least 16 characters) that writes need: canary changes, review labels. Relative to this file; default <state_dir>/dashboard-token, created with a random token when missing. Without the token everything is read-only.'),
+        })
+        .prefault({})
+        .describe('The SRE dashboard: routes, canaries, drift, alerts and the review queue, live.'),
     })
     .prefault({})
     .describe('The telemetry collector: consumes the streams, serves /metrics and the JSON API (/api/v1/...).'),

@@ -4,7 +4,6 @@
  * the file, and `promtool test rules` fires each alert on synthetic series
  * that should fire it, and none on healthy ones.
  */
-import { spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,12 +13,7 @@ import { alertRules, alertRulesText, BURN_ALERTS } from '../src/alert-rules.ts'
 import { run } from '../src/cli.ts'
 import { requireMesh } from '../src/load.ts'
 import { ROOT } from '../src/local-mesh.ts'
-
-function promtool(...args: string[]): { code: number; output: string } {
-  const r = spawnSync('promtool', args, { encoding: 'utf8' })
-  if (r.error) throw new Error(`promtool is not installed (bash scripts/setup.sh --for-tests installs Debian's prometheus): ${r.error.message}`)
-  return { code: r.status ?? 1, output: r.stdout + r.stderr }
-}
+import { promtool } from '../../test/support/prometheus.ts'
 
 describe('alert rules from mesh.yaml', async () => {
   const mesh = await requireMesh(join(ROOT, 'mesh.yaml'))
@@ -56,7 +50,7 @@ describe('alert rules from mesh.yaml', async () => {
     const fast = rules.groups[0]!.rules.find((r) => r.labels?.long_window === '1h')!
     expect(fast.expr).toContain('> 0.01344')
     expect(BURN_ALERTS.map((a) => a.long)).toEqual(['1h', '6h', '3d'])
-    const checked = promtool('check', 'rules', join(dir, 'rules.yml'))
+    const checked = promtool(['check', 'rules', join(dir, 'rules.yml')])
     expect(checked.output).toMatch(/SUCCESS: \d+ rules found/)
     expect(checked.code).toBe(0)
   })
@@ -148,7 +142,7 @@ describe('alert rules from mesh.yaml', async () => {
       ],
     }
     await writeFile(join(dir, 'tests.yml'), stringify(tests, { lineWidth: 0 }))
-    const tested = promtool('test', 'rules', join(dir, 'tests.yml'))
+    const tested = promtool(['test', 'rules', join(dir, 'tests.yml')])
     expect(tested.output).toContain('SUCCESS')
     expect(tested.code).toBe(0)
   })

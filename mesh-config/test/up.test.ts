@@ -21,9 +21,9 @@ describe('mesh up', () => {
     dir = await mkdtemp(join(tmpdir(), 'mesh-up-'))
     // Two instances of the stable host listen on consecutive ports, apart from the others.
     const stable = await freeConsecutivePorts(2)
-    let others = await freePorts(6)
-    while (others.some((p) => p === stable || p === stable + 1)) others = await freePorts(6)
-    const [gateway, admin, fallback, nats, agent, collector] = others
+    let others = await freePorts(7)
+    while (others.some((p) => p === stable || p === stable + 1)) others = await freePorts(7)
+    const [gateway, admin, fallback, nats, agent, collector, dashboard] = others
     const file = join(dir, 'mesh.yaml')
     await writeFile(
       file,
@@ -39,7 +39,7 @@ routes:
     model: credit-risk
     stable: { version: 1, hosts: [stable] }
     fallback: { model: credit-risk-fallback, hosts: [fallback] }
-telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} }, collector: { port: ${collector} } }
+telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} }, collector: { port: ${collector}, dashboard: { port: ${dashboard} } } }
 `,
     )
     const child = spawn(process.execPath, [join(ROOT, 'bin/mesh.mjs'), 'up', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -65,6 +65,17 @@ telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} }, co
       const metrics = await fetch(`${collectorUrl}/metrics`)
       expect(metrics.status).toBe(200)
       await metrics.arrayBuffer()
+
+      // The printed dashboard serves its page, and the token file it names holds the token that writes need.
+      const [, dashboardUrl, tokenFile] = /^Dashboard:\s+(http:\/\/\S+)\s+\(changes need the operator token in (\S+)\)/m.exec(out) ?? []
+      expect(dashboardUrl).toBe(`http://127.0.0.1:${dashboard}`)
+      const page = await fetch(dashboardUrl!)
+      expect(page.status).toBe(200)
+      expect(await page.text()).toContain('/assets/app.js')
+      const token = (await readFile(tokenFile!, 'utf8')).trim()
+      expect(token.length).toBeGreaterThanOrEqual(16)
+      const session = await fetch(`${dashboardUrl}/api/v1/session`, { headers: { authorization: `Bearer ${token}` } })
+      expect(await session.json()).toEqual({ writable: true, operator: true })
 
       // The printed curl, run as printed (from the repository root).
       const curl = /^\s+(curl .*)$/m.exec(out)![1]!

@@ -111,19 +111,20 @@ ${extra}${telemetry}`
     expect(m.config.telemetry).toEqual({
       nats_url: 'nats://127.0.0.1:4222',
       agent: { address: '127.0.0.1', port: 4195, spool: { memory_mb: 64, disk_mb: 1024 } },
-      collector: { address: '127.0.0.1', port: 4196, payloads: { flush_s: 60, max_rows: 10_000, retention_days: 14 } },
+      collector: { address: '127.0.0.1', port: 4196, payloads: { flush_s: 60, max_rows: 10_000, retention_days: 14 }, dashboard: { enabled: true, address: '127.0.0.1', port: 4197, refresh_ms: 1000 } },
       streams: { duplicate_window_s: 120, max_mb: { requests: 4096, payloads: 2048, host: 2048, review: 512 } },
     })
     expect(m.config.quality).toEqual({ drift: { window_minutes: 60, max_rows: 5000, min_samples: 200, psi: 0.2, ks: 0.15 }, models: {} })
-    expect(telemetryPaths(m)).toEqual({ spoolDir: join(FIXTURES, '.local/mesh/agent-spool'), storeDir: join(FIXTURES, '.local/mesh/collector'), payloadsDir: join(FIXTURES, '.local/mesh/payloads') })
+    expect(telemetryPaths(m)).toEqual({ spoolDir: join(FIXTURES, '.local/mesh/agent-spool'), storeDir: join(FIXTURES, '.local/mesh/collector'), payloadsDir: join(FIXTURES, '.local/mesh/payloads'), tokenFile: join(FIXTURES, '.local/mesh/dashboard-token') })
   })
 
   it('takes partial sections and fractional sizes; spool and store dirs resolve against the file like state_dir', async () => {
-    const m = await mesh('telemetry:\n  agent: { spool: { memory_mb: 0.5, dir: spool } }\n  collector: { port: 14196, store_dir: /var/lib/mesh-collector, payloads: { dir: parquet } }\n  streams: { max_mb: { review: 0.25 } }\n', 'state_dir: state\n')
+    const m = await mesh('telemetry:\n  agent: { spool: { memory_mb: 0.5, dir: spool } }\n  collector: { port: 14196, store_dir: /var/lib/mesh-collector, payloads: { dir: parquet }, dashboard: { port: 14197, token_file: secrets/token } }\n  streams: { max_mb: { review: 0.25 } }\n', 'state_dir: state\n')
     expect(m.config.telemetry.agent).toEqual({ address: '127.0.0.1', port: 4195, spool: { memory_mb: 0.5, disk_mb: 1024, dir: 'spool' } })
     expect(m.config.telemetry.collector.port).toBe(14196)
     expect(m.config.telemetry.streams).toEqual({ duplicate_window_s: 120, max_mb: { requests: 4096, payloads: 2048, host: 2048, review: 0.25 } })
-    expect(telemetryPaths(m)).toEqual({ spoolDir: join(FIXTURES, 'spool'), storeDir: '/var/lib/mesh-collector', payloadsDir: join(FIXTURES, 'parquet') })
+    expect(m.config.telemetry.collector.dashboard).toEqual({ enabled: true, address: '127.0.0.1', port: 14197, refresh_ms: 1000, token_file: 'secrets/token' })
+    expect(telemetryPaths(m)).toEqual({ spoolDir: join(FIXTURES, 'spool'), storeDir: '/var/lib/mesh-collector', payloadsDir: join(FIXTURES, 'parquet'), tokenFile: join(FIXTURES, 'secrets/token') })
     expect((await mesh('', 'state_dir: state\n')).stateDir).toBe(join(FIXTURES, 'state'))
     expect(telemetryPaths(await mesh('', 'state_dir: state\n')).spoolDir).toBe(join(FIXTURES, 'state/agent-spool'))
   })

@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { deflateRawSync } from 'node:zlib'
 import { Counter, Gauge, Registry } from 'prom-client'
+import { AGENT_STATUS_PATH, type AgentStatus } from '../../contracts/agent-status.ts'
 import { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, eventCount } from '../../contracts/subjects.ts'
 import { Publisher } from './publisher.ts'
 import { chunkGroup, ModelTokens, routeBatch, type ReviewThresholds } from './route-events.ts'
@@ -145,6 +146,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       res.end(text)
       return
     }
+    if (req.method === 'GET' && path === AGENT_STATUS_PATH) return reply(res, 200, await agentStatus(registry, opts.id))
     if (req.method === 'GET' && path === '/healthz') return reply(res, 200, { ok: true, nats: publisher.connected, spooled_events: spool.stats.events })
     reply(res, 404, { error: `no route ${req.method} ${path}` })
   }
@@ -189,6 +191,27 @@ function agentMetrics(registry: Registry) {
   }
   for (const reason of DROP_REASONS) m.dropped.inc({ reason }, 0)
   return m
+}
+
+/** /status: the registry's own values (what /metrics reports, read the same way), as JSON. */
+async function agentStatus(registry: Registry, id: string): Promise<AgentStatus> {
+  const metrics = new Map((await registry.getMetricsAsJSON()).map((x) => [x.name, x.values]))
+  const values = (name: string) => metrics.get(name) ?? []
+  const sum = (name: string) => values(name).reduce((a, v) => a + v.value, 0)
+  const by = (name: string, label: string) => Object.fromEntries(values(name).map((v) => [String(v.labels[label]), v.value]))
+  const bytes = by('mesh_agent_spool_bytes', 'tier')
+  return {
+    id,
+    nats_connected: sum('mesh_agent_nats_connected') === 1,
+    received: sum('mesh_agent_events_received_total'),
+    published: sum('mesh_agent_events_published_total'),
+    spooled: sum('mesh_agent_events_spooled_total'),
+    replayed: sum('mesh_agent_events_replayed_total'),
+    dropped: by('mesh_agent_events_dropped_total', 'reason'),
+    spool_events: sum('mesh_agent_spool_events'),
+    spool_bytes: { memory: bytes.memory ?? 0, disk: bytes.disk ?? 0 },
+    oldest_unpublished_age_s: sum('mesh_agent_oldest_unpublished_age_seconds'),
+  }
 }
 
 const sourceKind = (source: string) => (source.startsWith('host') ? 'host' : 'envoy')

@@ -7,6 +7,7 @@
  */
 import { constants, setPriority } from 'node:os'
 import { parseArgs } from 'node:util'
+import { telemetryPaths } from '../../mesh-config/src/load.ts'
 import { agentOptionsOf, collectorOptionsOf, loadMeshOrExit } from './mesh-settings.ts'
 
 const COMMON = `  --config <file>   mesh.yaml (default: mesh.yaml)
@@ -34,7 +35,8 @@ ${COMMON}
   --models <list>   consume only these models' events (_other: models mesh.yaml
                     does not name); collectors sharing the work own disjoint lists
   --name <name>     prefix of its durable consumers (default: collector); a
-                    collector with another name reads everything again`,
+                    collector with another name reads everything again
+  --dashboard-port <port>  the dashboard's port instead of mesh.yaml's (0: any free port)`,
 }
 
 /**
@@ -58,6 +60,7 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
         store: { type: 'string' },
         models: { type: 'string' },
         name: { type: 'string' },
+        'dashboard-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -77,7 +80,7 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
   // Telemetry yields the CPU to the data plane it watches: where cores are short, a request waits for no commit.
   setPriority(which === 'agent' ? NICE.agent : NICE.collector)
   const mesh = await loadMeshOrExit(args.config!)
-  let running: { url: string; close(): Promise<void> }
+  let running: { url: string; dashboardUrl?: string; close(): Promise<void> }
   try {
     // Imported here, each only where it runs: the agent beside Envoy never loads the collector's DuckDB.
     if (which === 'agent') {
@@ -88,7 +91,13 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
       const { startCollector } = await import('./collector.ts')
       const o = collectorOptionsOf(mesh)
       const owns = args.models?.split(',').map((m) => m.trim()).filter(Boolean)
-      const collector = await startCollector({ ...o, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, storeDir: args.store ?? o.storeDir, owns, name: args.name })
+      const { operatorToken } = await import('./operator.ts')
+      // The token file is created when missing only where mesh.yaml did not name one: a named file is the operator's to provide.
+      const tokenFile = telemetryPaths(mesh).tokenFile
+      const token = await operatorToken(tokenFile, mesh.config.telemetry.collector.dashboard.token_file === undefined)
+      if (!token) process.stderr.write(`telemetry-collector: no operator token in ${tokenFile}: the dashboard and API are read-only\n`)
+      const dashboard = o.dashboard && { ...o.dashboard, port: args['dashboard-port'] === undefined ? o.dashboard.port : Number(args['dashboard-port']) }
+      const collector = await startCollector({ ...o, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, storeDir: args.store ?? o.storeDir, owns, name: args.name, operatorToken: token, dashboard })
       // A stream JetStream cannot change is a configuration problem: say so and exit, rather than serve nothing.
       collector.ready.catch((e) => {
         process.stderr.write(`telemetry-collector: ${(e as Error).message}\n`)
@@ -101,7 +110,7 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
     process.exit(1)
   }
   // Parent processes (tests, the local mesh) read the bound URL from this line.
-  process.stdout.write(`${JSON.stringify({ msg: 'ready', url: running.url })}\n`)
+  process.stdout.write(`${JSON.stringify({ msg: 'ready', url: running.url, ...(running.dashboardUrl ? { dashboard_url: running.dashboardUrl } : {}) })}\n`)
   let closing = false
   const shutdown = () => {
     if (closing) return

@@ -9,22 +9,19 @@ import { serve, type ServerType } from '@hono/node-server'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { Hono } from 'hono'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { OTHER_MODEL_TOKEN, subjectToken } from '../../contracts/subjects.ts'
-import { loadMeshFile } from '../../mesh-config/src/load.ts'
+import { dashboardApp, type DashboardOptions } from '../dashboard/server.ts'
+import { apiRoutes, type ApiContext } from './api.ts'
 import { Aggregator } from './aggregator.ts'
 import { consumerSpecs, Ingest } from './ingest.ts'
 import { analyseCanary } from './canary-stats.ts'
 import { CanaryWalker } from './canary-walk.ts'
 import { DriftMonitor, type DriftConfig } from './drift-monitor.ts'
 import { collectorMetrics } from './metrics.ts'
-import { DEFAULT_PAYLOAD_SINK, PayloadSink, writeLabelled } from './payload-sink.ts'
-import { Store, DEFAULT_RETENTION, type Retention, type ReviewItem } from './store.ts'
+import { DEFAULT_PAYLOAD_SINK, PayloadSink } from './payload-sink.ts'
+import { Store, DEFAULT_RETENTION, type Retention } from './store.ts'
 import { ensureStreams, type StreamLimits } from './streams.ts'
-import { rollupSteps, STEP_MS, WINDOWS, windowOf, type WindowName } from './windows.ts'
 
 export interface CollectorOptions {
   address: string
@@ -47,6 +44,10 @@ export interface CollectorOptions {
   meshFile?: string
   /** The payload sink (sampled payloads as Parquet); none: no sink. */
   payloads?: { dir: string; flushMs?: number; maxRows?: number; retentionDays?: number }
+  /** The token every write of the API (review labels, canary changes) must carry; none: read-only. */
+  operatorToken?: string
+  /** The SRE dashboard's own port; none: no dashboard. */
+  dashboard?: DashboardOptions
   log?: (level: 'info' | 'warn' | 'error', msg: string) => void
   /** The store failed: the process must restart (default: exit 1). */
   onFatal?: (e: Error) => void
@@ -55,6 +56,8 @@ export interface CollectorOptions {
 export interface RunningCollector {
   url: string
   port: number
+  /** The SRE dashboard, when started with one. */
+  dashboardUrl?: string
   aggregator: Aggregator
   /** Resolves once the streams exist and the consumers run. */
   ready: Promise<void>
@@ -79,99 +82,35 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   let sink: PayloadSink | undefined
   let walker: CanaryWalker | undefined
 
+  const api: ApiContext = {
+    agg,
+    store,
+    drift,
+    meshFile: opts.meshFile,
+    operatorToken: opts.operatorToken,
+    ingest: () => ingest,
+    sink: () => sink,
+    walker: () => walker,
+    baselineOf,
+  }
   const app = new Hono()
   const registry = collectorMetrics(agg, () => ingest, drift, () => walker)
   app.get('/healthz', (c) => c.json({ ok: ingest !== undefined, nats: nc !== undefined && !nc.isClosed() }, ingest ? 200 : 503))
   app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }))
-  app.get('/api/v1/windows', (c) => {
-    const name = (c.req.query('window') ?? '1m') as WindowName
-    if (!Object.hasOwn(WINDOWS, name)) return c.json({ error: `window: must be one of ${Object.keys(WINDOWS).join(', ')}` }, 400)
-    return c.json(windowOf(agg, name))
-  })
-  app.get('/api/v1/rollups', async (c) => {
-    const step = (c.req.query('step') ?? '1m') as keyof typeof STEP_MS
-    if (!Object.hasOwn(STEP_MS, step)) return c.json({ error: `step: must be one of ${Object.keys(STEP_MS).join(', ')}` }, 400)
-    const to = timeParam(c.req.query('to'), Date.now())
-    const from = timeParam(c.req.query('from'), (to ?? Date.now()) - 3_600_000)
-    if (from === null) return c.json({ error: 'from: must be milliseconds since the epoch or an ISO 8601 time' }, 400)
-    if (to === null) return c.json({ error: 'to: must be milliseconds since the epoch or an ISO 8601 time' }, 400)
-    if (to <= from) return c.json({ error: 'to: must be after from' }, 400)
-    return c.json({ from, to, step, steps: rollupSteps(await store.minutes(from, to), from, to, STEP_MS[step]) })
-  })
-  app.get('/api/v1/requests/:id', async (c) => {
-    const story = await store.story(c.req.param('id'))
-    const found = story.request.length + story.batches.length + story.fallbacks.length + story.samples.length > 0
-    return c.json(found ? { request_id: c.req.param('id'), ...jsonSafe(story) } : { error: `request_id: no events for ${c.req.param('id')}` }, found ? 200 : 404)
-  })
-  app.get('/api/v1/drift', (c) => {
-    if (!drift) return c.json({ error: 'drift: no model repository configured for this collector' }, 404)
-    const model = c.req.query('model')
-    const version = c.req.query('version')
-    const versions = drift.report().filter((v) => (model === undefined || v.model === model) && (version === undefined || v.version === version))
-    return c.json({ generated_at: Date.now(), versions })
-  })
-  app.get('/api/v1/review', async (c) => {
-    const status = c.req.query('status') ?? 'pending'
-    if (status !== 'pending' && status !== 'labelled' && status !== 'all') return c.json({ error: 'status: must be pending, labelled or all' }, 400)
-    const limit = Number(c.req.query('limit') ?? 100)
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return c.json({ error: 'limit: must be a whole number from 1 to 1000' }, 400)
-    const items = await store.reviewItems({ model: c.req.query('model'), status, limit })
-    return c.json({ items: items.map(reviewJson) })
-  })
-  app.post('/api/v1/review/:id/label', async (c) => {
-    let body: { label?: unknown; by?: unknown }
-    try {
-      body = await c.req.json()
-    } catch {
-      return c.json({ error: 'body: must be a JSON object { "label": ..., "by": "..." }' }, 400)
-    }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return c.json({ error: 'body: must be a JSON object { "label": ..., "by": "..." }' }, 400)
-    if (body.label === undefined || body.label === null) return c.json({ error: 'label: required (a class name, number or any JSON value but null)' }, 400)
-    if (typeof body.by !== 'string' || body.by.trim() === '') return c.json({ error: 'by: required, who labelled it' }, 400)
-    if (!ingest) return c.json({ error: 'not ready: the collector is not consuming yet' }, 503)
-    const item = await ingest.exclusive(() => store.labelReviewItem(c.req.param('id'), body.label, String(body.by).trim(), Date.now()))
-    return item ? c.json(reviewJson(item)) : c.json({ error: `request_id: no review item ${c.req.param('id')}` }, 404)
-  })
-  app.get('/api/v1/review/export', async (c) => {
-    const model = c.req.query('model')
-    if (!model) return c.json({ error: 'model: required, the model whose labelled items to export' }, 400)
-    if (!ingest) return c.json({ error: 'not ready: the collector is not consuming yet' }, 503)
-    const items = await store.reviewItems({ model, status: 'labelled', limit: Number.MAX_SAFE_INTEGER })
-    if (items.length === 0) return c.json({ error: `model: no labelled review items for ${model}` }, 404)
-    const dir = await mkdtemp(join(tmpdir(), 'review-export-'))
-    try {
-      const file = join(dir, 'labelled.parquet')
-      await ingest.exclusive(() => writeLabelled(store, items, file, baselineOf))
-      return c.body(await readFile(file), 200, { 'content-type': 'application/vnd.apache.parquet', 'content-disposition': `attachment; filename="${subjectToken(model)}-labelled.parquet"`, 'x-review-items': String(items.length) })
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
-  })
-  app.get('/api/v1/canary/:route', async (c) => {
-    if (!opts.meshFile) return c.json({ error: 'canary: this collector was started without a mesh.yaml' }, 404)
-    const loaded = await loadMeshFile(opts.meshFile)
-    if (!loaded.ok) return c.json({ error: `mesh.yaml: ${loaded.issues.length} problems (npx mesh validate lists them)` }, 503)
-    const route = loaded.mesh.config.routes.find((r) => r.name === c.req.param('route'))
-    if (!route) return c.json({ error: `route: no route ${c.req.param('route')} in mesh.yaml` }, 404)
-    if (!route.canary) return c.json({ error: `route: ${route.name} has no canary` }, 404)
-    // While a walk is under way, the analysis is the walk's: from its start.
-    const since = walker?.walkingSince(route.name, route.canary.version) ?? 0
-    return c.json({ ...analyseCanary(agg, drift, { ...route, canary: route.canary }, Date.now(), since), walk: walker ? await walker.walkOf(route.name) : null })
-  })
-  app.get('/api/v1/pipeline', async (c) =>
-    c.json({
-      ...agg.pipeline,
-      newest_event_age_s: agg.pipeline.newestEventTs > 0 ? (Date.now() - agg.pipeline.newestEventTs) / 1000 : null,
-      lag_messages: Object.fromEntries(ingest?.pending ?? []),
-      last_apply_at: ingest?.lastApplyAt ?? null,
-      payload_sink: sink ? { dir: sink.opts.dir, written_since_start: sink.written, waiting: await store.unexportedSamples() } : null,
-    }),
-  )
-
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.address }, () => resolve(s))
+  app.route('/', apiRoutes(api))
+  const server = await listen(app, opts.address, opts.port).catch((e) => {
+    store.close()
+    throw e
   })
   const port = (server.address() as AddressInfo).port
+  // The SRE dashboard: its own port, the same API, plus the page and its live stream.
+  const dashboard = opts.dashboard
+    ? await listen(dashboardApp(api, opts.dashboard), opts.dashboard.address, opts.dashboard.port).catch(async (e) => {
+        await new Promise((r) => server.close(r))
+        store.close()
+        throw new Error(`dashboard: ${(e as Error).message}`)
+      })
+    : undefined
 
   // NATS may come later than the collector: retry until it answers, serving /metrics meanwhile.
   let closed = false
@@ -234,6 +173,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   return {
     url: `http://${opts.address}:${port}`,
     port,
+    dashboardUrl: dashboard ? `http://${opts.dashboard!.address}:${(dashboard.address() as AddressInfo).port}` : undefined,
     aggregator: agg,
     ready,
     async close() {
@@ -246,17 +186,12 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
       await sink?.flush().catch((e) => log('warn', `payload sink: ${(e as Error).message}`))
       await ingest?.close()
       await nc?.drain().catch(() => {})
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await Promise.all([server, dashboard].map((s) => s && new Promise<void>((resolve) => s.close(() => resolve()))))
       store.close()
     },
   }
 }
 
-/** A review item as the API shows it: the sample's fields, flat, and its label. */
-function reviewJson(item: ReviewItem) {
-  const { v: _v, kind: _kind, ...sample } = item.sample
-  return { ...sample, label: item.label, labelled_by: item.labelled_by, labelled_at: item.labelled_at }
-}
 
 /** A drift monitor with its windows as they were before a restart: the window's rate samples, from the store. */
 async function driftMonitor(repository: string, config: DriftConfig | undefined, store: Store): Promise<DriftMonitor> {
@@ -266,21 +201,17 @@ async function driftMonitor(repository: string, config: DriftConfig | undefined,
   return monitor
 }
 
+/** Serves `app`; rejects (a port in use, say) rather than leave the collector half started. */
+function listen(app: Hono, hostname: string, port: number): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port, hostname }, () => resolve(s))
+    s.once('error', (e) => reject(new Error(`cannot listen on ${hostname}:${port}: ${e.message}`)))
+  })
+}
+
 const defaultFatal = (log: NonNullable<CollectorOptions['log']>) => (e: Error) => {
   log('error', `store failed, restarting to resume from the store: ${e.message}`)
   process.exit(1)
 }
 
-/** Milliseconds since the epoch, or an ISO 8601 date or time (nothing else `Date.parse` would guess at). */
-function timeParam(v: string | undefined, fallback: number): number | null {
-  if (v === undefined) return fallback
-  if (/^\d+$/.test(v)) return Number(v)
-  if (!/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) return null
-  const n = Date.parse(v)
-  return Number.isFinite(n) ? n : null
-}
 
-/** DuckDB gives BIGINTs as bigint and blobs as objects: plain JSON for the API. */
-function jsonSafe<T>(v: T): T {
-  return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? Number(x) : x)))
-}

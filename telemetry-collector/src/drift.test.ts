@@ -6,6 +6,7 @@
  * on sample events as the payload sampler writes them.
  */
 import { describe, expect, it } from 'vitest'
+import { binOf } from '../../contracts/baseline.ts'
 import type { PayloadSampleEvent } from '../../contracts/events.ts'
 import { FEATURE_NAMES } from '../../model-host/example-models/dataset.ts'
 import { EXAMPLE_MODELS } from '../../model-host/test/host-process.ts'
@@ -46,10 +47,38 @@ describe('drift statistics against the credit-risk baseline', () => {
   it('gives "insufficient data" below the minimum sample, with no numbers, however shifted', () => {
     const few = rows(DEFAULT_DRIFT_THRESHOLDS.minSamples - 1, 31, { age: 30 })
     const v = distributionDrift(baseline.features[0]!, baseline.rows, column(few, 0), DEFAULT_DRIFT_THRESHOLDS)
-    expect(v).toEqual({ samples: DEFAULT_DRIFT_THRESHOLDS.minSamples - 1, psi: null, ksStatistic: null, ksPValue: null, verdict: 'insufficient_data' })
+    // The histogram shows what there is; it is no verdict.
+    expect(v).toEqual({ samples: DEFAULT_DRIFT_THRESHOLDS.minSamples - 1, psi: null, ksStatistic: null, ksPValue: null, verdict: 'insufficient_data', histogram: { edges: baseline.features[0]!.quantile_edges, baseline: baseline.features[0]!.bin_fractions, current: expect.any(Array) } })
+    expect(distributionDrift(baseline.features[0]!, baseline.rows, [NaN], DEFAULT_DRIFT_THRESHOLDS).histogram).toBeNull()
     // NaN and infinities are not values: they cannot make up the count.
     const padded = [...column(few, 0), NaN, Infinity, -Infinity]
     expect(distributionDrift(baseline.features[0]!, baseline.rows, padded, DEFAULT_DRIFT_THRESHOLDS).verdict).toBe('insufficient_data')
+  })
+
+  it('gives the histogram: the baseline\'s decile edges and shares, and the sample\'s share in each bin, from the counts PSI reads', () => {
+    const j = FEATURE_NAMES.indexOf('debt_to_income')
+    const f = baseline.features[j]!
+    const values = column(rows(1000, 22, { debt_to_income: 0.25 }), j)
+    const h = distributionDrift(f, baseline.rows, values, DEFAULT_DRIFT_THRESHOLDS).histogram!
+    expect(h.edges).toEqual(f.quantile_edges)
+    expect(h.edges).toHaveLength(11)
+    expect(h.baseline).toEqual(f.bin_fractions)
+    expect(h.current).toHaveLength(10)
+    expect(h.current.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9)
+    // Each share counted as binOf bins: below the second edge is bin 0, at or past the last inner edge the last bin.
+    expect(h.current[0]).toBeCloseTo(values.filter((x) => x < f.quantile_edges[1]!).length / values.length, 12)
+    expect(h.current[9]).toBeCloseTo(values.filter((x) => x >= f.quantile_edges[9]!).length / values.length, 12)
+    // Shifted up by 0.25: the mass has moved to the top bins, away from the baseline's tenth each.
+    expect(h.current[9]!).toBeGreaterThan(0.5)
+    expect(h.current[0]!).toBeLessThan(0.02)
+    // And PSI is the one computed from these shares.
+    const expected = f.bin_fractions.reduce((sum, e, i) => {
+      const a = Math.max(h.current[i]!, 1e-4)
+      const b = Math.max(e, 1e-4)
+      return sum + (a - b) * Math.log(a / b)
+    }, 0)
+    expect(distributionDrift(f, baseline.rows, values, DEFAULT_DRIFT_THRESHOLDS).psi).toBeCloseTo(expected, 12)
+    expect(psi(f, values)).toBeCloseTo(expected, 12)
   })
 
   it('computes PSI and KS as defined: 0 for the baseline itself, KS exact on a discrete feature', () => {
@@ -84,7 +113,15 @@ describe('DriftMonitor', () => {
 
     const shifted = monitor()
     for (const r of rows(600, 52, { credit_utilization: 0.4 })) shifted.observe(sample([r]))
-    expect(shifted.report()[0]).toMatchObject({ status: 'drift', drifting: ['credit_utilization'] })
+    const report = shifted.report()[0]!
+    expect(report).toMatchObject({ status: 'drift', drifting: ['credit_utilization'] })
+    // Every feature and the predictions carry their histogram; every score was 0.1, so all of them are in 0.1's bin.
+    const cu = report.features.find((f) => f.feature === 'credit_utilization')!
+    expect(cu.histogram!.edges).toEqual(baseline.features[FEATURE_NAMES.indexOf('credit_utilization')]!.quantile_edges)
+    expect(report.features.every((f) => f.histogram !== null && f.histogram.current.length === 10)).toBe(true)
+    const scoreBin = binOf(baseline.prediction.quantile_edges, 0.1)
+    expect(report.prediction!.histogram!.current.map((x, i) => (i === scoreBin ? x : 0))).toEqual(report.prediction!.histogram!.current)
+    expect(report.prediction!.histogram!.current[scoreBin]).toBe(1)
   })
 
   it('leaves out low-confidence samples (rows and confidence: not a fair draw), truncated or non-OIP bodies and rows of another width', () => {

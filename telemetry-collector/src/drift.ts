@@ -30,22 +30,46 @@ export interface DistributionDrift {
   ksStatistic: number | null
   ksPValue: number | null
   verdict: DriftVerdict
+  /**
+   * The sample against the baseline's decile bins: the bins' 11 edges
+   * (`quantile_edges`), the baseline's share of rows in each of the 10
+   * (`bin_fractions`), and the sample's (`current`, summing to 1); null
+   * with no values. Given below the minimum sample too: it shows the data,
+   * it is no verdict.
+   */
+  histogram: DriftHistogram | null
+}
+
+export interface DriftHistogram {
+  edges: number[]
+  baseline: number[]
+  current: number[]
 }
 
 /** Empty bins get this share, so a bin the sample never hits (or the baseline never did) counts without a log of 0. */
 const EMPTY_BIN = 1e-4
 
-/** Σ (actual − expected) · ln(actual / expected) over the baseline's bins. */
-export function psi(baseline: Distribution, values: readonly number[]): number {
+/** The share of `values` in each of the baseline's bins (binOf); all 0 with no values. */
+export function binShares(baseline: Distribution, values: readonly number[]): number[] {
   const counts = new Array<number>(baseline.bin_fractions.length).fill(0)
   for (const v of values) counts[binOf(baseline.quantile_edges, v)]!++
+  return counts.map((c) => (values.length > 0 ? c / values.length : 0))
+}
+
+/** Σ (actual − expected) · ln(actual / expected) over the baseline's bins, from the sample's shares (binShares). */
+function psiOfShares(baseline: Distribution, shares: readonly number[]): number {
   let sum = 0
   baseline.bin_fractions.forEach((expected, i) => {
     const e = Math.max(expected, EMPTY_BIN)
-    const a = Math.max(counts[i]! / values.length, EMPTY_BIN)
+    const a = Math.max(shares[i]!, EMPTY_BIN)
     sum += (a - e) * Math.log(a / e)
   })
   return sum
+}
+
+/** Σ (actual − expected) · ln(actual / expected) over the baseline's bins. */
+export function psi(baseline: Distribution, values: readonly number[]): number {
+  return psiOfShares(baseline, binShares(baseline, values))
 }
 
 /** The baseline's CDF at x: the share of training rows at or below x (strictly below with `strict`), to within a percentile. */
@@ -101,8 +125,11 @@ export function ksPValue(d: number, n: number, m: number): number {
 /** One distribution's drift: a verdict only with enough values; NaN or infinite values never count. */
 export function distributionDrift(baseline: Distribution, baselineRows: number, values: readonly number[], t: DriftThresholds): DistributionDrift {
   const finite = values.filter(Number.isFinite)
-  if (finite.length < t.minSamples) return { samples: finite.length, psi: null, ksStatistic: null, ksPValue: null, verdict: 'insufficient_data' }
-  const p = psi(baseline, finite)
+  // The bins are counted once: for the histogram and for PSI.
+  const shares = binShares(baseline, finite)
+  const histogram = finite.length > 0 ? { edges: [...baseline.quantile_edges], baseline: [...baseline.bin_fractions], current: shares } : null
+  if (finite.length < t.minSamples) return { samples: finite.length, psi: null, ksStatistic: null, ksPValue: null, verdict: 'insufficient_data', histogram }
+  const p = psiOfShares(baseline, shares)
   const d = ksStatistic(baseline, finite)
-  return { samples: finite.length, psi: p, ksStatistic: d, ksPValue: ksPValue(d, finite.length, baselineRows), verdict: p >= t.psi || d >= t.ks ? 'drift' : 'ok' }
+  return { samples: finite.length, psi: p, ksStatistic: d, ksPValue: ksPValue(d, finite.length, baselineRows), verdict: p >= t.psi || d >= t.ks ? 'drift' : 'ok', histogram }
 }

@@ -56,6 +56,9 @@ export function collectorOptionsOf(mesh: LoadedMesh): CollectorOptions {
     repository: mesh.repositoryDir,
     meshFile: mesh.file,
     drift: driftConfigOf(mesh),
+    dashboard: t.collector.dashboard.enabled
+      ? { address: t.collector.dashboard.address, port: t.collector.dashboard.port, refreshMs: t.collector.dashboard.refresh_ms, agents: [`http://${t.agent.address}:${t.agent.port}`] }
+      : undefined,
     payloads: { dir: telemetryPaths(mesh).payloadsDir, flushMs: t.collector.payloads.flush_s * 1000, maxRows: t.collector.payloads.max_rows, retentionDays: t.collector.payloads.retention_days },
   }
 }

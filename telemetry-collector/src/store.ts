@@ -12,6 +12,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { blobValue, DuckDBConnection, DuckDBInstance, type DuckDBAppender, type DuckDBValue } from '@duckdb/node-api'
 import type { PayloadSampleEvent, ReviewItemEvent } from '../../contracts/events.ts'
+import { FAILED_CODE_CLASSES } from '../../mesh-config/src/alert-rules.ts'
 import type { Walk, WalkEvent } from './canary-walk.ts'
 import { MEMORY_HORIZON_MS, minuteOf, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry } from './aggregator.ts'
 import { hostBucketFromJson, hostBucketToJson } from './host-signals.ts'
@@ -269,6 +270,22 @@ export class Store {
   /** Minute rollups in [from, to), for the API and windows older than memory. */
   async minutes(from: number, to: number): Promise<MinuteEntry[]> {
     return (await this.#rows('SELECT * FROM signal_minutes WHERE minute_ms >= $1 AND minute_ms < $2 ORDER BY minute_ms', [from, to], this.reader)).map(minuteEntry)
+  }
+
+  /**
+   * Requests and failed requests (a code class in FAILED_CODE_CLASSES: 5xx,
+   * or no response) per route, over the minute rollups in [from, to):
+   * summed by DuckDB from the rollups' code counts, no sketch read, so 30
+   * days cost one scan of the minute table.
+   */
+  async routeTotals(from: number, to: number): Promise<Map<string, { requests: number; failed: number }>> {
+    const failed = FAILED_CODE_CLASSES.split('|').map((c) => `coalesce(CAST(json_extract_string(codes, '$."${c}"') AS UBIGINT), 0)`).join(' + ')
+    const rows = await this.#rows(
+      `SELECT route, sum(requests) AS requests, sum(${failed}) AS failed FROM signal_minutes WHERE minute_ms >= $1 AND minute_ms < $2 GROUP BY route ORDER BY route`,
+      [from, to],
+      this.reader,
+    )
+    return new Map(rows.map((r) => [String(r.route), { requests: Number(r.requests), failed: Number(r.failed) }]))
   }
 
   async hostMinutes(from: number, to: number): Promise<HostMinuteEntry[]> {

@@ -5,7 +5,6 @@
  * read back from /api/v1/drift and /metrics (promtool-clean); after a
  * restart the collector's windows come back from its store.
  */
-import { spawnSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,6 +15,7 @@ import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { DEFAULT_DRIFT_SETTINGS, type VersionDrift } from '../src/drift-monitor.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
+import { promtool } from '../../test/support/prometheus.ts'
 import { applicantRows, eventually, metrics, metricSum, ndjson, post, sampleEvent } from './events.ts'
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']
@@ -67,6 +67,14 @@ describe('drift: agent → JetStream → collector', () => {
     expect(fallback).toMatchObject({ status: 'insufficient_data', rows: 300, drifting: [] })
     expect(fallback.features.every((f) => f.verdict === 'insufficient_data' && f.psi === null)).toBe(true)
     expect(of(vs, 'credit-risk', '1')!.meanConfidence).toBeCloseTo(0.8, 9)
+    // Each feature's histogram, baseline against the window: debt_to_income's mass moved up, the baseline's stayed a tenth a bin.
+    const dti = of(vs, 'credit-risk', '2')!.features.find((f) => f.feature === 'debt_to_income')!
+    expect(dti.histogram!.edges).toHaveLength(11)
+    expect(dti.histogram!.baseline.every((x) => Math.abs(x - 0.1) < 0.02)).toBe(true)
+    expect(dti.histogram!.current.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9)
+    expect(dti.histogram!.current[9]!).toBeGreaterThan(0.5)
+    expect(of(vs, 'credit-risk', '2')!.prediction!.histogram!.current).toHaveLength(10)
+    expect(fallback.features.every((f) => f.histogram !== null && f.histogram.current.length === 10)).toBe(true)
     const filtered = (await (await fetch(`${collector.url}/api/v1/drift?model=credit-risk&version=2`)).json()) as { versions: VersionDrift[] }
     expect(filtered.versions.map((v) => [v.model, v.version])).toEqual([['credit-risk', '2']])
   })
@@ -80,9 +88,8 @@ describe('drift: agent → JetStream → collector', () => {
     expect(text).not.toMatch(/^mesh_drift_alert\{model="credit-risk-fallback"/m)
     expect(metricSum(text, 'mesh_drift_insufficient_data', { model: 'credit-risk-fallback', version: '1' })).toBe(1)
     expect(metricSum(text, 'mesh_drift_sample_rows', { model: 'credit-risk', version: '1' })).toBe(400)
-    const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
-    if (r.error) throw new Error(`promtool is not installed (bash scripts/setup.sh --for-tests installs Debian's prometheus): ${r.error.message}`)
-    expect(r.stdout + r.stderr).toBe('')
+    const r = promtool(['check', 'metrics'], text)
+    expect(r.output).toBe('')
   })
 
   it('comes back after a restart with the same windows and verdicts, from its store', async () => {

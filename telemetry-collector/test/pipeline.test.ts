@@ -1,6 +1,5 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect, headers } from '@nats-io/transport-node'
-import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,6 +10,7 @@ import { startNats, type RunningNats } from '../../test/support/nats.ts'
 import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
+import { promtool } from '../../test/support/prometheus.ts'
 import { batchEvent, eventually, metrics, metricSum, ndjson, post, requestEvent } from './events.ts'
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']
@@ -256,10 +256,9 @@ describe('faults and sharing, in process', () => {
     await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') >= 2)
     for (const url of [c.url, agent.url]) {
       const text = await metrics(url)
-      const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
-      if (r.error) throw new Error(`promtool is not installed (bash scripts/setup.sh --for-tests installs Debian's prometheus): ${r.error.message}`)
-      expect(`${r.stdout}${r.stderr}`, url).toBe('')
-      expect(r.status).toBe(0)
+      const r = promtool(['check', 'metrics'], text)
+      expect(r.output, url).toBe('')
+      expect(r.code).toBe(0)
     }
   })
 })

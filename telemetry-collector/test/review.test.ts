@@ -25,6 +25,7 @@ import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
 import { applicantRows, eventually, metrics, metricSum, ndjson, post, sampleEvent } from './events.ts'
 
+const TOKEN = 'review-test-operator-token'
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 interface Item {
   request_id: string
@@ -56,9 +57,10 @@ describe('review queue: agent → MESH_REVIEW → collector → API → Parquet'
   const sure = rows.slice(10, 15).map((r) => sampleEvent([r], { confidence: 0.9 }))
   const unthresholded = rows.slice(15).map((r) => sampleEvent([r], { model: 'credit-risk-fallback', reason: 'low_confidence', confidence: 0.1 }))
   const start = () =>
-    startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {}, repository: EXAMPLE_MODELS })
+    startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {}, repository: EXAMPLE_MODELS, operatorToken: TOKEN })
   const list = async (query = ''): Promise<Item[]> => ((await (await fetch(`${collector.url}/api/v1/review${query}`)).json()) as { items: Item[] }).items
-  const label = (id: string, body: unknown) => fetch(`${collector.url}/api/v1/review/${id}/label`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const label = (id: string, body: unknown, token: string | null = TOKEN) =>
+    fetch(`${collector.url}/api/v1/review/${id}/label`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) })
 
   beforeAll(async () => {
     nats = await startNats()
@@ -95,6 +97,10 @@ describe('review queue: agent → MESH_REVIEW → collector → API → Parquet'
 
   it('takes labels with who gave them, refuses bad ones naming the field, and keeps them across a restart', async () => {
     const [a, b, c] = low
+    // A label is a write: without the operator token, or with another, the collector refuses it and keeps nothing.
+    expect((await label(a!.request_id, { label: 'default', by: 'mallory' }, null)).status).toBe(401)
+    expect((await label(a!.request_id, { label: 'default', by: 'mallory' }, 'not-the-operator-token')).status).toBe(401)
+    expect((await list('?status=labelled')).length).toBe(0)
     expect((await label(a!.request_id, { label: 'default', by: 'alice' })).status).toBe(200)
     expect((await label(b!.request_id, { label: 'repaid', by: 'alice' })).status).toBe(200)
     expect((await label(c!.request_id, { label: 'default', by: 'bob' })).status).toBe(200)

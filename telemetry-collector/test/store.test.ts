@@ -71,3 +71,57 @@ describe('late events and the stored rollups', () => {
     store.close()
   })
 })
+
+describe('Store.routeTotals', () => {
+  it('sums requests and failures (5xx and no response, not 4xx) per route over [from, to), 30 days of minute rollups in well under a second', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'store-'))
+    dirs.push(dir)
+    const store = await Store.open(dir)
+    const agg = new Aggregator(MODELS)
+    const DAY = 86_400_000
+    const REAL_DAYS = 3
+    const end = minuteOf(Date.now())
+    const start = end - 30 * DAY
+    // Two series of credit-risk every minute (stable: 2 a minute, one 503 every 7th; canary: 1, no response every 11th, a 404 every 13th), repeating every 3 days; and a few minutes of another route.
+    const statusOf = (series: 'stable' | 'canary', minute: number, k: number) => {
+      const i = ((minute - start) / 60_000) % ((REAL_DAYS * DAY) / 60_000)
+      return series === 'stable' ? (k === 1 && i % 7 === 0 ? 503 : 200) : i % 11 === 0 ? 0 : i % 13 === 0 ? 404 : 200
+    }
+    const expected = (from: number, to: number) => {
+      const t = { requests: 0, failed: 0 }
+      for (let minute = Math.max(from, start); minute < Math.min(to, end); minute += 60_000) {
+        t.requests += 3
+        t.failed += [statusOf('stable', minute, 0), statusOf('stable', minute, 1), statusOf('canary', minute, 0)].filter((s) => s >= 500 || s === 0).length
+      }
+      return t
+    }
+    // The first 3 days a day a delivery, committed as that day ends (the path a running collector takes) ...
+    for (let day = start; day < start + REAL_DAYS * DAY; day += DAY) {
+      const events: TelemetryEvent[] = []
+      for (let minute = day; minute < day + DAY; minute += 60_000) {
+        events.push(requestEvent({ ts: minute + 1000, status: statusOf('stable', minute, 0) }), requestEvent({ ts: minute + 2000, status: statusOf('stable', minute, 1) }))
+        events.push(requestEvent({ ts: minute + 3000, variant: 'canary', version: '2', status: statusOf('canary', minute, 0) }))
+      }
+      await applyAndCommit(store, agg, events, day + DAY)
+    }
+    // ... and those rows copied on to fill 30 days (the commit path writes about 3,000 minute rows a second: 30 days of it would take the test half a minute).
+    await store.db.run(`INSERT INTO signal_minutes SELECT minute_ms + k * ${REAL_DAYS * DAY}, route, model, version, variant, requests, codes, flags, fallbacks, duration_sum_ms, sketch FROM signal_minutes CROSS JOIN range(1, ${30 / REAL_DAYS}) AS r(k)`)
+    await applyAndCommit(store, agg, Array.from({ length: 5 }, (_, k) => requestEvent({ ts: end - DAY + k * 60_000, route: 'fraud', status: k === 0 ? 500 : 200 })), end)
+    expect(Number((await store.reader.runAndReadAll('SELECT count(*) AS n FROM signal_minutes')).getRowObjects()[0]!.n)).toBe(30 * 1440 * 2 + 5)
+
+    const t0 = performance.now()
+    const all = await store.routeTotals(start, end)
+    const took = performance.now() - t0
+    expect(all).toEqual(new Map([['credit-risk', expected(start, end)], ['fraud', { requests: 5, failed: 1 }]]))
+    expect(all.get('credit-risk')!.requests).toBe(30 * 1440 * 3)
+    expect(all.get('credit-risk')!.failed).toBeGreaterThan(10_000)
+    expect(took).toBeLessThan(500)
+    // [from, to): the minute at `to` is out, the one at `from` in; a range with no rollups is empty.
+    const from = start + 4 * DAY + 7 * 60_000
+    const to = from + 6 * 3_600_000 + 60_000
+    expect((await store.routeTotals(from, to)).get('credit-risk')).toEqual(expected(from, to))
+    expect((await store.routeTotals(from, from + 60_000)).get('credit-risk')).toEqual(expected(from, from + 60_000))
+    expect(await store.routeTotals(end + DAY, end + 2 * DAY)).toEqual(new Map())
+    store.close()
+  }, 60_000)
+})

@@ -16,6 +16,8 @@ export interface LocalMeshPorts {
   nats: number
   agent: number
   collector: number
+  /** The SRE dashboard's port; none: the dashboard is off (tests run side by side, and its default port is one). */
+  dashboard?: number
 }
 
 /** The seven ports in that order, as freePorts(7) gives them. */
@@ -38,7 +40,7 @@ routes:
 ${routes}${options.extra ?? ''}telemetry:
   nats_url: nats://127.0.0.1:${p.nats}
   agent: { port: ${p.agent}${options.agent ? `, ${options.agent}` : ''} }
-  collector: { port: ${p.collector} }
+  collector: { port: ${p.collector}, dashboard: ${p.dashboard ? `{ port: ${p.dashboard}, refresh_ms: 500 }` : '{ enabled: false }'} }
 `
 }
 

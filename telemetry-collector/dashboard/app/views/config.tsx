@@ -1,0 +1,25 @@
+import { useEffect, useState } from 'preact/hooks'
+import { get } from '../api.ts'
+import { Card } from '../components/status.tsx'
+
+/** The live mesh.yaml, as the collector reads it now. */
+export function ConfigView() {
+  const [mesh, setMesh] = useState<{ file: string; valid: boolean; text: string } | null>(null)
+  const [error, setError] = useState<string | null>(null)
+  useEffect(() => {
+    get<{ file: string; valid: boolean; text: string }>('/api/v1/mesh').then(setMesh, (e: Error) => setError(e.message))
+  }, [])
+  return (
+    <>
+      <h1>Mesh config</h1>
+      {error && <p class="error-text" role="alert">{error}</p>}
+      {mesh && (
+        <Card title={mesh.file}>
+          {!mesh.valid && <p class="banner warning">This file is not valid now; the mesh runs what was last applied (npx mesh validate says why).</p>}
+          <p class="muted">Edit it and run npx mesh apply, or change a canary from its route's page.</p>
+          <pre tabIndex={0} aria-label="mesh.yaml">{mesh.text}</pre>
+        </Card>
+      )}
+    </>
+  )
+}

@@ -1,0 +1,52 @@
+/**
+ * @module
+ * Bundles the dashboard page with esbuild into dist/: index.html, app.js
+ * (Preact, uPlot and the views) and app.css. Nothing is fetched at run
+ * time: the collector serves these three files. Setup runs this; it does
+ * nothing when dist/ is newer than every source.
+ */
+import { build } from 'esbuild'
+import { copyFile, mkdir, readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+
+const HERE = import.meta.dirname
+const APP = join(HERE, 'app')
+export const DIST = join(HERE, 'dist')
+
+/** Newest modification time under `dir` (and of the shared files the page imports). */
+async function newest(paths: string[]): Promise<number> {
+  let max = 0
+  for (const p of paths) {
+    const s = await stat(p)
+    if (s.isDirectory()) max = Math.max(max, await newest((await readdir(p)).map((f) => join(p, f))))
+    else max = Math.max(max, s.mtimeMs)
+  }
+  return max
+}
+
+export async function buildDashboard(force = false): Promise<'built' | 'up to date'> {
+  const sources = [APP, join(HERE, 'ranges.ts'), join(HERE, 'build.ts')]
+  const built = await stat(join(DIST, 'app.js')).then((s) => s.mtimeMs, () => 0)
+  if (!force && built > (await newest(sources))) return 'up to date'
+  await mkdir(DIST, { recursive: true })
+  await build({
+    entryPoints: { app: join(APP, 'main.tsx') },
+    outdir: DIST,
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    target: 'es2022',
+    jsx: 'automatic',
+    jsxImportSource: 'preact',
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+  })
+  await copyFile(join(APP, 'index.html'), join(DIST, 'index.html'))
+  return 'built'
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const outcome = await buildDashboard(process.argv.includes('--force'))
+  if (outcome === 'built') process.stderr.write(`[dashboard] built ${DIST}\n`)
+}

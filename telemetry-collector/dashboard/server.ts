@@ -1,0 +1,121 @@
+/**
+ * @module
+ * The SRE dashboard's server, on its own port: the page (bundled by
+ * build.ts, served from dist/, nothing from the internet), the collector's
+ * JSON API, the dashboard's views of it, and a server-sent event stream that
+ * pushes them every `refreshMs`.
+ */
+import { timingSafeEqual } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { extname, join } from 'node:path'
+import { Hono, type Context } from 'hono'
+import { etag } from 'hono/etag'
+import { secureHeaders } from 'hono/secure-headers'
+import { streamSSE } from 'hono/streaming'
+import { loadMeshFile } from '../../mesh-config/src/load.ts'
+import { apiRoutes, type ApiContext } from '../src/api.ts'
+import { DEFAULT_RANGE, isRange, RANGES, type RangeName } from './ranges.ts'
+import { overview, routeView, type DashboardSources } from './snapshot.ts'
+
+export interface DashboardOptions {
+  address: string
+  port: number
+  /** How often the live stream pushes (ms). */
+  refreshMs: number
+  /** The telemetry agents whose spool and drops the pipeline panel shows. */
+  agents: string[]
+  /** Where build.ts put the page (default: dist/ beside this file). */
+  assetsDir?: string
+}
+
+export const DEFAULT_ASSETS_DIR = join(import.meta.dirname, 'dist')
+
+const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.png': 'image/png', '.svg': 'image/svg+xml' }
+
+export function dashboardApp(api: ApiContext, opts: DashboardOptions): Hono {
+  const src: DashboardSources = { api, agents: opts.agents }
+  const assetsDir = opts.assetsDir ?? DEFAULT_ASSETS_DIR
+  const app = new Hono()
+  app.use(
+    '*',
+    secureHeaders({
+      // Everything comes from this server: a page that tried to load from elsewhere is a bug.
+      contentSecurityPolicy: { defaultSrc: ["'self'"], imgSrc: ["'self'", 'data:'], styleSrc: ["'self'"], scriptSrc: ["'self'"], connectSrc: ["'self'"], frameAncestors: ["'none'"] },
+    }),
+  )
+  app.use('/assets/*', etag())
+  app.get('/', (c) => asset(c, assetsDir, 'index.html'))
+  app.get('/assets/:file', (c) => asset(c, assetsDir, c.req.param('file')))
+
+  app.get('/api/v1/dashboard/overview', async (c) => {
+    const range = rangeOf(c)
+    if (!range) return badRange(c)
+    return c.json(await overview(src, range))
+  })
+  app.get('/api/v1/dashboard/routes/:route', async (c) => {
+    const range = rangeOf(c)
+    if (!range) return badRange(c)
+    const view = await routeView(src, c.req.param('route'), range)
+    return view ? c.json(view) : c.json({ error: `route: no route ${c.req.param('route')} in mesh.yaml` }, 404)
+  })
+  // The page's live feed: the overview, and the route's view when it shows one.
+  app.get('/api/v1/dashboard/events', (c) => {
+    const range = rangeOf(c)
+    if (!range) return badRange(c)
+    const route = c.req.query('route')
+    return streamSSE(c, async (stream) => {
+      let open = true
+      stream.onAbort(() => {
+        open = false
+      })
+      let id = 0
+      while (open) {
+        const started = Date.now()
+        try {
+          const data = route ? await routeView(src, route, range) : await overview(src, range)
+          await stream.writeSSE({ id: String(++id), event: route ? 'route' : 'overview', data: JSON.stringify(data ?? { error: `route: no route ${route} in mesh.yaml` }) })
+        } catch (e) {
+          await stream.writeSSE({ event: 'failure', data: JSON.stringify({ error: (e as Error).message }) })
+        }
+        await stream.sleep(Math.max(50, opts.refreshMs - (Date.now() - started)))
+      }
+    })
+  })
+  app.get('/api/v1/mesh', async (c) => {
+    if (!api.meshFile) return c.json({ error: 'mesh: this collector was started without a mesh.yaml' }, 404)
+    const loaded = await loadMeshFile(api.meshFile)
+    if (!loaded.ok) return c.json({ file: api.meshFile, valid: false, issues: loaded.issues, text: await readFile(api.meshFile, 'utf8') })
+    return c.json({ file: api.meshFile, valid: true, text: loaded.mesh.text, routes: loaded.mesh.config.routes })
+  })
+  // Whether this caller may change things: the page shows its controls accordingly (the API checks every write anyway).
+  app.get('/api/v1/session', (c) => c.json({ writable: api.operatorToken !== undefined, operator: bearerMatches(c.req.header('authorization'), api.operatorToken) }))
+  app.route('/', apiRoutes(api))
+  return app
+}
+
+function rangeOf(c: Context): RangeName | null {
+  const r = c.req.query('range') ?? DEFAULT_RANGE
+  return isRange(r) ? r : null
+}
+
+const badRange = (c: Context) => c.json({ error: `range: must be one of ${Object.keys(RANGES).join(', ')}` }, 400)
+
+/** One file of the built page; only plain names, so a path cannot leave the folder. */
+async function asset(c: Context, dir: string, file: string) {
+  if (!/^[\w.-]+$/.test(file) || file.startsWith('.')) return c.text('not found', 404)
+  try {
+    const body = await readFile(join(dir, file))
+    return c.body(body, 200, { 'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' })
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+    if (file === 'index.html') return c.text('The dashboard is not built: run `npm run setup` (or `npx tsx telemetry-collector/dashboard/build.ts`).', 503)
+    return c.text('not found', 404)
+  }
+}
+
+function bearerMatches(header: string | undefined, token: string | undefined): boolean {
+  if (!token || !header?.startsWith('Bearer ')) return false
+  const given = Buffer.from(header.slice(7))
+  const want = Buffer.from(token)
+  return given.length === want.length && timingSafeEqual(given, want)
+}

@@ -1,0 +1,308 @@
+/**
+ * @module
+ * What the dashboard shows, computed on the server from the collector's own
+ * state: the overview (every route against its SLO, alerts, the pipeline's
+ * health) and one route's view (stable against canary, the verdict and the
+ * walk, drift, hosts). The page only draws these; the numbers are the API's.
+ */
+import { stat } from 'node:fs/promises'
+import type { Route } from '../../mesh-config/src/schema.ts'
+import { loadMeshFile } from '../../mesh-config/src/load.ts'
+import type { MinuteEntry } from '../src/aggregator.ts'
+import { agentStatus } from '../src/agent-status.ts'
+import { TELEMETRY_STALE_S } from '../../mesh-config/src/alert-rules.ts'
+import { activeAlerts, increaseTracker, type ActiveAlert, type AlertExtras } from '../src/alerts.ts'
+import { pipelineStatus, type ApiContext } from '../src/api.ts'
+import { analyseCanary } from '../src/canary-stats.ts'
+import { errorBudget, type ErrorBudget } from '../src/error-budget.ts'
+import { SignalBucket, summarise, type SignalSummary } from '../src/signals.ts'
+import { signalBuckets, windowOf, STEP_MS } from '../src/windows.ts'
+import { RANGES, type RangeName } from './ranges.ts'
+
+/** The "now" figures: the last minute, from the 10-second buckets. */
+const NOW_WINDOW_MS = 60_000
+
+export type RouteStatus = 'ok' | 'warning' | 'critical' | 'idle'
+
+export interface RouteRow {
+  name: string
+  model: string
+  stable: { version: string }
+  canary: { version: string; weight: number; mode: 'manual' | 'auto' } | null
+  slo: { p99_ms: number; availability: number; window_days: number } | null
+  now: SignalSummary
+  budget: ErrorBudget | null
+  saturation: { queue_depth: number; busy_instances: number; instances: number }
+  status: RouteStatus
+  /** Why it has that colour, in words. */
+  reasons: string[]
+}
+
+/** A time series over the picked range, one point per step. */
+export interface Series {
+  t: number[]
+  rate: number[]
+  error_ratio: (number | null)[]
+  p99: (number | null)[]
+}
+
+export interface Overview {
+  generated_at: number
+  range: RangeName
+  routes: (RouteRow & { series: Series })[]
+  alerts: ActiveAlert[]
+  pipeline: Awaited<ReturnType<typeof pipelineHealth>>
+}
+
+export interface DashboardSources {
+  api: ApiContext
+  /** The nodes' telemetry agents, asked for their spool and drops. */
+  agents: string[]
+}
+
+/**
+ * mesh.yaml's routes; none from an invalid file. Validating it takes a
+ * good part of a second (the repository is read too), so it is read again
+ * only when the file changed.
+ */
+const meshCache = new Map<string, { stamp: string; routes: Promise<Route[]> }>()
+
+async function meshRoutes(meshFile: string | undefined): Promise<Route[]> {
+  if (!meshFile) return []
+  const s = await stat(meshFile).catch(() => null)
+  const stamp = s ? `${s.ino}:${s.size}:${s.mtimeMs}` : 'missing'
+  const hit = meshCache.get(meshFile)
+  if (hit?.stamp === stamp) return hit.routes
+  const routes = loadMeshFile(meshFile).then((l) => (l.ok ? l.mesh.config.routes : []))
+  meshCache.set(meshFile, { stamp, routes })
+  return routes
+}
+
+/** One computation per key shared by every viewer for `ttlMs` (each open page asks every second). */
+const memo = new WeakMap<ApiContext, Map<string, { at: number; value: Promise<unknown> }>>()
+
+function shared<T>(api: ApiContext, key: string, ttlMs: number, now: number, compute: () => Promise<T>): Promise<T> {
+  let byKey = memo.get(api)
+  if (!byKey) memo.set(api, (byKey = new Map()))
+  const hit = byKey.get(key)
+  if (hit && now - hit.at < ttlMs && now >= hit.at) return hit.value as Promise<T>
+  const value = compute()
+  byKey.set(key, { at: now, value })
+  value.catch(() => byKey.delete(key))
+  return value
+}
+
+/** The error budget moves slowly (a 28-day window): summed again every 10 s. */
+const BUDGET_TTL_MS = 10_000
+/** Alerts and the pipeline's health: at most once a second, whatever the number of viewers. */
+const LIVE_TTL_MS = 900
+
+export async function overview(src: DashboardSources, range: RangeName, now = Date.now()): Promise<Overview> {
+  const routes = await meshRoutes(src.api.meshFile)
+  const alerts = await alertsOf(src, routes, now)
+  const series = await rangeSeries(src.api, range, now)
+  const rows = await Promise.all(routes.map(async (r) => ({ ...(await routeRow(src.api, r, alerts, now)), series: series.get(r.name)?.get('') ?? emptySeries(series.t) })))
+  return { generated_at: now, range, routes: rows, alerts, pipeline: await pipelineHealth(src, now) }
+}
+
+const alertsOf = (src: DashboardSources, routes: Route[], now: number) =>
+  shared(src.api, `alerts:${routes.map((r) => r.name).join(',')}`, LIVE_TTL_MS, now, async () => activeAlerts(src.api, routes, now, (await agentsOf(src, now)).extras))
+
+/** Per collector: the agents' drops over the last 10 minutes, and whether they took any event within the staleness window. */
+const agentTrackers = new WeakMap<ApiContext, { dropped: ReturnType<typeof increaseTracker>; received: ReturnType<typeof increaseTracker> }>()
+
+/**
+ * Every agent's status, and what the alerts learn from them: drops, and
+ * whether events are coming in at all. An agent that took no event for
+ * TELEMETRY_STALE_S means no traffic, not a stale pipeline (the rule's
+ * "while the gateway serves" condition, as far as the collector can see it).
+ */
+function agentsOf(src: DashboardSources, now: number) {
+  return shared(src.api, 'agents', LIVE_TTL_MS, now, async () => {
+    const agents = await Promise.all(src.agents.map((url) => agentStatus(url)))
+    const reachable = agents.filter((a): a is Extract<typeof a, { received: number }> => !('error' in a))
+    let t = agentTrackers.get(src.api)
+    if (!t) agentTrackers.set(src.api, (t = { dropped: increaseTracker(), received: increaseTracker(TELEMETRY_STALE_S * 1000) }))
+    const sum = (f: (a: (typeof reachable)[number]) => number) => reachable.reduce((n, a) => n + f(a), 0)
+    const extras: AlertExtras =
+      reachable.length > 0
+        ? { droppedRecently: t.dropped(sum((a) => Object.values(a.dropped).reduce((x, y) => x + y, 0)), now), gatewayServing: t.received(sum((a) => a.received), now) > 0 }
+        : {}
+    return { agents, extras }
+  })
+}
+
+/** The collector's pipeline figures and each agent's own (spooled and dropped events). */
+export async function pipelineHealth(src: DashboardSources, now = Date.now()) {
+  const p = await pipelineStatus(src.api, now)
+  return {
+    newest_event_age_s: p.newest_event_age_s,
+    lag_messages: Object.values(p.lag_messages).reduce((a, b) => a + b, 0),
+    applied: Object.values(p.applied).reduce((a, b) => a + b, 0),
+    refused: Object.values(p.refused).reduce((a, b) => a + b, 0),
+    redelivered: p.redelivered,
+    last_apply_at: p.last_apply_at,
+    payload_sink: p.payload_sink,
+    agents: (await agentsOf(src, now)).agents,
+  }
+}
+
+async function routeRow(api: ApiContext, r: Route, alerts: ActiveAlert[], now: number): Promise<RouteRow> {
+  const { entries } = signalBuckets(api.agg, now - NOW_WINDOW_MS, now, true)
+  const nowSummary = summariseEntries(entries.filter((e) => e.labels.route === r.name), NOW_WINDOW_MS / 1000)
+  const slo = r.slo
+  const budget = slo
+    ? errorBudget(slo, (await shared(api, `budget:${slo.window_days}`, BUDGET_TTL_MS, now, () => api.store.routeTotals(now - slo.window_days * 86_400_000, now + 60_000))).get(r.name) ?? { requests: 0, failed: 0 })
+    : null
+  const saturation = { queue_depth: 0, busy_instances: 0, instances: 0 }
+  const model = api.agg.labels.model(r.model)
+  for (const s of api.agg.saturation.values()) {
+    if (s.model !== model) continue
+    saturation.queue_depth += s.queue_depth
+    saturation.busy_instances += s.busy_instances
+    saturation.instances += s.instances
+  }
+  const mine = alerts.filter((a) => a.route === r.name)
+  const { status, reasons } = routeStatus(nowSummary, r.slo ?? null, budget, mine)
+  return {
+    name: r.name,
+    model: r.model,
+    stable: { version: r.stable.version },
+    canary: r.canary ? { version: r.canary.version, weight: r.canary.weight, mode: r.canary.analysis.mode } : null,
+    slo: r.slo ?? null,
+    now: nowSummary,
+    budget,
+    saturation,
+    status,
+    reasons,
+  }
+}
+
+/** A route's colour: critical on a page alert or a spent budget, warning on a ticket alert, p99 over objective or a budget under a quarter. */
+export function routeStatus(now: SignalSummary, slo: RouteRow['slo'], budget: ErrorBudget | null, alerts: ActiveAlert[]): { status: RouteStatus; reasons: string[] } {
+  const critical: string[] = alerts.filter((a) => a.severity === 'page').map((a) => a.summary)
+  const warning: string[] = alerts.filter((a) => a.severity !== 'page').map((a) => a.summary)
+  if (budget?.remaining != null && budget.remaining <= 0) critical.push(`error budget spent (${Math.round(-budget.remaining * 100)}% over)`)
+  else if (budget?.remaining != null && budget.remaining < 0.25) warning.push(`${Math.round(budget.remaining * 100)}% of the error budget left`)
+  if (slo && now.latency_ms.p99 !== null && now.latency_ms.p99 > slo.p99_ms) warning.push(`p99 ${now.latency_ms.p99} ms over the ${slo.p99_ms} ms objective in the last minute`)
+  if (critical.length > 0) return { status: 'critical', reasons: [...critical, ...warning] }
+  if (warning.length > 0) return { status: 'warning', reasons: warning }
+  if (now.requests === 0) return { status: 'idle', reasons: ['no requests in the last minute'] }
+  return { status: 'ok', reasons: [] }
+}
+
+function summariseEntries(entries: Iterable<MinuteEntry>, seconds: number): SignalSummary {
+  const b = new SignalBucket()
+  for (const e of entries) b.merge(e.bucket)
+  return summarise(b, seconds)
+}
+
+/** Each route's series over the range, in total ('') and per variant; cached for a fraction of a step (the store's rollups change only as minutes pass). */
+interface RangeSeries extends Map<string, Map<string, Series>> {
+  t: number[]
+}
+
+export const rangeSeries = (api: ApiContext, range: RangeName, now: number): Promise<RangeSeries> => shared(api, `series:${range}`, RANGES[range].cacheMs, now, () => computeSeries(api, range, now))
+
+async function computeSeries(api: ApiContext, range: RangeName, now: number): Promise<RangeSeries> {
+  const { ms, step } = RANGES[range]
+  const stepMs = STEP_MS[step]
+  const to = now - (now % stepMs) + stepMs
+  const from = to - Math.ceil(ms / stepMs) * stepMs
+  const t: number[] = []
+  for (let s = from; s < to; s += stepMs) t.push(s)
+  const buckets = new Map<string, Map<string, SignalBucket[]>>()
+  for (const e of await api.store.minutes(from, to)) {
+    const i = Math.floor((e.minute - from) / stepMs)
+    let byKey = buckets.get(e.labels.route)
+    if (!byKey) buckets.set(e.labels.route, (byKey = new Map()))
+    for (const key of ['', e.labels.variant]) {
+      let list = byKey.get(key)
+      if (!list) byKey.set(key, (list = t.map(() => new SignalBucket())))
+      list[i]!.merge(e.bucket)
+    }
+  }
+  const out = new Map() as RangeSeries
+  out.t = t
+  for (const [route, byKey] of buckets) {
+    const m = new Map<string, Series>()
+    for (const [key, list] of byKey) {
+      const sums = list.map((b, i) => summarise(b, Math.min(stepMs, Math.max(1, now - t[i]!)) / 1000))
+      m.set(key, { t, rate: sums.map((s) => s.rate_per_s), error_ratio: sums.map((s) => s.error_ratio), p99: sums.map((s) => s.latency_ms.p99) })
+    }
+    out.set(route, m)
+  }
+  return out
+}
+
+const emptySeries = (t: number[]): Series => ({ t, rate: t.map(() => 0), error_ratio: t.map(() => null), p99: t.map(() => null) })
+
+export interface VariantPanel {
+  variant: 'stable' | 'canary'
+  version: string
+  weight: number
+  now: SignalSummary
+  mean_confidence: number | null
+  /** The version's predicted scores in the drift window against its baseline. */
+  predictions: { edges: number[]; baseline: number[]; current: number[] } | null
+  series: Series
+}
+
+export interface RouteView {
+  generated_at: number
+  range: RangeName
+  route: RouteRow
+  variants: VariantPanel[]
+  analysis: (ReturnType<typeof analyseCanary> & { walk: unknown }) | null
+  drift: ReturnType<NonNullable<ApiContext['drift']>['report']>
+  hosts: { host: string; version: string; queue_depth: number; busy_instances: number; instances: number; age_s: number; batch_fill_ratio: number | null; mean_queue_wait_ms: number | null; batches: number }[]
+  alerts: ActiveAlert[]
+}
+
+export async function routeView(src: DashboardSources, name: string, range: RangeName, now = Date.now()): Promise<RouteView | null> {
+  const api = src.api
+  const r = (await meshRoutes(api.meshFile)).find((x) => x.name === name)
+  if (!r) return null
+  const alerts = (await alertsOf(src, [r], now)).filter((a) => a.route === r.name || a.model === r.model)
+  const series = await rangeSeries(api, range, now)
+  const { entries } = signalBuckets(api.agg, now - NOW_WINDOW_MS, now, true)
+  const drift = api.drift?.report(now).filter((v) => v.model === r.model && (v.version === r.stable.version || v.version === r.canary?.version)) ?? []
+  const variants: VariantPanel[] = (r.canary ? (['stable', 'canary'] as const) : (['stable'] as const)).map((variant) => {
+    const version = variant === 'stable' ? r.stable.version : r.canary!.version
+    const d = drift.find((v) => v.version === version)
+    return {
+      variant,
+      version,
+      weight: variant === 'canary' ? r.canary!.weight : 10_000 - (r.canary?.weight ?? 0),
+      now: summariseEntries(entries.filter((e) => e.labels.route === r.name && e.labels.variant === variant), NOW_WINDOW_MS / 1000),
+      mean_confidence: d?.meanConfidence ?? null,
+      predictions: d?.prediction?.histogram ?? null,
+      series: series.get(r.name)?.get(variant) ?? emptySeries(series.t),
+    }
+  })
+  const walker = api.walker()
+  const analysis = r.canary
+    ? { ...analyseCanary(api.agg, api.drift, { ...r, canary: r.canary }, now, walker?.walkingSince(r.name, r.canary.version) ?? 0), walk: walker ? await walker.walkOf(r.name) : null }
+    : null
+  // Batches over the last 5 minutes per version; saturation as each host last said.
+  const batches = windowOf(api.agg, '5m', now).hosts
+  const model = api.agg.labels.model(r.model)
+  const hosts = [...api.agg.saturation.values()]
+    .filter((s) => s.model === model)
+    .map((s) => {
+      const b = batches.find((h) => h.labels.model === s.model && h.labels.version === s.version)
+      return {
+        host: s.host,
+        version: s.version,
+        queue_depth: s.queue_depth,
+        busy_instances: s.busy_instances,
+        instances: s.instances,
+        age_s: Math.max(0, (now - s.ts) / 1000),
+        batch_fill_ratio: b?.batch_fill_ratio ?? null,
+        mean_queue_wait_ms: b?.mean_queue_wait_ms ?? null,
+        batches: b?.batches ?? 0,
+      }
+    })
+    .sort((a, b) => a.host.localeCompare(b.host) || a.version.localeCompare(b.version))
+  return { generated_at: now, range, route: await routeRow(api, r, alerts, now), variants, analysis, drift, hosts, alerts }
+}

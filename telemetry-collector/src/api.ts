@@ -1,0 +1,171 @@
+/**
+ * @module
+ * The collector's JSON API (/api/v1/...), one Hono app that both the
+ * collector's port and the dashboard's port serve. Reads are open; every
+ * write (a review label, a canary change) needs the operator token.
+ */
+import { Hono } from 'hono'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Baseline } from '../../contracts/baseline.ts'
+import { subjectToken } from '../../contracts/subjects.ts'
+import { loadMeshFile } from '../../mesh-config/src/load.ts'
+import type { Aggregator } from './aggregator.ts'
+import { analyseCanary } from './canary-stats.ts'
+import type { CanaryWalker } from './canary-walk.ts'
+import type { DriftMonitor } from './drift-monitor.ts'
+import type { Ingest } from './ingest.ts'
+import { canaryAction, CANARY_ACTIONS, operatorOnly, type CanaryAction } from './operator.ts'
+import { writeLabelled, type PayloadSink } from './payload-sink.ts'
+import type { ReviewItem, Store } from './store.ts'
+import { rollupSteps, STEP_MS, WINDOWS, windowOf, type WindowName } from './windows.ts'
+
+/** What the API reads: the collector's parts, some of which exist only once it consumes. */
+export interface ApiContext {
+  agg: Aggregator
+  store: Store
+  drift?: DriftMonitor
+  /** mesh.yaml, read again at each request that needs it (operators edit it while the collector runs). */
+  meshFile?: string
+  /** The operator token writes must carry; none: the API is read-only. */
+  operatorToken?: string
+  ingest(): Ingest | undefined
+  sink(): PayloadSink | undefined
+  walker(): CanaryWalker | undefined
+  /** A version's baseline (feature names for the Parquet files); null without one. */
+  baselineOf(model: string, version: string): Baseline | null
+}
+
+export function apiRoutes(ctx: ApiContext): Hono {
+  const api = new Hono()
+  api.use('/api/*', operatorOnly(ctx.operatorToken))
+  api.get('/api/v1/windows', (c) => {
+    const name = (c.req.query('window') ?? '1m') as WindowName
+    if (!Object.hasOwn(WINDOWS, name)) return c.json({ error: `window: must be one of ${Object.keys(WINDOWS).join(', ')}` }, 400)
+    return c.json(windowOf(ctx.agg, name))
+  })
+  api.get('/api/v1/rollups', async (c) => {
+    const step = (c.req.query('step') ?? '1m') as keyof typeof STEP_MS
+    if (!Object.hasOwn(STEP_MS, step)) return c.json({ error: `step: must be one of ${Object.keys(STEP_MS).join(', ')}` }, 400)
+    const to = timeParam(c.req.query('to'), Date.now())
+    const from = timeParam(c.req.query('from'), (to ?? Date.now()) - 3_600_000)
+    if (from === null) return c.json({ error: 'from: must be milliseconds since the epoch or an ISO 8601 time' }, 400)
+    if (to === null) return c.json({ error: 'to: must be milliseconds since the epoch or an ISO 8601 time' }, 400)
+    if (to <= from) return c.json({ error: 'to: must be after from' }, 400)
+    return c.json({ from, to, step, steps: rollupSteps(await ctx.store.minutes(from, to), from, to, STEP_MS[step]) })
+  })
+  api.get('/api/v1/requests/:id', async (c) => {
+    const story = await ctx.store.story(c.req.param('id'))
+    const found = story.request.length + story.batches.length + story.fallbacks.length + story.samples.length > 0
+    return c.json(found ? { request_id: c.req.param('id'), ...jsonSafe(story) } : { error: `request_id: no events for ${c.req.param('id')}` }, found ? 200 : 404)
+  })
+  api.get('/api/v1/drift', (c) => {
+    if (!ctx.drift) return c.json({ error: 'drift: no model repository configured for this collector' }, 404)
+    const model = c.req.query('model')
+    const version = c.req.query('version')
+    const versions = ctx.drift.report().filter((v) => (model === undefined || v.model === model) && (version === undefined || v.version === version))
+    return c.json({ generated_at: Date.now(), versions })
+  })
+  api.get('/api/v1/review', async (c) => {
+    const status = c.req.query('status') ?? 'pending'
+    if (status !== 'pending' && status !== 'labelled' && status !== 'all') return c.json({ error: 'status: must be pending, labelled or all' }, 400)
+    const limit = Number(c.req.query('limit') ?? 100)
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return c.json({ error: 'limit: must be a whole number from 1 to 1000' }, 400)
+    const items = await ctx.store.reviewItems({ model: c.req.query('model'), status, limit })
+    return c.json({ items: items.map(reviewJson) })
+  })
+  api.post('/api/v1/review/:id/label', async (c) => {
+    const body = await jsonObject(c.req.raw)
+    if (!body) return c.json({ error: 'body: must be a JSON object { "label": ..., "by": "..." }' }, 400)
+    if (body.label === undefined || body.label === null) return c.json({ error: 'label: required (a class name, number or any JSON value but null)' }, 400)
+    if (typeof body.by !== 'string' || body.by.trim() === '') return c.json({ error: 'by: required, who labelled it' }, 400)
+    const ingest = ctx.ingest()
+    if (!ingest) return c.json({ error: 'not ready: the collector is not consuming yet' }, 503)
+    const item = await ingest.exclusive(() => ctx.store.labelReviewItem(c.req.param('id'), body.label, String(body.by).trim(), Date.now()))
+    return item ? c.json(reviewJson(item)) : c.json({ error: `request_id: no review item ${c.req.param('id')}` }, 404)
+  })
+  api.get('/api/v1/review/export', async (c) => {
+    const model = c.req.query('model')
+    if (!model) return c.json({ error: 'model: required, the model whose labelled items to export' }, 400)
+    const ingest = ctx.ingest()
+    if (!ingest) return c.json({ error: 'not ready: the collector is not consuming yet' }, 503)
+    const items = await ctx.store.reviewItems({ model, status: 'labelled', limit: Number.MAX_SAFE_INTEGER })
+    if (items.length === 0) return c.json({ error: `model: no labelled review items for ${model}` }, 404)
+    const dir = await mkdtemp(join(tmpdir(), 'review-export-'))
+    try {
+      const file = join(dir, 'labelled.parquet')
+      await ingest.exclusive(() => writeLabelled(ctx.store, items, file, ctx.baselineOf))
+      return c.body(await readFile(file), 200, { 'content-type': 'application/vnd.apache.parquet', 'content-disposition': `attachment; filename="${subjectToken(model)}-labelled.parquet"`, 'x-review-items': String(items.length) })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+  api.get('/api/v1/canary/:route', async (c) => {
+    if (!ctx.meshFile) return c.json({ error: 'canary: this collector was started without a mesh.yaml' }, 404)
+    const loaded = await loadMeshFile(ctx.meshFile)
+    if (!loaded.ok) return c.json({ error: `mesh.yaml: ${loaded.issues.length} problems (npx mesh validate lists them)` }, 503)
+    const route = loaded.mesh.config.routes.find((r) => r.name === c.req.param('route'))
+    if (!route) return c.json({ error: `route: no route ${c.req.param('route')} in mesh.yaml` }, 404)
+    if (!route.canary) return c.json({ error: `route: ${route.name} has no canary` }, 404)
+    const walker = ctx.walker()
+    // While a walk is under way, the analysis is the walk's: from its start.
+    const since = walker?.walkingSince(route.name, route.canary.version) ?? 0
+    return c.json({ ...analyseCanary(ctx.agg, ctx.drift, { ...route, canary: route.canary }, Date.now(), since), walk: walker ? await walker.walkOf(route.name) : null })
+  })
+  // The edits `npx mesh canary set|promote|rollback` make, through the same validated path.
+  api.post('/api/v1/canary/:route/:action', async (c) => {
+    if (!ctx.meshFile) return c.json({ error: 'canary: this collector was started without a mesh.yaml' }, 404)
+    const action = c.req.param('action') as CanaryAction
+    if (!CANARY_ACTIONS.includes(action)) return c.json({ error: `action: must be one of ${CANARY_ACTIONS.join(', ')}` }, 404)
+    const body = (await jsonObject(c.req.raw)) ?? {}
+    const { status, body: answer } = await canaryAction(ctx.meshFile, c.req.param('route'), action, body)
+    return c.json(answer, status)
+  })
+  api.get('/api/v1/pipeline', async (c) => c.json(await pipelineStatus(ctx)))
+  return api
+}
+
+/** The pipeline's own health: what was applied and refused, lag, the newest event's age, the payload sink. */
+export async function pipelineStatus(ctx: ApiContext, now = Date.now()) {
+  const p = ctx.agg.pipeline
+  const ingest = ctx.ingest()
+  const sink = ctx.sink()
+  return {
+    ...p,
+    newest_event_age_s: p.newestEventTs > 0 ? (now - p.newestEventTs) / 1000 : null,
+    lag_messages: Object.fromEntries(ingest?.pending ?? []),
+    last_apply_at: ingest?.lastApplyAt ?? null,
+    payload_sink: sink ? { dir: sink.opts.dir, written_since_start: sink.written, waiting: await ctx.store.unexportedSamples() } : null,
+  }
+}
+
+/** A review item as the API shows it: the sample's fields, flat, and its label. */
+function reviewJson(item: ReviewItem) {
+  const { v: _v, kind: _kind, ...sample } = item.sample
+  return { ...sample, label: item.label, labelled_by: item.labelled_by, labelled_at: item.labelled_at }
+}
+
+/** The request's body as a JSON object; null when it is not one. */
+async function jsonObject(req: Request): Promise<Record<string, unknown> | null> {
+  try {
+    const body: unknown = await req.json()
+    return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : null
+  } catch {
+    return null
+  }
+}
+
+/** Milliseconds since the epoch, or an ISO 8601 date or time (nothing else `Date.parse` would guess at). */
+function timeParam(v: string | undefined, fallback: number): number | null {
+  if (v === undefined) return fallback
+  if (/^\d+$/.test(v)) return Number(v)
+  if (!/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) return null
+  const n = Date.parse(v)
+  return Number.isFinite(n) ? n : null
+}
+
+/** DuckDB gives BIGINTs as bigint and blobs as objects: plain JSON for the API. */
+function jsonSafe<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? Number(x) : x)))
+}

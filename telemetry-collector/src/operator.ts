@@ -1,0 +1,106 @@
+/**
+ * @module
+ * Operator writes: who may change anything (the bearer token), and the
+ * canary changes the dashboard makes, which are the CLI's edits through
+ * mesh-config's validated path (validated, applied live, written back only
+ * once applied). The server refuses a write without the token; the page
+ * hiding its buttons is only a courtesy.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import type { MiddlewareHandler } from 'hono'
+import { bearerAuth } from 'hono/bearer-auth'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { applyMeshText } from '../../mesh-config/src/edit-apply.ts'
+import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from '../../mesh-config/src/edit.ts'
+import { loadMeshFile } from '../../mesh-config/src/load.ts'
+
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/** Reads pass; a write needs `Authorization: Bearer <token>`, and with no token configured every write is refused. */
+export function operatorOnly(token: string | undefined): MiddlewareHandler {
+  const check = token
+    ? bearerAuth({
+        token,
+        noAuthenticationHeader: { message: { error: 'authorization: operator token required (Authorization: Bearer <token>); without it the API is read-only' } },
+        invalidToken: { message: { error: 'authorization: not the operator token' } },
+        invalidAuthenticationHeader: { message: { error: 'authorization: must be "Bearer <token>"' } },
+      })
+    : undefined
+  return async (c, next) => {
+    if (READ_METHODS.has(c.req.method)) return next()
+    if (!check) return c.json({ error: 'authorization: this collector has no operator token, so it is read-only (telemetry.collector.dashboard.token_file)' }, 403)
+    return check(c, next)
+  }
+}
+
+/**
+ * The operator token from `file`; with `create`, a new random one is written
+ * there (mode 0600) when the file does not exist yet.
+ */
+export async function operatorToken(file: string, create: boolean): Promise<string | undefined> {
+  try {
+    const token = (await readFile(file, 'utf8')).trim()
+    if (token.length < 16) throw new Error(`${file}: the operator token must be at least 16 characters`)
+    return token
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+    if (!create) return undefined
+    const token = randomBytes(24).toString('base64url')
+    await mkdir(dirname(file), { recursive: true })
+    // wx: two collectors starting at once do not overwrite each other's token.
+    await writeFile(file, `${token}\n`, { mode: 0o600, flag: 'wx' }).catch(async (err) => {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    })
+    return (await readFile(file, 'utf8')).trim()
+  }
+}
+
+export const CANARY_ACTIONS = ['weight', 'promote', 'rollback'] as const
+export type CanaryAction = (typeof CANARY_ACTIONS)[number]
+
+interface ActionAnswer {
+  status: ContentfulStatusCode
+  body: Record<string, unknown>
+}
+
+/**
+ * One canary change of `route`: `weight` (body.weight: basis points, or a
+ * percentage such as "25%"), `promote` or `rollback`; body.by says who.
+ */
+export async function canaryAction(meshFile: string, route: string, action: CanaryAction, body: Record<string, unknown>): Promise<ActionAnswer> {
+  const loaded = await loadMeshFile(meshFile)
+  if (!loaded.ok) return { status: 503, body: { error: `mesh.yaml: ${loaded.issues.length} problems already (npx mesh validate lists them); fix them first`, issues: loaded.issues } }
+  if (!loaded.mesh.config.routes.some((r) => r.name === route)) return { status: 404, body: { error: `route: no route ${route} in mesh.yaml` } }
+  if (body.by !== undefined && (typeof body.by !== 'string' || body.by.trim() === '')) return { status: 400, body: { error: 'by: must be a non-empty string, who made the change' } }
+  const by = typeof body.by === 'string' ? `dashboard: ${body.by.trim()}` : 'dashboard'
+  let text: string
+  let what: string
+  try {
+    if (action === 'weight') {
+      if (typeof body.weight !== 'number' && typeof body.weight !== 'string') return { status: 400, body: { error: 'weight: required, basis points (0-10000) or a percentage such as "25%"' } }
+      const weight = parseWeight(String(body.weight))
+      text = setCanaryWeight(loaded.mesh.text, route, weight)
+      what = `canary set ${route} ${weight}`
+    } else if (action === 'promote') {
+      text = promoteCanary(loaded.mesh.text, route).text
+      what = `canary promote ${route}`
+    } else {
+      text = rollbackCanary(loaded.mesh.text, route)
+      what = `canary rollback ${route}`
+    }
+  } catch (e) {
+    if (e instanceof EditError) return { status: action === 'weight' && /weight/.test(e.message) ? 400 : 409, body: { error: `${action === 'weight' && /weight/.test(e.message) ? 'weight' : 'route'}: ${e.message}` } }
+    throw e
+  }
+  const outcome = await applyMeshText(meshFile, text, what, by)
+  if (outcome.status === 'invalid') return { status: 422, body: { error: `mesh.yaml as "${what}" would leave it is not valid`, issues: outcome.issues } }
+  if (outcome.result.status === 'refused') return { status: 409, body: { error: `refused: ${outcome.result.reason}` } }
+  const after = await loadMeshFile(meshFile)
+  const r = after.ok ? after.mesh.config.routes.find((x) => x.name === route) : undefined
+  return {
+    status: 200,
+    body: { status: outcome.status, action: what, by, route, stable: r?.stable.version ?? null, canary: r?.canary ? { version: r.canary.version, weight: r.canary.weight } : null },
+  }
+}
