@@ -21,7 +21,8 @@ export function TimeChart({ t, lines, title, unit }: { t: number[]; lines: Line[
     const opts: uPlot.Options = {
       width: Math.max(280, el.current.clientWidth),
       height: 180,
-      series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.stroke, width: 1.5, spanGaps: false, value: (_u: uPlot, v: number | null) => (v == null ? '–' : `${Number(v.toFixed(3))} ${unit}`) }))],
+      // A series with few values (a quiet route, a fresh mesh) shows them as points: a lone value draws no line.
+      series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.stroke, width: 1.5, spanGaps: false, points: { show: l.values.filter((v) => v != null).length < 60, size: 5, fill: l.stroke }, value: (_u: uPlot, v: number | null) => (v == null ? '–' : `${Number(v.toFixed(3))} ${unit}`) }))],
       axes: [{}, { label: unit, size: 56 }],
       scales: { x: { time: true } },
       legend: { live: true },

@@ -56,7 +56,7 @@ export function Pipeline({ pipeline: p }: { pipeline: Overview['pipeline'] }) {
                 <td>{a.nats_connected ? <Badge kind="ok">connected</Badge> : <Badge kind="critical">disconnected</Badge>}</td>
                 <td data-field="spool_events">{a.spool_events}</td>
                 <td data-field="dropped">{Object.values(a.dropped).reduce((x, y) => x + y, 0)}</td>
-                <td>{a.oldest_unpublished_age_s == null ? '–' : `${Math.round(a.oldest_unpublished_age_s)} s`}</td>
+                <td>{a.spool_events === 0 ? '–' : `${Math.round(a.oldest_unpublished_age_s)} s`}</td>
               </tr>
             ),
           )}

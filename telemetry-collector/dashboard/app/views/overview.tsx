@@ -41,7 +41,10 @@ export function OverviewView({ data }: { data: Overview }) {
                     <Badge kind={r.status}>{r.status}</Badge>
                     {r.reasons.length > 0 && <div class="small">{r.reasons[0]}</div>}
                   </td>
-                  <td data-label="Rate" data-field="rate">{rate(r.now.rate_per_s)}</td>
+                  <td data-label="Rate" data-field="rate">
+                    {rate(r.now.rate_per_s)}
+                    <div class="muted small"><span data-field="requests">{r.now.requests}</span> in 1 min</div>
+                  </td>
                   <td data-label="Errors" data-field="error_ratio">{percent(r.now.error_ratio)}</td>
                   <td data-label="p50">{ms(r.now.latency_ms.p50)}</td>
                   <td data-label="p95">{ms(r.now.latency_ms.p95)}</td>

@@ -32,8 +32,10 @@ export function RouteViewPage({ data, operator }: { data: RouteView; operator: b
             <dl class="figures" data-variant={v.variant}>
               <div><dt>Weight</dt><dd>{weight(v.weight)}</dd></div>
               <div><dt>Rate</dt><dd data-field="rate">{rate(v.now.rate_per_s)}</dd></div>
+              <div><dt>Requests, last minute</dt><dd data-field="requests">{v.now.requests}</dd></div>
               <div><dt>Errors</dt><dd data-field="error_ratio">{percent(v.now.error_ratio)}</dd></div>
-              <div><dt>p50 / p99</dt><dd>{ms(v.now.latency_ms.p50)} / {ms(v.now.latency_ms.p99)}</dd></div>
+              <div><dt>p50</dt><dd data-field="p50">{ms(v.now.latency_ms.p50)}</dd></div>
+              <div><dt>p99</dt><dd data-field="p99">{ms(v.now.latency_ms.p99)}</dd></div>
               <div><dt>Fallbacks</dt><dd>{percent(v.now.fallback_ratio)}</dd></div>
               <div><dt>Mean confidence</dt><dd>{num(v.mean_confidence)}</dd></div>
             </dl>
@@ -118,24 +120,34 @@ function Analysis({ analysis: a }: { analysis: Analysis }) {
 function Drift({ drift }: { drift: RouteView['drift'] }) {
   return (
     <Card title="Drift against the training baseline">
-      {drift.length === 0 && <p class="muted">No sampled payloads for these versions in the drift window.</p>}
+      {drift.length === 0 ? (
+        <p class="muted">No sampled payloads for these versions in the drift window.</p>
+      ) : (
+        <p class="small">
+          Share of rows per baseline decile: <span class="key baseline">baseline</span> <span class="key current">current window</span>
+        </p>
+      )}
       {drift.map((v) => (
         <section class="drift" aria-label={`drift of ${v.model} v${v.version}`}>
           <h3>
             v{v.version}: <Badge kind={v.status === 'ok' ? 'ok' : v.status === 'drift' ? 'critical' : 'idle'}>{v.status.replace('_', ' ')}</Badge> <span class="muted small">{v.rows} rows (at least {v.thresholds.minSamples})</span>
           </h3>
-          <div class="drift-grid">
-            {v.features.map((f) => (
-              <div class="feature" data-feature={f.feature}>
-                <p>
-                  <strong>{f.feature}</strong> <Badge kind={f.verdict === 'ok' ? 'ok' : f.verdict === 'drift' ? 'critical' : 'idle'}>{f.verdict.replace('_', ' ')}</Badge>
-                  <br />
-                  <span class="small">PSI {num(f.psi)} (≥ {v.thresholds.psi}) · KS {num(f.ksStatistic)} (≥ {v.thresholds.ks})</span>
-                </p>
-                {f.histogram && <Histogram {...f.histogram} label={f.feature} />}
-              </div>
-            ))}
-          </div>
+          <table class="compact drift-table">
+            <thead>
+              <tr><th scope="col">Feature</th><th scope="col">Verdict</th><th scope="col">PSI (drift at {v.thresholds.psi})</th><th scope="col">KS (drift at {v.thresholds.ks})</th><th scope="col">Baseline against current, by decile</th></tr>
+            </thead>
+            <tbody>
+              {[...(v.prediction ? [{ ...v.prediction, feature: 'predicted score' }] : []), ...v.features].map((f) => (
+                <tr data-feature={f.feature}>
+                  <th scope="row">{f.feature}</th>
+                  <td><Badge kind={f.verdict === 'ok' ? 'ok' : f.verdict === 'drift' ? 'critical' : 'idle'}>{f.verdict.replace('_', ' ')}</Badge></td>
+                  <td>{num(f.psi)}</td>
+                  <td>{num(f.ksStatistic)}</td>
+                  <td>{f.histogram ? <Histogram {...f.histogram} label={f.feature} compact /> : '–'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
         </section>
       ))}
     </Card>
