@@ -69,7 +69,8 @@ describe('the SRE dashboard over the local mesh', () => {
     file = join(dir, 'mesh.yaml')
     const ports = await freePorts(8)
     const routes = `${canaryRouteYaml(5000, 'interval_s: 60, min_requests: 50, min_samples: 50')}    slo: { p99_ms: 250, availability: 0.99 }\n`
-    await writeFile(file, localMeshYaml({ ...portsOf(ports), dashboard: ports[7]! }, routes))
+    // Every sampled prediction under 0.99 confidence goes to the review queue: most of them.
+    await writeFile(file, localMeshYaml({ ...portsOf(ports), dashboard: ports[7]! }, routes, { extra: 'quality:\n  models:\n    credit-risk: { review_confidence: 0.99 }\n' }))
     mesh = await startLocalMesh(await requireMesh(file), { by: 'dashboard-test' })
     expect(mesh.dashboardUrl).toBe(`http://127.0.0.1:${ports[7]}`)
     token = (await readFile(mesh.tokenFile, 'utf8')).trim()
@@ -144,6 +145,29 @@ describe('the SRE dashboard over the local mesh', () => {
     expect(await text(page, '[data-part="request"] [data-field="version"]')).toMatch(/^credit-risk v[12] \((stable|canary)\)$/)
     expect(await text(page, '[data-part="batch"] [data-field="queue_wait"]')).toMatch(/ ms$/)
     expect(await page.locator('[data-part="sample"] pre').first().innerText()).toContain('"inputs"')
+    expect(await accessibilityViolations(page)).toEqual([])
+  }, 60_000)
+
+  it('labels a low-confidence prediction from the review queue, with the token, and the API then lists it as labelled', async () => {
+    const pending = async () => ((await (await fetch(`${mesh.collectorUrl}/api/v1/review?status=pending&limit=1000`)).json()) as { items: { request_id: string }[] }).items
+    await eventually(pending, (items) => items.length > 0)
+    const page = await newPage()
+    await page.goto(`${mesh.dashboardUrl}/#/review`)
+    const first = page.locator('section.card').filter({ has: page.getByRole('button', { name: 'Save label' }) }).first()
+    await first.waitFor()
+    // Read-only until the token is given: the page says so, and the field is off.
+    expect(await first.getByLabel('Label').isDisabled()).toBe(true)
+    await page.getByLabel('Operator token').fill(token)
+    await page.getByRole('button', { name: 'Use' }).click()
+    await page.waitForSelector('.token .badge.ok')
+    const id = (await first.locator('a[href^="#/request/"]').innerText()).trim()
+    expect(await first.locator('pre').first().innerText()).toContain('"inputs"')
+    await page.getByLabel('Your name').fill('sre-on-call')
+    await first.getByLabel('Label').fill('repaid')
+    await first.getByRole('button', { name: 'Save label' }).click()
+    await expect.poll(() => page.locator(`a[href="#/request/${id}"]`).count()).toBe(0)
+    const labelled = (await (await fetch(`${mesh.collectorUrl}/api/v1/review?status=labelled`)).json()) as { items: { request_id: string; label: unknown; labelled_by: string }[] }
+    expect(labelled.items).toEqual([expect.objectContaining({ request_id: id, label: 'repaid', labelled_by: 'sre-on-call' })])
     expect(await accessibilityViolations(page)).toEqual([])
   }, 60_000)
 
