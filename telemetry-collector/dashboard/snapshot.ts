@@ -8,6 +8,7 @@
 import { stat } from 'node:fs/promises'
 import type { Route } from '../../mesh-config/src/schema.ts'
 import { loadMeshFile } from '../../mesh-config/src/load.ts'
+import { readHistory } from '../../mesh-config/src/state.ts'
 import type { MinuteEntry } from '../src/aggregator.ts'
 import { agentStatus } from '../src/agent-status.ts'
 import { TELEMETRY_STALE_S } from '../../mesh-config/src/alert-rules.ts'
@@ -65,17 +66,46 @@ export interface DashboardSources {
  * good part of a second (the repository is read too), so it is read again
  * only when the file changed.
  */
-const meshCache = new Map<string, { stamp: string; routes: Promise<Route[]> }>()
+interface MeshRead {
+  routes: Route[]
+  /** Where its apply history is; null while the file is not valid. */
+  stateDir: string | null
+}
 
-async function meshRoutes(meshFile: string | undefined): Promise<Route[]> {
-  if (!meshFile) return []
+const meshCache = new Map<string, { stamp: string; read: Promise<MeshRead> }>()
+
+async function meshRead(meshFile: string | undefined): Promise<MeshRead> {
+  if (!meshFile) return { routes: [], stateDir: null }
   const s = await stat(meshFile).catch(() => null)
   const stamp = s ? `${s.ino}:${s.size}:${s.mtimeMs}` : 'missing'
   const hit = meshCache.get(meshFile)
-  if (hit?.stamp === stamp) return hit.routes
-  const routes = loadMeshFile(meshFile).then((l) => (l.ok ? l.mesh.config.routes : []))
-  meshCache.set(meshFile, { stamp, routes })
-  return routes
+  if (hit?.stamp === stamp) return hit.read
+  const read = loadMeshFile(meshFile).then((l) => (l.ok ? { routes: l.mesh.config.routes, stateDir: l.mesh.stateDir } : { routes: [], stateDir: null }))
+  meshCache.set(meshFile, { stamp, read })
+  return read
+}
+
+const meshRoutes = async (meshFile: string | undefined) => (await meshRead(meshFile)).routes
+
+/** The newest applied changes that name the route (canary set, promote, rollback, by hand, from the page or by a walk). */
+const CHANGES_SHOWN = 20
+
+async function routeChanges(meshFile: string | undefined, route: string): Promise<RouteChange[]> {
+  const { stateDir } = await meshRead(meshFile)
+  if (!stateDir) return []
+  const names = new RegExp(`(^|\\s)${route.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\s|$)`)
+  return (await readHistory(stateDir))
+    .filter((e) => names.test(e.action))
+    .slice(-CHANGES_SHOWN)
+    .reverse()
+    .map((e) => ({ id: e.id, time: e.time, by: e.by, action: e.action }))
+}
+
+export interface RouteChange {
+  id: number
+  time: string
+  by: string
+  action: string
 }
 
 /** One computation per key shared by every viewer for `ttlMs` (each open page asks every second). */
@@ -257,6 +287,8 @@ export interface RouteView {
   drift: ReturnType<NonNullable<ApiContext['drift']>['report']>
   hosts: { host: string; version: string; queue_depth: number; busy_instances: number; instances: number; age_s: number; batch_fill_ratio: number | null; mean_queue_wait_ms: number | null; batches: number }[]
   alerts: ActiveAlert[]
+  /** mesh.yaml's applied changes to this route, newest first. */
+  changes: RouteChange[]
 }
 
 export async function routeView(src: DashboardSources, name: string, range: RangeName, now = Date.now()): Promise<RouteView | null> {
@@ -304,5 +336,5 @@ export async function routeView(src: DashboardSources, name: string, range: Rang
       }
     })
     .sort((a, b) => a.host.localeCompare(b.host) || a.version.localeCompare(b.version))
-  return { generated_at: now, range, route: await routeRow(api, r, alerts, now), variants, analysis, drift, hosts, alerts }
+  return { generated_at: now, range, route: await routeRow(api, r, alerts, now), variants, analysis, drift, hosts, alerts, changes: await routeChanges(api.meshFile, r.name) }
 }

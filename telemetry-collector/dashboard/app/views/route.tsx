@@ -51,6 +51,23 @@ export function RouteViewPage({ data, operator }: { data: RouteView; operator: b
         </div>
       </Card>
       {data.analysis && <Analysis analysis={data.analysis} />}
+      <Card title="Changes to this route">
+        {data.changes.length === 0 ? (
+          <p class="muted">None applied since the mesh's history began.</p>
+        ) : (
+          <table class="compact">
+            <thead>
+              <tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Who</th></tr>
+            </thead>
+            <tbody>
+              {data.changes.map((c) => (
+                <tr data-change={c.id}><td>{time(Date.parse(c.time))}</td><td>{c.action}</td><td>{c.by}</td></tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <p class="muted small">npx mesh history lists every applied config; npx mesh revert &lt;id&gt; brings one back.</p>
+      </Card>
       <Drift drift={data.drift} />
       <Card title="Hosts">
         <table class="compact">
