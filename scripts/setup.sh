@@ -89,11 +89,12 @@ fi
 
 # Chromium, from Debian, for the test suite (--for-tests): the dashboard's
 # browser tests drive it with playwright-core (no browser download).
-if [ "${1:-}" = --for-tests ] && ! command -v chromium >/dev/null; then
+if [ "${1:-}" = --for-tests ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing chromium (Debian package, for the dashboard's browser tests)"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
       || fail "could not install chromium with apt-get; install it (Debian: apt-get install chromium) and run again"
+    [ -x /usr/bin/chromium ] || fail "Debian's chromium package did not provide /usr/bin/chromium, which the browser tests drive"
   else
     fail "chromium is missing (the dashboard's browser tests drive it): install it as root (Debian: apt-get install chromium) and run again"
   fi

@@ -19,7 +19,7 @@ import { readHistory } from '../mesh-config/src/state.ts'
 import { ms } from '../telemetry-collector/dashboard/app/format.ts'
 import type { SeriesSummary } from '../telemetry-collector/src/windows.ts'
 import { applicantRows, eventually } from '../telemetry-collector/test/events.ts'
-import { accessibilityViolations, launchChromium, screenshot } from './support/browser.ts'
+import { accessibilityViolations, launchChromium, screenshot, watchPolicyViolations } from './support/browser.ts'
 import { canaryRouteYaml, localMeshYaml, portsOf } from './support/mesh-yaml.ts'
 import { freePorts } from './support/ports.ts'
 
@@ -62,7 +62,13 @@ describe('the SRE dashboard over the local mesh', () => {
   const windows = async () => ((await (await fetch(`${mesh.collectorUrl}/api/v1/windows?window=1m`)).json()) as { series: SeriesSummary[] }).series.filter((s) => s.labels.route === 'credit-risk')
   const total = (series: SeriesSummary[]) => series.reduce((n, s) => n + s.requests, 0)
   const text = (page: Page, selector: string) => page.locator(selector).first().innerText()
-  const newPage = async (viewport = { width: 1280, height: 800 }) => (await browser.newContext({ viewport, bypassCSP: true })).newPage()
+  /** What each page's content security policy blocked: nothing, or the page loads from somewhere else. */
+  const blocked: string[][] = []
+  const newPage = async (viewport = { width: 1280, height: 800 }) => {
+    const page = await (await browser.newContext({ viewport })).newPage()
+    blocked.push(watchPolicyViolations(page))
+    return page
+  }
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dashboard-e2e-'))
@@ -223,4 +229,9 @@ describe('the SRE dashboard over the local mesh', () => {
       (versions) => versions.every((v) => v === '1'),
     )
   }, 60_000)
+
+  it("loaded every page under its content security policy with nothing blocked (all from the collector's port)", () => {
+    expect(blocked.length).toBeGreaterThan(5)
+    expect(blocked.flat()).toEqual([])
+  })
 })

@@ -25,6 +25,10 @@ export interface ApplyOptions {
   timeoutMs?: number
   /** Write the files without asking any Envoy (the local mesh, before it starts its own). */
   offline?: boolean
+  /** Runs first, under the lock: a reason refuses the apply before anything changes. */
+  guard?: () => Promise<string | null>
+  /** Runs under the lock once the mesh is applied (or was already): so what follows an apply cannot interleave with another one. */
+  commit?: () => Promise<void>
 }
 
 export type ApplyResult =
@@ -59,6 +63,14 @@ export async function applyMesh(mesh: LoadedMesh, options: ApplyOptions): Promis
 }
 
 async function applyLocked(mesh: LoadedMesh, options: ApplyOptions): Promise<ApplyResult> {
+  const refusal = await options.guard?.()
+  if (refusal) return { status: 'refused', reason: refusal }
+  const result = await applyUnguarded(mesh, options)
+  if (result.status !== 'refused') await options.commit?.()
+  return result
+}
+
+async function applyUnguarded(mesh: LoadedMesh, options: ApplyOptions): Promise<ApplyResult> {
   let rendered: RenderedMesh
   try {
     rendered = renderFor(mesh)

@@ -51,6 +51,7 @@ export function crossCheck(config: MeshConfig, repository: RepositoryView | { er
     [['gateway', 'admin_port'], config.gateway.admin_port, 'gateway.admin_port'],
     [['telemetry', 'agent', 'port'], config.telemetry.agent.port, 'telemetry.agent.port'],
     [['telemetry', 'collector', 'port'], config.telemetry.collector.port, 'telemetry.collector.port'],
+    ...(config.telemetry.collector.dashboard.enabled ? [[['telemetry', 'collector', 'dashboard', 'port'], config.telemetry.collector.dashboard.port, 'telemetry.collector.dashboard.port'] as [ConfigPath, number, string]] : []),
     [['telemetry', 'nats_url'], natsEndpoint(config.telemetry.nats_url).port, 'telemetry.nats_url'],
     ...config.hosts.flatMap((h, i) =>
       instancesOf(h).map((inst, n): [ConfigPath, number, string] => [['hosts', i, 'port'], inst.port, n === 0 ? `hosts[${i}].port` : `hosts[${i}] instance ${n + 1} (port + ${n})`]),

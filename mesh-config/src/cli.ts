@@ -402,15 +402,20 @@ async function editAndApply(ctx: Ctx, action: string, edit: (text: string) => st
     reportIssues(ctx, current.issues)
     return EXIT.invalid
   }
-  return applyText(ctx, edit(current.mesh.text), action)
+  return applyText(ctx, edit(current.mesh.text), action, current.mesh.text)
 }
 
 /** Validates `text` as mesh.yaml's next contents, applies it, and writes it to mesh.yaml only if applied. */
-async function applyText(ctx: Ctx, text: string, action: string): Promise<number> {
-  const outcome = await applyMeshText(ctx.file, text, action, ctx.by)
+async function applyText(ctx: Ctx, text: string, action: string, base?: string): Promise<number> {
+  const outcome = await applyMeshText(ctx.file, text, action, ctx.by, base)
   if (outcome.status === 'invalid') {
     if (!ctx.json) ctx.io.err(`mesh.yaml as "${action}" would leave it is not valid:\n`)
     reportIssues(ctx, outcome.issues)
+    return EXIT.invalid
+  }
+  if (outcome.status === 'conflict') {
+    if (ctx.json) ctx.io.out(`${JSON.stringify({ status: 'refused', reason: outcome.reason })}\n`)
+    else ctx.io.err(`refused: ${outcome.reason}\nRun the command again.\n`)
     return EXIT.invalid
   }
   report(ctx, outcome.result)

@@ -9,14 +9,34 @@ import { applyMesh, type ApplyResult } from './apply.ts'
 import type { ConfigIssue } from './issues.ts'
 import { parseMesh } from './load.ts'
 import { writeAtomic } from './state.ts'
+import { readFile } from 'node:fs/promises'
 
-export type ChangeOutcome = { status: 'invalid'; issues: ConfigIssue[] } | { status: 'applied' | 'unchanged' | 'refused'; result: ApplyResult }
+export type ChangeOutcome =
+  | { status: 'invalid'; issues: ConfigIssue[] }
+  | { status: 'applied' | 'unchanged' | 'refused'; result: ApplyResult }
+  /** `file` no longer holds `base`: someone else's change came first, and nothing was applied. */
+  | { status: 'conflict'; reason: string }
 
-/** Validates `text` as `file`'s next contents, applies it, and writes it to `file` only if applied. */
-export async function applyMeshText(file: string, text: string, action: string, by: string): Promise<ChangeOutcome> {
+/**
+ * Validates `text` as `file`'s next contents, applies it, and writes it to
+ * `file` only if applied. With `base` (the text the edit was made from),
+ * the file must still hold it: the check, the apply and the write happen
+ * under the state lock, so two editors (a person, the dashboard, a canary
+ * walk) can never apply one change and write another.
+ */
+export async function applyMeshText(file: string, text: string, action: string, by: string, base?: string): Promise<ChangeOutcome> {
   const next = await parseMesh(text, file)
   if (!next.ok) return { status: 'invalid', issues: next.issues }
-  const result = await applyMesh(next.mesh, { by, action })
-  if (result.status !== 'refused') await writeAtomic(file, text)
+  let conflict: string | null = null
+  const result = await applyMesh(next.mesh, {
+    by,
+    action,
+    guard: async () => {
+      if (base === undefined || (await readFile(file, 'utf8').catch(() => '')) === base) return null
+      return (conflict = `mesh.yaml changed while "${action}" was being made (another change came first); nothing was applied`)
+    },
+    commit: () => writeAtomic(file, text),
+  })
+  if (conflict) return { status: 'conflict', reason: conflict }
   return { status: result.status === 'refused' ? 'refused' : result.status === 'unchanged' ? 'unchanged' : 'applied', result }
 }

@@ -5,7 +5,6 @@
  * JSON API, the dashboard's views of it, and a server-sent event stream that
  * pushes them every `refreshMs`.
  */
-import { timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import { Hono, type Context } from 'hono'
@@ -14,8 +13,9 @@ import { secureHeaders } from 'hono/secure-headers'
 import { streamSSE } from 'hono/streaming'
 import { loadMeshFile } from '../../mesh-config/src/load.ts'
 import { apiRoutes, type ApiContext } from '../src/api.ts'
+import { isOperator } from '../src/operator.ts'
 import { DEFAULT_RANGE, isRange, RANGES, type RangeName } from './ranges.ts'
-import { overview, routeView, type DashboardSources } from './snapshot.ts'
+import { sharedOverview, sharedRouteView, type DashboardSources } from './snapshot.ts'
 
 export interface DashboardOptions {
   address: string
@@ -32,9 +32,18 @@ export const DEFAULT_ASSETS_DIR = join(import.meta.dirname, 'dist')
 
 const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.png': 'image/png', '.svg': 'image/svg+xml' }
 
-export function dashboardApp(api: ApiContext, opts: DashboardOptions): Hono {
+/** At most this many live streams at once: each costs a view computed every refresh. */
+export const MAX_STREAMS = 64
+
+/** `closing` ends every live stream (a server does not close while one is open). */
+export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: AbortSignal): Hono {
   const src: DashboardSources = { api, agents: opts.agents }
   const assetsDir = opts.assetsDir ?? DEFAULT_ASSETS_DIR
+  let streams = 0
+  // A view computed for one viewer serves the others until the next refresh.
+  const ttlMs = Math.max(100, opts.refreshMs * 0.9)
+  const overview = (range: RangeName) => sharedOverview(src, range, ttlMs)
+  const routeView = (route: string, range: RangeName) => sharedRouteView(src, route, range, ttlMs)
   const app = new Hono()
   app.use(
     '*',
@@ -50,12 +59,12 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions): Hono {
   app.get('/api/v1/dashboard/overview', async (c) => {
     const range = rangeOf(c)
     if (!range) return badRange(c)
-    return c.json(await overview(src, range))
+    return c.json(await overview(range))
   })
   app.get('/api/v1/dashboard/routes/:route', async (c) => {
     const range = rangeOf(c)
     if (!range) return badRange(c)
-    const view = await routeView(src, c.req.param('route'), range)
+    const view = await routeView(c.req.param('route'), range)
     return view ? c.json(view) : c.json({ error: `route: no route ${c.req.param('route')} in mesh.yaml` }, 404)
   })
   // The page's live feed: the overview, and the route's view when it shows one.
@@ -63,21 +72,31 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions): Hono {
     const range = rangeOf(c)
     if (!range) return badRange(c)
     const route = c.req.query('route')
+    if (streams >= MAX_STREAMS) return c.json({ error: `too many live streams (${MAX_STREAMS}); close another dashboard tab` }, 503)
+    streams++
     return streamSSE(c, async (stream) => {
       let open = true
-      stream.onAbort(() => {
+      const end = () => {
         open = false
-      })
+      }
+      stream.onAbort(end)
+      closing?.addEventListener('abort', end)
       let id = 0
-      while (open) {
-        const started = Date.now()
-        try {
-          const data = route ? await routeView(src, route, range) : await overview(src, range)
-          await stream.writeSSE({ id: String(++id), event: route ? 'route' : 'overview', data: JSON.stringify(data ?? { error: `route: no route ${route} in mesh.yaml` }) })
-        } catch (e) {
-          await stream.writeSSE({ event: 'failure', data: JSON.stringify({ error: (e as Error).message }) })
+      try {
+        while (open && !closing?.aborted) {
+          const started = Date.now()
+          try {
+            const data = route ? await routeView(route, range) : await overview(range)
+            await stream.writeSSE({ id: String(++id), event: route ? 'route' : 'overview', data: JSON.stringify(data ?? { error: `route: no route ${route} in mesh.yaml` }) })
+          } catch (e) {
+            if (!open) break
+            await stream.writeSSE({ event: 'failure', data: JSON.stringify({ error: (e as Error).message }) })
+          }
+          await stream.sleep(Math.max(50, opts.refreshMs - (Date.now() - started)))
         }
-        await stream.sleep(Math.max(50, opts.refreshMs - (Date.now() - started)))
+      } finally {
+        streams--
+        closing?.removeEventListener('abort', end)
       }
     })
   })
@@ -88,7 +107,7 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions): Hono {
     return c.json({ file: api.meshFile, valid: true, text: loaded.mesh.text, routes: loaded.mesh.config.routes })
   })
   // Whether this caller may change things: the page shows its controls accordingly (the API checks every write anyway).
-  app.get('/api/v1/session', (c) => c.json({ writable: api.operatorToken !== undefined, operator: bearerMatches(c.req.header('authorization'), api.operatorToken) }))
+  app.get('/api/v1/session', (c) => c.json({ writable: api.operatorToken !== undefined, operator: isOperator(c.req.header('authorization'), api.operatorToken) }))
   app.route('/', apiRoutes(api))
   return app
 }
@@ -111,11 +130,4 @@ async function asset(c: Context, dir: string, file: string) {
     if (file === 'index.html') return c.text('The dashboard is not built: run `npm run setup` (or `npx tsx telemetry-collector/dashboard/build.ts`).', 503)
     return c.text('not found', 404)
   }
-}
-
-function bearerMatches(header: string | undefined, token: string | undefined): boolean {
-  if (!token || !header?.startsWith('Bearer ')) return false
-  const given = Buffer.from(header.slice(7))
-  const want = Buffer.from(token)
-  return given.length === want.length && timingSafeEqual(given, want)
 }

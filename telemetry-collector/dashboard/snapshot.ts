@@ -5,9 +5,9 @@
  * health) and one route's view (stable against canary, the verdict and the
  * walk, drift, hosts). The page only draws these; the numbers are the API's.
  */
-import { stat } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import type { Route } from '../../mesh-config/src/schema.ts'
-import { loadMeshFile } from '../../mesh-config/src/load.ts'
+import { parseMesh } from '../../mesh-config/src/load.ts'
 import { readHistory } from '../../mesh-config/src/state.ts'
 import type { MinuteEntry } from '../src/aggregator.ts'
 import { agentStatus } from '../src/agent-status.ts'
@@ -23,6 +23,16 @@ import { RANGES, type RangeName } from './ranges.ts'
 /** The "now" figures: the last minute, from the 10-second buckets. */
 const NOW_WINDOW_MS = 60_000
 
+/**
+ * The last minute's buckets, and the seconds they cover: as in the API's
+ * windows, the bucket holding the minute's start counts whole, and rates
+ * are over the span from its start.
+ */
+function lastMinute(api: ApiContext, now: number): { entries: MinuteEntry[]; seconds: number } {
+  const { from, entries } = signalBuckets(api.agg, now - NOW_WINDOW_MS, now, true)
+  return { entries, seconds: Math.max(1, (now - from) / 1000) }
+}
+
 export type RouteStatus = 'ok' | 'warning' | 'critical' | 'idle'
 
 export interface RouteRow {
@@ -32,7 +42,7 @@ export interface RouteRow {
   canary: { version: string; weight: number; mode: 'manual' | 'auto' } | null
   slo: { p99_ms: number; availability: number; window_days: number } | null
   now: SignalSummary
-  budget: ErrorBudget | null
+  budget: (ErrorBudget & { covered_days: number }) | null
   saturation: { queue_depth: number; busy_instances: number; instances: number }
   status: RouteStatus
   /** Why it has that colour, in words. */
@@ -63,8 +73,9 @@ export interface DashboardSources {
 
 /**
  * mesh.yaml's routes; none from an invalid file. Validating it takes a
- * good part of a second (the repository is read too), so it is read again
- * only when the file changed.
+ * good part of a second (the repository is read too), so it is validated
+ * again only when its text changed, or after MESH_TTL_MS (the repository
+ * may change under the same text).
  */
 interface MeshRead {
   routes: Route[]
@@ -72,16 +83,16 @@ interface MeshRead {
   stateDir: string | null
 }
 
-const meshCache = new Map<string, { stamp: string; read: Promise<MeshRead> }>()
+const MESH_TTL_MS = 10_000
+const meshCache = new Map<string, { text: string; at: number; read: Promise<MeshRead> }>()
 
 async function meshRead(meshFile: string | undefined): Promise<MeshRead> {
   if (!meshFile) return { routes: [], stateDir: null }
-  const s = await stat(meshFile).catch(() => null)
-  const stamp = s ? `${s.ino}:${s.size}:${s.mtimeMs}` : 'missing'
+  const text = await readFile(meshFile, 'utf8').catch(() => '')
   const hit = meshCache.get(meshFile)
-  if (hit?.stamp === stamp) return hit.read
-  const read = loadMeshFile(meshFile).then((l) => (l.ok ? { routes: l.mesh.config.routes, stateDir: l.mesh.stateDir } : { routes: [], stateDir: null }))
-  meshCache.set(meshFile, { stamp, read })
+  if (hit && hit.text === text && Date.now() - hit.at < MESH_TTL_MS) return hit.read
+  const read = parseMesh(text, meshFile).then((l) => (l.ok ? { routes: l.mesh.config.routes, stateDir: l.mesh.stateDir } : { routes: [], stateDir: null }))
+  meshCache.set(meshFile, { text, at: Date.now(), read })
   return read
 }
 
@@ -126,6 +137,19 @@ function shared<T>(api: ApiContext, key: string, ttlMs: number, now: number, com
 const BUDGET_TTL_MS = 10_000
 /** Alerts and the pipeline's health: at most once a second, whatever the number of viewers. */
 const LIVE_TTL_MS = 900
+
+/**
+ * The views as every viewer shares them: computed at most once per
+ * `ttlMs` (the stream's refresh) whatever the number of open pages. A
+ * route's view is keyed only once the route is known to exist, so no
+ * request can grow the cache.
+ */
+export const sharedOverview = (src: DashboardSources, range: RangeName, ttlMs: number, now = Date.now()) => shared(src.api, `overview:${range}`, ttlMs, now, () => overview(src, range, now))
+
+export async function sharedRouteView(src: DashboardSources, route: string, range: RangeName, ttlMs: number, now = Date.now()): Promise<RouteView | null> {
+  if (!(await meshRoutes(src.api.meshFile)).some((r) => r.name === route)) return null
+  return shared(src.api, `route:${range}:${route}`, ttlMs, now, () => routeView(src, route, range, now))
+}
 
 export async function overview(src: DashboardSources, range: RangeName, now = Date.now()): Promise<Overview> {
   const routes = await meshRoutes(src.api.meshFile)
@@ -178,12 +202,9 @@ export async function pipelineHealth(src: DashboardSources, now = Date.now()) {
 }
 
 async function routeRow(api: ApiContext, r: Route, alerts: ActiveAlert[], now: number): Promise<RouteRow> {
-  const { entries } = signalBuckets(api.agg, now - NOW_WINDOW_MS, now, true)
-  const nowSummary = summariseEntries(entries.filter((e) => e.labels.route === r.name), NOW_WINDOW_MS / 1000)
-  const slo = r.slo
-  const budget = slo
-    ? errorBudget(slo, (await shared(api, `budget:${slo.window_days}`, BUDGET_TTL_MS, now, () => api.store.routeTotals(now - slo.window_days * 86_400_000, now + 60_000))).get(r.name) ?? { requests: 0, failed: 0 })
-    : null
+  const { entries, seconds } = lastMinute(api, now)
+  const nowSummary = summariseEntries(entries.filter((e) => e.labels.route === r.name), seconds)
+  const budget = r.slo ? await budgetOf(api, r.name, r.slo, now) : null
   const saturation = { queue_depth: 0, busy_instances: 0, instances: 0 }
   const model = api.agg.labels.model(r.model)
   for (const s of api.agg.saturation.values()) {
@@ -206,6 +227,16 @@ async function routeRow(api: ApiContext, r: Route, alerts: ActiveAlert[], now: n
     status,
     reasons,
   }
+}
+
+/**
+ * The error budget over the objective's window, or as much of it as the
+ * store keeps (minute rollups: 30 days by default); `covered_days` says which.
+ */
+async function budgetOf(api: ApiContext, route: string, slo: NonNullable<Route['slo']>, now: number): Promise<ErrorBudget & { covered_days: number }> {
+  const days = Math.min(slo.window_days, api.store.retention.rollupDays)
+  const totals = await shared(api, `budget:${days}`, BUDGET_TTL_MS, now, () => api.store.routeTotals(now - days * 86_400_000, now + 60_000))
+  return { ...errorBudget(slo, totals.get(route) ?? { requests: 0, failed: 0 }), covered_days: days }
 }
 
 /** A route's colour: critical on a page alert or a spent budget, warning on a ticket alert, p99 over objective or a budget under a quarter. */
@@ -257,6 +288,7 @@ async function computeSeries(api: ApiContext, range: RangeName, now: number): Pr
   for (const [route, byKey] of buckets) {
     const m = new Map<string, Series>()
     for (const [key, list] of byKey) {
+      // The step under way is a rate over its elapsed part (the rollups API divides by the whole step): a live line does not dip at its end.
       const sums = list.map((b, i) => summarise(b, Math.min(stepMs, Math.max(1, now - t[i]!)) / 1000))
       m.set(key, { t, rate: sums.map((s) => s.rate_per_s), error_ratio: sums.map((s) => s.error_ratio), p99: sums.map((s) => s.latency_ms.p99) })
     }
@@ -297,7 +329,7 @@ export async function routeView(src: DashboardSources, name: string, range: Rang
   if (!r) return null
   const alerts = (await alertsOf(src, [r], now)).filter((a) => a.route === r.name || a.model === r.model)
   const series = await rangeSeries(api, range, now)
-  const { entries } = signalBuckets(api.agg, now - NOW_WINDOW_MS, now, true)
+  const { entries, seconds } = lastMinute(api, now)
   const drift = api.drift?.report(now).filter((v) => v.model === r.model && (v.version === r.stable.version || v.version === r.canary?.version)) ?? []
   const variants: VariantPanel[] = (r.canary ? (['stable', 'canary'] as const) : (['stable'] as const)).map((variant) => {
     const version = variant === 'stable' ? r.stable.version : r.canary!.version
@@ -306,7 +338,7 @@ export async function routeView(src: DashboardSources, name: string, range: Rang
       variant,
       version,
       weight: variant === 'canary' ? r.canary!.weight : 10_000 - (r.canary?.weight ?? 0),
-      now: summariseEntries(entries.filter((e) => e.labels.route === r.name && e.labels.variant === variant), NOW_WINDOW_MS / 1000),
+      now: summariseEntries(entries.filter((e) => e.labels.route === r.name && e.labels.variant === variant), seconds),
       mean_confidence: d?.meanConfidence ?? null,
       predictions: d?.prediction?.histogram ?? null,
       series: series.get(r.name)?.get(variant) ?? emptySeries(series.t),

@@ -11,11 +11,11 @@
  * p99 and lag, 15 for drift, 5 for staleness) are not waited out, so an
  * alert can show here up to that long before Prometheus fires it.
  */
-import { BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, FAILED_CODE_CLASSES, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '../../mesh-config/src/alert-rules.ts'
+import { BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '../../mesh-config/src/alert-rules.ts'
 import { MEMORY_HORIZON_MS, minuteOf, type Aggregator } from './aggregator.ts'
 import type { DriftMonitor, VersionDrift } from './drift-monitor.ts'
 import { PREDICTION_FEATURE } from './metrics.ts'
-import { newSketch, type CodeClass } from './signals.ts'
+import { newSketch } from './signals.ts'
 import type { Store } from './store.ts'
 import { signalBuckets } from './windows.ts'
 
@@ -87,7 +87,6 @@ export interface AlertInput {
 export const ROLLBACK_LOOKBACK_MS = 3_600_000
 
 const SEVERITY_ORDER = { page: 0, ticket: 1, info: 2 } as const
-const FAILED = FAILED_CODE_CLASSES.split('|') as CodeClass[]
 const round = (x: number, digits = 3) => +x.toFixed(digits)
 
 /**
@@ -192,7 +191,7 @@ export async function alertInput(ctx: AlertContext, routes: readonly { name: str
       for (const e of signalBuckets(ctx.agg, now - ms, now, false).entries) {
         const t = totals.get(e.labels.route) ?? { requests: 0, failed: 0 }
         t.requests += e.bucket.requests
-        for (const c of FAILED) t.failed += e.bucket.codes[c]
+        t.failed += e.bucket.errors
         totals.set(e.labels.route, t)
       }
     } else totals = await ctx.store.routeTotals(minuteOf(now - ms), now + 1)

@@ -200,13 +200,13 @@ export class CanaryWalker {
     await this.#record(w, now, action, verdict, reasons)
   }
 
-  /** One edit of mesh.yaml through the validated path; false (the walk failed, and says why) when refused. */
+  /** One edit of mesh.yaml through the validated path; false when refused (the walk failed, and says why) or when another change came first (the next tick sees it). */
   async #change(w: Walk, r: CanaryRoute, edit: (text: string, route: string) => string, action: string, now: number): Promise<boolean> {
     let outcome: Awaited<ReturnType<typeof applyMeshText>> | null = null
     let why = 'mesh.yaml is not valid'
     try {
       const loaded = await loadMeshFile(this.opts.meshFile)
-      if (loaded.ok) outcome = await applyMeshText(this.opts.meshFile, edit(loaded.mesh.text, r.name), action, this.by)
+      if (loaded.ok) outcome = await applyMeshText(this.opts.meshFile, edit(loaded.mesh.text, r.name), action, this.by, loaded.mesh.text)
     } catch (e) {
       // The edit itself refused (EditError: the route is not in the file as expected).
       why = (e as Error).message
@@ -214,6 +214,11 @@ export class CanaryWalker {
     if (outcome && (outcome.status === 'applied' || outcome.status === 'unchanged')) {
       this.opts.log('info', action)
       return true
+    }
+    if (outcome?.status === 'conflict') {
+      // Someone changed mesh.yaml while the walk did: the next tick sees their change (a manual change wins).
+      this.opts.log('warn', `${action}: ${outcome.reason}`)
+      return false
     }
     if (outcome?.status === 'invalid') why = outcome.issues.map((i) => i.message).join('; ')
     else if (outcome?.result.status === 'refused') why = outcome.result.reason

@@ -104,8 +104,9 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   })
   const port = (server.address() as AddressInfo).port
   // The SRE dashboard: its own port, the same API, plus the page and its live stream.
+  const closing = new AbortController()
   const dashboard = opts.dashboard
-    ? await listen(dashboardApp(api, opts.dashboard), opts.dashboard.address, opts.dashboard.port).catch(async (e) => {
+    ? await listen(dashboardApp(api, opts.dashboard, closing.signal), opts.dashboard.address, opts.dashboard.port).catch(async (e) => {
         await new Promise((r) => server.close(r))
         store.close()
         throw new Error(`dashboard: ${(e as Error).message}`)
@@ -186,7 +187,9 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
       await sink?.flush().catch((e) => log('warn', `payload sink: ${(e as Error).message}`))
       await ingest?.close()
       await nc?.drain().catch(() => {})
-      await Promise.all([server, dashboard].map((s) => s && new Promise<void>((resolve) => s.close(() => resolve()))))
+      // Live streams end (within a refresh): an open dashboard tab does not hold the collector up.
+      closing.abort()
+      await Promise.all([server, dashboard].map((s) => s && closeServer(s)))
       store.close()
     },
   }
@@ -199,6 +202,21 @@ async function driftMonitor(repository: string, config: DriftConfig | undefined,
   const { since, limit } = monitor.restoreWindow()
   for (const e of await store.rateSamplesSince(since, limit)) monitor.observe(e)
   return monitor
+}
+
+/**
+ * Stops taking connections and waits for the open ones. A connection that
+ * turns idle after close() was called (a live stream that just ended) would
+ * wait out its keep-alive: idle ones are closed as they appear.
+ */
+function closeServer(s: ServerType): Promise<void> {
+  return new Promise((resolve) => {
+    const sweep = setInterval(() => 'closeIdleConnections' in s && s.closeIdleConnections(), 100)
+    s.close(() => {
+      clearInterval(sweep)
+      resolve()
+    })
+  })
 }
 
 /** Serves `app`; rejects (a port in use, say) rather than leave the collector half started. */

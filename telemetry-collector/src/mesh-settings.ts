@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os'
 import { loadMeshFile, telemetryPaths, type LoadedMesh } from '../../mesh-config/src/load.ts'
+import { httpUrl } from '../../mesh-config/src/local-mesh.ts'
 import { meshModels } from '../../mesh-config/src/schema.ts'
 import type { AgentOptions } from '../agent/agent.ts'
 import type { CollectorOptions } from './collector.ts'
@@ -57,7 +58,7 @@ export function collectorOptionsOf(mesh: LoadedMesh): CollectorOptions {
     meshFile: mesh.file,
     drift: driftConfigOf(mesh),
     dashboard: t.collector.dashboard.enabled
-      ? { address: t.collector.dashboard.address, port: t.collector.dashboard.port, refreshMs: t.collector.dashboard.refresh_ms, agents: [`http://${t.agent.address}:${t.agent.port}`] }
+      ? { address: t.collector.dashboard.address, port: t.collector.dashboard.port, refreshMs: t.collector.dashboard.refresh_ms, agents: [httpUrl(t.agent.address, t.agent.port)] }
       : undefined,
     payloads: { dir: telemetryPaths(mesh).payloadsDir, flushMs: t.collector.payloads.flush_s * 1000, maxRows: t.collector.payloads.max_rows, retentionDays: t.collector.payloads.retention_days },
   }

@@ -6,7 +6,7 @@
  * once applied). The server refuses a write without the token; the page
  * hiding its buttons is only a courtesy.
  */
-import { randomBytes } from 'node:crypto'
+import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { MiddlewareHandler } from 'hono'
@@ -17,6 +17,17 @@ import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight 
 import { loadMeshFile } from '../../mesh-config/src/load.ts'
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+const BEARER_TOKEN = /^[A-Za-z0-9._~+/-]+=*$/
+
+/** Whether an Authorization header carries `token` (compared in constant time), as the write check reads it. */
+export function isOperator(header: string | undefined, token: string | undefined): boolean {
+  const m = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header)
+  if (!token || !m) return false
+  const given = Buffer.from(m[1]!)
+  const want = Buffer.from(token)
+  return given.length === want.length && timingSafeEqual(given, want)
+}
 
 /** Reads pass; a write needs `Authorization: Bearer <token>`, and with no token configured every write is refused. */
 export function operatorOnly(token: string | undefined): MiddlewareHandler {
@@ -43,6 +54,8 @@ export async function operatorToken(file: string, create: boolean): Promise<stri
   try {
     const token = (await readFile(file, 'utf8')).trim()
     if (token.length < 16) throw new Error(`${file}: the operator token must be at least 16 characters`)
+    // What a bearer token may hold (RFC 6750): any other character could never be sent, so never match.
+    if (!BEARER_TOKEN.test(token)) throw new Error(`${file}: the operator token may hold only letters, digits and - . _ ~ + / (then = padding)`)
     return token
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
@@ -77,10 +90,18 @@ export async function canaryAction(meshFile: string, route: string, action: Cana
   const by = typeof body.by === 'string' ? `dashboard: ${body.by.trim()}` : 'dashboard'
   let text: string
   let what: string
+  let weight = 0
+  if (action === 'weight') {
+    if (typeof body.weight !== 'number' && typeof body.weight !== 'string') return { status: 400, body: { error: 'weight: required, basis points (0-10000) or a percentage such as "25%"' } }
+    try {
+      weight = parseWeight(String(body.weight))
+    } catch (e) {
+      if (e instanceof EditError) return { status: 400, body: { error: `weight: ${e.message}` } }
+      throw e
+    }
+  }
   try {
     if (action === 'weight') {
-      if (typeof body.weight !== 'number' && typeof body.weight !== 'string') return { status: 400, body: { error: 'weight: required, basis points (0-10000) or a percentage such as "25%"' } }
-      const weight = parseWeight(String(body.weight))
       text = setCanaryWeight(loaded.mesh.text, route, weight)
       what = `canary set ${route} ${weight}`
     } else if (action === 'promote') {
@@ -91,11 +112,14 @@ export async function canaryAction(meshFile: string, route: string, action: Cana
       what = `canary rollback ${route}`
     }
   } catch (e) {
-    if (e instanceof EditError) return { status: action === 'weight' && /weight/.test(e.message) ? 400 : 409, body: { error: `${action === 'weight' && /weight/.test(e.message) ? 'weight' : 'route'}: ${e.message}` } }
+    // The route is not as the edit needs it (no canary to set or promote).
+    if (e instanceof EditError) return { status: 409, body: { error: `route: ${e.message}` } }
     throw e
   }
-  const outcome = await applyMeshText(meshFile, text, what, by)
+  // Made from the text read above: a change someone else applied meanwhile (the CLI, a walk, another page) wins, and this one is refused.
+  const outcome = await applyMeshText(meshFile, text, what, by, loaded.mesh.text)
   if (outcome.status === 'invalid') return { status: 422, body: { error: `mesh.yaml as "${what}" would leave it is not valid`, issues: outcome.issues } }
+  if (outcome.status === 'conflict') return { status: 409, body: { error: `conflict: ${outcome.reason}; look again and retry` } }
   if (outcome.result.status === 'refused') return { status: 409, body: { error: `refused: ${outcome.result.reason}` } }
   const after = await loadMeshFile(meshFile)
   const r = after.ok ? after.mesh.config.routes.find((x) => x.name === route) : undefined

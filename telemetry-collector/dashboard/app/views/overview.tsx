@@ -56,7 +56,12 @@ export function OverviewView({ data }: { data: Overview }) {
                     {r.saturation.instances > 0 ? `${r.saturation.busy_instances}/${r.saturation.instances} busy` : '–'}
                     <div class="muted small">queue {r.saturation.queue_depth}</div>
                   </td>
-                  <td data-label="Budget left" data-field="budget">{r.budget ? percent(r.budget.remaining, 1) : '–'}{r.budget && <div class="muted small">of {r.budget.window_days} d at {percent(r.budget.objective, 2)}</div>}</td>
+                  <td data-label="Budget left" data-field="budget">{r.budget ? percent(r.budget.remaining, 1) : '–'}{r.budget && (
+                      <div class="muted small">
+                        of {r.budget.covered_days} d at {percent(r.budget.objective, 2)}
+                        {r.budget.covered_days < r.budget.window_days ? ` (the objective's window is ${r.budget.window_days} d; the collector keeps ${r.budget.covered_days})` : ''}
+                      </div>
+                    )}</td>
                   <td data-label="Trend">
                     <Sparkline values={r.series.rate} label={`${r.name}: requests per second over ${data.range}, up to ${rate(Math.max(0, ...r.series.rate))}`} />
                   </td>
