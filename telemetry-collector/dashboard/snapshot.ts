@@ -258,42 +258,103 @@ function summariseEntries(entries: Iterable<MinuteEntry>, seconds: number): Sign
   return summarise(b, seconds)
 }
 
-/** Each route's series over the range, in total ('') and per variant; cached for a fraction of a step (the store's rollups change only as minutes pass). */
+/**
+ * Each route's series over the range, in total ('') and per variant:
+ * counts summed by the store (no sketch read, so 30 days are one scan);
+ * p99 is left empty here (latencySeries fills it for one route's view).
+ * Cached for a fraction of a step: the rollups change only as minutes pass.
+ */
 interface RangeSeries extends Map<string, Map<string, Series>> {
   t: number[]
 }
 
 export const rangeSeries = (api: ApiContext, range: RangeName, now: number): Promise<RangeSeries> => shared(api, `series:${range}`, RANGES[range].cacheMs, now, () => computeSeries(api, range, now))
 
-async function computeSeries(api: ApiContext, range: RangeName, now: number): Promise<RangeSeries> {
-  const { ms, step } = RANGES[range]
-  const stepMs = STEP_MS[step]
+/** The range's steps: whole steps, the last one holding `now`. */
+function stepsOf(range: RangeName, now: number): { from: number; to: number; stepMs: number; t: number[] } {
+  const stepMs = STEP_MS[RANGES[range].step]
   const to = now - (now % stepMs) + stepMs
-  const from = to - Math.ceil(ms / stepMs) * stepMs
+  const from = to - Math.ceil(RANGES[range].ms / stepMs) * stepMs
   const t: number[] = []
   for (let s = from; s < to; s += stepMs) t.push(s)
-  const buckets = new Map<string, Map<string, SignalBucket[]>>()
-  for (const e of await api.store.minutes(from, to)) {
-    const i = Math.floor((e.minute - from) / stepMs)
-    let byKey = buckets.get(e.labels.route)
-    if (!byKey) buckets.set(e.labels.route, (byKey = new Map()))
-    for (const key of ['', e.labels.variant]) {
-      let list = byKey.get(key)
-      if (!list) byKey.set(key, (list = t.map(() => new SignalBucket())))
-      list[i]!.merge(e.bucket)
+  return { from, to, stepMs, t }
+}
+
+async function computeSeries(api: ApiContext, range: RangeName, now: number): Promise<RangeSeries> {
+  const { from, to, stepMs, t } = stepsOf(range, now)
+  const counts = new Map<string, Map<string, { requests: number[]; failed: number[] }>>()
+  for (const row of await api.store.stepTotals(from, to, stepMs)) {
+    let byKey = counts.get(row.route)
+    if (!byKey) counts.set(row.route, (byKey = new Map()))
+    for (const key of ['', row.variant]) {
+      let c = byKey.get(key)
+      if (!c) byKey.set(key, (c = { requests: t.map(() => 0), failed: t.map(() => 0) }))
+      c.requests[row.step]! += row.requests
+      c.failed[row.step]! += row.failed
     }
   }
+  // The step under way is a rate over its elapsed part (the rollups API divides by the whole step): a live line does not dip at its end.
+  const seconds = t.map((start) => Math.min(stepMs, Math.max(1000, now - start)) / 1000)
   const out = new Map() as RangeSeries
   out.t = t
-  for (const [route, byKey] of buckets) {
+  for (const [route, byKey] of counts) {
     const m = new Map<string, Series>()
-    for (const [key, list] of byKey) {
-      // The step under way is a rate over its elapsed part (the rollups API divides by the whole step): a live line does not dip at its end.
-      const sums = list.map((b, i) => summarise(b, Math.min(stepMs, Math.max(1, now - t[i]!)) / 1000))
-      m.set(key, { t, rate: sums.map((s) => s.rate_per_s), error_ratio: sums.map((s) => s.error_ratio), p99: sums.map((s) => s.latency_ms.p99) })
+    for (const [key, c] of byKey) {
+      m.set(key, { t, rate: c.requests.map((n, i) => Math.round((n / seconds[i]!) * 1000) / 1000), error_ratio: c.requests.map((n, i) => (n > 0 ? c.failed[i]! / n : null)), p99: t.map(() => null) })
     }
     out.set(route, m)
   }
+  return out
+}
+
+/**
+ * A step's p99 never changes once its minutes have settled (late events
+ * land within minutes, a replay after an outage at most within the hours
+ * the agent spooled): those older than this are computed once and kept.
+ */
+const SETTLED_MS = 2 * 3_600_000
+/** Minutes decoded between yields (a few hundred rows a series): decoding 30 days of sketches must not hold the collector's event loop for seconds. */
+const PAGE_MS = 6 * 3_600_000
+
+const settledP99 = new WeakMap<ApiContext, Map<string, number | null>>()
+
+/** One route's p99 per step and variant over the range, from the minute sketches merged per step. */
+async function latencySeries(api: ApiContext, route: string, range: RangeName, now: number): Promise<Map<string, (number | null)[]>> {
+  const { from, to, stepMs, t } = stepsOf(range, now)
+  let cache = settledP99.get(api)
+  if (!cache) settledP99.set(api, (cache = new Map()))
+  const key = (variant: string, start: number) => `${route}\u0000${variant}\u0000${stepMs}\u0000${start}`
+  const settled = (start: number) => start + stepMs <= now - SETTLED_MS
+  // Only steps not settled and kept need their sketches: after the first look, the last two hours.
+  const firstOpen = t.findIndex((start) => !settled(start) || !cache.has(key('stable', start)))
+  const readFrom = firstOpen < 0 ? to : t[firstOpen]!
+  const merged = new Map<string, SignalBucket>()
+  for await (const page of api.store.routeMinutes(route, readFrom, to, PAGE_MS)) {
+    for (const e of page) {
+      const start = from + Math.floor((e.minute - from) / stepMs) * stepMs
+      const k = key(e.labels.variant, start)
+      let b = merged.get(k)
+      if (!b) merged.set(k, (b = new SignalBucket()))
+      b.merge(e.bucket)
+    }
+    await new Promise((r) => setImmediate(r))
+  }
+  const p99 = (b: SignalBucket | undefined) => (b && b.requests > 0 ? Math.round(b.sketch.getValueAtQuantile(0.99) * 1000) / 1000 : null)
+  const out = new Map<string, (number | null)[]>()
+  for (const variant of ['stable', 'canary']) {
+    out.set(
+      variant,
+      t.map((start) => {
+        const k = key(variant, start)
+        if (start < readFrom) return cache.get(k) ?? null
+        const v = p99(merged.get(k))
+        if (settled(start)) cache.set(k, v)
+        return v
+      }),
+    )
+  }
+  // What fell out of every range (older than the longest) is dropped.
+  if (cache.size > 10_000) for (const k of cache.keys()) if (Number(k.split('\u0000')[3]) < now - 31 * 86_400_000) cache.delete(k)
   return out
 }
 
@@ -329,6 +390,7 @@ export async function routeView(src: DashboardSources, name: string, range: Rang
   if (!r) return null
   const alerts = (await alertsOf(src, [r], now)).filter((a) => a.route === r.name || a.model === r.model)
   const series = await rangeSeries(api, range, now)
+  const latency = await shared(api, `latency:${range}:${r.name}`, RANGES[range].cacheMs, now, () => latencySeries(api, r.name, range, now))
   const { entries, seconds } = lastMinute(api, now)
   const drift = api.drift?.report(now).filter((v) => v.model === r.model && (v.version === r.stable.version || v.version === r.canary?.version)) ?? []
   const variants: VariantPanel[] = (r.canary ? (['stable', 'canary'] as const) : (['stable'] as const)).map((variant) => {
@@ -341,7 +403,7 @@ export async function routeView(src: DashboardSources, name: string, range: Rang
       now: summariseEntries(entries.filter((e) => e.labels.route === r.name && e.labels.variant === variant), seconds),
       mean_confidence: d?.meanConfidence ?? null,
       predictions: d?.prediction?.histogram ?? null,
-      series: series.get(r.name)?.get(variant) ?? emptySeries(series.t),
+      series: { ...(series.get(r.name)?.get(variant) ?? emptySeries(series.t)), p99: latency.get(variant) ?? series.t.map(() => null) },
     }
   })
   const walker = api.walker()

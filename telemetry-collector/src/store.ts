@@ -279,13 +279,35 @@ export class Store {
    * days cost one scan of the minute table.
    */
   async routeTotals(from: number, to: number): Promise<Map<string, { requests: number; failed: number }>> {
-    const failed = FAILED_CODE_CLASSES.split('|').map((c) => `coalesce(CAST(json_extract_string(codes, '$."${c}"') AS UBIGINT), 0)`).join(' + ')
     const rows = await this.#rows(
-      `SELECT route, sum(requests) AS requests, sum(${failed}) AS failed FROM signal_minutes WHERE minute_ms >= $1 AND minute_ms < $2 GROUP BY route ORDER BY route`,
+      `SELECT route, sum(requests) AS requests, sum(${FAILED_SUM}) AS failed FROM signal_minutes WHERE minute_ms >= $1 AND minute_ms < $2 GROUP BY route ORDER BY route`,
       [from, to],
       this.reader,
     )
     return new Map(rows.map((r) => [String(r.route), { requests: Number(r.requests), failed: Number(r.failed) }]))
+  }
+
+  /**
+   * Per route, variant and step (`stepMs` long, counted from `from`):
+   * requests, failed requests and fallbacks, summed by DuckDB (no sketch
+   * read: a 30-day range is one scan).
+   */
+  async stepTotals(from: number, to: number, stepMs: number): Promise<StepTotal[]> {
+    const rows = await this.#rows(
+      `SELECT CAST(floor((minute_ms - $1) / $3) AS BIGINT) AS step, route, variant, sum(requests) AS requests, sum(${FAILED_SUM}) AS failed, sum(fallbacks) AS fallbacks
+       FROM signal_minutes WHERE minute_ms >= $1 AND minute_ms < $2 GROUP BY ALL ORDER BY step`,
+      [from, to, stepMs],
+      this.reader,
+    )
+    return rows.map((r) => ({ step: Number(r.step), route: String(r.route), variant: String(r.variant), requests: Number(r.requests), failed: Number(r.failed), fallbacks: Number(r.fallbacks) }))
+  }
+
+  /** One route's minute rollups in [from, to), sketches decoded, `pageMs` of time at a time: a caller can yield between pages. */
+  async *routeMinutes(route: string, from: number, to: number, pageMs = 6 * 3_600_000): AsyncGenerator<MinuteEntry[]> {
+    for (let start = from; start < to; start += pageMs) {
+      const rows = await this.#rows('SELECT * FROM signal_minutes WHERE route = $1 AND minute_ms >= $2 AND minute_ms < $3 ORDER BY minute_ms', [route, start, Math.min(to, start + pageMs)], this.reader)
+      if (rows.length > 0) yield rows.map(minuteEntry)
+    }
   }
 
   async hostMinutes(from: number, to: number): Promise<HostMinuteEntry[]> {
@@ -419,6 +441,19 @@ function appendNullable(a: DuckDBAppender, v: string | null): void {
 }
 
 const labelsOf = (r: Row): SeriesLabels => ({ route: String(r.route), model: String(r.model), version: String(r.version), variant: String(r.variant) })
+
+/** A minute row's failed requests (mesh-config's FAILED_CODE_CLASSES), from its code counts: SQL. */
+const FAILED_SUM = FAILED_CODE_CLASSES.split('|').map((c) => `coalesce(CAST(json_extract_string(codes, '$."${c}"') AS UBIGINT), 0)`).join(' + ')
+
+export interface StepTotal {
+  /** Index of the step from the range's start. */
+  step: number
+  route: string
+  variant: string
+  requests: number
+  failed: number
+  fallbacks: number
+}
 
 function minuteEntry(r: Row): MinuteEntry {
   const sketch = r.sketch as { bytes: Uint8Array } | null

@@ -5,7 +5,7 @@
 import 'uplot/dist/uPlot.min.css'
 import './styles.css'
 import { render } from 'preact'
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import { DEFAULT_RANGE, isRange, RANGES, type RangeName } from '../ranges.ts'
 import type { Overview, RouteView } from '../snapshot.ts'
 import { get, token } from './api.ts'
@@ -48,8 +48,12 @@ function App() {
   const [tokenInput, setTokenInput] = useState('')
   const checkSession = () => get<typeof session>('/api/v1/session').then(setSession, () => {})
   useEffect(() => void checkSession(), [])
-  // Move focus to the new view's heading on navigation, as a page load would.
-  useEffect(() => document.getElementById('main')?.focus(), [page.name])
+  // Move focus to the new view on navigation, as a page load would; not on the first render, which leaves it at the top (the skip link first).
+  const navigated = useRef(false)
+  useEffect(() => {
+    if (navigated.current) document.getElementById('main')?.focus()
+    navigated.current = true
+  }, [page.name])
   return (
     <>
       <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus() }}>Skip to content</a>

@@ -5,6 +5,15 @@ export function Badge({ kind, children }: { kind: string; children: ComponentChi
   return <span class={`badge ${kind}`}>{children}</span>
 }
 
+/** A table that may be wider than a narrow screen: it scrolls in its own box, not the page, and takes focus so the keyboard can scroll it. */
+export function ScrollBox({ label, children }: { label: string; children: ComponentChildren }) {
+  return (
+    <div class="table-scroll" role="region" aria-label={label} tabIndex={0}>
+      {children}
+    </div>
+  )
+}
+
 export function Card({ title, children, id }: { title: string; children: ComponentChildren; id?: string }) {
   const headingId = `${id ?? title.replace(/\W+/g, '-').toLowerCase()}-h`
   return (

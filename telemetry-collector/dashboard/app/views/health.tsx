@@ -1,6 +1,6 @@
 import type { ActiveAlert } from '../../../src/alerts.ts'
 import type { Overview } from '../../snapshot.ts'
-import { Badge, Card } from '../components/status.tsx'
+import { Badge, Card, ScrollBox } from '../components/status.tsx'
 import { age } from '../format.ts'
 
 /** Older than this, the newest event says the figures are not live. */
@@ -41,27 +41,29 @@ export function Pipeline({ pipeline: p }: { pipeline: Overview['pipeline'] }) {
         <div><dt>Events refused</dt><dd>{p.refused}</dd></div>
         <div><dt>Payloads waiting for the sink</dt><dd>{p.payload_sink ? p.payload_sink.waiting : '–'}</dd></div>
       </dl>
-      <table class="compact">
-        <caption>Telemetry agents</caption>
-        <thead>
-          <tr><th scope="col">Agent</th><th scope="col">NATS</th><th scope="col">Spooled now</th><th scope="col">Dropped</th><th scope="col">Oldest unpublished</th></tr>
-        </thead>
-        <tbody>
-          {p.agents.map((a) =>
-            'error' in a ? (
-              <tr><td>{a.url}</td><td colSpan={4}><Badge kind="critical">unreachable</Badge> {a.error}</td></tr>
-            ) : (
-              <tr data-agent={a.id}>
-                <td>{a.id}</td>
-                <td>{a.nats_connected ? <Badge kind="ok">connected</Badge> : <Badge kind="critical">disconnected</Badge>}</td>
-                <td data-field="spool_events">{a.spool_events}</td>
-                <td data-field="dropped">{Object.values(a.dropped).reduce((x, y) => x + y, 0)}</td>
-                <td>{a.spool_events === 0 ? '–' : `${Math.round(a.oldest_unpublished_age_s)} s`}</td>
-              </tr>
-            ),
-          )}
-        </tbody>
-      </table>
+      <ScrollBox label="Telemetry agents">
+        <table class="compact">
+          <caption>Telemetry agents</caption>
+          <thead>
+            <tr><th scope="col">Agent</th><th scope="col">NATS</th><th scope="col">Spooled now</th><th scope="col">Dropped</th><th scope="col">Oldest unpublished</th></tr>
+          </thead>
+          <tbody>
+            {p.agents.map((a) =>
+              'error' in a ? (
+                <tr><td>{a.url}</td><td colSpan={4}><Badge kind="critical">unreachable</Badge> {a.error}</td></tr>
+              ) : (
+                <tr data-agent={a.id}>
+                  <td>{a.id}</td>
+                  <td>{a.nats_connected ? <Badge kind="ok">connected</Badge> : <Badge kind="critical">disconnected</Badge>}</td>
+                  <td data-field="spool_events">{a.spool_events}</td>
+                  <td data-field="dropped">{Object.values(a.dropped).reduce((x, y) => x + y, 0)}</td>
+                  <td>{a.spool_events === 0 ? '–' : `${Math.round(a.oldest_unpublished_age_s)} s`}</td>
+                </tr>
+              ),
+            )}
+          </tbody>
+        </table>
+      </ScrollBox>
     </Card>
   )
 }

@@ -3,7 +3,7 @@ import type { RouteView } from '../../snapshot.ts'
 import { post } from '../api.ts'
 import { Confirm } from '../components/confirm.tsx'
 import { Histogram } from '../components/histogram.tsx'
-import { Badge, Card } from '../components/status.tsx'
+import { Badge, Card, ScrollBox } from '../components/status.tsx'
 import { TimeChart } from '../components/time-chart.tsx'
 import { ms, num, percent, rate, time, weight } from '../format.ts'
 import { Alerts } from './health.tsx'
@@ -70,18 +70,20 @@ export function RouteViewPage({ data, operator }: { data: RouteView; operator: b
       </Card>
       <Drift drift={data.drift} />
       <Card title="Hosts">
-        <table class="compact">
-          <thead>
-            <tr><th scope="col">Host</th><th scope="col">Version</th><th scope="col">Queue depth</th><th scope="col">Busy</th><th scope="col">Batch fill (5 min)</th><th scope="col">Queue wait</th><th scope="col">Batches</th></tr>
-          </thead>
-          <tbody>
-            {data.hosts.map((h) => (
-              <tr data-host={h.host}>
-                <td>{h.host}</td><td>{h.version}</td><td>{h.queue_depth}</td><td>{h.busy_instances}/{h.instances}</td><td>{percent(h.batch_fill_ratio, 0)}</td><td>{ms(h.mean_queue_wait_ms)}</td><td>{h.batches}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <ScrollBox label="Hosts">
+          <table class="compact">
+            <thead>
+              <tr><th scope="col">Host</th><th scope="col">Version</th><th scope="col">Queue depth</th><th scope="col">Busy</th><th scope="col">Batch fill (5 min)</th><th scope="col">Queue wait</th><th scope="col">Batches</th></tr>
+            </thead>
+            <tbody>
+              {data.hosts.map((h) => (
+                <tr data-host={h.host}>
+                  <td>{h.host}</td><td>{h.version}</td><td>{h.queue_depth}</td><td>{h.busy_instances}/{h.instances}</td><td>{percent(h.batch_fill_ratio, 0)}</td><td>{ms(h.mean_queue_wait_ms)}</td><td>{h.batches}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </ScrollBox>
         {data.hosts.length === 0 && <p class="muted">No host has reported for this model yet.</p>}
       </Card>
     </>
@@ -149,22 +151,24 @@ function Drift({ drift }: { drift: RouteView['drift'] }) {
           <h3>
             v{v.version}: <Badge kind={v.status === 'ok' ? 'ok' : v.status === 'drift' ? 'critical' : 'idle'}>{v.status.replace('_', ' ')}</Badge> <span class="muted small">{v.rows} rows (at least {v.thresholds.minSamples})</span>
           </h3>
-          <table class="compact drift-table">
-            <thead>
-              <tr><th scope="col">Feature</th><th scope="col">Verdict</th><th scope="col">PSI (drift at {v.thresholds.psi})</th><th scope="col">KS (drift at {v.thresholds.ks})</th><th scope="col">Baseline against current, by decile</th></tr>
-            </thead>
-            <tbody>
-              {[...(v.prediction ? [{ ...v.prediction, feature: 'predicted score' }] : []), ...v.features].map((f) => (
-                <tr data-feature={f.feature}>
-                  <th scope="row">{f.feature}</th>
-                  <td><Badge kind={f.verdict === 'ok' ? 'ok' : f.verdict === 'drift' ? 'critical' : 'idle'}>{f.verdict.replace('_', ' ')}</Badge></td>
-                  <td>{num(f.psi)}</td>
-                  <td>{num(f.ksStatistic)}</td>
-                  <td>{f.histogram ? <Histogram {...f.histogram} label={f.feature} compact /> : '–'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <ScrollBox label={`drift of v${v.version} by feature`}>
+            <table class="compact drift-table">
+              <thead>
+                <tr><th scope="col">Feature</th><th scope="col">Verdict</th><th scope="col">PSI (drift at {v.thresholds.psi})</th><th scope="col">KS (drift at {v.thresholds.ks})</th><th scope="col">Baseline against current, by decile</th></tr>
+              </thead>
+              <tbody>
+                {[...(v.prediction ? [{ ...v.prediction, feature: 'predicted score' }] : []), ...v.features].map((f) => (
+                  <tr data-feature={f.feature}>
+                    <th scope="row">{f.feature}</th>
+                    <td><Badge kind={f.verdict === 'ok' ? 'ok' : f.verdict === 'drift' ? 'critical' : 'idle'}>{f.verdict.replace('_', ' ')}</Badge></td>
+                    <td>{num(f.psi)}</td>
+                    <td>{num(f.ksStatistic)}</td>
+                    <td>{f.histogram ? <Histogram {...f.histogram} label={f.feature} compact /> : '–'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </ScrollBox>
         </section>
       ))}
     </Card>
