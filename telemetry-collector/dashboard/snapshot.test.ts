@@ -31,10 +31,10 @@ describe('routeStatus', () => {
     expect(routeStatus(lastMinute(5, 5000), null, null, [])).toEqual({ status: 'ok', reasons: [] })
   })
 
-  it('is critical on a page alert or a spent budget, warning on any other alert', () => {
+  it('is critical on a page alert or a spent budget, warning on a ticket alert; an info alert leaves the colour', () => {
     expect(routeStatus(lastMinute(50), SLO, budgetLeft(0.9), [alert('page', 'burning fast')])).toEqual({ status: 'critical', reasons: ['burning fast'] })
     expect(routeStatus(lastMinute(50), SLO, budgetLeft(0.9), [alert('ticket', 'burning slowly')])).toEqual({ status: 'warning', reasons: ['burning slowly'] })
-    expect(routeStatus(lastMinute(50), SLO, budgetLeft(0.9), [alert('info', 'refused events')]).status).toBe('warning')
+    expect(routeStatus(lastMinute(50), SLO, budgetLeft(0.9), [alert('info', 'refused events')]).status).toBe('ok')
     expect(routeStatus(lastMinute(50), SLO, budgetLeft(-0.5), [])).toEqual({ status: 'critical', reasons: ['error budget spent (50% over)'] })
     // Exactly spent is spent.
     expect(routeStatus(lastMinute(50), SLO, { ...budgetLeft(0.5), spent: 1, remaining: 0 }, [])).toEqual({ status: 'critical', reasons: ['error budget spent (0% over)'] })

@@ -239,10 +239,10 @@ async function budgetOf(api: ApiContext, route: string, slo: NonNullable<Route['
   return { ...errorBudget(slo, totals.get(route) ?? { requests: 0, failed: 0 }), covered_days: days }
 }
 
-/** A route's colour: critical on a page alert or a spent budget, warning on a ticket alert, p99 over objective or a budget under a quarter. */
+/** A route's colour: critical on a page alert or a spent budget, warning on a ticket alert, p99 over objective or a budget under a quarter (an info alert is listed on top, not a colour). */
 export function routeStatus(now: SignalSummary, slo: RouteRow['slo'], budget: ErrorBudget | null, alerts: ActiveAlert[]): { status: RouteStatus; reasons: string[] } {
   const critical: string[] = alerts.filter((a) => a.severity === 'page').map((a) => a.summary)
-  const warning: string[] = alerts.filter((a) => a.severity !== 'page').map((a) => a.summary)
+  const warning: string[] = alerts.filter((a) => a.severity === 'ticket').map((a) => a.summary)
   if (budget?.remaining != null && budget.remaining <= 0) critical.push(`error budget spent (${Math.round(-budget.remaining * 100)}% over)`)
   else if (budget?.remaining != null && budget.remaining < 0.25) warning.push(`${Math.round(budget.remaining * 100)}% of the error budget left`)
   if (slo && now.latency_ms.p99 !== null && now.latency_ms.p99 > slo.p99_ms) warning.push(`p99 ${now.latency_ms.p99} ms over the ${slo.p99_ms} ms objective in the last minute`)

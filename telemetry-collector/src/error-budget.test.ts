@@ -23,4 +23,10 @@ describe('errorBudget', () => {
     expect(errorBudget(slo, { requests: 0, failed: 0 })).toMatchObject({ requests: 0, error_ratio: null, spent: null, remaining: null })
     expect(errorBudget(slo, { requests: 5, failed: 0 })).toMatchObject({ error_ratio: 0, spent: 0, remaining: 1 })
   })
+
+  it('reads a budget spent to the request as spent: 0 left, not a rounding error above it', () => {
+    const b = errorBudget({ availability: 0.999, window_days: 28 }, { requests: 1_000_000, failed: 1000 })
+    expect(b.spent).toBe(1)
+    expect(b.remaining).toBe(0)
+  })
 })

@@ -31,7 +31,8 @@ export interface ErrorBudget {
 export function errorBudget(slo: { availability: number; window_days: number }, totals: { requests: number; failed: number }): ErrorBudget {
   const allowed = 1 - slo.availability
   const ratio = totals.requests > 0 ? totals.failed / totals.requests : null
-  const spent = ratio === null ? null : ratio / allowed
+  // Rounded to 9 digits: 1 − 0.999 is not exact in binary, and a budget spent to the request must read as spent, not 9e-16 left.
+  const spent = ratio === null ? null : Math.round((ratio / allowed) * 1e9) / 1e9
   return {
     objective: slo.availability,
     window_days: slo.window_days,
@@ -40,6 +41,6 @@ export function errorBudget(slo: { availability: number; window_days: number }, 
     error_ratio: ratio,
     allowed_ratio: allowed,
     spent,
-    remaining: spent === null ? null : 1 - spent,
+    remaining: spent === null ? null : Math.round((1 - spent) * 1e9) / 1e9,
   }
 }
