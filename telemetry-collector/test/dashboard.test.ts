@@ -31,6 +31,7 @@ import { errorBudget } from '../src/error-budget.ts'
 import { Store } from '../src/store.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
 import { applicantRows, batchEvent, eventually, ndjson, post, requestEvent, sampleEvent } from './events.ts'
+import { applyAndCommit } from './apply-and-commit.ts'
 
 const TOKEN = 'dashboard-test-operator-token'
 const MODELS = ['credit-risk', 'credit-risk-fallback']
@@ -69,14 +70,6 @@ function seededMinute(i: number): { stable: { status: number; ms: number }[]; ca
 /** The seeded traffic of `minute`, for seeded rows ending at `end` (the block repeats back from the last 3 days). */
 const seededAt = (minute: number, end: number) => seededMinute(((((minute - (end - REAL_DAYS * DAY)) / MINUTE) % BLOCK_MINUTES) + BLOCK_MINUTES) % BLOCK_MINUTES)
 
-/** What the collector does with one delivery: load what late events need, apply, commit (as store.test.ts). */
-async function applyAndCommit(store: Store, agg: Aggregator, events: TelemetryEvent[], now: number) {
-  const missing = agg.missingMinutes(events)
-  for (const e of await store.loadMinutes(missing.requests)) agg.restoreMinute(e)
-  for (const e of await store.loadHostMinutes(missing.hosts)) agg.restoreHostMinute(e)
-  for (const e of events) agg.apply(e)
-  await store.commit(agg.takeChanges(now), new Map())
-}
 
 /**
  * 30 days of credit-risk's minute rollups, ending at the minute before

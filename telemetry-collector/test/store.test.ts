@@ -10,6 +10,7 @@ import type { TelemetryEvent } from '../../contracts/events.ts'
 import { Aggregator, MEMORY_HORIZON_MS, minuteOf } from '../src/aggregator.ts'
 import { Store } from '../src/store.ts'
 import { batchEvent, requestEvent } from './events.ts'
+import { applyAndCommit } from './apply-and-commit.ts'
 
 const MODELS = ['credit-risk']
 const dirs: string[] = []
@@ -17,14 +18,6 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
 
-/** What the collector does with one delivery: load what late events need, apply, commit. */
-async function applyAndCommit(store: Store, agg: Aggregator, events: TelemetryEvent[], now: number) {
-  const missing = agg.missingMinutes(events)
-  for (const e of await store.loadMinutes(missing.requests)) agg.restoreMinute(e)
-  for (const e of await store.loadHostMinutes(missing.hosts)) agg.restoreHostMinute(e)
-  for (const e of events) agg.apply(e)
-  await store.commit(agg.takeChanges(now), new Map())
-}
 
 describe('late events and the stored rollups', () => {
   it('merge into the minute they happened in, across deliveries and restarts', async () => {
