@@ -88,11 +88,12 @@ if [ "${1:-}" = --for-tests ] && ! { command -v promtool >/dev/null && command -
 fi
 
 # Chromium, from Debian, for the test suite (--for-tests): the dashboard's
-# browser tests drive it with playwright-core (no browser download).
+# browser tests drive it with playwright-core (no browser download). Without
+# its recommends, a font is all it needs besides (headless, no GPU).
 if [ "${1:-}" = --for-tests ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing chromium (Debian package, for the dashboard's browser tests)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; } \
       || fail "could not install chromium with apt-get; install it (Debian: apt-get install chromium) and run again"
     [ -x /usr/bin/chromium ] || fail "Debian's chromium package did not provide /usr/bin/chromium, which the browser tests drive"
   else
