@@ -17,9 +17,10 @@ import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight 
 import { diffMesh, meshStatus } from './inspect.ts'
 import { formatIssue } from './issues.ts'
 import { loadMeshFile, stateDirOf, type LoadedMesh } from './load.ts'
-import { httpUrl, startLocalMesh } from './local-mesh.ts'
+import { startLocalMesh } from './local-mesh.ts'
 import { prometheusConfig, PrometheusConfigError } from './prometheus-config.ts'
 import { renderMesh } from './render.ts'
+import { httpUrl } from './schema.ts'
 import { defaultActor, paths, readHistory, readIfExists } from './state.ts'
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2, unavailable: 3 } as const

@@ -7,12 +7,12 @@
  */
 import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
-import { connect, isIPv6 } from 'node:net'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { adminFor, applyMesh } from './apply.ts'
 import { telemetryPaths, type LoadedMesh } from './load.ts'
-import { instancesOf, modelsOf, natsEndpoint } from './schema.ts'
+import { httpUrl, instancesOf, modelsOf, natsEndpoint } from './schema.ts'
 import { paths } from './state.ts'
 import { Supervisor, type ChildSpec, type SupervisorEvent } from './supervisor.ts'
 
@@ -132,11 +132,6 @@ const onlyArgs = (models: string[] | undefined) => (models ? ['--only', models.j
 /** The agent or the collector: a node process that reads mesh.yaml itself and answers /healthz once serving. */
 function telemetryChild(name: string, bin: string, mesh: LoadedMesh, url: string, env: Record<string, string>): ChildSpec {
   return { name, command: process.execPath, args: [bin, '--config', mesh.file], healthy: () => httpOk(`${url}/healthz`), env }
-}
-
-/** `http://address:port`, with an IPv6 address in brackets. */
-export function httpUrl(address: string, port: number): string {
-  return `http://${isIPv6(address) ? `[${address}]` : address}:${port}`
 }
 
 /** Whether `url` answers 2xx within a second (a host's readiness). */

@@ -11,8 +11,7 @@
  * scrapes the local mesh with it (telemetry-collector/test/grafana.test.ts).
  */
 import { stringify } from 'yaml'
-import { httpUrl } from './local-mesh.ts'
-import { instancesOf, type MeshConfig } from './schema.ts'
+import { httpUrl, instancesOf, type MeshConfig } from './schema.ts'
 
 /** The job label of each kind of target; the Grafana dashboard's "Scrape targets" panel selects `job=~"mesh-.*"`. */
 export const PROMETHEUS_JOBS = {

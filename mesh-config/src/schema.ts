@@ -5,7 +5,7 @@
  * live in checks.ts. `npm run mesh:schema` publishes this as JSON Schema
  * (mesh-config/mesh.schema.json) for editors.
  */
-import { isIP } from 'node:net'
+import { isIP, isIPv6 } from 'node:net'
 import { z } from 'zod'
 import type { StreamKey } from '../../contracts/subjects.ts'
 
@@ -317,4 +317,9 @@ export function meshModels(config: MeshConfig): string[] {
 export function natsEndpoint(url: string): { host: string; port: number } {
   const u = new URL(url.replace(/^nats:/, 'http:'))
   return { host: u.hostname, port: Number(u.port || 4222) }
+}
+
+/** `http://address:port`, with an IPv6 address in brackets. */
+export function httpUrl(address: string, port: number): string {
+  return `http://${isIPv6(address) ? `[${address}]` : address}:${port}`
 }

@@ -155,7 +155,8 @@ export async function overview(src: DashboardSources, range: RangeName, now = Da
   const routes = await meshRoutes(src.api.meshFile)
   const alerts = await alertsOf(src, routes, now)
   const series = await rangeSeries(src.api, range, now)
-  const rows = await Promise.all(routes.map(async (r) => ({ ...(await routeRow(src.api, r, alerts, now)), series: series.get(r.name)?.get('') ?? emptySeries(series.t) })))
+  const minute = lastMinute(src.api, now)
+  const rows = await Promise.all(routes.map(async (r) => ({ ...(await routeRow(src.api, r, alerts, minute, now)), series: series.get(r.name)?.get('') ?? emptySeries(series.t) })))
   return { generated_at: now, range, routes: rows, alerts, pipeline: await pipelineHealth(src, now) }
 }
 
@@ -201,8 +202,7 @@ export async function pipelineHealth(src: DashboardSources, now = Date.now()) {
   }
 }
 
-async function routeRow(api: ApiContext, r: Route, alerts: ActiveAlert[], now: number): Promise<RouteRow> {
-  const { entries, seconds } = lastMinute(api, now)
+async function routeRow(api: ApiContext, r: Route, alerts: ActiveAlert[], { entries, seconds }: ReturnType<typeof lastMinute>, now: number): Promise<RouteRow> {
   const nowSummary = summariseEntries(entries.filter((e) => e.labels.route === r.name), seconds)
   const budget = r.slo ? await budgetOf(api, r.name, r.slo, now) : null
   const saturation = { queue_depth: 0, busy_instances: 0, instances: 0 }
@@ -386,12 +386,15 @@ export interface RouteView {
 
 export async function routeView(src: DashboardSources, name: string, range: RangeName, now = Date.now()): Promise<RouteView | null> {
   const api = src.api
-  const r = (await meshRoutes(api.meshFile)).find((x) => x.name === name)
+  const routes = await meshRoutes(api.meshFile)
+  const r = routes.find((x) => x.name === name)
   if (!r) return null
-  const alerts = (await alertsOf(src, [r], now)).filter((a) => a.route === r.name || a.model === r.model)
+  // The overview's alerts (one evaluation a refresh for every view), those of this route and its model.
+  const alerts = (await alertsOf(src, routes, now)).filter((a) => a.route === r.name || a.model === r.model)
   const series = await rangeSeries(api, range, now)
   const latency = await shared(api, `latency:${range}:${r.name}`, RANGES[range].cacheMs, now, () => latencySeries(api, r.name, range, now))
-  const { entries, seconds } = lastMinute(api, now)
+  const minute = lastMinute(api, now)
+  const { entries, seconds } = minute
   const drift = api.drift?.report(now).filter((v) => v.model === r.model && (v.version === r.stable.version || v.version === r.canary?.version)) ?? []
   const variants: VariantPanel[] = (r.canary ? (['stable', 'canary'] as const) : (['stable'] as const)).map((variant) => {
     const version = variant === 'stable' ? r.stable.version : r.canary!.version
@@ -430,5 +433,5 @@ export async function routeView(src: DashboardSources, name: string, range: Rang
       }
     })
     .sort((a, b) => a.host.localeCompare(b.host) || a.version.localeCompare(b.version))
-  return { generated_at: now, range, route: await routeRow(api, r, alerts, now), variants, analysis, drift, hosts, alerts, changes: await routeChanges(api.meshFile, r.name) }
+  return { generated_at: now, range, route: await routeRow(api, r, alerts, minute, now), variants, analysis, drift, hosts, alerts, changes: await routeChanges(api.meshFile, r.name) }
 }

@@ -5,8 +5,7 @@
  */
 import { hostname } from 'node:os'
 import { loadMeshFile, telemetryPaths, type LoadedMesh } from '../../mesh-config/src/load.ts'
-import { httpUrl } from '../../mesh-config/src/local-mesh.ts'
-import { meshModels } from '../../mesh-config/src/schema.ts'
+import { httpUrl, meshModels } from '../../mesh-config/src/schema.ts'
 import type { AgentOptions } from '../agent/agent.ts'
 import type { CollectorOptions } from './collector.ts'
 import type { DriftConfig, DriftSettings } from './drift-monitor.ts'
