@@ -161,7 +161,15 @@ export async function overview(src: DashboardSources, range: RangeName, now = Da
 }
 
 const alertsOf = (src: DashboardSources, routes: Route[], now: number) =>
-  shared(src.api, `alerts:${routes.map((r) => r.name).join(',')}`, LIVE_TTL_MS, now, async () => activeAlerts(src.api, routes, now, (await agentsOf(src, now)).extras))
+  shared(src.api, `alerts:${routes.map((r) => r.name).join(',')}`, LIVE_TTL_MS, now, async () => {
+    const api = src.api
+    // The store's sums for the long burn-rate windows (6 h, 3 d: each a scan of the rollups) move slowly: shared per window like the budget's.
+    const store = {
+      routeTotals: (from: number, to: number) => shared(api, `totals:${Math.round((to - from) / 60_000)}`, BUDGET_TTL_MS, now, () => api.store.routeTotals(from, to)),
+      walkEvents: (route: string) => api.store.walkEvents(route),
+    }
+    return activeAlerts({ ...api, store }, routes, now, (await agentsOf(src, now)).extras)
+  })
 
 /** Per collector: the agents' drops over the last 10 minutes, and whether they took any event within the staleness window. */
 const agentTrackers = new WeakMap<ApiContext, { dropped: ReturnType<typeof increaseTracker>; received: ReturnType<typeof increaseTracker> }>()
