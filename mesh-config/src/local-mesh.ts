@@ -10,6 +10,7 @@ import { rm } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { tokenFromFile } from '../../contracts/credentials.ts'
 import { adminFor, applyMesh } from './apply.ts'
 import { telemetryPaths, type LoadedMesh } from './load.ts'
 import { httpUrl, instancesOf, modelsOf, natsEndpoint } from './schema.ts'
@@ -58,6 +59,9 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
   const { agent, collector } = config.telemetry
   const agentUrl = httpUrl(agent.address, agent.port)
   const collectorUrl = httpUrl(collector.address, collector.port)
+  // The operator's token, before anyone needs it: the hosts' repository writes and the collector's.
+  const { tokenFile } = telemetryPaths(mesh)
+  await tokenFromFile(tokenFile, true)
   try {
     const nats = natsEndpoint(config.telemetry.nats_url)
     await supervisor.start({
@@ -81,7 +85,7 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
             command: process.execPath,
             args: [
               MODEL_HOST_BIN, '--models', mesh.repositoryDir, '--port', String(i.port), '--host', i.address, '--role', i.host.role, ...onlyArgs(modelsOf(config, i.host)),
-              '--telemetry-agent', agentUrl, '--name', i.name,
+              '--telemetry-agent', agentUrl, '--name', i.name, '--operator-token-file', tokenFile,
             ],
             healthy: () => httpOk(`${httpUrl(i.address, i.port)}/v2/health/ready`),
             env: logLevel,
@@ -118,7 +122,7 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
       agentUrl,
       collectorUrl,
       dashboardUrl: collector.dashboard.enabled ? httpUrl(collector.dashboard.address, collector.dashboard.port) : null,
-      tokenFile: telemetryPaths(mesh).tokenFile,
+      tokenFile,
       stop: () => supervisor.stop(),
     }
   } catch (e) {

@@ -96,11 +96,37 @@ export function renderMesh(config: MeshConfig, options: RenderOptions): Rendered
     admin: { address: socketAddress('127.0.0.1', config.gateway.admin_port) },
     stats_config: { stats_tags: GOLDEN_STATS_TAGS },
     dynamic_resources: { lds_config: pathSource(LDS_FILE), cds_config: pathSource(CDS_FILE) },
+    // Runtime values come from this file only: without an admin layer, /runtime_modify cannot switch a route's rate limit off.
+    layered_runtime: { layers: [{ name: 'static', static_layer: {} }] },
+    overload_manager: overloadManager(config.gateway),
     bootstrap_extensions: [
       wasmService('telemetry-exporter', wasmFile('telemetry-exporter'), { cluster: AGENT_CLUSTER }, { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN' }),
     ],
   }
   return { bootstrap, listeners, clusters, routes, extensions, files, version }
+}
+
+/**
+ * Envoy's own limits, so an overload is refused rather than fatal: a cap on
+ * downstream connections (all listeners but admin), and the heap, where it
+ * frees what it can at 95% and refuses new requests at 98%.
+ */
+function overloadManager(gateway: MeshConfig['gateway']): Json {
+  const HEAP = 'envoy.resource_monitors.fixed_heap'
+  return {
+    refresh_interval: '0.25s',
+    resource_monitors: [
+      { name: HEAP, typed_config: typed('envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig', { max_heap_size_bytes: gateway.max_heap_mb * 1024 * 1024 }) },
+      {
+        name: 'envoy.resource_monitors.global_downstream_max_connections',
+        typed_config: typed('envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig', { max_active_downstream_connections: gateway.max_connections }),
+      },
+    ],
+    actions: [
+      { name: 'envoy.overload_actions.shrink_heap', triggers: [{ name: HEAP, threshold: { value: 0.95 } }] },
+      { name: 'envoy.overload_actions.stop_accepting_requests', triggers: [{ name: HEAP, threshold: { value: 0.98 } }] },
+    ],
+  }
 }
 
 /**
@@ -161,10 +187,43 @@ function renderGateway(config: MeshConfig, wasm: string[], pathSource: (file: st
     filters.push({ name, config_discovery: { config_source: pathSource(ecdsFile(name)), type_urls: [`type.googleapis.com/${WASM_TYPE}`] } })
   }
   return hcmListener(GATEWAY_LISTENER, config.gateway.address, config.gateway.port, { rds: { route_config_name: ROUTE_CONFIG, config_source: pathSource(RDS_FILE) } }, filters, {
-    // Callers' ids are kept (the correlation id everywhere); Envoy makes one when absent.
-    preserve_external_request_id: true,
+    ...edgePaths,
+    ...requestIds(config.gateway.trusted_callers),
     common_http_protocol_options: { idle_timeout: '60s' },
   })
+}
+
+/**
+ * Paths are made canonical before any filter or route sees them (RFC 3986
+ * dot segments, percent-decoded unreserved characters, backslashes), with
+ * doubled slashes merged and escaped slashes refused: the routes then match
+ * the path the hosts will resolve, not a spelling of another one.
+ */
+const edgePaths = {
+  normalize_path: true,
+  merge_slashes: true,
+  path_with_escaped_slashes_action: 'REJECT_REQUEST',
+}
+
+/**
+ * Who chooses a request's id, which draws its canary variant (without a
+ * sticky header), whether it is rate-sampled and its review-queue key: the
+ * gateway makes a new one for every caller but those mesh.yaml trusts
+ * (`gateway.trusted_callers`, such as an edge proxy in front), whose ids are
+ * kept. Callers learn the id from the response for correlation.
+ */
+function requestIds(trusted: readonly string[]) {
+  return {
+    use_remote_address: true,
+    preserve_external_request_id: false,
+    always_set_request_id_in_response: true,
+    internal_address_config: { unix_sockets: false, cidr_ranges: trusted.map(cidrRange) },
+  }
+}
+
+function cidrRange(cidr: string) {
+  const [address, bits] = cidr.split('/')
+  return { address_prefix: address!, prefix_len: Number(bits) }
 }
 
 function renderRoutes(config: MeshConfig): Json {
@@ -192,7 +251,7 @@ function envoyRoute(config: MeshConfig, r: Route, variant: Variant) {
   return {
     // Both entries carry the mesh route's name: the golden-signals plugin labels by it.
     name: r.name,
-    match: { ...pathMatch(r), ...(headers.length > 0 || r.match.header ? { headers: [...headers, ...headerMatch(r)] } : {}) },
+    match: { safe_regex: { regex: oipPaths(r) }, ...(headers.length > 0 || r.match.prefix || r.match.header ? { headers: [...headers, ...prefixMatch(r), ...headerMatch(r)] } : {}) },
     route: {
       cluster: clusterName(r, variant),
       timeout: duration(r.timeout_ms),
@@ -203,9 +262,20 @@ function envoyRoute(config: MeshConfig, r: Route, variant: Variant) {
   }
 }
 
-function pathMatch(r: Route) {
-  if (r.match.model !== undefined) return { path_separated_prefix: `/v2/models/${r.match.model}` }
-  return { prefix: r.match.prefix ?? '/' }
+/**
+ * The paths a route serves, whatever its match: its model's OIP metadata,
+ * readiness and inference, unversioned or at a version the route names.
+ * Nothing else of a host (its repository, config, stats and metrics APIs,
+ * other models, other versions) is reachable through the gateway.
+ */
+export function oipPaths(r: Route): string {
+  const versions = [r.stable.version, ...(r.canary ? [r.canary.version] : [])]
+  return `^/v2/models/${escapeRegex(r.model)}(?:/versions/(?:${versions.map(escapeRegex).join('|')}))?(?:/ready|/infer)?$`
+}
+
+/** A prefix route takes, of its model's paths, those under its prefix (the path is matched as a pseudo-header). */
+function prefixMatch(r: Route) {
+  return r.match.prefix === undefined ? [] : [{ name: ':path', string_match: { prefix: r.match.prefix } }]
 }
 
 function headerMatch(r: Route) {

@@ -23,6 +23,12 @@ const headerName = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a low
 const port = z.number().int().min(1).max(65_535)
 const envoyPort = z.number().int().min(0).max(65_535)
 const address = z.string().refine((a) => isIP(a) !== 0, 'must be an IP address, such as 127.0.0.1')
+/** An address range, `address/prefix length`: 10.0.0.0/8, 127.0.0.1/32, fd00::/8. */
+const cidr = z.string().refine((c) => {
+  const [a, bits, ...rest] = c.split('/')
+  const max = isIPv6(a!) ? 128 : isIP(a!) === 4 ? 32 : -1
+  return rest.length === 0 && bits !== undefined && /^\d{1,3}$/.test(bits) && Number(bits) <= max
+}, 'must be an address range such as 10.0.0.0/8 or fd00::/8')
 const positiveInt = z.number().int().positive()
 const basisPoints = z.number().int().min(0, 'must be 0-10000 (basis points)').max(10_000, 'must be 0-10000 (basis points)')
 const hostRefs = z.array(name).min(1, 'must name at least one host')
@@ -244,6 +250,12 @@ export const meshConfigSchema = z.strictObject({
     admin_port: envoyPort.describe('Envoy\'s admin interface: always on loopback (0: any free port).'),
     workers: positiveInt.max(64).default(2).describe('Envoy worker threads.'),
     service: name.default('gateway').describe('The reporting Envoy\'s name in telemetry events.'),
+    trusted_callers: z
+      .array(cidr)
+      .default([])
+      .describe('Address ranges (CIDR) whose x-request-id the gateway keeps, such as an edge proxy in front of it; every other caller\'s request gets an id the gateway makes, since the id draws the canary variant and the sampling.'),
+    max_connections: positiveInt.max(1_000_000).default(10_000).describe('Downstream connections Envoy accepts at once, across listeners (its overload manager refuses more).'),
+    max_heap_mb: positiveInt.min(64).max(65_536).default(1024).describe('Envoy\'s heap: past 95% it frees what it can, past 98% it refuses new requests rather than be killed.'),
   }),
   repository: z.string().min(1).describe('The model repository the hosts serve and the validator checks routes against, relative to this file.'),
   hosts: z.array(host).min(1).describe('Model host processes; every primary host serves the whole repository.'),

@@ -14,7 +14,7 @@ import { writeFile } from 'node:fs/promises'
 import { run } from '../src/cli.ts'
 import { requireMesh, type LoadedMesh } from '../src/load.ts'
 import { ENVOY_BIN, ROOT } from '../src/local-mesh.ts'
-import { inlinedBootstrap, renderMesh } from '../src/render.ts'
+import { inlinedBootstrap, oipPaths, renderMesh } from '../src/render.ts'
 import { envoyVersion } from '../../test/support/envoy.ts'
 
 const FULL = join(import.meta.dirname, 'fixtures/full-mesh.yaml')
@@ -95,7 +95,20 @@ describe('render', () => {
       ['scoring-by-header', 'scoring-by-header.stable'],
       ['fallback-direct', 'fallback-direct.stable'],
     ])
-    expect(routes[0]!.match).toEqual({ path_separated_prefix: '/v2/models/credit-risk', headers: [{ name: 'x-mesh-variant', string_match: { exact: 'canary' } }] })
+    expect(routes[0]!.match).toEqual({ safe_regex: { regex: oipPaths(full.config.routes[0]!) }, headers: [{ name: 'x-mesh-variant', string_match: { exact: 'canary' } }] })
+    // Only the model's metadata, readiness and inference, at the versions the route serves (stable 1, canary 2).
+    const served = new RegExp(routes[0]!.match.safe_regex.regex)
+    expect(
+      ['/v2/models/credit-risk', '/v2/models/credit-risk/ready', '/v2/models/credit-risk/infer', '/v2/models/credit-risk/versions/1/infer', '/v2/models/credit-risk/versions/2/ready'].filter((p) => !served.test(p)),
+    ).toEqual([])
+    expect(
+      [
+        '/v2/models/credit-risk/versions/3/infer', '/v2/models/credit-risk/config', '/v2/models/credit-risk/stats', '/v2/models/credit-risk/', '/v2/models/credit-riskX/infer',
+        '/v2/models/credit-risk-fallback/infer', '/v2/repository/models/credit-risk/unload', '/v2/models/credit-risk/infer/x',
+      ].filter((p) => served.test(p)),
+    ).toEqual([])
+    // A prefix route serves its model's paths under the prefix.
+    expect(routes[4]!.match.headers).toEqual([{ name: ':path', string_match: { prefix: '/v2/models/credit-risk-fallback' } }])
     expect(routes[2]!.match.headers).toEqual([
       { name: 'x-mesh-variant', string_match: { exact: 'canary' } },
       { name: 'x-model', string_match: { exact: 'credit-risk' } },

@@ -4,6 +4,7 @@
  * Hono. Every error leaves as `{"error": "..."}` with its status.
  */
 import { Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
 import type { Registry } from 'prom-client'
 import { InferenceError } from './errors.ts'
 import type { Logger } from './logger.ts'
@@ -20,17 +21,21 @@ export interface AppOptions {
   version: string
   /** Served at `GET /metrics` (see metrics.ts). */
   metrics: Registry
+  /** See HostOptions.operatorToken. */
+  operatorToken?: string
 }
 
-export function createApp({ manager, logger, version, metrics }: AppOptions): Hono {
+export function createApp({ manager, logger, version, metrics, operatorToken }: AppOptions): Hono {
   const app = new Hono()
   app.route('/', healthRoutes(manager, version))
   app.route('/', inferRoutes(manager))
   app.route('/', modelRoutes(manager))
-  app.route('/', repositoryRoutes(manager))
+  app.route('/', repositoryRoutes(manager, operatorToken))
   app.route('/', metricsRoutes(metrics))
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404))
   app.onError((err, c) => {
+    // Hono's own refusals (the operator check) carry their response.
+    if (err instanceof HTTPException) return err.getResponse()
     if (err instanceof InferenceError) {
       if (err.retryAfterSeconds !== undefined) c.header('retry-after', String(err.retryAfterSeconds))
       return c.json({ error: err.message }, err.status as 400)

@@ -5,11 +5,12 @@
  */
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
+import { tokenFromFile } from '../../contracts/credentials.ts'
 import { createLogger } from './logger.ts'
 import { startHost } from './server.ts'
 
 const USAGE = `Usage: model-host --models <repository dir> [--port <port>] [--host <address>] [--role primary|fallback] [--only <model,...>]
-                  [--telemetry-agent <url>] [--name <host name>]
+                  [--telemetry-agent <url>] [--name <host name>] [--operator-token-file <file>]
 
 Serves the models of a repository over the Open Inference Protocol (KServe v2 REST).
 
@@ -25,6 +26,10 @@ Options:
                    node's telemetry agent, e.g. http://127.0.0.1:4195
                    (default: none; events are discarded)
   --name <name>    this host's name in its events (default <address>:<port>)
+  --operator-token-file <file>
+                   the operator's bearer token (one line, mode 0600), which
+                   repository load and unload need (default: none; they are
+                   refused)
   -h, --help       show this help
 
 Environment: LOG_LEVEL (default info).`
@@ -44,6 +49,7 @@ export async function main(argv: string[]): Promise<void> {
         only: { type: 'string' },
         'telemetry-agent': { type: 'string' },
         name: { type: 'string' },
+        'operator-token-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -74,6 +80,9 @@ export async function main(argv: string[]): Promise<void> {
   const logger = createLogger()
   let host
   try {
+    const tokenFile = args['operator-token-file']
+    const operatorToken = tokenFile === undefined ? undefined : await tokenFromFile(resolve(tokenFile), false)
+    if (tokenFile !== undefined && operatorToken === undefined) throw new Error(`--operator-token-file: ${tokenFile} does not exist`)
     host = await startHost({
       models: resolve(args.models!),
       port,
@@ -83,6 +92,7 @@ export async function main(argv: string[]): Promise<void> {
       only: args.only?.split(',').map((m) => m.trim()).filter(Boolean),
       telemetryAgent: args['telemetry-agent'],
       name: args.name,
+      operatorToken,
     })
   } catch (e) {
     logger.fatal({ err: (e as Error).message }, 'model host could not start')

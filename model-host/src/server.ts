@@ -32,6 +32,8 @@ export interface HostOptions {
   role?: 'primary' | 'fallback'
   /** Load only these models of the repository (default: all). */
   only?: string[]
+  /** The operator's bearer token, which the repository's writes (load, unload) need; none: they are refused. */
+  operatorToken?: string
 }
 
 export interface RunningHost {
@@ -60,7 +62,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const manager = new ModelManager(options.models, { emitter: guarded, logger, role: options.role, hostName })
   await manager.loadAll(options.only)
   const metrics = hostMetrics(agent ? () => agent.counters : undefined)
-  const app = createApp({ manager, logger, version: packageVersion(), metrics })
+  const app = createApp({ manager, logger, version: packageVersion(), metrics, operatorToken: options.operatorToken })
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname, createServer }, () => resolve(s))
   })

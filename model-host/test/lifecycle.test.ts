@@ -2,7 +2,7 @@
  * Integration: load, switch, unload and integrity of model versions in a
  * running host, under traffic.
  */
-import { appendFile, readdir } from 'node:fs/promises'
+import { appendFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
@@ -15,15 +15,22 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 
+/** The operator's token, which repository writes need. */
+const TOKEN = 'lifecycle-operator-token-0123456789'
+
 async function start(models = ['credit-risk', 'credit-risk-fallback']): Promise<{ host: HostProcess; dir: string }> {
   const repo = await copyRepository(models)
   cleanups.push(repo.remove)
-  const host = await spawnHost(repo.dir)
+  const tokenFile = join(repo.dir, '..', `operator-token-${process.pid}-${cleanups.length}`)
+  await writeFile(tokenFile, `${TOKEN}\n`, { mode: 0o600 })
+  cleanups.push(() => rm(tokenFile, { force: true }))
+  const host = await spawnHost(repo.dir, {}, ['--operator-token-file', tokenFile])
   cleanups.push(host.stop)
   return { host, dir: repo.dir }
 }
 
-const post = (url: string, path: string, body: unknown = {}) => postJson(url + path, body)
+/** A repository call as the operator makes it. */
+const post = (url: string, path: string, body: unknown = {}) => postJson(url + path, body, { authorization: `Bearer ${TOKEN}` })
 
 describe('model lifecycle', () => {
   it('switches the live version without failing a request in flight', async () => {
@@ -72,6 +79,30 @@ describe('model lifecycle', () => {
       expect(res.json.error).toMatch(/no model ".*" in the repository/)
     }
     expect((await fetch(`${host.url}/v2/health/ready`)).status).toBe(200)
+  })
+
+  it('refuses repository writes without the operator token, and on a host started without one', async () => {
+    const { host } = await start()
+    // None, a wrong one, and one not sent as a bearer token (a malformed header, RFC 6750's 400).
+    for (const [headers, status] of [[{}, 401], [{ authorization: 'Bearer not-the-operator-token-at-all' }, 401], [{ authorization: TOKEN }, 400]] as const) {
+      for (const path of ['/v2/repository/models/credit-risk/unload', '/v2/repository/models/credit-risk/load']) {
+        const res = await postJson(host.url + path, {}, headers)
+        expect({ path, status: res.status }).toEqual({ path, status })
+        expect(res.json.error).toMatch(/^authorization: /)
+      }
+    }
+    expect((await postJson(`${host.url}/v2/models/credit-risk/infer`, jsonInfer(rows))).status).toBe(200)
+
+    const repo = await copyRepository(['credit-risk', 'credit-risk-fallback'])
+    cleanups.push(repo.remove)
+    const open = await spawnHost(repo.dir)
+    cleanups.push(open.stop)
+    const res = await postJson(`${open.url}/v2/repository/models/credit-risk/unload`, {}, { authorization: `Bearer ${TOKEN}` })
+    expect(res.status).toBe(403)
+    expect(res.json.error).toMatch(/no operator token \(--operator-token-file\)/)
+    expect((await postJson(`${open.url}/v2/models/credit-risk/infer`, jsonInfer(rows))).status).toBe(200)
+    // Reading the index changes nothing: it needs no token.
+    expect((await postJson(`${open.url}/v2/repository/index`, {})).status).toBe(200)
   })
 
   it('unloads and reloads a model', async () => {

@@ -6,9 +6,6 @@
  * once applied). The server refuses a write without the token; the page
  * hiding its buttons is only a courtesy.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
 import type { MiddlewareHandler } from 'hono'
 import { bearerAuth } from 'hono/bearer-auth'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
@@ -18,16 +15,8 @@ import { loadMeshFile } from '../../mesh-config/src/load.ts'
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
-const BEARER_TOKEN = /^[A-Za-z0-9._~+/-]+=*$/
-
-/** Whether an Authorization header carries `token` (compared in constant time), as the write check reads it. */
-export function isOperator(header: string | undefined, token: string | undefined): boolean {
-  const m = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header)
-  if (!token || !m) return false
-  const given = Buffer.from(m[1]!)
-  const want = Buffer.from(token)
-  return given.length === want.length && timingSafeEqual(given, want)
-}
+/** The operator token and its check are the mesh's shared bearer credentials (contracts/credentials.ts). */
+export { bearerMatches as isOperator, tokenFromFile as operatorToken } from '../../contracts/credentials.ts'
 
 /** Reads pass; a write needs `Authorization: Bearer <token>`, and with no token configured every write is refused. */
 export function operatorOnly(token: string | undefined): MiddlewareHandler {
@@ -43,30 +32,6 @@ export function operatorOnly(token: string | undefined): MiddlewareHandler {
     if (READ_METHODS.has(c.req.method)) return next()
     if (!check) return c.json({ error: 'authorization: this collector has no operator token, so it is read-only (telemetry.collector.dashboard.token_file)' }, 403)
     return check(c, next)
-  }
-}
-
-/**
- * The operator token from `file`; with `create`, a new random one is written
- * there (mode 0600) when the file does not exist yet.
- */
-export async function operatorToken(file: string, create: boolean): Promise<string | undefined> {
-  try {
-    const token = (await readFile(file, 'utf8')).trim()
-    if (token.length < 16) throw new Error(`${file}: the operator token must be at least 16 characters`)
-    // What a bearer token may hold (RFC 6750): any other character could never be sent, so never match.
-    if (!BEARER_TOKEN.test(token)) throw new Error(`${file}: the operator token may hold only letters, digits and - . _ ~ + / (then = padding)`)
-    return token
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
-    if (!create) return undefined
-    const token = randomBytes(24).toString('base64url')
-    await mkdir(dirname(file), { recursive: true })
-    // wx: two collectors starting at once do not overwrite each other's token.
-    await writeFile(file, `${token}\n`, { mode: 0o600, flag: 'wx' }).catch(async (err) => {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    })
-    return (await readFile(file, 'utf8')).trim()
   }
 }
 

@@ -4,12 +4,18 @@
  * `/v2/repository/models/{m}/load` (re-reads the model's config and versions
  * from disk, so editing `live_version` and loading switches versions live) and
  * `/v2/repository/models/{m}/unload`.
+ *
+ * Load and unload change what the host serves, so they need the operator's
+ * bearer token (Triton restricts this API category the same way); a host
+ * started without one refuses them. The gateway never routes here.
  */
-import { Hono } from 'hono'
+import { Hono, type MiddlewareHandler } from 'hono'
+import { bearerAuth } from 'hono/bearer-auth'
 import type { ModelManager } from '../model-manager.ts'
 import { listModels, listVersions } from '../repository/repository.ts'
 
-export function repositoryRoutes(manager: ModelManager): Hono {
+export function repositoryRoutes(manager: ModelManager, operatorToken: string | undefined): Hono {
+  const operator = operatorOnly(operatorToken)
   return new Hono()
     .post('/v2/repository/index', async (c) => {
       const onDisk = await listModels(manager.repository)
@@ -30,12 +36,24 @@ export function repositoryRoutes(manager: ModelManager): Hono {
       }
       return c.json(rows)
     })
-    .post('/v2/repository/models/:model/load', async (c) => {
+    .post('/v2/repository/models/:model/load', operator, async (c) => {
       await manager.load(c.req.param('model'))
       return c.json({})
     })
-    .post('/v2/repository/models/:model/unload', async (c) => {
+    .post('/v2/repository/models/:model/unload', operator, async (c) => {
       await manager.unload(c.req.param('model'))
       return c.json({})
     })
+}
+
+function operatorOnly(token: string | undefined): MiddlewareHandler {
+  if (!token) {
+    return async (c) => c.json({ error: 'authorization: this host has no operator token (--operator-token-file), so its repository cannot be changed' }, 403)
+  }
+  return bearerAuth({
+    token,
+    noAuthenticationHeader: { message: { error: 'authorization: the operator token is required (Authorization: Bearer <token>)' } },
+    invalidToken: { message: { error: 'authorization: not the operator token' } },
+    invalidAuthenticationHeader: { message: { error: 'authorization: must be "Bearer <token>"' } },
+  })
 }
