@@ -42,13 +42,28 @@ function raw(
   })
 }
 
-/** Envoy with the mesh rendered from `gateway` settings and one route to the hosts (stable v1, fallback). */
-async function startGateway(dir: string, primary: HostProcess, fallback: HostProcess, gateway = ''): Promise<RunningEnvoy> {
-  const [gatewayPort, agentPort] = await freePorts(2)
-  const port = (h: HostProcess) => new URL(h.url).port
-  const file = join(dir, 'mesh.yaml')
-  const text = `version: 1
-gateway: { port: ${gatewayPort}, admin_port: 0, workers: 1${gateway} }
+// Two real hosts for every gateway below: a primary serving the whole repository and a fallback.
+let dir: string
+let primary: HostProcess
+let fallback: HostProcess
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gateway-paths-'))
+  ;[primary, fallback] = await Promise.all([spawnHost(EXAMPLE_MODELS), spawnHost(EXAMPLE_MODELS, {}, ['--role', 'fallback'])])
+})
+afterAll(async () => {
+  await Promise.all([primary?.stop(), fallback?.stop()])
+  await rm(dir, { recursive: true, force: true })
+})
+
+/** Envoy with the mesh rendered from more `gateway` settings and one route to the hosts (stable v1, fallback), for the tests of one describe. */
+function gatewayFor(settings = ''): { envoy: RunningEnvoy; url: string } {
+  const gw = { envoy: undefined as unknown as RunningEnvoy, url: '' }
+  beforeAll(async () => {
+    const [gatewayPort, agentPort] = await freePorts(2)
+    const port = (h: HostProcess) => new URL(h.url).port
+    const file = join(dir, `mesh-${gatewayPort}.yaml`)
+    const text = `version: 1
+gateway: { port: ${gatewayPort}, admin_port: 0, workers: 1${settings} }
 repository: ${EXAMPLE_MODELS}
 hosts:
   - { name: stable, port: ${port(primary)} }
@@ -62,30 +77,20 @@ routes:
 telemetry:
   agent: { port: ${agentPort} }
 `
-  await writeFile(file, text)
-  const loaded = await parseMesh(text, file)
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues))
-  return startEnvoy(inlinedBootstrap(renderMesh(loaded.mesh.config, { xdsDir: dir })), { concurrency: 1 })
+    await writeFile(file, text)
+    const loaded = await parseMesh(text, file)
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues))
+    gw.envoy = await startEnvoy(inlinedBootstrap(renderMesh(loaded.mesh.config, { xdsDir: dir })), { concurrency: 1 })
+    gw.url = gw.envoy.listenerUrl(GATEWAY_LISTENER)
+  })
+  afterAll(async () => {
+    await gw.envoy?.stop()
+  })
+  return gw
 }
 
 describe('gateway paths (real Envoy, rendered mesh, real hosts)', () => {
-  let dir: string
-  let primary: HostProcess
-  let fallback: HostProcess
-  let envoy: RunningEnvoy
-  let gateway: string
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'gateway-paths-'))
-    ;[primary, fallback] = await Promise.all([spawnHost(EXAMPLE_MODELS), spawnHost(EXAMPLE_MODELS, {}, ['--role', 'fallback'])])
-    envoy = await startGateway(dir, primary, fallback)
-    gateway = envoy.listenerUrl(GATEWAY_LISTENER)
-  })
-  afterAll(async () => {
-    await envoy?.stop()
-    await Promise.all([primary?.stop(), fallback?.stop()])
-    await rm(dir, { recursive: true, force: true })
-  })
+  const gw = gatewayFor()
 
   /** The primary host still serves credit-risk: nothing unloaded it. */
   async function stillServing(): Promise<void> {
@@ -95,10 +100,10 @@ describe('gateway paths (real Envoy, rendered mesh, real hosts)', () => {
   }
 
   it('serves the route model\'s metadata, readiness and inference', async () => {
-    expect((await raw(gateway, 'GET', '/v2/models/credit-risk')).status).toBe(200)
-    expect((await raw(gateway, 'GET', '/v2/models/credit-risk/ready')).status).toBe(200)
-    expect((await raw(gateway, 'GET', '/v2/models/credit-risk/versions/1/ready')).status).toBe(200)
-    const infer = await raw(gateway, 'POST', '/v2/models/credit-risk/infer')
+    expect((await raw(gw.url, 'GET', '/v2/models/credit-risk')).status).toBe(200)
+    expect((await raw(gw.url, 'GET', '/v2/models/credit-risk/ready')).status).toBe(200)
+    expect((await raw(gw.url, 'GET', '/v2/models/credit-risk/versions/1/ready')).status).toBe(200)
+    const infer = await raw(gw.url, 'POST', '/v2/models/credit-risk/infer')
     expect(infer.status).toBe(200)
     expect(infer.headers[H.MODEL_VERSION]).toBe('1')
   })
@@ -118,7 +123,7 @@ describe('gateway paths (real Envoy, rendered mesh, real hosts)', () => {
     '//v2/repository/models/credit-risk/unload',
   ]
   it.each(unloads)('never reaches the repository API: POST %s', async (path) => {
-    const res = await raw(gateway, 'POST', path)
+    const res = await raw(gw.url, 'POST', path)
     expect([400, 404]).toContain(res.status)
     await stillServing()
   })
@@ -142,57 +147,41 @@ describe('gateway paths (real Envoy, rendered mesh, real hosts)', () => {
       ['GET', '/v2/models/credit-risk/../../../metrics'],
       ['GET', '/v2/models/credit-risk/infer/../../../v2'],
     ] as const) {
-      const res = await raw(gateway, method, path)
+      const res = await raw(gw.url, method, path)
       expect({ path, status: res.status }).toEqual({ path, status: expect.toSatisfy((s: number) => s === 400 || s === 404) })
     }
   })
 
   it('answers the route\'s own paths with the version the route chose, however they are spelled', async () => {
     for (const path of ['/v2/models/credit-risk/versions/1/infer', '/v2/models/credit-risk/../credit-risk/versions/1/infer', '/v2/models//credit-risk/./infer', '/v2/models/credit-risk/%69nfer']) {
-      const res = await raw(gateway, 'POST', path)
+      const res = await raw(gw.url, 'POST', path)
       expect({ path, status: res.status, version: res.headers[H.MODEL_VERSION] }).toEqual({ path, status: 200, version: '1' })
     }
   })
 })
 
 describe('gateway edge settings (real Envoy, rendered mesh, real hosts)', () => {
-  let dir: string
-  let primary: HostProcess
-  let fallback: HostProcess
-  let envoy: RunningEnvoy
-  let gateway: string
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'gateway-edge-'))
-    ;[primary, fallback] = await Promise.all([spawnHost(EXAMPLE_MODELS), spawnHost(EXAMPLE_MODELS, {}, ['--role', 'fallback'])])
-    envoy = await startGateway(dir, primary, fallback, ', trusted_callers: [127.0.0.2/32], max_connections: 4')
-    gateway = envoy.listenerUrl(GATEWAY_LISTENER)
-  })
-  afterAll(async () => {
-    await envoy?.stop()
-    await Promise.all([primary?.stop(), fallback?.stop()])
-    await rm(dir, { recursive: true, force: true })
-  })
+  const gw = gatewayFor(', trusted_callers: [127.0.0.2/32], max_connections: 4')
 
   it('gives an untrusted caller\'s request an id of its own, and keeps a trusted caller\'s', async () => {
-    const untrusted = await raw(gateway, 'POST', '/v2/models/credit-risk/infer', { 'x-request-id': 'chosen-by-caller' })
+    const untrusted = await raw(gw.url, 'POST', '/v2/models/credit-risk/infer', { 'x-request-id': 'chosen-by-caller' })
     expect(untrusted.status).toBe(200)
     expect(untrusted.headers[H.REQUEST_ID]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
-    const trusted = await raw(gateway, 'POST', '/v2/models/credit-risk/infer', { 'x-request-id': 'from-the-edge-proxy' }, '127.0.0.2')
+    const trusted = await raw(gw.url, 'POST', '/v2/models/credit-risk/infer', { 'x-request-id': 'from-the-edge-proxy' }, '127.0.0.2')
     expect(trusted.status).toBe(200)
     expect(trusted.headers[H.REQUEST_ID]).toBe('from-the-edge-proxy')
   })
 
   it('has no writable runtime layer: runtime_modify cannot switch a rate limit off', async () => {
-    const res = await fetch(`${envoy.adminUrl}/runtime_modify?mesh.rate_limit.credit-risk=0`, { method: 'POST' })
+    const res = await fetch(`${gw.envoy.adminUrl}/runtime_modify?mesh.rate_limit.credit-risk=0`, { method: 'POST' })
     expect(res.status).not.toBe(200)
     expect(await res.text()).toMatch(/admin layer/i)
-    const runtime = (await (await fetch(`${envoy.adminUrl}/runtime`)).json()) as { entries: Record<string, unknown> }
+    const runtime = (await (await fetch(`${gw.envoy.adminUrl}/runtime`)).json()) as { entries: Record<string, unknown> }
     expect(runtime.entries['mesh.rate_limit.credit-risk']).toBeUndefined()
   })
 
   it('refuses downstream connections past max_connections, and serves again once they close', async () => {
-    const url = new URL(gateway)
+    const url = new URL(gw.url)
     const sockets = await Promise.all(
       Array.from({ length: 8 }, () => new Promise<Socket>((resolve, reject) => {
         const s = connect({ host: url.hostname, port: Number(url.port) }, () => resolve(s))
@@ -214,9 +203,9 @@ describe('gateway edge settings (real Envoy, rendered mesh, real hosts)', () => 
     )
     for (const s of sockets) s.destroy()
     expect(answered.filter(Boolean).length).toBe(4)
-    const stats = await (await fetch(`${envoy.adminUrl}/stats?filter=downstream_global_cx_overflow`)).text()
+    const stats = await (await fetch(`${gw.envoy.adminUrl}/stats?filter=downstream_global_cx_overflow`)).text()
     expect(Number(/downstream_global_cx_overflow: (\d+)/.exec(stats)?.[1])).toBeGreaterThanOrEqual(4)
     // Closed connections leave room again.
-    await expect.poll(async () => (await raw(gateway, 'GET', '/v2/models/credit-risk/ready')).status, { timeout: 5000 }).toBe(200)
+    await expect.poll(async () => (await raw(gw.url, 'GET', '/v2/models/credit-risk/ready')).status, { timeout: 5000 }).toBe(200)
   })
 })
