@@ -6,6 +6,7 @@
  * pushes them every `refreshMs`.
  */
 import { getConnInfo } from '@hono/node-server/conninfo'
+import { setMaxListeners } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import { Hono, type Context } from 'hono'
@@ -45,6 +46,8 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
   const src: DashboardSources = { api, agents: opts.agents }
   const assetsDir = opts.assetsDir ?? DEFAULT_ASSETS_DIR
   const streams = new StreamSlots(MAX_STREAMS, MAX_STREAMS_PER_CLIENT)
+  // Each live stream listens for the close: as many listeners as streams is expected, not a leak.
+  if (closing) setMaxListeners(MAX_STREAMS + 1, closing)
   // A view computed for one viewer serves the others until the next refresh.
   const ttlMs = Math.max(100, opts.refreshMs * 0.9)
   const overview = (range: RangeName) => sharedOverview(src, range, ttlMs)
