@@ -12,9 +12,6 @@ import type { HttpBindings } from '@hono/node-server'
 import { isIPv6 } from 'node:net'
 import type { MiddlewareHandler } from 'hono'
 
-/** Addresses that mean "every interface": not a name a client can send. */
-const UNSPECIFIED = new Set(['0.0.0.0', '::'])
-
 /** A Host header: a name, an IPv4 address or a bracketed IPv6 address, then an optional port. */
 const HOST = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/i
 
@@ -45,11 +42,13 @@ export function hostAllowed(host: string, names: Iterable<string>, port: number)
  * port 0 learns its port only once listening).
  */
 export function hostCheck(address: string): MiddlewareHandler {
-  const fixed = ['localhost', '127.0.0.1', '[::1]', ...(UNSPECIFIED.has(address) ? [] : [hostName(address)])]
+  // The listen address even when it is 0.0.0.0: the CLI and Prometheus call it by what mesh.yaml says, and an
+  // address is not a name someone else's DNS can point here.
+  const fixed = ['localhost', '127.0.0.1', '[::1]', hostName(address)]
   return async (c, next) => {
     const socket = (c.env as Partial<HttpBindings> | undefined)?.incoming?.socket
     const host = c.req.header('host')
-    const names = socket?.localAddress ? [...fixed, hostName(socket.localAddress)] : fixed
+    const names = [...new Set(socket?.localAddress ? [...fixed, hostName(socket.localAddress)] : fixed)]
     // Not served over a socket (no port to compare with): refused rather than unchecked.
     if (host !== undefined && socket?.localPort !== undefined && hostAllowed(host, names, socket.localPort)) return next()
     const expected = socket?.localPort === undefined ? names.join(', ') : names.map((n) => `${n}:${socket.localPort}`).join(', ')

@@ -18,6 +18,7 @@ import { freePorts } from '../../test/support/ports.ts'
 import { MAX_STREAMS, MAX_STREAMS_PER_CLIENT } from '../dashboard/server.ts'
 import { Aggregator } from '../src/aggregator.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
+import { hostAllowed, hostName } from '../src/host-check.ts'
 import { Store } from '../src/store.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
 import { applyAndCommit } from './apply-and-commit.ts'
@@ -225,4 +226,14 @@ describe('collector API and dashboard: who may read what', () => {
       for (const s of held) s.close()
     }
   }, 60_000)
+})
+
+describe('hostAllowed', () => {
+  const names = ['localhost', '127.0.0.1', '[::1]', hostName('0.0.0.0'), hostName('::ffff:10.1.2.3'), hostName('FE80::1')]
+  it('takes the names with the port the connection came in on (80 may be left out), and nothing else', () => {
+    expect(names.slice(3)).toEqual(['0.0.0.0', '10.1.2.3', '[fe80::1]'])
+    for (const host of ['localhost:4197', 'LOCALHOST:4197', '[::1]:4197', '0.0.0.0:4197', '10.1.2.3:4197', '[FE80::1]:4197', ' 127.0.0.1:4197 ']) expect([host, hostAllowed(host, names, 4197)]).toEqual([host, true])
+    expect(hostAllowed('localhost', names, 80)).toBe(true)
+    for (const host of ['localhost', 'localhost:80', 'evil.example:4197', '127.0.0.2:4197', '[::2]:4197', 'localhost:4197:4197', '', ':4197', 'localhost:04197x']) expect([host, hostAllowed(host, names, 4197)]).toEqual([host, false])
+  })
 })
