@@ -139,7 +139,7 @@ describe('the SRE dashboard over the local mesh', () => {
     expect(await page.evaluate(() => (globalThis as { sameDocument?: boolean }).sameDocument)).toBe(true)
   }, 60_000)
 
-  it("tells one request's story: Envoy's view, the host batch it ran in, its sampled payload", async () => {
+  it("tells one request's story: Envoy's view, the host batch it ran in, its sampled payload (with the token)", async () => {
     const id = lastRequestId
     expect(id).not.toBe('')
     const page = await newPage()
@@ -154,6 +154,11 @@ describe('the SRE dashboard over the local mesh', () => {
     expect(await text(page, '[data-part="request"] [data-field="status"]')).toBe('200')
     expect(await text(page, '[data-part="request"] [data-field="version"]')).toMatch(/^credit-risk v[12] \((stable|canary)\)$/)
     expect(await text(page, '[data-part="batch"] [data-field="queue_wait"]')).toMatch(/ ms$/)
+    // The sampled bodies come only with the operator token: the page asks again once it is given.
+    await page.waitForSelector('[data-part="sample"] [data-field="redacted"]')
+    await page.getByLabel('Operator token').fill(token)
+    await page.getByRole('button', { name: 'Use' }).click()
+    await page.waitForSelector('[data-part="sample"] pre')
     expect(await page.locator('[data-part="sample"] pre').first().innerText()).toContain('"inputs"')
     expect(await accessibilityViolations(page)).toEqual([])
   }, 60_000)

@@ -16,12 +16,12 @@ import { runDemoTraffic } from './demo-traffic.ts'
 import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from './edit.ts'
 import { diffMesh, meshStatus } from './inspect.ts'
 import { formatIssue } from './issues.ts'
-import { loadMeshFile, stateDirOf, type LoadedMesh } from './load.ts'
+import { loadMeshFile, stateDirOf, telemetryPaths, type LoadedMesh } from './load.ts'
 import { startLocalMesh } from './local-mesh.ts'
 import { prometheusConfig, PrometheusConfigError } from './prometheus-config.ts'
 import { renderMesh } from './render.ts'
 import { httpUrl } from './schema.ts'
-import { defaultActor, paths, readHistory, readIfExists } from './state.ts'
+import { defaultActor, paths, readHistory, readIfExists, writeAtomic } from './state.ts'
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2, unavailable: 3 } as const
 
@@ -157,7 +157,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         const [action, model] = rest
         if (action !== 'export' || !model) return usage('review needs: export <model>')
         return await withMesh(ctx, async (mesh) => {
-          const res = await fromCollector(mesh, `/api/v1/review/export?model=${encodeURIComponent(model)}`)
+          const res = await fromCollector(mesh, `/api/v1/review/export?model=${encodeURIComponent(model)}`, true)
           if (!res.ok) {
             io.err(`mesh review export: ${((await res.json().catch(() => ({}))) as { error?: string }).error ?? `collector answered ${res.status}`}\n`)
             return res.status === 404 || res.status === 400 ? EXIT.invalid : EXIT.unavailable
@@ -230,11 +230,15 @@ async function prometheus(ctx: Ctx, mesh: LoadedMesh, rulesFile: string, out: st
   return EXIT.ok
 }
 
-/** GET `path` from the collector mesh.yaml names; a collector that does not answer is an error saying so. */
-async function fromCollector(mesh: LoadedMesh, path: string): Promise<Response> {
+/**
+ * GET `path` from the collector mesh.yaml names; a collector that does not answer is an error saying so.
+ * `withToken`: with the operator token from its file, when the file is there (sampled payloads need it).
+ */
+async function fromCollector(mesh: LoadedMesh, path: string, withToken = false): Promise<Response> {
   const { address, port } = mesh.config.telemetry.collector
   const base = httpUrl(address, port)
-  return fetch(`${base}${path}`).catch((e: Error) => {
+  const token = withToken ? (await readIfExists(telemetryPaths(mesh).tokenFile))?.trim() : undefined
+  return fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} }).catch((e: Error) => {
     throw new Error(`the collector at ${base} did not answer (${e.message}); is the mesh running?`)
   })
 }
@@ -317,7 +321,8 @@ async function render(ctx: Ctx, out: string): Promise<number> {
     await mkdir(out, { recursive: true })
     const files: Record<string, string> = { 'bootstrap.json': bootstrapText(rendered) }
     for (const f of rendered.files) files[f.file] = fileText(f)
-    for (const [name, text] of Object.entries(files)) await writeFile(join(out, name), text)
+    // The listeners hold the API keys: readable by their owner only, as apply writes them.
+    for (const [name, text] of Object.entries(files)) await writeAtomic(join(out, name), text, 0o600)
     if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: true, version: rendered.version, files: Object.keys(files).map((f) => join(out, f)) })}\n`)
     else ctx.io.out(`rendered version ${rendered.version} to ${out}: ${Object.keys(files).join(', ')}\nrun: envoy -c ${join(out, 'bootstrap.json')}\n`)
     return EXIT.ok

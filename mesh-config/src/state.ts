@@ -10,10 +10,12 @@
  *   apply.lock             held (with the pid) while an apply runs
  *
  * Every file is replaced atomically (written beside, then renamed), so
- * Envoy and readers never see half a file.
+ * Envoy and readers never see half a file. The history's copies of
+ * mesh.yaml hold its API keys: they are the owner's only (0600, in a 0700
+ * folder), like the rendered files.
  */
 import { createHash } from 'node:crypto'
-import { appendFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { appendFile, chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { hostname, userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 
@@ -52,6 +54,10 @@ export function defaultActor(): string {
 }
 
 let tmpSeq = 0
+
+/** Modes of what holds mesh.yaml's secrets: the owner's only. */
+const PRIVATE_FILE = 0o600
+const PRIVATE_DIR = 0o700
 
 /** Write beside, then rename: readers see the old file or the new one, never a mix. */
 export async function writeAtomic(file: string, contents: string, mode?: number): Promise<void> {
@@ -94,10 +100,13 @@ export async function recordHistory(stateDir: string, text: string, entry: Omit<
   const history = await readHistory(stateDir)
   const full: HistoryEntry = { id: (history.at(-1)?.id ?? 0) + 1, time: new Date().toISOString(), digest: digestOf(text), ...entry }
   const p = paths(stateDir)
-  await writeAtomic(p.historyText(full.id), text)
+  // The folder too (copies an older version left readable to all are then closed to others as well).
+  await mkdir(dirname(p.historyText(full.id)), { recursive: true, mode: PRIVATE_DIR })
+  await chmod(dirname(p.historyText(full.id)), PRIVATE_DIR)
+  await writeAtomic(p.historyText(full.id), text, PRIVATE_FILE)
   // A cut-short line from an earlier crash gets its own line end first, so this entry stays readable.
   const index = (await readIfExists(p.historyIndex)) ?? ''
-  await appendFile(p.historyIndex, `${index && !index.endsWith('\n') ? '\n' : ''}${JSON.stringify(full)}\n`)
+  await appendFile(p.historyIndex, `${index && !index.endsWith('\n') ? '\n' : ''}${JSON.stringify(full)}\n`, { mode: PRIVATE_FILE })
   return full
 }
 

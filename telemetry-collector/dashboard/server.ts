@@ -5,6 +5,8 @@
  * JSON API, the dashboard's views of it, and a server-sent event stream that
  * pushes them every `refreshMs`.
  */
+import { getConnInfo } from '@hono/node-server/conninfo'
+import { setMaxListeners } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import { Hono, type Context } from 'hono'
@@ -12,7 +14,9 @@ import { etag } from 'hono/etag'
 import { secureHeaders } from 'hono/secure-headers'
 import { streamSSE } from 'hono/streaming'
 import { loadMeshFile } from '../../mesh-config/src/load.ts'
+import { redactIssues, redactMeshText } from '../../mesh-config/src/redact.ts'
 import { apiRoutes, type ApiContext } from '../src/api.ts'
+import { hostCheck } from '../src/host-check.ts'
 import { isOperator } from '../src/operator.ts'
 import { DEFAULT_RANGE, isRange, RANGES, type RangeName } from './ranges.ts'
 import { sharedOverview, sharedRouteView, type DashboardSources } from './snapshot.ts'
@@ -34,17 +38,22 @@ const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf
 
 /** At most this many live streams at once: each costs a view computed every refresh. */
 export const MAX_STREAMS = 64
+/** And this many from one client address, so one client cannot take them all (a browser opens one per tab). */
+export const MAX_STREAMS_PER_CLIENT = 8
 
 /** `closing` ends every live stream (a server does not close while one is open). */
 export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: AbortSignal): Hono {
   const src: DashboardSources = { api, agents: opts.agents }
   const assetsDir = opts.assetsDir ?? DEFAULT_ASSETS_DIR
-  let streams = 0
+  const streams = new StreamSlots(MAX_STREAMS, MAX_STREAMS_PER_CLIENT)
+  // Each live stream listens for the close: as many listeners as streams is expected, not a leak.
+  if (closing) setMaxListeners(MAX_STREAMS + 1, closing)
   // A view computed for one viewer serves the others until the next refresh.
   const ttlMs = Math.max(100, opts.refreshMs * 0.9)
   const overview = (range: RangeName) => sharedOverview(src, range, ttlMs)
   const routeView = (route: string, range: RangeName) => sharedRouteView(src, route, range, ttlMs)
   const app = new Hono()
+  app.use('*', hostCheck(opts.address))
   app.use(
     '*',
     secureHeaders({
@@ -72,12 +81,21 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
     const range = rangeOf(c)
     if (!range) return badRange(c)
     const route = c.req.query('route')
-    if (streams >= MAX_STREAMS) return c.json({ error: `too many live streams (${MAX_STREAMS}); close another dashboard tab` }, 503)
-    streams++
+    const client = getConnInfo(c).remote.address ?? 'unknown'
+    const slot = streams.take(client)
+    if (slot === 'client') return c.json({ error: `too many live streams from ${client} (${MAX_STREAMS_PER_CLIENT} per client); close another dashboard tab` }, 429)
+    if (slot === 'all') return c.json({ error: `too many live streams (${MAX_STREAMS}); close another dashboard tab` }, 503)
+    let released = false
+    // Given back as soon as the viewer leaves, not after the loop's next sleep: a page reloading takes its slot again at once.
+    const release = () => {
+      if (!released) streams.give(client)
+      released = true
+    }
     return streamSSE(c, async (stream) => {
       let open = true
       const end = () => {
         open = false
+        release()
       }
       stream.onAbort(end)
       closing?.addEventListener('abort', end)
@@ -95,21 +113,52 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
           await stream.sleep(Math.max(50, opts.refreshMs - (Date.now() - started)))
         }
       } finally {
-        streams--
+        release()
         closing?.removeEventListener('abort', end)
       }
     })
   })
+  // mesh.yaml with its API keys redacted, for everyone, token or not (the file itself is where to read them).
   app.get('/api/v1/mesh', async (c) => {
     if (!api.meshFile) return c.json({ error: 'mesh: this collector was started without a mesh.yaml' }, 404)
     const loaded = await loadMeshFile(api.meshFile)
-    if (!loaded.ok) return c.json({ file: api.meshFile, valid: false, issues: loaded.issues, text: await readFile(api.meshFile, 'utf8') })
-    return c.json({ file: api.meshFile, valid: true, text: loaded.mesh.text, routes: loaded.mesh.config.routes })
+    if (!loaded.ok) {
+      const text = await readFile(api.meshFile, 'utf8').catch(() => '')
+      return c.json({ file: api.meshFile, valid: false, issues: redactIssues(loaded.issues), text: redactMeshText(text) })
+    }
+    return c.json({ file: api.meshFile, valid: true, text: redactMeshText(loaded.mesh.text), routes: loaded.mesh.config.routes })
   })
   // Whether this caller may change things: the page shows its controls accordingly (the API checks every write anyway).
   app.get('/api/v1/session', (c) => c.json({ writable: api.operatorToken !== undefined, operator: isOperator(c.req.header('authorization'), api.operatorToken) }))
   app.route('/', apiRoutes(api))
   return app
+}
+
+/** Live streams taken, in all and per client address. */
+class StreamSlots {
+  #all = 0
+  readonly #byClient = new Map<string, number>()
+  constructor(
+    readonly max: number,
+    readonly perClient: number,
+  ) {}
+
+  /** Takes one for `client`; otherwise says which limit is reached. */
+  take(client: string): 'ok' | 'client' | 'all' {
+    const mine = this.#byClient.get(client) ?? 0
+    if (mine >= this.perClient) return 'client'
+    if (this.#all >= this.max) return 'all'
+    this.#all++
+    this.#byClient.set(client, mine + 1)
+    return 'ok'
+  }
+
+  give(client: string): void {
+    this.#all--
+    const mine = (this.#byClient.get(client) ?? 1) - 1
+    if (mine > 0) this.#byClient.set(client, mine)
+    else this.#byClient.delete(client)
+  }
 }
 
 function rangeOf(c: Context): RangeName | null {

@@ -2,7 +2,10 @@
  * @module
  * The collector's JSON API (/api/v1/...), one Hono app that both the
  * collector's port and the dashboard's port serve. Reads are open; every
- * write (a review label, a canary change) needs the operator token.
+ * write (a review label, a canary change) needs the operator token, and so
+ * do sampled payloads' bodies: without it, a request's story and the review
+ * queue come without them (`redacted: true`), and the review export is
+ * refused.
  */
 import { Hono } from 'hono'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -16,7 +19,7 @@ import { analyseCanary } from './canary-stats.ts'
 import type { CanaryWalker } from './canary-walk.ts'
 import type { DriftMonitor } from './drift-monitor.ts'
 import type { Ingest } from './ingest.ts'
-import { canaryAction, CANARY_ACTIONS, operatorOnly, type CanaryAction } from './operator.ts'
+import { canaryAction, CANARY_ACTIONS, isOperator, operatorOnly, operatorRequired, type CanaryAction } from './operator.ts'
 import { writeLabelled, type PayloadSink } from './payload-sink.ts'
 import type { ReviewItem, Store } from './store.ts'
 import { rollupSteps, STEP_MS, WINDOWS, windowOf, type WindowName } from './windows.ts'
@@ -58,7 +61,9 @@ export function apiRoutes(ctx: ApiContext): Hono {
   api.get('/api/v1/requests/:id', async (c) => {
     const story = await ctx.store.story(c.req.param('id'))
     const found = story.request.length + story.batches.length + story.fallbacks.length + story.samples.length > 0
-    return c.json(found ? { request_id: c.req.param('id'), ...jsonSafe(story) } : { error: `request_id: no events for ${c.req.param('id')}` }, found ? 200 : 404)
+    if (!found) return c.json({ error: `request_id: no events for ${c.req.param('id')}` }, 404)
+    const bodies = mayReadBodies(c.req.header('authorization'), ctx)
+    return c.json({ request_id: c.req.param('id'), ...jsonSafe({ ...story, samples: story.samples.map((s) => (bodies ? s : withoutBodies(s))) }) })
   })
   api.get('/api/v1/drift', (c) => {
     if (!ctx.drift) return c.json({ error: 'drift: no model repository configured for this collector' }, 404)
@@ -73,7 +78,8 @@ export function apiRoutes(ctx: ApiContext): Hono {
     const limit = Number(c.req.query('limit') ?? 100)
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return c.json({ error: 'limit: must be a whole number from 1 to 1000' }, 400)
     const items = await ctx.store.reviewItems({ model: c.req.query('model'), status, limit })
-    return c.json({ items: items.map(reviewJson) })
+    const bodies = mayReadBodies(c.req.header('authorization'), ctx)
+    return c.json({ items: items.map((i) => (bodies ? reviewJson(i) : withoutBodies(reviewJson(i)))) })
   })
   api.post('/api/v1/review/:id/label', async (c) => {
     const body = await jsonObject(c.req.raw)
@@ -85,7 +91,8 @@ export function apiRoutes(ctx: ApiContext): Hono {
     const item = await ingest.exclusive(() => ctx.store.labelReviewItem(c.req.param('id'), body.label, String(body.by).trim(), Date.now()))
     return item ? c.json(reviewJson(item)) : c.json({ error: `request_id: no review item ${c.req.param('id')}` }, 404)
   })
-  api.get('/api/v1/review/export', async (c) => {
+  // The labelled payloads themselves, in one file: the operator's only.
+  api.get('/api/v1/review/export', operatorRequired(ctx.operatorToken), async (c) => {
     const model = c.req.query('model')
     if (!model) return c.json({ error: 'model: required, the model whose labelled items to export' }, 400)
     const ingest = ctx.ingest()
@@ -138,6 +145,19 @@ export async function pipelineStatus(ctx: ApiContext, now = Date.now()) {
     last_apply_at: ingest?.lastApplyAt ?? null,
     payload_sink: sink ? { dir: sink.opts.dir, written_since_start: sink.written, waiting: await ctx.store.unexportedSamples() } : null,
   }
+}
+
+/** The fields of a sample that hold the captured bodies (masked, but still a person's data). */
+const SAMPLE_BODIES = ['request', 'response'] as const
+
+/** Whether this caller may read sampled bodies: the operator token, checked as a write's is. */
+const mayReadBodies = (authorization: string | undefined, ctx: ApiContext) => isOperator(authorization, ctx.operatorToken)
+
+/** A sample (or review item) without its bodies, marked so a reader knows they exist but were withheld. */
+function withoutBodies<T extends Record<string, unknown>>(row: T): Omit<T, (typeof SAMPLE_BODIES)[number]> & { redacted: true } {
+  const out: Record<string, unknown> = { ...row }
+  for (const k of SAMPLE_BODIES) delete out[k]
+  return { ...(out as Omit<T, (typeof SAMPLE_BODIES)[number]>), redacted: true }
 }
 
 /** A review item as the API shows it: the sample's fields, flat, and its label. */

@@ -14,6 +14,7 @@ import { OTHER_MODEL_TOKEN, subjectToken } from '../../contracts/subjects.ts'
 import { dashboardApp, type DashboardOptions } from '../dashboard/server.ts'
 import { apiRoutes, type ApiContext } from './api.ts'
 import { Aggregator } from './aggregator.ts'
+import { hostCheck } from './host-check.ts'
 import { consumerSpecs, Ingest } from './ingest.ts'
 import { analyseCanary } from './canary-stats.ts'
 import { CanaryWalker } from './canary-walk.ts'
@@ -95,6 +96,8 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   }
   const app = new Hono()
   const registry = collectorMetrics(agg, () => ingest, drift, () => walker)
+  // A page on another site, its name pointed at this address (DNS rebinding), reads nothing.
+  app.use('*', hostCheck(opts.address))
   app.get('/healthz', (c) => c.json({ ok: ingest !== undefined, nats: nc !== undefined && !nc.isClosed() }, ingest ? 200 : 503))
   app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }))
   app.route('/', apiRoutes(api))

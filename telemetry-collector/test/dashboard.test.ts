@@ -34,6 +34,8 @@ import { applicantRows, batchEvent, eventually, ndjson, post, requestEvent, samp
 import { applyAndCommit } from './apply-and-commit.ts'
 
 const TOKEN = 'dashboard-test-operator-token'
+/** An API key in mesh.yaml: the config view shows the file, never the key. */
+const API_KEY = 'dashboard-test-api-key-0123456789'
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 const ROUTE = 'credit-risk'
 const SLO = { p99_ms: 250, availability: 0.999, window_days: 30 }
@@ -185,7 +187,7 @@ describe('SRE dashboard: agent → NATS → collector (30 days of rollups) → p
     console.log(`[dashboard] seeded 30 days of rollups in ${Date.now() - t0} ms`)
     const routes = `  # credit-risk: stable v1, canary v2 (this comment must survive the dashboard's edits)\n${canaryRouteYaml(1000, 'interval_s: 60, min_requests: 100').replace('weight: 1000', 'weight: 1000 # basis points')}    slo: { p99_ms: ${SLO.p99_ms}, availability: ${SLO.availability}, window_days: ${SLO.window_days} }\n`
     meshFile = join(dir, 'mesh.yaml')
-    meshText = localMeshYaml(portsOf(await freePorts(7)), routes)
+    meshText = localMeshYaml(portsOf(await freePorts(7)), routes, { extra: `auth:\n  api_keys:\n    - { client: web-app, key: ${API_KEY} } # the web app\n` })
     await writeFile(meshFile, meshText)
     nats = await startNats()
     agent = await startAgent({ id: 'dashboard', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, reviewThresholds: { 'credit-risk': 0.6 }, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
@@ -476,6 +478,30 @@ describe('SRE dashboard: agent → NATS → collector (30 days of rollups) → p
     // Focus went to the new view, as a page load would put it.
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('main')
   }, 90_000)
+
+  it('shows a sampled payload only once the token is given, and mesh.yaml with its API keys redacted', async () => {
+    const id = randomUUID()
+    const sample = sampleEvent(applicantRows(1, 79), { request_id: id })
+    expect((await post(agent.url, ndjson([requestEvent({ request_id: id }), sample]))).status).toBe(202)
+    await eventually(() => api<{ samples: unknown[] }>(`/api/v1/requests/${id}`), (r) => r.status === 200 && r.body.samples.length === 1)
+    const page = await open(WIDE, `#/request/${id}`)
+    // Without the token the collector gives the story without the bodies, and the page says where they are.
+    await page.locator('[data-part="sample"] [data-field="redacted"]').waitFor()
+    expect(await page.locator('[data-part="sample"] pre').count()).toBe(0)
+    expect(await page.content()).not.toContain('"inputs"')
+    // With it, the page asks again, with the token, and shows them.
+    await page.locator('#token').fill(TOKEN)
+    await page.locator('#token').press('Enter')
+    await page.locator('[data-part="sample"] pre').first().waitFor()
+    expect(JSON.parse(await page.locator('[data-part="sample"] pre').first().innerText())).toEqual(JSON.parse(sample.request))
+    expect(await page.locator('[data-field="redacted"]').count()).toBe(0)
+
+    // The config view: the file as written, the key replaced, token or not.
+    await page.evaluate(() => (location.hash = '#/config'))
+    const shown = await page.locator('pre[aria-label="mesh.yaml"]').innerText()
+    expect(shown).toContain('- { client: web-app, key: "<redacted>" } # the web app')
+    expect(await page.content()).not.toContain(API_KEY)
+  })
 
   it('without the token nothing changes: the page\'s controls are off and the server refuses', async () => {
     // A review item to try to label.

@@ -6,7 +6,7 @@
  * and exported as Parquet by the API and by `mesh review export`, read back
  * with pyarrow.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { jetstreamManager } from '@nats-io/jetstream'
@@ -58,7 +58,8 @@ describe('review queue: agent → MESH_REVIEW → collector → API → Parquet'
   const unthresholded = rows.slice(15).map((r) => sampleEvent([r], { model: 'credit-risk-fallback', reason: 'low_confidence', confidence: 0.1 }))
   const start = () =>
     startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {}, repository: EXAMPLE_MODELS, operatorToken: TOKEN })
-  const list = async (query = ''): Promise<Item[]> => ((await (await fetch(`${collector.url}/api/v1/review${query}`)).json()) as { items: Item[] }).items
+  // With the token: the items' payloads come only with it (test/api-access.test.ts has them without).
+  const list = async (query = ''): Promise<Item[]> => ((await (await fetch(`${collector.url}/api/v1/review${query}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { items: Item[] }).items
   const label = (id: string, body: unknown, token: string | null = TOKEN) =>
     fetch(`${collector.url}/api/v1/review/${id}/label`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) })
 
@@ -121,7 +122,9 @@ describe('review queue: agent → MESH_REVIEW → collector → API → Parquet'
   })
 
   it('exports the labelled set as Parquet, by the API and by mesh review export, with features decoded', async () => {
-    const res = await fetch(`${collector.url}/api/v1/review/export?model=credit-risk`)
+    // The payloads themselves: the operator's only.
+    expect((await fetch(`${collector.url}/api/v1/review/export?model=credit-risk`)).status).toBe(401)
+    const res = await fetch(`${collector.url}/api/v1/review/export?model=credit-risk`, { headers: { authorization: `Bearer ${TOKEN}` } })
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toBe('application/vnd.apache.parquet')
     const viaApi = join(dir, 'api.parquet')
@@ -138,6 +141,13 @@ describe('review queue: agent → MESH_REVIEW → collector → API → Parquet'
     await writeFile(file, localMeshYaml({ gateway: ports[0]!, stable: ports[1]!, canary: ports[2]!, fallback: ports[3]!, nats: ports[4]!, agent: ports[5]!, collector: collector.port }, `  - name: credit-risk\n    model: credit-risk\n    match: { model: credit-risk }\n    stable: { version: 1, hosts: [stable] }\n`))
     const out = join(dir, 'cli.parquet')
     const said: string[] = []
+    // Without the token file, the collector refuses the CLI too, and says why.
+    expect(await run(['review', 'export', 'credit-risk', '--config', file, '--out', out], { out: () => {}, err: (t) => void said.push(t) })).toBe(3)
+    expect(said.join('')).toContain('mesh review export: authorization: operator token required')
+    said.length = 0
+    // The CLI sends the token from the file mesh.yaml names (by default <state_dir>/dashboard-token).
+    await mkdir(join(dir, 'state'), { recursive: true })
+    await writeFile(join(dir, 'state', 'dashboard-token'), `${TOKEN}\n`, { mode: 0o600 })
     expect(await run(['review', 'export', 'credit-risk', '--config', file, '--out', out], { out: (t) => void said.push(t), err: (t) => void said.push(t) })).toBe(0)
     expect(said.join('')).toContain(`wrote 3 labelled items of credit-risk to ${out}`)
     expect(readParquet(out).map((r) => r.request_id).sort()).toEqual(exported.map((r) => r.request_id).sort())

@@ -100,7 +100,7 @@ function App() {
       <main id="main" tabIndex={-1}>
         {page.name === 'overview' && <LiveOverview range={range} />}
         {page.name === 'route' && <LiveRoute route={page.route} range={range} operator={session.operator} />}
-        {page.name === 'request' && <RequestView id={page.id} />}
+        {page.name === 'request' && <RequestView id={page.id} operator={session.operator} />}
         {page.name === 'review' && <ReviewView operator={session.operator} />}
         {page.name === 'config' && <ConfigView />}
       </main>

@@ -2,12 +2,18 @@ import { useEffect, useState } from 'preact/hooks'
 import { get } from '../api.ts'
 import { Card } from '../components/status.tsx'
 
-/** The live mesh.yaml, as the collector reads it now. */
+/** The live mesh.yaml, as the collector reads it now, with its API keys redacted (text null: not YAML, so not shown). */
+interface Mesh {
+  file: string
+  valid: boolean
+  text: string | null
+}
+
 export function ConfigView() {
-  const [mesh, setMesh] = useState<{ file: string; valid: boolean; text: string } | null>(null)
+  const [mesh, setMesh] = useState<Mesh | null>(null)
   const [error, setError] = useState<string | null>(null)
   useEffect(() => {
-    get<{ file: string; valid: boolean; text: string }>('/api/v1/mesh').then(setMesh, (e: Error) => setError(e.message))
+    get<Mesh>('/api/v1/mesh').then(setMesh, (e: Error) => setError(e.message))
   }, [])
   return (
     <>
@@ -17,7 +23,8 @@ export function ConfigView() {
         <Card title={mesh.file}>
           {!mesh.valid && <p class="banner warning">This file is not valid now; the mesh runs what was last applied (npx mesh validate says why).</p>}
           <p class="muted">Edit it and run npx mesh apply, or change a canary from its route's page.</p>
-          <pre tabIndex={0} aria-label="mesh.yaml">{mesh.text}</pre>
+          <p class="muted small">API keys show as "&lt;redacted&gt;": the file itself has them.</p>
+          {mesh.text === null ? <p class="muted">The file is not YAML that can be shown with its keys hidden, so it is not shown.</p> : <pre tabIndex={0} aria-label="mesh.yaml">{mesh.text}</pre>}
         </Card>
       )}
     </>

@@ -12,8 +12,12 @@ interface Story {
   samples: Row[]
 }
 
-/** One request's story from the collector's store: Envoy's view, the host batch it ran in, a fallback, its sampled payload. */
-export function RequestView({ id }: { id: string }) {
+/**
+ * One request's story from the collector's store: Envoy's view, the host
+ * batch it ran in, a fallback, its sampled payload (whose bodies the
+ * collector gives only with the operator token: read again once it is given).
+ */
+export function RequestView({ id, operator }: { id: string; operator: boolean }) {
   const [input, setInput] = useState(id)
   const [story, setStory] = useState<Story | null>(null)
   const [error, setError] = useState<string | null>(null)
@@ -23,7 +27,7 @@ export function RequestView({ id }: { id: string }) {
     setError(null)
     if (!id) return
     get<Story>(`/api/v1/requests/${encodeURIComponent(id)}`).then(setStory, (e: Error) => setError(e.message))
-  }, [id])
+  }, [id, operator])
   return (
     <>
       <h1>One request</h1>
@@ -83,15 +87,26 @@ function StoryView({ story }: { story: Story }) {
         {story.samples.map((s) => (
           <div data-part="sample">
             <p>Sampled for {String(s.reason)}, confidence {String(s.confidence ?? '–')}</p>
-            <h3>Request</h3>
-            <pre tabIndex={0}>{pretty(s.request)}</pre>
-            <h3>Response</h3>
-            <pre tabIndex={0}>{pretty(s.response)}</pre>
+            {s.redacted ? (
+              <Hidden />
+            ) : (
+              <>
+                <h3>Request</h3>
+                <pre tabIndex={0}>{pretty(s.request)}</pre>
+                <h3>Response</h3>
+                <pre tabIndex={0}>{pretty(s.response)}</pre>
+              </>
+            )}
           </div>
         ))}
       </Card>
     </div>
   )
+}
+
+/** Where the collector withheld a sample's bodies (no operator token). */
+export function Hidden() {
+  return <p class="muted" data-field="redacted">The request and response bodies need the operator token: enter it at the top to see them.</p>
 }
 
 export function pretty(text: unknown): string {

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks'
 import { get, post } from '../api.ts'
 import { Card } from '../components/status.tsx'
 import { num, time } from '../format.ts'
-import { pretty } from './request.tsx'
+import { Hidden, pretty } from './request.tsx'
 
 interface Item {
   request_id: string
@@ -11,8 +11,10 @@ interface Item {
   version: string
   variant: string
   confidence: number | null
-  request: string
-  response: string
+  /** Absent when withheld (no operator token): then `redacted` is true. */
+  request?: string
+  response?: string
+  redacted?: true
   label: unknown
 }
 
@@ -24,7 +26,8 @@ export function ReviewView({ operator }: { operator: boolean }) {
   const [error, setError] = useState<string | null>(null)
   const [by, setBy] = useState(localStorage.getItem(BY_KEY) ?? '')
   const load = () => get<{ items: Item[] }>('/api/v1/review?status=pending&limit=50').then((a) => setItems(a.items), (e: Error) => setError(e.message))
-  useEffect(() => void load(), [])
+  // Read again once the token is given: the payloads come only with it.
+  useEffect(() => void load(), [operator])
   return (
     <>
       <h1>Review queue</h1>
@@ -66,10 +69,14 @@ function ReviewItem({ item, by, operator, onDone }: { item: Item; by: string; op
       <p class="small">
         <a href={`#/request/${encodeURIComponent(item.request_id)}`}>{item.request_id}</a> · {item.variant} · {time(item.ts)}
       </p>
-      <div class="payloads">
-        <div><h3>Request</h3><pre tabIndex={0}>{pretty(item.request)}</pre></div>
-        <div><h3>Response</h3><pre tabIndex={0}>{pretty(item.response)}</pre></div>
-      </div>
+      {item.redacted ? (
+        <Hidden />
+      ) : (
+        <div class="payloads">
+          <div><h3>Request</h3><pre tabIndex={0}>{pretty(item.request)}</pre></div>
+          <div><h3>Response</h3><pre tabIndex={0}>{pretty(item.response)}</pre></div>
+        </div>
+      )}
       <form class="controls" onSubmit={submit}>
         <label for={id}>Label</label>
         <input id={id} value={label} onInput={(e) => setLabel((e.target as HTMLInputElement).value)} disabled={!operator} />

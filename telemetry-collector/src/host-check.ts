@@ -1,0 +1,58 @@
+/**
+ * @module
+ * The Host header check both of the collector's ports make, against DNS
+ * rebinding: a page on evil.example whose name is pointed at 127.0.0.1
+ * reaches this port with `Host: evil.example:4197`, and the browser lets
+ * that page read the answers as its own site's. Only the names this server
+ * is reached by pass: its listen address, the address the connection came
+ * in on, localhost, 127.0.0.1 and [::1], each with the port the connection
+ * came in on.
+ */
+import type { HttpBindings } from '@hono/node-server'
+import { isIPv6 } from 'node:net'
+import type { MiddlewareHandler } from 'hono'
+
+/** A Host header: a name, an IPv4 address or a bracketed IPv6 address, then an optional port. */
+const HOST = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/i
+
+/** `address` as it appears in a Host header (IPv6 in brackets; an IPv4-mapped one as plain IPv4), lower case. */
+export function hostName(address: string): string {
+  const plain = address.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1').toLowerCase()
+  return isIPv6(plain) ? `[${plain}]` : plain
+}
+
+/**
+ * Whether `host` (a Host header) names this server: one of `names` with
+ * `port` (port 80 may be left out, as clients do).
+ *
+ * @example
+ * hostAllowed('localhost:4197', ['localhost', '127.0.0.1'], 4197) // true
+ * hostAllowed('evil.example:4197', ['localhost', '127.0.0.1'], 4197) // false
+ */
+export function hostAllowed(host: string, names: Iterable<string>, port: number): boolean {
+  const m = HOST.exec(host.trim())
+  if (!m) return false
+  const given = Number(m[2] ?? 80)
+  return given === port && new Set(names).has(m[1]!.toLowerCase())
+}
+
+/**
+ * Refuses (421) a request whose Host is not a name of this server. `address`
+ * is the listen address; the port is the connection's own (a server on
+ * port 0 learns its port only once listening).
+ */
+export function hostCheck(address: string): MiddlewareHandler {
+  // The listen address even when it is 0.0.0.0: the CLI and Prometheus call it by what mesh.yaml says, and an
+  // address is not a name someone else's DNS can point here.
+  const fixed = ['localhost', '127.0.0.1', '[::1]', hostName(address)]
+  return async (c, next) => {
+    const socket = (c.env as Partial<HttpBindings> | undefined)?.incoming?.socket
+    const host = c.req.header('host')
+    const names = [...new Set(socket?.localAddress ? [...fixed, hostName(socket.localAddress)] : fixed)]
+    // Not served over a socket (no port to compare with): refused rather than unchecked.
+    if (host !== undefined && socket?.localPort !== undefined && hostAllowed(host, names, socket.localPort)) return next()
+    const expected = socket?.localPort === undefined ? names.join(', ') : names.map((n) => `${n}:${socket.localPort}`).join(', ')
+    const error = host === undefined ? 'host: required (the Host header)' : `host: ${JSON.stringify(host.slice(0, 200))} is not a name this server answers to (${expected})`
+    return c.json({ error: `${error}; a page served from another name cannot read this server` }, 421)
+  }
+}
