@@ -30,8 +30,19 @@ const requestOutput = z.object({
   parameters: parameters.optional(),
 })
 
+/** Longest request `id` accepted: it is echoed in the `x-request-id` response header and in events. */
+export const MAX_REQUEST_ID_LENGTH = 256
+
+// Visible ASCII and space only: the id becomes a header value, which cannot carry control
+// characters (CR/LF would split the header) nor anything beyond Latin-1, and Latin-1 bytes
+// read differently from client to client. Refused before inference rather than failing after it.
+const requestId = z
+  .string()
+  .max(MAX_REQUEST_ID_LENGTH, `must be at most ${MAX_REQUEST_ID_LENGTH} characters (it is echoed in the x-request-id header)`)
+  .regex(/^[\x20-\x7e]*$/, 'must be printable ASCII (letters, digits, punctuation, space): it is echoed in the x-request-id header')
+
 const inferRequestSchema = z.object({
-  id: z.string().optional(),
+  id: requestId.optional(),
   parameters: parameters.optional(),
   inputs: z.array(requestInput).min(1),
   outputs: z.array(requestOutput).optional(),
@@ -53,6 +64,15 @@ export interface DecodedRequest {
 }
 
 const bad = (field: string, reason: string) => new InferenceError(`${field}: ${reason}`, 400)
+
+/**
+ * Deepest nesting of arrays a tensor's JSON `data` may use. A tensor nests only as deep as
+ * its shape (a few levels); the bound keeps the recursive walk of `data` far from the
+ * stack's limit. (JSON.parse itself is iterative and copes with any depth, and nothing
+ * else in a request is walked recursively, so the bound sits in that walk and costs
+ * nothing: a pre-scan of the body bytes cost 35-60% of the parse on numeric bodies.)
+ */
+export const MAX_DATA_DEPTH = 64
 
 /** Splits a body into its JSON part and binary part per the binary tensor data extension. */
 export function splitBody(body: Uint8Array, headerLength: string | undefined): { json: unknown; binary: Uint8Array } {
@@ -168,9 +188,10 @@ function fromJson(data: unknown, datatype: NumericDatatype, count: number, shape
   const out = info.create(count)
   let n = 0
   // Depth-first over nested arrays, no intermediate flattened copy: this runs for every request.
-  const fill = (value: unknown): void => {
+  const fill = (value: unknown, depth: number): void => {
     if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) fill(value[i])
+      if (depth === MAX_DATA_DEPTH) throw bad(field, `nested more than ${MAX_DATA_DEPTH} levels deep (a tensor nests only as deep as its shape, ${fmtShape(shape)})`)
+      for (let i = 0; i < value.length; i++) fill(value[i], depth + 1)
       return
     }
     const at = n++
@@ -182,7 +203,7 @@ function fromJson(data: unknown, datatype: NumericDatatype, count: number, shape
     if (info.big) (out as BigInt64Array)[at] = BigInt(v)
     else (out as Float64Array)[at] = v
   }
-  fill(data)
+  fill(data, 0)
   if (n !== count) throw bad(field, `shape ${fmtShape(shape)} needs ${count} elements, got ${n}`)
   return out
 }
