@@ -5,7 +5,7 @@
  * laughs") stand for billions of values. The problem is located at the alias
  * that crosses the bound, like every other config issue.
  */
-import { isAlias, isCollection, isPair, isScalar, type Document, type Node } from 'yaml'
+import { isAlias, isCollection, isNode, isPair, isScalar, type Document, type Node } from 'yaml'
 import type { ConfigPath } from './issues.ts'
 
 /**
@@ -37,8 +37,6 @@ export function aliasProblem(doc: Document, max: number = MAX_ALIASED_VALUES): A
     throw e
   }
 }
-
-const isNode = (v: unknown): v is Node => isScalar(v) || isAlias(v) || isCollection(v)
 
 class Found extends Error {
   constructor(readonly problem: AliasProblem) {
