@@ -66,13 +66,79 @@ export interface DecodedRequest {
 const bad = (field: string, reason: string) => new InferenceError(`${field}: ${reason}`, 400)
 
 /**
- * Deepest nesting of arrays a tensor's JSON `data` may use. A tensor nests only as deep as
- * its shape (a few levels); the bound keeps the recursive walk of `data` far from the
- * stack's limit. (JSON.parse itself is iterative and copes with any depth, and nothing
- * else in a request is walked recursively, so the bound sits in that walk and costs
- * nothing: a pre-scan of the body bytes cost 35-60% of the parse on numeric bodies.)
+ * Deepest nesting of arrays and objects a JSON request may use. OIP tensors
+ * nest only as deep as their shape: a few levels.
  */
-export const MAX_DATA_DEPTH = 64
+export const MAX_JSON_DEPTH = 64
+
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const OPEN_ARRAY = 0x5b
+const CLOSE_ARRAY = 0x5d
+const OPEN_OBJECT = 0x7b
+const CLOSE_OBJECT = 0x7d
+
+/**
+ * Refuses JSON nested deeper than `max` levels, from its bytes, before it is
+ * parsed: parsing 8 MB of `[` blocks the event loop for seconds and takes
+ * hundreds of MB, and a recursive walk of the result would overflow the stack.
+ * Brackets inside strings do not count; malformed JSON passes, for the parser
+ * to name. It hops from one byte that matters to the next with Buffer#indexOf
+ * (memchr), which costs a few percent of the parse, where a loop over every
+ * byte cost half of it.
+ */
+export function checkJsonDepth(bytes: Buffer, max: number = MAX_JSON_DEPTH): void {
+  let quote = nextByte(bytes, QUOTE, 0)
+  let openArray = nextByte(bytes, OPEN_ARRAY, 0)
+  let closeArray = nextByte(bytes, CLOSE_ARRAY, 0)
+  let openObject = nextByte(bytes, OPEN_OBJECT, 0)
+  let closeObject = nextByte(bytes, CLOSE_OBJECT, 0)
+  let depth = 0
+  for (;;) {
+    const at = Math.min(quote, openArray, closeArray, openObject, closeObject)
+    if (at === bytes.length) return
+    if (at === quote) {
+      const from = closingQuote(bytes, at) + 1
+      quote = nextByte(bytes, QUOTE, from)
+      if (openArray < from) openArray = nextByte(bytes, OPEN_ARRAY, from)
+      if (closeArray < from) closeArray = nextByte(bytes, CLOSE_ARRAY, from)
+      if (openObject < from) openObject = nextByte(bytes, OPEN_OBJECT, from)
+      if (closeObject < from) closeObject = nextByte(bytes, CLOSE_OBJECT, from)
+    } else if (at === openArray || at === openObject) {
+      if (++depth > max) throw bad('body', `JSON nested deeper than ${max} levels of arrays and objects`)
+      if (at === openArray) openArray = nextByte(bytes, OPEN_ARRAY, at + 1)
+      else openObject = nextByte(bytes, OPEN_OBJECT, at + 1)
+    } else {
+      depth--
+      if (at === closeArray) closeArray = nextByte(bytes, CLOSE_ARRAY, at + 1)
+      else closeObject = nextByte(bytes, CLOSE_OBJECT, at + 1)
+    }
+  }
+}
+
+/** Index of the next `byte` at or after `from`, or the length when there is none. */
+function nextByte(bytes: Buffer, byte: number, from: number): number {
+  const i = from < bytes.length ? bytes.indexOf(byte, from) : -1
+  return i < 0 ? bytes.length : i
+}
+
+/** Index of the quote closing the string opened at `open` (one not escaped by an odd run of backslashes), or the length. */
+function closingQuote(bytes: Buffer, open: number): number {
+  let q = open
+  for (;;) {
+    q = bytes.indexOf(QUOTE, q + 1)
+    if (q < 0) return bytes.length
+    let slashes = 0
+    while (bytes[q - 1 - slashes] === BACKSLASH) slashes++
+    if (slashes % 2 === 0) return q
+  }
+}
+
+/**
+ * Deepest nesting of a tensor's JSON `data`: `checkJsonDepth` already bounds
+ * a parsed body, this keeps `decodeInferRequest` safe on JSON from elsewhere.
+ */
+export const MAX_DATA_DEPTH = MAX_JSON_DEPTH
 
 /** Splits a body into its JSON part and binary part per the binary tensor data extension. */
 export function splitBody(body: Uint8Array, headerLength: string | undefined): { json: unknown; binary: Uint8Array } {
@@ -86,8 +152,10 @@ export function splitBody(body: Uint8Array, headerLength: string | undefined): {
     jsonBytes = body.subarray(0, n)
     binary = body.subarray(n)
   }
+  const text = Buffer.from(jsonBytes.buffer, jsonBytes.byteOffset, jsonBytes.byteLength)
+  checkJsonDepth(text)
   try {
-    return { json: JSON.parse(Buffer.from(jsonBytes.buffer, jsonBytes.byteOffset, jsonBytes.byteLength).toString('utf8')), binary }
+    return { json: JSON.parse(text.toString('utf8')), binary }
   } catch (e) {
     throw new InferenceError(`malformed JSON in request body: ${(e as Error).message}`, 400)
   }
