@@ -46,6 +46,21 @@ describe('mesh-filter sampling plugin PII masking (TypeScript host)', () => {
     expect(mask(body).request).toBe(expected)
   })
 
+  it('masks planted long numbers and spaced e-mails in free text among any words (property)', async () => {
+    const { mask } = await masker()
+    const planted = ['123456789', '4155550100', '078-05-1120', '98765432101234', 'bob @ example.org', 'ann@ mail.example.co', 'joe @x-y.io']
+    const word = fc.constantFrom('ssn', 'ph', 'note:', '…', 'é', ',', '(', ')', '12', '3.5', 'and', '-', '"quoted"', '\n')
+    fc.assert(
+      fc.property(fc.array(fc.oneof(word, fc.constantFrom(...planted)), { minLength: 1, maxLength: 12 }), (words) => {
+        const masked = mask(JSON.stringify({ note: words.join(' '), data: [123456789, 4155550100] })).request
+        const tail = ',"data":[123456789,4155550100]}'
+        expect(masked.endsWith(tail)).toBe(true)
+        for (const v of planted) expect(masked.slice(0, -tail.length)).not.toContain(v)
+      }),
+      { numRuns: 300, seed: 17 },
+    )
+  })
+
   it('leaves long numbers outside JSON strings (tensor data), decimals, prices and words with digits', async () => {
     const { mask } = await masker()
     const bodies = [
@@ -134,6 +149,9 @@ describe('mesh-filter sampling plugin PII masking (TypeScript host)', () => {
       ['+1 +1 …', (n) => '+1 '.repeat(n / 3)],
       ['DE89 3704 …', (n) => 'DE89 3704 '.repeat(n / 10)],
       ['a@a@a@ …', (n) => 'a@a.'.repeat(n / 4)],
+      ['a @ a @ …', (n) => 'a @ a.'.repeat(n / 6)],
+      ['"123456789" strings', (n) => '{"a":[' + '"123456789",'.repeat(n / 12) + '""]}'],
+      ['123-45-6789 …', (n) => '{"a":"' + '123-45-6789 '.repeat(n / 12) + '"}'],
       ['escaped quotes', (n) => '{"log":"' + '\\\\\\"a\\":'.repeat(n / 10) + '"}'],
       ['keys', (n) => '{' + '"full_name":"x",'.repeat(n / 16) + '"x":1}'],
       ['%40%40 form', (n) => 'a=' + '%40'.repeat(n / 3)],
