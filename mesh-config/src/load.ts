@@ -1,7 +1,7 @@
 /**
  * @module
  * Reads mesh.yaml and reports every problem at once, in a stable order:
- * YAML syntax, then the schema, then the cross-checks against the whole
+ * YAML syntax, then aliases (bounded: an alias bomb is one issue), then the schema, then the cross-checks against the whole
  * file and the model repository. Nothing is applied unless this comes back
  * without issues.
  */
@@ -13,6 +13,7 @@ import { listModels, listVersions, readEntryConfig } from '../../model-host/src/
 import { crossCheck, type RepositoryView } from './checks.ts'
 import { formatIssue, sortIssues, SourceMap, type ConfigIssue } from './issues.ts'
 import { DEFAULT_STATE_DIR, meshConfigSchema, type MeshConfig } from './schema.ts'
+import { aliasProblem } from './yaml-aliases.ts'
 
 export interface LoadedMesh {
   config: MeshConfig
@@ -59,7 +60,10 @@ export async function parseMesh(text: string, file: string): Promise<LoadResult>
     return { ok: false, issues: sortIssues(issues) }
   }
   const source = new SourceMap(shown, doc, lines)
-  const parsed = meshConfigSchema.safeParse(doc.toJS(), { reportInput: true })
+  const aliases = aliasProblem(doc)
+  if (aliases) return { ok: false, issues: [source.issue(aliases.path, aliases.message)] }
+  // aliasProblem has bounded the expansion, so the library's own (unlocated) alias limit is not needed.
+  const parsed = meshConfigSchema.safeParse(doc.toJS({ maxAliasCount: -1 }), { reportInput: true })
   if (!parsed.success) {
     return { ok: false, issues: sortIssues(parsed.error.issues.map((i) => source.issue(i.path as (string | number)[], messageOf(i)))) }
   }

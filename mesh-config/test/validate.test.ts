@@ -70,6 +70,40 @@ describe('mesh validate', () => {
     expect(JSON.parse(good.out())).toEqual({ ok: true, routes: 1, hosts: 3 })
   })
 
+  it('an alias bomb is a located issue and exits 1, not an unlocated failure', async () => {
+    const c = capture()
+    expect(await run(['validate', join(CORPUS, '73-yaml-alias-bomb.yaml')], c.io)).toBe(1)
+    expect(c.err()).toMatch(/73-yaml-alias-bomb\.yaml:11:36: d\[7\]: alias \*c makes the file's aliases expand to more than 10000 values/)
+    expect(c.err()).toContain('1 problem; nothing was changed.')
+  })
+
+  it('aliases within the bound are expanded as usual', async () => {
+    const text = `version: 1
+gateway: { port: 18080, admin_port: 19901 }
+repository: repository
+hosts:
+  - { name: stable, port: 18001 }
+  - { name: fallback, port: 18003, role: fallback }
+routes:
+  - name: credit-risk
+    match: { model: credit-risk }
+    model: credit-risk
+    stable: { version: 1, hosts: &stable [stable] }
+    fallback: { model: credit-risk-fallback, hosts: [fallback] }
+    retries: &retries { attempts: 2 }
+  - name: credit-risk-by-header
+    match: { header: { name: x-model, value: credit-risk } }
+    model: credit-risk
+    stable: { version: 1, hosts: *stable }
+    fallback: { model: credit-risk-fallback, hosts: [fallback] }
+    retries: *retries
+`
+    const result = await parseMesh(text, join(import.meta.dirname, 'fixtures', 'mesh.yaml'))
+    expect(result.ok ? [] : result.issues).toEqual([])
+    if (!result.ok) return
+    expect(result.mesh.config.routes.map((r) => r.stable.hosts)).toEqual([['stable'], ['stable']])
+  })
+
   it('a missing file is one clear issue; bad usage exits 2 with help', async () => {
     const c = capture()
     expect(await run(['validate', '/nonexistent/mesh.yaml'], c.io)).toBe(1)

@@ -122,6 +122,41 @@ describe('bad input', () => {
     expect(res.json.error).toMatch(/max_request_bytes/)
   })
 
+  it('JSON nested 200,000 levels deep is a 400 naming the nesting, and a normal request still works', async () => {
+    const deep = '['.repeat(200_000) + ']'.repeat(200_000)
+    const body = `{"inputs":[{"name":"features","datatype":"FP32","shape":[1,16],"data":${deep}}]}`
+    // The fallback keeps the default max_request_bytes (8 MiB), so the body is read in full.
+    const res = await infer(body, '/v2/models/credit-risk-fallback/infer')
+    expect(res.status).toBe(400)
+    expect(res.json.error).toBe('body: JSON nested deeper than 64 levels of arrays and objects')
+    const ok = await infer(jsonInfer(rows.slice(0, 1)), '/v2/models/credit-risk-fallback/infer')
+    expect(ok.status).toBe(200)
+  })
+
+  const inferenceCount = async () => ((await get('/v2/models/credit-risk/stats')).json.model_stats as any[]).reduce((n, v) => n + v.inference_count, 0)
+
+  it.each([
+    ['CR/LF', 'req-1\r\nx-injected: 1'],
+    ['a NUL', 'req\u00001'],
+    ['non-Latin-1 characters', 'req-\u2713'],
+    ['a Latin-1 letter', 'caf\u00e9'],
+    ['more than 256 characters', 'r'.repeat(257)],
+  ])('a request id with %s is a 400 naming id, refused before any inference', async (_, id) => {
+    const before = await inferenceCount()
+    const res = await infer(jsonInfer(rows.slice(0, 1), { id }))
+    expect(res.status).toBe(400)
+    expect(res.json.error).toMatch(/^id: /)
+    expect(await inferenceCount()).toBe(before)
+  })
+
+  it('a request id of 256 printable ASCII characters is echoed in the body and x-request-id', async () => {
+    const id = 'a-Z_0.9 ~!'.repeat(25) + 'xxxxxx'
+    const res = await infer(jsonInfer(rows.slice(0, 1), { id }))
+    expect(res.status).toBe(200)
+    expect(res.json.id).toBe(id)
+    expect(res.headers.get('x-request-id')).toBe(id)
+  })
+
   it('NaN sent as binary data is refused', async () => {
     const bad = rows.slice(0, 1).map((r) => r.map((v, i) => (i === 2 ? NaN : v)))
     const { body, headers } = binaryInfer(bad)

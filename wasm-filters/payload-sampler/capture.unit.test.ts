@@ -115,11 +115,27 @@ describe('mesh-filter sampling plugin captures (TypeScript host)', () => {
   })
 
   it('masks a JSON value the cap cut off, and keeps what could not be PII', async () => {
-    const json = '{"features":[0.12,-1.5,3],"email":"jane.doe@example.com","note":"abcdefghij 0123456789"}'
+    const json = '{"features":[0.12,-1.5,3],"email":"jane.doe@example.com","note":"abcdefghij klmnop"}'
     const { mask } = await masker({ max_capture_bytes: json.indexOf('@') + 3 })
     expect(mask(json).request).toBe('{"features":[0.12,-1.5,3],"email":"[REDACTED]"')
     const plain = await masker({ max_capture_bytes: json.length - 2 })
-    expect(plain.mask(json).request).toBe('{"features":[0.12,-1.5,3],"email":"[REDACTED]","note":"abcdefghij 0123456789')
+    expect(plain.mask(json).request).toBe('{"features":[0.12,-1.5,3],"email":"[REDACTED]","note":"abcdefghij klmnop')
+  })
+
+  it('masks digits the cap cut inside a JSON string (a long number may go on), never numbers of tensor data', async () => {
+    const note = '{"note":"ssn 123456789 or bob @ example.org"}'
+    for (const [keep, masked] of [
+      [note.indexOf('1') + 1, '{"note":"ssn [TRUNCATED]'],
+      [note.indexOf('9') + 1, '{"note":"ssn [TRUNCATED]'],
+      [note.indexOf('@') + 1, '{"note":"ssn [NUMBER] or [TRUNCATED]'],
+      [note.indexOf('@') + 6, '{"note":"ssn [NUMBER] or [TRUNCATED]'],
+    ] as const) {
+      const { mask } = await masker({ max_capture_bytes: keep })
+      expect(mask(note).request, `cut after ${keep}`).toBe(masked)
+    }
+    const tensor = '{"inputs":[{"name":"ids","datatype":"INT64","shape":[1,2],"data":[123456789,1234567890]}]}'
+    const { mask } = await masker({ max_capture_bytes: tensor.length - 5 })
+    expect(mask(tensor).request).toBe(tensor.slice(0, -5))
   })
 
   it('holds a request body in flight as bytes: about one byte of VM memory per byte captured', async () => {

@@ -157,6 +157,17 @@ describe('mesh-filter sampling plugin in Envoy', () => {
     expect(exported).toContain('[IBAN]')
   })
 
+  it('masks unlabelled PII in free text (long digit runs, an e-mail with spaced @) and keeps the numbers of tensor data', async () => {
+    const body = JSON.stringify({ note: 'ssn 123456789 … ph 4155550100', contact: 'bob @ example.org', inputs: [{ datatype: 'INT64', shape: [1, 3], data: [123456789, 4155550100, 1705314600000] }] })
+    const res = await fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': 'free-text', 'x-test-confidence': '0.2', 'content-type': 'application/json' }, body })
+    expect((await res.json()).echo).toBe(body) // the client's stream is untouched
+    expect(await until(() => agent.samples.some((s) => s.request_id === 'free-text'))).toBe(true)
+    const sample = agent.samples.find((s) => s.request_id === 'free-text')!
+    expect(sample.request).toBe('{"note":"ssn [NUMBER] … ph [NUMBER]","contact":"[EMAIL]","inputs":[{"datatype":"INT64","shape":[1,3],"data":[123456789,4155550100,1705314600000]}]}')
+    // The echo holds the request as a JSON string: free text, so its digit runs are masked there.
+    expect(sample.response).not.toMatch(/123456789|4155550100|bob/)
+  })
+
   it('leaves no planted PII from chunked bodies cut at every byte of multi-byte characters and PII values, bodies not UTF-8, or over the cap', async () => {
     const planted = ['Jane Q. Doe', 'jane.doe@example.com', '4111 1111 1111 1111', '+44 20 7946 0958', 'DE89 3704 0044 0532 0130 00']
     const body = JSON.stringify({ note: 'é € 😀 中', name: planted[0], email: planted[1], memo: `paid with ${planted[2]} · call ${planted[3]} · IBAN ${planted[4]} ✓` })

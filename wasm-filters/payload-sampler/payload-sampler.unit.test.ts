@@ -72,9 +72,9 @@ describe('mesh-filter sampling plugin (TypeScript host)', () => {
 
   it('copies bodies across chunks and caps them, saying so', async () => {
     const { host, samples } = await sampler({ routes: [{ model: 'credit-risk', confidence_threshold: 0.9 }], max_capture_bytes: 10 })
-    exchange(host, { requestId: 'big', confidence: '0.5', request: ['abcdef', 'ghijkl', 'mnop'], response: '0123456789ABCDEF' })
+    exchange(host, { requestId: 'big', confidence: '0.5', request: ['abcdef', 'ghijkl', 'mnop'], response: 'ABCDEFGHIJKLMNOP' })
     host.tick()
-    expect(samples()[0]).toMatchObject({ request: 'abcdefghij', request_truncated: true, response: '0123456789', response_truncated: true })
+    expect(samples()[0]).toMatchObject({ request: 'abcdefghij', request_truncated: true, response: 'ABCDEFGHIJ', response_truncated: true })
   })
 
   it('ignores models it has no route for', async () => {

@@ -33,6 +33,45 @@ describe('mesh-filter sampling plugin PII masking (TypeScript host)', () => {
     expect(mask(body).request).toBe(expected)
   })
 
+  // Issue 17's strings: free text with PII in no field and no card's or phone's shape.
+  it.each([
+    ['a 9-digit run after "ssn" and a 10-digit phone run', '{"note":"ssn 123456789 … ph 4155550100"}', '{"note":"ssn [NUMBER] … ph [NUMBER]"}'],
+    ['an e-mail with spaces around the @', '{"note":"bob @ example.org"}', '{"note":"[EMAIL]"}'],
+    ['an e-mail with a space on one side', '{"note":"mail bob@ example.org or ann @example.co.uk."}', '{"note":"mail [EMAIL] or [EMAIL]."}'],
+    ['an SSN in its 3-2-4 groups', '{"note":"ssn 123-45-6789, or 123 45 6789"}', '{"note":"ssn [NUMBER], or [NUMBER]"}'],
+    ['long runs in escaped JSON inside a string', '{"log":"{\\"note\\":\\"id 987654321\\"}"}', '{"log":"{\\"note\\":\\"id [NUMBER]\\"}"}'],
+    ['long runs in a body that is not JSON', 'ssn 123456789 ph 4155550100', 'ssn [NUMBER] ph [NUMBER]'],
+  ])('masks %s', async (_, body, expected) => {
+    const { mask } = await masker()
+    expect(mask(body).request).toBe(expected)
+  })
+
+  it('masks planted long numbers and spaced e-mails in free text among any words (property)', async () => {
+    const { mask } = await masker()
+    const planted = ['123456789', '4155550100', '078-05-1120', '98765432101234', 'bob @ example.org', 'ann@ mail.example.co', 'joe @x-y.io']
+    const word = fc.constantFrom('ssn', 'ph', 'note:', '…', 'é', ',', '(', ')', '12', '3.5', 'and', '-', '"quoted"', '\n')
+    fc.assert(
+      fc.property(fc.array(fc.oneof(word, fc.constantFrom(...planted)), { minLength: 1, maxLength: 12 }), (words) => {
+        const masked = mask(JSON.stringify({ note: words.join(' '), data: [123456789, 4155550100] })).request
+        const tail = ',"data":[123456789,4155550100]}'
+        expect(masked.endsWith(tail)).toBe(true)
+        for (const v of planted) expect(masked.slice(0, -tail.length)).not.toContain(v)
+      }),
+      { numRuns: 300, seed: 17 },
+    )
+  })
+
+  it('leaves long numbers outside JSON strings (tensor data), decimals, prices and words with digits', async () => {
+    const { mask } = await masker()
+    const bodies = [
+      JSON.stringify({ id: 'r-1', inputs: [{ name: 'ids', datatype: 'INT64', shape: [1, 4], data: [123456789, 4155550100, 1234567890123, -987654321] }], parameters: { seed: 123456789 } }),
+      '[[123456789, 4155550100], [1.23456789, 12345678901.5]]',
+      JSON.stringify({ note: 'pi 3.14159265358979, total 12345678901.5, 2 @ 3.50 each, sku ABC123456789, 12 345 6789 0' }),
+      JSON.stringify({ note: 'lists 12 34 56 78 90 12 and 123 45 6789 0 stay, as do 8-digit ids 12345678' }),
+    ]
+    for (const body of bodies) expect(mask(body).request).toBe(body)
+  })
+
   it.each([
     ['a value ending in an escaped backslash', '{"log":"{\\"a\\":\\"x\\\\\\\\\\",\\"full_name\\":\\"John Smith\\"}"}', '{"log":"{\\"a\\":\\"x\\\\\\\\\\",\\"full_name\\":\\"[REDACTED]\\"}"}'],
     ['a plain value ending in an escaped backslash', '{"a":"x\\\\","full_name":"John Smith"}', '{"a":"x\\\\","full_name":"[REDACTED]"}'],
@@ -52,6 +91,8 @@ describe('mesh-filter sampling plugin PII masking (TypeScript host)', () => {
     expect(mask('note=mail+jane.doe%40example.com+or+call+%2B44+20+7946+0958&card=4111%201111%201111%201111', FORM).request).toBe('note=mail+[EMAIL]+or+call+[PHONE]&card=[CARD]')
     expect(mask('customer%5Bemail%5D=jane%40x.io&customer%5Bfirst_name%5D=Jane&q=caf%C3%A9', FORM).request).toBe('customer%5Bemail%5D=[REDACTED]&customer%5Bfirst_name%5D=[REDACTED]&q=caf%C3%A9')
     expect(mask('E%6Dail=jane%40x.io&full%5Fname=Jane+Doe', FORM).request).toBe('E%6Dail=[REDACTED]&full%5Fname=[REDACTED]')
+    // A form value is free text: long numbers and spaced e-mails in it are masked too.
+    expect(mask('note=ssn+123456789+ph+4155550100&from=bob+%40+example.org&n=12.5', FORM).request).toBe('note=ssn+[NUMBER]+ph+[NUMBER]&from=[EMAIL]&n=12.5')
   })
 
   it('masks a form body split at every byte offset, and one the cap cut', async () => {
@@ -108,6 +149,9 @@ describe('mesh-filter sampling plugin PII masking (TypeScript host)', () => {
       ['+1 +1 …', (n) => '+1 '.repeat(n / 3)],
       ['DE89 3704 …', (n) => 'DE89 3704 '.repeat(n / 10)],
       ['a@a@a@ …', (n) => 'a@a.'.repeat(n / 4)],
+      ['a @ a @ …', (n) => 'a @ a.'.repeat(n / 6)],
+      ['"123456789" strings', (n) => '{"a":[' + '"123456789",'.repeat(n / 12) + '""]}'],
+      ['123-45-6789 …', (n) => '{"a":"' + '123-45-6789 '.repeat(n / 12) + '"}'],
       ['escaped quotes', (n) => '{"log":"' + '\\\\\\"a\\":'.repeat(n / 10) + '"}'],
       ['keys', (n) => '{' + '"full_name":"x",'.repeat(n / 16) + '"x":1}'],
       ['%40%40 form', (n) => 'a=' + '%40'.repeat(n / 3)],

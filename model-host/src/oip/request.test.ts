@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { InferenceError } from '../errors.ts'
 import { creditRiskConfig } from '../test-fixtures.ts'
-import { decodeInferRequest, splitBody } from './request.ts'
+import { decodeInferRequest, MAX_DATA_DEPTH, MAX_JSON_DEPTH, MAX_REQUEST_ID_LENGTH, splitBody } from './request.ts'
 
 const config = creditRiskConfig()
 const row = Array.from({ length: 16 }, (_, i) => i + 0.5)
@@ -75,6 +75,48 @@ describe('decodeInferRequest', () => {
     [{ inputs: [input({ shape: [1, -16] })] }, /^inputs\[0\]\.shape\[1\]: /],
   ])('refuses %j naming the field', (body, message) => {
     expect(refusal(body)).toMatch(message)
+  })
+
+  it('refuses data nested more than MAX_DATA_DEPTH levels, naming the field, and accepts it at the bound', () => {
+    const nest = (levels: number, inner: unknown) => Array.from({ length: levels - 1 }).reduce<unknown>((v) => [v], inner)
+    const oneFeature = creditRiskConfig({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1] }] })
+    const atBound = decodeInferRequest({ inputs: [input({ shape: [1, 1], data: nest(MAX_DATA_DEPTH, [7]) })] }, new Uint8Array(0), oneFeature)
+    expect(Array.from(atBound.tensors.features!.data as Float32Array)).toEqual([7])
+    expect(refusal({ inputs: [input({ data: nest(MAX_DATA_DEPTH + 1, row) })] })).toBe(`inputs[0].data: nested more than ${MAX_DATA_DEPTH} levels deep (a tensor nests only as deep as its shape, [1, 16])`)
+    // Far past the stack's depth: still a 400, not a RangeError.
+    expect(refusal({ inputs: [input({ data: JSON.parse('['.repeat(200_000) + ']'.repeat(200_000)) })] })).toMatch(/^inputs\[0\]\.data: nested more than 64 levels/)
+  })
+
+  it('refuses JSON nested deeper than MAX_JSON_DEPTH before parsing it; brackets inside strings do not count', () => {
+    const nested = (levels: number, inner = '1') => '['.repeat(levels) + inner + ']'.repeat(levels)
+    const body = (json: string) => splitBody(new TextEncoder().encode(json), undefined)
+    const refused = (json: string) => {
+      try {
+        body(json)
+      } catch (e) {
+        expect((e as InferenceError).status).toBe(400)
+        return (e as Error).message
+      }
+      throw new Error('expected a refusal')
+    }
+    expect(body(nested(MAX_JSON_DEPTH)).json).toEqual(JSON.parse(nested(MAX_JSON_DEPTH)))
+    expect(refused(nested(MAX_JSON_DEPTH + 1))).toBe(`body: JSON nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`)
+    expect(refused(`{"a":${nested(40, `{"b":${nested(30)}}`)}}`)).toMatch(/nested deeper than 64/) // objects and arrays together
+    expect(refused(nested(200_000))).toMatch(/nested deeper than 64/)
+    // In strings, escaped quotes included, brackets are text.
+    const text = String.raw`{"s":"` + '['.repeat(100) + String.raw`\\","t":"\"` + '{'.repeat(100) + String.raw`","u":` + nested(60) + '}'
+    expect(body(text).json).toEqual(JSON.parse(text))
+    // A quote escaped by an odd run of backslashes does not close the string; one after an even run does.
+    expect(refused(String.raw`{"s":"\\"` + nested(65) + '}')).toMatch(/nested deeper/)
+    const escapedQuote = String.raw`{"s":"\"` + '['.repeat(65) + '"}'
+    expect(body(escapedQuote).json).toEqual({ s: '"' + '['.repeat(65) })
+  })
+
+  it('refuses request ids a response header cannot carry, naming id', () => {
+    for (const id of ['a\r\nb', 'a\u0000', 'a\u007f', 'caf\u00e9', '\u2713', 'x'.repeat(MAX_REQUEST_ID_LENGTH + 1)]) {
+      expect(refusal({ id, inputs: [input()] })).toMatch(/^id: must be/)
+    }
+    expect(decode({ id: 'a !~'.repeat(MAX_REQUEST_ID_LENGTH / 4), inputs: [input()] }).id).toHaveLength(MAX_REQUEST_ID_LENGTH)
   })
 
   it('refuses NaN and Infinity arriving as binary data', () => {

@@ -30,8 +30,19 @@ const requestOutput = z.object({
   parameters: parameters.optional(),
 })
 
+/** Longest request `id` accepted: it is echoed in the `x-request-id` response header and in events. */
+export const MAX_REQUEST_ID_LENGTH = 256
+
+// Visible ASCII and space only: the id becomes a header value, which cannot carry control
+// characters (CR/LF would split the header) nor anything beyond Latin-1, and Latin-1 bytes
+// read differently from client to client. Refused before inference rather than failing after it.
+const requestId = z
+  .string()
+  .max(MAX_REQUEST_ID_LENGTH, `must be at most ${MAX_REQUEST_ID_LENGTH} characters (it is echoed in the x-request-id header)`)
+  .regex(/^[\x20-\x7e]*$/, 'must be printable ASCII (letters, digits, punctuation, space): it is echoed in the x-request-id header')
+
 const inferRequestSchema = z.object({
-  id: z.string().optional(),
+  id: requestId.optional(),
   parameters: parameters.optional(),
   inputs: z.array(requestInput).min(1),
   outputs: z.array(requestOutput).optional(),
@@ -54,6 +65,81 @@ export interface DecodedRequest {
 
 const bad = (field: string, reason: string) => new InferenceError(`${field}: ${reason}`, 400)
 
+/**
+ * Deepest nesting of arrays and objects a JSON request may use. OIP tensors
+ * nest only as deep as their shape: a few levels.
+ */
+export const MAX_JSON_DEPTH = 64
+
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const OPEN_ARRAY = 0x5b
+const CLOSE_ARRAY = 0x5d
+const OPEN_OBJECT = 0x7b
+const CLOSE_OBJECT = 0x7d
+
+/**
+ * Refuses JSON nested deeper than `max` levels, from its bytes, before it is
+ * parsed: parsing 8 MB of `[` blocks the event loop for seconds and takes
+ * hundreds of MB, and a recursive walk of the result would overflow the stack.
+ * Brackets inside strings do not count; malformed JSON passes, for the parser
+ * to name. It hops from one byte that matters to the next with Buffer#indexOf
+ * (memchr), which costs a few percent of the parse, where a loop over every
+ * byte cost half of it.
+ */
+export function checkJsonDepth(bytes: Buffer, max: number = MAX_JSON_DEPTH): void {
+  let quote = nextByte(bytes, QUOTE, 0)
+  let openArray = nextByte(bytes, OPEN_ARRAY, 0)
+  let closeArray = nextByte(bytes, CLOSE_ARRAY, 0)
+  let openObject = nextByte(bytes, OPEN_OBJECT, 0)
+  let closeObject = nextByte(bytes, CLOSE_OBJECT, 0)
+  let depth = 0
+  for (;;) {
+    const at = Math.min(quote, openArray, closeArray, openObject, closeObject)
+    if (at === bytes.length) return
+    if (at === quote) {
+      const from = closingQuote(bytes, at) + 1
+      quote = nextByte(bytes, QUOTE, from)
+      if (openArray < from) openArray = nextByte(bytes, OPEN_ARRAY, from)
+      if (closeArray < from) closeArray = nextByte(bytes, CLOSE_ARRAY, from)
+      if (openObject < from) openObject = nextByte(bytes, OPEN_OBJECT, from)
+      if (closeObject < from) closeObject = nextByte(bytes, CLOSE_OBJECT, from)
+    } else if (at === openArray || at === openObject) {
+      if (++depth > max) throw bad('body', `JSON nested deeper than ${max} levels of arrays and objects`)
+      if (at === openArray) openArray = nextByte(bytes, OPEN_ARRAY, at + 1)
+      else openObject = nextByte(bytes, OPEN_OBJECT, at + 1)
+    } else {
+      depth--
+      if (at === closeArray) closeArray = nextByte(bytes, CLOSE_ARRAY, at + 1)
+      else closeObject = nextByte(bytes, CLOSE_OBJECT, at + 1)
+    }
+  }
+}
+
+/** Index of the next `byte` at or after `from`, or the length when there is none. */
+function nextByte(bytes: Buffer, byte: number, from: number): number {
+  const i = from < bytes.length ? bytes.indexOf(byte, from) : -1
+  return i < 0 ? bytes.length : i
+}
+
+/** Index of the quote closing the string opened at `open` (one not escaped by an odd run of backslashes), or the length. */
+function closingQuote(bytes: Buffer, open: number): number {
+  let q = open
+  for (;;) {
+    q = bytes.indexOf(QUOTE, q + 1)
+    if (q < 0) return bytes.length
+    let slashes = 0
+    while (bytes[q - 1 - slashes] === BACKSLASH) slashes++
+    if (slashes % 2 === 0) return q
+  }
+}
+
+/**
+ * Deepest nesting of a tensor's JSON `data`: `checkJsonDepth` already bounds
+ * a parsed body, this keeps `decodeInferRequest` safe on JSON from elsewhere.
+ */
+export const MAX_DATA_DEPTH = MAX_JSON_DEPTH
+
 /** Splits a body into its JSON part and binary part per the binary tensor data extension. */
 export function splitBody(body: Uint8Array, headerLength: string | undefined): { json: unknown; binary: Uint8Array } {
   let jsonBytes = body
@@ -66,8 +152,10 @@ export function splitBody(body: Uint8Array, headerLength: string | undefined): {
     jsonBytes = body.subarray(0, n)
     binary = body.subarray(n)
   }
+  const text = Buffer.from(jsonBytes.buffer, jsonBytes.byteOffset, jsonBytes.byteLength)
+  checkJsonDepth(text)
   try {
-    return { json: JSON.parse(Buffer.from(jsonBytes.buffer, jsonBytes.byteOffset, jsonBytes.byteLength).toString('utf8')), binary }
+    return { json: JSON.parse(text.toString('utf8')), binary }
   } catch (e) {
     throw new InferenceError(`malformed JSON in request body: ${(e as Error).message}`, 400)
   }
@@ -168,9 +256,10 @@ function fromJson(data: unknown, datatype: NumericDatatype, count: number, shape
   const out = info.create(count)
   let n = 0
   // Depth-first over nested arrays, no intermediate flattened copy: this runs for every request.
-  const fill = (value: unknown): void => {
+  const fill = (value: unknown, depth: number): void => {
     if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) fill(value[i])
+      if (depth === MAX_DATA_DEPTH) throw bad(field, `nested more than ${MAX_DATA_DEPTH} levels deep (a tensor nests only as deep as its shape, ${fmtShape(shape)})`)
+      for (let i = 0; i < value.length; i++) fill(value[i], depth + 1)
       return
     }
     const at = n++
@@ -182,7 +271,7 @@ function fromJson(data: unknown, datatype: NumericDatatype, count: number, shape
     if (info.big) (out as BigInt64Array)[at] = BigInt(v)
     else (out as Float64Array)[at] = v
   }
-  fill(data)
+  fill(data, 0)
   if (n !== count) throw bad(field, `shape ${fmtShape(shape)} needs ${count} elements, got ${n}`)
   return out
 }

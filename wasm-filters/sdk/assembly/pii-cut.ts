@@ -4,10 +4,12 @@
 // does not see whole ("jane.doe@exam", "4111 1111 11"). Recognisable starts:
 // an e-mail with its @; a run of digits that could begin a card or phone
 // (a leading + or parenthesis, a separator, or a first digit 2-6, as cards
-// have); an IBAN's country and check digits. A word cut before anything
+// have), or any run of digits in free text (a long number's start: see
+// pii-patterns.ts); an IBAN's country and check digits. A word cut before anything
 // recognisable (an e-mail cut before its @) stays: it cannot be told from
 // a word. JSON field values cut off are masked by the field masker.
 import { AT, CLOSE_PAREN, DASH, DOT, isAlnum, isDigit, isEmailLocal, isLetter, OPEN_PAREN, PLUS, SPACE, unit } from "./pii-chars"
+import { escaped, looksLikeJson } from "./pii-patterns"
 
 export const TRUNCATED = "[TRUNCATED]"
 
@@ -23,13 +25,21 @@ export function maskCutTail(text: string): string {
   return from < n ? text.substring(0, from) + TRUNCATED : text
 }
 
-/** The start of a cut e-mail address (a word with an @ in it), or the text's length. */
+/** The start of a cut e-mail address (a word with an @ in it, spaces around the @ allowed), or the text's length. */
 function cutEmailStart(text: string): i32 {
   const n = text.length
   let s = n
   let at = false
   while (s > 0 && n - s < LONGEST_EMAIL) {
     const c = unit(text, s - 1)
+    if (c == SPACE) {
+      // Spaces next to the @ belong to the address ("bob @ exam").
+      let b = s - 1
+      while (b > 0 && unit(text, b - 1) == SPACE) b--
+      if (unit(text, s) != AT && (at || unit(text, b - 1) != AT)) break
+      s = b
+      continue
+    }
     if (c == AT) at = true
     else if (!isEmailLocal(c)) break
     s--
@@ -62,7 +72,15 @@ function cutNumberStart(text: string): i32 {
   let firstDigit = s
   while (!isDigit(unit(text, firstDigit))) firstDigit++
   const d = unit(text, firstDigit)
-  return inRun || c == PLUS || c == OPEN_PAREN || separated || (d >= 50 && d <= 54) ? s : n
+  return inRun || c == PLUS || c == OPEN_PAREN || separated || (d >= 50 && d <= 54) || endsInFreeText(text) ? s : n
+}
+
+/** Whether the text ends in free text: it is not JSON, or it ends inside one of its strings (an odd count of unescaped quotes). */
+function endsInFreeText(text: string): bool {
+  if (!looksLikeJson(text)) return true
+  let inString = false
+  for (let q = text.indexOf("\""); q >= 0; q = text.indexOf("\"", q + 1)) if (!escaped(text, q)) inString = !inString
+  return inString
 }
 
 /** The start of a cut IBAN (CCdd, then alphanumerics and single spaces to the cut), or the text's length. */

@@ -15,28 +15,56 @@
 // start with 1), and a phone without a leading + is a whole
 // segment of 3-4 groups with one separator (415-555-2671, 020 7946 0958),
 // so lists of integers ("12 34 56 …") and dates ("2024-01-15 10:30") stay.
-import { AT, BACKSLASH, CLOSE_PAREN, DASH, DOT, isAlnum, isDigit, isEmailDomain, isEmailLocal, isLetter, OPEN_PAREN, PLUS, SPACE, unit } from "./pii-chars"
+//
+// Free text also hides identifiers in no such shape ("ssn 123456789", "ph
+// 4155550100"): a lone run of 9 or more digits, or an SSN's 3-2-4 groups, is
+// masked where the text is free text: everywhere in a body that is not JSON,
+// and inside the strings of one that is. Numbers outside JSON strings are
+// data (tensors) and stay, whatever their length.
+import { AT, BACKSLASH, CLOSE_PAREN, DASH, DOT, isAlnum, isDigit, isEmailDomain, isEmailLocal, isLetter, isSpace, OPEN_BRACE, OPEN_BRACKET, OPEN_PAREN, PLUS, QUOTE, SPACE, unit } from "./pii-chars"
 import { TextBuilder } from "./text-builder"
 
 export const EMAIL = "[EMAIL]"
 export const CARD = "[CARD]"
 export const IBAN = "[IBAN]"
 export const PHONE = "[PHONE]"
+export const NUMBER = "[NUMBER]"
 
-/** Replaces every e-mail, card, IBAN and phone number in text. */
+/** Replaces every e-mail, card, IBAN and phone number in text, and long numbers in its free text. */
 export function maskPatterns(text: string): string {
   const out = new TextBuilder(text)
   const n = text.length
+  const json = looksLikeJson(text)
+  // Whether i is inside free text: a JSON string (quotes not escaped at level 0), or anywhere in other text.
+  let free = !json
   let i = 0
   while (i < n) {
     const c = unit(text, i)
-    if (c == AT) i = maskEmail(text, i, out)
+    if (c == QUOTE) {
+      if (json && !escaped(text, i)) free = !free
+      i++
+    } else if (c == AT) i = maskEmail(text, i, out)
     else if (!startsToken(text, i)) i++
     else if (isLetter(c)) i = maskIban(text, i, out)
-    else if (isDigit(c) || c == PLUS || c == OPEN_PAREN || c == BACKSLASH) i = maskNumbers(text, i, out)
+    else if (isDigit(c) || c == PLUS || c == OPEN_PAREN || c == BACKSLASH) i = maskNumbers(text, i, out, free)
     else i++
   }
   return out.finish()
+}
+
+/** A JSON object or array: its first character that is not whitespace opens one. */
+export function looksLikeJson(text: string): bool {
+  let i = 0
+  while (i < text.length && isSpace(unit(text, i))) i++
+  const c = unit(text, i)
+  return c == OPEN_BRACE || c == OPEN_BRACKET
+}
+
+/** An odd run of backslashes before `q`. Each run is read for one quote only, so this stays linear. */
+export function escaped(text: string, q: i32): bool {
+  let r = 0
+  while (q - r > 0 && unit(text, q - r - 1) == BACKSLASH) r++
+  return (r & 1) == 1
 }
 
 /** Tokens start at a boundary: not inside a word or a number (the fraction of 37.2463), but after an escape such as \n. */
@@ -50,18 +78,28 @@ function startsToken(text: string, i: i32): bool {
 
 // --- e-mail ---
 
-/** At an '@': masks the address around it; returns where to go on. */
+/**
+ * At an '@': masks the address around it; returns where to go on. Spaces
+ * around the '@' ("bob @ example.org", written to dodge filters) are part of
+ * the address when its top-level domain starts with a letter, so prices
+ * ("2 @ 3.50") stay.
+ */
 function maskEmail(text: string, at: i32, out: TextBuilder): i32 {
   const n = text.length
-  let s = at
+  let local = at // where the local part ends
+  while (local > out.copiedTo && unit(text, local - 1) == SPACE) local--
+  let s = local
   while (s > out.copiedTo && isEmailLocal(unit(text, s - 1))) s--
-  let e = at + 1
+  let domain = at + 1
+  while (domain < n && unit(text, domain) == SPACE) domain++
+  let e = domain
   while (e < n && isEmailDomain(unit(text, e))) e++
-  while (e > at + 1 && unit(text, e - 1) == DOT) e-- // a sentence's full stop
+  while (e > domain && unit(text, e - 1) == DOT) e-- // a sentence's full stop
   // The domain has a dot with at least two characters after it.
   let dot = e - 1
-  while (dot > at && unit(text, dot) != DOT) dot--
-  if (s < at && dot > at + 1 && dot < e - 2) {
+  while (dot > domain && unit(text, dot) != DOT) dot--
+  const spaced = local < at || domain > at + 1
+  if (s < local && dot > domain && dot < e - 2 && (!spaced || isLetter(unit(text, dot + 1)))) {
     out.replace(s, e, EMAIL)
     return e
   }
@@ -180,10 +218,11 @@ let nextOpen = 0
 
 /**
  * At a digit, '+', '(' or '\' (of an escaped \u002B): masks the cards and
- * phones in the run of digit groups starting there; returns the run's end.
+ * phones in the run of digit groups starting there, and in free text long
+ * numbers; returns the run's end.
  * Each group is tried as a window's start in turn, with a few read ahead.
  */
-function maskNumbers(text: string, i: i32, out: TextBuilder): i32 {
+function maskNumbers(text: string, i: i32, out: TextBuilder, free: bool): i32 {
   const n = text.length
   let plus = -1
   let p = i
@@ -212,6 +251,12 @@ function maskNumbers(text: string, i: i32, out: TextBuilder): i32 {
       if (phone >= 0) {
         out.replace(first && plus >= 0 ? plus : gOpen(0), gEnd(phone), PHONE)
         next = phone + 1
+      } else if (free) {
+        const long = matchLongNumber(text)
+        if (long >= 0) {
+          out.replace(gStart(0), gEnd(long), NUMBER)
+          next = long + 1
+        }
       }
     }
     // A window ends only where what follows is known, so this is the run's end.
@@ -412,4 +457,23 @@ function matchPlainPhone(text: string): i32 {
     return last
   }
   return -1
+}
+
+/** Digits in one group from which a number in free text is an identifier (an SSN has 9, a phone 10). */
+const LONG_NUMBER_DIGITS = 9
+
+/**
+ * In free text, a number no card or phone pattern took that is still an
+ * identifier: one group of 9 or more digits (123456789, 4155550100), or a
+ * whole segment of 3-2-4 digits joined by one dash or space (an SSN,
+ * 123-45-6789). Not a decimal's part, not running into a word. The last
+ * group of the match, or -1.
+ */
+function matchLongNumber(text: string): i32 {
+  if (digitsIn(0) >= LONG_NUMBER_DIGITS && known(0) && cleanWindow(text, 0)) return 0
+  if (gCount < 3 || !known(2) || digitsIn(0) != 3 || digitsIn(1) != 2 || digitsIn(2) != 4) return -1
+  const kind = gSep(1)
+  if ((kind != DASHED && kind != SPACED) || gSep(2) != kind || gSep(0) == kind) return -1
+  const after = gCount > 3 ? gSep(3) : NONE
+  return after != kind && cleanWindow(text, 2) ? 2 : -1
 }
