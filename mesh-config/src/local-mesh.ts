@@ -11,6 +11,7 @@ import { connect } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { adminFor, applyMesh } from './apply.ts'
+import { credentialFiles } from './credentials.ts'
 import { telemetryPaths, type LoadedMesh } from './load.ts'
 import { httpUrl, instancesOf, modelsOf, natsEndpoint } from './schema.ts'
 import { paths } from './state.ts'
@@ -57,6 +58,8 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
   const logLevel = { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' }
   const { agent, collector } = config.telemetry
   const agentUrl = httpUrl(agent.address, agent.port)
+  // Created by applyMesh above (the exporter's config holds it); the agent and hosts read it.
+  const credentials = credentialFiles(stateDir)
   const collectorUrl = httpUrl(collector.address, collector.port)
   try {
     const nats = natsEndpoint(config.telemetry.nats_url)
@@ -81,7 +84,7 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
             command: process.execPath,
             args: [
               MODEL_HOST_BIN, '--models', mesh.repositoryDir, '--port', String(i.port), '--host', i.address, '--role', i.host.role, ...onlyArgs(modelsOf(config, i.host)),
-              '--telemetry-agent', agentUrl, '--name', i.name,
+              '--telemetry-agent', agentUrl, '--telemetry-token-file', credentials.telemetryToken, '--name', i.name,
             ],
             healthy: () => httpOk(`${httpUrl(i.address, i.port)}/v2/health/ready`),
             env: logLevel,

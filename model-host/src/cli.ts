@@ -5,11 +5,12 @@
  */
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import { createLogger } from './logger.ts'
 import { startHost } from './server.ts'
 
 const USAGE = `Usage: model-host --models <repository dir> [--port <port>] [--host <address>] [--role primary|fallback] [--only <model,...>]
-                  [--telemetry-agent <url>] [--name <host name>]
+                  [--telemetry-agent <url> --telemetry-token-file <file>] [--name <host name>]
 
 Serves the models of a repository over the Open Inference Protocol (KServe v2 REST).
 
@@ -24,6 +25,9 @@ Options:
                    post host events (batches, fallbacks, saturation) to the
                    node's telemetry agent, e.g. http://127.0.0.1:4195
                    (default: none; events are discarded)
+  --telemetry-token-file <file>
+                   the node's telemetry credential (the local mesh's
+                   <state_dir>/telemetry-token), which the agent requires
   --name <name>    this host's name in its events (default <address>:<port>)
   -h, --help       show this help
 
@@ -43,6 +47,7 @@ export async function main(argv: string[]): Promise<void> {
         role: { type: 'string', default: 'primary' },
         only: { type: 'string' },
         'telemetry-agent': { type: 'string' },
+        'telemetry-token-file': { type: 'string' },
         name: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -82,6 +87,7 @@ export async function main(argv: string[]): Promise<void> {
       role: args.role as 'primary' | 'fallback',
       only: args.only?.split(',').map((m) => m.trim()).filter(Boolean),
       telemetryAgent: args['telemetry-agent'],
+      telemetryToken: args['telemetry-token-file'] === undefined ? undefined : await readToken(args['telemetry-token-file']),
       name: args.name,
     })
   } catch (e) {
@@ -103,4 +109,11 @@ export async function main(argv: string[]): Promise<void> {
   }
   process.on('SIGINT', shutdown)
   process.on('SIGTERM', shutdown)
+}
+
+/** The one-line credential in `file`. */
+async function readToken(file: string): Promise<string> {
+  const token = (await readFile(file, 'utf8')).trim()
+  if (!token) throw new Error(`--telemetry-token-file: ${file} is empty`)
+  return token
 }

@@ -7,6 +7,7 @@
  */
 import { constants, setPriority } from 'node:os'
 import { parseArgs } from 'node:util'
+import { credentialFiles, ensureSecret } from '../../mesh-config/src/credentials.ts'
 import { telemetryPaths } from '../../mesh-config/src/load.ts'
 import { agentOptionsOf, collectorOptionsOf, loadMeshOrExit } from './mesh-settings.ts'
 
@@ -86,7 +87,9 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
     if (which === 'agent') {
       const { startAgent } = await import('../agent/agent.ts')
       const o = agentOptionsOf(mesh)
-      running = await startAgent({ ...o, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, id: args.id ?? o.id, spool: { ...o.spool, dir: args['spool-dir'] ?? o.spool.dir } })
+      // The credential Envoy's exporter and the hosts show: created here if start has not yet.
+      const token = await ensureSecret(credentialFiles(mesh.stateDir).telemetryToken)
+      running = await startAgent({ ...o, token, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, id: args.id ?? o.id, spool: { ...o.spool, dir: args['spool-dir'] ?? o.spool.dir } })
     } else {
       const { startCollector } = await import('./collector.ts')
       const o = collectorOptionsOf(mesh)

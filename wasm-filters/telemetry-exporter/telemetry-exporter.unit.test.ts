@@ -90,6 +90,22 @@ describe('telemetry-exporter (TypeScript host)', () => {
     expect(exporter.httpCalls).toHaveLength(3) // flushed without waiting for the tick
   })
 
+  it('sends the node credential as a bearer token on every call when configured, and none otherwise', async () => {
+    const { exporter, request } = await mesh({ exporter: { token: 'node-telemetry-credential-1234' } })
+    request()
+    exporter.tick()
+    exporter.respondToHttpCall(exporter.httpCalls[0]!.token, [[':status', '202']])
+    request()
+    exporter.tick()
+    for (const call of exporter.httpCalls) expect(call.headers).toEqual(expect.arrayContaining([['authorization', 'Bearer node-telemetry-credential-1234'], ['x-event-count', '1']]))
+    // Never in its log.
+    expect(exporter.logText()).not.toContain('node-telemetry-credential-1234')
+    const plain = await mesh()
+    plain.request()
+    plain.exporter.tick()
+    expect(plain.exporter.httpCalls[0]!.headers.map(([name]) => name)).not.toContain('authorization')
+  })
+
   it('keeps at most max_in_flight calls; later events wait in the bounded queue', async () => {
     const { exporter, golden, request } = await mesh({ telemetry: { max_pending_events: 5 } })
     for (let i = 0; i < 3; i++) request()
@@ -183,6 +199,7 @@ describe('telemetry-exporter (TypeScript host)', () => {
     [{ cluster: 'a', path: 'v1' }, 'path: must start with /'],
     [{ cluster: 'a', max_batch_events: 0 }, 'max_batch_events: must be an integer from 1 to 600000'],
     [{ cluster: 'a', colour: 1 }, 'colour: unknown field'],
+    [{ cluster: 'a', token: '' }, 'token: must be a non-empty string'],
   ])('refuses configuration %#, naming the field', async (bad, message) => {
     const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), { pluginConfiguration: JSON.stringify(bad), vmId: VM_ID })
     expect(host.configured).toBe(false)

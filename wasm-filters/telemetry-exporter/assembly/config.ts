@@ -9,6 +9,8 @@ export class ExporterConfig extends FilterConfig {
   cluster: string = ""
   path: string = "/v1/events"
   authority: string = "telemetry-agent"
+  /** The node's telemetry credential, sent as `authorization: Bearer <token>` (the agent refuses calls without it). */
+  token: string = ""
   queueName: string = DEFAULT_QUEUE
   /** Drain at least this often. */
   flushIntervalMs: i32 = 500
@@ -20,7 +22,7 @@ export class ExporterConfig extends FilterConfig {
 }
 
 
-const STRINGS = ["cluster", "path", "authority", "queue_name"]
+const STRINGS = ["cluster", "path", "authority", "queue_name", "token"]
 const INTEGERS = ["flush_interval_ms", "max_batch_events", "timeout_ms", "max_in_flight"]
 
 export function parseConfig(text: string): ExporterConfig {
@@ -36,6 +38,7 @@ export function parseConfig(text: string): ExporterConfig {
       if (key == "cluster") c.cluster = v.str
       else if (key == "path") c.path = v.str
       else if (key == "authority") c.authority = v.str
+      else if (key == "token") c.token = v.str
       else c.queueName = v.str
     } else if (INTEGERS.includes(key)) {
       if (v.kind != JsonKind.Number || v.number != Math.floor(v.number) || v.number < 1 || v.number > 600000) {
