@@ -6,6 +6,7 @@
  * the pipeline must ride out: NATS paused and killed, the collector and the
  * agent SIGKILLed. The collector's counters must equal what the client saw.
  */
+import { connect } from '@nats-io/transport-node'
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as H from '../contracts/headers.ts'
 import { credentialFiles } from '../mesh-config/src/credentials.ts'
 import { requireMesh } from '../mesh-config/src/load.ts'
+import { natsCredential } from '../mesh-config/src/nats-auth.ts'
 import { startLocalMesh, type LocalMesh } from '../mesh-config/src/local-mesh.ts'
 import { paths } from '../mesh-config/src/state.ts'
 import { sampleRows } from '../model-host/example-models/dataset.ts'
@@ -189,6 +191,19 @@ describe('telemetry through the local mesh', () => {
     const agentText = await metrics(mesh.agentUrl)
     expect(metricSum(agentText, 'mesh_agent_requests_refused_total', { reason: 'unauthorized' })).toBe(2)
     expect(metricSum(agentText, 'mesh_agent_events_received_total', { source: 'host' })).toBeGreaterThan(0)
+  })
+
+  it('runs NATS with the mesh\'s users: no connection without a credential, and the agent\'s identity cannot delete a stream', async () => {
+    const servers = (await requireMesh(join(dir, 'mesh.yaml'))).config.telemetry.nats_url
+    await expect(connect({ servers, reconnect: false, timeout: 2000 })).rejects.toThrow(/authorization/i)
+    const agent = await connect({ servers, ...(await natsCredential(join(dir, 'state'), 'agent')), timeout: 2000 })
+    try {
+      await expect(agent.request('$JS.API.STREAM.DELETE.MESH_REQUESTS', '{}', { timeout: 1000 })).rejects.toThrow()
+    } finally {
+      await agent.close()
+    }
+    // The stream is still there: the collector's total still reads.
+    expect(await collectorTotal()).toBeGreaterThan(0)
   })
 
   it(`NATS paused for ${PAUSE_MS / 1000} s under load: no failed or late inference, and the totals are exact once it is back`, async () => {

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { adminFor, applyMesh } from './apply.ts'
 import { credentialFiles } from './credentials.ts'
+import { prepareNatsAuth } from './nats-auth.ts'
 import { telemetryPaths, type LoadedMesh } from './load.ts'
 import { httpUrl, instancesOf, modelsOf, natsEndpoint } from './schema.ts'
 import { paths } from './state.ts'
@@ -63,10 +64,12 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
   const collectorUrl = httpUrl(collector.address, collector.port)
   try {
     const nats = natsEndpoint(config.telemetry.nats_url)
+    // Users and permissions (nats-auth.ts): the agent and collector read their passwords from the state directory.
+    const { configFile } = await prepareNatsAuth(stateDir)
     await supervisor.start({
       name: 'nats',
       command: options.natsServer ?? 'nats-server',
-      args: natsServerArgs(join(stateDir, 'nats'), nats.host, nats.port, 'mesh-local'),
+      args: natsServerArgs(join(stateDir, 'nats'), nats.host, nats.port, 'mesh-local', configFile),
       healthy: () => natsReady(nats.host, nats.port),
       // Only telemetry goes through NATS here: where cores are short, it waits for the data plane.
       nice: 10,
@@ -145,9 +148,9 @@ export async function httpOk(url: string): Promise<boolean> {
   )
 }
 
-/** nats-server's arguments: JetStream on, its store, where it listens, its name. */
-export function natsServerArgs(storeDir: string, host: string, port: number, name: string): string[] {
-  return ['--jetstream', '--store_dir', storeDir, '--addr', host, '--port', String(port), '--server_name', name]
+/** nats-server's arguments: JetStream on, its store, where it listens, its name, and its config file (users and permissions) when given. */
+export function natsServerArgs(storeDir: string, host: string, port: number, name: string, configFile?: string): string[] {
+  return [...(configFile ? ['--config', configFile] : []), '--jetstream', '--store_dir', storeDir, '--addr', host, '--port', String(port), '--server_name', name]
 }
 
 /** nats-server greets every client with an INFO line. */

@@ -28,6 +28,8 @@ export interface AgentOptions {
   address: string
   port: number
   natsUrl: string
+  /** Its NATS identity (the local mesh's `mesh-agent`: may publish telemetry, nothing else); none: connect without. */
+  natsAuth?: { user: string; pass: string }
   /** The models mesh.yaml names; events of any other model go to the `_other` subjects. */
   models: string[]
   /** Review thresholds by model: a sample whose confidence is under its model's is also sent to the review queue. */
@@ -81,7 +83,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const m = agentMetrics(registry)
   const spool = new Spool(opts.spool)
   spool.onDrop = (events) => m.dropped.inc({ reason: 'spool_full' }, events)
-  const publisher = new Publisher(spool, { natsUrl: opts.natsUrl, source: opts.id, log }, {
+  const publisher = new Publisher(spool, { natsUrl: opts.natsUrl, natsAuth: opts.natsAuth, source: opts.id, log }, {
     published(msg, duplicate) {
       m.published.inc(msg.events)
       if (msg.spooled) m.replayed.inc(msg.events)
