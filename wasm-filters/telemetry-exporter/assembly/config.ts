@@ -16,6 +16,8 @@ export class ExporterConfig extends FilterConfig {
   flushIntervalMs: i32 = 500
   /** The most events one POST carries (it carries whole producer messages, so it may end a little over). */
   maxBatchEvents: i32 = 500
+  /** A POST stops taking messages once its body reaches this many characters (the agent refuses bodies over 8 MiB). */
+  maxBatchBytes: i32 = 1 << 20
   timeoutMs: i32 = 2000
   /** Calls in flight at once; beyond, events wait in the (bounded) queue. */
   maxInFlight: i32 = 2
@@ -49,6 +51,11 @@ export function parseConfig(text: string): ExporterConfig {
       else if (key == "max_batch_events") c.maxBatchEvents = n
       else if (key == "timeout_ms") c.timeoutMs = n
       else c.maxInFlight = n
+    } else if (key == "max_batch_bytes") {
+      if (v.kind != JsonKind.Number || v.number != Math.floor(v.number) || v.number < 1024 || v.number > 4194304) {
+        return invalid(c, key, "must be an integer from 1024 to 4194304")
+      }
+      c.maxBatchBytes = <i32>v.number
     } else return invalid(c, key, "unknown field")
   }
   if (c.cluster.length == 0) return invalid(c, "cluster", "required, the telemetry agent's cluster")

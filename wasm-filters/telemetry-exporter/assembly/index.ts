@@ -81,7 +81,8 @@ class ExporterRoot extends RootContext {
       let body = ""
       let count: i32 = 0
       // Messages are producers' NDJSON batches; a POST carries whole messages.
-      while (count < this.config.maxBatchEvents) {
+      // Whole messages, so a body may end a message over the bounds; the agent's own limit (8 MiB) leaves room.
+      while (count < this.config.maxBatchEvents && body.length < this.config.maxBatchBytes) {
         const message = dequeue(this.queue)
         if (message === null) break
         body += message
