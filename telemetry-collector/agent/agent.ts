@@ -47,6 +47,8 @@ export interface AgentOptions {
   maxBodyBytesInFlight?: number
   /** A body must have arrived whole this long after its headers, or its connection is closed (default 10 s; senders time out after 2). */
   bodyTimeoutMs?: number
+  /** Headers must have arrived whole this long after the request began, or Node answers 408 and closes (default 10 s). */
+  headersTimeoutMs?: number
   log?: (level: 'info' | 'warn', msg: string) => void
 }
 
@@ -144,7 +146,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   }
 
   // Node checks these every connectionsCheckingInterval: a second here, not its default 30.
-  const server: Server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000 }, (req, res) => {
+  const server: Server = createServer({ headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000 }, (req, res) => {
     handle(req, res).catch((e) => {
       log('warn', `request failed: ${(e as Error).message}`)
       if (!res.headersSent) reply(res, 500, { error: 'internal error' })

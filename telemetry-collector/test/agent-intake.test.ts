@@ -135,4 +135,17 @@ describe('telemetry agent intake', () => {
     // The agent still serves.
     expect((await post(agent.url, ndjson([requestEvent()]))).status).toBe(202)
   })
+
+  it('answers 408 and closes a connection whose headers do not arrive in time', async () => {
+    const agent = await start({ headersTimeoutMs: 1000 })
+    const socket = connect(agent.port, '127.0.0.1')
+    let answer = ''
+    socket.on('data', (d) => (answer += d))
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    socket.write(`POST /v1/events HTTP/1.1\r\nhost: agent\r\n`)
+    // Node's default is 60 s.
+    const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), 15_000))])
+    expect(outcome).toBe('closed')
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /)
+  })
 })
