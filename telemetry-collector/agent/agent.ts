@@ -165,6 +165,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       }
       const read = await budget.read(req)
       if (!read.ok) {
+        // Gone: nobody to answer, and its sender counts what it lost.
+        if (read.reason === 'aborted') return
         m.refused.inc({ reason: read.reason })
         m.dropped.inc({ reason: read.reason }, eventCount(req.headers[AGENT_EVENT_COUNT_HEADER]))
         if (read.reason === 'body_timeout') return
@@ -260,7 +262,7 @@ function reply(res: ServerResponse, status: number, body: unknown, headers: Reco
 }
 
 /** The answer to a body the budget refused. */
-function refusal(reason: Exclude<BodyRefusal, 'body_timeout'>, maxBody: number): [number, unknown, Record<string, string>] {
+function refusal(reason: Exclude<BodyRefusal, 'body_timeout' | 'aborted'>, maxBody: number): [number, unknown, Record<string, string>] {
   if (reason === 'body_too_large') return [413, { error: `body: larger than ${maxBody} bytes` }, {}]
   return [503, { error: 'body: the agent is reading as many bodies as it may hold; try again' }, { 'retry-after': '1' }]
 }

@@ -17,8 +17,8 @@ export function hasToken(header: string | undefined, token: string): boolean {
   return given.length === want.length && timingSafeEqual(given, want)
 }
 
-/** Why a body was not read to the end. */
-export type BodyRefusal = 'body_too_large' | 'overloaded' | 'body_timeout'
+/** Why a body was not read to the end (`aborted`: the sender went away). */
+export type BodyRefusal = 'body_too_large' | 'overloaded' | 'body_timeout' | 'aborted'
 
 export type BodyResult = { ok: true; body: string } | { ok: false; reason: BodyRefusal }
 
@@ -77,10 +77,13 @@ export class BodyBudget {
         settle({ ok: false, reason: 'body_timeout' })
         req.socket.destroy()
       }, timeoutMs)
-      const done = () => clearTimeout(deadline)
-      req.once('end', done)
-      req.once('close', done)
-      req.once('error', () => settle({ ok: false, reason: 'body_timeout' }))
+      req.once('end', () => clearTimeout(deadline))
+      // A sender that goes away mid-body gives its share of the budget back at once.
+      req.once('close', () => {
+        clearTimeout(deadline)
+        settle({ ok: false, reason: 'aborted' })
+      })
+      req.once('error', () => settle({ ok: false, reason: 'aborted' }))
 
       /** Holds `total` bytes for this body (never less than it holds), or settles with why not. */
       const hold = (total: number): boolean => {

@@ -136,6 +136,22 @@ describe('telemetry agent intake', () => {
     expect((await post(agent.url, ndjson([requestEvent()]))).status).toBe(202)
   })
 
+  it('gives a body\'s share of the budget back at once when its sender goes away mid-body, without counting it as refused', async () => {
+    const agent = await start({ maxBodiesInFlight: 1 })
+    const socket = connect(agent.port, '127.0.0.1')
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    socket.write(`POST /v1/events HTTP/1.1\r\nhost: agent\r\nauthorization: Bearer ${AGENT_TEST_TOKEN}\r\ncontent-length: 100000\r\n\r\n{"v":1`)
+    // The one slot is taken while the body is awaited...
+    await eventually(async () => (await post(agent.url, ndjson([requestEvent()]))).status, (s) => s === 503)
+    socket.destroy()
+    // ...and free again once its sender has gone, long before the 10 s deadline.
+    await eventually(async () => (await post(agent.url, ndjson([requestEvent()]))).status, (s) => s === 202, 5000)
+    // Not a refusal: the sender left (it counts its own loss).
+    const text = await metrics(agent.url)
+    expect(metricSum(text, 'mesh_agent_requests_refused_total', { reason: 'body_timeout' })).toBe(0)
+    expect(metricSum(text, 'mesh_agent_events_dropped_total', { reason: 'body_timeout' })).toBe(0)
+  })
+
   it('answers 408 and closes a connection whose headers do not arrive in time', async () => {
     const agent = await start({ headersTimeoutMs: 1000 })
     const socket = connect(agent.port, '127.0.0.1')
