@@ -37,7 +37,9 @@ export interface BodyLimits {
  * Bodies being read and the bytes they hold, across connections. A body
  * takes a slot when it starts and its bytes as they arrive (its declared
  * length up front, when it has one, so a body that cannot fit is refused
- * before it is read); both are given back when the handler is done with it.
+ * before it is read); both are given back once the body is read or refused.
+ * (The agent routes a body synchronously as soon as it has it, before any
+ * other I/O, so no other body grows while it still holds the text.)
  */
 export class BodyBudget {
   bodies = 0
