@@ -45,6 +45,7 @@ import { STREAMS, subjectOf, subjectToken } from '../contracts/subjects.ts'
 import { messageHeaders } from '../telemetry-collector/agent/publisher.ts'
 import { requireMesh } from '../mesh-config/src/load.ts'
 import { ROOT, startLocalMesh } from '../mesh-config/src/local-mesh.ts'
+import { natsCredential } from '../mesh-config/src/nats-auth.ts'
 import { localMeshYaml, portsOf } from '../test/support/mesh-yaml.ts'
 import { instancesOf } from '../mesh-config/src/schema.ts'
 import { CONSUMED_STREAMS, consumerSpecs } from '../telemetry-collector/src/ingest.ts'
@@ -214,7 +215,7 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
     return stats.reduce((n, s) => n + (s.value ?? 0), 0)
   }
   // The bench's own look at JetStream: what the collector's consumers have been delivered and acknowledged (exact, and free for the collector).
-  const nc = await connect({ servers: loaded.config.telemetry.nats_url, maxReconnectAttempts: -1 }).catch(async (e) => {
+  const nc = await connect({ servers: loaded.config.telemetry.nats_url, ...(await natsCredential(loaded.stateDir, 'operator')), maxReconnectAttempts: -1 }).catch(async (e) => {
     await mesh.stop()
     throw e
   })

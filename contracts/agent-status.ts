@@ -19,7 +19,7 @@ export interface AgentStatus {
   spooled: number
   /** Spooled events later published. */
   replayed: number
-  /** Events it could not keep, by reason (spool_full, too_large, body_too_large, malformed, unknown_kind): every reason, 0 included. */
+  /** Events it could not keep, by reason (spool_full, too_large, body_too_large, overloaded, body_timeout, malformed, unknown_kind): every reason, 0 included. */
   dropped: Record<string, number>
   /** Events waiting for JetStream now. */
   spool_events: number

@@ -1,15 +1,28 @@
 /**
  * @module
  * Bearer credentials the mesh's components share: token files (one line,
- * created by the local mesh or the collector with mode 0600, never kept in
+ * mode 0600, created by the local mesh or the collector, never kept in
  * mesh.yaml) and the one check of an `Authorization: Bearer` header.
+ * A file that exists is read as it is (an operator may provide their own);
+ * one that others may read is narrowed to 0600 first.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 /** What a bearer token may hold (RFC 6750): a token with any other character could never be sent, so never match. */
 const BEARER_TOKEN = /^[A-Za-z0-9._~+/-]+=*$/
+
+/** Raised for a token file that exists but holds no usable token. */
+export class CredentialError extends Error {
+  override name = 'CredentialError'
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super(`${file}: ${message}`)
+  }
+}
 
 /** Whether an Authorization header carries `token`, compared in constant time. */
 export function bearerMatches(header: string | undefined, token: string | undefined): boolean {
@@ -20,26 +33,34 @@ export function bearerMatches(header: string | undefined, token: string | undefi
   return given.length === want.length && timingSafeEqual(given, want)
 }
 
+/** The token in `file`, which must exist: one line of at least 16 bearer-token characters. */
+export async function readToken(file: string): Promise<string> {
+  if (((await stat(file)).mode & 0o077) !== 0) await chmod(file, 0o600)
+  const token = (await readFile(file, 'utf8')).trim()
+  if (token.length < 16) throw new CredentialError(file, 'the token must be at least 16 characters')
+  if (!BEARER_TOKEN.test(token)) throw new CredentialError(file, 'the token may hold only letters, digits and - . _ ~ + / (then = padding)')
+  return token
+}
+
 /**
- * The token in `file`; with `create`, a new random one is written there
- * (mode 0600) when the file does not exist yet. Undefined when it does not
- * exist and `create` is off; an error naming the file when it is unusable.
+ * The token in `file`, created (random, 0600) when the file does not exist.
+ *
+ * @example await ensureToken(credentialFiles(mesh.stateDir).telemetryToken) // 'q3J…' (32 characters)
  */
+export async function ensureToken(file: string): Promise<string> {
+  await mkdir(dirname(file), { recursive: true })
+  // wx: two processes starting at once do not overwrite each other's token.
+  await writeFile(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e
+  })
+  return readToken(file)
+}
+
+/** The token in `file`: with `create`, made when missing; without, undefined when missing. */
 export async function tokenFromFile(file: string, create: boolean): Promise<string | undefined> {
-  try {
-    const token = (await readFile(file, 'utf8')).trim()
-    if (token.length < 16) throw new Error(`${file}: the token must be at least 16 characters`)
-    if (!BEARER_TOKEN.test(token)) throw new Error(`${file}: the token may hold only letters, digits and - . _ ~ + / (then = padding)`)
-    return token
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
-    if (!create) return undefined
-    const token = randomBytes(24).toString('base64url')
-    await mkdir(dirname(file), { recursive: true })
-    // wx: two processes starting at once do not overwrite each other's token.
-    await writeFile(file, `${token}\n`, { mode: 0o600, flag: 'wx' }).catch(async (err) => {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    })
-    return (await readFile(file, 'utf8')).trim()
-  }
+  if (create) return ensureToken(file)
+  return readToken(file).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined
+    throw e
+  })
 }

@@ -6,15 +6,19 @@
  * the pipeline must ride out: NATS paused and killed, the collector and the
  * agent SIGKILLed. The collector's counters must equal what the client saw.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { connect } from '@nats-io/transport-node'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as H from '../contracts/headers.ts'
+import { credentialFiles } from '../mesh-config/src/credentials.ts'
 import { requireMesh } from '../mesh-config/src/load.ts'
+import { natsCredential } from '../mesh-config/src/nats-auth.ts'
 import { startLocalMesh, type LocalMesh } from '../mesh-config/src/local-mesh.ts'
+import { paths } from '../mesh-config/src/state.ts'
 import { sampleRows } from '../model-host/example-models/dataset.ts'
-import { eventually, metrics, metricSum } from '../telemetry-collector/test/events.ts'
+import { eventually, metrics, metricSum, post } from '../telemetry-collector/test/events.ts'
 import { localMeshYaml, portsOf } from './support/mesh-yaml.ts'
 import { freePorts } from './support/ports.ts'
 
@@ -162,6 +166,44 @@ describe('telemetry through the local mesh', () => {
     expect(metricSum(text, 'mesh_request_duration_seconds_count')).toBe(seen.length)
     // The hosts' batches reached the collector too.
     expect(metricSum(text, 'mesh_host_batch_rows_total')).toBeGreaterThan(0)
+  })
+
+  it('takes events only with the node credential: Envoy and the hosts have it (0600, never in mesh.yaml), a forged batch gets 401', async () => {
+    const stateDir = join(dir, 'state')
+    const tokenFile = credentialFiles(stateDir).telemetryToken
+    const token = (await readFile(tokenFile, 'utf8')).trim()
+    expect((await stat(tokenFile)).mode & 0o777).toBe(0o600)
+    // Envoy's exporter reads it from the bootstrap, which is 0600 too; mesh.yaml and its history copies never hold it.
+    expect(await readFile(paths(stateDir).bootstrap, 'utf8')).toContain(token)
+    expect((await stat(paths(stateDir).bootstrap)).mode & 0o777).toBe(0o600)
+    expect(await readFile(join(dir, 'mesh.yaml'), 'utf8')).not.toContain(token)
+    for (const f of await readdir(join(stateDir, 'history'))) expect(await readFile(join(stateDir, 'history', f), 'utf8')).not.toContain(token)
+
+    const before = await settledTotal()
+    const forged = Array.from({ length: 300 }, (_, i) => JSON.stringify({ v: 1, kind: 'request', ts: Date.now(), service: 'gateway', request_id: `forged-${i}`, traceparent: '', route: 'credit-risk', model: 'credit-risk', version: '2', variant: 'canary', cluster: 'credit-risk.canary', upstream: '', status: 503, flags: 0, fallback: false, duration_us: 1000 })).join('\n')
+    expect((await post(mesh.agentUrl, forged, 'envoy:gateway', null)).status).toBe(401)
+    expect((await post(mesh.agentUrl, forged, 'envoy:gateway', 'forged-token-0123456789abcdef')).status).toBe(401)
+    for (let i = 0; i < 10; i++) expect((await infer(i)).status).toBe(200)
+    // Exactly the 10 real requests arrive; Envoy's exporter and the hosts were never refused.
+    await untilTotal(before + 10)
+    await sleep(1500)
+    expect(await collectorTotal()).toBe(before + 10)
+    const agentText = await metrics(mesh.agentUrl)
+    expect(metricSum(agentText, 'mesh_agent_requests_refused_total', { reason: 'unauthorized' })).toBe(2)
+    expect(metricSum(agentText, 'mesh_agent_events_received_total', { source: 'host' })).toBeGreaterThan(0)
+  })
+
+  it('runs NATS with the mesh\'s users: no connection without a credential, and the agent\'s identity cannot delete a stream', async () => {
+    const servers = (await requireMesh(join(dir, 'mesh.yaml'))).config.telemetry.nats_url
+    await expect(connect({ servers, reconnect: false, timeout: 2000 })).rejects.toThrow(/authorization/i)
+    const agent = await connect({ servers, ...(await natsCredential(join(dir, 'state'), 'agent')), timeout: 2000 })
+    try {
+      await expect(agent.request('$JS.API.STREAM.DELETE.MESH_REQUESTS', '{}', { timeout: 1000 })).rejects.toThrow()
+    } finally {
+      await agent.close()
+    }
+    // The stream is still there: the collector's total still reads.
+    expect(await collectorTotal()).toBeGreaterThan(0)
   })
 
   it(`NATS paused for ${PAUSE_MS / 1000} s under load: no failed or late inference, and the totals are exact once it is back`, async () => {

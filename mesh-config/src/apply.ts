@@ -12,6 +12,8 @@
  * refused file and took the others back, runs exactly what it ran before.
  */
 import { join } from 'node:path'
+import { ensureToken } from '../../contracts/credentials.ts'
+import { credentialFiles } from './credentials.ts'
 import { EnvoyAdmin, type Subscription } from './envoy-admin.ts'
 import type { LoadedMesh } from './load.ts'
 import { rm } from 'node:fs/promises'
@@ -36,8 +38,9 @@ export type ApplyResult =
   | { status: 'unchanged'; version: string }
   | { status: 'refused'; reason: string }
 
-export function renderFor(mesh: LoadedMesh): RenderedMesh {
-  return renderMesh(mesh.config, { xdsDir: paths(mesh.stateDir).xdsDir })
+/** What mesh.yaml renders to here; with the node's telemetry credential, the bootstrap Envoy runs with. */
+export function renderFor(mesh: LoadedMesh, telemetryToken?: string): RenderedMesh {
+  return renderMesh(mesh.config, { xdsDir: paths(mesh.stateDir).xdsDir, telemetryToken })
 }
 
 /** Where this mesh's Envoy admin listens: the address Envoy wrote, else the configured port. */
@@ -73,7 +76,8 @@ async function applyLocked(mesh: LoadedMesh, options: ApplyOptions): Promise<App
 async function applyUnguarded(mesh: LoadedMesh, options: ApplyOptions): Promise<ApplyResult> {
   let rendered: RenderedMesh
   try {
-    rendered = renderFor(mesh)
+    // The exporter's credential: created here the first time (setup and start both apply), never in mesh.yaml.
+    rendered = renderFor(mesh, await ensureToken(credentialFiles(mesh.stateDir).telemetryToken))
   } catch (e) {
     return { status: 'refused', reason: (e as Error).message }
   }

@@ -10,8 +10,10 @@ import { rm } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { tokenFromFile } from '../../contracts/credentials.ts'
+import { ensureToken } from '../../contracts/credentials.ts'
 import { adminFor, applyMesh } from './apply.ts'
+import { credentialFiles } from './credentials.ts'
+import { prepareNatsAuth } from './nats-auth.ts'
 import { telemetryPaths, type LoadedMesh } from './load.ts'
 import { httpUrl, instancesOf, modelsOf, natsEndpoint } from './schema.ts'
 import { paths } from './state.ts'
@@ -58,16 +60,20 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
   const logLevel = { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' }
   const { agent, collector } = config.telemetry
   const agentUrl = httpUrl(agent.address, agent.port)
+  // Created by applyMesh above (the exporter's config holds it); the agent and hosts read it.
+  const credentials = credentialFiles(stateDir)
   const collectorUrl = httpUrl(collector.address, collector.port)
   // The operator's token, before anyone needs it: the hosts' repository writes and the collector's.
   const { tokenFile } = telemetryPaths(mesh)
-  await tokenFromFile(tokenFile, true)
+  await ensureToken(tokenFile)
   try {
     const nats = natsEndpoint(config.telemetry.nats_url)
+    // Users and permissions (nats-auth.ts): the agent and collector read their passwords from the state directory.
+    const { configFile } = await prepareNatsAuth(stateDir)
     await supervisor.start({
       name: 'nats',
       command: options.natsServer ?? 'nats-server',
-      args: natsServerArgs(join(stateDir, 'nats'), nats.host, nats.port, 'mesh-local'),
+      args: natsServerArgs(join(stateDir, 'nats'), nats.host, nats.port, 'mesh-local', configFile),
       healthy: () => natsReady(nats.host, nats.port),
       // Only telemetry goes through NATS here: where cores are short, it waits for the data plane.
       nice: 10,
@@ -85,7 +91,7 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
             command: process.execPath,
             args: [
               MODEL_HOST_BIN, '--models', mesh.repositoryDir, '--port', String(i.port), '--host', i.address, '--role', i.host.role, ...onlyArgs(modelsOf(config, i.host)),
-              '--telemetry-agent', agentUrl, '--name', i.name, '--operator-token-file', tokenFile,
+              '--telemetry-agent', agentUrl, '--telemetry-token-file', credentials.telemetryToken, '--name', i.name, '--operator-token-file', tokenFile,
             ],
             healthy: () => httpOk(`${httpUrl(i.address, i.port)}/v2/health/ready`),
             env: logLevel,
@@ -146,9 +152,9 @@ export async function httpOk(url: string): Promise<boolean> {
   )
 }
 
-/** nats-server's arguments: JetStream on, its store, where it listens, its name. */
-export function natsServerArgs(storeDir: string, host: string, port: number, name: string): string[] {
-  return ['--jetstream', '--store_dir', storeDir, '--addr', host, '--port', String(port), '--server_name', name]
+/** nats-server's arguments: JetStream on, its store, where it listens, its name, and its config file (users and permissions) when given. */
+export function natsServerArgs(storeDir: string, host: string, port: number, name: string, configFile?: string): string[] {
+  return [...(configFile ? ['--config', configFile] : []), '--jetstream', '--store_dir', storeDir, '--addr', host, '--port', String(port), '--server_name', name]
 }
 
 /** nats-server greets every client with an INFO line. */

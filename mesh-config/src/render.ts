@@ -48,6 +48,8 @@ export interface RenderOptions {
   wasmFile?: (filter: string) => string
   /** API keys from `key_env` variables. */
   env?: Record<string, string | undefined>
+  /** The node's telemetry credential, which Envoy's exporter shows the agent (the bootstrap then holds a secret: written 0600). */
+  telemetryToken?: string
 }
 
 type Json = Record<string, unknown>
@@ -100,7 +102,7 @@ export function renderMesh(config: MeshConfig, options: RenderOptions): Rendered
     layered_runtime: { layers: [{ name: 'static', static_layer: {} }] },
     overload_manager: overloadManager(config.gateway),
     bootstrap_extensions: [
-      wasmService('telemetry-exporter', wasmFile('telemetry-exporter'), { cluster: AGENT_CLUSTER }, { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN' }),
+      wasmService('telemetry-exporter', wasmFile('telemetry-exporter'), { cluster: AGENT_CLUSTER, ...(options.telemetryToken ? { token: options.telemetryToken } : {}) }, { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN' }),
     ],
   }
   return { bootstrap, listeners, clusters, routes, extensions, files, version }

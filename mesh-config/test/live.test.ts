@@ -21,6 +21,7 @@ import { run } from '../src/cli.ts'
 import type { MeshStatus } from '../src/inspect.ts'
 import { requireMesh } from '../src/load.ts'
 import { startLocalMesh, type LocalMesh } from '../src/local-mesh.ts'
+import { natsCredential } from '../src/nats-auth.ts'
 import { paths, readHistory } from '../src/state.ts'
 import type { SupervisorEvent } from '../src/supervisor.ts'
 
@@ -85,13 +86,14 @@ describe('the local mesh, live', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('serves inference through the gateway; nats-server runs JetStream', async () => {
+  it('serves inference through the gateway; nats-server runs JetStream, only for the mesh\'s users', async () => {
     const res = await infer('alice')
     expect(res.status).toBe(200)
     expect(res.headers.get(H.MODEL_NAME)).toBe('credit-risk')
     expect(['1', '2']).toContain(res.headers.get(H.MODEL_VERSION))
     expect(res.headers.get(H.REQUEST_ID)).toMatch(/^[0-9a-f-]{36}$/)
-    const nc = await connect({ servers: `127.0.0.1:${ports.nats}` })
+    await expect(connect({ servers: `127.0.0.1:${ports.nats}`, reconnect: false, timeout: 2000 })).rejects.toThrow(/authorization/i)
+    const nc = await connect({ servers: `127.0.0.1:${ports.nats}`, ...(await natsCredential(join(dir, 'state'), 'operator')) })
     try {
       const info = await (await jetstreamManager(nc)).getAccountInfo()
       expect(info.limits).toBeDefined()

@@ -5,12 +5,13 @@
  */
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
-import { tokenFromFile } from '../../contracts/credentials.ts'
+import { readToken } from '../../contracts/credentials.ts'
 import { createLogger } from './logger.ts'
 import { startHost } from './server.ts'
 
 const USAGE = `Usage: model-host --models <repository dir> [--port <port>] [--host <address>] [--role primary|fallback] [--only <model,...>]
-                  [--telemetry-agent <url>] [--name <host name>] [--operator-token-file <file>]
+                  [--telemetry-agent <url> --telemetry-token-file <file>] [--name <host name>]
+                  [--operator-token-file <file>]
 
 Serves the models of a repository over the Open Inference Protocol (KServe v2 REST).
 
@@ -25,6 +26,9 @@ Options:
                    post host events (batches, fallbacks, saturation) to the
                    node's telemetry agent, e.g. http://127.0.0.1:4195
                    (default: none; events are discarded)
+  --telemetry-token-file <file>
+                   the node's telemetry credential (the local mesh's
+                   <state_dir>/telemetry-token), which the agent requires
   --name <name>    this host's name in its events (default <address>:<port>)
   --operator-token-file <file>
                    the operator's bearer token (one line, mode 0600), which
@@ -48,6 +52,7 @@ export async function main(argv: string[]): Promise<void> {
         role: { type: 'string', default: 'primary' },
         only: { type: 'string' },
         'telemetry-agent': { type: 'string' },
+        'telemetry-token-file': { type: 'string' },
         name: { type: 'string' },
         'operator-token-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -80,9 +85,7 @@ export async function main(argv: string[]): Promise<void> {
   const logger = createLogger()
   let host
   try {
-    const tokenFile = args['operator-token-file']
-    const operatorToken = tokenFile === undefined ? undefined : await tokenFromFile(resolve(tokenFile), false)
-    if (tokenFile !== undefined && operatorToken === undefined) throw new Error(`--operator-token-file: ${tokenFile} does not exist`)
+    const operatorToken = args['operator-token-file'] === undefined ? undefined : await readToken(resolve(args['operator-token-file']))
     host = await startHost({
       models: resolve(args.models!),
       port,
@@ -91,6 +94,7 @@ export async function main(argv: string[]): Promise<void> {
       role: args.role as 'primary' | 'fallback',
       only: args.only?.split(',').map((m) => m.trim()).filter(Boolean),
       telemetryAgent: args['telemetry-agent'],
+      telemetryToken: args['telemetry-token-file'] === undefined ? undefined : await readToken(resolve(args['telemetry-token-file'])),
       name: args.name,
       operatorToken,
     })
@@ -114,3 +118,4 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGINT', shutdown)
   process.on('SIGTERM', shutdown)
 }
+

@@ -21,6 +21,8 @@ export interface HostOptions {
   hostname?: string
   /** The node's telemetry agent (e.g. http://127.0.0.1:4195): host events are posted there. */
   telemetryAgent?: string
+  /** The node's telemetry credential, which the agent requires (Authorization: Bearer). */
+  telemetryToken?: string
   /** Host events go here instead of to `telemetryAgent` (in-process tests). Default: the agent's emitter, else none. */
   emitter?: HostEmitter
   /** The host's name in events (`host`) and in the agent's x-mesh-source; default `<address>:<port>`. */
@@ -56,7 +58,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   // Set once listening when not given: with port 0 the port is known only then. Nothing emits before.
   let name = options.name ?? ''
   const hostName = () => name
-  const agent = options.telemetryAgent && !options.emitter ? new AgentEmitter({ url: options.telemetryAgent, hostName, logger }) : undefined
+  const agent = options.telemetryAgent && !options.emitter ? new AgentEmitter({ url: options.telemetryAgent, token: options.telemetryToken, hostName, logger }) : undefined
   const emitter = options.emitter ?? agent ?? noopEmitter
   const guarded = safeEmitter(emitter)
   const manager = new ModelManager(options.models, { emitter: guarded, logger, role: options.role, hostName })

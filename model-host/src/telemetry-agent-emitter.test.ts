@@ -109,6 +109,17 @@ describe('AgentEmitter', () => {
     expect(emitter.counters).toEqual({ emitted: 3, sent: 3, dropped: { buffer_full: 0, agent_unreachable: 0, agent_refused: 0, timeout: 0 }, buffered: 0, inFlight: 0 })
   })
 
+  it('shows the node credential to the agent as a bearer token when given one, and none otherwise', async () => {
+    const { agent, emitter } = await setup('ok', { flushIntervalMs: 10, token: 'node-telemetry-credential-1234' })
+    emitter.emit(fallback(1))
+    await waitFor(() => emitter.counters.sent === 1)
+    expect(agent.posts[0]!.headers.authorization).toBe('Bearer node-telemetry-credential-1234')
+    const plain = await setup('ok', { flushIntervalMs: 10 })
+    plain.emitter.emit(fallback(2))
+    await waitFor(() => plain.emitter.counters.sent === 1)
+    expect(plain.agent.posts[0]!.headers.authorization).toBeUndefined()
+  })
+
   it('sends a full batch at once, without waiting for the timer', async () => {
     const { agent, emitter } = await setup('ok', { maxBatchEvents: 10, flushIntervalMs: 60_000 })
     for (let i = 0; i < 25; i++) emitter.emit(fallback(i))

@@ -33,6 +33,8 @@ export type PostOutcome = 'sent' | Exclude<DropReason, 'buffer_full'>
 export interface AgentEmitterOptions {
   /** The telemetry agent's base URL, e.g. http://127.0.0.1:4195. */
   url: string
+  /** The node's telemetry credential, sent as `authorization: Bearer <token>`; the agent refuses batches without it. */
+  token?: string
   /** The host's name (x-mesh-source: host:<name>); read per POST, as the default name is known only once the host listens. */
   hostName: () => string
   /** Events held while waiting to be sent; beyond, new events are dropped (default 10,000). */
@@ -106,6 +108,7 @@ export function postBatch(url: URL, agent: Agent, headers: Record<string, string
 export class AgentEmitter implements HostEmitter {
   readonly #url: URL
   readonly #hostName: () => string
+  readonly #authorization: Record<string, string>
   readonly #maxBuffered: number
   readonly #maxBatch: number
   readonly #timeoutMs: number
@@ -127,6 +130,7 @@ export class AgentEmitter implements HostEmitter {
   constructor(options: AgentEmitterOptions) {
     this.#url = new URL(AGENT_EVENTS_PATH, options.url)
     this.#hostName = options.hostName
+    this.#authorization = options.token ? { authorization: `Bearer ${options.token}` } : {}
     this.#maxBuffered = options.maxBufferedEvents ?? 10_000
     this.#maxBatch = options.maxBatchEvents ?? 500
     this.#timeoutMs = options.timeoutMs ?? 2000
@@ -193,6 +197,7 @@ export class AgentEmitter implements HostEmitter {
       'content-type': WIRE_CONTENT_TYPE,
       [AGENT_SOURCE_HEADER]: `host:${this.#hostName()}`,
       [AGENT_EVENT_COUNT_HEADER]: String(batch.length),
+      ...this.#authorization,
     }
     this.#inFlight = postBatch(this.#url, this.#agent, headers, encodeBatch(batch), timeoutMs).then((outcome) => {
       if (outcome === 'sent') this.#sent += batch.length

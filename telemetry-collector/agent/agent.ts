@@ -5,6 +5,11 @@
  * to it over loopback; it routes each event to its subject, spools the
  * messages (written through to disk) and answers at once, whatever NATS is
  * doing. The publisher drains the spool into JetStream.
+ *
+ * Events come only with the node's telemetry credential (`Authorization:
+ * Bearer <token>`; 401 otherwise), and request bodies share one budget
+ * across connections (intake.ts): past it the agent answers 503, and a body
+ * that has not arrived by its deadline loses its connection.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -12,6 +17,8 @@ import { deflateRawSync } from 'node:zlib'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { AGENT_STATUS_PATH, type AgentStatus } from '../../contracts/agent-status.ts'
 import { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, eventCount } from '../../contracts/subjects.ts'
+import { bearerMatches } from '../../contracts/credentials.ts'
+import { BodyBudget, discard, type BodyRefusal } from './intake.ts'
 import { Publisher } from './publisher.ts'
 import { chunkGroup, ModelTokens, routeBatch, type ReviewThresholds } from './route-events.ts'
 import { Spool, type SpooledMessage } from './spool.ts'
@@ -22,6 +29,8 @@ export interface AgentOptions {
   address: string
   port: number
   natsUrl: string
+  /** Its NATS identity (the local mesh's `mesh-agent`: may publish telemetry, nothing else); none: connect without. */
+  natsAuth?: { user: string; pass: string }
   /** The models mesh.yaml names; events of any other model go to the `_other` subjects. */
   models: string[]
   /** Review thresholds by model: a sample whose confidence is under its model's is also sent to the review queue. */
@@ -29,8 +38,18 @@ export interface AgentOptions {
   spool: { dir: string; memoryBytes: number; diskBytes: number; segmentBytes?: number }
   /** Largest message payload published (characters of NDJSON); NATS' default max_payload is 1 MiB. */
   maxMessageChars?: number
-  /** Largest request body accepted. */
+  /** The node's telemetry credential: POST /v1/events needs `Authorization: Bearer <token>` (at least 16 characters). */
+  token: string
+  /** Largest request body accepted (default 8 MiB: a full exporter or host batch is well under 1 MiB). */
   maxBodyBytes?: number
+  /** Request bodies read at once, every connection together (default 16); beyond, 503. */
+  maxBodiesInFlight?: number
+  /** Bytes of request bodies held at once, every connection together (default 32 MiB); beyond, 503. */
+  maxBodyBytesInFlight?: number
+  /** A body must have arrived whole this long after its headers, or its connection is closed (default 10 s; senders time out after 2). */
+  bodyTimeoutMs?: number
+  /** Headers must have arrived whole this long after the request began, or Node answers 408 and closes (default 10 s). */
+  headersTimeoutMs?: number
   log?: (level: 'info' | 'warn', msg: string) => void
 }
 
@@ -52,7 +71,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const models = new ModelTokens(opts.models)
   const review: ReviewThresholds = new Map(Object.entries(opts.reviewThresholds ?? {}))
   const maxChars = opts.maxMessageChars ?? 256 * 1024
-  const maxBody = opts.maxBodyBytes ?? 16 << 20
+  if (opts.token.length < 16) throw new Error('token: the telemetry credential must be at least 16 characters')
+  const budget = new BodyBudget({
+    maxBodyBytes: opts.maxBodyBytes ?? 8 << 20,
+    maxBodies: opts.maxBodiesInFlight ?? 16,
+    maxBytes: opts.maxBodyBytesInFlight ?? 32 << 20,
+    timeoutMs: opts.bodyTimeoutMs ?? 10_000,
+  })
   // Message ids: a republish after a reconnect or a restart lands once (JetStream's duplicate window).
   const boot = Date.now().toString(36)
   let seq = 0
@@ -61,7 +86,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const m = agentMetrics(registry)
   const spool = new Spool(opts.spool)
   spool.onDrop = (events) => m.dropped.inc({ reason: 'spool_full' }, events)
-  const publisher = new Publisher(spool, { natsUrl: opts.natsUrl, source: opts.id, log }, {
+  const publisher = new Publisher(spool, { natsUrl: opts.natsUrl, natsAuth: opts.natsAuth, source: opts.id, log }, {
     published(msg, duplicate) {
       m.published.inc(msg.events)
       if (msg.spooled) m.replayed.inc(msg.events)
@@ -121,7 +146,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     return routed.events
   }
 
-  const server: Server = createServer((req, res) => {
+  // Node checks these every connectionsCheckingInterval: a second here, not its default 30.
+  const server: Server = createServer({ headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000 }, (req, res) => {
     handle(req, res).catch((e) => {
       log('warn', `request failed: ${(e as Error).message}`)
       if (!res.headersSent) reply(res, 500, { error: 'internal error' })
@@ -132,12 +158,22 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method === 'POST' && path === AGENT_EVENTS_PATH) {
-      const body = await readBody(req, maxBody)
-      if (body === null) {
-        m.dropped.inc({ reason: 'body_too_large' }, eventCount(req.headers[AGENT_EVENT_COUNT_HEADER]))
-        return reply(res, 413, { error: `body: larger than ${maxBody} bytes` })
+      if (!bearerMatches(req.headers.authorization, opts.token)) {
+        // Its events are not counted as dropped: nothing vouches for the count it claims.
+        m.refused.inc({ reason: 'unauthorized' })
+        discard(req, budget.limits.timeoutMs)
+        return reply(res, 401, { error: 'authorization: the node\'s telemetry credential is required (Authorization: Bearer <token>)' }, { 'www-authenticate': 'Bearer' })
       }
-      const accepted = accept(body, String(req.headers[AGENT_SOURCE_HEADER] ?? 'envoy'))
+      const read = await budget.read(req)
+      if (!read.ok) {
+        // Gone: nobody to answer, and its sender counts what it lost.
+        if (read.reason === 'aborted') return
+        m.refused.inc({ reason: read.reason })
+        m.dropped.inc({ reason: read.reason }, eventCount(req.headers[AGENT_EVENT_COUNT_HEADER]))
+        if (read.reason === 'body_timeout') return
+        return reply(res, ...refusal(read.reason, budget.limits.maxBodyBytes))
+      }
+      const accepted = accept(read.body, String(req.headers[AGENT_SOURCE_HEADER] ?? 'envoy'))
       return reply(res, 202, { accepted })
     }
     if (req.method === 'GET' && path === '/metrics') {
@@ -175,7 +211,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 }
 
 /** Why the agent drops events; each starts at 0, so the first drop is an increase (alerts read increase()). */
-const DROP_REASONS = ['spool_full', 'too_large', 'body_too_large', 'malformed', 'unknown_kind'] as const
+const DROP_REASONS = ['spool_full', 'too_large', 'body_too_large', 'overloaded', 'body_timeout', 'malformed', 'unknown_kind'] as const
+/** Why the agent refuses a POST before taking its events. */
+const REFUSAL_REASONS = ['unauthorized', 'body_too_large', 'overloaded', 'body_timeout'] as const
 
 function agentMetrics(registry: Registry) {
   const registers = [registry]
@@ -188,8 +226,10 @@ function agentMetrics(registry: Registry) {
     dropped: new Counter({ name: 'mesh_agent_events_dropped_total', help: `Events the agent could not keep, by reason: ${DROP_REASONS.join(', ')}.`, labelNames: ['reason'], registers }),
     reviewItems: new Counter({ name: 'mesh_agent_review_items_total', help: 'Samples under their model\'s review threshold, also sent to the review queue (mesh.review.<model>).', registers }),
     publishFailures: new Counter({ name: 'mesh_agent_publish_failures_total', help: 'Publish attempts that failed (and were retried).', registers }),
+    refused: new Counter({ name: 'mesh_agent_requests_refused_total', help: `Event POSTs refused before their events were read, by reason: ${REFUSAL_REASONS.join(', ')}.`, labelNames: ['reason'], registers }),
   }
   for (const reason of DROP_REASONS) m.dropped.inc({ reason }, 0)
+  for (const reason of REFUSAL_REASONS) m.refused.inc({ reason }, 0)
   return m
 }
 
@@ -216,24 +256,14 @@ async function agentStatus(registry: Registry, id: string): Promise<AgentStatus>
 
 const sourceKind = (source: string) => (source.startsWith('host') ? 'host' : 'envoy')
 
-function reply(res: ServerResponse, status: number, body: unknown): void {
+function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
   res.end(text)
 }
 
-/** The body as text, or null past `limit` bytes (the rest is drained, not kept). */
-function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    let over = false
-    req.on('data', (c: Buffer) => {
-      size += c.length
-      if (size > limit) over = true
-      else chunks.push(c)
-    })
-    req.on('end', () => resolve(over ? null : Buffer.concat(chunks).toString('utf8')))
-    req.on('error', reject)
-  })
+/** The answer to a body the budget refused. */
+function refusal(reason: Exclude<BodyRefusal, 'body_timeout' | 'aborted'>, maxBody: number): [number, unknown, Record<string, string>] {
+  if (reason === 'body_too_large') return [413, { error: `body: larger than ${maxBody} bytes` }, {}]
+  return [503, { error: 'body: the agent is reading as many bodies as it may hold; try again' }, { 'retry-after': '1' }]
 }

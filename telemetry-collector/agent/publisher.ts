@@ -15,6 +15,8 @@ import type { Spool, SpooledMessage } from './spool.ts'
 
 export interface PublisherOptions {
   natsUrl: string
+  /** Its NATS identity (the local mesh's `mesh-agent`); none: connect without. */
+  natsAuth?: { user: string; pass: string }
   /** The agent's id, in the Mesh-Source header. */
   source: string
   /** A publish not acknowledged within this is retried (default 2 s). */
@@ -73,7 +75,7 @@ export class Publisher {
     const servers = this.opts.natsUrl
     while (!this.#closed) {
       try {
-        const nc = await connect({ servers, name: `telemetry-agent ${this.opts.source}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 5000, maxPingOut: 2, timeout: 2000 })
+        const nc = await connect({ servers, ...this.opts.natsAuth, name: `telemetry-agent ${this.opts.source}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 5000, maxPingOut: 2, timeout: 2000 })
         this.#nc = nc
         this.#js = jetstream(nc, { timeout: this.opts.publishTimeoutMs ?? 2000 })
         this.#connected = true

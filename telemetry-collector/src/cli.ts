@@ -7,7 +7,10 @@
  */
 import { constants, setPriority } from 'node:os'
 import { parseArgs } from 'node:util'
+import { ensureToken } from '../../contracts/credentials.ts'
+import { credentialFiles } from '../../mesh-config/src/credentials.ts'
 import { telemetryPaths } from '../../mesh-config/src/load.ts'
+import { natsCredential } from '../../mesh-config/src/nats-auth.ts'
 import { agentOptionsOf, collectorOptionsOf, loadMeshOrExit } from './mesh-settings.ts'
 
 const COMMON = `  --config <file>   mesh.yaml (default: mesh.yaml)
@@ -86,7 +89,10 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
     if (which === 'agent') {
       const { startAgent } = await import('../agent/agent.ts')
       const o = agentOptionsOf(mesh)
-      running = await startAgent({ ...o, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, id: args.id ?? o.id, spool: { ...o.spool, dir: args['spool-dir'] ?? o.spool.dir } })
+      // The credential Envoy's exporter and the hosts show: created here if start has not yet.
+      const token = await ensureToken(credentialFiles(mesh.stateDir).telemetryToken)
+      const natsAuth = await natsCredential(mesh.stateDir, 'agent')
+      running = await startAgent({ ...o, token, natsAuth, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, id: args.id ?? o.id, spool: { ...o.spool, dir: args['spool-dir'] ?? o.spool.dir } })
     } else {
       const { startCollector } = await import('./collector.ts')
       const o = collectorOptionsOf(mesh)
@@ -97,7 +103,8 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
       const token = await operatorToken(tokenFile, mesh.config.telemetry.collector.dashboard.token_file === undefined)
       if (!token) process.stderr.write(`telemetry-collector: no operator token in ${tokenFile}: the dashboard and API are read-only\n`)
       const dashboard = o.dashboard && { ...o.dashboard, port: args['dashboard-port'] === undefined ? o.dashboard.port : Number(args['dashboard-port']) }
-      const collector = await startCollector({ ...o, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, storeDir: args.store ?? o.storeDir, owns, name: args.name, operatorToken: token, dashboard })
+      const natsAuth = await natsCredential(mesh.stateDir, 'collector')
+      const collector = await startCollector({ ...o, natsAuth, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, storeDir: args.store ?? o.storeDir, owns, name: args.name, operatorToken: token, dashboard })
       // A stream JetStream cannot change is a configuration problem: say so and exit, rather than serve nothing.
       collector.ready.catch((e) => {
         process.stderr.write(`telemetry-collector: ${(e as Error).message}\n`)

@@ -28,6 +28,8 @@ export interface CollectorOptions {
   address: string
   port: number
   natsUrl: string
+  /** Its NATS identity (the local mesh's `mesh-collector`: its streams and consumers, no publishing); none: connect without. */
+  natsAuth?: { user: string; pass: string }
   storeDir: string
   /** The models mesh.yaml names (labels for any other model read `other`). */
   models: string[]
@@ -121,7 +123,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   const ready = (async () => {
     while (!closed) {
       try {
-        nc = await connect({ servers: opts.natsUrl, name: 'telemetry-collector', maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 2000 })
+        nc = await connect({ servers: opts.natsUrl, ...opts.natsAuth, name: 'telemetry-collector', maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 2000 })
         const jsm = await jetstreamManager(nc, { timeout: 5000 })
         for (const o of await ensureStreams(jsm, opts.streams)) if (o.action !== 'unchanged') log('info', `stream ${o.name} ${o.action}${o.changed.length ? `: ${o.changed.join(', ')}` : ''}`)
         const owned = (opts.owns ?? [...opts.models, OTHER_MODEL_TOKEN]).map((m) => (m === OTHER_MODEL_TOKEN ? m : subjectToken(m)))

@@ -31,7 +31,8 @@ export function streamLimitsOf(mesh: LoadedMesh): StreamLimits {
   }
 }
 
-export function agentOptionsOf(mesh: LoadedMesh): AgentOptions {
+/** The agent's settings but its credential, which lives in the state directory, never in mesh.yaml. */
+export function agentOptionsOf(mesh: LoadedMesh): Omit<AgentOptions, 'token'> {
   const t = mesh.config.telemetry
   return {
     id: `${hostname()}-${mesh.config.gateway.service}`.replace(/[^A-Za-z0-9_-]/g, '_'),

@@ -19,7 +19,7 @@ import { freePorts } from '../../test/support/ports.ts'
 import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { agentStatus } from '../src/agent-status.ts'
 import { DEFAULT_STREAM_LIMITS, ensureStreams } from '../src/streams.ts'
-import { eventually, metrics, metricSum, ndjson, post, requestEvent } from './events.ts'
+import { AGENT_TEST_TOKEN, eventually, metrics, metricSum, ndjson, post, requestEvent } from './events.ts'
 
 const status = async (url: string) => (await (await fetch(`${url}/status`)).json()) as AgentStatus
 
@@ -30,7 +30,7 @@ function expectMatchesMetrics(s: AgentStatus, text: string): void {
   expect(s.published).toBe(metricSum(text, 'mesh_agent_events_published_total'))
   expect(s.spooled).toBe(metricSum(text, 'mesh_agent_events_spooled_total'))
   expect(s.replayed).toBe(metricSum(text, 'mesh_agent_events_replayed_total'))
-  for (const reason of ['spool_full', 'too_large', 'body_too_large', 'malformed', 'unknown_kind']) expect(s.dropped[reason]).toBe(metricSum(text, 'mesh_agent_events_dropped_total', { reason }))
+  for (const reason of ['spool_full', 'too_large', 'body_too_large', 'overloaded', 'body_timeout', 'malformed', 'unknown_kind']) expect(s.dropped[reason]).toBe(metricSum(text, 'mesh_agent_events_dropped_total', { reason }))
   expect(s.spool_events).toBe(metricSum(text, 'mesh_agent_spool_events'))
   expect(s.spool_bytes).toEqual({ memory: metricSum(text, 'mesh_agent_spool_bytes', { tier: 'memory' }), disk: metricSum(text, 'mesh_agent_spool_bytes', { tier: 'disk' }) })
   // A gauge of time: read a moment apart.
@@ -47,7 +47,7 @@ describe('agent GET /status', () => {
     await ensureStreams(await jetstreamManager(nc), DEFAULT_STREAM_LIMITS)
     await nc.close()
     dir = await mkdtemp(join(tmpdir(), 'agent-status-'))
-    agent = await startAgent({ id: 'status-test', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: ['credit-risk'], spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'status-test', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: ['credit-risk'], spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
   })
   afterAll(async () => {
     await agent?.close()
@@ -60,7 +60,7 @@ describe('agent GET /status', () => {
     expect((await post(agent.url, ndjson([...Array.from({ length: 20 }, () => requestEvent()), 'not json', { kind: 'nope' }]))).status).toBe(202)
     const up = await eventually(() => status(agent.url), (s) => s.published === 20)
     expect(up).toMatchObject({ id: 'status-test', nats_connected: true, received: 22, spooled: 0, spool_events: 0, oldest_unpublished_age_s: 0 })
-    expect(up.dropped).toEqual({ spool_full: 0, too_large: 0, body_too_large: 0, malformed: 1, unknown_kind: 1 })
+    expect(up.dropped).toEqual({ spool_full: 0, too_large: 0, body_too_large: 0, overloaded: 0, body_timeout: 0, malformed: 1, unknown_kind: 1 })
     expectMatchesMetrics(up, await metrics(agent.url))
 
     await nats.kill()

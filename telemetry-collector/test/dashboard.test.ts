@@ -30,7 +30,7 @@ import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { errorBudget } from '../src/error-budget.ts'
 import { Store } from '../src/store.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
-import { applicantRows, batchEvent, eventually, ndjson, post, requestEvent, sampleEvent } from './events.ts'
+import { AGENT_TEST_TOKEN, applicantRows, batchEvent, eventually, ndjson, post, requestEvent, sampleEvent } from './events.ts'
 import { applyAndCommit } from './apply-and-commit.ts'
 
 const TOKEN = 'dashboard-test-operator-token'
@@ -190,7 +190,7 @@ describe('SRE dashboard: agent → NATS → collector (30 days of rollups) → p
     meshText = localMeshYaml(portsOf(await freePorts(7)), routes, { extra: `auth:\n  api_keys:\n    - { client: web-app, key: ${API_KEY} } # the web app\n` })
     await writeFile(meshFile, meshText)
     nats = await startNats()
-    agent = await startAgent({ id: 'dashboard', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, reviewThresholds: { 'credit-risk': 0.6 }, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'dashboard', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, reviewThresholds: { 'credit-risk': 0.6 }, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
     collector = await startCollector({
       address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {},
       repository: EXAMPLE_MODELS, meshFile, operatorToken: TOKEN, dashboard: { address: '127.0.0.1', port: 0, refreshMs: 500, agents: [agent.url] },

@@ -16,7 +16,7 @@ import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { DEFAULT_DRIFT_SETTINGS, type VersionDrift } from '../src/drift-monitor.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
 import { promtool } from '../../test/support/prometheus.ts'
-import { applicantRows, eventually, metrics, metricSum, ndjson, post, sampleEvent } from './events.ts'
+import { AGENT_TEST_TOKEN, applicantRows, eventually, metrics, metricSum, ndjson, post, sampleEvent } from './events.ts'
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 
@@ -40,7 +40,7 @@ describe('drift: agent → JetStream → collector', () => {
     dir = await mkdtemp(join(tmpdir(), 'drift-'))
     collector = await start()
     await collector.ready
-    agent = await startAgent({ id: 'drift', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'drift', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
     // credit-risk v1: the training distribution; v2: debt_to_income shifted; the fallback: from training, but fewer rows than it asks for.
     const events = [
       ...applicantRows(400, 101).map((r) => sampleEvent([r], { version: '1' })),

@@ -45,8 +45,13 @@ export function sampleEvent(rows: number[][], o: Partial<PayloadSampleEvent> = {
 
 export const ndjson = (events: unknown[]) => events.map((e) => (typeof e === 'string' ? e : JSON.stringify(e))).join('\n') + '\n'
 
-export async function post(agentUrl: string, body: string, source = 'envoy:gateway'): Promise<Response> {
-  return fetch(`${agentUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'x-mesh-source': source }, body })
+/** The telemetry credential of the agents tests start (startAgent's `token`). */
+export const AGENT_TEST_TOKEN = 'test-telemetry-token-0123456789'
+
+/** POSTs an NDJSON body to an agent with the credential (`token: null`: without one). */
+export async function post(agentUrl: string, body: string, source = 'envoy:gateway', token: string | null = AGENT_TEST_TOKEN): Promise<Response> {
+  const auth: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` }
+  return fetch(`${agentUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'x-mesh-source': source, ...auth }, body })
 }
 
 /** Sum of a metric's samples whose labels include `match`. */

@@ -18,7 +18,7 @@ import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { PayloadSink, traceIdOf } from '../src/payload-sink.ts'
 import { Store } from '../src/store.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
-import { applicantRows, eventually, ndjson, post, sampleEvent } from './events.ts'
+import { AGENT_TEST_TOKEN, applicantRows, eventually, ndjson, post, sampleEvent } from './events.ts'
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 
@@ -67,7 +67,7 @@ describe('payload sink: agent → JetStream → collector → Parquet', () => {
       payloads: { dir: join(dir, 'payloads'), flushMs: 300, maxRows: 40 },
     })
     await collector.ready
-    agent = await startAgent({ id: 'sink', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'sink', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
     expect((await post(agent.url, ndjson(sent))).status).toBe(202)
     await eventually(
       () => fetch(`${collector.url}/api/v1/pipeline`).then((r) => r.json() as Promise<{ payload_sink: { written_since_start: number; waiting: number } }>),

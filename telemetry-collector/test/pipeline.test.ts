@@ -11,7 +11,7 @@ import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
 import { promtool } from '../../test/support/prometheus.ts'
-import { batchEvent, eventually, metrics, metricSum, ndjson, post, requestEvent } from './events.ts'
+import { AGENT_TEST_TOKEN, batchEvent, eventually, metrics, metricSum, ndjson, post, requestEvent } from './events.ts'
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 
@@ -26,7 +26,7 @@ describe('agent → JetStream → collector', () => {
     dir = await mkdtemp(join(tmpdir(), 'pipeline-'))
     collector = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {} })
     await collector.ready
-    agent = await startAgent({ id: 'test', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'test', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
   })
   afterAll(async () => {
     await agent?.close()
@@ -147,7 +147,7 @@ describe('faults and sharing, in process', () => {
   it('two collectors owning disjoint models give exact merged totals', async () => {
     const a = await collectorOn(['credit-risk'], 'a', 'shared')
     const b = await collectorOn(['credit-risk-fallback', '_other'], 'b', 'shared')
-    const agent = await startAgent({ id: 'share', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-share'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'share', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-share'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
     closers.push(() => agent.close())
     const events = [
       ...Array.from({ length: 50 }, () => requestEvent()),
@@ -167,7 +167,7 @@ describe('faults and sharing, in process', () => {
   it('past the spool bound the oldest are dropped and counted: applied plus dropped equals sent', async () => {
     const c = await collectorOn(['credit-risk'], 'bound')
     const before = await caughtUp(c)
-    const agent = await startAgent({ id: 'bound', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-bound'), memoryBytes: 8000, diskBytes: 20_000, segmentBytes: 4000 }, log: () => {} })
+    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'bound', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-bound'), memoryBytes: 8000, diskBytes: 20_000, segmentBytes: 4000 }, log: () => {} })
     closers.push(() => agent.close())
     nats.pause()
     let sent = 0
@@ -209,7 +209,7 @@ describe('faults and sharing, in process', () => {
   it('a consumer deleted under a running collector is created again from the store, and nothing is lost', async () => {
     const c = await collectorOn(['credit-risk'], 'deleted')
     const before = await caughtUp(c)
-    const agent = await startAgent({ id: 'deleted', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-deleted'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'deleted', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-deleted'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
     closers.push(() => agent.close())
     await post(agent.url, ndjson(Array.from({ length: 5 }, () => requestEvent())))
     await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total'), (n) => n === before + 5)
@@ -223,7 +223,7 @@ describe('faults and sharing, in process', () => {
   it('an event too large for NATS is dropped and counted, and does not hold up those behind it', async () => {
     const c = await collectorOn(['credit-risk'], 'large')
     const before = await caughtUp(c)
-    const agent = await startAgent({ id: 'large', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-large'), memoryBytes: 1 << 20, diskBytes: 64 << 20 }, log: () => {} })
+    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'large', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-large'), memoryBytes: 1 << 20, diskBytes: 64 << 20 }, log: () => {} })
     closers.push(() => agent.close())
     // Random bytes as hex do not deflate below NATS' 1 MiB max_payload.
     const huge = requestEvent({ traceparent: randomBytes(1_500_000).toString('hex') })
@@ -236,7 +236,7 @@ describe('faults and sharing, in process', () => {
   it('a stream deleted and created again is read from its start, not skipped by the stored position', async () => {
     const first = await collectorOn(['credit-risk'], 'recreated')
     await caughtUp(first)
-    const agent = await startAgent({ id: 'recreated', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-recreated'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'recreated', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-recreated'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
     closers.push(() => agent.close())
     await first.close()
     const nc = await connect({ servers: nats.url })
@@ -250,7 +250,7 @@ describe('faults and sharing, in process', () => {
 
   it('/metrics of the collector and the agent pass promtool check metrics', async () => {
     const c = await collectorOn(['credit-risk'], 'promtool')
-    const agent = await startAgent({ id: 'promtool', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-promtool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'promtool', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-promtool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
     closers.push(() => agent.close())
     await post(agent.url, ndjson([requestEvent(), requestEvent({ status: 503, flags: 2 }), batchEvent()]))
     await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') >= 2)

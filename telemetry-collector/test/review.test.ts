@@ -23,7 +23,7 @@ import { freePorts } from '../../test/support/ports.ts'
 import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
-import { applicantRows, eventually, metrics, metricSum, ndjson, post, sampleEvent } from './events.ts'
+import { AGENT_TEST_TOKEN, applicantRows, eventually, metrics, metricSum, ndjson, post, sampleEvent } from './events.ts'
 
 const TOKEN = 'review-test-operator-token'
 const MODELS = ['credit-risk', 'credit-risk-fallback']
@@ -68,7 +68,7 @@ describe('review queue: agent → MESH_REVIEW → collector → API → Parquet'
     dir = await mkdtemp(join(tmpdir(), 'review-'))
     collector = await start()
     await collector.ready
-    agent = await startAgent({ id: 'review', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, reviewThresholds: { 'credit-risk': 0.6 }, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'review', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, reviewThresholds: { 'credit-risk': 0.6 }, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
     expect((await post(agent.url, ndjson([...low, ...sure, ...unthresholded]))).status).toBe(202)
     await eventually(list, (items) => items.length === low.length)
   })

@@ -4,18 +4,23 @@
  * scripts/setup.sh) on a free loopback port with its own store folder, for
  * tests and benchmarks; it can be paused (SIGSTOP), resumed, killed and
  * started again on the same port and store, as the fault tests need.
+ * With `auth`, it runs as the local mesh does: with the mesh's users and
+ * permissions (mesh-config/src/nats-auth.ts), whose credentials it hands out.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { natsReady, natsServerArgs } from '../../mesh-config/src/local-mesh.ts'
+import { prepareNatsAuth, type NatsCredential, type NatsRole } from '../../mesh-config/src/nats-auth.ts'
 import { freePorts } from './ports.ts'
 
 export interface RunningNats {
   url: string
   port: number
   storeDir: string
+  /** With `auth`: each identity's user and password (connect({ servers, ...credentials.agent })). */
+  credentials?: Record<NatsRole, NatsCredential>
   /** SIGSTOP: the server keeps its sockets but answers nothing. */
   pause(): void
   resume(): void
@@ -26,13 +31,15 @@ export interface RunningNats {
   stop(): Promise<void>
 }
 
-export async function startNats(): Promise<RunningNats> {
+export async function startNats(options: { auth?: boolean } = {}): Promise<RunningNats> {
   if (spawnSync('nats-server', ['--version']).error) throw new Error('nats-server is not installed: run `bash scripts/setup.sh` (it installs Debian\'s nats-server)')
   const [port] = await freePorts(1)
   const storeDir = await mkdtemp(join(tmpdir(), 'nats-'))
+  // The credentials and config live beside the store, as in the local mesh's state directory.
+  const auth = options.auth ? await prepareNatsAuth(join(storeDir, 'state')) : undefined
   let child: ChildProcess
   const launch = async () => {
-    child = spawn('nats-server', natsServerArgs(storeDir, '127.0.0.1', port!, `test-${port}`), { stdio: ['ignore', 'ignore', 'pipe'] })
+    child = spawn('nats-server', natsServerArgs(join(storeDir, 'js'), '127.0.0.1', port!, `test-${port}`, auth?.configFile), { stdio: ['ignore', 'ignore', 'pipe'] })
     let output = ''
     child.stderr!.on('data', (d) => (output += d))
     const deadline = Date.now() + 15_000
@@ -48,6 +55,7 @@ export async function startNats(): Promise<RunningNats> {
     url: `nats://127.0.0.1:${port}`,
     port: port!,
     storeDir,
+    credentials: auth?.credentials,
     pause: () => void child.kill('SIGSTOP'),
     resume: () => void child.kill('SIGCONT'),
     async kill() {

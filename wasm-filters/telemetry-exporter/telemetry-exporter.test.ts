@@ -20,10 +20,18 @@ import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
 import { wasmPath } from '../build.ts'
 import { MESH_FILTER, type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 
-/** A loopback stand-in for the telemetry agent: collects NDJSON batches. */
+/** The node credential the exporter is configured with; the stand-in agent refuses calls without it, as the agent does. */
+const TOKEN = 'exporter-test-credential-0123456789'
+
+/** A loopback stand-in for the telemetry agent: collects NDJSON batches that carry the credential. */
 async function startReceiver(port = 0) {
   const batches: GoldenSignalEvent[][] = []
   const server: Server = createServer((req, res) => {
+    if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+      req.resume()
+      res.writeHead(401).end()
+      return
+    }
     let body = ''
     req.on('data', (d) => (body += d))
     req.on('end', () => {
@@ -55,7 +63,7 @@ describe('telemetry-exporter in Envoy', () => {
     upstream = await startUpstream('stable')
     receiver = await startReceiver()
     envoy = await startEnvoy({
-      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', flush_interval_ms: 100, max_batch_events: 50 }, { vmId: TELEMETRY_VM_ID })],
+      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', token: TOKEN, flush_interval_ms: 100, max_batch_events: 50 }, { vmId: TELEMETRY_VM_ID })],
       static_resources: {
         listeners: [httpListener('gateway', [{ name: 'models', match: { prefix: '/' }, route: { cluster: 'stable' } }], [wasmHttpFilter(MESH_FILTER, meshFilterWasm(), { telemetry: { max_pending_events: 100 }, golden_signals: { service: 'gateway', batch_events: 8 } } satisfies MeshFilterConfig, { vmId: TELEMETRY_VM_ID })])],
         clusters: [staticCluster('stable', upstream.port), staticCluster('telemetry-agent', receiver.port)],
@@ -142,7 +150,7 @@ describe('telemetry-exporter in Envoy, with the producer replaced by live update
     ])
     envoy = await startEnvoy({
       node: { id: 'exporter-ecds-test', cluster: 'exporter-ecds-test' },
-      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', flush_interval_ms: 50, max_batch_events: 50 }, { vmId: TELEMETRY_VM_ID })],
+      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', token: TOKEN, flush_interval_ms: 50, max_batch_events: 50 }, { vmId: TELEMETRY_VM_ID })],
       static_resources: { listeners: [listener], clusters: [staticCluster('stable', upstream.port), staticCluster('telemetry-agent', receiver.port)] },
     })
     gateway = envoy.listenerUrl('gateway')

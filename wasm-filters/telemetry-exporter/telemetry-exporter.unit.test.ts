@@ -90,6 +90,37 @@ describe('telemetry-exporter (TypeScript host)', () => {
     expect(exporter.httpCalls).toHaveLength(3) // flushed without waiting for the tick
   })
 
+  it('sends the node credential as a bearer token on every call when configured, and none otherwise', async () => {
+    const { exporter, request } = await mesh({ exporter: { token: 'node-telemetry-credential-1234' } })
+    request()
+    exporter.tick()
+    exporter.respondToHttpCall(exporter.httpCalls[0]!.token, [[':status', '202']])
+    request()
+    exporter.tick()
+    for (const call of exporter.httpCalls) expect(call.headers).toEqual(expect.arrayContaining([['authorization', 'Bearer node-telemetry-credential-1234'], ['x-event-count', '1']]))
+    // Never in its log.
+    expect(exporter.logText()).not.toContain('node-telemetry-credential-1234')
+    const plain = await mesh()
+    plain.request()
+    plain.exporter.tick()
+    expect(plain.exporter.httpCalls[0]!.headers.map(([name]) => name)).not.toContain('authorization')
+  })
+
+  it('ends a POST once its body reaches max_batch_bytes, whatever max_batch_events allows', async () => {
+    const { exporter, request } = await mesh({ exporter: { max_batch_events: 500, max_batch_bytes: 1024, max_in_flight: 10 } })
+    // 15 messages: under the 16 that flush early, so the tick drains them all at once.
+    for (let i = 0; i < 15; i++) request()
+    exporter.tick()
+    expect(exporter.httpCalls.length).toBeGreaterThan(1)
+    // Each body (one event per message here) stops at the first message that takes it to 1024 characters or more.
+    for (const call of exporter.httpCalls.slice(0, -1)) {
+      const lines = new TextDecoder().decode(call.body).trim().split('\n')
+      expect(lines.join('\n').length + 1).toBeGreaterThanOrEqual(1024)
+      expect(lines.slice(0, -1).join('\n').length + 1).toBeLessThan(1024)
+    }
+    expect(exporter.httpCalls.flatMap((c) => events(c.body)).length).toBe(15)
+  })
+
   it('keeps at most max_in_flight calls; later events wait in the bounded queue', async () => {
     const { exporter, golden, request } = await mesh({ telemetry: { max_pending_events: 5 } })
     for (let i = 0; i < 3; i++) request()
@@ -183,6 +214,8 @@ describe('telemetry-exporter (TypeScript host)', () => {
     [{ cluster: 'a', path: 'v1' }, 'path: must start with /'],
     [{ cluster: 'a', max_batch_events: 0 }, 'max_batch_events: must be an integer from 1 to 600000'],
     [{ cluster: 'a', colour: 1 }, 'colour: unknown field'],
+    [{ cluster: 'a', token: '' }, 'token: must be a non-empty string'],
+    [{ cluster: 'a', max_batch_bytes: 100 }, 'max_batch_bytes: must be an integer from 1024 to 4194304'],
   ])('refuses configuration %#, naming the field', async (bad, message) => {
     const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), { pluginConfiguration: JSON.stringify(bad), vmId: VM_ID })
     expect(host.configured).toBe(false)

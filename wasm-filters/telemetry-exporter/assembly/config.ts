@@ -9,18 +9,22 @@ export class ExporterConfig extends FilterConfig {
   cluster: string = ""
   path: string = "/v1/events"
   authority: string = "telemetry-agent"
+  /** The node's telemetry credential, sent as `authorization: Bearer <token>` (the agent refuses calls without it). */
+  token: string = ""
   queueName: string = DEFAULT_QUEUE
   /** Drain at least this often. */
   flushIntervalMs: i32 = 500
   /** The most events one POST carries (it carries whole producer messages, so it may end a little over). */
   maxBatchEvents: i32 = 500
+  /** A POST stops taking messages once its body reaches this many characters (the agent refuses bodies over 8 MiB). */
+  maxBatchBytes: i32 = 1 << 20
   timeoutMs: i32 = 2000
   /** Calls in flight at once; beyond, events wait in the (bounded) queue. */
   maxInFlight: i32 = 2
 }
 
 
-const STRINGS = ["cluster", "path", "authority", "queue_name"]
+const STRINGS = ["cluster", "path", "authority", "queue_name", "token"]
 const INTEGERS = ["flush_interval_ms", "max_batch_events", "timeout_ms", "max_in_flight"]
 
 export function parseConfig(text: string): ExporterConfig {
@@ -36,6 +40,7 @@ export function parseConfig(text: string): ExporterConfig {
       if (key == "cluster") c.cluster = v.str
       else if (key == "path") c.path = v.str
       else if (key == "authority") c.authority = v.str
+      else if (key == "token") c.token = v.str
       else c.queueName = v.str
     } else if (INTEGERS.includes(key)) {
       if (v.kind != JsonKind.Number || v.number != Math.floor(v.number) || v.number < 1 || v.number > 600000) {
@@ -46,6 +51,11 @@ export function parseConfig(text: string): ExporterConfig {
       else if (key == "max_batch_events") c.maxBatchEvents = n
       else if (key == "timeout_ms") c.timeoutMs = n
       else c.maxInFlight = n
+    } else if (key == "max_batch_bytes") {
+      if (v.kind != JsonKind.Number || v.number != Math.floor(v.number) || v.number < 1024 || v.number > 4194304) {
+        return invalid(c, key, "must be an integer from 1024 to 4194304")
+      }
+      c.maxBatchBytes = <i32>v.number
     } else return invalid(c, key, "unknown field")
   }
   if (c.cluster.length == 0) return invalid(c, "cluster", "required, the telemetry agent's cluster")

@@ -32,6 +32,9 @@ class ExporterRoot extends RootContext {
   batches: Map<u32, i32> = new Map<u32, i32>()
   /** Messages (each a producer's batch of events) waiting since the last flush. */
   waiting: i32 = 0
+  headerNames: string[] = []
+  /** The call's header values; x-event-count (index 4) is set per call. */
+  headerValues: string[] = []
 
   onConfigure(configuration: string): bool {
     const parsed = parseConfig(configuration)
@@ -40,6 +43,13 @@ class ExporterRoot extends RootContext {
       return false
     }
     this.config = parsed
+    // Built once: every call carries the same credential (never logged).
+    this.headerNames = [":method", ":path", ":authority", "content-type", "x-event-count"]
+    this.headerValues = ["POST", parsed.path, parsed.authority, "application/x-ndjson", ""]
+    if (parsed.token.length > 0) {
+      this.headerNames.push("authorization")
+      this.headerValues.push("Bearer " + parsed.token)
+    }
     // The bound counts the events in the queue, which starts empty: set it to 0
     // before producers can find the queue. (Only an earlier exporter VM of this
     // process could have left events in it; they are counted out as they
@@ -71,7 +81,8 @@ class ExporterRoot extends RootContext {
       let body = ""
       let count: i32 = 0
       // Messages are producers' NDJSON batches; a POST carries whole messages.
-      while (count < this.config.maxBatchEvents) {
+      // Whole messages, so a body may end a message over the bounds; the agent's own limit (8 MiB) leaves room.
+      while (count < this.config.maxBatchEvents && body.length < this.config.maxBatchBytes) {
         const message = dequeue(this.queue)
         if (message === null) break
         body += message
@@ -80,10 +91,12 @@ class ExporterRoot extends RootContext {
       this.waiting = 0
       if (count == 0) return
       releaseSlots(this.config.queueName, count)
+      const values = this.headerValues.slice(0)
+      values[4] = count.toString()
       const token = dispatchHttpCall(
         this.config.cluster,
-        [":method", ":path", ":authority", "content-type", "x-event-count"],
-        ["POST", this.config.path, this.config.authority, "application/x-ndjson", count.toString()],
+        this.headerNames,
+        values,
         body,
         <u32>this.config.timeoutMs,
       )
