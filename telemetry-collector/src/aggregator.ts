@@ -79,6 +79,9 @@ export interface HostTotalEntry {
   bucket: HostBucket
 }
 
+/** Why the collector skipped events: the decoder's reasons, a message inflating past its bound, or the store refusing an event. */
+export type PipelineRefusal = RefusalReason | 'too_large' | 'store_refused'
+
 /** Pipeline counters, persisted with the rest so they survive restarts. */
 export interface PipelineTotals {
   applied: Record<string, number>
@@ -165,7 +168,7 @@ export class Aggregator {
     }
   }
 
-  refuse(reason: RefusalReason | string, n = 1): void {
+  refuse(reason: PipelineRefusal, n = 1): void {
     this.pipeline.refused[reason] = (this.pipeline.refused[reason] ?? 0) + n
   }
 

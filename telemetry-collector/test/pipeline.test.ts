@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createDeflateRaw } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER } from '../../contracts/subjects.ts'
 import { startNats, type RunningNats } from '../../test/support/nats.ts'
@@ -11,7 +12,20 @@ import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
 import { promtool } from '../../test/support/prometheus.ts'
-import { batchEvent, eventually, metrics, metricSum, ndjson, post, requestEvent } from './events.ts'
+import { batchEvent, eventually, metrics, metricSum, ndjson, post, requestEvent, sampleEvent } from './events.ts'
+
+/** `bytes` zeros, raw-deflated as the agent does, without holding them in memory. */
+async function deflatedZeros(bytes: number): Promise<Buffer> {
+  const d = createDeflateRaw({ level: 9 })
+  const out: Buffer[] = []
+  d.on('data', (b: Buffer) => out.push(b))
+  const done = new Promise((r) => d.on('end', r))
+  const chunk = Buffer.alloc(1 << 20)
+  for (let n = 0; n < bytes; n += chunk.length) if (!d.write(chunk)) await new Promise((r) => d.once('drain', r))
+  d.end()
+  await done
+  return Buffer.concat(out)
+}
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 
@@ -204,6 +218,51 @@ describe('faults and sharing, in process', () => {
     const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === before + 2)
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'malformed' })).toBe(4)
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'unknown_kind' })).toBe(1)
+  })
+
+  it('the crash-loop event (a review item with confidence -9.3e18) through the real agent is counted; the collector stays up and applies what follows', async () => {
+    const fatal: Error[] = []
+    const c = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'crash-loop'), models: MODELS, owns: ['credit-risk'], name: 'crash-loop', streams: DEFAULT_STREAM_LIMITS, log: () => {}, onFatal: (e) => fatal.push(e) })
+    closers.push(() => c.close())
+    await c.ready
+    const before = await caughtUp(c)
+    const refusedBefore = metricSum(await metrics(c.url), 'mesh_collector_events_refused_total', { reason: 'invalid' })
+    const agent = await startAgent({ id: 'crash-loop', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, reviewThresholds: { 'credit-risk': 0.6 }, spool: { dir: join(dir, 'spool-crash-loop'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    closers.push(() => agent.close())
+    // The agent copies the sample to the review queue (its confidence is under 0.6): both copies reach the collector.
+    expect((await post(agent.url, ndjson([sampleEvent([[1, 2]], { confidence: -9.3e18 })]))).status).toBe(202)
+    await eventually(async () => metricSum(await metrics(agent.url), 'mesh_agent_review_items_total'), (n) => n === 1)
+    await post(agent.url, ndjson(Array.from({ length: 3 }, () => requestEvent())))
+    const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === before + 3 && metricSum(t, 'mesh_collector_events_refused_total', { reason: 'invalid' }) === refusedBefore + 2)
+    expect(fatal).toEqual([])
+    expect(metricSum(text, 'mesh_collector_events_applied_total', { kind: 'review' })).toBe(0)
+    // Everything was acknowledged: nothing waits to be delivered again.
+    await caughtUp(c)
+    await post(agent.url, ndjson([requestEvent()]))
+    await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total'), (n) => n === before + 4)
+    expect(fatal).toEqual([])
+  })
+
+  it('a decompression bomb (1 GiB of zeros deflated to under 1 MiB) is counted and skipped without inflating it; what follows is applied', async () => {
+    const c = await collectorOn(['credit-risk'], 'bomb')
+    const before = await caughtUp(c)
+    const bomb = await deflatedZeros(1 << 30)
+    expect(bomb.length).toBeLessThan(1 << 20)
+    const rssBefore = process.memoryUsage().rss
+    const nc = await connect({ servers: nats.url })
+    try {
+      const js = jetstream(nc)
+      const h = headers()
+      h.set(ENCODING_HEADER, DEFLATE)
+      await js.publish('mesh.requests.credit-risk', bomb, { headers: h })
+      await js.publish('mesh.requests.credit-risk', new TextEncoder().encode(ndjson([requestEvent(), requestEvent()])))
+    } finally {
+      await nc.close()
+    }
+    const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === before + 2)
+    expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'too_large' })).toBe(1)
+    // Inflated, it would have taken a gigabyte; bounded, it takes at most MAX_INFLATED_MESSAGE_BYTES.
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 << 20)
   })
 
   it('a consumer deleted under a running collector is created again from the store, and nothing is lost', async () => {
