@@ -93,7 +93,8 @@ export class DriftMonitor {
   ) {}
 
   settingsOf(model: string): DriftSettings {
-    return this.config.models[model] ?? this.config.defaults
+    // hasOwn: a sample naming its model `constructor` must not find Object.prototype's.
+    return Object.hasOwn(this.config.models, model) ? this.config.models[model]! : this.config.defaults
   }
 
   /** What a restart must read back to refill every window: samples since then, at most this many. */

@@ -84,10 +84,10 @@ export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefin
   )
   stateMetric(r, 'mesh_host_batch_rows_total', 'Rows the model hosts executed in batches.', 'counter', () => [...agg.hostTotals.values()].map((t) => ({ labels: t.labels, value: t.bucket.rows })))
   stateMetric(r, 'mesh_host_fallbacks_total', 'Requests a host answered with a fallback model, by reason.', 'counter', () =>
-    [...agg.hostTotals.values()].flatMap((t) => Object.entries(t.bucket.fallbacks).map(([reason, value]) => ({ labels: { ...t.labels, reason }, value }))),
+    [...agg.hostTotals.values()].flatMap((t) => [...t.bucket.fallbacks].map(([reason, value]) => ({ labels: { ...t.labels, reason }, value }))),
   )
   stateMetric(r, 'mesh_host_refusals_total', 'Requests a host refused with no fallback to answer them, by reason.', 'counter', () =>
-    [...agg.hostTotals.values()].flatMap((t) => Object.entries(t.bucket.refusals).map(([reason, value]) => ({ labels: { ...t.labels, reason }, value }))),
+    [...agg.hostTotals.values()].flatMap((t) => [...t.bucket.refusals].map(([reason, value]) => ({ labels: { ...t.labels, reason }, value }))),
   )
   stateMetric(r, 'mesh_host_batch_fill_ratio', 'Mean rows per batch over the batch size limit, over the last 5 minutes.', 'gauge', () => {
     // The minute holding the window's start counts whole.

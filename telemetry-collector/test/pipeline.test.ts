@@ -12,7 +12,7 @@ import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
 import { promtool } from '../../test/support/prometheus.ts'
-import { batchEvent, eventually, metrics, metricSum, ndjson, post, requestEvent, sampleEvent } from './events.ts'
+import { batchEvent, eventually, fallbackEvent, metrics, metricSum, ndjson, post, requestEvent, sampleEvent } from './events.ts'
 
 /** `bytes` zeros, raw-deflated as the agent does, without holding them in memory. */
 async function deflatedZeros(bytes: number): Promise<Buffer> {
@@ -80,6 +80,21 @@ describe('agent → JetStream → collector', () => {
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'unknown_version' })).toBe(1)
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'invalid' })).toBe(1)
     expect(metricSum(await metrics(agent.url), 'mesh_agent_events_dropped_total', { reason: 'malformed' })).toBe(1)
+  })
+
+  it('outside strings named like Object.prototype keys (constructor, __proto__, toString) give sane /metrics', async () => {
+    const names = ['constructor', '__proto__', 'toString']
+    const before = await metrics(collector.url)
+    const fallbacks = names.map((reason) => fallbackEvent({ reason }))
+    const refusals = names.map((reason) => fallbackEvent({ reason, fallback_model: null }))
+    await post(agent.url, ndjson([...fallbacks, ...refusals]), 'host:stable')
+    await post(agent.url, ndjson(names.flatMap((n) => [requestEvent({ route: n }), requestEvent({ model: n, version: n, variant: n })])))
+    const text = await eventually(() => metrics(collector.url), (t) => metricSum(t, 'mesh_host_refusals_total') === metricSum(before, 'mesh_host_refusals_total') + 3 && metricSum(t, 'mesh_requests_total') === metricSum(before, 'mesh_requests_total') + 6)
+    expect(metricSum(text, 'mesh_host_fallbacks_total')).toBe(metricSum(before, 'mesh_host_fallbacks_total') + 3)
+    // Every sample a number: a reason `constructor` once made a counter a string, read as +Inf.
+    for (const line of text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))) expect(Number.isFinite(Number(line.split(' ').at(-1))), line).toBe(true)
+    const r = promtool(['check', 'metrics'], text)
+    expect(r.output).toBe('')
   })
 
   it("tells one request's story: its event and the host batch it ran in", async () => {

@@ -10,7 +10,8 @@ import type { ReviewItemEvent, TelemetryEvent } from '../../contracts/events.ts'
 import { Aggregator, MEMORY_HORIZON_MS, minuteOf } from '../src/aggregator.ts'
 import { Store } from '../src/store.ts'
 import { commitSkippingRefused } from '../src/ingest.ts'
-import { batchEvent, requestEvent, sampleEvent } from './events.ts'
+import { HostBucket, hostBucketFromJson, hostBucketToJson } from '../src/host-signals.ts'
+import { batchEvent, fallbackEvent, requestEvent, sampleEvent } from './events.ts'
 import { applyAndCommit } from './apply-and-commit.ts'
 
 const MODELS = ['credit-risk']
@@ -165,5 +166,16 @@ describe('what the store holds and what it refuses', () => {
     await expect(commitSkippingRefused(store, agg, agg.takeChanges(), new Map([['c', -1]]))).rejects.toThrow()
     expect(agg.pipeline.refused.store_refused).toBeUndefined()
     store.close()
+  })
+})
+
+describe('host buckets keyed by outside reasons', () => {
+  it('count reasons named like Object.prototype keys, and keep them across the stored JSON', () => {
+    const b = new HostBucket()
+    for (const reason of ['constructor', '__proto__', 'toString', '__proto__']) b.addFallback(fallbackEvent({ reason, fallback_model: null }))
+    const back = hostBucketFromJson(hostBucketToJson(b))
+    expect(Object.getPrototypeOf(back.summary().refusals)).toBe(Object.prototype)
+    expect([...back.refusals]).toEqual([['constructor', 1], ['__proto__', 2], ['toString', 1]])
+    expect(back.merge(b).summary().refusals).toEqual(Object.fromEntries([['constructor', 2], ['__proto__', 4], ['toString', 2]]))
   })
 })
