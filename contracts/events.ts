@@ -140,6 +140,13 @@ const hostBatchEvent = z.object({
 })
 export type HostBatchEvent = z.output<typeof hostBatchEvent>
 
+/**
+ * Why a host's primary did not answer a request (model-host's RejectReason):
+ * a closed set, so consumers label any other reason `other`.
+ */
+export const FALLBACK_REASONS = ['queue_full', 'deadline', 'cancelled', 'runtime_error', 'unloaded', 'fallback_role'] as const
+export type FallbackReason = (typeof FALLBACK_REASONS)[number]
+
 /** One request the host served with a fallback model, or refused. */
 const hostFallbackEvent = z.object({
   ...hostCommon,
@@ -148,7 +155,7 @@ const hostFallbackEvent = z.object({
   traceparent: str,
   /** The fallback model that answered; null when the request was refused. */
   fallback_model: str.nullable(),
-  /** Why the primary did not answer: queue_full, deadline, runtime_error, fallback_role... */
+  /** Why the primary did not answer: one of FALLBACK_REASONS from this host (a newer host may name others). */
   reason: str,
 })
 export type HostFallbackEvent = z.output<typeof hostFallbackEvent>

@@ -99,6 +99,7 @@ export interface Saturation {
   instances: number
 }
 
-export const saturationOf = (e: HostSaturationEvent, model: string): Saturation => ({
-  host: e.host, model, version: e.version, ts: e.ts, queue_depth: e.queue_depth, busy_instances: e.busy_instances, instances: e.instances,
+/** The latest saturation of a report, with its labels as the label policy gave them. */
+export const saturationOf = (e: HostSaturationEvent, host: string, model: string, version: string): Saturation => ({
+  host, model, version, ts: e.ts, queue_depth: e.queue_depth, busy_instances: e.busy_instances, instances: e.instances,
 })

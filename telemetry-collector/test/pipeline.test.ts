@@ -280,6 +280,40 @@ describe('faults and sharing, in process', () => {
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 << 20)
   })
 
+  it('a flood of 2,000 distinct routes, hosts, versions and reasons leaves /metrics small: every label is one mesh.yaml names, or other', async () => {
+    const c = await startCollector({
+      address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'label-policy'), models: MODELS, name: 'label-policy', streams: DEFAULT_STREAM_LIMITS, log: () => {},
+      labels: { routes: ['credit-risk', 'fallback-direct'], hosts: ['stable', 'canary', 'fallback', '127.0.0.1:8001'], versions: () => ['1', '2'] },
+    })
+    closers.push(() => c.close())
+    await c.ready
+    await caughtUp(c)
+    const before = await metrics(c.url)
+    const agent = await startAgent({ id: 'flood', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-flood'), memoryBytes: 4 << 20, diskBytes: 64 << 20 }, log: () => {} })
+    closers.push(() => agent.close())
+    const n = 2000
+    const flood = (i: number) => `flood-${i}-${'x'.repeat(40)}`
+    const requests = Array.from({ length: n }, (_, i) => requestEvent({ route: flood(i), version: String(100 + i) }))
+    const hostEvents = Array.from({ length: n }, (_, i) => [
+      { v: 2, kind: 'host_saturation', ts: Date.now(), host: flood(i), model: 'credit-risk', version: String(100 + i), queue_depth: 1, busy_instances: 1, instances: 2 },
+      fallbackEvent({ reason: flood(i) }),
+      fallbackEvent({ reason: `refused-${i}`, fallback_model: null }),
+    ]).flat()
+    expect((await post(agent.url, ndjson(requests))).status).toBe(202)
+    expect((await post(agent.url, ndjson(hostEvents), 'host:stable')).status).toBe(202)
+    const text = await eventually(
+      () => metrics(c.url),
+      (t) => metricSum(t, 'mesh_requests_total') === metricSum(before, 'mesh_requests_total') + n && metricSum(t, 'mesh_host_refusals_total') === metricSum(before, 'mesh_host_refusals_total') + n,
+    )
+    expect(text.split('\n').filter((l) => l.includes('flood-')).slice(0, 3)).toEqual([])
+    expect(text).not.toContain('refused-')
+    expect(metricSum(text, 'mesh_requests_total', { route: 'other', version: 'other' })).toBe(n)
+    expect(metricSum(text, 'mesh_host_fallbacks_total', { reason: 'other' }) - metricSum(before, 'mesh_host_fallbacks_total', { reason: 'other' })).toBe(n)
+    expect(metricSum(text, 'mesh_host_instances', { host: 'other', version: 'other' })).toBe(2)
+    // A few series more than before, not thousands (the issue's flood took it from 16 KB to 8.7 MB).
+    expect(text.length - before.length).toBeLessThan(16_000)
+  })
+
   it('a consumer deleted under a running collector is created again from the store, and nothing is lost', async () => {
     const c = await collectorOn(['credit-risk'], 'deleted')
     const before = await caughtUp(c)
