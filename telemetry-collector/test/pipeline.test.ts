@@ -142,6 +142,45 @@ describe('agent → JetStream → collector', () => {
   })
 })
 
+describe('one bad message never stops the consumer (agent → JetStream → collector)', () => {
+  let nats: RunningNats
+  let agent: RunningAgent
+  let collector: RunningCollector
+  let dir: string
+  const fatal: Error[] = []
+
+  beforeAll(async () => {
+    nats = await startNats()
+    dir = await mkdtemp(join(tmpdir(), 'pipeline-crash-loop-'))
+    // Its own NATS: the review queue is a work queue, read by one collector only.
+    collector = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {}, onFatal: (e) => fatal.push(e) })
+    await collector.ready
+    agent = await startAgent({ id: 'crash-loop', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, reviewThresholds: { 'credit-risk': 0.6 }, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+  })
+  afterAll(async () => {
+    await agent?.close()
+    await collector?.close()
+    await nats?.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('the crash-loop event (a review item with confidence -9.3e18) through the real agent is counted; the collector stays up and applies what follows', async () => {
+    const c = collector
+    // The agent copies the sample to the review queue (its confidence is under 0.6): both copies reach the collector.
+    expect((await post(agent.url, ndjson([sampleEvent([[1, 2]], { confidence: -9.3e18 })]))).status).toBe(202)
+    await eventually(async () => metricSum(await metrics(agent.url), 'mesh_agent_review_items_total'), (n) => n === 1)
+    await post(agent.url, ndjson(Array.from({ length: 3 }, () => requestEvent())))
+    const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === 3 && metricSum(t, 'mesh_collector_events_refused_total', { reason: 'invalid' }) === 2)
+    expect(fatal).toEqual([])
+    expect(metricSum(text, 'mesh_collector_events_applied_total', { kind: 'review' })).toBe(0)
+    // Everything was acknowledged: nothing waits to be delivered again.
+    await eventually(async () => Object.values((await (await fetch(`${c.url}/api/v1/pipeline`)).json()).lag_messages as Record<string, number>), (lag) => lag.length > 0 && lag.every((n) => n === 0))
+    await post(agent.url, ndjson([requestEvent()]))
+    await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total'), (n) => n === 4)
+    expect(fatal).toEqual([])
+  })
+})
+
 describe('faults and sharing, in process', () => {
   let nats: RunningNats
   let dir: string
@@ -233,29 +272,6 @@ describe('faults and sharing, in process', () => {
     const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === before + 2)
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'malformed' })).toBe(4)
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'unknown_kind' })).toBe(1)
-  })
-
-  it('the crash-loop event (a review item with confidence -9.3e18) through the real agent is counted; the collector stays up and applies what follows', async () => {
-    const fatal: Error[] = []
-    const c = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'crash-loop'), models: MODELS, owns: ['credit-risk'], name: 'crash-loop', streams: DEFAULT_STREAM_LIMITS, log: () => {}, onFatal: (e) => fatal.push(e) })
-    closers.push(() => c.close())
-    await c.ready
-    const before = await caughtUp(c)
-    const refusedBefore = metricSum(await metrics(c.url), 'mesh_collector_events_refused_total', { reason: 'invalid' })
-    const agent = await startAgent({ id: 'crash-loop', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, reviewThresholds: { 'credit-risk': 0.6 }, spool: { dir: join(dir, 'spool-crash-loop'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
-    closers.push(() => agent.close())
-    // The agent copies the sample to the review queue (its confidence is under 0.6): both copies reach the collector.
-    expect((await post(agent.url, ndjson([sampleEvent([[1, 2]], { confidence: -9.3e18 })]))).status).toBe(202)
-    await eventually(async () => metricSum(await metrics(agent.url), 'mesh_agent_review_items_total'), (n) => n === 1)
-    await post(agent.url, ndjson(Array.from({ length: 3 }, () => requestEvent())))
-    const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === before + 3 && metricSum(t, 'mesh_collector_events_refused_total', { reason: 'invalid' }) === refusedBefore + 2)
-    expect(fatal).toEqual([])
-    expect(metricSum(text, 'mesh_collector_events_applied_total', { kind: 'review' })).toBe(0)
-    // Everything was acknowledged: nothing waits to be delivered again.
-    await caughtUp(c)
-    await post(agent.url, ndjson([requestEvent()]))
-    await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total'), (n) => n === before + 4)
-    expect(fatal).toEqual([])
   })
 
   it('a decompression bomb (1 GiB of zeros deflated to under 1 MiB) is counted and skipped without inflating it; what follows is applied', async () => {
