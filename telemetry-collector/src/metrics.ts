@@ -110,7 +110,7 @@ export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefin
   stateMetric(r, 'mesh_collector_events_applied_total', 'Telemetry events applied to the store, by kind.', 'counter', () =>
     Object.entries(agg.pipeline.applied).map(([kind, value]) => ({ labels: { kind }, value })),
   )
-  stateMetric(r, 'mesh_collector_events_refused_total', 'Telemetry events skipped as malformed, of an unknown kind or version, or invalid.', 'counter', () =>
+  stateMetric(r, 'mesh_collector_events_refused_total', 'Telemetry events skipped (and their messages acknowledged), by reason: malformed, unknown_kind, unknown_version, invalid (a value out of range), too_large (a message inflating past its bound), store_refused.', 'counter', () =>
     Object.entries(agg.pipeline.refused).map(([reason, value]) => ({ labels: { reason }, value })),
   )
   stateMetric(r, 'mesh_collector_messages_redelivered_total', 'JetStream messages delivered more than once.', 'counter', () => [{ value: agg.pipeline.redelivered, labels: {} }])
