@@ -38,7 +38,7 @@ export interface KnownLabels {
   /** Host names and `<address>:<port>` of every host instance (what a host reports as `host`). */
   hosts?: Iterable<string>
   /** Versions per model: the repository's and those mesh.yaml's routes name. */
-  versions?: (model: string) => Iterable<string>
+  versions?: (model: string) => ReadonlySet<string>
 }
 
 /**
@@ -48,15 +48,19 @@ export interface KnownLabels {
  */
 export class LabelPolicy {
   readonly #models: Set<string>
-  readonly #routes: Set<string> | undefined
-  readonly #hosts: Set<string> | undefined
-  readonly #versions: ((model: string) => Iterable<string>) | undefined
+  #routes: Set<string> | undefined
+  #hosts: Set<string> | undefined
+  #versions: KnownLabels['versions']
   constructor(known: KnownLabels | Iterable<string>) {
     const k: KnownLabels = Symbol.iterator in known ? { models: known as Iterable<string> } : (known as KnownLabels)
     this.#models = new Set(k.models)
-    this.#routes = k.routes && new Set(k.routes)
-    this.#hosts = k.hosts && new Set(k.hosts)
-    this.#versions = k.versions
+    this.update(k)
+  }
+  /** mesh.yaml changed (a route added, a host): later events are labelled by the new lists. */
+  update(known: Omit<KnownLabels, 'models'>): void {
+    this.#routes = known.routes && new Set(known.routes)
+    this.#hosts = known.hosts && new Set(known.hosts)
+    this.#versions = known.versions
   }
   model(m: string): string {
     return this.#models.has(m) ? m : OTHER
@@ -65,7 +69,7 @@ export class LabelPolicy {
   version(model: string, version: string): string {
     if (version === '') return version
     if (model === OTHER || !VERSION_TOKEN.test(version)) return OTHER
-    return !this.#versions || [...this.#versions(model)].includes(version) ? version : OTHER
+    return !this.#versions || this.#versions(model).has(version) ? version : OTHER
   }
   /** Whether a model version is one mesh.yaml knows (the only ones whose files are read: baselines). */
   knownVersion(model: string, version: string): boolean {

@@ -23,6 +23,9 @@ import { DEFAULT_PAYLOAD_SINK, PayloadSink } from './payload-sink.ts'
 import { Store, DEFAULT_RETENTION, type Retention } from './store.ts'
 import { ensureStreams, type StreamLimits } from './streams.ts'
 
+/** How often the label lists are read again from mesh.yaml (reloadLabels). */
+const LABELS_RELOAD_MS = 10_000
+
 export interface CollectorOptions {
   address: string
   port: number
@@ -32,6 +35,8 @@ export interface CollectorOptions {
   models: string[]
   /** The routes, hosts and versions mesh.yaml names (labels for any other read `other`); a dimension left out keeps values of a plain shape. */
   labels?: Omit<KnownLabels, 'models'>
+  /** Reads those lists again (mesh.yaml changed while the collector runs: a route added); null keeps the last. Called every LABELS_RELOAD_MS. */
+  reloadLabels?: () => Promise<Omit<KnownLabels, 'models'> | null>
   /** The models whose events this collector consumes (default: all of `models` and `_other`). */
   owns?: string[]
   /** Prefix of its durable consumers (default `collector`): collectors sharing the work share it and own disjoint models. */
@@ -172,6 +177,11 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   })()
   const pruner = setInterval(() => void ingest?.exclusive(() => store.prune()).catch((e) => log('warn', `prune failed: ${(e as Error).message}`)), 600_000)
   pruner.unref()
+  const reload = opts.reloadLabels
+  const labelReloader = reload
+    ? setInterval(() => void reload().then((l) => l && agg.labels.update(l), (e) => log('warn', `labels not reloaded: ${(e as Error).message}`)), LABELS_RELOAD_MS)
+    : undefined
+  labelReloader?.unref()
 
   return {
     url: `http://${opts.address}:${port}`,
@@ -182,6 +192,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     async close() {
       closed = true
       clearInterval(pruner)
+      clearInterval(labelReloader)
       await ready.catch(() => {})
       await walker?.close()
       await sink?.close()

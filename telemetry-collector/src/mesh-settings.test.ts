@@ -2,13 +2,13 @@
  * The collector's label policy from mesh.yaml: the routes, host instances
  * and model versions it names are labels; anything else an event says is `other`.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { loadMeshFile } from '../../mesh-config/src/load.ts'
 import { LabelPolicy, OTHER } from './aggregator.ts'
-import { knownLabelsOf } from './mesh-settings.ts'
+import { collectorOptionsOf, knownLabelsOf } from './mesh-settings.ts'
 
 describe('knownLabelsOf and the label policy', () => {
   it('labels what mesh.yaml names and `other` for the rest, whatever an event says', async () => {
@@ -46,6 +46,30 @@ describe('knownLabelsOf and the label policy', () => {
       } finally {
         vi.restoreAllMocks()
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('a route added to mesh.yaml while the collector runs is labelled after a reload', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'labels-'))
+    try {
+      const source = join(import.meta.dirname, '../../mesh.yaml')
+      const file = join(dir, 'mesh.yaml')
+      const yaml = readFileSync(source, 'utf8').replace('repository: models', `repository: ${join(import.meta.dirname, '../../models')}`)
+      writeFileSync(file, yaml)
+      const loaded = await loadMeshFile(file)
+      if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues))
+      const opts = collectorOptionsOf(loaded.mesh)
+      const p = new LabelPolicy({ models: opts.models, ...opts.labels })
+      expect(p.route('credit-risk-b')).toBe(OTHER)
+      writeFileSync(file, yaml.replace('  - name: credit-risk\n', '  - name: credit-risk-b\n'))
+      p.update((await opts.reloadLabels!())!)
+      expect(p.route('credit-risk-b')).toBe('credit-risk-b')
+      expect(p.route('credit-risk')).toBe(OTHER)
+      // A file that no longer loads keeps the last lists.
+      writeFileSync(file, 'version: [')
+      expect(await opts.reloadLabels!()).toBeNull()
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

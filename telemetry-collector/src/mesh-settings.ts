@@ -56,6 +56,10 @@ export function collectorOptionsOf(mesh: LoadedMesh): CollectorOptions {
     storeDir: telemetryPaths(mesh).storeDir,
     models: meshModels(mesh.config),
     labels: knownLabelsOf(mesh),
+    reloadLabels: async () => {
+      const again = await loadMeshFile(mesh.file)
+      return again.ok ? knownLabelsOf(again.mesh) : null
+    },
     streams: streamLimitsOf(mesh),
     repository: mesh.repositoryDir,
     meshFile: mesh.file,
@@ -94,7 +98,7 @@ export function knownLabelsOf(mesh: LoadedMesh): Omit<KnownLabels, 'models'> {
     routes: c.routes.map((r) => r.name),
     hosts: c.hosts.flatMap((h) => instancesOf(h).flatMap((i) => [i.name, `${i.address}:${i.port}`])),
     versions: (model) => {
-      if (!models.has(model)) return []
+      if (!models.has(model)) return new Set()
       let l = listed.get(model)
       if (!l || Date.now() - l.at > VERSIONS_FRESH_MS) listed.set(model, (l = { at: Date.now(), versions: list(model) }))
       return new Set([...(named.get(model) ?? []), ...l.versions])

@@ -299,7 +299,7 @@ describe('faults and sharing, in process', () => {
   it('a flood of 2,000 distinct routes, hosts, versions and reasons leaves /metrics small: every label is one mesh.yaml names, or other', async () => {
     const c = await startCollector({
       address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'label-policy'), models: MODELS, name: 'label-policy', streams: DEFAULT_STREAM_LIMITS, log: () => {},
-      labels: { routes: ['credit-risk', 'fallback-direct'], hosts: ['stable', 'canary', 'fallback', '127.0.0.1:8001'], versions: () => ['1', '2'] },
+      labels: { routes: ['credit-risk', 'fallback-direct'], hosts: ['stable', 'canary', 'fallback', '127.0.0.1:8001'], versions: () => new Set(['1', '2']) },
     })
     closers.push(() => c.close())
     await c.ready
