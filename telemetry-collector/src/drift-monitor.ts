@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs'
 import { resolve, sep } from 'node:path'
 import { baselineSchema, type Baseline } from '../../contracts/baseline.ts'
 import type { PayloadSampleEvent } from '../../contracts/events.ts'
+import { VERSION_TOKEN } from './aggregator.ts'
 import { DEFAULT_DRIFT_THRESHOLDS, distributionDrift, type DistributionDrift, type DriftThresholds } from './drift.ts'
 import { inputRows, outputColumn } from './oip-tensors.ts'
 
@@ -72,7 +73,6 @@ interface VersionWindow {
 const MINUTE_MS = 60_000
 /** A model name that is one path segment (mesh-config's own rule is stricter); a version is a plain token (VERSION_TOKEN). */
 const MODEL_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
-const VERSION_TOKEN = /^[0-9]{1,9}$/
 /**
  * Without mesh.yaml's list: any model that is one plain path segment and
  * any plain version token. The collector passes its label policy's

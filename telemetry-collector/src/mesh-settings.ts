@@ -8,7 +8,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { loadMeshFile, telemetryPaths, type LoadedMesh } from '../../mesh-config/src/load.ts'
 import { httpUrl, instancesOf, meshModels } from '../../mesh-config/src/schema.ts'
-import type { KnownLabels } from './aggregator.ts'
+import { VERSION_TOKEN, type KnownLabels } from './aggregator.ts'
 import type { AgentOptions } from '../agent/agent.ts'
 import type { CollectorOptions } from './collector.ts'
 import type { DriftConfig, DriftSettings } from './drift-monitor.ts'
@@ -89,7 +89,7 @@ export function knownLabelsOf(mesh: LoadedMesh): Omit<KnownLabels, 'models'> {
   const models = new Set(meshModels(c))
   const list = (model: string) => {
     try {
-      return new Set(readdirSync(join(mesh.repositoryDir, model), { withFileTypes: true }).filter((d) => d.isDirectory() && /^[0-9]{1,9}$/.test(d.name)).map((d) => d.name))
+      return new Set(readdirSync(join(mesh.repositoryDir, model), { withFileTypes: true }).filter((d) => d.isDirectory() && VERSION_TOKEN.test(d.name)).map((d) => d.name))
     } catch {
       return new Set<string>()
     }
