@@ -26,8 +26,13 @@ export const HOST_EVENT_VERSION = 2
  * columns, label values, sums) trusts it.
  */
 export const EVENT_LIMITS = {
-  /** Names, ids and label-like strings (routes, models, versions, request ids, traceparents...). */
-  shortChars: 256,
+  /**
+   * Names and ids (routes, models, versions, request ids, traceparents...).
+   * Some come from a request's path and headers, which Envoy caps at 60 KiB:
+   * a real request's event always fits, so none goes uncounted for a long
+   * id; labels are bounded further by the collector's label policy.
+   */
+  fieldChars: 65_536,
   /** A captured body (sampling.max_capture_bytes is at most 1 MiB; masking and escapes leave room). */
   bodyChars: 4 << 20,
   /** Requests of one host batch. */
@@ -39,7 +44,7 @@ export const EVENT_LIMITS = {
 /** An event stamped further ahead of its reader's clock than this is refused (a wrong unit or clock). Well under the telemetry-stale alert's 5 minutes, so one event stamped ahead cannot hide a stall. */
 export const MAX_CLOCK_SKEW_MS = 30_000
 
-const str = z.string().max(EVENT_LIMITS.shortChars)
+const str = z.string().max(EVENT_LIMITS.fieldChars)
 const body = z.string().max(EVENT_LIMITS.bodyChars)
 /** Counts a host reports per batch or per instance: 32-bit, as they are stored. */
 const u32 = z.number().int().min(0).max(0xffff_ffff)
