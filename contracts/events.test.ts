@@ -259,6 +259,51 @@ describe('decodeEvent, bounds a store can hold', () => {
     const d = decodeEvent({ ...batch, ts: now * 1000 }, now)
     expect(d).toMatchObject({ ok: false, reason: 'invalid' })
     expect(!d.ok && d.detail).toMatch(/^ts: /)
-    expect(decodeEvent({ ...batch, ts: now + 60_000 }, now).ok).toBe(true)
+    expect(decodeEvent({ ...batch, ts: now + 20_000 }, now).ok).toBe(true)
+  })
+  it('refuses an event stamped a minute ahead, of every kind: it would hide a stall from the telemetry-stale alert', () => {
+    const now = Date.now()
+    for (const e of [request, sample, { ...sample, kind: 'review' }, hostBatch, hostFallback, hostSaturation]) {
+      const d = decodeEvent({ ...e, ts: now + 60_000 }, now)
+      expect(d, e.kind).toMatchObject({ ok: false, reason: 'invalid' })
+      expect(!d.ok && d.detail).toMatch(/^ts: /)
+    }
+  })
+})
+
+describe('decodeEvent, values checked for their meaning', () => {
+  const refused = (e: object, field: RegExp) => {
+    const d = decodeEvent(e, 1_700_000_000_100)
+    expect(d, JSON.stringify(e).slice(0, 200)).toMatchObject({ ok: false, reason: 'invalid' })
+    expect(!d.ok && d.detail).toMatch(field)
+  }
+  it('refuses a confidence outside [0, 1] (the crash-loop event: an integer-valued -9.3e18)', () => {
+    for (const confidence of [-9.3e18, -9223372036854775808, -0.01, 1.01, 1e300]) {
+      refused({ ...sample, confidence }, /^confidence: /)
+      refused({ ...sample, kind: 'review', confidence }, /^confidence: /)
+    }
+    for (const confidence of [0, 1, 0.5, null]) expect(decodeEvent({ ...sample, confidence }, 1_700_000_000_100).ok).toBe(true)
+  })
+  it('refuses durations that are negative, infinite (1e999 parses as Infinity) or longer than a day', () => {
+    refused({ ...hostBatch, queue_wait_ms: -1 }, /^queue_wait_ms: /)
+    refused({ ...hostBatch, execution_ms: 86_400_001 }, /^execution_ms: /)
+    expect(decodeLine(JSON.stringify(hostBatch).replace('"execution_ms":1.25', '"execution_ms":1e999'), 1_700_000_000_100)).toMatchObject({ ok: false, detail: expect.stringMatching(/^execution_ms: /) })
+    refused({ ...request, duration_us: 86_400_000_001 }, /^duration_us: /)
+    refused({ ...request, duration_us: -5 }, /^duration_us: /)
+  })
+  it('refuses negative or unbounded counts', () => {
+    refused({ ...request, flags: -1 }, /^flags: /)
+    refused({ ...request, flags: 2 ** 40 }, /^flags: /)
+    refused({ ...hostSaturation, instances: -2 }, /^instances: /)
+    refused({ ...hostBatch, request_ids: Array.from({ length: 65_537 }, () => 'r') }, /^request_ids: /)
+  })
+  it('refuses strings past their bound: names and ids at 64 Ki characters (past any request header Envoy takes), bodies at 4 MiB', () => {
+    refused({ ...request, route: 'r'.repeat(65_537) }, /^route: /)
+    refused({ ...hostFallback, reason: 'x'.repeat(65_537) }, /^reason: /)
+    refused({ ...hostSaturation, host: 'h'.repeat(65_537) }, /^host: /)
+    // A long caller-chosen request id or model name is still counted (labelled by the collector's policy).
+    expect(decodeEvent({ ...request, request_id: 'i'.repeat(8192), model: 'm'.repeat(8192) }, 1_700_000_000_100).ok).toBe(true)
+    refused({ ...sample, response: 'x'.repeat((4 << 20) + 1) }, /^response: /)
+    expect(decodeEvent({ ...sample, request: 'x'.repeat(1 << 20) }, 1_700_000_000_100).ok).toBe(true)
   })
 })

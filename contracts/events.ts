@@ -20,16 +20,41 @@ export const REVIEW_ITEM_EVENT_VERSION = 1
 /** Host events are at version 2: version 1 was the host's in-process shape (camelCase, no `v`), still accepted. */
 export const HOST_EVENT_VERSION = 2
 
-const str = z.string()
-const count = z.number().int().nonnegative()
+/**
+ * Bounds on values, by meaning: an event is checked for what it says, not
+ * only its types, since everything after the decoder (the store's typed
+ * columns, label values, sums) trusts it.
+ */
+export const EVENT_LIMITS = {
+  /**
+   * Names and ids (routes, models, versions, request ids, traceparents...).
+   * Some come from a request's path and headers, which Envoy caps at 60 KiB:
+   * a real request's event always fits, so none goes uncounted for a long
+   * id; labels are bounded further by the collector's label policy.
+   */
+  fieldChars: 65_536,
+  /** A captured body (sampling.max_capture_bytes is at most 1 MiB; masking and escapes leave room). */
+  bodyChars: 4 << 20,
+  /** Requests of one host batch. */
+  batchRequests: 65_536,
+  /** A duration longer than a day is a wrong unit or a broken clock. */
+  durationMs: 86_400_000,
+} as const
+
+/** An event stamped further ahead of its reader's clock than this is refused (a wrong unit or clock). Well under the telemetry-stale alert's 5 minutes, so one event stamped ahead cannot hide a stall. */
+export const MAX_CLOCK_SKEW_MS = 30_000
+
+const str = z.string().max(EVENT_LIMITS.fieldChars)
+const body = z.string().max(EVENT_LIMITS.bodyChars)
 /** Counts a host reports per batch or per instance: 32-bit, as they are stored. */
 const u32 = z.number().int().min(0).max(0xffff_ffff)
-/** Milliseconds since the epoch. */
-const timestamp = z.number().int().nonnegative()
-const ms = z.number().nonnegative()
-
-/** An event stamped further ahead of its reader's clock than this is refused (a wrong unit or clock): it would live in the future forever. */
-export const MAX_CLOCK_SKEW_MS = 10 * 60_000
+/** Milliseconds since the epoch (how far ahead of the reader is checked on decode). */
+const timestamp = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+const ms = z.number().nonnegative().max(EVENT_LIMITS.durationMs)
+const us = z.number().int().nonnegative().max(EVENT_LIMITS.durationMs * 1000)
+/** x-model-confidence: a probability. */
+const confidence = z.number().min(0).max(1)
+const httpStatus = z.number().int().min(0).max(999)
 
 /** One request as Envoy saw it, emitted by the golden-signals filter at log time. */
 const goldenSignalEvent = z.object({
@@ -51,12 +76,12 @@ const goldenSignalEvent = z.object({
   cluster: str,
   upstream: str,
   /** HTTP status; 0 when no response was sent. */
-  status: z.number().int().min(0).max(999),
+  status: httpStatus,
   /** Envoy's response flags bitmask (see ENVOY_RESPONSE_FLAGS). */
-  flags: count,
+  flags: u32,
   /** A fallback model answered (x-model-fallback: true). */
   fallback: z.boolean(),
-  duration_us: count,
+  duration_us: us,
 })
 export type GoldenSignalEvent = z.output<typeof goldenSignalEvent>
 
@@ -74,12 +99,12 @@ const payloadSampleEvent = z.object({
   /** Why it was sampled: the request id's hash fell under the rate, the confidence under the threshold, or both. */
   reason: z.enum(['rate', 'low_confidence', 'rate+low_confidence']),
   /** x-model-confidence of the response, null when absent. */
-  confidence: z.number().nullable(),
-  status: z.number().int().min(0).max(999),
+  confidence: confidence.nullable(),
+  status: httpStatus,
   /** Captured bodies (UTF-8 text, up to max_capture_bytes each), PII masked. */
-  request: str,
+  request: body,
   request_truncated: z.boolean(),
-  response: str,
+  response: body,
   response_truncated: z.boolean(),
 })
 export type PayloadSampleEvent = z.output<typeof payloadSampleEvent>
@@ -106,9 +131,9 @@ const hostBatchEvent = z.object({
   ...hostCommon,
   kind: z.literal('host_batch'),
   batch_id: str,
-  request_ids: z.array(str),
+  request_ids: z.array(str).max(EVENT_LIMITS.batchRequests),
   /** Each request's W3C traceparent ("" when it had none), in the order of request_ids. */
-  traceparents: z.array(str),
+  traceparents: z.array(str).max(EVENT_LIMITS.batchRequests),
   rows: u32,
   /** The most rows a batch of this version may hold (batch fill ratio = rows / max_batch_rows). */
   max_batch_rows: u32,
@@ -120,6 +145,13 @@ const hostBatchEvent = z.object({
 })
 export type HostBatchEvent = z.output<typeof hostBatchEvent>
 
+/**
+ * Why a host's primary did not answer a request (model-host's RejectReason):
+ * a closed set, so consumers label any other reason `other`.
+ */
+export const FALLBACK_REASONS = ['queue_full', 'deadline', 'cancelled', 'runtime_error', 'unloaded', 'fallback_role'] as const
+export type FallbackReason = (typeof FALLBACK_REASONS)[number]
+
 /** One request the host served with a fallback model, or refused. */
 const hostFallbackEvent = z.object({
   ...hostCommon,
@@ -128,7 +160,7 @@ const hostFallbackEvent = z.object({
   traceparent: str,
   /** The fallback model that answered; null when the request was refused. */
   fallback_model: str.nullable(),
-  /** Why the primary did not answer: queue_full, deadline, runtime_error, fallback_role... */
+  /** Why the primary did not answer: one of FALLBACK_REASONS from this host (a newer host may name others). */
   reason: str,
 })
 export type HostFallbackEvent = z.output<typeof hostFallbackEvent>
@@ -157,7 +189,7 @@ const hostBatchEventV1 = z.object({
   model: str,
   version: str,
   batchId: str,
-  requestIds: z.array(str),
+  requestIds: z.array(str).max(EVENT_LIMITS.batchRequests),
   rows: u32,
   queueWaitMs: ms,
   executionMs: ms,
@@ -223,7 +255,7 @@ export function decodeEvent(value: unknown, receivedAt = Date.now()): Decoded {
   if (v !== current.version) return { ok: false, reason: 'unknown_version', detail: `${kind} v: ${JSON.stringify(v)} (this reader knows ${current.version})` }
   const r = current.schema.safeParse(value)
   if (!r.success) return refusal(r.error)
-  if (r.data.ts > receivedAt + MAX_CLOCK_SKEW_MS) return { ok: false, reason: 'invalid', detail: `ts: ${r.data.ts} is more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes ahead of this reader's clock` }
+  if (r.data.ts > receivedAt + MAX_CLOCK_SKEW_MS) return { ok: false, reason: 'invalid', detail: `ts: ${r.data.ts} is more than ${MAX_CLOCK_SKEW_MS / 1000} s ahead of this reader's clock` }
   return { ok: true, event: r.data as TelemetryEvent }
 }
 

@@ -17,6 +17,14 @@ export const WIRE_CONTENT_TYPE = 'application/x-ndjson'
  */
 export const ENCODING_HEADER = 'Content-Encoding'
 export const DEFLATE = 'deflate'
+/**
+ * The most bytes a message's payload may inflate to; a reader stops there
+ * (a few KB of deflated zeros would otherwise inflate to gigabytes). The
+ * agent cuts messages at maxMessageChars (256 Ki characters, under 1 MiB
+ * of UTF-8) and sends a longer event alone; an event is at most the
+ * agent's 16 MiB body cap, so no message it publishes inflates past this.
+ */
+export const MAX_INFLATED_MESSAGE_BYTES = 16 << 20
 /** NATS header naming the producer of a message, `<agent id>` (the message id says the rest). */
 export const SOURCE_HEADER = 'Mesh-Source'
 /** NATS header with the number of events in a message. */

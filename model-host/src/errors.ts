@@ -3,6 +3,7 @@
  * Named errors of the model host. Each carries what a caller needs to answer
  * or log it: an HTTP status for request errors, file and field for config errors.
  */
+import type { FallbackReason } from '../../contracts/events.ts'
 
 /** A request the host refuses: becomes `{"error": message}` with `status`. */
 export class InferenceError extends Error {
@@ -40,8 +41,8 @@ export class IntegrityError extends Error {
 }
 
 /** Why a batcher gave a request back without running it. */
-/** Why a request left its model's batcher unanswered, or (`fallback_role`) never went to it. */
-export type RejectReason = 'queue_full' | 'deadline' | 'cancelled' | 'runtime_error' | 'unloaded' | 'fallback_role'
+/** Why a request left its model's batcher unanswered, or (`fallback_role`) never went to it: the host_fallback event's reason (contracts). */
+export type RejectReason = FallbackReason
 
 /** A request that left the batcher without a result. */
 export class BatchRejection extends Error {

@@ -8,7 +8,7 @@
  * transaction. Buckets are by event time, so a replay after an outage lands
  * in the minutes the requests happened.
  */
-import type { GoldenSignalEvent, HostBatchEvent, HostFallbackEvent, PayloadSampleEvent, RefusalReason, ReviewItemEvent, TelemetryEvent } from '../../contracts/events.ts'
+import { FALLBACK_REASONS, type GoldenSignalEvent, type HostBatchEvent, type HostFallbackEvent, type PayloadSampleEvent, type RefusalReason, type ReviewItemEvent, type TelemetryEvent } from '../../contracts/events.ts'
 import { HostBucket, saturationOf, type HostLabels, type Saturation } from './host-signals.ts'
 import { addToTotal, codeClass, newTotal, SignalBucket, type CodeClass, type SeriesLabels, type SeriesTotal } from './signals.ts'
 
@@ -21,26 +21,77 @@ export const SHORT_HORIZON_MS = 2 * MINUTE_MS
 
 export const OTHER = 'other'
 const ROUTE = /^[a-z0-9][a-z0-9_-]*$/
-const VERSION = /^[0-9]{1,9}$/
+/** A plain version token: digits only, so it is never a path or a label of any length. */
+export const VERSION_TOKEN = /^[0-9]{1,9}$/
 const VARIANTS = new Set(['', 'stable', 'canary'])
+/** Without a list of known values, a value is kept only up to this length (then `other`). */
+const MAX_LABEL_CHARS = 64
 
-/** Label values a client cannot multiply: unknown models, versions and variants become `other`. */
+/**
+ * The label values mesh.yaml names. A dimension left out (a collector
+ * started without mesh.yaml, in tests) keeps any value of the right shape
+ * and length; the collector mesh.yaml configures passes them all.
+ */
+export interface KnownLabels {
+  models: Iterable<string>
+  routes?: Iterable<string>
+  /** Host names and `<address>:<port>` of every host instance (what a host reports as `host`). */
+  hosts?: Iterable<string>
+  /** Versions per model: the repository's and those mesh.yaml's routes name. */
+  versions?: (model: string) => ReadonlySet<string>
+}
+
+/**
+ * Label values a client cannot multiply: every value taken from an event is
+ * one mesh.yaml names (or the model-host's closed set of fallback reasons),
+ * else `other`. Lookups are own-key only (Set/Map), so `constructor` is just an unknown name.
+ */
 export class LabelPolicy {
   readonly #models: Set<string>
-  constructor(models: Iterable<string>) {
-    this.#models = new Set(models)
+  #routes: Set<string> | undefined
+  #hosts: Set<string> | undefined
+  #versions: KnownLabels['versions']
+  constructor(known: KnownLabels | Iterable<string>) {
+    const k: KnownLabels = Symbol.iterator in known ? { models: known as Iterable<string> } : (known as KnownLabels)
+    this.#models = new Set(k.models)
+    this.update(k)
+  }
+  /** mesh.yaml changed (a route added, a host): later events are labelled by the new lists. */
+  update(known: Omit<KnownLabels, 'models'>): void {
+    this.#routes = known.routes && new Set(known.routes)
+    this.#hosts = known.hosts && new Set(known.hosts)
+    this.#versions = known.versions
   }
   model(m: string): string {
     return this.#models.has(m) ? m : OTHER
   }
   /** `model` as labelled already: a model the mesh does not know has no versions worth a series (and a client may have named it). */
   version(model: string, version: string): string {
-    return version === '' || (model !== OTHER && VERSION.test(version)) ? version : OTHER
+    if (version === '') return version
+    if (model === OTHER || !VERSION_TOKEN.test(version)) return OTHER
+    return !this.#versions || this.#versions(model).has(version) ? version : OTHER
+  }
+  /** Whether a model version is one mesh.yaml knows (the only ones whose files are read: baselines). */
+  knownVersion(model: string, version: string): boolean {
+    return this.model(model) === model && version !== '' && this.version(model, version) === version
+  }
+  route(route: string): string {
+    if (route === '') return route
+    if (this.#routes) return this.#routes.has(route) ? route : OTHER
+    return ROUTE.test(route) && route.length <= MAX_LABEL_CHARS ? route : OTHER
+  }
+  hostName(host: string): string {
+    if (this.#hosts) return this.#hosts.has(host) ? host : OTHER
+    return host.length <= MAX_LABEL_CHARS && /^[A-Za-z0-9_.:-]*$/.test(host) ? host : OTHER
+  }
+  /** A host's fallback or refusal reason: the closed set model-host emits. */
+  reason(reason: string): string {
+    return FALLBACK_REASON_SET.has(reason) ? reason : OTHER
   }
   series(e: { route: string; model: string; version: string; variant: string }): SeriesLabels {
     const model = this.model(e.model)
     return {
-      route: e.route === '' || ROUTE.test(e.route) ? e.route : OTHER,
+      route: this.route(e.route),
       model,
       version: this.version(model, e.version),
       variant: VARIANTS.has(e.variant) ? e.variant : OTHER,
@@ -51,6 +102,8 @@ export class LabelPolicy {
     return { model, version: this.version(model, e.version) }
   }
 }
+
+const FALLBACK_REASON_SET: ReadonlySet<string> = new Set(FALLBACK_REASONS)
 
 export const seriesKey = (l: SeriesLabels) => `${l.route}\x1f${l.model}\x1f${l.version}\x1f${l.variant}`
 export const hostKey = (l: HostLabels) => `${l.model}\x1f${l.version}`
@@ -78,6 +131,9 @@ export interface HostTotalEntry {
   labels: HostLabels
   bucket: HostBucket
 }
+
+/** Why the collector skipped events: the decoder's reasons, a message inflating past its bound, or the store refusing an event. */
+export type PipelineRefusal = RefusalReason | 'too_large' | 'store_refused'
 
 /** Pipeline counters, persisted with the rest so they survive restarts. */
 export interface PipelineTotals {
@@ -123,8 +179,8 @@ export class Aggregator {
   #dirty = { totals: new Set<string>(), minutes: new Set<string>(), hostMinutes: new Set<string>(), hostTotals: new Set<string>(), saturation: new Set<string>() }
   #raw: RawEvents = { requests: [], batches: [], fallbacks: [], samples: [], reviews: [] }
 
-  constructor(models: Iterable<string>) {
-    this.labels = new LabelPolicy(models)
+  constructor(known: KnownLabels | Iterable<string>) {
+    this.labels = new LabelPolicy(known)
   }
 
   apply(e: TelemetryEvent): void {
@@ -149,13 +205,15 @@ export class Aggregator {
       }
       case 'host_fallback': {
         const labels = this.labels.host(e)
-        this.#hostMinute(labels, e.ts).addFallback(e)
-        this.#hostTotal(labels).addFallback(e)
+        const labelled = { ...e, reason: this.labels.reason(e.reason) }
+        this.#hostMinute(labels, e.ts).addFallback(labelled)
+        this.#hostTotal(labels).addFallback(labelled)
         this.#raw.fallbacks.push(e)
         return
       }
       case 'host_saturation': {
-        const s = saturationOf(e, this.labels.model(e.model))
+        const host = this.labels.host(e)
+        const s = saturationOf(e, this.labels.hostName(e.host), host.model, host.version)
         const prev = this.saturation.get(saturationKey(s))
         if (!prev || prev.ts <= s.ts) {
           this.restoreSaturation(s)
@@ -165,7 +223,7 @@ export class Aggregator {
     }
   }
 
-  refuse(reason: RefusalReason | string, n = 1): void {
+  refuse(reason: PipelineRefusal, n = 1): void {
     this.pipeline.refused[reason] = (this.pipeline.refused[reason] ?? 0) + n
   }
 

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net'
 import { OTHER_MODEL_TOKEN, subjectToken } from '../../contracts/subjects.ts'
 import { dashboardApp, type DashboardOptions } from '../dashboard/server.ts'
 import { apiRoutes, type ApiContext } from './api.ts'
-import { Aggregator } from './aggregator.ts'
+import { Aggregator, type KnownLabels } from './aggregator.ts'
 import { hostCheck } from './host-check.ts'
 import { consumerSpecs, Ingest } from './ingest.ts'
 import { analyseCanary } from './canary-stats.ts'
@@ -24,6 +24,9 @@ import { DEFAULT_PAYLOAD_SINK, PayloadSink } from './payload-sink.ts'
 import { Store, DEFAULT_RETENTION, type Retention } from './store.ts'
 import { ensureStreams, type StreamLimits } from './streams.ts'
 
+/** How often the label lists are read again from mesh.yaml (reloadLabels). */
+const LABELS_RELOAD_MS = 10_000
+
 export interface CollectorOptions {
   address: string
   port: number
@@ -33,6 +36,10 @@ export interface CollectorOptions {
   storeDir: string
   /** The models mesh.yaml names (labels for any other model read `other`). */
   models: string[]
+  /** The routes, hosts and versions mesh.yaml names (labels for any other read `other`); a dimension left out keeps values of a plain shape. */
+  labels?: Omit<KnownLabels, 'models'>
+  /** Reads those lists again (mesh.yaml changed while the collector runs: a route added); null keeps the last. Called every LABELS_RELOAD_MS. */
+  reloadLabels?: () => Promise<Omit<KnownLabels, 'models'> | null>
   /** The models whose events this collector consumes (default: all of `models` and `_other`). */
   owns?: string[]
   /** Prefix of its durable consumers (default `collector`): collectors sharing the work share it and own disjoint models. */
@@ -71,9 +78,9 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   const log = opts.log ?? ((level, msg) => process.stderr.write(`${JSON.stringify({ level, msg, component: 'telemetry-collector' })}\n`))
   const store = await Store.open(opts.storeDir, opts.retention ?? DEFAULT_RETENTION)
   store.keepUnexported = opts.payloads !== undefined
-  const agg = new Aggregator(opts.models)
+  const agg = new Aggregator({ ...opts.labels, models: opts.models })
   const seqs = await store.load(agg)
-  const drift = opts.repository ? await driftMonitor(opts.repository, opts.drift, store) : undefined
+  const drift = opts.repository ? await driftMonitor(new DriftMonitor(opts.repository, opts.drift, (m, v) => agg.labels.knownVersion(m, v)), store) : undefined
   if (drift) agg.onSample = (e) => drift.observe(e)
   /** A version's baseline, for feature names and scores in the Parquet files; null without one. */
   const baselineOf = (model: string, version: string) => {
@@ -175,6 +182,11 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   })()
   const pruner = setInterval(() => void ingest?.exclusive(() => store.prune()).catch((e) => log('warn', `prune failed: ${(e as Error).message}`)), 600_000)
   pruner.unref()
+  const reload = opts.reloadLabels
+  const labelReloader = reload
+    ? setInterval(() => void reload().then((l) => l && agg.labels.update(l), (e) => log('warn', `labels not reloaded: ${(e as Error).message}`)), LABELS_RELOAD_MS)
+    : undefined
+  labelReloader?.unref()
 
   return {
     url: `http://${opts.address}:${port}`,
@@ -185,6 +197,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     async close() {
       closed = true
       clearInterval(pruner)
+      clearInterval(labelReloader)
       await ready.catch(() => {})
       await walker?.close()
       await sink?.close()
@@ -202,8 +215,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
 
 
 /** A drift monitor with its windows as they were before a restart: the window's rate samples, from the store. */
-async function driftMonitor(repository: string, config: DriftConfig | undefined, store: Store): Promise<DriftMonitor> {
-  const monitor = new DriftMonitor(repository, config)
+async function driftMonitor(monitor: DriftMonitor, store: Store): Promise<DriftMonitor> {
   const { since, limit } = monitor.restoreWindow()
   for (const e of await store.rateSamplesSince(since, limit)) monitor.observe(e)
   return monitor

@@ -7,9 +7,10 @@
  * for low confidence are not a fair draw of the traffic.
  */
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { resolve, sep } from 'node:path'
 import { baselineSchema, type Baseline } from '../../contracts/baseline.ts'
 import type { PayloadSampleEvent } from '../../contracts/events.ts'
+import { VERSION_TOKEN } from './aggregator.ts'
 import { DEFAULT_DRIFT_THRESHOLDS, distributionDrift, type DistributionDrift, type DriftThresholds } from './drift.ts'
 import { inputRows, outputColumn } from './oip-tensors.ts'
 
@@ -70,6 +71,14 @@ interface VersionWindow {
 }
 
 const MINUTE_MS = 60_000
+/** A model name that is one path segment (mesh-config's own rule is stricter); a version is a plain token (VERSION_TOKEN). */
+const MODEL_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
+/**
+ * Without mesh.yaml's list: any model that is one plain path segment and
+ * any plain version token. The collector passes its label policy's
+ * knownVersion, so only the model versions mesh.yaml names are tracked.
+ */
+const plainModelVersion = (model: string, version: string) => MODEL_SEGMENT.test(model) && !model.includes('..') && VERSION_TOKEN.test(version)
 const versionKey = (model: string, version: string) => `${model}\u0000${version}`
 
 /** Whether an OIP response's model_name is the sample's model ("other": a fallback answered), or says nothing. */
@@ -90,10 +99,17 @@ export class DriftMonitor {
     /** The model repository the baselines are read from (`<repository>/<model>/<version>/baseline.json`). */
     readonly repository: string,
     readonly config: DriftConfig = { defaults: DEFAULT_DRIFT_SETTINGS, models: {} },
+    /**
+     * Whether a sample's model version is one to track (and whose baseline to
+     * read): the collector's label policy, so a client can neither grow the
+     * windows without bound nor name a path.
+     */
+    readonly known: (model: string, version: string) => boolean = plainModelVersion,
   ) {}
 
   settingsOf(model: string): DriftSettings {
-    return this.config.models[model] ?? this.config.defaults
+    // hasOwn: a sample naming its model `constructor` must not find Object.prototype's.
+    return Object.hasOwn(this.config.models, model) ? this.config.models[model]! : this.config.defaults
   }
 
   /** What a restart must read back to refill every window: samples since then, at most this many. */
@@ -104,7 +120,7 @@ export class DriftMonitor {
 
   /** A sample event, in stream order; what cannot be decoded is left out (its request still counts elsewhere). */
   observe(e: PayloadSampleEvent): void {
-    if (!e.version) return
+    if (!this.#tracked(e.model, e.version)) return
     const w = this.#window(e.model, e.version)
     // Only a fair draw counts; and a fallback model's answer (the response names it) says nothing of this version.
     if (!isRateSample(e) || answeredBy(e.response, e.model) === 'other') return
@@ -141,20 +157,24 @@ export class DriftMonitor {
     return [...this.#windows.values()].map((w) => this.#judge(w, now))
   }
 
+  /**
+   * A version's baseline, read once. Only a tracked model version is looked
+   * up, and only inside the repository; an error names the file relative to
+   * the repository and never quotes what it holds (the API serves it).
+   */
   baseline(model: string, version: string): { baseline: Baseline } | { error: string } {
+    if (!this.#tracked(model, version)) return { error: 'not a model version mesh.yaml names' }
     const key = versionKey(model, version)
     let b = this.#baselines.get(key)
     if (!b) {
-      const file = join(this.repository, model, version, 'baseline.json')
-      try {
-        const parsed = baselineSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')))
-        b = parsed.success ? { baseline: parsed.data } : { error: `${file}: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}` }
-      } catch (err) {
-        b = { error: `${file}: ${(err as Error).message}` }
-      }
+      b = readBaseline(this.repository, model, version)
       this.#baselines.set(key, b)
     }
     return b
+  }
+
+  #tracked(model: string, version: string): boolean {
+    return version !== '' && plainModelVersion(model, version) && this.known(model, version)
   }
 
   #window(model: string, version: string): VersionWindow {
@@ -197,4 +217,30 @@ export class DriftMonitor {
     const status = w.rows < thresholds.minSamples ? 'insufficient_data' : drifting.length > 0 ? 'drift' : 'ok'
     return { ...base, status, features, prediction, drifting }
   }
+}
+
+/** `<repository>/<model>/<version>/baseline.json`, checked; errors say what is wrong, never the file's bytes or its absolute path. */
+function readBaseline(repository: string, model: string, version: string): { baseline: Baseline } | { error: string } {
+  const name = `${model}/${version}/baseline.json`
+  const root = resolve(repository)
+  const file = resolve(root, model, version, 'baseline.json')
+  if (!file.startsWith(root + sep)) return { error: `${name}: outside the model repository` }
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    return { error: code === 'ENOENT' ? `${name}: no such file` : `${name}: cannot be read (${code ?? 'error'})` }
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    // JSON.parse's message quotes the text it choked on.
+    return { error: `${name}: not valid JSON` }
+  }
+  const parsed = baselineSchema.safeParse(value)
+  if (parsed.success) return { baseline: parsed.data }
+  const issue = parsed.error.issues[0]!
+  return { error: `${name}: ${issue.path.join('.') || '(baseline)'}: ${issue.message}` }
 }

@@ -5,6 +5,9 @@
  * few samples give "insufficient data", never a verdict. Then the monitor
  * on sample events as the payload sampler writes them.
  */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { binOf } from '../../contracts/baseline.ts'
 import type { PayloadSampleEvent } from '../../contracts/events.ts'
@@ -151,5 +154,28 @@ describe('DriftMonitor', () => {
     m.observe(sample(rows(1, 81), { version: '99' }))
     expect(m.report()[0]).toMatchObject({ version: '99', status: 'no_baseline', rows: 0 })
     expect(m.report()[0]!.baselineError).toMatch(/credit-risk\/99\/baseline.json/)
+  })
+})
+
+describe('DriftMonitor: baselines read only for known model versions, inside the repository', () => {
+  it('looks up no model or version that is a path, nor one the mesh does not know; says what is wrong without quoting the file or its absolute path', () => {
+    const repo = mkdtempSync(join(tmpdir(), 'drift-repo-'))
+    try {
+      mkdirSync(join(repo, 'credit-risk', '3'), { recursive: true })
+      writeFileSync(join(repo, 'credit-risk', '3', 'baseline.json'), 'root:x:0:0:root:/root:/bin/bash')
+      const known = (model: string, version: string) => model === 'credit-risk' && ['1', '3'].includes(version)
+      const m = new DriftMonitor(repo, undefined, known)
+      for (const [model, version] of [['../../etc', '1'], ['credit-risk', '../x'], ['credit-risk', '../../etc/passwd'], ['..', '3'], ['credit-risk', '2'], ['constructor', '1']] as const) {
+        expect(m.baseline(model, version), `${model} ${version}`).toEqual({ error: 'not a model version mesh.yaml names' })
+        m.observe(sample(rows(1, 91), { model, version }))
+      }
+      // None of them has a window either: a client cannot grow them.
+      expect(m.report()).toEqual([])
+      const broken = m.baseline('credit-risk', '3')
+      expect(broken).toEqual({ error: 'credit-risk/3/baseline.json: not valid JSON' })
+      expect(m.baseline('credit-risk', '1')).toEqual({ error: 'credit-risk/1/baseline.json: no such file' })
+    } finally {
+      rmSync(repo, { recursive: true, force: true })
+    }
   })
 })

@@ -21,10 +21,10 @@ export class HostBucket {
   queueWaitSumMs = 0
   executionSumMs = 0
   maxQueueDepth = 0
-  /** Requests the host served with a fallback, by reason. */
-  fallbacks: Record<string, number> = {}
+  /** Requests the host served with a fallback, by reason (a Map: a reason named `constructor` or `__proto__` is a key like any other). */
+  fallbacks = new Map<string, number>()
   /** Requests it refused (no fallback could answer), by reason. */
-  refusals: Record<string, number> = {}
+  refusals = new Map<string, number>()
 
   addBatch(e: HostBatchEvent): void {
     this.batches++
@@ -41,7 +41,7 @@ export class HostBucket {
 
   addFallback(e: HostFallbackEvent): void {
     const into = e.fallback_model === null ? this.refusals : this.fallbacks
-    into[e.reason] = (into[e.reason] ?? 0) + 1
+    into.set(e.reason, (into.get(e.reason) ?? 0) + 1)
   }
 
   merge(o: HostBucket): this {
@@ -53,8 +53,8 @@ export class HostBucket {
     this.queueWaitSumMs += o.queueWaitSumMs
     this.executionSumMs += o.executionSumMs
     this.maxQueueDepth = Math.max(this.maxQueueDepth, o.maxQueueDepth)
-    for (const [r, n] of Object.entries(o.fallbacks)) this.fallbacks[r] = (this.fallbacks[r] ?? 0) + n
-    for (const [r, n] of Object.entries(o.refusals)) this.refusals[r] = (this.refusals[r] ?? 0) + n
+    for (const [r, n] of o.fallbacks) this.fallbacks.set(r, (this.fallbacks.get(r) ?? 0) + n)
+    for (const [r, n] of o.refusals) this.refusals.set(r, (this.refusals.get(r) ?? 0) + n)
     return this
   }
 
@@ -67,19 +67,25 @@ export class HostBucket {
       mean_queue_wait_ms: this.batches > 0 ? this.queueWaitSumMs / this.batches : null,
       mean_execution_ms: this.batches > 0 ? this.executionSumMs / this.batches : null,
       max_queue_depth: this.maxQueueDepth,
-      fallbacks: { ...this.fallbacks },
-      refusals: { ...this.refusals },
+      // fromEntries defines own properties: `__proto__` is a reason, not the object's prototype.
+      fallbacks: Object.fromEntries(this.fallbacks),
+      refusals: Object.fromEntries(this.refusals),
     }
   }
 }
 
-/** The persisted form: everything is counts, so one JSON column holds it. */
+/** The persisted form: everything is counts, so one JSON column holds it (the by-reason maps as objects). */
 export function hostBucketToJson(b: HostBucket): string {
-  return JSON.stringify(b)
+  return JSON.stringify({ ...b, fallbacks: Object.fromEntries(b.fallbacks), refusals: Object.fromEntries(b.refusals) })
 }
 
 export function hostBucketFromJson(text: string): HostBucket {
-  return Object.assign(new HostBucket(), JSON.parse(text))
+  // JSON.parse defines own properties, so a stored `__proto__` key is read back as a reason.
+  const { fallbacks = {}, refusals = {}, ...counts } = JSON.parse(text) as Record<string, unknown>
+  return Object.assign(new HostBucket(), counts, {
+    fallbacks: new Map(Object.entries(fallbacks as Record<string, number>)),
+    refusals: new Map(Object.entries(refusals as Record<string, number>)),
+  })
 }
 
 /** The latest saturation report of one host's model version. */
@@ -93,6 +99,7 @@ export interface Saturation {
   instances: number
 }
 
-export const saturationOf = (e: HostSaturationEvent, model: string): Saturation => ({
-  host: e.host, model, version: e.version, ts: e.ts, queue_depth: e.queue_depth, busy_instances: e.busy_instances, instances: e.instances,
+/** The latest saturation of a report, with its labels as the label policy gave them. */
+export const saturationOf = (e: HostSaturationEvent, host: string, model: string, version: string): Saturation => ({
+  host, model, version, ts: e.ts, queue_depth: e.queue_depth, busy_instances: e.busy_instances, instances: e.instances,
 })

@@ -6,17 +6,20 @@
  * state, and each start positions the consumer just past it). Messages gather in an inbox; the applier takes them all, applies
  * them in delivery order, commits once, then acknowledges them. A message
  * whose sequence is not past the consumer's stored one was applied before
- * a crash: it is acknowledged and skipped. A bad line is counted and
- * skipped, never failing its message; a store failure stops the process,
- * since memory is then ahead of the store (the supervisor restarts it and
- * JetStream redelivers what was not acknowledged).
+ * a crash: it is acknowledged and skipped. A bad line, a message that
+ * cannot be read or inflates past MAX_INFLATED_MESSAGE_BYTES, and an event
+ * the store refuses are counted and skipped (acknowledged), never failing
+ * the others: one bad message must never stop the consumer. Only a store
+ * that fails with no event to blame stops the process, since memory is then
+ * ahead of the store (the supervisor restarts it and JetStream redelivers
+ * what was not acknowledged).
  */
 import { AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
 import { inflateRawSync } from 'node:zlib'
 import { decodeLine, type TelemetryEvent } from '../../contracts/events.ts'
-import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, eventCount, STREAMS, subjectOf, type StreamKey } from '../../contracts/subjects.ts'
-import type { Aggregator } from './aggregator.ts'
+import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, eventCount, MAX_INFLATED_MESSAGE_BYTES, STREAMS, subjectOf, type StreamKey } from '../../contracts/subjects.ts'
+import type { Aggregator, Changes, RawEvents } from './aggregator.ts'
 import type { Store } from './store.ts'
 
 /** The streams a collector reads. */
@@ -226,8 +229,8 @@ export class Ingest {
       }
       changedSeqs.set(spec.durable, msg.seq)
       const text = payloadText(msg)
-      if (text === null) {
-        this.agg.refuse('malformed', eventCount(msg.headers?.get(EVENT_COUNT_HEADER)))
+      if (typeof text !== 'string') {
+        this.agg.refuse(text.refused, eventCount(msg.headers?.get(EVENT_COUNT_HEADER)))
         continue
       }
       for (const line of text.split('\n')) {
@@ -242,7 +245,7 @@ export class Ingest {
     for (const entry of await this.store.loadMinutes(missing.requests)) this.agg.restoreMinute(entry)
     for (const entry of await this.store.loadHostMinutes(missing.hosts)) this.agg.restoreHostMinute(entry)
     for (const e of toApply) this.agg.apply(e)
-    await this.store.commit(this.agg.takeChanges(now), changedSeqs)
+    await commitSkippingRefused(this.store, this.agg, this.agg.takeChanges(now), changedSeqs)
     for (const [durable, seq] of changedSeqs) this.seqs.set(durable, seq)
     this.lastApplyAt = Date.now()
     // Deliveries from before a reposition are neither applied nor acknowledged: the new consumer sends them again.
@@ -261,12 +264,49 @@ export class Ingest {
   }
 }
 
-/** A message's NDJSON, inflated when the agent compressed it; null when it cannot be read. */
-function payloadText(msg: JsMsg): string | null {
+/**
+ * Commits what changed; when the store refuses it, the raw events it refuses
+ * (each tried alone) are counted (refused reason `store_refused`) and left
+ * out, and the rest committed: their messages are acknowledged like any
+ * other. A refusal with no such event to blame is the store failing: thrown.
+ */
+export async function commitSkippingRefused(store: Store, agg: Aggregator, changes: Changes, seqs: Map<string, number>): Promise<void> {
   try {
-    const data = msg.headers?.get(ENCODING_HEADER) === DEFLATE ? inflateRawSync(msg.data) : msg.data
+    await store.commit(changes, seqs)
+    return
+  } catch (e) {
+    const refused = await store.refusedRaw(changes.raw)
+    const n = Object.values(refused).reduce((a, list) => a + list.length, 0)
+    if (n === 0) throw e
+    // changes.pipeline is the aggregator's own: the count is committed with the rest.
+    agg.refuse('store_refused', n)
+    await store.commit({ ...changes, raw: withoutRefused(changes.raw, refused) }, seqs)
+  }
+}
+
+function withoutRefused(raw: RawEvents, refused: RawEvents): RawEvents {
+  const keep = <T>(all: T[], out: T[]) => (out.length === 0 ? all : all.filter((e) => !out.includes(e)))
+  return {
+    requests: keep(raw.requests, refused.requests),
+    batches: keep(raw.batches, refused.batches),
+    fallbacks: keep(raw.fallbacks, refused.fallbacks),
+    samples: keep(raw.samples, refused.samples),
+    reviews: keep(raw.reviews, refused.reviews),
+  }
+}
+
+/**
+ * A message's NDJSON, inflated when the agent compressed it, or why it
+ * cannot be read. Inflating stops at MAX_INFLATED_MESSAGE_BYTES: a small
+ * message of zeros would otherwise inflate to gigabytes (a decompression bomb).
+ */
+function payloadText(msg: JsMsg): string | { refused: 'malformed' | 'too_large' } {
+  const deflated = msg.headers?.get(ENCODING_HEADER) === DEFLATE
+  if (!deflated && msg.data.length > MAX_INFLATED_MESSAGE_BYTES) return { refused: 'too_large' }
+  try {
+    const data = deflated ? inflateRawSync(msg.data, { maxOutputLength: MAX_INFLATED_MESSAGE_BYTES }) : msg.data
     return new TextDecoder().decode(data)
-  } catch {
-    return null
+  } catch (e) {
+    return { refused: (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? 'too_large' : 'malformed' }
   }
 }

@@ -3,9 +3,12 @@
  * The agent's and collector's settings, from mesh.yaml (validated by
  * mesh-config's loader, so both read the same file the same way).
  */
+import { readdirSync } from 'node:fs'
 import { hostname } from 'node:os'
+import { join } from 'node:path'
 import { loadMeshFile, telemetryPaths, type LoadedMesh } from '../../mesh-config/src/load.ts'
-import { httpUrl, meshModels } from '../../mesh-config/src/schema.ts'
+import { httpUrl, instancesOf, meshModels } from '../../mesh-config/src/schema.ts'
+import { VERSION_TOKEN, type KnownLabels } from './aggregator.ts'
 import type { AgentOptions } from '../agent/agent.ts'
 import type { CollectorOptions } from './collector.ts'
 import type { DriftConfig, DriftSettings } from './drift-monitor.ts'
@@ -53,6 +56,11 @@ export function collectorOptionsOf(mesh: LoadedMesh): CollectorOptions {
     natsUrl: t.nats_url,
     storeDir: telemetryPaths(mesh).storeDir,
     models: meshModels(mesh.config),
+    labels: knownLabelsOf(mesh),
+    reloadLabels: async () => {
+      const again = await loadMeshFile(mesh.file)
+      return again.ok ? knownLabelsOf(again.mesh) : null
+    },
     streams: streamLimitsOf(mesh),
     repository: mesh.repositoryDir,
     meshFile: mesh.file,
@@ -61,6 +69,41 @@ export function collectorOptionsOf(mesh: LoadedMesh): CollectorOptions {
       ? { address: t.collector.dashboard.address, port: t.collector.dashboard.port, refreshMs: t.collector.dashboard.refresh_ms, agents: [httpUrl(t.agent.address, t.agent.port)] }
       : undefined,
     payloads: { dir: telemetryPaths(mesh).payloadsDir, flushMs: t.collector.payloads.flush_s * 1000, maxRows: t.collector.payloads.max_rows, retentionDays: t.collector.payloads.retention_days },
+  }
+}
+
+/** How long a model's version folders are trusted before a version not among them is looked for again. */
+const VERSIONS_FRESH_MS = 10_000
+
+/**
+ * The label values mesh.yaml names: its routes, its host instances (by name
+ * and by address:port, as hosts report themselves), and per model the
+ * versions its routes name and its repository holds. A model's folder is
+ * listed again at most every 10 s, so a version added while the collector
+ * runs gets its own label.
+ */
+export function knownLabelsOf(mesh: LoadedMesh): Omit<KnownLabels, 'models'> {
+  const c = mesh.config
+  const named = new Map<string, Set<string>>()
+  for (const r of c.routes) for (const v of [r.stable.version, r.canary?.version]) if (v !== undefined) named.set(r.model, (named.get(r.model) ?? new Set()).add(String(v)))
+  const listed = new Map<string, { at: number; versions: Set<string> }>()
+  const models = new Set(meshModels(c))
+  const list = (model: string) => {
+    try {
+      return new Set(readdirSync(join(mesh.repositoryDir, model), { withFileTypes: true }).filter((d) => d.isDirectory() && VERSION_TOKEN.test(d.name)).map((d) => d.name))
+    } catch {
+      return new Set<string>()
+    }
+  }
+  return {
+    routes: c.routes.map((r) => r.name),
+    hosts: c.hosts.flatMap((h) => instancesOf(h).flatMap((i) => [i.name, `${i.address}:${i.port}`])),
+    versions: (model) => {
+      if (!models.has(model)) return new Set()
+      let l = listed.get(model)
+      if (!l || Date.now() - l.at > VERSIONS_FRESH_MS) listed.set(model, (l = { at: Date.now(), versions: list(model) }))
+      return new Set([...(named.get(model) ?? []), ...l.versions])
+    },
   }
 }
 

@@ -84,10 +84,10 @@ export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefin
   )
   stateMetric(r, 'mesh_host_batch_rows_total', 'Rows the model hosts executed in batches.', 'counter', () => [...agg.hostTotals.values()].map((t) => ({ labels: t.labels, value: t.bucket.rows })))
   stateMetric(r, 'mesh_host_fallbacks_total', 'Requests a host answered with a fallback model, by reason.', 'counter', () =>
-    [...agg.hostTotals.values()].flatMap((t) => Object.entries(t.bucket.fallbacks).map(([reason, value]) => ({ labels: { ...t.labels, reason }, value }))),
+    [...agg.hostTotals.values()].flatMap((t) => [...t.bucket.fallbacks].map(([reason, value]) => ({ labels: { ...t.labels, reason }, value }))),
   )
   stateMetric(r, 'mesh_host_refusals_total', 'Requests a host refused with no fallback to answer them, by reason.', 'counter', () =>
-    [...agg.hostTotals.values()].flatMap((t) => Object.entries(t.bucket.refusals).map(([reason, value]) => ({ labels: { ...t.labels, reason }, value }))),
+    [...agg.hostTotals.values()].flatMap((t) => [...t.bucket.refusals].map(([reason, value]) => ({ labels: { ...t.labels, reason }, value }))),
   )
   stateMetric(r, 'mesh_host_batch_fill_ratio', 'Mean rows per batch over the batch size limit, over the last 5 minutes.', 'gauge', () => {
     // The minute holding the window's start counts whole.
@@ -110,7 +110,7 @@ export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefin
   stateMetric(r, 'mesh_collector_events_applied_total', 'Telemetry events applied to the store, by kind.', 'counter', () =>
     Object.entries(agg.pipeline.applied).map(([kind, value]) => ({ labels: { kind }, value })),
   )
-  stateMetric(r, 'mesh_collector_events_refused_total', 'Telemetry events skipped as malformed, of an unknown kind or version, or invalid.', 'counter', () =>
+  stateMetric(r, 'mesh_collector_events_refused_total', 'Telemetry events skipped (and their messages acknowledged), by reason: malformed, unknown_kind, unknown_version, invalid (a value out of range), too_large (a message inflating past its bound), store_refused.', 'counter', () =>
     Object.entries(agg.pipeline.refused).map(([reason, value]) => ({ labels: { reason }, value })),
   )
   stateMetric(r, 'mesh_collector_messages_redelivered_total', 'JetStream messages delivered more than once.', 'counter', () => [{ value: agg.pipeline.redelivered, labels: {} }])

@@ -10,11 +10,11 @@
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { blobValue, DuckDBConnection, DuckDBInstance, type DuckDBAppender, type DuckDBValue } from '@duckdb/node-api'
+import { BIGINT, BLOB, blobValue, BOOLEAN, DOUBLE, DuckDBConnection, DuckDBInstance, INTEGER, UBIGINT, VARCHAR, type DuckDBAppender, type DuckDBType, type DuckDBValue } from '@duckdb/node-api'
 import type { PayloadSampleEvent, ReviewItemEvent } from '../../contracts/events.ts'
 import { FAILED_CODE_CLASSES } from '../../mesh-config/src/alert-rules.ts'
 import type { Walk, WalkEvent } from './canary-walk.ts'
-import { MEMORY_HORIZON_MS, minuteOf, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry } from './aggregator.ts'
+import { MEMORY_HORIZON_MS, minuteOf, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry, type RawEvents } from './aggregator.ts'
 import { hostBucketFromJson, hostBucketToJson } from './host-signals.ts'
 import { bucketFromRow, bucketToRow, type CodeClass, type SeriesLabels } from './signals.ts'
 
@@ -73,6 +73,30 @@ CREATE TABLE IF NOT EXISTS canary_walk_events (ts BIGINT, route VARCHAR, canary_
 type Row = Record<string, DuckDBValue>
 
 const UPSERT_CHUNK = 500
+
+/**
+ * The parameter types of each table's rows, in column order. Values are
+ * bound with these, never with types inferred from JS values: an
+ * integer-valued number would otherwise be bound as BIGINT, and one past
+ * 64 bits refused (a confidence of -9.3e18 crash-looped the collector).
+ */
+const COLUMN_TYPES = {
+  signal_totals: [VARCHAR, VARCHAR, VARCHAR, VARCHAR, VARCHAR, UBIGINT, UBIGINT, DOUBLE, VARCHAR],
+  signal_minutes: [BIGINT, VARCHAR, VARCHAR, VARCHAR, VARCHAR, UBIGINT, VARCHAR, VARCHAR, UBIGINT, DOUBLE, BLOB],
+  host_minutes: [BIGINT, VARCHAR, VARCHAR, VARCHAR],
+  host_totals: [VARCHAR, VARCHAR, VARCHAR],
+  host_saturation: [VARCHAR, VARCHAR, VARCHAR, BIGINT, UBIGINT, UBIGINT, UBIGINT],
+  pipeline_totals: [INTEGER, VARCHAR],
+  consumer_state: [VARCHAR, UBIGINT],
+  /** The columns #addReviewItems names. */
+  review_items: [VARCHAR, BIGINT, VARCHAR, VARCHAR, VARCHAR, VARCHAR, VARCHAR, DOUBLE, INTEGER, VARCHAR, BOOLEAN, VARCHAR, BOOLEAN],
+} as const satisfies Record<string, readonly DuckDBType[]>
+type UpsertTable = Exclude<keyof typeof COLUMN_TYPES, 'review_items'>
+
+/** Parameter types for `rows` rows of a table's columns. */
+const typesOf = (columns: readonly DuckDBType[], rows: number): DuckDBType[] => Array.from({ length: rows }, () => columns).flat()
+
+const noRawEvents = (): RawEvents => ({ requests: [], batches: [], fallbacks: [], samples: [], reviews: [] })
 
 export class Store {
   private constructor(
@@ -179,13 +203,37 @@ export class Store {
     }
   }
 
-  /** INSERT OR REPLACE of many rows in one statement (in chunks, so a statement stays a sane size). */
-  async #upsert(table: string, rows: DuckDBValue[][]): Promise<void> {
+  /**
+   * The raw events of `raw` the store refuses, each tried alone in a
+   * transaction rolled back: after a commit failed, these are what it can
+   * skip (counted) so that one bad event never stops the consumer.
+   */
+  async refusedRaw(raw: RawEvents): Promise<RawEvents> {
+    const refused = noRawEvents()
+    for (const kind of Object.keys(raw) as (keyof RawEvents)[]) {
+      for (const e of raw[kind]) {
+        const one = { ...noRawEvents(), [kind]: [e] }
+        await this.db.run('BEGIN TRANSACTION')
+        try {
+          await this.#appendRaw(one)
+          await this.#addReviewItems(one.reviews)
+        } catch {
+          ;(refused[kind] as unknown[]).push(e)
+        } finally {
+          await this.db.run('ROLLBACK').catch(() => {})
+        }
+      }
+    }
+    return refused
+  }
+
+  /** INSERT OR REPLACE of many rows in one statement (in chunks, so a statement stays a sane size), bound with the table's types. */
+  async #upsert(table: UpsertTable, rows: DuckDBValue[][]): Promise<void> {
     for (let at = 0; at < rows.length; at += UPSERT_CHUNK) {
       const chunk = rows.slice(at, at + UPSERT_CHUNK)
-      const width = chunk[0]!.length
+      const width = COLUMN_TYPES[table].length
       const tuples = chunk.map((_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}`).join(', ')})`)
-      await this.db.run(`INSERT OR REPLACE INTO ${table} VALUES ${tuples.join(', ')}`, chunk.flat())
+      await this.db.run(`INSERT OR REPLACE INTO ${table} VALUES ${tuples.join(', ')}`, chunk.flat(), typesOf(COLUMN_TYPES[table], chunk.length))
     }
   }
 
@@ -197,6 +245,7 @@ export class Store {
       await this.db.run(
         `INSERT OR IGNORE INTO review_items (request_id, ts, traceparent, model, version, variant, reason, confidence, status, request, request_truncated, response, response_truncated) VALUES ${tuples.join(', ')}`,
         chunk.flat() as DuckDBValue[],
+        typesOf(COLUMN_TYPES.review_items, chunk.length),
       )
     }
   }

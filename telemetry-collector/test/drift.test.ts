@@ -5,9 +5,9 @@
  * read back from /api/v1/drift and /metrics (promtool-clean); after a
  * restart the collector's windows come back from its store.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EXAMPLE_MODELS } from '../../model-host/test/host-process.ts'
 import { startNats, type RunningNats } from '../../test/support/nats.ts'
@@ -90,6 +90,23 @@ describe('drift: agent → JetStream → collector', () => {
     expect(metricSum(text, 'mesh_drift_sample_rows', { model: 'credit-risk', version: '1' })).toBe(400)
     const r = promtool(['check', 'metrics'], text)
     expect(r.output).toBe('')
+  })
+
+  it('a sample naming a model or version as a path reads nothing outside the repository, and /api/v1/drift quotes no file', async () => {
+    // A file a traversal could reach: outside the repository, shaped like a baseline's path, holding a secret.
+    const secret = join(dir, 'secret')
+    await mkdir(join(secret, '7'), { recursive: true })
+    await writeFile(join(secret, '7', 'baseline.json'), 'SECRET-PASSWORD-1234 not json')
+    const outside = relative(join(EXAMPLE_MODELS, 'x'), secret)
+    const before = metricSum(await metrics(collector.url), 'mesh_collector_events_applied_total', { kind: 'sample' })
+    const rows = applicantRows(1, 105)
+    await post(agent.url, ndjson([sampleEvent(rows, { model: outside, version: '7' }), sampleEvent(rows, { model: '../../etc', version: '1' }), sampleEvent(rows, { version: '../x' }), sampleEvent(rows, { model: 'credit-risk', version: '../../../' + outside + '/7' })]))
+    await eventually(() => metrics(collector.url), (t) => metricSum(t, 'mesh_collector_events_applied_total', { kind: 'sample' }) === before + 4)
+    const text = await (await fetch(`${collector.url}/api/v1/drift`)).text()
+    expect(text).not.toContain('SECRET')
+    expect(text).not.toContain(dir)
+    expect(text).not.toContain(EXAMPLE_MODELS)
+    expect((JSON.parse(text) as { versions: VersionDrift[] }).versions.map((v) => `${v.model}/${v.version}`).sort()).toEqual(['credit-risk-fallback/1', 'credit-risk/1', 'credit-risk/2'])
   })
 
   it('comes back after a restart with the same windows and verdicts, from its store', async () => {

@@ -5,7 +5,7 @@
  * Prometheus text.
  */
 import { randomUUID } from 'node:crypto'
-import type { GoldenSignalEvent, HostBatchEvent, PayloadSampleEvent } from '../../contracts/events.ts'
+import type { GoldenSignalEvent, HostBatchEvent, HostFallbackEvent, PayloadSampleEvent } from '../../contracts/events.ts'
 import { FEATURE_COUNT, FEATURE_NAMES, generateApplicants } from '../../model-host/example-models/dataset.ts'
 
 export function requestEvent(o: Partial<GoldenSignalEvent> = {}): GoldenSignalEvent {
@@ -20,6 +20,13 @@ export function batchEvent(o: Partial<HostBatchEvent> = {}): HostBatchEvent {
   return {
     v: 2, kind: 'host_batch', ts: Date.now(), host: 'stable', model: 'credit-risk', version: '1', batch_id: `credit-risk/1/${randomUUID()}`,
     request_ids: ids, traceparents: ids.map(() => ''), rows: ids.length, max_batch_rows: 64, queue_wait_ms: 0.5, execution_ms: 0.2, queue_depth: 0, device: 'cpu', ok: true, ...o,
+  }
+}
+
+export function fallbackEvent(o: Partial<HostFallbackEvent> = {}): HostFallbackEvent {
+  return {
+    v: 2, kind: 'host_fallback', ts: Date.now(), host: 'stable', model: 'credit-risk', version: '1', request_id: randomUUID(), traceparent: '',
+    fallback_model: 'credit-risk-fallback', reason: 'queue_full', ...o,
   }
 }
 

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createDeflateRaw } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER } from '../../contracts/subjects.ts'
 import { startNats, type RunningNats } from '../../test/support/nats.ts'
@@ -11,7 +12,20 @@ import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
 import { promtool } from '../../test/support/prometheus.ts'
-import { AGENT_TEST_TOKEN, batchEvent, eventually, metrics, metricSum, ndjson, post, requestEvent } from './events.ts'
+import { AGENT_TEST_TOKEN, batchEvent, eventually, fallbackEvent, metrics, metricSum, ndjson, post, requestEvent, sampleEvent } from './events.ts'
+
+/** `bytes` zeros, raw-deflated as the agent does, without holding them in memory. */
+async function deflatedZeros(bytes: number): Promise<Buffer> {
+  const d = createDeflateRaw({ level: 9 })
+  const out: Buffer[] = []
+  d.on('data', (b: Buffer) => out.push(b))
+  const done = new Promise((r) => d.on('end', r))
+  const chunk = Buffer.alloc(1 << 20)
+  for (let n = 0; n < bytes; n += chunk.length) if (!d.write(chunk)) await new Promise((r) => d.once('drain', r))
+  d.end()
+  await done
+  return Buffer.concat(out)
+}
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 
@@ -68,6 +82,21 @@ describe('agent → JetStream → collector', () => {
     expect(metricSum(await metrics(agent.url), 'mesh_agent_events_dropped_total', { reason: 'malformed' })).toBe(1)
   })
 
+  it('outside strings named like Object.prototype keys (constructor, __proto__, toString) give sane /metrics', async () => {
+    const names = ['constructor', '__proto__', 'toString']
+    const before = await metrics(collector.url)
+    const fallbacks = names.map((reason) => fallbackEvent({ reason }))
+    const refusals = names.map((reason) => fallbackEvent({ reason, fallback_model: null }))
+    await post(agent.url, ndjson([...fallbacks, ...refusals]), 'host:stable')
+    await post(agent.url, ndjson(names.flatMap((n) => [requestEvent({ route: n }), requestEvent({ model: n, version: n, variant: n })])))
+    const text = await eventually(() => metrics(collector.url), (t) => metricSum(t, 'mesh_host_refusals_total') === metricSum(before, 'mesh_host_refusals_total') + 3 && metricSum(t, 'mesh_requests_total') === metricSum(before, 'mesh_requests_total') + 6)
+    expect(metricSum(text, 'mesh_host_fallbacks_total')).toBe(metricSum(before, 'mesh_host_fallbacks_total') + 3)
+    // Every sample a number: a reason `constructor` once made a counter a string, read as +Inf.
+    for (const line of text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))) expect(Number.isFinite(Number(line.split(' ').at(-1))), line).toBe(true)
+    const r = promtool(['check', 'metrics'], text)
+    expect(r.output).toBe('')
+  })
+
   it("tells one request's story: its event and the host batch it ran in", async () => {
     const e = requestEvent()
     const mates = [e.request_id, 'mate-1', 'mate-2']
@@ -110,6 +139,45 @@ describe('agent → JetStream → collector', () => {
       expect(metricSum(after, name), name).toBe(metricSum(before, name))
     }
     expect(metricSum(after, 'mesh_requests_total')).toBeGreaterThan(0)
+  })
+})
+
+describe('one bad message never stops the consumer (agent → JetStream → collector)', () => {
+  let nats: RunningNats
+  let agent: RunningAgent
+  let collector: RunningCollector
+  let dir: string
+  const fatal: Error[] = []
+
+  beforeAll(async () => {
+    nats = await startNats()
+    dir = await mkdtemp(join(tmpdir(), 'pipeline-crash-loop-'))
+    // Its own NATS: the review queue is a work queue, read by one collector only.
+    collector = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {}, onFatal: (e) => fatal.push(e) })
+    await collector.ready
+    agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'crash-loop', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, reviewThresholds: { 'credit-risk': 0.6 }, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+  })
+  afterAll(async () => {
+    await agent?.close()
+    await collector?.close()
+    await nats?.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('the crash-loop event (a review item with confidence -9.3e18) through the real agent is counted; the collector stays up and applies what follows', async () => {
+    const c = collector
+    // The agent copies the sample to the review queue (its confidence is under 0.6): both copies reach the collector.
+    expect((await post(agent.url, ndjson([sampleEvent([[1, 2]], { confidence: -9.3e18 })]))).status).toBe(202)
+    await eventually(async () => metricSum(await metrics(agent.url), 'mesh_agent_review_items_total'), (n) => n === 1)
+    await post(agent.url, ndjson(Array.from({ length: 3 }, () => requestEvent())))
+    const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === 3 && metricSum(t, 'mesh_collector_events_refused_total', { reason: 'invalid' }) === 2)
+    expect(fatal).toEqual([])
+    expect(metricSum(text, 'mesh_collector_events_applied_total', { kind: 'review' })).toBe(0)
+    // Everything was acknowledged: nothing waits to be delivered again.
+    await eventually(async () => Object.values((await (await fetch(`${c.url}/api/v1/pipeline`)).json()).lag_messages as Record<string, number>), (lag) => lag.length > 0 && lag.every((n) => n === 0))
+    await post(agent.url, ndjson([requestEvent()]))
+    await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total'), (n) => n === 4)
+    expect(fatal).toEqual([])
   })
 })
 
@@ -204,6 +272,62 @@ describe('faults and sharing, in process', () => {
     const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === before + 2)
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'malformed' })).toBe(4)
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'unknown_kind' })).toBe(1)
+  })
+
+  it('a decompression bomb (1 GiB of zeros deflated to under 1 MiB) is counted and skipped without inflating it; what follows is applied', async () => {
+    const c = await collectorOn(['credit-risk'], 'bomb')
+    const before = await caughtUp(c)
+    const bomb = await deflatedZeros(1 << 30)
+    expect(bomb.length).toBeLessThan(1 << 20)
+    const rssBefore = process.memoryUsage().rss
+    const nc = await connect({ servers: nats.url })
+    try {
+      const js = jetstream(nc)
+      const h = headers()
+      h.set(ENCODING_HEADER, DEFLATE)
+      await js.publish('mesh.requests.credit-risk', bomb, { headers: h })
+      await js.publish('mesh.requests.credit-risk', new TextEncoder().encode(ndjson([requestEvent(), requestEvent()])))
+    } finally {
+      await nc.close()
+    }
+    const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === before + 2)
+    expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'too_large' })).toBe(1)
+    // Inflated, it would have taken a gigabyte; bounded, it takes at most MAX_INFLATED_MESSAGE_BYTES.
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 << 20)
+  })
+
+  it('a flood of 2,000 distinct routes, hosts, versions and reasons leaves /metrics small: every label is one mesh.yaml names, or other', async () => {
+    const c = await startCollector({
+      address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'label-policy'), models: MODELS, name: 'label-policy', streams: DEFAULT_STREAM_LIMITS, log: () => {},
+      labels: { routes: ['credit-risk', 'fallback-direct'], hosts: ['stable', 'canary', 'fallback', '127.0.0.1:8001'], versions: () => new Set(['1', '2']) },
+    })
+    closers.push(() => c.close())
+    await c.ready
+    await caughtUp(c)
+    const before = await metrics(c.url)
+    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'flood', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-flood'), memoryBytes: 4 << 20, diskBytes: 64 << 20 }, log: () => {} })
+    closers.push(() => agent.close())
+    const n = 2000
+    const flood = (i: number) => `flood-${i}-${'x'.repeat(40)}`
+    const requests = Array.from({ length: n }, (_, i) => requestEvent({ route: flood(i), version: String(100 + i) }))
+    const hostEvents = Array.from({ length: n }, (_, i) => [
+      { v: 2, kind: 'host_saturation', ts: Date.now(), host: flood(i), model: 'credit-risk', version: String(100 + i), queue_depth: 1, busy_instances: 1, instances: 2 },
+      fallbackEvent({ reason: flood(i) }),
+      fallbackEvent({ reason: `refused-${i}`, fallback_model: null }),
+    ]).flat()
+    expect((await post(agent.url, ndjson(requests))).status).toBe(202)
+    expect((await post(agent.url, ndjson(hostEvents), 'host:stable')).status).toBe(202)
+    const text = await eventually(
+      () => metrics(c.url),
+      (t) => metricSum(t, 'mesh_requests_total') === metricSum(before, 'mesh_requests_total') + n && metricSum(t, 'mesh_host_refusals_total') === metricSum(before, 'mesh_host_refusals_total') + n,
+    )
+    expect(text.split('\n').filter((l) => l.includes('flood-')).slice(0, 3)).toEqual([])
+    expect(text).not.toContain('refused-')
+    expect(metricSum(text, 'mesh_requests_total', { route: 'other', version: 'other' })).toBe(n)
+    expect(metricSum(text, 'mesh_host_fallbacks_total', { reason: 'other' }) - metricSum(before, 'mesh_host_fallbacks_total', { reason: 'other' })).toBe(n)
+    expect(metricSum(text, 'mesh_host_instances', { host: 'other', version: 'other' })).toBe(2)
+    // A few series more than before, not thousands (the issue's flood took it from 16 KB to 8.7 MB).
+    expect(text.length - before.length).toBeLessThan(16_000)
   })
 
   it('a consumer deleted under a running collector is created again from the store, and nothing is lost', async () => {

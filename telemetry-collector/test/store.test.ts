@@ -6,10 +6,12 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { TelemetryEvent } from '../../contracts/events.ts'
+import type { ReviewItemEvent, TelemetryEvent } from '../../contracts/events.ts'
 import { Aggregator, MEMORY_HORIZON_MS, minuteOf } from '../src/aggregator.ts'
 import { Store } from '../src/store.ts'
-import { batchEvent, requestEvent } from './events.ts'
+import { commitSkippingRefused } from '../src/ingest.ts'
+import { HostBucket, hostBucketFromJson, hostBucketToJson } from '../src/host-signals.ts'
+import { batchEvent, fallbackEvent, requestEvent, sampleEvent } from './events.ts'
 import { applyAndCommit } from './apply-and-commit.ts'
 
 const MODELS = ['credit-risk']
@@ -117,4 +119,63 @@ describe('Store.routeTotals', () => {
     expect(await store.routeTotals(end + DAY, end + 2 * DAY)).toEqual(new Map())
     store.close()
   }, 60_000)
+})
+
+describe('what the store holds and what it refuses', () => {
+  const open = async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'store-'))
+    dirs.push(dir)
+    const store = await Store.open(dir)
+    const agg = new Aggregator(MODELS)
+    await store.load(agg)
+    return { dir, store, agg }
+  }
+
+  it('binds each value with its column type: an integer-valued confidence past 64 bits is a DOUBLE, not a BIGINT DuckDB refuses', async () => {
+    const { store, agg } = await open()
+    // The decoder refuses it now; the store must hold it anyway, whatever reaches it.
+    const review = { ...sampleEvent([[1]], { confidence: -9.3e18 }), kind: 'review' } as unknown as ReviewItemEvent
+    await applyAndCommit(store, agg, [review], Date.now())
+    const [item] = await store.reviewItems({ status: 'pending', limit: 10 })
+    expect(item!.sample.confidence).toBe(-9.3e18)
+    store.close()
+  })
+
+  it('an event the store refuses is counted and left out; the rest of its batch and the consumer positions commit', async () => {
+    const { dir, store, agg } = await open()
+    const good = [requestEvent(), requestEvent()]
+    // A duration the decoder would refuse: the store's UBIGINT cannot hold it either.
+    const bad = requestEvent({ duration_us: -1 })
+    for (const e of [good[0]!, bad, good[1]!]) agg.apply(e)
+    await commitSkippingRefused(store, agg, agg.takeChanges(), new Map([['c-requests', 7]]))
+    expect(agg.pipeline.refused.store_refused).toBe(1)
+    const stories = await Promise.all([...good, bad].map((e) => store.story(e.request_id)))
+    expect(stories.map((s) => s.request.length)).toEqual([1, 1, 0])
+    // What was committed is what a restart reads: the position (so the messages are acknowledged, not redelivered) and the count.
+    store.close()
+    const again = await Store.open(dir)
+    const restored = new Aggregator(MODELS)
+    expect((await again.load(restored)).get('c-requests')).toBe(7)
+    expect(restored.pipeline.refused.store_refused).toBe(1)
+    again.close()
+  })
+
+  it('a commit the store refuses with no event to blame is thrown (the store failing stops the collector)', async () => {
+    const { store, agg } = await open()
+    agg.apply(requestEvent())
+    await expect(commitSkippingRefused(store, agg, agg.takeChanges(), new Map([['c', -1]]))).rejects.toThrow()
+    expect(agg.pipeline.refused.store_refused).toBeUndefined()
+    store.close()
+  })
+})
+
+describe('host buckets keyed by outside reasons', () => {
+  it('count reasons named like Object.prototype keys, and keep them across the stored JSON', () => {
+    const b = new HostBucket()
+    for (const reason of ['constructor', '__proto__', 'toString', '__proto__']) b.addFallback(fallbackEvent({ reason, fallback_model: null }))
+    const back = hostBucketFromJson(hostBucketToJson(b))
+    expect(Object.getPrototypeOf(back.summary().refusals)).toBe(Object.prototype)
+    expect([...back.refusals]).toEqual([['constructor', 1], ['__proto__', 2], ['toString', 1]])
+    expect(back.merge(b).summary().refusals).toEqual(Object.fromEntries([['constructor', 2], ['__proto__', 4], ['toString', 2]]))
+  })
 })
