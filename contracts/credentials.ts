@@ -4,10 +4,11 @@
  * mode 0600, created by the local mesh or the collector, never kept in
  * mesh.yaml) and the one check of an `Authorization: Bearer` header.
  * A file that exists is read as it is (an operator may provide their own);
- * one that others may read is narrowed to 0600 first.
+ * one that others may read is refused: its token may already be known.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { chmodSync, mkdirSync } from 'node:fs'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 /** What a bearer token may hold (RFC 6750): a token with any other character could never be sent, so never match. */
@@ -24,6 +25,16 @@ export class CredentialError extends Error {
   }
 }
 
+/** Modes of what holds secrets (tokens, keys, sampled payloads, logs that may show headers): the owner's only. */
+export const OWNER_ONLY_FILE = 0o600
+export const OWNER_ONLY_DIR = 0o700
+
+/** Creates `dir` (and its parents) if missing, and leaves it open to its owner alone, whatever mode it had. */
+export function ownerOnlyDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: OWNER_ONLY_DIR })
+  chmodSync(dir, OWNER_ONLY_DIR)
+}
+
 /** Whether an Authorization header carries `token`, compared in constant time. */
 export function bearerMatches(header: string | undefined, token: string | undefined): boolean {
   const m = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header)
@@ -33,9 +44,12 @@ export function bearerMatches(header: string | undefined, token: string | undefi
   return given.length === want.length && timingSafeEqual(given, want)
 }
 
-/** The token in `file`, which must exist: one line of at least 16 bearer-token characters. */
+/** The token in `file`, which must exist, be readable by its owner alone and hold one line of at least 16 bearer-token characters. */
 export async function readToken(file: string): Promise<string> {
-  if (((await stat(file)).mode & 0o077) !== 0) await chmod(file, 0o600)
+  const mode = (await stat(file)).mode & 0o777
+  if ((mode & 0o077) !== 0) {
+    throw new CredentialError(file, `others may read it (mode ${mode.toString(8).padStart(4, '0')}), so its token may be known: remove the file to have a new token made, or put a new one in with mode 0600`)
+  }
   const token = (await readFile(file, 'utf8')).trim()
   if (token.length < 16) throw new CredentialError(file, 'the token must be at least 16 characters')
   if (!BEARER_TOKEN.test(token)) throw new CredentialError(file, 'the token may hold only letters, digits and - . _ ~ + / (then = padding)')
@@ -50,7 +64,7 @@ export async function readToken(file: string): Promise<string> {
 export async function ensureToken(file: string): Promise<string> {
   await mkdir(dirname(file), { recursive: true })
   // wx: two processes starting at once do not overwrite each other's token.
-  await writeFile(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
+  await writeFile(file, `${randomBytes(24).toString('base64url')}\n`, { mode: OWNER_ONLY_FILE, flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
     if (e.code !== 'EEXIST') throw e
   })
   return readToken(file)

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as H from '../contracts/headers.ts'
 import { credentialFiles } from '../mesh-config/src/credentials.ts'
-import { requireMesh } from '../mesh-config/src/load.ts'
+import { requireMesh, telemetryPaths } from '../mesh-config/src/load.ts'
 import { natsCredential } from '../mesh-config/src/nats-auth.ts'
 import { startLocalMesh, type LocalMesh } from '../mesh-config/src/local-mesh.ts'
 import { paths } from '../mesh-config/src/state.ts'
@@ -191,6 +191,16 @@ describe('telemetry through the local mesh', () => {
     const agentText = await metrics(mesh.agentUrl)
     expect(metricSum(agentText, 'mesh_agent_requests_refused_total', { reason: 'unauthorized' })).toBe(2)
     expect(metricSum(agentText, 'mesh_agent_events_received_total', { source: 'host' })).toBeGreaterThan(0)
+  })
+
+  it('keeps what holds secrets or samples to its owner: the state directory, the logs, the collector\'s store and its payloads', async () => {
+    const loaded = await requireMesh(join(dir, 'mesh.yaml'))
+    const { storeDir } = telemetryPaths(loaded)
+    const mode = async (path: string) => (await stat(path)).mode & 0o777
+    expect(await mode(loaded.stateDir)).toBe(0o700)
+    expect(await mode(join(loaded.stateDir, 'logs'))).toBe(0o700)
+    for (const f of await readdir(join(loaded.stateDir, 'logs'))) expect({ f, mode: await mode(join(loaded.stateDir, 'logs', f)) }).toEqual({ f, mode: 0o600 })
+    expect(await mode(storeDir)).toBe(0o700)
   })
 
   it('runs NATS with the mesh\'s users: no connection without a credential, and the agent\'s identity cannot delete a stream', async () => {

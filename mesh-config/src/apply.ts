@@ -12,7 +12,8 @@
  * refused file and took the others back, runs exactly what it ran before.
  */
 import { join } from 'node:path'
-import { ensureToken } from '../../contracts/credentials.ts'
+// Rendered files hold API keys: written OWNER_ONLY_FILE.
+import { ensureToken, OWNER_ONLY_FILE } from '../../contracts/credentials.ts'
 import { credentialFiles } from './credentials.ts'
 import { EnvoyAdmin, type Subscription } from './envoy-admin.ts'
 import type { LoadedMesh } from './load.ts'
@@ -97,7 +98,7 @@ async function applyUnguarded(mesh: LoadedMesh, options: ApplyOptions): Promise<
   const rollBack = async () => {
     for (const file of written.reverse()) {
       const old = previous.get(file)
-      if (old !== undefined) await writeAtomic(join(p.xdsDir, file), old, SECRET_MODE)
+      if (old !== undefined) await writeAtomic(join(p.xdsDir, file), old, OWNER_ONLY_FILE)
       else await rm(join(p.xdsDir, file), { force: true })
     }
   }
@@ -107,7 +108,7 @@ async function applyUnguarded(mesh: LoadedMesh, options: ApplyOptions): Promise<
       const before = await admin.subscriptions()
       for (const step of plan(rendered, changed, previous, before)) {
         written.push(step.file.file)
-        await writeAtomic(path(step.file), step.text, SECRET_MODE)
+        await writeAtomic(path(step.file), step.text, OWNER_ONLY_FILE)
         if (!step.watched) continue
         const taken = await admin.waitForVersion(step.file.statPrefix, step.file.response.version_info, before, timeoutMs)
         if (!taken.ok) {
@@ -118,7 +119,7 @@ async function applyUnguarded(mesh: LoadedMesh, options: ApplyOptions): Promise<
     } else {
       for (const f of changed) {
         written.push(f.file)
-        await writeAtomic(path(f), fileText(f), SECRET_MODE)
+        await writeAtomic(path(f), fileText(f), OWNER_ONLY_FILE)
       }
     }
   } catch (e) {
@@ -126,13 +127,10 @@ async function applyUnguarded(mesh: LoadedMesh, options: ApplyOptions): Promise<
     await rollBack().catch(() => {})
     return { status: 'refused', reason: `apply failed and was rolled back: ${(e as Error).message}` }
   }
-  await writeAtomic(p.bootstrap, bootstrap, SECRET_MODE)
+  await writeAtomic(p.bootstrap, bootstrap, OWNER_ONLY_FILE)
   const entry = await recordHistory(mesh.stateDir, mesh.text, { version: rendered.version, by: options.by, action: options.action })
   return { status: 'applied', entry, envoy: running ? 'updated' : 'not running', bootstrapChanged: previousBootstrap !== undefined && previousBootstrap !== bootstrap }
 }
-
-/** Rendered files may hold API keys: readable by their owner only. */
-const SECRET_MODE = 0o600
 
 /** The order of writes for a running Envoy (see the module comment). */
 function plan(rendered: RenderedMesh, changed: XdsFile[], previous: Map<string, string | undefined>, subscriptions: Map<string, Subscription>): Step[] {

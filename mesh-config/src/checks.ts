@@ -5,6 +5,7 @@
  * Pure: the repository arrives already read (see repository-view.ts).
  */
 import type { ConfigPath } from './issues.ts'
+import { servedPaths } from './oip-paths.ts'
 import { instancesOf, meshModels, natsEndpoint, type MeshConfig } from './schema.ts'
 
 export interface ModelView {
@@ -82,6 +83,10 @@ export function crossCheck(config: MeshConfig, repository: RepositoryView | { er
       })
     }
     if (r.match.model !== undefined && r.match.model !== r.model) add(at('match', 'model'), `matches model "${r.match.model}" but routes to model "${r.model}"`)
+    const prefix = r.match.prefix
+    if (prefix !== undefined && !servedPaths(r).some((p) => p.startsWith(prefix))) {
+      add(at('match', 'prefix'), `no path the route serves starts with "${prefix}" (a route serves only its model's OIP paths, /v2/models/${r.model}[/versions/<v>][/ready|/infer]), so it would match nothing`)
+    }
     // A promoted canary keeps its section at weight 0 until the next one; only a live canary must differ.
     if (r.canary && r.canary.weight > 0 && r.canary.version === r.stable.version) add(at('canary', 'version'), `is the stable version (${r.stable.version}); a canary with weight needs another version`)
     if (r.auth) {

@@ -22,6 +22,7 @@ import { prometheusConfig, PrometheusConfigError } from './prometheus-config.ts'
 import { renderMesh } from './render.ts'
 import { httpUrl } from './schema.ts'
 import { defaultActor, paths, readHistory, readIfExists, writeAtomic } from './state.ts'
+import { OWNER_ONLY_FILE } from '../../contracts/credentials.ts'
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2, unavailable: 3 } as const
 
@@ -322,7 +323,7 @@ async function render(ctx: Ctx, out: string): Promise<number> {
     const files: Record<string, string> = { 'bootstrap.json': bootstrapText(rendered) }
     for (const f of rendered.files) files[f.file] = fileText(f)
     // The listeners hold the API keys: readable by their owner only, as apply writes them.
-    for (const [name, text] of Object.entries(files)) await writeAtomic(join(out, name), text, 0o600)
+    for (const [name, text] of Object.entries(files)) await writeAtomic(join(out, name), text, OWNER_ONLY_FILE)
     if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: true, version: rendered.version, files: Object.keys(files).map((f) => join(out, f)) })}\n`)
     else ctx.io.out(`rendered version ${rendered.version} to ${out}: ${Object.keys(files).join(', ')}\nrun: envoy -c ${join(out, 'bootstrap.json')}\n`)
     return EXIT.ok

@@ -16,7 +16,7 @@
  */
 import { join } from 'node:path'
 import { STREAMS } from '../../contracts/subjects.ts'
-import { ensureToken, readToken } from '../../contracts/credentials.ts'
+import { ensureToken, OWNER_ONLY_FILE, readToken } from '../../contracts/credentials.ts'
 import { writeAtomic } from './state.ts'
 
 export const NATS_ROLES = ['agent', 'collector', 'operator'] as const
@@ -96,7 +96,7 @@ export async function prepareNatsAuth(stateDir: string): Promise<{ configFile: s
   const files = natsFiles(stateDir)
   const credentials = {} as Record<NatsRole, NatsCredential>
   for (const role of NATS_ROLES) credentials[role] = { user: natsUser(role), pass: await ensureToken(files.password(role)) }
-  await writeAtomic(files.config, natsConfigText(credentials), 0o600)
+  await writeAtomic(files.config, natsConfigText(credentials), OWNER_ONLY_FILE)
   return { configFile: files.config, credentials }
 }
 

@@ -31,7 +31,8 @@ import { wasmPath } from '../../wasm-filters/build.ts'
 import { GOLDEN_STATS_TAGS } from '../../wasm-filters/golden-signals/stats-tags.ts'
 import { MESH_FILTER, type MeshFilterConfig } from '../../wasm-filters/mesh-filter/config.ts'
 import { duration, hcmListener, socketAddress, staticCluster, TELEMETRY_VM_ID, typed, wasmHttpFilter, wasmService } from './envoy-resources.ts'
-import { instancesOf, meshModels, type Host, type MeshConfig, type Route } from './schema.ts'
+import { escapeRegex, servedPathPattern } from './oip-paths.ts'
+import { cidrParts, instancesOf, meshModels, type Host, type MeshConfig, type Route } from './schema.ts'
 
 export const GATEWAY_LISTENER = 'gateway'
 export const AGENT_CLUSTER = 'telemetry-agent'
@@ -212,20 +213,26 @@ const edgePaths = {
  * sticky header), whether it is rate-sampled and its review-queue key: the
  * gateway makes a new one for every caller but those mesh.yaml trusts
  * (`gateway.trusted_callers`, such as an edge proxy in front), whose ids are
- * kept. Callers learn the id from the response for correlation.
+ * kept. Callers learn the id from the response for correlation. Envoy also
+ * honours only trusted callers' x-envoy-* headers (timeouts, retries) and
+ * x-forwarded-for.
  */
 function requestIds(trusted: readonly string[]) {
   return {
     use_remote_address: true,
     preserve_external_request_id: false,
     always_set_request_id_in_response: true,
-    internal_address_config: { unix_sockets: false, cidr_ranges: trusted.map(cidrRange) },
+    // Envoy takes an empty list as "loopback and private ranges", so no one trusted is a range no caller comes from.
+    internal_address_config: { unix_sockets: false, cidr_ranges: trusted.length > 0 ? trusted.map(cidrRange) : [NO_CALLER] },
   }
 }
 
+/** The unspecified address: never a connection's source. */
+const NO_CALLER = { address_prefix: '0.0.0.0', prefix_len: 32 }
+
 function cidrRange(cidr: string) {
-  const [address, bits] = cidr.split('/')
-  return { address_prefix: address!, prefix_len: Number(bits) }
+  const { address, bits } = cidrParts(cidr)!
+  return { address_prefix: address, prefix_len: bits }
 }
 
 function renderRoutes(config: MeshConfig): Json {
@@ -253,7 +260,7 @@ function envoyRoute(config: MeshConfig, r: Route, variant: Variant) {
   return {
     // Both entries carry the mesh route's name: the golden-signals plugin labels by it.
     name: r.name,
-    match: { safe_regex: { regex: oipPaths(r) }, ...(headers.length > 0 || r.match.prefix || r.match.header ? { headers: [...headers, ...prefixMatch(r), ...headerMatch(r)] } : {}) },
+    match: { safe_regex: { regex: servedPathPattern(r) }, ...(headers.length > 0 || r.match.prefix || r.match.header ? { headers: [...headers, ...prefixMatch(r), ...headerMatch(r)] } : {}) },
     route: {
       cluster: clusterName(r, variant),
       timeout: duration(r.timeout_ms),
@@ -262,17 +269,6 @@ function envoyRoute(config: MeshConfig, r: Route, variant: Variant) {
     },
     ...(Object.keys(perFilter).length > 0 ? { typed_per_filter_config: perFilter } : {}),
   }
-}
-
-/**
- * The paths a route serves, whatever its match: its model's OIP metadata,
- * readiness and inference, unversioned or at a version the route names.
- * Nothing else of a host (its repository, config, stats and metrics APIs,
- * other models, other versions) is reachable through the gateway.
- */
-export function oipPaths(r: Route): string {
-  const versions = [r.stable.version, ...(r.canary ? [r.canary.version] : [])]
-  return `^/v2/models/${escapeRegex(r.model)}(?:/versions/(?:${versions.map(escapeRegex).join('|')}))?(?:/ready|/infer)?$`
 }
 
 /** A prefix route takes, of its model's paths, those under its prefix (the path is matched as a pseudo-header). */
@@ -414,10 +410,6 @@ function requireEnv(env: Record<string, string | undefined>, name: string): stri
   const value = env[name]
   if (!value) throw new Error(`auth.api_keys: environment variable ${name} is not set`)
   return value
-}
-
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
 const LISTENER_TYPE = 'envoy.config.listener.v3.Listener'

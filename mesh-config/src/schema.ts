@@ -23,12 +23,13 @@ const headerName = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a low
 const port = z.number().int().min(1).max(65_535)
 const envoyPort = z.number().int().min(0).max(65_535)
 const address = z.string().refine((a) => isIP(a) !== 0, 'must be an IP address, such as 127.0.0.1')
-/** An address range, `address/prefix length`: 10.0.0.0/8, 127.0.0.1/32, fd00::/8. */
-const cidr = z.string().refine((c) => {
-  const [a, bits, ...rest] = c.split('/')
-  const max = isIPv6(a!) ? 128 : isIP(a!) === 4 ? 32 : -1
-  return rest.length === 0 && bits !== undefined && /^\d{1,3}$/.test(bits) && Number(bits) <= max
-}, 'must be an address range such as 10.0.0.0/8 or fd00::/8')
+/** An address range, `address/prefix length` (10.0.0.0/8, 127.0.0.1/32, fd00::/8), as its parts; undefined when it is not one. */
+export function cidrParts(c: string): { address: string; bits: number } | undefined {
+  const [address, bits, ...rest] = c.split('/')
+  const max = isIPv6(address!) ? 128 : isIP(address!) === 4 ? 32 : -1
+  return rest.length === 0 && bits !== undefined && /^\d{1,3}$/.test(bits) && Number(bits) <= max ? { address: address!, bits: Number(bits) } : undefined
+}
+const cidr = z.string().refine((c) => cidrParts(c) !== undefined, 'must be an address range such as 10.0.0.0/8 or fd00::/8')
 const positiveInt = z.number().int().positive()
 const basisPoints = z.number().int().min(0, 'must be 0-10000 (basis points)').max(10_000, 'must be 0-10000 (basis points)')
 const hostRefs = z.array(name).min(1, 'must name at least one host')

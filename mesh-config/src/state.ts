@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto'
 import { appendFile, chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { hostname, userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
+import { OWNER_ONLY_DIR, OWNER_ONLY_FILE, ownerOnlyDir } from '../../contracts/credentials.ts'
 
 export interface HistoryEntry {
   id: number
@@ -55,9 +56,6 @@ export function defaultActor(): string {
 
 let tmpSeq = 0
 
-/** Modes of what holds mesh.yaml's secrets: the owner's only. */
-const PRIVATE_FILE = 0o600
-const PRIVATE_DIR = 0o700
 
 /** Write beside, then rename: readers see the old file or the new one, never a mix. */
 export async function writeAtomic(file: string, contents: string, mode?: number): Promise<void> {
@@ -101,12 +99,12 @@ export async function recordHistory(stateDir: string, text: string, entry: Omit<
   const full: HistoryEntry = { id: (history.at(-1)?.id ?? 0) + 1, time: new Date().toISOString(), digest: digestOf(text), ...entry }
   const p = paths(stateDir)
   // The folder too (copies an older version left readable to all are then closed to others as well).
-  await mkdir(dirname(p.historyText(full.id)), { recursive: true, mode: PRIVATE_DIR })
-  await chmod(dirname(p.historyText(full.id)), PRIVATE_DIR)
-  await writeAtomic(p.historyText(full.id), text, PRIVATE_FILE)
+  await mkdir(dirname(p.historyText(full.id)), { recursive: true, mode: OWNER_ONLY_DIR })
+  await chmod(dirname(p.historyText(full.id)), OWNER_ONLY_DIR)
+  await writeAtomic(p.historyText(full.id), text, OWNER_ONLY_FILE)
   // A cut-short line from an earlier crash gets its own line end first, so this entry stays readable.
   const index = (await readIfExists(p.historyIndex)) ?? ''
-  await appendFile(p.historyIndex, `${index && !index.endsWith('\n') ? '\n' : ''}${JSON.stringify(full)}\n`, { mode: PRIVATE_FILE })
+  await appendFile(p.historyIndex, `${index && !index.endsWith('\n') ? '\n' : ''}${JSON.stringify(full)}\n`, { mode: OWNER_ONLY_FILE })
   return full
 }
 
@@ -117,7 +115,8 @@ export async function recordHistory(stateDir: string, text: string, entry: Omit<
  */
 export async function withStateLock<T>(stateDir: string, work: () => Promise<T>): Promise<T> {
   const lock = join(stateDir, 'apply.lock')
-  await mkdir(stateDir, { recursive: true })
+  // Everything under it is the owner's: tokens, rendered keys, history, logs, the collector's store and samples.
+  ownerOnlyDir(stateDir)
   for (let attempt = 0; ; attempt++) {
     try {
       await writeFile(lock, String(process.pid), { flag: 'wx' })

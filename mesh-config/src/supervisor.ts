@@ -8,9 +8,10 @@
  * terminal shows only what matters.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
+import { createWriteStream, type WriteStream } from 'node:fs'
 import { setPriority } from 'node:os'
 import { join } from 'node:path'
+import { OWNER_ONLY_FILE, ownerOnlyDir } from '../../contracts/credentials.ts'
 
 export interface ChildSpec {
   name: string
@@ -60,12 +61,13 @@ export class Supervisor {
     readonly logDir: string,
     readonly onEvent: (e: SupervisorEvent) => void = () => {},
   ) {
-    mkdirSync(logDir, { recursive: true })
+    // Envoy's debug logs can show request headers (API keys).
+    ownerOnlyDir(logDir)
   }
 
   /** Starts a child and waits until it is healthy (or fails if it cannot get there in time). */
   async start(spec: ChildSpec, timeoutMs = 60_000): Promise<void> {
-    const log = createWriteStream(join(this.logDir, `${spec.name}.log`), { flags: 'a' })
+    const log = createWriteStream(join(this.logDir, `${spec.name}.log`), { flags: 'a', mode: OWNER_ONLY_FILE })
     // A log that cannot be written must not take the supervisor down.
     log.on('error', () => {})
     const s = new Supervised(spec, log)

@@ -152,6 +152,12 @@ describe('gateway paths (real Envoy, rendered mesh, real hosts)', () => {
     }
   })
 
+  it('gives a caller\'s request an id of its own and ignores its x-envoy-* headers, loopback callers too (no trusted_callers)', async () => {
+    const res = await raw(gw.url, 'POST', '/v2/models/credit-risk/infer', { 'x-request-id': 'chosen-by-caller', 'x-envoy-upstream-rq-timeout-ms': '1' })
+    expect(res.status).toBe(200)
+    expect(res.headers[H.REQUEST_ID]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+  })
+
   it('answers the route\'s own paths with the version the route chose, however they are spelled', async () => {
     for (const path of ['/v2/models/credit-risk/versions/1/infer', '/v2/models/credit-risk/../credit-risk/versions/1/infer', '/v2/models//credit-risk/./infer', '/v2/models/credit-risk/%69nfer']) {
       const res = await raw(gw.url, 'POST', path)

@@ -14,7 +14,8 @@ import { writeFile } from 'node:fs/promises'
 import { run } from '../src/cli.ts'
 import { requireMesh, type LoadedMesh } from '../src/load.ts'
 import { ENVOY_BIN, ROOT } from '../src/local-mesh.ts'
-import { inlinedBootstrap, oipPaths, renderMesh } from '../src/render.ts'
+import { servedPathPattern } from '../src/oip-paths.ts'
+import { inlinedBootstrap, renderMesh } from '../src/render.ts'
 import { envoyVersion } from '../../test/support/envoy.ts'
 
 const FULL = join(import.meta.dirname, 'fixtures/full-mesh.yaml')
@@ -95,7 +96,7 @@ describe('render', () => {
       ['scoring-by-header', 'scoring-by-header.stable'],
       ['fallback-direct', 'fallback-direct.stable'],
     ])
-    expect(routes[0]!.match).toEqual({ safe_regex: { regex: oipPaths(full.config.routes[0]!) }, headers: [{ name: 'x-mesh-variant', string_match: { exact: 'canary' } }] })
+    expect(routes[0]!.match).toEqual({ safe_regex: { regex: servedPathPattern(full.config.routes[0]!) }, headers: [{ name: 'x-mesh-variant', string_match: { exact: 'canary' } }] })
     // Only the model's metadata, readiness and inference, at the versions the route serves (stable 1, canary 2).
     const served = new RegExp(routes[0]!.match.safe_regex.regex)
     expect(

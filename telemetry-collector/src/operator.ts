@@ -7,8 +7,8 @@
  * hiding its buttons is only a courtesy.
  */
 import type { MiddlewareHandler } from 'hono'
-import { bearerAuth } from 'hono/bearer-auth'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { operatorCheck } from '../../contracts/operator-auth.ts'
 import { applyMeshText } from '../../mesh-config/src/edit-apply.ts'
 import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from '../../mesh-config/src/edit.ts'
 import { loadMeshFile } from '../../mesh-config/src/load.ts'
@@ -18,34 +18,17 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 /** The operator token and its check are the mesh's shared bearer credentials (contracts/credentials.ts). */
 export { bearerMatches as isOperator, tokenFromFile as operatorToken } from '../../contracts/credentials.ts'
 
-/** The bearer check every guarded call makes; undefined without a token (then nothing is allowed). */
-function bearerCheck(token: string | undefined): MiddlewareHandler | undefined {
-  return token
-    ? bearerAuth({
-        token,
-        noAuthenticationHeader: { message: { error: 'authorization: operator token required (Authorization: Bearer <token>); without it the API is read-only' } },
-        invalidToken: { message: { error: 'authorization: not the operator token' } },
-        invalidAuthenticationHeader: { message: { error: 'authorization: must be "Bearer <token>"' } },
-      })
-    : undefined
-}
-
-const NO_TOKEN = { error: 'authorization: this collector has no operator token, so it is read-only (telemetry.collector.dashboard.token_file)' }
+const NO_TOKEN = 'this collector has no operator token, so it is read-only (telemetry.collector.dashboard.token_file)'
 
 /** Reads pass; a write needs `Authorization: Bearer <token>`, and with no token configured every write is refused. */
 export function operatorOnly(token: string | undefined): MiddlewareHandler {
-  const check = bearerCheck(token)
-  return async (c, next) => {
-    if (READ_METHODS.has(c.req.method)) return next()
-    if (!check) return c.json(NO_TOKEN, 403)
-    return check(c, next)
-  }
+  const check = operatorCheck(token, NO_TOKEN)
+  return async (c, next) => (READ_METHODS.has(c.req.method) ? next() : check(c, next))
 }
 
 /** Every call needs the token, reads too (what hands out whole sampled payloads, such as the review export). */
 export function operatorRequired(token: string | undefined): MiddlewareHandler {
-  const check = bearerCheck(token)
-  return async (c, next) => (check ? check(c, next) : c.json(NO_TOKEN, 403))
+  return operatorCheck(token, NO_TOKEN)
 }
 
 export const CANARY_ACTIONS = ['weight', 'promote', 'rollback'] as const

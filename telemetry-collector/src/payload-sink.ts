@@ -17,6 +17,7 @@ import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DOUBLE, LIST, listValue, VARCHAR, type DuckDBAppender } from '@duckdb/node-api'
 import type { Baseline } from '../../contracts/baseline.ts'
+import { ownerOnlyDir } from '../../contracts/credentials.ts'
 import type { PayloadSampleEvent } from '../../contracts/events.ts'
 import { inputRows, outputColumn } from './oip-tensors.ts'
 import type { ReviewItem, Store } from './store.ts'
@@ -74,6 +75,7 @@ export class PayloadSink {
   ) {}
 
   start(): void {
+    ownerOnlyDir(this.opts.dir)
     this.#timer = setInterval(() => void this.tick(), Math.min(this.opts.flushMs, 5000))
     this.#timer.unref()
   }

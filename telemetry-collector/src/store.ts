@@ -8,9 +8,9 @@
  * not past the stored one is not applied again: so a redelivery never
  * counts twice and a SIGKILLed collector resumes with exact totals.
  */
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIGINT, BLOB, blobValue, BOOLEAN, DOUBLE, DuckDBConnection, DuckDBInstance, INTEGER, UBIGINT, VARCHAR, type DuckDBAppender, type DuckDBType, type DuckDBValue } from '@duckdb/node-api'
+import { ownerOnlyDir } from '../../contracts/credentials.ts'
 import type { PayloadSampleEvent, ReviewItemEvent } from '../../contracts/events.ts'
 import { FAILED_CODE_CLASSES } from '../../mesh-config/src/alert-rules.ts'
 import type { Walk, WalkEvent } from './canary-walk.ts'
@@ -112,7 +112,8 @@ export class Store {
   keepUnexported = false
 
   static async open(dir: string, retention: Retention = DEFAULT_RETENTION): Promise<Store> {
-    mkdirSync(dir, { recursive: true })
+    // It holds the sampled payloads.
+    ownerOnlyDir(dir)
     const instance = await DuckDBInstance.create(join(dir, 'collector.duckdb'))
     const db = await instance.connect()
     // One thread: the collector's statements are small, and DuckDB's pool would take the cores Envoy and the hosts need.

@@ -9,13 +9,13 @@
  * bearer token (Triton restricts this API category the same way); a host
  * started without one refuses them. The gateway never routes here.
  */
-import { Hono, type MiddlewareHandler } from 'hono'
-import { bearerAuth } from 'hono/bearer-auth'
+import { Hono } from 'hono'
+import { operatorCheck } from '../../../contracts/operator-auth.ts'
 import type { ModelManager } from '../model-manager.ts'
 import { listModels, listVersions } from '../repository/repository.ts'
 
 export function repositoryRoutes(manager: ModelManager, operatorToken: string | undefined): Hono {
-  const operator = operatorOnly(operatorToken)
+  const operator = operatorCheck(operatorToken, 'this host has no operator token (--operator-token-file), so its repository cannot be changed')
   return new Hono()
     .post('/v2/repository/index', async (c) => {
       const onDisk = await listModels(manager.repository)
@@ -44,16 +44,4 @@ export function repositoryRoutes(manager: ModelManager, operatorToken: string | 
       await manager.unload(c.req.param('model'))
       return c.json({})
     })
-}
-
-function operatorOnly(token: string | undefined): MiddlewareHandler {
-  if (!token) {
-    return async (c) => c.json({ error: 'authorization: this host has no operator token (--operator-token-file), so its repository cannot be changed' }, 403)
-  }
-  return bearerAuth({
-    token,
-    noAuthenticationHeader: { message: { error: 'authorization: the operator token is required (Authorization: Bearer <token>)' } },
-    invalidToken: { message: { error: 'authorization: not the operator token' } },
-    invalidAuthenticationHeader: { message: { error: 'authorization: must be "Bearer <token>"' } },
-  })
 }
