@@ -68,7 +68,7 @@ export function parseConfig(text: string): ExporterConfig {
   return c
 }
 
-/** What a bearer token may hold (RFC 6750's b64token): anything else could not be sent, or could split the header. */
+/** What a bearer token may hold (RFC 6750's b64token, the rule of contracts/credentials.ts, which AssemblyScript cannot import): anything else could not be sent, or could split the header. */
 function isBearerToken(s: string): bool {
   let padding = false
   for (let i = 0; i < s.length; i++) {
