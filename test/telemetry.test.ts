@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as H from '../contracts/headers.ts'
-import { credentialFiles } from '../mesh-config/src/credentials.ts'
+import { credentialFiles, TELEMETRY_TOKEN_ENV } from '../mesh-config/src/credentials.ts'
 import { requireMesh, telemetryPaths } from '../mesh-config/src/load.ts'
 import { natsCredential } from '../mesh-config/src/nats-auth.ts'
 import { startLocalMesh, type LocalMesh } from '../mesh-config/src/local-mesh.ts'
@@ -168,14 +168,19 @@ describe('telemetry through the local mesh', () => {
     expect(metricSum(text, 'mesh_host_batch_rows_total')).toBeGreaterThan(0)
   })
 
-  it('takes events only with the node credential: Envoy and the hosts have it (0600, never in mesh.yaml), a forged batch gets 401', async () => {
+  it('takes events only with the node credential: Envoy has it in its environment (never in its configuration nor /config_dump), the hosts from its file (0600, never in mesh.yaml); a forged batch gets 401', async () => {
     const stateDir = join(dir, 'state')
     const tokenFile = credentialFiles(stateDir).telemetryToken
     const token = (await readFile(tokenFile, 'utf8')).trim()
     expect((await stat(tokenFile)).mode & 0o777).toBe(0o600)
-    // Envoy's exporter reads it from the bootstrap, which is 0600 too; mesh.yaml and its history copies never hold it.
-    expect(await readFile(paths(stateDir).bootstrap, 'utf8')).toContain(token)
-    expect((await stat(paths(stateDir).bootstrap)).mode & 0o777).toBe(0o600)
+    // Envoy's exporter reads it from Envoy's environment: neither the bootstrap nor what Envoy's admin shows any
+    // local process (/config_dump) holds it; mesh.yaml and its history copies never do.
+    const dump = await fetch(`${mesh.adminUrl}/config_dump?include_eds`).then((r) => r.text())
+    expect(dump).not.toContain(token)
+    expect(dump).toContain(TELEMETRY_TOKEN_ENV)
+    const bootstrap = await readFile(paths(stateDir).bootstrap, 'utf8')
+    expect(bootstrap).not.toContain(token)
+    expect(bootstrap).toContain(TELEMETRY_TOKEN_ENV)
     expect(await readFile(join(dir, 'mesh.yaml'), 'utf8')).not.toContain(token)
     for (const f of await readdir(join(stateDir, 'history'))) expect(await readFile(join(stateDir, 'history', f), 'utf8')).not.toContain(token)
 

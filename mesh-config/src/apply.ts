@@ -39,9 +39,9 @@ export type ApplyResult =
   | { status: 'unchanged'; version: string }
   | { status: 'refused'; reason: string }
 
-/** What mesh.yaml renders to here; with the node's telemetry credential, the bootstrap Envoy runs with. */
-export function renderFor(mesh: LoadedMesh, telemetryToken?: string): RenderedMesh {
-  return renderMesh(mesh.config, { xdsDir: paths(mesh.stateDir).xdsDir, telemetryToken })
+/** What mesh.yaml renders to here: the bootstrap Envoy runs with, whose exporter reads the node's telemetry credential from Envoy's environment. */
+export function renderFor(mesh: LoadedMesh): RenderedMesh {
+  return renderMesh(mesh.config, { xdsDir: paths(mesh.stateDir).xdsDir, telemetryCredential: true })
 }
 
 /** Where this mesh's Envoy admin listens: the address Envoy wrote, else the configured port. */
@@ -77,8 +77,10 @@ async function applyLocked(mesh: LoadedMesh, options: ApplyOptions): Promise<App
 async function applyUnguarded(mesh: LoadedMesh, options: ApplyOptions): Promise<ApplyResult> {
   let rendered: RenderedMesh
   try {
-    // The exporter's credential: created here the first time (setup and start both apply), never in mesh.yaml.
-    rendered = renderFor(mesh, await ensureToken(credentialFiles(mesh.stateDir).telemetryToken))
+    // The telemetry credential: created here the first time (setup and start both apply), never in mesh.yaml
+    // nor in Envoy's configuration (the local mesh gives it to Envoy in its environment).
+    await ensureToken(credentialFiles(mesh.stateDir).telemetryToken)
+    rendered = renderFor(mesh)
   } catch (e) {
     return { status: 'refused', reason: (e as Error).message }
   }

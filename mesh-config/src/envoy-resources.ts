@@ -41,6 +41,12 @@ interface PluginOptions {
   vmId?: string
   /** What Envoy does when the VM has failed: the mesh serves on (FAIL_OPEN); tests may choose otherwise. */
   failurePolicy?: 'FAIL_OPEN' | 'FAIL_CLOSED'
+  /**
+   * Variables of Envoy's own environment the VM may read (WASI environ_get):
+   * how a secret reaches a module, since the admin interface's /config_dump
+   * shows configurations, and these only by name.
+   */
+  hostEnvKeys?: readonly string[]
 }
 
 function pluginConfig(name: string, wasmFile: string, configuration: unknown, options: PluginOptions) {
@@ -48,7 +54,12 @@ function pluginConfig(name: string, wasmFile: string, configuration: unknown, op
     name,
     root_id: name,
     configuration: { '@type': `${TYPE}google.protobuf.StringValue`, value: JSON.stringify(configuration) },
-    vm_config: { vm_id: options.vmId ?? name, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename: wasmFile } } },
+    vm_config: {
+      vm_id: options.vmId ?? name,
+      runtime: 'envoy.wasm.runtime.v8',
+      code: { local: { filename: wasmFile } },
+      ...(options.hostEnvKeys?.length ? { environment_variables: { host_env_keys: [...options.hostEnvKeys] } } : {}),
+    },
     ...(options.failurePolicy ? { failure_policy: options.failurePolicy } : {}),
   }
 }

@@ -10,9 +10,9 @@ import { rm } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ensureToken } from '../../contracts/credentials.ts'
+import { ensureToken, readToken } from '../../contracts/credentials.ts'
 import { adminFor, applyMesh } from './apply.ts'
-import { credentialFiles } from './credentials.ts'
+import { credentialFiles, TELEMETRY_TOKEN_ENV } from './credentials.ts'
 import { prepareNatsAuth } from './nats-auth.ts'
 import { telemetryPaths, type LoadedMesh } from './load.ts'
 import { httpUrl, instancesOf, modelsOf, natsEndpoint } from './schema.ts'
@@ -60,7 +60,7 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
   const logLevel = { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' }
   const { agent, collector } = config.telemetry
   const agentUrl = httpUrl(agent.address, agent.port)
-  // Created by applyMesh above (the exporter's config holds it); the agent and hosts read it.
+  // Created by applyMesh above; the agent and hosts read it from its file, Envoy's exporter from Envoy's environment.
   const credentials = credentialFiles(stateDir)
   const collectorUrl = httpUrl(collector.address, collector.port)
   // The operator's token, before anyone needs it: the hosts' repository writes and the collector's.
@@ -117,6 +117,8 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
       ],
       // Ready, and ours: the admin address file is written by the Envoy started here.
       healthy: async () => existsSync(p.adminAddress) && (await adminFor(mesh)).ready(),
+      // The exporter's credential, by environment: the admin interface shows Envoy's configuration to any local process.
+      env: { [TELEMETRY_TOKEN_ENV]: await readToken(credentials.telemetryToken) },
     }
     await supervisor.start(envoy)
     const admin = await adminFor(mesh)

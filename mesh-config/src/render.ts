@@ -30,6 +30,7 @@ import * as H from '../../contracts/headers.ts'
 import { wasmPath } from '../../wasm-filters/build.ts'
 import { GOLDEN_STATS_TAGS } from '../../wasm-filters/golden-signals/stats-tags.ts'
 import { MESH_FILTER, type MeshFilterConfig } from '../../wasm-filters/mesh-filter/config.ts'
+import { TELEMETRY_TOKEN_ENV } from './credentials.ts'
 import { duration, hcmListener, socketAddress, staticCluster, TELEMETRY_VM_ID, typed, wasmHttpFilter, wasmService } from './envoy-resources.ts'
 import { escapeRegex, servedPathPattern } from './oip-paths.ts'
 import { cidrParts, instancesOf, meshModels, type Host, type MeshConfig, type Route } from './schema.ts'
@@ -49,8 +50,12 @@ export interface RenderOptions {
   wasmFile?: (filter: string) => string
   /** API keys from `key_env` variables. */
   env?: Record<string, string | undefined>
-  /** The node's telemetry credential, which Envoy's exporter shows the agent (the bootstrap then holds a secret: written 0600). */
-  telemetryToken?: string
+  /**
+   * Whether Envoy's exporter shows the agent the node's telemetry credential,
+   * which it reads from Envoy's environment (TELEMETRY_TOKEN_ENV): the
+   * bootstrap names the variable, never the token.
+   */
+  telemetryCredential?: boolean
 }
 
 type Json = Record<string, unknown>
@@ -94,6 +99,8 @@ export function renderMesh(config: MeshConfig, options: RenderOptions): Rendered
     xdsFile(CDS_FILE, 'clusters', 'cluster_manager.cds', clusters.map((c) => typed(CLUSTER_TYPE, c))),
   ]
   const version = digest(files.map((f) => f.response.version_info))
+  // The exporter reads the credential from Envoy's environment: the bootstrap, which /config_dump shows, holds only the variable's name.
+  const tokenEnv = options.telemetryCredential ? TELEMETRY_TOKEN_ENV : undefined
   const bootstrap = {
     node: { id: `${config.gateway.service}-envoy`, cluster: config.gateway.service },
     admin: { address: socketAddress('127.0.0.1', config.gateway.admin_port) },
@@ -103,7 +110,7 @@ export function renderMesh(config: MeshConfig, options: RenderOptions): Rendered
     layered_runtime: { layers: [{ name: 'static', static_layer: {} }] },
     overload_manager: overloadManager(config.gateway),
     bootstrap_extensions: [
-      wasmService('telemetry-exporter', wasmFile('telemetry-exporter'), { cluster: AGENT_CLUSTER, ...(options.telemetryToken ? { token: options.telemetryToken } : {}) }, { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN' }),
+      wasmService('telemetry-exporter', wasmFile('telemetry-exporter'), { cluster: AGENT_CLUSTER, ...(tokenEnv ? { token_env: tokenEnv } : {}) }, { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN', hostEnvKeys: tokenEnv ? [tokenEnv] : [] }),
     ],
   }
   return { bootstrap, listeners, clusters, routes, extensions, files, version }

@@ -12,6 +12,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeFile } from 'node:fs/promises'
 import { run } from '../src/cli.ts'
+import { TELEMETRY_TOKEN_ENV } from '../src/credentials.ts'
 import { requireMesh, type LoadedMesh } from '../src/load.ts'
 import { ENVOY_BIN, ROOT } from '../src/local-mesh.ts'
 import { servedPathPattern } from '../src/oip-paths.ts'
@@ -61,7 +62,8 @@ describe('render', () => {
     ['a mesh with every feature (auth, rate limits, header and prefix routes, retries, outlier detection)', FULL],
   ])('Envoy builds every listener, filter and cluster of %s', async (_, file) => {
     const mesh = await requireMesh(file)
-    const r = renderMesh(mesh.config, { xdsDir: dir, env })
+    // As the local mesh renders it (the exporter names its credential's variable): Envoy validates it without the variable set.
+    const r = renderMesh(mesh.config, { xdsDir: dir, env, telemetryCredential: true })
     const inlined = join(dir, `inlined-${r.version}.json`)
     await writeFile(inlined, JSON.stringify(inlinedBootstrap(r)))
     expect(await envoyValidate(inlined)).toContain('OK')
@@ -150,6 +152,14 @@ describe('render', () => {
     expect(config.vm_config.vm_id).toBe('mesh-telemetry')
     const exporter = (r.bootstrap.bootstrap_extensions as Json[])[0]!.typed_config
     expect(exporter).toMatchObject({ singleton: true, config: { vm_config: { vm_id: 'mesh-telemetry' } } })
+    expect(JSON.parse(exporter.config.configuration.value)).toEqual({ cluster: 'telemetry-agent' })
+  })
+
+  it('names the telemetry credential\'s environment variable in the exporter\'s configuration, never the credential', () => {
+    const r = renderMesh(full.config, { xdsDir: dir, env, telemetryCredential: true })
+    const exporter = (r.bootstrap.bootstrap_extensions as Json[])[0]!.typed_config
+    expect(JSON.parse(exporter.config.configuration.value)).toEqual({ cluster: 'telemetry-agent', token_env: TELEMETRY_TOKEN_ENV })
+    expect(exporter.config.vm_config.environment_variables).toEqual({ host_env_keys: [TELEMETRY_TOKEN_ENV] })
     expect((r.bootstrap.stats_config as Json).stats_tags.map((t: Json) => t.tag_name)).toEqual(['route', 'model', 'version', 'variant', 'status_class'])
   })
 

@@ -33,8 +33,11 @@ export async function envoyVersion(): Promise<string> {
   return /\/(\d+\.\d+\.\d+)\//.exec(stdout)?.[1] ?? stdout.trim()
 }
 
-/** Starts Envoy with `bootstrap` (admin and listeners may use port 0) and waits for /ready. */
-export async function startEnvoy(bootstrap: Record<string, unknown>, options: { concurrency?: number } = {}): Promise<RunningEnvoy> {
+/**
+ * Starts Envoy with `bootstrap` (admin and listeners may use port 0) and waits for /ready.
+ * `env` adds to the inherited environment: what Wasm modules read through `host_env_keys`, such as the telemetry token.
+ */
+export async function startEnvoy(bootstrap: Record<string, unknown>, options: { concurrency?: number; env?: Record<string, string> } = {}): Promise<RunningEnvoy> {
   const dir = await mkdtemp(join(tmpdir(), 'envoy-'))
   const configPath = join(dir, 'envoy.json')
   const adminPath = join(dir, 'admin-address')
@@ -43,7 +46,7 @@ export async function startEnvoy(bootstrap: Record<string, unknown>, options: { 
   const child = spawn(
     ENVOY_BIN,
     ['-c', configPath, '--admin-address-path', adminPath, '--disable-hot-restart', '--concurrency', String(options.concurrency ?? 2), '--log-level', 'warn', '--component-log-level', 'wasm:info'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   )
   let output = ''
   child.stdout!.on('data', (d) => (output += d))

@@ -72,6 +72,8 @@ export interface HostOptions {
   vmId?: string
   /** Makes proxy_http_call fail at once, as Envoy does for a cluster with no healthy host. */
   dispatchFails?: boolean
+  /** What WASI environ_get shows the VM: in Envoy, the variables `vm_config.environment_variables` names. */
+  env?: Record<string, string>
 }
 
 const encoder = new TextEncoder()
@@ -483,12 +485,32 @@ export class ProxyWasmHost {
         new DataView(host.#memory.buffer).setBigUint64(ptr, host.#now(), true)
         return 0
       },
+      environ_sizes_get(countPtr: number, sizePtr: number) {
+        const entries = host.#environ()
+        host.#u32(countPtr, entries.length)
+        host.#u32(sizePtr, entries.reduce((n, e) => n + e.length, 0))
+        return 0
+      },
+      environ_get(pointersPtr: number, dataPtr: number) {
+        let at = dataPtr
+        host.#environ().forEach((entry, i) => {
+          host.#u32(pointersPtr + i * 4, at)
+          new Uint8Array(host.#memory.buffer, at, entry.length).set(entry)
+          at += entry.length
+        })
+        return 0
+      },
       random_get(ptr: number, size: number) {
         crypto.getRandomValues(new Uint8Array(host.#memory.buffer, ptr, size))
         return 0
       },
     }
     return { env, wasi_snapshot_preview1: wasi }
+  }
+
+  /** The environment as WASI lays it out: `KEY=value\0` each. */
+  #environ(): Uint8Array[] {
+    return Object.entries(this.#options.env ?? {}).map(([k, v]) => encoder.encode(`${k}=${v}\0`))
   }
 
   /** Envoy scopes shared data by VM id: plugins see each other's data only with the same VM id. */

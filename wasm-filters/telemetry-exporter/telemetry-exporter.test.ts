@@ -12,16 +12,22 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { GoldenSignalEvent } from '../../contracts/events.ts'
 import { fileText } from '../../mesh-config/src/apply.ts'
+import { TELEMETRY_TOKEN_ENV } from '../../mesh-config/src/credentials.ts'
 import { EnvoyAdmin } from '../../mesh-config/src/envoy-admin.ts'
 import { xdsFile } from '../../mesh-config/src/render.ts'
 import { writeAtomic } from '../../mesh-config/src/state.ts'
-import { TELEMETRY_VM_ID, envoyVersion, httpListener, promValue, startEnvoy, staticCluster, wasmHttpFilter, wasmService, type RunningEnvoy } from '../../test/support/envoy.ts'
+import { EnvoyExitError, TELEMETRY_VM_ID, envoyVersion, httpListener, promValue, startEnvoy, staticCluster, wasmHttpFilter, wasmService, type RunningEnvoy } from '../../test/support/envoy.ts'
 import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
 import { wasmPath } from '../build.ts'
 import { MESH_FILTER, type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 
-/** The node credential the exporter is configured with; the stand-in agent refuses calls without it, as the agent does. */
+/** The node credential Envoy's environment holds for the exporter; the stand-in agent refuses calls without it, as the agent does. */
 const TOKEN = 'exporter-test-credential-0123456789'
+
+/** The exporter as the local mesh renders it: the credential named by an environment variable, never in its configuration. */
+const exporter = (config: Record<string, unknown>) =>
+  wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', token_env: TELEMETRY_TOKEN_ENV, ...config }, { vmId: TELEMETRY_VM_ID, hostEnvKeys: [TELEMETRY_TOKEN_ENV] })
+const tokenEnv = { [TELEMETRY_TOKEN_ENV]: TOKEN }
 
 /** A loopback stand-in for the telemetry agent: collects NDJSON batches that carry the credential. */
 async function startReceiver(port = 0) {
@@ -63,12 +69,12 @@ describe('telemetry-exporter in Envoy', () => {
     upstream = await startUpstream('stable')
     receiver = await startReceiver()
     envoy = await startEnvoy({
-      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', token: TOKEN, flush_interval_ms: 100, max_batch_events: 50 }, { vmId: TELEMETRY_VM_ID })],
+      bootstrap_extensions: [exporter({ flush_interval_ms: 100, max_batch_events: 50 })],
       static_resources: {
         listeners: [httpListener('gateway', [{ name: 'models', match: { prefix: '/' }, route: { cluster: 'stable' } }], [wasmHttpFilter(MESH_FILTER, meshFilterWasm(), { telemetry: { max_pending_events: 100 }, golden_signals: { service: 'gateway', batch_events: 8 } } satisfies MeshFilterConfig, { vmId: TELEMETRY_VM_ID })])],
         clusters: [staticCluster('stable', upstream.port), staticCluster('telemetry-agent', receiver.port)],
       },
-    })
+    }, { env: tokenEnv })
     gateway = envoy.listenerUrl('gateway')
   })
   afterAll(async () => {
@@ -85,6 +91,16 @@ describe('telemetry-exporter in Envoy', () => {
     expect(events.map((e) => e.request_id).sort()).toEqual([...ids].sort())
     expect(events.every((e) => e.v === 1 && e.kind === 'request' && e.status === 200 && e.model === 'credit-risk' && e.service === 'gateway')).toBe(true)
     expect(await until(async () => (await promValue(envoy, 'exporter_events_sent')) >= ids.length)).toBe(true)
+  })
+
+  it('sends the credential from Envoy\'s environment, which its admin interface never shows: /config_dump names only the variable', async () => {
+    // Delivered past a receiver that answers 401 without the credential.
+    await fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': 'credential-1' }, body: '{}' }).then((r) => r.text())
+    expect(await until(() => receiver.batches.flat().some((e) => e.request_id === 'credential-1'))).toBe(true)
+    expect(await promValue(envoy, 'exporter_batches_failed')).toBe(0)
+    const dump = await fetch(`${envoy.adminUrl}/config_dump?include_eds`).then((r) => r.text())
+    expect(dump).toContain(TELEMETRY_TOKEN_ENV)
+    expect(dump).not.toContain(TOKEN)
   })
 
   it('passes x-request-id and traceparent through to the upstream and into the event', async () => {
@@ -112,6 +128,18 @@ describe('telemetry-exporter in Envoy', () => {
     const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': `down-${i}` }, body: '{}' }).then((r) => r.status)))
     expect(statuses.every((s) => s === 200)).toBe(true)
     expect(await until(async () => (await promValue(envoy, 'exporter_events_dropped')) - droppedBefore >= 20)).toBe(true)
+  })
+})
+
+describe('telemetry-exporter in Envoy, configured to need a credential its environment lacks', () => {
+  it.each([
+    ['not set', {}],
+    ['empty', { [TELEMETRY_TOKEN_ENV]: '' }],
+  ])('refuses its configuration loudly when the variable is %s, and Envoy does not start', async (_, env) => {
+    const bootstrap = { bootstrap_extensions: [exporter({})], static_resources: { clusters: [staticCluster('telemetry-agent', 9)] } }
+    const error = await startEnvoy(bootstrap, { env }).then((e) => e.stop().then(() => null), (e: unknown) => e)
+    expect(error).toBeInstanceOf(EnvoyExitError)
+    expect((error as EnvoyExitError).output).toContain(`telemetry-exporter: invalid configuration: token_env: environment variable ${TELEMETRY_TOKEN_ENV} is not set or empty`)
   })
 })
 
@@ -150,9 +178,9 @@ describe('telemetry-exporter in Envoy, with the producer replaced by live update
     ])
     envoy = await startEnvoy({
       node: { id: 'exporter-ecds-test', cluster: 'exporter-ecds-test' },
-      bootstrap_extensions: [wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', token: TOKEN, flush_interval_ms: 50, max_batch_events: 50 }, { vmId: TELEMETRY_VM_ID })],
+      bootstrap_extensions: [exporter({ flush_interval_ms: 50, max_batch_events: 50 })],
       static_resources: { listeners: [listener], clusters: [staticCluster('stable', upstream.port), staticCluster('telemetry-agent', receiver.port)] },
-    })
+    }, { env: tokenEnv })
     gateway = envoy.listenerUrl('gateway')
   })
   afterAll(async () => {

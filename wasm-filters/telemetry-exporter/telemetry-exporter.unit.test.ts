@@ -25,11 +25,11 @@ function producerConfig(golden: MeshFilterConfig['golden_signals'] = {}, telemet
 
 const loadProducer = (shared: SharedState, config: string) => ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: config, vmId: VM_ID }, shared)
 
-async function mesh(options: { dispatchFails?: boolean; exporter?: object; golden?: MeshFilterConfig['golden_signals']; telemetry?: MeshFilterConfig['telemetry'] } = {}) {
+async function mesh(options: { dispatchFails?: boolean; exporter?: object; env?: Record<string, string>; golden?: MeshFilterConfig['golden_signals']; telemetry?: MeshFilterConfig['telemetry'] } = {}) {
   const shared = new SharedState()
   const exporter = await ProxyWasmHost.load(
     wasmPath('telemetry-exporter'),
-    { pluginConfiguration: JSON.stringify({ ...exporterConfig, ...options.exporter }), vmId: VM_ID, dispatchFails: options.dispatchFails },
+    { pluginConfiguration: JSON.stringify({ ...exporterConfig, ...options.exporter }), vmId: VM_ID, dispatchFails: options.dispatchFails, env: options.env },
     shared,
   )
   // One event per message, so each request reaches the queue at once.
@@ -90,8 +90,9 @@ describe('telemetry-exporter (TypeScript host)', () => {
     expect(exporter.httpCalls).toHaveLength(3) // flushed without waiting for the tick
   })
 
-  it('sends the node credential as a bearer token on every call when configured, and none otherwise', async () => {
-    const { exporter, request } = await mesh({ exporter: { token: 'node-telemetry-credential-1234' } })
+  it('sends the node credential from the environment variable token_env names as a bearer token on every call, and none without token_env', async () => {
+    const env = { MESH_TELEMETRY_TOKEN: 'node-telemetry-credential-1234', OTHER: 'x' }
+    const { exporter, request } = await mesh({ exporter: { token_env: 'MESH_TELEMETRY_TOKEN' }, env })
     request()
     exporter.tick()
     exporter.respondToHttpCall(exporter.httpCalls[0]!.token, [[':status', '202']])
@@ -100,7 +101,7 @@ describe('telemetry-exporter (TypeScript host)', () => {
     for (const call of exporter.httpCalls) expect(call.headers).toEqual(expect.arrayContaining([['authorization', 'Bearer node-telemetry-credential-1234'], ['x-event-count', '1']]))
     // Never in its log.
     expect(exporter.logText()).not.toContain('node-telemetry-credential-1234')
-    const plain = await mesh()
+    const plain = await mesh({ env })
     plain.request()
     plain.exporter.tick()
     expect(plain.exporter.httpCalls[0]!.headers.map(([name]) => name)).not.toContain('authorization')
@@ -214,11 +215,25 @@ describe('telemetry-exporter (TypeScript host)', () => {
     [{ cluster: 'a', path: 'v1' }, 'path: must start with /'],
     [{ cluster: 'a', max_batch_events: 0 }, 'max_batch_events: must be an integer from 1 to 600000'],
     [{ cluster: 'a', colour: 1 }, 'colour: unknown field'],
-    [{ cluster: 'a', token: '' }, 'token: must be a non-empty string'],
+    [{ cluster: 'a', token_env: '' }, 'token_env: must be a non-empty string'],
+    // The credential itself never goes in the configuration, which Envoy's admin shows to any local process.
+    [{ cluster: 'a', token: 'node-telemetry-credential-1234' }, 'token: unknown field'],
     [{ cluster: 'a', max_batch_bytes: 100 }, 'max_batch_bytes: must be an integer from 1024 to 4194304'],
   ])('refuses configuration %#, naming the field', async (bad, message) => {
     const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), { pluginConfiguration: JSON.stringify(bad), vmId: VM_ID })
     expect(host.configured).toBe(false)
     expect(host.logText()).toContain(`telemetry-exporter: invalid configuration: ${message}`)
+  })
+
+  it.each([
+    ['missing', {}, 'is not set or empty'],
+    ['empty', { MESH_TELEMETRY_TOKEN: '' }, 'is not set or empty'],
+    ['not a bearer token', { MESH_TELEMETRY_TOKEN: 'two words\r\nx-forged: 1' }, 'must hold a bearer token'],
+  ])('refuses to start when token_env names a variable that is %s, naming it (never its value)', async (_, env, reason) => {
+    const config = { cluster: 'telemetry-agent', token_env: 'MESH_TELEMETRY_TOKEN' }
+    const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), { pluginConfiguration: JSON.stringify(config), vmId: VM_ID, env })
+    expect(host.configured).toBe(false)
+    expect(host.logText()).toContain(`telemetry-exporter: invalid configuration: token_env: environment variable MESH_TELEMETRY_TOKEN ${reason}`)
+    expect(host.logText()).not.toContain('two words')
   })
 })

@@ -9,8 +9,13 @@ export class ExporterConfig extends FilterConfig {
   cluster: string = ""
   path: string = "/v1/events"
   authority: string = "telemetry-agent"
-  /** The node's telemetry credential, sent as `authorization: Bearer <token>` (the agent refuses calls without it). */
-  token: string = ""
+  /**
+   * The environment variable of Envoy's process that holds the node's
+   * telemetry credential, sent as `authorization: Bearer <token>` (the agent
+   * refuses calls without it). A name, never the token: Envoy's admin shows
+   * this configuration to any local process (`/config_dump`).
+   */
+  tokenEnv: string = ""
   queueName: string = DEFAULT_QUEUE
   /** Drain at least this often. */
   flushIntervalMs: i32 = 500
@@ -24,7 +29,7 @@ export class ExporterConfig extends FilterConfig {
 }
 
 
-const STRINGS = ["cluster", "path", "authority", "queue_name", "token"]
+const STRINGS = ["cluster", "path", "authority", "queue_name", "token_env"]
 const INTEGERS = ["flush_interval_ms", "max_batch_events", "timeout_ms", "max_in_flight"]
 
 export function parseConfig(text: string): ExporterConfig {
@@ -40,7 +45,7 @@ export function parseConfig(text: string): ExporterConfig {
       if (key == "cluster") c.cluster = v.str
       else if (key == "path") c.path = v.str
       else if (key == "authority") c.authority = v.str
-      else if (key == "token") c.token = v.str
+      else if (key == "token_env") c.tokenEnv = v.str
       else c.queueName = v.str
     } else if (INTEGERS.includes(key)) {
       if (v.kind != JsonKind.Number || v.number != Math.floor(v.number) || v.number < 1 || v.number > 600000) {
@@ -61,4 +66,34 @@ export function parseConfig(text: string): ExporterConfig {
   if (c.cluster.length == 0) return invalid(c, "cluster", "required, the telemetry agent's cluster")
   if (!c.path.startsWith("/")) return invalid(c, "path", "must start with /")
   return c
+}
+
+/** What a bearer token may hold (RFC 6750's b64token, the rule of contracts/credentials.ts, which AssemblyScript cannot import): anything else could not be sent, or could split the header. */
+function isBearerToken(s: string): bool {
+  let padding = false
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c == 61) { padding = true; continue } // '=' only at the end
+    if (padding) return false
+    const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 45 || c == 46 || c == 95 || c == 126 || c == 43 || c == 47
+    if (!ok) return false
+  }
+  return s.length > 0 && s.charCodeAt(0) != 61
+}
+
+/**
+ * The credential from the environment Envoy gives the VM (the variables
+ * `vm_config.environment_variables.host_env_keys` names), or an error naming
+ * the field (never the value): a configuration that needs a token and finds
+ * none refuses to start rather than send calls the agent would refuse.
+ */
+export function resolveToken(c: ExporterConfig, env: Map<string, string>): string {
+  if (c.tokenEnv.length == 0) return ""
+  const value = env.has(c.tokenEnv) ? env.get(c.tokenEnv) : ""
+  if (value.length == 0) {
+    invalid(c, "token_env", "environment variable " + c.tokenEnv + " is not set or empty (Envoy's vm_config.environment_variables.host_env_keys must name it)")
+  } else if (!isBearerToken(value)) {
+    invalid(c, "token_env", "environment variable " + c.tokenEnv + " must hold a bearer token (letters, digits, - . _ ~ + /, then = padding)")
+  }
+  return c.error.length > 0 ? "" : value
 }

@@ -10,7 +10,7 @@ import { RootContext, setRootContextFactory } from "../../sdk/assembly/context"
 import { dequeue, dispatchHttpCall, getHeader, log, registerQueue, setTickPeriod } from "../../sdk/assembly/host"
 import { increment } from "../../sdk/assembly/metrics"
 import { releaseSlots, resetSlots } from "../../sdk/assembly/telemetry-queue"
-import { ExporterConfig, parseConfig } from "./config"
+import { ExporterConfig, parseConfig, resolveToken } from "./config"
 
 export * from "../../sdk/assembly/exports"
 export { proxy_on_http_call_response, proxy_on_queue_ready, proxy_on_tick } from "../../sdk/assembly/exports-service"
@@ -38,6 +38,8 @@ class ExporterRoot extends RootContext {
 
   onConfigure(configuration: string): bool {
     const parsed = parseConfig(configuration)
+    // The credential comes from Envoy's environment (WASI environ_get), never from this configuration.
+    const token = parsed.error.length > 0 ? "" : resolveToken(parsed, process.env)
     if (parsed.error.length > 0) {
       log(LogLevel.Error, "telemetry-exporter: invalid configuration: " + parsed.error)
       return false
@@ -46,9 +48,9 @@ class ExporterRoot extends RootContext {
     // Built once: every call carries the same credential (never logged).
     this.headerNames = [":method", ":path", ":authority", "content-type", "x-event-count"]
     this.headerValues = ["POST", parsed.path, parsed.authority, "application/x-ndjson", ""]
-    if (parsed.token.length > 0) {
+    if (token.length > 0) {
       this.headerNames.push("authorization")
-      this.headerValues.push("Bearer " + parsed.token)
+      this.headerValues.push("Bearer " + token)
     }
     // The bound counts the events in the queue, which starts empty: set it to 0
     // before producers can find the queue. (Only an earlier exporter VM of this
