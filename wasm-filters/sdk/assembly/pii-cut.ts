@@ -8,8 +8,9 @@
 // pii-patterns.ts); an IBAN's country and check digits. A word cut before anything
 // recognisable (an e-mail cut before its @) stays: it cannot be told from
 // a word. JSON field values cut off are masked by the field masker.
-import { AT, CLOSE_PAREN, DASH, DOT, isAlnum, isDigit, isEmailLocal, isLetter, OPEN_PAREN, PLUS, SPACE, unit } from "./pii-chars"
-import { escaped, looksLikeJson } from "./pii-patterns"
+import { AT, CLOSE_PAREN, DASH, DOT, isAlnum, isDigit, isEmailLocal, isLetter, OPEN_PAREN, PLUS, SLASH, SPACE, unit } from "./pii-chars"
+import { isJsonText } from "./pii-json-shape"
+import { escaped } from "./pii-patterns"
 
 export const TRUNCATED = "[TRUNCATED]"
 
@@ -48,7 +49,7 @@ function cutEmailStart(text: string): i32 {
 }
 
 function isNumberChar(c: i32): bool {
-  return isDigit(c) || c == SPACE || c == DASH || c == DOT || c == OPEN_PAREN || c == CLOSE_PAREN
+  return isDigit(c) || c == SPACE || c == DASH || c == DOT || c == SLASH || c == OPEN_PAREN || c == CLOSE_PAREN
 }
 
 /** The start of a cut run of digits that could begin a card or phone, or the text's length. */
@@ -77,7 +78,7 @@ function cutNumberStart(text: string): i32 {
 
 /** Whether the text ends in free text: it is not JSON, or it ends inside one of its strings (an odd count of unescaped quotes). */
 function endsInFreeText(text: string): bool {
-  if (!looksLikeJson(text)) return true
+  if (!isJsonText(text)) return true
   let inString = false
   for (let q = text.indexOf("\""); q >= 0; q = text.indexOf("\"", q + 1)) if (!escaped(text, q)) inString = !inString
   return inString

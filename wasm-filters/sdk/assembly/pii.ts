@@ -11,14 +11,10 @@
 import { maskCutTail } from "./pii-cut"
 import { maskForm } from "./pii-form"
 import { maskJsonFields } from "./pii-json"
+import { isJsonText } from "./pii-json-shape"
 import { maskPatterns } from "./pii-patterns"
 
 export { isFormContentType } from "./pii-form"
-
-/** Field values first, then patterns everywhere. */
-export function maskPii(text: string, fields: string[]): string {
-  return maskPatterns(fields.length > 0 ? maskJsonFields(text, fields) : text)
-}
 
 /**
  * A captured body, masked: a form body pair by pair, anything else as
@@ -26,5 +22,16 @@ export function maskPii(text: string, fields: string[]): string {
  */
 export function maskBody(text: string, fields: string[], form: bool, cut: bool): string {
   if (form) return maskForm(text, fields, cut)
-  return maskPii(cut ? maskCutTail(text) : text, fields)
+  return maskText(text, fields, cut)
+}
+
+/**
+ * Text (a body, a form value): the cut end, field values, then patterns
+ * everywhere. Whether it is JSON is read first, from the text as it came:
+ * the masks the others write ([TRUNCATED] in an array) are not JSON.
+ */
+export function maskText(text: string, fields: string[], cut: bool): string {
+  const json = isJsonText(text)
+  const tail = cut ? maskCutTail(text) : text
+  return maskPatterns(fields.length > 0 ? maskJsonFields(tail, fields) : tail, json)
 }
