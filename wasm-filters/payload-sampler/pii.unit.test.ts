@@ -55,6 +55,7 @@ describe('mesh-filter sampling plugin PII masking (TypeScript host)', () => {
     ['text after a JSON document', '{"a":1}{"b":"x"} 123456789', '{"a":1}{"b":"x"} [NUMBER]'],
     ['a label glued to a long number', '{"note":"ssn123456789, tel4155550100."}', '{"note":"ssn[NUMBER], tel[NUMBER]."}'],
     ['a glued label in a body that is not JSON', 'SSN123456789', 'SSN[NUMBER]'],
+    ['labels glued to numbers in groups', '{"note":"ssn123-45-6789 tel415-555-2671 card4111111111111111"}', '{"note":"ssn[NUMBER] tel[PHONE] card[CARD]"}'],
     ['an SSN with dots or slashes', '{"note":"ssn 123.45.6789 or 123/45/6789"}', '{"note":"ssn [NUMBER] or [NUMBER]"}'],
     ['an e-mail with JSON-escaped tabs around the @', '{"note":"bob\\t@\\texample.org"}', '{"note":"[EMAIL]"}'],
     ['an e-mail with JSON-escaped line breaks around the @', '{"note":"bob\\n@\\r\\nexample.org"}', '{"note":"[EMAIL]"}'],

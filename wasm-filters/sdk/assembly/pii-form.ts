@@ -6,7 +6,7 @@
 // byte. A field's name is compared whole and, for nested names in the
 // customer[email] style, by its innermost part.
 import { REDACTED } from "./pii-json"
-import { maskText } from "./pii"
+import { maskText } from "./pii-text"
 import { AMPERSAND, CLOSE_BRACKET, DASH, DOT, EQUALS, hexValue, isAlnum, OPEN_BRACKET, PERCENT, PLUS, SPACE, UNDERSCORE, unit } from "./pii-chars"
 import { TextBuilder } from "./text-builder"
 import { decodeUtf8 } from "./utf8"

@@ -104,11 +104,11 @@ function maskEmail(text: string, at: i32, out: TextBuilder): i32 {
 const MAX_IBAN = 34
 
 /**
- * At a word: masks the IBAN starting there or, in free text, the long
- * number a label is glued to ("ssn123456789": letters, then a lone run of
- * 9 or more digits that ends the word); returns where to go on (past the
- * IBAN or the word). A word with digits before the run (a hex id such as
- * 4f3a…, a UUID group) is no label and stays.
+ * At a word: masks the IBAN starting there; in free text, a label glued to
+ * a number ("ssn123456789", "tel415-555-2671": letters, then digits) has
+ * its number masked as if a space parted them. Returns where to go on (past
+ * the IBAN, the number's run or the word). A word with digits before its
+ * letters end (a hex id such as 4f3a…) is no label: its digits stay.
  */
 function maskWord(text: string, i: i32, out: TextBuilder, free: bool): i32 {
   const n = text.length
@@ -119,20 +119,9 @@ function maskWord(text: string, i: i32, out: TextBuilder, free: bool): i32 {
   }
   let w = i
   while (w < n && isLetter(unit(text, w))) w++
-  const digits = w
-  while (w < n && isDigit(unit(text, w))) w++
-  if (free && w - digits >= LONG_NUMBER_DIGITS && endsLoneNumber(text, w)) {
-    out.replace(digits, w, NUMBER)
-    return w
-  }
+  if (free && isDigit(unit(text, w))) return maskNumbers(text, w, out, free)
   while (w < n && isAlnum(unit(text, w))) w++
   return w
-}
-
-/** A run of digits ending at `e` ends there: no word or decimal fraction goes on from it. */
-function endsLoneNumber(text: string, e: i32): bool {
-  const c = unit(text, e)
-  return !isAlnum(c) && !(c == DOT && isDigit(unit(text, e + 1)))
 }
 
 /**
@@ -206,7 +195,7 @@ function gapEnd(text: string, from: i32): i32 {
 }
 
 /** Where the gap ending at `to` starts, not before `limit`. An escape counts when an odd run of backslashes opens it. */
-function gapStart(text: string, to: i32, limit: i32): i32 {
+export function gapStart(text: string, to: i32, limit: i32): i32 {
   let i = to
   while (i > limit) {
     const c = unit(text, i - 1)

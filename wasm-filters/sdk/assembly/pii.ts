@@ -8,11 +8,8 @@
 // cut off is masked when it could be PII. Every pass is linear in the text.
 // The scanners: pii-json.ts (fields), pii-patterns.ts (patterns),
 // pii-form.ts (form bodies), pii-cut.ts (the cut end).
-import { maskCutTail } from "./pii-cut"
 import { maskForm } from "./pii-form"
-import { maskJsonFields } from "./pii-json"
-import { isJsonText } from "./pii-json-shape"
-import { maskPatterns } from "./pii-patterns"
+import { maskText } from "./pii-text"
 
 export { isFormContentType } from "./pii-form"
 
@@ -23,15 +20,4 @@ export { isFormContentType } from "./pii-form"
 export function maskBody(text: string, fields: string[], form: bool, cut: bool): string {
   if (form) return maskForm(text, fields, cut)
   return maskText(text, fields, cut)
-}
-
-/**
- * Text (a body, a form value): the cut end, field values, then patterns
- * everywhere. Whether it is JSON is read first, from the text as it came:
- * the masks the others write ([TRUNCATED] in an array) are not JSON.
- */
-export function maskText(text: string, fields: string[], cut: bool): string {
-  const json = isJsonText(text)
-  const tail = cut ? maskCutTail(text) : text
-  return maskPatterns(fields.length > 0 ? maskJsonFields(tail, fields) : tail, json)
 }
