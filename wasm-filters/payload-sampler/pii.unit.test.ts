@@ -62,6 +62,7 @@ describe('mesh-filter sampling plugin PII masking (TypeScript host)', () => {
     ['an e-mail with raw tabs and line breaks around the @', 'mail bob\t@\nexample.org now', 'mail [EMAIL] now'],
     ['an e-mail with no-break spaces around the @', '{"note":"bob\u00a0@\u00a0example.org"}', '{"note":"[EMAIL]"}'],
     ['an e-mail with JSON-escaped no-break spaces around the @', '{"note":"bob\\u00a0@\\u00A0example.org"}', '{"note":"[EMAIL]"}'],
+    ['e-mails after JSON escapes, which stay', '{"note":"line\\nbob@example.org\\tann @ example.org\\u00a0eve@example.org"}', '{"note":"line\\n[EMAIL]\\t[EMAIL]\\u00a0[EMAIL]"}'],
   ])('masks %s', async (_, body, expected) => {
     const { mask } = await masker()
     expect(mask(body).request).toBe(expected)

@@ -17,10 +17,11 @@
 // so lists of integers ("12 34 56 …") and dates ("2024-01-15 10:30") stay.
 //
 // Free text also hides identifiers in no such shape ("ssn 123456789", "ph
-// 4155550100"): a lone run of 9 or more digits, or an SSN's 3-2-4 groups, is
-// masked where the text is free text: everywhere in a body that is not JSON,
-// and inside the strings of one that is. Numbers outside JSON strings are
-// data (tensors) and stay, whatever their length.
+// 4155550100", "ssn123456789"): a lone run of 9 or more digits, or an SSN's
+// 3-2-4 groups, also glued to a label, is masked where the text is free
+// text: everywhere in a body that is not JSON (pii-json-shape.ts), and
+// inside the strings of one that is. Numbers outside JSON strings are data
+// (tensors) and stay, whatever their length.
 import { AT, BACKSLASH, CLOSE_PAREN, DASH, DOT, isAlnum, isDigit, isEmailDomain, isEmailLocal, isLetter, NO_BREAK_SPACE, NEWLINE, OPEN_PAREN, PLUS, QUOTE, RETURN, SLASH, SPACE, TAB, unit } from "./pii-chars"
 import { TextBuilder } from "./text-builder"
 
@@ -84,6 +85,7 @@ function maskEmail(text: string, at: i32, out: TextBuilder): i32 {
   const local = gapStart(text, at, out.copiedTo) // where the local part ends
   let s = local
   while (s > out.copiedTo && isEmailLocal(unit(text, s - 1))) s--
+  s = pastEscape(text, s, local)
   const domain = gapEnd(text, at + 1)
   let e = domain
   while (e < n && isEmailDomain(unit(text, e))) e++
@@ -179,6 +181,16 @@ function isEscapedGap(c: i32): bool {
 /** The escape \u00a0 (either case) at `i`, after its backslash. */
 function isEscapedNoBreakSpace(text: string, i: i32): bool {
   return unit(text, i) == 117 && unit(text, i + 1) == 48 && unit(text, i + 2) == 48 && (unit(text, i + 3) == 97 || unit(text, i + 3) == 65) && unit(text, i + 4) == 48
+}
+
+/**
+ * A local part read back to `s` may have run into an escape (\n, \u00a0)
+ * of a JSON string: "line\nbob@…" is "line", a line break, "bob@…". The
+ * local part starts after it (at most at `local`).
+ */
+function pastEscape(text: string, s: i32, local: i32): i32 {
+  if (s == 0 || unit(text, s - 1) != BACKSLASH || escaped(text, s - 1)) return s
+  return min(local, s + (unit(text, s) == 117 ? 5 : 1)) // \uXXXX, or one letter
 }
 
 /** Just past the gap starting at `from`. */
