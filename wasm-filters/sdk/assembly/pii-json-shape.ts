@@ -9,7 +9,7 @@
 // is a prefix of its body), and so do documents one after another (JSON
 // lines); each must be an object or an array. NaN and Infinity, which
 // Python's encoder writes in tensor data, count as numbers.
-import { CLOSE_BRACE, CLOSE_BRACKET, COLON, COMMA, DASH, DOT, isDigit, isSpace, OPEN_BRACE, OPEN_BRACKET, PLUS, QUOTE, BACKSLASH, unit } from "./pii-chars"
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, COMMA, DASH, DOT, isDigit, isSpace, OPEN_BRACE, OPEN_BRACKET, PLUS, QUOTE, unit } from "./pii-chars"
 
 // What may come next.
 const DOCUMENT = 0 // between documents: an object or array
