@@ -133,20 +133,38 @@ describe('bad input', () => {
     expect(ok.status).toBe(200)
   })
 
-  const inferenceCount = async () => ((await get('/v2/models/credit-risk/stats')).json.model_stats as any[]).reduce((n, v) => n + v.inference_count, 0)
+  const inferenceCount = async (model = 'credit-risk') => ((await get(`/v2/models/${model}/stats`)).json.model_stats as any[]).reduce((n, v) => n + v.inference_count, 0)
 
-  it.each([
+  const oddIds: [string, string][] = [
     ['CR/LF', 'req-1\r\nx-injected: 1'],
     ['a NUL', 'req\u00001'],
     ['non-Latin-1 characters', 'req-\u2713'],
     ['a Latin-1 letter', 'caf\u00e9'],
     ['more than 256 characters', 'r'.repeat(257)],
-  ])('a request id with %s is a 400 naming id, refused before any inference', async (_, id) => {
+  ]
+
+  it.each(oddIds)('without an x-request-id header, a request id with %s is a 400 naming id, refused before any inference', async (_, id) => {
     const before = await inferenceCount()
     const res = await infer(jsonInfer(rows.slice(0, 1), { id }))
     expect(res.status).toBe(400)
-    expect(res.json.error).toMatch(/^id: /)
+    expect(res.json.error).toMatch(/^id: .*x-request-id header/)
     expect(await inferenceCount()).toBe(before)
+  })
+
+  it.each(oddIds)('with an x-request-id header (as through the gateway), a request id with %s is answered, echoed in the body only', async (_, id) => {
+    const res = await postJson(`${host.url}/v2/models/credit-risk/infer`, jsonInfer(rows.slice(0, 1), { id }), { 'x-request-id': 'rid-odd' })
+    expect(res.status).toBe(200)
+    expect(res.json.id).toBe(id)
+    expect(res.headers.get('x-request-id')).toBe('rid-odd')
+  })
+
+  it('a request id over 64 Ki characters is a 400 naming id even with a header, refused before any inference', async () => {
+    // The fallback keeps the default max_request_bytes (8 MiB), so the body is read in full.
+    const before = await inferenceCount('credit-risk-fallback')
+    const res = await postJson(`${host.url}/v2/models/credit-risk-fallback/infer`, jsonInfer(rows.slice(0, 1), { id: 'r'.repeat(65_537) }), { 'x-request-id': 'rid-long' })
+    expect(res.status).toBe(400)
+    expect(res.json.error).toMatch(/^id: must be at most 65536 characters/)
+    expect(await inferenceCount('credit-risk-fallback')).toBe(before)
   })
 
   it('a request id of 256 printable ASCII characters is echoed in the body and x-request-id', async () => {

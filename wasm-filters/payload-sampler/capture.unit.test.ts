@@ -138,6 +138,27 @@ describe('mesh-filter sampling plugin captures (TypeScript host)', () => {
     expect(mask(tensor).request).toBe(tensor.slice(0, -5))
   })
 
+  it('masks a cut e-mail with tabs, line breaks or no-break spaces around its @, a cut SSN with slashes, and cut digits of a log line', async () => {
+    const cases: [string, string, string][] = [
+      ['{"note":"mail bob\\t@\\texample.org"}', '@', '{"note":"mail [TRUNCATED]'],
+      ['{"note":"mail bob\\n@\\r\\nexample.org"}', '@', '{"note":"mail [TRUNCATED]'],
+      ['{"note":"mail bob\u00a0@\u00a0example.org"}', '@', '{"note":"mail [TRUNCATED]'],
+      ['{"note":"mail bob\\u00a0@\\u00A0example.org"}', '@', '{"note":"mail [TRUNCATED]'],
+      ['mail bob\t@\nexample.org', '@', 'mail [TRUNCATED]'],
+      ['{"note":"ssn 123/45/6789"}', '/', '{"note":"ssn [TRUNCATED]'],
+      ['[INFO] ssn 123456789', '1', '[INFO] ssn [TRUNCATED]'],
+    ]
+    for (const [body, from, masked] of cases) {
+      // Every cut from just after `from` to just before the value ends (in bytes: a no-break space is two).
+      const start = utf8(body.slice(0, body.indexOf(from) + 1)).length
+      const end = utf8(body.replace(/"}$/, '')).length
+      for (let cap = start; cap < end; cap++) {
+        const { mask } = await masker({ max_capture_bytes: cap })
+        expect(mask(body).request, `${JSON.stringify(body)} cut after ${cap} bytes`).toBe(masked)
+      }
+    }
+  })
+
   it('holds a request body in flight as bytes: about one byte of VM memory per byte captured', async () => {
     const cap = 65536
     const streams = 80

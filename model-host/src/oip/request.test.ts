@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { InferenceError } from '../errors.ts'
 import { creditRiskConfig } from '../test-fixtures.ts'
-import { decodeInferRequest, MAX_DATA_DEPTH, MAX_JSON_DEPTH, MAX_REQUEST_ID_LENGTH, splitBody } from './request.ts'
+import { decodeInferRequest, echoedRequestId, MAX_BODY_REQUEST_ID_LENGTH, MAX_DATA_DEPTH, MAX_JSON_DEPTH, MAX_REQUEST_ID_LENGTH, splitBody } from './request.ts'
 
 const config = creditRiskConfig()
 const row = Array.from({ length: 16 }, (_, i) => i + 0.5)
@@ -112,11 +112,31 @@ describe('decodeInferRequest', () => {
     expect(body(escapedQuote).json).toEqual({ s: '"' + '['.repeat(65) })
   })
 
-  it('refuses request ids a response header cannot carry, naming id', () => {
-    for (const id of ['a\r\nb', 'a\u0000', 'a\u007f', 'caf\u00e9', '\u2713', 'x'.repeat(MAX_REQUEST_ID_LENGTH + 1)]) {
-      expect(refusal({ id, inputs: [input()] })).toMatch(/^id: must be/)
+  it('accepts any request id up to its bound, refusing a longer one naming id', () => {
+    for (const id of ['a\r\nb', 'a\u0000', 'caf\u00e9', '\u2713 \u{1F600}', 'x'.repeat(MAX_BODY_REQUEST_ID_LENGTH)]) {
+      expect(decode({ id, inputs: [input()] }).id).toBe(id)
     }
-    expect(decode({ id: 'a !~'.repeat(MAX_REQUEST_ID_LENGTH / 4), inputs: [input()] }).id).toHaveLength(MAX_REQUEST_ID_LENGTH)
+    expect(refusal({ id: 'x'.repeat(MAX_BODY_REQUEST_ID_LENGTH + 1), inputs: [input()] })).toMatch(/^id: must be at most 65536 characters/)
+  })
+
+  it('echoes the request header when there is one, else the body id only when a header can carry it', () => {
+    const refused = (bodyId: string) => {
+      try {
+        echoedRequestId(undefined, bodyId)
+      } catch (e) {
+        expect((e as InferenceError).status).toBe(400)
+        return (e as Error).message
+      }
+      throw new Error('expected a refusal')
+    }
+    for (const id of ['a\r\nb', 'a\u0000', 'a\u007f', 'caf\u00e9', '\u2713', 'x'.repeat(MAX_REQUEST_ID_LENGTH + 1)]) {
+      expect(refused(id)).toMatch(/^id: must be .*x-request-id header/)
+      // With a header, the header is echoed and the body id goes only into the JSON body.
+      expect(echoedRequestId('rid-1', id)).toBe('rid-1')
+    }
+    const longest = 'a !~'.repeat(MAX_REQUEST_ID_LENGTH / 4)
+    expect(echoedRequestId(undefined, longest)).toBe(longest)
+    expect(echoedRequestId(undefined, undefined)).toBeUndefined()
   })
 
   it('refuses NaN and Infinity arriving as binary data', () => {

@@ -30,16 +30,36 @@ const requestOutput = z.object({
   parameters: parameters.optional(),
 })
 
-/** Longest request `id` accepted: it is echoed in the `x-request-id` response header and in events. */
+/** Longest request `id` echoed in the `x-request-id` response header (when the request has no such header). */
 export const MAX_REQUEST_ID_LENGTH = 256
 
-// Visible ASCII and space only: the id becomes a header value, which cannot carry control
-// characters (CR/LF would split the header) nor anything beyond Latin-1, and Latin-1 bytes
-// read differently from client to client. Refused before inference rather than failing after it.
-const requestId = z
-  .string()
-  .max(MAX_REQUEST_ID_LENGTH, `must be at most ${MAX_REQUEST_ID_LENGTH} characters (it is echoed in the x-request-id header)`)
-  .regex(/^[\x20-\x7e]*$/, 'must be printable ASCII (letters, digits, punctuation, space): it is echoed in the x-request-id header')
+/**
+ * Longest request `id` at all. One that is not echoed in a header is only
+ * echoed in the JSON body, which can carry any string: bounded as the mesh
+ * bounds ids in events (contracts/events.ts), past any header Envoy takes.
+ */
+export const MAX_BODY_REQUEST_ID_LENGTH = 65_536
+
+const requestId = z.string().max(MAX_BODY_REQUEST_ID_LENGTH, `must be at most ${MAX_BODY_REQUEST_ID_LENGTH} characters`)
+
+/**
+ * The id the response's `x-request-id` echoes: the request's header when it
+ * has one (it arrived as a header, so it is one), else the body's `id`,
+ * which must then be header-safe. Visible ASCII and space only: a header
+ * value cannot carry control characters (CR/LF would split it) nor anything
+ * beyond Latin-1, and Latin-1 bytes read differently from client to client.
+ * Called before inference, so a bad id is a 400 rather than a 500 after it.
+ */
+export function echoedRequestId(headerId: string | undefined, bodyId: string | undefined): string | undefined {
+  if (headerId !== undefined || bodyId === undefined) return headerId
+  if (bodyId.length > MAX_REQUEST_ID_LENGTH) {
+    throw bad('id', `must be at most ${MAX_REQUEST_ID_LENGTH} characters without an x-request-id header (it is echoed in that header)`)
+  }
+  if (!/^[\x20-\x7e]*$/.test(bodyId)) {
+    throw bad('id', 'must be printable ASCII (letters, digits, punctuation, space) without an x-request-id header (it is echoed in that header)')
+  }
+  return bodyId
+}
 
 const inferRequestSchema = z.object({
   id: requestId.optional(),

@@ -11,7 +11,7 @@ import * as H from '../../../contracts/headers.ts'
 import { InferenceError } from '../errors.ts'
 import type { ModelManager } from '../model-manager.ts'
 import { clientGone, header, nodeResponse, readBodyLimited, requestHeaders } from '../oip/node-request.ts'
-import { decodeInferRequest, INFERENCE_HEADER_CONTENT_LENGTH, splitBody } from '../oip/request.ts'
+import { decodeInferRequest, echoedRequestId, INFERENCE_HEADER_CONTENT_LENGTH, splitBody } from '../oip/request.ts'
 import { confidenceOf, encodeInferResponse } from '../oip/response.ts'
 import { endInferSpan, startInferSpan } from '../tracing.ts'
 
@@ -34,7 +34,7 @@ export function inferRoutes(manager: ModelManager): Hono {
     const body = await readBodyLimited(c, cfg.max_request_bytes, `max_request_bytes of "${model}"`)
     const { json, binary } = splitBody(body, header(c, INFERENCE_HEADER_CONTENT_LENGTH))
     const decoded = decodeInferRequest(json, binary, cfg)
-    const requestId = header(c, H.REQUEST_ID) ?? decoded.id ?? randomUUID()
+    const requestId = echoedRequestId(header(c, H.REQUEST_ID), decoded.id) ?? randomUUID()
 
     const outcome = await manager.infer(target, {
       requestId,

@@ -14,6 +14,7 @@ export const PLUS = 43
 export const COMMA = 44
 export const DASH = 45
 export const DOT = 46
+export const SLASH = 47
 export const COLON = 58
 export const EQUALS = 61
 export const AT = 64
@@ -23,6 +24,7 @@ export const CLOSE_BRACKET = 93
 export const UNDERSCORE = 95
 export const OPEN_BRACE = 123
 export const CLOSE_BRACE = 125
+export const NO_BREAK_SPACE = 0xa0
 
 export function isDigit(c: i32): bool {
   return c >= 48 && c <= 57

@@ -8,8 +8,9 @@
 // pii-patterns.ts); an IBAN's country and check digits. A word cut before anything
 // recognisable (an e-mail cut before its @) stays: it cannot be told from
 // a word. JSON field values cut off are masked by the field masker.
-import { AT, CLOSE_PAREN, DASH, DOT, isAlnum, isDigit, isEmailLocal, isLetter, OPEN_PAREN, PLUS, SPACE, unit } from "./pii-chars"
-import { escaped, looksLikeJson } from "./pii-patterns"
+import { AT, BACKSLASH, CLOSE_PAREN, DASH, DOT, isAlnum, isDigit, isEmailLocal, isLetter, OPEN_PAREN, PLUS, SLASH, SPACE, unit } from "./pii-chars"
+import { isJsonText } from "./pii-json-shape"
+import { escaped, gapStart } from "./pii-patterns"
 
 export const TRUNCATED = "[TRUNCATED]"
 
@@ -25,21 +26,20 @@ export function maskCutTail(text: string): string {
   return from < n ? text.substring(0, from) + TRUNCATED : text
 }
 
-/** The start of a cut e-mail address (a word with an @ in it, spaces around the @ allowed), or the text's length. */
+/** The start of a cut e-mail address (a word with an @ in it, space around the @ allowed: see gapStart), or the text's length. */
 function cutEmailStart(text: string): i32 {
   const n = text.length
-  let s = n
+  let s = cutEscapeStart(text)
   let at = false
   while (s > 0 && n - s < LONGEST_EMAIL) {
-    const c = unit(text, s - 1)
-    if (c == SPACE) {
-      // Spaces next to the @ belong to the address ("bob @ exam").
-      let b = s - 1
-      while (b > 0 && unit(text, b - 1) == SPACE) b--
+    const b = gapStart(text, s, 0)
+    if (b < s) {
+      // Space next to the @ belongs to the address ("bob @ exam", "bob\\t@\\texam").
       if (unit(text, s) != AT && (at || unit(text, b - 1) != AT)) break
       s = b
       continue
     }
+    const c = unit(text, s - 1)
     if (c == AT) at = true
     else if (!isEmailLocal(c)) break
     s--
@@ -47,8 +47,20 @@ function cutEmailStart(text: string): i32 {
   return at ? s : n
 }
 
+/** Where an escape the cut ended inside starts (a last backslash, `\u00a`), or the text's length. */
+function cutEscapeStart(text: string): i32 {
+  const n = text.length
+  for (let b = n - 1; b >= 0 && b >= n - 5; b--) {
+    if (unit(text, b) != BACKSLASH || escaped(text, b)) continue
+    // \uXXXX is six characters, the others two: complete ones are no cut escape.
+    const whole = unit(text, b + 1) == 117 ? 6 : 2
+    return n - b < whole ? b : n
+  }
+  return n
+}
+
 function isNumberChar(c: i32): bool {
-  return isDigit(c) || c == SPACE || c == DASH || c == DOT || c == OPEN_PAREN || c == CLOSE_PAREN
+  return isDigit(c) || c == SPACE || c == DASH || c == DOT || c == SLASH || c == OPEN_PAREN || c == CLOSE_PAREN
 }
 
 /** The start of a cut run of digits that could begin a card or phone, or the text's length. */
@@ -77,7 +89,7 @@ function cutNumberStart(text: string): i32 {
 
 /** Whether the text ends in free text: it is not JSON, or it ends inside one of its strings (an odd count of unescaped quotes). */
 function endsInFreeText(text: string): bool {
-  if (!looksLikeJson(text)) return true
+  if (!isJsonText(text)) return true
   let inString = false
   for (let q = text.indexOf("\""); q >= 0; q = text.indexOf("\"", q + 1)) if (!escaped(text, q)) inString = !inString
   return inString

@@ -5,9 +5,8 @@
 // changed is written back form-encoded, everything else is left byte for
 // byte. A field's name is compared whole and, for nested names in the
 // customer[email] style, by its innermost part.
-import { maskJsonFields, REDACTED } from "./pii-json"
-import { maskCutTail } from "./pii-cut"
-import { maskPatterns } from "./pii-patterns"
+import { REDACTED } from "./pii-json"
+import { maskText } from "./pii-text"
 import { AMPERSAND, CLOSE_BRACKET, DASH, DOT, EQUALS, hexValue, isAlnum, OPEN_BRACKET, PERCENT, PLUS, SPACE, UNDERSCORE, unit } from "./pii-chars"
 import { TextBuilder } from "./text-builder"
 import { decodeUtf8 } from "./utf8"
@@ -50,8 +49,7 @@ function maskValue(text: string, name: string, from: i32, to: i32, fields: strin
   }
   const value = formDecode(text.substring(from, to))
   // A value may hold JSON, or any text: the same masking as a body.
-  const tail = cut ? maskCutTail(value) : value
-  const masked = maskPatterns(fields.length > 0 ? maskJsonFields(tail, fields) : tail)
+  const masked = maskText(value, fields, cut)
   if (masked != value) out.replace(from, to, formEncode(masked))
 }
 

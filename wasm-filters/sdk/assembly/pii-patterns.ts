@@ -17,11 +17,12 @@
 // so lists of integers ("12 34 56 …") and dates ("2024-01-15 10:30") stay.
 //
 // Free text also hides identifiers in no such shape ("ssn 123456789", "ph
-// 4155550100"): a lone run of 9 or more digits, or an SSN's 3-2-4 groups, is
-// masked where the text is free text: everywhere in a body that is not JSON,
-// and inside the strings of one that is. Numbers outside JSON strings are
-// data (tensors) and stay, whatever their length.
-import { AT, BACKSLASH, CLOSE_PAREN, DASH, DOT, isAlnum, isDigit, isEmailDomain, isEmailLocal, isLetter, isSpace, OPEN_BRACE, OPEN_BRACKET, OPEN_PAREN, PLUS, QUOTE, SPACE, unit } from "./pii-chars"
+// 4155550100", "ssn123456789"): a lone run of 9 or more digits, or an SSN's
+// 3-2-4 groups, also glued to a label, is masked where the text is free
+// text: everywhere in a body that is not JSON (pii-json-shape.ts), and
+// inside the strings of one that is. Numbers outside JSON strings are data
+// (tensors) and stay, whatever their length.
+import { AT, BACKSLASH, CLOSE_PAREN, DASH, DOT, isAlnum, isDigit, isEmailDomain, isEmailLocal, isLetter, NO_BREAK_SPACE, NEWLINE, OPEN_PAREN, PLUS, QUOTE, RETURN, SLASH, SPACE, TAB, unit } from "./pii-chars"
 import { TextBuilder } from "./text-builder"
 
 export const EMAIL = "[EMAIL]"
@@ -30,11 +31,14 @@ export const IBAN = "[IBAN]"
 export const PHONE = "[PHONE]"
 export const NUMBER = "[NUMBER]"
 
-/** Replaces every e-mail, card, IBAN and phone number in text, and long numbers in its free text. */
-export function maskPatterns(text: string): string {
+/**
+ * Replaces every e-mail, card, IBAN and phone number in text, and long
+ * numbers in its free text; `json`: the text is JSON (isJsonText, asked
+ * before other maskers changed it), so only its strings are free text.
+ */
+export function maskPatterns(text: string, json: bool): string {
   const out = new TextBuilder(text)
   const n = text.length
-  const json = looksLikeJson(text)
   // Whether i is inside free text: a JSON string (quotes not escaped at level 0), or anywhere in other text.
   let free = !json
   let i = 0
@@ -45,19 +49,11 @@ export function maskPatterns(text: string): string {
       i++
     } else if (c == AT) i = maskEmail(text, i, out)
     else if (!startsToken(text, i)) i++
-    else if (isLetter(c)) i = maskIban(text, i, out)
+    else if (isLetter(c)) i = maskWord(text, i, out, free)
     else if (isDigit(c) || c == PLUS || c == OPEN_PAREN || c == BACKSLASH) i = maskNumbers(text, i, out, free)
     else i++
   }
   return out.finish()
-}
-
-/** A JSON object or array: its first character that is not whitespace opens one. */
-export function looksLikeJson(text: string): bool {
-  let i = 0
-  while (i < text.length && isSpace(unit(text, i))) i++
-  const c = unit(text, i)
-  return c == OPEN_BRACE || c == OPEN_BRACKET
 }
 
 /** An odd run of backslashes before `q`. Each run is read for one quote only, so this stays linear. */
@@ -79,19 +75,18 @@ function startsToken(text: string, i: i32): bool {
 // --- e-mail ---
 
 /**
- * At an '@': masks the address around it; returns where to go on. Spaces
- * around the '@' ("bob @ example.org", written to dodge filters) are part of
- * the address when its top-level domain starts with a letter, so prices
- * ("2 @ 3.50") stay.
+ * At an '@': masks the address around it; returns where to go on. Space
+ * around the '@' ("bob @ example.org", "bob\t@\nexample.org", written to
+ * dodge filters) is part of the address when its top-level domain starts
+ * with a letter, so prices ("2 @ 3.50") stay.
  */
 function maskEmail(text: string, at: i32, out: TextBuilder): i32 {
   const n = text.length
-  let local = at // where the local part ends
-  while (local > out.copiedTo && unit(text, local - 1) == SPACE) local--
+  const local = gapStart(text, at, out.copiedTo) // where the local part ends
   let s = local
   while (s > out.copiedTo && isEmailLocal(unit(text, s - 1))) s--
-  let domain = at + 1
-  while (domain < n && unit(text, domain) == SPACE) domain++
+  s = pastEscape(text, s, local)
+  const domain = gapEnd(text, at + 1)
   let e = domain
   while (e < n && isEmailDomain(unit(text, e))) e++
   while (e > domain && unit(text, e - 1) == DOT) e-- // a sentence's full stop
@@ -106,19 +101,28 @@ function maskEmail(text: string, at: i32, out: TextBuilder): i32 {
   return at + 1
 }
 
-// --- IBAN ---
+// --- words: IBANs, labels glued to long numbers ---
 
 const MAX_IBAN = 34
 
-/** At a word: masks the IBAN starting there; returns where to go on (past the IBAN or the word). */
-function maskIban(text: string, i: i32, out: TextBuilder): i32 {
+/**
+ * At a word: masks the IBAN starting there; in free text, a label glued to
+ * a number ("ssn123456789", "tel415-555-2671": letters, then digits) has
+ * its number masked as if a space parted them. Returns where to go on (past
+ * the IBAN, the number's run or the word). A word with digits before its
+ * letters end (a hex id such as 4f3a…) is no label: its digits stay.
+ */
+function maskWord(text: string, i: i32, out: TextBuilder, free: bool): i32 {
+  const n = text.length
   const end = ibanEnd(text, i)
   if (end > i) {
     out.replace(i, end, IBAN)
     return end
   }
   let w = i
-  while (w < text.length && isAlnum(unit(text, w))) w++
+  while (w < n && isLetter(unit(text, w))) w++
+  if (free && isDigit(unit(text, w))) return maskNumbers(text, w, out, free)
+  while (w < n && isAlnum(unit(text, w))) w++
   return w
 }
 
@@ -161,6 +165,60 @@ function ibanEnd(text: string, i: i32): i32 {
   return best
 }
 
+/**
+ * Space next to an '@': spaces, tabs, line breaks and no-break spaces, raw
+ * or as JSON escapes (\t, \n, \r, \u00a0) in a string. The characters a
+ * '@' can hide behind.
+ */
+function isGap(c: i32): bool {
+  return c == SPACE || c == TAB || c == NEWLINE || c == RETURN || c == NO_BREAK_SPACE
+}
+
+function isEscapedGap(c: i32): bool {
+  return c == 116 || c == 110 || c == 114 // t n r
+}
+
+/** The escape \u00a0 (either case) at `i`, after its backslash. */
+function isEscapedNoBreakSpace(text: string, i: i32): bool {
+  return unit(text, i) == 117 && unit(text, i + 1) == 48 && unit(text, i + 2) == 48 && (unit(text, i + 3) == 97 || unit(text, i + 3) == 65) && unit(text, i + 4) == 48
+}
+
+/**
+ * A local part read back to `s` may have run into an escape (\n, \u00a0)
+ * of a JSON string: "line\nbob@…" is "line", a line break, "bob@…". The
+ * local part starts after it (at most at `local`).
+ */
+function pastEscape(text: string, s: i32, local: i32): i32 {
+  if (s == 0 || unit(text, s - 1) != BACKSLASH || escaped(text, s - 1)) return s
+  return min(local, s + (unit(text, s) == 117 ? 5 : 1)) // \uXXXX, or one letter
+}
+
+/** Just past the gap starting at `from`. */
+function gapEnd(text: string, from: i32): i32 {
+  let i = from
+  while (i < text.length) {
+    const c = unit(text, i)
+    if (isGap(c)) i++
+    else if (c == BACKSLASH && isEscapedGap(unit(text, i + 1))) i += 2
+    else if (c == BACKSLASH && isEscapedNoBreakSpace(text, i + 1)) i += 6
+    else break
+  }
+  return i
+}
+
+/** Where the gap ending at `to` starts, not before `limit`. An escape counts when an odd run of backslashes opens it. */
+export function gapStart(text: string, to: i32, limit: i32): i32 {
+  let i = to
+  while (i > limit) {
+    const c = unit(text, i - 1)
+    if (isGap(c)) i--
+    else if (isEscapedGap(c) && i - 2 >= limit && escaped(text, i - 1)) i -= 2
+    else if (c == 48 && i - 6 >= limit && isEscapedNoBreakSpace(text, i - 5) && escaped(text, i - 5)) i -= 6
+    else break
+  }
+  return i
+}
+
 function letterValue(c: i32): i32 {
   return c >= 97 ? c - 87 : c - 55
 }
@@ -174,6 +232,8 @@ const DASHED = 2
 const DOTTED = 3
 /** Parentheses, with or without a space or dash: "(415) 555", "+1 (415)", "(0)20". They join any kind. */
 const PARENS = 4
+/** A slash, as in 123/45/6789: only an SSN's groups take it (dates and fractions are written with it, cards and phones are not). */
+const SLASHED = 5
 
 /** Groups a window may span, plus the two after it that tell whether its last group is a decimal. */
 const MAX_CARD_GROUPS = 6
@@ -326,6 +386,7 @@ function separatorAt(text: string, q: i32): i32 {
     if (a == SPACE) return SPACED | (1 << 3)
     if (a == DASH) return DASHED | (1 << 3)
     if (a == DOT) return DOTTED | (1 << 3)
+    if (a == SLASH) return SLASHED | (1 << 3)
     if (a == OPEN_PAREN || a == CLOSE_PAREN) return PARENS | (1 << 3)
     return 0
   }
@@ -366,6 +427,12 @@ function cleanWindow(text: string, last: i32): bool {
   return after >= text.length || !isAlnum(unit(text, after))
 }
 
+/** Whether a slash joins groups 0..last. */
+function slashed(last: i32): bool {
+  for (let k = 1; k <= last; k++) if (gSep(k) == SLASHED) return true
+  return false
+}
+
 function digitsUpTo(last: i32): i32 {
   let d = 0
   for (let k = 0; k <= last; k++) d += digitsIn(k)
@@ -392,7 +459,7 @@ function matchCard(text: string): i32 {
  */
 function cardGroups(text: string, last: i32): bool {
   if (last == 0) return true
-  for (let k = 1; k <= last; k++) if (gSep(k) != gSep(1) || gSep(k) == PARENS) return false
+  for (let k = 1; k <= last; k++) if (gSep(k) != gSep(1) || gSep(k) == PARENS || gSep(k) == SLASHED) return false
   if (digitsIn(0) != 4) return false
   if (last == 2 && digitsIn(1) == 6) {
     const prefix = (unit(text, gStart(0)) - 48) * 10 + unit(text, gStart(0) + 1) - 48
@@ -427,7 +494,7 @@ function luhnDigit(d: i32, double: bool): i32 {
 function matchPlusPhone(text: string): i32 {
   for (let last = gCount - 1; last >= 0; last--) {
     const digits = digitsUpTo(last)
-    if (digits >= 9 && digits <= 15 && known(last) && cleanWindow(text, last)) return last
+    if (digits >= 9 && digits <= 15 && known(last) && !slashed(last) && cleanWindow(text, last)) return last
   }
   return -1
 }
@@ -445,7 +512,7 @@ function matchPlainPhone(text: string): i32 {
     let kind = PARENS
     let shaped = true
     for (let k = 1; k <= last && shaped; k++) {
-      if (digitsIn(k) < 3 || digitsIn(k) > 4) shaped = false
+      if (digitsIn(k) < 3 || digitsIn(k) > 4 || gSep(k) == SLASHED) shaped = false
       else if (gSep(k) != PARENS) {
         if (kind == PARENS) kind = gSep(k)
         else if (gSep(k) != kind) shaped = false
@@ -465,15 +532,16 @@ const LONG_NUMBER_DIGITS = 9
 /**
  * In free text, a number no card or phone pattern took that is still an
  * identifier: one group of 9 or more digits (123456789, 4155550100), or a
- * whole segment of 3-2-4 digits joined by one dash or space (an SSN,
- * 123-45-6789). Not a decimal's part, not running into a word. The last
- * group of the match, or -1.
+ * whole segment of 3-2-4 digits joined by one kind of separator: dash,
+ * space, dot or slash (an SSN, 123-45-6789, 123.45.6789, 123/45/6789). Not
+ * a decimal's part, not running into a word. The last group of the match,
+ * or -1.
  */
 function matchLongNumber(text: string): i32 {
   if (digitsIn(0) >= LONG_NUMBER_DIGITS && known(0) && cleanWindow(text, 0)) return 0
   if (gCount < 3 || !known(2) || digitsIn(0) != 3 || digitsIn(1) != 2 || digitsIn(2) != 4) return -1
   const kind = gSep(1)
-  if ((kind != DASHED && kind != SPACED) || gSep(2) != kind || gSep(0) == kind) return -1
+  if (kind == PARENS || gSep(2) != kind || gSep(0) == kind) return -1
   const after = gCount > 3 ? gSep(3) : NONE
   return after != kind && cleanWindow(text, 2) ? 2 : -1
 }

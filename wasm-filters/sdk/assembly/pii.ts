@@ -3,22 +3,17 @@
 // configured JSON field names at any depth (values replaced, also in JSON
 // escaped once inside a JSON string), then patterns in any text, JSON or
 // not: e-mail addresses, card numbers that pass Luhn, IBANs that pass
-// mod-97, phone numbers; in free text (JSON strings, text that is not JSON)
-// also long numbers (9+ digits, an SSN's groups). Form bodies are decoded first; a value the byte cap
-// cut off is masked when it could be PII. Every pass is linear in the text.
-// The scanners: pii-json.ts (fields), pii-patterns.ts (patterns),
-// pii-form.ts (form bodies), pii-cut.ts (the cut end).
-import { maskCutTail } from "./pii-cut"
+// mod-97, phone numbers; in free text (JSON strings, text that is not JSON
+// by its structure) also long numbers (9+ digits, an SSN's groups). Form
+// bodies are decoded first; a value the byte cap cut off is masked when it
+// could be PII. Every pass is linear in the text. The scanners: pii-text.ts
+// (the order), pii-json-shape.ts (whether text is JSON), pii-json.ts
+// (fields), pii-patterns.ts (patterns), pii-form.ts (form bodies),
+// pii-cut.ts (the cut end).
 import { maskForm } from "./pii-form"
-import { maskJsonFields } from "./pii-json"
-import { maskPatterns } from "./pii-patterns"
+import { maskText } from "./pii-text"
 
 export { isFormContentType } from "./pii-form"
-
-/** Field values first, then patterns everywhere. */
-export function maskPii(text: string, fields: string[]): string {
-  return maskPatterns(fields.length > 0 ? maskJsonFields(text, fields) : text)
-}
 
 /**
  * A captured body, masked: a form body pair by pair, anything else as
@@ -26,5 +21,5 @@ export function maskPii(text: string, fields: string[]): string {
  */
 export function maskBody(text: string, fields: string[], form: bool, cut: bool): string {
   if (form) return maskForm(text, fields, cut)
-  return maskPii(cut ? maskCutTail(text) : text, fields)
+  return maskText(text, fields, cut)
 }
