@@ -118,15 +118,15 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
       }
     })
   })
-  // mesh.yaml with its API keys redacted, for everyone, token or not (the file itself is where to read them).
+  // mesh.yaml with its secrets redacted, for everyone, token or not (the file itself is where to read them).
   app.get('/api/v1/mesh', async (c) => {
     if (!api.meshFile) return c.json({ error: 'mesh: this collector was started without a mesh.yaml' }, 404)
     const loaded = await loadMeshFile(api.meshFile)
     if (!loaded.ok) {
       const text = await readFile(api.meshFile, 'utf8').catch(() => '')
-      return c.json({ file: api.meshFile, valid: false, issues: redactIssues(loaded.issues), text: redactMeshText(text) })
+      return c.json({ file: api.meshFile, valid: false, issues: redactIssues(loaded.issues), text: redactMeshText(text, { valid: false }) })
     }
-    return c.json({ file: api.meshFile, valid: true, text: redactMeshText(loaded.mesh.text), routes: loaded.mesh.config.routes })
+    return c.json({ file: api.meshFile, valid: true, text: redactMeshText(loaded.mesh.text, { valid: true }), routes: loaded.mesh.config.routes })
   })
   // Whether this caller may change things: the page shows its controls accordingly (the API checks every write anyway).
   app.get('/api/v1/session', (c) => c.json({ writable: api.operatorToken !== undefined, operator: isOperator(c.req.header('authorization'), api.operatorToken) }))
