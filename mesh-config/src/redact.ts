@@ -55,12 +55,18 @@ export function redactMeshText(text: string, opts: RedactOptions = { valid: fals
     const at = span(text, range)
     return [{ ...at, replacement: e.replacement, hidden: e.hidden ?? text.slice(at.start, at.end) }]
   })
-  let out = text
-  // Rightmost first, so the earlier spans' offsets still hold; scalars do not overlap.
-  for (const e of edits.sort((a, b) => b.start - a.start)) out = `${out.slice(0, e.start)}${JSON.stringify(e.replacement)}${out.slice(e.end)}`
+  // In one pass, in order (scalars do not overlap): a file with thousands of keys is not copied once per key.
+  const parts: string[] = []
+  let at = 0
+  for (const e of edits.sort((a, b) => a.start - b.start)) {
+    parts.push(text.slice(at, e.start), JSON.stringify(e.replacement))
+    at = e.end
+  }
+  parts.push(text.slice(at))
+  const out = parts.join('')
   // What was hidden must be gone and the result still YAML; otherwise show nothing rather than a key.
-  const hidden = new Set(edits.flatMap((e) => (e.hidden.length >= 8 ? [e.hidden] : [])))
-  if (parseDocument(out, { uniqueKeys: false }).errors.length > 0 || [...hidden].some((s) => out.includes(s))) return null
+  const hidden = edits.flatMap((e) => (e.hidden.length >= MIN_CHECKED ? [e.hidden] : []))
+  if (parseDocument(out, { uniqueKeys: false }).errors.length > 0 || containsAny(out, hidden)) return null
   return out
 }
 
@@ -147,6 +153,28 @@ function withoutUserinfo(value: string): { replacement: string; hidden: string }
   const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#\s]*)@/i.exec(value)
   if (!m || m[2] === '') return undefined
   return { replacement: `${m[1]}${REDACTED}@${value.slice(m[0].length)}`, hidden: m[2]! }
+}
+
+/** Hidden values this long or longer are looked for in the result (shorter ones, such as `a`, are in it by chance). */
+const MIN_CHECKED = 8
+
+/**
+ * Whether any of `needles` (each at least MIN_CHECKED long) is in `text`:
+ * one pass over the text looking up each window of MIN_CHECKED characters,
+ * not a search of the whole text per needle.
+ */
+function containsAny(text: string, needles: readonly string[]): boolean {
+  const byStart = new Map<string, string[]>()
+  for (const n of needles) {
+    const start = n.slice(0, MIN_CHECKED)
+    const same = byStart.get(start)
+    if (same) same.push(n)
+    else byStart.set(start, [n])
+  }
+  for (let i = 0; i + MIN_CHECKED <= text.length; i++) {
+    if (byStart.get(text.slice(i, i + MIN_CHECKED))?.some((n) => text.startsWith(n, i))) return true
+  }
+  return false
 }
 
 /** A value's span in the text, without the line ends a block scalar counts as its own. */
