@@ -53,7 +53,8 @@ export function redactMeshText(text: string, opts: RedactOptions = { valid: fals
     // An empty value (`key:`) has nothing to hide.
     if (!range || range[0] === range[1]) return []
     const at = span(text, range)
-    return [{ ...at, replacement: e.replacement, hidden: e.hidden ?? text.slice(at.start, at.end) }]
+    const value = typeof e.node.value === 'string' ? e.node.value.trim() : text.slice(at.start, at.end)
+    return [{ ...at, replacement: e.replacement, hidden: e.checked ? (e.hidden ?? value) : '' }]
   })
   // In one pass, in order (scalars do not overlap): a file with thousands of keys is not copied once per key.
   const parts: string[] = []
@@ -89,8 +90,14 @@ export function redactIssues(issues: ConfigIssue[]): ConfigIssue[] {
 interface Edit {
   node: Scalar
   replacement: string
-  /** What the replacement hides, when not all of the value (a URL's user:password); it must be left nowhere in the text. */
+  /** What the replacement hides, when not all of the value (a URL's user:password). */
   hidden?: string
+  /**
+   * Whether what it hides must be left nowhere in the text: not for what a
+   * valid file would show (a client's name, hidden only while the file is
+   * not valid, is also in the routes that name it).
+   */
+  checked: boolean
 }
 
 /**
@@ -106,10 +113,10 @@ function findEdits(doc: Document, targets: ReadonlyMap<Alias, Node>, valid: bool
     if (isAlias(node)) return walk(targets.get(node), path, asKey)
     if (isScalar(node)) {
       // A secret is hidden whole, wherever else the same node is reached from.
-      if (isSecret(node, path, asKey, valid)) edits.set(node, { node, replacement: REDACTED })
+      if (isSecret(node, path, asKey, valid)) edits.set(node, { node, replacement: REDACTED, checked: valid || isSecret(node, path, asKey, true) || edits.get(node)?.checked === true })
       else if (!edits.has(node) && typeof node.value === 'string') {
         const url = withoutUserinfo(node.value)
-        if (url) edits.set(node, { node, ...url })
+        if (url) edits.set(node, { node, ...url, checked: true })
       }
     } else if (isMap(node)) {
       for (const pair of node.items) {

@@ -69,9 +69,9 @@ routes: [] # after
     expect(redactMeshText('version: 1\nauht:\n  apikeys:\n    - { client: a, kee: typo-secret-0123456789 }\n')).toBe(
       'version: 1\nauht:\n  "<redacted>":\n    - { client: "<redacted>", "<redacted>": "<redacted>" }\n',
     )
-    // What the other sections say stays readable.
-    expect(redactMeshText('version: 1\nroutes:\n  - { name: a, auth: { clients: [web] } }\nauth: { api_keys: [{ client: web, key: short }] }\n')).toBe(
-      'version: 1\nroutes:\n  - { name: a, auth: { clients: [web] } }\nauth: { api_keys: [{ client: "<redacted>", key: "<redacted>" }] }\n',
+    // What the other sections say stays readable, the clients a route names too.
+    expect(redactMeshText('version: 1\nroutes:\n  - { name: a, auth: { clients: [web-app-frontend] } }\nauth: { api_keys: [{ client: web-app-frontend, key: short }] }\n')).toBe(
+      'version: 1\nroutes:\n  - { name: a, auth: { clients: [web-app-frontend] } }\nauth: { api_keys: [{ client: "<redacted>", key: "<redacted>" }] }\n',
     )
   })
 
@@ -122,6 +122,7 @@ routes: [] # after
     expect(out === file.replace(/key: key-\d+-0123456789abcdef/g, 'key: "<redacted>"')).toBe(true)
     // A key also in a comment (or any value shown): nothing is shown rather than that.
     expect(redactMeshText('auth:\n  api_keys:\n    - { client: a, key: dup-secret-0123456789 } # was dup-secret-0123456789\n', { valid: true })).toBeNull()
+    expect(redactMeshText('auth:\n  api_keys:\n    - { client: a, key: "dup-secret-0123456789" } # was dup-secret-0123456789\n', { valid: false })).toBeNull()
   })
 
   it('shows no text that does not parse (a key could hide anywhere in it), and issues on keys do not quote them', () => {
