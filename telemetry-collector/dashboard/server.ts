@@ -7,8 +7,8 @@
  */
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { setMaxListeners } from 'node:events'
-import { isIPv4, isIPv6 } from 'node:net'
 import { readFile } from 'node:fs/promises'
+import { isIPv4, isIPv6 } from 'node:net'
 import { extname, join } from 'node:path'
 import { Hono, type Context } from 'hono'
 import { etag } from 'hono/etag'
@@ -65,7 +65,8 @@ const DEFAULT_STREAM_LIMITS: StreamLimits = { max: MAX_STREAMS, operator: OPERAT
 export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: AbortSignal): Hono {
   const src: DashboardSources = { api, agents: opts.agents }
   const assetsDir = opts.assetsDir ?? DEFAULT_ASSETS_DIR
-  const limits = opts.streams ?? DEFAULT_STREAM_LIMITS
+  // Without an operator token nobody could take the operator's streams: then all are open to all.
+  const limits = api.operatorToken ? (opts.streams ?? DEFAULT_STREAM_LIMITS) : { ...(opts.streams ?? DEFAULT_STREAM_LIMITS), operator: 0 }
   const streams = new StreamSlots(limits)
   // Each live stream listens for the close: as many listeners as streams is expected, not a leak.
   if (closing) setMaxListeners(limits.max + 1, closing)
