@@ -5,7 +5,7 @@
  * laughs") stand for billions of values. The problem is located at the alias
  * that crosses the bound, like every other config issue.
  */
-import { isAlias, isCollection, isNode, isPair, isScalar, type Document, type Node } from 'yaml'
+import { isAlias, isCollection, isNode, isPair, isScalar, type Alias, type Document, type Node } from 'yaml'
 import type { ConfigPath } from './issues.ts'
 
 /**
@@ -28,12 +28,24 @@ export interface AliasProblem {
  * @example aliasProblem(parseDocument('a: &x [1, 2]\nb: *x'))  // undefined: *x adds 3 values
  */
 export function aliasProblem(doc: Document, max: number = MAX_ALIASED_VALUES): AliasProblem | undefined {
+  const resolved = resolveAliases(doc, max)
+  return 'problem' in resolved ? resolved.problem : undefined
+}
+
+/**
+ * Each alias's node, from the same single walk as aliasProblem (the yaml
+ * library's `alias.resolve(doc)` walks the whole document for each alias:
+ * quadratic in the number of aliases); or the first problem, as aliasProblem.
+ *
+ * @example resolveAliases(parseDocument('a: &x [1, 2]\nb: *x'))  // { targets: Map { *x => [1, 2] } }
+ */
+export function resolveAliases(doc: Document, max: number = MAX_ALIASED_VALUES): { targets: ReadonlyMap<Alias, Node> } | { problem: AliasProblem } {
   const walk = new AliasWalk(max)
   try {
     if (isNode(doc.contents)) walk.size(doc.contents, [])
-    return undefined
+    return { targets: walk.targets }
   } catch (e) {
-    if (e instanceof Found) return e.problem
+    if (e instanceof Found) return { problem: e.problem }
     throw e
   }
 }
@@ -50,12 +62,14 @@ class AliasWalk {
   /** Values each anchored node stands for, aliases in it expanded. Absent while the walk is inside it. */
   private readonly sizes = new Map<Node, number>()
   private aliased = 0
+  /** Each alias met so far, and the node it stands for. */
+  readonly targets = new Map<Alias, Node>()
 
   constructor(private readonly max: number) {}
 
   /** Values `node` stands for, its aliases expanded. */
   size(node: Node, path: ConfigPath): number {
-    if (isAlias(node)) return this.expand(node.source, path)
+    if (isAlias(node)) return this.expand(node, path)
     if (node.anchor) this.anchors.set(node.anchor, node)
     let n = 1
     if (isCollection(node)) {
@@ -70,9 +84,11 @@ class AliasWalk {
     return n
   }
 
-  private expand(source: string, path: ConfigPath): number {
+  private expand(alias: Alias, path: ConfigPath): number {
+    const source = alias.source
     const target = this.anchors.get(source)
     if (!target) throw new Found({ path, message: `alias *${source} has no anchor &${source} before it` })
+    this.targets.set(alias, target)
     const n = this.sizes.get(target)
     if (n === undefined) throw new Found({ path, message: `alias *${source} is inside the node anchored &${source} (a cycle)` })
     this.aliased += n

@@ -8,6 +8,7 @@
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { setMaxListeners } from 'node:events'
 import { readFile } from 'node:fs/promises'
+import { isIPv4, isIPv6 } from 'node:net'
 import { extname, join } from 'node:path'
 import { Hono, type Context } from 'hono'
 import { etag } from 'hono/etag'
@@ -30,6 +31,17 @@ export interface DashboardOptions {
   agents: string[]
   /** Where build.ts put the page (default: dist/ beside this file). */
   assetsDir?: string
+  /** Live stream limits (default: MAX_STREAMS, OPERATOR_STREAMS, MAX_STREAMS_PER_CLIENT); tests make them small enough to fill. */
+  streams?: StreamLimits
+}
+
+export interface StreamLimits {
+  /** Live streams at once, in all. */
+  max: number
+  /** Of them, those only a caller with the operator token takes. */
+  operator: number
+  /** Streams one client holds without the token. */
+  perClient: number
 }
 
 export const DEFAULT_ASSETS_DIR = join(import.meta.dirname, 'dist')
@@ -38,16 +50,26 @@ const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf
 
 /** At most this many live streams at once: each costs a view computed every refresh. */
 export const MAX_STREAMS = 64
-/** And this many from one client address, so one client cannot take them all (a browser opens one per tab). */
+/** Of them, this many only for callers with the operator token: whoever fills the others does not lock the operator out. */
+export const OPERATOR_STREAMS = 8
+/**
+ * And this many from one client without the token (a browser opens one per
+ * tab), so one client cannot take them all. Every loopback address is one
+ * client: a local process could bind 127.0.0.2, 127.0.0.3...
+ */
 export const MAX_STREAMS_PER_CLIENT = 8
+
+const DEFAULT_STREAM_LIMITS: StreamLimits = { max: MAX_STREAMS, operator: OPERATOR_STREAMS, perClient: MAX_STREAMS_PER_CLIENT }
 
 /** `closing` ends every live stream (a server does not close while one is open). */
 export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: AbortSignal): Hono {
   const src: DashboardSources = { api, agents: opts.agents }
   const assetsDir = opts.assetsDir ?? DEFAULT_ASSETS_DIR
-  const streams = new StreamSlots(MAX_STREAMS, MAX_STREAMS_PER_CLIENT)
+  // Without an operator token nobody could take the operator's streams: then all are open to all.
+  const limits = api.operatorToken ? (opts.streams ?? DEFAULT_STREAM_LIMITS) : { ...(opts.streams ?? DEFAULT_STREAM_LIMITS), operator: 0 }
+  const streams = new StreamSlots(limits)
   // Each live stream listens for the close: as many listeners as streams is expected, not a leak.
-  if (closing) setMaxListeners(MAX_STREAMS + 1, closing)
+  if (closing) setMaxListeners(limits.max + 1, closing)
   // A view computed for one viewer serves the others until the next refresh.
   const ttlMs = Math.max(100, opts.refreshMs * 0.9)
   const overview = (range: RangeName) => sharedOverview(src, range, ttlMs)
@@ -81,14 +103,15 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
     const range = rangeOf(c)
     if (!range) return badRange(c)
     const route = c.req.query('route')
-    const client = getConnInfo(c).remote.address ?? 'unknown'
-    const slot = streams.take(client)
-    if (slot === 'client') return c.json({ error: `too many live streams from ${client} (${MAX_STREAMS_PER_CLIENT} per client); close another dashboard tab` }, 429)
-    if (slot === 'all') return c.json({ error: `too many live streams (${MAX_STREAMS}); close another dashboard tab` }, 503)
+    const client = clientOf(getConnInfo(c).remote.address ?? 'unknown')
+    const operator = isOperator(c.req.header('authorization'), api.operatorToken)
+    const slot = streams.take(client, operator)
+    if (slot === 'client') return c.json({ error: `too many live streams from ${client === LOOPBACK ? 'this machine (loopback)' : client} (${limits.perClient} per client); close another dashboard tab, or give the operator token` }, 429)
+    if (slot === 'all') return c.json({ error: operator ? `too many live streams (${limits.max})` : `too many live streams (${limits.max - limits.operator} without the operator token); close another dashboard tab, or give the operator token` }, 503)
     let released = false
     // Given back as soon as the viewer leaves, not after the loop's next sleep: a page reloading takes its slot again at once.
     const release = () => {
-      if (!released) streams.give(client)
+      if (!released) streams.give(client, operator)
       released = true
     }
     return streamSSE(c, async (stream) => {
@@ -118,15 +141,15 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
       }
     })
   })
-  // mesh.yaml with its API keys redacted, for everyone, token or not (the file itself is where to read them).
+  // mesh.yaml with its secrets redacted, for everyone, token or not (the file itself is where to read them).
   app.get('/api/v1/mesh', async (c) => {
     if (!api.meshFile) return c.json({ error: 'mesh: this collector was started without a mesh.yaml' }, 404)
     const loaded = await loadMeshFile(api.meshFile)
     if (!loaded.ok) {
       const text = await readFile(api.meshFile, 'utf8').catch(() => '')
-      return c.json({ file: api.meshFile, valid: false, issues: redactIssues(loaded.issues), text: redactMeshText(text) })
+      return c.json({ file: api.meshFile, valid: false, issues: redactIssues(loaded.issues), text: redactMeshText(text, { valid: false }) })
     }
-    return c.json({ file: api.meshFile, valid: true, text: redactMeshText(loaded.mesh.text), routes: loaded.mesh.config.routes })
+    return c.json({ file: api.meshFile, valid: true, text: redactMeshText(loaded.mesh.text, { valid: true }), routes: loaded.mesh.config.routes })
   })
   // Whether this caller may change things: the page shows its controls accordingly (the API checks every write anyway).
   app.get('/api/v1/session', (c) => c.json({ writable: api.operatorToken !== undefined, operator: isOperator(c.req.header('authorization'), api.operatorToken) }))
@@ -134,31 +157,54 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
   return app
 }
 
-/** Live streams taken, in all and per client address. */
+/** Live streams taken: in all, without the operator token, and per client without it. */
 class StreamSlots {
   #all = 0
+  #open = 0
   readonly #byClient = new Map<string, number>()
-  constructor(
-    readonly max: number,
-    readonly perClient: number,
-  ) {}
+  constructor(readonly limits: StreamLimits) {}
 
-  /** Takes one for `client`; otherwise says which limit is reached. */
-  take(client: string): 'ok' | 'client' | 'all' {
+  /** Takes one for `client` (an operator's counts only in all); otherwise says which limit is reached. */
+  take(client: string, operator: boolean): 'ok' | 'client' | 'all' {
+    const { max, operator: reserved, perClient } = this.limits
+    if (operator) {
+      if (this.#all >= max) return 'all'
+      this.#all++
+      return 'ok'
+    }
     const mine = this.#byClient.get(client) ?? 0
-    if (mine >= this.perClient) return 'client'
-    if (this.#all >= this.max) return 'all'
+    if (mine >= perClient) return 'client'
+    if (this.#open >= max - reserved || this.#all >= max) return 'all'
     this.#all++
+    this.#open++
     this.#byClient.set(client, mine + 1)
     return 'ok'
   }
 
-  give(client: string): void {
+  give(client: string, operator: boolean): void {
     this.#all--
+    if (operator) return
+    this.#open--
     const mine = (this.#byClient.get(client) ?? 1) - 1
     if (mine > 0) this.#byClient.set(client, mine)
     else this.#byClient.delete(client)
   }
+}
+
+const LOOPBACK = 'loopback'
+
+/**
+ * Who a stream counts against: its remote address, every loopback address
+ * (127.0.0.0/8, ::1, and IPv4-mapped ::ffff:127.x) as one client.
+ *
+ * @example clientOf('::ffff:127.0.0.9') // 'loopback'
+ */
+export function clientOf(address: string): string {
+  if (isIPv4(address)) return address.startsWith('127.') ? LOOPBACK : address
+  if (!isIPv6(address)) return address
+  // The URL parser writes an IPv6 address one way: ::1, and ::ffff:7f00:1 for ::ffff:127.0.0.1 (a zone, %eth0, it does not take).
+  const canonical = new URL(`http://[${address.replace(/%.*$/s, '')}]/`).hostname
+  return canonical === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:/.test(canonical) ? LOOPBACK : address
 }
 
 function rangeOf(c: Context): RangeName | null {

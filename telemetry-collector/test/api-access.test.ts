@@ -2,7 +2,7 @@
  * Who may read what, on both of the collector's ports (issue 17: 3, 13,
  * 16): mesh.yaml's API keys are never served; a page on another name (DNS
  * rebinding) reads nothing; sampled bodies need the operator token; one
- * client cannot take every live stream. A real collector with its
+ * client cannot take every live stream, nor lock the operator out. A real collector with its
  * dashboard over a store filled beforehand (no NATS: these reads need
  * none), called over real sockets, from 127.0.0.1 and other loopback
  * addresses.
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { REVIEW_ITEM_EVENT_VERSION, type ReviewItemEvent } from '../../contracts/events.ts'
 import { canaryRouteYaml, localMeshYaml, portsOf } from '../../test/support/mesh-yaml.ts'
 import { freePorts } from '../../test/support/ports.ts'
-import { MAX_STREAMS, MAX_STREAMS_PER_CLIENT } from '../dashboard/server.ts'
+import { clientOf, type StreamLimits } from '../dashboard/server.ts'
 import { Aggregator } from '../src/aggregator.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { hostAllowed, hostName } from '../src/host-check.ts'
@@ -25,6 +25,8 @@ import { applyAndCommit } from './apply-and-commit.ts'
 import { applicantRows, eventually, requestEvent, sampleEvent } from './events.ts'
 
 const TOKEN = 'api-access-test-operator-token'
+/** Small enough that one client (every loopback address is one) fills every stream open without the token. */
+const STREAMS: StreamLimits = { max: 16, operator: 8, perClient: 8 }
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 const WEB_KEY = 'web-app-key-0123456789abcdef'
 const BATCH_KEY = 'batch-key-fedcba9876543210'
@@ -61,11 +63,12 @@ function get(url: string, o: { host?: string | null; token?: string; localAddres
   })
 }
 
-/** A live stream held open from `localAddress`: its status, and close() to leave. */
-function openStream(url: string, localAddress: string): Promise<{ status: number; body: Promise<string>; close: () => void }> {
+/** A live stream held open from `localAddress` (with the operator token when given): its status, and close() to leave. */
+function openStream(url: string, localAddress: string, token?: string): Promise<{ status: number; body: Promise<string>; close: () => void }> {
   const u = new URL(url)
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {}
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, localAddress, agent: false }, (res) => {
+    const req = request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, localAddress, headers, agent: false }, (res) => {
       let body = ''
       res.setEncoding('utf8')
       const ended = new Promise<string>((done) => {
@@ -104,7 +107,7 @@ describe('collector API and dashboard: who may read what', () => {
     collector = await startCollector({
       // No NATS answers there: the collector serves what its store holds and keeps trying.
       address: '127.0.0.1', port: 0, natsUrl: 'nats://127.0.0.1:1', storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {},
-      meshFile, operatorToken: TOKEN, dashboard: { address: '127.0.0.1', port: 0, refreshMs: 500, agents: [] },
+      meshFile, operatorToken: TOKEN, dashboard: { address: '127.0.0.1', port: 0, refreshMs: 500, agents: [], streams: STREAMS },
     })
     ports = { api: collector.port, dashboard: Number(new URL(collector.dashboardUrl!).port) }
   })
@@ -189,19 +192,22 @@ describe('collector API and dashboard: who may read what', () => {
     }
   })
 
-  it(`lets one client hold ${MAX_STREAMS_PER_CLIENT} live streams (then 429) while another still gets one, and ${MAX_STREAMS} in all`, async () => {
+  it(`counts every loopback address as one client (${STREAMS.perClient} streams, then 429), and keeps ${STREAMS.operator} of the ${STREAMS.max} streams for the operator token`, async () => {
     const events = `${collector.dashboardUrl}/api/v1/dashboard/events?range=5m`
     const held: Awaited<ReturnType<typeof openStream>>[] = []
+    // A stream that was not refused never ends: left at once.
+    const refusedWith = async (s: Awaited<ReturnType<typeof openStream>>) => (s.status === 200 ? (s.close(), [200, 'a stream']) : [s.status, JSON.parse(await s.body).error])
     try {
-      for (let i = 0; i < MAX_STREAMS_PER_CLIENT; i++) held.push(await openStream(events, '127.0.0.1'))
-      expect(held.map((s) => s.status)).toEqual(Array(MAX_STREAMS_PER_CLIENT).fill(200))
-      const refused = await openStream(events, '127.0.0.1')
-      expect(refused.status).toBe(429)
-      expect(JSON.parse(await refused.body).error).toBe(`too many live streams from 127.0.0.1 (${MAX_STREAMS_PER_CLIENT} per client); close another dashboard tab`)
-      // Another client (another loopback address) is not held up by the first.
-      const other = await openStream(events, '127.0.0.2')
-      held.push(other)
-      expect(other.status).toBe(200)
+      // One local process binding 127.0.0.2, 127.0.0.3...: one client still.
+      for (let i = 2; i < 2 + STREAMS.perClient; i++) held.push(await openStream(events, `127.0.0.${i}`))
+      expect(held.map((s) => s.status)).toEqual(Array(STREAMS.perClient).fill(200))
+      const perClient = `too many live streams from this machine (loopback) (${STREAMS.perClient} per client); close another dashboard tab, or give the operator token`
+      for (const from of [`127.0.0.${2 + STREAMS.perClient}`, '127.0.0.1']) expect(await refusedWith(await openStream(events, from))).toEqual([429, perClient])
+      expect(await refusedWith(await openStream(events, '127.0.0.1', 'not-the-operator-token'))).toEqual([429, perClient])
+      // Every stream open to all is taken now; the operator's browser (on the same machine) still gets its own.
+      for (let i = 0; i < STREAMS.operator; i++) held.push(await openStream(events, '127.0.0.1', TOKEN))
+      expect(held.map((s) => s.status)).toEqual(Array(STREAMS.max).fill(200))
+      expect(await refusedWith(await openStream(events, '127.0.0.1', TOKEN))).toEqual([503, `too many live streams (${STREAMS.max})`])
       // A stream left gives its slot back.
       held.shift()!.close()
       const again = await eventually(
@@ -214,18 +220,17 @@ describe('collector API and dashboard: who may read what', () => {
         5000,
       )
       held.push(again)
-      // The overall cap stays: clients on 127.0.0.3... fill it, and the next one is told the server is full.
-      for (let c = 3; held.length < MAX_STREAMS; c++) {
-        for (let i = 0; i < MAX_STREAMS_PER_CLIENT && held.length < MAX_STREAMS; i++) held.push(await openStream(events, `127.0.0.${c}`))
-      }
-      expect(held.every((s) => s.status === 200)).toBe(true)
-      const full = await openStream(events, '127.0.0.200')
-      expect(full.status).toBe(503)
-      expect(JSON.parse(await full.body).error).toBe(`too many live streams (${MAX_STREAMS}); close another dashboard tab`)
     } finally {
       for (const s of held) s.close()
     }
   }, 60_000)
+})
+
+describe('clientOf', () => {
+  it('takes every loopback address, however written, as one client, and any other address as itself', () => {
+    for (const a of ['127.0.0.1', '127.255.0.9', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.2', '::FFFF:7f00:1']) expect([a, clientOf(a)]).toEqual([a, 'loopback'])
+    for (const a of ['10.0.0.1', '::ffff:10.0.0.1', '1::', '::', 'fe80::1', 'fe80::1%eth0', '128.0.0.1']) expect([a, clientOf(a)]).toEqual([a, a])
+  })
 })
 
 describe('hostAllowed', () => {

@@ -503,6 +503,36 @@ describe('SRE dashboard: agent → NATS → collector (30 days of rollups) → p
     expect(await page.content()).not.toContain(API_KEY)
   })
 
+  it("keeps the operator's page live when this machine holds every stream it may without the token: the page's stream carries the token", async () => {
+    const held: AbortController[] = []
+    try {
+      // Streams from this machine (every loopback address is one client) until one is refused.
+      for (;;) {
+        const stop = new AbortController()
+        const res = await fetch(`${dash}/api/v1/dashboard/events?range=5m`, { signal: stop.signal })
+        if (res.status === 200) {
+          held.push(stop)
+          continue
+        }
+        expect([res.status, held.length > 0]).toEqual([429, true])
+        await res.body?.cancel()
+        break
+      }
+      // A page without the token is refused too, says why, and keeps trying.
+      const page = await open(WIDE)
+      const status = page.locator('p.live [role="status"]')
+      await page.locator('p.live').getByText(/too many live streams from this machine \(loopback\)/).waitFor()
+      expect(await status.innerText()).toBe('Reconnecting…')
+      // With the token given, its stream takes one of the operator's.
+      await page.locator('#token').fill(TOKEN)
+      await page.locator('#token').press('Enter')
+      await status.getByText('Live', { exact: true }).waitFor()
+      await page.locator('tr[data-route="credit-risk"]').waitFor()
+    } finally {
+      for (const s of held) s.abort()
+    }
+  })
+
   it('without the token nothing changes: the page\'s controls are off and the server refuses', async () => {
     // A review item to try to label.
     const sample = sampleEvent(applicantRows(1, 78), { confidence: 0.2, reason: 'low_confidence' })

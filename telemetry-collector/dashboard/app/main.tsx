@@ -98,7 +98,7 @@ function App() {
         </form>
       </header>
       <main id="main" tabIndex={-1}>
-        {page.name === 'overview' && <LiveOverview range={range} />}
+        {page.name === 'overview' && <LiveOverview range={range} operator={session.operator} />}
         {page.name === 'route' && <LiveRoute route={page.route} range={range} operator={session.operator} />}
         {page.name === 'request' && <RequestView id={page.id} operator={session.operator} />}
         {page.name === 'review' && <ReviewView operator={session.operator} />}
@@ -120,8 +120,8 @@ function LiveStatus({ at, connected, error }: { at: number; connected: boolean; 
   )
 }
 
-function LiveOverview({ range }: { range: RangeName }) {
-  const live = useLive<Overview>(`/api/v1/dashboard/events?range=${range}`, 'overview')
+function LiveOverview({ range, operator }: { range: RangeName; operator: boolean }) {
+  const live = useLive<Overview>(`/api/v1/dashboard/events?range=${range}`, 'overview', operator)
   return (
     <>
       <h1 class="sr-only">Overview</h1>
@@ -132,7 +132,7 @@ function LiveOverview({ range }: { range: RangeName }) {
 }
 
 function LiveRoute({ route, range, operator }: { route: string; range: RangeName; operator: boolean }) {
-  const live = useLive<RouteView & { error?: string }>(`/api/v1/dashboard/events?range=${range}&route=${encodeURIComponent(route)}`, 'route')
+  const live = useLive<RouteView & { error?: string }>(`/api/v1/dashboard/events?range=${range}&route=${encodeURIComponent(route)}`, 'route', operator)
   return (
     <>
       <LiveStatus {...live} />
