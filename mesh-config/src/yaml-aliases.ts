@@ -14,6 +14,13 @@ import type { ConfigPath } from './issues.ts'
  */
 export const MAX_ALIASED_VALUES = 10_000
 
+/**
+ * Most aliases a document may hold: the yaml library resolves each alias by
+ * scanning the document, so converting one with n aliases costs n² (10,000
+ * took seconds, and the collector converts mesh.yaml per dashboard read).
+ */
+export const MAX_ALIASES = 1000
+
 export interface AliasProblem {
   /** Where the offending alias is. */
   path: ConfigPath
@@ -21,8 +28,9 @@ export interface AliasProblem {
 }
 
 /**
- * The first alias that is unresolved, refers to a node containing it, or makes
- * the document's aliases add more than `max` values; undefined when there is none.
+ * The first alias that is unresolved, refers to a node containing it, is past
+ * the MAX_ALIASES-th, or makes the document's aliases add more than `max`
+ * values; undefined when there is none.
  * Anchors resolve as the yaml library resolves them: the last one of that name before the alias.
  *
  * @example aliasProblem(parseDocument('a: &x [1, 2]\nb: *x'))  // undefined: *x adds 3 values
@@ -89,6 +97,7 @@ class AliasWalk {
     const target = this.anchors.get(source)
     if (!target) throw new Found({ path, message: `alias *${source} has no anchor &${source} before it` })
     this.targets.set(alias, target)
+    if (this.targets.size > MAX_ALIASES) throw new Found({ path, message: `alias *${source} is one more than the ${MAX_ALIASES} aliases a file may hold; refused` })
     const n = this.sizes.get(target)
     if (n === undefined) throw new Found({ path, message: `alias *${source} is inside the node anchored &${source} (a cycle)` })
     this.aliased += n

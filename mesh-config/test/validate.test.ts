@@ -10,6 +10,7 @@ import { run } from '../src/cli.ts'
 import { meshJsonSchema, SCHEMA_FILE } from '../src/json-schema.ts'
 import { loadMeshFile, parseMesh, telemetryPaths, type LoadedMesh } from '../src/load.ts'
 import { ROOT } from '../src/local-mesh.ts'
+import { MAX_ALIASES } from '../src/yaml-aliases.ts'
 import { meshModels } from '../src/schema.ts'
 
 const CORPUS = join(import.meta.dirname, 'malformed')
@@ -75,6 +76,20 @@ describe('mesh validate', () => {
     expect(await run(['validate', join(CORPUS, '73-yaml-alias-bomb.yaml')], c.io)).toBe(1)
     expect(c.err()).toMatch(/73-yaml-alias-bomb\.yaml:11:36: d\[7\]: alias \*c makes the file's aliases expand to more than 10000 values/)
     expect(c.err()).toContain('1 problem; nothing was changed.')
+  })
+
+  it('many small aliases are a located issue past MAX_ALIASES, and the file is refused without converting it', async () => {
+    // Each alias adds one value, far under the expansion bound; converting 10,000 of them took the yaml library seconds.
+    const aliases = (n: number) => `version: 1\nx: &x 1\nxs:\n${Array.from({ length: n }, () => '  - *x\n').join('')}`
+    const started = performance.now()
+    const result = await parseMesh(aliases(10_000), 'many-aliases.yaml')
+    expect(performance.now() - started).toBeLessThan(1000)
+    expect(result.ok ? [] : result.issues.map((i) => `${i.line}:${i.col}: ${i.path}: ${i.message}`)).toEqual([
+      `${4 + MAX_ALIASES}:5: xs[${MAX_ALIASES}]: alias *x is one more than the ${MAX_ALIASES} aliases a file may hold; refused`,
+    ])
+    // At the bound, the aliases are no problem (the file is refused only for what it lacks).
+    const atBound = await parseMesh(aliases(MAX_ALIASES), 'many-aliases.yaml')
+    expect(atBound.ok ? [] : atBound.issues.filter((i) => /alias/.test(i.message))).toEqual([])
   })
 
   it('aliases within the bound are expanded as usual', async () => {
