@@ -9,10 +9,31 @@ cd "$(dirname "$0")/.."
 say() { printf '[setup] %s\n' "$*" >&2; }
 fail() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
-# Node.js 20 or later.
-command -v node >/dev/null || fail "Node.js 20+ is required (Debian: apt-get install nodejs npm, or https://nodejs.org)"
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 20 ] || fail "Node.js 20+ is required, found $(node --version)"
+# Node.js 22 or later: the machine's own where it is new enough, else Node 24
+# LTS from the npm registry (node-<platform>-<arch>, the official binary that
+# the `node` package installs) in .local/node, which scripts/node-path.sh then
+# puts first on PATH for everything setup and the other scripts run.
+NODE_VERSION=24.22.3
+node_major() { "$1" -p 'process.versions.node.split(".")[0]'; }
+machine_path=${PATH//"$PWD/.local/node/bin:"/}
+machine_node=$(PATH=$machine_path command -v node) \
+  || fail "Node.js and npm are required to install the project (Debian: apt-get install nodejs npm, or https://nodejs.org); setup installs Node $NODE_VERSION where the machine's is older than 22"
+command -v npm >/dev/null || fail "npm is required (Debian: apt-get install npm)"
+if [ "$(node_major "$machine_node")" -lt 22 ] \
+  && ! { [ -x .local/node/bin/node ] && [ "$(.local/node/bin/node --version 2>/dev/null)" = "v$NODE_VERSION" ]; }; then
+  node_pkg="node-$("$machine_node" -p 'process.platform + "-" + process.arch')@$NODE_VERSION"
+  say "installing Node $NODE_VERSION into .local/node (npm: $node_pkg; the machine's Node is $("$machine_node" --version))"
+  rm -rf .local/node.new && mkdir -p .local/node.new
+  npm pack --silent --pack-destination .local/node.new "$node_pkg" >/dev/null \
+    || fail "could not fetch $node_pkg from the npm registry; install Node.js 22 or later (https://nodejs.org) and run again"
+  tar -xzf .local/node.new/*.tgz -C .local/node.new --strip-components=1 package/bin/node package/LICENSE \
+    && rm .local/node.new/*.tgz && rm -rf .local/node && mv .local/node.new .local/node \
+    || fail "could not unpack $node_pkg into .local/node"
+fi
+. scripts/node-path.sh
+node_now=$(command -v node)
+[ "$(node_major "$node_now")" -ge 22 ] || fail "Node.js 22+ is required, but $node_now is $("$node_now" --version)"
+say "node $(node --version) (${node_now#"$PWD/"})"
 
 # npm packages, when missing or older than the lockfile. onnxruntime-node's
 # install script would download CUDA binaries (failing offline); its CPU build

@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The Node that setup provides (22+) runs the mesh and every process it starts.
+. scripts/node-path.sh
 exec node bin/mesh.mjs up mesh.yaml "$@"

@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --for-tests
+# The Node that setup provides (22+) runs the type-check, vitest and every
+# process the tests start.
+. scripts/node-path.sh
 npx tsc --noEmit
 # The dashboard page runs in a browser: its own settings (DOM, JSX).
 npx tsc --noEmit -p telemetry-collector/dashboard/app
