@@ -259,7 +259,7 @@ export const meshConfigSchema = z.strictObject({
     max_heap_mb: positiveInt.min(64).max(65_536).default(1024).describe('Envoy\'s heap: past 95% it frees what it can, past 98% it refuses new requests rather than be killed.'),
   }),
   repository: z.string().min(1).describe('The model repository the hosts serve and the validator checks routes against, relative to this file.'),
-  hosts: z.array(host).min(1).describe('Model host processes; every primary host serves the whole repository.'),
+  hosts: z.array(host).min(1).describe('Model host processes; each loads the models its routes send it (its `models`), every retained version of them.'),
   routes: z.array(route).min(1).describe('Requests to models, matched in order.'),
   auth: z.strictObject({ header: headerName.default('x-api-key'), api_keys: z.array(apiKey).min(1) }).optional().describe('API keys checked by Envoy\'s api_key_auth filter on routes that name clients.'),
   sampling: z

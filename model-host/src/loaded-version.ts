@@ -40,6 +40,9 @@ export interface VersionStats {
   compute_ms_total: number
 }
 
+/** The device of a version loaded without sessions. */
+export const NO_DEVICE = 'none'
+
 /** Why CUDA could not be used, once a session found out: later sessions go straight to the CPU. */
 let cudaUnavailable: string | undefined
 
@@ -64,7 +67,7 @@ export class LoadedVersion {
   ) {
     const b = config.dynamic_batching
     const outputNames = config.outputs.map((o) => o.name)
-    const device = sessions[0]!.device
+    const device = sessions[0]?.device ?? NO_DEVICE
     this.batcher = new Batcher<BatchPayload, BatchResult>(
       {
         maxBatchSize: config.max_batch_size,
@@ -118,10 +121,15 @@ export class LoadedVersion {
   }
 
   get device(): string {
-    return this.sessions[0]!.device
+    return this.sessions[0]?.device ?? NO_DEVICE
   }
 
-  /** Creates the version's sessions; each checks the model's tensor names against the config. */
+  /**
+   * Creates the version's sessions; each checks the model's tensor names
+   * against the config. With `run: false` it creates none: the version
+   * answers metadata and resolves requests whose answer comes from its
+   * fallback (a fallback-role host), and never runs a batch.
+   */
   static async create(
     model: string,
     version: string,
@@ -129,7 +137,9 @@ export class LoadedVersion {
     modelBytes: Uint8Array,
     digest: string,
     deps: VersionDeps,
+    run = true,
   ): Promise<LoadedVersion> {
+    if (!run) return new LoadedVersion(model, version, config, digest, [], deps)
     const sessions: Session[] = []
     try {
       const providers = cudaUnavailable ? config.execution_providers.filter((p) => p !== 'cuda') : config.execution_providers

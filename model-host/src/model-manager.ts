@@ -155,6 +155,18 @@ export class ModelManager {
     await Promise.all([...this.#models.keys()].map((n) => this.unload(n).catch(() => {})))
   }
 
+  /**
+   * Whether this host runs a model's versions (creates their sessions). A
+   * fallback-role host answers every request with the requested model's
+   * fallback, so it runs only the models some model names as its fallback;
+   * the others it loads without sessions, to resolve the requests it answers for.
+   */
+  async #runs(name: string): Promise<boolean> {
+    if (this.#deps.role !== 'fallback') return true
+    const configs = await Promise.all((await listModels(this.#repo)).map((e) => readEntryConfig(e).catch(() => undefined)))
+    return configs.some((c) => c?.fallback === name)
+  }
+
   async #load(name: string): Promise<ModelState> {
     const log = this.#deps.logger.child({ model: name })
     const entry = (await listModels(this.#repo)).find((e) => e.name === name)
@@ -176,6 +188,7 @@ export class ModelManager {
     if (pruned.length) log.info({ pruned }, `pruned versions beyond the last ${config.retained_versions}`)
 
     const wanted = (config.versions ?? (await listVersions(entry.dir))).filter((v) => !pruned.includes(v))
+    const run = await this.#runs(name)
     const versions = new Map<string, LoadedVersion>()
     const versionErrors = new Map<string, string>()
     const reused = new Set<LoadedVersion>()
@@ -184,14 +197,14 @@ export class ModelManager {
         const { manifest, modelBytes } = await verifyVersion(join(entry.dir, v), name, v)
         const digest = manifest.files['model.onnx']!
         const old = previous?.versions.get(v)
-        if (old && old.digest === digest && sameRuntime(old.config, config)) {
+        if (old && old.digest === digest && sameRuntime(old.config, config) && old.sessions.length > 0 === run) {
           versions.set(v, old)
           reused.add(old)
           continue
         }
-        const loaded = await LoadedVersion.create(name, v, config, modelBytes, digest, this.#deps)
+        const loaded = await LoadedVersion.create(name, v, config, modelBytes, digest, this.#deps, run)
         versions.set(v, loaded)
-        log.info({ version: v, device: loaded.device, instances: config.instance_count }, 'version loaded')
+        log.info({ version: v, device: loaded.device, instances: loaded.sessions.length }, 'version loaded')
       } catch (e) {
         const reason = e instanceof IntegrityError ? e.reason : (e as Error).message
         versionErrors.set(v, reason)

@@ -67,6 +67,19 @@ describe('a host with --role fallback', () => {
     expect(r.json.outputs[0].shape).toEqual([3, 2])
   })
 
+  it('runs only the models that are a fallback: the ones it answers for are loaded without sessions', async () => {
+    const devices = async (model: string) => {
+      const versions = ((await (await fetch(`${host.url}/v2/models/${model}`)).json()) as { versions: string[] }).versions
+      return Promise.all(versions.map(async (v) => [v, ((await (await fetch(`${host.url}/v2/models/${model}/versions/${v}`)).json()) as { parameters: { device: string } }).parameters.device]))
+    }
+    expect(await devices('credit-risk')).toEqual([['1', 'none'], ['2', 'none'], ['3', 'none']])
+    expect(await devices('credit-risk-xl')).toEqual([['1', 'none']])
+    expect((await devices('credit-risk-fallback')).map(([v, device]) => [v, device !== 'none'])).toEqual([['1', true]])
+    // Every version still resolves, so the host answers for each of them.
+    const index = (await (await fetch(`${host.url}/v2/repository/index`, { method: 'POST' })).json()) as { name: string; version?: string; state: string }[]
+    expect(index.filter((m) => m.name === 'credit-risk').map((m) => [m.version, m.state])).toEqual([['1', 'READY'], ['2', 'READY'], ['3', 'READY']])
+  })
+
   it('refuses, naming why, a model that has no fallback', async () => {
     const r = await postJson(`${host.url}/v2/models/credit-risk-fallback/infer`, jsonInfer(sampleRows(1, 8)))
     expect(r.status).toBe(503)

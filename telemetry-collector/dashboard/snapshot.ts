@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises'
 import type { Route } from '../../mesh-config/src/schema.ts'
 import { parseMesh } from '../../mesh-config/src/load.ts'
 import { readHistory } from '../../mesh-config/src/state.ts'
-import type { MinuteEntry } from '../src/aggregator.ts'
+import { hostKey, type MinuteEntry } from '../src/aggregator.ts'
 import { agentStatus } from '../src/agent-status.ts'
 import { TELEMETRY_STALE_S } from '../../mesh-config/src/alert-rules.ts'
 import { activeAlerts, increaseTracker, type ActiveAlert, type AlertExtras } from '../src/alerts.ts'
@@ -421,13 +421,13 @@ export async function routeView(src: DashboardSources, name: string, range: Rang
   const analysis = r.canary
     ? { ...analyseCanary(api.agg, api.drift, { ...r, canary: r.canary }, now, walker?.walkingSince(r.name, r.canary.version) ?? 0), walk: walker ? await walker.walkOf(r.name) : null }
     : null
-  // Batches over the last 5 minutes per version; saturation as each host last said.
+  // Batches over the last 5 minutes per host instance and version; saturation as each host last said.
   const batches = windowOf(api.agg, '5m', now).hosts
   const model = api.agg.labels.model(r.model)
   const hosts = [...api.agg.saturation.values()]
     .filter((s) => s.model === model)
     .map((s) => {
-      const b = batches.find((h) => h.labels.model === s.model && h.labels.version === s.version)
+      const b = batches.find((h) => hostKey(h.labels) === hostKey(s))
       return {
         host: s.host,
         version: s.version,

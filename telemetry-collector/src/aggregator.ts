@@ -97,18 +97,17 @@ export class LabelPolicy {
       variant: VARIANTS.has(e.variant) ? e.variant : OTHER,
     }
   }
-  host(e: { model: string; version: string }): HostLabels {
+  host(e: { host: string; model: string; version: string }): HostLabels {
     const model = this.model(e.model)
-    return { model, version: this.version(model, e.version) }
+    return { host: this.hostName(e.host), model, version: this.version(model, e.version) }
   }
 }
 
 const FALLBACK_REASON_SET: ReadonlySet<string> = new Set(FALLBACK_REASONS)
 
 export const seriesKey = (l: SeriesLabels) => `${l.route}\x1f${l.model}\x1f${l.version}\x1f${l.variant}`
-export const hostKey = (l: HostLabels) => `${l.model}\x1f${l.version}`
+export const hostKey = (l: HostLabels) => `${l.host}\x1f${l.model}\x1f${l.version}`
 const totalKey = (l: SeriesLabels, code: CodeClass) => `${seriesKey(l)}\x1f${code}`
-const saturationKey = (s: Saturation) => `${s.host}\x1f${hostKey(s)}`
 const bucketKey = (start: number, key: string) => `${start}\x1f${key}`
 export const minuteOf = (ts: number) => ts - (ts % MINUTE_MS)
 
@@ -212,12 +211,11 @@ export class Aggregator {
         return
       }
       case 'host_saturation': {
-        const host = this.labels.host(e)
-        const s = saturationOf(e, this.labels.hostName(e.host), host.model, host.version)
-        const prev = this.saturation.get(saturationKey(s))
+        const s = saturationOf(e, this.labels.host(e))
+        const prev = this.saturation.get(hostKey(s))
         if (!prev || prev.ts <= s.ts) {
           this.restoreSaturation(s)
-          this.#dirty.saturation.add(saturationKey(s))
+          this.#dirty.saturation.add(hostKey(s))
         }
       }
     }
@@ -265,7 +263,7 @@ export class Aggregator {
   }
 
   restoreSaturation(s: Saturation): void {
-    this.saturation.set(saturationKey(s), s)
+    this.saturation.set(hostKey(s), s)
   }
 
   /** What changed since the last call, for the store; and memory beyond the horizons is let go. */

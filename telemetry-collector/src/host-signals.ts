@@ -1,12 +1,14 @@
 /**
  * @module
- * What the model hosts report, as mergeable values: batches (fill ratio,
- * queue wait, execution time), fallbacks and refusals by reason, and the
- * latest saturation of each host's model version.
+ * What the model hosts report, as mergeable values, per host instance and
+ * model version: batches (fill ratio, queue wait, execution time), fallbacks
+ * and refusals by reason, and the latest saturation.
  */
 import type { HostBatchEvent, HostFallbackEvent, HostSaturationEvent } from '../../contracts/events.ts'
 
+/** One host instance's model version: what a host reports as `host` (its mesh name, or `<address>:<port>`), labelled by the label policy. */
 export interface HostLabels {
+  host: string
   model: string
   version: string
 }
@@ -89,10 +91,7 @@ export function hostBucketFromJson(text: string): HostBucket {
 }
 
 /** The latest saturation report of one host's model version. */
-export interface Saturation {
-  host: string
-  model: string
-  version: string
+export interface Saturation extends HostLabels {
   ts: number
   queue_depth: number
   busy_instances: number
@@ -100,6 +99,6 @@ export interface Saturation {
 }
 
 /** The latest saturation of a report, with its labels as the label policy gave them. */
-export const saturationOf = (e: HostSaturationEvent, host: string, model: string, version: string): Saturation => ({
+export const saturationOf = (e: HostSaturationEvent, { host, model, version }: HostLabels): Saturation => ({
   host, model, version, ts: e.ts, queue_depth: e.queue_depth, busy_instances: e.busy_instances, instances: e.instances,
 })

@@ -76,7 +76,7 @@ export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefin
     return [...by.values()]
   })
 
-  stateMetric(r, 'mesh_host_batches_total', 'Batches the model hosts executed, by model, version and outcome.', 'counter', () =>
+  stateMetric(r, 'mesh_host_batches_total', 'Batches the model hosts executed, by host instance, model, version and outcome.', 'counter', () =>
     [...agg.hostTotals.values()].flatMap((t) => [
       { labels: { ...t.labels, ok: 'true' }, value: t.bucket.batches - t.bucket.failedBatches },
       { labels: { ...t.labels, ok: 'false' }, value: t.bucket.failedBatches },

@@ -14,8 +14,8 @@ import { ownerOnlyDir } from '../../contracts/credentials.ts'
 import type { PayloadSampleEvent, ReviewItemEvent } from '../../contracts/events.ts'
 import { FAILED_CODE_CLASSES } from '../../mesh-config/src/alert-rules.ts'
 import type { Walk, WalkEvent } from './canary-walk.ts'
-import { MEMORY_HORIZON_MS, minuteOf, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry, type RawEvents } from './aggregator.ts'
-import { hostBucketFromJson, hostBucketToJson } from './host-signals.ts'
+import { MEMORY_HORIZON_MS, minuteOf, OTHER, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry, type RawEvents } from './aggregator.ts'
+import { hostBucketFromJson, hostBucketToJson, type HostLabels } from './host-signals.ts'
 import { bucketFromRow, bucketToRow, type CodeClass, type SeriesLabels } from './signals.ts'
 
 export interface Retention {
@@ -41,8 +41,8 @@ CREATE TABLE IF NOT EXISTS signal_minutes (
   minute_ms BIGINT, route VARCHAR, model VARCHAR, version VARCHAR, variant VARCHAR,
   requests UBIGINT, codes VARCHAR, flags VARCHAR, fallbacks UBIGINT, duration_sum_ms DOUBLE, sketch BLOB,
   PRIMARY KEY (minute_ms, route, model, version, variant));
-CREATE TABLE IF NOT EXISTS host_minutes (minute_ms BIGINT, model VARCHAR, version VARCHAR, bucket VARCHAR, PRIMARY KEY (minute_ms, model, version));
-CREATE TABLE IF NOT EXISTS host_totals (model VARCHAR, version VARCHAR, bucket VARCHAR, PRIMARY KEY (model, version));
+CREATE TABLE IF NOT EXISTS host_minutes (minute_ms BIGINT, host VARCHAR, model VARCHAR, version VARCHAR, bucket VARCHAR, PRIMARY KEY (minute_ms, host, model, version));
+CREATE TABLE IF NOT EXISTS host_totals (host VARCHAR, model VARCHAR, version VARCHAR, bucket VARCHAR, PRIMARY KEY (host, model, version));
 CREATE TABLE IF NOT EXISTS host_saturation (
   host VARCHAR, model VARCHAR, version VARCHAR, ts BIGINT, queue_depth UBIGINT, busy_instances UBIGINT, instances UBIGINT,
   PRIMARY KEY (host, model, version));
@@ -83,8 +83,8 @@ const UPSERT_CHUNK = 500
 const COLUMN_TYPES = {
   signal_totals: [VARCHAR, VARCHAR, VARCHAR, VARCHAR, VARCHAR, UBIGINT, UBIGINT, DOUBLE, VARCHAR],
   signal_minutes: [BIGINT, VARCHAR, VARCHAR, VARCHAR, VARCHAR, UBIGINT, VARCHAR, VARCHAR, UBIGINT, DOUBLE, BLOB],
-  host_minutes: [BIGINT, VARCHAR, VARCHAR, VARCHAR],
-  host_totals: [VARCHAR, VARCHAR, VARCHAR],
+  host_minutes: [BIGINT, VARCHAR, VARCHAR, VARCHAR, VARCHAR],
+  host_totals: [VARCHAR, VARCHAR, VARCHAR, VARCHAR],
   host_saturation: [VARCHAR, VARCHAR, VARCHAR, BIGINT, UBIGINT, UBIGINT, UBIGINT],
   pipeline_totals: [INTEGER, VARCHAR],
   consumer_state: [VARCHAR, UBIGINT],
@@ -95,6 +95,35 @@ type UpsertTable = Exclude<keyof typeof COLUMN_TYPES, 'review_items'>
 
 /** Parameter types for `rows` rows of a table's columns. */
 const typesOf = (columns: readonly DuckDBType[], rows: number): DuckDBType[] => Array.from({ length: rows }, () => columns).flat()
+
+/**
+ * A store from before host rollups were per host keyed them by model and
+ * version only. Their rows move to host `other` (which host ran them is not
+ * known); DuckDB cannot change a primary key in place, so each such table is
+ * renamed, created anew by SCHEMA, and filled from the old one.
+ */
+const HOST_ROLLUPS = ['host_minutes', 'host_totals']
+
+async function createSchema(db: DuckDBConnection): Promise<void> {
+  const found = await db.runAndReadAll(
+    `SELECT table_name FROM information_schema.tables t WHERE table_name IN (${HOST_ROLLUPS.map((t) => `'${t}'`).join(', ')})
+       AND NOT EXISTS (SELECT 1 FROM information_schema.columns c WHERE c.table_name = t.table_name AND c.column_name = 'host')`,
+  )
+  const byVersion = found.getRowObjects().map((r) => String(r.table_name))
+  await db.run('BEGIN TRANSACTION')
+  try {
+    for (const t of byVersion) await db.run(`ALTER TABLE ${t} RENAME TO ${t}_by_version`)
+    await db.run(SCHEMA)
+    for (const t of byVersion) {
+      await db.run(`INSERT INTO ${t} BY NAME SELECT *, '${OTHER}' AS host FROM ${t}_by_version`)
+      await db.run(`DROP TABLE ${t}_by_version`)
+    }
+    await db.run('COMMIT')
+  } catch (e) {
+    await db.run('ROLLBACK')
+    throw e
+  }
+}
 
 const noRawEvents = (): RawEvents => ({ requests: [], batches: [], fallbacks: [], samples: [], reviews: [] })
 
@@ -118,7 +147,7 @@ export class Store {
     const db = await instance.connect()
     // One thread: the collector's statements are small, and DuckDB's pool would take the cores Envoy and the hosts need.
     await db.run('SET threads = 1')
-    await db.run(SCHEMA)
+    await createSchema(db)
     return new Store(instance, db, await instance.connect(), retention)
   }
 
@@ -143,7 +172,7 @@ export class Store {
     for (const r of await this.#rows('SELECT * FROM signal_minutes WHERE minute_ms >= $1', [floor])) agg.restoreMinute(minuteEntry(r))
     for (const r of await this.#rows('SELECT * FROM host_minutes WHERE minute_ms >= $1', [floor])) agg.restoreHostMinute(hostMinuteEntry(r))
     for (const r of await this.#rows('SELECT * FROM host_totals')) {
-      agg.restoreHostTotal({ labels: { model: String(r.model), version: String(r.version) }, bucket: hostBucketFromJson(String(r.bucket)) })
+      agg.restoreHostTotal({ labels: hostLabelsOf(r), bucket: hostBucketFromJson(String(r.bucket)) })
     }
     for (const r of await this.#rows('SELECT * FROM host_saturation')) {
       agg.restoreSaturation({ host: String(r.host), model: String(r.model), version: String(r.version), ts: Number(r.ts), queue_depth: Number(r.queue_depth), busy_instances: Number(r.busy_instances), instances: Number(r.instances) })
@@ -166,10 +195,10 @@ export class Store {
   }
 
   /** Host rollups older than memory holds, for late host events. */
-  async loadHostMinutes(keys: { minute: number; labels: { model: string; version: string } }[]): Promise<HostMinuteEntry[]> {
+  async loadHostMinutes(keys: { minute: number; labels: HostLabels }[]): Promise<HostMinuteEntry[]> {
     const out: HostMinuteEntry[] = []
     for (const k of keys) {
-      const rows = await this.#rows('SELECT * FROM host_minutes WHERE minute_ms = $1 AND model = $2 AND version = $3', [k.minute, k.labels.model, k.labels.version])
+      const rows = await this.#rows('SELECT * FROM host_minutes WHERE minute_ms = $1 AND host = $2 AND model = $3 AND version = $4', [k.minute, k.labels.host, k.labels.model, k.labels.version])
       if (rows[0]) out.push(hostMinuteEntry(rows[0]))
     }
     return out
@@ -190,8 +219,8 @@ export class Store {
         const r = bucketToRow(m.bucket)
         return [m.minute, l.route, l.model, l.version, l.variant, r.requests, r.codes, r.flags, r.fallbacks, r.duration_sum_ms, blobValue(r.sketch)]
       }))
-      await this.#upsert('host_minutes', changes.hostMinutes.map((m) => [m.minute, m.labels.model, m.labels.version, hostBucketToJson(m.bucket)]))
-      await this.#upsert('host_totals', changes.hostTotals.map((t) => [t.labels.model, t.labels.version, hostBucketToJson(t.bucket)]))
+      await this.#upsert('host_minutes', changes.hostMinutes.map((m) => [m.minute, m.labels.host, m.labels.model, m.labels.version, hostBucketToJson(m.bucket)]))
+      await this.#upsert('host_totals', changes.hostTotals.map((t) => [t.labels.host, t.labels.model, t.labels.version, hostBucketToJson(t.bucket)]))
       await this.#upsert('host_saturation', changes.saturation.map((s) => [s.host, s.model, s.version, s.ts, s.queue_depth, s.busy_instances, s.instances]))
       await this.#upsert('pipeline_totals', [[1, JSON.stringify(changes.pipeline)]])
       await this.#upsert('consumer_state', [...seqs].map(([consumer, seq]) => [consumer, seq]))
@@ -514,6 +543,8 @@ function minuteEntry(r: Row): MinuteEntry {
   }
 }
 
+const hostLabelsOf = (r: Row): HostLabels => ({ host: String(r.host), model: String(r.model), version: String(r.version) })
+
 function hostMinuteEntry(r: Row): HostMinuteEntry {
-  return { minute: Number(r.minute_ms), labels: { model: String(r.model), version: String(r.version) }, bucket: hostBucketFromJson(String(r.bucket)) }
+  return { minute: Number(r.minute_ms), labels: hostLabelsOf(r), bucket: hostBucketFromJson(String(r.bucket)) }
 }

@@ -5,6 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DuckDBInstance } from '@duckdb/node-api'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ReviewItemEvent, TelemetryEvent } from '../../contracts/events.ts'
 import { Aggregator, MEMORY_HORIZON_MS, minuteOf } from '../src/aggregator.ts'
@@ -177,5 +178,34 @@ describe('host buckets keyed by outside reasons', () => {
     expect(Object.getPrototypeOf(back.summary().refusals)).toBe(Object.prototype)
     expect([...back.refusals]).toEqual([['constructor', 1], ['__proto__', 2], ['toString', 1]])
     expect(back.merge(b).summary().refusals).toEqual(Object.fromEntries([['constructor', 2], ['__proto__', 4], ['toString', 2]]))
+  })
+})
+
+describe('host rollups from a store that keyed them by model and version only', () => {
+  it('read back as host `other`, and rollups per host are added beside them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'store-'))
+    dirs.push(dir)
+    const now = Date.now()
+    const minute = minuteOf(now)
+    const old = new HostBucket()
+    for (let i = 0; i < 7; i++) old.addBatch(batchEvent())
+    // The tables as the collector created them before host rollups were per host.
+    const instance = await DuckDBInstance.create(join(dir, 'collector.duckdb'))
+    const db = await instance.connect()
+    await db.run('CREATE TABLE host_minutes (minute_ms BIGINT, model VARCHAR, version VARCHAR, bucket VARCHAR, PRIMARY KEY (minute_ms, model, version))')
+    await db.run('CREATE TABLE host_totals (model VARCHAR, version VARCHAR, bucket VARCHAR, PRIMARY KEY (model, version))')
+    await db.run(`INSERT INTO host_minutes VALUES (${minute}, 'credit-risk', '1', $1)`, [hostBucketToJson(old)])
+    await db.run(`INSERT INTO host_totals VALUES ('credit-risk', '1', $1)`, [hostBucketToJson(old)])
+    db.closeSync()
+    instance.closeSync()
+
+    const store = await Store.open(dir)
+    const agg = new Aggregator(MODELS)
+    await store.load(agg, now)
+    await applyAndCommit(store, agg, Array.from({ length: 2 }, () => batchEvent({ host: 'stable', ts: now })), now)
+    const byHost = (entries: { labels: { host: string; model: string; version: string }; bucket: HostBucket }[]) => entries.map((e) => [e.labels.host, e.labels.model, e.labels.version, e.bucket.batches]).sort()
+    expect(byHost([...agg.hostTotals.values()])).toEqual([['other', 'credit-risk', '1', 7], ['stable', 'credit-risk', '1', 2]])
+    expect(byHost(await store.hostMinutes(minute, minute + 60_000))).toEqual([['other', 'credit-risk', '1', 7], ['stable', 'credit-risk', '1', 2]])
+    store.close()
   })
 })
