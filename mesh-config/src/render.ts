@@ -146,7 +146,7 @@ function overloadManager(gateway: MeshConfig['gateway']): Json {
  */
 export function inlinedBootstrap(rendered: RenderedMesh): Json {
   const inline = (listener: Json): Json =>
-    JSON.parse(JSON.stringify(listener), (key, value) => {
+    JSON.parse(JSON.stringify(listener), (_key, value) => {
       if (value && typeof value === 'object' && 'rds' in value) {
         const { rds: _rds, ...rest } = value as Json
         return { ...rest, route_config: rendered.routes }
