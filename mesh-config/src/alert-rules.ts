@@ -5,50 +5,18 @@
  * (the Google SRE workbook's: a fast burn pages when both a long and a
  * short window burn, so it fires quickly and stops soon after the burn
  * does), and p99 over its objective; then model drift, canary rollbacks, and the telemetry
- * pipeline's own lag, staleness and drops, whatever the routes. Pure: the
+ * pipeline's own lag, staleness and drops, whatever the routes. The
+ * thresholds are contracts/alert-thresholds.ts, which the collector's own
+ * alerts read too. Pure: the
  * same config gives the same text. `mesh rules` prints it; `promtool check
  * rules` and `promtool test rules` check it (mesh-config/test/alert-rules.test.ts).
  */
 import { stringify } from 'yaml'
+import { BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, FAILED_CODE_CLASSES, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '../../contracts/alert-thresholds.ts'
 import type { MeshConfig, Route } from './schema.ts'
 
-/** A request that failed the availability objective: a 5xx, or no response at all. */
-export const FAILED_CODE_CLASSES = '5xx|none'
-
-/**
- * The workbook's burn-rate alerts: the share of a window's budget spent
- * within the long window, and the short window that must burn too. The
- * rate that spends it is share × objective window / long window.
- */
-export const BURN_ALERTS = [
-  { severity: 'page', budgetShare: 0.02, long: '1h', longHours: 1, short: '5m' },
-  { severity: 'page', budgetShare: 0.05, long: '6h', longHours: 6, short: '30m' },
-  { severity: 'ticket', budgetShare: 0.1, long: '3d', longHours: 72, short: '6h' },
-] as const
-
-export type BurnAlert = (typeof BURN_ALERTS)[number]
-
-/** The alert each severity of burn-rate alert raises. */
-export const BURN_ALERT_NAMES = { page: 'MeshErrorBudgetBurn', ticket: 'MeshErrorBudgetSlowBurn' } as const
-
-/**
- * A burn-rate alert's numbers for an objective: `burn`, the rate (times
- * the sustainable one) that spends the alert's share of the budget within
- * its long window, and `threshold`, the error ratio that burns at it (both
- * windows must be over it). The one formula: the rules file and the
- * collector's own alerts (telemetry-collector/src/alerts.ts) both call it.
- *
- * @example burnThreshold(BURN_ALERTS[0], { availability: 0.999, window_days: 28 }) // { burn: 13.44 (to float precision), threshold: 0.01344 }
- */
-export function burnThreshold(a: Pick<BurnAlert, 'budgetShare' | 'longHours'>, slo: { availability: number; window_days: number }): { burn: number; threshold: number } {
-  const burn = (a.budgetShare * (slo.window_days * 24)) / a.longHours
-  return { burn, threshold: +(burn * (1 - slo.availability)).toPrecision(6) }
-}
-
-/** MeshTelemetryStale: the newest event applied is older than this (seconds) while the gateway serves. */
-export const TELEMETRY_STALE_S = 300
-/** MeshTelemetryLag: a consumer is more than this many messages behind its stream. */
-export const TELEMETRY_LAG_MESSAGES = 1000
+// The dashboard (telemetry-collector/dashboard/snapshot.ts) still imports this from here; it belongs to contracts/.
+export { TELEMETRY_STALE_S } from '../../contracts/alert-thresholds.ts'
 
 /** Every window a burn-rate alert reads, each a recording rule. */
 const RATE_WINDOWS = [...new Set(BURN_ALERTS.flatMap((a) => [a.short, a.long]))]

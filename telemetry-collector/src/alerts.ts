@@ -4,14 +4,14 @@
  * collector from its own state, for the dashboard's "active alerts":
  * multi-window burn rates of each route's error budget, p99 over its
  * objective, drifted features, canaries rolled back, and the pipeline's
- * staleness and lag (the same thresholds: alert-rules.ts exports them).
+ * staleness and lag (the same thresholds: contracts/alert-thresholds.ts).
  * `evaluateAlerts` is pure; `alertInput` gathers what it reads.
  *
  * What this sees is the state now: the rules' `for:` durations (10 min for
  * p99 and lag, 15 for drift, 5 for staleness) are not waited out, so an
  * alert can show here up to that long before Prometheus fires it.
  */
-import { BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '../../mesh-config/src/alert-rules.ts'
+import { BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '../../contracts/alert-thresholds.ts'
 import { MEMORY_HORIZON_MS, minuteOf, type Aggregator } from './aggregator.ts'
 import type { DriftMonitor, VersionDrift } from './drift-monitor.ts'
 import { PREDICTION_FEATURE } from './metrics.ts'
