@@ -31,7 +31,7 @@ const cells = (line: string) => line.slice(1, -1).split(/(?<!\\)\|/).map((c) => 
 const tableRows = (markdown: string): string[][] => markdown.split('\n').filter((l) => l.startsWith('|')).slice(2).map(cells)
 
 /** `code` spans of a text. */
-const codeSpans = (text: string) => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]!)
+const codeSpans = (text: string) => [...text.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!)
 
 /** Source files (tests and test support aside) under a folder, relative to the root. */
 function sources(dir: string): string[] {
@@ -55,8 +55,10 @@ describe('docs/architecture.md', () => {
   const doc = read('docs/architecture.md')
 
   it('names only files and folders that exist', () => {
+    // Paths under the tree's top folders, wherever they appear, and any `code` that is a relative path.
     const pathLike = new RegExp(`\\b(?:${TOP.join('|')})/[\\w./-]*[\\w/]`, 'g')
-    const named = [...new Set([...doc.matchAll(pathLike)].map((m) => m[0]))]
+    const coded = codeSpans(doc).filter((s) => /^[\w.-]+\/[\w./-]*$/.test(s))
+    const named = [...new Set([...[...doc.matchAll(pathLike)].map((m) => m[0]), ...coded])]
     expect(named.length).toBeGreaterThan(10)
     expect(named.filter((p) => !existsSync(join(ROOT, p)))).toEqual([])
   })
