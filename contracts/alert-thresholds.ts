@@ -1,6 +1,6 @@
 /**
  * @module
- * What the mesh's alerts judge by, for both sides that judge: the
+ * What the mesh's alerts judge by, and their names, for both sides that judge: the
  * Prometheus rules mesh-config renders (mesh-config/src/alert-rules.ts)
  * and the collector's own alerts, store sums and dashboard
  * (telemetry-collector/src/alerts.ts, store.ts, dashboard/snapshot.ts).
@@ -25,6 +25,16 @@ export type BurnAlert = (typeof BURN_ALERTS)[number]
 
 /** The alert each severity of burn-rate alert raises. */
 export const BURN_ALERT_NAMES = { page: 'MeshErrorBudgetBurn', ticket: 'MeshErrorBudgetSlowBurn' } as const
+
+/** The other alerts both sides raise, by what they watch. */
+export const ALERT_NAMES = {
+  latencyP99: 'MeshLatencyP99OverObjective',
+  drift: 'MeshModelDrift',
+  canaryRolledBack: 'MeshCanaryRolledBack',
+  telemetryLag: 'MeshTelemetryLag',
+  telemetryStale: 'MeshTelemetryStale',
+  telemetryDropped: 'MeshTelemetryDropped',
+} as const
 
 /**
  * A burn-rate alert's numbers for an objective: `burn`, the rate (times
