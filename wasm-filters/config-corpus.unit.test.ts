@@ -8,12 +8,11 @@
  * producers refuse a VM id the exporter's counter cannot be shared under.
  */
 import { describe, expect, it } from 'vitest'
+import { TELEMETRY_VM_ID } from '../contracts/telemetry-exporter.ts'
 import { wasmPath } from './build.ts'
 import { ProxyWasmHost } from './host/proxy-wasm-host.ts'
 import { MESH_FILTER } from './mesh-filter/config.ts'
 
-/** Producers and the exporter share a VM id (telemetry-queue.ts). */
-const VM_ID = 'mesh-telemetry'
 
 interface Corpus {
   /** The module that parses it. */
@@ -94,7 +93,7 @@ const BAD_NUMBERS = ['10-00', '2-1', '1e', '1e+', '0100', '01', '-', '--1', '1.'
 /** Not escapes in RFC 8259. */
 const BAD_ESCAPES = ['\\uZZZZ', '\\u12', '\\u12G4', '\\x41', "\\'", '\\U0041']
 
-const load = (module: string, text: string, vmId = VM_ID) => ProxyWasmHost.load(wasmPath(module), { pluginConfiguration: text, vmId })
+const load = (module: string, text: string, vmId = TELEMETRY_VM_ID) => ProxyWasmHost.load(wasmPath(module), { pluginConfiguration: text, vmId })
 const fill = (c: Corpus, n: string, s = '"m"') => c.template.replace('$N', n).replace('$S', s)
 
 async function refusal(module: string, text: string): Promise<string> {
@@ -132,10 +131,12 @@ describe.each([
   ['sampling', '{"sampling":{"routes":[{"model":"m"}]}}'],
 ])('the mesh filter with %s, a telemetry producer (TypeScript host)', (_, config) => {
   it("refuses to run under a VM id other than the exporter's, naming telemetry.exporter_vm_id", async () => {
+    // The filter's default exporter_vm_id (DEFAULT_EXPORTER_VM_ID in AssemblyScript, which cannot import
+    // contracts/) must be the contract's TELEMETRY_VM_ID: the first and last checks here fail otherwise.
     // Envoy scopes shared data by VM id: the exporter would never count this producer's events out of the bound.
     const wrong = await load(MESH_FILTER, config, 'elsewhere')
     expect(wrong.configured).toBe(false)
-    expect(wrong.logText()).toContain('mesh-filter: invalid configuration: telemetry.exporter_vm_id: is "mesh-telemetry" but this plugin runs with vm_config.vm_id "elsewhere"')
+    expect(wrong.logText()).toContain(`mesh-filter: invalid configuration: telemetry.exporter_vm_id: is "${TELEMETRY_VM_ID}" but this plugin runs with vm_config.vm_id "elsewhere"`)
     const moved = JSON.stringify({ ...JSON.parse(config), telemetry: { exporter_vm_id: 'telemetry-b' } })
     expect((await load(MESH_FILTER, moved, 'telemetry-b')).configured).toBe(true)
     expect((await load(MESH_FILTER, config)).configured).toBe(true)

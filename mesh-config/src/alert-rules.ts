@@ -5,50 +5,18 @@
  * (the Google SRE workbook's: a fast burn pages when both a long and a
  * short window burn, so it fires quickly and stops soon after the burn
  * does), and p99 over its objective; then model drift, canary rollbacks, and the telemetry
- * pipeline's own lag, staleness and drops, whatever the routes. Pure: the
+ * pipeline's own lag, staleness and drops, whatever the routes. The
+ * thresholds are contracts/alert-thresholds.ts, which the collector's own
+ * alerts read too. Pure: the
  * same config gives the same text. `mesh rules` prints it; `promtool check
  * rules` and `promtool test rules` check it (mesh-config/test/alert-rules.test.ts).
  */
 import { stringify } from 'yaml'
+import { ALERT_NAMES, BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, FAILED_CODE_CLASSES, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '../../contracts/alert-thresholds.ts'
 import type { MeshConfig, Route } from './schema.ts'
 
-/** A request that failed the availability objective: a 5xx, or no response at all. */
-export const FAILED_CODE_CLASSES = '5xx|none'
-
-/**
- * The workbook's burn-rate alerts: the share of a window's budget spent
- * within the long window, and the short window that must burn too. The
- * rate that spends it is share × objective window / long window.
- */
-export const BURN_ALERTS = [
-  { severity: 'page', budgetShare: 0.02, long: '1h', longHours: 1, short: '5m' },
-  { severity: 'page', budgetShare: 0.05, long: '6h', longHours: 6, short: '30m' },
-  { severity: 'ticket', budgetShare: 0.1, long: '3d', longHours: 72, short: '6h' },
-] as const
-
-export type BurnAlert = (typeof BURN_ALERTS)[number]
-
-/** The alert each severity of burn-rate alert raises. */
-export const BURN_ALERT_NAMES = { page: 'MeshErrorBudgetBurn', ticket: 'MeshErrorBudgetSlowBurn' } as const
-
-/**
- * A burn-rate alert's numbers for an objective: `burn`, the rate (times
- * the sustainable one) that spends the alert's share of the budget within
- * its long window, and `threshold`, the error ratio that burns at it (both
- * windows must be over it). The one formula: the rules file and the
- * collector's own alerts (telemetry-collector/src/alerts.ts) both call it.
- *
- * @example burnThreshold(BURN_ALERTS[0], { availability: 0.999, window_days: 28 }) // { burn: 13.44 (to float precision), threshold: 0.01344 }
- */
-export function burnThreshold(a: Pick<BurnAlert, 'budgetShare' | 'longHours'>, slo: { availability: number; window_days: number }): { burn: number; threshold: number } {
-  const burn = (a.budgetShare * (slo.window_days * 24)) / a.longHours
-  return { burn, threshold: +(burn * (1 - slo.availability)).toPrecision(6) }
-}
-
-/** MeshTelemetryStale: the newest event applied is older than this (seconds) while the gateway serves. */
-export const TELEMETRY_STALE_S = 300
-/** MeshTelemetryLag: a consumer is more than this many messages behind its stream. */
-export const TELEMETRY_LAG_MESSAGES = 1000
+// The dashboard (telemetry-collector/dashboard/snapshot.ts) still imports this from here; it belongs to contracts/.
+export { TELEMETRY_STALE_S } from '../../contracts/alert-thresholds.ts'
 
 /** Every window a burn-rate alert reads, each a recording rule. */
 const RATE_WINDOWS = [...new Set(BURN_ALERTS.flatMap((a) => [a.short, a.long]))]
@@ -84,7 +52,7 @@ function routeRules(r: Route & { slo: NonNullable<Route['slo']> }): Rule[] {
     })
   }
   rules.push({
-    alert: 'MeshLatencyP99OverObjective',
+    alert: ALERT_NAMES.latencyP99,
     expr: `histogram_quantile(0.99, sum by (route, le) (rate(mesh_request_duration_seconds_bucket{${sel}}[5m]))) > ${r.slo.p99_ms / 1000}`,
     for: '10m',
     labels: { severity: 'page', route: r.name },
@@ -96,27 +64,27 @@ function routeRules(r: Route & { slo: NonNullable<Route['slo']> }): Rule[] {
 /** Alerts that hold whatever the routes: model quality and the telemetry pipeline itself. */
 const MESH_RULES: Rule[] = [
   {
-    alert: 'MeshModelDrift',
+    alert: ALERT_NAMES.drift,
     expr: 'max by (model, version, feature) (mesh_drift_alert) == 1',
     for: '15m',
     labels: { severity: 'ticket' },
     annotations: { summary: 'Model {{ $labels.model }} v{{ $labels.version }}: feature {{ $labels.feature }} drifted from its training baseline', description: 'The sampled values of {{ $labels.feature }} have been past the model\'s PSI or KS threshold for 15 minutes (GET /api/v1/drift on the collector has the numbers).' },
   },
   {
-    alert: 'MeshCanaryRolledBack',
+    alert: ALERT_NAMES.canaryRolledBack,
     expr: 'increase(mesh_canary_rollbacks_total[15m]) > 0',
     labels: { severity: 'ticket' },
     annotations: { summary: 'The canary of route {{ $labels.route }} was rolled back', description: 'A canary walk of route {{ $labels.route }} failed its analysis and was rolled back (npx mesh canary status {{ $labels.route }} says why).' },
   },
   {
-    alert: 'MeshTelemetryLag',
+    alert: ALERT_NAMES.telemetryLag,
     expr: `max by (consumer) (mesh_collector_lag_messages) > ${TELEMETRY_LAG_MESSAGES}`,
     for: '10m',
     labels: { severity: 'ticket' },
     annotations: { summary: 'The telemetry collector is {{ $value }} messages behind on {{ $labels.consumer }}', description: 'The collector has not kept up with its stream for 10 minutes: its numbers are behind the mesh.' },
   },
   {
-    alert: 'MeshTelemetryStale',
+    alert: ALERT_NAMES.telemetryStale,
     // Requests to the gateway, not to Envoy's admin interface (Prometheus' own scrapes would keep that rate up).
     expr: `max(mesh_collector_newest_event_age_seconds) > ${TELEMETRY_STALE_S} and sum(rate(envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix!="admin"}[5m])) > 0`,
     for: '5m',
@@ -124,7 +92,7 @@ const MESH_RULES: Rule[] = [
     annotations: { summary: 'No telemetry event newer than {{ $value }} s while the gateway serves requests', description: 'The collector\'s newest event is over 5 minutes old although Envoy is serving: the dashboards and alerts are reading stale numbers.' },
   },
   {
-    alert: 'MeshTelemetryDropped',
+    alert: ALERT_NAMES.telemetryDropped,
     // Each source counts its own drops; a missing one (no host running yet) counts 0, not nothing.
     expr: '(sum(increase(mesh_agent_events_dropped_total[10m])) or vector(0)) + (sum(increase(exporter_events_dropped[10m])) or vector(0)) + (sum(increase(model_host_telemetry_events_dropped_total[10m])) or vector(0)) > 0',
     labels: { severity: 'ticket' },

@@ -2,7 +2,7 @@
  * @module
  * Cross-checks that zod cannot make field by field: names unique, references
  * resolve, ports distinct, and the routes agree with the model repository.
- * Pure: the repository arrives already read (see repository-view.ts).
+ * Pure: the repository arrives already read (readRepositoryView in load.ts).
  */
 import type { ConfigPath } from './issues.ts'
 import { servedPaths } from './oip-paths.ts'

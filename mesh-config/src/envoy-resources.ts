@@ -7,9 +7,6 @@
 
 const TYPE = 'type.googleapis.com/'
 
-/** The VM id the telemetry producers (the mesh filter's sampling and golden signals) and the exporter share: Envoy scopes shared data and queues by VM id (wasm-filters/sdk/assembly/telemetry-queue.ts). */
-export const TELEMETRY_VM_ID = 'mesh-telemetry'
-
 export const routerFilter = {
   name: 'envoy.filters.http.router',
   typed_config: { '@type': `${TYPE}envoy.extensions.filters.http.router.v3.Router` },

@@ -27,11 +27,12 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import * as H from '../../contracts/headers.ts'
+import { TELEMETRY_VM_ID } from '../../contracts/telemetry-exporter.ts'
 import { wasmPath } from '../../wasm-filters/build.ts'
 import { GOLDEN_STATS_TAGS } from '../../wasm-filters/golden-signals/stats-tags.ts'
 import { MESH_FILTER, type MeshFilterConfig } from '../../wasm-filters/mesh-filter/config.ts'
 import { TELEMETRY_TOKEN_ENV } from './credentials.ts'
-import { duration, hcmListener, socketAddress, staticCluster, TELEMETRY_VM_ID, typed, wasmHttpFilter, wasmService } from './envoy-resources.ts'
+import { duration, hcmListener, socketAddress, staticCluster, typed, wasmHttpFilter, wasmService } from './envoy-resources.ts'
 import { escapeRegex, servedPathPattern } from './oip-paths.ts'
 import { cidrParts, instancesOf, meshModels, type Host, type MeshConfig, type Route } from './schema.ts'
 
@@ -146,7 +147,7 @@ function overloadManager(gateway: MeshConfig['gateway']): Json {
  */
 export function inlinedBootstrap(rendered: RenderedMesh): Json {
   const inline = (listener: Json): Json =>
-    JSON.parse(JSON.stringify(listener), (key, value) => {
+    JSON.parse(JSON.stringify(listener), (_key, value) => {
       if (value && typeof value === 'object' && 'rds' in value) {
         const { rds: _rds, ...rest } = value as Json
         return { ...rest, route_config: rendered.routes }

@@ -3,7 +3,10 @@
  * The state directory apply owns (mesh.yaml's `state_dir`):
  *
  *   bootstrap.json         Envoy's bootstrap (the local mesh starts Envoy with it)
- *   xds/lds.json, cds.json the live listeners and clusters Envoy watches
+ *   xds/                   the live xDS files Envoy watches (render.ts): lds.json
+ *                          (the listener), rds.json (the routes),
+ *                          ecds-mesh-filter.json (the mesh filter's
+ *                          configuration), cds.json (the clusters)
  *   admin-address          written by Envoy: where its admin interface listens
  *   history.jsonl          one line per applied config
  *   history/<id>.yaml      the mesh.yaml text of each applied config

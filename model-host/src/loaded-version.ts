@@ -8,7 +8,8 @@ import { Batcher } from './batcher.ts'
 import type { ModelConfig } from './config.ts'
 import type { Logger } from './logger.ts'
 import { concatBatch, splitBatch, type RequestTensors } from './runtime/tensor-batch.ts'
-import { createSession, type OrtTensor, type Session } from './runtime/session.ts'
+import { createSession } from './runtime/session.ts'
+import type { OrtTensor, Session } from './runtime/types.ts'
 import type { HostEmitter } from './telemetry.ts'
 
 export interface BatchPayload {

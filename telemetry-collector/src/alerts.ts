@@ -4,14 +4,14 @@
  * collector from its own state, for the dashboard's "active alerts":
  * multi-window burn rates of each route's error budget, p99 over its
  * objective, drifted features, canaries rolled back, and the pipeline's
- * staleness and lag (the same thresholds: alert-rules.ts exports them).
+ * staleness and lag (the same thresholds: contracts/alert-thresholds.ts).
  * `evaluateAlerts` is pure; `alertInput` gathers what it reads.
  *
  * What this sees is the state now: the rules' `for:` durations (10 min for
  * p99 and lag, 15 for drift, 5 for staleness) are not waited out, so an
  * alert can show here up to that long before Prometheus fires it.
  */
-import { BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '../../mesh-config/src/alert-rules.ts'
+import { ALERT_NAMES, BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '../../contracts/alert-thresholds.ts'
 import { MEMORY_HORIZON_MS, minuteOf, type Aggregator } from './aggregator.ts'
 import type { DriftMonitor, VersionDrift } from './drift-monitor.ts'
 import { PREDICTION_FEATURE } from './metrics.ts'
@@ -111,7 +111,7 @@ export function evaluateAlerts(input: AlertInput): ActiveAlert[] {
     }
     if (r.p99Ms5m !== null && r.p99Ms5m > r.slo.p99_ms) {
       out.push({
-        name: 'MeshLatencyP99OverObjective', severity: 'page', route: r.route, value: r.p99Ms5m, threshold: r.slo.p99_ms,
+        name: ALERT_NAMES.latencyP99, severity: 'page', route: r.route, value: r.p99Ms5m, threshold: r.slo.p99_ms,
         summary: `Route ${r.route}: p99 latency over ${r.slo.p99_ms} ms (${round(r.p99Ms5m, 1)} ms over the last 5 minutes)`,
       })
     }
@@ -122,23 +122,23 @@ export function evaluateAlerts(input: AlertInput): ActiveAlert[] {
       const byPsi = f.psi !== null && f.psi >= v.thresholds.psi
       const [stat, value, threshold] = byPsi ? ['PSI', f.psi!, v.thresholds.psi] : ['KS', f.ksStatistic!, v.thresholds.ks]
       out.push({
-        name: 'MeshModelDrift', severity: 'ticket', model: v.model, version: v.version, feature: f.feature, value, threshold,
+        name: ALERT_NAMES.drift, severity: 'ticket', model: v.model, version: v.version, feature: f.feature, value, threshold,
         summary: `Model ${v.model} v${v.version}: feature ${f.feature} drifted from its training baseline (${stat} ${round(value)}, threshold ${threshold})`,
       })
     }
   }
   for (const c of input.rollbacks) {
-    out.push({ name: 'MeshCanaryRolledBack', severity: 'ticket', route: c.route, version: c.canary_version, summary: `The canary of route ${c.route} (v${c.canary_version}) was rolled back` })
+    out.push({ name: ALERT_NAMES.canaryRolledBack, severity: 'ticket', route: c.route, version: c.canary_version, summary: `The canary of route ${c.route} (v${c.canary_version}) was rolled back` })
   }
   const p = input.pipeline
   if (p.newestEventAgeS !== null && p.newestEventAgeS > TELEMETRY_STALE_S && p.gatewayServing !== false) {
-    out.push({ name: 'MeshTelemetryStale', severity: 'page', value: p.newestEventAgeS, threshold: TELEMETRY_STALE_S, summary: `No telemetry event newer than ${Math.round(p.newestEventAgeS)} s while the gateway serves requests` })
+    out.push({ name: ALERT_NAMES.telemetryStale, severity: 'page', value: p.newestEventAgeS, threshold: TELEMETRY_STALE_S, summary: `No telemetry event newer than ${Math.round(p.newestEventAgeS)} s while the gateway serves requests` })
   }
   if (p.lagMessages > TELEMETRY_LAG_MESSAGES) {
-    out.push({ name: 'MeshTelemetryLag', severity: 'ticket', value: p.lagMessages, threshold: TELEMETRY_LAG_MESSAGES, summary: `The telemetry collector is ${p.lagMessages} messages behind` })
+    out.push({ name: ALERT_NAMES.telemetryLag, severity: 'ticket', value: p.lagMessages, threshold: TELEMETRY_LAG_MESSAGES, summary: `The telemetry collector is ${p.lagMessages} messages behind` })
   }
   if ((p.droppedRecently ?? 0) > 0) {
-    out.push({ name: 'MeshTelemetryDropped', severity: 'ticket', value: p.droppedRecently, threshold: 0, summary: `${p.droppedRecently} telemetry events were dropped lately` })
+    out.push({ name: ALERT_NAMES.telemetryDropped, severity: 'ticket', value: p.droppedRecently, threshold: 0, summary: `${p.droppedRecently} telemetry events were dropped lately` })
   }
   if (p.refusedRecently > 0) {
     out.push({ name: 'MeshTelemetryRefused', severity: 'info', value: p.refusedRecently, threshold: 0, summary: `The collector refused ${p.refusedRecently} telemetry events lately (malformed or invalid)` })

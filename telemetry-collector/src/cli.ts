@@ -18,7 +18,7 @@ const COMMON = `  --config <file>   mesh.yaml (default: mesh.yaml)
   --nats <url>      NATS server instead of mesh.yaml's telemetry.nats_url
   -h, --help        show this help`
 
-const USAGE = {
+export const USAGE = {
   agent: `Usage: telemetry-agent [--config mesh.yaml] [--port N] [--nats URL] [--spool-dir DIR] [--id ID]
 
 Takes event batches from Envoy's telemetry exporter and the model hosts
@@ -28,7 +28,7 @@ memory and disk while NATS cannot take them. Serves /metrics and /healthz.
 ${COMMON}
   --spool-dir <dir> the disk spool instead of mesh.yaml's
   --id <id>         this agent's id in message ids (default: host name and service)`,
-  collector: `Usage: telemetry-collector [--config mesh.yaml] [--port N] [--nats URL] [--store DIR] [--models a,b]
+  collector: `Usage: telemetry-collector [--config mesh.yaml] [--port N] [--nats URL] [--store DIR] [--models a,b] [--name NAME] [--dashboard-port N]
 
 Creates the JetStream streams, consumes them, keeps golden signals in an
 embedded store (DuckDB) and serves /metrics, /api/v1/... and /healthz.
@@ -42,6 +42,20 @@ ${COMMON}
   --dashboard-port <port>  the dashboard's port instead of mesh.yaml's (0: any free port)`,
 }
 
+/** Every flag either process accepts (each ignores the other's); the collector README's table lists them. */
+export const OPTIONS = {
+  config: { type: 'string', default: 'mesh.yaml' },
+  port: { type: 'string' },
+  nats: { type: 'string' },
+  'spool-dir': { type: 'string' },
+  id: { type: 'string' },
+  store: { type: 'string' },
+  models: { type: 'string' },
+  name: { type: 'string' },
+  'dashboard-port': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
 /**
  * Scheduling priorities (nice values). The agent answers Envoy and the hosts
  * and must keep up, so it is only a little below them; the collector can
@@ -52,21 +66,7 @@ const NICE = { agent: 5, collector: constants.priority.PRIORITY_LOW }
 export async function main(which: 'agent' | 'collector', argv: string[]): Promise<void> {
   let args
   try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', default: 'mesh.yaml' },
-        port: { type: 'string' },
-        nats: { type: 'string' },
-        'spool-dir': { type: 'string' },
-        id: { type: 'string' },
-        store: { type: 'string' },
-        models: { type: 'string' },
-        name: { type: 'string' },
-        'dashboard-port': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values
+    args = parseArgs({ args: argv, options: OPTIONS }).values
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n\n${USAGE[which]}\n`)
     process.exit(2)

@@ -57,7 +57,7 @@ export class SignalBucket {
     return this
   }
 
-  /** Failed requests: 5xx and no response at all (mesh-config's FAILED_CODE_CLASSES, which the alert rules and the store's sums use). */
+  /** Failed requests: 5xx and no response at all (contracts' FAILED_CODE_CLASSES, which the alert rules and the store's sums use). */
   get errors(): number {
     return this.codes['5xx'] + this.codes.none
   }

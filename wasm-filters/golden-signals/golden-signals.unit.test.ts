@@ -8,11 +8,11 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { GoldenSignalEvent } from '../../contracts/events.ts'
+import { TELEMETRY_VM_ID } from '../../contracts/telemetry-exporter.ts'
 import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
 import { type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 
 /** The mesh filter (its telemetry producers) and the exporter share a VM id: Envoy scopes shared data and queues by it. */
-const VM_ID = 'mesh-telemetry'
 
 type GoldenSection = NonNullable<MeshFilterConfig['golden_signals']>
 type TelemetrySection = NonNullable<MeshFilterConfig['telemetry']>
@@ -28,13 +28,13 @@ const golden = (section: Record<string, unknown> = {}, telemetry?: Record<string
 })
 
 /** Loads the mesh filter with a configuration: text as it is, an object as JSON. */
-const load = (config: MeshFilterConfig | string = golden(), shared = new SharedState(), vmId = VM_ID) =>
+const load = (config: MeshFilterConfig | string = golden(), shared = new SharedState(), vmId = TELEMETRY_VM_ID) =>
   ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config), vmId }, shared)
 
 /** Registers the exporter's queue the way the telemetry exporter will. */
 function exporterQueue(shared: SharedState, name = 'mesh.telemetry') {
   const id = shared.nextQueueId++
-  shared.queues.set(id, { vmId: VM_ID, name, items: [] })
+  shared.queues.set(id, { vmId: TELEMETRY_VM_ID, name, items: [] })
   return shared.queues.get(id)!
 }
 
@@ -245,7 +245,7 @@ describe('golden-signals (TypeScript host)', () => {
     expect(new TextDecoder().decode(queue.items[0]).trim().split('\n')).toHaveLength(2)
     expect(host.metricByName('golden.events.dropped_queue_full')?.value).toBe(1n)
     // The exporter drains, but this worker learns it only at its next flush.
-    shared.setData(VM_ID, 'mesh.telemetry.pending', '0')
+    shared.setData(TELEMETRY_VM_ID, 'mesh.telemetry.pending', '0')
     request(host, { code: 200 })
     expect(host.metricByName('golden.events.dropped_queue_full')?.value).toBe(2n)
     host.tick()
@@ -254,7 +254,7 @@ describe('golden-signals (TypeScript host)', () => {
     host.tick()
     expect(queue.items).toHaveLength(2)
     expect(host.metricByName('golden.events.enqueued')?.value).toBe(3n)
-    expect(shared.getData(VM_ID, 'mesh.telemetry.pending')).toBe('1')
+    expect(shared.getData(TELEMETRY_VM_ID, 'mesh.telemetry.pending')).toBe('1')
   })
 
   it('bounds the queue: beyond max_pending_events it drops and counts', async () => {
@@ -266,10 +266,10 @@ describe('golden-signals (TypeScript host)', () => {
     expect(queue.items).toHaveLength(1)
     expect(new TextDecoder().decode(queue.items[0]).trim().split('\n')).toHaveLength(3)
     expect(host.metricByName('golden.events.dropped_queue_full')?.value).toBe(2n)
-    expect(shared.getData(VM_ID, 'mesh.telemetry.pending')).toBe('3')
+    expect(shared.getData(TELEMETRY_VM_ID, 'mesh.telemetry.pending')).toBe('3')
     // The exporter drains and lowers the pending count: after the next tick, events flow again.
     queue.items.length = 0
-    shared.setData(VM_ID, 'mesh.telemetry.pending', '0')
+    shared.setData(TELEMETRY_VM_ID, 'mesh.telemetry.pending', '0')
     host.tick()
     request(host, { code: 200 })
     host.tick()

@@ -7,10 +7,9 @@
  */
 import type { PayloadSampleEvent } from '../../contracts/events.ts'
 import { decodeLine } from '../../contracts/events.ts'
+import { TELEMETRY_VM_ID } from '../../contracts/telemetry-exporter.ts'
 import { ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
 import { type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
-
-export const VM_ID = 'mesh-telemetry'
 
 export type SamplingSection = NonNullable<MeshFilterConfig['sampling']>
 export type TelemetrySection = NonNullable<MeshFilterConfig['telemetry']>
@@ -24,7 +23,7 @@ export const samplingConfig = (sampling: SamplingSection, telemetry?: TelemetryS
 
 /** The mesh filter loaded with a configuration given whole (as JSON text, or a value to encode). */
 export const loadMeshFilter = (config: unknown, shared?: SharedState) =>
-  ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config), vmId: VM_ID }, shared)
+  ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config), vmId: TELEMETRY_VM_ID }, shared)
 
 /** A body chunk: text (sent as UTF-8) or raw bytes. */
 export type Chunk = string | Uint8Array
@@ -49,7 +48,7 @@ export function decodeSamples(items: Uint8Array[]): PayloadSampleEvent[] {
 export async function sampler(sampling: SamplingSection, telemetry?: TelemetrySection, others?: OtherSections) {
   const shared = new SharedState()
   const id = shared.nextQueueId++
-  shared.queues.set(id, { vmId: VM_ID, name: telemetry?.queue_name ?? 'mesh.telemetry', items: [] })
+  shared.queues.set(id, { vmId: TELEMETRY_VM_ID, name: telemetry?.queue_name ?? 'mesh.telemetry', items: [] })
   const host = await loadMeshFilter(samplingConfig(sampling, telemetry, others), shared)
   if (!host.configured) throw new Error(`the mesh filter refused its configuration:\n${host.logText()}`)
   const items = () => shared.queues.get(id)!.items

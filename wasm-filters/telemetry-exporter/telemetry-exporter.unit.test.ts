@@ -8,12 +8,11 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { GoldenSignalEvent } from '../../contracts/events.ts'
+import { TELEMETRY_VM_ID } from '../../contracts/telemetry-exporter.ts'
 import { wasmPath } from '../build.ts'
 import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
 import { type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 
-/** Producers and the exporter share a VM id: Envoy scopes shared data and queues by it. */
-const VM_ID = 'mesh-telemetry'
 
 const exporterConfig = { cluster: 'telemetry-agent', path: '/v1/events', max_batch_events: 3, flush_interval_ms: 200, max_in_flight: 1 }
 
@@ -23,20 +22,20 @@ function producerConfig(golden: MeshFilterConfig['golden_signals'] = {}, telemet
   return JSON.stringify(config)
 }
 
-const loadProducer = (shared: SharedState, config: string) => ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: config, vmId: VM_ID }, shared)
+const loadProducer = (shared: SharedState, config: string) => ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: config, vmId: TELEMETRY_VM_ID }, shared)
 
 async function mesh(options: { dispatchFails?: boolean; exporter?: object; env?: Record<string, string>; golden?: MeshFilterConfig['golden_signals']; telemetry?: MeshFilterConfig['telemetry'] } = {}) {
   const shared = new SharedState()
   const exporter = await ProxyWasmHost.load(
     wasmPath('telemetry-exporter'),
-    { pluginConfiguration: JSON.stringify({ ...exporterConfig, ...options.exporter }), vmId: VM_ID, dispatchFails: options.dispatchFails, env: options.env },
+    { pluginConfiguration: JSON.stringify({ ...exporterConfig, ...options.exporter }), vmId: TELEMETRY_VM_ID, dispatchFails: options.dispatchFails, env: options.env },
     shared,
   )
   // One event per message, so each request reaches the queue at once.
   const golden = await loadProducer(shared, producerConfig({ batch_events: 1, ...options.golden }, options.telemetry))
   let n = 0
   const request = () => requestThrough(golden, `rid-${n++}`)
-  const pending = () => Number(shared.getData(VM_ID, 'mesh.telemetry.pending') ?? 0)
+  const pending = () => Number(shared.getData(TELEMETRY_VM_ID, 'mesh.telemetry.pending') ?? 0)
   /** Ticks the exporter and answers its calls until the queue is empty. */
   const drain = () => {
     for (;;) {
@@ -192,7 +191,7 @@ describe('telemetry-exporter (TypeScript host)', () => {
 
   it('under contention, a reservation is counted before its event is enqueued', async () => {
     const { shared, request, pending } = await mesh()
-    shared.setData(VM_ID, 'mesh.telemetry.pending', '0')
+    shared.setData(TELEMETRY_VM_ID, 'mesh.telemetry.pending', '0')
     // The next 20 CAS writes fail, as when other workers keep writing first.
     shared.casMismatches = 20
     request()
@@ -220,7 +219,7 @@ describe('telemetry-exporter (TypeScript host)', () => {
     [{ cluster: 'a', token: 'node-telemetry-credential-1234' }, 'token: unknown field'],
     [{ cluster: 'a', max_batch_bytes: 100 }, 'max_batch_bytes: must be an integer from 1024 to 4194304'],
   ])('refuses configuration %#, naming the field', async (bad, message) => {
-    const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), { pluginConfiguration: JSON.stringify(bad), vmId: VM_ID })
+    const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), { pluginConfiguration: JSON.stringify(bad), vmId: TELEMETRY_VM_ID })
     expect(host.configured).toBe(false)
     expect(host.logText()).toContain(`telemetry-exporter: invalid configuration: ${message}`)
   })
@@ -231,7 +230,7 @@ describe('telemetry-exporter (TypeScript host)', () => {
     ['not a bearer token', { MESH_TELEMETRY_TOKEN: 'two words\r\nx-forged: 1' }, 'must hold a bearer token'],
   ])('refuses to start when token_env names a variable that is %s, naming it (never its value)', async (_, env, reason) => {
     const config = { cluster: 'telemetry-agent', token_env: 'MESH_TELEMETRY_TOKEN' }
-    const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), { pluginConfiguration: JSON.stringify(config), vmId: VM_ID, env })
+    const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), { pluginConfiguration: JSON.stringify(config), vmId: TELEMETRY_VM_ID, env })
     expect(host.configured).toBe(false)
     expect(host.logText()).toContain(`telemetry-exporter: invalid configuration: token_env: environment variable MESH_TELEMETRY_TOKEN ${reason}`)
     expect(host.logText()).not.toContain('two words')

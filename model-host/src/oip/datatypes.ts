@@ -9,7 +9,6 @@ export const DATATYPES = [
   'BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64',
   'FP16', 'FP32', 'FP64', 'BYTES',
 ] as const
-export type Datatype = (typeof DATATYPES)[number]
 
 /** Datatypes the host can carry between HTTP and onnxruntime. */
 export const NUMERIC_DATATYPES = [

@@ -68,8 +68,6 @@ const inferRequestSchema = z.object({
   outputs: z.array(requestOutput).optional(),
 })
 
-export type InferRequestBody = z.output<typeof inferRequestSchema>
-
 export interface DecodedRequest {
   id: string | undefined
   rows: number

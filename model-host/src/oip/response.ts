@@ -3,7 +3,7 @@
  * Encoding an infer response: JSON, or JSON header plus raw tensor bytes when
  * the client asked for binary outputs (binary tensor data extension).
  */
-import type { OrtTensor } from '../runtime/session.ts'
+import type { OrtTensor } from '../runtime/types.ts'
 import { datatypeOfOrt } from './datatypes.ts'
 
 export interface InferResponseParts {

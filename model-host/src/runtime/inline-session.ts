@@ -4,7 +4,7 @@
  */
 import type { InferenceSession } from 'onnxruntime-node'
 import { createOrtSession, runOrt } from './ort-session.mjs'
-import type { Feeds, RunResult, Session, SessionOptions } from './session.ts'
+import type { Feeds, RunResult, Session, SessionOptions } from './types.ts'
 
 export class InlineSession implements Session {
   private constructor(

@@ -1,5 +1,5 @@
 import type { InferenceSession } from 'onnxruntime-node'
-import type { Feeds, RunResult } from './session.ts'
+import type { Feeds, RunResult } from './types.ts'
 
 export function createOrtSession(
   modelBytes: Uint8Array,

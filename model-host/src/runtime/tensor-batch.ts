@@ -4,15 +4,10 @@
  * dimension and split the batch's outputs back per request.
  */
 import type { TensorData } from '../oip/datatypes.ts'
-import type { Feeds, OrtTensor } from './session.ts'
+import type { Feeds, OrtTensor } from './types.ts'
 
 /** One request's tensors, each with its full shape (first dimension = rows). */
 export type RequestTensors = Record<string, OrtTensor>
-
-export function rowsOf(tensors: RequestTensors): number {
-  const first = Object.values(tensors)[0]
-  return first ? first.dims[0]! : 0
-}
 
 /**
  * Concatenates each input along dimension 0 into fresh arrays (also for a

@@ -1,10 +1,10 @@
 /**
  * @module
- * A session on its own worker thread (session-worker.mjs). The feeds' arrays
+ * A session on its own worker thread (the thread runs worker-thread.mjs). The feeds' arrays
  * are transferred to the worker, not copied.
  */
 import { Worker } from 'node:worker_threads'
-import type { Feeds, RunResult, Session, SessionOptions } from './session.ts'
+import type { Feeds, RunResult, Session, SessionOptions } from './types.ts'
 
 type Pending = { resolve(r: RunResult): void; reject(e: Error): void }
 
@@ -42,7 +42,7 @@ export class WorkerSession implements Session {
 
   /** Starts a worker and waits until its session is created. */
   static async create(modelBytes: Uint8Array, options: SessionOptions): Promise<WorkerSession> {
-    const worker = new Worker(new URL('./session-worker.mjs', import.meta.url), {
+    const worker = new Worker(new URL('./worker-thread.mjs', import.meta.url), {
       workerData: { modelBytes, providers: options.providers, intraOpThreads: options.intraOpThreads },
     })
     const ready = await new Promise<any>((resolve, reject) => {

@@ -87,15 +87,6 @@ export function getProperty(path: string[]): string | null {
   return takeString()
 }
 
-/** Calls a host-specific function by name (Envoy: "clear_route_cache", ...). */
-export function callForeign(name: string, args: string): Status {
-  const n = utf8(name)
-  const a = utf8(args)
-  const status = abi.proxy_call_foreign_function(changetype<usize>(n), n.byteLength, changetype<usize>(a), a.byteLength, returnData, returnSize)
-  if (status == Status.Ok) takeString()
-  return status
-}
-
 const returnId = memory.data(8)
 const returnCas = memory.data(8)
 

@@ -3,7 +3,7 @@
 // labels in the name and Envoy's stats_tags turn them back into tags. Ids
 // are cached per VM so each name is defined once.
 import { MetricType } from "./constants"
-import { defineMetric, incrementMetric, recordMetric } from "./host"
+import { defineMetric, incrementMetric } from "./host"
 
 const ids = new Map<string, u32>()
 
@@ -17,11 +17,6 @@ function idOf(type: u32, name: string): u32 {
 export function increment(name: string, by: i64 = 1): void {
   const id = idOf(MetricType.Counter, name)
   if (id != 0) incrementMetric(id, by)
-}
-
-export function record(name: string, value: u64): void {
-  const id = idOf(MetricType.Histogram, name)
-  if (id != 0) recordMetric(id, value)
 }
 
 /** A label value safe inside a dotted metric name: dots and spaces become underscores, empty becomes "none". */

@@ -15,6 +15,7 @@ import { enqueue, getProperty, getSharedCounter, resolveQueue, setSharedCounter 
 import { increment } from "./metrics"
 import { Utf8Writer } from "./utf8-writer"
 
+/** contracts/telemetry-exporter.ts's TELEMETRY_VM_ID, spelled again because AssemblyScript cannot import it (config-corpus.unit.test.ts checks they agree). */
 export const DEFAULT_EXPORTER_VM_ID = "mesh-telemetry"
 export const DEFAULT_QUEUE = "mesh.telemetry"
 

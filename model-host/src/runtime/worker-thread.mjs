@@ -1,5 +1,6 @@
 // @module
-// One onnxruntime session on its own thread (see worker-session.ts).
+// The worker thread behind a WorkerSession (worker-session.ts): it holds one
+// onnxruntime session and runs the batches the main thread posts to it.
 import { parentPort, workerData } from 'node:worker_threads'
 import { createOrtSession, runOrt } from './ort-session.mjs'
 

@@ -1,0 +1,120 @@
+/**
+ * The docs name what exists: docs/architecture.md's files and its list of
+ * the imports that cross component boundaries, the contracts it lists,
+ * mesh-config's table of its sources, the telemetry collector's table of
+ * flags, the root README's benchmarks, and tsconfig's folders. Each check
+ * reads the tree as it is, so a renamed file or a new deep import fails
+ * here until the doc says so.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ROOT } from '../mesh-config/src/local-mesh.ts'
+import { OPTIONS, USAGE } from '../telemetry-collector/src/cli.ts'
+
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8')
+const COMPONENTS = ['model-host', 'wasm-filters', 'mesh-config', 'telemetry-collector']
+const TOP = ['contracts', ...COMPONENTS, 'test', 'bench', 'docs', 'scripts']
+
+/** The text of one `## heading` section of a Markdown file. */
+function section(markdown: string, heading: string): string {
+  const start = markdown.indexOf(`\n## ${heading}\n`)
+  if (start < 0) throw new Error(`no section "${heading}"`)
+  const end = markdown.indexOf('\n## ', start + 1)
+  return markdown.slice(start, end < 0 ? undefined : end)
+}
+
+/** A Markdown table row's cells (`\|` is a bar inside a cell). */
+const cells = (line: string) => line.slice(1, -1).split(/(?<!\\)\|/).map((c) => c.trim())
+
+/** A Markdown table's body rows, as cells (header and rule skipped). */
+const tableRows = (markdown: string): string[][] => markdown.split('\n').filter((l) => l.startsWith('|')).slice(2).map(cells)
+
+/** `code` spans of a text. */
+const codeSpans = (text: string) => [...text.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!)
+
+/** Source files (tests and test support aside) under a folder, relative to the root. */
+function sources(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
+    if (['node_modules', 'build', 'dist', 'assembly', 'test'].includes(e.name)) return []
+    const path = join(dir, e.name)
+    if (e.isDirectory()) return sources(path)
+    return /\.(ts|mts|mjs|tsx)$/.test(e.name) && !e.name.endsWith('.test.ts') ? [path] : []
+  })
+}
+
+/** Files of other components (contracts aside) that a component's sources import. */
+function crossImports(component: string): string[] {
+  const found = sources(component).flatMap((file) =>
+    [...read(file).matchAll(/\bfrom\s+['"](\.{1,2}\/[^'"]+)['"]/g)].map((m) => relative(ROOT, resolve(ROOT, dirname(file), m[1]!))),
+  )
+  return [...new Set(found.filter((p) => COMPONENTS.some((c) => c !== component && p.startsWith(`${c}/`))))].sort()
+}
+
+describe('docs/architecture.md', () => {
+  const doc = read('docs/architecture.md')
+
+  it('names only files and folders that exist', () => {
+    // Paths under the tree's top folders, wherever they appear, and any `code` that is a relative path.
+    const pathLike = new RegExp(`\\b(?:${TOP.join('|')})/[\\w./-]*[\\w/]`, 'g')
+    const coded = codeSpans(doc).filter((s) => /^[\w.-]+\/[\w./-]*$/.test(s))
+    const named = [...new Set([...[...doc.matchAll(pathLike)].map((m) => m[0]), ...coded])]
+    expect(named.length).toBeGreaterThan(10)
+    expect(named.filter((p) => !existsSync(join(ROOT, p)))).toEqual([])
+  })
+
+  it('lists every contracts/ module in its Contracts table', () => {
+    const listed = tableRows(section(doc, 'Contracts')).flatMap((row) => codeSpans(row[1] ?? ''))
+    const modules = readdirSync(join(ROOT, 'contracts')).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `contracts/${f}`)
+    expect(modules.filter((m) => !listed.includes(m))).toEqual([])
+  })
+
+  it("lists every import of another component's files, and nothing else, in Boundaries today", () => {
+    const listed = new Map(COMPONENTS.map((c) => [c, [] as string[]]))
+    for (const [who, what] of tableRows(section(doc, 'Boundaries today'))) {
+      for (const c of who!.split(',').map((s) => s.trim().replace(/\/$/, ''))) listed.get(c)!.push(...codeSpans(what!).filter((s) => s.includes('/')))
+    }
+    for (const c of COMPONENTS) expect({ component: c, imports: crossImports(c) }).toEqual({ component: c, imports: listed.get(c)!.sort() })
+  })
+})
+
+describe('mesh-config/README.md', () => {
+  it("names every source file in its Source table, and only those", () => {
+    const named = tableRows(section(read('mesh-config/README.md'), 'Source')).flatMap((row) => codeSpans(row[0] ?? '')).sort()
+    const files = readdirSync(join(ROOT, 'mesh-config/src')).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `src/${f}`).sort()
+    expect(named).toEqual(files)
+  })
+})
+
+describe('telemetry-collector/README.md', () => {
+  // The flag table's rows: the only table whose rows start with a flag.
+  const rows = read('telemetry-collector/README.md').split('\n').filter((l) => l.startsWith('| `-')).map(cells)
+
+  it('lists every flag the agent and the collector accept, each under the process whose --help names it', () => {
+    const flags = rows.map(([flag, process]) => ({ flag: codeSpans(flag!).at(-1)!.split(' ')[0]!, process: process! }))
+    expect(flags.map((f) => f.flag.replace(/^--/, '')).sort()).toEqual(Object.keys(OPTIONS).sort())
+    for (const { flag, process } of flags) {
+      for (const which of ['agent', 'collector'] as const) {
+        const named = USAGE[which].includes(`${flag} `) || USAGE[which].includes(`${flag}\n`) || USAGE[which].includes(`${flag},`)
+        expect({ flag, which, named }).toEqual({ flag, which, named: process === 'both' || process === which })
+      }
+    }
+  })
+})
+
+describe('README.md', () => {
+  it("names every benchmark script of package.json in its layout table", () => {
+    const scripts = Object.keys(JSON.parse(read('package.json')).scripts as Record<string, string>).filter((s) => s.startsWith('bench:'))
+    const layout = section(read('README.md'), 'Layout')
+    expect(scripts.length).toBeGreaterThan(0)
+    expect(scripts.filter((s) => !layout.includes(s))).toEqual([])
+  })
+})
+
+describe('tsconfig.json', () => {
+  it('includes and excludes only folders that exist', () => {
+    const { include, exclude } = JSON.parse(read('tsconfig.json')) as { include: string[]; exclude: string[] }
+    const plain = [...include, ...exclude].filter((p) => !p.includes('*'))
+    expect(plain.filter((p) => !existsSync(join(ROOT, p)))).toEqual([])
+  })
+})
