@@ -15,9 +15,6 @@ import { stringify } from 'yaml'
 import { ALERT_NAMES, BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, FAILED_CODE_CLASSES, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '../../contracts/alert-thresholds.ts'
 import type { MeshConfig, Route } from './schema.ts'
 
-// The dashboard (telemetry-collector/dashboard/snapshot.ts) still imports this from here; it belongs to contracts/.
-export { TELEMETRY_STALE_S } from '../../contracts/alert-thresholds.ts'
-
 /** Every window a burn-rate alert reads, each a recording rule. */
 const RATE_WINDOWS = [...new Set(BURN_ALERTS.flatMap((a) => [a.short, a.long]))]
 

@@ -521,7 +521,7 @@ function appendNullable(a: DuckDBAppender, v: string | null): void {
 
 const labelsOf = (r: Row): SeriesLabels => ({ route: String(r.route), model: String(r.model), version: String(r.version), variant: String(r.variant) })
 
-/** A minute row's failed requests (mesh-config's FAILED_CODE_CLASSES), from its code counts: SQL. */
+/** A minute row's failed requests (contracts' FAILED_CODE_CLASSES), from its code counts: SQL. */
 const FAILED_SUM = FAILED_CODE_CLASSES.split('|').map((c) => `coalesce(CAST(json_extract_string(codes, '$."${c}"') AS UBIGINT), 0)`).join(' + ')
 
 export interface StepTotal {
