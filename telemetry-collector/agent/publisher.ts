@@ -11,6 +11,7 @@ import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jets
 import { connect, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node'
 import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, SOURCE_HEADER, WIRE_CONTENT_TYPE } from '../../contracts/subjects.ts'
 import { missingStreams } from '../src/streams.ts'
+import { isUnpublishable } from '../src/nats-errors.ts'
 import type { Spool, SpooledMessage } from './spool.ts'
 
 export interface PublisherOptions {
@@ -136,7 +137,7 @@ export class Publisher {
         this.#lastWarning = ''
       } catch (e) {
         const error = (e as Error).message
-        if (/maximum payload|max_payload/i.test(error)) {
+        if (isUnpublishable(e)) {
           // NATS will never take it: waiting would hold up everything behind it.
           this.spool.ack(m)
           this.on.refused(m, error)

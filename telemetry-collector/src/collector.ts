@@ -23,6 +23,7 @@ import { collectorMetrics } from './metrics.ts'
 import { DEFAULT_PAYLOAD_SINK, PayloadSink } from './payload-sink.ts'
 import { Store, DEFAULT_RETENTION, type Retention } from './store.ts'
 import { ensureStreams, type StreamLimits } from './streams.ts'
+import { StreamConfigError } from './nats-errors.ts'
 
 /** How often the label lists are read again from mesh.yaml (reloadLabels). */
 const LABELS_RELOAD_MS = 10_000
@@ -171,7 +172,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
         await nc?.close().catch(() => {})
         nc = undefined
         // A stream JetStream refuses to change is a configuration problem: say so and stop trying.
-        if (/^stream /.test((e as Error).message)) {
+        if (e instanceof StreamConfigError) {
           log('error', (e as Error).message)
           throw e
         }

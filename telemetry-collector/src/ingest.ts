@@ -21,6 +21,7 @@ import { decodeLine, type TelemetryEvent } from '../../contracts/events.ts'
 import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, eventCount, MAX_INFLATED_MESSAGE_BYTES, STREAMS, subjectOf, type StreamKey } from '../../contracts/subjects.ts'
 import type { Aggregator, Changes, RawEvents } from './aggregator.ts'
 import type { Store } from './store.ts'
+import { isWorkQueueTaken } from './nats-errors.ts'
 
 /** The streams a collector reads. */
 export const CONSUMED_STREAMS: StreamKey[] = ['requests', 'host', 'payloads', 'review']
@@ -100,7 +101,7 @@ export class Ingest {
         this.#consumers.set(spec.durable, await this.#resume(spec))
       } catch (e) {
         // A work queue hands each item to one consumer: a replica (another collector name) cannot read it too.
-        if (spec.key !== 'review' || !/unique/i.test((e as Error).message)) throw e
+        if (spec.key !== 'review' || !isWorkQueueTaken(e)) throw e
         this.opts.log('warn', `review queue ${spec.filter} is read by another collector (${(e as Error).message}); this one lists none of its items`)
         skipped.add(spec.durable)
       }

@@ -3,11 +3,13 @@
  * The JetStream streams of the telemetry pipeline, from the contract
  * (contracts/subjects.ts) and mesh.yaml's limits. The collector creates or
  * updates them at start-up; the agent only checks that they exist. A
- * change JetStream cannot make in place is refused with what to do.
+ * change JetStream cannot make in place is refused with what to do; an
+ * update that fails for a moment (no answer, connection down) is tried again.
  */
 import { RetentionPolicy, StorageType, DiscardPolicy, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
 import { STREAMS, type StreamKey, type StreamSpec } from '../../contracts/subjects.ts'
+import { isStreamNotFound, isTransient, StreamConfigError } from './nats-errors.ts'
 
 export interface StreamLimits {
   duplicateWindowS: number
@@ -50,8 +52,22 @@ export function differences(actual: Partial<StreamConfig>, wanted: Partial<Strea
 
 export type EnsureOutcome = { name: string; action: 'created' | 'unchanged' | 'updated'; changed: string[] }
 
-/** Creates each stream, or updates it to the wanted settings; throws with a clear message when it cannot. */
-export async function ensureStreams(jsm: JetStreamManager, limits: StreamLimits): Promise<EnsureOutcome[]> {
+/** How often, and how far apart, an update that failed transiently is tried again. */
+export interface UpdateRetry {
+  attempts: number
+  /** Wait before the second try, ms; doubled for each one after. */
+  firstDelayMs: number
+}
+
+export const DEFAULT_UPDATE_RETRY: UpdateRetry = { attempts: 5, firstDelayMs: 250 }
+
+/**
+ * Creates each stream, or updates it to the wanted settings. A change
+ * JetStream cannot make throws StreamConfigError with what to do; an update
+ * that failed transiently (no answer, connection down) is tried again
+ * `retry.attempts` times, then its last error is thrown as it came.
+ */
+export async function ensureStreams(jsm: JetStreamManager, limits: StreamLimits, retry: UpdateRetry = DEFAULT_UPDATE_RETRY): Promise<EnsureOutcome[]> {
   const out: EnsureOutcome[] = []
   for (const spec of Object.values(STREAMS)) {
     const wanted = streamConfig(spec, limits)
@@ -68,15 +84,17 @@ export async function ensureStreams(jsm: JetStreamManager, limits: StreamLimits)
     }
     const immutable = changed.filter((k) => IMMUTABLE.has(k))
     if (immutable.length > 0) {
-      throw new Error(
+      throw new StreamConfigError(
+        spec.name,
         `stream ${spec.name} exists with ${immutable.map((k) => `${k}=${String(info.config[k])}`).join(', ')}, but the mesh wants ${immutable.map((k) => `${k}=${String(wanted[k])}`).join(', ')}; ` +
           `JetStream cannot change that on an existing stream: move its data elsewhere and delete it (nats stream rm ${spec.name}), then start again`,
       )
     }
     try {
-      await jsm.streams.update(spec.name, { ...info.config, ...wanted })
+      await withRetry(retry, () => jsm.streams.update(spec.name, { ...info.config, ...wanted }))
     } catch (e) {
-      throw new Error(`stream ${spec.name}: JetStream refused to update ${changed.join(', ')}: ${(e as Error).message}`)
+      if (isTransient(e)) throw e
+      throw new StreamConfigError(spec.name, `stream ${spec.name}: JetStream refused to update ${changed.join(', ')}: ${(e as Error).message}`, { cause: e })
     }
     out.push({ name: spec.name, action: 'updated', changed })
   }
@@ -94,7 +112,19 @@ async function streamInfo(jsm: JetStreamManager, name: string): Promise<StreamIn
   try {
     return await jsm.streams.info(name)
   } catch (e) {
-    if (/stream not found/i.test(String((e as Error).message)) || (e as { code?: unknown }).code === 404) return undefined
+    if (isStreamNotFound(e)) return undefined
     throw e
+  }
+}
+
+/** `work`, tried again with doubling waits while it fails transiently. */
+async function withRetry<T>(retry: UpdateRetry, work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work()
+    } catch (e) {
+      if (!isTransient(e) || attempt >= retry.attempts) throw e
+      await new Promise((r) => setTimeout(r, retry.firstDelayMs * 2 ** (attempt - 1)))
+    }
   }
 }
