@@ -3,13 +3,19 @@
  * The pipeline's JetStream streams against a real nats-server: created with
  * the contract's settings, left alone when current, updated in place when
  * they can be, refused with what to do when they cannot; the agent's check
- * for missing ones; and JetStream's dedupe by message id, which replays rely on.
+ * for missing ones; JetStream's dedupe by message id, which replays rely on;
+ * and the collector coming up through a stream update that fails for a moment.
  */
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream'
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startNats, type RunningNats } from '../../test/support/nats.ts'
 import { STREAMS, subjectOf } from '../../contracts/subjects.ts'
+import { startCollector } from '../src/collector.ts'
 import { DEFAULT_STREAM_LIMITS, ensureStreams, missingStreams, streamConfig, type StreamLimits } from '../src/streams.ts'
 
 const MiB = 1024 * 1024
@@ -155,5 +161,78 @@ describe('ensureStreams against nats-server', () => {
     expect(again.seq).toBe(first.seq)
     expect(other.duplicate).toBe(false)
     expect((await jsm.streams.info('MESH_HOST')).state.messages).toBe(2)
+  })
+})
+
+/**
+ * A TCP relay to nats-server that drops the first client connection that
+ * sends a stream update request, before the request reaches the server: the
+ * update fails as it does when NATS restarts under it (no answer, then a
+ * reconnect), and only that once.
+ */
+async function relayCuttingFirstUpdate(natsPort: number): Promise<{ url: string; cuts: () => number; close: () => Promise<void> }> {
+  let cuts = 0
+  const sockets = new Set<Socket>()
+  const server: Server = createServer((client) => {
+    const upstream = createConnection(natsPort, '127.0.0.1')
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s)).on('error', () => {})
+    }
+    upstream.pipe(client)
+    client.on('data', (chunk: Buffer) => {
+      if (cuts === 0 && chunk.includes('$JS.API.STREAM.UPDATE.')) {
+        cuts++
+        client.destroy()
+        upstream.destroy()
+        return
+      }
+      upstream.write(chunk)
+    })
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return {
+    url: `nats://127.0.0.1:${(server.address() as { port: number }).port}`,
+    cuts: () => cuts,
+    async close() {
+      for (const s of sockets) s.destroy()
+      await new Promise((r) => server.close(r))
+    },
+  }
+}
+
+describe('the collector and a stream update that fails for a moment', () => {
+  let nats: RunningNats
+  let dir: string
+  beforeAll(async () => {
+    nats = await startNats()
+    dir = await mkdtemp(join(tmpdir(), 'streams-'))
+  })
+  afterAll(async () => {
+    await nats?.stop()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('tries the update again and comes up, rather than stopping as if JetStream had refused it', async () => {
+    const nc = await connect({ servers: nats.url })
+    const jsm = await jetstreamManager(nc)
+    await ensureStreams(jsm, limits())
+    const relay = await relayCuttingFirstUpdate(nats.port)
+    const logs: string[] = []
+    const wanted = limits({ maxBytes: { ...limits().maxBytes, requests: 96 * MiB } })
+    const collector = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: relay.url, storeDir: join(dir, 'store'), models: ['credit-risk'], streams: wanted, log: (level, msg) => logs.push(`${level} ${msg}`) })
+    try {
+      await collector.ready
+      expect(relay.cuts()).toBe(1)
+      expect((await jsm.streams.info('MESH_REQUESTS')).config.max_bytes).toBe(96 * MiB)
+      expect(logs.filter((l) => l.startsWith('error'))).toEqual([])
+      expect(logs).toContain('info stream MESH_REQUESTS updated: max_bytes')
+    } finally {
+      await collector.close()
+      await relay.close()
+      await nc.close()
+    }
   })
 })
