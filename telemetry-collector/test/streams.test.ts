@@ -203,7 +203,7 @@ async function relayCuttingFirstUpdate(natsPort: number): Promise<{ url: string;
   }
 }
 
-describe('the collector and a stream update that fails for a moment', () => {
+describe('the collector starting its ingest against nats-server', () => {
   let nats: RunningNats
   let dir: string
   beforeAll(async () => {
@@ -233,6 +233,23 @@ describe('the collector and a stream update that fails for a moment', () => {
       await collector.close()
       await relay.close()
       await nc.close()
+    }
+  })
+
+  it('a second collector (another name) on the same model comes up, leaving the review work queue to the first', async () => {
+    const logs: Record<string, string[]> = { first: [], second: [] }
+    const start = (name: string) =>
+      startCollector({ name, address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, `store-${name}`), models: ['credit-risk'], streams: limits(), log: (level, msg) => logs[name]!.push(`${level} ${msg}`) })
+    const first = await start('first')
+    await first.ready
+    const second = await start('second')
+    try {
+      await second.ready
+      // JetStream's answer (err_code 10100, a filtered consumer not unique on a work queue) is what the collector recognises.
+      expect(logs.second!.filter((l) => l.startsWith('warn review queue mesh.review.credit-risk is read by another collector'))).toHaveLength(1)
+    } finally {
+      await second.close()
+      await first.close()
     }
   })
 })
