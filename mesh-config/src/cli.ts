@@ -240,7 +240,7 @@ async function fromCollector(mesh: LoadedMesh, path: string, withToken = false):
   const base = httpUrl(address, port)
   const token = withToken ? (await readIfExists(telemetryPaths(mesh).tokenFile))?.trim() : undefined
   return fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} }).catch((e: Error) => {
-    throw new Error(`the collector at ${base} did not answer (${e.message}); is the mesh running?`)
+    throw new Error(`the collector at ${base} did not answer (${e.message}); is the mesh running?`, { cause: e })
   })
 }
 

@@ -122,7 +122,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     ? await listen(dashboardApp(api, opts.dashboard, closing.signal), opts.dashboard.address, opts.dashboard.port).catch(async (e) => {
         await new Promise((r) => server.close(r))
         store.close()
-        throw new Error(`dashboard: ${(e as Error).message}`)
+        throw new Error(`dashboard: ${(e as Error).message}`, { cause: e })
       })
     : undefined
 
@@ -241,7 +241,7 @@ function closeServer(s: ServerType): Promise<void> {
 function listen(app: Hono, hostname: string, port: number): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port, hostname }, () => resolve(s))
-    s.once('error', (e) => reject(new Error(`cannot listen on ${hostname}:${port}: ${e.message}`)))
+    s.once('error', (e) => reject(new Error(`cannot listen on ${hostname}:${port}: ${e.message}`, { cause: e })))
   })
 }
 
