@@ -6,6 +6,8 @@
  * update that fails for a moment, against a manager that fails as nats.js does.
  */
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream'
+// StreamNotFoundError and JetStreamNotEnabled, the classes nats.js throws here, are exported only from its internal entry.
+import { jserrors } from '@nats-io/jetstream/internal'
 import { errors } from '@nats-io/transport-node'
 import { describe, expect, it } from 'vitest'
 import { STREAMS } from '../../contracts/subjects.ts'
@@ -14,11 +16,12 @@ import { ensureStreams, streamConfig, type StreamLimits } from './streams.ts'
 
 /** As nats.js builds it from a JetStream API answer. */
 const apiError = (code: number, err_code: number, description: string) => new JetStreamApiError({ code, err_code, description })
-const notFound = apiError(404, JetStreamApiCodes.StreamNotFound, 'stream not found')
+/** What jsm.streams.info throws for a stream that is not there. */
+const notFound = new jserrors.StreamNotFoundError({ code: 404, err_code: JetStreamApiCodes.StreamNotFound, description: 'stream not found' })
 const cannotChange = apiError(500, 10052, 'stream configuration update can not change retention policy')
 const notUnique = apiError(400, API_CODES.ConsumerWorkQueueNotUnique, 'filtered consumer not unique on workqueue stream')
 /** What a request to a JetStream nobody answers yet becomes (nats.js wraps it twice). */
-const noResponders = new Error('jetstream is not enabled', { cause: new errors.RequestError('no responders', { cause: new errors.NoRespondersError('$JS.API.STREAM.UPDATE.X') }) })
+const noResponders = new jserrors.JetStreamNotEnabled('jetstream is not enabled', { cause: new errors.RequestError('no responders', { cause: new errors.NoRespondersError('$JS.API.STREAM.UPDATE.X') }) })
 
 describe('classifying NATS failures by class and err_code', () => {
   it('a missing stream is the StreamNotFound code, whatever the message says', () => {
