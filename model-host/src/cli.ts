@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { readToken } from '../../contracts/credentials.ts'
-import { createLogger } from './logger.ts'
+import { createLogger } from '../../contracts/logger.ts'
 import { startHost } from './server.ts'
 
 const USAGE = `Usage: model-host --models <repository dir> [--port <port>] [--host <address>] [--role primary|fallback] [--only <model,...>]
@@ -82,7 +82,7 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`${problem}\n\n${USAGE}\n`)
     process.exit(2)
   }
-  const logger = createLogger()
+  const logger = createLogger('model-host')
   let host
   try {
     const operatorToken = args['operator-token-file'] === undefined ? undefined : await readToken(resolve(args['operator-token-file']))

@@ -6,7 +6,7 @@
 import { HOST_EVENT_VERSION } from '../../contracts/events.ts'
 import { Batcher } from './batcher.ts'
 import type { ModelConfig } from './config.ts'
-import type { Logger } from './logger.ts'
+import type { Logger } from '../../contracts/logger.ts'
 import { concatBatch, splitBatch, type RequestTensors } from './runtime/tensor-batch.ts'
 import { createSession } from './runtime/session.ts'
 import type { OrtTensor, Session } from './runtime/types.ts'

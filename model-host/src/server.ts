@@ -8,7 +8,7 @@ import { createServer } from 'node:http'
 import { readFileSync } from 'node:fs'
 import { serve, type ServerType } from '@hono/node-server'
 import { createApp } from './app.ts'
-import { createLogger, type Logger } from './logger.ts'
+import { createLogger, type Logger } from '../../contracts/logger.ts'
 import { hostMetrics } from './metrics.ts'
 import { ModelManager } from './model-manager.ts'
 import { reportSaturation } from './saturation.ts'
@@ -53,7 +53,7 @@ const packageVersion = (): string => {
 }
 
 export async function startHost(options: HostOptions): Promise<RunningHost> {
-  const logger = options.logger ?? createLogger()
+  const logger = options.logger ?? createLogger('model-host')
   const hostname = options.hostname ?? '127.0.0.1'
   // Set once listening when not given: with port 0 the port is known only then. Nothing emits before.
   let name = options.name ?? ''

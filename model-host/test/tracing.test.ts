@@ -20,7 +20,7 @@ import {
 } from '@opentelemetry/api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
-import { createLogger } from '../src/logger.ts'
+import { createLogger } from '../../contracts/logger.ts'
 import { startHost, type RunningHost } from '../src/server.ts'
 import { jsonInfer, postJson } from './client.ts'
 import { EXAMPLE_MODELS } from './host-process.ts'
@@ -74,7 +74,7 @@ let host: RunningHost
 beforeAll(async () => {
   trace.setGlobalTracerProvider(provider)
   propagation.setGlobalPropagator(traceparentPropagator)
-  host = await startHost({ models: EXAMPLE_MODELS, port: 0, only: ['credit-risk'], logger: createLogger('silent') })
+  host = await startHost({ models: EXAMPLE_MODELS, port: 0, only: ['credit-risk'], logger: createLogger('model-host', { level: 'silent' }) })
 })
 afterAll(async () => {
   await host?.close()

@@ -18,6 +18,7 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import { AGENT_STATUS_PATH, type AgentStatus } from '../../contracts/agent-status.ts'
 import { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, eventCount } from '../../contracts/subjects.ts'
 import { bearerMatches } from '../../contracts/credentials.ts'
+import { createLogger, logTo, type Log } from '../../contracts/logger.ts'
 import { BodyBudget, discard, type BodyRefusal } from './intake.ts'
 import { Publisher } from './publisher.ts'
 import { chunkGroup, ModelTokens, routeBatch, type ReviewThresholds } from './route-events.ts'
@@ -50,7 +51,8 @@ export interface AgentOptions {
   bodyTimeoutMs?: number
   /** Headers must have arrived whole this long after the request began, or Node answers 408 and closes (default 10 s). */
   headersTimeoutMs?: number
-  log?: (level: 'info' | 'warn', msg: string) => void
+  /** Where it logs (default: pino's JSON lines on stderr, component telemetry-agent). */
+  log?: Log
 }
 
 export interface RunningAgent {
@@ -67,7 +69,7 @@ const SPOOLED_AFTER_MS = 1000
 const MAX_PAYLOAD_BYTES = 1 << 20
 
 export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
-  const log = opts.log ?? ((level, msg) => process.stderr.write(`${JSON.stringify({ level, msg, component: 'telemetry-agent' })}\n`))
+  const log = opts.log ?? logTo(createLogger('telemetry-agent', { to: 'stderr' }))
   const models = new ModelTokens(opts.models)
   const review: ReviewThresholds = new Map(Object.entries(opts.reviewThresholds ?? {}))
   const maxChars = opts.maxMessageChars ?? 256 * 1024
@@ -97,7 +99,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     },
     refused(msg, error) {
       m.dropped.inc({ reason: 'too_large' }, msg.events)
-      log('warn', `dropped a message NATS refuses (${error}): ${msg.events} events`)
+      log('warn', 'dropped a message NATS refuses', { subject: msg.subject, events: msg.events, error })
     },
   })
   new Gauge({ name: 'mesh_agent_spool_bytes', help: 'Bytes of messages waiting for JetStream, by tier (memory holds what it can; every message is also on disk).', labelNames: ['tier'], registers: [registry], collect() {
@@ -149,7 +151,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   // Node checks these every connectionsCheckingInterval: a second here, not its default 30.
   const server: Server = createServer({ headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000 }, (req, res) => {
     handle(req, res).catch((e) => {
-      log('warn', `request failed: ${(e as Error).message}`)
+      log('warn', 'request failed', { method: req.method, path: req.url, err: e })
       if (!res.headersSent) reply(res, 500, { error: 'internal error' })
     })
   })
@@ -193,7 +195,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     server.listen(opts.port, opts.address, () => resolve())
   })
   const port = (server.address() as AddressInfo).port
-  log('info', `listening on http://${opts.address}:${port}${AGENT_EVENTS_PATH}; spool in ${opts.spool.dir}`)
+  log('info', `listening on http://${opts.address}:${port}${AGENT_EVENTS_PATH}`, { spool: opts.spool.dir })
   return {
     url: `http://${opts.address}:${port}`,
     port,

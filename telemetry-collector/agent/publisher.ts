@@ -9,6 +9,7 @@
  */
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream'
 import { connect, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node'
+import type { Log } from '../../contracts/logger.ts'
 import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, SOURCE_HEADER, WIRE_CONTENT_TYPE } from '../../contracts/subjects.ts'
 import { missingStreams } from '../src/streams.ts'
 import { isUnpublishable } from '../src/nats-errors.ts'
@@ -22,7 +23,7 @@ export interface PublisherOptions {
   source: string
   /** A publish not acknowledged within this is retried (default 2 s). */
   publishTimeoutMs?: number
-  log: (level: 'info' | 'warn', msg: string) => void
+  log: Log
 }
 
 export interface PublisherEvents {
@@ -80,13 +81,13 @@ export class Publisher {
         this.#nc = nc
         this.#js = jetstream(nc, { timeout: this.opts.publishTimeoutMs ?? 2000 })
         this.#connected = true
-        this.opts.log('info', `connected to NATS at ${servers}`)
+        this.opts.log('info', 'connected to NATS', { nats: servers })
         void this.#watch(nc)
         void this.#checkStreams(nc)
         this.notify()
         return
       } catch (e) {
-        this.#warnOnce(`NATS at ${servers} unreachable (${(e as Error).message}); events wait in the spool`)
+        this.#warnOnce('NATS unreachable; events wait in the spool', { nats: servers, err: e })
         await sleep(500)
       }
     }
@@ -96,11 +97,11 @@ export class Publisher {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') {
         this.#connected = false
-        this.#warnOnce('disconnected from NATS; events wait in the spool')
+        this.#warnOnce('disconnected from NATS; events wait in the spool', { nats: this.opts.natsUrl })
       } else if (s.type === 'reconnect') {
         this.#connected = true
         this.#lastWarning = ''
-        this.opts.log('info', 'reconnected to NATS')
+        this.opts.log('info', 'reconnected to NATS', { nats: this.opts.natsUrl })
         void this.#checkStreams(nc)
         this.notify()
       }
@@ -110,9 +111,9 @@ export class Publisher {
   async #checkStreams(nc: NatsConnection): Promise<void> {
     try {
       const missing = await missingStreams(await jetstreamManager(nc, { timeout: 2000 }))
-      if (missing.length > 0) this.opts.log('warn', `JetStream streams missing: ${missing.join(', ')}; their events wait in the spool until the collector creates them`)
+      if (missing.length > 0) this.opts.log('warn', 'JetStream streams missing: their events wait in the spool until the collector creates them', { streams: missing })
     } catch (e) {
-      this.opts.log('warn', `could not check JetStream streams: ${(e as Error).message}`)
+      this.opts.log('warn', 'could not check JetStream streams', { err: e })
     }
   }
 
@@ -145,17 +146,19 @@ export class Publisher {
         }
         this.spool.release(m)
         this.on.failed(m, error)
-        this.#warnOnce(`publishing to ${m.subject} failed (${error}); retrying`)
+        this.#warnOnce('publishing failed; retrying', { subject: m.subject, err: e })
         await sleep(backoff)
         backoff = Math.min(BACKOFF_MAX_MS, backoff * 2)
       }
     }
   }
 
-  #warnOnce(msg: string): void {
-    if (msg === this.#lastWarning) return
-    this.#lastWarning = msg
-    this.opts.log('warn', msg)
+  /** A warning repeats only when it or its error changes: a retry loop logs its cause once. */
+  #warnOnce(msg: string, fields: { err?: unknown; [field: string]: unknown }): void {
+    const key = JSON.stringify({ ...fields, msg, err: (fields.err as Error | undefined)?.message })
+    if (key === this.#lastWarning) return
+    this.#lastWarning = key
+    this.opts.log('warn', msg, fields)
   }
 }
 

@@ -11,6 +11,7 @@
  * so. Each walk (one per route and canary version) and its every step,
  * verdict change and outcome are kept in the store.
  */
+import type { Log } from '../../contracts/logger.ts'
 import { applyMeshText } from '../../mesh-config/src/edit-apply.ts'
 import { promoteCanary, rollbackCanary, setCanaryWeight } from '../../mesh-config/src/edit.ts'
 import { loadMeshFile } from '../../mesh-config/src/load.ts'
@@ -60,7 +61,7 @@ export interface WalkerOptions {
   store: WalkStore
   /** Who the history names as having applied the changes. */
   by?: string
-  log: (level: 'info' | 'warn', msg: string) => void
+  log: Log
 }
 
 type CanaryRoute = Route & { canary: NonNullable<Route['canary']> }
@@ -116,7 +117,7 @@ export class CanaryWalker {
 
   /** One look at every auto route; `now` is read when the tick runs (tests pass their own). */
   tick(now?: number): Promise<void> {
-    this.#running = this.#running.then(() => this.#tick(now ?? Date.now())).catch((e) => this.opts.log('warn', `canary walk: ${(e as Error).message}`))
+    this.#running = this.#running.then(() => this.#tick(now ?? Date.now())).catch((e) => this.opts.log('warn', 'canary walk failed', { err: e }))
     return this.#running
   }
 
@@ -217,7 +218,7 @@ export class CanaryWalker {
     }
     if (outcome?.status === 'conflict') {
       // Someone changed mesh.yaml while the walk did: the next tick sees their change (a manual change wins).
-      this.opts.log('warn', `${action}: ${outcome.reason}`)
+      this.opts.log('warn', `${action}: mesh.yaml changed meanwhile`, { reason: outcome.reason })
       return false
     }
     if (outcome?.status === 'invalid') why = outcome.issues.map((i) => i.message).join('; ')

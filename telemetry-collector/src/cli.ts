@@ -3,11 +3,13 @@
  * `telemetry-collector --config mesh.yaml` and `telemetry-agent --config
  * mesh.yaml`: the two processes of the telemetry pipeline, configured from
  * mesh.yaml; flags override single settings (tests run several on one
- * machine). Logs are JSON lines on stderr.
+ * machine). Logs are pino's JSON lines on stderr (LOG_LEVEL: the threshold,
+ * default info); stdout has only the `ready` line.
  */
 import { constants, setPriority } from 'node:os'
 import { parseArgs } from 'node:util'
 import { ensureToken } from '../../contracts/credentials.ts'
+import { createLogger, logTo } from '../../contracts/logger.ts'
 import { credentialFiles } from '../../mesh-config/src/credentials.ts'
 import { telemetryPaths } from '../../mesh-config/src/load.ts'
 import { natsCredential } from '../../mesh-config/src/nats-auth.ts'
@@ -16,7 +18,9 @@ import { agentOptionsOf, collectorOptionsOf, loadMeshOrExit } from './mesh-setti
 const COMMON = `  --config <file>   mesh.yaml (default: mesh.yaml)
   --port <port>     listen here instead of mesh.yaml's port (0: any free port)
   --nats <url>      NATS server instead of mesh.yaml's telemetry.nats_url
-  -h, --help        show this help`
+  -h, --help        show this help
+
+Environment: LOG_LEVEL (default info).`
 
 export const USAGE = {
   agent: `Usage: telemetry-agent [--config mesh.yaml] [--port N] [--nats URL] [--spool-dir DIR] [--id ID]
@@ -82,6 +86,8 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
   }
   // Telemetry yields the CPU to the data plane it watches: where cores are short, a request waits for no commit.
   setPriority(which === 'agent' ? NICE.agent : NICE.collector)
+  const logger = createLogger(`telemetry-${which}`, { to: 'stderr' })
+  const log = logTo(logger)
   const mesh = await loadMeshOrExit(args.config!)
   let running: { url: string; dashboardUrl?: string; close(): Promise<void> }
   try {
@@ -92,7 +98,7 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
       // The credential Envoy's exporter and the hosts show: created here if start has not yet.
       const token = await ensureToken(credentialFiles(mesh.stateDir).telemetryToken)
       const natsAuth = await natsCredential(mesh.stateDir, 'agent')
-      running = await startAgent({ ...o, token, natsAuth, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, id: args.id ?? o.id, spool: { ...o.spool, dir: args['spool-dir'] ?? o.spool.dir } })
+      running = await startAgent({ ...o, log, token, natsAuth, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, id: args.id ?? o.id, spool: { ...o.spool, dir: args['spool-dir'] ?? o.spool.dir } })
     } else {
       const { startCollector } = await import('./collector.ts')
       const o = collectorOptionsOf(mesh)
@@ -101,19 +107,16 @@ export async function main(which: 'agent' | 'collector', argv: string[]): Promis
       // The token file is created when missing only where mesh.yaml did not name one: a named file is the operator's to provide.
       const tokenFile = telemetryPaths(mesh).tokenFile
       const token = await operatorToken(tokenFile, mesh.config.telemetry.collector.dashboard.token_file === undefined)
-      if (!token) process.stderr.write(`telemetry-collector: no operator token in ${tokenFile}: the dashboard and API are read-only\n`)
+      if (!token) logger.warn({ token_file: tokenFile }, 'no operator token: the dashboard and API are read-only')
       const dashboard = o.dashboard && { ...o.dashboard, port: args['dashboard-port'] === undefined ? o.dashboard.port : Number(args['dashboard-port']) }
       const natsAuth = await natsCredential(mesh.stateDir, 'collector')
-      const collector = await startCollector({ ...o, natsAuth, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, storeDir: args.store ?? o.storeDir, owns, name: args.name, operatorToken: token, dashboard })
-      // A stream JetStream cannot change is a configuration problem: say so and exit, rather than serve nothing.
-      collector.ready.catch((e) => {
-        process.stderr.write(`telemetry-collector: ${(e as Error).message}\n`)
-        process.exit(1)
-      })
+      const collector = await startCollector({ ...o, log, natsAuth, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, storeDir: args.store ?? o.storeDir, owns, name: args.name, operatorToken: token, dashboard })
+      // A stream JetStream cannot change is a configuration problem: the collector logged it; exit rather than serve nothing.
+      collector.ready.catch(() => process.exit(1))
       running = collector
     }
   } catch (e) {
-    process.stderr.write(`telemetry-${which}: ${(e as Error).message}\n`)
+    logger.fatal({ err: e }, 'could not start')
     process.exit(1)
   }
   // Parent processes (tests, the local mesh) read the bound URL from this line.

@@ -10,6 +10,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { Hono } from 'hono'
 import type { AddressInfo } from 'node:net'
+import { createLogger, logTo, type Log } from '../../contracts/logger.ts'
 import { OTHER_MODEL_TOKEN, subjectToken } from '../../contracts/subjects.ts'
 import { dashboardApp, type DashboardOptions } from '../dashboard/server.ts'
 import { apiRoutes, type ApiContext } from './api.ts'
@@ -59,7 +60,8 @@ export interface CollectorOptions {
   operatorToken?: string
   /** The SRE dashboard's own port; none: no dashboard. */
   dashboard?: DashboardOptions
-  log?: (level: 'info' | 'warn' | 'error', msg: string) => void
+  /** Where it logs (default: pino's JSON lines on stderr, component telemetry-collector). */
+  log?: Log
   /** The store failed: the process must restart (default: exit 1). */
   onFatal?: (e: Error) => void
 }
@@ -76,7 +78,7 @@ export interface RunningCollector {
 }
 
 export async function startCollector(opts: CollectorOptions): Promise<RunningCollector> {
-  const log = opts.log ?? ((level, msg) => process.stderr.write(`${JSON.stringify({ level, msg, component: 'telemetry-collector' })}\n`))
+  const log = opts.log ?? logTo(createLogger('telemetry-collector', { to: 'stderr' }))
   const store = await Store.open(opts.storeDir, opts.retention ?? DEFAULT_RETENTION)
   store.keepUnexported = opts.payloads !== undefined
   const agg = new Aggregator({ ...opts.labels, models: opts.models })
@@ -133,7 +135,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
       try {
         nc = await connect({ servers: opts.natsUrl, ...opts.natsAuth, name: 'telemetry-collector', maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 2000 })
         const jsm = await jetstreamManager(nc, { timeout: 5000 })
-        for (const o of await ensureStreams(jsm, opts.streams)) if (o.action !== 'unchanged') log('info', `stream ${o.name} ${o.action}${o.changed.length ? `: ${o.changed.join(', ')}` : ''}`)
+        for (const o of await ensureStreams(jsm, opts.streams)) if (o.action !== 'unchanged') log('info', `stream ${o.name} ${o.action}`, { stream: o.name, action: o.action, changed: o.changed })
         const owned = (opts.owns ?? [...opts.models, OTHER_MODEL_TOKEN]).map((m) => (m === OTHER_MODEL_TOKEN ? m : subjectToken(m)))
         const i = new Ingest(jetstream(nc), jsm, store, agg, seqs, consumerSpecs(opts.name ?? 'collector', [...new Set(owned)]), {
           log,
@@ -166,33 +168,36 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
         void (async () => {
           for await (const s of nc!.status()) if (s.type === 'reconnect') i.reposition()
         })()
-        log('info', `consuming ${owned.join(', ')} from ${opts.natsUrl}`)
+        log('info', `consuming ${owned.join(', ')}`, { models: owned, nats: opts.natsUrl })
         return
       } catch (e) {
         await nc?.close().catch(() => {})
         nc = undefined
         // A stream JetStream refuses to change is a configuration problem: say so and stop trying.
         if (e instanceof StreamConfigError) {
-          log('error', (e as Error).message)
+          log('error', 'a stream JetStream cannot change: stopping', { err: e })
           throw e
         }
-        log('warn', `NATS at ${opts.natsUrl}: ${(e as Error).message}; retrying`)
+        log('warn', 'NATS unreachable; retrying', { nats: opts.natsUrl, err: e })
         await new Promise((r) => setTimeout(r, 1000))
       }
     }
   })()
-  const pruner = setInterval(() => void ingest?.exclusive(() => store.prune()).catch((e) => log('warn', `prune failed: ${(e as Error).message}`)), 600_000)
+  const pruner = setInterval(() => void ingest?.exclusive(() => store.prune()).catch((e) => log('warn', 'prune failed', { err: e })), 600_000)
   pruner.unref()
   const reload = opts.reloadLabels
   const labelReloader = reload
-    ? setInterval(() => void reload().then((l) => l && agg.labels.update(l), (e) => log('warn', `labels not reloaded: ${(e as Error).message}`)), LABELS_RELOAD_MS)
+    ? setInterval(() => void reload().then((l) => l && agg.labels.update(l), (e) => log('warn', 'labels not reloaded', { err: e })), LABELS_RELOAD_MS)
     : undefined
   labelReloader?.unref()
 
+  const url = `http://${opts.address}:${port}`
+  const dashboardUrl = dashboard ? `http://${opts.dashboard!.address}:${(dashboard.address() as AddressInfo).port}` : undefined
+  log('info', `serving on ${url}`, { store: opts.storeDir, ...(dashboardUrl ? { dashboard: dashboardUrl } : {}) })
   return {
-    url: `http://${opts.address}:${port}`,
+    url,
     port,
-    dashboardUrl: dashboard ? `http://${opts.dashboard!.address}:${(dashboard.address() as AddressInfo).port}` : undefined,
+    dashboardUrl,
     aggregator: agg,
     ready,
     async close() {
@@ -203,7 +208,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
       await walker?.close()
       await sink?.close()
       // What waits goes out now: a stopped collector leaves nothing to the next start's first flush.
-      await sink?.flush().catch((e) => log('warn', `payload sink: ${(e as Error).message}`))
+      await sink?.flush().catch((e) => log('warn', 'payload sink: the last flush failed', { err: e }))
       await ingest?.close()
       await nc?.drain().catch(() => {})
       // Live streams end (within a refresh): an open dashboard tab does not hold the collector up.
@@ -245,8 +250,8 @@ function listen(app: Hono, hostname: string, port: number): Promise<ServerType> 
   })
 }
 
-const defaultFatal = (log: NonNullable<CollectorOptions['log']>) => (e: Error) => {
-  log('error', `store failed, restarting to resume from the store: ${e.message}`)
+const defaultFatal = (log: Log) => (e: Error) => {
+  log('error', 'store failed, restarting to resume from the store', { err: e })
   process.exit(1)
 }
 

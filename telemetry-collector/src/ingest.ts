@@ -18,6 +18,7 @@ import { AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type Jet
 import { nanos } from '@nats-io/transport-node'
 import { inflateRawSync } from 'node:zlib'
 import { decodeLine, type TelemetryEvent } from '../../contracts/events.ts'
+import type { Log } from '../../contracts/logger.ts'
 import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, eventCount, MAX_INFLATED_MESSAGE_BYTES, STREAMS, subjectOf, type StreamKey } from '../../contracts/subjects.ts'
 import type { Aggregator, Changes, RawEvents } from './aggregator.ts'
 import type { Store } from './store.ts'
@@ -62,7 +63,7 @@ export interface IngestOptions {
   applyIntervalMs?: number
   /** Apply at once when this many messages wait (default 2000). */
   applyBatchMessages?: number
-  log: (level: 'info' | 'warn' | 'error', msg: string) => void
+  log: Log
   /** Called when the store failed: memory is ahead of it, so the process must restart. */
   onFatal: (e: Error) => void
 }
@@ -102,7 +103,7 @@ export class Ingest {
       } catch (e) {
         // A work queue hands each item to one consumer: a replica (another collector name) cannot read it too.
         if (spec.key !== 'review' || !isWorkQueueTaken(e)) throw e
-        this.opts.log('warn', `review queue ${spec.filter} is read by another collector (${(e as Error).message}); this one lists none of its items`)
+        this.opts.log('warn', 'review queue read by another collector: this one lists none of its items', { filter: spec.filter, err: e })
         skipped.add(spec.durable)
       }
     }
@@ -148,7 +149,7 @@ export class Ingest {
       const stored = await this.store.streamCreated(stream)
       if (stored === created) continue
       const durables = this.specs.filter((s) => s.stream === stream).map((s) => s.durable)
-      if (stored !== undefined) this.opts.log('warn', `stream ${stream} was created anew (${stored} -> ${created}): reading it from its start`)
+      if (stored !== undefined) this.opts.log('warn', `stream ${stream} was created anew: reading it from its start`, { stream, was: stored, created })
       await this.store.resetStream(stream, created, durables)
       for (const d of durables) this.seqs.delete(d)
     }
@@ -201,7 +202,7 @@ export class Ingest {
         }
       } catch (e) {
         if (this.#closed) return
-        this.opts.log('warn', `consumer ${spec.durable}: ${(e as Error).message}; pulling again`)
+        this.opts.log('warn', 'consumer failed; pulling again', { consumer: spec.durable, err: e })
         await new Promise((r) => setTimeout(r, 500))
       }
       this.#pulling.delete(spec.durable)

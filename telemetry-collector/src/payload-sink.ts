@@ -19,6 +19,7 @@ import { DOUBLE, LIST, listValue, VARCHAR, type DuckDBAppender } from '@duckdb/n
 import type { Baseline } from '../../contracts/baseline.ts'
 import { ownerOnlyDir } from '../../contracts/credentials.ts'
 import type { PayloadSampleEvent } from '../../contracts/events.ts'
+import type { Log } from '../../contracts/logger.ts'
 import { inputRows, outputColumn } from './oip-tensors.ts'
 import type { ReviewItem, Store } from './store.ts'
 
@@ -37,7 +38,7 @@ export interface PayloadSinkOptions {
   modelLabel?: (model: string) => string
   /** Runs `work` with the store's writer to itself (the ingest's exclusive()). */
   exclusive: <T>(work: () => Promise<T>) => Promise<T>
-  log: (level: 'info' | 'warn', msg: string) => void
+  log: Log
 }
 
 export const DEFAULT_PAYLOAD_SINK = { flushMs: 60_000, maxRows: 10_000, retentionDays: 14 }
@@ -95,7 +96,7 @@ export class PayloadSink {
           await this.enforceRetention(now)
         }
       } catch (e) {
-        this.opts.log('warn', `payload sink: ${(e as Error).message}; trying again at the next flush`)
+        this.opts.log('warn', 'payload sink failed; trying again at the next flush', { err: e })
       }
     })
     return this.#running
