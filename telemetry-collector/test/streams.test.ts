@@ -222,13 +222,13 @@ describe('the collector starting its ingest against nats-server', () => {
     const relay = await relayCuttingFirstUpdate(nats.port)
     const logs: string[] = []
     const wanted = limits({ maxBytes: { ...limits().maxBytes, requests: 96 * MiB } })
-    const collector = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: relay.url, storeDir: join(dir, 'store'), models: ['credit-risk'], streams: wanted, log: (level, msg) => logs.push(`${level} ${msg}`) })
+    const collector = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: relay.url, storeDir: join(dir, 'store'), models: ['credit-risk'], streams: wanted, log: (level, msg, fields) => logs.push(`${level} ${msg} ${JSON.stringify(fields?.changed ?? [])}`) })
     try {
       await collector.ready
       expect(relay.cuts()).toBe(1)
       expect((await jsm.streams.info('MESH_REQUESTS')).config.max_bytes).toBe(96 * MiB)
       expect(logs.filter((l) => l.startsWith('error'))).toEqual([])
-      expect(logs).toContain('info stream MESH_REQUESTS updated: max_bytes')
+      expect(logs).toContain('info stream MESH_REQUESTS updated ["max_bytes"]')
     } finally {
       await collector.close()
       await relay.close()
@@ -239,14 +239,14 @@ describe('the collector starting its ingest against nats-server', () => {
   it('a second collector (another name) on the same model comes up, leaving the review work queue to the first', async () => {
     const logs: Record<string, string[]> = { first: [], second: [] }
     const start = (name: string) =>
-      startCollector({ name, address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, `store-${name}`), models: ['credit-risk'], streams: limits(), log: (level, msg) => logs[name]!.push(`${level} ${msg}`) })
+      startCollector({ name, address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, `store-${name}`), models: ['credit-risk'], streams: limits(), log: (level, msg, fields) => logs[name]!.push(`${level} ${msg} ${String(fields?.filter ?? '')}`) })
     const first = await start('first')
     await first.ready
     const second = await start('second')
     try {
       await second.ready
       // JetStream's answer (err_code 10100, a filtered consumer not unique on a work queue) is what the collector recognises.
-      expect(logs.second!.filter((l) => l.startsWith('warn review queue mesh.review.credit-risk is read by another collector'))).toHaveLength(1)
+      expect(logs.second!.filter((l) => l === 'warn review queue read by another collector: this one lists none of its items mesh.review.credit-risk')).toHaveLength(1)
     } finally {
       await second.close()
       await first.close()
