@@ -28,7 +28,9 @@ describe('failure policy in Envoy', () => {
         ],
         clusters: [staticCluster('stable', upstream.port)],
       },
-    })
+      // One worker, so one VM: which request traps does not depend on which worker each connection lands on
+      // (with two, a connection opened late could meet the second worker's VM for the first time).
+    }, { concurrency: 1 })
   })
   afterAll(async () => {
     await envoy?.stop()
@@ -39,9 +41,9 @@ describe('failure policy in Envoy', () => {
     const before = upstream.requests
     const statuses: number[] = []
     for (let i = 0; i < 20; i++) statuses.push(await fetch(`${envoy.listenerUrl('open')}/v2/models/m/infer`, { method: 'POST', body: '{}' }).then((r) => r.status))
-    // At most the one request per worker that was inside the VM when it trapped.
-    expect(statuses.filter((s) => s !== 200).length).toBeLessThanOrEqual(2)
-    expect(statuses.slice(-15).every((s) => s === 200)).toBe(true)
+    // Only the request that was inside the VM when it trapped fails.
+    expect(statuses[0]).not.toBe(200)
+    expect(statuses.slice(1).every((s) => s === 200)).toBe(true)
     expect(upstream.requests - before).toBe(statuses.filter((s) => s === 200).length)
     expect(envoy.logs()).toContain('proxy_on_request_headers failed: Uncaught RuntimeError: unreachable')
   })
