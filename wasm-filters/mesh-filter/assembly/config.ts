@@ -16,9 +16,9 @@
 import { configObject, FilterConfig, invalid, unknownField } from "../../sdk/assembly/config"
 import { JsonKind, JsonValue } from "../../sdk/assembly/json"
 import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE, exporterVmIdError } from "../../sdk/assembly/telemetry-queue"
-import { CanaryConfig, parseCanaryConfig } from "../../canary-router/assembly/config"
-import { GoldenConfig, parseGoldenConfig } from "../../golden-signals/assembly/config"
-import { parseSamplerConfig, SamplerConfig } from "../../payload-sampler/assembly/config"
+import { CanaryConfig, parseCanaryConfig } from "../plugins/canary-router/assembly/config"
+import { GoldenConfig, parseGoldenConfig } from "../plugins/golden-signals/assembly/config"
+import { parseSamplerConfig, SamplerConfig } from "../plugins/payload-sampler/assembly/config"
 
 /** Where the telemetry producers (sampling, golden signals) hand their events to the exporter. */
 export class TelemetryConfig extends FilterConfig {

@@ -5,11 +5,11 @@
  * the TypeScript proxy-wasm host, exchanges whose bodies arrive in the chunks
  * a test chooses, and samples decoded strictly (invalid UTF-8 or JSON fails).
  */
-import type { PayloadSampleEvent } from '../../contracts/events.ts'
-import { decodeLine } from '../../contracts/events.ts'
-import { TELEMETRY_VM_ID } from '../../contracts/telemetry-exporter.ts'
-import { ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
-import { type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
+import type { PayloadSampleEvent } from '../../../../contracts/events.ts'
+import { decodeLine } from '../../../../contracts/events.ts'
+import { TELEMETRY_VM_ID } from '../../../../contracts/telemetry-exporter.ts'
+import { ProxyWasmHost, SharedState } from '../../../test-host/proxy-wasm-host.ts'
+import { type MeshFilterConfig, meshFilterWasm } from '../../config.ts'
 
 export type SamplingSection = NonNullable<MeshFilterConfig['sampling']>
 export type TelemetrySection = NonNullable<MeshFilterConfig['telemetry']>

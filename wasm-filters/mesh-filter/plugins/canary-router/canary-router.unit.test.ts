@@ -4,8 +4,8 @@
  * without Envoy. canary-router.test.ts runs the same scenarios in real Envoy.
  */
 import { describe, expect, it } from 'vitest'
-import { ProxyWasmHost } from '../host/proxy-wasm-host.ts'
-import { meshFilterWasm } from '../mesh-filter/config.ts'
+import { ProxyWasmHost } from '../../../test-host/proxy-wasm-host.ts'
+import { meshFilterWasm } from '../../config.ts'
 
 const config = {
   routes: [

@@ -5,10 +5,10 @@
  * and a bad configuration is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { envoyVersion, EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../test/support/envoy.ts'
-import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
-import { ProxyWasmHost } from '../host/proxy-wasm-host.ts'
-import { MESH_FILTER, meshFilterWasm } from '../mesh-filter/config.ts'
+import { envoyVersion, EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../../../test/support/envoy.ts'
+import { startUpstream, type Upstream } from '../../../../test/support/upstream.ts'
+import { ProxyWasmHost } from '../../../test-host/proxy-wasm-host.ts'
+import { MESH_FILTER, meshFilterWasm } from '../../config.ts'
 
 const config = {
   routes: [

@@ -7,10 +7,10 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import type { GoldenSignalEvent } from '../../contracts/events.ts'
-import { TELEMETRY_VM_ID } from '../../contracts/telemetry-exporter.ts'
-import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
-import { type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
+import type { GoldenSignalEvent } from '../../../../contracts/events.ts'
+import { TELEMETRY_VM_ID } from '../../../../contracts/telemetry-exporter.ts'
+import { int64Property, ProxyWasmHost, SharedState } from '../../../test-host/proxy-wasm-host.ts'
+import { type MeshFilterConfig, meshFilterWasm } from '../../config.ts'
 
 /** The mesh filter (its telemetry producers) and the exporter share a VM id: Envoy scopes shared data and queues by it. */
 

@@ -6,9 +6,9 @@
  * under the wrong VM id is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { TELEMETRY_VM_ID, envoyVersion, EnvoyExitError, httpListener, prometheusSamples, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../test/support/envoy.ts'
-import { startUpstream, type Upstream } from '../../test/support/upstream.ts'
-import { MESH_FILTER, type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
+import { TELEMETRY_VM_ID, envoyVersion, EnvoyExitError, httpListener, prometheusSamples, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../../../test/support/envoy.ts'
+import { startUpstream, type Upstream } from '../../../../test/support/upstream.ts'
+import { MESH_FILTER, type MeshFilterConfig, meshFilterWasm } from '../../config.ts'
 import { GOLDEN_STATS_TAGS } from './stats-tags.ts'
 
 const canaryConfig = { routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 5000 }] }

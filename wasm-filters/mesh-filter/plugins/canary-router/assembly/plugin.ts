@@ -5,10 +5,10 @@
 // (Envoy recomputes the route after a filter changes request headers). The
 // decision goes into the stream view for the plugins after it.
 // Fails open: with no route or no usable key the request goes to stable.
-import { MapType } from "../../sdk/assembly/constants"
-import { orEmpty, removeHeader, setHeader } from "../../sdk/assembly/host"
-import { Plugin, PluginStream } from "../../mesh-filter/assembly/plugin"
-import { StreamView, VARIANT_HEADER, VERSION_HEADER } from "../../mesh-filter/assembly/stream-view"
+import { MapType } from "../../../../sdk/assembly/constants"
+import { orEmpty, removeHeader, setHeader } from "../../../../sdk/assembly/host"
+import { Plugin, PluginStream } from "../../../assembly/plugin"
+import { StreamView, VARIANT_HEADER, VERSION_HEADER } from "../../../assembly/stream-view"
 import { CanaryConfig } from "./config"
 import { chooseVariant } from "./router"
 

@@ -7,12 +7,12 @@
 // per event would cost more than the event. Never delays a request:
 // everything happens in proxy_on_log, after the response was sent, and a
 // full or missing queue drops the events and counts them.
-import { MetricType } from "../../sdk/assembly/constants"
-import { defineMetric, getProperty, incrementMetric, orEmpty, recordMetric } from "../../sdk/assembly/host"
-import { EventBatcher } from "../../sdk/assembly/telemetry-queue"
-import { TelemetryConfig } from "../../mesh-filter/assembly/config"
-import { Plugin, PluginStream } from "../../mesh-filter/assembly/plugin"
-import { StreamView, VERSION_HEADER } from "../../mesh-filter/assembly/stream-view"
+import { MetricType } from "../../../../sdk/assembly/constants"
+import { defineMetric, getProperty, incrementMetric, orEmpty, recordMetric } from "../../../../sdk/assembly/host"
+import { EventBatcher } from "../../../../sdk/assembly/telemetry-queue"
+import { TelemetryConfig } from "../../../assembly/config"
+import { Plugin, PluginStream } from "../../../assembly/plugin"
+import { StreamView, VERSION_HEADER } from "../../../assembly/stream-view"
 import { GoldenConfig } from "./config"
 import { latencyHistogramName, OTHER_MODEL, RequestRecord, requestCounterName, statusClass, versionLabel, writeEvent } from "./signals"
 

@@ -8,10 +8,10 @@
  */
 import { createServer, request, type Server } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { PayloadSampleEvent } from '../../contracts/events.ts'
-import { envoyVersion, httpListener, startEnvoy, staticCluster, TELEMETRY_VM_ID, wasmHttpFilter, wasmService, type RunningEnvoy } from '../../test/support/envoy.ts'
-import { wasmPath } from '../build.ts'
-import { MESH_FILTER, type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
+import type { PayloadSampleEvent } from '../../../../contracts/events.ts'
+import { envoyVersion, httpListener, startEnvoy, staticCluster, TELEMETRY_VM_ID, wasmHttpFilter, wasmService, type RunningEnvoy } from '../../../../test/support/envoy.ts'
+import { wasmPath } from '../../../build.ts'
+import { MESH_FILTER, type MeshFilterConfig, meshFilterWasm } from '../../config.ts'
 
 /** An upstream that echoes the request body and reports a confidence the request asks for. */
 async function echoUpstream() {

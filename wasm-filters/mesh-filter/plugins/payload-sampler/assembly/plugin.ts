@@ -7,13 +7,13 @@
 // route's rate (so every component agrees which requests are sampled) or
 // when the response's x-model-confidence is under the route's threshold
 // (for the review queue).
-import { BufferType } from "../../sdk/assembly/constants"
-import { orEmpty } from "../../sdk/assembly/host"
-import { isFormContentType, maskBody } from "../../sdk/assembly/pii"
-import { EventBatcher } from "../../sdk/assembly/telemetry-queue"
-import { TelemetryConfig } from "../../mesh-filter/assembly/config"
-import { Plugin, PluginStream } from "../../mesh-filter/assembly/plugin"
-import { StreamView, VERSION_HEADER } from "../../mesh-filter/assembly/stream-view"
+import { BufferType } from "../../../../sdk/assembly/constants"
+import { orEmpty } from "../../../../sdk/assembly/host"
+import { isFormContentType, maskBody } from "../../../../sdk/assembly/pii"
+import { EventBatcher } from "../../../../sdk/assembly/telemetry-queue"
+import { TelemetryConfig } from "../../../assembly/config"
+import { Plugin, PluginStream } from "../../../assembly/plugin"
+import { StreamView, VERSION_HEADER } from "../../../assembly/stream-view"
 import { Capture } from "./capture"
 import { SampleRoute, SamplerConfig } from "./config"
 import { parseConfidence, sampledByRate } from "./sampling"
