@@ -9,7 +9,7 @@
 // (for the review queue).
 import { BufferType } from "../../../../sdk/assembly/constants"
 import { orEmpty } from "../../../../sdk/assembly/host"
-import { isFormContentType, maskBody } from "../../../../sdk/assembly/pii"
+import { isFormContentType, maskBody } from "./pii"
 import { EventBatcher } from "../../../../sdk/assembly/telemetry-queue"
 import { TelemetryConfig } from "../../../assembly/config"
 import { Plugin, PluginStream } from "../../../assembly/plugin"

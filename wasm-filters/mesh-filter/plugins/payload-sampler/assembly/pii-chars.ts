@@ -1,5 +1,9 @@
 // @module
-// Character classes the PII scanners share (ASCII only: the patterns are).
+// Character classes the PII scanners share (ASCII only: the patterns are);
+// digits and hex digits are the SDK's, which its JSON parser uses too.
+import { hexValue, isDigit } from "../../../../sdk/assembly/chars"
+
+export { hexValue, isDigit }
 
 export const TAB = 9
 export const NEWLINE = 10
@@ -26,10 +30,6 @@ export const OPEN_BRACE = 123
 export const CLOSE_BRACE = 125
 export const NO_BREAK_SPACE = 0xa0
 
-export function isDigit(c: i32): bool {
-  return c >= 48 && c <= 57
-}
-
 export function isLetter(c: i32): bool {
   return (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
 }
@@ -50,13 +50,6 @@ export function isEmailDomain(c: i32): bool {
   return isAlnum(c) || c == DOT || c == DASH
 }
 
-/** 0-15 for a hex digit, -1 otherwise. */
-export function hexValue(c: i32): i32 {
-  if (isDigit(c)) return c - 48
-  if (c >= 65 && c <= 70) return c - 55
-  if (c >= 97 && c <= 102) return c - 87
-  return -1
-}
 
 
 /**
