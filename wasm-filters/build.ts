@@ -6,7 +6,7 @@
  * (`test-fixtures/<name>/assembly/index.ts`) become `build/fixture-<name>.wasm`.
  * The mesh filter's plugins (`mesh-filter/plugins/<plugin>/assembly/plugin.ts`)
  * are compiled into it. A module is rebuilt only when its sources (its
- * folder's, plugins included) or the SDK's changed (a stamp of their hashes
+ * folder's, plugins included), the SDK's or the telemetry queue's changed (a stamp of their hashes
  * sits beside each module); `--force` rebuilds all.
  */
 import { execFile } from 'node:child_process'
@@ -58,7 +58,7 @@ async function assemblySources(dir: string): Promise<string[]> {
 
 async function sourcesDigest(filter: string): Promise<string> {
   const hash = createHash('sha256')
-  for (const dir of [join(FILTERS_DIR, 'sdk'), sourceDir(filter)]) {
+  for (const dir of [join(FILTERS_DIR, 'sdk'), join(FILTERS_DIR, 'telemetry-queue'), sourceDir(filter)]) {
     for (const f of await assemblySources(dir)) hash.update(relative(FILTERS_DIR, f)).update(await readFile(f))
   }
   hash.update(await readFile(join(ROOT, 'node_modules/assemblyscript/package.json')))

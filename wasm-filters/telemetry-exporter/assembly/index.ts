@@ -9,7 +9,7 @@ import { LogLevel, MapType } from "../../sdk/assembly/constants"
 import { RootContext, setRootContextFactory } from "../../sdk/assembly/context"
 import { dequeue, dispatchHttpCall, getHeader, log, registerQueue, setTickPeriod } from "../../sdk/assembly/host"
 import { increment } from "../../sdk/assembly/metrics"
-import { releaseSlots, resetSlots } from "../../sdk/assembly/telemetry-queue"
+import { releaseSlots, resetSlots } from "../../telemetry-queue/assembly/queue"
 import { ExporterConfig, parseConfig, resolveToken } from "./config"
 
 export * from "../../sdk/assembly/exports"

@@ -98,6 +98,17 @@ describe('golden-signals (TypeScript host)', () => {
     expect(models).toEqual(['credit-risk-fallback', 'no-such-model', 'another.one'])
   })
 
+  it("reports the model of an OIP path only: /v2/models/{model}/..., up to the next '/' or '?'", async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const host = await load(golden({ batch_events: 1 }), shared)
+    for (const path of ['/v2/models/credit-risk/infer', '/v2/models/credit-risk/versions/3/infer', '/v2/models/m?x=1', '/v1/models/m:predict', '/health']) {
+      request(host, { code: 200, headers: { ':path': path } })
+    }
+    const models = queue.items.map((m) => (JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent).model)
+    expect(models).toEqual(['credit-risk', 'credit-risk', 'm', '', ''])
+  })
+
   it('labels every model "other" when the configuration lists none', async () => {
     const host = await load(golden({ models: [] }))
     request(host, { code: 200 })

@@ -7,8 +7,8 @@
 // Fails open: with no route or no usable key the request goes to stable.
 import { MapType } from "../../../../sdk/assembly/constants"
 import { orEmpty, removeHeader, setHeader } from "../../../../sdk/assembly/host"
-import { Plugin, PluginStream } from "../../../assembly/plugin"
-import { StreamView, VARIANT_HEADER, VERSION_HEADER } from "../../../assembly/stream-view"
+import { Plugin, PluginStream } from "../../../plugin-api/assembly/plugin"
+import { StreamView, VARIANT_HEADER, VERSION_HEADER } from "../../../plugin-api/assembly/stream-view"
 import { CanaryConfig } from "./config"
 import { chooseVariant } from "./router"
 

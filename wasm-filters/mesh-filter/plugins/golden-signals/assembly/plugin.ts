@@ -9,10 +9,9 @@
 // full or missing queue drops the events and counts them.
 import { MetricType } from "../../../../sdk/assembly/constants"
 import { defineMetric, getProperty, incrementMetric, orEmpty, recordMetric } from "../../../../sdk/assembly/host"
-import { EventBatcher } from "../../../../sdk/assembly/telemetry-queue"
-import { TelemetryConfig } from "../../../assembly/config"
-import { Plugin, PluginStream } from "../../../assembly/plugin"
-import { StreamView, VERSION_HEADER } from "../../../assembly/stream-view"
+import { EventBatcher, TelemetryConfig } from "../../../plugin-api/assembly/event-batcher"
+import { Plugin, PluginStream } from "../../../plugin-api/assembly/plugin"
+import { StreamView, VERSION_HEADER } from "../../../plugin-api/assembly/stream-view"
 import { GoldenConfig } from "./config"
 import { latencyHistogramName, OTHER_MODEL, RequestRecord, requestCounterName, statusClass, versionLabel, writeEvent } from "./signals"
 

@@ -5,9 +5,9 @@
 // properties are cached as they are asked for, and what a plugin decided
 // (the variant and version the canary plugin chose) is written here for the
 // plugins after it, rather than read back from the headers it set.
-import { MapType } from "../../sdk/assembly/constants"
-import { getHeaderPairs, getProperty, getPropertyInt64, HeaderPairs, orEmpty } from "../../sdk/assembly/host"
-import { modelOfPath } from "../../sdk/assembly/oip"
+import { MapType } from "../../../sdk/assembly/constants"
+import { getHeaderPairs, getProperty, getPropertyInt64, HeaderPairs, orEmpty } from "../../../sdk/assembly/host"
+import { modelOfPath } from "./oip"
 
 /** Set by the canary router on the requests it routes; the route table reads them. */
 export const VARIANT_HEADER = "x-mesh-variant"
