@@ -13,8 +13,7 @@
 //   }
 //
 // A plugin runs when its section is there; a configuration with none is refused.
-import { configObject, FilterConfig, invalid, unknownField } from "../../sdk/assembly/config"
-import { JsonKind, JsonValue } from "../../sdk/assembly/json"
+import { configObject, FilterConfig, invalid, JsonKind, JsonValue, unknownField } from "../../sdk/assembly/index"
 import { exporterVmIdError } from "../../telemetry-queue/assembly/queue"
 import { TelemetryConfig } from "../plugin-api/assembly/event-batcher"
 import { CanaryConfig, parseCanaryConfig } from "../plugins/canary-router/assembly/config"

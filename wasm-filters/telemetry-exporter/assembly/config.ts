@@ -1,7 +1,6 @@
 // @module
 // telemetry-exporter configuration, checked once in proxy_on_configure.
-import { configObject, FilterConfig, invalid } from "../../sdk/assembly/config"
-import { JsonKind } from "../../sdk/assembly/json"
+import { configObject, FilterConfig, invalid, JsonKind } from "../../sdk/assembly/index"
 import { DEFAULT_QUEUE } from "../../telemetry-queue/assembly/queue"
 
 export class ExporterConfig extends FilterConfig {

@@ -13,7 +13,7 @@
 //
 // The mesh filter's producers (mesh-filter/plugin-api/assembly/event-batcher.ts)
 // and the telemetry exporter both build on this file, and on nothing of each other.
-import { getProperty, getSharedCounter, setSharedCounter } from "../../sdk/assembly/host"
+import { getProperty, getSharedCounter, setSharedCounter } from "../../sdk/assembly/index"
 
 /** contracts/telemetry-exporter.ts's TELEMETRY_VM_ID, spelled again because AssemblyScript cannot import it (config-corpus.unit.test.ts checks they agree). */
 export const DEFAULT_EXPORTER_VM_ID = "mesh-telemetry"

@@ -3,11 +3,7 @@
 // filter's producers (sampling, golden signals) hand their events
 // (TelemetryConfig) and the per-worker batcher that hands them over
 // (EventBatcher), within the bound kept in telemetry-queue/assembly/queue.ts.
-import { FilterConfig } from "../../../sdk/assembly/config"
-import { Status } from "../../../sdk/assembly/constants"
-import { enqueue, resolveQueue } from "../../../sdk/assembly/host"
-import { increment } from "../../../sdk/assembly/metrics"
-import { Utf8Writer } from "../../../sdk/assembly/utf8-writer"
+import { enqueue, FilterConfig, increment, resolveQueue, Status, Utf8Writer } from "../../../sdk/assembly/index"
 import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE, releaseSlots, reserveSlots } from "../../../telemetry-queue/assembly/queue"
 
 /** Where the telemetry producers (sampling, golden signals) hand their events to the exporter. */

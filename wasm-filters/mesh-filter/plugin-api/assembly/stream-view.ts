@@ -5,8 +5,7 @@
 // properties are cached as they are asked for, and what a plugin decided
 // (the variant and version the canary plugin chose) is written here for the
 // plugins after it, rather than read back from the headers it set.
-import { MapType } from "../../../sdk/assembly/constants"
-import { getHeaderPairs, getProperty, getPropertyInt64, HeaderPairs, orEmpty } from "../../../sdk/assembly/host"
+import { getHeaderPairs, getProperty, getPropertyInt64, HeaderPairs, MapType, orEmpty } from "../../../sdk/assembly/index"
 import { modelOfPath } from "./oip"
 
 /** Set by the canary router on the requests it routes; the route table reads them. */

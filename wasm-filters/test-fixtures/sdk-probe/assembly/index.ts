@@ -11,19 +11,9 @@
 // value, or "(absent)"), x-hash (stableHash of hash_header's value), and
 // removes x-remove-me. It captures the
 // request body up to capture_bytes and logs it, decoded, at log time.
-import { ByteBuffer } from "../../../sdk/assembly/byte-buffer"
-import { configObject, FilterConfig, invalid, unknownField } from "../../../sdk/assembly/config"
-import { Action, BufferType, LogLevel, MapType } from "../../../sdk/assembly/constants"
-import { HttpContext, RootContext, setRootContextFactory } from "../../../sdk/assembly/context"
-import { appendBuffer, getHeaderPairs, getPropertyInt64, log, removeHeader, setHeader, setTickPeriod } from "../../../sdk/assembly/host"
-import { stableHash } from "../../../sdk/assembly/hash"
-import { JsonKind } from "../../../sdk/assembly/json"
-import { increment } from "../../../sdk/assembly/metrics"
-import { completeLength, decodeUtf8 } from "../../../sdk/assembly/utf8"
+import { Action, appendBuffer, BufferType, ByteBuffer, completeLength, configObject, decodeUtf8, FilterConfig, getHeaderPairs, getPropertyInt64, HttpContext, increment, invalid, JsonKind, log, LogLevel, MapType, removeHeader, RootContext, setHeader, setRootContextFactory, setTickPeriod, stableHash, unknownField } from "../../../sdk/assembly/index"
 
-export * from "../../../sdk/assembly/exports"
-export { proxy_on_log, proxy_on_request_body, proxy_on_request_headers } from "../../../sdk/assembly/exports-http"
-export { proxy_on_tick } from "../../../sdk/assembly/exports-service"
+export { proxy_abi_version_0_2_1, proxy_on_memory_allocate, proxy_on_context_create, proxy_on_vm_start, proxy_on_configure, proxy_on_delete, proxy_on_log, proxy_on_request_body, proxy_on_request_headers, proxy_on_tick } from "../../../sdk/assembly/index"
 
 class ProbeConfig extends FilterConfig {
   echo: string[] = []

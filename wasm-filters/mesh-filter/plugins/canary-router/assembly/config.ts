@@ -2,8 +2,7 @@
 // The canary plugin's configuration (the mesh filter's `canary` section),
 // checked once, in proxy_on_configure.
 // Every problem names its field, e.g. "routes[0].canary_weight_bp: ...".
-import { FilterConfig, invalid, unknownField } from "../../../../sdk/assembly/config"
-import { JsonKind, JsonValue } from "../../../../sdk/assembly/json"
+import { FilterConfig, invalid, JsonKind, JsonValue, unknownField } from "../../../../sdk/assembly/index"
 
 export const MISSING_KEY_REQUEST_ID = "request_id"
 export const MISSING_KEY_STABLE = "stable"

@@ -5,8 +5,7 @@
 // (Envoy recomputes the route after a filter changes request headers). The
 // decision goes into the stream view for the plugins after it.
 // Fails open: with no route or no usable key the request goes to stable.
-import { MapType } from "../../../../sdk/assembly/constants"
-import { orEmpty, removeHeader, setHeader } from "../../../../sdk/assembly/host"
+import { MapType, orEmpty, removeHeader, setHeader } from "../../../../sdk/assembly/index"
 import { Plugin, PluginStream } from "../../../plugin-api/assembly/plugin"
 import { StreamView, VARIANT_HEADER, VERSION_HEADER } from "../../../plugin-api/assembly/stream-view"
 import { CanaryConfig } from "./config"

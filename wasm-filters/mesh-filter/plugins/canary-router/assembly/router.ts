@@ -1,6 +1,6 @@
 // @module
 // The routing decision, free of host calls: which variant a request gets.
-import { stableHash } from "../../../../sdk/assembly/hash"
+import { stableHash } from "../../../../sdk/assembly/index"
 import { MISSING_KEY_STABLE, RouteConfig } from "./config"
 
 export const STABLE = "stable"

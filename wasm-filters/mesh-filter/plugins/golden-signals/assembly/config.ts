@@ -1,8 +1,7 @@
 // @module
 // The golden-signals plugin's configuration (the mesh filter's
 // `golden_signals` section), checked once in proxy_on_configure.
-import { FilterConfig, invalid, unknownField } from "../../../../sdk/assembly/config"
-import { JsonKind, JsonValue } from "../../../../sdk/assembly/json"
+import { FilterConfig, invalid, JsonKind, JsonValue, unknownField } from "../../../../sdk/assembly/index"
 import { OTHER_MODEL } from "./signals"
 
 export class GoldenConfig extends FilterConfig {

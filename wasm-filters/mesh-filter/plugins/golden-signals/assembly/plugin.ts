@@ -7,8 +7,7 @@
 // per event would cost more than the event. Never delays a request:
 // everything happens in proxy_on_log, after the response was sent, and a
 // full or missing queue drops the events and counts them.
-import { MetricType } from "../../../../sdk/assembly/constants"
-import { defineMetric, getProperty, incrementMetric, orEmpty, recordMetric } from "../../../../sdk/assembly/host"
+import { defineMetric, getProperty, incrementMetric, MetricType, orEmpty, recordMetric } from "../../../../sdk/assembly/index"
 import { EventBatcher, TelemetryConfig } from "../../../plugin-api/assembly/event-batcher"
 import { Plugin, PluginStream } from "../../../plugin-api/assembly/plugin"
 import { StreamView, VERSION_HEADER } from "../../../plugin-api/assembly/stream-view"

@@ -2,8 +2,7 @@
 // What the golden-signals plugin derives from one finished request, free of host calls:
 // the labelled metric names and the compact event. The event's schema is
 // owned by contracts/events.ts (GoldenSignalEvent, version 1).
-import { labelValue } from "../../../../sdk/assembly/metrics"
-import { Utf8Writer } from "../../../../sdk/assembly/utf8-writer"
+import { labelValue, Utf8Writer } from "../../../../sdk/assembly/index"
 
 /** The model label of every model the configuration does not list. */
 export const OTHER_MODEL = "other"

@@ -2,10 +2,7 @@
 // A body's copy: raw bytes up to the cap, decoded once when the sample is
 // written. Bytes, because a chunk can end inside a character (decoding
 // chunks one by one breaks those) and hold half the memory of a string.
-import { BufferType } from "../../../../sdk/assembly/constants"
-import { ByteBuffer } from "../../../../sdk/assembly/byte-buffer"
-import { appendBuffer } from "../../../../sdk/assembly/host"
-import { completeLength, decodeUtf8 } from "../../../../sdk/assembly/utf8"
+import { appendBuffer, BufferType, ByteBuffer, completeLength, decodeUtf8 } from "../../../../sdk/assembly/index"
 
 export class Capture {
   bytes: ByteBuffer | null = null

@@ -1,8 +1,7 @@
 // @module
 // The payload-sampling plugin's configuration (the mesh filter's `sampling`
 // section), checked once in proxy_on_configure.
-import { FilterConfig, invalid, unknownField } from "../../../../sdk/assembly/config"
-import { JsonKind, JsonValue } from "../../../../sdk/assembly/json"
+import { FilterConfig, invalid, JsonKind, JsonValue, unknownField } from "../../../../sdk/assembly/index"
 
 export class SampleRoute {
   model: string = ""

@@ -1,7 +1,7 @@
 // @module
 // Character classes the PII scanners share (ASCII only: the patterns are);
 // digits and hex digits are the SDK's, which its JSON parser uses too.
-import { hexValue, isDigit } from "../../../../sdk/assembly/chars"
+import { hexValue, isDigit } from "../../../../sdk/assembly/index"
 
 export { hexValue, isDigit }
 

@@ -9,7 +9,7 @@ import { REDACTED } from "./pii-json"
 import { maskText } from "./pii-text"
 import { AMPERSAND, CLOSE_BRACKET, DASH, DOT, EQUALS, hexValue, isAlnum, OPEN_BRACKET, PERCENT, PLUS, SPACE, UNDERSCORE, unit } from "./pii-chars"
 import { TextBuilder } from "./text-builder"
-import { decodeUtf8 } from "../../../../sdk/assembly/utf8"
+import { decodeUtf8 } from "../../../../sdk/assembly/index"
 
 /** Whether a content-type is a form body (parameters such as charset allowed). */
 export function isFormContentType(contentType: string): bool {

@@ -7,8 +7,7 @@
 // route's rate (so every component agrees which requests are sampled) or
 // when the response's x-model-confidence is under the route's threshold
 // (for the review queue).
-import { BufferType } from "../../../../sdk/assembly/constants"
-import { orEmpty } from "../../../../sdk/assembly/host"
+import { BufferType, orEmpty } from "../../../../sdk/assembly/index"
 import { isFormContentType, maskBody } from "./pii"
 import { EventBatcher, TelemetryConfig } from "../../../plugin-api/assembly/event-batcher"
 import { Plugin, PluginStream } from "../../../plugin-api/assembly/plugin"

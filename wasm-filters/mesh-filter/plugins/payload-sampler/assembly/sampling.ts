@@ -2,8 +2,7 @@
 // The sampling decisions: the rate, from the request id alone, so every
 // component (the filter, the host, the collector) agrees on which requests
 // are sampled; and the confidence a response reports.
-import { stableHash } from "../../../../sdk/assembly/hash"
-import { isDigit } from "../../../../sdk/assembly/chars"
+import { isDigit, stableHash } from "../../../../sdk/assembly/index"
 
 export function sampledByRate(requestId: string, rateBp: i32): bool {
   return rateBp > 0 && requestId.length > 0 && <i32>(stableHash("sample\n" + requestId) % 10000) < rateBp
