@@ -1,7 +1,7 @@
 // @module
 // The SDK's one entry: what modules, plugins and fixtures may use. Imported
 // as "<...>/sdk/assembly/index"; nothing outside sdk/ imports its other
-// files. The raw host functions
+// files (wasm-filters/layers.unit.test.ts checks). The raw host functions
 // (imports.ts) and the context tables the callbacks dispatch through stay
 // behind it.
 //
