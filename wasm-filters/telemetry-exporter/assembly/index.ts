@@ -9,7 +9,8 @@ import { dequeue, dispatchHttpCall, getHeader, increment, log, LogLevel, MapType
 import { releaseSlots, resetSlots } from "../../telemetry-queue/assembly/queue"
 import { ExporterConfig, parseConfig, resolveToken } from "./config"
 
-export { proxy_abi_version_0_2_1, proxy_on_memory_allocate, proxy_on_context_create, proxy_on_vm_start, proxy_on_configure, proxy_on_delete, proxy_on_http_call_response, proxy_on_queue_ready, proxy_on_tick } from "../../sdk/assembly/index"
+export { proxy_abi_version_0_2_1, proxy_on_memory_allocate, proxy_on_context_create, proxy_on_vm_start, proxy_on_configure, proxy_on_delete } from "../../sdk/assembly/index"
+export { proxy_on_http_call_response, proxy_on_queue_ready, proxy_on_tick } from "../../sdk/assembly/index"
 
 /** Producer messages that trigger a flush before the tick. */
 const EARLY_FLUSH_MESSAGES = 16

@@ -13,7 +13,8 @@
 // request body up to capture_bytes and logs it, decoded, at log time.
 import { Action, appendBuffer, BufferType, ByteBuffer, completeLength, configObject, decodeUtf8, FilterConfig, getHeaderPairs, getPropertyInt64, HttpContext, increment, invalid, JsonKind, log, LogLevel, MapType, removeHeader, RootContext, setHeader, setRootContextFactory, setTickPeriod, stableHash, unknownField } from "../../../sdk/assembly/index"
 
-export { proxy_abi_version_0_2_1, proxy_on_memory_allocate, proxy_on_context_create, proxy_on_vm_start, proxy_on_configure, proxy_on_delete, proxy_on_log, proxy_on_request_body, proxy_on_request_headers, proxy_on_tick } from "../../../sdk/assembly/index"
+export { proxy_abi_version_0_2_1, proxy_on_memory_allocate, proxy_on_context_create, proxy_on_vm_start, proxy_on_configure, proxy_on_delete } from "../../../sdk/assembly/index"
+export { proxy_on_log, proxy_on_request_body, proxy_on_request_headers, proxy_on_tick } from "../../../sdk/assembly/index"
 
 class ProbeConfig extends FilterConfig {
   echo: string[] = []
