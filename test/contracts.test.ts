@@ -25,7 +25,7 @@ function sourceFiles(dir: string): string[] {
 
 const CONTRACTS = [
   // AssemblyScript's copy: wasm-filters/config-corpus.unit.test.ts checks the built filter's default is the contract's.
-  { name: 'TELEMETRY_VM_ID', value: TELEMETRY_VM_ID, copies: ['wasm-filters/sdk/assembly/telemetry-queue.ts'] },
+  { name: 'TELEMETRY_VM_ID', value: TELEMETRY_VM_ID, copies: ['wasm-filters/telemetry-queue/assembly/queue.ts'] },
   { name: 'FAILED_CODE_CLASSES', value: FAILED_CODE_CLASSES, copies: [] },
   ...Object.entries({ ...ALERT_NAMES, ...BURN_ALERT_NAMES }).map(([key, value]) => ({ name: `the alert name ${key}`, value, copies: [] })),
 ]

@@ -4,15 +4,15 @@
  * the mesh filter and the telemetry exporter) with AssemblyScript into
  * `build/<module>.wasm`, optimised, and reports sizes; test fixtures
  * (`test-fixtures/<name>/assembly/index.ts`) become `build/fixture-<name>.wasm`.
- * The mesh filter's plugins (`<plugin>/assembly/plugin.ts`) are compiled
- * into it. A module is rebuilt only when its sources, its plugins' or the
- * SDK's changed (a stamp of their hashes sits beside each module);
- * `--force` rebuilds all.
+ * The mesh filter's plugins (`mesh-filter/plugins/<plugin>/assembly/plugin.ts`)
+ * are compiled into it. A module is rebuilt only when its sources (its
+ * folder's, plugins included), the SDK's or the telemetry queue's changed (a stamp of their hashes
+ * sits beside each module); `--force` rebuilds all.
  */
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
-import { join, relative } from 'node:path'
+import { join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
@@ -20,21 +20,11 @@ export const FILTERS_DIR = fileURLToPath(new URL('.', import.meta.url))
 export const BUILD_DIR = join(FILTERS_DIR, 'build')
 const ROOT = join(FILTERS_DIR, '..')
 
-export async function filterNames(): Promise<string[]> {
-  const names: string[] = []
-  for (const e of await readdir(FILTERS_DIR, { withFileTypes: true })) {
-    if (e.isDirectory() && (await exists(join(FILTERS_DIR, e.name, 'assembly', 'index.ts')))) names.push(e.name)
-  }
-  return names.sort()
-}
+/** The modules Envoy loads, each `<name>/assembly/index.ts`, built as `build/<name>.wasm`. */
+const MODULES = ['mesh-filter', 'telemetry-exporter']
 
-/** The folders of the mesh filter's plugins. */
-export async function pluginNames(): Promise<string[]> {
-  const names: string[] = []
-  for (const e of await readdir(FILTERS_DIR, { withFileTypes: true })) {
-    if (e.isDirectory() && (await exists(join(FILTERS_DIR, e.name, 'assembly', 'plugin.ts')))) names.push(e.name)
-  }
-  return names.sort()
+export async function filterNames(): Promise<string[]> {
+  return [...MODULES]
 }
 
 /** The module that runs the plugins. */
@@ -60,13 +50,16 @@ async function exists(p: string): Promise<boolean> {
   return stat(p).then(() => true, () => false)
 }
 
+/** The AssemblyScript sources under `dir`: every .ts file inside an `assembly/` folder, at any depth. */
+async function assemblySources(dir: string): Promise<string[]> {
+  const files = await readdir(dir, { recursive: true })
+  return files.filter((f) => f.endsWith('.ts') && f.split(sep).includes('assembly')).map((f) => join(dir, f)).sort()
+}
+
 async function sourcesDigest(filter: string): Promise<string> {
   const hash = createHash('sha256')
-  const plugins = filter === MESH_FILTER ? (await pluginNames()).map((p) => join(FILTERS_DIR, p, 'assembly')) : []
-  for (const dir of [join(FILTERS_DIR, 'sdk', 'assembly'), join(sourceDir(filter), 'assembly'), ...plugins]) {
-    for (const f of (await readdir(dir)).filter((n) => n.endsWith('.ts')).sort()) {
-      hash.update(relative(FILTERS_DIR, join(dir, f))).update(await readFile(join(dir, f)))
-    }
+  for (const dir of [join(FILTERS_DIR, 'sdk'), join(FILTERS_DIR, 'telemetry-queue'), sourceDir(filter)]) {
+    for (const f of await assemblySources(dir)) hash.update(relative(FILTERS_DIR, f)).update(await readFile(f))
   }
   hash.update(await readFile(join(ROOT, 'node_modules/assemblyscript/package.json')))
   return hash.digest('hex')

@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest'
 import { TELEMETRY_VM_ID } from '../contracts/telemetry-exporter.ts'
 import { wasmPath } from './build.ts'
-import { ProxyWasmHost } from './host/proxy-wasm-host.ts'
+import { ProxyWasmHost } from './test-host/proxy-wasm-host.ts'
 import { MESH_FILTER } from './mesh-filter/config.ts'
 
 

@@ -3,14 +3,14 @@
  * (test-fixtures/sdk-probe) in the TypeScript proxy-wasm host. Contexts and
  * their lifecycle (a live update's new root, the old one's onDelete),
  * configuration with located errors, header maps, body capture with its
- * cap and UTF-8 decoding, properties, metrics and timers, the sticky hash
- * against an independent implementation, and OIP paths. The plugins' tests
- * cover what they build on top.
+ * cap and UTF-8 decoding, properties, metrics and timers, and the sticky hash
+ * against an independent implementation. The plugins' tests cover what they
+ * build on top (OIP paths: the golden-signals plugin's tests).
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { wasmPath } from '../build.ts'
-import { int64Property, ProxyWasmHost } from '../host/proxy-wasm-host.ts'
+import { int64Property, ProxyWasmHost } from '../test-host/proxy-wasm-host.ts'
 
 const load = (config: unknown) => ProxyWasmHost.load(wasmPath('fixture-sdk-probe'), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config) })
 
@@ -43,16 +43,6 @@ describe('SDK (TypeScript host, sdk-probe fixture)', () => {
     expect(s.requestHeaders.get('x-echo-x-missing')).toBe('(absent)')
     expect(s.requestHeaders.get('x-echo-x-utf8')).toBe('Zoë 東京')
     expect(s.requestHeaders.has('x-remove-me')).toBe(false)
-  })
-
-  it('reads the model from OIP paths only', async () => {
-    const host = await load({})
-    const model = (path: string) => request(host, { ':path': path }).requestHeaders.get('x-model')
-    expect(model('/v2/models/credit-risk/infer')).toBe('credit-risk')
-    expect(model('/v2/models/credit-risk/versions/3/infer')).toBe('credit-risk')
-    expect(model('/v2/models/m?x=1')).toBe('m')
-    expect(model('/v1/models/m:predict')).toBe('')
-    expect(model('/health')).toBe('')
   })
 
   it('hashes keys as the reference FNV-1a + murmur3 finaliser does, for any string', async () => {

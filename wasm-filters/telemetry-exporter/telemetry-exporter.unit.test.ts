@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import type { GoldenSignalEvent } from '../../contracts/events.ts'
 import { TELEMETRY_VM_ID } from '../../contracts/telemetry-exporter.ts'
 import { wasmPath } from '../build.ts'
-import { int64Property, ProxyWasmHost, SharedState } from '../host/proxy-wasm-host.ts'
+import { int64Property, ProxyWasmHost, SharedState } from '../test-host/proxy-wasm-host.ts'
 import { type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 
 

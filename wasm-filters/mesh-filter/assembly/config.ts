@@ -13,21 +13,12 @@
 //   }
 //
 // A plugin runs when its section is there; a configuration with none is refused.
-import { configObject, FilterConfig, invalid, unknownField } from "../../sdk/assembly/config"
-import { JsonKind, JsonValue } from "../../sdk/assembly/json"
-import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE, exporterVmIdError } from "../../sdk/assembly/telemetry-queue"
-import { CanaryConfig, parseCanaryConfig } from "../../canary-router/assembly/config"
-import { GoldenConfig, parseGoldenConfig } from "../../golden-signals/assembly/config"
-import { parseSamplerConfig, SamplerConfig } from "../../payload-sampler/assembly/config"
-
-/** Where the telemetry producers (sampling, golden signals) hand their events to the exporter. */
-export class TelemetryConfig extends FilterConfig {
-  /** The exporter's VM id, which this module must run under (Envoy scopes the queue's counter by VM id). */
-  exporterVmId: string = DEFAULT_EXPORTER_VM_ID
-  queueName: string = DEFAULT_QUEUE
-  /** Events waiting for the exporter beyond which new ones are dropped (and counted). */
-  maxPendingEvents: i64 = 10000
-}
+import { configObject, FilterConfig, invalid, JsonKind, JsonValue, unknownField } from "../../sdk/assembly/index"
+import { exporterVmIdError } from "../../telemetry-queue/assembly/queue"
+import { TelemetryConfig } from "../plugin-api/assembly/event-batcher"
+import { CanaryConfig, parseCanaryConfig } from "../plugins/canary-router/assembly/config"
+import { GoldenConfig, parseGoldenConfig } from "../plugins/golden-signals/assembly/config"
+import { parseSamplerConfig, SamplerConfig } from "../plugins/payload-sampler/assembly/config"
 
 export class MeshConfig extends FilterConfig {
   telemetry: TelemetryConfig = new TelemetryConfig()

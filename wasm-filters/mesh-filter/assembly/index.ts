@@ -6,19 +6,16 @@
 // One stream context per request runs the chain at each stage with one
 // shared StreamView, so Envoy pays for one filter's contexts and VM
 // crossings, and each header and property is read once for all plugins.
-import { Action, LogLevel } from "../../sdk/assembly/constants"
-import { HttpContext, RootContext, setRootContextFactory } from "../../sdk/assembly/context"
-import { log, setTickPeriod } from "../../sdk/assembly/host"
-import { CanaryPlugin } from "../../canary-router/assembly/plugin"
-import { GoldenPlugin } from "../../golden-signals/assembly/plugin"
-import { SamplerPlugin } from "../../payload-sampler/assembly/plugin"
+import { Action, HttpContext, log, LogLevel, RootContext, setRootContextFactory, setTickPeriod } from "../../sdk/assembly/index"
+import { Plugin, PluginStream } from "../plugin-api/assembly/plugin"
+import { StreamView } from "../plugin-api/assembly/stream-view"
+import { CanaryPlugin } from "../plugins/canary-router/assembly/plugin"
+import { GoldenPlugin } from "../plugins/golden-signals/assembly/plugin"
+import { SamplerPlugin } from "../plugins/payload-sampler/assembly/plugin"
 import { MeshConfig, parseMeshConfig } from "./config"
-import { Plugin, PluginStream } from "./plugin"
-import { StreamView } from "./stream-view"
 
-export * from "../../sdk/assembly/exports"
-export { proxy_on_log, proxy_on_request_body, proxy_on_request_headers, proxy_on_response_body, proxy_on_response_headers } from "../../sdk/assembly/exports-http"
-export { proxy_on_tick } from "../../sdk/assembly/exports-service"
+export { proxy_abi_version_0_2_1, proxy_on_memory_allocate, proxy_on_context_create, proxy_on_vm_start, proxy_on_configure, proxy_on_delete } from "../../sdk/assembly/index"
+export { proxy_on_log, proxy_on_request_body, proxy_on_request_headers, proxy_on_response_body, proxy_on_response_headers, proxy_on_tick } from "../../sdk/assembly/index"
 
 /** The chain a configuration asks for, in its fixed order. */
 function chainOf(config: MeshConfig): Plugin[] {

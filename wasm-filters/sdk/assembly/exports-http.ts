@@ -1,6 +1,6 @@
 // @module
 // Optional HTTP stream callbacks. Export from a filter's entry file only
-// those it uses, e.g. `export { proxy_on_log } from "../../sdk/assembly/exports-http"`.
+// those it uses, e.g. `export { proxy_on_log } from "../../sdk/assembly/index"`.
 import { Action } from "./constants"
 import { streams } from "./context"
 

@@ -5,7 +5,7 @@
 // the VM), so errors come back as values that name the field where parsing
 // stopped ("routes[0].canary_weight_bp: invalid JSON: malformed number at
 // offset 57"), "(configuration)" at the top.
-import { hexValue, isDigit } from "./pii-chars"
+import { hexValue, isDigit } from "./chars"
 
 export const enum JsonKind {
   Null,

@@ -1,8 +1,7 @@
 // @module
 // telemetry-exporter configuration, checked once in proxy_on_configure.
-import { configObject, FilterConfig, invalid } from "../../sdk/assembly/config"
-import { JsonKind } from "../../sdk/assembly/json"
-import { DEFAULT_QUEUE } from "../../sdk/assembly/telemetry-queue"
+import { configObject, FilterConfig, invalid, JsonKind } from "../../sdk/assembly/index"
+import { DEFAULT_QUEUE } from "../../telemetry-queue/assembly/queue"
 
 export class ExporterConfig extends FilterConfig {
   /** Envoy cluster of the local telemetry agent. */

@@ -5,15 +5,12 @@
 // telemetry agent with proxy_http_call (ABI 0.2.1's name for 0.1.0's
 // proxy_dispatch_http_call). It never retries: a batch
 // the agent cannot take is dropped and counted, so memory cannot grow.
-import { LogLevel, MapType } from "../../sdk/assembly/constants"
-import { RootContext, setRootContextFactory } from "../../sdk/assembly/context"
-import { dequeue, dispatchHttpCall, getHeader, log, registerQueue, setTickPeriod } from "../../sdk/assembly/host"
-import { increment } from "../../sdk/assembly/metrics"
-import { releaseSlots, resetSlots } from "../../sdk/assembly/telemetry-queue"
+import { dequeue, dispatchHttpCall, getHeader, increment, log, LogLevel, MapType, registerQueue, RootContext, setRootContextFactory, setTickPeriod } from "../../sdk/assembly/index"
+import { releaseSlots, resetSlots } from "../../telemetry-queue/assembly/queue"
 import { ExporterConfig, parseConfig, resolveToken } from "./config"
 
-export * from "../../sdk/assembly/exports"
-export { proxy_on_http_call_response, proxy_on_queue_ready, proxy_on_tick } from "../../sdk/assembly/exports-service"
+export { proxy_abi_version_0_2_1, proxy_on_memory_allocate, proxy_on_context_create, proxy_on_vm_start, proxy_on_configure, proxy_on_delete } from "../../sdk/assembly/index"
+export { proxy_on_http_call_response, proxy_on_queue_ready, proxy_on_tick } from "../../sdk/assembly/index"
 
 /** Producer messages that trigger a flush before the tick. */
 const EARLY_FLUSH_MESSAGES = 16

@@ -7,13 +7,10 @@
 // golden-signals reads its properties (`"property"`: its dotted path,
 // `xds.route_name` by default). bench:mesh runs it to price a call
 // into the VM, a header read and a property read on their own.
-import { HttpContext, RootContext, setRootContextFactory } from "../../../sdk/assembly/context"
-import { Action, MapType } from "../../../sdk/assembly/constants"
-import { getHeader, getProperty } from "../../../sdk/assembly/host"
-import { parseConfigObject } from "../../../sdk/assembly/json"
+import { Action, getHeader, getProperty, HttpContext, MapType, parseConfigObject, RootContext, setRootContextFactory } from "../../../sdk/assembly/index"
 
-export * from "../../../sdk/assembly/exports"
-export { proxy_on_log, proxy_on_request_body, proxy_on_request_headers, proxy_on_response_body, proxy_on_response_headers } from "../../../sdk/assembly/exports-http"
+export { proxy_abi_version_0_2_1, proxy_on_memory_allocate, proxy_on_context_create, proxy_on_vm_start, proxy_on_configure, proxy_on_delete } from "../../../sdk/assembly/index"
+export { proxy_on_log, proxy_on_request_body, proxy_on_request_headers, proxy_on_response_body, proxy_on_response_headers } from "../../../sdk/assembly/index"
 
 class ReadsStream extends HttpContext {
   constructor(id: u32, readonly root: ReadsRoot) {

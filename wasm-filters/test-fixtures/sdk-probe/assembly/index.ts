@@ -3,28 +3,18 @@
 // so the SDK's own tests (sdk/sdk.unit.test.ts) exercise its layers the way
 // any plugin author would: contexts and their lifecycle, configuration
 // parsing with located errors, header maps, properties, body capture and
-// UTF-8 decoding, metrics, timers, the sticky hash and OIP paths.
+// UTF-8 decoding, metrics, timers and the sticky hash.
 //
 //   {"echo": ["name", ...], "hash_header": "x-key", "tick_ms": 100, "capture_bytes": 16}
 //
 // At request headers it writes, on the request: x-echo-<name> (the header's
-// value, or "(absent)"), x-hash (stableHash of hash_header's value),
-// x-model (the OIP path's model), and removes x-remove-me. It captures the
+// value, or "(absent)"), x-hash (stableHash of hash_header's value), and
+// removes x-remove-me. It captures the
 // request body up to capture_bytes and logs it, decoded, at log time.
-import { ByteBuffer } from "../../../sdk/assembly/byte-buffer"
-import { configObject, FilterConfig, invalid, unknownField } from "../../../sdk/assembly/config"
-import { Action, BufferType, LogLevel, MapType } from "../../../sdk/assembly/constants"
-import { HttpContext, RootContext, setRootContextFactory } from "../../../sdk/assembly/context"
-import { appendBuffer, getHeader, getHeaderPairs, getPropertyInt64, log, orEmpty, removeHeader, setHeader, setTickPeriod } from "../../../sdk/assembly/host"
-import { stableHash } from "../../../sdk/assembly/hash"
-import { JsonKind } from "../../../sdk/assembly/json"
-import { increment } from "../../../sdk/assembly/metrics"
-import { modelOfPath } from "../../../sdk/assembly/oip"
-import { completeLength, decodeUtf8 } from "../../../sdk/assembly/utf8"
+import { Action, appendBuffer, BufferType, ByteBuffer, completeLength, configObject, decodeUtf8, FilterConfig, getHeaderPairs, getPropertyInt64, HttpContext, increment, invalid, JsonKind, log, LogLevel, MapType, removeHeader, RootContext, setHeader, setRootContextFactory, setTickPeriod, stableHash, unknownField } from "../../../sdk/assembly/index"
 
-export * from "../../../sdk/assembly/exports"
-export { proxy_on_log, proxy_on_request_body, proxy_on_request_headers } from "../../../sdk/assembly/exports-http"
-export { proxy_on_tick } from "../../../sdk/assembly/exports-service"
+export { proxy_abi_version_0_2_1, proxy_on_memory_allocate, proxy_on_context_create, proxy_on_vm_start, proxy_on_configure, proxy_on_delete } from "../../../sdk/assembly/index"
+export { proxy_on_log, proxy_on_request_body, proxy_on_request_headers, proxy_on_tick } from "../../../sdk/assembly/index"
 
 class ProbeConfig extends FilterConfig {
   echo: string[] = []
@@ -103,7 +93,6 @@ class ProbeStream extends HttpContext {
     }
     const key = this.root.config.hashHeader
     if (key.length > 0) setHeader(MapType.RequestHeaders, "x-hash", stableHash(pairs.value(key)).toString())
-    setHeader(MapType.RequestHeaders, "x-model", modelOfPath(orEmpty(getHeader(MapType.RequestHeaders, ":path"))))
     if (pairs.get("x-remove-me") !== null) removeHeader(MapType.RequestHeaders, "x-remove-me")
     increment("probe.requests")
     return Action.Continue

@@ -1,11 +1,10 @@
 // @module
 // Test fixture, not a filter: traps (wasm `unreachable`) on every request,
 // to prove how Envoy treats a filter's own failure (failure_policy).
-import { Action } from "../../../sdk/assembly/constants"
-import { HttpContext, RootContext, setRootContextFactory } from "../../../sdk/assembly/context"
+import { Action, HttpContext, RootContext, setRootContextFactory } from "../../../sdk/assembly/index"
 
-export * from "../../../sdk/assembly/exports"
-export { proxy_on_request_headers } from "../../../sdk/assembly/exports-http"
+export { proxy_abi_version_0_2_1, proxy_on_memory_allocate, proxy_on_context_create, proxy_on_vm_start, proxy_on_configure, proxy_on_delete } from "../../../sdk/assembly/index"
+export { proxy_on_request_headers } from "../../../sdk/assembly/index"
 
 class TrapStream extends HttpContext {
   onRequestHeaders(headers: u32, endOfStream: bool): Action {
