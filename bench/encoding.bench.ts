@@ -29,7 +29,7 @@ import { deepStrictEqual } from 'node:assert'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { brotliCompressSync, brotliDecompressSync, constants, deflateRawSync, inflateRawSync } from 'node:zlib'
 import { Packr, Unpackr } from 'msgpackr'
-import { decodeEvent, type GoldenSignalEvent, type PayloadSampleEvent } from '../contracts/events.ts'
+import { decodeEvent, type GoldenSignalEvent, type PayloadSampleEvent } from '@model-mesh/contracts'
 
 // A median of fewer than five rounds is one noisy sample away from any value.
 const ROUNDS = Math.max(5, Number(process.env.BENCH_ROUNDS ?? 7))

@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
 import ort from 'onnxruntime-node'
-import { sampleRows } from '../model-host/example-models/dataset.ts'
+import { sampleRows } from '@model-mesh/model-host'
 import { jsonInfer } from '../model-host/test/client.ts'
 import { copyRepository, editConfig, EXAMPLE_MODELS, ROOT, spawnHost } from '../model-host/test/host-process.ts'
 

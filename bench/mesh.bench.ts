@@ -35,9 +35,7 @@ import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { TELEMETRY_VM_ID, envoyVersion, httpListener, ROOT, startEnvoy, staticCluster, wasmHttpFilter, wasmService } from '../test/support/envoy.ts'
-import { wasmPath } from '../wasm-filters/build.ts'
-import { GOLDEN_STATS_TAGS } from '../wasm-filters/mesh-filter/plugins/golden-signals/stats-tags.ts'
-import { MESH_FILTER, meshFilterWasm, type MeshFilterConfig } from '../wasm-filters/mesh-filter/config.ts'
+import { GOLDEN_STATS_TAGS, MESH_FILTER, meshFilterWasm, wasmPath, type MeshFilterConfig } from '@model-mesh/wasm-filters'
 import { NATIVE_LISTENER, NATIVE_STATS_TAGS, nativeListener } from './native-envoy.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)

@@ -38,8 +38,8 @@
  *   headers are named one by one.
  */
 import { join } from 'node:path'
-import * as H from '../contracts/headers.ts'
-import { hcmListener, typed } from '../mesh-config/src/envoy-resources.ts'
+import { headers as H } from '@model-mesh/contracts'
+import { hcmListener, typed } from '@model-mesh/mesh-config'
 
 export const NATIVE_LISTENER = 'native'
 

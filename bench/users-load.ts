@@ -19,7 +19,7 @@
  */
 import { Agent, request } from 'node:http'
 import { createRequire } from 'node:module'
-import { sampleRows } from '../model-host/example-models/dataset.ts'
+import { sampleRows } from '@model-mesh/model-host'
 
 interface Result {
   requests: { average: number; total: number }

@@ -3,5 +3,5 @@
 import { register } from 'tsx/esm/api'
 
 register()
-const { run } = await import('../mesh-config/src/cli.ts')
+const { run } = await import('@model-mesh/mesh-config/cli')
 process.exitCode = await run(process.argv.slice(2))

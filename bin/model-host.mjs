@@ -3,5 +3,5 @@
 import { register } from 'tsx/esm/api'
 
 register()
-const { main } = await import('../model-host/src/cli.ts')
+const { main } = await import('@model-mesh/model-host/cli')
 await main(process.argv.slice(2))

@@ -3,5 +3,5 @@
 import { register } from 'tsx/esm/api'
 
 register()
-const { main } = await import('../telemetry-collector/src/cli.ts')
+const { main } = await import('@model-mesh/telemetry-collector/cli')
 await main('agent', process.argv.slice(2))

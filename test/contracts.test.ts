@@ -8,9 +8,8 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ALERT_NAMES, BURN_ALERT_NAMES, FAILED_CODE_CLASSES } from '../contracts/alert-thresholds.ts'
-import { TELEMETRY_VM_ID } from '../contracts/telemetry-exporter.ts'
-import { ROOT } from '../mesh-config/src/local-mesh.ts'
+import { ALERT_NAMES, BURN_ALERT_NAMES, FAILED_CODE_CLASSES, TELEMETRY_VM_ID } from '@model-mesh/contracts'
+import { ROOT } from '@model-mesh/mesh-config'
 
 const SKIP = new Set(['node_modules', 'models', '.local', '.git', 'build', 'dist', 'contracts'])
 

@@ -1,19 +1,21 @@
 /**
- * The docs name what exists: docs/architecture.md's files and its list of
- * the imports that cross component boundaries, the contracts it lists,
+ * The docs name what exists: docs/architecture.md's files, its table of
+ * what each component uses of the others, the contracts it lists,
  * mesh-config's table of its sources, the telemetry collector's table of
  * flags, the root README's benchmarks, and tsconfig's folders. Each check
- * reads the tree as it is, so a renamed file or a new deep import fails
- * here until the doc says so.
+ * reads the tree as it is, so a renamed file or a new dependency between
+ * components fails here until the doc says so.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { dirname, join, relative, resolve } from 'node:path'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ROOT } from '../mesh-config/src/local-mesh.ts'
-import { OPTIONS, USAGE } from '../telemetry-collector/src/cli.ts'
+import { ROOT } from '@model-mesh/mesh-config'
+import { OPTIONS, USAGE } from '@model-mesh/telemetry-collector/cli'
 
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8')
 const COMPONENTS = ['model-host', 'wasm-filters', 'mesh-config', 'telemetry-collector']
+/** The npm workspaces: the components and contracts/. */
+const WORKSPACES = JSON.parse(read('package.json')).workspaces as string[]
 const TOP = ['contracts', ...COMPONENTS, 'test', 'bench', 'docs', 'scripts']
 
 /** The text of one `## heading` section of a Markdown file. */
@@ -33,24 +35,6 @@ const tableRows = (markdown: string): string[][] => markdown.split('\n').filter(
 /** `code` spans of a text. */
 const codeSpans = (text: string) => [...text.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!)
 
-/** Source files (tests and test support aside) under a folder, relative to the root. */
-function sources(dir: string): string[] {
-  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
-    if (['node_modules', 'build', 'dist', 'assembly', 'test'].includes(e.name)) return []
-    const path = join(dir, e.name)
-    if (e.isDirectory()) return sources(path)
-    return /\.(ts|mts|mjs|tsx)$/.test(e.name) && !e.name.endsWith('.test.ts') ? [path] : []
-  })
-}
-
-/** Files of other components (contracts aside) that a component's sources import. */
-function crossImports(component: string): string[] {
-  const found = sources(component).flatMap((file) =>
-    [...read(file).matchAll(/\bfrom\s+['"](\.{1,2}\/[^'"]+)['"]/g)].map((m) => relative(ROOT, resolve(ROOT, dirname(file), m[1]!))),
-  )
-  return [...new Set(found.filter((p) => COMPONENTS.some((c) => c !== component && p.startsWith(`${c}/`))))].sort()
-}
-
 describe('docs/architecture.md', () => {
   const doc = read('docs/architecture.md')
 
@@ -65,16 +49,21 @@ describe('docs/architecture.md', () => {
 
   it('lists every contracts/ module in its Contracts table', () => {
     const listed = tableRows(section(doc, 'Contracts')).flatMap((row) => codeSpans(row[1] ?? ''))
-    const modules = readdirSync(join(ROOT, 'contracts')).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `contracts/${f}`)
+    const modules = readdirSync(join(ROOT, 'contracts')).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && f !== 'index.ts').map((f) => `contracts/${f}`)
     expect(modules.filter((m) => !listed.includes(m))).toEqual([])
   })
 
-  it("lists every import of another component's files, and nothing else, in Boundaries today", () => {
-    const listed = new Map(COMPONENTS.map((c) => [c, [] as string[]]))
-    for (const [who, what] of tableRows(section(doc, 'Boundaries today'))) {
-      for (const c of who!.split(',').map((s) => s.trim().replace(/\/$/, ''))) listed.get(c)!.push(...codeSpans(what!).filter((s) => s.includes('/')))
-    }
-    for (const c of COMPONENTS) expect({ component: c, imports: crossImports(c) }).toEqual({ component: c, imports: listed.get(c)!.sort() })
+  it("lists each component's package.json dependencies on other components in Boundaries", () => {
+    const listed = tableRows(section(doc, 'Boundaries')).map(([who, sources, tests]) => ({
+      component: who!.replace(/\/$/, ''),
+      dependencies: codeSpans(sources!).sort(),
+      devDependencies: codeSpans(tests!).sort(),
+    }))
+    const declared = WORKSPACES.map((component) => {
+      const pkg = JSON.parse(read(`${component}/package.json`)) as Record<string, Record<string, string> | undefined>
+      return { component, dependencies: Object.keys(pkg.dependencies ?? {}).sort(), devDependencies: Object.keys(pkg.devDependencies ?? {}).sort() }
+    })
+    expect(listed).toEqual(declared)
   })
 })
 

@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ROOT } from '../mesh-config/src/local-mesh.ts'
+import { ROOT } from '@model-mesh/mesh-config'
 
 const SKIP = new Set(['node_modules', 'models', '.local', '.git', 'build', 'dist', 'assembly'])
 const SOURCE = /\.(ts|mts|mjs|tsx)$/

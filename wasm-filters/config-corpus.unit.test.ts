@@ -8,7 +8,7 @@
  * producers refuse a VM id the exporter's counter cannot be shared under.
  */
 import { describe, expect, it } from 'vitest'
-import { TELEMETRY_VM_ID } from '../contracts/telemetry-exporter.ts'
+import { TELEMETRY_VM_ID } from '@model-mesh/contracts'
 import { wasmPath } from './build.ts'
 import { ProxyWasmHost } from './test-host/proxy-wasm-host.ts'
 import { MESH_FILTER } from './mesh-filter/config.ts'

@@ -12,7 +12,7 @@
  * rules` and `promtool test rules` check it (mesh-config/test/alert-rules.test.ts).
  */
 import { stringify } from 'yaml'
-import { ALERT_NAMES, BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, FAILED_CODE_CLASSES, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '../../contracts/alert-thresholds.ts'
+import { ALERT_NAMES, BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, FAILED_CODE_CLASSES, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '@model-mesh/contracts'
 import type { MeshConfig, Route } from './schema.ts'
 
 /** Every window a burn-rate alert reads, each a recording rule. */

@@ -13,7 +13,7 @@
  */
 import { join } from 'node:path'
 // Rendered files hold API keys: written OWNER_ONLY_FILE.
-import { ensureToken, OWNER_ONLY_FILE } from '../../contracts/credentials.ts'
+import { ensureToken, OWNER_ONLY_FILE } from '@model-mesh/contracts'
 import { credentialFiles } from './credentials.ts'
 import { EnvoyAdmin, type Subscription } from './envoy-admin.ts'
 import type { LoadedMesh } from './load.ts'

@@ -22,7 +22,7 @@ import { prometheusConfig, PrometheusConfigError } from './prometheus-config.ts'
 import { renderMesh } from './render.ts'
 import { httpUrl } from './schema.ts'
 import { defaultActor, paths, readHistory, readIfExists, writeAtomic } from './state.ts'
-import { OWNER_ONLY_FILE } from '../../contracts/credentials.ts'
+import { OWNER_ONLY_FILE } from '@model-mesh/contracts'
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2, unavailable: 3 } as const
 

@@ -6,8 +6,8 @@
  * (a true default risk near one half) that the model is unsure about.
  */
 import { randomUUID } from 'node:crypto'
-import * as H from '../../contracts/headers.ts'
-import { defaultProbability, sampleRows } from '../../model-host/example-models/dataset.ts'
+import { headers as H } from '@model-mesh/contracts'
+import { defaultProbability, sampleRows } from '@model-mesh/model-host'
 import { adminFor } from './apply.ts'
 import type { LoadedMesh } from './load.ts'
 import { listenerPort } from './local-mesh.ts'

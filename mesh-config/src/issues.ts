@@ -4,7 +4,7 @@
  * the path in the config (`routes[2].canary.weight`) and the reason.
  */
 import { isNode, LineCounter, type Document } from 'yaml'
-import { formatPath } from '../../model-host/src/config.ts'
+import { formatPath } from '@model-mesh/model-host'
 
 export type ConfigPath = readonly (string | number)[]
 

@@ -15,8 +15,7 @@
  * - `mesh-operator`: everything (deleting or purging streams, tools).
  */
 import { join } from 'node:path'
-import { STREAMS } from '../../contracts/subjects.ts'
-import { ensureToken, OWNER_ONLY_FILE, readToken } from '../../contracts/credentials.ts'
+import { ensureToken, OWNER_ONLY_FILE, readToken, STREAMS } from '@model-mesh/contracts'
 import { writeAtomic } from './state.ts'
 
 export const NATS_ROLES = ['agent', 'collector', 'operator'] as const

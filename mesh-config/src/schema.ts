@@ -7,7 +7,7 @@
  */
 import { isIP, isIPv6 } from 'node:net'
 import { z } from 'zod'
-import type { StreamKey } from '../../contracts/subjects.ts'
+import type { StreamKey } from '@model-mesh/contracts'
 
 /** Names that appear in Envoy resource names and metric tags: keep them plain. */
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "_" or "-", starting with a letter or digit')

@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto'
 import { appendFile, chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { hostname, userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
-import { OWNER_ONLY_DIR, OWNER_ONLY_FILE, ownerOnlyDir } from '../../contracts/credentials.ts'
+import { OWNER_ONLY_DIR, OWNER_ONLY_FILE, ownerOnlyDir } from '@model-mesh/contracts'
 
 export interface HistoryEntry {
   id: number

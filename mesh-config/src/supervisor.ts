@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { setPriority } from 'node:os'
 import { join } from 'node:path'
-import { OWNER_ONLY_FILE, ownerOnlyDir } from '../../contracts/credentials.ts'
+import { OWNER_ONLY_FILE, ownerOnlyDir } from '@model-mesh/contracts'
 
 export interface ChildSpec {
   name: string

@@ -4,7 +4,7 @@
  * (its format: contracts/baseline.ts): each feature's distribution over the
  * training rows, and the distribution of the served predictions.
  */
-import { distributionOf, type Baseline } from '../../contracts/baseline.ts'
+import { distributionOf, type Baseline } from '@model-mesh/contracts'
 
 export function buildBaseline(names: readonly string[], features: Float32Array, predictions: Float64Array, output: string): Baseline {
   const width = names.length

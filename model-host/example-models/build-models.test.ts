@@ -6,7 +6,7 @@ import ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EXAMPLE_MODELS } from '../test/host-process.ts'
 import { buildModels } from './build-models.ts'
-import { baselineSchema } from '../../contracts/baseline.ts'
+import { baselineSchema } from '@model-mesh/contracts'
 import { FEATURE_COUNT, FEATURE_NAMES, generateApplicants } from './dataset.ts'
 import { auc } from './mlp.ts'
 

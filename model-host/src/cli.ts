@@ -5,8 +5,7 @@
  */
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
-import { readToken } from '../../contracts/credentials.ts'
-import { createLogger } from '../../contracts/logger.ts'
+import { createLogger, readToken } from '@model-mesh/contracts'
 import { startHost } from './server.ts'
 
 const USAGE = `Usage: model-host --models <repository dir> [--port <port>] [--host <address>] [--role primary|fallback] [--only <model,...>]

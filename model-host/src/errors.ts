@@ -3,7 +3,7 @@
  * Named errors of the model host. Each carries what a caller needs to answer
  * or log it: an HTTP status for request errors, file and field for config errors.
  */
-import type { FallbackReason } from '../../contracts/events.ts'
+import type { FallbackReason } from '@model-mesh/contracts'
 
 /** A request the host refuses: becomes `{"error": message}` with `status`. */
 export class InferenceError extends Error {

@@ -3,10 +3,9 @@
  * One loaded model version: its sessions (one per instance), its batcher and
  * its statistics. Immutable once built; replacing a version builds a new one.
  */
-import { HOST_EVENT_VERSION } from '../../contracts/events.ts'
+import { HOST_EVENT_VERSION, type Logger } from '@model-mesh/contracts'
 import { Batcher } from './batcher.ts'
 import type { ModelConfig } from './config.ts'
-import type { Logger } from '../../contracts/logger.ts'
 import { concatBatch, splitBatch, type RequestTensors } from './runtime/tensor-batch.ts'
 import { createSession } from './runtime/session.ts'
 import type { OrtTensor, Session } from './runtime/types.ts'

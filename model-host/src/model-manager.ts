@@ -9,7 +9,7 @@
  * the version they were given and finish before it is retired.
  */
 import { join } from 'node:path'
-import { HOST_EVENT_VERSION } from '../../contracts/events.ts'
+import { HOST_EVENT_VERSION } from '@model-mesh/contracts'
 import type { ModelConfig, TensorSpec } from './config.ts'
 import type { ClientGone } from './batcher.ts'
 import { BatchRejection, InferenceError, IntegrityError, type RejectReason } from './errors.ts'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { decodeEvent, type HostEvent } from '../../contracts/events.ts'
+import { decodeEvent, type HostEvent } from '@model-mesh/contracts'
 import { Batcher } from './batcher.ts'
 import type { BatchPayload, LoadedVersion } from './loaded-version.ts'
 import type { ModelState } from './model-manager.ts'

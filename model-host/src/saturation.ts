@@ -4,7 +4,7 @@
  * per loaded model version (queue depth, instances running a batch, instances),
  * so the collector sees a saturated host even while no batch completes.
  */
-import { HOST_EVENT_VERSION, type HostSaturationEvent } from '../../contracts/events.ts'
+import { HOST_EVENT_VERSION, type HostSaturationEvent } from '@model-mesh/contracts'
 import type { ModelState } from './model-manager.ts'
 import type { HostEmitter } from './telemetry.ts'
 

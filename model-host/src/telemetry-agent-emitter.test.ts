@@ -6,7 +6,7 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { decodeLine, HOST_EVENT_VERSION, type HostEvent, type HostFallbackEvent } from '../../contracts/events.ts'
+import { decodeLine, HOST_EVENT_VERSION, type HostEvent, type HostFallbackEvent } from '@model-mesh/contracts'
 import { AgentEmitter, encodeBatch, type AgentEmitterOptions } from './telemetry-agent-emitter.ts'
 
 interface Post {

@@ -15,9 +15,7 @@
  * (model-host/bench/agent-transport.ts).
  */
 import { Agent, request, type ClientRequest } from 'node:http'
-import type { HostEvent } from '../../contracts/events.ts'
-import { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, WIRE_CONTENT_TYPE } from '../../contracts/subjects.ts'
-import type { Logger } from '../../contracts/logger.ts'
+import { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, WIRE_CONTENT_TYPE, type HostEvent, type Logger } from '@model-mesh/contracts'
 import type { HostEmitter } from './telemetry.ts'
 
 /** Why events were dropped. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { HOST_EVENT_VERSION, type HostEvent } from '../../contracts/events.ts'
+import { HOST_EVENT_VERSION, type HostEvent } from '@model-mesh/contracts'
 import { noopEmitter, safeEmitter } from './telemetry.ts'
 
 const event: HostEvent = {

@@ -5,7 +5,7 @@
  * they are called on the inference path. Events are the wire contract's host
  * events (contracts/events.ts, version 2), built where they happen.
  */
-import type { HostEvent } from '../../contracts/events.ts'
+import type { HostEvent } from '@model-mesh/contracts'
 
 export interface HostEmitter {
   /** Must not block and must not throw. Dropping an event is allowed; the emitter counts drops. */

@@ -8,7 +8,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { decodeLine, type HostBatchEvent, type HostEvent, type HostFallbackEvent } from '../../contracts/events.ts'
+import { decodeLine, type HostBatchEvent, type HostEvent, type HostFallbackEvent } from '@model-mesh/contracts'
 import { sampleRows } from '../example-models/dataset.ts'
 import { jsonInfer, postJson } from './client.ts'
 import { EXAMPLE_MODELS, spawnHost, type HostProcess } from './host-process.ts'

@@ -20,7 +20,7 @@ import {
 } from '@opentelemetry/api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
-import { createLogger } from '../../contracts/logger.ts'
+import { createLogger } from '@model-mesh/contracts'
 import { startHost, type RunningHost } from '../src/server.ts'
 import { jsonInfer, postJson } from './client.ts'
 import { EXAMPLE_MODELS } from './host-process.ts'

@@ -9,8 +9,7 @@
  */
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream'
 import { connect, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node'
-import type { Log } from '../../contracts/logger.ts'
-import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, SOURCE_HEADER, WIRE_CONTENT_TYPE } from '../../contracts/subjects.ts'
+import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, SOURCE_HEADER, WIRE_CONTENT_TYPE, type Log } from '@model-mesh/contracts'
 import { missingStreams } from '../src/streams.ts'
 import { isUnpublishable } from '../src/nats-errors.ts'
 import type { Spool, SpooledMessage } from './spool.ts'

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { OTHER_MODEL_TOKEN } from '../../contracts/subjects.ts'
+import { OTHER_MODEL_TOKEN } from '@model-mesh/contracts'
 import { batchEvent, requestEvent } from '../test/events.ts'
 import { chunkGroup, ModelTokens, reviewItemOf, routeBatch, scanRoutingFields, type RoutedGroup } from './route-events.ts'
 

@@ -6,8 +6,7 @@
  * pass through an older agent. A sample under its model's review threshold
  * also goes to the review queue.
  */
-import { REVIEW_ITEM_EVENT_VERSION, type EventKind } from '../../contracts/events.ts'
-import { OTHER_MODEL_TOKEN, STREAM_OF_KIND, subjectOf, subjectToken } from '../../contracts/subjects.ts'
+import { OTHER_MODEL_TOKEN, REVIEW_ITEM_EVENT_VERSION, STREAM_OF_KIND, subjectOf, subjectToken, type EventKind } from '@model-mesh/contracts'
 
 /** Why the agent could not route a line (counted, never forwarded). */
 export type UnroutableReason = 'malformed' | 'unknown_kind'

@@ -6,12 +6,10 @@
  * walk, drift, hosts). The page only draws these; the numbers are the API's.
  */
 import { readFile } from 'node:fs/promises'
-import type { Route } from '../../mesh-config/src/schema.ts'
-import { parseMesh } from '../../mesh-config/src/load.ts'
-import { readHistory } from '../../mesh-config/src/state.ts'
+import { parseMesh, readHistory, type Route } from '@model-mesh/mesh-config'
 import { hostKey, type MinuteEntry } from '../src/aggregator.ts'
 import { agentStatus } from '../src/agent-status.ts'
-import { TELEMETRY_STALE_S } from '../../contracts/alert-thresholds.ts'
+import { TELEMETRY_STALE_S } from '@model-mesh/contracts'
 import { activeAlerts, increaseTracker, type ActiveAlert, type AlertExtras } from '../src/alerts.ts'
 import { pipelineStatus, type ApiContext } from '../src/api.ts'
 import { analyseCanary } from '../src/canary-stats.ts'

@@ -4,7 +4,7 @@
  * as the collector asks for them: its spool, what it published and what it
  * dropped. An agent that does not answer in time is an answer too.
  */
-import { AGENT_STATUS_PATH, type AgentStatus } from '../../contracts/agent-status.ts'
+import { AGENT_STATUS_PATH, type AgentStatus } from '@model-mesh/contracts'
 
 export type { AgentStatus }
 

@@ -8,7 +8,7 @@
  * transaction. Buckets are by event time, so a replay after an outage lands
  * in the minutes the requests happened.
  */
-import { FALLBACK_REASONS, type GoldenSignalEvent, type HostBatchEvent, type HostFallbackEvent, type PayloadSampleEvent, type RefusalReason, type ReviewItemEvent, type TelemetryEvent } from '../../contracts/events.ts'
+import { FALLBACK_REASONS, type GoldenSignalEvent, type HostBatchEvent, type HostFallbackEvent, type PayloadSampleEvent, type RefusalReason, type ReviewItemEvent, type TelemetryEvent } from '@model-mesh/contracts'
 import { HostBucket, saturationOf, type HostLabels, type Saturation } from './host-signals.ts'
 import { addToTotal, codeClass, newTotal, SignalBucket, type CodeClass, type SeriesLabels, type SeriesTotal } from './signals.ts'
 

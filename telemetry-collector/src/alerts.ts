@@ -11,7 +11,7 @@
  * p99 and lag, 15 for drift, 5 for staleness) are not waited out, so an
  * alert can show here up to that long before Prometheus fires it.
  */
-import { ALERT_NAMES, BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '../../contracts/alert-thresholds.ts'
+import { ALERT_NAMES, BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '@model-mesh/contracts'
 import { MEMORY_HORIZON_MS, minuteOf, type Aggregator } from './aggregator.ts'
 import type { DriftMonitor, VersionDrift } from './drift-monitor.ts'
 import { PREDICTION_FEATURE } from './metrics.ts'

@@ -8,7 +8,7 @@
  * every check passes: missing data is never a pass. Pure; the collector
  * feeds it from its windows (canary-stats.ts).
  */
-import { distributionOf } from '../../contracts/baseline.ts'
+import { distributionOf } from '@model-mesh/contracts'
 import { psi } from './drift.ts'
 
 /** What mesh.yaml's `canary.analysis` says (routes[].canary.analysis). */

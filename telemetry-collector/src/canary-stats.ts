@@ -10,7 +10,7 @@
  * fallbacks. Predictions count by the variant's version.
  */
 import { SHORT_HORIZON_MS, type Aggregator } from './aggregator.ts'
-import type { Route } from '../../mesh-config/src/schema.ts'
+import type { Route } from '@model-mesh/mesh-config'
 import { judgeCanary, type CanaryJudgement, type VariantStats } from './canary-analysis.ts'
 import type { DriftMonitor } from './drift-monitor.ts'
 import { SignalBucket } from './signals.ts'

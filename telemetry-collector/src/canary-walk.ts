@@ -11,11 +11,8 @@
  * so. Each walk (one per route and canary version) and its every step,
  * verdict change and outcome are kept in the store.
  */
-import type { Log } from '../../contracts/logger.ts'
-import { applyMeshText } from '../../mesh-config/src/edit-apply.ts'
-import { promoteCanary, rollbackCanary, setCanaryWeight } from '../../mesh-config/src/edit.ts'
-import { loadMeshFile } from '../../mesh-config/src/load.ts'
-import type { Route } from '../../mesh-config/src/schema.ts'
+import type { Log } from '@model-mesh/contracts'
+import { applyMeshText, loadMeshFile, promoteCanary, rollbackCanary, setCanaryWeight, type Route } from '@model-mesh/mesh-config'
 import type { CanaryAnalysis } from './canary-stats.ts'
 
 export type WalkStatus = 'walking' | 'promoted' | 'rolled_back' | 'overridden' | 'failed'

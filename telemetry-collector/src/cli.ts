@@ -8,11 +8,8 @@
  */
 import { constants, setPriority } from 'node:os'
 import { parseArgs } from 'node:util'
-import { ensureToken } from '../../contracts/credentials.ts'
-import { createLogger, logTo } from '../../contracts/logger.ts'
-import { credentialFiles } from '../../mesh-config/src/credentials.ts'
-import { telemetryPaths } from '../../mesh-config/src/load.ts'
-import { natsCredential } from '../../mesh-config/src/nats-auth.ts'
+import { createLogger, ensureToken, logTo } from '@model-mesh/contracts'
+import { credentialFiles, natsCredential, telemetryPaths } from '@model-mesh/mesh-config'
 import { agentOptionsOf, collectorOptionsOf, loadMeshOrExit } from './mesh-settings.ts'
 
 const COMMON = `  --config <file>   mesh.yaml (default: mesh.yaml)

@@ -8,8 +8,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { resolve, sep } from 'node:path'
-import { baselineSchema, type Baseline } from '../../contracts/baseline.ts'
-import type { PayloadSampleEvent } from '../../contracts/events.ts'
+import { baselineSchema, type Baseline, type PayloadSampleEvent } from '@model-mesh/contracts'
 import { VERSION_TOKEN } from './aggregator.ts'
 import { DEFAULT_DRIFT_THRESHOLDS, distributionDrift, type DistributionDrift, type DriftThresholds } from './drift.ts'
 import { inputRows, outputColumn } from './oip-tensors.ts'

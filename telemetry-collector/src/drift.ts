@@ -8,7 +8,7 @@
  * baseline's row count. A verdict needs a minimum sample; below it the
  * answer is "insufficient data", never a verdict either way.
  */
-import { binOf, type Distribution } from '../../contracts/baseline.ts'
+import { binOf, type Distribution } from '@model-mesh/contracts'
 
 export interface DriftThresholds {
   /** Fewest sample values before any verdict. */

@@ -4,7 +4,7 @@
  * model version: batches (fill ratio, queue wait, execution time), fallbacks
  * and refusals by reason, and the latest saturation.
  */
-import type { HostBatchEvent, HostFallbackEvent, HostSaturationEvent } from '../../contracts/events.ts'
+import type { HostBatchEvent, HostFallbackEvent, HostSaturationEvent } from '@model-mesh/contracts'
 
 /** One host instance's model version: what a host reports as `host` (its mesh name, or `<address>:<port>`), labelled by the label policy. */
 export interface HostLabels {

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
-import { loadMeshFile } from '../../mesh-config/src/load.ts'
+import { loadMeshFile } from '@model-mesh/mesh-config'
 import { LabelPolicy, OTHER } from './aggregator.ts'
 import { collectorOptionsOf, knownLabelsOf } from './mesh-settings.ts'
 

@@ -10,7 +10,7 @@ import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type Strea
 import { jserrors } from '@nats-io/jetstream/internal'
 import { errors } from '@nats-io/transport-node'
 import { describe, expect, it } from 'vitest'
-import { STREAMS } from '../../contracts/subjects.ts'
+import { STREAMS } from '@model-mesh/contracts'
 import { API_CODES, isStreamNotFound, isTransient, isUnpublishable, isWorkQueueTaken, StreamConfigError } from './nats-errors.ts'
 import { ensureStreams, streamConfig, type StreamLimits } from './streams.ts'
 

@@ -8,15 +8,13 @@
  */
 import type { MiddlewareHandler } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { operatorCheck } from '../../contracts/operator-auth.ts'
-import { applyMeshText } from '../../mesh-config/src/edit-apply.ts'
-import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from '../../mesh-config/src/edit.ts'
-import { loadMeshFile } from '../../mesh-config/src/load.ts'
+import { operatorCheck } from '@model-mesh/contracts'
+import { applyMeshText, EditError, loadMeshFile, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from '@model-mesh/mesh-config'
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /** The operator token and its check are the mesh's shared bearer credentials (contracts/credentials.ts). */
-export { bearerMatches as isOperator, tokenFromFile as operatorToken } from '../../contracts/credentials.ts'
+export { bearerMatches as isOperator, tokenFromFile as operatorToken } from '@model-mesh/contracts'
 
 const NO_TOKEN = 'this collector has no operator token, so it is read-only (telemetry.collector.dashboard.token_file)'
 

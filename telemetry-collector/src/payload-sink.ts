@@ -16,10 +16,7 @@
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DOUBLE, LIST, listValue, VARCHAR, type DuckDBAppender } from '@duckdb/node-api'
-import type { Baseline } from '../../contracts/baseline.ts'
-import { ownerOnlyDir } from '../../contracts/credentials.ts'
-import type { PayloadSampleEvent } from '../../contracts/events.ts'
-import type { Log } from '../../contracts/logger.ts'
+import { ownerOnlyDir, type Baseline, type Log, type PayloadSampleEvent } from '@model-mesh/contracts'
 import { inputRows, outputColumn } from './oip-tensors.ts'
 import type { ReviewItem, Store } from './store.ts'
 

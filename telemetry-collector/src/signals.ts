@@ -5,7 +5,7 @@
  * windows and rollups. Pure: the store persists these, the API reads them.
  */
 import { DDSketch } from '@datadog/sketches-js'
-import { responseFlagNames, type GoldenSignalEvent } from '../../contracts/events.ts'
+import { responseFlagNames, type GoldenSignalEvent } from '@model-mesh/contracts'
 
 /** The label values of a series. The model is `other` for models mesh.yaml does not name. */
 export interface SeriesLabels {

@@ -10,9 +10,7 @@
  */
 import { join } from 'node:path'
 import { BIGINT, BLOB, blobValue, BOOLEAN, DOUBLE, DuckDBConnection, DuckDBInstance, INTEGER, UBIGINT, VARCHAR, type DuckDBAppender, type DuckDBType, type DuckDBValue } from '@duckdb/node-api'
-import { ownerOnlyDir } from '../../contracts/credentials.ts'
-import type { PayloadSampleEvent, ReviewItemEvent } from '../../contracts/events.ts'
-import { FAILED_CODE_CLASSES } from '../../contracts/alert-thresholds.ts'
+import { FAILED_CODE_CLASSES, ownerOnlyDir, type PayloadSampleEvent, type ReviewItemEvent } from '@model-mesh/contracts'
 import type { Walk, WalkEvent } from './canary-walk.ts'
 import { MEMORY_HORIZON_MS, minuteOf, OTHER, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry, type RawEvents } from './aggregator.ts'
 import { hostBucketFromJson, hostBucketToJson, type HostLabels } from './host-signals.ts'

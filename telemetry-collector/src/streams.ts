@@ -8,7 +8,7 @@
  */
 import { RetentionPolicy, StorageType, DiscardPolicy, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
-import { STREAMS, type StreamKey, type StreamSpec } from '../../contracts/subjects.ts'
+import { STREAMS, type StreamKey, type StreamSpec } from '@model-mesh/contracts'
 import { isStreamNotFound, isTransient, StreamConfigError } from './nats-errors.ts'
 
 export interface StreamLimits {

@@ -3,7 +3,7 @@
  * What the collector does with one delivery, for tests that fill a store
  * without NATS: load the stored minutes late events need, apply, commit.
  */
-import type { TelemetryEvent } from '../../contracts/events.ts'
+import type { TelemetryEvent } from '@model-mesh/contracts'
 import type { Aggregator } from '../src/aggregator.ts'
 import type { Store } from '../src/store.ts'
 

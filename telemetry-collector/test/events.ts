@@ -5,8 +5,8 @@
  * Prometheus text.
  */
 import { randomUUID } from 'node:crypto'
-import type { GoldenSignalEvent, HostBatchEvent, HostFallbackEvent, PayloadSampleEvent } from '../../contracts/events.ts'
-import { FEATURE_COUNT, FEATURE_NAMES, generateApplicants } from '../../model-host/example-models/dataset.ts'
+import type { GoldenSignalEvent, HostBatchEvent, HostFallbackEvent, PayloadSampleEvent } from '@model-mesh/contracts'
+import { FEATURE_COUNT, FEATURE_NAMES, generateApplicants } from '@model-mesh/model-host'
 
 export function requestEvent(o: Partial<GoldenSignalEvent> = {}): GoldenSignalEvent {
   return {

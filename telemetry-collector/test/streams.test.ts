@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startNats, type RunningNats } from '../../test/support/nats.ts'
-import { STREAMS, subjectOf } from '../../contracts/subjects.ts'
+import { STREAMS, subjectOf } from '@model-mesh/contracts'
 import { startCollector } from '../src/collector.ts'
 import { DEFAULT_STREAM_LIMITS, ensureStreams, missingStreams, streamConfig, type StreamLimits } from '../src/streams.ts'
 

@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { ROOT } from '../../mesh-config/src/local-mesh.ts'
+import { ROOT } from '@model-mesh/mesh-config'
 
 export const CHROMIUM = '/usr/bin/chromium'
 export const ARTIFACTS_DIR = join(ROOT, 'test-artifacts')

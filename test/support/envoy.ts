@@ -13,7 +13,7 @@ import { promisify } from 'node:util'
 import { hcmListener } from '../../mesh-config/src/envoy-resources.ts'
 import { ENVOY_BIN } from '../../mesh-config/src/local-mesh.ts'
 
-export { TELEMETRY_VM_ID } from '../../contracts/telemetry-exporter.ts'
+export { TELEMETRY_VM_ID } from '@model-mesh/contracts'
 export { staticCluster, wasmHttpFilter, wasmService } from '../../mesh-config/src/envoy-resources.ts'
 
 export { ENVOY_BIN, ROOT } from '../../mesh-config/src/local-mesh.ts'

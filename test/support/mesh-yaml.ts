@@ -6,7 +6,7 @@
  * at the top level).
  */
 import { join } from 'node:path'
-import { ROOT } from '../../mesh-config/src/local-mesh.ts'
+import { ROOT } from '@model-mesh/mesh-config'
 
 export interface LocalMeshPorts {
   gateway: number

@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { ROOT } from '../../mesh-config/src/local-mesh.ts'
+import { ROOT } from '@model-mesh/mesh-config'
 
 const PYTHON = join(ROOT, '.local/venv/bin/python')
 

@@ -7,8 +7,7 @@
  * count rather than retry.
  */
 import { describe, expect, it } from 'vitest'
-import type { GoldenSignalEvent } from '../../contracts/events.ts'
-import { TELEMETRY_VM_ID } from '../../contracts/telemetry-exporter.ts'
+import { TELEMETRY_VM_ID, type GoldenSignalEvent } from '@model-mesh/contracts'
 import { wasmPath } from '../build.ts'
 import { int64Property, ProxyWasmHost, SharedState } from '../test-host/proxy-wasm-host.ts'
 import { type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'

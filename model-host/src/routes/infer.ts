@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { Hono, type Context } from 'hono'
-import * as H from '../../../contracts/headers.ts'
+import { headers as H } from '@model-mesh/contracts'
 import { InferenceError } from '../errors.ts'
 import type { ModelManager } from '../model-manager.ts'
 import { clientGone, header, nodeResponse, readBodyLimited, requestHeaders } from '../oip/node-request.ts'

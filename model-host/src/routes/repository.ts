@@ -10,7 +10,7 @@
  * started without one refuses them. The gateway never routes here.
  */
 import { Hono } from 'hono'
-import { operatorCheck } from '../../../contracts/operator-auth.ts'
+import { operatorCheck } from '@model-mesh/contracts'
 import type { ModelManager } from '../model-manager.ts'
 import { listModels, listVersions } from '../repository/repository.ts'
 

@@ -7,8 +7,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import type { GoldenSignalEvent } from '../../../../contracts/events.ts'
-import { TELEMETRY_VM_ID } from '../../../../contracts/telemetry-exporter.ts'
+import { TELEMETRY_VM_ID, type GoldenSignalEvent } from '@model-mesh/contracts'
 import { int64Property, ProxyWasmHost, SharedState } from '../../../test-host/proxy-wasm-host.ts'
 import { type MeshFilterConfig, meshFilterWasm } from '../../config.ts'
 

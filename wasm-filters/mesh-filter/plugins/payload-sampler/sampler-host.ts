@@ -5,9 +5,7 @@
  * the TypeScript proxy-wasm host, exchanges whose bodies arrive in the chunks
  * a test chooses, and samples decoded strictly (invalid UTF-8 or JSON fails).
  */
-import type { PayloadSampleEvent } from '../../../../contracts/events.ts'
-import { decodeLine } from '../../../../contracts/events.ts'
-import { TELEMETRY_VM_ID } from '../../../../contracts/telemetry-exporter.ts'
+import { decodeLine, TELEMETRY_VM_ID, type PayloadSampleEvent } from '@model-mesh/contracts'
 import { ProxyWasmHost, SharedState } from '../../../test-host/proxy-wasm-host.ts'
 import { type MeshFilterConfig, meshFilterWasm } from '../../config.ts'
 

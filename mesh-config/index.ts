@@ -1,0 +1,30 @@
+/**
+ * @module
+ * mesh-config's front door: mesh.yaml's schema and loading, the edits the
+ * operators and the canary walks make and how they are applied, the state
+ * folder (history, atomic writes), credentials and NATS users, the rendered
+ * Envoy resources and alert rules, and the local mesh (`npm start`). The
+ * `mesh` CLI is `@model-mesh/mesh-config/cli`.
+ */
+export { alertRules, alertRulesText } from './src/alert-rules.ts'
+export { fileText } from './src/apply.ts'
+export { credentialFiles, TELEMETRY_TOKEN_ENV } from './src/credentials.ts'
+export { applyMeshText } from './src/edit-apply.ts'
+export type { ChangeOutcome } from './src/edit-apply.ts'
+export { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from './src/edit.ts'
+export { EnvoyAdmin } from './src/envoy-admin.ts'
+export { hcmListener, typed } from './src/envoy-resources.ts'
+export { loadMeshFile, MeshConfigError, parseMesh, requireMesh, telemetryPaths } from './src/load.ts'
+export type { LoadedMesh, LoadResult, TelemetryPaths } from './src/load.ts'
+export { ROOT, startLocalMesh } from './src/local-mesh.ts'
+export type { LocalMesh, StartOptions } from './src/local-mesh.ts'
+export { natsCredential, natsFiles, NATS_ROLES } from './src/nats-auth.ts'
+export type { NatsCredential, NatsRole } from './src/nats-auth.ts'
+export { prometheusConfig, PROMETHEUS_JOBS } from './src/prometheus-config.ts'
+export { redactIssues, redactMeshText } from './src/redact.ts'
+export { renderMesh, xdsFile } from './src/render.ts'
+export type { RenderedMesh, RenderOptions, XdsFile } from './src/render.ts'
+export { httpUrl, instancesOf, meshModels } from './src/schema.ts'
+export type { Host, HostInstance, MeshConfig, Route } from './src/schema.ts'
+export { paths, readHistory, writeAtomic } from './src/state.ts'
+export type { HistoryEntry } from './src/state.ts'
