@@ -19,8 +19,8 @@ import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
 import ort from 'onnxruntime-node'
 import { sampleRows } from '@model-mesh/model-host'
-import { jsonInfer } from '../model-host/test/client.ts'
-import { copyRepository, editConfig, EXAMPLE_MODELS, ROOT, spawnHost } from '../model-host/test/host-process.ts'
+import { jsonInfer } from '@model-mesh/testkit/client'
+import { copyRepository, editConfig, EXAMPLE_MODELS, ROOT, spawnHost } from '@model-mesh/testkit/host-process'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)

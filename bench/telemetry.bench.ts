@@ -44,10 +44,10 @@ import { connect } from '@nats-io/transport-node'
 import { STREAMS, subjectOf, subjectToken } from '@model-mesh/contracts'
 import { CONSUMED_STREAMS, consumerSpecs, ensureStreams, messageHeaders, streamLimitsOf } from '@model-mesh/telemetry-collector'
 import { instancesOf, natsCredential, requireMesh, ROOT, startLocalMesh } from '@model-mesh/mesh-config'
-import { localMeshYaml, portsOf } from '../test/support/mesh-yaml.ts'
-import { metrics, metricSum, requestEvent } from '../telemetry-collector/test/events.ts'
-import { startNats } from '../test/support/nats.ts'
-import { freePorts } from '../test/support/ports.ts'
+import { localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
+import { metrics, metricSum, requestEvent } from '@model-mesh/testkit/events'
+import { startNats } from '@model-mesh/testkit/nats'
+import { freePorts } from '@model-mesh/testkit/ports'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)

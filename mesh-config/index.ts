@@ -3,7 +3,8 @@
  * mesh-config's front door: mesh.yaml's schema and loading, the edits the
  * operators and the canary walks make and how they are applied, the state
  * folder (history, atomic writes), credentials and NATS users, the rendered
- * Envoy resources and alert rules, and the local mesh (`npm start`). The
+ * Envoy resources and their builders, alert rules, and the local mesh
+ * (`npm start`: Envoy's and nats-server's settings). The
  * `mesh` CLI is `@model-mesh/mesh-config/cli`.
  */
 export { alertRules, alertRulesText } from './src/alert-rules.ts'
@@ -13,12 +14,12 @@ export { applyMeshText } from './src/edit-apply.ts'
 export type { ChangeOutcome } from './src/edit-apply.ts'
 export { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from './src/edit.ts'
 export { EnvoyAdmin } from './src/envoy-admin.ts'
-export { hcmListener, typed } from './src/envoy-resources.ts'
+export { hcmListener, staticCluster, typed, wasmHttpFilter, wasmService } from './src/envoy-resources.ts'
 export { loadMeshFile, MeshConfigError, parseMesh, requireMesh, telemetryPaths } from './src/load.ts'
 export type { LoadedMesh, LoadResult, TelemetryPaths } from './src/load.ts'
-export { ROOT, startLocalMesh } from './src/local-mesh.ts'
+export { ENVOY_BIN, natsReady, natsServerArgs, ROOT, startLocalMesh } from './src/local-mesh.ts'
 export type { LocalMesh, StartOptions } from './src/local-mesh.ts'
-export { natsCredential, natsFiles, NATS_ROLES } from './src/nats-auth.ts'
+export { natsCredential, natsFiles, NATS_ROLES, prepareNatsAuth } from './src/nats-auth.ts'
 export type { NatsCredential, NatsRole } from './src/nats-auth.ts'
 export { prometheusConfig, PROMETHEUS_JOBS } from './src/prometheus-config.ts'
 export { redactIssues, redactMeshText } from './src/redact.ts'

@@ -4,9 +4,9 @@
  * component goes through its package name and an entry its package.json
  * exports (`@model-mesh/mesh-config`, `@model-mesh/mesh-config/cli`), never a
  * relative path into its folder nor `@model-mesh/<name>/<deep path>`. Inside a
- * component anything goes. The test support that drives every component
- * (TEST_SUPPORT) may be imported by tests and benches and may itself reach
- * anywhere. Each component's package.json names the components it uses:
+ * component anything goes. The testkit (`@model-mesh/testkit/<module>`, the
+ * harness that runs the real parts) is for tests and benches only. Each
+ * component's package.json names the components it uses:
  * `dependencies` for its sources, `devDependencies` for what only its tests use.
  */
 import { readdirSync, readFileSync } from 'node:fs'
@@ -20,8 +20,8 @@ const SOURCE = /\.(ts|mts|mjs|tsx)$/
 /** Specifiers of static imports, re-exports, side-effect and dynamic imports. */
 const SPECIFIER = /(?:\bfrom|\bimport)\s*\(?\s*['"]([^'"\s]+)['"]/g
 
-/** Test support shared across components (a testkit to be): tests and benches import it wherever it lies. */
-const TEST_SUPPORT = ['test/support/', 'model-host/test/host-process.ts', 'model-host/test/client.ts', 'telemetry-collector/test/events.ts']
+/** The test support every component's tests share: tests and benches only. */
+const TESTKIT = `${SCOPE}testkit`
 
 interface Component {
   folder: string
@@ -32,8 +32,7 @@ interface Component {
   devDependencies: string[]
 }
 
-const isSupport = (file: string) => TEST_SUPPORT.some((s) => (s.endsWith('/') ? file.startsWith(s) : file === s))
-/** Tests, test support and benches: what may import test support. */
+/** Tests and benches: what may import the testkit. */
 const isTest = (file: string) => /\.test\.ts$/.test(file) || file.startsWith('bench/') || file.split('/').includes('test')
 
 /** Why an import of `specifier` from `file` (both relative to the root) breaks a boundary, or undefined when it does not. */
@@ -43,7 +42,7 @@ function violation(components: readonly Component[], file: string, specifier: st
   if (specifier.startsWith('.')) {
     const target = relative('.', join(dirname(file), specifier))
     const to = componentOf(target)
-    if (!to || to === from || isSupport(file) || (isSupport(target) && isTest(file))) return undefined
+    if (!to || to === from) return undefined
     return `${file} imports ${target}, inside ${to.folder}/: import ${to.name} instead`
   }
   if (!specifier.startsWith(SCOPE)) return undefined
@@ -52,6 +51,7 @@ function violation(components: readonly Component[], file: string, specifier: st
   if (!to) return `${file} imports ${specifier}, which is no component`
   const subpath = ['.', ...rest].join('/')
   if (!to.exports.includes(subpath)) return `${file} imports ${specifier}, past ${to.name}'s entry points (${to.exports.join(', ')})`
+  if (to.name === TESTKIT && !isTest(file) && from !== to) return `${file} imports ${specifier}, test support, in a source file`
   if (from && from !== to) {
     const declared = isTest(file) ? [...from.dependencies, ...from.devDependencies] : from.dependencies
     if (!declared.includes(to.name)) return `${file} imports ${to.name}, which ${from.folder}/package.json does not list in ${isTest(file) ? '(dev)' : ''}dependencies`
@@ -91,20 +91,25 @@ describe('component boundaries', () => {
   const files = sourceFiles(ROOT)
 
   it('finds an import past an entry point where there is one', () => {
-    const mesh: Component = { folder: 'mesh-config', name: '@model-mesh/mesh-config', exports: ['.', './cli'], dependencies: [], devDependencies: [] }
+    const mesh: Component = { folder: 'mesh-config', name: '@model-mesh/mesh-config', exports: ['.', './cli'], dependencies: [], devDependencies: [TESTKIT] }
     const collector: Component = { folder: 'telemetry-collector', name: '@model-mesh/telemetry-collector', exports: ['.'], dependencies: [mesh.name], devDependencies: [] }
-    const check = (file: string, specifier: string) => violation([mesh, collector], file, specifier)
+    const testkit: Component = { folder: 'testkit', name: TESTKIT, exports: ['./envoy'], dependencies: [mesh.name], devDependencies: [] }
+    const check = (file: string, specifier: string) => violation([mesh, collector, testkit], file, specifier)
     expect(check('telemetry-collector/src/api.ts', '../../mesh-config/src/load.ts')).toContain('inside mesh-config/')
     expect(check('test/drift.test.ts', '../mesh-config/src/load.ts')).toContain('inside mesh-config/')
     expect(check('telemetry-collector/src/api.ts', '@model-mesh/mesh-config/src/load.ts')).toContain('past @model-mesh/mesh-config')
     expect(check('mesh-config/src/render.ts', '@model-mesh/telemetry-collector')).toContain('does not list')
     expect(check('telemetry-collector/src/api.ts', '@model-mesh/nowhere')).toContain('no component')
+    expect(check('mesh-config/src/render.ts', '@model-mesh/testkit/envoy')).toContain('in a source file')
+    expect(check('mesh-config/src/render.ts', '../../testkit/envoy.ts')).toContain('inside testkit/')
+    expect(check('telemetry-collector/test/x.test.ts', '@model-mesh/testkit/envoy')).toContain('does not list')
+    expect(check('testkit/envoy.ts', '../mesh-config/src/local-mesh.ts')).toContain('inside mesh-config/')
     expect(check('telemetry-collector/src/api.ts', '@model-mesh/mesh-config')).toBeUndefined()
     expect(check('test/drift.test.ts', '@model-mesh/mesh-config/cli')).toBeUndefined()
     expect(check('telemetry-collector/src/api.ts', './store.ts')).toBeUndefined()
-    expect(check('mesh-config/test/live.test.ts', '../../test/support/envoy.ts')).toBeUndefined()
-    expect(check('test/drift.test.ts', '../telemetry-collector/test/events.ts')).toBeUndefined()
-    expect(check('mesh-config/src/render.ts', '../../telemetry-collector/test/events.ts')).toContain('inside telemetry-collector/')
+    expect(check('mesh-config/test/live.test.ts', '@model-mesh/testkit/envoy')).toBeUndefined()
+    expect(check('bench/mesh.bench.ts', '@model-mesh/testkit/envoy')).toBeUndefined()
+    expect(check('testkit/envoy.ts', '@model-mesh/mesh-config')).toBeUndefined()
   })
 
   it('has no import of another component except through its entry points', () => {
@@ -123,9 +128,9 @@ describe('component boundaries', () => {
     }
   })
 
-  it('each entry point exists and every component has one at "."', () => {
+  it('each entry point exists; every component but the testkit has one at "."', () => {
     for (const c of components) {
-      expect(c.exports).toContain('.')
+      if (c.name !== TESTKIT) expect(c.exports).toContain('.')
       const pkg = JSON.parse(readFileSync(join(ROOT, c.folder, 'package.json'), 'utf8'))
       for (const target of Object.values(pkg.exports as Record<string, string>)) expect(files).toContain(join(c.folder, target))
     }

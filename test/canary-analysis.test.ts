@@ -12,9 +12,9 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { run } from '@model-mesh/mesh-config/cli'
 import { requireMesh, startLocalMesh, type LocalMesh } from '@model-mesh/mesh-config'
-import { applicantRows, eventually } from '../telemetry-collector/test/events.ts'
-import { canaryRouteYaml, localMeshYaml, portsOf } from './support/mesh-yaml.ts'
-import { freePorts } from './support/ports.ts'
+import { applicantRows, eventually } from '@model-mesh/testkit/events'
+import { canaryRouteYaml, localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
+import { freePorts } from '@model-mesh/testkit/ports'
 
 interface Analysis {
   verdict: string

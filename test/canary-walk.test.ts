@@ -17,9 +17,9 @@ import { headers as H } from '@model-mesh/contracts'
 import { run } from '@model-mesh/mesh-config/cli'
 import { requireMesh, startLocalMesh, type LocalMesh } from '@model-mesh/mesh-config'
 import type { WalkEvent } from '@model-mesh/telemetry-collector'
-import { applicantRows, eventually, metrics, metricSum } from '../telemetry-collector/test/events.ts'
-import { canaryRouteYaml, localMeshYaml, portsOf } from './support/mesh-yaml.ts'
-import { freePorts } from './support/ports.ts'
+import { applicantRows, eventually, metrics, metricSum } from '@model-mesh/testkit/events'
+import { canaryRouteYaml, localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
+import { freePorts } from '@model-mesh/testkit/ports'
 
 interface Status {
   verdict: string

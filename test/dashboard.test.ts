@@ -15,10 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { headers as H } from '@model-mesh/contracts'
 import { readHistory, requireMesh, startLocalMesh, type LocalMesh } from '@model-mesh/mesh-config'
 import { ms, type SeriesSummary } from '@model-mesh/telemetry-collector'
-import { applicantRows, eventually } from '../telemetry-collector/test/events.ts'
-import { accessibilityViolations, launchChromium, screenshot, watchPolicyViolations } from './support/browser.ts'
-import { canaryRouteYaml, localMeshYaml, portsOf } from './support/mesh-yaml.ts'
-import { freePorts } from './support/ports.ts'
+import { applicantRows, eventually } from '@model-mesh/testkit/events'
+import { accessibilityViolations, launchChromium, screenshot, watchPolicyViolations } from '@model-mesh/testkit/browser'
+import { canaryRouteYaml, localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
+import { freePorts } from '@model-mesh/testkit/ports'
 
 describe('the SRE dashboard over the local mesh', () => {
   let dir: string

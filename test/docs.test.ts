@@ -16,7 +16,7 @@ const read = (path: string) => readFileSync(join(ROOT, path), 'utf8')
 const COMPONENTS = ['model-host', 'wasm-filters', 'mesh-config', 'telemetry-collector']
 /** The npm workspaces: the components and contracts/. */
 const WORKSPACES = JSON.parse(read('package.json')).workspaces as string[]
-const TOP = ['contracts', ...COMPONENTS, 'test', 'bench', 'docs', 'scripts']
+const TOP = ['contracts', ...COMPONENTS, 'testkit', 'test', 'bench', 'docs', 'scripts']
 
 /** The text of one `## heading` section of a Markdown file. */
 function section(markdown: string, heading: string): string {

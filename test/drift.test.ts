@@ -13,9 +13,9 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireMesh, startLocalMesh, type LocalMesh } from '@model-mesh/mesh-config'
 import type { VersionDrift } from '@model-mesh/telemetry-collector'
-import { applicantRows, eventually, metrics, metricSum } from '../telemetry-collector/test/events.ts'
-import { localMeshYaml, portsOf } from './support/mesh-yaml.ts'
-import { freePorts } from './support/ports.ts'
+import { applicantRows, eventually, metrics, metricSum } from '@model-mesh/testkit/events'
+import { localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
+import { freePorts } from '@model-mesh/testkit/ports'
 
 const ROWS = 260
 const MIN_SAMPLES = 200

@@ -14,9 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { headers as H } from '@model-mesh/contracts'
 import { credentialFiles, natsCredential, paths, requireMesh, startLocalMesh, TELEMETRY_TOKEN_ENV, telemetryPaths, type LocalMesh } from '@model-mesh/mesh-config'
 import { sampleRows } from '@model-mesh/model-host'
-import { eventually, metrics, metricSum, post } from '../telemetry-collector/test/events.ts'
-import { localMeshYaml, portsOf } from './support/mesh-yaml.ts'
-import { freePorts } from './support/ports.ts'
+import { eventually, metrics, metricSum, post } from '@model-mesh/testkit/events'
+import { localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
+import { freePorts } from '@model-mesh/testkit/ports'
 
 const rows = sampleRows(64, 7)
 const body = (i: number) => JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[i % rows.length] }] })

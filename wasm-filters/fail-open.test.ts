@@ -9,8 +9,8 @@
  * load, never by silently running without the filter.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../test/support/envoy.ts'
-import { startUpstream, type Upstream } from '../test/support/upstream.ts'
+import { EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '@model-mesh/testkit/envoy'
+import { startUpstream, type Upstream } from '@model-mesh/testkit/upstream'
 import { wasmPath } from './build.ts'
 import { MESH_FILTER, meshFilterWasm } from './mesh-filter/config.ts'
 

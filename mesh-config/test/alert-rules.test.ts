@@ -14,7 +14,7 @@ import { alertRules, alertRulesText } from '../src/alert-rules.ts'
 import { run } from '../src/cli.ts'
 import { requireMesh } from '../src/load.ts'
 import { ROOT } from '../src/local-mesh.ts'
-import { promtool } from '../../test/support/prometheus.ts'
+import { promtool } from '@model-mesh/testkit/prometheus'
 
 describe('alert rules from mesh.yaml', async () => {
   const mesh = await requireMesh(join(ROOT, 'mesh.yaml'))

@@ -14,7 +14,7 @@ import { alertRulesText } from '../src/alert-rules.ts'
 import { run } from '../src/cli.ts'
 import { requireMesh } from '../src/load.ts'
 import { ROOT } from '../src/local-mesh.ts'
-import { promtool } from '../../test/support/prometheus.ts'
+import { promtool } from '@model-mesh/testkit/prometheus'
 import { prometheusConfig, PROMETHEUS_JOBS, PrometheusConfigError } from '../src/prometheus-config.ts'
 
 interface ScrapeConfig {

@@ -17,7 +17,7 @@ import { requireMesh, type LoadedMesh } from '../src/load.ts'
 import { ENVOY_BIN, ROOT } from '../src/local-mesh.ts'
 import { servedPathPattern } from '../src/oip-paths.ts'
 import { inlinedBootstrap, renderMesh } from '../src/render.ts'
-import { envoyVersion } from '../../test/support/envoy.ts'
+import { envoyVersion } from '@model-mesh/testkit/envoy'
 
 const FULL = join(import.meta.dirname, 'fixtures/full-mesh.yaml')
 const env = { MESH_TEST_BATCH_KEY: 'batch-key-0123456789abcdef' }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Supervisor, type ChildSpec, type SupervisorEvent } from '../src/supervisor.ts'
-import { alive } from '../../test/support/process.ts'
+import { alive } from '@model-mesh/testkit/process'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

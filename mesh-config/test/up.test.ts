@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { headers as H } from '@model-mesh/contracts'
-import { freeConsecutivePorts, freePorts } from '../../test/support/ports.ts'
+import { freeConsecutivePorts, freePorts } from '@model-mesh/testkit/ports'
 import { ROOT } from '../src/local-mesh.ts'
-import { alive } from '../../test/support/process.ts'
+import { alive } from '@model-mesh/testkit/process'
 
 describe('mesh up', () => {
   let dir = ''

@@ -5,8 +5,8 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
-import { binaryInfer, jsonInfer, postJson, readBinaryResponse } from './client.ts'
-import { copyRepository, editConfig, spawnHost, type HostProcess } from './host-process.ts'
+import { binaryInfer, jsonInfer, postJson, readBinaryResponse } from '@model-mesh/testkit/client'
+import { copyRepository, editConfig, spawnHost, type HostProcess } from '@model-mesh/testkit/host-process'
 
 let host: HostProcess
 let repo: Awaited<ReturnType<typeof copyRepository>>

@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
-import { jsonInfer, postJson } from './client.ts'
-import { copyRepository, editConfig, spawnHost, type HostProcess } from './host-process.ts'
+import { jsonInfer, postJson } from '@model-mesh/testkit/client'
+import { copyRepository, editConfig, spawnHost, type HostProcess } from '@model-mesh/testkit/host-process'
 
 const XL = 'credit-risk-xl'
 const big = sampleRows(128, 1)

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { EXAMPLE_MODELS, ROOT, spawnHost } from './host-process.ts'
+import { EXAMPLE_MODELS, ROOT, spawnHost } from '@model-mesh/testkit/host-process'
 
 const run = (...args: string[]) =>
   promisify(execFile)(process.execPath, [join(ROOT, 'bin/model-host.mjs'), ...args]).then(

@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
-import { binaryInfer, readBinaryResponse } from './client.ts'
-import { copyRepository, spawnHost, type HostProcess } from './host-process.ts'
+import { binaryInfer, readBinaryResponse } from '@model-mesh/testkit/client'
+import { copyRepository, spawnHost, type HostProcess } from '@model-mesh/testkit/host-process'
 
 const rows = sampleRows(24, 99)
 

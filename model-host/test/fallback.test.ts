@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
 import { writeFragileModel } from './broken-model.ts'
-import { jsonInfer, postJson } from './client.ts'
-import { copyRepository, EXAMPLE_MODELS, spawnHost, type HostProcess } from './host-process.ts'
+import { jsonInfer, postJson } from '@model-mesh/testkit/client'
+import { copyRepository, EXAMPLE_MODELS, spawnHost, type HostProcess } from '@model-mesh/testkit/host-process'
 
 describe('fallback on a runtime failure', () => {
   let host: HostProcess

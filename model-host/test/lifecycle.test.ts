@@ -6,8 +6,8 @@ import { appendFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
-import { jsonInfer, postJson } from './client.ts'
-import { cloneVersion, copyRepository, editConfig, spawnHost, type HostProcess } from './host-process.ts'
+import { jsonInfer, postJson } from '@model-mesh/testkit/client'
+import { cloneVersion, copyRepository, editConfig, spawnHost, type HostProcess } from '@model-mesh/testkit/host-process'
 
 const rows = sampleRows(4, 7)
 const cleanups: (() => Promise<void>)[] = []

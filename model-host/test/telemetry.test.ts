@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeLine, type HostBatchEvent, type HostEvent, type HostFallbackEvent } from '@model-mesh/contracts'
 import { sampleRows } from '../example-models/dataset.ts'
-import { jsonInfer, postJson } from './client.ts'
-import { EXAMPLE_MODELS, spawnHost, type HostProcess } from './host-process.ts'
+import { jsonInfer, postJson } from '@model-mesh/testkit/client'
+import { EXAMPLE_MODELS, spawnHost, type HostProcess } from '@model-mesh/testkit/host-process'
 
 /** Records every POST; answers 204, or holds the answer forever while `stalled`. */
 async function standInAgent() {

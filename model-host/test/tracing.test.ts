@@ -22,8 +22,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
 import { createLogger } from '@model-mesh/contracts'
 import { startHost, type RunningHost } from '../src/server.ts'
-import { jsonInfer, postJson } from './client.ts'
-import { EXAMPLE_MODELS } from './host-process.ts'
+import { jsonInfer, postJson } from '@model-mesh/testkit/client'
+import { EXAMPLE_MODELS } from '@model-mesh/testkit/host-process'
 
 interface Recorded {
   name: string

@@ -7,8 +7,8 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
-import { jsonInfer, postJson } from './client.ts'
-import { copyRepository, ROOT, spawnHost, type HostProcess } from './host-process.ts'
+import { jsonInfer, postJson } from '@model-mesh/testkit/client'
+import { copyRepository, ROOT, spawnHost, type HostProcess } from '@model-mesh/testkit/host-process'
 
 const PYTHON = join(ROOT, '.local/venv/bin/python')
 

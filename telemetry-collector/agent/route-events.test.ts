@@ -7,7 +7,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { OTHER_MODEL_TOKEN } from '@model-mesh/contracts'
-import { batchEvent, requestEvent } from '../test/events.ts'
+import { batchEvent, requestEvent } from '@model-mesh/testkit/events'
 import { chunkGroup, ModelTokens, reviewItemOf, routeBatch, scanRoutingFields, type RoutedGroup } from './route-events.ts'
 
 const models = new ModelTokens(['credit-risk', 'credit-risk-fallback', 'resnet.v2'])

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import type { ActiveAlert } from '../src/alerts.ts'
 import { errorBudget } from '../src/error-budget.ts'
 import { SignalBucket, summarise } from '../src/signals.ts'
-import { requestEvent } from '../test/events.ts'
+import { requestEvent } from '@model-mesh/testkit/events'
 import { routeStatus } from './snapshot.ts'
 
 const SLO = { p99_ms: 250, availability: 0.999, window_days: 28 }

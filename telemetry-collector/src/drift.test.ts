@@ -11,9 +11,9 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { binOf, type PayloadSampleEvent } from '@model-mesh/contracts'
 import { FEATURE_NAMES } from '@model-mesh/model-host'
-import { EXAMPLE_MODELS } from '../../model-host/test/host-process.ts'
+import { EXAMPLE_MODELS } from '@model-mesh/testkit/host-process'
 import { DEFAULT_DRIFT_THRESHOLDS, distributionDrift, ksPValue, ksStatistic, psi } from './drift.ts'
-import { applicantRows, sampleEvent } from '../test/events.ts'
+import { applicantRows, sampleEvent } from '@model-mesh/testkit/events'
 import { DEFAULT_DRIFT_SETTINGS, DriftMonitor } from './drift-monitor.ts'
 
 const monitor = () => new DriftMonitor(EXAMPLE_MODELS)

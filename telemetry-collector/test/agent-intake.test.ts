@@ -14,10 +14,10 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startNats, type RunningNats } from '../../test/support/nats.ts'
+import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { startAgent, type AgentOptions, type RunningAgent } from '../agent/agent.ts'
 import { DEFAULT_STREAM_LIMITS, ensureStreams } from '../src/streams.ts'
-import { AGENT_TEST_TOKEN, eventually, metrics, metricSum, ndjson, post, requestEvent } from './events.ts'
+import { AGENT_TEST_TOKEN, eventually, metrics, metricSum, ndjson, post, requestEvent } from '@model-mesh/testkit/events'
 
 /** The process's peak resident memory so far (VmHWM), bytes: a peak no sampling can miss. */
 async function peakRss(): Promise<number> {

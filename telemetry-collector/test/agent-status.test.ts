@@ -14,12 +14,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AgentStatus } from '@model-mesh/contracts'
-import { startNats, type RunningNats } from '../../test/support/nats.ts'
-import { freePorts } from '../../test/support/ports.ts'
+import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
+import { freePorts } from '@model-mesh/testkit/ports'
 import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { agentStatus } from '../src/agent-status.ts'
 import { DEFAULT_STREAM_LIMITS, ensureStreams } from '../src/streams.ts'
-import { AGENT_TEST_TOKEN, eventually, metrics, metricSum, ndjson, post, requestEvent } from './events.ts'
+import { AGENT_TEST_TOKEN, eventually, metrics, metricSum, ndjson, post, requestEvent } from '@model-mesh/testkit/events'
 
 const status = async (url: string) => (await (await fetch(`${url}/status`)).json()) as AgentStatus
 

@@ -9,14 +9,14 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { EXAMPLE_MODELS } from '../../model-host/test/host-process.ts'
-import { startNats, type RunningNats } from '../../test/support/nats.ts'
+import { EXAMPLE_MODELS } from '@model-mesh/testkit/host-process'
+import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { DEFAULT_DRIFT_SETTINGS, type VersionDrift } from '../src/drift-monitor.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
-import { promtool } from '../../test/support/prometheus.ts'
-import { AGENT_TEST_TOKEN, applicantRows, eventually, metrics, metricSum, ndjson, post, sampleEvent } from './events.ts'
+import { promtool } from '@model-mesh/testkit/prometheus'
+import { AGENT_TEST_TOKEN, applicantRows, eventually, metrics, metricSum, ndjson, post, sampleEvent } from '@model-mesh/testkit/events'
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 

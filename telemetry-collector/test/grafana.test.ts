@@ -15,10 +15,10 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FAILED_CODE_CLASSES } from '@model-mesh/contracts'
 import { alertRules, alertRulesText, instancesOf, PROMETHEUS_JOBS, prometheusConfig, requireMesh, ROOT, startLocalMesh, type LocalMesh, type MeshConfig } from '@model-mesh/mesh-config'
-import { localMeshYaml, portsOf } from '../../test/support/mesh-yaml.ts'
-import { freePorts } from '../../test/support/ports.ts'
-import { startPrometheus } from '../../test/support/prometheus.ts'
-import { applicantRows, eventually } from './events.ts'
+import { localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
+import { freePorts } from '@model-mesh/testkit/ports'
+import { startPrometheus } from '@model-mesh/testkit/prometheus'
+import { applicantRows, eventually } from '@model-mesh/testkit/events'
 
 const DASHBOARD_FILE = join(ROOT, 'telemetry-collector/grafana/mesh-dashboard.json')
 

@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HostSaturationEvent } from '@model-mesh/contracts'
-import { canaryRouteYaml, localMeshYaml, portsOf } from '../../test/support/mesh-yaml.ts'
-import { startNats, type RunningNats } from '../../test/support/nats.ts'
-import { freePorts } from '../../test/support/ports.ts'
+import { canaryRouteYaml, localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
+import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
+import { freePorts } from '@model-mesh/testkit/ports'
 import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import type { RouteView } from '../dashboard/snapshot.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
-import { AGENT_TEST_TOKEN, batchEvent, eventually, metrics, metricSum, ndjson, post } from './events.ts'
+import { AGENT_TEST_TOKEN, batchEvent, eventually, metrics, metricSum, ndjson, post } from '@model-mesh/testkit/events'
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 

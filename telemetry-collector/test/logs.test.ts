@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ROOT } from '@model-mesh/mesh-config'
-import { localMeshYaml, portsOf } from '../../test/support/mesh-yaml.ts'
-import { startNats, type RunningNats } from '../../test/support/nats.ts'
-import { freePorts } from '../../test/support/ports.ts'
+import { localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
+import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
+import { freePorts } from '@model-mesh/testkit/ports'
 
 const ROUTES = `  - name: credit-risk
     match: { model: credit-risk }

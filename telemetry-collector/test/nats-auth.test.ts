@@ -15,11 +15,11 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { STREAMS } from '@model-mesh/contracts'
 import { NATS_ROLES, natsFiles, type NatsRole } from '@model-mesh/mesh-config'
-import { startNats, type RunningNats } from '../../test/support/nats.ts'
+import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { DEFAULT_STREAM_LIMITS, ensureStreams, streamConfig } from '../src/streams.ts'
-import { AGENT_TEST_TOKEN, eventually, metrics, metricSum, ndjson, post, requestEvent } from './events.ts'
+import { AGENT_TEST_TOKEN, eventually, metrics, metricSum, ndjson, post, requestEvent } from '@model-mesh/testkit/events'
 
 const REQUESTS = STREAMS.requests.name
 const SUBJECT = 'mesh.requests.credit-risk'

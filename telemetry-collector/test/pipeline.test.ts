@@ -7,12 +7,12 @@ import { join } from 'node:path'
 import { createDeflateRaw } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER } from '@model-mesh/contracts'
-import { startNats, type RunningNats } from '../../test/support/nats.ts'
+import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { startAgent, type RunningAgent } from '../agent/agent.ts'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
-import { promtool } from '../../test/support/prometheus.ts'
-import { AGENT_TEST_TOKEN, batchEvent, eventually, fallbackEvent, metrics, metricSum, ndjson, post, requestEvent, sampleEvent } from './events.ts'
+import { promtool } from '@model-mesh/testkit/prometheus'
+import { AGENT_TEST_TOKEN, batchEvent, eventually, fallbackEvent, metrics, metricSum, ndjson, post, requestEvent, sampleEvent } from '@model-mesh/testkit/events'
 
 /** `bytes` zeros, raw-deflated as the agent does, without holding them in memory. */
 async function deflatedZeros(bytes: number): Promise<Buffer> {

@@ -12,7 +12,7 @@ import { Aggregator, MEMORY_HORIZON_MS, minuteOf } from '../src/aggregator.ts'
 import { Store } from '../src/store.ts'
 import { commitSkippingRefused } from '../src/ingest.ts'
 import { HostBucket, hostBucketFromJson, hostBucketToJson } from '../src/host-signals.ts'
-import { batchEvent, fallbackEvent, requestEvent, sampleEvent } from './events.ts'
+import { batchEvent, fallbackEvent, requestEvent, sampleEvent } from '@model-mesh/testkit/events'
 import { applyAndCommit } from './apply-and-commit.ts'
 
 const MODELS = ['credit-risk']

@@ -13,7 +13,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { startNats, type RunningNats } from '../../test/support/nats.ts'
+import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { STREAMS, subjectOf } from '@model-mesh/contracts'
 import { startCollector } from '../src/collector.ts'
 import { DEFAULT_STREAM_LIMITS, ensureStreams, missingStreams, streamConfig, type StreamLimits } from '../src/streams.ts'

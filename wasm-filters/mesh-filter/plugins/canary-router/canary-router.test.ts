@@ -5,8 +5,8 @@
  * and a bad configuration is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { envoyVersion, EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../../../test/support/envoy.ts'
-import { startUpstream, type Upstream } from '../../../../test/support/upstream.ts'
+import { envoyVersion, EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '@model-mesh/testkit/envoy'
+import { startUpstream, type Upstream } from '@model-mesh/testkit/upstream'
 import { ProxyWasmHost } from '../../../test-host/proxy-wasm-host.ts'
 import { MESH_FILTER, meshFilterWasm } from '../../config.ts'
 

@@ -6,8 +6,8 @@
  * under the wrong VM id is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { TELEMETRY_VM_ID, envoyVersion, EnvoyExitError, httpListener, prometheusSamples, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '../../../../test/support/envoy.ts'
-import { startUpstream, type Upstream } from '../../../../test/support/upstream.ts'
+import { TELEMETRY_VM_ID, envoyVersion, EnvoyExitError, httpListener, prometheusSamples, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '@model-mesh/testkit/envoy'
+import { startUpstream, type Upstream } from '@model-mesh/testkit/upstream'
 import { MESH_FILTER, type MeshFilterConfig, meshFilterWasm } from '../../config.ts'
 import { GOLDEN_STATS_TAGS } from './stats-tags.ts'
 

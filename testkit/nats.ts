@@ -11,8 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { natsReady, natsServerArgs } from '../../mesh-config/src/local-mesh.ts'
-import { prepareNatsAuth, type NatsCredential, type NatsRole } from '../../mesh-config/src/nats-auth.ts'
+import { natsReady, natsServerArgs, prepareNatsAuth, type NatsCredential, type NatsRole } from '@model-mesh/mesh-config'
 import { freePorts } from './ports.ts'
 
 export interface RunningNats {

@@ -4,7 +4,7 @@
  * it): promtool's checks, and a real Prometheus server of a test's own.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { eventually } from '../../telemetry-collector/test/events.ts'
+import { eventually } from './events.ts'
 import { freePorts } from './ports.ts'
 
 /** promtool with `args` (and `input` on stdin); its exit code and everything it printed. */

@@ -10,13 +10,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { hcmListener } from '../../mesh-config/src/envoy-resources.ts'
-import { ENVOY_BIN } from '../../mesh-config/src/local-mesh.ts'
+import { ENVOY_BIN, hcmListener } from '@model-mesh/mesh-config'
 
 export { TELEMETRY_VM_ID } from '@model-mesh/contracts'
-export { staticCluster, wasmHttpFilter, wasmService } from '../../mesh-config/src/envoy-resources.ts'
-
-export { ENVOY_BIN, ROOT } from '../../mesh-config/src/local-mesh.ts'
+export { ENVOY_BIN, ROOT, staticCluster, wasmHttpFilter, wasmService } from '@model-mesh/mesh-config'
 
 export interface RunningEnvoy {
   adminUrl: string
