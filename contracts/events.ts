@@ -25,7 +25,7 @@ export const HOST_EVENT_VERSION = 2
  * only its types, since everything after the decoder (the store's typed
  * columns, label values, sums) trusts it.
  */
-export const EVENT_LIMITS = {
+const EVENT_LIMITS = {
   /**
    * Names and ids (routes, models, versions, request ids, traceparents...).
    * Some come from a request's path and headers, which Envoy caps at 60 KiB:

@@ -9,7 +9,7 @@ import { applyMesh, type ApplyResult } from './apply.ts'
 import type { ConfigIssue } from './issues.ts'
 import { parseMesh } from './load.ts'
 import { writeAtomic } from './state.ts'
-import { readFile, stat } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 
 export type ChangeOutcome =
   | { status: 'invalid'; issues: ConfigIssue[] }
@@ -35,18 +35,9 @@ export async function applyMeshText(file: string, text: string, action: string, 
       if (base === undefined || (await readFile(file, 'utf8').catch(() => '')) === base) return null
       return (conflict = `mesh.yaml changed while "${action}" was being made (another change came first); nothing was applied`)
     },
-    // mesh.yaml holds the API keys: the new file keeps the mode the operator gave the old one (0600 stays 0600).
-    commit: async () => writeAtomic(file, text, await modeOf(file)),
+    // mesh.yaml holds the API keys: writeAtomic keeps the mode the operator gave the old one (0600 stays 0600).
+    commit: async () => writeAtomic(file, text),
   })
   if (conflict) return { status: 'conflict', reason: conflict }
   return { status: result.status === 'refused' ? 'refused' : result.status === 'unchanged' ? 'unchanged' : 'applied', result }
-}
-
-/** The permission bits of `file`; undefined when it does not exist (then the usual mode for a new file). */
-async function modeOf(file: string): Promise<number | undefined> {
-  try {
-    return (await stat(file)).mode & 0o777
-  } catch {
-    return undefined
-  }
 }

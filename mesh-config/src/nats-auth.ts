@@ -15,7 +15,7 @@
  * - `mesh-operator`: everything (deleting or purging streams, tools).
  */
 import { join } from 'node:path'
-import { ensureToken, OWNER_ONLY_FILE, readToken, STREAMS } from '@model-mesh/contracts'
+import { ensureToken, OWNER_ONLY_FILE, STREAMS, tokenFromFile } from '@model-mesh/contracts'
 import { writeAtomic } from './state.ts'
 
 export const NATS_ROLES = ['agent', 'collector', 'operator'] as const
@@ -27,12 +27,12 @@ export interface NatsCredential {
   pass: string
 }
 
-export interface NatsPermissions {
+interface NatsPermissions {
   publish: { allow: string[] }
   subscribe: { allow: string[] }
 }
 
-export const natsUser = (role: NatsRole) => `mesh-${role}`
+const natsUser = (role: NatsRole) => `mesh-${role}`
 
 /** Where each identity's password lives, and nats-server's config file. */
 export const natsFiles = (stateDir: string) => ({
@@ -44,7 +44,7 @@ export const natsFiles = (stateDir: string) => ({
 const INBOX = '_INBOX.>'
 
 /** The subjects each identity may publish to and subscribe to; the operator has no limits (undefined). */
-export function natsPermissions(role: NatsRole): NatsPermissions | undefined {
+function natsPermissions(role: NatsRole): NatsPermissions | undefined {
   const streams = Object.values(STREAMS)
   if (role === 'agent') {
     return {
@@ -78,7 +78,7 @@ export function natsPermissions(role: NatsRole): NatsPermissions | undefined {
 }
 
 /** nats-server's config (JSON, which its parser reads): the users, their passwords and permissions. */
-export function natsConfigText(credentials: Record<NatsRole, NatsCredential>): string {
+function natsConfigText(credentials: Record<NatsRole, NatsCredential>): string {
   const users = NATS_ROLES.map((role) => {
     const permissions = natsPermissions(role)
     return { user: credentials[role].user, password: credentials[role].pass, ...(permissions ? { permissions } : {}) }
@@ -101,10 +101,6 @@ export async function prepareNatsAuth(stateDir: string): Promise<{ configFile: s
 
 /** The identity's credential when the local mesh created one; none: the NATS in use is not the local mesh's (connect without). */
 export async function natsCredential(stateDir: string, role: NatsRole): Promise<NatsCredential | undefined> {
-  try {
-    return { user: natsUser(role), pass: await readToken(natsFiles(stateDir).password(role)) }
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw e
-  }
+  const pass = await tokenFromFile(natsFiles(stateDir).password(role), false)
+  return pass === undefined ? undefined : { user: natsUser(role), pass }
 }

@@ -26,8 +26,7 @@
  */
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { headers as H } from '@model-mesh/contracts'
-import { TELEMETRY_VM_ID } from '@model-mesh/contracts'
+import { headers as H, TELEMETRY_VM_ID } from '@model-mesh/contracts'
 import { GOLDEN_STATS_TAGS, MESH_FILTER, wasmPath, type MeshFilterConfig } from '@model-mesh/wasm-filters'
 import { TELEMETRY_TOKEN_ENV } from './credentials.ts'
 import { duration, hcmListener, socketAddress, staticCluster, typed, wasmHttpFilter, wasmService } from './envoy-resources.ts'
@@ -249,7 +248,8 @@ function renderRoutes(config: MeshConfig): Json {
 function envoyRoute(config: MeshConfig, r: Route, variant: Variant) {
   const version = variant === 'canary' ? r.canary!.version : r.stable.version
   const model = escapeRegex(r.model)
-  const headers = variant === 'canary' ? [{ name: H.MESH_VARIANT, string_match: { exact: 'canary' } }] : []
+  const variantMatch = variant === 'canary' ? [{ name: H.MESH_VARIANT, string_match: { exact: 'canary' } }] : []
+  const headers = [...variantMatch, ...prefixMatch(r), ...headerMatch(r)]
   const perFilter: Record<string, unknown> = {}
   if (r.rate_limit) {
     const pct = { default_value: { numerator: 100, denominator: 'HUNDRED' }, runtime_key: `mesh.rate_limit.${r.name}` }
@@ -266,7 +266,7 @@ function envoyRoute(config: MeshConfig, r: Route, variant: Variant) {
   return {
     // Both entries carry the mesh route's name: the golden-signals plugin labels by it.
     name: r.name,
-    match: { safe_regex: { regex: servedPathPattern(r) }, ...(headers.length > 0 || r.match.prefix || r.match.header ? { headers: [...headers, ...prefixMatch(r), ...headerMatch(r)] } : {}) },
+    match: { safe_regex: { regex: servedPathPattern(r) }, ...(headers.length > 0 ? { headers } : {}) },
     route: {
       cluster: clusterName(r, variant),
       timeout: duration(r.timeout_ms),

@@ -18,10 +18,10 @@
  * folder), like the rendered files.
  */
 import { createHash } from 'node:crypto'
-import { appendFile, chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { hostname, userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
-import { OWNER_ONLY_DIR, OWNER_ONLY_FILE, ownerOnlyDir } from '@model-mesh/contracts'
+import { OWNER_ONLY_FILE, ownerOnlyDir } from '@model-mesh/contracts'
 
 export interface HistoryEntry {
   id: number
@@ -59,10 +59,14 @@ export function defaultActor(): string {
 
 let tmpSeq = 0
 
-
-/** Write beside, then rename: readers see the old file or the new one, never a mix. */
+/**
+ * Write beside, then rename: readers see the old file or the new one, never
+ * a mix. Without `mode`, the new file keeps the mode of the one it replaces
+ * (mesh.yaml holds API keys: 0600 stays 0600).
+ */
 export async function writeAtomic(file: string, contents: string, mode?: number): Promise<void> {
   await mkdir(dirname(file), { recursive: true })
+  mode ??= await stat(file).then((s) => s.mode & 0o777, () => undefined)
   // Unique per write, even two in one millisecond of one process.
   const tmp = `${file}.${process.pid}.${Date.now()}.${++tmpSeq}.tmp`
   try {
@@ -102,8 +106,7 @@ export async function recordHistory(stateDir: string, text: string, entry: Omit<
   const full: HistoryEntry = { id: (history.at(-1)?.id ?? 0) + 1, time: new Date().toISOString(), digest: digestOf(text), ...entry }
   const p = paths(stateDir)
   // The folder too (copies an older version left readable to all are then closed to others as well).
-  await mkdir(dirname(p.historyText(full.id)), { recursive: true, mode: OWNER_ONLY_DIR })
-  await chmod(dirname(p.historyText(full.id)), OWNER_ONLY_DIR)
+  ownerOnlyDir(dirname(p.historyText(full.id)))
   await writeAtomic(p.historyText(full.id), text, OWNER_ONLY_FILE)
   // A cut-short line from an earlier crash gets its own line end first, so this entry stays readable.
   const index = (await readIfExists(p.historyIndex)) ?? ''

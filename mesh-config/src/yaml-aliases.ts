@@ -29,14 +29,14 @@ export interface AliasProblem {
 
 /**
  * The first alias that is unresolved, refers to a node containing it, is past
- * the MAX_ALIASES-th, or makes the document's aliases add more than `max`
+ * the MAX_ALIASES-th, or makes the document's aliases add more than MAX_ALIASED_VALUES
  * values; undefined when there is none.
  * Anchors resolve as the yaml library resolves them: the last one of that name before the alias.
  *
  * @example aliasProblem(parseDocument('a: &x [1, 2]\nb: *x'))  // undefined: *x adds 3 values
  */
-export function aliasProblem(doc: Document, max: number = MAX_ALIASED_VALUES): AliasProblem | undefined {
-  const resolved = resolveAliases(doc, max)
+export function aliasProblem(doc: Document): AliasProblem | undefined {
+  const resolved = resolveAliases(doc)
   return 'problem' in resolved ? resolved.problem : undefined
 }
 
@@ -47,8 +47,8 @@ export function aliasProblem(doc: Document, max: number = MAX_ALIASED_VALUES): A
  *
  * @example resolveAliases(parseDocument('a: &x [1, 2]\nb: *x'))  // { targets: Map { *x => [1, 2] } }
  */
-export function resolveAliases(doc: Document, max: number = MAX_ALIASED_VALUES): { targets: ReadonlyMap<Alias, Node> } | { problem: AliasProblem } {
-  const walk = new AliasWalk(max)
+export function resolveAliases(doc: Document): { targets: ReadonlyMap<Alias, Node> } | { problem: AliasProblem } {
+  const walk = new AliasWalk()
   try {
     if (isNode(doc.contents)) walk.size(doc.contents, [])
     return { targets: walk.targets }
@@ -73,7 +73,6 @@ class AliasWalk {
   /** Each alias met so far, and the node it stands for. */
   readonly targets = new Map<Alias, Node>()
 
-  constructor(private readonly max: number) {}
 
   /** Values `node` stands for, its aliases expanded. */
   size(node: Node, path: ConfigPath): number {
@@ -101,8 +100,8 @@ class AliasWalk {
     const n = this.sizes.get(target)
     if (n === undefined) throw new Found({ path, message: `alias *${source} is inside the node anchored &${source} (a cycle)` })
     this.aliased += n
-    if (this.aliased > this.max) {
-      throw new Found({ path, message: `alias *${source} makes the file's aliases expand to more than ${this.max} values (an alias bomb?); refused` })
+    if (this.aliased > MAX_ALIASED_VALUES) {
+      throw new Found({ path, message: `alias *${source} makes the file's aliases expand to more than ${MAX_ALIASED_VALUES} values (an alias bomb?); refused` })
     }
     return n
   }

@@ -422,10 +422,11 @@ export async function routeView(src: DashboardSources, name: string, range: Rang
   // Batches over the last 5 minutes per host instance and version; saturation as each host last said.
   const batches = windowOf(api.agg, '5m', now).hosts
   const model = api.agg.labels.model(r.model)
+  const batchesOf = new Map(batches.map((h) => [hostKey(h.labels), h]))
   const hosts = [...api.agg.saturation.values()]
     .filter((s) => s.model === model)
     .map((s) => {
-      const b = batches.find((h) => hostKey(h.labels) === hostKey(s))
+      const b = batchesOf.get(hostKey(s))
       return {
         host: s.host,
         version: s.version,

@@ -156,6 +156,9 @@ export interface RawEvents {
   reviews: ReviewItemEvent[]
 }
 
+/** A fresh set of empty event lists. */
+export const noRawEvents = (): RawEvents => ({ requests: [], batches: [], fallbacks: [], samples: [], reviews: [] })
+
 export class Aggregator {
   readonly labels: LabelPolicy
   readonly totals = new Map<string, TotalEntry>()
@@ -176,7 +179,7 @@ export class Aggregator {
 
   /** Keys changed since the last `takeChanges`. */
   #dirty = { totals: new Set<string>(), minutes: new Set<string>(), hostMinutes: new Set<string>(), hostTotals: new Set<string>(), saturation: new Set<string>() }
-  #raw: RawEvents = { requests: [], batches: [], fallbacks: [], samples: [], reviews: [] }
+  #raw: RawEvents = noRawEvents()
 
   constructor(known: KnownLabels | Iterable<string>) {
     this.labels = new LabelPolicy(known)
@@ -279,7 +282,7 @@ export class Aggregator {
       raw: this.#raw,
     }
     this.#dirty = { totals: new Set(), minutes: new Set(), hostMinutes: new Set(), hostTotals: new Set(), saturation: new Set() }
-    this.#raw = { requests: [], batches: [], fallbacks: [], samples: [], reviews: [] }
+    this.#raw = noRawEvents()
     this.#evict(now)
     return changes
   }

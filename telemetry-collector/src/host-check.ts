@@ -10,7 +10,7 @@
  */
 import type { HttpBindings } from '@hono/node-server'
 import { isIPv6 } from 'node:net'
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 
 /** A Host header: a name, an IPv4 address or a bracketed IPv6 address, then an optional port. */
 const HOST = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/i
@@ -29,11 +29,11 @@ export function hostName(address: string): string {
  * hostAllowed('localhost:4197', ['localhost', '127.0.0.1'], 4197) // true
  * hostAllowed('evil.example:4197', ['localhost', '127.0.0.1'], 4197) // false
  */
-export function hostAllowed(host: string, names: Iterable<string>, port: number): boolean {
+export function hostAllowed(host: string, names: readonly string[], port: number): boolean {
   const m = HOST.exec(host.trim())
   if (!m) return false
   const given = Number(m[2] ?? 80)
-  return given === port && new Set(names).has(m[1]!.toLowerCase())
+  return given === port && names.includes(m[1]!.toLowerCase())
 }
 
 /**
@@ -48,11 +48,16 @@ export function hostCheck(address: string): MiddlewareHandler {
   return async (c, next) => {
     const socket = (c.env as Partial<HttpBindings> | undefined)?.incoming?.socket
     const host = c.req.header('host')
-    const names = [...new Set(socket?.localAddress ? [...fixed, hostName(socket.localAddress)] : fixed)]
+    const names = socket?.localAddress ? [...fixed, hostName(socket.localAddress)] : fixed
     // Not served over a socket (no port to compare with): refused rather than unchecked.
     if (host !== undefined && socket?.localPort !== undefined && hostAllowed(host, names, socket.localPort)) return next()
-    const expected = socket?.localPort === undefined ? names.join(', ') : names.map((n) => `${n}:${socket.localPort}`).join(', ')
-    const error = host === undefined ? 'host: required (the Host header)' : `host: ${JSON.stringify(host.slice(0, 200))} is not a name this server answers to (${expected})`
-    return c.json({ error: `${error}; a page served from another name cannot read this server` }, 421)
+    return refuse(c, host, [...new Set(names)], socket?.localPort)
   }
+}
+
+/** The 421 answer, naming what the server does answer to. */
+function refuse(c: Context, host: string | undefined, names: string[], port: number | undefined): Response {
+  const expected = port === undefined ? names.join(', ') : names.map((n) => `${n}:${port}`).join(', ')
+  const error = host === undefined ? 'host: required (the Host header)' : `host: ${JSON.stringify(host.slice(0, 200))} is not a name this server answers to (${expected})`
+  return c.json({ error: `${error}; a page served from another name cannot read this server` }, 421)
 }

@@ -71,6 +71,8 @@ export function collectorOptionsOf(mesh: LoadedMesh): CollectorOptions {
   }
 }
 
+const NO_VERSIONS: ReadonlySet<string> = new Set()
+
 /** How long a model's version folders are trusted before a version not among them is looked for again. */
 const VERSIONS_FRESH_MS = 10_000
 
@@ -97,11 +99,13 @@ export function knownLabelsOf(mesh: LoadedMesh): Omit<KnownLabels, 'models'> {
   return {
     routes: c.routes.map((r) => r.name),
     hosts: c.hosts.flatMap((h) => instancesOf(h).flatMap((i) => [i.name, `${i.address}:${i.port}`])),
+    // Asked for every event: the named and listed versions are merged once per listing, not per call.
     versions: (model) => {
-      if (!models.has(model)) return new Set()
+      if (!models.has(model)) return NO_VERSIONS
+      const now = Date.now()
       let l = listed.get(model)
-      if (!l || Date.now() - l.at > VERSIONS_FRESH_MS) listed.set(model, (l = { at: Date.now(), versions: list(model) }))
-      return new Set([...(named.get(model) ?? []), ...l.versions])
+      if (!l || now - l.at > VERSIONS_FRESH_MS) listed.set(model, (l = { at: now, versions: new Set([...(named.get(model) ?? []), ...list(model)]) }))
+      return l.versions
     },
   }
 }

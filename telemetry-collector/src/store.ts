@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { BIGINT, BLOB, blobValue, BOOLEAN, DOUBLE, DuckDBConnection, DuckDBInstance, INTEGER, UBIGINT, VARCHAR, type DuckDBAppender, type DuckDBType, type DuckDBValue } from '@duckdb/node-api'
 import { FAILED_CODE_CLASSES, ownerOnlyDir, type PayloadSampleEvent, type ReviewItemEvent } from '@model-mesh/contracts'
 import type { Walk, WalkEvent } from './canary-walk.ts'
-import { MEMORY_HORIZON_MS, minuteOf, OTHER, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry, type RawEvents } from './aggregator.ts'
+import { MEMORY_HORIZON_MS, minuteOf, noRawEvents, OTHER, type Aggregator, type Changes, type HostMinuteEntry, type MinuteEntry, type RawEvents } from './aggregator.ts'
 import { hostBucketFromJson, hostBucketToJson, type HostLabels } from './host-signals.ts'
 import { bucketFromRow, bucketToRow, type CodeClass, type SeriesLabels } from './signals.ts'
 
@@ -123,7 +123,6 @@ async function createSchema(db: DuckDBConnection): Promise<void> {
   }
 }
 
-const noRawEvents = (): RawEvents => ({ requests: [], batches: [], fallbacks: [], samples: [], reviews: [] })
 
 export class Store {
   private constructor(

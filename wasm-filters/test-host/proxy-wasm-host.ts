@@ -518,7 +518,6 @@ export class ProxyWasmHost {
     return `${this.#options.vmId ?? ''}\u0000${key}`
   }
 
-
   #now(): bigint {
     return this.#options.now?.() ?? BigInt(Date.now()) * 1_000_000n
   }
