@@ -34,7 +34,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { TELEMETRY_VM_ID, envoyVersion, httpListener, ROOT, startEnvoy, staticCluster, wasmHttpFilter, wasmService } from '@model-mesh/testkit/envoy'
+import { envoyVersion, httpListener, ROOT, startEnvoy, staticCluster, TELEMETRY_VM_ID, wasmHttpFilter, wasmService } from '@model-mesh/testkit/envoy'
 import { GOLDEN_STATS_TAGS, MESH_FILTER, meshFilterWasm, wasmPath, type MeshFilterConfig } from '@model-mesh/wasm-filters'
 import { NATIVE_LISTENER, NATIVE_STATS_TAGS, nativeListener } from './native-envoy.ts'
 

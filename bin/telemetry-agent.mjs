@@ -3,5 +3,5 @@
 import { register } from 'tsx/esm/api'
 
 register()
-const { main } = await import('@model-mesh/telemetry-collector/cli')
-await main('agent', process.argv.slice(2))
+const { main } = await import('@model-mesh/telemetry-agent/cli')
+await main(process.argv.slice(2))

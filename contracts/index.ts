@@ -1,11 +1,13 @@
 /**
  * @module
  * The contracts' front door: every value and type more than one component
- * reads (headers, event schemas, subjects and streams, alert thresholds,
- * credentials, the logger). Components import `@model-mesh/contracts`, never
- * a file of this folder.
+ * reads (headers, event schemas, subjects, the streams and how JetStream's
+ * errors read, alert thresholds, credentials, the logger). Components
+ * import `@model-mesh/contracts`, never a file of this folder.
  */
-export { AGENT_STATUS_PATH } from './agent-status.ts'
+export { AgentSettingsError, agentSettingsSchema, parseAgentSettings, readAgentSettings } from './agent-settings.ts'
+export type { AgentSettings } from './agent-settings.ts'
+export { AGENT_STATUS_PATH, agentStatus } from './agent-status.ts'
 export type { AgentStatus } from './agent-status.ts'
 export { ALERT_NAMES, BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, FAILED_CODE_CLASSES, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from './alert-thresholds.ts'
 export type { BurnAlert } from './alert-thresholds.ts'
@@ -18,7 +20,10 @@ export type { Decoded, EventKind, FallbackReason, GoldenSignalEvent, HostBatchEv
 export * as headers from './headers.ts'
 export { createLogger, logTo } from './logger.ts'
 export type { Log, Logger } from './logger.ts'
+export { isUnpublishable, isWorkQueueTaken, StreamConfigError } from './nats-errors.ts'
 export { operatorCheck } from './operator-auth.ts'
+export { DEFAULT_STREAM_LIMITS, ensureStreams, missingStreams, streamConfig } from './streams.ts'
+export type { StreamLimits } from './streams.ts'
 export { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, eventCount, MAX_INFLATED_MESSAGE_BYTES, OTHER_MODEL_TOKEN, SOURCE_HEADER, STREAM_OF_KIND, STREAMS, subjectOf, subjectToken, tokenOfSubject, WIRE_CONTENT_TYPE } from './subjects.ts'
 export type { StreamKey, StreamSpec } from './subjects.ts'
 export { TELEMETRY_VM_ID } from './telemetry-exporter.ts'

@@ -7,6 +7,7 @@
  * (`npm start`: Envoy's and nats-server's settings). The
  * `mesh` CLI is `@model-mesh/mesh-config/cli`.
  */
+export { agentSettingsOf, writeAgentSettings } from './src/agent-settings.ts'
 export { alertRules, alertRulesText } from './src/alert-rules.ts'
 export { fileText } from './src/apply.ts'
 export { credentialFiles, TELEMETRY_TOKEN_ENV } from './src/credentials.ts'

@@ -7,7 +7,7 @@
  * someone with the operator token: a rollback from the page sends every
  * caller back to stable at the gateway.
  */
-import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'

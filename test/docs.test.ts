@@ -10,10 +10,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ROOT } from '@model-mesh/mesh-config'
-import { OPTIONS, USAGE } from '@model-mesh/telemetry-collector/cli'
+import * as agent from '@model-mesh/telemetry-agent/cli'
+import * as collector from '@model-mesh/telemetry-collector/cli'
 
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8')
-const COMPONENTS = ['model-host', 'wasm-filters', 'mesh-config', 'telemetry-collector']
+const COMPONENTS = ['model-host', 'wasm-filters', 'mesh-config', 'telemetry-collector', 'telemetry-agent']
 /** The npm workspaces: the components and contracts/. */
 const WORKSPACES = JSON.parse(read('package.json')).workspaces as string[]
 const TOP = ['contracts', ...COMPONENTS, 'testkit', 'test', 'bench', 'docs', 'scripts']
@@ -75,19 +76,18 @@ describe('mesh-config/README.md', () => {
   })
 })
 
-describe('telemetry-collector/README.md', () => {
-  // The flag table's rows: the only table whose rows start with a flag.
-  const rows = read('telemetry-collector/README.md').split('\n').filter((l) => l.startsWith('| `-')).map(cells)
+describe('the telemetry READMEs', () => {
+  // A flag table's rows: the only table whose rows start with a flag.
+  const flagRows = (readme: string) => read(readme).split('\n').filter((l) => l.startsWith('| `-')).map(cells)
+  const processes = [
+    { readme: 'telemetry-collector/README.md', options: collector.OPTIONS, usage: collector.USAGE },
+    { readme: 'telemetry-agent/README.md', options: agent.OPTIONS, usage: agent.USAGE },
+  ]
 
-  it('lists every flag the agent and the collector accept, each under the process whose --help names it', () => {
-    const flags = rows.map(([flag, process]) => ({ flag: codeSpans(flag!).at(-1)!.split(' ')[0]!, process: process! }))
-    expect(flags.map((f) => f.flag.replace(/^--/, '')).sort()).toEqual(Object.keys(OPTIONS).sort())
-    for (const { flag, process } of flags) {
-      for (const which of ['agent', 'collector'] as const) {
-        const named = USAGE[which].includes(`${flag} `) || USAGE[which].includes(`${flag}\n`) || USAGE[which].includes(`${flag},`)
-        expect({ flag, which, named }).toEqual({ flag, which, named: process === 'both' || process === which })
-      }
-    }
+  it.each(processes)('$readme lists every flag its process accepts, each of which its --help names', ({ readme, options, usage }) => {
+    const flags = flagRows(readme).map(([flag]) => codeSpans(flag!).at(-1)!.split(' ')[0]!)
+    expect(flags.map((f) => f.replace(/^--/, '')).sort()).toEqual(Object.keys(options).sort())
+    for (const flag of flags) expect({ flag, named: usage.includes(`${flag} `) || usage.includes(`${flag}\n`) || usage.includes(`${flag},`) }).toEqual({ flag, named: true })
   })
 })
 

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ensureToken, readToken } from '@model-mesh/contracts'
 import { adminFor, applyMesh } from './apply.ts'
+import { writeAgentSettings } from './agent-settings.ts'
 import { credentialFiles, TELEMETRY_TOKEN_ENV } from './credentials.ts'
 import { prepareNatsAuth } from './nats-auth.ts'
 import { telemetryPaths, type LoadedMesh } from './load.ts'
@@ -81,8 +82,9 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
     // The collector first, so its streams exist when the agent publishes; the
     // agent before the hosts and Envoy, which post to it (it serves while NATS is down too).
     // Stopping goes newest first: the agent checkpoints its spool (kept on disk) before the collector stops.
-    await supervisor.start(telemetryChild('telemetry-collector', COLLECTOR_BIN, mesh, collectorUrl, logLevel))
-    await supervisor.start(telemetryChild('telemetry-agent', AGENT_BIN, mesh, agentUrl, logLevel))
+    await supervisor.start(telemetryChild('telemetry-collector', COLLECTOR_BIN, ['--config', mesh.file], collectorUrl, logLevel))
+    // The agent reads its own settings file, rendered from mesh.yaml, and nothing else of the mesh.
+    await supervisor.start(telemetryChild('telemetry-agent', AGENT_BIN, ['--settings', await writeAgentSettings(mesh)], agentUrl, logLevel))
     await Promise.all(
       config.hosts.flatMap(instancesOf).map((i) =>
         supervisor.start(
@@ -141,9 +143,9 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
 
 const onlyArgs = (models: string[] | undefined) => (models ? ['--only', models.join(',')] : [])
 
-/** The agent or the collector: a node process that reads mesh.yaml itself and answers /healthz once serving. */
-function telemetryChild(name: string, bin: string, mesh: LoadedMesh, url: string, env: Record<string, string>): ChildSpec {
-  return { name, command: process.execPath, args: [bin, '--config', mesh.file], healthy: () => httpOk(`${url}/healthz`), env }
+/** The agent or the collector: a node process that answers /healthz once serving. */
+function telemetryChild(name: string, bin: string, args: string[], url: string, env: Record<string, string>): ChildSpec {
+  return { name, command: process.execPath, args: [bin, ...args], healthy: () => httpOk(`${url}/healthz`), env }
 }
 
 /** Whether `url` answers 2xx within a second (a host's readiness). */

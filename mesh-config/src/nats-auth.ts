@@ -32,7 +32,7 @@ interface NatsPermissions {
   subscribe: { allow: string[] }
 }
 
-const natsUser = (role: NatsRole) => `mesh-${role}`
+export const natsUser = (role: NatsRole) => `mesh-${role}`
 
 /** Where each identity's password lives, and nats-server's config file. */
 export const natsFiles = (stateDir: string) => ({

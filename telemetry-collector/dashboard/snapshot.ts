@@ -8,14 +8,13 @@
 import { readFile } from 'node:fs/promises'
 import { parseMesh, readHistory, type Route } from '@model-mesh/mesh-config'
 import { hostKey, type MinuteEntry } from '../src/aggregator.ts'
-import { agentStatus } from '../src/agent-status.ts'
-import { TELEMETRY_STALE_S } from '@model-mesh/contracts'
+import { agentStatus, TELEMETRY_STALE_S } from '@model-mesh/contracts'
 import { activeAlerts, increaseTracker, type ActiveAlert, type AlertExtras } from '../src/alerts.ts'
 import { pipelineStatus, type ApiContext } from '../src/api.ts'
 import { analyseCanary } from '../src/canary-stats.ts'
 import { errorBudget, type ErrorBudget } from '../src/error-budget.ts'
 import { SignalBucket, summarise, type SignalSummary } from '../src/signals.ts'
-import { signalBuckets, windowOf, STEP_MS } from '../src/windows.ts'
+import { signalBuckets, STEP_MS, windowOf } from '../src/windows.ts'
 import { RANGES, type RangeName } from './ranges.ts'
 
 /** The "now" figures: the last minute, from the 10-second buckets. */

@@ -18,10 +18,10 @@ import { analyseCanary } from './canary-stats.ts'
 import type { CanaryWalker } from './canary-walk.ts'
 import type { DriftMonitor } from './drift-monitor.ts'
 import type { Ingest } from './ingest.ts'
-import { canaryAction, CANARY_ACTIONS, isOperator, operatorOnly, operatorRequired, type CanaryAction } from './operator.ts'
+import { CANARY_ACTIONS, canaryAction, isOperator, operatorOnly, operatorRequired, type CanaryAction } from './operator.ts'
 import { writeLabelled, type PayloadSink } from './payload-sink.ts'
 import type { ReviewItem, Store } from './store.ts'
-import { rollupSteps, STEP_MS, WINDOWS, windowOf, type WindowName } from './windows.ts'
+import { rollupSteps, STEP_MS, windowOf, WINDOWS, type WindowName } from './windows.ts'
 
 /** What the API reads: the collector's parts, some of which exist only once it consumes. */
 export interface ApiContext {

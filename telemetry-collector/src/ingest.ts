@@ -17,10 +17,9 @@
 import { AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
 import { inflateRawSync } from 'node:zlib'
-import { decodeLine, DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, eventCount, MAX_INFLATED_MESSAGE_BYTES, STREAMS, subjectOf, type Log, type StreamKey, type TelemetryEvent } from '@model-mesh/contracts'
+import { decodeLine, DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, eventCount, isWorkQueueTaken, MAX_INFLATED_MESSAGE_BYTES, STREAMS, subjectOf, type Log, type StreamKey, type TelemetryEvent } from '@model-mesh/contracts'
 import type { Aggregator, Changes, RawEvents } from './aggregator.ts'
 import type { Store } from './store.ts'
-import { isWorkQueueTaken } from './nats-errors.ts'
 
 /** The streams a collector reads. */
 export const CONSUMED_STREAMS: StreamKey[] = ['requests', 'host', 'payloads', 'review']

@@ -1,17 +1,15 @@
 /**
  * @module
- * The agent's and collector's settings, from mesh.yaml (validated by
- * mesh-config's loader, so both read the same file the same way).
+ * The collector's settings, from mesh.yaml (validated by mesh-config's
+ * loader, so it reads the file as the mesh CLI does).
  */
 import { readdirSync } from 'node:fs'
-import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { httpUrl, instancesOf, loadMeshFile, meshModels, telemetryPaths, type LoadedMesh } from '@model-mesh/mesh-config'
 import { VERSION_TOKEN, type KnownLabels } from './aggregator.ts'
-import type { AgentOptions } from '../agent/agent.ts'
 import type { CollectorOptions } from './collector.ts'
 import type { DriftConfig, DriftSettings } from './drift-monitor.ts'
-import type { StreamLimits } from './streams.ts'
+import type { StreamLimits } from '@model-mesh/contracts'
 
 const MB = 1024 * 1024
 
@@ -30,20 +28,6 @@ export function streamLimitsOf(mesh: LoadedMesh): StreamLimits {
   return {
     duplicateWindowS: s.duplicate_window_s,
     maxBytes: { requests: Math.round(s.max_mb.requests * MB), payloads: Math.round(s.max_mb.payloads * MB), host: Math.round(s.max_mb.host * MB), review: Math.round(s.max_mb.review * MB) },
-  }
-}
-
-/** The agent's settings but its credential, which lives in the state directory, never in mesh.yaml. */
-export function agentOptionsOf(mesh: LoadedMesh): Omit<AgentOptions, 'token'> {
-  const t = mesh.config.telemetry
-  return {
-    id: `${hostname()}-${mesh.config.gateway.service}`.replace(/[^A-Za-z0-9_-]/g, '_'),
-    address: t.agent.address,
-    port: t.agent.port,
-    natsUrl: t.nats_url,
-    models: meshModels(mesh.config),
-    reviewThresholds: reviewThresholdsOf(mesh),
-    spool: { dir: telemetryPaths(mesh).spoolDir, memoryBytes: Math.round(t.agent.spool.memory_mb * MB), diskBytes: Math.round(t.agent.spool.disk_mb * MB) },
   }
 }
 
@@ -108,17 +92,6 @@ export function knownLabelsOf(mesh: LoadedMesh): Omit<KnownLabels, 'models'> {
       return l.versions
     },
   }
-}
-
-/**
- * The review threshold of each model that has one: quality.models' own, else
- * the confidence threshold its routes sample under (the routes of a model agree on it).
- */
-export function reviewThresholdsOf(mesh: LoadedMesh): Record<string, number> {
-  const out: Record<string, number> = {}
-  for (const r of mesh.config.routes) if (r.sampling && r.sampling.confidence_threshold > 0) out[r.model] = r.sampling.confidence_threshold
-  for (const [model, q] of Object.entries(mesh.config.quality.models)) if (q.review_confidence !== undefined) out[model] = q.review_confidence
-  return out
 }
 
 /** quality.drift as the defaults, each of quality.models' drift over them. */

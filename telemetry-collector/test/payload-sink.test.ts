@@ -13,11 +13,11 @@ import { FEATURE_NAMES } from '@model-mesh/model-host'
 import { EXAMPLE_MODELS } from '@model-mesh/testkit/host-process'
 import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { python } from '@model-mesh/testkit/pyarrow'
-import { startAgent, type RunningAgent } from '../agent/agent.ts'
+import { startAgent, type RunningAgent } from '@model-mesh/telemetry-agent'
 import { startCollector, type RunningCollector } from '../src/collector.ts'
 import { PayloadSink, traceIdOf } from '../src/payload-sink.ts'
 import { Store } from '../src/store.ts'
-import { DEFAULT_STREAM_LIMITS } from '../src/streams.ts'
+import { DEFAULT_STREAM_LIMITS } from '@model-mesh/contracts'
 import { AGENT_TEST_TOKEN, applicantRows, eventually, ndjson, post, sampleEvent } from '@model-mesh/testkit/events'
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']

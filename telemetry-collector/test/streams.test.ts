@@ -14,9 +14,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
-import { STREAMS, subjectOf } from '@model-mesh/contracts'
+import { DEFAULT_STREAM_LIMITS, ensureStreams, missingStreams, streamConfig, STREAMS, subjectOf, type StreamLimits } from '@model-mesh/contracts'
 import { startCollector } from '../src/collector.ts'
-import { DEFAULT_STREAM_LIMITS, ensureStreams, missingStreams, streamConfig, type StreamLimits } from '../src/streams.ts'
 
 const MiB = 1024 * 1024
 const DAY_NS = 86_400 * 1e9

@@ -26,6 +26,7 @@ export interface AgentOptions {
   id: string
   address: string
   port: number
+  /** One server URL, or a cluster's, comma-separated. */
   natsUrl: string
   /** Its NATS identity (the local mesh's `mesh-agent`: may publish telemetry, nothing else); none: connect without. */
   natsAuth?: { user: string; pass: string }
@@ -181,7 +182,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       res.end(text)
       return
     }
-    if (req.method === 'GET' && path === AGENT_STATUS_PATH) return reply(res, 200, await agentStatus(registry, opts.id))
+    if (req.method === 'GET' && path === AGENT_STATUS_PATH) return reply(res, 200, await statusOf(registry, opts.id))
     if (req.method === 'GET' && path === '/healthz') return reply(res, 200, { ok: true, nats: publisher.connected, spooled_events: spool.stats.events })
     reply(res, 404, { error: `no route ${req.method} ${path}` })
   }
@@ -233,7 +234,7 @@ function agentMetrics(registry: Registry) {
 }
 
 /** /status: the registry's own values (what /metrics reports, read the same way), as JSON. */
-async function agentStatus(registry: Registry, id: string): Promise<AgentStatus> {
+async function statusOf(registry: Registry, id: string): Promise<AgentStatus> {
   const metrics = new Map((await registry.getMetricsAsJSON()).map((x) => [x.name, x.values]))
   const values = (name: string) => metrics.get(name) ?? []
   const sum = (name: string) => values(name).reduce((a, v) => a + v.value, 0)

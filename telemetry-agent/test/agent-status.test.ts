@@ -2,7 +2,7 @@
  * The agent's GET /status against its own /metrics, with a real agent and
  * a real nats-server: events spool while NATS is down (spooled, waiting,
  * an oldest age), drops count by reason, and once NATS is back the spool
- * drains (published, replayed). And the collector's agentStatus client:
+ * drains (published, replayed). And contracts' agentStatus client (the collector's):
  * an answer, an agent that is not there, one that does not answer in time.
  */
 import { connect } from '@nats-io/transport-node'
@@ -13,12 +13,10 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { AgentStatus } from '@model-mesh/contracts'
 import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { freePorts } from '@model-mesh/testkit/ports'
-import { startAgent, type RunningAgent } from '../agent/agent.ts'
-import { agentStatus } from '../src/agent-status.ts'
-import { DEFAULT_STREAM_LIMITS, ensureStreams } from '../src/streams.ts'
+import { startAgent, type RunningAgent } from '../agent.ts'
+import { agentStatus, DEFAULT_STREAM_LIMITS, ensureStreams, type AgentStatus } from '@model-mesh/contracts'
 import { AGENT_TEST_TOKEN, eventually, metrics, metricSum, ndjson, post, requestEvent } from '@model-mesh/testkit/events'
 
 const status = async (url: string) => (await (await fetch(`${url}/status`)).json()) as AgentStatus

@@ -9,12 +9,11 @@
  */
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream'
 import { connect, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node'
-import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, SOURCE_HEADER, WIRE_CONTENT_TYPE, type Log } from '@model-mesh/contracts'
-import { missingStreams } from '../src/streams.ts'
-import { isUnpublishable } from '../src/nats-errors.ts'
+import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, isUnpublishable, missingStreams, SOURCE_HEADER, WIRE_CONTENT_TYPE, type Log } from '@model-mesh/contracts'
 import type { Spool, SpooledMessage } from './spool.ts'
 
 export interface PublisherOptions {
+  /** One server URL, or a cluster's, comma-separated. */
   natsUrl: string
   /** Its NATS identity (the local mesh's `mesh-agent`); none: connect without. */
   natsAuth?: { user: string; pass: string }
@@ -73,20 +72,20 @@ export class Publisher {
   }
 
   async #connect(): Promise<void> {
-    const servers = this.opts.natsUrl
+    const servers = this.opts.natsUrl.split(',').map((u) => u.trim())
     while (!this.#closed) {
       try {
         const nc = await connect({ servers, ...this.opts.natsAuth, name: `telemetry-agent ${this.opts.source}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 5000, maxPingOut: 2, timeout: 2000 })
         this.#nc = nc
         this.#js = jetstream(nc, { timeout: this.opts.publishTimeoutMs ?? 2000 })
         this.#connected = true
-        this.opts.log('info', 'connected to NATS', { nats: servers })
+        this.opts.log('info', 'connected to NATS', { nats: this.opts.natsUrl })
         void this.#watch(nc)
         void this.#checkStreams(nc)
         this.notify()
         return
       } catch (e) {
-        this.#warnOnce('NATS unreachable; events wait in the spool', { nats: servers, err: e })
+        this.#warnOnce('NATS unreachable; events wait in the spool', { nats: this.opts.natsUrl, err: e })
         await sleep(500)
       }
     }

@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
-import { startAgent, type AgentOptions, type RunningAgent } from '../agent/agent.ts'
-import { DEFAULT_STREAM_LIMITS, ensureStreams } from '../src/streams.ts'
+import { startAgent, type AgentOptions, type RunningAgent } from '../agent.ts'
+import { DEFAULT_STREAM_LIMITS, ensureStreams } from '@model-mesh/contracts'
 import { AGENT_TEST_TOKEN, eventually, metrics, metricSum, ndjson, post, requestEvent } from '@model-mesh/testkit/events'
 
 /** The process's peak resident memory so far (VmHWM), bytes: a peak no sampling can miss. */

@@ -1,14 +1,14 @@
 /**
  * @module
  * The JetStream streams of the telemetry pipeline, from the contract
- * (contracts/subjects.ts) and mesh.yaml's limits. The collector creates or
+ * (subjects.ts) and mesh.yaml's limits. The collector creates or
  * updates them at start-up; the agent only checks that they exist. A
  * change JetStream cannot make in place is refused with what to do; an
  * update that fails for a moment (no answer, connection down) is tried again.
  */
 import { RetentionPolicy, StorageType, DiscardPolicy, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
-import { STREAMS, type StreamKey, type StreamSpec } from '@model-mesh/contracts'
+import { STREAMS, type StreamKey, type StreamSpec } from './subjects.ts'
 import { isStreamNotFound, isTransient, StreamConfigError } from './nats-errors.ts'
 
 export interface StreamLimits {

@@ -1,0 +1,50 @@
+/**
+ * @module
+ * The telemetry agent's settings file (contracts' AgentSettings), rendered
+ * from mesh.yaml: the agent reads it and nothing else of the mesh. Written
+ * to `<state_dir>/telemetry-agent.json` before the local mesh starts the agent.
+ */
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import { OWNER_ONLY_FILE, type AgentSettings } from '@model-mesh/contracts'
+import { credentialFiles } from './credentials.ts'
+import { telemetryPaths, type LoadedMesh } from './load.ts'
+import { natsFiles, natsUser } from './nats-auth.ts'
+import { meshModels } from './schema.ts'
+import { writeAtomic } from './state.ts'
+
+const MB = 1024 * 1024
+
+export const agentSettingsFile = (stateDir: string) => join(stateDir, 'telemetry-agent.json')
+
+export function agentSettingsOf(mesh: LoadedMesh): AgentSettings {
+  const t = mesh.config.telemetry
+  return {
+    id: `${hostname()}-${mesh.config.gateway.service}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 128),
+    address: t.agent.address,
+    port: t.agent.port,
+    nats: { url: t.nats_url, user: natsUser('agent'), password_file: natsFiles(mesh.stateDir).password('agent') },
+    token_file: credentialFiles(mesh.stateDir).telemetryToken,
+    models: meshModels(mesh.config),
+    review_thresholds: reviewThresholdsOf(mesh),
+    spool: { dir: telemetryPaths(mesh).spoolDir, memory_bytes: Math.round(t.agent.spool.memory_mb * MB), disk_bytes: Math.round(t.agent.spool.disk_mb * MB) },
+  }
+}
+
+/** Writes the agent's settings for `mesh` (0600: they name where its credentials lie); returns the file. */
+export async function writeAgentSettings(mesh: LoadedMesh): Promise<string> {
+  const file = agentSettingsFile(mesh.stateDir)
+  await writeAtomic(file, `${JSON.stringify(agentSettingsOf(mesh), null, 2)}\n`, OWNER_ONLY_FILE)
+  return file
+}
+
+/**
+ * The review threshold of each model that has one: quality.models' own, else
+ * the confidence threshold its routes sample under (the routes of a model agree on it).
+ */
+export function reviewThresholdsOf(mesh: LoadedMesh): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const r of mesh.config.routes) if (r.sampling && r.sampling.confidence_threshold > 0) out[r.model] = r.sampling.confidence_threshold
+  for (const [model, q] of Object.entries(mesh.config.quality.models)) if (q.review_confidence !== undefined) out[model] = q.review_confidence
+  return out
+}
