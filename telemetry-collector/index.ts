@@ -6,8 +6,8 @@
  * starts through `@model-mesh/telemetry-collector/cli`.
  */
 export { ms } from './dashboard/app/format.ts'
-export type { WalkEvent } from './src/canary-walk.ts'
-export type { VersionDrift } from './src/drift-monitor.ts'
-export { CONSUMED_STREAMS, consumerSpecs } from './src/ingest.ts'
-export { streamLimitsOf } from './src/mesh-settings.ts'
-export type { SeriesSummary } from './src/windows.ts'
+export type { WalkEvent } from './analysis/canary-walk.ts'
+export type { VersionDrift } from './analysis/drift-monitor.ts'
+export { CONSUMED_STREAMS, consumerSpecs } from './ingest/consumers.ts'
+export { streamLimitsOf } from './settings.ts'
+export type { SeriesSummary } from './state/windows.ts'

@@ -3,9 +3,9 @@
  * minute, its SLO, its error budget and its alerts (pure).
  */
 import { describe, expect, it } from 'vitest'
-import type { ActiveAlert } from '../src/alerts.ts'
-import { errorBudget } from '../src/error-budget.ts'
-import { SignalBucket, summarise } from '../src/signals.ts'
+import type { ActiveAlert } from '../analysis/alerts.ts'
+import { errorBudget } from '../analysis/error-budget.ts'
+import { SignalBucket, summarise } from '../state/signals.ts'
 import { requestEvent } from '@model-mesh/testkit/events'
 import { routeStatus } from './snapshot.ts'
 

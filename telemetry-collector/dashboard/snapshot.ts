@@ -7,14 +7,14 @@
  */
 import { readFile } from 'node:fs/promises'
 import { parseMesh, readHistory, type Route } from '@model-mesh/mesh-config'
-import { hostKey, type MinuteEntry } from '../src/aggregator.ts'
+import { hostKey, type MinuteEntry } from '../state/aggregator.ts'
 import { agentStatus, TELEMETRY_STALE_S } from '@model-mesh/contracts'
-import { activeAlerts, increaseTracker, type ActiveAlert, type AlertExtras } from '../src/alerts.ts'
-import { pipelineStatus, type ApiContext } from '../src/api.ts'
-import { analyseCanary } from '../src/canary-stats.ts'
-import { errorBudget, type ErrorBudget } from '../src/error-budget.ts'
-import { SignalBucket, summarise, type SignalSummary } from '../src/signals.ts'
-import { signalBuckets, STEP_MS, windowOf } from '../src/windows.ts'
+import { activeAlerts, increaseTracker, type ActiveAlert, type AlertExtras } from '../analysis/alerts.ts'
+import { pipelineStatus, type ApiContext } from '../serve/api.ts'
+import { analyseCanary } from '../analysis/canary-stats.ts'
+import { errorBudget, type ErrorBudget } from '../analysis/error-budget.ts'
+import { SignalBucket, summarise, type SignalSummary } from '../state/signals.ts'
+import { signalBuckets, STEP_MS, windowOf } from '../state/windows.ts'
 import { RANGES, type RangeName } from './ranges.ts'
 
 /** The "now" figures: the last minute, from the 10-second buckets. */
@@ -162,8 +162,8 @@ const alertsOf = (src: DashboardSources, routes: Route[], now: number) =>
     const api = src.api
     // The store's sums for the long burn-rate windows (6 h, 3 d: each a scan of the rollups) move slowly: shared per window like the budget's.
     const store = {
-      routeTotals: (from: number, to: number) => shared(api, `totals:${Math.round((to - from) / 60_000)}`, BUDGET_TTL_MS, now, () => api.store.routeTotals(from, to)),
-      walkEvents: (route: string) => api.store.walkEvents(route),
+      signals: { routeTotals: (from: number, to: number) => shared(api, `totals:${Math.round((to - from) / 60_000)}`, BUDGET_TTL_MS, now, () => api.store.signals.routeTotals(from, to)) },
+      walks: api.store.walks,
     }
     return activeAlerts({ ...api, store }, routes, now, (await agentsOf(src, now)).extras)
   })
@@ -240,7 +240,7 @@ async function routeRow(api: ApiContext, r: Route, alerts: ActiveAlert[], { entr
  */
 async function budgetOf(api: ApiContext, route: string, slo: NonNullable<Route['slo']>, now: number): Promise<ErrorBudget & { covered_days: number }> {
   const days = Math.min(slo.window_days, api.store.retention.rollupDays)
-  const totals = await shared(api, `budget:${days}`, BUDGET_TTL_MS, now, () => api.store.routeTotals(now - days * 86_400_000, now + 60_000))
+  const totals = await shared(api, `budget:${days}`, BUDGET_TTL_MS, now, () => api.store.signals.routeTotals(now - days * 86_400_000, now + 60_000))
   return { ...errorBudget(slo, totals.get(route) ?? { requests: 0, failed: 0 }), covered_days: days }
 }
 
@@ -288,7 +288,7 @@ function stepsOf(range: RangeName, now: number): { from: number; to: number; ste
 async function computeSeries(api: ApiContext, range: RangeName, now: number): Promise<RangeSeries> {
   const { from, to, stepMs, t } = stepsOf(range, now)
   const counts = new Map<string, Map<string, { requests: number[]; failed: number[] }>>()
-  for (const row of await api.store.stepTotals(from, to, stepMs)) {
+  for (const row of await api.store.signals.stepTotals(from, to, stepMs)) {
     let byKey = counts.get(row.route)
     if (!byKey) counts.set(row.route, (byKey = new Map()))
     for (const key of ['', row.variant]) {
@@ -334,7 +334,7 @@ async function latencySeries(api: ApiContext, route: string, range: RangeName, n
   const firstOpen = t.findIndex((start) => !settled(start) || !cache.has(key('stable', start)))
   const readFrom = firstOpen < 0 ? to : t[firstOpen]!
   const merged = new Map<string, SignalBucket>()
-  for await (const page of api.store.routeMinutes(route, readFrom, to, PAGE_MS)) {
+  for await (const page of api.store.signals.routeMinutes(route, readFrom, to, PAGE_MS)) {
     for (const e of page) {
       const start = from + Math.floor((e.minute - from) / stepMs) * stepMs
       const k = key(e.labels.variant, start)

@@ -25,10 +25,10 @@ import { freePorts } from '@model-mesh/testkit/ports'
 import { startAgent, type RunningAgent } from '@model-mesh/telemetry-agent'
 import { age, ms, percent, rate } from '../dashboard/app/format.ts'
 import type { Overview, RouteView } from '../dashboard/snapshot.ts'
-import { Aggregator, minuteOf } from '../src/aggregator.ts'
-import { startCollector, type RunningCollector } from '../src/collector.ts'
-import { errorBudget } from '../src/error-budget.ts'
-import { Store } from '../src/store.ts'
+import { Aggregator, minuteOf } from '../state/aggregator.ts'
+import { startCollector, type RunningCollector } from '../collector.ts'
+import { errorBudget } from '../analysis/error-budget.ts'
+import { Store } from '../store/store.ts'
 import { AGENT_TEST_TOKEN, applicantRows, batchEvent, eventually, ndjson, post, requestEvent, sampleEvent } from '@model-mesh/testkit/events'
 import { applyAndCommit } from './apply-and-commit.ts'
 
@@ -97,7 +97,7 @@ async function seed(storeDir: string, t0: number): Promise<{ start: number; end:
       }
       await applyAndCommit(store, agg, events, Math.min(day + DAY, t0))
     }
-    await store.db.run(
+    await store.database.writer.run(
       `INSERT INTO signal_minutes SELECT minute_ms - k * ${BLOCK_MINUTES * MINUTE}, route, model, version, variant, requests, codes, flags, fallbacks, duration_sum_ms, sketch
        FROM signal_minutes CROSS JOIN range(1, 10) AS r(k) WHERE minute_ms - k * ${BLOCK_MINUTES * MINUTE} >= ${start}`,
     )

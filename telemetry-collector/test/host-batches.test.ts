@@ -14,7 +14,7 @@ import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { freePorts } from '@model-mesh/testkit/ports'
 import { startAgent, type RunningAgent } from '@model-mesh/telemetry-agent'
 import type { RouteView } from '../dashboard/snapshot.ts'
-import { startCollector, type RunningCollector } from '../src/collector.ts'
+import { startCollector, type RunningCollector } from '../collector.ts'
 import { AGENT_TEST_TOKEN, batchEvent, eventually, metrics, metricSum, ndjson, post } from '@model-mesh/testkit/events'
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']

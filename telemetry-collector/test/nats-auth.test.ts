@@ -17,7 +17,7 @@ import { DEFAULT_STREAM_LIMITS, ensureStreams, streamConfig, STREAMS } from '@mo
 import { NATS_ROLES, natsFiles, type NatsRole } from '@model-mesh/mesh-config'
 import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { startAgent, type RunningAgent } from '@model-mesh/telemetry-agent'
-import { startCollector, type RunningCollector } from '../src/collector.ts'
+import { startCollector, type RunningCollector } from '../collector.ts'
 import { AGENT_TEST_TOKEN, eventually, metrics, metricSum, ndjson, post, requestEvent } from '@model-mesh/testkit/events'
 
 const REQUESTS = STREAMS.requests.name

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_STREAM_LIMITS, DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER } from '@model-mesh/contracts'
 import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { startAgent, type RunningAgent } from '@model-mesh/telemetry-agent'
-import { startCollector, type RunningCollector } from '../src/collector.ts'
+import { startCollector, type RunningCollector } from '../collector.ts'
 import { promtool } from '@model-mesh/testkit/prometheus'
 import { AGENT_TEST_TOKEN, batchEvent, eventually, fallbackEvent, metrics, metricSum, ndjson, post, requestEvent, sampleEvent } from '@model-mesh/testkit/events'
 

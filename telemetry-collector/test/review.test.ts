@@ -21,7 +21,7 @@ import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { python } from '@model-mesh/testkit/pyarrow'
 import { freePorts } from '@model-mesh/testkit/ports'
 import { startAgent, type RunningAgent } from '@model-mesh/telemetry-agent'
-import { startCollector, type RunningCollector } from '../src/collector.ts'
+import { startCollector, type RunningCollector } from '../collector.ts'
 import { AGENT_TEST_TOKEN, applicantRows, eventually, metrics, metricSum, ndjson, post, sampleEvent } from '@model-mesh/testkit/events'
 
 const TOKEN = 'review-test-operator-token'

@@ -8,10 +8,10 @@ import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ReviewItemEvent, TelemetryEvent } from '@model-mesh/contracts'
-import { Aggregator, MEMORY_HORIZON_MS, minuteOf } from '../src/aggregator.ts'
-import { Store } from '../src/store.ts'
-import { commitSkippingRefused } from '../src/ingest.ts'
-import { HostBucket, hostBucketFromJson, hostBucketToJson } from '../src/host-signals.ts'
+import { Aggregator, MEMORY_HORIZON_MS, minuteOf } from '../state/aggregator.ts'
+import { Store } from '../store/store.ts'
+import { commitSkippingRefused } from '../ingest/consumers.ts'
+import { HostBucket, hostBucketFromJson, hostBucketToJson } from '../state/host-signals.ts'
 import { batchEvent, fallbackEvent, requestEvent, sampleEvent } from '@model-mesh/testkit/events'
 import { applyAndCommit } from './apply-and-commit.ts'
 
@@ -40,8 +40,8 @@ describe('late events and the stored rollups', () => {
     await store.load(agg, now)
     await applyAndCommit(store, agg, [requestEvent({ ts: late }), batchEvent({ ts: late })], now)
     const minute = minuteOf(late)
-    const requests = (await store.minutes(minute, minute + 60_000)).reduce((a, m) => a + m.bucket.requests, 0)
-    const batches = (await store.hostMinutes(minute, minute + 60_000)).reduce((a, m) => a + m.bucket.batches, 0)
+    const requests = (await store.signals.minutes(minute, minute + 60_000)).reduce((a, m) => a + m.bucket.requests, 0)
+    const batches = (await store.signals.hostMinutes(minute, minute + 60_000)).reduce((a, m) => a + m.bucket.batches, 0)
     expect(requests).toBe(32)
     expect(batches).toBe(12)
     store.close()
@@ -63,7 +63,7 @@ describe('late events and the stored rollups', () => {
     await store.load(agg, now + 30_000)
     await applyAndCommit(store, agg, [requestEvent({ ts: edge })], now + 30_000)
     const minute = minuteOf(edge)
-    expect((await store.minutes(minute, minute + 60_000)).reduce((a, m) => a + m.bucket.requests, 0)).toBe(51)
+    expect((await store.signals.minutes(minute, minute + 60_000)).reduce((a, m) => a + m.bucket.requests, 0)).toBe(51)
     store.close()
   })
 })
@@ -101,12 +101,12 @@ describe('Store.routeTotals', () => {
       await applyAndCommit(store, agg, events, day + DAY)
     }
     // ... and those rows copied on to fill 30 days (the commit path writes about 3,000 minute rows a second: 30 days of it would take the test half a minute).
-    await store.db.run(`INSERT INTO signal_minutes SELECT minute_ms + k * ${REAL_DAYS * DAY}, route, model, version, variant, requests, codes, flags, fallbacks, duration_sum_ms, sketch FROM signal_minutes CROSS JOIN range(1, ${30 / REAL_DAYS}) AS r(k)`)
+    await store.database.writer.run(`INSERT INTO signal_minutes SELECT minute_ms + k * ${REAL_DAYS * DAY}, route, model, version, variant, requests, codes, flags, fallbacks, duration_sum_ms, sketch FROM signal_minutes CROSS JOIN range(1, ${30 / REAL_DAYS}) AS r(k)`)
     await applyAndCommit(store, agg, Array.from({ length: 5 }, (_, k) => requestEvent({ ts: end - DAY + k * 60_000, route: 'fraud', status: k === 0 ? 500 : 200 })), end)
-    expect(Number((await store.reader.runAndReadAll('SELECT count(*) AS n FROM signal_minutes')).getRowObjects()[0]!.n)).toBe(30 * 1440 * 2 + 5)
+    expect(Number((await store.database.reader.runAndReadAll('SELECT count(*) AS n FROM signal_minutes')).getRowObjects()[0]!.n)).toBe(30 * 1440 * 2 + 5)
 
     const t0 = performance.now()
-    const all = await store.routeTotals(start, end)
+    const all = await store.signals.routeTotals(start, end)
     const took = performance.now() - t0
     expect(all).toEqual(new Map([['credit-risk', expected(start, end)], ['fraud', { requests: 5, failed: 1 }]]))
     expect(all.get('credit-risk')!.requests).toBe(30 * 1440 * 3)
@@ -115,9 +115,9 @@ describe('Store.routeTotals', () => {
     // [from, to): the minute at `to` is out, the one at `from` in; a range with no rollups is empty.
     const from = start + 4 * DAY + 7 * 60_000
     const to = from + 6 * 3_600_000 + 60_000
-    expect((await store.routeTotals(from, to)).get('credit-risk')).toEqual(expected(from, to))
-    expect((await store.routeTotals(from, from + 60_000)).get('credit-risk')).toEqual(expected(from, from + 60_000))
-    expect(await store.routeTotals(end + DAY, end + 2 * DAY)).toEqual(new Map())
+    expect((await store.signals.routeTotals(from, to)).get('credit-risk')).toEqual(expected(from, to))
+    expect((await store.signals.routeTotals(from, from + 60_000)).get('credit-risk')).toEqual(expected(from, from + 60_000))
+    expect(await store.signals.routeTotals(end + DAY, end + 2 * DAY)).toEqual(new Map())
     store.close()
   }, 60_000)
 })
@@ -137,7 +137,7 @@ describe('what the store holds and what it refuses', () => {
     // The decoder refuses it now; the store must hold it anyway, whatever reaches it.
     const review = { ...sampleEvent([[1]], { confidence: -9.3e18 }), kind: 'review' } as unknown as ReviewItemEvent
     await applyAndCommit(store, agg, [review], Date.now())
-    const [item] = await store.reviewItems({ status: 'pending', limit: 10 })
+    const [item] = await store.review.items({ status: 'pending', limit: 10 })
     expect(item!.sample.confidence).toBe(-9.3e18)
     store.close()
   })
@@ -150,7 +150,7 @@ describe('what the store holds and what it refuses', () => {
     for (const e of [good[0]!, bad, good[1]!]) agg.apply(e)
     await commitSkippingRefused(store, agg, agg.takeChanges(), new Map([['c-requests', 7]]))
     expect(agg.pipeline.refused.store_refused).toBe(1)
-    const stories = await Promise.all([...good, bad].map((e) => store.story(e.request_id)))
+    const stories = await Promise.all([...good, bad].map((e) => store.events.story(e.request_id)))
     expect(stories.map((s) => s.request.length)).toEqual([1, 1, 0])
     // What was committed is what a restart reads: the position (so the messages are acknowledged, not redelivered) and the count.
     store.close()
@@ -205,7 +205,7 @@ describe('host rollups from a store that keyed them by model and version only', 
     await applyAndCommit(store, agg, Array.from({ length: 2 }, () => batchEvent({ host: 'stable', ts: now })), now)
     const byHost = (entries: { labels: { host: string; model: string; version: string }; bucket: HostBucket }[]) => entries.map((e) => [e.labels.host, e.labels.model, e.labels.version, e.bucket.batches]).sort()
     expect(byHost([...agg.hostTotals.values()])).toEqual([['other', 'credit-risk', '1', 7], ['stable', 'credit-risk', '1', 2]])
-    expect(byHost(await store.hostMinutes(minute, minute + 60_000))).toEqual([['other', 'credit-risk', '1', 7], ['stable', 'credit-risk', '1', 2]])
+    expect(byHost(await store.signals.hostMinutes(minute, minute + 60_000))).toEqual([['other', 'credit-risk', '1', 7], ['stable', 'credit-risk', '1', 2]])
     store.close()
   })
 })

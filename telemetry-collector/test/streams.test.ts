@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { DEFAULT_STREAM_LIMITS, ensureStreams, missingStreams, streamConfig, STREAMS, subjectOf, type StreamLimits } from '@model-mesh/contracts'
-import { startCollector } from '../src/collector.ts'
+import { startCollector } from '../collector.ts'
 
 const MiB = 1024 * 1024
 const DAY_NS = 86_400 * 1e9

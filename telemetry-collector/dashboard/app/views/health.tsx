@@ -1,4 +1,4 @@
-import type { ActiveAlert } from '../../../src/alerts.ts'
+import type { ActiveAlert } from '../../../analysis/alerts.ts'
 import type { Overview } from '../../snapshot.ts'
 import { Badge, Card, ScrollBox } from '../components/status.tsx'
 import { age } from '../format.ts'

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve, sep } from 'node:path'
 import { baselineSchema, type Baseline, type PayloadSampleEvent } from '@model-mesh/contracts'
-import { VERSION_TOKEN } from './aggregator.ts'
+import { VERSION_TOKEN } from '../state/aggregator.ts'
 import { DEFAULT_DRIFT_THRESHOLDS, distributionDrift, type DistributionDrift, type DriftThresholds } from './drift.ts'
 import { inputRows, outputColumn } from './oip-tensors.ts'
 
@@ -33,6 +33,9 @@ const RESTORED_VERSIONS = 32
 export interface FeatureDrift extends DistributionDrift {
   feature: string
 }
+
+/** The feature label of the predicted score's distribution in the drift metrics and alerts. */
+export const PREDICTION_FEATURE = '_prediction'
 
 export interface VersionDrift {
   model: string

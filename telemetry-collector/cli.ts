@@ -11,8 +11,8 @@ import { parseArgs } from 'node:util'
 import { createLogger, logTo } from '@model-mesh/contracts'
 import { natsCredential, telemetryPaths } from '@model-mesh/mesh-config'
 import { startCollector } from './collector.ts'
-import { collectorOptionsOf, loadMeshOrExit } from './mesh-settings.ts'
-import { operatorToken } from './operator.ts'
+import { collectorOptionsOf, loadMeshOrExit } from './settings.ts'
+import { operatorToken } from './serve/operator.ts'
 
 export const USAGE = `Usage: telemetry-collector [--config mesh.yaml] [--port N] [--nats URL] [--store DIR] [--models a,b] [--name NAME] [--dashboard-port N]
 

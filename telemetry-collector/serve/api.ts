@@ -13,15 +13,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { subjectToken, type Baseline } from '@model-mesh/contracts'
 import { loadMeshFile } from '@model-mesh/mesh-config'
-import type { Aggregator } from './aggregator.ts'
-import { analyseCanary } from './canary-stats.ts'
-import type { CanaryWalker } from './canary-walk.ts'
-import type { DriftMonitor } from './drift-monitor.ts'
-import type { Ingest } from './ingest.ts'
+import type { Aggregator } from '../state/aggregator.ts'
+import { analyseCanary } from '../analysis/canary-stats.ts'
+import type { CanaryWalker } from '../analysis/canary-walk.ts'
+import type { DriftMonitor } from '../analysis/drift-monitor.ts'
+import type { Ingest } from '../ingest/consumers.ts'
 import { CANARY_ACTIONS, canaryAction, isOperator, operatorOnly, operatorRequired, type CanaryAction } from './operator.ts'
-import { writeLabelled, type PayloadSink } from './payload-sink.ts'
-import type { ReviewItem, Store } from './store.ts'
-import { rollupSteps, STEP_MS, windowOf, WINDOWS, type WindowName } from './windows.ts'
+import { writeLabelled, type PayloadSink } from '../sinks/payload-sink.ts'
+import type { ReviewItem, Store } from '../store/store.ts'
+import { rollupSteps, STEP_MS, windowOf, WINDOWS, type WindowName } from '../state/windows.ts'
 
 /** What the API reads: the collector's parts, some of which exist only once it consumes. */
 export interface ApiContext {
@@ -55,10 +55,10 @@ export function apiRoutes(ctx: ApiContext): Hono {
     if (from === null) return c.json({ error: 'from: must be milliseconds since the epoch or an ISO 8601 time' }, 400)
     if (to === null) return c.json({ error: 'to: must be milliseconds since the epoch or an ISO 8601 time' }, 400)
     if (to <= from) return c.json({ error: 'to: must be after from' }, 400)
-    return c.json({ from, to, step, steps: rollupSteps(await ctx.store.minutes(from, to), from, to, STEP_MS[step]) })
+    return c.json({ from, to, step, steps: rollupSteps(await ctx.store.signals.minutes(from, to), from, to, STEP_MS[step]) })
   })
   api.get('/api/v1/requests/:id', async (c) => {
-    const story = await ctx.store.story(c.req.param('id'))
+    const story = await ctx.store.events.story(c.req.param('id'))
     const found = story.request.length + story.batches.length + story.fallbacks.length + story.samples.length > 0
     if (!found) return c.json({ error: `request_id: no events for ${c.req.param('id')}` }, 404)
     const bodies = mayReadBodies(c.req.header('authorization'), ctx)
@@ -76,7 +76,7 @@ export function apiRoutes(ctx: ApiContext): Hono {
     if (status !== 'pending' && status !== 'labelled' && status !== 'all') return c.json({ error: 'status: must be pending, labelled or all' }, 400)
     const limit = Number(c.req.query('limit') ?? 100)
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return c.json({ error: 'limit: must be a whole number from 1 to 1000' }, 400)
-    const items = await ctx.store.reviewItems({ model: c.req.query('model'), status, limit })
+    const items = await ctx.store.review.items({ model: c.req.query('model'), status, limit })
     const bodies = mayReadBodies(c.req.header('authorization'), ctx)
     return c.json({ items: items.map((i) => (bodies ? reviewJson(i) : withoutBodies(reviewJson(i)))) })
   })
@@ -87,7 +87,7 @@ export function apiRoutes(ctx: ApiContext): Hono {
     if (typeof body.by !== 'string' || body.by.trim() === '') return c.json({ error: 'by: required, who labelled it' }, 400)
     const ingest = ctx.ingest()
     if (!ingest) return c.json({ error: 'not ready: the collector is not consuming yet' }, 503)
-    const item = await ingest.exclusive(() => ctx.store.labelReviewItem(c.req.param('id'), body.label, String(body.by).trim(), Date.now()))
+    const item = await ingest.exclusive(() => ctx.store.review.label(c.req.param('id'), body.label, String(body.by).trim(), Date.now()))
     return item ? c.json(reviewJson(item)) : c.json({ error: `request_id: no review item ${c.req.param('id')}` }, 404)
   })
   // The labelled payloads themselves, in one file: the operator's only.
@@ -96,7 +96,7 @@ export function apiRoutes(ctx: ApiContext): Hono {
     if (!model) return c.json({ error: 'model: required, the model whose labelled items to export' }, 400)
     const ingest = ctx.ingest()
     if (!ingest) return c.json({ error: 'not ready: the collector is not consuming yet' }, 503)
-    const items = await ctx.store.reviewItems({ model, status: 'labelled', limit: Number.MAX_SAFE_INTEGER })
+    const items = await ctx.store.review.items({ model, status: 'labelled', limit: Number.MAX_SAFE_INTEGER })
     if (items.length === 0) return c.json({ error: `model: no labelled review items for ${model}` }, 404)
     const dir = await mkdtemp(join(tmpdir(), 'review-export-'))
     try {
@@ -142,7 +142,7 @@ export async function pipelineStatus(ctx: ApiContext, now = Date.now()) {
     newest_event_age_s: p.newestEventTs > 0 ? (now - p.newestEventTs) / 1000 : null,
     lag_messages: Object.fromEntries(ingest?.pending ?? []),
     last_apply_at: ingest?.lastApplyAt ?? null,
-    payload_sink: sink ? { dir: sink.opts.dir, written_since_start: sink.written, waiting: await ctx.store.unexportedSamples() } : null,
+    payload_sink: sink ? { dir: sink.opts.dir, written_since_start: sink.written, waiting: await ctx.store.samples.unexported() } : null,
   }
 }
 

@@ -18,8 +18,8 @@ import { AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type Jet
 import { nanos } from '@nats-io/transport-node'
 import { inflateRawSync } from 'node:zlib'
 import { decodeLine, DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, eventCount, isWorkQueueTaken, MAX_INFLATED_MESSAGE_BYTES, STREAMS, subjectOf, type Log, type StreamKey, type TelemetryEvent } from '@model-mesh/contracts'
-import type { Aggregator, Changes, RawEvents } from './aggregator.ts'
-import type { Store } from './store.ts'
+import type { Aggregator, Changes, RawEvents } from '../state/aggregator.ts'
+import type { Store } from '../store/store.ts'
 
 /** The streams a collector reads. */
 export const CONSUMED_STREAMS: StreamKey[] = ['requests', 'host', 'payloads', 'review']
@@ -143,11 +143,11 @@ export class Ingest {
   async #checkStreamIdentity(): Promise<void> {
     for (const stream of new Set(this.specs.map((s) => s.stream))) {
       const created = (await this.jsm.streams.info(stream)).created
-      const stored = await this.store.streamCreated(stream)
+      const stored = await this.store.positions.streamCreated(stream)
       if (stored === created) continue
       const durables = this.specs.filter((s) => s.stream === stream).map((s) => s.durable)
       if (stored !== undefined) this.opts.log('warn', `stream ${stream} was created anew: reading it from its start`, { stream, was: stored, created })
-      await this.store.resetStream(stream, created, durables)
+      await this.store.positions.resetStream(stream, created, durables)
       for (const d of durables) this.seqs.delete(d)
     }
   }
@@ -241,8 +241,8 @@ export class Ingest {
     }
     // Late events whose minutes memory no longer holds merge into the stored rollups.
     const missing = this.agg.missingMinutes(toApply)
-    for (const entry of await this.store.loadMinutes(missing.requests)) this.agg.restoreMinute(entry)
-    for (const entry of await this.store.loadHostMinutes(missing.hosts)) this.agg.restoreHostMinute(entry)
+    for (const entry of await this.store.signals.loadMinutes(missing.requests)) this.agg.restoreMinute(entry)
+    for (const entry of await this.store.signals.loadHostMinutes(missing.hosts)) this.agg.restoreHostMinute(entry)
     for (const e of toApply) this.agg.apply(e)
     await commitSkippingRefused(this.store, this.agg, this.agg.takeChanges(now), changedSeqs)
     for (const [durable, seq] of changedSeqs) this.seqs.set(durable, seq)

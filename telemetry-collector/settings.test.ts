@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { loadMeshFile } from '@model-mesh/mesh-config'
-import { LabelPolicy, OTHER } from './aggregator.ts'
-import { collectorOptionsOf, knownLabelsOf } from './mesh-settings.ts'
+import { LabelPolicy, OTHER } from './state/aggregator.ts'
+import { collectorOptionsOf, knownLabelsOf } from './settings.ts'
 
 describe('knownLabelsOf and the label policy', () => {
   it('labels what mesh.yaml names and `other` for the rest, whatever an event says', async () => {
-    const loaded = await loadMeshFile(join(import.meta.dirname, '../../mesh.yaml'))
+    const loaded = await loadMeshFile(join(import.meta.dirname, '../mesh.yaml'))
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues))
     const known = knownLabelsOf(loaded.mesh)
     const p = new LabelPolicy({ models: ['credit-risk', 'credit-risk-fallback'], ...known })
@@ -34,7 +34,7 @@ describe('knownLabelsOf and the label policy', () => {
   it('a version added to the repository while the collector runs gets its label (after a fresh listing)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'labels-'))
     try {
-      const loaded = await loadMeshFile(join(import.meta.dirname, '../../mesh.yaml'))
+      const loaded = await loadMeshFile(join(import.meta.dirname, '../mesh.yaml'))
       if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues))
       mkdirSync(join(dir, 'credit-risk', '1'), { recursive: true })
       const versions = knownLabelsOf({ ...loaded.mesh, repositoryDir: dir }).versions!
@@ -54,9 +54,9 @@ describe('knownLabelsOf and the label policy', () => {
   it('a route added to mesh.yaml while the collector runs is labelled after a reload', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'labels-'))
     try {
-      const source = join(import.meta.dirname, '../../mesh.yaml')
+      const source = join(import.meta.dirname, '../mesh.yaml')
       const file = join(dir, 'mesh.yaml')
-      const yaml = readFileSync(source, 'utf8').replace('repository: models', `repository: ${join(import.meta.dirname, '../../models')}`)
+      const yaml = readFileSync(source, 'utf8').replace('repository: models', `repository: ${join(import.meta.dirname, '../models')}`)
       writeFileSync(file, yaml)
       const loaded = await loadMeshFile(file)
       if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues))

@@ -11,11 +11,11 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { BURN_ALERTS, burnThreshold } from '@model-mesh/contracts'
 import { alertRules, type MeshConfig } from '@model-mesh/mesh-config'
 import { batchEvent, requestEvent } from '@model-mesh/testkit/events'
-import { Aggregator } from './aggregator.ts'
+import { Aggregator } from '../state/aggregator.ts'
 import { activeAlerts, alertInput, evaluateAlerts, increaseTracker, type AlertInput, type AlertWindow, type PipelineHealth, type RouteAlertInput } from './alerts.ts'
 import type { VersionDrift } from './drift-monitor.ts'
 import { DEFAULT_DRIFT_THRESHOLDS } from './drift.ts'
-import { Store } from './store.ts'
+import { Store } from '../store/store.ts'
 
 const slo = { availability: 0.999, window_days: 28, p99_ms: 100 }
 // 2% of a 28-day budget in 1h: burn 13.44, an error ratio of 0.01344 (and 5.6x: 0.0056 over 6h; 0.933x: 0.000933333 over 3d).
@@ -164,9 +164,9 @@ describe('alertInput on a real aggregator and store', () => {
     // Memory no longer holds the old minutes: only the store can count them.
     expect([...agg.minutes.values()].every((m) => m.minute >= now - 3 * 3_600_000)).toBe(true)
     const walk = { route: 'credit-risk', canary_version: '2', stable_version: '1', steps: [10], step: 0, weight: 0, status: 'rolled_back' as const, started_at: now - 3 * 3_600_000, step_started_at: 0, last_check_at: 0, failures: 3, last_verdict: 'rollback' }
-    await store.saveWalk(walk, { ts: now - 2 * 3_600_000, route: 'credit-risk', canary_version: '1', action: 'rollback', weight: 0, verdict: 'rollback', reasons: [] })
-    await store.saveWalk(walk, { ts: now - 10 * 60_000, route: 'credit-risk', canary_version: '2', action: 'rollback', weight: 0, verdict: 'rollback', reasons: [] })
-    await store.saveWalk(walk, { ts: now - 5 * 60_000, route: 'credit-risk', canary_version: '2', action: 'verdict', weight: 0, verdict: 'hold', reasons: [] })
+    await store.walks.save(walk, { ts: now - 2 * 3_600_000, route: 'credit-risk', canary_version: '1', action: 'rollback', weight: 0, verdict: 'rollback', reasons: [] })
+    await store.walks.save(walk, { ts: now - 10 * 60_000, route: 'credit-risk', canary_version: '2', action: 'rollback', weight: 0, verdict: 'rollback', reasons: [] })
+    await store.walks.save(walk, { ts: now - 5 * 60_000, route: 'credit-risk', canary_version: '2', action: 'verdict', weight: 0, verdict: 'hold', reasons: [] })
 
     const ctx = { agg, store, ingest: () => ({ pending: new Map([['collector-requests-credit-risk', 1500], ['collector-host-credit-risk', 3]]) }) }
     const routes = [{ name: 'credit-risk', slo }, { name: 'no-slo' }]

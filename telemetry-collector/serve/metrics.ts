@@ -7,12 +7,12 @@
  * series, which Prometheus sums.
  */
 import { Registry } from 'prom-client'
-import { seriesKey, type Aggregator } from './aggregator.ts'
-import type { CanaryWalker } from './canary-walk.ts'
-import type { DriftMonitor, VersionDrift } from './drift-monitor.ts'
-import type { Ingest } from './ingest.ts'
-import { DURATION_BUCKETS_S } from './signals.ts'
-import { mergeByHost } from './windows.ts'
+import { seriesKey, type Aggregator } from '../state/aggregator.ts'
+import type { CanaryWalker } from '../analysis/canary-walk.ts'
+import { PREDICTION_FEATURE, type DriftMonitor, type VersionDrift } from '../analysis/drift-monitor.ts'
+import type { Ingest } from '../ingest/consumers.ts'
+import { DURATION_BUCKETS_S } from '../state/signals.ts'
+import { mergeByHost } from '../state/windows.ts'
 
 /** One sample: `metricName` for a histogram's _bucket, _sum and _count. */
 interface Sample {
@@ -123,9 +123,6 @@ export function collectorMetrics(agg: Aggregator, ingest: () => Ingest | undefin
   )
   return r
 }
-
-/** The feature label of the predicted score's distribution in the drift metrics. */
-export const PREDICTION_FEATURE = '_prediction'
 
 /**
  * Drift, judged when scraped (one judgement serves every drift metric of a

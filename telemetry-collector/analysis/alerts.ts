@@ -12,12 +12,12 @@
  * alert can show here up to that long before Prometheus fires it.
  */
 import { ALERT_NAMES, BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '@model-mesh/contracts'
-import { MEMORY_HORIZON_MS, minuteOf, type Aggregator } from './aggregator.ts'
-import type { DriftMonitor, VersionDrift } from './drift-monitor.ts'
-import { PREDICTION_FEATURE } from './metrics.ts'
-import { newSketch } from './signals.ts'
-import type { Store } from './store.ts'
-import { signalBuckets } from './windows.ts'
+import { MEMORY_HORIZON_MS, minuteOf, type Aggregator } from '../state/aggregator.ts'
+import type { WalkEvent } from './canary-walk.ts'
+import { PREDICTION_FEATURE, type DriftMonitor, type VersionDrift } from './drift-monitor.ts'
+import { newSketch } from '../state/signals.ts'
+import type { Store } from '../store/store.ts'
+import { signalBuckets } from '../state/windows.ts'
 
 export interface ActiveAlert {
   /** The Prometheus rule's alert name (MeshErrorBudgetBurn, ...); MeshTelemetryRefused is the collector's own. */
@@ -150,7 +150,7 @@ export function evaluateAlerts(input: AlertInput): ActiveAlert[] {
 /** The collector's state alertInput reads (the API's context has all of it). */
 export interface AlertContext {
   agg: Aggregator
-  store: Pick<Store, 'routeTotals' | 'walkEvents'>
+  store: { signals: Pick<Store['signals'], 'routeTotals'>; walks: Pick<Store['walks'], 'events'> }
   /** None: no drift alerts. */
   drift?: Pick<DriftMonitor, 'report'>
   /** Its `pending`: messages not applied yet, per consumer; none yet: no lag. */
@@ -172,7 +172,7 @@ const refusals = new WeakMap<Aggregator, ReturnType<typeof increaseTracker>>()
  * Everything evaluateAlerts reads, from the collector's state at `now`:
  * each of `routes` with an slo (mesh.yaml's) gets its error ratio over the
  * burn-rate windows (those memory holds from the aggregator's minute
- * rollups, longer ones summed by the store: Store.routeTotals) and its
+ * rollups, longer ones summed by the store: the store's signals.routeTotals) and its
  * 5-minute p99; then the drift report, the canaries of `routes` rolled back
  * within ROLLBACK_LOOKBACK_MS (the walk events in the store), the newest
  * event's age and the largest consumer lag. As in windowOf, the minute
@@ -194,7 +194,7 @@ export async function alertInput(ctx: AlertContext, routes: readonly { name: str
         t.failed += e.bucket.errors
         totals.set(e.labels.route, t)
       }
-    } else totals = await ctx.store.routeTotals(minuteOf(now - ms), now + 1)
+    } else totals = await ctx.store.signals.routeTotals(minuteOf(now - ms), now + 1)
     for (const [route, r] of ratios) {
       const t = totals.get(route)
       r[w] = t && t.requests > 0 ? t.failed / t.requests : null
@@ -209,7 +209,7 @@ export async function alertInput(ctx: AlertContext, routes: readonly { name: str
   }
   const rollbacks: RolledBackCanary[] = []
   for (const r of routes) {
-    for (const e of await ctx.store.walkEvents(r.name)) {
+    for (const e of await ctx.store.walks.events<WalkEvent>(r.name)) {
       if (e.action === 'rollback' && e.ts >= now - ROLLBACK_LOOKBACK_MS) rollbacks.push({ route: e.route, canary_version: e.canary_version, at: e.ts })
     }
   }

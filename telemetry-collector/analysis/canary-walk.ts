@@ -45,17 +45,18 @@ export interface WalkEvent {
   reasons: string[]
 }
 
-export interface WalkStore {
-  loadWalks(): Promise<Walk[]>
-  saveWalk(w: Walk, e: WalkEvent): Promise<void>
-  walkEvents(route: string): Promise<WalkEvent[]>
+/** Where walks are kept (the collector's store): a walk's state and what it did are saved together. */
+export interface WalkLog {
+  load(): Promise<Walk[]>
+  save(w: Walk, e: WalkEvent): Promise<void>
+  events(route: string): Promise<WalkEvent[]>
 }
 
 export interface WalkerOptions {
   meshFile: string
   /** The analysis of a route's canary now, counting only what came `since` (the walk's start). */
   analyse: (route: Route & { canary: NonNullable<Route['canary']> }, now: number, since: number) => CanaryAnalysis
-  store: WalkStore
+  walks: WalkLog
   /** Who the history names as having applied the changes. */
   by?: string
   log: Log
@@ -74,7 +75,7 @@ export class CanaryWalker {
   }
 
   async start(tickMs = 1000): Promise<void> {
-    for (const w of await this.opts.store.loadWalks()) this.#walks.set(keyOf(w.route, w.canary_version), w)
+    for (const w of await this.opts.walks.load()) this.#walks.set(keyOf(w.route, w.canary_version), w)
     this.#timer = setInterval(() => void this.tick(), tickMs)
     this.#timer.unref()
   }
@@ -108,8 +109,8 @@ export class CanaryWalker {
    * together: memory may be a step ahead of what is recorded.
    */
   async walkOf(route: string): Promise<(Walk & { history: WalkEvent[] }) | null> {
-    const walks = (await this.opts.store.loadWalks()).filter((w) => w.route === route).sort((a, b) => b.started_at - a.started_at)
-    return walks[0] ? { ...walks[0], history: await this.opts.store.walkEvents(route) } : null
+    const walks = (await this.opts.walks.load()).filter((w) => w.route === route).sort((a, b) => b.started_at - a.started_at)
+    return walks[0] ? { ...walks[0], history: await this.opts.walks.events(route) } : null
   }
 
   /** One look at every auto route; `now` is read when the tick runs (tests pass their own). */
@@ -225,7 +226,7 @@ export class CanaryWalker {
   }
 
   async #record(w: Walk, now: number, action: WalkEvent['action'], verdict: string | null, reasons: string[]): Promise<void> {
-    await this.opts.store.saveWalk(w, { ts: now, route: w.route, canary_version: w.canary_version, action, weight: w.weight, verdict, reasons })
+    await this.opts.walks.save(w, { ts: now, route: w.route, canary_version: w.canary_version, action, weight: w.weight, verdict, reasons })
   }
 }
 

@@ -11,17 +11,17 @@ import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { Hono } from 'hono'
 import type { AddressInfo } from 'node:net'
 import { createLogger, ensureStreams, logTo, OTHER_MODEL_TOKEN, StreamConfigError, subjectToken, type Log, type StreamLimits } from '@model-mesh/contracts'
-import { dashboardApp, type DashboardOptions } from '../dashboard/server.ts'
-import { apiRoutes, type ApiContext } from './api.ts'
-import { Aggregator, type KnownLabels } from './aggregator.ts'
-import { hostCheck } from './host-check.ts'
-import { consumerSpecs, Ingest } from './ingest.ts'
-import { analyseCanary } from './canary-stats.ts'
-import { CanaryWalker } from './canary-walk.ts'
-import { DriftMonitor, type DriftConfig } from './drift-monitor.ts'
-import { collectorMetrics } from './metrics.ts'
-import { DEFAULT_PAYLOAD_SINK, PayloadSink } from './payload-sink.ts'
-import { DEFAULT_RETENTION, Store, type Retention } from './store.ts'
+import { dashboardApp, type DashboardOptions } from './dashboard/server.ts'
+import { apiRoutes, type ApiContext } from './serve/api.ts'
+import { Aggregator, type KnownLabels } from './state/aggregator.ts'
+import { hostCheck } from './serve/host-check.ts'
+import { consumerSpecs, Ingest } from './ingest/consumers.ts'
+import { analyseCanary } from './analysis/canary-stats.ts'
+import { CanaryWalker, type Walk, type WalkEvent } from './analysis/canary-walk.ts'
+import { DriftMonitor, type DriftConfig } from './analysis/drift-monitor.ts'
+import { collectorMetrics } from './serve/metrics.ts'
+import { DEFAULT_PAYLOAD_SINK, PayloadSink } from './sinks/payload-sink.ts'
+import { DEFAULT_RETENTION, Store, type Retention } from './store/store.ts'
 
 /** How often the label lists are read again from mesh.yaml (reloadLabels). */
 const LABELS_RELOAD_MS = 10_000
@@ -157,7 +157,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
           walker = new CanaryWalker({
             meshFile: opts.meshFile,
             analyse: (route, now, since) => analyseCanary(agg, drift, route, now, since),
-            store: { loadWalks: () => store.loadWalks(), saveWalk: (w, e) => i.exclusive(() => store.saveWalk(w, e)), walkEvents: (route) => store.walkEvents(route) },
+            walks: { load: () => store.walks.load<Walk>(), save: (w, e) => i.exclusive(() => store.walks.save(w, e)), events: (route) => store.walks.events<WalkEvent>(route) },
             log,
           })
           await walker.start()
@@ -220,7 +220,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
 /** A drift monitor with its windows as they were before a restart: the window's rate samples, from the store. */
 async function driftMonitor(monitor: DriftMonitor, store: Store): Promise<DriftMonitor> {
   const { since, limit } = monitor.restoreWindow()
-  for (const e of await store.rateSamplesSince(since, limit)) monitor.observe(e)
+  for (const e of await store.samples.rateSince(since, limit)) monitor.observe(e)
   return monitor
 }
 

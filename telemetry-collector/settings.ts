@@ -6,9 +6,9 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { httpUrl, instancesOf, loadMeshFile, meshModels, telemetryPaths, type LoadedMesh } from '@model-mesh/mesh-config'
-import { VERSION_TOKEN, type KnownLabels } from './aggregator.ts'
+import { VERSION_TOKEN, type KnownLabels } from './state/aggregator.ts'
 import type { CollectorOptions } from './collector.ts'
-import type { DriftConfig, DriftSettings } from './drift-monitor.ts'
+import type { DriftConfig, DriftSettings } from './analysis/drift-monitor.ts'
 import type { StreamLimits } from '@model-mesh/contracts'
 
 const MB = 1024 * 1024

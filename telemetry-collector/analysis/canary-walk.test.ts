@@ -38,13 +38,13 @@ async function setup(analysis: string) {
   const walker = new CanaryWalker({
     meshFile: file,
     analyse: () => ({ verdict, reasons: [`the test says ${verdict}`], checks: [] }) as CanaryJudgement as CanaryAnalysis,
-    store: {
-      loadWalks: async () => [...walks.values()],
-      saveWalk: async (w, e) => {
+    walks: {
+      load: async () => [...walks.values()],
+      save: async (w, e) => {
         walks.set(w.route, structuredClone(w))
         events.push(e)
       },
-      walkEvents: async () => events,
+      events: async () => events,
     },
     log: () => {},
   })

@@ -17,8 +17,8 @@ import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DOUBLE, LIST, listValue, VARCHAR, type DuckDBAppender } from '@duckdb/node-api'
 import { ownerOnlyDir, type Baseline, type Log, type PayloadSampleEvent } from '@model-mesh/contracts'
-import { inputRows, outputColumn } from './oip-tensors.ts'
-import type { ReviewItem, Store } from './store.ts'
+import { inputRows, outputColumn } from '../analysis/oip-tensors.ts'
+import type { ReviewItem, Store } from '../store/store.ts'
 
 export interface PayloadSinkOptions {
   dir: string
@@ -87,7 +87,7 @@ export class PayloadSink {
   tick(now = Date.now()): Promise<void> {
     this.#running = this.#running.then(async () => {
       try {
-        if (now - this.#lastFlush >= this.opts.flushMs || (await this.store.unexportedSamples()) >= this.opts.maxRows) await this.flush(now)
+        if (now - this.#lastFlush >= this.opts.flushMs || (await this.store.samples.unexported()) >= this.opts.maxRows) await this.flush(now)
         if (now - this.#lastRetention >= 3_600_000) {
           this.#lastRetention = now
           await this.enforceRetention(now)
@@ -111,8 +111,8 @@ export class PayloadSink {
   }
 
   async #writeBatch(): Promise<number> {
-    const db = this.store.db
-    const rows = await this.store.samplesToExport(this.opts.maxRows)
+    const db = this.store.database.writer
+    const rows = await this.store.samples.toExport(this.opts.maxRows)
     if (rows.length === 0) return 0
     await db.run(BATCH_TABLE)
     await db.run('DELETE FROM sink_batch')
@@ -160,7 +160,7 @@ async function dirs(dir: string, prefix: string): Promise<string[]> {
  * store's writer: call it inside exclusive().
  */
 export async function writeLabelled(store: Store, items: ReviewItem[], file: string, baselineOf: PayloadSinkOptions['baselineOf']): Promise<void> {
-  const db = store.db
+  const db = store.database.writer
   await db.run(LABELLED_TABLE)
   await db.run('DELETE FROM labelled_export')
   const a = await db.createAppender('labelled_export', 'main', 'temp')

@@ -9,12 +9,12 @@
  * fallback answers under its own version, and its answers are the variant's
  * fallbacks. Predictions count by the variant's version.
  */
-import { SHORT_HORIZON_MS, type Aggregator } from './aggregator.ts'
+import { SHORT_HORIZON_MS, type Aggregator } from '../state/aggregator.ts'
 import type { Route } from '@model-mesh/mesh-config'
 import { judgeCanary, type CanaryJudgement, type VariantStats } from './canary-analysis.ts'
 import type { DriftMonitor } from './drift-monitor.ts'
-import { SignalBucket } from './signals.ts'
-import { signalBuckets } from './windows.ts'
+import { SignalBucket } from '../state/signals.ts'
+import { signalBuckets } from '../state/windows.ts'
 
 export interface VariantKey {
   route: string
