@@ -3,7 +3,7 @@
  * cycle makes load order matter (a value read before its module has run is
  * undefined) and ties files that should stand apart. Types shared by files
  * that also import one another belong in a file of their own (as
- * model-host/src/runtime/types.ts).
+ * model-host/src/runtime/types.ts). And no entry point loads a build script.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -62,5 +62,19 @@ describe('imports', () => {
     expect(files.length).toBeGreaterThan(100)
     const cycles = cyclesOf(importGraph(files)).map((c) => c.map((f) => relative(ROOT, f)).join(' → '))
     expect(cycles).toEqual([])
+  })
+
+  it("reach no build script from a component's entry point: the mesh reads where modules lie, it never loads their compiler's driver", () => {
+    const graph = importGraph(sourceFiles(ROOT))
+    const workspaces = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).workspaces as string[]
+    const reached = new Set<string>()
+    const visit = (f: string) => {
+      if (reached.has(f)) return
+      reached.add(f)
+      for (const dep of graph.get(f) ?? []) visit(dep)
+    }
+    for (const w of workspaces) visit(join(ROOT, w, 'index.ts'))
+    expect(reached.size).toBeGreaterThan(50)
+    expect([...reached].map((f) => relative(ROOT, f)).filter((f) => f.endsWith('/build.ts'))).toEqual([])
   })
 })

@@ -13,22 +13,10 @@ import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { BUILD_DIR, FILTERS_DIR, MODULES, wasmPath } from './modules.ts'
 
-export const FILTERS_DIR = fileURLToPath(new URL('.', import.meta.url))
-export const BUILD_DIR = join(FILTERS_DIR, 'build')
 const ROOT = join(FILTERS_DIR, '..')
-
-/** The modules Envoy loads, each `<name>/assembly/index.ts`, built as `build/<name>.wasm`. */
-const MODULES = ['mesh-filter', 'telemetry-exporter']
-
-export async function filterNames(): Promise<string[]> {
-  return [...MODULES]
-}
-
-/** The module that runs the plugins. */
-export const MESH_FILTER = 'mesh-filter'
 
 /** Test-only modules, built as `fixture-<name>`. */
 export async function fixtureNames(): Promise<string[]> {
@@ -40,8 +28,6 @@ export async function fixtureNames(): Promise<string[]> {
   }
   return names.sort()
 }
-
-export const wasmPath = (filter: string) => join(BUILD_DIR, `${filter}.wasm`)
 
 /** Where a module's sources live: `<filter>/` or `test-fixtures/<name>/`. */
 const sourceDir = (module: string) => (module.startsWith('fixture-') ? join(FILTERS_DIR, 'test-fixtures', module.slice('fixture-'.length)) : join(FILTERS_DIR, module))
@@ -91,7 +77,7 @@ export async function buildFilter(filter: string, force = false): Promise<{ filt
 
 export async function buildAll(force = false) {
   const results = []
-  for (const f of [...(await filterNames()), ...(await fixtureNames())]) results.push(await buildFilter(f, force))
+  for (const f of [...MODULES, ...(await fixtureNames())]) results.push(await buildFilter(f, force))
   return results
 }
 

@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { TELEMETRY_VM_ID } from '@model-mesh/contracts'
-import { wasmPath } from './build.ts'
+import { wasmPath } from './modules.ts'
 import { ProxyWasmHost } from './test-host/proxy-wasm-host.ts'
 import { MESH_FILTER } from './mesh-filter/config.ts'
 

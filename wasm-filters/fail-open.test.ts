@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '@model-mesh/testkit/envoy'
 import { startUpstream, type Upstream } from '@model-mesh/testkit/upstream'
-import { wasmPath } from './build.ts'
+import { wasmPath } from './modules.ts'
 import { MESH_FILTER, meshFilterWasm } from './mesh-filter/config.ts'
 
 describe('failure policy in Envoy', () => {

@@ -11,7 +11,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { FILTERS_DIR } from './build.ts'
+import { FILTERS_DIR } from './modules.ts'
 
 /** Layers, lowest first, each as a path prefix (relative to wasm-filters/, with '/'); `*` is one folder, a unit of its own. */
 const LAYERS: readonly (readonly string[])[] = [

@@ -4,7 +4,7 @@
  * renders, what the tests and benchmarks write. The module checks it again
  * (assembly/config.ts), refusing unknown fields with their full path.
  */
-import { MESH_FILTER, wasmPath } from '../build.ts'
+import { MESH_FILTER, wasmPath } from '../modules.ts'
 
 export { MESH_FILTER }
 export const meshFilterWasm = () => wasmPath(MESH_FILTER)

@@ -9,7 +9,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { wasmPath } from '../build.ts'
+import { wasmPath } from '../modules.ts'
 import { int64Property, ProxyWasmHost } from '../test-host/proxy-wasm-host.ts'
 
 const load = (config: unknown) => ProxyWasmHost.load(wasmPath('fixture-sdk-probe'), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config) })

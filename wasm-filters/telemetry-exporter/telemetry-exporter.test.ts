@@ -14,7 +14,7 @@ import type { GoldenSignalEvent } from '@model-mesh/contracts'
 import { EnvoyAdmin, fileText, TELEMETRY_TOKEN_ENV, writeAtomic, xdsFile } from '@model-mesh/mesh-config'
 import { EnvoyExitError, TELEMETRY_VM_ID, envoyVersion, httpListener, promValue, startEnvoy, staticCluster, wasmHttpFilter, wasmService, type RunningEnvoy } from '@model-mesh/testkit/envoy'
 import { startUpstream, type Upstream } from '@model-mesh/testkit/upstream'
-import { wasmPath } from '../build.ts'
+import { wasmPath } from '../modules.ts'
 import { MESH_FILTER, type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 
 /** The node credential Envoy's environment holds for the exporter; the stand-in agent refuses calls without it, as the agent does. */

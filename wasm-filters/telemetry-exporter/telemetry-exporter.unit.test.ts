@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { TELEMETRY_VM_ID, type GoldenSignalEvent } from '@model-mesh/contracts'
-import { wasmPath } from '../build.ts'
+import { wasmPath } from '../modules.ts'
 import { int64Property, ProxyWasmHost, SharedState } from '../test-host/proxy-wasm-host.ts'
 import { type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 

@@ -10,7 +10,7 @@ import { createServer, request, type Server } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { PayloadSampleEvent } from '@model-mesh/contracts'
 import { envoyVersion, httpListener, startEnvoy, staticCluster, TELEMETRY_VM_ID, wasmHttpFilter, wasmService, type RunningEnvoy } from '@model-mesh/testkit/envoy'
-import { wasmPath } from '../../../build.ts'
+import { wasmPath } from '../../../modules.ts'
 import { MESH_FILTER, type MeshFilterConfig, meshFilterWasm } from '../../config.ts'
 
 /** An upstream that echoes the request body and reports a confidence the request asks for. */
