@@ -46,7 +46,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const pick = <T>(xs: readonly T[]) => xs[Math.floor(Math.random() * xs.length)]!
 const traceparent = () => `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`
 /** Log-normal around `median`, as service latencies are. */
-const logNormal = (median: number, sigma: number) => median * Math.exp(sigma * Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random()))
+const logNormal = (median: number, sigma: number) =>
+  median * Math.exp(sigma * Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random()))
 
 const MODELS = ['credit-risk', 'credit-risk-xl', 'fraud-score', 'churn-propensity'] as const
 const UPSTREAMS = ['10.42.3.17:8001', '10.42.5.9:8001', '10.42.7.102:8002']
@@ -57,23 +58,63 @@ function requestEvent(model: string, ts: number): GoldenSignalEvent {
   const status = r < 0.95 ? 200 : r < 0.98 ? pick([400, 404, 422, 429]) : pick([500, 503, 504])
   const canary = Math.random() < 0.1
   return {
-    v: 1, kind: 'request', ts, service: 'gateway', request_id: randomUUID(), traceparent: traceparent(), route: model, model,
-    version: canary ? '2' : '1', variant: canary ? 'canary' : 'stable', cluster: `${model}-${canary ? 'canary' : 'stable'}`, upstream: pick(UPSTREAMS),
-    status, flags: status >= 503 ? pick([0x2, 0x4, 0x20]) : 0, fallback: status === 200 && Math.random() < 0.01, duration_us: Math.round(logNormal(4_000, 0.6)),
+    v: 1,
+    kind: 'request',
+    ts,
+    service: 'gateway',
+    request_id: randomUUID(),
+    traceparent: traceparent(),
+    route: model,
+    model,
+    version: canary ? '2' : '1',
+    variant: canary ? 'canary' : 'stable',
+    cluster: `${model}-${canary ? 'canary' : 'stable'}`,
+    upstream: pick(UPSTREAMS),
+    status,
+    flags: status >= 503 ? pick([0x2, 0x4, 0x20]) : 0,
+    fallback: status === 200 && Math.random() < 0.01,
+    duration_us: Math.round(logNormal(4_000, 0.6)),
   }
 }
 
 /** An OIP inference request and response as the sampler captures them: JSON full of numbers, PII masked. */
 function sampleEvent(base: GoldenSignalEvent): PayloadSampleEvent {
   const rows = 4 + Math.floor(Math.random() * 6) // 1-2 KiB of request and response together
-  const features = Array.from({ length: rows * 16 }, (_, i) => (i % 4 === 0 ? Math.floor(Math.random() * 90_000) : Math.round(Math.random() * 1e6) / 1e6))
-  const probabilities = Array.from({ length: rows }, () => Math.fround(Math.random())).flatMap((p) => [p, Math.fround(1 - p)])
-  const request = JSON.stringify({ id: base.request_id, parameters: { customer: { full_name: '[REDACTED]', email: '[REDACTED]', segment: 'retail' } }, inputs: [{ name: 'features', datatype: 'FP32', shape: [rows, 16], data: features }] })
-  const response = JSON.stringify({ model_name: base.model, model_version: base.version, id: base.request_id, outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [rows, 2], data: probabilities }] })
+  const features = Array.from({ length: rows * 16 }, (_, i) =>
+    i % 4 === 0 ? Math.floor(Math.random() * 90_000) : Math.round(Math.random() * 1e6) / 1e6,
+  )
+  const probabilities = Array.from({ length: rows }, () => Math.fround(Math.random())).flatMap((p) => [
+    p,
+    Math.fround(1 - p),
+  ])
+  const request = JSON.stringify({
+    id: base.request_id,
+    parameters: { customer: { full_name: '[REDACTED]', email: '[REDACTED]', segment: 'retail' } },
+    inputs: [{ name: 'features', datatype: 'FP32', shape: [rows, 16], data: features }],
+  })
+  const response = JSON.stringify({
+    model_name: base.model,
+    model_version: base.version,
+    id: base.request_id,
+    outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [rows, 2], data: probabilities }],
+  })
   const confidence = Math.round(Math.random() * 1e7) / 1e7
   return {
-    v: 1, kind: 'sample', ts: base.ts, request_id: base.request_id, traceparent: base.traceparent, model: base.model, version: base.version, variant: base.variant,
-    reason: confidence < 0.6 ? 'rate+low_confidence' : 'rate', confidence, status: base.status, request, request_truncated: false, response, response_truncated: false,
+    v: 1,
+    kind: 'sample',
+    ts: base.ts,
+    request_id: base.request_id,
+    traceparent: base.traceparent,
+    model: base.model,
+    version: base.version,
+    variant: base.variant,
+    reason: confidence < 0.6 ? 'rate+low_confidence' : 'rate',
+    confidence,
+    status: base.status,
+    request,
+    request_truncated: false,
+    response,
+    response_truncated: false,
   }
 }
 
@@ -90,7 +131,10 @@ function bodies(size: number, samples: number): Buffer[] {
   })
 }
 
-interface Group { lines: string[]; events: object[] }
+interface Group {
+  lines: string[]
+  events: object[]
+}
 
 /** The agent's work for every encoding: parse each line, group by kind and model. */
 function split(body: Buffer): Group[] {
@@ -106,8 +150,19 @@ function split(body: Buffer): Group[] {
 }
 
 const ndjson = (g: Group) => Buffer.from(g.lines.join('\n'))
-const parseNdjson = (b: Buffer) => b.toString('utf8').split('\n').map((l) => JSON.parse(l))
-const brotli = (quality: number) => (b: Buffer) => brotliCompressSync(b, { params: { [constants.BROTLI_PARAM_QUALITY]: quality, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT, [constants.BROTLI_PARAM_SIZE_HINT]: b.length } })
+const parseNdjson = (b: Buffer) =>
+  b
+    .toString('utf8')
+    .split('\n')
+    .map((l) => JSON.parse(l))
+const brotli = (quality: number) => (b: Buffer) =>
+  brotliCompressSync(b, {
+    params: {
+      [constants.BROTLI_PARAM_QUALITY]: quality,
+      [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
+      [constants.BROTLI_PARAM_SIZE_HINT]: b.length,
+    },
+  })
 // Separate instances for each side, as the agent and collector are separate processes.
 const maps = { out: new Packr({ useRecords: false }), in: new Unpackr({ useRecords: false }) }
 const records = { out: new Packr({ useRecords: true }), in: new Unpackr({ useRecords: true }) }
@@ -116,11 +171,23 @@ const ENCODINGS: { name: string; encode(g: Group): Buffer; decode(b: Buffer): un
   { name: 'ndjson', encode: ndjson, decode: parseNdjson },
   { name: 'msgpack', encode: (g) => maps.out.pack(g.events), decode: (b) => maps.in.unpack(b) },
   { name: 'msgpack-records', encode: (g) => records.out.pack(g.events), decode: (b) => records.in.unpack(b) },
-  { name: 'deflate-1', encode: (g) => deflateRawSync(ndjson(g), { level: 1 }), decode: (b) => parseNdjson(inflateRawSync(b)) },
-  { name: 'deflate-6', encode: (g) => deflateRawSync(ndjson(g), { level: 6 }), decode: (b) => parseNdjson(inflateRawSync(b)) },
+  {
+    name: 'deflate-1',
+    encode: (g) => deflateRawSync(ndjson(g), { level: 1 }),
+    decode: (b) => parseNdjson(inflateRawSync(b)),
+  },
+  {
+    name: 'deflate-6',
+    encode: (g) => deflateRawSync(ndjson(g), { level: 6 }),
+    decode: (b) => parseNdjson(inflateRawSync(b)),
+  },
   { name: 'brotli-1', encode: (g) => brotli(1)(ndjson(g)), decode: (b) => parseNdjson(brotliDecompressSync(b)) },
   { name: 'brotli-4', encode: (g) => brotli(4)(ndjson(g)), decode: (b) => parseNdjson(brotliDecompressSync(b)) },
-  { name: 'records+deflate-1', encode: (g) => deflateRawSync(records.out.pack(g.events), { level: 1 }), decode: (b) => records.in.unpack(inflateRawSync(b)) },
+  {
+    name: 'records+deflate-1',
+    encode: (g) => deflateRawSync(records.out.pack(g.events), { level: 1 }),
+    decode: (b) => records.in.unpack(inflateRawSync(b)),
+  },
 ]
 
 /** CPU µs per event of `step(i)` (which returns the events it handled), cycling i over `n` inputs for at least CELL_MS. */
@@ -136,20 +203,46 @@ function cpuPerEvent(n: number, step: (i: number) => number): number {
   return us / events
 }
 
-interface Cell { set: string; batch: number; encoding: (typeof ENCODINGS)[number]; input: Buffer[]; messages: Buffer[][]; events: number[]; agent: number[]; collector: number[] }
+interface Cell {
+  set: string
+  batch: number
+  encoding: (typeof ENCODINGS)[number]
+  input: Buffer[]
+  messages: Buffer[][]
+  events: number[]
+  agent: number[]
+  collector: number[]
+}
 
 function main() {
-  process.stderr.write(`bench:encoding: ${ROUNDS} interleaved rounds, ≥ ${CELL_MS} ms of CPU per cell, ${EVENTS} events per set and batch size\n`)
+  process.stderr.write(
+    `bench:encoding: ${ROUNDS} interleaved rounds, ≥ ${CELL_MS} ms of CPU per cell, ${EVENTS} events per set and batch size\n`,
+  )
   const cells: Cell[] = []
-  for (const [set, samples] of [['request', 0], ['request+5%sample', 0.05]] as const) {
+  for (const [set, samples] of [
+    ['request', 0],
+    ['request+5%sample', 0.05],
+  ] as const) {
     for (const batch of BATCHES) {
       const input = bodies(batch, samples)
       const groups = input.map(split)
       for (const encoding of ENCODINGS) {
         const messages = groups.map((gs) => gs.map((g) => encoding.encode(g)))
         // Every encoding must give the collector back exactly what the filters wrote.
-        deepStrictEqual(messages[0]!.flatMap((m) => encoding.decode(m)), groups[0]!.flatMap((g) => g.events))
-        cells.push({ set, batch, encoding, input, messages, events: groups.map((gs) => gs.reduce((n, g) => n + g.events.length, 0)), agent: [], collector: [] })
+        deepStrictEqual(
+          messages[0]!.flatMap((m) => encoding.decode(m)),
+          groups[0]!.flatMap((g) => g.events),
+        )
+        cells.push({
+          set,
+          batch,
+          encoding,
+          input,
+          messages,
+          events: groups.map((gs) => gs.reduce((n, g) => n + g.events.length, 0)),
+          agent: [],
+          collector: [],
+        })
       }
     }
   }
@@ -166,7 +259,12 @@ function main() {
       c.agent.push(cpuPerEvent(c.input.length, agentStep(c)))
       c.collector.push(cpuPerEvent(c.input.length, collectorStep(c)))
     }
-    validate.push(cpuPerEvent(decoded.length / 100, (i) => { for (let j = i * 100; j < i * 100 + 100; j++) decodeEvent(decoded[j]); return 100 }))
+    validate.push(
+      cpuPerEvent(decoded.length / 100, (i) => {
+        for (let j = i * 100; j < i * 100 + 100; j++) decodeEvent(decoded[j])
+        return 100
+      }),
+    )
     process.stderr.write(`  round ${round + 1}/${ROUNDS} done\n`)
   }
 
@@ -174,18 +272,40 @@ function main() {
     const bytes = c.messages.flat().reduce((n, m) => n + m.length, 0)
     const events = c.events.reduce((a, b) => a + b, 0)
     return {
-      set: c.set, batch: c.batch, encoding: c.encoding.name, messages: c.messages.flat().length,
-      bytesPerEvent: bytes / events, agentUsPerEvent: median(c.agent), collectorUsPerEvent: median(c.collector), tbPer30Days: (RETAINED_EVENTS * bytes) / events / 1e12,
+      set: c.set,
+      batch: c.batch,
+      encoding: c.encoding.name,
+      messages: c.messages.flat().length,
+      bytesPerEvent: bytes / events,
+      agentUsPerEvent: median(c.agent),
+      collectorUsPerEvent: median(c.collector),
+      tbPer30Days: (RETAINED_EVENTS * bytes) / events / 1e12,
     }
   })
-  const ndjsonRow = (r: (typeof rows)[number]) => rows.find((x) => x.set === r.set && x.batch === r.batch && x.encoding === 'ndjson')!
-  console.log(`\n${'set'.padEnd(17)} ${'batch'.padStart(5)} ${'encoding'.padEnd(18)} ${'B/event'.padStart(8)} ${'vs ndjson'.padStart(9)} ${'agent µs'.padStart(9)} ${'coll. µs'.padStart(9)} ${'TB/30d'.padStart(7)}`)
+  const ndjsonRow = (r: (typeof rows)[number]) =>
+    rows.find((x) => x.set === r.set && x.batch === r.batch && x.encoding === 'ndjson')!
+  console.log(
+    `\n${'set'.padEnd(17)} ${'batch'.padStart(5)} ${'encoding'.padEnd(18)} ${'B/event'.padStart(8)} ${'vs ndjson'.padStart(9)} ${'agent µs'.padStart(9)} ${'coll. µs'.padStart(9)} ${'TB/30d'.padStart(7)}`,
+  )
   for (const r of rows) {
-    console.log(`${r.set.padEnd(17)} ${String(r.batch).padStart(5)} ${r.encoding.padEnd(18)} ${r.bytesPerEvent.toFixed(1).padStart(8)} ${(r.bytesPerEvent / ndjsonRow(r).bytesPerEvent).toFixed(3).padStart(9)} ${r.agentUsPerEvent.toFixed(2).padStart(9)} ${r.collectorUsPerEvent.toFixed(2).padStart(9)} ${r.tbPer30Days.toFixed(2).padStart(7)}`)
+    console.log(
+      `${r.set.padEnd(17)} ${String(r.batch).padStart(5)} ${r.encoding.padEnd(18)} ${r.bytesPerEvent.toFixed(1).padStart(8)} ${(r.bytesPerEvent / ndjsonRow(r).bytesPerEvent).toFixed(3).padStart(9)} ${r.agentUsPerEvent.toFixed(2).padStart(9)} ${r.collectorUsPerEvent.toFixed(2).padStart(9)} ${r.tbPer30Days.toFixed(2).padStart(7)}`,
+    )
   }
   const validateUs = median(validate)
-  console.log(`\nper event, CPU medians of ${ROUNDS} interleaved rounds; TB/30d at 10,000 events/s; collector validation (decodeEvent, any encoding): ${validateUs.toFixed(2)} µs of the ${COLLECTOR_BUDGET_US} µs budget`)
-  console.log(JSON.stringify({ bench: 'encoding', rounds: ROUNDS, cellMs: CELL_MS, validateUsPerEvent: validateUs, targets: { collector_us_per_event_total: COLLECTOR_BUDGET_US }, rows }))
+  console.log(
+    `\nper event, CPU medians of ${ROUNDS} interleaved rounds; TB/30d at 10,000 events/s; collector validation (decodeEvent, any encoding): ${validateUs.toFixed(2)} µs of the ${COLLECTOR_BUDGET_US} µs budget`,
+  )
+  console.log(
+    JSON.stringify({
+      bench: 'encoding',
+      rounds: ROUNDS,
+      cellMs: CELL_MS,
+      validateUsPerEvent: validateUs,
+      targets: { collector_us_per_event_total: COLLECTOR_BUDGET_US },
+      rows,
+    }),
+  )
 }
 
 main()

@@ -41,10 +41,28 @@ const body = JSON.stringify(jsonInfer(sampleRows(1, 5)))
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 /** One autocannon run in a child process (so the load generator never shares an event loop with a server). */
-async function load(url: string, concurrency: number, seconds = SECONDS): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+async function load(
+  url: string,
+  concurrency: number,
+  seconds = SECONDS,
+): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [join(ROOT, 'node_modules/autocannon/autocannon.js'), '-c', String(concurrency), '-d', String(seconds), '-m', 'POST', '-H', 'content-type=application/json', '-b', body, '--json', url],
+    [
+      join(ROOT, 'node_modules/autocannon/autocannon.js'),
+      '-c',
+      String(concurrency),
+      '-d',
+      String(seconds),
+      '-m',
+      'POST',
+      '-H',
+      'content-type=application/json',
+      '-b',
+      body,
+      '--json',
+      url,
+    ],
     { maxBuffer: 64 * 1024 * 1024 },
   )
   const r = JSON.parse(stdout)
@@ -52,7 +70,9 @@ async function load(url: string, concurrency: number, seconds = SECONDS): Promis
 }
 
 async function bareHono(): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/bare-hono.ts')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/bare-hono.ts')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   const url = await new Promise<string>((resolve) => {
     createInterface({ input: child.stdout! }).on('line', (l) => l.includes('"ready"') && resolve(JSON.parse(l).url))
   })
@@ -78,7 +98,12 @@ async function computePass(session: ort.InferenceSession, batch: number, seconds
   }
   times.sort((a, b) => a - b)
   const total = times.reduce((a, b) => a + b, 0)
-  return { rps: (times.length * batch) / (total / 1000), p50: times[Math.floor(times.length / 2)]!, p99: times[Math.floor(times.length * 0.99)]!, errors: 0 }
+  return {
+    rps: (times.length * batch) / (total / 1000),
+    p50: times[Math.floor(times.length / 2)]!,
+    p99: times[Math.floor(times.length * 0.99)]!,
+    errors: 0,
+  }
 }
 
 async function hostWith(models: string[], model: string, edit: (c: Record<string, any>) => void) {
@@ -108,7 +133,9 @@ function summarise(target: string, concurrency: number | '-', samples: Sample[])
 }
 
 async function main() {
-  process.stderr.write(`bench:host: ${ROUNDS} interleaved rounds of ${SECONDS}s per target and concurrency (${CONCURRENCIES.join(', ')})\n`)
+  process.stderr.write(
+    `bench:host: ${ROUNDS} interleaved rounds of ${SECONDS}s per target and concurrency (${CONCURRENCIES.join(', ')})\n`,
+  )
   const queue = { max_queue_size: 4096 }
   const servers = {
     a_http_ceiling: await bareHono(),
@@ -117,9 +144,17 @@ async function main() {
       c.dynamic_batching = { ...c.dynamic_batching, ...queue, preferred_batch_sizes: [] }
     }),
     d_host_xl_batched: await hostWith([XL], XL, (c) => (c.dynamic_batching = { ...c.dynamic_batching, ...queue })),
-    e_host_credit_risk_batched: await hostWith(['credit-risk', 'credit-risk-fallback'], 'credit-risk', (c) => (c.dynamic_batching = { ...c.dynamic_batching, ...queue })),
+    e_host_credit_risk_batched: await hostWith(
+      ['credit-risk', 'credit-risk-fallback'],
+      'credit-risk',
+      (c) => (c.dynamic_batching = { ...c.dynamic_batching, ...queue }),
+    ),
   }
-  const session = await ort.InferenceSession.create(await readFile(join(EXAMPLE_MODELS, XL, '1', 'model.onnx')), { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' })
+  const session = await ort.InferenceSession.create(await readFile(join(EXAMPLE_MODELS, XL, '1', 'model.onnx')), {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  })
   const rows: Row[] = []
   try {
     for (const s of Object.values(servers)) if ('url' in s && s.url.includes('/v2/')) await load(s.url, 8, 1) // warm-up
@@ -139,18 +174,26 @@ async function main() {
       for (const [target, xs] of Object.entries(samples)) {
         const row = summarise(target, c, xs)
         rows.push(row)
-        process.stderr.write(`  ${target} c=${c}: ${row.rowsPerSec.toFixed(0)} rows/s p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms\n`)
+        process.stderr.write(
+          `  ${target} c=${c}: ${row.rowsPerSec.toFixed(0)} rows/s p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms\n`,
+        )
       }
     }
-    for (const batch of [XL_MAX_BATCH, 1]) rows.unshift(summarise(`b_compute_ceiling_batch${batch}`, '-', compute[batch]!))
+    for (const batch of [XL_MAX_BATCH, 1])
+      rows.unshift(summarise(`b_compute_ceiling_batch${batch}`, '-', compute[batch]!))
   } finally {
     await session.release()
     for (const s of Object.values(servers)) await s.stop()
   }
 
   const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2))
-  console.log(`\n${'target'.padEnd(30)} ${'conc'.padStart(5)} ${'rows/s'.padStart(10)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'errors'.padStart(7)}`)
-  for (const r of rows) console.log(`${r.target.padEnd(30)} ${String(r.concurrency).padStart(5)} ${fmt(r.rowsPerSec).padStart(10)} ${fmt(r.p50Ms).padStart(9)} ${fmt(r.p99Ms).padStart(9)} ${String(r.errors ?? '-').padStart(7)}`)
+  console.log(
+    `\n${'target'.padEnd(30)} ${'conc'.padStart(5)} ${'rows/s'.padStart(10)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'errors'.padStart(7)}`,
+  )
+  for (const r of rows)
+    console.log(
+      `${r.target.padEnd(30)} ${String(r.concurrency).padStart(5)} ${fmt(r.rowsPerSec).padStart(10)} ${fmt(r.p50Ms).padStart(9)} ${fmt(r.p99Ms).padStart(9)} ${String(r.errors ?? '-').padStart(7)}`,
+    )
 
   const at = (target: string, c: number | '-') => rows.find((r) => r.target === target && r.concurrency === c)!
   const best = (target: string) => Math.max(...rows.filter((r) => r.target === target).map((r) => r.rowsPerSec))
@@ -163,7 +206,12 @@ async function main() {
     e_best_over_a_best: best('e_host_credit_risk_batched') / best('a_http_ceiling'),
   }
   const targets = { d_over_c_at_64: 2.5, d_p99_ms_at_64_max: 200, d_best_over_b_max_batch: 0.7, e_over_a_at_64: 0.6 }
-  console.log('\nratios (medians of interleaved rounds):', Object.entries(ratios).map(([k, v]) => `${k}=${v.toFixed(2)}`).join('  '))
+  console.log(
+    '\nratios (medians of interleaved rounds):',
+    Object.entries(ratios)
+      .map(([k, v]) => `${k}=${v.toFixed(2)}`)
+      .join('  '),
+  )
   console.log(JSON.stringify({ bench: 'host', seconds: SECONDS, rounds: ROUNDS, ratios, targets, rows }))
 }
 

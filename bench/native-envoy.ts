@@ -70,7 +70,10 @@ export const NATIVE_STATS_TAGS = [{ tag_name: 'variant', regex: '^cluster\\.nati
 const fileLog = (path: string, json: Record<string, string>, extra: Record<string, unknown> = {}) => ({
   name: 'envoy.access_loggers.file',
   ...extra,
-  typed_config: typed('envoy.extensions.access_loggers.file.v3.FileAccessLog', { path, log_format: { json_format: json } }),
+  typed_config: typed('envoy.extensions.access_loggers.file.v3.FileAccessLog', {
+    path,
+    log_format: { json_format: json },
+  }),
 })
 
 const variantCluster = (name: string, variant: string, version: string, weight: number) => ({
@@ -127,7 +130,12 @@ export function nativeListener(o: NativeOptions) {
         or_filter: {
           filters: [
             // Without use_independent_randomness the draw comes from x-request-id: the same requests everywhere.
-            { runtime_filter: { runtime_key: 'bench.native.sample', percent_sampled: { numerator: o.sampleRatePercent, denominator: 'HUNDRED' } } },
+            {
+              runtime_filter: {
+                runtime_key: 'bench.native.sample',
+                percent_sampled: { numerator: o.sampleRatePercent, denominator: 'HUNDRED' },
+              },
+            },
             {
               extension_filter: {
                 name: 'envoy.access_loggers.extension_filters.cel',
@@ -146,16 +154,33 @@ export function nativeListener(o: NativeOptions) {
     stat_prefix: o.route,
     match: { prefix: '/' },
     route: {
-      hash_policy: [{ header: { header_name: o.stickyHeader }, terminal: true }, { header: { header_name: H.REQUEST_ID } }],
+      hash_policy: [
+        { header: { header_name: o.stickyHeader }, terminal: true },
+        { header: { header_name: H.REQUEST_ID } },
+      ],
       weighted_clusters: {
         use_hash_policy: true,
-        clusters: [variantCluster(o.stable.cluster, 'stable', o.stable.version, 10_000 - o.canaryWeightBp), variantCluster(o.canary.cluster, 'canary', o.canary.version, o.canaryWeightBp)],
+        clusters: [
+          variantCluster(o.stable.cluster, 'stable', o.stable.version, 10_000 - o.canaryWeightBp),
+          variantCluster(o.canary.cluster, 'canary', o.canary.version, o.canaryWeightBp),
+        ],
       },
     },
   }
-  const listener = hcmListener(NATIVE_LISTENER, '127.0.0.1', 0, { routes: [route] }, [], { access_log: [requestLog, sampleLog] })
+  const listener = hcmListener(NATIVE_LISTENER, '127.0.0.1', 0, { routes: [route] }, [], {
+    access_log: [requestLog, sampleLog],
+  })
   // The virtual cluster (per-path-class counts and latency) goes on the one virtual host hcmListener builds.
-  const hcm = listener.filter_chains[0]!.filters[0]!.typed_config as { route_config: { virtual_hosts: Record<string, unknown>[] } }
-  hcm.route_config.virtual_hosts[0]!.virtual_clusters = [{ name: 'infer', headers: [{ name: ':path', string_match: { safe_regex: { regex: '^/v2/models/[^/]+(/versions/[^/]+)?/infer$' } } }] }]
+  const hcm = listener.filter_chains[0]!.filters[0]!.typed_config as {
+    route_config: { virtual_hosts: Record<string, unknown>[] }
+  }
+  hcm.route_config.virtual_hosts[0]!.virtual_clusters = [
+    {
+      name: 'infer',
+      headers: [
+        { name: ':path', string_match: { safe_regex: { regex: '^/v2/models/[^/]+(/versions/[^/]+)?/infer$' } } },
+      ],
+    },
+  ]
   return listener
 }

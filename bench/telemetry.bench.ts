@@ -70,7 +70,12 @@ const NODE_CPU = '0'
 const ELSEWHERE_CPU = '1'
 /** Read once: pinning this process for part 3 narrows what availableParallelism() says. */
 const CPUS = availableParallelism()
-const TARGETS = { throughput_ratio_min: 0.95, p99_ratio_max: 1.05, failed_inferences_nats_paused: 0, ingest_events_per_s_min: 50_000 }
+const TARGETS = {
+  throughput_ratio_min: 0.95,
+  p99_ratio_max: 1.05,
+  failed_inferences_nats_paused: 0,
+  ingest_events_per_s_min: 50_000,
+}
 
 const CLK_TCK = (() => {
   try {
@@ -123,8 +128,15 @@ interface Load {
  * be timed from it rather than from the child's start-up.
  */
 function load(url: string, shape: Shape, seconds = SECONDS, onStart: () => void = () => {}): Promise<Load> {
-  const node = ['--import', 'tsx', join(ROOT, 'bench/users-load.ts'), JSON.stringify({ url, connections: shape.connections, rate: shape.rate, seconds, users: USERS })]
-  const [command, args] = PIN ? ['taskset', ['--cpu-list', ELSEWHERE_CPU, process.execPath, ...node]] : [process.execPath, node]
+  const node = [
+    '--import',
+    'tsx',
+    join(ROOT, 'bench/users-load.ts'),
+    JSON.stringify({ url, connections: shape.connections, rate: shape.rate, seconds, users: USERS }),
+  ]
+  const [command, args] = PIN
+    ? ['taskset', ['--cpu-list', ELSEWHERE_CPU, process.execPath, ...node]]
+    : [process.execPath, node]
   const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -190,10 +202,14 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
   }
   const pin = (names: string[], cpu: string) => {
     if (!PIN) return
-    for (const name of names) execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', cpu, String(pid(name))], { stdio: 'ignore' })
+    for (const name of names)
+      execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', cpu, String(pid(name))], { stdio: 'ignore' })
   }
   const pinAll = () => {
-    pin(['envoy', ...loaded.config.hosts.flatMap(instancesOf).map((i) => `host-${i.name}`), 'telemetry-agent'], NODE_CPU)
+    pin(
+      ['envoy', ...loaded.config.hosts.flatMap(instancesOf).map((i) => `host-${i.name}`), 'telemetry-agent'],
+      NODE_CPU,
+    )
     pin(['nats', 'telemetry-collector'], ELSEWHERE_CPU)
   }
   const startTelemetry = async () => {
@@ -206,11 +222,17 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
   const agentSum = async (name: string) => metricSum(await metrics(mesh.agentUrl), name)
   const applied = async () => metricSum(await metrics(mesh.collectorUrl), 'mesh_collector_events_applied_total')
   const envoyDropped = async () => {
-    const { stats } = (await (await fetch(`${mesh.adminUrl}/stats?format=json&filter=exporter\\.events_dropped|golden\\.events\\.dropped`)).json()) as { stats: { name: string; value?: number }[] }
+    const { stats } = (await (
+      await fetch(`${mesh.adminUrl}/stats?format=json&filter=exporter\\.events_dropped|golden\\.events\\.dropped`)
+    ).json()) as { stats: { name: string; value?: number }[] }
     return stats.reduce((n, s) => n + (s.value ?? 0), 0)
   }
   // The bench's own look at JetStream: what the collector's consumers have been delivered and acknowledged (exact, and free for the collector).
-  const nc = await connect({ servers: loaded.config.telemetry.nats_url, ...(await natsCredential(loaded.stateDir, 'operator')), maxReconnectAttempts: -1 }).catch(async (e) => {
+  const nc = await connect({
+    servers: loaded.config.telemetry.nats_url,
+    ...(await natsCredential(loaded.stateDir, 'operator')),
+    maxReconnectAttempts: -1,
+  }).catch(async (e) => {
     await mesh.stop()
     throw e
   })
@@ -246,7 +268,11 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
       check()
     }
     // Acknowledgements are in order of the stream's sequence: the floor past a mark means everything up to it is committed.
-    while (!(await consumers()).every((c) => c.num_ack_pending === 0 || c.ack_floor.stream_seq >= (delivered.get(c.name) ?? 0))) {
+    while (
+      !(await consumers()).every(
+        (c) => c.num_ack_pending === 0 || c.ack_floor.stream_seq >= (delivered.get(c.name) ?? 0),
+      )
+    ) {
       await sleep(50)
       check()
     }
@@ -255,7 +281,8 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
   const rows: Row[] = []
   const cpu: CpuSample[] = []
   const requestPath = ['envoy', ...loaded.config.hosts.flatMap(instancesOf).map((i) => `host-${i.name}`)]
-  const cpuOf = async (names: string[]) => (await Promise.all(names.map((n) => cpuSeconds(pid(n))))).reduce((a, b) => a + b, 0)
+  const cpuOf = async (names: string[]) =>
+    (await Promise.all(names.map((n) => cpuSeconds(pid(n))))).reduce((a, b) => a + b, 0)
 
   const round = async (condition: Condition, shape: Shape): Promise<Row> => {
     const up = condition !== 'b'
@@ -286,7 +313,14 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
     }
     // The round's own events all through before anything is read, so CPU and counts cover the same work.
     const catchUpS = up ? await settle() : 0
-    const row: Row = { condition, shape: shapeLabel(shape), ...r, catchUpS, dropped: (await envoyDropped()) - before.dropped, spooled: up ? (await agentSum('mesh_agent_events_spooled_total')) - before.spooled : 0 }
+    const row: Row = {
+      condition,
+      shape: shapeLabel(shape),
+      ...r,
+      catchUpS,
+      dropped: (await envoyDropped()) - before.dropped,
+      spooled: up ? (await agentSum('mesh_agent_events_spooled_total')) - before.spooled : 0,
+    }
     if (condition === 'a') {
       const agentCpu = (await cpuSeconds(pid('telemetry-agent'))) - before.agentCpu
       const collectorCpu = (await cpuSeconds(pid('telemetry-collector'))) - before.collectorCpu
@@ -304,7 +338,9 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
         requestPathUsPerRequest: (pathCpu * 1e6) / r.requests,
       })
     }
-    log(`${LABEL[condition]} ${shapeLabel(shape)}: ${r.rps.toFixed(0)} rps, p99 ${r.p99} ms, failed ${r.failed}, spooled ${row.spooled}, Envoy dropped ${row.dropped}, caught up ${catchUpS.toFixed(1)} s after`)
+    log(
+      `${LABEL[condition]} ${shapeLabel(shape)}: ${r.rps.toFixed(0)} rps, p99 ${r.p99} ms, failed ${r.failed}, spooled ${row.spooled}, Envoy dropped ${row.dropped}, caught up ${catchUpS.toFixed(1)} s after`,
+    )
     return row
   }
 
@@ -314,7 +350,8 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
     let best = 0
     for (const c of CONCURRENCIES) best = Math.max(best, (await load(url, { connections: c, rate: 0 }, SECONDS)).rps)
     const shapes: Shape[] = CONCURRENCIES.map((c) => ({ connections: c, rate: 0 }))
-    if (RATE_FRACTION > 0) shapes.push({ connections: RATE_CONNECTIONS, rate: Math.round((best * RATE_FRACTION) / 50) * 50 })
+    if (RATE_FRACTION > 0)
+      shapes.push({ connections: RATE_CONNECTIONS, rate: Math.round((best * RATE_FRACTION) / 50) * 50 })
     for (let i = 0; i < ROUNDS; i++) {
       for (const condition of i % 2 === 0 ? CONDITIONS : [...CONDITIONS].reverse()) {
         if (condition === 'b' && telemetryUp) await stopTelemetry()
@@ -352,7 +389,9 @@ function requestLines(n: number, now: number): string[] {
 /** Publishes `lines` to MESH_REQUESTS exactly as the agent does: NDJSON deflated at level 1, the same headers, a message id each. */
 async function preload(js: JetStreamClient, lines: string[]): Promise<{ messages: number; bytes: number }> {
   const subject = subjectOf('requests', subjectToken('credit-risk'))
-  const messages = Array.from({ length: Math.ceil(lines.length / MESSAGE_EVENTS) }, (_, i) => lines.slice(i * MESSAGE_EVENTS, (i + 1) * MESSAGE_EVENTS))
+  const messages = Array.from({ length: Math.ceil(lines.length / MESSAGE_EVENTS) }, (_, i) =>
+    lines.slice(i * MESSAGE_EVENTS, (i + 1) * MESSAGE_EVENTS),
+  )
   let bytes = 0
   // 32 in flight: loopback round trips would otherwise make the preload the slow part.
   for (let i = 0; i < messages.length; i += 32) {
@@ -372,7 +411,10 @@ async function preload(js: JetStreamClient, lines: string[]): Promise<{ messages
 async function ingest(dir: string) {
   // The collector gets the last CPU to itself; nats-server (which inherits this process's CPUs) and this process the others.
   const core = CPUS >= 2 && hasTaskset() ? String(CPUS - 1) : undefined
-  if (core) execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', `0-${CPUS - 2}`, String(process.pid)], { stdio: 'ignore' })
+  if (core)
+    execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', `0-${CPUS - 2}`, String(process.pid)], {
+      stdio: 'ignore',
+    })
   const nats = await startNats()
   const file = join(dir, 'ingest.yaml')
   await writeFile(file, meshYaml(await freePorts(7)).replace(/nats_url: .*/, `nats_url: ${nats.url}`))
@@ -386,11 +428,26 @@ async function ingest(dir: string) {
     const t0 = performance.now()
     const { messages, bytes } = await preload(jetstream(nc), requestLines(EVENTS, Date.now()))
     const lastSeq = (await jsm.streams.info(STREAMS.requests.name)).state.last_seq
-    log(`preloaded ${EVENTS} events in ${messages} messages (${(bytes / 1e6).toFixed(1)} MB deflated) in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    log(
+      `preloaded ${EVENTS} events in ${messages} messages (${(bytes / 1e6).toFixed(1)} MB deflated) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    )
 
     const profileDir = join(dir, 'profile')
-    const node = [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), join(ROOT, 'bin/telemetry-collector.mjs'), '--config', file, '--port', '0', '--nats', nats.url, '--store', join(dir, 'ingest-store')]
-    const [command, args] = core ? ['taskset', ['--cpu-list', core, process.execPath, ...node]] : [process.execPath, node]
+    const node = [
+      ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
+      join(ROOT, 'bin/telemetry-collector.mjs'),
+      '--config',
+      file,
+      '--port',
+      '0',
+      '--nats',
+      nats.url,
+      '--store',
+      join(dir, 'ingest-store'),
+    ]
+    const [command, args] = core
+      ? ['taskset', ['--cpu-list', core, process.execPath, ...node]]
+      : [process.execPath, node]
     child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     child.stderr!.on('data', (d) => (stderr += d))
     const url = await new Promise<string>((resolve, reject) => {
@@ -402,20 +459,36 @@ async function ingest(dir: string) {
     // Done once JetStream has every message acknowledged: the collector acknowledges only after its store
     // committed them (its applied counter moves before the commit). Asking NATS costs the collector nothing.
     const durable = consumerSpecs('collector', [subjectToken('credit-risk')]).find((c) => c.key === 'requests')!.durable
-    const acked = () => jsm.consumers.info(STREAMS.requests.name, durable).then((i) => i.ack_floor.stream_seq, () => 0)
+    const acked = () =>
+      jsm.consumers.info(STREAMS.requests.name, durable).then(
+        (i) => i.ack_floor.stream_seq,
+        () => 0,
+      )
     while ((await acked()) < lastSeq) await sleep(20)
     const end = performance.now()
     const wallS = (end - start.wall) / 1000
     const cpuS = (await cpuSeconds(child.pid!)) - start.cpu
     const done = metricSum(await metrics(url), 'mesh_collector_events_applied_total')
     if (done !== EVENTS) throw new Error(`the collector applied ${done} events, not ${EVENTS}`)
-    const result = { events: done, messageEvents: MESSAGE_EVENTS, wallS, cpuS, eventsPerS: done / wallS, eventsPerCpuS: done / cpuS, pinnedCpu: core ?? null }
-    log(`collector applied and committed ${done} events in ${wallS.toFixed(2)} s (${cpuS.toFixed(2)} CPU s): ${result.eventsPerS.toFixed(0)} events/s, ${result.eventsPerCpuS.toFixed(0)} per CPU second`)
+    const result = {
+      events: done,
+      messageEvents: MESSAGE_EVENTS,
+      wallS,
+      cpuS,
+      eventsPerS: done / wallS,
+      eventsPerCpuS: done / cpuS,
+      pinnedCpu: core ?? null,
+    }
+    log(
+      `collector applied and committed ${done} events in ${wallS.toFixed(2)} s (${cpuS.toFixed(2)} CPU s): ${result.eventsPerS.toFixed(0)} events/s, ${result.eventsPerCpuS.toFixed(0)} per CPU second`,
+    )
     const exited = new Promise((r) => child!.once('exit', r))
     child.kill('SIGTERM')
     await exited
     child = undefined
-    const top = PROFILE ? await topFunctions(profileDir, { from: start.wall, to: end, exitedAt: performance.now() }) : undefined
+    const top = PROFILE
+      ? await topFunctions(profileDir, { from: start.wall, to: end, exitedAt: performance.now() })
+      : undefined
     return { ...result, ...(top ? { profileTop: top } : {}) }
   } catch (e) {
     if (stderr) process.stderr.write(stderr)
@@ -449,7 +522,11 @@ interface CpuProfile {
  * [from, to] (performance.now() ms here; the profile ended at `exitedAt`),
  * so start-up and the store's close stay out.
  */
-async function topFunctions(profileDir: string, window: { from: number; to: number; exitedAt: number }, n = 15): Promise<{ fn: string; selfPct: number }[]> {
+async function topFunctions(
+  profileDir: string,
+  window: { from: number; to: number; exitedAt: number },
+  n = 15,
+): Promise<{ fn: string; selfPct: number }[]> {
   const [name] = (await readdir(profileDir)).filter((f) => f.endsWith('.cpuprofile'))
   if (!name) return []
   const profile = JSON.parse(await readFile(join(profileDir, name), 'utf8')) as CpuProfile
@@ -469,7 +546,10 @@ async function topFunctions(profileDir: string, window: { from: number; to: numb
     self.set(key, (self.get(key) ?? 0) + 1)
     total++
   })
-  return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([fn, hits]) => ({ fn, selfPct: Math.round((hits / total) * 1000) / 10 }))
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([fn, hits]) => ({ fn, selfPct: Math.round((hits / total) * 1000) / 10 }))
 }
 
 /** Medians over the rounds of one load shape; failed, spooled and dropped summed. */
@@ -478,7 +558,15 @@ function summarize(rows: Row[], cpu: CpuSample[], shape: string) {
     const xs = rows.filter((r) => r.condition === condition)
     const sum = (k: 'failed' | 'spooled' | 'dropped') => xs.reduce((n, r) => n + r[k], 0)
     const med = (k: 'rps' | 'p50' | 'p99' | 'catchUpS') => median(xs.map((r) => r[k]))
-    return { rps: med('rps'), p50: med('p50'), p99: med('p99'), catchUpS: med('catchUpS'), failed: sum('failed'), spooled: sum('spooled'), dropped: sum('dropped') }
+    return {
+      rps: med('rps'),
+      p50: med('p50'),
+      p99: med('p99'),
+      catchUpS: med('catchUpS'),
+      failed: sum('failed'),
+      spooled: sum('spooled'),
+      dropped: sum('dropped'),
+    }
   }
   return {
     shape,
@@ -494,23 +582,37 @@ function summarize(rows: Row[], cpu: CpuSample[], shape: string) {
 }
 
 async function main() {
-  process.stderr.write(`bench:telemetry: ${ROUNDS} interleaved rounds of ${SECONDS} s at concurrency ${CONCURRENCIES.join(', ') || '-'}, ${USERS} users; ingest of ${EVENTS} events in messages of ${MESSAGE_EVENTS}; ${CPUS} CPUs\n`)
+  process.stderr.write(
+    `bench:telemetry: ${ROUNDS} interleaved rounds of ${SECONDS} s at concurrency ${CONCURRENCIES.join(', ') || '-'}, ${USERS} users; ingest of ${EVENTS} events in messages of ${MESSAGE_EVENTS}; ${CPUS} CPUs\n`,
+  )
   const dir = await mkdtemp(join(tmpdir(), 'bench-telemetry-'))
   try {
     const { rows, cpu } = CONCURRENCIES.length > 0 ? await meshRounds(dir) : { rows: [], cpu: [] }
     const ingested = EVENTS > 0 ? await ingest(dir) : undefined
 
     const shapes = [...new Set(rows.map((r) => r.shape))]
-    const summary = shapes.map((s) => summarize(rows.filter((r) => r.shape === s), cpu.filter((x) => x.shape === s), s))
+    const summary = shapes.map((s) =>
+      summarize(
+        rows.filter((r) => r.shape === s),
+        cpu.filter((x) => x.shape === s),
+        s,
+      ),
+    )
     if (summary.length > 0) {
-      console.log(`\n${'condition'.padEnd(27)} ${'load'.padStart(7)} ${'rps'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)} ${'spooled'.padStart(8)} ${'dropped'.padStart(8)} ${'catch-up s'.padStart(10)}`)
+      console.log(
+        `\n${'condition'.padEnd(27)} ${'load'.padStart(7)} ${'rps'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'failed'.padStart(7)} ${'spooled'.padStart(8)} ${'dropped'.padStart(8)} ${'catch-up s'.padStart(10)}`,
+      )
       for (const s of summary) {
         for (const k of CONDITIONS) {
           const x = s[k]
-          console.log(`${LABEL[k].padEnd(27)} ${s.shape.padStart(7)} ${x.rps.toFixed(0).padStart(8)} ${x.p50.toFixed(1).padStart(7)} ${x.p99.toFixed(1).padStart(7)} ${String(x.failed).padStart(7)} ${String(x.spooled).padStart(8)} ${String(x.dropped).padStart(8)} ${x.catchUpS.toFixed(1).padStart(10)}`)
+          console.log(
+            `${LABEL[k].padEnd(27)} ${s.shape.padStart(7)} ${x.rps.toFixed(0).padStart(8)} ${x.p50.toFixed(1).padStart(7)} ${x.p99.toFixed(1).padStart(7)} ${String(x.failed).padStart(7)} ${String(x.spooled).padStart(8)} ${String(x.dropped).padStart(8)} ${x.catchUpS.toFixed(1).padStart(10)}`,
+          )
         }
       }
-      console.log(`\n(medians of ${ROUNDS} rounds; failed inferences, events spooled by the agent and telemetry events Envoy dropped summed over them;`)
+      console.log(
+        `\n(medians of ${ROUNDS} rounds; failed inferences, events spooled by the agent and telemetry events Envoy dropped summed over them;`,
+      )
       console.log(' catch-up: seconds after the load until every event was published and applied)')
       for (const s of summary) {
         console.log(
@@ -521,7 +623,9 @@ async function main() {
       }
     }
     if (ingested) {
-      console.log(`collector ingest: ${ingested.events} events in ${ingested.wallS.toFixed(2)} s, ${ingested.eventsPerS.toFixed(0)} events/s wall, ${ingested.eventsPerCpuS.toFixed(0)} events per CPU second${ingested.pinnedCpu ? ` (pinned to CPU ${ingested.pinnedCpu})` : ''}`)
+      console.log(
+        `collector ingest: ${ingested.events} events in ${ingested.wallS.toFixed(2)} s, ${ingested.eventsPerS.toFixed(0)} events/s wall, ${ingested.eventsPerCpuS.toFixed(0)} events per CPU second${ingested.pinnedCpu ? ` (pinned to CPU ${ingested.pinnedCpu})` : ''}`,
+      )
       for (const f of ingested.profileTop ?? []) console.log(`  ${f.selfPct.toFixed(1).padStart(5)}%  ${f.fn}`)
     }
 
@@ -540,7 +644,20 @@ async function main() {
       ratios.ingest_events_per_s = ingested.eventsPerS
       ratios.ingest_events_per_cpu_s = ingested.eventsPerCpuS
     }
-    console.log(JSON.stringify({ bench: 'telemetry', seconds: SECONDS, rounds: ROUNDS, users: USERS, cpus: CPUS, pinned: PIN, ratios, targets: TARGETS, summary, ingest: ingested ?? null }))
+    console.log(
+      JSON.stringify({
+        bench: 'telemetry',
+        seconds: SECONDS,
+        rounds: ROUNDS,
+        users: USERS,
+        cpus: CPUS,
+        pinned: PIN,
+        ratios,
+        targets: TARGETS,
+        summary,
+        ingest: ingested ?? null,
+      }),
+    )
   } finally {
     if (!process.env.KEEP) await rm(dir, { recursive: true, force: true })
     else process.stderr.write(`kept ${dir}\n`)

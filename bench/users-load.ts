@@ -30,13 +30,21 @@ interface Result {
 // autocannon ships no types (and @types/autocannon is not a dependency): the little used here, typed by hand.
 const autocannon = createRequire(import.meta.url)('autocannon') as (opts: object) => Promise<Result>
 
-const { url, connections, seconds, users, rate } = JSON.parse(process.argv[2]!) as { url: string; connections: number; seconds: number; users: number; rate?: number }
+const { url, connections, seconds, users, rate } = JSON.parse(process.argv[2]!) as {
+  url: string
+  connections: number
+  seconds: number
+  users: number
+  rate?: number
+}
 const rows = sampleRows(64, 7)
 // A fixed list autocannon builds once: each connection cycles through the users in turn.
 const requests = Array.from({ length: users }, (_, i) => ({
   method: 'POST' as const,
   headers: { 'content-type': 'application/json', 'x-user-id': `user-${i}` },
-  body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[i % rows.length] }] }),
+  body: JSON.stringify({
+    inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[i % rows.length] }],
+  }),
 }))
 
 interface Summary {
@@ -49,7 +57,13 @@ interface Summary {
 
 async function closedLoop(): Promise<Summary> {
   const r = await autocannon({ url, connections, duration: seconds, requests })
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, failed: r.errors + r.non2xx, requests: r.requests.total }
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    failed: r.errors + r.non2xx,
+    requests: r.requests.total,
+  }
 }
 
 async function openLoop(perSecond: number): Promise<Summary> {
@@ -61,14 +75,25 @@ async function openLoop(perSecond: number): Promise<Summary> {
   const send = (i: number, due: number) =>
     new Promise<void>((resolve) => {
       const r = requests[i % requests.length]!
-      const req = request({ agent, host: target.hostname, port: target.port, path: target.pathname, method: 'POST', headers: { ...r.headers, 'content-length': Buffer.byteLength(r.body) }, timeout: 10_000 }, (res) => {
-        res.resume()
-        res.once('end', () => {
-          if (res.statusCode !== 200) failed++
-          latencies.push(performance.now() - due)
-          resolve()
-        })
-      })
+      const req = request(
+        {
+          agent,
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          method: 'POST',
+          headers: { ...r.headers, 'content-length': Buffer.byteLength(r.body) },
+          timeout: 10_000,
+        },
+        (res) => {
+          res.resume()
+          res.once('end', () => {
+            if (res.statusCode !== 200) failed++
+            latencies.push(performance.now() - due)
+            resolve()
+          })
+        },
+      )
       req.once('error', () => {
         failed++
         resolve()
@@ -89,7 +114,8 @@ async function openLoop(perSecond: number): Promise<Summary> {
   agent.destroy()
   latencies.sort((a, b) => a - b)
   // To a tenth of a millisecond: at a rate the mesh serves easily, latencies are a few milliseconds.
-  const at = (q: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0) * 10) / 10
+  const at = (q: number) =>
+    Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0) * 10) / 10
   return { rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99), failed, requests: sent }
 }
 

@@ -56,7 +56,9 @@ export class AgentSettingsError extends Error {
 }
 
 /** The settings `text` holds, or every field that is wrong, each as `path: reason`. */
-export function parseAgentSettings(text: string): { ok: true; settings: AgentSettings } | { ok: false; issues: string[] } {
+export function parseAgentSettings(
+  text: string,
+): { ok: true; settings: AgentSettings } | { ok: false; issues: string[] } {
   let json: unknown
   try {
     json = JSON.parse(text)

@@ -45,7 +45,10 @@ export const ALERT_NAMES = {
  *
  * @example burnThreshold(BURN_ALERTS[0], { availability: 0.999, window_days: 28 }) // { burn: 13.44 (to float precision), threshold: 0.01344 }
  */
-export function burnThreshold(a: Pick<BurnAlert, 'budgetShare' | 'longHours'>, slo: { availability: number; window_days: number }): { burn: number; threshold: number } {
+export function burnThreshold(
+  a: Pick<BurnAlert, 'budgetShare' | 'longHours'>,
+  slo: { availability: number; window_days: number },
+): { burn: number; threshold: number } {
   const burn = (a.budgetShare * (slo.window_days * 24)) / a.longHours
   return { burn, threshold: +(burn * (1 - slo.availability)).toPrecision(6) }
 }

@@ -48,7 +48,11 @@ export function binOf(edges: readonly number[], x: number): number {
 export function distributionOf(values: ArrayLike<number>): Distribution {
   const sorted = Float64Array.from(values).sort()
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
-  const quantile_edges = [sorted[0]!, ...Array.from({ length: 9 }, (_, k) => at((k + 1) / 10)), sorted[sorted.length - 1]!]
+  const quantile_edges = [
+    sorted[0]!,
+    ...Array.from({ length: 9 }, (_, k) => at((k + 1) / 10)),
+    sorted[sorted.length - 1]!,
+  ]
   const counts = new Array<number>(10).fill(0)
   for (let i = 0; i < values.length; i++) counts[binOf(quantile_edges, values[i]!)]!++
   return {

@@ -27,14 +27,19 @@ describe('token files', () => {
     await chmod(file, 0o644)
     const err = await readToken(file).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(CredentialError)
-    expect((err as Error).message).toBe(`${file}: others may read it (mode 0644), so its token may be known: remove the file to have a new token made, or put a new one in with mode 0600`)
+    expect((err as Error).message).toBe(
+      `${file}: others may read it (mode 0644), so its token may be known: remove the file to have a new token made, or put a new one in with mode 0600`,
+    )
     await expect(ensureToken(file)).rejects.toThrow(/others may read it/)
     expect((await stat(file)).mode & 0o777).toBe(0o644)
     expect(await readFile(file, 'utf8')).toBe('a-token-others-could-read-0123\n')
   })
 
   it('refuses a short token and one a bearer header cannot carry', async () => {
-    for (const [content, reason] of [['short', /at least 16/], ['has spaces in the middle of it', /may hold only/]] as const) {
+    for (const [content, reason] of [
+      ['short', /at least 16/],
+      ['has spaces in the middle of it', /may hold only/],
+    ] as const) {
       const file = join(dir, `bad-${content.length}`)
       await writeFile(file, content, { mode: 0o600 })
       await expect(readToken(file)).rejects.toThrow(reason)
@@ -45,7 +50,15 @@ describe('token files', () => {
     const token = 'operator-token-0123456789'
     expect(bearerMatches(`Bearer ${token}`, token)).toBe(true)
     expect(bearerMatches(`bearer ${token}`, token)).toBe(true)
-    for (const header of [undefined, token, `Basic ${token}`, `Bearer ${token}x`, `Bearer ${token.slice(1)}`, 'Bearer ']) expect(bearerMatches(header, token)).toBe(false)
+    for (const header of [
+      undefined,
+      token,
+      `Basic ${token}`,
+      `Bearer ${token}x`,
+      `Bearer ${token.slice(1)}`,
+      'Bearer ',
+    ])
+      expect(bearerMatches(header, token)).toBe(false)
     expect(bearerMatches('Bearer x', undefined)).toBe(false)
     expect(bearerMatches('Bearer ', '')).toBe(false)
   })

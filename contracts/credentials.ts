@@ -48,11 +48,15 @@ export function bearerMatches(header: string | undefined, token: string | undefi
 export async function readToken(file: string): Promise<string> {
   const mode = (await stat(file)).mode & 0o777
   if ((mode & 0o077) !== 0) {
-    throw new CredentialError(file, `others may read it (mode ${mode.toString(8).padStart(4, '0')}), so its token may be known: remove the file to have a new token made, or put a new one in with mode 0600`)
+    throw new CredentialError(
+      file,
+      `others may read it (mode ${mode.toString(8).padStart(4, '0')}), so its token may be known: remove the file to have a new token made, or put a new one in with mode 0600`,
+    )
   }
   const token = (await readFile(file, 'utf8')).trim()
   if (token.length < 16) throw new CredentialError(file, 'the token must be at least 16 characters')
-  if (!BEARER_TOKEN.test(token)) throw new CredentialError(file, 'the token may hold only letters, digits and - . _ ~ + / (then = padding)')
+  if (!BEARER_TOKEN.test(token))
+    throw new CredentialError(file, 'the token may hold only letters, digits and - . _ ~ + / (then = padding)')
   return token
 }
 
@@ -64,9 +68,11 @@ export async function readToken(file: string): Promise<string> {
 export async function ensureToken(file: string): Promise<string> {
   await mkdir(dirname(file), { recursive: true })
   // wx: two processes starting at once do not overwrite each other's token.
-  await writeFile(file, `${randomBytes(24).toString('base64url')}\n`, { mode: OWNER_ONLY_FILE, flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EEXIST') throw e
-  })
+  await writeFile(file, `${randomBytes(24).toString('base64url')}\n`, { mode: OWNER_ONLY_FILE, flag: 'wx' }).catch(
+    (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e
+    },
+  )
   return readToken(file)
 }
 

@@ -19,24 +19,80 @@ import {
 } from './events.ts'
 
 const request = {
-  v: 1, kind: 'request', ts: 1_700_000_000_000, service: 'gateway', request_id: 'r-1', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
-  route: 'credit-risk', model: 'credit-risk', version: '1', variant: 'stable', cluster: 'credit-risk-stable', upstream: '127.0.0.1:8001',
-  status: 200, flags: 0, fallback: false, duration_us: 1500,
+  v: 1,
+  kind: 'request',
+  ts: 1_700_000_000_000,
+  service: 'gateway',
+  request_id: 'r-1',
+  traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  route: 'credit-risk',
+  model: 'credit-risk',
+  version: '1',
+  variant: 'stable',
+  cluster: 'credit-risk-stable',
+  upstream: '127.0.0.1:8001',
+  status: 200,
+  flags: 0,
+  fallback: false,
+  duration_us: 1500,
 } as const
 const sample = {
-  v: 1, kind: 'sample', ts: 1_700_000_000_001, request_id: 'r-2', traceparent: '', model: 'credit-risk', version: '2', variant: 'canary',
-  reason: 'rate+low_confidence', confidence: 0.31, status: 200, request: '{"inputs":[]}', request_truncated: false, response: '{"outputs":[]}', response_truncated: true,
+  v: 1,
+  kind: 'sample',
+  ts: 1_700_000_000_001,
+  request_id: 'r-2',
+  traceparent: '',
+  model: 'credit-risk',
+  version: '2',
+  variant: 'canary',
+  reason: 'rate+low_confidence',
+  confidence: 0.31,
+  status: 200,
+  request: '{"inputs":[]}',
+  request_truncated: false,
+  response: '{"outputs":[]}',
+  response_truncated: true,
 } as const
 const hostBatch = {
-  v: 2, kind: 'host_batch', ts: 1_700_000_000_002, host: 'stable', model: 'credit-risk', version: '1', batch_id: 'credit-risk/1/7',
-  request_ids: ['a', 'b'], traceparents: ['', '00-x-y-01'], rows: 5, max_batch_rows: 64, queue_wait_ms: 0.5, execution_ms: 1.25, queue_depth: 3, device: 'cpu', ok: true,
+  v: 2,
+  kind: 'host_batch',
+  ts: 1_700_000_000_002,
+  host: 'stable',
+  model: 'credit-risk',
+  version: '1',
+  batch_id: 'credit-risk/1/7',
+  request_ids: ['a', 'b'],
+  traceparents: ['', '00-x-y-01'],
+  rows: 5,
+  max_batch_rows: 64,
+  queue_wait_ms: 0.5,
+  execution_ms: 1.25,
+  queue_depth: 3,
+  device: 'cpu',
+  ok: true,
 } as const
 const hostFallback = {
-  v: 2, kind: 'host_fallback', ts: 1_700_000_000_003, host: 'stable', model: 'credit-risk', version: '1', request_id: 'r-3', traceparent: '',
-  fallback_model: 'credit-risk-fallback', reason: 'queue_full',
+  v: 2,
+  kind: 'host_fallback',
+  ts: 1_700_000_000_003,
+  host: 'stable',
+  model: 'credit-risk',
+  version: '1',
+  request_id: 'r-3',
+  traceparent: '',
+  fallback_model: 'credit-risk-fallback',
+  reason: 'queue_full',
 } as const
 const hostSaturation = {
-  v: 2, kind: 'host_saturation', ts: 1_700_000_000_004, host: '127.0.0.1:8001', model: 'credit-risk', version: '1', queue_depth: 12, busy_instances: 2, instances: 2,
+  v: 2,
+  kind: 'host_saturation',
+  ts: 1_700_000_000_004,
+  host: '127.0.0.1:8001',
+  model: 'credit-risk',
+  version: '1',
+  queue_depth: 12,
+  busy_instances: 2,
+  instances: 2,
 } as const
 
 const CURRENT = { request, sample, host_batch: hostBatch, host_fallback: hostFallback, host_saturation: hostSaturation }
@@ -75,37 +131,107 @@ describe('decodeEvent: current versions', () => {
 
   it('accepts a null confidence and a null fallback model', () => {
     expect(ok(decodeEvent({ ...sample, confidence: null }))).toMatchObject({ kind: 'sample', confidence: null })
-    expect(ok(decodeEvent({ ...hostFallback, fallback_model: null }))).toMatchObject({ kind: 'host_fallback', fallback_model: null })
+    expect(ok(decodeEvent({ ...hostFallback, fallback_model: null }))).toMatchObject({
+      kind: 'host_fallback',
+      fallback_model: null,
+    })
   })
 })
 
 describe('decodeEvent: host events v1 (camelCase, no v)', () => {
   it('upgrades a v1 batch to host_batch v2, mapping each field', () => {
-    const v1 = { kind: 'batch', model: 'credit-risk', version: '3', batchId: 'credit-risk/3/9', requestIds: ['a', 'b', 'c'], rows: 7, queueWaitMs: 0.75, executionMs: 2.5, queueDepth: 4, device: 'cuda:0', ok: false }
+    const v1 = {
+      kind: 'batch',
+      model: 'credit-risk',
+      version: '3',
+      batchId: 'credit-risk/3/9',
+      requestIds: ['a', 'b', 'c'],
+      rows: 7,
+      queueWaitMs: 0.75,
+      executionMs: 2.5,
+      queueDepth: 4,
+      device: 'cuda:0',
+      ok: false,
+    }
     expect(ok(decodeLine(JSON.stringify(v1), 1234))).toEqual({
-      v: 2, kind: 'host_batch', ts: 1234, host: '', model: 'credit-risk', version: '3', batch_id: 'credit-risk/3/9',
-      request_ids: ['a', 'b', 'c'], traceparents: ['', '', ''], rows: 7, max_batch_rows: 0,
-      queue_wait_ms: 0.75, execution_ms: 2.5, queue_depth: 4, device: 'cuda:0', ok: false,
+      v: 2,
+      kind: 'host_batch',
+      ts: 1234,
+      host: '',
+      model: 'credit-risk',
+      version: '3',
+      batch_id: 'credit-risk/3/9',
+      request_ids: ['a', 'b', 'c'],
+      traceparents: ['', '', ''],
+      rows: 7,
+      max_batch_rows: 0,
+      queue_wait_ms: 0.75,
+      execution_ms: 2.5,
+      queue_depth: 4,
+      device: 'cuda:0',
+      ok: false,
     })
   })
 
   it('upgrades a v1 fallback to host_fallback v2, mapping each field', () => {
-    const v1 = { kind: 'fallback', model: 'credit-risk', version: '1', fallbackModel: 'credit-risk-fallback', requestId: 'r-9', reason: 'deadline' }
+    const v1 = {
+      kind: 'fallback',
+      model: 'credit-risk',
+      version: '1',
+      fallbackModel: 'credit-risk-fallback',
+      requestId: 'r-9',
+      reason: 'deadline',
+    }
     expect(ok(decodeEvent(v1, 99))).toEqual({
-      v: 2, kind: 'host_fallback', ts: 99, host: '', model: 'credit-risk', version: '1', request_id: 'r-9', traceparent: '', fallback_model: 'credit-risk-fallback', reason: 'deadline',
+      v: 2,
+      kind: 'host_fallback',
+      ts: 99,
+      host: '',
+      model: 'credit-risk',
+      version: '1',
+      request_id: 'r-9',
+      traceparent: '',
+      fallback_model: 'credit-risk-fallback',
+      reason: 'deadline',
     })
-    expect(ok(decodeEvent({ ...v1, fallbackModel: null }, 99))).toMatchObject({ kind: 'host_fallback', fallback_model: null })
+    expect(ok(decodeEvent({ ...v1, fallbackModel: null }, 99))).toMatchObject({
+      kind: 'host_fallback',
+      fallback_model: null,
+    })
   })
 
   it('a v1 event without a receive time takes now as its timestamp', () => {
     const before = Date.now()
-    const e = ok(decodeEvent({ kind: 'fallback', model: 'm', version: '1', fallbackModel: null, requestId: 'r', reason: 'queue_full' }))
+    const e = ok(
+      decodeEvent({
+        kind: 'fallback',
+        model: 'm',
+        version: '1',
+        fallbackModel: null,
+        requestId: 'r',
+        reason: 'queue_full',
+      }),
+    )
     expect(e.ts).toBeGreaterThanOrEqual(before)
     expect(e.ts).toBeLessThanOrEqual(Date.now())
   })
 
   it('refuses a v1 event with a bad field, naming the camelCase field', () => {
-    const r = refused(decodeEvent({ kind: 'batch', model: 'm', version: '1', batchId: 'b', requestIds: 'a', rows: 1, queueWaitMs: 0, executionMs: 0, queueDepth: 0, device: 'cpu', ok: true }))
+    const r = refused(
+      decodeEvent({
+        kind: 'batch',
+        model: 'm',
+        version: '1',
+        batchId: 'b',
+        requestIds: 'a',
+        rows: 1,
+        queueWaitMs: 0,
+        executionMs: 0,
+        queueDepth: 0,
+        device: 'cpu',
+        ok: true,
+      }),
+    )
     expect(r.reason).toBe('invalid')
     expect(r.detail).toMatch(/^requestIds: /)
     const f = refused(decodeEvent({ kind: 'fallback', model: 'm', version: '1', fallbackModel: null, reason: 'x' }))
@@ -120,7 +246,10 @@ describe('decodeEvent: host events v1 (camelCase, no v)', () => {
 
 describe('decodeEvent: refusals', () => {
   it('refuses an unknown kind', () => {
-    expect(refused(decodeLine(JSON.stringify({ ...request, kind: 'metric' })))).toEqual({ reason: 'unknown_kind', detail: 'kind: "metric"' })
+    expect(refused(decodeLine(JSON.stringify({ ...request, kind: 'metric' })))).toEqual({
+      reason: 'unknown_kind',
+      detail: 'kind: "metric"',
+    })
     expect(refused(decodeEvent({ v: 1 }))).toEqual({ reason: 'unknown_kind', detail: 'kind: undefined' })
     expect(refused(decodeEvent({ v: 1, kind: 7 })).reason).toBe('unknown_kind')
   })
@@ -141,7 +270,10 @@ describe('decodeEvent: refusals', () => {
     expect(refused(decodeEvent({ ...hostBatch, v: 1 })).reason).toBe('unknown_version')
     expect(refused(decodeEvent({ ...hostSaturation, v: 3 })).detail).toContain('host_saturation v: 3')
     const { v: _, ...noVersion } = sample
-    expect(refused(decodeEvent(noVersion))).toMatchObject({ reason: 'unknown_version', detail: 'sample v: undefined (this reader knows 1)' })
+    expect(refused(decodeEvent(noVersion))).toMatchObject({
+      reason: 'unknown_version',
+      detail: 'sample v: undefined (this reader knows 1)',
+    })
     expect(refused(decodeEvent({ ...request, v: '1' })).reason).toBe('unknown_version')
   })
 
@@ -194,10 +326,26 @@ describe('decodeEvent: refusals', () => {
   })
 
   it('never throws on arbitrary JSON, nor on known kinds with arbitrary fields', () => {
-    const kinds = fc.constantFrom('request', 'sample', 'host_batch', 'host_fallback', 'host_saturation', 'batch', 'fallback', 'constructor', '__proto__', 'toString', '')
-    const mangled = fc.record({ kind: kinds, v: fc.oneof(fc.constantFrom(1, 2, undefined), fc.jsonValue()) }).chain((head) =>
-      fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 8 }).map((rest) => JSON.stringify({ ...rest, ...head })),
+    const kinds = fc.constantFrom(
+      'request',
+      'sample',
+      'host_batch',
+      'host_fallback',
+      'host_saturation',
+      'batch',
+      'fallback',
+      'constructor',
+      '__proto__',
+      'toString',
+      '',
     )
+    const mangled = fc
+      .record({ kind: kinds, v: fc.oneof(fc.constantFrom(1, 2, undefined), fc.jsonValue()) })
+      .chain((head) =>
+        fc
+          .dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 8 })
+          .map((rest) => JSON.stringify({ ...rest, ...head })),
+      )
     fc.assert(
       fc.property(fc.oneof(fc.json({ maxDepth: 3 }), mangled), (line) => {
         const d = decodeLine(line)
@@ -209,7 +357,11 @@ describe('decodeEvent: refusals', () => {
   })
 
   it('accepts every valid event whatever extra fields it carries (property)', () => {
-    const extra = fc.dictionary(fc.string({ maxLength: 10 }).filter((k) => !(k in request) && k !== '__proto__'), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 })
+    const extra = fc.dictionary(
+      fc.string({ maxLength: 10 }).filter((k) => !(k in request) && k !== '__proto__'),
+      fc.jsonValue({ maxDepth: 2 }),
+      { maxKeys: 5 },
+    )
     fc.assert(
       fc.property(fc.constantFrom(...Object.values(CURRENT)), extra, (event, more) => {
         expect(ok(decodeLine(JSON.stringify({ ...more, ...event })))).toMatchObject(event)
@@ -248,7 +400,24 @@ describe('responseFlagNames', () => {
 })
 
 describe('decodeEvent, bounds a store can hold', () => {
-  const batch = { v: 2, kind: 'host_batch', ts: Date.now(), host: 'h', model: 'm', version: '1', batch_id: 'b', request_ids: ['r'], traceparents: [''], rows: 1, max_batch_rows: 8, queue_wait_ms: 0, execution_ms: 0, queue_depth: 0, device: 'cpu', ok: true }
+  const batch = {
+    v: 2,
+    kind: 'host_batch',
+    ts: Date.now(),
+    host: 'h',
+    model: 'm',
+    version: '1',
+    batch_id: 'b',
+    request_ids: ['r'],
+    traceparents: [''],
+    rows: 1,
+    max_batch_rows: 8,
+    queue_wait_ms: 0,
+    execution_ms: 0,
+    queue_depth: 0,
+    device: 'cpu',
+    ok: true,
+  }
   it('refuses counts past 32 bits, naming the field', () => {
     const d = decodeEvent({ ...batch, rows: 2 ** 32 })
     expect(d).toMatchObject({ ok: false, reason: 'invalid' })
@@ -282,12 +451,15 @@ describe('decodeEvent, values checked for their meaning', () => {
       refused({ ...sample, confidence }, /^confidence: /)
       refused({ ...sample, kind: 'review', confidence }, /^confidence: /)
     }
-    for (const confidence of [0, 1, 0.5, null]) expect(decodeEvent({ ...sample, confidence }, 1_700_000_000_100).ok).toBe(true)
+    for (const confidence of [0, 1, 0.5, null])
+      expect(decodeEvent({ ...sample, confidence }, 1_700_000_000_100).ok).toBe(true)
   })
   it('refuses durations that are negative, infinite (1e999 parses as Infinity) or longer than a day', () => {
     refused({ ...hostBatch, queue_wait_ms: -1 }, /^queue_wait_ms: /)
     refused({ ...hostBatch, execution_ms: 86_400_001 }, /^execution_ms: /)
-    expect(decodeLine(JSON.stringify(hostBatch).replace('"execution_ms":1.25', '"execution_ms":1e999'), 1_700_000_000_100)).toMatchObject({ ok: false, detail: expect.stringMatching(/^execution_ms: /) })
+    expect(
+      decodeLine(JSON.stringify(hostBatch).replace('"execution_ms":1.25', '"execution_ms":1e999'), 1_700_000_000_100),
+    ).toMatchObject({ ok: false, detail: expect.stringMatching(/^execution_ms: /) })
     refused({ ...request, duration_us: 86_400_000_001 }, /^duration_us: /)
     refused({ ...request, duration_us: -5 }, /^duration_us: /)
   })
@@ -302,7 +474,9 @@ describe('decodeEvent, values checked for their meaning', () => {
     refused({ ...hostFallback, reason: 'x'.repeat(65_537) }, /^reason: /)
     refused({ ...hostSaturation, host: 'h'.repeat(65_537) }, /^host: /)
     // A long caller-chosen request id or model name is still counted (labelled by the collector's policy).
-    expect(decodeEvent({ ...request, request_id: 'i'.repeat(8192), model: 'm'.repeat(8192) }, 1_700_000_000_100).ok).toBe(true)
+    expect(
+      decodeEvent({ ...request, request_id: 'i'.repeat(8192), model: 'm'.repeat(8192) }, 1_700_000_000_100).ok,
+    ).toBe(true)
     refused({ ...sample, response: 'x'.repeat((4 << 20) + 1) }, /^response: /)
     expect(decodeEvent({ ...sample, request: 'x'.repeat(1 << 20) }, 1_700_000_000_100).ok).toBe(true)
   })

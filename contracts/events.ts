@@ -51,7 +51,11 @@ const u32 = z.number().int().min(0).max(0xffff_ffff)
 /** Milliseconds since the epoch (how far ahead of the reader is checked on decode). */
 const timestamp = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 const ms = z.number().nonnegative().max(EVENT_LIMITS.durationMs)
-const us = z.number().int().nonnegative().max(EVENT_LIMITS.durationMs * 1000)
+const us = z
+  .number()
+  .int()
+  .nonnegative()
+  .max(EVENT_LIMITS.durationMs * 1000)
 /** x-model-confidence: a probability. */
 const confidence = z.number().min(0).max(1)
 const httpStatus = z.number().int().min(0).max(999)
@@ -114,7 +118,10 @@ export type PayloadSampleEvent = z.output<typeof payloadSampleEvent>
  * agent copies it to the review queue (mesh.review.<model>) when its
  * confidence is under the model's review threshold.
  */
-const reviewItemEvent = payloadSampleEvent.extend({ v: z.literal(REVIEW_ITEM_EVENT_VERSION), kind: z.literal('review') })
+const reviewItemEvent = payloadSampleEvent.extend({
+  v: z.literal(REVIEW_ITEM_EVENT_VERSION),
+  kind: z.literal('review'),
+})
 export type ReviewItemEvent = z.output<typeof reviewItemEvent>
 
 const hostCommon = {
@@ -149,7 +156,14 @@ export type HostBatchEvent = z.output<typeof hostBatchEvent>
  * Why a host's primary did not answer a request (model-host's RejectReason):
  * a closed set, so consumers label any other reason `other`.
  */
-export const FALLBACK_REASONS = ['queue_full', 'deadline', 'cancelled', 'runtime_error', 'unloaded', 'fallback_role'] as const
+export const FALLBACK_REASONS = [
+  'queue_full',
+  'deadline',
+  'cancelled',
+  'runtime_error',
+  'unloaded',
+  'fallback_role',
+] as const
 export type FallbackReason = (typeof FALLBACK_REASONS)[number]
 
 /** One request the host served with a fallback model, or refused. */
@@ -213,15 +227,39 @@ function upgradeHostV1(e: unknown, receivedAt: number): HostEvent | z.ZodError {
     if (!r.success) return r.error
     const b = r.data
     return {
-      v: HOST_EVENT_VERSION, kind: 'host_batch', ts: receivedAt, host: '', model: b.model, version: b.version, batch_id: b.batchId,
-      request_ids: b.requestIds, traceparents: b.requestIds.map(() => ''), rows: b.rows, max_batch_rows: 0,
-      queue_wait_ms: b.queueWaitMs, execution_ms: b.executionMs, queue_depth: b.queueDepth, device: b.device, ok: b.ok,
+      v: HOST_EVENT_VERSION,
+      kind: 'host_batch',
+      ts: receivedAt,
+      host: '',
+      model: b.model,
+      version: b.version,
+      batch_id: b.batchId,
+      request_ids: b.requestIds,
+      traceparents: b.requestIds.map(() => ''),
+      rows: b.rows,
+      max_batch_rows: 0,
+      queue_wait_ms: b.queueWaitMs,
+      execution_ms: b.executionMs,
+      queue_depth: b.queueDepth,
+      device: b.device,
+      ok: b.ok,
     }
   }
   const r = hostFallbackEventV1.safeParse(e)
   if (!r.success) return r.error
   const f = r.data
-  return { v: HOST_EVENT_VERSION, kind: 'host_fallback', ts: receivedAt, host: '', model: f.model, version: f.version, request_id: f.requestId, traceparent: '', fallback_model: f.fallbackModel, reason: f.reason }
+  return {
+    v: HOST_EVENT_VERSION,
+    kind: 'host_fallback',
+    ts: receivedAt,
+    host: '',
+    model: f.model,
+    version: f.version,
+    request_id: f.requestId,
+    traceparent: '',
+    fallback_model: f.fallbackModel,
+    reason: f.reason,
+  }
 }
 
 const CURRENT = {
@@ -244,7 +282,8 @@ export type Decoded = { ok: true; event: TelemetryEvent } | { ok: false; reason:
  * timestamp a previous version lacked.
  */
 export function decodeEvent(value: unknown, receivedAt = Date.now()): Decoded {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'malformed', detail: 'not a JSON object' }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, reason: 'malformed', detail: 'not a JSON object' }
   const { kind, v } = value as { kind?: unknown; v?: unknown }
   if ((kind === 'batch' || kind === 'fallback') && v === undefined) {
     const e = upgradeHostV1(value, receivedAt)
@@ -252,10 +291,20 @@ export function decodeEvent(value: unknown, receivedAt = Date.now()): Decoded {
   }
   const current = typeof kind === 'string' && Object.hasOwn(CURRENT, kind) ? CURRENT[kind as EventKind] : undefined
   if (!current) return { ok: false, reason: 'unknown_kind', detail: `kind: ${JSON.stringify(kind)}` }
-  if (v !== current.version) return { ok: false, reason: 'unknown_version', detail: `${kind} v: ${JSON.stringify(v)} (this reader knows ${current.version})` }
+  if (v !== current.version)
+    return {
+      ok: false,
+      reason: 'unknown_version',
+      detail: `${kind} v: ${JSON.stringify(v)} (this reader knows ${current.version})`,
+    }
   const r = current.schema.safeParse(value)
   if (!r.success) return refusal(r.error)
-  if (r.data.ts > receivedAt + MAX_CLOCK_SKEW_MS) return { ok: false, reason: 'invalid', detail: `ts: ${r.data.ts} is more than ${MAX_CLOCK_SKEW_MS / 1000} s ahead of this reader's clock` }
+  if (r.data.ts > receivedAt + MAX_CLOCK_SKEW_MS)
+    return {
+      ok: false,
+      reason: 'invalid',
+      detail: `ts: ${r.data.ts} is more than ${MAX_CLOCK_SKEW_MS / 1000} s ahead of this reader's clock`,
+    }
   return { ok: true, event: r.data as TelemetryEvent }
 }
 
@@ -281,13 +330,42 @@ export function decodeLine(line: string, receivedAt = Date.now()): Decoded {
  * bitmask; consumers name the flags with this table.
  */
 export const ENVOY_RESPONSE_FLAGS: readonly string[] = [
-  'LH', 'UH', 'UT', 'LR', 'UR', 'UF', 'UC', 'UO', 'NR', 'DI', 'FI', 'RL', 'UAEX', 'RLSE', 'DC', 'URX', 'SI', 'IH', 'DPE',
-  'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DO', 'DR', 'UDO',
+  'LH',
+  'UH',
+  'UT',
+  'LR',
+  'UR',
+  'UF',
+  'UC',
+  'UO',
+  'NR',
+  'DI',
+  'FI',
+  'RL',
+  'UAEX',
+  'RLSE',
+  'DC',
+  'URX',
+  'SI',
+  'IH',
+  'DPE',
+  'UMSDR',
+  'RFCF',
+  'NFCF',
+  'DT',
+  'UPE',
+  'NC',
+  'OM',
+  'DF',
+  'DO',
+  'DR',
+  'UDO',
 ]
 
 /** The short names of the flags set in a bitmask, in bit order. */
 export function responseFlagNames(flags: number): string[] {
   const names: string[] = []
-  for (let bit = 0; bit < ENVOY_RESPONSE_FLAGS.length; bit++) if (flags & (1 << bit)) names.push(ENVOY_RESPONSE_FLAGS[bit]!)
+  for (let bit = 0; bit < ENVOY_RESPONSE_FLAGS.length; bit++)
+    if (flags & (1 << bit)) names.push(ENVOY_RESPONSE_FLAGS[bit]!)
   return names
 }

@@ -9,13 +9,53 @@ export { AgentSettingsError, agentSettingsSchema, parseAgentSettings, readAgentS
 export type { AgentSettings } from './agent-settings.ts'
 export { AGENT_STATUS_PATH, agentStatus } from './agent-status.ts'
 export type { AgentStatus } from './agent-status.ts'
-export { ALERT_NAMES, BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, FAILED_CODE_CLASSES, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from './alert-thresholds.ts'
+export {
+  ALERT_NAMES,
+  BURN_ALERT_NAMES,
+  BURN_ALERTS,
+  burnThreshold,
+  FAILED_CODE_CLASSES,
+  TELEMETRY_LAG_MESSAGES,
+  TELEMETRY_STALE_S,
+} from './alert-thresholds.ts'
 export type { BurnAlert } from './alert-thresholds.ts'
 export { baselineSchema, binOf, distributionOf, featureBaselineSchema } from './baseline.ts'
 export type { Baseline, Distribution, FeatureBaseline } from './baseline.ts'
-export { bearerMatches, CredentialError, ensureToken, OWNER_ONLY_FILE, ownerOnlyDir, readToken, tokenFromFile } from './credentials.ts'
-export { decodeEvent, decodeLine, ENVOY_RESPONSE_FLAGS, FALLBACK_REASONS, GOLDEN_SIGNAL_EVENT_VERSION, HOST_EVENT_VERSION, MAX_CLOCK_SKEW_MS, PAYLOAD_SAMPLE_EVENT_VERSION, responseFlagNames, REVIEW_ITEM_EVENT_VERSION } from './events.ts'
-export type { Decoded, EventKind, FallbackReason, GoldenSignalEvent, HostBatchEvent, HostEvent, HostFallbackEvent, HostSaturationEvent, PayloadSampleEvent, RefusalReason, ReviewItemEvent, TelemetryEvent } from './events.ts'
+export {
+  bearerMatches,
+  CredentialError,
+  ensureToken,
+  OWNER_ONLY_FILE,
+  ownerOnlyDir,
+  readToken,
+  tokenFromFile,
+} from './credentials.ts'
+export {
+  decodeEvent,
+  decodeLine,
+  ENVOY_RESPONSE_FLAGS,
+  FALLBACK_REASONS,
+  GOLDEN_SIGNAL_EVENT_VERSION,
+  HOST_EVENT_VERSION,
+  MAX_CLOCK_SKEW_MS,
+  PAYLOAD_SAMPLE_EVENT_VERSION,
+  responseFlagNames,
+  REVIEW_ITEM_EVENT_VERSION,
+} from './events.ts'
+export type {
+  Decoded,
+  EventKind,
+  FallbackReason,
+  GoldenSignalEvent,
+  HostBatchEvent,
+  HostEvent,
+  HostFallbackEvent,
+  HostSaturationEvent,
+  PayloadSampleEvent,
+  RefusalReason,
+  ReviewItemEvent,
+  TelemetryEvent,
+} from './events.ts'
 /** The header names as one namespace, for code that reads better as `H.REQUEST_ID`. */
 export * as headers from './headers.ts'
 export { createLogger, logTo } from './logger.ts'
@@ -24,6 +64,23 @@ export { isUnpublishable, isWorkQueueTaken, StreamConfigError } from './nats-err
 export { operatorCheck } from './operator-auth.ts'
 export { DEFAULT_STREAM_LIMITS, ensureStreams, missingStreams, streamConfig } from './streams.ts'
 export type { StreamLimits } from './streams.ts'
-export { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, eventCount, MAX_INFLATED_MESSAGE_BYTES, OTHER_MODEL_TOKEN, SOURCE_HEADER, STREAM_OF_KIND, STREAMS, subjectOf, subjectToken, tokenOfSubject, WIRE_CONTENT_TYPE } from './subjects.ts'
+export {
+  AGENT_EVENT_COUNT_HEADER,
+  AGENT_EVENTS_PATH,
+  AGENT_SOURCE_HEADER,
+  DEFLATE,
+  ENCODING_HEADER,
+  EVENT_COUNT_HEADER,
+  eventCount,
+  MAX_INFLATED_MESSAGE_BYTES,
+  OTHER_MODEL_TOKEN,
+  SOURCE_HEADER,
+  STREAM_OF_KIND,
+  STREAMS,
+  subjectOf,
+  subjectToken,
+  tokenOfSubject,
+  WIRE_CONTENT_TYPE,
+} from './subjects.ts'
 export type { StreamKey, StreamSpec } from './subjects.ts'
 export { TELEMETRY_VM_ID } from './telemetry-exporter.ts'

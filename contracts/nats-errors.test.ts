@@ -11,17 +11,35 @@ import { jserrors } from '@nats-io/jetstream/internal'
 import { errors } from '@nats-io/transport-node'
 import { describe, expect, it } from 'vitest'
 import { STREAMS } from '@model-mesh/contracts'
-import { API_CODES, isStreamNotFound, isTransient, isUnpublishable, isWorkQueueTaken, StreamConfigError } from './nats-errors.ts'
+import {
+  API_CODES,
+  isStreamNotFound,
+  isTransient,
+  isUnpublishable,
+  isWorkQueueTaken,
+  StreamConfigError,
+} from './nats-errors.ts'
 import { ensureStreams, streamConfig, type StreamLimits } from './streams.ts'
 
 /** As nats.js builds it from a JetStream API answer. */
-const apiError = (code: number, err_code: number, description: string) => new JetStreamApiError({ code, err_code, description })
+const apiError = (code: number, err_code: number, description: string) =>
+  new JetStreamApiError({ code, err_code, description })
 /** What jsm.streams.info throws for a stream that is not there. */
-const notFound = new jserrors.StreamNotFoundError({ code: 404, err_code: JetStreamApiCodes.StreamNotFound, description: 'stream not found' })
+const notFound = new jserrors.StreamNotFoundError({
+  code: 404,
+  err_code: JetStreamApiCodes.StreamNotFound,
+  description: 'stream not found',
+})
 const cannotChange = apiError(500, 10052, 'stream configuration update can not change retention policy')
-const notUnique = apiError(400, API_CODES.ConsumerWorkQueueNotUnique, 'filtered consumer not unique on workqueue stream')
+const notUnique = apiError(
+  400,
+  API_CODES.ConsumerWorkQueueNotUnique,
+  'filtered consumer not unique on workqueue stream',
+)
 /** What a request to a JetStream nobody answers yet becomes (nats.js wraps it twice). */
-const noResponders = new jserrors.JetStreamNotEnabled('jetstream is not enabled', { cause: new errors.RequestError('no responders', { cause: new errors.NoRespondersError('$JS.API.STREAM.UPDATE.X') }) })
+const noResponders = new jserrors.JetStreamNotEnabled('jetstream is not enabled', {
+  cause: new errors.RequestError('no responders', { cause: new errors.NoRespondersError('$JS.API.STREAM.UPDATE.X') }),
+})
 
 describe('classifying NATS failures by class and err_code', () => {
   it('a missing stream is the StreamNotFound code, whatever the message says', () => {
@@ -33,7 +51,15 @@ describe('classifying NATS failures by class and err_code', () => {
 
   it('a work queue held by another consumer is its own codes, not any "unique" in a message', () => {
     expect(isWorkQueueTaken(notUnique)).toBe(true)
-    expect(isWorkQueueTaken(apiError(400, API_CODES.ConsumerWorkQueueMultipleUnfiltered, 'multiple non-filtered consumers not allowed on workqueue stream'))).toBe(true)
+    expect(
+      isWorkQueueTaken(
+        apiError(
+          400,
+          API_CODES.ConsumerWorkQueueMultipleUnfiltered,
+          'multiple non-filtered consumers not allowed on workqueue stream',
+        ),
+      ),
+    ).toBe(true)
     expect(isWorkQueueTaken(apiError(400, 10148, 'consumer name must be unique'))).toBe(false)
     expect(isWorkQueueTaken(new Error('filtered consumer not unique on workqueue stream'))).toBe(false)
   })
@@ -43,13 +69,23 @@ describe('classifying NATS failures by class and err_code', () => {
     expect(isTransient(noResponders)).toBe(true)
     expect(isTransient(new errors.ClosedConnectionError())).toBe(true)
     expect(isTransient(new errors.ConnectionError('connection refused'))).toBe(true)
-    expect(isTransient(apiError(503, API_CODES.JetStreamTemporarilyUnavailable, 'JetStream system temporarily unavailable'))).toBe(true)
+    expect(
+      isTransient(apiError(503, API_CODES.JetStreamTemporarilyUnavailable, 'JetStream system temporarily unavailable')),
+    ).toBe(true)
   })
 
   it('a refusal from JetStream, a permission or authorization error, or a plain error are not', () => {
     expect(isTransient(cannotChange)).toBe(false)
     expect(isTransient(notFound)).toBe(false)
-    expect(isTransient(new errors.PermissionViolationError("Permissions Violation for Publish to \"$JS.API.STREAM.UPDATE.X\"", 'publish', '$JS.API.STREAM.UPDATE.X'))).toBe(false)
+    expect(
+      isTransient(
+        new errors.PermissionViolationError(
+          'Permissions Violation for Publish to "$JS.API.STREAM.UPDATE.X"',
+          'publish',
+          '$JS.API.STREAM.UPDATE.X',
+        ),
+      ),
+    ).toBe(false)
     expect(isTransient(new errors.AuthorizationError('Authorization Violation'))).toBe(false)
     expect(isTransient(new Error('timeout'))).toBe(false)
   })
@@ -61,7 +97,10 @@ describe('classifying NATS failures by class and err_code', () => {
   })
 })
 
-const LIMITS: StreamLimits = { duplicateWindowS: 60, maxBytes: { requests: 1 << 20, payloads: 1 << 20, host: 1 << 20, review: 1 << 20 } }
+const LIMITS: StreamLimits = {
+  duplicateWindowS: 60,
+  maxBytes: { requests: 1 << 20, payloads: 1 << 20, host: 1 << 20, review: 1 << 20 },
+}
 
 /** A manager whose streams all exist with a smaller max_bytes (so each needs an update), failing updates with `failures` in turn. */
 function managerFailing(failures: Error[]): { jsm: JetStreamManager; updates: string[] } {
@@ -89,7 +128,14 @@ describe('ensureStreams when an update fails', () => {
     const { jsm, updates } = managerFailing([new errors.TimeoutError(), noResponders])
     const out = await ensureStreams(jsm, LIMITS, { attempts: 3, firstDelayMs: 1 })
     expect(out.map((o) => o.action)).toEqual(['updated', 'updated', 'updated', 'updated'])
-    expect(updates).toEqual(['MESH_REQUESTS', 'MESH_REQUESTS', 'MESH_REQUESTS', 'MESH_PAYLOADS', 'MESH_HOST', 'MESH_REVIEW'])
+    expect(updates).toEqual([
+      'MESH_REQUESTS',
+      'MESH_REQUESTS',
+      'MESH_REQUESTS',
+      'MESH_PAYLOADS',
+      'MESH_HOST',
+      'MESH_REVIEW',
+    ])
   })
 
   it('gives up after the attempts allowed, throwing the transient error itself (the collector reconnects and starts again)', async () => {
@@ -106,7 +152,9 @@ describe('ensureStreams when an update fails', () => {
     const err = await ensureStreams(jsm, LIMITS, { attempts: 3, firstDelayMs: 1 }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(StreamConfigError)
     expect((err as StreamConfigError).stream).toBe('MESH_REQUESTS')
-    expect((err as Error).message).toBe('stream MESH_REQUESTS: JetStream refused to update max_bytes: stream configuration update can not change retention policy')
+    expect((err as Error).message).toBe(
+      'stream MESH_REQUESTS: JetStream refused to update max_bytes: stream configuration update can not change retention policy',
+    )
     expect((err as Error).cause).toBe(cannotChange)
     expect(updates).toEqual(['MESH_REQUESTS'])
   })

@@ -15,7 +15,9 @@ export function operatorCheck(token: string | undefined, withoutToken: string): 
   if (!token) return async (c) => c.json({ error: `authorization: ${withoutToken}` }, 403)
   return bearerAuth({
     token,
-    noAuthenticationHeader: { message: { error: 'authorization: operator token required (Authorization: Bearer <token>)' } },
+    noAuthenticationHeader: {
+      message: { error: 'authorization: operator token required (Authorization: Bearer <token>)' },
+    },
     invalidToken: { message: { error: 'authorization: not the operator token' } },
     invalidAuthenticationHeader: { message: { error: 'authorization: must be "Bearer <token>"' } },
   })

@@ -6,7 +6,14 @@
  * change JetStream cannot make in place is refused with what to do; an
  * update that fails for a moment (no answer, connection down) is tried again.
  */
-import { RetentionPolicy, StorageType, DiscardPolicy, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream'
+import {
+  RetentionPolicy,
+  StorageType,
+  DiscardPolicy,
+  type JetStreamManager,
+  type StreamConfig,
+  type StreamInfo,
+} from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
 import { STREAMS, type StreamKey, type StreamSpec } from './subjects.ts'
 import { isStreamNotFound, isTransient, StreamConfigError } from './nats-errors.ts'
@@ -26,7 +33,10 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
 const DAY_NS = nanos(86_400_000)
 
 /** The settings the mesh wants for one stream. */
-export function streamConfig(spec: StreamSpec, limits: StreamLimits): Partial<StreamConfig> & { name: string; subjects: string[] } {
+export function streamConfig(
+  spec: StreamSpec,
+  limits: StreamLimits,
+): Partial<StreamConfig> & { name: string; subjects: string[] } {
   return {
     name: spec.name,
     subjects: [`${spec.prefix}.*`],
@@ -67,7 +77,11 @@ export const DEFAULT_UPDATE_RETRY: UpdateRetry = { attempts: 5, firstDelayMs: 25
  * that failed transiently (no answer, connection down) is tried again
  * `retry.attempts` times, then its last error is thrown as it came.
  */
-export async function ensureStreams(jsm: JetStreamManager, limits: StreamLimits, retry: UpdateRetry = DEFAULT_UPDATE_RETRY): Promise<EnsureOutcome[]> {
+export async function ensureStreams(
+  jsm: JetStreamManager,
+  limits: StreamLimits,
+  retry: UpdateRetry = DEFAULT_UPDATE_RETRY,
+): Promise<EnsureOutcome[]> {
   const out: EnsureOutcome[] = []
   for (const spec of Object.values(STREAMS)) {
     const wanted = streamConfig(spec, limits)
@@ -94,7 +108,11 @@ export async function ensureStreams(jsm: JetStreamManager, limits: StreamLimits,
       await withRetry(retry, () => jsm.streams.update(spec.name, { ...info.config, ...wanted }))
     } catch (e) {
       if (isTransient(e)) throw e
-      throw new StreamConfigError(spec.name, `stream ${spec.name}: JetStream refused to update ${changed.join(', ')}: ${(e as Error).message}`, { cause: e })
+      throw new StreamConfigError(
+        spec.name,
+        `stream ${spec.name}: JetStream refused to update ${changed.join(', ')}: ${(e as Error).message}`,
+        { cause: e },
+      )
     }
     out.push({ name: spec.name, action: 'updated', changed })
   }

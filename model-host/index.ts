@@ -9,5 +9,11 @@ export { formatPath, readModelConfig } from './src/config.ts'
 export type { ModelConfig, TensorSpec } from './src/config.ts'
 export { listModels, listVersions, readEntryConfig } from './src/repository/repository.ts'
 export type { ModelEntry } from './src/repository/repository.ts'
-export { defaultProbability, FEATURE_COUNT, FEATURE_NAMES, generateApplicants, sampleRows } from './example-models/dataset.ts'
+export {
+  defaultProbability,
+  FEATURE_COUNT,
+  FEATURE_NAMES,
+  generateApplicants,
+  sampleRows,
+} from './example-models/dataset.ts'
 export type { Dataset } from './example-models/dataset.ts'

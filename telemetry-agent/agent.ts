@@ -15,7 +15,18 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { deflateRawSync } from 'node:zlib'
 import { Counter, Gauge, Registry } from 'prom-client'
-import { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, AGENT_STATUS_PATH, bearerMatches, createLogger, eventCount, logTo, type AgentStatus, type Log } from '@model-mesh/contracts'
+import {
+  AGENT_EVENT_COUNT_HEADER,
+  AGENT_EVENTS_PATH,
+  AGENT_SOURCE_HEADER,
+  AGENT_STATUS_PATH,
+  bearerMatches,
+  createLogger,
+  eventCount,
+  logTo,
+  type AgentStatus,
+  type Log,
+} from '@model-mesh/contracts'
 import { BodyBudget, discard, type BodyRefusal } from './intake.ts'
 import { Publisher } from './publisher.ts'
 import { chunkGroup, ModelTokens, routeBatch, type ReviewThresholds } from './route-events.ts'
@@ -86,35 +97,60 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const m = agentMetrics(registry)
   const spool = new Spool(opts.spool)
   spool.onDrop = (events) => m.dropped.inc({ reason: 'spool_full' }, events)
-  const publisher = new Publisher(spool, { natsUrl: opts.natsUrl, natsAuth: opts.natsAuth, source: opts.id, log }, {
-    published(msg, duplicate) {
-      m.published.inc(msg.events)
-      if (msg.spooled) m.replayed.inc(msg.events)
-      if (duplicate) m.duplicates.inc(msg.events)
+  const publisher = new Publisher(
+    spool,
+    { natsUrl: opts.natsUrl, natsAuth: opts.natsAuth, source: opts.id, log },
+    {
+      published(msg, duplicate) {
+        m.published.inc(msg.events)
+        if (msg.spooled) m.replayed.inc(msg.events)
+        if (duplicate) m.duplicates.inc(msg.events)
+      },
+      failed() {
+        m.publishFailures.inc()
+      },
+      refused(msg, error) {
+        m.dropped.inc({ reason: 'too_large' }, msg.events)
+        log('warn', 'dropped a message NATS refuses', { subject: msg.subject, events: msg.events, error })
+      },
     },
-    failed() {
-      m.publishFailures.inc()
-    },
-    refused(msg, error) {
-      m.dropped.inc({ reason: 'too_large' }, msg.events)
-      log('warn', 'dropped a message NATS refuses', { subject: msg.subject, events: msg.events, error })
+  )
+  new Gauge({
+    name: 'mesh_agent_spool_bytes',
+    help: 'Bytes of messages waiting for JetStream, by tier (memory holds what it can; every message is also on disk).',
+    labelNames: ['tier'],
+    registers: [registry],
+    collect() {
+      const s = spool.stats
+      this.set({ tier: 'memory' }, s.memoryBytes)
+      this.set({ tier: 'disk' }, s.diskBytes)
     },
   })
-  new Gauge({ name: 'mesh_agent_spool_bytes', help: 'Bytes of messages waiting for JetStream, by tier (memory holds what it can; every message is also on disk).', labelNames: ['tier'], registers: [registry], collect() {
-    const s = spool.stats
-    this.set({ tier: 'memory' }, s.memoryBytes)
-    this.set({ tier: 'disk' }, s.diskBytes)
-  } })
-  new Gauge({ name: 'mesh_agent_spool_events', help: 'Events waiting for JetStream.', registers: [registry], collect() {
-    this.set(spool.stats.events)
-  } })
-  new Gauge({ name: 'mesh_agent_oldest_unpublished_age_seconds', help: 'Age of the oldest event not yet in JetStream (0 when none waits).', registers: [registry], collect() {
-    const oldest = spool.stats.oldestReceivedAt
-    this.set(oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000))
-  } })
-  new Gauge({ name: 'mesh_agent_nats_connected', help: '1 while connected to NATS.', registers: [registry], collect() {
-    this.set(publisher.connected ? 1 : 0)
-  } })
+  new Gauge({
+    name: 'mesh_agent_spool_events',
+    help: 'Events waiting for JetStream.',
+    registers: [registry],
+    collect() {
+      this.set(spool.stats.events)
+    },
+  })
+  new Gauge({
+    name: 'mesh_agent_oldest_unpublished_age_seconds',
+    help: 'Age of the oldest event not yet in JetStream (0 when none waits).',
+    registers: [registry],
+    collect() {
+      const oldest = spool.stats.oldestReceivedAt
+      this.set(oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000))
+    },
+  })
+  new Gauge({
+    name: 'mesh_agent_nats_connected',
+    help: '1 while connected to NATS.',
+    registers: [registry],
+    collect() {
+      this.set(publisher.connected ? 1 : 0)
+    },
+  })
 
   // Coalesced: the checkpoint needs to be current only to within the duplicate window (a republish of what it missed lands once).
   const checkpoints = setInterval(() => spool.checkpoint(), 500)
@@ -124,7 +160,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const routed = routeBatch(body, models, review)
     if (routed.reviewItems > 0) m.reviewItems.inc(routed.reviewItems)
     for (const [reason, n] of Object.entries(routed.unroutable)) m.dropped.inc({ reason }, n)
-    m.received.inc({ source: sourceKind(source) }, routed.events + Object.values(routed.unroutable).reduce((a, n) => a + n, 0))
+    m.received.inc(
+      { source: sourceKind(source) },
+      routed.events + Object.values(routed.unroutable).reduce((a, n) => a + n, 0),
+    )
     // Spooled: it will wait for NATS, not just behind the message being published now.
     const oldest = spool.stats.oldestReceivedAt
     const waiting = !publisher.connected || (oldest !== null && Date.now() - oldest > SPOOLED_AFTER_MS)
@@ -137,7 +176,14 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
           m.dropped.inc({ reason: 'too_large' }, chunk.events)
           continue
         }
-        const msg: SpooledMessage = { id: `${opts.id}.${boot}.${++seq}`, subject: group.subject, events: chunk.events, receivedAt, data, spooled: waiting }
+        const msg: SpooledMessage = {
+          id: `${opts.id}.${boot}.${++seq}`,
+          subject: group.subject,
+          events: chunk.events,
+          receivedAt,
+          data,
+          spooled: waiting,
+        }
         spool.append(msg)
         if (waiting) m.spooled.inc(chunk.events)
       }
@@ -147,12 +193,15 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   }
 
   // Node checks these every connectionsCheckingInterval: a second here, not its default 30.
-  const server: Server = createServer({ headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000 }, (req, res) => {
-    handle(req, res).catch((e) => {
-      log('warn', 'request failed', { method: req.method, path: req.url, err: e })
-      if (!res.headersSent) reply(res, 500, { error: 'internal error' })
-    })
-  })
+  const server: Server = createServer(
+    { headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000 },
+    (req, res) => {
+      handle(req, res).catch((e) => {
+        log('warn', 'request failed', { method: req.method, path: req.url, err: e })
+        if (!res.headersSent) reply(res, 500, { error: 'internal error' })
+      })
+    },
+  )
   server.keepAliveTimeout = 60_000
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -162,7 +211,12 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         // Its events are not counted as dropped: nothing vouches for the count it claims.
         m.refused.inc({ reason: 'unauthorized' })
         discard(req, budget.limits.timeoutMs)
-        return reply(res, 401, { error: 'authorization: the node\'s telemetry credential is required (Authorization: Bearer <token>)' }, { 'www-authenticate': 'Bearer' })
+        return reply(
+          res,
+          401,
+          { error: "authorization: the node's telemetry credential is required (Authorization: Bearer <token>)" },
+          { 'www-authenticate': 'Bearer' },
+        )
       }
       const read = await budget.read(req)
       if (!read.ok) {
@@ -183,7 +237,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       return
     }
     if (req.method === 'GET' && path === AGENT_STATUS_PATH) return reply(res, 200, await statusOf(registry, opts.id))
-    if (req.method === 'GET' && path === '/healthz') return reply(res, 200, { ok: true, nats: publisher.connected, spooled_events: spool.stats.events })
+    if (req.method === 'GET' && path === '/healthz')
+      return reply(res, 200, { ok: true, nats: publisher.connected, spooled_events: spool.stats.events })
     reply(res, 404, { error: `no route ${req.method} ${path}` })
   }
 
@@ -211,22 +266,69 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 }
 
 /** Why the agent drops events; each starts at 0, so the first drop is an increase (alerts read increase()). */
-const DROP_REASONS = ['spool_full', 'too_large', 'body_too_large', 'overloaded', 'body_timeout', 'malformed', 'unknown_kind'] as const
+const DROP_REASONS = [
+  'spool_full',
+  'too_large',
+  'body_too_large',
+  'overloaded',
+  'body_timeout',
+  'malformed',
+  'unknown_kind',
+] as const
 /** Why the agent refuses a POST before taking its events. */
 const REFUSAL_REASONS = ['unauthorized', 'body_too_large', 'overloaded', 'body_timeout'] as const
 
 function agentMetrics(registry: Registry) {
   const registers = [registry]
   const m = {
-    received: new Counter({ name: 'mesh_agent_events_received_total', help: 'Events posted to the agent, by source kind (envoy, host).', labelNames: ['source'], registers }),
-    published: new Counter({ name: 'mesh_agent_events_published_total', help: 'Events JetStream acknowledged.', registers }),
-    spooled: new Counter({ name: 'mesh_agent_events_spooled_total', help: 'Events that had to wait in the spool: NATS down, or the oldest unpublished event older than a second.', registers }),
-    replayed: new Counter({ name: 'mesh_agent_events_replayed_total', help: 'Spooled events later published.', registers }),
-    duplicates: new Counter({ name: 'mesh_agent_events_duplicate_total', help: 'Events of republished messages JetStream had already stored (its duplicate window at work).', registers }),
-    dropped: new Counter({ name: 'mesh_agent_events_dropped_total', help: `Events the agent could not keep, by reason: ${DROP_REASONS.join(', ')}.`, labelNames: ['reason'], registers }),
-    reviewItems: new Counter({ name: 'mesh_agent_review_items_total', help: 'Samples under their model\'s review threshold, also sent to the review queue (mesh.review.<model>).', registers }),
-    publishFailures: new Counter({ name: 'mesh_agent_publish_failures_total', help: 'Publish attempts that failed (and were retried).', registers }),
-    refused: new Counter({ name: 'mesh_agent_requests_refused_total', help: `Event POSTs refused before their events were read, by reason: ${REFUSAL_REASONS.join(', ')}.`, labelNames: ['reason'], registers }),
+    received: new Counter({
+      name: 'mesh_agent_events_received_total',
+      help: 'Events posted to the agent, by source kind (envoy, host).',
+      labelNames: ['source'],
+      registers,
+    }),
+    published: new Counter({
+      name: 'mesh_agent_events_published_total',
+      help: 'Events JetStream acknowledged.',
+      registers,
+    }),
+    spooled: new Counter({
+      name: 'mesh_agent_events_spooled_total',
+      help: 'Events that had to wait in the spool: NATS down, or the oldest unpublished event older than a second.',
+      registers,
+    }),
+    replayed: new Counter({
+      name: 'mesh_agent_events_replayed_total',
+      help: 'Spooled events later published.',
+      registers,
+    }),
+    duplicates: new Counter({
+      name: 'mesh_agent_events_duplicate_total',
+      help: 'Events of republished messages JetStream had already stored (its duplicate window at work).',
+      registers,
+    }),
+    dropped: new Counter({
+      name: 'mesh_agent_events_dropped_total',
+      help: `Events the agent could not keep, by reason: ${DROP_REASONS.join(', ')}.`,
+      labelNames: ['reason'],
+      registers,
+    }),
+    reviewItems: new Counter({
+      name: 'mesh_agent_review_items_total',
+      help: "Samples under their model's review threshold, also sent to the review queue (mesh.review.<model>).",
+      registers,
+    }),
+    publishFailures: new Counter({
+      name: 'mesh_agent_publish_failures_total',
+      help: 'Publish attempts that failed (and were retried).',
+      registers,
+    }),
+    refused: new Counter({
+      name: 'mesh_agent_requests_refused_total',
+      help: `Event POSTs refused before their events were read, by reason: ${REFUSAL_REASONS.join(', ')}.`,
+      labelNames: ['reason'],
+      registers,
+    }),
   }
   for (const reason of DROP_REASONS) m.dropped.inc({ reason }, 0)
   for (const reason of REFUSAL_REASONS) m.refused.inc({ reason }, 0)
@@ -238,7 +340,8 @@ async function statusOf(registry: Registry, id: string): Promise<AgentStatus> {
   const metrics = new Map((await registry.getMetricsAsJSON()).map((x) => [x.name, x.values]))
   const values = (name: string) => metrics.get(name) ?? []
   const sum = (name: string) => values(name).reduce((a, v) => a + v.value, 0)
-  const by = (name: string, label: string) => Object.fromEntries(values(name).map((v) => [String(v.labels[label]), v.value]))
+  const by = (name: string, label: string) =>
+    Object.fromEntries(values(name).map((v) => [String(v.labels[label]), v.value]))
   const bytes = by('mesh_agent_spool_bytes', 'tier')
   return {
     id,
@@ -263,7 +366,10 @@ function reply(res: ServerResponse, status: number, body: unknown, headers: Reco
 }
 
 /** The answer to a body the budget refused. */
-function refusal(reason: Exclude<BodyRefusal, 'body_timeout' | 'aborted'>, maxBody: number): [number, unknown, Record<string, string>] {
+function refusal(
+  reason: Exclude<BodyRefusal, 'body_timeout' | 'aborted'>,
+  maxBody: number,
+): [number, unknown, Record<string, string>] {
   if (reason === 'body_too_large') return [413, { error: `body: larger than ${maxBody} bytes` }, {}]
   return [503, { error: 'body: the agent is reading as many bodies as it may hold; try again' }, { 'retry-after': '1' }]
 }

@@ -56,12 +56,18 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (args.settings === undefined) return usageError('--settings is required')
   const port = args.port === undefined ? undefined : Number(args.port)
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) return usageError(`--port must be 0-65535, got "${args.port}"`)
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
+    return usageError(`--port must be 0-65535, got "${args.port}"`)
   setPriority(NICE)
   const logger = createLogger('telemetry-agent', { to: 'stderr' })
   let running
   try {
-    const options = await loadAgentOptions(args.settings, { port, natsUrl: args.nats, spoolDir: args['spool-dir'], id: args.id })
+    const options = await loadAgentOptions(args.settings, {
+      port,
+      natsUrl: args.nats,
+      spoolDir: args['spool-dir'],
+      id: args.id,
+    })
     running = await startAgent({ ...options, log: logTo(logger) })
   } catch (e) {
     logger.fatal({ err: e }, 'could not start')

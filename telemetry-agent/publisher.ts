@@ -9,7 +9,16 @@
  */
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream'
 import { connect, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node'
-import { DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, isUnpublishable, missingStreams, SOURCE_HEADER, WIRE_CONTENT_TYPE, type Log } from '@model-mesh/contracts'
+import {
+  DEFLATE,
+  ENCODING_HEADER,
+  EVENT_COUNT_HEADER,
+  isUnpublishable,
+  missingStreams,
+  SOURCE_HEADER,
+  WIRE_CONTENT_TYPE,
+  type Log,
+} from '@model-mesh/contracts'
 import type { Spool, SpooledMessage } from './spool.ts'
 
 export interface PublisherOptions {
@@ -75,7 +84,16 @@ export class Publisher {
     const servers = this.opts.natsUrl.split(',').map((u) => u.trim())
     while (!this.#closed) {
       try {
-        const nc = await connect({ servers, ...this.opts.natsAuth, name: `telemetry-agent ${this.opts.source}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 5000, maxPingOut: 2, timeout: 2000 })
+        const nc = await connect({
+          servers,
+          ...this.opts.natsAuth,
+          name: `telemetry-agent ${this.opts.source}`,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          pingInterval: 5000,
+          maxPingOut: 2,
+          timeout: 2000,
+        })
         this.#nc = nc
         this.#js = jetstream(nc, { timeout: this.opts.publishTimeoutMs ?? 2000 })
         this.#connected = true
@@ -109,7 +127,12 @@ export class Publisher {
   async #checkStreams(nc: NatsConnection): Promise<void> {
     try {
       const missing = await missingStreams(await jetstreamManager(nc, { timeout: 2000 }))
-      if (missing.length > 0) this.opts.log('warn', 'JetStream streams missing: their events wait in the spool until the collector creates them', { streams: missing })
+      if (missing.length > 0)
+        this.opts.log(
+          'warn',
+          'JetStream streams missing: their events wait in the spool until the collector creates them',
+          { streams: missing },
+        )
     } catch (e) {
       this.opts.log('warn', 'could not check JetStream streams', { err: e })
     }
@@ -129,7 +152,10 @@ export class Publisher {
         continue
       }
       try {
-        const ack = await this.#js!.publish(m.subject, m.data, { msgID: m.id, headers: messageHeaders(this.opts.source, m.events) })
+        const ack = await this.#js!.publish(m.subject, m.data, {
+          msgID: m.id,
+          headers: messageHeaders(this.opts.source, m.events),
+        })
         this.spool.ack(m)
         this.on.published(m, ack.duplicate)
         backoff = BACKOFF_MIN_MS

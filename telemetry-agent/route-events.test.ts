@@ -8,13 +8,60 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { OTHER_MODEL_TOKEN } from '@model-mesh/contracts'
 import { batchEvent, requestEvent } from '@model-mesh/testkit/events'
-import { chunkGroup, ModelTokens, reviewItemOf, routeBatch, scanRoutingFields, type RoutedGroup } from './route-events.ts'
+import {
+  chunkGroup,
+  ModelTokens,
+  reviewItemOf,
+  routeBatch,
+  scanRoutingFields,
+  type RoutedGroup,
+} from './route-events.ts'
 
 const models = new ModelTokens(['credit-risk', 'credit-risk-fallback', 'resnet.v2'])
 const line = (e: unknown) => JSON.stringify(e)
-const sample = (o: Record<string, unknown> = {}) => ({ v: 1, kind: 'sample', ts: 1, request_id: 'r', traceparent: '', model: 'credit-risk', version: '1', variant: '', reason: 'rate', confidence: null, status: 200, request: '{}', request_truncated: false, response: '{}', response_truncated: false, ...o })
-const fallback = (o: Record<string, unknown> = {}) => ({ v: 2, kind: 'host_fallback', ts: 1, host: 'h', model: 'credit-risk', version: '1', request_id: 'r', traceparent: '', fallback_model: null, reason: 'queue_full', ...o })
-const saturation = (o: Record<string, unknown> = {}) => ({ v: 2, kind: 'host_saturation', ts: 1, host: 'h', model: 'credit-risk', version: '1', queue_depth: 0, busy_instances: 0, instances: 1, ...o })
+const sample = (o: Record<string, unknown> = {}) => ({
+  v: 1,
+  kind: 'sample',
+  ts: 1,
+  request_id: 'r',
+  traceparent: '',
+  model: 'credit-risk',
+  version: '1',
+  variant: '',
+  reason: 'rate',
+  confidence: null,
+  status: 200,
+  request: '{}',
+  request_truncated: false,
+  response: '{}',
+  response_truncated: false,
+  ...o,
+})
+const fallback = (o: Record<string, unknown> = {}) => ({
+  v: 2,
+  kind: 'host_fallback',
+  ts: 1,
+  host: 'h',
+  model: 'credit-risk',
+  version: '1',
+  request_id: 'r',
+  traceparent: '',
+  fallback_model: null,
+  reason: 'queue_full',
+  ...o,
+})
+const saturation = (o: Record<string, unknown> = {}) => ({
+  v: 2,
+  kind: 'host_saturation',
+  ts: 1,
+  host: 'h',
+  model: 'credit-risk',
+  version: '1',
+  queue_depth: 0,
+  busy_instances: 0,
+  instances: 1,
+  ...o,
+})
 
 function bySubject(groups: RoutedGroup[]): Record<string, string[]> {
   return Object.fromEntries(groups.map((g) => [g.subject, g.lines]))
@@ -24,7 +71,19 @@ describe('ModelTokens', () => {
   it('gives named models their subject token and anything else the token of unnamed models', () => {
     expect(models.tokenOf('credit-risk')).toBe('credit-risk')
     expect(models.tokenOf('resnet.v2')).toBe('resnet~2ev2')
-    for (const other of ['no-such-model', '', 'credit-risk ', 'constructor', '__proto__', 7, null, undefined, {}, ['credit-risk']]) expect(models.tokenOf(other)).toBe(OTHER_MODEL_TOKEN)
+    for (const other of [
+      'no-such-model',
+      '',
+      'credit-risk ',
+      'constructor',
+      '__proto__',
+      7,
+      null,
+      undefined,
+      {},
+      ['credit-risk'],
+    ])
+      expect(models.tokenOf(other)).toBe(OTHER_MODEL_TOKEN)
     expect(models.tokens).toEqual(['credit-risk', 'credit-risk-fallback', 'resnet~2ev2', OTHER_MODEL_TOKEN])
   })
 })
@@ -36,8 +95,27 @@ describe('routeBatch', () => {
     const b = batchEvent({ model: 'credit-risk-fallback' })
     const f = fallback()
     const sat = saturation()
-    const v1 = { kind: 'batch', model: 'credit-risk', version: '1', batchId: 'b', requestIds: [], rows: 0, queueWaitMs: 0, executionMs: 0, queueDepth: 0, device: 'cpu', ok: true }
-    const v1f = { kind: 'fallback', model: 'credit-risk', version: '1', fallbackModel: null, requestId: 'r', reason: 'deadline' }
+    const v1 = {
+      kind: 'batch',
+      model: 'credit-risk',
+      version: '1',
+      batchId: 'b',
+      requestIds: [],
+      rows: 0,
+      queueWaitMs: 0,
+      executionMs: 0,
+      queueDepth: 0,
+      device: 'cpu',
+      ok: true,
+    }
+    const v1f = {
+      kind: 'fallback',
+      model: 'credit-risk',
+      version: '1',
+      fallbackModel: null,
+      requestId: 'r',
+      reason: 'deadline',
+    }
     const out = routeBatch([r, s, b, f, sat, v1, v1f].map(line).join('\n') + '\n', models)
     expect(bySubject(out.groups)).toEqual({
       'mesh.requests.credit-risk': [line(r)],
@@ -90,7 +168,9 @@ describe('routeBatch', () => {
   })
 
   it('counts kinds named on Object.prototype as unknown, without throwing', () => {
-    const body = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'].map((kind) => `{"v":1,"kind":${JSON.stringify(kind)},"model":"credit-risk"}`).join('\n')
+    const body = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']
+      .map((kind) => `{"v":1,"kind":${JSON.stringify(kind)},"model":"credit-risk"}`)
+      .join('\n')
     expect(() => routeBatch(body, models)).not.toThrow()
     const out = routeBatch(body, models)
     expect(out).toEqual({ groups: [], events: 0, reviewItems: 0, unroutable: { unknown_kind: 5 } })
@@ -100,7 +180,9 @@ describe('routeBatch', () => {
     const a = `{"kind":"request", "model":"credit-risk",  "extra": [1, 2]}`
     const b = line(requestEvent())
     const out = routeBatch(`\n\n   \n${a}\r\n\t\n  ${b}  \r\n\n`, models)
-    expect(out.groups).toEqual([{ subject: 'mesh.requests.credit-risk', lines: [a, b], bytes: a.length + 1 + b.length }])
+    expect(out.groups).toEqual([
+      { subject: 'mesh.requests.credit-risk', lines: [a, b], bytes: a.length + 1 + b.length },
+    ])
     expect(out.events).toBe(2)
     expect(out.unroutable).toEqual({})
     expect(routeBatch('', models)).toEqual({ groups: [], events: 0, reviewItems: 0, unroutable: {} })
@@ -108,9 +190,24 @@ describe('routeBatch', () => {
   })
 
   it('keeps order within a subject and counts bytes as the joined length (property)', () => {
-    const kinds = ['request', 'sample', 'host_batch', 'host_fallback', 'host_saturation', 'batch', 'fallback', 'nope'] as const
+    const kinds = [
+      'request',
+      'sample',
+      'host_batch',
+      'host_fallback',
+      'host_saturation',
+      'batch',
+      'fallback',
+      'nope',
+    ] as const
     const item = fc.oneof(
-      fc.record({ kind: fc.constantFrom(...kinds), model: fc.constantFrom('credit-risk', 'resnet.v2', 'other', 'é'), n: fc.nat() }).map((e) => JSON.stringify(e)),
+      fc
+        .record({
+          kind: fc.constantFrom(...kinds),
+          model: fc.constantFrom('credit-risk', 'resnet.v2', 'other', 'é'),
+          n: fc.nat(),
+        })
+        .map((e) => JSON.stringify(e)),
       fc.constantFrom('', '   ', '{bad', '[1,2', '7'),
     )
     fc.assert(
@@ -143,17 +240,26 @@ describe('routeBatch and the review queue', () => {
   const thresholds = new Map([['credit-risk', 0.6]])
   const low = (o: Record<string, unknown> = {}) => line(sample({ confidence: 0.5, reason: 'low_confidence', ...o }))
 
-  it('copies a sample under its model\'s threshold to mesh.review.<model> as a review item, and keeps the sample', () => {
+  it("copies a sample under its model's threshold to mesh.review.<model> as a review item, and keeps the sample", () => {
     const text = low()
     const out = routeBatch(text, models, thresholds)
     expect(out.events).toBe(1)
     expect(out.reviewItems).toBe(1)
     expect(out.groups.find((g) => g.subject === 'mesh.payloads.credit-risk')!.lines).toEqual([text])
-    expect(JSON.parse(out.groups.find((g) => g.subject === 'mesh.review.credit-risk')!.lines[0]!)).toEqual({ ...JSON.parse(text), kind: 'review' })
+    expect(JSON.parse(out.groups.find((g) => g.subject === 'mesh.review.credit-risk')!.lines[0]!)).toEqual({
+      ...JSON.parse(text),
+      kind: 'review',
+    })
   })
 
   it('copies nothing at or over the threshold, without a confidence, for a model without a threshold, or for other kinds', () => {
-    const lines = [low({ confidence: 0.6 }), low({ confidence: 0.9 }), low({ confidence: null }), low({ model: 'credit-risk-fallback', confidence: 0.1 }), line({ v: 1, kind: 'request', model: 'credit-risk', confidence: 0.1 })]
+    const lines = [
+      low({ confidence: 0.6 }),
+      low({ confidence: 0.9 }),
+      low({ confidence: null }),
+      low({ model: 'credit-risk-fallback', confidence: 0.1 }),
+      line({ v: 1, kind: 'request', model: 'credit-risk', confidence: 0.1 }),
+    ]
     const out = routeBatch(lines.join('\n'), models, thresholds)
     expect(out.reviewItems).toBe(0)
     expect(out.groups.some((g) => g.subject.startsWith('mesh.review.'))).toBe(false)
@@ -191,19 +297,23 @@ describe('chunkGroup', () => {
   it('keeps order and counts, never splits a line, and fills each payload (property)', () => {
     const lineArb = fc.string({ minLength: 1, maxLength: 40 }).filter((l) => !l.includes('\n'))
     fc.assert(
-      fc.property(fc.array(lineArb, { minLength: 1, maxLength: 80 }), fc.integer({ min: 1, max: 200 }), (lines, maxBytes) => {
-        const chunks = chunkGroup(group(lines), maxBytes)
-        const parts = chunks.map((c) => c.data.split('\n'))
-        expect(parts.flat()).toEqual(lines)
-        expect(chunks.reduce((a, c) => a + c.events, 0)).toBe(lines.length)
-        chunks.forEach((c, i) => {
-          expect(c.events).toBe(parts[i]!.length)
-          if (c.events > 1) expect(c.data.length).toBeLessThanOrEqual(maxBytes)
-          // Greedy: the next payload's first line would not have fitted into this one.
-          const next = parts[i + 1]
-          if (next) expect(c.data.length + 1 + next[0]!.length).toBeGreaterThan(maxBytes)
-        })
-      }),
+      fc.property(
+        fc.array(lineArb, { minLength: 1, maxLength: 80 }),
+        fc.integer({ min: 1, max: 200 }),
+        (lines, maxBytes) => {
+          const chunks = chunkGroup(group(lines), maxBytes)
+          const parts = chunks.map((c) => c.data.split('\n'))
+          expect(parts.flat()).toEqual(lines)
+          expect(chunks.reduce((a, c) => a + c.events, 0)).toBe(lines.length)
+          chunks.forEach((c, i) => {
+            expect(c.events).toBe(parts[i]!.length)
+            if (c.events > 1) expect(c.data.length).toBeLessThanOrEqual(maxBytes)
+            // Greedy: the next payload's first line would not have fitted into this one.
+            const next = parts[i + 1]
+            if (next) expect(c.data.length + 1 + next[0]!.length).toBeGreaterThan(maxBytes)
+          })
+        },
+      ),
       { numRuns: 1000 },
     )
   })
@@ -212,8 +322,25 @@ describe('chunkGroup', () => {
 describe('scanRoutingFields', () => {
   it('finds kind and model in the lines the producers write, as JSON.parse would', () => {
     for (const e of [
-      { v: 1, kind: 'request', ts: 1, service: 'gateway', request_id: 'r', route: 'credit-risk', model: 'credit-risk', version: '1' },
-      { v: 2, kind: 'host_batch', ts: 1, host: 'stable', model: 'credit-risk-fallback', version: '1', request_ids: ['a', 'b'] },
+      {
+        v: 1,
+        kind: 'request',
+        ts: 1,
+        service: 'gateway',
+        request_id: 'r',
+        route: 'credit-risk',
+        model: 'credit-risk',
+        version: '1',
+      },
+      {
+        v: 2,
+        kind: 'host_batch',
+        ts: 1,
+        host: 'stable',
+        model: 'credit-risk-fallback',
+        version: '1',
+        request_ids: ['a', 'b'],
+      },
       { v: 1, kind: 'sample', request: '{"model":"decoy","kind":"decoy"}', model: 'credit-risk' },
     ]) {
       const line = JSON.stringify(e)

@@ -6,7 +6,14 @@
  * pass through an older agent. A sample under its model's review threshold
  * also goes to the review queue.
  */
-import { OTHER_MODEL_TOKEN, REVIEW_ITEM_EVENT_VERSION, STREAM_OF_KIND, subjectOf, subjectToken, type EventKind } from '@model-mesh/contracts'
+import {
+  OTHER_MODEL_TOKEN,
+  REVIEW_ITEM_EVENT_VERSION,
+  STREAM_OF_KIND,
+  subjectOf,
+  subjectToken,
+  type EventKind,
+} from '@model-mesh/contracts'
 
 /** Why the agent could not route a line (counted, never forwarded). */
 export type UnroutableReason = 'malformed' | 'unknown_kind'
@@ -90,7 +97,10 @@ export function routeBatch(body: string, models: ModelTokens, review: ReviewThre
       continue
     }
     const kind = value.kind
-    const stream = typeof kind === 'string' && Object.hasOwn(STREAM_OF_KIND, kind) ? STREAM_OF_KIND[kind as EventKind] : legacyStream(kind)
+    const stream =
+      typeof kind === 'string' && Object.hasOwn(STREAM_OF_KIND, kind)
+        ? STREAM_OF_KIND[kind as EventKind]
+        : legacyStream(kind)
     if (!stream) {
       unroutable.unknown_kind = (unroutable.unknown_kind ?? 0) + 1
       continue

@@ -16,7 +16,10 @@ export interface AgentOverrides {
 }
 
 /** The options the settings and overrides give, but the credentials. */
-export function agentOptionsOf(s: AgentSettings, o: AgentOverrides = {}): Omit<AgentOptions, 'token' | 'natsAuth' | 'log'> {
+export function agentOptionsOf(
+  s: AgentSettings,
+  o: AgentOverrides = {},
+): Omit<AgentOptions, 'token' | 'natsAuth' | 'log'> {
   return {
     id: o.id ?? s.id,
     address: s.address,
@@ -39,5 +42,9 @@ export async function loadAgentOptions(file: string, o: AgentOverrides = {}): Pr
   const token = await ensureToken(s.token_file)
   const { user, password_file } = s.nats
   const pass = user !== undefined && password_file !== undefined ? await tokenFromFile(password_file, false) : undefined
-  return { ...agentOptionsOf(s, o), token, ...(user !== undefined && pass !== undefined ? { natsAuth: { user, pass } } : {}) }
+  return {
+    ...agentOptionsOf(s, o),
+    token,
+    ...(user !== undefined && pass !== undefined ? { natsAuth: { user, pass } } : {}),
+  }
 }

@@ -5,7 +5,16 @@
  * folder, the old one never closed), torn records, the disk bound and its
  * drop counts, and a model-based run against a plain array.
  */
-import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
@@ -30,11 +39,17 @@ function msg(i: number, size = 100, events = 1 + (i % 3)): SpooledMessage {
 
 /** Bytes of a message's record on disk. */
 function recordBytes(m: SpooledMessage): number {
-  return 8 + Buffer.byteLength(JSON.stringify({ id: m.id, subject: m.subject, events: m.events, receivedAt: m.receivedAt })) + m.data.length
+  return (
+    8 +
+    Buffer.byteLength(JSON.stringify({ id: m.id, subject: m.subject, events: m.events, receivedAt: m.receivedAt })) +
+    m.data.length
+  )
 }
 
 function segmentFiles(dir: string): string[] {
-  return readdirSync(dir).filter((f) => /^seg-\d{12}\.log$/.test(f)).sort()
+  return readdirSync(dir)
+    .filter((f) => /^seg-\d{12}\.log$/.test(f))
+    .sort()
 }
 function bytesOnDisk(dir: string): number {
   return segmentFiles(dir).reduce((a, f) => a + statSync(join(dir, f)).size, 0)
@@ -94,7 +109,13 @@ describe('Spool: order and the publish protocol', () => {
     const got = drain(s)
     expect(ids(got)).toEqual(ids(sent))
     got.forEach((m, i) => expectSame(m, sent[i]!))
-    expect(s.stats).toEqual({ messages: 0, events: 0, memoryBytes: 0, diskBytes: bytesOnDisk(dir), oldestReceivedAt: null })
+    expect(s.stats).toEqual({
+      messages: 0,
+      events: 0,
+      memoryBytes: 0,
+      diskBytes: bytesOnDisk(dir),
+      oldestReceivedAt: null,
+    })
     expect(segmentFiles(dir).length).toBeLessThanOrEqual(1)
   })
 
@@ -105,7 +126,7 @@ describe('Spool: order and the publish protocol', () => {
     let i = 0
     for (let round = 0; round < 40; round++) {
       for (let k = 0; k < (round % 5) + 1; k++) s.append(sent[sent.push(msg(i++, 10 + ((i * 37) % 200))) - 1]!)
-      for (let k = 0; k < (round % 4); k++) {
+      for (let k = 0; k < round % 4; k++) {
         const m = s.next()
         if (!m) break
         got.push(m)
@@ -183,7 +204,11 @@ describe('Spool: recovery after a kill', () => {
     // Killed: never closed.
     const r = open(dir, { memoryBytes: 1500, segmentBytes: 700 })
     const pending = sent.slice(23)
-    expect(r.stats).toMatchObject({ messages: pending.length, events: sumEvents(pending), oldestReceivedAt: pending[0]!.receivedAt })
+    expect(r.stats).toMatchObject({
+      messages: pending.length,
+      events: sumEvents(pending),
+      oldestReceivedAt: pending[0]!.receivedAt,
+    })
     expect(r.stats.diskBytes).toBe(bytesOnDisk(dir))
     const got = drain(r)
     expect(ids(got)).toEqual(ids(pending))
@@ -224,7 +249,11 @@ describe('Spool: recovery after a kill', () => {
     const [file] = segmentFiles(dir)
     truncateSync(join(dir, file!), statSync(join(dir, file!)).size - 3)
     const r = open(dir)
-    expect(r.stats).toMatchObject({ messages: 9, events: sumEvents(sent.slice(0, 9)), oldestReceivedAt: sent[0]!.receivedAt })
+    expect(r.stats).toMatchObject({
+      messages: 9,
+      events: sumEvents(sent.slice(0, 9)),
+      oldestReceivedAt: sent[0]!.receivedAt,
+    })
     const later = [msg(100), msg(101)]
     for (const m of later) r.append(m)
     expect(r.stats.messages).toBe(11)
@@ -348,7 +377,11 @@ describe('Spool: the disk bound', () => {
         const gone = droppedMessages + 1
         expect(droppedEvents).toBe(sumEvents(sent.slice(1, gone)))
         const kept = sent.slice(gone)
-        expect(s.stats).toMatchObject({ messages: kept.length, events: sumEvents(kept), oldestReceivedAt: kept[0]!.receivedAt })
+        expect(s.stats).toMatchObject({
+          messages: kept.length,
+          events: sumEvents(kept),
+          oldestReceivedAt: kept[0]!.receivedAt,
+        })
 
         const counted = drops.length
         if (outcome === 'release') s.release(m)
@@ -416,7 +449,12 @@ describe('Spool: model-based (property)', () => {
       { weight: 6, arbitrary: appendCmd.map((a) => ({ op: 'append' as const, ...a })) },
       { weight: 4, arbitrary: fc.constant({ op: 'ack' as const }) },
       { weight: 1, arbitrary: fc.constant({ op: 'release' as const }) },
-      { weight: 1, arbitrary: fc.record({ appends: fc.array(appendCmd, { maxLength: 12 }), ack: fc.boolean() }).map((r) => ({ op: 'inflight' as const, ...r })) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .record({ appends: fc.array(appendCmd, { maxLength: 12 }), ack: fc.boolean() })
+          .map((r) => ({ op: 'inflight' as const, ...r })),
+      },
       { weight: 1, arbitrary: fc.constant({ op: 'restart' as const }) },
       { weight: 1, arbitrary: fc.constant({ op: 'kill' as const }) },
       { weight: 1, arbitrary: fc.constant({ op: 'checkpoint' as const }) },

@@ -13,7 +13,19 @@
  * Record: u32 header length, header JSON, u32 data length, data.
  * The checkpoint file says which segment and record come next.
  */
-import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import { join } from 'node:path'
 
 export interface SpooledMessage {
@@ -79,7 +91,9 @@ export class Spool {
   onDrop: (events: number, messages: number) => void = () => {}
 
   constructor(opts: SpoolOptions) {
-    const segmentBytes = opts.segmentBytes ?? Math.max(64 << 10, Math.min(8 << 20, Math.floor(opts.diskBytes / 8), Math.floor(opts.memoryBytes / 2)))
+    const segmentBytes =
+      opts.segmentBytes ??
+      Math.max(64 << 10, Math.min(8 << 20, Math.floor(opts.diskBytes / 8), Math.floor(opts.memoryBytes / 2)))
     this.#opts = { ...opts, segmentBytes }
     mkdirSync(opts.dir, { recursive: true })
     this.#recover()
@@ -88,7 +102,13 @@ export class Spool {
   get stats(): SpoolStats {
     const head = this.#segments[0]
     const oldest = this.#messages === 0 ? null : (this.peek()?.receivedAt ?? head?.firstReceivedAt ?? null)
-    return { messages: this.#messages, events: this.#events, memoryBytes: this.#memoryBytes, diskBytes: this.#diskBytes, oldestReceivedAt: oldest }
+    return {
+      messages: this.#messages,
+      events: this.#events,
+      memoryBytes: this.#memoryBytes,
+      diskBytes: this.#diskBytes,
+      oldestReceivedAt: oldest,
+    }
   }
 
   /** Appends a message to the tail; synchronous, so it is on disk (in the page cache) when this returns. */
@@ -162,7 +182,11 @@ export class Spool {
     this.#events -= m.events
     if (head.cached) this.#memoryBytes -= m.data.length
     // Kept only while it is the open tail (a segment recovered at start is never appended to).
-    if (head.acked >= head.count && (this.#segments.length > 1 || head.bytes >= this.#opts.segmentBytes || this.#tailFd < 0)) this.#removeHead()
+    if (
+      head.acked >= head.count &&
+      (this.#segments.length > 1 || head.bytes >= this.#opts.segmentBytes || this.#tailFd < 0)
+    )
+      this.#removeHead()
     this.#checkpointDirty = true
   }
 
@@ -253,7 +277,9 @@ export class Spool {
   }
 
   #recover(): void {
-    const files = readdirSync(this.#opts.dir).filter((f) => /^seg-\d{12}\.log$/.test(f)).sort()
+    const files = readdirSync(this.#opts.dir)
+      .filter((f) => /^seg-\d{12}\.log$/.test(f))
+      .sort()
     let checkpoint = { segment: 0, acked: 0 }
     try {
       checkpoint = JSON.parse(readFileSync(join(this.#opts.dir, CHECKPOINT), 'utf8'))
@@ -281,7 +307,16 @@ export class Spool {
       }
       const bytes = statSync(file).size
       const events = pending.reduce((a, m) => a + m.events, 0)
-      this.#segments.push({ n, file, bytes, count: messages.length, acked, cached: null, pendingEvents: events, firstReceivedAt: pending[0]!.receivedAt })
+      this.#segments.push({
+        n,
+        file,
+        bytes,
+        count: messages.length,
+        acked,
+        cached: null,
+        pendingEvents: events,
+        firstReceivedAt: pending[0]!.receivedAt,
+      })
       this.#diskBytes += bytes
       this.#messages += pending.length
       this.#events += events
@@ -291,7 +326,9 @@ export class Spool {
 }
 
 function encodeRecord(m: SpooledMessage): Buffer {
-  const header = Buffer.from(JSON.stringify({ id: m.id, subject: m.subject, events: m.events, receivedAt: m.receivedAt }))
+  const header = Buffer.from(
+    JSON.stringify({ id: m.id, subject: m.subject, events: m.events, receivedAt: m.receivedAt }),
+  )
   const out = Buffer.allocUnsafe(8 + header.length + m.data.length)
   out.writeUInt32LE(header.length, 0)
   header.copy(out, 4)

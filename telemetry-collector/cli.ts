@@ -69,14 +69,31 @@ export async function main(argv: string[]): Promise<void> {
   let running: { url: string; dashboardUrl?: string; close(): Promise<void> }
   try {
     const o = collectorOptionsOf(mesh)
-    const owns = args.models?.split(',').map((m) => m.trim()).filter(Boolean)
+    const owns = args.models
+      ?.split(',')
+      .map((m) => m.trim())
+      .filter(Boolean)
     // The token file is created when missing only where mesh.yaml did not name one: a named file is the operator's to provide.
     const tokenFile = telemetryPaths(mesh).tokenFile
     const token = await operatorToken(tokenFile, mesh.config.telemetry.collector.dashboard.token_file === undefined)
     if (!token) logger.warn({ token_file: tokenFile }, 'no operator token: the dashboard and API are read-only')
-    const dashboard = o.dashboard && { ...o.dashboard, port: args['dashboard-port'] === undefined ? o.dashboard.port : Number(args['dashboard-port']) }
+    const dashboard = o.dashboard && {
+      ...o.dashboard,
+      port: args['dashboard-port'] === undefined ? o.dashboard.port : Number(args['dashboard-port']),
+    }
     const natsAuth = await natsCredential(mesh.stateDir, 'collector')
-    const collector = await startCollector({ ...o, log, natsAuth, port: port ?? o.port, natsUrl: args.nats ?? o.natsUrl, storeDir: args.store ?? o.storeDir, owns, name: args.name, operatorToken: token, dashboard })
+    const collector = await startCollector({
+      ...o,
+      log,
+      natsAuth,
+      port: port ?? o.port,
+      natsUrl: args.nats ?? o.natsUrl,
+      storeDir: args.store ?? o.storeDir,
+      owns,
+      name: args.name,
+      operatorToken: token,
+      dashboard,
+    })
     // A stream JetStream cannot change is a configuration problem: the collector logged it; exit rather than serve nothing.
     collector.ready.catch(() => process.exit(1))
     running = collector
@@ -85,7 +102,9 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(1)
   }
   // Parent processes (tests, the local mesh) read the bound URL from this line.
-  process.stdout.write(`${JSON.stringify({ msg: 'ready', url: running.url, ...(running.dashboardUrl ? { dashboard_url: running.dashboardUrl } : {}) })}\n`)
+  process.stdout.write(
+    `${JSON.stringify({ msg: 'ready', url: running.url, ...(running.dashboardUrl ? { dashboard_url: running.dashboardUrl } : {}) })}\n`,
+  )
   let closing = false
   const shutdown = () => {
     if (closing) return

@@ -10,7 +10,16 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { Hono } from 'hono'
 import type { AddressInfo } from 'node:net'
-import { createLogger, ensureStreams, logTo, OTHER_MODEL_TOKEN, StreamConfigError, subjectToken, type Log, type StreamLimits } from '@model-mesh/contracts'
+import {
+  createLogger,
+  ensureStreams,
+  logTo,
+  OTHER_MODEL_TOKEN,
+  StreamConfigError,
+  subjectToken,
+  type Log,
+  type StreamLimits,
+} from '@model-mesh/contracts'
 import { dashboardApp, type DashboardOptions } from './dashboard/server.ts'
 import { apiRoutes, type ApiContext } from './serve/api.ts'
 import { Aggregator, type KnownLabels } from './state/aggregator.ts'
@@ -80,7 +89,9 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   store.keepUnexported = opts.payloads !== undefined
   const agg = new Aggregator({ ...opts.labels, models: opts.models })
   const seqs = await store.load(agg)
-  const drift = opts.repository ? await driftMonitor(new DriftMonitor(opts.repository, opts.drift, (m, v) => agg.labels.knownVersion(m, v)), store) : undefined
+  const drift = opts.repository
+    ? await driftMonitor(new DriftMonitor(opts.repository, opts.drift, (m, v) => agg.labels.knownVersion(m, v)), store)
+    : undefined
   if (drift) agg.onSample = (e) => drift.observe(e)
   /** A version's baseline, for feature names and scores in the Parquet files; null without one. */
   const baselineOf = (model: string, version: string) => {
@@ -104,10 +115,17 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     baselineOf,
   }
   const app = new Hono()
-  const registry = collectorMetrics(agg, () => ingest, drift, () => walker)
+  const registry = collectorMetrics(
+    agg,
+    () => ingest,
+    drift,
+    () => walker,
+  )
   // A page on another site, its name pointed at this address (DNS rebinding), reads nothing.
   app.use('*', hostCheck(opts.address))
-  app.get('/healthz', (c) => c.json({ ok: ingest !== undefined, nats: nc !== undefined && !nc.isClosed() }, ingest ? 200 : 503))
+  app.get('/healthz', (c) =>
+    c.json({ ok: ingest !== undefined, nats: nc !== undefined && !nc.isClosed() }, ingest ? 200 : 503),
+  )
   app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }))
   app.route('/', apiRoutes(api))
   const server = await listen(app, opts.address, opts.port).catch((e) => {
@@ -118,7 +136,11 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   // The SRE dashboard: its own port, the same API, plus the page and its live stream.
   const closing = new AbortController()
   const dashboard = opts.dashboard
-    ? await listen(dashboardApp(api, opts.dashboard, closing.signal), opts.dashboard.address, opts.dashboard.port).catch(async (e) => {
+    ? await listen(
+        dashboardApp(api, opts.dashboard, closing.signal),
+        opts.dashboard.address,
+        opts.dashboard.port,
+      ).catch(async (e) => {
         await new Promise((r) => server.close(r))
         store.close()
         throw new Error(`dashboard: ${(e as Error).message}`, { cause: e })
@@ -130,14 +152,33 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
   const ready = (async () => {
     while (!closed) {
       try {
-        nc = await connect({ servers: opts.natsUrl, ...opts.natsAuth, name: 'telemetry-collector', maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 2000 })
-        const jsm = await jetstreamManager(nc, { timeout: 5000 })
-        for (const o of await ensureStreams(jsm, opts.streams)) if (o.action !== 'unchanged') log('info', `stream ${o.name} ${o.action}`, { stream: o.name, action: o.action, changed: o.changed })
-        const owned = (opts.owns ?? [...opts.models, OTHER_MODEL_TOKEN]).map((m) => (m === OTHER_MODEL_TOKEN ? m : subjectToken(m)))
-        const i = new Ingest(jetstream(nc), jsm, store, agg, seqs, consumerSpecs(opts.name ?? 'collector', [...new Set(owned)]), {
-          log,
-          onFatal: (e) => (opts.onFatal ?? defaultFatal(log))(e),
+        nc = await connect({
+          servers: opts.natsUrl,
+          ...opts.natsAuth,
+          name: 'telemetry-collector',
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          timeout: 2000,
         })
+        const jsm = await jetstreamManager(nc, { timeout: 5000 })
+        for (const o of await ensureStreams(jsm, opts.streams))
+          if (o.action !== 'unchanged')
+            log('info', `stream ${o.name} ${o.action}`, { stream: o.name, action: o.action, changed: o.changed })
+        const owned = (opts.owns ?? [...opts.models, OTHER_MODEL_TOKEN]).map((m) =>
+          m === OTHER_MODEL_TOKEN ? m : subjectToken(m),
+        )
+        const i = new Ingest(
+          jetstream(nc),
+          jsm,
+          store,
+          agg,
+          seqs,
+          consumerSpecs(opts.name ?? 'collector', [...new Set(owned)]),
+          {
+            log,
+            onFatal: (e) => (opts.onFatal ?? defaultFatal(log))(e),
+          },
+        )
         await i.start()
         ingest = i
         // Started once the ingest runs: its writes and the sink's take turns on the store's one writer.
@@ -157,7 +198,11 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
           walker = new CanaryWalker({
             meshFile: opts.meshFile,
             analyse: (route, now, since) => analyseCanary(agg, drift, route, now, since),
-            walks: { load: () => store.walks.load<Walk>(), save: (w, e) => i.exclusive(() => store.walks.save(w, e)), events: (route) => store.walks.events<WalkEvent>(route) },
+            walks: {
+              load: () => store.walks.load<Walk>(),
+              save: (w, e) => i.exclusive(() => store.walks.save(w, e)),
+              events: (route) => store.walks.events<WalkEvent>(route),
+            },
             log,
           })
           await walker.start()
@@ -180,16 +225,28 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
       }
     }
   })()
-  const pruner = setInterval(() => void ingest?.exclusive(() => store.prune()).catch((e) => log('warn', 'prune failed', { err: e })), 600_000)
+  const pruner = setInterval(
+    () => void ingest?.exclusive(() => store.prune()).catch((e) => log('warn', 'prune failed', { err: e })),
+    600_000,
+  )
   pruner.unref()
   const reload = opts.reloadLabels
   const labelReloader = reload
-    ? setInterval(() => void reload().then((l) => l && agg.labels.update(l), (e) => log('warn', 'labels not reloaded', { err: e })), LABELS_RELOAD_MS)
+    ? setInterval(
+        () =>
+          void reload().then(
+            (l) => l && agg.labels.update(l),
+            (e) => log('warn', 'labels not reloaded', { err: e }),
+          ),
+        LABELS_RELOAD_MS,
+      )
     : undefined
   labelReloader?.unref()
 
   const url = `http://${opts.address}:${port}`
-  const dashboardUrl = dashboard ? `http://${opts.dashboard!.address}:${(dashboard.address() as AddressInfo).port}` : undefined
+  const dashboardUrl = dashboard
+    ? `http://${opts.dashboard!.address}:${(dashboard.address() as AddressInfo).port}`
+    : undefined
   log('info', `serving on ${url}`, { store: opts.storeDir, ...(dashboardUrl ? { dashboard: dashboardUrl } : {}) })
   return {
     url,
@@ -215,7 +272,6 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     },
   }
 }
-
 
 /** A drift monitor with its windows as they were before a restart: the window's rate samples, from the store. */
 async function driftMonitor(monitor: DriftMonitor, store: Store): Promise<DriftMonitor> {
@@ -251,5 +307,3 @@ const defaultFatal = (log: Log) => (e: Error) => {
   log('error', 'store failed, restarting to resume from the store', { err: e })
   process.exit(1)
 }
-
-

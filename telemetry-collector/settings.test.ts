@@ -22,13 +22,24 @@ describe('knownLabelsOf and the label policy', () => {
     for (const h of ['stable', 'canary', 'fallback', '127.0.0.1:8001', '127.0.0.1:8003']) expect(p.hostName(h)).toBe(h)
     for (const h of ['127.0.0.1:9999', 'toString', 'evil']) expect(p.hostName(h)).toBe(OTHER)
     // Versions its routes name and its repository holds; a model it does not know has none.
-    expect(['1', '2', '3', '4', '1/../2'].map((v) => p.version('credit-risk', v))).toEqual(['1', '2', '3', OTHER, OTHER])
+    expect(['1', '2', '3', '4', '1/../2'].map((v) => p.version('credit-risk', v))).toEqual([
+      '1',
+      '2',
+      '3',
+      OTHER,
+      OTHER,
+    ])
     expect(p.version('credit-risk-fallback', '1')).toBe('1')
     expect(p.version(OTHER, '1')).toBe(OTHER)
     expect(p.knownVersion('credit-risk', '2')).toBe(true)
     expect(p.knownVersion('credit-risk', '../x')).toBe(false)
     expect(p.knownVersion('../../etc', '1')).toBe(false)
-    expect(['queue_full', 'fallback_role', 'constructor', 'made-up'].map((r) => p.reason(r))).toEqual(['queue_full', 'fallback_role', OTHER, OTHER])
+    expect(['queue_full', 'fallback_role', 'constructor', 'made-up'].map((r) => p.reason(r))).toEqual([
+      'queue_full',
+      'fallback_role',
+      OTHER,
+      OTHER,
+    ])
   })
 
   it('a version added to the repository while the collector runs gets its label (after a fresh listing)', async () => {
@@ -56,7 +67,10 @@ describe('knownLabelsOf and the label policy', () => {
     try {
       const source = join(import.meta.dirname, '../mesh.yaml')
       const file = join(dir, 'mesh.yaml')
-      const yaml = readFileSync(source, 'utf8').replace('repository: models', `repository: ${join(import.meta.dirname, '../models')}`)
+      const yaml = readFileSync(source, 'utf8').replace(
+        'repository: models',
+        `repository: ${join(import.meta.dirname, '../models')}`,
+      )
       writeFileSync(file, yaml)
       const loaded = await loadMeshFile(file)
       if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues))

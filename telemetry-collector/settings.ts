@@ -5,7 +5,14 @@
  */
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { httpUrl, instancesOf, loadMeshFile, meshModels, telemetryPaths, type LoadedMesh } from '@model-mesh/mesh-config'
+import {
+  httpUrl,
+  instancesOf,
+  loadMeshFile,
+  meshModels,
+  telemetryPaths,
+  type LoadedMesh,
+} from '@model-mesh/mesh-config'
 import { VERSION_TOKEN, type KnownLabels } from './state/aggregator.ts'
 import type { CollectorOptions } from './collector.ts'
 import type { DriftConfig, DriftSettings } from './analysis/drift-monitor.ts'
@@ -17,7 +24,9 @@ const MB = 1024 * 1024
 export async function loadMeshOrExit(file: string): Promise<LoadedMesh> {
   const loaded = await loadMeshFile(file)
   if (!loaded.ok) {
-    process.stderr.write(`${loaded.issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.path}: ${i.message}`).join('\n')}\n`)
+    process.stderr.write(
+      `${loaded.issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.path}: ${i.message}`).join('\n')}\n`,
+    )
     process.exit(1)
   }
   return loaded.mesh
@@ -27,7 +36,12 @@ export function streamLimitsOf(mesh: LoadedMesh): StreamLimits {
   const s = mesh.config.telemetry.streams
   return {
     duplicateWindowS: s.duplicate_window_s,
-    maxBytes: { requests: Math.round(s.max_mb.requests * MB), payloads: Math.round(s.max_mb.payloads * MB), host: Math.round(s.max_mb.host * MB), review: Math.round(s.max_mb.review * MB) },
+    maxBytes: {
+      requests: Math.round(s.max_mb.requests * MB),
+      payloads: Math.round(s.max_mb.payloads * MB),
+      host: Math.round(s.max_mb.host * MB),
+      review: Math.round(s.max_mb.review * MB),
+    },
   }
 }
 
@@ -49,9 +63,19 @@ export function collectorOptionsOf(mesh: LoadedMesh): CollectorOptions {
     meshFile: mesh.file,
     drift: driftConfigOf(mesh),
     dashboard: t.collector.dashboard.enabled
-      ? { address: t.collector.dashboard.address, port: t.collector.dashboard.port, refreshMs: t.collector.dashboard.refresh_ms, agents: [httpUrl(t.agent.address, t.agent.port)] }
+      ? {
+          address: t.collector.dashboard.address,
+          port: t.collector.dashboard.port,
+          refreshMs: t.collector.dashboard.refresh_ms,
+          agents: [httpUrl(t.agent.address, t.agent.port)],
+        }
       : undefined,
-    payloads: { dir: telemetryPaths(mesh).payloadsDir, flushMs: t.collector.payloads.flush_s * 1000, maxRows: t.collector.payloads.max_rows, retentionDays: t.collector.payloads.retention_days },
+    payloads: {
+      dir: telemetryPaths(mesh).payloadsDir,
+      flushMs: t.collector.payloads.flush_s * 1000,
+      maxRows: t.collector.payloads.max_rows,
+      retentionDays: t.collector.payloads.retention_days,
+    },
   }
 }
 
@@ -70,12 +94,18 @@ const VERSIONS_FRESH_MS = 10_000
 export function knownLabelsOf(mesh: LoadedMesh): Omit<KnownLabels, 'models'> {
   const c = mesh.config
   const named = new Map<string, Set<string>>()
-  for (const r of c.routes) for (const v of [r.stable.version, r.canary?.version]) if (v !== undefined) named.set(r.model, (named.get(r.model) ?? new Set()).add(String(v)))
+  for (const r of c.routes)
+    for (const v of [r.stable.version, r.canary?.version])
+      if (v !== undefined) named.set(r.model, (named.get(r.model) ?? new Set()).add(String(v)))
   const listed = new Map<string, { at: number; versions: Set<string> }>()
   const models = new Set(meshModels(c))
   const list = (model: string) => {
     try {
-      return new Set(readdirSync(join(mesh.repositoryDir, model), { withFileTypes: true }).filter((d) => d.isDirectory() && VERSION_TOKEN.test(d.name)).map((d) => d.name))
+      return new Set(
+        readdirSync(join(mesh.repositoryDir, model), { withFileTypes: true })
+          .filter((d) => d.isDirectory() && VERSION_TOKEN.test(d.name))
+          .map((d) => d.name),
+      )
     } catch {
       return new Set<string>()
     }
@@ -88,7 +118,8 @@ export function knownLabelsOf(mesh: LoadedMesh): Omit<KnownLabels, 'models'> {
       if (!models.has(model)) return NO_VERSIONS
       const now = Date.now()
       let l = listed.get(model)
-      if (!l || now - l.at > VERSIONS_FRESH_MS) listed.set(model, (l = { at: now, versions: new Set([...(named.get(model) ?? []), ...list(model)]) }))
+      if (!l || now - l.at > VERSIONS_FRESH_MS)
+        listed.set(model, (l = { at: now, versions: new Set([...(named.get(model) ?? []), ...list(model)]) }))
       return l.versions
     },
   }
@@ -97,10 +128,21 @@ export function knownLabelsOf(mesh: LoadedMesh): Omit<KnownLabels, 'models'> {
 /** quality.drift as the defaults, each of quality.models' drift over them. */
 export function driftConfigOf(mesh: LoadedMesh): DriftConfig {
   const q = mesh.config.quality
-  const defaults: DriftSettings = { windowMs: q.drift.window_minutes * 60_000, maxRows: q.drift.max_rows, minSamples: q.drift.min_samples, psi: q.drift.psi, ks: q.drift.ks }
+  const defaults: DriftSettings = {
+    windowMs: q.drift.window_minutes * 60_000,
+    maxRows: q.drift.max_rows,
+    minSamples: q.drift.min_samples,
+    psi: q.drift.psi,
+    ks: q.drift.ks,
+  }
   const models: Record<string, DriftSettings> = {}
   for (const [model, { drift: own = {} }] of Object.entries(q.models)) {
-    models[model] = { ...defaults, minSamples: own.min_samples ?? defaults.minSamples, psi: own.psi ?? defaults.psi, ks: own.ks ?? defaults.ks }
+    models[model] = {
+      ...defaults,
+      minSamples: own.min_samples ?? defaults.minSamples,
+      psi: own.psi ?? defaults.psi,
+      ks: own.ks ?? defaults.ks,
+    }
   }
   return { defaults, models }
 }

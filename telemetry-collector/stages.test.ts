@@ -23,8 +23,11 @@ const stageOf = (file: string) => STAGES.indexOf(file.includes('/') ? file.split
 function violation(file: string, target: string): string | undefined {
   const from = stageOf(file)
   const to = stageOf(target)
-  if (from < 0 || to < 0) return `${file} imports ${target}: ${from < 0 ? file : target} is in no stage (add its folder to STAGES)`
-  return to > from ? `${file} imports ${target}: ${STAGES[from] || 'the root'} may not depend on ${STAGES[to] || 'the root'}, a later stage` : undefined
+  if (from < 0 || to < 0)
+    return `${file} imports ${target}: ${from < 0 ? file : target} is in no stage (add its folder to STAGES)`
+  return to > from
+    ? `${file} imports ${target}: ${STAGES[from] || 'the root'} may not depend on ${STAGES[to] || 'the root'}, a later stage`
+    : undefined
 }
 
 function sources(dir: string): string[] {
@@ -51,7 +54,9 @@ describe('the collector by stage', () => {
     const files = sources(HERE)
     expect(files.length).toBeGreaterThan(30)
     const found = files.flatMap((file) =>
-      [...readFileSync(join(HERE, file), 'utf8').matchAll(SPECIFIER)].map((m) => violation(file, relative(HERE, join(HERE, dirname(file), m[1]!)))).filter((v) => v !== undefined),
+      [...readFileSync(join(HERE, file), 'utf8').matchAll(SPECIFIER)]
+        .map((m) => violation(file, relative(HERE, join(HERE, dirname(file), m[1]!))))
+        .filter((v) => v !== undefined),
     )
     expect(found).toEqual([])
   })

@@ -33,7 +33,8 @@ interface Component {
 }
 
 /** Tests and benches: what may import the testkit. */
-const isTest = (file: string) => /\.test\.ts$/.test(file) || file.startsWith('bench/') || file.split('/').includes('test')
+const isTest = (file: string) =>
+  /\.test\.ts$/.test(file) || file.startsWith('bench/') || file.split('/').includes('test')
 
 /** Why an import of `specifier` from `file` (both relative to the root) breaks a boundary, or undefined when it does not. */
 function violation(components: readonly Component[], file: string, specifier: string): string | undefined {
@@ -50,11 +51,14 @@ function violation(components: readonly Component[], file: string, specifier: st
   const to = components.find((c) => c.name === `${scope}/${name}`)
   if (!to) return `${file} imports ${specifier}, which is no component`
   const subpath = ['.', ...rest].join('/')
-  if (!to.exports.includes(subpath)) return `${file} imports ${specifier}, past ${to.name}'s entry points (${to.exports.join(', ')})`
-  if (to.name === TESTKIT && !isTest(file) && from !== to) return `${file} imports ${specifier}, test support, in a source file`
+  if (!to.exports.includes(subpath))
+    return `${file} imports ${specifier}, past ${to.name}'s entry points (${to.exports.join(', ')})`
+  if (to.name === TESTKIT && !isTest(file) && from !== to)
+    return `${file} imports ${specifier}, test support, in a source file`
   if (from && from !== to) {
     const declared = isTest(file) ? [...from.dependencies, ...from.devDependencies] : from.dependencies
-    if (!declared.includes(to.name)) return `${file} imports ${to.name}, which ${from.folder}/package.json does not list in ${isTest(file) ? '(dev)' : ''}dependencies`
+    if (!declared.includes(to.name))
+      return `${file} imports ${to.name}, which ${from.folder}/package.json does not list in ${isTest(file) ? '(dev)' : ''}dependencies`
   }
   return undefined
 }
@@ -84,20 +88,47 @@ function sourceFiles(dir: string): string[] {
 
 const importsOf = (file: string) => [...readFileSync(join(ROOT, file), 'utf8').matchAll(SPECIFIER)].map((m) => m[1]!)
 const componentsImported = (files: readonly string[]) =>
-  [...new Set(files.flatMap(importsOf).filter((s) => s.startsWith(SCOPE)).map((s) => s.split('/').slice(0, 2).join('/')))].sort()
+  [
+    ...new Set(
+      files
+        .flatMap(importsOf)
+        .filter((s) => s.startsWith(SCOPE))
+        .map((s) => s.split('/').slice(0, 2).join('/')),
+    ),
+  ].sort()
 
 describe('component boundaries', () => {
   const components = readComponents()
   const files = sourceFiles(ROOT)
 
   it('finds an import past an entry point where there is one', () => {
-    const mesh: Component = { folder: 'mesh-config', name: '@model-mesh/mesh-config', exports: ['.', './cli'], dependencies: [], devDependencies: [TESTKIT] }
-    const collector: Component = { folder: 'telemetry-collector', name: '@model-mesh/telemetry-collector', exports: ['.'], dependencies: [mesh.name], devDependencies: [] }
-    const testkit: Component = { folder: 'testkit', name: TESTKIT, exports: ['./envoy'], dependencies: [mesh.name], devDependencies: [] }
+    const mesh: Component = {
+      folder: 'mesh-config',
+      name: '@model-mesh/mesh-config',
+      exports: ['.', './cli'],
+      dependencies: [],
+      devDependencies: [TESTKIT],
+    }
+    const collector: Component = {
+      folder: 'telemetry-collector',
+      name: '@model-mesh/telemetry-collector',
+      exports: ['.'],
+      dependencies: [mesh.name],
+      devDependencies: [],
+    }
+    const testkit: Component = {
+      folder: 'testkit',
+      name: TESTKIT,
+      exports: ['./envoy'],
+      dependencies: [mesh.name],
+      devDependencies: [],
+    }
     const check = (file: string, specifier: string) => violation([mesh, collector, testkit], file, specifier)
     expect(check('telemetry-collector/src/api.ts', '../../mesh-config/src/load.ts')).toContain('inside mesh-config/')
     expect(check('test/drift.test.ts', '../mesh-config/src/load.ts')).toContain('inside mesh-config/')
-    expect(check('telemetry-collector/src/api.ts', '@model-mesh/mesh-config/src/load.ts')).toContain('past @model-mesh/mesh-config')
+    expect(check('telemetry-collector/src/api.ts', '@model-mesh/mesh-config/src/load.ts')).toContain(
+      'past @model-mesh/mesh-config',
+    )
     expect(check('mesh-config/src/render.ts', '@model-mesh/telemetry-collector')).toContain('does not list')
     expect(check('telemetry-collector/src/api.ts', '@model-mesh/nowhere')).toContain('no component')
     expect(check('mesh-config/src/render.ts', '@model-mesh/testkit/envoy')).toContain('in a source file')
@@ -114,7 +145,11 @@ describe('component boundaries', () => {
 
   it('has no import of another component except through its entry points', () => {
     expect(files.length).toBeGreaterThan(100)
-    const found = files.flatMap((file) => importsOf(file).map((s) => violation(components, file, s)).filter((v) => v !== undefined))
+    const found = files.flatMap((file) =>
+      importsOf(file)
+        .map((s) => violation(components, file, s))
+        .filter((v) => v !== undefined),
+    )
     expect(found).toEqual([])
   })
 
@@ -123,8 +158,11 @@ describe('component boundaries', () => {
       const own = files.filter((f) => f.startsWith(`${c.folder}/`))
       const sources = componentsImported(own.filter((f) => !isTest(f))).filter((n) => n !== c.name)
       const tests = componentsImported(own.filter(isTest)).filter((n) => n !== c.name && !sources.includes(n))
-      expect({ component: c.folder, dependencies: c.dependencies.sort(), devDependencies: c.devDependencies.sort() })
-        .toEqual({ component: c.folder, dependencies: sources, devDependencies: tests })
+      expect({
+        component: c.folder,
+        dependencies: c.dependencies.sort(),
+        devDependencies: c.devDependencies.sort(),
+      }).toEqual({ component: c.folder, dependencies: sources, devDependencies: tests })
     }
   })
 
@@ -132,7 +170,8 @@ describe('component boundaries', () => {
     for (const c of components) {
       if (c.name !== TESTKIT) expect(c.exports).toContain('.')
       const pkg = JSON.parse(readFileSync(join(ROOT, c.folder, 'package.json'), 'utf8'))
-      for (const target of Object.values(pkg.exports as Record<string, string>)) expect(files).toContain(join(c.folder, target))
+      for (const target of Object.values(pkg.exports as Record<string, string>))
+        expect(files).toContain(join(c.folder, target))
     }
   })
 })

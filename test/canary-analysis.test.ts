@@ -30,7 +30,8 @@ describe('canary analysis through the local mesh', () => {
   let mesh: LocalMesh
   const rows = applicantRows(1000, 1201)
   let sent = 0
-  const analysis = async (): Promise<Analysis> => (await (await fetch(`${mesh.collectorUrl}/api/v1/canary/credit-risk`)).json()) as Analysis
+  const analysis = async (): Promise<Analysis> =>
+    (await (await fetch(`${mesh.collectorUrl}/api/v1/canary/credit-risk`)).json()) as Analysis
   /** `n` callers, one request each (half land on canary: weight 5000, sticky by x-user-id); the statuses they got. */
   const send = async (n: number) => {
     const statuses: number[] = []
@@ -44,7 +45,9 @@ describe('canary analysis through the local mesh', () => {
           const res = await fetch(`${mesh.gatewayUrl}/v2/models/credit-risk/infer`, {
             method: 'POST',
             headers: { 'content-type': 'application/json', 'x-user-id': `caller-${i}` },
-            body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[i % rows.length] }] }),
+            body: JSON.stringify({
+              inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[i % rows.length] }],
+            }),
           })
           statuses.push(res.status)
           await res.arrayBuffer()
@@ -55,7 +58,10 @@ describe('canary analysis through the local mesh', () => {
   }
   const status = async () => {
     const out: string[] = []
-    const code = await run(['canary', 'status', 'credit-risk', '--config', file], { out: (t) => void out.push(t), err: (t) => void out.push(t) })
+    const code = await run(['canary', 'status', 'credit-risk', '--config', file], {
+      out: (t) => void out.push(t),
+      err: (t) => void out.push(t),
+    })
     return { code, text: out.join('') }
   }
 
@@ -83,7 +89,13 @@ describe('canary analysis through the local mesh', () => {
 
   it('promotes a canary as good as stable, every check passing', async () => {
     expect(new Set(await send(470))).toEqual(new Set([200]))
-    const a = await eventually(analysis, (x) => x.stable.requests + x.canary.requests === 500 && x.canary.sampled_predictions + x.stable.sampled_predictions === 500, 30_000)
+    const a = await eventually(
+      analysis,
+      (x) =>
+        x.stable.requests + x.canary.requests === 500 &&
+        x.canary.sampled_predictions + x.stable.sampled_predictions === 500,
+      30_000,
+    )
     expect(a.checks.filter((c) => c.result !== 'pass')).toEqual([])
     expect(a.verdict).toBe('promote')
     expect((await status()).text).toContain('last 60 s: PROMOTE')

@@ -26,16 +26,26 @@ const CONTRACTS = [
   // AssemblyScript's copy: wasm-filters/config-corpus.unit.test.ts checks the built filter's default is the contract's.
   { name: 'TELEMETRY_VM_ID', value: TELEMETRY_VM_ID, copies: ['wasm-filters/telemetry-queue/assembly/queue.ts'] },
   { name: 'FAILED_CODE_CLASSES', value: FAILED_CODE_CLASSES, copies: [] },
-  ...Object.entries({ ...ALERT_NAMES, ...BURN_ALERT_NAMES }).map(([key, value]) => ({ name: `the alert name ${key}`, value, copies: [] })),
+  ...Object.entries({ ...ALERT_NAMES, ...BURN_ALERT_NAMES }).map(([key, value]) => ({
+    name: `the alert name ${key}`,
+    value,
+    copies: [],
+  })),
 ]
 
 describe('contracts', () => {
-  const code = (text: string) => text.split('\n').filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line)).join('\n')
+  const code = (text: string) =>
+    text
+      .split('\n')
+      .filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line))
+      .join('\n')
   const files = sourceFiles(ROOT).map((f) => ({ path: relative(ROOT, f), text: code(readFileSync(f, 'utf8')) }))
 
   it.each(CONTRACTS)('$name is spelled only in contracts/', ({ value, copies }) => {
     expect(files.length).toBeGreaterThan(100)
-    const spelled = files.filter((f) => f.text.includes(`'${value}'`) || f.text.includes(`"${value}"`)).map((f) => f.path)
+    const spelled = files
+      .filter((f) => f.text.includes(`'${value}'`) || f.text.includes(`"${value}"`))
+      .map((f) => f.path)
     expect(spelled.sort()).toEqual(copies)
   })
 })

@@ -44,7 +44,9 @@ describe('the SRE dashboard over the local mesh', () => {
           const res = await fetch(`${mesh.gatewayUrl}/v2/models/credit-risk/infer`, {
             method: 'POST',
             headers: { 'content-type': 'application/json', 'x-user-id': user },
-            body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[(sent + i) % rows.length] }] }),
+            body: JSON.stringify({
+              inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[(sent + i) % rows.length] }],
+            }),
           })
           expect(res.status).toBe(200)
           versionOf.set(user, res.headers.get(H.MODEL_VERSION)!)
@@ -56,7 +58,10 @@ describe('the SRE dashboard over the local mesh', () => {
     return ids
   }
   /** The collector's own figures for the route over the last minute, per variant. */
-  const windows = async () => ((await (await fetch(`${mesh.collectorUrl}/api/v1/windows?window=1m`)).json()) as { series: SeriesSummary[] }).series.filter((s) => s.labels.route === 'credit-risk')
+  const windows = async () =>
+    (
+      (await (await fetch(`${mesh.collectorUrl}/api/v1/windows?window=1m`)).json()) as { series: SeriesSummary[] }
+    ).series.filter((s) => s.labels.route === 'credit-risk')
   const total = (series: SeriesSummary[]) => series.reduce((n, s) => n + s.requests, 0)
   const text = (page: Page, selector: string) => page.locator(selector).first().innerText()
   /** What each page's content security policy blocked: nothing, or the page loads from somewhere else. */
@@ -73,7 +78,12 @@ describe('the SRE dashboard over the local mesh', () => {
     const ports = await freePorts(8)
     const routes = `${canaryRouteYaml(5000, 'interval_s: 60, min_requests: 50, min_samples: 50')}    slo: { p99_ms: 250, availability: 0.99 }\n`
     // Every sampled prediction under 0.99 confidence goes to the review queue: most of them.
-    await writeFile(file, localMeshYaml({ ...portsOf(ports), dashboard: ports[7]! }, routes, { extra: 'quality:\n  models:\n    credit-risk: { review_confidence: 0.99 }\n' }))
+    await writeFile(
+      file,
+      localMeshYaml({ ...portsOf(ports), dashboard: ports[7]! }, routes, {
+        extra: 'quality:\n  models:\n    credit-risk: { review_confidence: 0.99 }\n',
+      }),
+    )
     mesh = await startLocalMesh(await requireMesh(file), { by: 'dashboard-test' })
     expect(mesh.dashboardUrl).toBe(`http://127.0.0.1:${ports[7]}`)
     token = (await readFile(mesh.tokenFile, 'utf8')).trim()
@@ -91,7 +101,10 @@ describe('the SRE dashboard over the local mesh', () => {
     const page = await newPage()
     await page.goto(mesh.dashboardUrl!)
     // The overview's count over the last minute is what the callers sent and the API counts.
-    await eventually(() => text(page, 'tr[data-route="credit-risk"] [data-field="requests"]'), (t) => t === '120')
+    await eventually(
+      () => text(page, 'tr[data-route="credit-risk"] [data-field="requests"]'),
+      (t) => t === '120',
+    )
     expect(await text(page, 'tr[data-route="credit-risk"] [data-field="error_ratio"]')).toBe('0.00%')
     await screenshot(page, 'dashboard-mesh-overview')
 
@@ -101,7 +114,10 @@ describe('the SRE dashboard over the local mesh', () => {
       const s = api.find((x) => x.labels.variant === variant)!
       expect(s.requests).toBeGreaterThan(20)
       const panel = `dl[data-variant="${variant}"]`
-      await eventually(() => text(page, `${panel} [data-field="requests"]`), (t) => t === String(s.requests))
+      await eventually(
+        () => text(page, `${panel} [data-field="requests"]`),
+        (t) => t === String(s.requests),
+      )
       expect(await text(page, `${panel} [data-field="error_ratio"]`)).toBe('0.00%')
       expect(await text(page, `${panel} [data-field="p99"]`)).toBe(ms(s.latency_ms.p99))
       expect(await text(page, `${panel} [data-field="p50"]`)).toBe(ms(s.latency_ms.p50))
@@ -122,13 +138,18 @@ describe('the SRE dashboard over the local mesh', () => {
     await eventually(windows, (s) => total(s) >= before + 60)
     const seenAt = Date.now()
     // The page's figures against the API's, read together: the one-minute window slides, so both move.
-    const byVariant = (s: SeriesSummary[], v: string) => String(s.filter((x) => x.labels.variant === v).reduce((n, x) => n + x.requests, 0))
+    const byVariant = (s: SeriesSummary[], v: string) =>
+      String(s.filter((x) => x.labels.variant === v).reduce((n, x) => n + x.requests, 0))
     const shown = await eventually(
       async () => ({
         api: await windows(),
-        page: [await text(page, 'dl[data-variant="stable"] [data-field="requests"]'), await text(page, 'dl[data-variant="canary"] [data-field="requests"]')],
+        page: [
+          await text(page, 'dl[data-variant="stable"] [data-field="requests"]'),
+          await text(page, 'dl[data-variant="canary"] [data-field="requests"]'),
+        ],
       }),
-      ({ api, page }) => total(api) >= before + 60 && page[0] === byVariant(api, 'stable') && page[1] === byVariant(api, 'canary'),
+      ({ api, page }) =>
+        total(api) >= before + 60 && page[0] === byVariant(api, 'stable') && page[1] === byVariant(api, 'canary'),
       5_000,
     )
     // The stream pushes every refresh_ms (500 here); the page had the collector's figures within 2 s.
@@ -149,7 +170,9 @@ describe('the SRE dashboard over the local mesh', () => {
       (found) => found,
     )
     expect(await text(page, '[data-part="request"] [data-field="status"]')).toBe('200')
-    expect(await text(page, '[data-part="request"] [data-field="version"]')).toMatch(/^credit-risk v[12] \((stable|canary)\)$/)
+    expect(await text(page, '[data-part="request"] [data-field="version"]')).toMatch(
+      /^credit-risk v[12] \((stable|canary)\)$/,
+    )
     expect(await text(page, '[data-part="batch"] [data-field="queue_wait"]')).toMatch(/ ms$/)
     // The sampled bodies come only with the operator token: the page asks again once it is given.
     await page.waitForSelector('[data-part="sample"] [data-field="redacted"]')
@@ -161,11 +184,19 @@ describe('the SRE dashboard over the local mesh', () => {
   }, 60_000)
 
   it('labels a low-confidence prediction from the review queue, with the token, and the API then lists it as labelled', async () => {
-    const pending = async () => ((await (await fetch(`${mesh.collectorUrl}/api/v1/review?status=pending&limit=1000`)).json()) as { items: { request_id: string }[] }).items
+    const pending = async () =>
+      (
+        (await (await fetch(`${mesh.collectorUrl}/api/v1/review?status=pending&limit=1000`)).json()) as {
+          items: { request_id: string }[]
+        }
+      ).items
     await eventually(pending, (items) => items.length > 0)
     const page = await newPage()
     await page.goto(`${mesh.dashboardUrl}/#/review`)
-    const first = page.locator('section.card').filter({ has: page.getByRole('button', { name: 'Save label' }) }).first()
+    const first = page
+      .locator('section.card')
+      .filter({ has: page.getByRole('button', { name: 'Save label' }) })
+      .first()
     await first.waitFor()
     // Read-only until the token is given: the page says so, and the field is off.
     expect(await first.getByLabel('Label').isDisabled()).toBe(true)
@@ -178,8 +209,12 @@ describe('the SRE dashboard over the local mesh', () => {
     await first.getByLabel('Label').fill('repaid')
     await first.getByRole('button', { name: 'Save label' }).click()
     await expect.poll(() => page.locator(`a[href="#/request/${id}"]`).count()).toBe(0)
-    const labelled = (await (await fetch(`${mesh.collectorUrl}/api/v1/review?status=labelled`)).json()) as { items: { request_id: string; label: unknown; labelled_by: string }[] }
-    expect(labelled.items).toEqual([expect.objectContaining({ request_id: id, label: 'repaid', labelled_by: 'sre-on-call' })])
+    const labelled = (await (await fetch(`${mesh.collectorUrl}/api/v1/review?status=labelled`)).json()) as {
+      items: { request_id: string; label: unknown; labelled_by: string }[]
+    }
+    expect(labelled.items).toEqual([
+      expect.objectContaining({ request_id: id, label: 'repaid', labelled_by: 'sre-on-call' }),
+    ])
     expect(await accessibilityViolations(page)).toEqual([])
   }, 60_000)
 
@@ -188,11 +223,21 @@ describe('the SRE dashboard over the local mesh', () => {
     const page = await newPage()
     await page.goto(`${mesh.dashboardUrl}/#/route/credit-risk`)
     await page.waitForSelector('text=Canary controls')
-    for (const name of ['Set weight', 'Roll back']) expect(await page.getByRole('button', { name }).isDisabled()).toBe(true)
+    for (const name of ['Set weight', 'Roll back'])
+      expect(await page.getByRole('button', { name }).isDisabled()).toBe(true)
     // The server, not the page, is what refuses: the same calls made by hand.
     const statuses = await page.evaluate(async () => {
-      const post = (path: string, headers: Record<string, string> = {}) => fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"weight": 0}' }).then((r) => r.status)
-      return [await post('/api/v1/canary/credit-risk/rollback'), await post('/api/v1/canary/credit-risk/weight', { authorization: 'Bearer not-the-token-not-the-token' }), await post('/api/v1/canary/credit-risk/promote')]
+      const post = (path: string, headers: Record<string, string> = {}) =>
+        fetch(path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: '{"weight": 0}',
+        }).then((r) => r.status)
+      return [
+        await post('/api/v1/canary/credit-risk/rollback'),
+        await post('/api/v1/canary/credit-risk/weight', { authorization: 'Bearer not-the-token-not-the-token' }),
+        await post('/api/v1/canary/credit-risk/promote'),
+      ]
     })
     expect(statuses).toEqual([401, 401, 401])
     expect(await readFile(file, 'utf8')).toBe(yamlBefore)
@@ -215,14 +260,19 @@ describe('the SRE dashboard over the local mesh', () => {
     expect(await dialog.innerText()).toContain('back to stable')
     await dialog.getByRole('button', { name: 'Yes, change it' }).click()
     await page.waitForSelector('text=Rolled back')
-    expect(await page.locator('p[role="status"]').filter({ hasText: 'Rolled back' }).innerText()).toContain('canary at 0%')
+    expect(await page.locator('p[role="status"]').filter({ hasText: 'Rolled back' }).innerText()).toContain(
+      'canary at 0%',
+    )
 
     // mesh.yaml says so, the history says who, and Envoy took it live.
     expect(await readFile(file, 'utf8')).toMatch(/weight: 0\n/)
     const last = (await readHistory(join(dir, 'state'))).at(-1)!
     expect(last).toMatchObject({ by: 'dashboard', action: 'canary rollback credit-risk' })
     // ... and the route's page lists it among its changes.
-    await eventually(() => text(page, `tr[data-change="${last.id}"]`).catch(() => ''), (t) => t.includes('canary rollback credit-risk') && t.includes('dashboard'))
+    await eventually(
+      () => text(page, `tr[data-change="${last.id}"]`).catch(() => ''),
+      (t) => t.includes('canary rollback credit-risk') && t.includes('dashboard'),
+    )
     await eventually(
       async () => {
         await send(0, canaryCallers)

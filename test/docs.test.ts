@@ -28,10 +28,19 @@ function section(markdown: string, heading: string): string {
 }
 
 /** A Markdown table row's cells (`\|` is a bar inside a cell). */
-const cells = (line: string) => line.slice(1, -1).split(/(?<!\\)\|/).map((c) => c.trim())
+const cells = (line: string) =>
+  line
+    .slice(1, -1)
+    .split(/(?<!\\)\|/)
+    .map((c) => c.trim())
 
 /** A Markdown table's body rows, as cells (header and rule skipped). */
-const tableRows = (markdown: string): string[][] => markdown.split('\n').filter((l) => l.startsWith('|')).slice(2).map(cells)
+const tableRows = (markdown: string): string[][] =>
+  markdown
+    .split('\n')
+    .filter((l) => l.startsWith('|'))
+    .slice(2)
+    .map(cells)
 
 /** `code` spans of a text. */
 const codeSpans = (text: string) => [...text.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!)
@@ -50,7 +59,9 @@ describe('docs/architecture.md', () => {
 
   it('lists every contracts/ module in its Contracts table', () => {
     const listed = tableRows(section(doc, 'Contracts')).flatMap((row) => codeSpans(row[1] ?? ''))
-    const modules = readdirSync(join(ROOT, 'contracts')).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && f !== 'index.ts').map((f) => `contracts/${f}`)
+    const modules = readdirSync(join(ROOT, 'contracts'))
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && f !== 'index.ts')
+      .map((f) => `contracts/${f}`)
     expect(modules.filter((m) => !listed.includes(m))).toEqual([])
   })
 
@@ -62,38 +73,60 @@ describe('docs/architecture.md', () => {
     }))
     const declared = WORKSPACES.map((component) => {
       const pkg = JSON.parse(read(`${component}/package.json`)) as Record<string, Record<string, string> | undefined>
-      return { component, dependencies: Object.keys(pkg.dependencies ?? {}).sort(), devDependencies: Object.keys(pkg.devDependencies ?? {}).sort() }
+      return {
+        component,
+        dependencies: Object.keys(pkg.dependencies ?? {}).sort(),
+        devDependencies: Object.keys(pkg.devDependencies ?? {}).sort(),
+      }
     })
     expect(listed).toEqual(declared)
   })
 })
 
 describe('mesh-config/README.md', () => {
-  it("names every source file in its Source table, and only those", () => {
-    const named = tableRows(section(read('mesh-config/README.md'), 'Source')).flatMap((row) => codeSpans(row[0] ?? '')).sort()
-    const files = readdirSync(join(ROOT, 'mesh-config/src')).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `src/${f}`).sort()
+  it('names every source file in its Source table, and only those', () => {
+    const named = tableRows(section(read('mesh-config/README.md'), 'Source'))
+      .flatMap((row) => codeSpans(row[0] ?? ''))
+      .sort()
+    const files = readdirSync(join(ROOT, 'mesh-config/src'))
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+      .map((f) => `src/${f}`)
+      .sort()
     expect(named).toEqual(files)
   })
 })
 
 describe('the telemetry READMEs', () => {
   // A flag table's rows: the only table whose rows start with a flag.
-  const flagRows = (readme: string) => read(readme).split('\n').filter((l) => l.startsWith('| `-')).map(cells)
+  const flagRows = (readme: string) =>
+    read(readme)
+      .split('\n')
+      .filter((l) => l.startsWith('| `-'))
+      .map(cells)
   const processes = [
     { readme: 'telemetry-collector/README.md', options: collector.OPTIONS, usage: collector.USAGE },
     { readme: 'telemetry-agent/README.md', options: agent.OPTIONS, usage: agent.USAGE },
   ]
 
-  it.each(processes)('$readme lists every flag its process accepts, each of which its --help names', ({ readme, options, usage }) => {
-    const flags = flagRows(readme).map(([flag]) => codeSpans(flag!).at(-1)!.split(' ')[0]!)
-    expect(flags.map((f) => f.replace(/^--/, '')).sort()).toEqual(Object.keys(options).sort())
-    for (const flag of flags) expect({ flag, named: usage.includes(`${flag} `) || usage.includes(`${flag}\n`) || usage.includes(`${flag},`) }).toEqual({ flag, named: true })
-  })
+  it.each(processes)(
+    '$readme lists every flag its process accepts, each of which its --help names',
+    ({ readme, options, usage }) => {
+      const flags = flagRows(readme).map(([flag]) => codeSpans(flag!).at(-1)!.split(' ')[0]!)
+      expect(flags.map((f) => f.replace(/^--/, '')).sort()).toEqual(Object.keys(options).sort())
+      for (const flag of flags)
+        expect({
+          flag,
+          named: usage.includes(`${flag} `) || usage.includes(`${flag}\n`) || usage.includes(`${flag},`),
+        }).toEqual({ flag, named: true })
+    },
+  )
 })
 
 describe('README.md', () => {
-  it("names every benchmark script of package.json in its layout table", () => {
-    const scripts = Object.keys(JSON.parse(read('package.json')).scripts as Record<string, string>).filter((s) => s.startsWith('bench:'))
+  it('names every benchmark script of package.json in its layout table', () => {
+    const scripts = Object.keys(JSON.parse(read('package.json')).scripts as Record<string, string>).filter((s) =>
+      s.startsWith('bench:'),
+    )
     const layout = section(read('README.md'), 'Layout')
     expect(scripts.length).toBeGreaterThan(0)
     expect(scripts.filter((s) => !layout.includes(s))).toEqual([])

@@ -23,7 +23,12 @@ const MIN_SAMPLES = 200
 describe('drift through the local mesh', () => {
   let dir: string
   let mesh: LocalMesh
-  const drift = async (): Promise<VersionDrift[]> => ((await (await fetch(`${mesh.collectorUrl}/api/v1/drift?model=credit-risk`)).json()) as { versions: VersionDrift[] }).versions
+  const drift = async (): Promise<VersionDrift[]> =>
+    (
+      (await (await fetch(`${mesh.collectorUrl}/api/v1/drift?model=credit-risk`)).json()) as {
+        versions: VersionDrift[]
+      }
+    ).versions
   const version = (vs: VersionDrift[], v: string) => vs.find((x) => x.version === v)
   /** One OIP request per row, to the variant asked for, a few at a time. */
   const send = async (rows: number[][], variant: 'stable' | 'canary') => {
@@ -55,7 +60,12 @@ describe('drift through the local mesh', () => {
     # Every request sampled, so a few hundred requests make a window.
     sampling: { rate_bp: 10000 }
 `
-    await writeFile(file, localMeshYaml(portsOf(await freePorts(7)), routes, { extra: `quality:\n  drift: { min_samples: ${MIN_SAMPLES} }\n` }))
+    await writeFile(
+      file,
+      localMeshYaml(portsOf(await freePorts(7)), routes, {
+        extra: `quality:\n  drift: { min_samples: ${MIN_SAMPLES} }\n`,
+      }),
+    )
     mesh = await startLocalMesh(await requireMesh(file), { by: 'drift-test' })
   }, 180_000)
   afterAll(async () => {
@@ -68,8 +78,15 @@ describe('drift through the local mesh', () => {
     const shifted = applicantRows(ROWS, 902, { debt_to_income: 0.25 })
     await send(stable.slice(0, 100), 'stable')
     await send(shifted.slice(0, 100), 'canary')
-    const early = await eventually(drift, (vs) => version(vs, '1')?.rows === 100 && version(vs, '2')?.rows === 100, 30_000)
-    expect([version(early, '1')!.status, version(early, '2')!.status]).toEqual(['insufficient_data', 'insufficient_data'])
+    const early = await eventually(
+      drift,
+      (vs) => version(vs, '1')?.rows === 100 && version(vs, '2')?.rows === 100,
+      30_000,
+    )
+    expect([version(early, '1')!.status, version(early, '2')!.status]).toEqual([
+      'insufficient_data',
+      'insufficient_data',
+    ])
 
     await send(stable.slice(100), 'stable')
     await send(shifted.slice(100), 'canary')
@@ -79,7 +96,11 @@ describe('drift through the local mesh', () => {
     // The hosts' real predictions: v2's scores rise with the shifted debt-to-income.
     expect(version(vs, '2')!.prediction!.psi!).toBeGreaterThan(version(vs, '1')!.prediction!.psi!)
     const text = await metrics(mesh.collectorUrl)
-    expect(metricSum(text, 'mesh_drift_alert', { model: 'credit-risk', version: '2', feature: 'debt_to_income' })).toBe(1)
-    expect(metricSum(text, 'mesh_drift_alert', { model: 'credit-risk', version: '1', feature: 'debt_to_income' })).toBe(0)
+    expect(metricSum(text, 'mesh_drift_alert', { model: 'credit-risk', version: '2', feature: 'debt_to_income' })).toBe(
+      1,
+    )
+    expect(metricSum(text, 'mesh_drift_alert', { model: 'credit-risk', version: '1', feature: 'debt_to_income' })).toBe(
+      0,
+    )
   }, 120_000)
 })

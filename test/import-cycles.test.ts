@@ -27,10 +27,12 @@ function sourceFiles(dir: string): string[] {
 /** Each file's imports of other source files. */
 function importGraph(files: readonly string[]): Map<string, string[]> {
   const known = new Set(files)
-  return new Map(files.map((f) => {
-    const specifiers = [...readFileSync(f, 'utf8').matchAll(SPECIFIER)].map((m) => resolve(dirname(f), m[1]!))
-    return [f, specifiers.filter((p) => known.has(p))]
-  }))
+  return new Map(
+    files.map((f) => {
+      const specifiers = [...readFileSync(f, 'utf8').matchAll(SPECIFIER)].map((m) => resolve(dirname(f), m[1]!))
+      return [f, specifiers.filter((p) => known.has(p))]
+    }),
+  )
 }
 
 /** Every cycle a depth-first walk meets, each as the files around it. */
@@ -53,8 +55,24 @@ function cyclesOf(graph: ReadonlyMap<string, readonly string[]>): string[][] {
 
 describe('imports', () => {
   it('finds a cycle where there is one', () => {
-    expect(cyclesOf(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]]))).toEqual([['a', 'b', 'c', 'a']])
-    expect(cyclesOf(new Map([['a', ['b', 'c']], ['b', ['c']], ['c', []]]))).toEqual([])
+    expect(
+      cyclesOf(
+        new Map([
+          ['a', ['b']],
+          ['b', ['c']],
+          ['c', ['a']],
+        ]),
+      ),
+    ).toEqual([['a', 'b', 'c', 'a']])
+    expect(
+      cyclesOf(
+        new Map([
+          ['a', ['b', 'c']],
+          ['b', ['c']],
+          ['c', []],
+        ]),
+      ),
+    ).toEqual([])
   })
 
   it('form no cycle between source files', () => {

@@ -15,10 +15,14 @@ const major = (version: string) => Number(version.replace(/^v/, '').split('.')[0
 
 describe('Node runtime', () => {
   it("runs on a Node that package.json's engines allows (the test command puts setup's Node first)", () => {
-    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node
+    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } })
+      .engines.node
     const [, least] = /^>=(\d+)$/.exec(engines) ?? []
     expect(least, `engines.node is ${engines}`).toBeDefined()
-    expect(major(process.versions.node), `vitest runs on ${process.execPath} (${process.version})`).toBeGreaterThanOrEqual(Number(least))
+    expect(
+      major(process.versions.node),
+      `vitest runs on ${process.execPath} (${process.version})`,
+    ).toBeGreaterThanOrEqual(Number(least))
   })
 
   describe('scripts/node-path.sh', () => {
@@ -40,11 +44,15 @@ describe('Node runtime', () => {
 
     /** PATH and `command -v node` after sourcing the helper (twice) in sh, as npm's scripts do. */
     const source = (path: string) => {
-      const out = execFileSync('sh', ['-c', '. scripts/node-path.sh && . scripts/node-path.sh && printf "%s\\n%s" "$PATH" "$(command -v node)"'], {
-        cwd: repo,
-        env: { PATH: path },
-        encoding: 'utf8',
-      })
+      const out = execFileSync(
+        'sh',
+        ['-c', '. scripts/node-path.sh && . scripts/node-path.sh && printf "%s\\n%s" "$PATH" "$(command -v node)"'],
+        {
+          cwd: repo,
+          env: { PATH: path },
+          encoding: 'utf8',
+        },
+      )
       const [after, found] = out.split('\n')
       return { path: after, node: found }
     }

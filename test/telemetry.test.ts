@@ -12,14 +12,24 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { headers as H } from '@model-mesh/contracts'
-import { credentialFiles, natsCredential, paths, requireMesh, startLocalMesh, TELEMETRY_TOKEN_ENV, telemetryPaths, type LocalMesh } from '@model-mesh/mesh-config'
+import {
+  credentialFiles,
+  natsCredential,
+  paths,
+  requireMesh,
+  startLocalMesh,
+  TELEMETRY_TOKEN_ENV,
+  telemetryPaths,
+  type LocalMesh,
+} from '@model-mesh/mesh-config'
 import { sampleRows } from '@model-mesh/model-host'
 import { eventually, metrics, metricSum, post } from '@model-mesh/testkit/events'
 import { localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
 import { freePorts } from '@model-mesh/testkit/ports'
 
 const rows = sampleRows(64, 7)
-const body = (i: number) => JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[i % rows.length] }] })
+const body = (i: number) =>
+  JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[i % rows.length] }] })
 /** How long NATS stays paused: the issue's 30 s; TELEMETRY_PAUSE_S shortens it for a quick local run. */
 const PAUSE_MS = Number(process.env.TELEMETRY_PAUSE_S ?? 30) * 1000
 const ROUTE_TIMEOUT_MS = 2000
@@ -57,10 +67,19 @@ interface Seen {
 describe('telemetry through the local mesh', () => {
   let dir: string
   let mesh: LocalMesh
-  const infer = async (i: number, headers: Record<string, string> = {}, path = '/v2/models/credit-risk/infer', payload = body(i)): Promise<Seen> => {
+  const infer = async (
+    i: number,
+    headers: Record<string, string> = {},
+    path = '/v2/models/credit-risk/infer',
+    payload = body(i),
+  ): Promise<Seen> => {
     const t0 = performance.now()
     try {
-      const res = await fetch(`${mesh.gatewayUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-user-id': `user-${i % 40}`, ...headers }, body: payload })
+      const res = await fetch(`${mesh.gatewayUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-user-id': `user-${i % 40}`, ...headers },
+        body: payload,
+      })
       await res.arrayBuffer()
       return { status: res.status, version: res.headers.get(H.MODEL_VERSION) ?? '', ms: performance.now() - t0 }
     } catch {
@@ -101,11 +120,20 @@ describe('telemetry through the local mesh', () => {
   const untilTotal = (n: number) => eventually(collectorTotal, (t) => t === n, 60_000)
   const envoyDropped = async () => {
     const text = await (await fetch(`${mesh.adminUrl}/stats/prometheus`)).text()
-    return metricSum(text, 'exporter_events_dropped') + metricSum(text, 'golden_events_dropped_queue_full') + metricSum(text, 'golden_events_dropped_no_exporter')
+    return (
+      metricSum(text, 'exporter_events_dropped') +
+      metricSum(text, 'golden_events_dropped_queue_full') +
+      metricSum(text, 'golden_events_dropped_no_exporter')
+    )
   }
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
   const pid = (name: string) => mesh.supervisor.pid(name)!
-  const restarted = (name: string, before: number) => eventually(async () => mesh.supervisor.restarts(name), (n) => n > before, 30_000)
+  const restarted = (name: string, before: number) =>
+    eventually(
+      async () => mesh.supervisor.restarts(name),
+      (n) => n > before,
+      30_000,
+    )
   /** Steady load while the supervised child `name` is SIGKILLed and restarted; what the client saw. */
   const killUnderLoad = async (name: string) => {
     const restarts = mesh.supervisor.restarts(name)
@@ -140,24 +168,43 @@ describe('telemetry through the local mesh', () => {
     for (let i = 0; i < 8; i++) seen.push(await infer(i, {}, '/v2/models/no-such-model/infer'))
     for (let i = 0; i < 8; i++) seen.push(await infer(i, { 'x-test': 'limited' }))
     for (let i = 0; i < 8; i++) seen.push(await infer(i, { 'x-test': 'keyed' }))
-    const heavy = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [32, 16], data: rows.slice(0, 32).flat() }] })
+    const heavy = JSON.stringify({
+      inputs: [{ name: 'features', datatype: 'FP32', shape: [32, 16], data: rows.slice(0, 32).flat() }],
+    })
     for (let i = 0; i < 8; i++) seen.push(await infer(i, {}, '/v2/models/credit-risk-xl/infer', heavy))
     const byClass = (s: Seen) => (s.status === 0 ? 'none' : `${Math.floor(s.status / 100)}xx`)
     const count = (pred: (s: Seen) => boolean) => seen.filter(pred).length
     // The client saw each kind of answer the test is about (an unknown model's path matches no route, so
     // the API key filter, which guards what no route exempts, answers 401 for it).
-    for (const status of [200, 400, 401, 429]) expect(count((s) => s.status === status), `status ${status}`).toBeGreaterThan(0)
-    expect(count((s) => s.status >= 500), '5xx').toBeGreaterThan(0)
+    for (const status of [200, 400, 401, 429])
+      expect(
+        count((s) => s.status === status),
+        `status ${status}`,
+      ).toBeGreaterThan(0)
+    expect(
+      count((s) => s.status >= 500),
+      '5xx',
+    ).toBeGreaterThan(0)
 
-    const text = await eventually(() => metrics(mesh.collectorUrl), (t) => metricSum(t, 'mesh_requests_total') === seen.length, 30_000)
+    const text = await eventually(
+      () => metrics(mesh.collectorUrl),
+      (t) => metricSum(t, 'mesh_requests_total') === seen.length,
+      30_000,
+    )
     for (const cls of ['2xx', '4xx', '5xx', 'none']) {
       expect(metricSum(text, 'mesh_requests_total', { code_class: cls }), cls).toBe(count((s) => byClass(s) === cls))
     }
     for (const version of ['1', '2']) {
-      expect(metricSum(text, 'mesh_requests_total', { code_class: '2xx', version }), `v${version}`).toBe(count((s) => s.status === 200 && s.version === version))
+      expect(metricSum(text, 'mesh_requests_total', { code_class: '2xx', version }), `v${version}`).toBe(
+        count((s) => s.status === 200 && s.version === version),
+      )
     }
-    expect(metricSum(text, 'mesh_requests_total', { variant: 'canary', code_class: '2xx' })).toBe(count((s) => s.status === 200 && s.version === '2'))
-    expect(metricSum(text, 'mesh_requests_total', { route: 'limited', code_class: '4xx' })).toBe(count((s) => s.status === 429))
+    expect(metricSum(text, 'mesh_requests_total', { variant: 'canary', code_class: '2xx' })).toBe(
+      count((s) => s.status === 200 && s.version === '2'),
+    )
+    expect(metricSum(text, 'mesh_requests_total', { route: 'limited', code_class: '4xx' })).toBe(
+      count((s) => s.status === 429),
+    )
     expect(metricSum(text, 'mesh_requests_total', { model: 'other' })).toBe(8)
     expect(metricSum(text, 'mesh_request_duration_seconds_count')).toBe(seen.length)
     // The hosts' batches reached the collector too.
@@ -178,10 +225,30 @@ describe('telemetry through the local mesh', () => {
     expect(bootstrap).not.toContain(token)
     expect(bootstrap).toContain(TELEMETRY_TOKEN_ENV)
     expect(await readFile(join(dir, 'mesh.yaml'), 'utf8')).not.toContain(token)
-    for (const f of await readdir(join(stateDir, 'history'))) expect(await readFile(join(stateDir, 'history', f), 'utf8')).not.toContain(token)
+    for (const f of await readdir(join(stateDir, 'history')))
+      expect(await readFile(join(stateDir, 'history', f), 'utf8')).not.toContain(token)
 
     const before = await settledTotal()
-    const forged = Array.from({ length: 300 }, (_, i) => JSON.stringify({ v: 1, kind: 'request', ts: Date.now(), service: 'gateway', request_id: `forged-${i}`, traceparent: '', route: 'credit-risk', model: 'credit-risk', version: '2', variant: 'canary', cluster: 'credit-risk.canary', upstream: '', status: 503, flags: 0, fallback: false, duration_us: 1000 })).join('\n')
+    const forged = Array.from({ length: 300 }, (_, i) =>
+      JSON.stringify({
+        v: 1,
+        kind: 'request',
+        ts: Date.now(),
+        service: 'gateway',
+        request_id: `forged-${i}`,
+        traceparent: '',
+        route: 'credit-risk',
+        model: 'credit-risk',
+        version: '2',
+        variant: 'canary',
+        cluster: 'credit-risk.canary',
+        upstream: '',
+        status: 503,
+        flags: 0,
+        fallback: false,
+        duration_us: 1000,
+      }),
+    ).join('\n')
     expect((await post(mesh.agentUrl, forged, 'envoy:gateway', null)).status).toBe(401)
     expect((await post(mesh.agentUrl, forged, 'envoy:gateway', 'forged-token-0123456789abcdef')).status).toBe(401)
     for (let i = 0; i < 10; i++) expect((await infer(i)).status).toBe(200)
@@ -194,17 +261,18 @@ describe('telemetry through the local mesh', () => {
     expect(metricSum(agentText, 'mesh_agent_events_received_total', { source: 'host' })).toBeGreaterThan(0)
   })
 
-  it('keeps what holds secrets or samples to its owner: the state directory, the logs, the collector\'s store and its payloads', async () => {
+  it("keeps what holds secrets or samples to its owner: the state directory, the logs, the collector's store and its payloads", async () => {
     const loaded = await requireMesh(join(dir, 'mesh.yaml'))
     const { storeDir } = telemetryPaths(loaded)
     const mode = async (path: string) => (await stat(path)).mode & 0o777
     expect(await mode(loaded.stateDir)).toBe(0o700)
     expect(await mode(join(loaded.stateDir, 'logs'))).toBe(0o700)
-    for (const f of await readdir(join(loaded.stateDir, 'logs'))) expect({ f, mode: await mode(join(loaded.stateDir, 'logs', f)) }).toEqual({ f, mode: 0o600 })
+    for (const f of await readdir(join(loaded.stateDir, 'logs')))
+      expect({ f, mode: await mode(join(loaded.stateDir, 'logs', f)) }).toEqual({ f, mode: 0o600 })
     expect(await mode(storeDir)).toBe(0o700)
   })
 
-  it('runs NATS with the mesh\'s users: no connection without a credential, and the agent\'s identity cannot delete a stream', async () => {
+  it("runs NATS with the mesh's users: no connection without a credential, and the agent's identity cannot delete a stream", async () => {
     const servers = (await requireMesh(join(dir, 'mesh.yaml'))).config.telemetry.nats_url
     await expect(connect({ servers, reconnect: false, timeout: 2000 })).rejects.toThrow(/authorization/i)
     const agent = await connect({ servers, ...(await natsCredential(join(dir, 'state'), 'agent')), timeout: 2000 })
@@ -217,22 +285,28 @@ describe('telemetry through the local mesh', () => {
     expect(await collectorTotal()).toBeGreaterThan(0)
   })
 
-  it(`NATS paused for ${PAUSE_MS / 1000} s under load: no failed or late inference, and the totals are exact once it is back`, async () => {
-    const before = await settledTotal()
-    const traffic = load()
-    await sleep(1000)
-    process.kill(pid('nats'), 'SIGSTOP')
-    await sleep(PAUSE_MS)
-    process.kill(pid('nats'), 'SIGCONT')
-    await sleep(1000)
-    const seen = await traffic.stop()
-    expectAllOnTime(seen)
-    await untilTotal(before + seen.length)
-    const agent = await metrics(mesh.agentUrl)
-    expect(metricSum(agent, 'mesh_agent_events_spooled_total')).toBeGreaterThan(0)
-    expect(metricSum(agent, 'mesh_agent_events_replayed_total')).toBeGreaterThan(0)
-    expect(metricSum(agent, 'mesh_agent_events_dropped_total')).toBe(metricSum(agent, 'mesh_agent_events_dropped_total', { reason: 'malformed' }))
-  }, PAUSE_MS + 90_000)
+  it(
+    `NATS paused for ${PAUSE_MS / 1000} s under load: no failed or late inference, and the totals are exact once it is back`,
+    async () => {
+      const before = await settledTotal()
+      const traffic = load()
+      await sleep(1000)
+      process.kill(pid('nats'), 'SIGSTOP')
+      await sleep(PAUSE_MS)
+      process.kill(pid('nats'), 'SIGCONT')
+      await sleep(1000)
+      const seen = await traffic.stop()
+      expectAllOnTime(seen)
+      await untilTotal(before + seen.length)
+      const agent = await metrics(mesh.agentUrl)
+      expect(metricSum(agent, 'mesh_agent_events_spooled_total')).toBeGreaterThan(0)
+      expect(metricSum(agent, 'mesh_agent_events_replayed_total')).toBeGreaterThan(0)
+      expect(metricSum(agent, 'mesh_agent_events_dropped_total')).toBe(
+        metricSum(agent, 'mesh_agent_events_dropped_total', { reason: 'malformed' }),
+      )
+    },
+    PAUSE_MS + 90_000,
+  )
 
   it('NATS killed under load and restarted by the supervisor: exact totals', async () => {
     const before = await settledTotal()
@@ -269,7 +343,9 @@ describe('telemetry through the local mesh', () => {
       60_000,
     )
     expect(settle.counted).toBeLessThanOrEqual(seen.length)
-    const hostMetrics = await (await fetch(`http://127.0.0.1:${(await requireMesh(join(dir, 'mesh.yaml'))).config.hosts[0]!.port}/metrics`)).text()
+    const hostMetrics = await (
+      await fetch(`http://127.0.0.1:${(await requireMesh(join(dir, 'mesh.yaml'))).config.hosts[0]!.port}/metrics`)
+    ).text()
     expect(hostMetrics).toContain('model_host_telemetry_events_dropped_total')
   }, 120_000)
 })

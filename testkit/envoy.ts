@@ -35,7 +35,10 @@ export async function envoyVersion(): Promise<string> {
  * Starts Envoy with `bootstrap` (admin and listeners may use port 0) and waits for /ready.
  * `env` adds to the inherited environment: what Wasm modules read through `host_env_keys`, such as the telemetry token.
  */
-export async function startEnvoy(bootstrap: Record<string, unknown>, options: { concurrency?: number; env?: Record<string, string> } = {}): Promise<RunningEnvoy> {
+export async function startEnvoy(
+  bootstrap: Record<string, unknown>,
+  options: { concurrency?: number; env?: Record<string, string> } = {},
+): Promise<RunningEnvoy> {
   const dir = await mkdtemp(join(tmpdir(), 'envoy-'))
   const configPath = join(dir, 'envoy.json')
   const adminPath = join(dir, 'admin-address')
@@ -43,7 +46,19 @@ export async function startEnvoy(bootstrap: Record<string, unknown>, options: { 
   await writeFile(configPath, JSON.stringify(config, null, 2))
   const child = spawn(
     ENVOY_BIN,
-    ['-c', configPath, '--admin-address-path', adminPath, '--disable-hot-restart', '--concurrency', String(options.concurrency ?? 2), '--log-level', 'warn', '--component-log-level', 'wasm:info'],
+    [
+      '-c',
+      configPath,
+      '--admin-address-path',
+      adminPath,
+      '--disable-hot-restart',
+      '--concurrency',
+      String(options.concurrency ?? 2),
+      '--log-level',
+      'warn',
+      '--component-log-level',
+      'wasm:info',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   )
   let output = ''
@@ -66,7 +81,10 @@ export async function startEnvoy(bootstrap: Record<string, unknown>, options: { 
     }
     if (!adminUrl && existsSync(adminPath)) adminUrl = `http://${(await readFile(adminPath, 'utf8')).trim()}`
     if (adminUrl) {
-      const ready = await fetch(`${adminUrl}/ready`).then((r) => r.status === 200, () => false)
+      const ready = await fetch(`${adminUrl}/ready`).then(
+        (r) => r.status === 200,
+        () => false,
+      )
       if (ready) break
     }
     await new Promise((r) => setTimeout(r, 50))

@@ -10,55 +10,136 @@ import { FEATURE_COUNT, FEATURE_NAMES, generateApplicants } from '@model-mesh/mo
 
 export function requestEvent(o: Partial<GoldenSignalEvent> = {}): GoldenSignalEvent {
   return {
-    v: 1, kind: 'request', ts: Date.now(), service: 'gateway', request_id: randomUUID(), traceparent: '', route: 'credit-risk', model: 'credit-risk',
-    version: '1', variant: 'stable', cluster: 'credit-risk-stable', upstream: '127.0.0.1:8001', status: 200, flags: 0, fallback: false, duration_us: 1500, ...o,
+    v: 1,
+    kind: 'request',
+    ts: Date.now(),
+    service: 'gateway',
+    request_id: randomUUID(),
+    traceparent: '',
+    route: 'credit-risk',
+    model: 'credit-risk',
+    version: '1',
+    variant: 'stable',
+    cluster: 'credit-risk-stable',
+    upstream: '127.0.0.1:8001',
+    status: 200,
+    flags: 0,
+    fallback: false,
+    duration_us: 1500,
+    ...o,
   }
 }
 
 export function batchEvent(o: Partial<HostBatchEvent> = {}): HostBatchEvent {
   const ids = o.request_ids ?? [randomUUID()]
   return {
-    v: 2, kind: 'host_batch', ts: Date.now(), host: 'stable', model: 'credit-risk', version: '1', batch_id: `credit-risk/1/${randomUUID()}`,
-    request_ids: ids, traceparents: ids.map(() => ''), rows: ids.length, max_batch_rows: 64, queue_wait_ms: 0.5, execution_ms: 0.2, queue_depth: 0, device: 'cpu', ok: true, ...o,
+    v: 2,
+    kind: 'host_batch',
+    ts: Date.now(),
+    host: 'stable',
+    model: 'credit-risk',
+    version: '1',
+    batch_id: `credit-risk/1/${randomUUID()}`,
+    request_ids: ids,
+    traceparents: ids.map(() => ''),
+    rows: ids.length,
+    max_batch_rows: 64,
+    queue_wait_ms: 0.5,
+    execution_ms: 0.2,
+    queue_depth: 0,
+    device: 'cpu',
+    ok: true,
+    ...o,
   }
 }
 
 export function fallbackEvent(o: Partial<HostFallbackEvent> = {}): HostFallbackEvent {
   return {
-    v: 2, kind: 'host_fallback', ts: Date.now(), host: 'stable', model: 'credit-risk', version: '1', request_id: randomUUID(), traceparent: '',
-    fallback_model: 'credit-risk-fallback', reason: 'queue_full', ...o,
+    v: 2,
+    kind: 'host_fallback',
+    ts: Date.now(),
+    host: 'stable',
+    model: 'credit-risk',
+    version: '1',
+    request_id: randomUUID(),
+    traceparent: '',
+    fallback_model: 'credit-risk-fallback',
+    reason: 'queue_full',
+    ...o,
   }
 }
 
 /** Feature rows of credit applicants drawn as the training rows were (another seed: not the same rows), optionally with features shifted. */
-export function applicantRows(n: number, seed: number, shift: Partial<Record<(typeof FEATURE_NAMES)[number], number>> = {}): number[][] {
+export function applicantRows(
+  n: number,
+  seed: number,
+  shift: Partial<Record<(typeof FEATURE_NAMES)[number], number>> = {},
+): number[][] {
   const d = generateApplicants(n, seed)
   return Array.from({ length: n }, (_, i) => {
     const row = Array.from(d.features.subarray(i * FEATURE_COUNT, (i + 1) * FEATURE_COUNT))
-    for (const [name, by] of Object.entries(shift)) row[FEATURE_NAMES.indexOf(name as (typeof FEATURE_NAMES)[number])]! += by!
+    for (const [name, by] of Object.entries(shift))
+      row[FEATURE_NAMES.indexOf(name as (typeof FEATURE_NAMES)[number])]! += by!
     return row
   })
 }
 
 /** A sample event as the payload sampler writes it, for one OIP JSON request of these rows to credit-risk (each scored `score`). */
 export function sampleEvent(rows: number[][], o: Partial<PayloadSampleEvent> = {}, score = 0.1): PayloadSampleEvent {
-  const request = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [rows.length, FEATURE_COUNT], data: rows.flat() }] })
-  const response = JSON.stringify({ model_name: o.model ?? 'credit-risk', model_version: o.version ?? '1', outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [rows.length, 2], data: rows.flatMap(() => [1 - score, score]) }] })
+  const request = JSON.stringify({
+    inputs: [{ name: 'features', datatype: 'FP32', shape: [rows.length, FEATURE_COUNT], data: rows.flat() }],
+  })
+  const response = JSON.stringify({
+    model_name: o.model ?? 'credit-risk',
+    model_version: o.version ?? '1',
+    outputs: [
+      {
+        name: 'probabilities',
+        datatype: 'FP32',
+        shape: [rows.length, 2],
+        data: rows.flatMap(() => [1 - score, score]),
+      },
+    ],
+  })
   return {
-    v: 1, kind: 'sample', ts: Date.now(), request_id: randomUUID(), traceparent: '', model: 'credit-risk', version: '1', variant: 'stable', reason: 'rate', confidence: 0.8, status: 200,
-    request, request_truncated: false, response, response_truncated: false, ...o,
+    v: 1,
+    kind: 'sample',
+    ts: Date.now(),
+    request_id: randomUUID(),
+    traceparent: '',
+    model: 'credit-risk',
+    version: '1',
+    variant: 'stable',
+    reason: 'rate',
+    confidence: 0.8,
+    status: 200,
+    request,
+    request_truncated: false,
+    response,
+    response_truncated: false,
+    ...o,
   }
 }
 
-export const ndjson = (events: unknown[]) => events.map((e) => (typeof e === 'string' ? e : JSON.stringify(e))).join('\n') + '\n'
+export const ndjson = (events: unknown[]) =>
+  events.map((e) => (typeof e === 'string' ? e : JSON.stringify(e))).join('\n') + '\n'
 
 /** The telemetry credential of the agents tests start (startAgent's `token`). */
 export const AGENT_TEST_TOKEN = 'test-telemetry-token-0123456789'
 
 /** POSTs an NDJSON body to an agent with the credential (`token: null`: without one). */
-export async function post(agentUrl: string, body: string, source = 'envoy:gateway', token: string | null = AGENT_TEST_TOKEN): Promise<Response> {
+export async function post(
+  agentUrl: string,
+  body: string,
+  source = 'envoy:gateway',
+  token: string | null = AGENT_TEST_TOKEN,
+): Promise<Response> {
   const auth: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` }
-  return fetch(`${agentUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'x-mesh-source': source, ...auth }, body })
+  return fetch(`${agentUrl}/v1/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson', 'x-mesh-source': source, ...auth },
+    body,
+  })
 }
 
 /** Sum of a metric's samples whose labels include `match`. */
@@ -93,7 +174,10 @@ export async function eventually<T>(read: () => Promise<T>, check: (t: T) => boo
     } catch (e) {
       last = e
     }
-    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms; last: ${typeof last === 'string' ? last.slice(0, 2000) : last instanceof Error ? last.message : JSON.stringify(last)}`)
+    if (Date.now() > deadline)
+      throw new Error(
+        `not reached within ${timeoutMs} ms; last: ${typeof last === 'string' ? last.slice(0, 2000) : last instanceof Error ? last.message : JSON.stringify(last)}`,
+      )
     await new Promise((r) => setTimeout(r, 100))
   }
 }

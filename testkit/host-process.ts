@@ -22,16 +22,27 @@ export interface HostProcess {
   stop(): Promise<void>
 }
 
-export async function spawnHost(models: string, env: Record<string, string> = {}, args: string[] = []): Promise<HostProcess> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/model-host.mjs'), '--models', models, '--port', '0', ...args], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+export async function spawnHost(
+  models: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<HostProcess> {
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin/model-host.mjs'), '--models', models, '--port', '0', ...args],
+    {
+      env: { ...process.env, LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   const logs: string[] = []
   let stderr = ''
   child.stderr!.on('data', (d) => (stderr += d))
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`host did not start in 60 s\n${logs.join('\n')}\n${stderr}`)), 60_000)
+    const timer = setTimeout(
+      () => reject(new Error(`host did not start in 60 s\n${logs.join('\n')}\n${stderr}`)),
+      60_000,
+    )
     createInterface({ input: child.stdout! }).on('line', (line) => {
       logs.push(line)
       if (line.includes('"msg":"ready"')) {

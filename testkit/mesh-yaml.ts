@@ -22,12 +22,24 @@ export interface LocalMeshPorts {
 
 /** The seven ports in that order, as freePorts(7) gives them. */
 export function portsOf(p: number[]): LocalMeshPorts {
-  const [gateway, stable, canary, fallback, nats, agent, collector] = p as [number, number, number, number, number, number, number]
+  const [gateway, stable, canary, fallback, nats, agent, collector] = p as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ]
   return { gateway, stable, canary, fallback, nats, agent, collector }
 }
 
 /** `routes` is the YAML of the routes list's items; `extra` more top-level YAML; `agent` more of telemetry.agent. */
-export function localMeshYaml(p: LocalMeshPorts, routes: string, options: { extra?: string; agent?: string } = {}): string {
+export function localMeshYaml(
+  p: LocalMeshPorts,
+  routes: string,
+  options: { extra?: string; agent?: string } = {},
+): string {
   return `version: 1
 gateway: { port: ${p.gateway}, admin_port: 0, workers: 2 }
 repository: ${join(ROOT, 'models')}

@@ -31,14 +31,19 @@ export interface RunningNats {
 }
 
 export async function startNats(options: { auth?: boolean } = {}): Promise<RunningNats> {
-  if (spawnSync('nats-server', ['--version']).error) throw new Error('nats-server is not installed: run `bash scripts/setup.sh` (it installs Debian\'s nats-server)')
+  if (spawnSync('nats-server', ['--version']).error)
+    throw new Error("nats-server is not installed: run `bash scripts/setup.sh` (it installs Debian's nats-server)")
   const [port] = await freePorts(1)
   const storeDir = await mkdtemp(join(tmpdir(), 'nats-'))
   // The credentials and config live beside the store, as in the local mesh's state directory.
   const auth = options.auth ? await prepareNatsAuth(join(storeDir, 'state')) : undefined
   let child: ChildProcess
   const launch = async () => {
-    child = spawn('nats-server', natsServerArgs(join(storeDir, 'js'), '127.0.0.1', port!, `test-${port}`, auth?.configFile), { stdio: ['ignore', 'ignore', 'pipe'] })
+    child = spawn(
+      'nats-server',
+      natsServerArgs(join(storeDir, 'js'), '127.0.0.1', port!, `test-${port}`, auth?.configFile),
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    )
     let output = ''
     child.stderr!.on('data', (d) => (output += d))
     const deadline = Date.now() + 15_000
@@ -48,7 +53,10 @@ export async function startNats(options: { auth?: boolean } = {}): Promise<Runni
       await new Promise((r) => setTimeout(r, 50))
     }
   }
-  const exit = () => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())))
+  const exit = () =>
+    new Promise<void>((r) =>
+      child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r()),
+    )
   await launch()
   return {
     url: `nats://127.0.0.1:${port}`,

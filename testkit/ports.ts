@@ -28,7 +28,9 @@ export async function freeConsecutivePorts(count: number): Promise<number> {
     try {
       for (let i = 0; i < count; i++) {
         const server = createServer()
-        await new Promise<void>((resolve, reject) => server.once('error', reject).listen(base! + i, '127.0.0.1', resolve))
+        await new Promise<void>((resolve, reject) =>
+          server.once('error', reject).listen(base! + i, '127.0.0.1', resolve),
+        )
         servers.push(server)
       }
       return base!

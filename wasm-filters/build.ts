@@ -30,16 +30,25 @@ export async function fixtureNames(): Promise<string[]> {
 }
 
 /** Where a module's sources live: `<filter>/` or `test-fixtures/<name>/`. */
-const sourceDir = (module: string) => (module.startsWith('fixture-') ? join(FILTERS_DIR, 'test-fixtures', module.slice('fixture-'.length)) : join(FILTERS_DIR, module))
+const sourceDir = (module: string) =>
+  module.startsWith('fixture-')
+    ? join(FILTERS_DIR, 'test-fixtures', module.slice('fixture-'.length))
+    : join(FILTERS_DIR, module)
 
 async function exists(p: string): Promise<boolean> {
-  return stat(p).then(() => true, () => false)
+  return stat(p).then(
+    () => true,
+    () => false,
+  )
 }
 
 /** The AssemblyScript sources under `dir`: every .ts file inside an `assembly/` folder, at any depth. */
 async function assemblySources(dir: string): Promise<string[]> {
   const files = await readdir(dir, { recursive: true })
-  return files.filter((f) => f.endsWith('.ts') && f.split(sep).includes('assembly')).map((f) => join(dir, f)).sort()
+  return files
+    .filter((f) => f.endsWith('.ts') && f.split(sep).includes('assembly'))
+    .map((f) => join(dir, f))
+    .sort()
 }
 
 async function sourcesDigest(filter: string): Promise<string> {
@@ -51,7 +60,10 @@ async function sourcesDigest(filter: string): Promise<string> {
   return hash.digest('hex')
 }
 
-export async function buildFilter(filter: string, force = false): Promise<{ filter: string; bytes: number; built: boolean }> {
+export async function buildFilter(
+  filter: string,
+  force = false,
+): Promise<{ filter: string; bytes: number; built: boolean }> {
   const out = wasmPath(filter)
   const stampFile = `${out}.stamp`
   const digest = await sourcesDigest(filter)
@@ -64,9 +76,17 @@ export async function buildFilter(filter: string, force = false): Promise<{ filt
       [
         'node_modules/assemblyscript/bin/asc.js',
         relative(ROOT, join(sourceDir(filter), 'assembly', 'index.ts')),
-        '--config', 'node_modules/@assemblyscript/wasi-shim/asconfig.json',
-        '--optimizeLevel', '3', '--shrinkLevel', '1', '--noAssert', '--runtime', 'incremental',
-        '--outFile', relative(ROOT, out),
+        '--config',
+        'node_modules/@assemblyscript/wasi-shim/asconfig.json',
+        '--optimizeLevel',
+        '3',
+        '--shrinkLevel',
+        '1',
+        '--noAssert',
+        '--runtime',
+        'incremental',
+        '--outFile',
+        relative(ROOT, out),
       ],
       { cwd: ROOT },
     )
@@ -83,6 +103,8 @@ export async function buildAll(force = false) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   for (const r of await buildAll(process.argv.includes('--force'))) {
-    console.log(`${r.filter.padEnd(20)} ${(r.bytes / 1024).toFixed(1).padStart(7)} KiB  ${r.built ? 'built' : 'up to date'}`)
+    console.log(
+      `${r.filter.padEnd(20)} ${(r.bytes / 1024).toFixed(1).padStart(7)} KiB  ${r.built ? 'built' : 'up to date'}`,
+    )
   }
 }

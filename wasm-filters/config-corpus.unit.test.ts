@@ -13,7 +13,6 @@ import { wasmPath } from './modules.ts'
 import { ProxyWasmHost } from './test-host/proxy-wasm-host.ts'
 import { MESH_FILTER } from './mesh-filter/config.ts'
 
-
 interface Corpus {
   /** The module that parses it. */
   module: string
@@ -36,10 +35,19 @@ const CORPORA: Record<string, Corpus> = {
     bad: [
       [`{"canary":{"routes":[${route}],"routes":[]}}`, 'canary.routes: duplicate key'],
       [`{"canary":{"routes":[${route}],"alow_override":true}}`, 'canary.alow_override: unknown field'],
-      ['{"canary":{"routes":[{"model":"m","model":"n","stable_version":"1","canary_version":"2","canary_weight_bp":1}]}}', 'canary.routes[0].model: duplicate key'],
-      [`{"canary":{"routes":[${route}, {"model":"n","stable_version":"1","canary_version":"2","canary_weight_bp":1,"canary_weight_bp":2}]}}`, 'canary.routes[1].canary_weight_bp: duplicate key'],
+      [
+        '{"canary":{"routes":[{"model":"m","model":"n","stable_version":"1","canary_version":"2","canary_weight_bp":1}]}}',
+        'canary.routes[0].model: duplicate key',
+      ],
+      [
+        `{"canary":{"routes":[${route}, {"model":"n","stable_version":"1","canary_version":"2","canary_weight_bp":1,"canary_weight_bp":2}]}}`,
+        'canary.routes[1].canary_weight_bp: duplicate key',
+      ],
       [`{"canary":{"routes":[${route}]},"canary":{"routes":[${route}]}}`, 'canary: duplicate key'],
-      [`{"canary":{"routes":[${route}]},"canery":{}}`, 'canery: unknown field (sections: telemetry, canary, sampling, golden_signals)'],
+      [
+        `{"canary":{"routes":[${route}]},"canery":{}}`,
+        'canery: unknown field (sections: telemetry, canary, sampling, golden_signals)',
+      ],
     ],
   },
   'mesh-filter golden_signals': {
@@ -60,9 +68,15 @@ const CORPORA: Record<string, Corpus> = {
     numberField: 'sampling.routes[0].sample_rate_bp',
     stringField: 'sampling.routes[0].model',
     bad: [
-      ['{"sampling":{"routes":[{"model":"m"}],"max_capture_bytes":1,"max_capture_bytes":2}}', 'sampling.max_capture_bytes: duplicate key'],
+      [
+        '{"sampling":{"routes":[{"model":"m"}],"max_capture_bytes":1,"max_capture_bytes":2}}',
+        'sampling.max_capture_bytes: duplicate key',
+      ],
       ['{"sampling":{"routes":[{"model":"m"}],"pii_feilds":[]}}', 'sampling.pii_feilds: unknown field'],
-      ['{"sampling":{"routes":[{"model":"m","sample_rate_bp":1,"sample_rate_bp":2}]}}', 'sampling.routes[0].sample_rate_bp: duplicate key'],
+      [
+        '{"sampling":{"routes":[{"model":"m","sample_rate_bp":1,"sample_rate_bp":2}]}}',
+        'sampling.routes[0].sample_rate_bp: duplicate key',
+      ],
     ],
   },
   'mesh-filter telemetry': {
@@ -89,17 +103,39 @@ const CORPORA: Record<string, Corpus> = {
 }
 
 /** Not numbers in RFC 8259, though parseFloat reads most of them. */
-const BAD_NUMBERS = ['10-00', '2-1', '1e', '1e+', '0100', '01', '-', '--1', '1.', '.5', '+1', '1.e3', '0x10', 'Infinity', 'NaN', '1e999', '1_000']
+const BAD_NUMBERS = [
+  '10-00',
+  '2-1',
+  '1e',
+  '1e+',
+  '0100',
+  '01',
+  '-',
+  '--1',
+  '1.',
+  '.5',
+  '+1',
+  '1.e3',
+  '0x10',
+  'Infinity',
+  'NaN',
+  '1e999',
+  '1_000',
+]
 /** Not escapes in RFC 8259. */
 const BAD_ESCAPES = ['\\uZZZZ', '\\u12', '\\u12G4', '\\x41', "\\'", '\\U0041']
 
-const load = (module: string, text: string, vmId = TELEMETRY_VM_ID) => ProxyWasmHost.load(wasmPath(module), { pluginConfiguration: text, vmId })
+const load = (module: string, text: string, vmId = TELEMETRY_VM_ID) =>
+  ProxyWasmHost.load(wasmPath(module), { pluginConfiguration: text, vmId })
 const fill = (c: Corpus, n: string, s = '"m"') => c.template.replace('$N', n).replace('$S', s)
 
 async function refusal(module: string, text: string): Promise<string> {
   const host = await load(module, text)
   expect(host.configured, text).toBe(false)
-  const line = host.logText().split('\n').find((l) => l.includes(`${module}: invalid configuration: `))
+  const line = host
+    .logText()
+    .split('\n')
+    .find((l) => l.includes(`${module}: invalid configuration: `))
   expect(line, host.logText()).toBeDefined()
   return line!.slice(line!.indexOf('invalid configuration: ') + 'invalid configuration: '.length)
 }
@@ -109,7 +145,8 @@ describe.each(Object.keys(CORPORA))('%s configuration (TypeScript host)', (name)
   const filter = f.module
 
   it('accepts the template with good numbers and escapes', async () => {
-    for (const n of ['1', '1e3', '1E+3', '10.0e0', '1000.0', '2e-0']) expect((await load(filter, fill(f, n))).configured, n).toBe(true)
+    for (const n of ['1', '1e3', '1E+3', '10.0e0', '1000.0', '2e-0'])
+      expect((await load(filter, fill(f, n))).configured, n).toBe(true)
     expect((await load(filter, fill(f, '1', '"\\u006d\\/x"'))).configured).toBe(true)
   })
 
@@ -118,7 +155,9 @@ describe.each(Object.keys(CORPORA))('%s configuration (TypeScript host)', (name)
   })
 
   it.each(BAD_ESCAPES)('refuses the escape %s, naming the field', async (e) => {
-    expect(await refusal(filter, fill(f, '1', `"m${e}"`))).toMatch(new RegExp(`^${escape(f.stringField)}: invalid JSON: `))
+    expect(await refusal(filter, fill(f, '1', `"m${e}"`))).toMatch(
+      new RegExp(`^${escape(f.stringField)}: invalid JSON: `),
+    )
   })
 
   it.each(f.bad)('refuses %s, naming the field', async (text, message) => {
@@ -136,7 +175,9 @@ describe.each([
     // Envoy scopes shared data by VM id: the exporter would never count this producer's events out of the bound.
     const wrong = await load(MESH_FILTER, config, 'elsewhere')
     expect(wrong.configured).toBe(false)
-    expect(wrong.logText()).toContain(`mesh-filter: invalid configuration: telemetry.exporter_vm_id: is "${TELEMETRY_VM_ID}" but this plugin runs with vm_config.vm_id "elsewhere"`)
+    expect(wrong.logText()).toContain(
+      `mesh-filter: invalid configuration: telemetry.exporter_vm_id: is "${TELEMETRY_VM_ID}" but this plugin runs with vm_config.vm_id "elsewhere"`,
+    )
     const moved = JSON.stringify({ ...JSON.parse(config), telemetry: { exporter_vm_id: 'telemetry-b' } })
     expect((await load(MESH_FILTER, moved, 'telemetry-b')).configured).toBe(true)
     expect((await load(MESH_FILTER, config)).configured).toBe(true)

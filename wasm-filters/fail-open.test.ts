@@ -9,7 +9,14 @@
  * load, never by silently running without the filter.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '@model-mesh/testkit/envoy'
+import {
+  EnvoyExitError,
+  httpListener,
+  startEnvoy,
+  staticCluster,
+  wasmHttpFilter,
+  type RunningEnvoy,
+} from '@model-mesh/testkit/envoy'
 import { startUpstream, type Upstream } from '@model-mesh/testkit/upstream'
 import { wasmPath } from './modules.ts'
 import { MESH_FILTER, meshFilterWasm } from './mesh-filter/config.ts'
@@ -20,17 +27,24 @@ describe('failure policy in Envoy', () => {
   beforeAll(async () => {
     upstream = await startUpstream('stable')
     const route = [{ match: { prefix: '/' }, route: { cluster: 'stable' } }]
-    envoy = await startEnvoy({
-      static_resources: {
-        listeners: [
-          httpListener('open', route, [wasmHttpFilter('trap-open', wasmPath('fixture-trap'), {}, { failurePolicy: 'FAIL_OPEN' })]),
-          httpListener('closed', route, [wasmHttpFilter('trap-closed', wasmPath('fixture-trap'), {}, { failurePolicy: 'FAIL_CLOSED' })]),
-        ],
-        clusters: [staticCluster('stable', upstream.port)],
+    envoy = await startEnvoy(
+      {
+        static_resources: {
+          listeners: [
+            httpListener('open', route, [
+              wasmHttpFilter('trap-open', wasmPath('fixture-trap'), {}, { failurePolicy: 'FAIL_OPEN' }),
+            ]),
+            httpListener('closed', route, [
+              wasmHttpFilter('trap-closed', wasmPath('fixture-trap'), {}, { failurePolicy: 'FAIL_CLOSED' }),
+            ]),
+          ],
+          clusters: [staticCluster('stable', upstream.port)],
+        },
+        // One worker, so one VM: which request traps does not depend on which worker each connection lands on
+        // (with two, a connection opened late could meet the second worker's VM for the first time).
       },
-      // One worker, so one VM: which request traps does not depend on which worker each connection lands on
-      // (with two, a connection opened late could meet the second worker's VM for the first time).
-    }, { concurrency: 1 })
+      { concurrency: 1 },
+    )
   })
   afterAll(async () => {
     await envoy?.stop()
@@ -40,7 +54,12 @@ describe('failure policy in Envoy', () => {
   it('FAIL_OPEN: after the request that trapped, requests pass the broken filter', async () => {
     const before = upstream.requests
     const statuses: number[] = []
-    for (let i = 0; i < 20; i++) statuses.push(await fetch(`${envoy.listenerUrl('open')}/v2/models/m/infer`, { method: 'POST', body: '{}' }).then((r) => r.status))
+    for (let i = 0; i < 20; i++)
+      statuses.push(
+        await fetch(`${envoy.listenerUrl('open')}/v2/models/m/infer`, { method: 'POST', body: '{}' }).then(
+          (r) => r.status,
+        ),
+      )
     // Only the request that was inside the VM when it trapped fails.
     expect(statuses[0]).not.toBe(200)
     expect(statuses.slice(1).every((s) => s === 200)).toBe(true)
@@ -50,13 +69,28 @@ describe('failure policy in Envoy', () => {
 
   it('FAIL_CLOSED (not what the mesh renders): the broken filter fails every request', async () => {
     const statuses: number[] = []
-    for (let i = 0; i < 6; i++) statuses.push(await fetch(`${envoy.listenerUrl('closed')}/v2/models/m/infer`, { method: 'POST', body: '{}' }).then((r) => r.status))
+    for (let i = 0; i < 6; i++)
+      statuses.push(
+        await fetch(`${envoy.listenerUrl('closed')}/v2/models/m/infer`, { method: 'POST', body: '{}' }).then(
+          (r) => r.status,
+        ),
+      )
     expect(statuses.every((s) => s >= 500)).toBe(true)
   })
 
   it('FAIL_OPEN still refuses to start with a configuration the filter rejects', async () => {
-    const bad = wasmHttpFilter(MESH_FILTER, meshFilterWasm(), { canary: { routes: [] } }, { failurePolicy: 'FAIL_OPEN' })
-    const err = await startEnvoy({ static_resources: { listeners: [httpListener('gw', [{ match: { prefix: '/' }, route: { cluster: 'stable' } }], [bad])], clusters: [staticCluster('stable', upstream.port)] } }).then(
+    const bad = wasmHttpFilter(
+      MESH_FILTER,
+      meshFilterWasm(),
+      { canary: { routes: [] } },
+      { failurePolicy: 'FAIL_OPEN' },
+    )
+    const err = await startEnvoy({
+      static_resources: {
+        listeners: [httpListener('gw', [{ match: { prefix: '/' }, route: { cluster: 'stable' } }], [bad])],
+        clusters: [staticCluster('stable', upstream.port)],
+      },
+    }).then(
       async (e) => {
         await e.stop()
         return undefined

@@ -44,7 +44,9 @@ function layerViolations(sources: ReadonlyMap<string, string>): string[] {
   for (const [file, text] of sources) {
     const from = unitOf(file)
     for (const [, specifier] of text.matchAll(SPECIFIER)) {
-      const base = relative(FILTERS_DIR, resolve(FILTERS_DIR, dirname(file), specifier!)).split(sep).join('/')
+      const base = relative(FILTERS_DIR, resolve(FILTERS_DIR, dirname(file), specifier!))
+        .split(sep)
+        .join('/')
       const target = [`${base}.ts`, `${base}/index.ts`, base].find((p) => sources.has(p))
       if (target === undefined) {
         problems.push(`${file} imports ${specifier}, which is no AssemblyScript source here`)
@@ -56,8 +58,12 @@ function layerViolations(sources: ReadonlyMap<string, string>): string[] {
         continue
       }
       if (from.unit === to.unit) continue
-      if (to.layer >= from.layer) problems.push(`${file} imports ${target}: ${from.unit} may not depend on ${to.unit} (dependencies run sdk → telemetry-queue → plugin-api → plugins → root)`)
-      else if (to.unit === 'sdk/' && target !== SDK_ENTRY) problems.push(`${file} imports ${target}: outside sdk/, import the SDK through ${SDK_ENTRY}`)
+      if (to.layer >= from.layer)
+        problems.push(
+          `${file} imports ${target}: ${from.unit} may not depend on ${to.unit} (dependencies run sdk → telemetry-queue → plugin-api → plugins → root)`,
+        )
+      else if (to.unit === 'sdk/' && target !== SDK_ENTRY)
+        problems.push(`${file} imports ${target}: outside sdk/, import the SDK through ${SDK_ENTRY}`)
     }
   }
   return problems
@@ -77,7 +83,10 @@ describe('layers of the AssemblyScript sources', () => {
       ['sdk/assembly/index.ts', 'export { log } from "./host"'],
       ['sdk/assembly/host.ts', 'import { Plugin } from "../../mesh-filter/plugin-api/assembly/plugin"'],
       ['mesh-filter/plugin-api/assembly/plugin.ts', 'import { log } from "../../../sdk/assembly/index"'],
-      ['mesh-filter/plugins/a/assembly/plugin.ts', 'import { Plugin } from "../../../plugin-api/assembly/plugin"\nimport { B } from "../../b/assembly/plugin"\nimport { root } from "../../../assembly/index"'],
+      [
+        'mesh-filter/plugins/a/assembly/plugin.ts',
+        'import { Plugin } from "../../../plugin-api/assembly/plugin"\nimport { B } from "../../b/assembly/plugin"\nimport { root } from "../../../assembly/index"',
+      ],
       ['mesh-filter/plugins/b/assembly/plugin.ts', 'import { log } from "../../../../sdk/assembly/host"'],
       ['mesh-filter/assembly/index.ts', 'import { A } from "../plugins/a/assembly/plugin"'],
     ])

@@ -27,7 +27,11 @@ export function agentSettingsOf(mesh: LoadedMesh): AgentSettings {
     token_file: credentialFiles(mesh.stateDir).telemetryToken,
     models: meshModels(mesh.config),
     review_thresholds: reviewThresholdsOf(mesh),
-    spool: { dir: telemetryPaths(mesh).spoolDir, memory_bytes: Math.round(t.agent.spool.memory_mb * MB), disk_bytes: Math.round(t.agent.spool.disk_mb * MB) },
+    spool: {
+      dir: telemetryPaths(mesh).spoolDir,
+      memory_bytes: Math.round(t.agent.spool.memory_mb * MB),
+      disk_bytes: Math.round(t.agent.spool.disk_mb * MB),
+    },
   }
 }
 
@@ -44,7 +48,9 @@ export async function writeAgentSettings(mesh: LoadedMesh): Promise<string> {
  */
 export function reviewThresholdsOf(mesh: LoadedMesh): Record<string, number> {
   const out: Record<string, number> = {}
-  for (const r of mesh.config.routes) if (r.sampling && r.sampling.confidence_threshold > 0) out[r.model] = r.sampling.confidence_threshold
-  for (const [model, q] of Object.entries(mesh.config.quality.models)) if (q.review_confidence !== undefined) out[model] = q.review_confidence
+  for (const r of mesh.config.routes)
+    if (r.sampling && r.sampling.confidence_threshold > 0) out[r.model] = r.sampling.confidence_threshold
+  for (const [model, q] of Object.entries(mesh.config.quality.models))
+    if (q.review_confidence !== undefined) out[model] = q.review_confidence
   return out
 }

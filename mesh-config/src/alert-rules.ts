@@ -12,7 +12,15 @@
  * rules` and `promtool test rules` check it (mesh-config/test/alert-rules.test.ts).
  */
 import { stringify } from 'yaml'
-import { ALERT_NAMES, BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, FAILED_CODE_CLASSES, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '@model-mesh/contracts'
+import {
+  ALERT_NAMES,
+  BURN_ALERT_NAMES,
+  BURN_ALERTS,
+  burnThreshold,
+  FAILED_CODE_CLASSES,
+  TELEMETRY_LAG_MESSAGES,
+  TELEMETRY_STALE_S,
+} from '@model-mesh/contracts'
 import type { MeshConfig, Route } from './schema.ts'
 
 /** Every window a burn-rate alert reads, each a recording rule. */
@@ -53,7 +61,10 @@ function routeRules(r: Route & { slo: NonNullable<Route['slo']> }): Rule[] {
     expr: `histogram_quantile(0.99, sum by (route, le) (rate(mesh_request_duration_seconds_bucket{${sel}}[5m]))) > ${r.slo.p99_ms / 1000}`,
     for: '10m',
     labels: { severity: 'page', route: r.name },
-    annotations: { summary: `Route ${r.name}: p99 latency over ${r.slo.p99_ms} ms`, description: `The p99 of requests to route ${r.name} over the last 5 minutes has been over its objective of ${r.slo.p99_ms} ms for 10 minutes.` },
+    annotations: {
+      summary: `Route ${r.name}: p99 latency over ${r.slo.p99_ms} ms`,
+      description: `The p99 of requests to route ${r.name} over the last 5 minutes has been over its objective of ${r.slo.p99_ms} ms for 10 minutes.`,
+    },
   })
   return rules
 }
@@ -65,20 +76,32 @@ const MESH_RULES: Rule[] = [
     expr: 'max by (model, version, feature) (mesh_drift_alert) == 1',
     for: '15m',
     labels: { severity: 'ticket' },
-    annotations: { summary: 'Model {{ $labels.model }} v{{ $labels.version }}: feature {{ $labels.feature }} drifted from its training baseline', description: 'The sampled values of {{ $labels.feature }} have been past the model\'s PSI or KS threshold for 15 minutes (GET /api/v1/drift on the collector has the numbers).' },
+    annotations: {
+      summary:
+        'Model {{ $labels.model }} v{{ $labels.version }}: feature {{ $labels.feature }} drifted from its training baseline',
+      description:
+        "The sampled values of {{ $labels.feature }} have been past the model's PSI or KS threshold for 15 minutes (GET /api/v1/drift on the collector has the numbers).",
+    },
   },
   {
     alert: ALERT_NAMES.canaryRolledBack,
     expr: 'increase(mesh_canary_rollbacks_total[15m]) > 0',
     labels: { severity: 'ticket' },
-    annotations: { summary: 'The canary of route {{ $labels.route }} was rolled back', description: 'A canary walk of route {{ $labels.route }} failed its analysis and was rolled back (npx mesh canary status {{ $labels.route }} says why).' },
+    annotations: {
+      summary: 'The canary of route {{ $labels.route }} was rolled back',
+      description:
+        'A canary walk of route {{ $labels.route }} failed its analysis and was rolled back (npx mesh canary status {{ $labels.route }} says why).',
+    },
   },
   {
     alert: ALERT_NAMES.telemetryLag,
     expr: `max by (consumer) (mesh_collector_lag_messages) > ${TELEMETRY_LAG_MESSAGES}`,
     for: '10m',
     labels: { severity: 'ticket' },
-    annotations: { summary: 'The telemetry collector is {{ $value }} messages behind on {{ $labels.consumer }}', description: 'The collector has not kept up with its stream for 10 minutes: its numbers are behind the mesh.' },
+    annotations: {
+      summary: 'The telemetry collector is {{ $value }} messages behind on {{ $labels.consumer }}',
+      description: 'The collector has not kept up with its stream for 10 minutes: its numbers are behind the mesh.',
+    },
   },
   {
     alert: ALERT_NAMES.telemetryStale,
@@ -86,14 +109,22 @@ const MESH_RULES: Rule[] = [
     expr: `max(mesh_collector_newest_event_age_seconds) > ${TELEMETRY_STALE_S} and sum(rate(envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix!="admin"}[5m])) > 0`,
     for: '5m',
     labels: { severity: 'page' },
-    annotations: { summary: 'No telemetry event newer than {{ $value }} s while the gateway serves requests', description: 'The collector\'s newest event is over 5 minutes old although Envoy is serving: the dashboards and alerts are reading stale numbers.' },
+    annotations: {
+      summary: 'No telemetry event newer than {{ $value }} s while the gateway serves requests',
+      description:
+        "The collector's newest event is over 5 minutes old although Envoy is serving: the dashboards and alerts are reading stale numbers.",
+    },
   },
   {
     alert: ALERT_NAMES.telemetryDropped,
     // Each source counts its own drops; a missing one (no host running yet) counts 0, not nothing.
     expr: '(sum(increase(mesh_agent_events_dropped_total[10m])) or vector(0)) + (sum(increase(exporter_events_dropped[10m])) or vector(0)) + (sum(increase(model_host_telemetry_events_dropped_total[10m])) or vector(0)) > 0',
     labels: { severity: 'ticket' },
-    annotations: { summary: 'Telemetry events were dropped in the last 10 minutes', description: 'The agent, Envoy\'s exporter or a model host dropped events (their counters say where and why): the totals are short by that many.' },
+    annotations: {
+      summary: 'Telemetry events were dropped in the last 10 minutes',
+      description:
+        "The agent, Envoy's exporter or a model host dropped events (their counters say where and why): the totals are short by that many.",
+    },
   },
 ]
 

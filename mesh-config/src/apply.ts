@@ -112,7 +112,12 @@ async function applyUnguarded(mesh: LoadedMesh, options: ApplyOptions): Promise<
         written.push(step.file.file)
         await writeAtomic(path(step.file), step.text, OWNER_ONLY_FILE)
         if (!step.watched) continue
-        const taken = await admin.waitForVersion(step.file.statPrefix, step.file.response.version_info, before, timeoutMs)
+        const taken = await admin.waitForVersion(
+          step.file.statPrefix,
+          step.file.response.version_info,
+          before,
+          timeoutMs,
+        )
         if (!taken.ok) {
           await rollBack()
           return { status: 'refused', reason: taken.reason }
@@ -130,28 +135,54 @@ async function applyUnguarded(mesh: LoadedMesh, options: ApplyOptions): Promise<
     return { status: 'refused', reason: `apply failed and was rolled back: ${(e as Error).message}` }
   }
   await writeAtomic(p.bootstrap, bootstrap, OWNER_ONLY_FILE)
-  const entry = await recordHistory(mesh.stateDir, mesh.text, { version: rendered.version, by: options.by, action: options.action })
-  return { status: 'applied', entry, envoy: running ? 'updated' : 'not running', bootstrapChanged: previousBootstrap !== undefined && previousBootstrap !== bootstrap }
+  const entry = await recordHistory(mesh.stateDir, mesh.text, {
+    version: rendered.version,
+    by: options.by,
+    action: options.action,
+  })
+  return {
+    status: 'applied',
+    entry,
+    envoy: running ? 'updated' : 'not running',
+    bootstrapChanged: previousBootstrap !== undefined && previousBootstrap !== bootstrap,
+  }
 }
 
 /** The order of writes for a running Envoy (see the module comment). */
-function plan(rendered: RenderedMesh, changed: XdsFile[], previous: Map<string, string | undefined>, subscriptions: Map<string, Subscription>): Step[] {
+function plan(
+  rendered: RenderedMesh,
+  changed: XdsFile[],
+  previous: Map<string, string | undefined>,
+  subscriptions: Map<string, Subscription>,
+): Step[] {
   const steps: Step[] = []
   // A filter's ECDS subscription exists only while the running listener names the filter:
   // a filter the new listener adds is read when that listener is built, and not waited for.
   const runningListener = previous.get(LDS_FILE) ?? ''
   const watched = (file: XdsFile) =>
-    file.kind === 'extension' ? runningListener.includes(`"${file.statPrefix.split('.').at(-1)}"`) && subscriptions.get(file.statPrefix)?.version !== undefined : subscriptions.get(file.statPrefix)?.version !== undefined
+    file.kind === 'extension'
+      ? runningListener.includes(`"${file.statPrefix.split('.').at(-1)}"`) &&
+        subscriptions.get(file.statPrefix)?.version !== undefined
+      : subscriptions.get(file.statPrefix)?.version !== undefined
   const step = (file: XdsFile): Step => ({ file, text: fileText(file), watched: watched(file) })
   const clusters = changed.find((f) => f.kind === 'clusters')
   if (clusters) {
     const old = previous.get(clusters.file)
     const names = new Set(rendered.clusters.map((c) => c.name))
-    const removed = old ? (JSON.parse(old) as XdsFile['response']).resources.filter((c) => !names.has(c.name as string)) : []
+    const removed = old
+      ? (JSON.parse(old) as XdsFile['response']).resources.filter((c) => !names.has(c.name as string))
+      : []
     // Old and new together first, so routes of either config find their clusters.
-    steps.push(step(removed.length > 0 ? xdsFile(clusters.file, 'clusters', clusters.statPrefix, [...clusters.response.resources, ...removed]) : clusters))
+    steps.push(
+      step(
+        removed.length > 0
+          ? xdsFile(clusters.file, 'clusters', clusters.statPrefix, [...clusters.response.resources, ...removed])
+          : clusters,
+      ),
+    )
   }
-  for (const kind of ['extension', 'routes', 'listeners'] as const) for (const f of changed) if (f.kind === kind) steps.push(step(f))
+  for (const kind of ['extension', 'routes', 'listeners'] as const)
+    for (const f of changed) if (f.kind === kind) steps.push(step(f))
   if (clusters && steps[0]!.file !== clusters) steps.push(step(clusters))
   return steps
 }

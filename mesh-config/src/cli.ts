@@ -65,17 +65,26 @@ Options (every command):
   -h, --help            help for a command
 
 Exit codes: 0 done, 1 invalid config or refused change, 2 bad usage, 3 the mesh could not be reached or run.`,
-  validate: 'Usage: mesh validate [config] [--json]\n\nChecks the config: YAML, schema, cross-checks against the model repository.\nPrints every problem as file:line:col: path: reason, and exits 1 if there is one.',
-  render: 'Usage: mesh render [config] --out <dir> [--json]\n\nWrites bootstrap.json and the xDS files (lds.json, rds.json, ecds-<filter>.json,\ncds.json) to <dir>; the bootstrap reads them from <dir>.\nRun Envoy with: envoy -c <dir>/bootstrap.json',
-  apply: 'Usage: mesh apply [config] [--by <name>] [--json]\n\nValidates, renders and writes the xDS files atomically; the running Envoy takes\nthem without a restart. A refused config leaves the running one as it was.',
+  validate:
+    'Usage: mesh validate [config] [--json]\n\nChecks the config: YAML, schema, cross-checks against the model repository.\nPrints every problem as file:line:col: path: reason, and exits 1 if there is one.',
+  render:
+    'Usage: mesh render [config] --out <dir> [--json]\n\nWrites bootstrap.json and the xDS files (lds.json, rds.json, ecds-<filter>.json,\ncds.json) to <dir>; the bootstrap reads them from <dir>.\nRun Envoy with: envoy -c <dir>/bootstrap.json',
+  apply:
+    'Usage: mesh apply [config] [--by <name>] [--json]\n\nValidates, renders and writes the xDS files atomically; the running Envoy takes\nthem without a restart. A refused config leaves the running one as it was.',
   diff: 'Usage: mesh diff [config] [--json]\n\nShows how mesh.yaml differs from the last applied config, and which Envoy\nlisteners and clusters apply would add, change or remove.',
-  status: 'Usage: mesh status [config] [--json]\n\nShows routes with their versions and weights, host health (as Envoy and the\nhosts see it), and whether Envoy runs the config in mesh.yaml.',
-  history: 'Usage: mesh history [config] [--json]\n\nLists applied configs: id, time, who, what, digest of mesh.yaml, Envoy version.',
-  revert: 'Usage: mesh revert <id> [--config <file>] [--by <name>] [--json]\n\nWrites config <id> from the history back to mesh.yaml and applies it.',
-  canary: 'Usage: mesh canary set <route> <weight> | promote <route> | rollback <route> | status <route> [--json]\n\nset, promote and rollback edit mesh.yaml (keeping its comments and layout),\nvalidate and apply. <weight> is basis points (0-10000) or a percentage (25%).\nstatus asks the collector how the canary compares with stable (canary.analysis).',
+  status:
+    'Usage: mesh status [config] [--json]\n\nShows routes with their versions and weights, host health (as Envoy and the\nhosts see it), and whether Envoy runs the config in mesh.yaml.',
+  history:
+    'Usage: mesh history [config] [--json]\n\nLists applied configs: id, time, who, what, digest of mesh.yaml, Envoy version.',
+  revert:
+    'Usage: mesh revert <id> [--config <file>] [--by <name>] [--json]\n\nWrites config <id> from the history back to mesh.yaml and applies it.',
+  canary:
+    'Usage: mesh canary set <route> <weight> | promote <route> | rollback <route> | status <route> [--json]\n\nset, promote and rollback edit mesh.yaml (keeping its comments and layout),\nvalidate and apply. <weight> is basis points (0-10000) or a percentage (25%).\nstatus asks the collector how the canary compares with stable (canary.analysis).',
   up: 'Usage: mesh up [config] [--demo]\n\nRuns the whole local mesh from mesh.yaml: nats-server (JetStream), the\ntelemetry collector and agent, the model hosts and Envoy; restarts a child\nthat dies; Ctrl-C stops everything.\n--demo also sends demo traffic.',
-  review: 'Usage: mesh review export <model> [--out <file>] [--config <file>]\n\nWrites the labelled review items of <model> (low-confidence predictions people\nlabelled, with their masked payloads and decoded features) as Parquet, from\nthe collector mesh.yaml names (default file: <model>-labelled.parquet).',
-  rules: 'Usage: mesh rules [config] [--out <file>]\n\nPrints the Prometheus rules file mesh.yaml gives: error-budget burn-rate and p99\nalerts for each route with an slo, model drift, and the telemetry pipeline\'s\nown lag, staleness and drops (--out writes it to <file>).',
+  review:
+    'Usage: mesh review export <model> [--out <file>] [--config <file>]\n\nWrites the labelled review items of <model> (low-confidence predictions people\nlabelled, with their masked payloads and decoded features) as Parquet, from\nthe collector mesh.yaml names (default file: <model>-labelled.parquet).',
+  rules:
+    "Usage: mesh rules [config] [--out <file>]\n\nPrints the Prometheus rules file mesh.yaml gives: error-budget burn-rate and p99\nalerts for each route with an slo, model drift, and the telemetry pipeline's\nown lag, staleness and drops (--out writes it to <file>).",
   prometheus: `Usage: mesh prometheus [config] [--out <file>] [--rules <file>]
 
 Prints a prometheus.yml for the mesh: scrape jobs for Envoy's admin
@@ -116,7 +125,18 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     io.out(`${HELP[topic] ?? HELP['']}\n`)
     return values.help || command === 'help' ? EXIT.ok : EXIT.usage
   }
-  const takesFile = ['validate', 'render', 'apply', 'diff', 'status', 'history', 'up', 'demo', 'rules', 'prometheus'].includes(command)
+  const takesFile = [
+    'validate',
+    'render',
+    'apply',
+    'diff',
+    'status',
+    'history',
+    'up',
+    'demo',
+    'rules',
+    'prometheus',
+  ].includes(command)
   const file = resolve(values.config ?? (takesFile ? rest[0] : undefined) ?? process.env.MESH_CONFIG ?? 'mesh.yaml')
   const ctx: Ctx = { io, json: values.json!, by: values.by ?? defaultActor(), file }
   const usage = (message: string) => {
@@ -141,14 +161,20 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         return await withMesh(ctx, (mesh) => history(ctx, mesh))
       case 'revert': {
         const id = Number(rest[0])
-        if (!Number.isInteger(id) || id < 1) return usage('revert needs the id of a history entry (mesh history lists them)')
+        if (!Number.isInteger(id) || id < 1)
+          return usage('revert needs the id of a history entry (mesh history lists them)')
         return await revert(ctx, id)
       }
       case 'canary': {
         const [action, route, weight] = rest
-        if (action === 'set' && route && weight !== undefined) return await editAndApply(ctx, `canary set ${route} ${weight}`, (text) => setCanaryWeight(text, route, parseWeight(weight)))
-        if (action === 'promote' && route) return await editAndApply(ctx, `canary promote ${route}`, (text) => promoteCanary(text, route).text)
-        if (action === 'rollback' && route) return await editAndApply(ctx, `canary rollback ${route}`, (text) => rollbackCanary(text, route))
+        if (action === 'set' && route && weight !== undefined)
+          return await editAndApply(ctx, `canary set ${route} ${weight}`, (text) =>
+            setCanaryWeight(text, route, parseWeight(weight)),
+          )
+        if (action === 'promote' && route)
+          return await editAndApply(ctx, `canary promote ${route}`, (text) => promoteCanary(text, route).text)
+        if (action === 'rollback' && route)
+          return await editAndApply(ctx, `canary rollback ${route}`, (text) => rollbackCanary(text, route))
         if (action === 'status' && route) return await withMesh(ctx, (mesh) => canaryStatus(ctx, mesh, route))
         return usage('canary needs: set <route> <weight> | promote <route> | rollback <route> | status <route>')
       }
@@ -160,12 +186,18 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         return await withMesh(ctx, async (mesh) => {
           const res = await fromCollector(mesh, `/api/v1/review/export?model=${encodeURIComponent(model)}`, true)
           if (!res.ok) {
-            io.err(`mesh review export: ${((await res.json().catch(() => ({}))) as { error?: string }).error ?? `collector answered ${res.status}`}\n`)
+            io.err(
+              `mesh review export: ${((await res.json().catch(() => ({}))) as { error?: string }).error ?? `collector answered ${res.status}`}\n`,
+            )
             return res.status === 404 || res.status === 400 ? EXIT.invalid : EXIT.unavailable
           }
           const out = resolve(values.out ?? `${model}-labelled.parquet`)
           await writeFile(out, Buffer.from(await res.arrayBuffer()))
-          io.out(ctx.json ? `${JSON.stringify({ ok: true, file: out, items: Number(res.headers.get('x-review-items')) })}\n` : `wrote ${res.headers.get('x-review-items')} labelled items of ${model} to ${out}\n`)
+          io.out(
+            ctx.json
+              ? `${JSON.stringify({ ok: true, file: out, items: Number(res.headers.get('x-review-items')) })}\n`
+              : `wrote ${res.headers.get('x-review-items')} labelled items of ${model} to ${out}\n`,
+          )
           return EXIT.ok
         })
       }
@@ -181,7 +213,11 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
       case 'prometheus':
         return await withMesh(ctx, (mesh) => prometheus(ctx, mesh, values.rules ?? DEFAULT_RULES_FILE, values.out))
       case 'demo':
-        const demo = { seconds: Number(values.seconds ?? 30), rps: Number(values.rps ?? 50), users: Number(values.users ?? 200) }
+        const demo = {
+          seconds: Number(values.seconds ?? 30),
+          rps: Number(values.rps ?? 50),
+          users: Number(values.users ?? 200),
+        }
         const bad = Object.entries(demo).find(([, v]) => !(v > 0 && Number.isFinite(v)))
         if (bad) return usage(`--${bad[0]} must be a positive number`)
         return await withMesh(ctx, async (mesh) => {
@@ -227,7 +263,10 @@ async function prometheus(ctx: Ctx, mesh: LoadedMesh, rulesFile: string, out: st
   await writeFile(configFile, text)
   await writeFile(rules, alertRulesText(mesh.config))
   if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: true, config: configFile, rules })}\n`)
-  else ctx.io.out(`wrote ${configFile} and its rules file ${rules} (npx mesh rules --out ${rules} writes that one alone)\nrun: prometheus --config.file=${configFile}\n`)
+  else
+    ctx.io.out(
+      `wrote ${configFile} and its rules file ${rules} (npx mesh rules --out ${rules} writes that one alone)\nrun: prometheus --config.file=${configFile}\n`,
+    )
   return EXIT.ok
 }
 
@@ -260,12 +299,21 @@ async function canaryStatus(ctx: Ctx, mesh: LoadedMesh, route: string): Promise<
     `route ${body.route}: canary v${body.canary.version} (weight ${body.weight}) against stable v${body.stable.version}, last ${body.interval_s} s: ${body.verdict.toUpperCase()}`,
     ...body.reasons.map((r) => `  ${r}`),
     '',
-    ...body.checks.map((c) => `  ${c.result === 'pass' ? 'pass   ' : c.result === 'fail' ? 'FAIL   ' : 'no data'}  ${c.name.padEnd(17)} ${c.reason}`),
+    ...body.checks.map(
+      (c) =>
+        `  ${c.result === 'pass' ? 'pass   ' : c.result === 'fail' ? 'FAIL   ' : 'no data'}  ${c.name.padEnd(17)} ${c.reason}`,
+    ),
   ]
   if (body.walk) {
     const w = body.walk
-    lines.push('', `walk of canary v${w.canary_version}: ${w.status}, step ${w.step + 1} of ${w.steps.length} (weights ${w.steps.join(', ')})`)
-    for (const e of w.history) lines.push(`  ${new Date(e.ts).toISOString()}  ${e.action.padEnd(10)} weight ${String(e.weight).padStart(5)}  ${e.verdict ?? ''}${e.reasons.length ? `  ${e.reasons.join('; ')}` : ''}`)
+    lines.push(
+      '',
+      `walk of canary v${w.canary_version}: ${w.status}, step ${w.step + 1} of ${w.steps.length} (weights ${w.steps.join(', ')})`,
+    )
+    for (const e of w.history)
+      lines.push(
+        `  ${new Date(e.ts).toISOString()}  ${e.action.padEnd(10)} weight ${String(e.weight).padStart(5)}  ${e.verdict ?? ''}${e.reasons.length ? `  ${e.reasons.join('; ')}` : ''}`,
+      )
   }
   ctx.io.out(`${lines.join('\n')}\n`)
   return EXIT.ok
@@ -280,7 +328,13 @@ interface CanaryStatusJson {
   checks: { name: string; result: string; reason: string }[]
   stable: { version: string }
   canary: { version: string }
-  walk: null | { canary_version: string; status: string; step: number; steps: number[]; history: { ts: number; action: string; weight: number; verdict: string | null; reasons: string[] }[] }
+  walk: null | {
+    canary_version: string
+    status: string
+    step: number
+    steps: number[]
+    history: { ts: number; action: string; weight: number; verdict: string | null; reasons: string[] }[]
+  }
 }
 
 interface Ctx {
@@ -301,7 +355,10 @@ async function withMesh(ctx: Ctx, body: (mesh: LoadedMesh) => Promise<number>): 
 
 function reportIssues(ctx: Ctx, issues: Parameters<typeof formatIssue>[0][]): void {
   if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: false, issues })}\n`)
-  else ctx.io.err(`${issues.map(formatIssue).join('\n')}\n${issues.length} problem${issues.length === 1 ? '' : 's'}; nothing was changed.\n`)
+  else
+    ctx.io.err(
+      `${issues.map(formatIssue).join('\n')}\n${issues.length} problem${issues.length === 1 ? '' : 's'}; nothing was changed.\n`,
+    )
 }
 
 async function validate(ctx: Ctx): Promise<number> {
@@ -312,7 +369,10 @@ async function validate(ctx: Ctx): Promise<number> {
   }
   const c = result.mesh.config
   if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: true, routes: c.routes.length, hosts: c.hosts.length })}\n`)
-  else ctx.io.out(`${ctx.file}: valid (${c.routes.length} route${c.routes.length === 1 ? '' : 's'}, ${c.hosts.length} host${c.hosts.length === 1 ? '' : 's'})\n`)
+  else
+    ctx.io.out(
+      `${ctx.file}: valid (${c.routes.length} route${c.routes.length === 1 ? '' : 's'}, ${c.hosts.length} host${c.hosts.length === 1 ? '' : 's'})\n`,
+    )
   return EXIT.ok
 }
 
@@ -324,8 +384,14 @@ async function render(ctx: Ctx, out: string): Promise<number> {
     for (const f of rendered.files) files[f.file] = fileText(f)
     // The listeners hold the API keys: readable by their owner only, as apply writes them.
     for (const [name, text] of Object.entries(files)) await writeAtomic(join(out, name), text, OWNER_ONLY_FILE)
-    if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: true, version: rendered.version, files: Object.keys(files).map((f) => join(out, f)) })}\n`)
-    else ctx.io.out(`rendered version ${rendered.version} to ${out}: ${Object.keys(files).join(', ')}\nrun: envoy -c ${join(out, 'bootstrap.json')}\n`)
+    if (ctx.json)
+      ctx.io.out(
+        `${JSON.stringify({ ok: true, version: rendered.version, files: Object.keys(files).map((f) => join(out, f)) })}\n`,
+      )
+    else
+      ctx.io.out(
+        `rendered version ${rendered.version} to ${out}: ${Object.keys(files).join(', ')}\nrun: envoy -c ${join(out, 'bootstrap.json')}\n`,
+      )
     return EXIT.ok
   })
 }
@@ -338,11 +404,15 @@ async function apply(ctx: Ctx, mesh: LoadedMesh, action: string): Promise<number
 
 function report(ctx: Ctx, result: ApplyResult): void {
   if (ctx.json) return ctx.io.out(`${JSON.stringify(result)}\n`)
-  if (result.status === 'unchanged') return ctx.io.out(`unchanged: Envoy config version ${result.version} is already applied\n`)
+  if (result.status === 'unchanged')
+    return ctx.io.out(`unchanged: Envoy config version ${result.version} is already applied\n`)
   if (result.status === 'refused') return ctx.io.err(`refused: ${result.reason}\nThe running config is unchanged.\n`)
   const e = result.entry
-  ctx.io.out(`applied #${e.id} (version ${e.version}, mesh.yaml ${e.digest}) by ${e.by}: ${e.action}; Envoy ${result.envoy === 'updated' ? 'runs it now' : 'is not running; it will read it at start'}\n`)
-  if (result.bootstrapChanged) ctx.io.out('note: the bootstrap changed (admin port, telemetry exporter): restart Envoy to take that part\n')
+  ctx.io.out(
+    `applied #${e.id} (version ${e.version}, mesh.yaml ${e.digest}) by ${e.by}: ${e.action}; Envoy ${result.envoy === 'updated' ? 'runs it now' : 'is not running; it will read it at start'}\n`,
+  )
+  if (result.bootstrapChanged)
+    ctx.io.out('note: the bootstrap changed (admin port, telemetry exporter): restart Envoy to take that part\n')
 }
 
 async function diff(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
@@ -365,16 +435,25 @@ async function status(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
   }
   const lines: string[] = []
   const a = s.config.applied
-  lines.push(`config   ${s.config.file} renders version ${s.config.version}${a ? `; last applied #${a.id} ${a.time} by ${a.by} (${a.action})` : '; never applied'}`)
+  lines.push(
+    `config   ${s.config.file} renders version ${s.config.version}${a ? `; last applied #${a.id} ${a.time} by ${a.by} (${a.action})` : '; never applied'}`,
+  )
   if (s.envoy.running) {
-    lines.push(`envoy    ${s.envoy.version} ${s.envoy.state}, admin ${s.envoy.adminUrl}; ${s.envoy.inSync ? 'runs the config in mesh.yaml' : 'does NOT run the config in mesh.yaml (mesh diff shows what differs; mesh apply applies it)'}`)
-    for (const f of s.envoy.files) if (f.running !== f.wanted) lines.push(`           ${f.file}: runs ${f.running ?? 'nothing'}, mesh.yaml renders ${f.wanted}`)
-  }
-  else lines.push(`envoy    not reachable at ${s.envoy.adminUrl}`)
+    lines.push(
+      `envoy    ${s.envoy.version} ${s.envoy.state}, admin ${s.envoy.adminUrl}; ${s.envoy.inSync ? 'runs the config in mesh.yaml' : 'does NOT run the config in mesh.yaml (mesh diff shows what differs; mesh apply applies it)'}`,
+    )
+    for (const f of s.envoy.files)
+      if (f.running !== f.wanted)
+        lines.push(`           ${f.file}: runs ${f.running ?? 'nothing'}, mesh.yaml renders ${f.wanted}`)
+  } else lines.push(`envoy    not reachable at ${s.envoy.adminUrl}`)
   for (const r of s.routes) {
-    lines.push(`route    ${r.name}: model ${r.model}, stable v${r.stable}${r.canary ? `, canary v${r.canary.version} at ${r.canary.weight / 100}%` : ''}${r.fallback ? `, fallback ${r.fallback}` : ''}`)
+    lines.push(
+      `route    ${r.name}: model ${r.model}, stable v${r.stable}${r.canary ? `, canary v${r.canary.version} at ${r.canary.weight / 100}%` : ''}${r.fallback ? `, fallback ${r.fallback}` : ''}`,
+    )
     for (const [cluster, hosts] of Object.entries(r.clusters)) {
-      lines.push(`           ${cluster}: ${hosts.length === 0 ? 'no data' : hosts.map((h) => `${h.address} ${h.healthy ? 'healthy' : `unhealthy (${h.flags})`}`).join(', ')}`)
+      lines.push(
+        `           ${cluster}: ${hosts.length === 0 ? 'no data' : hosts.map((h) => `${h.address} ${h.healthy ? 'healthy' : `unhealthy (${h.flags})`}`).join(', ')}`,
+      )
     }
   }
   for (const h of s.hosts) lines.push(`host     ${h.name} (${h.role}) ${h.url} ${h.ready ? 'ready' : 'NOT ready'}`)
@@ -386,7 +465,9 @@ async function history(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
   const entries = await readHistory(mesh.stateDir)
   if (ctx.json) ctx.io.out(`${JSON.stringify(entries)}\n`)
   else if (entries.length === 0) ctx.io.out('nothing applied yet\n')
-  else for (const e of entries) ctx.io.out(`${String(e.id).padStart(4)}  ${e.time}  ${e.digest}  ${e.version}  ${e.by}  ${e.action}\n`)
+  else
+    for (const e of entries)
+      ctx.io.out(`${String(e.id).padStart(4)}  ${e.time}  ${e.digest}  ${e.version}  ${e.by}  ${e.action}\n`)
   return EXIT.ok
 }
 
@@ -396,7 +477,9 @@ async function revert(ctx: Ctx, id: number): Promise<number> {
   const entries = await readHistory(stateDir)
   const text = entries.some((e) => e.id === id) ? await readIfExists(paths(stateDir).historyText(id)) : undefined
   if (text === undefined) {
-    ctx.io.err(`mesh revert: no history entry ${id} in ${stateDir} (have ${entries.map((e) => e.id).join(', ') || 'none'})\n`)
+    ctx.io.err(
+      `mesh revert: no history entry ${id} in ${stateDir} (have ${entries.map((e) => e.id).join(', ') || 'none'})\n`,
+    )
     return EXIT.invalid
   }
   return applyText(ctx, text, `revert ${id}`)
@@ -435,7 +518,8 @@ async function up(ctx: Ctx, mesh: LoadedMesh, demo: boolean): Promise<number> {
   const local = await startLocalMesh(mesh, {
     by: ctx.by,
     onEvent: (e) => {
-      if (e.kind === 'exited') say(`${e.name} exited (${e.signal ?? `code ${e.code}`}); restarting in ${e.restartInMs} ms`)
+      if (e.kind === 'exited')
+        say(`${e.name} exited (${e.signal ?? `code ${e.code}`}); restarting in ${e.restartInMs} ms`)
       else if (e.kind === 'healthy') say(`${e.name} is up`)
       else if (e.kind === 'started') say(`${e.name} started (pid ${e.pid})`)
     },
@@ -452,7 +536,9 @@ async function up(ctx: Ctx, mesh: LoadedMesh, demo: boolean): Promise<number> {
       '',
       `Envoy admin:  ${local.adminUrl}  (the filters' own metrics: ${local.adminUrl}/stats/prometheus)`,
       `Collector:    ${local.collectorUrl}  (metrics: /metrics, API: /api/v1/...)`,
-      ...(local.dashboardUrl ? [`Dashboard:    ${local.dashboardUrl}  (changes need the operator token in ${local.tokenFile})`] : []),
+      ...(local.dashboardUrl
+        ? [`Dashboard:    ${local.dashboardUrl}  (changes need the operator token in ${local.tokenFile})`]
+        : []),
       `Operate:      npx mesh status | npx mesh canary set ${route.name} 25% | npx mesh canary rollback ${route.name}`,
       'Ctrl-C stops everything.',
       '',
@@ -466,7 +552,15 @@ async function up(ctx: Ctx, mesh: LoadedMesh, demo: boolean): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'))
     process.once('SIGTERM', () => stop('SIGTERM'))
   })
-  if (demo) void runDemoTraffic(mesh, { gatewayUrl: local.gatewayUrl, seconds: Number.POSITIVE_INFINITY, rps: 50, users: 200, log: say, until: stopped })
+  if (demo)
+    void runDemoTraffic(mesh, {
+      gatewayUrl: local.gatewayUrl,
+      seconds: Number.POSITIVE_INFINITY,
+      rps: 50,
+      users: 200,
+      log: say,
+      until: stopped,
+    })
   await stopped
   say('stopped')
   return EXIT.ok
@@ -475,7 +569,9 @@ async function up(ctx: Ctx, mesh: LoadedMesh, demo: boolean): Promise<number> {
 function formatDemoReport(r: Awaited<ReturnType<typeof runDemoTraffic>>): string {
   return [
     `sent ${r.sent} requests in ${r.seconds.toFixed(1)} s from ${r.users} users: ${r.ok} ok, ${r.failed} failed`,
-    `answered by: ${Object.entries(r.byVersion).map(([v, n]) => `${v} ${n}`).join(', ')}`,
+    `answered by: ${Object.entries(r.byVersion)
+      .map(([v, n]) => `${v} ${n}`)
+      .join(', ')}`,
     `users seen on more than one version: ${r.usersOnSeveralVersions}`,
     `low-confidence answers (< 0.6): ${r.lowConfidence}`,
   ].join('\n')

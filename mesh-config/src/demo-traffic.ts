@@ -45,7 +45,16 @@ export async function runDemoTraffic(mesh: LoadedMesh, options: DemoOptions): Pr
   const rows = sampleRows(3000, 7)
   const unsure = rows.filter((r) => Math.abs(defaultProbability(r) - 0.5) < 0.15)
   const borderline = options.borderline ?? 0.2
-  const report: DemoReport = { sent: 0, ok: 0, failed: 0, seconds: 0, users: options.users, byVersion: {}, usersOnSeveralVersions: 0, lowConfidence: 0 }
+  const report: DemoReport = {
+    sent: 0,
+    ok: 0,
+    failed: 0,
+    seconds: 0,
+    users: options.users,
+    byVersion: {},
+    usersOnSeveralVersions: 0,
+    lowConfidence: 0,
+  }
   const versionsByUser = new Map<string, Set<string>>()
   let stop = false
   void options.until?.then(() => (stop = true))
@@ -92,7 +101,11 @@ export async function runDemoTraffic(mesh: LoadedMesh, options: DemoOptions): Pr
     }
     if (options.log && performance.now() - lastLog > 10_000) {
       lastLog = performance.now()
-      options.log(`demo: ${report.sent} sent, ${report.failed} failed, ${Object.entries(report.byVersion).map(([v, c]) => `${v} ${c}`).join(', ')}`)
+      options.log(
+        `demo: ${report.sent} sent, ${report.failed} failed, ${Object.entries(report.byVersion)
+          .map(([v, c]) => `${v} ${c}`)
+          .join(', ')}`,
+      )
     }
     await new Promise((r) => setTimeout(r, 10))
   }

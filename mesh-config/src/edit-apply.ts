@@ -24,7 +24,13 @@ export type ChangeOutcome =
  * under the state lock, so two editors (a person, the dashboard, a canary
  * walk) can never apply one change and write another.
  */
-export async function applyMeshText(file: string, text: string, action: string, by: string, base?: string): Promise<ChangeOutcome> {
+export async function applyMeshText(
+  file: string,
+  text: string,
+  action: string,
+  by: string,
+  base?: string,
+): Promise<ChangeOutcome> {
   const next = await parseMesh(text, file)
   if (!next.ok) return { status: 'invalid', issues: next.issues }
   let conflict: string | null = null
@@ -39,5 +45,8 @@ export async function applyMeshText(file: string, text: string, action: string, 
     commit: async () => writeAtomic(file, text),
   })
   if (conflict) return { status: 'conflict', reason: conflict }
-  return { status: result.status === 'refused' ? 'refused' : result.status === 'unchanged' ? 'unchanged' : 'applied', result }
+  return {
+    status: result.status === 'refused' ? 'refused' : result.status === 'unchanged' ? 'unchanged' : 'applied',
+    result,
+  }
 }

@@ -17,7 +17,8 @@ export function parseWeight(input: string): number {
   const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(input.trim())
   if (!m) throw new EditError(`weight "${input}" must be basis points (0-10000) or a percentage such as 25%`)
   const bp = m[2] ? Math.round(Number(m[1]) * 100) : Number(m[1])
-  if (!Number.isInteger(bp) || bp < 0 || bp > 10_000) throw new EditError(`weight "${input}" must be 0-10000 basis points (0%-100%)`)
+  if (!Number.isInteger(bp) || bp < 0 || bp > 10_000)
+    throw new EditError(`weight "${input}" must be 0-10000 basis points (0%-100%)`)
   return bp
 }
 
@@ -31,9 +32,16 @@ export function setCanaryWeight(text: string, route: string, weight: number): st
   const doc = parseDocument(text)
   const indexes = sameModelRoutes(doc, route)
   for (const i of indexes) {
-    if (!doc.hasIn(['routes', i, 'canary'])) throw new EditError(`route "${routeName(doc, i)}" has no canary: add routes[${i}].canary (version, weight, hosts) first`)
+    if (!doc.hasIn(['routes', i, 'canary']))
+      throw new EditError(
+        `route "${routeName(doc, i)}" has no canary: add routes[${i}].canary (version, weight, hosts) first`,
+      )
   }
-  return replaceValues(text, doc, indexes.map((i) => [['routes', i, 'canary', 'weight'], weight]))
+  return replaceValues(
+    text,
+    doc,
+    indexes.map((i) => [['routes', i, 'canary', 'weight'], weight]),
+  )
 }
 
 /** The canary becomes stable; its weight drops to 0 (the canary section stays for the next one). */
@@ -56,7 +64,8 @@ export function rollbackCanary(text: string, route: string): string {
 
 /** The named route first, then the other routes to its model. */
 function sameModelRoutes(doc: Document, route: string): number[] {
-  if (doc.errors.length > 0) throw new EditError(`the config is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`)
+  if (doc.errors.length > 0)
+    throw new EditError(`the config is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`)
   const routes = doc.get('routes')
   const items = routes && typeof routes === 'object' && 'items' in routes ? (routes.items as unknown[]) : []
   const i = items.findIndex((r) => isMap(r) && r.get('name') === route)
@@ -65,7 +74,9 @@ function sameModelRoutes(doc: Document, route: string): number[] {
     throw new EditError(`no route "${route}" (routes: ${names.join(', ') || 'none'})`)
   }
   const model = (items[i] as { get(k: string): unknown }).get('model')
-  const others = items.flatMap((r, j) => (j !== i && isMap(r) && model !== undefined && r.get('model') === model ? [j] : []))
+  const others = items.flatMap((r, j) =>
+    j !== i && isMap(r) && model !== undefined && r.get('model') === model ? [j] : [],
+  )
   return [i, ...others]
 }
 
@@ -86,8 +97,14 @@ function replaceValues(text: string, doc: Document, edits: [(string | number)[],
       for (const [p, v] of edits) doc.setIn(p, v)
       return doc.toString()
     }
-    spans.push([node.range[0], node.range[1], typeof value === 'string' && !/^[\w.-]+$/.test(value) ? JSON.stringify(value) : String(value)])
+    spans.push([
+      node.range[0],
+      node.range[1],
+      typeof value === 'string' && !/^[\w.-]+$/.test(value) ? JSON.stringify(value) : String(value),
+    ])
   }
   // From the end, so earlier offsets stay valid.
-  return spans.sort((a, b) => b[0] - a[0]).reduce((t, [start, end, value]) => t.slice(0, start) + value + t.slice(end), text)
+  return spans
+    .sort((a, b) => b[0] - a[0])
+    .reduce((t, [start, end, value]) => t.slice(0, start) + value + t.slice(end), text)
 }

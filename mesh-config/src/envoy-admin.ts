@@ -42,9 +42,13 @@ export class EnvoyAdmin {
    * version_info stays put when an update changes no resource.
    */
   async subscriptions(): Promise<Map<string, Subscription>> {
-    const stats = await fetch(`${this.url}/stats?filter=(version_text|update_rejected|config_fail)$`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text())
+    const stats = await fetch(`${this.url}/stats?filter=(version_text|update_rejected|config_fail)$`, {
+      signal: AbortSignal.timeout(5000),
+    }).then((r) => r.text())
     const subs = new Map<string, Subscription>()
-    for (const [, prefix, stat, value] of stats.matchAll(/^(.+)\.(version_text|update_rejected|config_fail): "?([^"\n]*)"?$/gm)) {
+    for (const [, prefix, stat, value] of stats.matchAll(
+      /^(.+)\.(version_text|update_rejected|config_fail): "?([^"\n]*)"?$/gm,
+    )) {
       const sub = subs.get(prefix!) ?? { rejected: 0 }
       if (stat === 'version_text') sub.version = value || undefined
       else sub.rejected += Number(value)
@@ -62,7 +66,13 @@ export class EnvoyAdmin {
   /** Health of every cluster's hosts, as Envoy sees it. */
   async clusterHealth(): Promise<Map<string, { address: string; healthy: boolean; flags: string }[]>> {
     const body = (await this.json('/clusters?format=json')) as {
-      cluster_statuses: { name: string; host_statuses?: { address: { socket_address: { address: string; port_value: number } }; health_status: Record<string, unknown> }[] }[]
+      cluster_statuses: {
+        name: string
+        host_statuses?: {
+          address: { socket_address: { address: string; port_value: number } }
+          health_status: Record<string, unknown>
+        }[]
+      }[]
     }
     const health = new Map<string, { address: string; healthy: boolean; flags: string }[]>()
     for (const c of body.cluster_statuses) {
@@ -72,7 +82,11 @@ export class EnvoyAdmin {
           const flags = Object.entries(h.health_status)
             .filter(([k, v]) => k !== 'eds_health_status' && v === true)
             .map(([k]) => k)
-          return { address: `${h.address.socket_address.address}:${h.address.socket_address.port_value}`, healthy: flags.length === 0, flags: flags.join(',') }
+          return {
+            address: `${h.address.socket_address.address}:${h.address.socket_address.port_value}`,
+            healthy: flags.length === 0,
+            flags: flags.join(','),
+          }
         }),
       )
     }
@@ -81,23 +95,39 @@ export class EnvoyAdmin {
 
   async serverInfo(): Promise<{ version: string; state: string; uptime: string }> {
     const info = (await this.json('/server_info')) as { version: string; state: string; uptime_current_epoch: string }
-    return { version: /\/(\d+\.\d+\.\d+)\//.exec(info.version)?.[1] ?? info.version, state: info.state, uptime: info.uptime_current_epoch }
+    return {
+      version: /\/(\d+\.\d+\.\d+)\//.exec(info.version)?.[1] ?? info.version,
+      state: info.state,
+      uptime: info.uptime_current_epoch,
+    }
   }
 
   /**
    * Waits until the subscription at `prefix` runs `version`. Fails at once
    * when Envoy refuses an update there (its refusal count passes `before`).
    */
-  async waitForVersion(prefix: string, version: string, before: Map<string, Subscription>, timeoutMs: number): Promise<{ ok: true } | { ok: false; reason: string }> {
+  async waitForVersion(
+    prefix: string,
+    version: string,
+    before: Map<string, Subscription>,
+    timeoutMs: number,
+  ): Promise<{ ok: true } | { ok: false; reason: string }> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
       const sub = (await this.subscriptions()).get(prefix)
       if (sub?.version === version) return { ok: true }
       if (sub && sub.rejected > (before.get(prefix)?.rejected ?? 0)) {
         const errors = await this.listenerErrors()
-        return { ok: false, reason: `Envoy refused the update of ${prefix}${errors.length > 0 ? `: ${errors.join('; ')}` : ' (its log says why)'}` }
+        return {
+          ok: false,
+          reason: `Envoy refused the update of ${prefix}${errors.length > 0 ? `: ${errors.join('; ')}` : ' (its log says why)'}`,
+        }
       }
-      if (Date.now() > deadline) return { ok: false, reason: `Envoy did not take version ${version} of ${prefix} within ${timeoutMs} ms (it runs ${sub?.version ?? 'none'})` }
+      if (Date.now() > deadline)
+        return {
+          ok: false,
+          reason: `Envoy did not take version ${version} of ${prefix} within ${timeoutMs} ms (it runs ${sub?.version ?? 'none'})`,
+        }
       await new Promise((r) => setTimeout(r, 20))
     }
   }

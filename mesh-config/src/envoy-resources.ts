@@ -22,13 +22,22 @@ export function duration(ms: number): string {
 }
 
 /** A static cluster over loopback endpoints (`port` or `[address, port]` pairs). */
-export function staticCluster(name: string, endpoints: number | readonly (readonly [string, number])[], extra: Record<string, unknown> = {}) {
+export function staticCluster(
+  name: string,
+  endpoints: number | readonly (readonly [string, number])[],
+  extra: Record<string, unknown> = {},
+) {
   const list = typeof endpoints === 'number' ? [['127.0.0.1', endpoints] as const] : endpoints
   return {
     name,
     type: 'STATIC',
     connect_timeout: '1s',
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: list.map(([address, port]) => ({ endpoint: { address: socketAddress(address, port) } })) }] },
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [
+        { lb_endpoints: list.map(([address, port]) => ({ endpoint: { address: socketAddress(address, port) } })) },
+      ],
+    },
     ...extra,
   }
 }
@@ -65,7 +74,10 @@ function pluginConfig(name: string, wasmFile: string, configuration: unknown, op
 export function wasmHttpFilter(name: string, wasmFile: string, configuration: unknown, options: PluginOptions = {}) {
   return {
     name,
-    typed_config: { '@type': `${TYPE}envoy.extensions.filters.http.wasm.v3.Wasm`, config: pluginConfig(name, wasmFile, configuration, options) },
+    typed_config: {
+      '@type': `${TYPE}envoy.extensions.filters.http.wasm.v3.Wasm`,
+      config: pluginConfig(name, wasmFile, configuration, options),
+    },
   }
 }
 
@@ -73,7 +85,11 @@ export function wasmHttpFilter(name: string, wasmFile: string, configuration: un
 export function wasmService(name: string, wasmFile: string, configuration: unknown, options: PluginOptions = {}) {
   return {
     name: 'envoy.bootstrap.wasm',
-    typed_config: { '@type': `${TYPE}envoy.extensions.wasm.v3.WasmService`, singleton: true, config: pluginConfig(name, wasmFile, configuration, options) },
+    typed_config: {
+      '@type': `${TYPE}envoy.extensions.wasm.v3.WasmService`,
+      singleton: true,
+      config: pluginConfig(name, wasmFile, configuration, options),
+    },
   }
 }
 
@@ -81,7 +97,14 @@ export function wasmService(name: string, wasmFile: string, configuration: unkno
 export type RouteSource = { routes: unknown[] } | { rds: Record<string, unknown> }
 
 /** An HTTP connection manager listener: inline routes in one catch-all virtual host, or a route table by RDS. */
-export function hcmListener(name: string, address: string, port: number, routing: RouteSource, httpFilters: unknown[], extra: Record<string, unknown> = {}) {
+export function hcmListener(
+  name: string,
+  address: string,
+  port: number,
+  routing: RouteSource,
+  httpFilters: unknown[],
+  extra: Record<string, unknown> = {},
+) {
   return {
     name,
     address: socketAddress(address, port),
@@ -93,7 +116,14 @@ export function hcmListener(name: string, address: string, port: number, routing
             typed_config: {
               '@type': `${TYPE}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
               stat_prefix: name,
-              ...('rds' in routing ? { rds: routing.rds } : { route_config: { name: `${name}-routes`, virtual_hosts: [{ name: 'all', domains: ['*'], routes: routing.routes }] } }),
+              ...('rds' in routing
+                ? { rds: routing.rds }
+                : {
+                    route_config: {
+                      name: `${name}-routes`,
+                      virtual_hosts: [{ name: 'all', domains: ['*'], routes: routing.routes }],
+                    },
+                  }),
               http_filters: [...httpFilters, routerFilter],
               ...extra,
             },

@@ -24,13 +24,25 @@ export async function diffMesh(mesh: LoadedMesh): Promise<MeshDiff> {
   const p = paths(mesh.stateDir)
   const last = (await readHistory(mesh.stateDir)).at(-1)
   const appliedText = last ? ((await readIfExists(p.historyText(last.id))) ?? '') : ''
-  const text = appliedText === mesh.text ? '' : createTwoFilesPatch(last ? `applied #${last.id}` : '(nothing applied)', mesh.file, appliedText, mesh.text, undefined, undefined, { context: 2 })
+  const text =
+    appliedText === mesh.text
+      ? ''
+      : createTwoFilesPatch(
+          last ? `applied #${last.id}` : '(nothing applied)',
+          mesh.file,
+          appliedText,
+          mesh.text,
+          undefined,
+          undefined,
+          { context: 2 },
+        )
   const resources: MeshDiff['resources'] = []
   const rendered = renderFor(mesh)
   for (const f of rendered.files) {
     const before = new Map<string, string>()
     const applied = await readIfExists(join(p.xdsDir, f.file))
-    for (const r of applied ? (JSON.parse(applied) as XdsFile['response']).resources : []) before.set(String(r.name), JSON.stringify(r))
+    for (const r of applied ? (JSON.parse(applied) as XdsFile['response']).resources : [])
+      before.set(String(r.name), JSON.stringify(r))
     for (const r of f.response.resources) {
       const name = String(r.name)
       const old = before.get(name)
@@ -44,7 +56,11 @@ export async function diffMesh(mesh: LoadedMesh): Promise<MeshDiff> {
 }
 
 export interface MeshStatus {
-  config: { file: string; version: string; applied?: { id: number; time: string; by: string; action: string; version: string } }
+  config: {
+    file: string
+    version: string
+    applied?: { id: number; time: string; by: string; action: string; version: string }
+  }
   envoy:
     | { running: false; adminUrl: string }
     | {
@@ -56,7 +72,14 @@ export interface MeshStatus {
         files: { file: string; wanted: string; running?: string }[]
         inSync: boolean
       }
-  routes: { name: string; model: string; stable: string; canary?: { version: string; weight: number }; fallback?: string; clusters: Record<string, { address: string; healthy: boolean; flags: string }[]> }[]
+  routes: {
+    name: string
+    model: string
+    stable: string
+    canary?: { version: string; weight: number }
+    fallback?: string
+    clusters: Record<string, { address: string; healthy: boolean; flags: string }[]>
+  }[]
   hosts: { name: string; role: string; url: string; ready: boolean }[]
 }
 
@@ -69,7 +92,11 @@ export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
   let envoy: MeshStatus['envoy'] = { running: false, adminUrl: admin.url }
   if (running) {
     const [info, subs] = await Promise.all([admin.serverInfo(), admin.subscriptions()])
-    const files = rendered.files.map((f) => ({ file: f.file, wanted: f.response.version_info, running: subs.get(f.statPrefix)?.version }))
+    const files = rendered.files.map((f) => ({
+      file: f.file,
+      wanted: f.response.version_info,
+      running: subs.get(f.statPrefix)?.version,
+    }))
     envoy = { running: true, adminUrl: admin.url, ...info, files, inSync: files.every((f) => f.wanted === f.running) }
   }
   const hosts = await Promise.all(
@@ -79,7 +106,11 @@ export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
     }),
   )
   const routes = mesh.config.routes.map((r) => {
-    const names = [`${r.name}.stable`, ...(r.canary ? [`${r.name}.canary`] : []), ...(r.fallback ? [`${r.name}.fallback`] : [])]
+    const names = [
+      `${r.name}.stable`,
+      ...(r.canary ? [`${r.name}.canary`] : []),
+      ...(r.fallback ? [`${r.name}.fallback`] : []),
+    ]
     return {
       name: r.name,
       model: r.model,
@@ -90,7 +121,13 @@ export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
     }
   })
   return {
-    config: { file: mesh.file, version: rendered.version, ...(last ? { applied: { id: last.id, time: last.time, by: last.by, action: last.action, version: last.version } } : {}) },
+    config: {
+      file: mesh.file,
+      version: rendered.version,
+      ...(last
+        ? { applied: { id: last.id, time: last.time, by: last.by, action: last.action, version: last.version } }
+        : {}),
+    },
     envoy,
     routes,
     hosts,

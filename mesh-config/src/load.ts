@@ -42,7 +42,18 @@ export async function loadMeshFile(file: string): Promise<LoadResult> {
   try {
     text = await readFile(file, 'utf8')
   } catch (e) {
-    return { ok: false, issues: [{ file: shown, line: 1, col: 1, path: '', message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }] }
+    return {
+      ok: false,
+      issues: [
+        {
+          file: shown,
+          line: 1,
+          col: 1,
+          path: '',
+          message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        },
+      ],
+    }
   }
   return parseMesh(text, file)
 }
@@ -55,7 +66,13 @@ export async function parseMesh(text: string, file: string): Promise<LoadResult>
   if (doc.errors.length > 0) {
     const issues = doc.errors.map((e) => {
       const pos = e.linePos?.[0] ?? { line: 1, col: 1 }
-      return { file: shown, line: pos.line, col: pos.col, path: '', message: `invalid YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}` }
+      return {
+        file: shown,
+        line: pos.line,
+        col: pos.col,
+        path: '',
+        message: `invalid YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+      }
     })
     return { ok: false, issues: sortIssues(issues) }
   }
@@ -65,14 +82,22 @@ export async function parseMesh(text: string, file: string): Promise<LoadResult>
   // aliasProblem has bounded the expansion, so the library's own (unlocated) alias limit is not needed.
   const parsed = meshConfigSchema.safeParse(doc.toJS({ maxAliasCount: -1 }), { reportInput: true })
   if (!parsed.success) {
-    return { ok: false, issues: sortIssues(parsed.error.issues.map((i) => source.issue(i.path as (string | number)[], messageOf(i)))) }
+    return {
+      ok: false,
+      issues: sortIssues(parsed.error.issues.map((i) => source.issue(i.path as (string | number)[], messageOf(i)))),
+    }
   }
   const config = parsed.data
   const base = dirname(resolve(file))
   const repositoryDir = resolve(base, config.repository)
-  const issues = crossCheck(config, await readRepositoryView(repositoryDir, config.repository)).map((i) => source.issue(i.path, i.message))
+  const issues = crossCheck(config, await readRepositoryView(repositoryDir, config.repository)).map((i) =>
+    source.issue(i.path, i.message),
+  )
   if (issues.length > 0) return { ok: false, issues: sortIssues(issues) }
-  return { ok: true, mesh: { config, text, file: resolve(file), repositoryDir, stateDir: resolve(base, config.state_dir) } }
+  return {
+    ok: true,
+    mesh: { config, text, file: resolve(file), repositoryDir, stateDir: resolve(base, config.state_dir) },
+  }
 }
 
 /** Absolute folders of the telemetry pipeline's state. */
@@ -99,8 +124,12 @@ export function telemetryPaths(mesh: LoadedMesh): TelemetryPaths {
   return {
     spoolDir: agent.spool.dir === undefined ? join(mesh.stateDir, 'agent-spool') : resolve(base, agent.spool.dir),
     storeDir: collector.store_dir === undefined ? join(mesh.stateDir, 'collector') : resolve(base, collector.store_dir),
-    payloadsDir: collector.payloads.dir === undefined ? join(mesh.stateDir, 'payloads') : resolve(base, collector.payloads.dir),
-    tokenFile: collector.dashboard.token_file === undefined ? join(mesh.stateDir, 'dashboard-token') : resolve(base, collector.dashboard.token_file),
+    payloadsDir:
+      collector.payloads.dir === undefined ? join(mesh.stateDir, 'payloads') : resolve(base, collector.payloads.dir),
+    tokenFile:
+      collector.dashboard.token_file === undefined
+        ? join(mesh.stateDir, 'dashboard-token')
+        : resolve(base, collector.dashboard.token_file),
   }
 }
 
@@ -133,14 +162,20 @@ export async function readRepositoryView(dir: string, shown = dir): Promise<Repo
     entries = await listModels(dir)
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    return { error: `cannot read the model repository "${shown}": ${code === 'ENOENT' ? 'no such directory' : (code ?? (e as Error).message)} (npm run models:build builds the example one)` }
+    return {
+      error: `cannot read the model repository "${shown}": ${code === 'ENOENT' ? 'no such directory' : (code ?? (e as Error).message)} (npm run models:build builds the example one)`,
+    }
   }
   const view = new Map<string, { versions: Set<string>; signature: string }>()
   for (const entry of entries) {
     try {
       const config = await readEntryConfig(entry)
-      const tensors = (ts: typeof config.inputs) => ts.map((t) => `${t.name}:${t.datatype}:[${t.shape.join(',')}]`).join(' ')
-      view.set(entry.name, { versions: new Set(await listVersions(entry.dir)), signature: `${tensors(config.inputs)} -> ${tensors(config.outputs)}` })
+      const tensors = (ts: typeof config.inputs) =>
+        ts.map((t) => `${t.name}:${t.datatype}:[${t.shape.join(',')}]`).join(' ')
+      view.set(entry.name, {
+        versions: new Set(await listVersions(entry.dir)),
+        signature: `${tensors(config.inputs)} -> ${tensors(config.outputs)}`,
+      })
     } catch {
       // A model whose own config is broken is the host's to report; routes to it fail as "no model".
     }
@@ -150,13 +185,27 @@ export async function readRepositoryView(dir: string, shown = dir): Promise<Repo
 
 /** zod's messages, phrased for operators. */
 function messageOf(issue: z.core.$ZodIssue): string {
-  const i = issue as z.core.$ZodIssue & { input?: unknown; keys?: string[]; expected?: string; values?: unknown[]; maximum?: number | bigint; minimum?: number | bigint; inclusive?: boolean; origin?: string }
-  if (i.code === 'unrecognized_keys') return `unknown field${i.keys!.length > 1 ? 's' : ''} ${i.keys!.map((k) => `"${k}"`).join(', ')}`
+  const i = issue as z.core.$ZodIssue & {
+    input?: unknown
+    keys?: string[]
+    expected?: string
+    values?: unknown[]
+    maximum?: number | bigint
+    minimum?: number | bigint
+    inclusive?: boolean
+    origin?: string
+  }
+  if (i.code === 'unrecognized_keys')
+    return `unknown field${i.keys!.length > 1 ? 's' : ''} ${i.keys!.map((k) => `"${k}"`).join(', ')}`
   if (i.input === undefined && (i.code === 'invalid_type' || i.code === 'invalid_value')) return 'required'
-  if (i.code === 'invalid_type') return `must be ${EXPECTED[i.expected!] ?? `a ${i.expected}`}, got ${describe(i.input)}`
-  if (i.code === 'invalid_value' && i.values && !i.message.startsWith('must')) return `must be ${i.values.length === 1 ? JSON.stringify(i.values[0]) : `one of ${i.values.map((v) => JSON.stringify(v)).join(', ')}`}, got ${describe(i.input)}`
+  if (i.code === 'invalid_type')
+    return `must be ${EXPECTED[i.expected!] ?? `a ${i.expected}`}, got ${describe(i.input)}`
+  if (i.code === 'invalid_value' && i.values && !i.message.startsWith('must'))
+    return `must be ${i.values.length === 1 ? JSON.stringify(i.values[0]) : `one of ${i.values.map((v) => JSON.stringify(v)).join(', ')}`}, got ${describe(i.input)}`
   if (i.code === 'too_big' && !i.message.startsWith('must')) {
-    return i.origin === 'array' ? `must have at most ${i.maximum} items` : `must be ${i.inclusive ? 'at most' : 'less than'} ${i.maximum}`
+    return i.origin === 'array'
+      ? `must have at most ${i.maximum} items`
+      : `must be ${i.inclusive ? 'at most' : 'less than'} ${i.maximum}`
   }
   if (i.code === 'too_small' && !i.message.startsWith('must')) {
     if (i.origin === 'array') return `must have at least ${i.minimum} item${Number(i.minimum) === 1 ? '' : 's'}`
@@ -166,7 +215,14 @@ function messageOf(issue: z.core.$ZodIssue): string {
   return i.message
 }
 
-const EXPECTED: Record<string, string> = { array: 'a list', object: 'a mapping', int: 'a whole number', number: 'a number', string: 'a string', boolean: 'true or false' }
+const EXPECTED: Record<string, string> = {
+  array: 'a list',
+  object: 'a mapping',
+  int: 'a whole number',
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+}
 
 function describe(v: unknown): string {
   if (v === null) return 'null'

@@ -82,9 +82,13 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
     // The collector first, so its streams exist when the agent publishes; the
     // agent before the hosts and Envoy, which post to it (it serves while NATS is down too).
     // Stopping goes newest first: the agent checkpoints its spool (kept on disk) before the collector stops.
-    await supervisor.start(telemetryChild('telemetry-collector', COLLECTOR_BIN, ['--config', mesh.file], collectorUrl, logLevel))
+    await supervisor.start(
+      telemetryChild('telemetry-collector', COLLECTOR_BIN, ['--config', mesh.file], collectorUrl, logLevel),
+    )
     // The agent reads its own settings file, rendered from mesh.yaml, and nothing else of the mesh.
-    await supervisor.start(telemetryChild('telemetry-agent', AGENT_BIN, ['--settings', await writeAgentSettings(mesh)], agentUrl, logLevel))
+    await supervisor.start(
+      telemetryChild('telemetry-agent', AGENT_BIN, ['--settings', await writeAgentSettings(mesh)], agentUrl, logLevel),
+    )
     await Promise.all(
       config.hosts.flatMap(instancesOf).map((i) =>
         supervisor.start(
@@ -92,8 +96,24 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
             name: `host-${i.name}`,
             command: process.execPath,
             args: [
-              MODEL_HOST_BIN, '--models', mesh.repositoryDir, '--port', String(i.port), '--host', i.address, '--role', i.host.role, ...onlyArgs(modelsOf(config, i.host)),
-              '--telemetry-agent', agentUrl, '--telemetry-token-file', credentials.telemetryToken, '--name', i.name, '--operator-token-file', tokenFile,
+              MODEL_HOST_BIN,
+              '--models',
+              mesh.repositoryDir,
+              '--port',
+              String(i.port),
+              '--host',
+              i.address,
+              '--role',
+              i.host.role,
+              ...onlyArgs(modelsOf(config, i.host)),
+              '--telemetry-agent',
+              agentUrl,
+              '--telemetry-token-file',
+              credentials.telemetryToken,
+              '--name',
+              i.name,
+              '--operator-token-file',
+              tokenFile,
             ],
             healthy: () => httpOk(`${httpUrl(i.address, i.port)}/v2/health/ready`),
             env: logLevel,
@@ -106,16 +126,23 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
       name: 'envoy',
       command: ENVOY_BIN,
       args: [
-        '-c', p.bootstrap,
-        '--admin-address-path', p.adminAddress,
+        '-c',
+        p.bootstrap,
+        '--admin-address-path',
+        p.adminAddress,
         '--disable-hot-restart',
-        '--concurrency', String(config.gateway.workers),
+        '--concurrency',
+        String(config.gateway.workers),
         // On a listener change, connections to the old listener are told to close
         // at their next response, so every caller is on the new config within moments.
-        '--drain-strategy', 'immediate',
-        '--drain-time-s', '5',
-        '--log-level', 'warn',
-        '--component-log-level', 'wasm:info',
+        '--drain-strategy',
+        'immediate',
+        '--drain-time-s',
+        '5',
+        '--log-level',
+        'warn',
+        '--component-log-level',
+        'wasm:info',
       ],
       // Ready, and ours: the admin address file is written by the Envoy started here.
       healthy: async () => existsSync(p.adminAddress) && (await adminFor(mesh)).ready(),
@@ -144,7 +171,13 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
 const onlyArgs = (models: string[] | undefined) => (models ? ['--only', models.join(',')] : [])
 
 /** The agent or the collector: a node process that answers /healthz once serving. */
-function telemetryChild(name: string, bin: string, args: string[], url: string, env: Record<string, string>): ChildSpec {
+function telemetryChild(
+  name: string,
+  bin: string,
+  args: string[],
+  url: string,
+  env: Record<string, string>,
+): ChildSpec {
   return { name, command: process.execPath, args: [bin, ...args], healthy: () => httpOk(`${url}/healthz`), env }
 }
 
@@ -157,8 +190,25 @@ export async function httpOk(url: string): Promise<boolean> {
 }
 
 /** nats-server's arguments: JetStream on, its store, where it listens, its name, and its config file (users and permissions) when given. */
-export function natsServerArgs(storeDir: string, host: string, port: number, name: string, configFile?: string): string[] {
-  return [...(configFile ? ['--config', configFile] : []), '--jetstream', '--store_dir', storeDir, '--addr', host, '--port', String(port), '--server_name', name]
+export function natsServerArgs(
+  storeDir: string,
+  host: string,
+  port: number,
+  name: string,
+  configFile?: string,
+): string[] {
+  return [
+    ...(configFile ? ['--config', configFile] : []),
+    '--jetstream',
+    '--store_dir',
+    storeDir,
+    '--addr',
+    host,
+    '--port',
+    String(port),
+    '--server_name',
+    name,
+  ]
 }
 
 /** nats-server greets every client with an INFO line. */
@@ -177,7 +227,9 @@ export function natsReady(host: string, port: number): Promise<boolean> {
 
 /** The port Envoy bound for a listener (for listeners configured with port 0). */
 export async function listenerPort(adminUrl: string, name: string): Promise<number> {
-  const body = (await fetch(`${adminUrl}/listeners?format=json`).then((r) => r.json())) as { listener_statuses: { name: string; local_address: { socket_address: { port_value: number } } }[] }
+  const body = (await fetch(`${adminUrl}/listeners?format=json`).then((r) => r.json())) as {
+    listener_statuses: { name: string; local_address: { socket_address: { port_value: number } } }[]
+  }
   const port = body.listener_statuses.find((l) => l.name === name)?.local_address.socket_address.port_value
   if (!port) throw new Error(`Envoy has no listener "${name}"`)
   return port

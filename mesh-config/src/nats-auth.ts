@@ -48,7 +48,13 @@ function natsPermissions(role: NatsRole): NatsPermissions | undefined {
   const streams = Object.values(STREAMS)
   if (role === 'agent') {
     return {
-      publish: { allow: [...streams.map((s) => `${s.prefix}.*`), '$JS.API.INFO', ...streams.map((s) => `$JS.API.STREAM.INFO.${s.name}`)] },
+      publish: {
+        allow: [
+          ...streams.map((s) => `${s.prefix}.*`),
+          '$JS.API.INFO',
+          ...streams.map((s) => `$JS.API.STREAM.INFO.${s.name}`),
+        ],
+      },
       subscribe: { allow: [INBOX] },
     }
   }
@@ -91,10 +97,13 @@ function natsConfigText(credentials: Record<NatsRole, NatsCredential>): string {
  * missing, and nats-server's config written from them (0600); returns the
  * config file for `nats-server --config`.
  */
-export async function prepareNatsAuth(stateDir: string): Promise<{ configFile: string; credentials: Record<NatsRole, NatsCredential> }> {
+export async function prepareNatsAuth(
+  stateDir: string,
+): Promise<{ configFile: string; credentials: Record<NatsRole, NatsCredential> }> {
   const files = natsFiles(stateDir)
   const credentials = {} as Record<NatsRole, NatsCredential>
-  for (const role of NATS_ROLES) credentials[role] = { user: natsUser(role), pass: await ensureToken(files.password(role)) }
+  for (const role of NATS_ROLES)
+    credentials[role] = { user: natsUser(role), pass: await ensureToken(files.password(role)) }
   await writeAtomic(files.config, natsConfigText(credentials), OWNER_ONLY_FILE)
   return { configFile: files.config, credentials }
 }

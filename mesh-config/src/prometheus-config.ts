@@ -40,7 +40,11 @@ export class PrometheusConfigError extends Error {
 /** `address:port`, an IPv6 address in brackets, as a scrape target. */
 const target = (address: string, port: number) => httpUrl(address, port).slice('http://'.length)
 
-const job = (name: string, targets: { targets: string[]; labels?: Record<string, string> }[], extra: Record<string, unknown> = {}) => ({
+const job = (
+  name: string,
+  targets: { targets: string[]; labels?: Record<string, string> }[],
+  extra: Record<string, unknown> = {},
+) => ({
   job_name: name,
   ...extra,
   static_configs: targets,
@@ -49,20 +53,29 @@ const job = (name: string, targets: { targets: string[]; labels?: Record<string,
 export function prometheusConfig(mesh: MeshConfig, opts: PrometheusOptions): string {
   const { gateway, telemetry } = mesh
   // Port 0 is any free port, chosen anew at every Envoy start: Prometheus could not follow it.
-  if (gateway.admin_port === 0) throw new PrometheusConfigError('gateway.admin_port is 0 (any free port): give Envoy\'s admin a fixed port for Prometheus to scrape')
+  if (gateway.admin_port === 0)
+    throw new PrometheusConfigError(
+      "gateway.admin_port is 0 (any free port): give Envoy's admin a fixed port for Prometheus to scrape",
+    )
   const interval = opts.interval ?? '15s'
   const config = {
     global: { scrape_interval: interval, evaluation_interval: interval },
     rule_files: [opts.rulesFile],
     scrape_configs: [
       // Envoy's admin is always on loopback (render.ts): Prometheus runs on this node.
-      job(PROMETHEUS_JOBS.envoy, [{ targets: [target('127.0.0.1', gateway.admin_port)], labels: { service: gateway.service } }], { metrics_path: '/stats/prometheus' }),
+      job(
+        PROMETHEUS_JOBS.envoy,
+        [{ targets: [target('127.0.0.1', gateway.admin_port)], labels: { service: gateway.service } }],
+        { metrics_path: '/stats/prometheus' },
+      ),
       job(PROMETHEUS_JOBS.agent, [{ targets: [target(telemetry.agent.address, telemetry.agent.port)] }]),
       job(PROMETHEUS_JOBS.collector, [{ targets: [target(telemetry.collector.address, telemetry.collector.port)] }]),
       // `host` as the hosts name themselves in their telemetry (--name), so the collector's host series join these.
       job(
         PROMETHEUS_JOBS.hosts,
-        mesh.hosts.flatMap(instancesOf).map((i) => ({ targets: [target(i.address, i.port)], labels: { host: i.name, role: i.host.role } })),
+        mesh.hosts
+          .flatMap(instancesOf)
+          .map((i) => ({ targets: [target(i.address, i.port)], labels: { host: i.name, role: i.host.role } })),
       ),
     ],
   }

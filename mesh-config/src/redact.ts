@@ -18,7 +18,11 @@ const authSchema = meshConfigSchema.shape.auth.unwrap()
 /** Top-level sections holding no secrets: shown as written (but for URLs' user:password). */
 const PUBLIC_SECTIONS = new Set(Object.keys(meshConfigSchema.shape).filter((k) => k !== 'auth'))
 /** Field names under `auth`: shown, whatever else there is hidden (a key written as a field name, or a misspelt field, is shown as `"<redacted>"`). */
-const AUTH_FIELDS = new Set([...Object.keys(authSchema.shape), ...Object.keys(authSchema.shape.api_keys.element.shape), '<<'])
+const AUTH_FIELDS = new Set([
+  ...Object.keys(authSchema.shape),
+  ...Object.keys(authSchema.shape.api_keys.element.shape),
+  '<<',
+])
 
 type Segment = string | number
 
@@ -82,7 +86,9 @@ export function redactIssues(issues: ConfigIssue[]): ConfigIssue[] {
   return issues.map((i) => {
     if (!/^auth(\.|\[|$)/.test(i.path)) return i
     const known = /^auth(\.(header|api_keys)(\[\d+\](\.(client|key|key_env))?)?)?/.exec(i.path)![0]
-    const message = i.message.replace(/, got .*$/s, '').replace(/"([^"]*)"/g, (quoted, name: string) => (AUTH_FIELDS.has(name) ? quoted : `"${REDACTED}"`))
+    const message = i.message
+      .replace(/, got .*$/s, '')
+      .replace(/"([^"]*)"/g, (quoted, name: string) => (AUTH_FIELDS.has(name) ? quoted : `"${REDACTED}"`))
     return { ...i, path: known === i.path ? i.path : `${known}.${REDACTED}`, message }
   })
 }
@@ -113,7 +119,12 @@ function findEdits(doc: Document, targets: ReadonlyMap<Alias, Node>, valid: bool
     if (isAlias(node)) return walk(targets.get(node), path, asKey)
     if (isScalar(node)) {
       // A secret is hidden whole, wherever else the same node is reached from.
-      if (isSecret(node, path, asKey, valid)) edits.set(node, { node, replacement: REDACTED, checked: valid || isSecret(node, path, asKey, true) || edits.get(node)?.checked === true })
+      if (isSecret(node, path, asKey, valid))
+        edits.set(node, {
+          node,
+          replacement: REDACTED,
+          checked: valid || isSecret(node, path, asKey, true) || edits.get(node)?.checked === true,
+        })
       else if (!edits.has(node) && typeof node.value === 'string') {
         const url = withoutUserinfo(node.value)
         if (url) edits.set(node, { node, ...url, checked: true })
@@ -145,14 +156,21 @@ function isSecret(node: Scalar, path: readonly Segment[], asKey: boolean, valid:
   if (asKey) return !(typeof node.value === 'string' && AUTH_FIELDS.has(node.value))
   if (!valid) return true
   const [, field, index, name] = path
-  const shown = (path.length === 2 && field === 'header') || (path.length === 4 && field === 'api_keys' && typeof index === 'number' && (name === 'client' || name === 'key_env'))
+  const shown =
+    (path.length === 2 && field === 'header') ||
+    (path.length === 4 &&
+      field === 'api_keys' &&
+      typeof index === 'number' &&
+      (name === 'client' || name === 'key_env'))
   return !shown
 }
 
 /** A field's name for the path: a scalar key's value (an alias's too). */
 function nameOf(key: unknown, targets: ReadonlyMap<Alias, Node>): Segment {
   const node = isAlias(key) ? targets.get(key) : key
-  return isScalar(node) && (typeof node.value === 'string' || typeof node.value === 'number') ? node.value : String(node)
+  return isScalar(node) && (typeof node.value === 'string' || typeof node.value === 'number')
+    ? node.value
+    : String(node)
 }
 
 /** `scheme://user:password@host…` without its user:password; undefined for a value that has none. */

@@ -29,7 +29,15 @@ import { join } from 'node:path'
 import { headers as H, TELEMETRY_VM_ID } from '@model-mesh/contracts'
 import { GOLDEN_STATS_TAGS, MESH_FILTER, wasmPath, type MeshFilterConfig } from '@model-mesh/wasm-filters'
 import { TELEMETRY_TOKEN_ENV } from './credentials.ts'
-import { duration, hcmListener, socketAddress, staticCluster, typed, wasmHttpFilter, wasmService } from './envoy-resources.ts'
+import {
+  duration,
+  hcmListener,
+  socketAddress,
+  staticCluster,
+  typed,
+  wasmHttpFilter,
+  wasmService,
+} from './envoy-resources.ts'
 import { escapeRegex, servedPathPattern } from './oip-paths.ts'
 import { cidrParts, instancesOf, meshModels, type Host, type MeshConfig, type Route } from './schema.ts'
 
@@ -83,18 +91,33 @@ type Variant = 'stable' | 'canary'
 
 export function renderMesh(config: MeshConfig, options: RenderOptions): RenderedMesh {
   const wasmFile = options.wasmFile ?? wasmPath
-  const pathSource = (file: string) => ({ resource_api_version: 'V3', path_config_source: { path: join(options.xdsDir, file) } })
+  const pathSource = (file: string) => ({
+    resource_api_version: 'V3',
+    path_config_source: { path: join(options.xdsDir, file) },
+  })
   const extensions = wasmFilters(config, wasmFile)
   const listeners = [renderGateway(config, Object.keys(extensions), pathSource, options.env ?? process.env)]
   const routes = renderRoutes(config)
   const clusters = renderClusters(config)
   const files: XdsFile[] = [
-    xdsFile(LDS_FILE, 'listeners', 'listener_manager.lds', listeners.map((l) => typed(LISTENER_TYPE, l))),
+    xdsFile(
+      LDS_FILE,
+      'listeners',
+      'listener_manager.lds',
+      listeners.map((l) => typed(LISTENER_TYPE, l)),
+    ),
     xdsFile(RDS_FILE, 'routes', `http.${GATEWAY_LISTENER}.rds.${ROUTE_CONFIG}`, [typed(ROUTE_CONFIG_TYPE, routes)]),
     ...Object.entries(extensions).map(([name, filter]) =>
-      xdsFile(ecdsFile(name), 'extension', `extension_config_discovery.http_filter.${name}`, [typed(EXTENSION_TYPE, { name, typed_config: filter })]),
+      xdsFile(ecdsFile(name), 'extension', `extension_config_discovery.http_filter.${name}`, [
+        typed(EXTENSION_TYPE, { name, typed_config: filter }),
+      ]),
     ),
-    xdsFile(CDS_FILE, 'clusters', 'cluster_manager.cds', clusters.map((c) => typed(CLUSTER_TYPE, c))),
+    xdsFile(
+      CDS_FILE,
+      'clusters',
+      'cluster_manager.cds',
+      clusters.map((c) => typed(CLUSTER_TYPE, c)),
+    ),
   ]
   const version = digest(files.map((f) => f.response.version_info))
   // The exporter reads the credential from Envoy's environment: the bootstrap, which /config_dump shows, holds only the variable's name.
@@ -108,7 +131,12 @@ export function renderMesh(config: MeshConfig, options: RenderOptions): Rendered
     layered_runtime: { layers: [{ name: 'static', static_layer: {} }] },
     overload_manager: overloadManager(config.gateway),
     bootstrap_extensions: [
-      wasmService('telemetry-exporter', wasmFile('telemetry-exporter'), { cluster: AGENT_CLUSTER, ...(tokenEnv ? { token_env: tokenEnv } : {}) }, { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN', hostEnvKeys: tokenEnv ? [tokenEnv] : [] }),
+      wasmService(
+        'telemetry-exporter',
+        wasmFile('telemetry-exporter'),
+        { cluster: AGENT_CLUSTER, ...(tokenEnv ? { token_env: tokenEnv } : {}) },
+        { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN', hostEnvKeys: tokenEnv ? [tokenEnv] : [] },
+      ),
     ],
   }
   return { bootstrap, listeners, clusters, routes, extensions, files, version }
@@ -124,15 +152,26 @@ function overloadManager(gateway: MeshConfig['gateway']): Json {
   return {
     refresh_interval: '0.25s',
     resource_monitors: [
-      { name: HEAP, typed_config: typed('envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig', { max_heap_size_bytes: gateway.max_heap_mb * 1024 * 1024 }) },
+      {
+        name: HEAP,
+        typed_config: typed('envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig', {
+          max_heap_size_bytes: gateway.max_heap_mb * 1024 * 1024,
+        }),
+      },
       {
         name: 'envoy.resource_monitors.global_downstream_max_connections',
-        typed_config: typed('envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig', { max_active_downstream_connections: gateway.max_connections }),
+        typed_config: typed(
+          'envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig',
+          { max_active_downstream_connections: gateway.max_connections },
+        ),
       },
     ],
     actions: [
       { name: 'envoy.overload_actions.shrink_heap', triggers: [{ name: HEAP, threshold: { value: 0.95 } }] },
-      { name: 'envoy.overload_actions.stop_accepting_requests', triggers: [{ name: HEAP, threshold: { value: 0.98 } }] },
+      {
+        name: 'envoy.overload_actions.stop_accepting_requests',
+        triggers: [{ name: HEAP, threshold: { value: 0.98 } }],
+      },
     ],
   }
 }
@@ -149,7 +188,8 @@ export function inlinedBootstrap(rendered: RenderedMesh): Json {
         const { rds: _rds, ...rest } = value as Json
         return { ...rest, route_config: rendered.routes }
       }
-      if (value && typeof value === 'object' && 'config_discovery' in value) return { name: value.name, typed_config: rendered.extensions[value.name] }
+      if (value && typeof value === 'object' && 'config_discovery' in value)
+        return { name: value.name, typed_config: rendered.extensions[value.name] }
       return value
     })
   const { dynamic_resources: _dynamic, ...bootstrap } = rendered.bootstrap
@@ -170,35 +210,64 @@ function digest(value: unknown): string {
  * route samples), under the exporter's VM id, which its producers share.
  */
 function wasmFilters(config: MeshConfig, wasmFile: (filter: string) => string): Record<string, Json> {
-  const sampled = config.routes.filter((r) => r.sampling && (r.sampling.rate_bp > 0 || r.sampling.confidence_threshold > 0))
+  const sampled = config.routes.filter(
+    (r) => r.sampling && (r.sampling.rate_bp > 0 || r.sampling.confidence_threshold > 0),
+  )
   const meshFilter: MeshFilterConfig = {
     telemetry: { exporter_vm_id: TELEMETRY_VM_ID },
     canary: canaryConfig(config),
     ...(sampled.length > 0 ? { sampling: samplingConfig(config, sampled) } : {}),
     golden_signals: goldenSignalsConfig(config),
   }
-  const filter = wasmHttpFilter(MESH_FILTER, wasmFile(MESH_FILTER), meshFilter, { vmId: TELEMETRY_VM_ID, failurePolicy: 'FAIL_OPEN' })
+  const filter = wasmHttpFilter(MESH_FILTER, wasmFile(MESH_FILTER), meshFilter, {
+    vmId: TELEMETRY_VM_ID,
+    failurePolicy: 'FAIL_OPEN',
+  })
   return { [filter.name]: filter.typed_config }
 }
 
-function renderGateway(config: MeshConfig, wasm: string[], pathSource: (file: string) => Json, env: Record<string, string | undefined>) {
+function renderGateway(
+  config: MeshConfig,
+  wasm: string[],
+  pathSource: (file: string) => Json,
+  env: Record<string, string | undefined>,
+) {
   const filters: unknown[] = []
   if (config.routes.some((r) => r.rate_limit)) {
     // Off unless a route turns it on with its own bucket.
-    filters.push({ name: LOCAL_RATELIMIT, typed_config: typed(LOCAL_RATELIMIT_TYPE, { stat_prefix: 'gateway_rate_limit' }) })
+    filters.push({
+      name: LOCAL_RATELIMIT,
+      typed_config: typed(LOCAL_RATELIMIT_TYPE, { stat_prefix: 'gateway_rate_limit' }),
+    })
   }
   if (config.auth) {
-    const credentials = config.auth.api_keys.map((k) => ({ client: k.client, key: k.key ?? requireEnv(env, k.key_env!) }))
-    filters.push({ name: API_KEY_AUTH, typed_config: typed(API_KEY_AUTH_TYPE, { credentials, key_sources: [{ header: config.auth.header }] }) })
+    const credentials = config.auth.api_keys.map((k) => ({
+      client: k.client,
+      key: k.key ?? requireEnv(env, k.key_env!),
+    }))
+    filters.push({
+      name: API_KEY_AUTH,
+      typed_config: typed(API_KEY_AUTH_TYPE, { credentials, key_sources: [{ header: config.auth.header }] }),
+    })
   }
   for (const name of wasm) {
-    filters.push({ name, config_discovery: { config_source: pathSource(ecdsFile(name)), type_urls: [`type.googleapis.com/${WASM_TYPE}`] } })
+    filters.push({
+      name,
+      config_discovery: { config_source: pathSource(ecdsFile(name)), type_urls: [`type.googleapis.com/${WASM_TYPE}`] },
+    })
   }
-  return hcmListener(GATEWAY_LISTENER, config.gateway.address, config.gateway.port, { rds: { route_config_name: ROUTE_CONFIG, config_source: pathSource(RDS_FILE) } }, filters, {
-    ...edgePaths,
-    ...requestIds(config.gateway.trusted_callers),
-    common_http_protocol_options: { idle_timeout: '60s' },
-  })
+  return hcmListener(
+    GATEWAY_LISTENER,
+    config.gateway.address,
+    config.gateway.port,
+    { rds: { route_config_name: ROUTE_CONFIG, config_source: pathSource(RDS_FILE) } },
+    filters,
+    {
+      ...edgePaths,
+      ...requestIds(config.gateway.trusted_callers),
+      common_http_protocol_options: { idle_timeout: '60s' },
+    },
+  )
 }
 
 /**
@@ -228,7 +297,10 @@ function requestIds(trusted: readonly string[]) {
     preserve_external_request_id: false,
     always_set_request_id_in_response: true,
     // Envoy takes an empty list as "loopback and private ranges", so no one trusted is a range no caller comes from.
-    internal_address_config: { unix_sockets: false, cidr_ranges: trusted.length > 0 ? trusted.map(cidrRange) : [NO_CALLER] },
+    internal_address_config: {
+      unix_sockets: false,
+      cidr_ranges: trusted.length > 0 ? trusted.map(cidrRange) : [NO_CALLER],
+    },
   }
 }
 
@@ -241,7 +313,9 @@ function cidrRange(cidr: string) {
 }
 
 function renderRoutes(config: MeshConfig): Json {
-  const routes = config.routes.flatMap((r) => (r.canary ? [envoyRoute(config, r, 'canary'), envoyRoute(config, r, 'stable')] : [envoyRoute(config, r, 'stable')]))
+  const routes = config.routes.flatMap((r) =>
+    r.canary ? [envoyRoute(config, r, 'canary'), envoyRoute(config, r, 'stable')] : [envoyRoute(config, r, 'stable')],
+  )
   return { name: ROUTE_CONFIG, virtual_hosts: [{ name: 'all', domains: ['*'], routes }] }
 }
 
@@ -255,13 +329,19 @@ function envoyRoute(config: MeshConfig, r: Route, variant: Variant) {
     const pct = { default_value: { numerator: 100, denominator: 'HUNDRED' }, runtime_key: `mesh.rate_limit.${r.name}` }
     perFilter[LOCAL_RATELIMIT] = typed(LOCAL_RATELIMIT_TYPE, {
       stat_prefix: `route_${r.name}`,
-      token_bucket: { max_tokens: r.rate_limit.burst ?? r.rate_limit.requests_per_second, tokens_per_fill: r.rate_limit.requests_per_second, fill_interval: '1s' },
+      token_bucket: {
+        max_tokens: r.rate_limit.burst ?? r.rate_limit.requests_per_second,
+        tokens_per_fill: r.rate_limit.requests_per_second,
+        fill_interval: '1s',
+      },
       filter_enabled: pct,
       filter_enforced: pct,
     })
   }
   if (config.auth) {
-    perFilter[API_KEY_AUTH] = r.auth ? typed(API_KEY_AUTH_PER_ROUTE_TYPE, { allowed_clients: r.auth.clients }) : typed('envoy.config.route.v3.FilterConfig', { disabled: true })
+    perFilter[API_KEY_AUTH] = r.auth
+      ? typed(API_KEY_AUTH_PER_ROUTE_TYPE, { allowed_clients: r.auth.clients })
+      : typed('envoy.config.route.v3.FilterConfig', { disabled: true })
   }
   return {
     // Both entries carry the mesh route's name: the golden-signals plugin labels by it.
@@ -270,7 +350,10 @@ function envoyRoute(config: MeshConfig, r: Route, variant: Variant) {
     route: {
       cluster: clusterName(r, variant),
       timeout: duration(r.timeout_ms),
-      regex_rewrite: { pattern: { regex: `^/v2/models/${model}(?:/versions/[^/]+)?/infer$` }, substitution: `/v2/models/${r.model}/versions/${version}/infer` },
+      regex_rewrite: {
+        pattern: { regex: `^/v2/models/${model}(?:/versions/[^/]+)?/infer$` },
+        substitution: `/v2/models/${r.model}/versions/${version}/infer`,
+      },
       ...(r.retries || r.fallback ? { retry_policy: retryPolicy(r) } : {}),
     },
     ...(Object.keys(perFilter).length > 0 ? { typed_per_filter_config: perFilter } : {}),
@@ -285,7 +368,9 @@ function prefixMatch(r: Route) {
 function headerMatch(r: Route) {
   const h = r.match.header
   if (!h) return []
-  return [h.value === undefined ? { name: h.name, present_match: true } : { name: h.name, string_match: { exact: h.value } }]
+  return [
+    h.value === undefined ? { name: h.name, present_match: true } : { name: h.name, string_match: { exact: h.value } },
+  ]
 }
 
 /**
@@ -300,10 +385,22 @@ function retryPolicy(r: Route) {
     retry_on: [...retryOn].join(','),
     num_retries: Math.max(r.retries?.attempts ?? 0, r.fallback ? 1 : 0),
     ...(r.retries?.per_try_timeout_ms ? { per_try_timeout: duration(r.retries.per_try_timeout_ms) } : {}),
-    retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: typed('envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate', {}) }],
+    retry_host_predicate: [
+      {
+        name: 'envoy.retry_host_predicates.previous_hosts',
+        typed_config: typed('envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate', {}),
+      },
+    ],
     host_selection_retry_max_attempts: 3,
     ...(r.fallback
-      ? { retry_priority: { name: 'envoy.retry_priorities.previous_priorities', typed_config: typed('envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig', { update_frequency: 1 }) } }
+      ? {
+          retry_priority: {
+            name: 'envoy.retry_priorities.previous_priorities',
+            typed_config: typed('envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig', {
+              update_frequency: 1,
+            }),
+          },
+        }
       : {}),
   }
 }
@@ -323,14 +420,26 @@ function renderClusters(config: MeshConfig) {
     const pools: [string, readonly string[]][] = [[`${r.name}.stable`, r.stable.hosts]]
     if (r.canary) pools.push([`${r.name}.canary`, r.canary.hosts])
     if (r.fallback) pools.push([`${r.name}.fallback`, r.fallback.hosts])
-    for (const [name, refs] of pools) clusters.push(hostPool(name, refs.map((ref) => hosts.get(ref)!), r))
+    for (const [name, refs] of pools)
+      clusters.push(
+        hostPool(
+          name,
+          refs.map((ref) => hosts.get(ref)!),
+          r,
+        ),
+      )
     if (r.fallback) {
       for (const variant of r.canary ? (['stable', 'canary'] as const) : (['stable'] as const)) {
         clusters.push({
           name: clusterName(r, variant),
           connect_timeout: '1s',
           lb_policy: 'CLUSTER_PROVIDED',
-          cluster_type: { name: 'envoy.clusters.aggregate', typed_config: typed('envoy.extensions.clusters.aggregate.v3.ClusterConfig', { clusters: [`${r.name}.${variant}`, `${r.name}.fallback`] }) },
+          cluster_type: {
+            name: 'envoy.clusters.aggregate',
+            typed_config: typed('envoy.extensions.clusters.aggregate.v3.ClusterConfig', {
+              clusters: [`${r.name}.${variant}`, `${r.name}.fallback`],
+            }),
+          },
           // Retries are counted against the route's cluster, this one, and its retries are the failover:
           // when the variant's pool dies, every one of its requests needs one until the health checks see it,
           // and Envoy's default (3 retries at once) would answer the rest 503. A retry budget cannot serve here:
@@ -353,7 +462,15 @@ function hostPool(name: string, hosts: Host[], r: Route) {
     {
       connect_timeout: '0.5s',
       // Active checks against the host's readiness: a stopped host leaves its pool within seconds, traffic or not.
-      health_checks: [{ timeout: '1s', interval: '2s', unhealthy_threshold: 2, healthy_threshold: 1, http_health_check: { path: '/v2/health/ready' } }],
+      health_checks: [
+        {
+          timeout: '1s',
+          interval: '2s',
+          unhealthy_threshold: 2,
+          healthy_threshold: 1,
+          http_health_check: { path: '/v2/health/ready' },
+        },
+      ],
       ...(od
         ? {
             outlier_detection: {
@@ -365,7 +482,16 @@ function hostPool(name: string, hosts: Host[], r: Route) {
           }
         : {}),
       ...(r.retries
-        ? { circuit_breakers: { thresholds: [{ priority: 'DEFAULT', retry_budget: { budget_percent: { value: r.retries.budget_percent }, min_retry_concurrency: 3 } }] } }
+        ? {
+            circuit_breakers: {
+              thresholds: [
+                {
+                  priority: 'DEFAULT',
+                  retry_budget: { budget_percent: { value: r.retries.budget_percent }, min_retry_concurrency: 3 },
+                },
+              ],
+            },
+          }
         : {}),
     },
   )
@@ -403,7 +529,11 @@ function samplingConfig(config: MeshConfig, sampled: Route[]): MeshFilterConfig[
   for (const r of sampled) {
     if (seen.has(r.model)) continue
     seen.add(r.model)
-    routes.push({ model: r.model, sample_rate_bp: r.sampling!.rate_bp, confidence_threshold: r.sampling!.confidence_threshold })
+    routes.push({
+      model: r.model,
+      sample_rate_bp: r.sampling!.rate_bp,
+      confidence_threshold: r.sampling!.confidence_threshold,
+    })
   }
   return {
     routes,

@@ -10,7 +10,9 @@ import { z } from 'zod'
 import type { StreamKey } from '@model-mesh/contracts'
 
 /** Names that appear in Envoy resource names and metric tags: keep them plain. */
-const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "_" or "-", starting with a letter or digit')
+const name = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "_" or "-", starting with a letter or digit')
 const modelName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits, "_", "." or "-"')
 /** Versions are decimal folder names in the model repository; YAML may give them as numbers. */
 const version = z
@@ -27,20 +29,33 @@ const address = z.string().refine((a) => isIP(a) !== 0, 'must be an IP address, 
 export function cidrParts(c: string): { address: string; bits: number } | undefined {
   const [address, bits, ...rest] = c.split('/')
   const max = isIPv6(address!) ? 128 : isIP(address!) === 4 ? 32 : -1
-  return rest.length === 0 && bits !== undefined && /^\d{1,3}$/.test(bits) && Number(bits) <= max ? { address: address!, bits: Number(bits) } : undefined
+  return rest.length === 0 && bits !== undefined && /^\d{1,3}$/.test(bits) && Number(bits) <= max
+    ? { address: address!, bits: Number(bits) }
+    : undefined
 }
-const cidr = z.string().refine((c) => cidrParts(c) !== undefined, 'must be an address range such as 10.0.0.0/8 or fd00::/8')
+const cidr = z
+  .string()
+  .refine((c) => cidrParts(c) !== undefined, 'must be an address range such as 10.0.0.0/8 or fd00::/8')
 const positiveInt = z.number().int().positive()
-const basisPoints = z.number().int().min(0, 'must be 0-10000 (basis points)').max(10_000, 'must be 0-10000 (basis points)')
+const basisPoints = z
+  .number()
+  .int()
+  .min(0, 'must be 0-10000 (basis points)')
+  .max(10_000, 'must be 0-10000 (basis points)')
 const hostRefs = z.array(name).min(1, 'must name at least one host')
 
 const match = z
   .strictObject({
-    model: modelName.optional().describe('Matches the Open Inference Protocol paths of this model: /v2/models/<model>/...'),
+    model: modelName
+      .optional()
+      .describe('Matches the Open Inference Protocol paths of this model: /v2/models/<model>/...'),
     prefix: z.string().startsWith('/', 'must start with "/"').optional(),
     header: z.strictObject({ name: headerName, value: z.string().min(1).optional() }).optional(),
   })
-  .refine((m) => [m.model, m.prefix, m.header].filter((x) => x !== undefined).length === 1, 'needs exactly one of model, prefix or header')
+  .refine(
+    (m) => [m.model, m.prefix, m.header].filter((x) => x !== undefined).length === 1,
+    'needs exactly one of model, prefix or header',
+  )
 
 const stable = z.strictObject({
   version,
@@ -49,25 +64,70 @@ const stable = z.strictObject({
 
 /** How a canary is judged against stable (the collector's canary analysis); every field has a default. */
 const canaryAnalysis = z.strictObject({
-  interval_s: positiveInt.max(86_400).default(300).describe('The analysis compares canary and stable over the last this many seconds.'),
-  min_requests: positiveInt.default(200).describe('Fewest requests each variant must have served in the interval for any verdict but hold.'),
-  min_samples: positiveInt.default(200).describe('Fewest rate-sampled predictions each version needs for the model-quality checks (else they hold): PSI over ten bins of fewer is mostly noise.'),
-  max_error_rate_increase: z.number().min(0).max(1).default(0.01).describe('Canary error rate (5xx and no response) may exceed stable\'s by at most this (0.01: one percentage point).'),
-  max_p99_ratio: z.number().min(1).default(1.5).describe('Canary p99 latency may be at most this multiple of stable\'s...'),
+  interval_s: positiveInt
+    .max(86_400)
+    .default(300)
+    .describe('The analysis compares canary and stable over the last this many seconds.'),
+  min_requests: positiveInt
+    .default(200)
+    .describe('Fewest requests each variant must have served in the interval for any verdict but hold.'),
+  min_samples: positiveInt
+    .default(200)
+    .describe(
+      'Fewest rate-sampled predictions each version needs for the model-quality checks (else they hold): PSI over ten bins of fewer is mostly noise.',
+    ),
+  max_error_rate_increase: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.01)
+    .describe(
+      "Canary error rate (5xx and no response) may exceed stable's by at most this (0.01: one percentage point).",
+    ),
+  max_p99_ratio: z
+    .number()
+    .min(1)
+    .default(1.5)
+    .describe("Canary p99 latency may be at most this multiple of stable's..."),
   p99_slack_ms: z.number().min(0).default(10).describe('...or at most this many milliseconds over it.'),
-  max_fallback_rate_increase: z.number().min(0).max(1).default(0.01).describe('Canary fallback rate may exceed stable\'s by at most this.'),
-  max_prediction_psi: z.number().positive().default(0.25).describe('Population stability index of canary\'s predicted scores against stable\'s, at most.'),
-  max_confidence_drop: z.number().min(0).max(1).default(0.05).describe('Canary mean confidence may be at most this much below stable\'s.'),
-  mode: z.enum(['manual', 'auto']).default('manual').describe('auto: the collector walks the weight up through steps while the analysis passes, promotes at the end, rolls back on a failed check.'),
+  max_fallback_rate_increase: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.01)
+    .describe("Canary fallback rate may exceed stable's by at most this."),
+  max_prediction_psi: z
+    .number()
+    .positive()
+    .default(0.25)
+    .describe("Population stability index of canary's predicted scores against stable's, at most."),
+  max_confidence_drop: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.05)
+    .describe("Canary mean confidence may be at most this much below stable's."),
+  mode: z
+    .enum(['manual', 'auto'])
+    .default('manual')
+    .describe(
+      'auto: the collector walks the weight up through steps while the analysis passes, promotes at the end, rolls back on a failed check.',
+    ),
   steps: z
     .array(basisPoints)
     .min(1)
     .refine((xs) => xs.every((x, i) => i === 0 || x > xs[i - 1]!), 'must rise step by step')
     .default([1000, 2500, 5000])
     .describe('auto: the canary weights to walk through, in basis points.'),
-  step_interval_s: positiveInt.max(86_400).default(300).describe('auto: a step lasts at least this long, and moves on only on a promote verdict.'),
+  step_interval_s: positiveInt
+    .max(86_400)
+    .default(300)
+    .describe('auto: a step lasts at least this long, and moves on only on a promote verdict.'),
   check_interval_s: positiveInt.max(3600).default(10).describe('auto: the analysis runs this often.'),
-  failure_threshold: positiveInt.max(100).default(1).describe('auto: this many failed checks in a row roll back (1: at once).'),
+  failure_threshold: positiveInt
+    .max(100)
+    .default(1)
+    .describe('auto: this many failed checks in a row roll back (1: at once).'),
 })
 
 const canary = z.strictObject({
@@ -75,9 +135,17 @@ const canary = z.strictObject({
   weight: basisPoints.describe('Canary share in basis points: 1000 is 10%.'),
   hosts: hostRefs,
   sticky_header: headerName.default('x-user-id').describe('The header whose value keeps a caller on one variant.'),
-  when_missing: z.enum(['request_id', 'stable']).default('request_id').describe('Without the sticky header: hash the request id, or send to stable.'),
-  allow_override: z.boolean().default(false).describe('Whether callers may pick the variant with `x-mesh-variant-override`.'),
-  analysis: canaryAnalysis.prefault({}).describe('How the collector judges this canary against stable: promote, hold or rollback.'),
+  when_missing: z
+    .enum(['request_id', 'stable'])
+    .default('request_id')
+    .describe('Without the sticky header: hash the request id, or send to stable.'),
+  allow_override: z
+    .boolean()
+    .default(false)
+    .describe('Whether callers may pick the variant with `x-mesh-variant-override`.'),
+  analysis: canaryAnalysis
+    .prefault({})
+    .describe('How the collector judges this canary against stable: promote, hold or rollback.'),
 })
 
 const fallback = z.strictObject({
@@ -87,9 +155,30 @@ const fallback = z.strictObject({
 
 const retries = z.strictObject({
   attempts: z.number().int().min(0).max(10).default(1),
-  retry_on: z.array(z.enum(['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes'])).min(1).default(['connect-failure', 'reset', 'gateway-error']).describe('Envoy\'s retry_on conditions.'),
+  retry_on: z
+    .array(
+      z.enum([
+        '5xx',
+        'gateway-error',
+        'reset',
+        'connect-failure',
+        'retriable-4xx',
+        'refused-stream',
+        'retriable-status-codes',
+      ]),
+    )
+    .min(1)
+    .default(['connect-failure', 'reset', 'gateway-error'])
+    .describe("Envoy's retry_on conditions."),
   per_try_timeout_ms: positiveInt.optional(),
-  budget_percent: z.number().min(0).max(100).default(20).describe('Retries allowed as a share of active requests (Envoy\'s retry budget), so retries cannot swamp a sick host.'),
+  budget_percent: z
+    .number()
+    .min(0)
+    .max(100)
+    .default(20)
+    .describe(
+      "Retries allowed as a share of active requests (Envoy's retry budget), so retries cannot swamp a sick host.",
+    ),
 })
 
 const outlierDetection = z.strictObject({
@@ -100,13 +189,22 @@ const outlierDetection = z.strictObject({
 })
 
 const rateLimit = z.strictObject({
-  requests_per_second: positiveInt.describe('Sustained requests per second, per Envoy (its workers share the bucket) and per variant: stable and canary each have their own bucket.'),
+  requests_per_second: positiveInt.describe(
+    'Sustained requests per second, per Envoy (its workers share the bucket) and per variant: stable and canary each have their own bucket.',
+  ),
   burst: positiveInt.optional().describe('Requests allowed at once above the rate.'),
 })
 
 const sampling = z.strictObject({
-  rate_bp: basisPoints.default(0).describe('Sampled share of requests in basis points (500 is 5%), decided from the request id.'),
-  confidence_threshold: z.number().min(0).max(1).default(0).describe('Also sample responses whose x-model-confidence is below this (0 turns it off).'),
+  rate_bp: basisPoints
+    .default(0)
+    .describe('Sampled share of requests in basis points (500 is 5%), decided from the request id.'),
+  confidence_threshold: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0)
+    .describe('Also sample responses whose x-model-confidence is below this (0 turns it off).'),
 })
 
 const slo = z.strictObject({
@@ -121,12 +219,17 @@ const route = z.strictObject({
   model: modelName,
   stable,
   canary: canary.optional().describe('A second version taking a sticky share of callers.'),
-  fallback: fallback.optional().describe('Where requests go when the variant\'s hosts fail or none is healthy.'),
-  timeout_ms: positiveInt.default(2_000).describe('Whole-request timeout at the gateway; also the model host\'s deadline (x-envoy-expected-rq-timeout-ms).'),
+  fallback: fallback.optional().describe("Where requests go when the variant's hosts fail or none is healthy."),
+  timeout_ms: positiveInt
+    .default(2_000)
+    .describe("Whole-request timeout at the gateway; also the model host's deadline (x-envoy-expected-rq-timeout-ms)."),
   retries: retries.optional().describe('Envoy retries, bounded by a retry budget.'),
   outlier_detection: outlierDetection.optional().describe('Ejects hosts that keep failing.'),
-  rate_limit: rateLimit.optional().describe('Envoy\'s local rate limit for this route (429 beyond it).'),
-  auth: z.strictObject({ clients: z.array(name).min(1) }).optional().describe('API key clients (from auth.api_keys) allowed on this route; absent: no key needed.'),
+  rate_limit: rateLimit.optional().describe("Envoy's local rate limit for this route (429 beyond it)."),
+  auth: z
+    .strictObject({ clients: z.array(name).min(1) })
+    .optional()
+    .describe('API key clients (from auth.api_keys) allowed on this route; absent: no key needed.'),
   sampling: sampling.optional().describe('Payload sampling for review and drift analysis (PII masked in Envoy).'),
   slo: slo.optional().describe('Objectives alerting and canary analysis use.'),
 })
@@ -135,16 +238,41 @@ const host = z.strictObject({
   name,
   address: address.default('127.0.0.1'),
   port,
-  models: z.array(modelName).min(1).optional().describe('Models this host loads; default: those of the routes that use it (and their fallbacks), or all when no route does.'),
-  instances: z.number().int().min(1).max(16).default(1).describe('Processes of this host, listening on port, port+1, ...: Envoy balances over them.'),
-  role: z.enum(['primary', 'fallback']).default('primary').describe('`fallback` hosts answer every request with the requested model\'s fallback (the last pool of an aggregate cluster).'),
+  models: z
+    .array(modelName)
+    .min(1)
+    .optional()
+    .describe(
+      'Models this host loads; default: those of the routes that use it (and their fallbacks), or all when no route does.',
+    ),
+  instances: z
+    .number()
+    .int()
+    .min(1)
+    .max(16)
+    .default(1)
+    .describe('Processes of this host, listening on port, port+1, ...: Envoy balances over them.'),
+  role: z
+    .enum(['primary', 'fallback'])
+    .default('primary')
+    .describe(
+      "`fallback` hosts answer every request with the requested model's fallback (the last pool of an aggregate cluster).",
+    ),
 })
 
 const apiKey = z
   .strictObject({
     client: name,
-    key: z.string().min(16, 'must be at least 16 characters').optional().describe('The key itself (for local use); or give key_env.'),
-    key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name').optional().describe('The environment variable that holds the key, read when the config is rendered.'),
+    key: z
+      .string()
+      .min(16, 'must be at least 16 characters')
+      .optional()
+      .describe('The key itself (for local use); or give key_env.'),
+    key_env: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name')
+      .optional()
+      .describe('The environment variable that holds the key, read when the config is rendered.'),
   })
   .refine((k) => (k.key === undefined) !== (k.key_env === undefined), 'needs exactly one of key or key_env')
 
@@ -153,7 +281,9 @@ const megabytes = z.number().positive()
 
 const spool = z.strictObject({
   memory_mb: megabytes.default(64).describe('Events waiting for NATS, held in memory first.'),
-  disk_mb: megabytes.default(1024).describe('Then spooled to disk; past this the oldest events are dropped and counted.'),
+  disk_mb: megabytes
+    .default(1024)
+    .describe('Then spooled to disk; past this the oldest events are dropped and counted.'),
   dir: z.string().min(1).optional().describe('The disk spool, relative to this file; default <state_dir>/agent-spool.'),
 })
 
@@ -166,7 +296,11 @@ const streamSizes = {
 } satisfies Record<StreamKey, z.ZodType>
 
 const telemetry = z.strictObject({
-  nats_url: z.string().regex(/^nats:\/\/[^/\s]+$/, 'must be a nats:// URL, such as nats://127.0.0.1:4222').default('nats://127.0.0.1:4222').describe('The NATS server (JetStream) telemetry goes to; the local mesh runs it.'),
+  nats_url: z
+    .string()
+    .regex(/^nats:\/\/[^/\s]+$/, 'must be a nats:// URL, such as nats://127.0.0.1:4222')
+    .default('nats://127.0.0.1:4222')
+    .describe('The NATS server (JetStream) telemetry goes to; the local mesh runs it.'),
   agent: z
     .strictObject({
       address: address.default('127.0.0.1'),
@@ -174,18 +308,41 @@ const telemetry = z.strictObject({
       spool: spool.prefault({}).describe('Where events wait while NATS cannot take them: memory, then disk.'),
     })
     .prefault({})
-    .describe('The telemetry agent on this node: Envoy\'s telemetry exporter and the model hosts post event batches to it; it publishes them to NATS.'),
+    .describe(
+      "The telemetry agent on this node: Envoy's telemetry exporter and the model hosts post event batches to it; it publishes them to NATS.",
+    ),
   collector: z
     .strictObject({
       address: address.default('127.0.0.1'),
       port: port.default(4196).describe('Where the collector serves /metrics, the JSON API and /healthz.'),
-      store_dir: z.string().min(1).optional().describe('Where the collector keeps its aggregates (DuckDB), relative to this file; default <state_dir>/collector.'),
+      store_dir: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'Where the collector keeps its aggregates (DuckDB), relative to this file; default <state_dir>/collector.',
+        ),
       payloads: z
         .strictObject({
-          dir: z.string().min(1).optional().describe('Where the Parquet files go (model=/date=/hour= partitions), relative to this file; default <state_dir>/payloads.'),
-          flush_s: positiveInt.max(86_400).default(60).describe('Sampled payloads are written at least this often (seconds).'),
-          max_rows: positiveInt.max(1_000_000).default(10_000).describe('At most this many rows per write; as many waiting make a write sooner.'),
-          retention_days: positiveInt.max(3650).default(14).describe('Hour partitions older than this many days are deleted.'),
+          dir: z
+            .string()
+            .min(1)
+            .optional()
+            .describe(
+              'Where the Parquet files go (model=/date=/hour= partitions), relative to this file; default <state_dir>/payloads.',
+            ),
+          flush_s: positiveInt
+            .max(86_400)
+            .default(60)
+            .describe('Sampled payloads are written at least this often (seconds).'),
+          max_rows: positiveInt
+            .max(1_000_000)
+            .default(10_000)
+            .describe('At most this many rows per write; as many waiting make a write sooner.'),
+          retention_days: positiveInt
+            .max(3650)
+            .default(14)
+            .describe('Hour partitions older than this many days are deleted.'),
         })
         .prefault({})
         .describe('The payload sink: sampled, masked payloads as zstd Parquet files for analysts.'),
@@ -194,8 +351,20 @@ const telemetry = z.strictObject({
           enabled: z.boolean().default(true).describe('Serve the SRE dashboard (a web page) on its own port.'),
           address: address.default('127.0.0.1'),
           port: port.default(4197).describe('Where the dashboard page, its live stream and the JSON API are served.'),
-          refresh_ms: z.number().int().min(250).max(60_000).default(1000).describe('How often the page\'s live stream pushes new figures (milliseconds).'),
-          token_file: z.string().min(1).optional().describe('The operator token (one line, at least 16 characters) that writes need: canary changes, review labels. Relative to this file; default <state_dir>/dashboard-token, created with a random token when missing. Without the token everything is read-only.'),
+          refresh_ms: z
+            .number()
+            .int()
+            .min(250)
+            .max(60_000)
+            .default(1000)
+            .describe("How often the page's live stream pushes new figures (milliseconds)."),
+          token_file: z
+            .string()
+            .min(1)
+            .optional()
+            .describe(
+              'The operator token (one line, at least 16 characters) that writes need: canary changes, review labels. Relative to this file; default <state_dir>/dashboard-token, created with a random token when missing. Without the token everything is read-only.',
+            ),
         })
         .prefault({})
         .describe('The SRE dashboard: routes, canaries, drift, alerts and the review queue, live.'),
@@ -204,7 +373,13 @@ const telemetry = z.strictObject({
     .describe('The telemetry collector: consumes the streams, serves /metrics and the JSON API (/api/v1/...).'),
   streams: z
     .strictObject({
-      duplicate_window_s: z.number().int().min(1).max(86_400).default(120).describe('JetStream\'s duplicate window: a message id seen again within it is stored once.'),
+      duplicate_window_s: z
+        .number()
+        .int()
+        .min(1)
+        .max(86_400)
+        .default(120)
+        .describe("JetStream's duplicate window: a message id seen again within it is stored once."),
       max_mb: z.strictObject(streamSizes).prefault({}).describe('Size limit of each stream, in megabytes.'),
     })
     .prefault({})
@@ -213,28 +388,61 @@ const telemetry = z.strictObject({
 
 /** Drift thresholds; the defaults under quality.drift, a model's own under quality.models. */
 const driftThresholds = {
-  min_samples: positiveInt.max(1_000_000).describe('Fewest sampled rows of a model version before any drift verdict (below: "insufficient data").'),
-  psi: z.number().positive().max(10).describe('Population stability index over the baseline\'s decile bins at or above which a feature (or the predictions) has drifted.'),
-  ks: z.number().positive().max(1).describe('Kolmogorov-Smirnov distance to the baseline at or above which a feature (or the predictions) has drifted.'),
+  min_samples: positiveInt
+    .max(1_000_000)
+    .describe('Fewest sampled rows of a model version before any drift verdict (below: "insufficient data").'),
+  psi: z
+    .number()
+    .positive()
+    .max(10)
+    .describe(
+      "Population stability index over the baseline's decile bins at or above which a feature (or the predictions) has drifted.",
+    ),
+  ks: z
+    .number()
+    .positive()
+    .max(1)
+    .describe(
+      'Kolmogorov-Smirnov distance to the baseline at or above which a feature (or the predictions) has drifted.',
+    ),
 }
 
 const quality = z.strictObject({
   drift: z
     .strictObject({
-      window_minutes: positiveInt.max(10_080).default(60).describe('Sampled inputs of the last this many minutes are compared with the training baseline.'),
-      max_rows: positiveInt.max(100_000).default(5000).describe('At most this many of the newest rows per model version are kept for the comparison.'),
+      window_minutes: positiveInt
+        .max(10_080)
+        .default(60)
+        .describe('Sampled inputs of the last this many minutes are compared with the training baseline.'),
+      max_rows: positiveInt
+        .max(100_000)
+        .default(5000)
+        .describe('At most this many of the newest rows per model version are kept for the comparison.'),
       min_samples: driftThresholds.min_samples.default(200),
       psi: driftThresholds.psi.default(0.2),
       ks: driftThresholds.ks.default(0.15),
     })
     .prefault({})
-    .describe('Drift of sampled inputs and predictions against the baseline.json each model version ships with (rate-sampled requests only: low-confidence samples are not a fair draw).'),
+    .describe(
+      'Drift of sampled inputs and predictions against the baseline.json each model version ships with (rate-sampled requests only: low-confidence samples are not a fair draw).',
+    ),
   models: z
     .record(
       modelName,
       z.strictObject({
-        drift: z.strictObject(driftThresholds).partial().optional().describe('This model\'s thresholds, over quality.drift\'s.'),
-        review_confidence: z.number().min(0).max(1).optional().describe('Sampled predictions with x-model-confidence under this go to the review queue; default: its routes\' sampling.confidence_threshold.'),
+        drift: z
+          .strictObject(driftThresholds)
+          .partial()
+          .optional()
+          .describe("This model's thresholds, over quality.drift's."),
+        review_confidence: z
+          .number()
+          .min(0)
+          .max(1)
+          .optional()
+          .describe(
+            "Sampled predictions with x-model-confidence under this go to the review queue; default: its routes' sampling.confidence_threshold.",
+          ),
       }),
     )
     .default({})
@@ -244,33 +452,69 @@ const quality = z.strictObject({
 export const DEFAULT_STATE_DIR = '.local/mesh'
 
 export const meshConfigSchema = z.strictObject({
-  version: z.literal(1, 'must be 1, the only format version so far').describe('The format of this file; bumped only for incompatible changes.'),
+  version: z
+    .literal(1, 'must be 1, the only format version so far')
+    .describe('The format of this file; bumped only for incompatible changes.'),
   gateway: z.strictObject({
     address: address.default('127.0.0.1'),
     port: envoyPort.describe('Where services send inference calls (0: any free port).'),
-    admin_port: envoyPort.describe('Envoy\'s admin interface: always on loopback (0: any free port).'),
+    admin_port: envoyPort.describe("Envoy's admin interface: always on loopback (0: any free port)."),
     workers: positiveInt.max(64).default(2).describe('Envoy worker threads.'),
-    service: name.default('gateway').describe('The reporting Envoy\'s name in telemetry events.'),
+    service: name.default('gateway').describe("The reporting Envoy's name in telemetry events."),
     trusted_callers: z
       .array(cidr)
       .default([])
-      .describe('Address ranges (CIDR) whose x-request-id the gateway keeps, such as an edge proxy in front of it; every other caller\'s request gets an id the gateway makes, since the id draws the canary variant and the sampling.'),
-    max_connections: positiveInt.max(1_000_000).default(10_000).describe('Downstream connections Envoy accepts at once, across listeners (its overload manager refuses more).'),
-    max_heap_mb: positiveInt.min(64).max(65_536).default(1024).describe('Envoy\'s heap: past 95% it frees what it can, past 98% it refuses new requests rather than be killed.'),
+      .describe(
+        "Address ranges (CIDR) whose x-request-id the gateway keeps, such as an edge proxy in front of it; every other caller's request gets an id the gateway makes, since the id draws the canary variant and the sampling.",
+      ),
+    max_connections: positiveInt
+      .max(1_000_000)
+      .default(10_000)
+      .describe('Downstream connections Envoy accepts at once, across listeners (its overload manager refuses more).'),
+    max_heap_mb: positiveInt
+      .min(64)
+      .max(65_536)
+      .default(1024)
+      .describe("Envoy's heap: past 95% it frees what it can, past 98% it refuses new requests rather than be killed."),
   }),
-  repository: z.string().min(1).describe('The model repository the hosts serve and the validator checks routes against, relative to this file.'),
-  hosts: z.array(host).min(1).describe('Model host processes; each loads the models its routes send it (its `models`), every retained version of them.'),
+  repository: z
+    .string()
+    .min(1)
+    .describe('The model repository the hosts serve and the validator checks routes against, relative to this file.'),
+  hosts: z
+    .array(host)
+    .min(1)
+    .describe(
+      'Model host processes; each loads the models its routes send it (its `models`), every retained version of them.',
+    ),
   routes: z.array(route).min(1).describe('Requests to models, matched in order.'),
-  auth: z.strictObject({ header: headerName.default('x-api-key'), api_keys: z.array(apiKey).min(1) }).optional().describe('API keys checked by Envoy\'s api_key_auth filter on routes that name clients.'),
+  auth: z
+    .strictObject({ header: headerName.default('x-api-key'), api_keys: z.array(apiKey).min(1) })
+    .optional()
+    .describe("API keys checked by Envoy's api_key_auth filter on routes that name clients."),
   sampling: z
     .strictObject({
-      max_capture_bytes: positiveInt.max(1_048_576).default(16_384).describe('Bytes copied from each body of a sampled request.'),
-      pii_fields: z.array(z.string().min(1)).optional().describe('JSON keys whose values are masked at any depth, in addition to the patterns the sampler always masks (e-mail, card, phone, IBAN).'),
+      max_capture_bytes: positiveInt
+        .max(1_048_576)
+        .default(16_384)
+        .describe('Bytes copied from each body of a sampled request.'),
+      pii_fields: z
+        .array(z.string().min(1))
+        .optional()
+        .describe(
+          'JSON keys whose values are masked at any depth, in addition to the patterns the sampler always masks (e-mail, card, phone, IBAN).',
+        ),
     })
     .default({ max_capture_bytes: 16_384 }),
   telemetry: telemetry.prefault({}).describe('The telemetry pipeline: per-node agent, NATS JetStream, collector.'),
-  quality: quality.prefault({}).describe('Model quality, judged by the collector: drift against the training baseline.'),
-  state_dir: z.string().min(1).default(DEFAULT_STATE_DIR).describe('Where apply keeps the rendered Envoy config and the history, relative to this file.'),
+  quality: quality
+    .prefault({})
+    .describe('Model quality, judged by the collector: drift against the training baseline.'),
+  state_dir: z
+    .string()
+    .min(1)
+    .default(DEFAULT_STATE_DIR)
+    .describe('Where apply keeps the rendered Envoy config and the history, relative to this file.'),
 })
 
 export type MeshConfig = z.output<typeof meshConfigSchema>
@@ -287,7 +531,12 @@ export interface HostInstance {
 }
 
 export function instancesOf(h: Host): HostInstance[] {
-  return Array.from({ length: h.instances }, (_, i) => ({ name: h.instances === 1 ? h.name : `${h.name}-${i + 1}`, host: h, address: h.address, port: h.port + i }))
+  return Array.from({ length: h.instances }, (_, i) => ({
+    name: h.instances === 1 ? h.name : `${h.name}-${i + 1}`,
+    host: h,
+    address: h.address,
+    port: h.port + i,
+  }))
 }
 
 /**
@@ -301,7 +550,8 @@ export function modelsOf(config: MeshConfig, h: Host): string[] | undefined {
   if (h.models) return h.models
   const models = new Set<string>()
   for (const r of config.routes) {
-    const serves = [...r.stable.hosts, ...(r.canary?.hosts ?? [])].includes(h.name) || (r.fallback?.hosts.includes(h.name) ?? false)
+    const serves =
+      [...r.stable.hosts, ...(r.canary?.hosts ?? [])].includes(h.name) || (r.fallback?.hosts.includes(h.name) ?? false)
     if (!serves) continue
     models.add(r.model)
     if (r.fallback) models.add(r.fallback.model)

@@ -66,7 +66,10 @@ let tmpSeq = 0
  */
 export async function writeAtomic(file: string, contents: string, mode?: number): Promise<void> {
   await mkdir(dirname(file), { recursive: true })
-  mode ??= await stat(file).then((s) => s.mode & 0o777, () => undefined)
+  mode ??= await stat(file).then(
+    (s) => s.mode & 0o777,
+    () => undefined,
+  )
   // Unique per write, even two in one millisecond of one process.
   const tmp = `${file}.${process.pid}.${Date.now()}.${++tmpSeq}.tmp`
   try {
@@ -101,16 +104,27 @@ export async function readHistory(stateDir: string): Promise<HistoryEntry[]> {
   })
 }
 
-export async function recordHistory(stateDir: string, text: string, entry: Omit<HistoryEntry, 'id' | 'time' | 'digest'>): Promise<HistoryEntry> {
+export async function recordHistory(
+  stateDir: string,
+  text: string,
+  entry: Omit<HistoryEntry, 'id' | 'time' | 'digest'>,
+): Promise<HistoryEntry> {
   const history = await readHistory(stateDir)
-  const full: HistoryEntry = { id: (history.at(-1)?.id ?? 0) + 1, time: new Date().toISOString(), digest: digestOf(text), ...entry }
+  const full: HistoryEntry = {
+    id: (history.at(-1)?.id ?? 0) + 1,
+    time: new Date().toISOString(),
+    digest: digestOf(text),
+    ...entry,
+  }
   const p = paths(stateDir)
   // The folder too (copies an older version left readable to all are then closed to others as well).
   ownerOnlyDir(dirname(p.historyText(full.id)))
   await writeAtomic(p.historyText(full.id), text, OWNER_ONLY_FILE)
   // A cut-short line from an earlier crash gets its own line end first, so this entry stays readable.
   const index = (await readIfExists(p.historyIndex)) ?? ''
-  await appendFile(p.historyIndex, `${index && !index.endsWith('\n') ? '\n' : ''}${JSON.stringify(full)}\n`, { mode: OWNER_ONLY_FILE })
+  await appendFile(p.historyIndex, `${index && !index.endsWith('\n') ? '\n' : ''}${JSON.stringify(full)}\n`, {
+    mode: OWNER_ONLY_FILE,
+  })
   return full
 }
 
@@ -138,7 +152,8 @@ export async function withStateLock<T>(stateDir: string, work: () => Promise<T>)
         await rm(lock, { force: true })
         continue
       }
-      if (attempt >= 100) throw new Error(`another mesh command (pid ${holder}) is applying to ${stateDir}; try again when it is done`)
+      if (attempt >= 100)
+        throw new Error(`another mesh command (pid ${holder}) is applying to ${stateDir}; try again when it is done`)
       await new Promise((r) => setTimeout(r, 100))
     }
   }

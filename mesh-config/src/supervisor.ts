@@ -81,7 +81,8 @@ export class Supervisor {
     const deadline = Date.now() + timeoutMs
     while (!(await s.spec.healthy().catch(() => false))) {
       if (this.#stopping || s.stopped) throw new Error(`stopped while waiting for ${name}`)
-      if (Date.now() > deadline) throw new Error(`${name} was not healthy within ${timeoutMs / 1000} s; see ${join(this.logDir, `${name}.log`)}`)
+      if (Date.now() > deadline)
+        throw new Error(`${name} was not healthy within ${timeoutMs / 1000} s; see ${join(this.logDir, `${name}.log`)}`)
       await new Promise((r) => setTimeout(r, 100))
     }
     this.onEvent({ kind: 'healthy', name })
@@ -149,11 +150,16 @@ export class Supervisor {
   }
 
   /** SIGTERM, SIGKILL after `graceMs`; resolves with how it exited once it has (undefined if it was not running). */
-  async #terminate(s: Supervised, graceMs: number): Promise<{ code: number | null; signal: string | null } | undefined> {
+  async #terminate(
+    s: Supervised,
+    graceMs: number,
+  ): Promise<{ code: number | null; signal: string | null } | undefined> {
     const child = s.child
     if (!child || s.closed) return undefined
     // 'close' comes after the child's output is drained, so nothing writes to the log after it ends.
-    const closed = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('close', (code, signal) => r({ code, signal })))
+    const closed = new Promise<{ code: number | null; signal: string | null }>((r) =>
+      child.once('close', (code, signal) => r({ code, signal })),
+    )
     child.kill('SIGTERM')
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
     const exit = await closed
@@ -168,7 +174,10 @@ export class Supervisor {
   }
 
   #spawn(s: Supervised): void {
-    const child = spawn(s.spec.command, s.spec.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...s.spec.env } })
+    const child = spawn(s.spec.command, s.spec.args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...s.spec.env },
+    })
     s.child = child
     s.closed = false
     s.startedAt = Date.now()

@@ -73,7 +73,6 @@ class AliasWalk {
   /** Each alias met so far, and the node it stands for. */
   readonly targets = new Map<Alias, Node>()
 
-
   /** Values `node` stands for, its aliases expanded. */
   size(node: Node, path: ConfigPath): number {
     if (isAlias(node)) return this.expand(node, path)
@@ -82,7 +81,10 @@ class AliasWalk {
     if (isCollection(node)) {
       node.items.forEach((item, i) => {
         if (!isPair(item)) return void (n += isNode(item) ? this.size(item, [...path, i]) : 0)
-        const key = isScalar(item.key) && (typeof item.key.value === 'string' || typeof item.key.value === 'number') ? item.key.value : String(item.key)
+        const key =
+          isScalar(item.key) && (typeof item.key.value === 'string' || typeof item.key.value === 'number')
+            ? item.key.value
+            : String(item.key)
         if (isNode(item.key)) n += this.size(item.key, [...path, key])
         if (isNode(item.value)) n += this.size(item.value, [...path, key])
       })
@@ -96,12 +98,20 @@ class AliasWalk {
     const target = this.anchors.get(source)
     if (!target) throw new Found({ path, message: `alias *${source} has no anchor &${source} before it` })
     this.targets.set(alias, target)
-    if (this.targets.size > MAX_ALIASES) throw new Found({ path, message: `alias *${source} is one more than the ${MAX_ALIASES} aliases a file may hold; refused` })
+    if (this.targets.size > MAX_ALIASES)
+      throw new Found({
+        path,
+        message: `alias *${source} is one more than the ${MAX_ALIASES} aliases a file may hold; refused`,
+      })
     const n = this.sizes.get(target)
-    if (n === undefined) throw new Found({ path, message: `alias *${source} is inside the node anchored &${source} (a cycle)` })
+    if (n === undefined)
+      throw new Found({ path, message: `alias *${source} is inside the node anchored &${source} (a cycle)` })
     this.aliased += n
     if (this.aliased > MAX_ALIASED_VALUES) {
-      throw new Found({ path, message: `alias *${source} makes the file's aliases expand to more than ${MAX_ALIASED_VALUES} values (an alias bomb?); refused` })
+      throw new Found({
+        path,
+        message: `alias *${source} makes the file's aliases expand to more than ${MAX_ALIASED_VALUES} values (an alias bomb?); refused`,
+      })
     }
     return n
   }

@@ -18,7 +18,10 @@ function changedLines(a: string, b: string): [string, string][] {
 describe('canary edits', () => {
   it('set changes the weight and nothing else, comments included', () => {
     expect(changedLines(example, setCanaryWeight(example, 'credit-risk', 2500))).toEqual([
-      ['      weight: 1000                  # basis points: 1000 is 10% of callers', '      weight: 2500                  # basis points: 1000 is 10% of callers'],
+      [
+        '      weight: 1000                  # basis points: 1000 is 10% of callers',
+        '      weight: 2500                  # basis points: 1000 is 10% of callers',
+      ],
     ])
   })
 
@@ -27,7 +30,10 @@ describe('canary edits', () => {
     expect(version).toBe('2')
     expect(changedLines(example, text)).toEqual([
       ['    stable: { version: 1, hosts: [stable] }', '    stable: { version: 2, hosts: [stable] }'],
-      ['      weight: 1000                  # basis points: 1000 is 10% of callers', '      weight: 0                  # basis points: 1000 is 10% of callers'],
+      [
+        '      weight: 1000                  # basis points: 1000 is 10% of callers',
+        '      weight: 0                  # basis points: 1000 is 10% of callers',
+      ],
     ])
   })
 
@@ -61,7 +67,10 @@ describe('canary edits of a model served by several routes', () => {
   it('set and promote change every route to the same model, and only those', () => {
     const set = setCanaryWeight(twoRoutes, 'by-header', 700)
     expect(changedLines(twoRoutes, set)).toEqual([
-      ['    canary: { version: 2, weight: 100, hosts: [b] }   # by path', '    canary: { version: 2, weight: 700, hosts: [b] }   # by path'],
+      [
+        '    canary: { version: 2, weight: 100, hosts: [b] }   # by path',
+        '    canary: { version: 2, weight: 700, hosts: [b] }   # by path',
+      ],
       ['    canary: { version: 2, weight: 100, hosts: [b] }', '    canary: { version: 2, weight: 700, hosts: [b] }'],
     ])
     const promoted = promoteCanary(twoRoutes, 'by-path').text
@@ -80,5 +89,7 @@ describe('parseWeight', () => {
     ['0.01%', 1],
   ])('%s → %i basis points', (input, bp) => expect(parseWeight(input)).toBe(bp))
 
-  it.each(['10001', '101%', '-5', 'ten', '', '1e3'])('refuses %j', (input) => expect(() => parseWeight(input)).toThrow(EditError))
+  it.each(['10001', '101%', '-5', 'ten', '', '1e3'])('refuses %j', (input) =>
+    expect(() => parseWeight(input)).toThrow(EditError),
+  )
 })

@@ -19,7 +19,9 @@ import { freePorts } from '@model-mesh/testkit/ports'
 import { parseMesh } from '../src/load.ts'
 import { GATEWAY_LISTENER, inlinedBootstrap, renderMesh } from '../src/render.ts'
 
-const body = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: sampleRows(1, 5)[0] }] })
+const body = JSON.stringify({
+  inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: sampleRows(1, 5)[0] }],
+})
 
 /** One request with the path sent exactly as written (fetch would normalise it first, as curl does without --path-as-is). */
 function raw(
@@ -31,12 +33,23 @@ function raw(
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
   const url = new URL(base)
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method, path, localAddress, agent: false, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (d) => (text += d))
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }))
-    })
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        method,
+        path,
+        localAddress,
+        agent: false,
+        headers: { 'content-type': 'application/json', ...headers },
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (d) => (text += d))
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }))
+      },
+    )
     req.on('error', reject)
     req.end(method === 'POST' ? body : undefined)
   })
@@ -48,7 +61,10 @@ let primary: HostProcess
 let fallback: HostProcess
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gateway-paths-'))
-  ;[primary, fallback] = await Promise.all([spawnHost(EXAMPLE_MODELS), spawnHost(EXAMPLE_MODELS, {}, ['--role', 'fallback'])])
+  ;[primary, fallback] = await Promise.all([
+    spawnHost(EXAMPLE_MODELS),
+    spawnHost(EXAMPLE_MODELS, {}, ['--role', 'fallback']),
+  ])
 })
 afterAll(async () => {
   await Promise.all([primary?.stop(), fallback?.stop()])
@@ -94,12 +110,16 @@ describe('gateway paths (real Envoy, rendered mesh, real hosts)', () => {
 
   /** The primary host still serves credit-risk: nothing unloaded it. */
   async function stillServing(): Promise<void> {
-    const res = await fetch(`${primary.url}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    const res = await fetch(`${primary.url}/v2/models/credit-risk/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    })
     expect(res.status).toBe(200)
     await res.arrayBuffer()
   }
 
-  it('serves the route model\'s metadata, readiness and inference', async () => {
+  it("serves the route model's metadata, readiness and inference", async () => {
     expect((await raw(gw.url, 'GET', '/v2/models/credit-risk')).status).toBe(200)
     expect((await raw(gw.url, 'GET', '/v2/models/credit-risk/ready')).status).toBe(200)
     expect((await raw(gw.url, 'GET', '/v2/models/credit-risk/versions/1/ready')).status).toBe(200)
@@ -148,20 +168,35 @@ describe('gateway paths (real Envoy, rendered mesh, real hosts)', () => {
       ['GET', '/v2/models/credit-risk/infer/../../../v2'],
     ] as const) {
       const res = await raw(gw.url, method, path)
-      expect({ path, status: res.status }).toEqual({ path, status: expect.toSatisfy((s: number) => s === 400 || s === 404) })
+      expect({ path, status: res.status }).toEqual({
+        path,
+        status: expect.toSatisfy((s: number) => s === 400 || s === 404),
+      })
     }
   })
 
-  it('gives a caller\'s request an id of its own and ignores its x-envoy-* headers, loopback callers too (no trusted_callers)', async () => {
-    const res = await raw(gw.url, 'POST', '/v2/models/credit-risk/infer', { 'x-request-id': 'chosen-by-caller', 'x-envoy-upstream-rq-timeout-ms': '1' })
+  it("gives a caller's request an id of its own and ignores its x-envoy-* headers, loopback callers too (no trusted_callers)", async () => {
+    const res = await raw(gw.url, 'POST', '/v2/models/credit-risk/infer', {
+      'x-request-id': 'chosen-by-caller',
+      'x-envoy-upstream-rq-timeout-ms': '1',
+    })
     expect(res.status).toBe(200)
     expect(res.headers[H.REQUEST_ID]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
   })
 
-  it('answers the route\'s own paths with the version the route chose, however they are spelled', async () => {
-    for (const path of ['/v2/models/credit-risk/versions/1/infer', '/v2/models/credit-risk/../credit-risk/versions/1/infer', '/v2/models//credit-risk/./infer', '/v2/models/credit-risk/%69nfer']) {
+  it("answers the route's own paths with the version the route chose, however they are spelled", async () => {
+    for (const path of [
+      '/v2/models/credit-risk/versions/1/infer',
+      '/v2/models/credit-risk/../credit-risk/versions/1/infer',
+      '/v2/models//credit-risk/./infer',
+      '/v2/models/credit-risk/%69nfer',
+    ]) {
       const res = await raw(gw.url, 'POST', path)
-      expect({ path, status: res.status, version: res.headers[H.MODEL_VERSION] }).toEqual({ path, status: 200, version: '1' })
+      expect({ path, status: res.status, version: res.headers[H.MODEL_VERSION] }).toEqual({
+        path,
+        status: 200,
+        version: '1',
+      })
     }
   })
 })
@@ -169,11 +204,17 @@ describe('gateway paths (real Envoy, rendered mesh, real hosts)', () => {
 describe('gateway edge settings (real Envoy, rendered mesh, real hosts)', () => {
   const gw = gatewayFor(', trusted_callers: [127.0.0.2/32], max_connections: 4')
 
-  it('gives an untrusted caller\'s request an id of its own, and keeps a trusted caller\'s', async () => {
+  it("gives an untrusted caller's request an id of its own, and keeps a trusted caller's", async () => {
     const untrusted = await raw(gw.url, 'POST', '/v2/models/credit-risk/infer', { 'x-request-id': 'chosen-by-caller' })
     expect(untrusted.status).toBe(200)
     expect(untrusted.headers[H.REQUEST_ID]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
-    const trusted = await raw(gw.url, 'POST', '/v2/models/credit-risk/infer', { 'x-request-id': 'from-the-edge-proxy' }, '127.0.0.2')
+    const trusted = await raw(
+      gw.url,
+      'POST',
+      '/v2/models/credit-risk/infer',
+      { 'x-request-id': 'from-the-edge-proxy' },
+      '127.0.0.2',
+    )
     expect(trusted.status).toBe(200)
     expect(trusted.headers[H.REQUEST_ID]).toBe('from-the-edge-proxy')
   })
@@ -189,29 +230,38 @@ describe('gateway edge settings (real Envoy, rendered mesh, real hosts)', () => 
   it('refuses downstream connections past max_connections, and serves again once they close', async () => {
     const url = new URL(gw.url)
     const sockets = await Promise.all(
-      Array.from({ length: 8 }, () => new Promise<Socket>((resolve, reject) => {
-        const s = connect({ host: url.hostname, port: Number(url.port) }, () => resolve(s))
-        s.on('error', reject)
-      })),
+      Array.from(
+        { length: 8 },
+        () =>
+          new Promise<Socket>((resolve, reject) => {
+            const s = connect({ host: url.hostname, port: Number(url.port) }, () => resolve(s))
+            s.on('error', reject)
+          }),
+      ),
     )
     // Each asks for readiness; the ones past the limit are closed without an answer.
     const answered = await Promise.all(
-      sockets.map((s) => new Promise<boolean>((resolve) => {
-        let got = ''
-        s.on('data', (d) => {
-          got += d
-          if (got.includes('\r\n\r\n')) resolve(got.startsWith('HTTP/1.1 200'))
-        })
-        s.on('close', () => resolve(false))
-        s.on('error', () => resolve(false))
-        s.write(`GET /v2/models/credit-risk/ready HTTP/1.1\r\nhost: gateway\r\n\r\n`)
-      })),
+      sockets.map(
+        (s) =>
+          new Promise<boolean>((resolve) => {
+            let got = ''
+            s.on('data', (d) => {
+              got += d
+              if (got.includes('\r\n\r\n')) resolve(got.startsWith('HTTP/1.1 200'))
+            })
+            s.on('close', () => resolve(false))
+            s.on('error', () => resolve(false))
+            s.write(`GET /v2/models/credit-risk/ready HTTP/1.1\r\nhost: gateway\r\n\r\n`)
+          }),
+      ),
     )
     for (const s of sockets) s.destroy()
     expect(answered.filter(Boolean).length).toBe(4)
     const stats = await (await fetch(`${gw.envoy.adminUrl}/stats?filter=downstream_global_cx_overflow`)).text()
     expect(Number(/downstream_global_cx_overflow: (\d+)/.exec(stats)?.[1])).toBeGreaterThanOrEqual(4)
     // Closed connections leave room again.
-    await expect.poll(async () => (await raw(gw.url, 'GET', '/v2/models/credit-risk/ready')).status, { timeout: 5000 }).toBe(200)
+    await expect
+      .poll(async () => (await raw(gw.url, 'GET', '/v2/models/credit-risk/ready')).status, { timeout: 5000 })
+      .toBe(200)
   })
 })

@@ -26,7 +26,8 @@ import { paths, readHistory } from '../src/state.ts'
 import type { SupervisorEvent } from '../src/supervisor.ts'
 
 const rows = sampleRows(64, 3)
-const body = (i: number) => JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[i % rows.length] }] })
+const body = (i: number) =>
+  JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[i % rows.length] }] })
 const USERS = Array.from({ length: 40 }, (_, i) => `user-${i}`)
 
 function meshYaml(p: LocalMeshPorts, extraRoutes = ''): string {
@@ -56,11 +57,18 @@ describe('the local mesh, live', () => {
   const cli = async (...args: string[]) => {
     const out: string[] = []
     const err: string[] = []
-    const code = await run([...args, '--config', file, '--by', 'live-test'], { out: (t) => void out.push(t), err: (t) => void err.push(t) })
+    const code = await run([...args, '--config', file, '--by', 'live-test'], {
+      out: (t) => void out.push(t),
+      err: (t) => void err.push(t),
+    })
     return { code, out: out.join(''), err: err.join('') }
   }
   const infer = async (user: string, i = 0, model = 'credit-risk') => {
-    const res = await fetch(`${mesh.gatewayUrl}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-user-id': user }, body: body(i) })
+    const res = await fetch(`${mesh.gatewayUrl}/v2/models/${model}/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user-id': user },
+      body: body(i),
+    })
     await res.arrayBuffer()
     return res
   }
@@ -69,7 +77,8 @@ describe('the local mesh, live', () => {
     for (;;) {
       const versions = await Promise.all(USERS.map(async (u) => (await infer(u)).headers.get(H.MODEL_VERSION)))
       if (versions.every((v) => v === version)) return performance.now() - since
-      if (performance.now() - since > 5000) throw new Error(`users still see ${[...new Set(versions)].join(', ')} after 5 s`)
+      if (performance.now() - since > 5000)
+        throw new Error(`users still see ${[...new Set(versions)].join(', ')} after 5 s`)
     }
   }
 
@@ -86,14 +95,19 @@ describe('the local mesh, live', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('serves inference through the gateway; nats-server runs JetStream, only for the mesh\'s users', async () => {
+  it("serves inference through the gateway; nats-server runs JetStream, only for the mesh's users", async () => {
     const res = await infer('alice')
     expect(res.status).toBe(200)
     expect(res.headers.get(H.MODEL_NAME)).toBe('credit-risk')
     expect(['1', '2']).toContain(res.headers.get(H.MODEL_VERSION))
     expect(res.headers.get(H.REQUEST_ID)).toMatch(/^[0-9a-f-]{36}$/)
-    await expect(connect({ servers: `127.0.0.1:${ports.nats}`, reconnect: false, timeout: 2000 })).rejects.toThrow(/authorization/i)
-    const nc = await connect({ servers: `127.0.0.1:${ports.nats}`, ...(await natsCredential(join(dir, 'state'), 'operator')) })
+    await expect(connect({ servers: `127.0.0.1:${ports.nats}`, reconnect: false, timeout: 2000 })).rejects.toThrow(
+      /authorization/i,
+    )
+    const nc = await connect({
+      servers: `127.0.0.1:${ports.nats}`,
+      ...(await natsCredential(join(dir, 'state'), 'operator')),
+    })
     try {
       const info = await (await jetstreamManager(nc)).getAccountInfo()
       expect(info.limits).toBeDefined()
@@ -110,7 +124,9 @@ describe('the local mesh, live', () => {
       ['fallback', true],
     ])
     expect(s.routes[0]).toMatchObject({ name: 'credit-risk', stable: '1', canary: { version: '2', weight: 1000 } })
-    expect(s.routes[0]!.clusters['credit-risk.stable']).toEqual([{ address: `127.0.0.1:${ports.stable}`, healthy: true, flags: '' }])
+    expect(s.routes[0]!.clusters['credit-risk.stable']).toEqual([
+      { address: `127.0.0.1:${ports.stable}`, healthy: true, flags: '' },
+    ])
   })
 
   it('applies a weight change and a new route under load without failing a request', async () => {
@@ -140,7 +156,10 @@ describe('the local mesh, live', () => {
       '  - name: fallback-model\n    match: { model: credit-risk-fallback }\n    model: credit-risk-fallback\n    stable: { version: 1, hosts: [stable] }\ntelemetry:\n',
     )
     await writeFile(file, withRoute)
-    const diff = JSON.parse((await cli('diff', '--json')).out) as { text: string; resources: { kind: string; name: string; change: string }[] }
+    const diff = JSON.parse((await cli('diff', '--json')).out) as {
+      text: string
+      resources: { kind: string; name: string; change: string }[]
+    }
     expect(diff.text).toContain('+  - name: fallback-model')
     expect(diff.resources).toEqual([
       { kind: 'routes', name: 'gateway-routes', change: 'changed' },
@@ -172,12 +191,17 @@ describe('the local mesh, live', () => {
     expect(promoted.code).toBe(0)
     expect(await untilAllOn('2', t)).toBeLessThan(1000)
     // The edit kept the file's comments and layout: only the stable version changed (the weight was 0 already).
-    expect((await readFile(file, 'utf8')).split('\n').filter((l, i) => l !== before.split('\n')[i])).toEqual(['    stable: { version: 2, hosts: [stable] }'])
+    expect((await readFile(file, 'utf8')).split('\n').filter((l, i) => l !== before.split('\n')[i])).toEqual([
+      '    stable: { version: 2, hosts: [stable] }',
+    ])
   })
 
   it('refuses an invalid config and leaves the running config exactly as it was', async () => {
     const xds = paths(join(dir, 'state')).xdsDir
-    const snapshot = async () => Object.fromEntries(await Promise.all((await readdir(xds)).map(async (f) => [f, await readFile(join(xds, f), 'utf8')])))
+    const snapshot = async () =>
+      Object.fromEntries(
+        await Promise.all((await readdir(xds)).map(async (f) => [f, await readFile(join(xds, f), 'utf8')])),
+      )
     const before = { files: await snapshot(), history: (await readHistory(join(dir, 'state'))).length }
     const envoyBefore = (JSON.parse((await cli('status', '--json')).out) as MeshStatus).envoy
     expect(envoyBefore).toMatchObject({ running: true, inSync: true })
@@ -198,11 +222,14 @@ describe('the local mesh, live', () => {
     const refused = await applyMesh(mesh2, { by: 'live-test', action: 'bad apply' })
     expect(refused.status).toBe('refused')
 
-    expect(refused.status === 'refused' && refused.reason).toMatch(/Envoy refused the update of listener_manager\.lds: listener gateway: .*not-an-ip/)
+    expect(refused.status === 'refused' && refused.reason).toMatch(
+      /Envoy refused the update of listener_manager\.lds: listener gateway: .*not-an-ip/,
+    )
     expect(await snapshot()).toEqual(before.files)
     expect((await readHistory(join(dir, 'state'))).length).toBe(before.history)
     // Envoy runs, file by file, the versions it ran before.
-    const files = async () => ((JSON.parse((await cli('status', '--json')).out) as MeshStatus).envoy as { files: unknown }).files
+    const files = async () =>
+      ((JSON.parse((await cli('status', '--json')).out) as MeshStatus).envoy as { files: unknown }).files
     await expect.poll(files, { timeout: 5000 }).toEqual((envoyBefore as { files: unknown }).files)
     expect((await infer('carol')).status).toBe(200)
   })
@@ -210,15 +237,27 @@ describe('the local mesh, live', () => {
   it('keeps a history of who applied what, and revert restores a config exactly', async () => {
     const history = await cli('history', '--json')
     const entries = JSON.parse(history.out) as { id: number; by: string; action: string; version: string }[]
-    expect(entries.map((e) => e.action)).toEqual(['up', 'canary set credit-risk 5000', 'apply', 'canary set credit-risk 100%', 'canary rollback credit-risk', 'canary promote credit-risk'])
+    expect(entries.map((e) => e.action)).toEqual([
+      'up',
+      'canary set credit-risk 5000',
+      'apply',
+      'canary set credit-risk 100%',
+      'canary rollback credit-risk',
+      'canary promote credit-risk',
+    ])
     expect(new Set(entries.map((e) => e.by))).toEqual(new Set(['live-test']))
     // A line cut short by a crash does not break the history; a broken mesh.yaml does not stop a revert.
-    await writeFile(join(dir, 'state/history.jsonl'), `${await readFile(join(dir, 'state/history.jsonl'), 'utf8')}{"id": 99, "ti`)
+    await writeFile(
+      join(dir, 'state/history.jsonl'),
+      `${await readFile(join(dir, 'state/history.jsonl'), 'utf8')}{"id": 99, "ti`,
+    )
     expect(JSON.parse((await cli('history', '--json')).out)).toHaveLength(entries.length)
     await writeFile(file, 'version: 1\nstate_dir: state\nroutes: [oops\n')
     const reverted = await cli('revert', '1')
     expect(reverted.code, reverted.err).toBe(0)
-    expect((JSON.parse((await cli('history', '--json')).out) as { id: number; action: string }[]).at(-1)).toMatchObject({ id: entries.length + 1, action: 'revert 1' })
+    expect((JSON.parse((await cli('history', '--json')).out) as { id: number; action: string }[]).at(-1)).toMatchObject(
+      { id: entries.length + 1, action: 'revert 1' },
+    )
     expect(await readFile(file, 'utf8')).toBe(meshYaml(ports))
     const s = JSON.parse((await cli('status', '--json')).out) as MeshStatus
     expect(s.config.version).toBe(entries[0]!.version)
@@ -232,7 +271,11 @@ describe('the local mesh, live', () => {
     const restartsBefore = mesh.supervisor.restarts('host-stable')
     process.kill(pid, 'SIGKILL')
     await new Promise((r) => setTimeout(r, 50))
-    const res = await fetch(`${mesh.gatewayUrl}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-mesh-variant-override': 'stable' }, body: body(0) })
+    const res = await fetch(`${mesh.gatewayUrl}/v2/models/credit-risk/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-mesh-variant-override': 'stable' },
+      body: body(0),
+    })
     await res.arrayBuffer()
     expect(res.status).toBe(200)
     expect([res.headers.get(H.MODEL_NAME), res.headers.get(H.MODEL_FALLBACK)]).toEqual(['credit-risk-fallback', 'true'])

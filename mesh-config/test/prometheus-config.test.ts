@@ -20,7 +20,11 @@ import { prometheusConfig, PROMETHEUS_JOBS, PrometheusConfigError } from '../src
 interface ScrapeConfig {
   global: { scrape_interval: string; evaluation_interval: string }
   rule_files: string[]
-  scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[]; labels?: Record<string, string> }[] }[]
+  scrape_configs: {
+    job_name: string
+    metrics_path?: string
+    static_configs: { targets: string[]; labels?: Record<string, string> }[]
+  }[]
 }
 
 const quiet = { out: () => {}, err: () => {} }
@@ -40,7 +44,11 @@ describe('Prometheus scrape config from mesh.yaml', async () => {
     expect(config.rule_files).toEqual(['rules.yml'])
     const j = jobs(config)
     expect(Object.keys(j)).toEqual(Object.values(PROMETHEUS_JOBS))
-    expect(j[PROMETHEUS_JOBS.envoy]).toEqual({ job_name: 'mesh-envoy', metrics_path: '/stats/prometheus', static_configs: [{ targets: ['127.0.0.1:9901'], labels: { service: 'gateway' } }] })
+    expect(j[PROMETHEUS_JOBS.envoy]).toEqual({
+      job_name: 'mesh-envoy',
+      metrics_path: '/stats/prometheus',
+      static_configs: [{ targets: ['127.0.0.1:9901'], labels: { service: 'gateway' } }],
+    })
     expect(j[PROMETHEUS_JOBS.agent]!.static_configs).toEqual([{ targets: ['127.0.0.1:4195'] }])
     expect(j[PROMETHEUS_JOBS.collector]!.static_configs).toEqual([{ targets: ['127.0.0.1:4196'] }])
     expect(j[PROMETHEUS_JOBS.hosts]!.static_configs).toEqual([
@@ -52,8 +60,16 @@ describe('Prometheus scrape config from mesh.yaml', async () => {
 
   it('names each instance of a host as the host names itself in telemetry, and brackets IPv6 addresses', () => {
     const stable = { ...mesh.config.hosts[0]!, address: '::1', instances: 2 }
-    const telemetry = { ...mesh.config.telemetry, collector: { ...mesh.config.telemetry.collector, address: '10.0.0.7' } }
-    const config = parse(prometheusConfig({ ...mesh.config, hosts: [stable], telemetry }, { rulesFile: '/etc/prometheus/mesh-rules.yml', interval: '1s' })) as ScrapeConfig
+    const telemetry = {
+      ...mesh.config.telemetry,
+      collector: { ...mesh.config.telemetry.collector, address: '10.0.0.7' },
+    }
+    const config = parse(
+      prometheusConfig(
+        { ...mesh.config, hosts: [stable], telemetry },
+        { rulesFile: '/etc/prometheus/mesh-rules.yml', interval: '1s' },
+      ),
+    ) as ScrapeConfig
     expect(config.global.scrape_interval).toBe('1s')
     expect(config.rule_files).toEqual(['/etc/prometheus/mesh-rules.yml'])
     expect(jobs(config)[PROMETHEUS_JOBS.collector]!.static_configs).toEqual([{ targets: ['10.0.0.7:4196'] }])
@@ -98,7 +114,12 @@ describe('Prometheus scrape config from mesh.yaml', async () => {
 
   it('mesh prometheus exits 1 when mesh.yaml gives Envoy no fixed admin port', async () => {
     const file = join(dir, 'mesh.yaml')
-    await writeFile(file, mesh.text.replace('admin_port: 9901', 'admin_port: 0').replace('repository: models', `repository: ${join(ROOT, 'models')}`))
+    await writeFile(
+      file,
+      mesh.text
+        .replace('admin_port: 9901', 'admin_port: 0')
+        .replace('repository: models', `repository: ${join(ROOT, 'models')}`),
+    )
     const err: string[] = []
     expect(await run(['prometheus', file], { out: () => {}, err: (t) => void err.push(t) })).toBe(1)
     expect(err.join('')).toContain('gateway.admin_port is 0')

@@ -23,7 +23,15 @@ const FULL = join(import.meta.dirname, 'fixtures/full-mesh.yaml')
 const env = { MESH_TEST_BATCH_KEY: 'batch-key-0123456789abcdef' }
 
 async function envoyValidate(bootstrapFile: string): Promise<string> {
-  const { stdout, stderr } = await promisify(execFile)(ENVOY_BIN, ['--mode', 'validate', '-c', bootstrapFile, '--disable-hot-restart', '--log-level', 'error'])
+  const { stdout, stderr } = await promisify(execFile)(ENVOY_BIN, [
+    '--mode',
+    'validate',
+    '-c',
+    bootstrapFile,
+    '--disable-hot-restart',
+    '--log-level',
+    'error',
+  ])
   return stdout + stderr
 }
 
@@ -47,9 +55,20 @@ describe('render', () => {
   it('mesh render writes a bootstrap and xDS files that envoy --mode validate accepts', async () => {
     const out = join(dir, 'example')
     const lines: string[] = []
-    expect(await run(['render', join(ROOT, 'mesh.yaml'), '--out', out, '--json'], { out: (t) => void lines.push(t), err: (t) => void lines.push(t) })).toBe(0)
+    expect(
+      await run(['render', join(ROOT, 'mesh.yaml'), '--out', out, '--json'], {
+        out: (t) => void lines.push(t),
+        err: (t) => void lines.push(t),
+      }),
+    ).toBe(0)
     const report = JSON.parse(lines.join('')) as { version: string; files: string[] }
-    expect(report.files.map((f) => f.slice(out.length + 1))).toEqual(['bootstrap.json', 'lds.json', 'rds.json', 'ecds-mesh-filter.json', 'cds.json'])
+    expect(report.files.map((f) => f.slice(out.length + 1))).toEqual([
+      'bootstrap.json',
+      'lds.json',
+      'rds.json',
+      'ecds-mesh-filter.json',
+      'cds.json',
+    ])
     const bootstrap = JSON.parse(await readFile(join(out, 'bootstrap.json'), 'utf8')) as Json
     expect(bootstrap.dynamic_resources.lds_config.path_config_source.path).toBe(join(out, 'lds.json'))
     expect(bootstrap.admin.address.socket_address.address).toBe('127.0.0.1')
@@ -78,12 +97,16 @@ describe('render', () => {
     expect(renderMesh(changed, { xdsDir: dir, env }).version).not.toBe(a.version)
     // Only the mesh filter's configuration changed: one file, served by ECDS, changes version.
     const c = renderMesh(changed, { xdsDir: dir, env })
-    expect(c.files.filter((f, i) => f.response.version_info !== a.files[i]!.response.version_info).map((f) => f.file)).toEqual(['ecds-mesh-filter.json'])
+    expect(
+      c.files.filter((f, i) => f.response.version_info !== a.files[i]!.response.version_info).map((f) => f.file),
+    ).toEqual(['ecds-mesh-filter.json'])
     // So does sampling switched off: the listener keeps its filters (and its connections).
     const unsampled = structuredClone(full.config)
     for (const route of unsampled.routes) delete route.sampling
     const d = renderMesh(unsampled, { xdsDir: dir, env })
-    expect(d.files.filter((f, i) => f.response.version_info !== a.files[i]!.response.version_info).map((f) => f.file)).toEqual(['ecds-mesh-filter.json'])
+    expect(
+      d.files.filter((f, i) => f.response.version_info !== a.files[i]!.response.version_info).map((f) => f.file),
+    ).toEqual(['ecds-mesh-filter.json'])
   })
 
   it('routes canary-marked requests to the canary cluster and rewrites the infer path to each variant version', () => {
@@ -98,20 +121,37 @@ describe('render', () => {
       ['scoring-by-header', 'scoring-by-header.stable'],
       ['fallback-direct', 'fallback-direct.stable'],
     ])
-    expect(routes[0]!.match).toEqual({ safe_regex: { regex: servedPathPattern(full.config.routes[0]!) }, headers: [{ name: 'x-mesh-variant', string_match: { exact: 'canary' } }] })
+    expect(routes[0]!.match).toEqual({
+      safe_regex: { regex: servedPathPattern(full.config.routes[0]!) },
+      headers: [{ name: 'x-mesh-variant', string_match: { exact: 'canary' } }],
+    })
     // Only the model's metadata, readiness and inference, at the versions the route serves (stable 1, canary 2).
     const served = new RegExp(routes[0]!.match.safe_regex.regex)
     expect(
-      ['/v2/models/credit-risk', '/v2/models/credit-risk/ready', '/v2/models/credit-risk/infer', '/v2/models/credit-risk/versions/1/infer', '/v2/models/credit-risk/versions/2/ready'].filter((p) => !served.test(p)),
+      [
+        '/v2/models/credit-risk',
+        '/v2/models/credit-risk/ready',
+        '/v2/models/credit-risk/infer',
+        '/v2/models/credit-risk/versions/1/infer',
+        '/v2/models/credit-risk/versions/2/ready',
+      ].filter((p) => !served.test(p)),
     ).toEqual([])
     expect(
       [
-        '/v2/models/credit-risk/versions/3/infer', '/v2/models/credit-risk/config', '/v2/models/credit-risk/stats', '/v2/models/credit-risk/', '/v2/models/credit-riskX/infer',
-        '/v2/models/credit-risk-fallback/infer', '/v2/repository/models/credit-risk/unload', '/v2/models/credit-risk/infer/x',
+        '/v2/models/credit-risk/versions/3/infer',
+        '/v2/models/credit-risk/config',
+        '/v2/models/credit-risk/stats',
+        '/v2/models/credit-risk/',
+        '/v2/models/credit-riskX/infer',
+        '/v2/models/credit-risk-fallback/infer',
+        '/v2/repository/models/credit-risk/unload',
+        '/v2/models/credit-risk/infer/x',
       ].filter((p) => served.test(p)),
     ).toEqual([])
     // A prefix route serves its model's paths under the prefix.
-    expect(routes[4]!.match.headers).toEqual([{ name: ':path', string_match: { prefix: '/v2/models/credit-risk-fallback' } }])
+    expect(routes[4]!.match.headers).toEqual([
+      { name: ':path', string_match: { prefix: '/v2/models/credit-risk-fallback' } },
+    ])
     expect(routes[2]!.match.headers).toEqual([
       { name: 'x-mesh-variant', string_match: { exact: 'canary' } },
       { name: 'x-model', string_match: { exact: 'credit-risk' } },
@@ -119,32 +159,81 @@ describe('render', () => {
     expect(routes[0]!.route.regex_rewrite.substitution).toBe('/v2/models/credit-risk/versions/2/infer')
     expect(routes[1]!.route.regex_rewrite.substitution).toBe('/v2/models/credit-risk/versions/1/infer')
     const pattern = new RegExp(routes[0]!.route.regex_rewrite.pattern.regex)
-    expect(['/v2/models/credit-risk/infer', '/v2/models/credit-risk/versions/7/infer', '/v2/models/credit-risk/ready', '/v2/models/credit-riskX/infer'].map((p) => pattern.test(p))).toEqual([true, true, false, false])
+    expect(
+      [
+        '/v2/models/credit-risk/infer',
+        '/v2/models/credit-risk/versions/7/infer',
+        '/v2/models/credit-risk/ready',
+        '/v2/models/credit-riskX/infer',
+      ].map((p) => pattern.test(p)),
+    ).toEqual([true, true, false, false])
     // A fallback adds fail-over retries to the next priority (the fallback pool).
-    expect(routes[0]!.route.retry_policy).toMatchObject({ num_retries: 2, per_try_timeout: '0.7s', retry_priority: { name: 'envoy.retry_priorities.previous_priorities' } })
-    expect(routes[0]!.route.retry_policy.retry_on.split(',').sort()).toEqual(['5xx', 'connect-failure', 'refused-stream', 'reset'])
+    expect(routes[0]!.route.retry_policy).toMatchObject({
+      num_retries: 2,
+      per_try_timeout: '0.7s',
+      retry_priority: { name: 'envoy.retry_priorities.previous_priorities' },
+    })
+    expect(routes[0]!.route.retry_policy.retry_on.split(',').sort()).toEqual([
+      '5xx',
+      'connect-failure',
+      'refused-stream',
+      'reset',
+    ])
     expect(routes[4]!.route.retry_policy).toBeUndefined()
     // Auth is off where a route asks for none; the rate limit is per route.
     expect(routes[4]!.typed_per_filter_config['envoy.filters.http.api_key_auth']).toMatchObject({ disabled: true })
-    expect(routes[0]!.typed_per_filter_config['envoy.filters.http.api_key_auth']).toMatchObject({ allowed_clients: ['web-app', 'batch'] })
-    expect(routes[0]!.typed_per_filter_config['envoy.filters.http.local_ratelimit'].token_bucket).toEqual({ max_tokens: 200, tokens_per_fill: 100, fill_interval: '1s' })
+    expect(routes[0]!.typed_per_filter_config['envoy.filters.http.api_key_auth']).toMatchObject({
+      allowed_clients: ['web-app', 'batch'],
+    })
+    expect(routes[0]!.typed_per_filter_config['envoy.filters.http.local_ratelimit'].token_bucket).toEqual({
+      max_tokens: 200,
+      tokens_per_fill: 100,
+      fill_interval: '1s',
+    })
   })
 
   it('configures the one mesh filter from the mesh, fail-open, on the exporter VM', () => {
     const r = renderMesh(full.config, { xdsDir: dir, env })
     const filters = (r.listeners[0] as Json).filter_chains[0].filters[0].typed_config.http_filters as Json[]
-    expect(filters.map((f) => f.name)).toEqual(['envoy.filters.http.local_ratelimit', 'envoy.filters.http.api_key_auth', 'mesh-filter', 'envoy.filters.http.router'])
-    expect(filters.find((f) => f.name === 'mesh-filter')!.config_discovery.config_source.path_config_source.path).toBe(join(dir, 'ecds-mesh-filter.json'))
+    expect(filters.map((f) => f.name)).toEqual([
+      'envoy.filters.http.local_ratelimit',
+      'envoy.filters.http.api_key_auth',
+      'mesh-filter',
+      'envoy.filters.http.router',
+    ])
+    expect(filters.find((f) => f.name === 'mesh-filter')!.config_discovery.config_source.path_config_source.path).toBe(
+      join(dir, 'ecds-mesh-filter.json'),
+    )
     const config = (r.extensions['mesh-filter'] as Json).config
     expect(JSON.parse(config.configuration.value)).toEqual({
       telemetry: { exporter_vm_id: 'mesh-telemetry' },
       canary: {
         routes: [
-          { model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 2500, sticky_header: 'x-account', missing_key: 'stable', allow_override: true },
-          { model: 'credit-risk-fallback', stable_version: '1', canary_version: '1', canary_weight_bp: 0, sticky_header: 'x-user-id', missing_key: 'request_id', allow_override: false },
+          {
+            model: 'credit-risk',
+            stable_version: '1',
+            canary_version: '2',
+            canary_weight_bp: 2500,
+            sticky_header: 'x-account',
+            missing_key: 'stable',
+            allow_override: true,
+          },
+          {
+            model: 'credit-risk-fallback',
+            stable_version: '1',
+            canary_version: '1',
+            canary_weight_bp: 0,
+            sticky_header: 'x-user-id',
+            missing_key: 'request_id',
+            allow_override: false,
+          },
         ],
       },
-      sampling: { routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.6 }], max_capture_bytes: 4096, pii_fields: ['email', 'ssn'] },
+      sampling: {
+        routes: [{ model: 'credit-risk', sample_rate_bp: 500, confidence_threshold: 0.6 }],
+        max_capture_bytes: 4096,
+        pii_fields: ['email', 'ssn'],
+      },
       // Golden signals label metrics with the models mesh.yaml names (fallbacks too), "other" for the rest.
       golden_signals: { service: full.config.gateway.service, models: ['credit-risk', 'credit-risk-fallback'] },
     })
@@ -155,27 +244,57 @@ describe('render', () => {
     expect(JSON.parse(exporter.config.configuration.value)).toEqual({ cluster: 'telemetry-agent' })
   })
 
-  it('names the telemetry credential\'s environment variable in the exporter\'s configuration, never the credential', () => {
+  it("names the telemetry credential's environment variable in the exporter's configuration, never the credential", () => {
     const r = renderMesh(full.config, { xdsDir: dir, env, telemetryCredential: true })
     const exporter = (r.bootstrap.bootstrap_extensions as Json[])[0]!.typed_config
-    expect(JSON.parse(exporter.config.configuration.value)).toEqual({ cluster: 'telemetry-agent', token_env: TELEMETRY_TOKEN_ENV })
+    expect(JSON.parse(exporter.config.configuration.value)).toEqual({
+      cluster: 'telemetry-agent',
+      token_env: TELEMETRY_TOKEN_ENV,
+    })
     expect(exporter.config.vm_config.environment_variables).toEqual({ host_env_keys: [TELEMETRY_TOKEN_ENV] })
-    expect((r.bootstrap.stats_config as Json).stats_tags.map((t: Json) => t.tag_name)).toEqual(['route', 'model', 'version', 'variant', 'status_class'])
+    expect((r.bootstrap.stats_config as Json).stats_tags.map((t: Json) => t.tag_name)).toEqual([
+      'route',
+      'model',
+      'version',
+      'variant',
+      'status_class',
+    ])
   })
 
   it('builds an aggregate cluster per variant: own pool first, then the fallback pool', () => {
     const r = renderMesh(full.config, { xdsDir: dir, env })
     const cluster = (name: string) => r.clusters.find((c) => c.name === name) as Json
-    expect(cluster('credit-risk.canary-or-fallback').cluster_type.typed_config.clusters).toEqual(['credit-risk.canary', 'credit-risk.fallback'])
+    expect(cluster('credit-risk.canary-or-fallback').cluster_type.typed_config.clusters).toEqual([
+      'credit-risk.canary',
+      'credit-risk.fallback',
+    ])
     // Its retries are the failover: not capped at Envoy's default of 3 at once (the outage test in test/canary-analysis.test.ts).
-    expect(cluster('credit-risk.canary-or-fallback').circuit_breakers).toEqual({ thresholds: [{ priority: 'DEFAULT', max_retries: 10_000 }] })
-    expect(cluster('credit-risk.stable').load_assignment.endpoints[0].lb_endpoints.map((e: Json) => e.endpoint.address.socket_address.port_value)).toEqual([18101, 18102, 18103])
-    expect(cluster('credit-risk.stable').outlier_detection).toEqual({ consecutive_5xx: 3, interval: '2s', base_ejection_time: '10s', max_ejection_percent: 100 })
-    expect(cluster('credit-risk.stable').circuit_breakers.thresholds[0].retry_budget.budget_percent).toEqual({ value: 25 })
-    expect(cluster('telemetry-agent').load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value).toBe(14195)
+    expect(cluster('credit-risk.canary-or-fallback').circuit_breakers).toEqual({
+      thresholds: [{ priority: 'DEFAULT', max_retries: 10_000 }],
+    })
+    expect(
+      cluster('credit-risk.stable').load_assignment.endpoints[0].lb_endpoints.map(
+        (e: Json) => e.endpoint.address.socket_address.port_value,
+      ),
+    ).toEqual([18101, 18102, 18103])
+    expect(cluster('credit-risk.stable').outlier_detection).toEqual({
+      consecutive_5xx: 3,
+      interval: '2s',
+      base_ejection_time: '10s',
+      max_ejection_percent: 100,
+    })
+    expect(cluster('credit-risk.stable').circuit_breakers.thresholds[0].retry_budget.budget_percent).toEqual({
+      value: 25,
+    })
+    expect(
+      cluster('telemetry-agent').load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address
+        .port_value,
+    ).toBe(14195)
   })
 
   it('refuses to render an API key whose environment variable is unset', () => {
-    expect(() => renderMesh(full.config, { xdsDir: dir, env: {} })).toThrow('auth.api_keys: environment variable MESH_TEST_BATCH_KEY is not set')
+    expect(() => renderMesh(full.config, { xdsDir: dir, env: {} })).toThrow(
+      'auth.api_keys: environment variable MESH_TEST_BATCH_KEY is not set',
+    )
   })
 })

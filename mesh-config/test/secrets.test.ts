@@ -57,51 +57,79 @@ routes: [] # after
   it('hides every value under auth of a file that does not validate, and any field name auth does not have: a key may be in any of them', () => {
     // Each a way an operator could have written a key where the schema does not expect one (the file is then not valid).
     const cases: Record<string, [string, string]> = {
-      'a key written as the client': ['    - { client: client-secret-0123456789 }\n', '    - { client: "<redacted>" }\n'],
-      'a key written as key_env': ['    - { client: a, key_env: env-secret-0123456789 }\n', '    - { client: "<redacted>", key_env: "<redacted>" }\n'],
+      'a key written as the client': [
+        '    - { client: client-secret-0123456789 }\n',
+        '    - { client: "<redacted>" }\n',
+      ],
+      'a key written as key_env': [
+        '    - { client: a, key_env: env-secret-0123456789 }\n',
+        '    - { client: "<redacted>", key_env: "<redacted>" }\n',
+      ],
       'a key written as a field name': ['    - mapkey-secret-0123456789: a\n', '    - "<redacted>": "<redacted>"\n'],
       'a bare key in the list': ['    - bare-secret-0123456789 # no client\n', '    - "<redacted>" # no client\n'],
-      'two misspelt fields': ['    - { cliet: a, kee: typo-secret-0123456789 }\n', '    - { "<redacted>": "<redacted>", "<redacted>": "<redacted>" }\n'],
+      'two misspelt fields': [
+        '    - { cliet: a, kee: typo-secret-0123456789 }\n',
+        '    - { "<redacted>": "<redacted>", "<redacted>": "<redacted>" }\n',
+      ],
     }
     for (const [name, [entry, shown]] of Object.entries(cases)) {
-      expect([name, redactMeshText(`auth:\n  header: x-api-key\n  api_keys:\n${entry}`)]).toEqual([name, `auth:\n  header: "<redacted>"\n  api_keys:\n${shown}`])
+      expect([name, redactMeshText(`auth:\n  header: x-api-key\n  api_keys:\n${entry}`)]).toEqual([
+        name,
+        `auth:\n  header: "<redacted>"\n  api_keys:\n${shown}`,
+      ])
     }
     // auth misspelt, and then its api_keys too: a section mesh.yaml does not have is hidden but for its name.
     expect(redactMeshText('version: 1\nauht:\n  apikeys:\n    - { client: a, kee: typo-secret-0123456789 }\n')).toBe(
       'version: 1\nauht:\n  "<redacted>":\n    - { client: "<redacted>", "<redacted>": "<redacted>" }\n',
     )
     // What the other sections say stays readable, the clients a route names too.
-    expect(redactMeshText('version: 1\nroutes:\n  - { name: a, auth: { clients: [web-app-frontend] } }\nauth: { api_keys: [{ client: web-app-frontend, key: short }] }\n')).toBe(
+    expect(
+      redactMeshText(
+        'version: 1\nroutes:\n  - { name: a, auth: { clients: [web-app-frontend] } }\nauth: { api_keys: [{ client: web-app-frontend, key: short }] }\n',
+      ),
+    ).toBe(
       'version: 1\nroutes:\n  - { name: a, auth: { clients: [web-app-frontend] } }\nauth: { api_keys: [{ client: "<redacted>", key: "<redacted>" }] }\n',
     )
   })
 
-  it("hides the anchored value an alias under auth stands for, where it is written, and each map it merges", () => {
-    expect(redactMeshText('x: &k alias-secret-0123456789\nauth:\n  api_keys:\n    - { client: a, key: *k }\n', { valid: true })).toBe(
-      'x: &k "<redacted>"\nauth:\n  api_keys:\n    - { client: a, key: *k }\n',
-    )
-    expect(redactMeshText('base: &b { client: web, key: merge-secret-0123456789 }\nauth:\n  api_keys:\n    - <<: *b\n')).toBe(
-      'base: &b { client: "<redacted>", key: "<redacted>" }\nauth:\n  api_keys:\n    - <<: *b\n',
-    )
+  it('hides the anchored value an alias under auth stands for, where it is written, and each map it merges', () => {
+    expect(
+      redactMeshText('x: &k alias-secret-0123456789\nauth:\n  api_keys:\n    - { client: a, key: *k }\n', {
+        valid: true,
+      }),
+    ).toBe('x: &k "<redacted>"\nauth:\n  api_keys:\n    - { client: a, key: *k }\n')
+    expect(
+      redactMeshText('base: &b { client: web, key: merge-secret-0123456789 }\nauth:\n  api_keys:\n    - <<: *b\n'),
+    ).toBe('base: &b { client: "<redacted>", key: "<redacted>" }\nauth:\n  api_keys:\n    - <<: *b\n')
     // An anchor in a section that holds no secrets, used under auth.
-    expect(redactMeshText('routes:\n  - name: &n route-secret-0123456789\nauth:\n  api_keys:\n    - *n\n')).toBe('routes:\n  - name: &n "<redacted>"\nauth:\n  api_keys:\n    - *n\n')
+    expect(redactMeshText('routes:\n  - name: &n route-secret-0123456789\nauth:\n  api_keys:\n    - *n\n')).toBe(
+      'routes:\n  - name: &n "<redacted>"\nauth:\n  api_keys:\n    - *n\n',
+    )
   })
 
   it("hides a URL's user:password (a nats_url's), valid file or not", () => {
     for (const valid of [true, false]) {
-      expect(redactMeshText('telemetry:\n  nats_url: nats://user:nats-secret-0123@127.0.0.1:4222 # the local NATS\n', { valid })).toBe(
-        'telemetry:\n  nats_url: "nats://<redacted>@127.0.0.1:4222" # the local NATS\n',
-      )
+      expect(
+        redactMeshText('telemetry:\n  nats_url: nats://user:nats-secret-0123@127.0.0.1:4222 # the local NATS\n', {
+          valid,
+        }),
+      ).toBe('telemetry:\n  nats_url: "nats://<redacted>@127.0.0.1:4222" # the local NATS\n')
     }
-    expect(redactMeshText('telemetry:\n  nats_url: "nats://127.0.0.1:4222"\n', { valid: true })).toBe('telemetry:\n  nats_url: "nats://127.0.0.1:4222"\n')
+    expect(redactMeshText('telemetry:\n  nats_url: "nats://127.0.0.1:4222"\n', { valid: true })).toBe(
+      'telemetry:\n  nats_url: "nats://127.0.0.1:4222"\n',
+    )
   })
 
   it("resolves every alias from one walk, never by the library's alias.resolve (a walk of the whole file per alias), and shows nothing of an alias bomb", () => {
-    const file = (n: number) => `auth:\n  api_keys:\n    - { client: web, key: key-0123456789abcdef }\nsampling:\n  pii_fields: [&a ssn, ${Array(n).fill('*a').join(', ')}]\n`
+    const file = (n: number) =>
+      `auth:\n  api_keys:\n    - { client: web, key: key-0123456789abcdef }\nsampling:\n  pii_fields: [&a ssn, ${Array(n).fill('*a').join(', ')}]\n`
     const resolve = vi.spyOn(Alias.prototype, 'resolve')
     try {
       // (Not toBe: a failure would print a thousand aliases.)
-      expect(redactMeshText(file(MAX_ALIASES - 1), { valid: true }) === file(MAX_ALIASES - 1).replace('key-0123456789abcdef', '"<redacted>"')).toBe(true)
+      expect(
+        redactMeshText(file(MAX_ALIASES - 1), { valid: true }) ===
+          file(MAX_ALIASES - 1).replace('key-0123456789abcdef', '"<redacted>"'),
+      ).toBe(true)
       expect(resolve).not.toHaveBeenCalled()
     } finally {
       resolve.mockRestore()
@@ -122,19 +150,41 @@ routes: [] # after
     expect(performance.now() - started).toBeLessThan(10_000)
     expect(out === file.replace(/key: key-\d+-0123456789abcdef/g, 'key: "<redacted>"')).toBe(true)
     // A key also in a comment (or any value shown): nothing is shown rather than that.
-    expect(redactMeshText('auth:\n  api_keys:\n    - { client: a, key: dup-secret-0123456789 } # was dup-secret-0123456789\n', { valid: true })).toBeNull()
-    expect(redactMeshText('auth:\n  api_keys:\n    - { client: a, key: "dup-secret-0123456789" } # was dup-secret-0123456789\n', { valid: false })).toBeNull()
+    expect(
+      redactMeshText(
+        'auth:\n  api_keys:\n    - { client: a, key: dup-secret-0123456789 } # was dup-secret-0123456789\n',
+        { valid: true },
+      ),
+    ).toBeNull()
+    expect(
+      redactMeshText(
+        'auth:\n  api_keys:\n    - { client: a, key: "dup-secret-0123456789" } # was dup-secret-0123456789\n',
+        { valid: false },
+      ),
+    ).toBeNull()
   })
 
   it('shows no text that does not parse (a key could hide anywhere in it), and issues on keys do not quote them', () => {
     expect(redactMeshText('auth:\n  api_keys: [{ client: a, key: secret-0123456789abcdef }\n')).toBeNull()
     expect(redactMeshText('a: 1\na: 2\n')).toBeNull()
-    const issue = { file: 'mesh.yaml', line: 4, col: 10, path: 'auth.api_keys[0].key', message: 'must be a string, got number 98765432109876' }
-    expect(redactIssues([issue, { ...issue, path: 'routes[0].name', message: 'must be a string, got number 7' }]).map((i) => i.message)).toEqual(['must be a string', 'must be a string, got number 7'])
+    const issue = {
+      file: 'mesh.yaml',
+      line: 4,
+      col: 10,
+      path: 'auth.api_keys[0].key',
+      message: 'must be a string, got number 98765432109876',
+    }
+    expect(
+      redactIssues([issue, { ...issue, path: 'routes[0].name', message: 'must be a string, got number 7' }]).map(
+        (i) => i.message,
+      ),
+    ).toEqual(['must be a string', 'must be a string, got number 7'])
     // A key written as a field's name is named by the issue on it: not quoted either.
     const unknown = { ...issue, path: 'auth.api_keys[0]', message: 'unknown fields "mapkey-secret-0123456789", "key"' }
     expect(redactIssues([unknown])).toEqual([{ ...unknown, message: 'unknown fields "<redacted>", "key"' }])
-    expect(redactIssues([{ ...issue, path: 'auth.api_keys[0].alias-secret-0123456789.x' }])[0]!.path).toBe('auth.api_keys[0].<redacted>')
+    expect(redactIssues([{ ...issue, path: 'auth.api_keys[0].alias-secret-0123456789.x' }])[0]!.path).toBe(
+      'auth.api_keys[0].<redacted>',
+    )
     expect(redactIssues([{ ...issue, path: 'auth.api_keys[0].key' }])[0]!.path).toBe('auth.api_keys[0].key')
   })
 })
@@ -152,8 +202,15 @@ describe('files holding the API keys', () => {
     await mkdir(join(stateDir, 'history'), { recursive: true, mode: 0o755 })
     await writeFile(paths(stateDir).historyText(1), 'key: old-secret', { mode: 0o644 })
     await chmod(join(stateDir, 'history'), 0o755)
-    await writeFile(paths(stateDir).historyIndex, `${JSON.stringify({ id: 1, time: new Date().toISOString(), digest: 'x', version: 'v1', by: 'test', action: 'apply' })}\n`)
-    const entry = await recordHistory(stateDir, 'auth: { api_keys: [{ client: a, key: secret-0123456789abcdef }] }\n', { version: 'v2', by: 'test', action: 'apply' })
+    await writeFile(
+      paths(stateDir).historyIndex,
+      `${JSON.stringify({ id: 1, time: new Date().toISOString(), digest: 'x', version: 'v1', by: 'test', action: 'apply' })}\n`,
+    )
+    const entry = await recordHistory(stateDir, 'auth: { api_keys: [{ client: a, key: secret-0123456789abcdef }] }\n', {
+      version: 'v2',
+      by: 'test',
+      action: 'apply',
+    })
     expect(await modeOf(paths(stateDir).historyText(entry.id))).toBe(0o600)
     expect(await modeOf(join(stateDir, 'history'))).toBe(0o700)
   })
@@ -165,7 +222,12 @@ describe('files holding the API keys', () => {
     process.env.MESH_TEST_BATCH_KEY = 'batch-key-from-the-environment'
     try {
       const lines: string[] = []
-      expect(await run(['render', join(import.meta.dirname, 'fixtures/full-mesh.yaml'), '--out', out, '--json'], { out: (t) => void lines.push(t), err: (t) => void lines.push(t) })).toBe(0)
+      expect(
+        await run(['render', join(import.meta.dirname, 'fixtures/full-mesh.yaml'), '--out', out, '--json'], {
+          out: (t) => void lines.push(t),
+          err: (t) => void lines.push(t),
+        }),
+      ).toBe(0)
       const { files } = JSON.parse(lines.join('')) as { files: string[] }
       expect(await readFile(join(out, 'lds.json'), 'utf8')).toContain('web-app-key-0123456789')
       expect(await Promise.all(files.map(async (f) => [f, await modeOf(f)]))).toEqual(files.map((f) => [f, 0o600]))
@@ -176,9 +238,22 @@ describe('files holding the API keys', () => {
 
   it("an edit applied through mesh-config keeps mesh.yaml's own mode (0600 stays 0600)", async () => {
     const file = join(dir, 'mesh.yaml')
-    const text = localMeshYaml({ gateway: 18080, stable: 18001, canary: 18002, fallback: 18003, nats: 14222, agent: 14195, collector: 14196 }, canaryRouteYaml(2500, 'interval_s: 60'))
+    const text = localMeshYaml(
+      { gateway: 18080, stable: 18001, canary: 18002, fallback: 18003, nats: 14222, agent: 14195, collector: 14196 },
+      canaryRouteYaml(2500, 'interval_s: 60'),
+    )
     await writeFile(file, text, { mode: 0o600 })
-    expect((await applyMeshText(file, setCanaryWeight(text, 'credit-risk', 5000), 'canary set credit-risk 5000', 'test', text)).status).toBe('applied')
+    expect(
+      (
+        await applyMeshText(
+          file,
+          setCanaryWeight(text, 'credit-risk', 5000),
+          'canary set credit-risk 5000',
+          'test',
+          text,
+        )
+      ).status,
+    ).toBe('applied')
     expect(await readFile(file, 'utf8')).toContain('weight: 5000')
     expect(await modeOf(file)).toBe(0o600)
   })

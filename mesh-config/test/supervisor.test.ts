@@ -21,8 +21,15 @@ describe('Supervisor', () => {
     const events: SupervisorEvent[] = []
     const dir = await logDir()
     const s = new Supervisor(dir, (e) => events.push(e))
-    await s.start({ name: 'crasher', command: process.execPath, args: ['-e', 'console.log("starting"); process.exit(3)'], healthy: async () => true })
-    await expect.poll(() => events.filter((e) => e.kind === 'exited').length, { timeout: 5000 }).toBeGreaterThanOrEqual(3)
+    await s.start({
+      name: 'crasher',
+      command: process.execPath,
+      args: ['-e', 'console.log("starting"); process.exit(3)'],
+      healthy: async () => true,
+    })
+    await expect
+      .poll(() => events.filter((e) => e.kind === 'exited').length, { timeout: 5000 })
+      .toBeGreaterThanOrEqual(3)
     await s.stop()
     const exits = events.filter((e): e is Extract<SupervisorEvent, { kind: 'exited' }> => e.kind === 'exited')
     expect(exits.slice(0, 3).map((e) => [e.code, e.restartInMs])).toEqual([
@@ -37,7 +44,15 @@ describe('Supervisor', () => {
   it('fails start() with the log file named when a child never becomes healthy, and stops it', async () => {
     const dir = await logDir()
     const s = new Supervisor(dir)
-    const start = s.start({ name: 'sleeper', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], healthy: async () => false }, 500)
+    const start = s.start(
+      {
+        name: 'sleeper',
+        command: process.execPath,
+        args: ['-e', 'setInterval(() => {}, 1000)'],
+        healthy: async () => false,
+      },
+      500,
+    )
     await expect(start).rejects.toThrow(`sleeper was not healthy within 0.5 s; see ${join(dir, 'sleeper.log')}`)
     const pid = s.pid('sleeper')!
     await s.stop()
@@ -48,8 +63,17 @@ describe('Supervisor', () => {
     const dir = await logDir()
     const s = new Supervisor(dir)
     // Healthy once it says so: its SIGTERM handler is in place by then.
-    const healthy = () => readFile(join(dir, 'stubborn.log'), 'utf8').then((t) => t.includes('up'), () => false)
-    await s.start({ name: 'stubborn', command: process.execPath, args: ['-e', 'process.on("SIGTERM", () => {}); console.log("up"); setInterval(() => {}, 1000)'], healthy })
+    const healthy = () =>
+      readFile(join(dir, 'stubborn.log'), 'utf8').then(
+        (t) => t.includes('up'),
+        () => false,
+      )
+    await s.start({
+      name: 'stubborn',
+      command: process.execPath,
+      args: ['-e', 'process.on("SIGTERM", () => {}); console.log("up"); setInterval(() => {}, 1000)'],
+      healthy,
+    })
     const pid = s.pid('stubborn')!
     const t = performance.now()
     await s.stop(300)
@@ -72,7 +96,8 @@ describe('Supervisor', () => {
         return pid !== undefined && (await readFile(join(dir, `${name}.log`), 'utf8')).includes(`up ${pid}\n`)
       },
     })
-    const of = (events: SupervisorEvent[], kind: SupervisorEvent['kind'], name: string) => events.filter((e) => e.kind === kind && e.name === name)
+    const of = (events: SupervisorEvent[], kind: SupervisorEvent['kind'], name: string) =>
+      events.filter((e) => e.kind === kind && e.name === name)
 
     it('keeps a stopped child down past the restart backoff while the others run, and brings it back healthy with a new pid that is supervised again', async () => {
       const events: SupervisorEvent[] = []
@@ -85,7 +110,9 @@ describe('Supervisor', () => {
       await s.stopChild('first')
       expect(alive(first)).toBe(false)
       expect(s.pid('first')).toBeUndefined()
-      expect(of(events, 'stopped', 'first')).toEqual([{ kind: 'stopped', name: 'first', code: null, signal: 'SIGTERM' }])
+      expect(of(events, 'stopped', 'first')).toEqual([
+        { kind: 'stopped', name: 'first', code: null, signal: 'SIGTERM' },
+      ])
       // Four times the first backoff (500 ms): a restart would have come by now.
       await sleep(2000)
       expect(of(events, 'started', 'first')).toHaveLength(1)
@@ -110,7 +137,9 @@ describe('Supervisor', () => {
       // An unexpected exit after startChild is restarted, with the first backoff.
       process.kill(again, 'SIGKILL')
       await expect.poll(() => s.pid('first') !== again && s.pid('first') !== undefined, { timeout: 5000 }).toBe(true)
-      expect(of(events, 'exited', 'first')).toEqual([{ kind: 'exited', name: 'first', code: null, signal: 'SIGKILL', restartInMs: 500 }])
+      expect(of(events, 'exited', 'first')).toEqual([
+        { kind: 'exited', name: 'first', code: null, signal: 'SIGKILL', restartInMs: 500 },
+      ])
       expect(s.restarts('first')).toBe(1)
 
       const last = s.pid('first')!
@@ -129,7 +158,9 @@ describe('Supervisor', () => {
       await s.stopChild('stubborn', 300)
       expect(performance.now() - t).toBeGreaterThanOrEqual(250)
       expect(alive(stubborn)).toBe(false)
-      expect(of(events, 'stopped', 'stubborn')).toEqual([{ kind: 'stopped', name: 'stubborn', code: null, signal: 'SIGKILL' }])
+      expect(of(events, 'stopped', 'stubborn')).toEqual([
+        { kind: 'stopped', name: 'stubborn', code: null, signal: 'SIGKILL' },
+      ])
       expect(alive(other)).toBe(true)
 
       await s.stop()
@@ -142,7 +173,12 @@ describe('Supervisor', () => {
       const events: SupervisorEvent[] = []
       const dir = await logDir()
       const s = new Supervisor(dir, (e) => events.push(e))
-      await s.start({ name: 'crasher', command: process.execPath, args: ['-e', 'process.exit(3)'], healthy: async () => true })
+      await s.start({
+        name: 'crasher',
+        command: process.execPath,
+        args: ['-e', 'process.exit(3)'],
+        healthy: async () => true,
+      })
       await expect(s.startChild('crasher')).rejects.toThrow('crasher is not stopped')
       await expect.poll(() => of(events, 'exited', 'crasher').length, { timeout: 5000 }).toBe(1)
       // Down and waiting out its backoff: the stop cancels the restart.

@@ -42,7 +42,10 @@ routes:
 telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} }, collector: { port: ${collector}, dashboard: { port: ${dashboard} } } }
 `,
     )
-    const child = spawn(process.execPath, [join(ROOT, 'bin/mesh.mjs'), 'up', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [join(ROOT, 'bin/mesh.mjs'), 'up', file], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     let err = ''
     child.stdout.on('data', (d) => (out += d))
@@ -51,12 +54,22 @@ telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} }, co
     try {
       const deadline = Date.now() + 120_000
       while (!out.includes('The mesh is up')) {
-        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mesh up did not come up:\n${out}\n${err}`)
+        if (child.exitCode !== null || Date.now() > deadline)
+          throw new Error(`mesh up did not come up:\n${out}\n${err}`)
         await new Promise((r) => setTimeout(r, 100))
       }
       expect(out).toContain(`Gateway: http://127.0.0.1:${gateway}`)
       expect(out).toContain(`Envoy admin:  http://127.0.0.1:${admin}`)
-      for (const name of ['nats', 'telemetry-collector', 'telemetry-agent', 'host-stable-1', 'host-stable-2', 'host-fallback', 'envoy']) expect(err).toContain(`[mesh] ${name} is up`)
+      for (const name of [
+        'nats',
+        'telemetry-collector',
+        'telemetry-agent',
+        'host-stable-1',
+        'host-stable-2',
+        'host-fallback',
+        'envoy',
+      ])
+        expect(err).toContain(`[mesh] ${name} is up`)
 
       // The printed collector URL serves: healthy, with metrics.
       const collectorUrl = /^Collector:\s+(http:\/\/\S+)/m.exec(out)?.[1]
@@ -67,7 +80,8 @@ telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} }, co
       await metrics.arrayBuffer()
 
       // The printed dashboard serves its page, and the token file it names holds the token that writes need.
-      const [, dashboardUrl, tokenFile] = /^Dashboard:\s+(http:\/\/\S+)\s+\(changes need the operator token in (\S+)\)/m.exec(out) ?? []
+      const [, dashboardUrl, tokenFile] =
+        /^Dashboard:\s+(http:\/\/\S+)\s+\(changes need the operator token in (\S+)\)/m.exec(out) ?? []
       expect(dashboardUrl).toBe(`http://127.0.0.1:${dashboard}`)
       const page = await fetch(dashboardUrl!)
       expect(page.status).toBe(200)
@@ -84,14 +98,25 @@ telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} }, co
       for (const [, k, v] of args) headers.set(k!, v!)
       const url = /curl -s (\S+)/.exec(curl)![1]!
       const bodyFile = /-d @(\S+)/.exec(curl)![1]!
-      const res = await fetch(url, { method: 'POST', headers: Object.fromEntries(headers), body: await readFile(join(ROOT, bodyFile)) })
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: Object.fromEntries(headers),
+        body: await readFile(join(ROOT, bodyFile)),
+      })
       expect(res.status).toBe(200)
       expect(res.headers.get(H.MODEL_VERSION)).toBe('1')
       expect(((await res.json()) as { outputs: { name: string }[] }).outputs[0]!.name).toBe('probabilities')
 
       // Each host loads what its routes need: the stable hosts credit-risk (its three versions) and its fallback, not credit-risk-xl.
-      const index = (await fetch(`http://127.0.0.1:${stable}/v2/repository/index`, { method: 'POST' }).then((r) => r.json())) as { name: string; state: string }[]
-      expect(index.filter((m) => m.state === 'READY').map((m) => m.name)).toEqual(['credit-risk', 'credit-risk', 'credit-risk', 'credit-risk-fallback'])
+      const index = (await fetch(`http://127.0.0.1:${stable}/v2/repository/index`, { method: 'POST' }).then((r) =>
+        r.json(),
+      )) as { name: string; state: string }[]
+      expect(index.filter((m) => m.state === 'READY').map((m) => m.name)).toEqual([
+        'credit-risk',
+        'credit-risk',
+        'credit-risk',
+        'credit-risk-fallback',
+      ])
 
       const pids = [...err.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]))
       expect(pids, err).toHaveLength(7)
@@ -100,7 +125,12 @@ telemetry: { nats_url: "nats://127.0.0.1:${nats}", agent: { port: ${agent} }, co
       expect(err).toContain('[mesh] stopped')
       // Every child is gone: nothing listens on the mesh's ports any more.
       for (const port of [gateway, stable, stable + 1, fallback, nats, agent, collector]) {
-        await expect(fetch(`http://127.0.0.1:${port}/`).then(() => 'open', () => 'closed')).resolves.toBe('closed')
+        await expect(
+          fetch(`http://127.0.0.1:${port}/`).then(
+            () => 'open',
+            () => 'closed',
+          ),
+        ).resolves.toBe('closed')
       }
       for (const pid of pids) expect(alive(pid)).toBe(false)
     } finally {

@@ -21,7 +21,11 @@ const files = readdirSync(CORPUS)
 function capture() {
   const out: string[] = []
   const err: string[] = []
-  return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out: () => out.join(''), err: () => err.join('') }
+  return {
+    io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) },
+    out: () => out.join(''),
+    err: () => err.join(''),
+  }
 }
 
 describe('malformed configs', () => {
@@ -53,7 +57,9 @@ describe('mesh validate', () => {
     expect(code).toBe(1)
     const lines = c.err().trim().split('\n')
     expect(lines.slice(0, 3)).toEqual([
-      expect.stringMatching(/several-problems-at-once\.yaml:12:24: routes\[0\]\.stable\.version: must be a positive whole number/),
+      expect.stringMatching(
+        /several-problems-at-once\.yaml:12:24: routes\[0\]\.stable\.version: must be a positive whole number/,
+      ),
       expect.stringMatching(/:13:13: routes\[0\]\.canary: unknown field "shadow"$/),
       expect.stringMatching(/:13:35: routes\[0\]\.canary\.weight: must be 0-10000 \(basis points\)$/),
     ])
@@ -63,7 +69,10 @@ describe('mesh validate', () => {
   it('answers --json with the issues, and 0 for a valid config', async () => {
     const bad = capture()
     expect(await run(['validate', join(CORPUS, files[0]!), '--json'], bad.io)).toBe(1)
-    const body = JSON.parse(bad.out()) as { ok: boolean; issues: { line: number; col: number; path: string; message: string }[] }
+    const body = JSON.parse(bad.out()) as {
+      ok: boolean
+      issues: { line: number; col: number; path: string; message: string }[]
+    }
     expect(body.ok).toBe(false)
     expect(body.issues[0]).toMatchObject({ line: 13, col: 56 })
     const good = capture()
@@ -74,7 +83,9 @@ describe('mesh validate', () => {
   it('an alias bomb is a located issue and exits 1, not an unlocated failure', async () => {
     const c = capture()
     expect(await run(['validate', join(CORPUS, '73-yaml-alias-bomb.yaml')], c.io)).toBe(1)
-    expect(c.err()).toMatch(/73-yaml-alias-bomb\.yaml:11:36: d\[7\]: alias \*c makes the file's aliases expand to more than 10000 values/)
+    expect(c.err()).toMatch(
+      /73-yaml-alias-bomb\.yaml:11:36: d\[7\]: alias \*c makes the file's aliases expand to more than 10000 values/,
+    )
     expect(c.err()).toContain('1 problem; nothing was changed.')
   })
 
@@ -160,20 +171,54 @@ ${extra}${telemetry}`
     expect(m.config.telemetry).toEqual({
       nats_url: 'nats://127.0.0.1:4222',
       agent: { address: '127.0.0.1', port: 4195, spool: { memory_mb: 64, disk_mb: 1024 } },
-      collector: { address: '127.0.0.1', port: 4196, payloads: { flush_s: 60, max_rows: 10_000, retention_days: 14 }, dashboard: { enabled: true, address: '127.0.0.1', port: 4197, refresh_ms: 1000 } },
+      collector: {
+        address: '127.0.0.1',
+        port: 4196,
+        payloads: { flush_s: 60, max_rows: 10_000, retention_days: 14 },
+        dashboard: { enabled: true, address: '127.0.0.1', port: 4197, refresh_ms: 1000 },
+      },
       streams: { duplicate_window_s: 120, max_mb: { requests: 4096, payloads: 2048, host: 2048, review: 512 } },
     })
-    expect(m.config.quality).toEqual({ drift: { window_minutes: 60, max_rows: 5000, min_samples: 200, psi: 0.2, ks: 0.15 }, models: {} })
-    expect(telemetryPaths(m)).toEqual({ spoolDir: join(FIXTURES, '.local/mesh/agent-spool'), storeDir: join(FIXTURES, '.local/mesh/collector'), payloadsDir: join(FIXTURES, '.local/mesh/payloads'), tokenFile: join(FIXTURES, '.local/mesh/dashboard-token') })
+    expect(m.config.quality).toEqual({
+      drift: { window_minutes: 60, max_rows: 5000, min_samples: 200, psi: 0.2, ks: 0.15 },
+      models: {},
+    })
+    expect(telemetryPaths(m)).toEqual({
+      spoolDir: join(FIXTURES, '.local/mesh/agent-spool'),
+      storeDir: join(FIXTURES, '.local/mesh/collector'),
+      payloadsDir: join(FIXTURES, '.local/mesh/payloads'),
+      tokenFile: join(FIXTURES, '.local/mesh/dashboard-token'),
+    })
   })
 
   it('takes partial sections and fractional sizes; spool and store dirs resolve against the file like state_dir', async () => {
-    const m = await mesh('telemetry:\n  agent: { spool: { memory_mb: 0.5, dir: spool } }\n  collector: { port: 14196, store_dir: /var/lib/mesh-collector, payloads: { dir: parquet }, dashboard: { port: 14197, token_file: secrets/token } }\n  streams: { max_mb: { review: 0.25 } }\n', 'state_dir: state\n')
-    expect(m.config.telemetry.agent).toEqual({ address: '127.0.0.1', port: 4195, spool: { memory_mb: 0.5, disk_mb: 1024, dir: 'spool' } })
+    const m = await mesh(
+      'telemetry:\n  agent: { spool: { memory_mb: 0.5, dir: spool } }\n  collector: { port: 14196, store_dir: /var/lib/mesh-collector, payloads: { dir: parquet }, dashboard: { port: 14197, token_file: secrets/token } }\n  streams: { max_mb: { review: 0.25 } }\n',
+      'state_dir: state\n',
+    )
+    expect(m.config.telemetry.agent).toEqual({
+      address: '127.0.0.1',
+      port: 4195,
+      spool: { memory_mb: 0.5, disk_mb: 1024, dir: 'spool' },
+    })
     expect(m.config.telemetry.collector.port).toBe(14196)
-    expect(m.config.telemetry.streams).toEqual({ duplicate_window_s: 120, max_mb: { requests: 4096, payloads: 2048, host: 2048, review: 0.25 } })
-    expect(m.config.telemetry.collector.dashboard).toEqual({ enabled: true, address: '127.0.0.1', port: 14197, refresh_ms: 1000, token_file: 'secrets/token' })
-    expect(telemetryPaths(m)).toEqual({ spoolDir: join(FIXTURES, 'spool'), storeDir: '/var/lib/mesh-collector', payloadsDir: join(FIXTURES, 'parquet'), tokenFile: join(FIXTURES, 'secrets/token') })
+    expect(m.config.telemetry.streams).toEqual({
+      duplicate_window_s: 120,
+      max_mb: { requests: 4096, payloads: 2048, host: 2048, review: 0.25 },
+    })
+    expect(m.config.telemetry.collector.dashboard).toEqual({
+      enabled: true,
+      address: '127.0.0.1',
+      port: 14197,
+      refresh_ms: 1000,
+      token_file: 'secrets/token',
+    })
+    expect(telemetryPaths(m)).toEqual({
+      spoolDir: join(FIXTURES, 'spool'),
+      storeDir: '/var/lib/mesh-collector',
+      payloadsDir: join(FIXTURES, 'parquet'),
+      tokenFile: join(FIXTURES, 'secrets/token'),
+    })
     expect((await mesh('', 'state_dir: state\n')).stateDir).toBe(join(FIXTURES, 'state'))
     expect(telemetryPaths(await mesh('', 'state_dir: state\n')).spoolDir).toBe(join(FIXTURES, 'state/agent-spool'))
   })
@@ -191,6 +236,8 @@ describe('JSON Schema', () => {
   })
 
   it('the example mesh.yaml names it for editors', () => {
-    expect(readFileSync(join(ROOT, 'mesh.yaml'), 'utf8').split('\n')[0]).toBe('# yaml-language-server: $schema=./mesh-config/mesh.schema.json')
+    expect(readFileSync(join(ROOT, 'mesh.yaml'), 'utf8').split('\n')[0]).toBe(
+      '# yaml-language-server: $schema=./mesh-config/mesh.schema.json',
+    )
   })
 })

@@ -6,7 +6,12 @@
  */
 import { distributionOf, type Baseline } from '@model-mesh/contracts'
 
-export function buildBaseline(names: readonly string[], features: Float32Array, predictions: Float64Array, output: string): Baseline {
+export function buildBaseline(
+  names: readonly string[],
+  features: Float32Array,
+  predictions: Float64Array,
+  output: string,
+): Baseline {
   const width = names.length
   const rows = features.length / width
   const column = (j: number) => Float64Array.from({ length: rows }, (_, i) => features[i * width + j]!)

@@ -19,10 +19,16 @@ async function files(dir: string): Promise<string[]> {
   }
   return out.sort()
 }
-const sha = async (f: string) => createHash('sha256').update(await readFile(f)).digest('hex')
+const sha = async (f: string) =>
+  createHash('sha256')
+    .update(await readFile(f))
+    .digest('hex')
 
 const session = async (model: string, version = '1') =>
-  ort.InferenceSession.create(join(EXAMPLE_MODELS, model, version, 'model.onnx'), { intraOpNumThreads: 1, interOpNumThreads: 1 })
+  ort.InferenceSession.create(join(EXAMPLE_MODELS, model, version, 'model.onnx'), {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+  })
 
 async function pDefault(s: ort.InferenceSession, features: Float32Array): Promise<Float32Array> {
   const rows = features.length / FEATURE_COUNT
@@ -48,7 +54,12 @@ describe('example model repository', () => {
   })
 
   it('lists every file of a version with its sha256', async () => {
-    for (const [model, version] of [['credit-risk', '1'], ['credit-risk', '2'], ['credit-risk-fallback', '1'], ['credit-risk-xl', '1']]) {
+    for (const [model, version] of [
+      ['credit-risk', '1'],
+      ['credit-risk', '2'],
+      ['credit-risk-fallback', '1'],
+      ['credit-risk-xl', '1'],
+    ]) {
       const dir = join(EXAMPLE_MODELS, model!, version!)
       const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'))
       expect(manifest).toMatchObject({ model, version })
@@ -58,7 +69,9 @@ describe('example model repository', () => {
   })
 
   it('ships a baseline (contracts/baseline.ts) of decile bins and percentiles, per feature in input order and for the predictions', async () => {
-    const baseline = baselineSchema.parse(JSON.parse(await readFile(join(EXAMPLE_MODELS, 'credit-risk', '1', 'baseline.json'), 'utf8')))
+    const baseline = baselineSchema.parse(
+      JSON.parse(await readFile(join(EXAMPLE_MODELS, 'credit-risk', '1', 'baseline.json'), 'utf8')),
+    )
     expect(baseline.features.map((f) => f.name)).toEqual([...FEATURE_NAMES])
     const ascending = (xs: number[]) => expect([...xs].sort((x, y) => x - y)).toEqual(xs)
     for (const d of [...baseline.features, baseline.prediction]) {
@@ -89,7 +102,9 @@ describe('example model repository', () => {
       const { features } = generateApplicants(64, 5)
       const batch = new Uint32Array((await pDefault(s, features)).buffer)
       for (const i of [0, 17, 63]) {
-        const alone = new Uint32Array((await pDefault(s, features.slice(i * FEATURE_COUNT, (i + 1) * FEATURE_COUNT))).buffer)
+        const alone = new Uint32Array(
+          (await pDefault(s, features.slice(i * FEATURE_COUNT, (i + 1) * FEATURE_COUNT))).buffer,
+        )
         expect(alone[0]).toBe(batch[i])
       }
     }

@@ -17,7 +17,16 @@ import { writeConfig, writeVersion } from './repository-writer.ts'
 const TRAIN_ROWS = 10_000
 const TEST_ROWS = 3_000
 
-function config(o: { name: string; fallback?: string; maxBatch: number; preferred: number[]; queue: number; timeoutMs: number; thread: 'main' | 'worker'; note: string }): string {
+function config(o: {
+  name: string
+  fallback?: string
+  maxBatch: number
+  preferred: number[]
+  queue: number
+  timeoutMs: number
+  thread: 'main' | 'worker'
+  note: string
+}): string {
   return `# ${o.note}
 # Read by the model host; every field is described in model-host/README.md.
 name: ${o.name}
@@ -84,32 +93,113 @@ export async function buildModels(repo: string, log: (line: string) => void = co
   const test = generateApplicants(TEST_ROWS, 20261102)
   const report = (label: string, model: Mlp) => {
     const p = predict(model, test.features, FEATURE_COUNT)
-    log(`${label.padEnd(28)} held-out AUC ${auc(p, test.labels).toFixed(3)}  accuracy ${accuracy(p, test.labels).toFixed(3)}`)
+    log(
+      `${label.padEnd(28)} held-out AUC ${auc(p, test.labels).toFixed(3)}  accuracy ${accuracy(p, test.labels).toFixed(3)}`,
+    )
   }
 
-  const v1 = train(data.features, FEATURE_COUNT, data.labels, { hidden: [32, 16], epochs: 12, batchSize: 64, learningRate: 0.003, seed: 1 })
+  const v1 = train(data.features, FEATURE_COUNT, data.labels, {
+    hidden: [32, 16],
+    epochs: 12,
+    batchSize: 64,
+    learningRate: 0.003,
+    seed: 1,
+  })
   await writeModelVersion(repo, 'credit-risk', '1', v1, data, 'MLP 16-32-16-2, the stable version')
   report('credit-risk v1 (MLP)', v1)
 
-  const v2 = train(data.features, FEATURE_COUNT, data.labels, { hidden: [48, 24], epochs: 16, batchSize: 64, learningRate: 0.002, seed: 2 })
+  const v2 = train(data.features, FEATURE_COUNT, data.labels, {
+    hidden: [48, 24],
+    epochs: 16,
+    batchSize: 64,
+    learningRate: 0.002,
+    seed: 2,
+  })
   await writeModelVersion(repo, 'credit-risk', '2', v2, data, 'MLP 16-48-24-2, retrained: the canary')
   report('credit-risk v2 (MLP)', v2)
   // v1 with the default logit raised: the same ranking, every probability of default higher. A canary to roll back.
   const v3 = shiftedDefault(v1, 1.5)
-  await writeModelVersion(repo, 'credit-risk', '3', v3, data, 'v1 with its default logit raised by 1.5: a deliberately worse canary, for the canary tests')
+  await writeModelVersion(
+    repo,
+    'credit-risk',
+    '3',
+    v3,
+    data,
+    'v1 with its default logit raised by 1.5: a deliberately worse canary, for the canary tests',
+  )
   report('credit-risk v3 (shifted v1)', v3)
-  await writeConfig(repo, 'credit-risk', config({ name: 'credit-risk', fallback: 'credit-risk-fallback', maxBatch: 64, preferred: [16, 32, 64], queue: 512, timeoutMs: 1000, thread: 'main', note: 'Credit-risk classifier: p(default) for a loan applicant.' }))
+  await writeConfig(
+    repo,
+    'credit-risk',
+    config({
+      name: 'credit-risk',
+      fallback: 'credit-risk-fallback',
+      maxBatch: 64,
+      preferred: [16, 32, 64],
+      queue: 512,
+      timeoutMs: 1000,
+      thread: 'main',
+      note: 'Credit-risk classifier: p(default) for a loan applicant.',
+    }),
+  )
 
   // Distilled: a logistic regression trained on v1's probabilities as soft targets.
-  const fallback = train(data.features, FEATURE_COUNT, predict(v1, data.features, FEATURE_COUNT), { hidden: [], epochs: 10, batchSize: 64, learningRate: 0.01, seed: 3 })
-  await writeModelVersion(repo, 'credit-risk-fallback', '1', fallback, data, 'logistic regression distilled from credit-risk v1')
-  await writeConfig(repo, 'credit-risk-fallback', config({ name: 'credit-risk-fallback', maxBatch: 256, preferred: [64, 128, 256], queue: 2048, timeoutMs: 1000, thread: 'main', note: 'Fallback for credit-risk: small, fast, always available.' }))
+  const fallback = train(data.features, FEATURE_COUNT, predict(v1, data.features, FEATURE_COUNT), {
+    hidden: [],
+    epochs: 10,
+    batchSize: 64,
+    learningRate: 0.01,
+    seed: 3,
+  })
+  await writeModelVersion(
+    repo,
+    'credit-risk-fallback',
+    '1',
+    fallback,
+    data,
+    'logistic regression distilled from credit-risk v1',
+  )
+  await writeConfig(
+    repo,
+    'credit-risk-fallback',
+    config({
+      name: 'credit-risk-fallback',
+      maxBatch: 256,
+      preferred: [64, 128, 256],
+      queue: 2048,
+      timeoutMs: 1000,
+      thread: 'main',
+      note: 'Fallback for credit-risk: small, fast, always available.',
+    }),
+  )
   report('credit-risk-fallback v1 (LR)', fallback)
 
   // Heavy model for batching benchmarks: seeded random weights, not trained.
-  const xl: Mlp = { layers: initLayers([FEATURE_COUNT, 2048, 2048, 2], new Random(4)), ...standardisation(data.features, FEATURE_COUNT) }
-  await writeModelVersion(repo, 'credit-risk-xl', '1', xl, data, 'MLP 16-2048-2048-2 with random weights, for batching benchmarks')
-  await writeConfig(repo, 'credit-risk-xl', config({ name: 'credit-risk-xl', maxBatch: 128, preferred: [32, 64, 128], queue: 1024, timeoutMs: 5000, thread: 'worker', note: 'Heavy MLP (about 4.2M multiply-adds a row) to make batching effects visible.' }))
+  const xl: Mlp = {
+    layers: initLayers([FEATURE_COUNT, 2048, 2048, 2], new Random(4)),
+    ...standardisation(data.features, FEATURE_COUNT),
+  }
+  await writeModelVersion(
+    repo,
+    'credit-risk-xl',
+    '1',
+    xl,
+    data,
+    'MLP 16-2048-2048-2 with random weights, for batching benchmarks',
+  )
+  await writeConfig(
+    repo,
+    'credit-risk-xl',
+    config({
+      name: 'credit-risk-xl',
+      maxBatch: 128,
+      preferred: [32, 64, 128],
+      queue: 1024,
+      timeoutMs: 5000,
+      thread: 'worker',
+      note: 'Heavy MLP (about 4.2M multiply-adds a row) to make batching effects visible.',
+    }),
+  )
   log('credit-risk-xl v1 (16-2048-2048-2, random weights)')
 }
 

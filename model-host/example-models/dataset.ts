@@ -47,7 +47,8 @@ function applicant(r: Random): number[] {
   const numOpenAccounts = r.poisson(6)
   const lateMean = 0.2 + 1.4 * creditUtilization ** 2
   const numLate = r.poisson(lateMean)
-  const monthsSinceDelinquency = numLate > 0 ? Math.floor(r.uniform(0, 12)) : Math.min(120, Math.floor(r.exponential(48)))
+  const monthsSinceDelinquency =
+    numLate > 0 ? Math.floor(r.uniform(0, 12)) : Math.min(120, Math.floor(r.exponential(48)))
   const loanAmount = clamp(r.logNormal(9.6, 0.6), 1_000, 200_000)
   const loanTerm = r.pick([12, 24, 36, 60])
   const inquiries = r.poisson(1.2 + 1.5 * creditUtilization)
@@ -57,14 +58,45 @@ function applicant(r: Random): number[] {
   const dependents = r.poisson(1.1)
   const historyYears = clamp(age - 18 - r.uniform(0, 6), 0, 60)
   return [
-    age, annualIncome, employmentYears, debtToIncome, creditUtilization, numOpenAccounts, numLate,
-    monthsSinceDelinquency, loanAmount, loanTerm, inquiries, savings, checking, homeYears, dependents, historyYears,
+    age,
+    annualIncome,
+    employmentYears,
+    debtToIncome,
+    creditUtilization,
+    numOpenAccounts,
+    numLate,
+    monthsSinceDelinquency,
+    loanAmount,
+    loanTerm,
+    inquiries,
+    savings,
+    checking,
+    homeYears,
+    dependents,
+    historyYears,
   ]
 }
 
 /** Probability of default: thresholds, interactions and curvature, not a linear score. */
 export function defaultProbability(f: readonly number[]): number {
-  const [age, income, employment, dti, util, , late, sinceDelinquency, loan, term, inquiries, savings, , , dependents, history] = f as number[]
+  const [
+    age,
+    income,
+    employment,
+    dti,
+    util,
+    ,
+    late,
+    sinceDelinquency,
+    loan,
+    term,
+    inquiries,
+    savings,
+    ,
+    ,
+    dependents,
+    history,
+  ] = f as number[]
   const z =
     -2.35 +
     3.2 * Math.max(0, dti! - 0.36) +

@@ -48,7 +48,8 @@ export function standardisation(features: Float32Array, width: number): { mean: 
   const mean = new Float64Array(width)
   const std = new Float64Array(width)
   for (let i = 0; i < rows; i++) for (let j = 0; j < width; j++) mean[j]! += features[i * width + j]! / rows
-  for (let i = 0; i < rows; i++) for (let j = 0; j < width; j++) std[j]! += (features[i * width + j]! - mean[j]!) ** 2 / rows
+  for (let i = 0; i < rows; i++)
+    for (let j = 0; j < width; j++) std[j]! += (features[i * width + j]! - mean[j]!) ** 2 / rows
   for (let j = 0; j < width; j++) std[j] = Math.sqrt(std[j]!) || 1
   return { mean, std }
 }
@@ -80,7 +81,12 @@ function softmaxInPlace(z: Float64Array): void {
   for (let j = 0; j < z.length; j++) z[j]! /= sum
 }
 
-function standardise(model: Pick<Mlp, 'mean' | 'std'>, features: Float32Array, row: number, width: number): Float64Array {
+function standardise(
+  model: Pick<Mlp, 'mean' | 'std'>,
+  features: Float32Array,
+  row: number,
+  width: number,
+): Float64Array {
   const x = new Float64Array(width)
   for (let j = 0; j < width; j++) x[j] = (features[row * width + j]! - model.mean[j]!) / model.std[j]!
   return x
@@ -106,8 +112,10 @@ export function train(features: Float32Array, width: number, targets: ArrayLike<
   const model: Mlp = { layers, mean, std }
   const xs = Array.from({ length: rows }, (_, i) => standardise(model, features, i, width))
   const adam = layers.map((l) => ({
-    mw: new Float64Array(l.weights.length), vw: new Float64Array(l.weights.length),
-    mb: new Float64Array(l.bias.length), vb: new Float64Array(l.bias.length),
+    mw: new Float64Array(l.weights.length),
+    vw: new Float64Array(l.weights.length),
+    mb: new Float64Array(l.bias.length),
+    vb: new Float64Array(l.bias.length),
   }))
   const beta1 = 0.9
   const beta2 = 0.999
@@ -146,7 +154,7 @@ export function train(features: Float32Array, width: number, targets: ArrayLike<
       }
       step++
       const n = end - start
-      const lr = options.learningRate * Math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
+      const lr = (options.learningRate * Math.sqrt(1 - beta2 ** step)) / (1 - beta1 ** step)
       layers.forEach((layer, l) => {
         const s = adam[l]!
         const g = grads[l]!
@@ -176,7 +184,7 @@ export function auc(scores: ArrayLike<number>, labels: ArrayLike<number>): numbe
     let end = k
     while (end + 1 < idx.length && scores[idx[end + 1]!] === scores[idx[k]!]) end++
     const rank = (k + end) / 2 + 1
-    for (let m = k; m <= end; m++) if (labels[idx[m]!]) ((rankSum += rank), pos++)
+    for (let m = k; m <= end; m++) if (labels[idx[m]!]) (rankSum += rank), pos++
     k = end + 1
   }
   neg = idx.length - pos

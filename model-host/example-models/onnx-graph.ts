@@ -34,11 +34,27 @@ export function encodeMlp(model: Mlp, graphName: string): Uint8Array {
   const initializers = [initializer('mean', [width], model.mean), initializer('std', [width], model.std)]
   model.layers.forEach((layer, l) => {
     const last = l === model.layers.length - 1
-    initializers.push(initializer(`W${l}`, [layer.inputs, layer.outputs], layer.weights), initializer(`b${l}`, [layer.outputs], layer.bias))
-    nodes.push(onnx.NodeProto.create({ opType: 'Gemm', input: [`x${l}`, `W${l}`, `b${l}`], output: [last ? 'logits' : `z${l}`] }))
+    initializers.push(
+      initializer(`W${l}`, [layer.inputs, layer.outputs], layer.weights),
+      initializer(`b${l}`, [layer.outputs], layer.bias),
+    )
+    nodes.push(
+      onnx.NodeProto.create({
+        opType: 'Gemm',
+        input: [`x${l}`, `W${l}`, `b${l}`],
+        output: [last ? 'logits' : `z${l}`],
+      }),
+    )
     if (!last) nodes.push(onnx.NodeProto.create({ opType: 'Relu', input: [`z${l}`], output: [`x${l + 1}`] }))
   })
-  nodes.push(onnx.NodeProto.create({ opType: 'Softmax', input: ['logits'], output: [OUTPUT_NAME], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] }))
+  nodes.push(
+    onnx.NodeProto.create({
+      opType: 'Softmax',
+      input: ['logits'],
+      output: [OUTPUT_NAME],
+      attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }],
+    }),
+  )
   const graph = onnx.GraphProto.create({
     name: graphName,
     node: nodes,

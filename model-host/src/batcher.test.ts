@@ -42,7 +42,10 @@ function client() {
     },
   }
 }
-const job = (rows = 1, extra: Partial<{ priority: number; deadline: number; client: ReturnType<typeof client> }> = {}) => ({
+const job = (
+  rows = 1,
+  extra: Partial<{ priority: number; deadline: number; client: ReturnType<typeof client> }> = {},
+) => ({
   rows,
   priority: 1,
   deadline: performance.now() + 60_000,

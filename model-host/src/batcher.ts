@@ -186,7 +186,9 @@ export class Batcher<P, R> {
     if (this.#busy === 0) return 0
     if (oldest.enqueuedAt <= this.#lastCompletion) return 0
     const rows = this.#queuedRowCount
-    const target = this.#opts.preferredBatchSizes.length ? Math.min(...this.#opts.preferredBatchSizes) : this.#opts.maxBatchSize
+    const target = this.#opts.preferredBatchSizes.length
+      ? Math.min(...this.#opts.preferredBatchSizes)
+      : this.#opts.maxBatchSize
     if (rows >= target || rows >= this.#opts.maxBatchSize) return 0
     return oldest.enqueuedAt + this.#opts.maxQueueDelayMs - now
   }
@@ -243,10 +245,19 @@ export class Batcher<P, R> {
     const batchId = this.#nextBatchId++
     const rows = batch.reduce((n, j) => n + j.rows, 0)
     const started = performance.now()
-    const info: BatchInfo = { batchId, instance, rows, requests: batch.length, oldestWaitMs: now - Math.min(...batch.map((j) => j.enqueuedAt)) }
+    const info: BatchInfo = {
+      batchId,
+      instance,
+      rows,
+      requests: batch.length,
+      oldestWaitMs: now - Math.min(...batch.map((j) => j.enqueuedAt)),
+    }
     let run: Promise<R[]>
     try {
-      run = this.#execute(batch.map((j) => j.payload), info)
+      run = this.#execute(
+        batch.map((j) => j.payload),
+        info,
+      )
     } catch (e) {
       run = Promise.reject(e)
     }

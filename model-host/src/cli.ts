@@ -84,16 +84,21 @@ export async function main(argv: string[]): Promise<void> {
   const logger = createLogger('model-host')
   let host
   try {
-    const operatorToken = args['operator-token-file'] === undefined ? undefined : await readToken(resolve(args['operator-token-file']))
+    const operatorToken =
+      args['operator-token-file'] === undefined ? undefined : await readToken(resolve(args['operator-token-file']))
     host = await startHost({
       models: resolve(args.models!),
       port,
       hostname: args.host,
       logger,
       role: args.role as 'primary' | 'fallback',
-      only: args.only?.split(',').map((m) => m.trim()).filter(Boolean),
+      only: args.only
+        ?.split(',')
+        .map((m) => m.trim())
+        .filter(Boolean),
       telemetryAgent: args['telemetry-agent'],
-      telemetryToken: args['telemetry-token-file'] === undefined ? undefined : await readToken(resolve(args['telemetry-token-file'])),
+      telemetryToken:
+        args['telemetry-token-file'] === undefined ? undefined : await readToken(resolve(args['telemetry-token-file'])),
       name: args.name,
       operatorToken,
     })
@@ -117,4 +122,3 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGINT', shutdown)
   process.on('SIGTERM', shutdown)
 }
-

@@ -49,7 +49,10 @@ export const modelConfigSchema = z
     /** 1 turns batching off. */
     max_batch_size: positiveInt.max(65_536),
     instance_count: positiveInt.max(64).default(1),
-    execution_providers: z.array(z.enum(['cuda', 'cpu'])).min(1).default(['cpu']),
+    execution_providers: z
+      .array(z.enum(['cuda', 'cpu']))
+      .min(1)
+      .default(['cpu']),
     /** Where sessions run: `worker` threads, or `main` (the event loop) for models that run in microseconds. */
     session_thread: z.enum(['worker', 'main']).default('worker'),
     /** Threads per onnxruntime session; 1 keeps outputs bitwise identical across batch sizes. */
@@ -64,21 +67,31 @@ export const modelConfigSchema = z
   .superRefine((c, ctx) => {
     const b = c.dynamic_batching
     if (b.default_priority_level > b.priority_levels) {
-      ctx.addIssue({ code: 'custom', path: ['dynamic_batching', 'default_priority_level'], message: `must be at most priority_levels (${b.priority_levels})` })
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dynamic_batching', 'default_priority_level'],
+        message: `must be at most priority_levels (${b.priority_levels})`,
+      })
     }
     b.preferred_batch_sizes.forEach((size, i) => {
       if (size > c.max_batch_size) {
-        ctx.addIssue({ code: 'custom', path: ['dynamic_batching', 'preferred_batch_sizes', i], message: `must be at most max_batch_size (${c.max_batch_size})` })
+        ctx.addIssue({
+          code: 'custom',
+          path: ['dynamic_batching', 'preferred_batch_sizes', i],
+          message: `must be at most max_batch_size (${c.max_batch_size})`,
+        })
       }
     })
     for (const key of ['inputs', 'outputs'] as const) {
       const seen = new Set<string>()
       c[key].forEach((t, i) => {
-        if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: [key, i, 'name'], message: `duplicate name "${t.name}"` })
+        if (seen.has(t.name))
+          ctx.addIssue({ code: 'custom', path: [key, i, 'name'], message: `duplicate name "${t.name}"` })
         seen.add(t.name)
       })
     }
-    if (c.fallback === c.name) ctx.addIssue({ code: 'custom', path: ['fallback'], message: 'a model cannot be its own fallback' })
+    if (c.fallback === c.name)
+      ctx.addIssue({ code: 'custom', path: ['fallback'], message: 'a model cannot be its own fallback' })
   })
 
 export type ModelConfig = z.output<typeof modelConfigSchema>

@@ -142,18 +142,30 @@ export class LoadedVersion {
     if (!run) return new LoadedVersion(model, version, config, digest, [], deps)
     const sessions: Session[] = []
     try {
-      const providers = cudaUnavailable ? config.execution_providers.filter((p) => p !== 'cuda') : config.execution_providers
+      const providers = cudaUnavailable
+        ? config.execution_providers.filter((p) => p !== 'cuda')
+        : config.execution_providers
       for (let i = 0; i < config.instance_count; i++) {
-        sessions.push(await createSession(modelBytes, { providers: providers.length ? providers : ['cpu'], intraOpThreads: config.intra_op_threads, thread: config.session_thread }))
+        sessions.push(
+          await createSession(modelBytes, {
+            providers: providers.length ? providers : ['cpu'],
+            intraOpThreads: config.intra_op_threads,
+            thread: config.session_thread,
+          }),
+        )
       }
       const s = sessions[0]!
       if (s.notes.length && !cudaUnavailable) {
         cudaUnavailable = s.notes.join('; ')
         deps.logger.warn({ model, version }, cudaUnavailable)
       }
-      for (const [key, names] of [['inputs', s.inputNames], ['outputs', s.outputNames]] as const) {
+      for (const [key, names] of [
+        ['inputs', s.inputNames],
+        ['outputs', s.outputNames],
+      ] as const) {
         config[key].forEach((spec, i) => {
-          if (!names.includes(spec.name)) throw new Error(`config ${key}[${i}].name: "${spec.name}" is not in the model (it has ${names.join(', ')})`)
+          if (!names.includes(spec.name))
+            throw new Error(`config ${key}[${i}].name: "${spec.name}" is not in the model (it has ${names.join(', ')})`)
         })
       }
       return new LoadedVersion(model, version, config, digest, sessions, deps)

@@ -89,15 +89,21 @@ export class ModelManager {
    */
   async loadAll(only?: readonly string[]): Promise<void> {
     const entries = await listModels(this.#repo).catch((e: NodeJS.ErrnoException) => {
-      throw new Error(`cannot read the model repository ${this.#repo}: ${e.code === 'ENOENT' ? 'no such directory' : e.message}`)
+      throw new Error(
+        `cannot read the model repository ${this.#repo}: ${e.code === 'ENOENT' ? 'no such directory' : e.message}`,
+      )
     })
     const missing = only?.filter((name) => !entries.some((e) => e.name === name)) ?? []
-    if (missing.length > 0) throw new Error(`no model ${missing.map((m) => `"${m}"`).join(', ')} in the repository ${this.#repo}`)
+    if (missing.length > 0)
+      throw new Error(`no model ${missing.map((m) => `"${m}"`).join(', ')} in the repository ${this.#repo}`)
     // A model comes with its fallback, so the host can still fall back in-process.
     const wanted = new Set(only ?? entries.map((e) => e.name))
     for (const e of entries) {
       if (!only?.includes(e.name)) continue
-      const fallback = await readEntryConfig(e).then((c) => c.fallback, () => undefined)
+      const fallback = await readEntryConfig(e).then(
+        (c) => c.fallback,
+        () => undefined,
+      )
       if (fallback) wanted.add(fallback)
     }
     await Promise.all(entries.filter((e) => wanted.has(e.name)).map((e) => this.load(e.name).catch(() => {})))
@@ -120,7 +126,8 @@ export class ModelManager {
   resolve(name: string, version?: string): LoadedVersion {
     const m = this.#models.get(name)
     if (!m || m.state === 'UNLOADING') throw new InferenceError(`unknown model "${name}"`, 404)
-    if (m.state !== 'READY') throw new InferenceError(`model "${name}" is not ready: ${m.reason ?? 'unavailable'}`, 503, 1)
+    if (m.state !== 'READY')
+      throw new InferenceError(`model "${name}" is not ready: ${m.reason ?? 'unavailable'}`, 503, 1)
     const v = version ?? m.live!
     const loaded = m.versions.get(v)
     if (!loaded) {
@@ -162,7 +169,9 @@ export class ModelManager {
    */
   async #runs(name: string): Promise<boolean> {
     if (this.#deps.role !== 'fallback') return true
-    const configs = await Promise.all((await listModels(this.#repo)).map((e) => readEntryConfig(e).catch(() => undefined)))
+    const configs = await Promise.all(
+      (await listModels(this.#repo)).map((e) => readEntryConfig(e).catch(() => undefined)),
+    )
     return configs.some((c) => c?.fallback === name)
   }
 
@@ -177,13 +186,18 @@ export class ModelManager {
     } catch (e) {
       const reason = (e as Error).message
       log.error({ err: reason }, 'model config refused')
-      if (!previous) this.#models.set(name, { name, state: 'UNAVAILABLE', reason, versions: new Map(), versionErrors: new Map() })
+      if (!previous)
+        this.#models.set(name, { name, state: 'UNAVAILABLE', reason, versions: new Map(), versionErrors: new Map() })
       throw new InferenceError(`failed to load "${name}": ${reason}`, 400)
     }
 
     const onDisk = await listVersions(entry.dir).catch(() => [] as string[])
     const highest = onDisk.at(-1)
-    const pruned = await pruneVersions(entry.dir, config.retained_versions, new Set([config.live_version ?? highest ?? ''].filter(Boolean)))
+    const pruned = await pruneVersions(
+      entry.dir,
+      config.retained_versions,
+      new Set([config.live_version ?? highest ?? ''].filter(Boolean)),
+    )
     if (pruned.length) log.info({ pruned }, `pruned versions beyond the last ${config.retained_versions}`)
 
     const wanted = (config.versions ?? (await listVersions(entry.dir))).filter((v) => !pruned.includes(v))
@@ -220,7 +234,14 @@ export class ModelManager {
     if (liveProblem) {
       await Promise.all([...versions.values()].filter((v) => !reused.has(v)).map((v) => v.retire()))
       if (!previous || previous.state !== 'READY') {
-        this.#models.set(name, { name, state: 'UNAVAILABLE', reason: liveProblem, config, versions: new Map(), versionErrors })
+        this.#models.set(name, {
+          name,
+          state: 'UNAVAILABLE',
+          reason: liveProblem,
+          config,
+          versions: new Map(),
+          versionErrors,
+        })
       }
       log.error({ reason: liveProblem }, 'model load refused')
       throw new InferenceError(`failed to load "${name}": ${liveProblem}`, 400)
@@ -252,7 +273,10 @@ export class ModelManager {
       if (!(e instanceof BatchRejection)) throw e
       if (e.reason === 'cancelled') throw new InferenceError('client closed the request', 499)
       if (e.reason === 'runtime_error') {
-        this.#deps.logger.error({ model: target.model, version: target.version, err: String((e.cause as Error)?.message ?? e.cause) }, 'batch failed; failing over per request')
+        this.#deps.logger.error(
+          { model: target.model, version: target.version, err: String((e.cause as Error)?.message ?? e.cause) },
+          'batch failed; failing over per request',
+        )
       }
       return this.#fallback(target, input, e.reason, e)
     }
@@ -268,7 +292,12 @@ export class ModelManager {
     return fb && compatible(target.config, fb.config) && rows <= fb.config.max_batch_size ? fb : undefined
   }
 
-  async #fallback(target: LoadedVersion, input: InferInput, reason: RejectReason, cause?: unknown): Promise<InferOutcome> {
+  async #fallback(
+    target: LoadedVersion,
+    input: InferInput,
+    reason: RejectReason,
+    cause?: unknown,
+  ): Promise<InferOutcome> {
     const counters = this.counters.get(target.model)
     const fb = this.fallbackFor(target, input.rows)
     // Reported once the outcome is known: a fallback that fails too makes it a refusal.
@@ -294,7 +323,8 @@ export class ModelManager {
         report(fb.model)
         return { served: fb, outputs, fallbackReason: reason }
       } catch (e) {
-        if (e instanceof BatchRejection && e.reason === 'cancelled') throw new InferenceError('client closed the request', 499)
+        if (e instanceof BatchRejection && e.reason === 'cancelled')
+          throw new InferenceError('client closed the request', 499)
         cause = e
       }
     }
@@ -311,7 +341,12 @@ export class ModelManager {
   }
 }
 
-const payloadOf = (input: InferInput) => ({ requestId: input.requestId, traceparent: input.traceparent, rows: input.rows, tensors: input.tensors })
+const payloadOf = (input: InferInput) => ({
+  requestId: input.requestId,
+  traceparent: input.traceparent,
+  rows: input.rows,
+  tensors: input.tensors,
+})
 
 function submitOptions(v: LoadedVersion, input: InferInput) {
   const b = v.config.dynamic_batching
@@ -328,13 +363,20 @@ function refusal(target: LoadedVersion, reason: RejectReason, cause: unknown): I
   const who = `model "${target.model}" version "${target.version}"`
   switch (reason) {
     case 'queue_full':
-      return new InferenceError(`${who}: queue is full (max_queue_size ${target.config.dynamic_batching.max_queue_size}) and no fallback could answer`, 503, 1)
+      return new InferenceError(
+        `${who}: queue is full (max_queue_size ${target.config.dynamic_batching.max_queue_size}) and no fallback could answer`,
+        503,
+        1,
+      )
     case 'deadline':
       return new InferenceError(`${who}: the request deadline cannot be met and no fallback could answer`, 504)
     case 'unloaded':
       return new InferenceError(`${who} was unloaded`, 503, 1)
     case 'fallback_role':
-      return new InferenceError(`${who}: this host answers only with fallbacks, and the model has none that can answer`, 503)
+      return new InferenceError(
+        `${who}: this host answers only with fallbacks, and the model has none that can answer`,
+        503,
+      )
     default:
       return new InferenceError(`${who}: inference failed: ${String((cause as Error)?.message ?? cause)}`, 500)
   }
@@ -343,12 +385,26 @@ function refusal(target: LoadedVersion, reason: RejectReason, cause: unknown): I
 /** Config fields that decide how a version's sessions and batcher are built. */
 function sameRuntime(a: ModelConfig, b: ModelConfig): boolean {
   const pick = (c: ModelConfig) =>
-    JSON.stringify([c.max_batch_size, c.instance_count, c.session_thread, c.execution_providers, c.intra_op_threads, c.inputs, c.outputs, c.dynamic_batching])
+    JSON.stringify([
+      c.max_batch_size,
+      c.instance_count,
+      c.session_thread,
+      c.execution_providers,
+      c.intra_op_threads,
+      c.inputs,
+      c.outputs,
+      c.dynamic_batching,
+    ])
   return pick(a) === pick(b)
 }
 
 const sameTensors = (a: TensorSpec[], b: TensorSpec[]) =>
-  a.length === b.length && a.every((t) => b.some((u) => u.name === t.name && u.datatype === t.datatype && JSON.stringify(u.shape) === JSON.stringify(t.shape)))
+  a.length === b.length &&
+  a.every((t) =>
+    b.some(
+      (u) => u.name === t.name && u.datatype === t.datatype && JSON.stringify(u.shape) === JSON.stringify(t.shape),
+    ),
+  )
 
 /** A fallback must take the same inputs and give the same outputs. */
 export function compatible(primary: ModelConfig, fallback: ModelConfig): boolean {

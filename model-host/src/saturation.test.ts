@@ -8,12 +8,29 @@ import { reportSaturation, saturationEvents } from './saturation.ts'
 /** A version with a real batcher over an executor that never finishes, and `instances` sessions. */
 function version(model: string, v: string, instances: number): LoadedVersion {
   const batcher = new Batcher<number, number>(
-    { maxBatchSize: 8, maxQueueDelayMs: 60_000, preferredBatchSizes: [], maxQueueSize: 100, priorityLevels: 1, instances },
+    {
+      maxBatchSize: 8,
+      maxQueueDelayMs: 60_000,
+      preferredBatchSizes: [],
+      maxQueueSize: 100,
+      priorityLevels: 1,
+      instances,
+    },
     () => new Promise(() => {}),
   )
-  return { model, version: v, batcher, sessions: Array.from({ length: instances }, () => ({})) } as unknown as LoadedVersion
+  return {
+    model,
+    version: v,
+    batcher,
+    sessions: Array.from({ length: instances }, () => ({})),
+  } as unknown as LoadedVersion
 }
-const state = (name: string, versions: LoadedVersion[]): ModelState => ({ name, state: 'READY', versions: new Map(versions.map((v) => [v.version, v])), versionErrors: new Map() })
+const state = (name: string, versions: LoadedVersion[]): ModelState => ({
+  name,
+  state: 'READY',
+  versions: new Map(versions.map((v) => [v.version, v])),
+  versionErrors: new Map(),
+})
 const job = { rows: 1, priority: 1, deadline: performance.now() + 60_000 }
 const payload = {} as BatchPayload // the executor never looks at it
 const tick = () => new Promise((r) => setImmediate(r))
@@ -28,15 +45,40 @@ describe('saturation events', () => {
     const idle = version('m', '2', 1)
     const events = saturationEvents([state('m', [busy, idle]), state('empty', [])], 'h1', 1234)
     expect(events).toEqual([
-      { v: 2, kind: 'host_saturation', ts: 1234, host: 'h1', model: 'm', version: '1', queue_depth: 1, busy_instances: 1, instances: 2 },
-      { v: 2, kind: 'host_saturation', ts: 1234, host: 'h1', model: 'm', version: '2', queue_depth: 0, busy_instances: 0, instances: 1 },
+      {
+        v: 2,
+        kind: 'host_saturation',
+        ts: 1234,
+        host: 'h1',
+        model: 'm',
+        version: '1',
+        queue_depth: 1,
+        busy_instances: 1,
+        instances: 2,
+      },
+      {
+        v: 2,
+        kind: 'host_saturation',
+        ts: 1234,
+        host: 'h1',
+        model: 'm',
+        version: '2',
+        queue_depth: 0,
+        busy_instances: 0,
+        instances: 1,
+      },
     ])
     for (const e of events) expect(decodeEvent(e)).toEqual({ ok: true, event: e })
   })
 
   it('emits them on every tick until stopped', async () => {
     const seen: HostEvent[] = []
-    const reporter = reportSaturation({ models: () => [state('m', [version('m', '1', 1)])] }, { emit: (e) => void seen.push(e) }, () => 'h1', 10)
+    const reporter = reportSaturation(
+      { models: () => [state('m', [version('m', '1', 1)])] },
+      { emit: (e) => void seen.push(e) },
+      () => 'h1',
+      10,
+    )
     await new Promise((r) => setTimeout(r, 55))
     reporter.stop()
     const n = seen.length

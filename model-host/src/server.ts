@@ -58,7 +58,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   // Set once listening when not given: with port 0 the port is known only then. Nothing emits before.
   let name = options.name ?? ''
   const hostName = () => name
-  const agent = options.telemetryAgent && !options.emitter ? new AgentEmitter({ url: options.telemetryAgent, token: options.telemetryToken, hostName, logger }) : undefined
+  const agent =
+    options.telemetryAgent && !options.emitter
+      ? new AgentEmitter({ url: options.telemetryAgent, token: options.telemetryToken, hostName, logger })
+      : undefined
   const emitter = options.emitter ?? agent ?? noopEmitter
   const guarded = safeEmitter(emitter)
   const manager = new ModelManager(options.models, { emitter: guarded, logger, role: options.role, hostName })
@@ -72,9 +75,18 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const port = typeof address === 'object' && address ? address.port : options.port
   const url = `http://${hostname}:${port}`
   name ||= `${hostname}:${port}`
-  const saturation = emitter === noopEmitter ? undefined : reportSaturation(manager, guarded, hostName, options.saturationIntervalMs ?? 1000)
+  const saturation =
+    emitter === noopEmitter
+      ? undefined
+      : reportSaturation(manager, guarded, hostName, options.saturationIntervalMs ?? 1000)
   logger.info(
-    { url, name, role: options.role ?? 'primary', telemetryAgent: agent ? options.telemetryAgent : undefined, models: manager.models().map((m) => ({ name: m.name, state: m.state, live: m.live, reason: m.reason })) },
+    {
+      url,
+      name,
+      role: options.role ?? 'primary',
+      telemetryAgent: agent ? options.telemetryAgent : undefined,
+      models: manager.models().map((m) => ({ name: m.name, state: m.state, live: m.live, reason: m.reason })),
+    },
     'model host listening',
   )
   return {

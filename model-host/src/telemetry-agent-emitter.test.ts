@@ -87,7 +87,10 @@ async function setup(mode: Mode, options: Partial<AgentEmitterOptions> = {}) {
   const agent = await receiver(mode)
   const emitter = new AgentEmitter({ url: agent.url, hostName: () => 'h1', ...options })
   // The receiver goes first, so closing an emitter stuck on it does not wait out its bound.
-  cleanups.push(() => emitter.close(), () => agent.close())
+  cleanups.push(
+    () => emitter.close(),
+    () => agent.close(),
+  )
   return { agent, emitter }
 }
 
@@ -95,18 +98,55 @@ describe('AgentEmitter', () => {
   it('posts v2 events as NDJSON that the contract decoder accepts, with the source and count headers', async () => {
     const { agent, emitter } = await setup('ok', { flushIntervalMs: 10 })
     const events: HostEvent[] = [
-      { v: HOST_EVENT_VERSION, kind: 'host_batch', ts: 1, host: 'h1', model: 'm', version: '1', batch_id: 'm/1/1', request_ids: ['a', 'b'], traceparents: ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', ''], rows: 3, max_batch_rows: 8, queue_wait_ms: 0.5, execution_ms: 1.25, queue_depth: 0, device: 'cpu', ok: true },
+      {
+        v: HOST_EVENT_VERSION,
+        kind: 'host_batch',
+        ts: 1,
+        host: 'h1',
+        model: 'm',
+        version: '1',
+        batch_id: 'm/1/1',
+        request_ids: ['a', 'b'],
+        traceparents: ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', ''],
+        rows: 3,
+        max_batch_rows: 8,
+        queue_wait_ms: 0.5,
+        execution_ms: 1.25,
+        queue_depth: 0,
+        device: 'cpu',
+        ok: true,
+      },
       fallback(1),
-      { v: HOST_EVENT_VERSION, kind: 'host_saturation', ts: 2, host: 'h1', model: 'm', version: '1', queue_depth: 4, busy_instances: 1, instances: 2 },
+      {
+        v: HOST_EVENT_VERSION,
+        kind: 'host_saturation',
+        ts: 2,
+        host: 'h1',
+        model: 'm',
+        version: '1',
+        queue_depth: 4,
+        busy_instances: 1,
+        instances: 2,
+      },
     ]
     for (const e of events) emitter.emit(e)
     await waitFor(() => emitter.counters.sent === 3)
     expect(agent.posts).toHaveLength(1)
     const post = agent.posts[0]!
     expect(post.path).toBe('/v1/events')
-    expect(post.headers).toMatchObject({ 'content-type': 'application/x-ndjson', 'x-mesh-source': 'host:h1', 'x-event-count': '3' })
+    expect(post.headers).toMatchObject({
+      'content-type': 'application/x-ndjson',
+      'x-mesh-source': 'host:h1',
+      'x-event-count': '3',
+    })
     expect(post.lines.map((l) => decodeLine(l))).toEqual(events.map((event) => ({ ok: true, event })))
-    expect(emitter.counters).toEqual({ emitted: 3, sent: 3, dropped: { buffer_full: 0, agent_unreachable: 0, agent_refused: 0, timeout: 0 }, buffered: 0, inFlight: 0 })
+    expect(emitter.counters).toEqual({
+      emitted: 3,
+      sent: 3,
+      dropped: { buffer_full: 0, agent_unreachable: 0, agent_refused: 0, timeout: 0 },
+      buffered: 0,
+      inFlight: 0,
+    })
   })
 
   it('shows the node credential to the agent as a bearer token when given one, and none otherwise', async () => {
@@ -130,7 +170,9 @@ describe('AgentEmitter', () => {
     // close sends the rest
     await emitter.close()
     expect(agent.posts.map((p) => p.lines.length)).toEqual([10, 10, 5])
-    expect(agent.events().map((e) => (e as HostFallbackEvent).request_id)).toEqual(Array.from({ length: 25 }, (_, i) => `r${i}`))
+    expect(agent.events().map((e) => (e as HostFallbackEvent).request_id)).toEqual(
+      Array.from({ length: 25 }, (_, i) => `r${i}`),
+    )
   })
 
   it('sends a partial batch when the timer fires', async () => {
@@ -161,14 +203,20 @@ describe('AgentEmitter', () => {
   })
 
   it('drops the newest events past the buffer bound and counts them as buffer_full', async () => {
-    const { agent, emitter } = await setup('hold', { maxBufferedEvents: 100, maxBatchEvents: 1000, flushIntervalMs: 10 })
+    const { agent, emitter } = await setup('hold', {
+      maxBufferedEvents: 100,
+      maxBatchEvents: 1000,
+      flushIntervalMs: 10,
+    })
     for (let i = 0; i < 150; i++) emitter.emit(fallback(i))
     expect(emitter.counters).toMatchObject({ emitted: 150, buffered: 100, dropped: { buffer_full: 50 } })
     await waitFor(() => agent.posts.length === 1)
     agent.release()
     await waitFor(() => emitter.counters.sent === 100)
     // The oldest 100 went out; the 50 that arrived on a full buffer did not.
-    expect(agent.events().map((e) => (e as HostFallbackEvent).request_id)).toEqual(Array.from({ length: 100 }, (_, i) => `r${i}`))
+    expect(agent.events().map((e) => (e as HostFallbackEvent).request_id)).toEqual(
+      Array.from({ length: 100 }, (_, i) => `r${i}`),
+    )
   })
 
   it('drops a batch the agent cannot be reached for, counting agent_unreachable, and never retries', async () => {
@@ -179,7 +227,13 @@ describe('AgentEmitter', () => {
     for (let i = 0; i < 7; i++) emitter.emit(fallback(i))
     await waitFor(() => emitter.counters.dropped.agent_unreachable === 7)
     await sleep(50)
-    expect(emitter.counters).toMatchObject({ emitted: 7, sent: 0, buffered: 0, inFlight: 0, dropped: { agent_unreachable: 7 } })
+    expect(emitter.counters).toMatchObject({
+      emitted: 7,
+      sent: 0,
+      buffered: 0,
+      inFlight: 0,
+      dropped: { agent_unreachable: 7 },
+    })
   })
 
   it('drops a batch Node cannot even send (a host name unfit for a header), and keeps going', async () => {
@@ -235,7 +289,11 @@ describe('AgentEmitter', () => {
   })
 
   it('encodes one event per line, each ending in a newline', () => {
-    expect(encodeBatch([fallback(0), fallback(1)]).split('\n')).toEqual([JSON.stringify(fallback(0)), JSON.stringify(fallback(1)), ''])
+    expect(encodeBatch([fallback(0), fallback(1)]).split('\n')).toEqual([
+      JSON.stringify(fallback(0)),
+      JSON.stringify(fallback(1)),
+      '',
+    ])
     expect(encodeBatch([])).toBe('')
   })
 })

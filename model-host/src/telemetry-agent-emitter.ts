@@ -15,7 +15,14 @@
  * (model-host/bench/agent-transport.ts).
  */
 import { Agent, request, type ClientRequest } from 'node:http'
-import { AGENT_EVENT_COUNT_HEADER, AGENT_EVENTS_PATH, AGENT_SOURCE_HEADER, WIRE_CONTENT_TYPE, type HostEvent, type Logger } from '@model-mesh/contracts'
+import {
+  AGENT_EVENT_COUNT_HEADER,
+  AGENT_EVENTS_PATH,
+  AGENT_SOURCE_HEADER,
+  WIRE_CONTENT_TYPE,
+  type HostEvent,
+  type Logger,
+} from '@model-mesh/contracts'
 import type { HostEmitter } from './telemetry.ts'
 
 /** Why events were dropped. */
@@ -23,7 +30,8 @@ export const DROP_REASONS = ['buffer_full', 'agent_unreachable', 'agent_refused'
 export type DropReason = (typeof DROP_REASONS)[number]
 
 /** A count of zero for every drop reason. */
-export const noDrops = (): Record<DropReason, number> => Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>
+export const noDrops = (): Record<DropReason, number> =>
+  Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>
 
 /** How one POST ended. */
 export type PostOutcome = 'sent' | Exclude<DropReason, 'buffer_full'>
@@ -73,7 +81,13 @@ export const outcomeOfStatus = (status: number | undefined): PostOutcome =>
  * POSTs one body; resolves with how it went, never rejects. The response body
  * is read and discarded so the socket goes back to the keep-alive pool.
  */
-export function postBatch(url: URL, agent: Agent, headers: Record<string, string>, body: string, timeoutMs: number): Promise<PostOutcome> {
+export function postBatch(
+  url: URL,
+  agent: Agent,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+): Promise<PostOutcome> {
   return new Promise((resolve) => {
     let settled = false
     const settle = (outcome: PostOutcome) => {
@@ -84,11 +98,15 @@ export function postBatch(url: URL, agent: Agent, headers: Record<string, string
     }
     let req: ClientRequest
     try {
-      req = request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-        res.once('end', () => settle(outcomeOfStatus(res.statusCode)))
-        res.once('error', () => settle('agent_unreachable'))
-        res.resume()
-      })
+      req = request(
+        url,
+        { method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
+        (res) => {
+          res.once('end', () => settle(outcomeOfStatus(res.statusCode)))
+          res.once('error', () => settle('agent_unreachable'))
+          res.resume()
+        },
+      )
     } catch {
       // A header Node refuses (it throws here): this batch cannot be sent, and a rejection would go unhandled.
       return resolve('agent_unreachable')
@@ -152,7 +170,13 @@ export class AgentEmitter implements HostEmitter {
   }
 
   get counters(): EmitterCounters {
-    return { emitted: this.#emitted, sent: this.#sent, dropped: { ...this.#dropped }, buffered: this.#buffer.length, inFlight: this.#inFlightEvents }
+    return {
+      emitted: this.#emitted,
+      sent: this.#sent,
+      dropped: { ...this.#dropped },
+      buffered: this.#buffer.length,
+      inFlight: this.#inFlightEvents,
+    }
   }
 
   /**
@@ -211,7 +235,11 @@ export class AgentEmitter implements HostEmitter {
   #noteOutcome(outcome: PostOutcome): void {
     const was = this.#failing
     this.#failing = outcome === 'sent' ? undefined : outcome
-    if (this.#failing && this.#failing !== was) this.#logger?.warn({ agent: this.#url.href, reason: outcome }, 'telemetry agent not taking events; dropping them until it does')
+    if (this.#failing && this.#failing !== was)
+      this.#logger?.warn(
+        { agent: this.#url.href, reason: outcome },
+        'telemetry agent not taking events; dropping them until it does',
+      )
     else if (!this.#failing && was) this.#logger?.info({ agent: this.#url.href }, 'telemetry agent taking events again')
   }
 }

@@ -8,7 +8,15 @@
  * span per inference, the child of the trace context Envoy forwarded.
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter } from '@opentelemetry/api'
+import {
+  context,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Span,
+  type TextMapGetter,
+} from '@opentelemetry/api'
 
 // A ProxyTracer: it follows whatever provider is registered, even after this module loaded.
 const tracer = trace.getTracer('model-host')
@@ -39,7 +47,11 @@ export interface InferSpanEnd {
  */
 export function endInferSpan(span: Span, response: ServerResponse | undefined, end: InferSpanEnd): void {
   if (!span.isRecording()) return span.end()
-  span.setAttributes({ status: end.status, fallback: end.fallback, ...(end.version !== undefined ? { version: end.version } : {}) })
+  span.setAttributes({
+    status: end.status,
+    fallback: end.fallback,
+    ...(end.version !== undefined ? { version: end.version } : {}),
+  })
   if (end.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
   if (response && !response.writableFinished) response.once('close', () => span.end())
   else span.end()

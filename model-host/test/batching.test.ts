@@ -13,9 +13,17 @@ const one = sampleRows(1, 2)
 
 type Repo = Awaited<ReturnType<typeof copyRepository>>
 const stats = (host: HostProcess, model = XL) => fetch(`${host.url}/v2/models/${model}/stats`).then((r) => r.json())
-const infer = (host: HostProcess, rows: number[][], headers: Record<string, string> = {}, init: { signal?: AbortSignal } = {}) =>
-  postJson(`${host.url}/v2/models/${XL}/infer`, jsonInfer(rows), headers).catch((e) => (init.signal?.aborted ? null : Promise.reject(e)))
-const batchSizes = (s: any): Record<number, number> => Object.fromEntries(s.model_stats[0].batch_stats.map((b: any) => [b.batch_size, b.count]))
+const infer = (
+  host: HostProcess,
+  rows: number[][],
+  headers: Record<string, string> = {},
+  init: { signal?: AbortSignal } = {},
+) =>
+  postJson(`${host.url}/v2/models/${XL}/infer`, jsonInfer(rows), headers).catch((e) =>
+    init.signal?.aborted ? null : Promise.reject(e),
+  )
+const batchSizes = (s: any): Record<number, number> =>
+  Object.fromEntries(s.model_stats[0].batch_stats.map((b: any) => [b.batch_size, b.count]))
 
 describe('batching (fallback configured)', () => {
   let host: HostProcess
@@ -76,7 +84,7 @@ describe('batching (fallback configured)', () => {
     expect(Math.max(...Object.keys(batchSizes(s)).map(Number))).toBeLessThanOrEqual(128)
   })
 
-  it('answers from the fallback when Envoy\'s deadline cannot be met', async () => {
+  it("answers from the fallback when Envoy's deadline cannot be met", async () => {
     const running = infer(host, big)
     await new Promise((r) => setTimeout(r, 1))
     const late = await infer(host, one, { 'x-envoy-expected-rq-timeout-ms': '2' })
@@ -93,7 +101,11 @@ describe('batching (fallback configured)', () => {
     const second = infer(host, big)
     await new Promise((r) => setTimeout(r, 1))
     const ctl = new AbortController()
-    const gone = fetch(`${host.url}/v2/models/${XL}/infer`, { method: 'POST', body: JSON.stringify(jsonInfer(one)), signal: ctl.signal }).catch(() => 'aborted')
+    const gone = fetch(`${host.url}/v2/models/${XL}/infer`, {
+      method: 'POST',
+      body: JSON.stringify(jsonInfer(one)),
+      signal: ctl.signal,
+    }).catch(() => 'aborted')
     await new Promise((r) => setTimeout(r, 3))
     ctl.abort()
     expect(await gone).toBe('aborted')

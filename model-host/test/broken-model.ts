@@ -13,20 +13,47 @@ const { onnx } = onnxProto
 
 function modelBytes(): Uint8Array {
   const f32 = (name: string, dims: number[], values: number[]) =>
-    onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(new Float32Array(values).buffer) })
+    onnx.TensorProto.create({
+      name,
+      dims,
+      dataType: onnx.TensorProto.DataType.FLOAT,
+      rawData: new Uint8Array(new Float32Array(values).buffer),
+    })
   const io = (name: string, width: number) =>
-    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimValue: width }] } } } })
+    onnx.ValueInfoProto.create({
+      name,
+      type: {
+        tensorType: {
+          elemType: onnx.TensorProto.DataType.FLOAT,
+          shape: { dim: [{ dimParam: 'batch' }, { dimValue: width }] },
+        },
+      },
+    })
   const graph = onnx.GraphProto.create({
     name: 'fragile',
     node: [
       onnx.NodeProto.create({ opType: 'Gemm', input: ['features', 'W', 'B'], output: ['logits'] }),
       onnx.NodeProto.create({ opType: 'Reshape', input: ['logits', 'one_row'], output: ['one'] }),
-      onnx.NodeProto.create({ opType: 'Softmax', input: ['one'], output: ['probabilities'], attribute: [{ name: 'axis', i: 1, type: onnx.AttributeProto.AttributeType.INT }] }),
+      onnx.NodeProto.create({
+        opType: 'Softmax',
+        input: ['one'],
+        output: ['probabilities'],
+        attribute: [{ name: 'axis', i: 1, type: onnx.AttributeProto.AttributeType.INT }],
+      }),
     ],
     initializer: [
-      f32('W', [16, 2], Array.from({ length: 32 }, (_, i) => ((i % 5) - 2) / 10)),
+      f32(
+        'W',
+        [16, 2],
+        Array.from({ length: 32 }, (_, i) => ((i % 5) - 2) / 10),
+      ),
       f32('B', [2], [0, 0]),
-      onnx.TensorProto.create({ name: 'one_row', dims: [2], dataType: onnx.TensorProto.DataType.INT64, int64Data: [1, 2] }),
+      onnx.TensorProto.create({
+        name: 'one_row',
+        dims: [2],
+        dataType: onnx.TensorProto.DataType.INT64,
+        int64Data: [1, 2],
+      }),
     ],
     input: [io('features', 16)],
     output: [io('probabilities', 2)],
@@ -42,7 +69,10 @@ export async function writeFragileModel(repo: string, name: string, fallback: st
   const bytes = modelBytes()
   await writeFile(join(dir, 'model.onnx'), bytes)
   const sha = createHash('sha256').update(bytes).digest('hex')
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify({ model: name, version: '1', files: { 'model.onnx': sha } }))
+  await writeFile(
+    join(dir, 'manifest.json'),
+    JSON.stringify({ model: name, version: '1', files: { 'model.onnx': sha } }),
+  )
   await writeFile(
     join(repo, name, 'config.yaml'),
     [

@@ -56,7 +56,11 @@ describe('model-host --only', () => {
   it('loads the models named and their fallbacks, and leaves the others unloaded', async () => {
     const host = await spawnHost(EXAMPLE_MODELS, {}, ['--only', 'credit-risk'])
     try {
-      const index = (await fetch(`${host.url}/v2/repository/index`, { method: 'POST' }).then((r) => r.json())) as { name: string; version?: string; state: string }[]
+      const index = (await fetch(`${host.url}/v2/repository/index`, { method: 'POST' }).then((r) => r.json())) as {
+        name: string
+        version?: string
+        state: string
+      }[]
       expect(index.map((m) => [m.name, m.version ?? '', m.state])).toEqual([
         ['credit-risk', '1', 'READY'],
         ['credit-risk', '2', 'READY'],

@@ -33,23 +33,26 @@ describe('determinism', () => {
   })
   afterAll(async () => repo?.remove())
 
-  it.each(['credit-risk', 'credit-risk-xl'])('%s: same bits alone, batched, in two processes and after a restart', async (model) => {
-    const [a, b] = await Promise.all([spawnHost(repo.dir), spawnHost(repo.dir)])
-    let resultsA, resultsB
-    try {
-      ;[resultsA, resultsB] = await Promise.all([threeWays(a, model), threeWays(b, model)])
-    } finally {
-      await Promise.all([a.stop(), b.stop()])
-    }
-    expect(resultsA.oneBatch).toEqual(resultsA.alone)
-    expect(resultsA.concurrent).toEqual(resultsA.alone)
-    expect(resultsB).toEqual(resultsA)
+  it.each(['credit-risk', 'credit-risk-xl'])(
+    '%s: same bits alone, batched, in two processes and after a restart',
+    async (model) => {
+      const [a, b] = await Promise.all([spawnHost(repo.dir), spawnHost(repo.dir)])
+      let resultsA, resultsB
+      try {
+        ;[resultsA, resultsB] = await Promise.all([threeWays(a, model), threeWays(b, model)])
+      } finally {
+        await Promise.all([a.stop(), b.stop()])
+      }
+      expect(resultsA.oneBatch).toEqual(resultsA.alone)
+      expect(resultsA.concurrent).toEqual(resultsA.alone)
+      expect(resultsB).toEqual(resultsA)
 
-    const restarted = await spawnHost(repo.dir)
-    try {
-      expect(await threeWays(restarted, model)).toEqual(resultsA)
-    } finally {
-      await restarted.stop()
-    }
-  })
+      const restarted = await spawnHost(repo.dir)
+      try {
+        expect(await threeWays(restarted, model)).toEqual(resultsA)
+      } finally {
+        await restarted.stop()
+      }
+    },
+  )
 })

@@ -33,7 +33,11 @@ describe('fallback on a runtime failure', () => {
     expect(r.status).toBe(200)
     expect(r.headers.get('x-model-fallback')).toBe('true')
     expect(r.headers.get('x-model-name')).toBe('credit-risk-fallback')
-    expect(r.json.parameters).toMatchObject({ fallback: true, fallback_reason: 'runtime_error', requested_model: 'fragile' })
+    expect(r.json.parameters).toMatchObject({
+      fallback: true,
+      fallback_reason: 'runtime_error',
+      requested_model: 'fragile',
+    })
     expect(r.json.outputs[0].shape).toEqual([2, 2])
     const stats = await fetch(`${host.url}/v2/models/fragile/stats`).then((res) => res.json())
     expect(stats.model_stats[0].failed_executions).toBeGreaterThanOrEqual(1)
@@ -43,7 +47,9 @@ describe('fallback on a runtime failure', () => {
 
   it('never fails batch-mates: concurrent single rows all get an answer', async () => {
     const rows = sampleRows(6, 5)
-    const responses = await Promise.all(rows.map((row) => postJson(`${host.url}/v2/models/fragile/infer`, jsonInfer([row]))))
+    const responses = await Promise.all(
+      rows.map((row) => postJson(`${host.url}/v2/models/fragile/infer`, jsonInfer([row]))),
+    )
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200])
     // Rows that shared a batch (which this model cannot run) were each answered by the fallback.
     for (const r of responses.filter((res) => res.headers.get('x-model-fallback') === 'true')) {
@@ -63,26 +69,55 @@ describe('a host with --role fallback', () => {
     const r = await postJson(`${host.url}/v2/models/credit-risk/versions/2/infer`, jsonInfer(sampleRows(3, 8)))
     expect(r.status).toBe(200)
     expect([r.headers.get('x-model-name'), r.headers.get('x-model-fallback')]).toEqual(['credit-risk-fallback', 'true'])
-    expect(r.json.parameters).toMatchObject({ fallback: true, fallback_reason: 'fallback_role', requested_model: 'credit-risk', requested_version: '2' })
+    expect(r.json.parameters).toMatchObject({
+      fallback: true,
+      fallback_reason: 'fallback_role',
+      requested_model: 'credit-risk',
+      requested_version: '2',
+    })
     expect(r.json.outputs[0].shape).toEqual([3, 2])
   })
 
   it('runs only the models that are a fallback: the ones it answers for are loaded without sessions', async () => {
     const devices = async (model: string) => {
-      const versions = ((await (await fetch(`${host.url}/v2/models/${model}`)).json()) as { versions: string[] }).versions
-      return Promise.all(versions.map(async (v) => [v, ((await (await fetch(`${host.url}/v2/models/${model}/versions/${v}`)).json()) as { parameters: { device: string } }).parameters.device]))
+      const versions = ((await (await fetch(`${host.url}/v2/models/${model}`)).json()) as { versions: string[] })
+        .versions
+      return Promise.all(
+        versions.map(async (v) => [
+          v,
+          (
+            (await (await fetch(`${host.url}/v2/models/${model}/versions/${v}`)).json()) as {
+              parameters: { device: string }
+            }
+          ).parameters.device,
+        ]),
+      )
     }
-    expect(await devices('credit-risk')).toEqual([['1', 'none'], ['2', 'none'], ['3', 'none']])
+    expect(await devices('credit-risk')).toEqual([
+      ['1', 'none'],
+      ['2', 'none'],
+      ['3', 'none'],
+    ])
     expect(await devices('credit-risk-xl')).toEqual([['1', 'none']])
     expect((await devices('credit-risk-fallback')).map(([v, device]) => [v, device !== 'none'])).toEqual([['1', true]])
     // Every version still resolves, so the host answers for each of them.
-    const index = (await (await fetch(`${host.url}/v2/repository/index`, { method: 'POST' })).json()) as { name: string; version?: string; state: string }[]
-    expect(index.filter((m) => m.name === 'credit-risk').map((m) => [m.version, m.state])).toEqual([['1', 'READY'], ['2', 'READY'], ['3', 'READY']])
+    const index = (await (await fetch(`${host.url}/v2/repository/index`, { method: 'POST' })).json()) as {
+      name: string
+      version?: string
+      state: string
+    }[]
+    expect(index.filter((m) => m.name === 'credit-risk').map((m) => [m.version, m.state])).toEqual([
+      ['1', 'READY'],
+      ['2', 'READY'],
+      ['3', 'READY'],
+    ])
   })
 
   it('refuses, naming why, a model that has no fallback', async () => {
     const r = await postJson(`${host.url}/v2/models/credit-risk-fallback/infer`, jsonInfer(sampleRows(1, 8)))
     expect(r.status).toBe(503)
-    expect(r.json.error).toBe('model "credit-risk-fallback" version "1": this host answers only with fallbacks, and the model has none that can answer')
+    expect(r.json.error).toBe(
+      'model "credit-risk-fallback" version "1": this host answers only with fallbacks, and the model has none that can answer',
+    )
   })
 })

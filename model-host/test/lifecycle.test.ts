@@ -30,7 +30,8 @@ async function start(models = ['credit-risk', 'credit-risk-fallback']): Promise<
 }
 
 /** A repository call as the operator makes it. */
-const post = (url: string, path: string, body: unknown = {}) => postJson(url + path, body, { authorization: `Bearer ${TOKEN}` })
+const post = (url: string, path: string, body: unknown = {}) =>
+  postJson(url + path, body, { authorization: `Bearer ${TOKEN}` })
 
 describe('model lifecycle', () => {
   it('switches the live version without failing a request in flight', async () => {
@@ -40,7 +41,9 @@ describe('model lifecycle', () => {
     let stop = false
     const traffic = (async () => {
       while (!stop) {
-        const batch = await Promise.all(Array.from({ length: 8 }, () => postJson(`${host.url}/v2/models/credit-risk/infer`, jsonInfer(rows))))
+        const batch = await Promise.all(
+          Array.from({ length: 8 }, () => postJson(`${host.url}/v2/models/credit-risk/infer`, jsonInfer(rows))),
+        )
         for (const r of batch) {
           if (r.status !== 200) failures.push(r.json)
           else seen.push(r.headers.get('x-model-version')!)
@@ -84,7 +87,11 @@ describe('model lifecycle', () => {
   it('refuses repository writes without the operator token, and on a host started without one', async () => {
     const { host } = await start()
     // None, a wrong one, and one not sent as a bearer token (a malformed header, RFC 6750's 400).
-    for (const [headers, status] of [[{}, 401], [{ authorization: 'Bearer not-the-operator-token-at-all' }, 401], [{ authorization: TOKEN }, 400]] as const) {
+    for (const [headers, status] of [
+      [{}, 401],
+      [{ authorization: 'Bearer not-the-operator-token-at-all' }, 401],
+      [{ authorization: TOKEN }, 400],
+    ] as const) {
       for (const path of ['/v2/repository/models/credit-risk/unload', '/v2/repository/models/credit-risk/load']) {
         const res = await postJson(host.url + path, {}, headers)
         expect({ path, status: res.status }).toEqual({ path, status })
@@ -97,7 +104,11 @@ describe('model lifecycle', () => {
     cleanups.push(repo.remove)
     const open = await spawnHost(repo.dir)
     cleanups.push(open.stop)
-    const res = await postJson(`${open.url}/v2/repository/models/credit-risk/unload`, {}, { authorization: `Bearer ${TOKEN}` })
+    const res = await postJson(
+      `${open.url}/v2/repository/models/credit-risk/unload`,
+      {},
+      { authorization: `Bearer ${TOKEN}` },
+    )
     expect(res.status).toBe(403)
     expect(res.json.error).toMatch(/no operator token \(--operator-token-file\)/)
     expect((await postJson(`${open.url}/v2/models/credit-risk/infer`, jsonInfer(rows))).status).toBe(200)
@@ -123,7 +134,12 @@ describe('model lifecycle', () => {
     cleanups.push(host.stop)
     const index = await post(host.url, '/v2/repository/index')
     expect(index.json).toContainEqual({ name: 'credit-risk', version: '1', state: 'READY' })
-    expect(index.json).toContainEqual({ name: 'credit-risk', version: '2', state: 'UNAVAILABLE', reason: expect.stringMatching(/model\.onnx has sha256 .* manifest says/) })
+    expect(index.json).toContainEqual({
+      name: 'credit-risk',
+      version: '2',
+      state: 'UNAVAILABLE',
+      reason: expect.stringMatching(/model\.onnx has sha256 .* manifest says/),
+    })
     const v2 = await postJson(`${host.url}/v2/models/credit-risk/versions/2/infer`, jsonInfer(rows))
     expect(v2.status).toBe(404)
     expect(v2.json.error).toMatch(/unknown version "2".*sha256/)
@@ -137,7 +153,10 @@ describe('model lifecycle', () => {
     await editConfig(repo.dir, 'credit-risk', (c) => (c.live_version = '12'))
     const host = await spawnHost(repo.dir)
     cleanups.push(host.stop)
-    const left = (await readdir(join(repo.dir, 'credit-risk'))).filter((f) => /^\d+$/.test(f)).map(Number).sort((a, b) => a - b)
+    const left = (await readdir(join(repo.dir, 'credit-risk')))
+      .filter((f) => /^\d+$/.test(f))
+      .map(Number)
+      .sort((a, b) => a - b)
     expect(left).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
     const m = await fetch(`${host.url}/v2/models/credit-risk`).then((r) => r.json())
     expect(m.versions).toHaveLength(10)

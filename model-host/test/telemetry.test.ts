@@ -51,7 +51,8 @@ async function standInAgent() {
   return agent
 }
 
-const traceparentOf = (i: number) => `00-${i.toString(16).padStart(32, '0')}-${(i + 1).toString(16).padStart(16, '0')}-01`
+const traceparentOf = (i: number) =>
+  `00-${i.toString(16).padStart(32, '0')}-${(i + 1).toString(16).padStart(16, '0')}-01`
 const until = async (check: () => boolean | Promise<boolean>, ms = 10_000) => {
   const end = performance.now() + ms
   while (!(await check())) {
@@ -82,7 +83,14 @@ let agent: Awaited<ReturnType<typeof standInAgent>>
 let host: HostProcess
 beforeAll(async () => {
   agent = await standInAgent()
-  host = await spawnHost(EXAMPLE_MODELS, {}, ['--only', 'credit-risk', '--telemetry-agent', agent.url, '--name', 'host-a'])
+  host = await spawnHost(EXAMPLE_MODELS, {}, [
+    '--only',
+    'credit-risk',
+    '--telemetry-agent',
+    agent.url,
+    '--name',
+    'host-a',
+  ])
 })
 afterAll(async () => {
   await host?.stop()
@@ -95,44 +103,91 @@ describe('host events to the telemetry agent', () => {
     const sent = await Promise.all(
       rows.map((row, i) => {
         // Every third request comes without a traceparent.
-        const headers: Record<string, string> = { 'x-request-id': `req-${i}`, ...(i % 3 === 2 ? {} : { traceparent: traceparentOf(i) }) }
-        return postJson(`${host.url}/v2/models/credit-risk/versions/2/infer`, jsonInfer(i % 4 === 0 ? [row, row] : [row]), headers)
+        const headers: Record<string, string> = {
+          'x-request-id': `req-${i}`,
+          ...(i % 3 === 2 ? {} : { traceparent: traceparentOf(i) }),
+        }
+        return postJson(
+          `${host.url}/v2/models/credit-risk/versions/2/infer`,
+          jsonInfer(i % 4 === 0 ? [row, row] : [row]),
+          headers,
+        )
       }),
     )
     expect(sent.map((r) => r.status)).toEqual(rows.map(() => 200))
 
-    const ours = () => agent.events.filter((e): e is HostBatchEvent => e.kind === 'host_batch' && e.request_ids.some((id) => id.startsWith('req-')))
+    const ours = () =>
+      agent.events.filter(
+        (e): e is HostBatchEvent => e.kind === 'host_batch' && e.request_ids.some((id) => id.startsWith('req-')),
+      )
     await until(() => ours().flatMap((e) => e.request_ids).length === 12)
     for (const e of ours()) {
-      expect(e).toMatchObject({ v: 2, host: 'host-a', model: 'credit-risk', version: '2', max_batch_rows: 64, device: 'cpu', ok: true })
-      expect(e.traceparents).toEqual(e.request_ids.map((id) => (Number(id.slice(4)) % 3 === 2 ? '' : traceparentOf(Number(id.slice(4))))))
+      expect(e).toMatchObject({
+        v: 2,
+        host: 'host-a',
+        model: 'credit-risk',
+        version: '2',
+        max_batch_rows: 64,
+        device: 'cpu',
+        ok: true,
+      })
+      expect(e.traceparents).toEqual(
+        e.request_ids.map((id) => (Number(id.slice(4)) % 3 === 2 ? '' : traceparentOf(Number(id.slice(4))))),
+      )
       expect(e.rows).toBe(e.request_ids.reduce((n, id) => n + (Number(id.slice(4)) % 4 === 0 ? 2 : 1), 0))
       expect(e.batch_id).toMatch(/^credit-risk\/2\/\d+$/)
     }
-    expect(ours().flatMap((e) => e.request_ids).sort()).toEqual(rows.map((_, i) => `req-${i}`).sort())
+    expect(
+      ours()
+        .flatMap((e) => e.request_ids)
+        .sort(),
+    ).toEqual(rows.map((_, i) => `req-${i}`).sort())
     expect(agent.sources.every((s) => s === 'host:host-a')).toBe(true)
     expect(agent.refusedLines).toBe(0)
   })
 
   it('reports a fallback with its request id, traceparent, fallback model and reason', async () => {
     // A 1 µs budget cannot be met: the fallback answers.
-    const r = await postJson(`${host.url}/v2/models/credit-risk/infer`, jsonInfer(sampleRows(1, 9), { parameters: { timeout: 1 } }), { 'x-request-id': 'fb-1', traceparent: traceparentOf(99) })
+    const r = await postJson(
+      `${host.url}/v2/models/credit-risk/infer`,
+      jsonInfer(sampleRows(1, 9), { parameters: { timeout: 1 } }),
+      { 'x-request-id': 'fb-1', traceparent: traceparentOf(99) },
+    )
     expect(r.headers.get('x-model-fallback')).toBe('true')
-    const fallback = () => agent.events.find((e): e is HostFallbackEvent => e.kind === 'host_fallback' && e.request_id === 'fb-1')
+    const fallback = () =>
+      agent.events.find((e): e is HostFallbackEvent => e.kind === 'host_fallback' && e.request_id === 'fb-1')
     await until(() => fallback() !== undefined)
-    expect(fallback()).toMatchObject({ v: 2, host: 'host-a', model: 'credit-risk', version: '1', traceparent: traceparentOf(99), fallback_model: 'credit-risk-fallback', reason: 'deadline' })
+    expect(fallback()).toMatchObject({
+      v: 2,
+      host: 'host-a',
+      model: 'credit-risk',
+      version: '1',
+      traceparent: traceparentOf(99),
+      fallback_model: 'credit-risk-fallback',
+      reason: 'deadline',
+    })
   })
 
   it('reports every loaded version saturation each second', async () => {
     const saturation = () => agent.events.filter((e) => e.kind === 'host_saturation')
     await until(() => new Set(saturation().map((e) => e.ts)).size >= 2)
     const latest = new Map(saturation().map((e) => [`${e.model}/${e.version}`, e]))
-    expect([...latest.keys()].sort()).toEqual(['credit-risk-fallback/1', 'credit-risk/1', 'credit-risk/2', 'credit-risk/3'])
-    for (const e of latest.values()) expect(e).toMatchObject({ v: 2, host: 'host-a', queue_depth: 0, busy_instances: 0, instances: 1 })
+    expect([...latest.keys()].sort()).toEqual([
+      'credit-risk-fallback/1',
+      'credit-risk/1',
+      'credit-risk/2',
+      'credit-risk/3',
+    ])
+    for (const e of latest.values())
+      expect(e).toMatchObject({ v: 2, host: 'host-a', queue_depth: 0, busy_instances: 0, instances: 1 })
   })
 
   it('counts what it sent at /metrics', async () => {
-    await until(async () => (await metric(host, 'model_host_telemetry_events_total{result="sent"}')) >= agent.events.length && agent.events.length > 0)
+    await until(
+      async () =>
+        (await metric(host, 'model_host_telemetry_events_total{result="sent"}')) >= agent.events.length &&
+        agent.events.length > 0,
+    )
     const text = await fetch(`${host.url}/metrics`).then((r) => r.text())
     expect(text).toContain('# TYPE model_host_telemetry_events_total counter')
     expect(text).toContain('model_host_telemetry_events_dropped_total{reason="buffer_full"} 0')
@@ -149,7 +204,9 @@ describe('host events to the telemetry agent', () => {
 
     await agent.stop()
     const gone = await latencies(host, 40)
-    await until(async () => (await metric(host, 'model_host_telemetry_events_dropped_total{reason="agent_unreachable"}')) > 0)
+    await until(
+      async () => (await metric(host, 'model_host_telemetry_events_dropped_total{reason="agent_unreachable"}')) > 0,
+    )
 
     // Loose bounds (the machine is shared): an emitter that waited on the agent would add its 2 s timeout.
     for (const times of [stalled, gone]) {

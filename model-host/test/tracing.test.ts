@@ -38,7 +38,11 @@ const recorded: Recorded[] = []
 
 function recordingSpan(r: Recorded): Span {
   const span = {
-    spanContext: () => ({ traceId: r.parent?.traceId ?? '1'.repeat(32), spanId: '2'.repeat(16), traceFlags: TraceFlags.SAMPLED }),
+    spanContext: () => ({
+      traceId: r.parent?.traceId ?? '1'.repeat(32),
+      spanId: '2'.repeat(16),
+      traceFlags: TraceFlags.SAMPLED,
+    }),
     setAttribute: (k: string, v: unknown) => ((r.attributes[k] = v as never), span),
     setAttributes: (a: SpanAttributes) => (Object.assign(r.attributes, a), span),
     setStatus: (s: SpanStatus) => ((r.status = s), span),
@@ -52,7 +56,13 @@ const provider: TracerProvider = {
   getTracer: () =>
     ({
       startSpan(name: string, options: SpanOptions = {}, ctx?: Context) {
-        const r: Recorded = { name, kind: options.kind, parent: ctx && trace.getSpanContext(ctx), attributes: { ...options.attributes }, ended: false }
+        const r: Recorded = {
+          name,
+          kind: options.kind,
+          parent: ctx && trace.getSpanContext(ctx),
+          attributes: { ...options.attributes },
+          ended: false,
+        }
         recorded.push(r)
         return recordingSpan(r)
       },
@@ -66,7 +76,9 @@ const traceparentPropagator: TextMapPropagator = {
   extract(ctx, carrier, getter) {
     const value = getter.get(carrier, 'traceparent')
     const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(Array.isArray(value) ? value[0]! : (value ?? ''))
-    return m ? trace.setSpanContext(ctx, { traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16), isRemote: true }) : ctx
+    return m
+      ? trace.setSpanContext(ctx, { traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16), isRemote: true })
+      : ctx
   },
 }
 
@@ -74,7 +86,12 @@ let host: RunningHost
 beforeAll(async () => {
   trace.setGlobalTracerProvider(provider)
   propagation.setGlobalPropagator(traceparentPropagator)
-  host = await startHost({ models: EXAMPLE_MODELS, port: 0, only: ['credit-risk'], logger: createLogger('model-host', { level: 'silent' }) })
+  host = await startHost({
+    models: EXAMPLE_MODELS,
+    port: 0,
+    only: ['credit-risk'],
+    logger: createLogger('model-host', { level: 'silent' }),
+  })
 })
 afterAll(async () => {
   await host?.close()
@@ -89,7 +106,9 @@ const until = async (check: () => boolean) => {
 describe('infer spans', () => {
   it('starts a SERVER span `infer <model>` as the child of the incoming traceparent, ended once the response is sent', async () => {
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
-    const r = await postJson(`${host.url}/v2/models/credit-risk/versions/2/infer`, jsonInfer(sampleRows(2, 1)), { traceparent })
+    const r = await postJson(`${host.url}/v2/models/credit-risk/versions/2/infer`, jsonInfer(sampleRows(2, 1)), {
+      traceparent,
+    })
     expect(r.status).toBe(200)
     const span = recorded.at(-1)!
     await until(() => span.ended)
@@ -103,7 +122,10 @@ describe('infer spans', () => {
   })
 
   it('records fallbacks and errors on the span', async () => {
-    const fb = await postJson(`${host.url}/v2/models/credit-risk/infer`, jsonInfer(sampleRows(1, 2), { parameters: { timeout: 1 } }))
+    const fb = await postJson(
+      `${host.url}/v2/models/credit-risk/infer`,
+      jsonInfer(sampleRows(1, 2), { parameters: { timeout: 1 } }),
+    )
     expect(fb.headers.get('x-model-fallback')).toBe('true')
     const fallbackSpan = recorded.at(-1)!
     await until(() => fallbackSpan.ended)
@@ -114,6 +136,10 @@ describe('infer spans', () => {
     expect(missing.status).toBe(404)
     const errorSpan = recorded.at(-1)!
     await until(() => errorSpan.ended)
-    expect(errorSpan).toMatchObject({ name: 'infer credit-risk', attributes: { status: 404, fallback: false }, ended: true })
+    expect(errorSpan).toMatchObject({
+      name: 'infer credit-risk',
+      attributes: { status: 404, fallback: false },
+      ended: true,
+    })
   })
 })

@@ -26,9 +26,22 @@ describe('tritonclient against the model host', () => {
 
   it('checks health, reads metadata and config, and infers with binary tensors', async () => {
     const rows = sampleRows(3, 11)
-    const { stdout } = await promisify(execFile)(PYTHON, [join(ROOT, 'model-host/test/clients/tritonclient_check.py'), host.url.replace('http://', ''), 'credit-risk', JSON.stringify(rows)])
+    const { stdout } = await promisify(execFile)(PYTHON, [
+      join(ROOT, 'model-host/test/clients/tritonclient_check.py'),
+      host.url.replace('http://', ''),
+      'credit-risk',
+      JSON.stringify(rows),
+    ])
     const seen = JSON.parse(stdout)
-    expect(seen).toMatchObject({ live: true, ready: true, model_ready: true, max_batch_size: 64, shape: [3, 2], model_version: '1', id: 'triton-1' })
+    expect(seen).toMatchObject({
+      live: true,
+      ready: true,
+      model_ready: true,
+      max_batch_size: 64,
+      shape: [3, 2],
+      model_version: '1',
+      id: 'triton-1',
+    })
     expect(seen.metadata_inputs).toEqual([{ name: 'features', datatype: 'FP32', shape: [-1, 16] }])
     // The same rows over JSON give the same probabilities.
     const viaJson = await postJson(`${host.url}/v2/models/credit-risk/infer`, jsonInfer(rows))

@@ -17,7 +17,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { startAgent, type AgentOptions, type RunningAgent } from '../agent.ts'
 import { DEFAULT_STREAM_LIMITS, ensureStreams } from '@model-mesh/contracts'
-import { AGENT_TEST_TOKEN, eventually, metrics, metricSum, ndjson, post, requestEvent } from '@model-mesh/testkit/events'
+import {
+  AGENT_TEST_TOKEN,
+  eventually,
+  metrics,
+  metricSum,
+  ndjson,
+  post,
+  requestEvent,
+} from '@model-mesh/testkit/events'
 
 /** The process's peak resident memory so far (VmHWM), bytes: a peak no sampling can miss. */
 async function peakRss(): Promise<number> {
@@ -31,7 +39,17 @@ describe('telemetry agent intake', () => {
   let dir: string
   const agents: RunningAgent[] = []
   const start = async (o: Partial<AgentOptions> = {}) => {
-    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: `intake-${agents.length}`, address: '127.0.0.1', port: 0, natsUrl: nats.url, models: ['credit-risk'], spool: { dir: join(dir, `spool-${agents.length}`), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {}, ...o })
+    const agent = await startAgent({
+      token: AGENT_TEST_TOKEN,
+      id: `intake-${agents.length}`,
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      models: ['credit-risk'],
+      spool: { dir: join(dir, `spool-${agents.length}`), memoryBytes: 1 << 20, diskBytes: 8 << 20 },
+      log: () => {},
+      ...o,
+    })
     agents.push(agent)
     return agent
   }
@@ -53,12 +71,18 @@ describe('telemetry agent intake', () => {
     const agent = await start()
     const seen: string[] = []
     const sub: Subscription = nc.subscribe('mesh.>', { callback: (_e, m) => void seen.push(m.subject) })
-    const forged = ndjson(Array.from({ length: 300 }, () => requestEvent({ variant: 'canary', version: '2', status: 503 })))
+    const forged = ndjson(
+      Array.from({ length: 300 }, () => requestEvent({ variant: 'canary', version: '2', status: 503 })),
+    )
     const answers = [
       await post(agent.url, forged, 'envoy:gateway', null),
       await post(agent.url, forged, 'envoy:gateway', 'not-the-token-0123456789abcdef'),
       await post(agent.url, forged, 'envoy:gateway', `${AGENT_TEST_TOKEN}x`),
-      await fetch(`${agent.url}/v1/events`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`u:${AGENT_TEST_TOKEN}`).toString('base64')}` }, body: forged }),
+      await fetch(`${agent.url}/v1/events`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`u:${AGENT_TEST_TOKEN}`).toString('base64')}` },
+        body: forged,
+      }),
     ]
     for (const res of answers) {
       expect(res.status).toBe(401)
@@ -67,7 +91,10 @@ describe('telemetry agent intake', () => {
     }
     // The real credential still works, and only its one event is published.
     expect((await post(agent.url, ndjson([requestEvent()]))).status).toBe(202)
-    const text = await eventually(() => metrics(agent.url), (t) => metricSum(t, 'mesh_agent_events_published_total') === 1)
+    const text = await eventually(
+      () => metrics(agent.url),
+      (t) => metricSum(t, 'mesh_agent_events_published_total') === 1,
+    )
     expect(metricSum(text, 'mesh_agent_requests_refused_total', { reason: 'unauthorized' })).toBe(4)
     expect(metricSum(text, 'mesh_agent_events_received_total')).toBe(1)
     await nc.flush()
@@ -83,7 +110,14 @@ describe('telemetry agent intake', () => {
     const before = await peakRss()
     const statuses: number[] = []
     const sends = Array.from({ length: 40 }, () => {
-      const req = request(`${agent.url}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${AGENT_TEST_TOKEN}`, 'content-length': String(size), 'x-event-count': '100' } })
+      const req = request(`${agent.url}/v1/events`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${AGENT_TEST_TOKEN}`,
+          'content-length': String(size),
+          'x-event-count': '100',
+        },
+      })
       const answered = new Promise<number>((resolve, reject) => {
         req.once('response', (res: IncomingMessage) => {
           statuses.push(res.statusCode!)
@@ -98,11 +132,16 @@ describe('telemetry agent intake', () => {
       return { req, answered }
     })
     // Each body declares its length, so the agent refuses those that cannot fit at once, before reading them.
-    await eventually(async () => statuses.length, (n) => n >= 36, 30_000)
+    await eventually(
+      async () => statuses.length,
+      (n) => n >= 36,
+      30_000,
+    )
     expect(statuses.every((s) => s === 503)).toBe(true)
     // Then every body is sent whole: the refused ones are read and thrown away, the others taken.
     for (const { req } of sends) {
-      for (let sent = chunk.length; sent < size; sent += chunk.length) req.write(chunk.subarray(0, Math.min(chunk.length, size - sent)))
+      for (let sent = chunk.length; sent < size; sent += chunk.length)
+        req.write(chunk.subarray(0, Math.min(chunk.length, size - sent)))
       req.end()
     }
     const final = await Promise.all(sends.map((s) => s.answered))
@@ -124,9 +163,14 @@ describe('telemetry agent intake', () => {
     let answer = ''
     socket.on('data', (d) => (answer += d))
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-    socket.write(`POST /v1/events HTTP/1.1\r\nhost: agent\r\nauthorization: Bearer ${AGENT_TEST_TOKEN}\r\ncontent-length: 100000\r\nx-event-count: 7\r\n\r\n{"v":1`)
+    socket.write(
+      `POST /v1/events HTTP/1.1\r\nhost: agent\r\nauthorization: Bearer ${AGENT_TEST_TOKEN}\r\ncontent-length: 100000\r\nx-event-count: 7\r\n\r\n{"v":1`,
+    )
     // Node's own request timeout is 300 s: without the deadline this would wait for it.
-    const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), 15_000))])
+    const outcome = await Promise.race([
+      closed.then(() => 'closed'),
+      new Promise((r) => setTimeout(() => r('still open'), 15_000)),
+    ])
     expect(outcome).toBe('closed')
     expect(answer).toBe('')
     const text = await metrics(agent.url)
@@ -136,16 +180,25 @@ describe('telemetry agent intake', () => {
     expect((await post(agent.url, ndjson([requestEvent()]))).status).toBe(202)
   })
 
-  it('gives a body\'s share of the budget back at once when its sender goes away mid-body, without counting it as refused', async () => {
+  it("gives a body's share of the budget back at once when its sender goes away mid-body, without counting it as refused", async () => {
     const agent = await start({ maxBodiesInFlight: 1 })
     const socket = connect(agent.port, '127.0.0.1')
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
-    socket.write(`POST /v1/events HTTP/1.1\r\nhost: agent\r\nauthorization: Bearer ${AGENT_TEST_TOKEN}\r\ncontent-length: 100000\r\n\r\n{"v":1`)
+    socket.write(
+      `POST /v1/events HTTP/1.1\r\nhost: agent\r\nauthorization: Bearer ${AGENT_TEST_TOKEN}\r\ncontent-length: 100000\r\n\r\n{"v":1`,
+    )
     // The one slot is taken while the body is awaited...
-    await eventually(async () => (await post(agent.url, ndjson([requestEvent()]))).status, (s) => s === 503)
+    await eventually(
+      async () => (await post(agent.url, ndjson([requestEvent()]))).status,
+      (s) => s === 503,
+    )
     socket.destroy()
     // ...and free again once its sender has gone, long before the 10 s deadline.
-    await eventually(async () => (await post(agent.url, ndjson([requestEvent()]))).status, (s) => s === 202, 5000)
+    await eventually(
+      async () => (await post(agent.url, ndjson([requestEvent()]))).status,
+      (s) => s === 202,
+      5000,
+    )
     // Not a refusal: the sender left (it counts its own loss).
     const text = await metrics(agent.url)
     expect(metricSum(text, 'mesh_agent_requests_refused_total', { reason: 'body_timeout' })).toBe(0)
@@ -160,7 +213,10 @@ describe('telemetry agent intake', () => {
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
     socket.write(`POST /v1/events HTTP/1.1\r\nhost: agent\r\n`)
     // Node's default is 60 s.
-    const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), 15_000))])
+    const outcome = await Promise.race([
+      closed.then(() => 'closed'),
+      new Promise((r) => setTimeout(() => r('still open'), 15_000)),
+    ])
     expect(outcome).toBe('closed')
     expect(answer).toMatch(/^HTTP\/1\.1 408 /)
   })

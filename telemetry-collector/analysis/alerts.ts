@@ -11,7 +11,14 @@
  * p99 and lag, 15 for drift, 5 for staleness) are not waited out, so an
  * alert can show here up to that long before Prometheus fires it.
  */
-import { ALERT_NAMES, BURN_ALERT_NAMES, BURN_ALERTS, burnThreshold, TELEMETRY_LAG_MESSAGES, TELEMETRY_STALE_S } from '@model-mesh/contracts'
+import {
+  ALERT_NAMES,
+  BURN_ALERT_NAMES,
+  BURN_ALERTS,
+  burnThreshold,
+  TELEMETRY_LAG_MESSAGES,
+  TELEMETRY_STALE_S,
+} from '@model-mesh/contracts'
 import { MEMORY_HORIZON_MS, minuteOf, type Aggregator } from '../state/aggregator.ts'
 import type { WalkEvent } from './canary-walk.ts'
 import { PREDICTION_FEATURE, type DriftMonitor, type VersionDrift } from './drift-monitor.ts'
@@ -36,7 +43,13 @@ export interface ActiveAlert {
 /** The windows the burn-rate alerts read. */
 export type AlertWindow = (typeof BURN_ALERTS)[number]['long' | 'short']
 
-export const ALERT_WINDOW_MS: Record<AlertWindow, number> = { '5m': 300_000, '30m': 1_800_000, '1h': 3_600_000, '6h': 21_600_000, '3d': 259_200_000 }
+export const ALERT_WINDOW_MS: Record<AlertWindow, number> = {
+  '5m': 300_000,
+  '30m': 1_800_000,
+  '1h': 3_600_000,
+  '6h': 21_600_000,
+  '3d': 259_200_000,
+}
 
 export interface RouteSlo {
   availability: number
@@ -105,13 +118,21 @@ export function evaluateAlerts(input: AlertInput): ActiveAlert[] {
       const short = r.errorRatio[a.short]
       if (long === null || short === null || !(long > threshold && short > threshold)) continue
       out.push({
-        name: BURN_ALERT_NAMES[a.severity], severity: a.severity, route: r.route, value: long, threshold,
+        name: BURN_ALERT_NAMES[a.severity],
+        severity: a.severity,
+        route: r.route,
+        value: long,
+        threshold,
         summary: `Route ${r.route} is spending its error budget ${+burn.toFixed(2)}x too fast (${round(long * 100, 2)}% failed over ${a.long}, ${round(short * 100, 2)}% over ${a.short})`,
       })
     }
     if (r.p99Ms5m !== null && r.p99Ms5m > r.slo.p99_ms) {
       out.push({
-        name: ALERT_NAMES.latencyP99, severity: 'page', route: r.route, value: r.p99Ms5m, threshold: r.slo.p99_ms,
+        name: ALERT_NAMES.latencyP99,
+        severity: 'page',
+        route: r.route,
+        value: r.p99Ms5m,
+        threshold: r.slo.p99_ms,
         summary: `Route ${r.route}: p99 latency over ${r.slo.p99_ms} ms (${round(r.p99Ms5m, 1)} ms over the last 5 minutes)`,
       })
     }
@@ -120,28 +141,66 @@ export function evaluateAlerts(input: AlertInput): ActiveAlert[] {
     for (const f of [...v.features, ...(v.prediction ? [{ ...v.prediction, feature: PREDICTION_FEATURE }] : [])]) {
       if (f.verdict !== 'drift') continue
       const byPsi = f.psi !== null && f.psi >= v.thresholds.psi
-      const [stat, value, threshold] = byPsi ? ['PSI', f.psi!, v.thresholds.psi] : ['KS', f.ksStatistic!, v.thresholds.ks]
+      const [stat, value, threshold] = byPsi
+        ? ['PSI', f.psi!, v.thresholds.psi]
+        : ['KS', f.ksStatistic!, v.thresholds.ks]
       out.push({
-        name: ALERT_NAMES.drift, severity: 'ticket', model: v.model, version: v.version, feature: f.feature, value, threshold,
+        name: ALERT_NAMES.drift,
+        severity: 'ticket',
+        model: v.model,
+        version: v.version,
+        feature: f.feature,
+        value,
+        threshold,
         summary: `Model ${v.model} v${v.version}: feature ${f.feature} drifted from its training baseline (${stat} ${round(value)}, threshold ${threshold})`,
       })
     }
   }
   for (const c of input.rollbacks) {
-    out.push({ name: ALERT_NAMES.canaryRolledBack, severity: 'ticket', route: c.route, version: c.canary_version, summary: `The canary of route ${c.route} (v${c.canary_version}) was rolled back` })
+    out.push({
+      name: ALERT_NAMES.canaryRolledBack,
+      severity: 'ticket',
+      route: c.route,
+      version: c.canary_version,
+      summary: `The canary of route ${c.route} (v${c.canary_version}) was rolled back`,
+    })
   }
   const p = input.pipeline
   if (p.newestEventAgeS !== null && p.newestEventAgeS > TELEMETRY_STALE_S && p.gatewayServing !== false) {
-    out.push({ name: ALERT_NAMES.telemetryStale, severity: 'page', value: p.newestEventAgeS, threshold: TELEMETRY_STALE_S, summary: `No telemetry event newer than ${Math.round(p.newestEventAgeS)} s while the gateway serves requests` })
+    out.push({
+      name: ALERT_NAMES.telemetryStale,
+      severity: 'page',
+      value: p.newestEventAgeS,
+      threshold: TELEMETRY_STALE_S,
+      summary: `No telemetry event newer than ${Math.round(p.newestEventAgeS)} s while the gateway serves requests`,
+    })
   }
   if (p.lagMessages > TELEMETRY_LAG_MESSAGES) {
-    out.push({ name: ALERT_NAMES.telemetryLag, severity: 'ticket', value: p.lagMessages, threshold: TELEMETRY_LAG_MESSAGES, summary: `The telemetry collector is ${p.lagMessages} messages behind` })
+    out.push({
+      name: ALERT_NAMES.telemetryLag,
+      severity: 'ticket',
+      value: p.lagMessages,
+      threshold: TELEMETRY_LAG_MESSAGES,
+      summary: `The telemetry collector is ${p.lagMessages} messages behind`,
+    })
   }
   if ((p.droppedRecently ?? 0) > 0) {
-    out.push({ name: ALERT_NAMES.telemetryDropped, severity: 'ticket', value: p.droppedRecently, threshold: 0, summary: `${p.droppedRecently} telemetry events were dropped lately` })
+    out.push({
+      name: ALERT_NAMES.telemetryDropped,
+      severity: 'ticket',
+      value: p.droppedRecently,
+      threshold: 0,
+      summary: `${p.droppedRecently} telemetry events were dropped lately`,
+    })
   }
   if (p.refusedRecently > 0) {
-    out.push({ name: 'MeshTelemetryRefused', severity: 'info', value: p.refusedRecently, threshold: 0, summary: `The collector refused ${p.refusedRecently} telemetry events lately (malformed or invalid)` })
+    out.push({
+      name: 'MeshTelemetryRefused',
+      severity: 'info',
+      value: p.refusedRecently,
+      threshold: 0,
+      summary: `The collector refused ${p.refusedRecently} telemetry events lately (malformed or invalid)`,
+    })
   }
   // Array.prototype.sort is stable: within a severity, the order above.
   return out.sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity])
@@ -181,7 +240,12 @@ const refusals = new WeakMap<Aggregator, ReturnType<typeof increaseTracker>>()
  * @example
  * const alerts = evaluateAlerts(await alertInput(ctx, mesh.config.routes))
  */
-export async function alertInput(ctx: AlertContext, routes: readonly { name: string; slo?: RouteSlo }[], now = Date.now(), extras: AlertExtras = {}): Promise<AlertInput> {
+export async function alertInput(
+  ctx: AlertContext,
+  routes: readonly { name: string; slo?: RouteSlo }[],
+  now = Date.now(),
+  extras: AlertExtras = {},
+): Promise<AlertInput> {
   const sloRoutes = routes.filter((r): r is { name: string; slo: RouteSlo } => r.slo !== undefined)
   const ratios = new Map(sloRoutes.map((r) => [r.name, {} as Record<AlertWindow, number | null>]))
   for (const [w, ms] of Object.entries(ALERT_WINDOW_MS) as [AlertWindow, number][]) {
@@ -210,12 +274,18 @@ export async function alertInput(ctx: AlertContext, routes: readonly { name: str
   const rollbacks: RolledBackCanary[] = []
   for (const r of routes) {
     for (const e of await ctx.store.walks.events<WalkEvent>(r.name)) {
-      if (e.action === 'rollback' && e.ts >= now - ROLLBACK_LOOKBACK_MS) rollbacks.push({ route: e.route, canary_version: e.canary_version, at: e.ts })
+      if (e.action === 'rollback' && e.ts >= now - ROLLBACK_LOOKBACK_MS)
+        rollbacks.push({ route: e.route, canary_version: e.canary_version, at: e.ts })
     }
   }
   const newest = ctx.agg.pipeline.newestEventTs
   return {
-    routes: sloRoutes.map((r) => ({ route: r.name, slo: r.slo, errorRatio: ratios.get(r.name)!, p99Ms5m: p99.get(r.name)?.getValueAtQuantile(0.99) ?? null })),
+    routes: sloRoutes.map((r) => ({
+      route: r.name,
+      slo: r.slo,
+      errorRatio: ratios.get(r.name)!,
+      p99Ms5m: p99.get(r.name)?.getValueAtQuantile(0.99) ?? null,
+    })),
     drift: ctx.drift?.report(now) ?? [],
     rollbacks,
     pipeline: {
@@ -231,7 +301,10 @@ export async function alertInput(ctx: AlertContext, routes: readonly { name: str
 function refusedRecently(agg: Aggregator, now: number): number {
   let tracker = refusals.get(agg)
   if (!tracker) refusals.set(agg, (tracker = increaseTracker()))
-  return tracker(Object.values(agg.pipeline.refused).reduce((a, n) => a + n, 0), now)
+  return tracker(
+    Object.values(agg.pipeline.refused).reduce((a, n) => a + n, 0),
+    now,
+  )
 }
 
 /**
@@ -240,7 +313,12 @@ function refusedRecently(agg: Aggregator, now: number): number {
  * @example
  * const alerts = await activeAlerts(ctx, mesh.config.routes) // pages first
  */
-export async function activeAlerts(ctx: AlertContext, routes: readonly { name: string; slo?: RouteSlo }[], now = Date.now(), extras: AlertExtras = {}): Promise<ActiveAlert[]> {
+export async function activeAlerts(
+  ctx: AlertContext,
+  routes: readonly { name: string; slo?: RouteSlo }[],
+  now = Date.now(),
+  extras: AlertExtras = {},
+): Promise<ActiveAlert[]> {
   return evaluateAlerts(await alertInput(ctx, routes, now, extras))
 }
 

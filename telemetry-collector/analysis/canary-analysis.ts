@@ -64,9 +64,24 @@ const finite = (x: number | null): x is number => x !== null && Number.isFinite(
 const pct = (x: number) => `${+(x * 100).toPrecision(3)}%`
 const num = (x: number) => `${+x.toPrecision(4)}`
 
-function check(name: CheckName, stable: number | null, canary: number | null, limit: number | null, fails: (c: number, l: number) => boolean, say: (r: CheckResult) => string): Check {
-  const result: CheckResult = !finite(stable) || !finite(canary) || !finite(limit) ? 'no_data' : fails(canary, limit) ? 'fail' : 'pass'
-  return { name, result, stable: finite(stable) ? stable : null, canary: finite(canary) ? canary : null, limit: finite(limit) ? limit : null, reason: say(result) }
+function check(
+  name: CheckName,
+  stable: number | null,
+  canary: number | null,
+  limit: number | null,
+  fails: (c: number, l: number) => boolean,
+  say: (r: CheckResult) => string,
+): Check {
+  const result: CheckResult =
+    !finite(stable) || !finite(canary) || !finite(limit) ? 'no_data' : fails(canary, limit) ? 'fail' : 'pass'
+  return {
+    name,
+    result,
+    stable: finite(stable) ? stable : null,
+    canary: finite(canary) ? canary : null,
+    limit: finite(limit) ? limit : null,
+    reason: say(result),
+  }
 }
 
 export function judgeCanary(stable: VariantStats, canary: VariantStats, s: AnalysisSettings): CanaryJudgement {
@@ -78,42 +93,88 @@ export function judgeCanary(stable: VariantStats, canary: VariantStats, s: Analy
     stable: stable.requests,
     canary: canary.requests,
     limit: s.min_requests,
-    reason: enough ? `both served at least ${s.min_requests} requests` : `canary served ${canary.requests} and stable ${stable.requests} requests in ${s.interval_s} s; each needs ${s.min_requests}`,
+    reason: enough
+      ? `both served at least ${s.min_requests} requests`
+      : `canary served ${canary.requests} and stable ${stable.requests} requests in ${s.interval_s} s; each needs ${s.min_requests}`,
   })
   const rate = (n: number, v: VariantStats) => (enough && v.requests > 0 ? n / v.requests : null)
   const stableErrors = rate(stable.errors, stable)
   const canaryErrors = rate(canary.errors, canary)
   checks.push(
-    check('error_rate', stableErrors, canaryErrors, finite(stableErrors) ? stableErrors + s.max_error_rate_increase : null, (c, l) => c > l, (r) =>
-      r === 'no_data' ? 'error rate: not enough requests' : `error rate ${pct(canaryErrors!)} against stable's ${pct(stableErrors!)} (at most ${pct(stableErrors! + s.max_error_rate_increase)})`,
+    check(
+      'error_rate',
+      stableErrors,
+      canaryErrors,
+      finite(stableErrors) ? stableErrors + s.max_error_rate_increase : null,
+      (c, l) => c > l,
+      (r) =>
+        r === 'no_data'
+          ? 'error rate: not enough requests'
+          : `error rate ${pct(canaryErrors!)} against stable's ${pct(stableErrors!)} (at most ${pct(stableErrors! + s.max_error_rate_increase)})`,
     ),
   )
-  const p99Limit = enough && finite(stable.p99Ms) ? Math.max(stable.p99Ms * s.max_p99_ratio, stable.p99Ms + s.p99_slack_ms) : null
+  const p99Limit =
+    enough && finite(stable.p99Ms) ? Math.max(stable.p99Ms * s.max_p99_ratio, stable.p99Ms + s.p99_slack_ms) : null
   checks.push(
-    check('p99_latency', enough ? stable.p99Ms : null, enough ? canary.p99Ms : null, p99Limit, (c, l) => c > l, (r) =>
-      r === 'no_data' ? 'p99 latency: not enough timed requests' : `p99 ${num(canary.p99Ms!)} ms against stable's ${num(stable.p99Ms!)} ms (at most ${num(p99Limit!)} ms)`,
+    check(
+      'p99_latency',
+      enough ? stable.p99Ms : null,
+      enough ? canary.p99Ms : null,
+      p99Limit,
+      (c, l) => c > l,
+      (r) =>
+        r === 'no_data'
+          ? 'p99 latency: not enough timed requests'
+          : `p99 ${num(canary.p99Ms!)} ms against stable's ${num(stable.p99Ms!)} ms (at most ${num(p99Limit!)} ms)`,
     ),
   )
   const stableFallbacks = rate(stable.fallbacks, stable)
   const canaryFallbacks = rate(canary.fallbacks, canary)
   checks.push(
-    check('fallback_rate', stableFallbacks, canaryFallbacks, finite(stableFallbacks) ? stableFallbacks + s.max_fallback_rate_increase : null, (c, l) => c > l, (r) =>
-      r === 'no_data' ? 'fallback rate: not enough requests' : `fallback rate ${pct(canaryFallbacks!)} against stable's ${pct(stableFallbacks!)} (at most ${pct(stableFallbacks! + s.max_fallback_rate_increase)})`,
+    check(
+      'fallback_rate',
+      stableFallbacks,
+      canaryFallbacks,
+      finite(stableFallbacks) ? stableFallbacks + s.max_fallback_rate_increase : null,
+      (c, l) => c > l,
+      (r) =>
+        r === 'no_data'
+          ? 'fallback rate: not enough requests'
+          : `fallback rate ${pct(canaryFallbacks!)} against stable's ${pct(stableFallbacks!)} (at most ${pct(stableFallbacks! + s.max_fallback_rate_increase)})`,
     ),
   )
-  const sampled = stable.scores.filter(Number.isFinite).length >= s.min_samples && canary.scores.filter(Number.isFinite).length >= s.min_samples
-  const shift = sampled ? psi(distributionOf(stable.scores.filter(Number.isFinite)), canary.scores.filter(Number.isFinite)) : null
+  const sampled =
+    stable.scores.filter(Number.isFinite).length >= s.min_samples &&
+    canary.scores.filter(Number.isFinite).length >= s.min_samples
+  const shift = sampled
+    ? psi(distributionOf(stable.scores.filter(Number.isFinite)), canary.scores.filter(Number.isFinite))
+    : null
   checks.push(
-    check('prediction_shift', sampled ? 0 : null, shift, s.max_prediction_psi, (c, l) => c > l, (r) =>
-      r === 'no_data'
-        ? `prediction shift: ${canary.scores.length} canary and ${stable.scores.length} stable sampled predictions; each needs ${s.min_samples}`
-        : `canary's predicted scores against stable's: PSI ${num(shift!)} (at most ${s.max_prediction_psi})`,
+    check(
+      'prediction_shift',
+      sampled ? 0 : null,
+      shift,
+      s.max_prediction_psi,
+      (c, l) => c > l,
+      (r) =>
+        r === 'no_data'
+          ? `prediction shift: ${canary.scores.length} canary and ${stable.scores.length} stable sampled predictions; each needs ${s.min_samples}`
+          : `canary's predicted scores against stable's: PSI ${num(shift!)} (at most ${s.max_prediction_psi})`,
     ),
   )
-  const confidenceFloor = sampled && finite(stable.meanConfidence) ? stable.meanConfidence - s.max_confidence_drop : null
+  const confidenceFloor =
+    sampled && finite(stable.meanConfidence) ? stable.meanConfidence - s.max_confidence_drop : null
   checks.push(
-    check('confidence', sampled ? stable.meanConfidence : null, sampled ? canary.meanConfidence : null, confidenceFloor, (c, l) => c < l, (r) =>
-      r === 'no_data' ? 'confidence: not enough sampled responses reporting one' : `mean confidence ${num(canary.meanConfidence!)} against stable's ${num(stable.meanConfidence!)} (at least ${num(confidenceFloor!)})`,
+    check(
+      'confidence',
+      sampled ? stable.meanConfidence : null,
+      sampled ? canary.meanConfidence : null,
+      confidenceFloor,
+      (c, l) => c < l,
+      (r) =>
+        r === 'no_data'
+          ? 'confidence: not enough sampled responses reporting one'
+          : `mean confidence ${num(canary.meanConfidence!)} against stable's ${num(stable.meanConfidence!)} (at least ${num(confidenceFloor!)})`,
     ),
   )
   const failed = checks.filter((c) => c.result === 'fail')

@@ -23,7 +23,14 @@ export interface VariantKey {
   version: string
 }
 
-export function variantStats(agg: Aggregator, drift: DriftMonitor | undefined, k: VariantKey, intervalMs: number, now = Date.now(), since = 0): VariantStats {
+export function variantStats(
+  agg: Aggregator,
+  drift: DriftMonitor | undefined,
+  k: VariantKey,
+  intervalMs: number,
+  now = Date.now(),
+  since = 0,
+): VariantStats {
   const start = Math.max(now - intervalMs, since)
   // 10-second buckets while they are kept, minute rollups beyond.
   const bucket = new SignalBucket()
@@ -69,11 +76,49 @@ interface VariantFigures {
  * only what came after it started: the variant's requests before may have
  * gone to another canary version).
  */
-export function analyseCanary(agg: Aggregator, drift: DriftMonitor | undefined, route: Route & { canary: NonNullable<Route['canary']> }, now = Date.now(), since = 0): CanaryAnalysis {
+export function analyseCanary(
+  agg: Aggregator,
+  drift: DriftMonitor | undefined,
+  route: Route & { canary: NonNullable<Route['canary']> },
+  now = Date.now(),
+  since = 0,
+): CanaryAnalysis {
   const settings = route.canary.analysis
   const key = { route: route.name, model: route.model }
-  const stable = variantStats(agg, drift, { ...key, variant: 'stable', version: route.stable.version }, settings.interval_s * 1000, now, since)
-  const canary = variantStats(agg, drift, { ...key, variant: 'canary', version: route.canary.version }, settings.interval_s * 1000, now, since)
-  const figures = (v: VariantStats): VariantFigures => ({ version: v.version, requests: v.requests, errors: v.errors, fallbacks: v.fallbacks, p99_ms: v.p99Ms, sampled_predictions: v.scores.length, mean_confidence: v.meanConfidence })
-  return { route: route.name, model: route.model, weight: route.canary.weight, interval_s: settings.interval_s, from: Math.max(now - settings.interval_s * 1000, since), to: now, ...judgeCanary(stable, canary, settings), stable: figures(stable), canary: figures(canary) }
+  const stable = variantStats(
+    agg,
+    drift,
+    { ...key, variant: 'stable', version: route.stable.version },
+    settings.interval_s * 1000,
+    now,
+    since,
+  )
+  const canary = variantStats(
+    agg,
+    drift,
+    { ...key, variant: 'canary', version: route.canary.version },
+    settings.interval_s * 1000,
+    now,
+    since,
+  )
+  const figures = (v: VariantStats): VariantFigures => ({
+    version: v.version,
+    requests: v.requests,
+    errors: v.errors,
+    fallbacks: v.fallbacks,
+    p99_ms: v.p99Ms,
+    sampled_predictions: v.scores.length,
+    mean_confidence: v.meanConfidence,
+  })
+  return {
+    route: route.name,
+    model: route.model,
+    weight: route.canary.weight,
+    interval_s: settings.interval_s,
+    from: Math.max(now - settings.interval_s * 1000, since),
+    to: now,
+    ...judgeCanary(stable, canary, settings),
+    stable: figures(stable),
+    canary: figures(canary),
+  }
 }

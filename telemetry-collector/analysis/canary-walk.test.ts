@@ -37,7 +37,8 @@ async function setup(analysis: string) {
   const walks = new Map<string, Walk>()
   const walker = new CanaryWalker({
     meshFile: file,
-    analyse: () => ({ verdict, reasons: [`the test says ${verdict}`], checks: [] }) as CanaryJudgement as CanaryAnalysis,
+    analyse: () =>
+      ({ verdict, reasons: [`the test says ${verdict}`], checks: [] }) as CanaryJudgement as CanaryAnalysis,
     walks: {
       load: async () => [...walks.values()],
       save: async (w, e) => {
@@ -50,7 +51,11 @@ async function setup(analysis: string) {
   })
   const canary = async () => {
     const doc = parseDocument(await readFile(file, 'utf8'))
-    return { stable: String(doc.getIn(['routes', 0, 'stable', 'version'])), version: String(doc.getIn(['routes', 0, 'canary', 'version'])), weight: Number(doc.getIn(['routes', 0, 'canary', 'weight'])) }
+    return {
+      stable: String(doc.getIn(['routes', 0, 'stable', 'version'])),
+      version: String(doc.getIn(['routes', 0, 'canary', 'version'])),
+      weight: Number(doc.getIn(['routes', 0, 'canary', 'weight'])),
+    }
   }
   return { file, walker, events, canary, say: (v: Verdict) => void (verdict = v) }
 }
@@ -67,7 +72,12 @@ describe('CanaryWalker', () => {
     expect((await t.canary()).weight).toBe(5000)
     await t.walker.tick(20_000)
     expect(await t.canary()).toEqual({ stable: '2', version: '2', weight: 0 })
-    expect(t.events.map((e) => [e.action, e.weight])).toEqual([['start', 1000], ['verdict', 1000], ['step', 5000], ['promote', 0]])
+    expect(t.events.map((e) => [e.action, e.weight])).toEqual([
+      ['start', 1000],
+      ['verdict', 1000],
+      ['step', 5000],
+      ['promote', 0],
+    ])
     expect((await t.walker.walkOf('credit-risk'))!.status).toBe('promoted')
     // A promoted canary (now the stable version) starts nothing more.
     await t.walker.tick(30_000)
@@ -86,7 +96,12 @@ describe('CanaryWalker', () => {
     expect((await t.canary()).weight).toBe(1000)
     await t.walker.tick(12_000)
     expect(await t.canary()).toEqual({ stable: '1', version: '2', weight: 0 })
-    expect(t.events.map((e) => [e.action, e.verdict])).toEqual([['start', null], ['verdict', 'hold'], ['verdict', 'rollback'], ['rollback', 'rollback']])
+    expect(t.events.map((e) => [e.action, e.verdict])).toEqual([
+      ['start', null],
+      ['verdict', 'hold'],
+      ['verdict', 'rollback'],
+      ['rollback', 'rollback'],
+    ])
     expect(t.events.at(-1)!.reasons).toEqual(['the test says rollback'])
     // Rolled back stays rolled back: the same canary version is not walked again.
     t.say('promote')
@@ -98,12 +113,23 @@ describe('CanaryWalker', () => {
     const t = await setup('steps: [1000, 5000], step_interval_s: 1, check_interval_s: 1')
     await t.walker.tick(0)
     const text = await readFile(t.file, 'utf8')
-    expect((await applyMeshText(t.file, setCanaryWeight(text, 'credit-risk', 1234), 'canary set credit-risk 1234', 'operator')).status).toBe('applied')
+    expect(
+      (
+        await applyMeshText(
+          t.file,
+          setCanaryWeight(text, 'credit-risk', 1234),
+          'canary set credit-risk 1234',
+          'operator',
+        )
+      ).status,
+    ).toBe('applied')
     await t.walker.tick(5_000)
     expect((await t.canary()).weight).toBe(1234)
     const last = t.events.at(-1)!
     expect(last.action).toBe('overridden')
-    expect(last.reasons[0]).toMatch(/^a manual change took over \(weight 1234, stable v1; the walk had set weight 1000\): the walk stopped$/)
+    expect(last.reasons[0]).toMatch(
+      /^a manual change took over \(weight 1234, stable v1; the walk had set weight 1000\): the walk stopped$/,
+    )
     await t.walker.tick(10_000)
     expect((await t.canary()).weight).toBe(1234)
   })
@@ -112,9 +138,15 @@ describe('CanaryWalker', () => {
     const t = await setup('steps: [1000, 5000], step_interval_s: 1, check_interval_s: 1')
     await t.walker.tick(0)
     const text = await readFile(t.file, 'utf8')
-    expect((await applyMeshText(t.file, promoteCanary(text, 'credit-risk').text, 'canary promote credit-risk', 'operator')).status).toBe('applied')
+    expect(
+      (await applyMeshText(t.file, promoteCanary(text, 'credit-risk').text, 'canary promote credit-risk', 'operator'))
+        .status,
+    ).toBe('applied')
     await t.walker.tick(5_000)
-    expect(t.events.at(-1)).toMatchObject({ action: 'overridden', reasons: ['a manual change took over (canary v2, stable v2): the walk stopped'] })
+    expect(t.events.at(-1)).toMatchObject({
+      action: 'overridden',
+      reasons: ['a manual change took over (canary v2, stable v2): the walk stopped'],
+    })
     expect((await t.walker.walkOf('credit-risk'))!.status).toBe('overridden')
     expect(await t.canary()).toEqual({ stable: '2', version: '2', weight: 0 })
   })

@@ -12,7 +12,14 @@
  * verdict change and outcome are kept in the store.
  */
 import type { Log } from '@model-mesh/contracts'
-import { applyMeshText, loadMeshFile, promoteCanary, rollbackCanary, setCanaryWeight, type Route } from '@model-mesh/mesh-config'
+import {
+  applyMeshText,
+  loadMeshFile,
+  promoteCanary,
+  rollbackCanary,
+  setCanaryWeight,
+  type Route,
+} from '@model-mesh/mesh-config'
 import type { CanaryAnalysis } from './canary-stats.ts'
 
 export type WalkStatus = 'walking' | 'promoted' | 'rolled_back' | 'overridden' | 'failed'
@@ -109,13 +116,17 @@ export class CanaryWalker {
    * together: memory may be a step ahead of what is recorded.
    */
   async walkOf(route: string): Promise<(Walk & { history: WalkEvent[] }) | null> {
-    const walks = (await this.opts.walks.load()).filter((w) => w.route === route).sort((a, b) => b.started_at - a.started_at)
+    const walks = (await this.opts.walks.load())
+      .filter((w) => w.route === route)
+      .sort((a, b) => b.started_at - a.started_at)
     return walks[0] ? { ...walks[0], history: await this.opts.walks.events(route) } : null
   }
 
   /** One look at every auto route; `now` is read when the tick runs (tests pass their own). */
   tick(now?: number): Promise<void> {
-    this.#running = this.#running.then(() => this.#tick(now ?? Date.now())).catch((e) => this.opts.log('warn', 'canary walk failed', { err: e }))
+    this.#running = this.#running
+      .then(() => this.#tick(now ?? Date.now()))
+      .catch((e) => this.opts.log('warn', 'canary walk failed', { err: e }))
     return this.#running
   }
 
@@ -127,7 +138,13 @@ export class CanaryWalker {
     for (const w of this.#walks.values()) {
       if (w.status !== 'walking') continue
       const r = routes.find((x) => x.name === w.route)
-      const why = !r ? 'the route is gone from mesh.yaml' : !r.canary || r.canary.analysis.mode !== 'auto' ? 'the route left auto mode' : r.canary.version !== w.canary_version || r.stable.version !== w.stable_version ? `a manual change took over (canary v${r.canary.version}, stable v${r.stable.version})` : null
+      const why = !r
+        ? 'the route is gone from mesh.yaml'
+        : !r.canary || r.canary.analysis.mode !== 'auto'
+          ? 'the route left auto mode'
+          : r.canary.version !== w.canary_version || r.stable.version !== w.stable_version
+            ? `a manual change took over (canary v${r.canary.version}, stable v${r.stable.version})`
+            : null
       if (why) await this.#end(w, 'overridden', now, [`${why}: the walk stopped`])
     }
     for (const r of routes) {
@@ -142,7 +159,9 @@ export class CanaryWalker {
     if (!w) return this.#begin(r, now)
     if (w.status !== 'walking') return
     if (r.canary.weight !== w.weight || r.stable.version !== w.stable_version) {
-      return this.#end(w, 'overridden', now, [`a manual change took over (weight ${r.canary.weight}, stable v${r.stable.version}; the walk had set weight ${w.weight}): the walk stopped`])
+      return this.#end(w, 'overridden', now, [
+        `a manual change took over (weight ${r.canary.weight}, stable v${r.stable.version}; the walk had set weight ${w.weight}): the walk stopped`,
+      ])
     }
     if (now - w.last_check_at < a.check_interval_s * 1000) return
     w.last_check_at = now
@@ -150,7 +169,15 @@ export class CanaryWalker {
     if (judged.verdict === 'rollback') {
       w.failures++
       if (w.failures >= a.failure_threshold) {
-        if (await this.#change(w, r, rollbackCanary, `canary rollback ${r.name} (walk: ${judged.reasons.join('; ')})`, now)) {
+        if (
+          await this.#change(
+            w,
+            r,
+            rollbackCanary,
+            `canary rollback ${r.name} (walk: ${judged.reasons.join('; ')})`,
+            now,
+          )
+        ) {
           w.weight = 0
           await this.#end(w, 'rolled_back', now, judged.reasons, 'rollback', judged.verdict)
         }
@@ -161,14 +188,30 @@ export class CanaryWalker {
     if (judged.verdict === 'promote' && stepDone) {
       if (w.step + 1 < w.steps.length) {
         const weight = w.steps[w.step + 1]!
-        if (await this.#change(w, r, (text, route) => setCanaryWeight(text, route, weight), `canary set ${r.name} ${weight} (walk step ${w.step + 2} of ${w.steps.length})`, now)) {
+        if (
+          await this.#change(
+            w,
+            r,
+            (text, route) => setCanaryWeight(text, route, weight),
+            `canary set ${r.name} ${weight} (walk step ${w.step + 2} of ${w.steps.length})`,
+            now,
+          )
+        ) {
           w.step++
           w.weight = weight
           w.step_started_at = now
           w.last_verdict = judged.verdict
           await this.#record(w, now, 'step', judged.verdict, judged.reasons)
         }
-      } else if (await this.#change(w, r, (text, route) => promoteCanary(text, route).text, `canary promote ${r.name} (walk)`, now)) {
+      } else if (
+        await this.#change(
+          w,
+          r,
+          (text, route) => promoteCanary(text, route).text,
+          `canary promote ${r.name} (walk)`,
+          now,
+        )
+      ) {
         w.weight = 0
         await this.#end(w, 'promoted', now, judged.reasons, 'promote', judged.verdict)
       }
@@ -186,26 +229,68 @@ export class CanaryWalker {
     const at = steps.findIndex((s) => s >= r.canary.weight)
     const step = at < 0 ? steps.length - 1 : at
     const w: Walk = {
-      route: r.name, canary_version: r.canary.version, stable_version: r.stable.version, steps, step, weight: steps[step]!, status: 'walking',
-      started_at: now, step_started_at: now, last_check_at: now, failures: 0, last_verdict: null,
+      route: r.name,
+      canary_version: r.canary.version,
+      stable_version: r.stable.version,
+      steps,
+      step,
+      weight: steps[step]!,
+      status: 'walking',
+      started_at: now,
+      step_started_at: now,
+      last_check_at: now,
+      failures: 0,
+      last_verdict: null,
     }
     this.#walks.set(keyOf(w.route, w.canary_version), w)
-    if (r.canary.weight !== w.weight && !(await this.#change(w, r, (text, route) => setCanaryWeight(text, route, w.weight), `canary set ${r.name} ${w.weight} (walk start)`, now))) return
-    await this.#record(w, now, 'start', null, [`walking canary v${w.canary_version} of ${r.name} through ${steps.join(', ')}`])
+    if (
+      r.canary.weight !== w.weight &&
+      !(await this.#change(
+        w,
+        r,
+        (text, route) => setCanaryWeight(text, route, w.weight),
+        `canary set ${r.name} ${w.weight} (walk start)`,
+        now,
+      ))
+    )
+      return
+    await this.#record(w, now, 'start', null, [
+      `walking canary v${w.canary_version} of ${r.name} through ${steps.join(', ')}`,
+    ])
   }
 
-  async #end(w: Walk, status: WalkStatus, now: number, reasons: string[], action: WalkEvent['action'] = 'overridden', verdict: string | null = null): Promise<void> {
+  async #end(
+    w: Walk,
+    status: WalkStatus,
+    now: number,
+    reasons: string[],
+    action: WalkEvent['action'] = 'overridden',
+    verdict: string | null = null,
+  ): Promise<void> {
     w.status = status
     await this.#record(w, now, action, verdict, reasons)
   }
 
   /** One edit of mesh.yaml through the validated path; false when refused (the walk failed, and says why) or when another change came first (the next tick sees it). */
-  async #change(w: Walk, r: CanaryRoute, edit: (text: string, route: string) => string, action: string, now: number): Promise<boolean> {
+  async #change(
+    w: Walk,
+    r: CanaryRoute,
+    edit: (text: string, route: string) => string,
+    action: string,
+    now: number,
+  ): Promise<boolean> {
     let outcome: Awaited<ReturnType<typeof applyMeshText>> | null = null
     let why = 'mesh.yaml is not valid'
     try {
       const loaded = await loadMeshFile(this.opts.meshFile)
-      if (loaded.ok) outcome = await applyMeshText(this.opts.meshFile, edit(loaded.mesh.text, r.name), action, this.by, loaded.mesh.text)
+      if (loaded.ok)
+        outcome = await applyMeshText(
+          this.opts.meshFile,
+          edit(loaded.mesh.text, r.name),
+          action,
+          this.by,
+          loaded.mesh.text,
+        )
     } catch (e) {
       // The edit itself refused (EditError: the route is not in the file as expected).
       why = (e as Error).message
@@ -225,8 +310,22 @@ export class CanaryWalker {
     return false
   }
 
-  async #record(w: Walk, now: number, action: WalkEvent['action'], verdict: string | null, reasons: string[]): Promise<void> {
-    await this.opts.walks.save(w, { ts: now, route: w.route, canary_version: w.canary_version, action, weight: w.weight, verdict, reasons })
+  async #record(
+    w: Walk,
+    now: number,
+    action: WalkEvent['action'],
+    verdict: string | null,
+    reasons: string[],
+  ): Promise<void> {
+    await this.opts.walks.save(w, {
+      ts: now,
+      route: w.route,
+      canary_version: w.canary_version,
+      action,
+      weight: w.weight,
+      verdict,
+      reasons,
+    })
   }
 }
 

@@ -80,7 +80,8 @@ const MODEL_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
  * any plain version token. The collector passes its label policy's
  * knownVersion, so only the model versions mesh.yaml names are tracked.
  */
-const plainModelVersion = (model: string, version: string) => MODEL_SEGMENT.test(model) && !model.includes('..') && VERSION_TOKEN.test(version)
+const plainModelVersion = (model: string, version: string) =>
+  MODEL_SEGMENT.test(model) && !model.includes('..') && VERSION_TOKEN.test(version)
 const versionKey = (model: string, version: string) => `${model}\u0000${version}`
 
 /** Whether an OIP response's model_name is the sample's model ("other": a fallback answered), or says nothing. */
@@ -117,7 +118,10 @@ export class DriftMonitor {
   /** What a restart must read back to refill every window: samples since then, at most this many. */
   restoreWindow(now = Date.now()): { since: number; limit: number } {
     const all = [this.config.defaults, ...Object.values(this.config.models)]
-    return { since: now - Math.max(...all.map((s) => s.windowMs)), limit: Math.max(...all.map((s) => s.maxRows)) * RESTORED_VERSIONS }
+    return {
+      since: now - Math.max(...all.map((s) => s.windowMs)),
+      limit: Math.max(...all.map((s) => s.maxRows)) * RESTORED_VERSIONS,
+    }
   }
 
   /** A sample event, in stream order; what cannot be decoded is left out (its request still counts elsewhere). */
@@ -139,7 +143,9 @@ export class DriftMonitor {
     if (!('baseline' in b)) return
     const rows = inputRows(e.request, b.baseline.features.length)
     if (!rows || rows.length === 0) return
-    const scores = e.response_truncated ? null : outputColumn(e.response, b.baseline.prediction.output, b.baseline.prediction.class_index)
+    const scores = e.response_truncated
+      ? null
+      : outputColumn(e.response, b.baseline.prediction.output, b.baseline.prediction.class_index)
     w.observations.push({ ts: e.ts, rows, scores: scores && scores.length === rows.length ? scores : null })
     w.rows += rows.length
     this.#trim(w, Date.now())
@@ -149,8 +155,13 @@ export class DriftMonitor {
   recent(model: string, version: string, from: number): { scores: number[]; meanConfidence: number | null } {
     const w = this.#windows.get(versionKey(model, version))
     if (!w) return { scores: [], meanConfidence: null }
-    const scores = w.observations.slice(w.first).filter((o) => o.ts >= from).flatMap((o) => o.scores ?? [])
-    const c = w.confidence.filter((m) => m.minute + MINUTE_MS > from).reduce((a, m) => ({ sum: a.sum + m.sum, n: a.n + m.n }), { sum: 0, n: 0 })
+    const scores = w.observations
+      .slice(w.first)
+      .filter((o) => o.ts >= from)
+      .flatMap((o) => o.scores ?? [])
+    const c = w.confidence
+      .filter((m) => m.minute + MINUTE_MS > from)
+      .reduce((a, m) => ({ sum: a.sum + m.sum, n: a.n + m.n }), { sum: 0, n: 0 })
     return { scores, meanConfidence: c.n > 0 ? c.sum / c.n : null }
   }
 
@@ -210,9 +221,18 @@ export class DriftMonitor {
     const window = w.observations.slice(w.first)
     const base = { model: w.model, version: w.version, rows: w.rows, thresholds, meanConfidence }
     const b = this.baseline(w.model, w.version)
-    if (!('baseline' in b)) return { ...base, status: 'no_baseline', features: [], prediction: null, drifting: [], baselineError: b.error }
+    if (!('baseline' in b))
+      return { ...base, status: 'no_baseline', features: [], prediction: null, drifting: [], baselineError: b.error }
     const { baseline } = b
-    const features = baseline.features.map((f, j) => ({ feature: f.name, ...distributionDrift(f, baseline.rows, window.flatMap((o) => o.rows.map((r) => r[j]!)), thresholds) }))
+    const features = baseline.features.map((f, j) => ({
+      feature: f.name,
+      ...distributionDrift(
+        f,
+        baseline.rows,
+        window.flatMap((o) => o.rows.map((r) => r[j]!)),
+        thresholds,
+      ),
+    }))
     const scores = window.flatMap((o) => o.scores ?? [])
     const prediction = distributionDrift(baseline.prediction, baseline.rows, scores, thresholds)
     const drifting = features.filter((f) => f.verdict === 'drift').map((f) => f.feature)

@@ -30,7 +30,9 @@ describe('drift statistics against the credit-risk baseline', () => {
   it('finds no drift in traffic drawn from the training distribution, on any feature, for several draws', () => {
     for (const seed of [11, 12, 13]) {
       const draw = rows(1000, seed)
-      const verdicts = baseline.features.map((f, j) => distributionDrift(f, baseline.rows, column(draw, j), DEFAULT_DRIFT_THRESHOLDS))
+      const verdicts = baseline.features.map((f, j) =>
+        distributionDrift(f, baseline.rows, column(draw, j), DEFAULT_DRIFT_THRESHOLDS),
+      )
       expect(verdicts.map((v) => v.verdict)).toEqual(baseline.features.map(() => 'ok'))
       for (const v of verdicts) expect(v.psi!).toBeLessThan(0.05)
     }
@@ -38,7 +40,10 @@ describe('drift statistics against the credit-risk baseline', () => {
 
   it('finds drift on a shifted feature and on no other', () => {
     const draw = rows(1000, 21, { debt_to_income: 0.25 })
-    const verdicts = baseline.features.map((f, j) => ({ feature: f.name, ...distributionDrift(f, baseline.rows, column(draw, j), DEFAULT_DRIFT_THRESHOLDS) }))
+    const verdicts = baseline.features.map((f, j) => ({
+      feature: f.name,
+      ...distributionDrift(f, baseline.rows, column(draw, j), DEFAULT_DRIFT_THRESHOLDS),
+    }))
     expect(verdicts.filter((v) => v.verdict === 'drift').map((v) => v.feature)).toEqual(['debt_to_income'])
     const dti = verdicts.find((v) => v.feature === 'debt_to_income')!
     expect(dti.psi!).toBeGreaterThan(1)
@@ -50,14 +55,29 @@ describe('drift statistics against the credit-risk baseline', () => {
     const few = rows(DEFAULT_DRIFT_THRESHOLDS.minSamples - 1, 31, { age: 30 })
     const v = distributionDrift(baseline.features[0]!, baseline.rows, column(few, 0), DEFAULT_DRIFT_THRESHOLDS)
     // The histogram shows what there is; it is no verdict.
-    expect(v).toEqual({ samples: DEFAULT_DRIFT_THRESHOLDS.minSamples - 1, psi: null, ksStatistic: null, ksPValue: null, verdict: 'insufficient_data', histogram: { edges: baseline.features[0]!.quantile_edges, baseline: baseline.features[0]!.bin_fractions, current: expect.any(Array) } })
-    expect(distributionDrift(baseline.features[0]!, baseline.rows, [NaN], DEFAULT_DRIFT_THRESHOLDS).histogram).toBeNull()
+    expect(v).toEqual({
+      samples: DEFAULT_DRIFT_THRESHOLDS.minSamples - 1,
+      psi: null,
+      ksStatistic: null,
+      ksPValue: null,
+      verdict: 'insufficient_data',
+      histogram: {
+        edges: baseline.features[0]!.quantile_edges,
+        baseline: baseline.features[0]!.bin_fractions,
+        current: expect.any(Array),
+      },
+    })
+    expect(
+      distributionDrift(baseline.features[0]!, baseline.rows, [NaN], DEFAULT_DRIFT_THRESHOLDS).histogram,
+    ).toBeNull()
     // NaN and infinities are not values: they cannot make up the count.
     const padded = [...column(few, 0), NaN, Infinity, -Infinity]
-    expect(distributionDrift(baseline.features[0]!, baseline.rows, padded, DEFAULT_DRIFT_THRESHOLDS).verdict).toBe('insufficient_data')
+    expect(distributionDrift(baseline.features[0]!, baseline.rows, padded, DEFAULT_DRIFT_THRESHOLDS).verdict).toBe(
+      'insufficient_data',
+    )
   })
 
-  it('gives the histogram: the baseline\'s decile edges and shares, and the sample\'s share in each bin, from the counts PSI reads', () => {
+  it("gives the histogram: the baseline's decile edges and shares, and the sample's share in each bin, from the counts PSI reads", () => {
     const j = FEATURE_NAMES.indexOf('debt_to_income')
     const f = baseline.features[j]!
     const values = column(rows(1000, 22, { debt_to_income: 0.25 }), j)
@@ -104,7 +124,13 @@ describe('DriftMonitor', () => {
     const m = monitor()
     const draw = rows(600, 51)
     for (let i = 0; i < 100; i++) m.observe(sample([draw[i]!]))
-    expect(m.report()[0]).toMatchObject({ model: 'credit-risk', version: '1', status: 'insufficient_data', rows: 100, drifting: [] })
+    expect(m.report()[0]).toMatchObject({
+      model: 'credit-risk',
+      version: '1',
+      status: 'insufficient_data',
+      rows: 100,
+      drifting: [],
+    })
     for (let i = 100; i < 600; i += 2) m.observe(sample([draw[i]!, draw[i + 1]!]))
     const ok = m.report()[0]!
     expect(ok.status).toBe('ok')
@@ -122,7 +148,9 @@ describe('DriftMonitor', () => {
     expect(cu.histogram!.edges).toEqual(baseline.features[FEATURE_NAMES.indexOf('credit_utilization')]!.quantile_edges)
     expect(report.features.every((f) => f.histogram !== null && f.histogram.current.length === 10)).toBe(true)
     const scoreBin = binOf(baseline.prediction.quantile_edges, 0.1)
-    expect(report.prediction!.histogram!.current.map((x, i) => (i === scoreBin ? x : 0))).toEqual(report.prediction!.histogram!.current)
+    expect(report.prediction!.histogram!.current.map((x, i) => (i === scoreBin ? x : 0))).toEqual(
+      report.prediction!.histogram!.current,
+    )
     expect(report.prediction!.histogram!.current[scoreBin]).toBe(1)
   })
 
@@ -131,7 +159,11 @@ describe('DriftMonitor', () => {
     const [r] = rows(1, 61)
     m.observe(sample([r!], { reason: 'low_confidence', confidence: 0.2 }))
     m.observe(sample([r!], { request_truncated: true }))
-    m.observe(sample([r!], { request: '{"inputs": [{"name": "features", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}' }))
+    m.observe(
+      sample([r!], {
+        request: '{"inputs": [{"name": "features", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}',
+      }),
+    )
     m.observe(sample([r!], { request: 'not json' }))
     m.observe(sample([r!], { reason: 'rate+low_confidence', confidence: 0.3 }))
     const v = m.report()[0]!
@@ -140,7 +172,10 @@ describe('DriftMonitor', () => {
   })
 
   it('keeps the window: older samples and rows past max_rows leave it', () => {
-    const m = new DriftMonitor(EXAMPLE_MODELS, { defaults: { ...DEFAULT_DRIFT_SETTINGS, windowMs: 60_000, maxRows: 300 }, models: {} })
+    const m = new DriftMonitor(EXAMPLE_MODELS, {
+      defaults: { ...DEFAULT_DRIFT_SETTINGS, windowMs: 60_000, maxRows: 300 },
+      models: {},
+    })
     const draw = rows(400, 71)
     const now = Date.now()
     for (let i = 0; i < 50; i++) m.observe(sample([draw[i]!], { ts: now - 120_000 }))
@@ -164,8 +199,17 @@ describe('DriftMonitor: baselines read only for known model versions, inside the
       writeFileSync(join(repo, 'credit-risk', '3', 'baseline.json'), 'root:x:0:0:root:/root:/bin/bash')
       const known = (model: string, version: string) => model === 'credit-risk' && ['1', '3'].includes(version)
       const m = new DriftMonitor(repo, undefined, known)
-      for (const [model, version] of [['../../etc', '1'], ['credit-risk', '../x'], ['credit-risk', '../../etc/passwd'], ['..', '3'], ['credit-risk', '2'], ['constructor', '1']] as const) {
-        expect(m.baseline(model, version), `${model} ${version}`).toEqual({ error: 'not a model version mesh.yaml names' })
+      for (const [model, version] of [
+        ['../../etc', '1'],
+        ['credit-risk', '../x'],
+        ['credit-risk', '../../etc/passwd'],
+        ['..', '3'],
+        ['credit-risk', '2'],
+        ['constructor', '1'],
+      ] as const) {
+        expect(m.baseline(model, version), `${model} ${version}`).toEqual({
+          error: 'not a model version mesh.yaml names',
+        })
         m.observe(sample(rows(1, 91), { model, version }))
       }
       // None of them has a window either: a client cannot grow them.

@@ -103,7 +103,8 @@ export function ksStatistic(baseline: Distribution, values: readonly number[]): 
   }
   let d = 0
   for (const x of [...new Set([...sorted, ...baseline.percentiles])]) {
-    for (const strict of [false, true]) d = Math.max(d, Math.abs(below(x, strict) - baselineCdf(baseline.percentiles, x, strict)))
+    for (const strict of [false, true])
+      d = Math.max(d, Math.abs(below(x, strict) - baselineCdf(baseline.percentiles, x, strict)))
   }
   return d
 }
@@ -123,13 +124,36 @@ export function ksPValue(d: number, n: number, m: number): number {
 }
 
 /** One distribution's drift: a verdict only with enough values; NaN or infinite values never count. */
-export function distributionDrift(baseline: Distribution, baselineRows: number, values: readonly number[], t: DriftThresholds): DistributionDrift {
+export function distributionDrift(
+  baseline: Distribution,
+  baselineRows: number,
+  values: readonly number[],
+  t: DriftThresholds,
+): DistributionDrift {
   const finite = values.filter(Number.isFinite)
   // The bins are counted once: for the histogram and for PSI.
   const shares = binShares(baseline, finite)
-  const histogram = finite.length > 0 ? { edges: [...baseline.quantile_edges], baseline: [...baseline.bin_fractions], current: shares } : null
-  if (finite.length < t.minSamples) return { samples: finite.length, psi: null, ksStatistic: null, ksPValue: null, verdict: 'insufficient_data', histogram }
+  const histogram =
+    finite.length > 0
+      ? { edges: [...baseline.quantile_edges], baseline: [...baseline.bin_fractions], current: shares }
+      : null
+  if (finite.length < t.minSamples)
+    return {
+      samples: finite.length,
+      psi: null,
+      ksStatistic: null,
+      ksPValue: null,
+      verdict: 'insufficient_data',
+      histogram,
+    }
   const p = psiOfShares(baseline, shares)
   const d = ksStatistic(baseline, finite)
-  return { samples: finite.length, psi: p, ksStatistic: d, ksPValue: ksPValue(d, finite.length, baselineRows), verdict: p >= t.psi || d >= t.ks ? 'drift' : 'ok', histogram }
+  return {
+    samples: finite.length,
+    psi: p,
+    ksStatistic: d,
+    ksPValue: ksPValue(d, finite.length, baselineRows),
+    verdict: p >= t.psi || d >= t.ks ? 'drift' : 'ok',
+    histogram,
+  }
 }

@@ -20,7 +20,12 @@ describe('errorBudget', () => {
   })
 
   it('has no ratio, spend or remainder without requests, and a whole budget with no failures', () => {
-    expect(errorBudget(slo, { requests: 0, failed: 0 })).toMatchObject({ requests: 0, error_ratio: null, spent: null, remaining: null })
+    expect(errorBudget(slo, { requests: 0, failed: 0 })).toMatchObject({
+      requests: 0,
+      error_ratio: null,
+      spent: null,
+      remaining: null,
+    })
     expect(errorBudget(slo, { requests: 5, failed: 0 })).toMatchObject({ error_ratio: 0, spent: 0, remaining: 1 })
   })
 

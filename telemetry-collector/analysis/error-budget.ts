@@ -28,7 +28,10 @@ export interface ErrorBudget {
  * errorBudget({ availability: 0.999, window_days: 28 }, { requests: 100_000, failed: 25 })
  * // { error_ratio: 0.00025, allowed_ratio: 0.001, spent: 0.25, remaining: 0.75, ... }
  */
-export function errorBudget(slo: { availability: number; window_days: number }, totals: { requests: number; failed: number }): ErrorBudget {
+export function errorBudget(
+  slo: { availability: number; window_days: number },
+  totals: { requests: number; failed: number },
+): ErrorBudget {
   const allowed = 1 - slo.availability
   const ratio = totals.requests > 0 ? totals.failed / totals.requests : null
   // Rounded to 9 digits: 1 − 0.999 is not exact in binary, and a budget spent to the request must read as spent, not 9e-16 left.

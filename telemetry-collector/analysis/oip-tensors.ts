@@ -26,7 +26,8 @@ function tensors(body: string, key: 'inputs' | 'outputs'): Tensor[] | null {
   for (const t of list) {
     if (!t || typeof t !== 'object') continue
     const { name, shape, data } = t as Record<string, unknown>
-    if (typeof name !== 'string' || !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) continue
+    if (typeof name !== 'string' || !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
+      continue
     // OIP allows data flat or nested in the shape; row-major either way.
     const flat = Array.isArray(data) ? (data.flat(Infinity) as unknown[]) : []
     if (!flat.every((x): x is number => typeof x === 'number')) continue

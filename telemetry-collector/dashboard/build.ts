@@ -28,7 +28,10 @@ async function newest(paths: string[]): Promise<number> {
 export async function buildDashboard(force = false): Promise<'built' | 'up to date'> {
   // The lockfile too: a new preact or uplot is a new page.
   const sources = [APP, join(HERE, 'ranges.ts'), join(HERE, 'build.ts'), join(HERE, '../../package-lock.json')]
-  const built = await stat(join(DIST, 'app.js')).then((s) => s.mtimeMs, () => 0)
+  const built = await stat(join(DIST, 'app.js')).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  )
   if (!force && built > (await newest(sources))) return 'up to date'
   // Old chunks go: their names change with their contents.
   await rm(DIST, { recursive: true, force: true })

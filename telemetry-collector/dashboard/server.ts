@@ -45,7 +45,13 @@ export interface StreamLimits {
 
 export const DEFAULT_ASSETS_DIR = join(import.meta.dirname, 'dist')
 
-const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.png': 'image/png', '.svg': 'image/svg+xml' }
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+}
 
 /** At most this many live streams at once: each costs a view computed every refresh. */
 export const MAX_STREAMS = 64
@@ -58,14 +64,20 @@ export const OPERATOR_STREAMS = 8
  */
 export const MAX_STREAMS_PER_CLIENT = 8
 
-const DEFAULT_STREAM_LIMITS: StreamLimits = { max: MAX_STREAMS, operator: OPERATOR_STREAMS, perClient: MAX_STREAMS_PER_CLIENT }
+const DEFAULT_STREAM_LIMITS: StreamLimits = {
+  max: MAX_STREAMS,
+  operator: OPERATOR_STREAMS,
+  perClient: MAX_STREAMS_PER_CLIENT,
+}
 
 /** `closing` ends every live stream (a server does not close while one is open). */
 export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: AbortSignal): Hono {
   const src: DashboardSources = { api, agents: opts.agents }
   const assetsDir = opts.assetsDir ?? DEFAULT_ASSETS_DIR
   // Without an operator token nobody could take the operator's streams: then all are open to all.
-  const limits = api.operatorToken ? (opts.streams ?? DEFAULT_STREAM_LIMITS) : { ...(opts.streams ?? DEFAULT_STREAM_LIMITS), operator: 0 }
+  const limits = api.operatorToken
+    ? (opts.streams ?? DEFAULT_STREAM_LIMITS)
+    : { ...(opts.streams ?? DEFAULT_STREAM_LIMITS), operator: 0 }
   const streams = new StreamSlots(limits)
   // Each live stream listens for the close: as many listeners as streams is expected, not a leak.
   if (closing) setMaxListeners(limits.max + 1, closing)
@@ -79,7 +91,14 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
     '*',
     secureHeaders({
       // Everything comes from this server: a page that tried to load from elsewhere is a bug.
-      contentSecurityPolicy: { defaultSrc: ["'self'"], imgSrc: ["'self'", 'data:'], styleSrc: ["'self'"], scriptSrc: ["'self'"], connectSrc: ["'self'"], frameAncestors: ["'none'"] },
+      contentSecurityPolicy: {
+        defaultSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        styleSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        connectSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
     }),
   )
   app.use('/assets/*', etag())
@@ -105,8 +124,22 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
     const client = clientOf(getConnInfo(c).remote.address ?? 'unknown')
     const operator = isOperator(c.req.header('authorization'), api.operatorToken)
     const slot = streams.take(client, operator)
-    if (slot === 'client') return c.json({ error: `too many live streams from ${client === LOOPBACK ? 'this machine (loopback)' : client} (${limits.perClient} per client); close another dashboard tab, or give the operator token` }, 429)
-    if (slot === 'all') return c.json({ error: operator ? `too many live streams (${limits.max})` : `too many live streams (${limits.max - limits.operator} without the operator token); close another dashboard tab, or give the operator token` }, 503)
+    if (slot === 'client')
+      return c.json(
+        {
+          error: `too many live streams from ${client === LOOPBACK ? 'this machine (loopback)' : client} (${limits.perClient} per client); close another dashboard tab, or give the operator token`,
+        },
+        429,
+      )
+    if (slot === 'all')
+      return c.json(
+        {
+          error: operator
+            ? `too many live streams (${limits.max})`
+            : `too many live streams (${limits.max - limits.operator} without the operator token); close another dashboard tab, or give the operator token`,
+        },
+        503,
+      )
     let released = false
     // Given back as soon as the viewer leaves, not after the loop's next sleep: a page reloading takes its slot again at once.
     const release = () => {
@@ -127,7 +160,11 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
           const started = Date.now()
           try {
             const data = route ? await routeView(route, range) : await overview(range)
-            await stream.writeSSE({ id: String(++id), event: route ? 'route' : 'overview', data: JSON.stringify(data ?? { error: `route: no route ${route} in mesh.yaml` }) })
+            await stream.writeSSE({
+              id: String(++id),
+              event: route ? 'route' : 'overview',
+              data: JSON.stringify(data ?? { error: `route: no route ${route} in mesh.yaml` }),
+            })
           } catch (e) {
             if (!open) break
             await stream.writeSSE({ event: 'failure', data: JSON.stringify({ error: (e as Error).message }) })
@@ -146,12 +183,27 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
     const loaded = await loadMeshFile(api.meshFile)
     if (!loaded.ok) {
       const text = await readFile(api.meshFile, 'utf8').catch(() => '')
-      return c.json({ file: api.meshFile, valid: false, issues: redactIssues(loaded.issues), text: redactMeshText(text, { valid: false }) })
+      return c.json({
+        file: api.meshFile,
+        valid: false,
+        issues: redactIssues(loaded.issues),
+        text: redactMeshText(text, { valid: false }),
+      })
     }
-    return c.json({ file: api.meshFile, valid: true, text: redactMeshText(loaded.mesh.text, { valid: true }), routes: loaded.mesh.config.routes })
+    return c.json({
+      file: api.meshFile,
+      valid: true,
+      text: redactMeshText(loaded.mesh.text, { valid: true }),
+      routes: loaded.mesh.config.routes,
+    })
   })
   // Whether this caller may change things: the page shows its controls accordingly (the API checks every write anyway).
-  app.get('/api/v1/session', (c) => c.json({ writable: api.operatorToken !== undefined, operator: isOperator(c.req.header('authorization'), api.operatorToken) }))
+  app.get('/api/v1/session', (c) =>
+    c.json({
+      writable: api.operatorToken !== undefined,
+      operator: isOperator(c.req.header('authorization'), api.operatorToken),
+    }),
+  )
   app.route('/', apiRoutes(api))
   return app
 }
@@ -218,10 +270,17 @@ async function asset(c: Context, dir: string, file: string) {
   if (!/^[\w.-]+$/.test(file) || file.startsWith('.')) return c.text('not found', 404)
   try {
     const body = await readFile(join(dir, file))
-    return c.body(body, 200, { 'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' })
+    return c.body(body, 200, {
+      'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
+      'cache-control': 'no-cache',
+    })
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
-    if (file === 'index.html') return c.text('The dashboard is not built: run `npm run setup` (or `npx tsx telemetry-collector/dashboard/build.ts`).', 503)
+    if (file === 'index.html')
+      return c.text(
+        'The dashboard is not built: run `npm run setup` (or `npx tsx telemetry-collector/dashboard/build.ts`).',
+        503,
+      )
     return c.text('not found', 404)
   }
 }

@@ -88,7 +88,9 @@ async function meshRead(meshFile: string | undefined): Promise<MeshRead> {
   const text = await readFile(meshFile, 'utf8').catch(() => '')
   const hit = meshCache.get(meshFile)
   if (hit && hit.text === text && Date.now() - hit.at < MESH_TTL_MS) return hit.read
-  const read = parseMesh(text, meshFile).then((l) => (l.ok ? { routes: l.mesh.config.routes, stateDir: l.mesh.stateDir } : { routes: [], stateDir: null }))
+  const read = parseMesh(text, meshFile).then((l) =>
+    l.ok ? { routes: l.mesh.config.routes, stateDir: l.mesh.stateDir } : { routes: [], stateDir: null },
+  )
   meshCache.set(meshFile, { text, at: Date.now(), read })
   return read
 }
@@ -141,9 +143,16 @@ const LIVE_TTL_MS = 900
  * route's view is keyed only once the route is known to exist, so no
  * request can grow the cache.
  */
-export const sharedOverview = (src: DashboardSources, range: RangeName, ttlMs: number, now = Date.now()) => shared(src.api, `overview:${range}`, ttlMs, now, () => overview(src, range, now))
+export const sharedOverview = (src: DashboardSources, range: RangeName, ttlMs: number, now = Date.now()) =>
+  shared(src.api, `overview:${range}`, ttlMs, now, () => overview(src, range, now))
 
-export async function sharedRouteView(src: DashboardSources, route: string, range: RangeName, ttlMs: number, now = Date.now()): Promise<RouteView | null> {
+export async function sharedRouteView(
+  src: DashboardSources,
+  route: string,
+  range: RangeName,
+  ttlMs: number,
+  now = Date.now(),
+): Promise<RouteView | null> {
   if (!(await meshRoutes(src.api.meshFile)).some((r) => r.name === route)) return null
   return shared(src.api, `route:${range}:${route}`, ttlMs, now, () => routeView(src, route, range, now))
 }
@@ -153,7 +162,12 @@ export async function overview(src: DashboardSources, range: RangeName, now = Da
   const alerts = await alertsOf(src, routes, now)
   const series = await rangeSeries(src.api, range, now)
   const minute = lastMinute(src.api, now)
-  const rows = await Promise.all(routes.map(async (r) => ({ ...(await routeRow(src.api, r, alerts, minute, now)), series: series.get(r.name)?.get('') ?? emptySeries(series.t) })))
+  const rows = await Promise.all(
+    routes.map(async (r) => ({
+      ...(await routeRow(src.api, r, alerts, minute, now)),
+      series: series.get(r.name)?.get('') ?? emptySeries(series.t),
+    })),
+  )
   return { generated_at: now, range, routes: rows, alerts, pipeline: await pipelineHealth(src, now) }
 }
 
@@ -162,14 +176,22 @@ const alertsOf = (src: DashboardSources, routes: Route[], now: number) =>
     const api = src.api
     // The store's sums for the long burn-rate windows (6 h, 3 d: each a scan of the rollups) move slowly: shared per window like the budget's.
     const store = {
-      signals: { routeTotals: (from: number, to: number) => shared(api, `totals:${Math.round((to - from) / 60_000)}`, BUDGET_TTL_MS, now, () => api.store.signals.routeTotals(from, to)) },
+      signals: {
+        routeTotals: (from: number, to: number) =>
+          shared(api, `totals:${Math.round((to - from) / 60_000)}`, BUDGET_TTL_MS, now, () =>
+            api.store.signals.routeTotals(from, to),
+          ),
+      },
       walks: api.store.walks,
     }
     return activeAlerts({ ...api, store }, routes, now, (await agentsOf(src, now)).extras)
   })
 
 /** Per collector: the agents' drops over the last 10 minutes, and whether they took any event within the staleness window. */
-const agentTrackers = new WeakMap<ApiContext, { dropped: ReturnType<typeof increaseTracker>; received: ReturnType<typeof increaseTracker> }>()
+const agentTrackers = new WeakMap<
+  ApiContext,
+  { dropped: ReturnType<typeof increaseTracker>; received: ReturnType<typeof increaseTracker> }
+>()
 
 /**
  * Every agent's status, and what the alerts learn from them: drops, and
@@ -182,11 +204,25 @@ function agentsOf(src: DashboardSources, now: number) {
     const agents = await Promise.all(src.agents.map((url) => agentStatus(url)))
     const reachable = agents.filter((a): a is Extract<typeof a, { received: number }> => !('error' in a))
     let t = agentTrackers.get(src.api)
-    if (!t) agentTrackers.set(src.api, (t = { dropped: increaseTracker(), received: increaseTracker(TELEMETRY_STALE_S * 1000) }))
+    if (!t)
+      agentTrackers.set(
+        src.api,
+        (t = { dropped: increaseTracker(), received: increaseTracker(TELEMETRY_STALE_S * 1000) }),
+      )
     const sum = (f: (a: (typeof reachable)[number]) => number) => reachable.reduce((n, a) => n + f(a), 0)
     const extras: AlertExtras =
       reachable.length > 0
-        ? { droppedRecently: t.dropped(sum((a) => Object.values(a.dropped).reduce((x, y) => x + y, 0)), now), gatewayServing: t.received(sum((a) => a.received), now) > 0 }
+        ? {
+            droppedRecently: t.dropped(
+              sum((a) => Object.values(a.dropped).reduce((x, y) => x + y, 0)),
+              now,
+            ),
+            gatewayServing:
+              t.received(
+                sum((a) => a.received),
+                now,
+              ) > 0,
+          }
         : {}
     return { agents, extras }
   })
@@ -207,8 +243,17 @@ export async function pipelineHealth(src: DashboardSources, now = Date.now()) {
   }
 }
 
-async function routeRow(api: ApiContext, r: Route, alerts: ActiveAlert[], { entries, seconds }: ReturnType<typeof lastMinute>, now: number): Promise<RouteRow> {
-  const nowSummary = summariseEntries(entries.filter((e) => e.labels.route === r.name), seconds)
+async function routeRow(
+  api: ApiContext,
+  r: Route,
+  alerts: ActiveAlert[],
+  { entries, seconds }: ReturnType<typeof lastMinute>,
+  now: number,
+): Promise<RouteRow> {
+  const nowSummary = summariseEntries(
+    entries.filter((e) => e.labels.route === r.name),
+    seconds,
+  )
   const budget = r.slo ? await budgetOf(api, r.name, r.slo, now) : null
   const saturation = { queue_depth: 0, busy_instances: 0, instances: 0 }
   const model = api.agg.labels.model(r.model)
@@ -238,19 +283,34 @@ async function routeRow(api: ApiContext, r: Route, alerts: ActiveAlert[], { entr
  * The error budget over the objective's window, or as much of it as the
  * store keeps (minute rollups: 30 days by default); `covered_days` says which.
  */
-async function budgetOf(api: ApiContext, route: string, slo: NonNullable<Route['slo']>, now: number): Promise<ErrorBudget & { covered_days: number }> {
+async function budgetOf(
+  api: ApiContext,
+  route: string,
+  slo: NonNullable<Route['slo']>,
+  now: number,
+): Promise<ErrorBudget & { covered_days: number }> {
   const days = Math.min(slo.window_days, api.store.retention.rollupDays)
-  const totals = await shared(api, `budget:${days}`, BUDGET_TTL_MS, now, () => api.store.signals.routeTotals(now - days * 86_400_000, now + 60_000))
+  const totals = await shared(api, `budget:${days}`, BUDGET_TTL_MS, now, () =>
+    api.store.signals.routeTotals(now - days * 86_400_000, now + 60_000),
+  )
   return { ...errorBudget(slo, totals.get(route) ?? { requests: 0, failed: 0 }), covered_days: days }
 }
 
 /** A route's colour: critical on a page alert or a spent budget, warning on a ticket alert, p99 over objective or a budget under a quarter (an info alert is listed on top, not a colour). */
-export function routeStatus(now: SignalSummary, slo: RouteRow['slo'], budget: ErrorBudget | null, alerts: ActiveAlert[]): { status: RouteStatus; reasons: string[] } {
+export function routeStatus(
+  now: SignalSummary,
+  slo: RouteRow['slo'],
+  budget: ErrorBudget | null,
+  alerts: ActiveAlert[],
+): { status: RouteStatus; reasons: string[] } {
   const critical: string[] = alerts.filter((a) => a.severity === 'page').map((a) => a.summary)
   const warning: string[] = alerts.filter((a) => a.severity === 'ticket').map((a) => a.summary)
-  if (budget?.remaining != null && budget.remaining <= 0) critical.push(`error budget spent (${Math.round(-budget.remaining * 100)}% over)`)
-  else if (budget?.remaining != null && budget.remaining < 0.25) warning.push(`${Math.round(budget.remaining * 100)}% of the error budget left`)
-  if (slo && now.latency_ms.p99 !== null && now.latency_ms.p99 > slo.p99_ms) warning.push(`p99 ${now.latency_ms.p99} ms over the ${slo.p99_ms} ms objective in the last minute`)
+  if (budget?.remaining != null && budget.remaining <= 0)
+    critical.push(`error budget spent (${Math.round(-budget.remaining * 100)}% over)`)
+  else if (budget?.remaining != null && budget.remaining < 0.25)
+    warning.push(`${Math.round(budget.remaining * 100)}% of the error budget left`)
+  if (slo && now.latency_ms.p99 !== null && now.latency_ms.p99 > slo.p99_ms)
+    warning.push(`p99 ${now.latency_ms.p99} ms over the ${slo.p99_ms} ms objective in the last minute`)
   if (critical.length > 0) return { status: 'critical', reasons: [...critical, ...warning] }
   if (warning.length > 0) return { status: 'warning', reasons: warning }
   if (now.requests === 0) return { status: 'idle', reasons: ['no requests in the last minute'] }
@@ -273,7 +333,8 @@ interface RangeSeries extends Map<string, Map<string, Series>> {
   t: number[]
 }
 
-export const rangeSeries = (api: ApiContext, range: RangeName, now: number): Promise<RangeSeries> => shared(api, `series:${range}`, RANGES[range].cacheMs, now, () => computeSeries(api, range, now))
+export const rangeSeries = (api: ApiContext, range: RangeName, now: number): Promise<RangeSeries> =>
+  shared(api, `series:${range}`, RANGES[range].cacheMs, now, () => computeSeries(api, range, now))
 
 /** The range's steps: whole steps, the last one holding `now`. */
 function stepsOf(range: RangeName, now: number): { from: number; to: number; stepMs: number; t: number[] } {
@@ -305,7 +366,12 @@ async function computeSeries(api: ApiContext, range: RangeName, now: number): Pr
   for (const [route, byKey] of counts) {
     const m = new Map<string, Series>()
     for (const [key, c] of byKey) {
-      m.set(key, { t, rate: c.requests.map((n, i) => Math.round((n / seconds[i]!) * 1000) / 1000), error_ratio: c.requests.map((n, i) => (n > 0 ? c.failed[i]! / n : null)), p99: t.map(() => null) })
+      m.set(key, {
+        t,
+        rate: c.requests.map((n, i) => Math.round((n / seconds[i]!) * 1000) / 1000),
+        error_ratio: c.requests.map((n, i) => (n > 0 ? c.failed[i]! / n : null)),
+        p99: t.map(() => null),
+      })
     }
     out.set(route, m)
   }
@@ -324,7 +390,12 @@ const PAGE_MS = 6 * 3_600_000
 const settledP99 = new WeakMap<ApiContext, Map<string, number | null>>()
 
 /** One route's p99 per step and variant over the range, from the minute sketches merged per step. */
-async function latencySeries(api: ApiContext, route: string, range: RangeName, now: number): Promise<Map<string, (number | null)[]>> {
+async function latencySeries(
+  api: ApiContext,
+  route: string,
+  range: RangeName,
+  now: number,
+): Promise<Map<string, (number | null)[]>> {
   const { from, to, stepMs, t } = stepsOf(range, now)
   let cache = settledP99.get(api)
   if (!cache) settledP99.set(api, (cache = new Map()))
@@ -344,7 +415,8 @@ async function latencySeries(api: ApiContext, route: string, range: RangeName, n
     }
     await new Promise((r) => setImmediate(r))
   }
-  const p99 = (b: SignalBucket | undefined) => (b && b.requests > 0 ? Math.round(b.sketch.getValueAtQuantile(0.99) * 1000) / 1000 : null)
+  const p99 = (b: SignalBucket | undefined) =>
+    b && b.requests > 0 ? Math.round(b.sketch.getValueAtQuantile(0.99) * 1000) / 1000 : null
   const out = new Map<string, (number | null)[]>()
   for (const variant of ['stable', 'canary']) {
     out.set(
@@ -359,11 +431,17 @@ async function latencySeries(api: ApiContext, route: string, range: RangeName, n
     )
   }
   // What fell out of every range (older than the longest) is dropped.
-  if (cache.size > 10_000) for (const k of cache.keys()) if (Number(k.split('\u0000')[3]) < now - 31 * 86_400_000) cache.delete(k)
+  if (cache.size > 10_000)
+    for (const k of cache.keys()) if (Number(k.split('\u0000')[3]) < now - 31 * 86_400_000) cache.delete(k)
   return out
 }
 
-const emptySeries = (t: number[]): Series => ({ t, rate: t.map(() => 0), error_ratio: t.map(() => null), p99: t.map(() => null) })
+const emptySeries = (t: number[]): Series => ({
+  t,
+  rate: t.map(() => 0),
+  error_ratio: t.map(() => null),
+  p99: t.map(() => null),
+})
 
 export interface VariantPanel {
   variant: 'stable' | 'canary'
@@ -383,13 +461,28 @@ export interface RouteView {
   variants: VariantPanel[]
   analysis: (ReturnType<typeof analyseCanary> & { walk: unknown }) | null
   drift: ReturnType<NonNullable<ApiContext['drift']>['report']>
-  hosts: { host: string; version: string; queue_depth: number; busy_instances: number; instances: number; age_s: number; batch_fill_ratio: number | null; mean_queue_wait_ms: number | null; batches: number }[]
+  hosts: {
+    host: string
+    version: string
+    queue_depth: number
+    busy_instances: number
+    instances: number
+    age_s: number
+    batch_fill_ratio: number | null
+    mean_queue_wait_ms: number | null
+    batches: number
+  }[]
   alerts: ActiveAlert[]
   /** mesh.yaml's applied changes to this route, newest first. */
   changes: RouteChange[]
 }
 
-export async function routeView(src: DashboardSources, name: string, range: RangeName, now = Date.now()): Promise<RouteView | null> {
+export async function routeView(
+  src: DashboardSources,
+  name: string,
+  range: RangeName,
+  now = Date.now(),
+): Promise<RouteView | null> {
   const api = src.api
   const routes = await meshRoutes(api.meshFile)
   const r = routes.find((x) => x.name === name)
@@ -397,26 +490,48 @@ export async function routeView(src: DashboardSources, name: string, range: Rang
   // The overview's alerts (one evaluation a refresh for every view), those of this route and its model.
   const alerts = (await alertsOf(src, routes, now)).filter((a) => a.route === r.name || a.model === r.model)
   const series = await rangeSeries(api, range, now)
-  const latency = await shared(api, `latency:${range}:${r.name}`, RANGES[range].cacheMs, now, () => latencySeries(api, r.name, range, now))
+  const latency = await shared(api, `latency:${range}:${r.name}`, RANGES[range].cacheMs, now, () =>
+    latencySeries(api, r.name, range, now),
+  )
   const minute = lastMinute(api, now)
   const { entries, seconds } = minute
-  const drift = api.drift?.report(now).filter((v) => v.model === r.model && (v.version === r.stable.version || v.version === r.canary?.version)) ?? []
-  const variants: VariantPanel[] = (r.canary ? (['stable', 'canary'] as const) : (['stable'] as const)).map((variant) => {
-    const version = variant === 'stable' ? r.stable.version : r.canary!.version
-    const d = drift.find((v) => v.version === version)
-    return {
-      variant,
-      version,
-      weight: variant === 'canary' ? r.canary!.weight : 10_000 - (r.canary?.weight ?? 0),
-      now: summariseEntries(entries.filter((e) => e.labels.route === r.name && e.labels.variant === variant), seconds),
-      mean_confidence: d?.meanConfidence ?? null,
-      predictions: d?.prediction?.histogram ?? null,
-      series: { ...(series.get(r.name)?.get(variant) ?? emptySeries(series.t)), p99: latency.get(variant) ?? series.t.map(() => null) },
-    }
-  })
+  const drift =
+    api.drift
+      ?.report(now)
+      .filter((v) => v.model === r.model && (v.version === r.stable.version || v.version === r.canary?.version)) ?? []
+  const variants: VariantPanel[] = (r.canary ? (['stable', 'canary'] as const) : (['stable'] as const)).map(
+    (variant) => {
+      const version = variant === 'stable' ? r.stable.version : r.canary!.version
+      const d = drift.find((v) => v.version === version)
+      return {
+        variant,
+        version,
+        weight: variant === 'canary' ? r.canary!.weight : 10_000 - (r.canary?.weight ?? 0),
+        now: summariseEntries(
+          entries.filter((e) => e.labels.route === r.name && e.labels.variant === variant),
+          seconds,
+        ),
+        mean_confidence: d?.meanConfidence ?? null,
+        predictions: d?.prediction?.histogram ?? null,
+        series: {
+          ...(series.get(r.name)?.get(variant) ?? emptySeries(series.t)),
+          p99: latency.get(variant) ?? series.t.map(() => null),
+        },
+      }
+    },
+  )
   const walker = api.walker()
   const analysis = r.canary
-    ? { ...analyseCanary(api.agg, api.drift, { ...r, canary: r.canary }, now, walker?.walkingSince(r.name, r.canary.version) ?? 0), walk: walker ? await walker.walkOf(r.name) : null }
+    ? {
+        ...analyseCanary(
+          api.agg,
+          api.drift,
+          { ...r, canary: r.canary },
+          now,
+          walker?.walkingSince(r.name, r.canary.version) ?? 0,
+        ),
+        walk: walker ? await walker.walkOf(r.name) : null,
+      }
     : null
   // Batches over the last 5 minutes per host instance and version; saturation as each host last said.
   const batches = windowOf(api.agg, '5m', now).hosts
@@ -439,5 +554,15 @@ export async function routeView(src: DashboardSources, name: string, range: Rang
       }
     })
     .sort((a, b) => a.host.localeCompare(b.host) || a.version.localeCompare(b.version))
-  return { generated_at: now, range, route: await routeRow(api, r, alerts, minute, now), variants, analysis, drift, hosts, alerts, changes: await routeChanges(api.meshFile, r.name) }
+  return {
+    generated_at: now,
+    range,
+    route: await routeRow(api, r, alerts, minute, now),
+    variants,
+    analysis,
+    drift,
+    hosts,
+    alerts,
+    changes: await routeChanges(api.meshFile, r.name),
+  }
 }

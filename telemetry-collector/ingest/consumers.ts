@@ -14,10 +14,30 @@
  * ahead of the store (the supervisor restarts it and JetStream redelivers
  * what was not acknowledged).
  */
-import { AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type Consumer,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
 import { inflateRawSync } from 'node:zlib'
-import { decodeLine, DEFLATE, ENCODING_HEADER, EVENT_COUNT_HEADER, eventCount, isWorkQueueTaken, MAX_INFLATED_MESSAGE_BYTES, STREAMS, subjectOf, type Log, type StreamKey, type TelemetryEvent } from '@model-mesh/contracts'
+import {
+  decodeLine,
+  DEFLATE,
+  ENCODING_HEADER,
+  EVENT_COUNT_HEADER,
+  eventCount,
+  isWorkQueueTaken,
+  MAX_INFLATED_MESSAGE_BYTES,
+  STREAMS,
+  subjectOf,
+  type Log,
+  type StreamKey,
+  type TelemetryEvent,
+} from '@model-mesh/contracts'
 import type { Aggregator, Changes, RawEvents } from '../state/aggregator.ts'
 import type { Store } from '../store/store.ts'
 
@@ -40,7 +60,13 @@ export interface ConsumerSpec {
  */
 export function consumerSpecs(name: string, tokens: string[]): ConsumerSpec[] {
   return CONSUMED_STREAMS.flatMap((key) =>
-    tokens.map((token) => ({ durable: `${name}-${key}-${token}`, stream: STREAMS[key].name, filter: subjectOf(key, token), key, token })),
+    tokens.map((token) => ({
+      durable: `${name}-${key}-${token}`,
+      stream: STREAMS[key].name,
+      filter: subjectOf(key, token),
+      key,
+      token,
+    })),
   )
 }
 
@@ -100,7 +126,10 @@ export class Ingest {
       } catch (e) {
         // A work queue hands each item to one consumer: a replica (another collector name) cannot read it too.
         if (spec.key !== 'review' || !isWorkQueueTaken(e)) throw e
-        this.opts.log('warn', 'review queue read by another collector: this one lists none of its items', { filter: spec.filter, err: e })
+        this.opts.log('warn', 'review queue read by another collector: this one lists none of its items', {
+          filter: spec.filter,
+          err: e,
+        })
         skipped.add(spec.durable)
       }
     }
@@ -127,7 +156,9 @@ export class Ingest {
       filter_subject: spec.filter,
       ack_policy: AckPolicy.Explicit,
       // A work queue holds only what no one acknowledged and takes no start position: from its start, the applied ones skipped by sequence.
-      ...(applied > 0 && STREAMS[spec.key].retention !== 'workqueue' ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: applied + 1 } : { deliver_policy: DeliverPolicy.All }),
+      ...(applied > 0 && STREAMS[spec.key].retention !== 'workqueue'
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: applied + 1 }
+        : { deliver_policy: DeliverPolicy.All }),
       ack_wait: nanos(30_000),
       max_ack_pending: 2000,
     })
@@ -146,7 +177,12 @@ export class Ingest {
       const stored = await this.store.positions.streamCreated(stream)
       if (stored === created) continue
       const durables = this.specs.filter((s) => s.stream === stream).map((s) => s.durable)
-      if (stored !== undefined) this.opts.log('warn', `stream ${stream} was created anew: reading it from its start`, { stream, was: stored, created })
+      if (stored !== undefined)
+        this.opts.log('warn', `stream ${stream} was created anew: reading it from its start`, {
+          stream,
+          was: stored,
+          created,
+        })
       await this.store.positions.resetStream(stream, created, durables)
       for (const d of durables) this.seqs.delete(d)
     }
@@ -269,7 +305,12 @@ export class Ingest {
  * out, and the rest committed: their messages are acknowledged like any
  * other. A refusal with no such event to blame is the store failing: thrown.
  */
-export async function commitSkippingRefused(store: Store, agg: Aggregator, changes: Changes, seqs: Map<string, number>): Promise<void> {
+export async function commitSkippingRefused(
+  store: Store,
+  agg: Aggregator,
+  changes: Changes,
+  seqs: Map<string, number>,
+): Promise<void> {
   try {
     await store.commit(changes, seqs)
     return

@@ -18,7 +18,14 @@ import { analyseCanary } from '../analysis/canary-stats.ts'
 import type { CanaryWalker } from '../analysis/canary-walk.ts'
 import type { DriftMonitor } from '../analysis/drift-monitor.ts'
 import type { Ingest } from '../ingest/consumers.ts'
-import { CANARY_ACTIONS, canaryAction, isOperator, operatorOnly, operatorRequired, type CanaryAction } from './operator.ts'
+import {
+  CANARY_ACTIONS,
+  canaryAction,
+  isOperator,
+  operatorOnly,
+  operatorRequired,
+  type CanaryAction,
+} from './operator.ts'
 import { writeLabelled, type PayloadSink } from '../sinks/payload-sink.ts'
 import type { ReviewItem, Store } from '../store/store.ts'
 import { rollupSteps, STEP_MS, windowOf, WINDOWS, type WindowName } from '../state/windows.ts'
@@ -44,38 +51,52 @@ export function apiRoutes(ctx: ApiContext): Hono {
   api.use('/api/*', operatorOnly(ctx.operatorToken))
   api.get('/api/v1/windows', (c) => {
     const name = (c.req.query('window') ?? '1m') as WindowName
-    if (!Object.hasOwn(WINDOWS, name)) return c.json({ error: `window: must be one of ${Object.keys(WINDOWS).join(', ')}` }, 400)
+    if (!Object.hasOwn(WINDOWS, name))
+      return c.json({ error: `window: must be one of ${Object.keys(WINDOWS).join(', ')}` }, 400)
     return c.json(windowOf(ctx.agg, name))
   })
   api.get('/api/v1/rollups', async (c) => {
     const step = (c.req.query('step') ?? '1m') as keyof typeof STEP_MS
-    if (!Object.hasOwn(STEP_MS, step)) return c.json({ error: `step: must be one of ${Object.keys(STEP_MS).join(', ')}` }, 400)
+    if (!Object.hasOwn(STEP_MS, step))
+      return c.json({ error: `step: must be one of ${Object.keys(STEP_MS).join(', ')}` }, 400)
     const to = timeParam(c.req.query('to'), Date.now())
     const from = timeParam(c.req.query('from'), (to ?? Date.now()) - 3_600_000)
     if (from === null) return c.json({ error: 'from: must be milliseconds since the epoch or an ISO 8601 time' }, 400)
     if (to === null) return c.json({ error: 'to: must be milliseconds since the epoch or an ISO 8601 time' }, 400)
     if (to <= from) return c.json({ error: 'to: must be after from' }, 400)
-    return c.json({ from, to, step, steps: rollupSteps(await ctx.store.signals.minutes(from, to), from, to, STEP_MS[step]) })
+    return c.json({
+      from,
+      to,
+      step,
+      steps: rollupSteps(await ctx.store.signals.minutes(from, to), from, to, STEP_MS[step]),
+    })
   })
   api.get('/api/v1/requests/:id', async (c) => {
     const story = await ctx.store.events.story(c.req.param('id'))
     const found = story.request.length + story.batches.length + story.fallbacks.length + story.samples.length > 0
     if (!found) return c.json({ error: `request_id: no events for ${c.req.param('id')}` }, 404)
     const bodies = mayReadBodies(c.req.header('authorization'), ctx)
-    return c.json({ request_id: c.req.param('id'), ...jsonSafe({ ...story, samples: story.samples.map((s) => (bodies ? s : withoutBodies(s))) }) })
+    return c.json({
+      request_id: c.req.param('id'),
+      ...jsonSafe({ ...story, samples: story.samples.map((s) => (bodies ? s : withoutBodies(s))) }),
+    })
   })
   api.get('/api/v1/drift', (c) => {
     if (!ctx.drift) return c.json({ error: 'drift: no model repository configured for this collector' }, 404)
     const model = c.req.query('model')
     const version = c.req.query('version')
-    const versions = ctx.drift.report().filter((v) => (model === undefined || v.model === model) && (version === undefined || v.version === version))
+    const versions = ctx.drift
+      .report()
+      .filter((v) => (model === undefined || v.model === model) && (version === undefined || v.version === version))
     return c.json({ generated_at: Date.now(), versions })
   })
   api.get('/api/v1/review', async (c) => {
     const status = c.req.query('status') ?? 'pending'
-    if (status !== 'pending' && status !== 'labelled' && status !== 'all') return c.json({ error: 'status: must be pending, labelled or all' }, 400)
+    if (status !== 'pending' && status !== 'labelled' && status !== 'all')
+      return c.json({ error: 'status: must be pending, labelled or all' }, 400)
     const limit = Number(c.req.query('limit') ?? 100)
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return c.json({ error: 'limit: must be a whole number from 1 to 1000' }, 400)
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      return c.json({ error: 'limit: must be a whole number from 1 to 1000' }, 400)
     const items = await ctx.store.review.items({ model: c.req.query('model'), status, limit })
     const bodies = mayReadBodies(c.req.header('authorization'), ctx)
     return c.json({ items: items.map((i) => (bodies ? reviewJson(i) : withoutBodies(reviewJson(i)))) })
@@ -83,11 +104,15 @@ export function apiRoutes(ctx: ApiContext): Hono {
   api.post('/api/v1/review/:id/label', async (c) => {
     const body = await jsonObject(c.req.raw)
     if (!body) return c.json({ error: 'body: must be a JSON object { "label": ..., "by": "..." }' }, 400)
-    if (body.label === undefined || body.label === null) return c.json({ error: 'label: required (a class name, number or any JSON value but null)' }, 400)
-    if (typeof body.by !== 'string' || body.by.trim() === '') return c.json({ error: 'by: required, who labelled it' }, 400)
+    if (body.label === undefined || body.label === null)
+      return c.json({ error: 'label: required (a class name, number or any JSON value but null)' }, 400)
+    if (typeof body.by !== 'string' || body.by.trim() === '')
+      return c.json({ error: 'by: required, who labelled it' }, 400)
     const ingest = ctx.ingest()
     if (!ingest) return c.json({ error: 'not ready: the collector is not consuming yet' }, 503)
-    const item = await ingest.exclusive(() => ctx.store.review.label(c.req.param('id'), body.label, String(body.by).trim(), Date.now()))
+    const item = await ingest.exclusive(() =>
+      ctx.store.review.label(c.req.param('id'), body.label, String(body.by).trim(), Date.now()),
+    )
     return item ? c.json(reviewJson(item)) : c.json({ error: `request_id: no review item ${c.req.param('id')}` }, 404)
   })
   // The labelled payloads themselves, in one file: the operator's only.
@@ -102,7 +127,11 @@ export function apiRoutes(ctx: ApiContext): Hono {
     try {
       const file = join(dir, 'labelled.parquet')
       await ingest.exclusive(() => writeLabelled(ctx.store, items, file, ctx.baselineOf))
-      return c.body(await readFile(file), 200, { 'content-type': 'application/vnd.apache.parquet', 'content-disposition': `attachment; filename="${subjectToken(model)}-labelled.parquet"`, 'x-review-items': String(items.length) })
+      return c.body(await readFile(file), 200, {
+        'content-type': 'application/vnd.apache.parquet',
+        'content-disposition': `attachment; filename="${subjectToken(model)}-labelled.parquet"`,
+        'x-review-items': String(items.length),
+      })
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
@@ -110,20 +139,25 @@ export function apiRoutes(ctx: ApiContext): Hono {
   api.get('/api/v1/canary/:route', async (c) => {
     if (!ctx.meshFile) return c.json({ error: 'canary: this collector was started without a mesh.yaml' }, 404)
     const loaded = await loadMeshFile(ctx.meshFile)
-    if (!loaded.ok) return c.json({ error: `mesh.yaml: ${loaded.issues.length} problems (npx mesh validate lists them)` }, 503)
+    if (!loaded.ok)
+      return c.json({ error: `mesh.yaml: ${loaded.issues.length} problems (npx mesh validate lists them)` }, 503)
     const route = loaded.mesh.config.routes.find((r) => r.name === c.req.param('route'))
     if (!route) return c.json({ error: `route: no route ${c.req.param('route')} in mesh.yaml` }, 404)
     if (!route.canary) return c.json({ error: `route: ${route.name} has no canary` }, 404)
     const walker = ctx.walker()
     // While a walk is under way, the analysis is the walk's: from its start.
     const since = walker?.walkingSince(route.name, route.canary.version) ?? 0
-    return c.json({ ...analyseCanary(ctx.agg, ctx.drift, { ...route, canary: route.canary }, Date.now(), since), walk: walker ? await walker.walkOf(route.name) : null })
+    return c.json({
+      ...analyseCanary(ctx.agg, ctx.drift, { ...route, canary: route.canary }, Date.now(), since),
+      walk: walker ? await walker.walkOf(route.name) : null,
+    })
   })
   // The edits `npx mesh canary set|promote|rollback` make, through the same validated path.
   api.post('/api/v1/canary/:route/:action', async (c) => {
     if (!ctx.meshFile) return c.json({ error: 'canary: this collector was started without a mesh.yaml' }, 404)
     const action = c.req.param('action') as CanaryAction
-    if (!CANARY_ACTIONS.includes(action)) return c.json({ error: `action: must be one of ${CANARY_ACTIONS.join(', ')}` }, 404)
+    if (!CANARY_ACTIONS.includes(action))
+      return c.json({ error: `action: must be one of ${CANARY_ACTIONS.join(', ')}` }, 404)
     const body = (await jsonObject(c.req.raw)) ?? {}
     const { status, body: answer } = await canaryAction(ctx.meshFile, c.req.param('route'), action, body)
     return c.json(answer, status)
@@ -142,16 +176,21 @@ export async function pipelineStatus(ctx: ApiContext, now = Date.now()) {
     newest_event_age_s: p.newestEventTs > 0 ? (now - p.newestEventTs) / 1000 : null,
     lag_messages: Object.fromEntries(ingest?.pending ?? []),
     last_apply_at: ingest?.lastApplyAt ?? null,
-    payload_sink: sink ? { dir: sink.opts.dir, written_since_start: sink.written, waiting: await ctx.store.samples.unexported() } : null,
+    payload_sink: sink
+      ? { dir: sink.opts.dir, written_since_start: sink.written, waiting: await ctx.store.samples.unexported() }
+      : null,
   }
 }
 
 /** The fields of a sample that hold the captured bodies (masked, but still a person's data). */
 /** Whether this caller may read sampled bodies: the operator token, checked as a write's is. */
-const mayReadBodies = (authorization: string | undefined, ctx: ApiContext) => isOperator(authorization, ctx.operatorToken)
+const mayReadBodies = (authorization: string | undefined, ctx: ApiContext) =>
+  isOperator(authorization, ctx.operatorToken)
 
 /** A sample (or review item) without its bodies, marked so a reader knows they exist but were withheld. */
-function withoutBodies<T extends { request?: unknown; response?: unknown }>(row: T): Omit<T, 'request' | 'response'> & { redacted: true } {
+function withoutBodies<T extends { request?: unknown; response?: unknown }>(
+  row: T,
+): Omit<T, 'request' | 'response'> & { redacted: true } {
   const { request: _request, response: _response, ...rest } = row
   return { ...rest, redacted: true }
 }

@@ -50,7 +50,8 @@ export function hostCheck(address: string): MiddlewareHandler {
     const host = c.req.header('host')
     const names = socket?.localAddress ? [...fixed, hostName(socket.localAddress)] : fixed
     // Not served over a socket (no port to compare with): refused rather than unchecked.
-    if (host !== undefined && socket?.localPort !== undefined && hostAllowed(host, names, socket.localPort)) return next()
+    if (host !== undefined && socket?.localPort !== undefined && hostAllowed(host, names, socket.localPort))
+      return next()
     return refuse(c, host, [...new Set(names)], socket?.localPort)
   }
 }
@@ -58,6 +59,9 @@ export function hostCheck(address: string): MiddlewareHandler {
 /** The 421 answer, naming what the server does answer to. */
 function refuse(c: Context, host: string | undefined, names: string[], port: number | undefined): Response {
   const expected = port === undefined ? names.join(', ') : names.map((n) => `${n}:${port}`).join(', ')
-  const error = host === undefined ? 'host: required (the Host header)' : `host: ${JSON.stringify(host.slice(0, 200))} is not a name this server answers to (${expected})`
+  const error =
+    host === undefined
+      ? 'host: required (the Host header)'
+      : `host: ${JSON.stringify(host.slice(0, 200))} is not a name this server answers to (${expected})`
   return c.json({ error: `${error}; a page served from another name cannot read this server` }, 421)
 }

@@ -9,7 +9,15 @@
 import type { MiddlewareHandler } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { operatorCheck } from '@model-mesh/contracts'
-import { applyMeshText, EditError, loadMeshFile, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from '@model-mesh/mesh-config'
+import {
+  applyMeshText,
+  EditError,
+  loadMeshFile,
+  parseWeight,
+  promoteCanary,
+  rollbackCanary,
+  setCanaryWeight,
+} from '@model-mesh/mesh-config'
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
@@ -41,17 +49,32 @@ interface ActionAnswer {
  * One canary change of `route`: `weight` (body.weight: basis points, or a
  * percentage such as "25%"), `promote` or `rollback`; body.by says who.
  */
-export async function canaryAction(meshFile: string, route: string, action: CanaryAction, body: Record<string, unknown>): Promise<ActionAnswer> {
+export async function canaryAction(
+  meshFile: string,
+  route: string,
+  action: CanaryAction,
+  body: Record<string, unknown>,
+): Promise<ActionAnswer> {
   const loaded = await loadMeshFile(meshFile)
-  if (!loaded.ok) return { status: 503, body: { error: `mesh.yaml: ${loaded.issues.length} problems already (npx mesh validate lists them); fix them first`, issues: loaded.issues } }
-  if (!loaded.mesh.config.routes.some((r) => r.name === route)) return { status: 404, body: { error: `route: no route ${route} in mesh.yaml` } }
-  if (body.by !== undefined && (typeof body.by !== 'string' || body.by.trim() === '')) return { status: 400, body: { error: 'by: must be a non-empty string, who made the change' } }
+  if (!loaded.ok)
+    return {
+      status: 503,
+      body: {
+        error: `mesh.yaml: ${loaded.issues.length} problems already (npx mesh validate lists them); fix them first`,
+        issues: loaded.issues,
+      },
+    }
+  if (!loaded.mesh.config.routes.some((r) => r.name === route))
+    return { status: 404, body: { error: `route: no route ${route} in mesh.yaml` } }
+  if (body.by !== undefined && (typeof body.by !== 'string' || body.by.trim() === ''))
+    return { status: 400, body: { error: 'by: must be a non-empty string, who made the change' } }
   const by = typeof body.by === 'string' ? `dashboard: ${body.by.trim()}` : 'dashboard'
   let text: string
   let what: string
   let weight = 0
   if (action === 'weight') {
-    if (typeof body.weight !== 'number' && typeof body.weight !== 'string') return { status: 400, body: { error: 'weight: required, basis points (0-10000) or a percentage such as "25%"' } }
+    if (typeof body.weight !== 'number' && typeof body.weight !== 'string')
+      return { status: 400, body: { error: 'weight: required, basis points (0-10000) or a percentage such as "25%"' } }
     try {
       weight = parseWeight(String(body.weight))
     } catch (e) {
@@ -77,13 +100,25 @@ export async function canaryAction(meshFile: string, route: string, action: Cana
   }
   // Made from the text read above: a change someone else applied meanwhile (the CLI, a walk, another page) wins, and this one is refused.
   const outcome = await applyMeshText(meshFile, text, what, by, loaded.mesh.text)
-  if (outcome.status === 'invalid') return { status: 422, body: { error: `mesh.yaml as "${what}" would leave it is not valid`, issues: outcome.issues } }
-  if (outcome.status === 'conflict') return { status: 409, body: { error: `conflict: ${outcome.reason}; look again and retry` } }
+  if (outcome.status === 'invalid')
+    return {
+      status: 422,
+      body: { error: `mesh.yaml as "${what}" would leave it is not valid`, issues: outcome.issues },
+    }
+  if (outcome.status === 'conflict')
+    return { status: 409, body: { error: `conflict: ${outcome.reason}; look again and retry` } }
   if (outcome.result.status === 'refused') return { status: 409, body: { error: `refused: ${outcome.result.reason}` } }
   const after = await loadMeshFile(meshFile)
   const r = after.ok ? after.mesh.config.routes.find((x) => x.name === route) : undefined
   return {
     status: 200,
-    body: { status: outcome.status, action: what, by, route, stable: r?.stable.version ?? null, canary: r?.canary ? { version: r.canary.version, weight: r.canary.weight } : null },
+    body: {
+      status: outcome.status,
+      action: what,
+      by,
+      route,
+      stable: r?.stable.version ?? null,
+      canary: r?.canary ? { version: r.canary.version, weight: r.canary.weight } : null,
+    },
   }
 }

@@ -87,7 +87,8 @@ export class PayloadSink {
   tick(now = Date.now()): Promise<void> {
     this.#running = this.#running.then(async () => {
       try {
-        if (now - this.#lastFlush >= this.opts.flushMs || (await this.store.samples.unexported()) >= this.opts.maxRows) await this.flush(now)
+        if (now - this.#lastFlush >= this.opts.flushMs || (await this.store.samples.unexported()) >= this.opts.maxRows)
+          await this.flush(now)
         if (now - this.#lastRetention >= 3_600_000) {
           this.#lastRetention = now
           await this.enforceRetention(now)
@@ -120,14 +121,20 @@ export class PayloadSink {
     try {
       for (const { rowid, sample } of rows) {
         a.appendBigInt(BigInt(rowid))
-        appendEnriched(a, { ...sample, model: this.opts.modelLabel?.(sample.model) ?? sample.model }, this.opts.baselineOf(sample.model, sample.version))
+        appendEnriched(
+          a,
+          { ...sample, model: this.opts.modelLabel?.(sample.model) ?? sample.model },
+          this.opts.baselineOf(sample.model, sample.version),
+        )
         a.endRow()
       }
       a.flushSync()
     } finally {
       a.closeSync()
     }
-    await db.run(`COPY (SELECT to_timestamp(ts / 1000.0) AS time, * EXCLUDE (_rowid) FROM sink_batch) TO ${sqlString(this.opts.dir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (model, date, hour), FILENAME_PATTERN 'part-{uuid}', OVERWRITE_OR_IGNORE)`)
+    await db.run(
+      `COPY (SELECT to_timestamp(ts / 1000.0) AS time, * EXCLUDE (_rowid) FROM sink_batch) TO ${sqlString(this.opts.dir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (model, date, hour), FILENAME_PATTERN 'part-{uuid}', OVERWRITE_OR_IGNORE)`,
+    )
     await db.run('UPDATE samples SET exported = TRUE FROM sink_batch WHERE samples.rowid = sink_batch._rowid')
     await db.run('DELETE FROM sink_batch')
     this.written += rows.length
@@ -142,16 +149,20 @@ export class PayloadSink {
         for (const hour of await dirs(join(this.opts.dir, model, date), 'hour=')) {
           const start = Date.parse(`${date.slice(5)}T${hour.slice(5).padStart(2, '0')}:00:00Z`)
           // An hour whose every row is past the retention (its end before the cutoff).
-          if (Number.isFinite(start) && start + 3_600_000 <= cutoff) await rm(join(this.opts.dir, model, date, hour), { recursive: true, force: true })
+          if (Number.isFinite(start) && start + 3_600_000 <= cutoff)
+            await rm(join(this.opts.dir, model, date, hour), { recursive: true, force: true })
         }
-        if ((await readdir(join(this.opts.dir, model, date))).length === 0) await rm(join(this.opts.dir, model, date), { recursive: true, force: true })
+        if ((await readdir(join(this.opts.dir, model, date))).length === 0)
+          await rm(join(this.opts.dir, model, date), { recursive: true, force: true })
       }
     }
   }
 }
 
 async function dirs(dir: string, prefix: string): Promise<string[]> {
-  return (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory() && e.name.startsWith(prefix)).map((e) => e.name)
+  return (await readdir(dir, { withFileTypes: true }).catch(() => []))
+    .filter((e) => e.isDirectory() && e.name.startsWith(prefix))
+    .map((e) => e.name)
 }
 
 /**
@@ -159,7 +170,12 @@ async function dirs(dir: string, prefix: string): Promise<string[]> {
  * columns, then label (JSON text), labelled_by and labelled_at. On the
  * store's writer: call it inside exclusive().
  */
-export async function writeLabelled(store: Store, items: ReviewItem[], file: string, baselineOf: PayloadSinkOptions['baselineOf']): Promise<void> {
+export async function writeLabelled(
+  store: Store,
+  items: ReviewItem[],
+  file: string,
+  baselineOf: PayloadSinkOptions['baselineOf'],
+): Promise<void> {
   const db = store.database.writer
   await db.run(LABELLED_TABLE)
   await db.run('DELETE FROM labelled_export')
@@ -176,7 +192,9 @@ export async function writeLabelled(store: Store, items: ReviewItem[], file: str
   } finally {
     a.closeSync()
   }
-  await db.run(`COPY (SELECT to_timestamp(ts / 1000.0) AS time, * FROM labelled_export ORDER BY ts) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`)
+  await db.run(
+    `COPY (SELECT to_timestamp(ts / 1000.0) AS time, * FROM labelled_export ORDER BY ts) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`,
+  )
   await db.run('DELETE FROM labelled_export')
 }
 
@@ -184,7 +202,10 @@ export async function writeLabelled(store: Store, items: ReviewItem[], file: str
 function appendEnriched(a: DuckDBAppender, s: PayloadSampleEvent, baseline: Baseline | null): void {
   const time = new Date(s.ts)
   const rows = s.request_truncated ? null : inputRows(s.request, baseline?.features.length)
-  const scores = baseline && !s.response_truncated ? outputColumn(s.response, baseline.prediction.output, baseline.prediction.class_index) : null
+  const scores =
+    baseline && !s.response_truncated
+      ? outputColumn(s.response, baseline.prediction.output, baseline.prediction.class_index)
+      : null
   a.appendBigInt(BigInt(s.ts))
   a.appendVarchar(time.toISOString().slice(0, 10))
   a.appendVarchar(String(time.getUTCHours()).padStart(2, '0'))
@@ -198,9 +219,17 @@ function appendEnriched(a: DuckDBAppender, s: PayloadSampleEvent, baseline: Base
   if (s.confidence === null) a.appendNull()
   else a.appendDouble(s.confidence)
   a.appendVarchar(s.reason)
-  if (baseline && rows) a.appendList(baseline.features.map((f) => f.name), LIST(VARCHAR))
+  if (baseline && rows)
+    a.appendList(
+      baseline.features.map((f) => f.name),
+      LIST(VARCHAR),
+    )
   else a.appendNull()
-  if (rows) a.appendList(rows.map((r) => listValue(r)), LIST(LIST(DOUBLE)))
+  if (rows)
+    a.appendList(
+      rows.map((r) => listValue(r)),
+      LIST(LIST(DOUBLE)),
+    )
   else a.appendNull()
   if (scores) a.appendList(scores, LIST(DOUBLE))
   else a.appendNull()

@@ -8,9 +8,26 @@
  * transaction. Buckets are by event time, so a replay after an outage lands
  * in the minutes the requests happened.
  */
-import { FALLBACK_REASONS, type GoldenSignalEvent, type HostBatchEvent, type HostFallbackEvent, type PayloadSampleEvent, type RefusalReason, type ReviewItemEvent, type TelemetryEvent } from '@model-mesh/contracts'
+import {
+  FALLBACK_REASONS,
+  type GoldenSignalEvent,
+  type HostBatchEvent,
+  type HostFallbackEvent,
+  type PayloadSampleEvent,
+  type RefusalReason,
+  type ReviewItemEvent,
+  type TelemetryEvent,
+} from '@model-mesh/contracts'
 import { HostBucket, saturationOf, type HostLabels, type Saturation } from './host-signals.ts'
-import { addToTotal, codeClass, newTotal, SignalBucket, type CodeClass, type SeriesLabels, type SeriesTotal } from './signals.ts'
+import {
+  addToTotal,
+  codeClass,
+  newTotal,
+  SignalBucket,
+  type CodeClass,
+  type SeriesLabels,
+  type SeriesTotal,
+} from './signals.ts'
 
 export const MINUTE_MS = 60_000
 export const TEN_S_MS = 10_000
@@ -178,7 +195,13 @@ export class Aggregator {
   onSample: (e: PayloadSampleEvent) => void = () => {}
 
   /** Keys changed since the last `takeChanges`. */
-  #dirty = { totals: new Set<string>(), minutes: new Set<string>(), hostMinutes: new Set<string>(), hostTotals: new Set<string>(), saturation: new Set<string>() }
+  #dirty = {
+    totals: new Set<string>(),
+    minutes: new Set<string>(),
+    hostMinutes: new Set<string>(),
+    hostTotals: new Set<string>(),
+    saturation: new Set<string>(),
+  }
   #raw: RawEvents = noRawEvents()
 
   constructor(known: KnownLabels | Iterable<string>) {
@@ -229,7 +252,10 @@ export class Aggregator {
   }
 
   /** Minute rollups late events need that memory does not hold: the store loads them first. */
-  missingMinutes(events: TelemetryEvent[]): { requests: { minute: number; labels: SeriesLabels }[]; hosts: { minute: number; labels: HostLabels }[] } {
+  missingMinutes(events: TelemetryEvent[]): {
+    requests: { minute: number; labels: SeriesLabels }[]
+    hosts: { minute: number; labels: HostLabels }[]
+  } {
     const requests = new Map<string, { minute: number; labels: SeriesLabels }>()
     const hosts = new Map<string, { minute: number; labels: HostLabels }>()
     for (const e of events) {
@@ -281,7 +307,13 @@ export class Aggregator {
       pipeline: this.pipeline,
       raw: this.#raw,
     }
-    this.#dirty = { totals: new Set(), minutes: new Set(), hostMinutes: new Set(), hostTotals: new Set(), saturation: new Set() }
+    this.#dirty = {
+      totals: new Set(),
+      minutes: new Set(),
+      hostMinutes: new Set(),
+      hostTotals: new Set(),
+      saturation: new Set(),
+    }
     this.#raw = noRawEvents()
     this.#evict(now)
     return changes

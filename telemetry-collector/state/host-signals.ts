@@ -100,5 +100,11 @@ export interface Saturation extends HostLabels {
 
 /** The latest saturation of a report, with its labels as the label policy gave them. */
 export const saturationOf = (e: HostSaturationEvent, { host, model, version }: HostLabels): Saturation => ({
-  host, model, version, ts: e.ts, queue_depth: e.queue_depth, busy_instances: e.busy_instances, instances: e.instances,
+  host,
+  model,
+  version,
+  ts: e.ts,
+  queue_depth: e.queue_depth,
+  busy_instances: e.busy_instances,
+  instances: e.instances,
 })

@@ -87,7 +87,12 @@ export function summarise(b: SignalBucket, seconds: number): SignalSummary {
     flags: { ...b.flags },
     fallbacks: b.fallbacks,
     fallback_ratio: b.requests > 0 ? b.fallbacks / b.requests : null,
-    latency_ms: { p50: q(0.5), p95: q(0.95), p99: q(0.99), mean: b.requests > 0 ? round(b.durationSumMs / b.requests) : null },
+    latency_ms: {
+      p50: q(0.5),
+      p95: q(0.95),
+      p99: q(0.99),
+      mean: b.requests > 0 ? round(b.durationSumMs / b.requests) : null,
+    },
   }
 }
 
@@ -104,7 +109,14 @@ export interface SignalBucketRow {
 }
 
 export function bucketToRow(b: SignalBucket): SignalBucketRow {
-  return { requests: b.requests, codes: JSON.stringify(b.codes), flags: JSON.stringify(b.flags), fallbacks: b.fallbacks, duration_sum_ms: b.durationSumMs, sketch: b.sketch.toProto() }
+  return {
+    requests: b.requests,
+    codes: JSON.stringify(b.codes),
+    flags: JSON.stringify(b.flags),
+    fallbacks: b.fallbacks,
+    duration_sum_ms: b.durationSumMs,
+    sketch: b.sketch.toProto(),
+  }
 }
 
 export function bucketFromRow(r: SignalBucketRow): SignalBucket {
@@ -130,7 +142,12 @@ export interface SeriesTotal {
   buckets: number[]
 }
 
-export const newTotal = (): SeriesTotal => ({ requests: 0, fallbacks: 0, durationSumS: 0, buckets: new Array(DURATION_BUCKETS_S.length + 1).fill(0) })
+export const newTotal = (): SeriesTotal => ({
+  requests: 0,
+  fallbacks: 0,
+  durationSumS: 0,
+  buckets: new Array(DURATION_BUCKETS_S.length + 1).fill(0),
+})
 
 export function addToTotal(t: SeriesTotal, e: GoldenSignalEvent): void {
   const s = e.duration_us / 1e6

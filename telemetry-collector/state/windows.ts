@@ -3,7 +3,16 @@
  * Rolling windows and rollup ranges: buckets merged per series. Pure.
  */
 import { HostBucket, type HostLabels } from './host-signals.ts'
-import { MINUTE_MS, TEN_S_MS, hostKey, minuteOf, seriesKey, type Aggregator, type HostMinuteEntry, type MinuteEntry } from './aggregator.ts'
+import {
+  MINUTE_MS,
+  TEN_S_MS,
+  hostKey,
+  minuteOf,
+  seriesKey,
+  type Aggregator,
+  type HostMinuteEntry,
+  type MinuteEntry,
+} from './aggregator.ts'
 import { SignalBucket, summarise, type SeriesLabels, type SignalSummary } from './signals.ts'
 
 /** The windows the API serves, in seconds. */
@@ -19,7 +28,11 @@ export interface HostSummary extends ReturnType<HostBucket['summary']> {
 }
 
 /** Merges entries with the same labels into one bucket each. */
-function mergeBy<L, B extends { merge(o: B): B }>(entries: Iterable<{ labels: L; bucket: B }>, key: (l: L) => string, empty: () => B): Map<string, { labels: L; bucket: B }> {
+function mergeBy<L, B extends { merge(o: B): B }>(
+  entries: Iterable<{ labels: L; bucket: B }>,
+  key: (l: L) => string,
+  empty: () => B,
+): Map<string, { labels: L; bucket: B }> {
   const out = new Map<string, { labels: L; bucket: B }>()
   for (const e of entries) {
     const k = key(e.labels)
@@ -38,9 +51,17 @@ export const mergeByHost = (entries: Iterable<HostMinuteEntry>) => mergeBy(entri
  * else the minute rollups. The bucket holding `start` counts whole: `from`
  * is where it starts.
  */
-export function signalBuckets(agg: Aggregator, start: number, now: number, fine: boolean): { from: number; entries: MinuteEntry[] } {
+export function signalBuckets(
+  agg: Aggregator,
+  start: number,
+  now: number,
+  fine: boolean,
+): { from: number; entries: MinuteEntry[] } {
   const from = fine ? start - (start % TEN_S_MS) : minuteOf(start)
-  return { from, entries: [...filter((fine ? agg.tens : agg.minutes).values(), (e) => e.minute >= from && e.minute <= now)] }
+  return {
+    from,
+    entries: [...filter((fine ? agg.tens : agg.minutes).values(), (e) => e.minute >= from && e.minute <= now)],
+  }
 }
 
 /**
@@ -49,14 +70,20 @@ export function signalBuckets(agg: Aggregator, start: number, now: number, fine:
  * counts whole, so the span covered (`covered_seconds`) is a little longer
  * than the window, and rates are over that span.
  */
-export function windowOf(agg: Aggregator, name: WindowName, now = Date.now()): { window: WindowName; seconds: number; covered_seconds: number; series: SeriesSummary[]; hosts: HostSummary[] } {
+export function windowOf(
+  agg: Aggregator,
+  name: WindowName,
+  now = Date.now(),
+): { window: WindowName; seconds: number; covered_seconds: number; series: SeriesSummary[]; hosts: HostSummary[] } {
   const seconds = WINDOWS[name]
   const start = now - seconds * 1000
   const { from, entries } = signalBuckets(agg, start, now, seconds <= 60)
   // Rates over the span the buckets cover, which starts at the first bucket's start.
   const span = Math.max(1, (now - from) / 1000)
   const series = [...mergeBySeries(entries).values()].map((s) => ({ labels: s.labels, ...summarise(s.bucket, span) }))
-  const hosts = [...mergeByHost(filter(agg.hostMinutes.values(), (e) => e.minute >= minuteOf(start) && e.minute <= now)).values()].map((h) => ({ labels: h.labels, ...h.bucket.summary() }))
+  const hosts = [
+    ...mergeByHost(filter(agg.hostMinutes.values(), (e) => e.minute >= minuteOf(start) && e.minute <= now)).values(),
+  ].map((h) => ({ labels: h.labels, ...h.bucket.summary() }))
   return { window: name, seconds, covered_seconds: span, series: sortByLabels(series), hosts }
 }
 
@@ -74,7 +101,9 @@ export function rollupSteps(entries: MinuteEntry[], from: number, to: number, st
     .sort(([a], [b]) => a - b)
     .map(([start, list]) => ({
       start,
-      series: sortByLabels([...mergeBySeries(list).values()].map((s) => ({ labels: s.labels, ...summarise(s.bucket, stepMs / 1000) }))),
+      series: sortByLabels(
+        [...mergeBySeries(list).values()].map((s) => ({ labels: s.labels, ...summarise(s.bucket, stepMs / 1000) })),
+      ),
     }))
 }
 

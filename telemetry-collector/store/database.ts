@@ -7,7 +7,13 @@
  * walks.ts, positions.ts) talk to it.
  */
 import { join } from 'node:path'
-import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api'
+import {
+  DuckDBInstance,
+  type DuckDBAppender,
+  type DuckDBConnection,
+  type DuckDBType,
+  type DuckDBValue,
+} from '@duckdb/node-api'
 import { ownerOnlyDir } from '@model-mesh/contracts'
 import { COLUMN_TYPES, createSchema, type TypedTable } from './schema.ts'
 
@@ -17,7 +23,8 @@ export type Row = Record<string, DuckDBValue>
 const CHUNK = 500
 
 /** Parameter types for `rows` rows of a table's columns. */
-const typesOf = (columns: readonly DuckDBType[], rows: number): DuckDBType[] => Array.from({ length: rows }, () => columns).flat()
+const typesOf = (columns: readonly DuckDBType[], rows: number): DuckDBType[] =>
+  Array.from({ length: rows }, () => columns).flat()
 
 export class Database {
   private constructor(
@@ -71,7 +78,9 @@ export class Database {
     const into = columns ? `INSERT OR IGNORE INTO ${table} (${columns.join(', ')})` : `INSERT OR REPLACE INTO ${table}`
     for (let at = 0; at < rows.length; at += CHUNK) {
       const chunk = rows.slice(at, at + CHUNK)
-      const tuples = chunk.map((_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}`).join(', ')})`)
+      const tuples = chunk.map(
+        (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}`).join(', ')})`,
+      )
       await this.writer.run(`${into} VALUES ${tuples.join(', ')}`, chunk.flat(), typesOf(types, chunk.length))
     }
   }

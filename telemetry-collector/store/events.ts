@@ -25,29 +25,70 @@ export class Events {
   /** Appends the raw events of a commit (review items are review.ts's). */
   async append(raw: RawEvents): Promise<void> {
     await this.db.append('request_events', raw.requests, (a, e) => {
-      a.appendBigInt(BigInt(e.ts)); a.appendVarchar(e.request_id); a.appendVarchar(e.service); a.appendVarchar(e.route); a.appendVarchar(e.model)
-      a.appendVarchar(e.version); a.appendVarchar(e.variant); a.appendVarchar(e.cluster); a.appendVarchar(e.upstream); a.appendInteger(e.status)
-      a.appendUBigInt(BigInt(e.flags)); a.appendBoolean(e.fallback); a.appendUBigInt(BigInt(e.duration_us)); a.appendVarchar(e.traceparent)
+      a.appendBigInt(BigInt(e.ts))
+      a.appendVarchar(e.request_id)
+      a.appendVarchar(e.service)
+      a.appendVarchar(e.route)
+      a.appendVarchar(e.model)
+      a.appendVarchar(e.version)
+      a.appendVarchar(e.variant)
+      a.appendVarchar(e.cluster)
+      a.appendVarchar(e.upstream)
+      a.appendInteger(e.status)
+      a.appendUBigInt(BigInt(e.flags))
+      a.appendBoolean(e.fallback)
+      a.appendUBigInt(BigInt(e.duration_us))
+      a.appendVarchar(e.traceparent)
     })
     await this.db.append('host_batches', raw.batches, (a, e) => {
-      a.appendBigInt(BigInt(e.ts)); a.appendVarchar(e.batch_id); a.appendVarchar(e.host); a.appendVarchar(e.model); a.appendVarchar(e.version)
-      a.appendUInteger(e.request_ids.length); a.appendUInteger(e.rows); a.appendUInteger(e.max_batch_rows); a.appendDouble(e.queue_wait_ms)
-      a.appendDouble(e.execution_ms); a.appendUInteger(e.queue_depth); a.appendVarchar(e.device); a.appendBoolean(e.ok)
+      a.appendBigInt(BigInt(e.ts))
+      a.appendVarchar(e.batch_id)
+      a.appendVarchar(e.host)
+      a.appendVarchar(e.model)
+      a.appendVarchar(e.version)
+      a.appendUInteger(e.request_ids.length)
+      a.appendUInteger(e.rows)
+      a.appendUInteger(e.max_batch_rows)
+      a.appendDouble(e.queue_wait_ms)
+      a.appendDouble(e.execution_ms)
+      a.appendUInteger(e.queue_depth)
+      a.appendVarchar(e.device)
+      a.appendBoolean(e.ok)
     })
-    const members = raw.batches.flatMap((b) => b.request_ids.map((id, i) => ({ ts: b.ts, batch: b.batch_id, id, tp: b.traceparents[i] ?? '' })))
+    const members = raw.batches.flatMap((b) =>
+      b.request_ids.map((id, i) => ({ ts: b.ts, batch: b.batch_id, id, tp: b.traceparents[i] ?? '' })),
+    )
     await this.db.append('host_batch_requests', members, (a, m) => {
-      a.appendBigInt(BigInt(m.ts)); a.appendVarchar(m.batch); a.appendVarchar(m.id); a.appendVarchar(m.tp)
+      a.appendBigInt(BigInt(m.ts))
+      a.appendVarchar(m.batch)
+      a.appendVarchar(m.id)
+      a.appendVarchar(m.tp)
     })
     await this.db.append('host_fallbacks', raw.fallbacks, (a, e) => {
-      a.appendBigInt(BigInt(e.ts)); a.appendVarchar(e.host); a.appendVarchar(e.model); a.appendVarchar(e.version); a.appendVarchar(e.request_id)
-      a.appendVarchar(e.traceparent); appendNullable(a, e.fallback_model); a.appendVarchar(e.reason)
+      a.appendBigInt(BigInt(e.ts))
+      a.appendVarchar(e.host)
+      a.appendVarchar(e.model)
+      a.appendVarchar(e.version)
+      a.appendVarchar(e.request_id)
+      a.appendVarchar(e.traceparent)
+      appendNullable(a, e.fallback_model)
+      a.appendVarchar(e.reason)
     })
     await this.db.append('samples', raw.samples, (a, e) => {
-      a.appendBigInt(BigInt(e.ts)); a.appendVarchar(e.request_id); a.appendVarchar(e.traceparent); a.appendVarchar(e.model); a.appendVarchar(e.version)
-      a.appendVarchar(e.variant); a.appendVarchar(e.reason)
+      a.appendBigInt(BigInt(e.ts))
+      a.appendVarchar(e.request_id)
+      a.appendVarchar(e.traceparent)
+      a.appendVarchar(e.model)
+      a.appendVarchar(e.version)
+      a.appendVarchar(e.variant)
+      a.appendVarchar(e.reason)
       if (e.confidence === null) a.appendNull()
       else a.appendDouble(e.confidence)
-      a.appendInteger(e.status); a.appendVarchar(e.request); a.appendBoolean(e.request_truncated); a.appendVarchar(e.response); a.appendBoolean(e.response_truncated)
+      a.appendInteger(e.status)
+      a.appendVarchar(e.request)
+      a.appendBoolean(e.request_truncated)
+      a.appendVarchar(e.response)
+      a.appendBoolean(e.response_truncated)
       a.appendBoolean(false) // exported
     })
   }
@@ -62,7 +103,11 @@ export class Events {
       [requestId],
       r,
     )
-    const fallbacks = await this.db.rows('SELECT * FROM host_fallbacks WHERE request_id = $1 ORDER BY ts', [requestId], r)
+    const fallbacks = await this.db.rows(
+      'SELECT * FROM host_fallbacks WHERE request_id = $1 ORDER BY ts',
+      [requestId],
+      r,
+    )
     const samples = await this.db.rows('SELECT * FROM samples WHERE request_id = $1 ORDER BY ts', [requestId], r)
     return { request, batches, fallbacks, samples }
   }

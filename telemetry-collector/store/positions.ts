@@ -13,13 +13,17 @@ export class Positions {
   /** Each consumer's applied stream sequence. */
   async load(): Promise<Map<string, number>> {
     const seqs = new Map<string, number>()
-    for (const r of await this.db.rows('SELECT * FROM consumer_state')) seqs.set(String(r.consumer), Number(r.stream_seq))
+    for (const r of await this.db.rows('SELECT * FROM consumer_state'))
+      seqs.set(String(r.consumer), Number(r.stream_seq))
     return seqs
   }
 
   /** Inside the commit's transaction. */
   async write(seqs: Map<string, number>): Promise<void> {
-    await this.db.insert('consumer_state', [...seqs].map(([consumer, seq]) => [consumer, seq]))
+    await this.db.insert(
+      'consumer_state',
+      [...seqs].map(([consumer, seq]) => [consumer, seq]),
+    )
   }
 
   /** When the stream the stored positions refer to was created. */

@@ -12,12 +12,16 @@ export class Samples {
 
   /** Samples the payload sink has not written yet. */
   async unexported(): Promise<number> {
-    return Number((await this.db.rows('SELECT count(*) AS n FROM samples WHERE NOT exported', [], this.db.reader))[0]!.n)
+    return Number(
+      (await this.db.rows('SELECT count(*) AS n FROM samples WHERE NOT exported', [], this.db.reader))[0]!.n,
+    )
   }
 
   /** The oldest `limit` samples the payload sink has not written, with their rowids (on the writer's connection: call it inside exclusive()). */
   async toExport(limit: number): Promise<{ rowid: number; sample: PayloadSampleEvent }[]> {
-    const rows = await this.db.rows('SELECT rowid AS _rowid, * FROM samples WHERE NOT exported ORDER BY ts LIMIT $1', [limit])
+    const rows = await this.db.rows('SELECT rowid AS _rowid, * FROM samples WHERE NOT exported ORDER BY ts LIMIT $1', [
+      limit,
+    ])
     return rows.map((r) => ({ rowid: Number(r._rowid), sample: sampleOf(r) }))
   }
 
@@ -44,8 +48,20 @@ export class Samples {
 /** A samples (or review_items) row as the event it was. */
 export function sampleOf(r: Row): PayloadSampleEvent {
   return {
-    v: 1, kind: 'sample', ts: Number(r.ts), request_id: String(r.request_id), traceparent: String(r.traceparent), model: String(r.model), version: String(r.version),
-    variant: String(r.variant), reason: String(r.reason) as PayloadSampleEvent['reason'], confidence: r.confidence === null ? null : Number(r.confidence), status: Number(r.status),
-    request: String(r.request), request_truncated: Boolean(r.request_truncated), response: String(r.response), response_truncated: Boolean(r.response_truncated),
+    v: 1,
+    kind: 'sample',
+    ts: Number(r.ts),
+    request_id: String(r.request_id),
+    traceparent: String(r.traceparent),
+    model: String(r.model),
+    version: String(r.version),
+    variant: String(r.variant),
+    reason: String(r.reason) as PayloadSampleEvent['reason'],
+    confidence: r.confidence === null ? null : Number(r.confidence),
+    status: Number(r.status),
+    request: String(r.request),
+    request_truncated: Boolean(r.request_truncated),
+    response: String(r.response),
+    response_truncated: Boolean(r.response_truncated),
   }
 }

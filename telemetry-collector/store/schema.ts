@@ -4,7 +4,17 @@
  * rows are bound with, and the one migration a store from an older
  * collector needs.
  */
-import { BIGINT, BLOB, BOOLEAN, DOUBLE, INTEGER, UBIGINT, VARCHAR, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api'
+import {
+  BIGINT,
+  BLOB,
+  BOOLEAN,
+  DOUBLE,
+  INTEGER,
+  UBIGINT,
+  VARCHAR,
+  type DuckDBConnection,
+  type DuckDBType,
+} from '@duckdb/node-api'
 import { OTHER } from '../state/aggregator.ts'
 
 const SCHEMA = `
@@ -63,7 +73,21 @@ export const COLUMN_TYPES = {
   pipeline_totals: [INTEGER, VARCHAR],
   consumer_state: [VARCHAR, UBIGINT],
   /** The columns review.ts inserts. */
-  review_items: [VARCHAR, BIGINT, VARCHAR, VARCHAR, VARCHAR, VARCHAR, VARCHAR, DOUBLE, INTEGER, VARCHAR, BOOLEAN, VARCHAR, BOOLEAN],
+  review_items: [
+    VARCHAR,
+    BIGINT,
+    VARCHAR,
+    VARCHAR,
+    VARCHAR,
+    VARCHAR,
+    VARCHAR,
+    DOUBLE,
+    INTEGER,
+    VARCHAR,
+    BOOLEAN,
+    VARCHAR,
+    BOOLEAN,
+  ],
 } as const satisfies Record<string, readonly DuckDBType[]>
 
 export type TypedTable = keyof typeof COLUMN_TYPES

@@ -51,32 +51,52 @@ function get(url: string, o: { host?: string | null; token?: string; localAddres
   if (o.host) headers.host = o.host
   if (o.token) headers.authorization = `Bearer ${o.token}`
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, headers, localAddress: o.localAddress, setHost: o.host === undefined, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d: string) => (body += d))
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body, json: () => JSON.parse(body) }))
-    })
+    const req = request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: `${u.pathname}${u.search}`,
+        headers,
+        localAddress: o.localAddress,
+        setHost: o.host === undefined,
+        agent: false,
+      },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (d: string) => (body += d))
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body, json: () => JSON.parse(body) }),
+        )
+      },
+    )
     req.on('error', reject)
     req.end()
   })
 }
 
 /** A live stream held open from `localAddress` (with the operator token when given): its status, and close() to leave. */
-function openStream(url: string, localAddress: string, token?: string): Promise<{ status: number; body: Promise<string>; close: () => void }> {
+function openStream(
+  url: string,
+  localAddress: string,
+  token?: string,
+): Promise<{ status: number; body: Promise<string>; close: () => void }> {
   const u = new URL(url)
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {}
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, localAddress, headers, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      const ended = new Promise<string>((done) => {
-        res.on('data', (d: string) => (body += d))
-        res.on('end', () => done(body))
-        res.on('close', () => done(body))
-      })
-      resolve({ status: res.statusCode!, body: ended, close: () => req.destroy() })
-    })
+    const req = request(
+      { host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, localAddress, headers, agent: false },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        const ended = new Promise<string>((done) => {
+          res.on('data', (d: string) => (body += d))
+          res.on('end', () => done(body))
+          res.on('close', () => done(body))
+        })
+        resolve({ status: res.statusCode!, body: ended, close: () => req.destroy() })
+      },
+    )
     req.on('error', reject)
     req.end()
   })
@@ -94,19 +114,36 @@ describe('collector API and dashboard: who may read what', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'api-access-'))
     meshFile = join(dir, 'mesh.yaml')
-    meshText = localMeshYaml({ ...portsOf(await freePorts(7)), dashboard: (await freePorts(1))[0]! }, canaryRouteYaml(1000, 'interval_s: 60'), { extra: AUTH })
+    meshText = localMeshYaml(
+      { ...portsOf(await freePorts(7)), dashboard: (await freePorts(1))[0]! },
+      canaryRouteYaml(1000, 'interval_s: 60'),
+      { extra: AUTH },
+    )
     await writeFile(meshFile, meshText)
     // One request's story, sampled and in the review queue: what a running collector would have stored.
     const store = await Store.open(join(dir, 'store'))
     try {
-      await applyAndCommit(store, new Aggregator(MODELS), [requestEvent({ request_id: sample.request_id }), sample, review], Date.now())
+      await applyAndCommit(
+        store,
+        new Aggregator(MODELS),
+        [requestEvent({ request_id: sample.request_id }), sample, review],
+        Date.now(),
+      )
     } finally {
       store.close()
     }
     collector = await startCollector({
       // No NATS answers there: the collector serves what its store holds and keeps trying.
-      address: '127.0.0.1', port: 0, natsUrl: 'nats://127.0.0.1:1', storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {},
-      meshFile, operatorToken: TOKEN, dashboard: { address: '127.0.0.1', port: 0, refreshMs: 500, agents: [], streams: STREAMS },
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: 'nats://127.0.0.1:1',
+      storeDir: join(dir, 'store'),
+      models: MODELS,
+      streams: DEFAULT_STREAM_LIMITS,
+      log: () => {},
+      meshFile,
+      operatorToken: TOKEN,
+      dashboard: { address: '127.0.0.1', port: 0, refreshMs: 500, agents: [], streams: STREAMS },
     })
     ports = { api: collector.port, dashboard: Number(new URL(collector.dashboardUrl!).port) }
   })
@@ -128,8 +165,13 @@ describe('collector API and dashboard: who may read what', () => {
     try {
       await writeFile(meshFile, meshText.replace(`"${BATCH_KEY}"`, '98765432109876'))
       const invalid = await get(`${collector.dashboardUrl}/api/v1/mesh`)
-      expect(invalid.json()).toMatchObject({ valid: false, text: expect.stringContaining('key: "<redacted>"   # quoted, with a comment') })
-      expect(invalid.json().issues).toEqual([expect.objectContaining({ path: 'auth.api_keys[1].key', message: 'must be a string' })])
+      expect(invalid.json()).toMatchObject({
+        valid: false,
+        text: expect.stringContaining('key: "<redacted>"   # quoted, with a comment'),
+      })
+      expect(invalid.json().issues).toEqual([
+        expect.objectContaining({ path: 'auth.api_keys[1].key', message: 'must be a string' }),
+      ])
       expect(invalid.body).not.toContain('98765432109876')
       expect(invalid.body).not.toContain(WEB_KEY)
       // Not YAML at all: a key could be anywhere, so the text is not shown.
@@ -143,23 +185,37 @@ describe('collector API and dashboard: who may read what', () => {
   })
 
   it('answers only to its own names on both ports: a foreign Host (DNS rebinding) gets 421', async () => {
-    for (const [name, port] of [['collector', ports.api], ['dashboard', ports.dashboard]] as const) {
+    for (const [name, port] of [
+      ['collector', ports.api],
+      ['dashboard', ports.dashboard],
+    ] as const) {
       const base = `http://127.0.0.1:${port}`
       const path = name === 'collector' ? '/metrics' : '/api/v1/mesh'
       // As Prometheus scrapes, as a browser on localhost asks, and by the other loopback names.
       for (const host of [undefined, `127.0.0.1:${port}`, `localhost:${port}`, `LocalHost:${port}`, `[::1]:${port}`]) {
         expect([name, host, (await get(`${base}${path}`, { host })).status]).toEqual([name, host, 200])
       }
-      for (const host of [`evil.example:${port}`, 'evil.example', `127.0.0.1:${port + 1}`, 'localhost', `localhost.evil.example:${port}`]) {
+      for (const host of [
+        `evil.example:${port}`,
+        'evil.example',
+        `127.0.0.1:${port + 1}`,
+        'localhost',
+        `localhost.evil.example:${port}`,
+      ]) {
         const res = await get(`${base}${path}`, { host, token: TOKEN })
         expect([name, host, res.status]).toEqual([name, host, 421])
-        expect(res.json().error).toMatch(/^host: ".*" is not a name this server answers to \(localhost:\d+, 127\.0\.0\.1:\d+/)
+        expect(res.json().error).toMatch(
+          /^host: ".*" is not a name this server answers to \(localhost:\d+, 127\.0\.0\.1:\d+/,
+        )
         expect(res.body).not.toContain(WEB_KEY)
       }
       // No Host at all: Node's server refuses it before the app sees it.
       expect((await get(`${base}${path}`, { host: null })).status).toBe(400)
       // Every route, the JSON API's included.
-      expect((await get(`${base}/api/v1/requests/${sample.request_id}`, { host: `evil.example:${port}`, token: TOKEN })).status).toBe(421)
+      expect(
+        (await get(`${base}/api/v1/requests/${sample.request_id}`, { host: `evil.example:${port}`, token: TOKEN }))
+          .status,
+      ).toBe(421)
     }
     expect((await get(`${collector.dashboardUrl}/`, { host: `evil.example:${ports.dashboard}` })).status).toBe(421)
   })
@@ -170,20 +226,30 @@ describe('collector API and dashboard: who may read what', () => {
       expect(open.status).toBe(200)
       const story = open.json()
       expect(story.request).toHaveLength(1)
-      expect(story.samples).toEqual([expect.objectContaining({ request_id: sample.request_id, reason: 'rate+low_confidence', redacted: true })])
+      expect(story.samples).toEqual([
+        expect.objectContaining({ request_id: sample.request_id, reason: 'rate+low_confidence', redacted: true }),
+      ])
       expect(story.samples[0]).not.toHaveProperty('request')
       expect(story.samples[0]).not.toHaveProperty('response')
       expect(open.body).not.toContain('"inputs"')
       // A wrong token is no token.
-      expect(await get(`${base}/api/v1/requests/${sample.request_id}`, { token: 'not-the-operator-token' }).then((r) => r.json().samples[0].redacted)).toBe(true)
+      expect(
+        await get(`${base}/api/v1/requests/${sample.request_id}`, { token: 'not-the-operator-token' }).then(
+          (r) => r.json().samples[0].redacted,
+        ),
+      ).toBe(true)
       const withToken = (await get(`${base}/api/v1/requests/${sample.request_id}`, { token: TOKEN })).json()
-      expect(withToken.samples).toEqual([expect.objectContaining({ request: sample.request, response: sample.response })])
+      expect(withToken.samples).toEqual([
+        expect.objectContaining({ request: sample.request, response: sample.response }),
+      ])
       expect(withToken.samples[0]).not.toHaveProperty('redacted')
 
       const queue = (await get(`${base}/api/v1/review?status=all`)).json()
       expect(queue.items).toEqual([expect.objectContaining({ request_id: sample.request_id, redacted: true })])
       expect(queue.items[0]).not.toHaveProperty('request')
-      expect((await get(`${base}/api/v1/review?status=all`, { token: TOKEN })).json().items).toEqual([expect.objectContaining({ request: sample.request, response: sample.response })])
+      expect((await get(`${base}/api/v1/review?status=all`, { token: TOKEN })).json().items).toEqual([
+        expect.objectContaining({ request: sample.request, response: sample.response }),
+      ])
       // The export is the bodies themselves: refused without the token.
       const exported = await get(`${base}/api/v1/review/export?model=credit-risk`)
       expect(exported.status).toBe(401)
@@ -195,18 +261,26 @@ describe('collector API and dashboard: who may read what', () => {
     const events = `${collector.dashboardUrl}/api/v1/dashboard/events?range=5m`
     const held: Awaited<ReturnType<typeof openStream>>[] = []
     // A stream that was not refused never ends: left at once.
-    const refusedWith = async (s: Awaited<ReturnType<typeof openStream>>) => (s.status === 200 ? (s.close(), [200, 'a stream']) : [s.status, JSON.parse(await s.body).error])
+    const refusedWith = async (s: Awaited<ReturnType<typeof openStream>>) =>
+      s.status === 200 ? (s.close(), [200, 'a stream']) : [s.status, JSON.parse(await s.body).error]
     try {
       // One local process binding 127.0.0.2, 127.0.0.3...: one client still.
       for (let i = 2; i < 2 + STREAMS.perClient; i++) held.push(await openStream(events, `127.0.0.${i}`))
       expect(held.map((s) => s.status)).toEqual(Array(STREAMS.perClient).fill(200))
       const perClient = `too many live streams from this machine (loopback) (${STREAMS.perClient} per client); close another dashboard tab, or give the operator token`
-      for (const from of [`127.0.0.${2 + STREAMS.perClient}`, '127.0.0.1']) expect(await refusedWith(await openStream(events, from))).toEqual([429, perClient])
-      expect(await refusedWith(await openStream(events, '127.0.0.1', 'not-the-operator-token'))).toEqual([429, perClient])
+      for (const from of [`127.0.0.${2 + STREAMS.perClient}`, '127.0.0.1'])
+        expect(await refusedWith(await openStream(events, from))).toEqual([429, perClient])
+      expect(await refusedWith(await openStream(events, '127.0.0.1', 'not-the-operator-token'))).toEqual([
+        429,
+        perClient,
+      ])
       // Every stream open to all is taken now; the operator's browser (on the same machine) still gets its own.
       for (let i = 0; i < STREAMS.operator; i++) held.push(await openStream(events, '127.0.0.1', TOKEN))
       expect(held.map((s) => s.status)).toEqual(Array(STREAMS.max).fill(200))
-      expect(await refusedWith(await openStream(events, '127.0.0.1', TOKEN))).toEqual([503, `too many live streams (${STREAMS.max})`])
+      expect(await refusedWith(await openStream(events, '127.0.0.1', TOKEN))).toEqual([
+        503,
+        `too many live streams (${STREAMS.max})`,
+      ])
       // A stream left gives its slot back.
       held.shift()!.close()
       const again = await eventually(
@@ -227,17 +301,46 @@ describe('collector API and dashboard: who may read what', () => {
 
 describe('clientOf', () => {
   it('takes every loopback address, however written, as one client, and any other address as itself', () => {
-    for (const a of ['127.0.0.1', '127.255.0.9', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.2', '::FFFF:7f00:1']) expect([a, clientOf(a)]).toEqual([a, 'loopback'])
-    for (const a of ['10.0.0.1', '::ffff:10.0.0.1', '1::', '::', 'fe80::1', 'fe80::1%eth0', '128.0.0.1']) expect([a, clientOf(a)]).toEqual([a, a])
+    for (const a of ['127.0.0.1', '127.255.0.9', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.2', '::FFFF:7f00:1'])
+      expect([a, clientOf(a)]).toEqual([a, 'loopback'])
+    for (const a of ['10.0.0.1', '::ffff:10.0.0.1', '1::', '::', 'fe80::1', 'fe80::1%eth0', '128.0.0.1'])
+      expect([a, clientOf(a)]).toEqual([a, a])
   })
 })
 
 describe('hostAllowed', () => {
-  const names = ['localhost', '127.0.0.1', '[::1]', hostName('0.0.0.0'), hostName('::ffff:10.1.2.3'), hostName('FE80::1')]
+  const names = [
+    'localhost',
+    '127.0.0.1',
+    '[::1]',
+    hostName('0.0.0.0'),
+    hostName('::ffff:10.1.2.3'),
+    hostName('FE80::1'),
+  ]
   it('takes the names with the port the connection came in on (80 may be left out), and nothing else', () => {
     expect(names.slice(3)).toEqual(['0.0.0.0', '10.1.2.3', '[fe80::1]'])
-    for (const host of ['localhost:4197', 'LOCALHOST:4197', '[::1]:4197', '0.0.0.0:4197', '10.1.2.3:4197', '[FE80::1]:4197', ' 127.0.0.1:4197 ']) expect([host, hostAllowed(host, names, 4197)]).toEqual([host, true])
+    for (const host of [
+      'localhost:4197',
+      'LOCALHOST:4197',
+      '[::1]:4197',
+      '0.0.0.0:4197',
+      '10.1.2.3:4197',
+      '[FE80::1]:4197',
+      ' 127.0.0.1:4197 ',
+    ])
+      expect([host, hostAllowed(host, names, 4197)]).toEqual([host, true])
     expect(hostAllowed('localhost', names, 80)).toBe(true)
-    for (const host of ['localhost', 'localhost:80', 'evil.example:4197', '127.0.0.2:4197', '[::2]:4197', 'localhost:4197:4197', '', ':4197', 'localhost:04197x']) expect([host, hostAllowed(host, names, 4197)]).toEqual([host, false])
+    for (const host of [
+      'localhost',
+      'localhost:80',
+      'evil.example:4197',
+      '127.0.0.2:4197',
+      '[::2]:4197',
+      'localhost:4197:4197',
+      '',
+      ':4197',
+      'localhost:04197x',
+    ])
+      expect([host, hostAllowed(host, names, 4197)]).toEqual([host, false])
   })
 })

@@ -7,7 +7,12 @@ import type { TelemetryEvent } from '@model-mesh/contracts'
 import type { Aggregator } from '../state/aggregator.ts'
 import type { Store } from '../store/store.ts'
 
-export async function applyAndCommit(store: Store, agg: Aggregator, events: TelemetryEvent[], now: number): Promise<void> {
+export async function applyAndCommit(
+  store: Store,
+  agg: Aggregator,
+  events: TelemetryEvent[],
+  now: number,
+): Promise<void> {
   const missing = agg.missingMinutes(events)
   for (const e of await store.signals.loadMinutes(missing.requests)) agg.restoreMinute(e)
   for (const e of await store.signals.loadHostMinutes(missing.hosts)) agg.restoreHostMinute(e)

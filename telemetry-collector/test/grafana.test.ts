@@ -14,7 +14,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FAILED_CODE_CLASSES } from '@model-mesh/contracts'
-import { alertRules, alertRulesText, instancesOf, PROMETHEUS_JOBS, prometheusConfig, requireMesh, ROOT, startLocalMesh, type LocalMesh, type MeshConfig } from '@model-mesh/mesh-config'
+import {
+  alertRules,
+  alertRulesText,
+  instancesOf,
+  PROMETHEUS_JOBS,
+  prometheusConfig,
+  requireMesh,
+  ROOT,
+  startLocalMesh,
+  type LocalMesh,
+  type MeshConfig,
+} from '@model-mesh/mesh-config'
 import { localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
 import { freePorts } from '@model-mesh/testkit/ports'
 import { startPrometheus } from '@model-mesh/testkit/prometheus'
@@ -43,7 +54,9 @@ interface Dashboard {
   id: null
   schemaVersion: number
   panels: Panel[]
-  templating: { list: { name: string; type: string; query: string; datasource?: unknown; includeAll?: boolean; allValue?: string }[] }
+  templating: {
+    list: { name: string; type: string; query: string; datasource?: unknown; includeAll?: boolean; allValue?: string }[]
+  }
 }
 
 const dashboardText = await readFile(DASHBOARD_FILE, 'utf8')
@@ -68,7 +81,9 @@ function metricNames(expr: string): string[] {
     .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
     .replace(/\$\{?\w+\}?/g, ' ')
   const keywords = new Set(['and', 'or', 'unless', 'bool', 'offset'])
-  return [...bare.matchAll(/([a-zA-Z_:][\w:]*)(\s*\()?/g)].filter((m) => !m[2] && !keywords.has(m[1]!)).map((m) => m[1]!)
+  return [...bare.matchAll(/([a-zA-Z_:][\w:]*)(\s*\()?/g)]
+    .filter((m) => !m[2] && !keywords.has(m[1]!))
+    .map((m) => m[1]!)
 }
 
 describe('the Grafana dashboard file', () => {
@@ -84,7 +99,11 @@ describe('the Grafana dashboard file', () => {
       // No two panels share a cell of the grid.
       for (const q of dashboard.panels) {
         if (q === p) continue
-        const apart = p.gridPos.x + p.gridPos.w <= q.gridPos.x || q.gridPos.x + q.gridPos.w <= p.gridPos.x || p.gridPos.y + p.gridPos.h <= q.gridPos.y || q.gridPos.y + q.gridPos.h <= p.gridPos.y
+        const apart =
+          p.gridPos.x + p.gridPos.w <= q.gridPos.x ||
+          q.gridPos.x + q.gridPos.w <= p.gridPos.x ||
+          p.gridPos.y + p.gridPos.h <= q.gridPos.y ||
+          q.gridPos.y + q.gridPos.h <= p.gridPos.y
         expect(apart, `${p.title} overlaps ${q.title}`).toBe(true)
       }
     }
@@ -100,13 +119,28 @@ describe('the Grafana dashboard file', () => {
   it('has the datasource, route and model variables, and uses no variable it lacks', () => {
     const vars = Object.fromEntries(dashboard.templating.list.map((v) => [v.name, v]))
     expect(vars.datasource).toMatchObject({ type: 'datasource', query: 'prometheus' })
-    expect(vars.route).toMatchObject({ type: 'query', query: 'label_values(mesh_requests_total, route)', includeAll: true, allValue: '.*' })
-    expect(vars.model).toMatchObject({ type: 'query', query: 'label_values(mesh_requests_total, model)', includeAll: true, allValue: '.*' })
-    for (const p of queryPanels) for (const t of p.targets!) for (const [, name] of t.expr.matchAll(/\$\{?(\w+)\}?/g)) expect(name! in vars || name! in BUILTINS, `${p.title}: $${name}`).toBe(true)
+    expect(vars.route).toMatchObject({
+      type: 'query',
+      query: 'label_values(mesh_requests_total, route)',
+      includeAll: true,
+      allValue: '.*',
+    })
+    expect(vars.model).toMatchObject({
+      type: 'query',
+      query: 'label_values(mesh_requests_total, model)',
+      includeAll: true,
+      allValue: '.*',
+    })
+    for (const p of queryPanels)
+      for (const t of p.targets!)
+        for (const [, name] of t.expr.matchAll(/\$\{?(\w+)\}?/g))
+          expect(name! in vars || name! in BUILTINS, `${p.title}: $${name}`).toBe(true)
   })
 
   it('counts failures as the alert rules do, and selects every job the scrape config writes', () => {
-    expect(panel('Error ratio (5xx and no response)').targets![0]!.expr).toContain(`code_class=~"${FAILED_CODE_CLASSES}"`)
+    expect(panel('Error ratio (5xx and no response)').targets![0]!.expr).toContain(
+      `code_class=~"${FAILED_CODE_CLASSES}"`,
+    )
     const up = panel('Scrape targets up').targets![0]!.expr
     const jobRegex = new RegExp(`^${/job=~"([^"]+)"/.exec(up)![1]}$`)
     for (const job of Object.values(PROMETHEUS_JOBS)) expect(job).toMatch(jobRegex)
@@ -125,10 +159,17 @@ describe('the dashboard over a real Prometheus scraping the local mesh', () => {
   let config: MeshConfig
   let prometheus: { url: string; stop(): Promise<void> } | undefined
   const route = 'credit-risk'
-  const query = async (expr: string): Promise<QueryResult> => (await fetch(`${prometheus!.url}/api/v1/query?query=${encodeURIComponent(expr)}`)).json() as Promise<QueryResult>
+  const query = async (expr: string): Promise<QueryResult> =>
+    (await fetch(`${prometheus!.url}/api/v1/query?query=${encodeURIComponent(expr)}`)).json() as Promise<QueryResult>
   /** A panel's query as Grafana sends it with one route and model picked. */
   const expand = (expr: string) =>
-    expr.replace(/\$\{?(\w+)\}?/g, (_, name: string) => BUILTINS[name] ?? { route, model: 'credit-risk', availability: '0.999' }[name] ?? expect.fail(`no value for $${name}`))
+    expr.replace(
+      /\$\{?(\w+)\}?/g,
+      (_, name: string) =>
+        BUILTINS[name] ??
+        { route, model: 'credit-risk', availability: '0.999' }[name] ??
+        expect.fail(`no value for $${name}`),
+    )
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'grafana-'))
@@ -143,12 +184,18 @@ describe('the dashboard over a real Prometheus scraping the local mesh', () => {
     slo: { p99_ms: 500, availability: 0.999 }
 `
     // Prometheus needs Envoy's admin on a fixed port; a low drift minimum, so a few seconds of traffic give PSI.
-    const yaml = localMeshYaml(portsOf(ports), routes, { extra: 'quality:\n  drift: { min_samples: 20 }\n' }).replace('admin_port: 0', `admin_port: ${ports[7]}`)
+    const yaml = localMeshYaml(portsOf(ports), routes, { extra: 'quality:\n  drift: { min_samples: 20 }\n' }).replace(
+      'admin_port: 0',
+      `admin_port: ${ports[7]}`,
+    )
     await writeFile(join(dir, 'mesh.yaml'), yaml)
     const loaded = await requireMesh(join(dir, 'mesh.yaml'))
     config = loaded.config
     mesh = await startLocalMesh(loaded, { by: 'grafana-test' })
-    await writeFile(join(dir, 'prometheus.yml'), prometheusConfig(config, { rulesFile: 'mesh-rules.yml', interval: '1s' }))
+    await writeFile(
+      join(dir, 'prometheus.yml'),
+      prometheusConfig(config, { rulesFile: 'mesh-rules.yml', interval: '1s' }),
+    )
     await writeFile(join(dir, 'mesh-rules.yml'), alertRulesText(config))
     prometheus = await startPrometheus(join(dir, 'prometheus.yml'), join(dir, 'prometheus-data'))
   }, 120_000)
@@ -160,7 +207,12 @@ describe('the dashboard over a real Prometheus scraping the local mesh', () => {
 
   it('scrapes every target; every panel query parses, the key panels show data, and each metric is a scraped or recorded one', async () => {
     const targets = await eventually(
-      async () => ((await (await fetch(`${prometheus!.url}/api/v1/targets`)).json()) as { data: { activeTargets: { scrapeUrl: string; health: string; labels: { job: string } }[] } }).data.activeTargets,
+      async () =>
+        (
+          (await (await fetch(`${prometheus!.url}/api/v1/targets`)).json()) as {
+            data: { activeTargets: { scrapeUrl: string; health: string; labels: { job: string } }[] }
+          }
+        ).data.activeTargets,
       (ts) => ts.length === 3 + config.hosts.flatMap(instancesOf).length && ts.every((t) => t.health === 'up'),
     )
     expect(new Set(targets.map((t) => t.labels.job))).toEqual(new Set(Object.values(PROMETHEUS_JOBS)))
@@ -176,7 +228,9 @@ describe('the dashboard over a real Prometheus scraping the local mesh', () => {
           const res = await fetch(`${mesh.gatewayUrl}/v2/models/credit-risk/infer`, {
             method: 'POST',
             headers: { 'content-type': 'application/json', 'x-mesh-variant-override': i % 2 ? 'canary' : 'stable' },
-            body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[i % rows.length] }] }),
+            body: JSON.stringify({
+              inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: rows[i % rows.length] }],
+            }),
           }).catch(() => undefined)
           statuses.push(res?.status ?? 0)
           await res?.arrayBuffer()
@@ -207,9 +261,14 @@ describe('the dashboard over a real Prometheus scraping the local mesh', () => {
     ]
     try {
       for (const [title, shows] of key) {
-        const results = await eventually(() => Promise.all(panel(title).targets!.map((t) => query(expand(t.expr)))), (rs) => shows(rs[0]!), 30_000).catch((e: Error) => expect.fail(`${title}: ${e.message}`))
+        const results = await eventually(
+          () => Promise.all(panel(title).targets!.map((t) => query(expand(t.expr)))),
+          (rs) => shows(rs[0]!),
+          30_000,
+        ).catch((e: Error) => expect.fail(`${title}: ${e.message}`))
         // Envoy's count and the collector's must both show the traffic.
-        if (title === 'Requests: Envoy against the collector') expect(results.map(positive), title).toEqual([true, true])
+        if (title === 'Requests: Envoy against the collector')
+          expect(results.map(positive), title).toEqual([true, true])
       }
     } finally {
       sending = false

@@ -20,7 +20,15 @@ import { AGENT_TEST_TOKEN, batchEvent, eventually, metrics, metricSum, ndjson, p
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 
 const saturationEvent = (host: string, version: string): HostSaturationEvent => ({
-  v: 2, kind: 'host_saturation', ts: Date.now(), host, model: 'credit-risk', version, queue_depth: 0, busy_instances: 0, instances: 1,
+  v: 2,
+  kind: 'host_saturation',
+  ts: Date.now(),
+  host,
+  model: 'credit-risk',
+  version,
+  queue_depth: 0,
+  busy_instances: 0,
+  instances: 1,
 })
 
 describe('host batches per host instance', () => {
@@ -32,12 +40,32 @@ describe('host batches per host instance', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'host-batches-'))
     const meshFile = join(dir, 'mesh.yaml')
-    await writeFile(meshFile, localMeshYaml(portsOf(await freePorts(7)), canaryRouteYaml(1000, 'interval_s: 60, min_requests: 100')))
+    await writeFile(
+      meshFile,
+      localMeshYaml(portsOf(await freePorts(7)), canaryRouteYaml(1000, 'interval_s: 60, min_requests: 100')),
+    )
     nats = await startNats()
-    agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'hosts', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    agent = await startAgent({
+      token: AGENT_TEST_TOKEN,
+      id: 'hosts',
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      models: MODELS,
+      spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 },
+      log: () => {},
+    })
     collector = await startCollector({
-      address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {},
-      labels: { hosts: ['stable', 'canary', 'fallback'] }, meshFile, dashboard: { address: '127.0.0.1', port: 0, refreshMs: 500, agents: [agent.url] },
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      storeDir: join(dir, 'store'),
+      models: MODELS,
+      streams: DEFAULT_STREAM_LIMITS,
+      log: () => {},
+      labels: { hosts: ['stable', 'canary', 'fallback'] },
+      meshFile,
+      dashboard: { address: '127.0.0.1', port: 0, refreshMs: 500, agents: [agent.url] },
     })
     await collector.ready
   })
@@ -55,16 +83,28 @@ describe('host batches per host instance', () => {
       ...Array.from({ length: 3 }, () => batchEvent({ host: 'canary', rows: 16, queue_wait_ms: 4 })),
       batchEvent({ host: 'intruder' }),
     ]
-    await post(agent.url, ndjson([...batches, ...['stable', 'canary', 'fallback'].map((h) => saturationEvent(h, '1'))]), 'host:stable')
-    const text = await eventually(() => metrics(collector.url), (t) => metricSum(t, 'mesh_host_batches_total') === batches.length && metricSum(t, 'mesh_host_instances') === 3)
-    const batchesOf = (host: string) => metricSum(text, 'mesh_host_batches_total', { host, model: 'credit-risk', version: '1' })
+    await post(
+      agent.url,
+      ndjson([...batches, ...['stable', 'canary', 'fallback'].map((h) => saturationEvent(h, '1'))]),
+      'host:stable',
+    )
+    const text = await eventually(
+      () => metrics(collector.url),
+      (t) => metricSum(t, 'mesh_host_batches_total') === batches.length && metricSum(t, 'mesh_host_instances') === 3,
+    )
+    const batchesOf = (host: string) =>
+      metricSum(text, 'mesh_host_batches_total', { host, model: 'credit-risk', version: '1' })
     expect([batchesOf('stable'), batchesOf('canary'), batchesOf('fallback'), batchesOf('other')]).toEqual([5, 3, 0, 1])
     expect(metricSum(text, 'mesh_host_batch_rows_total', { host: 'stable' })).toBe(5 * 32)
     expect(metricSum(text, 'mesh_host_batch_fill_ratio', { host: 'canary', version: '1' })).toBe(16 / 64)
     expect(text).not.toContain('intruder')
 
-    const view = (await (await fetch(`${collector.dashboardUrl}/api/v1/dashboard/routes/credit-risk?range=1h`)).json()) as RouteView
-    const rows = view.hosts.filter((h) => h.version === '1').map((h) => [h.host, h.batches, h.batch_fill_ratio, h.mean_queue_wait_ms])
+    const view = (await (
+      await fetch(`${collector.dashboardUrl}/api/v1/dashboard/routes/credit-risk?range=1h`)
+    ).json()) as RouteView
+    const rows = view.hosts
+      .filter((h) => h.version === '1')
+      .map((h) => [h.host, h.batches, h.batch_fill_ratio, h.mean_queue_wait_ms])
     expect(rows).toEqual([
       ['canary', 3, 16 / 64, 4],
       ['fallback', 0, null, null],

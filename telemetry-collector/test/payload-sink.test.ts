@@ -22,7 +22,6 @@ import { AGENT_TEST_TOKEN, applicantRows, eventually, ndjson, post, sampleEvent 
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 
-
 const READ = `
 import json, sys, pathlib
 import pyarrow.dataset as ds, pyarrow.parquet as pq
@@ -49,10 +48,22 @@ describe('payload sink: agent → JetStream → collector → Parquet', () => {
   let collector: RunningCollector
   let dir: string
   const sent = [
-    ...applicantRows(60, 301).map((r, i) => sampleEvent([r], { version: '1', traceparent: `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`, confidence: i % 2 ? 0.9 : 0.4, reason: i % 2 ? 'rate' : 'rate+low_confidence' })),
+    ...applicantRows(60, 301).map((r, i) =>
+      sampleEvent([r], {
+        version: '1',
+        traceparent: `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`,
+        confidence: i % 2 ? 0.9 : 0.4,
+        reason: i % 2 ? 'rate' : 'rate+low_confidence',
+      }),
+    ),
     ...applicantRows(45, 302).map((r) => sampleEvent([r, r], { version: '2' }, 0.7)),
     // Not every body is OIP JSON, nor whole: the row is kept, without features.
-    sampleEvent([], { request: '{"text": "[EMAIL] wrote in"}', response: '{"error": "inputs: required"}', model: 'credit-risk-fallback', status: 400 }),
+    sampleEvent([], {
+      request: '{"text": "[EMAIL] wrote in"}',
+      response: '{"error": "inputs: required"}',
+      model: 'credit-risk-fallback',
+      status: 400,
+    }),
     sampleEvent(applicantRows(1, 303), { request_truncated: true }),
     // A model mesh.yaml does not name (a posted event may say anything) is filed as "other": it never names a directory.
     sampleEvent(applicantRows(1, 304), { model: '../../escape' }),
@@ -62,15 +73,33 @@ describe('payload sink: agent → JetStream → collector → Parquet', () => {
     nats = await startNats()
     dir = await mkdtemp(join(tmpdir(), 'sink-'))
     collector = await startCollector({
-      address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {},
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      storeDir: join(dir, 'store'),
+      models: MODELS,
+      streams: DEFAULT_STREAM_LIMITS,
+      log: () => {},
       repository: EXAMPLE_MODELS,
       payloads: { dir: join(dir, 'payloads'), flushMs: 300, maxRows: 40 },
     })
     await collector.ready
-    agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'sink', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    agent = await startAgent({
+      token: AGENT_TEST_TOKEN,
+      id: 'sink',
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      models: MODELS,
+      spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 },
+      log: () => {},
+    })
     expect((await post(agent.url, ndjson(sent))).status).toBe(202)
     await eventually(
-      () => fetch(`${collector.url}/api/v1/pipeline`).then((r) => r.json() as Promise<{ payload_sink: { written_since_start: number; waiting: number } }>),
+      () =>
+        fetch(`${collector.url}/api/v1/pipeline`).then(
+          (r) => r.json() as Promise<{ payload_sink: { written_since_start: number; waiting: number } }>,
+        ),
       (p) => p.payload_sink.written_since_start === sent.length && p.payload_sink.waiting === 0,
       30_000,
     )
@@ -88,7 +117,10 @@ describe('payload sink: agent → JetStream → collector → Parquet', () => {
     expect(new Set(back.rows.map((r) => r.request_id))).toEqual(new Set(sent.map((s) => s.request_id)))
     expect(back.codecs).toEqual(['ZSTD'])
     const hour = new Date(sent[0]!.ts).toISOString().slice(0, 13).split('T')
-    for (const f of back.files) expect(f).toMatch(new RegExp(`^model=(credit-risk(-fallback)?|other)/date=${hour[0]}/hour=${hour[1]}/part-[0-9a-f-]+\\.parquet$`))
+    for (const f of back.files)
+      expect(f).toMatch(
+        new RegExp(`^model=(credit-risk(-fallback)?|other)/date=${hour[0]}/hour=${hour[1]}/part-[0-9a-f-]+\\.parquet$`),
+      )
     expect(back.rows.find((r) => r.request_id === sent.at(-1)!.request_id)).toMatchObject({ model: 'other' })
     // 108 rows in batches of at most 40: three writes at least.
     expect(back.files.length).toBeGreaterThanOrEqual(3)
@@ -96,10 +128,42 @@ describe('payload sink: agent → JetStream → collector → Parquet', () => {
 
   it('enriches each row: ids, trace id, model, version, variant, status, confidence, and the decoded features and scores of OIP bodies', () => {
     const back = python(READ, join(dir, 'payloads')) as ReadBack
-    expect(back.columns).toEqual(expect.arrayContaining(['time', 'ts', 'request_id', 'trace_id', 'traceparent', 'model', 'version', 'variant', 'status', 'confidence', 'reason', 'feature_names', 'input_rows', 'scores', 'request', 'request_truncated', 'response', 'response_truncated', 'date', 'hour']))
+    expect(back.columns).toEqual(
+      expect.arrayContaining([
+        'time',
+        'ts',
+        'request_id',
+        'trace_id',
+        'traceparent',
+        'model',
+        'version',
+        'variant',
+        'status',
+        'confidence',
+        'reason',
+        'feature_names',
+        'input_rows',
+        'scores',
+        'request',
+        'request_truncated',
+        'response',
+        'response_truncated',
+        'date',
+        'hour',
+      ]),
+    )
     const byId = new Map(back.rows.map((r) => [r.request_id as string, r]))
     const first = byId.get(sent[0]!.request_id)!
-    expect(first).toMatchObject({ model: 'credit-risk', version: '1', variant: 'stable', status: 200, confidence: 0.4, reason: 'rate+low_confidence', trace_id: traceIdOf(sent[0]!.traceparent), request: sent[0]!.request })
+    expect(first).toMatchObject({
+      model: 'credit-risk',
+      version: '1',
+      variant: 'stable',
+      status: 200,
+      confidence: 0.4,
+      reason: 'rate+low_confidence',
+      trace_id: traceIdOf(sent[0]!.traceparent),
+      request: sent[0]!.request,
+    })
     expect(first.trace_id).toBe('ab'.repeat(16))
     expect(first.feature_names).toEqual([...FEATURE_NAMES])
     const row = (JSON.parse(sent[0]!.request) as { inputs: { data: number[] }[] }).inputs[0]!.data
@@ -108,7 +172,12 @@ describe('payload sink: agent → JetStream → collector → Parquet', () => {
     const two = byId.get(sent[60]!.request_id)!
     expect((two.input_rows as number[][]).length).toBe(2)
     expect(two.scores).toEqual([0.7, 0.7].map((x) => expect.closeTo(x, 6)))
-    expect(byId.get(sent[105]!.request_id)).toMatchObject({ model: 'credit-risk-fallback', input_rows: null, feature_names: null, scores: null })
+    expect(byId.get(sent[105]!.request_id)).toMatchObject({
+      model: 'credit-risk-fallback',
+      input_rows: null,
+      feature_names: null,
+      scores: null,
+    })
     expect(byId.get(sent[106]!.request_id)).toMatchObject({ request_truncated: true, input_rows: null })
   })
 })
@@ -126,7 +195,15 @@ describe('payload sink retention', () => {
       await hour('2026-11-01', '00')
       await hour('2026-11-16', '23')
       await hour('2026-11-17', '01')
-      const sink = new PayloadSink(store, { dir: out, flushMs: 60_000, maxRows: 10, retentionDays: 14, baselineOf: () => null, exclusive: (w) => w(), log: () => {} })
+      const sink = new PayloadSink(store, {
+        dir: out,
+        flushMs: 60_000,
+        maxRows: 10,
+        retentionDays: 14,
+        baselineOf: () => null,
+        exclusive: (w) => w(),
+        log: () => {},
+      })
       await sink.enforceRetention(Date.parse('2026-12-01T00:30:00Z'))
       expect(await readdir(join(out, 'model=m'))).toEqual(['date=2026-11-17'])
       store.close()

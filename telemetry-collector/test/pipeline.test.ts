@@ -11,7 +11,18 @@ import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { startAgent, type RunningAgent } from '@model-mesh/telemetry-agent'
 import { startCollector, type RunningCollector } from '../collector.ts'
 import { promtool } from '@model-mesh/testkit/prometheus'
-import { AGENT_TEST_TOKEN, batchEvent, eventually, fallbackEvent, metrics, metricSum, ndjson, post, requestEvent, sampleEvent } from '@model-mesh/testkit/events'
+import {
+  AGENT_TEST_TOKEN,
+  batchEvent,
+  eventually,
+  fallbackEvent,
+  metrics,
+  metricSum,
+  ndjson,
+  post,
+  requestEvent,
+  sampleEvent,
+} from '@model-mesh/testkit/events'
 
 /** `bytes` zeros, raw-deflated as the agent does, without holding them in memory. */
 async function deflatedZeros(bytes: number): Promise<Buffer> {
@@ -37,9 +48,26 @@ describe('agent → JetStream → collector', () => {
   beforeAll(async () => {
     nats = await startNats()
     dir = await mkdtemp(join(tmpdir(), 'pipeline-'))
-    collector = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {} })
+    collector = await startCollector({
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      storeDir: join(dir, 'store'),
+      models: MODELS,
+      streams: DEFAULT_STREAM_LIMITS,
+      log: () => {},
+    })
     await collector.ready
-    agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'test', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    agent = await startAgent({
+      token: AGENT_TEST_TOKEN,
+      id: 'test',
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      models: MODELS,
+      spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 },
+      log: () => {},
+    })
   })
   afterAll(async () => {
     await agent?.close()
@@ -57,7 +85,10 @@ describe('agent → JetStream → collector', () => {
     ]
     const res = await post(agent.url, ndjson(events))
     expect(res.status).toBe(202)
-    const text = await eventually(() => metrics(collector.url), (t) => metricSum(t, 'mesh_requests_total') === events.length)
+    const text = await eventually(
+      () => metrics(collector.url),
+      (t) => metricSum(t, 'mesh_requests_total') === events.length,
+    )
     expect(metricSum(text, 'mesh_requests_total', { variant: 'stable', code_class: '2xx' })).toBe(30)
     expect(metricSum(text, 'mesh_requests_total', { variant: 'canary', version: '2', code_class: '5xx' })).toBe(7)
     expect(metricSum(text, 'mesh_requests_total', { variant: '', code_class: '4xx' })).toBe(5)
@@ -67,15 +98,32 @@ describe('agent → JetStream → collector', () => {
 
   it('labels models mesh.yaml does not name as other', async () => {
     await post(agent.url, ndjson([requestEvent({ model: 'no-such-model', route: '', status: 404 })]))
-    const text = await eventually(() => metrics(collector.url), (t) => metricSum(t, 'mesh_requests_total', { model: 'other' }) === 1)
+    const text = await eventually(
+      () => metrics(collector.url),
+      (t) => metricSum(t, 'mesh_requests_total', { model: 'other' }) === 1,
+    )
     expect(text).not.toContain('no-such-model')
   })
 
   it('skips and counts a bad line without losing its batch-mates', async () => {
     const before = metricSum(await metrics(collector.url), 'mesh_requests_total')
     const good = Array.from({ length: 4 }, () => requestEvent())
-    await post(agent.url, ndjson([good[0], '{"v":1,"kind":"request",', good[1], { ...requestEvent(), v: 9 }, good[2], { ...requestEvent(), status: 'x' }, good[3]]))
-    const text = await eventually(() => metrics(collector.url), (t) => metricSum(t, 'mesh_requests_total') === before + 4)
+    await post(
+      agent.url,
+      ndjson([
+        good[0],
+        '{"v":1,"kind":"request",',
+        good[1],
+        { ...requestEvent(), v: 9 },
+        good[2],
+        { ...requestEvent(), status: 'x' },
+        good[3],
+      ]),
+    )
+    const text = await eventually(
+      () => metrics(collector.url),
+      (t) => metricSum(t, 'mesh_requests_total') === before + 4,
+    )
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'unknown_version' })).toBe(1)
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'invalid' })).toBe(1)
     expect(metricSum(await metrics(agent.url), 'mesh_agent_events_dropped_total', { reason: 'malformed' })).toBe(1)
@@ -87,11 +135,20 @@ describe('agent → JetStream → collector', () => {
     const fallbacks = names.map((reason) => fallbackEvent({ reason }))
     const refusals = names.map((reason) => fallbackEvent({ reason, fallback_model: null }))
     await post(agent.url, ndjson([...fallbacks, ...refusals]), 'host:stable')
-    await post(agent.url, ndjson(names.flatMap((n) => [requestEvent({ route: n }), requestEvent({ model: n, version: n, variant: n })])))
-    const text = await eventually(() => metrics(collector.url), (t) => metricSum(t, 'mesh_host_refusals_total') === metricSum(before, 'mesh_host_refusals_total') + 3 && metricSum(t, 'mesh_requests_total') === metricSum(before, 'mesh_requests_total') + 6)
+    await post(
+      agent.url,
+      ndjson(names.flatMap((n) => [requestEvent({ route: n }), requestEvent({ model: n, version: n, variant: n })])),
+    )
+    const text = await eventually(
+      () => metrics(collector.url),
+      (t) =>
+        metricSum(t, 'mesh_host_refusals_total') === metricSum(before, 'mesh_host_refusals_total') + 3 &&
+        metricSum(t, 'mesh_requests_total') === metricSum(before, 'mesh_requests_total') + 6,
+    )
     expect(metricSum(text, 'mesh_host_fallbacks_total')).toBe(metricSum(before, 'mesh_host_fallbacks_total') + 3)
     // Every sample a number: a reason `constructor` once made a counter a string, read as +Inf.
-    for (const line of text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))) expect(Number.isFinite(Number(line.split(' ').at(-1))), line).toBe(true)
+    for (const line of text.split('\n').filter((l) => l !== '' && !l.startsWith('#')))
+      expect(Number.isFinite(Number(line.split(' ').at(-1))), line).toBe(true)
     const r = promtool(['check', 'metrics'], text)
     expect(r.output).toBe('')
   })
@@ -111,7 +168,10 @@ describe('agent → JetStream → collector', () => {
 
   it('serves windows with latency quantiles', async () => {
     const w = await (await fetch(`${collector.url}/api/v1/windows?window=1m`)).json()
-    const stable = w.series.find((s: { labels: { variant: string; route: string } }) => s.labels.variant === 'stable' && s.labels.route === 'credit-risk')
+    const stable = w.series.find(
+      (s: { labels: { variant: string; route: string } }) =>
+        s.labels.variant === 'stable' && s.labels.route === 'credit-risk',
+    )
     expect(stable.requests).toBeGreaterThanOrEqual(30)
     expect(stable.latency_ms.p50).toBeCloseTo(1.5, 1)
     expect((await fetch(`${collector.url}/api/v1/windows?window=2m`)).status).toBe(400)
@@ -120,8 +180,12 @@ describe('agent → JetStream → collector', () => {
   it('answers a range from the stored minute rollups, and names a bad parameter', async () => {
     const text = await metrics(collector.url)
     const now = Date.now()
-    const r = await (await fetch(`${collector.url}/api/v1/rollups?from=${now - 3_600_000}&to=${now + 60_000}&step=1h`)).json()
-    const stored = r.steps.flatMap((s: { series: { requests: number }[] }) => s.series).reduce((a: number, s: { requests: number }) => a + s.requests, 0)
+    const r = await (
+      await fetch(`${collector.url}/api/v1/rollups?from=${now - 3_600_000}&to=${now + 60_000}&step=1h`)
+    ).json()
+    const stored = r.steps
+      .flatMap((s: { series: { requests: number }[] }) => s.series)
+      .reduce((a: number, s: { requests: number }) => a + s.requests, 0)
     expect(stored).toBe(metricSum(text, 'mesh_requests_total'))
     const bad = await fetch(`${collector.url}/api/v1/rollups?from=yesterday`)
     expect(bad.status).toBe(400)
@@ -131,10 +195,23 @@ describe('agent → JetStream → collector', () => {
   it('a collector restarted on its store reports the same totals (counters do not reset)', async () => {
     const before = await metrics(collector.url)
     await collector.close()
-    collector = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {} })
+    collector = await startCollector({
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      storeDir: join(dir, 'store'),
+      models: MODELS,
+      streams: DEFAULT_STREAM_LIMITS,
+      log: () => {},
+    })
     await collector.ready
     const after = await metrics(collector.url)
-    for (const name of ['mesh_requests_total', 'mesh_request_duration_seconds_count', 'mesh_host_batch_rows_total', 'mesh_collector_events_applied_total']) {
+    for (const name of [
+      'mesh_requests_total',
+      'mesh_request_duration_seconds_count',
+      'mesh_host_batch_rows_total',
+      'mesh_collector_events_applied_total',
+    ]) {
       expect(metricSum(after, name), name).toBe(metricSum(before, name))
     }
     expect(metricSum(after, 'mesh_requests_total')).toBeGreaterThan(0)
@@ -152,9 +229,28 @@ describe('one bad message never stops the consumer (agent → JetStream → coll
     nats = await startNats()
     dir = await mkdtemp(join(tmpdir(), 'pipeline-crash-loop-'))
     // Its own NATS: the review queue is a work queue, read by one collector only.
-    collector = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'store'), models: MODELS, streams: DEFAULT_STREAM_LIMITS, log: () => {}, onFatal: (e) => fatal.push(e) })
+    collector = await startCollector({
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      storeDir: join(dir, 'store'),
+      models: MODELS,
+      streams: DEFAULT_STREAM_LIMITS,
+      log: () => {},
+      onFatal: (e) => fatal.push(e),
+    })
     await collector.ready
-    agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'crash-loop', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, reviewThresholds: { 'credit-risk': 0.6 }, spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    agent = await startAgent({
+      token: AGENT_TEST_TOKEN,
+      id: 'crash-loop',
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      models: MODELS,
+      reviewThresholds: { 'credit-risk': 0.6 },
+      spool: { dir: join(dir, 'spool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 },
+      log: () => {},
+    })
   })
   afterAll(async () => {
     await agent?.close()
@@ -167,15 +263,30 @@ describe('one bad message never stops the consumer (agent → JetStream → coll
     const c = collector
     // The agent copies the sample to the review queue (its confidence is under 0.6): both copies reach the collector.
     expect((await post(agent.url, ndjson([sampleEvent([[1, 2]], { confidence: -9.3e18 })]))).status).toBe(202)
-    await eventually(async () => metricSum(await metrics(agent.url), 'mesh_agent_review_items_total'), (n) => n === 1)
+    await eventually(
+      async () => metricSum(await metrics(agent.url), 'mesh_agent_review_items_total'),
+      (n) => n === 1,
+    )
     await post(agent.url, ndjson(Array.from({ length: 3 }, () => requestEvent())))
-    const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === 3 && metricSum(t, 'mesh_collector_events_refused_total', { reason: 'invalid' }) === 2)
+    const text = await eventually(
+      () => metrics(c.url),
+      (t) =>
+        metricSum(t, 'mesh_requests_total') === 3 &&
+        metricSum(t, 'mesh_collector_events_refused_total', { reason: 'invalid' }) === 2,
+    )
     expect(fatal).toEqual([])
     expect(metricSum(text, 'mesh_collector_events_applied_total', { kind: 'review' })).toBe(0)
     // Everything was acknowledged: nothing waits to be delivered again.
-    await eventually(async () => Object.values((await (await fetch(`${c.url}/api/v1/pipeline`)).json()).lag_messages as Record<string, number>), (lag) => lag.length > 0 && lag.every((n) => n === 0))
+    await eventually(
+      async () =>
+        Object.values((await (await fetch(`${c.url}/api/v1/pipeline`)).json()).lag_messages as Record<string, number>),
+      (lag) => lag.length > 0 && lag.every((n) => n === 0),
+    )
     await post(agent.url, ndjson([requestEvent()]))
-    await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total'), (n) => n === 4)
+    await eventually(
+      async () => metricSum(await metrics(c.url), 'mesh_requests_total'),
+      (n) => n === 4,
+    )
     expect(fatal).toEqual([])
   })
 })
@@ -187,7 +298,9 @@ describe('faults and sharing, in process', () => {
   /** Its total once it has caught up with what the stream already holds (earlier tests' events). */
   const caughtUp = async (c: RunningCollector) => {
     const lagZero = async () => {
-      const lag = Object.values((await (await fetch(`${c.url}/api/v1/pipeline`)).json()).lag_messages as Record<string, number>)
+      const lag = Object.values(
+        (await (await fetch(`${c.url}/api/v1/pipeline`)).json()).lag_messages as Record<string, number>,
+      )
       return lag.length > 0 && lag.every((n) => n === 0)
     }
     await eventually(lagZero, (ok) => ok)
@@ -195,7 +308,17 @@ describe('faults and sharing, in process', () => {
   }
   /** A collector with its own store; `consumers` names its durables (collectors sharing the work share it). */
   const collectorOn = async (owns: string[] | undefined, name: string, consumers = name) => {
-    const c = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, name), models: MODELS, owns, name: consumers, streams: DEFAULT_STREAM_LIMITS, log: () => {} })
+    const c = await startCollector({
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      storeDir: join(dir, name),
+      models: MODELS,
+      owns,
+      name: consumers,
+      streams: DEFAULT_STREAM_LIMITS,
+      log: () => {},
+    })
     closers.push(() => c.close())
     await c.ready
     return c
@@ -214,7 +337,16 @@ describe('faults and sharing, in process', () => {
   it('two collectors owning disjoint models give exact merged totals', async () => {
     const a = await collectorOn(['credit-risk'], 'a', 'shared')
     const b = await collectorOn(['credit-risk-fallback', '_other'], 'b', 'shared')
-    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'share', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-share'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    const agent = await startAgent({
+      token: AGENT_TEST_TOKEN,
+      id: 'share',
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      models: MODELS,
+      spool: { dir: join(dir, 'spool-share'), memoryBytes: 1 << 20, diskBytes: 8 << 20 },
+      log: () => {},
+    })
     closers.push(() => agent.close())
     const events = [
       ...Array.from({ length: 50 }, () => requestEvent()),
@@ -222,7 +354,8 @@ describe('faults and sharing, in process', () => {
       ...Array.from({ length: 5 }, () => requestEvent({ model: 'typo-model', route: '' })),
     ]
     for (let i = 0; i < events.length; i += 10) await post(agent.url, ndjson(events.slice(i, i + 10)))
-    const total = async () => metricSum(await metrics(a.url), 'mesh_requests_total') + metricSum(await metrics(b.url), 'mesh_requests_total')
+    const total = async () =>
+      metricSum(await metrics(a.url), 'mesh_requests_total') + metricSum(await metrics(b.url), 'mesh_requests_total')
     await eventually(total, (n) => n === events.length)
     const [ta, tb] = [await metrics(a.url), await metrics(b.url)]
     expect(metricSum(ta, 'mesh_requests_total', { model: 'credit-risk' })).toBe(50)
@@ -234,7 +367,16 @@ describe('faults and sharing, in process', () => {
   it('past the spool bound the oldest are dropped and counted: applied plus dropped equals sent', async () => {
     const c = await collectorOn(['credit-risk'], 'bound')
     const before = await caughtUp(c)
-    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'bound', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-bound'), memoryBytes: 8000, diskBytes: 20_000, segmentBytes: 4000 }, log: () => {} })
+    const agent = await startAgent({
+      token: AGENT_TEST_TOKEN,
+      id: 'bound',
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      models: MODELS,
+      spool: { dir: join(dir, 'spool-bound'), memoryBytes: 8000, diskBytes: 20_000, segmentBytes: 4000 },
+      log: () => {},
+    })
     closers.push(() => agent.close())
     nats.pause()
     let sent = 0
@@ -247,8 +389,13 @@ describe('faults and sharing, in process', () => {
     } finally {
       nats.resume()
     }
-    const dropped = async () => metricSum(await metrics(agent.url), 'mesh_agent_events_dropped_total', { reason: 'spool_full' })
-    await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total') - before + (await dropped()), (n) => n === sent, 30_000)
+    const dropped = async () =>
+      metricSum(await metrics(agent.url), 'mesh_agent_events_dropped_total', { reason: 'spool_full' })
+    await eventually(
+      async () => metricSum(await metrics(c.url), 'mesh_requests_total') - before + (await dropped()),
+      (n) => n === sent,
+      30_000,
+    )
     expect(await dropped()).toBeGreaterThan(0)
     expect(metricSum(await metrics(agent.url), 'mesh_agent_spool_bytes', { tier: 'disk' })).toBeLessThanOrEqual(20_000)
   })
@@ -263,12 +410,20 @@ describe('faults and sharing, in process', () => {
       h.set(ENCODING_HEADER, DEFLATE)
       h.set(EVENT_COUNT_HEADER, '3')
       await js.publish('mesh.requests.credit-risk', new TextEncoder().encode('not deflate at all'), { headers: h })
-      await js.publish('mesh.requests.credit-risk', new TextEncoder().encode(ndjson([requestEvent(), '\u0000garbage', requestEvent({ kind: 'telepathy' } as never)])))
+      await js.publish(
+        'mesh.requests.credit-risk',
+        new TextEncoder().encode(
+          ndjson([requestEvent(), '\u0000garbage', requestEvent({ kind: 'telepathy' } as never)]),
+        ),
+      )
       await js.publish('mesh.requests.credit-risk', new TextEncoder().encode(ndjson([requestEvent()])))
     } finally {
       await nc.close()
     }
-    const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === before + 2)
+    const text = await eventually(
+      () => metrics(c.url),
+      (t) => metricSum(t, 'mesh_requests_total') === before + 2,
+    )
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'malformed' })).toBe(4)
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'unknown_kind' })).toBe(1)
   })
@@ -289,7 +444,10 @@ describe('faults and sharing, in process', () => {
     } finally {
       await nc.close()
     }
-    const text = await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') === before + 2)
+    const text = await eventually(
+      () => metrics(c.url),
+      (t) => metricSum(t, 'mesh_requests_total') === before + 2,
+    )
     expect(metricSum(text, 'mesh_collector_events_refused_total', { reason: 'too_large' })).toBe(1)
     // Inflated, it would have taken a gigabyte; bounded, it takes at most MAX_INFLATED_MESSAGE_BYTES.
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 << 20)
@@ -297,20 +455,50 @@ describe('faults and sharing, in process', () => {
 
   it('a flood of 2,000 distinct routes, hosts, versions and reasons leaves /metrics small: every label is one mesh.yaml names, or other', async () => {
     const c = await startCollector({
-      address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, 'label-policy'), models: MODELS, name: 'label-policy', streams: DEFAULT_STREAM_LIMITS, log: () => {},
-      labels: { routes: ['credit-risk', 'fallback-direct'], hosts: ['stable', 'canary', 'fallback', '127.0.0.1:8001'], versions: () => new Set(['1', '2']) },
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      storeDir: join(dir, 'label-policy'),
+      models: MODELS,
+      name: 'label-policy',
+      streams: DEFAULT_STREAM_LIMITS,
+      log: () => {},
+      labels: {
+        routes: ['credit-risk', 'fallback-direct'],
+        hosts: ['stable', 'canary', 'fallback', '127.0.0.1:8001'],
+        versions: () => new Set(['1', '2']),
+      },
     })
     closers.push(() => c.close())
     await c.ready
     await caughtUp(c)
     const before = await metrics(c.url)
-    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'flood', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-flood'), memoryBytes: 4 << 20, diskBytes: 64 << 20 }, log: () => {} })
+    const agent = await startAgent({
+      token: AGENT_TEST_TOKEN,
+      id: 'flood',
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      models: MODELS,
+      spool: { dir: join(dir, 'spool-flood'), memoryBytes: 4 << 20, diskBytes: 64 << 20 },
+      log: () => {},
+    })
     closers.push(() => agent.close())
     const n = 2000
     const flood = (i: number) => `flood-${i}-${'x'.repeat(40)}`
     const requests = Array.from({ length: n }, (_, i) => requestEvent({ route: flood(i), version: String(100 + i) }))
     const hostEvents = Array.from({ length: n }, (_, i) => [
-      { v: 2, kind: 'host_saturation', ts: Date.now(), host: flood(i), model: 'credit-risk', version: String(100 + i), queue_depth: 1, busy_instances: 1, instances: 2 },
+      {
+        v: 2,
+        kind: 'host_saturation',
+        ts: Date.now(),
+        host: flood(i),
+        model: 'credit-risk',
+        version: String(100 + i),
+        queue_depth: 1,
+        busy_instances: 1,
+        instances: 2,
+      },
       fallbackEvent({ reason: flood(i) }),
       fallbackEvent({ reason: `refused-${i}`, fallback_model: null }),
     ]).flat()
@@ -318,12 +506,22 @@ describe('faults and sharing, in process', () => {
     expect((await post(agent.url, ndjson(hostEvents), 'host:stable')).status).toBe(202)
     const text = await eventually(
       () => metrics(c.url),
-      (t) => metricSum(t, 'mesh_requests_total') === metricSum(before, 'mesh_requests_total') + n && metricSum(t, 'mesh_host_refusals_total') === metricSum(before, 'mesh_host_refusals_total') + n,
+      (t) =>
+        metricSum(t, 'mesh_requests_total') === metricSum(before, 'mesh_requests_total') + n &&
+        metricSum(t, 'mesh_host_refusals_total') === metricSum(before, 'mesh_host_refusals_total') + n,
     )
-    expect(text.split('\n').filter((l) => l.includes('flood-')).slice(0, 3)).toEqual([])
+    expect(
+      text
+        .split('\n')
+        .filter((l) => l.includes('flood-'))
+        .slice(0, 3),
+    ).toEqual([])
     expect(text).not.toContain('refused-')
     expect(metricSum(text, 'mesh_requests_total', { route: 'other', version: 'other' })).toBe(n)
-    expect(metricSum(text, 'mesh_host_fallbacks_total', { reason: 'other' }) - metricSum(before, 'mesh_host_fallbacks_total', { reason: 'other' })).toBe(n)
+    expect(
+      metricSum(text, 'mesh_host_fallbacks_total', { reason: 'other' }) -
+        metricSum(before, 'mesh_host_fallbacks_total', { reason: 'other' }),
+    ).toBe(n)
     expect(metricSum(text, 'mesh_host_instances', { host: 'other', version: 'other' })).toBe(2)
     // A few series more than before, not thousands (the issue's flood took it from 16 KB to 8.7 MB).
     expect(text.length - before.length).toBeLessThan(16_000)
@@ -332,34 +530,70 @@ describe('faults and sharing, in process', () => {
   it('a consumer deleted under a running collector is created again from the store, and nothing is lost', async () => {
     const c = await collectorOn(['credit-risk'], 'deleted')
     const before = await caughtUp(c)
-    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'deleted', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-deleted'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    const agent = await startAgent({
+      token: AGENT_TEST_TOKEN,
+      id: 'deleted',
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      models: MODELS,
+      spool: { dir: join(dir, 'spool-deleted'), memoryBytes: 1 << 20, diskBytes: 8 << 20 },
+      log: () => {},
+    })
     closers.push(() => agent.close())
     await post(agent.url, ndjson(Array.from({ length: 5 }, () => requestEvent())))
-    await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total'), (n) => n === before + 5)
+    await eventually(
+      async () => metricSum(await metrics(c.url), 'mesh_requests_total'),
+      (n) => n === before + 5,
+    )
     const nc = await connect({ servers: nats.url })
     await (await jetstreamManager(nc)).consumers.delete('MESH_REQUESTS', 'deleted-requests-credit-risk')
     await nc.close()
     await post(agent.url, ndjson(Array.from({ length: 6 }, () => requestEvent())))
-    await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total'), (n) => n === before + 11)
+    await eventually(
+      async () => metricSum(await metrics(c.url), 'mesh_requests_total'),
+      (n) => n === before + 11,
+    )
   })
 
   it('an event too large for NATS is dropped and counted, and does not hold up those behind it', async () => {
     const c = await collectorOn(['credit-risk'], 'large')
     const before = await caughtUp(c)
-    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'large', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-large'), memoryBytes: 1 << 20, diskBytes: 64 << 20 }, log: () => {} })
+    const agent = await startAgent({
+      token: AGENT_TEST_TOKEN,
+      id: 'large',
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      models: MODELS,
+      spool: { dir: join(dir, 'spool-large'), memoryBytes: 1 << 20, diskBytes: 64 << 20 },
+      log: () => {},
+    })
     closers.push(() => agent.close())
     // Random bytes as hex do not deflate below NATS' 1 MiB max_payload.
     const huge = requestEvent({ traceparent: randomBytes(1_500_000).toString('hex') })
     expect((await post(agent.url, ndjson([huge]))).status).toBe(202)
     await post(agent.url, ndjson(Array.from({ length: 4 }, () => requestEvent())))
-    await eventually(async () => metricSum(await metrics(c.url), 'mesh_requests_total'), (n) => n === before + 4)
+    await eventually(
+      async () => metricSum(await metrics(c.url), 'mesh_requests_total'),
+      (n) => n === before + 4,
+    )
     expect(metricSum(await metrics(agent.url), 'mesh_agent_events_dropped_total', { reason: 'too_large' })).toBe(1)
   })
 
   it('a stream deleted and created again is read from its start, not skipped by the stored position', async () => {
     const first = await collectorOn(['credit-risk'], 'recreated')
     await caughtUp(first)
-    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'recreated', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-recreated'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    const agent = await startAgent({
+      token: AGENT_TEST_TOKEN,
+      id: 'recreated',
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      models: MODELS,
+      spool: { dir: join(dir, 'spool-recreated'), memoryBytes: 1 << 20, diskBytes: 8 << 20 },
+      log: () => {},
+    })
     closers.push(() => agent.close())
     await first.close()
     const nc = await connect({ servers: nats.url })
@@ -368,15 +602,30 @@ describe('faults and sharing, in process', () => {
     const again = await collectorOn(['credit-risk'], 'recreated')
     const before = metricSum(await metrics(again.url), 'mesh_requests_total')
     await post(agent.url, ndjson(Array.from({ length: 3 }, () => requestEvent())))
-    await eventually(async () => metricSum(await metrics(again.url), 'mesh_requests_total'), (n) => n === before + 3)
+    await eventually(
+      async () => metricSum(await metrics(again.url), 'mesh_requests_total'),
+      (n) => n === before + 3,
+    )
   })
 
   it('/metrics of the collector and the agent pass promtool check metrics', async () => {
     const c = await collectorOn(['credit-risk'], 'promtool')
-    const agent = await startAgent({ token: AGENT_TEST_TOKEN, id: 'promtool', address: '127.0.0.1', port: 0, natsUrl: nats.url, models: MODELS, spool: { dir: join(dir, 'spool-promtool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 }, log: () => {} })
+    const agent = await startAgent({
+      token: AGENT_TEST_TOKEN,
+      id: 'promtool',
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: nats.url,
+      models: MODELS,
+      spool: { dir: join(dir, 'spool-promtool'), memoryBytes: 1 << 20, diskBytes: 8 << 20 },
+      log: () => {},
+    })
     closers.push(() => agent.close())
     await post(agent.url, ndjson([requestEvent(), requestEvent({ status: 503, flags: 2 }), batchEvent()]))
-    await eventually(() => metrics(c.url), (t) => metricSum(t, 'mesh_requests_total') >= 2)
+    await eventually(
+      () => metrics(c.url),
+      (t) => metricSum(t, 'mesh_requests_total') >= 2,
+    )
     for (const url of [c.url, agent.url]) {
       const text = await metrics(url)
       const r = promtool(['check', 'metrics'], text)

@@ -21,7 +21,6 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
 
-
 describe('late events and the stored rollups', () => {
   it('merge into the minute they happened in, across deliveries and restarts', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'store-'))
@@ -31,7 +30,15 @@ describe('late events and the stored rollups', () => {
     let store = await Store.open(dir)
     let agg = new Aggregator(MODELS)
     await store.load(agg, now)
-    await applyAndCommit(store, agg, [...Array.from({ length: 30 }, () => requestEvent({ ts: late })), ...Array.from({ length: 10 }, () => batchEvent({ ts: late }))], now)
+    await applyAndCommit(
+      store,
+      agg,
+      [
+        ...Array.from({ length: 30 }, () => requestEvent({ ts: late })),
+        ...Array.from({ length: 10 }, () => batchEvent({ ts: late })),
+      ],
+      now,
+    )
     await applyAndCommit(store, agg, [requestEvent({ ts: late }), batchEvent({ ts: late })], now)
     // And once more after a restart, whose memory starts at the horizon.
     store.close()
@@ -55,7 +62,12 @@ describe('late events and the stored rollups', () => {
     let store = await Store.open(dir)
     let agg = new Aggregator(MODELS)
     await store.load(agg, now)
-    await applyAndCommit(store, agg, Array.from({ length: 50 }, () => requestEvent({ ts: edge })), now)
+    await applyAndCommit(
+      store,
+      agg,
+      Array.from({ length: 50 }, () => requestEvent({ ts: edge })),
+      now,
+    )
     store.close()
     // Restarted a little later: the edge minute is now just below the horizon.
     store = await Store.open(dir)
@@ -87,7 +99,11 @@ describe('Store.routeTotals', () => {
       const t = { requests: 0, failed: 0 }
       for (let minute = Math.max(from, start); minute < Math.min(to, end); minute += 60_000) {
         t.requests += 3
-        t.failed += [statusOf('stable', minute, 0), statusOf('stable', minute, 1), statusOf('canary', minute, 0)].filter((s) => s >= 500 || s === 0).length
+        t.failed += [
+          statusOf('stable', minute, 0),
+          statusOf('stable', minute, 1),
+          statusOf('canary', minute, 0),
+        ].filter((s) => s >= 500 || s === 0).length
       }
       return t
     }
@@ -95,20 +111,43 @@ describe('Store.routeTotals', () => {
     for (let day = start; day < start + REAL_DAYS * DAY; day += DAY) {
       const events: TelemetryEvent[] = []
       for (let minute = day; minute < day + DAY; minute += 60_000) {
-        events.push(requestEvent({ ts: minute + 1000, status: statusOf('stable', minute, 0) }), requestEvent({ ts: minute + 2000, status: statusOf('stable', minute, 1) }))
-        events.push(requestEvent({ ts: minute + 3000, variant: 'canary', version: '2', status: statusOf('canary', minute, 0) }))
+        events.push(
+          requestEvent({ ts: minute + 1000, status: statusOf('stable', minute, 0) }),
+          requestEvent({ ts: minute + 2000, status: statusOf('stable', minute, 1) }),
+        )
+        events.push(
+          requestEvent({ ts: minute + 3000, variant: 'canary', version: '2', status: statusOf('canary', minute, 0) }),
+        )
       }
       await applyAndCommit(store, agg, events, day + DAY)
     }
     // ... and those rows copied on to fill 30 days (the commit path writes about 3,000 minute rows a second: 30 days of it would take the test half a minute).
-    await store.database.writer.run(`INSERT INTO signal_minutes SELECT minute_ms + k * ${REAL_DAYS * DAY}, route, model, version, variant, requests, codes, flags, fallbacks, duration_sum_ms, sketch FROM signal_minutes CROSS JOIN range(1, ${30 / REAL_DAYS}) AS r(k)`)
-    await applyAndCommit(store, agg, Array.from({ length: 5 }, (_, k) => requestEvent({ ts: end - DAY + k * 60_000, route: 'fraud', status: k === 0 ? 500 : 200 })), end)
-    expect(Number((await store.database.reader.runAndReadAll('SELECT count(*) AS n FROM signal_minutes')).getRowObjects()[0]!.n)).toBe(30 * 1440 * 2 + 5)
+    await store.database.writer.run(
+      `INSERT INTO signal_minutes SELECT minute_ms + k * ${REAL_DAYS * DAY}, route, model, version, variant, requests, codes, flags, fallbacks, duration_sum_ms, sketch FROM signal_minutes CROSS JOIN range(1, ${30 / REAL_DAYS}) AS r(k)`,
+    )
+    await applyAndCommit(
+      store,
+      agg,
+      Array.from({ length: 5 }, (_, k) =>
+        requestEvent({ ts: end - DAY + k * 60_000, route: 'fraud', status: k === 0 ? 500 : 200 }),
+      ),
+      end,
+    )
+    expect(
+      Number(
+        (await store.database.reader.runAndReadAll('SELECT count(*) AS n FROM signal_minutes')).getRowObjects()[0]!.n,
+      ),
+    ).toBe(30 * 1440 * 2 + 5)
 
     const t0 = performance.now()
     const all = await store.signals.routeTotals(start, end)
     const took = performance.now() - t0
-    expect(all).toEqual(new Map([['credit-risk', expected(start, end)], ['fraud', { requests: 5, failed: 1 }]]))
+    expect(all).toEqual(
+      new Map([
+        ['credit-risk', expected(start, end)],
+        ['fraud', { requests: 5, failed: 1 }],
+      ]),
+    )
     expect(all.get('credit-risk')!.requests).toBe(30 * 1440 * 3)
     expect(all.get('credit-risk')!.failed).toBeGreaterThan(10_000)
     expect(took).toBeLessThan(500)
@@ -116,7 +155,9 @@ describe('Store.routeTotals', () => {
     const from = start + 4 * DAY + 7 * 60_000
     const to = from + 6 * 3_600_000 + 60_000
     expect((await store.signals.routeTotals(from, to)).get('credit-risk')).toEqual(expected(from, to))
-    expect((await store.signals.routeTotals(from, from + 60_000)).get('credit-risk')).toEqual(expected(from, from + 60_000))
+    expect((await store.signals.routeTotals(from, from + 60_000)).get('credit-risk')).toEqual(
+      expected(from, from + 60_000),
+    )
     expect(await store.signals.routeTotals(end + DAY, end + 2 * DAY)).toEqual(new Map())
     store.close()
   }, 60_000)
@@ -173,11 +214,22 @@ describe('what the store holds and what it refuses', () => {
 describe('host buckets keyed by outside reasons', () => {
   it('count reasons named like Object.prototype keys, and keep them across the stored JSON', () => {
     const b = new HostBucket()
-    for (const reason of ['constructor', '__proto__', 'toString', '__proto__']) b.addFallback(fallbackEvent({ reason, fallback_model: null }))
+    for (const reason of ['constructor', '__proto__', 'toString', '__proto__'])
+      b.addFallback(fallbackEvent({ reason, fallback_model: null }))
     const back = hostBucketFromJson(hostBucketToJson(b))
     expect(Object.getPrototypeOf(back.summary().refusals)).toBe(Object.prototype)
-    expect([...back.refusals]).toEqual([['constructor', 1], ['__proto__', 2], ['toString', 1]])
-    expect(back.merge(b).summary().refusals).toEqual(Object.fromEntries([['constructor', 2], ['__proto__', 4], ['toString', 2]]))
+    expect([...back.refusals]).toEqual([
+      ['constructor', 1],
+      ['__proto__', 2],
+      ['toString', 1],
+    ])
+    expect(back.merge(b).summary().refusals).toEqual(
+      Object.fromEntries([
+        ['constructor', 2],
+        ['__proto__', 4],
+        ['toString', 2],
+      ]),
+    )
   })
 })
 
@@ -192,8 +244,12 @@ describe('host rollups from a store that keyed them by model and version only', 
     // The tables as the collector created them before host rollups were per host.
     const instance = await DuckDBInstance.create(join(dir, 'collector.duckdb'))
     const db = await instance.connect()
-    await db.run('CREATE TABLE host_minutes (minute_ms BIGINT, model VARCHAR, version VARCHAR, bucket VARCHAR, PRIMARY KEY (minute_ms, model, version))')
-    await db.run('CREATE TABLE host_totals (model VARCHAR, version VARCHAR, bucket VARCHAR, PRIMARY KEY (model, version))')
+    await db.run(
+      'CREATE TABLE host_minutes (minute_ms BIGINT, model VARCHAR, version VARCHAR, bucket VARCHAR, PRIMARY KEY (minute_ms, model, version))',
+    )
+    await db.run(
+      'CREATE TABLE host_totals (model VARCHAR, version VARCHAR, bucket VARCHAR, PRIMARY KEY (model, version))',
+    )
     await db.run(`INSERT INTO host_minutes VALUES (${minute}, 'credit-risk', '1', $1)`, [hostBucketToJson(old)])
     await db.run(`INSERT INTO host_totals VALUES ('credit-risk', '1', $1)`, [hostBucketToJson(old)])
     db.closeSync()
@@ -202,10 +258,22 @@ describe('host rollups from a store that keyed them by model and version only', 
     const store = await Store.open(dir)
     const agg = new Aggregator(MODELS)
     await store.load(agg, now)
-    await applyAndCommit(store, agg, Array.from({ length: 2 }, () => batchEvent({ host: 'stable', ts: now })), now)
-    const byHost = (entries: { labels: { host: string; model: string; version: string }; bucket: HostBucket }[]) => entries.map((e) => [e.labels.host, e.labels.model, e.labels.version, e.bucket.batches]).sort()
-    expect(byHost([...agg.hostTotals.values()])).toEqual([['other', 'credit-risk', '1', 7], ['stable', 'credit-risk', '1', 2]])
-    expect(byHost(await store.signals.hostMinutes(minute, minute + 60_000))).toEqual([['other', 'credit-risk', '1', 7], ['stable', 'credit-risk', '1', 2]])
+    await applyAndCommit(
+      store,
+      agg,
+      Array.from({ length: 2 }, () => batchEvent({ host: 'stable', ts: now })),
+      now,
+    )
+    const byHost = (entries: { labels: { host: string; model: string; version: string }; bucket: HostBucket }[]) =>
+      entries.map((e) => [e.labels.host, e.labels.model, e.labels.version, e.bucket.batches]).sort()
+    expect(byHost([...agg.hostTotals.values()])).toEqual([
+      ['other', 'credit-risk', '1', 7],
+      ['stable', 'credit-risk', '1', 2],
+    ])
+    expect(byHost(await store.signals.hostMinutes(minute, minute + 60_000))).toEqual([
+      ['other', 'credit-risk', '1', 7],
+      ['stable', 'credit-risk', '1', 2],
+    ])
     store.close()
   })
 })

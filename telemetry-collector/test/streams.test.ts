@@ -14,7 +14,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
-import { DEFAULT_STREAM_LIMITS, ensureStreams, missingStreams, streamConfig, STREAMS, subjectOf, type StreamLimits } from '@model-mesh/contracts'
+import {
+  DEFAULT_STREAM_LIMITS,
+  ensureStreams,
+  missingStreams,
+  streamConfig,
+  STREAMS,
+  subjectOf,
+  type StreamLimits,
+} from '@model-mesh/contracts'
 import { startCollector } from '../collector.ts'
 
 const MiB = 1024 * 1024
@@ -30,13 +38,33 @@ const limits = (o: Partial<StreamLimits> = {}): StreamLimits => ({
 describe('streamConfig', () => {
   it('derives each stream from the contract and the limits', () => {
     const c = streamConfig(STREAMS.review, limits())
-    expect(c).toMatchObject({ name: 'MESH_REVIEW', subjects: ['mesh.review.*'], retention: 'workqueue', storage: 'file', discard: 'old', max_age: 30 * DAY_NS, max_bytes: 8 * MiB, duplicate_window: 60e9, num_replicas: 1 })
-    expect(streamConfig(STREAMS.payloads, limits())).toMatchObject({ retention: 'limits', max_age: 14 * DAY_NS, max_bytes: 32 * MiB })
+    expect(c).toMatchObject({
+      name: 'MESH_REVIEW',
+      subjects: ['mesh.review.*'],
+      retention: 'workqueue',
+      storage: 'file',
+      discard: 'old',
+      max_age: 30 * DAY_NS,
+      max_bytes: 8 * MiB,
+      duplicate_window: 60e9,
+      num_replicas: 1,
+    })
+    expect(streamConfig(STREAMS.payloads, limits())).toMatchObject({
+      retention: 'limits',
+      max_age: 14 * DAY_NS,
+      max_bytes: 32 * MiB,
+    })
   })
 
   it('the default limits are the sizes they say, positive and exact', () => {
-    expect(DEFAULT_STREAM_LIMITS.maxBytes).toEqual({ requests: 4096 * MiB, payloads: 2048 * MiB, host: 2048 * MiB, review: 512 * MiB })
-    for (const spec of Object.values(STREAMS)) expect(streamConfig(spec, DEFAULT_STREAM_LIMITS).max_bytes).toBeGreaterThan(0)
+    expect(DEFAULT_STREAM_LIMITS.maxBytes).toEqual({
+      requests: 4096 * MiB,
+      payloads: 2048 * MiB,
+      host: 2048 * MiB,
+      review: 512 * MiB,
+    })
+    for (const spec of Object.values(STREAMS))
+      expect(streamConfig(spec, DEFAULT_STREAM_LIMITS).max_bytes).toBeGreaterThan(0)
   })
 })
 
@@ -81,13 +109,21 @@ describe('ensureStreams against nats-server', () => {
 
   it('reports a second call as unchanged', async () => {
     await ensureStreams(jsm, limits())
-    expect(await ensureStreams(jsm, limits())).toEqual(NAMES.map((name) => ({ name, action: 'unchanged', changed: [] })))
+    expect(await ensureStreams(jsm, limits())).toEqual(
+      NAMES.map((name) => ({ name, action: 'unchanged', changed: [] })),
+    )
   })
 
   it('creates the default limits as they are, and then leaves them alone', async () => {
     await ensureStreams(jsm, DEFAULT_STREAM_LIMITS)
-    for (const spec of Object.values(STREAMS)) expect((await jsm.streams.info(spec.name)).config.max_bytes).toBe(DEFAULT_STREAM_LIMITS.maxBytes[spec.key])
-    expect((await ensureStreams(jsm, DEFAULT_STREAM_LIMITS)).map((o) => o.action)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged'])
+    for (const spec of Object.values(STREAMS))
+      expect((await jsm.streams.info(spec.name)).config.max_bytes).toBe(DEFAULT_STREAM_LIMITS.maxBytes[spec.key])
+    expect((await ensureStreams(jsm, DEFAULT_STREAM_LIMITS)).map((o) => o.action)).toEqual([
+      'unchanged',
+      'unchanged',
+      'unchanged',
+      'unchanged',
+    ])
   })
 
   it('updates max_bytes and the duplicate window in place, keeping the messages', async () => {
@@ -128,7 +164,9 @@ describe('ensureStreams against nats-server', () => {
 
   it('refuses a stream with another storage the same way', async () => {
     await jsm.streams.add({ ...streamConfig(STREAMS.host, limits()), storage: StorageType.Memory })
-    await expect(ensureStreams(jsm, limits())).rejects.toThrow(/stream MESH_HOST exists with storage=memory, but the mesh wants storage=file.*nats stream rm MESH_HOST/)
+    await expect(ensureStreams(jsm, limits())).rejects.toThrow(
+      /stream MESH_HOST exists with storage=memory, but the mesh wants storage=file.*nats stream rm MESH_HOST/,
+    )
   })
 
   it('missingStreams lists exactly the missing ones', async () => {
@@ -169,7 +207,9 @@ describe('ensureStreams against nats-server', () => {
  * update fails as it does when NATS restarts under it (no answer, then a
  * reconnect), and only that once.
  */
-async function relayCuttingFirstUpdate(natsPort: number): Promise<{ url: string; cuts: () => number; close: () => Promise<void> }> {
+async function relayCuttingFirstUpdate(
+  natsPort: number,
+): Promise<{ url: string; cuts: () => number; close: () => Promise<void> }> {
   let cuts = 0
   const sockets = new Set<Socket>()
   const server: Server = createServer((client) => {
@@ -221,7 +261,15 @@ describe('the collector starting its ingest against nats-server', () => {
     const relay = await relayCuttingFirstUpdate(nats.port)
     const logs: string[] = []
     const wanted = limits({ maxBytes: { ...limits().maxBytes, requests: 96 * MiB } })
-    const collector = await startCollector({ address: '127.0.0.1', port: 0, natsUrl: relay.url, storeDir: join(dir, 'store'), models: ['credit-risk'], streams: wanted, log: (level, msg, fields) => logs.push(`${level} ${msg} ${JSON.stringify(fields?.changed ?? [])}`) })
+    const collector = await startCollector({
+      address: '127.0.0.1',
+      port: 0,
+      natsUrl: relay.url,
+      storeDir: join(dir, 'store'),
+      models: ['credit-risk'],
+      streams: wanted,
+      log: (level, msg, fields) => logs.push(`${level} ${msg} ${JSON.stringify(fields?.changed ?? [])}`),
+    })
     try {
       await collector.ready
       expect(relay.cuts()).toBe(1)
@@ -238,14 +286,29 @@ describe('the collector starting its ingest against nats-server', () => {
   it('a second collector (another name) on the same model comes up, leaving the review work queue to the first', async () => {
     const logs: Record<string, string[]> = { first: [], second: [] }
     const start = (name: string) =>
-      startCollector({ name, address: '127.0.0.1', port: 0, natsUrl: nats.url, storeDir: join(dir, `store-${name}`), models: ['credit-risk'], streams: limits(), log: (level, msg, fields) => logs[name]!.push(`${level} ${msg} ${String(fields?.filter ?? '')}`) })
+      startCollector({
+        name,
+        address: '127.0.0.1',
+        port: 0,
+        natsUrl: nats.url,
+        storeDir: join(dir, `store-${name}`),
+        models: ['credit-risk'],
+        streams: limits(),
+        log: (level, msg, fields) => logs[name]!.push(`${level} ${msg} ${String(fields?.filter ?? '')}`),
+      })
     const first = await start('first')
     await first.ready
     const second = await start('second')
     try {
       await second.ready
       // JetStream's answer (err_code 10100, a filtered consumer not unique on a work queue) is what the collector recognises.
-      expect(logs.second!.filter((l) => l === 'warn review queue read by another collector: this one lists none of its items mesh.review.credit-risk')).toHaveLength(1)
+      expect(
+        logs.second!.filter(
+          (l) =>
+            l ===
+            'warn review queue read by another collector: this one lists none of its items mesh.review.credit-risk',
+        ),
+      ).toHaveLength(1)
     } finally {
       await second.close()
       await first.close()

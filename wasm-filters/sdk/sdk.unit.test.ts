@@ -12,7 +12,10 @@ import { describe, expect, it } from 'vitest'
 import { wasmPath } from '../modules.ts'
 import { int64Property, ProxyWasmHost } from '../test-host/proxy-wasm-host.ts'
 
-const load = (config: unknown) => ProxyWasmHost.load(wasmPath('fixture-sdk-probe'), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config) })
+const load = (config: unknown) =>
+  ProxyWasmHost.load(wasmPath('fixture-sdk-probe'), {
+    pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config),
+  })
 
 /** FNV-1a over UTF-8, then murmur3's 32-bit finaliser: what sdk/assembly/hash.ts must compute. */
 function referenceHash(key: string): number {
@@ -38,7 +41,12 @@ function request(host: ProxyWasmHost, headers: Record<string, string>, body: (st
 describe('SDK (TypeScript host, sdk-probe fixture)', () => {
   it('reads header maps in one call: present, absent, non-ASCII values; sets and removes headers', async () => {
     const host = await load({ echo: ['x-a', 'x-missing', 'x-utf8'] })
-    const s = request(host, { ':path': '/v2/models/credit-risk/versions/2/infer', 'x-a': 'one', 'x-utf8': 'Zoë 東京', 'x-remove-me': 'yes' })
+    const s = request(host, {
+      ':path': '/v2/models/credit-risk/versions/2/infer',
+      'x-a': 'one',
+      'x-utf8': 'Zoë 東京',
+      'x-remove-me': 'yes',
+    })
     expect(s.requestHeaders.get('x-echo-x-a')).toBe('one')
     expect(s.requestHeaders.get('x-echo-x-missing')).toBe('(absent)')
     expect(s.requestHeaders.get('x-echo-x-utf8')).toBe('Zoë 東京')
@@ -49,12 +57,16 @@ describe('SDK (TypeScript host, sdk-probe fixture)', () => {
     const host = await load({ hash_header: 'x-key' })
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (key) => {
-        expect(Number(request(host, { ':path': '/', 'x-key': key }).requestHeaders.get('x-hash'))).toBe(referenceHash(key))
+        expect(Number(request(host, { ':path': '/', 'x-key': key }).requestHeaders.get('x-hash'))).toBe(
+          referenceHash(key),
+        )
       }),
       { numRuns: 300 },
     )
     // Pinned: a change to the hash would move sticky callers to the other variant, and change which requests are sampled.
-    expect(request(host, { ':path': '/', 'x-key': 'credit-risk\nuser-1' }).requestHeaders.get('x-hash')).toBe('437745005')
+    expect(request(host, { ':path': '/', 'x-key': 'credit-risk\nuser-1' }).requestHeaders.get('x-hash')).toBe(
+      '437745005',
+    )
   })
 
   it('captures a body across chunks up to its cap, decoding UTF-8 once: a character split by a chunk survives, one cut by the cap is left out, invalid bytes become U+FFFD', async () => {
@@ -95,9 +107,13 @@ describe('SDK (TypeScript host, sdk-probe fixture)', () => {
       expect(host.configured).toBe(false)
       return host.logText()
     }
-    expect(await refused('{"echo":["a"],"echo":["b"]}')).toContain('sdk-probe: invalid configuration: echo: duplicate key')
+    expect(await refused('{"echo":["a"],"echo":["b"]}')).toContain(
+      'sdk-probe: invalid configuration: echo: duplicate key',
+    )
     expect(await refused('{"echo":[1]}')).toContain('sdk-probe: invalid configuration: echo[0]: must be a string')
-    expect(await refused('{"tick_ms":0100}')).toContain('sdk-probe: invalid configuration: tick_ms: invalid JSON: malformed number')
+    expect(await refused('{"tick_ms":0100}')).toContain(
+      'sdk-probe: invalid configuration: tick_ms: invalid JSON: malformed number',
+    )
     expect(await refused('{"echo":["\\uZZZZ"]}')).toContain('sdk-probe: invalid configuration: echo[0]: invalid JSON')
     expect(await refused('[]')).toContain('sdk-probe: invalid configuration: (configuration): must be a JSON object')
   })

@@ -12,7 +12,18 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { GoldenSignalEvent } from '@model-mesh/contracts'
 import { EnvoyAdmin, fileText, TELEMETRY_TOKEN_ENV, writeAtomic, xdsFile } from '@model-mesh/mesh-config'
-import { EnvoyExitError, TELEMETRY_VM_ID, envoyVersion, httpListener, promValue, startEnvoy, staticCluster, wasmHttpFilter, wasmService, type RunningEnvoy } from '@model-mesh/testkit/envoy'
+import {
+  EnvoyExitError,
+  TELEMETRY_VM_ID,
+  envoyVersion,
+  httpListener,
+  promValue,
+  startEnvoy,
+  staticCluster,
+  wasmHttpFilter,
+  wasmService,
+  type RunningEnvoy,
+} from '@model-mesh/testkit/envoy'
 import { startUpstream, type Upstream } from '@model-mesh/testkit/upstream'
 import { wasmPath } from '../modules.ts'
 import { MESH_FILTER, type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
@@ -22,7 +33,12 @@ const TOKEN = 'exporter-test-credential-0123456789'
 
 /** The exporter as the local mesh renders it: the credential named by an environment variable, never in its configuration. */
 const exporter = (config: Record<string, unknown>) =>
-  wasmService('telemetry-exporter', wasmPath('telemetry-exporter'), { cluster: 'telemetry-agent', token_env: TELEMETRY_TOKEN_ENV, ...config }, { vmId: TELEMETRY_VM_ID, hostEnvKeys: [TELEMETRY_TOKEN_ENV] })
+  wasmService(
+    'telemetry-exporter',
+    wasmPath('telemetry-exporter'),
+    { cluster: 'telemetry-agent', token_env: TELEMETRY_TOKEN_ENV, ...config },
+    { vmId: TELEMETRY_VM_ID, hostEnvKeys: [TELEMETRY_TOKEN_ENV] },
+  )
 const tokenEnv = { [TELEMETRY_TOKEN_ENV]: TOKEN }
 
 /** A loopback stand-in for the telemetry agent: collects NDJSON batches that carry the credential. */
@@ -37,12 +53,21 @@ async function startReceiver(port = 0) {
     let body = ''
     req.on('data', (d) => (body += d))
     req.on('end', () => {
-      batches.push(body.trim().split('\n').map((l) => JSON.parse(l)))
+      batches.push(
+        body
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l)),
+      )
       res.writeHead(202).end()
     })
   })
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r))
-  return { batches, port: (server.address() as { port: number }).port, close: () => new Promise<void>((r) => server.close(() => r())) }
+  return {
+    batches,
+    port: (server.address() as { port: number }).port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  }
 }
 
 async function until(check: () => Promise<boolean> | boolean, ms = 5000) {
@@ -64,13 +89,32 @@ describe('telemetry-exporter in Envoy', () => {
     console.log(`Envoy ${await envoyVersion()}`)
     upstream = await startUpstream('stable')
     receiver = await startReceiver()
-    envoy = await startEnvoy({
-      bootstrap_extensions: [exporter({ flush_interval_ms: 100, max_batch_events: 50 })],
-      static_resources: {
-        listeners: [httpListener('gateway', [{ name: 'models', match: { prefix: '/' }, route: { cluster: 'stable' } }], [wasmHttpFilter(MESH_FILTER, meshFilterWasm(), { telemetry: { max_pending_events: 100 }, golden_signals: { service: 'gateway', batch_events: 8 } } satisfies MeshFilterConfig, { vmId: TELEMETRY_VM_ID })])],
-        clusters: [staticCluster('stable', upstream.port), staticCluster('telemetry-agent', receiver.port)],
+    envoy = await startEnvoy(
+      {
+        bootstrap_extensions: [exporter({ flush_interval_ms: 100, max_batch_events: 50 })],
+        static_resources: {
+          listeners: [
+            httpListener(
+              'gateway',
+              [{ name: 'models', match: { prefix: '/' }, route: { cluster: 'stable' } }],
+              [
+                wasmHttpFilter(
+                  MESH_FILTER,
+                  meshFilterWasm(),
+                  {
+                    telemetry: { max_pending_events: 100 },
+                    golden_signals: { service: 'gateway', batch_events: 8 },
+                  } satisfies MeshFilterConfig,
+                  { vmId: TELEMETRY_VM_ID },
+                ),
+              ],
+            ),
+          ],
+          clusters: [staticCluster('stable', upstream.port), staticCluster('telemetry-agent', receiver.port)],
+        },
       },
-    }, { env: tokenEnv })
+      { env: tokenEnv },
+    )
     gateway = envoy.listenerUrl('gateway')
   })
   afterAll(async () => {
@@ -81,17 +125,34 @@ describe('telemetry-exporter in Envoy', () => {
 
   it('delivers one event per request, in batches, with the request ids', async () => {
     const ids = Array.from({ length: 30 }, (_, i) => `exp-${i}`)
-    await Promise.all(ids.map((id) => fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': id }, body: '{}' }).then((r) => r.text())))
+    await Promise.all(
+      ids.map((id) =>
+        fetch(`${gateway}/v2/models/credit-risk/infer`, {
+          method: 'POST',
+          headers: { 'x-request-id': id },
+          body: '{}',
+        }).then((r) => r.text()),
+      ),
+    )
     expect(await until(() => receiver.batches.flat().length >= ids.length)).toBe(true)
     const events = receiver.batches.flat()
     expect(events.map((e) => e.request_id).sort()).toEqual([...ids].sort())
-    expect(events.every((e) => e.v === 1 && e.kind === 'request' && e.status === 200 && e.model === 'credit-risk' && e.service === 'gateway')).toBe(true)
+    expect(
+      events.every(
+        (e) =>
+          e.v === 1 && e.kind === 'request' && e.status === 200 && e.model === 'credit-risk' && e.service === 'gateway',
+      ),
+    ).toBe(true)
     expect(await until(async () => (await promValue(envoy, 'exporter_events_sent')) >= ids.length)).toBe(true)
   })
 
-  it('sends the credential from Envoy\'s environment, which its admin interface never shows: /config_dump names only the variable', async () => {
+  it("sends the credential from Envoy's environment, which its admin interface never shows: /config_dump names only the variable", async () => {
     // Delivered past a receiver that answers 401 without the credential.
-    await fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': 'credential-1' }, body: '{}' }).then((r) => r.text())
+    await fetch(`${gateway}/v2/models/credit-risk/infer`, {
+      method: 'POST',
+      headers: { 'x-request-id': 'credential-1' },
+      body: '{}',
+    }).then((r) => r.text())
     expect(await until(() => receiver.batches.flat().some((e) => e.request_id === 'credential-1'))).toBe(true)
     expect(await promValue(envoy, 'exporter_batches_failed')).toBe(0)
     const dump = await fetch(`${envoy.adminUrl}/config_dump?include_eds`).then((r) => r.text())
@@ -101,7 +162,11 @@ describe('telemetry-exporter in Envoy', () => {
 
   it('passes x-request-id and traceparent through to the upstream and into the event', async () => {
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
-    const res = await fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': 'corr-1', traceparent }, body: '{}' })
+    const res = await fetch(`${gateway}/v2/models/credit-risk/infer`, {
+      method: 'POST',
+      headers: { 'x-request-id': 'corr-1', traceparent },
+      body: '{}',
+    })
     const seen = (await res.json()) as { headers: Record<string, string> }
     expect(seen.headers['x-request-id']).toBe('corr-1')
     expect(seen.headers.traceparent).toBe(traceparent)
@@ -112,7 +177,15 @@ describe('telemetry-exporter in Envoy', () => {
   it('releases the queue bound as it drains: far more events than max_pending_events (100) flow over time', async () => {
     const before = receiver.batches.flat().length
     for (let wave = 0; wave < 5; wave++) {
-      await Promise.all(Array.from({ length: 30 }, (_, i) => fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': `wave-${wave}-${i}` }, body: '{}' }).then((r) => r.text())))
+      await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          fetch(`${gateway}/v2/models/credit-risk/infer`, {
+            method: 'POST',
+            headers: { 'x-request-id': `wave-${wave}-${i}` },
+            body: '{}',
+          }).then((r) => r.text()),
+        ),
+      )
       expect(await until(() => receiver.batches.flat().length - before >= (wave + 1) * 30)).toBe(true)
     }
     expect(await promValue(envoy, 'golden_events_dropped_queue_full')).toBe(0)
@@ -121,9 +194,19 @@ describe('telemetry-exporter in Envoy', () => {
   it('while the agent is down, requests still succeed and the lost events are counted', async () => {
     await receiver.close()
     const droppedBefore = await promValue(envoy, 'exporter_events_dropped')
-    const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': `down-${i}` }, body: '{}' }).then((r) => r.status)))
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        fetch(`${gateway}/v2/models/credit-risk/infer`, {
+          method: 'POST',
+          headers: { 'x-request-id': `down-${i}` },
+          body: '{}',
+        }).then((r) => r.status),
+      ),
+    )
     expect(statuses.every((s) => s === 200)).toBe(true)
-    expect(await until(async () => (await promValue(envoy, 'exporter_events_dropped')) - droppedBefore >= 20)).toBe(true)
+    expect(await until(async () => (await promValue(envoy, 'exporter_events_dropped')) - droppedBefore >= 20)).toBe(
+      true,
+    )
   })
 })
 
@@ -132,10 +215,18 @@ describe('telemetry-exporter in Envoy, configured to need a credential its envir
     ['not set', {}],
     ['empty', { [TELEMETRY_TOKEN_ENV]: '' }],
   ])('refuses its configuration loudly when the variable is %s, and Envoy does not start', async (_, env) => {
-    const bootstrap = { bootstrap_extensions: [exporter({})], static_resources: { clusters: [staticCluster('telemetry-agent', 9)] } }
-    const error = await startEnvoy(bootstrap, { env }).then((e) => e.stop().then(() => null), (e: unknown) => e)
+    const bootstrap = {
+      bootstrap_extensions: [exporter({})],
+      static_resources: { clusters: [staticCluster('telemetry-agent', 9)] },
+    }
+    const error = await startEnvoy(bootstrap, { env }).then(
+      (e) => e.stop().then(() => null),
+      (e: unknown) => e,
+    )
     expect(error).toBeInstanceOf(EnvoyExitError)
-    expect((error as EnvoyExitError).output).toContain(`telemetry-exporter: invalid configuration: token_env: environment variable ${TELEMETRY_TOKEN_ENV} is not set or empty`)
+    expect((error as EnvoyExitError).output).toContain(
+      `telemetry-exporter: invalid configuration: token_env: environment variable ${TELEMETRY_TOKEN_ENV} is not set or empty`,
+    )
   })
 })
 
@@ -152,7 +243,11 @@ describe('telemetry-exporter in Envoy, with the producer replaced by live update
   async function configure(config: MeshFilterConfig) {
     const filter = wasmHttpFilter(MESH_FILTER, meshFilterWasm(), config, { vmId: TELEMETRY_VM_ID })
     const file = xdsFile(`ecds-${MESH_FILTER}.json`, 'extension', prefix, [
-      { '@type': 'type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig', name: MESH_FILTER, typed_config: filter.typed_config },
+      {
+        '@type': 'type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig',
+        name: MESH_FILTER,
+        typed_config: filter.typed_config,
+      },
     ])
     await writeAtomic(ecds(), fileText(file))
     if (!envoy) return
@@ -166,17 +261,30 @@ describe('telemetry-exporter in Envoy, with the producer replaced by live update
     receiver = await startReceiver()
     dir = await mkdtemp(join(tmpdir(), 'exporter-ecds-'))
     await configure(generation(0))
-    const listener = httpListener('gateway', [{ match: { prefix: '/' }, route: { cluster: 'stable' } }], [
+    const listener = httpListener(
+      'gateway',
+      [{ match: { prefix: '/' }, route: { cluster: 'stable' } }],
+      [
+        {
+          name: MESH_FILTER,
+          config_discovery: {
+            config_source: { resource_api_version: 'V3', path_config_source: { path: ecds() } },
+            type_urls: ['type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm'],
+          },
+        },
+      ],
+    )
+    envoy = await startEnvoy(
       {
-        name: MESH_FILTER,
-        config_discovery: { config_source: { resource_api_version: 'V3', path_config_source: { path: ecds() } }, type_urls: ['type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm'] },
+        node: { id: 'exporter-ecds-test', cluster: 'exporter-ecds-test' },
+        bootstrap_extensions: [exporter({ flush_interval_ms: 50, max_batch_events: 50 })],
+        static_resources: {
+          listeners: [listener],
+          clusters: [staticCluster('stable', upstream.port), staticCluster('telemetry-agent', receiver.port)],
+        },
       },
-    ])
-    envoy = await startEnvoy({
-      node: { id: 'exporter-ecds-test', cluster: 'exporter-ecds-test' },
-      bootstrap_extensions: [exporter({ flush_interval_ms: 50, max_batch_events: 50 })],
-      static_resources: { listeners: [listener], clusters: [staticCluster('stable', upstream.port), staticCluster('telemetry-agent', receiver.port)] },
-    }, { env: tokenEnv })
+      { env: tokenEnv },
+    )
     gateway = envoy.listenerUrl('gateway')
   })
   afterAll(async () => {
@@ -191,9 +299,20 @@ describe('telemetry-exporter in Envoy, with the producer replaced by live update
    * (batch_events 1000, a tick a minute): they reach the exporter only when
    * the root context that gathered them is deleted.
    */
-  const generation = (g: number): MeshFilterConfig => ({ telemetry: { max_pending_events: 50 }, golden_signals: { service: `gen-${g}`, batch_events: 1000, flush_interval_ms: 60_000 } })
+  const generation = (g: number): MeshFilterConfig => ({
+    telemetry: { max_pending_events: 50 },
+    golden_signals: { service: `gen-${g}`, batch_events: 1000, flush_interval_ms: 60_000 },
+  })
   const send = (n: number, id: (i: number) => string) =>
-    Promise.all(Array.from({ length: n }, (_, i) => fetch(`${gateway}/v2/models/credit-risk/infer`, { method: 'POST', headers: { 'x-request-id': id(i) }, body: '{}' }).then((r) => r.status)))
+    Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        fetch(`${gateway}/v2/models/credit-risk/infer`, {
+          method: 'POST',
+          headers: { 'x-request-id': id(i) },
+          body: '{}',
+        }).then((r) => r.status),
+      ),
+    )
 
   it('20 updates with traffic between them: each old root flushes its events, nothing stays counted, the queue takes events after', async () => {
     const received = () => receiver.batches.flat()
@@ -201,12 +320,17 @@ describe('telemetry-exporter in Envoy, with the producer replaced by live update
       expect(await send(10, (i) => `g${g - 1}-${i}`)).toEqual(Array(10).fill(200))
       await configure(generation(g))
       // Envoy 1.40 calls proxy_on_done and proxy_on_delete on the old root contexts: their batches arrive.
-      expect(await until(() => received().length >= g * 10), `after update ${g}: ${received().length} events`).toBe(true)
+      expect(await until(() => received().length >= g * 10), `after update ${g}: ${received().length} events`).toBe(
+        true,
+      )
     }
     const events = received()
-    expect(events.every((e) => e.request_id.startsWith(`g${e.service.slice("gen-".length)}-`))).toBe(true)
+    expect(events.every((e) => e.request_id.startsWith(`g${e.service.slice('gen-'.length)}-`))).toBe(true)
     // Then a configuration that flushes on its own: 90 events through a bound of 50, in waves the exporter drains.
-    await configure({ telemetry: { max_pending_events: 50 }, golden_signals: { service: 'final', batch_events: 8, flush_interval_ms: 50 } })
+    await configure({
+      telemetry: { max_pending_events: 50 },
+      golden_signals: { service: 'final', batch_events: 8, flush_interval_ms: 50 },
+    })
     for (let wave = 0; wave < 3; wave++) {
       expect(await send(30, (i) => `final-${wave}-${i}`)).toEqual(Array(30).fill(200))
       expect(await until(() => received().length >= 200 + (wave + 1) * 30)).toBe(true)

@@ -12,22 +12,44 @@ import { wasmPath } from '../modules.ts'
 import { int64Property, ProxyWasmHost, SharedState } from '../test-host/proxy-wasm-host.ts'
 import { type MeshFilterConfig, meshFilterWasm } from '../mesh-filter/config.ts'
 
-
-const exporterConfig = { cluster: 'telemetry-agent', path: '/v1/events', max_batch_events: 3, flush_interval_ms: 200, max_in_flight: 1 }
+const exporterConfig = {
+  cluster: 'telemetry-agent',
+  path: '/v1/events',
+  max_batch_events: 3,
+  flush_interval_ms: 200,
+  max_in_flight: 1,
+}
 
 /** A mesh filter producing golden signals: its golden_signals section, and its telemetry section when given. */
-function producerConfig(golden: MeshFilterConfig['golden_signals'] = {}, telemetry?: MeshFilterConfig['telemetry']): string {
+function producerConfig(
+  golden: MeshFilterConfig['golden_signals'] = {},
+  telemetry?: MeshFilterConfig['telemetry'],
+): string {
   const config: MeshFilterConfig = { ...(telemetry ? { telemetry } : {}), golden_signals: golden }
   return JSON.stringify(config)
 }
 
-const loadProducer = (shared: SharedState, config: string) => ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: config, vmId: TELEMETRY_VM_ID }, shared)
+const loadProducer = (shared: SharedState, config: string) =>
+  ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: config, vmId: TELEMETRY_VM_ID }, shared)
 
-async function mesh(options: { dispatchFails?: boolean; exporter?: object; env?: Record<string, string>; golden?: MeshFilterConfig['golden_signals']; telemetry?: MeshFilterConfig['telemetry'] } = {}) {
+async function mesh(
+  options: {
+    dispatchFails?: boolean
+    exporter?: object
+    env?: Record<string, string>
+    golden?: MeshFilterConfig['golden_signals']
+    telemetry?: MeshFilterConfig['telemetry']
+  } = {},
+) {
   const shared = new SharedState()
   const exporter = await ProxyWasmHost.load(
     wasmPath('telemetry-exporter'),
-    { pluginConfiguration: JSON.stringify({ ...exporterConfig, ...options.exporter }), vmId: TELEMETRY_VM_ID, dispatchFails: options.dispatchFails, env: options.env },
+    {
+      pluginConfiguration: JSON.stringify({ ...exporterConfig, ...options.exporter }),
+      vmId: TELEMETRY_VM_ID,
+      dispatchFails: options.dispatchFails,
+      env: options.env,
+    },
     shared,
   )
   // One event per message, so each request reaches the queue at once.
@@ -56,7 +78,12 @@ function requestThrough(golden: ProxyWasmHost, id: string) {
   s.complete()
 }
 
-const events = (body: Uint8Array) => new TextDecoder().decode(body).trim().split('\n').map((l) => JSON.parse(l) as GoldenSignalEvent)
+const events = (body: Uint8Array) =>
+  new TextDecoder()
+    .decode(body)
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as GoldenSignalEvent)
 
 describe('telemetry-exporter (TypeScript host)', () => {
   it('registers its queue and its tick on configure', async () => {
@@ -74,7 +101,14 @@ describe('telemetry-exporter (TypeScript host)', () => {
     expect(exporter.httpCalls).toHaveLength(1)
     const call = exporter.httpCalls[0]!
     expect(call.cluster).toBe('telemetry-agent')
-    expect(call.headers).toEqual(expect.arrayContaining([[':method', 'POST'], [':path', '/v1/events'], ['content-type', 'application/x-ndjson'], ['x-event-count', '3']]))
+    expect(call.headers).toEqual(
+      expect.arrayContaining([
+        [':method', 'POST'],
+        [':path', '/v1/events'],
+        ['content-type', 'application/x-ndjson'],
+        ['x-event-count', '3'],
+      ]),
+    )
     expect(events(call.body).map((e) => e.request_id)).toEqual(['rid-0', 'rid-1', 'rid-2'])
     // The bound counts the events in the queue: 4 enqueued, 3 drained.
     expect(pending()).toBe(1)
@@ -96,7 +130,13 @@ describe('telemetry-exporter (TypeScript host)', () => {
     exporter.respondToHttpCall(exporter.httpCalls[0]!.token, [[':status', '202']])
     request()
     exporter.tick()
-    for (const call of exporter.httpCalls) expect(call.headers).toEqual(expect.arrayContaining([['authorization', 'Bearer node-telemetry-credential-1234'], ['x-event-count', '1']]))
+    for (const call of exporter.httpCalls)
+      expect(call.headers).toEqual(
+        expect.arrayContaining([
+          ['authorization', 'Bearer node-telemetry-credential-1234'],
+          ['x-event-count', '1'],
+        ]),
+      )
     // Never in its log.
     expect(exporter.logText()).not.toContain('node-telemetry-credential-1234')
     const plain = await mesh({ env })
@@ -106,7 +146,9 @@ describe('telemetry-exporter (TypeScript host)', () => {
   })
 
   it('ends a POST once its body reaches max_batch_bytes, whatever max_batch_events allows', async () => {
-    const { exporter, request } = await mesh({ exporter: { max_batch_events: 500, max_batch_bytes: 1024, max_in_flight: 10 } })
+    const { exporter, request } = await mesh({
+      exporter: { max_batch_events: 500, max_batch_bytes: 1024, max_in_flight: 10 },
+    })
     // 15 messages: under the 16 that flush early, so the tick drains them all at once.
     for (let i = 0; i < 15; i++) request()
     exporter.tick()
@@ -218,7 +260,10 @@ describe('telemetry-exporter (TypeScript host)', () => {
     [{ cluster: 'a', token: 'node-telemetry-credential-1234' }, 'token: unknown field'],
     [{ cluster: 'a', max_batch_bytes: 100 }, 'max_batch_bytes: must be an integer from 1024 to 4194304'],
   ])('refuses configuration %#, naming the field', async (bad, message) => {
-    const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), { pluginConfiguration: JSON.stringify(bad), vmId: TELEMETRY_VM_ID })
+    const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), {
+      pluginConfiguration: JSON.stringify(bad),
+      vmId: TELEMETRY_VM_ID,
+    })
     expect(host.configured).toBe(false)
     expect(host.logText()).toContain(`telemetry-exporter: invalid configuration: ${message}`)
   })
@@ -227,11 +272,20 @@ describe('telemetry-exporter (TypeScript host)', () => {
     ['missing', {}, 'is not set or empty'],
     ['empty', { MESH_TELEMETRY_TOKEN: '' }, 'is not set or empty'],
     ['not a bearer token', { MESH_TELEMETRY_TOKEN: 'two words\r\nx-forged: 1' }, 'must hold a bearer token'],
-  ])('refuses to start when token_env names a variable that is %s, naming it (never its value)', async (_, env, reason) => {
-    const config = { cluster: 'telemetry-agent', token_env: 'MESH_TELEMETRY_TOKEN' }
-    const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), { pluginConfiguration: JSON.stringify(config), vmId: TELEMETRY_VM_ID, env })
-    expect(host.configured).toBe(false)
-    expect(host.logText()).toContain(`telemetry-exporter: invalid configuration: token_env: environment variable MESH_TELEMETRY_TOKEN ${reason}`)
-    expect(host.logText()).not.toContain('two words')
-  })
+  ])(
+    'refuses to start when token_env names a variable that is %s, naming it (never its value)',
+    async (_, env, reason) => {
+      const config = { cluster: 'telemetry-agent', token_env: 'MESH_TELEMETRY_TOKEN' }
+      const host = await ProxyWasmHost.load(wasmPath('telemetry-exporter'), {
+        pluginConfiguration: JSON.stringify(config),
+        vmId: TELEMETRY_VM_ID,
+        env,
+      })
+      expect(host.configured).toBe(false)
+      expect(host.logText()).toContain(
+        `telemetry-exporter: invalid configuration: token_env: environment variable MESH_TELEMETRY_TOKEN ${reason}`,
+      )
+      expect(host.logText()).not.toContain('two words')
+    },
+  )
 })

@@ -139,7 +139,8 @@ export class ProxyWasmHost {
     host.#call('proxy_on_context_create', host.rootId, 0)
     const vm = encoder.encode(options.vmConfiguration ?? '')
     host.#buffers.set(BufferType.VmConfiguration, vm)
-    if (!host.#call('proxy_on_vm_start', host.rootId, vm.length)) throw new Error(`proxy_on_vm_start refused:\n${host.logText()}`)
+    if (!host.#call('proxy_on_vm_start', host.rootId, vm.length))
+      throw new Error(`proxy_on_vm_start refused:\n${host.logText()}`)
     const plugin = encoder.encode(options.pluginConfiguration ?? '')
     host.#buffers.set(BufferType.PluginConfiguration, plugin)
     host.configured = Boolean(host.#call('proxy_on_configure', host.rootId, plugin.length))
@@ -160,7 +161,9 @@ export class ProxyWasmHost {
     const vm = this.#buffers.get(BufferType.VmConfiguration) ?? new Uint8Array(0)
     const plugin = encoder.encode(pluginConfiguration)
     this.#buffers.set(BufferType.PluginConfiguration, plugin)
-    const accepted = Boolean(this.#call('proxy_on_vm_start', id, vm.length)) && Boolean(this.#call('proxy_on_configure', id, plugin.length))
+    const accepted =
+      Boolean(this.#call('proxy_on_vm_start', id, vm.length)) &&
+      Boolean(this.#call('proxy_on_configure', id, plugin.length))
     const gone = accepted ? old : id
     if (accepted) this.rootId = id
     this.#call('proxy_on_done', gone)
@@ -261,7 +264,8 @@ export class ProxyWasmHost {
   }
 
   #headerMap(map: number): Map<string, string> | undefined {
-    if (map === MapType.HttpCallResponseHeaders) return this.#callResponse ? new Map(this.#callResponse.headers) : undefined
+    if (map === MapType.HttpCallResponseHeaders)
+      return this.#callResponse ? new Map(this.#callResponse.headers) : undefined
     const s = this.#active
     if (!s) return undefined
     if (map === MapType.RequestHeaders) return s.requestHeaders
@@ -291,7 +295,10 @@ export class ProxyWasmHost {
         return Status.Ok
       },
       proxy_get_buffer_bytes(type: number, start: number, max: number, ptrPtr: number, sizePtr: number) {
-        const buffer = type === BufferType.RequestBody || type === BufferType.ResponseBody ? host.#active?.bodyBuffer(type) : host.#buffers.get(type)
+        const buffer =
+          type === BufferType.RequestBody || type === BufferType.ResponseBody
+            ? host.#active?.bodyBuffer(type)
+            : host.#buffers.get(type)
         if (!buffer) return Status.NotFound
         return host.#return(buffer.subarray(start, start + max), ptrPtr, sizePtr)
       },
@@ -455,10 +462,27 @@ export class ProxyWasmHost {
         host.shared.data.set(key, { value: host.#bytes(vPtr, vSize), cas: (entry?.cas ?? 0) + 1 })
         return Status.Ok
       },
-      proxy_http_call(cPtr: number, cSize: number, hPtr: number, hSize: number, bPtr: number, bSize: number, _tPtr: number, _tSize: number, timeoutMs: number, tokenPtr: number) {
+      proxy_http_call(
+        cPtr: number,
+        cSize: number,
+        hPtr: number,
+        hSize: number,
+        bPtr: number,
+        bSize: number,
+        _tPtr: number,
+        _tSize: number,
+        timeoutMs: number,
+        tokenPtr: number,
+      ) {
         if (host.#options.dispatchFails) return Status.BadArgument
         const token = host.#nextToken++
-        host.httpCalls.push({ token, cluster: host.#string(cPtr, cSize), headers: deserializePairs(host.#bytes(hPtr, hSize)), body: host.#bytes(bPtr, bSize), timeoutMs })
+        host.httpCalls.push({
+          token,
+          cluster: host.#string(cPtr, cSize),
+          headers: deserializePairs(host.#bytes(hPtr, hSize)),
+          body: host.#bytes(bPtr, bSize),
+          timeoutMs,
+        })
         host.#u32(tokenPtr, token)
         return Status.Ok
       },
@@ -488,7 +512,10 @@ export class ProxyWasmHost {
       environ_sizes_get(countPtr: number, sizePtr: number) {
         const entries = host.#environ()
         host.#u32(countPtr, entries.length)
-        host.#u32(sizePtr, entries.reduce((n, e) => n + e.length, 0))
+        host.#u32(
+          sizePtr,
+          entries.reduce((n, e) => n + e.length, 0),
+        )
         return 0
       },
       environ_get(pointersPtr: number, dataPtr: number) {

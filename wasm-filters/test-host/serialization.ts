@@ -35,7 +35,8 @@ export function deserializePairs(bytes: Uint8Array): HeaderPairs {
   const count = view.getUint32(0, true)
   const sizes: [number, number][] = []
   let offset = 4
-  for (let i = 0; i < count; i++, offset += 8) sizes.push([view.getUint32(offset, true), view.getUint32(offset + 4, true)])
+  for (let i = 0; i < count; i++, offset += 8)
+    sizes.push([view.getUint32(offset, true), view.getUint32(offset + 4, true)])
   const decoder = new TextDecoder()
   return sizes.map(([k, v]) => {
     const key = decoder.decode(bytes.subarray(offset, offset + k))

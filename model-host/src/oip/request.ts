@@ -53,10 +53,16 @@ const requestId = z.string().max(MAX_BODY_REQUEST_ID_LENGTH, `must be at most ${
 export function echoedRequestId(headerId: string | undefined, bodyId: string | undefined): string | undefined {
   if (headerId !== undefined || bodyId === undefined) return headerId
   if (bodyId.length > MAX_REQUEST_ID_LENGTH) {
-    throw bad('id', `must be at most ${MAX_REQUEST_ID_LENGTH} characters without an x-request-id header (it is echoed in that header)`)
+    throw bad(
+      'id',
+      `must be at most ${MAX_REQUEST_ID_LENGTH} characters without an x-request-id header (it is echoed in that header)`,
+    )
   }
   if (!/^[\x20-\x7e]*$/.test(bodyId)) {
-    throw bad('id', 'must be printable ASCII (letters, digits, punctuation, space) without an x-request-id header (it is echoed in that header)')
+    throw bad(
+      'id',
+      'must be printable ASCII (letters, digits, punctuation, space) without an x-request-id header (it is echoed in that header)',
+    )
   }
   return bodyId
 }
@@ -165,7 +171,10 @@ export function splitBody(body: Uint8Array, headerLength: string | undefined): {
   if (headerLength !== undefined) {
     const n = Number(headerLength)
     if (!Number.isInteger(n) || n < 0 || n > body.length) {
-      throw bad('Inference-Header-Content-Length', `must be an integer between 0 and the body length (${body.length}), got "${headerLength}"`)
+      throw bad(
+        'Inference-Header-Content-Length',
+        `must be an integer between 0 and the body length (${body.length}), got "${headerLength}"`,
+      )
     }
     jsonBytes = body.subarray(0, n)
     binary = body.subarray(n)
@@ -195,43 +204,71 @@ export function decodeInferRequest(json: unknown, binary: Uint8Array, config: Mo
   req.inputs.forEach((input, i) => {
     const field = `inputs[${i}]`
     const spec = config.inputs.find((s) => s.name === input.name)
-    if (!spec) throw bad(`${field}.name`, `unknown input "${input.name}"; model "${config.name}" expects ${config.inputs.map((s) => `"${s.name}"`).join(', ')}`)
+    if (!spec)
+      throw bad(
+        `${field}.name`,
+        `unknown input "${input.name}"; model "${config.name}" expects ${config.inputs.map((s) => `"${s.name}"`).join(', ')}`,
+      )
     if (tensors[input.name]) throw bad(`${field}.name`, `input "${input.name}" given more than once`)
-    if (input.datatype !== spec.datatype) throw bad(`${field}.datatype`, `input "${spec.name}" is ${spec.datatype}, got ${input.datatype}`)
+    if (input.datatype !== spec.datatype)
+      throw bad(`${field}.datatype`, `input "${spec.name}" is ${spec.datatype}, got ${input.datatype}`)
     checkShape(input.shape, spec, config.max_batch_size, `${field}.shape`)
     const n = input.shape[0]!
-    if (rows !== undefined && n !== rows) throw bad(`${field}.shape`, `batch size ${n} differs from the other inputs' ${rows}`)
+    if (rows !== undefined && n !== rows)
+      throw bad(`${field}.shape`, `batch size ${n} differs from the other inputs' ${rows}`)
     rows = n
-    if (!isNumericDatatype(spec.datatype)) throw bad(`${field}.datatype`, `${spec.datatype} tensors are not supported by this host`)
+    if (!isNumericDatatype(spec.datatype))
+      throw bad(`${field}.datatype`, `${spec.datatype} tensors are not supported by this host`)
     const count = input.shape.reduce((a, b) => a * b, 1)
     const size = input.parameters?.binary_data_size
     let data: TensorData
     if (size !== undefined) {
       if (input.data !== undefined) throw bad(`${field}.data`, 'must be absent when parameters.binary_data_size is set')
       const expected = count * DATATYPE_INFO[spec.datatype].bytes
-      if (size !== expected) throw bad(`${field}.parameters.binary_data_size`, `shape ${fmtShape(input.shape)} of ${spec.datatype} needs ${expected} bytes, got ${String(size)}`)
-      if (binaryOffset + expected > binary.length) throw bad(`${field}.parameters.binary_data_size`, `body holds ${binary.length - binaryOffset} bytes of binary data for this input, needs ${expected}`)
+      if (size !== expected)
+        throw bad(
+          `${field}.parameters.binary_data_size`,
+          `shape ${fmtShape(input.shape)} of ${spec.datatype} needs ${expected} bytes, got ${String(size)}`,
+        )
+      if (binaryOffset + expected > binary.length)
+        throw bad(
+          `${field}.parameters.binary_data_size`,
+          `body holds ${binary.length - binaryOffset} bytes of binary data for this input, needs ${expected}`,
+        )
       data = fromBinary(binary.subarray(binaryOffset, binaryOffset + expected), spec.datatype)
       binaryOffset += expected
     } else {
-      if (input.data === undefined) throw bad(`${field}.data`, 'missing (give data, or parameters.binary_data_size with a binary body)')
+      if (input.data === undefined)
+        throw bad(`${field}.data`, 'missing (give data, or parameters.binary_data_size with a binary body)')
       data = fromJson(input.data, spec.datatype, count, input.shape, `${field}.data`)
     }
     if (!spec.allow_non_finite && (spec.datatype === 'FP32' || spec.datatype === 'FP64')) {
       const at = (data as Float32Array).findIndex((x) => !Number.isFinite(x))
-      if (at >= 0) throw bad(`${field}.data[${at}]`, `${(data as Float32Array)[at]} is not allowed (input "${spec.name}" accepts finite numbers only)`)
+      if (at >= 0)
+        throw bad(
+          `${field}.data[${at}]`,
+          `${(data as Float32Array)[at]} is not allowed (input "${spec.name}" accepts finite numbers only)`,
+        )
     }
     tensors[spec.name] = { type: DATATYPE_INFO[spec.datatype].ort, dims: input.shape, data }
     shapeKeys.push(input.shape.slice(1).join('x'))
   })
-  if (binaryOffset !== binary.length) throw bad('body', `${binary.length - binaryOffset} bytes of binary data are not claimed by any input's binary_data_size`)
+  if (binaryOffset !== binary.length)
+    throw bad(
+      'body',
+      `${binary.length - binaryOffset} bytes of binary data are not claimed by any input's binary_data_size`,
+    )
   const missing = config.inputs.filter((s) => !tensors[s.name])
-  if (missing.length) throw bad('inputs', `missing input ${missing.map((s) => `"${s.name}"`).join(', ')} for model "${config.name}"`)
+  if (missing.length)
+    throw bad('inputs', `missing input ${missing.map((s) => `"${s.name}"`).join(', ')} for model "${config.name}"`)
 
   const binaryAll = req.parameters?.binary_data_output === true
   const outputs = (req.outputs ?? config.outputs.map((o) => ({ name: o.name, parameters: undefined }))).map((o, i) => {
     if (!config.outputs.some((s) => s.name === o.name)) {
-      throw bad(`outputs[${i}].name`, `unknown output "${o.name}"; model "${config.name}" has ${config.outputs.map((s) => `"${s.name}"`).join(', ')}`)
+      throw bad(
+        `outputs[${i}].name`,
+        `unknown output "${o.name}"; model "${config.name}" has ${config.outputs.map((s) => `"${s.name}"`).join(', ')}`,
+      )
     }
     const flag = o.parameters?.binary_data
     return { name: o.name, binary: flag === undefined ? binaryAll : flag === true }
@@ -276,7 +313,11 @@ function fromJson(data: unknown, datatype: NumericDatatype, count: number, shape
   // Depth-first over nested arrays, no intermediate flattened copy: this runs for every request.
   const fill = (value: unknown, depth: number): void => {
     if (Array.isArray(value)) {
-      if (depth === MAX_DATA_DEPTH) throw bad(field, `nested more than ${MAX_DATA_DEPTH} levels deep (a tensor nests only as deep as its shape, ${fmtShape(shape)})`)
+      if (depth === MAX_DATA_DEPTH)
+        throw bad(
+          field,
+          `nested more than ${MAX_DATA_DEPTH} levels deep (a tensor nests only as deep as its shape, ${fmtShape(shape)})`,
+        )
       for (let i = 0; i < value.length; i++) fill(value[i], depth + 1)
       return
     }
@@ -284,8 +325,10 @@ function fromJson(data: unknown, datatype: NumericDatatype, count: number, shape
     if (at >= count) return
     let v = value
     if (datatype === 'BOOL' && typeof v === 'boolean') v = v ? 1 : 0
-    if (typeof v !== 'number') throw bad(`${field}[${at}]`, `expected a number for ${datatype}, got ${v === null ? 'null' : typeof v}`)
-    if (info.integer && (!Number.isInteger(v) || v < info.min! || v > info.max!)) throw bad(`${field}[${at}]`, `${v} is not a valid ${datatype}`)
+    if (typeof v !== 'number')
+      throw bad(`${field}[${at}]`, `expected a number for ${datatype}, got ${v === null ? 'null' : typeof v}`)
+    if (info.integer && (!Number.isInteger(v) || v < info.min! || v > info.max!))
+      throw bad(`${field}[${at}]`, `${v} is not a valid ${datatype}`)
     if (info.big) (out as BigInt64Array)[at] = BigInt(v)
     else (out as Float64Array)[at] = v
   }

@@ -38,7 +38,8 @@ export function encodeInferResponse(r: InferResponseParts): EncodedResponse {
     }
   }
   let parameters = ''
-  for (const key in r.parameters) parameters += `${parameters ? ',' : ''}${JSON.stringify(key)}:${JSON.stringify(r.parameters[key])}`
+  for (const key in r.parameters)
+    parameters += `${parameters ? ',' : ''}${JSON.stringify(key)}:${JSON.stringify(r.parameters[key])}`
   const id = r.id !== undefined ? `,"id":${JSON.stringify(r.id)}` : ''
   const header = `{"model_name":${JSON.stringify(r.model)},"model_version":${JSON.stringify(r.version)}${id},"parameters":{${parameters}},"outputs":[${outputs}]}`
   if (chunks.length === 0) return { body: header, contentType: 'application/json' }

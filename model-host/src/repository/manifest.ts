@@ -27,7 +27,11 @@ export function sha256(bytes: Uint8Array): string {
  * folder must be listed and match; `model.onnx` must be among them.
  * Returns the model bytes so the caller loads exactly what was verified.
  */
-export async function verifyVersion(dir: string, model: string, version: string): Promise<{ manifest: Manifest; modelBytes: Uint8Array }> {
+export async function verifyVersion(
+  dir: string,
+  model: string,
+  version: string,
+): Promise<{ manifest: Manifest; modelBytes: Uint8Array }> {
   let raw: unknown
   try {
     raw = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8'))
@@ -38,7 +42,10 @@ export async function verifyVersion(dir: string, model: string, version: string)
   if (!parsed.success) throw new IntegrityError(dir, `invalid ${MANIFEST_FILE}: ${parsed.error.issues[0]!.message}`)
   const manifest = parsed.data
   if (manifest.model !== model || manifest.version !== version) {
-    throw new IntegrityError(dir, `${MANIFEST_FILE} names ${manifest.model}/${manifest.version}, expected ${model}/${version}`)
+    throw new IntegrityError(
+      dir,
+      `${MANIFEST_FILE} names ${manifest.model}/${manifest.version}, expected ${model}/${version}`,
+    )
   }
   if (!('model.onnx' in manifest.files)) throw new IntegrityError(dir, `${MANIFEST_FILE} does not list model.onnx`)
 
@@ -56,7 +63,10 @@ export async function verifyVersion(dir: string, model: string, version: string)
     }
     const actual = sha256(bytes)
     if (actual !== expected) {
-      throw new IntegrityError(dir, `${file} has sha256 ${actual}, manifest says ${expected}: versions are immutable, publish a new version instead`)
+      throw new IntegrityError(
+        dir,
+        `${file} has sha256 ${actual}, manifest says ${expected}: versions are immutable, publish a new version instead`,
+      )
     }
     if (file === 'model.onnx') modelBytes = bytes
   }

@@ -21,7 +21,9 @@ describe('repository on disk', () => {
   async function version(dir: string, files: Record<string, string>, manifestFiles?: Record<string, string>) {
     await mkdir(dir, { recursive: true })
     for (const [f, text] of Object.entries(files)) await writeFile(join(dir, f), text)
-    const listed = manifestFiles ?? Object.fromEntries(Object.entries(files).map(([f, text]) => [f, sha256(new TextEncoder().encode(text))]))
+    const listed =
+      manifestFiles ??
+      Object.fromEntries(Object.entries(files).map(([f, text]) => [f, sha256(new TextEncoder().encode(text))]))
     await writeFile(join(dir, 'manifest.json'), JSON.stringify({ model: 'm', version: '1', files: listed }))
   }
 
@@ -37,7 +39,9 @@ describe('repository on disk', () => {
     const changed = join(root, 'a')
     await version(changed, { 'model.onnx': 'bytes' })
     await writeFile(join(changed, 'model.onnx'), 'tampered')
-    await expect(verifyVersion(changed, 'm', '1')).rejects.toThrow(/model\.onnx has sha256 .* manifest says .*immutable/)
+    await expect(verifyVersion(changed, 'm', '1')).rejects.toThrow(
+      /model\.onnx has sha256 .* manifest says .*immutable/,
+    )
 
     const extra = join(root, 'b')
     await version(extra, { 'model.onnx': 'bytes' })
@@ -45,7 +49,11 @@ describe('repository on disk', () => {
     await expect(verifyVersion(extra, 'm', '1')).rejects.toThrow(/files not in manifest.json: notes.txt/)
 
     const missing = join(root, 'c')
-    await version(missing, { 'model.onnx': 'bytes' }, { 'model.onnx': sha256(new TextEncoder().encode('bytes')), 'baseline.json': '0'.repeat(64) })
+    await version(
+      missing,
+      { 'model.onnx': 'bytes' },
+      { 'model.onnx': sha256(new TextEncoder().encode('bytes')), 'baseline.json': '0'.repeat(64) },
+    )
     const err = await verifyVersion(missing, 'm', '1').catch((e) => e)
     expect(err).toBeInstanceOf(IntegrityError)
     expect(err.message).toMatch(/baseline.json is listed in manifest.json but missing/)

@@ -51,7 +51,8 @@ export function inferRoutes(manager: ModelManager): Hono {
     const served = outcome.served
     const fallback = outcome.fallbackReason !== undefined
     const classifier = served.config.outputs.find((o) => o.classifier)
-    const confidence = classifier && outcome.outputs[classifier.name] ? confidenceOf(outcome.outputs[classifier.name]!) : undefined
+    const confidence =
+      classifier && outcome.outputs[classifier.name] ? confidenceOf(outcome.outputs[classifier.name]!) : undefined
     const parameters: Record<string, string | number | boolean> = { fallback }
     if (fallback) {
       parameters.fallback_reason = outcome.fallbackReason!
@@ -78,7 +79,11 @@ export function inferRoutes(manager: ModelManager): Hono {
     if (confidence !== undefined) headers[H.MODEL_CONFIDENCE] = String(confidence)
     if (encoded.headerLength !== undefined) headers[INFERENCE_HEADER_CONTENT_LENGTH] = String(encoded.headerLength)
     // The span names the requested model, so its version is the one resolved for it; `fallback` says whether another answered.
-    return { response: new Response(encoded.body as string, { status: 200, headers }), version: target.version, fallback }
+    return {
+      response: new Response(encoded.body as string, { status: 200, headers }),
+      version: target.version,
+      fallback,
+    }
   }
 
   return new Hono()
@@ -90,7 +95,11 @@ export function inferRoutes(manager: ModelManager): Hono {
  * The request's time budget: Envoy's expected timeout or the request's own
  * `timeout` parameter when the model allows overrides, else the model's default.
  */
-function timeoutMs(c: Context, b: { default_timeout_ms: number; allow_timeout_override: boolean }, timeoutUs: number | undefined): number {
+function timeoutMs(
+  c: Context,
+  b: { default_timeout_ms: number; allow_timeout_override: boolean },
+  timeoutUs: number | undefined,
+): number {
   if (!b.allow_timeout_override) return b.default_timeout_ms
   const envoy = Number(header(c, H.ENVOY_EXPECTED_TIMEOUT_MS))
   if (Number.isFinite(envoy) && envoy > 0) return envoy

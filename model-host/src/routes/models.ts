@@ -26,13 +26,18 @@ export function modelRoutes(manager: ModelManager): Hono {
     }
   }
   app.get('/v2/models/:model', (c) => c.json(metadata(manager.resolve(c.req.param('model')))))
-  app.get('/v2/models/:model/versions/:version', (c) => c.json(metadata(manager.resolve(c.req.param('model'), c.req.param('version')))))
+  app.get('/v2/models/:model/versions/:version', (c) =>
+    c.json(metadata(manager.resolve(c.req.param('model'), c.req.param('version')))),
+  )
 
   const ready = (model: string, version?: string) => {
     const m = manager.get(model)
     if (!m) throw new InferenceError(`unknown model "${model}"`, 404)
     const isReady = m.state === 'READY' && m.versions.has(version ?? m.live!)
-    return { body: { name: model, ...(version ? { version } : {}), ready: isReady }, status: isReady ? (200 as const) : (503 as const) }
+    return {
+      body: { name: model, ...(version ? { version } : {}), ready: isReady },
+      status: isReady ? (200 as const) : (503 as const),
+    }
   }
   app.get('/v2/models/:model/ready', (c) => {
     const r = ready(c.req.param('model'))
@@ -47,12 +52,18 @@ export function modelRoutes(manager: ModelManager): Hono {
   app.get('/v2/models/:model/config', (c) => {
     const v = manager.resolve(c.req.param('model'))
     const cfg = v.config
-    const tensor = (t: TensorSpec) => ({ name: t.name, data_type: `TYPE_${t.datatype === 'BYTES' ? 'STRING' : t.datatype}`, dims: t.shape })
+    const tensor = (t: TensorSpec) => ({
+      name: t.name,
+      data_type: `TYPE_${t.datatype === 'BYTES' ? 'STRING' : t.datatype}`,
+      dims: t.shape,
+    })
     return c.json({
       name: cfg.name,
       platform: 'onnxruntime_onnx',
       backend: 'onnxruntime',
-      version_policy: cfg.versions ? { specific: { versions: cfg.versions } } : { latest: { num_versions: cfg.retained_versions } },
+      version_policy: cfg.versions
+        ? { specific: { versions: cfg.versions } }
+        : { latest: { num_versions: cfg.retained_versions } },
       max_batch_size: cfg.max_batch_size,
       input: cfg.inputs.map(tensor),
       output: cfg.outputs.map(tensor),
@@ -68,7 +79,10 @@ export function modelRoutes(manager: ModelManager): Hono {
           allow_timeout_override: cfg.dynamic_batching.allow_timeout_override,
         },
       },
-      parameters: { live_version: { string_value: manager.get(cfg.name)?.live ?? '' }, fallback: { string_value: cfg.fallback ?? '' } },
+      parameters: {
+        live_version: { string_value: manager.get(cfg.name)?.live ?? '' },
+        fallback: { string_value: cfg.fallback ?? '' },
+      },
     })
   })
 
@@ -87,7 +101,9 @@ export function modelRoutes(manager: ModelManager): Hono {
         queue_depth: v.batcher.queueDepth,
         queue_ms_total: v.stats.queue_ms_total,
         compute_ms_total: v.stats.compute_ms_total,
-        batch_stats: [...v.stats.batch_stats].sort((a, b) => a[0] - b[0]).map(([batch_size, count]) => ({ batch_size, count })),
+        batch_stats: [...v.stats.batch_stats]
+          .sort((a, b) => a[0] - b[0])
+          .map(([batch_size, count]) => ({ batch_size, count })),
       })),
       fallback: counters?.fallback ?? {},
       refused: counters?.refused ?? {},

@@ -15,7 +15,10 @@ import type { ModelManager } from '../model-manager.ts'
 import { listModels, listVersions } from '../repository/repository.ts'
 
 export function repositoryRoutes(manager: ModelManager, operatorToken: string | undefined): Hono {
-  const operator = operatorCheck(operatorToken, 'this host has no operator token (--operator-token-file), so its repository cannot be changed')
+  const operator = operatorCheck(
+    operatorToken,
+    'this host has no operator token (--operator-token-file), so its repository cannot be changed',
+  )
   return new Hono()
     .post('/v2/repository/index', async (c) => {
       const onDisk = await listModels(manager.repository)
@@ -30,9 +33,15 @@ export function repositoryRoutes(manager: ModelManager, operatorToken: string | 
         for (const v of versions) {
           const reason = m.versionErrors.get(v) ?? (m.state !== 'READY' ? m.reason : undefined)
           const state = m.versions.has(v) && m.state === 'READY' ? 'READY' : 'UNAVAILABLE'
-          rows.push({ name: entry.name, version: v, state, ...(state === 'READY' ? {} : { reason: reason ?? 'not loaded (not in config versions)' }) })
+          rows.push({
+            name: entry.name,
+            version: v,
+            state,
+            ...(state === 'READY' ? {} : { reason: reason ?? 'not loaded (not in config versions)' }),
+          })
         }
-        if (versions.length === 0) rows.push({ name: entry.name, state: 'UNAVAILABLE', reason: m.reason ?? 'no versions' })
+        if (versions.length === 0)
+          rows.push({ name: entry.name, state: 'UNAVAILABLE', reason: m.reason ?? 'no versions' })
       }
       return c.json(rows)
     })

@@ -12,5 +12,7 @@ import type { Session, SessionOptions } from './types.ts'
 import { WorkerSession } from './worker-session.ts'
 
 export function createSession(modelBytes: Uint8Array, options: SessionOptions): Promise<Session> {
-  return options.thread === 'main' ? InlineSession.create(modelBytes, options) : WorkerSession.create(modelBytes, options)
+  return options.thread === 'main'
+    ? InlineSession.create(modelBytes, options)
+    : WorkerSession.create(modelBytes, options)
 }

@@ -35,7 +35,10 @@ export function concatBatch(requests: readonly RequestTensors[]): Feeds {
 }
 
 /** Splits batch outputs back into per-request tensors, by each request's row count. */
-export function splitBatch(outputs: Record<string, OrtTensor>, rowsPerRequest: readonly number[]): Record<string, OrtTensor>[] {
+export function splitBatch(
+  outputs: Record<string, OrtTensor>,
+  rowsPerRequest: readonly number[],
+): Record<string, OrtTensor>[] {
   const results: Record<string, OrtTensor>[] = rowsPerRequest.map(() => ({}))
   for (const [name, t] of Object.entries(outputs)) {
     const totalRows = t.dims[0]!

@@ -18,7 +18,10 @@ export class WorkerSession implements Session {
   #nextId = 0
   #dead: Error | undefined
 
-  private constructor(worker: Worker, ready: { device: string; notes: string[]; inputNames: string[]; outputNames: string[] }) {
+  private constructor(
+    worker: Worker,
+    ready: { device: string; notes: string[]; inputNames: string[]; outputNames: string[] },
+  ) {
     this.#worker = worker
     this.device = ready.device
     this.notes = ready.notes

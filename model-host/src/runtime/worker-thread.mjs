@@ -8,7 +8,13 @@ const { modelBytes, providers, intraOpThreads } = workerData
 
 try {
   const { session, device, notes } = await createOrtSession(modelBytes, providers, intraOpThreads)
-  parentPort.postMessage({ type: 'ready', device, notes, inputNames: session.inputNames, outputNames: session.outputNames })
+  parentPort.postMessage({
+    type: 'ready',
+    device,
+    notes,
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+  })
   parentPort.on('message', async (msg) => {
     if (msg.type === 'close') {
       await session.release().catch(() => {})

@@ -17,7 +17,12 @@ import { RequestView } from './views/request.tsx'
 import { ReviewView } from './views/review.tsx'
 import { RouteViewPage } from './views/route.tsx'
 
-type Page = { name: 'overview' } | { name: 'route'; route: string } | { name: 'request'; id: string } | { name: 'review' } | { name: 'config' }
+type Page =
+  | { name: 'overview' }
+  | { name: 'route'; route: string }
+  | { name: 'request'; id: string }
+  | { name: 'review' }
+  | { name: 'config' }
 
 function pageOf(hash: string): Page {
   const [, first, rest] = hash.replace(/^#\/?/, '').match(/^([^/]*)\/?(.*)$/) ?? []
@@ -56,13 +61,35 @@ function App() {
   }, [page.name])
   return (
     <>
-      <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus() }}>Skip to content</a>
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault()
+          document.getElementById('main')?.focus()
+        }}
+      >
+        Skip to content
+      </a>
       <header class="top">
-        <p class="brand"><a href="#/">Model mesh</a></p>
+        <p class="brand">
+          <a href="#/">Model mesh</a>
+        </p>
         <nav aria-label="Views">
           <ul>
-            {([['#/', 'Overview', 'overview'], ['#/review', 'Review queue', 'review'], ['#/request/', 'Request lookup', 'request'], ['#/config', 'Config', 'config']] as const).map(([href, label, name]) => (
-              <li><a href={href} aria-current={page.name === name ? 'page' : undefined}>{label}</a></li>
+            {(
+              [
+                ['#/', 'Overview', 'overview'],
+                ['#/review', 'Review queue', 'review'],
+                ['#/request/', 'Request lookup', 'request'],
+                ['#/config', 'Config', 'config'],
+              ] as const
+            ).map(([href, label, name]) => (
+              <li>
+                <a href={href} aria-current={page.name === name ? 'page' : undefined}>
+                  {label}
+                </a>
+              </li>
             ))}
           </ul>
         </nav>
@@ -70,7 +97,16 @@ function App() {
           <legend>Time range</legend>
           {Object.entries(RANGES).map(([name, r]) => (
             <label>
-              <input type="radio" name="range" value={name} checked={range === name} onChange={() => { setRange(name as RangeName); localStorage.setItem(RANGE_KEY, name) }} />
+              <input
+                type="radio"
+                name="range"
+                value={name}
+                checked={range === name}
+                onChange={() => {
+                  setRange(name as RangeName)
+                  localStorage.setItem(RANGE_KEY, name)
+                }}
+              />
               <span title={r.label}>{name}</span>
             </label>
           ))}
@@ -91,8 +127,18 @@ function App() {
           ) : (
             <>
               <label for="token">Operator token</label>
-              <input id="token" type="password" autocomplete="off" value={tokenInput} onInput={(e) => setTokenInput((e.target as HTMLInputElement).value)} disabled={!session.writable} placeholder={session.writable ? '' : 'read-only collector'} />
-              <button type="submit" disabled={!session.writable}>Use</button>
+              <input
+                id="token"
+                type="password"
+                autocomplete="off"
+                value={tokenInput}
+                onInput={(e) => setTokenInput((e.target as HTMLInputElement).value)}
+                disabled={!session.writable}
+                placeholder={session.writable ? '' : 'read-only collector'}
+              />
+              <button type="submit" disabled={!session.writable}>
+                Use
+              </button>
             </>
           )}
         </form>
@@ -132,11 +178,23 @@ function LiveOverview({ range, operator }: { range: RangeName; operator: boolean
 }
 
 function LiveRoute({ route, range, operator }: { route: string; range: RangeName; operator: boolean }) {
-  const live = useLive<RouteView & { error?: string }>(`/api/v1/dashboard/events?range=${range}&route=${encodeURIComponent(route)}`, 'route', operator)
+  const live = useLive<RouteView & { error?: string }>(
+    `/api/v1/dashboard/events?range=${range}&route=${encodeURIComponent(route)}`,
+    'route',
+    operator,
+  )
   return (
     <>
       <LiveStatus {...live} />
-      {live.data?.error ? <p class="error-text" role="alert">{live.data.error}</p> : live.data ? <RouteViewPage data={live.data} operator={operator} /> : <p class="muted">Loading route {route}…</p>}
+      {live.data?.error ? (
+        <p class="error-text" role="alert">
+          {live.data.error}
+        </p>
+      ) : live.data ? (
+        <RouteViewPage data={live.data} operator={operator} />
+      ) : (
+        <p class="muted">Loading route {route}…</p>
+      )}
     </>
   )
 }

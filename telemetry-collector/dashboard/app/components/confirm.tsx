@@ -1,7 +1,21 @@
 import { useEffect, useRef } from 'preact/hooks'
 
 /** A modal confirmation (the native dialog: focus moves in, Escape cancels). */
-export function Confirm({ open, title, body, confirmLabel, onConfirm, onCancel }: { open: boolean; title: string; body: string; confirmLabel: string; onConfirm: () => void; onCancel: () => void }) {
+export function Confirm({
+  open,
+  title,
+  body,
+  confirmLabel,
+  onConfirm,
+  onCancel,
+}: {
+  open: boolean
+  title: string
+  body: string
+  confirmLabel: string
+  onConfirm: () => void
+  onCancel: () => void
+}) {
   const ref = useRef<HTMLDialogElement>(null)
   useEffect(() => {
     const d = ref.current
@@ -10,12 +24,22 @@ export function Confirm({ open, title, body, confirmLabel, onConfirm, onCancel }
     if (!open && d.open) d.close()
   }, [open])
   return (
-    <dialog ref={ref} aria-labelledby="confirm-title" aria-describedby="confirm-body" onCancel={onCancel} onClose={() => open && onCancel()}>
+    <dialog
+      ref={ref}
+      aria-labelledby="confirm-title"
+      aria-describedby="confirm-body"
+      onCancel={onCancel}
+      onClose={() => open && onCancel()}
+    >
       <h2 id="confirm-title">{title}</h2>
       <p id="confirm-body">{body}</p>
       <div class="actions">
-        <button type="button" onClick={onCancel}>Cancel</button>
-        <button type="button" class="danger" onClick={onConfirm}>{confirmLabel}</button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="button" class="danger" onClick={onConfirm}>
+          {confirmLabel}
+        </button>
       </div>
     </dialog>
   )

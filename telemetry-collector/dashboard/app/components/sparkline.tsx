@@ -1,5 +1,15 @@
 /** A small trend line (SVG): cheap to draw for every route on the overview. */
-export function Sparkline({ values, label, width = 120, height = 28 }: { values: (number | null)[]; label: string; width?: number; height?: number }) {
+export function Sparkline({
+  values,
+  label,
+  width = 120,
+  height = 28,
+}: {
+  values: (number | null)[]
+  label: string
+  width?: number
+  height?: number
+}) {
   const finite = values.filter((v): v is number => v != null && Number.isFinite(v))
   const max = Math.max(...finite, 0)
   const min = Math.min(...finite, 0)

@@ -9,7 +9,8 @@ export interface Line {
 }
 
 const HEIGHT = 180
-const aligned = (t: number[], lines: Line[]) => [t.map((x) => x / 1000), ...lines.map((l) => l.values)] as uPlot.AlignedData
+const aligned = (t: number[], lines: Line[]) =>
+  [t.map((x) => x / 1000), ...lines.map((l) => l.values)] as uPlot.AlignedData
 
 /**
  * A time series chart (uPlot, canvas). uPlot is loaded with the first chart
@@ -34,13 +35,25 @@ export function TimeChart({ t, lines, title, unit }: { t: number[]; lines: Line[
         width: Math.max(280, box.clientWidth),
         height: HEIGHT,
         // A series with few values (a quiet route, a fresh mesh) shows them as points: a lone value draws no line.
-        series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.stroke, width: 1.5, spanGaps: false, points: { show: l.values.filter((v) => v != null).length < 60, size: 5, fill: l.stroke }, value: (_u: uPlot, v: number | null) => (v == null ? '–' : `${Number(v.toFixed(3))} ${unit}`) }))],
+        series: [
+          {},
+          ...lines.map((l) => ({
+            label: l.label,
+            stroke: l.stroke,
+            width: 1.5,
+            spanGaps: false,
+            points: { show: l.values.filter((v) => v != null).length < 60, size: 5, fill: l.stroke },
+            value: (_u: uPlot, v: number | null) => (v == null ? '–' : `${Number(v.toFixed(3))} ${unit}`),
+          })),
+        ],
         axes: [{}, { label: unit, size: 56 }],
         scales: { x: { time: true } },
         legend: { live: true },
       }
       plot.current = new UPlot(opts, aligned(t, lines), box)
-      resize = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(280, box.clientWidth), height: HEIGHT }))
+      resize = new ResizeObserver(() =>
+        plot.current?.setSize({ width: Math.max(280, box.clientWidth), height: HEIGHT }),
+      )
       resize.observe(box)
     })
     return () => {

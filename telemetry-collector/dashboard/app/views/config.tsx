@@ -18,13 +18,27 @@ export function ConfigView() {
   return (
     <>
       <h1>Mesh config</h1>
-      {error && <p class="error-text" role="alert">{error}</p>}
+      {error && (
+        <p class="error-text" role="alert">
+          {error}
+        </p>
+      )}
       {mesh && (
         <Card title={mesh.file}>
-          {!mesh.valid && <p class="banner warning">This file is not valid now; the mesh runs what was last applied (npx mesh validate says why).</p>}
+          {!mesh.valid && (
+            <p class="banner warning">
+              This file is not valid now; the mesh runs what was last applied (npx mesh validate says why).
+            </p>
+          )}
           <p class="muted">Edit it and run npx mesh apply, or change a canary from its route's page.</p>
           <p class="muted small">API keys show as "&lt;redacted&gt;": the file itself has them.</p>
-          {mesh.text === null ? <p class="muted">The file is not YAML that can be shown with its keys hidden, so it is not shown.</p> : <pre tabIndex={0} aria-label="mesh.yaml">{mesh.text}</pre>}
+          {mesh.text === null ? (
+            <p class="muted">The file is not YAML that can be shown with its keys hidden, so it is not shown.</p>
+          ) : (
+            <pre tabIndex={0} aria-label="mesh.yaml">
+              {mesh.text}
+            </pre>
+          )}
         </Card>
       )}
     </>

@@ -11,7 +11,9 @@ export function OverviewView({ data }: { data: Overview }) {
       <Card title="Routes">
         <div class="table-scroll">
           <table class="routes">
-            <caption class="sr-only">Every route: the last minute against its objectives, and the trend over the picked range</caption>
+            <caption class="sr-only">
+              Every route: the last minute against its objectives, and the trend over the picked range
+            </caption>
             <thead>
               <tr>
                 <th scope="col">Route</th>
@@ -34,7 +36,9 @@ export function OverviewView({ data }: { data: Overview }) {
                     <a href={`#/route/${encodeURIComponent(r.name)}`}>{r.name}</a>
                     <div class="muted small">
                       {r.model} v{r.stable.version}
-                      {r.canary && r.canary.weight > 0 ? `, canary v${r.canary.version} at ${weight(r.canary.weight)}` : ''}
+                      {r.canary && r.canary.weight > 0
+                        ? `, canary v${r.canary.version} at ${weight(r.canary.weight)}`
+                        : ''}
                     </div>
                   </th>
                   <td data-label="Status">
@@ -43,27 +47,45 @@ export function OverviewView({ data }: { data: Overview }) {
                   </td>
                   <td data-label="Rate" data-field="rate">
                     {rate(r.now.rate_per_s)}
-                    <div class="muted small"><span data-field="requests">{r.now.requests}</span> in 1 min</div>
+                    <div class="muted small">
+                      <span data-field="requests">{r.now.requests}</span> in 1 min
+                    </div>
                   </td>
-                  <td data-label="Errors" data-field="error_ratio">{percent(r.now.error_ratio)}</td>
+                  <td data-label="Errors" data-field="error_ratio">
+                    {percent(r.now.error_ratio)}
+                  </td>
                   <td data-label="p50">{ms(r.now.latency_ms.p50)}</td>
                   <td data-label="p95">{ms(r.now.latency_ms.p95)}</td>
-                  <td data-label="p99" data-field="p99" class={r.slo && r.now.latency_ms.p99 != null && r.now.latency_ms.p99 > r.slo.p99_ms ? 'over' : ''}>
+                  <td
+                    data-label="p99"
+                    data-field="p99"
+                    class={r.slo && r.now.latency_ms.p99 != null && r.now.latency_ms.p99 > r.slo.p99_ms ? 'over' : ''}
+                  >
                     {ms(r.now.latency_ms.p99)} {r.slo ? <span class="muted">({r.slo.p99_ms} ms)</span> : null}
                   </td>
-                  <td data-label="Fallbacks" data-field="fallback_ratio">{percent(r.now.fallback_ratio)}</td>
+                  <td data-label="Fallbacks" data-field="fallback_ratio">
+                    {percent(r.now.fallback_ratio)}
+                  </td>
                   <td data-label="Saturation">
                     {r.saturation.instances > 0 ? `${r.saturation.busy_instances}/${r.saturation.instances} busy` : '–'}
                     <div class="muted small">queue {r.saturation.queue_depth}</div>
                   </td>
-                  <td data-label="Budget left" data-field="budget">{r.budget ? percent(r.budget.remaining, 1) : '–'}{r.budget && (
+                  <td data-label="Budget left" data-field="budget">
+                    {r.budget ? percent(r.budget.remaining, 1) : '–'}
+                    {r.budget && (
                       <div class="muted small">
                         of {r.budget.covered_days} d at {percent(r.budget.objective, 2)}
-                        {r.budget.covered_days < r.budget.window_days ? ` (the objective's window is ${r.budget.window_days} d; the collector keeps ${r.budget.covered_days})` : ''}
+                        {r.budget.covered_days < r.budget.window_days
+                          ? ` (the objective's window is ${r.budget.window_days} d; the collector keeps ${r.budget.covered_days})`
+                          : ''}
                       </div>
-                    )}</td>
+                    )}
+                  </td>
                   <td data-label="Trend">
-                    <Sparkline values={r.series.rate} label={`${r.name}: requests per second over ${data.range}, up to ${rate(Math.max(0, ...r.series.rate))}`} />
+                    <Sparkline
+                      values={r.series.rate}
+                      label={`${r.name}: requests per second over ${data.range}, up to ${rate(Math.max(0, ...r.series.rate))}`}
+                    />
                   </td>
                 </tr>
               ))}

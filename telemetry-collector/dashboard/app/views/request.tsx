@@ -40,10 +40,19 @@ export function RequestView({ id, operator }: { id: string; operator: boolean })
         }}
       >
         <label for="request-id">Request id (x-request-id)</label>
-        <input id="request-id" value={input} size={40} onInput={(e) => setInput((e.target as HTMLInputElement).value)} />
+        <input
+          id="request-id"
+          value={input}
+          size={40}
+          onInput={(e) => setInput((e.target as HTMLInputElement).value)}
+        />
         <button type="submit">Look up</button>
       </form>
-      {error && <p class="error-text" role="alert">{error}</p>}
+      {error && (
+        <p class="error-text" role="alert">
+          {error}
+        </p>
+      )}
       {story && <StoryView story={story} />}
     </>
   )
@@ -53,16 +62,43 @@ function StoryView({ story }: { story: Story }) {
   return (
     <div class="story">
       <Card title="At the gateway (Envoy)">
-        {story.request.length === 0 && <p class="muted">No golden-signal event (it may not have reached the collector yet).</p>}
+        {story.request.length === 0 && (
+          <p class="muted">No golden-signal event (it may not have reached the collector yet).</p>
+        )}
         {story.request.map((r) => (
           <dl class="figures" data-part="request">
-            <div><dt>When</dt><dd>{time(Number(r.ts))}</dd></div>
-            <div><dt>Route</dt><dd>{String(r.route)}</dd></div>
-            <div><dt>Answered by</dt><dd data-field="version">{String(r.model)} v{String(r.version)} ({String(r.variant)})</dd></div>
-            <div><dt>Status</dt><dd data-field="status">{String(r.status)}</dd></div>
-            <div><dt>Duration</dt><dd data-field="duration">{ms(Number(r.duration_us) / 1000)}</dd></div>
-            <div><dt>Upstream</dt><dd>{String(r.cluster)} {String(r.upstream ?? '')}</dd></div>
-            <div><dt>Fallback</dt><dd>{r.fallback ? 'yes' : 'no'}</dd></div>
+            <div>
+              <dt>When</dt>
+              <dd>{time(Number(r.ts))}</dd>
+            </div>
+            <div>
+              <dt>Route</dt>
+              <dd>{String(r.route)}</dd>
+            </div>
+            <div>
+              <dt>Answered by</dt>
+              <dd data-field="version">
+                {String(r.model)} v{String(r.version)} ({String(r.variant)})
+              </dd>
+            </div>
+            <div>
+              <dt>Status</dt>
+              <dd data-field="status">{String(r.status)}</dd>
+            </div>
+            <div>
+              <dt>Duration</dt>
+              <dd data-field="duration">{ms(Number(r.duration_us) / 1000)}</dd>
+            </div>
+            <div>
+              <dt>Upstream</dt>
+              <dd>
+                {String(r.cluster)} {String(r.upstream ?? '')}
+              </dd>
+            </div>
+            <div>
+              <dt>Fallback</dt>
+              <dd>{r.fallback ? 'yes' : 'no'}</dd>
+            </div>
           </dl>
         ))}
       </Card>
@@ -70,23 +106,49 @@ function StoryView({ story }: { story: Story }) {
         {story.batches.length === 0 && <p class="muted">No batch names this request.</p>}
         {story.batches.map((b) => (
           <dl class="figures" data-part="batch">
-            <div><dt>Host</dt><dd>{String(b.host)}</dd></div>
-            <div><dt>Model</dt><dd>{String(b.model)} v{String(b.version)}</dd></div>
-            <div><dt>Queue wait</dt><dd data-field="queue_wait">{ms(Number(b.queue_wait_ms))}</dd></div>
-            <div><dt>Execution</dt><dd>{ms(Number(b.execution_ms))}</dd></div>
-            <div><dt>Batch</dt><dd>{String(b.rows)} rows of {String(b.max_batch_rows)}, {String(b.batch_mates)} other requests</dd></div>
-            <div><dt>Device</dt><dd>{String(b.device)}</dd></div>
+            <div>
+              <dt>Host</dt>
+              <dd>{String(b.host)}</dd>
+            </div>
+            <div>
+              <dt>Model</dt>
+              <dd>
+                {String(b.model)} v{String(b.version)}
+              </dd>
+            </div>
+            <div>
+              <dt>Queue wait</dt>
+              <dd data-field="queue_wait">{ms(Number(b.queue_wait_ms))}</dd>
+            </div>
+            <div>
+              <dt>Execution</dt>
+              <dd>{ms(Number(b.execution_ms))}</dd>
+            </div>
+            <div>
+              <dt>Batch</dt>
+              <dd>
+                {String(b.rows)} rows of {String(b.max_batch_rows)}, {String(b.batch_mates)} other requests
+              </dd>
+            </div>
+            <div>
+              <dt>Device</dt>
+              <dd>{String(b.device)}</dd>
+            </div>
           </dl>
         ))}
         {story.fallbacks.map((f) => (
-          <p data-part="fallback">Fallback on {String(f.host)}: {String(f.fallback_model ?? 'none')} answered ({String(f.reason)}).</p>
+          <p data-part="fallback">
+            Fallback on {String(f.host)}: {String(f.fallback_model ?? 'none')} answered ({String(f.reason)}).
+          </p>
         ))}
       </Card>
       <Card title="Sampled payload (masked)">
         {story.samples.length === 0 && <p class="muted">Not sampled.</p>}
         {story.samples.map((s) => (
           <div data-part="sample">
-            <p>Sampled for {String(s.reason)}, confidence {String(s.confidence ?? '–')}</p>
+            <p>
+              Sampled for {String(s.reason)}, confidence {String(s.confidence ?? '–')}
+            </p>
             {s.redacted ? (
               <Hidden />
             ) : (
@@ -106,7 +168,11 @@ function StoryView({ story }: { story: Story }) {
 
 /** Where the collector withheld a sample's bodies (no operator token). */
 export function Hidden() {
-  return <p class="muted" data-field="redacted">The request and response bodies need the operator token: enter it at the top to see them.</p>
+  return (
+    <p class="muted" data-field="redacted">
+      The request and response bodies need the operator token: enter it at the top to see them.
+    </p>
+  )
 }
 
 export function pretty(text: unknown): string {

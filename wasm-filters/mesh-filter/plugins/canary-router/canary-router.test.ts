@@ -5,14 +5,28 @@
  * and a bad configuration is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { envoyVersion, EnvoyExitError, httpListener, startEnvoy, staticCluster, wasmHttpFilter, type RunningEnvoy } from '@model-mesh/testkit/envoy'
+import {
+  envoyVersion,
+  EnvoyExitError,
+  httpListener,
+  startEnvoy,
+  staticCluster,
+  wasmHttpFilter,
+  type RunningEnvoy,
+} from '@model-mesh/testkit/envoy'
 import { startUpstream, type Upstream } from '@model-mesh/testkit/upstream'
 import { ProxyWasmHost } from '../../../test-host/proxy-wasm-host.ts'
 import { MESH_FILTER, meshFilterWasm } from '../../config.ts'
 
 const config = {
   routes: [
-    { model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 1000, sticky_header: 'x-user-id' },
+    {
+      model: 'credit-risk',
+      stable_version: '1',
+      canary_version: '2',
+      canary_weight_bp: 1000,
+      sticky_header: 'x-user-id',
+    },
     { model: 'credit-risk-xl', stable_version: '1', canary_version: '7', canary_weight_bp: 5000, allow_override: true },
     { model: 'no-key-stable', stable_version: '1', canary_version: '2', canary_weight_bp: 5000, missing_key: 'stable' },
   ],
@@ -20,12 +34,17 @@ const config = {
 
 function bootstrap(stable: Upstream, canary: Upstream, filterConfig: unknown = config) {
   const routes = [
-    { match: { prefix: '/', headers: [{ name: 'x-mesh-variant', string_match: { exact: 'canary' } }] }, route: { cluster: 'canary' } },
+    {
+      match: { prefix: '/', headers: [{ name: 'x-mesh-variant', string_match: { exact: 'canary' } }] },
+      route: { cluster: 'canary' },
+    },
     { match: { prefix: '/' }, route: { cluster: 'stable' } },
   ]
   return {
     static_resources: {
-      listeners: [httpListener('gateway', routes, [wasmHttpFilter(MESH_FILTER, meshFilterWasm(), { canary: filterConfig })])],
+      listeners: [
+        httpListener('gateway', routes, [wasmHttpFilter(MESH_FILTER, meshFilterWasm(), { canary: filterConfig })]),
+      ],
       clusters: [staticCluster('stable', stable.port), staticCluster('canary', canary.port)],
     },
   }
@@ -41,7 +60,12 @@ interface Seen {
 async function send(base: string, model: string, headers: Record<string, string> = {}): Promise<Seen> {
   const res = await fetch(`${base}/v2/models/${model}/infer`, { method: 'POST', headers, body: '{}' })
   const body = (await res.json()) as { upstream: string; headers: Record<string, string> }
-  return { upstream: body.upstream, variant: body.headers['x-mesh-variant'] ?? '', version: body.headers['x-model-version'] ?? '', requestId: body.headers['x-request-id'] ?? '' }
+  return {
+    upstream: body.upstream,
+    variant: body.headers['x-mesh-variant'] ?? '',
+    version: body.headers['x-model-version'] ?? '',
+    requestId: body.headers['x-request-id'] ?? '',
+  }
 }
 
 /** Runs `count` requests with bounded concurrency. */
@@ -109,7 +133,9 @@ describe('canary plugin in Envoy', () => {
     }
     const other = await startEnvoy(bootstrap(stable, canary), { concurrency: 1 })
     try {
-      const elsewhere = await Promise.all(keys.map((k) => send(other.listenerUrl('gateway'), 'credit-risk-xl', { 'x-user-id': k })))
+      const elsewhere = await Promise.all(
+        keys.map((k) => send(other.listenerUrl('gateway'), 'credit-risk-xl', { 'x-user-id': k })),
+      )
       expect(elsewhere.map((s) => s.variant)).toEqual(first.map((s) => s.variant))
     } finally {
       await other.stop()
@@ -119,10 +145,20 @@ describe('canary plugin in Envoy', () => {
   })
 
   it('honours the override header only where the configuration allows it', async () => {
-    const allowed = await Promise.all(Array.from({ length: 10 }, (_, i) => send(gateway, 'credit-risk-xl', { 'x-user-id': `o-${i}`, 'x-mesh-variant-override': 'canary' })))
+    const allowed = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        send(gateway, 'credit-risk-xl', { 'x-user-id': `o-${i}`, 'x-mesh-variant-override': 'canary' }),
+      ),
+    )
     expect(allowed.every((s) => s.upstream === 'canary' && s.version === '7')).toBe(true)
-    const refused = await Promise.all(Array.from({ length: 200 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `o-${i}`, 'x-mesh-variant-override': 'canary' })))
-    const withoutOverride = await Promise.all(Array.from({ length: 200 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `o-${i}` })))
+    const refused = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        send(gateway, 'credit-risk', { 'x-user-id': `o-${i}`, 'x-mesh-variant-override': 'canary' }),
+      ),
+    )
+    const withoutOverride = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `o-${i}` })),
+    )
     expect(refused.map((s) => s.variant)).toEqual(withoutOverride.map((s) => s.variant))
   })
 
@@ -132,8 +168,14 @@ describe('canary plugin in Envoy', () => {
     expect(s.variant).toBe('')
     // What is reported (golden signals) trusts x-model-version only from the router: a caller's does not pass.
     expect(s.version).toBe('')
-    const forged = await Promise.all(Array.from({ length: 50 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `f-${i}`, 'x-mesh-variant': 'canary' })))
-    const honest = await Promise.all(Array.from({ length: 50 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `f-${i}` })))
+    const forged = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        send(gateway, 'credit-risk', { 'x-user-id': `f-${i}`, 'x-mesh-variant': 'canary' }),
+      ),
+    )
+    const honest = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => send(gateway, 'credit-risk', { 'x-user-id': `f-${i}` })),
+    )
     expect(forged.map((x) => x.upstream)).toEqual(honest.map((x) => x.upstream))
   })
 
@@ -155,17 +197,29 @@ describe('canary plugin in Envoy', () => {
   })
 
   it.each([
-    [{ routes: [{ ...config.routes[0], canary_weight_bp: 10_001 }] }, 'canary.routes[0].canary_weight_bp: required, an integer from 0 to 10000'],
-    [{ routes: [{ ...config.routes[0], stable_version: '' }] }, 'canary.routes[0].stable_version: required, a non-empty string'],
+    [
+      { routes: [{ ...config.routes[0], canary_weight_bp: 10_001 }] },
+      'canary.routes[0].canary_weight_bp: required, an integer from 0 to 10000',
+    ],
+    [
+      { routes: [{ ...config.routes[0], stable_version: '' }] },
+      'canary.routes[0].stable_version: required, a non-empty string',
+    ],
     [{ routes: [{ ...config.routes[0], colour: 'blue' }] }, 'canary.routes[0].colour: unknown field'],
     [{ routes: [] }, 'canary.routes: required, a non-empty array'],
     ['{"canary": {"routes": [', 'canary.routes[0]: invalid JSON: unexpected end of input'],
-    ['{"canary": {"routes": [{"model": "m", "stable_version": "1", "canary_version": "2", "canary_weight_bp": 10-00}]}}', 'canary.routes[0].canary_weight_bp: invalid JSON: malformed number'],
+    [
+      '{"canary": {"routes": [{"model": "m", "stable_version": "1", "canary_version": "2", "canary_weight_bp": 10-00}]}}',
+      'canary.routes[0].canary_weight_bp: invalid JSON: malformed number',
+    ],
     [{ ...config, alow_override: true }, 'canary.alow_override: unknown field'],
   ])('refuses a bad configuration, naming the field (%#)', async (bad, message) => {
     const raw = typeof bad === 'string'
     const boot = bootstrap(stable, canary, raw ? {} : bad)
-    if (raw) (boot.static_resources.listeners[0] as any).filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.config.configuration.value = bad
+    if (raw)
+      (
+        boot.static_resources.listeners[0] as any
+      ).filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.config.configuration.value = bad
     const err = await startEnvoy(boot).then(
       async (e) => {
         await e.stop()

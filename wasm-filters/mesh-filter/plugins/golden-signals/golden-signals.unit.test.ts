@@ -28,7 +28,11 @@ const golden = (section: Record<string, unknown> = {}, telemetry?: Record<string
 
 /** Loads the mesh filter with a configuration: text as it is, an object as JSON. */
 const load = (config: MeshFilterConfig | string = golden(), shared = new SharedState(), vmId = TELEMETRY_VM_ID) =>
-  ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config), vmId }, shared)
+  ProxyWasmHost.load(
+    meshFilterWasm(),
+    { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config), vmId },
+    shared,
+  )
 
 /** Registers the exporter's queue the way the telemetry exporter will. */
 function exporterQueue(shared: SharedState, name = 'mesh.telemetry') {
@@ -40,7 +44,18 @@ function exporterQueue(shared: SharedState, name = 'mesh.telemetry') {
 /** One request through the filter; without `code` no response is sent (a reset before the response). */
 function request(
   host: ProxyWasmHost,
-  o: { code?: number; flags?: number; durationMs?: number; variant?: string; answered?: string; fallback?: boolean; route?: string; requestId?: string; model?: string; headers?: Record<string, string> } = {},
+  o: {
+    code?: number
+    flags?: number
+    durationMs?: number
+    variant?: string
+    answered?: string
+    fallback?: boolean
+    route?: string
+    requestId?: string
+    model?: string
+    headers?: Record<string, string>
+  } = {},
 ) {
   const s = host.newStream()
   s.setProperty('xds.route_name', o.route ?? 'credit-risk')
@@ -50,7 +65,13 @@ function request(
     .setProperty('response.flags', int64Property(o.flags ?? 0))
   if (o.code !== undefined) s.setProperty('response.code', int64Property(o.code))
   s.sendRequestHeaders(
-    o.headers ?? { ':path': `/v2/models/${o.model ?? 'credit-risk'}/infer`, 'x-request-id': o.requestId ?? 'rid-1', traceparent: '00-abc-def-01', 'x-mesh-variant': o.variant ?? 'stable', 'x-model-version': '1' },
+    o.headers ?? {
+      ':path': `/v2/models/${o.model ?? 'credit-risk'}/infer`,
+      'x-request-id': o.requestId ?? 'rid-1',
+      traceparent: '00-abc-def-01',
+      'x-mesh-variant': o.variant ?? 'stable',
+      'x-model-version': '1',
+    },
   )
   if (o.code !== undefined) {
     const response: Record<string, string> = { ':status': String(o.code) }
@@ -92,7 +113,9 @@ describe('golden-signals (TypeScript host)', () => {
     expect(host.metricByName('golden.rt.credit-risk.md.credit-risk-fallback.vs.1.vr.stable.rq.sc.2xx')?.value).toBe(1n)
     // Unknown models share one series, and the version a caller might claim for them is not a label.
     expect(host.metricByName('golden.rt.credit-risk.md.other.vs.none.vr.stable.rq.sc.4xx')?.value).toBe(2n)
-    expect([...host.metrics.values()].map((m) => m.name).filter((n) => n.includes('no-such') || n.includes('another'))).toEqual([])
+    expect(
+      [...host.metrics.values()].map((m) => m.name).filter((n) => n.includes('no-such') || n.includes('another')),
+    ).toEqual([])
     const models = queue.items.map((m) => (JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent).model)
     expect(models).toEqual(['credit-risk-fallback', 'no-such-model', 'another.one'])
   })
@@ -101,7 +124,13 @@ describe('golden-signals (TypeScript host)', () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
     const host = await load(golden({ batch_events: 1 }), shared)
-    for (const path of ['/v2/models/credit-risk/infer', '/v2/models/credit-risk/versions/3/infer', '/v2/models/m?x=1', '/v1/models/m:predict', '/health']) {
+    for (const path of [
+      '/v2/models/credit-risk/infer',
+      '/v2/models/credit-risk/versions/3/infer',
+      '/v2/models/m?x=1',
+      '/v1/models/m:predict',
+      '/health',
+    ]) {
       request(host, { code: 200, headers: { ':path': path } })
     }
     const models = queue.items.map((m) => (JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent).model)
@@ -118,13 +147,17 @@ describe('golden-signals (TypeScript host)', () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
     const host = await load(golden({ batch_events: 1 }), shared)
-    const versions = () => queue.items.splice(0).map((m) => (JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent).version)
+    const versions = () =>
+      queue.items.splice(0).map((m) => (JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent).version)
     // No x-mesh-variant: the router did not route it (it removes a caller's), so x-model-version is the caller's.
     request(host, { code: 200, headers: { ':path': '/v2/models/credit-risk/infer', 'x-model-version': 'evil-1' } })
     expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.none.vr.none.rq.sc.2xx')?.value).toBe(1n)
     expect(versions()).toEqual([''])
     // A variant the router never sets is no label either.
-    request(host, { code: 200, headers: { ':path': '/v2/models/credit-risk/infer', 'x-mesh-variant': 'evil', 'x-model-version': 'evil-2' } })
+    request(host, {
+      code: 200,
+      headers: { ':path': '/v2/models/credit-risk/infer', 'x-mesh-variant': 'evil', 'x-model-version': 'evil-2' },
+    })
     expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.none.vr.none.rq.sc.2xx')?.value).toBe(2n)
     // The router's choice, then the host's answer.
     request(host, { code: 200, variant: 'canary' })
@@ -138,15 +171,31 @@ describe('golden-signals (TypeScript host)', () => {
   it("with the canary plugin in the chain, labels the variant and version it chose, never a caller's", async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const canary = { routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 10_000 }] }
-    const host = await load({ canary, golden_signals: { models: ['credit-risk', 'unrouted'], batch_events: 1 } }, shared)
+    const canary = {
+      routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 10_000 }],
+    }
+    const host = await load(
+      { canary, golden_signals: { models: ['credit-risk', 'unrouted'], batch_events: 1 } },
+      shared,
+    )
     expect(host.logText()).toContain('mesh-filter: configured canary, golden_signals')
     const events = () => queue.items.splice(0).map((m) => JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent)
     // Weight 10000: every request to the routed model with a key to bucket goes to canary, whatever the caller claims.
-    request(host, { code: 200, headers: { ':path': '/v2/models/credit-risk/infer', 'x-request-id': 'rid-1', 'x-mesh-variant': 'stable', 'x-model-version': 'evil-1' } })
+    request(host, {
+      code: 200,
+      headers: {
+        ':path': '/v2/models/credit-risk/infer',
+        'x-request-id': 'rid-1',
+        'x-mesh-variant': 'stable',
+        'x-model-version': 'evil-1',
+      },
+    })
     expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.2.vr.canary.rq.sc.2xx')?.value).toBe(1n)
     // A model the plugin does not route has no variant, even when the caller sends both headers.
-    request(host, { code: 200, headers: { ':path': '/v2/models/unrouted/infer', 'x-mesh-variant': 'canary', 'x-model-version': 'evil-2' } })
+    request(host, {
+      code: 200,
+      headers: { ':path': '/v2/models/unrouted/infer', 'x-mesh-variant': 'canary', 'x-model-version': 'evil-2' },
+    })
     expect(host.metricByName('golden.rt.credit-risk.md.unrouted.vs.none.vr.none.rq.sc.2xx')?.value).toBe(1n)
     expect(events().map((e) => [e.model, e.variant, e.version])).toEqual([
       ['credit-risk', 'canary', '2'],
@@ -160,14 +209,19 @@ describe('golden-signals (TypeScript host)', () => {
     const series = () => [...host.metrics.values()].filter((m) => m.name.startsWith('golden.rt.')).length
     request(host, { code: 200 })
     const before = series()
-    for (let i = 0; i < 1000; i++) request(host, { code: 404, model: `m-${Math.random().toString(36).slice(2)}`, variant: i % 2 ? 'stable' : 'x' })
+    for (let i = 0; i < 1000; i++)
+      request(host, { code: 404, model: `m-${Math.random().toString(36).slice(2)}`, variant: i % 2 ? 'stable' : 'x' })
     // One new series per variant label (stable, none): a counter and a histogram each.
     expect(series() - before).toBe(4)
   })
 
   it('past 4,096 label sets (callers setting variant and version with no router in front), counts under one overflow series', async () => {
     const host = await load()
-    for (let i = 0; i < 5000; i++) request(host, { code: 200, headers: { ':path': '/v2/models/credit-risk/infer', 'x-mesh-variant': 'stable', 'x-model-version': `v${i}` } })
+    for (let i = 0; i < 5000; i++)
+      request(host, {
+        code: 200,
+        headers: { ':path': '/v2/models/credit-risk/infer', 'x-mesh-variant': 'stable', 'x-model-version': `v${i}` },
+      })
     const names = [...host.metrics.values()].map((m) => m.name).filter((n) => n.startsWith('golden.rt.'))
     expect(names.length).toBeLessThanOrEqual(2 * 4096 + 2)
     expect(host.metricByName('golden.rt.other.md.other.vs.other.vr.other.rq.sc.2xx')?.value).toBe(BigInt(5000 - 4096))
@@ -181,7 +235,11 @@ describe('golden-signals (TypeScript host)', () => {
     request(host, { code: 503, flags: 0x2 })
     request(host, { code: 200, flags: 0x2 })
     host.tick()
-    const events = new TextDecoder().decode(queue.items[0]).trim().split('\n').map((l) => JSON.parse(l) as GoldenSignalEvent)
+    const events = new TextDecoder()
+      .decode(queue.items[0])
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as GoldenSignalEvent)
     expect(events.map((e) => [e.status, e.flags])).toEqual([
       [503, 2],
       [200, 0],
@@ -199,9 +257,21 @@ describe('golden-signals (TypeScript host)', () => {
     expect(queue.items).toHaveLength(1)
     const event = JSON.parse(new TextDecoder().decode(queue.items[0]).trim()) as GoldenSignalEvent
     expect(event).toMatchObject({
-      v: 1, kind: 'request', service: 'edge-gateway', request_id: 'rid-1', traceparent: '00-abc-def-01', route: 'credit-risk',
-      model: 'credit-risk', version: '1', variant: 'stable', cluster: 'stable', upstream: '127.0.0.1:8001', status: 200, flags: 0,
-      fallback: true, duration_us: 42_000,
+      v: 1,
+      kind: 'request',
+      service: 'edge-gateway',
+      request_id: 'rid-1',
+      traceparent: '00-abc-def-01',
+      route: 'credit-risk',
+      model: 'credit-risk',
+      version: '1',
+      variant: 'stable',
+      cluster: 'stable',
+      upstream: '127.0.0.1:8001',
+      status: 200,
+      flags: 0,
+      fallback: true,
+      duration_us: 42_000,
     })
     expect(host.metricByName('golden.events.enqueued')?.value).toBe(1n)
   })
@@ -217,7 +287,9 @@ describe('golden-signals (TypeScript host)', () => {
       request(host, { code: 200, requestId: id })
       const line = new TextDecoder('utf-8', { fatal: true }).decode(queue.items.pop()!).trim()
       // The host hands the filter UTF-8, as Envoy does: what a lone surrogate becomes there is what must come back.
-      expect((JSON.parse(line) as GoldenSignalEvent).request_id).toBe(new TextDecoder().decode(new TextEncoder().encode(id)))
+      expect((JSON.parse(line) as GoldenSignalEvent).request_id).toBe(
+        new TextDecoder().decode(new TextEncoder().encode(id)),
+      )
     }
   })
 
@@ -306,8 +378,12 @@ describe('golden-signals (TypeScript host)', () => {
     // Envoy scopes shared data by VM id: the exporter would never count these events out of the bound.
     const host = await load(golden(), new SharedState(), 'golden-signals')
     expect(host.configured).toBe(false)
-    expect(host.logText()).toContain('mesh-filter: invalid configuration: telemetry.exporter_vm_id: is "mesh-telemetry" but this plugin runs with vm_config.vm_id "golden-signals"')
-    expect((await load(golden({}, { exporter_vm_id: 'telemetry-b' }), new SharedState(), 'telemetry-b')).configured).toBe(true)
+    expect(host.logText()).toContain(
+      'mesh-filter: invalid configuration: telemetry.exporter_vm_id: is "mesh-telemetry" but this plugin runs with vm_config.vm_id "golden-signals"',
+    )
+    expect(
+      (await load(golden({}, { exporter_vm_id: 'telemetry-b' }), new SharedState(), 'telemetry-b')).configured,
+    ).toBe(true)
     // An empty section takes every default, the exporter's VM id included.
     expect((await load({ golden_signals: {} }, new SharedState(), 'other-vm')).configured).toBe(false)
     expect((await load({ golden_signals: {} })).configured).toBe(true)

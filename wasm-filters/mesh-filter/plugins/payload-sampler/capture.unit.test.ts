@@ -25,7 +25,8 @@ const body = JSON.stringify({
   email: planted.email,
   memo: `paid with ${planted.card} · call ${planted.phone} · IBAN ${planted.iban} ✓`,
 })
-const masked = '{"note":"é € 😀 中","first_name":"[REDACTED]","city":"Zürich","email":"[REDACTED]","memo":"paid with [CARD] · call [PHONE] · IBAN [IBAN] ✓"}'
+const masked =
+  '{"note":"é € 😀 中","first_name":"[REDACTED]","city":"Zürich","email":"[REDACTED]","memo":"paid with [CARD] · call [PHONE] · IBAN [IBAN] ✓"}'
 
 function expectNoPlanted(text: string) {
   for (const [kind, value] of Object.entries(planted)) {
@@ -54,15 +55,22 @@ describe('mesh-filter sampling plugin captures (TypeScript host)', () => {
     const bytes = utf8(body)
     expect(mask(byteChunks(bytes)).request).toBe(masked)
     const euro = bytes.indexOf(0xe2) // the first byte of €
-    for (let a = euro - 2; a <= euro + 3; a++) for (let b = a + 1; b <= euro + 4; b++) expect(mask(splitAt(bytes, [a, b])).request, `${a},${b}`).toBe(masked)
+    for (let a = euro - 2; a <= euro + 3; a++)
+      for (let b = a + 1; b <= euro + 4; b++) expect(mask(splitAt(bytes, [a, b])).request, `${a},${b}`).toBe(masked)
   })
 
   it('replaces each invalid byte of a body that is not UTF-8 (Latin-1) with U+FFFD, never the bytes after it', async () => {
     const { mask } = await masker()
     const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0))
-    expect(mask(latin1('{"city":"Mont\xe9","first_name":"John Smith","x":1}')).request).toBe('{"city":"Mont\ufffd","first_name":"[REDACTED]","x":1}')
-    expect(mask(latin1('{"a":"\x80","email":"jane.doe@example.com"}')).request).toBe('{"a":"\ufffd","email":"[REDACTED]"}')
-    expect(mask(latin1('{"a":"\xf0\x9f","first_name":"John Smith"}')).request).toBe('{"a":"\ufffd","first_name":"[REDACTED]"}')
+    expect(mask(latin1('{"city":"Mont\xe9","first_name":"John Smith","x":1}')).request).toBe(
+      '{"city":"Mont\ufffd","first_name":"[REDACTED]","x":1}',
+    )
+    expect(mask(latin1('{"a":"\x80","email":"jane.doe@example.com"}')).request).toBe(
+      '{"a":"\ufffd","email":"[REDACTED]"}',
+    )
+    expect(mask(latin1('{"a":"\xf0\x9f","first_name":"John Smith"}')).request).toBe(
+      '{"a":"\ufffd","first_name":"[REDACTED]"}',
+    )
     // Over-long forms and surrogates are invalid too (as TextDecoder decodes them).
     const odd = Uint8Array.of(0x22, 0xc0, 0xaf, 0x22, 0xed, 0xa0, 0x80, 0x22, 0xf4, 0x90, 0x80, 0x80, 0x22)
     expect(mask(odd).request).toBe(new TextDecoder().decode(odd))
@@ -71,13 +79,20 @@ describe('mesh-filter sampling plugin captures (TypeScript host)', () => {
   it('decodes random bytes exactly as TextDecoder does (WHATWG replacement), in any chunks', async () => {
     const { mask } = await masker()
     // No digits, letters a masker could read as a pattern, '@' or quotes: only decoding can change these bytes.
-    const byte = fc.oneof(fc.integer({ min: 0x80, max: 0xff }), fc.constantFrom(0x20, 0x0a, 0x7b, 0x7d, 0x2c, 0x3a, 0x78, 0x79))
+    const byte = fc.oneof(
+      fc.integer({ min: 0x80, max: 0xff }),
+      fc.constantFrom(0x20, 0x0a, 0x7b, 0x7d, 0x2c, 0x3a, 0x78, 0x79),
+    )
     fc.assert(
-      fc.property(fc.array(byte, { minLength: 1, maxLength: 200 }), fc.array(fc.nat(), { maxLength: 6 }), (values, cuts) => {
-        const bytes = Uint8Array.from(values)
-        const offsets = [...new Set(cuts.map((c) => c % bytes.length))].filter((c) => c > 0).sort((a, b) => a - b)
-        expect(mask(splitAt(bytes, offsets)).request).toBe(new TextDecoder().decode(bytes))
-      }),
+      fc.property(
+        fc.array(byte, { minLength: 1, maxLength: 200 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        (values, cuts) => {
+          const bytes = Uint8Array.from(values)
+          const offsets = [...new Set(cuts.map((c) => c % bytes.length))].filter((c) => c > 0).sort((a, b) => a - b)
+          expect(mask(splitAt(bytes, offsets)).request).toBe(new TextDecoder().decode(bytes))
+        },
+      ),
       { numRuns: 500, seed: 11 },
     )
   })
@@ -162,7 +177,10 @@ describe('mesh-filter sampling plugin captures (TypeScript host)', () => {
   it('holds a request body in flight as bytes: about one byte of VM memory per byte captured', async () => {
     const cap = 65536
     const streams = 80
-    const { host } = await sampler({ routes: [{ model: 'credit-risk', confidence_threshold: 0.5 }], max_capture_bytes: cap })
+    const { host } = await sampler({
+      routes: [{ model: 'credit-risk', confidence_threshold: 0.5 }],
+      max_capture_bytes: cap,
+    })
     const before = host.memoryBytes
     const chunk = utf8('x'.repeat(cap / 4))
     const open = Array.from({ length: streams }, (_, i) => {
@@ -181,15 +199,26 @@ describe('mesh-filter sampling plugin captures (TypeScript host)', () => {
   })
 
   it('leaves no planted PII in samples of bodies split at every offset, decoded strictly as UTF-8 JSON', async () => {
-    const { host, take } = await sampler({ routes: [{ model: 'credit-risk', confidence_threshold: 0.9 }], max_capture_bytes: 4096 })
+    const { host, take } = await sampler({
+      routes: [{ model: 'credit-risk', confidence_threshold: 0.9 }],
+      max_capture_bytes: 4096,
+    })
     const corpus = [
       body,
       `Grüße: ${planted.email} — ${planted.card}; ${planted.phone}. ${planted.iban} ✓`,
-      JSON.stringify({ log: JSON.stringify({ first_name: planted.name, note: 'naïve ☃', contact: { email: planted.email } }) }),
+      JSON.stringify({
+        log: JSON.stringify({ first_name: planted.name, note: 'naïve ☃', contact: { email: planted.email } }),
+      }),
     ]
     for (const text of corpus) {
       const bytes = utf8(text)
-      for (let at = 1; at < bytes.length; at++) exchange(host, { requestId: `split-${at}`, confidence: '0.2', request: splitAt(bytes, [at]), response: splitAt(bytes, [bytes.length - at]) })
+      for (let at = 1; at < bytes.length; at++)
+        exchange(host, {
+          requestId: `split-${at}`,
+          confidence: '0.2',
+          request: splitAt(bytes, [at]),
+          response: splitAt(bytes, [bytes.length - at]),
+        })
       const samples = take()
       expect(samples).toHaveLength(bytes.length - 1)
       for (const s of samples) {

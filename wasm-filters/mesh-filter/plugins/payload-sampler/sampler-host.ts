@@ -16,12 +16,19 @@ export type TelemetrySection = NonNullable<MeshFilterConfig['telemetry']>
 export type OtherSections = Omit<MeshFilterConfig, 'sampling' | 'telemetry'>
 
 /** The mesh filter's configuration that runs the sampling plugin (alone, unless `others` names more). */
-export const samplingConfig = (sampling: SamplingSection, telemetry?: TelemetrySection, others: OtherSections = {}): MeshFilterConfig =>
-  telemetry === undefined ? { ...others, sampling } : { ...others, telemetry, sampling }
+export const samplingConfig = (
+  sampling: SamplingSection,
+  telemetry?: TelemetrySection,
+  others: OtherSections = {},
+): MeshFilterConfig => (telemetry === undefined ? { ...others, sampling } : { ...others, telemetry, sampling })
 
 /** The mesh filter loaded with a configuration given whole (as JSON text, or a value to encode). */
 export const loadMeshFilter = (config: unknown, shared?: SharedState) =>
-  ProxyWasmHost.load(meshFilterWasm(), { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config), vmId: TELEMETRY_VM_ID }, shared)
+  ProxyWasmHost.load(
+    meshFilterWasm(),
+    { pluginConfiguration: typeof config === 'string' ? config : JSON.stringify(config), vmId: TELEMETRY_VM_ID },
+    shared,
+  )
 
 /** A body chunk: text (sent as UTF-8) or raw bytes. */
 export type Chunk = string | Uint8Array
@@ -34,11 +41,15 @@ export const utf8 = (s: string) => encoder.encode(s)
 /** Queue items as the agent reads them: fatal UTF-8, one JSON event a line, each a valid sample event. */
 export function decodeSamples(items: Uint8Array[]): PayloadSampleEvent[] {
   return items.flatMap((m) =>
-    strictUtf8.decode(m).trim().split('\n').map((line) => {
-      const decoded = decodeLine(line)
-      if (!decoded.ok) throw new Error(`not a sample event (${decoded.detail}): ${line}`)
-      return decoded.event as PayloadSampleEvent
-    }),
+    strictUtf8
+      .decode(m)
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const decoded = decodeLine(line)
+        if (!decoded.ok) throw new Error(`not a sample event (${decoded.detail}): ${line}`)
+        return decoded.event as PayloadSampleEvent
+      }),
   )
 }
 
@@ -74,7 +85,13 @@ export interface Exchange {
 export function exchange(host: ProxyWasmHost, o: Exchange): number[] {
   const s = host.newStream()
   const actions: number[] = []
-  actions.push(s.sendRequestHeaders({ ':path': o.path ?? '/v2/models/credit-risk/infer', 'x-request-id': o.requestId, ...o.requestHeaders }))
+  actions.push(
+    s.sendRequestHeaders({
+      ':path': o.path ?? '/v2/models/credit-risk/infer',
+      'x-request-id': o.requestId,
+      ...o.requestHeaders,
+    }),
+  )
   sendChunks(o.request ?? '{"inputs":[]}', (c, end) => actions.push(s.sendRequestBody(c, end)))
   const headers: Record<string, string> = { ':status': '200', 'x-model-version': '1', ...o.responseHeaders }
   if (o.confidence !== undefined) headers['x-model-confidence'] = o.confidence
@@ -111,7 +128,10 @@ export const byteChunks = (bytes: Uint8Array) => Array.from(bytes, (b) => Uint8A
  */
 export async function masker(config: Partial<SamplingSection> = {}) {
   // No exporter drains the queue here: a bound (the telemetry section's) no test reaches.
-  const s = await sampler({ routes: [{ model: 'credit-risk', confidence_threshold: 0.9 }], max_capture_bytes: 65536, ...config }, { max_pending_events: 10_000_000 })
+  const s = await sampler(
+    { routes: [{ model: 'credit-risk', confidence_threshold: 0.9 }], max_capture_bytes: 65536, ...config },
+    { max_pending_events: 10_000_000 },
+  )
   let n = 0
   const mask = (request: Chunk | Chunk[], requestHeaders?: Record<string, string>): PayloadSampleEvent => {
     exchange(s.host, { requestId: `m-${n++}`, confidence: '0.1', request, requestHeaders, response: '' })
