@@ -48,10 +48,11 @@ describe('canary walk through the local mesh', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'walk-e2e-'))
     file = join(dir, 'mesh.yaml')
-    // Latency is not what these tests judge: a loaded test machine's p99 swings by tens of milliseconds.
+    // Latency is not what these tests judge: a loaded test machine's p99 swings by tens of milliseconds (a canary
+    // whose first requests met a busy core was rolled back at 76 ms against 12 ms with 50 ms of slack), so it never fails here.
     const routes = canaryRouteYaml(
       0,
-      'mode: auto, steps: [2500, 5000], step_interval_s: 4, check_interval_s: 1, interval_s: 60, min_requests: 100, min_samples: 200, p99_slack_ms: 50',
+      'mode: auto, steps: [2500, 5000], step_interval_s: 4, check_interval_s: 1, interval_s: 60, min_requests: 100, min_samples: 200, p99_slack_ms: 2000',
     )
     await writeFile(file, localMeshYaml(portsOf(await freePorts(7)), routes))
     mesh = await startLocalMesh(await requireMesh(file), { by: 'walk-test' })
