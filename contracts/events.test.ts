@@ -447,7 +447,7 @@ describe('decodeEvent, values checked for their meaning', () => {
     expect(!d.ok && d.detail).toMatch(field)
   }
   it('refuses a confidence outside [0, 1] (the crash-loop event: an integer-valued -9.3e18)', () => {
-    for (const confidence of [-9.3e18, -9223372036854775808, -0.01, 1.01, 1e300]) {
+    for (const confidence of [-9.3e18, -(2 ** 63), -0.01, 1.01, 1e300]) {
       refused({ ...sample, confidence }, /^confidence: /)
       refused({ ...sample, kind: 'review', confidence }, /^confidence: /)
     }

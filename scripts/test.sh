@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, type-checks, then runs vitest.
+# The whole test suite: installs what is missing, type-checks, checks format and lint
+# (Biome, biome.jsonc), then runs vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --for-tests
@@ -9,4 +10,6 @@ bash scripts/setup.sh --for-tests
 npx tsc --noEmit
 # The dashboard page runs in a browser: its own settings (DOM, JSX).
 npx tsc --noEmit -p telemetry-collector/dashboard/app
+# Formatting and lint of the whole tree; `npm run format` fixes what it can.
+npx biome ci .
 npx vitest run "$@"

@@ -151,12 +151,12 @@ describe.each(Object.keys(CORPORA))('%s configuration (TypeScript host)', (name)
   })
 
   it.each(BAD_NUMBERS)('refuses the number %s, naming the field', async (n) => {
-    expect(await refusal(filter, fill(f, n))).toMatch(new RegExp(`^${escape(f.numberField)}: `))
+    expect(await refusal(filter, fill(f, n))).toMatch(new RegExp(`^${escapeRegExp(f.numberField)}: `))
   })
 
   it.each(BAD_ESCAPES)('refuses the escape %s, naming the field', async (e) => {
     expect(await refusal(filter, fill(f, '1', `"m${e}"`))).toMatch(
-      new RegExp(`^${escape(f.stringField)}: invalid JSON: `),
+      new RegExp(`^${escapeRegExp(f.stringField)}: invalid JSON: `),
     )
   })
 
@@ -190,6 +190,6 @@ describe('the mesh filter with the canary plugin alone (TypeScript host)', () =>
   })
 })
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }

@@ -212,7 +212,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         })
       case 'prometheus':
         return await withMesh(ctx, (mesh) => prometheus(ctx, mesh, values.rules ?? DEFAULT_RULES_FILE, values.out))
-      case 'demo':
+      case 'demo': {
         const demo = {
           seconds: Number(values.seconds ?? 30),
           rps: Number(values.rps ?? 50),
@@ -225,6 +225,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
           io.out(`${ctx.json ? JSON.stringify(report) : formatDemoReport(report)}\n`)
           return report.failed === 0 ? EXIT.ok : EXIT.unavailable
         })
+      }
       default:
         return usage(`unknown command "${command}"`)
     }

@@ -3,7 +3,7 @@
  * A problem in mesh.yaml, located for the operator: file, line and column,
  * the path in the config (`routes[2].canary.weight`) and the reason.
  */
-import { isNode, LineCounter, type Document } from 'yaml'
+import { isNode, type LineCounter, type Document } from 'yaml'
 import { formatPath } from '@model-mesh/model-host'
 
 export type ConfigPath = readonly (string | number)[]

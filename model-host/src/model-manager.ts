@@ -233,7 +233,7 @@ export class ModelManager {
         : undefined
     if (liveProblem) {
       await Promise.all([...versions.values()].filter((v) => !reused.has(v)).map((v) => v.retire()))
-      if (!previous || previous.state !== 'READY') {
+      if (previous?.state !== 'READY') {
         this.#models.set(name, {
           name,
           state: 'UNAVAILABLE',
@@ -287,7 +287,7 @@ export class ModelManager {
     const name = this.#models.get(target.model)?.config?.fallback ?? target.config.fallback
     if (!name) return undefined
     const m = this.#models.get(name)
-    if (!m || m.state !== 'READY') return undefined
+    if (m?.state !== 'READY') return undefined
     const fb = m.versions.get(m.live!)
     return fb && compatible(target.config, fb.config) && rows <= fb.config.max_batch_size ? fb : undefined
   }

@@ -140,7 +140,7 @@ export class CanaryWalker {
       const r = routes.find((x) => x.name === w.route)
       const why = !r
         ? 'the route is gone from mesh.yaml'
-        : !r.canary || r.canary.analysis.mode !== 'auto'
+        : r.canary?.analysis.mode !== 'auto'
           ? 'the route left auto mode'
           : r.canary.version !== w.canary_version || r.stable.version !== w.stable_version
             ? `a manual change took over (canary v${r.canary.version}, stable v${r.stable.version})`
@@ -148,7 +148,7 @@ export class CanaryWalker {
       if (why) await this.#end(w, 'overridden', now, [`${why}: the walk stopped`])
     }
     for (const r of routes) {
-      if (!r.canary || r.canary.analysis.mode !== 'auto' || r.canary.version === r.stable.version) continue
+      if (r.canary?.analysis.mode !== 'auto' || r.canary.version === r.stable.version) continue
       await this.#advance({ ...r, canary: r.canary }, now)
     }
   }

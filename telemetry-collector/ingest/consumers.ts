@@ -100,7 +100,7 @@ export class Ingest {
   #applying: Promise<void> = Promise.resolve()
   #timer: NodeJS.Timeout | null = null
   #lagTimer: NodeJS.Timeout | null = null
-  readonly #pulling = new Map<string, { close(): Promise<void | Error> }>()
+  readonly #pulling = new Map<string, { close(): Promise<unknown> }>()
   /** Per consumer, bumped at each reposition. */
   readonly #generation = new Map<string, number>()
   lastApplyAt = 0

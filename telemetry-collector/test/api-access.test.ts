@@ -41,7 +41,7 @@ interface Answer {
   status: number
   headers: IncomingMessage['headers']
   body: string
-  json: () => any // eslint-disable-line @typescript-eslint/no-explicit-any
+  json: () => any
 }
 
 /** A GET over its own connection: any Host header (fetch will not send one of its own), from any local address. */

@@ -107,6 +107,7 @@ describe('the Grafana dashboard file', () => {
         expect(apart, `${p.title} overlaps ${q.title}`).toBe(true)
       }
     }
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, not a template
     const datasource = { type: 'prometheus', uid: '${datasource}' }
     for (const p of queryPanels) {
       expect(p.datasource, p.title).toEqual(datasource)

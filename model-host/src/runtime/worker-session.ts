@@ -8,6 +8,14 @@ import type { Feeds, RunResult, Session, SessionOptions } from './types.ts'
 
 type Pending = { resolve(r: RunResult): void; reject(e: Error): void }
 
+/** The worker's first message once its session exists (worker-thread.mjs). */
+interface WorkerReady {
+  device: string
+  notes: string[]
+  inputNames: string[]
+  outputNames: string[]
+}
+
 export class WorkerSession implements Session {
   readonly device: string
   readonly notes: string[]
@@ -18,10 +26,7 @@ export class WorkerSession implements Session {
   #nextId = 0
   #dead: Error | undefined
 
-  private constructor(
-    worker: Worker,
-    ready: { device: string; notes: string[]; inputNames: string[]; outputNames: string[] },
-  ) {
+  private constructor(worker: Worker, ready: WorkerReady) {
     this.#worker = worker
     this.device = ready.device
     this.notes = ready.notes
@@ -48,7 +53,7 @@ export class WorkerSession implements Session {
     const worker = new Worker(new URL('./worker-thread.mjs', import.meta.url), {
       workerData: { modelBytes, providers: options.providers, intraOpThreads: options.intraOpThreads },
     })
-    const ready = await new Promise<any>((resolve, reject) => {
+    const ready = await new Promise<WorkerReady>((resolve, reject) => {
       worker.once('message', (msg) => (msg.type === 'ready' ? resolve(msg) : reject(new Error(msg.error))))
       worker.once('error', reject)
     }).catch(async (e) => {

@@ -8,9 +8,9 @@ export function Badge({ kind, children }: { kind: string; children: ComponentChi
 /** A table that may be wider than a narrow screen: it scrolls in its own box, not the page, and takes focus so the keyboard can scroll it. */
 export function ScrollBox({ label, children }: { label: string; children: ComponentChildren }) {
   return (
-    <div class="table-scroll" role="region" aria-label={label} tabIndex={0}>
+    <section class="table-scroll" aria-label={label} tabIndex={0}>
       {children}
-    </div>
+    </section>
   )
 }
 

@@ -35,6 +35,7 @@ export function ConfigView() {
           {mesh.text === null ? (
             <p class="muted">The file is not YAML that can be shown with its keys hidden, so it is not shown.</p>
           ) : (
+            // biome-ignore lint/a11y/useAriaPropsSupportedByRole: the scrolling <pre> takes focus (axe: scrollable-region-focusable), and focus needs a name
             <pre tabIndex={0} aria-label="mesh.yaml">
               {mesh.text}
             </pre>

@@ -31,6 +31,7 @@ export function RequestView({ id, operator }: { id: string; operator: boolean })
   return (
     <>
       <h1>One request</h1>
+      {/* biome-ignore lint/a11y/useSemanticElements: it submits, so it stays a form; role=search names its landmark */}
       <form
         class="controls"
         role="search"
