@@ -62,6 +62,7 @@ export { createLogger, logTo } from './logger.ts'
 export type { Log, Logger } from './logger.ts'
 export { isUnpublishable, isWorkQueueTaken, StreamConfigError } from './nats-errors.ts'
 export { operatorCheck } from './operator-auth.ts'
+export { serveUntilSignalled } from './process.ts'
 export { DEFAULT_STREAM_LIMITS, ensureStreams, missingStreams, streamConfig } from './streams.ts'
 export type { StreamLimits } from './streams.ts'
 export {

@@ -11,5 +11,5 @@ npx tsc --noEmit
 # The dashboard page runs in a browser: its own settings (DOM, JSX).
 npx tsc --noEmit -p telemetry-collector/dashboard/app
 # Formatting and lint of the whole tree; `npm run format` fixes what it can.
-npx biome ci .
+npx biome ci --colors=off .
 npx vitest run "$@"

@@ -9,7 +9,7 @@
  */
 import { setPriority } from 'node:os'
 import { parseArgs } from 'node:util'
-import { createLogger, logTo } from '@model-mesh/contracts'
+import { createLogger, logTo, serveUntilSignalled } from '@model-mesh/contracts'
 import { startAgent } from './agent.ts'
 import { loadAgentOptions } from './settings.ts'
 
@@ -73,19 +73,7 @@ export async function main(argv: string[]): Promise<void> {
     logger.fatal({ err: e }, 'could not start')
     process.exit(1)
   }
-  // Parent processes (tests, the local mesh) read the bound URL from this line.
-  process.stdout.write(`${JSON.stringify({ msg: 'ready', url: running.url })}\n`)
-  let closing = false
-  const shutdown = () => {
-    if (closing) return
-    closing = true
-    running.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    )
-  }
-  process.on('SIGINT', shutdown)
-  process.on('SIGTERM', shutdown)
+  serveUntilSignalled({ url: running.url }, running)
 }
 
 function usageError(message: string): never {

@@ -8,7 +8,7 @@
  */
 import { constants, setPriority } from 'node:os'
 import { parseArgs } from 'node:util'
-import { createLogger, logTo } from '@model-mesh/contracts'
+import { createLogger, logTo, serveUntilSignalled } from '@model-mesh/contracts'
 import { natsCredential, telemetryPaths } from '@model-mesh/mesh-config'
 import { startCollector } from './collector.ts'
 import { collectorOptionsOf, loadMeshOrExit } from './settings.ts'
@@ -101,19 +101,8 @@ export async function main(argv: string[]): Promise<void> {
     logger.fatal({ err: e }, 'could not start')
     process.exit(1)
   }
-  // Parent processes (tests, the local mesh) read the bound URL from this line.
-  process.stdout.write(
-    `${JSON.stringify({ msg: 'ready', url: running.url, ...(running.dashboardUrl ? { dashboard_url: running.dashboardUrl } : {}) })}\n`,
+  serveUntilSignalled(
+    { url: running.url, ...(running.dashboardUrl ? { dashboard_url: running.dashboardUrl } : {}) },
+    running,
   )
-  let closing = false
-  const shutdown = () => {
-    if (closing) return
-    closing = true
-    running.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    )
-  }
-  process.on('SIGINT', shutdown)
-  process.on('SIGTERM', shutdown)
 }

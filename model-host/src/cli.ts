@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
-import { createLogger, readToken } from '@model-mesh/contracts'
+import { createLogger, readToken, serveUntilSignalled } from '@model-mesh/contracts'
 import { startHost } from './server.ts'
 
 const USAGE = `Usage: model-host --models <repository dir> [--port <port>] [--host <address>] [--role primary|fallback] [--only <model,...>]
@@ -107,18 +107,5 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`model-host: ${(e as Error).message}\n`)
     process.exit(1)
   }
-  // Parent processes (tests, the local mesh) read the bound port from this line.
-  process.stdout.write(`${JSON.stringify({ msg: 'ready', url: host.url, port: host.port })}\n`)
-  let closing = false
-  const shutdown = (signal: string) => {
-    if (closing) return
-    closing = true
-    logger.info({ signal }, 'shutting down')
-    host.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    )
-  }
-  process.on('SIGINT', shutdown)
-  process.on('SIGTERM', shutdown)
+  serveUntilSignalled({ url: host.url, port: host.port }, host, logger)
 }
