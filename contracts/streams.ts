@@ -22,6 +22,8 @@ export interface StreamLimits {
   duplicateWindowS: number
   /** Size limit per stream, bytes. */
   maxBytes: Record<StreamKey, number>
+  /** Copies JetStream keeps of each stream: 1 on one server; 3 in a three-node cluster, so losing a node loses nothing and leaves every stream writable. */
+  replicas?: number
 }
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
@@ -46,12 +48,29 @@ export function streamConfig(
     max_age: spec.maxAgeDays * DAY_NS,
     max_bytes: limits.maxBytes[spec.key],
     duplicate_window: nanos(limits.duplicateWindowS * 1000),
-    num_replicas: 1,
+    num_replicas: limits.replicas ?? 1,
   }
 }
 
-type Compared = 'subjects' | 'retention' | 'storage' | 'discard' | 'max_age' | 'max_bytes' | 'duplicate_window'
-const COMPARED: Compared[] = ['subjects', 'retention', 'storage', 'discard', 'max_age', 'max_bytes', 'duplicate_window']
+type Compared =
+  | 'subjects'
+  | 'retention'
+  | 'storage'
+  | 'discard'
+  | 'max_age'
+  | 'max_bytes'
+  | 'duplicate_window'
+  | 'num_replicas'
+const COMPARED: Compared[] = [
+  'subjects',
+  'retention',
+  'storage',
+  'discard',
+  'max_age',
+  'max_bytes',
+  'duplicate_window',
+  'num_replicas',
+]
 /** JetStream refuses to change these on an existing stream. */
 const IMMUTABLE = new Set<Compared>(['retention', 'storage'])
 

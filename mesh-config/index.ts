@@ -18,10 +18,21 @@ export { EnvoyAdmin } from './src/envoy-admin.ts'
 export { hcmListener, staticCluster, typed, wasmHttpFilter, wasmService } from './src/envoy-resources.ts'
 export { loadMeshFile, MeshConfigError, parseMesh, requireMesh, telemetryPaths } from './src/load.ts'
 export type { LoadedMesh, LoadResult, TelemetryPaths } from './src/load.ts'
-export { ENVOY_BIN, natsReady, natsServerArgs, ROOT, startLocalMesh } from './src/local-mesh.ts'
+export { ENVOY_BIN, ROOT, startLocalMesh } from './src/local-mesh.ts'
 export type { LocalMesh, StartOptions } from './src/local-mesh.ts'
 export { natsCredential, natsFiles, NATS_ROLES, prepareNatsAuth } from './src/nats-auth.ts'
 export type { NatsCredential, NatsRole } from './src/nats-auth.ts'
+export { natsClusterOf, natsReady, natsServerArgs } from './src/nats-server.ts'
+export type { NatsServerSettings } from './src/nats-server.ts'
+export {
+  createNodeNetwork,
+  inNode,
+  nodeNetwork,
+  nodeNetworkLeftovers,
+  removeNodeNetwork,
+  setNodeLink,
+} from './src/node-network.ts'
+export type { NetworkNode, NodeNetwork } from './src/node-network.ts'
 export { prometheusConfig, PROMETHEUS_JOBS } from './src/prometheus-config.ts'
 export { redactIssues, redactMeshText } from './src/redact.ts'
 export { renderMesh, xdsFile } from './src/render.ts'

@@ -41,7 +41,13 @@ export async function startNats(options: { auth?: boolean } = {}): Promise<Runni
   const launch = async () => {
     child = spawn(
       'nats-server',
-      natsServerArgs(join(storeDir, 'js'), '127.0.0.1', port!, `test-${port}`, auth?.configFile),
+      natsServerArgs({
+        storeDir: join(storeDir, 'js'),
+        host: '127.0.0.1',
+        port: port!,
+        name: `test-${port}`,
+        configFile: auth?.configFile,
+      }),
       { stdio: ['ignore', 'ignore', 'pipe'] },
     )
     let output = ''

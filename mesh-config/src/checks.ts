@@ -64,6 +64,26 @@ export function crossCheck(
       )
     else walked.set(r.model, i)
   })
+  if (config.nodes) {
+    const nodes = config.nodes
+    unique(
+      nodes.map((n) => n.name),
+      (i, first) => add(['nodes', i, 'name'], `duplicate node name (first at nodes[${first}])`),
+    )
+    const hostNames = config.hosts.map((h) => h.name)
+    nodes.forEach((n, i) => {
+      n.hosts.forEach((h, j) => {
+        if (!hostNames.includes(h)) add(['nodes', i, 'hosts', j], `no host "${h}" (hosts: ${hostNames.join(', ')})`)
+      })
+      unique(n.hosts, (j, first) => add(['nodes', i, 'hosts', j], `host listed twice (first at hosts[${first}])`))
+    })
+    config.hosts.forEach((h, i) => {
+      if (!nodes.some((n) => n.hosts.includes(h.name)))
+        add(['hosts', i, 'name'], `host "${h.name}" runs on no node: add it to a node's hosts`)
+    })
+    if (!nodes.some((n) => n.collector))
+      add(['nodes'], 'no node runs a collector: set `collector: true` on one (two share the work and take over)')
+  }
   const named = new Set(meshModels(config))
   for (const model of Object.keys(config.quality.models)) {
     if (!named.has(model)) add(['quality', 'models', model], `not a model this mesh serves (${[...named].join(', ')})`)

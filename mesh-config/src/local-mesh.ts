@@ -7,7 +7,6 @@
  */
 import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
-import { connect } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ensureToken, readToken } from '@model-mesh/contracts'
@@ -15,6 +14,7 @@ import { adminFor, applyMesh } from './apply.ts'
 import { writeAgentSettings } from './agent-settings.ts'
 import { credentialFiles, TELEMETRY_TOKEN_ENV } from './credentials.ts'
 import { prepareNatsAuth } from './nats-auth.ts'
+import { natsReady, natsServerArgs } from './nats-server.ts'
 import { telemetryPaths, type LoadedMesh } from './load.ts'
 import { httpUrl, instancesOf, modelsOf, natsEndpoint } from './schema.ts'
 import { paths } from './state.ts'
@@ -74,7 +74,13 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
     await supervisor.start({
       name: 'nats',
       command: options.natsServer ?? 'nats-server',
-      args: natsServerArgs(join(stateDir, 'nats'), nats.host, nats.port, 'mesh-local', configFile),
+      args: natsServerArgs({
+        storeDir: join(stateDir, 'nats'),
+        host: nats.host,
+        port: nats.port,
+        name: 'mesh-local',
+        configFile,
+      }),
       healthy: () => natsReady(nats.host, nats.port),
       // Only telemetry goes through NATS here: where cores are short, it waits for the data plane.
       nice: 10,
@@ -187,42 +193,6 @@ export async function httpOk(url: string): Promise<boolean> {
     (r) => (r.body?.cancel(), r.ok),
     () => false,
   )
-}
-
-/** nats-server's arguments: JetStream on, its store, where it listens, its name, and its config file (users and permissions) when given. */
-export function natsServerArgs(
-  storeDir: string,
-  host: string,
-  port: number,
-  name: string,
-  configFile?: string,
-): string[] {
-  return [
-    ...(configFile ? ['--config', configFile] : []),
-    '--jetstream',
-    '--store_dir',
-    storeDir,
-    '--addr',
-    host,
-    '--port',
-    String(port),
-    '--server_name',
-    name,
-  ]
-}
-
-/** nats-server greets every client with an INFO line. */
-export function natsReady(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(1000, () => done(false))
-    socket.once('data', (d) => done(d.toString().startsWith('INFO ')))
-    socket.once('error', () => done(false))
-  })
 }
 
 /** The port Envoy bound for a listener (for listeners configured with port 0). */

@@ -449,6 +449,18 @@ const quality = z.strictObject({
     .describe('Per model, by name: what differs from the defaults.'),
 })
 
+/** The most nodes a mesh on one machine runs (one /24, names that fit Linux interfaces). */
+export const MAX_NODES = 9
+
+const node = z.strictObject({
+  name: name.describe('The node; its network namespace is `mesh-<name>`.'),
+  hosts: z
+    .array(name)
+    .default([])
+    .describe("The hosts (from `hosts`) this node runs, each on the node's own address at the host's port."),
+  collector: z.boolean().default(false).describe('Whether this node runs a telemetry collector.'),
+})
+
 export const DEFAULT_STATE_DIR = '.local/mesh'
 
 export const meshConfigSchema = z.strictObject({
@@ -487,6 +499,14 @@ export const meshConfigSchema = z.strictObject({
     .describe(
       'Model host processes; each loads the models its routes send it (its `models`), every retained version of them.',
     ),
+  nodes: z
+    .array(node)
+    .min(1)
+    .max(MAX_NODES)
+    .optional()
+    .describe(
+      'Where things run when the mesh spans several nodes: each node runs a gateway, its hosts, a telemetry agent and a NATS server (a JetStream cluster together), and some a collector. Absent: one node, on loopback.',
+    ),
   routes: z.array(route).min(1).describe('Requests to models, matched in order.'),
   auth: z
     .strictObject({ header: headerName.default('x-api-key'), api_keys: z.array(apiKey).min(1) })
@@ -520,6 +540,7 @@ export const meshConfigSchema = z.strictObject({
 export type MeshConfig = z.output<typeof meshConfigSchema>
 export type Route = MeshConfig['routes'][number]
 export type Host = MeshConfig['hosts'][number]
+export type MeshNode = NonNullable<MeshConfig['nodes']>[number]
 
 /** One process of a host: `instances` processes listen on consecutive ports. */
 export interface HostInstance {
@@ -585,4 +606,20 @@ export function natsEndpoint(url: string): { host: string; port: number } {
 /** `http://address:port`, with an IPv6 address in brackets. */
 export function httpUrl(address: string, port: number): string {
   return `http://${isIPv6(address) ? `[${address}]` : address}:${port}`
+}
+
+/**
+ * The nodes the mesh runs on: mesh.yaml's `nodes`, else `count` nodes
+ * (`npm start -- --nodes N`) named n1, n2, ..., each running every host,
+ * the first two a collector each (two share the work and take over from
+ * each other); undefined for the one-node mesh.
+ */
+export function nodesOf(config: MeshConfig, count?: number): MeshNode[] | undefined {
+  if (config.nodes) return config.nodes
+  if (count === undefined) return undefined
+  return Array.from({ length: count }, (_, i) => ({
+    name: `n${i + 1}`,
+    hosts: config.hosts.map((h) => h.name),
+    collector: i < 2,
+  }))
 }

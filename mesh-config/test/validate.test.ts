@@ -11,7 +11,7 @@ import { meshJsonSchema, SCHEMA_FILE } from '../src/json-schema.ts'
 import { loadMeshFile, parseMesh, telemetryPaths, type LoadedMesh } from '../src/load.ts'
 import { ROOT } from '../src/local-mesh.ts'
 import { MAX_ALIASES } from '../src/yaml-aliases.ts'
-import { meshModels } from '../src/schema.ts'
+import { meshModels, nodesOf } from '../src/schema.ts'
 
 const CORPUS = join(import.meta.dirname, 'malformed')
 const files = readdirSync(CORPUS)
@@ -227,6 +227,39 @@ ${extra}${telemetry}`
     expect(meshModels((await mesh('')).config)).toEqual(['credit-risk', 'credit-risk-fallback', 'text-scorer'])
     const example = await loadMeshFile(join(ROOT, 'mesh.yaml'))
     expect(example.ok && meshModels(example.mesh.config)).toEqual(['credit-risk', 'credit-risk-fallback'])
+  })
+})
+
+describe('nodes', () => {
+  const base = readFileSync(join(ROOT, 'mesh.yaml'), 'utf8')
+  const parsed = async (text: string) => {
+    const r = await parseMesh(text, join(ROOT, 'mesh.yaml'))
+    if (!r.ok) throw new Error(JSON.stringify(r.issues))
+    return r.mesh.config
+  }
+
+  it('leaves a mesh without nodes as one node, and makes N of every host for --nodes N, collectors on two', async () => {
+    const config = await parsed(base)
+    expect(config.nodes).toBeUndefined()
+    expect(nodesOf(config)).toBeUndefined()
+    expect(nodesOf(config, 3)).toEqual([
+      { name: 'n1', hosts: ['stable', 'canary', 'fallback'], collector: true },
+      { name: 'n2', hosts: ['stable', 'canary', 'fallback'], collector: true },
+      { name: 'n3', hosts: ['stable', 'canary', 'fallback'], collector: false },
+    ])
+  })
+
+  it("takes mesh.yaml's own nodes, with defaults, over --nodes", async () => {
+    const config = await parsed(
+      base.replace(
+        'routes:\n',
+        'nodes:\n  - { name: a, hosts: [stable, canary, fallback], collector: true }\n  - { name: b, hosts: [stable] }\n\nroutes:\n',
+      ),
+    )
+    expect(nodesOf(config, 3)).toEqual([
+      { name: 'a', hosts: ['stable', 'canary', 'fallback'], collector: true },
+      { name: 'b', hosts: ['stable'], collector: false },
+    ])
   })
 })
 
