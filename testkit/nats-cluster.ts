@@ -69,7 +69,8 @@ export async function jetStreamReady(servers: string): Promise<boolean> {
 
 export async function startNatsCluster(options: { nodes?: number } = {}): Promise<RunningNatsCluster> {
   const pool = Number(process.env.VITEST_POOL_ID ?? 1)
-  const net = nodeNetwork(options.nodes ?? 3, { prefix: `nc${pool}`, subnet: [79, 100 + pool] })
+  const names = Array.from({ length: options.nodes ?? 3 }, (_, i) => `n${i + 1}`)
+  const net = nodeNetwork(names, { prefix: `nc${pool}`, subnet: [79, 100 + pool] })
   const storeDir = await mkdtemp(join(tmpdir(), 'nats-cluster-'))
   const cluster = natsClusterOf(net.nodes, (n) => join(storeDir, n.name))
   await createNodeNetwork(net)

@@ -42,6 +42,31 @@ export function staticCluster(
   }
 }
 
+/** Endpoints of one locality (a node) at one priority: 0 is used first, higher ones as the lower fail. */
+export interface EndpointGroup {
+  zone: string
+  priority: number
+  endpoints: readonly (readonly [string, number])[]
+}
+
+/** A static cluster whose endpoints are grouped by locality and priority (a pool that spans nodes, its own node's first). */
+export function localityCluster(name: string, groups: readonly EndpointGroup[], extra: Record<string, unknown> = {}) {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: {
+      cluster_name: name,
+      endpoints: groups.map((g) => ({
+        locality: { zone: g.zone },
+        priority: g.priority,
+        lb_endpoints: g.endpoints.map(([address, port]) => ({ endpoint: { address: socketAddress(address, port) } })),
+      })),
+    },
+    ...extra,
+  }
+}
+
 interface PluginOptions {
   /** Defaults to the name; modules that share data or queues with another must share its VM id. */
   vmId?: string

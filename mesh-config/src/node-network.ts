@@ -1,7 +1,7 @@
 /**
  * @module
  * The network of a multi-node mesh on one machine: each node is a Linux
- * network namespace (`mesh-n1`, `mesh-n2`, ...) joined by a veth pair to a
+ * network namespace (`mesh-<node>`: `mesh-n1`, `mesh-n2`, ...) joined by a veth pair to a
  * bridge in the root namespace, with an address the project assigns in a
  * private /24 (the bridge holds `.1`, node i holds `.10+i`). Every process
  * of a node runs inside its namespace (`ip netns exec`) and listens on the
@@ -18,7 +18,9 @@ import { promisify } from 'node:util'
 const run = promisify(execFile)
 
 export interface NetworkNode {
-  /** The node's name and its namespace's: `<prefix>-n<i>`. */
+  /** The node's name in mesh.yaml (`n1`). */
+  node: string
+  /** Its namespace's: `<prefix>-<node>` (`mesh-n1`). */
   name: string
   /** Its address on the bridge's subnet. */
   address: string
@@ -38,32 +40,45 @@ export interface NodeNetwork {
 const MAX_IFNAME = 15
 const NAME = /^[a-z][a-z0-9]*$/
 
+/** The longest node name: `<prefix>-<node>-hx`, the veth end made in the root namespace, must fit Linux's 15 characters with the prefix `mesh`. */
+export const MAX_NODE_NAME = 8
+
 /**
- * The network of `count` nodes named `<prefix>-n1` onwards on
- * `10.<second>.<third>.0/24`.
+ * The network of the nodes named `nodes`, in namespaces `<prefix>-<node>`,
+ * on `10.<second>.<third>.0/24`.
  *
- * @example nodeNetwork(3) // mesh-n1 10.77.0.11, mesh-n2 10.77.0.12, mesh-n3 10.77.0.13 on bridge mesh-br0 10.77.0.1
+ * @example nodeNetwork(['n1', 'n2', 'n3']) // mesh-n1 10.77.0.11, mesh-n2 10.77.0.12, mesh-n3 10.77.0.13 on bridge mesh-br0 10.77.0.1
  */
-export function nodeNetwork(count: number, options: { prefix?: string; subnet?: [number, number] } = {}): NodeNetwork {
+export function nodeNetwork(
+  nodes: readonly string[],
+  options: { prefix?: string; subnet?: [number, number] } = {},
+): NodeNetwork {
+  const count = nodes.length
   const prefix = options.prefix ?? 'mesh'
   const [second, third] = options.subnet ?? [77, 0]
   if (!NAME.test(prefix))
     throw new Error(`prefix "${prefix}": must be lower-case letters and digits, starting with a letter`)
-  if (!Number.isInteger(count) || count < 1 || count > 9) throw new Error(`nodes: must be 1 to 9, got ${count}`)
+  if (count < 1 || count > 9) throw new Error(`nodes: must be 1 to 9, got ${count}`)
+  if (new Set(nodes).size !== count) throw new Error(`nodes: ${nodes.join(', ')} has a name twice`)
   for (const octet of [second, third]) {
     if (!Number.isInteger(octet) || octet < 0 || octet > 255)
       throw new Error(`subnet: 10.${second}.${third}.0/24 is not an address range`)
   }
   const bridge = `${prefix}-br0`
-  const nodes = Array.from({ length: count }, (_, i) => ({
-    name: `${prefix}-n${i + 1}`,
+  const bad = nodes.find((n) => !/^[a-z0-9][a-z0-9_-]*$/.test(n))
+  if (bad !== undefined) throw new Error(`node "${bad}": must be lower-case letters, digits, "_" or "-"`)
+  const planned = nodes.map((node, i) => ({
+    node,
+    name: `${prefix}-${node}`,
     address: `10.${second}.${third}.${11 + i}`,
-    hostLink: `${prefix}-n${i + 1}-h`,
+    hostLink: `${prefix}-${node}-h`,
   }))
-  const longest = [bridge, ...nodes.map((n) => `${n.hostLink}x`)].find((n) => n.length > MAX_IFNAME)
+  const longest = [bridge, ...planned.map((n) => `${n.hostLink}x`)].find((n) => n.length > MAX_IFNAME)
   if (longest)
-    throw new Error(`prefix "${prefix}": too long for interface names (${longest} is over ${MAX_IFNAME} characters)`)
-  return { bridge, bridgeAddress: `10.${second}.${third}.1`, prefixLength: 24, nodes }
+    throw new Error(
+      `prefix "${prefix}" and node names: too long for interface names (${longest} is over ${MAX_IFNAME} characters)`,
+    )
+  return { bridge, bridgeAddress: `10.${second}.${third}.1`, prefixLength: 24, nodes: planned }
 }
 
 /** The command line that runs `command` inside a node's namespace. */

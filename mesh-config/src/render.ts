@@ -31,7 +31,9 @@ import { GOLDEN_STATS_TAGS, MESH_FILTER, wasmPath, type MeshFilterConfig } from 
 import { TELEMETRY_TOKEN_ENV } from './credentials.ts'
 import {
   duration,
+  type EndpointGroup,
   hcmListener,
+  localityCluster,
   socketAddress,
   staticCluster,
   typed,
@@ -62,6 +64,20 @@ export interface RenderOptions {
    * bootstrap names the variable, never the token.
    */
   telemetryCredential?: boolean
+  /**
+   * The node this Envoy runs on, in a mesh of several, and where every node
+   * is: it listens on its node's address, posts telemetry to its node's
+   * agent, and reaches each host on every node that runs it, its own
+   * node's instances first (priority 0) and the others' as those fail
+   * (priority 1), so a retry after its own node's host failed goes to
+   * another node's before the fallback pool.
+   */
+  placement?: Placement
+}
+
+export interface Placement {
+  node: string
+  nodes: readonly { name: string; address: string; hosts: readonly string[] }[]
 }
 
 type Json = Record<string, unknown>
@@ -96,9 +112,11 @@ export function renderMesh(config: MeshConfig, options: RenderOptions): Rendered
     path_config_source: { path: join(options.xdsDir, file) },
   })
   const extensions = wasmFilters(config, wasmFile)
-  const listeners = [renderGateway(config, Object.keys(extensions), pathSource, options.env ?? process.env)]
+  const listeners = [
+    renderGateway(config, Object.keys(extensions), pathSource, options.env ?? process.env, options.placement),
+  ]
   const routes = renderRoutes(config)
-  const clusters = renderClusters(config)
+  const clusters = renderClusters(config, options.placement)
   const files: XdsFile[] = [
     xdsFile(
       LDS_FILE,
@@ -231,6 +249,7 @@ function renderGateway(
   wasm: string[],
   pathSource: (file: string) => Json,
   env: Record<string, string | undefined>,
+  placement: Placement | undefined,
 ) {
   const filters: unknown[] = []
   if (config.routes.some((r) => r.rate_limit)) {
@@ -258,7 +277,7 @@ function renderGateway(
   }
   return hcmListener(
     GATEWAY_LISTENER,
-    config.gateway.address,
+    placement ? nodeAddress(placement) : config.gateway.address,
     config.gateway.port,
     { rds: { route_config_name: ROUTE_CONFIG, config_source: pathSource(RDS_FILE) } },
     filters,
@@ -413,7 +432,7 @@ export function clusterName(r: Route, variant: Variant): string {
   return r.fallback ? `${r.name}.${variant}-or-fallback` : `${r.name}.${variant}`
 }
 
-function renderClusters(config: MeshConfig) {
+function renderClusters(config: MeshConfig, placement: Placement | undefined) {
   const hosts = new Map(config.hosts.map((h) => [h.name, h]))
   const clusters: Record<string, unknown>[] = []
   for (const r of config.routes) {
@@ -426,6 +445,7 @@ function renderClusters(config: MeshConfig) {
           name,
           refs.map((ref) => hosts.get(ref)!),
           r,
+          placement,
         ),
       )
     if (r.fallback) {
@@ -450,51 +470,75 @@ function renderClusters(config: MeshConfig) {
       }
     }
   }
-  clusters.push(staticCluster(AGENT_CLUSTER, [[config.telemetry.agent.address, config.telemetry.agent.port]]))
+  const agentAddress = placement ? nodeAddress(placement) : config.telemetry.agent.address
+  clusters.push(staticCluster(AGENT_CLUSTER, [[agentAddress, config.telemetry.agent.port]]))
   return clusters
 }
 
-function hostPool(name: string, hosts: Host[], r: Route) {
+function nodeAddress(p: Placement): string {
+  const own = p.nodes.find((n) => n.name === p.node)
+  if (!own) throw new Error(`placement: no node "${p.node}" among ${p.nodes.map((n) => n.name).join(', ')}`)
+  return own.address
+}
+
+/**
+ * A pool's endpoints by node: each node that runs one of the hosts, their
+ * instances at the node's address, its own node at priority 0, the others at 1.
+ */
+function poolGroups(hosts: Host[], p: Placement): EndpointGroup[] {
+  nodeAddress(p)
+  return p.nodes.flatMap((n) => {
+    const endpoints = hosts
+      .filter((h) => n.hosts.includes(h.name))
+      .flatMap((h) => instancesOf(h).map((i) => [n.address, i.port] as const))
+    return endpoints.length > 0 ? [{ zone: n.name, priority: n.name === p.node ? 0 : 1, endpoints }] : []
+  })
+}
+
+function hostPool(name: string, hosts: Host[], r: Route, placement: Placement | undefined) {
   const od = r.outlier_detection
-  return staticCluster(
-    name,
-    hosts.flatMap(instancesOf).map((i) => [i.address, i.port] as const),
-    {
-      connect_timeout: '0.5s',
-      // Active checks against the host's readiness: a stopped host leaves its pool within seconds, traffic or not.
-      health_checks: [
-        {
-          timeout: '1s',
-          interval: '2s',
-          unhealthy_threshold: 2,
-          healthy_threshold: 1,
-          http_health_check: { path: '/v2/health/ready' },
-        },
-      ],
-      ...(od
-        ? {
-            outlier_detection: {
-              consecutive_5xx: od.consecutive_5xx,
-              interval: duration(od.interval_ms),
-              base_ejection_time: duration(od.base_ejection_ms),
-              max_ejection_percent: od.max_ejection_percent,
-            },
-          }
-        : {}),
-      ...(r.retries
-        ? {
-            circuit_breakers: {
-              thresholds: [
-                {
-                  priority: 'DEFAULT',
-                  retry_budget: { budget_percent: { value: r.retries.budget_percent }, min_retry_concurrency: 3 },
-                },
-              ],
-            },
-          }
-        : {}),
-    },
-  )
+  const extra = {
+    connect_timeout: '0.5s',
+    // Active checks against the host's readiness: a stopped host leaves its pool within seconds, traffic or not.
+    health_checks: [
+      {
+        timeout: '1s',
+        interval: '2s',
+        unhealthy_threshold: 2,
+        healthy_threshold: 1,
+        http_health_check: { path: '/v2/health/ready' },
+      },
+    ],
+    ...(od
+      ? {
+          outlier_detection: {
+            consecutive_5xx: od.consecutive_5xx,
+            interval: duration(od.interval_ms),
+            base_ejection_time: duration(od.base_ejection_ms),
+            max_ejection_percent: od.max_ejection_percent,
+          },
+        }
+      : {}),
+    ...(r.retries
+      ? {
+          circuit_breakers: {
+            thresholds: [
+              {
+                priority: 'DEFAULT',
+                retry_budget: { budget_percent: { value: r.retries.budget_percent }, min_retry_concurrency: 3 },
+              },
+            ],
+          },
+        }
+      : {}),
+  }
+  return placement
+    ? localityCluster(name, poolGroups(hosts, placement), extra)
+    : staticCluster(
+        name,
+        hosts.flatMap(instancesOf).map((i) => [i.address, i.port] as const),
+        extra,
+      )
 }
 
 function canaryConfig(config: MeshConfig): MeshFilterConfig['canary'] {

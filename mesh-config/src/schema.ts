@@ -8,6 +8,7 @@
 import { isIP, isIPv6 } from 'node:net'
 import { z } from 'zod'
 import type { StreamKey } from '@model-mesh/contracts'
+import { MAX_NODE_NAME } from './node-network.ts'
 
 /** Names that appear in Envoy resource names and metric tags: keep them plain. */
 const name = z
@@ -453,7 +454,9 @@ const quality = z.strictObject({
 export const MAX_NODES = 9
 
 const node = z.strictObject({
-  name: name.describe('The node; its network namespace is `mesh-<name>`.'),
+  name: name
+    .max(MAX_NODE_NAME, `must be at most ${MAX_NODE_NAME} characters (it names network interfaces)`)
+    .describe('The node; its network namespace is `mesh-<name>`.'),
   hosts: z
     .array(name)
     .default([])

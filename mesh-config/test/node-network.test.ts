@@ -21,33 +21,37 @@ import {
 
 describe('nodeNetwork (the plan)', () => {
   it('names the nodes, their addresses and links, and the bridge', () => {
-    expect(nodeNetwork(3)).toEqual({
+    expect(nodeNetwork(['n1', 'n2', 'n3'])).toEqual({
       bridge: 'mesh-br0',
       bridgeAddress: '10.77.0.1',
       prefixLength: 24,
       nodes: [
-        { name: 'mesh-n1', address: '10.77.0.11', hostLink: 'mesh-n1-h' },
-        { name: 'mesh-n2', address: '10.77.0.12', hostLink: 'mesh-n2-h' },
-        { name: 'mesh-n3', address: '10.77.0.13', hostLink: 'mesh-n3-h' },
+        { node: 'n1', name: 'mesh-n1', address: '10.77.0.11', hostLink: 'mesh-n1-h' },
+        { node: 'n2', name: 'mesh-n2', address: '10.77.0.12', hostLink: 'mesh-n2-h' },
+        { node: 'n3', name: 'mesh-n3', address: '10.77.0.13', hostLink: 'mesh-n3-h' },
       ],
     })
-    expect(nodeNetwork(1, { prefix: 't2', subnet: [77, 102] }).nodes[0]).toEqual({
-      name: 't2-n1',
+    expect(nodeNetwork(['edge'], { prefix: 't2', subnet: [77, 102] }).nodes[0]).toEqual({
+      node: 'edge',
+      name: 't2-edge',
       address: '10.77.102.11',
-      hostLink: 't2-n1-h',
+      hostLink: 't2-edge-h',
     })
   })
 
   it('refuses what would not make a network, saying why', () => {
-    expect(() => nodeNetwork(0)).toThrow('nodes: must be 1 to 9, got 0')
-    expect(() => nodeNetwork(10)).toThrow('must be 1 to 9')
-    expect(() => nodeNetwork(3, { prefix: 'Mesh' })).toThrow('lower-case letters and digits')
-    expect(() => nodeNetwork(3, { prefix: 'averylongprefix' })).toThrow('too long for interface names')
-    expect(() => nodeNetwork(3, { subnet: [77, 256] })).toThrow('is not an address range')
+    const names = (n: number) => Array.from({ length: n }, (_, i) => `n${i + 1}`)
+    expect(() => nodeNetwork([])).toThrow('nodes: must be 1 to 9, got 0')
+    expect(() => nodeNetwork(names(10))).toThrow('must be 1 to 9')
+    expect(() => nodeNetwork(['a', 'b', 'a'])).toThrow('has a name twice')
+    expect(() => nodeNetwork(['N1'])).toThrow('node "N1": must be lower-case')
+    expect(() => nodeNetwork(names(3), { prefix: 'Mesh' })).toThrow('lower-case letters and digits')
+    expect(() => nodeNetwork(['n1', 'ninechars'])).toThrow('mesh-ninechars-hx is over 15 characters')
+    expect(() => nodeNetwork(names(3), { subnet: [77, 256] })).toThrow('is not an address range')
   })
 
   it('runs a command inside a node', () => {
-    const node = nodeNetwork(1).nodes[0]!
+    const node = nodeNetwork(['n1']).nodes[0]!
     expect(inNode(node, 'nats-server', ['-p', '4222'])).toEqual({
       command: 'ip',
       args: ['netns', 'exec', 'mesh-n1', 'nats-server', '-p', '4222'],
@@ -92,7 +96,7 @@ s.on('timeout', () => { console.log('timeout'); process.exit(0) }); s.on('error'
 describe('a node network, made for real (root)', () => {
   // Each vitest worker its own names and subnet: two files may make networks at once.
   const pool = Number(process.env.VITEST_POOL_ID ?? 1)
-  const net: NodeNetwork = nodeNetwork(3, { prefix: `nt${pool}`, subnet: [77, 100 + pool] })
+  const net: NodeNetwork = nodeNetwork(['n1', 'n2', 'n3'], { prefix: `nt${pool}`, subnet: [77, 100 + pool] })
   const servers: ChildProcess[] = []
   const [n1, n2, n3] = net.nodes as [NetworkNode, NetworkNode, NetworkNode]
 
@@ -127,7 +131,7 @@ describe('a node network, made for real (root)', () => {
   })
 
   it('leaves nothing behind once removed, and makes the same network again over what a crash left', async () => {
-    const other = nodeNetwork(2, { prefix: `nx${pool}`, subnet: [78, 100 + pool] })
+    const other = nodeNetwork(['n1', 'n2'], { prefix: `nx${pool}`, subnet: [78, 100 + pool] })
     await createNodeNetwork(other)
     expect((await nodeNetworkLeftovers(other)).sort()).toEqual(
       ['nx1-br0', 'nx1-n1', 'nx1-n1-h', 'nx1-n2', 'nx1-n2-h'].map((s) => s.replaceAll('nx1', `nx${pool}`)).sort(),

@@ -292,6 +292,58 @@ describe('render', () => {
     ).toBe(14195)
   })
 
+  describe('for one node of several (placement)', () => {
+    const placement = {
+      node: 'n2',
+      nodes: [
+        { name: 'n1', address: '10.77.0.11', hosts: ['stable-a', 'stable-b', 'canary', 'fallback'] },
+        { name: 'n2', address: '10.77.0.12', hosts: ['stable-a', 'fallback'] },
+        { name: 'n3', address: '10.77.0.13', hosts: ['stable-b', 'canary'] },
+      ],
+    }
+    const groups = (r: ReturnType<typeof renderMesh>, name: string) =>
+      (r.clusters.find((c) => c.name === name) as Json).load_assignment.endpoints.map((g: Json) => ({
+        zone: g.locality?.zone,
+        priority: g.priority,
+        endpoints: g.lb_endpoints.map(
+          (e: Json) => `${e.endpoint.address.socket_address.address}:${e.endpoint.address.socket_address.port_value}`,
+        ),
+      }))
+
+    it("reaches every node's instances of a pool, its own node's first, and listens and reports on its node's address", () => {
+      const r = renderMesh(full.config, { xdsDir: dir, env, placement })
+      expect(groups(r, 'credit-risk.stable')).toEqual([
+        { zone: 'n1', priority: 1, endpoints: ['10.77.0.11:18101', '10.77.0.11:18102', '10.77.0.11:18103'] },
+        { zone: 'n2', priority: 0, endpoints: ['10.77.0.12:18101'] },
+        { zone: 'n3', priority: 1, endpoints: ['10.77.0.13:18102', '10.77.0.13:18103'] },
+      ])
+      // No instance of the canary on this node: every canary request crosses to another.
+      expect(groups(r, 'credit-risk.canary')).toEqual([
+        { zone: 'n1', priority: 1, endpoints: ['10.77.0.11:18105'] },
+        { zone: 'n3', priority: 1, endpoints: ['10.77.0.13:18105'] },
+      ])
+      expect(groups(r, 'telemetry-agent')).toEqual([{ endpoints: ['10.77.0.12:14195'] }])
+      const gateway = r.listeners.find((l) => l.name === 'gateway') as Json
+      expect(gateway.address.socket_address.address).toBe('10.77.0.12')
+      // The same canary split on every node: stickiness holds whichever gateway a caller reaches.
+      const n1 = renderMesh(full.config, { xdsDir: dir, env, placement: { ...placement, node: 'n1' } })
+      expect(n1.extensions).toEqual(r.extensions)
+    })
+
+    it("Envoy builds the node's clusters", async () => {
+      const r = renderMesh(full.config, { xdsDir: dir, env, telemetryCredential: true, placement })
+      const inlined = join(dir, `inlined-placed-${r.version}.json`)
+      await writeFile(inlined, JSON.stringify(inlinedBootstrap(r)))
+      expect(await envoyValidate(inlined)).toContain('OK')
+    })
+
+    it('refuses a placement on a node it does not list', () => {
+      expect(() => renderMesh(full.config, { xdsDir: dir, env, placement: { ...placement, node: 'n9' } })).toThrow(
+        'placement: no node "n9" among n1, n2, n3',
+      )
+    })
+  })
+
   it('refuses to render an API key whose environment variable is unset', () => {
     expect(() => renderMesh(full.config, { xdsDir: dir, env: {} })).toThrow(
       'auth.api_keys: environment variable MESH_TEST_BATCH_KEY is not set',
