@@ -9,7 +9,7 @@
 import { constants, setPriority } from 'node:os'
 import { parseArgs } from 'node:util'
 import { createLogger, logTo, serveUntilSignalled } from '@model-mesh/contracts'
-import { natsCredential, telemetryPaths } from '@model-mesh/mesh-config'
+import { natsCredential, nodesOf, telemetryPaths } from '@model-mesh/mesh-config'
 import { startCollector } from './collector.ts'
 import { collectorOptionsOf, loadMeshOrExit } from './settings.ts'
 import { operatorToken } from './serve/operator.ts'
@@ -28,6 +28,10 @@ embedded store (DuckDB) and serves /metrics, /api/v1/... and /healthz.
   --name <name>     prefix of its durable consumers (default: collector); a
                     collector with another name reads everything again
   --dashboard-port <port>  the dashboard's port instead of mesh.yaml's (0: any free port)
+  --address <ip>    where the API and the dashboard listen instead of mesh.yaml's
+  --nodes <n>       the node count npm start --nodes gave, when mesh.yaml has no nodes:
+                    streams keep min(3, n) replicas, hosts are labelled <node>-<instance>
+  --agents <urls>   the agents whose /status the dashboard shows (comma-separated)
   -h, --help        show this help
 
 Environment: LOG_LEVEL (default info).`
@@ -41,6 +45,9 @@ export const OPTIONS = {
   models: { type: 'string' },
   name: { type: 'string' },
   'dashboard-port': { type: 'string' },
+  address: { type: 'string' },
+  nodes: { type: 'string' },
+  agents: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -56,6 +63,10 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`)
     return
   }
+  if (args.nodes !== undefined && !/^[1-9]$/.test(args.nodes)) {
+    process.stderr.write(`--nodes must be 1-9, got "${args.nodes}"\n`)
+    process.exit(2)
+  }
   const port = args.port === undefined ? undefined : Number(args.port)
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
     process.stderr.write(`--port must be 0-65535, got "${args.port}"\n`)
@@ -68,7 +79,12 @@ export async function main(argv: string[]): Promise<void> {
   const mesh = await loadMeshOrExit(args.config!)
   let running: { url: string; dashboardUrl?: string; close(): Promise<void> }
   try {
-    const o = collectorOptionsOf(mesh)
+    const nodes = nodesOf(mesh.config, args.nodes === undefined ? undefined : Number(args.nodes))
+    const o = collectorOptionsOf(mesh, {
+      nodes,
+      address: args.address,
+      agents: args.agents?.split(',').map((u) => u.trim()),
+    })
     const owns = args.models
       ?.split(',')
       .map((m) => m.trim())

@@ -153,11 +153,14 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     while (!closed) {
       try {
         nc = await connect({
-          servers: opts.natsUrl,
+          servers: opts.natsUrl.split(',').map((u) => u.trim()),
           ...opts.natsAuth,
           name: 'telemetry-collector',
           maxReconnectAttempts: -1,
           reconnectTimeWait: 250,
+          // A server behind a partition sends no reset: missed pings move the collector to another within seconds.
+          pingInterval: 5000,
+          maxPingOut: 2,
           timeout: 2000,
         })
         const jsm = await jetstreamManager(nc, { timeout: 5000 })

@@ -5,14 +5,7 @@
  */
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import {
-  httpUrl,
-  instancesOf,
-  loadMeshFile,
-  meshModels,
-  telemetryPaths,
-  type LoadedMesh,
-} from '@model-mesh/mesh-config'
+import { httpUrl, instancesOf, loadMeshFile, meshModels, nodeInstanceName, telemetryPaths, type LoadedMesh, type MeshNode } from '@model-mesh/mesh-config'
 import { VERSION_TOKEN, type KnownLabels } from './state/aggregator.ts'
 import type { CollectorOptions } from './collector.ts'
 import type { DriftConfig, DriftSettings } from './analysis/drift-monitor.ts'
@@ -45,29 +38,44 @@ export function streamLimitsOf(mesh: LoadedMesh): StreamLimits {
   }
 }
 
-export function collectorOptionsOf(mesh: LoadedMesh): CollectorOptions {
+/**
+ * Where the collector runs: the mesh's nodes when it has several (mesh.yaml's,
+ * or npm start's `--nodes N`), the address it listens on, and the agents the
+ * dashboard asks (every node's), each where not mesh.yaml's.
+ */
+export interface CollectorPlacement {
+  nodes?: readonly MeshNode[]
+  address?: string
+  agents?: string[]
+}
+
+/** Copies of each stream in a cluster: one per node, three at most (losing one node loses nothing). */
+const MAX_REPLICAS = 3
+
+export function collectorOptionsOf(mesh: LoadedMesh, placement?: CollectorPlacement): CollectorOptions {
   const t = mesh.config.telemetry
+  const nodes = placement?.nodes ?? []
   return {
-    address: t.collector.address,
+    address: placement?.address ?? t.collector.address,
     port: t.collector.port,
     natsUrl: t.nats_url,
     storeDir: telemetryPaths(mesh).storeDir,
     models: meshModels(mesh.config),
-    labels: knownLabelsOf(mesh),
+    labels: knownLabelsOf(mesh, nodes),
     reloadLabels: async () => {
       const again = await loadMeshFile(mesh.file)
-      return again.ok ? knownLabelsOf(again.mesh) : null
+      return again.ok ? knownLabelsOf(again.mesh, nodes) : null
     },
-    streams: streamLimitsOf(mesh),
+    streams: { ...streamLimitsOf(mesh), ...(nodes.length > 1 ? { replicas: Math.min(MAX_REPLICAS, nodes.length) } : {}) },
     repository: mesh.repositoryDir,
     meshFile: mesh.file,
     drift: driftConfigOf(mesh),
     dashboard: t.collector.dashboard.enabled
       ? {
-          address: t.collector.dashboard.address,
+          address: placement?.address ?? t.collector.dashboard.address,
           port: t.collector.dashboard.port,
           refreshMs: t.collector.dashboard.refresh_ms,
-          agents: [httpUrl(t.agent.address, t.agent.port)],
+          agents: placement?.agents ?? [httpUrl(t.agent.address, t.agent.port)],
         }
       : undefined,
     payloads: {
@@ -86,12 +94,13 @@ const VERSIONS_FRESH_MS = 10_000
 
 /**
  * The label values mesh.yaml names: its routes, its host instances (by name
- * and by address:port, as hosts report themselves), and per model the
+ * and by address:port, as hosts report themselves; on several nodes, by
+ * `<node>-<instance>` too), and per model the
  * versions its routes name and its repository holds. A model's folder is
  * listed again at most every 10 s, so a version added while the collector
  * runs gets its own label.
  */
-export function knownLabelsOf(mesh: LoadedMesh): Omit<KnownLabels, 'models'> {
+export function knownLabelsOf(mesh: LoadedMesh, nodes: readonly MeshNode[] = []): Omit<KnownLabels, 'models'> {
   const c = mesh.config
   const named = new Map<string, Set<string>>()
   for (const r of c.routes)
@@ -112,7 +121,13 @@ export function knownLabelsOf(mesh: LoadedMesh): Omit<KnownLabels, 'models'> {
   }
   return {
     routes: c.routes.map((r) => r.name),
-    hosts: c.hosts.flatMap((h) => instancesOf(h).flatMap((i) => [i.name, `${i.address}:${i.port}`])),
+    hosts: [
+      ...c.hosts.flatMap((h) => instancesOf(h).flatMap((i) => [i.name, `${i.address}:${i.port}`])),
+      // On several nodes each instance names itself after its node too.
+      ...nodes.flatMap((n) =>
+        c.hosts.filter((h) => n.hosts.includes(h.name)).flatMap((h) => instancesOf(h).map((i) => nodeInstanceName(n.name, i.name))),
+      ),
+    ],
     // Asked for every event: the named and listed versions are merged once per listing, not per call.
     versions: (model) => {
       if (!models.has(model)) return NO_VERSIONS

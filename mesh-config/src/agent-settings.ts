@@ -17,28 +17,44 @@ const MB = 1024 * 1024
 
 export const agentSettingsFile = (stateDir: string) => join(stateDir, 'telemetry-agent.json')
 
-export function agentSettingsOf(mesh: LoadedMesh): AgentSettings {
+/** An agent on one node of several: its node's name, address, spool, and the NATS cluster's URLs. */
+export interface AgentPlacement {
+  node: string
+  address: string
+  natsUrls: string
+  spoolDir: string
+}
+
+export function agentSettingsOf(mesh: LoadedMesh, placement?: AgentPlacement): AgentSettings {
   const t = mesh.config.telemetry
+  const id = `${hostname()}-${mesh.config.gateway.service}${placement ? `-${placement.node}` : ''}`
   return {
-    id: `${hostname()}-${mesh.config.gateway.service}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 128),
-    address: t.agent.address,
+    id: id.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 128),
+    address: placement?.address ?? t.agent.address,
     port: t.agent.port,
-    nats: { url: t.nats_url, user: natsUser('agent'), password_file: natsFiles(mesh.stateDir).password('agent') },
+    nats: {
+      url: placement?.natsUrls ?? t.nats_url,
+      user: natsUser('agent'),
+      password_file: natsFiles(mesh.stateDir).password('agent'),
+    },
     token_file: credentialFiles(mesh.stateDir).telemetryToken,
     models: meshModels(mesh.config),
     review_thresholds: reviewThresholdsOf(mesh),
     spool: {
-      dir: telemetryPaths(mesh).spoolDir,
+      dir: placement?.spoolDir ?? telemetryPaths(mesh).spoolDir,
       memory_bytes: Math.round(t.agent.spool.memory_mb * MB),
       disk_bytes: Math.round(t.agent.spool.disk_mb * MB),
     },
   }
 }
 
-/** Writes the agent's settings for `mesh` (0600: they name where its credentials lie); returns the file. */
-export async function writeAgentSettings(mesh: LoadedMesh): Promise<string> {
-  const file = agentSettingsFile(mesh.stateDir)
-  await writeAtomic(file, `${JSON.stringify(agentSettingsOf(mesh), null, 2)}\n`, OWNER_ONLY_FILE)
+/** Writes the agent's settings for `mesh` (0600: they name where its credentials lie) into `file`; returns it. */
+export async function writeAgentSettings(
+  mesh: LoadedMesh,
+  placement?: AgentPlacement,
+  file = agentSettingsFile(mesh.stateDir),
+): Promise<string> {
+  await writeAtomic(file, `${JSON.stringify(agentSettingsOf(mesh, placement), null, 2)}\n`, OWNER_ONLY_FILE)
   return file
 }
 

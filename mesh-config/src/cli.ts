@@ -18,10 +18,13 @@ import { diffMesh, meshStatus } from './inspect.ts'
 import { formatIssue } from './issues.ts'
 import { loadMeshFile, stateDirOf, telemetryPaths, type LoadedMesh } from './load.ts'
 import { startLocalMesh } from './local-mesh.ts'
+import { startNodeMesh } from './node-mesh.ts'
+import { networkUnavailable } from './node-network.ts'
 import { prometheusConfig, PrometheusConfigError } from './prometheus-config.ts'
 import { renderMesh } from './render.ts'
-import { httpUrl } from './schema.ts'
+import { httpUrl, type MeshNode, nodesOf } from './schema.ts'
 import { defaultActor, paths, readHistory, readIfExists, writeAtomic } from './state.ts'
+import type { SupervisorEvent } from './supervisor.ts'
 import { OWNER_ONLY_FILE } from '@model-mesh/contracts'
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2, unavailable: 3 } as const
@@ -80,7 +83,7 @@ Exit codes: 0 done, 1 invalid config or refused change, 2 bad usage, 3 the mesh 
     'Usage: mesh revert <id> [--config <file>] [--by <name>] [--json]\n\nWrites config <id> from the history back to mesh.yaml and applies it.',
   canary:
     'Usage: mesh canary set <route> <weight> | promote <route> | rollback <route> | status <route> [--json]\n\nset, promote and rollback edit mesh.yaml (keeping its comments and layout),\nvalidate and apply. <weight> is basis points (0-10000) or a percentage (25%).\nstatus asks the collector how the canary compares with stable (canary.analysis).',
-  up: 'Usage: mesh up [config] [--demo]\n\nRuns the whole local mesh from mesh.yaml: nats-server (JetStream), the\ntelemetry collector and agent, the model hosts and Envoy; restarts a child\nthat dies; Ctrl-C stops everything.\n--demo also sends demo traffic.',
+  up: "Usage: mesh up [config] [--demo] [--nodes N]\n\nRuns the whole local mesh from mesh.yaml: nats-server (JetStream), the\ntelemetry collector and agent, the model hosts and Envoy; restarts a child\nthat dies; Ctrl-C stops everything.\n--demo also sends demo traffic.\n--nodes N runs N nodes (network namespaces mesh-n1...; needs root), each with\nits gateway, hosts, agent and NATS server, collectors on two; mesh.yaml's own\n`nodes` does the same without the flag.",
   review:
     'Usage: mesh review export <model> [--out <file>] [--config <file>]\n\nWrites the labelled review items of <model> (low-confidence predictions people\nlabelled, with their masked payloads and decoded features) as Parquet, from\nthe collector mesh.yaml names (default file: <model>-labelled.parquet).',
   rules:
@@ -111,6 +114,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         seconds: { type: 'string' },
         rps: { type: 'string' },
         users: { type: 'string' },
+        nodes: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     })
@@ -178,8 +182,14 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         if (action === 'status' && route) return await withMesh(ctx, (mesh) => canaryStatus(ctx, mesh, route))
         return usage('canary needs: set <route> <weight> | promote <route> | rollback <route> | status <route>')
       }
-      case 'up':
-        return await withMesh(ctx, (mesh) => up(ctx, mesh, values.demo!))
+      case 'up': {
+        if (values.nodes !== undefined && !/^[1-9]$/.test(values.nodes)) return usage('--nodes must be 1 to 9')
+        const count = values.nodes === undefined ? undefined : Number(values.nodes)
+        return await withMesh(ctx, (mesh) => {
+          const nodes = nodesOf(mesh.config, count)
+          return nodes ? upNodes(ctx, mesh, nodes) : up(ctx, mesh, values.demo!)
+        })
+      }
       case 'review': {
         const [action, model] = rest
         if (action !== 'export' || !model) return usage('review needs: export <model>')
@@ -513,18 +523,17 @@ async function applyText(ctx: Ctx, text: string, action: string, base?: string):
   return outcome.status === 'refused' ? EXIT.invalid : EXIT.ok
 }
 
+/** The supervisor's events, as `mesh up` tells them. */
+const supervisorEvents = (say: (t: string) => void) => (e: SupervisorEvent) => {
+  if (e.kind === 'exited') say(`${e.name} exited (${e.signal ?? `code ${e.code}`}); restarting in ${e.restartInMs} ms`)
+  else if (e.kind === 'healthy') say(`${e.name} is up`)
+  else if (e.kind === 'started') say(`${e.name} started (pid ${e.pid})`)
+}
+
 async function up(ctx: Ctx, mesh: LoadedMesh, demo: boolean): Promise<number> {
   const say = (t: string) => ctx.io.err(`[mesh] ${t}\n`)
   say(`starting the local mesh from ${mesh.file} (logs in ${join(mesh.stateDir, 'logs')})`)
-  const local = await startLocalMesh(mesh, {
-    by: ctx.by,
-    onEvent: (e) => {
-      if (e.kind === 'exited')
-        say(`${e.name} exited (${e.signal ?? `code ${e.code}`}); restarting in ${e.restartInMs} ms`)
-      else if (e.kind === 'healthy') say(`${e.name} is up`)
-      else if (e.kind === 'started') say(`${e.name} started (pid ${e.pid})`)
-    },
-  })
+  const local = await startLocalMesh(mesh, { by: ctx.by, onEvent: supervisorEvents(say) })
   const route = mesh.config.routes[0]!
   const example = join('model-host/examples', `${route.model}-request.json`)
   ctx.io.out(
@@ -563,6 +572,52 @@ async function up(ctx: Ctx, mesh: LoadedMesh, demo: boolean): Promise<number> {
       until: stopped,
     })
   await stopped
+  say('stopped')
+  return EXIT.ok
+}
+
+/** `mesh up --nodes N` (or mesh.yaml's nodes): the mesh over N network namespaces until Ctrl-C. */
+async function upNodes(ctx: Ctx, mesh: LoadedMesh, nodes: MeshNode[]): Promise<number> {
+  const say = (t: string) => ctx.io.err(`[mesh] ${t}\n`)
+  const unavailable = await networkUnavailable()
+  if (unavailable) {
+    ctx.io.err(`mesh up: cannot run ${nodes.length} nodes: ${unavailable}\n`)
+    return EXIT.unavailable
+  }
+  say(`starting ${nodes.length} nodes from ${mesh.file} (logs in ${join(mesh.stateDir, 'logs')})`)
+  const started = Date.now()
+  const running = await startNodeMesh(mesh, { by: ctx.by, nodes, onEvent: supervisorEvents(say) })
+  const route = mesh.config.routes[0]!
+  const example = join('model-host/examples', `${route.model}-request.json`)
+  const first = running.nodes[0]!
+  const dashboards = running.nodes.filter((n) => n.dashboardUrl)
+  ctx.io.out(
+    [
+      '',
+      `The mesh is up on ${running.nodes.length} nodes in ${((Date.now() - started) / 1000).toFixed(1)} s.`,
+      ...running.nodes.map((n) => `Node ${n.namespace} gateway: ${n.gatewayUrl}`),
+      '',
+      'One inference through a node:',
+      `  curl -s ${first.gatewayUrl}/v2/models/${route.model}/infer -H 'content-type: application/json' -H 'x-user-id: alice' -d @${example} -D - `,
+      '',
+      ...running.nodes.filter((n) => n.collectorUrl).map((n) => `Collector on ${n.namespace}: ${n.collectorUrl}`),
+      ...dashboards.map(
+        (n) =>
+          `Dashboard on ${n.namespace}: ${n.dashboardUrl}  (changes need the operator token in ${running.tokenFile})`,
+      ),
+      `NATS (JetStream cluster): ${running.natsUrls}`,
+      'Ctrl-C stops everything and removes the namespaces.',
+      '',
+    ].join('\n'),
+  )
+  await new Promise<void>((resolveStop) => {
+    const stop = (signal: string) => {
+      say(`${signal}: stopping`)
+      running.stop().then(resolveStop, resolveStop)
+    }
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => stop('SIGTERM'))
+  })
   say('stopped')
   return EXIT.ok
 }

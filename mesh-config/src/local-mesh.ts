@@ -11,20 +11,21 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ensureToken, readToken } from '@model-mesh/contracts'
 import { adminFor, applyMesh } from './apply.ts'
+import type { EnvoyAdmin } from './envoy-admin.ts'
 import { writeAgentSettings } from './agent-settings.ts'
 import { credentialFiles, TELEMETRY_TOKEN_ENV } from './credentials.ts'
 import { prepareNatsAuth } from './nats-auth.ts'
 import { natsReady, natsServerArgs } from './nats-server.ts'
 import { telemetryPaths, type LoadedMesh } from './load.ts'
-import { httpUrl, instancesOf, modelsOf, natsEndpoint } from './schema.ts'
+import { type HostInstance, httpUrl, instancesOf, modelsOf, natsEndpoint } from './schema.ts'
 import { paths } from './state.ts'
 import { Supervisor, type ChildSpec, type SupervisorEvent } from './supervisor.ts'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const ENVOY_BIN = join(ROOT, '.local/venv/bin/envoy')
 const MODEL_HOST_BIN = join(ROOT, 'bin/model-host.mjs')
-const AGENT_BIN = join(ROOT, 'bin/telemetry-agent.mjs')
-const COLLECTOR_BIN = join(ROOT, 'bin/telemetry-collector.mjs')
+export const AGENT_BIN = join(ROOT, 'bin/telemetry-agent.mjs')
+export const COLLECTOR_BIN = join(ROOT, 'bin/telemetry-collector.mjs')
 
 export interface LocalMesh {
   supervisor: Supervisor
@@ -98,63 +99,24 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
     await Promise.all(
       config.hosts.flatMap(instancesOf).map((i) =>
         supervisor.start(
-          {
-            name: `host-${i.name}`,
-            command: process.execPath,
-            args: [
-              MODEL_HOST_BIN,
-              '--models',
-              mesh.repositoryDir,
-              '--port',
-              String(i.port),
-              '--host',
-              i.address,
-              '--role',
-              i.host.role,
-              ...onlyArgs(modelsOf(config, i.host)),
-              '--telemetry-agent',
-              agentUrl,
-              '--telemetry-token-file',
-              credentials.telemetryToken,
-              '--name',
-              i.name,
-              '--operator-token-file',
-              tokenFile,
-            ],
-            healthy: () => httpOk(`${httpUrl(i.address, i.port)}/v2/health/ready`),
+          hostChild(mesh, i, {
+            name: i.name,
+            address: i.address,
+            agentUrl,
+            telemetryTokenFile: credentials.telemetryToken,
+            operatorTokenFile: tokenFile,
             env: logLevel,
-          },
-          120_000,
+          }),
+          HOST_START_MS,
         ),
       ),
     )
-    const envoy: ChildSpec = {
-      name: 'envoy',
-      command: ENVOY_BIN,
-      args: [
-        '-c',
-        p.bootstrap,
-        '--admin-address-path',
-        p.adminAddress,
-        '--disable-hot-restart',
-        '--concurrency',
-        String(config.gateway.workers),
-        // On a listener change, connections to the old listener are told to close
-        // at their next response, so every caller is on the new config within moments.
-        '--drain-strategy',
-        'immediate',
-        '--drain-time-s',
-        '5',
-        '--log-level',
-        'warn',
-        '--component-log-level',
-        'wasm:info',
-      ],
-      // Ready, and ours: the admin address file is written by the Envoy started here.
-      healthy: async () => existsSync(p.adminAddress) && (await adminFor(mesh)).ready(),
-      // The exporter's credential, by environment: the admin interface shows Envoy's configuration to any local process.
-      env: { [TELEMETRY_TOKEN_ENV]: await readToken(credentials.telemetryToken) },
-    }
+    const envoy = envoyChild(mesh, {
+      bootstrap: p.bootstrap,
+      adminAddressFile: p.adminAddress,
+      admin: () => adminFor(mesh),
+      telemetryToken: await readToken(credentials.telemetryToken),
+    })
     await supervisor.start(envoy)
     const admin = await adminFor(mesh)
     const gatewayPort = config.gateway.port || (await listenerPort(admin.url, 'gateway'))
@@ -176,8 +138,91 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
 
 const onlyArgs = (models: string[] | undefined) => (models ? ['--only', models.join(',')] : [])
 
+/** How long a host may take to load its models and answer ready. */
+export const HOST_START_MS = 120_000
+
+/** A model host instance: where it listens, where it posts telemetry, what it calls itself. */
+export function hostChild(
+  mesh: LoadedMesh,
+  i: HostInstance,
+  o: {
+    name: string
+    address: string
+    agentUrl: string
+    telemetryTokenFile: string
+    operatorTokenFile: string
+    env: Record<string, string>
+  },
+): ChildSpec {
+  return {
+    name: `host-${o.name}`,
+    command: process.execPath,
+    args: [
+      MODEL_HOST_BIN,
+      '--models',
+      mesh.repositoryDir,
+      '--port',
+      String(i.port),
+      '--host',
+      o.address,
+      '--role',
+      i.host.role,
+      ...onlyArgs(modelsOf(mesh.config, i.host)),
+      '--telemetry-agent',
+      o.agentUrl,
+      '--telemetry-token-file',
+      o.telemetryTokenFile,
+      '--name',
+      o.name,
+      '--operator-token-file',
+      o.operatorTokenFile,
+    ],
+    healthy: () => httpOk(`${httpUrl(o.address, i.port)}/v2/health/ready`),
+    env: o.env,
+  }
+}
+
+/** Envoy with a rendered bootstrap; ready once the Envoy started here (it writes the admin address file) says so. */
+export function envoyChild(
+  mesh: LoadedMesh,
+  o: {
+    bootstrap: string
+    adminAddressFile: string
+    admin: () => Promise<EnvoyAdmin>
+    telemetryToken: string
+    name?: string
+  },
+): ChildSpec {
+  return {
+    name: o.name ?? 'envoy',
+    command: ENVOY_BIN,
+    args: [
+      '-c',
+      o.bootstrap,
+      '--admin-address-path',
+      o.adminAddressFile,
+      '--disable-hot-restart',
+      '--concurrency',
+      String(mesh.config.gateway.workers),
+      // On a listener change, connections to the old listener are told to close
+      // at their next response, so every caller is on the new config within moments.
+      '--drain-strategy',
+      'immediate',
+      '--drain-time-s',
+      '5',
+      '--log-level',
+      'warn',
+      '--component-log-level',
+      'wasm:info',
+    ],
+    healthy: async () => existsSync(o.adminAddressFile) && (await o.admin()).ready(),
+    // The exporter's credential, by environment: the admin interface shows Envoy's configuration to any local process.
+    env: { [TELEMETRY_TOKEN_ENV]: o.telemetryToken },
+  }
+}
+
 /** The agent or the collector: a node process that answers /healthz once serving. */
-function telemetryChild(
+export function telemetryChild(
   name: string,
   bin: string,
   args: string[],

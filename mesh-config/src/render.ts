@@ -141,8 +141,17 @@ export function renderMesh(config: MeshConfig, options: RenderOptions): Rendered
   // The exporter reads the credential from Envoy's environment: the bootstrap, which /config_dump shows, holds only the variable's name.
   const tokenEnv = options.telemetryCredential ? TELEMETRY_TOKEN_ENV : undefined
   const bootstrap = {
-    node: { id: `${config.gateway.service}-envoy`, cluster: config.gateway.service },
-    admin: { address: socketAddress('127.0.0.1', config.gateway.admin_port) },
+    node: {
+      id: `${config.gateway.service}-envoy${options.placement ? `-${options.placement.node}` : ''}`,
+      cluster: config.gateway.service,
+    },
+    // Loopback; on one node of several, its node's address: the local mesh in the root namespace checks it is ready.
+    admin: {
+      address: socketAddress(
+        options.placement ? nodeAddress(options.placement) : '127.0.0.1',
+        config.gateway.admin_port,
+      ),
+    },
     stats_config: { stats_tags: GOLDEN_STATS_TAGS },
     dynamic_resources: { lds_config: pathSource(LDS_FILE), cds_config: pathSource(CDS_FILE) },
     // Runtime values come from this file only: without an admin layer, /runtime_modify cannot switch a route's rate limit off.

@@ -611,6 +611,9 @@ export function httpUrl(address: string, port: number): string {
   return `http://${isIPv6(address) ? `[${address}]` : address}:${port}`
 }
 
+/** What a host instance on a node calls itself (its `--name`, its telemetry's host label): `<node>-<instance>`. */
+export const nodeInstanceName = (node: string, instance: string) => `${node}-${instance}`
+
 /**
  * The nodes the mesh runs on: mesh.yaml's `nodes`, else `count` nodes
  * (`npm start -- --nodes N`) named n1, n2, ..., each running every host,
