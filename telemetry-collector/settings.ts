@@ -5,7 +5,16 @@
  */
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { httpUrl, instancesOf, loadMeshFile, meshModels, nodeInstanceName, telemetryPaths, type LoadedMesh, type MeshNode } from '@model-mesh/mesh-config'
+import {
+  httpUrl,
+  instancesOf,
+  loadMeshFile,
+  meshModels,
+  nodeInstanceName,
+  telemetryPaths,
+  type LoadedMesh,
+  type MeshNode,
+} from '@model-mesh/mesh-config'
 import { VERSION_TOKEN, type KnownLabels } from './state/aggregator.ts'
 import type { CollectorOptions } from './collector.ts'
 import type { DriftConfig, DriftSettings } from './analysis/drift-monitor.ts'
@@ -66,7 +75,10 @@ export function collectorOptionsOf(mesh: LoadedMesh, placement?: CollectorPlacem
       const again = await loadMeshFile(mesh.file)
       return again.ok ? knownLabelsOf(again.mesh, nodes) : null
     },
-    streams: { ...streamLimitsOf(mesh), ...(nodes.length > 1 ? { replicas: Math.min(MAX_REPLICAS, nodes.length) } : {}) },
+    streams: {
+      ...streamLimitsOf(mesh),
+      ...(nodes.length > 1 ? { replicas: Math.min(MAX_REPLICAS, nodes.length) } : {}),
+    },
     repository: mesh.repositoryDir,
     meshFile: mesh.file,
     drift: driftConfigOf(mesh),
@@ -125,7 +137,9 @@ export function knownLabelsOf(mesh: LoadedMesh, nodes: readonly MeshNode[] = [])
       ...c.hosts.flatMap((h) => instancesOf(h).flatMap((i) => [i.name, `${i.address}:${i.port}`])),
       // On several nodes each instance names itself after its node too.
       ...nodes.flatMap((n) =>
-        c.hosts.filter((h) => n.hosts.includes(h.name)).flatMap((h) => instancesOf(h).map((i) => nodeInstanceName(n.name, i.name))),
+        c.hosts
+          .filter((h) => n.hosts.includes(h.name))
+          .flatMap((h) => instancesOf(h).map((i) => nodeInstanceName(n.name, i.name))),
       ),
     ],
     // Asked for every event: the named and listed versions are merged once per listing, not per call.
