@@ -54,6 +54,8 @@ export interface RunningNode {
   /** Where the node runs a collector: its API and its dashboard. */
   collectorUrl?: string
   dashboardUrl?: string
+  /** The supervisor's names of the node's processes (stopChild, pid). */
+  processes: string[]
 }
 
 export interface NodeMesh {
@@ -243,6 +245,9 @@ export async function startNodeMesh(mesh: LoadedMesh, options: NodeMeshOptions):
           address: n.address,
           gatewayUrl: httpUrl(n.address, gateway.port),
           adminUrl: adminUrls[i]!,
+          processes: supervisor
+            .names()
+            .filter((name) => name.startsWith(`${n.node}-`) || name.startsWith(`host-${n.node}-`)),
           agentUrl: agentUrl(n),
           ...(runs ? { collectorUrl: httpUrl(n.address, collector.port) } : {}),
           ...(runs && collector.dashboard.enabled

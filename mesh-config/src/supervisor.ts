@@ -89,6 +89,11 @@ export class Supervisor {
   }
 
   /** The current child's pid (a dead one's until it is restarted); undefined once stopChild() has stopped it. */
+  /** Every child's name, in the order they were started. */
+  names(): string[] {
+    return this.#children.map((c) => c.spec.name)
+  }
+
   pid(name: string): number | undefined {
     return this.#find(name).child?.pid
   }
