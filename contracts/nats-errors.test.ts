@@ -64,7 +64,7 @@ describe('classifying NATS failures by class and err_code', () => {
     expect(isWorkQueueTaken(new Error('filtered consumer not unique on workqueue stream'))).toBe(false)
   })
 
-  it('no answer, nobody answering, a lost or closed connection, or JetStream unavailable for now are transient', () => {
+  it('no answer, nobody answering, a lost or closed connection, JetStream unavailable for now, or a cluster not yet able to place replicas are transient', () => {
     expect(isTransient(new errors.TimeoutError())).toBe(true)
     expect(isTransient(noResponders)).toBe(true)
     expect(isTransient(new errors.ClosedConnectionError())).toBe(true)
@@ -72,6 +72,8 @@ describe('classifying NATS failures by class and err_code', () => {
     expect(
       isTransient(apiError(503, API_CODES.JetStreamTemporarilyUnavailable, 'JetStream system temporarily unavailable')),
     ).toBe(true)
+    // What a three-server cluster answered while its third server was still joining (test/nats-cluster.test.ts).
+    expect(isTransient(apiError(500, API_CODES.ClusterNoPeers, 'no suitable peers for placement'))).toBe(true)
   })
 
   it('a refusal from JetStream, a permission or authorization error, or a plain error are not', () => {
@@ -122,6 +124,29 @@ function managerFailing(failures: Error[]): { jsm: JetStreamManager; updates: st
   } as unknown as JetStreamManager
   return { jsm, updates }
 }
+
+describe('ensureStreams when a creation fails', () => {
+  it('tries a stream the cluster cannot place yet again, and creates every stream', async () => {
+    const failures: Error[] = [apiError(500, API_CODES.ClusterNoPeers, 'no suitable peers for placement')]
+    const added: string[] = []
+    const jsm = {
+      streams: {
+        info: async () => {
+          throw notFound
+        },
+        add: async (config: { name: string }) => {
+          added.push(config.name)
+          const failure = failures.shift()
+          if (failure) throw failure
+          return {}
+        },
+      },
+    } as unknown as JetStreamManager
+    const out = await ensureStreams(jsm, { ...LIMITS, replicas: 3 }, { attempts: 3, firstDelayMs: 1 })
+    expect(out.map((o) => o.action)).toEqual(['created', 'created', 'created', 'created'])
+    expect(added).toEqual(['MESH_REQUESTS', 'MESH_REQUESTS', 'MESH_PAYLOADS', 'MESH_HOST', 'MESH_REVIEW'])
+  })
+})
 
 describe('ensureStreams when an update fails', () => {
   it('tries a transiently failed update again, with a wait, and updates every stream', async () => {

@@ -19,6 +19,8 @@ export const API_CODES = {
   ConsumerWorkQueueMultipleUnfiltered: 10099,
   /** JSClusterNotAvailErr: "JetStream system temporarily unavailable". */
   JetStreamTemporarilyUnavailable: 10008,
+  /** JSClusterNoPeersErr: "no suitable peers for placement": a cluster still forming, or fewer servers than replicas. */
+  ClusterNoPeers: 10005,
 } as const
 
 /** A stream JetStream cannot make as the mesh wants: a configuration problem that retrying does not fix. */
@@ -50,8 +52,10 @@ export function isWorkQueueTaken(e: unknown): boolean {
 /**
  * A failure that may pass if the same request is made again: no answer in
  * time, nobody answering yet (JetStream starting), the connection down or
- * closed, or JetStream saying it is temporarily unavailable. An answer from
- * JetStream that refuses the request is not: asking again gets the same no.
+ * closed, JetStream saying it is temporarily unavailable, or a cluster that
+ * cannot place a stream's replicas yet (its servers still joining). Any
+ * other answer from JetStream that refuses the request is not: asking again
+ * gets the same no.
  * nats.js wraps some of these (NoRespondersError inside a RequestError
  * inside JetStreamNotEnabled), so the cause chain is looked at too.
  */
@@ -59,7 +63,13 @@ export function isTransient(e: unknown): boolean {
   for (let c: unknown = e, depth = 0; c instanceof Error && depth < 5; c = c.cause, depth++) {
     if (c instanceof errors.TimeoutError || c instanceof errors.NoRespondersError) return true
     if (c instanceof errors.ClosedConnectionError || c instanceof errors.ConnectionError) return true
-    if (c instanceof JetStreamApiError) return c.status === 503 || c.code === API_CODES.JetStreamTemporarilyUnavailable
+    if (c instanceof JetStreamApiError)
+      return (
+        c.status === 503 ||
+        c.code === API_CODES.JetStreamTemporarilyUnavailable ||
+        // A cluster whose servers have not all joined yet: given a few seconds, the stream can be placed.
+        c.code === API_CODES.ClusterNoPeers
+      )
   }
   return false
 }

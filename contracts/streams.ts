@@ -4,7 +4,8 @@
  * (subjects.ts) and mesh.yaml's limits. The collector creates or
  * updates them at start-up; the agent only checks that they exist. A
  * change JetStream cannot make in place is refused with what to do; an
- * update that fails for a moment (no answer, connection down) is tried again.
+ * creation or update that fails for a moment (no answer, connection down, a
+ * cluster still placing replicas) is tried again.
  */
 import {
   RetentionPolicy,
@@ -81,7 +82,7 @@ export function differences(actual: Partial<StreamConfig>, wanted: Partial<Strea
 
 export type EnsureOutcome = { name: string; action: 'created' | 'unchanged' | 'updated'; changed: string[] }
 
-/** How often, and how far apart, an update that failed transiently is tried again. */
+/** How often, and how far apart, a creation or update that failed transiently is tried again. */
 export interface UpdateRetry {
   attempts: number
   /** Wait before the second try, ms; doubled for each one after. */
@@ -92,8 +93,8 @@ export const DEFAULT_UPDATE_RETRY: UpdateRetry = { attempts: 5, firstDelayMs: 25
 
 /**
  * Creates each stream, or updates it to the wanted settings. A change
- * JetStream cannot make throws StreamConfigError with what to do; an update
- * that failed transiently (no answer, connection down) is tried again
+ * JetStream cannot make throws StreamConfigError with what to do; a creation
+ * or update that failed transiently (isTransient) is tried again
  * `retry.attempts` times, then its last error is thrown as it came.
  */
 export async function ensureStreams(
@@ -106,7 +107,7 @@ export async function ensureStreams(
     const wanted = streamConfig(spec, limits)
     const info = await streamInfo(jsm, spec.name)
     if (!info) {
-      await jsm.streams.add(wanted)
+      await withRetry(retry, () => jsm.streams.add(wanted))
       out.push({ name: spec.name, action: 'created', changed: [] })
       continue
     }

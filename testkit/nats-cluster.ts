@@ -53,12 +53,17 @@ async function until(what: string, ms: number, check: () => Promise<boolean>): P
   }
 }
 
-/** Whether JetStream answers through `servers`: the cluster has elected its meta leader. */
-export async function jetStreamReady(servers: string): Promise<boolean> {
+/**
+ * Whether JetStream answers through `servers` with every member joined: it
+ * can place a stream's `replicas` copies (a probe stream, made and deleted).
+ */
+export async function jetStreamReady(servers: string, replicas: number): Promise<boolean> {
   const nc = await connect({ servers: servers.split(','), timeout: 1000, maxReconnectAttempts: 0 }).catch(() => null)
   if (!nc) return false
   try {
-    await (await jetstreamManager(nc, { timeout: 1000 })).getAccountInfo()
+    const jsm = await jetstreamManager(nc, { timeout: 2000 })
+    await jsm.streams.add({ name: 'CLUSTER_PROBE', subjects: ['cluster.probe'], num_replicas: replicas })
+    await jsm.streams.delete('CLUSTER_PROBE')
     return true
   } catch {
     return false
@@ -100,7 +105,9 @@ export async function startNatsCluster(options: { nodes?: number } = {}): Promis
   }
   try {
     await Promise.all(net.nodes.map(launch))
-    await until('the JetStream cluster elected no meta leader', 30_000, () => jetStreamReady(cluster.urls))
+    await until('the JetStream cluster could not place a stream on every member', 60_000, () =>
+      jetStreamReady(cluster.urls, net.nodes.length),
+    )
   } catch (e) {
     await stop()
     throw e
