@@ -21,51 +21,37 @@ export function duration(ms: number): string {
   return `${ms / 1000}s`
 }
 
-/** A static cluster over loopback endpoints (`port` or `[address, port]` pairs). */
-export function staticCluster(
-  name: string,
-  endpoints: number | readonly (readonly [string, number])[],
-  extra: Record<string, unknown> = {},
-) {
-  const list = typeof endpoints === 'number' ? [['127.0.0.1', endpoints] as const] : endpoints
-  return {
-    name,
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: {
-      cluster_name: name,
-      endpoints: [
-        { lb_endpoints: list.map(([address, port]) => ({ endpoint: { address: socketAddress(address, port) } })) },
-      ],
-    },
-    ...extra,
-  }
-}
+type Endpoints = readonly (readonly [string, number])[]
 
 /** Endpoints of one locality (a node) at one priority: 0 is used first, higher ones as the lower fail. */
 export interface EndpointGroup {
   zone: string
   priority: number
-  endpoints: readonly (readonly [string, number])[]
+  endpoints: Endpoints
+}
+
+/** A static cluster over loopback endpoints (`port` or `[address, port]` pairs). */
+export function staticCluster(name: string, endpoints: number | Endpoints, extra: Record<string, unknown> = {}) {
+  const list = typeof endpoints === 'number' ? [['127.0.0.1', endpoints] as const] : endpoints
+  return cluster(name, [{ lb_endpoints: lbEndpoints(list) }], extra)
 }
 
 /** A static cluster whose endpoints are grouped by locality and priority (a pool that spans nodes, its own node's first). */
 export function localityCluster(name: string, groups: readonly EndpointGroup[], extra: Record<string, unknown> = {}) {
-  return {
-    name,
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: {
-      cluster_name: name,
-      endpoints: groups.map((g) => ({
-        locality: { zone: g.zone },
-        priority: g.priority,
-        lb_endpoints: g.endpoints.map(([address, port]) => ({ endpoint: { address: socketAddress(address, port) } })),
-      })),
-    },
-    ...extra,
-  }
+  const endpoints = groups.map((g) => ({
+    locality: { zone: g.zone },
+    priority: g.priority,
+    lb_endpoints: lbEndpoints(g.endpoints),
+  }))
+  return cluster(name, endpoints, extra)
 }
+
+function cluster(name: string, endpoints: unknown[], extra: Record<string, unknown>) {
+  return { name, type: 'STATIC', connect_timeout: '1s', load_assignment: { cluster_name: name, endpoints }, ...extra }
+}
+
+const lbEndpoints = (list: Endpoints) =>
+  list.map(([address, port]) => ({ endpoint: { address: socketAddress(address, port) } }))
 
 interface PluginOptions {
   /** Defaults to the name; modules that share data or queues with another must share its VM id. */

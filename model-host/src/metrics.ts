@@ -1,19 +1,42 @@
 /**
  * @module
  * The host's own Prometheus metrics, served at `GET /metrics`: the telemetry
- * emitter's counters. A registry local to the host (not prom-client's global
+ * emitter's counters, and each loaded model version's saturation now (the
+ * same figures its `host_saturation` events carry). A registry local to the host (not prom-client's global
  * one), and values read from the emitter only when scraped, so nothing is
  * added to the request path.
  */
 import { Counter, Gauge, Registry } from 'prom-client'
+import type { ModelState } from './model-manager.ts'
+import { saturationEvents } from './saturation.ts'
 import { DROP_REASONS, noDrops, type EmitterCounters } from './telemetry-agent-emitter.ts'
 
 /** Counters of a host with no telemetry agent: nothing sent, nothing dropped. */
 const NO_AGENT: EmitterCounters = { emitted: 0, sent: 0, dropped: noDrops(), buffered: 0, inFlight: 0 }
 
-/** A registry whose metrics read `counters()` at each scrape. */
-export function hostMetrics(counters: () => EmitterCounters = () => NO_AGENT): Registry {
+/** A registry whose metrics read `counters()` and `models()` at each scrape. */
+export function hostMetrics(
+  counters: () => EmitterCounters = () => NO_AGENT,
+  models: () => ModelState[] = () => [],
+): Registry {
   const registry = new Registry()
+  const saturation = [
+    ['model_host_queue_depth', 'Requests waiting for a batch, by model version', 'queue_depth'],
+    ['model_host_busy_instances', 'Instances running a batch now, by model version', 'busy_instances'],
+    ['model_host_instances', 'Instances (inference sessions) loaded, by model version', 'instances'],
+  ] as const
+  for (const [name, help, field] of saturation) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['model', 'version'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const e of saturationEvents(models(), '', 0)) this.set({ model: e.model, version: e.version }, e[field])
+      },
+    })
+  }
   new Counter({
     name: 'model_host_telemetry_events_total',
     help: 'Host telemetry events the telemetry agent accepted',

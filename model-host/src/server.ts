@@ -66,7 +66,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const guarded = safeEmitter(emitter)
   const manager = new ModelManager(options.models, { emitter: guarded, logger, role: options.role, hostName })
   await manager.loadAll(options.only)
-  const metrics = hostMetrics(agent ? () => agent.counters : undefined)
+  const metrics = hostMetrics(agent ? () => agent.counters : undefined, () => manager.models())
   const app = createApp({ manager, logger, version: packageVersion(), metrics, operatorToken: options.operatorToken })
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname, createServer }, () => resolve(s))

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
 import { jsonInfer, postJson } from '@model-mesh/testkit/client'
+import { metricSum } from '@model-mesh/testkit/events'
 import { copyRepository, editConfig, spawnHost, type HostProcess } from '@model-mesh/testkit/host-process'
 
 const XL = 'credit-risk-xl'
@@ -22,6 +23,12 @@ const infer = (
   postJson(`${host.url}/v2/models/${XL}/infer`, jsonInfer(rows), headers).catch((e) =>
     init.signal?.aborted ? null : Promise.reject(e),
   )
+/** The host's own saturation gauge for the XL model: on a busy machine a request sent first may arrive last, so tests wait on these, not on sleeps. */
+const gauge = async (host: HostProcess, name: 'model_host_busy_instances' | 'model_host_queue_depth') =>
+  metricSum(await (await fetch(`${host.url}/metrics`)).text(), name, { model: XL })
+/** Waits until the XL model has at least `n` of `name`. */
+const until = (host: HostProcess, name: Parameters<typeof gauge>[1], n: number) =>
+  expect.poll(() => gauge(host, name), { timeout: 5000, interval: 1 }).toBeGreaterThanOrEqual(n)
 const batchSizes = (s: any): Record<number, number> =>
   Object.fromEntries(s.model_stats[0].batch_stats.map((b: any) => [b.batch_size, b.count]))
 
@@ -33,7 +40,8 @@ describe('batching (fallback configured)', () => {
     await editConfig(repo.dir, XL, (c) => {
       c.fallback = 'credit-risk-fallback'
       c.dynamic_batching.max_queue_delay_ms = 1000
-      c.dynamic_batching.max_queue_size = 4
+      // Room for a full batch and three singles waiting behind a running one; 24 at once overflow it.
+      c.dynamic_batching.max_queue_size = 5
     })
     host = await spawnHost(repo.dir)
     await infer(host, big) // warm-up: also gives the deadline estimate a batch time
@@ -58,10 +66,16 @@ describe('batching (fallback configured)', () => {
 
   it('sends requests that queued while a batch ran together into the next batch', async () => {
     const before = batchSizes(await stats(host))
-    const running = infer(host, big)
-    await new Promise((r) => setTimeout(r, 2))
-    const singles = await Promise.all([0, 1, 2].map(() => infer(host, one)))
-    await running
+    // A full batch runs and another waits (128 rows: nothing joins it): the singles arrive while one of them runs
+    // and queue together, all three at once (the host's queue gauge says so), whichever big batch they wait for.
+    const first = infer(host, big)
+    await until(host, 'model_host_busy_instances', 1)
+    const second = infer(host, big)
+    await until(host, 'model_host_queue_depth', 1)
+    const pending = Promise.all([0, 1, 2].map(() => infer(host, one)))
+    await until(host, 'model_host_queue_depth', 3)
+    const singles = await pending
+    await Promise.all([first, second])
     expect(singles.map((r) => r!.status)).toEqual([200, 200, 200])
     expect(singles.every((r) => r!.headers.get('x-model-fallback') === 'false')).toBe(true)
     const after = batchSizes(await stats(host))
@@ -86,7 +100,7 @@ describe('batching (fallback configured)', () => {
 
   it("answers from the fallback when Envoy's deadline cannot be met", async () => {
     const running = infer(host, big)
-    await new Promise((r) => setTimeout(r, 1))
+    await until(host, 'model_host_busy_instances', 1)
     const late = await infer(host, one, { 'x-envoy-expected-rq-timeout-ms': '2' })
     await running
     expect(late!.status).toBe(200)
@@ -97,16 +111,17 @@ describe('batching (fallback configured)', () => {
   it('drops a queued request whose client went away, without running it', async () => {
     const before = (await stats(host)).model_stats[0].inference_count
     const first = infer(host, big)
-    await new Promise((r) => setTimeout(r, 1))
+    await until(host, 'model_host_busy_instances', 1)
     const second = infer(host, big)
-    await new Promise((r) => setTimeout(r, 1))
+    await until(host, 'model_host_queue_depth', 1)
     const ctl = new AbortController()
     const gone = fetch(`${host.url}/v2/models/${XL}/infer`, {
       method: 'POST',
       body: JSON.stringify(jsonInfer(one)),
       signal: ctl.signal,
     }).catch(() => 'aborted')
-    await new Promise((r) => setTimeout(r, 3))
+    // Queued behind the second, which waits for the first: then its client goes away.
+    await until(host, 'model_host_queue_depth', 2)
     ctl.abort()
     expect(await gone).toBe('aborted')
     await Promise.all([first, second])
