@@ -163,12 +163,16 @@ describe('the mesh over three nodes', () => {
     expect({ within5s: stoppedAfterMs < 5000, seen }).toMatchObject({ within5s: true })
 
     // Every request nodes 1 and 3 answered reaches the collector that owns its model (an agent or collector
-    // whose NATS server died moves to another within seconds, its events waiting in the spool), and once.
-    const counts = await countedOnce(
-      mesh.nodes[0]!.collectorUrl!,
-      results.filter((r) => r.status === 200 && r.gateway !== 1).map((r) => r.id),
+    // whose NATS server died moves to another within seconds, its events waiting in the spool), and once; twice
+    // only where the client tried node 2 first and node 2 had served it before it died.
+    const others = results.filter((r) => r.status === 200 && r.gateway !== 1)
+    const counts = new Map(
+      await countedOnce(
+        mesh.nodes[0]!.collectorUrl!,
+        others.map((r) => r.id),
+      ),
     )
-    expect(counts.filter(([, n]) => n !== 1)).toEqual([])
+    expect(others.filter((r) => counts.get(r.id) !== 1 && !(r.tries === 2 && counts.get(r.id) === 2))).toEqual([])
   }, 240_000)
 
   it('brings node 2 back: it rejoins, and what it answered before it died is counted once at most', async () => {
@@ -206,11 +210,18 @@ describe('the mesh over three nodes', () => {
     )
     expect(failed.length / sent).toBeLessThanOrEqual(0.001)
     // Node 3 kept what it answered in its agent's spool while it could not reach a quorum; after the heal, nothing is missing.
-    const counts = await countedOnce(
-      mesh.nodes[0]!.collectorUrl!,
-      results.filter((r) => r.status === 200).map((r) => r.id),
+    const answeredOk = results.filter((r) => r.status === 200)
+    const counts = new Map(
+      await countedOnce(
+        mesh.nodes[0]!.collectorUrl!,
+        answeredOk.map((r) => r.id),
+      ),
     )
-    expect(counts.filter(([, n]) => n !== 1)).toEqual([])
+    // Once each; twice only where the client tried two gateways and the first, cut off, had served it too.
+    expect(answeredOk.filter((r) => counts.get(r.id) !== 1 && !(r.tries === 2 && counts.get(r.id) === 2))).toEqual([])
+    console.log(
+      `[node-partition] ${answeredOk.filter((r) => counts.get(r.id) === 2).length} requests were served twice: the client's first try, cut off by the partition, and its retry`,
+    )
   }, 240_000)
 })
 
@@ -220,6 +231,8 @@ interface Answer {
   gateway: number
   status: number
   ms: number
+  /** 2 when the first gateway gave no answer: that gateway may still have served it (its answer lost in a partition). */
+  tries: number
 }
 
 /**
@@ -238,11 +251,12 @@ function balancedLoad(gateways: string[], prefix: string): { stop(): Promise<{ r
       sent++
       for (const g of [first, (first + 1) % gateways.length]) {
         const o = await post(gateways[g]!, id)
+        const tries = g === first ? 1 : 2
         if ('status' in o) {
-          results.push({ id, gateway: g, status: o.status, ms: o.ms })
+          results.push({ id, gateway: g, status: o.status, ms: o.ms, tries })
           break
         }
-        if (g !== first) results.push({ id, gateway: g, status: 0, ms: o.ms })
+        if (tries === 2) results.push({ id, gateway: g, status: 0, ms: o.ms, tries })
       }
     }
   }
