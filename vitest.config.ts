@@ -1,13 +1,28 @@
 import { defineConfig } from 'vitest/config'
 
+/** Tests that run a whole multi-node mesh (20 processes) and measure it under load: alone, after the rest. */
+const NODE_MESH = ['test/multi-node.test.ts']
+
 export default defineConfig({
   test: {
-    include: ['**/*.test.ts'],
     exclude: ['node_modules/**', 'models/**', '.local/**'],
     // Integration tests spawn real host processes; two cores are shared with them.
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 120_000,
     globalSetup: ['test/global-setup.ts'],
+    projects: [
+      // Timing-sensitive tests (batching, canary latency) never share the machine with a three-node mesh.
+      {
+        extends: true,
+        test: {
+          name: 'components',
+          include: ['**/*.test.ts'],
+          exclude: [...NODE_MESH, 'node_modules/**', 'models/**', '.local/**'],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      { extends: true, test: { name: 'nodes', include: NODE_MESH, sequence: { groupOrder: 1 } } },
+    ],
   },
 })

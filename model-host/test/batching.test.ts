@@ -26,9 +26,6 @@ const infer = (
 /** The host's own saturation gauge for the XL model: on a busy machine a request sent first may arrive last, so tests wait on these, not on sleeps. */
 const gauge = async (host: HostProcess, name: 'model_host_busy_instances' | 'model_host_queue_depth') =>
   metricSum(await (await fetch(`${host.url}/metrics`)).text(), name, { model: XL })
-/** Waits until the XL model has at least `n` of `name`. */
-const until = (host: HostProcess, name: Parameters<typeof gauge>[1], n: number) =>
-  expect.poll(() => gauge(host, name), { timeout: 5000, interval: 1 }).toBeGreaterThanOrEqual(n)
 const batchSizes = (s: any): Record<number, number> =>
   Object.fromEntries(s.model_stats[0].batch_stats.map((b: any) => [b.batch_size, b.count]))
 
@@ -40,8 +37,8 @@ describe('batching (fallback configured)', () => {
     await editConfig(repo.dir, XL, (c) => {
       c.fallback = 'credit-risk-fallback'
       c.dynamic_batching.max_queue_delay_ms = 1000
-      // Room for a full batch and three singles waiting behind a running one; 24 at once overflow it.
-      c.dynamic_batching.max_queue_size = 5
+      // Room for four full batches and three singles waiting behind a running one; 24 at once overflow it.
+      c.dynamic_batching.max_queue_size = 8
     })
     host = await spawnHost(repo.dir)
     await infer(host, big) // warm-up: also gives the deadline estimate a batch time
@@ -50,6 +47,27 @@ describe('batching (fallback configured)', () => {
     await host?.stop()
     await repo?.remove()
   })
+
+  /**
+   * Sends `n` full batches (128 rows: nothing joins one), which keep the one instance busy; arrived(k) waits until
+   * k requests are at the host (running, queued or done, as its gauges and the answers say).
+   */
+  const busyWithBigs = (n: number) => {
+    let done = 0
+    const bigs = Array.from({ length: n }, () => infer(host, big).finally(() => done++))
+    const arrived = (k: number) =>
+      expect
+        .poll(
+          async () =>
+            (await gauge(host, 'model_host_busy_instances')) + (await gauge(host, 'model_host_queue_depth')) + done,
+          {
+            timeout: 5000,
+            interval: 1,
+          },
+        )
+        .toBeGreaterThanOrEqual(k)
+    return { bigs, arrived }
+  }
 
   it('does not make a lone request wait out max_queue_delay_ms (1000 ms here)', async () => {
     const times: number[] = []
@@ -66,16 +84,13 @@ describe('batching (fallback configured)', () => {
 
   it('sends requests that queued while a batch ran together into the next batch', async () => {
     const before = batchSizes(await stats(host))
-    // A full batch runs and another waits (128 rows: nothing joins it): the singles arrive while one of them runs
-    // and queue together, all three at once (the host's queue gauge says so), whichever big batch they wait for.
-    const first = infer(host, big)
-    await until(host, 'model_host_busy_instances', 1)
-    const second = infer(host, big)
-    await until(host, 'model_host_queue_depth', 1)
-    const pending = Promise.all([0, 1, 2].map(() => infer(host, one)))
-    await until(host, 'model_host_queue_depth', 3)
-    const singles = await pending
-    await Promise.all([first, second])
+    // Full batches (128 rows: nothing joins one) keep the instance busy; the singles are sent once every one of them
+    // is at the host (running, queued or done, as its gauges say), so they queue behind the rest, and the next batch
+    // after those takes all three (a batch takes queued requests in order, skipping what does not fit).
+    const { bigs, arrived } = busyWithBigs(5)
+    await arrived(5)
+    const singles = await Promise.all([0, 1, 2].map(() => infer(host, one)))
+    await Promise.all(bigs)
     expect(singles.map((r) => r!.status)).toEqual([200, 200, 200])
     expect(singles.every((r) => r!.headers.get('x-model-fallback') === 'false')).toBe(true)
     const after = batchSizes(await stats(host))
@@ -99,10 +114,10 @@ describe('batching (fallback configured)', () => {
   })
 
   it("answers from the fallback when Envoy's deadline cannot be met", async () => {
-    const running = infer(host, big)
-    await until(host, 'model_host_busy_instances', 1)
+    const { bigs, arrived } = busyWithBigs(3)
+    await arrived(3)
     const late = await infer(host, one, { 'x-envoy-expected-rq-timeout-ms': '2' })
-    await running
+    await Promise.all(bigs)
     expect(late!.status).toBe(200)
     expect(late!.headers.get('x-model-fallback')).toBe('true')
     expect(late!.json.parameters.fallback_reason).toBe('deadline')
@@ -110,23 +125,23 @@ describe('batching (fallback configured)', () => {
 
   it('drops a queued request whose client went away, without running it', async () => {
     const before = (await stats(host)).model_stats[0].inference_count
-    const first = infer(host, big)
-    await until(host, 'model_host_busy_instances', 1)
-    const second = infer(host, big)
-    await until(host, 'model_host_queue_depth', 1)
+    // Full batches keep the instance busy; once all are at the host, the request to abandon queues behind them.
+    // Seven: unloaded, a batch takes about 15 ms, and the abort must come before the last one ends.
+    const { bigs, arrived } = busyWithBigs(7)
+    await arrived(7)
     const ctl = new AbortController()
     const gone = fetch(`${host.url}/v2/models/${XL}/infer`, {
       method: 'POST',
       body: JSON.stringify(jsonInfer(one)),
       signal: ctl.signal,
     }).catch(() => 'aborted')
-    // Queued behind the second, which waits for the first: then its client goes away.
-    await until(host, 'model_host_queue_depth', 2)
+    // Queued behind them: then its client goes away.
+    await arrived(8)
     ctl.abort()
     expect(await gone).toBe('aborted')
-    await Promise.all([first, second])
+    await Promise.all(bigs)
     await new Promise((r) => setTimeout(r, 50))
-    expect((await stats(host)).model_stats[0].inference_count - before).toBe(256)
+    expect((await stats(host)).model_stats[0].inference_count - before).toBe(7 * 128)
   })
 })
 
