@@ -106,6 +106,8 @@ export interface RenderedMesh {
 type Variant = 'stable' | 'canary'
 
 export function renderMesh(config: MeshConfig, options: RenderOptions): RenderedMesh {
+  // On one node of several, where it listens, reports and is administered: checked once, first.
+  const nodeAt = options.placement && nodeAddress(options.placement)
   const wasmFile = options.wasmFile ?? wasmPath
   const pathSource = (file: string) => ({
     resource_api_version: 'V3',
@@ -113,10 +115,16 @@ export function renderMesh(config: MeshConfig, options: RenderOptions): Rendered
   })
   const extensions = wasmFilters(config, wasmFile)
   const listeners = [
-    renderGateway(config, Object.keys(extensions), pathSource, options.env ?? process.env, options.placement),
+    renderGateway(
+      config,
+      Object.keys(extensions),
+      pathSource,
+      options.env ?? process.env,
+      nodeAt ?? config.gateway.address,
+    ),
   ]
   const routes = renderRoutes(config)
-  const clusters = renderClusters(config, options.placement)
+  const clusters = renderClusters(config, options.placement, nodeAt ?? config.telemetry.agent.address)
   const files: XdsFile[] = [
     xdsFile(
       LDS_FILE,
@@ -147,10 +155,7 @@ export function renderMesh(config: MeshConfig, options: RenderOptions): Rendered
     },
     // Loopback; on one node of several, its node's address: the local mesh in the root namespace checks it is ready.
     admin: {
-      address: socketAddress(
-        options.placement ? nodeAddress(options.placement) : '127.0.0.1',
-        config.gateway.admin_port,
-      ),
+      address: socketAddress(nodeAt ?? '127.0.0.1', config.gateway.admin_port),
     },
     stats_config: { stats_tags: GOLDEN_STATS_TAGS },
     dynamic_resources: { lds_config: pathSource(LDS_FILE), cds_config: pathSource(CDS_FILE) },
@@ -258,7 +263,7 @@ function renderGateway(
   wasm: string[],
   pathSource: (file: string) => Json,
   env: Record<string, string | undefined>,
-  placement: Placement | undefined,
+  address: string,
 ) {
   const filters: unknown[] = []
   if (config.routes.some((r) => r.rate_limit)) {
@@ -286,7 +291,7 @@ function renderGateway(
   }
   return hcmListener(
     GATEWAY_LISTENER,
-    placement ? nodeAddress(placement) : config.gateway.address,
+    address,
     config.gateway.port,
     { rds: { route_config_name: ROUTE_CONFIG, config_source: pathSource(RDS_FILE) } },
     filters,
@@ -441,7 +446,7 @@ export function clusterName(r: Route, variant: Variant): string {
   return r.fallback ? `${r.name}.${variant}-or-fallback` : `${r.name}.${variant}`
 }
 
-function renderClusters(config: MeshConfig, placement: Placement | undefined) {
+function renderClusters(config: MeshConfig, placement: Placement | undefined, agentAddress: string) {
   const hosts = new Map(config.hosts.map((h) => [h.name, h]))
   const clusters: Record<string, unknown>[] = []
   for (const r of config.routes) {
@@ -479,7 +484,6 @@ function renderClusters(config: MeshConfig, placement: Placement | undefined) {
       }
     }
   }
-  const agentAddress = placement ? nodeAddress(placement) : config.telemetry.agent.address
   clusters.push(staticCluster(AGENT_CLUSTER, [[agentAddress, config.telemetry.agent.port]]))
   return clusters
 }
@@ -495,7 +499,6 @@ function nodeAddress(p: Placement): string {
  * instances at the node's address, its own node at priority 0, the others at 1.
  */
 function poolGroups(hosts: Host[], p: Placement): EndpointGroup[] {
-  nodeAddress(p)
   return p.nodes.flatMap((n) => {
     const endpoints = hosts
       .filter((h) => n.hosts.includes(h.name))
