@@ -39,6 +39,23 @@ export const agentSettingsSchema = z.strictObject({
     memory_bytes: z.number().int().positive(),
     disk_bytes: z.number().int().nonnegative(),
   }),
+  /**
+   * Where the mesh runs as several nodes: the agent takes its node's part of
+   * each configuration revision from NATS (mesh-revision.ts) and hands it to
+   * its node's Envoy. Absent: the mesh's own apply writes Envoy's files.
+   */
+  envoy_config: z
+    .strictObject({
+      /** The node's name in the revisions. */
+      node: name,
+      /** The folder Envoy's bootstrap reads its xDS files from. */
+      xds_dir: path,
+      /** Where the node's bootstrap is kept for Envoy's next start. */
+      bootstrap_file: path,
+      /** The file Envoy writes its admin address to. */
+      admin_address_file: path,
+    })
+    .optional(),
 })
 
 export type AgentSettings = z.infer<typeof agentSettingsSchema>

@@ -27,6 +27,19 @@ export interface AgentStatus {
   spool_bytes: { memory: number; disk: number }
   /** Age of the oldest event not yet in JetStream; 0 when none waits. */
   oldest_unpublished_age_s: number
+  /** Where the agent keeps its node's Envoy configuration (several nodes): the revision Envoy runs, and why the last one was not taken. */
+  config?: ConfigSyncStatus
+}
+
+export interface ConfigSyncStatus {
+  /** The revision (mesh history id) the node's Envoy runs; null before the first. */
+  revision: number | null
+  /** That revision's rendered version for this node (what Envoy's stats report). */
+  version: string | null
+  /** The newest revision seen in the bucket. */
+  latest: number | null
+  /** Why the newest revision is not running here (Envoy refused it, it has no part for this node); null when it is. */
+  error: string | null
 }
 
 /**

@@ -2,13 +2,14 @@
  * @module
  * The contracts' front door: every value and type more than one component
  * reads (headers, event schemas, subjects, the streams and how JetStream's
- * errors read, alert thresholds, credentials, the logger). Components
+ * errors read, alert thresholds, credentials, the logger, the mesh's
+ * configuration as it travels to the nodes and how a node's Envoy takes it). Components
  * import `@model-mesh/contracts`, never a file of this folder.
  */
 export { AgentSettingsError, agentSettingsSchema, parseAgentSettings, readAgentSettings } from './agent-settings.ts'
 export type { AgentSettings } from './agent-settings.ts'
 export { AGENT_STATUS_PATH, agentStatus } from './agent-status.ts'
-export type { AgentStatus } from './agent-status.ts'
+export type { AgentStatus, ConfigSyncStatus } from './agent-status.ts'
 export {
   ALERT_NAMES,
   BURN_ALERT_NAMES,
@@ -19,6 +20,7 @@ export {
   TELEMETRY_STALE_S,
 } from './alert-thresholds.ts'
 export type { BurnAlert } from './alert-thresholds.ts'
+export { readIfExists, writeAtomic } from './atomic-file.ts'
 export { baselineSchema, binOf, distributionOf, featureBaselineSchema } from './baseline.ts'
 export type { Baseline, Distribution, FeatureBaseline } from './baseline.ts'
 export {
@@ -60,6 +62,18 @@ export type {
 export * as headers from './headers.ts'
 export { createLogger, logTo } from './logger.ts'
 export type { Log, Logger } from './logger.ts'
+export { EnvoyAdmin } from './envoy-admin.ts'
+export type { Subscription } from './envoy-admin.ts'
+export {
+  CONFIG_BUCKET,
+  CONFIG_HISTORY,
+  CONFIG_KEY,
+  encodeMeshRevision,
+  MAX_REVISION_BYTES,
+  meshRevisionSchema,
+  parseMeshRevision,
+} from './mesh-revision.ts'
+export type { MeshRevision, NodeRevision } from './mesh-revision.ts'
 export { isUnpublishable, isWorkQueueTaken, StreamConfigError } from './nats-errors.ts'
 export { operatorCheck } from './operator-auth.ts'
 export { serveUntilSignalled } from './process.ts'
@@ -85,3 +99,5 @@ export {
 } from './subjects.ts'
 export type { StreamKey, StreamSpec } from './subjects.ts'
 export { TELEMETRY_VM_ID } from './telemetry-exporter.ts'
+export { bootstrapText, fileText, swapXdsFiles } from './xds-files.ts'
+export type { XdsFile, XdsSwapOptions, XdsSwapResult } from './xds-files.ts'

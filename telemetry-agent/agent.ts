@@ -27,6 +27,7 @@ import {
   type AgentStatus,
   type Log,
 } from '@model-mesh/contracts'
+import { ConfigSync } from './config-sync.ts'
 import { BodyBudget, discard, type BodyRefusal } from './intake.ts'
 import { Publisher } from './publisher.ts'
 import { chunkGroup, ModelTokens, routeBatch, type ReviewThresholds } from './route-events.ts'
@@ -62,6 +63,8 @@ export interface AgentOptions {
   headersTimeoutMs?: number
   /** Where it logs (default: pino's JSON lines on stderr, component telemetry-agent). */
   log?: Log
+  /** Several nodes: keep this node's Envoy configuration from NATS (config-sync.ts). */
+  envoyConfig?: { node: string; xdsDir: string; bootstrapFile: string; adminAddressFile: string }
 }
 
 export interface RunningAgent {
@@ -115,6 +118,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       },
     },
   )
+  const configSync = opts.envoyConfig
+    ? new ConfigSync({ ...opts.envoyConfig, natsUrl: opts.natsUrl, natsAuth: opts.natsAuth, log })
+    : null
   new Gauge({
     name: 'mesh_agent_spool_bytes',
     help: 'Bytes of messages waiting for JetStream, by tier (memory holds what it can; every message is also on disk).',
@@ -236,13 +242,18 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       res.end(text)
       return
     }
-    if (req.method === 'GET' && path === AGENT_STATUS_PATH) return reply(res, 200, await statusOf(registry, opts.id))
+    if (req.method === 'GET' && path === AGENT_STATUS_PATH)
+      return reply(res, 200, {
+        ...(await statusOf(registry, opts.id)),
+        ...(configSync ? { config: configSync.status } : {}),
+      })
     if (req.method === 'GET' && path === '/healthz')
       return reply(res, 200, { ok: true, nats: publisher.connected, spooled_events: spool.stats.events })
     reply(res, 404, { error: `no route ${req.method} ${path}` })
   }
 
   publisher.start()
+  configSync?.start()
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.port, opts.address, () => resolve())
@@ -259,7 +270,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       server.closeIdleConnections()
       await closed
       clearInterval(checkpoints)
-      await publisher.close()
+      await Promise.all([publisher.close(), configSync?.close()])
       spool.close()
     },
   }

@@ -28,6 +28,16 @@ export function agentOptionsOf(
     models: s.models,
     reviewThresholds: s.review_thresholds,
     spool: { dir: o.spoolDir ?? s.spool.dir, memoryBytes: s.spool.memory_bytes, diskBytes: s.spool.disk_bytes },
+    ...(s.envoy_config
+      ? {
+          envoyConfig: {
+            node: s.envoy_config.node,
+            xdsDir: s.envoy_config.xds_dir,
+            bootstrapFile: s.envoy_config.bootstrap_file,
+            adminAddressFile: s.envoy_config.admin_address_file,
+          },
+        }
+      : {}),
   }
 }
 

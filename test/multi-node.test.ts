@@ -6,21 +6,30 @@
  * collectors count exactly what the client was answered; node 2 lost under
  * load (link down, every process SIGKILLed) costs at most 0.1% of requests
  * and the others count what they answered; and stopping leaves no
- * namespace behind.
+ * namespace behind. The configuration travels through NATS: a canary
+ * change from node 1's CLI is served by every gateway within 2 s, and a
+ * node that was down or cut off when a change was applied runs it once it
+ * is back.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
+  applyMeshText,
+  inNode,
   type NodeMesh,
   nodeNetworkLeftovers,
   nodesOf,
   requireMesh,
+  setCanaryWeight,
   setNodeLink,
   startNodeMesh,
 } from '@model-mesh/mesh-config'
+import { agentStatus } from '@model-mesh/contracts'
 import { metricSum } from '@model-mesh/testkit/events'
 import { localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
 import { freePorts } from '@model-mesh/testkit/ports'
@@ -53,14 +62,47 @@ async function infer(gatewayUrl: string, id: string): Promise<number> {
 describe('the mesh over three nodes', () => {
   const pool = Number(process.env.VITEST_POOL_ID ?? 1)
   let dir = ''
+  let file = ''
   let mesh: NodeMesh
   let answered = 0
   /** Requests node 2's gateway answered before it was killed. */
   let nodeTwoAnswered: string[] = []
 
+  /** Sets the canary's weight from this process, as any operator's apply would: the entry, and what each node did. */
+  const applyWeight = async (weight: number) => {
+    const text = await readFile(file, 'utf8')
+    const action = `canary set credit-risk ${weight}`
+    const outcome = await applyMeshText(
+      file,
+      setCanaryWeight(text, 'credit-risk', weight),
+      action,
+      'multi-node-test',
+      text,
+    )
+    if (outcome.status !== 'applied' || outcome.result.status !== 'applied') throw new Error(JSON.stringify(outcome))
+    return { entry: outcome.result.entry, nodes: outcome.result.nodes ?? [] }
+  }
+
+  /** `mesh <args> --json` run inside node 1's namespace, as an operator there would. */
+  const cli = (args: string[]) => {
+    const { command, args: argv } = inNode(mesh.network.nodes[0]!, process.execPath, [
+      'bin/mesh.mjs',
+      ...args,
+      '--config',
+      file,
+      '--json',
+    ])
+    return promisify(execFile)(command, argv)
+  }
+  /** What `mesh status` says of each node: the revision it runs, and whether its Envoy runs the newest. */
+  const nodeStatus = async () =>
+    (
+      JSON.parse((await cli(['status'])).stdout) as { nodes: { revision: number; envoy: { inSync: boolean } }[] }
+    ).nodes.map((n) => [n.revision, n.envoy.inSync])
+
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'multi-node-'))
-    const file = join(dir, 'mesh.yaml')
+    file = join(dir, 'mesh.yaml')
     const yaml = localMeshYaml(portsOf(await freePorts(7)), ROUTES, { extra: NODES })
     // The client's request ids are kept (it sits on the bridge), so it can look each request up at the collector.
     await writeFile(file, yaml.replace('workers: 2 }', `workers: 2, trusted_callers: [10.80.${100 + pool}.1/32] }`))
@@ -74,7 +116,9 @@ describe('the mesh over three nodes', () => {
   afterAll(async () => {
     await mesh?.stop()
     if (mesh) expect(await nodeNetworkLeftovers(mesh.network)).toEqual([])
-    await rm(dir, { recursive: true, force: true })
+    // KEEP_DIR=1 keeps the folder, and every process's log in it, for a look after a failure.
+    if (!process.env.KEEP_DIR) await rm(dir, { recursive: true, force: true })
+    else console.log(`kept ${dir}`)
   })
 
   it("serves through every node's gateway", async () => {
@@ -85,6 +129,54 @@ describe('the mesh over three nodes', () => {
       answered += statuses.length
     }
   }, 60_000)
+
+  it('gives each caller the same variant whichever gateway it reaches', async () => {
+    for (let u = 0; u < 20; u++) {
+      const variants = await Promise.all(mesh.nodes.map((n) => post(n.gatewayUrl, `sticky-${u}`)))
+      expect(variants.map((v) => ('status' in v ? v.status : 0))).toEqual([200, 200, 200])
+      // The version that answered: the canary's (2) or stable's (1), the same at every gateway.
+      expect(new Set(variants.map((v) => ('version' in v ? v.version : '')))).toHaveLength(1)
+      answered += variants.length
+    }
+  }, 60_000)
+
+  it("serves a canary change made with node 1's CLI through all three gateways within 2 s", async () => {
+    const { stdout } = await cli(['canary', 'set', 'credit-risk', '100%', '--by', 'node-1-operator'])
+    const result = JSON.parse(stdout) as {
+      status: string
+      entry: { id: number }
+      nodes: { node: string; state: string; ms: number }[]
+    }
+    console.log(
+      `[node-config] canary set from node 1: ${result.nodes.map((n) => `${n.node} ${n.state} in ${n.ms} ms`).join(', ')}`,
+    )
+    expect(result.status).toBe('applied')
+    expect(result.nodes.map((n) => [n.node, n.state])).toEqual([
+      ['n1', 'applied'],
+      ['n2', 'applied'],
+      ['n3', 'applied'],
+    ])
+    expect(result.nodes.filter((n) => n.ms >= 2000)).toEqual([])
+    // Served at once by every gateway: every caller now gets the canary.
+    for (const n of mesh.nodes) {
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => post(n.gatewayUrl, `all-canary-${n.node}-${i}`)),
+      )
+      expect(answers.map((a) => ('version' in a ? a.version : 'none'))).toEqual(Array(10).fill('2'))
+      answered += answers.length
+    }
+    // Back to half, and every node's Envoy runs the newest revision of the one shared history.
+    await cli(['canary', 'set', 'credit-risk', '5000'])
+    const history = JSON.parse((await cli(['history'])).stdout) as { id: number; action: string; by: string }[]
+    expect(history.slice(-2).map((e) => [e.action, e.by])).toEqual([
+      ['canary set credit-risk 100%', 'node-1-operator'],
+      ['canary set credit-risk 5000', expect.any(String)],
+    ])
+    const status = JSON.parse((await cli(['status'])).stdout) as {
+      nodes: { revision: number; envoy: { inSync: boolean } }[]
+    }
+    expect(status.nodes.map((n) => [n.revision, n.envoy.inSync])).toEqual(Array(3).fill([history.at(-1)!.id, true]))
+  }, 90_000)
 
   it("keeps serving through a node whose own host died, from the other nodes' hosts", async () => {
     const n2 = mesh.nodes[1]!
@@ -170,13 +262,25 @@ describe('the mesh over three nodes', () => {
     expect(others.filter((r) => counts.get(r.id) !== 1 && !(r.tries === 2 && counts.get(r.id) === 2))).toEqual([])
   }, 240_000)
 
-  it('brings node 2 back: it rejoins, and what it answered before it died is counted once at most', async () => {
+  it('brings node 2 back: it rejoins, runs the config applied while it was down, and what it answered before it died is counted once at most', async () => {
     const n2 = mesh.nodes[1]!
+    // Applied while node 2 is down: the others take it, node 2 is not reached.
+    const whileDown = await applyWeight(4000)
+    expect(whileDown.nodes.map((n) => [n.node, n.state])).toEqual([
+      ['n1', 'applied'],
+      ['n2', 'unreachable'],
+      ['n3', 'applied'],
+    ])
     await setNodeLink(mesh.network.nodes[1]!, true)
     // As they were started: its NATS server, collector, agent (replaying its disk spool), hosts, Envoy.
     for (const name of n2.processes) await mesh.supervisor.startChild(name, 120_000)
     expect(await infer(n2.gatewayUrl, 'back')).toBe(200)
     answered++
+    const backAt = Date.now()
+    await expect.poll(() => configOf(n2.agentUrl), { timeout: 10_000, interval: 100 }).toBe(whileDown.entry.id)
+    console.log(
+      `[node-config] node 2 back runs revision ${whileDown.entry.id} (applied while it was down) ${Date.now() - backAt} ms after its gateway served`,
+    )
     // Those whose events were still in node 2's Envoy when it was killed are lost; none may count twice.
     await new Promise((r) => setTimeout(r, 5000))
     const collector = mesh.nodes[0]!.collectorUrl!
@@ -195,11 +299,23 @@ describe('the mesh over three nodes', () => {
     )
     await new Promise((r) => setTimeout(r, 3000))
     await setNodeLink(n3, false)
-    await new Promise((r) => setTimeout(r, 30_000))
+    await new Promise((r) => setTimeout(r, 10_000))
+    // A change while node 3 is cut off: nodes 1 and 2 take it; node 3 takes it when healed, and no other wins.
+    const duringPartition = await applyWeight(6000)
+    expect(duringPartition.nodes.map((n) => n.state)).toEqual(['applied', 'applied', 'unreachable'])
+    await new Promise((r) => setTimeout(r, 20_000))
     await setNodeLink(n3, true)
+    const healedAt = Date.now()
     await new Promise((r) => setTimeout(r, 3000))
     const { results, sent } = await load.stop()
     const failed = results.filter((r) => r.status !== 200)
+    await expect
+      .poll(() => Promise.all(mesh.nodes.map((n) => configOf(n.agentUrl))), { timeout: 60_000, interval: 100 })
+      .toEqual([duringPartition.entry.id, duringPartition.entry.id, duringPartition.entry.id])
+    console.log(
+      `[node-config] node 3 healed runs revision ${duringPartition.entry.id} ${Date.now() - healedAt} ms later`,
+    )
+    expect(await nodeStatus()).toEqual(Array(3).fill([duringPartition.entry.id, true]))
     console.log(
       `[node-partition] ${sent} requests, ${failed.length} failed, ${results.filter((r) => r.status === 200 && r.gateway === 2).length} answered by node 3`,
     )
@@ -219,6 +335,12 @@ describe('the mesh over three nodes', () => {
     )
   }, 240_000)
 })
+
+/** The revision the agent at `agentUrl` handed its Envoy (null: none, or no answer). */
+async function configOf(agentUrl: string): Promise<number | null> {
+  const s = await agentStatus(agentUrl)
+  return 'error' in s ? null : (s.config?.revision ?? null)
+}
 
 interface Answer {
   id: string
@@ -281,7 +403,10 @@ async function countedOnce(collectorUrl: string, ids: string[]): Promise<[string
   const counts = new Map<string, number>()
   let pending = ids
   const lookUp = async () => {
-    const found = await Promise.all(pending.map((id) => storyCount(collectorUrl, id)))
+    // A hundred at a time: thousands of lookups at once would run out of file descriptors.
+    const found: number[] = []
+    for (let i = 0; i < pending.length; i += 100)
+      found.push(...(await Promise.all(pending.slice(i, i + 100).map((id) => storyCount(collectorUrl, id)))))
     found.forEach((n, i) => n > 0 && counts.set(pending[i]!, n))
     pending = pending.filter((_, i) => found[i] === 0)
     return pending
@@ -317,12 +442,15 @@ async function canaryHostsAt(adminUrl: string) {
  * One inference at a gateway with its request id: its status, or why there is
  * none (no connection within 500 ms, refused, reset, nothing within 3 s).
  */
-function post(gatewayUrl: string, id: string): Promise<({ status: number } | { error: string }) & { ms: number }> {
+function post(
+  gatewayUrl: string,
+  id: string,
+): Promise<({ status: number; version: string } | { error: string }) & { ms: number }> {
   const started = Date.now()
   const url = new URL(`${gatewayUrl}/v2/models/credit-risk/infer`)
   const body = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], data: ROW }] })
   return new Promise((resolve) => {
-    const done = (o: { status: number } | { error: string }) => {
+    const done = (o: { status: number; version: string } | { error: string }) => {
       clearTimeout(connectTimer)
       clearTimeout(totalTimer)
       resolve({ ...o, ms: Date.now() - started })
@@ -343,7 +471,7 @@ function post(gatewayUrl: string, id: string): Promise<({ status: number } | { e
       },
       (res) => {
         res.resume()
-        res.on('end', () => done({ status: res.statusCode ?? 0 }))
+        res.on('end', () => done({ status: res.statusCode ?? 0, version: String(res.headers['x-model-version']) }))
         res.on('error', (e) => done({ error: e.message }))
       },
     )

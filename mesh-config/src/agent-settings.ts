@@ -17,12 +17,13 @@ const MB = 1024 * 1024
 
 export const agentSettingsFile = (stateDir: string) => join(stateDir, 'telemetry-agent.json')
 
-/** An agent on one node of several: its node's name, address, spool, and the NATS cluster's URLs. */
+/** An agent on one node of several: its node's name, address, spool, the NATS cluster's URLs, and its node's folder (its Envoy's files). */
 export interface AgentPlacement {
   node: string
   address: string
   natsUrls: string
   spoolDir: string
+  nodeDir: string
 }
 
 export function agentSettingsOf(mesh: LoadedMesh, placement?: AgentPlacement): AgentSettings {
@@ -45,6 +46,16 @@ export function agentSettingsOf(mesh: LoadedMesh, placement?: AgentPlacement): A
       memory_bytes: Math.round(t.agent.spool.memory_mb * MB),
       disk_bytes: Math.round(t.agent.spool.disk_mb * MB),
     },
+    ...(placement
+      ? {
+          envoy_config: {
+            node: placement.node,
+            xds_dir: join(placement.nodeDir, 'xds'),
+            bootstrap_file: join(placement.nodeDir, 'bootstrap.json'),
+            admin_address_file: join(placement.nodeDir, 'admin-address'),
+          },
+        }
+      : {}),
   }
 }
 

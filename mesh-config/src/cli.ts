@@ -10,11 +10,11 @@ import { writeFile, mkdir } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { alertRulesText } from './alert-rules.ts'
-import { applyMesh, bootstrapText, fileText, type ApplyResult } from './apply.ts'
+import { applyMesh, type ApplyResult } from './apply.ts'
 import { applyMeshText } from './edit-apply.ts'
 import { runDemoTraffic } from './demo-traffic.ts'
 import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from './edit.ts'
-import { diffMesh, meshStatus } from './inspect.ts'
+import { diffMesh, type MeshStatus, meshStatus } from './inspect.ts'
 import { formatIssue } from './issues.ts'
 import { loadMeshFile, stateDirOf, telemetryPaths, type LoadedMesh } from './load.ts'
 import { startLocalMesh } from './local-mesh.ts'
@@ -23,9 +23,10 @@ import { networkUnavailable } from './node-network.ts'
 import { prometheusConfig, PrometheusConfigError } from './prometheus-config.ts'
 import { renderMesh } from './render.ts'
 import { httpUrl, type MeshNode, nodesOf } from './schema.ts'
-import { defaultActor, paths, readHistory, readIfExists, writeAtomic } from './state.ts'
+import { meshHistory, meshHistoryText } from './node-config.ts'
+import { defaultActor, readIfExists, writeAtomic } from './state.ts'
 import type { SupervisorEvent } from './supervisor.ts'
-import { OWNER_ONLY_FILE } from '@model-mesh/contracts'
+import { bootstrapText, fileText, OWNER_ONLY_FILE } from '@model-mesh/contracts'
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2, unavailable: 3 } as const
 
@@ -391,7 +392,7 @@ async function render(ctx: Ctx, out: string): Promise<number> {
   return withMesh(ctx, async (mesh) => {
     const rendered = renderMesh(mesh.config, { xdsDir: out })
     await mkdir(out, { recursive: true })
-    const files: Record<string, string> = { 'bootstrap.json': bootstrapText(rendered) }
+    const files: Record<string, string> = { 'bootstrap.json': bootstrapText(rendered.bootstrap) }
     for (const f of rendered.files) files[f.file] = fileText(f)
     // The listeners hold the API keys: readable by their owner only, as apply writes them.
     for (const [name, text] of Object.entries(files)) await writeAtomic(join(out, name), text, OWNER_ONLY_FILE)
@@ -410,7 +411,7 @@ async function render(ctx: Ctx, out: string): Promise<number> {
 async function apply(ctx: Ctx, mesh: LoadedMesh, action: string): Promise<number> {
   const result = await applyMesh(mesh, { by: ctx.by, action })
   report(ctx, result)
-  return result.status === 'refused' ? EXIT.invalid : EXIT.ok
+  return exitOf(result)
 }
 
 function report(ctx: Ctx, result: ApplyResult): void {
@@ -424,6 +425,10 @@ function report(ctx: Ctx, result: ApplyResult): void {
   )
   if (result.bootstrapChanged)
     ctx.io.out('note: the bootstrap changed (admin port, telemetry exporter): restart Envoy to take that part\n')
+  for (const n of result.nodes ?? [])
+    ctx.io.out(
+      `  node ${n.node}: ${n.state === 'applied' ? `runs it (${n.ms} ms after it was published)` : `${n.state}: ${n.detail}`}\n`,
+    )
 }
 
 async function diff(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
@@ -442,7 +447,7 @@ async function status(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
   const s = await meshStatus(mesh)
   if (ctx.json) {
     ctx.io.out(`${JSON.stringify(s)}\n`)
-    return s.envoy.running ? EXIT.ok : EXIT.unavailable
+    return statusExit(s)
   }
   const lines: string[] = []
   const a = s.config.applied
@@ -468,12 +473,23 @@ async function status(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
     }
   }
   for (const h of s.hosts) lines.push(`host     ${h.name} (${h.role}) ${h.url} ${h.ready ? 'ready' : 'NOT ready'}`)
+  for (const n of s.nodes ?? []) {
+    const runs = n.revision === null ? 'no revision yet' : `revision #${n.revision}`
+    lines.push(
+      `node     ${n.node} ${n.address}: ${n.up ? 'up' : 'DOWN'}; ${runs}${n.envoy.inSync ? ', Envoy runs the newest' : n.envoy.running ? ', Envoy does NOT run the newest' : ', Envoy not reachable'}${n.error ? ` (${n.error})` : ''}`,
+    )
+    for (const h of n.hosts) lines.push(`           ${h.name} ${h.url} ${h.ready ? 'ready' : 'NOT ready'}`)
+  }
   ctx.io.out(`${lines.join('\n')}\n`)
-  return s.envoy.running ? EXIT.ok : EXIT.unavailable
+  return statusExit(s)
 }
 
+/** 0 when every Envoy answers (on every node, when there are several), else 3. */
+const statusExit = (s: MeshStatus) =>
+  (s.nodes ? s.nodes.every((n) => n.up && n.envoy.running) : s.envoy.running) ? EXIT.ok : EXIT.unavailable
+
 async function history(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
-  const entries = await readHistory(mesh.stateDir)
+  const entries = await meshHistory(mesh.stateDir)
   if (ctx.json) ctx.io.out(`${JSON.stringify(entries)}\n`)
   else if (entries.length === 0) ctx.io.out('nothing applied yet\n')
   else
@@ -485,9 +501,9 @@ async function history(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
 /** Works even when the current mesh.yaml is broken: that is when a revert is wanted most. */
 async function revert(ctx: Ctx, id: number): Promise<number> {
   const stateDir = await stateDirOf(ctx.file)
-  const entries = await readHistory(stateDir)
-  const text = entries.some((e) => e.id === id) ? await readIfExists(paths(stateDir).historyText(id)) : undefined
+  const text = await meshHistoryText(stateDir, id)
   if (text === undefined) {
+    const entries = await meshHistory(stateDir)
     ctx.io.err(
       `mesh revert: no history entry ${id} in ${stateDir} (have ${entries.map((e) => e.id).join(', ') || 'none'})\n`,
     )
@@ -520,8 +536,14 @@ async function applyText(ctx: Ctx, text: string, action: string, base?: string):
     return EXIT.invalid
   }
   report(ctx, outcome.result)
-  return outcome.status === 'refused' ? EXIT.invalid : EXIT.ok
+  return exitOf(outcome.result)
 }
+
+/** Refused, or refused by a node's Envoy (which runs the revision before): 1. */
+const exitOf = (r: ApplyResult) =>
+  r.status === 'refused' || (r.status === 'applied' && r.nodes?.some((n) => n.state === 'refused'))
+    ? EXIT.invalid
+    : EXIT.ok
 
 /** The supervisor's events, as `mesh up` tells them. */
 const supervisorEvents = (say: (t: string) => void) => (e: SupervisorEvent) => {

@@ -9,7 +9,9 @@ import { adminFor, renderFor } from './apply.ts'
 import type { LoadedMesh } from './load.ts'
 import type { XdsFile } from './render.ts'
 import { httpOk } from './local-mesh.ts'
-import { instancesOf } from './schema.ts'
+import { agentStatus, EnvoyAdmin, type MeshRevision } from '@model-mesh/contracts'
+import { entryOf, newestRevision, type NodeMeshRecord, nodeDir, runningNodeMesh } from './node-config.ts'
+import { httpUrl, instancesOf, nodeInstanceName } from './schema.ts'
 import { paths, readHistory, readIfExists } from './state.ts'
 
 export interface MeshDiff {
@@ -81,12 +83,32 @@ export interface MeshStatus {
     clusters: Record<string, { address: string; healthy: boolean; flags: string }[]>
   }[]
   hosts: { name: string; role: string; url: string; ready: boolean }[]
+  /** When the mesh runs as several nodes: each node (then `envoy`, the routes' hosts and `hosts` are node 1's view). */
+  nodes?: NodeStatus[]
+}
+
+export interface NodeStatus {
+  node: string
+  address: string
+  /** Its telemetry agent answers (the node is reachable and runs). */
+  up: boolean
+  /** The revision its agent handed its Envoy, the newest it has seen, and why it runs an older one. */
+  revision: number | null
+  latest: number | null
+  error: string | null
+  /** Its Envoy runs every file of the shared history's newest revision, as rendered for this node. */
+  envoy: { running: boolean; inSync: boolean }
+  hosts: { name: string; url: string; ready: boolean }[]
 }
 
 export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
-  const rendered = renderFor(mesh)
-  const last = (await readHistory(mesh.stateDir)).at(-1)
-  const admin = await adminFor(mesh)
+  const record = await runningNodeMesh(mesh.stateDir)
+  const newest = record ? await newestRevision(mesh.stateDir, record).catch(() => undefined) : undefined
+  const firstNode = record?.nodes[0]
+  // Several nodes: mesh.yaml as node 1 renders it, and node 1's Envoy.
+  const rendered = firstNode && newest ? newest.nodes[firstNode.name]! : renderFor(mesh)
+  const last = record ? newest && entryOf(newest) : (await readHistory(mesh.stateDir)).at(-1)
+  const admin = firstNode ? await nodeAdmin(mesh.stateDir, firstNode.name) : await adminFor(mesh)
   const running = await admin.running()
   const health = running ? await admin.clusterHealth() : new Map()
   let envoy: MeshStatus['envoy'] = { running: false, adminUrl: admin.url }
@@ -101,7 +123,7 @@ export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
   }
   const hosts = await Promise.all(
     mesh.config.hosts.flatMap(instancesOf).map(async (i) => {
-      const url = `http://${i.address}:${i.port}`
+      const url = httpUrl(firstNode?.address ?? i.address, i.port)
       return { name: i.name, role: i.host.role, url, ready: await httpOk(`${url}/v2/health/ready`) }
     }),
   )
@@ -130,6 +152,53 @@ export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
     },
     envoy,
     routes,
+    hosts,
+    ...(record ? { nodes: await Promise.all(record.nodes.map((n) => nodeStatus(mesh, n, newest))) } : {}),
+  }
+}
+
+/** A node's Envoy admin, where that Envoy wrote it (read only: the folder is the node's). */
+async function nodeAdmin(stateDir: string, node: string): Promise<EnvoyAdmin> {
+  const written = (await readIfExists(join(nodeDir(stateDir, node), 'admin-address')))?.trim()
+  return new EnvoyAdmin(`http://${written ?? 'unknown'}`)
+}
+
+async function nodeStatus(
+  mesh: LoadedMesh,
+  n: NodeMeshRecord['nodes'][number],
+  newest: MeshRevision | undefined,
+): Promise<NodeStatus> {
+  const [agent, admin] = await Promise.all([
+    agentStatus(httpUrl(n.address, mesh.config.telemetry.agent.port), 1000),
+    nodeAdmin(mesh.stateDir, n.name),
+  ])
+  const running = await admin.running()
+  const subs = running ? await admin.subscriptions() : new Map()
+  const wanted = newest?.nodes[n.name]?.files ?? []
+  const hosts = await Promise.all(
+    mesh.config.hosts
+      .filter((h) => n.hosts.includes(h.name))
+      .flatMap(instancesOf)
+      .map(async (i) => {
+        const url = httpUrl(n.address, i.port)
+        return { name: nodeInstanceName(n.name, i.name), url, ready: await httpOk(`${url}/v2/health/ready`) }
+      }),
+  )
+  const config = 'error' in agent ? undefined : agent.config
+  return {
+    node: n.name,
+    address: n.address,
+    up: !('error' in agent),
+    revision: config?.revision ?? null,
+    latest: config?.latest ?? null,
+    error: 'error' in agent ? `agent: ${agent.error}` : (config?.error ?? null),
+    envoy: {
+      running,
+      inSync:
+        running &&
+        wanted.length > 0 &&
+        wanted.every((f) => subs.get(f.statPrefix)?.version === f.response.version_info),
+    },
     hosts,
   }
 }

@@ -6,16 +6,19 @@
  * (0600 too):
  *
  * - `mesh-agent`: publishes telemetry to the streams' subjects, and reads
- *   only what JetStream answers it (its `_INBOX.>`) and whether the streams
- *   exist; it can neither read telemetry nor change a stream;
+ *   only what JetStream answers it (its `_INBOX.>`), whether the streams
+ *   exist, and the mesh's configuration bucket (several nodes: it keeps
+ *   its node's Envoy configuration); it can neither read telemetry, nor
+ *   change a stream or the configuration;
  * - `mesh-collector`: creates and updates the mesh's own streams (it does at
  *   start, from mesh.yaml's limits), manages and reads its consumers on
  *   them and acknowledges; it cannot publish telemetry, nor delete or purge
  *   a stream;
- * - `mesh-operator`: everything (deleting or purging streams, tools).
+ * - `mesh-operator`: everything (deleting or purging streams, publishing
+ *   the configuration, tools).
  */
 import { join } from 'node:path'
-import { ensureToken, OWNER_ONLY_FILE, STREAMS, tokenFromFile } from '@model-mesh/contracts'
+import { CONFIG_BUCKET, ensureToken, OWNER_ONLY_FILE, STREAMS, tokenFromFile } from '@model-mesh/contracts'
 import { writeAtomic } from './state.ts'
 
 export const NATS_ROLES = ['agent', 'collector', 'operator'] as const
@@ -43,6 +46,19 @@ export const natsFiles = (stateDir: string) => ({
 /** Replies to requests (JetStream's API and publish acks) come to the requester's inbox. */
 const INBOX = '_INBOX.>'
 
+/** Reading the configuration bucket: its info, its last value, and a watcher (an ordered consumer delivering to the reader's inbox). */
+const CONFIG_STREAM = `KV_${CONFIG_BUCKET}`
+const READ_CONFIG = [
+  `$JS.API.STREAM.INFO.${CONFIG_STREAM}`,
+  `$JS.API.DIRECT.GET.${CONFIG_STREAM}.>`,
+  `$JS.API.STREAM.MSG.GET.${CONFIG_STREAM}`,
+  `$JS.API.CONSUMER.CREATE.${CONFIG_STREAM}`,
+  `$JS.API.CONSUMER.CREATE.${CONFIG_STREAM}.>`,
+  `$JS.API.CONSUMER.INFO.${CONFIG_STREAM}.>`,
+  `$JS.API.CONSUMER.DELETE.${CONFIG_STREAM}.>`,
+  `$JS.FC.${CONFIG_STREAM}.>`,
+]
+
 /** The subjects each identity may publish to and subscribe to; the operator has no limits (undefined). */
 function natsPermissions(role: NatsRole): NatsPermissions | undefined {
   const streams = Object.values(STREAMS)
@@ -53,6 +69,7 @@ function natsPermissions(role: NatsRole): NatsPermissions | undefined {
           ...streams.map((s) => `${s.prefix}.*`),
           '$JS.API.INFO',
           ...streams.map((s) => `$JS.API.STREAM.INFO.${s.name}`),
+          ...READ_CONFIG,
         ],
       },
       subscribe: { allow: [INBOX] },

@@ -12,11 +12,9 @@
  */
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ensureToken, OWNER_ONLY_FILE, readToken } from '@model-mesh/contracts'
+import { EnvoyAdmin, ensureToken, type MeshRevision, readToken } from '@model-mesh/contracts'
 import { writeAgentSettings } from './agent-settings.ts'
-import { bootstrapText, fileText } from './apply.ts'
 import { credentialFiles } from './credentials.ts'
-import { EnvoyAdmin } from './envoy-admin.ts'
 import { telemetryPaths, type LoadedMesh } from './load.ts'
 import {
   AGENT_BIN,
@@ -28,6 +26,15 @@ import {
   telemetryChild,
 } from './local-mesh.ts'
 import { prepareNatsAuth } from './nats-auth.ts'
+import {
+  type NodeMeshRecord,
+  nodeDir,
+  openConfigBucket,
+  publishRevision,
+  removeNodeMeshRecord,
+  waitForNodes,
+  writeNodeMeshRecord,
+} from './node-config.ts'
 import { natsClusterOf, natsReady, natsServerArgs } from './nats-server.ts'
 import {
   createNodeNetwork,
@@ -38,9 +45,8 @@ import {
   nodeNetwork,
   removeNodeNetwork,
 } from './node-network.ts'
-import { renderMesh } from './render.ts'
 import { httpUrl, instancesOf, type MeshNode, meshModels, nodeInstanceName } from './schema.ts'
-import { readIfExists, writeAtomic } from './state.ts'
+import { readIfExists } from './state.ts'
 import { type ChildSpec, Supervisor } from './supervisor.ts'
 
 export interface RunningNode {
@@ -84,6 +90,27 @@ export function collectorShares(models: readonly string[], collectors: number): 
   return shares
 }
 
+/** Where the configuration starts: the bucket made (three replicas, or one per node if fewer), mesh.yaml published unless the newest revision says the same. */
+async function publishFirstRevision(mesh: LoadedMesh, record: NodeMeshRecord, by: string): Promise<MeshRevision> {
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    try {
+      const { nc, kv } = await openConfigBucket(mesh.stateDir, record, {
+        replicas: Math.min(3, record.nodes.length),
+      })
+      try {
+        return (await publishRevision(kv, mesh, record, { by, action: 'up' })).revision
+      } finally {
+        await nc.close().catch(() => {})
+      }
+    } catch (e) {
+      // A cluster just formed may not have its JetStream leader yet.
+      if (Date.now() > deadline) throw new Error(`cannot publish the configuration to NATS: ${(e as Error).message}`)
+      await new Promise((r) => setTimeout(r, 250))
+    }
+  }
+}
+
 export async function startNodeMesh(mesh: LoadedMesh, options: NodeMeshOptions): Promise<NodeMesh> {
   const unavailable = await networkUnavailable()
   if (unavailable) throw new Error(`cannot run ${options.nodes.length} nodes: ${unavailable}`)
@@ -92,7 +119,7 @@ export async function startNodeMesh(mesh: LoadedMesh, options: NodeMeshOptions):
     options.nodes.map((n) => n.name),
     options.network,
   )
-  const dirOf = (n: NetworkNode) => join(stateDir, 'nodes', n.node)
+  const dirOf = (n: NetworkNode) => nodeDir(stateDir, n.node)
   const meshNode = (n: NetworkNode) => options.nodes.find((m) => m.name === n.node)!
   const logLevel = { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' }
   const { agent, collector } = config.telemetry
@@ -106,11 +133,15 @@ export async function startNodeMesh(mesh: LoadedMesh, options: NodeMeshOptions):
   const { configFile } = await prepareNatsAuth(stateDir)
   const cluster = natsClusterOf(net.nodes, (n) => join(dirOf(n), 'nats'), configFile)
   const agentUrl = (n: NetworkNode) => httpUrl(n.address, agent.port)
-  const placement = { nodes: net.nodes.map((n) => ({ name: n.node, address: n.address, hosts: meshNode(n).hosts })) }
+  const placement = {
+    nodes: net.nodes.map((n) => ({ name: n.node, address: n.address, hosts: [...meshNode(n).hosts] })),
+  }
 
   await createNodeNetwork(net)
   const supervisor = new Supervisor(join(stateDir, 'logs'), options.onEvent)
+  const record: NodeMeshRecord = { pid: process.pid, nats_urls: cluster.urls, nodes: placement.nodes }
   const stop = async () => {
+    await removeNodeMeshRecord(stateDir)
     await supervisor.stop()
     await removeNodeNetwork(net)
   }
@@ -128,6 +159,9 @@ export async function startNodeMesh(mesh: LoadedMesh, options: NodeMeshOptions):
         ),
       ),
     )
+    // The configuration goes to the nodes through NATS from here on: this revision, and every apply's after it.
+    await writeNodeMeshRecord(stateDir, record)
+    const revision = await publishFirstRevision(mesh, record, options.by)
     // Collectors first, so the streams exist when the agents publish (they wait in the spool meanwhile).
     const collectorNodes = net.nodes.filter((n) => meshNode(n).collector)
     const shares = collectorShares(meshModels(config), collectorNodes.length)
@@ -167,7 +201,13 @@ export async function startNodeMesh(mesh: LoadedMesh, options: NodeMeshOptions):
       net.nodes.map(async (n) => {
         const settings = await writeAgentSettings(
           mesh,
-          { node: n.node, address: n.address, natsUrls: cluster.urls, spoolDir: join(dirOf(n), 'agent-spool') },
+          {
+            node: n.node,
+            address: n.address,
+            natsUrls: cluster.urls,
+            spoolDir: join(dirOf(n), 'agent-spool'),
+            nodeDir: dirOf(n),
+          },
           join(dirOf(n), 'telemetry-agent.json'),
         )
         await supervisor.start(
@@ -201,16 +241,16 @@ export async function startNodeMesh(mesh: LoadedMesh, options: NodeMeshOptions):
           ),
       ),
     )
+    // Each agent has handed its node's part of the revision to its (not yet running) Envoy: the bootstrap is there.
+    const outcomes = await waitForNodes(mesh, record, revision.id, 20_000)
+    const missing = outcomes.filter((o) => o.state !== 'applied')
+    if (missing.length > 0)
+      throw new Error(
+        `the nodes did not take the configuration: ${missing.map((o) => `${o.node} ${o.state} (${o.detail})`).join('; ')}`,
+      )
     await Promise.all(
       net.nodes.map(async (n) => {
         const dir = dirOf(n)
-        const rendered = renderMesh(config, {
-          xdsDir: join(dir, 'xds'),
-          telemetryCredential: true,
-          placement: { ...placement, node: n.node },
-        })
-        for (const f of rendered.files) await writeAtomic(join(dir, 'xds', f.file), fileText(f), OWNER_ONLY_FILE)
-        await writeAtomic(join(dir, 'bootstrap.json'), bootstrapText(rendered), OWNER_ONLY_FILE)
         // Only the Envoy started here writes it again: its readiness is asked where it says.
         const adminAddressFile = join(dir, 'admin-address')
         await rm(adminAddressFile, { force: true })

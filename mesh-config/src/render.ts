@@ -26,7 +26,7 @@
  */
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { headers as H, TELEMETRY_VM_ID } from '@model-mesh/contracts'
+import { headers as H, TELEMETRY_VM_ID, type XdsFile } from '@model-mesh/contracts'
 import { GOLDEN_STATS_TAGS, MESH_FILTER, wasmPath, type MeshFilterConfig } from '@model-mesh/wasm-filters'
 import { TELEMETRY_TOKEN_ENV } from './credentials.ts'
 import {
@@ -42,6 +42,8 @@ import {
 } from './envoy-resources.ts'
 import { escapeRegex, servedPathPattern } from './oip-paths.ts'
 import { cidrParts, instancesOf, meshModels, type Host, type MeshConfig, type Route } from './schema.ts'
+
+export type { XdsFile }
 
 export const GATEWAY_LISTENER = 'gateway'
 export const AGENT_CLUSTER = 'telemetry-agent'
@@ -81,15 +83,6 @@ export interface Placement {
 }
 
 type Json = Record<string, unknown>
-
-/** One file-based xDS resource file: a DiscoveryResponse whose version_info is the digest of its resources. */
-export interface XdsFile {
-  file: string
-  kind: 'listeners' | 'clusters' | 'routes' | 'extension'
-  /** Where Envoy's stats say which version it took (`<prefix>.version_text`) and what it refused. */
-  statPrefix: string
-  response: { version_info: string; resources: Json[] }
-}
 
 export interface RenderedMesh {
   bootstrap: Json

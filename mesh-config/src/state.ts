@@ -18,10 +18,13 @@
  * folder), like the rendered files.
  */
 import { createHash } from 'node:crypto'
-import { appendFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { appendFile, rm, writeFile } from 'node:fs/promises'
 import { hostname, userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
-import { OWNER_ONLY_FILE, ownerOnlyDir } from '@model-mesh/contracts'
+import { OWNER_ONLY_FILE, ownerOnlyDir, readIfExists, writeAtomic } from '@model-mesh/contracts'
+
+// Where they used to live: mesh-config's modules import them from here.
+export { readIfExists, writeAtomic }
 
 export interface HistoryEntry {
   id: number
@@ -54,39 +57,6 @@ export function defaultActor(): string {
     return `${userInfo().username}@${hostname()}`
   } catch {
     return `uid ${process.getuid?.() ?? '?'}@${hostname()}`
-  }
-}
-
-let tmpSeq = 0
-
-/**
- * Write beside, then rename: readers see the old file or the new one, never
- * a mix. Without `mode`, the new file keeps the mode of the one it replaces
- * (mesh.yaml holds API keys: 0600 stays 0600).
- */
-export async function writeAtomic(file: string, contents: string, mode?: number): Promise<void> {
-  await mkdir(dirname(file), { recursive: true })
-  mode ??= await stat(file).then(
-    (s) => s.mode & 0o777,
-    () => undefined,
-  )
-  // Unique per write, even two in one millisecond of one process.
-  const tmp = `${file}.${process.pid}.${Date.now()}.${++tmpSeq}.tmp`
-  try {
-    await writeFile(tmp, contents, mode === undefined ? undefined : { mode })
-    await rename(tmp, file)
-  } catch (e) {
-    await rm(tmp, { force: true })
-    throw e
-  }
-}
-
-export async function readIfExists(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8')
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw e
   }
 }
 

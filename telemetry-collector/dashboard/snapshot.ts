@@ -6,7 +6,7 @@
  * walk, drift, hosts). The page only draws these; the numbers are the API's.
  */
 import { readFile } from 'node:fs/promises'
-import { parseMesh, readHistory, type Route } from '@model-mesh/mesh-config'
+import { meshHistory, parseMesh, type Route } from '@model-mesh/mesh-config'
 import { hostKey, type MinuteEntry } from '../state/aggregator.ts'
 import { agentStatus, TELEMETRY_STALE_S } from '@model-mesh/contracts'
 import { activeAlerts, increaseTracker, type ActiveAlert, type AlertExtras } from '../analysis/alerts.ts'
@@ -104,7 +104,8 @@ async function routeChanges(meshFile: string | undefined, route: string): Promis
   const { stateDir } = await meshRead(meshFile)
   if (!stateDir) return []
   const names = new RegExp(`(^|\\s)${route.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\s|$)`)
-  return (await readHistory(stateDir))
+  // The nodes' shared history when the mesh runs as several.
+  return (await meshHistory(stateDir))
     .filter((e) => names.test(e.action))
     .slice(-CHANGES_SHOWN)
     .reverse()

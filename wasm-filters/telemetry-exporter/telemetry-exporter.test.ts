@@ -10,8 +10,8 @@ import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { GoldenSignalEvent } from '@model-mesh/contracts'
-import { EnvoyAdmin, fileText, TELEMETRY_TOKEN_ENV, writeAtomic, xdsFile } from '@model-mesh/mesh-config'
+import { EnvoyAdmin, fileText, type GoldenSignalEvent, writeAtomic } from '@model-mesh/contracts'
+import { TELEMETRY_TOKEN_ENV, xdsFile } from '@model-mesh/mesh-config'
 import {
   EnvoyExitError,
   TELEMETRY_VM_ID,
