@@ -21,6 +21,16 @@ export {
 } from './alert-thresholds.ts'
 export type { BurnAlert } from './alert-thresholds.ts'
 export { readIfExists, writeAtomic } from './atomic-file.ts'
+export {
+  COLLECTOR_BUCKET,
+  encodeLease,
+  LEASE_RENEW_MS,
+  LEASE_TTL_MS,
+  leaseKey,
+  leaseSchema,
+  parseLease,
+} from './collector-shares.ts'
+export type { Lease } from './collector-shares.ts'
 export { baselineSchema, binOf, distributionOf, featureBaselineSchema } from './baseline.ts'
 export type { Baseline, Distribution, FeatureBaseline } from './baseline.ts'
 export {
@@ -83,11 +93,14 @@ export {
   AGENT_EVENT_COUNT_HEADER,
   AGENT_EVENTS_PATH,
   AGENT_SOURCE_HEADER,
+  batchOf,
   DEFLATE,
   ENCODING_HEADER,
   EVENT_COUNT_HEADER,
   eventCount,
   MAX_INFLATED_MESSAGE_BYTES,
+  MESSAGE_ID_HEADER,
+  messageId,
   OTHER_MODEL_TOKEN,
   SOURCE_HEADER,
   STREAM_OF_KIND,

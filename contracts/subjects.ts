@@ -27,6 +27,27 @@ export const DEFLATE = 'deflate'
 export const MAX_INFLATED_MESSAGE_BYTES = 16 << 20
 /** NATS header naming the producer of a message, `<agent id>` (the message id says the rest). */
 export const SOURCE_HEADER = 'Mesh-Source'
+
+/** JetStream's header with a message's id (the agent sets it through `msgID`). */
+export const MESSAGE_ID_HEADER = 'Nats-Msg-Id'
+
+/**
+ * The id an agent publishes each message with: `<agent id>.<boot>.<batch>`,
+ * the batch counting up from 1 within one start of the agent, in the order
+ * it publishes (oldest first, one at a time). JetStream drops a repeat
+ * within its duplicate window; past it, the collector drops one by the
+ * highest batch it applied of that agent's start, stored with its state.
+ */
+export const messageId = (agent: string, boot: string, batch: number) => `${agent}.${boot}.${batch}`
+
+/** The agent start (`<agent id>.<boot>`) and batch a message id names; undefined for any other id. */
+export function batchOf(id: string | undefined): { source: string; batch: number } | undefined {
+  if (!id || id.length > 256) return undefined
+  const m = /^(.+\.[0-9a-z]+)\.([1-9]\d{0,15})$/.exec(id)
+  if (!m) return undefined
+  const batch = Number(m[2])
+  return Number.isSafeInteger(batch) ? { source: m[1]!, batch } : undefined
+}
 /** NATS header with the number of events in a message. */
 export const EVENT_COUNT_HEADER = 'Mesh-Events'
 

@@ -24,6 +24,7 @@ import {
   createLogger,
   eventCount,
   logTo,
+  messageId,
   type AgentStatus,
   type Log,
 } from '@model-mesh/contracts'
@@ -183,7 +184,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
           continue
         }
         const msg: SpooledMessage = {
-          id: `${opts.id}.${boot}.${++seq}`,
+          id: messageId(opts.id, boot, ++seq),
           subject: group.subject,
           events: chunk.events,
           receivedAt,

@@ -32,6 +32,8 @@ embedded store (DuckDB) and serves /metrics, /api/v1/... and /healthz.
   --nodes <n>       the node count npm start --nodes gave, when mesh.yaml has no nodes:
                     streams keep min(3, n) replicas, hosts are labelled <node>-<instance>
   --agents <urls>   the agents whose /status the dashboard shows (comma-separated)
+  --collectors <urls>  every collector's API when several share the work (comma-separated):
+                    a question about a model another consumes is asked of it
   -h, --help        show this help
 
 Environment: LOG_LEVEL (default info).`
@@ -48,6 +50,7 @@ export const OPTIONS = {
   address: { type: 'string' },
   nodes: { type: 'string' },
   agents: { type: 'string' },
+  collectors: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -84,6 +87,7 @@ export async function main(argv: string[]): Promise<void> {
       nodes,
       address: args.address,
       agents: args.agents?.split(',').map((u) => u.trim()),
+      collectors: args.collectors?.split(',').map((u) => u.trim()),
     })
     const owns = args.models
       ?.split(',')

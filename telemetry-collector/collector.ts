@@ -9,9 +9,13 @@ import { serve, type ServerType } from '@hono/node-server'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { Hono } from 'hono'
+import { createHash } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
+import { Kvm } from '@nats-io/kv'
 import {
+  COLLECTOR_BUCKET,
   createLogger,
+  LEASE_RENEW_MS,
   ensureStreams,
   logTo,
   OTHER_MODEL_TOKEN,
@@ -22,9 +26,10 @@ import {
 } from '@model-mesh/contracts'
 import { dashboardApp, type DashboardOptions } from './dashboard/server.ts'
 import { apiRoutes, type ApiContext } from './serve/api.ts'
-import { Aggregator, type KnownLabels } from './state/aggregator.ts'
+import { Aggregator, type KnownLabels, OTHER } from './state/aggregator.ts'
 import { hostCheck } from './serve/host-check.ts'
 import { consumerSpecs, Ingest } from './ingest/consumers.ts'
+import { Ownership } from './ingest/ownership.ts'
 import { analyseCanary } from './analysis/canary-stats.ts'
 import { CanaryWalker, type Walk, type WalkEvent } from './analysis/canary-walk.ts'
 import { DriftMonitor, type DriftConfig } from './analysis/drift-monitor.ts'
@@ -50,8 +55,14 @@ export interface CollectorOptions {
   reloadLabels?: () => Promise<Omit<KnownLabels, 'models'> | null>
   /** The models whose events this collector consumes (default: all of `models` and `_other`). */
   owns?: string[]
-  /** Prefix of its durable consumers (default `collector`): collectors sharing the work share it and own disjoint models. */
+  /** Prefix of its durable consumers (default `collector`): collectors given disjoint models (`owns`) share it; sharing by leases (`shared`), each adds a digest of its URL. */
   name?: string
+  /**
+   * Collectors sharing the work through leases (several nodes: ingest/ownership.ts):
+   * `owns` is this one's own share, and it takes over the share of one that dies.
+   * The leases' bucket keeps `replicas` copies; `collectors` are every collector's API URL.
+   */
+  shared?: { replicas: number; collectors?: string[] }
   streams: StreamLimits
   retention?: Retention
   /** The model repository, where each version's baseline.json is (drift detection); none: no drift detection. */
@@ -99,6 +110,10 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     return b && 'baseline' in b ? b.baseline : null
   }
   let ingest: Ingest | undefined
+  let ownership: Ownership | undefined
+  /** Whether a model (its label) is this collector's to report: all, unless it shares the work, then those it consumes now (none before it knows). */
+  const reports = (model: string) =>
+    !opts.shared || (ownership?.owned.has(model === OTHER ? OTHER_MODEL_TOKEN : subjectToken(model)) ?? false)
   let nc: NatsConnection | undefined
   let sink: PayloadSink | undefined
   let walker: CanaryWalker | undefined
@@ -113,6 +128,18 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     sink: () => sink,
     walker: () => walker,
     baselineOf,
+    ...(opts.shared
+      ? {
+          shares: () => ({
+            owned: [...(ownership?.owned ?? [])],
+            reports,
+            // Those the leases name first (one of them has the model), then every other collector.
+            peers: [...new Set([...(ownership?.holders.values() ?? []), ...(opts.shared?.collectors ?? [])])].filter(
+              (u) => u !== url,
+            ),
+          }),
+        }
+      : {}),
   }
   const app = new Hono()
   const registry = collectorMetrics(
@@ -120,6 +147,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     () => ingest,
     drift,
     () => walker,
+    (model) => reports(model),
   )
   // A page on another site, its name pointed at this address (DNS rebinding), reads nothing.
   app.use('*', hostCheck(opts.address))
@@ -133,6 +161,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     throw e
   })
   const port = (server.address() as AddressInfo).port
+  const url = `http://${opts.address}:${port}`
   // The SRE dashboard: its own port, the same API, plus the page and its live stream.
   const closing = new AbortController()
   const dashboard = opts.dashboard
@@ -158,8 +187,9 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
           name: 'telemetry-collector',
           maxReconnectAttempts: -1,
           reconnectTimeWait: 250,
-          // A server behind a partition sends no reset: missed pings move the collector to another within seconds.
-          pingInterval: 5000,
+          // A server behind a partition sends no reset: missed pings move the collector to another within
+          // seconds, sooner than its leases lapse (ingest/ownership.ts).
+          pingInterval: 2000,
           maxPingOut: 2,
           timeout: 2000,
         })
@@ -167,19 +197,26 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
         for (const o of await ensureStreams(jsm, opts.streams))
           if (o.action !== 'unchanged')
             log('info', `stream ${o.name} ${o.action}`, { stream: o.name, action: o.action, changed: o.changed })
-        const owned = (opts.owns ?? [...opts.models, OTHER_MODEL_TOKEN]).map((m) =>
-          m === OTHER_MODEL_TOKEN ? m : subjectToken(m),
-        )
+        const tokens = (models: string[]) => [
+          ...new Set(models.map((m) => (m === OTHER_MODEL_TOKEN ? m : subjectToken(m)))),
+        ]
+        const owned = tokens(opts.owns ?? [...opts.models, OTHER_MODEL_TOKEN])
+        // Sharing by leases, each collector's consumers are its own: one that lost a lease can never pull from the next holder's.
+        const name = opts.shared
+          ? `${opts.name ?? 'collector'}-${createHash('sha256').update(url).digest('hex').slice(0, 8)}`
+          : (opts.name ?? 'collector')
         const i = new Ingest(
           jetstream(nc),
           jsm,
           store,
           agg,
           seqs,
-          consumerSpecs(opts.name ?? 'collector', [...new Set(owned)]),
+          // Sharing through leases: nothing until the leases say what.
+          opts.shared ? [] : consumerSpecs(name, owned),
           {
             log,
             onFatal: (e) => (opts.onFatal ?? defaultFatal(log))(e),
+            takeOverQueues: opts.shared !== undefined,
           },
         )
         await i.start()
@@ -213,7 +250,24 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
         void (async () => {
           for await (const s of nc!.status()) if (s.type === 'reconnect') i.reposition()
         })()
-        log('info', `consuming ${owned.join(', ')}`, { models: owned, nats: opts.natsUrl })
+        if (opts.shared) {
+          // An answer slower than a renewal period is as good as none: a holder cut off must know it well within a lease's life.
+          const kv = await new Kvm(jetstream(nc, { timeout: LEASE_RENEW_MS })).create(COLLECTOR_BUCKET, {
+            history: 1,
+            replicas: opts.shared.replicas,
+            // Reads from the leader: a lagging replica's answer would show a lease as free that is not.
+            allow_direct: false,
+          })
+          ownership = new Ownership({
+            kv,
+            me: url,
+            share: owned,
+            all: tokens([...opts.models, OTHER_MODEL_TOKEN]),
+            log,
+            changed: (held) => i.consumeOnly(consumerSpecs(name, [...held])),
+          })
+          ownership.start()
+        } else log('info', `consuming ${owned.join(', ')}`, { models: owned, nats: opts.natsUrl })
         return
       } catch (e) {
         await nc?.close().catch(() => {})
@@ -246,7 +300,6 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     : undefined
   labelReloader?.unref()
 
-  const url = `http://${opts.address}:${port}`
   const dashboardUrl = dashboard
     ? `http://${opts.dashboard!.address}:${(dashboard.address() as AddressInfo).port}`
     : undefined
@@ -266,6 +319,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
       await sink?.close()
       // What waits goes out now: a stopped collector leaves nothing to the next start's first flush.
       await sink?.flush().catch((e) => log('warn', 'payload sink: the last flush failed', { err: e }))
+      await ownership?.close()
       await ingest?.close()
       await nc?.drain().catch(() => {})
       // Live streams end (within a refresh): an open dashboard tab does not hold the collector up.

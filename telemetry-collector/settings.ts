@@ -56,6 +56,8 @@ export interface CollectorPlacement {
   nodes?: readonly MeshNode[]
   address?: string
   agents?: string[]
+  /** Every collector's API URL, when several share the work. */
+  collectors?: string[]
 }
 
 /** Copies of each stream in a cluster: one per node, three at most (losing one node loses nothing). */
@@ -79,6 +81,10 @@ export function collectorOptionsOf(mesh: LoadedMesh, placement?: CollectorPlacem
       ...streamLimitsOf(mesh),
       ...(nodes.length > 1 ? { replicas: Math.min(MAX_REPLICAS, nodes.length) } : {}),
     },
+    // Several nodes, several collectors: they share the models through leases, and take over a dead one's.
+    ...(nodes.length > 1
+      ? { shared: { replicas: Math.min(MAX_REPLICAS, nodes.length), collectors: placement?.collectors ?? [] } }
+      : {}),
     repository: mesh.repositoryDir,
     meshFile: mesh.file,
     drift: driftConfigOf(mesh),

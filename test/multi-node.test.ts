@@ -9,7 +9,8 @@
  * namespace behind. The configuration travels through NATS: a canary
  * change from node 1's CLI is served by every gateway within 2 s, and a
  * node that was down or cut off when a change was applied runs it once it
- * is back.
+ * is back. The collector that consumes the model, SIGKILLed under load,
+ * has its share taken over by the other within 10 s, with exact totals.
  */
 import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -315,7 +316,10 @@ describe('the mesh over three nodes', () => {
     console.log(
       `[node-config] node 3 healed runs revision ${duringPartition.entry.id} ${Date.now() - healedAt} ms later`,
     )
-    expect(await nodeStatus()).toEqual(Array(3).fill([duringPartition.entry.id, true]))
+    // Every node's Envoy runs it, as `mesh status` sees them (NATS, just healed, may take a moment to answer it).
+    await expect
+      .poll(nodeStatus, { timeout: 30_000, interval: 1000 })
+      .toEqual(Array(3).fill([duringPartition.entry.id, true]))
     console.log(
       `[node-partition] ${sent} requests, ${failed.length} failed, ${results.filter((r) => r.status === 200 && r.gateway === 2).length} answered by node 3`,
     )
@@ -334,6 +338,81 @@ describe('the mesh over three nodes', () => {
       `[node-partition] ${answeredOk.filter((r) => counts.get(r.id) === 2).length} requests were served twice: the client's first try, cut off by the partition, and its retry`,
     )
   }, 240_000)
+
+  it('takes over the share of the collector SIGKILLed under load within 10 s, and its totals stay exact', async () => {
+    const total = async (collectorUrl: string) =>
+      metricSum(await (await fetch(`${collectorUrl}/metrics`)).text(), 'mesh_requests_total', { route: 'credit-risk' })
+    const owned = async (collectorUrl: string) =>
+      ((await (await fetch(`${collectorUrl}/api/v1/pipeline`)).json()) as { shares: { owned: string[] } }).shares.owned
+    // Whichever collector consumes credit-risk now (the nodes lost and partitioned before may have moved it).
+    const collectors = mesh.nodes.filter((n) => n.collectorUrl)
+    const owner = async () => {
+      const holds = await Promise.all(
+        collectors.map(async (n) => (await owned(n.collectorUrl!)).includes('credit-risk')),
+      )
+      return holds.filter(Boolean).length === 1 ? collectors[holds.indexOf(true)] : undefined
+    }
+    await expect.poll(owner, { timeout: 30_000, interval: 500 }).toBeDefined()
+    const from = (await owner())!
+    const to = collectors.find((n) => n !== from)!
+    // The other answers for it too, by asking the one that consumes it: a request's story, the golden-signal windows.
+    expect(await storyCount(to.collectorUrl!, 'n1-0')).toBe(1)
+    const window = (await (await fetch(`${to.collectorUrl}/api/v1/windows?window=1h`)).json()) as {
+      series: { labels: { model: string } }[]
+    }
+    expect(window.series.filter((s) => s.labels.model === 'credit-risk')).not.toEqual([])
+    expect(await total(to.collectorUrl!)).toBe(0)
+    // Quiet first: what node 1's collector counted of everything so far.
+    let before = -1
+    await expect
+      .poll(
+        async () => {
+          const now = await total(from.collectorUrl!)
+          const settled = now === before
+          before = now
+          return settled
+        },
+        { timeout: 30_000, interval: 2000 },
+      )
+      .toBe(true)
+
+    const load = balancedLoad(
+      mesh.nodes.map((n) => n.gatewayUrl),
+      'takeover',
+    )
+    await new Promise((r) => setTimeout(r, 3000))
+    const name = `${from.node}-telemetry-collector`
+    const killedAt = Date.now()
+    process.kill(mesh.supervisor.pid(name)!, 'SIGKILL')
+    await mesh.supervisor.stopChild(name, 0)
+    await expect.poll(() => owned(to.collectorUrl!), { timeout: 10_000, interval: 100 }).toContain('credit-risk')
+    const tookOverMs = Date.now() - killedAt
+    await new Promise((r) => setTimeout(r, 10_000))
+    const { results, sent } = await load.stop()
+    const ok = results.filter((r) => r.status === 200)
+    expect(ok.length).toBe(sent)
+    // The other read credit-risk's stream from past what its own store applied: everything the dead one had, and everything since.
+    await expect.poll(() => total(to.collectorUrl!), { timeout: 60_000, interval: 1000 }).toBe(before + ok.length)
+    console.log(
+      `[collector-takeover] ${to.node}'s collector took credit-risk over ${tookOverMs} ms after ${from.node}'s was killed; it counts ${before} + ${ok.length} requests, as the client saw`,
+    )
+    // And request by request, for a spread of them (looking up every one would take a minute): each once.
+    const sample = ok.filter((_, i) => i % Math.ceil(ok.length / 1000) === 0)
+    const counts = new Map(
+      await countedOnce(
+        to.collectorUrl!,
+        sample.map((r) => r.id),
+      ),
+    )
+    expect(sample.filter((r) => counts.get(r.id) !== 1)).toEqual([])
+
+    // The killed one back: the other keeps the model, and the one back exports none of it (the sum stays exact).
+    await mesh.supervisor.startChild(name, 60_000)
+    await new Promise((r) => setTimeout(r, 3000))
+    expect(await owned(from.collectorUrl!)).not.toContain('credit-risk')
+    expect(await total(from.collectorUrl!)).toBe(0)
+    expect(await total(to.collectorUrl!)).toBe(before + ok.length)
+  }, 180_000)
 })
 
 /** The revision the agent at `agentUrl` handed its Envoy (null: none, or no answer). */

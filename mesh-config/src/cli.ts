@@ -23,7 +23,7 @@ import { networkUnavailable } from './node-network.ts'
 import { prometheusConfig, PrometheusConfigError } from './prometheus-config.ts'
 import { renderMesh } from './render.ts'
 import { httpUrl, type MeshNode, nodesOf } from './schema.ts'
-import { meshHistory, meshHistoryText } from './node-config.ts'
+import { meshHistory, meshHistoryText, runningNodeMesh } from './node-config.ts'
 import { defaultActor, readIfExists, writeAtomic } from './state.ts'
 import type { SupervisorEvent } from './supervisor.ts'
 import { bootstrapText, fileText, OWNER_ONLY_FILE } from '@model-mesh/contracts'
@@ -258,7 +258,9 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
 async function prometheus(ctx: Ctx, mesh: LoadedMesh, rulesFile: string, out: string | undefined): Promise<number> {
   let text: string
   try {
-    text = prometheusConfig(mesh.config, { rulesFile })
+    // Several nodes running: every node's parts.
+    const nodes = (await runningNodeMesh(mesh.stateDir))?.nodes
+    text = prometheusConfig(mesh.config, { rulesFile, ...(nodes ? { nodes } : {}) })
   } catch (e) {
     if (!(e instanceof PrometheusConfigError)) throw e
     ctx.io.err(`mesh prometheus: ${e.message}\n`)

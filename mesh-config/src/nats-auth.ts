@@ -12,13 +12,21 @@
  *   change a stream or the configuration;
  * - `mesh-collector`: creates and updates the mesh's own streams (it does at
  *   start, from mesh.yaml's limits), manages and reads its consumers on
- *   them and acknowledges; it cannot publish telemetry, nor delete or purge
- *   a stream;
+ *   them and acknowledges, and holds its leases in the collectors' bucket
+ *   (several collectors share the work); it cannot publish telemetry, nor
+ *   delete or purge a stream;
  * - `mesh-operator`: everything (deleting or purging streams, publishing
  *   the configuration, tools).
  */
 import { join } from 'node:path'
-import { CONFIG_BUCKET, ensureToken, OWNER_ONLY_FILE, STREAMS, tokenFromFile } from '@model-mesh/contracts'
+import {
+  COLLECTOR_BUCKET,
+  CONFIG_BUCKET,
+  ensureToken,
+  OWNER_ONLY_FILE,
+  STREAMS,
+  tokenFromFile,
+} from '@model-mesh/contracts'
 import { writeAtomic } from './state.ts'
 
 export const NATS_ROLES = ['agent', 'collector', 'operator'] as const
@@ -45,6 +53,16 @@ export const natsFiles = (stateDir: string) => ({
 
 /** Replies to requests (JetStream's API and publish acks) come to the requester's inbox. */
 const INBOX = '_INBOX.>'
+
+/** Sharing the work between collectors: the leases' bucket, made, read and written (compare-and-set) by collectors alone. */
+const LEASE_STREAM = `KV_${COLLECTOR_BUCKET}`
+const SHARE_WORK = [
+  `$JS.API.STREAM.CREATE.${LEASE_STREAM}`,
+  `$JS.API.STREAM.INFO.${LEASE_STREAM}`,
+  `$JS.API.DIRECT.GET.${LEASE_STREAM}.>`,
+  `$JS.API.STREAM.MSG.GET.${LEASE_STREAM}`,
+  `$KV.${COLLECTOR_BUCKET}.>`,
+]
 
 /** Reading the configuration bucket: its info, its last value, and a watcher (an ordered consumer delivering to the reader's inbox). */
 const CONFIG_STREAM = `KV_${CONFIG_BUCKET}`
@@ -92,6 +110,7 @@ function natsPermissions(role: NatsRole): NatsPermissions | undefined {
             `$JS.API.CONSUMER.MSG.NEXT.${s.name}.>`,
             `$JS.ACK.${s.name}.>`,
           ]),
+          ...SHARE_WORK,
         ],
       },
       subscribe: { allow: [INBOX] },

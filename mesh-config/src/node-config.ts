@@ -42,7 +42,7 @@ export interface NodeMeshRecord {
   /** The supervising `mesh up`: the record counts only while it lives. */
   pid: number
   nats_urls: string
-  nodes: { name: string; address: string; hosts: string[] }[]
+  nodes: { name: string; address: string; hosts: string[]; collector: boolean }[]
 }
 
 /** What one node did with a revision the apply published. */
@@ -105,6 +105,8 @@ export async function openConfigBucket(
           history: CONFIG_HISTORY,
           replicas: create.replicas,
           maxValueSize: MAX_REVISION_BYTES,
+          // Reads from the leader: a node back from a partition must not take its own stale replica's answer for the newest.
+          allow_direct: false,
         })
       : await kvm.open(CONFIG_BUCKET)
     return { nc, kv }

@@ -139,7 +139,11 @@ export async function startNodeMesh(mesh: LoadedMesh, options: NodeMeshOptions):
 
   await createNodeNetwork(net)
   const supervisor = new Supervisor(join(stateDir, 'logs'), options.onEvent)
-  const record: NodeMeshRecord = { pid: process.pid, nats_urls: cluster.urls, nodes: placement.nodes }
+  const record: NodeMeshRecord = {
+    pid: process.pid,
+    nats_urls: cluster.urls,
+    nodes: placement.nodes.map((n) => ({ ...n, collector: options.nodes.find((m) => m.name === n.name)!.collector })),
+  }
   const stop = async () => {
     await removeNodeMeshRecord(stateDir)
     await supervisor.stop()
@@ -189,6 +193,8 @@ export async function startNodeMesh(mesh: LoadedMesh, options: NodeMeshOptions):
                 String(net.nodes.length),
                 '--agents',
                 agentUrls,
+                '--collectors',
+                collectorNodes.map((c) => httpUrl(c.address, collector.port)).join(','),
               ],
               httpUrl(n.address, collector.port),
               logLevel,

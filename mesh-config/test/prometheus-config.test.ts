@@ -58,6 +58,45 @@ describe('Prometheus scrape config from mesh.yaml', async () => {
     ])
   })
 
+  it('scrapes every node of a mesh of several: each Envoy, agent, collector and host instance, labelled by node', () => {
+    const nodes = [
+      { name: 'n1', address: '10.77.0.10', hosts: ['stable', 'fallback'], collector: true },
+      { name: 'n2', address: '10.77.0.11', hosts: ['stable', 'canary'], collector: true },
+      { name: 'n3', address: '10.77.0.12', hosts: ['canary'], collector: false },
+    ]
+    const text = prometheusConfig(mesh.config, { rulesFile: 'rules.yml', nodes })
+    const j = jobs(parse(text) as ScrapeConfig)
+    expect(j[PROMETHEUS_JOBS.envoy]!.static_configs.map((c) => c.targets[0])).toEqual([
+      '10.77.0.10:9901',
+      '10.77.0.11:9901',
+      '10.77.0.12:9901',
+    ])
+    expect(j[PROMETHEUS_JOBS.agent]!.static_configs.map((c) => [c.targets[0], c.labels?.node])).toEqual([
+      ['10.77.0.10:4195', 'n1'],
+      ['10.77.0.11:4195', 'n2'],
+      ['10.77.0.12:4195', 'n3'],
+    ])
+    // Each collector exports the models it consumes now: together, the whole mesh.
+    expect(j[PROMETHEUS_JOBS.collector]!.static_configs).toEqual([
+      { targets: ['10.77.0.10:4196'], labels: { node: 'n1' } },
+      { targets: ['10.77.0.11:4196'], labels: { node: 'n2' } },
+    ])
+    expect(j[PROMETHEUS_JOBS.hosts]!.static_configs).toEqual([
+      { targets: ['10.77.0.10:8001'], labels: { host: 'n1-stable', role: 'primary', node: 'n1' } },
+      { targets: ['10.77.0.10:8003'], labels: { host: 'n1-fallback', role: 'fallback', node: 'n1' } },
+      { targets: ['10.77.0.11:8001'], labels: { host: 'n2-stable', role: 'primary', node: 'n2' } },
+      { targets: ['10.77.0.11:8002'], labels: { host: 'n2-canary', role: 'primary', node: 'n2' } },
+      { targets: ['10.77.0.12:8002'], labels: { host: 'n3-canary', role: 'primary', node: 'n3' } },
+    ])
+    const file = join(dir, 'nodes-prometheus.yml')
+    return writeFile(file, text).then(async () => {
+      await writeFile(join(dir, 'rules.yml'), alertRulesText(mesh.config))
+      const check = promtool(['check', 'config', file])
+      expect(check.output).toContain('SUCCESS')
+      expect(check.code).toBe(0)
+    })
+  })
+
   it('names each instance of a host as the host names itself in telemetry, and brackets IPv6 addresses', () => {
     const stable = { ...mesh.config.hosts[0]!, address: '::1', instances: 2 }
     const telemetry = {

@@ -6,7 +6,10 @@
  * state, and each start positions the consumer just past it). Messages gather in an inbox; the applier takes them all, applies
  * them in delivery order, commits once, then acknowledges them. A message
  * whose sequence is not past the consumer's stored one was applied before
- * a crash: it is acknowledged and skipped. A bad line, a message that
+ * a crash: it is acknowledged and skipped; so is an agent's batch whose
+ * number is not past the highest of that agent start's batches applied
+ * (stored the same way): one published again after JetStream's duplicate
+ * window. A bad line, a message that
  * cannot be read or inflates past MAX_INFLATED_MESSAGE_BYTES, and an event
  * the store refuses are counted and skipped (acknowledged), never failing
  * the others: one bad message must never stop the consumer. Only a store
@@ -25,6 +28,7 @@ import {
 import { nanos } from '@nats-io/transport-node'
 import { inflateRawSync } from 'node:zlib'
 import {
+  batchOf,
   decodeLine,
   DEFLATE,
   ENCODING_HEADER,
@@ -32,6 +36,7 @@ import {
   eventCount,
   isWorkQueueTaken,
   MAX_INFLATED_MESSAGE_BYTES,
+  MESSAGE_ID_HEADER,
   STREAMS,
   subjectOf,
   type Log,
@@ -70,6 +75,9 @@ export function consumerSpecs(name: string, tokens: string[]): ConsumerSpec[] {
   )
 }
 
+/** Where a consumer's highest applied batch of one agent start is kept, beside its stream position. */
+export const sourceKey = (durable: string, source: string) => `${durable}@${source}`
+
 interface Delivered {
   spec: ConsumerSpec
   msg: JsMsg
@@ -89,6 +97,12 @@ export interface IngestOptions {
   log: Log
   /** Called when the store failed: memory is ahead of it, so the process must restart. */
   onFatal: (e: Error) => void
+  /**
+   * Collectors sharing the work by leases: a model's review queue (a work
+   * queue, one reader per model) is taken from the collector that held it
+   * before, whose consumer is deleted.
+   */
+  takeOverQueues?: boolean
 }
 
 export class Ingest {
@@ -101,6 +115,10 @@ export class Ingest {
   #timer: NodeJS.Timeout | null = null
   #lagTimer: NodeJS.Timeout | null = null
   readonly #pulling = new Map<string, { close(): Promise<unknown> }>()
+  /** The consumers being pulled: those of the models this collector consumes now. */
+  readonly #active = new Set<string>()
+  /** The consumers whose pull loop runs (a given-up one's may still be finishing when it is taken again). */
+  readonly #loops = new Set<string>()
   /** Per consumer, bumped at each reposition. */
   readonly #generation = new Map<string, number>()
   lastApplyAt = 0
@@ -117,10 +135,45 @@ export class Ingest {
   ) {}
 
   async start(): Promise<void> {
-    await this.#checkStreamIdentity()
+    await this.#consume(this.specs)
+    const interval = this.opts.applyIntervalMs ?? 1000
+    this.#timer = setInterval(() => this.#kick(), interval)
+    this.#lagTimer = setInterval(() => void this.#refreshLag(), 2000)
+    void this.#refreshLag()
+  }
+
+  /**
+   * Consumes exactly these model tokens from now on (a collector sharing
+   * the work took a model over, or gave one up): new ones start just past
+   * what this store applied of them; given-up ones stop, what the inbox
+   * holds of them still applied.
+   */
+  async consumeOnly(specs: ConsumerSpec[]): Promise<void> {
+    const wanted = new Set(specs.map((s) => s.durable))
+    const dropped = this.specs.filter((s) => !wanted.has(s.durable))
+    const added = specs.filter((s) => !this.#active.has(s.durable))
+    for (const spec of dropped) {
+      this.#active.delete(spec.durable)
+      this.#consumers.delete(spec.durable)
+      this.pending.delete(spec.durable)
+      // Not waited for: with NATS away, closing may not answer, and the loop ends on its own once inactive.
+      void this.#pulling.get(spec.durable)?.close()
+    }
+    await this.#checkStreamIdentity(added)
+    this.specs.splice(0, this.specs.length, ...specs)
+    // Each consumer is made by its own pull loop, which retries on its own: one slow JetStream answer holds up no other.
+    for (const spec of added) {
+      this.#consumers.delete(spec.durable)
+      this.#active.add(spec.durable)
+      void this.#pull(spec)
+    }
+  }
+
+  async #consume(specs: ConsumerSpec[]): Promise<void> {
+    await this.#checkStreamIdentity(specs)
     // Positioned before any pulling starts, so a bad setting fails the start, not a loop.
     const skipped = new Set<string>()
-    for (const spec of this.specs) {
+    for (const spec of specs) {
       try {
         this.#consumers.set(spec.durable, await this.#resume(spec))
       } catch (e) {
@@ -133,11 +186,11 @@ export class Ingest {
         skipped.add(spec.durable)
       }
     }
-    for (const spec of this.specs) if (!skipped.has(spec.durable)) void this.#pull(spec)
-    const interval = this.opts.applyIntervalMs ?? 1000
-    this.#timer = setInterval(() => this.#kick(), interval)
-    this.#lagTimer = setInterval(() => void this.#refreshLag(), 2000)
-    void this.#refreshLag()
+    for (const spec of specs)
+      if (!skipped.has(spec.durable)) {
+        this.#active.add(spec.durable)
+        void this.#pull(spec)
+      }
   }
 
   /**
@@ -151,6 +204,10 @@ export class Ingest {
     this.#generation.set(spec.durable, (this.#generation.get(spec.durable) ?? 0) + 1)
     const applied = this.seqs.get(spec.durable) ?? 0
     await this.jsm.consumers.delete(spec.stream, spec.durable).catch(() => false)
+    if (this.opts.takeOverQueues && STREAMS[spec.key].retention === 'workqueue')
+      for await (const c of this.jsm.consumers.list(spec.stream))
+        if (c.name !== spec.durable && c.config.filter_subject === spec.filter)
+          await this.jsm.consumers.delete(spec.stream, c.name).catch(() => false)
     await this.jsm.consumers.add(spec.stream, {
       durable_name: spec.durable,
       filter_subject: spec.filter,
@@ -171,12 +228,12 @@ export class Ingest {
    * creation time is stored with the positions; when it differs, they are
    * reset, in one transaction.
    */
-  async #checkStreamIdentity(): Promise<void> {
-    for (const stream of new Set(this.specs.map((s) => s.stream))) {
+  async #checkStreamIdentity(specs: ConsumerSpec[]): Promise<void> {
+    for (const stream of new Set(specs.map((s) => s.stream))) {
       const created = (await this.jsm.streams.info(stream)).created
       const stored = await this.store.positions.streamCreated(stream)
       if (stored === created) continue
-      const durables = this.specs.filter((s) => s.stream === stream).map((s) => s.durable)
+      const durables = specs.filter((s) => s.stream === stream).map((s) => s.durable)
       if (stored !== undefined)
         this.opts.log('warn', `stream ${stream} was created anew: reading it from its start`, {
           stream,
@@ -184,7 +241,8 @@ export class Ingest {
           created,
         })
       await this.store.positions.resetStream(stream, created, durables)
-      for (const d of durables) this.seqs.delete(d)
+      for (const key of [...this.seqs.keys()])
+        if (durables.some((d) => key === d || key.startsWith(`${d}@`))) this.seqs.delete(key)
     }
   }
 
@@ -215,15 +273,41 @@ export class Ingest {
     for (const messages of this.#pulling.values()) void messages.close()
   }
 
+  /**
+   * One loop per consumer, ever at once: two would take turns at its
+   * messages, and the applier, which skips what is not past the position,
+   * would skip the slower one's as applied.
+   */
   async #pull(spec: ConsumerSpec): Promise<void> {
+    if (this.#loops.has(spec.durable)) return
+    this.#loops.add(spec.durable)
+    try {
+      await this.#pullLoop(spec)
+    } finally {
+      this.#loops.delete(spec.durable)
+    }
+  }
+
+  async #pullLoop(spec: ConsumerSpec): Promise<void> {
     let consumer = this.#consumers.get(spec.durable)
-    while (!this.#closed) {
+    while (!this.#closed && this.#active.has(spec.durable)) {
       try {
         if (!consumer) {
           // What the inbox holds is applied first, so the stored position is as far as it can be.
           this.#kick()
           await this.#applying
-          this.#consumers.set(spec.durable, (consumer = await this.#resume(spec)))
+          try {
+            this.#consumers.set(spec.durable, (consumer = await this.#resume(spec)))
+            // Given up while it was being made: left alone.
+            if (!this.#active.has(spec.durable)) return
+          } catch (e) {
+            if (spec.key !== 'review' || !isWorkQueueTaken(e)) throw e
+            this.opts.log('warn', 'review queue read by another collector: this one lists none of its items', {
+              filter: spec.filter,
+            })
+            this.#active.delete(spec.durable)
+            return
+          }
         }
         // A deleted consumer ends the loop (and is created again) rather than waiting forever.
         const messages = await consumer.consume({ max_messages: 500, abort_on_missing_resource: true })
@@ -234,7 +318,7 @@ export class Ingest {
           if (this.#inbox.length >= (this.opts.applyBatchMessages ?? 2000)) this.#kick()
         }
       } catch (e) {
-        if (this.#closed) return
+        if (this.#closed || !this.#active.has(spec.durable)) return
         this.opts.log('warn', 'consumer failed; pulling again', { consumer: spec.durable, err: e })
         await new Promise((r) => setTimeout(r, 500))
       }
@@ -263,6 +347,17 @@ export class Ingest {
         continue
       }
       changedSeqs.set(spec.durable, msg.seq)
+      // A batch an agent published again after JetStream's duplicate window (a long partition, a spool replayed):
+      // its start's highest batch applied, stored with this consumer's position, says it was applied.
+      const batch = batchOf(msg.headers?.get(MESSAGE_ID_HEADER))
+      if (batch) {
+        const key = sourceKey(spec.durable, batch.source)
+        if (batch.batch <= (changedSeqs.get(key) ?? this.seqs.get(key) ?? 0)) {
+          this.agg.pipeline.skipped++
+          continue
+        }
+        changedSeqs.set(key, batch.batch)
+      }
       const text = payloadText(msg)
       if (typeof text !== 'string') {
         this.agg.refuse(text.refused, eventCount(msg.headers?.get(EVENT_COUNT_HEADER)))

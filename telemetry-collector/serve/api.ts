@@ -28,7 +28,15 @@ import {
 } from './operator.ts'
 import { writeLabelled, type PayloadSink } from '../sinks/payload-sink.ts'
 import type { ReviewItem, Store } from '../store/store.ts'
-import { rollupSteps, STEP_MS, windowOf, WINDOWS, type WindowName } from '../state/windows.ts'
+import {
+  rollupSteps,
+  STEP_MS,
+  unionOfWindows,
+  type Window,
+  windowOf,
+  WINDOWS,
+  type WindowName,
+} from '../state/windows.ts'
 
 /** What the API reads: the collector's parts, some of which exist only once it consumes. */
 export interface ApiContext {
@@ -44,16 +52,32 @@ export interface ApiContext {
   walker(): CanaryWalker | undefined
   /** A version's baseline (feature names for the Parquet files); null without one. */
   baselineOf(model: string, version: string): Baseline | null
+  /** Collectors sharing the work: the model tokens this one consumes now, the other collectors' API URLs, and whether a model (its label) is this one's to report. */
+  shares?(): { owned: string[]; peers: string[]; reports(modelLabel: string): boolean }
 }
+
+/** Marks a question one collector passed to another: answered from its own store, never passed on again. */
+const FORWARDED_HEADER = 'x-mesh-collector-forwarded'
 
 export function apiRoutes(ctx: ApiContext): Hono {
   const api = new Hono()
   api.use('/api/*', operatorOnly(ctx.operatorToken))
-  api.get('/api/v1/windows', (c) => {
+  api.get('/api/v1/windows', async (c) => {
     const name = (c.req.query('window') ?? '1m') as WindowName
     if (!Object.hasOwn(WINDOWS, name))
       return c.json({ error: `window: must be one of ${Object.keys(WINDOWS).join(', ')}` }, 400)
-    return c.json(windowOf(ctx.agg, name))
+    const local = windowOf(ctx.agg, name)
+    const shares = ctx.shares?.()
+    if (!shares) return c.json(local)
+    // Its own models' rows; asked by a client, the others' collectors' too: the whole mesh.
+    const mine = {
+      ...local,
+      series: local.series.filter((s) => shares.reports(s.labels.model)),
+      hosts: local.hosts.filter((h) => shares.reports(h.labels.model)),
+    }
+    if (c.req.header(FORWARDED_HEADER) !== undefined) return c.json(mine)
+    const theirs = await Promise.all(shares.peers.map((peer) => fromPeer<Window>(peer, c.req.raw)))
+    return c.json(unionOfWindows([mine, ...theirs.filter((w) => w !== undefined)]))
   })
   api.get('/api/v1/rollups', async (c) => {
     const step = (c.req.query('step') ?? '1m') as keyof typeof STEP_MS
@@ -74,7 +98,12 @@ export function apiRoutes(ctx: ApiContext): Hono {
   api.get('/api/v1/requests/:id', async (c) => {
     const story = await ctx.store.events.story(c.req.param('id'))
     const found = story.request.length + story.batches.length + story.fallbacks.length + story.samples.length > 0
-    if (!found) return c.json({ error: `request_id: no events for ${c.req.param('id')}` }, 404)
+    if (!found) {
+      // Another collector's model, maybe: the one that consumes it has its whole story.
+      const forwarded = c.req.header(FORWARDED_HEADER) === undefined && (await askPeers(ctx, c.req.raw))
+      if (forwarded) return c.json(forwarded)
+      return c.json({ error: `request_id: no events for ${c.req.param('id')}` }, 404)
+    }
     const bodies = mayReadBodies(c.req.header('authorization'), ctx)
     return c.json({
       request_id: c.req.param('id'),
@@ -173,6 +202,7 @@ export async function pipelineStatus(ctx: ApiContext, now = Date.now()) {
   const sink = ctx.sink()
   return {
     ...p,
+    ...(ctx.shares ? { shares: ctx.shares() } : {}),
     newest_event_age_s: p.newestEventTs > 0 ? (now - p.newestEventTs) / 1000 : null,
     lag_messages: Object.fromEntries(ingest?.pending ?? []),
     last_apply_at: ingest?.lastApplyAt ?? null,
@@ -180,6 +210,28 @@ export async function pipelineStatus(ctx: ApiContext, now = Date.now()) {
       ? { dir: sink.opts.dir, written_since_start: sink.written, waiting: await ctx.store.samples.unexported() }
       : null,
   }
+}
+
+/** What the collector at `peer` answers to `req` (its path, its credential), marked forwarded; undefined when it does not. */
+async function fromPeer<T>(peer: string, req: Request): Promise<T | undefined> {
+  const { pathname, search } = new URL(req.url)
+  const authorization = req.headers.get('authorization')
+  const res = await fetch(`${peer}${pathname}${search}`, {
+    headers: { [FORWARDED_HEADER]: '1', ...(authorization ? { authorization } : {}) },
+    signal: AbortSignal.timeout(2000),
+  }).catch(() => undefined)
+  if (res?.ok) return (await res.json()) as T
+  await res?.body?.cancel()
+  return undefined
+}
+
+/** The first answer another collector gives to `req`, or undefined. */
+async function askPeers(ctx: ApiContext, req: Request): Promise<unknown> {
+  for (const peer of ctx.shares?.().peers ?? []) {
+    const answer = await fromPeer(peer, req)
+    if (answer !== undefined) return answer
+  }
+  return undefined
 }
 
 /** The fields of a sample that hold the captured bodies (masked, but still a person's data). */

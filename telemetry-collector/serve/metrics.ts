@@ -25,27 +25,35 @@ type Values = Sample[]
 /** Hosts report saturation every second; a report older than this is stale. */
 const SATURATION_FRESH_MS = 30_000
 
+/** Where metrics register, and whether a model's series are this collector's to export. */
+interface Scope {
+  registry: Registry
+  reports(modelLabel: string): boolean
+}
+
 /**
  * One metric whose values are computed at scrape time. prom-client's own
  * metric types keep their values themselves; these read the aggregator,
  * which restores its totals from the store.
  */
 function stateMetric(
-  registry: Registry,
+  scope: Scope,
   name: string,
   help: string,
   type: 'counter' | 'gauge' | 'histogram',
   values: () => Values,
 ): void {
+  // A series of a model this collector does not consume now is another's to export (its state here is older).
+  const reported = () => values().filter((v) => !('model' in v.labels) || scope.reports(String(v.labels.model)))
   const metric = {
     name,
     help,
     type,
     aggregator: 'sum',
-    get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
+    get: async () => ({ name, help, type, aggregator: 'sum', values: reported() }),
     reset() {},
   }
-  registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0])
+  scope.registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0])
 }
 
 export function collectorMetrics(
@@ -53,12 +61,15 @@ export function collectorMetrics(
   ingest: () => Ingest | undefined,
   drift?: DriftMonitor,
   walker: () => CanaryWalker | undefined = () => undefined,
+  /** Whether the series of a model (its label) are this collector's to export: the models it consumes now (default all). */
+  reports: (modelLabel: string) => boolean = () => true,
 ): Registry {
   const r = new Registry()
-  if (drift) driftMetrics(r, drift)
+  const scope: Scope = { registry: r, reports }
+  if (drift) driftMetrics(scope, drift)
   // 0 for every route that has had a walk, so the first rollback is an increase (alerts read increase()).
   stateMetric(
-    r,
+    scope,
     'mesh_canary_rollbacks_total',
     'Canary walks (auto mode) that ended in a rollback, by route.',
     'counter',
@@ -70,7 +81,7 @@ export function collectorMetrics(
     },
   )
   stateMetric(
-    r,
+    scope,
     'mesh_canary_walks',
     'Canary walks by route and how they stand: walking, promoted, rolled_back, overridden (a manual change took over), failed (a change was refused).',
     'gauge',
@@ -78,7 +89,7 @@ export function collectorMetrics(
   )
 
   stateMetric(
-    r,
+    scope,
     'mesh_requests_total',
     'Requests through the mesh, as Envoy saw them, by route, model, version, variant and status class (none: no response was sent).',
     'counter',
@@ -86,7 +97,7 @@ export function collectorMetrics(
       [...agg.totals.values()].map((t) => ({ labels: { ...t.labels, code_class: t.code }, value: t.total.requests })),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_request_duration_seconds',
     "Request duration at the gateway, from the request's first byte to its log.",
     'histogram',
@@ -109,7 +120,7 @@ export function collectorMetrics(
       }),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_fallbacks_total',
     'Requests a fallback model answered (x-model-fallback: true), by route, model, version and variant.',
     'counter',
@@ -126,7 +137,7 @@ export function collectorMetrics(
   )
 
   stateMetric(
-    r,
+    scope,
     'mesh_host_batches_total',
     'Batches the model hosts executed, by host instance, model, version and outcome.',
     'counter',
@@ -136,11 +147,11 @@ export function collectorMetrics(
         { labels: { ...t.labels, ok: 'false' }, value: t.bucket.failedBatches },
       ]),
   )
-  stateMetric(r, 'mesh_host_batch_rows_total', 'Rows the model hosts executed in batches.', 'counter', () =>
+  stateMetric(scope, 'mesh_host_batch_rows_total', 'Rows the model hosts executed in batches.', 'counter', () =>
     [...agg.hostTotals.values()].map((t) => ({ labels: t.labels, value: t.bucket.rows })),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_host_fallbacks_total',
     'Requests a host answered with a fallback model, by reason.',
     'counter',
@@ -150,7 +161,7 @@ export function collectorMetrics(
       ),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_host_refusals_total',
     'Requests a host refused with no fallback to answer them, by reason.',
     'counter',
@@ -160,7 +171,7 @@ export function collectorMetrics(
       ),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_host_batch_fill_ratio',
     'Mean rows per batch over the batch size limit, over the last 5 minutes.',
     'gauge',
@@ -180,21 +191,21 @@ export function collectorMetrics(
       .filter((s) => s.ts >= Date.now() - SATURATION_FRESH_MS)
       .map((s) => ({ labels: { host: s.host, model: s.model, version: s.version }, value: s[field] }))
   stateMetric(
-    r,
+    scope,
     'mesh_host_queue_depth',
     "Requests waiting in a host's batcher, as last reported.",
     'gauge',
     saturation('queue_depth'),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_host_busy_instances',
     'Model instances running a batch, as last reported.',
     'gauge',
     saturation('busy_instances'),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_host_instances',
     "Model instances (sessions) of a host's model version.",
     'gauge',
@@ -202,35 +213,35 @@ export function collectorMetrics(
   )
 
   stateMetric(
-    r,
+    scope,
     'mesh_collector_events_applied_total',
     'Telemetry events applied to the store, by kind.',
     'counter',
     () => Object.entries(agg.pipeline.applied).map(([kind, value]) => ({ labels: { kind }, value })),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_collector_events_refused_total',
     'Telemetry events skipped (and their messages acknowledged), by reason: malformed, unknown_kind, unknown_version, invalid (a value out of range), too_large (a message inflating past its bound), store_refused.',
     'counter',
     () => Object.entries(agg.pipeline.refused).map(([reason, value]) => ({ labels: { reason }, value })),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_collector_messages_redelivered_total',
     'JetStream messages delivered more than once.',
     'counter',
     () => [{ value: agg.pipeline.redelivered, labels: {} }],
   )
   stateMetric(
-    r,
+    scope,
     'mesh_collector_messages_skipped_total',
-    'Redelivered messages already applied before (not counted again).',
+    'Messages already applied (redelivered, or an agent batch published again past the duplicate window), not counted again.',
     'counter',
     () => [{ value: agg.pipeline.skipped, labels: {} }],
   )
   stateMetric(
-    r,
+    scope,
     'mesh_collector_lag_messages',
     'Messages in the stream this collector has not applied yet, per consumer.',
     'gauge',
@@ -241,7 +252,7 @@ export function collectorMetrics(
       })),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_collector_newest_event_age_seconds',
     'Age of the newest event applied (by its own timestamp); stale numbers show here first.',
     'gauge',
@@ -258,7 +269,7 @@ export function collectorMetrics(
  * scrape: they are read within a second of each other). A version with too
  * few samples has no PSI or KS series, and 1 in mesh_drift_insufficient_data.
  */
-function driftMetrics(r: Registry, drift: DriftMonitor): void {
+function driftMetrics(scope: Scope, drift: DriftMonitor): void {
   let cached: { at: number; report: VersionDrift[] } | undefined
   const report = () => {
     if (!cached || Date.now() - cached.at > 1000) cached = { at: Date.now(), report: drift.report() }
@@ -273,31 +284,31 @@ function driftMetrics(r: Registry, drift: DriftMonitor): void {
         }),
       )
   stateMetric(
-    r,
+    scope,
     'mesh_drift_psi',
     `Population stability index of a feature's sampled values (feature="${PREDICTION_FEATURE}": the predicted score) against the version's training baseline.`,
     'gauge',
     perDistribution((d) => d.psi),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_drift_ks_statistic',
     "Kolmogorov-Smirnov distance of a feature's sampled values against the training baseline.",
     'gauge',
     perDistribution((d) => d.ksStatistic),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_drift_alert',
     "Drift verdict per feature: 1 drifted past the model's PSI or KS threshold, 0 within them (absent while data is insufficient).",
     'gauge',
     perDistribution((d) => (d.verdict === 'insufficient_data' ? null : d.verdict === 'drift' ? 1 : 0)),
   )
-  stateMetric(r, 'mesh_drift_sample_rows', "Rate-sampled rows in a model version's drift window.", 'gauge', () =>
+  stateMetric(scope, 'mesh_drift_sample_rows', "Rate-sampled rows in a model version's drift window.", 'gauge', () =>
     report().map((v) => ({ labels: { model: v.model, version: v.version }, value: v.rows })),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_drift_insufficient_data',
     '1 while a model version has fewer sampled rows than its minimum for a drift verdict (or no baseline).',
     'gauge',
@@ -308,7 +319,7 @@ function driftMetrics(r: Registry, drift: DriftMonitor): void {
       })),
   )
   stateMetric(
-    r,
+    scope,
     'mesh_model_confidence_mean',
     "Mean x-model-confidence of a model version's rate-sampled responses in the drift window.",
     'gauge',

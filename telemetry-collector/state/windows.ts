@@ -113,6 +113,24 @@ function* filter<T>(items: Iterable<T>, keep: (t: T) => boolean): Iterable<T> {
   for (const t of items) if (keep(t)) yield t
 }
 
+export type Window = ReturnType<typeof windowOf>
+
+/**
+ * One window of several collectors that share the work: each holds the
+ * models it consumes, so their rows are disjoint and the whole is their
+ * union (a model's rows, sketches included, come whole from one of them).
+ */
+export function unionOfWindows(parts: Window[]): Window {
+  const [first, ...rest] = parts
+  if (!first) throw new Error('unionOfWindows: no window')
+  return {
+    ...first,
+    covered_seconds: Math.max(...parts.map((p) => p.covered_seconds)),
+    series: sortByLabels([first, ...rest].flatMap((p) => p.series)),
+    hosts: sortByLabels([first, ...rest].flatMap((p) => p.hosts)),
+  }
+}
+
 function sortByLabels<T extends { labels: object }>(items: T[]): T[] {
   return items.sort((a, b) => JSON.stringify(a.labels).localeCompare(JSON.stringify(b.labels)))
 }

@@ -1,7 +1,8 @@
 /**
  * @module
- * Where each consumer stands: the stream sequence it has applied (written
- * in the same transaction as what it applied, store.ts), and when each
+ * Where each consumer stands: the stream sequence it has applied and, per
+ * agent start, the highest batch (written in the same transaction as what
+ * it applied, store.ts), and when each
  * stream those positions refer to was created, so that a stream made anew
  * is read from its start.
  */
@@ -36,7 +37,12 @@ export class Positions {
   async resetStream(stream: string, created: string, durables: string[]): Promise<void> {
     await this.db.transaction(async () => {
       await this.db.writer.run('INSERT OR REPLACE INTO stream_identity VALUES ($1, $2)', [stream, created])
-      for (const d of durables) await this.db.writer.run('DELETE FROM consumer_state WHERE consumer = $1', [d])
+      // Its position, and the highest batch it applied of each agent start (`<durable>@<source>`, consumers.ts).
+      for (const d of durables)
+        await this.db.writer.run('DELETE FROM consumer_state WHERE consumer = $1 OR starts_with(consumer, $2)', [
+          d,
+          `${d}@`,
+        ])
     })
   }
 }

@@ -3,8 +3,9 @@
  * The pipeline's JetStream streams against a real nats-server: created with
  * the contract's settings, left alone when current, updated in place when
  * they can be, refused with what to do when they cannot; the agent's check
- * for missing ones; JetStream's dedupe by message id, which replays rely on;
- * and the collector coming up through a stream update that fails for a moment.
+ * for missing ones; JetStream's dedupe by message id, which replays rely on,
+ * and the collector's own past JetStream's window; and the collector coming
+ * up through a stream update that fails for a moment.
  */
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream'
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node'
@@ -17,6 +18,7 @@ import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import {
   DEFAULT_STREAM_LIMITS,
   ensureStreams,
+  messageId,
   missingStreams,
   streamConfig,
   STREAMS,
@@ -24,6 +26,7 @@ import {
   type StreamLimits,
 } from '@model-mesh/contracts'
 import { startCollector } from '../collector.ts'
+import { eventually, metricSum, ndjson, requestEvent } from '@model-mesh/testkit/events'
 
 const MiB = 1024 * 1024
 const DAY_NS = 86_400 * 1e9
@@ -312,6 +315,78 @@ describe('the collector starting its ingest against nats-server', () => {
     } finally {
       await second.close()
       await first.close()
+    }
+  })
+})
+
+describe('a batch an agent publishes again past the duplicate window', () => {
+  let nats: RunningNats
+  let dir: string
+  beforeAll(async () => {
+    nats = await startNats()
+    dir = await mkdtemp(join(tmpdir(), 'exactly-once-'))
+  })
+  afterAll(async () => {
+    await nats?.stop()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('is stored again by JetStream, and counted once by the collector, across its restart', async () => {
+    const nc = await connect({ servers: nats.url })
+    const jsm = await jetstreamManager(nc)
+    const js = jetstream(nc)
+    // A one-second window: what a long partition is to the default two minutes.
+    const streams = limits({ duplicateWindowS: 1 })
+    const start = () =>
+      startCollector({
+        address: '127.0.0.1',
+        port: 0,
+        natsUrl: nats.url,
+        storeDir: join(dir, 'store'),
+        models: ['credit-risk'],
+        streams,
+        log: () => {},
+      })
+    const counted = async (url: string) =>
+      metricSum(await (await fetch(`${url}/metrics`)).text(), 'mesh_requests_total', { route: 'credit-risk' })
+    const subject = subjectOf('requests', 'credit-risk')
+    const batch = (n: number) => new TextEncoder().encode(ndjson(Array.from({ length: n }, () => requestEvent())))
+
+    let collector = await start()
+    try {
+      await collector.ready
+      await js.publish(subject, batch(3), { msgID: messageId('agent-n3', 'k1', 1) })
+      await eventually(
+        () => counted(collector.url),
+        (n) => n === 3,
+      )
+    } finally {
+      await collector.close()
+    }
+    // The agent's spool, replayed after the window: JetStream takes the batch again, beside a new one.
+    await new Promise((r) => setTimeout(r, 1500))
+    const again = await js.publish(subject, batch(3), { msgID: messageId('agent-n3', 'k1', 1) })
+    expect(again.duplicate).toBe(false)
+    await js.publish(subject, batch(2), { msgID: messageId('agent-n3', 'k1', 2) })
+    // Another start of the same agent counts from 1 again: its own.
+    await js.publish(subject, batch(1), { msgID: messageId('agent-n3', 'k2', 1) })
+    expect((await jsm.streams.info('MESH_REQUESTS')).state.messages).toBe(4)
+
+    collector = await start()
+    try {
+      await collector.ready
+      await eventually(
+        () => counted(collector.url),
+        (n) => n === 6,
+      )
+      await new Promise((r) => setTimeout(r, 1500))
+      expect(await counted(collector.url)).toBe(6)
+      expect(
+        metricSum(await (await fetch(`${collector.url}/metrics`)).text(), 'mesh_collector_messages_skipped_total'),
+      ).toBe(1)
+    } finally {
+      await collector.close()
+      await nc.close()
     }
   })
 })
