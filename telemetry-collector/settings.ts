@@ -94,6 +94,12 @@ export function collectorOptionsOf(mesh: LoadedMesh, placement?: CollectorPlacem
           port: t.collector.dashboard.port,
           refreshMs: t.collector.dashboard.refresh_ms,
           agents: placement?.agents ?? [httpUrl(t.agent.address, t.agent.port)],
+          // Every collector's dashboard listens on the same port at its node's address.
+          peers: (placement?.collectors ?? [])
+            .map((api) => withPort(api, t.collector.dashboard.port))
+            .filter(
+              (u) => u !== httpUrl(placement?.address ?? t.collector.dashboard.address, t.collector.dashboard.port),
+            ),
         }
       : undefined,
     payloads: {
@@ -103,6 +109,13 @@ export function collectorOptionsOf(mesh: LoadedMesh, placement?: CollectorPlacem
       retentionDays: t.collector.payloads.retention_days,
     },
   }
+}
+
+/** `url` (an origin) with another port. */
+function withPort(url: string, port: number): string {
+  const u = new URL(url)
+  u.port = String(port)
+  return u.origin
 }
 
 const NO_VERSIONS: ReadonlySet<string> = new Set()

@@ -18,8 +18,10 @@ import { loadMeshFile, redactIssues, redactMeshText } from '@model-mesh/mesh-con
 import { apiRoutes, type ApiContext } from '../serve/api.ts'
 import { hostCheck } from '../serve/host-check.ts'
 import { isOperator } from '../serve/operator.ts'
+import { FORWARDED_HEADER } from '../serve/peers.ts'
 import { DEFAULT_RANGE, isRange, RANGES, type RangeName } from './ranges.ts'
 import { sharedOverview, sharedRouteView, type DashboardSources } from './snapshot.ts'
+import { wholeMeshViews } from './whole-mesh.ts'
 
 export interface DashboardOptions {
   address: string
@@ -32,6 +34,8 @@ export interface DashboardOptions {
   assetsDir?: string
   /** Live stream limits (default: MAX_STREAMS, OPERATOR_STREAMS, MAX_STREAMS_PER_CLIENT); tests make them small enough to fill. */
   streams?: StreamLimits
+  /** The other collectors' dashboards, when several share the work: this one answers for the whole mesh with theirs (whole-mesh.ts). */
+  peers?: string[]
 }
 
 export interface StreamLimits {
@@ -83,8 +87,13 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
   if (closing) setMaxListeners(limits.max + 1, closing)
   // A view computed for one viewer serves the others until the next refresh.
   const ttlMs = Math.max(100, opts.refreshMs * 0.9)
-  const overview = (range: RangeName) => sharedOverview(src, range, ttlMs)
-  const routeView = (route: string, range: RangeName) => sharedRouteView(src, route, range, ttlMs)
+  const views = wholeMeshViews(api, () => opts.peers ?? [], {
+    overview: (range) => sharedOverview(src, range, ttlMs),
+    routeView: (route, range) => sharedRouteView(src, route, range, ttlMs),
+  })
+  const { overview, routeView } = views
+  /** A question another collector passed on is answered from this one's own models. */
+  const viewsFor = (c: Context) => (c.req.header(FORWARDED_HEADER) !== undefined ? views.own : views)
   const app = new Hono()
   app.use('*', hostCheck(opts.address))
   app.use(
@@ -108,12 +117,12 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
   app.get('/api/v1/dashboard/overview', async (c) => {
     const range = rangeOf(c)
     if (!range) return badRange(c)
-    return c.json(await overview(range))
+    return c.json(await viewsFor(c).overview(range))
   })
   app.get('/api/v1/dashboard/routes/:route', async (c) => {
     const range = rangeOf(c)
     if (!range) return badRange(c)
-    const view = await routeView(c.req.param('route'), range)
+    const view = await viewsFor(c).routeView(c.req.param('route'), range)
     return view ? c.json(view) : c.json({ error: `route: no route ${c.req.param('route')} in mesh.yaml` }, 404)
   })
   // The page's live feed: the overview, and the route's view when it shows one.

@@ -26,6 +26,7 @@ import {
   operatorRequired,
   type CanaryAction,
 } from './operator.ts'
+import { FORWARDED_HEADER, fromPeer } from './peers.ts'
 import { writeLabelled, type PayloadSink } from '../sinks/payload-sink.ts'
 import type { ReviewItem, Store } from '../store/store.ts'
 import {
@@ -56,9 +57,6 @@ export interface ApiContext {
   shares?(): { owned: string[]; peers: string[]; reports(modelLabel: string): boolean }
 }
 
-/** Marks a question one collector passed to another: answered from its own store, never passed on again. */
-const FORWARDED_HEADER = 'x-mesh-collector-forwarded'
-
 export function apiRoutes(ctx: ApiContext): Hono {
   const api = new Hono()
   api.use('/api/*', operatorOnly(ctx.operatorToken))
@@ -76,7 +74,10 @@ export function apiRoutes(ctx: ApiContext): Hono {
       hosts: local.hosts.filter((h) => shares.reports(h.labels.model)),
     }
     if (c.req.header(FORWARDED_HEADER) !== undefined) return c.json(mine)
-    const theirs = await Promise.all(shares.peers.map((peer) => fromPeer<Window>(peer, c.req.raw)))
+    const path = `/api/v1/windows?window=${name}`
+    const theirs = await Promise.all(
+      shares.peers.map((peer) => fromPeer<Window>(peer, path, c.req.header('authorization'))),
+    )
     return c.json(unionOfWindows([mine, ...theirs.filter((w) => w !== undefined)]))
   })
   api.get('/api/v1/rollups', async (c) => {
@@ -212,23 +213,11 @@ export async function pipelineStatus(ctx: ApiContext, now = Date.now()) {
   }
 }
 
-/** What the collector at `peer` answers to `req` (its path, its credential), marked forwarded; undefined when it does not. */
-async function fromPeer<T>(peer: string, req: Request): Promise<T | undefined> {
-  const { pathname, search } = new URL(req.url)
-  const authorization = req.headers.get('authorization')
-  const res = await fetch(`${peer}${pathname}${search}`, {
-    headers: { [FORWARDED_HEADER]: '1', ...(authorization ? { authorization } : {}) },
-    signal: AbortSignal.timeout(2000),
-  }).catch(() => undefined)
-  if (res?.ok) return (await res.json()) as T
-  await res?.body?.cancel()
-  return undefined
-}
-
 /** The first answer another collector gives to `req`, or undefined. */
 async function askPeers(ctx: ApiContext, req: Request): Promise<unknown> {
+  const { pathname, search } = new URL(req.url)
   for (const peer of ctx.shares?.().peers ?? []) {
-    const answer = await fromPeer(peer, req)
+    const answer = await fromPeer(peer, `${pathname}${search}`, req.headers.get('authorization'))
     if (answer !== undefined) return answer
   }
   return undefined

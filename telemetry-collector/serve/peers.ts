@@ -1,0 +1,21 @@
+/**
+ * @module
+ * Asking the other collectors, when several share the work: each holds the
+ * models it consumes, so a question about the whole mesh is answered by
+ * their parts together. A question passed on is marked, and a collector
+ * answers a marked one from its own models only, never passing it on again.
+ */
+
+/** Marks a question one collector passed to another. */
+export const FORWARDED_HEADER = 'x-mesh-collector-forwarded'
+
+/** What the collector at `base` answers at `path` (with the caller's credential), or undefined when it does not in time. */
+export async function fromPeer<T>(base: string, path: string, authorization?: string | null): Promise<T | undefined> {
+  const res = await fetch(`${base}${path}`, {
+    headers: { [FORWARDED_HEADER]: '1', ...(authorization ? { authorization } : {}) },
+    signal: AbortSignal.timeout(2000),
+  }).catch(() => undefined)
+  if (res?.ok) return (await res.json()) as T
+  await res?.body?.cancel()
+  return undefined
+}

@@ -1,0 +1,129 @@
+/**
+ * Two collectors sharing the work through leases, on a real nats-server:
+ * each consumes its own share; each exports only its models in /metrics
+ * (the two add up); and either answers for the whole mesh: a request's
+ * story, the golden-signal windows and the dashboard's overview and route
+ * view of a model the other consumes come from the other, while a question
+ * one passes to the other is answered from that one's own models alone.
+ */
+import { jetstream } from '@nats-io/jetstream'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DEFAULT_STREAM_LIMITS, messageId, subjectOf } from '@model-mesh/contracts'
+import { eventually, metricSum, ndjson, requestEvent } from '@model-mesh/testkit/events'
+import { localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
+import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
+import { freePorts } from '@model-mesh/testkit/ports'
+import { startCollector, type RunningCollector } from '../collector.ts'
+import { FORWARDED_HEADER } from '../serve/peers.ts'
+
+const ROUTES = `  - name: credit-risk
+    match: { model: credit-risk }
+    model: credit-risk
+    stable: { version: 1, hosts: [stable] }
+    fallback: { model: credit-risk-fallback, hosts: [fallback] }
+`
+
+interface Overview {
+  routes: { name: string; model: string; now: { requests: number } }[]
+}
+
+describe('collectors sharing the work', () => {
+  let nats: RunningNats
+  let nc: NatsConnection
+  let dir = ''
+  const collectors: RunningCollector[] = []
+  const urls = { api: [] as string[], dashboard: [] as string[] }
+
+  beforeAll(async () => {
+    nats = await startNats()
+    nc = await connect({ servers: nats.url })
+    dir = await mkdtemp(join(tmpdir(), 'shared-collectors-'))
+    const meshFile = join(dir, 'mesh.yaml')
+    await writeFile(meshFile, localMeshYaml(portsOf(await freePorts(7)), ROUTES))
+    const [api1, dash1, api2, dash2] = await freePorts(4)
+    urls.api = [`http://127.0.0.1:${api1}`, `http://127.0.0.1:${api2}`]
+    urls.dashboard = [`http://127.0.0.1:${dash1}`, `http://127.0.0.1:${dash2}`]
+    const shares = [['credit-risk'], ['credit-risk-fallback', '_other']]
+    for (const i of [0, 1])
+      collectors.push(
+        await startCollector({
+          address: '127.0.0.1',
+          port: [api1, api2][i]!,
+          natsUrl: nats.url,
+          storeDir: join(dir, `store-${i}`),
+          models: ['credit-risk', 'credit-risk-fallback'],
+          owns: shares[i],
+          streams: DEFAULT_STREAM_LIMITS,
+          shared: { replicas: 1, collectors: urls.api },
+          meshFile,
+          dashboard: {
+            address: '127.0.0.1',
+            port: [dash1, dash2][i]!,
+            refreshMs: 500,
+            agents: [],
+            peers: [urls.dashboard[1 - i]!],
+          },
+          log: () => {},
+        }),
+      )
+    await Promise.all(collectors.map((c) => c.ready))
+  })
+  afterAll(async () => {
+    for (const c of collectors) await c.close()
+    await nc?.close()
+    await nats?.stop()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  const json = async <T>(url: string, forwarded = false) =>
+    (await (await fetch(url, { headers: forwarded ? { [FORWARDED_HEADER]: '1' } : {} })).json()) as T
+  const owned = (i: number) =>
+    json<{ shares: { owned: string[] } }>(`${urls.api[i]}/api/v1/pipeline`).then((p) => p.shares.owned.sort())
+  const counted = async (i: number) =>
+    metricSum(await (await fetch(`${urls.api[i]}/metrics`)).text(), 'mesh_requests_total', { route: 'credit-risk' })
+
+  it('each consumes its own share, and exports only its own models: the two add up', async () => {
+    await eventually(
+      () => Promise.all([owned(0), owned(1)]),
+      ([a, b]) => a.length === 1 && b.length === 2,
+    )
+    expect([await owned(0), await owned(1)]).toEqual([['credit-risk'], ['_other', 'credit-risk-fallback']])
+    const events = Array.from({ length: 12 }, (_, i) => requestEvent({ request_id: `shared-${i}` }))
+    await jetstream(nc).publish(subjectOf('requests', 'credit-risk'), new TextEncoder().encode(ndjson(events)), {
+      msgID: messageId('agent-test', 'k1', 1),
+    })
+    await eventually(
+      () => counted(0),
+      (n) => n === 12,
+    )
+    expect(await counted(1)).toBe(0)
+  })
+
+  it("answers for the other's model: a request's story, the windows, the dashboard", async () => {
+    // The collector that does not consume credit-risk.
+    const story = await fetch(`${urls.api[1]}/api/v1/requests/shared-3`)
+    expect(story.status).toBe(200)
+    expect(((await story.json()) as { request: unknown[] }).request).toHaveLength(1)
+
+    const windows = await json<{ series: { labels: { model: string }; requests: number }[] }>(
+      `${urls.api[1]}/api/v1/windows?window=1h`,
+    )
+    expect(windows.series.filter((s) => s.labels.model === 'credit-risk').reduce((n, s) => n + s.requests, 0)).toBe(12)
+    // Passed on to it, it answers from its own models only: never passed on again.
+    const own = await json<typeof windows>(`${urls.api[1]}/api/v1/windows?window=1h`, true)
+    expect(own.series.filter((s) => s.labels.model === 'credit-risk')).toEqual([])
+
+    const overview = await json<Overview>(`${urls.dashboard[1]}/api/v1/dashboard/overview?range=1h`)
+    expect(overview.routes.map((r) => [r.name, r.now.requests])).toEqual([['credit-risk', 12]])
+    const ownOverview = await json<Overview>(`${urls.dashboard[1]}/api/v1/dashboard/overview?range=1h`, true)
+    expect(ownOverview.routes).toEqual([])
+    const route = await json<{ route: { now: { requests: number } } }>(
+      `${urls.dashboard[1]}/api/v1/dashboard/routes/credit-risk?range=1h`,
+    )
+    expect(route.route.now.requests).toBe(12)
+  })
+})
