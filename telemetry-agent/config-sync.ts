@@ -50,6 +50,7 @@ export class ConfigSync {
   #seen = 0
   #working: Promise<void> | null = null
   #loop: Promise<void> | null = null
+  #unreadable = false
 
   constructor(readonly opts: ConfigSyncOptions) {}
 
@@ -87,9 +88,13 @@ export class ConfigSync {
           )
         }, this.opts.checkEveryMs ?? 2000)
         const watcher = await kv.watch({ key: CONFIG_KEY })
+        this.#unreadable = false
         for await (const e of watcher) this.#offer(e)
       } catch (e) {
-        if (!this.#closed) log('warn', 'cannot read the configuration bucket; trying again', { err: e })
+        // Once per streak: at a node's start the bucket may not exist for a few seconds yet.
+        if (!this.#closed && !this.#unreadable)
+          log('warn', 'cannot read the configuration bucket; trying every second', { err: e })
+        this.#unreadable = true
       } finally {
         clearInterval(check)
       }

@@ -165,88 +165,94 @@ export async function startNodeMesh(mesh: LoadedMesh, options: NodeMeshOptions):
     )
     // The configuration goes to the nodes through NATS from here on: this revision, and every apply's after it.
     await writeNodeMeshRecord(stateDir, record)
-    const revision = await publishFirstRevision(mesh, record, options.by)
-    // Collectors first, so the streams exist when the agents publish (they wait in the spool meanwhile).
     const collectorNodes = net.nodes.filter((n) => meshNode(n).collector)
     const shares = collectorShares(meshModels(config), collectorNodes.length)
     const agentUrls = net.nodes.map(agentUrl).join(',')
-    await Promise.all(
-      collectorNodes.map((n, i) =>
-        supervisor.start(
-          inside(
-            n,
-            telemetryChild(
-              `${n.node}-telemetry-collector`,
-              COLLECTOR_BIN,
-              [
-                '--config',
-                mesh.file,
-                '--nats',
-                cluster.urls,
-                '--address',
-                n.address,
-                '--store',
-                join(dirOf(n), 'collector'),
-                '--models',
-                shares[i]!.join(','),
-                '--nodes',
-                String(net.nodes.length),
-                '--agents',
-                agentUrls,
-                '--collectors',
-                collectorNodes.map((c) => httpUrl(c.address, collector.port)).join(','),
-              ],
-              httpUrl(n.address, collector.port),
-              logLevel,
+    // Three things at once, each waiting only on what it needs: the first revision (JetStream's cluster elects
+    // its leaders meanwhile), the collectors (they make the streams), and the agents then the hosts (whatever they
+    // send before the streams exist waits in the agents' spools; the agents take the revision once it is there).
+    const [revision] = await Promise.all([
+      publishFirstRevision(mesh, record, options.by),
+      Promise.all(
+        collectorNodes.map((n, i) =>
+          supervisor.start(
+            inside(
+              n,
+              telemetryChild(
+                `${n.node}-telemetry-collector`,
+                COLLECTOR_BIN,
+                [
+                  '--config',
+                  mesh.file,
+                  '--nats',
+                  cluster.urls,
+                  '--address',
+                  n.address,
+                  '--store',
+                  join(dirOf(n), 'collector'),
+                  '--models',
+                  shares[i]!.join(','),
+                  '--nodes',
+                  String(net.nodes.length),
+                  '--agents',
+                  agentUrls,
+                  '--collectors',
+                  collectorNodes.map((c) => httpUrl(c.address, collector.port)).join(','),
+                ],
+                httpUrl(n.address, collector.port),
+                logLevel,
+              ),
             ),
           ),
         ),
       ),
-    )
-    await Promise.all(
-      net.nodes.map(async (n) => {
-        const settings = await writeAgentSettings(
-          mesh,
-          {
-            node: n.node,
-            address: n.address,
-            natsUrls: cluster.urls,
-            spoolDir: join(dirOf(n), 'agent-spool'),
-            nodeDir: dirOf(n),
-          },
-          join(dirOf(n), 'telemetry-agent.json'),
-        )
-        await supervisor.start(
-          inside(
-            n,
-            telemetryChild(`${n.node}-telemetry-agent`, AGENT_BIN, ['--settings', settings], agentUrl(n), logLevel),
-          ),
-        )
-      }),
-    )
-    await Promise.all(
-      net.nodes.flatMap((n) =>
-        config.hosts
-          .filter((h) => meshNode(n).hosts.includes(h.name))
-          .flatMap(instancesOf)
-          .map((i) =>
-            supervisor.start(
+      (async () => {
+        await Promise.all(
+          net.nodes.map(async (n) => {
+            const settings = await writeAgentSettings(
+              mesh,
+              {
+                node: n.node,
+                address: n.address,
+                natsUrls: cluster.urls,
+                spoolDir: join(dirOf(n), 'agent-spool'),
+                nodeDir: dirOf(n),
+              },
+              join(dirOf(n), 'telemetry-agent.json'),
+            )
+            await supervisor.start(
               inside(
                 n,
-                hostChild(mesh, i, {
-                  name: nodeInstanceName(n.node, i.name),
-                  address: n.address,
-                  agentUrl: agentUrl(n),
-                  telemetryTokenFile: credentials.telemetryToken,
-                  operatorTokenFile: tokenFile,
-                  env: logLevel,
-                }),
+                telemetryChild(`${n.node}-telemetry-agent`, AGENT_BIN, ['--settings', settings], agentUrl(n), logLevel),
               ),
-              HOST_START_MS,
-            ),
+            )
+          }),
+        )
+        await Promise.all(
+          net.nodes.flatMap((n) =>
+            config.hosts
+              .filter((h) => meshNode(n).hosts.includes(h.name))
+              .flatMap(instancesOf)
+              .map((i) =>
+                supervisor.start(
+                  inside(
+                    n,
+                    hostChild(mesh, i, {
+                      name: nodeInstanceName(n.node, i.name),
+                      address: n.address,
+                      agentUrl: agentUrl(n),
+                      telemetryTokenFile: credentials.telemetryToken,
+                      operatorTokenFile: tokenFile,
+                      env: logLevel,
+                    }),
+                  ),
+                  HOST_START_MS,
+                ),
+              ),
           ),
-      ),
-    )
+        )
+      })(),
+    ])
     // Each agent has handed its node's part of the revision to its (not yet running) Envoy: the bootstrap is there.
     const outcomes = await waitForNodes(mesh, record, revision.id, 20_000)
     const missing = outcomes.filter((o) => o.state !== 'applied')
