@@ -32,6 +32,7 @@ import type { ReviewItem, Store } from '../store/store.ts'
 import {
   rollupSteps,
   STEP_MS,
+  unionOfSteps,
   unionOfWindows,
   type Window,
   windowOf,
@@ -89,12 +90,17 @@ export function apiRoutes(ctx: ApiContext): Hono {
     if (from === null) return c.json({ error: 'from: must be milliseconds since the epoch or an ISO 8601 time' }, 400)
     if (to === null) return c.json({ error: 'to: must be milliseconds since the epoch or an ISO 8601 time' }, 400)
     if (to <= from) return c.json({ error: 'to: must be after from' }, 400)
-    return c.json({
-      from,
-      to,
-      step,
-      steps: rollupSteps(await ctx.store.signals.minutes(from, to), from, to, STEP_MS[step]),
-    })
+    const steps = rollupSteps(await ctx.store.signals.minutes(from, to), from, to, STEP_MS[step])
+    const shares = ctx.shares?.()
+    if (!shares) return c.json({ from, to, step, steps })
+    // Sharing the work: its own models' series, and (asked by a client) the others' collectors', step by step.
+    const mine = steps.map((s) => ({ ...s, series: s.series.filter((x) => shares.reports(x.labels.model)) }))
+    if (c.req.header(FORWARDED_HEADER) !== undefined) return c.json({ from, to, step, steps: mine })
+    const path = `/api/v1/rollups?step=${step}&from=${from}&to=${to}`
+    const theirs = await Promise.all(
+      shares.peers.map((peer) => fromPeer<{ steps: typeof steps }>(peer, path, c.req.header('authorization'))),
+    )
+    return c.json({ from, to, step, steps: unionOfSteps([mine, ...theirs.flatMap((t) => (t ? [t.steps] : []))]) })
   })
   api.get('/api/v1/requests/:id', async (c) => {
     const story = await ctx.store.events.story(c.req.param('id'))
@@ -174,6 +180,11 @@ export function apiRoutes(ctx: ApiContext): Hono {
     const route = loaded.mesh.config.routes.find((r) => r.name === c.req.param('route'))
     if (!route) return c.json({ error: `route: no route ${c.req.param('route')} in mesh.yaml` }, 404)
     if (!route.canary) return c.json({ error: `route: ${route.name} has no canary` }, 404)
+    // Another collector's model: its analysis, from the one that has the traffic.
+    if (ctx.shares && !ctx.shares().reports(route.model) && c.req.header(FORWARDED_HEADER) === undefined) {
+      const forwarded = await askPeers(ctx, c.req.raw)
+      if (forwarded) return c.json(forwarded)
+    }
     const walker = ctx.walker()
     // While a walk is under way, the analysis is the walk's: from its start.
     const since = walker?.walkingSince(route.name, route.canary.version) ?? 0

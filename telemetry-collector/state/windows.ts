@@ -131,6 +131,15 @@ export function unionOfWindows(parts: Window[]): Window {
   }
 }
 
+/** Rollup steps of several collectors that share the work: each step's series are the union of theirs (disjoint by model). */
+export function unionOfSteps(parts: ReturnType<typeof rollupSteps>[]): ReturnType<typeof rollupSteps> {
+  const steps = new Map<number, ReturnType<typeof rollupSteps>[number]['series']>()
+  for (const part of parts) for (const s of part) steps.set(s.start, [...(steps.get(s.start) ?? []), ...s.series])
+  return [...steps.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([start, series]) => ({ start, series: sortByLabels(series) }))
+}
+
 function sortByLabels<T extends { labels: object }>(items: T[]): T[] {
   return items.sort((a, b) => JSON.stringify(a.labels).localeCompare(JSON.stringify(b.labels)))
 }

@@ -2,8 +2,9 @@
  * Two collectors sharing the work through leases, on a real nats-server:
  * each consumes its own share; each exports only its models in /metrics
  * (the two add up); and either answers for the whole mesh: a request's
- * story, the golden-signal windows and the dashboard's overview and route
- * view of a model the other consumes come from the other, while a question
+ * story, the golden-signal windows and rollups, the canary analysis and the
+ * dashboard's overview and route view of a model the other consumes come
+ * from the other, while a question
  * one passes to the other is answered from that one's own models alone.
  */
 import { jetstream } from '@nats-io/jetstream'
@@ -24,6 +25,7 @@ const ROUTES = `  - name: credit-risk
     match: { model: credit-risk }
     model: credit-risk
     stable: { version: 1, hosts: [stable] }
+    canary: { version: 2, weight: 0, hosts: [canary] }
     fallback: { model: credit-risk-fallback, hosts: [fallback] }
 `
 
@@ -116,6 +118,17 @@ describe('collectors sharing the work', () => {
     // Passed on to it, it answers from its own models only: never passed on again.
     const own = await json<typeof windows>(`${urls.api[1]}/api/v1/windows?window=1h`, true)
     expect(own.series.filter((s) => s.labels.model === 'credit-risk')).toEqual([])
+
+    type Rollups = { steps: { series: { labels: { model: string }; requests: number }[] }[] }
+    const creditRisk = (r: Rollups) =>
+      r.steps
+        .flatMap((s) => s.series)
+        .filter((s) => s.labels.model === 'credit-risk')
+        .reduce((n, s) => n + s.requests, 0)
+    expect(creditRisk(await json<Rollups>(`${urls.api[1]}/api/v1/rollups?step=1h`))).toBe(12)
+    expect(creditRisk(await json<Rollups>(`${urls.api[1]}/api/v1/rollups?step=1h`, true))).toBe(0)
+    const analysis = await json<{ stable: { requests: number } }>(`${urls.api[1]}/api/v1/canary/credit-risk`)
+    expect(analysis.stable.requests).toBe(12)
 
     const overview = await json<Overview>(`${urls.dashboard[1]}/api/v1/dashboard/overview?range=1h`)
     expect(overview.routes.map((r) => [r.name, r.now.requests])).toEqual([['credit-risk', 12]])
