@@ -106,6 +106,8 @@ function natsPermissions(role: NatsRole): NatsPermissions | undefined {
             `$JS.API.CONSUMER.CREATE.${s.name}.>`,
             `$JS.API.CONSUMER.DURABLE.CREATE.${s.name}.>`,
             `$JS.API.CONSUMER.INFO.${s.name}.>`,
+            // Sharing the work, a collector taking a model over takes its review queue from the last holder's consumer.
+            `$JS.API.CONSUMER.LIST.${s.name}`,
             `$JS.API.CONSUMER.DELETE.${s.name}.>`,
             `$JS.API.CONSUMER.MSG.NEXT.${s.name}.>`,
             `$JS.ACK.${s.name}.>`,

@@ -246,7 +246,7 @@ export async function newestRevision(stateDir: string, record: NodeMeshRecord): 
   try {
     const latest = await kv.get(CONFIG_KEY)
     const parsed = latest && parseMeshRevision(latest.value)
-    return parsed && parsed.ok ? parsed.revision : undefined
+    return parsed?.ok ? parsed.revision : undefined
   } finally {
     await nc.close().catch(() => {})
   }

@@ -7,9 +7,10 @@
  * its key). It takes its own share when no one holds it, and any lease it
  * has seen unchanged for a lease's life by its own clock (its holder
  * stopped renewing: it died, or was cut off); it keeps what it took until
- * it dies, so a model never moves back and forth. A lease it cannot renew
- * for half a lease's life it gives up itself, well before another can take
- * it, so two collectors never count one model at once. Every write is a
+ * it dies, so a model never moves back and forth. A holder gives a lease up
+ * when it reads that another holds it; one that cannot reach the bucket
+ * keeps it meanwhile (cut off from JetStream, it consumes nothing either):
+ * whoever can reach JetStream always has every model consumed. Every write is a
  * compare-and-set and every read goes to the bucket's leader; nothing
  * rests on the bucket expiring entries, nor on the collectors' clocks
  * agreeing.
@@ -47,7 +48,6 @@ export interface OwnershipOptions {
 interface Held {
   /** The bucket revision of its last renewal (the compare-and-set's base). */
   revision: number
-  renewedAt: number
   since: number
 }
 
@@ -129,24 +129,24 @@ export class Ownership {
     if (held) {
       try {
         held.revision = await kv.update(key, encodeLease({ collector: me, since: held.since }), held.revision)
-        held.renewedAt = now
+        this.#failing.delete(token)
         return
-      } catch {
+      } catch (e) {
         // A write that timed out may still have landed: what the bucket says decides.
-      }
-      const current = await this.#read(key).catch(() => undefined)
-      if (current?.lease?.collector === me) {
-        held.revision = current.revision
-        return
-      }
-      // Another holds it, or it was not renewed for half a lease's life: this one stops well before another may take it.
-      if (current !== undefined || Date.now() - held.renewedAt > LEASE_TTL_MS / 2) {
-        this.#held.delete(token)
-        this.holders.delete(token)
-        this.opts.log(
-          'warn',
-          `gave up ${token}: ${current ? 'another collector holds it' : 'its lease could not be renewed'}`,
-        )
+        const current = await this.#read(key).catch(() => undefined)
+        if (current?.lease?.collector === me) {
+          held.revision = current.revision
+          return
+        }
+        if (current?.lease) {
+          this.#held.delete(token)
+          this.holders.set(token, current.lease.collector)
+          this.opts.log('warn', `gave up ${token}: ${current.lease.collector} holds it`)
+          return
+        }
+        // The bucket out of reach: still this one's as far as anyone can tell (a collector cut off from
+        // JetStream consumes nothing either), until it reads that another took it.
+        this.#failed(token, e)
       }
       return
     }
@@ -165,7 +165,7 @@ export class Ownership {
         revision = current.revision ? await kv.update(key, fresh, current.revision) : await kv.create(key, fresh)
       }
       if (revision !== undefined) {
-        this.#held.set(token, { revision, renewedAt: now, since: lease?.since ?? now })
+        this.#held.set(token, { revision, since: lease?.since ?? now })
         this.#seen.delete(token)
         this.holders.set(token, me)
       }
