@@ -3,6 +3,16 @@
  * What apply and status ask a running Envoy, through its admin interface:
  * which xDS versions it runs, why it refused one, and its hosts' health.
  */
+import { readIfExists } from './atomic-file.ts'
+
+/**
+ * The admin interface Envoy wrote to `file` (its --admin-address-path), else
+ * at `fallback` (host:port); undefined when there is neither.
+ */
+export async function adminAt(file: string, fallback?: string): Promise<EnvoyAdmin | undefined> {
+  const address = (await readIfExists(file))?.trim() || fallback
+  return address ? new EnvoyAdmin(`http://${address}`) : undefined
+}
 
 /** One xDS subscription as Envoy's stats show it. */
 export interface Subscription {

@@ -72,7 +72,7 @@ export type {
 export * as headers from './headers.ts'
 export { createLogger, logTo } from './logger.ts'
 export type { Log, Logger } from './logger.ts'
-export { EnvoyAdmin } from './envoy-admin.ts'
+export { adminAt, EnvoyAdmin } from './envoy-admin.ts'
 export type { Subscription } from './envoy-admin.ts'
 export {
   CONFIG_BUCKET,

@@ -15,7 +15,7 @@ import {
   bootstrapText,
   CONFIG_BUCKET,
   CONFIG_KEY,
-  EnvoyAdmin,
+  adminAt,
   OWNER_ONLY_FILE,
   parseMeshRevision,
   readIfExists,
@@ -141,11 +141,10 @@ export class ConfigSync {
       log('error', this.status.error)
       return
     }
-    const address = (await readIfExists(this.opts.adminAddressFile))?.trim()
     const swapped = await swapXdsFiles({
       dir: this.opts.xdsDir,
       files: part.files,
-      ...(address ? { admin: new EnvoyAdmin(`http://${address}`) } : {}),
+      admin: await adminAt(this.opts.adminAddressFile),
       timeoutMs: this.opts.stepTimeoutMs,
     })
     if (swapped.status === 'refused') {

@@ -147,7 +147,7 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     () => ingest,
     drift,
     () => walker,
-    (model) => reports(model),
+    reports,
   )
   // A page on another site, its name pointed at this address (DNS rebinding), reads nothing.
   app.use('*', hostCheck(opts.address))

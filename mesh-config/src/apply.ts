@@ -8,7 +8,14 @@
  * configuration goes to every node through NATS instead (node-config.ts).
  */
 // Rendered files hold API keys: written OWNER_ONLY_FILE.
-import { bootstrapText, EnvoyAdmin, ensureToken, OWNER_ONLY_FILE, swapXdsFiles } from '@model-mesh/contracts'
+import {
+  adminAt,
+  bootstrapText,
+  type EnvoyAdmin,
+  ensureToken,
+  OWNER_ONLY_FILE,
+  swapXdsFiles,
+} from '@model-mesh/contracts'
 import { credentialFiles } from './credentials.ts'
 import type { LoadedMesh } from './load.ts'
 import { applyToNodes, type NodeOutcome, runningNodeMesh } from './node-config.ts'
@@ -47,8 +54,7 @@ export function renderFor(mesh: LoadedMesh): RenderedMesh {
 
 /** Where this mesh's Envoy admin listens: the address Envoy wrote, else the configured port. */
 export async function adminFor(mesh: LoadedMesh): Promise<EnvoyAdmin> {
-  const written = (await readIfExists(paths(mesh.stateDir).adminAddress))?.trim()
-  return new EnvoyAdmin(`http://${written || `127.0.0.1:${mesh.config.gateway.admin_port}`}`)
+  return (await adminAt(paths(mesh.stateDir).adminAddress, `127.0.0.1:${mesh.config.gateway.admin_port}`))!
 }
 
 /** Applies under the state directory's lock: one apply at a time. */

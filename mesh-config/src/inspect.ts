@@ -9,7 +9,7 @@ import { adminFor, renderFor } from './apply.ts'
 import type { LoadedMesh } from './load.ts'
 import type { XdsFile } from './render.ts'
 import { httpOk } from './local-mesh.ts'
-import { agentStatus, EnvoyAdmin, type MeshRevision } from '@model-mesh/contracts'
+import { adminAt, agentStatus, type EnvoyAdmin, type MeshRevision } from '@model-mesh/contracts'
 import { entryOf, newestRevision, type NodeMeshRecord, nodeDir, runningNodeMesh } from './node-config.ts'
 import { httpUrl, instancesOf, nodeInstanceName } from './schema.ts'
 import { paths, readHistory, readIfExists } from './state.ts'
@@ -159,8 +159,7 @@ export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
 
 /** A node's Envoy admin, where that Envoy wrote it (read only: the folder is the node's). */
 async function nodeAdmin(stateDir: string, node: string): Promise<EnvoyAdmin> {
-  const written = (await readIfExists(join(nodeDir(stateDir, node), 'admin-address')))?.trim()
-  return new EnvoyAdmin(`http://${written ?? 'unknown'}`)
+  return (await adminAt(join(nodeDir(stateDir, node), 'admin-address'), 'unknown'))!
 }
 
 async function nodeStatus(

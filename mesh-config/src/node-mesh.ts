@@ -12,7 +12,7 @@
  */
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { EnvoyAdmin, ensureToken, type MeshRevision, readToken } from '@model-mesh/contracts'
+import { adminAt, ensureToken, type MeshRevision, readToken } from '@model-mesh/contracts'
 import { writeAgentSettings } from './agent-settings.ts'
 import { credentialFiles } from './credentials.ts'
 import { telemetryPaths, type LoadedMesh } from './load.ts'
@@ -273,8 +273,7 @@ export async function startNodeMesh(mesh: LoadedMesh, options: NodeMeshOptions):
               name: `${n.node}-envoy`,
               bootstrap: join(dir, 'bootstrap.json'),
               adminAddressFile,
-              admin: async () =>
-                new EnvoyAdmin(`http://${(await readIfExists(adminAddressFile))?.trim() || n.address}`),
+              admin: async () => (await adminAt(adminAddressFile, n.address))!,
               telemetryToken,
             }),
           ),

@@ -18,7 +18,7 @@ import { loadMeshFile, redactIssues, redactMeshText } from '@model-mesh/mesh-con
 import { apiRoutes, type ApiContext } from '../serve/api.ts'
 import { hostCheck } from '../serve/host-check.ts'
 import { isOperator } from '../serve/operator.ts'
-import { FORWARDED_HEADER } from '../serve/peers.ts'
+import { isForwarded } from '../serve/peers.ts'
 import { DEFAULT_RANGE, isRange, RANGES, type RangeName } from './ranges.ts'
 import { sharedOverview, sharedRouteView, type DashboardSources } from './snapshot.ts'
 import { wholeMeshViews } from './whole-mesh.ts'
@@ -93,7 +93,7 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
   })
   const { overview, routeView } = views
   /** A question another collector passed on is answered from this one's own models. */
-  const viewsFor = (c: Context) => (c.req.header(FORWARDED_HEADER) !== undefined ? views.own : views)
+  const viewsFor = (c: Context) => (isForwarded(c.req.raw.headers) ? views.own : views)
   const app = new Hono()
   app.use('*', hostCheck(opts.address))
   app.use(

@@ -7,7 +7,7 @@
  * answering from its own). Nobody has to find the right collector.
  */
 import type { ApiContext } from '../serve/api.ts'
-import { fromPeer } from '../serve/peers.ts'
+import { fromPeer, fromPeers } from '../serve/peers.ts'
 import type { RangeName } from './ranges.ts'
 import type { Overview, RouteView } from './snapshot.ts'
 
@@ -16,32 +16,31 @@ export interface Views {
   routeView(route: string, range: RangeName): Promise<RouteView | null>
 }
 
+/** This collector's part of overview `o`: its own models' rows and alerts, and the alerts that name no model. */
+function ownPart(o: Overview, reports: (modelLabel: string) => boolean): Overview {
+  const mine = new Set(o.routes.filter((r) => reports(r.model)).map((r) => r.name))
+  return {
+    ...o,
+    routes: o.routes.filter((r) => mine.has(r.name)),
+    alerts: o.alerts.filter((a) => (a.model ? reports(a.model) : a.route ? mine.has(a.route) : true)),
+  }
+}
+
 /** `local` as it stands, or (sharing the work) merged with the other collectors' dashboards at `peers`. */
 export function wholeMeshViews(api: ApiContext, peers: () => string[], local: Views): Views & { own: Views } {
-  /** This collector's part: its own models' rows and alerts, and the alerts that name no model. */
-  const own: Views = {
-    async overview(range) {
-      const o = await local.overview(range)
-      const shares = api.shares?.()
-      if (!shares) return o
-      const mine = new Set(o.routes.filter((r) => shares.reports(r.model)).map((r) => r.name))
-      return {
-        ...o,
-        routes: o.routes.filter((r) => mine.has(r.name)),
-        alerts: o.alerts.filter((a) => (a.model ? shares.reports(a.model) : a.route ? mine.has(a.route) : true)),
-      }
-    },
-    routeView: local.routeView,
-  }
-  if (!api.shares) return { ...local, own }
+  const shares = api.shares
+  if (!shares) return { ...local, own: local }
   return {
-    own,
+    own: {
+      overview: async (range) => ownPart(await local.overview(range), shares().reports),
+      routeView: local.routeView,
+    },
     async overview(range) {
-      const parts = [
-        await own.overview(range),
-        ...(await Promise.all(peers().map((p) => fromPeer<Overview>(p, `/api/v1/dashboard/overview?range=${range}`)))),
-      ].filter((o) => o !== undefined)
       const whole = await local.overview(range)
+      const parts = [
+        ownPart(whole, shares().reports),
+        ...(await fromPeers<Overview>(peers(), `/api/v1/dashboard/overview?range=${range}`)),
+      ]
       // Each route's row from the collector that consumes its model; this one's (older) where none answered.
       const rows = new Map(whole.routes.map((r) => [r.name, r]))
       for (const part of parts) for (const r of part.routes) rows.set(r.name, r)
@@ -56,7 +55,7 @@ export function wholeMeshViews(api: ApiContext, peers: () => string[], local: Vi
     },
     async routeView(route, range) {
       const view = await local.routeView(route, range)
-      if (!view || api.shares?.().reports(view.route.model)) return view
+      if (!view || shares().reports(view.route.model)) return view
       for (const p of peers()) {
         const theirs = await fromPeer<RouteView>(
           p,

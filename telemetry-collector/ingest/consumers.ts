@@ -177,12 +177,7 @@ export class Ingest {
       try {
         this.#consumers.set(spec.durable, await this.#resume(spec))
       } catch (e) {
-        // A work queue hands each item to one consumer: a replica (another collector name) cannot read it too.
-        if (spec.key !== 'review' || !isWorkQueueTaken(e)) throw e
-        this.opts.log('warn', 'review queue read by another collector: this one lists none of its items', {
-          filter: spec.filter,
-          err: e,
-        })
+        if (!this.#queueTaken(spec, e)) throw e
         skipped.add(spec.durable)
       }
     }
@@ -220,6 +215,20 @@ export class Ingest {
       max_ack_pending: 2000,
     })
     return this.js.consumers.get(spec.stream, spec.durable)
+  }
+
+  /**
+   * Whether `e`, making `spec`'s consumer, says its review queue is read by
+   * another collector: a work queue hands each item to one consumer, so a
+   * replica (another collector name) cannot read it too. Said, not thrown.
+   */
+  #queueTaken(spec: ConsumerSpec, e: unknown): boolean {
+    if (spec.key !== 'review' || !isWorkQueueTaken(e)) return false
+    this.opts.log('warn', 'review queue read by another collector: this one lists none of its items', {
+      filter: spec.filter,
+      err: e,
+    })
+    return true
   }
 
   /**
@@ -301,10 +310,7 @@ export class Ingest {
             // Given up while it was being made: left alone.
             if (!this.#active.has(spec.durable)) return
           } catch (e) {
-            if (spec.key !== 'review' || !isWorkQueueTaken(e)) throw e
-            this.opts.log('warn', 'review queue read by another collector: this one lists none of its items', {
-              filter: spec.filter,
-            })
+            if (!this.#queueTaken(spec, e)) throw e
             this.#active.delete(spec.durable)
             return
           }

@@ -62,7 +62,6 @@ export class Ownership {
   /** Tokens whose last look failed (logged once until one succeeds). */
   readonly #failing = new Set<string>()
   #timer: NodeJS.Timeout | null = null
-  #ticking = false
   #changes: Promise<void> = Promise.resolve()
   #changing = false
   /** The tokens whose consumers run (what `changed` last did). */
@@ -86,24 +85,19 @@ export class Ownership {
   }
 
   async #tick(): Promise<void> {
-    if (this.#ticking) return
-    this.#ticking = true
-    try {
-      // All at once: one slow answer must not hold up the renewal of the others; nor a lost one the next look.
-      await Promise.race([
-        Promise.all(
-          this.opts.all
-            .filter((token) => !this.#looking.has(token))
-            .map((token) => {
-              this.#looking.add(token)
-              return this.#look(token).finally(() => this.#looking.delete(token))
-            }),
-        ),
-        new Promise((r) => setTimeout(r, LEASE_RENEW_MS)),
-      ])
-    } finally {
-      this.#ticking = false
-    }
+    // All at once, and a token still being looked at is skipped: one slow answer holds up neither the renewal of
+    // the others nor the next tick.
+    await Promise.race([
+      Promise.all(
+        this.opts.all
+          .filter((token) => !this.#looking.has(token))
+          .map((token) => {
+            this.#looking.add(token)
+            return this.#look(token).finally(() => this.#looking.delete(token))
+          }),
+      ),
+      new Promise((r) => setTimeout(r, LEASE_RENEW_MS)),
+    ])
     const owned = [...this.#held.keys()].sort()
     // Until the consumers follow the leases, every tick tries again.
     if (owned.join(',') !== this.#consuming && !this.#changing) {

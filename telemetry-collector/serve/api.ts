@@ -26,7 +26,7 @@ import {
   operatorRequired,
   type CanaryAction,
 } from './operator.ts'
-import { FORWARDED_HEADER, fromPeer } from './peers.ts'
+import { fromPeer, fromPeers, isForwarded } from './peers.ts'
 import { writeLabelled, type PayloadSink } from '../sinks/payload-sink.ts'
 import type { ReviewItem, Store } from '../store/store.ts'
 import {
@@ -74,12 +74,13 @@ export function apiRoutes(ctx: ApiContext): Hono {
       series: local.series.filter((s) => shares.reports(s.labels.model)),
       hosts: local.hosts.filter((h) => shares.reports(h.labels.model)),
     }
-    if (c.req.header(FORWARDED_HEADER) !== undefined) return c.json(mine)
-    const path = `/api/v1/windows?window=${name}`
-    const theirs = await Promise.all(
-      shares.peers.map((peer) => fromPeer<Window>(peer, path, c.req.header('authorization'))),
+    if (isForwarded(c.req.raw.headers)) return c.json(mine)
+    const theirs = await fromPeers<Window>(
+      shares.peers,
+      `/api/v1/windows?window=${name}`,
+      c.req.header('authorization'),
     )
-    return c.json(unionOfWindows([mine, ...theirs.filter((w) => w !== undefined)]))
+    return c.json(unionOfWindows(mine, theirs))
   })
   api.get('/api/v1/rollups', async (c) => {
     const step = (c.req.query('step') ?? '1m') as keyof typeof STEP_MS
@@ -95,19 +96,17 @@ export function apiRoutes(ctx: ApiContext): Hono {
     if (!shares) return c.json({ from, to, step, steps })
     // Sharing the work: its own models' series, and (asked by a client) the others' collectors', step by step.
     const mine = steps.map((s) => ({ ...s, series: s.series.filter((x) => shares.reports(x.labels.model)) }))
-    if (c.req.header(FORWARDED_HEADER) !== undefined) return c.json({ from, to, step, steps: mine })
+    if (isForwarded(c.req.raw.headers)) return c.json({ from, to, step, steps: mine })
     const path = `/api/v1/rollups?step=${step}&from=${from}&to=${to}`
-    const theirs = await Promise.all(
-      shares.peers.map((peer) => fromPeer<{ steps: typeof steps }>(peer, path, c.req.header('authorization'))),
-    )
-    return c.json({ from, to, step, steps: unionOfSteps([mine, ...theirs.flatMap((t) => (t ? [t.steps] : []))]) })
+    const theirs = await fromPeers<{ steps: typeof steps }>(shares.peers, path, c.req.header('authorization'))
+    return c.json({ from, to, step, steps: unionOfSteps([mine, ...theirs.map((t) => t.steps)]) })
   })
   api.get('/api/v1/requests/:id', async (c) => {
     const story = await ctx.store.events.story(c.req.param('id'))
     const found = story.request.length + story.batches.length + story.fallbacks.length + story.samples.length > 0
     if (!found) {
       // Another collector's model, maybe: the one that consumes it has its whole story.
-      const forwarded = c.req.header(FORWARDED_HEADER) === undefined && (await askPeers(ctx, c.req.raw))
+      const forwarded = !isForwarded(c.req.raw.headers) && (await askPeers(ctx, c.req.raw))
       if (forwarded) return c.json(forwarded)
       return c.json({ error: `request_id: no events for ${c.req.param('id')}` }, 404)
     }
@@ -181,7 +180,7 @@ export function apiRoutes(ctx: ApiContext): Hono {
     if (!route) return c.json({ error: `route: no route ${c.req.param('route')} in mesh.yaml` }, 404)
     if (!route.canary) return c.json({ error: `route: ${route.name} has no canary` }, 404)
     // Another collector's model: its analysis, from the one that has the traffic.
-    if (ctx.shares && !ctx.shares().reports(route.model) && c.req.header(FORWARDED_HEADER) === undefined) {
+    if (ctx.shares && !ctx.shares().reports(route.model) && !isForwarded(c.req.raw.headers)) {
       const forwarded = await askPeers(ctx, c.req.raw)
       if (forwarded) return c.json(forwarded)
     }

@@ -19,3 +19,16 @@ export async function fromPeer<T>(base: string, path: string, authorization?: st
   await res?.body?.cancel()
   return undefined
 }
+
+/** Every answer the collectors at `bases` give at `path`, asked at once; those that do not answer are left out. */
+export async function fromPeers<T>(
+  bases: readonly string[],
+  path: string,
+  authorization?: string | null,
+): Promise<T[]> {
+  const answers = await Promise.all(bases.map((base) => fromPeer<T>(base, path, authorization)))
+  return answers.filter((a) => a !== undefined)
+}
+
+/** Whether `headers` mark a question another collector passed on. */
+export const isForwarded = (headers: Headers) => headers.has(FORWARDED_HEADER)

@@ -120,14 +120,13 @@ export type Window = ReturnType<typeof windowOf>
  * models it consumes, so their rows are disjoint and the whole is their
  * union (a model's rows, sketches included, come whole from one of them).
  */
-export function unionOfWindows(parts: Window[]): Window {
-  const [first, ...rest] = parts
-  if (!first) throw new Error('unionOfWindows: no window')
+export function unionOfWindows(own: Window, others: Window[]): Window {
+  const parts = [own, ...others]
   return {
-    ...first,
+    ...own,
     covered_seconds: Math.max(...parts.map((p) => p.covered_seconds)),
-    series: sortByLabels([first, ...rest].flatMap((p) => p.series)),
-    hosts: sortByLabels([first, ...rest].flatMap((p) => p.hosts)),
+    series: sortByLabels(parts.flatMap((p) => p.series)),
+    hosts: sortByLabels(parts.flatMap((p) => p.hosts)),
   }
 }
 
