@@ -7,7 +7,7 @@
  * answering from its own). Nobody has to find the right collector.
  */
 import type { ApiContext } from '../serve/api.ts'
-import { fromPeer, fromPeers } from '../serve/peers.ts'
+import { fromPeer, fromPeers, unionBy } from '../serve/peers.ts'
 import type { RangeName } from './ranges.ts'
 import type { Overview, RouteView } from './snapshot.ts'
 
@@ -44,13 +44,10 @@ export function wholeMeshViews(api: ApiContext, peers: () => string[], local: Vi
       // Each route's row from the collector that consumes its model; this one's (older) where none answered.
       const rows = new Map(whole.routes.map((r) => [r.name, r]))
       for (const part of parts) for (const r of part.routes) rows.set(r.name, r)
-      const seen = new Set<string>()
-      const alerts = parts
-        .flatMap((o) => o.alerts)
-        .filter((a) => {
-          const key = JSON.stringify([a.name, a.route, a.model, a.version, a.feature])
-          return !seen.has(key) && seen.add(key) !== undefined
-        })
+      const alerts = unionBy(
+        parts.map((o) => o.alerts),
+        (a) => JSON.stringify([a.name, a.route, a.model, a.version, a.feature]),
+      )
       return { ...whole, routes: whole.routes.map((r) => rows.get(r.name)!), alerts }
     },
     async routeView(route, range) {

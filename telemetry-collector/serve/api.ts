@@ -26,7 +26,7 @@ import {
   operatorRequired,
   type CanaryAction,
 } from './operator.ts'
-import { fromPeer, fromPeers, isForwarded } from './peers.ts'
+import { fromPeer, fromPeers, isForwarded, unionBy } from './peers.ts'
 import { writeLabelled, type PayloadSink } from '../sinks/payload-sink.ts'
 import type { ReviewItem, Store } from '../store/store.ts'
 import {
@@ -116,13 +116,25 @@ export function apiRoutes(ctx: ApiContext): Hono {
       ...jsonSafe({ ...story, samples: story.samples.map((s) => (bodies ? s : withoutBodies(s))) }),
     })
   })
-  api.get('/api/v1/drift', (c) => {
-    if (!ctx.drift) return c.json({ error: 'drift: no model repository configured for this collector' }, 404)
+  api.get('/api/v1/drift', async (c) => {
+    const shares = ctx.shares?.()
+    if (!ctx.drift && !shares) return c.json({ error: 'drift: no model repository configured for this collector' }, 404)
     const model = c.req.query('model')
     const version = c.req.query('version')
-    const versions = ctx.drift
-      .report()
-      .filter((v) => (model === undefined || v.model === model) && (version === undefined || v.version === version))
+    // Sharing the work: the versions of its own models (the samples of the others go to their collectors).
+    const mine = (ctx.drift?.report() ?? []).filter(
+      (v) =>
+        (model === undefined || v.model === model) &&
+        (version === undefined || v.version === version) &&
+        (!shares || shares.reports(v.model)),
+    )
+    if (!shares || isForwarded(c.req.raw.headers)) return c.json({ generated_at: Date.now(), versions: mine })
+    const theirs = await fromPeers<{ versions: typeof mine }>(
+      shares.peers,
+      pathOf(c.req.raw),
+      c.req.header('authorization'),
+    )
+    const versions = unionBy([mine, ...theirs.map((t) => t.versions)], (v) => `${v.model}\u0000${v.version}`)
     return c.json({ generated_at: Date.now(), versions })
   })
   api.get('/api/v1/review', async (c) => {
@@ -134,7 +146,17 @@ export function apiRoutes(ctx: ApiContext): Hono {
       return c.json({ error: 'limit: must be a whole number from 1 to 1000' }, 400)
     const items = await ctx.store.review.items({ model: c.req.query('model'), status, limit })
     const bodies = mayReadBodies(c.req.header('authorization'), ctx)
-    return c.json({ items: items.map((i) => (bodies ? reviewJson(i) : withoutBodies(reviewJson(i)))) })
+    const mine = items.map((i) => (bodies ? reviewJson(i) : withoutBodies(reviewJson(i))))
+    const shares = ctx.shares?.()
+    if (!shares || isForwarded(c.req.raw.headers)) return c.json({ items: mine })
+    // Sharing the work: each collector holds the items it took off the queue; the list is theirs together.
+    const theirs = await fromPeers<{ items: typeof mine }>(
+      shares.peers,
+      pathOf(c.req.raw),
+      c.req.header('authorization'),
+    )
+    const all = unionBy([mine, ...theirs.map((t) => t.items)], (i) => i.request_id)
+    return c.json({ items: all.sort(byTimeThenId).slice(0, limit) })
   })
   api.post('/api/v1/review/:id/label', async (c) => {
     const body = await jsonObject(c.req.raw)
@@ -148,7 +170,15 @@ export function apiRoutes(ctx: ApiContext): Hono {
     const item = await ingest.exclusive(() =>
       ctx.store.review.label(c.req.param('id'), body.label, String(body.by).trim(), Date.now()),
     )
-    return item ? c.json(reviewJson(item)) : c.json({ error: `request_id: no review item ${c.req.param('id')}` }, 404)
+    if (item) return c.json(reviewJson(item))
+    // Another collector took it off the queue, maybe: that one labels it.
+    const shares = ctx.shares?.()
+    if (shares && !isForwarded(c.req.raw.headers))
+      for (const peer of shares.peers) {
+        const theirs = await fromPeer(peer, pathOf(c.req.raw), c.req.header('authorization'), { body })
+        if (theirs !== undefined) return c.json(theirs)
+      }
+    return c.json({ error: `request_id: no review item ${c.req.param('id')}` }, 404)
   })
   // The labelled payloads themselves, in one file: the operator's only.
   api.get('/api/v1/review/export', operatorRequired(ctx.operatorToken), async (c) => {
@@ -156,7 +186,16 @@ export function apiRoutes(ctx: ApiContext): Hono {
     if (!model) return c.json({ error: 'model: required, the model whose labelled items to export' }, 400)
     const ingest = ctx.ingest()
     if (!ingest) return c.json({ error: 'not ready: the collector is not consuming yet' }, 503)
-    const items = await ctx.store.review.items({ model, status: 'labelled', limit: Number.MAX_SAFE_INTEGER })
+    const mine = await ctx.store.review.items({ model, status: 'labelled', limit: Number.MAX_SAFE_INTEGER })
+    const shares = ctx.shares?.()
+    // Passed on by the collector writing the file: the items themselves, for it to write.
+    if (shares && isForwarded(c.req.raw.headers)) return c.json({ items: jsonSafe(mine) })
+    const theirs = shares
+      ? await fromPeers<{ items: ReviewItem[] }>(shares.peers, pathOf(c.req.raw), c.req.header('authorization'), {
+          timeoutMs: 30_000,
+        })
+      : []
+    const items = unionBy([mine, ...theirs.map((t) => t.items)], (i) => i.sample.request_id)
     if (items.length === 0) return c.json({ error: `model: no labelled review items for ${model}` }, 404)
     const dir = await mkdtemp(join(tmpdir(), 'review-export-'))
     try {
@@ -225,13 +264,22 @@ export async function pipelineStatus(ctx: ApiContext, now = Date.now()) {
 
 /** The first answer another collector gives to `req`, or undefined. */
 async function askPeers(ctx: ApiContext, req: Request): Promise<unknown> {
-  const { pathname, search } = new URL(req.url)
   for (const peer of ctx.shares?.().peers ?? []) {
-    const answer = await fromPeer(peer, `${pathname}${search}`, req.headers.get('authorization'))
+    const answer = await fromPeer(peer, pathOf(req), req.headers.get('authorization'))
     if (answer !== undefined) return answer
   }
   return undefined
 }
+
+/** The path and query `req` asked, to ask another collector the same. */
+function pathOf(req: Request): string {
+  const { pathname, search } = new URL(req.url)
+  return `${pathname}${search}`
+}
+
+/** The review queue's order: oldest first, then by request id (the store's). */
+const byTimeThenId = (a: { ts: number; request_id: string }, b: { ts: number; request_id: string }) =>
+  a.ts - b.ts || (a.request_id < b.request_id ? -1 : a.request_id > b.request_id ? 1 : 0)
 
 /** The fields of a sample that hold the captured bodies (masked, but still a person's data). */
 /** Whether this caller may read sampled bodies: the operator token, checked as a write's is. */

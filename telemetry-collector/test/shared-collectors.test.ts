@@ -6,6 +6,9 @@
  * dashboard's overview and route view of a model the other consumes come
  * from the other, while a question
  * one passes to the other is answered from that one's own models alone.
+ * Drift and the review queue too: the drift of every model version, the
+ * review items both took off the queue, a label given through the one that
+ * does not hold the item, and an export with the labelled items of both.
  */
 import { jetstream } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
@@ -14,7 +17,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_STREAM_LIMITS, messageId, subjectOf } from '@model-mesh/contracts'
-import { eventually, metricSum, ndjson, requestEvent } from '@model-mesh/testkit/events'
+import { applicantRows, eventually, metricSum, ndjson, requestEvent, sampleEvent } from '@model-mesh/testkit/events'
+import { EXAMPLE_MODELS } from '@model-mesh/testkit/host-process'
 import { localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
 import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { freePorts } from '@model-mesh/testkit/ports'
@@ -28,6 +32,8 @@ const ROUTES = `  - name: credit-risk
     canary: { version: 2, weight: 0, hosts: [canary] }
     fallback: { model: credit-risk-fallback, hosts: [fallback] }
 `
+
+const TOKEN = 'shared-collectors-operator-token'
 
 interface Overview {
   routes: { name: string; model: string; now: { requests: number } }[]
@@ -62,6 +68,8 @@ describe('collectors sharing the work', () => {
           streams: DEFAULT_STREAM_LIMITS,
           shared: { replicas: 1, collectors: urls.api },
           meshFile,
+          repository: EXAMPLE_MODELS,
+          operatorToken: TOKEN,
           dashboard: {
             address: '127.0.0.1',
             port: [dash1, dash2][i]!,
@@ -138,5 +146,76 @@ describe('collectors sharing the work', () => {
       `${urls.dashboard[1]}/api/v1/dashboard/routes/credit-risk?range=1h`,
     )
     expect(route.route.now.requests).toBe(12)
+  })
+
+  it('answers drift and the review queue for the whole mesh, and labels and exports items the other holds', async () => {
+    const js = jetstream(nc)
+    const samples = applicantRows(30, 707).map((r) => sampleEvent([r]))
+    await js.publish(subjectOf('payloads', 'credit-risk'), new TextEncoder().encode(ndjson(samples)), {
+      msgID: messageId('agent-test', 'k1', 2),
+    })
+    // A review item for each collector's model: credit-risk's taken by the first, the fallback's by the second.
+    const review = (model: string, i: number) => ({
+      ...sampleEvent(applicantRows(1, 800 + i), { model, reason: 'low_confidence', confidence: 0.1 + i / 100 }),
+      kind: 'review',
+    })
+    const items = [review('credit-risk', 1), review('credit-risk-fallback', 2)]
+    for (const [i, item] of items.entries())
+      await js.publish(subjectOf('review', item.model), new TextEncoder().encode(ndjson([item])), {
+        msgID: messageId('agent-test', 'k1', 3 + i),
+      })
+
+    type Drift = { versions: { model: string; version: string; rows: number }[] }
+    const drift = await eventually(
+      () => json<Drift>(`${urls.api[1]}/api/v1/drift?model=credit-risk`),
+      (d) => d.versions.some((v) => v.rows === 30),
+    )
+    expect(drift.versions.map((v) => [v.model, v.version, v.rows])).toEqual([['credit-risk', '1', 30]])
+    expect((await json<Drift>(`${urls.api[1]}/api/v1/drift?model=credit-risk`, true)).versions).toEqual([])
+
+    const auth = { authorization: `Bearer ${TOKEN}` }
+    type Listed = { items: { request_id: string; model: string; request?: string; label: unknown }[] }
+    const list = async (i: number, forwarded = false) =>
+      (await (
+        await fetch(`${urls.api[i]}/api/v1/review?status=all`, {
+          headers: { ...auth, ...(forwarded ? { [FORWARDED_HEADER]: '1' } : {}) },
+        })
+      ).json()) as Listed
+    const ids = (l: Listed) => l.items.map((i) => i.request_id).sort()
+    const all = items.map((i) => i.request_id).sort()
+    await eventually(
+      () => list(0),
+      (l) => l.items.length === 2,
+    )
+    expect(ids(await list(0))).toEqual(all)
+    expect(ids(await list(1))).toEqual(all)
+    // Bodies come with the operator's token, from either collector.
+    expect((await list(1)).items.find((i) => i.model === 'credit-risk')?.request).toBe(items[0]!.request)
+    expect(ids(await list(1, true))).toEqual([items[1]!.request_id])
+
+    // Labelled through the collector that does not hold it.
+    const labelled = await fetch(`${urls.api[1]}/api/v1/review/${items[0]!.request_id}/label`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ label: 'approve', by: 'analyst' }),
+    })
+    expect(labelled.status).toBe(200)
+    expect((await list(0, true)).items[0]!.label).toBe('approve')
+    const missing = await fetch(`${urls.api[1]}/api/v1/review/no-such-item/label`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ label: 'approve', by: 'analyst' }),
+    })
+    expect(missing.status).toBe(404)
+
+    // Exported from the other collector: the file holds the item the first took off the queue.
+    const file = await fetch(`${urls.api[1]}/api/v1/review/export?model=credit-risk`, { headers: auth })
+    expect(file.status).toBe(200)
+    expect(file.headers.get('x-review-items')).toBe('1')
+    expect(
+      Buffer.from(await file.arrayBuffer())
+        .subarray(0, 4)
+        .toString(),
+    ).toBe('PAR1')
   })
 })
