@@ -58,7 +58,7 @@ function requestEvent(model: string, ts: number): GoldenSignalEvent {
   const status = r < 0.95 ? 200 : r < 0.98 ? pick([400, 404, 422, 429]) : pick([500, 503, 504])
   const canary = Math.random() < 0.1
   return {
-    v: 1,
+    v: 2,
     kind: 'request',
     ts,
     service: 'gateway',
@@ -74,6 +74,7 @@ function requestEvent(model: string, ts: number): GoldenSignalEvent {
     flags: status >= 503 ? pick([0x2, 0x4, 0x20]) : 0,
     fallback: status === 200 && Math.random() < 0.01,
     duration_us: Math.round(logNormal(4_000, 0.6)),
+    kept: ['every_request'],
   }
 }
 

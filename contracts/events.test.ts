@@ -6,6 +6,8 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { DDSketch } from '@datadog/sketches-js'
+import { newLatencySketch } from './latency-sketch.ts'
 import {
   decodeEvent,
   decodeLine,
@@ -18,7 +20,7 @@ import {
   type TelemetryEvent,
 } from './events.ts'
 
-const request = {
+const requestV1 = {
   v: 1,
   kind: 'request',
   ts: 1_700_000_000_000,
@@ -36,6 +38,7 @@ const request = {
   fallback: false,
   duration_us: 1500,
 } as const
+const request = { ...requestV1, v: 2, kept: ['failed', 'traced'] } as const
 const sample = {
   v: 1,
   kind: 'sample',
@@ -109,7 +112,7 @@ function refused(d: Decoded): { reason: string; detail: string } {
 
 describe('decodeEvent: current versions', () => {
   it('the version constants are what the fixtures carry', () => {
-    expect([GOLDEN_SIGNAL_EVENT_VERSION, PAYLOAD_SAMPLE_EVENT_VERSION, HOST_EVENT_VERSION]).toEqual([1, 1, 2])
+    expect([GOLDEN_SIGNAL_EVENT_VERSION, PAYLOAD_SAMPLE_EVENT_VERSION, HOST_EVENT_VERSION]).toEqual([2, 1, 2])
   })
 
   for (const [kind, event] of Object.entries(CURRENT)) {
@@ -135,6 +138,89 @@ describe('decodeEvent: current versions', () => {
       kind: 'host_fallback',
       fallback_model: null,
     })
+  })
+})
+
+describe('decodeEvent: request events v1 (one per request)', () => {
+  it("upgrades a v1 request to v2, kept as every_request: it is the request's count", () => {
+    expect(ok(decodeEvent(structuredClone(requestV1)))).toEqual({ ...requestV1, v: 2, kept: ['every_request'] })
+  })
+
+  it('refuses a v1 request with a bad field, naming it, and one stamped ahead of the clock', () => {
+    expect(refused(decodeEvent({ ...requestV1, status: 'x' })).detail).toMatch(/^status: /)
+    expect(refused(decodeEvent({ ...requestV1, ts: Date.now() + 60_000 })).detail).toMatch(/^ts: .* ahead/)
+  })
+
+  it('refuses a v2 request that says no reason it was kept', () => {
+    expect(refused(decodeEvent({ ...request, kept: [] })).detail).toMatch(/^kept: /)
+    expect(refused(decodeEvent({ ...request, kept: ['bored'] })).detail).toMatch(/^kept\.0: /)
+    const { kept: _, ...noReason } = request
+    expect(refused(decodeEvent(noReason)).detail).toMatch(/^kept: /)
+  })
+})
+
+describe('decodeEvent: request_stats', () => {
+  const durations = [0, 0.4, 1.5, 1.5, 2.25, 17, 250, 1200]
+  const sketchOf = (values: number[], relativeAccuracy = 0.01) => {
+    const s = relativeAccuracy === 0.01 ? newLatencySketch() : new DDSketch({ relativeAccuracy })
+    for (const v of values) s.accept(v)
+    return Buffer.from(s.toProto()).toString('base64')
+  }
+  // Written out (contracts import nothing, not even the testkit's builder): the wire form itself.
+  const stats = {
+    v: 1,
+    kind: 'request_stats',
+    ts: 1_700_000_001_000,
+    interval_ms: 1000,
+    service: 'gateway',
+    route: 'credit-risk',
+    model: 'credit-risk',
+    version: '1',
+    variant: 'stable',
+    code_class: '2xx',
+    flags: 0,
+    requests: durations.length,
+    fallbacks: 1,
+    duration_us_sum: 1_472_650,
+    latency_ms: sketchOf(durations),
+  }
+
+  it("decodes the latency sketch: the same values, mergeable with the collector's", () => {
+    const e = ok(decodeLine(JSON.stringify(stats)))
+    if (e.kind !== 'request_stats') throw new Error(e.kind)
+    const { latency_ms: _, ...fields } = stats
+    expect(e).toMatchObject(fields)
+    expect(e).not.toHaveProperty('latency_ms')
+    expect(e.latency.count).toBe(durations.length)
+    expect(e.latency.getValueAtQuantile(0.5)).toBeCloseTo(1.5, 1)
+    const merged = newLatencySketch()
+    merged.merge(e.latency)
+    expect(merged.count).toBe(durations.length)
+  })
+
+  it('refuses a record whose parts disagree, naming the field', () => {
+    const detail = (o: Record<string, unknown>) => refused(decodeEvent({ ...stats, ...o })).detail
+    expect(detail({ requests: 7 })).toBe('latency_ms: holds 8 values, not 7')
+    expect(detail({ requests: 0 })).toMatch(/^requests: /)
+    expect(detail({ fallbacks: 9 })).toBe('fallbacks: more than the 8 requests')
+    expect(detail({ code_class: '6xx' })).toMatch(/^code_class: /)
+    expect(detail({ latency_ms: 'not base64!' })).toBe('latency_ms: not base64')
+    expect(detail({ latency_ms: Buffer.from('junk junk junk').toString('base64') })).toMatch(/^latency_ms: /)
+    expect(detail({ latency_ms: sketchOf(durations, 0.02) })).toMatch(/^latency_ms: gamma /)
+    expect(detail({ latency_ms: sketchOf([...durations.slice(1), -3]) })).toBe('latency_ms: negative latencies')
+    expect(detail({ latency_ms: sketchOf([...durations.slice(1), 1e12]) })).toMatch(/^latency_ms: values above /)
+    expect(detail({ latency_ms: 'A'.repeat(40_000) })).toMatch(/^latency_ms: /)
+    expect(detail({ duration_us_sum: -1 })).toMatch(/^duration_us_sum: /)
+  })
+
+  it('a sketch with fractional or negative bins is refused', () => {
+    const s = newLatencySketch()
+    s.accept(3, 0.5)
+    s.accept(5, 0.5)
+    const half = Buffer.from(s.toProto()).toString('base64')
+    expect(refused(decodeEvent({ ...stats, requests: 1, latency_ms: half })).detail).toBe(
+      'latency_ms: a bin whose count is not a whole number ≥ 0',
+    )
   })
 })
 
@@ -264,9 +350,9 @@ describe('decodeEvent: refusals', () => {
   })
 
   it('refuses an unknown version, saying which it knows', () => {
-    const r = refused(decodeEvent({ ...request, v: 2 }))
+    const r = refused(decodeEvent({ ...request, v: 3 }))
     expect(r.reason).toBe('unknown_version')
-    expect(r.detail).toBe('request v: 2 (this reader knows 1)')
+    expect(r.detail).toBe('request v: 3 (this reader knows 2)')
     expect(refused(decodeEvent({ ...hostBatch, v: 1 })).reason).toBe('unknown_version')
     expect(refused(decodeEvent({ ...hostSaturation, v: 3 })).detail).toContain('host_saturation v: 3')
     const { v: _, ...noVersion } = sample
@@ -274,7 +360,7 @@ describe('decodeEvent: refusals', () => {
       reason: 'unknown_version',
       detail: 'sample v: undefined (this reader knows 1)',
     })
-    expect(refused(decodeEvent({ ...request, v: '1' })).reason).toBe('unknown_version')
+    expect(refused(decodeEvent({ ...request, v: '2' })).reason).toBe('unknown_version')
   })
 
   it('refuses a wrong field type, naming the field', () => {
@@ -328,6 +414,7 @@ describe('decodeEvent: refusals', () => {
   it('never throws on arbitrary JSON, nor on known kinds with arbitrary fields', () => {
     const kinds = fc.constantFrom(
       'request',
+      'request_stats',
       'sample',
       'host_batch',
       'host_fallback',

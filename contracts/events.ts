@@ -12,9 +12,13 @@
  * wasm-filters/golden-signals/assembly/signals.ts and the payload sampler
  * write exactly these fields, and their tests parse them with `decodeEvent`.
  */
+import type { DDSketch } from '@datadog/sketches-js'
 import { z } from 'zod'
+import { decodeLatencySketch, MAX_LATENCY_SKETCH_CHARS } from './latency-sketch.ts'
 
-export const GOLDEN_SIGNAL_EVENT_VERSION = 1
+/** Version 2: a request's own event is its story, kept only when worth one (`kept`); request_stats records count every request. */
+export const GOLDEN_SIGNAL_EVENT_VERSION = 2
+export const REQUEST_STATS_VERSION = 1
 export const PAYLOAD_SAMPLE_EVENT_VERSION = 1
 export const REVIEW_ITEM_EVENT_VERSION = 1
 /** Host events are at version 2: version 1 was the host's in-process shape (camelCase, no `v`), still accepted. */
@@ -60,10 +64,8 @@ const us = z
 const confidence = z.number().min(0).max(1)
 const httpStatus = z.number().int().min(0).max(999)
 
-/** One request as Envoy saw it, emitted by the golden-signals filter at log time. */
-const goldenSignalEvent = z.object({
-  v: z.literal(GOLDEN_SIGNAL_EVENT_VERSION),
-  kind: z.literal('request'),
+/** What the golden-signals filter reports of one request, at log time. */
+const requestFields = {
   /** Milliseconds since the epoch, when the request was logged. */
   ts: timestamp,
   /** The reporting Envoy's role, from the filter configuration. */
@@ -86,7 +88,84 @@ const goldenSignalEvent = z.object({
   /** A fallback model answered (x-model-fallback: true). */
   fallback: z.boolean(),
   duration_us: us,
+}
+
+/**
+ * Why a request has its own event (its story): it failed (4xx, 5xx, no
+ * response), it was slower than its route's p99 objective, its payload was
+ * sampled, its answer's confidence was low, or the caller asked
+ * (`x-mesh-trace: 1`, where the route allows it). `every_request` marks a
+ * version 1 producer, which sends an event for every request and no
+ * request_stats: such an event is the request's count too.
+ */
+export const KEPT_REASONS = ['failed', 'slow', 'sampled', 'low_confidence', 'traced', 'every_request'] as const
+export type KeptReason = (typeof KEPT_REASONS)[number]
+
+/** One request's story, emitted by the golden-signals filter at log time when it is worth one. */
+const goldenSignalEvent = z.object({
+  v: z.literal(GOLDEN_SIGNAL_EVENT_VERSION),
+  kind: z.literal('request'),
+  ...requestFields,
+  kept: z.array(z.enum(KEPT_REASONS)).min(1).max(KEPT_REASONS.length),
 })
+/** Version 1: an event for every request (filters before request_stats). Upgraded with `kept: ['every_request']`. */
+const goldenSignalEventV1 = z.object({ v: z.literal(1), kind: z.literal('request'), ...requestFields })
+
+/** Status classes, as request_stats records and the collector's series count them ("none": no response was sent). */
+export const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'none'] as const
+export type CodeClass = (typeof CODE_CLASSES)[number]
+
+export function codeClass(status: number): CodeClass {
+  return status >= 100 && status <= 599 ? CODE_CLASSES[Math.floor(status / 100) - 1]! : 'none'
+}
+
+/** The longest interval one request_stats record may cover. */
+const MAX_STATS_INTERVAL_MS = 3_600_000
+
+/**
+ * What one worker of one Envoy counted of one label set (route, model,
+ * version, variant, status class, response flags) over one interval: exact
+ * counts and a latency sketch (milliseconds, DDSketch's protobuf in base64;
+ * decoded here, so consumers get the sketch). Every request is in exactly
+ * one record, its story or not.
+ */
+const requestStatsEvent = z
+  .object({
+    v: z.literal(REQUEST_STATS_VERSION),
+    kind: z.literal('request_stats'),
+    /** Milliseconds since the epoch: the end of the interval. */
+    ts: timestamp,
+    interval_ms: z.number().int().min(0).max(MAX_STATS_INTERVAL_MS),
+    service: str,
+    route: str,
+    model: str,
+    version: str,
+    variant: str,
+    code_class: z.enum(CODE_CLASSES),
+    flags: u32,
+    requests: u32.min(1),
+    fallbacks: u32,
+    /** The requests' durations added up, in microseconds. */
+    duration_us_sum: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    latency_ms: z.string().max(MAX_LATENCY_SKETCH_CHARS),
+  })
+  .superRefine((e, ctx) => {
+    if (e.fallbacks > e.requests)
+      ctx.addIssue({ code: 'custom', path: ['fallbacks'], message: `more than the ${e.requests} requests` })
+    if (e.duration_us_sum > e.requests * EVENT_LIMITS.durationMs * 1000)
+      ctx.addIssue({ code: 'custom', path: ['duration_us_sum'], message: 'more than a day per request' })
+  })
+  .transform((e, ctx) => {
+    const latency = decodeLatencySketch(e.latency_ms, e.requests, EVENT_LIMITS.durationMs)
+    if (typeof latency === 'string') {
+      ctx.addIssue({ code: 'custom', path: ['latency_ms'], message: latency })
+      return z.NEVER
+    }
+    const { latency_ms: _text, ...rest } = e
+    return { ...rest, latency: latency as DDSketch }
+  })
+export type RequestStatsEvent = z.output<typeof requestStatsEvent>
+
 export type GoldenSignalEvent = z.output<typeof goldenSignalEvent>
 
 /** A sampled request and response, PII masked, emitted by the payload-sampler filter at log time. */
@@ -190,7 +269,7 @@ const hostSaturationEvent = z.object({
 export type HostSaturationEvent = z.output<typeof hostSaturationEvent>
 
 export type HostEvent = HostBatchEvent | HostFallbackEvent | HostSaturationEvent
-export type TelemetryEvent = GoldenSignalEvent | PayloadSampleEvent | ReviewItemEvent | HostEvent
+export type TelemetryEvent = GoldenSignalEvent | RequestStatsEvent | PayloadSampleEvent | ReviewItemEvent | HostEvent
 export type EventKind = TelemetryEvent['kind']
 
 /**
@@ -264,6 +343,7 @@ function upgradeHostV1(e: unknown, receivedAt: number): HostEvent | z.ZodError {
 
 const CURRENT = {
   request: { version: GOLDEN_SIGNAL_EVENT_VERSION, schema: goldenSignalEvent },
+  request_stats: { version: REQUEST_STATS_VERSION, schema: requestStatsEvent },
   sample: { version: PAYLOAD_SAMPLE_EVENT_VERSION, schema: payloadSampleEvent },
   review: { version: REVIEW_ITEM_EVENT_VERSION, schema: reviewItemEvent },
   host_batch: { version: HOST_EVENT_VERSION, schema: hostBatchEvent },
@@ -289,6 +369,11 @@ export function decodeEvent(value: unknown, receivedAt = Date.now()): Decoded {
     const e = upgradeHostV1(value, receivedAt)
     return e instanceof z.ZodError ? refusal(e) : { ok: true, event: e }
   }
+  if (kind === 'request' && v === 1) {
+    const r = goldenSignalEventV1.safeParse(value)
+    if (!r.success) return refusal(r.error)
+    return checkedTime({ ...r.data, v: GOLDEN_SIGNAL_EVENT_VERSION, kept: ['every_request'] }, receivedAt)
+  }
   const current = typeof kind === 'string' && Object.hasOwn(CURRENT, kind) ? CURRENT[kind as EventKind] : undefined
   if (!current) return { ok: false, reason: 'unknown_kind', detail: `kind: ${JSON.stringify(kind)}` }
   if (v !== current.version)
@@ -299,13 +384,18 @@ export function decodeEvent(value: unknown, receivedAt = Date.now()): Decoded {
     }
   const r = current.schema.safeParse(value)
   if (!r.success) return refusal(r.error)
-  if (r.data.ts > receivedAt + MAX_CLOCK_SKEW_MS)
+  return checkedTime(r.data as TelemetryEvent, receivedAt)
+}
+
+/** `e`, unless stamped further ahead of the reader's clock than MAX_CLOCK_SKEW_MS. */
+function checkedTime(e: TelemetryEvent, receivedAt: number): Decoded {
+  if (e.ts > receivedAt + MAX_CLOCK_SKEW_MS)
     return {
       ok: false,
       reason: 'invalid',
-      detail: `ts: ${r.data.ts} is more than ${MAX_CLOCK_SKEW_MS / 1000} s ahead of this reader's clock`,
+      detail: `ts: ${e.ts} is more than ${MAX_CLOCK_SKEW_MS / 1000} s ahead of this reader's clock`,
     }
-  return { ok: true, event: r.data as TelemetryEvent }
+  return { ok: true, event: e }
 }
 
 function refusal(e: z.ZodError): Decoded {

@@ -20,3 +20,5 @@ export const MODEL_FALLBACK = 'x-model-fallback'
 export const MODEL_CONFIDENCE = 'x-model-confidence'
 /** Envoy's time budget for the request, in ms: the host's deadline. */
 export const ENVOY_EXPECTED_TIMEOUT_MS = 'x-envoy-expected-rq-timeout-ms'
+/** On a request: `1` asks the mesh to keep the request's story, where its route allows it (`trace_header`). */
+export const MESH_TRACE = 'x-mesh-trace'

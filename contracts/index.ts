@@ -47,14 +47,19 @@ export {
   decodeLine,
   ENVOY_RESPONSE_FLAGS,
   FALLBACK_REASONS,
+  codeClass,
+  CODE_CLASSES,
   GOLDEN_SIGNAL_EVENT_VERSION,
   HOST_EVENT_VERSION,
+  KEPT_REASONS,
+  REQUEST_STATS_VERSION,
   MAX_CLOCK_SKEW_MS,
   PAYLOAD_SAMPLE_EVENT_VERSION,
   responseFlagNames,
   REVIEW_ITEM_EVENT_VERSION,
 } from './events.ts'
 export type {
+  CodeClass,
   Decoded,
   EventKind,
   FallbackReason,
@@ -63,11 +68,19 @@ export type {
   HostEvent,
   HostFallbackEvent,
   HostSaturationEvent,
+  KeptReason,
   PayloadSampleEvent,
   RefusalReason,
+  RequestStatsEvent,
   ReviewItemEvent,
   TelemetryEvent,
 } from './events.ts'
+export {
+  decodeLatencySketch,
+  LATENCY_SKETCH_ACCURACY,
+  MAX_LATENCY_SKETCH_CHARS,
+  newLatencySketch,
+} from './latency-sketch.ts'
 /** The header names as one namespace, for code that reads better as `H.REQUEST_ID`. */
 export * as headers from './headers.ts'
 export { createLogger, logTo } from './logger.ts'

@@ -105,6 +105,7 @@ export const STREAMS: Record<StreamKey, StreamSpec> = {
 /** Which stream each kind of event is published to. */
 export const STREAM_OF_KIND: Record<EventKind, StreamKey> = {
   request: 'requests',
+  request_stats: 'requests',
   sample: 'payloads',
   review: 'review',
   host_batch: 'host',

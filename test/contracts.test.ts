@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ALERT_NAMES, BURN_ALERT_NAMES, FAILED_CODE_CLASSES, TELEMETRY_VM_ID } from '@model-mesh/contracts'
+import { ALERT_NAMES, BURN_ALERT_NAMES, FAILED_CODE_CLASSES, headers, TELEMETRY_VM_ID } from '@model-mesh/contracts'
 import { ROOT } from '@model-mesh/mesh-config'
 
 const SKIP = new Set(['node_modules', 'models', '.local', '.git', 'build', 'dist', 'contracts'])
@@ -26,6 +26,12 @@ const CONTRACTS = [
   // AssemblyScript's copy: wasm-filters/config-corpus.unit.test.ts checks the built filter's default is the contract's.
   { name: 'TELEMETRY_VM_ID', value: TELEMETRY_VM_ID, copies: ['wasm-filters/telemetry-queue/assembly/queue.ts'] },
   { name: 'FAILED_CODE_CLASSES', value: FAILED_CODE_CLASSES, copies: [] },
+  // AssemblyScript's copy: the golden-signals unit test sends the contract's name and expects the story.
+  {
+    name: 'MESH_TRACE',
+    value: headers.MESH_TRACE,
+    copies: ['wasm-filters/mesh-filter/plugins/golden-signals/assembly/plugin.ts'],
+  },
   ...Object.entries({ ...ALERT_NAMES, ...BURN_ALERT_NAMES }).map(([key, value]) => ({
     name: `the alert name ${key}`,
     value,

@@ -30,7 +30,7 @@ import {
   setNodeLink,
   startNodeMesh,
 } from '@model-mesh/mesh-config'
-import { agentStatus } from '@model-mesh/contracts'
+import { agentStatus, headers as H } from '@model-mesh/contracts'
 import { metricSum } from '@model-mesh/testkit/events'
 import { localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
 import { freePorts } from '@model-mesh/testkit/ports'
@@ -45,6 +45,8 @@ const ROUTES = `  - name: credit-risk
     retries: { attempts: 1, retry_on: [connect-failure, reset, gateway-error], per_try_timeout_ms: 800 }
     outlier_detection: { consecutive_5xx: 3, interval_ms: 1000, base_ejection_ms: 30000 }
     timeout_ms: 2000
+    # The load below asks for every request's story (x-mesh-trace: 1), so each one can be looked up and found counted once.
+    trace_header: true
 `
 // The canary runs on nodes 2 and 3 only: node 1's gateway sends it to both, so losing node 2 shows in its traffic.
 const NODES = `nodes:
@@ -552,6 +554,7 @@ function post(
           'content-type': 'application/json',
           'x-user-id': id,
           'x-request-id': id,
+          [H.MESH_TRACE]: '1',
           'content-length': Buffer.byteLength(body),
         },
       },

@@ -118,12 +118,13 @@ describe('telemetry through the local mesh', () => {
     }
   }
   const untilTotal = (n: number) => eventually(collectorTotal, (t) => t === n, 60_000)
+  /** Requests whose counts Envoy lost (the request_stats records it dropped, by the requests they counted). */
   const envoyDropped = async () => {
     const text = await (await fetch(`${mesh.adminUrl}/stats/prometheus`)).text()
     return (
-      metricSum(text, 'exporter_events_dropped') +
-      metricSum(text, 'golden_events_dropped_queue_full') +
-      metricSum(text, 'golden_events_dropped_no_exporter')
+      metricSum(text, 'exporter_requests_dropped') +
+      metricSum(text, 'golden_requests_dropped_queue_full') +
+      metricSum(text, 'golden_requests_dropped_no_exporter')
     )
   }
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -5,12 +5,20 @@
  * Prometheus text.
  */
 import { randomUUID } from 'node:crypto'
-import type { GoldenSignalEvent, HostBatchEvent, HostFallbackEvent, PayloadSampleEvent } from '@model-mesh/contracts'
+import {
+  newLatencySketch,
+  type CodeClass,
+  type GoldenSignalEvent,
+  type HostBatchEvent,
+  type HostFallbackEvent,
+  type PayloadSampleEvent,
+} from '@model-mesh/contracts'
 import { FEATURE_COUNT, FEATURE_NAMES, generateApplicants } from '@model-mesh/model-host'
 
+/** A request's own event that counts it too (`every_request`, as a version 1 producer's is read); give `kept` for a story only. */
 export function requestEvent(o: Partial<GoldenSignalEvent> = {}): GoldenSignalEvent {
   return {
-    v: 1,
+    v: 2,
     kind: 'request',
     ts: Date.now(),
     service: 'gateway',
@@ -26,6 +34,43 @@ export function requestEvent(o: Partial<GoldenSignalEvent> = {}): GoldenSignalEv
     flags: 0,
     fallback: false,
     duration_us: 1500,
+    kept: ['every_request'],
+    ...o,
+  }
+}
+
+/** A request_stats record as the golden-signals filter writes it (JSON), for requests of these durations. */
+export function requestStats(
+  durationsMs: number[],
+  o: Partial<{
+    ts: number
+    route: string
+    model: string
+    version: string
+    variant: string
+    code_class: CodeClass
+    flags: number
+    fallbacks: number
+  }> = {},
+) {
+  const sketch = newLatencySketch()
+  for (const ms of durationsMs) sketch.accept(ms)
+  return {
+    v: 1,
+    kind: 'request_stats',
+    ts: Date.now(),
+    interval_ms: 1000,
+    service: 'gateway',
+    route: 'credit-risk',
+    model: 'credit-risk',
+    version: '1',
+    variant: 'stable',
+    code_class: '2xx',
+    flags: 0,
+    requests: durationsMs.length,
+    fallbacks: 0,
+    duration_us_sum: durationsMs.reduce((a, ms) => a + Math.round(ms * 1000), 0),
+    latency_ms: Buffer.from(sketch.toProto()).toString('base64'),
     ...o,
   }
 }

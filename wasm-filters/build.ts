@@ -53,7 +53,11 @@ async function assemblySources(dir: string): Promise<string[]> {
 
 async function sourcesDigest(filter: string): Promise<string> {
   const hash = createHash('sha256')
-  for (const dir of [join(FILTERS_DIR, 'sdk'), join(FILTERS_DIR, 'telemetry-queue'), sourceDir(filter)]) {
+  // A fixture may test any module's code (the latency sketch is the mesh filter's): it depends on all of it.
+  const dirs = filter.startsWith('fixture-')
+    ? [FILTERS_DIR]
+    : [join(FILTERS_DIR, 'sdk'), join(FILTERS_DIR, 'telemetry-queue'), sourceDir(filter)]
+  for (const dir of dirs) {
     for (const f of await assemblySources(dir)) hash.update(relative(FILTERS_DIR, f)).update(await readFile(f))
   }
   hash.update(await readFile(join(ROOT, 'node_modules/assemblyscript/package.json')))

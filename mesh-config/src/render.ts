@@ -569,7 +569,14 @@ function canaryConfig(config: MeshConfig): MeshFilterConfig['canary'] {
 
 /** Metric names label only the models the mesh names (routes, fallbacks, host lists); any other is "other". */
 function goldenSignalsConfig(config: MeshConfig): MeshFilterConfig['golden_signals'] {
-  return { service: config.gateway.service, models: meshModels(config) }
+  return {
+    service: config.gateway.service,
+    models: meshModels(config),
+    // Each route's story rules: slower than its p99 objective, or asked for where it allows.
+    routes: config.routes
+      .filter((r) => r.slo || r.trace_header)
+      .map((r) => ({ name: r.name, slow_ms: r.slo?.p99_ms ?? 0, trace_header: r.trace_header })),
+  }
 }
 
 function samplingConfig(config: MeshConfig, sampled: Route[]): MeshFilterConfig['sampling'] {

@@ -232,7 +232,13 @@ const route = z.strictObject({
     .optional()
     .describe('API key clients (from auth.api_keys) allowed on this route; absent: no key needed.'),
   sampling: sampling.optional().describe('Payload sampling for review and drift analysis (PII masked in Envoy).'),
-  slo: slo.optional().describe('Objectives alerting and canary analysis use.'),
+  slo: slo
+    .optional()
+    .describe('Objectives alerting and canary analysis use; requests slower than p99_ms keep their story.'),
+  trace_header: z
+    .boolean()
+    .default(false)
+    .describe("Whether a caller's x-mesh-trace: 1 keeps the request's story (its own event; others are only counted)."),
 })
 
 const host = z.strictObject({

@@ -235,7 +235,15 @@ describe('render', () => {
         pii_fields: ['email', 'ssn'],
       },
       // Golden signals label metrics with the models mesh.yaml names (fallbacks too), "other" for the rest.
-      golden_signals: { service: full.config.gateway.service, models: ['credit-risk', 'credit-risk-fallback'] },
+      // A route's story rules: slower than its p99 objective; x-mesh-trace where it allows it.
+      golden_signals: {
+        service: full.config.gateway.service,
+        models: ['credit-risk', 'credit-risk-fallback'],
+        routes: [
+          { name: 'credit-risk', slow_ms: 80, trace_header: false },
+          { name: 'scoring-by-header', slow_ms: 0, trace_header: true },
+        ],
+      },
     })
     expect(config.failure_policy).toBe('FAIL_OPEN')
     expect(config.vm_config.vm_id).toBe('mesh-telemetry')

@@ -108,11 +108,19 @@ export function apiRoutes(ctx: ApiContext): Hono {
       // Another collector's model, maybe: the one that consumes it has its whole story.
       const forwarded = !isForwarded(c.req.raw.headers) && (await askPeers(ctx, c.req.raw))
       if (forwarded) return c.json(forwarded)
-      return c.json({ error: `request_id: no events for ${c.req.param('id')}` }, 404)
+      return c.json(
+        {
+          error: `request_id: no story for ${c.req.param('id')}`,
+          detail: NO_STORY,
+        },
+        404,
+      )
     }
     const bodies = mayReadBodies(c.req.header('authorization'), ctx)
     return c.json({
       request_id: c.req.param('id'),
+      // The hosts' part only: the gateway counted the request without keeping its own event.
+      ...(story.request.length === 0 ? { note: NO_STORY } : {}),
       ...jsonSafe({ ...story, samples: story.samples.map((s) => (bodies ? s : withoutBodies(s))) }),
     })
   })
@@ -261,6 +269,10 @@ export async function pipelineStatus(ctx: ApiContext, now = Date.now()) {
       : null,
   }
 }
+
+/** Why a request may have no story: most are only counted. */
+const NO_STORY =
+  "the mesh keeps a story for failed, slow (over the route's p99 objective), sampled, low-confidence and traced (x-mesh-trace: 1, where the route allows it) requests; any other request is counted in its route's signals only"
 
 /** The first answer another collector gives to `req`, or undefined. */
 async function askPeers(ctx: ApiContext, req: Request): Promise<unknown> {

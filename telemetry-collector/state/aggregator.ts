@@ -15,11 +15,13 @@ import {
   type HostFallbackEvent,
   type PayloadSampleEvent,
   type RefusalReason,
+  type RequestStatsEvent,
   type ReviewItemEvent,
   type TelemetryEvent,
 } from '@model-mesh/contracts'
 import { HostBucket, saturationOf, type HostLabels, type Saturation } from './host-signals.ts'
 import {
+  addStatsToTotal,
   addToTotal,
   codeClass,
   newTotal,
@@ -213,7 +215,12 @@ export class Aggregator {
     if (e.ts > this.pipeline.newestEventTs) this.pipeline.newestEventTs = e.ts
     switch (e.kind) {
       case 'request':
-        return this.#request(e)
+        // A version 1 producer's event is the request's count; a story's request is counted in a request_stats record.
+        if (e.kept.includes('every_request')) this.#request(e)
+        this.#raw.requests.push(e)
+        return
+      case 'request_stats':
+        return this.#requestStats(e)
       case 'sample':
         this.#raw.samples.push(e)
         this.onSample(e)
@@ -261,7 +268,7 @@ export class Aggregator {
     for (const e of events) {
       const minute = minuteOf(e.ts)
       if (minute >= this.memoryFloor) continue
-      if (e.kind === 'request') {
+      if (e.kind === 'request_stats' || (e.kind === 'request' && e.kept.includes('every_request'))) {
         const labels = this.labels.series(e)
         const key = bucketKey(minute, seriesKey(labels))
         if (!this.minutes.has(key)) requests.set(key, { minute, labels })
@@ -321,27 +328,38 @@ export class Aggregator {
 
   #request(e: GoldenSignalEvent): void {
     const labels = this.labels.series(e)
-    const sk = seriesKey(labels)
-    const code = codeClass(e.status)
+    addToTotal(this.#total(labels, codeClass(e.status)), e)
+    for (const bucket of this.#buckets(labels, e.ts)) bucket.add(e)
+  }
+
+  #requestStats(e: RequestStatsEvent): void {
+    const labels = this.labels.series(e)
+    addStatsToTotal(this.#total(labels, e.code_class), e)
+    for (const bucket of this.#buckets(labels, e.ts)) bucket.addStats(e)
+  }
+
+  #total(labels: SeriesLabels, code: CodeClass): SeriesTotal {
     const tk = totalKey(labels, code)
     let t = this.totals.get(tk)
     if (!t) this.totals.set(tk, (t = { labels, code, total: newTotal() }))
-    addToTotal(t.total, e)
     this.#dirty.totals.add(tk)
+    return t.total
+  }
 
-    const minute = minuteOf(e.ts)
+  /** The minute and the 10 seconds a series' requests at `ts` count in. */
+  #buckets(labels: SeriesLabels, ts: number): [SignalBucket, SignalBucket] {
+    const sk = seriesKey(labels)
+    const minute = minuteOf(ts)
     const mk = bucketKey(minute, sk)
     let m = this.minutes.get(mk)
     if (!m) this.minutes.set(mk, (m = { minute, labels, bucket: new SignalBucket() }))
-    m.bucket.add(e)
     this.#dirty.minutes.add(mk)
 
-    const ten = e.ts - (e.ts % TEN_S_MS)
+    const ten = ts - (ts % TEN_S_MS)
     const ttk = bucketKey(ten, sk)
     let s = this.tens.get(ttk)
     if (!s) this.tens.set(ttk, (s = { minute: ten, labels, bucket: new SignalBucket() }))
-    s.bucket.add(e)
-    this.#raw.requests.push(e)
+    return [m.bucket, s.bucket]
   }
 
   #hostMinute(labels: HostLabels, ts: number): HostBucket {

@@ -5,7 +5,15 @@
  * windows and rollups. Pure: the store persists these, the API reads them.
  */
 import { DDSketch } from '@datadog/sketches-js'
-import { responseFlagNames, type GoldenSignalEvent } from '@model-mesh/contracts'
+import {
+  CODE_CLASSES,
+  codeClass,
+  newLatencySketch,
+  responseFlagNames,
+  type CodeClass,
+  type GoldenSignalEvent,
+  type RequestStatsEvent,
+} from '@model-mesh/contracts'
 
 /** The label values of a series. The model is `other` for models mesh.yaml does not name. */
 export interface SeriesLabels {
@@ -15,16 +23,10 @@ export interface SeriesLabels {
   variant: string
 }
 
-export const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'none'] as const
-export type CodeClass = (typeof CODE_CLASSES)[number]
+export { CODE_CLASSES, codeClass, type CodeClass }
 
-export function codeClass(status: number): CodeClass {
-  return status >= 100 && status <= 599 ? CODE_CLASSES[Math.floor(status / 100) - 1]! : 'none'
-}
-
-/** Latency quantiles within 1% of the true value, whatever the distribution. */
-export const SKETCH_ACCURACY = 0.01
-export const newSketch = () => new DDSketch({ relativeAccuracy: SKETCH_ACCURACY })
+/** Latency quantiles within 1% of the true value, whatever the distribution (the mesh's one mapping: contracts' latency-sketch.ts). */
+export const newSketch = newLatencySketch
 
 /** Request counts, errors and latency of one series over some span of time. */
 export class SignalBucket {
@@ -45,6 +47,17 @@ export class SignalBucket {
     const ms = e.duration_us / 1000
     this.durationSumMs += ms
     this.sketch.accept(ms)
+  }
+
+  /** A request_stats record: its requests, all of one status class and one set of flags. */
+  addStats(e: RequestStatsEvent): void {
+    const n = e.requests
+    this.requests += n
+    this.codes[e.code_class] += n
+    if (e.flags !== 0) for (const f of responseFlagNames(e.flags)) this.flags[f] = (this.flags[f] ?? 0) + n
+    this.fallbacks += e.fallbacks
+    this.durationSumMs += e.duration_us_sum / 1000
+    this.sketch.merge(e.latency)
   }
 
   merge(o: SignalBucket): this {
@@ -154,7 +167,28 @@ export function addToTotal(t: SeriesTotal, e: GoldenSignalEvent): void {
   t.requests++
   if (e.fallback) t.fallbacks++
   t.durationSumS += s
+  t.buckets[durationBucket(s)]!++
+}
+
+/**
+ * A request_stats record: counts exactly; the histogram's buckets from the
+ * sketch's bins, so a duration within 1% of a bucket's bound may count in
+ * the neighbouring bucket (the sketch's accuracy).
+ */
+export function addStatsToTotal(t: SeriesTotal, e: RequestStatsEvent): void {
+  t.requests += e.requests
+  t.fallbacks += e.fallbacks
+  t.durationSumS += e.duration_us_sum / 1e6
+  const { latency } = e
+  t.buckets[0]! += latency.zeroCount
+  const { bins, offset } = latency.store
+  for (let i = 0; i < bins.length; i++)
+    if (bins[i]! > 0) t.buckets[durationBucket(latency.mapping.value(i + offset) / 1000)]! += bins[i]!
+}
+
+/** The index of the histogram bucket a duration (seconds) counts in. */
+function durationBucket(s: number): number {
   let i = 0
   while (i < DURATION_BUCKETS_S.length && s > DURATION_BUCKETS_S[i]!) i++
-  t.buckets[i]!++
+  return i
 }

@@ -13,7 +13,8 @@ const RAW_TABLES = ['request_events', 'host_batches', 'host_batch_requests', 'ho
 
 /** Everything the store knows of one request: its rows as DuckDB gives them. */
 export interface RequestStory {
-  request: Row[]
+  /** The request's own event (with `kept`, why it was kept, as a list): none for a request only counted. */
+  request: (Row & { kept: string[] })[]
   batches: Row[]
   fallbacks: Row[]
   samples: Row[]
@@ -39,6 +40,7 @@ export class Events {
       a.appendBoolean(e.fallback)
       a.appendUBigInt(BigInt(e.duration_us))
       a.appendVarchar(e.traceparent)
+      a.appendVarchar(e.kept.join(','))
     })
     await this.db.append('host_batches', raw.batches, (a, e) => {
       a.appendBigInt(BigInt(e.ts))
@@ -96,7 +98,9 @@ export class Events {
   /** Everything the store knows of one request. */
   async story(requestId: string): Promise<RequestStory> {
     const r = this.db.reader
-    const request = await this.db.rows('SELECT * FROM request_events WHERE request_id = $1 ORDER BY ts', [requestId], r)
+    const request = (
+      await this.db.rows('SELECT * FROM request_events WHERE request_id = $1 ORDER BY ts', [requestId], r)
+    ).map((row) => Object.assign(row, { kept: String(row.kept).split(',') }))
     const batches = await this.db.rows(
       `SELECT b.*, (SELECT count(*) FROM host_batch_requests o WHERE o.batch_id = b.batch_id AND o.ts = b.ts) - 1 AS batch_mates
        FROM host_batch_requests r JOIN host_batches b ON b.batch_id = r.batch_id AND b.ts = r.ts WHERE r.request_id = $1 ORDER BY b.ts`,

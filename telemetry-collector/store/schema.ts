@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS host_saturation (
 CREATE TABLE IF NOT EXISTS request_events (
   ts BIGINT, request_id VARCHAR, service VARCHAR, route VARCHAR, model VARCHAR, version VARCHAR, variant VARCHAR,
   cluster VARCHAR, upstream VARCHAR, status INTEGER, flags UBIGINT, fallback BOOLEAN, duration_us UBIGINT, traceparent VARCHAR);
+-- Why each request's event was kept (comma-separated KEPT_REASONS; a store from before stories gains the column).
+ALTER TABLE request_events ADD COLUMN IF NOT EXISTS kept VARCHAR DEFAULT 'every_request';
 CREATE TABLE IF NOT EXISTS host_batches (
   ts BIGINT, batch_id VARCHAR, host VARCHAR, model VARCHAR, version VARCHAR, requests UINTEGER, rows UINTEGER, max_batch_rows UINTEGER,
   queue_wait_ms DOUBLE, execution_ms DOUBLE, queue_depth UINTEGER, device VARCHAR, ok BOOLEAN);

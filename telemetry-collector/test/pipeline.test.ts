@@ -21,6 +21,7 @@ import {
   ndjson,
   post,
   requestEvent,
+  requestStats,
   sampleEvent,
 } from '@model-mesh/testkit/events'
 
@@ -94,6 +95,54 @@ describe('agent → JetStream → collector', () => {
     expect(metricSum(text, 'mesh_requests_total', { variant: '', code_class: '4xx' })).toBe(5)
     expect(metricSum(text, 'mesh_requests_total', { code_class: 'none' })).toBe(1)
     expect(metricSum(text, 'mesh_request_duration_seconds_count')).toBe(events.length)
+  })
+
+  it("merges request_stats records of several workers; a story counts once, an old producer's event counts", async () => {
+    const route = 'stats-route'
+    const durations = (n: number, seed: number) => Array.from({ length: n }, (_, i) => 0.5 + ((i * seed) % 97) * 3.7)
+    const [a, b] = [durations(40, 7), durations(60, 13)]
+    const failedId = 'story-failed-1'
+    await post(
+      agent.url,
+      ndjson([
+        requestStats(a, { route }),
+        requestStats([5, 900, 2.5], { route, code_class: '5xx', flags: 2 }),
+        // The failed request's story: already counted in the record above.
+        requestEvent({ route, request_id: failedId, status: 503, flags: 2, duration_us: 900_000, kept: ['failed'] }),
+      ]),
+    )
+    // Another worker's record, and a version 1 producer's event (an event per request, no records).
+    const { kept: _, ...v1 } = requestEvent({ route, duration_us: 4000 })
+    await post(agent.url, ndjson([requestStats(b, { route, fallbacks: 2 }), { ...v1, v: 1 }]))
+    const text = await eventually(
+      () => metrics(collector.url),
+      (t) => metricSum(t, 'mesh_requests_total', { route }) === 104,
+    )
+    expect(metricSum(text, 'mesh_requests_total', { route, code_class: '2xx' })).toBe(101)
+    expect(metricSum(text, 'mesh_requests_total', { route, code_class: '5xx' })).toBe(3)
+    expect(metricSum(text, 'mesh_request_duration_seconds_count', { route })).toBe(104)
+    expect(metricSum(text, 'mesh_fallbacks_total', { route })).toBe(2)
+
+    // The window's quantiles (of the series: every status class) are the merged sketch's: within 1% of the exact ones.
+    const w = await (await fetch(`${collector.url}/api/v1/windows?window=1m`)).json()
+    const series = w.series.find((s: { labels: { route: string } }) => s.labels.route === route)
+    expect(series.codes).toMatchObject({ '2xx': 101, '5xx': 3 })
+    const all = [...a, ...b, 4, 5, 900, 2.5].sort((x, y) => x - y)
+    for (const [q, p] of [
+      [0.5, 'p50'],
+      [0.95, 'p95'],
+      [0.99, 'p99'],
+    ] as const) {
+      const exact = all[Math.floor(q * (all.length - 1))]!
+      expect(Math.abs(series.latency_ms[p] - exact) / exact).toBeLessThanOrEqual(0.0101)
+    }
+
+    const story = await (await fetch(`${collector.url}/api/v1/requests/${failedId}`)).json()
+    expect(story.request).toHaveLength(1)
+    expect(story.request[0]).toMatchObject({ status: 503, kept: ['failed'] })
+    const counted = await fetch(`${collector.url}/api/v1/requests/only-counted-1`)
+    expect(counted.status).toBe(404)
+    expect(await counted.json()).toMatchObject({ error: 'request_id: no story for only-counted-1' })
   })
 
   it('labels models mesh.yaml does not name as other', async () => {

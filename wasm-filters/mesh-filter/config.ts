@@ -26,10 +26,29 @@ export interface SampleRouteConfig {
   confidence_threshold?: number
 }
 
+/** A route's story rules for golden signals (by Envoy's route name, the mesh route's). */
+export interface GoldenRouteConfig {
+  name: string
+  /** Requests slower than this (the route's p99 objective) have their story; 0 or absent: none is slow. */
+  slow_ms?: number
+  /** Whether a caller's `x-mesh-trace: 1` keeps a request's story. */
+  trace_header?: boolean
+}
+
+export interface GoldenSignalsConfig {
+  service?: string
+  models?: string[]
+  routes?: GoldenRouteConfig[]
+  /** How often each worker sends its request_stats records. */
+  stats_interval_ms?: number
+  batch_events?: number
+  flush_interval_ms?: number
+}
+
 export interface MeshFilterConfig {
   /** Where sampling and golden signals hand events to the telemetry exporter (defaults: its VM id and queue). */
   telemetry?: { exporter_vm_id?: string; queue_name?: string; max_pending_events?: number }
   canary?: { routes: CanaryRouteConfig[] }
   sampling?: { routes: SampleRouteConfig[]; max_capture_bytes?: number; pii_fields?: string[] }
-  golden_signals?: { service?: string; models?: string[]; batch_events?: number; flush_interval_ms?: number }
+  golden_signals?: GoldenSignalsConfig
 }

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { EnvoyAdmin, fileText, type GoldenSignalEvent, writeAtomic } from '@model-mesh/contracts'
+import { EnvoyAdmin, fileText, type GoldenSignalEvent, headers, writeAtomic } from '@model-mesh/contracts'
 import { TELEMETRY_TOKEN_ENV, xdsFile } from '@model-mesh/mesh-config'
 import {
   EnvoyExitError,
@@ -43,7 +43,7 @@ const tokenEnv = { [TELEMETRY_TOKEN_ENV]: TOKEN }
 
 /** A loopback stand-in for the telemetry agent: collects NDJSON batches that carry the credential. */
 async function startReceiver(port = 0) {
-  const batches: GoldenSignalEvent[][] = []
+  const batches: Received[][] = []
   const server: Server = createServer((req, res) => {
     if (req.headers.authorization !== `Bearer ${TOKEN}`) {
       req.resume()
@@ -69,6 +69,16 @@ async function startReceiver(port = 0) {
     close: () => new Promise<void>((r) => server.close(() => r())),
   }
 }
+
+/** Every request below asks for its story (x-mesh-trace: 1, which the route allows): one event each, beside the records. */
+const TRACED = [{ name: 'models', trace_header: true }]
+const TRACE = { [headers.MESH_TRACE]: '1' }
+
+/** What the receiver gets: stories, and request_stats records as the filter writes them (the sketch as text). */
+type Received = GoldenSignalEvent | { kind: 'request_stats'; service: string; requests: number }
+
+/** The stories among what the receiver got (the rest are request_stats records). */
+const storiesIn = (events: Received[]) => events.filter((e): e is GoldenSignalEvent => e.kind === 'request')
 
 async function until(check: () => Promise<boolean> | boolean, ms = 5000) {
   const end = Date.now() + ms
@@ -103,7 +113,7 @@ describe('telemetry-exporter in Envoy', () => {
                   meshFilterWasm(),
                   {
                     telemetry: { max_pending_events: 100 },
-                    golden_signals: { service: 'gateway', batch_events: 8 },
+                    golden_signals: { service: 'gateway', batch_events: 8, routes: TRACED },
                   } satisfies MeshFilterConfig,
                   { vmId: TELEMETRY_VM_ID },
                 ),
@@ -123,26 +133,39 @@ describe('telemetry-exporter in Envoy', () => {
     await receiver?.close().catch(() => {})
   })
 
-  it('delivers one event per request, in batches, with the request ids', async () => {
+  it("delivers each traced request's story, in batches, with the request ids, and the records that count them", async () => {
     const ids = Array.from({ length: 30 }, (_, i) => `exp-${i}`)
     await Promise.all(
       ids.map((id) =>
         fetch(`${gateway}/v2/models/credit-risk/infer`, {
           method: 'POST',
-          headers: { 'x-request-id': id },
+          headers: { 'x-request-id': id, ...TRACE },
           body: '{}',
         }).then((r) => r.text()),
       ),
     )
-    expect(await until(() => receiver.batches.flat().length >= ids.length)).toBe(true)
-    const events = receiver.batches.flat()
-    expect(events.map((e) => e.request_id).sort()).toEqual([...ids].sort())
+    const counted = () =>
+      receiver.batches
+        .flat()
+        .filter((e) => e.kind === 'request_stats')
+        .reduce((n, e) => n + e.requests, 0)
+    // The records come each second (stats_interval_ms): every request counted once, whichever worker took it.
+    expect(await until(() => storiesIn(receiver.batches.flat()).length >= ids.length && counted() >= ids.length)).toBe(
+      true,
+    )
+    const stories = storiesIn(receiver.batches.flat())
+    expect(stories.map((e) => e.request_id).sort()).toEqual([...ids].sort())
     expect(
-      events.every(
+      stories.every(
         (e) =>
-          e.v === 1 && e.kind === 'request' && e.status === 200 && e.model === 'credit-risk' && e.service === 'gateway',
+          e.v === 2 &&
+          e.status === 200 &&
+          e.model === 'credit-risk' &&
+          e.service === 'gateway' &&
+          e.kept.join() === 'traced',
       ),
     ).toBe(true)
+    expect(counted()).toBe(ids.length)
     expect(await until(async () => (await promValue(envoy, 'exporter_events_sent')) >= ids.length)).toBe(true)
   })
 
@@ -150,10 +173,12 @@ describe('telemetry-exporter in Envoy', () => {
     // Delivered past a receiver that answers 401 without the credential.
     await fetch(`${gateway}/v2/models/credit-risk/infer`, {
       method: 'POST',
-      headers: { 'x-request-id': 'credential-1' },
+      headers: { 'x-request-id': 'credential-1', ...TRACE },
       body: '{}',
     }).then((r) => r.text())
-    expect(await until(() => receiver.batches.flat().some((e) => e.request_id === 'credential-1'))).toBe(true)
+    expect(await until(() => storiesIn(receiver.batches.flat()).some((e) => e.request_id === 'credential-1'))).toBe(
+      true,
+    )
     expect(await promValue(envoy, 'exporter_batches_failed')).toBe(0)
     const dump = await fetch(`${envoy.adminUrl}/config_dump?include_eds`).then((r) => r.text())
     expect(dump).toContain(TELEMETRY_TOKEN_ENV)
@@ -164,29 +189,29 @@ describe('telemetry-exporter in Envoy', () => {
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
     const res = await fetch(`${gateway}/v2/models/credit-risk/infer`, {
       method: 'POST',
-      headers: { 'x-request-id': 'corr-1', traceparent },
+      headers: { 'x-request-id': 'corr-1', traceparent, ...TRACE },
       body: '{}',
     })
     const seen = (await res.json()) as { headers: Record<string, string> }
     expect(seen.headers['x-request-id']).toBe('corr-1')
     expect(seen.headers.traceparent).toBe(traceparent)
-    expect(await until(() => receiver.batches.flat().some((e) => e.request_id === 'corr-1'))).toBe(true)
-    expect(receiver.batches.flat().find((e) => e.request_id === 'corr-1')).toMatchObject({ traceparent })
+    expect(await until(() => storiesIn(receiver.batches.flat()).some((e) => e.request_id === 'corr-1'))).toBe(true)
+    expect(storiesIn(receiver.batches.flat()).find((e) => e.request_id === 'corr-1')).toMatchObject({ traceparent })
   })
 
   it('releases the queue bound as it drains: far more events than max_pending_events (100) flow over time', async () => {
-    const before = receiver.batches.flat().length
+    const before = storiesIn(receiver.batches.flat()).length
     for (let wave = 0; wave < 5; wave++) {
       await Promise.all(
         Array.from({ length: 30 }, (_, i) =>
           fetch(`${gateway}/v2/models/credit-risk/infer`, {
             method: 'POST',
-            headers: { 'x-request-id': `wave-${wave}-${i}` },
+            headers: { 'x-request-id': `wave-${wave}-${i}`, ...TRACE },
             body: '{}',
           }).then((r) => r.text()),
         ),
       )
-      expect(await until(() => receiver.batches.flat().length - before >= (wave + 1) * 30)).toBe(true)
+      expect(await until(() => storiesIn(receiver.batches.flat()).length - before >= (wave + 1) * 30)).toBe(true)
     }
     expect(await promValue(envoy, 'golden_events_dropped_queue_full')).toBe(0)
   })
@@ -198,7 +223,7 @@ describe('telemetry-exporter in Envoy', () => {
       Array.from({ length: 20 }, (_, i) =>
         fetch(`${gateway}/v2/models/credit-risk/infer`, {
           method: 'POST',
-          headers: { 'x-request-id': `down-${i}` },
+          headers: { 'x-request-id': `down-${i}`, ...TRACE },
           body: '{}',
         }).then((r) => r.status),
       ),
@@ -263,7 +288,7 @@ describe('telemetry-exporter in Envoy, with the producer replaced by live update
     await configure(generation(0))
     const listener = httpListener(
       'gateway',
-      [{ match: { prefix: '/' }, route: { cluster: 'stable' } }],
+      [{ name: 'models', match: { prefix: '/' }, route: { cluster: 'stable' } }],
       [
         {
           name: MESH_FILTER,
@@ -301,21 +326,27 @@ describe('telemetry-exporter in Envoy, with the producer replaced by live update
    */
   const generation = (g: number): MeshFilterConfig => ({
     telemetry: { max_pending_events: 50 },
-    golden_signals: { service: `gen-${g}`, batch_events: 1000, flush_interval_ms: 60_000 },
+    golden_signals: {
+      service: `gen-${g}`,
+      batch_events: 1000,
+      flush_interval_ms: 60_000,
+      stats_interval_ms: 60_000,
+      routes: TRACED,
+    },
   })
   const send = (n: number, id: (i: number) => string) =>
     Promise.all(
       Array.from({ length: n }, (_, i) =>
         fetch(`${gateway}/v2/models/credit-risk/infer`, {
           method: 'POST',
-          headers: { 'x-request-id': id(i) },
+          headers: { 'x-request-id': id(i), ...TRACE },
           body: '{}',
         }).then((r) => r.status),
       ),
     )
 
   it('20 updates with traffic between them: each old root flushes its events, nothing stays counted, the queue takes events after', async () => {
-    const received = () => receiver.batches.flat()
+    const received = () => storiesIn(receiver.batches.flat())
     for (let g = 1; g <= 20; g++) {
       expect(await send(10, (i) => `g${g - 1}-${i}`)).toEqual(Array(10).fill(200))
       await configure(generation(g))
@@ -326,18 +357,27 @@ describe('telemetry-exporter in Envoy, with the producer replaced by live update
     }
     const events = received()
     expect(events.every((e) => e.request_id.startsWith(`g${e.service.slice('gen-'.length)}-`))).toBe(true)
+    // Each old root's records came with its stories: every request counted once.
+    const counted = () =>
+      receiver.batches
+        .flat()
+        .filter((e) => e.kind === 'request_stats')
+        .reduce((n, e) => n + e.requests, 0)
+    expect(counted()).toBe(200)
     // Then a configuration that flushes on its own: 90 events through a bound of 50, in waves the exporter drains.
     await configure({
       telemetry: { max_pending_events: 50 },
-      golden_signals: { service: 'final', batch_events: 8, flush_interval_ms: 50 },
+      golden_signals: { service: 'final', batch_events: 8, flush_interval_ms: 50, routes: TRACED },
     })
     for (let wave = 0; wave < 3; wave++) {
       expect(await send(30, (i) => `final-${wave}-${i}`)).toEqual(Array(30).fill(200))
       expect(await until(() => received().length >= 200 + (wave + 1) * 30)).toBe(true)
     }
     expect(received()).toHaveLength(290)
-    expect(await until(async () => (await promValue(envoy, 'exporter_events_sent')) === 290)).toBe(true)
-    expect(await promValue(envoy, 'golden_events_enqueued')).toBe(290)
+    expect(await until(() => counted() === 290)).toBe(true)
+    const all = receiver.batches.flat().length
+    expect(await until(async () => (await promValue(envoy, 'exporter_events_sent')) === all)).toBe(true)
+    expect(await promValue(envoy, 'golden_events_enqueued')).toBe(all)
     expect(await promValue(envoy, 'golden_events_dropped_queue_full')).toBe(0)
     expect(await promValue(envoy, 'golden_events_dropped_no_exporter')).toBe(0)
   }, 120_000)

@@ -75,6 +75,30 @@ export class Utf8Writer {
     return this.digits(<u64>value)
   }
 
+  /** The `length` bytes at `ptr` (not in this writer, which may move) as standard base64 (RFC 4648, "=" padded). */
+  base64(ptr: usize, length: i32): Utf8Writer {
+    this.reserve((length + 2) / 3 * 4)
+    let i = 0
+    for (; i + 3 <= length; i += 3) {
+      const at = ptr + <usize>i
+      const group = (<u32>load<u8>(at) << 16) | (<u32>load<u8>(at, 1) << 8) | <u32>load<u8>(at, 2)
+      this.put(base64Digit(group >> 18))
+      this.put(base64Digit((group >> 12) & 63))
+      this.put(base64Digit((group >> 6) & 63))
+      this.put(base64Digit(group & 63))
+    }
+    const left = length - i
+    if (left > 0) {
+      const at = ptr + <usize>i
+      const group = (<u32>load<u8>(at) << 16) | (left == 2 ? <u32>load<u8>(at, 1) << 8 : 0)
+      this.put(base64Digit(group >> 18))
+      this.put(base64Digit((group >> 12) & 63))
+      this.put(left == 2 ? base64Digit((group >> 6) & 63) : 61)
+      this.put(61)
+    }
+    return this
+  }
+
   bool(value: bool): Utf8Writer {
     return this.text(value ? "true" : "false")
   }
@@ -147,4 +171,12 @@ export class Utf8Writer {
 
 function hexDigit(n: u32): u32 {
   return n < 10 ? 48 + n : 87 + n
+}
+
+/** The character of a 6-bit value in the standard base64 alphabet: A-Z a-z 0-9 + /. */
+function base64Digit(n: u32): u32 {
+  if (n < 26) return 65 + n
+  if (n < 52) return 71 + n
+  if (n < 62) return n - 4
+  return n == 62 ? 43 : 47
 }

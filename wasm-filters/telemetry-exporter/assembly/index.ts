@@ -6,7 +6,7 @@
 // proxy_dispatch_http_call). It never retries: a batch
 // the agent cannot take is dropped and counted, so memory cannot grow.
 import { dequeue, dispatchHttpCall, getHeader, increment, log, LogLevel, MapType, registerQueue, RootContext, setRootContextFactory, setTickPeriod } from "../../sdk/assembly/index"
-import { releaseSlots, resetSlots } from "../../telemetry-queue/assembly/queue"
+import { releaseSlots, requestsIn, resetSlots } from "../../telemetry-queue/assembly/queue"
 import { ExporterConfig, parseConfig, resolveToken } from "./config"
 
 export { proxy_abi_version_0_2_1, proxy_on_memory_allocate, proxy_on_context_create, proxy_on_vm_start, proxy_on_configure, proxy_on_delete } from "../../sdk/assembly/index"
@@ -27,6 +27,8 @@ class ExporterRoot extends RootContext {
   inFlight: i32 = 0
   /** Events per outstanding call, by token. */
   batches: Map<u32, i32> = new Map<u32, i32>()
+  /** The requests its request_stats records count, per outstanding call: what a failed call loses. */
+  batchRequests: Map<u32, i64> = new Map<u32, i64>()
   /** Messages (each a producer's batch of events) waiting since the last flush. */
   waiting: i32 = 0
   headerNames: string[] = []
@@ -81,11 +83,13 @@ class ExporterRoot extends RootContext {
       let count: i32 = 0
       // Messages are producers' NDJSON batches; a POST carries whole messages.
       // Whole messages, so a body may end a message over the bounds; the agent's own limit (8 MiB) leaves room.
+      let requests: i64 = 0
       while (count < this.config.maxBatchEvents && body.length < this.config.maxBatchBytes) {
         const message = dequeue(this.queue)
         if (message === null) break
         body += message
         count += lines(message)
+        requests += requestsIn(message)
       }
       this.waiting = 0
       if (count == 0) return
@@ -103,25 +107,31 @@ class ExporterRoot extends RootContext {
         // No callback will come (unknown cluster, no healthy host): drop, count, move on.
         increment("exporter.batches_dropped")
         increment("exporter.events_dropped", count)
+        increment("exporter.requests_dropped", requests)
         continue
       }
       this.inFlight++
       this.batches.set(token, count)
+      this.batchRequests.set(token, requests)
     }
   }
 
   onHttpCallResponse(token: u32, headers: u32, bodySize: usize, trailers: u32): void {
     if (!this.batches.has(token)) return
     const count = this.batches.get(token)
+    const requests = this.batchRequests.get(token)
     this.batches.delete(token)
+    this.batchRequests.delete(token)
     this.inFlight--
     const status = getHeader(MapType.HttpCallResponseHeaders, ":status")
     if (status !== null && status.startsWith("2")) {
       increment("exporter.batches_sent")
       increment("exporter.events_sent", count)
+      increment("exporter.requests_sent", requests)
     } else {
       increment("exporter.batches_failed")
       increment("exporter.events_dropped", count)
+      increment("exporter.requests_dropped", requests)
     }
   }
 }

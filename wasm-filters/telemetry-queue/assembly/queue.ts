@@ -69,3 +69,28 @@ export function exporterVmIdError(exporterVmId: string): string {
   return "is \"" + exporterVmId + "\" but this plugin runs with vm_config.vm_id \"" + own +
     "\": producers must run with the exporter's VM id (Envoy scopes the queue's shared counter by VM id)"
 }
+
+/** How a request_stats record says how many requests it counts; no other line holds it (a quote inside a JSON string is escaped). */
+const REQUESTS_FIELD = ",\"requests\":"
+
+/**
+ * The requests the request_stats records in `ndjson` count: what is lost
+ * when they are dropped. A dropped story loses no count (its request is in a
+ * record too), so losses are counted in requests, not only in lines.
+ */
+export function requestsIn(ndjson: string): i64 {
+  let total: i64 = 0
+  let at = ndjson.indexOf(REQUESTS_FIELD)
+  while (at >= 0) {
+    let i = at + REQUESTS_FIELD.length
+    let n: i64 = 0
+    for (; i < ndjson.length; i++) {
+      const c = ndjson.charCodeAt(i) - 48
+      if (c < 0 || c > 9) break
+      n = n * 10 + c
+    }
+    total += n
+    at = ndjson.indexOf(REQUESTS_FIELD, i)
+  }
+  return total
+}

@@ -4,7 +4,7 @@
 // (TelemetryConfig) and the per-worker batcher that hands them over
 // (EventBatcher), within the bound kept in telemetry-queue/assembly/queue.ts.
 import { enqueue, FilterConfig, increment, resolveQueue, Status, Utf8Writer } from "../../../sdk/assembly/index"
-import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE, releaseSlots, reserveSlots } from "../../../telemetry-queue/assembly/queue"
+import { DEFAULT_EXPORTER_VM_ID, DEFAULT_QUEUE, releaseSlots, requestsIn, reserveSlots } from "../../../telemetry-queue/assembly/queue"
 
 /** Where the telemetry producers (sampling, golden signals) hand their events to the exporter. */
 export class TelemetryConfig extends FilterConfig {
@@ -23,7 +23,8 @@ export class TelemetryConfig extends FilterConfig {
  * (`begin`, write, `end`). The queue's bound is checked per message, at
  * flush: one shared-data round trip per batch, not per event. Counts, under
  * `<prefix>.events.*`, what it enqueued and what it dropped (queue full, or
- * no exporter). Call flush() on the root's tick and when the root context
+ * no exporter), and under `<prefix>.requests.*` the requests the dropped
+ * request_stats records counted: what the loss means for the counts. Call flush() on the root's tick and when the root context
  * is deleted (a live configuration update replaces it), so no gathered
  * event is left behind.
  */
@@ -50,12 +51,14 @@ export class EventBatcher {
   ) {}
 
   /**
-   * Starts an event: returns the writer to write it with, then call end();
-   * null when the queue was full at the last flush (the drop is counted).
+   * Starts an event (a record counting `requests` requests, or 0): returns
+   * the writer to write it with, then call end(); null when the queue was
+   * full at the last flush (the drop is counted).
    */
-  begin(): Utf8Writer | null {
+  begin(requests: i64 = 0): Utf8Writer | null {
     if (this.full) {
       increment(this.prefix + ".events.dropped_queue_full")
+      if (requests > 0) increment(this.prefix + ".requests.dropped_queue_full", requests)
       return null
     }
     // An event begun and never ended is forgotten.
@@ -87,23 +90,32 @@ export class EventBatcher {
     if (this.queue == 0) this.queue = resolveQueue(this.vmId, this.queueName)
     if (this.queue == 0) {
       increment(this.prefix + ".events.dropped_no_exporter", count)
+      this.countDroppedRequests("no_exporter", 0, length)
       return
     }
     // Counted before it is enqueued, so the exporter never counts out an event not yet counted in.
     const granted = <i32>reserveSlots(this.queueName, this.maxPending, count)
+    const bytes = granted == count ? length : this.endOfEvent(granted, length)
     if (granted < count) {
       this.full = true
       increment(this.prefix + ".events.dropped_queue_full", count - granted)
+      this.countDroppedRequests("queue_full", bytes, length)
       if (granted == 0) return
     }
-    const bytes = granted == count ? length : this.endOfEvent(granted, length)
     if (enqueue(this.queue, this.out.dataStart, <usize>bytes) != Status.Ok) {
       this.queue = 0
       releaseSlots(this.queueName, granted)
       increment(this.prefix + ".events.dropped_no_exporter", granted)
+      this.countDroppedRequests("no_exporter", 0, bytes)
       return
     }
     increment(this.prefix + ".events.enqueued", granted)
+  }
+
+  /** Counts the requests the records in bytes [from, to) of the batch counted, dropped for `why` (rare: read only then). */
+  private countDroppedRequests(why: string, from: i32, to: i32): void {
+    const requests = requestsIn(String.UTF8.decodeUnsafe(this.out.dataStart + <usize>from, <usize>(to - from)))
+    if (requests > 0) increment(this.prefix + ".requests.dropped_" + why, requests)
   }
 
   /** The byte offset just past the `n`th event of the batch (only when the bound cuts a batch short). */

@@ -3,8 +3,9 @@
 // and shared by every plugin: header maps are fetched whole on first use
 // (one host call each, rather than one per header per plugin), values and
 // properties are cached as they are asked for, and what a plugin decided
-// (the variant and version the canary plugin chose) is written here for the
-// plugins after it, rather than read back from the headers it set.
+// (the variant and version the canary plugin chose, what the sampler
+// sampled) is written here for the plugins after it, rather than read back
+// from the headers it set.
 import { getHeaderPairs, getProperty, getPropertyInt64, HeaderPairs, MapType, orEmpty } from "../../../sdk/assembly/index"
 import { modelOfPath } from "./oip"
 
@@ -36,6 +37,9 @@ export class StreamView {
   variant: string = ""
   /** The version the router chose with the variant. */
   version: string = ""
+  /** The sampler's decisions, for golden signals' stories: the payload was sampled by rate; the answer's confidence was under the route's threshold. */
+  sampled: bool = false
+  lowConfidence: bool = false
 
   constructor(routed: bool) {
     this.routed = routed

@@ -1,13 +1,24 @@
 /**
  * The mesh filter's golden-signals plugin (its `golden_signals` section) in
  * the TypeScript proxy-wasm host: labelled metric names (bounded by the
- * configuration, whatever callers send), latency records, the event it hands
- * to the exporter's queue, and the bounded queue (the `telemetry` section)
- * dropping (and counting) when the exporter is missing or behind.
+ * configuration, whatever callers send), latency records, the request_stats
+ * records (exact counts and a latency sketch per label set and interval) and
+ * the stories (a request's own event, only when worth one) it hands to the
+ * exporter's queue, read with the contracts' decoder, and the bounded queue
+ * (the `telemetry` section) dropping (and counting) when the exporter is
+ * missing or behind.
  */
+import type { DDSketch } from '@datadog/sketches-js'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { TELEMETRY_VM_ID, type GoldenSignalEvent } from '@model-mesh/contracts'
+import {
+  decodeLine,
+  headers,
+  newLatencySketch,
+  TELEMETRY_VM_ID,
+  type GoldenSignalEvent,
+  type RequestStatsEvent,
+} from '@model-mesh/contracts'
 import { int64Property, ProxyWasmHost, SharedState } from '../../../test-host/proxy-wasm-host.ts'
 import { type MeshFilterConfig, meshFilterWasm } from '../../config.ts'
 
@@ -34,6 +45,37 @@ const load = (config: MeshFilterConfig | string = golden(), shared = new SharedS
     shared,
   )
 
+/** What the filter handed to the queue, decoded as the collector decodes it: the records and the stories, and the queue emptied. */
+function drain(queue: { items: Uint8Array[] }): { stats: RequestStatsEvent[]; stories: GoldenSignalEvent[] } {
+  const events = queue.items
+    .splice(0)
+    .flatMap((m) => new TextDecoder().decode(m).trim().split('\n'))
+    .map((line) => {
+      const d = decodeLine(line)
+      if (!d.ok) throw new Error(`${d.reason}: ${d.detail}: ${line.slice(0, 200)}`)
+      return d.event
+    })
+  return {
+    stats: events.filter((e) => e.kind === 'request_stats'),
+    stories: events.filter((e) => e.kind === 'request'),
+  }
+}
+
+/** A sketch's counts by key, and its zero count: equal for the same values, however the sketch was built. */
+function binsOf(sketch: DDSketch): Record<string, number> {
+  const bins: Record<string, number> = { zero: sketch.zeroCount }
+  sketch.store.bins.forEach((n, i) => {
+    if (n > 0) bins[i + sketch.store.offset] = n
+  })
+  return bins
+}
+
+/** A stats interval of 1 ms has passed: the next tick sends the records (a tick in the same millisecond would not). */
+const intervalPassed = () => new Promise((resolve) => setTimeout(resolve, 2))
+
+/** Every request on route credit-risk may ask for its story. */
+const TRACEABLE = { routes: [{ name: 'credit-risk', trace_header: true }] }
+
 /** Registers the exporter's queue the way the telemetry exporter will. */
 function exporterQueue(shared: SharedState, name = 'mesh.telemetry') {
   const id = shared.nextQueueId++
@@ -54,6 +96,8 @@ function request(
     route?: string
     requestId?: string
     model?: string
+    /** Sends x-mesh-trace: 1. */
+    traced?: boolean
     headers?: Record<string, string>
   } = {},
 ) {
@@ -64,15 +108,16 @@ function request(
     .setProperty('request.duration', int64Property(BigInt(o.durationMs ?? 12) * 1_000_000n))
     .setProperty('response.flags', int64Property(o.flags ?? 0))
   if (o.code !== undefined) s.setProperty('response.code', int64Property(o.code))
-  s.sendRequestHeaders(
-    o.headers ?? {
+  s.sendRequestHeaders({
+    ...(o.headers ?? {
       ':path': `/v2/models/${o.model ?? 'credit-risk'}/infer`,
       'x-request-id': o.requestId ?? 'rid-1',
       traceparent: '00-abc-def-01',
       'x-mesh-variant': o.variant ?? 'stable',
       'x-model-version': '1',
-    },
-  )
+    }),
+    ...(o.traced ? { [headers.MESH_TRACE]: '1' } : {}),
+  })
   if (o.code !== undefined) {
     const response: Record<string, string> = { ':status': String(o.code) }
     if (o.answered) response['x-model-version'] = o.answered
@@ -106,7 +151,7 @@ describe('golden-signals (TypeScript host)', () => {
   it('labels only the models the configuration lists: any other is "other", while the event keeps the path\'s model', async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load(golden({ models: ['credit-risk', 'credit-risk-fallback'], batch_events: 1 }), shared)
+    const host = await load(golden({ models: ['credit-risk', 'credit-risk-fallback'], stats_interval_ms: 1 }), shared)
     request(host, { code: 200, model: 'credit-risk-fallback' })
     request(host, { code: 404, model: 'no-such-model' })
     request(host, { code: 404, model: 'another.one' })
@@ -116,14 +161,21 @@ describe('golden-signals (TypeScript host)', () => {
     expect(
       [...host.metrics.values()].map((m) => m.name).filter((n) => n.includes('no-such') || n.includes('another')),
     ).toEqual([])
-    const models = queue.items.map((m) => (JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent).model)
-    expect(models).toEqual(['credit-risk-fallback', 'no-such-model', 'another.one'])
+    await intervalPassed()
+    host.tick()
+    // The records count under the labels; the stories (both failed) keep the path's model.
+    const { stats, stories } = drain(queue)
+    expect(stats.map((e) => [e.model, e.version, e.requests])).toEqual([
+      ['credit-risk-fallback', '1', 1],
+      ['other', '', 2],
+    ])
+    expect(stories.map((e) => e.model)).toEqual(['no-such-model', 'another.one'])
   })
 
   it("reports the model of an OIP path only: /v2/models/{model}/..., up to the next '/' or '?'", async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load(golden({ batch_events: 1 }), shared)
+    const host = await load(golden(TRACEABLE), shared)
     for (const path of [
       '/v2/models/credit-risk/infer',
       '/v2/models/credit-risk/versions/3/infer',
@@ -131,10 +183,10 @@ describe('golden-signals (TypeScript host)', () => {
       '/v1/models/m:predict',
       '/health',
     ]) {
-      request(host, { code: 200, headers: { ':path': path } })
+      request(host, { code: 200, headers: { ':path': path }, traced: true })
     }
-    const models = queue.items.map((m) => (JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent).model)
-    expect(models).toEqual(['credit-risk', 'credit-risk', 'm', '', ''])
+    host.tick()
+    expect(drain(queue).stories.map((e) => e.model)).toEqual(['credit-risk', 'credit-risk', 'm', '', ''])
   })
 
   it('labels every model "other" when the configuration lists none', async () => {
@@ -146,22 +198,29 @@ describe('golden-signals (TypeScript host)', () => {
   it("takes the version from the host or the router, never from a caller's header", async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load(golden({ batch_events: 1 }), shared)
-    const versions = () =>
-      queue.items.splice(0).map((m) => (JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent).version)
+    const host = await load(golden(TRACEABLE), shared)
+    const versions = () => {
+      host.tick()
+      return drain(queue).stories.map((e) => e.version)
+    }
     // No x-mesh-variant: the router did not route it (it removes a caller's), so x-model-version is the caller's.
-    request(host, { code: 200, headers: { ':path': '/v2/models/credit-risk/infer', 'x-model-version': 'evil-1' } })
+    request(host, {
+      code: 200,
+      headers: { ':path': '/v2/models/credit-risk/infer', 'x-model-version': 'evil-1' },
+      traced: true,
+    })
     expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.none.vr.none.rq.sc.2xx')?.value).toBe(1n)
     expect(versions()).toEqual([''])
     // A variant the router never sets is no label either.
     request(host, {
       code: 200,
       headers: { ':path': '/v2/models/credit-risk/infer', 'x-mesh-variant': 'evil', 'x-model-version': 'evil-2' },
+      traced: true,
     })
     expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.none.vr.none.rq.sc.2xx')?.value).toBe(2n)
     // The router's choice, then the host's answer.
-    request(host, { code: 200, variant: 'canary' })
-    request(host, { code: 200, variant: 'canary', answered: '3' })
+    request(host, { code: 200, variant: 'canary', traced: true })
+    request(host, { code: 200, variant: 'canary', answered: '3', traced: true })
     expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.1.vr.canary.rq.sc.2xx')?.value).toBe(1n)
     expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.3.vr.canary.rq.sc.2xx')?.value).toBe(1n)
     expect(versions()).toEqual(['', '1', '3'])
@@ -174,12 +233,12 @@ describe('golden-signals (TypeScript host)', () => {
     const canary = {
       routes: [{ model: 'credit-risk', stable_version: '1', canary_version: '2', canary_weight_bp: 10_000 }],
     }
-    const host = await load(
-      { canary, golden_signals: { models: ['credit-risk', 'unrouted'], batch_events: 1 } },
-      shared,
-    )
+    const host = await load({ canary, golden_signals: { models: ['credit-risk', 'unrouted'], ...TRACEABLE } }, shared)
     expect(host.logText()).toContain('mesh-filter: configured canary, golden_signals')
-    const events = () => queue.items.splice(0).map((m) => JSON.parse(new TextDecoder().decode(m)) as GoldenSignalEvent)
+    const events = () => {
+      host.tick()
+      return drain(queue).stories
+    }
     // Weight 10000: every request to the routed model with a key to bucket goes to canary, whatever the caller claims.
     request(host, {
       code: 200,
@@ -189,12 +248,14 @@ describe('golden-signals (TypeScript host)', () => {
         'x-mesh-variant': 'stable',
         'x-model-version': 'evil-1',
       },
+      traced: true,
     })
     expect(host.metricByName('golden.rt.credit-risk.md.credit-risk.vs.2.vr.canary.rq.sc.2xx')?.value).toBe(1n)
     // A model the plugin does not route has no variant, even when the caller sends both headers.
     request(host, {
       code: 200,
       headers: { ':path': '/v2/models/unrouted/infer', 'x-mesh-variant': 'canary', 'x-model-version': 'evil-2' },
+      traced: true,
     })
     expect(host.metricByName('golden.rt.credit-risk.md.unrouted.vs.none.vr.none.rq.sc.2xx')?.value).toBe(1n)
     expect(events().map((e) => [e.model, e.variant, e.version])).toEqual([
@@ -230,35 +291,86 @@ describe('golden-signals (TypeScript host)', () => {
   it("reports Envoy's response flags for failures, and none for successes", async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load(golden(), shared)
+    const host = await load(golden({ stats_interval_ms: 1 }), shared)
     // UH (no healthy upstream) is bit 0x2; a success with a stray flag reports none.
     request(host, { code: 503, flags: 0x2 })
+    request(host, { code: 503, flags: 0x20 })
+    request(host, { code: 503, flags: 0x2 })
     request(host, { code: 200, flags: 0x2 })
+    await intervalPassed()
     host.tick()
-    const events = new TextDecoder()
-      .decode(queue.items[0])
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as GoldenSignalEvent)
-    expect(events.map((e) => [e.status, e.flags])).toEqual([
+    const { stats, stories } = drain(queue)
+    expect(stories.map((e) => [e.status, e.flags])).toEqual([
       [503, 2],
-      [200, 0],
+      [503, 0x20],
+      [503, 2],
+    ])
+    // A record per set of flags: the series' requests split by what went wrong.
+    expect(stats.map((e) => [e.code_class, e.flags, e.requests])).toEqual([
+      ['5xx', 2, 2],
+      ['5xx', 0x20, 1],
+      ['2xx', 0, 1],
     ])
   })
 
-  it('hands one event per request to the exporter queue, with the correlation ids', async () => {
+  it("counts every request in its label set's record each stats interval; a fast success has no story of its own", async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const host = await load(golden({ service: 'edge-gateway', stats_interval_ms: 1 }), shared)
+    const durations = [42, 7, 7, 1250, 3, 0]
+    for (const [i, ms] of durations.entries())
+      request(host, { code: 200, durationMs: ms, answered: '1', fallback: i === 0 })
+    expect(queue.items).toHaveLength(0) // gathered in the worker until the tick
+    expect(host.tickPeriodMs).toBe(1)
+    await intervalPassed()
+    host.tick()
+    const { stats, stories } = drain(queue)
+    expect(stories).toEqual([])
+    expect(stats).toHaveLength(1)
+    const [record] = stats
+    expect(record).toMatchObject({
+      v: 1,
+      kind: 'request_stats',
+      service: 'edge-gateway',
+      route: 'credit-risk',
+      model: 'credit-risk',
+      version: '1',
+      variant: 'stable',
+      code_class: '2xx',
+      flags: 0,
+      requests: 6,
+      fallbacks: 1,
+      duration_us_sum: 1_309_000,
+    })
+    // The sketch is the one sketches-js builds of the same durations.
+    const expected = newLatencySketch()
+    for (const ms of durations) expected.accept(ms)
+    expect(binsOf(record!.latency)).toEqual(binsOf(expected))
+    expect(record!.latency.zeroCount).toBe(1)
+    // The next interval starts empty: nothing new, no record.
+    await intervalPassed()
+    host.tick()
+    expect(drain(queue).stats).toEqual([])
+    request(host, { code: 200, durationMs: 9 })
+    await intervalPassed()
+    host.tick()
+    expect(drain(queue).stats.map((e) => e.requests)).toEqual([1])
+  })
+
+  it("hands a failed request's story to the exporter queue, with the correlation ids", async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
     const host = await load(golden({ service: 'edge-gateway' }), shared)
-    request(host, { code: 200, durationMs: 42, answered: '1', fallback: true })
-    expect(queue.items).toHaveLength(0) // gathered in the worker until the batch fills or the tick
+    request(host, { code: 503, durationMs: 42, answered: '1', fallback: true })
     expect(host.tickPeriodMs).toBe(200)
+    await intervalPassed()
     host.tick()
-    expect(queue.items).toHaveLength(1)
-    const event = JSON.parse(new TextDecoder().decode(queue.items[0]).trim()) as GoldenSignalEvent
-    expect(event).toMatchObject({
-      v: 1,
+    const { stories } = drain(queue)
+    expect(stories).toHaveLength(1)
+    expect(stories[0]).toEqual({
+      v: 2,
       kind: 'request',
+      ts: expect.any(Number),
       service: 'edge-gateway',
       request_id: 'rid-1',
       traceparent: '00-abc-def-01',
@@ -268,23 +380,60 @@ describe('golden-signals (TypeScript host)', () => {
       variant: 'stable',
       cluster: 'stable',
       upstream: '127.0.0.1:8001',
-      status: 200,
+      status: 503,
       flags: 0,
       fallback: true,
       duration_us: 42_000,
+      kept: ['failed'],
     })
     expect(host.metricByName('golden.events.enqueued')?.value).toBe(1n)
+  })
+
+  it('keeps the story of a failed, a slow, and a traced request where the route allows it; a sampled one with the sampler', async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const section = { routes: [{ name: 'credit-risk', slow_ms: 100, trace_header: true }], stats_interval_ms: 1 }
+    const host = await load(
+      {
+        ...golden(section),
+        sampling: { routes: [{ model: 'credit-risk', sample_rate_bp: 0, confidence_threshold: 0.6 }] },
+      },
+      shared,
+    )
+    const kept = () => {
+      host.tick()
+      return drain(queue).stories.map((e) => [e.request_id, e.kept])
+    }
+    request(host, { code: 200, durationMs: 99, requestId: 'fast' })
+    request(host, { code: 200, durationMs: 101, requestId: 'slow' })
+    request(host, { code: 429, durationMs: 150, requestId: 'failed-slow' })
+    request(host, { code: 200, durationMs: 5, requestId: 'traced', traced: true })
+    request(host, { code: 200, durationMs: 5, requestId: 'elsewhere', traced: true, route: 'other-route' })
+    expect(kept()).toEqual([
+      ['slow', ['slow']],
+      ['failed-slow', ['failed', 'slow']],
+      ['traced', ['traced']],
+    ])
+    // A low-confidence answer: the sampler's sample and the story both.
+    const s = host.newStream()
+    s.setProperty('xds.route_name', 'credit-risk').setProperty('request.duration', int64Property(5_000_000n))
+    s.sendRequestHeaders({ ':path': '/v2/models/credit-risk/infer', 'x-request-id': 'unsure' })
+    s.sendResponseHeaders({ ':status': '200', 'x-model-confidence': '0.4' })
+    s.complete()
+    host.tick()
+    const { stories } = drain(queue)
+    expect(stories.map((e) => [e.request_id, e.kept])).toEqual([['unsure', ['low_confidence']]])
   })
 
   it('writes any text into the event as valid JSON that reads back the same', async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
     const host = await load(golden({ batch_events: 1 }), shared)
-    // Quotes, backslashes, control characters, multi-byte and astral characters, lone surrogates.
+    // Failed requests, so each has its story. Quotes, backslashes, control characters, multi-byte and astral characters, lone surrogates.
     const ids = fc.sample(fc.string({ unit: 'binary', maxLength: 40 }), { numRuns: 300, seed: 7 })
     ids.push('"\\\n\t\u0001', 'é€😀', '\ud800x')
     for (const id of ids) {
-      request(host, { code: 200, requestId: id })
+      request(host, { code: 500, requestId: id })
       const line = new TextDecoder('utf-8', { fatal: true }).decode(queue.items.pop()!).trim()
       // The host hands the filter UTF-8, as Envoy does: what a lone surrogate becomes there is what must come back.
       expect((JSON.parse(line) as GoldenSignalEvent).request_id).toBe(
@@ -293,11 +442,11 @@ describe('golden-signals (TypeScript host)', () => {
     }
   })
 
-  it('sends one NDJSON message per batch_events requests', async () => {
+  it('sends one NDJSON message per batch_events stories', async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load(golden({ batch_events: 4 }), shared)
-    for (let i = 0; i < 9; i++) request(host, { code: 200 })
+    const host = await load(golden({ batch_events: 4, stats_interval_ms: 60_000 }), shared)
+    for (let i = 0; i < 9; i++) request(host, { code: 503 })
     expect(queue.items.map((m) => new TextDecoder().decode(m).trim().split('\n').length)).toEqual([4, 4])
     host.tick()
     expect(queue.items).toHaveLength(3)
@@ -306,13 +455,13 @@ describe('golden-signals (TypeScript host)', () => {
 
   it('drops and counts events while no exporter queue exists, then finds it lazily', async () => {
     const shared = new SharedState()
-    const host = await load(golden(), shared)
-    request(host, { code: 200 })
-    request(host, { code: 200 })
+    const host = await load(golden({ stats_interval_ms: 60_000 }), shared)
+    request(host, { code: 503 })
+    request(host, { code: 503 })
     host.tick()
     expect(host.metricByName('golden.events.dropped_no_exporter')?.value).toBe(2n)
     const queue = exporterQueue(shared)
-    request(host, { code: 200 })
+    request(host, { code: 503 })
     host.tick()
     expect(queue.items).toHaveLength(1)
   })
@@ -320,19 +469,19 @@ describe('golden-signals (TypeScript host)', () => {
   it('checks the bound once per batch; once the queue is full, drops without writing until the next tick', async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load(golden({ batch_events: 3 }, { max_pending_events: 2 }), shared)
+    const host = await load(golden({ batch_events: 3, stats_interval_ms: 60_000 }, { max_pending_events: 2 }), shared)
     // The third request fills the batch: 2 of its 3 events fit under the bound.
-    for (let i = 0; i < 3; i++) request(host, { code: 200 })
+    for (let i = 0; i < 3; i++) request(host, { code: 503 })
     expect(queue.items).toHaveLength(1)
     expect(new TextDecoder().decode(queue.items[0]).trim().split('\n')).toHaveLength(2)
     expect(host.metricByName('golden.events.dropped_queue_full')?.value).toBe(1n)
     // The exporter drains, but this worker learns it only at its next flush.
     shared.setData(TELEMETRY_VM_ID, 'mesh.telemetry.pending', '0')
-    request(host, { code: 200 })
+    request(host, { code: 503 })
     expect(host.metricByName('golden.events.dropped_queue_full')?.value).toBe(2n)
     host.tick()
     expect(queue.items).toHaveLength(1)
-    request(host, { code: 200 })
+    request(host, { code: 503 })
     host.tick()
     expect(queue.items).toHaveLength(2)
     expect(host.metricByName('golden.events.enqueued')?.value).toBe(3n)
@@ -342,8 +491,8 @@ describe('golden-signals (TypeScript host)', () => {
   it('bounds the queue: beyond max_pending_events it drops and counts', async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
-    const host = await load(golden({}, { max_pending_events: 3 }), shared)
-    for (let i = 0; i < 5; i++) request(host, { code: 200 })
+    const host = await load(golden({ stats_interval_ms: 60_000 }, { max_pending_events: 3 }), shared)
+    for (let i = 0; i < 5; i++) request(host, { code: 503 })
     host.tick()
     expect(queue.items).toHaveLength(1)
     expect(new TextDecoder().decode(queue.items[0]).trim().split('\n')).toHaveLength(3)
@@ -353,7 +502,7 @@ describe('golden-signals (TypeScript host)', () => {
     queue.items.length = 0
     shared.setData(TELEMETRY_VM_ID, 'mesh.telemetry.pending', '0')
     host.tick()
-    request(host, { code: 200 })
+    request(host, { code: 503 })
     host.tick()
     expect(queue.items).toHaveLength(1)
   })
@@ -367,6 +516,19 @@ describe('golden-signals (TypeScript host)', () => {
     [golden({ models: 'credit-risk' }), 'golden_signals.models: must be an array of model names'],
     [golden({ models: ['a', ''] }), 'golden_signals.models[1]: must be a non-empty string'],
     [golden({ models: ['other'] }), 'golden_signals.models[0]: "other" is the label of the models not listed'],
+    [golden({ stats_interval_ms: 0 }), 'golden_signals.stats_interval_ms: must be an integer from 1 to 60000'],
+    [golden({ routes: {} }), 'golden_signals.routes: must be an array of routes'],
+    [golden({ routes: [{ slow_ms: 5 }] }), 'golden_signals.routes[0].name: required, a non-empty string'],
+    [golden({ routes: [{ name: 'a' }, { name: 'a' }] }), 'golden_signals.routes[1].name: duplicate route "a"'],
+    [
+      golden({ routes: [{ name: 'a', slow_ms: -1 }] }),
+      'golden_signals.routes[0].slow_ms: must be an integer from 0 to 86400000',
+    ],
+    [
+      golden({ routes: [{ name: 'a', trace_header: 'yes' }] }),
+      'golden_signals.routes[0].trace_header: must be true or false',
+    ],
+    [golden({ routes: [{ name: 'a', slo: 5 }] }), 'golden_signals.routes[0].slo: unknown field'],
     ['[1', '(configuration): invalid JSON'],
   ])('refuses configuration %#, naming the field', async (bad, message) => {
     const host = await load(bad)

@@ -1,25 +1,54 @@
 // @module
 // The golden-signals plugin: at log time, for every request, records
-// labelled proxy-wasm metrics (requests by status class, latency) and one
-// compact event for the telemetry exporter. Events gather per worker and go
-// to the exporter's shared queue as one NDJSON message per batch_events or
-// per flush_interval_ms: each enqueue wakes the exporter's thread, so one
-// per event would cost more than the event. Never delays a request:
-// everything happens in proxy_on_log, after the response was sent, and a
-// full or missing queue drops the events and counts them.
+// labelled proxy-wasm metrics (requests by status class, latency) and folds
+// the request into its worker's RequestStats for its label set (an exact
+// count and a latency sketch), which go to the telemetry exporter as one
+// request_stats record per label set every stats_interval_ms: telemetry
+// costs per label set and second, not per request. A request whose story
+// is worth keeping (failed, slow, sampled, low confidence, traced) also
+// gets its own event. Records and events gather per worker and go to the
+// exporter's shared queue as one NDJSON message per batch_events or per
+// flush_interval_ms: each enqueue wakes the exporter's thread. Never delays
+// a request: everything happens in proxy_on_log, after the response was
+// sent, and a full or missing queue drops what it cannot take and counts it.
 import { defineMetric, getProperty, incrementMetric, MetricType, orEmpty, recordMetric } from "../../../../sdk/assembly/index"
 import { EventBatcher, TelemetryConfig } from "../../../plugin-api/assembly/event-batcher"
 import { Plugin, PluginStream } from "../../../plugin-api/assembly/plugin"
 import { StreamView, VERSION_HEADER } from "../../../plugin-api/assembly/stream-view"
 import { GoldenConfig } from "./config"
-import { latencyHistogramName, OTHER_MODEL, RequestRecord, requestCounterName, statusClass, versionLabel, writeEvent } from "./signals"
+import {
+  failed, KEPT_FAILED, KEPT_LOW_CONFIDENCE, KEPT_SAMPLED, KEPT_SLOW, KEPT_TRACED, latencyHistogramName, OTHER_MODEL, RequestRecord, requestCounterName,
+  RequestStats, statusClass, versionLabel, writeEvent, writeStats,
+} from "./signals"
 
-/** The metric ids of one label set: defined once, then only incremented and recorded. */
+/** contracts/headers.ts's MESH_TRACE, spelled again because AssemblyScript cannot import it (config-corpus.unit.test.ts checks they agree). */
+export const TRACE_HEADER = "x-mesh-trace"
+
+/**
+ * One label set: its metric ids (defined once, then only incremented and
+ * recorded; 0 when Envoy refused the definition) and what this worker
+ * counted of it, by response flags (a success has none).
+ */
 class SeriesIds {
+  readonly stats: RequestStats
+  /** The same series with response flags (failures only), by bitmask. */
+  flagged: Map<i64, RequestStats> | null = null
+
   constructor(
     readonly requests: u32,
     readonly latency: u32,
-  ) {}
+    r: RequestRecord,
+  ) {
+    this.stats = new RequestStats(r, 0)
+  }
+
+  statsOf(r: RequestRecord): RequestStats {
+    if (r.flags == 0) return this.stats
+    if (this.flagged === null) this.flagged = new Map()
+    const flagged = this.flagged!
+    if (!flagged.has(r.flags)) flagged.set(r.flags, new RequestStats(r, r.flags))
+    return flagged.get(r.flags)
+  }
 }
 
 /**
@@ -45,6 +74,10 @@ export class GoldenPlugin extends Plugin {
   /** The label set of the previous request and its ids: consecutive requests mostly share one, found without building a key. */
   last: RequestRecord | null = null
   lastIds: SeriesIds | null = null
+  /** Every label set's ids in order of definition: what a stats flush walks. */
+  all: SeriesIds[] = []
+  /** When the current stats interval began (ms since the epoch). */
+  intervalStart: i64 = Date.now()
 
   constructor(
     readonly config: GoldenConfig,
@@ -59,16 +92,42 @@ export class GoldenPlugin extends Plugin {
   }
 
   tickMs(): i32 {
-    return this.config.flushIntervalMs
+    return min(this.config.flushIntervalMs, this.config.statsIntervalMs)
   }
 
   onTick(): void {
+    if (Date.now() - this.intervalStart >= <i64>this.config.statsIntervalMs) this.flushStats()
     this.events.flush()
   }
 
   /** A live update replaced this configuration (or the VM stops): what it gathered goes now, not never. */
   onDelete(): void {
+    this.flushStats()
     this.events.flush()
+  }
+
+  /** One request_stats record per label set that counted a request since the last flush; then the interval starts again. */
+  flushStats(): void {
+    const now = Date.now()
+    const interval = now - this.intervalStart
+    this.intervalStart = now
+    for (let i = 0; i < this.all.length; i++) {
+      const ids = this.all[i]
+      this.sendStats(ids.stats, now, interval)
+      if (ids.flagged === null) continue
+      const flagged = ids.flagged!.values()
+      for (let k = 0; k < flagged.length; k++) this.sendStats(flagged[k], now, interval)
+    }
+  }
+
+  private sendStats(s: RequestStats, now: i64, interval: i64): void {
+    if (s.requests == 0) return
+    const w = this.events.begin(s.requests)
+    if (w !== null) {
+      writeStats(w, this.config.service, s, now, interval)
+      this.events.end()
+    }
+    s.reset()
   }
 
   newStream(): PluginStream {
@@ -87,9 +146,10 @@ export class GoldenPlugin extends Plugin {
     if (this.series.has(key)) {
       ids = this.series.get(key)
     } else {
-      ids = new SeriesIds(defineMetric(MetricType.Counter, requestCounterName(r)), defineMetric(MetricType.Histogram, latencyHistogramName(r)))
-      if (ids.requests == 0 || ids.latency == 0) return ids
+      // Kept even when Envoy refuses a metric: the series is still counted in its records.
+      ids = new SeriesIds(defineMetric(MetricType.Counter, requestCounterName(r)), defineMetric(MetricType.Histogram, latencyHistogramName(r)), r)
       this.series.set(key, ids)
+      this.all.push(ids)
     }
     this.last = r
     this.lastIds = ids
@@ -125,9 +185,27 @@ class GoldenStream extends PluginStream {
     const ids = plugin.seriesOf(r)
     if (ids.requests != 0) incrementMetric(ids.requests, 1)
     if (ids.latency != 0) recordMetric(ids.latency, <u64>(r.durationNs / 1000000))
+    ids.statsOf(r).add(r)
+
+    const kept = keptReasons(plugin.config, r, view)
+    if (kept == 0) return
     const w = plugin.events.begin()
     if (w === null) return
-    writeEvent(w, plugin.config.service, r, Date.now())
+    writeEvent(w, plugin.config.service, r, kept, Date.now())
     plugin.events.end()
   }
+}
+
+/** Why `r`'s story is worth its own event (KEPT_* bits); 0 for an ordinary success, which is only counted. */
+function keptReasons(config: GoldenConfig, r: RequestRecord, view: StreamView): i32 {
+  let kept = 0
+  if (failed(r.code)) kept |= KEPT_FAILED
+  if (view.sampled) kept |= KEPT_SAMPLED
+  if (view.lowConfidence) kept |= KEPT_LOW_CONFIDENCE
+  if (config.routes.has(r.route)) {
+    const route = config.routes.get(r.route)
+    if (route.slowNs > 0 && r.durationNs > route.slowNs) kept |= KEPT_SLOW
+    if (route.traceHeader && view.requestHeader(TRACE_HEADER) == "1") kept |= KEPT_TRACED
+  }
+  return kept
 }

@@ -1,8 +1,12 @@
 // @module
-// What the golden-signals plugin derives from one finished request, free of host calls:
-// the labelled metric names and the compact event. The event's schema is
-// owned by contracts/events.ts (GoldenSignalEvent, version 1).
+// What the golden-signals plugin derives from finished requests, free of
+// host calls: the labelled metric names, what a worker counts of a label
+// set (RequestStats, sent as one request_stats record per interval), and a
+// request's own event when its story is worth keeping. The schemas are
+// owned by contracts/events.ts (RequestStatsEvent version 1,
+// GoldenSignalEvent version 2).
 import { labelValue, Utf8Writer } from "../../../../sdk/assembly/index"
+import { LatencySketch } from "./latency-sketch"
 
 /** The model label of every model the configuration does not list. */
 export const OTHER_MODEL = "other"
@@ -71,9 +75,82 @@ export function latencyHistogramName(r: RequestRecord): string {
   return "golden." + labels(r) + ".latency_ms"
 }
 
-/** Writes the event (GoldenSignalEvent, version 1) for one request. */
-export function writeEvent(w: Utf8Writer, service: string, r: RequestRecord, timestampMs: i64): void {
-  w.text("{\"v\":1,\"kind\":\"request\",\"ts\":").int(timestampMs)
+// Why a request's story is kept, as bits (contracts' KEPT_REASONS, in that order).
+export const KEPT_FAILED: i32 = 1
+export const KEPT_SLOW: i32 = 2
+export const KEPT_SAMPLED: i32 = 4
+export const KEPT_LOW_CONFIDENCE: i32 = 8
+export const KEPT_TRACED: i32 = 16
+const KEPT_NAMES: string[] = ["failed", "slow", "sampled", "low_confidence", "traced"]
+
+/** Failed: a 4xx, a 5xx, or no response at all. */
+export function failed(code: i64): bool {
+  return code < 200 || code >= 400
+}
+
+/** What one worker counted of one label set (the series and the response flags) since its last flush. */
+export class RequestStats {
+  route: string
+  model: string
+  version: string
+  variant: string
+  codeClass: string
+  requests: i64 = 0
+  fallbacks: i64 = 0
+  durationUsSum: i64 = 0
+  readonly latency: LatencySketch = new LatencySketch()
+
+  /** The label set of `r` (as metric names label it), with these flags. */
+  constructor(
+    r: RequestRecord,
+    readonly flags: i64,
+  ) {
+    const overflow = r.overflow
+    this.route = overflow ? OTHER_MODEL : r.route
+    this.model = overflow ? OTHER_MODEL : r.modelLabel
+    this.version = overflow ? OTHER_MODEL : versionLabel(r)
+    this.variant = overflow ? OTHER_MODEL : r.variant
+    this.codeClass = statusClass(r.code)
+  }
+
+  add(r: RequestRecord): void {
+    this.requests++
+    if (r.fallback) this.fallbacks++
+    this.durationUsSum += r.durationNs / 1000
+    this.latency.add(<f64>r.durationNs / 1e6)
+  }
+
+  /** Empty again, keeping its memory: it is reused every interval. */
+  reset(): void {
+    this.requests = 0
+    this.fallbacks = 0
+    this.durationUsSum = 0
+    this.latency.reset()
+  }
+}
+
+/** Writes one request_stats record (RequestStatsEvent, version 1): what `s` counted over the interval ending at `timestampMs`. */
+export function writeStats(w: Utf8Writer, service: string, s: RequestStats, timestampMs: i64, intervalMs: i64): void {
+  w.text("{\"v\":1,\"kind\":\"request_stats\",\"ts\":").int(timestampMs)
+  w.text(",\"interval_ms\":").int(intervalMs)
+  w.text(",\"service\":").jsonString(service)
+  w.text(",\"route\":").jsonString(s.route)
+  w.text(",\"model\":").jsonString(s.model)
+  w.text(",\"version\":").jsonString(s.version)
+  w.text(",\"variant\":").jsonString(s.variant)
+  w.text(",\"code_class\":\"").text(s.codeClass)
+  w.text("\",\"flags\":").int(s.flags)
+  w.text(",\"requests\":").int(s.requests)
+  w.text(",\"fallbacks\":").int(s.fallbacks)
+  w.text(",\"duration_us_sum\":").int(s.durationUsSum)
+  w.text(",\"latency_ms\":\"")
+  s.latency.writeBase64(w)
+  w.text("\"}")
+}
+
+/** Writes one request's story (GoldenSignalEvent, version 2), kept for the reasons in `kept` (KEPT_* bits). */
+export function writeEvent(w: Utf8Writer, service: string, r: RequestRecord, kept: i32, timestampMs: i64): void {
+  w.text("{\"v\":2,\"kind\":\"request\",\"ts\":").int(timestampMs)
   w.text(",\"service\":").jsonString(service)
   w.text(",\"request_id\":").jsonString(r.requestId)
   w.text(",\"traceparent\":").jsonString(r.traceparent)
@@ -87,5 +164,13 @@ export function writeEvent(w: Utf8Writer, service: string, r: RequestRecord, tim
   w.text(",\"flags\":").int(r.flags)
   w.text(",\"fallback\":").bool(r.fallback)
   w.text(",\"duration_us\":").int(r.durationNs / 1000)
-  w.text("}")
+  w.text(",\"kept\":[")
+  let first = true
+  for (let bit = 0; bit < KEPT_NAMES.length; bit++) {
+    if ((kept & (1 << bit)) == 0) continue
+    if (!first) w.text(",")
+    w.text("\"").text(KEPT_NAMES[bit]).text("\"")
+    first = false
+  }
+  w.text("]}")
 }

@@ -70,6 +70,7 @@ class SamplerStream extends PluginStream {
     this.route = this.plugin.config.route(view.model)
     if (this.route === null) return
     this.byRate = sampledByRate(view.requestId, this.route!.sampleRateBp)
+    view.sampled = this.byRate
     // With a confidence threshold, any request may end up sampled: keep its (capped) body until the response says.
     this.captureRequest = this.byRate || this.route!.confidenceThreshold > 0
   }
@@ -84,6 +85,7 @@ class SamplerStream extends PluginStream {
     this.confidence = parseConfidence(view.responseHeader("x-model-confidence"))
     const threshold = this.route!.confidenceThreshold
     this.lowConfidence = this.confidence >= 0 && threshold > 0 && this.confidence < threshold
+    view.lowConfidence = this.lowConfidence
     if (!this.sampled) {
       this.captureRequest = false
       this.request.release()
