@@ -121,9 +121,14 @@ export class EnvoyExitError extends Error {
   }
 }
 
-/** A loopback HTTP listener on an ephemeral port. */
-export function httpListener(name: string, routes: unknown[], httpFilters: unknown[]) {
-  return hcmListener(name, '127.0.0.1', 0, { routes }, httpFilters)
+/** A loopback HTTP listener on an ephemeral port (`extra`: more HttpConnectionManager fields, such as an access log). */
+export function httpListener(
+  name: string,
+  routes: unknown[],
+  httpFilters: unknown[],
+  extra: Record<string, unknown> = {},
+) {
+  return hcmListener(name, '127.0.0.1', 0, { routes }, httpFilters, extra)
 }
 
 /** Prometheus text as { name, labels, value } samples. */

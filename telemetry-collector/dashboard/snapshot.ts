@@ -16,6 +16,7 @@ import { errorBudget, type ErrorBudget } from '../analysis/error-budget.ts'
 import { SignalBucket, summarise, type SignalSummary } from '../state/signals.ts'
 import { signalBuckets, STEP_MS, windowOf } from '../state/windows.ts'
 import { RANGES, type RangeName } from './ranges.ts'
+import type { StoryRow } from '../store/events.ts'
 
 /** The "now" figures: the last minute, from the 10-second buckets. */
 const NOW_WINDOW_MS = 60_000
@@ -476,7 +477,12 @@ export interface RouteView {
   alerts: ActiveAlert[]
   /** mesh.yaml's applied changes to this route, newest first. */
   changes: RouteChange[]
+  /** The route's recent stories (requests kept whole): failed first, then slow, then the rest. */
+  stories: StoryRow[]
 }
+
+/** The stories a route view lists: the last hour's, at most this many. */
+const STORIES_SHOWN = 20
 
 export async function routeView(
   src: DashboardSources,
@@ -565,5 +571,6 @@ export async function routeView(
     hosts,
     alerts,
     changes: await routeChanges(api.meshFile, r.name),
+    stories: await api.store.events.recentStories(r.name, now - 3_600_000, STORIES_SHOWN),
   }
 }

@@ -20,6 +20,19 @@ export interface RequestStory {
   samples: Row[]
 }
 
+/** A request's story as a route's list shows it. */
+export interface StoryRow {
+  ts: number
+  request_id: string
+  status: number
+  duration_ms: number
+  version: string
+  variant: string
+  fallback: boolean
+  /** Why it was kept (contracts' KEPT_REASONS). */
+  kept: string[]
+}
+
 export class Events {
   constructor(private readonly db: Database) {}
 
@@ -114,6 +127,33 @@ export class Events {
     )
     const samples = await this.db.rows('SELECT * FROM samples WHERE request_id = $1 ORDER BY ts', [requestId], r)
     return { request, batches, fallbacks, samples }
+  }
+
+  /**
+   * The newest stories of a route since `since` (ms): failed requests first,
+   * then slow ones, then the rest (sampled, low confidence, traced), and
+   * last a version 1 producer's events (one per request), each group newest
+   * first; at most `limit`.
+   */
+  async recentStories(route: string, since: number, limit: number): Promise<StoryRow[]> {
+    const rows = await this.db.rows(
+      `SELECT ts, request_id, status, duration_us, version, variant, fallback, kept FROM request_events
+       WHERE route = $1 AND ts >= $2
+       ORDER BY CASE WHEN kept LIKE '%failed%' THEN 0 WHEN kept LIKE '%slow%' THEN 1 WHEN kept = 'every_request' THEN 3 ELSE 2 END,
+         ts DESC LIMIT $3`,
+      [route, since, limit],
+      this.db.reader,
+    )
+    return rows.map((r) => ({
+      ts: Number(r.ts),
+      request_id: String(r.request_id),
+      status: Number(r.status),
+      duration_ms: Number(r.duration_us) / 1000,
+      version: String(r.version),
+      variant: String(r.variant),
+      fallback: Boolean(r.fallback),
+      kept: String(r.kept).split(','),
+    }))
   }
 
   /** Deletes raw events (but samples) before `before` (ms). */

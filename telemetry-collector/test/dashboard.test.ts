@@ -453,6 +453,31 @@ describe('SRE dashboard: agent → NATS → collector (30 days of rollups) → p
     expect(await page.locator('tr[data-route="credit-risk"] [data-field="p99"]').getAttribute('class')).toBe('over')
   })
 
+  it("lists a route's recent stories, failed first, then slow, each linked to its whole story", async () => {
+    const now = Date.now()
+    const stories = [
+      requestEvent({ request_id: 'story-traced', ts: now - 3000, kept: ['traced'] }),
+      requestEvent({ request_id: 'story-slow', ts: now - 2000, duration_us: 400_000, kept: ['slow'] }),
+      requestEvent({ request_id: 'story-failed', ts: now - 1000, status: 503, kept: ['failed'] }),
+    ]
+    expect((await post(agent.url, ndjson(stories))).status).toBe(202)
+    const { body: view } = await eventually(
+      () => api<RouteView>(`/api/v1/dashboard/routes/${ROUTE}?range=1h`),
+      (v) => v.body.stories.some((s) => s.request_id === 'story-traced'),
+    )
+    const ours = view.stories.filter((s) => s.request_id.startsWith('story-'))
+    expect(ours.map((s) => [s.request_id, s.kept])).toEqual([
+      ['story-failed', ['failed']],
+      ['story-slow', ['slow']],
+      ['story-traced', ['traced']],
+    ])
+    const page = await open(WIDE, `#/route/${ROUTE}`)
+    const link = page.locator('tr[data-request="story-failed"] a')
+    await link.waitFor()
+    await link.click()
+    expect(await page.evaluate(() => location.hash)).toBe('#/request/story-failed')
+  })
+
   it('updates live, without a reload, within 2 s of the collector applying new events', async () => {
     const page = await open(WIDE)
     await page.locator('tr[data-route="credit-risk"]').waitFor()

@@ -171,7 +171,53 @@ export function RouteViewPage({ data, operator }: { data: RouteView; operator: b
         </ScrollBox>
         {data.hosts.length === 0 && <p class="muted">No host has reported for this model yet.</p>}
       </Card>
+      <Stories stories={data.stories} />
     </>
+  )
+}
+
+/** The route's recent stories: failed requests first, then slow ones; each links to its whole story. */
+function Stories({ stories }: { stories: RouteView['stories'] }) {
+  return (
+    <Card title="Recent stories">
+      <ScrollBox label="Recent stories">
+        <table class="compact">
+          <thead>
+            <tr>
+              <th scope="col">Request</th>
+              <th scope="col">Why kept</th>
+              <th scope="col">Status</th>
+              <th scope="col">Latency</th>
+              <th scope="col">Version</th>
+              <th scope="col">When</th>
+            </tr>
+          </thead>
+          <tbody>
+            {stories.map((s) => (
+              <tr data-request={s.request_id}>
+                <td>
+                  <a href={`#/request/${encodeURIComponent(s.request_id)}`}>{s.request_id}</a>
+                </td>
+                <td>{s.kept.join(', ').replaceAll('_', ' ')}</td>
+                <td>{s.status === 0 ? 'none' : s.status}</td>
+                <td>{ms(s.duration_ms)}</td>
+                <td>
+                  {s.version || '—'}
+                  {s.variant ? ` (${s.variant})` : ''}
+                  {s.fallback ? ', fallback' : ''}
+                </td>
+                <td>{time(s.ts)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </ScrollBox>
+      <p class="muted small">
+        {stories.length === 0 ? 'No story in the last hour. ' : ''}A request is kept whole when it failed, was slower
+        than the route's p99 objective, was sampled, answered with low confidence, or was traced (x-mesh-trace: 1, where
+        the route allows it); every other request is counted only.
+      </p>
+    </Card>
   )
 }
 
