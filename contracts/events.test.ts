@@ -7,10 +7,11 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { DDSketch } from '@datadog/sketches-js'
-import { newLatencySketch } from './latency-sketch.ts'
+import { encodeLatencySketch, newLatencySketch } from './latency-sketch.ts'
 import {
   decodeEvent,
   decodeLine,
+  encodeEvent,
   ENVOY_RESPONSE_FLAGS,
   GOLDEN_SIGNAL_EVENT_VERSION,
   HOST_EVENT_VERSION,
@@ -57,7 +58,7 @@ const sample = {
   response_truncated: true,
 } as const
 const hostBatch = {
-  v: 2,
+  v: 3,
   kind: 'host_batch',
   ts: 1_700_000_000_002,
   host: 'stable',
@@ -72,10 +73,11 @@ const hostBatch = {
   execution_ms: 1.25,
   queue_depth: 3,
   device: 'cpu',
-  ok: true,
+  ok: false,
+  kept: ['failed'],
 } as const
 const hostFallback = {
-  v: 2,
+  v: 3,
   kind: 'host_fallback',
   ts: 1_700_000_000_003,
   host: 'stable',
@@ -85,9 +87,10 @@ const hostFallback = {
   traceparent: '',
   fallback_model: 'credit-risk-fallback',
   reason: 'queue_full',
+  kept: ['fallback'],
 } as const
 const hostSaturation = {
-  v: 2,
+  v: 3,
   kind: 'host_saturation',
   ts: 1_700_000_000_004,
   host: '127.0.0.1:8001',
@@ -112,7 +115,7 @@ function refused(d: Decoded): { reason: string; detail: string } {
 
 describe('decodeEvent: current versions', () => {
   it('the version constants are what the fixtures carry', () => {
-    expect([GOLDEN_SIGNAL_EVENT_VERSION, PAYLOAD_SAMPLE_EVENT_VERSION, HOST_EVENT_VERSION]).toEqual([2, 1, 2])
+    expect([GOLDEN_SIGNAL_EVENT_VERSION, PAYLOAD_SAMPLE_EVENT_VERSION, HOST_EVENT_VERSION]).toEqual([2, 1, 3])
   })
 
   for (const [kind, event] of Object.entries(CURRENT)) {
@@ -224,8 +227,84 @@ describe('decodeEvent: request_stats', () => {
   })
 })
 
+describe('decodeEvent: host events v2 (an event for every batch and fallback)', () => {
+  it('upgrades each v2 host event to v3: a batch or fallback counts itself, saturation is unchanged', () => {
+    const { kept: _b, ...batchV2 } = hostBatch
+    const { kept: _f, ...fallbackV2 } = hostFallback
+    expect(ok(decodeEvent({ ...batchV2, v: 2 }))).toEqual({ ...hostBatch, kept: ['every_event'] })
+    expect(ok(decodeEvent({ ...fallbackV2, v: 2 }))).toEqual({ ...hostFallback, kept: ['every_event'] })
+    expect(ok(decodeEvent({ ...hostSaturation, v: 2 }))).toEqual(hostSaturation)
+  })
+
+  it('refuses a v2 host event with a bad field, naming it', () => {
+    const { kept: _, ...batchV2 } = hostBatch
+    expect(refused(decodeEvent({ ...batchV2, v: 2, rows: -1 })).detail).toMatch(/^rows: /)
+  })
+
+  it('refuses a v3 batch or fallback that says no reason it was kept', () => {
+    expect(refused(decodeEvent({ ...hostBatch, kept: [] })).detail).toMatch(/^kept: /)
+    expect(refused(decodeEvent({ ...hostFallback, kept: ['why-not'] })).detail).toMatch(/^kept\.0: /)
+  })
+})
+
+describe('decodeEvent: host_stats', () => {
+  const sketchOf = (values: number[]) => {
+    const s = newLatencySketch()
+    for (const v of values) s.accept(v)
+    return encodeLatencySketch(s)
+  }
+  const stats = {
+    v: 1,
+    kind: 'host_stats',
+    ts: 1_700_000_001_000,
+    interval_ms: 1000,
+    host: 'stable',
+    model: 'credit-risk',
+    version: '1',
+    device: 'cpu',
+    batches: 3,
+    failed_batches: 1,
+    rows: 12,
+    fill_sum: 0.75,
+    fill_count: 3,
+    queue_wait_ms_sum: 6,
+    execution_ms_sum: 9,
+    max_queue_depth: 4,
+    queue_wait_ms: sketchOf([1, 2, 3]),
+    execution_ms: sketchOf([2, 3, 4]),
+    fallbacks: { queue_full: 2 },
+    refusals: {},
+  }
+
+  it('decodes both sketches, and encodeEvent writes back what decodes the same', () => {
+    const e = ok(decodeLine(JSON.stringify(stats)))
+    if (e.kind !== 'host_stats') throw new Error(e.kind)
+    expect(e.queue_wait_ms.count).toBe(3)
+    expect(e.execution_ms.getValueAtQuantile(1)).toBeCloseTo(4, 1)
+    expect(e).toMatchObject({ batches: 3, fallbacks: { queue_full: 2 } })
+    const again = ok(decodeLine(encodeEvent(e)))
+    if (again.kind !== 'host_stats') throw new Error(again.kind)
+    expect(again.queue_wait_ms.getValueAtQuantile(0.5)).toBe(e.queue_wait_ms.getValueAtQuantile(0.5))
+  })
+
+  it('refuses a record whose parts disagree, naming the field', () => {
+    const detail = (o: Record<string, unknown>) => refused(decodeEvent({ ...stats, ...o })).detail
+    expect(detail({ failed_batches: 4 })).toBe('failed_batches: more than the 3 batches')
+    expect(detail({ fill_count: 4 })).toBe('fill_count: more than the 3 batches')
+    expect(detail({ fill_sum: 3.5 })).toBe('fill_sum: a batch fuller than full')
+    expect(detail({ batches: 2, failed_batches: 0, fill_count: 2, fill_sum: 0.5 })).toBe(
+      'queue_wait_ms: holds 3 values, not 2',
+    )
+    expect(detail({ execution_ms: 'x' })).toBe('execution_ms: not base64')
+    expect(detail({ fallbacks: { queue_full: -1 } })).toMatch(/^fallbacks\.queue_full: /)
+    expect(detail({ fallbacks: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`r${i}`, 1])) })).toBe(
+      'fallbacks: more than 64 reasons',
+    )
+  })
+})
+
 describe('decodeEvent: host events v1 (camelCase, no v)', () => {
-  it('upgrades a v1 batch to host_batch v2, mapping each field', () => {
+  it('upgrades a v1 batch to host_batch v3, mapping each field; it counts itself', () => {
     const v1 = {
       kind: 'batch',
       model: 'credit-risk',
@@ -240,7 +319,7 @@ describe('decodeEvent: host events v1 (camelCase, no v)', () => {
       ok: false,
     }
     expect(ok(decodeLine(JSON.stringify(v1), 1234))).toEqual({
-      v: 2,
+      v: 3,
       kind: 'host_batch',
       ts: 1234,
       host: '',
@@ -256,10 +335,11 @@ describe('decodeEvent: host events v1 (camelCase, no v)', () => {
       queue_depth: 4,
       device: 'cuda:0',
       ok: false,
+      kept: ['every_event'],
     })
   })
 
-  it('upgrades a v1 fallback to host_fallback v2, mapping each field', () => {
+  it('upgrades a v1 fallback to host_fallback v3, mapping each field; it counts itself', () => {
     const v1 = {
       kind: 'fallback',
       model: 'credit-risk',
@@ -269,7 +349,7 @@ describe('decodeEvent: host events v1 (camelCase, no v)', () => {
       reason: 'deadline',
     }
     expect(ok(decodeEvent(v1, 99))).toEqual({
-      v: 2,
+      v: 3,
       kind: 'host_fallback',
       ts: 99,
       host: '',
@@ -279,6 +359,7 @@ describe('decodeEvent: host events v1 (camelCase, no v)', () => {
       traceparent: '',
       fallback_model: 'credit-risk-fallback',
       reason: 'deadline',
+      kept: ['every_event'],
     })
     expect(ok(decodeEvent({ ...v1, fallbackModel: null }, 99))).toMatchObject({
       kind: 'host_fallback',
@@ -354,7 +435,7 @@ describe('decodeEvent: refusals', () => {
     expect(r.reason).toBe('unknown_version')
     expect(r.detail).toBe('request v: 3 (this reader knows 2)')
     expect(refused(decodeEvent({ ...hostBatch, v: 1 })).reason).toBe('unknown_version')
-    expect(refused(decodeEvent({ ...hostSaturation, v: 3 })).detail).toContain('host_saturation v: 3')
+    expect(refused(decodeEvent({ ...hostSaturation, v: 4 })).detail).toContain('host_saturation v: 4')
     const { v: _, ...noVersion } = sample
     expect(refused(decodeEvent(noVersion))).toMatchObject({
       reason: 'unknown_version',

@@ -14,15 +14,21 @@
  */
 import type { DDSketch } from '@datadog/sketches-js'
 import { z } from 'zod'
-import { decodeLatencySketch, MAX_LATENCY_SKETCH_CHARS } from './latency-sketch.ts'
+import { decodeLatencySketch, encodeLatencySketch, MAX_LATENCY_SKETCH_CHARS } from './latency-sketch.ts'
 
 /** Version 2: a request's own event is its story, kept only when worth one (`kept`); request_stats records count every request. */
 export const GOLDEN_SIGNAL_EVENT_VERSION = 2
 export const REQUEST_STATS_VERSION = 1
 export const PAYLOAD_SAMPLE_EVENT_VERSION = 1
 export const REVIEW_ITEM_EVENT_VERSION = 1
-/** Host events are at version 2: version 1 was the host's in-process shape (camelCase, no `v`), still accepted. */
-export const HOST_EVENT_VERSION = 2
+/**
+ * Host events are at version 3: a batch's or a fallback's own event is its
+ * story (`kept`), the counts are in host_stats records. Version 2 (an event
+ * for every batch and fallback) and version 1 (the host's in-process shape:
+ * camelCase, no `v`) are still accepted, and counted from their events.
+ */
+export const HOST_EVENT_VERSION = 3
+export const HOST_STATS_VERSION = 1
 
 /**
  * Bounds on values, by meaning: an event is checked for what it says, not
@@ -203,6 +209,15 @@ const reviewItemEvent = payloadSampleEvent.extend({
 })
 export type ReviewItemEvent = z.output<typeof reviewItemEvent>
 
+/**
+ * Why a host event is kept whole: its batch failed, a fallback answered its
+ * request, or the request was refused. `every_event` marks a version 1 or 2
+ * host, which sends an event for every batch and fallback and no
+ * host_stats: such an event is the count too.
+ */
+export const HOST_KEPT_REASONS = ['failed', 'fallback', 'refused', 'every_event'] as const
+const hostKept = z.array(z.enum(HOST_KEPT_REASONS)).min(1).max(HOST_KEPT_REASONS.length)
+
 const hostCommon = {
   v: z.literal(HOST_EVENT_VERSION),
   ts: timestamp,
@@ -228,6 +243,7 @@ const hostBatchEvent = z.object({
   queue_depth: u32,
   device: str,
   ok: z.boolean(),
+  kept: hostKept,
 })
 export type HostBatchEvent = z.output<typeof hostBatchEvent>
 
@@ -255,6 +271,7 @@ const hostFallbackEvent = z.object({
   fallback_model: str.nullable(),
   /** Why the primary did not answer: one of FALLBACK_REASONS from this host (a newer host may name others). */
   reason: str,
+  kept: hostKept,
 })
 export type HostFallbackEvent = z.output<typeof hostFallbackEvent>
 
@@ -268,7 +285,68 @@ const hostSaturationEvent = z.object({
 })
 export type HostSaturationEvent = z.output<typeof hostSaturationEvent>
 
-export type HostEvent = HostBatchEvent | HostFallbackEvent | HostSaturationEvent
+/** Reasons and their counts, as a host reports them (labelled by the collector; bounded here). */
+const countsByReason = z.record(str.max(64), u32).refine((o) => Object.keys(o).length <= 64, 'more than 64 reasons')
+
+/**
+ * What one host process did for one model version over one interval: its
+ * batches (with queue wait and execution time as latency sketches, in
+ * milliseconds, DDSketch's protobuf in base64, decoded here), and the
+ * requests it served with a fallback or refused, by reason. Every batch and
+ * fallback is counted in exactly one record, its story or not.
+ */
+const hostStatsEvent = z
+  .object({
+    v: z.literal(HOST_STATS_VERSION),
+    kind: z.literal('host_stats'),
+    /** The end of the interval. */
+    ts: timestamp,
+    interval_ms: z.number().int().min(0).max(MAX_STATS_INTERVAL_MS),
+    host: str,
+    model: str,
+    version: str,
+    device: str,
+    batches: u32,
+    failed_batches: u32,
+    rows: u32,
+    /** rows / max_batch_rows added up over the batches that said their maximum (fill_count of them). */
+    fill_sum: z.number().nonnegative(),
+    fill_count: u32,
+    queue_wait_ms_sum: z.number().nonnegative(),
+    execution_ms_sum: z.number().nonnegative(),
+    max_queue_depth: u32,
+    queue_wait_ms: z.string().max(MAX_LATENCY_SKETCH_CHARS),
+    execution_ms: z.string().max(MAX_LATENCY_SKETCH_CHARS),
+    fallbacks: countsByReason,
+    refusals: countsByReason,
+  })
+  .superRefine((e, ctx) => {
+    if (e.failed_batches > e.batches)
+      ctx.addIssue({ code: 'custom', path: ['failed_batches'], message: `more than the ${e.batches} batches` })
+    if (e.fill_count > e.batches)
+      ctx.addIssue({ code: 'custom', path: ['fill_count'], message: `more than the ${e.batches} batches` })
+    if (e.fill_sum > e.fill_count)
+      ctx.addIssue({ code: 'custom', path: ['fill_sum'], message: 'a batch fuller than full' })
+    for (const field of ['queue_wait_ms_sum', 'execution_ms_sum'] as const)
+      if (e[field] > e.batches * EVENT_LIMITS.durationMs)
+        ctx.addIssue({ code: 'custom', path: [field], message: 'more than a day per batch' })
+  })
+  .transform((e, ctx) => {
+    const queueWait = decodeLatencySketch(e.queue_wait_ms, e.batches, EVENT_LIMITS.durationMs)
+    const execution = decodeLatencySketch(e.execution_ms, e.batches, EVENT_LIMITS.durationMs)
+    for (const [path, sketch] of [
+      ['queue_wait_ms', queueWait],
+      ['execution_ms', execution],
+    ] as const)
+      if (typeof sketch === 'string') {
+        ctx.addIssue({ code: 'custom', path: [path], message: sketch })
+        return z.NEVER
+      }
+    return { ...e, queue_wait_ms: queueWait as DDSketch, execution_ms: execution as DDSketch }
+  })
+export type HostStatsEvent = z.output<typeof hostStatsEvent>
+
+export type HostEvent = HostBatchEvent | HostFallbackEvent | HostSaturationEvent | HostStatsEvent
 export type TelemetryEvent = GoldenSignalEvent | RequestStatsEvent | PayloadSampleEvent | ReviewItemEvent | HostEvent
 export type EventKind = TelemetryEvent['kind']
 
@@ -322,6 +400,7 @@ function upgradeHostV1(e: unknown, receivedAt: number): HostEvent | z.ZodError {
       queue_depth: b.queueDepth,
       device: b.device,
       ok: b.ok,
+      kept: ['every_event'],
     }
   }
   const r = hostFallbackEventV1.safeParse(e)
@@ -338,7 +417,24 @@ function upgradeHostV1(e: unknown, receivedAt: number): HostEvent | z.ZodError {
     traceparent: '',
     fallback_model: f.fallbackModel,
     reason: f.reason,
+    kept: ['every_event'],
   }
+}
+
+/** Version 2 of the host events: this version's fields, less `kept` (an event for every batch and fallback). */
+const HOST_EVENTS_V2 = {
+  host_batch: hostBatchEvent.omit({ kept: true }).extend({ v: z.literal(2) }),
+  host_fallback: hostFallbackEvent.omit({ kept: true }).extend({ v: z.literal(2) }),
+  host_saturation: hostSaturationEvent.extend({ v: z.literal(2) }),
+} as const
+
+/** A version 2 host event as this version's: the batch or fallback counts itself (`every_event`). */
+function upgradeHostV2(kind: keyof typeof HOST_EVENTS_V2, value: unknown): HostEvent | z.ZodError {
+  const r = HOST_EVENTS_V2[kind].safeParse(value)
+  if (!r.success) return r.error
+  return r.data.kind === 'host_saturation'
+    ? { ...r.data, v: HOST_EVENT_VERSION }
+    : ({ ...r.data, v: HOST_EVENT_VERSION, kept: ['every_event'] } as HostEvent)
 }
 
 const CURRENT = {
@@ -349,6 +445,7 @@ const CURRENT = {
   host_batch: { version: HOST_EVENT_VERSION, schema: hostBatchEvent },
   host_fallback: { version: HOST_EVENT_VERSION, schema: hostFallbackEvent },
   host_saturation: { version: HOST_EVENT_VERSION, schema: hostSaturationEvent },
+  host_stats: { version: HOST_STATS_VERSION, schema: hostStatsEvent },
 } as const satisfies Record<EventKind, { version: number; schema: z.ZodType }>
 
 /** Why an event was refused: counted by reason, never thrown. */
@@ -368,6 +465,10 @@ export function decodeEvent(value: unknown, receivedAt = Date.now()): Decoded {
   if ((kind === 'batch' || kind === 'fallback') && v === undefined) {
     const e = upgradeHostV1(value, receivedAt)
     return e instanceof z.ZodError ? refusal(e) : { ok: true, event: e }
+  }
+  if (v === 2 && typeof kind === 'string' && Object.hasOwn(HOST_EVENTS_V2, kind)) {
+    const e = upgradeHostV2(kind as keyof typeof HOST_EVENTS_V2, value)
+    return e instanceof z.ZodError ? refusal(e) : checkedTime(e, receivedAt)
   }
   if (kind === 'request' && v === 1) {
     const r = goldenSignalEventV1.safeParse(value)
@@ -401,6 +502,21 @@ function checkedTime(e: TelemetryEvent, receivedAt: number): Decoded {
 function refusal(e: z.ZodError): Decoded {
   const first = e.issues[0]!
   return { ok: false, reason: 'invalid', detail: `${first.path.join('.') || '(event)'}: ${first.message}` }
+}
+
+/** One event as a line of NDJSON (no newline): what `decodeLine` reads back, its sketches as base64 text again. */
+export function encodeEvent(e: TelemetryEvent): string {
+  if (e.kind === 'request_stats') {
+    const { latency, ...rest } = e
+    return JSON.stringify({ ...rest, latency_ms: encodeLatencySketch(latency) })
+  }
+  if (e.kind === 'host_stats')
+    return JSON.stringify({
+      ...e,
+      queue_wait_ms: encodeLatencySketch(e.queue_wait_ms),
+      execution_ms: encodeLatencySketch(e.execution_ms),
+    })
+  return JSON.stringify(e)
 }
 
 /** Decodes one NDJSON line; never throws. */

@@ -45,12 +45,15 @@ export {
 export {
   decodeEvent,
   decodeLine,
+  encodeEvent,
   ENVOY_RESPONSE_FLAGS,
   FALLBACK_REASONS,
   codeClass,
   CODE_CLASSES,
   GOLDEN_SIGNAL_EVENT_VERSION,
   HOST_EVENT_VERSION,
+  HOST_KEPT_REASONS,
+  HOST_STATS_VERSION,
   KEPT_REASONS,
   REQUEST_STATS_VERSION,
   MAX_CLOCK_SKEW_MS,
@@ -68,6 +71,7 @@ export type {
   HostEvent,
   HostFallbackEvent,
   HostSaturationEvent,
+  HostStatsEvent,
   KeptReason,
   PayloadSampleEvent,
   RefusalReason,
@@ -77,6 +81,7 @@ export type {
 } from './events.ts'
 export {
   decodeLatencySketch,
+  encodeLatencySketch,
   LATENCY_SKETCH_ACCURACY,
   MAX_LATENCY_SKETCH_CHARS,
   newLatencySketch,

@@ -17,6 +17,9 @@ export const MAX_LATENCY_SKETCH_CHARS = 32_768
 
 export const newLatencySketch = () => new DDSketch({ relativeAccuracy: LATENCY_SKETCH_ACCURACY })
 
+/** A sketch as a record carries it: DDSketch's protobuf in base64. */
+export const encodeLatencySketch = (sketch: DDSketch) => Buffer.from(sketch.toProto()).toString('base64')
+
 const MAPPING_GAMMA = newLatencySketch().mapping.gamma
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 

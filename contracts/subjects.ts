@@ -111,6 +111,7 @@ export const STREAM_OF_KIND: Record<EventKind, StreamKey> = {
   host_batch: 'host',
   host_fallback: 'host',
   host_saturation: 'host',
+  host_stats: 'host',
 }
 
 export function subjectOf(stream: StreamKey, modelToken: string): string {

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import {
+  encodeLatencySketch,
   newLatencySketch,
   type CodeClass,
   type GoldenSignalEvent,
@@ -70,15 +71,59 @@ export function requestStats(
     requests: durationsMs.length,
     fallbacks: 0,
     duration_us_sum: durationsMs.reduce((a, ms) => a + Math.round(ms * 1000), 0),
-    latency_ms: Buffer.from(sketch.toProto()).toString('base64'),
+    latency_ms: encodeLatencySketch(sketch),
     ...o,
   }
 }
 
+/** A host_stats record as a host writes it (JSON), for batches of these queue waits (ms) and `rows` rows each. */
+export function hostStats(
+  queueWaitsMs: number[],
+  o: Partial<{ ts: number; host: string; model: string; version: string; rows: number; failed_batches: number }> & {
+    fallbacks?: Record<string, number>
+    refusals?: Record<string, number>
+  } = {},
+) {
+  const sketch = newLatencySketch()
+  for (const ms of queueWaitsMs) sketch.accept(ms)
+  const { rows = 1, ...rest } = o
+  return {
+    v: 1,
+    kind: 'host_stats',
+    ts: Date.now(),
+    interval_ms: 1000,
+    host: 'stable',
+    model: 'credit-risk',
+    version: '1',
+    device: 'cpu',
+    batches: queueWaitsMs.length,
+    failed_batches: 0,
+    rows: rows * queueWaitsMs.length,
+    fill_sum: (queueWaitsMs.length * rows) / 64,
+    fill_count: queueWaitsMs.length,
+    queue_wait_ms_sum: queueWaitsMs.reduce((a, b) => a + b, 0),
+    execution_ms_sum: 0,
+    max_queue_depth: 0,
+    // Execution took no time: a sketch of zeros, one per batch.
+    queue_wait_ms: encodeLatencySketch(sketch),
+    execution_ms: encodeLatencySketch(zeros(queueWaitsMs.length)),
+    fallbacks: {},
+    refusals: {},
+    ...rest,
+  }
+}
+
+const zeros = (n: number) => {
+  const s = newLatencySketch()
+  for (let i = 0; i < n; i++) s.accept(0)
+  return s
+}
+
+/** A batch's own event that counts it too (`every_event`, as a version 2 host's is read). */
 export function batchEvent(o: Partial<HostBatchEvent> = {}): HostBatchEvent {
   const ids = o.request_ids ?? [randomUUID()]
   return {
-    v: 2,
+    v: 3,
     kind: 'host_batch',
     ts: Date.now(),
     host: 'stable',
@@ -94,13 +139,15 @@ export function batchEvent(o: Partial<HostBatchEvent> = {}): HostBatchEvent {
     queue_depth: 0,
     device: 'cpu',
     ok: true,
+    kept: ['every_event'],
     ...o,
   }
 }
 
+/** A fallback's own event that counts it too (`every_event`). */
 export function fallbackEvent(o: Partial<HostFallbackEvent> = {}): HostFallbackEvent {
   return {
-    v: 2,
+    v: 3,
     kind: 'host_fallback',
     ts: Date.now(),
     host: 'stable',
@@ -110,6 +157,7 @@ export function fallbackEvent(o: Partial<HostFallbackEvent> = {}): HostFallbackE
     traceparent: '',
     fallback_model: 'credit-risk-fallback',
     reason: 'queue_full',
+    kept: ['every_event'],
     ...o,
   }
 }

@@ -3,13 +3,13 @@
  * One loaded model version: its sessions (one per instance), its batcher and
  * its statistics. Immutable once built; replacing a version builds a new one.
  */
-import { HOST_EVENT_VERSION, type Logger } from '@model-mesh/contracts'
+import type { Logger } from '@model-mesh/contracts'
 import { Batcher } from './batcher.ts'
 import type { ModelConfig } from './config.ts'
 import { concatBatch, splitBatch, type RequestTensors } from './runtime/tensor-batch.ts'
 import { createSession } from './runtime/session.ts'
 import type { OrtTensor, Session } from './runtime/types.ts'
-import type { HostEmitter } from './telemetry.ts'
+import type { HostReporter } from './host-stats.ts'
 
 export interface BatchPayload {
   requestId: string
@@ -23,7 +23,7 @@ export type BatchResult = Record<string, OrtTensor>
 
 /** What a version needs to report its batches. */
 export interface VersionDeps {
-  emitter: HostEmitter
+  reporter: HostReporter
   logger: Logger
   /** The name events carry in `host`; read per event, since the default (`<address>:<port>`) is known only once the server listens. */
   hostName: () => string
@@ -97,8 +97,7 @@ export class LoadedVersion {
           stats.failed_executions++
           throw e
         } finally {
-          deps.emitter.emit({
-            v: HOST_EVENT_VERSION,
+          deps.reporter.batch({
             kind: 'host_batch',
             ts: Date.now(),
             host: deps.hostName(),

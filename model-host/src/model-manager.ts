@@ -9,7 +9,7 @@
  * the version they were given and finish before it is retired.
  */
 import { join } from 'node:path'
-import { HOST_EVENT_VERSION } from '@model-mesh/contracts'
+
 import type { ModelConfig, TensorSpec } from './config.ts'
 import type { ClientGone } from './batcher.ts'
 import { BatchRejection, InferenceError, IntegrityError, type RejectReason } from './errors.ts'
@@ -302,8 +302,7 @@ export class ModelManager {
     const fb = this.fallbackFor(target, input.rows)
     // Reported once the outcome is known: a fallback that fails too makes it a refusal.
     const report = (fallbackModel: string | null) =>
-      this.#deps.emitter.emit({
-        v: HOST_EVENT_VERSION,
+      this.#deps.reporter.fallback({
         kind: 'host_fallback',
         ts: Date.now(),
         host: this.#deps.hostName(),

@@ -3,6 +3,7 @@ import { decodeEvent, type HostEvent } from '@model-mesh/contracts'
 import { Batcher } from './batcher.ts'
 import type { BatchPayload, LoadedVersion } from './loaded-version.ts'
 import type { ModelState } from './model-manager.ts'
+import { HostStats } from './host-stats.ts'
 import { reportSaturation, saturationEvents } from './saturation.ts'
 
 /** A version with a real batcher over an executor that never finishes, and `instances` sessions. */
@@ -46,7 +47,7 @@ describe('saturation events', () => {
     const events = saturationEvents([state('m', [busy, idle]), state('empty', [])], 'h1', 1234)
     expect(events).toEqual([
       {
-        v: 2,
+        v: 3,
         kind: 'host_saturation',
         ts: 1234,
         host: 'h1',
@@ -57,7 +58,7 @@ describe('saturation events', () => {
         instances: 2,
       },
       {
-        v: 2,
+        v: 3,
         kind: 'host_saturation',
         ts: 1234,
         host: 'h1',
@@ -73,16 +74,32 @@ describe('saturation events', () => {
 
   it('emits them on every tick until stopped', async () => {
     const seen: HostEvent[] = []
+    const emitter = { emit: (e: HostEvent) => void seen.push(e) }
+    const stats = new HostStats(emitter)
     const reporter = reportSaturation(
       { models: () => [state('m', [version('m', '1', 1)])] },
-      { emit: (e) => void seen.push(e) },
+      emitter,
+      stats,
       () => 'h1',
       10,
     )
     await new Promise((r) => setTimeout(r, 55))
+    // A fallback counted just before it stops goes out with the last flush.
+    stats.fallback({
+      kind: 'host_fallback',
+      ts: Date.now(),
+      host: 'h1',
+      model: 'm',
+      version: '1',
+      request_id: 'r1',
+      traceparent: '',
+      fallback_model: 'm-fallback',
+      reason: 'queue_full',
+    })
     reporter.stop()
     const n = seen.length
-    expect(n).toBeGreaterThanOrEqual(2)
+    expect(seen.filter((e) => e.kind === 'host_saturation').length).toBeGreaterThanOrEqual(2)
+    expect(seen.filter((e) => e.kind === 'host_stats').map((e) => e.fallbacks)).toEqual([{ queue_full: 1 }])
     await new Promise((r) => setTimeout(r, 30))
     expect(seen.length).toBe(n)
   })

@@ -1,10 +1,12 @@
 /**
  * @module
- * Periodic saturation reports: every interval, one `host_saturation` event
- * per loaded model version (queue depth, instances running a batch, instances),
- * so the collector sees a saturated host even while no batch completes.
+ * Periodic reports: every interval, one `host_saturation` event per loaded
+ * model version (queue depth, instances running a batch, instances), so the
+ * collector sees a saturated host even while no batch completes, and the
+ * interval's host_stats records (host-stats.ts).
  */
 import { HOST_EVENT_VERSION, type HostSaturationEvent } from '@model-mesh/contracts'
+import type { HostStats } from './host-stats.ts'
 import type { ModelState } from './model-manager.ts'
 import type { HostEmitter } from './telemetry.ts'
 
@@ -33,15 +35,23 @@ export interface SaturationReporter {
   stop(): void
 }
 
-/** Emits `saturationEvents` every `intervalMs` on an unref'd timer (it never keeps the process alive). */
+/** Emits `saturationEvents` and flushes `stats` every `intervalMs` on an unref'd timer (it never keeps the process alive); a last flush when stopped. */
 export function reportSaturation(
   source: { models(): ModelState[] },
   emitter: HostEmitter,
+  stats: HostStats,
   hostName: () => string,
   intervalMs: number,
 ): SaturationReporter {
   const timer = setInterval(() => {
-    for (const e of saturationEvents(source.models(), hostName(), Date.now())) emitter.emit(e)
+    const now = Date.now()
+    for (const e of saturationEvents(source.models(), hostName(), now)) emitter.emit(e)
+    stats.flush(hostName(), now)
   }, intervalMs).unref()
-  return { stop: () => clearInterval(timer) }
+  return {
+    stop: () => {
+      clearInterval(timer)
+      stats.flush(hostName())
+    },
+  }
 }

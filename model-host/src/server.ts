@@ -11,6 +11,7 @@ import { createApp } from './app.ts'
 import { createLogger, type Logger } from '@model-mesh/contracts'
 import { hostMetrics } from './metrics.ts'
 import { ModelManager } from './model-manager.ts'
+import { HostStats } from './host-stats.ts'
 import { reportSaturation } from './saturation.ts'
 import { AgentEmitter } from './telemetry-agent-emitter.ts'
 import { noopEmitter, safeEmitter, type HostEmitter } from './telemetry.ts'
@@ -64,7 +65,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       : undefined
   const emitter = options.emitter ?? agent ?? noopEmitter
   const guarded = safeEmitter(emitter)
-  const manager = new ModelManager(options.models, { emitter: guarded, logger, role: options.role, hostName })
+  // Batches and fallbacks are counted per interval; only their stories go out one by one.
+  const stats = new HostStats(guarded)
+  const manager = new ModelManager(options.models, { reporter: stats, logger, role: options.role, hostName })
   await manager.loadAll(options.only)
   const metrics = hostMetrics(agent ? () => agent.counters : undefined, () => manager.models())
   const app = createApp({ manager, logger, version: packageVersion(), metrics, operatorToken: options.operatorToken })
@@ -78,7 +81,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const saturation =
     emitter === noopEmitter
       ? undefined
-      : reportSaturation(manager, guarded, hostName, options.saturationIntervalMs ?? 1000)
+      : reportSaturation(manager, guarded, stats, hostName, options.saturationIntervalMs ?? 1000)
   logger.info(
     {
       url,
@@ -95,9 +98,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     name,
     manager,
     async close() {
-      saturation?.stop()
       await new Promise<void>((r) => server.close(() => r()))
       await manager.close()
+      // What the last interval counted goes out with the rest.
+      saturation?.stop()
       // Last: the batches that finished while closing are among what it sends.
       await agent?.close()
     },

@@ -68,6 +68,7 @@ const fallback = (i: number): HostFallbackEvent => ({
   traceparent: '',
   fallback_model: 'credit-risk-fallback',
   reason: 'queue_full',
+  kept: ['fallback'],
 })
 
 async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
@@ -95,7 +96,7 @@ async function setup(mode: Mode, options: Partial<AgentEmitterOptions> = {}) {
 }
 
 describe('AgentEmitter', () => {
-  it('posts v2 events as NDJSON that the contract decoder accepts, with the source and count headers', async () => {
+  it('posts v3 events as NDJSON that the contract decoder accepts, with the source and count headers', async () => {
     const { agent, emitter } = await setup('ok', { flushIntervalMs: 10 })
     const events: HostEvent[] = [
       {
@@ -114,7 +115,8 @@ describe('AgentEmitter', () => {
         execution_ms: 1.25,
         queue_depth: 0,
         device: 'cpu',
-        ok: true,
+        ok: false,
+        kept: ['failed'],
       },
       fallback(1),
       {

@@ -19,6 +19,7 @@ import {
   AGENT_EVENT_COUNT_HEADER,
   AGENT_EVENTS_PATH,
   AGENT_SOURCE_HEADER,
+  encodeEvent,
   WIRE_CONTENT_TYPE,
   type HostEvent,
   type Logger,
@@ -69,7 +70,7 @@ export interface EmitterCounters {
 /** One NDJSON body: an event per line, each line ending in a newline. */
 export function encodeBatch(events: readonly HostEvent[]): string {
   let body = ''
-  for (const e of events) body += `${JSON.stringify(e)}\n`
+  for (const e of events) body += `${encodeEvent(e)}\n`
   return body
 }
 

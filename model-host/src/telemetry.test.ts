@@ -13,6 +13,7 @@ const event: HostEvent = {
   traceparent: '',
   fallback_model: null,
   reason: 'queue_full',
+  kept: ['refused'],
 }
 
 describe('host emitter', () => {

@@ -1,14 +1,14 @@
 /**
  * Integration: a real host process with --telemetry-agent posts its events
  * to a receiver in this test (a stand-in for the node's telemetry agent):
- * batches with their requests' ids and traceparents, fallbacks, periodic
- * saturation; counted at /metrics; and a stalled or missing agent costs the
- * requests nothing.
+ * its batches counted in host_stats records each second, fallbacks as
+ * stories and in the records, periodic saturation; counted at /metrics; and
+ * a stalled or missing agent costs the requests nothing.
  */
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { decodeLine, type HostBatchEvent, type HostEvent, type HostFallbackEvent } from '@model-mesh/contracts'
+import { decodeLine, type HostEvent, type HostFallbackEvent, type HostStatsEvent } from '@model-mesh/contracts'
 import { sampleRows } from '../example-models/dataset.ts'
 import { jsonInfer, postJson } from '@model-mesh/testkit/client'
 import { EXAMPLE_MODELS, spawnHost, type HostProcess } from '@model-mesh/testkit/host-process'
@@ -98,50 +98,32 @@ afterAll(async () => {
 })
 
 describe('host events to the telemetry agent', () => {
-  it('reports each batch with its requests ids and traceparents in order, its rows and max_batch_rows', async () => {
+  it("counts every batch in its version's host_stats records (rows, fill, queue wait), and sends no event for a batch that went well", async () => {
     const rows = sampleRows(12, 3)
     const sent = await Promise.all(
-      rows.map((row, i) => {
-        // Every third request comes without a traceparent.
-        const headers: Record<string, string> = {
+      rows.map((row, i) =>
+        postJson(`${host.url}/v2/models/credit-risk/versions/2/infer`, jsonInfer(i % 4 === 0 ? [row, row] : [row]), {
           'x-request-id': `req-${i}`,
-          ...(i % 3 === 2 ? {} : { traceparent: traceparentOf(i) }),
-        }
-        return postJson(
-          `${host.url}/v2/models/credit-risk/versions/2/infer`,
-          jsonInfer(i % 4 === 0 ? [row, row] : [row]),
-          headers,
-        )
-      }),
+          traceparent: traceparentOf(i),
+        }),
+      ),
     )
     expect(sent.map((r) => r.status)).toEqual(rows.map(() => 200))
 
-    const ours = () =>
-      agent.events.filter(
-        (e): e is HostBatchEvent => e.kind === 'host_batch' && e.request_ids.some((id) => id.startsWith('req-')),
-      )
-    await until(() => ours().flatMap((e) => e.request_ids).length === 12)
-    for (const e of ours()) {
-      expect(e).toMatchObject({
-        v: 2,
-        host: 'host-a',
-        model: 'credit-risk',
-        version: '2',
-        max_batch_rows: 64,
-        device: 'cpu',
-        ok: true,
-      })
-      expect(e.traceparents).toEqual(
-        e.request_ids.map((id) => (Number(id.slice(4)) % 3 === 2 ? '' : traceparentOf(Number(id.slice(4))))),
-      )
-      expect(e.rows).toBe(e.request_ids.reduce((n, id) => n + (Number(id.slice(4)) % 4 === 0 ? 2 : 1), 0))
-      expect(e.batch_id).toMatch(/^credit-risk\/2\/\d+$/)
+    const records = () => agent.events.filter((e): e is HostStatsEvent => e.kind === 'host_stats' && e.version === '2')
+    const total = (field: 'batches' | 'rows' | 'fill_count' | 'fill_sum') => records().reduce((n, e) => n + e[field], 0)
+    // 12 requests, every fourth of two rows: 15 rows, in however many batches the host made of them.
+    await until(() => total('rows') === 15)
+    expect(total('batches')).toBeGreaterThanOrEqual(1)
+    expect(total('batches')).toBeLessThanOrEqual(12)
+    expect(total('fill_count')).toBe(total('batches'))
+    expect(total('fill_sum')).toBeCloseTo(15 / 64, 9)
+    for (const e of records()) {
+      expect(e).toMatchObject({ v: 1, host: 'host-a', model: 'credit-risk', device: 'cpu', failed_batches: 0 })
+      expect(e.queue_wait_ms.count).toBe(e.batches)
+      expect(e.execution_ms.count).toBe(e.batches)
     }
-    expect(
-      ours()
-        .flatMap((e) => e.request_ids)
-        .sort(),
-    ).toEqual(rows.map((_, i) => `req-${i}`).sort())
+    expect(agent.events.some((e) => e.kind === 'host_batch')).toBe(false)
     expect(agent.sources.every((s) => s === 'host:host-a')).toBe(true)
     expect(agent.refusedLines).toBe(0)
   })
@@ -158,14 +140,19 @@ describe('host events to the telemetry agent', () => {
       agent.events.find((e): e is HostFallbackEvent => e.kind === 'host_fallback' && e.request_id === 'fb-1')
     await until(() => fallback() !== undefined)
     expect(fallback()).toMatchObject({
-      v: 2,
+      v: 3,
       host: 'host-a',
       model: 'credit-risk',
       version: '1',
       traceparent: traceparentOf(99),
       fallback_model: 'credit-risk-fallback',
       reason: 'deadline',
+      kept: ['fallback'],
     })
+    // And it is counted in the version's record, by reason.
+    await until(() =>
+      agent.events.some((e) => e.kind === 'host_stats' && e.version === '1' && e.fallbacks.deadline === 1),
+    )
   })
 
   it('reports every loaded version saturation each second', async () => {
@@ -179,7 +166,7 @@ describe('host events to the telemetry agent', () => {
       'credit-risk/3',
     ])
     for (const e of latest.values())
-      expect(e).toMatchObject({ v: 2, host: 'host-a', queue_depth: 0, busy_instances: 0, instances: 1 })
+      expect(e).toMatchObject({ v: 3, host: 'host-a', queue_depth: 0, busy_instances: 0, instances: 1 })
   })
 
   it('counts what it sent at /metrics', async () => {

@@ -228,19 +228,31 @@ export class Aggregator {
       case 'review':
         this.#raw.reviews.push(e)
         return
+      // A version 3 host's batch and fallback events are stories, counted in its host_stats records; an older host's count themselves.
       case 'host_batch': {
-        const labels = this.labels.host(e)
-        this.#hostMinute(labels, e.ts).addBatch(e)
-        this.#hostTotal(labels).addBatch(e)
+        if (e.kept.includes('every_event')) {
+          const labels = this.labels.host(e)
+          this.#hostMinute(labels, e.ts).addBatch(e)
+          this.#hostTotal(labels).addBatch(e)
+        }
         this.#raw.batches.push(e)
         return
       }
       case 'host_fallback': {
-        const labels = this.labels.host(e)
-        const labelled = { ...e, reason: this.labels.reason(e.reason) }
-        this.#hostMinute(labels, e.ts).addFallback(labelled)
-        this.#hostTotal(labels).addFallback(labelled)
+        if (e.kept.includes('every_event')) {
+          const labels = this.labels.host(e)
+          const labelled = { ...e, reason: this.labels.reason(e.reason) }
+          this.#hostMinute(labels, e.ts).addFallback(labelled)
+          this.#hostTotal(labels).addFallback(labelled)
+        }
         this.#raw.fallbacks.push(e)
+        return
+      }
+      case 'host_stats': {
+        const labels = this.labels.host(e)
+        const reason = (r: string) => this.labels.reason(r)
+        this.#hostMinute(labels, e.ts).addStats(e, reason)
+        this.#hostTotal(labels).addStats(e, reason)
         return
       }
       case 'host_saturation': {
@@ -272,7 +284,10 @@ export class Aggregator {
         const labels = this.labels.series(e)
         const key = bucketKey(minute, seriesKey(labels))
         if (!this.minutes.has(key)) requests.set(key, { minute, labels })
-      } else if (e.kind === 'host_batch' || e.kind === 'host_fallback') {
+      } else if (
+        e.kind === 'host_stats' ||
+        ((e.kind === 'host_batch' || e.kind === 'host_fallback') && e.kept.includes('every_event'))
+      ) {
         const labels = this.labels.host(e)
         const key = bucketKey(minute, hostKey(labels))
         if (!this.hostMinutes.has(key)) hosts.set(key, { minute, labels })

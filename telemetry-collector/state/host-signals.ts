@@ -4,7 +4,7 @@
  * model version: batches (fill ratio, queue wait, execution time), fallbacks
  * and refusals by reason, and the latest saturation.
  */
-import type { HostBatchEvent, HostFallbackEvent, HostSaturationEvent } from '@model-mesh/contracts'
+import type { HostBatchEvent, HostFallbackEvent, HostSaturationEvent, HostStatsEvent } from '@model-mesh/contracts'
 
 /** One host instance's model version: what a host reports as `host` (its mesh name, or `<address>:<port>`), labelled by the label policy. */
 export interface HostLabels {
@@ -39,6 +39,23 @@ export class HostBucket {
     this.queueWaitSumMs += e.queue_wait_ms
     this.executionSumMs += e.execution_ms
     this.maxQueueDepth = Math.max(this.maxQueueDepth, e.queue_depth)
+  }
+
+  /** A host_stats record: its interval's batches and fallbacks, their reasons labelled by `reason`. */
+  addStats(e: HostStatsEvent, reason: (r: string) => string): void {
+    this.batches += e.batches
+    this.failedBatches += e.failed_batches
+    this.rows += e.rows
+    this.fillSum += e.fill_sum
+    this.fillCount += e.fill_count
+    this.queueWaitSumMs += e.queue_wait_ms_sum
+    this.executionSumMs += e.execution_ms_sum
+    this.maxQueueDepth = Math.max(this.maxQueueDepth, e.max_queue_depth)
+    for (const [into, counts] of [
+      [this.fallbacks, e.fallbacks],
+      [this.refusals, e.refusals],
+    ] as const)
+      for (const [r, n] of Object.entries(counts)) into.set(reason(r), (into.get(reason(r)) ?? 0) + n)
   }
 
   addFallback(e: HostFallbackEvent): void {

@@ -15,12 +15,22 @@ import { freePorts } from '@model-mesh/testkit/ports'
 import { startAgent, type RunningAgent } from '@model-mesh/telemetry-agent'
 import type { RouteView } from '../dashboard/snapshot.ts'
 import { startCollector, type RunningCollector } from '../collector.ts'
-import { AGENT_TEST_TOKEN, batchEvent, eventually, metrics, metricSum, ndjson, post } from '@model-mesh/testkit/events'
+import {
+  AGENT_TEST_TOKEN,
+  batchEvent,
+  eventually,
+  fallbackEvent,
+  hostStats,
+  metrics,
+  metricSum,
+  ndjson,
+  post,
+} from '@model-mesh/testkit/events'
 
 const MODELS = ['credit-risk', 'credit-risk-fallback']
 
 const saturationEvent = (host: string, version: string): HostSaturationEvent => ({
-  v: 2,
+  v: 3,
   kind: 'host_saturation',
   ts: Date.now(),
   host,
@@ -110,5 +120,37 @@ describe('host batches per host instance', () => {
       ['fallback', 0, null, null],
       ['stable', 5, 32 / 64, 0.5],
     ])
+  })
+
+  it("counts a version 3 host's host_stats records, and its stories (a failed batch, a fallback) once, beside an older host's events", async () => {
+    const before = await metrics(collector.url)
+    const sum = (t: string, name: string) => metricSum(t, name, { host: 'canary', version: '2' })
+    await post(
+      agent.url,
+      ndjson([
+        hostStats([1, 2, 3, 4], {
+          host: 'canary',
+          version: '2',
+          rows: 8,
+          failed_batches: 1,
+          fallbacks: { queue_full: 2 },
+        }),
+        // The stories the same host sent: already counted in the record.
+        batchEvent({ host: 'canary', version: '2', ok: false, kept: ['failed'] }),
+        fallbackEvent({ host: 'canary', version: '2', kept: ['fallback'] }),
+        fallbackEvent({ host: 'canary', version: '2', kept: ['fallback'] }),
+        // An older host's batch: its event is its count.
+        batchEvent({ host: 'canary', version: '2', rows: 4 }),
+      ]),
+      'host:canary',
+    )
+    const text = await eventually(
+      () => metrics(collector.url),
+      (t) => sum(t, 'mesh_host_batches_total') - sum(before, 'mesh_host_batches_total') === 5,
+    )
+    expect(sum(text, 'mesh_host_batch_rows_total') - sum(before, 'mesh_host_batch_rows_total')).toBe(4 * 8 + 4)
+    expect(sum(text, 'mesh_host_fallbacks_total') - sum(before, 'mesh_host_fallbacks_total')).toBe(2)
+    // The failed batch's story is there to tell.
+    expect(metricSum(text, 'mesh_collector_events_applied_total', { kind: 'host_stats' })).toBe(1)
   })
 })

@@ -137,9 +137,12 @@ describe('agent → JetStream → collector', () => {
       expect(Math.abs(series.latency_ms[p] - exact) / exact).toBeLessThanOrEqual(0.0101)
     }
 
-    const story = await (await fetch(`${collector.url}/api/v1/requests/${failedId}`)).json()
-    expect(story.request).toHaveLength(1)
-    expect(story.request[0]).toMatchObject({ status: 503, kept: ['failed'] })
+    // The story is in the store once its commit is (the counts above are read from memory, before it).
+    const story = await eventually(
+      () => fetch(`${collector.url}/api/v1/requests/${failedId}`).then((r) => r.json()),
+      (s: { request?: unknown[] }) => s.request?.length === 1,
+    )
+    expect(story.request?.[0]).toMatchObject({ status: 503, kept: ['failed'] })
     const counted = await fetch(`${collector.url}/api/v1/requests/only-counted-1`)
     expect(counted.status).toBe(404)
     expect(await counted.json()).toMatchObject({ error: 'request_id: no story for only-counted-1' })

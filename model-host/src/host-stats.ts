@@ -1,0 +1,133 @@
+/**
+ * @module
+ * What the host reports, folded per model version into one `host_stats`
+ * record an interval (batches, rows, fill, queue wait and execution as
+ * latency sketches, queue depth, fallbacks and refusals by reason), so the
+ * pipeline carries a record per version and second, not an event per batch.
+ * The stories still go out whole: a failed batch's event (with its request
+ * ids) and every fallback or refusal. Called on the inference path: it only
+ * adds to counts; the records are built on the flush timer.
+ */
+import type { DDSketch } from '@datadog/sketches-js'
+import {
+  HOST_EVENT_VERSION,
+  HOST_STATS_VERSION,
+  newLatencySketch,
+  type HostBatchEvent,
+  type HostFallbackEvent,
+  type HostStatsEvent,
+} from '@model-mesh/contracts'
+import type { HostEmitter } from './telemetry.ts'
+
+/** A batch as the host tells it (before it is decided whether it is a story). */
+export type BatchReport = Omit<HostBatchEvent, 'v' | 'kept'>
+/** A fallback or refusal as the host tells it. */
+export type FallbackReport = Omit<HostFallbackEvent, 'v' | 'kept'>
+
+/** Where the host's versions and its manager report batches and fallbacks. */
+export interface HostReporter {
+  batch(b: BatchReport): void
+  fallback(f: FallbackReport): void
+}
+
+/** What one version did since the last flush. */
+class VersionStats {
+  device = ''
+  batches = 0
+  failedBatches = 0
+  rows = 0
+  fillSum = 0
+  fillCount = 0
+  queueWaitSumMs = 0
+  executionSumMs = 0
+  maxQueueDepth = 0
+  queueWait: DDSketch = newLatencySketch()
+  execution: DDSketch = newLatencySketch()
+  fallbacks = new Map<string, number>()
+  refusals = new Map<string, number>()
+
+  constructor(
+    readonly model: string,
+    readonly version: string,
+  ) {}
+
+  get empty(): boolean {
+    return this.batches === 0 && this.fallbacks.size === 0 && this.refusals.size === 0
+  }
+}
+
+export class HostStats implements HostReporter {
+  #versions = new Map<string, VersionStats>()
+  #since = Date.now()
+
+  /** `out` takes the records and the stories (the agent's emitter, guarded). */
+  constructor(private readonly out: HostEmitter) {}
+
+  batch(b: BatchReport): void {
+    const s = this.#of(b.model, b.version)
+    s.device = b.device
+    s.batches++
+    if (!b.ok) s.failedBatches++
+    s.rows += b.rows
+    if (b.max_batch_rows > 0) {
+      s.fillSum += Math.min(1, b.rows / b.max_batch_rows)
+      s.fillCount++
+    }
+    s.queueWaitSumMs += b.queue_wait_ms
+    s.executionSumMs += b.execution_ms
+    s.queueWait.accept(b.queue_wait_ms)
+    s.execution.accept(b.execution_ms)
+    s.maxQueueDepth = Math.max(s.maxQueueDepth, b.queue_depth)
+    // A failed batch keeps its story: which requests it held.
+    if (!b.ok) this.out.emit({ ...b, v: HOST_EVENT_VERSION, kept: ['failed'] })
+  }
+
+  fallback(f: FallbackReport): void {
+    const s = this.#of(f.model, f.version)
+    const into = f.fallback_model === null ? s.refusals : s.fallbacks
+    into.set(f.reason, (into.get(f.reason) ?? 0) + 1)
+    this.out.emit({ ...f, v: HOST_EVENT_VERSION, kept: [f.fallback_model === null ? 'refused' : 'fallback'] })
+  }
+
+  /** One record per version that did anything since the last flush; then the interval starts again. */
+  flush(host: string, now = Date.now()): void {
+    const interval = Math.max(0, now - this.#since)
+    this.#since = now
+    const versions = this.#versions
+    this.#versions = new Map()
+    for (const s of versions.values()) if (!s.empty) this.out.emit(statsRecord(s, host, now, interval))
+  }
+
+  #of(model: string, version: string): VersionStats {
+    const key = `${model}\u0000${version}`
+    let s = this.#versions.get(key)
+    if (!s) this.#versions.set(key, (s = new VersionStats(model, version)))
+    return s
+  }
+}
+
+/** The wire record of one version's interval (contracts' HostStatsEvent, its sketches decoded). */
+function statsRecord(s: VersionStats, host: string, ts: number, interval: number): HostStatsEvent {
+  return {
+    v: HOST_STATS_VERSION,
+    kind: 'host_stats',
+    ts,
+    interval_ms: interval,
+    host,
+    model: s.model,
+    version: s.version,
+    device: s.device,
+    batches: s.batches,
+    failed_batches: s.failedBatches,
+    rows: s.rows,
+    fill_sum: s.fillSum,
+    fill_count: s.fillCount,
+    queue_wait_ms_sum: s.queueWaitSumMs,
+    execution_ms_sum: s.executionSumMs,
+    max_queue_depth: s.maxQueueDepth,
+    queue_wait_ms: s.queueWait,
+    execution_ms: s.execution,
+    fallbacks: Object.fromEntries(s.fallbacks),
+    refusals: Object.fromEntries(s.refusals),
+  }
+}
