@@ -357,6 +357,21 @@ describe('golden-signals (TypeScript host)', () => {
     expect(drain(queue).stats.map((e) => e.requests)).toEqual([1])
   })
 
+  it('a request that began before a live update and ends after it is counted at once, by the configuration it began under', async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const host = await load(golden({ service: 'old', stats_interval_ms: 60_000 }), shared)
+    const s = host.newStream()
+    s.setProperty('xds.route_name', 'credit-risk').setProperty('request.duration', int64Property(3_000_000n))
+    s.sendRequestHeaders({ ':path': '/v2/models/credit-risk/infer', 'x-request-id': 'across-update' })
+    expect(host.replaceRoot(JSON.stringify(golden({ service: 'new', stats_interval_ms: 60_000 })))).toBe(true)
+    expect(drain(queue).stats).toEqual([])
+    // No tick will come for the replaced configuration: its record leaves with the request.
+    s.sendResponseHeaders({ ':status': '200' })
+    s.complete()
+    expect(drain(queue).stats.map((e) => [e.service, e.requests])).toEqual([['old', 1]])
+  })
+
   it("hands a failed request's story to the exporter queue, with the correlation ids", async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)

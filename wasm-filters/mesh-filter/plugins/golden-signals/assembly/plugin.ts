@@ -78,6 +78,11 @@ export class GoldenPlugin extends Plugin {
   all: SeriesIds[] = []
   /** When the current stats interval began (ms since the epoch). */
   intervalStart: i64 = Date.now()
+  /**
+   * Replaced by a live update: no tick comes any more, but requests that
+   * began under it still finish here, so each goes out at once.
+   */
+  deleted: bool = false
 
   constructor(
     readonly config: GoldenConfig,
@@ -102,6 +107,7 @@ export class GoldenPlugin extends Plugin {
 
   /** A live update replaced this configuration (or the VM stops): what it gathered goes now, not never. */
   onDelete(): void {
+    this.deleted = true
     this.flushStats()
     this.events.flush()
   }
@@ -188,11 +194,14 @@ class GoldenStream extends PluginStream {
     ids.statsOf(r).add(r)
 
     const kept = keptReasons(plugin.config, r, view)
-    if (kept == 0) return
-    const w = plugin.events.begin()
-    if (w === null) return
-    writeEvent(w, plugin.config.service, r, kept, Date.now())
-    plugin.events.end()
+    if (kept != 0) {
+      const w = plugin.events.begin()
+      if (w !== null) {
+        writeEvent(w, plugin.config.service, r, kept, Date.now())
+        plugin.events.end()
+      }
+    }
+    if (plugin.deleted) plugin.onDelete()
   }
 }
 
