@@ -6,7 +6,8 @@
  * latencies from a client give exactly the client's counts, split as it saw
  * them, and the p50, p95 and p99 the collector reports are within the
  * sketch's 1% of the exact percentiles of the durations Envoy itself wrote
- * in an access log for the same requests.
+ * in an access log for the same requests. Every failed request has its
+ * story at the collector; an ordinary success is only counted.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -155,6 +156,9 @@ describe('golden signals aggregated in the proxy: two Envoys of two workers, two
       }
     }
     await Promise.all(Array.from({ length: 8 }, caller))
+    const failedIds = Array.from({ length: REQUESTS }, (_, i) => i)
+      .filter((i) => statusOf(i) !== 200)
+      .map((i) => `sketch-${i}`)
 
     const text = await eventually(
       () => metrics(collector.url),
@@ -189,5 +193,16 @@ describe('golden signals aggregated in the proxy: two Envoys of two workers, two
         `${p}: ${series[0]!.latency_ms[p]} vs ${exact}`,
       ).toBeLessThanOrEqual(exact * LATENCY_SKETCH_ACCURACY + 0.001)
     }
+
+    // Every failed request has its story; an ordinary fast success is only counted, and the API says so.
+    const story = (id: string) => fetch(`${collector.url}/api/v1/requests/${id}`)
+    const stories = await eventually(
+      async () => (await Promise.all(failedIds.map(async (id) => (await story(id)).status))).filter((s) => s === 200),
+      (found) => found.length === failedIds.length,
+    )
+    expect(stories).toHaveLength(failedIds.length)
+    const ordinary = await story('sketch-1')
+    expect(ordinary.status).toBe(404)
+    expect(((await ordinary.json()) as { detail: string }).detail).toMatch(/counted in its route's signals only/)
   }, 60_000)
 })

@@ -171,8 +171,6 @@ class GoldenStream extends PluginStream {
   onLog(view: StreamView): void {
     const r = new RequestRecord()
     r.route = view.routeName
-    r.cluster = orEmpty(getProperty(["xds", "cluster_name"]))
-    r.upstream = orEmpty(getProperty(["upstream", "address"]))
     r.durationNs = view.durationNs
     r.code = view.status
     // Response flags explain failures (UH, UF, UT, NR...); a success has none worth a host call.
@@ -195,6 +193,9 @@ class GoldenStream extends PluginStream {
 
     const kept = keptReasons(plugin.config, r, view)
     if (kept != 0) {
+      // Only a story says where the request went: two host calls a counted request does without.
+      r.cluster = orEmpty(getProperty(["xds", "cluster_name"]))
+      r.upstream = orEmpty(getProperty(["upstream", "address"]))
       const w = plugin.events.begin()
       if (w !== null) {
         writeEvent(w, plugin.config.service, r, kept, Date.now())
