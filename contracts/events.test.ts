@@ -216,6 +216,28 @@ describe('decodeEvent: request_stats', () => {
     expect(detail({ duration_us_sum: -1 })).toMatch(/^duration_us_sum: /)
   })
 
+  it('refuses a crafted sketch that decodes to sane values but would make the stores it merges into grow without bound', () => {
+    const crafted = (tamper: (s: DDSketch) => void) => {
+      const s = newLatencySketch()
+      for (const v of durations) s.accept(v)
+      tamper(s)
+      return encodeLatencySketch(s)
+    }
+    const detail = (latency_ms: string) => refused(decodeEvent({ ...stats, latency_ms })).detail
+    const internals = (s: DDSketch) => s as unknown as { mapping: Record<string, unknown>; store: { offset: number } }
+    // An index offset shifts every key (a million keys up: a million bins to merge into).
+    expect(detail(crafted((s) => void (internals(s).mapping._offset = 1e6)))).toMatch(
+      /^latency_ms: not the mesh's mapping/,
+    )
+    expect(detail(crafted((s) => void (internals(s).mapping._offset = Number.NaN)))).toMatch(/^latency_ms: /)
+    // An interpolated mapping has the same gamma and other keys.
+    expect(detail(crafted((s) => void (internals(s).mapping._protoInterpolation = () => 1)))).toMatch(
+      /^latency_ms: not the mesh's mapping/,
+    )
+    // Keys a million below 1 ms: values of about 0, but a million bins apart from the rest.
+    expect(detail(crafted((s) => void (internals(s).store.offset -= 1_000_000)))).toBe('latency_ms: values under 1 ns')
+  })
+
   it('a sketch with fractional or negative bins is refused', () => {
     const s = newLatencySketch()
     s.accept(3, 0.5)

@@ -84,6 +84,7 @@ export {
   encodeLatencySketch,
   LATENCY_SKETCH_ACCURACY,
   MAX_LATENCY_SKETCH_CHARS,
+  mergeLatencySketch,
   newLatencySketch,
 } from './latency-sketch.ts'
 /** The header names as one namespace, for code that reads better as `H.REQUEST_ID`. */

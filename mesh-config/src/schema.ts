@@ -209,7 +209,9 @@ const sampling = z.strictObject({
 })
 
 const slo = z.strictObject({
-  p99_ms: positiveInt.describe('p99 latency objective at the gateway.'),
+  p99_ms: positiveInt
+    .max(86_400_000, 'must be at most 86400000 (a day)')
+    .describe('p99 latency objective at the gateway.'),
   availability: z.number().gt(0).lt(1).describe('Share of requests that must succeed, such as 0.999.'),
   window_days: positiveInt.max(90).default(28).describe('The window the error budget is counted over.'),
 })

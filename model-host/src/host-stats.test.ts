@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { decodeLine, encodeEvent, newLatencySketch, type HostEvent } from '@model-mesh/contracts'
-import { HostStats, type BatchReport, type FallbackReport } from './host-stats.ts'
+import { HostStats, MAX_STORIES_PER_INTERVAL, type BatchReport, type FallbackReport } from './host-stats.ts'
 
 const batch = (o: Partial<BatchReport> = {}): BatchReport => ({
   kind: 'host_batch',
@@ -97,5 +97,25 @@ describe('host stats', () => {
     out.length = 0
     stats.flush('h1', 1_700_000_002_000)
     expect(out).toEqual([])
+  })
+
+  it('sends at most MAX_STORIES_PER_INTERVAL stories an interval, counts the rest as suppressed, and every one in its record', () => {
+    const out: HostEvent[] = []
+    const stats = new HostStats({ emit: (e) => void out.push(e) })
+    const n = MAX_STORIES_PER_INTERVAL + 250
+    for (let i = 0; i < n; i++) stats.fallback(fallback({ request_id: `r${i}`, fallback_model: null }))
+    expect(out).toHaveLength(MAX_STORIES_PER_INTERVAL)
+    expect(stats.storiesSuppressed).toBe(250)
+    stats.flush('h1', 1_700_000_001_000)
+    expect(
+      wire(out)
+        .filter((e) => e.kind === 'host_stats')
+        .map((e) => e.refusals),
+    ).toEqual([{ queue_full: n }])
+    // The next interval may send stories again; a day-long wait counts as a day.
+    out.length = 0
+    stats.batch(batch({ ok: false, queue_wait_ms: 1e12 }))
+    stats.flush('h1', 1_700_000_002_000)
+    expect(wire(out).map((e) => e.kind)).toEqual(['host_batch', 'host_stats'])
   })
 })

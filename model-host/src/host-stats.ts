@@ -24,6 +24,20 @@ export type BatchReport = Omit<HostBatchEvent, 'v' | 'kept'>
 /** A fallback or refusal as the host tells it. */
 export type FallbackReport = Omit<HostFallbackEvent, 'v' | 'kept'>
 
+/**
+ * Stories (failed batches, fallbacks, refusals) sent per interval at most:
+ * in an overload every request may fall back, and the records that count
+ * them must not queue behind their stories. Past it a story is counted in
+ * its record all the same, and as suppressed.
+ */
+export const MAX_STORIES_PER_INTERVAL = 1000
+
+/** A day: no batch waits or runs longer (the contract's bound), whatever a clock says. */
+const DAY_MS = 86_400_000
+
+/** A duration as a sketch takes it: under 1 ns is 0 (the zero bucket), over a day is a day. */
+const sketchable = (ms: number) => (ms < 1e-6 ? 0 : Math.min(ms, DAY_MS))
+
 /** Where the host's versions and its manager report batches and fallbacks. */
 export interface HostReporter {
   batch(b: BatchReport): void
@@ -59,6 +73,9 @@ class VersionStats {
 export class HostStats implements HostReporter {
   #versions = new Map<string, VersionStats>()
   #since = Date.now()
+  #stories = 0
+  /** Stories left out past MAX_STORIES_PER_INTERVAL, since the start (served at /metrics). */
+  storiesSuppressed = 0
 
   /** `out` takes the records and the stories (the agent's emitter, guarded). */
   constructor(private readonly out: HostEmitter) {}
@@ -73,26 +90,40 @@ export class HostStats implements HostReporter {
       s.fillSum += Math.min(1, b.rows / b.max_batch_rows)
       s.fillCount++
     }
-    s.queueWaitSumMs += b.queue_wait_ms
-    s.executionSumMs += b.execution_ms
-    s.queueWait.accept(b.queue_wait_ms)
-    s.execution.accept(b.execution_ms)
+    const [wait, execution] = [sketchable(b.queue_wait_ms), sketchable(b.execution_ms)]
+    s.queueWaitSumMs += wait
+    s.executionSumMs += execution
+    s.queueWait.accept(wait)
+    s.execution.accept(execution)
     s.maxQueueDepth = Math.max(s.maxQueueDepth, b.queue_depth)
     // A failed batch keeps its story: which requests it held.
-    if (!b.ok) this.out.emit({ ...b, v: HOST_EVENT_VERSION, kept: ['failed'] })
+    if (!b.ok && this.#story())
+      this.out.emit({ ...b, queue_wait_ms: wait, execution_ms: execution, v: HOST_EVENT_VERSION, kept: ['failed'] })
   }
 
   fallback(f: FallbackReport): void {
     const s = this.#of(f.model, f.version)
     const into = f.fallback_model === null ? s.refusals : s.fallbacks
     into.set(f.reason, (into.get(f.reason) ?? 0) + 1)
-    this.out.emit({ ...f, v: HOST_EVENT_VERSION, kept: [f.fallback_model === null ? 'refused' : 'fallback'] })
+    if (this.#story())
+      this.out.emit({ ...f, v: HOST_EVENT_VERSION, kept: [f.fallback_model === null ? 'refused' : 'fallback'] })
+  }
+
+  /** Whether this interval may send one more story; counts one suppressed when not. */
+  #story(): boolean {
+    if (this.#stories < MAX_STORIES_PER_INTERVAL) {
+      this.#stories++
+      return true
+    }
+    this.storiesSuppressed++
+    return false
   }
 
   /** One record per version that did anything since the last flush; then the interval starts again. */
   flush(host: string, now = Date.now()): void {
-    const interval = Math.max(0, now - this.#since)
+    const interval = Math.min(Math.max(0, now - this.#since), 3_600_000)
     this.#since = now
+    this.#stories = 0
     const versions = this.#versions
     this.#versions = new Map()
     for (const s of versions.values()) if (!s.empty) this.out.emit(statsRecord(s, host, now, interval))

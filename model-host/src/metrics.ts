@@ -18,8 +18,18 @@ const NO_AGENT: EmitterCounters = { emitted: 0, sent: 0, dropped: noDrops(), buf
 export function hostMetrics(
   counters: () => EmitterCounters = () => NO_AGENT,
   models: () => ModelState[] = () => [],
+  storiesSuppressed: () => number = () => 0,
 ): Registry {
   const registry = new Registry()
+  new Counter({
+    name: 'model_host_telemetry_stories_suppressed_total',
+    help: 'Stories (failed batches, fallbacks, refusals) left out past the per-second cap; each is still counted in its host_stats record',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(storiesSuppressed())
+    },
+  })
   const saturation = [
     ['model_host_queue_depth', 'Requests waiting for a batch, by model version', 'queue_depth'],
     ['model_host_busy_instances', 'Instances running a batch now, by model version', 'busy_instances'],

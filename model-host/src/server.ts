@@ -69,7 +69,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const stats = new HostStats(guarded)
   const manager = new ModelManager(options.models, { reporter: stats, logger, role: options.role, hostName })
   await manager.loadAll(options.only)
-  const metrics = hostMetrics(agent ? () => agent.counters : undefined, () => manager.models())
+  const metrics = hostMetrics(
+    agent ? () => agent.counters : undefined,
+    () => manager.models(),
+    () => stats.storiesSuppressed,
+  )
   const app = createApp({ manager, logger, version: packageVersion(), metrics, operatorToken: options.operatorToken })
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname, createServer }, () => resolve(s))

@@ -16,6 +16,7 @@ import {
   BURN_ALERT_NAMES,
   BURN_ALERTS,
   burnThreshold,
+  mergeLatencySketch,
   TELEMETRY_LAG_MESSAGES,
   TELEMETRY_STALE_S,
 } from '@model-mesh/contracts'
@@ -268,7 +269,7 @@ export async function alertInput(
   for (const e of signalBuckets(ctx.agg, now - ALERT_WINDOW_MS['5m'], now, false).entries) {
     if (!ratios.has(e.labels.route) || e.bucket.requests === 0) continue
     const sketch = p99.get(e.labels.route) ?? newSketch()
-    sketch.merge(e.bucket.sketch)
+    mergeLatencySketch(sketch, e.bucket.sketch)
     p99.set(e.labels.route, sketch)
   }
   const rollbacks: RolledBackCanary[] = []

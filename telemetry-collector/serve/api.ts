@@ -198,11 +198,20 @@ export function apiRoutes(ctx: ApiContext): Hono {
     const shares = ctx.shares?.()
     // Passed on by the collector writing the file: the items themselves, for it to write.
     if (shares && isForwarded(c.req.raw.headers)) return c.json({ items: jsonSafe(mine) })
-    const theirs = shares
-      ? await fromPeers<{ items: ReviewItem[] }>(shares.peers, pathOf(c.req.raw), c.req.header('authorization'), {
-          timeoutMs: 30_000,
-        })
-      : []
+    const peers = shares?.peers ?? []
+    const answers = await Promise.all(
+      peers.map((p) =>
+        fromPeer<{ items: ReviewItem[] }>(p, pathOf(c.req.raw), c.req.header('authorization'), { timeoutMs: 30_000 }),
+      ),
+    )
+    // A file without a collector's items would look whole: none rather than part.
+    const silent = peers.filter((_, i) => answers[i] === undefined)
+    if (silent.length > 0)
+      return c.json(
+        { error: `export: collectors ${silent.join(', ')} did not answer; their items would be missing` },
+        503,
+      )
+    const theirs = answers.filter((a) => a !== undefined)
     const items = unionBy([mine, ...theirs.map((t) => t.items)], (i) => i.sample.request_id)
     if (items.length === 0) return c.json({ error: `model: no labelled review items for ${model}` }, 404)
     const dir = await mkdtemp(join(tmpdir(), 'review-export-'))

@@ -8,6 +8,7 @@ import { DDSketch } from '@datadog/sketches-js'
 import {
   CODE_CLASSES,
   codeClass,
+  mergeLatencySketch,
   newLatencySketch,
   responseFlagNames,
   type CodeClass,
@@ -57,7 +58,7 @@ export class SignalBucket {
     if (e.flags !== 0) for (const f of responseFlagNames(e.flags)) this.flags[f] = (this.flags[f] ?? 0) + n
     this.fallbacks += e.fallbacks
     this.durationSumMs += e.duration_us_sum / 1000
-    this.sketch.merge(e.latency)
+    mergeLatencySketch(this.sketch, e.latency)
   }
 
   merge(o: SignalBucket): this {
@@ -66,7 +67,7 @@ export class SignalBucket {
     for (const [f, n] of Object.entries(o.flags)) this.flags[f] = (this.flags[f] ?? 0) + n
     this.fallbacks += o.fallbacks
     this.durationSumMs += o.durationSumMs
-    if (o.requests > 0) this.sketch.merge(o.sketch)
+    if (o.requests > 0) mergeLatencySketch(this.sketch, o.sketch)
     return this
   }
 

@@ -41,6 +41,8 @@ export interface GoldenSignalsConfig {
   routes?: GoldenRouteConfig[]
   /** How often each worker sends its request_stats records. */
   stats_interval_ms?: number
+  /** Stories each worker sends per stats interval at most (default 1000); past it counted as suppressed. */
+  stories_per_interval?: number
   batch_events?: number
   flush_interval_ms?: number
 }

@@ -372,6 +372,36 @@ describe('golden-signals (TypeScript host)', () => {
     expect(drain(queue).stats.map((e) => [e.service, e.requests])).toEqual([['old', 1]])
   })
 
+  it('sends at most stories_per_interval stories an interval, counts the rest as suppressed, and every request in the records', async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const host = await load(golden({ stories_per_interval: 2, stats_interval_ms: 1 }), shared)
+    for (let i = 0; i < 5; i++) request(host, { code: 503, requestId: `outage-${i}` })
+    await intervalPassed()
+    host.tick()
+    const { stats, stories } = drain(queue)
+    expect(stories.map((e) => e.request_id)).toEqual(['outage-0', 'outage-1'])
+    expect(host.metricByName('golden.stories.suppressed')?.value).toBe(3n)
+    expect(stats.map((e) => [e.code_class, e.requests])).toEqual([['5xx', 5]])
+    // A new interval: stories again.
+    request(host, { code: 503, requestId: 'after' })
+    await intervalPassed()
+    host.tick()
+    expect(drain(queue).stories.map((e) => e.request_id)).toEqual(['after'])
+  })
+
+  it('a day-long request (a broken clock) is counted as a day, and its record is not refused', async () => {
+    const shared = new SharedState()
+    const queue = exporterQueue(shared)
+    const host = await load(golden({ stats_interval_ms: 1 }), shared)
+    request(host, { code: 200, durationMs: 3 })
+    request(host, { code: 200, durationMs: 5 * 86_400_000 })
+    await intervalPassed()
+    host.tick()
+    const { stats } = drain(queue)
+    expect(stats.map((e) => [e.requests, e.duration_us_sum])).toEqual([[2, 3_000 + 86_400_000_000]])
+  })
+
   it("hands a failed request's story to the exporter queue, with the correlation ids", async () => {
     const shared = new SharedState()
     const queue = exporterQueue(shared)
@@ -532,6 +562,7 @@ describe('golden-signals (TypeScript host)', () => {
     [golden({ models: ['a', ''] }), 'golden_signals.models[1]: must be a non-empty string'],
     [golden({ models: ['other'] }), 'golden_signals.models[0]: "other" is the label of the models not listed'],
     [golden({ stats_interval_ms: 0 }), 'golden_signals.stats_interval_ms: must be an integer from 1 to 60000'],
+    [golden({ stories_per_interval: -1 }), 'golden_signals.stories_per_interval: must be an integer from 0 to 1000000'],
     [golden({ routes: {} }), 'golden_signals.routes: must be an array of routes'],
     [golden({ routes: [{ slow_ms: 5 }] }), 'golden_signals.routes[0].name: required, a non-empty string'],
     [golden({ routes: [{ name: 'a' }, { name: 'a' }] }), 'golden_signals.routes[1].name: duplicate route "a"'],

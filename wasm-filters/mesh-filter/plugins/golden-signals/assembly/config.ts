@@ -25,13 +25,15 @@ export class GoldenConfig extends FilterConfig {
   routes: Map<string, GoldenRoute> = new Map()
   /** How often each worker sends what it counted (one request_stats record per label set). */
   statsIntervalMs: i32 = 1000
+  /** Stories each worker sends per stats interval at most (an outage makes every request one); past it they are counted as suppressed. */
+  storiesPerInterval: i32 = 1000
   /** Events gathered per worker before they go to the queue as one message. */
   batchEvents: i32 = 32
   /** The longest an event waits in its worker before going to the queue. */
   flushIntervalMs: i32 = 200
 }
 
-const KNOWN = ["service", "models", "routes", "stats_interval_ms", "batch_events", "flush_interval_ms"]
+const KNOWN = ["service", "models", "routes", "stats_interval_ms", "stories_per_interval", "batch_events", "flush_interval_ms"]
 const ROUTE_KNOWN = ["name", "slow_ms", "trace_header"]
 
 /** The section (an object; empty takes every default), or the first problem in it. */
@@ -42,7 +44,12 @@ export function parseGoldenConfig(root: JsonValue): GoldenConfig {
   for (let i = 0; i < root.keys.length; i++) {
     const key = root.keys[i]
     const v = root.values[i]
-    if (key == "batch_events" || key == "flush_interval_ms" || key == "stats_interval_ms") {
+    if (key == "stories_per_interval") {
+      if (v.kind != JsonKind.Number || v.number != Math.floor(v.number) || v.number < 0 || v.number > 1000000) {
+        return invalid(c, key, "must be an integer from 0 to 1000000")
+      }
+      c.storiesPerInterval = <i32>v.number
+    } else if (key == "batch_events" || key == "flush_interval_ms" || key == "stats_interval_ms") {
       if (v.kind != JsonKind.Number || v.number != Math.floor(v.number) || v.number < 1 || v.number > 60000) {
         return invalid(c, key, "must be an integer from 1 to 60000")
       }

@@ -11,7 +11,7 @@
 // flush_interval_ms: each enqueue wakes the exporter's thread. Never delays
 // a request: everything happens in proxy_on_log, after the response was
 // sent, and a full or missing queue drops what it cannot take and counts it.
-import { defineMetric, getProperty, incrementMetric, MetricType, orEmpty, recordMetric } from "../../../../sdk/assembly/index"
+import { defineMetric, getProperty, increment, incrementMetric, MetricType, orEmpty, recordMetric } from "../../../../sdk/assembly/index"
 import { EventBatcher, TelemetryConfig } from "../../../plugin-api/assembly/event-batcher"
 import { Plugin, PluginStream } from "../../../plugin-api/assembly/plugin"
 import { StreamView, VERSION_HEADER } from "../../../plugin-api/assembly/stream-view"
@@ -20,6 +20,9 @@ import {
   failed, KEPT_FAILED, KEPT_LOW_CONFIDENCE, KEPT_SAMPLED, KEPT_SLOW, KEPT_TRACED, latencyHistogramName, OTHER_MODEL, RequestRecord, requestCounterName,
   RequestStats, statusClass, versionLabel, writeEvent, writeStats,
 } from "./signals"
+
+/** The longest interval a record may say it covers (the contract's bound). */
+const MAX_INTERVAL_MS: i64 = 3600000
 
 /** contracts/headers.ts's MESH_TRACE, spelled again because AssemblyScript cannot import it (config-corpus.unit.test.ts checks they agree). */
 export const TRACE_HEADER = "x-mesh-trace"
@@ -68,7 +71,16 @@ function seriesKey(r: RequestRecord): string {
 }
 
 export class GoldenPlugin extends Plugin {
+  /** The stories: at most stories_per_interval an interval; past it counted as suppressed (their requests are in the records). */
   readonly events: EventBatcher
+  /**
+   * The records, in messages of their own, sent as soon as they are written:
+   * a flood of stories (every request failing) never fills the batch or the
+   * queue ahead of the records that count them.
+   */
+  readonly records: EventBatcher
+  /** Stories written this interval. */
+  stories: i32 = 0
   /** By the raw label values: building the escaped metric names costs more than the rest of onLog. */
   series: Map<string, SeriesIds> = new Map()
   /** The label set of the previous request and its ids: consecutive requests mostly share one, found without building a key. */
@@ -90,6 +102,7 @@ export class GoldenPlugin extends Plugin {
   ) {
     super()
     this.events = new EventBatcher("golden", telemetry.exporterVmId, telemetry.queueName, telemetry.maxPendingEvents, config.batchEvents)
+    this.records = new EventBatcher("golden", telemetry.exporterVmId, telemetry.queueName, telemetry.maxPendingEvents, config.batchEvents)
   }
 
   name(): string {
@@ -115,8 +128,10 @@ export class GoldenPlugin extends Plugin {
   /** One request_stats record per label set that counted a request since the last flush; then the interval starts again. */
   flushStats(): void {
     const now = Date.now()
-    const interval = now - this.intervalStart
+    // A clock stepped back or far ahead must not cost a record (the contract bounds an interval to an hour).
+    const interval = min(max(now - this.intervalStart, 0), MAX_INTERVAL_MS)
     this.intervalStart = now
+    this.stories = 0
     for (let i = 0; i < this.all.length; i++) {
       const ids = this.all[i]
       this.sendStats(ids.stats, now, interval)
@@ -124,14 +139,15 @@ export class GoldenPlugin extends Plugin {
       const flagged = ids.flagged!.values()
       for (let k = 0; k < flagged.length; k++) this.sendStats(flagged[k], now, interval)
     }
+    this.records.flush()
   }
 
   private sendStats(s: RequestStats, now: i64, interval: i64): void {
     if (s.requests == 0) return
-    const w = this.events.begin(s.requests)
+    const w = this.records.begin(s.requests)
     if (w !== null) {
       writeStats(w, this.config.service, s, now, interval)
-      this.events.end()
+      this.records.end()
     }
     s.reset()
   }
@@ -192,7 +208,10 @@ class GoldenStream extends PluginStream {
     ids.statsOf(r).add(r)
 
     const kept = keptReasons(plugin.config, r, view)
-    if (kept != 0) {
+    if (kept != 0 && plugin.stories >= plugin.config.storiesPerInterval) {
+      increment("golden.stories.suppressed")
+    } else if (kept != 0) {
+      plugin.stories++
       // Only a story says where the request went: two host calls a counted request does without.
       r.cluster = orEmpty(getProperty(["xds", "cluster_name"]))
       r.upstream = orEmpty(getProperty(["upstream", "address"]))

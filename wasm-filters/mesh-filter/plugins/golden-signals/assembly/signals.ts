@@ -83,6 +83,9 @@ export const KEPT_LOW_CONFIDENCE: i32 = 8
 export const KEPT_TRACED: i32 = 16
 const KEPT_NAMES: string[] = ["failed", "slow", "sampled", "low_confidence", "traced"]
 
+/** A day, in ns: the longest duration the contract takes. */
+export const MAX_DURATION_NS: i64 = 86400000000000
+
 /** Failed: a 4xx, a 5xx, or no response at all. */
 export function failed(code: i64): bool {
   return code < 200 || code >= 400
@@ -116,8 +119,10 @@ export class RequestStats {
   add(r: RequestRecord): void {
     this.requests++
     if (r.fallback) this.fallbacks++
-    this.durationUsSum += r.durationNs / 1000
-    this.latency.add(<f64>r.durationNs / 1e6)
+    // Longer than a day is a broken clock (the contract refuses it): a day, so the record's other requests still count.
+    const ns = min(r.durationNs, MAX_DURATION_NS)
+    this.durationUsSum += ns / 1000
+    this.latency.add(<f64>ns / 1e6)
   }
 
   /** Empty again, keeping its memory: it is reused every interval. */
@@ -163,7 +168,7 @@ export function writeEvent(w: Utf8Writer, service: string, r: RequestRecord, kep
   w.text(",\"status\":").int(r.code)
   w.text(",\"flags\":").int(r.flags)
   w.text(",\"fallback\":").bool(r.fallback)
-  w.text(",\"duration_us\":").int(r.durationNs / 1000)
+  w.text(",\"duration_us\":").int(min(r.durationNs, MAX_DURATION_NS) / 1000)
   w.text(",\"kept\":[")
   let first = true
   for (let bit = 0; bit < KEPT_NAMES.length; bit++) {
