@@ -21,6 +21,8 @@ export {
 } from './alert-thresholds.ts'
 export type { BurnAlert } from './alert-thresholds.ts'
 export { readIfExists, writeAtomic } from './atomic-file.ts'
+export { HostCounts } from './host-counts.ts'
+export type { BatchCounted, FallbackCounted } from './host-counts.ts'
 export {
   COLLECTOR_BUCKET,
   encodeLease,

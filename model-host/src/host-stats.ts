@@ -11,6 +11,7 @@
 import type { DDSketch } from '@datadog/sketches-js'
 import {
   HOST_EVENT_VERSION,
+  HostCounts,
   HOST_STATS_VERSION,
   newLatencySketch,
   type HostBatchEvent,
@@ -45,25 +46,17 @@ export interface HostReporter {
 }
 
 /** What one version did since the last flush. */
-class VersionStats {
+class VersionStats extends HostCounts {
   device = ''
-  batches = 0
-  failedBatches = 0
-  rows = 0
-  fillSum = 0
-  fillCount = 0
-  queueWaitSumMs = 0
-  executionSumMs = 0
-  maxQueueDepth = 0
   queueWait: DDSketch = newLatencySketch()
   execution: DDSketch = newLatencySketch()
-  fallbacks = new Map<string, number>()
-  refusals = new Map<string, number>()
 
   constructor(
     readonly model: string,
     readonly version: string,
-  ) {}
+  ) {
+    super()
+  }
 
   get empty(): boolean {
     return this.batches === 0 && this.fallbacks.size === 0 && this.refusals.size === 0
@@ -82,29 +75,17 @@ export class HostStats implements HostReporter {
 
   batch(b: BatchReport): void {
     const s = this.#of(b.model, b.version)
+    const batch = { ...b, queue_wait_ms: sketchable(b.queue_wait_ms), execution_ms: sketchable(b.execution_ms) }
     s.device = b.device
-    s.batches++
-    if (!b.ok) s.failedBatches++
-    s.rows += b.rows
-    if (b.max_batch_rows > 0) {
-      s.fillSum += Math.min(1, b.rows / b.max_batch_rows)
-      s.fillCount++
-    }
-    const [wait, execution] = [sketchable(b.queue_wait_ms), sketchable(b.execution_ms)]
-    s.queueWaitSumMs += wait
-    s.executionSumMs += execution
-    s.queueWait.accept(wait)
-    s.execution.accept(execution)
-    s.maxQueueDepth = Math.max(s.maxQueueDepth, b.queue_depth)
+    s.addBatch(batch)
+    s.queueWait.accept(batch.queue_wait_ms)
+    s.execution.accept(batch.execution_ms)
     // A failed batch keeps its story: which requests it held.
-    if (!b.ok && this.#story())
-      this.out.emit({ ...b, queue_wait_ms: wait, execution_ms: execution, v: HOST_EVENT_VERSION, kept: ['failed'] })
+    if (!b.ok && this.#story()) this.out.emit({ ...batch, v: HOST_EVENT_VERSION, kept: ['failed'] })
   }
 
   fallback(f: FallbackReport): void {
-    const s = this.#of(f.model, f.version)
-    const into = f.fallback_model === null ? s.refusals : s.fallbacks
-    into.set(f.reason, (into.get(f.reason) ?? 0) + 1)
+    this.#of(f.model, f.version).addFallback(f)
     if (this.#story())
       this.out.emit({ ...f, v: HOST_EVENT_VERSION, kept: [f.fallback_model === null ? 'refused' : 'fallback'] })
   }

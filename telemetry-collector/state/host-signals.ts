@@ -4,7 +4,7 @@
  * model version: batches (fill ratio, queue wait, execution time), fallbacks
  * and refusals by reason, and the latest saturation.
  */
-import type { HostBatchEvent, HostFallbackEvent, HostSaturationEvent, HostStatsEvent } from '@model-mesh/contracts'
+import { HostCounts, type HostSaturationEvent, type HostStatsEvent } from '@model-mesh/contracts'
 
 /** One host instance's model version: what a host reports as `host` (its mesh name, or `<address>:<port>`), labelled by the label policy. */
 export interface HostLabels {
@@ -13,34 +13,8 @@ export interface HostLabels {
   version: string
 }
 
-export class HostBucket {
-  batches = 0
-  failedBatches = 0
-  rows = 0
-  /** Sum of rows / max_batch_rows over batches that said their maximum. */
-  fillSum = 0
-  fillCount = 0
-  queueWaitSumMs = 0
-  executionSumMs = 0
-  maxQueueDepth = 0
-  /** Requests the host served with a fallback, by reason (a Map: a reason named `constructor` or `__proto__` is a key like any other). */
-  fallbacks = new Map<string, number>()
-  /** Requests it refused (no fallback could answer), by reason. */
-  refusals = new Map<string, number>()
-
-  addBatch(e: HostBatchEvent): void {
-    this.batches++
-    if (!e.ok) this.failedBatches++
-    this.rows += e.rows
-    if (e.max_batch_rows > 0) {
-      this.fillSum += Math.min(1, e.rows / e.max_batch_rows)
-      this.fillCount++
-    }
-    this.queueWaitSumMs += e.queue_wait_ms
-    this.executionSumMs += e.execution_ms
-    this.maxQueueDepth = Math.max(this.maxQueueDepth, e.queue_depth)
-  }
-
+/** A host's counts over some span (contracts' HostCounts), merged across records and minutes. */
+export class HostBucket extends HostCounts {
   /** A host_stats record: its interval's batches and fallbacks, their reasons labelled by `reason`. */
   addStats(e: HostStatsEvent, reason: (r: string) => string): void {
     this.batches += e.batches
@@ -56,11 +30,6 @@ export class HostBucket {
       [this.refusals, e.refusals],
     ] as const)
       for (const [r, n] of Object.entries(counts)) into.set(reason(r), (into.get(reason(r)) ?? 0) + n)
-  }
-
-  addFallback(e: HostFallbackEvent): void {
-    const into = e.fallback_model === null ? this.refusals : this.fallbacks
-    into.set(e.reason, (into.get(e.reason) ?? 0) + 1)
   }
 
   merge(o: HostBucket): this {
