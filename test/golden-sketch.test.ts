@@ -31,6 +31,14 @@ import { startNats, type RunningNats } from '@model-mesh/testkit/nats'
 import { startUpstream, type Upstream } from '@model-mesh/testkit/upstream'
 import { MESH_FILTER, meshFilterWasm, wasmPath } from '@model-mesh/wasm-filters'
 
+/** Milliseconds of a duration as CEL prints one (Go's form: "9.491107ms", "950µs", "1.2s", "1m2.5s"). */
+function durationMs(text: string): number {
+  const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 }
+  const parts = [...text.matchAll(/([\d.]+)(h|ms|m|s|us|µs|ns)/g)]
+  if (parts.map((p) => p[0]).join('') !== text) throw new Error(`not a duration: ${text}`)
+  return parts.reduce((ms, [, n, u]) => ms + Number(n) * unit[u!]!, 0)
+}
+
 const TOKEN = 'golden-sketch-test-token-0123456789'
 const ROUTE = 'credit-risk'
 const REQUESTS = 600
@@ -72,7 +80,7 @@ describe('golden signals aggregated in the proxy: two Envoys of two workers, two
       agents.push(agent)
       const log = join(dir, `access-${i}.log`)
       logs.push(log)
-      // Envoy's own account of each request: its id, status and duration in microseconds.
+      // Envoy's own account of each request: its id, status and duration (the same request.duration the filter reads).
       const accessLog = {
         access_log: [
           {
@@ -82,8 +90,14 @@ describe('golden signals aggregated in the proxy: two Envoys of two workers, two
               path: log,
               log_format: {
                 text_format_source: {
-                  inline_string: '%REQ(X-REQUEST-ID)% %RESPONSE_CODE% %COMMON_DURATION(DS_RX_BEG:DS_TX_END:us)%\n',
+                  inline_string: '%REQ(X-REQUEST-ID)% %RESPONSE_CODE% %CEL(request.duration)%\n',
                 },
+                formatters: [
+                  {
+                    name: 'envoy.formatter.cel',
+                    typed_config: { '@type': 'type.googleapis.com/envoy.extensions.formatter.cel.v3.Cel' },
+                  },
+                ],
               },
             },
           },
@@ -168,14 +182,14 @@ describe('golden signals aggregated in the proxy: two Envoys of two workers, two
     expect(metricSum(text, 'mesh_requests_total', { route: ROUTE })).toBe(REQUESTS)
     for (const [cls, n] of seen) expect(metricSum(text, 'mesh_requests_total', { code_class: cls }), cls).toBe(n)
 
-    // Envoy's access logs are the reference: every request, its duration to the microsecond (Envoy writes them within a second or so).
+    // Envoy's access logs are the reference: every request, its duration to the nanosecond (Envoy writes them within a second or so).
     const logged = await eventually(
       async () => (await Promise.all(logs.map((l) => readFile(l, 'utf8')))).flatMap((t) => t.trim().split('\n')),
       (lines) => lines.length >= REQUESTS,
       15_000,
     )
     expect(logged).toHaveLength(REQUESTS)
-    const durations = logged.map((line) => Number(line.split(' ')[2]) / 1000).sort((a, b) => a - b)
+    const durations = logged.map((line) => durationMs(line.split(' ')[2]!)).sort((a, b) => a - b)
     const window = (await (await fetch(`${collector.url}/api/v1/windows?window=5m`)).json()) as {
       series: { labels: { route: string }; requests: number; latency_ms: Record<string, number> }[]
     }

@@ -298,7 +298,11 @@ const spool = z.strictObject({
 
 /** Size limit of each JetStream stream (contracts/subjects.ts names them). */
 const streamSizes = {
-  requests: megabytes.default(4096).describe('MESH_REQUESTS: a request event per request, from Envoy.'),
+  requests: megabytes
+    .default(4096)
+    .describe(
+      "MESH_REQUESTS: the proxies' request_stats records and the stories of the requests worth one, from Envoy.",
+    ),
   payloads: megabytes.default(2048).describe('MESH_PAYLOADS: sampled payloads, from Envoy.'),
   host: megabytes.default(2048).describe('MESH_HOST: batch, fallback and saturation events, from the model hosts.'),
   review: megabytes.default(512).describe('MESH_REVIEW: a work queue (messages stay until a consumer takes them).'),
