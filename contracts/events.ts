@@ -125,6 +125,14 @@ export function codeClass(status: number): CodeClass {
   return status >= 100 && status <= 599 ? CODE_CLASSES[Math.floor(status / 100) - 1]! : 'none'
 }
 
+/** A record's sketch field (`text`), decoded and checked to hold `count` values of a day at most; else an issue at `path`. */
+function sketchField(ctx: z.RefinementCtx, path: string, text: string, count: number): DDSketch | undefined {
+  const sketch = decodeLatencySketch(text, count, EVENT_LIMITS.durationMs)
+  if (typeof sketch !== 'string') return sketch
+  ctx.addIssue({ code: 'custom', path: [path], message: sketch })
+  return undefined
+}
+
 /** The longest interval one request_stats record may cover. */
 const MAX_STATS_INTERVAL_MS = 3_600_000
 
@@ -162,13 +170,10 @@ const requestStatsEvent = z
       ctx.addIssue({ code: 'custom', path: ['duration_us_sum'], message: 'more than a day per request' })
   })
   .transform((e, ctx) => {
-    const latency = decodeLatencySketch(e.latency_ms, e.requests, EVENT_LIMITS.durationMs)
-    if (typeof latency === 'string') {
-      ctx.addIssue({ code: 'custom', path: ['latency_ms'], message: latency })
-      return z.NEVER
-    }
+    const latency = sketchField(ctx, 'latency_ms', e.latency_ms, e.requests)
+    if (!latency) return z.NEVER
     const { latency_ms: _text, ...rest } = e
-    return { ...rest, latency: latency as DDSketch }
+    return { ...rest, latency }
   })
 export type RequestStatsEvent = z.output<typeof requestStatsEvent>
 
@@ -332,17 +337,10 @@ const hostStatsEvent = z
         ctx.addIssue({ code: 'custom', path: [field], message: 'more than a day per batch' })
   })
   .transform((e, ctx) => {
-    const queueWait = decodeLatencySketch(e.queue_wait_ms, e.batches, EVENT_LIMITS.durationMs)
-    const execution = decodeLatencySketch(e.execution_ms, e.batches, EVENT_LIMITS.durationMs)
-    for (const [path, sketch] of [
-      ['queue_wait_ms', queueWait],
-      ['execution_ms', execution],
-    ] as const)
-      if (typeof sketch === 'string') {
-        ctx.addIssue({ code: 'custom', path: [path], message: sketch })
-        return z.NEVER
-      }
-    return { ...e, queue_wait_ms: queueWait as DDSketch, execution_ms: execution as DDSketch }
+    const queueWait = sketchField(ctx, 'queue_wait_ms', e.queue_wait_ms, e.batches)
+    const execution = queueWait && sketchField(ctx, 'execution_ms', e.execution_ms, e.batches)
+    if (!queueWait || !execution) return z.NEVER
+    return { ...e, queue_wait_ms: queueWait, execution_ms: execution }
   })
 export type HostStatsEvent = z.output<typeof hostStatsEvent>
 

@@ -45,6 +45,9 @@ export interface HostReporter {
   fallback(f: FallbackReport): void
 }
 
+/** The reporter of a host with no telemetry agent: counts nothing nobody would read. */
+export const noReports: HostReporter = { batch() {}, fallback() {} }
+
 /** What one version did since the last flush. */
 class VersionStats extends HostCounts {
   device = ''

@@ -11,7 +11,7 @@ import { createApp } from './app.ts'
 import { createLogger, type Logger } from '@model-mesh/contracts'
 import { hostMetrics } from './metrics.ts'
 import { ModelManager } from './model-manager.ts'
-import { HostStats } from './host-stats.ts'
+import { HostStats, noReports } from './host-stats.ts'
 import { reportSaturation } from './saturation.ts'
 import { AgentEmitter } from './telemetry-agent-emitter.ts'
 import { noopEmitter, safeEmitter, type HostEmitter } from './telemetry.ts'
@@ -67,7 +67,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const guarded = safeEmitter(emitter)
   // Batches and fallbacks are counted per interval; only their stories go out one by one.
   const stats = new HostStats(guarded)
-  const manager = new ModelManager(options.models, { reporter: stats, logger, role: options.role, hostName })
+  const reporter = emitter === noopEmitter ? noReports : stats
+  const manager = new ModelManager(options.models, { reporter, logger, role: options.role, hostName })
   await manager.loadAll(options.only)
   const metrics = hostMetrics(
     agent ? () => agent.counters : undefined,

@@ -17,13 +17,13 @@ import {
   BURN_ALERTS,
   burnThreshold,
   mergeLatencySketch,
+  newLatencySketch,
   TELEMETRY_LAG_MESSAGES,
   TELEMETRY_STALE_S,
 } from '@model-mesh/contracts'
 import { MEMORY_HORIZON_MS, minuteOf, type Aggregator } from '../state/aggregator.ts'
 import type { WalkEvent } from './canary-walk.ts'
 import { PREDICTION_FEATURE, type DriftMonitor, type VersionDrift } from './drift-monitor.ts'
-import { newSketch } from '../state/signals.ts'
 import type { Store } from '../store/store.ts'
 import { signalBuckets } from '../state/windows.ts'
 
@@ -265,10 +265,10 @@ export async function alertInput(
       r[w] = t && t.requests > 0 ? t.failed / t.requests : null
     }
   }
-  const p99 = new Map<string, ReturnType<typeof newSketch>>()
+  const p99 = new Map<string, ReturnType<typeof newLatencySketch>>()
   for (const e of signalBuckets(ctx.agg, now - ALERT_WINDOW_MS['5m'], now, false).entries) {
     if (!ratios.has(e.labels.route) || e.bucket.requests === 0) continue
-    const sketch = p99.get(e.labels.route) ?? newSketch()
+    const sketch = p99.get(e.labels.route) ?? newLatencySketch()
     mergeLatencySketch(sketch, e.bucket.sketch)
     p99.set(e.labels.route, sketch)
   }

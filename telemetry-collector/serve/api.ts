@@ -26,7 +26,7 @@ import {
   operatorRequired,
   type CanaryAction,
 } from './operator.ts'
-import { fromPeer, fromPeers, isForwarded, unionBy } from './peers.ts'
+import { fromPeer, fromPeers, isForwarded, unionBy, type PeerQuestion } from './peers.ts'
 import { writeLabelled, type PayloadSink } from '../sinks/payload-sink.ts'
 import type { ReviewItem, Store } from '../store/store.ts'
 import {
@@ -180,12 +180,8 @@ export function apiRoutes(ctx: ApiContext): Hono {
     )
     if (item) return c.json(reviewJson(item))
     // Another collector took it off the queue, maybe: that one labels it.
-    const shares = ctx.shares?.()
-    if (shares && !isForwarded(c.req.raw.headers))
-      for (const peer of shares.peers) {
-        const theirs = await fromPeer(peer, pathOf(c.req.raw), c.req.header('authorization'), { body })
-        if (theirs !== undefined) return c.json(theirs)
-      }
+    const theirs = !isForwarded(c.req.raw.headers) && (await askPeers(ctx, c.req.raw, { body }))
+    if (theirs) return c.json(theirs)
     return c.json({ error: `request_id: no review item ${c.req.param('id')}` }, 404)
   })
   // The labelled payloads themselves, in one file: the operator's only.
@@ -283,10 +279,10 @@ export async function pipelineStatus(ctx: ApiContext, now = Date.now()) {
 const NO_STORY =
   "the mesh keeps a story for failed, slow (over the route's p99 objective), sampled, low-confidence and traced (x-mesh-trace: 1, where the route allows it) requests; any other request is counted in its route's signals only"
 
-/** The first answer another collector gives to `req`, or undefined. */
-async function askPeers(ctx: ApiContext, req: Request): Promise<unknown> {
+/** The first answer another collector gives to `req` (a POST with `question.body`), or undefined. */
+async function askPeers(ctx: ApiContext, req: Request, question: PeerQuestion = {}): Promise<unknown> {
   for (const peer of ctx.shares?.().peers ?? []) {
-    const answer = await fromPeer(peer, pathOf(req), req.headers.get('authorization'))
+    const answer = await fromPeer(peer, pathOf(req), req.headers.get('authorization'), question)
     if (answer !== undefined) return answer
   }
   return undefined

@@ -18,18 +18,11 @@ import {
   type RequestStatsEvent,
   type ReviewItemEvent,
   type TelemetryEvent,
+  codeClass,
+  type CodeClass,
 } from '@model-mesh/contracts'
 import { HostBucket, saturationOf, type HostLabels, type Saturation } from './host-signals.ts'
-import {
-  addStatsToTotal,
-  addToTotal,
-  codeClass,
-  newTotal,
-  SignalBucket,
-  type CodeClass,
-  type SeriesLabels,
-  type SeriesTotal,
-} from './signals.ts'
+import { addStatsToTotal, addToTotal, newTotal, SignalBucket, type SeriesLabels, type SeriesTotal } from './signals.ts'
 
 export const MINUTE_MS = 60_000
 export const TEN_S_MS = 10_000
@@ -124,6 +117,23 @@ export class LabelPolicy {
 
 const FALLBACK_REASON_SET: ReadonlySet<string> = new Set(FALLBACK_REASONS)
 
+/**
+ * Whether `e` adds to the counts. Records do; a request, batch or fallback
+ * event is a story, counted in a record, unless an older producer sent it
+ * (`every_request`, `every_event`: an event for each, and no records).
+ */
+function counts(e: TelemetryEvent): boolean {
+  switch (e.kind) {
+    case 'request':
+      return e.kept.includes('every_request')
+    case 'host_batch':
+    case 'host_fallback':
+      return e.kept.includes('every_event')
+    default:
+      return true
+  }
+}
+
 export const seriesKey = (l: SeriesLabels) => `${l.route}\x1f${l.model}\x1f${l.version}\x1f${l.variant}`
 export const hostKey = (l: HostLabels) => `${l.host}\x1f${l.model}\x1f${l.version}`
 const totalKey = (l: SeriesLabels, code: CodeClass) => `${seriesKey(l)}\x1f${code}`
@@ -215,8 +225,7 @@ export class Aggregator {
     if (e.ts > this.pipeline.newestEventTs) this.pipeline.newestEventTs = e.ts
     switch (e.kind) {
       case 'request':
-        // A version 1 producer's event is the request's count; a story's request is counted in a request_stats record.
-        if (e.kept.includes('every_request')) this.#request(e)
+        if (counts(e)) this.#request(e)
         this.#raw.requests.push(e)
         return
       case 'request_stats':
@@ -228,9 +237,8 @@ export class Aggregator {
       case 'review':
         this.#raw.reviews.push(e)
         return
-      // A version 3 host's batch and fallback events are stories, counted in its host_stats records; an older host's count themselves.
       case 'host_batch': {
-        if (e.kept.includes('every_event')) {
+        if (counts(e)) {
           const labels = this.labels.host(e)
           this.#hostMinute(labels, e.ts).addBatch(e)
           this.#hostTotal(labels).addBatch(e)
@@ -239,7 +247,7 @@ export class Aggregator {
         return
       }
       case 'host_fallback': {
-        if (e.kept.includes('every_event')) {
+        if (counts(e)) {
           const labels = this.labels.host(e)
           const labelled = { ...e, reason: this.labels.reason(e.reason) }
           this.#hostMinute(labels, e.ts).addFallback(labelled)
@@ -279,15 +287,12 @@ export class Aggregator {
     const hosts = new Map<string, { minute: number; labels: HostLabels }>()
     for (const e of events) {
       const minute = minuteOf(e.ts)
-      if (minute >= this.memoryFloor) continue
-      if (e.kind === 'request_stats' || (e.kind === 'request' && e.kept.includes('every_request'))) {
+      if (minute >= this.memoryFloor || !counts(e)) continue
+      if (e.kind === 'request' || e.kind === 'request_stats') {
         const labels = this.labels.series(e)
         const key = bucketKey(minute, seriesKey(labels))
         if (!this.minutes.has(key)) requests.set(key, { minute, labels })
-      } else if (
-        e.kind === 'host_stats' ||
-        ((e.kind === 'host_batch' || e.kind === 'host_fallback') && e.kept.includes('every_event'))
-      ) {
+      } else if (e.kind === 'host_batch' || e.kind === 'host_fallback' || e.kind === 'host_stats') {
         const labels = this.labels.host(e)
         const key = bucketKey(minute, hostKey(labels))
         if (!this.hostMinutes.has(key)) hosts.set(key, { minute, labels })

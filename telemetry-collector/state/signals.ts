@@ -24,11 +24,6 @@ export interface SeriesLabels {
   variant: string
 }
 
-export { CODE_CLASSES, codeClass, type CodeClass }
-
-/** Latency quantiles within 1% of the true value, whatever the distribution (the mesh's one mapping: contracts' latency-sketch.ts). */
-export const newSketch = newLatencySketch
-
 /** Request counts, errors and latency of one series over some span of time. */
 export class SignalBucket {
   requests = 0
@@ -37,8 +32,8 @@ export class SignalBucket {
   flags: Record<string, number> = {}
   fallbacks = 0
   durationSumMs = 0
-  /** Latency in milliseconds. */
-  sketch: DDSketch = newSketch()
+  /** Latency in milliseconds (the mesh's one mapping: quantiles within 1%, contracts' latency-sketch.ts). */
+  sketch: DDSketch = newLatencySketch()
 
   add(e: GoldenSignalEvent): void {
     this.requests++

@@ -16,7 +16,8 @@ import {
   type MinuteEntry,
 } from '../state/aggregator.ts'
 import { hostBucketFromJson, hostBucketToJson, type HostLabels } from '../state/host-signals.ts'
-import { bucketFromRow, bucketToRow, type CodeClass, type SeriesLabels } from '../state/signals.ts'
+import type { CodeClass } from '@model-mesh/contracts'
+import { bucketFromRow, bucketToRow, type SeriesLabels } from '../state/signals.ts'
 import type { Database, Row } from './database.ts'
 
 export interface StepTotal {

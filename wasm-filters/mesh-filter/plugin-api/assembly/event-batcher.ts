@@ -24,9 +24,9 @@ export class TelemetryConfig extends FilterConfig {
  * flush: one shared-data round trip per batch, not per event. Counts, under
  * `<prefix>.events.*`, what it enqueued and what it dropped (queue full, or
  * no exporter), and under `<prefix>.requests.*` the requests the dropped
- * request_stats records counted: what the loss means for the counts. Call flush() on the root's tick and when the root context
- * is deleted (a live configuration update replaces it), so no gathered
- * event is left behind.
+ * request_stats records counted: what the loss means for the counts. Call
+ * flush() on the root's tick and when the root context is deleted (a live
+ * configuration update replaces it), so no gathered event is left behind.
  */
 export class EventBatcher {
   queue: u32 = 0

@@ -121,8 +121,29 @@ export class GoldenPlugin extends Plugin {
   /** A live update replaced this configuration (or the VM stops): what it gathered goes now, not never. */
   onDelete(): void {
     this.deleted = true
+    this.flushAll()
+  }
+
+  /** The records and the stories gathered, now. */
+  flushAll(): void {
     this.flushStats()
     this.events.flush()
+  }
+
+  /** Sends `r`'s story (kept for the KEPT_* bits in `kept`), unless this interval's are spent: then it is counted as suppressed. */
+  story(r: RequestRecord, kept: i32): void {
+    if (this.stories >= this.config.storiesPerInterval) {
+      increment("golden.stories.suppressed")
+      return
+    }
+    this.stories++
+    // Only a story says where the request went: two host calls a counted request does without.
+    r.cluster = orEmpty(getProperty(["xds", "cluster_name"]))
+    r.upstream = orEmpty(getProperty(["upstream", "address"]))
+    const w = this.events.begin()
+    if (w === null) return
+    writeEvent(w, this.config.service, r, kept, Date.now())
+    this.events.end()
   }
 
   /** One request_stats record per label set that counted a request since the last flush; then the interval starts again. */
@@ -208,20 +229,9 @@ class GoldenStream extends PluginStream {
     ids.statsOf(r).add(r)
 
     const kept = keptReasons(plugin.config, r, view)
-    if (kept != 0 && plugin.stories >= plugin.config.storiesPerInterval) {
-      increment("golden.stories.suppressed")
-    } else if (kept != 0) {
-      plugin.stories++
-      // Only a story says where the request went: two host calls a counted request does without.
-      r.cluster = orEmpty(getProperty(["xds", "cluster_name"]))
-      r.upstream = orEmpty(getProperty(["upstream", "address"]))
-      const w = plugin.events.begin()
-      if (w !== null) {
-        writeEvent(w, plugin.config.service, r, kept, Date.now())
-        plugin.events.end()
-      }
-    }
-    if (plugin.deleted) plugin.onDelete()
+    if (kept != 0) plugin.story(r, kept)
+    // No tick comes for a replaced configuration: what this request added goes at once.
+    if (plugin.deleted) plugin.flushAll()
   }
 }
 
