@@ -17,7 +17,8 @@
  *      best throughput, open loop): a closed loop at saturation only shows
  *      the throughput ratio again in its p99 (Little's law); at a rate the
  *      mesh can serve, the p99 shows what the pipeline does to latency.
- *   2. CPU per event of the agent and the collector during (a): utime+stime
+ *   2. The pipeline's fixed cost (its CPU a second with no load), then CPU
+ *      per event of the agent and the collector during (a): utime+stime
  *      from /proc/<pid>/stat against the events their /metrics counted; and
  *      the pipeline's CPU per request next to Envoy's and the hosts'.
  *   3. The collector's ingest on one core: a fresh nats-server whose
@@ -33,7 +34,7 @@
  * Prints a table and one JSON summary line. Knobs: BENCH_SECONDS,
  * BENCH_ROUNDS, BENCH_CONCURRENCY (empty: skip 1 and 2), BENCH_USERS,
  * BENCH_RATE_FRACTION (0: no fixed rate), BENCH_REQUESTS (0: skip 3),
- * BENCH_WORKERS, BENCH_MESSAGE_EVENTS, BENCH_PROFILE, BENCH_PIN; KEEP=1
+ * BENCH_WORKERS, BENCH_MESSAGE_EVENTS, BENCH_PROFILE, BENCH_PIN, BENCH_IDLE_SECONDS; KEEP=1
  * keeps the temporary folder (the children's logs are in state/logs).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
@@ -67,6 +68,10 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 6_000_000)
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 16)
 const MESSAGE_EVENTS = Number(process.env.BENCH_MESSAGE_EVENTS ?? 500)
 const PROFILE = process.env.BENCH_PROFILE === '1'
+/** Seconds the pipeline's CPU is measured with no load: its fixed cost. */
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 5)
+/** The pipeline's processes, as the local mesh's supervisor names them. */
+const PIPELINE = ['telemetry-agent', 'telemetry-collector', 'nats']
 /**
  * BENCH_PIN=1: the node as deployed, on a 2-core machine: CPU 0 holds the
  * data plane (Envoy, the hosts) and the agent beside it; CPU 1 holds what a
@@ -193,7 +198,7 @@ interface CpuSample {
 }
 
 /** Parts 1 and 2: the mesh under load in the three conditions. */
-async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] }> {
+async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[]; idle: Record<string, number> }> {
   const file = join(dir, 'mesh.yaml')
   await writeFile(file, meshYaml(await freePorts(7)))
   const loaded = await requireMesh(file)
@@ -289,6 +294,7 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
   }
   const rows: Row[] = []
   const cpu: CpuSample[] = []
+  const idle: Record<string, number> = {}
   const requestPath = ['envoy', ...loaded.config.hosts.flatMap(instancesOf).map((i) => `host-${i.name}`)]
   const cpuOf = async (names: string[]) =>
     (await Promise.all(names.map((n) => cpuSeconds(pid(n))))).reduce((a, b) => a + b, 0)
@@ -361,6 +367,13 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
     const shapes: Shape[] = CONCURRENCIES.map((c) => ({ connections: c, rate: 0 }))
     if (RATE_FRACTION > 0)
       shapes.push({ connections: RATE_CONNECTIONS, rate: Math.round((best * RATE_FRACTION) / 50) * 50 })
+    // The pipeline's fixed cost: what it burns a second with no requests (heartbeats, timers, the hosts' saturation reports).
+    await settle()
+    const idleBefore = await Promise.all(PIPELINE.map((n) => cpuSeconds(pid(n))))
+    await sleep(IDLE_SECONDS * 1000)
+    const idleAfter = await Promise.all(PIPELINE.map((n) => cpuSeconds(pid(n))))
+    for (const [i, name] of PIPELINE.entries()) idle[name] = ((idleAfter[i]! - idleBefore[i]!) * 1000) / IDLE_SECONDS
+    log(`idle: ${PIPELINE.map((n) => `${n} ${idle[n]!.toFixed(1)} ms CPU/s`).join(', ')}`)
     for (let i = 0; i < ROUNDS; i++) {
       for (const condition of i % 2 === 0 ? CONDITIONS : [...CONDITIONS].reverse()) {
         if (condition === 'b' && telemetryUp) await stopTelemetry()
@@ -373,7 +386,7 @@ async function meshRounds(dir: string): Promise<{ rows: Row[]; cpu: CpuSample[] 
     await nc.close()
     await mesh.stop()
   }
-  return { rows, cpu }
+  return { rows, cpu, idle }
 }
 
 /** The label sets a worker reports each second, with their share of its requests and what they are. */
@@ -646,7 +659,7 @@ async function main() {
   )
   const dir = await mkdtemp(join(tmpdir(), 'bench-telemetry-'))
   try {
-    const { rows, cpu } = CONCURRENCIES.length > 0 ? await meshRounds(dir) : { rows: [], cpu: [] }
+    const { rows, cpu, idle } = CONCURRENCIES.length > 0 ? await meshRounds(dir) : { rows: [], cpu: [], idle: {} }
     const ingested = REQUESTS > 0 ? await ingest(dir) : undefined
 
     const shapes = [...new Set(rows.map((r) => r.shape))]
@@ -681,6 +694,12 @@ async function main() {
         )
       }
     }
+    if (Object.keys(idle).length > 0)
+      console.log(
+        `idle (no load, ${IDLE_SECONDS} s): ${Object.entries(idle)
+          .map(([n, ms]) => `${n} ${ms.toFixed(1)}`)
+          .join(', ')} ms CPU per second`,
+      )
     if (ingested) {
       console.log(
         `collector ingest: ${ingested.requests} requests (${ingested.events} records and stories) in ${ingested.wallS.toFixed(2)} s, ${ingested.requestsPerS.toFixed(0)} requests/s wall, ${ingested.requestsPerCpuS.toFixed(0)} requests per CPU second${ingested.pinnedCpu ? ` (pinned to CPU ${ingested.pinnedCpu})` : ''}`,
@@ -699,6 +718,7 @@ async function main() {
       ratios[`collector_cpu_us_per_event_${key}`] = s.collectorCpuUsPerEvent
       ratios[`pipeline_cpu_over_request_path_${key}`] = s.pipelineCpuUsPerRequest / s.requestPathCpuUsPerRequest
     }
+    if (Object.keys(idle).length > 0) ratios.pipeline_idle_cpu_ms_per_s = Object.values(idle).reduce((a, b) => a + b, 0)
     if (ingested) {
       ratios.ingest_events_per_s = ingested.eventsPerS
       ratios.ingest_requests_per_cpu_s = ingested.requestsPerCpuS

@@ -93,6 +93,8 @@ export class Publisher {
           pingInterval: 5000,
           maxPingOut: 2,
           timeout: 2000,
+          // Every publish (or fetch) is a request: no stack captured per request for an error that rarely comes.
+          noAsyncTraces: true,
         })
         this.#nc = nc
         this.#js = jetstream(nc, { timeout: this.opts.publishTimeoutMs ?? 2000 })

@@ -265,6 +265,27 @@ describe('routeBatch and the review queue', () => {
     expect(out.groups.some((g) => g.subject.startsWith('mesh.review.'))).toBe(false)
     expect(reviewItemOf('{not json', thresholds)).toBeNull()
   })
+
+  it('decides as a full parse would, whatever the confidence and bodies say (property)', () => {
+    const confidence = fc.oneof(
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.constantFrom(0, 0.6, 0.5999999, 1e-7, -0, null, '0.1', true),
+    )
+    // Bodies that spell a confidence of their own, escaped inside the string as a producer writes them.
+    const body = fc.constantFrom('{}', '{"confidence":0.1}', ',"confidence":0.1,', 'x')
+    const reference = (text: string) => {
+      const e = JSON.parse(text)
+      const t = thresholds.get(e.model)
+      return t !== undefined && typeof e.confidence === 'number' && e.confidence < t
+    }
+    fc.assert(
+      fc.property(confidence, body, fc.constantFrom('credit-risk', 'other'), (c, b, model) => {
+        const text = line(sample({ confidence: c, request: b, response: b, model }))
+        expect(reviewItemOf(text, thresholds) !== null).toBe(reference(text))
+      }),
+      { numRuns: 500 },
+    )
+  })
 })
 
 describe('chunkGroup', () => {

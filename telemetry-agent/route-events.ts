@@ -43,6 +43,14 @@ export type ReviewThresholds = ReadonlyMap<string, number>
  * event, kind `review`). Samples are rare, so this one parses in full.
  */
 export function reviewItemOf(line: string, thresholds: ReviewThresholds): string | null {
+  const scanned = scanRoutingFields(line)
+  if (scanned !== null) {
+    // Most samples are not review items: ruled out without parsing their bodies when the line says so plainly.
+    const threshold = thresholds.get(scanned.model)
+    if (threshold === undefined) return null
+    const confidence = plainNumberField(line, '"confidence":')
+    if (confidence !== null && !(confidence < threshold)) return null
+  }
   let e: Record<string, unknown>
   try {
     e = JSON.parse(line)
@@ -146,6 +154,20 @@ function plainStringField(line: string, key: string): string | null {
   if (end < 0) return null
   const value = line.slice(start, end)
   return value.includes('\\') ? null : value
+}
+
+/** A number field written plainly (`"confidence":0.93,`), or null when it is anything else: then the caller parses. */
+function plainNumberField(line: string, key: string): number | null {
+  const at = line.indexOf(key)
+  if (at < 1) return null
+  const before = line.charCodeAt(at - 1)
+  if (before !== 0x7b && before !== 0x2c) return null
+  const start = at + key.length
+  let end = start
+  while (end < line.length && line.charCodeAt(end) !== 0x2c && line.charCodeAt(end) !== 0x7d) end++
+  const text = line.slice(start, end)
+  // JSON's number grammar, so the scan never reads what JSON.parse would refuse or read otherwise.
+  return /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(text) ? Number(text) : null
 }
 
 /** Host events of version 1 said `batch` and `fallback`. */

@@ -192,6 +192,8 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
           pingInterval: 2000,
           maxPingOut: 2,
           timeout: 2000,
+          // Every publish (or fetch) is a request: no stack captured per request for an error that rarely comes.
+          noAsyncTraces: true,
         })
         const jsm = await jetstreamManager(nc, { timeout: 5000 })
         for (const o of await ensureStreams(jsm, opts.streams))

@@ -9,6 +9,7 @@ import {
   httpUrl,
   instancesOf,
   loadMeshFile,
+  meshFileReader,
   meshModels,
   nodeInstanceName,
   telemetryPaths,
@@ -65,6 +66,7 @@ const MAX_REPLICAS = 3
 
 export function collectorOptionsOf(mesh: LoadedMesh, placement?: CollectorPlacement): CollectorOptions {
   const t = mesh.config.telemetry
+  const lookAgain = meshFileReader(mesh.file)
   const nodes = placement?.nodes ?? []
   return {
     address: placement?.address ?? t.collector.address,
@@ -74,7 +76,7 @@ export function collectorOptionsOf(mesh: LoadedMesh, placement?: CollectorPlacem
     models: meshModels(mesh.config),
     labels: knownLabelsOf(mesh, nodes),
     reloadLabels: async () => {
-      const again = await loadMeshFile(mesh.file)
+      const again = await lookAgain()
       return again.ok ? knownLabelsOf(again.mesh, nodes) : null
     },
     streams: {

@@ -58,6 +58,32 @@ export async function loadMeshFile(file: string): Promise<LoadResult> {
   return parseMesh(text, file)
 }
 
+/**
+ * loadMeshFile for a caller that looks every second or so (the canary walk,
+ * the collector's label lists): the file is read each time, but parsed and
+ * checked again only when its text changed, or when the last check is older
+ * than `maxAgeMs` (the model repository, which the checks read too, may
+ * change under an unchanged file). Parsing is most of what a look costs.
+ * The result is shared between calls: callers read it, never change it.
+ */
+export function meshFileReader(file: string, maxAgeMs = 30_000, now = Date.now): () => Promise<LoadResult> {
+  let last: { text: string; at: number; result: LoadResult } | null = null
+  return async () => {
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch {
+      last = null
+      return loadMeshFile(file)
+    }
+    const at = now()
+    if (last !== null && last.text === text && at - last.at < maxAgeMs) return last.result
+    const result = await parseMesh(text, file)
+    last = { text, at, result }
+    return result
+  }
+}
+
 /** Validates `text` as the contents of `file` (relative paths resolve against the file's folder). */
 export async function parseMesh(text: string, file: string): Promise<LoadResult> {
   const shown = displayName(file)

@@ -3,12 +3,13 @@
  * must produce, `# expect: line:col: path: reason`), the example mesh.yaml,
  * the CLI's output and exit codes, and the published JSON Schema.
  */
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { run } from '../src/cli.ts'
 import { meshJsonSchema, SCHEMA_FILE } from '../src/json-schema.ts'
-import { loadMeshFile, parseMesh, telemetryPaths, type LoadedMesh } from '../src/load.ts'
+import { loadMeshFile, meshFileReader, parseMesh, telemetryPaths, type LoadedMesh } from '../src/load.ts'
 import { ROOT } from '../src/local-mesh.ts'
 import { MAX_ALIASES } from '../src/yaml-aliases.ts'
 import { meshModels, nodesOf } from '../src/schema.ts'
@@ -272,5 +273,38 @@ describe('JSON Schema', () => {
     expect(readFileSync(join(ROOT, 'mesh.yaml'), 'utf8').split('\n')[0]).toBe(
       '# yaml-language-server: $schema=./mesh-config/mesh.schema.json',
     )
+  })
+})
+
+describe('meshFileReader', () => {
+  afterEach(() => vi.unstubAllEnvs())
+
+  it('parses again only when the text changed or the last check is too old, and reports an unreadable file', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'mesh-reader-')), 'mesh.yaml')
+    const fixture = readFileSync(join(import.meta.dirname, 'fixtures/full-mesh.yaml'), 'utf8')
+    const text = fixture.replace(
+      'repository: repository',
+      `repository: ${join(import.meta.dirname, 'fixtures/repository')}`,
+    )
+    writeFileSync(file, text)
+    vi.stubEnv('MESH_TEST_BATCH_KEY', 'batch-key-0123456789abcdef')
+    let clock = 0
+    const look = meshFileReader(file, 30_000, () => clock)
+    const first = await look()
+    expect(first.ok ? [] : first.issues).toEqual([])
+    clock = 29_999
+    expect(await look()).toBe(first)
+    writeFileSync(file, text.replace('service: edge', 'service: edge2'))
+    const changed = await look()
+    expect(changed).not.toBe(first)
+    expect(changed.ok && changed.mesh.config.gateway.service).toBe('edge2')
+    clock += 30_000
+    const aged = await look()
+    expect(aged).not.toBe(changed)
+    expect(aged).toEqual(changed)
+    writeFileSync(file, 'version: [')
+    expect((await look()).ok).toBe(false)
+    writeFileSync(file, text)
+    expect(await look()).toEqual(first)
   })
 })

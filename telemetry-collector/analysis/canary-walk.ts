@@ -15,6 +15,7 @@ import type { Log } from '@model-mesh/contracts'
 import {
   applyMeshText,
   loadMeshFile,
+  meshFileReader,
   promoteCanary,
   rollbackCanary,
   setCanaryWeight,
@@ -76,9 +77,12 @@ export class CanaryWalker {
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> = Promise.resolve()
   readonly by: string
+  /** What each tick looks at: parsed again only when the file changed (a tick a second would otherwise parse it a second). */
+  readonly #look: () => ReturnType<typeof loadMeshFile>
 
   constructor(readonly opts: WalkerOptions) {
     this.by = opts.by ?? 'telemetry-collector (canary walk)'
+    this.#look = meshFileReader(opts.meshFile)
   }
 
   async start(tickMs = 1000): Promise<void> {
@@ -131,7 +135,7 @@ export class CanaryWalker {
   }
 
   async #tick(now: number): Promise<void> {
-    const loaded = await loadMeshFile(this.opts.meshFile)
+    const loaded = await this.#look()
     if (!loaded.ok) return
     const routes = loaded.mesh.config.routes
     // Walks in progress whose route went away, left auto mode, or whose canary or stable version someone changed, stop.
