@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
-import { loadMeshFile } from '@model-mesh/mesh-config'
+import { loadMeshFile, parseMesh } from '@model-mesh/mesh-config'
 import { LabelPolicy, OTHER } from './state/aggregator.ts'
 import { collectorOptionsOf, knownLabelsOf } from './settings.ts'
 
@@ -40,6 +40,19 @@ describe('knownLabelsOf and the label policy', () => {
       OTHER,
       OTHER,
     ])
+  })
+
+  it("knows a host of several instances by each instance's name and by its own (every Kubernetes pod of it reports so)", async () => {
+    const file = join(import.meta.dirname, '../mesh.yaml')
+    const text = readFileSync(file, 'utf8').replace(
+      '{ name: stable, port: 8001 }',
+      '{ name: stable, port: 8001, instances: 2 }',
+    )
+    const loaded = await parseMesh(text.replace('{ name: canary, port: 8002 }', '{ name: canary, port: 8012 }'), file)
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues))
+    const p = new LabelPolicy({ models: ['credit-risk'], ...knownLabelsOf(loaded.mesh) })
+    for (const h of ['stable-1', 'stable-2', 'stable', 'canary']) expect(p.hostName(h)).toBe(h)
+    expect(p.hostName('stable-3')).toBe(OTHER)
   })
 
   it('a version added to the repository while the collector runs gets its label (after a fresh listing)', async () => {

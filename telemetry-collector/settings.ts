@@ -156,6 +156,8 @@ export function knownLabelsOf(mesh: LoadedMesh, nodes: readonly MeshNode[] = [])
     routes: c.routes.map((r) => r.name),
     hosts: [
       ...c.hosts.flatMap((h) => instancesOf(h).flatMap((i) => [i.name, `${i.address}:${i.port}`])),
+      // On Kubernetes every pod of a host reports as the host (render --target kubernetes).
+      ...c.hosts.map((h) => h.name),
       // On several nodes each instance names itself after its node too.
       ...nodes.flatMap((n) =>
         c.hosts

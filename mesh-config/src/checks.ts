@@ -123,6 +123,12 @@ export function crossCheck(
   config.hosts.forEach((h, i) => {
     if (h.port + h.instances - 1 > 65_535)
       add(['hosts', i, 'instances'], `ports ${h.port}-${h.port + h.instances - 1} run past 65535`)
+    const a = h.autoscale
+    if (a && (h.instances < a.min || h.instances > a.max))
+      add(
+        ['hosts', i, 'instances'],
+        `must be within autoscale's min and max (${a.min}-${a.max}): it is where the pool starts`,
+      )
   })
 
   const hosts = new Map(config.hosts.map((h) => [h.name, h]))

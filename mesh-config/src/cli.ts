@@ -7,7 +7,7 @@
  * reached or run.
  */
 import { writeFile, mkdir } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { alertRulesText } from './alert-rules.ts'
 import { applyMesh, type ApplyResult } from './apply.ts'
@@ -16,6 +16,7 @@ import { runDemoTraffic } from './demo-traffic.ts'
 import { EditError, parseWeight, promoteCanary, rollbackCanary, setCanaryWeight } from './edit.ts'
 import { diffMesh, type MeshStatus, meshStatus } from './inspect.ts'
 import { formatIssue } from './issues.ts'
+import { writeKubernetes } from './kubernetes-files.ts'
 import { loadMeshFile, stateDirOf, telemetryPaths, type LoadedMesh } from './load.ts'
 import { startLocalMesh } from './local-mesh.ts'
 import { startNodeMesh } from './node-mesh.ts'
@@ -45,7 +46,8 @@ const HELP: Record<string, string> = {
 
 Commands:
   validate [config]              check mesh.yaml against the schema and the model repository
-  render [config] --out <dir>    write the Envoy bootstrap and xDS files to <dir>
+  render [config] --out <dir> [--target envoy|kubernetes]
+                                 write the Envoy bootstrap and xDS files (or the Kubernetes manifests) to <dir>
   apply [config]                 validate, render and hand the result to the running Envoy
   diff [config]                  what apply would change
   status [config]                routes, versions, weights, host health, the config Envoy runs
@@ -72,7 +74,7 @@ Exit codes: 0 done, 1 invalid config or refused change, 2 bad usage, 3 the mesh 
   validate:
     'Usage: mesh validate [config] [--json]\n\nChecks the config: YAML, schema, cross-checks against the model repository.\nPrints every problem as file:line:col: path: reason, and exits 1 if there is one.',
   render:
-    'Usage: mesh render [config] --out <dir> [--json]\n\nWrites bootstrap.json and the xDS files (lds.json, rds.json, ecds-<filter>.json,\ncds.json) to <dir>; the bootstrap reads them from <dir>.\nRun Envoy with: envoy -c <dir>/bootstrap.json',
+    'Usage: mesh render [config] --out <dir> [--target envoy|kubernetes] [--json]\n\nenvoy (default): writes bootstrap.json and the xDS files (lds.json, rds.json,\necds-<filter>.json, cds.json) to <dir>; the bootstrap reads them from <dir>.\nRun Envoy with: envoy -c <dir>/bootstrap.json\n\nkubernetes: writes the mesh as Kubernetes manifests to <dir> (secrets.yaml with\nthe credentials of <state_dir>, created when missing). The PodMonitor and the\nScaledObjects need the CRDs of the Prometheus Operator and of KEDA. Deploy with:\nkubectl apply -f <dir>',
   apply:
     'Usage: mesh apply [config] [--by <name>] [--json]\n\nValidates, renders and writes the xDS files atomically; the running Envoy takes\nthem without a restart. A refused config leaves the running one as it was.',
   diff: 'Usage: mesh diff [config] [--json]\n\nShows how mesh.yaml differs from the last applied config, and which Envoy\nlisteners and clusters apply would add, change or remove.',
@@ -108,6 +110,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         out: { type: 'string' },
+        target: { type: 'string' },
         rules: { type: 'string' },
         json: { type: 'boolean', default: false },
         by: { type: 'string' },
@@ -155,6 +158,9 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         return await validate(ctx)
       case 'render':
         if (!values.out) return usage('render needs --out <dir>')
+        if (values.target === 'kubernetes') return await renderForKubernetes(ctx, resolve(values.out))
+        if (values.target !== undefined && values.target !== 'envoy')
+          return usage(`--target must be envoy or kubernetes, got "${values.target}"`)
         return await render(ctx, resolve(values.out))
       case 'apply':
         return await withMesh(ctx, (mesh) => apply(ctx, mesh, 'apply'))
@@ -405,6 +411,18 @@ async function render(ctx: Ctx, out: string): Promise<number> {
     else
       ctx.io.out(
         `rendered version ${rendered.version} to ${out}: ${Object.keys(files).join(', ')}\nrun: envoy -c ${join(out, 'bootstrap.json')}\n`,
+      )
+    return EXIT.ok
+  })
+}
+
+async function renderForKubernetes(ctx: Ctx, out: string): Promise<number> {
+  return withMesh(ctx, async (mesh) => {
+    const written = await writeKubernetes(mesh, out)
+    if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: true, files: written })}\n`)
+    else
+      ctx.io.out(
+        `rendered ${written.length} files to ${out}: ${written.map((f) => relative(out, f)).join(', ')}\ndeploy: kubectl apply -f ${out}\n`,
       )
     return EXIT.ok
   })

@@ -46,6 +46,21 @@ export function localityCluster(name: string, groups: readonly EndpointGroup[], 
   return cluster(name, endpoints, extra)
 }
 
+/**
+ * A cluster of DNS names, each resolved to every address it has (a
+ * Kubernetes headless Service names its ready pods): Envoy health-checks and
+ * balances the pods themselves, and sees a pod come or go within the refresh.
+ */
+export function dnsCluster(name: string, endpoints: Endpoints, extra: Record<string, unknown> = {}) {
+  return cluster(name, [{ lb_endpoints: lbEndpoints(endpoints) }], {
+    type: 'STRICT_DNS',
+    dns_lookup_family: 'V4_PREFERRED',
+    dns_refresh_rate: '5s',
+    respect_dns_ttl: false,
+    ...extra,
+  })
+}
+
 function cluster(name: string, endpoints: unknown[], extra: Record<string, unknown>) {
   return { name, type: 'STATIC', connect_timeout: '1s', load_assignment: { cluster_name: name, endpoints }, ...extra }
 }

@@ -17,7 +17,15 @@ import { credentialFiles, TELEMETRY_TOKEN_ENV } from './credentials.ts'
 import { prepareNatsAuth } from './nats-auth.ts'
 import { natsReady, natsServerArgs } from './nats-server.ts'
 import { telemetryPaths, type LoadedMesh } from './load.ts'
-import { type HostInstance, httpUrl, instancesOf, modelsOf, natsEndpoint } from './schema.ts'
+import {
+  type Host,
+  type HostInstance,
+  httpUrl,
+  instancesOf,
+  type MeshConfig,
+  modelsOf,
+  natsEndpoint,
+} from './schema.ts'
 import { paths } from './state.ts'
 import { Supervisor, type ChildSpec, type SupervisorEvent } from './supervisor.ts'
 
@@ -157,29 +165,68 @@ export function hostChild(
   return {
     name: `host-${o.name}`,
     command: process.execPath,
-    args: [
-      MODEL_HOST_BIN,
-      '--models',
-      mesh.repositoryDir,
-      '--port',
-      String(i.port),
-      '--host',
-      o.address,
-      '--role',
-      i.host.role,
-      ...onlyArgs(modelsOf(mesh.config, i.host)),
-      '--telemetry-agent',
-      o.agentUrl,
-      '--telemetry-token-file',
-      o.telemetryTokenFile,
-      '--name',
-      o.name,
-      '--operator-token-file',
-      o.operatorTokenFile,
-    ],
+    args: [MODEL_HOST_BIN, ...hostArgs(mesh.config, i.host, { ...o, repositoryDir: mesh.repositoryDir, port: i.port })],
     healthy: () => httpOk(`${httpUrl(o.address, i.port)}/v2/health/ready`),
     env: o.env,
   }
+}
+
+/** A model host's flags, wherever it runs (here, or in a Kubernetes pod). */
+export function hostArgs(
+  config: MeshConfig,
+  host: Host,
+  o: {
+    repositoryDir: string
+    port: number
+    address: string
+    name: string
+    agentUrl: string
+    telemetryTokenFile: string
+    operatorTokenFile: string
+  },
+): string[] {
+  return [
+    '--models',
+    o.repositoryDir,
+    '--port',
+    String(o.port),
+    '--host',
+    o.address,
+    '--role',
+    host.role,
+    ...onlyArgs(modelsOf(config, host)),
+    '--telemetry-agent',
+    o.agentUrl,
+    '--telemetry-token-file',
+    o.telemetryTokenFile,
+    '--name',
+    o.name,
+    '--operator-token-file',
+    o.operatorTokenFile,
+  ]
+}
+
+/** The gateway Envoy's flags, wherever it runs. */
+export function envoyArgs(o: { bootstrap: string; adminAddressFile: string; workers: number }): string[] {
+  return [
+    '-c',
+    o.bootstrap,
+    '--admin-address-path',
+    o.adminAddressFile,
+    '--disable-hot-restart',
+    '--concurrency',
+    String(o.workers),
+    // On a listener change, connections to the old listener are told to close
+    // at their next response, so every caller is on the new config within moments.
+    '--drain-strategy',
+    'immediate',
+    '--drain-time-s',
+    '5',
+    '--log-level',
+    'warn',
+    '--component-log-level',
+    'wasm:info',
+  ]
 }
 
 /** Envoy with a rendered bootstrap; ready once the Envoy started here (it writes the admin address file) says so. */
@@ -196,25 +243,7 @@ export function envoyChild(
   return {
     name: o.name ?? 'envoy',
     command: ENVOY_BIN,
-    args: [
-      '-c',
-      o.bootstrap,
-      '--admin-address-path',
-      o.adminAddressFile,
-      '--disable-hot-restart',
-      '--concurrency',
-      String(mesh.config.gateway.workers),
-      // On a listener change, connections to the old listener are told to close
-      // at their next response, so every caller is on the new config within moments.
-      '--drain-strategy',
-      'immediate',
-      '--drain-time-s',
-      '5',
-      '--log-level',
-      'warn',
-      '--component-log-level',
-      'wasm:info',
-    ],
+    args: envoyArgs({ ...o, workers: mesh.config.gateway.workers }),
     healthy: async () => existsSync(o.adminAddressFile) && (await o.admin()).ready(),
     // The exporter's credential, by environment: the admin interface shows Envoy's configuration to any local process.
     env: { [TELEMETRY_TOKEN_ENV]: o.telemetryToken },

@@ -122,7 +122,7 @@ function natsPermissions(role: NatsRole): NatsPermissions | undefined {
 }
 
 /** nats-server's config (JSON, which its parser reads): the users, their passwords and permissions. */
-function natsConfigText(credentials: Record<NatsRole, NatsCredential>): string {
+export function natsConfigText(credentials: Record<NatsRole, NatsCredential>): string {
   const users = NATS_ROLES.map((role) => {
     const permissions = natsPermissions(role)
     return { user: credentials[role].user, password: credentials[role].pass, ...(permissions ? { permissions } : {}) }

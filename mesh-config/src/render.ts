@@ -30,6 +30,7 @@ import { headers as H, TELEMETRY_VM_ID, type XdsFile } from '@model-mesh/contrac
 import { GOLDEN_STATS_TAGS, MESH_FILTER, wasmPath, type MeshFilterConfig } from '@model-mesh/wasm-filters'
 import { TELEMETRY_TOKEN_ENV } from './credentials.ts'
 import {
+  dnsCluster,
   duration,
   type EndpointGroup,
   hcmListener,
@@ -75,7 +76,18 @@ export interface RenderOptions {
    * another node's before the fallback pool.
    */
   placement?: Placement
+  /**
+   * The gateway as a Kubernetes pod (render --target kubernetes): it
+   * listens on every address of its pod, reaches each host pool through its
+   * headless Service (`host-<name>`, every ready pod), posts telemetry to
+   * the agent beside it, and watches its files' folder, where the kubelet
+   * swaps a ConfigMap's files in at once.
+   */
+  kubernetes?: { namespace: string }
 }
+
+/** The Service that names a host's ready pods (mesh-config/src/kubernetes.ts renders it). */
+export const hostService = (host: string) => `host-${host}`
 
 export interface Placement {
   node: string
@@ -101,10 +113,14 @@ type Variant = 'stable' | 'canary'
 export function renderMesh(config: MeshConfig, options: RenderOptions): RenderedMesh {
   // On one node of several, where it listens, reports and is administered: checked once, first.
   const nodeAt = options.placement && nodeAddress(options.placement)
+  const k8s = options.kubernetes
   const wasmFile = options.wasmFile ?? wasmPath
   const pathSource = (file: string) => ({
     resource_api_version: 'V3',
-    path_config_source: { path: join(options.xdsDir, file) },
+    path_config_source: {
+      path: join(options.xdsDir, file),
+      ...(k8s ? { watched_directory: { path: options.xdsDir } } : {}),
+    },
   })
   const extensions = wasmFilters(config, wasmFile)
   const listeners = [
@@ -113,11 +129,16 @@ export function renderMesh(config: MeshConfig, options: RenderOptions): Rendered
       Object.keys(extensions),
       pathSource,
       options.env ?? process.env,
-      nodeAt ?? config.gateway.address,
+      k8s ? '0.0.0.0' : (nodeAt ?? config.gateway.address),
     ),
   ]
   const routes = renderRoutes(config)
-  const clusters = renderClusters(config, options.placement, nodeAt ?? config.telemetry.agent.address)
+  const clusters = renderClusters(
+    config,
+    options.placement,
+    k8s ? '127.0.0.1' : (nodeAt ?? config.telemetry.agent.address),
+    k8s,
+  )
   const files: XdsFile[] = [
     xdsFile(
       LDS_FILE,
@@ -439,7 +460,12 @@ export function clusterName(r: Route, variant: Variant): string {
   return r.fallback ? `${r.name}.${variant}-or-fallback` : `${r.name}.${variant}`
 }
 
-function renderClusters(config: MeshConfig, placement: Placement | undefined, agentAddress: string) {
+function renderClusters(
+  config: MeshConfig,
+  placement: Placement | undefined,
+  agentAddress: string,
+  k8s: RenderOptions['kubernetes'],
+) {
   const hosts = new Map(config.hosts.map((h) => [h.name, h]))
   const clusters: Record<string, unknown>[] = []
   for (const r of config.routes) {
@@ -453,6 +479,7 @@ function renderClusters(config: MeshConfig, placement: Placement | undefined, ag
           refs.map((ref) => hosts.get(ref)!),
           r,
           placement,
+          k8s,
         ),
       )
     if (r.fallback) {
@@ -500,7 +527,13 @@ function poolGroups(hosts: Host[], p: Placement): EndpointGroup[] {
   })
 }
 
-function hostPool(name: string, hosts: Host[], r: Route, placement: Placement | undefined) {
+function hostPool(
+  name: string,
+  hosts: Host[],
+  r: Route,
+  placement: Placement | undefined,
+  k8s: RenderOptions['kubernetes'],
+) {
   const od = r.outlier_detection
   const extra = {
     connect_timeout: '0.5s',
@@ -537,6 +570,12 @@ function hostPool(name: string, hosts: Host[], r: Route, placement: Placement | 
         }
       : {}),
   }
+  if (k8s)
+    return dnsCluster(
+      name,
+      hosts.map((h) => [`${hostService(h.name)}.${k8s.namespace}.svc.cluster.local`, h.port] as const),
+      extra,
+    )
   return placement
     ? localityCluster(name, poolGroups(hosts, placement), extra)
     : staticCluster(

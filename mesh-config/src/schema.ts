@@ -243,6 +243,45 @@ const route = z.strictObject({
     .describe("Whether a caller's x-mesh-trace: 1 keeps the request's story (its own event; others are only counted)."),
 })
 
+/** Replicas of a scaled host pool (pods on Kubernetes; processes, on consecutive ports, locally). */
+const replicas = z.number().int().min(1).max(64)
+
+/**
+ * How a host pool scales, one policy for both places it runs: on
+ * Kubernetes a KEDA ScaledObject over the hosts' metrics in Prometheus
+ * (render --target kubernetes), locally the supervisor.
+ */
+const autoscale = z
+  .strictObject({
+    min: replicas.describe('Replicas it never goes under.'),
+    max: replicas.describe('Replicas it never goes over.'),
+    signal: z
+      .enum(['queue_wait', 'pending'])
+      .describe(
+        "What it scales on: `queue_wait`, the mean time a batch's oldest request waited for it (ms), against `target` (compare the route's slo.p99_ms); `pending`, requests waiting for a batch per replica, against `target`.",
+      ),
+    target: z
+      .number()
+      .positive()
+      .max(3_600_000)
+      .describe('The level the signal is held at: milliseconds for queue_wait, requests per replica for pending.'),
+    up_window_s: z
+      .number()
+      .int()
+      .min(0)
+      .max(3_600)
+      .default(10)
+      .describe('Seconds the signal must stay over target before a replica is added.'),
+    down_window_s: z
+      .number()
+      .int()
+      .min(0)
+      .max(3_600)
+      .default(120)
+      .describe('Seconds the signal must stay under target before a replica is removed (each drains first).'),
+  })
+  .refine((a) => a.min <= a.max, { path: ['max'], message: 'must be at least min' })
+
 const host = z.strictObject({
   name,
   address: address.default('127.0.0.1'),
@@ -261,6 +300,9 @@ const host = z.strictObject({
     .max(16)
     .default(1)
     .describe('Processes of this host, listening on port, port+1, ...: Envoy balances over them.'),
+  autoscale: autoscale
+    .optional()
+    .describe('Scale this host on its queue (instances is where it starts); absent: a fixed number of replicas.'),
   role: z
     .enum(['primary', 'fallback'])
     .default('primary')
@@ -476,6 +518,63 @@ const node = z.strictObject({
   collector: z.boolean().default(false).describe('Whether this node runs a telemetry collector.'),
 })
 
+/** A Kubernetes resource quantity (100m, 0.5, 2, 512Mi, 1Gi). */
+const quantity = z
+  .string()
+  .regex(/^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$/, 'must be a Kubernetes quantity, such as 500m, 2, 512Mi or 1Gi')
+const resources = (cpu: string, memory: string) =>
+  z
+    .strictObject({
+      cpu: quantity.default(cpu).describe('CPU requested, and its limit.'),
+      memory: quantity.default(memory).describe('Memory requested, and its limit.'),
+    })
+    .prefault({})
+/** A DNS-1123 label: what Kubernetes accepts as a namespace name. */
+const dnsLabel = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label: lower-case letters, digits and "-", at most 63')
+
+const kubernetes = z.strictObject({
+  namespace: dnsLabel.default('model-mesh').describe('The namespace every object is rendered into.'),
+  image: z
+    .string()
+    .min(1)
+    .default('localhost/model-mesh:latest')
+    .describe("The project's image (Containerfile): hosts, agents, collectors and Envoy all run from it."),
+  image_pull_policy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+  nats_image: z.string().min(1).default('nats:2.11-alpine').describe("NATS' own image, for the JetStream cluster."),
+  gateway_replicas: replicas.default(2).describe('Gateway pods (Envoy and its node agent).'),
+  collectors: z
+    .number()
+    .int()
+    .min(1)
+    .max(3)
+    .default(2)
+    .describe('Collector pods (a StatefulSet): they share the models and take over from each other.'),
+  prometheus_url: z
+    .url('must be a URL, such as http://prometheus-operated.monitoring.svc:9090')
+    .default('http://prometheus-operated.monitoring.svc:9090')
+    .describe('The Prometheus KEDA asks for the autoscaling signals.'),
+  prometheus_namespace: dnsLabel
+    .default('monitoring')
+    .describe("Where Prometheus runs: the network policies let it scrape the mesh's metrics ports, and nothing else."),
+  storage_class: dnsLabel
+    .optional()
+    .describe("The collectors' and NATS' volumes' class; absent: the cluster's default."),
+  collector_storage: quantity.default('10Gi').describe("Each collector's store."),
+  nats_storage: quantity.default('10Gi').describe("Each NATS server's JetStream store."),
+  resources: z
+    .strictObject({
+      host: resources('1', '1Gi'),
+      gateway: resources('1', '512Mi'),
+      agent: resources('250m', '256Mi'),
+      collector: resources('1', '2Gi'),
+      nats: resources('500m', '1Gi'),
+    })
+    .prefault({})
+    .describe('Requests (and equal limits) per container.'),
+})
+
 export const DEFAULT_STATE_DIR = '.local/mesh'
 
 export const meshConfigSchema = z.strictObject({
@@ -545,6 +644,9 @@ export const meshConfigSchema = z.strictObject({
   quality: quality
     .prefault({})
     .describe('Model quality, judged by the collector: drift against the training baseline.'),
+  kubernetes: kubernetes
+    .prefault({})
+    .describe('How `mesh render --target kubernetes` deploys this mesh; unused by the local mesh.'),
   state_dir: z
     .string()
     .min(1)

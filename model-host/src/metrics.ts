@@ -7,6 +7,7 @@
  * added to the request path.
  */
 import { Counter, Gauge, Registry } from 'prom-client'
+import type { LoadedVersion } from './loaded-version.ts'
 import type { ModelState } from './model-manager.ts'
 import { saturationEvents } from './saturation.ts'
 import { DROP_REASONS, noDrops, type EmitterCounters } from './telemetry-agent-emitter.ts'
@@ -44,6 +45,27 @@ export function hostMetrics(
       collect() {
         this.reset()
         for (const e of saturationEvents(models(), '', 0)) this.set({ model: e.model, version: e.version }, e[field])
+      },
+    })
+  }
+  // The autoscaling signal queue_wait (mesh.yaml hosts[].autoscale): mean wait per batch = rate(wait) / rate(batches).
+  const batchCounters = [
+    ['model_host_batches_total', 'Batches run, by model version', (v: LoadedVersion) => v.stats.execution_count],
+    [
+      'model_host_batch_queue_wait_seconds_total',
+      "Time each batch's oldest request waited for it, summed over batches, by model version",
+      (v: LoadedVersion) => v.stats.queue_ms_total / 1000,
+    ],
+  ] as const
+  for (const [name, help, value] of batchCounters) {
+    new Counter({
+      name,
+      help,
+      labelNames: ['model', 'version'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const m of models()) for (const [version, v] of m.versions) this.inc({ model: m.name, version }, value(v))
       },
     })
   }

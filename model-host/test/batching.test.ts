@@ -97,6 +97,15 @@ describe('batching (fallback configured)', () => {
     // The three singles ran as one batch of 3, not three batches of 1.
     expect((after[3] ?? 0) - (before[3] ?? 0)).toBe(1)
     expect(after[1] ?? 0).toBe(before[1] ?? 0)
+    // The autoscaling signals, as Prometheus scrapes them: the batches run and their queue wait, as /stats counts them.
+    const [s, text] = await Promise.all([stats(host), fetch(`${host.url}/metrics`).then((r) => r.text())])
+    const v = s.model_stats[0]
+    expect(v.queue_ms_total).toBeGreaterThan(0)
+    expect(metricSum(text, 'model_host_batches_total', { model: XL, version: v.version })).toBe(v.execution_count)
+    expect(metricSum(text, 'model_host_batch_queue_wait_seconds_total', { model: XL })).toBeCloseTo(
+      v.queue_ms_total / 1000,
+      6,
+    )
   })
 
   it('answers from the fallback when the queue is full, and counts it', async () => {
