@@ -1,7 +1,11 @@
 import { defineConfig } from 'vitest/config'
 
-/** Tests that run a whole multi-node mesh (20 processes) and measure it under load: alone, after the rest. */
-const NODE_MESH = ['test/multi-node.test.ts']
+/**
+ * Tests that measure the machine's time: a whole multi-node mesh (20
+ * processes) under load, a pool scaled under a load step, a host's first
+ * request against its steady state. Alone, after the rest, one file at a time.
+ */
+const NODE_MESH = ['test/multi-node.test.ts', 'test/autoscale.test.ts', 'model-host/test/warm-up.test.ts']
 
 export default defineConfig({
   test: {
@@ -22,7 +26,10 @@ export default defineConfig({
           sequence: { groupOrder: 0 },
         },
       },
-      { extends: true, test: { name: 'nodes', include: NODE_MESH, sequence: { groupOrder: 1 } } },
+      {
+        extends: true,
+        test: { name: 'nodes', include: NODE_MESH, fileParallelism: false, sequence: { groupOrder: 1 } },
+      },
     ],
   },
 })

@@ -9,6 +9,7 @@
 export { AgentSettingsError, agentSettingsSchema, parseAgentSettings, readAgentSettings } from './agent-settings.ts'
 export type { AgentSettings } from './agent-settings.ts'
 export { AGENT_STATUS_PATH, agentStatus } from './agent-status.ts'
+export { metricSum } from './prometheus-text.ts'
 export type { AgentStatus, ConfigSyncStatus } from './agent-status.ts'
 export {
   ALERT_NAMES,

@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   httpUrl,
-  instancesOf,
+  maxInstancesOf,
   loadMeshFile,
   meshFileReader,
   meshModels,
@@ -155,14 +155,14 @@ export function knownLabelsOf(mesh: LoadedMesh, nodes: readonly MeshNode[] = [])
   return {
     routes: c.routes.map((r) => r.name),
     hosts: [
-      ...c.hosts.flatMap((h) => instancesOf(h).flatMap((i) => [i.name, `${i.address}:${i.port}`])),
+      ...c.hosts.flatMap((h) => maxInstancesOf(h).flatMap((i) => [i.name, `${i.address}:${i.port}`])),
       // On Kubernetes every pod of a host reports as the host (render --target kubernetes).
       ...c.hosts.map((h) => h.name),
       // On several nodes each instance names itself after its node too.
       ...nodes.flatMap((n) =>
         c.hosts
           .filter((h) => n.hosts.includes(h.name))
-          .flatMap((h) => instancesOf(h).map((i) => nodeInstanceName(n.name, i.name))),
+          .flatMap((h) => maxInstancesOf(h).map((i) => nodeInstanceName(n.name, i.name))),
       ),
     ],
     // Asked for every event: the named and listed versions are merged once per listing, not per call.

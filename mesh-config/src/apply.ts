@@ -20,6 +20,7 @@ import { credentialFiles } from './credentials.ts'
 import type { LoadedMesh } from './load.ts'
 import { applyToNodes, type NodeOutcome, runningNodeMesh } from './node-config.ts'
 import { renderMesh, type RenderedMesh } from './render.ts'
+import { currentReplicas, withReplicas } from './replicas.ts'
 import { paths, readIfExists, recordHistory, withStateLock, writeAtomic, type HistoryEntry } from './state.ts'
 
 export interface ApplyOptions {
@@ -49,7 +50,27 @@ export type ApplyResult =
 
 /** What mesh.yaml renders to here: the bootstrap Envoy runs with, whose exporter reads the node's telemetry credential from Envoy's environment. */
 export function renderFor(mesh: LoadedMesh): RenderedMesh {
-  return renderMesh(mesh.config, { xdsDir: paths(mesh.stateDir).xdsDir, telemetryCredential: true })
+  // Autoscaled pools at the size they run now (replicas.ts), so an apply never drops a running instance.
+  return renderMesh(withReplicas(mesh.config, currentReplicas(mesh.stateDir)), {
+    xdsDir: paths(mesh.stateDir).xdsDir,
+    telemetryCredential: true,
+  })
+}
+
+/**
+ * Hands Envoy the pools' current sizes (the local autoscaler's changes):
+ * the files mesh.yaml renders with them, swapped as an apply swaps them,
+ * under the same lock; not a change of mesh.yaml, so not in its history.
+ */
+export async function applyReplicas(mesh: LoadedMesh): Promise<void> {
+  await withStateLock(mesh.stateDir, async () => {
+    const swapped = await swapXdsFiles({
+      dir: paths(mesh.stateDir).xdsDir,
+      files: renderFor(mesh).files,
+      admin: await adminFor(mesh),
+    })
+    if (swapped.status === 'refused') throw new Error(`Envoy refused the pools' new sizes: ${swapped.reason}`)
+  })
 }
 
 /** Where this mesh's Envoy admin listens: the address Envoy wrote, else the configured port. */

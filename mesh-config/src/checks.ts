@@ -6,7 +6,7 @@
  */
 import type { ConfigPath } from './issues.ts'
 import { servedPaths } from './oip-paths.ts'
-import { instancesOf, meshModels, natsEndpoint, type MeshConfig } from './schema.ts'
+import { maxInstancesOf, meshModels, natsEndpoint, type MeshConfig } from './schema.ts'
 
 export interface ModelView {
   versions: ReadonlySet<string>
@@ -106,7 +106,7 @@ export function crossCheck(
       : []),
     [['telemetry', 'nats_url'], natsEndpoint(config.telemetry.nats_url).port, 'telemetry.nats_url'],
     ...config.hosts.flatMap((h, i) =>
-      instancesOf(h).map((inst, n): [ConfigPath, number, string] => [
+      maxInstancesOf(h).map((inst, n): [ConfigPath, number, string] => [
         ['hosts', i, 'port'],
         inst.port,
         n === 0 ? `hosts[${i}].port` : `hosts[${i}] instance ${n + 1} (port + ${n})`,
@@ -121,8 +121,8 @@ export function crossCheck(
     else seenPorts.set(port, label)
   }
   config.hosts.forEach((h, i) => {
-    if (h.port + h.instances - 1 > 65_535)
-      add(['hosts', i, 'instances'], `ports ${h.port}-${h.port + h.instances - 1} run past 65535`)
+    const last = h.port + maxInstancesOf(h).length - 1
+    if (last > 65_535) add(['hosts', i, 'instances'], `ports ${h.port}-${last} run past 65535`)
     const a = h.autoscale
     if (a && (h.instances < a.min || h.instances > a.max))
       add(

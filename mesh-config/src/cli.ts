@@ -493,6 +493,16 @@ async function status(ctx: Ctx, mesh: LoadedMesh): Promise<number> {
     }
   }
   for (const h of s.hosts) lines.push(`host     ${h.name} (${h.role}) ${h.url} ${h.ready ? 'ready' : 'NOT ready'}`)
+  for (const a of s.autoscale) {
+    const unit = a.signal === 'queue_wait' ? ' ms queue wait' : ' pending per replica'
+    const value = a.value === null ? 'no reading yet' : `${a.value.toFixed(1)}${unit}`
+    const last = a.last
+      ? `; last ${a.last.from} -> ${a.last.to} at ${new Date(a.last.at).toISOString()}: ${a.last.reason}`
+      : '; no change yet'
+    lines.push(
+      `scale    ${a.host}: ${a.replicas} replicas (${a.min}-${a.max}), ${value} against a target of ${a.target}${last}`,
+    )
+  }
   for (const n of s.nodes ?? []) {
     const runs = n.revision === null ? 'no revision yet' : `revision #${n.revision}`
     lines.push(

@@ -12,6 +12,7 @@ import { httpOk } from './local-mesh.ts'
 import { adminAt, agentStatus, type EnvoyAdmin, type MeshRevision } from '@model-mesh/contracts'
 import { entryOf, newestRevision, type NodeMeshRecord, nodeDir, runningNodeMesh } from './node-config.ts'
 import { httpUrl, instancesOf, nodeInstanceName } from './schema.ts'
+import { currentReplicas, type PoolStatus, readAutoscaleStatus, withReplicas } from './replicas.ts'
 import { paths, readHistory, readIfExists } from './state.ts'
 
 export interface MeshDiff {
@@ -83,6 +84,8 @@ export interface MeshStatus {
     clusters: Record<string, { address: string; healthy: boolean; flags: string }[]>
   }[]
   hosts: { name: string; role: string; url: string; ready: boolean }[]
+  /** The autoscaled pools as the local autoscaler last wrote them: replicas, signal, target, last decision. */
+  autoscale: PoolStatus[]
   /** When the mesh runs as several nodes: each node (then `envoy`, the routes' hosts and `hosts` are node 1's view). */
   nodes?: NodeStatus[]
 }
@@ -121,11 +124,14 @@ export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
     }))
     envoy = { running: true, adminUrl: admin.url, ...info, files, inSync: files.every((f) => f.wanted === f.running) }
   }
+  const autoscale = record ? [] : readAutoscaleStatus(mesh.stateDir)
   const hosts = await Promise.all(
-    mesh.config.hosts.flatMap(instancesOf).map(async (i) => {
-      const url = httpUrl(firstNode?.address ?? i.address, i.port)
-      return { name: i.name, role: i.host.role, url, ready: await httpOk(`${url}/v2/health/ready`) }
-    }),
+    withReplicas(mesh.config, record ? {} : currentReplicas(mesh.stateDir))
+      .hosts.flatMap((h) => instancesOf(h))
+      .map(async (i) => {
+        const url = httpUrl(firstNode?.address ?? i.address, i.port)
+        return { name: i.name, role: i.host.role, url, ready: await httpOk(`${url}/v2/health/ready`) }
+      }),
   )
   const routes = mesh.config.routes.map((r) => {
     const names = [
@@ -153,6 +159,7 @@ export async function meshStatus(mesh: LoadedMesh): Promise<MeshStatus> {
     envoy,
     routes,
     hosts,
+    autoscale,
     ...(record ? { nodes: await Promise.all(record.nodes.map((n) => nodeStatus(mesh, n, newest))) } : {}),
   }
 }

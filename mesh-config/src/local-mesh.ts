@@ -28,6 +28,8 @@ import {
 } from './schema.ts'
 import { paths } from './state.ts'
 import { Supervisor, type ChildSpec, type SupervisorEvent } from './supervisor.ts'
+import { LocalAutoscaler } from './local-autoscaler.ts'
+import { autoscaleStatusFile, replicasFile } from './replicas.ts'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const ENVOY_BIN = join(ROOT, '.local/venv/bin/envoy')
@@ -47,6 +49,8 @@ export interface LocalMesh {
   dashboardUrl: string | null
   /** The operator token the dashboard's changes need. */
   tokenFile: string
+  /** Scales the pools mesh.yaml autoscales (idle when none does). */
+  autoscaler: LocalAutoscaler
   stop(): Promise<void>
 }
 
@@ -55,6 +59,8 @@ export interface StartOptions {
   onEvent?: (e: SupervisorEvent) => void
   /** nats-server binary (default: from PATH). */
   natsServer?: string
+  /** Where the autoscaler says what it decided (default: stderr). */
+  log?: (line: string) => void
 }
 
 export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): Promise<LocalMesh> {
@@ -62,11 +68,15 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
   const p = paths(stateDir)
   // Whatever Envoy ran here before is gone: only the one started below writes this file again.
   await rm(p.adminAddress, { force: true })
+  // Pools start at mesh.yaml's sizes; the autoscaler below changes them from there.
+  await rm(replicasFile(stateDir), { force: true })
+  await rm(autoscaleStatusFile(stateDir), { force: true })
   // Render and write what Envoy will read, without asking any Envoy; recorded in the history like any apply.
   const applied = await applyMesh(mesh, { by: options.by, action: 'up', offline: true })
   if (applied.status === 'refused') throw new Error(`cannot render the mesh: ${applied.reason}`)
 
   const supervisor = new Supervisor(join(stateDir, 'logs'), options.onEvent)
+  let autoscaler: LocalAutoscaler | undefined
   const logLevel = { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' }
   const { agent, collector } = config.telemetry
   const agentUrl = httpUrl(agent.address, agent.port)
@@ -104,21 +114,16 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
     await supervisor.start(
       telemetryChild('telemetry-agent', AGENT_BIN, ['--settings', await writeAgentSettings(mesh)], agentUrl, logLevel),
     )
-    await Promise.all(
-      config.hosts.flatMap(instancesOf).map((i) =>
-        supervisor.start(
-          hostChild(mesh, i, {
-            name: i.name,
-            address: i.address,
-            agentUrl,
-            telemetryTokenFile: credentials.telemetryToken,
-            operatorTokenFile: tokenFile,
-            env: logLevel,
-          }),
-          HOST_START_MS,
-        ),
-      ),
-    )
+    const hostSpec = (i: HostInstance) =>
+      hostChild(mesh, i, {
+        name: i.name,
+        address: i.address,
+        agentUrl,
+        telemetryTokenFile: credentials.telemetryToken,
+        operatorTokenFile: tokenFile,
+        env: logLevel,
+      })
+    await Promise.all(config.hosts.flatMap(instancesOf).map((i) => supervisor.start(hostSpec(i), HOST_START_MS)))
     const envoy = envoyChild(mesh, {
       bootstrap: p.bootstrap,
       adminAddressFile: p.adminAddress,
@@ -128,6 +133,15 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
     await supervisor.start(envoy)
     const admin = await adminFor(mesh)
     const gatewayPort = config.gateway.port || (await listenerPort(admin.url, 'gateway'))
+    // mesh.yaml's hosts[].autoscale, carried out here as KEDA carries it out on Kubernetes.
+    autoscaler = new LocalAutoscaler({
+      mesh,
+      supervisor,
+      childOf: hostSpec,
+      startTimeoutMs: HOST_START_MS,
+      log: options.log ?? ((line) => process.stderr.write(`${line}\n`)),
+    })
+    if (autoscaler.active) await autoscaler.start()
     return {
       supervisor,
       gatewayUrl: httpUrl(config.gateway.address, gatewayPort),
@@ -136,9 +150,14 @@ export async function startLocalMesh(mesh: LoadedMesh, options: StartOptions): P
       collectorUrl,
       dashboardUrl: collector.dashboard.enabled ? httpUrl(collector.dashboard.address, collector.dashboard.port) : null,
       tokenFile,
-      stop: () => supervisor.stop(),
+      autoscaler,
+      stop: async () => {
+        await autoscaler?.close()
+        await supervisor.stop()
+      },
     }
   } catch (e) {
+    await autoscaler?.close()
     await supervisor.stop()
     throw e
   }

@@ -668,13 +668,28 @@ export interface HostInstance {
   port: number
 }
 
+/** A host's instances, its `instances` of them (one argument: safe to pass to map and flatMap). */
 export function instancesOf(h: Host): HostInstance[] {
-  return Array.from({ length: h.instances }, (_, i) => ({
-    name: h.instances === 1 ? h.name : `${h.name}-${i + 1}`,
+  return instancesAt(h, h.instances)
+}
+
+/**
+ * A host's first `count` instances. An autoscaled host's are always
+ * numbered (`xl-1`, `xl-2`...), so an instance keeps its name whatever the
+ * pool's size.
+ */
+export function instancesAt(h: Host, count: number): HostInstance[] {
+  return Array.from({ length: count }, (_, i) => ({
+    name: count === 1 && !h.autoscale ? h.name : `${h.name}-${i + 1}`,
     host: h,
     address: h.address,
     port: h.port + i,
   }))
+}
+
+/** Every instance a host may ever run: up to its autoscale maximum (their ports are kept for it). */
+export function maxInstancesOf(h: Host): HostInstance[] {
+  return instancesAt(h, h.autoscale ? Math.max(h.autoscale.max, h.instances) : h.instances)
 }
 
 /**

@@ -53,7 +53,7 @@ const AUTOSCALED = (text: string) =>
   text
     .replace(
       '- { name: stable, port: 8001 }',
-      '- { name: stable, port: 8001, autoscale: { min: 1, max: 4, signal: queue_wait, target: 50 } }',
+      '- { name: stable, port: 8001, autoscale: { min: 1, max: 2, signal: queue_wait, target: 50 } }',
     )
     .replace(
       '- { name: canary, port: 8002 }',
@@ -210,7 +210,7 @@ describe('render --target kubernetes', () => {
     expect(stable.spec).toMatchObject({
       scaleTargetRef: { kind: 'Deployment', name: 'host-stable' },
       minReplicaCount: 1,
-      maxReplicaCount: 4,
+      maxReplicaCount: 2,
     })
     expect(stable.spec.triggers[0]).toMatchObject({
       type: 'prometheus',

@@ -10,6 +10,7 @@ import { concatBatch, splitBatch, type RequestTensors } from './runtime/tensor-b
 import { createSession } from './runtime/session.ts'
 import type { OrtTensor, Session } from './runtime/types.ts'
 import type { HostReporter } from './host-stats.ts'
+import { warmUp } from './warm-up.ts'
 
 export interface BatchPayload {
   requestId: string
@@ -167,6 +168,15 @@ export class LoadedVersion {
             throw new Error(`config ${key}[${i}].name: "${spec.name}" is not in the model (it has ${names.join(', ')})`)
         })
       }
+      // Ready only once warm: the first callers of a new instance get steady-state latency.
+      let warmMs = 0
+      for (const session of sessions) {
+        const { ms, failed } = await warmUp(session, config)
+        warmMs += ms
+        for (const f of failed)
+          deps.logger.warn({ model, version, rows: f.rows, err: f.error }, 'warm-up batch failed; loading anyway')
+      }
+      deps.logger.info({ model, version, warm_up_ms: Math.round(warmMs) }, 'warmed up')
       return new LoadedVersion(model, version, config, digest, sessions, deps)
     } catch (e) {
       await Promise.all(sessions.map((s) => s.close()))

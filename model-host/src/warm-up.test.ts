@@ -1,0 +1,36 @@
+/**
+ * Warm-up's batches: the sizes a version will see, and zeros shaped as its
+ * inputs; run for real on the heavy example model by
+ * model-host/test/warm-up.test.ts.
+ */
+import { describe, expect, it } from 'vitest'
+import { modelConfigSchema } from './config.ts'
+import { warmUpBatchSizes, warmUpFeeds } from './warm-up.ts'
+
+describe('warm-up', () => {
+  it('runs powers of two up to the largest batch, and the largest batch itself', () => {
+    expect(warmUpBatchSizes(1)).toEqual([1])
+    expect(warmUpBatchSizes(64)).toEqual([1, 2, 4, 8, 16, 32, 64])
+    expect(warmUpBatchSizes(100)).toEqual([1, 2, 4, 8, 16, 32, 64, 100])
+  })
+
+  it('feeds zeros of each input, any-size dimensions taken as 1', () => {
+    const config = modelConfigSchema.parse({
+      name: 'm',
+      platform: 'onnxruntime',
+      max_batch_size: 8,
+      inputs: [
+        { name: 'x', datatype: 'FP32', shape: [3] },
+        { name: 'ids', datatype: 'INT64', shape: [-1, 2] },
+      ],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [1] }],
+    })
+    const feeds = warmUpFeeds(config, 4)!
+    expect(feeds.x!.dims).toEqual([4, 3])
+    expect(feeds.x!.type).toBe('float32')
+    expect([...(feeds.x!.data as Float32Array)]).toEqual(Array(12).fill(0))
+    expect(feeds.ids!.dims).toEqual([4, 1, 2])
+    expect(feeds.ids!.data).toBeInstanceOf(BigInt64Array)
+    expect(feeds.ids!.data.length).toBe(8)
+  })
+})
