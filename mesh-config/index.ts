@@ -43,3 +43,5 @@ export { httpUrl, instancesOf, maxInstancesOf, meshModels, nodeInstanceName, nod
 export type { Host, HostInstance, MeshConfig, MeshNode, Route } from './src/schema.ts'
 export { paths, readHistory, writeAtomic } from './src/state.ts'
 export type { HistoryEntry } from './src/state.ts'
+export { readAutoscaleStatus } from './src/replicas.ts'
+export type { PoolStatus, ScaleDecision } from './src/replicas.ts'

@@ -5,8 +5,7 @@
  * health) and one route's view (stable against canary, the verdict and the
  * walk, drift, hosts). The page only draws these; the numbers are the API's.
  */
-import { readFile } from 'node:fs/promises'
-import { meshHistory, parseMesh, type Route } from '@model-mesh/mesh-config'
+import { meshFileReader, meshHistory, type PoolStatus, readAutoscaleStatus, type Route } from '@model-mesh/mesh-config'
 import { hostKey, type MinuteEntry } from '../state/aggregator.ts'
 import { agentStatus, TELEMETRY_STALE_S } from '@model-mesh/contracts'
 import { activeAlerts, increaseTracker, type ActiveAlert, type AlertExtras } from '../analysis/alerts.ts'
@@ -73,7 +72,7 @@ export interface DashboardSources {
  * mesh.yaml's routes; none from an invalid file. Validating it takes a
  * good part of a second (the repository is read too), so it is validated
  * again only when its text changed, or after MESH_TTL_MS (the repository
- * may change under the same text).
+ * may change under the same text): mesh-config's meshFileReader.
  */
 interface MeshRead {
   routes: Route[]
@@ -82,18 +81,14 @@ interface MeshRead {
 }
 
 const MESH_TTL_MS = 10_000
-const meshCache = new Map<string, { text: string; at: number; read: Promise<MeshRead> }>()
+const readers = new Map<string, ReturnType<typeof meshFileReader>>()
 
 async function meshRead(meshFile: string | undefined): Promise<MeshRead> {
   if (!meshFile) return { routes: [], stateDir: null }
-  const text = await readFile(meshFile, 'utf8').catch(() => '')
-  const hit = meshCache.get(meshFile)
-  if (hit && hit.text === text && Date.now() - hit.at < MESH_TTL_MS) return hit.read
-  const read = parseMesh(text, meshFile).then((l) =>
-    l.ok ? { routes: l.mesh.config.routes, stateDir: l.mesh.stateDir } : { routes: [], stateDir: null },
-  )
-  meshCache.set(meshFile, { text, at: Date.now(), read })
-  return read
+  let look = readers.get(meshFile)
+  if (!look) readers.set(meshFile, (look = meshFileReader(meshFile, MESH_TTL_MS)))
+  const l = await look()
+  return l.ok ? { routes: l.mesh.config.routes, stateDir: l.mesh.stateDir } : { routes: [], stateDir: null }
 }
 
 const meshRoutes = async (meshFile: string | undefined) => (await meshRead(meshFile)).routes
@@ -111,6 +106,14 @@ async function routeChanges(meshFile: string | undefined, route: string): Promis
     .slice(-CHANGES_SHOWN)
     .reverse()
     .map((e) => ({ id: e.id, time: e.time, by: e.by, action: e.action }))
+}
+
+/** The pools that serve `r` (stable, canary, fallback) that the local autoscaler scales. */
+async function routePools(meshFile: string | undefined, r: Route): Promise<PoolStatus[]> {
+  const { stateDir } = await meshRead(meshFile)
+  if (!stateDir) return []
+  const hosts = new Set([...r.stable.hosts, ...(r.canary?.hosts ?? []), ...(r.fallback?.hosts ?? [])])
+  return readAutoscaleStatus(stateDir).filter((p) => hosts.has(p.host))
 }
 
 export interface RouteChange {
@@ -477,6 +480,8 @@ export interface RouteView {
   alerts: ActiveAlert[]
   /** mesh.yaml's applied changes to this route, newest first. */
   changes: RouteChange[]
+  /** The route's autoscaled pools as the local autoscaler last wrote them: replicas, signal, target, last decision. */
+  autoscale: PoolStatus[]
   /** The route's recent stories (requests kept whole): failed first, then slow, then the rest. */
   stories: StoryRow[]
 }
@@ -571,6 +576,7 @@ export async function routeView(
     hosts,
     alerts,
     changes: await routeChanges(api.meshFile, r.name),
+    autoscale: await routePools(api.meshFile, r),
     stories: await api.store.events.recentStories(r.name, now - 3_600_000, STORIES_SHOWN),
   }
 }

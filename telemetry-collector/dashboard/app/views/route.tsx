@@ -171,8 +171,50 @@ export function RouteViewPage({ data, operator }: { data: RouteView; operator: b
         </ScrollBox>
         {data.hosts.length === 0 && <p class="muted">No host has reported for this model yet.</p>}
       </Card>
+      {data.autoscale.length > 0 && <Autoscaling pools={data.autoscale} />}
       <Stories stories={data.stories} />
     </>
+  )
+}
+
+/** The route's autoscaled pools: their size, the signal against its target, and the last decision with its reason. */
+function Autoscaling({ pools }: { pools: RouteView['autoscale'] }) {
+  return (
+    <Card title="Autoscaling">
+      <ScrollBox label="Autoscaling">
+        <table class="compact">
+          <thead>
+            <tr>
+              <th scope="col">Pool</th>
+              <th scope="col">Replicas</th>
+              <th scope="col">Signal</th>
+              <th scope="col">Target</th>
+              <th scope="col">Last decision</th>
+            </tr>
+          </thead>
+          <tbody>
+            {pools.map((p) => (
+              <tr data-pool={p.host}>
+                <td>{p.host}</td>
+                <td>
+                  {p.replicas} ({p.min}-{p.max})
+                </td>
+                <td>
+                  {p.signal === 'queue_wait' ? 'queue wait' : 'pending per replica'}{' '}
+                  {p.value === null ? '–' : p.signal === 'queue_wait' ? ms(p.value) : num(p.value, 1)}
+                </td>
+                <td>{p.signal === 'queue_wait' ? ms(p.target) : num(p.target, 1)}</td>
+                <td>
+                  {p.last
+                    ? `${p.last.from} → ${p.last.to} at ${time(p.last.at)}: ${p.last.reason}`
+                    : 'no change since the mesh started'}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </ScrollBox>
+    </Card>
   )
 }
 
