@@ -309,7 +309,8 @@ export function renderKubernetes(
         kind: 'Deployment',
         metadata: meta(name, 'model-host', { [MESH_HOST]: host.name }),
         spec: {
-          replicas: host.instances,
+          // An autoscaled pool's size is KEDA's: a replicas field here would reset it on every apply.
+          ...(host.autoscale ? {} : { replicas: host.instances }),
           selector: { matchLabels: selector(name) },
           // A new pod takes traffic only when ready (its models loaded); an old one leaves only after.
           strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },

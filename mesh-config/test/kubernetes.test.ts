@@ -122,7 +122,9 @@ describe('render --target kubernetes', () => {
     // The gateway finds the ready pods through the headless Service; Envoy resolves it and balances them.
     expect(byKind(rendered, 'Service', 'host-stable').spec.clusterIP).toBe('None')
     expect(byKind(rendered, 'PodDisruptionBudget', 'host-stable').spec.maxUnavailable).toBe(1)
-    expect(byKind(rendered, 'Deployment', 'host-canary').spec.replicas).toBe(2)
+    // A fixed pool's size is mesh.yaml's; an autoscaled one's is left to KEDA (an apply must not reset it).
+    expect(byKind(rendered, 'Deployment', 'host-fallback').spec.replicas).toBe(1)
+    expect(byKind(rendered, 'Deployment', 'host-canary').spec).not.toHaveProperty('replicas')
   })
 
   it("gives the gateway's Envoy a configuration real Envoy accepts, reaching the hosts by their Services", async () => {
