@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -33,6 +33,19 @@ describe('token files', () => {
     await expect(ensureToken(file)).rejects.toThrow(/others may read it/)
     expect((await stat(file)).mode & 0o777).toBe(0o644)
     expect(await readFile(file, 'utf8')).toBe('a-token-others-could-read-0123\n')
+  })
+
+  it("reads a token its own group may read too (a Kubernetes Secret mounted for the pod's fsGroup), not another group's", async () => {
+    const file = join(dir, 'group-token')
+    await writeFile(file, 'a-token-for-the-pods-group-0123\n')
+    await chmod(file, 0o440)
+    expect(await readToken(file)).toBe('a-token-for-the-pods-group-0123')
+    // Another group, or a group that may write it: refused.
+    await chown(file, process.getuid!(), process.getgid!() + 4242)
+    await expect(readToken(file)).rejects.toThrow(/others may read it \(mode 0440\)/)
+    await chown(file, process.getuid!(), process.getgid!())
+    await chmod(file, 0o460)
+    await expect(readToken(file)).rejects.toThrow(/others may read it \(mode 0460\)/)
   })
 
   it('refuses a short token and one a bearer header cannot carry', async () => {

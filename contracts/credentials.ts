@@ -44,10 +44,17 @@ export function bearerMatches(header: string | undefined, token: string | undefi
   return given.length === want.length && timingSafeEqual(given, want)
 }
 
-/** The token in `file`, which must exist, be readable by its owner alone and hold one line of at least 16 bearer-token characters. */
+/**
+ * The token in `file`, which must exist, be readable by its owner alone (or
+ * also by its group when that is this process's own group: a Kubernetes
+ * Secret mounted for a pod's fsGroup is 0440) and hold one line of at least
+ * 16 bearer-token characters.
+ */
 export async function readToken(file: string): Promise<string> {
-  const mode = (await stat(file)).mode & 0o777
-  if ((mode & 0o077) !== 0) {
+  const st = await stat(file)
+  const mode = st.mode & 0o777
+  const ownGroup = process.getgid?.() === st.gid
+  if ((mode & 0o037) !== 0 || ((mode & 0o040) !== 0 && !ownGroup)) {
     throw new CredentialError(
       file,
       `others may read it (mode ${mode.toString(8).padStart(4, '0')}), so its token may be known: remove the file to have a new token made, or put a new one in with mode 0600`,

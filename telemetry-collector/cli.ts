@@ -34,6 +34,10 @@ embedded store (DuckDB) and serves /metrics, /api/v1/... and /healthz.
   --agents <urls>   the agents whose /status the dashboard shows (comma-separated)
   --collectors <urls>  every collector's API when several share the work (comma-separated):
                     a question about a model another consumes is asked of it
+  --advertise <url> the URL the others reach this one at, where it is not its listen
+                    address (Kubernetes: its pod's DNS name); one of --collectors
+  --host-names <list>  names its API and dashboard answer to besides their addresses
+                    (comma-separated: its Services' DNS names)
   -h, --help        show this help
 
 Environment: LOG_LEVEL (default info).`
@@ -51,6 +55,8 @@ export const OPTIONS = {
   nodes: { type: 'string' },
   agents: { type: 'string' },
   collectors: { type: 'string' },
+  advertise: { type: 'string' },
+  'host-names': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -68,6 +74,12 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (args.nodes !== undefined && !/^[1-9]$/.test(args.nodes)) {
     process.stderr.write(`--nodes must be 1-9, got "${args.nodes}"\n`)
+    process.exit(2)
+  }
+  if (args.advertise !== undefined && !/^https?:\/\/[^/]+$/.test(args.advertise)) {
+    process.stderr.write(
+      `--advertise must be a URL such as http://collector-0.collector:4196, got "${args.advertise}"\n`,
+    )
     process.exit(2)
   }
   const port = args.port === undefined ? undefined : Number(args.port)
@@ -108,6 +120,15 @@ export async function main(argv: string[]): Promise<void> {
       natsAuth,
       port: port ?? o.port,
       natsUrl: args.nats ?? o.natsUrl,
+      ...(args.advertise ? { advertise: args.advertise } : {}),
+      ...(args['host-names']
+        ? {
+            hostNames: args['host-names']
+              .split(',')
+              .map((n) => n.trim())
+              .filter(Boolean),
+          }
+        : {}),
       storeDir: args.store ?? o.storeDir,
       owns,
       name: args.name,

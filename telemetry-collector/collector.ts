@@ -43,6 +43,14 @@ const LABELS_RELOAD_MS = 10_000
 export interface CollectorOptions {
   address: string
   port: number
+  /**
+   * The URL others reach it at, where that is not its listen address (on
+   * Kubernetes, its pod's DNS name): its identity in the leases and its
+   * consumers' names, and a name its API answers to.
+   */
+  advertise?: string
+  /** Host names its API and dashboard answer to besides their addresses (DNS-rebinding check): its Services' names. */
+  hostNames?: string[]
   natsUrl: string
   /** Its NATS identity (the local mesh's `mesh-collector`: its streams and consumers, no publishing); none: connect without. */
   natsAuth?: { user: string; pass: string }
@@ -150,7 +158,8 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     reports,
   )
   // A page on another site, its name pointed at this address (DNS rebinding), reads nothing.
-  app.use('*', hostCheck(opts.address))
+  const knownAs = [...(opts.hostNames ?? []), ...(opts.advertise ? [new URL(opts.advertise).hostname] : [])]
+  app.use('*', hostCheck(opts.address, knownAs))
   app.get('/healthz', (c) =>
     c.json({ ok: ingest !== undefined, nats: nc !== undefined && !nc.isClosed() }, ingest ? 200 : 503),
   )
@@ -161,12 +170,12 @@ export async function startCollector(opts: CollectorOptions): Promise<RunningCol
     throw e
   })
   const port = (server.address() as AddressInfo).port
-  const url = `http://${opts.address}:${port}`
+  const url = opts.advertise ?? `http://${opts.address}:${port}`
   // The SRE dashboard: its own port, the same API, plus the page and its live stream.
   const closing = new AbortController()
   const dashboard = opts.dashboard
     ? await listen(
-        dashboardApp(api, opts.dashboard, closing.signal),
+        dashboardApp(api, { ...opts.dashboard, hostNames: knownAs }, closing.signal),
         opts.dashboard.address,
         opts.dashboard.port,
       ).catch(async (e) => {

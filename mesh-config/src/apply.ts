@@ -17,11 +17,19 @@ import {
   swapXdsFiles,
 } from '@model-mesh/contracts'
 import { credentialFiles } from './credentials.ts'
-import type { LoadedMesh } from './load.ts'
+import { parseMesh, type LoadedMesh } from './load.ts'
 import { applyToNodes, type NodeOutcome, runningNodeMesh } from './node-config.ts'
 import { renderMesh, type RenderedMesh } from './render.ts'
 import { currentReplicas, withReplicas } from './replicas.ts'
-import { paths, readIfExists, recordHistory, withStateLock, writeAtomic, type HistoryEntry } from './state.ts'
+import {
+  paths,
+  readHistory,
+  readIfExists,
+  recordHistory,
+  withStateLock,
+  writeAtomic,
+  type HistoryEntry,
+} from './state.ts'
 
 export interface ApplyOptions {
   by: string
@@ -64,13 +72,24 @@ export function renderFor(mesh: LoadedMesh): RenderedMesh {
  */
 export async function applyReplicas(mesh: LoadedMesh): Promise<void> {
   await withStateLock(mesh.stateDir, async () => {
+    // What Envoy runs is the last applied mesh.yaml (an operator's apply since the mesh started; not an unapplied edit).
+    const running = await lastApplied(mesh)
     const swapped = await swapXdsFiles({
       dir: paths(mesh.stateDir).xdsDir,
-      files: renderFor(mesh).files,
-      admin: await adminFor(mesh),
+      files: renderFor(running).files,
+      admin: await adminFor(running),
     })
     if (swapped.status === 'refused') throw new Error(`Envoy refused the pools' new sizes: ${swapped.reason}`)
   })
+}
+
+/** The mesh as last applied (the history's newest text); `mesh` itself when there is none, or it no longer validates. */
+async function lastApplied(mesh: LoadedMesh): Promise<LoadedMesh> {
+  const last = (await readHistory(mesh.stateDir)).at(-1)
+  const text = last && (await readIfExists(paths(mesh.stateDir).historyText(last.id)))
+  if (!text || text === mesh.text) return mesh
+  const loaded = await parseMesh(text, mesh.file)
+  return loaded.ok ? loaded.mesh : mesh
 }
 
 /** Where this mesh's Envoy admin listens: the address Envoy wrote, else the configured port. */

@@ -32,6 +32,7 @@ import { natsConfigText, natsUser, type NatsCredential, type NatsRole } from './
 import { NATS_CLIENT_PORT, NATS_CLUSTER_PORT, natsServerArgs } from './nats-server.ts'
 import { hostService, renderMesh } from './render.ts'
 import type { Host, MeshConfig } from './schema.ts'
+import { digestOf } from './state.ts'
 
 type Json = Record<string, unknown>
 
@@ -76,6 +77,9 @@ const MESH_HOST = 'model-mesh/host'
 /** The user the image runs as (the Containerfile creates it). */
 export const IMAGE_UID = 10001
 
+/** On pod templates: a digest of what the pod reads once at start; a change of it rolls the pods. */
+const CONFIG_DIGEST = 'model-mesh/read-at-start'
+
 const NATS_MONITOR_PORT = 8222
 const NATS_REPLICAS = 3
 /** How long a host may take to load its models before Kubernetes restarts it (the local mesh's HOST_START_MS). */
@@ -99,8 +103,7 @@ export function renderKubernetes(
   const ns = k.namespace
   const root = options.imageRoot ?? '/app'
   const envoyDir = options.envoyDir ?? '/etc/envoy'
-  if (config.gateway.port === 0)
-    throw new Error('gateway.port: must be a fixed port to render for Kubernetes (0 picks any free port)')
+  for (const problem of kubernetesProblems(config)) throw new Error(problem)
   // mesh.yaml sits at the image's root, so its relative paths resolve there as they did where it was written.
   const at = (p: string) => posix.resolve(root, p)
   const paths = {
@@ -185,25 +188,35 @@ export function renderKubernetes(
 
   // Every pod's agent reads the same settings; --id names each after its pod.
   const settings = agentSettingsOf(mesh)
+  const agentSettings = `${JSON.stringify(
+    {
+      ...settings,
+      id: 'agent',
+      address: '0.0.0.0',
+      nats: { url: natsUrls, user: natsUser('agent'), password_file: credentialFile('nats-agent') },
+      token_file: credentialFile('telemetry-token'),
+      spool: { ...settings.spool, dir: paths.spool },
+    },
+    null,
+    2,
+  )}\n`
   add({
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: meta(AGENT_SETTINGS, 'telemetry-agent'),
-    data: {
-      'telemetry-agent.json': `${JSON.stringify(
-        {
-          ...settings,
-          id: 'agent',
-          address: '0.0.0.0',
-          nats: { url: natsUrls, user: natsUser('agent'), password_file: credentialFile('nats-agent') },
-          token_file: credentialFile('telemetry-token'),
-          spool: { ...settings.spool, dir: paths.spool },
-        },
-        null,
-        2,
-      )}\n`,
-    },
+    data: { 'telemetry-agent.json': agentSettings },
   })
+  // What a pod reads once at start (credentials, settings, mesh.yaml through subPath mounts): a digest of it on the
+  // pod template, so an apply that changes it rolls the pods. Envoy's files are left out: they apply live.
+  const credentialData = {
+    'operator-token': credentials.operatorToken,
+    'telemetry-token': credentials.telemetryToken,
+    'nats-agent': credentials.nats.agent.pass,
+    'nats-collector': credentials.nats.collector.pass,
+    'nats-operator': credentials.nats.operator.pass,
+  }
+  const natsConf = natsConfigText(credentials.nats)
+  const readAtStart = (...parts: unknown[]) => ({ [CONFIG_DIGEST]: digestOf(JSON.stringify(parts)) })
 
   // NATS: three servers, one JetStream cluster; each its own volume.
   const natsLabels = { [COMPONENT]: 'nats' }
@@ -234,7 +247,7 @@ export function renderKubernetes(
         podManagementPolicy: 'Parallel',
         selector: { matchLabels: selector('nats') },
         template: {
-          metadata: { labels: { ...meta('nats', 'nats').labels, ...natsLabels } },
+          metadata: { labels: { ...meta('nats', 'nats').labels, ...natsLabels }, annotations: readAtStart(natsConf) },
           spec: {
             securityContext: podSecurity,
             containers: [
@@ -315,7 +328,7 @@ export function renderKubernetes(
           // A new pod takes traffic only when ready (its models loaded); an old one leaves only after.
           strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
           template: {
-            metadata: { labels },
+            metadata: { labels, annotations: readAtStart(credentialData, agentSettings) },
             spec: {
               securityContext: podSecurity,
               // Envoy's outlier detection and health checks take a stopping pod out; the drain is its deadline.
@@ -388,7 +401,10 @@ export function renderKubernetes(
         selector: { matchLabels: selector('gateway') },
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
         template: {
-          metadata: { labels: { ...meta('gateway', 'gateway').labels, [NATS_CLIENT]: 'true' } },
+          metadata: {
+            labels: { ...meta('gateway', 'gateway').labels, [NATS_CLIENT]: 'true' },
+            annotations: readAtStart(credentialData, agentSettings),
+          },
           spec: {
             securityContext: podSecurity,
             initContainers: [agentSidecar()],
@@ -470,7 +486,10 @@ export function renderKubernetes(
         podManagementPolicy: 'Parallel',
         selector: { matchLabels: selector('collector') },
         template: {
-          metadata: { labels: { ...meta('collector', 'telemetry-collector').labels, [NATS_CLIENT]: 'true' } },
+          metadata: {
+            labels: { ...meta('collector', 'telemetry-collector').labels, [NATS_CLIENT]: 'true' },
+            annotations: readAtStart(credentialData, mesh.text),
+          },
           spec: {
             securityContext: podSecurity,
             containers: [
@@ -489,8 +508,20 @@ export function renderKubernetes(
                   '--nodes',
                   String(NATS_REPLICAS),
                   ...(collectors > 1 ? ['--collectors', peers.join(',')] : []),
+                  // Its identity (the leases, its consumers) is its pod's DNS name, one of the peers'; the API
+                  // answers to that and to its Services' names (the DNS-rebinding check allows only named hosts).
+                  '--advertise',
+                  `http://$(POD_NAME).${dns('collector')}:${collectorPort}`,
+                  '--host-names',
+                  [
+                    `$(POD_NAME).${dns('collector')}`,
+                    'collector-api',
+                    `collector-api.${ns}`,
+                    `collector-api.${ns}.svc`,
+                    dns('collector-api'),
+                  ].join(','),
                 ],
-                env: [{ name: 'LOG_LEVEL', value: 'info' }],
+                env: [podName, { name: 'LOG_LEVEL', value: 'info' }],
                 ports: [
                   { name: 'api', containerPort: collectorPort },
                   ...(dashboard.enabled ? [{ name: 'dashboard', containerPort: dashboard.port }] : []),
@@ -538,19 +569,36 @@ export function renderKubernetes(
   for (const host of config.hosts) if (host.autoscale) add(scaledObject(host, ns, k.prometheus_url, meta))
 
   const secrets: KubeObject[] = [
-    secret(meta(SECRET.credentials, 'credentials'), {
-      'operator-token': credentials.operatorToken,
-      'telemetry-token': credentials.telemetryToken,
-      'nats-agent': credentials.nats.agent.pass,
-      'nats-collector': credentials.nats.collector.pass,
-      'nats-operator': credentials.nats.operator.pass,
-    }),
-    secret(meta(SECRET.nats, 'nats'), { 'nats-server.conf': natsConfigText(credentials.nats) }),
+    secret(meta(SECRET.credentials, 'credentials'), credentialData),
+    secret(meta(SECRET.nats, 'nats'), { 'nats-server.conf': natsConf }),
     secret(meta(SECRET.envoy, 'gateway'), envoyFiles),
     // mesh.yaml may hold API keys (`key:`): a Secret, not a ConfigMap.
     secret(meta(SECRET.mesh, 'telemetry-collector'), { 'mesh.yaml': mesh.text }),
   ]
   return { objects, secrets }
+}
+
+/** What mesh.yaml may say that Kubernetes cannot take, each as `path: reason`; none when it renders. */
+export function kubernetesProblems(config: MeshConfig): string[] {
+  const problems: string[] = []
+  if (config.gateway.port === 0)
+    problems.push('gateway.port: must be a fixed port to render for Kubernetes (0 picks any free port)')
+  config.hosts.forEach((h, i) => {
+    // host-<name> names a Service: a DNS label (RFC 1035), 63 characters at most.
+    if (!/^[a-z]([a-z0-9-]{0,56}[a-z0-9])?$/.test(h.name))
+      problems.push(
+        `hosts[${i}].name: "${h.name}" cannot name a Kubernetes Service (host-${h.name}): use lower-case letters, digits and "-", starting with a letter, at most 58 characters`,
+      )
+  })
+  // The collector's volume is its state directory: what it writes must be under it.
+  const c = config.telemetry.collector
+  for (const [path, dir] of [
+    ['telemetry.collector.store_dir', c.store_dir],
+    ['telemetry.collector.payloads.dir', c.payloads.dir],
+  ] as const)
+    if (dir !== undefined)
+      problems.push(`${path}: must be left to its default (under state_dir, the collector's volume on Kubernetes)`)
+  return problems
 }
 
 function secret(metadata: KubeObject['metadata'], data: Record<string, string>): KubeObject {
@@ -633,6 +681,9 @@ export function scalingQuery(host: Host, ns: string): string {
   return `1000 * sum(rate(model_host_batch_queue_wait_seconds_total{${sel}}[1m])) / clamp_min(sum(rate(model_host_batches_total{${sel}}[1m])), 1e-9)`
 }
 
+/** A scaling policy's period: the HorizontalPodAutoscaler takes 1 to 1800 seconds. */
+const hpaPeriod = (windowS: number) => Math.min(1800, Math.max(1, windowS))
+
 function scaledObject(host: Host, ns: string, prometheusUrl: string, meta: Meta): KubeObject {
   const a = host.autoscale!
   const name = hostService(host.name)
@@ -651,11 +702,11 @@ function scaledObject(host: Host, ns: string, prometheusUrl: string, meta: Meta)
             // Up once the signal has stayed over target for the window, a replica at a time; down likewise.
             scaleUp: {
               stabilizationWindowSeconds: a.up_window_s,
-              policies: [{ type: 'Pods', value: 1, periodSeconds: Math.max(a.up_window_s, 1) }],
+              policies: [{ type: 'Pods', value: 1, periodSeconds: hpaPeriod(a.up_window_s) }],
             },
             scaleDown: {
               stabilizationWindowSeconds: a.down_window_s,
-              policies: [{ type: 'Pods', value: 1, periodSeconds: Math.max(a.down_window_s, 1) }],
+              policies: [{ type: 'Pods', value: 1, periodSeconds: hpaPeriod(a.down_window_s) }],
             },
           },
         },

@@ -57,15 +57,22 @@ interface Pool {
   history: Map<number, Counters[]>
 }
 
+/** How long past its drain a removed instance may still hold requests before it is stopped anyway (its SIGTERM drains too). */
+const DRAIN_CAP_MS = 30_000
+
 export class LocalAutoscaler {
   readonly #pools = new Map<string, Pool>()
   readonly #look: ReturnType<typeof meshFileReader>
   #timer: NodeJS.Timeout | undefined
-  #running: Promise<void> = Promise.resolve()
+  /** The look under way, if any: a start or a drain can outlast the interval, and the next look waits its turn. */
+  #running: Promise<void> | null = null
   #closed = false
+  /** The pools' policies as mesh.yaml last said them (an operator may change a target while it runs). */
+  #hosts: Host[]
 
   constructor(readonly opts: AutoscalerOptions) {
     this.#look = meshFileReader(opts.mesh.file)
+    this.#hosts = opts.mesh.config.hosts
     for (const h of opts.mesh.config.hosts)
       if (h.autoscale)
         this.#pools.set(h.name, {
@@ -85,11 +92,15 @@ export class LocalAutoscaler {
   async start(): Promise<void> {
     await this.#persist()
     this.#timer = setInterval(() => {
-      // One look at a time: a start or a drain can take longer than the interval.
-      this.#running = this.#running.then(() => this.tick()).catch((e) => this.opts.log(`autoscaler: ${e}`))
+      // One look at a time; a look due while one runs is skipped, not queued.
+      if (this.#running) return
+      this.#running = this.tick()
+        .catch((e) => this.opts.log(`autoscaler: ${e instanceof Error ? e.message : e}`))
+        .finally(() => (this.#running = null))
     }, this.opts.intervalMs ?? 1000)
   }
 
+  /** Stops looking; a start or drain under way finishes first (a start within its timeout). */
   async close(): Promise<void> {
     this.#closed = true
     clearInterval(this.#timer)
@@ -98,7 +109,7 @@ export class LocalAutoscaler {
 
   /** Every pool's size, signal and last decision. */
   status(): PoolStatus[] {
-    return this.opts.mesh.config.hosts.flatMap((h) => {
+    return this.#hosts.flatMap((h) => {
       const p = this.#pools.get(h.name)
       if (!p || !h.autoscale) return []
       const a = h.autoscale
@@ -121,8 +132,15 @@ export class LocalAutoscaler {
   async tick(now = Date.now()): Promise<void> {
     const loaded = await this.#look()
     // The policy as mesh.yaml says now (an operator may change a target while it runs); the file invalid: as it was.
-    const hosts = loaded.ok ? loaded.mesh.config.hosts : this.opts.mesh.config.hosts
-    for (const host of hosts) {
+    // Where the instances listen stays as the mesh started them.
+    if (loaded.ok) {
+      const now = new Map(loaded.mesh.config.hosts.map((h) => [h.name, h]))
+      this.#hosts = this.opts.mesh.config.hosts.map((h) => {
+        const a = now.get(h.name)?.autoscale
+        return a ? { ...h, autoscale: a } : h
+      })
+    }
+    for (const host of this.#hosts) {
       const pool = this.#pools.get(host.name)
       if (!pool || !host.autoscale || this.#closed) continue
       const value = await this.#signal(host, pool, now)
@@ -139,10 +157,9 @@ export class LocalAutoscaler {
       const from = pool.replicas
       const reason = scaleReason(host.autoscale, value, from, to)
       this.opts.log(`autoscaler: ${host.name} ${from} -> ${to} replicas: ${reason}`)
-      if (to > from) await this.#up(host, pool, to)
-      else await this.#down(host, pool, to)
-      pool.last = { at: Date.now(), from, to, reason }
       pool.windows = NO_WINDOWS
+      const done = to > from ? await this.#up(host, pool, to) : await this.#down(host, pool, to)
+      if (done) pool.last = { at: Date.now(), from, to, reason }
     }
     await this.#persist()
   }
@@ -185,27 +202,49 @@ export class LocalAutoscaler {
     return batches === 0 ? 0 : (waitS / batches) * 1000
   }
 
-  async #up(host: Host, pool: Pool, to: number): Promise<void> {
+  /** Starts the instances up to `to`, then tells Envoy; on a failure, stops what it started and the pool stays as it was. */
+  async #up(host: Host, pool: Pool, to: number): Promise<boolean> {
     const added = instancesAt(host, to).slice(pool.replicas)
-    for (const i of added) {
-      const name = this.opts.childOf(i).name
-      // Ready means loaded and warmed: Envoy hears of it only after.
-      if (this.opts.supervisor.names().includes(name))
-        await this.opts.supervisor.startChild(name, this.opts.startTimeoutMs)
-      else await this.opts.supervisor.start(this.opts.childOf(i), this.opts.startTimeoutMs)
+    const names = added.map((i) => this.opts.childOf(i).name)
+    try {
+      for (const [k, i] of added.entries()) {
+        // Ready means loaded and warmed: Envoy hears of it only after.
+        if (this.opts.supervisor.names().includes(names[k]!))
+          await this.opts.supervisor.startChild(names[k]!, this.opts.startTimeoutMs)
+        else await this.opts.supervisor.start(this.opts.childOf(i), this.opts.startTimeoutMs)
+      }
+      pool.replicas = to
+      await this.#announce()
+      return true
+    } catch (e) {
+      this.opts.log(
+        `autoscaler: ${host.name} stays at ${pool.replicas} replicas: ${e instanceof Error ? e.message : e}`,
+      )
+      pool.replicas = Math.min(pool.replicas, to - added.length)
+      for (const name of names)
+        if (this.opts.supervisor.names().includes(name)) await this.opts.supervisor.stopChild(name).catch(() => {})
+      return false
     }
-    pool.replicas = to
-    await this.#announce()
   }
 
-  async #down(host: Host, pool: Pool, to: number): Promise<void> {
-    const removed = instancesAt(host, pool.replicas).slice(to)
+  /** Tells Envoy first, so no new request reaches the instances past `to`; then each finishes what it holds and stops. */
+  async #down(host: Host, pool: Pool, to: number): Promise<boolean> {
+    const from = pool.replicas
+    const removed = instancesAt(host, from).slice(to)
     pool.replicas = to
-    // Envoy first: no new request reaches them; then they finish what they hold.
-    await this.#announce()
-    const drainUntil = Date.now() + (this.opts.drainMs ?? 2000)
+    try {
+      await this.#announce()
+    } catch (e) {
+      // Envoy still sends to them: they keep running.
+      pool.replicas = from
+      this.opts.log(`autoscaler: ${host.name} stays at ${from} replicas: ${e instanceof Error ? e.message : e}`)
+      return false
+    }
+    const drainMs = this.opts.drainMs ?? 2000
+    const drainUntil = Date.now() + drainMs
     for (const i of removed) {
-      for (;;) {
+      // Until it holds nothing, at least drainMs, at most DRAIN_CAP_MS more (a stuck batch must not hold the pool).
+      while (Date.now() < drainUntil + DRAIN_CAP_MS) {
         const text = await fetch(`${httpUrl(i.address, i.port)}/metrics`, { signal: AbortSignal.timeout(1000) })
           .then((r) => r.text())
           .catch(() => '')
@@ -216,6 +255,7 @@ export class LocalAutoscaler {
       await this.opts.supervisor.stopChild(this.opts.childOf(i).name)
       pool.history.delete(i.port)
     }
+    return true
   }
 
   async #announce(): Promise<void> {

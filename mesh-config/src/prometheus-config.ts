@@ -11,7 +11,7 @@
  * scrapes the local mesh with it (telemetry-collector/test/grafana.test.ts).
  */
 import { stringify } from 'yaml'
-import { httpUrl, instancesOf, type MeshConfig, nodeInstanceName } from './schema.ts'
+import { httpUrl, maxInstancesOf, type MeshConfig, nodeInstanceName } from './schema.ts'
 
 /** The job label of each kind of target; the Grafana dashboard's "Scrape targets" panel selects `job=~"mesh-.*"`. */
 export const PROMETHEUS_JOBS = {
@@ -85,7 +85,7 @@ function nodeJobs(mesh: MeshConfig, nodes: NonNullable<PrometheusOptions['nodes'
       nodes.flatMap((n) =>
         mesh.hosts
           .filter((h) => n.hosts.includes(h.name))
-          .flatMap(instancesOf)
+          .flatMap(maxInstancesOf)
           .map((i) => ({
             targets: [target(n.address, i.port)],
             labels: { host: nodeInstanceName(n.name, i.name), role: i.host.role, node: n.name },
@@ -123,7 +123,7 @@ export function prometheusConfig(mesh: MeshConfig, opts: PrometheusOptions): str
           job(
             PROMETHEUS_JOBS.hosts,
             mesh.hosts
-              .flatMap(instancesOf)
+              .flatMap(maxInstancesOf)
               .map((i) => ({ targets: [target(i.address, i.port)], labels: { host: i.name, role: i.host.role } })),
           ),
         ],

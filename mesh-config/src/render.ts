@@ -81,7 +81,7 @@ export interface RenderOptions {
    * listens on every address of its pod, reaches each host pool through its
    * headless Service (`host-<name>`, every ready pod), posts telemetry to
    * the agent beside it, and watches its files' folder, where the kubelet
-   * swaps a ConfigMap's files in at once.
+   * swaps a Secret's files in at once.
    */
   kubernetes?: { namespace: string }
 }

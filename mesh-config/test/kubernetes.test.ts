@@ -23,7 +23,13 @@ import { parseAllDocuments } from 'yaml'
 import { promtool } from '@model-mesh/testkit/prometheus'
 import { run } from '../src/cli.ts'
 import { meshCredentials, SECRETS_FILE } from '../src/kubernetes-files.ts'
-import { renderKubernetes, scalingQuery, type KubeObject, type RenderedKubernetes } from '../src/kubernetes.ts'
+import {
+  kubernetesProblems,
+  renderKubernetes,
+  scalingQuery,
+  type KubeObject,
+  type RenderedKubernetes,
+} from '../src/kubernetes.ts'
 import { parseMesh, type LoadedMesh } from '../src/load.ts'
 import { ENVOY_BIN, ROOT } from '../src/local-mesh.ts'
 
@@ -104,7 +110,7 @@ describe('render --target kubernetes', () => {
     expect(() => validate(broken)).toThrow(/containerPort/)
   })
 
-  it("runs each host's pods ready only once their models are loaded, with an agent sidecar and limits", () => {
+  it("runs each host's pods ready only once their models are loaded, with an agent sidecar and limits", async () => {
     const d = byKind(rendered, 'Deployment', 'host-stable')
     const pod = d.spec.template.spec
     const host = pod.containers[0]
@@ -122,6 +128,21 @@ describe('render --target kubernetes', () => {
     // The gateway finds the ready pods through the headless Service; Envoy resolves it and balances them.
     expect(byKind(rendered, 'Service', 'host-stable').spec.clusterIP).toBe('None')
     expect(byKind(rendered, 'PodDisruptionBudget', 'host-stable').spec.maxUnavailable).toBe(1)
+    // What a pod reads once at start is summed on its template: a new credential or setting rolls the pods.
+    const digest = (r: RenderedKubernetes, kind: string, name: string) =>
+      byKind(r, kind, name).spec.template.metadata.annotations['model-mesh/read-at-start']
+    const rotated = renderKubernetes(
+      mesh,
+      { ...(await meshCredentials(mesh)), telemetryToken: 'another-telemetry-token-0123' },
+      { imageRoot: ROOT, envoyDir: join(dir, 'envoy') },
+    )
+    for (const [kind, name] of [
+      ['Deployment', 'host-stable'],
+      ['Deployment', 'gateway'],
+      ['StatefulSet', 'collector'],
+    ] as const)
+      expect(digest(rotated, kind, name), name).not.toBe(digest(rendered, kind, name))
+    expect(digest(rotated, 'StatefulSet', 'nats')).toBe(digest(rendered, 'StatefulSet', 'nats'))
     // A fixed pool's size is mesh.yaml's; an autoscaled one's is left to KEDA (an apply must not reset it).
     expect(byKind(rendered, 'Deployment', 'host-fallback').spec.replicas).toBe(1)
     expect(byKind(rendered, 'Deployment', 'host-canary').spec).not.toHaveProperty('replicas')
@@ -195,6 +216,11 @@ describe('render --target kubernetes', () => {
       'http://collector-0.collector.model-mesh.svc.cluster.local:4196',
       'http://collector-1.collector.model-mesh.svc.cluster.local:4196',
     ])
+    // Each is known by its pod's DNS name (one of the peers above), which its API answers to with its Services'.
+    expect(cargs[cargs.indexOf('--advertise') + 1]).toBe(
+      'http://$(POD_NAME).collector.model-mesh.svc.cluster.local:4196',
+    )
+    expect(cargs[cargs.indexOf('--host-names') + 1]!.split(',')).toContain('collector-api.model-mesh.svc.cluster.local')
     expect(collectors.spec.volumeClaimTemplates[0].metadata.name).toBe('state')
     // The NATS users' passwords and the tokens are the state directory's, in Secrets only.
     const conf = JSON.parse(byKind(rendered, 'Secret', 'nats-config').stringData['nats-server.conf'])
@@ -205,6 +231,22 @@ describe('render --target kubernetes', () => {
     ])
     const text = JSON.stringify(rendered.objects)
     for (const u of conf.authorization.users) expect(text).not.toContain(u.password)
+  })
+
+  it('refuses, naming the field, what Kubernetes cannot take', () => {
+    const config = structuredClone(mesh.config)
+    config.gateway.port = 0
+    config.hosts[0]!.name = 'Stable_1'
+    config.telemetry.collector.store_dir = '/var/lib/elsewhere'
+    expect(kubernetesProblems(config)).toEqual([
+      'gateway.port: must be a fixed port to render for Kubernetes (0 picks any free port)',
+      'hosts[0].name: "Stable_1" cannot name a Kubernetes Service (host-Stable_1): use lower-case letters, digits and "-", starting with a letter, at most 58 characters',
+      "telemetry.collector.store_dir: must be left to its default (under state_dir, the collector's volume on Kubernetes)",
+    ])
+    expect(kubernetesProblems(mesh.config)).toEqual([])
+    expect(() =>
+      renderKubernetes({ ...mesh, config }, { operatorToken: 'x', telemetryToken: 'y', nats: {} as never }),
+    ).toThrow(/^gateway\.port: must be a fixed port/)
   })
 
   it("scales each autoscaled pool with KEDA over the hosts' metrics, by the policy's windows and bounds", () => {

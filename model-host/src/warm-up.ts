@@ -10,12 +10,27 @@ import { DATATYPE_INFO, isNumericDatatype } from './oip/datatypes.ts'
 import type { ModelConfig } from './config.ts'
 import type { Feeds, Session } from './runtime/types.ts'
 
-/** The batch sizes a version warms up with: powers of two up to its largest batch, and that batch. */
-export function warmUpBatchSizes(maxBatchSize: number): number[] {
+/** The most a warm-up batch holds of each input: a large max_batch_size of wide rows must not cost the host its memory. */
+export const WARM_UP_MAX_BYTES = 32 * 1024 * 1024
+
+/** The batch sizes a version warms up with: powers of two up to its largest batch, and that batch; none past `maxRows`. */
+export function warmUpBatchSizes(maxBatchSize: number, maxRows = maxBatchSize): number[] {
+  const top = Math.max(1, Math.min(maxBatchSize, maxRows))
   const sizes: number[] = []
-  for (let n = 1; n < maxBatchSize; n *= 2) sizes.push(n)
-  sizes.push(maxBatchSize)
+  for (let n = 1; n < top; n *= 2) sizes.push(n)
+  sizes.push(top)
   return sizes
+}
+
+/** The most rows a warm-up batch may hold under WARM_UP_MAX_BYTES for the widest input. */
+export function warmUpMaxRows(config: ModelConfig): number {
+  let widest = 1
+  for (const input of config.inputs) {
+    if (!isNumericDatatype(input.datatype)) continue
+    const row = input.shape.reduce((a, d) => a * (d === -1 ? 1 : d), 1) * DATATYPE_INFO[input.datatype].bytes
+    widest = Math.max(widest, row)
+  }
+  return Math.floor(WARM_UP_MAX_BYTES / widest)
 }
 
 /** Zeros for every input, `rows` rows of each (a dimension of any size taken as 1); null for a datatype the host cannot make. */
@@ -44,7 +59,7 @@ export async function warmUp(
   const started = performance.now()
   const outputs = config.outputs.map((o) => o.name)
   const failed: { rows: number; error: string }[] = []
-  for (const rows of warmUpBatchSizes(config.max_batch_size)) {
+  for (const rows of warmUpBatchSizes(config.max_batch_size, warmUpMaxRows(config))) {
     const feeds = warmUpFeeds(config, rows)
     if (feeds === null) break
     await session.run(feeds, outputs).catch((e: unknown) => failed.push({ rows, error: (e as Error).message }))

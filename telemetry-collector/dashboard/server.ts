@@ -26,6 +26,8 @@ import { wholeMeshViews } from './whole-mesh.ts'
 export interface DashboardOptions {
   address: string
   port: number
+  /** Host names it answers to besides its address (the collector's `hostNames`). */
+  hostNames?: string[]
   /** How often the live stream pushes (ms). */
   refreshMs: number
   /** The telemetry agents whose spool and drops the pipeline panel shows. */
@@ -95,7 +97,7 @@ export function dashboardApp(api: ApiContext, opts: DashboardOptions, closing?: 
   /** A question another collector passed on is answered from this one's own models. */
   const viewsFor = (c: Context) => (isForwarded(c.req.raw.headers) ? views.own : views)
   const app = new Hono()
-  app.use('*', hostCheck(opts.address))
+  app.use('*', hostCheck(opts.address, opts.hostNames))
   app.use(
     '*',
     secureHeaders({

@@ -41,10 +41,11 @@ export function hostAllowed(host: string, names: readonly string[], port: number
  * is the listen address; the port is the connection's own (a server on
  * port 0 learns its port only once listening).
  */
-export function hostCheck(address: string): MiddlewareHandler {
+export function hostCheck(address: string, names: readonly string[] = []): MiddlewareHandler {
   // The listen address even when it is 0.0.0.0: the CLI and Prometheus call it by what mesh.yaml says, and an
-  // address is not a name someone else's DNS can point here.
-  const fixed = ['localhost', '127.0.0.1', '[::1]', hostName(address)]
+  // address is not a name someone else's DNS can point here. `names`: the ones it is known by besides (on
+  // Kubernetes, its Services' DNS names), each given by whoever deploys it.
+  const fixed = ['localhost', '127.0.0.1', '[::1]', hostName(address), ...names.map((n) => n.toLowerCase())]
   return async (c, next) => {
     const socket = (c.env as Partial<HttpBindings> | undefined)?.incoming?.socket
     const host = c.req.header('host')

@@ -144,6 +144,9 @@ describe('collector API and dashboard: who may read what', () => {
       meshFile,
       operatorToken: TOKEN,
       dashboard: { address: '127.0.0.1', port: 0, refreshMs: 500, agents: [], streams: STREAMS },
+      // As on Kubernetes: known by its pod's DNS name and its Service's.
+      advertise: 'http://collector-0.collector.mesh.svc.cluster.local:4196',
+      hostNames: ['collector-api.mesh.svc'],
     })
     ports = { api: collector.port, dashboard: Number(new URL(collector.dashboardUrl!).port) }
   })
@@ -191,8 +194,16 @@ describe('collector API and dashboard: who may read what', () => {
     ] as const) {
       const base = `http://127.0.0.1:${port}`
       const path = name === 'collector' ? '/metrics' : '/api/v1/mesh'
-      // As Prometheus scrapes, as a browser on localhost asks, and by the other loopback names.
-      for (const host of [undefined, `127.0.0.1:${port}`, `localhost:${port}`, `LocalHost:${port}`, `[::1]:${port}`]) {
+      // As Prometheus scrapes, as a browser on localhost asks, by the other loopback names, and by the names it was given.
+      for (const host of [
+        undefined,
+        `127.0.0.1:${port}`,
+        `localhost:${port}`,
+        `LocalHost:${port}`,
+        `[::1]:${port}`,
+        `collector-api.mesh.svc:${port}`,
+        `collector-0.collector.mesh.svc.cluster.local:${port}`,
+      ]) {
         expect([name, host, (await get(`${base}${path}`, { host })).status]).toEqual([name, host, 200])
       }
       for (const host of [
@@ -201,6 +212,7 @@ describe('collector API and dashboard: who may read what', () => {
         `127.0.0.1:${port + 1}`,
         'localhost',
         `localhost.evil.example:${port}`,
+        `collector-api.mesh.svc.evil.example:${port}`,
       ]) {
         const res = await get(`${base}${path}`, { host, token: TOKEN })
         expect([name, host, res.status]).toEqual([name, host, 421])
@@ -218,10 +230,12 @@ describe('collector API and dashboard: who may read what', () => {
       ).toBe(421)
     }
     expect((await get(`${collector.dashboardUrl}/`, { host: `evil.example:${ports.dashboard}` })).status).toBe(421)
+    // Its identity is the URL it was told the others reach it at.
+    expect(collector.url).toBe('http://collector-0.collector.mesh.svc.cluster.local:4196')
   })
 
   it("gives a request's story and the review queue without the sampled bodies unless the operator token comes with the call", async () => {
-    for (const base of [collector.url, collector.dashboardUrl!]) {
+    for (const base of [`http://127.0.0.1:${ports.api}`, collector.dashboardUrl!]) {
       const open = await get(`${base}/api/v1/requests/${sample.request_id}`)
       expect(open.status).toBe(200)
       const story = open.json()
