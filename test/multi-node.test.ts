@@ -31,7 +31,7 @@ import {
   startNodeMesh,
 } from '@model-mesh/mesh-config'
 import { agentStatus, headers as H } from '@model-mesh/contracts'
-import { metricSum } from '@model-mesh/testkit/events'
+import { metrics, metricSum } from '@model-mesh/testkit/events'
 import { localMeshYaml, portsOf } from '@model-mesh/testkit/mesh-yaml'
 import { freePorts } from '@model-mesh/testkit/ports'
 
@@ -401,7 +401,25 @@ describe('the mesh over three nodes', () => {
     const ok = results.filter((r) => r.status === 200)
     expect(ok.length).toBe(sent)
     // The other read credit-risk's stream from past what its own store applied: everything the dead one had, and everything since.
-    await expect.poll(() => total(to.collectorUrl!), { timeout: 60_000, interval: 1000 }).toBe(before + ok.length)
+    try {
+      await expect.poll(() => total(to.collectorUrl!), { timeout: 60_000, interval: 1000 }).toBe(before + ok.length)
+    } catch (e) {
+      // What each part says it refused, skipped or dropped: where the missing requests went (this test is flaky).
+      const pick = (text: string, re: RegExp) =>
+        text
+          .split('\n')
+          .filter((l) => re.test(l) && !l.startsWith('#'))
+          .join('; ')
+      const said = [
+        `${to.node} collector: ${pick(await metrics(to.collectorUrl!), /^mesh_collector_(events_refused|messages_skipped|messages_redelivered)/)}`,
+      ]
+      for (const n of mesh.nodes)
+        said.push(
+          `${n.node} agent: ${pick(await metrics(n.agentUrl), /^mesh_agent_(events_dropped|publish_failures|events_duplicate)/)}`,
+        )
+      console.log(`[collector-takeover] short of ${before + ok.length}; ${said.join(' | ')}`)
+      throw e
+    }
     console.log(
       `[collector-takeover] ${to.node}'s collector took credit-risk over ${tookOverMs} ms after ${from.node}'s was killed; it counts ${before} + ${ok.length} requests, as the client saw`,
     )
