@@ -143,13 +143,17 @@ export function scanRoutingFields(line: string): { kind: string; model: string }
   return model === null ? null : { kind, model }
 }
 
-function plainStringField(line: string, key: string): string | null {
+/** Where the value of a top-level `key` starts (the key after "{" or ",", so not the tail of an escaped string), or -1. */
+function plainValueAt(line: string, key: string): number {
   const at = line.indexOf(key)
-  if (at < 1) return null
+  if (at < 1) return -1
   const before = line.charCodeAt(at - 1)
-  // After "{" or ",": a key, not the tail of an escaped string.
-  if (before !== 0x7b && before !== 0x2c) return null
-  const start = at + key.length
+  return before === 0x7b || before === 0x2c ? at + key.length : -1
+}
+
+function plainStringField(line: string, key: string): string | null {
+  const start = plainValueAt(line, key)
+  if (start < 0) return null
   const end = line.indexOf('"', start)
   if (end < 0) return null
   const value = line.slice(start, end)
@@ -158,11 +162,8 @@ function plainStringField(line: string, key: string): string | null {
 
 /** A number field written plainly (`"confidence":0.93,`), or null when it is anything else: then the caller parses. */
 function plainNumberField(line: string, key: string): number | null {
-  const at = line.indexOf(key)
-  if (at < 1) return null
-  const before = line.charCodeAt(at - 1)
-  if (before !== 0x7b && before !== 0x2c) return null
-  const start = at + key.length
+  const start = plainValueAt(line, key)
+  if (start < 0) return null
   let end = start
   while (end < line.length && line.charCodeAt(end) !== 0x2c && line.charCodeAt(end) !== 0x7d) end++
   const text = line.slice(start, end)

@@ -57,6 +57,13 @@ interface Pool {
   history: Map<number, Counters[]>
 }
 
+/** An instance's `/metrics`, or null when it does not answer within a second. */
+function metricsOf(i: HostInstance): Promise<string | null> {
+  return fetch(`${httpUrl(i.address, i.port)}/metrics`, { signal: AbortSignal.timeout(1000) })
+    .then((r) => (r.ok ? r.text() : null))
+    .catch(() => null)
+}
+
 /** How long past its drain a removed instance may still hold requests before it is stopped anyway (its SIGTERM drains too). */
 const DRAIN_CAP_MS = 30_000
 
@@ -167,13 +174,7 @@ export class LocalAutoscaler {
   /** The pool's signal now: requests waiting per replica, or the mean queue wait (ms) of its batches over the window. */
   async #signal(host: Host, pool: Pool, now: number): Promise<number> {
     const instances = instancesAt(host, pool.replicas)
-    const texts = await Promise.all(
-      instances.map((i) =>
-        fetch(`${httpUrl(i.address, i.port)}/metrics`, { signal: AbortSignal.timeout(1000) })
-          .then((r) => (r.ok ? r.text() : null))
-          .catch(() => null),
-      ),
-    )
+    const texts = await Promise.all(instances.map(metricsOf))
     if (host.autoscale!.signal === 'pending') {
       const pending = texts.reduce((n: number, t) => n + (t == null ? 0 : metricSum(t, 'model_host_queue_depth')), 0)
       return pending / pool.replicas
@@ -245,9 +246,7 @@ export class LocalAutoscaler {
     for (const i of removed) {
       // Until it holds nothing, at least drainMs, at most DRAIN_CAP_MS more (a stuck batch must not hold the pool).
       while (Date.now() < drainUntil + DRAIN_CAP_MS) {
-        const text = await fetch(`${httpUrl(i.address, i.port)}/metrics`, { signal: AbortSignal.timeout(1000) })
-          .then((r) => r.text())
-          .catch(() => '')
+        const text = (await metricsOf(i)) ?? ''
         const busy = metricSum(text, 'model_host_queue_depth') + metricSum(text, 'model_host_busy_instances')
         if (Date.now() >= drainUntil && busy === 0) break
         await new Promise((r) => setTimeout(r, 200))
