@@ -379,6 +379,7 @@ describe('the mesh over three nodes', () => {
     )
     // Once each; twice only where the client tried two gateways and the first, cut off, had served it too.
     const miscounted = answeredOk.filter((r) => counts.get(r.id) !== 1 && !(r.tries === 2 && counts.get(r.id) === 2))
+    if (miscounted.length > 0) console.log(`[node-partition] miscounted: ${await pipelineReport()}`)
     for (const r of miscounted.slice(0, 3))
       console.log(
         `[node-partition] ${r.id} counted ${counts.get(r.id)}: ${JSON.stringify((await (await fetch(`${mesh.nodes[0]!.collectorUrl}/api/v1/requests/${r.id}`)).json()) as unknown)}`,

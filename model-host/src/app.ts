@@ -23,11 +23,13 @@ export interface AppOptions {
   metrics: Registry
   /** See HostOptions.operatorToken. */
   operatorToken?: string
+  /** Whether the host's HTTP path was warmed up (http-warm-up.ts): it is not ready before (default: it was). */
+  warmedUp?: () => boolean
 }
 
-export function createApp({ manager, logger, version, metrics, operatorToken }: AppOptions): Hono {
+export function createApp({ manager, logger, version, metrics, operatorToken, warmedUp }: AppOptions): Hono {
   const app = new Hono()
-  app.route('/', healthRoutes(manager, version))
+  app.route('/', healthRoutes(manager, version, warmedUp))
   app.route('/', inferRoutes(manager))
   app.route('/', modelRoutes(manager))
   app.route('/', repositoryRoutes(manager, operatorToken))

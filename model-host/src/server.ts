@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '@model-mesh/contracts'
 import { hostMetrics } from './metrics.ts'
 import { ModelManager } from './model-manager.ts'
 import { HostStats, noReports } from './host-stats.ts'
+import { newWarmUpPrefix, warmUpHttp, withoutWarmUp } from './http-warm-up.ts'
 import { reportSaturation } from './saturation.ts'
 import { AgentEmitter } from './telemetry-agent-emitter.ts'
 import { noopEmitter, safeEmitter, type HostEmitter } from './telemetry.ts'
@@ -67,7 +68,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const guarded = safeEmitter(emitter)
   // Batches and fallbacks are counted per interval; only their stories go out one by one.
   const stats = new HostStats(guarded)
-  const reporter = emitter === noopEmitter ? noReports : stats
+  // The host's requests to itself before it is ready are not its callers': left out of what it reports.
+  const warmUpPrefix = newWarmUpPrefix()
+  const reporter = emitter === noopEmitter ? noReports : withoutWarmUp(stats, warmUpPrefix)
   const manager = new ModelManager(options.models, { reporter, logger, role: options.role, hostName })
   await manager.loadAll(options.only)
   const metrics = hostMetrics(
@@ -75,7 +78,15 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     () => manager.models(),
     () => stats.storiesSuppressed,
   )
-  const app = createApp({ manager, logger, version: packageVersion(), metrics, operatorToken: options.operatorToken })
+  let warmedUp = false
+  const app = createApp({
+    manager,
+    logger,
+    version: packageVersion(),
+    metrics,
+    operatorToken: options.operatorToken,
+    warmedUp: () => warmedUp,
+  })
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname, createServer }, () => resolve(s))
   })
@@ -83,6 +94,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const port = typeof address === 'object' && address ? address.port : options.port
   const url = `http://${hostname}:${port}`
   name ||= `${hostname}:${port}`
+  const warm = await warmUpHttp(url, servedVersions(manager), warmUpPrefix)
+  warmedUp = true
+  if (warm.failed.length > 0) logger.warn({ failed: warm.failed }, 'HTTP warm-up requests failed; ready anyway')
+  logger.debug({ ms: Math.round(warm.ms) }, 'HTTP path warmed up')
   const saturation =
     emitter === noopEmitter
       ? undefined
@@ -111,4 +126,15 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       await agent?.close()
     },
   }
+}
+
+/** Every version the host serves now, for the HTTP warm-up. */
+function servedVersions(manager: ModelManager) {
+  return manager
+    .models()
+    .flatMap((m) =>
+      m.state === 'READY'
+        ? [...m.versions.keys()].map((version) => ({ model: m.name, version, config: m.versions.get(version)!.config }))
+        : [],
+    )
 }
