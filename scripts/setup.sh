@@ -64,14 +64,14 @@ if [ ! -x "$envoy_bin" ] || ! "$envoy_bin" --version 2>/dev/null | grep -q "/$EN
   "$envoy_bin" --version >/dev/null || fail "the installed Envoy does not run on this machine (it needs x86-64 glibc Linux)"
 fi
 
-# Triton's HTTP client, in the same venv, for the test suite (--for-tests):
-# the tests drive the model host with it, unmodified, to show OIP clients
-# work against it.
+# Triton's HTTP and gRPC clients, in the same venv, for the test suite
+# (--for-tests): the tests drive the model host with them, unmodified, to
+# show OIP clients work against it (and check our .proto against theirs).
 TRITONCLIENT_VERSION=2.73.0
-if [ "${1:-}" = --for-tests ] && ! .local/venv/bin/python -c "import tritonclient.http, numpy" 2>/dev/null; then
-  say "installing tritonclient[http] $TRITONCLIENT_VERSION into .local/venv (for the client compatibility test)"
-  .local/venv/bin/pip install --quiet --disable-pip-version-check "tritonclient[http]==$TRITONCLIENT_VERSION" \
-    || fail "could not install tritonclient[http]==$TRITONCLIENT_VERSION from PyPI"
+if [ "${1:-}" = --for-tests ] && ! .local/venv/bin/python -c "import tritonclient.http, tritonclient.grpc, numpy" 2>/dev/null; then
+  say "installing tritonclient[http,grpc] $TRITONCLIENT_VERSION into .local/venv (for the client compatibility tests)"
+  .local/venv/bin/pip install --quiet --disable-pip-version-check "tritonclient[http,grpc]==$TRITONCLIENT_VERSION" \
+    || fail "could not install tritonclient[http,grpc]==$TRITONCLIENT_VERSION from PyPI"
 fi
 
 # pyarrow, in the same venv, for the test suite (--for-tests): the payload

@@ -10,13 +10,16 @@ import { startHost } from './server.ts'
 
 const USAGE = `Usage: model-host --models <repository dir> [--port <port>] [--host <address>] [--role primary|fallback] [--only <model,...>]
                   [--telemetry-agent <url> --telemetry-token-file <file>] [--name <host name>]
-                  [--operator-token-file <file>]
+                  [--operator-token-file <file>] [--grpc-port <port>]
 
-Serves the models of a repository over the Open Inference Protocol (KServe v2 REST).
+Serves the models of a repository over the Open Inference Protocol (KServe v2 REST, and gRPC with --grpc-port).
 
 Options:
   --models <dir>   model repository: <dir>/<model>/config.yaml and <dir>/<model>/<version>/
   --port <port>    port to listen on (default 8000; 0 picks a free one)
+  --grpc-port <port>
+                   serve the protocol's gRPC service (inference.GRPCInferenceService)
+                   on this port too (0 picks a free one; default: none)
   --host <addr>    address to bind (default 127.0.0.1)
   --role <role>    primary (default), or fallback: answer every request with
                    the requested model's fallback (the mesh's fallback pool)
@@ -47,6 +50,7 @@ export async function main(argv: string[]): Promise<void> {
       options: {
         models: { type: 'string' },
         port: { type: 'string', default: '8000' },
+        'grpc-port': { type: 'string' },
         host: { type: 'string', default: '127.0.0.1' },
         role: { type: 'string', default: 'primary' },
         only: { type: 'string' },
@@ -66,17 +70,20 @@ export async function main(argv: string[]): Promise<void> {
     return
   }
   const port = Number(args.port)
+  const grpcPort = args['grpc-port'] === undefined ? undefined : Number(args['grpc-port'])
   const problem = !args.models
     ? '--models is required'
     : !Number.isInteger(port) || port < 0 || port > 65535
       ? `--port must be 0-65535, got "${args.port}"`
-      : args.role !== 'primary' && args.role !== 'fallback'
-        ? `--role must be primary or fallback, got "${args.role}"`
-        : args['telemetry-agent'] !== undefined && !isHttpUrl(args['telemetry-agent'])
-          ? `--telemetry-agent must be an http:// URL, got "${args['telemetry-agent']}"`
-          : args.name !== undefined && !/^[\x21-\x7e]+$/.test(args.name)
-            ? `--name must be printable ASCII without spaces, got ${JSON.stringify(args.name)}`
-            : undefined
+      : grpcPort !== undefined && (!Number.isInteger(grpcPort) || grpcPort < 0 || grpcPort > 65535)
+        ? `--grpc-port must be 0-65535, got "${args['grpc-port']}"`
+        : args.role !== 'primary' && args.role !== 'fallback'
+          ? `--role must be primary or fallback, got "${args.role}"`
+          : args['telemetry-agent'] !== undefined && !isHttpUrl(args['telemetry-agent'])
+            ? `--telemetry-agent must be an http:// URL, got "${args['telemetry-agent']}"`
+            : args.name !== undefined && !/^[\x21-\x7e]+$/.test(args.name)
+              ? `--name must be printable ASCII without spaces, got ${JSON.stringify(args.name)}`
+              : undefined
   if (problem) {
     process.stderr.write(`${problem}\n\n${USAGE}\n`)
     process.exit(2)
@@ -101,6 +108,7 @@ export async function main(argv: string[]): Promise<void> {
         args['telemetry-token-file'] === undefined ? undefined : await readToken(resolve(args['telemetry-token-file'])),
       name: args.name,
       operatorToken,
+      grpcPort,
     })
   } catch (e) {
     logger.fatal({ err: (e as Error).message }, 'model host could not start')

@@ -12,6 +12,8 @@ export class InferenceError extends Error {
     message: string,
     readonly status: 400 | 404 | 413 | 415 | 422 | 429 | 499 | 500 | 503 | 504 = 400,
     readonly retryAfterSeconds?: number,
+    /** Set when the model's queue was full: gRPC says RESOURCE_EXHAUSTED where REST says 503. */
+    readonly queueFull = false,
   ) {
     super(message)
   }

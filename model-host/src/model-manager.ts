@@ -366,6 +366,7 @@ function refusal(target: LoadedVersion, reason: RejectReason, cause: unknown): I
         `${who}: queue is full (max_queue_size ${target.config.dynamic_batching.max_queue_size}) and no fallback could answer`,
         503,
         1,
+        true,
       )
     case 'deadline':
       return new InferenceError(`${who}: the request deadline cannot be met and no fallback could answer`, 504)

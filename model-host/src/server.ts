@@ -13,6 +13,7 @@ import { hostMetrics } from './metrics.ts'
 import { ModelManager } from './model-manager.ts'
 import { HostStats, noReports } from './host-stats.ts'
 import { newWarmUpPrefix, warmUpHttp, withoutWarmUp } from './http-warm-up.ts'
+import { startGrpcServer } from './grpc/service.ts'
 import { reportSaturation } from './saturation.ts'
 import { AgentEmitter } from './telemetry-agent-emitter.ts'
 import { noopEmitter, safeEmitter, type HostEmitter } from './telemetry.ts'
@@ -38,11 +39,15 @@ export interface HostOptions {
   only?: string[]
   /** The operator's bearer token, which the repository's writes (load, unload) need; none: they are refused. */
   operatorToken?: string
+  /** Serve the gRPC service (grpc/service.ts) on this port too (0: any free one); none: HTTP only. */
+  grpcPort?: number
 }
 
 export interface RunningHost {
   url: string
   port: number
+  /** The gRPC service's port, when it serves one. */
+  grpcPort?: number
   /** The name events carry in `host`. */
   name: string
   manager: ModelManager
@@ -94,6 +99,18 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const port = typeof address === 'object' && address ? address.port : options.port
   const url = `http://${hostname}:${port}`
   name ||= `${hostname}:${port}`
+  const grpc =
+    options.grpcPort === undefined
+      ? undefined
+      : await startGrpcServer({
+          manager,
+          version: packageVersion(),
+          operatorToken: options.operatorToken,
+          warmedUp: () => warmedUp,
+          hostname,
+          port: options.grpcPort,
+          maxMessageBytes: maxMessageBytes(manager),
+        })
   const warm = await warmUpHttp(url, servedVersions(manager), warmUpPrefix)
   warmedUp = true
   if (warm.failed.length > 0) logger.warn({ failed: warm.failed }, 'HTTP warm-up requests failed; ready anyway')
@@ -105,6 +122,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   logger.info(
     {
       url,
+      ...(grpc ? { grpc: `${hostname}:${grpc.port}` } : {}),
       name,
       role: options.role ?? 'primary',
       telemetryAgent: agent ? options.telemetryAgent : undefined,
@@ -115,10 +133,12 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   return {
     url,
     port,
+    grpcPort: grpc?.port,
     name,
     manager,
     async close() {
       await new Promise<void>((r) => server.close(() => r()))
+      await new Promise<void>((r) => (grpc ? grpc.server.tryShutdown(() => r()) : r()))
       await manager.close()
       // What the last interval counted goes out with the rest.
       saturation?.stop()
@@ -137,4 +157,13 @@ function servedVersions(manager: ModelManager) {
         ? [...m.versions.keys()].map((version) => ({ model: m.name, version, config: m.versions.get(version)!.config }))
         : [],
     )
+}
+
+/** The largest message the gRPC server takes or sends: the largest request a model allows, and room for the rest. */
+function maxMessageBytes(manager: ModelManager): number {
+  const largest = Math.max(
+    0,
+    ...manager.models().flatMap((m) => [...m.versions.values()].map((v) => v.config.max_request_bytes)),
+  )
+  return Math.max(largest, 4 * 1024 * 1024) + 64 * 1024
 }

@@ -12,7 +12,7 @@
 import { Hono } from 'hono'
 import { operatorCheck } from '@model-mesh/contracts'
 import type { ModelManager } from '../model-manager.ts'
-import { listModels, listVersions } from '../repository/repository.ts'
+import { repositoryIndex } from '../repository/index-rows.ts'
 
 export function repositoryRoutes(manager: ModelManager, operatorToken: string | undefined): Hono {
   const operator = operatorCheck(
@@ -20,31 +20,7 @@ export function repositoryRoutes(manager: ModelManager, operatorToken: string | 
     'this host has no operator token (--operator-token-file), so its repository cannot be changed',
   )
   return new Hono()
-    .post('/v2/repository/index', async (c) => {
-      const onDisk = await listModels(manager.repository)
-      const rows: { name: string; version?: string; state: string; reason?: string }[] = []
-      for (const entry of onDisk) {
-        const m = manager.get(entry.name)
-        const versions = await listVersions(entry.dir).catch(() => [])
-        if (!m) {
-          rows.push({ name: entry.name, state: 'UNAVAILABLE', reason: 'unloaded' })
-          continue
-        }
-        for (const v of versions) {
-          const reason = m.versionErrors.get(v) ?? (m.state !== 'READY' ? m.reason : undefined)
-          const state = m.versions.has(v) && m.state === 'READY' ? 'READY' : 'UNAVAILABLE'
-          rows.push({
-            name: entry.name,
-            version: v,
-            state,
-            ...(state === 'READY' ? {} : { reason: reason ?? 'not loaded (not in config versions)' }),
-          })
-        }
-        if (versions.length === 0)
-          rows.push({ name: entry.name, state: 'UNAVAILABLE', reason: m.reason ?? 'no versions' })
-      }
-      return c.json(rows)
-    })
+    .post('/v2/repository/index', async (c) => c.json(await repositoryIndex(manager)))
     .post('/v2/repository/models/:model/load', operator, async (c) => {
       await manager.load(c.req.param('model'))
       return c.json({})

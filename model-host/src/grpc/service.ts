@@ -1,0 +1,289 @@
+/**
+ * @module
+ * The Open Inference Protocol over gRPC (`inference.GRPCInferenceService`,
+ * inference.proto) on @grpc/grpc-js, beside the HTTP server: the same model
+ * manager answers, so batching, fallback, deadlines and determinism are the
+ * REST side's. An inference's request is turned into the REST request's
+ * parts and decoded by the same decoder (an INVALID_ARGUMENT names the field
+ * a 400 would); who answered goes in the response's parameters and, as REST
+ * has it in headers, in the trailers. `grpc-timeout` is the deadline.
+ */
+import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import {
+  type GrpcObject,
+  loadPackageDefinition,
+  Metadata,
+  type sendUnaryData,
+  Server,
+  ServerCredentials,
+  type ServerUnaryCall,
+  type ServiceClientConstructor,
+  status,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js'
+import { loadSync } from '@grpc/proto-loader'
+import { bearerMatches, headers as H } from '@model-mesh/contracts'
+import { InferenceError } from '../errors.ts'
+import type { LoadedVersion } from '../loaded-version.ts'
+import type { ModelManager } from '../model-manager.ts'
+import { decodeInferRequest, echoedRequestId } from '../oip/request.ts'
+import { repositoryIndex } from '../repository/index-rows.ts'
+import { confidenceOf } from '../oip/response.ts'
+import { grpcStatusOf, type ModelInferRequest, outputsOf, restFormOf, toParameter } from './codec.ts'
+import { SERVER_EXTENSIONS } from '../routes/health.ts'
+
+export const INFERENCE_PROTO = fileURLToPath(new URL('./inference.proto', import.meta.url))
+
+/** The service definition, loaded once: fields by their .proto names, 64-bit integers as numbers, oneofs named. */
+function serviceDefinition() {
+  const definition = loadSync(INFERENCE_PROTO, {
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  })
+  const inference = (loadPackageDefinition(definition) as GrpcObject).inference as GrpcObject
+  return (inference.GRPCInferenceService as ServiceClientConstructor).service
+}
+
+export interface GrpcServiceOptions {
+  manager: ModelManager
+  version: string
+  /** See HostOptions.operatorToken: RepositoryModelLoad and RepositoryModelUnload need it in `authorization` metadata. */
+  operatorToken?: string
+  /** Whether the host's HTTP path was warmed up (ServerReady says the same as /v2/health/ready). */
+  warmedUp?: () => boolean
+}
+
+type Unary = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void
+
+/** A handler whose thrown errors become their gRPC status, with the message the REST side would give. */
+const unary =
+  (
+    handle: (
+      call: ServerUnaryCall<unknown, unknown>,
+    ) => Promise<{ response: unknown; trailer?: Metadata }> | { response: unknown; trailer?: Metadata },
+  ): Unary =>
+  (call, callback) => {
+    Promise.resolve()
+      .then(() => handle(call))
+      .then(
+        ({ response, trailer }) => callback(null, response, trailer),
+        (e: unknown) =>
+          callback({ code: e instanceof GrpcError ? e.code : grpcStatusOf(e), details: (e as Error).message }),
+      )
+  }
+
+export function grpcHandlers({
+  manager,
+  version,
+  operatorToken,
+  warmedUp = () => true,
+}: GrpcServiceOptions): UntypedServiceImplementation {
+  // The REST side's operator check, with gRPC's statuses: load and unload change what the host serves.
+  const operator = (call: ServerUnaryCall<unknown, unknown>) => {
+    if (!operatorToken)
+      throw new GrpcError(
+        status.PERMISSION_DENIED,
+        'authorization: this host has no operator token (--operator-token-file), so its repository cannot be changed',
+      )
+    if (!bearerMatches(first(call.metadata, 'authorization'), operatorToken))
+      throw new GrpcError(
+        status.UNAUTHENTICATED,
+        'authorization: operator token required (authorization: Bearer <token>)',
+      )
+  }
+  const metadataOf = (v: LoadedVersion) => ({
+    name: v.model,
+    versions: [...manager.get(v.model)!.versions.keys()],
+    platform: 'onnxruntime_onnx',
+    inputs: v.config.inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: [-1, ...t.shape] })),
+    outputs: v.config.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: [-1, ...t.shape] })),
+  })
+  return {
+    ServerLive: unary(() => ({ response: { live: true } })),
+    ServerReady: unary(() => ({ response: { ready: manager.ready() && warmedUp() } })),
+    ServerMetadata: unary(() => ({ response: { name: 'model-host', version, extensions: SERVER_EXTENSIONS } })),
+    ModelReady: unary((call) => {
+      const { name, version: v } = call.request as { name: string; version: string }
+      const m = manager.get(name)
+      if (!m) throw new InferenceError(`unknown model "${name}"`, 404)
+      return { response: { ready: m.state === 'READY' && m.versions.has(v || m.live!) } }
+    }),
+    ModelMetadata: unary((call) => {
+      const { name, version: v } = call.request as { name: string; version: string }
+      return { response: metadataOf(manager.resolve(name, v || undefined)) }
+    }),
+    ModelConfig: unary((call) => {
+      const { name, version: v } = call.request as { name: string; version: string }
+      const cfg = manager.resolve(name, v || undefined).config
+      const tensor = (t: { name: string; datatype: string; shape: number[] }) => ({
+        name: t.name,
+        data_type: `TYPE_${t.datatype === 'BYTES' ? 'STRING' : t.datatype}`,
+        dims: t.shape,
+      })
+      return {
+        response: {
+          config: {
+            name: cfg.name,
+            platform: 'onnxruntime_onnx',
+            backend: 'onnxruntime',
+            max_batch_size: cfg.max_batch_size,
+            input: cfg.inputs.map(tensor),
+            output: cfg.outputs.map(tensor),
+          },
+        },
+      }
+    }),
+    ModelStatistics: unary((call) => {
+      const { name, version: v } = call.request as { name: string; version: string }
+      const models = name ? [manager.resolve(name) && manager.get(name)!] : manager.models()
+      const ms = (x: number) => Math.round(x * 1e6)
+      return {
+        response: {
+          model_stats: models.flatMap((m) =>
+            [...m.versions.values()]
+              .filter((lv) => !v || lv.version === v)
+              .map((lv) => ({
+                name: m.name,
+                version: lv.version,
+                inference_count: lv.stats.inference_count,
+                execution_count: lv.stats.execution_count,
+                inference_stats: {
+                  queue: { count: lv.stats.execution_count, ns: ms(lv.stats.queue_ms_total) },
+                  compute_infer: { count: lv.stats.execution_count, ns: ms(lv.stats.compute_ms_total) },
+                },
+              })),
+          ),
+        },
+      }
+    }),
+    ModelInfer: unary(async (call) => infer(manager, call as ServerUnaryCall<ModelInferRequest, unknown>)),
+    RepositoryIndex: unary(async (call) => {
+      const { ready } = call.request as { ready: boolean }
+      const rows = await repositoryIndex(manager)
+      return {
+        response: {
+          models: rows.filter((r) => !ready || r.state === 'READY').map((r) => ({ version: '', reason: '', ...r })),
+        },
+      }
+    }),
+    RepositoryModelLoad: unary(async (call) => {
+      operator(call)
+      await manager.load((call.request as { model_name: string }).model_name)
+      return { response: {} }
+    }),
+    RepositoryModelUnload: unary(async (call) => {
+      operator(call)
+      await manager.unload((call.request as { model_name: string }).model_name)
+      return { response: {} }
+    }),
+  }
+}
+
+async function infer(manager: ModelManager, call: ServerUnaryCall<ModelInferRequest, unknown>) {
+  const req = call.request
+  if (!req.model_name) throw new InferenceError('model_name: missing', 400)
+  const target = manager.resolve(req.model_name, req.model_version || undefined)
+  const cfg = target.config
+  const { json, binary } = restFormOf(req)
+  if (binary.length > cfg.max_request_bytes)
+    throw new InferenceError(
+      `raw_input_contents: exceed ${cfg.max_request_bytes} bytes (max_request_bytes of "${req.model_name}")`,
+      413,
+    )
+  const decoded = decodeInferRequest(json, binary, cfg)
+  const requestId = echoedRequestId(first(call.metadata, H.REQUEST_ID), decoded.id) ?? randomUUID()
+  const deadline = call.getDeadline()
+  const budgetMs =
+    deadline instanceof Date || (typeof deadline === 'number' && Number.isFinite(deadline))
+      ? Number(deadline) - Date.now()
+      : decoded.timeoutUs !== undefined && cfg.dynamic_batching.allow_timeout_override
+        ? decoded.timeoutUs / 1000
+        : cfg.dynamic_batching.default_timeout_ms
+  let gone = false
+  const listeners: (() => void)[] = []
+  call.on('cancelled', () => {
+    gone = true
+    for (const l of listeners) l()
+  })
+  const outcome = await manager.infer(target, {
+    requestId,
+    traceparent: first(call.metadata, H.TRACEPARENT) ?? '',
+    rows: decoded.rows,
+    tensors: decoded.tensors,
+    shapeKey: decoded.shapeKey,
+    deadline: performance.now() + Math.max(0, budgetMs),
+    priority: decoded.priority,
+    client: {
+      get gone() {
+        return gone
+      },
+      onGone: (l) => listeners.push(l),
+    },
+  })
+  const served = outcome.served
+  const fallback = outcome.fallbackReason !== undefined
+  const classifier = served.config.outputs.find((o) => o.classifier)
+  const confidence =
+    classifier && outcome.outputs[classifier.name] ? confidenceOf(outcome.outputs[classifier.name]!) : undefined
+  const parameters: Record<string, boolean | number | string> = { fallback }
+  if (fallback) {
+    parameters.fallback_reason = outcome.fallbackReason!
+    parameters.requested_model = target.model
+    parameters.requested_version = target.version
+  }
+  if (confidence !== undefined) parameters.confidence = confidence
+  const trailer = new Metadata()
+  trailer.set(H.MODEL_NAME, served.model)
+  trailer.set(H.MODEL_VERSION, served.version)
+  trailer.set(H.MODEL_FALLBACK, String(fallback))
+  trailer.set(H.REQUEST_ID, requestId)
+  if (confidence !== undefined) trailer.set(H.MODEL_CONFIDENCE, String(confidence))
+  return {
+    response: {
+      model_name: served.model,
+      model_version: served.version,
+      id: decoded.id ?? '',
+      parameters: Object.fromEntries(Object.entries(parameters).map(([k, v]) => [k, toParameter(v)])),
+      ...outputsOf(decoded.outputs.map((o) => ({ name: o.name, tensor: outcome.outputs[o.name]! }))),
+    },
+    trailer,
+  }
+}
+
+/** A refusal with its gRPC status (those the REST side has no HTTP status for). */
+class GrpcError extends Error {
+  constructor(
+    readonly code: status,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+const first = (md: Metadata, key: string) => {
+  const v = md.get(key)[0]
+  return typeof v === 'string' ? v : undefined
+}
+
+/** Serves the gRPC service on `hostname:port` (0: any free port); resolves with the server and its port. */
+export async function startGrpcServer(
+  options: GrpcServiceOptions & { hostname: string; port: number; maxMessageBytes: number },
+): Promise<{ server: Server; port: number }> {
+  const server = new Server({
+    'grpc.max_receive_message_length': options.maxMessageBytes,
+    'grpc.max_send_message_length': options.maxMessageBytes,
+  })
+  server.addService(serviceDefinition(), grpcHandlers(options))
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${options.hostname}:${options.port}`, ServerCredentials.createInsecure(), (e, p) =>
+      e ? reject(e) : resolve(p),
+    ),
+  )
+  return { server, port }
+}
+
+export { status }
