@@ -115,5 +115,9 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`model-host: ${(e as Error).message}\n`)
     process.exit(1)
   }
-  serveUntilSignalled({ url: host.url, port: host.port }, host, logger)
+  serveUntilSignalled(
+    { url: host.url, port: host.port, ...(host.grpcPort !== undefined ? { grpc_port: host.grpcPort } : {}) },
+    host,
+    logger,
+  )
 }

@@ -72,7 +72,7 @@ export async function warmUpHttp(
   for (const t of targets) {
     const body = warmUpRequestBody(t.config)
     if (body === null) continue
-    const path = `/v2/models/${encodeURIComponent(t.model)}/infer`
+    const path = `/v2/models/${encodeURIComponent(t.model)}/versions/${encodeURIComponent(t.version)}/infer`
     for (let i = 0; i < HTTP_WARM_UP_REQUESTS; i++) {
       const error = await post(`${url}${path}`, body, `${prefix}${n++}`)
       if (error) {
@@ -87,24 +87,30 @@ export async function warmUpHttp(
 /** POSTs `body` on a connection of its own; the error, or undefined when it was answered 200. */
 function post(url: string, body: string, requestId: string): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        agent: false,
-        headers: { 'content-type': 'application/json', connection: 'close', [H.REQUEST_ID]: requestId },
-        timeout: WARM_UP_REQUEST_TIMEOUT_MS,
-      },
-      (res) => {
-        let text = ''
-        res.setEncoding('utf8')
-        res.on('data', (d: string) => {
-          if (text.length < 500) text += d
-        })
-        res.on('end', () => resolve(res.statusCode === 200 ? undefined : `${res.statusCode}: ${text.slice(0, 200)}`))
-        res.on('error', (e) => resolve(e.message))
-      },
-    )
+    let req: ReturnType<typeof request>
+    try {
+      req = request(
+        url,
+        {
+          method: 'POST',
+          agent: false,
+          headers: { 'content-type': 'application/json', connection: 'close', [H.REQUEST_ID]: requestId },
+          timeout: WARM_UP_REQUEST_TIMEOUT_MS,
+        },
+        (res) => {
+          let text = ''
+          res.setEncoding('utf8')
+          res.on('data', (d: string) => {
+            if (text.length < 500) text += d
+          })
+          res.on('end', () => resolve(res.statusCode === 200 ? undefined : `${res.statusCode}: ${text.slice(0, 200)}`))
+          res.on('error', (e) => resolve(e.message))
+        },
+      )
+    } catch (e) {
+      resolve((e as Error).message)
+      return
+    }
     req.on('timeout', () => req.destroy(new Error(`no answer within ${WARM_UP_REQUEST_TIMEOUT_MS} ms`)))
     req.on('error', (e) => resolve(e.message))
     req.end(body)

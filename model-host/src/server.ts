@@ -13,6 +13,7 @@ import { hostMetrics } from './metrics.ts'
 import { ModelManager } from './model-manager.ts'
 import { HostStats, noReports } from './host-stats.ts'
 import { newWarmUpPrefix, warmUpHttp, withoutWarmUp } from './http-warm-up.ts'
+import type { Server } from '@grpc/grpc-js'
 import { startGrpcServer } from './grpc/service.ts'
 import { reportSaturation } from './saturation.ts'
 import { AgentEmitter } from './telemetry-agent-emitter.ts'
@@ -97,8 +98,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : options.port
-  const url = `http://${hostname}:${port}`
-  name ||= `${hostname}:${port}`
+  // An IPv6 address is bracketed in a URL and in gRPC's bind address.
+  const authority = (p: number) => (hostname.includes(':') ? `[${hostname}]:${p}` : `${hostname}:${p}`)
+  const url = `http://${authority(port)}`
+  name ||= authority(port)
   const grpc =
     options.grpcPort === undefined
       ? undefined
@@ -107,11 +110,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
           version: packageVersion(),
           operatorToken: options.operatorToken,
           warmedUp: () => warmedUp,
-          hostname,
-          port: options.grpcPort,
-          maxMessageBytes: maxMessageBytes(manager),
+          address: authority(options.grpcPort),
+          logger,
         })
-  const warm = await warmUpHttp(url, servedVersions(manager), warmUpPrefix)
+  const warm = await warmUpHttp(url, servedVersions(manager, options.role), warmUpPrefix)
   warmedUp = true
   if (warm.failed.length > 0) logger.warn({ failed: warm.failed }, 'HTTP warm-up requests failed; ready anyway')
   logger.debug({ ms: Math.round(warm.ms) }, 'HTTP path warmed up')
@@ -122,7 +124,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   logger.info(
     {
       url,
-      ...(grpc ? { grpc: `${hostname}:${grpc.port}` } : {}),
+      ...(grpc ? { grpc: authority(grpc.port) } : {}),
       name,
       role: options.role ?? 'primary',
       telemetryAgent: agent ? options.telemetryAgent : undefined,
@@ -137,8 +139,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     name,
     manager,
     async close() {
-      await new Promise<void>((r) => server.close(() => r()))
-      await new Promise<void>((r) => (grpc ? grpc.server.tryShutdown(() => r()) : r()))
+      // Both stop taking calls at once; a gRPC call still running after the grace period is cut off.
+      await Promise.all([
+        new Promise<void>((r) => server.close(() => r())),
+        grpc ? shutDownGrpc(grpc.server, GRPC_SHUTDOWN_GRACE_MS) : undefined,
+      ])
       await manager.close()
       // What the last interval counted goes out with the rest.
       saturation?.stop()
@@ -148,22 +153,35 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   }
 }
 
-/** Every version the host serves now, for the HTTP warm-up. */
-function servedVersions(manager: ModelManager) {
+/** How long closing waits for gRPC calls in flight before it cuts them off. */
+const GRPC_SHUTDOWN_GRACE_MS = 10_000
+
+function shutDownGrpc(server: Server, graceMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown()
+      resolve()
+    }, graceMs)
+    server.tryShutdown(() => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+}
+
+/**
+ * The versions the HTTP warm-up asks, each as its callers will: every one a
+ * host serves; on a fallback-pool host, those whose requests its fallback
+ * answers (what reaches that host), since it answers nothing else.
+ */
+function servedVersions(manager: ModelManager, role: HostOptions['role']) {
   return manager
     .models()
     .flatMap((m) =>
-      m.state === 'READY'
-        ? [...m.versions.keys()].map((version) => ({ model: m.name, version, config: m.versions.get(version)!.config }))
-        : [],
+      m.state !== 'READY'
+        ? []
+        : [...m.versions.values()]
+            .filter((v) => role !== 'fallback' || manager.fallbackFor(v) !== undefined)
+            .map((v) => ({ model: m.name, version: v.version, config: v.config })),
     )
-}
-
-/** The largest message the gRPC server takes or sends: the largest request a model allows, and room for the rest. */
-function maxMessageBytes(manager: ModelManager): number {
-  const largest = Math.max(
-    0,
-    ...manager.models().flatMap((m) => [...m.versions.values()].map((v) => v.config.max_request_bytes)),
-  )
-  return Math.max(largest, 4 * 1024 * 1024) + 64 * 1024
 }

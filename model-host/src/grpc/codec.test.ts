@@ -5,7 +5,15 @@
 import { status } from '@grpc/grpc-js'
 import { describe, expect, it } from 'vitest'
 import { InferenceError } from '../errors.ts'
-import { grpcStatusOf, type ModelInferRequest, outputsOf, parameterValue, restFormOf, toParameter } from './codec.ts'
+import {
+  grpcStatusOf,
+  type ModelInferRequest,
+  outputsOf,
+  parameterValue,
+  requestBytes,
+  restFormOf,
+  timeBudgetMs,
+} from './codec.ts'
 
 const request = (over: Partial<ModelInferRequest>): ModelInferRequest => ({
   model_name: 'm',
@@ -69,10 +77,43 @@ describe('gRPC codec', () => {
     expect(new Float32Array(new Uint8Array(out.raw_output_contents[0]!).buffer)).toEqual(data)
   })
 
-  it('maps parameters both ways and errors to the gRPC status a client expects', () => {
-    expect(toParameter(3)).toEqual({ int64_param: 3 })
-    expect(toParameter(0.5)).toEqual({ double_param: 0.5 })
-    expect(toParameter('x')).toEqual({ string_param: 'x' })
+  it('counts the bytes of raw and typed contents alike, each element at its width', () => {
+    expect(
+      requestBytes(
+        request({
+          inputs: [
+            { name: 'a', datatype: 'FP32', shape: [1, 3], parameters: {}, contents: { fp32_contents: [1, 2, 3] } },
+            { name: 'b', datatype: 'INT64', shape: [1, 2], parameters: {}, contents: { int64_contents: [1, 2] } },
+            {
+              name: 'c',
+              datatype: 'BYTES',
+              shape: [1, 1],
+              parameters: {},
+              contents: { bytes_contents: [Buffer.from('hello')] },
+            },
+          ],
+        }),
+      ),
+    ).toBe(12 + 16 + 5)
+    expect(requestBytes(request({ raw_input_contents: [Buffer.alloc(10), Buffer.alloc(6)] }))).toBe(16)
+  })
+
+  it("budgets a request's time as REST does, and never past its deadline", () => {
+    const strict = { default_timeout_ms: 1000, allow_timeout_override: false }
+    const open = { default_timeout_ms: 1000, allow_timeout_override: true }
+    const now = 1_000_000
+    // No deadline: the timeout parameter where overrides are allowed, else the default.
+    expect(timeBudgetMs(Infinity, 5_000_000, open, now)).toBe(5000)
+    expect(timeBudgetMs(Infinity, 5_000_000, strict, now)).toBe(1000)
+    expect(timeBudgetMs(Infinity, undefined, open, now)).toBe(1000)
+    // A deadline: the client's budget where overrides are allowed; else the default, cut to the deadline.
+    expect(timeBudgetMs(new Date(now + 3000), undefined, open, now)).toBe(3000)
+    expect(timeBudgetMs(now + 3_600_000, undefined, strict, now)).toBe(1000)
+    expect(timeBudgetMs(now + 200, undefined, strict, now)).toBe(200)
+    expect(timeBudgetMs(now - 5, undefined, strict, now)).toBe(0)
+  })
+
+  it('reads parameters, and maps errors to the gRPC status a client expects', () => {
     expect(parameterValue({ parameter_choice: 'string_param', string_param: 'y' })).toBe('y')
     expect(grpcStatusOf(new InferenceError('inputs[0].shape: bad', 400))).toBe(status.INVALID_ARGUMENT)
     expect(grpcStatusOf(new InferenceError('too big', 413))).toBe(status.INVALID_ARGUMENT)

@@ -69,13 +69,6 @@ export function parameterValue(p: InferParameter | undefined): boolean | number 
   return p?.parameter_choice === undefined ? undefined : p[p.parameter_choice]
 }
 
-/** A value as an InferParameter (integers as int64, other numbers as double). */
-export function toParameter(v: boolean | number | string): InferParameter {
-  if (typeof v === 'boolean') return { bool_param: v }
-  if (typeof v === 'string') return { string_param: v }
-  return Number.isInteger(v) ? { int64_param: v } : { double_param: v }
-}
-
 /** Parameters as the REST request's JSON has them (unset ones left out). */
 function values(params: Record<string, InferParameter> | undefined): Record<string, boolean | number | string> {
   const out: Record<string, boolean | number | string> = {}
@@ -131,6 +124,59 @@ function concat(parts: Uint8Array[]): Uint8Array {
     offset += p.length
   }
   return out
+}
+
+/**
+ * The tensor bytes `req` carries, raw or typed (each typed element at its
+ * datatype's width, a BYTES element at its length): held to the model's
+ * max_request_bytes before anything is decoded or allocated for it.
+ */
+export function requestBytes(req: ModelInferRequest): number {
+  let bytes = 0
+  for (const raw of req.raw_input_contents ?? []) bytes += raw.length
+  for (const input of req.inputs ?? []) {
+    const c = input.contents
+    if (!c) continue
+    for (const [field, values] of Object.entries(c) as [keyof InferTensorContents, unknown[]][]) {
+      if (!Array.isArray(values) || values.length === 0) continue
+      if (field === 'bytes_contents') for (const b of values as Uint8Array[]) bytes += b.length
+      else bytes += values.length * CONTENTS_WIDTH[field]
+    }
+  }
+  return bytes
+}
+
+/** Bytes per element of each typed contents field, as raw contents would carry it. */
+const CONTENTS_WIDTH: Record<Exclude<keyof InferTensorContents, 'bytes_contents'>, number> = {
+  bool_contents: 1,
+  int_contents: 4,
+  int64_contents: 8,
+  uint_contents: 4,
+  uint64_contents: 8,
+  fp32_contents: 4,
+  fp64_contents: 8,
+}
+
+/**
+ * A request's time budget in ms, as REST's: the client's own (its gRPC
+ * deadline, else its `timeout` parameter in microseconds) where the model
+ * allows overrides, else the model's default; never past the deadline,
+ * since the client stops waiting then. `deadline` is grpc-js's: a Date, or
+ * a number of ms since the epoch, Infinity when the client set none.
+ */
+export function timeBudgetMs(
+  deadline: Date | number,
+  timeoutUs: number | undefined,
+  policy: { default_timeout_ms: number; allow_timeout_override: boolean },
+  now = Date.now(),
+): number {
+  const left = Number(deadline) - now
+  const clientSet = Number.isFinite(left)
+  if (policy.allow_timeout_override) {
+    if (clientSet) return Math.max(0, left)
+    if (timeoutUs !== undefined) return timeoutUs / 1000
+  }
+  return clientSet ? Math.max(0, Math.min(policy.default_timeout_ms, left)) : policy.default_timeout_ms
 }
 
 /** The response's outputs, each as raw little-endian contents (Triton's way; its clients read them). */

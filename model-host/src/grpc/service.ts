@@ -23,14 +23,22 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
-import { bearerMatches, headers as H } from '@model-mesh/contracts'
+import { bearerMatches, headers as H, type Logger } from '@model-mesh/contracts'
 import { InferenceError } from '../errors.ts'
-import type { LoadedVersion } from '../loaded-version.ts'
 import type { ModelManager } from '../model-manager.ts'
 import { decodeInferRequest, echoedRequestId } from '../oip/request.ts'
 import { repositoryIndex } from '../repository/index-rows.ts'
+import { modelMetadata, tritonModelConfig } from '../oip/model-info.ts'
 import { confidenceOf } from '../oip/response.ts'
-import { grpcStatusOf, type ModelInferRequest, outputsOf, restFormOf, toParameter } from './codec.ts'
+import {
+  grpcStatusOf,
+  type InferParameter,
+  type ModelInferRequest,
+  outputsOf,
+  requestBytes,
+  restFormOf,
+  timeBudgetMs,
+} from './codec.ts'
 import { SERVER_EXTENSIONS } from '../routes/health.ts'
 
 export const INFERENCE_PROTO = fileURLToPath(new URL('./inference.proto', import.meta.url))
@@ -55,12 +63,18 @@ export interface GrpcServiceOptions {
   operatorToken?: string
   /** Whether the host's HTTP path was warmed up (ServerReady says the same as /v2/health/ready). */
   warmedUp?: () => boolean
+  /** Where errors no refusal explains are logged (as the REST side logs them). */
+  logger?: Logger
 }
+
+/** The largest message the service takes: each model's max_request_bytes is checked on top, request by request. */
+export const MAX_GRPC_MESSAGE_BYTES = 64 * 1024 * 1024
 
 type Unary = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void
 
 /** A handler whose thrown errors become their gRPC status, with the message the REST side would give. */
-const unary =
+const unaryWith =
+  (logger: Logger | undefined) =>
   (
     handle: (
       call: ServerUnaryCall<unknown, unknown>,
@@ -71,8 +85,15 @@ const unary =
       .then(() => handle(call))
       .then(
         ({ response, trailer }) => callback(null, response, trailer),
-        (e: unknown) =>
-          callback({ code: e instanceof GrpcError ? e.code : grpcStatusOf(e), details: (e as Error).message }),
+        (e: unknown) => {
+          const code = e instanceof GrpcError ? e.code : grpcStatusOf(e)
+          if (code === status.INTERNAL)
+            logger?.error(
+              { err: (e as Error).message, stack: (e as Error).stack, path: call.getPath() },
+              'unhandled error',
+            )
+          callback({ code, details: (e as Error).message })
+        },
       )
   }
 
@@ -81,7 +102,9 @@ export function grpcHandlers({
   version,
   operatorToken,
   warmedUp = () => true,
+  logger,
 }: GrpcServiceOptions): UntypedServiceImplementation {
+  const unary = unaryWith(logger)
   // The REST side's operator check, with gRPC's statuses: load and unload change what the host serves.
   const operator = (call: ServerUnaryCall<unknown, unknown>) => {
     if (!operatorToken)
@@ -95,13 +118,6 @@ export function grpcHandlers({
         'authorization: operator token required (authorization: Bearer <token>)',
       )
   }
-  const metadataOf = (v: LoadedVersion) => ({
-    name: v.model,
-    versions: [...manager.get(v.model)!.versions.keys()],
-    platform: 'onnxruntime_onnx',
-    inputs: v.config.inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: [-1, ...t.shape] })),
-    outputs: v.config.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: [-1, ...t.shape] })),
-  })
   return {
     ServerLive: unary(() => ({ response: { live: true } })),
     ServerReady: unary(() => ({ response: { ready: manager.ready() && warmedUp() } })),
@@ -114,32 +130,17 @@ export function grpcHandlers({
     }),
     ModelMetadata: unary((call) => {
       const { name, version: v } = call.request as { name: string; version: string }
-      return { response: metadataOf(manager.resolve(name, v || undefined)) }
+      return { response: modelMetadata(manager, manager.resolve(name, v || undefined)) }
     }),
     ModelConfig: unary((call) => {
       const { name, version: v } = call.request as { name: string; version: string }
-      const cfg = manager.resolve(name, v || undefined).config
-      const tensor = (t: { name: string; datatype: string; shape: number[] }) => ({
-        name: t.name,
-        data_type: `TYPE_${t.datatype === 'BYTES' ? 'STRING' : t.datatype}`,
-        dims: t.shape,
-      })
-      return {
-        response: {
-          config: {
-            name: cfg.name,
-            platform: 'onnxruntime_onnx',
-            backend: 'onnxruntime',
-            max_batch_size: cfg.max_batch_size,
-            input: cfg.inputs.map(tensor),
-            output: cfg.outputs.map(tensor),
-          },
-        },
-      }
+      return { response: { config: tritonModelConfig(manager, manager.resolve(name, v || undefined)) } }
     }),
     ModelStatistics: unary((call) => {
       const { name, version: v } = call.request as { name: string; version: string }
-      const models = name ? [manager.resolve(name) && manager.get(name)!] : manager.models()
+      // An unknown model or version is NOT_FOUND, as REST's 404.
+      if (name) manager.resolve(name, v || undefined)
+      const models = name ? [manager.get(name)!] : manager.models()
       const ms = (x: number) => Math.round(x * 1e6)
       return {
         response: {
@@ -151,6 +152,7 @@ export function grpcHandlers({
                 version: lv.version,
                 inference_count: lv.stats.inference_count,
                 execution_count: lv.stats.execution_count,
+                // Per batch, as the host keeps them (Triton's count requests: the durations are the batches' sums).
                 inference_stats: {
                   queue: { count: lv.stats.execution_count, ns: ms(lv.stats.queue_ms_total) },
                   compute_infer: { count: lv.stats.execution_count, ns: ms(lv.stats.compute_ms_total) },
@@ -188,22 +190,18 @@ async function infer(manager: ModelManager, call: ServerUnaryCall<ModelInferRequ
   if (!req.model_name) throw new InferenceError('model_name: missing', 400)
   const target = manager.resolve(req.model_name, req.model_version || undefined)
   const cfg = target.config
-  const { json, binary } = restFormOf(req)
-  if (binary.length > cfg.max_request_bytes)
+  // Typed contents count too: what a client sends is bounded by the model's limit, as a REST body is.
+  const bytes = requestBytes(req)
+  if (bytes > cfg.max_request_bytes)
     throw new InferenceError(
-      `raw_input_contents: exceed ${cfg.max_request_bytes} bytes (max_request_bytes of "${req.model_name}")`,
+      `inputs: ${bytes} bytes of tensor data exceed ${cfg.max_request_bytes} (max_request_bytes of "${req.model_name}")`,
       413,
     )
+  const { json, binary } = restFormOf(req)
   const decoded = decodeInferRequest(json, binary, cfg)
   const requestId = echoedRequestId(first(call.metadata, H.REQUEST_ID), decoded.id) ?? randomUUID()
-  const deadline = call.getDeadline()
-  const budgetMs =
-    deadline instanceof Date || (typeof deadline === 'number' && Number.isFinite(deadline))
-      ? Number(deadline) - Date.now()
-      : decoded.timeoutUs !== undefined && cfg.dynamic_batching.allow_timeout_override
-        ? decoded.timeoutUs / 1000
-        : cfg.dynamic_batching.default_timeout_ms
-  let gone = false
+  const budgetMs = timeBudgetMs(call.getDeadline(), decoded.timeoutUs, cfg.dynamic_batching)
+  let gone = call.cancelled
   const listeners: (() => void)[] = []
   call.on('cancelled', () => {
     gone = true
@@ -229,13 +227,14 @@ async function infer(manager: ModelManager, call: ServerUnaryCall<ModelInferRequ
   const classifier = served.config.outputs.find((o) => o.classifier)
   const confidence =
     classifier && outcome.outputs[classifier.name] ? confidenceOf(outcome.outputs[classifier.name]!) : undefined
-  const parameters: Record<string, boolean | number | string> = { fallback }
+  // Each parameter always of one type: a confidence of exactly 1 is still a double_param.
+  const parameters: Record<string, InferParameter> = { fallback: { bool_param: fallback } }
   if (fallback) {
-    parameters.fallback_reason = outcome.fallbackReason!
-    parameters.requested_model = target.model
-    parameters.requested_version = target.version
+    parameters.fallback_reason = { string_param: outcome.fallbackReason! }
+    parameters.requested_model = { string_param: target.model }
+    parameters.requested_version = { string_param: target.version }
   }
-  if (confidence !== undefined) parameters.confidence = confidence
+  if (confidence !== undefined) parameters.confidence = { double_param: confidence }
   const trailer = new Metadata()
   trailer.set(H.MODEL_NAME, served.model)
   trailer.set(H.MODEL_VERSION, served.version)
@@ -247,7 +246,7 @@ async function infer(manager: ModelManager, call: ServerUnaryCall<ModelInferRequ
       model_name: served.model,
       model_version: served.version,
       id: decoded.id ?? '',
-      parameters: Object.fromEntries(Object.entries(parameters).map(([k, v]) => [k, toParameter(v)])),
+      parameters,
       ...outputsOf(decoded.outputs.map((o) => ({ name: o.name, tensor: outcome.outputs[o.name]! }))),
     },
     trailer,
@@ -269,19 +268,18 @@ const first = (md: Metadata, key: string) => {
   return typeof v === 'string' ? v : undefined
 }
 
-/** Serves the gRPC service on `hostname:port` (0: any free port); resolves with the server and its port. */
+/** Serves the gRPC service at `address` (`host:port`, port 0: any free one); resolves with the server and its port. */
 export async function startGrpcServer(
-  options: GrpcServiceOptions & { hostname: string; port: number; maxMessageBytes: number },
+  options: GrpcServiceOptions & { address: string },
 ): Promise<{ server: Server; port: number }> {
   const server = new Server({
-    'grpc.max_receive_message_length': options.maxMessageBytes,
-    'grpc.max_send_message_length': options.maxMessageBytes,
+    'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
+    // Outputs are the model's: never refused after the inference ran.
+    'grpc.max_send_message_length': -1,
   })
   server.addService(serviceDefinition(), grpcHandlers(options))
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${options.hostname}:${options.port}`, ServerCredentials.createInsecure(), (e, p) =>
-      e ? reject(e) : resolve(p),
-    ),
+    server.bindAsync(options.address, ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   )
   return { server, port }
 }

@@ -236,4 +236,12 @@ describe('decodeInferRequest', () => {
       { numRuns: 2000 },
     )
   })
+
+  it('refuses a shape claiming more elements than a request can carry, before allocating for it', () => {
+    const open = { ...config, inputs: [{ ...config.inputs[0]!, shape: [-1] }] }
+    const huge = { inputs: [input({ shape: [1, 2 ** 40], data: [1, 2, 3] })] }
+    expect(() => decodeInferRequest(huge, new Uint8Array(0), open)).toThrow(
+      /^inputs\[0\]\.shape: \[1, 1099511627776\] holds/,
+    )
+  })
 })

@@ -220,6 +220,13 @@ export function decodeInferRequest(json: unknown, binary: Uint8Array, config: Mo
     if (!isNumericDatatype(spec.datatype))
       throw bad(`${field}.datatype`, `${spec.datatype} tensors are not supported by this host`)
     const count = input.shape.reduce((a, b) => a * b, 1)
+    // Every element takes at least a byte on any wire: a shape claiming more than the request may hold is refused
+    // before anything is allocated for it (a dimension of any size could claim 2^40).
+    if (count > config.max_request_bytes)
+      throw bad(
+        `${field}.shape`,
+        `${fmtShape(input.shape)} holds ${count} elements, more than a request of at most ${config.max_request_bytes} bytes (max_request_bytes) can carry`,
+      )
     const size = input.parameters?.binary_data_size
     let data: TensorData
     if (size !== undefined) {

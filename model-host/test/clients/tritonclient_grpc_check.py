@@ -21,6 +21,12 @@ def infer_input(data):
     return inp
 
 
+def inference_count():
+    stats = client.get_inference_statistics(model, as_json=True)
+    return sum(int(s.get("inference_count", 0)) for s in stats["model_stats"])
+
+
+counted_before = inference_count()
 data = np.array(rows, dtype=np.float32)
 result = client.infer(model, [infer_input(data)], outputs=[grpcclient.InferRequestedOutput("probabilities")],
                       request_id="triton-grpc-1")
@@ -49,7 +55,6 @@ def error_of(call):
 
 metadata = client.get_model_metadata(model, as_json=True)
 config = client.get_model_config(model, as_json=True)["config"]
-stats = client.get_inference_statistics(model, as_json=True)
 
 print(json.dumps({
     "live": client.is_server_live(),
@@ -65,7 +70,7 @@ print(json.dumps({
     "id": response.get("id"),
     "parameters": response.get("parameters"),
     "async_shape": list(async_result.as_numpy("probabilities").shape) if async_result else str(async_error),
-    "inference_count": sum(int(s.get("inference_count", 0)) for s in stats["model_stats"]),
+    "inference_delta": inference_count() - counted_before,
     "unknown_model": error_of(lambda: client.infer("no-such-model", [infer_input(data)])),
     "wrong_shape": error_of(lambda: client.infer(model, [infer_input(np.zeros((1, 3), dtype=np.float32))])),
 }))
