@@ -9,34 +9,18 @@
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import {
-  credentials,
-  loadPackageDefinition,
-  Metadata,
-  status,
-  type GrpcObject,
-  type ServiceClientConstructor,
-} from '@grpc/grpc-js'
-import { loadSync } from '@grpc/proto-loader'
+import { credentials, Metadata, status } from '@grpc/grpc-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
 import { jsonInfer, postJson } from '@model-mesh/testkit/client'
 import { copyRepository, ROOT, spawnHost, type HostProcess } from '@model-mesh/testkit/host-process'
-import { INFERENCE_PROTO } from '../src/grpc/service.ts'
+import { inferenceService } from '../src/grpc/service.ts'
 
 const PYTHON = join(ROOT, '.local/venv/bin/python')
 
 /** A grpc-js client of our .proto; `call(method, request)` resolves with the response and trailers, or the error. */
 function client(address: string) {
-  const definition = loadSync(INFERENCE_PROTO, {
-    keepCase: true,
-    longs: Number,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  })
-  const Service = ((loadPackageDefinition(definition) as GrpcObject).inference as GrpcObject)
-    .GRPCInferenceService as ServiceClientConstructor
+  const Service = inferenceService()
   const c = new Service(address, credentials.createInsecure())
   const call = (method: string, request: unknown, options: { deadline?: number } = {}) =>
     new Promise<{ response?: any; error?: { code: number; details: string }; trailer?: Metadata }>((resolve) => {

@@ -43,8 +43,12 @@ import { SERVER_EXTENSIONS } from '../routes/health.ts'
 
 export const INFERENCE_PROTO = fileURLToPath(new URL('./inference.proto', import.meta.url))
 
-/** The service definition, loaded once: fields by their .proto names, 64-bit integers as numbers, oneofs named. */
-function serviceDefinition() {
+/**
+ * The service's client constructor, from the .proto as this host reads it:
+ * fields by their .proto names, 64-bit integers as numbers, oneofs named.
+ * Its `service` is what the server adds; tests make clients with it.
+ */
+export function inferenceService(): ServiceClientConstructor {
   const definition = loadSync(INFERENCE_PROTO, {
     keepCase: true,
     longs: Number,
@@ -53,7 +57,7 @@ function serviceDefinition() {
     oneofs: true,
   })
   const inference = (loadPackageDefinition(definition) as GrpcObject).inference as GrpcObject
-  return (inference.GRPCInferenceService as ServiceClientConstructor).service
+  return inference.GRPCInferenceService as ServiceClientConstructor
 }
 
 export interface GrpcServiceOptions {
@@ -277,7 +281,7 @@ export async function startGrpcServer(
     // Outputs are the model's: never refused after the inference ran.
     'grpc.max_send_message_length': -1,
   })
-  server.addService(serviceDefinition(), grpcHandlers(options))
+  server.addService(inferenceService().service, grpcHandlers(options))
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(options.address, ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   )
