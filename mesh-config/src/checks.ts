@@ -112,6 +112,19 @@ export function crossCheck(
         n === 0 ? `hosts[${i}].port` : `hosts[${i}] instance ${n + 1} (port + ${n})`,
       ]),
     ),
+    ...config.hosts.flatMap((h, i) =>
+      maxInstancesOf(h).flatMap((inst, n): [ConfigPath, number, string][] =>
+        inst.grpcPort === undefined
+          ? []
+          : [
+              [
+                ['hosts', i, 'grpc_port'],
+                inst.grpcPort,
+                n === 0 ? `hosts[${i}].grpc_port` : `hosts[${i}] instance ${n + 1} (grpc_port + ${n})`,
+              ],
+            ],
+      ),
+    ),
   ]
   const seenPorts = new Map<number, string>()
   for (const [path, port, label] of ports) {
@@ -123,6 +136,8 @@ export function crossCheck(
   config.hosts.forEach((h, i) => {
     const last = h.port + maxInstancesOf(h).length - 1
     if (last > 65_535) add(['hosts', i, 'instances'], `ports ${h.port}-${last} run past 65535`)
+    const lastGrpc = h.grpc_port === undefined ? 0 : h.grpc_port + maxInstancesOf(h).length - 1
+    if (lastGrpc > 65_535) add(['hosts', i, 'instances'], `gRPC ports ${h.grpc_port}-${lastGrpc} run past 65535`)
     const a = h.autoscale
     if (a && (h.instances < a.min || h.instances > a.max))
       add(

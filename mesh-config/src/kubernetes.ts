@@ -314,7 +314,12 @@ export function renderKubernetes(
         spec: {
           clusterIP: 'None',
           selector: selector(name),
-          ports: [{ name: 'oip', port: host.port, targetPort: 'oip' }],
+          ports: [
+            { name: 'oip', port: host.port, targetPort: 'oip' },
+            ...(host.grpc_port !== undefined
+              ? [{ name: 'oip-grpc', port: host.grpc_port, targetPort: 'oip-grpc' }]
+              : []),
+          ],
         },
       },
       {
@@ -342,6 +347,7 @@ export function renderKubernetes(
                   args: hostArgs(config, host, {
                     repositoryDir: paths.repository,
                     port: host.port,
+                    grpcPort: host.grpc_port,
                     address: '0.0.0.0',
                     // The mesh host's name, which the collector's labels know (every pod of a pool reports as the pool).
                     name: host.name,
@@ -350,7 +356,10 @@ export function renderKubernetes(
                     operatorTokenFile: credentialFile('operator-token'),
                   }),
                   env: [{ name: 'LOG_LEVEL', value: 'info' }],
-                  ports: [{ name: 'oip', containerPort: host.port }],
+                  ports: [
+                    { name: 'oip', containerPort: host.port },
+                    ...(host.grpc_port !== undefined ? [{ name: 'oip-grpc', containerPort: host.grpc_port }] : []),
+                  ],
                   // Ready only once every model it serves is loaded: the headless Service (and so the gateway) lists it then.
                   startupProbe: httpProbe('/v2/health/ready', 'oip', {
                     periodSeconds: 2,
@@ -649,6 +658,8 @@ function networkPolicies(config: MeshConfig, ns: string, meta: Meta): KubeObject
   const agentPort = config.telemetry.agent.port
   const collector = config.telemetry.collector
   const hostPorts = [...new Set(config.hosts.map((h) => h.port))]
+  // The gateway reaches the hosts' gRPC service too; Prometheus only their HTTP /metrics.
+  const hostGrpcPorts = [...new Set(config.hosts.flatMap((h) => (h.grpc_port !== undefined ? [h.grpc_port] : [])))]
   return [
     policy('default-deny-ingress', {}, []),
     policy('gateway-from-callers', component('gateway').podSelector, [
@@ -656,7 +667,7 @@ function networkPolicies(config: MeshConfig, ns: string, meta: Meta): KubeObject
       { from: [prometheus], ports: tcp(agentPort) },
     ]),
     policy('hosts-from-gateway', component('model-host').podSelector, [
-      { from: [component('gateway')], ports: tcp(...hostPorts) },
+      { from: [component('gateway')], ports: tcp(...hostPorts, ...hostGrpcPorts) },
       { from: [prometheus], ports: tcp(...hostPorts, agentPort) },
     ]),
     policy('nats-from-mesh', component('nats').podSelector, [

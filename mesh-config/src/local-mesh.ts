@@ -184,7 +184,10 @@ export function hostChild(
   return {
     name: `host-${o.name}`,
     command: process.execPath,
-    args: [MODEL_HOST_BIN, ...hostArgs(mesh.config, i.host, { ...o, repositoryDir: mesh.repositoryDir, port: i.port })],
+    args: [
+      MODEL_HOST_BIN,
+      ...hostArgs(mesh.config, i.host, { ...o, repositoryDir: mesh.repositoryDir, port: i.port, grpcPort: i.grpcPort }),
+    ],
     healthy: () => httpOk(`${httpUrl(o.address, i.port)}/v2/health/ready`),
     env: o.env,
   }
@@ -197,6 +200,8 @@ export function hostArgs(
   o: {
     repositoryDir: string
     port: number
+    /** Serve gRPC too, on this port. */
+    grpcPort?: number
     address: string
     name: string
     agentUrl: string
@@ -209,6 +214,7 @@ export function hostArgs(
     o.repositoryDir,
     '--port',
     String(o.port),
+    ...(o.grpcPort !== undefined ? ['--grpc-port', String(o.grpcPort)] : []),
     '--host',
     o.address,
     '--role',

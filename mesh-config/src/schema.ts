@@ -286,6 +286,11 @@ const host = z.strictObject({
   name,
   address: address.default('127.0.0.1'),
   port,
+  grpc_port: port
+    .optional()
+    .describe(
+      "Where its processes also serve the protocol's gRPC service (grpc_port, grpc_port+1, ... as with port); absent: REST only.",
+    ),
   models: z
     .array(modelName)
     .min(1)
@@ -666,6 +671,8 @@ export interface HostInstance {
   host: Host
   address: string
   port: number
+  /** Where it serves gRPC too, when its host has a grpc_port. */
+  grpcPort?: number
 }
 
 /** A host's instances, its `instances` of them (one argument: safe to pass to map and flatMap). */
@@ -684,6 +691,7 @@ export function instancesAt(h: Host, count: number): HostInstance[] {
     host: h,
     address: h.address,
     port: h.port + i,
+    ...(h.grpc_port !== undefined ? { grpcPort: h.grpc_port + i } : {}),
   }))
 }
 

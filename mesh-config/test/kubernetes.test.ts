@@ -54,7 +54,7 @@ function validate(o: KubeObject): void {
 const byKind = (r: RenderedKubernetes, kind: string, name: string) =>
   [...r.objects, ...r.secrets].find((o) => o.kind === kind && o.metadata.name === name) as Json
 
-/** The shipped mesh.yaml, with the stable pool autoscaled on queue wait and the canary on pending requests. */
+/** The shipped mesh.yaml, with the stable pool autoscaled on queue wait, the canary on pending requests, and the fallback pool serving gRPC too. */
 const AUTOSCALED = (text: string) =>
   text
     .replace(
@@ -64,6 +64,10 @@ const AUTOSCALED = (text: string) =>
     .replace(
       '- { name: canary, port: 8002 }',
       '- { name: canary, port: 8012, instances: 2, autoscale: { min: 2, max: 6, signal: pending, target: 8, up_window_s: 5, down_window_s: 300 } }',
+    )
+    .replace(
+      '- { name: fallback, port: 8003, role: fallback }',
+      '- { name: fallback, port: 8003, grpc_port: 9003, role: fallback }',
     )
 
 describe('render --target kubernetes', () => {
@@ -200,6 +204,29 @@ describe('render --target kubernetes', () => {
       .map((o) => o.metadata.name)
       .sort()
     expect(clients).toEqual(['collector', 'gateway', 'host-canary', 'host-fallback', 'host-stable'])
+  })
+
+  it("serves a host's gRPC port where mesh.yaml gives one: its flag, container and Service ports, and the gateway's way in", () => {
+    const fallback = byKind(rendered, 'Deployment', 'host-fallback').spec.template.spec.containers[0]
+    expect(fallback.args.slice(fallback.args.indexOf('--grpc-port'), fallback.args.indexOf('--grpc-port') + 2)).toEqual(
+      ['--grpc-port', '9003'],
+    )
+    expect(fallback.ports).toContainEqual({ name: 'oip-grpc', containerPort: 9003 })
+    expect(byKind(rendered, 'Service', 'host-fallback').spec.ports).toContainEqual({
+      name: 'oip-grpc',
+      port: 9003,
+      targetPort: 'oip-grpc',
+    })
+    // Hosts without one serve REST alone.
+    expect(byKind(rendered, 'Deployment', 'host-stable').spec.template.spec.containers[0].args).not.toContain(
+      '--grpc-port',
+    )
+    const hosts = byKind(rendered, 'NetworkPolicy', 'hosts-from-gateway')
+    const fromGateway = hosts.spec.ingress.find((r: Json) => r.from?.[0]?.podSelector)
+    expect(fromGateway.ports.map((p: Json) => p.port)).toContain(9003)
+    // Prometheus scrapes /metrics over HTTP only.
+    const fromPrometheus = hosts.spec.ingress.find((r: Json) => r.from?.[0]?.namespaceSelector)
+    expect(fromPrometheus.ports.map((p: Json) => p.port)).not.toContain(9003)
   })
 
   it('runs NATS as a three-server JetStream cluster and the collectors with a volume each, sharing the work', () => {
