@@ -6,7 +6,7 @@
  * 1 invalid config or refused change, 2 bad usage, 3 the mesh could not be
  * reached or run.
  */
-import { writeFile, mkdir } from 'node:fs/promises'
+import { writeFile, mkdir, stat } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { alertRulesText } from './alert-rules.ts'
@@ -24,6 +24,7 @@ import { networkUnavailable } from './node-network.ts'
 import { prometheusConfig, PrometheusConfigError } from './prometheus-config.ts'
 import { renderMesh } from './render.ts'
 import { httpUrl, type MeshNode, nodesOf } from './schema.ts'
+import { exposedKeysWarning } from './redact.ts'
 import { meshHistory, meshHistoryText, runningNodeMesh } from './node-config.ts'
 import { defaultActor, readIfExists, writeAtomic } from './state.ts'
 import type { SupervisorEvent } from './supervisor.ts'
@@ -381,6 +382,13 @@ function reportIssues(ctx: Ctx, issues: Parameters<typeof formatIssue>[0][]): vo
     )
 }
 
+/** Says on stderr when mesh.yaml holds API keys written in it and other users may read it (the keys would be theirs). */
+async function warnExposedKeys(ctx: Ctx, mesh: LoadedMesh): Promise<void> {
+  const mode = (await stat(mesh.file).catch(() => undefined))?.mode
+  const warning = mode === undefined ? undefined : exposedKeysWarning(mesh.config, mode)
+  if (warning) ctx.io.err(`warning: ${mesh.file}: ${warning}\n`)
+}
+
 async function validate(ctx: Ctx): Promise<number> {
   const result = await loadMeshFile(ctx.file)
   if (!result.ok) {
@@ -388,6 +396,7 @@ async function validate(ctx: Ctx): Promise<number> {
     return EXIT.invalid
   }
   const c = result.mesh.config
+  await warnExposedKeys(ctx, result.mesh)
   if (ctx.json) ctx.io.out(`${JSON.stringify({ ok: true, routes: c.routes.length, hosts: c.hosts.length })}\n`)
   else
     ctx.io.out(
@@ -584,6 +593,7 @@ const supervisorEvents = (say: (t: string) => void) => (e: SupervisorEvent) => {
 
 async function up(ctx: Ctx, mesh: LoadedMesh, demo: boolean): Promise<number> {
   const say = (t: string) => ctx.io.err(`[mesh] ${t}\n`)
+  await warnExposedKeys(ctx, mesh)
   say(`starting the local mesh from ${mesh.file} (logs in ${join(mesh.stateDir, 'logs')})`)
   const local = await startLocalMesh(mesh, { by: ctx.by, onEvent: supervisorEvents(say) })
   const route = mesh.config.routes[0]!

@@ -9,7 +9,7 @@
  */
 import { isAlias, isMap, isScalar, isSeq, parseDocument, type Alias, type Document, type Node, type Scalar } from 'yaml'
 import type { ConfigIssue } from './issues.ts'
-import { meshConfigSchema } from './schema.ts'
+import { type MeshConfig, meshConfigSchema } from './schema.ts'
 import { resolveAliases } from './yaml-aliases.ts'
 
 export const REDACTED = '<redacted>'
@@ -206,4 +206,16 @@ function containsAny(text: string, needles: readonly string[]): boolean {
 function span(text: string, range: [number, number, number]): { start: number; end: number } {
   const [start, valueEnd] = range
   return { start, end: start + text.slice(start, valueEnd).trimEnd().length }
+}
+
+/**
+ * Why mesh.yaml's file mode exposes its secrets, or undefined: API keys
+ * written in the file (`key`, not `key_env`) while its group or others may
+ * read it. Said as a warning, not refused: a checkout's mode is the
+ * operator's to set.
+ */
+export function exposedKeysWarning(config: Pick<MeshConfig, 'auth'>, mode: number): string | undefined {
+  const inline = config.auth?.api_keys.filter((k) => k.key !== undefined).length ?? 0
+  if (inline === 0 || (mode & 0o077) === 0) return undefined
+  return `holds ${inline} API key${inline === 1 ? '' : 's'} in the file and other users may read it (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): chmod 600 it, or give the keys as key_env`
 }

@@ -2,7 +2,8 @@
  * mesh.yaml's secrets (the API keys) outside the file itself (issue 17,
  * finding 3): the text anyone may be shown has them redacted, comments and
  * layout kept; every file mesh-config writes with them is its owner's only
- * (history copies, rendered files), and an edit keeps mesh.yaml's own mode.
+ * (history copies, rendered files), an edit keeps mesh.yaml's own mode, and
+ * `mesh validate` and `npm start` warn when mesh.yaml holds keys others may read.
  */
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -256,5 +257,27 @@ describe('files holding the API keys', () => {
     ).toBe('applied')
     expect(await readFile(file, 'utf8')).toContain('weight: 5000')
     expect(await modeOf(file)).toBe(0o600)
+  })
+
+  it('mesh validate warns when mesh.yaml holds API keys and others may read it, naming the mode; not when only its owner can', async () => {
+    const file = join(dir, 'keys.yaml')
+    const text = `${localMeshYaml(
+      { gateway: 18080, stable: 18001, canary: 18002, fallback: 18003, nats: 14222, agent: 14195, collector: 14196 },
+      canaryRouteYaml(2500, 'interval_s: 60'),
+    )}auth:\n  api_keys:\n    - { client: web-app, key: web-app-key-0123456789 }\n    - { client: batch, key: batch-key-0123456789ab }\n`
+    await writeFile(file, text, { mode: 0o644 })
+    await chmod(file, 0o644)
+    const validate = async () => {
+      const err: string[] = []
+      const code = await run(['validate', file], { out: () => {}, err: (t: string) => void err.push(t) })
+      return { code, err: err.join('') }
+    }
+    const open = await validate()
+    expect(open.code).toBe(0)
+    expect(open.err).toContain(
+      `warning: ${file}: holds 2 API keys in the file and other users may read it (mode 0644): chmod 600 it, or give the keys as key_env`,
+    )
+    await chmod(file, 0o600)
+    expect((await validate()).err).toBe('')
   })
 })
