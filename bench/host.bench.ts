@@ -9,11 +9,12 @@
  *   (c) host, credit-risk-xl, batching off (max_batch_size 1)
  *   (d) host, credit-risk-xl, dynamic batching
  *   (e) host, credit-risk, dynamic batching
+ *   (f) the same host as (e), over gRPC (ModelInfer, one HTTP/2 connection), driven by ghz
  *
  * Prints a table and one JSON summary line. BENCH_SECONDS sets each run's length.
  */
 import { execFile, spawn } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { access, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
@@ -69,6 +70,64 @@ async function load(
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx }
 }
 
+/** ghz, gRPC's load generator (Go), built into .local/bin from the Go module proxy when missing. */
+const GHZ = join(ROOT, '.local/bin/ghz')
+const GHZ_VERSION = 'v0.120.0'
+async function ensureGhz(): Promise<void> {
+  if (
+    await access(GHZ).then(
+      () => true,
+      () => false,
+    )
+  )
+    return
+  process.stderr.write(`bench:host: building ghz ${GHZ_VERSION} into .local/bin (go install)\n`)
+  await promisify(execFile)('go', ['install', `github.com/bojand/ghz/cmd/ghz@${GHZ_VERSION}`], {
+    env: { ...process.env, GOBIN: join(ROOT, '.local/bin') },
+  })
+}
+
+/** The same request as `body`, as a ModelInfer message in protobuf's JSON form (typed contents). */
+const grpcBody = JSON.stringify({
+  model_name: 'credit-risk',
+  inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], contents: { fp32_contents: sampleRows(1, 5)[0] } }],
+})
+
+/** One ghz run (its own process): `concurrency` calls in flight over one HTTP/2 connection, as a gRPC client keeps one. */
+async function loadGrpc(address: string, concurrency: number, seconds = SECONDS): Promise<Sample> {
+  const { stdout } = await promisify(execFile)(
+    GHZ,
+    [
+      '--insecure',
+      '--proto',
+      join(ROOT, 'model-host/src/grpc/inference.proto'),
+      '--call',
+      'inference.GRPCInferenceService/ModelInfer',
+      '-d',
+      grpcBody,
+      '-c',
+      String(concurrency),
+      '-z',
+      `${seconds}s`,
+      '--format',
+      'json',
+      address,
+    ],
+    { maxBuffer: 64 * 1024 * 1024 },
+  )
+  const r = JSON.parse(stdout) as {
+    rps: number
+    latencyDistribution: { percentage: number; latency: number }[] | null
+    errorDistribution?: Record<string, number>
+  }
+  const pct = (p: number) => (r.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? 0) / 1e6
+  // ghz ends a timed run by closing its connection under the calls still in flight: those are not the host's errors.
+  const errors = Object.entries(r.errorDistribution ?? {})
+    .filter(([message]) => !message.includes('use of closed network connection'))
+    .reduce((n, [, k]) => n + k, 0)
+  return { rps: r.rps, p50: pct(50), p99: pct(99), errors }
+}
+
 async function bareHono(): Promise<{ url: string; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/bare-hono.ts')], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -109,9 +168,11 @@ async function computePass(session: ort.InferenceSession, batch: number, seconds
 async function hostWith(models: string[], model: string, edit: (c: Record<string, any>) => void) {
   const repo = await copyRepository(models)
   await editConfig(repo.dir, model, edit)
-  const host = await spawnHost(repo.dir, { LOG_LEVEL: 'warn' })
+  const host = await spawnHost(repo.dir, { LOG_LEVEL: 'warn' }, ['--grpc-port', '0'])
+  const ready = JSON.parse(host.logs.find((l) => l.includes('"msg":"ready"'))!) as { grpc_port: number }
   return {
     url: `${host.url}/v2/models/${model}/infer`,
+    grpc: `127.0.0.1:${ready.grpc_port}`,
     stop: async () => {
       await host.stop()
       await repo.remove()
@@ -155,9 +216,11 @@ async function main() {
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
   })
+  await ensureGhz()
   const rows: Row[] = []
   try {
     for (const s of Object.values(servers)) if ('url' in s && s.url.includes('/v2/')) await load(s.url, 8, 1) // warm-up
+    await loadGrpc(servers.e_host_credit_risk_batched.grpc, 8, 1)
     await load(`${servers.a_http_ceiling.url}/v2/models/credit-risk/infer`, 8, 1)
     // Rounds interleave the targets (the compute ceiling included), so a slow
     // spell of the shared machine hits them all alike.
@@ -170,6 +233,7 @@ async function main() {
           const url = target === 'a_http_ceiling' ? `${s.url}/v2/models/credit-risk/infer` : s.url
           ;(samples[target] ??= []).push(await load(url, c))
         }
+        ;(samples.f_host_credit_risk_grpc ??= []).push(await loadGrpc(servers.e_host_credit_risk_batched.grpc, c))
       }
       for (const [target, xs] of Object.entries(samples)) {
         const row = summarise(target, c, xs)
@@ -204,8 +268,19 @@ async function main() {
     d_best_over_b_max_batch: best('d_host_xl_batched') / at(`b_compute_ceiling_batch${XL_MAX_BATCH}`, '-').rowsPerSec,
     e_over_a_at_64: at('e_host_credit_risk_batched', c64).rowsPerSec / at('a_http_ceiling', c64).rowsPerSec,
     e_best_over_a_best: best('e_host_credit_risk_batched') / best('a_http_ceiling'),
+    f_grpc_over_e_rest_at_64:
+      at('f_host_credit_risk_grpc', c64).rowsPerSec / at('e_host_credit_risk_batched', c64).rowsPerSec,
+    f_grpc_p99_over_e_rest_at_64:
+      at('f_host_credit_risk_grpc', c64).p99Ms / at('e_host_credit_risk_batched', c64).p99Ms,
   }
-  const targets = { d_over_c_at_64: 2.5, d_p99_ms_at_64_max: 200, d_best_over_b_max_batch: 0.7, e_over_a_at_64: 0.6 }
+  const targets = {
+    d_over_c_at_64: 2.5,
+    d_p99_ms_at_64_max: 200,
+    d_best_over_b_max_batch: 0.7,
+    e_over_a_at_64: 0.6,
+    f_grpc_over_e_rest_at_64: 1,
+    f_grpc_p99_over_e_rest_at_64_max: 1,
+  }
   console.log(
     '\nratios (medians of interleaved rounds):',
     Object.entries(ratios)
