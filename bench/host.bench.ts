@@ -9,16 +9,18 @@
  *   (c) host, credit-risk-xl, batching off (max_batch_size 1)
  *   (d) host, credit-risk-xl, dynamic batching
  *   (e) host, credit-risk, dynamic batching
- *   (f) the same host as (e), over gRPC (ModelInfer, one HTTP/2 connection), driven by ghz
+ *   (f) the same host as (e), over gRPC (ModelInfer, one HTTP/2 connection), driven by ghz on one core
  *
  * Prints a table and one JSON summary line. BENCH_SECONDS sets each run's length.
  */
 import { execFile, spawn } from 'node:child_process'
-import { access, readFile } from 'node:fs/promises'
+import { access, mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
 import ort from 'onnxruntime-node'
+import protobuf from 'protobufjs'
 import { sampleRows } from '@model-mesh/model-host'
 import { jsonInfer } from '@model-mesh/testkit/client'
 import { copyRepository, editConfig, EXAMPLE_MODELS, ROOT, spawnHost } from '@model-mesh/testkit/host-process'
@@ -87,11 +89,23 @@ async function ensureGhz(): Promise<void> {
   })
 }
 
-/** The same request as `body`, as a ModelInfer message in protobuf's JSON form (typed contents). */
-const grpcBody = JSON.stringify({
-  model_name: 'credit-risk',
-  inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], contents: { fp32_contents: sampleRows(1, 5)[0] } }],
-})
+/**
+ * The same request as `body`, as a ModelInfer message (typed contents),
+ * serialized once into a file: ghz then sends its bytes as they are instead
+ * of building each message from JSON, which took more CPU than the host.
+ */
+async function grpcBodyFile(): Promise<string> {
+  const root = new protobuf.Root().loadSync(join(ROOT, 'model-host/src/grpc/inference.proto'), { keepCase: true })
+  const type = root.lookupType('inference.ModelInferRequest')
+  const message = type.fromObject({
+    model_name: 'credit-risk',
+    inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 16], contents: { fp32_contents: sampleRows(1, 5)[0] } }],
+  })
+  const file = join(await mkdtemp(join(tmpdir(), 'bench-grpc-')), 'model-infer.bin')
+  await writeFile(file, type.encode(message).finish())
+  return file
+}
+let grpcBody = ''
 
 /** One ghz run (its own process): `concurrency` calls in flight over one HTTP/2 connection, as a gRPC client keeps one. */
 async function loadGrpc(address: string, concurrency: number, seconds = SECONDS): Promise<Sample> {
@@ -103,8 +117,11 @@ async function loadGrpc(address: string, concurrency: number, seconds = SECONDS)
       join(ROOT, 'model-host/src/grpc/inference.proto'),
       '--call',
       'inference.GRPCInferenceService/ModelInfer',
-      '-d',
+      '-B',
       grpcBody,
+      // One core, as autocannon (one thread) has for the REST rows: the rest is the host's.
+      '--cpus',
+      '1',
       '-c',
       String(concurrency),
       '-z',
@@ -217,6 +234,7 @@ async function main() {
     graphOptimizationLevel: 'all',
   })
   await ensureGhz()
+  grpcBody = await grpcBodyFile()
   const rows: Row[] = []
   try {
     for (const s of Object.values(servers)) if ('url' in s && s.url.includes('/v2/')) await load(s.url, 8, 1) // warm-up
