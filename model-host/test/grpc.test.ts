@@ -13,7 +13,7 @@ import { credentials, Metadata, status } from '@grpc/grpc-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sampleRows } from '../example-models/dataset.ts'
 import { jsonInfer, postJson } from '@model-mesh/testkit/client'
-import { copyRepository, ROOT, spawnHost, type HostProcess } from '@model-mesh/testkit/host-process'
+import { copyRepository, editConfig, ROOT, spawnHost, type HostProcess } from '@model-mesh/testkit/host-process'
 import { inferenceService } from '../src/grpc/service.ts'
 
 const PYTHON = join(ROOT, '.local/venv/bin/python')
@@ -139,6 +139,77 @@ describe('the gRPC service on a model host', () => {
       expect(unload.error?.code).toBe(status.PERMISSION_DENIED)
       expect(unload.error?.details).toContain('authorization')
       expect((await c.call('ModelReady', { name: 'credit-risk' })).response).toEqual({ ready: true })
+    } finally {
+      c.close()
+    }
+  })
+})
+
+describe('the gRPC service under overload (credit-risk-xl, no fallback, a queue of 8)', () => {
+  let host: HostProcess
+  let repo: Awaited<ReturnType<typeof copyRepository>>
+  let grpcAddress = ''
+  beforeAll(async () => {
+    repo = await copyRepository(['credit-risk-xl'])
+    await editConfig(repo.dir, 'credit-risk-xl', (c) => {
+      c.max_batch_size = 1
+      c.dynamic_batching = { ...c.dynamic_batching, max_queue_size: 8, preferred_batch_sizes: [] }
+    })
+    host = await spawnHost(repo.dir, {}, ['--grpc-port', '0'])
+    const ready = JSON.parse(host.logs.find((l) => l.includes('"msg":"ready"'))!) as { grpc_port: number }
+    grpcAddress = `127.0.0.1:${ready.grpc_port}`
+  })
+  afterAll(async () => {
+    await host?.stop()
+    await repo?.remove()
+  })
+
+  const request = (rows: number[][]) => ({
+    model_name: 'credit-risk-xl',
+    inputs: [
+      { name: 'features', datatype: 'FP32', shape: [rows.length, 16], contents: { fp32_contents: rows.flat() } },
+    ],
+  })
+  const refused = async () =>
+    ((await (await fetch(`${host.url}/v2/models/credit-risk-xl/stats`)).json()) as { refused: Record<string, number> })
+      .refused
+
+  it('answers a full queue RESOURCE_EXHAUSTED, naming the queue, and every other call OK', async () => {
+    const c = client(grpcAddress)
+    try {
+      const calls = await Promise.all(
+        Array.from({ length: 64 }, (_, i) => c.call('ModelInfer', request(sampleRows(1, i)))),
+      )
+      const codes = calls.map((r) => r.error?.code ?? status.OK)
+      expect(codes.filter((code) => code !== status.OK && code !== status.RESOURCE_EXHAUSTED)).toEqual([])
+      expect(codes).toContain(status.RESOURCE_EXHAUSTED)
+      expect(codes).toContain(status.OK)
+      const full = calls.find((r) => r.error?.code === status.RESOURCE_EXHAUSTED)!
+      expect(full.error!.details).toContain('queue is full (max_queue_size 8)')
+      expect((await refused()).queue_full).toBe(codes.filter((code) => code === status.RESOURCE_EXHAUSTED).length)
+    } finally {
+      c.close()
+    }
+  })
+
+  it("takes grpc-timeout as the request's deadline: a call that cannot make it is never run", async () => {
+    const c = client(grpcAddress)
+    const inferences = async () =>
+      (
+        (await (await fetch(`${host.url}/v2/models/credit-risk-xl/stats`)).json()) as {
+          model_stats: { inference_count: number }[]
+        }
+      ).model_stats.reduce((n, v) => n + v.inference_count, 0)
+    try {
+      const before = await inferences()
+      // Six calls in the queue, a batch of one at a time; one more with a 2 ms deadline cannot be served in time behind them.
+      const busy = Array.from({ length: 6 }, (_, i) => c.call('ModelInfer', request(sampleRows(1, i))))
+      const late = await c.call('ModelInfer', request(sampleRows(1, 9)), { deadline: 2 })
+      expect((await Promise.all(busy)).map((r) => r.error?.code ?? status.OK)).toEqual(Array(6).fill(status.OK))
+      expect(late.error?.code).toBe(status.DEADLINE_EXCEEDED)
+      // The host ran the six and not the late one: it left the queue unrun, whether its deadline or the cancel came first.
+      await new Promise((r) => setTimeout(r, 200))
+      expect((await inferences()) - before).toBe(6)
     } finally {
       c.close()
     }
