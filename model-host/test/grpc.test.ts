@@ -40,16 +40,20 @@ function client(address: string) {
   return { call, close: () => c.close() }
 }
 
+/** A host process serving gRPC on a free port too: the ready line says which. */
+async function spawnGrpcHost(dir: string): Promise<{ host: HostProcess; grpcAddress: string }> {
+  const host = await spawnHost(dir, {}, ['--grpc-port', '0'])
+  const ready = JSON.parse(host.logs.find((l) => l.includes('"msg":"ready"'))!) as { grpc_port: number }
+  return { host, grpcAddress: `127.0.0.1:${ready.grpc_port}` }
+}
+
 describe('the gRPC service on a model host', () => {
   let host: HostProcess
   let repo: Awaited<ReturnType<typeof copyRepository>>
   let grpcAddress = ''
   beforeAll(async () => {
     repo = await copyRepository(['credit-risk', 'credit-risk-fallback'])
-    host = await spawnHost(repo.dir, {}, ['--grpc-port', '0'])
-    // The ready line says where the gRPC service listens.
-    const ready = JSON.parse(host.logs.find((l) => l.includes('"msg":"ready"'))!) as { grpc_port: number }
-    grpcAddress = `127.0.0.1:${ready.grpc_port}`
+    ;({ host, grpcAddress } = await spawnGrpcHost(repo.dir))
   })
   afterAll(async () => {
     await host?.stop()
@@ -155,9 +159,7 @@ describe('the gRPC service under overload (credit-risk-xl, no fallback, a queue 
       c.max_batch_size = 1
       c.dynamic_batching = { ...c.dynamic_batching, max_queue_size: 8, preferred_batch_sizes: [] }
     })
-    host = await spawnHost(repo.dir, {}, ['--grpc-port', '0'])
-    const ready = JSON.parse(host.logs.find((l) => l.includes('"msg":"ready"'))!) as { grpc_port: number }
-    grpcAddress = `127.0.0.1:${ready.grpc_port}`
+    ;({ host, grpcAddress } = await spawnGrpcHost(repo.dir))
   })
   afterAll(async () => {
     await host?.stop()
