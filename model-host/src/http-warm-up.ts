@@ -18,6 +18,7 @@ import { headers as H } from '@model-mesh/contracts'
 import type { ModelConfig } from './config.ts'
 import type { HostReporter } from './host-stats.ts'
 import { isNumericDatatype } from './oip/datatypes.ts'
+import { warmUpRow } from './warm-up.ts'
 
 /** Requests each version gets before the host answers ready. */
 export const HTTP_WARM_UP_REQUESTS = 10
@@ -41,11 +42,15 @@ export function warmUpRequestBody(config: ModelConfig): string | null {
   const inputs = []
   for (const input of config.inputs) {
     if (!isNumericDatatype(input.datatype)) return null
-    const row = input.shape.map((d) => (d === -1 ? 1 : d))
-    const length = row.reduce((a, b) => a * b, 1)
+    const row = warmUpRow(input)
     // Halves, not zeros, for floats: callers send fractions, and V8 compiles a decoder fed only small integers for them alone.
     const value = input.datatype.startsWith('FP') ? 0.5 : 0
-    inputs.push({ name: input.name, datatype: input.datatype, shape: [1, ...row], data: new Array(length).fill(value) })
+    inputs.push({
+      name: input.name,
+      datatype: input.datatype,
+      shape: [1, ...row.shape],
+      data: new Array(row.elements).fill(value),
+    })
   }
   return JSON.stringify({ inputs })
 }

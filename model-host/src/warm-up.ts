@@ -7,7 +7,7 @@
  * its allocations and kernel choices happen here instead.
  */
 import { DATATYPE_INFO, isNumericDatatype } from './oip/datatypes.ts'
-import type { ModelConfig } from './config.ts'
+import type { ModelConfig, TensorSpec } from './config.ts'
 import type { Feeds, Session } from './runtime/types.ts'
 
 /** The most a warm-up batch holds of each input: a large max_batch_size of wide rows must not cost the host its memory. */
@@ -22,12 +22,18 @@ export function warmUpBatchSizes(maxBatchSize: number, maxRows = maxBatchSize): 
   return sizes
 }
 
+/** One warm-up row of `input`: its shape, a dimension of any size taken as 1, and how many elements that is. */
+export function warmUpRow(input: TensorSpec): { shape: number[]; elements: number } {
+  const shape = input.shape.map((d) => (d === -1 ? 1 : d))
+  return { shape, elements: shape.reduce((a, b) => a * b, 1) }
+}
+
 /** The most rows a warm-up batch may hold under WARM_UP_MAX_BYTES for the widest input. */
 export function warmUpMaxRows(config: ModelConfig): number {
   let widest = 1
   for (const input of config.inputs) {
     if (!isNumericDatatype(input.datatype)) continue
-    const row = input.shape.reduce((a, d) => a * (d === -1 ? 1 : d), 1) * DATATYPE_INFO[input.datatype].bytes
+    const row = warmUpRow(input).elements * DATATYPE_INFO[input.datatype].bytes
     widest = Math.max(widest, row)
   }
   return Math.floor(WARM_UP_MAX_BYTES / widest)
@@ -39,9 +45,8 @@ export function warmUpFeeds(config: ModelConfig, rows: number): Feeds | null {
   for (const input of config.inputs) {
     if (!isNumericDatatype(input.datatype)) return null
     const info = DATATYPE_INFO[input.datatype]
-    const row = input.shape.map((d) => (d === -1 ? 1 : d))
-    const length = rows * row.reduce((a, b) => a * b, 1)
-    feeds[input.name] = { type: info.ort, dims: [rows, ...row], data: info.create(length) }
+    const row = warmUpRow(input)
+    feeds[input.name] = { type: info.ort, dims: [rows, ...row.shape], data: info.create(rows * row.elements) }
   }
   return feeds
 }

@@ -69,6 +69,19 @@ export function parameterValue(p: InferParameter | undefined): boolean | number 
   return p?.parameter_choice === undefined ? undefined : p[p.parameter_choice]
 }
 
+/**
+ * Response parameters as InferParameters, each key always of one type: the
+ * numbers the host answers with are confidences, so a double_param even
+ * when one is exactly 1.
+ */
+export function inferParameters(values: Record<string, boolean | number | string>): Record<string, InferParameter> {
+  const out: Record<string, InferParameter> = {}
+  for (const [k, v] of Object.entries(values))
+    out[k] =
+      typeof v === 'boolean' ? { bool_param: v } : typeof v === 'number' ? { double_param: v } : { string_param: v }
+  return out
+}
+
 /** Parameters as the REST request's JSON has them (unset ones left out). */
 function values(params: Record<string, InferParameter> | undefined): Record<string, boolean | number | string> {
   const out: Record<string, boolean | number | string> = {}
@@ -184,7 +197,7 @@ export function outputsOf(outputs: { name: string; tensor: OrtTensor }[]) {
   return {
     outputs: outputs.map(({ name, tensor }) => ({
       name,
-      datatype: datatypeOfOrt(tensor.type) ?? tensor.type.toUpperCase(),
+      datatype: datatypeOfOrt(tensor.type),
       shape: tensor.dims,
       parameters: {},
     })),

@@ -29,10 +29,10 @@ import type { ModelManager } from '../model-manager.ts'
 import { decodeInferRequest, echoedRequestId } from '../oip/request.ts'
 import { repositoryIndex } from '../repository/index-rows.ts'
 import { modelMetadata, tritonModelConfig } from '../oip/model-info.ts'
-import { confidenceOf } from '../oip/response.ts'
+import { whoAnswered } from '../oip/response.ts'
 import {
   grpcStatusOf,
-  type InferParameter,
+  inferParameters,
   type ModelInferRequest,
   outputsOf,
   requestBytes,
@@ -226,31 +226,15 @@ async function infer(manager: ModelManager, call: ServerUnaryCall<ModelInferRequ
       onGone: (l) => listeners.push(l),
     },
   })
-  const served = outcome.served
-  const fallback = outcome.fallbackReason !== undefined
-  const classifier = served.config.outputs.find((o) => o.classifier)
-  const confidence =
-    classifier && outcome.outputs[classifier.name] ? confidenceOf(outcome.outputs[classifier.name]!) : undefined
-  // Each parameter always of one type: a confidence of exactly 1 is still a double_param.
-  const parameters: Record<string, InferParameter> = { fallback: { bool_param: fallback } }
-  if (fallback) {
-    parameters.fallback_reason = { string_param: outcome.fallbackReason! }
-    parameters.requested_model = { string_param: target.model }
-    parameters.requested_version = { string_param: target.version }
-  }
-  if (confidence !== undefined) parameters.confidence = { double_param: confidence }
+  const { served, parameters, headers } = whoAnswered(target, outcome)
   const trailer = new Metadata()
-  trailer.set(H.MODEL_NAME, served.model)
-  trailer.set(H.MODEL_VERSION, served.version)
-  trailer.set(H.MODEL_FALLBACK, String(fallback))
-  trailer.set(H.REQUEST_ID, requestId)
-  if (confidence !== undefined) trailer.set(H.MODEL_CONFIDENCE, String(confidence))
+  for (const [name, value] of Object.entries({ ...headers, [H.REQUEST_ID]: requestId })) trailer.set(name, value)
   return {
     response: {
       model_name: served.model,
       model_version: served.version,
       id: decoded.id ?? '',
-      parameters,
+      parameters: inferParameters(parameters),
       ...outputsOf(decoded.outputs.map((o) => ({ name: o.name, tensor: outcome.outputs[o.name]! }))),
     },
     trailer,

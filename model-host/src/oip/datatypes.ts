@@ -100,7 +100,7 @@ export function isNumericDatatype(d: string): d is NumericDatatype {
   return (NUMERIC_DATATYPES as readonly string[]).includes(d)
 }
 
-/** Maps an onnxruntime tensor type back to the protocol's name. */
-export function datatypeOfOrt(type: string): NumericDatatype | undefined {
-  return NUMERIC_DATATYPES.find((d) => DATATYPE_INFO[d].ort === type)
+/** Maps an onnxruntime tensor type back to the protocol's name (one it has no name for, upper-cased). */
+export function datatypeOfOrt(type: string): string {
+  return NUMERIC_DATATYPES.find((d) => DATATYPE_INFO[d].ort === type) ?? type.toUpperCase()
 }

@@ -3,6 +3,9 @@
  * Encoding an infer response: JSON, or JSON header plus raw tensor bytes when
  * the client asked for binary outputs (binary tensor data extension).
  */
+import { headers as H } from '@model-mesh/contracts'
+import type { LoadedVersion } from '../loaded-version.ts'
+import type { InferOutcome } from '../model-manager.ts'
 import type { OrtTensor } from '../runtime/types.ts'
 import { datatypeOfOrt } from './datatypes.ts'
 
@@ -27,7 +30,7 @@ export function encodeInferResponse(r: InferResponseParts): EncodedResponse {
   // runs once per request, and the hand-built string is several times cheaper.
   let outputs = ''
   for (const { name, binary, tensor } of r.outputs) {
-    const datatype = datatypeOfOrt(tensor.type) ?? tensor.type.toUpperCase()
+    const datatype = datatypeOfOrt(tensor.type)
     const head = `{"name":${JSON.stringify(name)},"datatype":"${datatype}","shape":[${tensor.dims.join(',')}]`
     if (binary) {
       const d = tensor.data
@@ -77,4 +80,32 @@ export function confidenceOf(t: OrtTensor): number {
     min = Math.min(min, top)
   }
   return min
+}
+
+/**
+ * Who answered an inference, as both front doors say it: the response's
+ * parameters (`fallback`; with a fallback, why and what was asked; a
+ * classifier's `confidence`) and the headers REST sends and gRPC puts in
+ * its trailers (model, version, fallback, confidence).
+ */
+export function whoAnswered(target: LoadedVersion, outcome: InferOutcome) {
+  const served = outcome.served
+  const fallback = outcome.fallbackReason !== undefined
+  const classifier = served.config.outputs.find((o) => o.classifier)
+  const confidence =
+    classifier && outcome.outputs[classifier.name] ? confidenceOf(outcome.outputs[classifier.name]!) : undefined
+  const parameters: Record<string, string | number | boolean> = { fallback }
+  if (fallback) {
+    parameters.fallback_reason = outcome.fallbackReason!
+    parameters.requested_model = target.model
+    parameters.requested_version = target.version
+  }
+  if (confidence !== undefined) parameters.confidence = confidence
+  const headers: Record<string, string> = {
+    [H.MODEL_NAME]: served.model,
+    [H.MODEL_VERSION]: served.version,
+    [H.MODEL_FALLBACK]: String(fallback),
+  }
+  if (confidence !== undefined) headers[H.MODEL_CONFIDENCE] = String(confidence)
+  return { served, fallback, parameters, headers }
 }

@@ -12,7 +12,7 @@ import { InferenceError } from '../errors.ts'
 import type { ModelManager } from '../model-manager.ts'
 import { clientGone, header, nodeResponse, readBodyLimited, requestHeaders } from '../oip/node-request.ts'
 import { decodeInferRequest, echoedRequestId, INFERENCE_HEADER_CONTENT_LENGTH, splitBody } from '../oip/request.ts'
-import { confidenceOf, encodeInferResponse } from '../oip/response.ts'
+import { encodeInferResponse, whoAnswered } from '../oip/response.ts'
 import { endInferSpan, startInferSpan } from '../tracing.ts'
 
 export function inferRoutes(manager: ModelManager): Hono {
@@ -48,19 +48,7 @@ export function inferRoutes(manager: ModelManager): Hono {
       client: clientGone(c),
     })
 
-    const served = outcome.served
-    const fallback = outcome.fallbackReason !== undefined
-    const classifier = served.config.outputs.find((o) => o.classifier)
-    const confidence =
-      classifier && outcome.outputs[classifier.name] ? confidenceOf(outcome.outputs[classifier.name]!) : undefined
-    const parameters: Record<string, string | number | boolean> = { fallback }
-    if (fallback) {
-      parameters.fallback_reason = outcome.fallbackReason!
-      parameters.requested_model = target.model
-      parameters.requested_version = target.version
-    }
-    if (confidence !== undefined) parameters.confidence = confidence
-
+    const { served, fallback, parameters, headers: answered } = whoAnswered(target, outcome)
     const encoded = encodeInferResponse({
       model: served.model,
       version: served.version,
@@ -71,12 +59,9 @@ export function inferRoutes(manager: ModelManager): Hono {
     // A plain header object lets @hono/node-server write the response without building web Headers.
     const headers: Record<string, string> = {
       'content-type': encoded.contentType,
-      [H.MODEL_NAME]: served.model,
-      [H.MODEL_VERSION]: served.version,
-      [H.MODEL_FALLBACK]: String(fallback),
+      ...answered,
       [H.REQUEST_ID]: requestId,
     }
-    if (confidence !== undefined) headers[H.MODEL_CONFIDENCE] = String(confidence)
     if (encoded.headerLength !== undefined) headers[INFERENCE_HEADER_CONTENT_LENGTH] = String(encoded.headerLength)
     // The span names the requested model, so its version is the one resolved for it; `fallback` says whether another answered.
     return {

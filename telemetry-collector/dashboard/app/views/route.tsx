@@ -177,6 +177,10 @@ export function RouteViewPage({ data, operator }: { data: RouteView; operator: b
   )
 }
 
+/** A level of a pool's signal as its unit reads: milliseconds of queue wait, or requests per replica. */
+const signalLevel = (signal: RouteView['autoscale'][number]['signal'], v: number) =>
+  signal === 'queue_wait' ? ms(v) : num(v, 1)
+
 /** The route's autoscaled pools: their size, the signal against its target, and the last decision with its reason. */
 function Autoscaling({ pools }: { pools: RouteView['autoscale'] }) {
   return (
@@ -201,9 +205,9 @@ function Autoscaling({ pools }: { pools: RouteView['autoscale'] }) {
                 </td>
                 <td>
                   {p.signal === 'queue_wait' ? 'queue wait' : 'pending per replica'}{' '}
-                  {p.value === null ? '–' : p.signal === 'queue_wait' ? ms(p.value) : num(p.value, 1)}
+                  {p.value === null ? '–' : signalLevel(p.signal, p.value)}
                 </td>
-                <td>{p.signal === 'queue_wait' ? ms(p.target) : num(p.target, 1)}</td>
+                <td>{signalLevel(p.signal, p.target)}</td>
                 <td>
                   {p.last
                     ? `${p.last.from} → ${p.last.to} at ${time(p.last.at)}: ${p.last.reason}`
